@@ -1,0 +1,234 @@
+//! The command line as clap sees it. Only `config` reads these structs; everything else uses the
+//! validated [`crate::config::Config`]. Doc comments here are the `--help` text.
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "auth0-mgmt-webhooks",
+    version,
+    about = "Forward Auth0 Management API audit logs (sapi/fapi) to your webhook, one cron run at a time, without ever losing one.",
+    after_help = SECRETS_HELP
+)]
+pub struct Cli {
+    /// More output on stderr: -v each request, -vv everything.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+pub const SECRETS_HELP: &str = "\
+Secrets are read from the environment (or the --config file), never from flags, because every \
+user of the machine can read a command line:
+  AUTH0_CLIENT_SECRET          or AUTH0_CLIENT_SECRET_FILE (a file holding it)   required
+  AUTHORIZATION                or AUTHORIZATION_FILE       sent verbatim as the webhook's Authorization header
+  WEBHOOK_SECRET               or WEBHOOK_SECRET_FILE      whsec_... keys (space-separated) to sign requests
+  SLACK_INCOMING_WEBHOOK_URL   or SLACK_INCOMING_WEBHOOK_URL_FILE
+
+Exit codes: 0 all delivered, 1 a fetch or delivery failed (state saved at the last safe point), \
+2 invalid usage, settings or state file (nothing sent), 75 another run holds the lock.";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One pass: read the checkpoint, fetch and filter logs, deliver them, save the new checkpoint.
+    Run(RunArgs),
+    /// Validate the settings, get a token and read one page of logs; sends nothing to the webhook.
+    Check(Settings),
+    /// Show the record of past runs kept in the state file.
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub settings: Settings,
+
+    /// Fetch and filter as usual, print each payload item as a JSON line on stdout, send nothing
+    /// and leave the state file untouched.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// How to report the run when it ends: a line on stderr, or one JSON object on stdout.
+    #[arg(long, value_enum, default_value_t = Output::Text, env = "OUTPUT")]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    /// Print the records as a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Show only the newest N runs.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// Settings file (TOML; keys are the environment variable names in lower case). Flags and
+    /// environment variables take precedence over it.
+    #[arg(long, value_name = "FILE", env = "CONFIG_FILE")]
+    pub config: Option<PathBuf>,
+
+    /// State file holding the checkpoint, cached token and run history. Use one per tenant.
+    /// [default: $XDG_STATE_HOME/auth0-mgmt-webhooks/state.json]
+    #[arg(long, value_name = "FILE", env = "STATE_FILE")]
+    pub state: Option<PathBuf>,
+}
+
+/// Every setting of `run` and `check`. Precedence: flag, then environment, then --config file,
+/// then the default shown.
+#[derive(Debug, Args)]
+pub struct Settings {
+    #[command(flatten)]
+    pub files: StateArgs,
+
+    /// Tenant domain, e.g. acme.eu.auth0.com. A value with a scheme (http://127.0.0.1:8080) is
+    /// used as the base URL as given. [required]
+    #[arg(long, value_name = "DOMAIN", env = "AUTH0_DOMAIN")]
+    pub domain: Option<String>,
+
+    /// Client ID of a machine-to-machine application granted read:logs. [required]
+    #[arg(long, value_name = "ID", env = "AUTH0_CLIENT_ID")]
+    pub client_id: Option<String>,
+
+    /// Where the logs are POSTed. Must be https unless the host is loopback. [required]
+    #[arg(long, value_name = "URL", env = "WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// Only these Management API endpoints, comma-separated: "users, clients". An entry may name
+    /// a method: "DELETE users". `users` matches /api/v2/users and /api/v2/users/..., not
+    /// /api/v2/users-by-email. [default: all]
+    #[arg(long, value_name = "LIST", env = "AUTH0_API_ENDPOINTS")]
+    pub endpoints: Option<String>,
+
+    /// Logs per Auth0 request (1-100), and so the most logs in one webhook batch. [default: 100]
+    #[arg(long, value_name = "N", env = "BATCH_SIZE")]
+    pub batch_size: Option<u32>,
+
+    /// true: one POST per batch (a JSON array); false: one POST per log (a JSON object).
+    /// [default: true]
+    #[arg(long, value_name = "BOOL", env = "SEND_AS_BATCH", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub send_as_batch: Option<bool>,
+
+    /// Most webhook requests in flight at once (1-64). [default: 5]
+    #[arg(long, value_name = "N", env = "WEBHOOK_CONCURRENT_CALLS")]
+    pub concurrency: Option<usize>,
+
+    /// Start after this log id. Applied only when it differs from the start-from recorded in the
+    /// state, so it can stay set without rewinding every run. Use it for backfills.
+    #[arg(long, value_name = "LOG_ID", env = "START_FROM")]
+    pub start_from: Option<String>,
+
+    /// Log type codes to forward, comma-separated (any Auth0 code: sapi, fapi, mgmt_api_read, s,
+    /// f, ...). Types without details.request are best sent with --payload-shape log-stream.
+    /// [default: sapi,fapi]
+    #[arg(long, value_name = "LIST", env = "LOG_TYPES")]
+    pub log_types: Option<String>,
+
+    /// Keep fetching pages until caught up or this long has passed; retries stop then too, and
+    /// the next run goes on. Keep it below the schedule's interval. [default: 4m]
+    #[arg(long, value_name = "DURATION", env = "MAX_RUN_TIME")]
+    pub max_run_time: Option<humantime::Duration>,
+
+    /// Time allowed to connect to the webhook (and to Auth0). [default: 5s]
+    #[arg(long, value_name = "DURATION", env = "WEBHOOK_CONNECT_TIMEOUT")]
+    pub connect_timeout: Option<humantime::Duration>,
+
+    /// Time allowed for one whole webhook request, answer included. [default: 30s]
+    #[arg(long, value_name = "DURATION", env = "WEBHOOK_TIMEOUT")]
+    pub timeout: Option<humantime::Duration>,
+
+    /// Append logs the webhook permanently refuses (4xx other than 408/429) to this file as JSON
+    /// lines, and go on. Without it a refusal stops the run before the refused log.
+    #[arg(long, value_name = "FILE", env = "DEAD_LETTER_FILE")]
+    pub dead_letter: Option<PathBuf>,
+
+    /// Body of a batch: a JSON array, or JSON lines (application/x-ndjson). [default: array]
+    #[arg(long, value_enum, value_name = "FORMAT", env = "PAYLOAD_FORMAT")]
+    pub payload_format: Option<PayloadFormat>,
+
+    /// Each item: `extension` {log_id, type, date, request, response}, or `log-stream`
+    /// {log_id, data: the whole log}, as Auth0 Log Streams sends it. [default: extension]
+    #[arg(long, value_enum, value_name = "SHAPE", env = "PAYLOAD_SHAPE")]
+    pub payload_shape: Option<PayloadShape>,
+
+    /// Gzip request bodies (Content-Encoding: gzip). [default: false]
+    #[arg(long, value_name = "BOOL", env = "WEBHOOK_GZIP", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub gzip: Option<bool>,
+
+    /// Extra header on every webhook request, 'Name: value'. Repeatable. WEBHOOK_HEADERS takes a
+    /// JSON object of them.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// Extra headers as a JSON object, e.g. {"X-Env":"prod"}.
+    #[arg(long, value_name = "JSON", env = "WEBHOOK_HEADERS", hide = true)]
+    pub headers_json: Option<String>,
+
+    /// Split a batch so that no request body exceeds this many bytes (after gzip, if on).
+    /// [default: no limit]
+    #[arg(long, value_name = "BYTES", env = "WEBHOOK_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+
+    /// Allow http:// webhook and Slack URLs to hosts other than loopback. [default: false]
+    #[arg(long, value_name = "BOOL", env = "ALLOW_INSECURE_HTTP", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub allow_insecure_http: Option<bool>,
+
+    /// A PEM file of extra CA certificates to trust (a private CA). Certificates are always
+    /// verified.
+    #[arg(long, value_name = "FILE", env = "CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Also report successful runs to Slack, not only failures. [default: false]
+    #[arg(long, value_name = "BOOL", env = "SLACK_SEND_SUCCESS", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub slack_send_success: Option<bool>,
+
+    /// Hour (0-23, UTC) after which the first run of each day sends Slack a 24-hour summary.
+    /// [default: off]
+    #[arg(long, value_name = "HOUR", env = "DAILY_REPORT_HOUR")]
+    pub daily_report_hour: Option<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PayloadFormat {
+    Array,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PayloadShape {
+    Extension,
+    LogStream,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

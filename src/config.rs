@@ -1,0 +1,717 @@
+//! Settings: flags and environment (through clap), the optional TOML file, defaults, turned once
+//! into a validated [`Config`]. Only this module knows clap; every message names the setting.
+
+use crate::cli::{PayloadFormat, PayloadShape, Settings, StateArgs};
+use crate::exit;
+use crate::filter::{Endpoint, Filter};
+use crate::secret::Secret;
+use crate::sign::SigningKeys;
+use anyhow::Result;
+use reqwest::Url;
+use reqwest::header::{HeaderName, HeaderValue};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Everything a run needs, checked. Built by [`Config::new`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub auth0: Auth0Config,
+    pub webhook: WebhookConfig,
+    pub filter: Filter,
+    pub batch_size: u32,
+    pub start_from: Option<String>,
+    pub max_run_time: Duration,
+    pub state_file: PathBuf,
+    pub dead_letter: Option<PathBuf>,
+    pub ca_cert: Option<PathBuf>,
+    pub slack: Option<SlackConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Auth0Config {
+    /// `https://{domain}`, or the URL given when the domain setting had a scheme.
+    pub base_url: Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub url: Url,
+    pub authorization: Option<Secret>,
+    pub send_as_batch: bool,
+    pub concurrency: usize,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub format: PayloadFormat,
+    pub shape: PayloadShape,
+    pub gzip: bool,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub max_body_bytes: Option<usize>,
+    pub signing: Option<SigningKeys>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    pub url: Secret,
+    pub send_success: bool,
+    pub daily_report_hour: Option<u8>,
+}
+
+/// The `--config` file. Keys are the environment variable names in lower case; an unknown key
+/// is an error, so a typo never silently falls back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    auth0_domain: Option<String>,
+    auth0_client_id: Option<String>,
+    auth0_client_secret: Option<String>,
+    auth0_client_secret_file: Option<PathBuf>,
+    webhook_url: Option<String>,
+    authorization: Option<String>,
+    authorization_file: Option<PathBuf>,
+    auth0_api_endpoints: Option<String>,
+    batch_size: Option<u32>,
+    send_as_batch: Option<bool>,
+    webhook_concurrent_calls: Option<usize>,
+    start_from: Option<String>,
+    log_types: Option<String>,
+    max_run_time: Option<String>,
+    state_file: Option<PathBuf>,
+    webhook_connect_timeout: Option<String>,
+    webhook_timeout: Option<String>,
+    dead_letter_file: Option<PathBuf>,
+    payload_format: Option<PayloadFormat>,
+    payload_shape: Option<PayloadShape>,
+    webhook_gzip: Option<bool>,
+    webhook_headers: Option<BTreeMap<String, String>>,
+    webhook_max_body_bytes: Option<usize>,
+    webhook_secret: Option<String>,
+    webhook_secret_file: Option<PathBuf>,
+    allow_insecure_http: Option<bool>,
+    ca_cert: Option<PathBuf>,
+    slack_incoming_webhook_url: Option<String>,
+    slack_incoming_webhook_url_file: Option<PathBuf>,
+    slack_send_success: Option<bool>,
+    daily_report_hour: Option<u8>,
+}
+
+/// Reads an environment variable; injected so tests need not touch the process environment.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Headers the tool sets itself; a custom header may not replace them.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "content-type",
+    "content-encoding",
+    "content-length",
+    "host",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "transfer-encoding",
+];
+
+pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
+    let Some(path) = path else {
+        return Ok(FileSettings::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| exit::settings(format!("config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        exit::settings(format!(
+            "config file {}: {}",
+            path.display(),
+            e.message().trim()
+        ))
+    })
+}
+
+/// The state file: --state / STATE_FILE, then the config file, then the XDG state directory.
+pub fn state_path(args: &StateArgs, file: &FileSettings, env: Env) -> Result<PathBuf> {
+    if let Some(p) = args.state.clone().or_else(|| file.state_file.clone()) {
+        return Ok(p);
+    }
+    let base = env("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".local/state")))
+        .ok_or_else(|| {
+            exit::settings("STATE_FILE is not set and neither is HOME: give --state FILE")
+        })?;
+    Ok(base.join("auth0-mgmt-webhooks").join("state.json"))
+}
+
+impl Config {
+    pub fn new(s: &Settings, env: Env) -> Result<Config> {
+        let file = load_file(s.files.config.as_deref())?;
+        let state_file = state_path(&s.files, &file, env)?;
+
+        let domain = required(
+            s.domain.clone().or(file.auth0_domain.clone()),
+            "AUTH0_DOMAIN (--domain)",
+            "acme.eu.auth0.com",
+        )?;
+        let base_url = parse_domain(&domain)?;
+        let client_id = required(
+            s.client_id.clone().or(file.auth0_client_id.clone()),
+            "AUTH0_CLIENT_ID (--client-id)",
+            "the M2M application's client ID",
+        )?;
+        let client_secret = secret(env, "AUTH0_CLIENT_SECRET", file.auth0_client_secret.clone(), file.auth0_client_secret_file.clone())?
+            .ok_or_else(|| exit::settings("AUTH0_CLIENT_SECRET is required: set it, or AUTH0_CLIENT_SECRET_FILE to a file holding it (never a flag: command lines are visible to every user)"))?;
+
+        let allow_insecure = s
+            .allow_insecure_http
+            .or(file.allow_insecure_http)
+            .unwrap_or(false);
+        let webhook_raw = required(
+            s.webhook_url.clone().or(file.webhook_url.clone()),
+            "WEBHOOK_URL (--webhook-url)",
+            "https://hooks.example.com/auth0",
+        )?;
+        let webhook_url = parse_url(&webhook_raw, "WEBHOOK_URL", allow_insecure)?;
+
+        let batch_size = s.batch_size.or(file.batch_size).unwrap_or(100);
+        if !(1..=100).contains(&batch_size) {
+            return Err(exit::settings(format!(
+                "BATCH_SIZE must be 1..=100 (Auth0 returns at most 100 logs a request), got {batch_size}"
+            )));
+        }
+        let concurrency = s.concurrency.or(file.webhook_concurrent_calls).unwrap_or(5);
+        if !(1..=64).contains(&concurrency) {
+            return Err(exit::settings(format!(
+                "WEBHOOK_CONCURRENT_CALLS must be 1..=64, got {concurrency}"
+            )));
+        }
+
+        let endpoints = match s.endpoints.clone().or(file.auth0_api_endpoints.clone()) {
+            Some(list) => Endpoint::parse_list(&list)
+                .map_err(|e| exit::settings(format!("AUTH0_API_ENDPOINTS: {e}")))?,
+            None => Vec::new(),
+        };
+        let log_types = parse_log_types(
+            s.log_types
+                .as_deref()
+                .or(file.log_types.as_deref())
+                .unwrap_or("sapi,fapi"),
+        )?;
+
+        let max_run_time = duration(
+            s.max_run_time,
+            file.max_run_time.as_deref(),
+            "MAX_RUN_TIME",
+            "4m",
+        )?;
+        let connect_timeout = duration(
+            s.connect_timeout,
+            file.webhook_connect_timeout.as_deref(),
+            "WEBHOOK_CONNECT_TIMEOUT",
+            "5s",
+        )?;
+        let timeout = duration(
+            s.timeout,
+            file.webhook_timeout.as_deref(),
+            "WEBHOOK_TIMEOUT",
+            "30s",
+        )?;
+        for (name, d) in [
+            ("MAX_RUN_TIME", max_run_time),
+            ("WEBHOOK_CONNECT_TIMEOUT", connect_timeout),
+            ("WEBHOOK_TIMEOUT", timeout),
+        ] {
+            if d.is_zero() {
+                return Err(exit::settings(format!(
+                    "{name} must be more than zero, e.g. 30s"
+                )));
+            }
+        }
+
+        let max_body_bytes = s.max_body_bytes.or(file.webhook_max_body_bytes);
+        if max_body_bytes == Some(0) {
+            return Err(exit::settings(
+                "WEBHOOK_MAX_BODY_BYTES must be more than zero, e.g. 1000000",
+            ));
+        }
+
+        let mut headers = Vec::new();
+        if let Some(map) = &file.webhook_headers {
+            for (k, v) in map {
+                headers.push(header(k, v)?);
+            }
+        }
+        if let Some(json) = &s.headers_json {
+            let map: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| {
+                exit::settings(format!("WEBHOOK_HEADERS must be a JSON object of strings, e.g. {{\"X-Env\":\"prod\"}}: {e}"))
+            })?;
+            for (k, v) in &map {
+                headers.push(header(k, v)?);
+            }
+        }
+        for h in &s.headers {
+            let (k, v) = h.split_once(':').ok_or_else(|| {
+                exit::settings(format!("--header must look like 'Name: value', got '{h}'"))
+            })?;
+            headers.push(header(k.trim(), v.trim())?);
+        }
+
+        let signing = secret(
+            env,
+            "WEBHOOK_SECRET",
+            file.webhook_secret.clone(),
+            file.webhook_secret_file.clone(),
+        )?
+        .map(|s| {
+            SigningKeys::parse(s.expose())
+                .map_err(|e| exit::settings(format!("WEBHOOK_SECRET: {e}")))
+        })
+        .transpose()?;
+
+        let slack = match secret(
+            env,
+            "SLACK_INCOMING_WEBHOOK_URL",
+            file.slack_incoming_webhook_url.clone(),
+            file.slack_incoming_webhook_url_file.clone(),
+        )? {
+            Some(url) => {
+                // The URL itself is the credential: check it without ever printing it.
+                parse_url(url.expose(), "SLACK_INCOMING_WEBHOOK_URL", allow_insecure)
+                    .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
+                let hour = s.daily_report_hour.or(file.daily_report_hour);
+                if let Some(h) = hour.filter(|h| *h > 23) {
+                    return Err(exit::settings(format!(
+                        "DAILY_REPORT_HOUR must be 0..=23 (UTC), got {h}"
+                    )));
+                }
+                Some(SlackConfig {
+                    url,
+                    send_success: s
+                        .slack_send_success
+                        .or(file.slack_send_success)
+                        .unwrap_or(false),
+                    daily_report_hour: hour,
+                })
+            }
+            None => None,
+        };
+
+        let ca_cert = s.ca_cert.clone().or(file.ca_cert.clone());
+        if let Some(p) = &ca_cert
+            && !p.is_file()
+        {
+            return Err(exit::settings(format!(
+                "CA_CERT {}: no such file",
+                p.display()
+            )));
+        }
+
+        Ok(Config {
+            auth0: Auth0Config {
+                base_url,
+                client_id,
+                client_secret,
+            },
+            webhook: WebhookConfig {
+                url: webhook_url,
+                authorization: secret(
+                    env,
+                    "AUTHORIZATION",
+                    file.authorization.clone(),
+                    file.authorization_file.clone(),
+                )?,
+                send_as_batch: s.send_as_batch.or(file.send_as_batch).unwrap_or(true),
+                concurrency,
+                connect_timeout,
+                timeout,
+                format: s
+                    .payload_format
+                    .or(file.payload_format)
+                    .unwrap_or(PayloadFormat::Array),
+                shape: s
+                    .payload_shape
+                    .or(file.payload_shape)
+                    .unwrap_or(PayloadShape::Extension),
+                gzip: s.gzip.or(file.webhook_gzip).unwrap_or(false),
+                headers,
+                max_body_bytes,
+                signing,
+            },
+            filter: Filter {
+                log_types,
+                endpoints,
+            },
+            batch_size,
+            start_from: s
+                .start_from
+                .clone()
+                .or(file.start_from.clone())
+                .map(|id| id.trim().to_string())
+                .filter(|id| !id.is_empty()),
+            max_run_time,
+            state_file,
+            dead_letter: s.dead_letter.clone().or(file.dead_letter_file.clone()),
+            ca_cert,
+            slack,
+        })
+    }
+
+    /// The tenant as recorded in the state file, so one state file is never used for two tenants.
+    pub fn tenant(&self) -> String {
+        self.auth0
+            .base_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
+
+fn required(value: Option<String>, name: &str, example: &str) -> Result<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| exit::settings(format!("{name} is required, e.g. {example}")))
+}
+
+/// A secret from `NAME`, `NAME_FILE`, or the config file's keys of the same names, in that order.
+fn secret(
+    env: Env,
+    name: &str,
+    in_file: Option<String>,
+    file_path: Option<PathBuf>,
+) -> Result<Option<Secret>> {
+    let from_env = env(name);
+    let path_env = env(&format!("{name}_FILE")).map(PathBuf::from);
+    if from_env.is_some() && path_env.is_some() {
+        return Err(exit::settings(format!(
+            "set {name} or {name}_FILE, not both"
+        )));
+    }
+    if let Some(v) = from_env {
+        return Ok(Some(Secret::new(v.trim())));
+    }
+    if let Some(path) = path_env.or(if in_file.is_none() { file_path } else { None }) {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| exit::settings(format!("{name}_FILE {}: {e}", path.display())))?;
+        let value = text.trim();
+        if value.is_empty() {
+            return Err(exit::settings(format!(
+                "{name}_FILE {} is empty",
+                path.display()
+            )));
+        }
+        return Ok(Some(Secret::new(value)));
+    }
+    Ok(in_file.map(|v| Secret::new(v.trim())))
+}
+
+fn parse_domain(domain: &str) -> Result<Url> {
+    let with_scheme = if domain.contains("://") {
+        domain.to_string()
+    } else {
+        format!("https://{domain}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|e| {
+        exit::settings(format!(
+            "AUTH0_DOMAIN '{domain}' is not a domain or URL ({e}); e.g. acme.eu.auth0.com"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(exit::settings(format!(
+            "AUTH0_DOMAIN '{domain}' must be a domain like acme.eu.auth0.com or an http(s) URL"
+        )));
+    }
+    Ok(url)
+}
+
+fn parse_url(raw: &str, name: &str, allow_insecure: bool) -> Result<Url> {
+    let url = Url::parse(raw.trim()).map_err(|e| {
+        exit::settings(format!(
+            "{name} '{raw}' is not a URL ({e}); e.g. https://hooks.example.com/auth0"
+        ))
+    })?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if allow_insecure || is_loopback(&url) => Ok(url),
+        "http" => Err(exit::settings(format!(
+            "{name} must use https (logs and credentials would cross the network in clear text); http is allowed only for loopback hosts or with --allow-insecure-http"
+        ))),
+        other => Err(exit::settings(format!(
+            "{name} must be an https URL, got scheme '{other}'"
+        ))),
+    }
+}
+
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn parse_log_types(list: &str) -> Result<std::collections::BTreeSet<String>> {
+    let types: std::collections::BTreeSet<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    if types.is_empty() {
+        return Err(exit::settings(
+            "LOG_TYPES must name at least one log type code, e.g. sapi,fapi",
+        ));
+    }
+    if let Some(bad) = types
+        .iter()
+        .find(|t| !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return Err(exit::settings(format!(
+            "LOG_TYPES: '{bad}' is not a log type code (letters, digits, _), e.g. sapi,fapi"
+        )));
+    }
+    Ok(types)
+}
+
+fn duration(
+    flag: Option<humantime::Duration>,
+    file: Option<&str>,
+    name: &str,
+    default: &str,
+) -> Result<Duration> {
+    if let Some(d) = flag {
+        return Ok(d.into());
+    }
+    let raw = file.unwrap_or(default);
+    humantime::parse_duration(raw.trim()).map_err(|e| {
+        exit::settings(format!(
+            "{name} '{raw}' is not a duration ({e}); e.g. {default}"
+        ))
+    })
+}
+
+fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue)> {
+    let n = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| exit::settings(format!("header name '{name}' is not valid")))?;
+    if RESERVED_HEADERS.contains(&n.as_str()) {
+        return Err(exit::settings(format!(
+            "header '{name}' is set by the tool itself and cannot be replaced (use AUTHORIZATION for the Authorization header)"
+        )));
+    }
+    let v = HeaderValue::from_str(value).map_err(|_| {
+        exit::settings(format!(
+            "header '{name}' has a value that is not valid in HTTP"
+        ))
+    })?;
+    Ok((n, v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+    use std::collections::HashMap;
+
+    fn settings(args: &[&str]) -> Settings {
+        let mut argv = vec!["auth0-mgmt-webhooks", "check"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Check(s) => s,
+            _ => unreachable!(),
+        }
+    }
+
+    fn build(args: &[&str], env: &[(&str, &str)]) -> Result<Config> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::new(&settings(args), &move |k: &str| env.get(k).cloned())
+    }
+
+    const BASE: &[&str] = &[
+        "--domain",
+        "acme.eu.auth0.com",
+        "--client-id",
+        "cid",
+        "--webhook-url",
+        "https://hooks.example.com/x",
+        "--state",
+        "/tmp/s.json",
+    ];
+    const SECRET: &[(&str, &str)] = &[("AUTH0_CLIENT_SECRET", "shh")];
+
+    /// BASE with `extra` appended; a flag in `extra` replaces BASE's value for it.
+    fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args: Vec<&str> = BASE
+            .chunks(2)
+            .filter(|pair| !extra.contains(&pair[0]))
+            .flatten()
+            .copied()
+            .collect();
+        args.extend_from_slice(extra);
+        args
+    }
+
+    fn message(r: Result<Config>) -> String {
+        let e = r.unwrap_err();
+        assert_eq!(exit::code_for(&e), exit::USAGE, "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let c = build(BASE, SECRET).unwrap();
+        assert_eq!(c.auth0.base_url.as_str(), "https://acme.eu.auth0.com/");
+        assert_eq!(c.batch_size, 100);
+        assert!(c.webhook.send_as_batch);
+        assert_eq!(c.webhook.concurrency, 5);
+        assert_eq!(c.max_run_time, Duration::from_secs(240));
+        assert_eq!(c.webhook.connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.webhook.timeout, Duration::from_secs(30));
+        assert_eq!(
+            c.filter.log_types.iter().collect::<Vec<_>>(),
+            ["fapi", "sapi"]
+        );
+        assert!(c.filter.endpoints.is_empty());
+        assert_eq!(c.auth0.client_secret.expose(), "shh");
+    }
+
+    #[test]
+    fn batch_size_out_of_range_names_the_setting_and_the_limit() {
+        let m = message(build(&with(&["--batch-size", "500"]), SECRET));
+        assert!(
+            m.contains("BATCH_SIZE must be 1..=100") && m.contains("500"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn missing_secret_says_where_to_put_it() {
+        let m = message(build(BASE, &[]));
+        assert!(
+            m.contains("AUTH0_CLIENT_SECRET") && m.contains("AUTH0_CLIENT_SECRET_FILE"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn secret_may_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret");
+        std::fs::write(&p, "from-file\n").unwrap();
+        let c = build(BASE, &[("AUTH0_CLIENT_SECRET_FILE", p.to_str().unwrap())]).unwrap();
+        assert_eq!(c.auth0.client_secret.expose(), "from-file");
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_on_loopback() {
+        let m = message(build(
+            &with(&["--webhook-url", "http://hooks.example.com/x"]),
+            SECRET,
+        ));
+        assert!(m.contains("WEBHOOK_URL must use https"), "{m}");
+        for ok in [
+            "http://127.0.0.1:9/x",
+            "http://localhost:9/x",
+            "http://[::1]:9/x",
+        ] {
+            build(&with(&["--webhook-url", ok]), SECRET).unwrap();
+        }
+        build(
+            &with(&[
+                "--webhook-url",
+                "http://hooks.example.com/x",
+                "--allow-insecure-http",
+            ]),
+            SECRET,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn unparseable_url_is_named() {
+        let m = message(build(&with(&["--webhook-url", "not a url"]), SECRET));
+        assert!(m.contains("WEBHOOK_URL 'not a url' is not a URL"), "{m}");
+    }
+
+    #[test]
+    fn domain_with_scheme_is_used_as_given() {
+        let c = build(&with(&["--domain", "http://127.0.0.1:8080"]), SECRET).unwrap();
+        assert_eq!(c.auth0.base_url.as_str(), "http://127.0.0.1:8080/");
+    }
+
+    #[test]
+    fn file_fills_gaps_but_flags_win_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "batch_size = 20\nwebhook_concurrent_calls = 9\nauth0_client_secret = \"in-file\"\n",
+        )
+        .unwrap();
+        let c = build(
+            &with(&["--config", p.to_str().unwrap(), "--batch-size", "30"]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!((c.batch_size, c.webhook.concurrency), (30, 9));
+        assert_eq!(c.auth0.client_secret.expose(), "in-file");
+
+        std::fs::write(&p, "batch_sise = 20\n").unwrap();
+        let m = message(build(&with(&["--config", p.to_str().unwrap()]), SECRET));
+        assert!(
+            m.contains("batch_sise") && m.contains(p.to_str().unwrap()),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn reserved_headers_are_refused() {
+        let m = message(build(&with(&["--header", "Authorization: x"]), SECRET));
+        assert!(m.contains("Authorization"), "{m}");
+        let c = build(&with(&["--header", "X-Env: prod"]), SECRET).unwrap();
+        assert_eq!(c.webhook.headers[0].0.as_str(), "x-env");
+    }
+
+    #[test]
+    fn slack_url_never_appears_in_its_error() {
+        let m = message(build(
+            BASE,
+            &[
+                ("AUTH0_CLIENT_SECRET", "s"),
+                (
+                    "SLACK_INCOMING_WEBHOOK_URL",
+                    "http://hooks.slack.example/T0/B0/XYZSECRET",
+                ),
+            ],
+        ));
+        assert!(
+            m.contains("SLACK_INCOMING_WEBHOOK_URL must use https") && !m.contains("XYZSECRET"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn default_state_file_is_under_xdg_state_home() {
+        let c = build(
+            &BASE[..6],
+            &[
+                ("AUTH0_CLIENT_SECRET", "s"),
+                ("XDG_STATE_HOME", "/var/lib/x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.state_file,
+            PathBuf::from("/var/lib/x/auth0-mgmt-webhooks/state.json")
+        );
+    }
+}

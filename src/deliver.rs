@@ -1,0 +1,451 @@
+//! Delivery to the webhook: bodies (batch or one log, array or JSON lines, gzip, size limit),
+//! headers (Authorization, signature, custom), the retry loop, the dead-letter file, and the
+//! rayon pool that runs at most WEBHOOK_CONCURRENT_CALLS requests at once.
+
+use crate::checkpoint::Fate;
+use crate::cli::PayloadFormat;
+use crate::config::WebhookConfig;
+use crate::http::{describe, redact, snippet};
+use crate::pace::{Pace, Signal};
+use crate::report::{self, Counters};
+use crate::retry::{self, Verdict};
+use crate::sign;
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use reqwest::blocking::Client;
+use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use std::fs::File;
+use std::io::Write;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// A log that matched, ready to send.
+pub struct Matched {
+    pub log_id: String,
+    /// The payload item, serialized once.
+    pub json: Vec<u8>,
+}
+
+/// Groups of items that go in one request each: one per log, or batches kept under the body
+/// limit (measured before compression). A single item over the limit goes alone.
+pub fn split(
+    sizes: &[usize],
+    as_batch: bool,
+    format: PayloadFormat,
+    max_body: Option<usize>,
+) -> Vec<Range<usize>> {
+    if !as_batch {
+        return (0..sizes.len()).map(|i| i..i + 1).collect();
+    }
+    let max = max_body.unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut len = 0;
+    for (i, size) in sizes.iter().enumerate() {
+        // Array: `[` `]` and a comma between items; JSON lines: a newline after each.
+        let added = match format {
+            PayloadFormat::Array => size + if i == start { 2 } else { 1 },
+            PayloadFormat::Jsonl => size + 1,
+        };
+        if i > start && len + added > max {
+            out.push(start..i);
+            start = i;
+            len = match format {
+                PayloadFormat::Array => size + 2,
+                PayloadFormat::Jsonl => size + 1,
+            };
+        } else {
+            len += added;
+        }
+    }
+    if start < sizes.len() {
+        out.push(start..sizes.len());
+    }
+    out
+}
+
+/// The body and its content type for a group of serialized items.
+pub fn encode(items: &[&[u8]], as_batch: bool, format: PayloadFormat) -> (Vec<u8>, &'static str) {
+    if !as_batch {
+        return (items.concat(), "application/json");
+    }
+    match format {
+        PayloadFormat::Array => {
+            let mut body = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
+            body.push(b'[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(item);
+            }
+            body.push(b']');
+            (body, "application/json")
+        }
+        PayloadFormat::Jsonl => {
+            let mut body = Vec::new();
+            for item in items {
+                body.extend_from_slice(item);
+                body.push(b'\n');
+            }
+            (body, "application/x-ndjson")
+        }
+    }
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::default(),
+    );
+    enc.write_all(body).expect("writing to a Vec");
+    enc.finish().expect("writing to a Vec")
+}
+
+/// How one request ended.
+enum Sent {
+    Delivered,
+    DeadLettered,
+    Failed(String),
+}
+
+pub struct Deliverer<'a> {
+    http: &'a Client,
+    cfg: &'a WebhookConfig,
+    pool: rayon::ThreadPool,
+    pace: Pace,
+    dead_letter: Option<Mutex<File>>,
+    counters: &'a Counters,
+    deadline: Instant,
+    /// Raised on the first request that finally failed: the rest of the page is not started,
+    /// since the checkpoint cannot pass the failed log anyway.
+    stop: AtomicBool,
+}
+
+impl<'a> Deliverer<'a> {
+    pub fn new(
+        http: &'a Client,
+        cfg: &'a WebhookConfig,
+        dead_letter: Option<&Path>,
+        counters: &'a Counters,
+        deadline: Instant,
+    ) -> Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(cfg.concurrency)
+            .thread_name(|i| format!("deliver-{i}"))
+            .build()
+            .context("starting the delivery threads")?;
+        let dead_letter = dead_letter
+            .map(open_dead_letter)
+            .transpose()?
+            .map(Mutex::new);
+        Ok(Deliverer {
+            http,
+            cfg,
+            pool,
+            pace: Pace::new(cfg.concurrency),
+            dead_letter,
+            counters,
+            deadline,
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    /// Delivers one page's matching items; returns each item's fate, in order, and the first
+    /// failure's description.
+    pub fn deliver(&self, items: &[Matched]) -> (Vec<Fate>, Option<String>) {
+        let sizes: Vec<usize> = items.iter().map(|m| m.json.len()).collect();
+        let groups = split(
+            &sizes,
+            self.cfg.send_as_batch,
+            self.cfg.format,
+            self.cfg.max_body_bytes,
+        );
+        let results: Vec<Sent> = self.pool.install(|| {
+            groups
+                .par_iter()
+                .with_max_len(1)
+                .map(|g| self.send(&items[g.clone()]))
+                .collect()
+        });
+        let mut fates = vec![Fate::Pending; items.len()];
+        let mut first_error = None;
+        for (group, sent) in groups.iter().zip(results) {
+            let fate = match sent {
+                Sent::Delivered => Fate::Delivered,
+                Sent::DeadLettered => Fate::DeadLettered,
+                Sent::Failed(e) => {
+                    first_error.get_or_insert(e);
+                    Fate::Pending
+                }
+            };
+            fates[group.clone()].fill(fate);
+        }
+        (fates, first_error)
+    }
+
+    fn send(&self, items: &[Matched]) -> Sent {
+        let parts: Vec<&[u8]> = items.iter().map(|m| m.json.as_slice()).collect();
+        let (mut body, content_type) = encode(&parts, self.cfg.send_as_batch, self.cfg.format);
+        if let Some(max) = self.cfg.max_body_bytes.filter(|max| body.len() > *max) {
+            report::warn(format_args!(
+                "log {} alone makes a {}-byte body, over WEBHOOK_MAX_BODY_BYTES {max}: sending it anyway",
+                items[0].log_id,
+                body.len()
+            ));
+        }
+        if self.cfg.gzip {
+            body = gzip(&body);
+        }
+        let id = if self.cfg.send_as_batch {
+            sign::batch_id(items.iter().map(|m| m.log_id.as_str()))
+        } else {
+            items[0].log_id.clone()
+        };
+        let n = items.len() as u64;
+        let mut attempt = 0;
+        loop {
+            let Some(permit) = self.pace.acquire(&self.stop) else {
+                return Sent::Failed("not attempted: the run is stopping".into());
+            };
+            let started = Instant::now();
+            let outcome = self.attempt(&id, &body, content_type);
+            let took = started.elapsed();
+            Counters::add(&self.counters.requests, 1);
+            let (verdict, retry_after, detail) = match outcome {
+                Ok((status, retry_after, text)) => {
+                    report::request("POST", &redact(&self.cfg.url), &status.to_string(), took);
+                    (
+                        retry::classify(status),
+                        retry_after,
+                        format!("webhook answered {status}: {}", snippet(&text)),
+                    )
+                }
+                Err(e) => {
+                    let d = describe(e);
+                    report::request("POST", &redact(&self.cfg.url), &d, took);
+                    (
+                        Verdict::Retry { throttled: false },
+                        None,
+                        format!("webhook request {d}"),
+                    )
+                }
+            };
+            match verdict {
+                Verdict::Delivered => {
+                    permit.release(Signal::Healthy, None);
+                    Counters::add(&self.counters.delivered, n);
+                    return Sent::Delivered;
+                }
+                Verdict::Refused => {
+                    permit.release(Signal::Neutral, None);
+                    return self.refused(items, &detail);
+                }
+                Verdict::Retry { throttled } => {
+                    attempt += 1;
+                    let wait = retry::next_wait(attempt, retry_after, fastrand::f64());
+                    if throttled {
+                        // The receiver asked for less: hold every worker back, not only this one.
+                        permit.release(Signal::Throttled, Some(wait));
+                    } else {
+                        permit.release(Signal::Neutral, None);
+                    }
+                    if Instant::now() + wait > self.deadline {
+                        self.stop.store(true, Ordering::Relaxed);
+                        return Sent::Failed(format!(
+                            "{detail} (after {attempt} attempts; MAX_RUN_TIME reached, the next run goes on)"
+                        ));
+                    }
+                    Counters::add(&self.counters.retries, 1);
+                    report::debug(format_args!(
+                        "{detail}; retry {attempt} of {} in {} ms",
+                        id,
+                        wait.as_millis()
+                    ));
+                    if !crate::pace::sleep(wait, &self.stop) {
+                        return Sent::Failed(format!(
+                            "{detail} (not retried: the run is stopping)"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One POST. Ok: the status, its Retry-After, and the answer's text.
+    fn attempt(
+        &self,
+        id: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> Result<(u16, Option<std::time::Duration>, String), reqwest::Error> {
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let mut req = self
+            .http
+            .post(self.cfg.url.clone())
+            .header(CONTENT_TYPE, content_type)
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string());
+        if let Some(keys) = &self.cfg.signing {
+            req = req.header("webhook-signature", keys.sign(id, timestamp, body));
+        }
+        if let Some(auth) = &self.cfg.authorization {
+            req = req.header(AUTHORIZATION, auth.expose());
+        }
+        if self.cfg.gzip {
+            req = req.header(CONTENT_ENCODING, "gzip");
+        }
+        for (name, value) in &self.cfg.headers {
+            req = req.header(name, value);
+        }
+        let resp = req.body(body.to_vec()).send()?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        // Reading the answer lets the connection be reused.
+        let text = resp.text().unwrap_or_default();
+        Ok((status, retry_after, text))
+    }
+
+    /// A permanent refusal: into the dead-letter file if there is one, else the run stops.
+    fn refused(&self, items: &[Matched], detail: &str) -> Sent {
+        let Some(file) = &self.dead_letter else {
+            self.stop.store(true, Ordering::Relaxed);
+            return Sent::Failed(format!(
+                "{detail} (a permanent refusal: fix the receiver, or set DEAD_LETTER_FILE to set such logs aside)"
+            ));
+        };
+        let refused_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let mut lines = Vec::new();
+        for m in items {
+            let head = serde_json::json!({"log_id": m.log_id, "refused_at": refused_at, "refusal": detail}).to_string();
+            // Splice the item in as it was serialized for sending, so a replay sends the same bytes.
+            lines.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+            lines.extend_from_slice(b",\"item\":");
+            lines.extend_from_slice(&m.json);
+            lines.extend_from_slice(b"}\n");
+        }
+        let mut f = file.lock().unwrap();
+        match f.write_all(&lines).and_then(|_| f.sync_data()) {
+            Ok(()) => {
+                report::warn(format_args!(
+                    "{} log(s) refused ({detail}); written to the dead-letter file",
+                    items.len()
+                ));
+                Counters::add(&self.counters.dead_lettered, items.len() as u64);
+                Sent::DeadLettered
+            }
+            Err(e) => {
+                self.stop.store(true, Ordering::Relaxed);
+                Sent::Failed(format!(
+                    "{detail}; and writing the dead-letter file failed: {e}"
+                ))
+            }
+        }
+    }
+}
+
+/// Appends, mode 0600 (logs can hold personal data), and tightened if it was wider.
+fn open_dead_letter(path: &Path) -> Result<File> {
+    let mut open = std::fs::OpenOptions::new();
+    open.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let file = open
+        .open(path)
+        .with_context(|| format!("opening DEAD_LETTER_FILE {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| {
+                format!(
+                    "restricting DEAD_LETTER_FILE {} to mode 0600",
+                    path.display()
+                )
+            })?;
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_by_one_gives_a_group_per_log() {
+        assert_eq!(
+            split(&[5, 5, 5], false, PayloadFormat::Array, None),
+            vec![0..1, 1..2, 2..3]
+        );
+    }
+
+    #[test]
+    fn batch_is_one_group_without_a_limit() {
+        assert_eq!(
+            split(&[5, 5, 5], true, PayloadFormat::Array, None),
+            vec![0..3]
+        );
+        assert!(split(&[], true, PayloadFormat::Array, None).is_empty());
+    }
+
+    #[test]
+    fn groups_respect_the_body_limit_exactly() {
+        // [a,b] with 5-byte items is 13 bytes; a third item makes 19.
+        let groups = split(&[5, 5, 5, 5], true, PayloadFormat::Array, Some(13));
+        assert_eq!(groups, vec![0..2, 2..4]);
+        let items: Vec<Vec<u8>> = (0..4).map(|i| format!("\"{i}xx\"").into_bytes()).collect();
+        for g in &groups {
+            let parts: Vec<&[u8]> = items[g.clone()].iter().map(|v| v.as_slice()).collect();
+            assert!(encode(&parts, true, PayloadFormat::Array).0.len() <= 13);
+        }
+        assert_eq!(
+            split(&[5, 5, 5], true, PayloadFormat::Jsonl, Some(12)),
+            vec![0..2, 2..3]
+        );
+    }
+
+    #[test]
+    fn an_item_over_the_limit_goes_alone() {
+        assert_eq!(
+            split(&[3, 50, 3], true, PayloadFormat::Array, Some(10)),
+            vec![0..1, 1..2, 2..3]
+        );
+    }
+
+    #[test]
+    fn bodies_parse_as_their_format_says() {
+        let items: [&[u8]; 2] = [br#"{"log_id":"1"}"#, br#"{"log_id":"2"}"#];
+        let (array, ct) = encode(&items, true, PayloadFormat::Array);
+        assert_eq!(ct, "application/json");
+        let v: serde_json::Value = serde_json::from_slice(&array).unwrap();
+        assert_eq!(v.as_array().unwrap().len(), 2);
+        let (lines, ct) = encode(&items, true, PayloadFormat::Jsonl);
+        assert_eq!(ct, "application/x-ndjson");
+        assert_eq!(
+            String::from_utf8(lines).unwrap(),
+            "{\"log_id\":\"1\"}\n{\"log_id\":\"2\"}\n"
+        );
+        let (one, _) = encode(&items[..1], false, PayloadFormat::Array);
+        assert_eq!(one, items[0]);
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        use std::io::Read;
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&gzip(b"hello")[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "hello");
+    }
+}

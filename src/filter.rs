@@ -1,0 +1,226 @@
+//! Which logs are forwarded (log type, Management API endpoint, method) and what each payload
+//! item looks like. Auth0 ignores `q` in checkpoint mode, so all filtering happens here.
+
+use crate::cli::PayloadShape;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub log_types: BTreeSet<String>,
+    /// Empty: every endpoint.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One entry of AUTH0_API_ENDPOINTS: `users`, or `DELETE users`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Lower case, as Auth0 logs it; `None` matches every method.
+    pub method: Option<String>,
+    /// The path under /api/v2/, e.g. `users` or `users/roles`.
+    pub path: String,
+}
+
+const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
+
+impl Endpoint {
+    /// Parses `users, DELETE clients, /api/v2/connections`. Entries are trimmed (the original
+    /// extension did not, so the second entry of its own documented example never matched).
+    pub fn parse_list(list: &str) -> Result<Vec<Endpoint>, String> {
+        let mut out = Vec::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (method, path) = match entry.split_once(char::is_whitespace) {
+                Some((m, p)) => {
+                    let m = m.to_ascii_lowercase();
+                    if !METHODS.contains(&m.as_str()) {
+                        return Err(format!(
+                            "'{entry}': '{m}' is not an HTTP method; write e.g. 'DELETE users'"
+                        ));
+                    }
+                    (Some(m), p.trim())
+                }
+                None => (None, entry),
+            };
+            let path = path.trim_start_matches('/');
+            let path = path
+                .strip_prefix("api/v2/")
+                .or_else(|| path.strip_prefix("v2/"))
+                .unwrap_or(path);
+            let path = path.trim_end_matches('/');
+            if path.is_empty() || path.contains(char::is_whitespace) {
+                return Err(format!(
+                    "'{entry}' is not an endpoint; write e.g. 'users, clients' or 'DELETE users'"
+                ));
+            }
+            out.push(Endpoint {
+                method,
+                path: path.to_string(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn matches(&self, method: Option<&str>, path: &str) -> bool {
+        if let Some(m) = &self.method
+            && !method.is_some_and(|got| got.eq_ignore_ascii_case(m))
+        {
+            return false;
+        }
+        let Some(rest) = path.strip_prefix("/api/v2/") else {
+            return false;
+        };
+        rest.strip_prefix(self.path.as_str())
+            .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
+    }
+}
+
+/// The log's id: `log_id`, or `_id` for older records.
+pub fn log_id(log: &Value) -> Option<&str> {
+    log.get("log_id")
+        .or_else(|| log.get("_id"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// `/v2/users?x=1` -> `/api/v2/users`: some logs omit the `/api` prefix, and the query never
+/// decides a match.
+pub fn normalise_path(path: &str) -> String {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    match path.strip_prefix("/v2/") {
+        Some(rest) => format!("/api/v2/{rest}"),
+        None => path.to_string(),
+    }
+}
+
+impl Filter {
+    pub fn matches(&self, log: &Value) -> bool {
+        let Some(kind) = log.get("type").and_then(Value::as_str) else {
+            return false;
+        };
+        if !self.log_types.contains(kind) {
+            return false;
+        }
+        if self.endpoints.is_empty() {
+            return true;
+        }
+        let request = log.pointer("/details/request");
+        let Some(path) = request.and_then(|r| r.get("path")).and_then(Value::as_str) else {
+            return false;
+        };
+        let method = request
+            .and_then(|r| r.get("method"))
+            .and_then(Value::as_str);
+        let path = normalise_path(path);
+        self.endpoints.iter().any(|e| e.matches(method, &path))
+    }
+}
+
+/// The payload item for one log. Both shapes carry `log_id`, the receiver's key for dropping
+/// repeats (delivery is at-least-once).
+pub fn item(log: &Value, shape: PayloadShape) -> Value {
+    let id = log_id(log).unwrap_or_default();
+    match shape {
+        PayloadShape::Extension => json!({
+            "log_id": id,
+            "type": log.get("type").cloned().unwrap_or(Value::Null),
+            "date": log.get("date").cloned().unwrap_or(Value::Null),
+            "request": log.pointer("/details/request").cloned().unwrap_or(Value::Null),
+            "response": log.pointer("/details/response").cloned().unwrap_or(Value::Null),
+        }),
+        PayloadShape::LogStream => json!({ "log_id": id, "data": log }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(types: &[&str], endpoints: &str) -> Filter {
+        Filter {
+            log_types: types.iter().map(|t| t.to_string()).collect(),
+            endpoints: Endpoint::parse_list(endpoints).unwrap(),
+        }
+    }
+
+    fn log(kind: &str, method: &str, path: &str) -> Value {
+        json!({"log_id": "1", "type": kind, "details": {"request": {"method": method, "path": path}}})
+    }
+
+    #[test]
+    fn spaced_list_matches_every_entry() {
+        let f = filter(&["sapi"], "users, clients");
+        assert!(f.matches(&log("sapi", "post", "/api/v2/users")));
+        assert!(f.matches(&log("sapi", "post", "/api/v2/clients")));
+        assert!(!f.matches(&log("sapi", "post", "/api/v2/connections")));
+    }
+
+    #[test]
+    fn entry_matches_itself_and_below_but_not_a_longer_name() {
+        let f = filter(&["sapi"], "users");
+        assert!(f.matches(&log("sapi", "get", "/api/v2/users")));
+        assert!(f.matches(&log("sapi", "patch", "/api/v2/users/auth0|123")));
+        assert!(f.matches(&log("sapi", "get", "/api/v2/users?q=x")));
+        assert!(!f.matches(&log("sapi", "get", "/api/v2/users-by-email")));
+    }
+
+    #[test]
+    fn path_without_api_prefix_is_normalised() {
+        let f = filter(&["sapi"], "users");
+        assert!(f.matches(&log("sapi", "delete", "/v2/users/auth0|1")));
+    }
+
+    #[test]
+    fn method_entries_match_only_that_method() {
+        let f = filter(&["sapi"], "DELETE users, clients");
+        assert!(f.matches(&log("sapi", "delete", "/api/v2/users/x")));
+        assert!(!f.matches(&log("sapi", "patch", "/api/v2/users/x")));
+        assert!(f.matches(&log("sapi", "patch", "/api/v2/clients/x")));
+    }
+
+    #[test]
+    fn bad_method_is_refused() {
+        assert!(
+            Endpoint::parse_list("FETCH users")
+                .unwrap_err()
+                .contains("not an HTTP method")
+        );
+        assert_eq!(
+            Endpoint::parse_list(" /api/v2/users/ ,").unwrap(),
+            vec![Endpoint {
+                method: None,
+                path: "users".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn type_filter_and_missing_details() {
+        let f = filter(&["sapi", "fapi"], "");
+        assert!(f.matches(&log("fapi", "post", "/api/v2/users")));
+        assert!(!f.matches(&log("s", "post", "/api/v2/users")));
+        let bare = json!({"log_id": "1", "type": "sapi"});
+        assert!(f.matches(&bare));
+        assert!(!filter(&["sapi"], "users").matches(&bare));
+    }
+
+    #[test]
+    fn item_of_a_log_without_details_has_nulls_not_a_crash() {
+        let it = item(
+            &json!({"_id": "42", "type": "sapi", "date": "d"}),
+            PayloadShape::Extension,
+        );
+        assert_eq!(
+            it,
+            json!({"log_id": "42", "type": "sapi", "date": "d", "request": null, "response": null})
+        );
+    }
+
+    #[test]
+    fn log_stream_item_wraps_the_whole_log() {
+        let l = log("sapi", "get", "/api/v2/users");
+        assert_eq!(
+            item(&l, PayloadShape::LogStream),
+            json!({"log_id": "1", "data": l})
+        );
+    }
+}

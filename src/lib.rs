@@ -1,0 +1,73 @@
+//! auth0-mgmt-webhooks: forwards Auth0 Management API audit logs to a webhook, one cron run at
+//! a time, without ever moving its checkpoint past a log it did not deliver.
+//!
+//! The pipeline, one module a stage: `config` -> `state` -> `auth0` -> `filter` -> `deliver`
+//! (with `retry`, `pace`, `sign`) -> `checkpoint` -> `state` -> `report` / `slack`. `run` ties
+//! them together; `main.rs` only maps the result to an exit code from `exit`.
+
+pub mod auth0;
+pub mod check;
+pub mod checkpoint;
+pub mod cli;
+pub mod config;
+pub mod deliver;
+pub mod exit;
+pub mod filter;
+pub mod history;
+pub mod http;
+pub mod pace;
+pub mod report;
+pub mod retry;
+pub mod run;
+pub mod secret;
+pub mod sign;
+pub mod slack;
+pub mod state;
+
+use anyhow::Result;
+use clap::Parser;
+use cli::{Cli, Command};
+use std::ffi::OsString;
+
+/// Parses the arguments, runs the command and returns the exit code. The binary's `main` is
+/// this; the demo and benchmark call it too, so they run exactly what users run.
+pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+        }
+    };
+    report::set_level(cli.verbose, cli.quiet);
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            report::error(format_args!("{e:#}"));
+            exit::code_for(&e)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<u8> {
+    match command {
+        Command::Run(args) => {
+            let cfg = config::Config::new(&args.settings, &config::process_env)?;
+            run::run(&cfg, args.dry_run, args.output)
+        }
+        Command::Check(settings) => {
+            let cfg = config::Config::new(&settings, &config::process_env)?;
+            check::check(&cfg)
+        }
+        Command::History(args) => {
+            let file = config::load_file(args.state.config.as_deref())?;
+            let path = config::state_path(&args.state, &file, &config::process_env)?;
+            history::show(&path, args.json, args.limit)?;
+            Ok(exit::OK)
+        }
+    }
+}

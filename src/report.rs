@@ -1,0 +1,201 @@
+//! What the run tells people: log lines on stderr by verbosity, the progress display (only on a
+//! terminal), the counters, and the end-of-run summary as text or JSON.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::fmt::Display;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI8, AtomicU64, Ordering};
+use std::time::Duration;
+
+static LEVEL: AtomicI8 = AtomicI8::new(0);
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+pub const QUIET: i8 = -1;
+pub const NORMAL: i8 = 0;
+pub const VERBOSE: i8 = 1;
+pub const DEBUG: i8 = 2;
+
+pub fn set_level(verbose: u8, quiet: bool) {
+    let level = if quiet {
+        QUIET
+    } else {
+        (verbose as i8).min(DEBUG)
+    };
+    LEVEL.store(level, Ordering::Relaxed);
+}
+
+pub fn enabled(level: i8) -> bool {
+    LEVEL.load(Ordering::Relaxed) >= level
+}
+
+fn emit(line: String) {
+    // A log line must not tear the progress display.
+    match BAR.lock().unwrap().as_ref() {
+        Some(bar) => bar.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    }
+}
+
+pub fn error(msg: impl Display) {
+    emit(format!("error: {msg}"));
+}
+
+pub fn warn(msg: impl Display) {
+    if enabled(NORMAL) {
+        emit(format!("warning: {msg}"));
+    }
+}
+
+pub fn info(msg: impl Display) {
+    if enabled(NORMAL) {
+        emit(msg.to_string());
+    }
+}
+
+/// `-v`: each request.
+pub fn verbose(msg: impl Display) {
+    if enabled(VERBOSE) {
+        emit(msg.to_string());
+    }
+}
+
+/// `-vv`: everything.
+pub fn debug(msg: impl Display) {
+    if enabled(DEBUG) {
+        emit(msg.to_string());
+    }
+}
+
+/// One request's line for `-v`: method, URL without secrets, status, time.
+pub fn request(method: &str, url: &str, outcome: &str, took: Duration) {
+    verbose(format_args!(
+        "{method} {url} -> {outcome} in {} ms",
+        took.as_millis()
+    ));
+}
+
+/// Counted by every thread of the run.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub pages: AtomicU64,
+    pub fetched: AtomicU64,
+    pub matched: AtomicU64,
+    pub delivered: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+        tick();
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+static COUNTERS: Mutex<Option<std::sync::Arc<Counters>>> = Mutex::new(None);
+
+/// Shows a live line on stderr while the run lasts, if stderr is a terminal and not `-q`.
+/// Cron, pipes and files get no escape codes and no carriage returns.
+pub struct Progress;
+
+impl Progress {
+    pub fn start(counters: std::sync::Arc<Counters>) -> Progress {
+        if enabled(NORMAL) && std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed}] {msg}")
+                    .expect("valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            *BAR.lock().unwrap() = Some(bar);
+            *COUNTERS.lock().unwrap() = Some(counters);
+            tick();
+        }
+        Progress
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = BAR.lock().unwrap().take() {
+            bar.finish_and_clear();
+        }
+        COUNTERS.lock().unwrap().take();
+    }
+}
+
+fn tick() {
+    let bar = BAR.lock().unwrap();
+    let Some(bar) = bar.as_ref() else { return };
+    let Some(c) = COUNTERS.lock().unwrap().clone() else {
+        return;
+    };
+    let secs = bar.elapsed().as_secs_f64().max(0.001);
+    let delivered = Counters::get(&c.delivered);
+    bar.set_message(format!(
+        "{} pages, {} logs fetched, {} matched, {} delivered ({:.0}/s), {} retries",
+        Counters::get(&c.pages),
+        Counters::get(&c.fetched),
+        Counters::get(&c.matched),
+        delivered,
+        delivered as f64 / secs,
+        Counters::get(&c.retries),
+    ));
+}
+
+/// The end of a run, as `--output json` prints it and the history keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub status: &'static str,
+    pub dry_run: bool,
+    pub logs_fetched: u64,
+    pub logs_matched: u64,
+    pub logs_delivered: u64,
+    pub logs_dead_lettered: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub checkpoint: Option<String>,
+    pub error: Option<String>,
+    pub warning: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+}
+
+impl Summary {
+    pub fn line(&self) -> String {
+        let what = if self.dry_run {
+            format!(
+                "dry run: {} of {} fetched logs matched, nothing sent",
+                self.logs_matched, self.logs_fetched
+            )
+        } else {
+            format!(
+                "{}: delivered {} of {} matching logs ({} fetched, {} requests, {} retries{})",
+                self.status,
+                self.logs_delivered,
+                self.logs_matched,
+                self.logs_fetched,
+                self.requests,
+                self.retries,
+                if self.logs_dead_lettered > 0 {
+                    format!(", {} dead-lettered", self.logs_dead_lettered)
+                } else {
+                    String::new()
+                },
+            )
+        };
+        format!(
+            "{what} in {:.1}s; checkpoint {}",
+            self.duration_ms as f64 / 1000.0,
+            self.checkpoint.as_deref().unwrap_or("none yet")
+        )
+    }
+}

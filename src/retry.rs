@@ -1,0 +1,132 @@
+//! Retry decisions, as pure functions: which answers are retried, which are final, and how long
+//! to wait before the next attempt. Used for both the webhook and the Auth0 API.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What one attempt's answer means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx: delivered.
+    Delivered,
+    /// Worth another attempt. `throttled` (429, 503) means the receiver asked everyone to slow
+    /// down, not only this request.
+    Retry { throttled: bool },
+    /// Any other 4xx, and 501: the receiver will never take this payload as it is.
+    Refused,
+}
+
+/// Standard Webhooks / Svix / Vector practice. A 3xx is a failed attempt, never followed: a
+/// redirect would carry the body and its signature to another host.
+pub fn classify(status: u16) -> Verdict {
+    match status {
+        200..=299 => Verdict::Delivered,
+        429 | 503 => Verdict::Retry { throttled: true },
+        408 | 300..=399 => Verdict::Retry { throttled: false },
+        501 => Verdict::Refused,
+        500..=599 => Verdict::Retry { throttled: false },
+        _ => Verdict::Refused,
+    }
+}
+
+pub const BASE_DELAY: Duration = Duration::from_millis(250);
+pub const MAX_DELAY: Duration = Duration::from_secs(30);
+/// A Retry-After longer than this is not believed: a run is short, and the next one retries.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// Exponential backoff with full jitter: a uniform wait in [0, min(MAX, BASE * 2^attempt)].
+/// `unit` is a random number in [0, 1). `attempt` counts failures so far, from 1.
+pub fn backoff(attempt: u32, unit: f64) -> Duration {
+    let ceiling = BASE_DELAY
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(MAX_DELAY);
+    ceiling.mul_f64(unit.clamp(0.0, 1.0))
+}
+
+/// The wait before the next attempt: the server's Retry-After when it gave one, else backoff.
+pub fn next_wait(attempt: u32, retry_after: Option<Duration>, unit: f64) -> Duration {
+    match retry_after {
+        Some(d) => d.min(MAX_RETRY_AFTER),
+        None => backoff(attempt, unit),
+    }
+}
+
+/// A `Retry-After` value: delay seconds, or an HTTP date.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The wait until a Unix-seconds reset time (`x-ratelimit-reset`), zero when it has passed.
+pub fn until_unix(reset: u64, now: SystemTime) -> Duration {
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    Duration::from_secs(reset).saturating_sub(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn statuses_are_classified_as_documented() {
+        assert_eq!(classify(200), Verdict::Delivered);
+        assert_eq!(classify(204), Verdict::Delivered);
+        for s in [301, 302, 307, 308, 408, 500, 502, 504] {
+            assert_eq!(classify(s), Verdict::Retry { throttled: false }, "{s}");
+        }
+        for s in [429, 503] {
+            assert_eq!(classify(s), Verdict::Retry { throttled: true }, "{s}");
+        }
+        for s in [400, 401, 403, 404, 410, 413, 422, 501] {
+            assert_eq!(classify(s), Verdict::Refused, "{s}");
+        }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_as_a_date() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(20));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(20))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(20));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn retry_after_wins_over_backoff_but_is_capped() {
+        assert_eq!(
+            next_wait(1, Some(Duration::from_secs(3)), 0.0),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            next_wait(1, Some(Duration::from_secs(3600)), 0.0),
+            MAX_RETRY_AFTER
+        );
+    }
+
+    #[test]
+    fn reset_in_the_past_means_no_wait() {
+        let now = UNIX_EPOCH + Duration::from_secs(100);
+        assert_eq!(until_unix(90, now), Duration::ZERO);
+        assert_eq!(until_unix(105, now), Duration::from_secs(5));
+    }
+
+    proptest! {
+        #[test]
+        fn backoff_grows_within_its_ceiling(attempt in 1u32..100, unit in 0.0f64..1.0) {
+            let wait = backoff(attempt, unit);
+            prop_assert!(wait <= MAX_DELAY);
+            let ceiling = BASE_DELAY.saturating_mul(1 << (attempt - 1).min(16)).min(MAX_DELAY);
+            prop_assert!(wait <= ceiling);
+            prop_assert_eq!(backoff(attempt, 0.999_999) >= backoff(attempt, unit), true);
+        }
+    }
+}

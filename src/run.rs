@@ -1,0 +1,364 @@
+//! One pass of the pipeline: lock and read the state, fetch pages on one thread while the
+//! previous page is delivered on the pool, advance and save the checkpoint after each page,
+//! then record and report the run.
+
+use crate::auth0::{Auth0, Cursor};
+use crate::checkpoint::{self, Fate};
+use crate::cli::Output;
+use crate::config::Config;
+use crate::deliver::{Deliverer, Matched};
+use crate::exit::{self, Failure};
+use crate::filter;
+use crate::report::{self, Counters, Progress, Summary};
+use crate::state::{self, RunRecord, State};
+use anyhow::{Result, anyhow};
+use serde_json::Value;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, Instant, SystemTime};
+
+/// A checkpoint whose newest log is older than this is drifting toward Auth0's retention limit
+/// (1 to 30 days by plan): logs past it are deleted without notice.
+const DRIFT_WARNING: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<u8> {
+    // A dry run writes nothing, so it needs no lock and may run beside a real run.
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(state::lock(&cfg.state_file)?)
+    };
+    let mut state = State::load(&cfg.state_file)?;
+    let tenant = cfg.tenant();
+    if let Some(other) = state.tenant.as_ref().filter(|t| **t != tenant) {
+        return Err(Failure::BadState {
+            path: cfg.state_file.clone(),
+            reason: format!(
+                "it belongs to tenant {other}, not {tenant}: give each tenant its own STATE_FILE"
+            ),
+        }
+        .into());
+    }
+    state.tenant = Some(tenant);
+    apply_start_from(&mut state, cfg.start_from.as_deref());
+
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let deadline = started + cfg.max_run_time;
+    let http = crate::http::client(cfg)?;
+    let counters = Arc::new(Counters::default());
+    let auth0 = Auth0::new(&http, &cfg.auth0, state.token.clone());
+
+    let outcome = {
+        let _progress = Progress::start(counters.clone());
+        let pipeline = Pipeline {
+            cfg,
+            http: &http,
+            auth0: &auth0,
+            counters: &counters,
+            deadline,
+            dry_run,
+        };
+        pipeline.run(&mut state)
+    };
+
+    let summary = Summary {
+        status: if outcome.error.is_none() {
+            "ok"
+        } else {
+            "failed"
+        },
+        dry_run,
+        logs_fetched: Counters::get(&counters.fetched),
+        logs_matched: Counters::get(&counters.matched),
+        logs_delivered: Counters::get(&counters.delivered),
+        logs_dead_lettered: Counters::get(&counters.dead_lettered),
+        requests: Counters::get(&counters.requests),
+        retries: Counters::get(&counters.retries),
+        checkpoint: state.checkpoint.clone(),
+        error: outcome.error.as_ref().map(|e| format!("{e:#}")),
+        warning: outcome
+            .newest_date
+            .as_deref()
+            .and_then(|d| drift_warning(d, SystemTime::now())),
+        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
+        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    if let Some(w) = &summary.warning {
+        report::warn(w);
+    }
+    if let Some(e) = &summary.error {
+        report::error(e);
+    }
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string(&summary).expect("summary serializes")
+        ),
+        Output::Text => report::info(summary.line()),
+    }
+    if !dry_run {
+        state.token = auth0.token_for_cache();
+        state.record(record(&summary));
+        if let Some(slack) = &cfg.slack {
+            let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
+            crate::slack::after_run(
+                &http,
+                slack,
+                tenant,
+                &summary,
+                &mut state,
+                SystemTime::now(),
+            );
+        }
+        state.save(&cfg.state_file)?;
+    }
+    Ok(if summary.error.is_none() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+/// START_FROM is applied only when it differs from the one last applied, so it can stay in the
+/// settings without rewinding every run.
+pub fn apply_start_from(state: &mut State, start_from: Option<&str>) {
+    let Some(id) = start_from else { return };
+    if state.start_from.as_deref() == Some(id) {
+        return;
+    }
+    report::info(format_args!(
+        "applying START_FROM {id} (the checkpoint was {})",
+        state.checkpoint.as_deref().unwrap_or("none")
+    ));
+    state.checkpoint = Some(id.to_string());
+    state.start_from = Some(id.to_string());
+}
+
+/// The warning for a newest processed log this old, if it is too old.
+pub fn drift_warning(newest_date: &str, now: SystemTime) -> Option<String> {
+    let date = humantime::parse_rfc3339_weak(newest_date).ok()?;
+    let age = now.duration_since(date).ok()?;
+    (age > DRIFT_WARNING).then(|| {
+        format!(
+            "the newest log processed is {} days old (from {newest_date}): the checkpoint is drifting toward Auth0's log retention limit (1 to 30 days by plan); logs older than that are lost. Run more often or raise MAX_RUN_TIME/BATCH_SIZE.",
+            age.as_secs() / 86_400
+        )
+    })
+}
+
+fn record(s: &Summary) -> RunRecord {
+    RunRecord {
+        started_at: s.started_at.clone(),
+        finished_at: s.finished_at.clone(),
+        status: s.status.to_string(),
+        logs_fetched: s.logs_fetched,
+        logs_matched: s.logs_matched,
+        logs_delivered: s.logs_delivered,
+        requests: s.requests,
+        retries: s.retries,
+        checkpoint: s.checkpoint.clone(),
+        error: s.error.clone(),
+        warning: s.warning.clone(),
+    }
+}
+
+struct Pipeline<'a> {
+    cfg: &'a Config,
+    http: &'a reqwest::blocking::Client,
+    auth0: &'a Auth0<'a>,
+    counters: &'a Counters,
+    deadline: Instant,
+    dry_run: bool,
+}
+
+#[derive(Default)]
+struct Outcome {
+    error: Option<anyhow::Error>,
+    /// `date` of the newest log the checkpoint moved past.
+    newest_date: Option<String>,
+}
+
+type Page = Result<Vec<Value>>;
+
+impl Pipeline<'_> {
+    fn run(&self, state: &mut State) -> Outcome {
+        let stop = AtomicBool::new(false);
+        let cursor = match &state.checkpoint {
+            Some(id) => Cursor::After(id.clone()),
+            None => Cursor::Oldest,
+        };
+        // A rendezvous channel: the fetcher gets at most one page ahead of delivery, so memory
+        // stays flat whatever the backlog.
+        let (tx, rx) = sync_channel::<Page>(0);
+        std::thread::scope(|s| {
+            s.spawn(|| self.fetch(cursor, tx, &stop));
+            let outcome = self.consume(rx, state);
+            stop.store(true, Ordering::Relaxed);
+            outcome
+        })
+    }
+
+    fn fetch(&self, mut cursor: Cursor, tx: SyncSender<Page>, stop: &AtomicBool) {
+        while !stop.load(Ordering::Relaxed) && Instant::now() < self.deadline {
+            let page = self
+                .auth0
+                .page(&cursor, self.cfg.batch_size, self.deadline, stop);
+            match &page {
+                Ok(logs) if logs.is_empty() => return,
+                Ok(logs) => {
+                    let last = logs
+                        .last()
+                        .and_then(filter::log_id)
+                        .expect("parse_logs checked ids");
+                    cursor = Cursor::After(last.to_string());
+                }
+                Err(_) => {}
+            }
+            let failed = page.is_err();
+            if tx.send(page).is_err() || failed {
+                return;
+            }
+        }
+    }
+
+    fn consume(&self, rx: Receiver<Page>, state: &mut State) -> Outcome {
+        let mut outcome = Outcome::default();
+        let deliverer = if self.dry_run {
+            None
+        } else {
+            match Deliverer::new(
+                self.http,
+                &self.cfg.webhook,
+                self.cfg.dead_letter.as_deref(),
+                self.counters,
+                self.deadline,
+            ) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    return Outcome {
+                        error: Some(e),
+                        ..outcome
+                    };
+                }
+            }
+        };
+        for page in rx {
+            let logs = match page {
+                Ok(logs) => logs,
+                Err(e) => {
+                    outcome.error = Some(e.context("fetching logs from Auth0"));
+                    break;
+                }
+            };
+            if Instant::now() >= self.deadline {
+                report::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
+                break;
+            }
+            Counters::add(&self.counters.pages, 1);
+            Counters::add(&self.counters.fetched, logs.len() as u64);
+            let (positions, matched) = self.select(&logs);
+            Counters::add(&self.counters.matched, matched.len() as u64);
+
+            let (item_fates, error) = match &deliverer {
+                Some(d) if !matched.is_empty() => d.deliver(&matched),
+                Some(_) => (Vec::new(), None),
+                None => (self.print(&matched), None),
+            };
+            let mut fates = vec![Fate::Skipped; logs.len()];
+            for (pos, fate) in positions.iter().zip(item_fates) {
+                fates[*pos] = fate;
+            }
+            let ids = logs.iter().map(|l| filter::log_id(l).unwrap_or_default());
+            if let Some(new) = checkpoint::advance(ids.zip(fates.iter().copied())) {
+                let last = logs
+                    .iter()
+                    .position(|l| filter::log_id(l) == Some(new))
+                    .expect("id from this page");
+                outcome.newest_date = logs[last]
+                    .get("date")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                state.checkpoint = Some(new.to_string());
+                if !self.dry_run {
+                    state.token = self.auth0.token_for_cache();
+                    if let Err(e) = state.save(&self.cfg.state_file) {
+                        outcome.error = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = error {
+                outcome.error = Some(anyhow!(e));
+                break;
+            }
+        }
+        outcome
+    }
+
+    /// The matching logs of a page as payload items, with their positions in the page.
+    fn select(&self, logs: &[Value]) -> (Vec<usize>, Vec<Matched>) {
+        let mut positions = Vec::new();
+        let mut matched = Vec::new();
+        for (pos, log) in logs.iter().enumerate() {
+            if self.cfg.filter.matches(log) {
+                positions.push(pos);
+                let item = filter::item(log, self.cfg.webhook.shape);
+                matched.push(Matched {
+                    log_id: filter::log_id(log).unwrap_or_default().to_string(),
+                    json: serde_json::to_vec(&item).expect("a JSON value serializes"),
+                });
+            }
+        }
+        (positions, matched)
+    }
+
+    /// `--dry-run`: each item as one JSON line on stdout.
+    fn print(&self, matched: &[Matched]) -> Vec<Fate> {
+        let mut out = std::io::stdout().lock();
+        for m in matched {
+            let _ = out.write_all(&m.json).and_then(|_| out.write_all(b"\n"));
+        }
+        let _ = out.flush();
+        vec![Fate::Delivered; matched.len()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_from_is_applied_once() {
+        let mut s = State::default();
+        apply_start_from(&mut s, Some("100"));
+        assert_eq!(s.checkpoint.as_deref(), Some("100"));
+        s.checkpoint = Some("250".into());
+        apply_start_from(&mut s, Some("100"));
+        assert_eq!(
+            s.checkpoint.as_deref(),
+            Some("250"),
+            "same START_FROM again must not rewind"
+        );
+        apply_start_from(&mut s, Some("50"));
+        assert_eq!(
+            s.checkpoint.as_deref(),
+            Some("50"),
+            "a new START_FROM is applied"
+        );
+        apply_start_from(&mut s, None);
+        assert_eq!(s.checkpoint.as_deref(), Some("50"));
+    }
+
+    #[test]
+    fn drift_warning_only_past_a_week() {
+        let now = humantime::parse_rfc3339("2026-11-26T00:00:00Z").unwrap();
+        assert!(drift_warning("2026-11-20T00:00:00.000Z", now).is_none());
+        let w = drift_warning("2026-11-10T00:00:00.000Z", now).unwrap();
+        assert!(w.contains("16 days old") && w.contains("retention"), "{w}");
+        assert!(drift_warning("garbage", now).is_none());
+    }
+}

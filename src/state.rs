@@ -1,0 +1,210 @@
+//! The state file (checkpoint, start-from, cached token, run history): read strictly, written
+//! atomically (temp file, fsync, rename, fsync of the folder), guarded by a lock file beside it.
+
+use crate::exit::Failure;
+use crate::secret::Secret;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Runs kept in the history.
+pub const HISTORY_LEN: usize = 100;
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    /// The id of the last log fully handled; the next run starts after it. `null`: first run.
+    pub checkpoint: Option<String>,
+    /// The START_FROM last applied, so a START_FROM left in the settings is applied once.
+    pub start_from: Option<String>,
+    /// The tenant this state belongs to; a state file is never used for another tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<CachedToken>,
+    #[serde(default)]
+    pub history: VecDeque<RunRecord>,
+    /// The UTC day (YYYY-MM-DD) of the last daily Slack report sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_daily_report: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CachedToken {
+    pub access_token: Secret,
+    /// Unix seconds.
+    pub expires_at: u64,
+    pub client_id: String,
+}
+
+/// One run, as `history` shows it and Slack's daily report sums it.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    pub started_at: String,
+    pub finished_at: String,
+    /// `ok` or `failed`.
+    pub status: String,
+    pub logs_fetched: u64,
+    pub logs_matched: u64,
+    pub logs_delivered: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub checkpoint: Option<String>,
+    pub error: Option<String>,
+    pub warning: Option<String>,
+}
+
+impl State {
+    /// A missing file is a first run. Anything unreadable is an error naming the file, and the
+    /// file is left as it is for a person to look at.
+    pub fn load(path: &Path) -> Result<State> {
+        let bad = |reason: String| Failure::BadState {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(e) => return Err(bad(format!("cannot read it: {e}")).into()),
+        };
+        serde_json::from_str(&text).map_err(|e| {
+            bad(format!(
+                "not a valid state file ({e}); it was left untouched: fix or move it, or set START_FROM to resume from a known log id"
+            ))
+            .into()
+        })
+    }
+
+    /// Replaces the file atomically: a crash at any moment leaves the old or the new state.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let dir = parent(path);
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating folder {}", dir.display()))?;
+        let json = serde_json::to_vec_pretty(self).expect("state serializes");
+        // tempfile creates the file with mode 0600; the state holds a bearer token.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".state-")
+            .tempfile_in(dir)
+            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+        tmp.write_all(&json)
+            .and_then(|_| tmp.as_file().sync_all())
+            .with_context(|| format!("writing {}", tmp.path().display()))?;
+        tmp.persist(path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("replacing state file {}", path.display()))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing folder {}", dir.display()))?;
+        Ok(())
+    }
+
+    pub fn record(&mut self, run: RunRecord) {
+        self.history.push_back(run);
+        while self.history.len() > HISTORY_LEN {
+            self.history.pop_front();
+        }
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Held for the whole run; dropping it releases the lock (so does the process dying).
+pub struct Lock {
+    _file: File,
+}
+
+pub fn lock_path(state: &Path) -> PathBuf {
+    let mut name = state.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    state.with_file_name(name)
+}
+
+/// Locks `STATE.lock`, not the state file: the state file's inode changes on every save.
+pub fn lock(state: &Path) -> Result<Lock> {
+    let path = lock_path(state);
+    let dir = parent(state);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
+    let mut open = OpenOptions::new();
+    open.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let file = open
+        .open(&path)
+        .with_context(|| format!("opening lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Lock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Failure::Locked { path }.into()),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit;
+
+    #[test]
+    fn missing_file_is_a_first_run_and_save_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/state.json");
+        let mut s = State::load(&p).unwrap();
+        assert_eq!(s, State::default());
+        s.checkpoint = Some("900".into());
+        s.save(&p).unwrap();
+        assert_eq!(State::load(&p).unwrap(), s);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+
+    #[test]
+    fn corrupt_file_is_a_usage_error_and_is_not_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        for bad in ["{not json", "[]", r#"{"checkpoint": 5}"#] {
+            std::fs::write(&p, bad).unwrap();
+            let e = State::load(&p).unwrap_err();
+            assert_eq!(exit::code_for(&e), exit::USAGE);
+            assert!(e.to_string().contains("state.json"), "{e}");
+            assert_eq!(std::fs::read_to_string(&p).unwrap(), bad);
+        }
+    }
+
+    #[test]
+    fn history_keeps_the_newest_hundred() {
+        let mut s = State::default();
+        for i in 0..150 {
+            s.record(RunRecord {
+                logs_fetched: i,
+                ..Default::default()
+            });
+        }
+        assert_eq!(s.history.len(), HISTORY_LEN);
+        assert_eq!(s.history.front().unwrap().logs_fetched, 50);
+    }
+
+    #[test]
+    fn second_lock_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        let first = lock(&p).unwrap();
+        let e = lock(&p).err().unwrap();
+        assert_eq!(exit::code_for(&e), exit::LOCKED);
+        drop(first);
+        lock(&p).unwrap();
+    }
+}
