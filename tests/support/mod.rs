@@ -1,0 +1,13 @@
+//! Test support shared by the integration tests and the examples: a small HTTP server, a fake
+//! Auth0 tenant and a fake webhook receiver.
+#![allow(dead_code, unused_imports)]
+
+pub mod http;
+pub mod receiver;
+pub mod tenant;
+
+pub use http::{Reply, Request, Server};
+pub use receiver::{Behaviour, FakeReceiver, Received};
+pub use tenant::{
+    CLIENT_ID, CLIENT_SECRET, FakeTenant, Fault, log, log_date, log_id, realistic_logs,
+};
