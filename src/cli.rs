@@ -175,8 +175,8 @@ pub struct Settings {
     #[arg(long, value_name = "BOOL", env = "WEBHOOK_GZIP", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub gzip: Option<bool>,
 
-    /// Extra header on every webhook request, 'Name: value'. Repeatable. WEBHOOK_HEADERS takes a
-    /// JSON object of them.
+    /// Extra header on every webhook request, 'Name: value'. Repeatable. In the environment:
+    /// WEBHOOK_HEADERS='{"X-Env":"prod"}' (a JSON object).
     #[arg(long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
 
@@ -184,8 +184,8 @@ pub struct Settings {
     #[arg(long, value_name = "JSON", env = "WEBHOOK_HEADERS", hide = true)]
     pub headers_json: Option<String>,
 
-    /// Split a batch so that no request body exceeds this many bytes (after gzip, if on).
-    /// [default: no limit]
+    /// Split a batch so that no request body exceeds this many bytes (measured before gzip,
+    /// which only shrinks it). [default: no limit]
     #[arg(long, value_name = "BYTES", env = "WEBHOOK_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
 
@@ -222,10 +222,31 @@ pub enum PayloadShape {
     LogStream,
 }
 
+/// The command, with environment values hidden from `--help` at every level: help is often
+/// pasted into tickets, and the environment is where the secrets live.
+pub fn command() -> clap::Command {
+    fn hide(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|a| a.hide_env_values(true))
+            .mut_subcommands(hide)
+    }
+    hide(<Cli as clap::CommandFactory>::command())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn help_never_shows_environment_values() {
+        let mut cmd = command();
+        let run = cmd.find_subcommand_mut("run").unwrap();
+        assert!(
+            run.get_arguments()
+                .filter(|a| a.get_env().is_some())
+                .all(|a| a.is_hide_env_values_set())
+        );
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

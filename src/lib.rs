@@ -25,14 +25,17 @@ pub mod slack;
 pub mod state;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::FromArgMatches;
 use cli::{Cli, Command};
 use std::ffi::OsString;
 
 /// Parses the arguments, runs the command and returns the exit code. The binary's `main` is
 /// this; the demo and benchmark call it too, so they run exactly what users run.
 pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
-    let cli = match Cli::try_parse_from(args) {
+    let parsed = cli::command()
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
