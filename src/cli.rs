@@ -39,8 +39,11 @@ Exit codes: 0 all delivered, 1 a fetch or delivery failed (state saved at the la
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// One pass: read the checkpoint, fetch and filter logs, deliver them, save the new checkpoint.
+    // The secrets have no flags, so `run --help` must name their variables itself.
+    #[command(after_help = SECRETS_HELP)]
     Run(RunArgs),
     /// Validate the settings, get a token and read one page of logs; sends nothing to the webhook.
+    #[command(after_help = SECRETS_HELP)]
     Check(Settings),
     /// Show the record of past runs kept in the state file.
     History(HistoryArgs),
@@ -246,6 +249,21 @@ mod tests {
                 .filter(|a| a.get_env().is_some())
                 .all(|a| a.is_hide_env_values_set())
         );
+    }
+
+    #[test]
+    fn run_and_check_help_name_the_secret_variables() {
+        let mut cmd = command();
+        for name in ["run", "check"] {
+            let help = cmd
+                .find_subcommand_mut(name)
+                .unwrap()
+                .render_long_help()
+                .to_string();
+            for var in ["AUTH0_CLIENT_SECRET", "AUTHORIZATION", "WEBHOOK_SECRET"] {
+                assert!(help.contains(var), "{name} --help lacks {var}");
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,670 @@
+//! `auth0-mgmt-webhooks run` end to end (issue 2): the real binary against a fake tenant and a
+//! fake receiver on 127.0.0.1, judged by what a user sees: what reached the receiver, the state
+//! file, stdout/stderr and the exit code.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+use support::http::parse_form;
+use support::{CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, log, log_id, realistic_logs};
+
+const BIN: &str = env!("CARGO_BIN_EXE_auth0-mgmt-webhooks");
+
+/// A tenant, a receiver and a private folder for the state file and config files.
+struct Setup {
+    tenant: FakeTenant,
+    receiver: FakeReceiver,
+    dir: tempfile::TempDir,
+}
+
+/// How a run of the binary ended.
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Setup {
+    fn new(logs: Vec<Value>) -> Setup {
+        Setup {
+            tenant: FakeTenant::start(logs),
+            receiver: FakeReceiver::start(),
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        }
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.dir.path().join("state.json")
+    }
+
+    /// `auth0-mgmt-webhooks run` with a clean environment holding only the settings a cron job
+    /// would set for this tenant and receiver. Tests remove or override what they need.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("HOME", self.dir.path())
+            .env("AUTH0_DOMAIN", self.tenant.url())
+            .env("AUTH0_CLIENT_ID", CLIENT_ID)
+            .env("AUTH0_CLIENT_SECRET", CLIENT_SECRET)
+            .env("WEBHOOK_URL", self.receiver.url())
+            .env("STATE_FILE", self.state_path())
+            // A safety net: a hung run fails in seconds instead of four minutes.
+            .env("MAX_RUN_TIME", "30s")
+            .arg("run");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Ran {
+        let mut cmd = self.command();
+        cmd.args(args);
+        ran(&mut cmd)
+    }
+
+    fn state(&self) -> Value {
+        let text = std::fs::read_to_string(self.state_path()).expect("the state file exists");
+        serde_json::from_str(&text).expect("the state file is JSON")
+    }
+
+    fn checkpoint(&self) -> Value {
+        self.state()["checkpoint"].clone()
+    }
+
+    /// Every log request's query, decoded.
+    fn log_queries(&self) -> Vec<Vec<(String, String)>> {
+        self.tenant
+            .log_requests()
+            .iter()
+            .map(|target| {
+                let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+                parse_form(query)
+            })
+            .collect()
+    }
+}
+
+fn ran(cmd: &mut Command) -> Ran {
+    let out = cmd.output().expect("the binary runs");
+    Ran {
+        code: out.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Ran {
+    #[track_caller]
+    fn assert_code(&self, code: i32) -> &Ran {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+fn id_of(log: &Value) -> String {
+    log["log_id"].as_str().expect("a log id").to_string()
+}
+
+fn is_api_call(log: &Value) -> bool {
+    matches!(log["type"].as_str(), Some("sapi" | "fapi"))
+}
+
+/// The ids of the sapi/fapi logs, in order: what the default settings forward.
+fn api_call_ids(logs: &[Value]) -> Vec<String> {
+    logs.iter().filter(|l| is_api_call(l)).map(id_of).collect()
+}
+
+/// The payload item the issue specifies for a log.
+fn expected_item(log: &Value) -> Value {
+    json!({
+        "log_id": log["log_id"],
+        "type": log["type"],
+        "date": log["date"],
+        "request": log.pointer("/details/request").cloned().unwrap_or(Value::Null),
+        "response": log.pointer("/details/response").cloned().unwrap_or(Value::Null),
+    })
+}
+
+fn sorted(ids: Vec<String>) -> Vec<String> {
+    let mut ids = ids;
+    ids.sort();
+    ids
+}
+
+/// Value of a query parameter.
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A sapi call to `/api/v2/users` with that counter: the plainest matching log.
+fn users_call(counter: u64) -> Value {
+    log(counter, "sapi", "get", "/api/v2/users")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch mode
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn batch_mode_delivers_every_sapi_fapi_log_as_json_arrays_and_checkpoints_the_last_log() {
+    let logs = realistic_logs(250, 11);
+    let setup = Setup::new(logs.clone());
+
+    setup.run(&["--batch-size", "50"]).assert_code(0);
+
+    let requests = setup.receiver.requests();
+    assert!(!requests.is_empty());
+    for request in &requests {
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        let body: Value = serde_json::from_slice(&request.body).expect("a JSON body");
+        let items = body.as_array().expect("batch mode sends a JSON array");
+        assert!(
+            (1..=50).contains(&items.len()),
+            "{} items in a batch of at most 50",
+            items.len()
+        );
+    }
+    // Every sapi/fapi log exactly once, as the specified item; nothing else.
+    let by_id: std::collections::HashMap<String, &Value> =
+        logs.iter().map(|l| (id_of(l), l)).collect();
+    let items = setup.receiver.items();
+    for item in &items {
+        let source = by_id[item["log_id"].as_str().expect("each item has log_id")];
+        assert_eq!(item, &expected_item(source));
+    }
+    let delivered = setup.receiver.delivered_ids();
+    let wanted = api_call_ids(&logs);
+    assert!(wanted.len() > 150 && wanted.len() < logs.len());
+    assert_eq!(sorted(delivered), wanted);
+    // The checkpoint is the last log fetched, matching or not.
+    assert_eq!(setup.checkpoint(), json!(log_id(250)));
+}
+
+#[test]
+fn second_batch_run_with_nothing_new_sends_nothing() {
+    let setup = Setup::new(realistic_logs(120, 5));
+    setup.run(&["--batch-size", "40"]).assert_code(0);
+    let after_first = setup.receiver.request_count();
+    assert!(after_first > 0);
+
+    setup.run(&["--batch-size", "40"]).assert_code(0);
+
+    assert_eq!(setup.receiver.request_count(), after_first);
+    assert_eq!(setup.checkpoint(), json!(log_id(120)));
+}
+
+#[test]
+fn first_run_reads_oldest_page_in_search_mode_then_follows_the_checkpoint() {
+    let setup = Setup::new(realistic_logs(120, 3));
+
+    setup.run(&["--batch-size", "50"]).assert_code(0);
+
+    let queries = setup.log_queries();
+    let first = &queries[0];
+    assert_eq!(param(first, "page"), Some("0"));
+    assert_eq!(param(first, "per_page"), Some("50"));
+    assert_eq!(param(first, "sort"), Some("date:1"));
+    assert_eq!(param(first, "from"), None);
+    let rest: Vec<(Option<&str>, Option<&str>)> = queries[1..]
+        .iter()
+        .map(|q| (param(q, "from"), param(q, "take")))
+        .collect();
+    let (id50, id100, id120) = (log_id(50), log_id(100), log_id(120));
+    assert_eq!(
+        rest,
+        [
+            (Some(id50.as_str()), Some("50")),
+            (Some(id100.as_str()), Some("50")),
+            (Some(id120.as_str()), Some("50")),
+        ],
+        "checkpoint mode after the first page, until an empty page"
+    );
+    assert_eq!(setup.receiver.unique_delivered().len(), {
+        let logs = setup.tenant.logs();
+        api_call_ids(&logs).len()
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// One-by-one mode
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn one_by_one_mode_posts_each_log_as_an_object_with_at_most_concurrency_in_flight() {
+    let logs = realistic_logs(60, 21);
+    let setup = Setup::new(logs.clone());
+    // Slow answers, so requests overlap whenever the tool sends them in parallel.
+    setup.receiver.set_delay(Duration::from_millis(60));
+
+    setup
+        .run(&[
+            "--send-as-batch",
+            "false",
+            "--concurrency",
+            "3",
+            "--batch-size",
+            "30",
+        ])
+        .assert_code(0);
+
+    let wanted = api_call_ids(&logs);
+    let requests = setup.receiver.requests();
+    assert_eq!(requests.len(), wanted.len(), "one request per log");
+    for request in &requests {
+        let body: Value = serde_json::from_slice(&request.body).expect("a JSON body");
+        assert!(body.is_object(), "one-by-one sends an object, got {body}");
+        assert!(body["log_id"].is_string());
+    }
+    assert_eq!(sorted(setup.receiver.delivered_ids()), wanted);
+    let peak = setup.receiver.max_in_flight();
+    assert!(peak > 1, "requests were sent one at a time (peak {peak})");
+    assert!(peak <= 3, "{peak} requests in flight, over --concurrency 3");
+    assert_eq!(setup.checkpoint(), json!(log_id(60)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoint filter
+// ---------------------------------------------------------------------------------------------
+
+/// Logs 1..=9 covering the endpoint cases; the comment says whether `users, clients` wants it.
+fn endpoint_logs() -> Vec<Value> {
+    vec![
+        log(1, "sapi", "post", "/api/v2/users"),          // yes
+        log(2, "sapi", "get", "/api/v2/users-by-email"),  // no: another endpoint
+        log(3, "fapi", "patch", "/api/v2/clients/abc"),   // yes
+        log(4, "sapi", "get", "/api/v2/connections"),     // no
+        log(5, "sapi", "delete", "/v2/users/auth0|123"),  // yes: logged without /api
+        log(6, "s", "", ""),                              // no: a login
+        log(7, "sapi", "patch", "/api/v2/users/auth0|9"), // yes
+        log(8, "sapi", "get", "/api/v2/clients"),         // yes
+        log(9, "sapi", "get", "/api/v2/rules/rul_1"),     // no
+    ]
+}
+
+#[test]
+fn spaced_endpoint_list_users_comma_space_clients_forwards_both() {
+    let setup = Setup::new(endpoint_logs());
+    let mut cmd = setup.command();
+    cmd.env("AUTH0_API_ENDPOINTS", "users, clients");
+
+    ran(&mut cmd).assert_code(0);
+
+    assert_eq!(
+        setup.receiver.delivered_ids(),
+        [1, 3, 5, 7, 8].map(log_id),
+        "users and clients calls, and nothing else"
+    );
+    assert_eq!(setup.checkpoint(), json!(log_id(9)));
+}
+
+#[test]
+fn users_endpoint_does_not_forward_users_by_email() {
+    let setup = Setup::new(endpoint_logs());
+
+    setup.run(&["--endpoints", "users"]).assert_code(0);
+
+    let delivered = setup.receiver.delivered_ids();
+    assert!(!delivered.contains(&log_id(2)), "{delivered:?}");
+    assert_eq!(delivered, [1, 5, 7].map(log_id));
+}
+
+#[test]
+fn path_logged_as_v2_users_counts_as_api_v2_users() {
+    let logs = vec![
+        log(1, "sapi", "delete", "/v2/users/auth0|123"),
+        log(2, "sapi", "get", "/v2/users"),
+        log(3, "sapi", "get", "/v2/clients"),
+    ];
+    let setup = Setup::new(logs);
+
+    setup.run(&["--endpoints", "users"]).assert_code(0);
+
+    assert_eq!(setup.receiver.delivered_ids(), [1, 2].map(log_id));
+    // The path is forwarded as Auth0 logged it.
+    assert_eq!(
+        setup.receiver.items()[0]["request"]["path"],
+        "/v2/users/auth0|123"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// START_FROM
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn start_from_is_applied_once_and_left_in_the_settings_does_not_rewind() {
+    let setup = Setup::new((1..=30).map(users_call).collect());
+    let with_start_from = |id: &str| {
+        let mut cmd = setup.command();
+        cmd.env("START_FROM", id);
+        ran(&mut cmd)
+    };
+
+    with_start_from(&log_id(10)).assert_code(0);
+    assert_eq!(
+        setup.receiver.delivered_ids(),
+        (11..=30).map(log_id).collect::<Vec<_>>(),
+        "the first run starts after START_FROM"
+    );
+    assert_eq!(
+        param(&setup.log_queries()[0], "from"),
+        Some(log_id(10).as_str())
+    );
+    assert_eq!(setup.checkpoint(), json!(log_id(30)));
+
+    setup
+        .tenant
+        .push_logs((31..=35).map(users_call).collect::<Vec<_>>());
+    setup.receiver.clear();
+    with_start_from(&log_id(10)).assert_code(0);
+    assert_eq!(
+        setup.receiver.delivered_ids(),
+        (31..=35).map(log_id).collect::<Vec<_>>(),
+        "the same START_FROM again goes on from the checkpoint"
+    );
+    assert_eq!(setup.checkpoint(), json!(log_id(35)));
+}
+
+#[test]
+fn a_changed_start_from_rewinds_to_the_new_log() {
+    let setup = Setup::new((1..=30).map(users_call).collect());
+    let with_start_from = |id: &str| {
+        let mut cmd = setup.command();
+        cmd.env("START_FROM", id);
+        ran(&mut cmd)
+    };
+    with_start_from(&log_id(10)).assert_code(0);
+    assert_eq!(setup.checkpoint(), json!(log_id(30)));
+    setup.receiver.clear();
+
+    with_start_from(&log_id(25)).assert_code(0);
+
+    assert_eq!(
+        setup.receiver.delivered_ids(),
+        (26..=30).map(log_id).collect::<Vec<_>>()
+    );
+    assert_eq!(setup.checkpoint(), json!(log_id(30)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payload
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn log_without_details_is_forwarded_with_null_request_and_response() {
+    let mut bare = users_call(2);
+    bare.as_object_mut().unwrap().remove("details");
+    let setup = Setup::new(vec![users_call(1), bare.clone(), users_call(3)]);
+
+    setup.run(&[]).assert_code(0);
+
+    assert_eq!(setup.receiver.delivered_ids(), [1, 2, 3].map(log_id));
+    let items = setup.receiver.items();
+    assert_eq!(
+        items[1],
+        json!({
+            "log_id": log_id(2),
+            "type": "sapi",
+            "date": bare["date"],
+            "request": null,
+            "response": null,
+        })
+    );
+    assert!(items[0]["request"].is_object());
+    assert_eq!(setup.checkpoint(), json!(log_id(3)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dry run
+// ---------------------------------------------------------------------------------------------
+
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[test]
+fn dry_run_prints_matching_items_sends_nothing_and_creates_no_state_file() {
+    let logs = realistic_logs(80, 8);
+    let setup = Setup::new(logs.clone());
+
+    let ran = setup.run(&["--dry-run", "--batch-size", "25"]);
+    ran.assert_code(0);
+
+    let printed = json_lines(&ran.stdout);
+    let wanted: Vec<Value> = logs
+        .iter()
+        .filter(|l| is_api_call(l))
+        .map(expected_item)
+        .collect();
+    assert_eq!(printed, wanted, "one JSON line per matching log, in order");
+    assert_eq!(setup.receiver.request_count(), 0);
+    assert!(!setup.state_path().exists(), "a dry run wrote the state");
+}
+
+#[test]
+fn dry_run_starts_at_the_checkpoint_and_leaves_the_state_file_unchanged() {
+    let setup = Setup::new((1..=10).map(users_call).collect());
+    setup.run(&[]).assert_code(0);
+    let before = std::fs::read(setup.state_path()).unwrap();
+    let sent = setup.receiver.request_count();
+    setup
+        .tenant
+        .push_logs(vec![users_call(11), log(12, "s", "", ""), users_call(13)]);
+
+    let ran = setup.run(&["--dry-run"]);
+    ran.assert_code(0);
+
+    let printed: Vec<Value> = json_lines(&ran.stdout)
+        .iter()
+        .map(|item| item["log_id"].clone())
+        .collect();
+    assert_eq!(printed, [json!(log_id(11)), json!(log_id(13))]);
+    assert_eq!(setup.receiver.request_count(), sent);
+    assert_eq!(std::fs::read(setup.state_path()).unwrap(), before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: exit 2, a message naming the setting, no network call, state untouched
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `cmd` against a setup whose state file already holds a checkpoint, and checks that it
+/// is refused as a user would see it: exit 2, a message holding each of `expected`, nothing
+/// asked of Auth0 or the receiver, the state file as it was.
+#[track_caller]
+fn assert_refused(setup: &Setup, mut cmd: Command, expected: &[&str]) {
+    let state = format!(
+        "{{\n  \"checkpoint\": \"{}\",\n  \"start_from\": null\n}}",
+        log_id(5)
+    );
+    std::fs::write(setup.state_path(), &state).unwrap();
+
+    let ran = ran(&mut cmd);
+
+    ran.assert_code(2);
+    for text in expected {
+        assert!(
+            ran.stderr.contains(text),
+            "the message should contain {text:?}:\n{}",
+            ran.stderr
+        );
+    }
+    assert_eq!(setup.tenant.token_requests(), 0, "a token was requested");
+    assert!(setup.tenant.log_requests().is_empty(), "logs were fetched");
+    assert_eq!(setup.receiver.request_count(), 0, "the webhook was called");
+    assert_eq!(
+        std::fs::read_to_string(setup.state_path()).unwrap(),
+        state,
+        "the state file was modified"
+    );
+}
+
+fn refusal_setup() -> Setup {
+    Setup::new((1..=10).map(users_call).collect())
+}
+
+#[test]
+fn batch_size_500_is_refused_naming_batch_size_and_its_range() {
+    let setup = refusal_setup();
+    let mut cmd = setup.command();
+    cmd.env("BATCH_SIZE", "500");
+    assert_refused(&setup, cmd, &["BATCH_SIZE", "1..=100", "500"]);
+}
+
+#[test]
+fn missing_auth0_domain_is_refused_naming_it() {
+    let setup = refusal_setup();
+    let mut cmd = setup.command();
+    cmd.env_remove("AUTH0_DOMAIN");
+    assert_refused(&setup, cmd, &["AUTH0_DOMAIN", "acme.eu.auth0.com"]);
+}
+
+#[test]
+fn missing_webhook_url_is_refused_naming_it() {
+    let setup = refusal_setup();
+    let mut cmd = setup.command();
+    cmd.env_remove("WEBHOOK_URL");
+    assert_refused(&setup, cmd, &["WEBHOOK_URL", "https://"]);
+}
+
+#[test]
+fn missing_client_secret_is_refused_naming_it() {
+    let setup = refusal_setup();
+    let mut cmd = setup.command();
+    cmd.env_remove("AUTH0_CLIENT_SECRET");
+    assert_refused(
+        &setup,
+        cmd,
+        &["AUTH0_CLIENT_SECRET", "AUTH0_CLIENT_SECRET_FILE"],
+    );
+}
+
+#[test]
+fn webhook_url_that_does_not_parse_is_refused_naming_it() {
+    let setup = refusal_setup();
+    let mut cmd = setup.command();
+    cmd.env("WEBHOOK_URL", "hooks example com/auth0");
+    assert_refused(
+        &setup,
+        cmd,
+        &["WEBHOOK_URL", "not a URL", "https://hooks.example.com"],
+    );
+}
+
+#[test]
+fn unknown_key_in_config_file_is_refused_naming_the_key() {
+    let setup = refusal_setup();
+    let config = setup.dir.path().join("settings.toml");
+    // A typo of batch_size: silently ignoring it would send batches of 100.
+    std::fs::write(&config, "batchsize = 20\n").unwrap();
+    let mut cmd = setup.command();
+    cmd.arg("--config").arg(&config);
+    assert_refused(&setup, cmd, &["batchsize", "settings.toml", "batch_size"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings and help
+// ---------------------------------------------------------------------------------------------
+
+/// The batch size each log request of the last run asked for (`take` or `per_page`).
+fn sizes_asked(setup: &Setup, skip: usize) -> BTreeSet<String> {
+    setup.log_queries()[skip..]
+        .iter()
+        .map(|q| {
+            param(q, "take")
+                .or(param(q, "per_page"))
+                .expect("a page size")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_flag_beats_the_environment_which_beats_the_config_file() {
+    let setup = Setup::new(realistic_logs(40, 4));
+    let config = setup.dir.path().join("settings.toml");
+    std::fs::write(&config, "batch_size = 7\n").unwrap();
+    let config_arg = |cmd: &mut Command| {
+        cmd.arg("--config").arg(&config);
+    };
+
+    let mut file_only = setup.command();
+    config_arg(&mut file_only);
+    ran(&mut file_only).assert_code(0);
+    assert_eq!(sizes_asked(&setup, 0), BTreeSet::from(["7".to_string()]));
+
+    let seen = setup.tenant.log_requests().len();
+    let mut env_and_file = setup.command();
+    env_and_file.env("BATCH_SIZE", "9");
+    config_arg(&mut env_and_file);
+    ran(&mut env_and_file).assert_code(0);
+    assert_eq!(sizes_asked(&setup, seen), BTreeSet::from(["9".to_string()]));
+
+    let seen = setup.tenant.log_requests().len();
+    let mut all_three = setup.command();
+    all_three
+        .env("BATCH_SIZE", "9")
+        .args(["--batch-size", "11"]);
+    config_arg(&mut all_three);
+    ran(&mut all_three).assert_code(0);
+    assert_eq!(
+        sizes_asked(&setup, seen),
+        BTreeSet::from(["11".to_string()])
+    );
+}
+
+#[test]
+fn run_help_lists_every_setting_with_its_environment_variable() {
+    let ran = ran(Command::new(BIN).env_clear().args(["run", "--help"]));
+    ran.assert_code(0);
+    for name in [
+        "AUTH0_DOMAIN",
+        "AUTH0_CLIENT_ID",
+        "AUTH0_CLIENT_SECRET",
+        "WEBHOOK_URL",
+        "AUTHORIZATION",
+        "AUTH0_API_ENDPOINTS",
+        "BATCH_SIZE",
+        "SEND_AS_BATCH",
+        "WEBHOOK_CONCURRENT_CALLS",
+        "START_FROM",
+        "LOG_TYPES",
+        "MAX_RUN_TIME",
+        "STATE_FILE",
+    ] {
+        assert!(ran.stdout.contains(name), "--help lacks {name}");
+    }
+    assert!(ran.stdout.contains("[default: 100]"), "batch size default");
+}
+
+#[test]
+fn output_json_prints_one_summary_whose_delivered_count_matches_the_receiver() {
+    let logs = realistic_logs(90, 13);
+    let setup = Setup::new(logs.clone());
+
+    let ran = setup.run(&["--output", "json", "--batch-size", "30"]);
+    ran.assert_code(0);
+
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one JSON object on stdout: {}", ran.stdout);
+    let summary: Value = serde_json::from_str(lines[0]).expect("JSON");
+    assert!(summary.is_object());
+    let received = setup.receiver.delivered_ids().len();
+    assert_eq!(received, api_call_ids(&logs).len());
+    assert_eq!(summary["logs_delivered"], json!(received));
+    assert_eq!(summary["logs_fetched"], json!(90));
+    assert_eq!(summary["status"], "ok");
+    assert_eq!(summary["checkpoint"], json!(log_id(90)));
+}
