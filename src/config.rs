@@ -504,11 +504,13 @@ fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue)> {
             "header '{name}' is set by the tool itself and cannot be replaced (use AUTHORIZATION for the Authorization header)"
         )));
     }
-    let v = HeaderValue::from_str(value).map_err(|_| {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
         exit::settings(format!(
             "header '{name}' has a value that is not valid in HTTP"
         ))
     })?;
+    // Custom headers often carry an API key: keep the value out of `Debug` (check -vv).
+    v.set_sensitive(true);
     Ok((n, v))
 }
 
@@ -679,6 +681,35 @@ mod tests {
         assert!(m.contains("Authorization"), "{m}");
         let c = build(&with(&["--header", "X-Env: prod"]), SECRET).unwrap();
         assert_eq!(c.webhook.headers[0].0.as_str(), "x-env");
+    }
+
+    #[test]
+    fn debug_hides_every_secret() {
+        let c = build(
+            &with(&["--header", "X-Api-Key: hdr-secret-1"]),
+            &[
+                ("AUTH0_CLIENT_SECRET", "client-secret-1"),
+                ("AUTHORIZATION", "Bearer authz-secret-1"),
+                ("WEBHOOK_SECRET", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"),
+                (
+                    "SLACK_INCOMING_WEBHOOK_URL",
+                    "https://hooks.slack.com/services/T0/B0/slack-secret-1",
+                ),
+            ],
+        )
+        .unwrap();
+        let debug = format!("{c:?} {c:#?}");
+        for secret in [
+            "client-secret-1",
+            "authz-secret-1",
+            "C2FVsBQIhrscChlQIMV",
+            "slack-secret-1",
+            "hooks.slack.com",
+            "hdr-secret-1",
+        ] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert!(debug.contains("***"), "{debug}");
     }
 
     #[test]
