@@ -1,0 +1,431 @@
+//! Formats and filters as the receiver parses them: JSON array, JSON lines and one object per
+//! request; the Log Streams envelope; gzip; custom headers; body size limits and the
+//! checkpoint; any log type; endpoint entries that name a method.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{
+    Behaviour, CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, Received, Reply, log, log_id,
+    realistic_logs,
+};
+use tempfile::TempDir;
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+struct Setup {
+    tenant: FakeTenant,
+    receiver: FakeReceiver,
+    dir: TempDir,
+}
+
+impl Setup {
+    fn new(logs: Vec<Value>) -> Setup {
+        Setup {
+            tenant: FakeTenant::start(logs),
+            receiver: FakeReceiver::start(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state.json")
+    }
+
+    fn checkpoint(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.state()).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["checkpoint"].as_str().map(str::to_string)
+    }
+
+    /// `run` against the fakes with these extra arguments and environment variables.
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
+        let tenant = self.tenant.url();
+        let hook = self.receiver.url();
+        let state = self.state();
+        let mut argv = vec![
+            "run",
+            "--domain",
+            &tenant,
+            "--client-id",
+            CLIENT_ID,
+            "--webhook-url",
+            &hook,
+            "--state",
+            state.to_str().unwrap(),
+            "--max-run-time",
+            "20s",
+        ];
+        argv.extend_from_slice(args);
+        let mut all_env = vec![("AUTH0_CLIENT_SECRET", CLIENT_SECRET)];
+        all_env.extend_from_slice(env);
+        exec(self.dir.path(), &argv, &all_env)
+    }
+
+    /// Ids of the tenant's logs that satisfy `pred`.
+    fn ids_where(&self, pred: impl Fn(&Value) -> bool) -> BTreeSet<String> {
+        self.tenant
+            .logs()
+            .iter()
+            .filter(|l| pred(l))
+            .map(|l| l["log_id"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// Runs the binary with a clean environment: only HOME (a temp folder) and `env`.
+fn exec(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth0-mgmt-webhooks"));
+    cmd.env_clear().env("HOME", home).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn is_sapi_or_fapi(l: &Value) -> bool {
+    matches!(l["type"].as_str(), Some("sapi" | "fapi"))
+}
+
+/// Each id exactly once.
+fn assert_each_once(receiver: &FakeReceiver, expected: &BTreeSet<String>) {
+    let delivered = receiver.delivered_ids();
+    let unique: BTreeSet<String> = delivered.iter().cloned().collect();
+    assert_eq!(&unique, expected);
+    assert_eq!(delivered.len(), expected.len(), "a log was sent twice");
+}
+
+#[test]
+fn jsonl_batches_are_one_object_a_line_as_ndjson() {
+    let s = Setup::new(realistic_logs(150, 7));
+    let out = s.run(&[], &[("PAYLOAD_FORMAT", "jsonl")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let requests = s.receiver.requests();
+    assert_eq!(requests.len(), 2, "one request a page of 100");
+    for r in &requests {
+        assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+        let text = r.body_text();
+        assert!(text.ends_with('\n'));
+        for line in text.lines() {
+            let item: Value = serde_json::from_str(line).unwrap();
+            assert!(item.is_object() && item["log_id"].is_string(), "{line}");
+        }
+    }
+    assert_each_once(&s.receiver, &s.ids_where(is_sapi_or_fapi));
+}
+
+#[test]
+fn array_is_the_default_batch_body() {
+    let s = Setup::new(realistic_logs(150, 8));
+    let out = s.run(&[], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let requests = s.receiver.requests();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        let items = body.as_array().expect("a JSON array");
+        assert!(items.iter().all(Value::is_object));
+    }
+    assert_each_once(&s.receiver, &s.ids_where(is_sapi_or_fapi));
+}
+
+#[test]
+fn one_by_one_sends_a_json_object_whatever_the_format() {
+    for format in ["array", "jsonl"] {
+        let s = Setup::new(realistic_logs(20, 9));
+        let out = s.run(&["--send-as-batch", "false"], &[("PAYLOAD_FORMAT", format)]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let expected = s.ids_where(is_sapi_or_fapi);
+        let requests = s.receiver.requests();
+        assert_eq!(requests.len(), expected.len());
+        for r in &requests {
+            assert_eq!(r.header("content-type"), Some("application/json"));
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            assert!(body.is_object(), "{format}: {body}");
+            assert_eq!(body["log_id"].as_str(), r.header("webhook-id"));
+        }
+        assert_each_once(&s.receiver, &expected);
+    }
+}
+
+#[test]
+fn log_stream_shape_carries_each_log_exactly_as_the_tenant_stored_it() {
+    let s = Setup::new(realistic_logs(120, 10));
+    let out = s.run(&[], &[("PAYLOAD_SHAPE", "log-stream")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let stored: BTreeMap<String, Value> = s
+        .tenant
+        .logs()
+        .into_iter()
+        .map(|l| (l["log_id"].as_str().unwrap().to_string(), l))
+        .collect();
+    let items = s.receiver.items();
+    assert_eq!(items.len(), s.ids_where(is_sapi_or_fapi).len());
+    for item in &items {
+        let obj = item.as_object().unwrap();
+        assert_eq!(obj.keys().collect::<Vec<_>>(), ["log_id", "data"], "{item}");
+        let id = item["log_id"].as_str().unwrap();
+        assert_eq!(&item["data"], &stored[id], "log {id} was changed");
+    }
+    // Logs without details travel whole too.
+    assert!(items.iter().any(|i| i["data"].get("details").is_none()));
+}
+
+#[test]
+fn gzip_bodies_are_marked_smaller_and_decode() {
+    let s = Setup::new(realistic_logs(200, 11));
+    let out = s.run(&[], &[("WEBHOOK_GZIP", "true")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let requests = s.receiver.requests();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        // The receiver gunzipped the body: it parses, and it is larger than what travelled.
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(body.as_array().unwrap().len() > 50);
+        assert!(
+            r.wire_len * 2 < r.body.len(),
+            "{} bytes on the wire for {} decoded",
+            r.wire_len,
+            r.body.len()
+        );
+    }
+    assert_each_once(&s.receiver, &s.ids_where(is_sapi_or_fapi));
+}
+
+#[test]
+fn custom_headers_from_env_and_flags_arrive_on_every_request() {
+    let s = Setup::new(realistic_logs(30, 12));
+    let out = s.run(
+        &[
+            "--send-as-batch",
+            "false",
+            "--header",
+            "X-Trace: abc 123",
+            "--header",
+            "X-Api-Key:key-value-9",
+        ],
+        &[("WEBHOOK_HEADERS", r#"{"X-Env":"prod","X-Team":"security"}"#)],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let requests = s.receiver.requests();
+    assert!(requests.len() > 5);
+    for r in &requests {
+        assert_eq!(r.header("x-env"), Some("prod"));
+        assert_eq!(r.header("x-team"), Some("security"));
+        assert_eq!(r.header("x-trace"), Some("abc 123"));
+        assert_eq!(r.header("x-api-key"), Some("key-value-9"));
+    }
+}
+
+#[test]
+fn headers_the_tool_sets_are_refused() {
+    let s = Setup::new(realistic_logs(5, 13));
+    for name in ["Content-Type", "webhook-signature", "Authorization"] {
+        let flag = format!("{name}: x");
+        let out = s.run(&["--header", &flag], &[]);
+        assert_eq!(out.code, 2, "--header {name}: {}", out.stderr);
+        assert!(out.stderr.contains(name), "{}", out.stderr);
+
+        let json = format!(r#"{{"{name}":"x"}}"#);
+        let out = s.run(&[], &[("WEBHOOK_HEADERS", &json)]);
+        assert_eq!(out.code, 2, "WEBHOOK_HEADERS {name}: {}", out.stderr);
+        assert!(out.stderr.contains(name), "{}", out.stderr);
+    }
+    assert_eq!(s.tenant.token_requests(), 0);
+    assert_eq!(s.receiver.request_count(), 0);
+}
+
+#[test]
+fn max_body_bytes_splits_batches_and_delivers_everything() {
+    const LIMIT: usize = 6000;
+    for (format, gzip) in [("array", "false"), ("jsonl", "false"), ("array", "true")] {
+        let s = Setup::new(realistic_logs(250, 14));
+        let limit = LIMIT.to_string();
+        let out = s.run(
+            &[],
+            &[
+                ("WEBHOOK_MAX_BODY_BYTES", &limit),
+                ("PAYLOAD_FORMAT", format),
+                ("WEBHOOK_GZIP", gzip),
+            ],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+        let requests = s.receiver.requests();
+        assert!(requests.len() > 10, "{format}: {} requests", requests.len());
+        for r in &requests {
+            assert!(
+                r.wire_len <= LIMIT,
+                "{format} gzip={gzip}: a {}-byte body",
+                r.wire_len
+            );
+            if gzip == "false" {
+                assert_eq!(r.wire_len, r.body.len());
+            }
+        }
+        assert_each_once(&s.receiver, &s.ids_where(is_sapi_or_fapi));
+        assert_eq!(s.checkpoint(), Some(log_id(250)));
+    }
+}
+
+#[test]
+fn checkpoint_does_not_pass_a_part_that_failed() {
+    let logs: Vec<Value> = (1..=40)
+        .map(|i| log(i, "sapi", "POST", "/api/v2/users"))
+        .collect();
+    let s = Setup::new(logs);
+    // Second part refused for good, no dead-letter file: the run stops there.
+    s.receiver.push_reply(Reply::status(200));
+    s.receiver.push_reply(Reply::status(400));
+    let args = ["--concurrency", "1", "--max-body-bytes", "6000"];
+    let out = s.run(&args, &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+
+    let requests = s.receiver.requests();
+    let failed: Vec<String> = requests
+        .iter()
+        .filter(|r| r.status == 400)
+        .flat_map(Received::log_ids)
+        .collect();
+    assert!(!failed.is_empty() && failed.len() < 40, "{failed:?}");
+    let first_failed = failed.iter().min().unwrap().clone();
+    let delivered = s.receiver.unique_delivered();
+    let checkpoint = s.checkpoint();
+    if let Some(c) = &checkpoint {
+        assert!(
+            *c < first_failed,
+            "checkpoint {c} passed the refused log {first_failed}"
+        );
+        // Everything the checkpoint passed was delivered.
+        for n in 1..=40 {
+            let id = log_id(n);
+            if id <= *c {
+                assert!(delivered.contains(&id), "{id} passed but not delivered");
+            }
+        }
+    }
+
+    // The next run, with a receiver that accepts, delivers what was left.
+    s.receiver.set_behaviour(Behaviour::Accept);
+    let out = s.run(&args, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let all: BTreeSet<String> = (1..=40).map(log_id).collect();
+    assert_eq!(s.receiver.unique_delivered(), all);
+    assert_eq!(s.checkpoint(), Some(log_id(40)));
+}
+
+#[test]
+fn a_log_larger_than_the_limit_goes_alone_with_a_warning() {
+    let mut logs: Vec<Value> = (1..=12)
+        .map(|i| log(i, "sapi", "PATCH", "/api/v2/users/auth0|1"))
+        .collect();
+    logs[5]["details"]["request"]["body"]["app_metadata"] =
+        serde_json::json!({"notes": "x".repeat(20_000)});
+    let big = log_id(6);
+    let s = Setup::new(logs);
+    let out = s.run(&[], &[("WEBHOOK_MAX_BODY_BYTES", "8000")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("warning") && out.stderr.contains(&big),
+        "{}",
+        out.stderr
+    );
+    let requests = s.receiver.requests();
+    let carrying_big: Vec<&Received> = requests
+        .iter()
+        .filter(|r| r.log_ids().contains(&big))
+        .collect();
+    assert_eq!(carrying_big.len(), 1);
+    assert_eq!(carrying_big[0].log_ids(), vec![big.clone()], "sent alone");
+    assert!(carrying_big[0].wire_len > 8000);
+    for r in requests.iter().filter(|r| !r.log_ids().contains(&big)) {
+        assert!(r.wire_len <= 8000);
+    }
+    assert_each_once(&s.receiver, &(1..=12).map(log_id).collect());
+}
+
+#[test]
+fn log_types_forward_any_type_code() {
+    let s = Setup::new(realistic_logs(400, 15));
+    let types = ["mgmt_api_read", "s", "f"];
+    let out = s.run(
+        &[],
+        &[
+            ("LOG_TYPES", "mgmt_api_read, s,f"),
+            ("PAYLOAD_SHAPE", "log-stream"),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let expected = s.ids_where(|l| types.contains(&l["type"].as_str().unwrap()));
+    for t in types {
+        assert!(
+            s.receiver
+                .items()
+                .iter()
+                .any(|i| i["data"]["type"].as_str() == Some(t)),
+            "no {t} log forwarded"
+        );
+    }
+    assert_each_once(&s.receiver, &expected);
+}
+
+#[test]
+fn help_says_log_stream_suits_types_without_request_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = exec(dir.path(), &["run", "--help"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let help = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains(
+            "Types without details.request are best sent with --payload-shape log-stream"
+        ),
+        "{help}"
+    );
+}
+
+fn endpoint_logs() -> Vec<Value> {
+    vec![
+        log(1, "sapi", "DELETE", "/api/v2/users/auth0|1"),
+        log(2, "sapi", "PATCH", "/api/v2/users/auth0|1"),
+        log(3, "sapi", "DELETE", "/api/v2/clients/abc"),
+        log(4, "fapi", "DELETE", "/v2/users/auth0|2"),
+        log(5, "sapi", "GET", "/api/v2/users"),
+        log(6, "sapi", "POST", "/api/v2/users"),
+        log(7, "sapi", "GET", "/api/v2/users-by-email"),
+        log(8, "sapi", "DELETE", "/api/v2/users"),
+    ]
+}
+
+fn delivered_with_endpoints(endpoints: &str) -> BTreeSet<String> {
+    let s = Setup::new(endpoint_logs());
+    let out = s.run(&[], &[("AUTH0_API_ENDPOINTS", endpoints)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    s.receiver.unique_delivered()
+}
+
+#[test]
+fn an_endpoint_with_a_method_matches_only_that_method() {
+    let ids = |ns: &[u64]| ns.iter().map(|n| log_id(*n)).collect::<BTreeSet<_>>();
+    assert_eq!(delivered_with_endpoints("DELETE users"), ids(&[1, 4, 8]));
+    assert_eq!(delivered_with_endpoints("delete users"), ids(&[1, 4, 8]));
+    assert_eq!(delivered_with_endpoints("users"), ids(&[1, 2, 4, 5, 6, 8]));
+    assert_eq!(
+        delivered_with_endpoints("DELETE users, clients"),
+        ids(&[1, 3, 4, 8])
+    );
+}
