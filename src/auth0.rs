@@ -21,6 +21,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub enum Cursor {
     /// No checkpoint yet: the oldest logs, in search mode.
     Oldest,
+    /// The newest logs, in search mode (`check` shows how fresh the tenant's logs are).
+    Newest,
     /// Checkpoint mode: logs after this id.
     After(String),
 }
@@ -146,6 +148,12 @@ impl<'a> Auth0<'a> {
                 .append_pair("page", "0")
                 .append_pair("per_page", &take.to_string())
                 .append_pair("sort", "date:1")
+                .append_pair("include_totals", "false"),
+            Cursor::Newest => url
+                .query_pairs_mut()
+                .append_pair("page", "0")
+                .append_pair("per_page", &take.to_string())
+                .append_pair("sort", "date:-1")
                 .append_pair("include_totals", "false"),
             Cursor::After(id) => url
                 .query_pairs_mut()

@@ -34,7 +34,7 @@ pub fn check(cfg: &Config) -> Result<u8> {
     let auth0 = Auth0::new(&http, &cfg.auth0, None);
     let deadline = Instant::now() + Duration::from_secs(60);
     let page = auth0
-        .page(&Cursor::Oldest, 1, deadline, &AtomicBool::new(false))
+        .page(&Cursor::Newest, 1, deadline, &AtomicBool::new(false))
         .with_context(|| format!("reading logs from {}", cfg.auth0.base_url));
     let mut failed = false;
     match page {
@@ -50,7 +50,7 @@ pub fn check(cfg: &Config) -> Result<u8> {
             {
                 Some(date) => say(
                     true,
-                    format!("oldest log kept by Auth0 is from {date}{}", age(date)),
+                    format!("newest log is from {date}{}", age(date, SystemTime::now())),
                 ),
                 None => say(true, "the tenant has no logs yet".to_string()),
             }
@@ -91,12 +91,34 @@ pub fn check(cfg: &Config) -> Result<u8> {
     Ok(if failed { exit::FAILED } else { exit::OK })
 }
 
-fn age(date: &str) -> String {
+/// How long ago a log's date was, to the minute: a quiet tenant shows hours or days.
+fn age(date: &str, now: SystemTime) -> String {
     let Ok(t) = humantime::parse_rfc3339_weak(date) else {
         return String::new();
     };
-    match SystemTime::now().duration_since(t) {
-        Ok(d) => format!(" ({} days ago)", d.as_secs() / 86_400),
+    match now.duration_since(t) {
+        Ok(d) if d.as_secs() < 60 => " (less than a minute ago)".to_string(),
+        Ok(d) => format!(
+            " ({} ago)",
+            humantime::format_duration(Duration::from_secs(d.as_secs() / 60 * 60))
+        ),
         Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_is_shown_to_the_minute() {
+        let now = humantime::parse_rfc3339("2026-11-26T10:00:00Z").unwrap();
+        assert_eq!(
+            age("2026-11-26T09:59:30.000Z", now),
+            " (less than a minute ago)"
+        );
+        assert_eq!(age("2026-11-24T07:29:10.500Z", now), " (2days 2h 30m ago)");
+        assert_eq!(age("2026-11-27T00:00:00.000Z", now), "");
+        assert_eq!(age("not a date", now), "");
     }
 }
