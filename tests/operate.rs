@@ -1,0 +1,581 @@
+//! What an operator sees: Slack reports, the run history, the JSON summary, `check`, and the
+//! text on stderr at each verbosity when no terminal is attached.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use serde_json::Value;
+use support::{
+    Behaviour, CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, Reply, Server, log_id,
+    realistic_logs,
+};
+
+/// A Slack incoming webhook path: a secret that must never be printed.
+const SLACK_PATH: &str = "/services/T0000/B0000/XYZSLACKSECRET";
+
+/// A fake tenant, a fake receiver and a state file, and the binary pointed at them with a
+/// clean environment.
+struct Setup {
+    tenant: FakeTenant,
+    receiver: FakeReceiver,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(logs: Vec<Value>) -> Setup {
+        Setup {
+            tenant: FakeTenant::start(logs),
+            receiver: FakeReceiver::start(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state.json")
+    }
+
+    /// `auth0-mgmt-webhooks <sub> --domain .. --client-id .. --webhook-url .. --state ..`.
+    fn cmd(&self, sub: &str) -> assert_cmd::Command {
+        let mut cmd = cargo_bin_cmd!("auth0-mgmt-webhooks");
+        cmd.env_clear()
+            .env("HOME", self.dir.path())
+            .env("AUTH0_CLIENT_SECRET", CLIENT_SECRET)
+            .timeout(Duration::from_secs(30))
+            .arg(sub)
+            .args(["--domain", &self.tenant.url()])
+            .args(["--client-id", CLIENT_ID])
+            .args(["--webhook-url", &self.receiver.url()])
+            .arg("--state")
+            .arg(self.state())
+            .args(["--max-run-time", "10s"]);
+        cmd
+    }
+
+    fn history(&self) -> assert_cmd::Command {
+        let mut cmd = cargo_bin_cmd!("auth0-mgmt-webhooks");
+        cmd.env_clear()
+            .env("HOME", self.dir.path())
+            .timeout(Duration::from_secs(30))
+            .arg("history")
+            .arg("--state")
+            .arg(self.state());
+        cmd
+    }
+
+    fn checkpoint(&self) -> String {
+        state_json(&self.state())["checkpoint"]
+            .as_str()
+            .expect("a checkpoint in the state file")
+            .to_string()
+    }
+}
+
+fn state_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn matching(logs: &[Value]) -> usize {
+    logs.iter()
+        .filter(|l| matches!(l["type"].as_str(), Some("sapi" | "fapi")))
+        .count()
+}
+
+/// A fake Slack endpoint recording the `text` of each message it gets.
+struct Slack {
+    server: Server,
+    texts: Arc<Mutex<Vec<String>>>,
+}
+
+impl Slack {
+    fn start(status: u16) -> Slack {
+        let texts = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&texts);
+        let server = Server::start(move |req| {
+            let text = req
+                .json()
+                .ok()
+                .and_then(|v| v["text"].as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("<not a Slack message: {}>", req.body_text()));
+            seen.lock()
+                .unwrap()
+                .push(format!("{} {}", req.path(), text));
+            Reply::text(status, if status == 200 { "ok" } else { "no" })
+        });
+        Slack { server, texts }
+    }
+
+    fn url(&self) -> String {
+        format!("{}{SLACK_PATH}", self.server.url())
+    }
+
+    /// The messages received, each checked to have come to the configured path.
+    fn messages(&self) -> Vec<String> {
+        self.texts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                m.strip_prefix(&format!("{SLACK_PATH} "))
+                    .unwrap_or_else(|| panic!("posted to another path: {m}"))
+                    .to_string()
+            })
+            .collect()
+    }
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slack
+
+#[test]
+fn slack_gets_one_message_with_error_counts_and_checkpoint_when_a_run_fails() {
+    let logs = realistic_logs(40, 3);
+    let s = Setup::new(logs.clone());
+    // The first page is taken, then the webhook refuses: the run stops before the refused log.
+    s.receiver.push_reply(Reply::status(200));
+    s.receiver.set_behaviour(Behaviour::Status(400));
+    let slack = Slack::start(200);
+
+    let out = s
+        .cmd("run")
+        .args(["--batch-size", "10"])
+        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+
+    let messages = slack.messages();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let m = &messages[0];
+    let delivered = s.receiver.unique_delivered().len();
+    assert!(delivered > 0);
+    let checkpoint = s.checkpoint();
+    assert!(m.contains("failed"), "{m}");
+    assert!(m.contains("400"), "the error is in the message: {m}");
+    assert!(m.contains(&format!("delivered {delivered}")), "{m}");
+    assert!(m.contains("fetched 20"), "two pages were fetched: {m}");
+    assert!(m.contains(&format!("checkpoint `{checkpoint}`")), "{m}");
+}
+
+#[test]
+fn a_good_run_sends_nothing_to_slack_by_default() {
+    let s = Setup::new(realistic_logs(30, 4));
+    let slack = Slack::start(200);
+    s.cmd("run")
+        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+        .assert()
+        .success();
+    assert!(s.receiver.unique_delivered().len() > 10);
+    assert_eq!(slack.messages(), Vec::<String>::new());
+}
+
+#[test]
+fn slack_send_success_reports_fetched_matched_delivered_checkpoint_and_duration() {
+    let logs = realistic_logs(30, 4);
+    let s = Setup::new(logs.clone());
+    let slack = Slack::start(200);
+    s.cmd("run")
+        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+        .env("SLACK_SEND_SUCCESS", "true")
+        .assert()
+        .success();
+
+    let messages = slack.messages();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let m = &messages[0];
+    let n = matching(&logs);
+    assert!(m.contains("run ok"), "{m}");
+    assert!(m.contains("fetched 30"), "{m}");
+    assert!(m.contains(&format!("matched {n}")), "{m}");
+    assert!(m.contains(&format!("delivered {n}")), "{m}");
+    assert!(m.contains(&format!("checkpoint `{}`", log_id(30))), "{m}");
+    // The duration, as "0.3s".
+    let has_duration = m.split([' ', ',', ';']).any(|w| {
+        w.strip_suffix('s')
+            .is_some_and(|n| n.parse::<f64>().is_ok())
+    });
+    assert!(has_duration, "{m}");
+}
+
+#[test]
+fn daily_report_is_sent_by_the_first_run_of_the_day_only() {
+    let s = Setup::new(realistic_logs(30, 5));
+    let slack = Slack::start(200);
+    let run = || {
+        s.cmd("run")
+            .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+            .env("DAILY_REPORT_HOUR", "0")
+            .assert()
+            .success();
+    };
+
+    let day_before = utc_day();
+    run();
+    let first = slack.messages();
+    assert_eq!(first.len(), 1, "only the daily report: {first:#?}");
+    assert!(first[0].contains("daily report"), "{}", first[0]);
+    assert!(
+        first[0].contains("1 runs in the last 24 hours (0 failed)"),
+        "the summary counts this run from the history: {}",
+        first[0]
+    );
+    assert!(first[0].contains(&log_id(30)), "{}", first[0]);
+
+    run();
+    // Only meaningful when both runs fell on the same UTC day: a second report is due otherwise.
+    if utc_day() == day_before {
+        assert_eq!(slack.messages().len(), 1, "{:#?}", slack.messages());
+    }
+}
+
+fn utc_day() -> String {
+    humantime::format_rfc3339(std::time::SystemTime::now()).to_string()[..10].to_string()
+}
+
+#[test]
+fn slack_answering_500_is_a_warning_without_the_url_and_the_run_still_succeeds() {
+    let s = Setup::new(realistic_logs(20, 6));
+    let slack = Slack::start(500);
+    let out = s
+        .cmd("run")
+        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+        .env("SLACK_SEND_SUCCESS", "true")
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(slack.messages().len(), 1);
+    assert!(
+        err.contains("warning: Slack refused the report (500)"),
+        "{err}"
+    );
+    assert!(!err.contains("XYZSLACKSECRET"), "{err}");
+    assert!(!err.contains(&slack.server.url()), "{err}");
+}
+
+#[test]
+fn unreachable_slack_is_a_warning_without_the_url_and_the_run_still_succeeds() {
+    let s = Setup::new(realistic_logs(20, 6));
+    // A port that was just ours and is now closed.
+    let url = {
+        let gone = Slack::start(200);
+        gone.url()
+    };
+    let out = s
+        .cmd("run")
+        .env("SLACK_INCOMING_WEBHOOK_URL", &url)
+        .env("SLACK_SEND_SUCCESS", "true")
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: could not send the Slack report"),
+        "{err}"
+    );
+    assert!(!err.contains("XYZSLACKSECRET"), "{err}");
+    assert!(!err.contains(url.trim_end_matches(SLACK_PATH)), "{err}");
+    assert!(!s.receiver.unique_delivered().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// History
+
+/// Three runs: ok, failed (the webhook refuses), ok.
+fn three_runs() -> Setup {
+    let s = Setup::new(realistic_logs(20, 8));
+    s.cmd("run").assert().success();
+    s.tenant.push_logs(
+        (21..=30)
+            .map(|i| support::log(i, "sapi", "post", "/api/v2/users"))
+            .collect(),
+    );
+    s.receiver.set_behaviour(Behaviour::Status(400));
+    s.cmd("run").assert().code(1);
+    s.receiver.set_behaviour(Behaviour::Accept);
+    s.cmd("run").assert().success();
+    s
+}
+
+#[test]
+fn history_shows_a_table_row_per_run_with_the_failure() {
+    let s = three_runs();
+    let out = s.history().output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let table = stdout_of(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and three rows:\n{table}");
+    assert!(
+        lines[0].contains("STATUS") && lines[0].contains("DELIVERED"),
+        "{table}"
+    );
+    let status = |line: &str| line.split_whitespace().nth(1).unwrap().to_string();
+    assert_eq!(
+        lines[1..].iter().map(|l| status(l)).collect::<Vec<_>>(),
+        ["ok", "failed", "ok"],
+        "{table}"
+    );
+    assert!(
+        lines[2].contains("error:") && lines[2].contains("400"),
+        "{table}"
+    );
+    assert!(lines[3].trim_end().ends_with(&log_id(30)), "{table}");
+}
+
+#[test]
+fn history_json_lists_the_runs_oldest_first_with_the_documented_fields() {
+    let s = three_runs();
+    let out = s.history().arg("--json").output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.len(), 3);
+    for run in &runs {
+        for field in [
+            "started_at",
+            "finished_at",
+            "status",
+            "logs_fetched",
+            "logs_matched",
+            "logs_delivered",
+            "requests",
+            "retries",
+            "checkpoint",
+            "error",
+            "warning",
+        ] {
+            assert!(run.get(field).is_some(), "{field} missing in {run}");
+        }
+    }
+    let statuses: Vec<&str> = runs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["ok", "failed", "ok"]);
+    let started: Vec<&str> = runs
+        .iter()
+        .map(|r| r["started_at"].as_str().unwrap())
+        .collect();
+    assert!(started.windows(2).all(|w| w[0] <= w[1]), "{started:?}");
+    assert!(runs[0]["error"].is_null());
+    assert!(runs[1]["error"].as_str().unwrap().contains("400"));
+    assert_eq!(runs[1]["logs_delivered"], 0);
+    assert_eq!(runs[2]["logs_delivered"], 10);
+    assert_eq!(runs[2]["checkpoint"], log_id(30));
+    let total: u64 = runs
+        .iter()
+        .map(|r| r["logs_delivered"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total as usize, s.receiver.unique_delivered().len());
+}
+
+#[test]
+fn history_limit_shows_only_the_newest_runs() {
+    let s = three_runs();
+    let out = s
+        .history()
+        .args(["--json", "--limit", "1"])
+        .output()
+        .unwrap();
+    let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["status"], "ok");
+    assert_eq!(runs[0]["checkpoint"], log_id(30));
+
+    let out = s.history().args(["--limit", "1"]).output().unwrap();
+    let table = stdout_of(&out);
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(
+        table.contains(&log_id(30)) && !table.contains("failed"),
+        "{table}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// --output json
+
+#[test]
+fn output_json_counts_match_what_the_tenant_served_and_the_receiver_got() {
+    let logs = realistic_logs(250, 11);
+    let s = Setup::new(logs.clone());
+    let out = s.cmd("run").args(["--output", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let stdout = stdout_of(&out);
+    assert_eq!(stdout.lines().count(), 1, "one JSON object: {stdout}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+
+    assert_eq!(summary["status"], "ok");
+    assert_eq!(summary["logs_fetched"], s.tenant.logs_served() as u64);
+    assert_eq!(summary["logs_fetched"], 250);
+    assert_eq!(summary["logs_matched"], matching(&logs) as u64);
+    assert_eq!(
+        summary["logs_delivered"],
+        s.receiver.unique_delivered().len() as u64
+    );
+    assert_eq!(
+        summary["logs_delivered"],
+        s.receiver.delivered_ids().len() as u64
+    );
+    assert_eq!(summary["checkpoint"], log_id(250));
+    assert_eq!(summary["checkpoint"], s.checkpoint().as_str());
+    assert!(summary["error"].is_null());
+    let started = summary["started_at"].as_str().unwrap();
+    let finished = summary["finished_at"].as_str().unwrap();
+    humantime::parse_rfc3339(started).unwrap();
+    humantime::parse_rfc3339(finished).unwrap();
+    assert!(started <= finished);
+    assert!(summary["duration_ms"].is_u64());
+}
+
+#[test]
+fn output_json_reports_a_failed_run_with_its_error() {
+    let s = Setup::new(realistic_logs(30, 12));
+    s.receiver.set_behaviour(Behaviour::Status(400));
+    let out = s.cmd("run").args(["--output", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["status"], "failed");
+    assert_eq!(summary["logs_delivered"], 0);
+    assert!(
+        summary["error"].as_str().unwrap().contains("400"),
+        "{summary}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// check
+
+#[test]
+fn check_with_good_credentials_reports_and_sends_nothing() {
+    let logs = realistic_logs(30, 13);
+    let s = Setup::new(logs.clone());
+    let out = s.cmd("check").output().unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr_of(&out));
+    assert!(stdout.contains("token obtained"), "{stdout}");
+    assert!(stdout.contains("logs readable"), "{stdout}");
+    assert!(stdout.contains("nothing was sent"), "{stdout}");
+    assert!(stdout.contains("no checkpoint yet"), "{stdout}");
+    let newest = logs[29]["date"].as_str().unwrap();
+    assert!(
+        stdout.contains(&format!("newest log is from {newest} (")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert_eq!(s.receiver.request_count(), 0);
+    assert!(!s.state().exists(), "check writes no state");
+}
+
+#[test]
+fn check_with_a_wrong_client_secret_fails_naming_the_credentials() {
+    let s = Setup::new(realistic_logs(30, 13));
+    let out = s
+        .cmd("check")
+        .env("AUTH0_CLIENT_SECRET", "not-the-secret")
+        .output()
+        .unwrap();
+    let all = format!("{}{}", stdout_of(&out), stderr_of(&out));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("Auth0 refused the credentials"), "{all}");
+    assert!(all.contains("AUTH0_CLIENT_SECRET"), "{all}");
+    assert!(!all.contains("not-the-secret"), "{all}");
+    assert_eq!(s.receiver.request_count(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output without a terminal, verbosity
+
+#[test]
+fn output_without_a_terminal_has_no_escape_codes_or_carriage_returns() {
+    for verbosity in [None, Some("-v")] {
+        let s = Setup::new(realistic_logs(300, 14));
+        // Some retries, so that warnings and retry lines are printed too.
+        s.receiver.push_reply(Reply::status(503));
+        s.receiver.push_reply(Reply::status(503));
+        let mut cmd = s.cmd("run");
+        cmd.args(["--batch-size", "50"]);
+        if let Some(v) = verbosity {
+            cmd.arg(v);
+        }
+        let out = cmd.output().unwrap();
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(err.contains("ok: delivered"), "the summary line: {err}");
+        assert!(
+            !err.contains('\x1b'),
+            "escape code in {verbosity:?}: {err:?}"
+        );
+        assert!(
+            !err.contains('\r'),
+            "carriage return in {verbosity:?}: {err:?}"
+        );
+        assert!(!stdout_of(&out).contains('\x1b'));
+    }
+}
+
+#[test]
+fn verbose_shows_each_request_with_method_url_status_and_time() {
+    let s = Setup::new(realistic_logs(120, 15));
+    let out = s
+        .cmd("run")
+        .args(["--batch-size", "50", "-v"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+
+    let request_lines = |method: &str, url: &str| {
+        err.lines()
+            .filter(|l| l.starts_with(&format!("{method} {url}")))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let gets = request_lines("GET", &format!("{}/api/v2/logs?", s.tenant.url()));
+    assert_eq!(gets.len(), s.tenant.log_requests().len(), "{err}");
+    let posts = request_lines("POST", &s.receiver.url());
+    assert_eq!(posts.len(), s.receiver.request_count(), "{err}");
+    assert!(!posts.is_empty());
+    let tokens = request_lines("POST", &format!("{}/oauth/token", s.tenant.url()));
+    assert_eq!(tokens.len(), 1, "{err}");
+    for line in gets.iter().chain(&posts).chain(&tokens) {
+        let (_, after) = line.split_once(" -> 200 in ").expect(line);
+        let ms = after.strip_suffix(" ms").expect(line);
+        assert!(ms.parse::<u64>().is_ok(), "{line}");
+    }
+    assert!(!err.contains(CLIENT_SECRET), "{err}");
+}
+
+#[test]
+fn quiet_prints_nothing_on_a_successful_run() {
+    let s = Setup::new(realistic_logs(60, 16));
+    s.cmd("run")
+        .arg("-q")
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("");
+    assert!(!s.receiver.unique_delivered().is_empty());
+}
+
+#[test]
+fn quiet_still_prints_the_error_of_a_failed_run() {
+    let s = Setup::new(realistic_logs(60, 16));
+    s.receiver.set_behaviour(Behaviour::Status(400));
+    let out = s.cmd("run").arg("-q").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(!err.is_empty());
+    assert!(
+        err.lines()
+            .all(|l| l.starts_with("error: ") || l.starts_with("  ")),
+        "only errors with -q: {err}"
+    );
+    assert!(err.contains("400"), "{err}");
+}
