@@ -1,0 +1,359 @@
+//! The performance benchmark of issue 6: the real `auth0-mgmt-webhooks run` against a local
+//! fake tenant and receiver with injected latency, timed against the ideal the network allows.
+//!
+//!     cargo run --release --example bench
+//!
+//! The tool runs as a child process (this same binary, re-executed with `--as-cli`), so its
+//! peak memory and CPU time are its own, read from `wait4`; the fakes run in this process and
+//! are not counted. The child's binary also holds the fakes' code, but never runs it.
+//! Each scenario runs 3 times and the median is shown. The figures are reported, never
+//! asserted: the bench exits 0 whatever they are, and prints MISS where a target is missed.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use serde_json::Value;
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, log, realistic_logs};
+
+/// Run as the tool: `bench --as-cli run ...`.
+const MARKER: &str = "--as-cli";
+/// Run the tool as a child and write its figures to a file: `bench --measure FILE run ...`.
+const MEASURE: &str = "--measure";
+const REPEATS: usize = 3;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some(MARKER) => {
+            let argv =
+                std::iter::once("auth0-mgmt-webhooks".to_string()).chain(args[2..].iter().cloned());
+            std::process::exit(i32::from(auth0_mgmt_webhooks::main_with_args(argv)));
+        }
+        Some(MEASURE) => measure(&args[2], &args[3..]),
+        _ => {}
+    }
+
+    println!(
+        "auth0-mgmt-webhooks benchmark: {} CPU(s), median of {REPEATS} runs each\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut rows = Vec::new();
+    one_by_one(&mut rows);
+    batches(&mut rows);
+    backlog(&mut rows);
+
+    println!();
+    println!(
+        "{:<34} {:>10} {:>10} {:>7} {:>8}  result",
+        "scenario", "measured", "ideal", "ratio", "target"
+    );
+    for r in &rows {
+        println!(
+            "{:<34} {:>10} {:>10} {:>7} {:>8}  {}",
+            r.scenario,
+            r.measured,
+            r.ideal,
+            r.ratio,
+            r.target,
+            if r.pass { "PASS" } else { "MISS" }
+        );
+    }
+}
+
+struct Row {
+    scenario: &'static str,
+    measured: String,
+    ideal: String,
+    ratio: String,
+    target: String,
+    pass: bool,
+}
+
+fn time_row(scenario: &'static str, measured: Duration, ideal: Duration, target: f64) -> Row {
+    let ratio = measured.as_secs_f64() / ideal.as_secs_f64();
+    Row {
+        scenario,
+        measured: format!("{:.2} s", measured.as_secs_f64()),
+        ideal: format!("{:.2} s", ideal.as_secs_f64()),
+        ratio: format!("{ratio:.3}x"),
+        target: format!("<={target}x"),
+        pass: ratio <= target,
+    }
+}
+
+/// What one run of the tool cost, as the kernel accounted it for that child alone.
+struct Measured {
+    wall: Duration,
+    /// Peak resident set, KiB (Linux's unit for `ru_maxrss`).
+    max_rss_kib: u64,
+    /// User + system CPU time.
+    cpu: Duration,
+    summary: Value,
+}
+
+/// Runs `auth0-mgmt-webhooks run` with these arguments as a child process with a clean
+/// environment, and measures it.
+///
+/// The tool is a grandchild, started by a small `--measure` process. On Linux a process's
+/// `ru_maxrss` includes the peak resident set of the memory it replaced at exec, and std
+/// spawns with vfork, so a child spawned straight from here would report this process's peak
+/// (the fakes and their 30,000 logs) as its own. The `--measure` process is small, so what
+/// its child inherits is a megabyte or two; nothing is subtracted.
+fn run_tool(
+    tenant: &FakeTenant,
+    receiver: &FakeReceiver,
+    state_dir: &Path,
+    extra: &[&str],
+) -> Measured {
+    let out_path = state_dir.join("stdout.json");
+    let err_path = state_dir.join("stderr.txt");
+    let usage_path = state_dir.join("usage.txt");
+    let state = state_dir.join("state.json");
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let status = Command::new(exe)
+        .env_clear()
+        .env("AUTH0_CLIENT_SECRET", CLIENT_SECRET)
+        .env("HOME", state_dir)
+        .arg(MEASURE)
+        .arg(&usage_path)
+        .args(["run", "--output", "json", "--domain", &tenant.url()])
+        .args(["--client-id", CLIENT_ID, "--webhook-url", &receiver.url()])
+        .arg("--state")
+        .arg(&state)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).expect("a stdout file"))
+        .stderr(File::create(&err_path).expect("a stderr file"))
+        .status()
+        .expect("start the measuring process");
+    assert!(status.success(), "the measuring process failed: {status}");
+    let usage = std::fs::read_to_string(&usage_path).expect("the tool's figures");
+    let figures: Vec<u64> = usage
+        .split_whitespace()
+        .map(|f| f.parse().expect("a number"))
+        .collect();
+    let [wait_status, wall_us, max_rss_kib, cpu_us] = figures[..] else {
+        panic!("unexpected figures: {usage}");
+    };
+
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let summary: Value = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    if wait_status != 0 || summary["status"] != "ok" {
+        let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+        eprintln!("warning: the tool exited with wait status {wait_status}: {stdout}\n{stderr}");
+    }
+    Measured {
+        wall: Duration::from_micros(wall_us),
+        max_rss_kib,
+        cpu: Duration::from_micros(cpu_us),
+        summary,
+    }
+}
+
+/// `--measure FILE ARGS...`: runs the tool with ARGS (same environment, stdout and stderr),
+/// waits for it, and writes "wait-status wall-us max-rss-kib cpu-us" to FILE.
+fn measure(usage_path: &str, tool_args: &[String]) -> ! {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let started = Instant::now();
+    let child = Command::new(exe)
+        .arg(MARKER)
+        .args(tool_args)
+        .spawn()
+        .expect("start the tool");
+    let (status, usage) = wait4(child.id() as libc::pid_t);
+    let wall = started.elapsed();
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    let figures = format!(
+        "{status} {} {} {}\n",
+        wall.as_micros(),
+        usage.ru_maxrss,
+        us(usage.ru_utime) + us(usage.ru_stime)
+    );
+    std::fs::write(usage_path, figures).expect("write the figures");
+    std::process::exit(0);
+}
+
+/// Waits for that child and returns its wait status and its own resource usage (`wait4` gives
+/// one child's figures, where `getrusage(RUSAGE_CHILDREN)` would sum every child waited for).
+fn wait4(pid: libc::pid_t) -> (i32, libc::rusage) {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of that plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: both pointers are to live locals; pid is our own child, not yet waited for.
+        let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if got == pid {
+            return (status, usage);
+        }
+        let err = std::io::Error::last_os_error();
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::Interrupted,
+            "wait4 failed: {err}"
+        );
+    }
+}
+
+/// Decimal megabytes (the stricter reading of "20 MB").
+fn mb(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / 1e6
+}
+
+fn median<T: Clone + PartialOrd>(mut values: Vec<T>) -> T {
+    values.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
+    values[values.len() / 2].clone()
+}
+
+fn check_delivered(what: &str, m: &Measured, expected: usize) {
+    let delivered = m.summary["logs_delivered"].as_u64().unwrap_or(0) as usize;
+    if delivered != expected {
+        eprintln!("warning: {what}: {delivered} logs delivered, expected {expected}");
+    }
+}
+
+/// Scenario 1: one log per request, 20 ms per request, 8 in flight: ideal = logs x 20 ms / 8.
+fn one_by_one(rows: &mut Vec<Row>) {
+    const LOGS: u64 = 2000;
+    const DELAY: Duration = Duration::from_millis(20);
+    const CONCURRENCY: u32 = 8;
+    let logs: Vec<Value> = (1..=LOGS)
+        .map(|n| log(n, "sapi", "post", "/api/v2/users"))
+        .collect();
+    let mut walls = Vec::new();
+    for i in 0..REPEATS {
+        let tenant = FakeTenant::start(logs.clone());
+        let receiver = FakeReceiver::start();
+        receiver.set_delay(DELAY);
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let m = run_tool(
+            &tenant,
+            &receiver,
+            dir.path(),
+            &[
+                "--send-as-batch",
+                "false",
+                "--concurrency",
+                &CONCURRENCY.to_string(),
+            ],
+        );
+        check_delivered("one-by-one", &m, LOGS as usize);
+        println!(
+            "one-by-one run {}: {:.2} s, {} requests on {} connections, peak {} in flight",
+            i + 1,
+            m.wall.as_secs_f64(),
+            receiver.request_count(),
+            receiver.server().connection_count(),
+            receiver.max_in_flight()
+        );
+        walls.push(m.wall);
+    }
+    let ideal = DELAY * LOGS as u32 / CONCURRENCY;
+    rows.push(time_row(
+        "one-by-one, 20 ms/request, x8",
+        median(walls),
+        ideal,
+        1.1,
+    ));
+}
+
+/// Scenario 2: batches of 100, 100 ms to fetch a page and 100 ms to deliver it, 30 pages:
+/// ideal is every fetch back to back, then the last delivery (30 x 100 ms + 100 ms).
+fn batches(rows: &mut Vec<Row>) {
+    const PAGES: u32 = 30;
+    const PAGE: u32 = 100;
+    const FETCH: Duration = Duration::from_millis(100);
+    const SEND: Duration = Duration::from_millis(100);
+    let logs: Vec<Value> = (1..=u64::from(PAGES * PAGE))
+        .map(|n| log(n, "sapi", "patch", "/api/v2/clients/abc"))
+        .collect();
+    let mut walls = Vec::new();
+    for i in 0..REPEATS {
+        let tenant = FakeTenant::start(logs.clone());
+        tenant.set_latency(FETCH);
+        let receiver = FakeReceiver::start();
+        receiver.set_delay(SEND);
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let m = run_tool(
+            &tenant,
+            &receiver,
+            dir.path(),
+            &["--send-as-batch", "true", "--batch-size", &PAGE.to_string()],
+        );
+        check_delivered("batches", &m, (PAGES * PAGE) as usize);
+        println!(
+            "batches run {}: {:.2} s, {} pages fetched, {} batches sent",
+            i + 1,
+            m.wall.as_secs_f64(),
+            tenant.log_requests().len(),
+            receiver.request_count()
+        );
+        walls.push(m.wall);
+    }
+    let ideal = FETCH * PAGES + SEND;
+    let in_turn = (FETCH + SEND) * PAGES;
+    println!(
+        "batches: fetch-then-send in turn would take {:.2} s, {:.2}x the pipelined ideal",
+        in_turn.as_secs_f64(),
+        in_turn.as_secs_f64() / ideal.as_secs_f64()
+    );
+    rows.push(time_row(
+        "batches, 100 ms fetch + 100 ms send",
+        median(walls),
+        ideal,
+        1.1,
+    ));
+}
+
+/// Scenario 3: a 30,000-log backlog with fast fakes and default settings: the tool's own peak
+/// memory and CPU time.
+fn backlog(rows: &mut Vec<Row>) {
+    const LOGS: usize = 30_000;
+    const MAX_RSS_MB: f64 = 20.0;
+    const MAX_CPU_S: f64 = 0.3;
+    let logs = realistic_logs(LOGS, 6);
+    let mut rss = Vec::new();
+    let mut cpu = Vec::new();
+    for i in 0..REPEATS {
+        let tenant = FakeTenant::start(logs.clone());
+        let receiver = FakeReceiver::start();
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let m = run_tool(&tenant, &receiver, dir.path(), &[]);
+        let fetched = m.summary["logs_fetched"].as_u64().unwrap_or(0) as usize;
+        if fetched != LOGS {
+            eprintln!("warning: backlog: {fetched} logs fetched, expected {LOGS}");
+        }
+        println!(
+            "backlog run {}: {:.2} s wall, {:.1} MB peak RSS, {:.3} s CPU, {} logs delivered in {} requests",
+            i + 1,
+            m.wall.as_secs_f64(),
+            mb(m.max_rss_kib),
+            m.cpu.as_secs_f64(),
+            m.summary["logs_delivered"],
+            receiver.request_count()
+        );
+        rss.push(mb(m.max_rss_kib));
+        cpu.push(m.cpu.as_secs_f64());
+    }
+    let rss = median(rss);
+    let cpu = median(cpu);
+    rows.push(Row {
+        scenario: "30,000-log backlog: peak memory",
+        measured: format!("{rss:.1} MB"),
+        ideal: "-".into(),
+        ratio: "-".into(),
+        target: format!("<={MAX_RSS_MB} MB"),
+        pass: rss <= MAX_RSS_MB,
+    });
+    rows.push(Row {
+        scenario: "30,000-log backlog: CPU user+sys",
+        measured: format!("{cpu:.3} s"),
+        ideal: "-".into(),
+        ratio: "-".into(),
+        target: format!("<={MAX_CPU_S} s"),
+        pass: cpu <= MAX_CPU_S,
+    });
+}
