@@ -2,6 +2,8 @@
 //! fake tenant and receiver with injected latency, timed against the ideal the network allows.
 //!
 //!     cargo run --release --example bench
+//!     cargo run --release --example bench -- backlog    (only the scenarios named:
+//!                                                        one-by-one, batches, backlog)
 //!
 //! The tool runs as a child process (this same binary, re-executed with `--as-cli`), so its
 //! peak memory and CPU time are its own, read from `wait4`; the fakes run in this process and
@@ -41,10 +43,19 @@ fn main() {
         "auth0-mgmt-webhooks benchmark: {} CPU(s), median of {REPEATS} runs each\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    // Scenarios may be named to run only those: `-- backlog`.
+    let only = &args[1..];
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|a| a == name);
     let mut rows = Vec::new();
-    one_by_one(&mut rows);
-    batches(&mut rows);
-    backlog(&mut rows);
+    if wanted("one-by-one") {
+        one_by_one(&mut rows);
+    }
+    if wanted("batches") {
+        batches(&mut rows);
+    }
+    if wanted("backlog") {
+        backlog(&mut rows);
+    }
 
     println!();
     println!(
@@ -90,8 +101,9 @@ struct Measured {
     wall: Duration,
     /// Peak resident set, KiB (Linux's unit for `ru_maxrss`).
     max_rss_kib: u64,
-    /// User + system CPU time.
-    cpu: Duration,
+    /// CPU time in user and in system mode.
+    user: Duration,
+    sys: Duration,
     summary: Value,
 }
 
@@ -136,7 +148,7 @@ fn run_tool(
         .split_whitespace()
         .map(|f| f.parse().expect("a number"))
         .collect();
-    let [wait_status, wall_us, max_rss_kib, cpu_us] = figures[..] else {
+    let [wait_status, wall_us, max_rss_kib, user_us, sys_us] = figures[..] else {
         panic!("unexpected figures: {usage}");
     };
 
@@ -149,13 +161,14 @@ fn run_tool(
     Measured {
         wall: Duration::from_micros(wall_us),
         max_rss_kib,
-        cpu: Duration::from_micros(cpu_us),
+        user: Duration::from_micros(user_us),
+        sys: Duration::from_micros(sys_us),
         summary,
     }
 }
 
 /// `--measure FILE ARGS...`: runs the tool with ARGS (same environment, stdout and stderr),
-/// waits for it, and writes "wait-status wall-us max-rss-kib cpu-us" to FILE.
+/// waits for it, and writes "wait-status wall-us max-rss-kib user-us sys-us" to FILE.
 fn measure(usage_path: &str, tool_args: &[String]) -> ! {
     let exe = std::env::current_exe().expect("the bench's own path");
     let started = Instant::now();
@@ -168,10 +181,11 @@ fn measure(usage_path: &str, tool_args: &[String]) -> ! {
     let wall = started.elapsed();
     let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
     let figures = format!(
-        "{status} {} {} {}\n",
+        "{status} {} {} {} {}\n",
         wall.as_micros(),
         usage.ru_maxrss,
-        us(usage.ru_utime) + us(usage.ru_stime)
+        us(usage.ru_utime),
+        us(usage.ru_stime)
     );
     std::fs::write(usage_path, figures).expect("write the figures");
     std::process::exit(0);
@@ -327,16 +341,18 @@ fn backlog(rows: &mut Vec<Row>) {
             eprintln!("warning: backlog: {fetched} logs fetched, expected {LOGS}");
         }
         println!(
-            "backlog run {}: {:.2} s wall, {:.1} MB peak RSS, {:.3} s CPU, {} logs delivered in {} requests",
+            "backlog run {}: {:.2} s wall, {:.1} MB peak RSS, {:.3} s CPU ({:.3} user + {:.3} sys), {} logs delivered in {} requests",
             i + 1,
             m.wall.as_secs_f64(),
             mb(m.max_rss_kib),
-            m.cpu.as_secs_f64(),
+            (m.user + m.sys).as_secs_f64(),
+            m.user.as_secs_f64(),
+            m.sys.as_secs_f64(),
             m.summary["logs_delivered"],
             receiver.request_count()
         );
         rss.push(mb(m.max_rss_kib));
-        cpu.push(m.cpu.as_secs_f64());
+        cpu.push((m.user + m.sys).as_secs_f64());
     }
     let rss = median(rss);
     let cpu = median(cpu);
