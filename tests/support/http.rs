@@ -4,7 +4,8 @@
 //! Connections are kept alive (HTTP/1.1) until the client closes them, asks for
 //! `Connection: close`, or the handler's reply carries `Connection: close`. Request bodies may
 //! be sent with `Content-Length` or `Transfer-Encoding: chunked`; answers always carry a
-//! `Content-Length`.
+//! `Content-Length`. `Server::start_with` serves another kind of connection over the accepted
+//! TCP stream (`tls.rs` uses it for HTTPS).
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -167,6 +168,15 @@ impl Reply {
 
 type Handler = dyn Fn(&Request) -> Reply + Send + Sync + 'static;
 
+/// A connection requests are read from and answers written to: the TCP stream itself, or a
+/// wrapper around it such as a TLS session.
+pub trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+
+/// Turns an accepted TCP stream into the connection to serve. It runs on the connection's
+/// own thread, so a slow or failed handshake never holds up the accept loop.
+pub type Wrap = dyn Fn(TcpStream) -> io::Result<Box<dyn Conn>> + Send + Sync + 'static;
+
 #[derive(Default)]
 struct Shared {
     stop: AtomicBool,
@@ -199,6 +209,7 @@ impl Drop for InFlight<'_> {
 /// A running server. Dropping it stops accepting and closes the open connections.
 pub struct Server {
     addr: SocketAddr,
+    scheme: &'static str,
     shared: Arc<Shared>,
     accept_thread: Option<JoinHandle<()>>,
 }
@@ -206,6 +217,17 @@ pub struct Server {
 impl Server {
     /// Starts a server on `127.0.0.1` with a port chosen by the system.
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
+        let plain: Arc<Wrap> = Arc::new(|stream| Ok(Box::new(stream) as Box<dyn Conn>));
+        Server::start_with("http", plain, handler)
+    }
+
+    /// Starts a server whose connections are `wrap`ped (e.g. in TLS) before requests are read;
+    /// `scheme` is what `url()` starts with.
+    pub fn start_with(
+        scheme: &'static str,
+        wrap: Arc<Wrap>,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> Server {
         let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
         let addr = listener
             .local_addr()
@@ -215,18 +237,19 @@ impl Server {
         let accept_shared = Arc::clone(&shared);
         let accept_thread = thread::Builder::new()
             .name(format!("http-accept-{}", addr.port()))
-            .spawn(move || accept_loop(listener, accept_shared, handler))
+            .spawn(move || accept_loop(listener, accept_shared, wrap, handler))
             .expect("spawn the accept thread");
         Server {
             addr,
+            scheme,
             shared,
             accept_thread: Some(accept_thread),
         }
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (or `https://` for a TLS server), without a trailing slash.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -282,7 +305,7 @@ impl std::fmt::Debug for Server {
     }
 }
 
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>, handler: Arc<Handler>) {
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>, wrap: Arc<Wrap>, handler: Arc<Handler>) {
     loop {
         let accepted = listener.accept();
         if shared.stop.load(Ordering::SeqCst) {
@@ -303,10 +326,11 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, handler: Arc<Handler>
         }
         let conn_shared = Arc::clone(&shared);
         let conn_handler = Arc::clone(&handler);
+        let conn_wrap = Arc::clone(&wrap);
         let spawned = thread::Builder::new()
             .name(format!("http-conn-{id}"))
             .spawn(move || {
-                let _ = serve_connection(&stream, &conn_shared, &*conn_handler);
+                let _ = serve_connection(&stream, &*conn_wrap, &conn_shared, &*conn_handler);
                 let _ = stream.shutdown(Shutdown::Both);
                 lock(&conn_shared.open).remove(&id);
             });
@@ -333,17 +357,22 @@ impl From<io::Error> for ReadError {
     }
 }
 
-fn serve_connection(stream: &TcpStream, shared: &Shared, handler: &Handler) -> io::Result<()> {
+fn serve_connection(
+    stream: &TcpStream,
+    wrap: &Wrap,
+    shared: &Shared,
+    handler: &Handler,
+) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
-    let mut reader = BufReader::with_capacity(16 * 1024, stream);
-    let mut writer = stream;
+    // Reads go through the buffer, writes straight to the connection under it.
+    let mut conn = BufReader::with_capacity(16 * 1024, wrap(stream.try_clone()?)?);
     loop {
-        let (request, client_wants_close) = match read_request(&mut reader, &mut writer) {
+        let (request, client_wants_close) = match read_request(&mut conn) {
             Ok(read) => read,
             Err(ReadError::Closed) | Err(ReadError::Io) => return Ok(()),
             Err(ReadError::Bad(why)) => {
                 let reply = Reply::text(400, why);
-                write_reply(&mut writer, "GET", reply, true)?;
+                write_reply(conn.get_mut(), "GET", reply, true)?;
                 return Ok(());
             }
         };
@@ -375,7 +404,7 @@ fn serve_connection(stream: &TcpStream, shared: &Shared, handler: &Handler) -> i
             body,
             delay: Duration::ZERO,
         };
-        write_reply(&mut writer, &request.method, reply, close)?;
+        write_reply(conn.get_mut(), &request.method, reply, close)?;
         drop(_in_flight);
         if close {
             return Ok(());
@@ -408,10 +437,7 @@ fn read_line(reader: &mut impl BufRead) -> Result<Option<String>, ReadError> {
         .map_err(|_| ReadError::Bad("line is not UTF-8"))
 }
 
-fn read_request(
-    reader: &mut impl BufRead,
-    writer: &mut impl Write,
-) -> Result<(Request, bool), ReadError> {
+fn read_request(reader: &mut BufReader<impl Read + Write>) -> Result<(Request, bool), ReadError> {
     // Tolerate empty lines before a request line (RFC 9112 section 2.2).
     let request_line = loop {
         match read_line(reader)? {
@@ -472,6 +498,7 @@ fn read_request(
     if has_body
         && find_header(&headers, "expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
     {
+        let writer = reader.get_mut();
         writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         writer.flush()?;
     }

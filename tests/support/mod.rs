@@ -5,6 +5,7 @@
 pub mod http;
 pub mod receiver;
 pub mod tenant;
+pub mod tls;
 
 pub use http::{Reply, Request, Server};
 pub use receiver::{Behaviour, FakeReceiver, Received};

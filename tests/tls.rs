@@ -1,0 +1,269 @@
+//! TLS as an operator sees it: certificates are always verified, chain and host name alike, and
+//! `--ca-cert FILE` (`CA_CERT`) adds a private CA for a webhook or an Auth0 domain behind one.
+//!
+//! The receiver and the tenant are the usual plain fakes behind an HTTPS front
+//! (`support::tls::TlsFront`) presenting certificates made for each test by a fresh CA.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::tls::{ServerCert, TestCa, TlsFront};
+use support::{CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, log, log_id};
+use tempfile::TempDir;
+
+/// The names a certificate needs for `https://127.0.0.1:PORT` (and `https://localhost:PORT`).
+const LOOPBACK_NAMES: &[&str] = &["localhost", "127.0.0.1"];
+
+struct Out {
+    code: i32,
+    stderr: String,
+}
+
+/// A plain tenant and receiver, the receiver behind HTTPS, and a folder for the state and the
+/// CA file.
+struct Setup {
+    tenant: FakeTenant,
+    receiver: FakeReceiver,
+    front: TlsFront,
+    dir: TempDir,
+}
+
+impl Setup {
+    /// The receiver presents `cert`.
+    fn new(cert: &ServerCert) -> Setup {
+        let receiver = FakeReceiver::start();
+        let front = TlsFront::start(cert, &receiver.base_url());
+        Setup {
+            tenant: FakeTenant::start(sapi_logs(6)),
+            receiver,
+            front,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn hook(&self) -> String {
+        format!("{}/hook", self.front.url())
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state.json")
+    }
+
+    fn ca_file(&self, ca: &TestCa) -> PathBuf {
+        let path = self.dir.path().join("ca.pem");
+        ca.write_pem(&path);
+        path
+    }
+
+    /// The checkpoint in the state file, if the file exists and has one.
+    fn checkpoint(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.state()).ok()?;
+        let state: Value = serde_json::from_str(&text).unwrap();
+        state["checkpoint"].as_str().map(str::to_string)
+    }
+
+    /// `run` against the tenant with this webhook, plus `extra` arguments and environment.
+    fn run_with(&self, domain: &str, hook: &str, extra: &[&str], env: &[(&str, &str)]) -> Out {
+        let state = self.state();
+        let mut args = vec![
+            "run",
+            "--domain",
+            domain,
+            "--client-id",
+            CLIENT_ID,
+            "--webhook-url",
+            hook,
+            "--state",
+            state.to_str().unwrap(),
+            // A run that cannot deliver gives up within this, so failing runs end quickly.
+            "--max-run-time",
+            "3s",
+        ];
+        args.extend_from_slice(extra);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth0-mgmt-webhooks"));
+        cmd.env_clear()
+            .env("HOME", self.dir.path())
+            .env("AUTH0_CLIENT_SECRET", CLIENT_SECRET)
+            .args(&args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn run(&self, extra: &[&str]) -> Out {
+        self.run_with(&self.tenant.url(), &self.hook(), extra, &[])
+    }
+
+    /// What a run refused because of the receiver's certificate leaves behind: exit 1, a message
+    /// naming the certificate problem, a TLS connection attempted but no request made, and no
+    /// checkpoint past the undelivered logs.
+    fn assert_refused(&self, out: &Out, problem: &str) {
+        assert_eq!(out.code, 1, "exit code; stderr:\n{}", out.stderr);
+        let stderr = out.stderr.to_lowercase();
+        assert!(
+            stderr.contains("certificate") && stderr.contains(&problem.to_lowercase()),
+            "the message should name the certificate problem ({problem}):\n{}",
+            out.stderr
+        );
+        assert!(
+            self.front.server().connection_count() >= 1,
+            "the run never tried the webhook:\n{}",
+            out.stderr
+        );
+        assert_eq!(
+            self.front.server().request_count(),
+            0,
+            "a request got through"
+        );
+        assert_eq!(self.receiver.request_count(), 0);
+        assert_eq!(
+            self.checkpoint(),
+            None,
+            "the checkpoint moved past undelivered logs"
+        );
+    }
+
+    fn assert_all_delivered(&self, out: &Out) {
+        assert_eq!(out.code, 0, "exit code; stderr:\n{}", out.stderr);
+        let want: Vec<String> = (1..=6).map(log_id).collect();
+        assert_eq!(
+            self.receiver
+                .unique_delivered()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            want
+        );
+        assert_eq!(self.checkpoint(), Some(log_id(6)));
+    }
+}
+
+fn sapi_logs(n: u64) -> Vec<Value> {
+    (1..=n)
+        .map(|i| log(i, "sapi", "PATCH", "/api/v2/users/auth0|1"))
+        .collect()
+}
+
+fn path_arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn private_ca_certificate_is_refused_without_ca_cert() {
+    let ca = TestCa::new("Private Test CA");
+    let setup = Setup::new(&ca.issue(LOOPBACK_NAMES));
+
+    let out = setup.run(&[]);
+
+    // Neither the system roots nor the bundled ones know this CA.
+    setup.assert_refused(&out, "UnknownIssuer");
+}
+
+#[test]
+fn ca_cert_flag_makes_a_private_ca_trusted() {
+    let ca = TestCa::new("Private Test CA");
+    let setup = Setup::new(&ca.issue(LOOPBACK_NAMES));
+    let ca_file = setup.ca_file(&ca);
+
+    let out = setup.run(&["--ca-cert", path_arg(&ca_file)]);
+
+    setup.assert_all_delivered(&out);
+}
+
+#[test]
+fn ca_cert_from_the_environment_makes_a_private_ca_trusted() {
+    let ca = TestCa::new("Private Test CA");
+    let setup = Setup::new(&ca.issue(LOOPBACK_NAMES));
+    let ca_file = setup.ca_file(&ca);
+
+    let out = setup.run_with(
+        &setup.tenant.url(),
+        &setup.hook(),
+        &[],
+        &[("CA_CERT", path_arg(&ca_file))],
+    );
+
+    setup.assert_all_delivered(&out);
+}
+
+#[test]
+fn certificate_for_another_host_name_is_refused_even_from_the_trusted_ca() {
+    let ca = TestCa::new("Private Test CA");
+    let setup = Setup::new(&ca.issue(&["other.example"]));
+    let ca_file = setup.ca_file(&ca);
+
+    let out = setup.run(&["--ca-cert", path_arg(&ca_file)]);
+
+    setup.assert_refused(&out, "not valid for name \"127.0.0.1\"");
+}
+
+#[test]
+fn self_signed_certificate_is_refused_when_a_ca_cert_is_given() {
+    let ca = TestCa::new("Private Test CA");
+    let setup = Setup::new(&ServerCert::self_signed(LOOPBACK_NAMES));
+    let ca_file = setup.ca_file(&ca);
+
+    let out = setup.run(&["--ca-cert", path_arg(&ca_file)]);
+
+    setup.assert_refused(&out, "UnknownIssuer");
+}
+
+#[test]
+fn certificate_from_another_ca_is_refused_when_a_ca_cert_is_given() {
+    let trusted = TestCa::new("Trusted Test CA");
+    let other = TestCa::new("Other Test CA");
+    let setup = Setup::new(&other.issue(LOOPBACK_NAMES));
+    let ca_file = setup.ca_file(&trusted);
+
+    let out = setup.run(&["--ca-cert", path_arg(&ca_file)]);
+
+    setup.assert_refused(&out, "UnknownIssuer");
+}
+
+#[test]
+fn auth0_domain_behind_a_private_ca_works_with_ca_cert() {
+    let ca = TestCa::new("Private Test CA");
+    let setup = Setup::new(&ca.issue(LOOPBACK_NAMES));
+    let auth0 = TlsFront::start(&ca.issue(LOOPBACK_NAMES), &setup.tenant.url());
+    let ca_file = setup.ca_file(&ca);
+
+    let out = setup.run_with(
+        &auth0.url(),
+        &setup.hook(),
+        &["--ca-cert", path_arg(&ca_file)],
+        &[],
+    );
+
+    setup.assert_all_delivered(&out);
+    // Every call to the tenant went through HTTPS: the token and the pages of logs.
+    let tenant_calls = setup.tenant.token_requests() + setup.tenant.log_requests().len();
+    assert!(setup.tenant.token_requests() >= 1);
+    assert_eq!(auth0.server().request_count(), tenant_calls);
+}
+
+#[test]
+fn auth0_domain_behind_a_private_ca_is_refused_without_ca_cert() {
+    let ca = TestCa::new("Private Test CA");
+    let setup = Setup::new(&ca.issue(LOOPBACK_NAMES));
+    let auth0 = TlsFront::start(&ca.issue(LOOPBACK_NAMES), &setup.tenant.url());
+
+    let out = setup.run_with(&auth0.url(), &setup.hook(), &[], &[]);
+
+    assert_ne!(out.code, 0, "stderr:\n{}", out.stderr);
+    assert!(
+        out.stderr.to_lowercase().contains("certificate") && out.stderr.contains("UnknownIssuer"),
+        "{}",
+        out.stderr
+    );
+    assert!(auth0.server().connection_count() >= 1);
+    assert_eq!(auth0.server().request_count(), 0);
+    assert_eq!(setup.tenant.token_requests(), 0);
+    assert_eq!(setup.receiver.request_count(), 0);
+    assert_eq!(setup.checkpoint(), None);
+}
