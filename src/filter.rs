@@ -2,6 +2,7 @@
 //! item looks like. Auth0 ignores `q` in checkpoint mode, so all filtering happens here.
 
 use crate::cli::PayloadShape;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -131,6 +132,45 @@ pub fn item(log: &Value, shape: PayloadShape) -> Value {
     }
 }
 
+/// The payload item for one log, serialized: the bytes of `serde_json::to_vec(&item(log,
+/// shape))`, written straight from the log. Building the item first copied each log's request
+/// and response twice (`json!` re-serializes what it is given into a new `Value`), which was
+/// a fifth of a large backlog's CPU time.
+pub fn item_json(log: &Value, shape: PayloadShape) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Extension<'a> {
+        log_id: &'a str,
+        #[serde(rename = "type")]
+        kind: &'a Value,
+        date: &'a Value,
+        request: &'a Value,
+        response: &'a Value,
+    }
+    #[derive(Serialize)]
+    struct LogStream<'a> {
+        log_id: &'a str,
+        data: &'a Value,
+    }
+    let id = log_id(log).unwrap_or_default();
+    fn field(v: Option<&Value>) -> &Value {
+        v.unwrap_or(&Value::Null)
+    }
+    let bytes = match shape {
+        PayloadShape::Extension => serde_json::to_vec(&Extension {
+            log_id: id,
+            kind: field(log.get("type")),
+            date: field(log.get("date")),
+            request: field(log.pointer("/details/request")),
+            response: field(log.pointer("/details/response")),
+        }),
+        PayloadShape::LogStream => serde_json::to_vec(&LogStream {
+            log_id: id,
+            data: log,
+        }),
+    };
+    bytes.expect("a JSON value serializes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +262,23 @@ mod tests {
             item(&l, PayloadShape::LogStream),
             json!({"log_id": "1", "data": l})
         );
+    }
+
+    #[test]
+    fn serialized_items_are_the_items_bytes() {
+        let logs = [
+            log("sapi", "patch", "/api/v2/clients/abc"),
+            json!({"_id": "42", "type": "sapi", "date": "d"}),
+            json!({"log_id": "7", "type": "fapi", "details": {"request": {"path": "/v2/users"}}}),
+        ];
+        for l in &logs {
+            for shape in [PayloadShape::Extension, PayloadShape::LogStream] {
+                assert_eq!(
+                    item_json(l, shape),
+                    serde_json::to_vec(&item(l, shape)).unwrap(),
+                    "{shape:?} of {l}"
+                );
+            }
+        }
     }
 }

@@ -306,10 +306,9 @@ impl Pipeline<'_> {
         for (pos, log) in logs.iter().enumerate() {
             if self.cfg.filter.matches(log) {
                 positions.push(pos);
-                let item = filter::item(log, self.cfg.webhook.shape);
                 matched.push(Matched {
                     log_id: filter::log_id(log).unwrap_or_default().to_string(),
-                    json: serde_json::to_vec(&item).expect("a JSON value serializes"),
+                    json: filter::item_json(log, self.cfg.webhook.shape),
                 });
             }
         }
