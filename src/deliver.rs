@@ -164,13 +164,18 @@ impl<'a> Deliverer<'a> {
             self.cfg.format,
             self.cfg.max_body_bytes,
         );
-        let results: Vec<Sent> = self.pool.install(|| {
-            groups
-                .par_iter()
-                .with_max_len(1)
-                .map(|g| self.send(&items[g.clone()]))
-                .collect()
-        });
+        // One request (a batch page) is sent from this thread: handing it to the pool only added
+        // two thread hops, and left pool threads spinning idle between pages.
+        let results: Vec<Sent> = match groups.as_slice() {
+            [one] => vec![self.send(&items[one.clone()])],
+            _ => self.pool.install(|| {
+                groups
+                    .par_iter()
+                    .with_max_len(1)
+                    .map(|g| self.send(&items[g.clone()]))
+                    .collect()
+            }),
+        };
         let mut fates = vec![Fate::Pending; items.len()];
         let mut first_error = None;
         for (group, sent) in groups.iter().zip(results) {
