@@ -1,6 +1,7 @@
 //! Delivery to the webhook: bodies (batch or one log, array or JSON lines, gzip, size limit),
 //! headers (Authorization, signature, custom), the retry loop, the dead-letter file, and the
-//! rayon pool that runs at most WEBHOOK_CONCURRENT_CALLS requests at once.
+//! rayon pool that runs at most WEBHOOK_CONCURRENT_CALLS requests at once, fed page after page
+//! without waiting for the end of each.
 
 use crate::checkpoint::Fate;
 use crate::cli::PayloadFormat;
@@ -11,15 +12,17 @@ use crate::report::{self, Counters};
 use crate::retry::{self, Verdict};
 use crate::sign;
 use anyhow::{Context, Result};
-use rayon::prelude::*;
 use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A log that matched, ready to send.
@@ -120,8 +123,8 @@ pub struct Deliverer<'a> {
     dead_letter: Option<Mutex<File>>,
     counters: &'a Counters,
     deadline: Instant,
-    /// Raised on the first request that finally failed: the rest of the page is not started,
-    /// since the checkpoint cannot pass the failed log anyway.
+    /// Raised on the first request that finally failed: the rest of its page and of the pages
+    /// after it is not started, since the checkpoint cannot pass the failed log anyway.
     stop: AtomicBool,
 }
 
@@ -154,42 +157,20 @@ impl<'a> Deliverer<'a> {
         })
     }
 
-    /// Delivers one page's matching items; returns each item's fate, in order, and the first
-    /// failure's description.
-    pub fn deliver(&self, items: &[Matched]) -> (Vec<Fate>, Option<String>) {
-        let sizes: Vec<usize> = items.iter().map(|m| m.json.len()).collect();
-        let groups = split(
-            &sizes,
-            self.cfg.send_as_batch,
-            self.cfg.format,
-            self.cfg.max_body_bytes,
-        );
-        // One request (a batch page) is sent from this thread: handing it to the pool only added
-        // two thread hops, and left pool threads spinning idle between pages.
-        let results: Vec<Sent> = match groups.as_slice() {
-            [one] => vec![self.send(&items[one.clone()])],
-            _ => self.pool.install(|| {
-                groups
-                    .par_iter()
-                    .with_max_len(1)
-                    .map(|g| self.send(&items[g.clone()]))
-                    .collect()
-            }),
-        };
-        let mut fates = vec![Fate::Pending; items.len()];
-        let mut first_error = None;
-        for (group, sent) in groups.iter().zip(results) {
-            let fate = match sent {
-                Sent::Delivered => Fate::Delivered,
-                Sent::DeadLettered => Fate::DeadLettered,
-                Sent::Failed(e) => {
-                    first_error.get_or_insert(e);
-                    Fate::Pending
-                }
-            };
-            fates[group.clone()].fill(fate);
-        }
-        (fates, first_error)
+    /// Runs `f` with an empty [`Underway`]: the pages it adds are delivered on the pool while
+    /// `f` goes on. Returns once every request started has ended.
+    pub fn pipeline<T, R>(&self, f: impl FnOnce(&mut Underway<'_, '_, 'a, T>) -> R) -> R {
+        let (done, ended) = channel();
+        self.pool.in_place_scope(|scope| {
+            f(&mut Underway {
+                deliverer: self,
+                scope,
+                done,
+                ended,
+                pages: VecDeque::new(),
+                added: 0,
+            })
+        })
     }
 
     fn send(&self, items: &[Matched]) -> Sent {
@@ -355,6 +336,125 @@ impl<'a> Deliverer<'a> {
                     "{detail}; and writing the dead-letter file failed: {e}"
                 ))
             }
+        }
+    }
+}
+
+/// A request that ended: its page's number, its group's index in the page, how it went.
+type Ended = (u64, usize, Sent);
+
+/// Pages whose requests are with the pool, oldest first. A page's requests are queued as soon as
+/// it is added, behind the previous page's: the workers that finish the end of one page go on
+/// with the next instead of idling until its slowest request is answered. Pages are finished
+/// in the order they were added, so the checkpoint still advances in order.
+pub struct Underway<'r, 's, 'a, T> {
+    deliverer: &'s Deliverer<'a>,
+    scope: &'r rayon::Scope<'s>,
+    done: Sender<Ended>,
+    ended: Receiver<Ended>,
+    pages: VecDeque<PageUnderway<T>>,
+    /// Pages added so far (the next page's number).
+    added: u64,
+}
+
+struct PageUnderway<T> {
+    number: u64,
+    items: usize,
+    groups: Vec<Range<usize>>,
+    sent: Vec<Option<Sent>>,
+    /// Requests not ended yet.
+    left: usize,
+    tag: T,
+}
+
+impl<T> Underway<'_, '_, '_, T> {
+    /// Queues a page's items on the pool; `tag` comes back with their fates. A page of one
+    /// request (a batch page, usually) is sent from this thread instead: handing it to the pool
+    /// only added two thread hops, and left pool threads spinning idle between pages.
+    pub fn add(&mut self, items: Vec<Matched>, tag: T) {
+        let d = self.deliverer;
+        let sizes: Vec<usize> = items.iter().map(|m| m.json.len()).collect();
+        let groups = split(
+            &sizes,
+            d.cfg.send_as_batch,
+            d.cfg.format,
+            d.cfg.max_body_bytes,
+        );
+        let number = self.added;
+        self.added += 1;
+        let mut sent: Vec<Option<Sent>> = Vec::with_capacity(groups.len());
+        if let [one] = groups.as_slice() {
+            sent.push(Some(d.send(&items[one.clone()])));
+        } else {
+            sent.resize_with(groups.len(), || None);
+            let shared: Arc<[Matched]> = items.into();
+            for (index, group) in groups.iter().enumerate() {
+                let (items, group, done) = (shared.clone(), group.clone(), self.done.clone());
+                self.scope.spawn(move |_| {
+                    // A panic must still end the request, or its page would be waited for forever.
+                    let how = catch_unwind(AssertUnwindSafe(|| d.send(&items[group])))
+                        .unwrap_or_else(|_| {
+                            d.stop.store(true, Ordering::Relaxed);
+                            Sent::Failed("a delivery thread panicked".into())
+                        });
+                    let _ = done.send((number, index, how));
+                });
+            }
+        }
+        self.pages.push_back(PageUnderway {
+            number,
+            items: sizes.len(),
+            left: sent.iter().filter(|s| s.is_none()).count(),
+            groups,
+            sent,
+            tag,
+        });
+    }
+
+    /// Pages added and not yet finished.
+    pub fn count(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// The oldest page once its requests have ended: its tag, each item's fate in order, and the
+    /// first failure's description. Waits for them if `wait`, else `None` while one is running;
+    /// `None` when no page is under way.
+    pub fn finish_oldest(&mut self, wait: bool) -> Option<(T, Vec<Fate>, Option<String>)> {
+        let oldest = self.pages.front()?.number;
+        while self.pages[0].left > 0 {
+            let (number, index, how) = if wait {
+                self.ended.recv().expect("self holds a sender")
+            } else {
+                self.ended.try_recv().ok()?
+            };
+            let page = &mut self.pages[(number - oldest) as usize];
+            page.sent[index] = Some(how);
+            page.left -= 1;
+        }
+        let page = self.pages.pop_front()?;
+        let mut fates = vec![Fate::Pending; page.items];
+        let mut first_error = None;
+        for (group, how) in page.groups.iter().zip(page.sent) {
+            let fate = match how.expect("every request ended") {
+                Sent::Delivered => Fate::Delivered,
+                Sent::DeadLettered => Fate::DeadLettered,
+                Sent::Failed(e) => {
+                    first_error.get_or_insert(e);
+                    Fate::Pending
+                }
+            };
+            fates[group.clone()].fill(fate);
+        }
+        Some((page.tag, fates, first_error))
+    }
+}
+
+impl<T> Drop for Underway<'_, '_, '_, T> {
+    /// Pages left unfinished were given up (the run is stopping): their requests not yet started
+    /// are not started.
+    fn drop(&mut self) {
+        if !self.pages.is_empty() {
+            self.deliverer.stop.store(true, Ordering::Relaxed);
         }
     }
 }

@@ -1,5 +1,5 @@
-//! One pass of the pipeline: lock and read the state, fetch pages on one thread while the
-//! previous page is delivered on the pool, advance the checkpoint after each page (saving it
+//! One pass of the pipeline: lock and read the state, fetch pages on one thread while earlier
+//! pages are delivered on the pool, advance the checkpoint after each page in order (saving it
 //! at most every second), then record and report the run.
 
 use crate::auth0::{Auth0, Cursor};
@@ -186,6 +186,15 @@ struct Outcome {
     error: Option<anyhow::Error>,
     /// `date` of the newest log the checkpoint moved past.
     newest_date: Option<String>,
+    /// When the state was last saved during the run.
+    saved: Option<Instant>,
+}
+
+/// A fetched page whose matching logs are being delivered.
+struct Fetched {
+    logs: Vec<Value>,
+    /// Where each matching log is in `logs`.
+    positions: Vec<usize>,
 }
 
 type Page = Result<Vec<Value>>;
@@ -233,78 +242,141 @@ impl Pipeline<'_> {
 
     fn consume(&self, rx: Receiver<Page>, state: &mut State) -> Outcome {
         let mut outcome = Outcome::default();
-        let deliverer = if self.dry_run {
-            None
-        } else {
-            match Deliverer::new(
-                self.http,
-                &self.cfg.webhook,
-                self.cfg.dead_letter.as_deref(),
-                self.counters,
-                self.deadline,
-            ) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    return Outcome {
-                        error: Some(e),
-                        ..outcome
-                    };
-                }
-            }
-        };
-        let mut last_save: Option<Instant> = None;
-        for page in rx {
-            let logs = match page {
-                Ok(logs) => logs,
-                Err(e) => {
-                    outcome.error = Some(e.context("fetching logs from Auth0"));
-                    break;
-                }
-            };
-            if Instant::now() >= self.deadline {
-                report::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
-                break;
-            }
-            Counters::add(&self.counters.pages, 1);
-            Counters::add(&self.counters.fetched, logs.len() as u64);
-            let (positions, matched) = self.select(&logs);
-            Counters::add(&self.counters.matched, matched.len() as u64);
-
-            let (item_fates, error) = match &deliverer {
-                Some(d) if !matched.is_empty() => d.deliver(&matched),
-                Some(_) => (Vec::new(), None),
-                None => (self.print(&matched), None),
-            };
-            let mut fates = vec![Fate::Skipped; logs.len()];
-            for (pos, fate) in positions.iter().zip(item_fates) {
-                fates[*pos] = fate;
-            }
-            let ids = logs.iter().map(|l| filter::log_id(l).unwrap_or_default());
-            if let Some(new) = checkpoint::advance(ids.zip(fates.iter().copied())) {
-                let last = logs
-                    .iter()
-                    .position(|l| filter::log_id(l) == Some(new))
-                    .expect("id from this page");
-                outcome.newest_date = logs[last]
-                    .get("date")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                state.checkpoint = Some(new.to_string());
-                if !self.dry_run && last_save.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
-                    last_save = Some(Instant::now());
-                    state.token = self.auth0.token_for_cache();
-                    if let Err(e) = state.save(&self.cfg.state_file) {
+        if self.dry_run {
+            for page in rx {
+                let logs = match self.accept(page) {
+                    Ok(Some(logs)) => logs,
+                    Ok(None) => break,
+                    Err(e) => {
                         outcome.error = Some(e);
                         break;
                     }
+                };
+                let (positions, matched) = self.select(&logs);
+                let fates = self.print(&matched);
+                self.finish(
+                    Fetched { logs, positions },
+                    fates,
+                    None,
+                    state,
+                    &mut outcome,
+                );
+            }
+            return outcome;
+        }
+        let deliverer = match Deliverer::new(
+            self.http,
+            &self.cfg.webhook,
+            self.cfg.dead_letter.as_deref(),
+            self.counters,
+            self.deadline,
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                return Outcome {
+                    error: Some(e),
+                    ..outcome
+                };
+            }
+        };
+        let mut fetch_error = None;
+        deliverer.pipeline(|underway| {
+            for page in rx {
+                let logs = match self.accept(page) {
+                    Ok(Some(logs)) => logs,
+                    Ok(None) => break,
+                    Err(e) => {
+                        fetch_error = Some(e);
+                        break;
+                    }
+                };
+                let (positions, matched) = self.select(&logs);
+                underway.add(matched, Fetched { logs, positions });
+                // Finish the pages done by now, and wait while two are under way: two at most,
+                // this one and the end of the one before it.
+                loop {
+                    let wait = underway.count() > 1;
+                    let Some((page, fates, error)) = underway.finish_oldest(wait) else {
+                        break;
+                    };
+                    if !self.finish(page, fates, error, state, &mut outcome) {
+                        return;
+                    }
                 }
             }
-            if let Some(e) = error {
-                outcome.error = Some(anyhow!(e));
-                break;
+            while let Some((page, fates, error)) = underway.finish_oldest(true) {
+                if !self.finish(page, fates, error, state, &mut outcome) {
+                    return;
+                }
             }
+        });
+        // Pages fetched before a failed fetch were still delivered; a failed delivery among
+        // them is the error to report, as it concerns older logs.
+        if outcome.error.is_none() {
+            outcome.error = fetch_error;
         }
         outcome
+    }
+
+    /// A fetched page, counted; `None` once MAX_RUN_TIME is reached.
+    fn accept(&self, page: Page) -> Result<Option<Vec<Value>>> {
+        let logs = page.map_err(|e| e.context("fetching logs from Auth0"))?;
+        if Instant::now() >= self.deadline {
+            report::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
+            return Ok(None);
+        }
+        Counters::add(&self.counters.pages, 1);
+        Counters::add(&self.counters.fetched, logs.len() as u64);
+        Ok(Some(logs))
+    }
+
+    /// Moves the checkpoint past what a page's deliveries handled (`item_fates`: one per
+    /// matching log, in order). False when the run stops at this page: one of its logs is
+    /// still pending, so no later page may move the checkpoint either.
+    fn finish(
+        &self,
+        page: Fetched,
+        item_fates: Vec<Fate>,
+        error: Option<String>,
+        state: &mut State,
+        outcome: &mut Outcome,
+    ) -> bool {
+        let Fetched { logs, positions } = page;
+        let mut fates = vec![Fate::Skipped; logs.len()];
+        for (pos, fate) in positions.iter().zip(item_fates) {
+            fates[*pos] = fate;
+        }
+        let ids = logs.iter().map(|l| filter::log_id(l).unwrap_or_default());
+        if let Some(new) = checkpoint::advance(ids.zip(fates.iter().copied())) {
+            let last = logs
+                .iter()
+                .position(|l| filter::log_id(l) == Some(new))
+                .expect("id from this page");
+            outcome.newest_date = logs[last]
+                .get("date")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            state.checkpoint = Some(new.to_string());
+            if !self.dry_run && outcome.saved.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
+                outcome.saved = Some(Instant::now());
+                state.token = self.auth0.token_for_cache();
+                if let Err(e) = state.save(&self.cfg.state_file) {
+                    outcome.error = Some(e);
+                    return false;
+                }
+            }
+        }
+        match error {
+            Some(e) => {
+                outcome.error = Some(anyhow!(e));
+                false
+            }
+            None if fates.contains(&Fate::Pending) => {
+                outcome.error = Some(anyhow!("some matching logs were not delivered"));
+                false
+            }
+            None => true,
+        }
     }
 
     /// The matching logs of a page as payload items, with their positions in the page.
@@ -320,6 +392,7 @@ impl Pipeline<'_> {
                 });
             }
         }
+        Counters::add(&self.counters.matched, matched.len() as u64);
         (positions, matched)
     }
 
