@@ -299,11 +299,13 @@ fn batches(rows: &mut Vec<Row>) {
         );
         check_delivered("batches", &m, (PAGES * PAGE) as usize);
         println!(
-            "batches run {}: {:.2} s, {} pages fetched, {} batches sent",
+            "batches run {}: {:.2} s, {} pages fetched on {} connection(s), {} batches sent on {}",
             i + 1,
             m.wall.as_secs_f64(),
             tenant.log_requests().len(),
-            receiver.request_count()
+            tenant.server().connection_count(),
+            receiver.request_count(),
+            receiver.server().connection_count()
         );
         walls.push(m.wall);
     }
@@ -341,7 +343,7 @@ fn backlog(rows: &mut Vec<Row>) {
             eprintln!("warning: backlog: {fetched} logs fetched, expected {LOGS}");
         }
         println!(
-            "backlog run {}: {:.2} s wall, {:.1} MB peak RSS, {:.3} s CPU ({:.3} user + {:.3} sys), {} logs delivered in {} requests",
+            "backlog run {}: {:.2} s wall, {:.1} MB peak RSS, {:.3} s CPU ({:.3} user + {:.3} sys), {} logs delivered in {} requests on {} connection(s)",
             i + 1,
             m.wall.as_secs_f64(),
             mb(m.max_rss_kib),
@@ -349,7 +351,8 @@ fn backlog(rows: &mut Vec<Row>) {
             m.user.as_secs_f64(),
             m.sys.as_secs_f64(),
             m.summary["logs_delivered"],
-            receiver.request_count()
+            receiver.request_count(),
+            receiver.server().connection_count()
         );
         rss.push(mb(m.max_rss_kib));
         cpu.push((m.user + m.sys).as_secs_f64());
