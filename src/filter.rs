@@ -160,8 +160,9 @@ pub fn item_json(log: &Value, shape: PayloadShape) -> Vec<u8> {
             log_id: id,
             kind: field(log.get("type")),
             date: field(log.get("date")),
-            request: field(log.pointer("/details/request")),
-            response: field(log.pointer("/details/response")),
+            // `get` twice, not `pointer`, which allocates to unescape each part of the path.
+            request: field(log.get("details").and_then(|d| d.get("request"))),
+            response: field(log.get("details").and_then(|d| d.get("response"))),
         }),
         PayloadShape::LogStream => serde_json::to_vec(&LogStream {
             log_id: id,
