@@ -234,8 +234,9 @@ impl<'a> Deliverer<'a> {
                     attempt += 1;
                     let wait = retry::next_wait(attempt, retry_after, fastrand::f64());
                     if throttled {
-                        // The receiver asked for less: hold every worker back, not only this one.
-                        permit.release(Signal::Throttled, Some(wait));
+                        // The receiver asked for less: fewer requests in flight, and when it
+                        // said for how long, every worker waits, not only this one.
+                        permit.release(Signal::Throttled, retry_after.map(|_| wait));
                     } else {
                         permit.release(Signal::Neutral, None);
                     }

@@ -1,6 +1,7 @@
-//! How fast the worker pool sends: a shared "not before" time that a 429 or 503 pushes back for
-//! every worker, and an in-flight limit that halves on throttling and grows back by one
-//! (additive increase, multiplicative decrease), never above the configured concurrency.
+//! How fast the worker pool sends: a shared "not before" time that a receiver's `Retry-After`
+//! on a 429 or 503 pushes back for every worker, and an in-flight limit that halves on
+//! throttling and grows back by one (additive increase, multiplicative decrease), never above
+//! the configured concurrency.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -17,14 +18,49 @@ pub enum Signal {
     Neutral,
 }
 
-/// AIMD: the next in-flight limit and success streak. Halve on throttling; after `limit`
-/// healthy answers in a row, allow one more.
-pub fn next_limit(limit: usize, streak: usize, max: usize, signal: Signal) -> (usize, usize) {
-    match signal {
-        Signal::Throttled => ((limit / 2).max(1), 0),
-        Signal::Healthy if streak + 1 >= limit => ((limit + 1).min(max), 0),
-        Signal::Healthy => (limit, streak + 1),
-        Signal::Neutral => (limit, streak),
+/// The in-flight limit and what it has seen since it last changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Aimd {
+    pub limit: usize,
+    /// Healthy answers since the limit last grew.
+    pub healthy: usize,
+    /// Answers since the limit was last cut.
+    pub since_cut: usize,
+}
+
+impl Aimd {
+    pub fn new(max: usize) -> Aimd {
+        Aimd {
+            limit: max,
+            healthy: 0,
+            since_cut: max,
+        }
+    }
+
+    /// The next state after one answer. A cut halves the limit, but at most once per window of
+    /// `limit` answers: the answers to requests sent before the cut say nothing about the new
+    /// limit, and a receiver that fails at random would otherwise be driven down to one request
+    /// at a time. `limit` healthy answers allow one more request, up to `max`.
+    pub fn next(self, max: usize, signal: Signal) -> Aimd {
+        let since_cut = self.since_cut + 1;
+        match signal {
+            Signal::Throttled if self.since_cut >= self.limit => Aimd {
+                limit: (self.limit / 2).max(1),
+                healthy: 0,
+                since_cut: 0,
+            },
+            Signal::Healthy if self.healthy + 1 >= self.limit => Aimd {
+                limit: (self.limit + 1).min(max),
+                healthy: 0,
+                since_cut,
+            },
+            Signal::Healthy => Aimd {
+                healthy: self.healthy + 1,
+                since_cut,
+                ..self
+            },
+            Signal::Throttled | Signal::Neutral => Aimd { since_cut, ..self },
+        }
     }
 }
 
@@ -35,8 +71,7 @@ pub struct Pace {
 }
 
 struct PaceState {
-    limit: usize,
-    streak: usize,
+    aimd: Aimd,
     in_flight: usize,
     not_before: Instant,
 }
@@ -46,8 +81,7 @@ impl Pace {
         Pace {
             max,
             state: Mutex::new(PaceState {
-                limit: max,
-                streak: 0,
+                aimd: Aimd::new(max),
                 in_flight: 0,
                 not_before: Instant::now(),
             }),
@@ -63,31 +97,32 @@ impl Pace {
                 return None;
             }
             let now = Instant::now();
-            if s.in_flight < s.limit && now >= s.not_before {
+            if s.in_flight < s.aimd.limit && now >= s.not_before {
                 s.in_flight += 1;
                 return Some(Permit {
                     pace: self,
                     done: false,
                 });
             }
-            // Wake at the pause's end, and now and then to notice `stop`.
-            let wait = s
-                .not_before
-                .saturating_duration_since(now)
-                .clamp(Duration::from_millis(1), Duration::from_millis(100));
+            // A release wakes us; otherwise wake at the pause's end, and now and then to
+            // notice `stop`.
+            let wait = match s.not_before.checked_duration_since(now) {
+                Some(pause) => pause.clamp(Duration::from_millis(1), Duration::from_millis(100)),
+                None => Duration::from_millis(100),
+            };
             s = self.changed.wait_timeout(s, wait).unwrap().0;
         }
     }
 
     /// The in-flight limit now (for progress and tests).
     pub fn limit(&self) -> usize {
-        self.state.lock().unwrap().limit
+        self.state.lock().unwrap().aimd.limit
     }
 
     fn release(&self, signal: Signal, pause: Option<Duration>) {
         let mut s = self.state.lock().unwrap();
         s.in_flight -= 1;
-        (s.limit, s.streak) = next_limit(s.limit, s.streak, self.max, signal);
+        s.aimd = s.aimd.next(self.max, signal);
         if let Some(p) = pause {
             s.not_before = s.not_before.max(Instant::now() + p);
         }
@@ -103,7 +138,7 @@ pub struct Permit<'a> {
 }
 
 impl Permit<'_> {
-    /// `pause`: hold every worker back this long (the receiver asked for it).
+    /// `pause`: hold every worker back this long (the receiver said so with `Retry-After`).
     pub fn release(mut self, signal: Signal, pause: Option<Duration>) {
         self.done = true;
         self.pace.release(signal, pause);
@@ -139,16 +174,48 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
 
+    fn run(max: usize, signals: &[Signal]) -> Aimd {
+        signals.iter().fold(Aimd::new(max), |a, s| a.next(max, *s))
+    }
+
     #[test]
-    fn throttling_halves_and_health_grows_back_to_the_maximum_only() {
-        assert_eq!(next_limit(8, 3, 8, Signal::Throttled), (4, 0));
-        assert_eq!(next_limit(1, 0, 8, Signal::Throttled), (1, 0));
-        let (mut limit, mut streak) = (2, 0);
-        for _ in 0..100 {
-            (limit, streak) = next_limit(limit, streak, 5, Signal::Healthy);
+    fn throttling_halves_once_per_window() {
+        use Signal::*;
+        assert_eq!(run(8, &[Throttled]).limit, 4);
+        // The next four answers (the window of the new limit) cannot cut again...
+        assert_eq!(run(8, &[Throttled; 5]).limit, 4);
+        // ...the one after them can.
+        assert_eq!(run(8, &[Throttled; 6]).limit, 2);
+        assert_eq!(run(1, &[Throttled, Throttled, Throttled]).limit, 1);
+    }
+
+    #[test]
+    fn health_grows_the_limit_back_to_the_maximum_only() {
+        let mut signals = vec![Signal::Throttled];
+        signals.extend(std::iter::repeat_n(Signal::Healthy, 100));
+        assert_eq!(run(5, &signals).limit, 5);
+        assert_eq!(
+            run(5, &[Signal::Throttled, Signal::Neutral, Signal::Neutral]).limit,
+            2
+        );
+    }
+
+    #[test]
+    fn random_failures_do_not_drive_the_limit_to_one() {
+        // 30% of answers throttled, at random: the limit must stay useful.
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut a = Aimd::new(8);
+        let mut total = 0;
+        for _ in 0..10_000 {
+            let s = if rng.f64() < 0.3 {
+                Signal::Throttled
+            } else {
+                Signal::Healthy
+            };
+            a = a.next(8, s);
+            total += a.limit;
         }
-        assert_eq!(limit, 5);
-        assert_eq!(next_limit(3, 1, 5, Signal::Neutral), (3, 1));
+        assert!(total / 10_000 >= 2, "mean limit {}", total / 10_000);
     }
 
     #[test]
