@@ -6,6 +6,7 @@
 use crate::checkpoint::Fate;
 use crate::cli::PayloadFormat;
 use crate::config::WebhookConfig;
+use crate::exit;
 use crate::http::{describe, redact, snippet};
 use crate::pace::{Pace, Signal};
 use crate::report::{self, Counters};
@@ -226,9 +227,9 @@ impl<'a> Deliverer<'a> {
                     Counters::add(&self.counters.delivered, n);
                     return Sent::Delivered;
                 }
-                Verdict::Refused => {
+                Verdict::Refused(status) => {
                     permit.release(Signal::Neutral, None);
-                    return self.refused(items, &detail);
+                    return self.refused(items, status, &detail);
                 }
                 Verdict::Retry { throttled } => {
                     attempt += 1;
@@ -304,7 +305,7 @@ impl<'a> Deliverer<'a> {
     }
 
     /// A permanent refusal: into the dead-letter file if there is one, else the run stops.
-    fn refused(&self, items: &[Matched], detail: &str) -> Sent {
+    fn refused(&self, items: &[Matched], status: u16, detail: &str) -> Sent {
         let Some(file) = &self.dead_letter else {
             self.stop.store(true, Ordering::Relaxed);
             return Sent::Failed(format!(
@@ -314,7 +315,7 @@ impl<'a> Deliverer<'a> {
         let refused_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         let mut lines = Vec::new();
         for m in items {
-            let head = serde_json::json!({"log_id": m.log_id, "refused_at": refused_at, "refusal": detail}).to_string();
+            let head = serde_json::json!({"log_id": m.log_id, "refused_at": refused_at, "status": status, "refusal": detail}).to_string();
             // Splice the item in as it was serialized for sending, so a replay sends the same bytes.
             lines.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
             lines.extend_from_slice(b",\"item\":");
@@ -462,23 +463,22 @@ impl<T> Drop for Underway<'_, '_, '_, T> {
 
 /// Appends, mode 0600 (logs can hold personal data), and tightened if it was wider.
 fn open_dead_letter(path: &Path) -> Result<File> {
+    let cannot = |what: &str, e: std::io::Error| {
+        exit::settings(format!(
+            "DEAD_LETTER_FILE {}: cannot {what} it ({e})",
+            path.display()
+        ))
+    };
     let mut open = std::fs::OpenOptions::new();
     open.create(true).append(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    let file = open
-        .open(path)
-        .with_context(|| format!("opening DEAD_LETTER_FILE {}", path.display()))?;
+    let file = open.open(path).map_err(|e| cannot("open", e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| {
-                format!(
-                    "restricting DEAD_LETTER_FILE {} to mode 0600",
-                    path.display()
-                )
-            })?;
+            .map_err(|e| cannot("restrict to mode 0600", e))?;
     }
     Ok(file)
 }

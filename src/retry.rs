@@ -11,8 +11,8 @@ pub enum Verdict {
     /// Worth another attempt. `throttled` (429, 503) means the receiver asked everyone to slow
     /// down, not only this request.
     Retry { throttled: bool },
-    /// Any other 4xx, and 501: the receiver will never take this payload as it is.
-    Refused,
+    /// Any other 4xx, and 501 (the status): the receiver will never take this payload as it is.
+    Refused(u16),
 }
 
 /// Standard Webhooks / Svix / Vector practice. A 3xx is a failed attempt, never followed: a
@@ -22,9 +22,9 @@ pub fn classify(status: u16) -> Verdict {
         200..=299 => Verdict::Delivered,
         429 | 503 => Verdict::Retry { throttled: true },
         408 | 300..=399 => Verdict::Retry { throttled: false },
-        501 => Verdict::Refused,
+        501 => Verdict::Refused(501),
         500..=599 => Verdict::Retry { throttled: false },
-        _ => Verdict::Refused,
+        _ => Verdict::Refused(status),
     }
 }
 
@@ -82,7 +82,7 @@ mod tests {
             assert_eq!(classify(s), Verdict::Retry { throttled: true }, "{s}");
         }
         for s in [400, 401, 403, 404, 410, 413, 422, 501] {
-            assert_eq!(classify(s), Verdict::Refused, "{s}");
+            assert_eq!(classify(s), Verdict::Refused(s), "{s}");
         }
     }
 

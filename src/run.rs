@@ -56,16 +56,27 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<u8> {
     let http = crate::http::client(cfg)?;
     let counters = Arc::new(Counters::default());
     let auth0 = Auth0::new(&http, &cfg.auth0, state.token.clone());
+    // Made before any network call, so a dead-letter file that cannot be opened stops the run
+    // with exit 2 and nothing sent. A dry run sends nothing, so it needs none.
+    let deliverer = match dry_run {
+        true => None,
+        false => Some(Deliverer::new(
+            &http,
+            &cfg.webhook,
+            cfg.dead_letter.as_deref(),
+            &counters,
+            deadline,
+        )?),
+    };
 
     let outcome = {
         let _progress = Progress::start(counters.clone());
         let pipeline = Pipeline {
             cfg,
-            http: &http,
             auth0: &auth0,
+            deliverer: deliverer.as_ref(),
             counters: &counters,
             deadline,
-            dry_run,
         };
         pipeline.run(&mut state)
     };
@@ -174,11 +185,11 @@ fn record(s: &Summary) -> RunRecord {
 
 struct Pipeline<'a> {
     cfg: &'a Config,
-    http: &'a reqwest::blocking::Client,
     auth0: &'a Auth0<'a>,
+    /// `None` in a dry run: items are printed instead.
+    deliverer: Option<&'a Deliverer<'a>>,
     counters: &'a Counters,
     deadline: Instant,
-    dry_run: bool,
 }
 
 #[derive(Default)]
@@ -242,7 +253,7 @@ impl Pipeline<'_> {
 
     fn consume(&self, rx: Receiver<Page>, state: &mut State) -> Outcome {
         let mut outcome = Outcome::default();
-        if self.dry_run {
+        let Some(deliverer) = self.deliverer else {
             for page in rx {
                 let logs = match self.accept(page) {
                     Ok(Some(logs)) => logs,
@@ -263,21 +274,6 @@ impl Pipeline<'_> {
                 );
             }
             return outcome;
-        }
-        let deliverer = match Deliverer::new(
-            self.http,
-            &self.cfg.webhook,
-            self.cfg.dead_letter.as_deref(),
-            self.counters,
-            self.deadline,
-        ) {
-            Ok(d) => d,
-            Err(e) => {
-                return Outcome {
-                    error: Some(e),
-                    ..outcome
-                };
-            }
         };
         let mut fetch_error = None;
         deliverer.pipeline(|underway| {
@@ -357,7 +353,7 @@ impl Pipeline<'_> {
                 .and_then(Value::as_str)
                 .map(str::to_string);
             state.checkpoint = Some(new.to_string());
-            if !self.dry_run && outcome.saved.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
+            if self.deliverer.is_some() && outcome.saved.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
                 outcome.saved = Some(Instant::now());
                 state.token = self.auth0.token_for_cache();
                 if let Err(e) = state.save(&self.cfg.state_file) {

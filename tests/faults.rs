@@ -405,6 +405,7 @@ fn dead_letter_file_takes_refused_logs_and_the_run_goes_on() {
             refusal.contains("422") && refusal.contains("missing field tenant_name"),
             "{line}"
         );
+        assert_eq!(v["status"], 422, "{line}");
         assert_eq!(v["item"]["log_id"], v["log_id"], "{line}");
         lettered.insert(v["log_id"].as_str().unwrap().to_string());
     }
@@ -417,6 +418,26 @@ fn dead_letter_file_takes_refused_logs_and_the_run_goes_on() {
     );
     assert_eq!(place.checkpoint(), Some(newest(&logs)));
     assert!(ran.stderr.contains("dead-letter"), "{}", ran.stderr);
+}
+
+#[test]
+fn dead_letter_file_that_cannot_be_opened_exits_2_before_any_request() {
+    let tenant = FakeTenant::start(sapi_logs(1, 10));
+    let receiver = FakeReceiver::start();
+    let place = Place::new();
+    let dead = place.path("no-such-folder/refused.jsonl");
+
+    let ran = place.run(
+        &tenant,
+        &receiver.url(),
+        &["--dead-letter", dead.to_str().unwrap()],
+    );
+    ran.assert_code(2);
+
+    assert!(ran.stderr.contains("DEAD_LETTER_FILE"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("no-such-folder"), "{}", ran.stderr);
+    assert_eq!(tenant.token_requests(), 0);
+    assert_eq!(receiver.request_count(), 0);
 }
 
 #[test]
