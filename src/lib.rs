@@ -1,9 +1,10 @@
 //! auth0-mgmt-webhooks: forwards Auth0 Management API audit logs to a webhook, one cron run at
 //! a time, without ever moving its checkpoint past a log it did not deliver.
 //!
-//! The pipeline, one module a stage: `config` -> `state` -> `auth0` -> `filter` -> `deliver`
-//! (with `retry`, `pace`, `sign`) -> `checkpoint` -> `state` -> `report` / `slack`. `run` ties
-//! them together; `main.rs` only maps the result to an exit code from `exit`.
+//! The pipeline, one module a stage: `config` -> `state` -> `auth0` -> `filter` -> `encode`
+//! -> `deliver` (with `retry`, `pace`, `sign`) -> `checkpoint` -> `state` -> `report` /
+//! `slack`. `run` ties them together; `main.rs` only maps the result to an exit code from
+//! `exit`.
 
 pub mod auth0;
 pub mod check;
@@ -11,6 +12,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod deliver;
+pub mod encode;
 pub mod exit;
 pub mod filter;
 pub mod history;
