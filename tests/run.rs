@@ -6,118 +6,29 @@ mod support;
 
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
+use support::cli::{Ran, Setup, api_call_ids, bin, id_of, is_api_call};
 use support::http::parse_form;
-use support::{CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, log, log_id, realistic_logs};
+use support::{log, log_id, realistic_logs};
 
-const BIN: &str = env!("CARGO_BIN_EXE_auth0-mgmt-webhooks");
-
-/// A tenant, a receiver and a private folder for the state file and config files.
-struct Setup {
-    tenant: FakeTenant,
-    receiver: FakeReceiver,
-    dir: tempfile::TempDir,
+/// The settings in the environment, as the cron job of the issue sets them, so that a test may
+/// remove one.
+fn cron_setup(logs: Vec<Value>) -> Setup {
+    Setup::new(logs).with_settings_in_env()
 }
 
-/// How a run of the binary ended.
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Setup {
-    fn new(logs: Vec<Value>) -> Setup {
-        Setup {
-            tenant: FakeTenant::start(logs),
-            receiver: FakeReceiver::start(),
-            dir: tempfile::tempdir().expect("a temporary folder"),
-        }
-    }
-
-    fn state_path(&self) -> PathBuf {
-        self.dir.path().join("state.json")
-    }
-
-    /// `auth0-mgmt-webhooks run` with a clean environment holding only the settings a cron job
-    /// would set for this tenant and receiver. Tests remove or override what they need.
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.env_clear()
-            .env("HOME", self.dir.path())
-            .env("AUTH0_DOMAIN", self.tenant.url())
-            .env("AUTH0_CLIENT_ID", CLIENT_ID)
-            .env("AUTH0_CLIENT_SECRET", CLIENT_SECRET)
-            .env("WEBHOOK_URL", self.receiver.url())
-            .env("STATE_FILE", self.state_path())
-            // A safety net: a hung run fails in seconds instead of four minutes.
-            .env("MAX_RUN_TIME", "30s")
-            .arg("run");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Ran {
-        let mut cmd = self.command();
-        cmd.args(args);
-        ran(&mut cmd)
-    }
-
-    fn state(&self) -> Value {
-        let text = std::fs::read_to_string(self.state_path()).expect("the state file exists");
-        serde_json::from_str(&text).expect("the state file is JSON")
-    }
-
-    fn checkpoint(&self) -> Value {
-        self.state()["checkpoint"].clone()
-    }
-
-    /// Every log request's query, decoded.
-    fn log_queries(&self) -> Vec<Vec<(String, String)>> {
-        self.tenant
-            .log_requests()
-            .iter()
-            .map(|target| {
-                let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
-                parse_form(query)
-            })
-            .collect()
-    }
-}
-
-fn ran(cmd: &mut Command) -> Ran {
-    let out = cmd.output().expect("the binary runs");
-    Ran {
-        code: out.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-impl Ran {
-    #[track_caller]
-    fn assert_code(&self, code: i32) -> &Ran {
-        assert_eq!(
-            self.code, code,
-            "exit code\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
-
-fn id_of(log: &Value) -> String {
-    log["log_id"].as_str().expect("a log id").to_string()
-}
-
-fn is_api_call(log: &Value) -> bool {
-    matches!(log["type"].as_str(), Some("sapi" | "fapi"))
-}
-
-/// The ids of the sapi/fapi logs, in order: what the default settings forward.
-fn api_call_ids(logs: &[Value]) -> Vec<String> {
-    logs.iter().filter(|l| is_api_call(l)).map(id_of).collect()
+/// Every log request's query, decoded.
+fn log_queries(setup: &Setup) -> Vec<Vec<(String, String)>> {
+    setup
+        .tenant
+        .log_requests()
+        .iter()
+        .map(|target| {
+            let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+            parse_form(query)
+        })
+        .collect()
 }
 
 /// The payload item the issue specifies for a log.
@@ -157,9 +68,9 @@ fn users_call(counter: u64) -> Value {
 #[test]
 fn batch_mode_delivers_every_sapi_fapi_log_as_json_arrays_and_checkpoints_the_last_log() {
     let logs = realistic_logs(250, 11);
-    let setup = Setup::new(logs.clone());
+    let setup = cron_setup(logs.clone());
 
-    setup.run(&["--batch-size", "50"]).assert_code(0);
+    setup.run(&["--batch-size", "50"], &[]).assert_code(0);
 
     let requests = setup.receiver.requests();
     assert!(!requests.is_empty());
@@ -187,29 +98,29 @@ fn batch_mode_delivers_every_sapi_fapi_log_as_json_arrays_and_checkpoints_the_la
     assert!(wanted.len() > 150 && wanted.len() < logs.len());
     assert_eq!(sorted(delivered), wanted);
     // The checkpoint is the last log fetched, matching or not.
-    assert_eq!(setup.checkpoint(), json!(log_id(250)));
+    assert_eq!(setup.checkpoint(), Some(log_id(250)));
 }
 
 #[test]
 fn second_batch_run_with_nothing_new_sends_nothing() {
-    let setup = Setup::new(realistic_logs(120, 5));
-    setup.run(&["--batch-size", "40"]).assert_code(0);
+    let setup = cron_setup(realistic_logs(120, 5));
+    setup.run(&["--batch-size", "40"], &[]).assert_code(0);
     let after_first = setup.receiver.request_count();
     assert!(after_first > 0);
 
-    setup.run(&["--batch-size", "40"]).assert_code(0);
+    setup.run(&["--batch-size", "40"], &[]).assert_code(0);
 
     assert_eq!(setup.receiver.request_count(), after_first);
-    assert_eq!(setup.checkpoint(), json!(log_id(120)));
+    assert_eq!(setup.checkpoint(), Some(log_id(120)));
 }
 
 #[test]
 fn first_run_reads_oldest_page_in_search_mode_then_follows_the_checkpoint() {
-    let setup = Setup::new(realistic_logs(120, 3));
+    let setup = cron_setup(realistic_logs(120, 3));
 
-    setup.run(&["--batch-size", "50"]).assert_code(0);
+    setup.run(&["--batch-size", "50"], &[]).assert_code(0);
 
-    let queries = setup.log_queries();
+    let queries = log_queries(&setup);
     let first = &queries[0];
     assert_eq!(param(first, "page"), Some("0"));
     assert_eq!(param(first, "per_page"), Some("50"));
@@ -242,19 +153,22 @@ fn first_run_reads_oldest_page_in_search_mode_then_follows_the_checkpoint() {
 #[test]
 fn one_by_one_mode_posts_each_log_as_an_object_with_at_most_concurrency_in_flight() {
     let logs = realistic_logs(60, 21);
-    let setup = Setup::new(logs.clone());
+    let setup = cron_setup(logs.clone());
     // Slow answers, so requests overlap whenever the tool sends them in parallel.
     setup.receiver.set_delay(Duration::from_millis(60));
 
     setup
-        .run(&[
-            "--send-as-batch",
-            "false",
-            "--concurrency",
-            "3",
-            "--batch-size",
-            "30",
-        ])
+        .run(
+            &[
+                "--send-as-batch",
+                "false",
+                "--concurrency",
+                "3",
+                "--batch-size",
+                "30",
+            ],
+            &[],
+        )
         .assert_code(0);
 
     let wanted = api_call_ids(&logs);
@@ -269,7 +183,7 @@ fn one_by_one_mode_posts_each_log_as_an_object_with_at_most_concurrency_in_fligh
     let peak = setup.receiver.max_in_flight();
     assert!(peak > 1, "requests were sent one at a time (peak {peak})");
     assert!(peak <= 3, "{peak} requests in flight, over --concurrency 3");
-    assert_eq!(setup.checkpoint(), json!(log_id(60)));
+    assert_eq!(setup.checkpoint(), Some(log_id(60)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,25 +207,25 @@ fn endpoint_logs() -> Vec<Value> {
 
 #[test]
 fn spaced_endpoint_list_users_comma_space_clients_forwards_both() {
-    let setup = Setup::new(endpoint_logs());
-    let mut cmd = setup.command();
+    let setup = cron_setup(endpoint_logs());
+    let mut cmd = setup.command("run");
     cmd.env("AUTH0_API_ENDPOINTS", "users, clients");
 
-    ran(&mut cmd).assert_code(0);
+    Ran::of(&mut cmd).assert_code(0);
 
     assert_eq!(
         setup.receiver.delivered_ids(),
         [1, 3, 5, 7, 8].map(log_id),
         "users and clients calls, and nothing else"
     );
-    assert_eq!(setup.checkpoint(), json!(log_id(9)));
+    assert_eq!(setup.checkpoint(), Some(log_id(9)));
 }
 
 #[test]
 fn users_endpoint_does_not_forward_users_by_email() {
-    let setup = Setup::new(endpoint_logs());
+    let setup = cron_setup(endpoint_logs());
 
-    setup.run(&["--endpoints", "users"]).assert_code(0);
+    setup.run(&["--endpoints", "users"], &[]).assert_code(0);
 
     let delivered = setup.receiver.delivered_ids();
     assert!(!delivered.contains(&log_id(2)), "{delivered:?}");
@@ -325,9 +239,9 @@ fn path_logged_as_v2_users_counts_as_api_v2_users() {
         log(2, "sapi", "get", "/v2/users"),
         log(3, "sapi", "get", "/v2/clients"),
     ];
-    let setup = Setup::new(logs);
+    let setup = cron_setup(logs);
 
-    setup.run(&["--endpoints", "users"]).assert_code(0);
+    setup.run(&["--endpoints", "users"], &[]).assert_code(0);
 
     assert_eq!(setup.receiver.delivered_ids(), [1, 2].map(log_id));
     // The path is forwarded as Auth0 logged it.
@@ -343,11 +257,11 @@ fn path_logged_as_v2_users_counts_as_api_v2_users() {
 
 #[test]
 fn start_from_is_applied_once_and_left_in_the_settings_does_not_rewind() {
-    let setup = Setup::new((1..=30).map(users_call).collect());
+    let setup = cron_setup((1..=30).map(users_call).collect());
     let with_start_from = |id: &str| {
-        let mut cmd = setup.command();
+        let mut cmd = setup.command("run");
         cmd.env("START_FROM", id);
-        ran(&mut cmd)
+        Ran::of(&mut cmd)
     };
 
     with_start_from(&log_id(10)).assert_code(0);
@@ -357,10 +271,10 @@ fn start_from_is_applied_once_and_left_in_the_settings_does_not_rewind() {
         "the first run starts after START_FROM"
     );
     assert_eq!(
-        param(&setup.log_queries()[0], "from"),
+        param(&log_queries(&setup)[0], "from"),
         Some(log_id(10).as_str())
     );
-    assert_eq!(setup.checkpoint(), json!(log_id(30)));
+    assert_eq!(setup.checkpoint(), Some(log_id(30)));
 
     setup
         .tenant
@@ -372,19 +286,19 @@ fn start_from_is_applied_once_and_left_in_the_settings_does_not_rewind() {
         (31..=35).map(log_id).collect::<Vec<_>>(),
         "the same START_FROM again goes on from the checkpoint"
     );
-    assert_eq!(setup.checkpoint(), json!(log_id(35)));
+    assert_eq!(setup.checkpoint(), Some(log_id(35)));
 }
 
 #[test]
 fn a_changed_start_from_rewinds_to_the_new_log() {
-    let setup = Setup::new((1..=30).map(users_call).collect());
+    let setup = cron_setup((1..=30).map(users_call).collect());
     let with_start_from = |id: &str| {
-        let mut cmd = setup.command();
+        let mut cmd = setup.command("run");
         cmd.env("START_FROM", id);
-        ran(&mut cmd)
+        Ran::of(&mut cmd)
     };
     with_start_from(&log_id(10)).assert_code(0);
-    assert_eq!(setup.checkpoint(), json!(log_id(30)));
+    assert_eq!(setup.checkpoint(), Some(log_id(30)));
     setup.receiver.clear();
 
     with_start_from(&log_id(25)).assert_code(0);
@@ -393,7 +307,7 @@ fn a_changed_start_from_rewinds_to_the_new_log() {
         setup.receiver.delivered_ids(),
         (26..=30).map(log_id).collect::<Vec<_>>()
     );
-    assert_eq!(setup.checkpoint(), json!(log_id(30)));
+    assert_eq!(setup.checkpoint(), Some(log_id(30)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,9 +318,9 @@ fn a_changed_start_from_rewinds_to_the_new_log() {
 fn log_without_details_is_forwarded_with_null_request_and_response() {
     let mut bare = users_call(2);
     bare.as_object_mut().unwrap().remove("details");
-    let setup = Setup::new(vec![users_call(1), bare.clone(), users_call(3)]);
+    let setup = cron_setup(vec![users_call(1), bare.clone(), users_call(3)]);
 
-    setup.run(&[]).assert_code(0);
+    setup.run(&[], &[]).assert_code(0);
 
     assert_eq!(setup.receiver.delivered_ids(), [1, 2, 3].map(log_id));
     let items = setup.receiver.items();
@@ -421,7 +335,7 @@ fn log_without_details_is_forwarded_with_null_request_and_response() {
         })
     );
     assert!(items[0]["request"].is_object());
-    assert_eq!(setup.checkpoint(), json!(log_id(3)));
+    assert_eq!(setup.checkpoint(), Some(log_id(3)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,9 +352,9 @@ fn json_lines(stdout: &str) -> Vec<Value> {
 #[test]
 fn dry_run_prints_matching_items_sends_nothing_and_creates_no_state_file() {
     let logs = realistic_logs(80, 8);
-    let setup = Setup::new(logs.clone());
+    let setup = cron_setup(logs.clone());
 
-    let ran = setup.run(&["--dry-run", "--batch-size", "25"]);
+    let ran = setup.run(&["--dry-run", "--batch-size", "25"], &[]);
     ran.assert_code(0);
 
     let printed = json_lines(&ran.stdout);
@@ -451,20 +365,20 @@ fn dry_run_prints_matching_items_sends_nothing_and_creates_no_state_file() {
         .collect();
     assert_eq!(printed, wanted, "one JSON line per matching log, in order");
     assert_eq!(setup.receiver.request_count(), 0);
-    assert!(!setup.state_path().exists(), "a dry run wrote the state");
+    assert!(!setup.state().exists(), "a dry run wrote the state");
 }
 
 #[test]
 fn dry_run_starts_at_the_checkpoint_and_leaves_the_state_file_unchanged() {
-    let setup = Setup::new((1..=10).map(users_call).collect());
-    setup.run(&[]).assert_code(0);
-    let before = std::fs::read(setup.state_path()).unwrap();
+    let setup = cron_setup((1..=10).map(users_call).collect());
+    setup.run(&[], &[]).assert_code(0);
+    let before = std::fs::read(setup.state()).unwrap();
     let sent = setup.receiver.request_count();
     setup
         .tenant
         .push_logs(vec![users_call(11), log(12, "s", "", ""), users_call(13)]);
 
-    let ran = setup.run(&["--dry-run"]);
+    let ran = setup.run(&["--dry-run"], &[]);
     ran.assert_code(0);
 
     let printed: Vec<Value> = json_lines(&ran.stdout)
@@ -473,7 +387,7 @@ fn dry_run_starts_at_the_checkpoint_and_leaves_the_state_file_unchanged() {
         .collect();
     assert_eq!(printed, [json!(log_id(11)), json!(log_id(13))]);
     assert_eq!(setup.receiver.request_count(), sent);
-    assert_eq!(std::fs::read(setup.state_path()).unwrap(), before);
+    assert_eq!(std::fs::read(setup.state()).unwrap(), before);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,9 +403,9 @@ fn assert_refused(setup: &Setup, mut cmd: Command, expected: &[&str]) {
         "{{\n  \"checkpoint\": \"{}\",\n  \"start_from\": null\n}}",
         log_id(5)
     );
-    std::fs::write(setup.state_path(), &state).unwrap();
+    std::fs::write(setup.state(), &state).unwrap();
 
-    let ran = ran(&mut cmd);
+    let ran = Ran::of(&mut cmd);
 
     ran.assert_code(2);
     for text in expected {
@@ -505,20 +419,20 @@ fn assert_refused(setup: &Setup, mut cmd: Command, expected: &[&str]) {
     assert!(setup.tenant.log_requests().is_empty(), "logs were fetched");
     assert_eq!(setup.receiver.request_count(), 0, "the webhook was called");
     assert_eq!(
-        std::fs::read_to_string(setup.state_path()).unwrap(),
+        std::fs::read_to_string(setup.state()).unwrap(),
         state,
         "the state file was modified"
     );
 }
 
 fn refusal_setup() -> Setup {
-    Setup::new((1..=10).map(users_call).collect())
+    cron_setup((1..=10).map(users_call).collect())
 }
 
 #[test]
 fn batch_size_500_is_refused_naming_batch_size_and_its_range() {
     let setup = refusal_setup();
-    let mut cmd = setup.command();
+    let mut cmd = setup.command("run");
     cmd.env("BATCH_SIZE", "500");
     assert_refused(&setup, cmd, &["BATCH_SIZE", "1..=100", "500"]);
 }
@@ -526,7 +440,7 @@ fn batch_size_500_is_refused_naming_batch_size_and_its_range() {
 #[test]
 fn missing_auth0_domain_is_refused_naming_it() {
     let setup = refusal_setup();
-    let mut cmd = setup.command();
+    let mut cmd = setup.command("run");
     cmd.env_remove("AUTH0_DOMAIN");
     assert_refused(&setup, cmd, &["AUTH0_DOMAIN", "acme.eu.auth0.com"]);
 }
@@ -534,7 +448,7 @@ fn missing_auth0_domain_is_refused_naming_it() {
 #[test]
 fn missing_webhook_url_is_refused_naming_it() {
     let setup = refusal_setup();
-    let mut cmd = setup.command();
+    let mut cmd = setup.command("run");
     cmd.env_remove("WEBHOOK_URL");
     assert_refused(&setup, cmd, &["WEBHOOK_URL", "https://"]);
 }
@@ -542,7 +456,7 @@ fn missing_webhook_url_is_refused_naming_it() {
 #[test]
 fn missing_client_secret_is_refused_naming_it() {
     let setup = refusal_setup();
-    let mut cmd = setup.command();
+    let mut cmd = setup.command("run");
     cmd.env_remove("AUTH0_CLIENT_SECRET");
     assert_refused(
         &setup,
@@ -554,7 +468,7 @@ fn missing_client_secret_is_refused_naming_it() {
 #[test]
 fn webhook_url_that_does_not_parse_is_refused_naming_it() {
     let setup = refusal_setup();
-    let mut cmd = setup.command();
+    let mut cmd = setup.command("run");
     cmd.env("WEBHOOK_URL", "hooks example com/auth0");
     assert_refused(
         &setup,
@@ -566,10 +480,10 @@ fn webhook_url_that_does_not_parse_is_refused_naming_it() {
 #[test]
 fn unknown_key_in_config_file_is_refused_naming_the_key() {
     let setup = refusal_setup();
-    let config = setup.dir.path().join("settings.toml");
+    let config = setup.home.join("settings.toml");
     // A typo of batch_size: silently ignoring it would send batches of 100.
     std::fs::write(&config, "batchsize = 20\n").unwrap();
-    let mut cmd = setup.command();
+    let mut cmd = setup.command("run");
     cmd.arg("--config").arg(&config);
     assert_refused(&setup, cmd, &["batchsize", "settings.toml", "batch_size"]);
 }
@@ -580,7 +494,7 @@ fn unknown_key_in_config_file_is_refused_naming_the_key() {
 
 /// The batch size each log request of the last run asked for (`take` or `per_page`).
 fn sizes_asked(setup: &Setup, skip: usize) -> BTreeSet<String> {
-    setup.log_queries()[skip..]
+    log_queries(setup)[skip..]
         .iter()
         .map(|q| {
             param(q, "take")
@@ -593,32 +507,32 @@ fn sizes_asked(setup: &Setup, skip: usize) -> BTreeSet<String> {
 
 #[test]
 fn a_flag_beats_the_environment_which_beats_the_config_file() {
-    let setup = Setup::new(realistic_logs(40, 4));
-    let config = setup.dir.path().join("settings.toml");
+    let setup = cron_setup(realistic_logs(40, 4));
+    let config = setup.home.join("settings.toml");
     std::fs::write(&config, "batch_size = 7\n").unwrap();
     let config_arg = |cmd: &mut Command| {
         cmd.arg("--config").arg(&config);
     };
 
-    let mut file_only = setup.command();
+    let mut file_only = setup.command("run");
     config_arg(&mut file_only);
-    ran(&mut file_only).assert_code(0);
+    Ran::of(&mut file_only).assert_code(0);
     assert_eq!(sizes_asked(&setup, 0), BTreeSet::from(["7".to_string()]));
 
     let seen = setup.tenant.log_requests().len();
-    let mut env_and_file = setup.command();
+    let mut env_and_file = setup.command("run");
     env_and_file.env("BATCH_SIZE", "9");
     config_arg(&mut env_and_file);
-    ran(&mut env_and_file).assert_code(0);
+    Ran::of(&mut env_and_file).assert_code(0);
     assert_eq!(sizes_asked(&setup, seen), BTreeSet::from(["9".to_string()]));
 
     let seen = setup.tenant.log_requests().len();
-    let mut all_three = setup.command();
+    let mut all_three = setup.command("run");
     all_three
         .env("BATCH_SIZE", "9")
         .args(["--batch-size", "11"]);
     config_arg(&mut all_three);
-    ran(&mut all_three).assert_code(0);
+    Ran::of(&mut all_three).assert_code(0);
     assert_eq!(
         sizes_asked(&setup, seen),
         BTreeSet::from(["11".to_string()])
@@ -627,7 +541,7 @@ fn a_flag_beats_the_environment_which_beats_the_config_file() {
 
 #[test]
 fn run_help_lists_every_setting_with_its_environment_variable() {
-    let ran = ran(Command::new(BIN).env_clear().args(["run", "--help"]));
+    let ran = Ran::of(bin().args(["run", "--help"]));
     ran.assert_code(0);
     for name in [
         "AUTH0_DOMAIN",
@@ -652,9 +566,9 @@ fn run_help_lists_every_setting_with_its_environment_variable() {
 #[test]
 fn output_json_prints_one_summary_whose_delivered_count_matches_the_receiver() {
     let logs = realistic_logs(90, 13);
-    let setup = Setup::new(logs.clone());
+    let setup = cron_setup(logs.clone());
 
-    let ran = setup.run(&["--output", "json", "--batch-size", "30"]);
+    let ran = setup.run(&["--output", "json", "--batch-size", "30"], &[]);
     ran.assert_code(0);
 
     let lines: Vec<&str> = ran.stdout.lines().collect();

@@ -1,7 +1,9 @@
 //! Test support shared by the integration tests and the examples: a small HTTP server, a fake
-//! Auth0 tenant and a fake webhook receiver.
+//! Auth0 tenant and a fake webhook receiver; for the integration tests alone, a harness running
+//! the binary against them (`cli`).
 #![allow(dead_code, unused_imports)]
 
+pub mod cli;
 pub mod http;
 pub mod receiver;
 pub mod tenant;
