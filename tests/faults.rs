@@ -5,148 +5,12 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{
-    Behaviour, CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, Fault, Reply, log, log_id,
-    realistic_logs,
-};
-
-const BIN: &str = env!("CARGO_BIN_EXE_auth0-mgmt-webhooks");
-/// No run in this file should come near this; it only keeps a hung run from hanging the suite.
-const GUARD: Duration = Duration::from_secs(120);
-
-/// A temporary folder holding the state file (and anything else a test writes).
-struct Place {
-    dir: tempfile::TempDir,
-}
-
-impl Place {
-    fn new() -> Place {
-        Place {
-            dir: tempfile::tempdir().expect("a temporary folder"),
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state.json")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// The checkpoint in the state file; panics if the file is not valid JSON.
-    fn checkpoint(&self) -> Option<String> {
-        read_state(&self.state())["checkpoint"]
-            .as_str()
-            .map(str::to_string)
-    }
-
-    /// `auth0-mgmt-webhooks run` against that tenant and webhook, with a clean environment.
-    fn command(&self, tenant: &FakeTenant, webhook: &str, extra: &[&str]) -> Command {
-        self.command_with_secret(tenant, webhook, CLIENT_SECRET, extra)
-    }
-
-    fn command_with_secret(
-        &self,
-        tenant: &FakeTenant,
-        webhook: &str,
-        secret: &str,
-        extra: &[&str],
-    ) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.env_clear()
-            .env("HOME", self.dir.path())
-            .env("AUTH0_CLIENT_SECRET", secret)
-            .arg("run")
-            .arg("--domain")
-            .arg(tenant.url())
-            .arg("--client-id")
-            .arg(CLIENT_ID)
-            .arg("--webhook-url")
-            .arg(webhook)
-            .arg("--state")
-            .arg(self.state())
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-
-    fn run(&self, tenant: &FakeTenant, webhook: &str, extra: &[&str]) -> Ran {
-        finish(self.command(tenant, webhook, extra).spawn().expect("start"))
-    }
-}
-
-fn read_state(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading state file {}: {e}", path.display()));
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("state file is not valid JSON ({e}):\n{text}"))
-}
-
-/// How a run ended.
-#[derive(Debug)]
-struct Ran {
-    code: i32,
-    stderr: String,
-}
-
-impl Ran {
-    fn assert_code(&self, code: i32) -> &Ran {
-        assert_eq!(self.code, code, "exit code; stderr:\n{}", self.stderr);
-        assert!(
-            !self.stderr.contains("panicked"),
-            "the run panicked:\n{}",
-            self.stderr
-        );
-        self
-    }
-}
-
-/// Waits for a spawned run, reading its output as it comes so a full pipe never blocks it.
-fn finish(mut child: Child) -> Ran {
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let err = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let out = thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stdout.read_to_end(&mut s);
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for the run") {
-            break status;
-        }
-        if started.elapsed() > GUARD {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the run did not end within {GUARD:?}; stderr:\n{}",
-                err.join().unwrap()
-            );
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    out.join().unwrap();
-    Ran {
-        code: status
-            .code()
-            .expect("the run ended with a code, not a signal"),
-        stderr: err.join().unwrap(),
-    }
-}
+use support::cli::{GUARD, Home, Ran, ids, matching, sapi_logs, start};
+use support::{Behaviour, FakeReceiver, FakeTenant, Fault, Reply, log_id, realistic_logs};
 
 /// Polls until `done` holds; panics after the guard time.
 fn wait_until(what: &str, done: impl Fn() -> bool) {
@@ -155,27 +19,6 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
         assert!(started.elapsed() < GUARD, "timed out waiting until {what}");
         thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// The ids of the logs the default filter forwards (types sapi and fapi).
-fn matching(logs: &[Value]) -> BTreeSet<String> {
-    logs.iter()
-        .filter(|l| matches!(l["type"].as_str(), Some("sapi" | "fapi")))
-        .map(|l| l["log_id"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// Logs `from..=to`, all of them `sapi` (so every one is forwarded).
-fn sapi_logs(from: u64, to: u64) -> Vec<Value> {
-    (from..=to)
-        .map(|n| log(n, "sapi", "PATCH", "/api/v2/users/auth0|42"))
-        .collect()
-}
-
-fn ids(logs: &[Value]) -> BTreeSet<String> {
-    logs.iter()
-        .map(|l| l["log_id"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// The id of the newest log of the tenant: where the checkpoint lands after a complete run.
@@ -208,18 +51,17 @@ fn flaky_receiver_gets_every_log_in_one_batch_run_with_default_retries() {
     let tenant = FakeTenant::start(logs.clone());
     let receiver = FakeReceiver::start();
     receiver.set_behaviour(flaky_30_percent(6));
-    let place = Place::new();
+    let home = Home::new();
 
     // Small pages make enough requests for the faults to bite; retry settings stay default.
-    place
-        .run(&tenant, &receiver.url(), &["--batch-size", "10"])
+    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "10"])
         .assert_code(0);
 
     assert_eq!(receiver.unique_delivered(), matching(&logs));
     let statuses: Vec<u16> = receiver.requests().iter().map(|r| r.status).collect();
     assert!(statuses.contains(&503), "no 503 was served: {statuses:?}");
     assert!(statuses.contains(&429), "no 429 was served: {statuses:?}");
-    assert_eq!(place.checkpoint(), Some(newest(&logs)));
+    assert_eq!(home.checkpoint(), Some(newest(&logs)));
 }
 
 #[test]
@@ -228,21 +70,20 @@ fn flaky_receiver_gets_every_log_in_one_one_by_one_run_with_default_retries() {
     let tenant = FakeTenant::start(logs.clone());
     let receiver = FakeReceiver::start();
     receiver.set_behaviour(flaky_30_percent(8));
-    let place = Place::new();
+    let home = Home::new();
 
-    place
-        .run(
-            &tenant,
-            &receiver.url(),
-            &["--send-as-batch", "false", "--concurrency", "8"],
-        )
-        .assert_code(0);
+    home.run(
+        &tenant.url(),
+        &receiver.url(),
+        &["--send-as-batch", "false", "--concurrency", "8"],
+    )
+    .assert_code(0);
 
     assert_eq!(receiver.unique_delivered(), matching(&logs));
     let statuses: Vec<u16> = receiver.requests().iter().map(|r| r.status).collect();
     assert!(statuses.contains(&503), "no 503 was served: {statuses:?}");
     assert!(statuses.contains(&429), "no 429 was served: {statuses:?}");
-    assert_eq!(place.checkpoint(), Some(newest(&logs)));
+    assert_eq!(home.checkpoint(), Some(newest(&logs)));
 }
 
 #[test]
@@ -252,15 +93,14 @@ fn one_by_one_mode_resends_only_the_log_that_failed() {
     let tenant = FakeTenant::start(logs.clone());
     let receiver = FakeReceiver::start();
     receiver.push_reply(Reply::status(500));
-    let place = Place::new();
+    let home = Home::new();
 
-    place
-        .run(
-            &tenant,
-            &receiver.url(),
-            &["--send-as-batch", "false", "--concurrency", "4"],
-        )
-        .assert_code(0);
+    home.run(
+        &tenant.url(),
+        &receiver.url(),
+        &["--send-as-batch", "false", "--concurrency", "4"],
+    )
+    .assert_code(0);
 
     let requests = receiver.requests();
     assert_eq!(requests.len(), expected.len() + 1, "matched + one retry");
@@ -280,20 +120,20 @@ fn one_by_one_mode_resends_only_the_log_that_failed() {
 
 #[test]
 fn redirect_is_a_failed_attempt_and_never_followed() {
-    let logs = sapi_logs(1, 10);
+    let logs = sapi_logs(1..=10);
     let tenant = FakeTenant::start(logs.clone());
     let target = FakeReceiver::start();
     let receiver = FakeReceiver::start();
     receiver.set_behaviour(Behaviour::Redirect(target.url()));
-    let place = Place::new();
+    let home = Home::new();
 
-    let ran = place.run(&tenant, &receiver.url(), &["--max-run-time", "2s"]);
+    let ran = home.run(&tenant.url(), &receiver.url(), &["--max-run-time", "2s"]);
     ran.assert_code(1);
 
     assert!(receiver.request_count() >= 1);
     assert_eq!(target.request_count(), 0, "the redirect was followed");
     assert!(ran.stderr.contains("302"), "{}", ran.stderr);
-    assert_eq!(place.checkpoint(), None, "nothing was delivered");
+    assert_eq!(home.checkpoint(), None, "nothing was delivered");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,9 +148,9 @@ fn refusing_receiver_stops_the_run_before_the_refused_log_and_a_rerun_delivers_a
     let tenant = FakeTenant::start(logs.clone());
     let receiver = FakeReceiver::start();
     receiver.set_behaviour(Behaviour::Status(401));
-    let place = Place::new();
+    let home = Home::new();
 
-    let ran = place.run(&tenant, &receiver.url(), &["--batch-size", "20"]);
+    let ran = home.run(&tenant.url(), &receiver.url(), &["--batch-size", "20"]);
     ran.assert_code(1);
     assert!(
         ran.stderr.contains("401") && ran.stderr.contains("refusal"),
@@ -318,7 +158,7 @@ fn refusing_receiver_stops_the_run_before_the_refused_log_and_a_rerun_delivers_a
         ran.stderr
     );
     assert!(receiver.delivered_ids().is_empty());
-    if let Some(checkpoint) = place.checkpoint() {
+    if let Some(checkpoint) = home.checkpoint() {
         assert!(
             checkpoint < first_matching,
             "checkpoint {checkpoint} passed the refused log {first_matching}"
@@ -326,34 +166,31 @@ fn refusing_receiver_stops_the_run_before_the_refused_log_and_a_rerun_delivers_a
     }
 
     receiver.set_behaviour(Behaviour::Accept);
-    place
-        .run(&tenant, &receiver.url(), &["--batch-size", "20"])
+    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "20"])
         .assert_code(0);
     assert_eq!(receiver.unique_delivered(), expected);
-    assert_eq!(place.checkpoint(), Some(newest(&logs)));
+    assert_eq!(home.checkpoint(), Some(newest(&logs)));
 }
 
 #[test]
 fn refusal_after_progress_keeps_the_progress_and_stops_before_the_refused_batch() {
-    let logs = sapi_logs(1, 60);
+    let logs = sapi_logs(1..=60);
     let tenant = FakeTenant::start(logs.clone());
     let receiver = FakeReceiver::start();
     // Two pages accepted, then every request refused.
     receiver.push_reply(Reply::status(200));
     receiver.push_reply(Reply::status(200));
     receiver.set_behaviour(Behaviour::Status(422));
-    let place = Place::new();
+    let home = Home::new();
 
-    place
-        .run(&tenant, &receiver.url(), &["--batch-size", "20"])
+    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "20"])
         .assert_code(1);
 
     assert_eq!(receiver.unique_delivered(), ids(&logs[..40]));
-    assert_eq!(place.checkpoint(), Some(log_id(40)));
+    assert_eq!(home.checkpoint(), Some(log_id(40)));
 
     receiver.set_behaviour(Behaviour::Accept);
-    place
-        .run(&tenant, &receiver.url(), &["--batch-size", "20"])
+    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "20"])
         .assert_code(0);
     assert_eq!(receiver.unique_delivered(), ids(&logs));
 }
@@ -371,11 +208,11 @@ fn dead_letter_file_takes_refused_logs_and_the_run_goes_on() {
             Reply::status(200)
         });
     }
-    let place = Place::new();
-    let dead = place.path("refused.jsonl");
+    let home = Home::new();
+    let dead = home.join("refused.jsonl");
 
-    let ran = place.run(
-        &tenant,
+    let ran = home.run(
+        &tenant.url(),
         &receiver.url(),
         &[
             "--send-as-batch",
@@ -416,19 +253,19 @@ fn dead_letter_file_takes_refused_logs_and_the_run_goes_on() {
         delivered.union(&refused).cloned().collect::<BTreeSet<_>>(),
         expected
     );
-    assert_eq!(place.checkpoint(), Some(newest(&logs)));
+    assert_eq!(home.checkpoint(), Some(newest(&logs)));
     assert!(ran.stderr.contains("dead-letter"), "{}", ran.stderr);
 }
 
 #[test]
 fn dead_letter_file_that_cannot_be_opened_exits_2_before_any_request() {
-    let tenant = FakeTenant::start(sapi_logs(1, 10));
+    let tenant = FakeTenant::start(sapi_logs(1..=10));
     let receiver = FakeReceiver::start();
-    let place = Place::new();
-    let dead = place.path("no-such-folder/refused.jsonl");
+    let home = Home::new();
+    let dead = home.join("no-such-folder/refused.jsonl");
 
-    let ran = place.run(
-        &tenant,
+    let ran = home.run(
+        &tenant.url(),
         &receiver.url(),
         &["--dead-letter", dead.to_str().unwrap()],
     );
@@ -442,26 +279,26 @@ fn dead_letter_file_that_cannot_be_opened_exits_2_before_any_request() {
 
 #[test]
 fn retries_stop_at_max_run_time_and_the_next_run_delivers() {
-    let tenant = FakeTenant::start(sapi_logs(1, 30));
+    let tenant = FakeTenant::start(sapi_logs(1..=30));
     let receiver = FakeReceiver::start();
-    let place = Place::new();
-    place.run(&tenant, &receiver.url(), &[]).assert_code(0);
-    assert_eq!(place.checkpoint(), Some(log_id(30)));
+    let home = Home::new();
+    home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
+    assert_eq!(home.checkpoint(), Some(log_id(30)));
 
-    tenant.push_logs(sapi_logs(31, 80));
+    tenant.push_logs(sapi_logs(31..=80));
     receiver.set_behaviour(Behaviour::Status(503));
     receiver.clear();
-    let ran = place.run(&tenant, &receiver.url(), &["--max-run-time", "2s"]);
+    let ran = home.run(&tenant.url(), &receiver.url(), &["--max-run-time", "2s"]);
     ran.assert_code(1);
     assert!(ran.stderr.contains("MAX_RUN_TIME"), "{}", ran.stderr);
     assert!(receiver.request_count() >= 1);
-    assert_eq!(place.checkpoint(), Some(log_id(30)), "checkpoint moved");
+    assert_eq!(home.checkpoint(), Some(log_id(30)), "checkpoint moved");
 
     receiver.set_behaviour(Behaviour::Accept);
     receiver.clear();
-    place.run(&tenant, &receiver.url(), &[]).assert_code(0);
-    assert_eq!(receiver.unique_delivered(), ids(&sapi_logs(31, 80)));
-    assert_eq!(place.checkpoint(), Some(log_id(80)));
+    home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
+    assert_eq!(receiver.unique_delivered(), ids(&sapi_logs(31..=80)));
+    assert_eq!(home.checkpoint(), Some(log_id(80)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -481,15 +318,14 @@ fn auth0_server_errors_and_dropped_connections_are_retried() {
         tenant.push_fault(fault);
     }
     let receiver = FakeReceiver::start();
-    let place = Place::new();
+    let home = Home::new();
 
-    place
-        .run(&tenant, &receiver.url(), &["--batch-size", "50"])
+    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "50"])
         .assert_code(0);
 
     assert_eq!(tenant.pending_faults(), 0);
     assert_eq!(receiver.unique_delivered(), matching(&logs));
-    assert_eq!(place.checkpoint(), Some(newest(&logs)));
+    assert_eq!(home.checkpoint(), Some(newest(&logs)));
 }
 
 #[test]
@@ -502,9 +338,9 @@ fn token_endpoint_errors_are_retried() {
         retry_after_secs: 1,
     });
     let receiver = FakeReceiver::start();
-    let place = Place::new();
+    let home = Home::new();
 
-    place.run(&tenant, &receiver.url(), &[]).assert_code(0);
+    home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
 
     assert_eq!(tenant.token_requests(), 4);
     assert_eq!(receiver.unique_delivered(), matching(&logs));
@@ -517,14 +353,13 @@ fn auth0_errors_mid_run_are_retried() {
     // Every third logs request fails, so pages after the first meet errors too.
     tenant.fail_every_nth(3, 503);
     let receiver = FakeReceiver::start();
-    let place = Place::new();
+    let home = Home::new();
 
-    place
-        .run(&tenant, &receiver.url(), &["--batch-size", "25"])
+    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "25"])
         .assert_code(0);
 
     assert_eq!(receiver.unique_delivered(), matching(&logs));
-    assert_eq!(place.checkpoint(), Some(newest(&logs)));
+    assert_eq!(home.checkpoint(), Some(newest(&logs)));
 }
 
 #[test]
@@ -538,14 +373,13 @@ fn auth0_rate_limit_is_waited_out() {
         retry_after_secs: 1,
     });
     let receiver = FakeReceiver::start();
-    let place = Place::new();
+    let home = Home::new();
 
-    place
-        .run(&tenant, &receiver.url(), &["--batch-size", "50"])
+    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "50"])
         .assert_code(0);
 
     assert_eq!(receiver.unique_delivered(), matching(&logs));
-    assert_eq!(place.checkpoint(), Some(newest(&logs)));
+    assert_eq!(home.checkpoint(), Some(newest(&logs)));
 }
 
 #[test]
@@ -555,14 +389,13 @@ fn auth0_token_bucket_rate_limit_is_paced_and_the_run_completes() {
     // 11 pages against 4 requests a second: the run must pause or be refused, and go on.
     tenant.set_rate_limit(4, Duration::from_secs(1));
     let receiver = FakeReceiver::start();
-    let place = Place::new();
+    let home = Home::new();
 
-    place
-        .run(&tenant, &receiver.url(), &["--batch-size", "20"])
+    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "20"])
         .assert_code(0);
 
     assert_eq!(receiver.unique_delivered(), matching(&logs));
-    assert_eq!(place.checkpoint(), Some(newest(&logs)));
+    assert_eq!(home.checkpoint(), Some(newest(&logs)));
 }
 
 #[test]
@@ -571,14 +404,14 @@ fn one_html_page_from_auth0_is_retried() {
     let tenant = FakeTenant::start(logs.clone());
     tenant.push_fault(Fault::Html);
     let receiver = FakeReceiver::start();
-    let place = Place::new();
+    let home = Home::new();
 
-    let ran = place.run(&tenant, &receiver.url(), &[]);
+    let ran = home.run(&tenant.url(), &receiver.url(), &[]);
     ran.assert_code(0);
 
     assert!(ran.stderr.contains("not JSON"), "{}", ran.stderr);
     assert_eq!(receiver.unique_delivered(), matching(&logs));
-    assert_eq!(place.checkpoint(), Some(newest(&logs)));
+    assert_eq!(home.checkpoint(), Some(newest(&logs)));
 }
 
 #[test]
@@ -587,9 +420,9 @@ fn one_log_without_an_id_from_auth0_is_retried() {
     let tenant = FakeTenant::start(logs.clone());
     tenant.push_fault(Fault::BadJson);
     let receiver = FakeReceiver::start();
-    let place = Place::new();
+    let home = Home::new();
 
-    let ran = place.run(&tenant, &receiver.url(), &[]);
+    let ran = home.run(&tenant.url(), &receiver.url(), &[]);
     ran.assert_code(0);
 
     assert!(ran.stderr.contains("without log_id"), "{}", ran.stderr);
@@ -598,17 +431,17 @@ fn one_log_without_an_id_from_auth0_is_retried() {
 
 #[test]
 fn persistent_html_from_auth0_fails_the_run_without_moving_the_checkpoint() {
-    let tenant = FakeTenant::start(sapi_logs(1, 20));
+    let tenant = FakeTenant::start(sapi_logs(1..=20));
     let receiver = FakeReceiver::start();
-    let place = Place::new();
-    place.run(&tenant, &receiver.url(), &[]).assert_code(0);
+    let home = Home::new();
+    home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
 
-    tenant.push_logs(sapi_logs(21, 40));
+    tenant.push_logs(sapi_logs(21..=40));
     for _ in 0..3 {
         tenant.push_fault(Fault::Html);
     }
     receiver.clear();
-    let ran = place.run(&tenant, &receiver.url(), &[]);
+    let ran = home.run(&tenant.url(), &receiver.url(), &[]);
     ran.assert_code(1);
     assert!(
         ran.stderr.contains("not JSON") && ran.stderr.contains("<html>"),
@@ -616,39 +449,39 @@ fn persistent_html_from_auth0_fails_the_run_without_moving_the_checkpoint() {
         ran.stderr
     );
     assert_eq!(receiver.request_count(), 0);
-    assert_eq!(place.checkpoint(), Some(log_id(20)));
+    assert_eq!(home.checkpoint(), Some(log_id(20)));
     assert_eq!(
         tenant.pending_faults(),
         0,
         "the run asked again before giving up"
     );
 
-    place.run(&tenant, &receiver.url(), &[]).assert_code(0);
-    assert_eq!(receiver.unique_delivered(), ids(&sapi_logs(21, 40)));
-    assert_eq!(place.checkpoint(), Some(log_id(40)));
+    home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
+    assert_eq!(receiver.unique_delivered(), ids(&sapi_logs(21..=40)));
+    assert_eq!(home.checkpoint(), Some(log_id(40)));
 }
 
 #[test]
 fn persistent_log_without_an_id_fails_the_run_without_moving_the_checkpoint() {
-    let tenant = FakeTenant::start(sapi_logs(1, 20));
+    let tenant = FakeTenant::start(sapi_logs(1..=20));
     let receiver = FakeReceiver::start();
-    let place = Place::new();
-    place.run(&tenant, &receiver.url(), &[]).assert_code(0);
+    let home = Home::new();
+    home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
 
-    tenant.push_logs(sapi_logs(21, 40));
+    tenant.push_logs(sapi_logs(21..=40));
     for _ in 0..3 {
         tenant.push_fault(Fault::BadJson);
     }
     receiver.clear();
-    let ran = place.run(&tenant, &receiver.url(), &[]);
+    let ran = home.run(&tenant.url(), &receiver.url(), &[]);
     ran.assert_code(1);
     assert!(ran.stderr.contains("without log_id"), "{}", ran.stderr);
     assert_eq!(receiver.request_count(), 0);
-    assert_eq!(place.checkpoint(), Some(log_id(20)));
+    assert_eq!(home.checkpoint(), Some(log_id(20)));
     assert_eq!(tenant.pending_faults(), 0);
 
-    place.run(&tenant, &receiver.url(), &[]).assert_code(0);
-    assert_eq!(receiver.unique_delivered(), ids(&sapi_logs(21, 40)));
+    home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
+    assert_eq!(receiver.unique_delivered(), ids(&sapi_logs(21..=40)));
 }
 
 #[test]
@@ -658,21 +491,23 @@ fn token_that_expires_during_the_run_is_replaced() {
     let receiver = FakeReceiver::start();
     // Slow enough that the run is still fetching when the token is revoked.
     receiver.set_delay(Duration::from_millis(150));
-    let place = Place::new();
+    let home = Home::new();
 
-    let child = place
-        .command(&tenant, &receiver.url(), &["--batch-size", "20"])
-        .spawn()
-        .unwrap();
+    let child = start(&mut home.command(
+        "run",
+        &tenant.url(),
+        &receiver.url(),
+        &["--batch-size", "20"],
+    ));
     wait_until("the first page was delivered", || {
         receiver.request_count() >= 1
     });
     tenant.expire_tokens();
-    finish(child).assert_code(0);
+    Ran::wait(child).assert_code(0);
 
     assert_eq!(tenant.token_requests(), 2, "one token, then one fresh one");
     assert_eq!(receiver.unique_delivered(), matching(&logs));
-    assert_eq!(place.checkpoint(), Some(newest(&logs)));
+    assert_eq!(home.checkpoint(), Some(newest(&logs)));
 }
 
 #[test]
@@ -682,10 +517,9 @@ fn short_lived_token_is_renewed_and_the_run_completes() {
     tenant.set_token_expires_in(1);
     let receiver = FakeReceiver::start();
     receiver.set_delay(Duration::from_millis(400));
-    let place = Place::new();
+    let home = Home::new();
 
-    place
-        .run(&tenant, &receiver.url(), &["--batch-size", "20"])
+    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "20"])
         .assert_code(0);
 
     assert!(tenant.token_requests() >= 2, "the token was never renewed");
@@ -694,15 +528,13 @@ fn short_lived_token_is_renewed_and_the_run_completes() {
 
 #[test]
 fn wrong_credentials_fail_with_a_message_about_credentials_and_scope() {
-    let tenant = FakeTenant::start(sapi_logs(1, 10));
+    let tenant = FakeTenant::start(sapi_logs(1..=10));
     let receiver = FakeReceiver::start();
-    let place = Place::new();
+    let home = Home::new();
 
-    let ran = finish(
-        place
-            .command_with_secret(&tenant, &receiver.url(), "not-the-secret", &[])
-            .spawn()
-            .unwrap(),
+    let ran = Ran::of(
+        home.command("run", &tenant.url(), &receiver.url(), &[])
+            .env("AUTH0_CLIENT_SECRET", "not-the-secret"),
     );
     ran.assert_code(1);
 
@@ -717,18 +549,18 @@ fn wrong_credentials_fail_with_a_message_about_credentials_and_scope() {
         ran.stderr
     );
     assert_eq!(receiver.request_count(), 0);
-    assert_eq!(place.checkpoint(), None);
+    assert_eq!(home.checkpoint(), None);
 }
 
 #[test]
 fn token_refused_twice_by_the_logs_api_fails_with_a_message_about_scope() {
-    let tenant = FakeTenant::start(sapi_logs(1, 10));
+    let tenant = FakeTenant::start(sapi_logs(1..=10));
     tenant.push_fault(Fault::Status(403));
     tenant.push_fault(Fault::Status(403));
     let receiver = FakeReceiver::start();
-    let place = Place::new();
+    let home = Home::new();
 
-    let ran = place.run(&tenant, &receiver.url(), &[]);
+    let ran = home.run(&tenant.url(), &receiver.url(), &[]);
     ran.assert_code(1);
 
     assert_eq!(tenant.token_requests(), 2, "one fresh token, then give up");
@@ -747,13 +579,10 @@ fn kill_9_mid_run_leaves_a_valid_state_and_a_rerun_delivers_the_rest() {
     let tenant = FakeTenant::start(logs.clone());
     let receiver = FakeReceiver::start();
     receiver.set_delay(Duration::from_millis(100));
-    let place = Place::new();
+    let home = Home::new();
     let args = ["--batch-size", "20", "--send-as-batch", "false"];
 
-    let mut child = place
-        .command(&tenant, &receiver.url(), &args)
-        .spawn()
-        .unwrap();
+    let mut child = start(&mut home.command("run", &tenant.url(), &receiver.url(), &args));
     // Pages are delivered one after another, so 40 requests means the first page's checkpoint
     // has been saved and later pages are in flight.
     wait_until("40 logs reached the receiver", || {
@@ -762,7 +591,7 @@ fn kill_9_mid_run_leaves_a_valid_state_and_a_rerun_delivers_the_rest() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
-    let checkpoint = place.checkpoint().expect("a checkpoint was saved");
+    let checkpoint = home.checkpoint().expect("a checkpoint was saved");
     let acknowledged = receiver.unique_delivered();
     assert!(acknowledged.len() < expected.len(), "killed too late");
     for id in expected.iter().filter(|id| **id <= checkpoint) {
@@ -774,7 +603,8 @@ fn kill_9_mid_run_leaves_a_valid_state_and_a_rerun_delivers_the_rest() {
 
     receiver.set_delay(Duration::ZERO);
     let before = receiver.request_count();
-    place.run(&tenant, &receiver.url(), &args).assert_code(0);
+    home.run(&tenant.url(), &receiver.url(), &args)
+        .assert_code(0);
 
     let resent: Vec<String> = receiver.requests()[before..]
         .iter()
@@ -785,29 +615,27 @@ fn kill_9_mid_run_leaves_a_valid_state_and_a_rerun_delivers_the_rest() {
         "the rerun went back before the checkpoint"
     );
     assert!(receiver.unique_delivered().is_superset(&expected));
-    assert_eq!(place.checkpoint(), Some(newest(&logs)));
+    assert_eq!(home.checkpoint(), Some(newest(&logs)));
 }
 
 #[test]
 fn second_run_at_once_exits_75_and_sends_nothing() {
-    let tenant = FakeTenant::start(sapi_logs(1, 50));
+    let tenant = FakeTenant::start(sapi_logs(1..=50));
     let receiver = FakeReceiver::start();
     receiver.set_delay(Duration::from_secs(1));
-    let place = Place::new();
+    let home = Home::new();
 
-    let mut first = place
-        .command(
-            &tenant,
-            &receiver.url(),
-            &["--send-as-batch", "false", "--concurrency", "1"],
-        )
-        .spawn()
-        .unwrap();
+    let mut first = start(&mut home.command(
+        "run",
+        &tenant.url(),
+        &receiver.url(),
+        &["--send-as-batch", "false", "--concurrency", "1"],
+    ));
     wait_until("the first run is sending", || receiver.request_count() >= 1);
 
-    let other_tenant = FakeTenant::start(sapi_logs(1, 50));
+    let other_tenant = FakeTenant::start(sapi_logs(1..=50));
     let other_receiver = FakeReceiver::start();
-    let ran = place.run(&other_tenant, &other_receiver.url(), &[]);
+    let ran = home.run(&other_tenant.url(), &other_receiver.url(), &[]);
     let first_still_running = first.try_wait().unwrap().is_none();
     first.kill().unwrap();
     first.wait().unwrap();
@@ -822,7 +650,7 @@ fn second_run_at_once_exits_75_and_sends_nothing() {
 
 #[test]
 fn corrupt_state_file_exits_2_names_it_and_leaves_it_untouched() {
-    let tenant = FakeTenant::start(sapi_logs(1, 10));
+    let tenant = FakeTenant::start(sapi_logs(1..=10));
     let receiver = FakeReceiver::start();
     for bad in [
         "{\"checkpoint\": \"9000",
@@ -831,18 +659,18 @@ fn corrupt_state_file_exits_2_names_it_and_leaves_it_untouched() {
         "{\"checkpoint\": 5}",
         "{\"checkpoint\": \"1\", \"history\": \"yesterday\"}",
     ] {
-        let place = Place::new();
-        std::fs::write(place.state(), bad).unwrap();
+        let home = Home::new();
+        std::fs::write(home.state(), bad).unwrap();
 
-        let ran = place.run(&tenant, &receiver.url(), &[]);
+        let ran = home.run(&tenant.url(), &receiver.url(), &[]);
         ran.assert_code(2);
 
         assert!(
-            ran.stderr.contains(place.state().to_str().unwrap()),
+            ran.stderr.contains(home.state().to_str().unwrap()),
             "message does not name the file: {}",
             ran.stderr
         );
-        assert_eq!(std::fs::read_to_string(place.state()).unwrap(), bad);
+        assert_eq!(std::fs::read_to_string(home.state()).unwrap(), bad);
     }
     assert_eq!(receiver.request_count(), 0);
     assert!(tenant.log_requests().is_empty());

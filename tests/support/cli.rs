@@ -32,7 +32,8 @@ const SAFETY_NET: &str = "30s";
 
 /// The binary with an empty environment, so the machine's settings never leak into a test.
 pub fn bin() -> Command {
-    let path = BIN.expect("only integration tests can run the binary: cargo sets CARGO_BIN_EXE_auth0-mgmt-webhooks for them alone");
+    // Cargo sets CARGO_BIN_EXE_* for integration tests alone.
+    let path = BIN.expect("only an integration test can run the binary");
     let mut cmd = Command::new(path);
     cmd.env_clear();
     cmd
