@@ -6,98 +6,8 @@ mod support;
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use support::{
-    Behaviour, CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, Received, Reply, log, log_id,
-    realistic_logs,
-};
-use tempfile::TempDir;
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-struct Setup {
-    tenant: FakeTenant,
-    receiver: FakeReceiver,
-    dir: TempDir,
-}
-
-impl Setup {
-    fn new(logs: Vec<Value>) -> Setup {
-        Setup {
-            tenant: FakeTenant::start(logs),
-            receiver: FakeReceiver::start(),
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state.json")
-    }
-
-    fn checkpoint(&self) -> Option<String> {
-        let text = std::fs::read_to_string(self.state()).unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
-        v["checkpoint"].as_str().map(str::to_string)
-    }
-
-    /// `run` against the fakes with these extra arguments and environment variables.
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
-        let tenant = self.tenant.url();
-        let hook = self.receiver.url();
-        let state = self.state();
-        let mut argv = vec![
-            "run",
-            "--domain",
-            &tenant,
-            "--client-id",
-            CLIENT_ID,
-            "--webhook-url",
-            &hook,
-            "--state",
-            state.to_str().unwrap(),
-            "--max-run-time",
-            "20s",
-        ];
-        argv.extend_from_slice(args);
-        let mut all_env = vec![("AUTH0_CLIENT_SECRET", CLIENT_SECRET)];
-        all_env.extend_from_slice(env);
-        exec(self.dir.path(), &argv, &all_env)
-    }
-
-    /// Ids of the tenant's logs that satisfy `pred`.
-    fn ids_where(&self, pred: impl Fn(&Value) -> bool) -> BTreeSet<String> {
-        self.tenant
-            .logs()
-            .iter()
-            .filter(|l| pred(l))
-            .map(|l| l["log_id"].as_str().unwrap().to_string())
-            .collect()
-    }
-}
-
-/// Runs the binary with a clean environment: only HOME (a temp folder) and `env`.
-fn exec(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth0-mgmt-webhooks"));
-    cmd.env_clear().env("HOME", home).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn is_sapi_or_fapi(l: &Value) -> bool {
-    matches!(l["type"].as_str(), Some("sapi" | "fapi"))
-}
+use support::cli::{Home, Ran, Setup, ids, matching};
+use support::{Behaviour, FakeReceiver, Received, Reply, log, log_id, realistic_logs};
 
 /// Each id exactly once.
 fn assert_each_once(receiver: &FakeReceiver, expected: &BTreeSet<String>) {
@@ -123,7 +33,7 @@ fn jsonl_batches_are_one_object_a_line_as_ndjson() {
             assert!(item.is_object() && item["log_id"].is_string(), "{line}");
         }
     }
-    assert_each_once(&s.receiver, &s.ids_where(is_sapi_or_fapi));
+    assert_each_once(&s.receiver, &matching(&s.tenant.logs()));
 }
 
 #[test]
@@ -139,7 +49,7 @@ fn array_is_the_default_batch_body() {
         let items = body.as_array().expect("a JSON array");
         assert!(items.iter().all(Value::is_object));
     }
-    assert_each_once(&s.receiver, &s.ids_where(is_sapi_or_fapi));
+    assert_each_once(&s.receiver, &matching(&s.tenant.logs()));
 }
 
 #[test]
@@ -148,7 +58,7 @@ fn one_by_one_sends_a_json_object_whatever_the_format() {
         let s = Setup::new(realistic_logs(20, 9));
         let out = s.run(&["--send-as-batch", "false"], &[("PAYLOAD_FORMAT", format)]);
         assert_eq!(out.code, 0, "{}", out.stderr);
-        let expected = s.ids_where(is_sapi_or_fapi);
+        let expected = matching(&s.tenant.logs());
         let requests = s.receiver.requests();
         assert_eq!(requests.len(), expected.len());
         for r in &requests {
@@ -173,7 +83,7 @@ fn log_stream_shape_carries_each_log_exactly_as_the_tenant_stored_it() {
         .map(|l| (l["log_id"].as_str().unwrap().to_string(), l))
         .collect();
     let items = s.receiver.items();
-    assert_eq!(items.len(), s.ids_where(is_sapi_or_fapi).len());
+    assert_eq!(items.len(), matching(&s.tenant.logs()).len());
     for item in &items {
         let obj = item.as_object().unwrap();
         assert_eq!(obj.keys().collect::<Vec<_>>(), ["log_id", "data"], "{item}");
@@ -204,7 +114,7 @@ fn gzip_bodies_are_marked_smaller_and_decode() {
             r.body.len()
         );
     }
-    assert_each_once(&s.receiver, &s.ids_where(is_sapi_or_fapi));
+    assert_each_once(&s.receiver, &matching(&s.tenant.logs()));
 }
 
 #[test]
@@ -278,7 +188,7 @@ fn max_body_bytes_splits_batches_and_delivers_everything() {
                 assert_eq!(r.wire_len, r.body.len());
             }
         }
-        assert_each_once(&s.receiver, &s.ids_where(is_sapi_or_fapi));
+        assert_each_once(&s.receiver, &matching(&s.tenant.logs()));
         assert_eq!(s.checkpoint(), Some(log_id(250)));
     }
 }
@@ -371,7 +281,11 @@ fn log_types_forward_any_type_code() {
         ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let expected = s.ids_where(|l| types.contains(&l["type"].as_str().unwrap()));
+    let expected = ids(s
+        .tenant
+        .logs()
+        .iter()
+        .filter(|l| types.contains(&l["type"].as_str().unwrap())));
     for t in types {
         assert!(
             s.receiver
@@ -386,8 +300,7 @@ fn log_types_forward_any_type_code() {
 
 #[test]
 fn help_says_log_stream_suits_types_without_request_details() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = exec(dir.path(), &["run", "--help"], &[]);
+    let out = Ran::of(Home::new().bare().args(["run", "--help"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let help = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(

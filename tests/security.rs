@@ -5,18 +5,15 @@
 mod support;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::Value;
 use standardwebhooks::Webhook;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
+use support::cli::{Ran, Setup, sapi_logs};
 use support::{
-    Behaviour, CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, Received, Reply, Request,
-    Server, log, log_id,
+    Behaviour, CLIENT_SECRET, FakeReceiver, FakeTenant, Received, Reply, Request, Server, log_id,
 };
-use tempfile::TempDir;
 
 /// Two signing keys (a rotation) and one the tool never gets.
 const KEY_ONE: &str = "whsec_c2VjdXJpdHktdGVzdC1rZXktb25lLTI0Yg==";
@@ -24,102 +21,6 @@ const KEY_TWO: &str = "whsec_c2VjdXJpdHktdGVzdC1rZXktdHdvLTI0Yg==";
 const KEY_UNUSED: &str = "whsec_YS10aGlyZC1rZXktbm9ib2R5LXVzZXMh";
 
 const USER_AGENT: &str = concat!("auth0-mgmt-webhooks/", env!("CARGO_PKG_VERSION"));
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-/// A fake tenant, a fake receiver and a temporary folder for the state.
-struct Setup {
-    tenant: FakeTenant,
-    receiver: FakeReceiver,
-    dir: TempDir,
-}
-
-impl Setup {
-    fn new(logs: Vec<Value>) -> Setup {
-        Setup {
-            tenant: FakeTenant::start(logs),
-            receiver: FakeReceiver::start(),
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state.json")
-    }
-
-    fn checkpoint(&self) -> Option<String> {
-        let text = std::fs::read_to_string(self.state()).unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
-        v["checkpoint"].as_str().map(str::to_string)
-    }
-
-    /// `sub` (run, check) against the fakes with these extra arguments and environment.
-    fn exec(&self, sub: &str, args: &[&str], env: &[(&str, &str)]) -> Out {
-        let tenant = self.tenant.url();
-        let hook = self.receiver.url();
-        let state = self.state();
-        let base = [
-            "--domain",
-            &tenant,
-            "--client-id",
-            CLIENT_ID,
-            "--webhook-url",
-            &hook,
-            "--state",
-            state.to_str().unwrap(),
-            "--max-run-time",
-            "20s",
-        ];
-        // A flag given in `args` replaces the base value.
-        let mut argv = vec![sub];
-        argv.extend(
-            base.chunks(2)
-                .filter(|pair| !args.contains(&pair[0]))
-                .flatten()
-                .copied(),
-        );
-        argv.extend_from_slice(args);
-        let mut all_env = vec![("AUTH0_CLIENT_SECRET", CLIENT_SECRET)];
-        all_env.extend_from_slice(env);
-        exec(self.dir.path(), &argv, &all_env)
-    }
-
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
-        self.exec("run", args, env)
-    }
-}
-
-/// Runs the binary with a clean environment: only HOME (a temp folder) and `env`. An
-/// environment variable given later in `env` replaces an earlier one.
-fn exec(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth0-mgmt-webhooks"));
-    cmd.env_clear().env("HOME", home).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn sapi_logs(n: u64) -> Vec<Value> {
-    (1..=n)
-        .map(|i| log(i, "sapi", "PATCH", "/api/v2/users/auth0|1"))
-        .collect()
-}
 
 fn headers_of(r: &Received) -> HeaderMap {
     let mut map = HeaderMap::new();
@@ -154,7 +55,7 @@ fn webhook_id(r: &Received) -> String {
 
 #[test]
 fn an_independent_verifier_accepts_every_request_including_retries() {
-    let s = Setup::new(sapi_logs(30));
+    let s = Setup::new(sapi_logs(1..=30));
     s.receiver.push_reply(Reply::status(503));
     s.receiver.push_reply(Reply::status(503));
     let out = s.run(&["--batch-size", "10"], &[("WEBHOOK_SECRET", KEY_ONE)]);
@@ -187,7 +88,7 @@ fn an_independent_verifier_accepts_every_request_including_retries() {
 
 #[test]
 fn with_two_keys_either_key_verifies_every_request() {
-    let s = Setup::new(sapi_logs(12));
+    let s = Setup::new(sapi_logs(1..=12));
     let both = format!("{KEY_ONE} {KEY_TWO}");
     let out = s.run(
         &["--send-as-batch", "false"],
@@ -205,8 +106,8 @@ fn with_two_keys_either_key_verifies_every_request() {
 
 #[test]
 fn signing_key_may_come_from_a_file() {
-    let s = Setup::new(sapi_logs(3));
-    let key_file = s.dir.path().join("webhook.key");
+    let s = Setup::new(sapi_logs(1..=3));
+    let key_file = s.home.join("webhook.key");
     std::fs::write(&key_file, format!("{KEY_TWO}\n")).unwrap();
     let out = s.run(&[], &[("WEBHOOK_SECRET_FILE", key_file.to_str().unwrap())]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -228,7 +129,7 @@ fn ids_by_logs(receiver: &FakeReceiver) -> BTreeMap<Vec<String>, String> {
 #[test]
 fn webhook_id_is_the_same_on_retry_and_rerun_in_both_modes() {
     for batch in ["true", "false"] {
-        let s = Setup::new(sapi_logs(24));
+        let s = Setup::new(sapi_logs(1..=24));
         s.receiver.push_reply(Reply::status(503));
         let args = ["--batch-size", "8", "--send-as-batch", batch];
         let out = s.run(&args, &[("WEBHOOK_SECRET", KEY_ONE)]);
@@ -277,7 +178,7 @@ fn webhook_id_is_the_same_on_retry_and_rerun_in_both_modes() {
 
 #[test]
 fn without_a_secret_id_and_timestamp_are_sent_but_no_signature() {
-    let s = Setup::new(sapi_logs(5));
+    let s = Setup::new(sapi_logs(1..=5));
     let out = s.run(&["--send-as-batch", "false"], &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let requests = s.receiver.requests();
@@ -296,7 +197,7 @@ fn without_a_secret_id_and_timestamp_are_sent_but_no_signature() {
 const AUTHORIZATION: &str = "Bearer authz-Secret-Value-3c1f";
 const SLACK_SECRET_PATH: &str = "/services/T0SEC/B0SEC/slackSecretPath9f2";
 
-fn assert_no_secret(what: &str, out: &Out, secrets: &[String]) {
+fn assert_no_secret(what: &str, out: &Ran, secrets: &[String]) {
     let all = out.all();
     for s in secrets {
         assert!(
@@ -308,7 +209,7 @@ fn assert_no_secret(what: &str, out: &Out, secrets: &[String]) {
 
 #[test]
 fn no_secret_is_ever_printed() {
-    let s = Setup::new(sapi_logs(6));
+    let s = Setup::new(sapi_logs(1..=6));
     let slack_calls = Arc::new(Mutex::new(Vec::<u16>::new()));
     let slack_status = Arc::new(Mutex::new(200u16));
     let slack = {
@@ -424,9 +325,9 @@ fn mode(p: &Path) -> u32 {
 #[cfg(unix)]
 #[test]
 fn state_and_dead_letter_files_are_created_private() {
-    let s = Setup::new(sapi_logs(4));
+    let s = Setup::new(sapi_logs(1..=4));
     s.receiver.push_reply(Reply::status(422));
-    let dead = s.dir.path().join("dead.jsonl");
+    let dead = s.home.join("dead.jsonl");
     let out = s.run(
         &["--send-as-batch", "false", "--concurrency", "1"],
         &[("DEAD_LETTER_FILE", dead.to_str().unwrap())],
@@ -441,8 +342,8 @@ fn state_and_dead_letter_files_are_created_private() {
 #[test]
 fn state_and_dead_letter_files_become_private_when_they_were_not() {
     use std::os::unix::fs::PermissionsExt;
-    let s = Setup::new(sapi_logs(4));
-    let dead = s.dir.path().join("dead.jsonl");
+    let s = Setup::new(sapi_logs(1..=4));
+    let dead = s.home.join("dead.jsonl");
     std::fs::write(s.state(), r#"{"checkpoint": null, "start_from": null}"#).unwrap();
     std::fs::write(&dead, "{\"earlier\":true}\n").unwrap();
     for p in [s.state(), dead.clone()] {
@@ -469,7 +370,7 @@ fn state_and_dead_letter_files_become_private_when_they_were_not() {
 
 #[test]
 fn plain_http_webhook_is_refused_unless_allowed() {
-    let s = Setup::new(sapi_logs(3));
+    let s = Setup::new(sapi_logs(1..=3));
     let out = s.run(&["--webhook-url", "http://example.com/hook"], &[]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
@@ -495,7 +396,7 @@ fn plain_http_webhook_is_refused_unless_allowed() {
 
 #[test]
 fn plain_http_slack_url_is_refused_unless_allowed() {
-    let s = Setup::new(sapi_logs(3));
+    let s = Setup::new(sapi_logs(1..=3));
     let slack = [(
         "SLACK_INCOMING_WEBHOOK_URL",
         "http://hooks.slack.example/services/T0/B0/X",
@@ -517,9 +418,9 @@ fn plain_http_slack_url_is_refused_unless_allowed() {
 
 #[test]
 fn unusable_ca_cert_is_a_settings_error_naming_ca_cert() {
-    let s = Setup::new(sapi_logs(3));
-    let missing = s.dir.path().join("missing-ca.pem");
-    let not_pem = s.dir.path().join("not-a-ca.pem");
+    let s = Setup::new(sapi_logs(1..=3));
+    let missing = s.home.join("missing-ca.pem");
+    let not_pem = s.home.join("not-a-ca.pem");
     std::fs::write(&not_pem, "this is not a certificate\n").unwrap();
     for file in [&missing, &not_pem] {
         let out = s.run(&["--ca-cert", file.to_str().unwrap()], &[]);
@@ -536,7 +437,7 @@ fn unusable_ca_cert_is_a_settings_error_naming_ca_cert() {
 
 #[test]
 fn redirects_are_failed_attempts_never_followed() {
-    let s = Setup::new(sapi_logs(5));
+    let s = Setup::new(sapi_logs(1..=5));
     let elsewhere_hits = Arc::new(Mutex::new(0usize));
     let elsewhere = {
         let hits = elsewhere_hits.clone();
@@ -596,7 +497,7 @@ fn recording_proxy(tenant: &FakeTenant) -> (Server, Arc<Mutex<Vec<Request>>>) {
 
 #[test]
 fn requests_to_the_webhook_and_to_auth0_carry_the_user_agent() {
-    let s = Setup::new(sapi_logs(3));
+    let s = Setup::new(sapi_logs(1..=3));
     let (proxy, seen) = recording_proxy(&s.tenant);
     let out = s.run(&["--domain", &proxy.url()], &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -618,7 +519,7 @@ fn requests_to_the_webhook_and_to_auth0_carry_the_user_agent() {
 
 #[test]
 fn authorization_arrives_verbatim_from_env_or_file() {
-    let s = Setup::new(sapi_logs(2));
+    let s = Setup::new(sapi_logs(1..=2));
     let value = "Basic dm9yZGVsOnZvcmRlbA==";
     let out = s.run(&[], &[("AUTHORIZATION", value)]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -630,7 +531,7 @@ fn authorization_arrives_verbatim_from_env_or_file() {
             .all(|r| r.header("authorization") == Some(value))
     );
 
-    let file = s.dir.path().join("authorization");
+    let file = s.home.join("authorization");
     std::fs::write(&file, "Token abc.DEF-123_x=\n").unwrap();
     s.receiver.clear();
     let out = s.run(
