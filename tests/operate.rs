@@ -3,85 +3,38 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
-use support::{
-    Behaviour, CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, Reply, Server, log_id,
-    realistic_logs,
-};
+use support::cli::{GUARD, Setup, matching};
+use support::{Behaviour, CLIENT_SECRET, Reply, Server, log_id, realistic_logs};
 
 /// A Slack incoming webhook path: a secret that must never be printed.
 const SLACK_PATH: &str = "/services/T0000/B0000/XYZSLACKSECRET";
 
-/// A fake tenant, a fake receiver and a state file, and the binary pointed at them with a
-/// clean environment.
-struct Setup {
-    tenant: FakeTenant,
-    receiver: FakeReceiver,
-    dir: tempfile::TempDir,
+/// The binary under assert_cmd, whose `assert()` can check stdout and stderr as well as the code.
+trait AssertCmd {
+    /// `auth0-mgmt-webhooks <sub>` against the fakes.
+    fn cmd(&self, sub: &str) -> assert_cmd::Command;
+    /// `auth0-mgmt-webhooks history` of the state file, with no other setting.
+    fn history(&self) -> assert_cmd::Command;
 }
 
-impl Setup {
-    fn new(logs: Vec<Value>) -> Setup {
-        Setup {
-            tenant: FakeTenant::start(logs),
-            receiver: FakeReceiver::start(),
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state.json")
-    }
-
-    /// `auth0-mgmt-webhooks <sub> --domain .. --client-id .. --webhook-url .. --state ..`.
+impl AssertCmd for Setup {
     fn cmd(&self, sub: &str) -> assert_cmd::Command {
-        let mut cmd = cargo_bin_cmd!("auth0-mgmt-webhooks");
-        cmd.env_clear()
-            .env("HOME", self.dir.path())
-            .env("AUTH0_CLIENT_SECRET", CLIENT_SECRET)
-            .timeout(Duration::from_secs(30))
-            .arg(sub)
-            .args(["--domain", &self.tenant.url()])
-            .args(["--client-id", CLIENT_ID])
-            .args(["--webhook-url", &self.receiver.url()])
-            .arg("--state")
-            .arg(self.state())
-            .args(["--max-run-time", "10s"]);
+        let mut cmd = assert_cmd::Command::from_std(self.command(sub));
+        cmd.timeout(GUARD);
         cmd
     }
 
     fn history(&self) -> assert_cmd::Command {
-        let mut cmd = cargo_bin_cmd!("auth0-mgmt-webhooks");
-        cmd.env_clear()
-            .env("HOME", self.dir.path())
-            .timeout(Duration::from_secs(30))
+        let mut cmd = assert_cmd::Command::from_std(self.home.bare());
+        cmd.timeout(GUARD)
             .arg("history")
             .arg("--state")
             .arg(self.state());
         cmd
     }
-
-    fn checkpoint(&self) -> String {
-        state_json(&self.state())["checkpoint"]
-            .as_str()
-            .expect("a checkpoint in the state file")
-            .to_string()
-    }
-}
-
-fn state_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn matching(logs: &[Value]) -> usize {
-    logs.iter()
-        .filter(|l| matches!(l["type"].as_str(), Some("sapi" | "fapi")))
-        .count()
 }
 
 /// A fake Slack endpoint recording the `text` of each message it gets.
@@ -160,7 +113,7 @@ fn slack_gets_one_message_with_error_counts_and_checkpoint_when_a_run_fails() {
     let m = &messages[0];
     let delivered = s.receiver.unique_delivered().len();
     assert!(delivered > 0);
-    let checkpoint = s.checkpoint();
+    let checkpoint = s.checkpoint().expect("a checkpoint");
     assert!(m.contains("failed"), "{m}");
     assert!(m.contains("400"), "the error is in the message: {m}");
     assert!(m.contains(&format!("delivered {delivered}")), "{m}");
@@ -194,7 +147,7 @@ fn slack_send_success_reports_fetched_matched_delivered_checkpoint_and_duration(
     let messages = slack.messages();
     assert_eq!(messages.len(), 1, "{messages:#?}");
     let m = &messages[0];
-    let n = matching(&logs);
+    let n = matching(&logs).len();
     assert!(m.contains("run ok"), "{m}");
     assert!(m.contains("fetched 30"), "{m}");
     assert!(m.contains(&format!("matched {n}")), "{m}");
@@ -414,7 +367,7 @@ fn output_json_counts_match_what_the_tenant_served_and_the_receiver_got() {
     assert_eq!(summary["status"], "ok");
     assert_eq!(summary["logs_fetched"], s.tenant.logs_served() as u64);
     assert_eq!(summary["logs_fetched"], 250);
-    assert_eq!(summary["logs_matched"], matching(&logs) as u64);
+    assert_eq!(summary["logs_matched"], matching(&logs).len() as u64);
     assert_eq!(
         summary["logs_delivered"],
         s.receiver.unique_delivered().len() as u64
@@ -424,7 +377,10 @@ fn output_json_counts_match_what_the_tenant_served_and_the_receiver_got() {
         s.receiver.delivered_ids().len() as u64
     );
     assert_eq!(summary["checkpoint"], log_id(250));
-    assert_eq!(summary["checkpoint"], s.checkpoint().as_str());
+    assert_eq!(
+        summary["checkpoint"],
+        s.checkpoint().expect("a checkpoint").as_str()
+    );
     assert!(summary["error"].is_null());
     let started = summary["started_at"].as_str().unwrap();
     let finished = summary["finished_at"].as_str().unwrap();

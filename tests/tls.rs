@@ -6,20 +6,13 @@
 
 mod support;
 
-use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use support::cli::{Home, Ran, sapi_logs};
 use support::tls::{ServerCert, TestCa, TlsFront};
-use support::{CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, log, log_id};
-use tempfile::TempDir;
+use support::{FakeReceiver, FakeTenant, log_id};
 
 /// The names a certificate needs for `https://127.0.0.1:PORT` (and `https://localhost:PORT`).
 const LOOPBACK_NAMES: &[&str] = &["localhost", "127.0.0.1"];
-
-struct Out {
-    code: i32,
-    stderr: String,
-}
 
 /// A plain tenant and receiver, the receiver behind HTTPS, and a folder for the state and the
 /// CA file.
@@ -27,7 +20,7 @@ struct Setup {
     tenant: FakeTenant,
     receiver: FakeReceiver,
     front: TlsFront,
-    dir: TempDir,
+    home: Home,
 }
 
 impl Setup {
@@ -36,10 +29,10 @@ impl Setup {
         let receiver = FakeReceiver::start();
         let front = TlsFront::start(cert, &receiver.base_url());
         Setup {
-            tenant: FakeTenant::start(sapi_logs(6)),
+            tenant: FakeTenant::start(sapi_logs(1..=6)),
             receiver,
             front,
-            dir: tempfile::tempdir().unwrap(),
+            home: Home::new(),
         }
     }
 
@@ -47,64 +40,36 @@ impl Setup {
         format!("{}/hook", self.front.url())
     }
 
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state.json")
-    }
-
     fn ca_file(&self, ca: &TestCa) -> PathBuf {
-        let path = self.dir.path().join("ca.pem");
+        let path = self.home.join("ca.pem");
         ca.write_pem(&path);
         path
     }
 
     /// The checkpoint in the state file, if the file exists and has one.
     fn checkpoint(&self) -> Option<String> {
-        let text = std::fs::read_to_string(self.state()).ok()?;
-        let state: Value = serde_json::from_str(&text).unwrap();
-        state["checkpoint"].as_str().map(str::to_string)
+        if !self.home.state().exists() {
+            return None;
+        }
+        self.home.checkpoint()
     }
 
     /// `run` against the tenant with this webhook, plus `extra` arguments and environment.
-    fn run_with(&self, domain: &str, hook: &str, extra: &[&str], env: &[(&str, &str)]) -> Out {
-        let state = self.state();
-        let mut args = vec![
-            "run",
-            "--domain",
-            domain,
-            "--client-id",
-            CLIENT_ID,
-            "--webhook-url",
-            hook,
-            "--state",
-            state.to_str().unwrap(),
-            // A run that cannot deliver gives up within this, so failing runs end quickly.
-            "--max-run-time",
-            "3s",
-        ];
-        args.extend_from_slice(extra);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth0-mgmt-webhooks"));
-        cmd.env_clear()
-            .env("HOME", self.dir.path())
-            .env("AUTH0_CLIENT_SECRET", CLIENT_SECRET)
-            .args(&args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+    fn run_with(&self, domain: &str, hook: &str, extra: &[&str], env: &[(&str, &str)]) -> Ran {
+        // A run that cannot deliver gives up within this, so failing runs end quickly.
+        let args = [&["--max-run-time", "3s"], extra].concat();
+        let mut cmd = self.home.command("run", domain, hook, &args);
+        Ran::of(cmd.envs(env.iter().copied()))
     }
 
-    fn run(&self, extra: &[&str]) -> Out {
+    fn run(&self, extra: &[&str]) -> Ran {
         self.run_with(&self.tenant.url(), &self.hook(), extra, &[])
     }
 
     /// What a run refused because of the receiver's certificate leaves behind: exit 1, a message
     /// naming the certificate problem, a TLS connection attempted but no request made, and no
     /// checkpoint past the undelivered logs.
-    fn assert_refused(&self, out: &Out, problem: &str) {
+    fn assert_refused(&self, out: &Ran, problem: &str) {
         assert_eq!(out.code, 1, "exit code; stderr:\n{}", out.stderr);
         let stderr = out.stderr.to_lowercase();
         assert!(
@@ -130,7 +95,7 @@ impl Setup {
         );
     }
 
-    fn assert_all_delivered(&self, out: &Out) {
+    fn assert_all_delivered(&self, out: &Ran) {
         assert_eq!(out.code, 0, "exit code; stderr:\n{}", out.stderr);
         let want: Vec<String> = (1..=6).map(log_id).collect();
         assert_eq!(
@@ -142,12 +107,6 @@ impl Setup {
         );
         assert_eq!(self.checkpoint(), Some(log_id(6)));
     }
-}
-
-fn sapi_logs(n: u64) -> Vec<Value> {
-    (1..=n)
-        .map(|i| log(i, "sapi", "PATCH", "/api/v2/users/auth0|1"))
-        .collect()
 }
 
 fn path_arg(path: &Path) -> &str {
