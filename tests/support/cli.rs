@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::io::Read;
 use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -133,10 +133,6 @@ impl Home {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
     /// A file in this folder (not created).
     pub fn join(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -147,30 +143,27 @@ impl Home {
         self.join("state.json")
     }
 
-    /// The state file, parsed; panics if it is missing or not JSON.
-    pub fn state_json(&self) -> Value {
+    /// The state file's checkpoint, `None` while it is null; panics if the file is missing or
+    /// not JSON.
+    pub fn checkpoint(&self) -> Option<String> {
         let path = self.state();
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("reading state file {}: {e}", path.display()));
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("state file is not valid JSON ({e}):\n{text}"))
-    }
-
-    /// The state file's checkpoint, `None` while it is null; panics if there is no state file.
-    pub fn checkpoint(&self) -> Option<String> {
-        self.state_json()["checkpoint"].as_str().map(str::to_string)
+        let state: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("state file is not valid JSON ({e}):\n{text}"));
+        state["checkpoint"].as_str().map(str::to_string)
     }
 
     /// The binary with nothing but HOME in its environment.
     pub fn bare(&self) -> Command {
         let mut cmd = bin();
-        cmd.env("HOME", self.path());
+        cmd.env("HOME", self.dir.path());
         cmd
     }
 
     /// `auth0-mgmt-webhooks <sub>` with the secret (secrets have no flags) and the
     /// [`SAFETY_NET`] in its environment, and no other setting.
-    pub fn base(&self, sub: &str) -> Command {
+    fn base(&self, sub: &str) -> Command {
         let mut cmd = self.bare();
         cmd.env("AUTH0_CLIENT_SECRET", CLIENT_SECRET)
             .env("MAX_RUN_TIME", SAFETY_NET)
