@@ -1,6 +1,7 @@
 //! What the run tells people: log lines on stderr by verbosity, the progress display (only on a
 //! terminal), the counters, and the end-of-run summary as text or JSON.
 
+use crate::state::RunRecord;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::fmt::Display;
@@ -153,19 +154,11 @@ fn tick() {
 /// The end of a run, as `--output json` prints it and the history keeps it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
-    pub status: &'static str,
+    /// What the history keeps of the run.
+    #[serde(flatten)]
+    pub run: RunRecord,
     pub dry_run: bool,
-    pub logs_fetched: u64,
-    pub logs_matched: u64,
-    pub logs_delivered: u64,
     pub logs_dead_lettered: u64,
-    pub requests: u64,
-    pub retries: u64,
-    pub checkpoint: Option<String>,
-    pub error: Option<String>,
-    pub warning: Option<String>,
-    pub started_at: String,
-    pub finished_at: String,
     pub duration_ms: u64,
 }
 
@@ -174,17 +167,17 @@ impl Summary {
         let what = if self.dry_run {
             format!(
                 "dry run: {} of {} fetched logs matched, nothing sent",
-                self.logs_matched, self.logs_fetched
+                self.run.logs_matched, self.run.logs_fetched
             )
         } else {
             format!(
                 "{}: delivered {} of {} matching logs ({} fetched, {} requests, {} retries{})",
-                self.status,
-                self.logs_delivered,
-                self.logs_matched,
-                self.logs_fetched,
-                self.requests,
-                self.retries,
+                self.run.status,
+                self.run.logs_delivered,
+                self.run.logs_matched,
+                self.run.logs_fetched,
+                self.run.requests,
+                self.run.retries,
                 if self.logs_dead_lettered > 0 {
                     format!(", {} dead-lettered", self.logs_dead_lettered)
                 } else {
@@ -195,7 +188,7 @@ impl Summary {
         format!(
             "{what} in {:.1}s; checkpoint {}",
             self.duration_ms as f64 / 1000.0,
-            self.checkpoint.as_deref().unwrap_or("none yet")
+            self.run.checkpoint.as_deref().unwrap_or("none yet")
         )
     }
 }

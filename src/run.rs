@@ -82,33 +82,32 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<u8> {
         pipeline.run(&mut state)
     };
 
+    let error = outcome.error.as_ref().map(|e| format!("{e:#}"));
     let summary = Summary {
-        status: if outcome.error.is_none() {
-            "ok"
-        } else {
-            "failed"
+        run: RunRecord {
+            started_at: humantime::format_rfc3339_millis(started_at).to_string(),
+            finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            status: if error.is_none() { "ok" } else { "failed" }.to_string(),
+            logs_fetched: Counters::get(&counters.fetched),
+            logs_matched: Counters::get(&counters.matched),
+            logs_delivered: Counters::get(&counters.delivered),
+            requests: Counters::get(&counters.requests),
+            retries: Counters::get(&counters.retries),
+            checkpoint: state.checkpoint.clone(),
+            error,
+            warning: outcome
+                .newest_date
+                .as_deref()
+                .and_then(|d| drift_warning(d, SystemTime::now())),
         },
         dry_run,
-        logs_fetched: Counters::get(&counters.fetched),
-        logs_matched: Counters::get(&counters.matched),
-        logs_delivered: Counters::get(&counters.delivered),
         logs_dead_lettered: Counters::get(&counters.dead_lettered),
-        requests: Counters::get(&counters.requests),
-        retries: Counters::get(&counters.retries),
-        checkpoint: state.checkpoint.clone(),
-        error: outcome.error.as_ref().map(|e| format!("{e:#}")),
-        warning: outcome
-            .newest_date
-            .as_deref()
-            .and_then(|d| drift_warning(d, SystemTime::now())),
-        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
-        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         duration_ms: started.elapsed().as_millis() as u64,
     };
-    if let Some(w) = &summary.warning {
+    if let Some(w) = &summary.run.warning {
         report::warn(w);
     }
-    if let Some(e) = &summary.error {
+    if let Some(e) = &summary.run.error {
         report::error(e);
     }
     match output {
@@ -120,7 +119,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<u8> {
     }
     if !dry_run {
         state.token = auth0.token_for_cache();
-        state.record(record(&summary));
+        state.record(summary.run.clone());
         if let Some(slack) = &cfg.slack {
             let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
             crate::slack::after_run(
@@ -134,7 +133,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<u8> {
         }
         state.save(&cfg.state_file)?;
     }
-    Ok(if summary.error.is_none() {
+    Ok(if summary.run.error.is_none() {
         exit::OK
     } else {
         exit::FAILED
@@ -166,22 +165,6 @@ pub fn drift_warning(newest_date: &str, now: SystemTime) -> Option<String> {
             age.as_secs() / 86_400
         )
     })
-}
-
-fn record(s: &Summary) -> RunRecord {
-    RunRecord {
-        started_at: s.started_at.clone(),
-        finished_at: s.finished_at.clone(),
-        status: s.status.to_string(),
-        logs_fetched: s.logs_fetched,
-        logs_matched: s.logs_matched,
-        logs_delivered: s.logs_delivered,
-        requests: s.requests,
-        retries: s.retries,
-        checkpoint: s.checkpoint.clone(),
-        error: s.error.clone(),
-        warning: s.warning.clone(),
-    }
 }
 
 struct Pipeline<'a> {

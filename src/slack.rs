@@ -20,7 +20,7 @@ pub fn after_run(
     state: &mut State,
     now: SystemTime,
 ) {
-    if summary.error.is_some() || slack.send_success {
+    if summary.run.error.is_some() || slack.send_success {
         post(http, slack, &run_message(tenant, summary));
     }
     let today = utc_day(now);
@@ -62,26 +62,26 @@ fn within_day(r: &RunRecord, now: SystemTime) -> bool {
 pub fn run_message(tenant: &str, s: &Summary) -> String {
     let counts = format!(
         "fetched {}, matched {}, delivered {}{}, {} requests, {} retries, {:.1}s; checkpoint `{}`",
-        s.logs_fetched,
-        s.logs_matched,
-        s.logs_delivered,
+        s.run.logs_fetched,
+        s.run.logs_matched,
+        s.run.logs_delivered,
         if s.logs_dead_lettered > 0 {
             format!(", dead-lettered {}", s.logs_dead_lettered)
         } else {
             String::new()
         },
-        s.requests,
-        s.retries,
+        s.run.requests,
+        s.run.retries,
         s.duration_ms as f64 / 1000.0,
-        s.checkpoint.as_deref().unwrap_or("none"),
+        s.run.checkpoint.as_deref().unwrap_or("none"),
     );
-    let mut text = match &s.error {
+    let mut text = match &s.run.error {
         Some(e) => format!(
             ":x: auth0-mgmt-webhooks run failed for {tenant}: {e}\n{counts}. The next run goes on from the checkpoint."
         ),
         None => format!(":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}: {counts}"),
     };
-    if let Some(w) = &s.warning {
+    if let Some(w) = &s.run.warning {
         text.push_str(&format!("\n:warning: {w}"));
     }
     text
