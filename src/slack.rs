@@ -91,8 +91,9 @@ pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
     let failed = runs.iter().filter(|r| r.status != "ok").count();
     let sum = |f: fn(&RunRecord) -> u64| runs.iter().map(|r| f(r)).sum::<u64>();
     let mut text = format!(
-        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} runs in the last 24 hours ({failed} failed); {} logs fetched, {} matched, {} delivered, {} retries.",
+        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} run{} in the last 24 hours ({failed} failed); {} logs fetched, {} matched, {} delivered, {} retries.",
         runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
         sum(|r| r.logs_fetched),
         sum(|r| r.logs_matched),
         sum(|r| r.logs_delivered),
@@ -112,6 +113,7 @@ pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
 
 /// Sends one message; true when Slack took it. The URL is a secret: never printed.
 fn post(http: &Client, slack: &SlackConfig, text: &str) -> bool {
+    let started = std::time::Instant::now();
     let result = http
         .post(slack.url.expose())
         .timeout(SLACK_TIMEOUT)
@@ -120,7 +122,13 @@ fn post(http: &Client, slack: &SlackConfig, text: &str) -> bool {
         .send();
     match result {
         Ok(r) if r.status().is_success() => {
-            report::verbose("POST (Slack webhook) -> sent");
+            let status = r.status().as_u16().to_string();
+            report::request(
+                "POST",
+                "(Slack webhook; its URL is a secret)",
+                &status,
+                started.elapsed(),
+            );
             true
         }
         Ok(r) => {

@@ -179,7 +179,7 @@ fn daily_report_is_sent_by_the_first_run_of_the_day_only() {
     assert_eq!(first.len(), 1, "only the daily report: {first:#?}");
     assert!(first[0].contains("daily report"), "{}", first[0]);
     assert!(
-        first[0].contains("1 runs in the last 24 hours (0 failed)"),
+        first[0].contains("1 run in the last 24 hours (0 failed)"),
         "the summary counts this run from the history: {}",
         first[0]
     );
