@@ -114,8 +114,9 @@ impl Pace {
         }
     }
 
-    /// The in-flight limit now (for progress and tests).
-    pub fn limit(&self) -> usize {
+    /// The in-flight limit now.
+    #[cfg(test)]
+    fn limit(&self) -> usize {
         self.state.lock().unwrap().aimd.limit
     }
 
