@@ -26,15 +26,19 @@ pub struct Cli {
 }
 
 pub const SECRETS_HELP: &str = "\
-Secrets are read from the environment (or the --config file), never from flags, because every \
-user of the machine can read a command line:
-  AUTH0_CLIENT_SECRET          or AUTH0_CLIENT_SECRET_FILE (a file holding it)   required
-  AUTHORIZATION                or AUTHORIZATION_FILE       sent verbatim as the webhook's Authorization header
-  WEBHOOK_SECRET               or WEBHOOK_SECRET_FILE      whsec_... keys (space-separated) to sign requests
-  SLACK_INCOMING_WEBHOOK_URL   or SLACK_INCOMING_WEBHOOK_URL_FILE
+Secrets come from the environment (or the --config file), never from flags:
+every user of the machine can read a command line. Each NAME may instead be
+NAME_FILE, naming a file that holds the value.
+  AUTH0_CLIENT_SECRET         the M2M application's secret (required)
+  AUTHORIZATION               the webhook's Authorization header, verbatim
+  WEBHOOK_SECRET              whsec_... key(s), space-separated, to sign requests
+  SLACK_INCOMING_WEBHOOK_URL  where failures (and optionally successes) are reported
 
-Exit codes: 0 all delivered, 1 a fetch or delivery failed (state saved at the last safe point), \
-2 invalid usage, settings or state file (nothing sent), 75 another run holds the lock.";
+Exit codes:
+  0   everything fetched and matched was delivered
+  1   a fetch or delivery failed; the state was saved at the last safe point
+  2   invalid usage, settings or state file; nothing sent, nothing written
+  75  another run holds the state file's lock; nothing done";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
