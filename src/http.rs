@@ -76,6 +76,9 @@ pub fn describe(err: reqwest::Error) -> String {
         }
         source = s.source();
     }
+    if msg.contains("certificate") {
+        msg.push_str(" (certificates are always verified; for a private CA give --ca-cert)");
+    }
     msg
 }
 

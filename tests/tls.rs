@@ -78,6 +78,11 @@ impl Setup {
             out.stderr
         );
         assert!(
+            out.stderr.contains("--ca-cert"),
+            "the message should point to --ca-cert:\n{}",
+            out.stderr
+        );
+        assert!(
             self.front.server().connection_count() >= 1,
             "the run never tried the webhook:\n{}",
             out.stderr
