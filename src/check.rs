@@ -93,16 +93,13 @@ pub fn check(cfg: &Config) -> Result<u8> {
 
 /// How long ago a log's date was, to the minute: a quiet tenant shows hours or days.
 fn age(date: &str, now: SystemTime) -> String {
-    let Ok(t) = humantime::parse_rfc3339_weak(date) else {
-        return String::new();
-    };
-    match now.duration_since(t) {
-        Ok(d) if d.as_secs() < 60 => " (less than a minute ago)".to_string(),
-        Ok(d) => format!(
+    match report::age(date, now) {
+        Some(d) if d.as_secs() < 60 => " (less than a minute ago)".to_string(),
+        Some(d) => format!(
             " ({} ago)",
             humantime::format_duration(Duration::from_secs(d.as_secs() / 60 * 60))
         ),
-        Err(_) => String::new(),
+        None => String::new(),
     }
 }
 

@@ -77,6 +77,13 @@ pub fn request(method: &str, url: &str, outcome: &str, took: Duration) {
     ));
 }
 
+/// How long ago an RFC 3339 date (a log's `date`, a run's `started_at`) was; `None` when it
+/// does not parse or lies in the future.
+pub fn age(rfc3339: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let then = humantime::parse_rfc3339_weak(rfc3339).ok()?;
+    now.duration_since(then).ok()
+}
+
 /// Counted by every thread of the run.
 #[derive(Debug, Default)]
 pub struct Counters {

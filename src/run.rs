@@ -157,8 +157,7 @@ pub fn apply_start_from(state: &mut State, start_from: Option<&str>) {
 
 /// The warning for a newest processed log this old, if it is too old.
 pub fn drift_warning(newest_date: &str, now: SystemTime) -> Option<String> {
-    let date = humantime::parse_rfc3339_weak(newest_date).ok()?;
-    let age = now.duration_since(date).ok()?;
+    let age = report::age(newest_date, now)?;
     (age > DRIFT_WARNING).then(|| {
         format!(
             "the newest log processed is {} days old (from {newest_date}): the checkpoint is drifting toward Auth0's log retention limit (1 to 30 days by plan); logs older than that are lost. Run more often or raise MAX_RUN_TIME/BATCH_SIZE.",

@@ -53,10 +53,7 @@ fn utc_day(now: SystemTime) -> String {
 }
 
 fn within_day(r: &RunRecord, now: SystemTime) -> bool {
-    humantime::parse_rfc3339_weak(&r.started_at)
-        .ok()
-        .and_then(|t| now.duration_since(t).ok())
-        .is_some_and(|age| age.as_secs() <= DAY)
+    report::age(&r.started_at, now).is_some_and(|age| age.as_secs() <= DAY)
 }
 
 pub fn run_message(tenant: &str, s: &Summary) -> String {
