@@ -1,21 +1,68 @@
-//! Secret values (client secret, access token, Authorization header, signing keys, Slack URL):
-//! a wrapper whose `Debug` and `Display` print `***`, so no log line or error can leak one.
+//! Secret values (client secret, access token, Authorization and custom header values, signing
+//! keys, Slack and ping URLs): a wrapper whose `Debug` and `Display` print `***`, and a registry
+//! of every secret the process holds, so that text from a server (which may echo what it was
+//! sent) is scrubbed with [`scrub`] before it is printed, stored or sent to Slack.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
+use std::sync::RwLock;
 
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
+/// Every secret value made in this process, longest first (so a secret that contains another is
+/// replaced whole).
+static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Values shorter than this are not scrubbed: replacing every "a" in a message would destroy it,
+/// and a secret that short protects nothing anyway.
+const MIN_SCRUBBED_LEN: usize = 4;
+
+/// Adds a value to what [`scrub`] removes (for secrets not wrapped in [`Secret`], such as a custom
+/// header's value).
+pub fn register(value: &str) {
+    let value = value.trim();
+    if value.len() < MIN_SCRUBBED_LEN {
+        return;
+    }
+    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
+    if !known.iter().any(|k| k == value) {
+        known.push(value.to_string());
+        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    }
+}
+
+/// `text` with every registered secret replaced by `***`. Use it on anything a server sent
+/// before it reaches stderr, the state file, the dead-letter file or Slack.
+pub fn scrub(text: &str) -> String {
+    let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = text.to_string();
+    for k in known.iter() {
+        if out.contains(k.as_str()) {
+            out = out.replace(k.as_str(), "***");
+        }
+    }
+    out
+}
+
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        register(&value);
+        Secret(value)
     }
 
     /// The only way to the value: call sites that need it are easy to find and review.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    /// A secret read back (a cached token in the state file) is registered like a new one.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
     }
 }
 
@@ -41,5 +88,23 @@ mod tests {
         assert_eq!(format!("{s:?} {s}"), "*** ***");
         assert_eq!(format!("{:?}", Some(s.clone())), "Some(***)");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn scrub_removes_every_secret_made_or_registered() {
+        let _a = Secret::new("scrub-test-secret-1");
+        register("scrub-test-header-2");
+        let echoed = "401: you sent Bearer scrub-test-secret-1 and X-Key scrub-test-header-2";
+        assert_eq!(scrub(echoed), "401: you sent Bearer *** and X-Key ***");
+        let back: Secret = serde_json::from_str("\"scrub-test-from-state-3\"").unwrap();
+        assert_eq!(scrub("tok scrub-test-from-state-3"), "tok ***");
+        assert_eq!(back.expose(), "scrub-test-from-state-3");
+    }
+
+    #[test]
+    fn a_secret_containing_another_is_replaced_whole() {
+        register("scrub-nest");
+        register("scrub-nest-longer-value");
+        assert_eq!(scrub("x scrub-nest-longer-value y"), "x *** y");
     }
 }

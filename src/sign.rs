@@ -23,6 +23,7 @@ impl SigningKeys {
     pub fn parse(value: &str) -> Result<SigningKeys, String> {
         let mut keys = Vec::new();
         for (n, entry) in value.split_whitespace().enumerate() {
+            crate::secret::register(entry);
             let b64 = entry.strip_prefix("whsec_").ok_or_else(|| {
                 format!("key {} must start with whsec_ followed by base64 (as Standard Webhooks defines)", n + 1)
             })?;

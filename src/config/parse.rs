@@ -166,5 +166,6 @@ pub(super) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue
     })?;
     // Custom headers often carry an API key: keep the value out of `Debug` (check -vv).
     v.set_sensitive(true);
+    crate::secret::register(value);
     Ok((n, v))
 }
