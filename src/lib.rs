@@ -62,7 +62,7 @@ fn dispatch(command: Command) -> Result<u8> {
     match command {
         Command::Run(args) => {
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
-            run::run(&cfg, args.dry_run, args.output)
+            run::run(&cfg, args.dry_run, args.output).map(|(code, _summary)| code)
         }
         Command::Check(settings) => {
             let cfg = config::Config::new(&settings, &config::process_env)?;

@@ -165,6 +165,9 @@ pub struct Summary {
     #[serde(flatten)]
     pub run: RunRecord,
     pub dry_run: bool,
+    /// `date` of the newest log the checkpoint moved past in this run (for the lag metric).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newest_log_date: Option<String>,
     pub logs_dead_lettered: u64,
     pub duration_ms: u64,
 }

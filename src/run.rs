@@ -30,7 +30,9 @@ const DRIFT_WARNING: Duration = Duration::from_secs(7 * 24 * 3600);
 /// never skipped.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
-pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<u8> {
+/// One run. The exit code and the summary (what `--output json` prints and the history keeps)
+/// of a run that got as far as reading its state; an error for one that did not.
+pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)> {
     // A dry run writes nothing, so it needs no lock and may run beside a real run.
     let _lock = if dry_run {
         None
@@ -101,6 +103,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<u8> {
                 .and_then(|d| drift_warning(d, SystemTime::now())),
         },
         dry_run,
+        newest_log_date: outcome.newest_date.clone(),
         logs_dead_lettered: Counters::get(&counters.dead_lettered),
         duration_ms: started.elapsed().as_millis() as u64,
     };
@@ -133,11 +136,12 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<u8> {
         }
         state.save(&cfg.state_file)?;
     }
-    Ok(if summary.run.error.is_none() {
+    let code = if summary.run.error.is_none() {
         exit::OK
     } else {
         exit::FAILED
-    })
+    };
+    Ok((code, summary))
 }
 
 /// START_FROM is applied only when it differs from the one last applied, so it can stay in the
