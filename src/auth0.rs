@@ -16,15 +16,24 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Where the next page starts.
+/// Which page to ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
-    /// No checkpoint yet: the oldest logs, in search mode.
-    Oldest,
-    /// The newest logs, in search mode (`check` shows how fresh the tenant's logs are).
+    /// The newest logs, in search mode: only `check` uses it, to show how fresh the tenant's
+    /// logs are. Never for delivery: search mode sorts by date, not by id (FACTS.md).
     Newest,
-    /// Checkpoint mode: logs after this id.
+    /// Checkpoint mode: the logs after this id.
     After(String),
+    /// The `Link: <...>; rel="next"` URL of the previous page (checked by `source`).
+    Next(reqwest::Url),
+}
+
+/// One answer of the logs endpoint.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub logs: Vec<Value>,
+    /// The `Link` header's `rel="next"` target, as given.
+    pub next: Option<String>,
 }
 
 /// Attempts for one request before the run gives up on Auth0 (waits for rate limits aside).
@@ -33,9 +42,10 @@ const MAX_ATTEMPTS: u32 = 8;
 const TOKEN_MARGIN: u64 = 600;
 const AUTH0_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub struct Auth0<'a> {
-    http: &'a Client,
-    cfg: &'a Auth0Config,
+/// Owns its client and settings, so the fetch thread can outlive a run stopped by a signal.
+pub struct Auth0 {
+    http: Client,
+    cfg: Auth0Config,
     token: Mutex<Option<CachedToken>>,
     /// When `x-ratelimit-remaining` reached 0: wait until this reset before the next call.
     paused_until: Mutex<Option<SystemTime>>,
@@ -60,8 +70,8 @@ pub fn credentials_error(status: u16, body: &str) -> anyhow::Error {
     )
 }
 
-impl<'a> Auth0<'a> {
-    pub fn new(http: &'a Client, cfg: &'a Auth0Config, cached: Option<CachedToken>) -> Self {
+impl Auth0 {
+    pub fn new(http: Client, cfg: Auth0Config, cached: Option<CachedToken>) -> Self {
         let cached = cached.filter(|t| token_usable(t, &cfg.client_id, now_unix()));
         Auth0 {
             http,
@@ -140,26 +150,23 @@ impl<'a> Auth0<'a> {
         take: u32,
         deadline: Instant,
         stop: &AtomicBool,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Page> {
         let mut url = self.url("api/v2/logs");
         match cursor {
-            Cursor::Oldest => url
-                .query_pairs_mut()
-                .append_pair("page", "0")
-                .append_pair("per_page", &take.to_string())
-                .append_pair("sort", "date:1")
-                .append_pair("include_totals", "false"),
-            Cursor::Newest => url
-                .query_pairs_mut()
-                .append_pair("page", "0")
-                .append_pair("per_page", &take.to_string())
-                .append_pair("sort", "date:-1")
-                .append_pair("include_totals", "false"),
-            Cursor::After(id) => url
-                .query_pairs_mut()
-                .append_pair("from", id)
-                .append_pair("take", &take.to_string()),
-        };
+            Cursor::Newest => {
+                url.query_pairs_mut()
+                    .append_pair("page", "0")
+                    .append_pair("per_page", &take.to_string())
+                    .append_pair("sort", "date:-1")
+                    .append_pair("include_totals", "false");
+            }
+            Cursor::After(id) => {
+                url.query_pairs_mut()
+                    .append_pair("from", id)
+                    .append_pair("take", &take.to_string());
+            }
+            Cursor::Next(next) => url = next.clone(),
+        }
         let mut refreshed = false;
         let mut malformed = 0;
         loop {
@@ -171,10 +178,11 @@ impl<'a> Auth0<'a> {
                     .bearer_auth(token.expose())
             })?;
             let status = resp.status().as_u16();
+            let next = next_link(resp.headers());
             let text = resp.text().unwrap_or_default();
             match status {
                 200 => match parse_logs(&text) {
-                    Ok(logs) => return Ok(logs),
+                    Ok(logs) => return Ok(Page { logs, next }),
                     Err(e) => {
                         malformed += 1;
                         if malformed >= 3 {
@@ -305,6 +313,35 @@ impl<'a> Auth0<'a> {
         }
         Ok(())
     }
+}
+
+/// The target of a `Link` header's `rel="next"` entry.
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(parse_next_link)
+}
+
+/// `<https://t/api/v2/logs?from=1&take=100>; rel="next"` -> the URL. Other relations, and
+/// several links in one value, are handled as RFC 8288 writes them.
+pub fn parse_next_link(value: &str) -> Option<String> {
+    value.split(',').find_map(|link| {
+        let (target, params) = link.trim().split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        params
+            .split(';')
+            .filter_map(|p| p.split_once('='))
+            .any(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("rel")
+                    && v.trim()
+                        .trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+            })
+            .then(|| target.to_string())
+    })
 }
 
 fn reset_time(headers: &HeaderMap) -> Option<u64> {

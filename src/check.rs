@@ -20,8 +20,11 @@ pub fn check(cfg: &Config) -> Result<u8> {
 
     let state = State::load(&cfg.state_file)?;
     let where_ = match (&state.checkpoint, &cfg.start_from) {
-        (_, Some(sf)) if state.start_from.as_deref() != Some(sf.as_str()) => {
-            format!("the next run starts after START_FROM {sf}")
+        (_, Some(sf)) if state.start_from.as_deref() != Some(sf.raw.as_str()) => {
+            format!(
+                "the next run starts after START_FROM {} (checkpoint {})",
+                sf.raw, sf.checkpoint
+            )
         }
         (Some(c), _) => format!("checkpoint {c}"),
         (None, _) => {
@@ -31,19 +34,20 @@ pub fn check(cfg: &Config) -> Result<u8> {
     say(true, where_);
 
     let http = crate::http::client(cfg)?;
-    let auth0 = Auth0::new(&http, &cfg.auth0, None);
+    let auth0 = Auth0::new(http, cfg.auth0.clone(), None);
     let deadline = Instant::now() + Duration::from_secs(60);
     let page = auth0
         .page(&Cursor::Newest, 1, deadline, &AtomicBool::new(false))
         .with_context(|| format!("reading logs from {}", cfg.auth0.base_url));
     let mut failed = false;
     match page {
-        Ok(logs) => {
+        Ok(page) => {
             say(
                 true,
                 format!("token obtained and logs readable at {}", cfg.auth0.base_url),
             );
-            match logs
+            match page
+                .logs
                 .first()
                 .and_then(|l| l.get("date"))
                 .and_then(|d| d.as_str())

@@ -1,33 +1,126 @@
-//! How far the checkpoint may move after a page: the one decision that makes delivery
-//! at-least-once. A pure function, unit- and property-tested.
+//! The ordered acknowledgement of logs (Vector's ordered finalizer is the model): every log of
+//! the stream is pushed in id order, a matching one as pending; deliveries end in any order;
+//! the checkpoint moves to the last log with nothing pending at or before it. The one decision
+//! that makes delivery at-least-once. Pure, unit- and property-tested.
 
-/// What became of one fetched log.
+use std::collections::VecDeque;
+
+/// What became of one matching log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fate {
-    /// Did not match the filters: nothing to send, safe to pass.
-    Skipped,
-    /// The webhook answered 2xx for the request that carried it.
+    /// The webhook answered 2xx for the request that carried it (or the dry run printed it).
     Delivered,
-    /// Permanently refused and written to the dead-letter file.
+    /// Refused by the receiver and written to the dead-letter file.
     DeadLettered,
-    /// Matched but not (yet) delivered: failed, or never attempted.
+    /// Not delivered: failed, or never attempted. The checkpoint never passes it.
     Pending,
 }
 
-impl Fate {
-    pub fn is_handled(self) -> bool {
-        self != Fate::Pending
-    }
+/// A ticket for a pending log, given back with its fate.
+pub type Seq = u64;
+
+#[derive(Debug)]
+struct Slot {
+    id: String,
+    date: Option<String>,
+    /// Skipped logs are handled at once; a matching log when its delivery ends well.
+    handled: bool,
 }
 
-/// The new checkpoint after a page whose logs (in Auth0's order) met these fates: the id of the
-/// last log of the longest run of handled logs from the page's start. `None` when the first log
-/// is still pending: the checkpoint stays where it was.
-pub fn advance<'a>(page: impl IntoIterator<Item = (&'a str, Fate)>) -> Option<&'a str> {
-    page.into_iter()
-        .take_while(|(_, fate)| fate.is_handled())
-        .last()
-        .map(|(id, _)| id)
+/// The logs not yet behind the checkpoint, oldest first. Skipped logs that follow a handled
+/// one share its slot, so the queue holds about one slot per matching log in flight.
+#[derive(Debug, Default)]
+pub struct Acker {
+    queue: VecDeque<Slot>,
+    /// The ticket of `queue[0]`.
+    front: Seq,
+    checkpoint: Option<String>,
+    /// `date` of the log at the checkpoint (when it had one).
+    date: Option<String>,
+    /// Moved since the last [`Acker::take_moved`].
+    moved: bool,
+}
+
+impl Acker {
+    pub fn new(checkpoint: Option<String>) -> Acker {
+        Acker {
+            checkpoint,
+            ..Acker::default()
+        }
+    }
+
+    /// A log that did not match: nothing to send.
+    pub fn skip(&mut self, id: &str, date: Option<&str>) {
+        match self.queue.back_mut() {
+            None => self.pass(id.to_string(), date.map(str::to_string)),
+            Some(last) if last.handled => {
+                last.id = id.to_string();
+                last.date = date.map(str::to_string);
+            }
+            Some(_) => self.push(id, date, true),
+        }
+    }
+
+    /// A matching log: pending until [`Acker::ack`] says how its delivery ended.
+    pub fn pending(&mut self, id: &str, date: Option<&str>) -> Seq {
+        self.push(id, date, false);
+        self.front + self.queue.len() as Seq - 1
+    }
+
+    fn push(&mut self, id: &str, date: Option<&str>, handled: bool) {
+        self.queue.push_back(Slot {
+            id: id.to_string(),
+            date: date.map(str::to_string),
+            handled,
+        });
+    }
+
+    /// A delivery ended. `Pending` (it failed) changes nothing: that log holds the checkpoint
+    /// back for the rest of the run.
+    pub fn ack(&mut self, seq: Seq, fate: Fate) {
+        if fate == Fate::Pending {
+            return;
+        }
+        let Some(i) = seq.checked_sub(self.front) else {
+            return;
+        };
+        if let Some(slot) = self.queue.get_mut(i as usize) {
+            slot.handled = true;
+        }
+        while self.queue.front().is_some_and(|s| s.handled) {
+            let slot = self.queue.pop_front().expect("front exists");
+            self.front += 1;
+            self.pass(slot.id, slot.date);
+        }
+    }
+
+    fn pass(&mut self, id: String, date: Option<String>) {
+        self.checkpoint = Some(id);
+        if date.is_some() {
+            self.date = date;
+        }
+        self.moved = true;
+    }
+
+    /// The last log with nothing pending at or before it: where the next run starts after.
+    pub fn checkpoint(&self) -> Option<&str> {
+        self.checkpoint.as_deref()
+    }
+
+    /// `date` of the newest log the checkpoint passed.
+    pub fn newest_date(&self) -> Option<&str> {
+        self.date.as_deref()
+    }
+
+    /// Matching logs whose delivery has not ended well, or that wait behind one that has not.
+    pub fn waiting(&self) -> usize {
+        self.queue.iter().filter(|s| !s.handled).count()
+    }
+
+    /// Whether the checkpoint moved since the last call.
+    pub fn take_moved(&mut self) -> bool {
+        std::mem::take(&mut self.moved)
+    }
 }
 
 #[cfg(test)]
@@ -35,65 +128,92 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn ids(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("{i:04}")).collect()
+    fn id(i: usize) -> String {
+        format!("{i:04}")
     }
 
     #[test]
-    fn all_handled_moves_to_the_last_log() {
-        let ids = ids(3);
-        let page = ids.iter().map(|i| i.as_str()).zip([
-            Fate::Skipped,
-            Fate::Delivered,
-            Fate::DeadLettered,
-        ]);
-        assert_eq!(advance(page), Some("0002"));
+    fn skipped_logs_pass_at_once_when_nothing_is_pending() {
+        let mut a = Acker::new(Some("0000".into()));
+        a.skip("0001", Some("d1"));
+        a.skip("0002", None);
+        assert_eq!(a.checkpoint(), Some("0002"));
+        assert_eq!(a.newest_date(), Some("d1"));
+        assert!(a.take_moved());
+        assert!(!a.take_moved());
     }
 
     #[test]
-    fn stops_before_the_first_pending_log() {
-        let ids = ids(4);
-        let page = ids.iter().map(|i| i.as_str()).zip([
-            Fate::Delivered,
-            Fate::Pending,
-            Fate::Delivered,
-            Fate::Skipped,
-        ]);
-        assert_eq!(advance(page), Some("0000"));
+    fn stops_before_the_first_pending_log_whatever_order_acks_come_in() {
+        let mut a = Acker::new(None);
+        a.skip("0001", None);
+        let s2 = a.pending("0002", None);
+        a.skip("0003", None);
+        let s4 = a.pending("0004", None);
+        a.skip("0005", None);
+        assert_eq!(a.checkpoint(), Some("0001"));
+        a.ack(s4, Fate::Delivered);
+        assert_eq!(a.checkpoint(), Some("0001"), "0002 is still pending");
+        a.ack(s2, Fate::DeadLettered);
+        assert_eq!(a.checkpoint(), Some("0005"));
+        assert_eq!(a.waiting(), 0);
     }
 
     #[test]
-    fn pending_first_log_keeps_the_old_checkpoint() {
-        assert_eq!(
-            advance([("a", Fate::Pending), ("b", Fate::Delivered)]),
-            None
-        );
-        assert_eq!(advance(std::iter::empty()), None);
+    fn a_failed_delivery_holds_the_checkpoint() {
+        let mut a = Acker::new(Some("0000".into()));
+        let s1 = a.pending("0001", None);
+        let s2 = a.pending("0002", None);
+        a.ack(s2, Fate::Delivered);
+        a.ack(s1, Fate::Pending);
+        assert_eq!(a.checkpoint(), Some("0000"));
+        assert_eq!(a.waiting(), 1);
     }
 
-    fn fate() -> impl Strategy<Value = Fate> {
+    #[derive(Debug, Clone)]
+    enum Log {
+        Skipped,
+        Matched(Fate),
+    }
+
+    fn log() -> impl Strategy<Value = Log> {
         prop_oneof![
-            Just(Fate::Skipped),
-            Just(Fate::Delivered),
-            Just(Fate::DeadLettered),
-            Just(Fate::Pending)
+            Just(Log::Skipped),
+            Just(Log::Matched(Fate::Delivered)),
+            Just(Log::Matched(Fate::DeadLettered)),
+            Just(Log::Matched(Fate::Pending)),
         ]
     }
 
     proptest! {
         /// The invariant the whole tool rests on: nothing pending is ever at or before the
-        /// checkpoint, and nothing handled is left behind without need.
+        /// checkpoint, and nothing handled is left behind without need, whatever order the
+        /// deliveries end in.
         #[test]
-        fn never_passes_an_undelivered_log(fates in proptest::collection::vec(fate(), 0..200)) {
-            let ids = ids(fates.len());
-            let got = advance(ids.iter().map(|i| i.as_str()).zip(fates.iter().copied()));
-            let passed = match got {
-                Some(id) => ids.iter().position(|i| i == id).unwrap() + 1,
+        fn never_passes_an_undelivered_log(
+            logs in proptest::collection::vec(log(), 0..200),
+            order in any::<u64>(),
+        ) {
+            let mut a = Acker::new(None);
+            let mut tickets = Vec::new();
+            for (i, l) in logs.iter().enumerate() {
+                match l {
+                    Log::Skipped => a.skip(&id(i), None),
+                    Log::Matched(f) => tickets.push((a.pending(&id(i), None), *f)),
+                }
+            }
+            fastrand::Rng::with_seed(order).shuffle(&mut tickets);
+            for (seq, fate) in tickets {
+                a.ack(seq, fate);
+            }
+            let handled = |l: &Log| !matches!(l, Log::Matched(Fate::Pending));
+            let passed = match a.checkpoint() {
+                Some(c) => logs.iter().enumerate().position(|(i, _)| id(i) == c).unwrap() + 1,
                 None => 0,
             };
-            prop_assert!(fates[..passed].iter().all(|f| f.is_handled()));
-            if passed < fates.len() {
-                prop_assert_eq!(fates[passed], Fate::Pending);
+            prop_assert!(logs[..passed].iter().all(handled));
+            if passed < logs.len() {
+                prop_assert!(!handled(&logs[passed]));
             }
         }
     }

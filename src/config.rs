@@ -24,7 +24,7 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub filter: Filter,
     pub batch_size: u32,
-    pub start_from: Option<String>,
+    pub start_from: Option<crate::logid::StartFrom>,
     pub max_run_time: Duration,
     pub state_file: PathBuf,
     pub dead_letter: Option<PathBuf>,
@@ -290,6 +290,21 @@ impl Config {
             None => None,
         };
 
+        let start_from = match s
+            .start_from
+            .as_deref()
+            .or(file.start_from.as_deref())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            Some(raw) => Some(crate::logid::StartFrom {
+                raw: raw.to_string(),
+                checkpoint: crate::logid::parse_start_from(raw, std::time::SystemTime::now())
+                    .map_err(|e| exit::settings(format!("START_FROM (--start-from): {e}")))?,
+            }),
+            None => None,
+        };
+
         let ca_cert = s.ca_cert.clone().or(file.ca_cert.clone());
         if let Some(p) = &ca_cert
             && !p.is_file()
@@ -336,12 +351,7 @@ impl Config {
                 endpoints,
             },
             batch_size,
-            start_from: s
-                .start_from
-                .clone()
-                .or(file.start_from.clone())
-                .map(|id| id.trim().to_string())
-                .filter(|id| !id.is_empty()),
+            start_from,
             max_run_time,
             state_file,
             dead_letter: s.dead_letter.clone().or(file.dead_letter_file.clone()),

@@ -1,57 +1,82 @@
-//! Delivery to the webhook: each request's headers (Authorization, signature, custom), the
-//! retry loop, the dead-letter file, and the rayon pool that runs at most WEBHOOK_CONCURRENT_CALLS requests at once, fed page after page
-//! without waiting for the end of each.
+//! The webhook sink: each request's headers (Authorization, signature, custom), retries, the
+//! rayon pool that runs at most WEBHOOK_CONCURRENT_CALLS requests at once, and what a refusal
+//! means: a refused batch is split until the refused logs are found, only those go to the
+//! dead-letter file, and answers about the endpoint, or refusals of everything, stop the run.
 
-use crate::checkpoint::Fate;
+use crate::checkpoint::{Fate, Seq};
 use crate::config::WebhookConfig;
-use crate::encode::{Matched, encode, gzip, split};
+use crate::encode::{Matched, encode, gzip};
 use crate::exit;
 use crate::http::{describe, redact, snippet};
-use crate::pace::{Pace, Signal};
+use crate::pace::{Deadline, Pace, Signal};
 use crate::report::{self, Counters};
 use crate::retry::{self, Verdict};
+use crate::secret::scrub;
 use crate::sign;
 use anyhow::{Context, Result};
 use reqwest::blocking::Client;
-use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
-use std::collections::VecDeque;
+use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, LOCATION};
 use std::fs::File;
-use std::io::Write;
-use std::ops::Range;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How one request ended.
+/// Single-log refusals in a row, with nothing accepted in this run yet, after which the
+/// receiver is taken to refuse everything (a size limit, a schema change) and the run stops
+/// instead of filling the dead-letter file.
+pub const REFUSED_BEFORE_ANY_ACCEPTED: u32 = 3;
+/// The same, once the receiver has accepted something in this run.
+pub const REFUSED_IN_A_ROW: u32 = 10;
+/// How much of an answer is read: enough for the error message; the rest is never read.
+const ANSWER_PREFIX: usize = 4096;
+
+/// How one request's logs ended, in the order they were given.
+#[derive(Debug)]
+pub struct Done {
+    pub fates: Vec<(Seq, Fate)>,
+    /// Why some are still pending.
+    pub error: Option<String>,
+}
+
+/// How one request (with its retries) ended.
 enum Sent {
     Delivered,
-    DeadLettered,
+    Refused { status: u16, detail: String },
     Failed(String),
 }
 
-pub struct Deliverer<'a> {
-    http: &'a Client,
-    cfg: &'a WebhookConfig,
+pub struct Deliverer {
+    shared: Arc<Shared>,
     pool: rayon::ThreadPool,
-    pace: Pace,
-    dead_letter: Option<Mutex<File>>,
-    counters: &'a Counters,
-    deadline: Instant,
-    /// Raised on the first request that finally failed: the rest of its page and of the pages
-    /// after it is not started, since the checkpoint cannot pass the failed log anyway.
-    stop: AtomicBool,
+    done_tx: Sender<Done>,
+    done_rx: Receiver<Done>,
+    in_flight: usize,
 }
 
-impl<'a> Deliverer<'a> {
+struct Shared {
+    http: Client,
+    cfg: WebhookConfig,
+    pace: Pace,
+    dead_letter: Option<Mutex<DeadLetter>>,
+    counters: Arc<Counters>,
+    deadline: Arc<Deadline>,
+    /// Raised on the first request that finally failed: requests not started yet are not
+    /// started, since the checkpoint cannot pass the failed log anyway.
+    stop: AtomicBool,
+    accepted_any: AtomicBool,
+    refused_in_a_row: AtomicU32,
+}
+
+impl Deliverer {
     pub fn new(
-        http: &'a Client,
-        cfg: &'a WebhookConfig,
+        http: &Client,
+        cfg: &WebhookConfig,
         dead_letter: Option<&Path>,
-        counters: &'a Counters,
-        deadline: Instant,
+        counters: Arc<Counters>,
+        deadline: Arc<Deadline>,
     ) -> Result<Self> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(cfg.concurrency)
@@ -59,40 +84,188 @@ impl<'a> Deliverer<'a> {
             .build()
             .context("starting the delivery threads")?;
         let dead_letter = dead_letter
-            .map(open_dead_letter)
+            .map(DeadLetter::open)
             .transpose()?
             .map(Mutex::new);
+        let (done_tx, done_rx) = channel();
         Ok(Deliverer {
-            http,
-            cfg,
+            shared: Arc::new(Shared {
+                http: http.clone(),
+                cfg: cfg.clone(),
+                pace: Pace::new(cfg.concurrency),
+                dead_letter,
+                counters,
+                deadline,
+                stop: AtomicBool::new(false),
+                accepted_any: AtomicBool::new(false),
+                refused_in_a_row: AtomicU32::new(0),
+            }),
             pool,
-            pace: Pace::new(cfg.concurrency),
-            dead_letter,
-            counters,
-            deadline,
-            stop: AtomicBool::new(false),
+            done_tx,
+            done_rx,
+            in_flight: 0,
         })
     }
 
-    /// Runs `f` with an empty [`Underway`]: the pages it adds are delivered on the pool while
-    /// `f` goes on. Returns once every request started has ended.
-    pub fn pipeline<T, R>(&self, f: impl FnOnce(&mut Underway<'_, '_, 'a, T>) -> R) -> R {
-        let (done, ended) = channel();
-        self.pool.in_place_scope(|scope| {
-            f(&mut Underway {
-                deliverer: self,
-                scope,
-                done,
-                ended,
-                pages: VecDeque::new(),
-                added: 0,
-            })
-        })
+    /// Queues one request's logs on the pool; [`Deliverer::wait`] returns how they ended.
+    pub fn submit(&mut self, items: Vec<Matched>) {
+        self.in_flight += 1;
+        let (shared, done) = (Arc::clone(&self.shared), self.done_tx.clone());
+        self.pool.spawn(move || {
+            // A panic must still end the request, or the run would wait for it forever.
+            let how =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.deliver(&items)))
+                    .unwrap_or_else(|_| {
+                        shared.stop.store(true, Ordering::Relaxed);
+                        Done {
+                            fates: items.iter().map(|m| (m.seq, Fate::Pending)).collect(),
+                            error: Some("a delivery thread panicked".into()),
+                        }
+                    });
+            let _ = done.send(how);
+        });
     }
 
+    /// Requests queued or running.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Whether more requests should be queued now: enough to keep every worker busy while
+    /// the next request is being filled, and no more (memory stays flat).
+    pub fn has_room(&self) -> bool {
+        self.in_flight < self.shared.cfg.concurrency * 2
+    }
+
+    /// The next request that ended, waiting at most `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> Option<Done> {
+        match self.done_rx.recv_timeout(timeout) {
+            Ok(done) => {
+                self.in_flight -= 1;
+                Some(done)
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Requests not started yet are not started.
+    pub fn abandon(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Shared {
+    fn deliver(&self, items: &[Matched]) -> Done {
+        let mut done = Done {
+            fates: Vec::with_capacity(items.len()),
+            error: None,
+        };
+        self.deliver_part(items, &mut done);
+        done
+    }
+
+    /// Sends `items` as one request; a refused batch is split in two and each half sent.
+    fn deliver_part(&self, items: &[Matched], done: &mut Done) {
+        let pending = |done: &mut Done| {
+            done.fates
+                .extend(items.iter().map(|m| (m.seq, Fate::Pending)))
+        };
+        if self.stop.load(Ordering::Relaxed) {
+            return pending(done);
+        }
+        match self.send(items) {
+            Sent::Delivered => {
+                self.accepted_any.store(true, Ordering::Relaxed);
+                self.refused_in_a_row.store(0, Ordering::Relaxed);
+                Counters::add(&self.counters.delivered, items.len() as u64);
+                done.fates
+                    .extend(items.iter().map(|m| (m.seq, Fate::Delivered)));
+            }
+            Sent::Refused { .. } if items.len() > 1 => {
+                report::verbose(format_args!(
+                    "the webhook refused a batch of {}: splitting it to find the refused logs",
+                    items.len()
+                ));
+                let (left, right) = items.split_at(items.len() / 2);
+                self.deliver_part(left, done);
+                self.deliver_part(right, done);
+            }
+            Sent::Refused { status, detail } => {
+                let fate = self.set_aside(&items[0], status, &detail);
+                if let Err(e) = &fate {
+                    done.error.get_or_insert_with(|| e.clone());
+                }
+                done.fates
+                    .push((items[0].seq, fate.unwrap_or(Fate::Pending)));
+            }
+            Sent::Failed(e) => {
+                self.stop.store(true, Ordering::Relaxed);
+                done.error.get_or_insert(e);
+                pending(done);
+            }
+        }
+    }
+
+    /// A log the receiver refuses: into the dead-letter file, unless there is none or the
+    /// refusals look systemic; then the run stops before it.
+    fn set_aside(&self, item: &Matched, status: u16, detail: &str) -> Result<Fate, String> {
+        let stop = |why: String| {
+            self.stop.store(true, Ordering::Relaxed);
+            Err(why)
+        };
+        let Some(file) = &self.dead_letter else {
+            return stop(format!(
+                "{detail} for log {} (a refusal of this log: fix the receiver, or set DEAD_LETTER_FILE to set such logs aside)",
+                item.log_id
+            ));
+        };
+        let in_a_row = self.refused_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+        let limit = if self.accepted_any.load(Ordering::Relaxed) {
+            REFUSED_IN_A_ROW
+        } else {
+            REFUSED_BEFORE_ANY_ACCEPTED
+        };
+        if in_a_row >= limit {
+            return stop(format!(
+                "{detail}: the webhook refused {in_a_row} logs in a row{}, which looks like a problem with the receiver or its settings rather than with these logs; stopped instead of filling the dead-letter file (log {} and the rest are kept for the next run)",
+                if limit == REFUSED_BEFORE_ANY_ACCEPTED {
+                    " and has accepted none in this run"
+                } else {
+                    ""
+                },
+                item.log_id
+            ));
+        }
+        let webhook_id = self.webhook_id(std::slice::from_ref(item));
+        let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+        match f.append(item, &webhook_id, status, detail) {
+            Ok(()) => {
+                report::warn(format_args!(
+                    "log {} refused ({detail}); written to the dead-letter file",
+                    item.log_id
+                ));
+                Counters::add(&self.counters.dead_lettered, 1);
+                Ok(Fate::DeadLettered)
+            }
+            Err(e) => stop(format!(
+                "{detail} for log {}; and writing the dead-letter file failed: {e}",
+                item.log_id
+            )),
+        }
+    }
+
+    fn webhook_id(&self, items: &[Matched]) -> String {
+        if self.cfg.send_as_batch {
+            sign::batch_id(items.iter().map(|m| m.log_id.as_str()))
+        } else {
+            items[0].log_id.clone()
+        }
+    }
+
+    /// One request, retried until it is answered for good, MAX_RUN_TIME, or the run stops.
     fn send(&self, items: &[Matched]) -> Sent {
         let parts: Vec<&[u8]> = items.iter().map(|m| m.json.as_slice()).collect();
-        let (mut body, content_type) = encode(&parts, self.cfg.send_as_batch, self.cfg.format);
+        let (body, content_type) = encode(&parts, self.cfg.send_as_batch, self.cfg.format);
         if let Some(max) = self.cfg.max_body_bytes.filter(|max| body.len() > *max) {
             report::warn(format_args!(
                 "log {} alone makes a {}-byte body, over WEBHOOK_MAX_BODY_BYTES {max}: sending it anyway",
@@ -100,36 +273,45 @@ impl<'a> Deliverer<'a> {
                 body.len()
             ));
         }
-        if self.cfg.gzip {
-            body = gzip(&body);
-        }
-        let id = if self.cfg.send_as_batch {
-            sign::batch_id(items.iter().map(|m| m.log_id.as_str()))
+        let id = self.webhook_id(items);
+        // Signed as the receiver's application reads it: HTTP stacks undo the gzip first.
+        let wire = if self.cfg.gzip {
+            gzip(&body)
         } else {
-            items[0].log_id.clone()
+            body.clone()
         };
-        let n = items.len() as u64;
         let mut attempt = 0;
         loop {
             let Some(permit) = self.pace.acquire(&self.stop) else {
                 return Sent::Failed("not attempted: the run is stopping".into());
             };
+            let left = self.deadline.remaining();
+            if left.is_zero() {
+                return Sent::Failed(
+                    "not attempted: MAX_RUN_TIME reached, the next run goes on".into(),
+                );
+            }
             let started = Instant::now();
-            let outcome = self.attempt(&id, &body, content_type);
+            let outcome = self.attempt(&id, &body, &wire, content_type, self.cfg.timeout.min(left));
             let took = started.elapsed();
             Counters::add(&self.counters.requests, 1);
+            let url = redact(&self.cfg.url);
             let (verdict, retry_after, detail) = match outcome {
-                Ok((status, retry_after, text)) => {
-                    report::request("POST", &redact(&self.cfg.url), &status.to_string(), took);
-                    (
-                        retry::classify(status),
-                        retry_after,
-                        format!("webhook answered {status}: {}", snippet(&text)),
-                    )
+                Ok(answer) => {
+                    report::request("POST", &url, &answer.status.to_string(), took);
+                    let mut detail = format!(
+                        "webhook answered {}: {}",
+                        answer.status,
+                        snippet(&scrub(&answer.text))
+                    );
+                    if let Some(to) = &answer.location {
+                        detail.push_str(&format!(" (redirecting to {to})"));
+                    }
+                    (retry::classify(answer.status), answer.retry_after, detail)
                 }
                 Err(e) => {
-                    let d = describe(e);
-                    report::request("POST", &redact(&self.cfg.url), &d, took);
+                    let d = scrub(&describe(e));
+                    report::request("POST", &url, &d, took);
                     (
                         Verdict::Retry { throttled: false },
                         None,
@@ -140,12 +322,18 @@ impl<'a> Deliverer<'a> {
             match verdict {
                 Verdict::Delivered => {
                     permit.release(Signal::Healthy, None);
-                    Counters::add(&self.counters.delivered, n);
                     return Sent::Delivered;
                 }
                 Verdict::Refused(status) => {
                     permit.release(Signal::Neutral, None);
-                    return self.refused(items, status, &detail);
+                    return Sent::Refused { status, detail };
+                }
+                Verdict::Misconfigured(status) => {
+                    permit.release(Signal::Neutral, None);
+                    return Sent::Failed(format!(
+                        "{detail}; {}",
+                        retry::misconfigured_advice(status)
+                    ));
                 }
                 Verdict::Retry { throttled } => {
                     attempt += 1;
@@ -157,16 +345,15 @@ impl<'a> Deliverer<'a> {
                     } else {
                         permit.release(Signal::Neutral, None);
                     }
-                    if Instant::now() + wait > self.deadline {
-                        self.stop.store(true, Ordering::Relaxed);
+                    if wait >= self.deadline.remaining() {
                         return Sent::Failed(format!(
-                            "{detail} (after {attempt} attempts; MAX_RUN_TIME reached, the next run goes on)"
+                            "{detail} (after {attempt} attempt{}; MAX_RUN_TIME reached, the next run goes on)",
+                            if attempt == 1 { "" } else { "s" }
                         ));
                     }
                     Counters::add(&self.counters.retries, 1);
                     report::debug(format_args!(
-                        "{detail}; retry {attempt} of {} in {} ms",
-                        id,
+                        "{detail}; retry {attempt} of {id} in {} ms",
                         wait.as_millis()
                     ));
                     if !crate::pace::sleep(wait, &self.stop) {
@@ -179,13 +366,15 @@ impl<'a> Deliverer<'a> {
         }
     }
 
-    /// One POST. Ok: the status, its Retry-After, and the answer's text.
+    /// One POST, that may take at most `timeout`.
     fn attempt(
         &self,
         id: &str,
         body: &[u8],
+        wire: &[u8],
         content_type: &str,
-    ) -> Result<(u16, Option<std::time::Duration>, String), reqwest::Error> {
+        timeout: Duration,
+    ) -> Result<Answer, reqwest::Error> {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -193,6 +382,7 @@ impl<'a> Deliverer<'a> {
         let mut req = self
             .http
             .post(self.cfg.url.clone())
+            .timeout(timeout)
             .header(CONTENT_TYPE, content_type)
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string());
@@ -208,193 +398,108 @@ impl<'a> Deliverer<'a> {
         for (name, value) in &self.cfg.headers {
             req = req.header(name, value);
         }
-        let resp = req.body(body.to_vec()).send()?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
+        let resp = req.body(wire.to_vec()).send()?;
+        let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
+        let retry_after = header(reqwest::header::RETRY_AFTER)
             .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-        // Reading the answer lets the connection be reused.
-        let text = resp.text().unwrap_or_default();
-        Ok((status, retry_after, text))
-    }
-
-    /// A permanent refusal: into the dead-letter file if there is one, else the run stops.
-    fn refused(&self, items: &[Matched], status: u16, detail: &str) -> Sent {
-        let Some(file) = &self.dead_letter else {
-            self.stop.store(true, Ordering::Relaxed);
-            return Sent::Failed(format!(
-                "{detail} (a permanent refusal: fix the receiver, or set DEAD_LETTER_FILE to set such logs aside)"
-            ));
-        };
-        let refused_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-        let mut lines = Vec::new();
-        for m in items {
-            let head = serde_json::json!({"log_id": m.log_id, "refused_at": refused_at, "status": status, "refusal": detail}).to_string();
-            // Splice the item in as it was serialized for sending, so a replay sends the same bytes.
-            lines.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
-            lines.extend_from_slice(b",\"item\":");
-            lines.extend_from_slice(&m.json);
-            lines.extend_from_slice(b"}\n");
-        }
-        let mut f = file.lock().unwrap();
-        match f.write_all(&lines).and_then(|_| f.sync_data()) {
-            Ok(()) => {
-                report::warn(format_args!(
-                    "{} log(s) refused ({detail}); written to the dead-letter file",
-                    items.len()
-                ));
-                Counters::add(&self.counters.dead_lettered, items.len() as u64);
-                Sent::DeadLettered
-            }
-            Err(e) => {
-                self.stop.store(true, Ordering::Relaxed);
-                Sent::Failed(format!(
-                    "{detail}; and writing the dead-letter file failed: {e}"
-                ))
-            }
-        }
-    }
-}
-
-/// A request that ended: its page's number, its group's index in the page, how it went.
-type Ended = (u64, usize, Sent);
-
-/// Pages whose requests are with the pool, oldest first. A page's requests are queued as soon as
-/// it is added, behind the previous page's: the workers that finish the end of one page go on
-/// with the next instead of idling until its slowest request is answered. Pages are finished
-/// in the order they were added, so the checkpoint still advances in order.
-pub struct Underway<'r, 's, 'a, T> {
-    deliverer: &'s Deliverer<'a>,
-    scope: &'r rayon::Scope<'s>,
-    done: Sender<Ended>,
-    ended: Receiver<Ended>,
-    pages: VecDeque<PageUnderway<T>>,
-    /// Pages added so far (the next page's number).
-    added: u64,
-}
-
-struct PageUnderway<T> {
-    number: u64,
-    items: usize,
-    groups: Vec<Range<usize>>,
-    sent: Vec<Option<Sent>>,
-    /// Requests not ended yet.
-    left: usize,
-    tag: T,
-}
-
-impl<T> Underway<'_, '_, '_, T> {
-    /// Queues a page's items on the pool; `tag` comes back with their fates. A page of one
-    /// request (a batch page, usually) is sent from this thread instead: handing it to the pool
-    /// only added two thread hops, and left pool threads spinning idle between pages.
-    pub fn add(&mut self, items: Vec<Matched>, tag: T) {
-        let d = self.deliverer;
-        let sizes: Vec<usize> = items.iter().map(|m| m.json.len()).collect();
-        let groups = split(
-            &sizes,
-            d.cfg.send_as_batch,
-            d.cfg.format,
-            d.cfg.max_body_bytes,
-        );
-        let number = self.added;
-        self.added += 1;
-        let mut sent: Vec<Option<Sent>> = Vec::with_capacity(groups.len());
-        if let [one] = groups.as_slice() {
-            sent.push(Some(d.send(&items[one.clone()])));
-        } else {
-            sent.resize_with(groups.len(), || None);
-            let shared: Arc<[Matched]> = items.into();
-            for (index, group) in groups.iter().enumerate() {
-                let (items, group, done) = (shared.clone(), group.clone(), self.done.clone());
-                self.scope.spawn(move |_| {
-                    // A panic must still end the request, or its page would be waited for forever.
-                    let how = catch_unwind(AssertUnwindSafe(|| d.send(&items[group])))
-                        .unwrap_or_else(|_| {
-                            d.stop.store(true, Ordering::Relaxed);
-                            Sent::Failed("a delivery thread panicked".into())
-                        });
-                    let _ = done.send((number, index, how));
-                });
-            }
-        }
-        self.pages.push_back(PageUnderway {
-            number,
-            items: sizes.len(),
-            left: sent.iter().filter(|s| s.is_none()).count(),
-            groups,
-            sent,
-            tag,
+        let location = header(LOCATION).map(|l| match self.cfg.url.join(l) {
+            Ok(u) => redact(&u),
+            Err(_) => "an address that is not a URL".to_string(),
         });
-    }
-
-    /// Pages added and not yet finished.
-    pub fn count(&self) -> usize {
-        self.pages.len()
-    }
-
-    /// The oldest page once its requests have ended: its tag, each item's fate in order, and the
-    /// first failure's description. Waits for them if `wait`, else `None` while one is running;
-    /// `None` when no page is under way.
-    pub fn finish_oldest(&mut self, wait: bool) -> Option<(T, Vec<Fate>, Option<String>)> {
-        let oldest = self.pages.front()?.number;
-        while self.pages[0].left > 0 {
-            let (number, index, how) = if wait {
-                self.ended.recv().expect("self holds a sender")
-            } else {
-                self.ended.try_recv().ok()?
-            };
-            let page = &mut self.pages[(number - oldest) as usize];
-            page.sent[index] = Some(how);
-            page.left -= 1;
-        }
-        let page = self.pages.pop_front()?;
-        let mut fates = vec![Fate::Pending; page.items];
-        let mut first_error = None;
-        for (group, how) in page.groups.iter().zip(page.sent) {
-            let fate = match how.expect("every request ended") {
-                Sent::Delivered => Fate::Delivered,
-                Sent::DeadLettered => Fate::DeadLettered,
-                Sent::Failed(e) => {
-                    first_error.get_or_insert(e);
-                    Fate::Pending
-                }
-            };
-            fates[group.clone()].fill(fate);
-        }
-        Some((page.tag, fates, first_error))
+        let status = resp.status().as_u16();
+        // Only the start of the answer is read (an endless body must not fill the memory); a
+        // short answer is read to its end, so the connection is kept for the next request.
+        let mut text = Vec::new();
+        let _ = resp.take(ANSWER_PREFIX as u64).read_to_end(&mut text);
+        Ok(Answer {
+            status,
+            retry_after,
+            location,
+            text: String::from_utf8_lossy(&text).into_owned(),
+        })
     }
 }
 
-impl<T> Drop for Underway<'_, '_, '_, T> {
-    /// Pages left unfinished were given up (the run is stopping): their requests not yet started
-    /// are not started.
-    fn drop(&mut self) {
-        if !self.pages.is_empty() {
-            self.deliverer.stop.store(true, Ordering::Relaxed);
-        }
-    }
+struct Answer {
+    status: u16,
+    retry_after: Option<Duration>,
+    location: Option<String>,
+    text: String,
 }
 
-/// Appends, mode 0600 (logs can hold personal data), and tightened if it was wider.
-fn open_dead_letter(path: &Path) -> Result<File> {
-    let cannot = |what: &str, e: std::io::Error| {
-        exit::settings(format!(
-            "DEAD_LETTER_FILE {}: cannot {what} it ({e})",
-            path.display()
-        ))
-    };
-    let mut open = std::fs::OpenOptions::new();
-    open.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    let file = open.open(path).map_err(|e| cannot("open", e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| cannot("restrict to mode 0600", e))?;
+/// The dead-letter file: one whole JSON line a refused log, synced before the checkpoint may
+/// pass it.
+struct DeadLetter {
+    file: File,
+    /// The file does not end with a newline (a crash or a full disk cut a line short): the next
+    /// record starts on a line of its own.
+    needs_newline: bool,
+}
+
+impl DeadLetter {
+    /// Appends, mode 0600 (logs can hold personal data), and tightened if it was wider.
+    fn open(path: &Path) -> Result<DeadLetter> {
+        let cannot = |what: &str, e: std::io::Error| {
+            exit::settings(format!(
+                "DEAD_LETTER_FILE {}: cannot {what} it ({e})",
+                path.display()
+            ))
+        };
+        let mut open = std::fs::OpenOptions::new();
+        open.create(true).append(true).read(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+        let mut file = open.open(path).map_err(|e| cannot("open", e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| cannot("restrict to mode 0600", e))?;
+        }
+        let len = file.metadata().map_err(|e| cannot("read", e))?.len();
+        let mut last = [b'\n'];
+        if len > 0 {
+            file.seek(SeekFrom::Start(len - 1))
+                .and_then(|_| file.read_exact(&mut last))
+                .map_err(|e| cannot("read", e))?;
+        }
+        Ok(DeadLetter {
+            file,
+            needs_newline: last[0] != b'\n',
+        })
     }
-    Ok(file)
+
+    fn append(
+        &mut self,
+        item: &Matched,
+        webhook_id: &str,
+        status: u16,
+        detail: &str,
+    ) -> std::io::Result<()> {
+        let head = serde_json::json!({
+            "log_id": item.log_id,
+            "webhook_id": webhook_id,
+            "refused_at": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            "status": status,
+            "refusal": detail,
+        })
+        .to_string();
+        let mut line = Vec::with_capacity(head.len() + item.json.len() + 16);
+        if self.needs_newline {
+            line.push(b'\n');
+        }
+        // The item is spliced in as it was serialized for sending, so a replay sends the same
+        // bytes.
+        line.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+        line.extend_from_slice(b",\"item\":");
+        line.extend_from_slice(&item.json);
+        line.extend_from_slice(b"}\n");
+        // One write, then synced: the record is whole on disk before the checkpoint passes it.
+        let result = self
+            .file
+            .write_all(&line)
+            .and_then(|_| self.file.sync_data());
+        self.needs_newline = result.is_err();
+        result
+    }
 }

@@ -1,53 +1,82 @@
-//! Request bodies: how a page's matching logs are grouped into requests (one per log, or
-//! batches under the body limit), and each group's bytes (JSON object, array or lines, gzip).
+//! Request bodies: how the stream of matching logs is grouped into requests (one per log, or
+//! batches under the item and body limits, across pages), and each request's bytes (JSON
+//! object, array or lines, gzip).
 
 use crate::cli::PayloadFormat;
 use std::io::Write;
-use std::ops::Range;
 
 /// A log that matched, ready to send.
+#[derive(Debug, Clone)]
 pub struct Matched {
+    /// Its ticket with the checkpoint's acker.
+    pub seq: crate::checkpoint::Seq,
     pub log_id: String,
     /// The payload item, serialized once.
     pub json: Vec<u8>,
 }
 
-/// Groups of items that go in one request each: one per log, or batches kept under the body
-/// limit (measured before compression). A single item over the limit goes alone.
-pub fn split(
-    sizes: &[usize],
+/// Fills requests from the stream of matching logs, across page boundaries: one log each, or
+/// batches of at most `max_items` whose body stays under `max_body` bytes (measured before
+/// compression; a single log over the limit goes alone).
+#[derive(Debug)]
+pub struct Batcher {
+    items: Vec<Matched>,
+    /// The body size of `items` so far.
+    bytes: usize,
+    max_items: usize,
+    max_body: usize,
     as_batch: bool,
     format: PayloadFormat,
-    max_body: Option<usize>,
-) -> Vec<Range<usize>> {
-    if !as_batch {
-        return (0..sizes.len()).map(|i| i..i + 1).collect();
-    }
-    let max = max_body.unwrap_or(usize::MAX);
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut len = 0;
-    for (i, size) in sizes.iter().enumerate() {
-        // Array: `[` `]` and a comma between items; JSON lines: a newline after each.
-        let added = match format {
-            PayloadFormat::Array => size + if i == start { 2 } else { 1 },
-            PayloadFormat::Jsonl => size + 1,
-        };
-        if i > start && len + added > max {
-            out.push(start..i);
-            start = i;
-            len = match format {
-                PayloadFormat::Array => size + 2,
-                PayloadFormat::Jsonl => size + 1,
-            };
-        } else {
-            len += added;
+}
+
+impl Batcher {
+    pub fn new(
+        as_batch: bool,
+        max_items: usize,
+        max_body: Option<usize>,
+        format: PayloadFormat,
+    ) -> Batcher {
+        Batcher {
+            items: Vec::new(),
+            bytes: 0,
+            max_items: if as_batch { max_items.max(1) } else { 1 },
+            max_body: max_body.unwrap_or(usize::MAX),
+            as_batch,
+            format,
         }
     }
-    if start < sizes.len() {
-        out.push(start..sizes.len());
+
+    /// Adds a log; returns a request's worth of logs when one is ready (this log may then start
+    /// the next). At most one request is ready at a time.
+    pub fn add(&mut self, item: Matched) -> Option<Vec<Matched>> {
+        let mut ready = None;
+        if !self.items.is_empty() && self.bytes.saturating_add(self.cost(&item)) > self.max_body {
+            ready = self.take();
+        }
+        self.bytes += self.cost(&item);
+        self.items.push(item);
+        // With one item a request, `items` was empty above, so `ready` is still `None` here.
+        if self.items.len() >= self.max_items {
+            ready = self.take();
+        }
+        ready
     }
-    out
+
+    /// What `item` adds to the body: in an array `[` `]` or a comma, in JSON lines a newline.
+    fn cost(&self, item: &Matched) -> usize {
+        item.json.len()
+            + match (self.as_batch, self.format) {
+                (false, _) => 0,
+                (true, PayloadFormat::Array) if self.items.is_empty() => 2,
+                (true, PayloadFormat::Array | PayloadFormat::Jsonl) => 1,
+            }
+    }
+
+    /// What is waiting, as one request (the end of the stream, MAX_RUN_TIME, a signal).
+    pub fn take(&mut self) -> Option<Vec<Matched>> {
+        self.bytes = 0;
+        (!self.items.is_empty()).then(|| std::mem::take(&mut self.items))
+    }
 }
 
 /// The body and its content type for a group of serialized items.
@@ -92,45 +121,55 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn one_by_one_gives_a_group_per_log() {
-        assert_eq!(
-            split(&[5, 5, 5], false, PayloadFormat::Array, None),
-            vec![0..1, 1..2, 2..3]
-        );
-    }
-
-    #[test]
-    fn batch_is_one_group_without_a_limit() {
-        assert_eq!(
-            split(&[5, 5, 5], true, PayloadFormat::Array, None),
-            vec![0..3]
-        );
-        assert!(split(&[], true, PayloadFormat::Array, None).is_empty());
-    }
-
-    #[test]
-    fn groups_respect_the_body_limit_exactly() {
-        // [a,b] with 5-byte items is 13 bytes; a third item makes 19.
-        let groups = split(&[5, 5, 5, 5], true, PayloadFormat::Array, Some(13));
-        assert_eq!(groups, vec![0..2, 2..4]);
-        let items: Vec<Vec<u8>> = (0..4).map(|i| format!("\"{i}xx\"").into_bytes()).collect();
-        for g in &groups {
-            let parts: Vec<&[u8]> = items[g.clone()].iter().map(|v| v.as_slice()).collect();
-            assert!(encode(&parts, true, PayloadFormat::Array).0.len() <= 13);
+    fn item(n: u64, size: usize) -> Matched {
+        Matched {
+            seq: n,
+            log_id: n.to_string(),
+            json: vec![b'x'; size],
         }
-        assert_eq!(
-            split(&[5, 5, 5], true, PayloadFormat::Jsonl, Some(12)),
-            vec![0..2, 2..3]
-        );
+    }
+
+    /// Feeds sizes through a batcher and returns the groups of seqs it made.
+    fn groups(b: &mut Batcher, sizes: &[usize]) -> Vec<Vec<u64>> {
+        let mut out = Vec::new();
+        for (n, size) in sizes.iter().enumerate() {
+            out.extend(b.add(item(n as u64, *size)));
+        }
+        out.extend(b.take());
+        out.into_iter()
+            .map(|g| g.iter().map(|m| m.seq).collect())
+            .collect()
     }
 
     #[test]
-    fn an_item_over_the_limit_goes_alone() {
-        assert_eq!(
-            split(&[3, 50, 3], true, PayloadFormat::Array, Some(10)),
-            vec![0..1, 1..2, 2..3]
-        );
+    fn one_by_one_gives_a_request_per_log() {
+        let mut b = Batcher::new(false, 100, None, PayloadFormat::Array);
+        assert_eq!(groups(&mut b, &[5, 5, 5]), vec![vec![0], vec![1], vec![2]]);
+    }
+
+    #[test]
+    fn batches_fill_to_the_item_limit_and_the_rest_goes_at_the_end() {
+        let mut b = Batcher::new(true, 2, None, PayloadFormat::Array);
+        assert_eq!(groups(&mut b, &[5, 5, 5]), vec![vec![0, 1], vec![2]]);
+        assert!(b.take().is_none());
+    }
+
+    #[test]
+    fn batches_respect_the_body_limit_exactly() {
+        // [a,b] with 5-byte items is 13 bytes; a third item makes 19.
+        let mut b = Batcher::new(true, 100, Some(13), PayloadFormat::Array);
+        assert_eq!(groups(&mut b, &[5, 5, 5, 5]), vec![vec![0, 1], vec![2, 3]]);
+        let items: Vec<Vec<u8>> = (0..2).map(|i| format!("\"{i}xx\"").into_bytes()).collect();
+        let parts: Vec<&[u8]> = items.iter().map(|v| v.as_slice()).collect();
+        assert_eq!(encode(&parts, true, PayloadFormat::Array).0.len(), 13);
+        let mut b = Batcher::new(true, 100, Some(12), PayloadFormat::Jsonl);
+        assert_eq!(groups(&mut b, &[5, 5, 5]), vec![vec![0, 1], vec![2]]);
+    }
+
+    #[test]
+    fn a_log_over_the_limit_goes_alone() {
+        let mut b = Batcher::new(true, 100, Some(10), PayloadFormat::Array);
+        assert_eq!(groups(&mut b, &[3, 50, 3]), vec![vec![0], vec![1], vec![2]]);
     }
 
     #[test]

@@ -6,10 +6,19 @@ use std::path::PathBuf;
 pub const OK: u8 = 0;
 /// A fetch or a delivery failed; the state was saved at the last safe point. The next run goes on.
 pub const FAILED: u8 = 1;
+/// Everything was delivered or set aside, and some logs were set aside in the dead-letter file:
+/// someone should look at them (and `redeliver` them once the receiver takes them).
+pub const DEAD_LETTERED: u8 = 3;
 /// Usage, settings or state file invalid; nothing was sent and no state was written.
 pub const USAGE: u8 = 2;
 /// Another run holds the state file's lock; nothing was done (EX_TEMPFAIL).
 pub const LOCKED: u8 = 75;
+
+/// A run stopped by a signal: 128 + its number (143 for SIGTERM, 130 for SIGINT), as shells
+/// report it. The checkpoint was saved and the run recorded before exiting.
+pub fn signalled(sig: i32) -> u8 {
+    u8::try_from(128 + sig).unwrap_or(FAILED)
+}
 
 /// Errors that decide an exit code other than [`FAILED`].
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +68,8 @@ mod tests {
         .into();
         assert_eq!(code_for(&locked), 75);
         assert_eq!(code_for(&anyhow::anyhow!("connection refused")), 1);
+        assert_eq!(signalled(15), 143);
+        assert_eq!(signalled(2), 130);
     }
 
     #[test]

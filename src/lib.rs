@@ -17,13 +17,16 @@ pub mod exit;
 pub mod filter;
 pub mod history;
 pub mod http;
+pub mod logid;
 pub mod pace;
 pub mod report;
 pub mod retry;
 pub mod run;
 pub mod secret;
 pub mod sign;
+pub mod signal;
 pub mod slack;
+pub mod source;
 pub mod state;
 
 use anyhow::Result;

@@ -154,6 +154,45 @@ impl Drop for Permit<'_> {
     }
 }
 
+/// The run's end, shared by every thread: MAX_RUN_TIME from the start, brought forward by a
+/// signal to the end of its grace. No request is started or waited for past it.
+#[derive(Debug)]
+pub struct Deadline {
+    base: Instant,
+    /// Nanoseconds from `base`.
+    nanos: std::sync::atomic::AtomicU64,
+}
+
+impl Deadline {
+    pub fn new(at: Instant) -> Deadline {
+        let base = Instant::now();
+        let nanos = at.saturating_duration_since(base).as_nanos();
+        Deadline {
+            base,
+            nanos: std::sync::atomic::AtomicU64::new(u64::try_from(nanos).unwrap_or(u64::MAX)),
+        }
+    }
+
+    pub fn at(&self) -> Instant {
+        let d = Duration::from_nanos(self.nanos.load(Ordering::Relaxed));
+        self.base
+            .checked_add(d)
+            .unwrap_or(self.base + Duration::from_secs(86_400 * 365))
+    }
+
+    /// Time left, zero once passed.
+    pub fn remaining(&self) -> Duration {
+        self.at().saturating_duration_since(Instant::now())
+    }
+
+    /// Moves the end to `to` if that is earlier.
+    pub fn shorten(&self, to: Instant) {
+        let nanos = to.saturating_duration_since(self.base).as_nanos();
+        self.nanos
+            .fetch_min(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
+
 /// Sleeps `wait`, in slices, returning early (false) when `stop` is raised.
 pub fn sleep(wait: Duration, stop: &AtomicBool) -> bool {
     let end = Instant::now() + wait;
@@ -243,6 +282,16 @@ mod tests {
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
         assert!(peak.load(Ordering::SeqCst) <= 3);
+    }
+
+    #[test]
+    fn a_deadline_only_moves_earlier() {
+        let now = Instant::now();
+        let d = Deadline::new(now + Duration::from_secs(60));
+        d.shorten(now + Duration::from_secs(120));
+        assert!(d.remaining() > Duration::from_secs(50));
+        d.shorten(now);
+        assert_eq!(d.remaining(), Duration::ZERO);
     }
 
     #[test]

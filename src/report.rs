@@ -55,6 +55,14 @@ pub fn info(msg: impl Display) {
     }
 }
 
+/// The run's summary line: shown under `-q` too when logs were set aside (`always`), so cron
+/// mails it; a failure shows its error there already.
+pub fn summary(line: String, always: bool) {
+    if enabled(NORMAL) || always {
+        emit(line);
+    }
+}
+
 /// `-v`: each request.
 pub fn verbose(msg: impl Display) {
     if enabled(VERBOSE) {
@@ -168,7 +176,6 @@ pub struct Summary {
     /// `date` of the newest log the checkpoint moved past in this run (for the lag metric).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub newest_log_date: Option<String>,
-    pub logs_dead_lettered: u64,
     pub duration_ms: u64,
 }
 
@@ -188,8 +195,8 @@ impl Summary {
                 self.run.logs_fetched,
                 self.run.requests,
                 self.run.retries,
-                if self.logs_dead_lettered > 0 {
-                    format!(", {} dead-lettered", self.logs_dead_lettered)
+                if self.run.logs_dead_lettered > 0 {
+                    format!(", {} dead-lettered", self.run.logs_dead_lettered)
                 } else {
                     String::new()
                 },

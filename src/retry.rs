@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// What one attempt's answer means.
+/// What one webhook answer means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// 2xx: delivered.
@@ -11,20 +11,44 @@ pub enum Verdict {
     /// Worth another attempt. `throttled` (429, 503) means the receiver asked everyone to slow
     /// down, not only this request.
     Retry { throttled: bool },
-    /// Any other 4xx, and 501 (the status): the receiver will never take this payload as it is.
+    /// The receiver refuses these logs (400, 413, 422 and other 4xx): a batch is split to find
+    /// the logs it refuses; a single refused log may be set aside in the dead-letter file.
     Refused(u16),
+    /// The answer is about the endpoint or the credentials, not the logs (401, 403, 404, 405,
+    /// 407, 410, 415, 421, 426, 501, a redirect): every log would get it, so the run stops
+    /// with the checkpoint kept, dead-letter file or not.
+    Misconfigured(u16),
 }
 
-/// Standard Webhooks / Svix / Vector practice. A 3xx is a failed attempt, never followed: a
-/// redirect would carry the body and its signature to another host.
+/// Standard Webhooks / Svix / Vector practice, with the answers that concern the endpoint
+/// told apart from those that concern the payload. A 3xx is never followed: a redirect would
+/// carry the body and its signature to another host.
 pub fn classify(status: u16) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
         429 | 503 => Verdict::Retry { throttled: true },
-        408 | 300..=399 => Verdict::Retry { throttled: false },
-        501 => Verdict::Refused(501),
+        408 => Verdict::Retry { throttled: false },
+        300..=399 | 401 | 403 | 404 | 405 | 407 | 410 | 415 | 421 | 426 | 501 => {
+            Verdict::Misconfigured(status)
+        }
         500..=599 => Verdict::Retry { throttled: false },
         _ => Verdict::Refused(status),
+    }
+}
+
+/// What a user should change after an endpoint or credentials answer.
+pub fn misconfigured_advice(status: u16) -> &'static str {
+    match status {
+        300..=399 => {
+            "redirects are never followed (they would carry the logs and credentials elsewhere): set WEBHOOK_URL to the final address"
+        }
+        401 | 403 | 407 => {
+            "the receiver does not accept the credentials: check AUTHORIZATION (and WEBHOOK_HEADERS, WEBHOOK_SECRET)"
+        }
+        415 => {
+            "the receiver does not accept the body's content type: check PAYLOAD_FORMAT and WEBHOOK_GZIP"
+        }
+        _ => "the receiver has no such endpoint for a POST: check WEBHOOK_URL",
     }
 }
 
@@ -75,15 +99,21 @@ mod tests {
     fn statuses_are_classified_as_documented() {
         assert_eq!(classify(200), Verdict::Delivered);
         assert_eq!(classify(204), Verdict::Delivered);
-        for s in [301, 302, 307, 308, 408, 500, 502, 504] {
+        for s in [408, 500, 502, 504] {
             assert_eq!(classify(s), Verdict::Retry { throttled: false }, "{s}");
         }
         for s in [429, 503] {
             assert_eq!(classify(s), Verdict::Retry { throttled: true }, "{s}");
         }
-        for s in [400, 401, 403, 404, 410, 413, 422, 501] {
+        for s in [400, 409, 413, 422] {
             assert_eq!(classify(s), Verdict::Refused(s), "{s}");
         }
+        for s in [301, 302, 307, 308, 401, 403, 404, 405, 407, 410, 415, 501] {
+            assert_eq!(classify(s), Verdict::Misconfigured(s), "{s}");
+        }
+        assert!(misconfigured_advice(401).contains("AUTHORIZATION"));
+        assert!(misconfigured_advice(404).contains("WEBHOOK_URL"));
+        assert!(misconfigured_advice(308).contains("WEBHOOK_URL"));
     }
 
     #[test]

@@ -1,49 +1,58 @@
-//! One pass of the pipeline: lock and read the state, fetch pages on one thread while earlier
-//! pages are delivered on the pool, advance the checkpoint after each page in order (saving it
-//! at most every second), then record and report the run.
+//! One pass of the pipeline: lock and read the state, stream logs from Auth0 (the source, on a
+//! thread of its own), filter them, hand them to the sink (the webhook, or stdout for a dry
+//! run), move the checkpoint with the ordered acker as deliveries end (saving it at most every
+//! second), then record and report the run.
 
-use crate::auth0::{Auth0, Cursor};
-use crate::checkpoint::{self, Fate};
+use crate::auth0::Auth0;
+use crate::checkpoint::{Acker, Fate};
 use crate::cli::Output;
 use crate::config::Config;
-use crate::deliver::Deliverer;
-use crate::encode::Matched;
+use crate::deliver::{Deliverer, Done};
+use crate::encode::{Batcher, Matched};
 use crate::exit::{self, Failure};
 use crate::filter;
+use crate::logid::{self, StartFrom};
+use crate::pace::Deadline;
 use crate::report::{self, Counters, Progress, Summary};
+use crate::signal;
+use crate::source::{self, Fetched};
 use crate::state::{self, RunRecord, State};
 use anyhow::{Result, anyhow};
 use serde_json::Value;
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant, SystemTime};
 
 /// A checkpoint whose newest log is older than this is drifting toward Auth0's retention limit
 /// (1 to 30 days by plan): logs past it are deleted without notice.
 const DRIFT_WARNING: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// The checkpoint is saved after a page at most this often (and always at the end of the run).
-/// Each save is two fsyncs; on a backlog of fast pages saving after every one took about 30%
-/// of the run's CPU time. A crash loses at most this much progress: those logs are sent again,
-/// never skipped.
+/// The checkpoint is saved at most this often during a run (and always at its end). Each save
+/// is two fsyncs; on a backlog of fast pages saving after every one took about 30% of the run's
+/// CPU time. A crash loses at most this much progress: those logs are sent again, never skipped.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// How often the loop looks at signals and the clock while it waits.
+const TICK: Duration = Duration::from_millis(50);
 
 /// One run. The exit code and the summary (what `--output json` prints and the history keeps)
 /// of a run that got as far as reading its state; an error for one that did not.
 pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)> {
+    let state_file = state::resolve(&cfg.state_file)?;
     // A dry run writes nothing, so it needs no lock and may run beside a real run.
     let _lock = if dry_run {
         None
     } else {
-        Some(state::lock(&cfg.state_file)?)
+        Some(state::lock(&state_file)?)
     };
-    let mut state = State::load(&cfg.state_file)?;
+    let mut state = State::load(&state_file)?;
     let tenant = cfg.tenant();
     if let Some(other) = state.tenant.as_ref().filter(|t| **t != tenant) {
         return Err(Failure::BadState {
-            path: cfg.state_file.clone(),
+            path: state_file.clone(),
             reason: format!(
                 "it belongs to tenant {other}, not {tenant}: give each tenant its own STATE_FILE"
             ),
@@ -51,48 +60,73 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
         .into());
     }
     state.tenant = Some(tenant);
-    apply_start_from(&mut state, cfg.start_from.as_deref());
+    apply_start_from(&mut state, cfg.start_from.as_ref());
+    signal::install();
 
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let deadline = started + cfg.max_run_time;
+    let deadline = Arc::new(Deadline::new(started + cfg.max_run_time));
     let http = crate::http::client(cfg)?;
     let counters = Arc::new(Counters::default());
-    let auth0 = Auth0::new(&http, &cfg.auth0, state.token.clone());
+    let auth0 = Arc::new(Auth0::new(
+        http.clone(),
+        cfg.auth0.clone(),
+        state.token.clone(),
+    ));
     // Made before any network call, so a dead-letter file that cannot be opened stops the run
     // with exit 2 and nothing sent. A dry run sends nothing, so it needs none.
-    let deliverer = match dry_run {
-        true => None,
-        false => Some(Deliverer::new(
+    let sink = match dry_run {
+        true => Sink::Stdout,
+        false => Sink::Webhook(Deliverer::new(
             &http,
             &cfg.webhook,
             cfg.dead_letter.as_deref(),
-            &counters,
-            deadline,
+            Arc::clone(&counters),
+            Arc::clone(&deadline),
         )?),
     };
 
+    let saved = state.checkpoint.clone();
     let outcome = {
         let _progress = Progress::start(counters.clone());
-        let pipeline = Pipeline {
+        Pipeline {
             cfg,
-            auth0: &auth0,
-            deliverer: deliverer.as_ref(),
+            state_file: &state_file,
+            auth0,
             counters: &counters,
             deadline,
-        };
-        pipeline.run(&mut state)
+            started,
+            saved,
+            saved_at: None,
+            persist: !dry_run,
+        }
+        .run(&mut state, sink)
     };
 
-    let error = outcome.error.as_ref().map(|e| format!("{e:#}"));
-    let summary = Summary {
+    let signal = signal::received();
+    let mut error = outcome.error.as_ref().map(|e| format!("{e:#}"));
+    if let (Some(sig), None) = (signal, &error) {
+        error = Some(format!(
+            "interrupted by {}; the next run goes on from the checkpoint",
+            signal::name(sig)
+        ));
+    }
+    let dead_lettered = Counters::get(&counters.dead_lettered);
+    let status = match (&error, signal) {
+        (_, Some(_)) => "interrupted",
+        (Some(_), None) => "failed",
+        (None, None) if dead_lettered > 0 => "dead-lettered",
+        (None, None) => "ok",
+    };
+    let mut summary = Summary {
         run: RunRecord {
             started_at: humantime::format_rfc3339_millis(started_at).to_string(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            status: if error.is_none() { "ok" } else { "failed" }.to_string(),
+            status: status.to_string(),
             logs_fetched: Counters::get(&counters.fetched),
             logs_matched: Counters::get(&counters.matched),
             logs_delivered: Counters::get(&counters.delivered),
+            logs_dead_lettered: dead_lettered,
             requests: Counters::get(&counters.requests),
             retries: Counters::get(&counters.retries),
             checkpoint: state.checkpoint.clone(),
@@ -104,9 +138,18 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
         },
         dry_run,
         newest_log_date: outcome.newest_date.clone(),
-        logs_dead_lettered: Counters::get(&counters.dead_lettered),
         duration_ms: started.elapsed().as_millis() as u64,
     };
+    if !dry_run {
+        state.token = outcome.token;
+        state.record(summary.run.clone());
+        if let Err(e) = state.save(&state_file) {
+            // The summary tells what is on disk, not what this run had in memory.
+            summary.run.checkpoint = outcome.saved;
+            summary.run.status = "failed".into();
+            summary.run.error = Some(format!("{e:#}"));
+        }
+    }
     if let Some(w) = &summary.run.warning {
         report::warn(w);
     }
@@ -118,45 +161,48 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
             "{}",
             serde_json::to_string(&summary).expect("summary serializes")
         ),
-        Output::Text => report::info(summary.line()),
+        Output::Text => report::summary(summary.line(), summary.run.logs_dead_lettered > 0),
     }
-    if !dry_run {
-        state.token = auth0.token_for_cache();
-        state.record(summary.run.clone());
-        if let Some(slack) = &cfg.slack {
-            let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
-            crate::slack::after_run(
-                &http,
-                slack,
-                tenant,
-                &summary,
-                &mut state,
-                SystemTime::now(),
-            );
+    if !dry_run && let Some(slack) = &cfg.slack {
+        let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
+        let day = state.last_daily_report.clone();
+        crate::slack::after_run(
+            &http,
+            slack,
+            tenant,
+            &summary,
+            &mut state,
+            SystemTime::now(),
+        );
+        if state.last_daily_report != day
+            && let Err(e) = state.save(&state_file)
+        {
+            report::warn(format_args!("recording the daily report's day: {e:#}"));
         }
-        state.save(&cfg.state_file)?;
     }
-    let code = if summary.run.error.is_none() {
-        exit::OK
-    } else {
-        exit::FAILED
+    let code = match (signal, summary.run.status.as_str()) {
+        (Some(sig), _) => exit::signalled(sig),
+        (None, "ok") => exit::OK,
+        (None, "dead-lettered") => exit::DEAD_LETTERED,
+        _ => exit::FAILED,
     };
     Ok((code, summary))
 }
 
 /// START_FROM is applied only when it differs from the one last applied, so it can stay in the
 /// settings without rewinding every run.
-pub fn apply_start_from(state: &mut State, start_from: Option<&str>) {
-    let Some(id) = start_from else { return };
-    if state.start_from.as_deref() == Some(id) {
+pub fn apply_start_from(state: &mut State, start_from: Option<&StartFrom>) {
+    let Some(sf) = start_from else { return };
+    if state.start_from.as_deref() == Some(sf.raw.as_str()) {
         return;
     }
     report::info(format_args!(
-        "applying START_FROM {id} (the checkpoint was {})",
+        "applying START_FROM {} (the checkpoint was {})",
+        sf.raw,
         state.checkpoint.as_deref().unwrap_or("none")
     ));
-    state.checkpoint = Some(id.to_string());
-    state.start_from = Some(id.to_string());
+    state.checkpoint = Some(sf.checkpoint.clone());
+    state.start_from = Some(sf.raw.clone());
 }
 
 /// The warning for a newest processed log this old, if it is too old.
@@ -164,249 +210,293 @@ pub fn drift_warning(newest_date: &str, now: SystemTime) -> Option<String> {
     let age = report::age(newest_date, now)?;
     (age > DRIFT_WARNING).then(|| {
         format!(
-            "the newest log processed is {} days old (from {newest_date}): the checkpoint is drifting toward Auth0's log retention limit (1 to 30 days by plan); logs older than that are lost. Run more often or raise MAX_RUN_TIME/BATCH_SIZE.",
+            "the newest log processed is {} days old (from {newest_date}): the checkpoint is drifting toward Auth0's log retention limit (1 to 30 days by plan); logs older than that are lost. Run more often or raise MAX_RUN_TIME.",
             age.as_secs() / 86_400
         )
     })
 }
 
-struct Pipeline<'a> {
-    cfg: &'a Config,
-    auth0: &'a Auth0<'a>,
-    /// `None` in a dry run: items are printed instead.
-    deliverer: Option<&'a Deliverer<'a>>,
-    counters: &'a Counters,
-    deadline: Instant,
+/// Where matching logs go.
+enum Sink {
+    /// `--dry-run`: each item as a JSON line on stdout, "delivered" at once.
+    Stdout,
+    Webhook(Deliverer),
 }
 
-#[derive(Default)]
+struct Pipeline<'a> {
+    cfg: &'a Config,
+    state_file: &'a Path,
+    auth0: Arc<Auth0>,
+    counters: &'a Counters,
+    deadline: Arc<Deadline>,
+    started: Instant,
+    /// The checkpoint as last written to the state file.
+    saved: Option<String>,
+    saved_at: Option<Instant>,
+    /// False in a dry run: the state file is never written.
+    persist: bool,
+}
+
 struct Outcome {
     error: Option<anyhow::Error>,
     /// `date` of the newest log the checkpoint moved past.
     newest_date: Option<String>,
-    /// When the state was last saved during the run.
-    saved: Option<Instant>,
+    /// The checkpoint as last written to the state file.
+    saved: Option<String>,
+    token: Option<crate::state::CachedToken>,
 }
-
-/// A fetched page whose matching logs are being delivered.
-struct Fetched {
-    logs: Vec<Value>,
-    /// Where each matching log is in `logs`.
-    positions: Vec<usize>,
-}
-
-type Page = Result<Vec<Value>>;
 
 impl Pipeline<'_> {
-    fn run(&self, state: &mut State) -> Outcome {
-        let stop = AtomicBool::new(false);
-        let cursor = match &state.checkpoint {
-            Some(id) => Cursor::After(id.clone()),
-            None => Cursor::Oldest,
-        };
-        // A rendezvous channel: the fetcher gets at most one page ahead of delivery, so memory
-        // stays flat whatever the backlog.
-        let (tx, rx) = sync_channel::<Page>(0);
-        std::thread::scope(|s| {
-            s.spawn(|| self.fetch(cursor, tx, &stop));
-            let outcome = self.consume(rx, state);
-            stop.store(true, Ordering::Relaxed);
-            outcome
-        })
-    }
+    fn run(mut self, state: &mut State, mut sink: Sink) -> Outcome {
+        // The source stops fetching early enough that the last batch, and the requests in
+        // flight, can still be answered before MAX_RUN_TIME.
+        let margin = self.cfg.webhook.timeout.min(self.cfg.max_run_time / 5);
+        let fetch_until = self
+            .deadline
+            .at()
+            .checked_sub(margin)
+            .unwrap_or(self.started);
+        let stop = Arc::new(AtomicBool::new(false));
+        // One page in the channel and one being fetched: memory stays flat whatever the backlog.
+        let (tx, rx) = sync_channel::<Fetched>(1);
+        let start = state.checkpoint.clone().unwrap_or_else(logid::oldest);
+        {
+            let (auth0, stop) = (Arc::clone(&self.auth0), Arc::clone(&stop));
+            let base = self.cfg.auth0.base_url.clone();
+            std::thread::Builder::new()
+                .name("fetch".into())
+                .spawn(move || source::fetch(&auth0, &base, start, fetch_until, &stop, tx))
+                .expect("starting the fetch thread");
+        }
 
-    fn fetch(&self, mut cursor: Cursor, tx: SyncSender<Page>, stop: &AtomicBool) {
-        while !stop.load(Ordering::Relaxed) && Instant::now() < self.deadline {
-            let page = self
-                .auth0
-                .page(&cursor, self.cfg.batch_size, self.deadline, stop);
-            match &page {
-                Ok(logs) if logs.is_empty() => return,
-                Ok(logs) => {
-                    let last = logs
-                        .last()
-                        .and_then(filter::log_id)
-                        .expect("parse_logs checked ids");
-                    cursor = Cursor::After(last.to_string());
-                }
-                Err(_) => {}
-            }
-            let failed = page.is_err();
-            if tx.send(page).is_err() || failed {
-                return;
-            }
+        let mut acker = Acker::new(state.checkpoint.clone());
+        let mut error = self.consume(&rx, &mut sink, &mut acker, state, fetch_until);
+        // The fetch thread is not waited for: it ends at its next step, and an Auth0 request
+        // in flight must not hold up a run that is stopping.
+        stop.store(true, Ordering::Relaxed);
+        drop(rx);
+        if error.as_ref().is_some_and(|e| e.is::<ClosedPipe>()) {
+            error = None;
+        }
+        if let Sink::Webhook(d) = &mut sink {
+            self.drain(d, &mut acker, state, &mut error);
+        }
+        if acker.take_moved() {
+            state.checkpoint = acker.checkpoint().map(str::to_string);
+        }
+        Outcome {
+            error,
+            newest_date: acker.newest_date().map(str::to_string),
+            saved: self.saved,
+            token: self.auth0.token_for_cache(),
         }
     }
 
-    fn consume(&self, rx: Receiver<Page>, state: &mut State) -> Outcome {
-        let mut outcome = Outcome::default();
-        let Some(deliverer) = self.deliverer else {
-            for page in rx {
-                let logs = match self.accept(page) {
-                    Ok(Some(logs)) => logs,
-                    Ok(None) => break,
-                    Err(e) => {
-                        outcome.error = Some(e);
-                        break;
-                    }
-                };
-                let (positions, matched) = self.select(&logs);
-                let fates = self.print(&matched);
-                self.finish(
-                    Fetched { logs, positions },
-                    fates,
-                    None,
-                    state,
-                    &mut outcome,
-                );
-            }
-            return outcome;
-        };
-        let mut fetch_error = None;
-        deliverer.pipeline(|underway| {
-            for page in rx {
-                let logs = match self.accept(page) {
-                    Ok(Some(logs)) => logs,
-                    Ok(None) => break,
-                    Err(e) => {
-                        fetch_error = Some(e);
-                        break;
-                    }
-                };
-                let (positions, matched) = self.select(&logs);
-                underway.add(matched, Fetched { logs, positions });
-                // Finish the pages done by now, and wait while two are under way: two at most,
-                // this one and the end of the one before it.
-                loop {
-                    let wait = underway.count() > 1;
-                    let Some((page, fates, error)) = underway.finish_oldest(wait) else {
-                        break;
-                    };
-                    if !self.finish(page, fates, error, state, &mut outcome) {
-                        return;
-                    }
-                }
-            }
-            while let Some((page, fates, error)) = underway.finish_oldest(true) {
-                if !self.finish(page, fates, error, state, &mut outcome) {
-                    return;
-                }
-            }
-        });
-        // Pages fetched before a failed fetch were still delivered; a failed delivery among
-        // them is the error to report, as it concerns older logs.
-        if outcome.error.is_none() {
-            outcome.error = fetch_error;
-        }
-        outcome
-    }
-
-    /// A fetched page, counted; `None` once MAX_RUN_TIME is reached.
-    fn accept(&self, page: Page) -> Result<Option<Vec<Value>>> {
-        let logs = page.map_err(|e| e.context("fetching logs from Auth0"))?;
-        if Instant::now() >= self.deadline {
-            report::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
-            return Ok(None);
-        }
-        Counters::add(&self.counters.pages, 1);
-        Counters::add(&self.counters.fetched, logs.len() as u64);
-        Ok(Some(logs))
-    }
-
-    /// Moves the checkpoint past what a page's deliveries handled (`item_fates`: one per
-    /// matching log, in order). False when the run stops at this page: one of its logs is
-    /// still pending, so no later page may move the checkpoint either.
-    fn finish(
-        &self,
-        page: Fetched,
-        item_fates: Vec<Fate>,
-        error: Option<String>,
+    /// Takes pages until the stream ends, then sends what is left. The first error ends it.
+    fn consume(
+        &mut self,
+        rx: &Receiver<Fetched>,
+        sink: &mut Sink,
+        acker: &mut Acker,
         state: &mut State,
-        outcome: &mut Outcome,
-    ) -> bool {
-        let Fetched { logs, positions } = page;
-        let mut fates = vec![Fate::Skipped; logs.len()];
-        for (pos, fate) in positions.iter().zip(item_fates) {
-            fates[*pos] = fate;
+        fetch_until: Instant,
+    ) -> Option<anyhow::Error> {
+        let mut batcher = Batcher::new(
+            self.cfg.webhook.send_as_batch,
+            self.cfg.batch_size as usize,
+            self.cfg.webhook.max_body_bytes,
+            self.cfg.webhook.format,
+        );
+        loop {
+            if let Sink::Webhook(d) = sink {
+                while let Some(done) = d.wait(Duration::ZERO) {
+                    if let Some(e) = self.absorb(done, acker, state) {
+                        return Some(e);
+                    }
+                }
+                if !d.has_room() {
+                    if let Some(done) = d.wait(TICK)
+                        && let Some(e) = self.absorb(done, acker, state)
+                    {
+                        return Some(e);
+                    }
+                    continue;
+                }
+            }
+            if signal::received().is_some() {
+                break;
+            }
+            let logs = match rx.recv_timeout(TICK) {
+                Ok(Ok(logs)) => logs,
+                Ok(Err(e)) => return Some(e.context("fetching logs from Auth0")),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    if Instant::now() >= fetch_until {
+                        report::info(
+                            "MAX_RUN_TIME reached; the next run goes on from the checkpoint",
+                        );
+                    }
+                    break;
+                }
+            };
+            Counters::add(&self.counters.pages, 1);
+            Counters::add(&self.counters.fetched, logs.len() as u64);
+            if let Err(e) = self.take(logs, sink, &mut batcher, acker) {
+                return Some(e);
+            }
         }
-        let ids = logs.iter().map(|l| filter::log_id(l).unwrap_or_default());
-        if let Some(new) = checkpoint::advance(ids.zip(fates.iter().copied())) {
-            let last = logs
-                .iter()
-                .position(|l| filter::log_id(l) == Some(new))
-                .expect("id from this page");
-            outcome.newest_date = logs[last]
-                .get("date")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            state.checkpoint = Some(new.to_string());
-            if self.deliverer.is_some() && outcome.saved.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
-                outcome.saved = Some(Instant::now());
-                state.token = self.auth0.token_for_cache();
-                if let Err(e) = state.save(&self.cfg.state_file) {
-                    outcome.error = Some(e);
-                    return false;
+        // The backlog ended, MAX_RUN_TIME is near, or a signal came: the last partial batch
+        // goes now.
+        if let (Sink::Webhook(d), Some(batch)) = (sink, batcher.take()) {
+            d.submit(batch);
+        }
+        None
+    }
+
+    /// Filters a page's logs into the acker and the sink.
+    fn take(
+        &self,
+        logs: Vec<Value>,
+        sink: &mut Sink,
+        batcher: &mut Batcher,
+        acker: &mut Acker,
+    ) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        for log in &logs {
+            let id = filter::log_id(log).unwrap_or_default();
+            let date = log.get("date").and_then(Value::as_str);
+            if !self.cfg.filter.matches(log) {
+                acker.skip(id, date);
+                continue;
+            }
+            Counters::add(&self.counters.matched, 1);
+            let item = Matched {
+                seq: acker.pending(id, date),
+                log_id: id.to_string(),
+                json: filter::item_json(log, self.cfg.webhook.shape),
+            };
+            match sink {
+                Sink::Stdout => {
+                    if out
+                        .write_all(&item.json)
+                        .and_then(|_| out.write_all(b"\n"))
+                        .is_err()
+                    {
+                        // The reader left (`| head`): nothing more is wanted.
+                        return Err(ClosedPipe.into());
+                    }
+                    acker.ack(item.seq, Fate::Delivered);
+                }
+                Sink::Webhook(d) => {
+                    if let Some(batch) = batcher.add(item) {
+                        d.submit(batch);
+                    }
                 }
             }
         }
-        match error {
-            Some(e) => {
-                outcome.error = Some(anyhow!(e));
-                false
+        if out.flush().is_err() {
+            return Err(ClosedPipe.into());
+        }
+        Ok(())
+    }
+
+    /// Applies a request's outcome to the acker, saving the checkpoint when it is due.
+    fn absorb(
+        &mut self,
+        done: Done,
+        acker: &mut Acker,
+        state: &mut State,
+    ) -> Option<anyhow::Error> {
+        for (seq, fate) in done.fates {
+            acker.ack(seq, fate);
+        }
+        if let Some(e) = self.save_if_due(acker, state) {
+            return Some(e);
+        }
+        done.error.map(|e| anyhow!(e))
+    }
+
+    /// Waits for the requests in flight: all of them, or after a signal only its grace.
+    fn drain(
+        &mut self,
+        d: &mut Deliverer,
+        acker: &mut Acker,
+        state: &mut State,
+        error: &mut Option<anyhow::Error>,
+    ) {
+        if error.is_some() {
+            d.abandon();
+        }
+        let mut graced = false;
+        while d.in_flight() > 0 {
+            if !graced && signal::received().is_some() {
+                graced = true;
+                self.deadline.shorten(Instant::now() + signal::GRACE);
             }
-            None if fates.contains(&Fate::Pending) => {
-                outcome.error = Some(anyhow!("some matching logs were not delivered"));
-                false
+            if graced && self.deadline.remaining().is_zero() {
+                d.abandon();
+                break;
             }
-            None => true,
+            if let Some(done) = d.wait(TICK)
+                && let Some(e) = self.absorb(done, acker, state)
+            {
+                d.abandon();
+                error.get_or_insert(e);
+            }
         }
     }
 
-    /// The matching logs of a page as payload items, with their positions in the page.
-    fn select(&self, logs: &[Value]) -> (Vec<usize>, Vec<Matched>) {
-        let mut positions = Vec::new();
-        let mut matched = Vec::new();
-        for (pos, log) in logs.iter().enumerate() {
-            if self.cfg.filter.matches(log) {
-                positions.push(pos);
-                matched.push(Matched {
-                    log_id: filter::log_id(log).unwrap_or_default().to_string(),
-                    json: filter::item_json(log, self.cfg.webhook.shape),
-                });
+    /// Moves the state's checkpoint to the acker's, and writes it when a second has passed
+    /// since the last write (a dry run writes nothing).
+    fn save_if_due(&mut self, acker: &mut Acker, state: &mut State) -> Option<anyhow::Error> {
+        if !acker.take_moved() {
+            return None;
+        }
+        state.checkpoint = acker.checkpoint().map(str::to_string);
+        if !self.persist || self.saved_at.is_some_and(|t| t.elapsed() < SAVE_EVERY) {
+            return None;
+        }
+        self.saved_at = Some(Instant::now());
+        state.token = self.auth0.token_for_cache();
+        match state.save(self.state_file) {
+            Ok(()) => {
+                self.saved = state.checkpoint.clone();
+                None
             }
+            Err(e) => Some(e),
         }
-        Counters::add(&self.counters.matched, matched.len() as u64);
-        (positions, matched)
-    }
-
-    /// `--dry-run`: each item as one JSON line on stdout.
-    fn print(&self, matched: &[Matched]) -> Vec<Fate> {
-        let mut out = std::io::stdout().lock();
-        for m in matched {
-            let _ = out.write_all(&m.json).and_then(|_| out.write_all(b"\n"));
-        }
-        let _ = out.flush();
-        vec![Fate::Delivered; matched.len()]
     }
 }
+
+/// stdout was closed by its reader during a dry run: not a failure.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed")]
+struct ClosedPipe;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn sf(raw: &str, checkpoint: &str) -> StartFrom {
+        StartFrom {
+            raw: raw.into(),
+            checkpoint: checkpoint.into(),
+        }
+    }
+
     #[test]
     fn start_from_is_applied_once() {
         let mut s = State::default();
-        apply_start_from(&mut s, Some("100"));
+        apply_start_from(&mut s, Some(&sf("7d", "100")));
         assert_eq!(s.checkpoint.as_deref(), Some("100"));
         s.checkpoint = Some("250".into());
-        apply_start_from(&mut s, Some("100"));
+        apply_start_from(&mut s, Some(&sf("7d", "150")));
         assert_eq!(
             s.checkpoint.as_deref(),
             Some("250"),
             "same START_FROM again must not rewind"
         );
-        apply_start_from(&mut s, Some("50"));
+        apply_start_from(&mut s, Some(&sf("50", "50")));
         assert_eq!(
             s.checkpoint.as_deref(),
             Some("50"),

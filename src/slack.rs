@@ -62,8 +62,8 @@ pub fn run_message(tenant: &str, s: &Summary) -> String {
         s.run.logs_fetched,
         s.run.logs_matched,
         s.run.logs_delivered,
-        if s.logs_dead_lettered > 0 {
-            format!(", dead-lettered {}", s.logs_dead_lettered)
+        if s.run.logs_dead_lettered > 0 {
+            format!(", dead-lettered {}", s.run.logs_dead_lettered)
         } else {
             String::new()
         },

@@ -44,11 +44,14 @@ pub struct CachedToken {
 pub struct RunRecord {
     pub started_at: String,
     pub finished_at: String,
-    /// `ok` or `failed`.
+    /// `ok`, `dead-lettered` (all handled, some set aside), `failed` or `interrupted`.
     pub status: String,
     pub logs_fetched: u64,
     pub logs_matched: u64,
     pub logs_delivered: u64,
+    /// Refused logs written to the dead-letter file.
+    #[serde(default)]
+    pub logs_dead_lettered: u64,
     pub requests: u64,
     pub retries: u64,
     pub checkpoint: Option<String>,
@@ -71,7 +74,7 @@ impl State {
         };
         serde_json::from_str(&text).map_err(|e| {
             bad(format!(
-                "not a valid state file ({e}); it was left untouched: fix or move it, or set START_FROM to resume from a known log id"
+                "not a valid state file ({e}); it was left untouched. Fix it, or move it aside: the next run then starts afresh, from START_FROM if set (a log id such as the checkpoint in `history` or the file, a date, or an age like 1d), else from the oldest log Auth0 keeps"
             ))
             .into()
         })
@@ -106,6 +109,26 @@ impl State {
             self.history.pop_front();
         }
     }
+}
+
+/// The state file's real path: a symbolic link is followed, so the lock and the atomic
+/// replace act on the file it points to, whichever path a run was given.
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path)
+                    .with_context(|| format!("reading the link {}", path.display()))?;
+                path = parent(&path).join(target);
+            }
+            _ => return Ok(path),
+        }
+    }
+    anyhow::bail!(
+        "state file {}: too many levels of symbolic links",
+        path.display()
+    )
 }
 
 fn parent(path: &Path) -> &Path {
@@ -195,6 +218,20 @@ mod tests {
         }
         assert_eq!(s.history.len(), HISTORY_LEN);
         assert_eq!(s.history.front().unwrap().logs_fetched, 50);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_resolves_to_its_target_so_both_paths_share_one_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real/state.json");
+        std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink("real/state.json", &link).unwrap();
+        assert_eq!(resolve(&link).unwrap(), dir.path().join("real/state.json"));
+        let _held = lock(&resolve(&real).unwrap()).unwrap();
+        let e = lock(&resolve(&link).unwrap()).err().unwrap();
+        assert_eq!(exit::code_for(&e), exit::LOCKED);
     }
 
     #[test]

@@ -95,7 +95,7 @@ fn stdout_of(out: &std::process::Output) -> String {
 fn slack_gets_one_message_with_error_counts_and_checkpoint_when_a_run_fails() {
     let logs = realistic_logs(40, 3);
     let s = Setup::new(logs.clone());
-    // The first page is taken, then the webhook refuses: the run stops before the refused log.
+    // The first batch is taken, then the webhook refuses: the run stops before the refused log.
     s.receiver.push_reply(Reply::status(200));
     s.receiver.set_behaviour(Behaviour::Status(400));
     let slack = Slack::start(200);
@@ -117,7 +117,7 @@ fn slack_gets_one_message_with_error_counts_and_checkpoint_when_a_run_fails() {
     assert!(m.contains("failed"), "{m}");
     assert!(m.contains("400"), "the error is in the message: {m}");
     assert!(m.contains(&format!("delivered {delivered}")), "{m}");
-    assert!(m.contains("fetched 20"), "two pages were fetched: {m}");
+    assert!(m.contains("fetched 40"), "one page of 40 was fetched: {m}");
     assert!(m.contains(&format!("checkpoint `{checkpoint}`")), "{m}");
 }
 

@@ -332,7 +332,7 @@ fn state_and_dead_letter_files_are_created_private() {
         &["--send-as-batch", "false", "--concurrency", "1"],
         &[("DEAD_LETTER_FILE", dead.to_str().unwrap())],
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.code, 3, "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&dead).unwrap().lines().count(), 1);
     assert_eq!(mode(&s.state()), 0o600);
     assert_eq!(mode(&dead), 0o600);
@@ -355,7 +355,7 @@ fn state_and_dead_letter_files_become_private_when_they_were_not() {
         &["--send-as-batch", "false", "--concurrency", "1"],
         &[("DEAD_LETTER_FILE", dead.to_str().unwrap())],
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.code, 3, "{}", out.stderr);
     assert_eq!(s.checkpoint(), Some(log_id(4)), "the state was rewritten");
     let lines: Vec<String> = std::fs::read_to_string(&dead)
         .unwrap()
@@ -449,15 +449,27 @@ fn redirects_are_failed_attempts_never_followed() {
     s.receiver.push_reply(
         Reply::status(307).with_header("Location", format!("{}/stolen", elsewhere.url())),
     );
+    // A redirect concerns the endpoint, not the logs: the run stops, names where it was sent
+    // and what to change, and keeps the checkpoint.
     let out = s.run(&[], &[("WEBHOOK_SECRET", KEY_ONE)]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/stolen")
+            && out.stderr.contains("never followed")
+            && out.stderr.contains("WEBHOOK_URL"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(
         *elsewhere_hits.lock().unwrap(),
         0,
         "the redirect was followed"
     );
+    assert_eq!(s.checkpoint(), None);
+    let out = s.run(&[], &[("WEBHOOK_SECRET", KEY_ONE)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let requests = s.receiver.requests();
-    assert_eq!(requests.len(), 2, "the redirected request was sent again");
+    assert_eq!(requests.len(), 2, "the next run sent the batch again");
     assert_eq!(requests[0].status, 307);
     assert_eq!(webhook_id(&requests[0]), webhook_id(&requests[1]));
     assert_eq!(s.receiver.unique_delivered().len(), 5);

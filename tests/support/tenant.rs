@@ -90,6 +90,10 @@ struct State {
     log_request_count: usize,
     log_requests: Vec<String>,
     served: usize,
+    /// Checkpoint mode ignores `from` (a cursor that never moves).
+    ignore_from: bool,
+    /// Replaces the `Link` header of every logs answer.
+    link: Option<String>,
 }
 
 /// A fake Auth0 tenant. Clones share the same state and server; the server stops when the
@@ -121,6 +125,8 @@ impl FakeTenant {
             log_request_count: 0,
             log_requests: Vec::new(),
             served: 0,
+            ignore_from: false,
+            link: None,
         }));
         let handler_state = Arc::clone(&state);
         let server = Server::start(move |request| handle(&handler_state, request));
@@ -228,6 +234,17 @@ impl FakeTenant {
     /// Targets (path + query) of the `/api/v2/logs` requests, in order.
     pub fn log_requests(&self) -> Vec<String> {
         lock(&self.state).log_requests.clone()
+    }
+
+    /// From now on checkpoint mode answers with the first logs whatever `from` says: a cursor
+    /// that does not move.
+    pub fn ignore_from(&self) {
+        lock(&self.state).ignore_from = true;
+    }
+
+    /// From now on every logs answer carries this `Link` header instead of its own.
+    pub fn set_link(&self, link: &str) {
+        lock(&self.state).link = Some(link.to_string());
     }
 
     /// Log objects returned so far by successful logs answers (repeats included).
@@ -472,7 +489,9 @@ fn handle_logs(state: &Mutex<State>, request: &Request) -> (Reply, Duration) {
         Ok((body, page_len, max_id, take)) => {
             st.served += page_len;
             let mut reply = respond(&st, Reply::json(200, &body));
-            if let Some(max_id) = max_id {
+            if let Some(link) = &st.link {
+                reply = reply.with_header("Link", link);
+            } else if let Some(max_id) = max_id {
                 let link = format!(
                     "<{}/api/v2/logs?from={max_id}&take={take}>; rel=\"next\"",
                     st.base_url
@@ -519,7 +538,11 @@ fn query_logs(
     if let Some(from) = request.query("from") {
         // Checkpoint mode: every other parameter is ignored.
         let take = parse_count(request, "take", DEFAULT_TAKE, 1, MAX_TAKE)?;
-        let start = st.logs.partition_point(|log| id_of(log) <= from.as_str());
+        let start = if st.ignore_from {
+            0
+        } else {
+            st.logs.partition_point(|log| id_of(log) <= from.as_str())
+        };
         let page: Vec<Value> = st.logs[start..].iter().take(take).cloned().collect();
         let max_id = page.last().map(|log| id_of(log).to_string());
         let len = page.len();
@@ -565,10 +588,29 @@ fn query_logs(
 // Log generators
 // ---------------------------------------------------------------------------------------------
 
-/// The 56-digit log id of a counter: `"900"` followed by the counter zero-padded to 53 digits.
-/// Ids sort (as strings) in counter order.
+/// The 56-digit log id of a counter, shaped as Auth0's: `"900"`, the 17-digit UTC time the log
+/// was stored (`YYYYMMDDhhmmssSSS`; here its date), then the counter padded to 36 digits. Ids
+/// sort (as strings) in counter order.
 pub fn log_id(counter: u64) -> String {
-    format!("900{counter:053}")
+    stored_id(counter, log_date_ms(counter))
+}
+
+/// The id of a log with that counter stored at `stored_ms` (Unix milliseconds).
+pub fn stored_id(counter: u64, stored_ms: u64) -> String {
+    let stamp: String = iso8601(stored_ms)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    format!("900{stamp}{counter:036}")
+}
+
+/// A log that happened at its counter's date but was stored `late_ms` later, as Auth0 does
+/// under load: its id sorts after logs that happened after it.
+pub fn stored_late(mut log: Value, counter: u64, late_ms: u64) -> Value {
+    let id = stored_id(counter, log_date_ms(counter) + late_ms);
+    log["log_id"] = json!(id);
+    log["_id"] = json!(id);
+    log
 }
 
 /// The date of a counter, in Unix milliseconds: 3 s apart plus a jitter below 2 s, so

@@ -1,0 +1,189 @@
+//! Auth0 log ids and the moments they stand for. An id is `900`, the 17-digit UTC time Auth0
+//! stored the log (`YYYYMMDDhhmmssSSS`), then a 36-digit counter: ids sort by storage time, so
+//! a checkpoint for any moment is that time followed by zeros. This is how a run starts at a
+//! date (`START_FROM`) or, on a first run, at the oldest log Auth0 keeps.
+
+use std::cmp::Ordering;
+use std::time::{Duration, SystemTime};
+
+const PREFIX: &str = "900";
+const LEN: usize = 56;
+/// An id may lie this far in the future of this machine's clock (clocks drift) before
+/// START_FROM calls it a mistake.
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// The checkpoint for a moment: `from` it returns every log stored at or after it.
+pub fn at(moment: SystemTime) -> String {
+    let stamp: String = humantime::format_rfc3339_millis(moment)
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    format!(
+        "{PREFIX}{stamp}{}",
+        "0".repeat(LEN - PREFIX.len() - stamp.len())
+    )
+}
+
+/// The checkpoint of a first run: a moment before any log Auth0 still keeps (retention is at
+/// most 30 days on every plan; Auth0 did not exist in 2000).
+pub fn oldest() -> String {
+    at(humantime::parse_rfc3339("2000-01-01T00:00:00Z").expect("a valid date"))
+}
+
+/// When the log with this id was stored, if it is a well-formed id.
+pub fn stored_at(id: &str) -> Option<SystemTime> {
+    if id.len() != LEN || !id.starts_with(PREFIX) || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let t = &id[3..20];
+    let rfc = format!(
+        "{}-{}-{}T{}:{}:{}.{}Z",
+        &t[0..4],
+        &t[4..6],
+        &t[6..8],
+        &t[8..10],
+        &t[10..12],
+        &t[12..14],
+        &t[14..17]
+    );
+    humantime::parse_rfc3339(&rfc).ok()
+}
+
+/// Orders two ids as Auth0 does: as numbers (a longer digit string is larger), which for ids of
+/// the same length is the string order.
+pub fn cmp(a: &str, b: &str) -> Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// START_FROM as given, and the checkpoint it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartFrom {
+    /// As the user wrote it: it is applied again only when it changes.
+    pub raw: String,
+    pub checkpoint: String,
+}
+
+/// START_FROM: a log id, an RFC 3339 date (`2026-11-01`) or date-time
+/// (`2026-11-01T08:00:00Z`), or an age (`7d`, `12h`). The checkpoint it means: the next run
+/// sends the logs stored at or after that moment (after that id). `Err` explains the forms.
+pub fn parse_start_from(value: &str, now: SystemTime) -> Result<String, String> {
+    let value = value.trim();
+    let forms = "give a log id (900 followed by 53 digits), a date (2026-11-01), a UTC date-time (2026-11-01T08:00:00Z) or an age (7d, 12h)";
+    let moment = if value.starts_with(PREFIX) && value.bytes().all(|b| b.is_ascii_digit()) {
+        let Some(when) = stored_at(value) else {
+            return Err(format!(
+                "'{value}' is not an Auth0 log id (56 digits: 900, the time it was stored, a counter); {forms}"
+            ));
+        };
+        if when > now + CLOCK_SKEW {
+            return Err(format!(
+                "log id '{value}' was stored at {}, in the future: {forms}",
+                humantime::format_rfc3339_millis(when)
+            ));
+        }
+        return Ok(value.to_string());
+    } else if let Ok(age) = humantime::parse_duration(value) {
+        now.checked_sub(age)
+            .ok_or_else(|| format!("the age '{value}' reaches before 1970; {forms}"))?
+    } else {
+        let full = if value.len() == 10 {
+            format!("{value}T00:00:00Z")
+        } else {
+            value.to_string()
+        };
+        humantime::parse_rfc3339_weak(&full)
+            .map_err(|_| format!("'{value}' is not a log id, date, date-time or age; {forms}"))?
+    };
+    if moment > now + CLOCK_SKEW {
+        return Err(format!("'{value}' is in the future; {forms}"));
+    }
+    if moment < humantime::parse_rfc3339("2000-01-01T00:00:00Z").expect("a valid date") {
+        return Ok(oldest());
+    }
+    Ok(at(moment))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn t(rfc: &str) -> SystemTime {
+        humantime::parse_rfc3339(rfc).unwrap()
+    }
+
+    #[test]
+    fn a_moment_becomes_its_id_prefix_and_back() {
+        let id = at(t("2023-07-26T13:11:18.200Z"));
+        assert_eq!(id.len(), 56);
+        assert!(id.starts_with("90020230726131118200000"), "{id}");
+        assert_eq!(stored_at(&id), Some(t("2023-07-26T13:11:18.200Z")));
+        assert!(cmp(&oldest(), &id).is_lt());
+    }
+
+    #[test]
+    fn a_real_id_sorts_after_the_checkpoint_of_its_second() {
+        let real = "90020230726131118200318000000000000000000000000000000001";
+        assert!(cmp(&at(t("2023-07-26T13:11:18.200Z")), real).is_lt());
+        assert!(cmp(&at(t("2023-07-26T13:11:18.201Z")), real).is_gt());
+    }
+
+    #[test]
+    fn start_from_takes_ids_dates_date_times_and_ages() {
+        let now = t("2026-11-26T12:00:00Z");
+        let real = "90020261101080000123000000000000000000000000000000000042";
+        assert_eq!(parse_start_from(real, now).unwrap(), real);
+        assert_eq!(
+            parse_start_from("2026-11-01", now).unwrap(),
+            at(t("2026-11-01T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_start_from(" 2026-11-01T08:00:00Z ", now).unwrap(),
+            at(t("2026-11-01T08:00:00Z"))
+        );
+        assert_eq!(
+            parse_start_from("7d", now).unwrap(),
+            at(t("2026-11-19T12:00:00Z"))
+        );
+        assert_eq!(
+            parse_start_from("12h", now).unwrap(),
+            at(t("2026-11-26T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn start_from_refuses_garbage_and_the_future() {
+        let now = t("2026-11-26T12:00:00Z");
+        for bad in [
+            "garbage",
+            "",
+            "900",
+            "9001234",
+            "90020261301080000123000000000000000000000000000000000042",
+            "2026-13-01",
+            "2026-12-01",
+            "90020261201080000123000000000000000000000000000000000042",
+            "-5d",
+        ] {
+            let e = parse_start_from(bad, now).unwrap_err();
+            assert!(e.contains("7d"), "{bad}: {e}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn start_from_never_panics_and_gives_a_well_formed_id(s in "\\PC{0,80}") {
+            let now = t("2026-11-26T12:00:00Z");
+            if let Ok(id) = parse_start_from(&s, now) {
+                prop_assert!(stored_at(&id).is_some(), "{}", id);
+            }
+        }
+
+        #[test]
+        fn ids_of_moments_sort_as_the_moments(a in 946_684_800u64..4_102_444_800, b in 946_684_800u64..4_102_444_800) {
+            let (ta, tb) = (SystemTime::UNIX_EPOCH + Duration::from_millis(a * 1000 + a % 1000), SystemTime::UNIX_EPOCH + Duration::from_millis(b * 1000 + b % 1000));
+            prop_assert_eq!(cmp(&at(ta), &at(tb)), ta.cmp(&tb));
+        }
+    }
+}

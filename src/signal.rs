@@ -1,0 +1,62 @@
+//! SIGTERM and SIGINT (systemd, Kubernetes, Ctrl-C). The first asks the run to stop: no more
+//! fetching, requests in flight get a short grace, the checkpoint is saved, the run recorded and
+//! reported, and the exit code is 128 + the signal. A second one exits at once: the state file
+//! is always whole (atomic saves) and never ahead of what was delivered.
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+/// How long requests in flight may go on after the first signal (systemd waits 90 s and
+/// Kubernetes 30 s before SIGKILL).
+pub const GRACE: Duration = Duration::from_secs(10);
+
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+static INSTALL: Once = Once::new();
+
+/// Starts listening. Safe to call more than once (the demo and benchmark run several commands
+/// in one process).
+pub fn install() {
+    INSTALL.call_once(|| {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) else {
+            crate::report::warn("cannot listen for SIGTERM/SIGINT: a signal will end runs abruptly");
+            return;
+        };
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    if RECEIVED.swap(sig, Ordering::SeqCst) != 0 {
+                        crate::report::error(format_args!(
+                            "second {}: exiting now (the state file is safe)",
+                            name(sig)
+                        ));
+                        std::process::exit(128 + sig);
+                    }
+                    crate::report::warn(format_args!(
+                        "{} received: stopping (requests in flight get {} s; send it again to exit at once)",
+                        name(sig),
+                        GRACE.as_secs()
+                    ));
+                }
+            })
+            .expect("starting the signal thread");
+    });
+}
+
+/// The first signal received, if any.
+pub fn received() -> Option<i32> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some(sig),
+    }
+}
+
+pub fn name(sig: i32) -> &'static str {
+    match sig {
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        signal_hook::consts::SIGINT => "SIGINT",
+        _ => "signal",
+    }
+}

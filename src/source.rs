@@ -1,0 +1,189 @@
+//! The source: Auth0's logs as one stream in id order, read page after page in checkpoint
+//! mode only (`from`/`take`, first run included), on a thread of its own one page ahead of
+//! delivery. Each page is checked before it goes on: sorted by id, repeats and logs at or
+//! before the cursor dropped, and a page that does not move the cursor stops the run.
+
+use crate::auth0::{Auth0, Cursor, Page};
+use crate::filter;
+use crate::logid;
+use crate::report;
+use anyhow::{Result, anyhow};
+use reqwest::Url;
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::Instant;
+
+/// Logs per Auth0 request: the most Auth0 gives, so the fewest calls under its rate limits.
+pub const TAKE: u32 = 100;
+
+/// What goes down the channel: a page's new logs, in id order, or why fetching stopped.
+pub type Fetched = Result<Vec<Value>>;
+
+/// Reads pages after `start` until caught up (an empty page), `stop` is raised, `until`
+/// passes, or an error (sent on, then the thread ends). Dropping the receiver ends it too.
+pub fn fetch(
+    auth0: &Auth0,
+    base: &Url,
+    start: String,
+    until: Instant,
+    stop: &AtomicBool,
+    tx: SyncSender<Fetched>,
+) {
+    let mut after = start;
+    let mut cursor = Cursor::After(after.clone());
+    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+        let page = match auth0.page(&cursor, TAKE, until, stop) {
+            Ok(page) => page,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        let Page { logs, next } = page;
+        if logs.is_empty() {
+            return;
+        }
+        let logs = match accept_page(&after, logs) {
+            Ok(logs) => logs,
+            Err(e) => {
+                let _ = tx.send(Err(anyhow!(e)));
+                return;
+            }
+        };
+        after = filter::log_id(logs.last().expect("accept_page keeps at least one"))
+            .expect("parse_logs checked ids")
+            .to_string();
+        cursor = match next.as_deref().map(|link| follow(link, base, &after)) {
+            Some(Ok(url)) => Cursor::Next(url),
+            Some(Err(why)) => {
+                report::warn(format_args!(
+                    "not following Auth0's Link header ({why}); asking for the logs after {after}"
+                ));
+                Cursor::After(after.clone())
+            }
+            None => Cursor::After(after.clone()),
+        };
+        if tx.send(Ok(logs)).is_err() {
+            return;
+        }
+    }
+}
+
+/// A page as delivery may take it: in id order, without repeats or logs at or before `after`
+/// (the cursor it was asked for). A page that held logs but none after `after` means Auth0's
+/// cursor does not move: going on would send the same logs forever.
+pub fn accept_page(after: &str, mut logs: Vec<Value>) -> Result<Vec<Value>, String> {
+    let id = |l: &Value| filter::log_id(l).unwrap_or_default().to_string();
+    logs.sort_by(|a, b| logid::cmp(&id(a), &id(b)));
+    let mut out: Vec<Value> = Vec::with_capacity(logs.len());
+    for log in logs {
+        let this = id(&log);
+        let newest = out.last().map(id).unwrap_or_else(|| after.to_string());
+        if logid::cmp(&this, &newest).is_gt() {
+            out.push(log);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "Auth0 answered a page with no log after {after} (the cursor did not move): stopping rather than sending the same logs again; the next run retries from the checkpoint"
+        ));
+    }
+    Ok(out)
+}
+
+/// The next page's URL from a `Link` header, only when it stays on the tenant (the access token
+/// goes with it) and goes on from exactly the last log received (anything else could skip logs).
+pub fn follow(link: &str, base: &Url, after: &str) -> Result<Url, String> {
+    let url = base
+        .join(link)
+        .map_err(|_| "its target is not a URL".to_string())?;
+    if url.origin() != base.origin() {
+        return Err("it points to another host".into());
+    }
+    if url.path() != base.join("api/v2/logs").expect("a path joins").path() {
+        return Err("it points outside /api/v2/logs".into());
+    }
+    match url.query_pairs().find(|(k, _)| k == "from") {
+        Some((_, from)) if from == after => Ok(url),
+        Some(_) => Err(format!("its from is not the last log received, {after}")),
+        None => Err("it has no from".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn ids(logs: &[Value]) -> Vec<&str> {
+        logs.iter().filter_map(filter::log_id).collect()
+    }
+
+    #[test]
+    fn a_page_is_sorted_and_loses_repeats_and_old_logs() {
+        let page = vec![
+            json!({"log_id": "13"}),
+            json!({"log_id": "11"}),
+            json!({"log_id": "12"}),
+            json!({"log_id": "12"}),
+            json!({"log_id": "10"}),
+            json!({"log_id": "9"}),
+        ];
+        assert_eq!(ids(&accept_page("10", page).unwrap()), ["11", "12", "13"]);
+    }
+
+    #[test]
+    fn a_page_with_nothing_new_stops_the_run_naming_the_cursor() {
+        let e =
+            accept_page("10", vec![json!({"log_id": "10"}), json!({"log_id": "7"})]).unwrap_err();
+        assert!(e.contains("after 10") && e.contains("did not move"), "{e}");
+    }
+
+    #[test]
+    fn only_a_link_on_the_tenant_from_the_last_log_is_followed() {
+        let base = Url::parse("https://acme.auth0.com/").unwrap();
+        let ok = follow(
+            "https://acme.auth0.com/api/v2/logs?from=42&take=100",
+            &base,
+            "42",
+        )
+        .unwrap();
+        assert_eq!(
+            ok.as_str(),
+            "https://acme.auth0.com/api/v2/logs?from=42&take=100"
+        );
+        assert!(follow("/api/v2/logs?take=100&from=42", &base, "42").is_ok());
+        for bad in [
+            "https://evil.example/api/v2/logs?from=42",
+            "http://acme.auth0.com/api/v2/logs?from=42",
+            "https://acme.auth0.com/api/v2/users?from=42",
+            "https://acme.auth0.com/api/v2/logs?from=99",
+            "https://acme.auth0.com/api/v2/logs?take=100",
+        ] {
+            assert!(follow(bad, &base, "42").is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        /// Whatever a page holds, what goes on is strictly increasing and after the cursor.
+        #[test]
+        fn accepted_pages_only_move_forward(raw in proptest::collection::vec(0u32..60, 0..40), after in 0u32..60) {
+            let page: Vec<Value> = raw.iter().map(|n| json!({"log_id": n.to_string()})).collect();
+            let after = after.to_string();
+            match accept_page(&after, page) {
+                Ok(logs) => {
+                    let got = ids(&logs);
+                    prop_assert!(!got.is_empty());
+                    let mut prev = after.clone();
+                    for id in got {
+                        prop_assert!(logid::cmp(id, &prev).is_gt());
+                        prev = id.to_string();
+                    }
+                }
+                Err(_) => prop_assert!(raw.iter().all(|n| logid::cmp(&n.to_string(), &after).is_le())),
+            }
+        }
+    }
+}
