@@ -2,8 +2,8 @@
 //! mode (first page of a first run) or checkpoint mode, rate limits, and retries.
 
 use crate::config::Auth0Config;
-use crate::filter;
 use crate::http::{describe, snippet};
+use crate::log::Log;
 use crate::report;
 use crate::retry;
 use crate::secret::Secret;
@@ -12,6 +12,7 @@ use anyhow::{Result, anyhow, bail};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -31,7 +32,7 @@ pub enum Cursor {
 /// One answer of the logs endpoint.
 #[derive(Debug, Default)]
 pub struct Page {
-    pub logs: Vec<Value>,
+    pub logs: Vec<Log>,
     /// The `Link` header's `rel="next"` target, as given.
     pub next: Option<String>,
 }
@@ -355,20 +356,23 @@ fn reset_time(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// A page must be a JSON array of logs, each with an id: anything else is an error, never a
-/// silently skipped log.
-pub fn parse_logs(text: &str) -> Result<Vec<Value>> {
-    let v: Value = serde_json::from_str(text)
-        .map_err(|_| anyhow!("Auth0's logs answer is not JSON: {}", snippet(text)))?;
-    let Value::Array(logs) = v else {
-        bail!("Auth0's logs answer is not a JSON array: {}", snippet(text));
+/// silently skipped log. Each log keeps its text as Auth0 wrote it.
+pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
+    let Ok(items) = serde_json::from_str::<Vec<Box<RawValue>>>(text) else {
+        if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+            bail!("Auth0's logs answer is not a JSON array: {}", snippet(text));
+        }
+        bail!("Auth0's logs answer is not JSON: {}", snippet(text));
     };
-    if let Some(n) = logs.iter().position(|l| filter::log_id(l).is_none()) {
-        bail!(
-            "Auth0's logs answer has a log without log_id (item {n}): {}",
-            snippet(&logs[n].to_string())
-        );
-    }
-    Ok(logs)
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(n, raw)| {
+            let start = snippet(raw.get());
+            Log::parse(raw)
+                .map_err(|why| anyhow!("Auth0's logs answer has a log {why} (item {n}): {start}"))
+        })
+        .collect()
 }
 
 /// `RequestBuilder::json` needs reqwest's `json` feature; this is the same in one line.
@@ -405,7 +409,7 @@ mod tests {
             parse_logs(r#"[{"log_id":"1"},{"type":"sapi"}]"#)
                 .unwrap_err()
                 .to_string()
-                .contains("without log_id (item 1)")
+                .contains("a log without log_id (item 1)")
         );
         assert_eq!(parse_logs(r#"[{"_id":"1"}]"#).unwrap().len(), 1);
         assert!(parse_logs("[]").unwrap().is_empty());

@@ -46,12 +46,7 @@ pub fn check(cfg: &Config) -> Result<u8> {
                 true,
                 format!("token obtained and logs readable at {}", cfg.auth0.base_url),
             );
-            match page
-                .logs
-                .first()
-                .and_then(|l| l.get("date"))
-                .and_then(|d| d.as_str())
-            {
+            match page.logs.first().and_then(|l| l.date()) {
                 Some(date) => say(
                     true,
                     format!("newest log is from {date}{}", age(date, SystemTime::now())),

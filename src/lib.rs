@@ -17,6 +17,7 @@ pub mod exit;
 pub mod filter;
 pub mod history;
 pub mod http;
+pub mod log;
 pub mod logid;
 pub mod pace;
 pub mod report;

@@ -11,6 +11,7 @@ use crate::deliver::{Deliverer, Done};
 use crate::encode::{Batcher, Matched};
 use crate::exit::{self, Failure};
 use crate::filter;
+use crate::log::Log;
 use crate::logid::{self, StartFrom};
 use crate::pace::Deadline;
 use crate::report::{self, Counters, Progress, Summary};
@@ -18,7 +19,6 @@ use crate::signal;
 use crate::source::{self, Fetched};
 use crate::state::{self, RunRecord, State};
 use anyhow::{Result, anyhow};
-use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -356,15 +356,14 @@ impl Pipeline<'_> {
     /// Filters a page's logs into the acker and the sink.
     fn take(
         &self,
-        logs: Vec<Value>,
+        logs: Vec<Log>,
         sink: &mut Sink,
         batcher: &mut Batcher,
         acker: &mut Acker,
     ) -> Result<()> {
         let mut out = std::io::stdout().lock();
         for log in &logs {
-            let id = filter::log_id(log).unwrap_or_default();
-            let date = log.get("date").and_then(Value::as_str);
+            let (id, date) = (log.id(), log.date());
             if !self.cfg.filter.matches(log) {
                 acker.skip(id, date);
                 continue;

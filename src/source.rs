@@ -4,12 +4,11 @@
 //! before the cursor dropped, and a page that does not move the cursor stops the run.
 
 use crate::auth0::{Auth0, Cursor, Page};
-use crate::filter;
+use crate::log::Log;
 use crate::logid;
 use crate::report;
 use anyhow::{Result, anyhow};
 use reqwest::Url;
-use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
@@ -18,7 +17,7 @@ use std::time::Instant;
 pub const TAKE: u32 = 100;
 
 /// What goes down the channel: a page's new logs, in id order, or why fetching stopped.
-pub type Fetched = Result<Vec<Value>>;
+pub type Fetched = Result<Vec<Log>>;
 
 /// Reads pages after `start` until caught up (an empty page), `stop` is raised, `until`
 /// passes, or an error (sent on, then the thread ends). Dropping the receiver ends it too.
@@ -51,8 +50,10 @@ pub fn fetch(
                 return;
             }
         };
-        after = filter::log_id(logs.last().expect("accept_page keeps at least one"))
-            .expect("parse_logs checked ids")
+        after = logs
+            .last()
+            .expect("accept_page keeps at least one")
+            .id()
             .to_string();
         cursor = match next.as_deref().map(|link| follow(link, base, &after)) {
             Some(Ok(url)) => Cursor::Next(url),
@@ -73,14 +74,12 @@ pub fn fetch(
 /// A page as delivery may take it: in id order, without repeats or logs at or before `after`
 /// (the cursor it was asked for). A page that held logs but none after `after` means Auth0's
 /// cursor does not move: going on would send the same logs forever.
-pub fn accept_page(after: &str, mut logs: Vec<Value>) -> Result<Vec<Value>, String> {
-    let id = |l: &Value| filter::log_id(l).unwrap_or_default().to_string();
-    logs.sort_by(|a, b| logid::cmp(&id(a), &id(b)));
-    let mut out: Vec<Value> = Vec::with_capacity(logs.len());
+pub fn accept_page(after: &str, mut logs: Vec<Log>) -> Result<Vec<Log>, String> {
+    logs.sort_by(|a, b| logid::cmp(a.id(), b.id()));
+    let mut out: Vec<Log> = Vec::with_capacity(logs.len());
     for log in logs {
-        let this = id(&log);
-        let newest = out.last().map(id).unwrap_or_else(|| after.to_string());
-        if logid::cmp(&this, &newest).is_gt() {
+        let newest = out.last().map_or(after, Log::id);
+        if logid::cmp(log.id(), newest).is_gt() {
             out.push(log);
         }
     }
@@ -117,27 +116,25 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    fn ids(logs: &[Value]) -> Vec<&str> {
-        logs.iter().filter_map(filter::log_id).collect()
+    fn ids(logs: &[Log]) -> Vec<&str> {
+        logs.iter().map(Log::id).collect()
+    }
+
+    fn page(ids: &[&str]) -> Vec<Log> {
+        ids.iter()
+            .map(|id| crate::log::from_value(&json!({ "log_id": id })))
+            .collect()
     }
 
     #[test]
     fn a_page_is_sorted_and_loses_repeats_and_old_logs() {
-        let page = vec![
-            json!({"log_id": "13"}),
-            json!({"log_id": "11"}),
-            json!({"log_id": "12"}),
-            json!({"log_id": "12"}),
-            json!({"log_id": "10"}),
-            json!({"log_id": "9"}),
-        ];
+        let page = page(&["13", "11", "12", "12", "10", "9"]);
         assert_eq!(ids(&accept_page("10", page).unwrap()), ["11", "12", "13"]);
     }
 
     #[test]
     fn a_page_with_nothing_new_stops_the_run_naming_the_cursor() {
-        let e =
-            accept_page("10", vec![json!({"log_id": "10"}), json!({"log_id": "7"})]).unwrap_err();
+        let e = accept_page("10", page(&["10", "7"])).unwrap_err();
         assert!(e.contains("after 10") && e.contains("did not move"), "{e}");
     }
 
@@ -170,7 +167,8 @@ mod tests {
         /// Whatever a page holds, what goes on is strictly increasing and after the cursor.
         #[test]
         fn accepted_pages_only_move_forward(raw in proptest::collection::vec(0u32..60, 0..40), after in 0u32..60) {
-            let page: Vec<Value> = raw.iter().map(|n| json!({"log_id": n.to_string()})).collect();
+            let names: Vec<String> = raw.iter().map(u32::to_string).collect();
+            let page = page(&names.iter().map(String::as_str).collect::<Vec<_>>());
             let after = after.to_string();
             match accept_page(&after, page) {
                 Ok(logs) => {

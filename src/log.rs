@@ -1,0 +1,254 @@
+//! One Auth0 log as received: its JSON text kept byte for byte, so numbers, key order and
+//! everything else reach the receiver as Auth0 wrote them, and the few fields the tool reads
+//! to filter and to checkpoint. Reading these, and nothing else, is also what keeps a large
+//! backlog cheap: no tree of values is built for a log.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+#[derive(Debug)]
+pub struct Log {
+    raw: Box<RawValue>,
+    id: String,
+    date: Option<String>,
+    kind: Option<String>,
+    method: Option<String>,
+    path: Option<String>,
+}
+
+/// The top level of a log, as borrowed slices of its text.
+#[derive(Deserialize)]
+struct Top<'a> {
+    #[serde(borrow, default)]
+    log_id: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "_id")]
+    underscore_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    date: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    details: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Details<'a> {
+    #[serde(borrow, default)]
+    request: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    response: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Request<'a> {
+    #[serde(borrow, default)]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    path: Option<&'a RawValue>,
+}
+
+/// A JSON string's value; `None` for anything else (a field of the wrong type is treated as
+/// absent, as a filter on it would).
+fn string(raw: Option<&RawValue>) -> Option<String> {
+    raw.and_then(|r| serde_json::from_str::<Cow<str>>(r.get()).ok())
+        .map(Cow::into_owned)
+}
+
+/// An object's fields, when `raw` is one.
+fn object<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+}
+
+impl Log {
+    /// A log from one element of a logs page. Fails when it is not an object or has no id.
+    pub fn parse(raw: Box<RawValue>) -> Result<Log, String> {
+        let (id, date, kind, method, path) = {
+            // serde would also read a struct from an array: only an object is a log.
+            let top: Top = serde_json::from_str(raw.get())
+                .ok()
+                .filter(|_| raw.get().trim_start().starts_with('{'))
+                .ok_or_else(|| "not a JSON object".to_string())?;
+            let id = string(top.log_id)
+                .or_else(|| string(top.underscore_id))
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| "without log_id".to_string())?;
+            let request: Option<Request> =
+                object::<Details>(top.details).and_then(|d| object(d.request));
+            (
+                id,
+                string(top.date),
+                string(top.kind),
+                request.as_ref().and_then(|r| string(r.method)),
+                request.as_ref().and_then(|r| string(r.path)),
+            )
+        };
+        Ok(Log {
+            raw,
+            id,
+            date,
+            kind,
+            method,
+            path,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn date(&self) -> Option<&str> {
+        self.date.as_deref()
+    }
+
+    pub fn kind(&self) -> Option<&str> {
+        self.kind.as_deref()
+    }
+
+    /// `details.request.method`, as Auth0 logs it (lower case).
+    pub fn method(&self) -> Option<&str> {
+        self.method.as_deref()
+    }
+
+    /// `details.request.path`.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    /// The log's JSON text as received.
+    pub fn raw(&self) -> &str {
+        self.raw.get()
+    }
+
+    /// The raw `type`, `date`, `details.request` and `details.response` (`null` when absent),
+    /// each on one line.
+    pub fn parts(&self) -> [Cow<'_, str>; 4] {
+        let top: Option<Top> = serde_json::from_str(self.raw.get()).ok();
+        let details: Option<Details> = top.as_ref().and_then(|t| object(t.details));
+        fn text<'a>(r: Option<&'a RawValue>) -> Cow<'a, str> {
+            r.map_or(Cow::Borrowed("null"), |r| one_line(r.get()))
+        }
+        [
+            text(top.as_ref().and_then(|t| t.kind)),
+            text(top.as_ref().and_then(|t| t.date)),
+            text(details.as_ref().and_then(|d| d.request)),
+            text(details.as_ref().and_then(|d| d.response)),
+        ]
+    }
+
+    /// The whole log on one line.
+    pub fn one_line(&self) -> Cow<'_, str> {
+        one_line(self.raw.get())
+    }
+}
+
+/// JSON text without line breaks: a pretty-printed answer would otherwise break a JSON-lines
+/// body. Whitespace between tokens is dropped only when there is a line break to remove;
+/// strings (where a line break is always escaped) and numbers are never touched.
+pub fn one_line(json: &str) -> Cow<'_, str> {
+    if !json.contains(['\n', '\r']) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_ascii_whitespace() {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+pub fn from_value(v: &serde_json::Value) -> Log {
+    Log::parse(RawValue::from_string(v.to_string()).unwrap()).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(text: &str) -> Result<Log, String> {
+        Log::parse(RawValue::from_string(text.to_string()).unwrap())
+    }
+
+    #[test]
+    fn reads_the_fields_it_needs_and_keeps_the_text() {
+        let text = r#"{"date":"2026-11-20T00:00:00.000Z","type":"sapi","log_id":"900","details":{"request":{"method":"post","path":"/api/v2/users","body":{"n":1e3}},"response":{"statusCode":201}}}"#;
+        let l = parse(text).unwrap();
+        assert_eq!(
+            (l.id(), l.date(), l.kind(), l.method(), l.path()),
+            (
+                "900",
+                Some("2026-11-20T00:00:00.000Z"),
+                Some("sapi"),
+                Some("post"),
+                Some("/api/v2/users")
+            )
+        );
+        assert_eq!(l.raw(), text);
+        let [kind, date, request, response] = l.parts();
+        assert_eq!(kind, r#""sapi""#);
+        assert_eq!(date, r#""2026-11-20T00:00:00.000Z""#);
+        assert!(request.contains(r#""n":1e3"#), "{request}");
+        assert_eq!(response, r#"{"statusCode":201}"#);
+    }
+
+    #[test]
+    fn an_old_log_has_only_an_underscore_id_and_odd_fields_are_absent() {
+        let l = parse(r#"{"_id":"42","type":7,"details":"text"}"#).unwrap();
+        assert_eq!((l.id(), l.kind(), l.path()), ("42", None, None));
+        assert_eq!(l.parts()[2], "null");
+        assert!(
+            parse(r#"{"type":"sapi"}"#)
+                .unwrap_err()
+                .contains("without log_id")
+        );
+        assert!(parse(r#"{"log_id":""}"#).is_err());
+        assert!(parse("[1]").unwrap_err().contains("not a JSON object"));
+        assert!(parse(r#""x""#).is_err());
+    }
+
+    #[test]
+    fn a_pretty_printed_log_goes_on_one_line_with_its_strings_untouched() {
+        let pretty = "{\n  \"log_id\": \"1\",\n  \"description\": \"a  b\\n c\",\n  \"n\": 1.50\n}";
+        let l = parse(pretty).unwrap();
+        assert_eq!(
+            l.one_line(),
+            r#"{"log_id":"1","description":"a  b\n c","n":1.50}"#
+        );
+        assert!(matches!(one_line(r#"{"a": 1}"#), Cow::Borrowed(_)));
+    }
+
+    proptest! {
+        #[test]
+        fn one_line_keeps_any_json_value_equal(v in any::<Vec<(String, i64, bool)>>()) {
+            let value = serde_json::json!(v);
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            let flat = one_line(&pretty);
+            prop_assert!(!flat.contains('\n'));
+            let back: serde_json::Value = serde_json::from_str(&flat).unwrap();
+            prop_assert_eq!(back, value);
+        }
+
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,200}") {
+            if let Ok(raw) = RawValue::from_string(text) {
+                let _ = Log::parse(raw);
+            }
+        }
+    }
+}
