@@ -450,15 +450,17 @@ impl DeadLetter {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
         let mut file = open.open(path).map_err(|e| cannot("open", e))?;
+        let meta = file.metadata().map_err(|e| cannot("read", e))?;
+        // Only a regular file is tightened (never a device such as /dev/stdout).
         #[cfg(unix)]
-        {
+        if meta.is_file() {
             use std::os::unix::fs::PermissionsExt;
             file.set_permissions(std::fs::Permissions::from_mode(0o600))
                 .map_err(|e| cannot("restrict to mode 0600", e))?;
         }
-        let len = file.metadata().map_err(|e| cannot("read", e))?.len();
+        let len = meta.len();
         let mut last = [b'\n'];
-        if len > 0 {
+        if meta.is_file() && len > 0 {
             file.seek(SeekFrom::Start(len - 1))
                 .and_then(|_| file.read_exact(&mut last))
                 .map_err(|e| cannot("read", e))?;

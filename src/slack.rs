@@ -20,7 +20,8 @@ pub fn after_run(
     state: &mut State,
     now: SystemTime,
 ) {
-    if summary.run.error.is_some() || slack.send_success {
+    // Anything but a plain success is news: a failure, an interruption, logs set aside.
+    if summary.run.status != "ok" || slack.send_success {
         post(http, slack, &run_message(tenant, summary));
     }
     let today = utc_day(now);
@@ -75,6 +76,15 @@ pub fn run_message(tenant: &str, s: &Summary) -> String {
     let mut text = match &s.run.error {
         Some(e) => format!(
             ":x: auth0-mgmt-webhooks run failed for {tenant}: {e}\n{counts}. The next run goes on from the checkpoint."
+        ),
+        None if s.run.logs_dead_lettered > 0 => format!(
+            ":warning: auth0-mgmt-webhooks run for {tenant} set {} refused log{} aside in the dead-letter file: {counts}",
+            s.run.logs_dead_lettered,
+            if s.run.logs_dead_lettered == 1 {
+                ""
+            } else {
+                "s"
+            }
         ),
         None => format!(":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}: {counts}"),
     };
