@@ -33,6 +33,7 @@ NAME_FILE, naming a file that holds the value.
   AUTHORIZATION               the webhook's Authorization header, verbatim
   WEBHOOK_SECRET              whsec_... key(s), space-separated, to sign requests
   SLACK_INCOMING_WEBHOOK_URL  where failures (and optionally successes) are reported
+  HEALTHCHECK_URL             cron monitor ping URL: <url>/start, <url>, <url>/fail
 
 Exit codes:
   0   everything fetched and matched was delivered
@@ -213,6 +214,11 @@ pub struct Settings {
     /// [default: off]
     #[arg(long, value_name = "HOUR", env = "DAILY_REPORT_HOUR")]
     pub daily_report_hour: Option<u8>,
+
+    /// After every run, write a Prometheus textfile-collector file here (atomically), e.g.
+    /// /var/lib/node_exporter/textfile/auth0-mgmt-webhooks.prom. [default: none]
+    #[arg(long, value_name = "FILE", env = "METRICS_FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

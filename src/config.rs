@@ -30,6 +30,7 @@ pub struct Config {
     pub dead_letter: Option<PathBuf>,
     pub ca_cert: Option<PathBuf>,
     pub slack: Option<SlackConfig>,
+    pub monitor: MonitorConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +62,15 @@ pub struct SlackConfig {
     pub url: Secret,
     pub send_success: bool,
     pub daily_report_hour: Option<u8>,
+}
+
+/// Where a run reports that it ran: a cron monitor's ping URL and a Prometheus textfile.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorConfig {
+    /// HEALTHCHECK_URL: `/start`, success and `/fail` are pinged. It carries a token.
+    pub healthcheck: Option<Secret>,
+    /// METRICS_FILE: rewritten atomically after every run.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// The `--config` file. Keys are the environment variable names in lower case; an unknown key
@@ -99,6 +109,9 @@ pub struct FileSettings {
     slack_incoming_webhook_url_file: Option<PathBuf>,
     slack_send_success: Option<bool>,
     daily_report_hour: Option<u8>,
+    healthcheck_url: Option<String>,
+    healthcheck_url_file: Option<PathBuf>,
+    metrics_file: Option<PathBuf>,
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -347,6 +360,7 @@ impl Config {
             dead_letter: s.dead_letter.clone().or(file.dead_letter_file.clone()),
             ca_cert,
             slack,
+            monitor: monitor_config(s, &file, env, allow_insecure)?,
         })
     }
 
@@ -358,6 +372,39 @@ impl Config {
             .trim_end_matches('/')
             .to_string()
     }
+}
+
+/// HEALTHCHECK_URL (a secret: the URL is the credential, so it is checked without ever being
+/// printed) and METRICS_FILE.
+fn monitor_config(
+    s: &Settings,
+    file: &FileSettings,
+    env: Env,
+    allow_insecure: bool,
+) -> Result<MonitorConfig> {
+    let healthcheck = secret(
+        env,
+        "HEALTHCHECK_URL",
+        file.healthcheck_url.clone(),
+        file.healthcheck_url_file.clone(),
+    )?;
+    if let Some(url) = &healthcheck {
+        parse_url(url.expose(), "HEALTHCHECK_URL", allow_insecure)
+            .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
+    }
+    let metrics_file = s.metrics_file.clone().or(file.metrics_file.clone());
+    if let Some(p) = &metrics_file
+        && (p.as_os_str().is_empty() || p.file_name().is_none())
+    {
+        return Err(exit::settings(format!(
+            "METRICS_FILE '{}' must name a file, e.g. /var/lib/node_exporter/textfile/auth0-mgmt-webhooks.prom",
+            p.display()
+        )));
+    }
+    Ok(MonitorConfig {
+        healthcheck,
+        metrics_file,
+    })
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod exit;
 pub mod filter;
 pub mod history;
 pub mod http;
+pub mod monitor;
 pub mod pace;
 pub mod report;
 pub mod retry;
@@ -62,7 +63,14 @@ fn dispatch(command: Command) -> Result<u8> {
     match command {
         Command::Run(args) => {
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
-            run::run(&cfg, args.dry_run, args.output).map(|(code, _summary)| code)
+            if args.dry_run {
+                return run::run(&cfg, true, args.output).map(|(code, _summary)| code);
+            }
+            // Cron monitors see every real run, including one that fails before its summary.
+            let monitor = monitor::Monitor::start(&cfg);
+            let result = run::run(&cfg, false, args.output);
+            monitor.finish(&result);
+            result.map(|(code, _summary)| code)
         }
         Command::Check(settings) => {
             let cfg = config::Config::new(&settings, &config::process_env)?;
