@@ -31,6 +31,9 @@ pub struct Config {
     pub ca_cert: Option<PathBuf>,
     pub slack: Option<SlackConfig>,
     pub monitor: MonitorConfig,
+    /// Files holding secrets (`NAME_FILE`s used, the --config file), named as the user set them,
+    /// so `check` can warn when other users can read one.
+    pub secret_files: Vec<(String, PathBuf)>,
 }
 
 #[derive(Debug, Clone)]
@@ -361,6 +364,7 @@ impl Config {
             ca_cert,
             slack,
             monitor: monitor_config(s, &file, env, allow_insecure)?,
+            secret_files: secret_files(s, &file, env),
         })
     }
 
@@ -372,6 +376,54 @@ impl Config {
             .trim_end_matches('/')
             .to_string()
     }
+}
+
+/// The files the secrets were read from, as `secret` in parse.rs chooses them (the value in the
+/// environment first, then NAME_FILE, then the config file's keys), and the config file.
+fn secret_files(s: &Settings, file: &FileSettings, env: Env) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    if let Some(p) = &s.files.config {
+        out.push(("--config file".to_string(), p.clone()));
+    }
+    let in_config = [
+        (
+            "AUTH0_CLIENT_SECRET",
+            file.auth0_client_secret.is_some(),
+            &file.auth0_client_secret_file,
+        ),
+        (
+            "AUTHORIZATION",
+            file.authorization.is_some(),
+            &file.authorization_file,
+        ),
+        (
+            "WEBHOOK_SECRET",
+            file.webhook_secret.is_some(),
+            &file.webhook_secret_file,
+        ),
+        (
+            "SLACK_INCOMING_WEBHOOK_URL",
+            file.slack_incoming_webhook_url.is_some(),
+            &file.slack_incoming_webhook_url_file,
+        ),
+        (
+            "HEALTHCHECK_URL",
+            file.healthcheck_url.is_some(),
+            &file.healthcheck_url_file,
+        ),
+    ];
+    for (name, value_in_config, path_in_config) in in_config {
+        if env(name).is_some() {
+            continue;
+        }
+        let path = env(&format!("{name}_FILE"))
+            .map(PathBuf::from)
+            .or_else(|| path_in_config.clone().filter(|_| !value_in_config));
+        if let Some(p) = path {
+            out.push((format!("{name}_FILE"), p));
+        }
+    }
+    out
 }
 
 /// HEALTHCHECK_URL (a secret: the URL is the credential, so it is checked without ever being

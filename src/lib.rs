@@ -18,6 +18,7 @@ pub mod filter;
 pub mod history;
 pub mod http;
 pub mod monitor;
+pub mod owner;
 pub mod pace;
 pub mod report;
 pub mod retry;
