@@ -281,11 +281,7 @@ fn dead_letter(path: &Path) -> std::io::Result<()> {
 /// How long ago a log's date was, to the minute: a quiet tenant shows hours or days.
 fn age(date: &str, now: SystemTime) -> String {
     match report::age(date, now) {
-        Some(d) if d.as_secs() < 60 => " (less than a minute ago)".to_string(),
-        Some(d) => format!(
-            " ({} ago)",
-            humantime::format_duration(Duration::from_secs(d.as_secs() / 60 * 60))
-        ),
+        Some(d) => format!(" ({} ago)", report::duration_words(d)),
         None => String::new(),
     }
 }
@@ -322,7 +318,10 @@ mod tests {
             age("2026-11-26T09:59:30.000Z", now),
             " (less than a minute ago)"
         );
-        assert_eq!(age("2026-11-24T07:29:10.500Z", now), " (2days 2h 30m ago)");
+        assert_eq!(
+            age("2026-11-24T07:29:10.500Z", now),
+            " (2 days 2 hours ago)"
+        );
         assert_eq!(age("2026-11-27T00:00:00.000Z", now), "");
         assert_eq!(age("not a date", now), "");
     }

@@ -65,7 +65,8 @@ pub struct RunArgs {
     pub dry_run: bool,
 
     /// How to report the run when it ends: a line on stderr, or one JSON object on stdout.
-    #[arg(long, value_enum, default_value_t = Output::Text, env = "OUTPUT")]
+    // Not plain OUTPUT: that name is too common in other software's environments.
+    #[arg(long, value_enum, default_value_t = Output::Text, env = "AUTH0_MGMT_WEBHOOKS_OUTPUT")]
     pub output: Output,
 }
 

@@ -1,6 +1,7 @@
 //! Settings: flags and environment (through clap), the optional TOML file, defaults, turned once
 //! into a validated [`Config`]. Only this module knows clap; every message names the setting.
 
+mod file_error;
 mod parse;
 
 use crate::cli::{PayloadFormat, PayloadShape, Settings, StateArgs};
@@ -130,13 +131,7 @@ pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| exit::settings(format!("config file {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| {
-        exit::settings(format!(
-            "config file {}: {}",
-            path.display(),
-            e.message().trim()
-        ))
-    })
+    toml::from_str(&text).map_err(|e| exit::settings(file_error::message(path, &text, &e)))
 }
 
 /// The state file: --state / STATE_FILE, then the config file, then the XDG state directory.
@@ -156,6 +151,7 @@ pub fn state_path(args: &StateArgs, file: &FileSettings, env: Env) -> Result<Pat
 impl Config {
     pub fn new(s: &Settings, env: Env) -> Result<Config> {
         let file = load_file(s.files.config.as_deref())?;
+        all_required(s, &file, env)?;
         let state_file = state_path(&s.files, &file, env)?;
 
         let domain = required(
@@ -376,6 +372,47 @@ impl Config {
             .trim_end_matches('/')
             .to_string()
     }
+}
+
+/// When two or more required settings are missing, one error naming them all, so a first
+/// setup is not a round of fixing one and meeting the next. (One missing setting gets its own,
+/// more detailed message further on.)
+fn all_required(s: &Settings, file: &FileSettings, env: Env) -> Result<()> {
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    let secret_given = env("AUTH0_CLIENT_SECRET").is_some()
+        || env("AUTH0_CLIENT_SECRET_FILE").is_some()
+        || given(&file.auth0_client_secret)
+        || file.auth0_client_secret_file.is_some();
+    let missing: Vec<&str> = [
+        (
+            given(&s.domain) || given(&file.auth0_domain),
+            "AUTH0_DOMAIN (--domain), e.g. acme.eu.auth0.com",
+        ),
+        (
+            given(&s.client_id) || given(&file.auth0_client_id),
+            "AUTH0_CLIENT_ID (--client-id), the M2M application's client ID",
+        ),
+        (
+            secret_given,
+            "AUTH0_CLIENT_SECRET, or AUTH0_CLIENT_SECRET_FILE naming a file that holds it (never a flag)",
+        ),
+        (
+            given(&s.webhook_url) || given(&file.webhook_url),
+            "WEBHOOK_URL (--webhook-url), e.g. https://hooks.example.com/auth0",
+        ),
+    ]
+    .into_iter()
+    .filter(|(ok, _)| !ok)
+    .map(|(_, what)| what)
+    .collect();
+    if missing.len() < 2 {
+        return Ok(());
+    }
+    Err(exit::settings(format!(
+        "{} required settings are missing:\n  {}\n(in the environment, as flags, or in the --config file)",
+        missing.len(),
+        missing.join("\n  ")
+    )))
 }
 
 /// The files the secrets were read from, as `secret` in parse.rs chooses them (the value in the
@@ -618,6 +655,23 @@ mod tests {
             m.contains("batch_sise") && m.contains(p.to_str().unwrap()),
             "{m}"
         );
+    }
+
+    #[test]
+    fn every_missing_required_setting_is_named_at_once() {
+        let m = message(build(&["--state", "/tmp/s.json"], &[]));
+        for name in [
+            "4 required settings are missing",
+            "AUTH0_DOMAIN (--domain)",
+            "AUTH0_CLIENT_ID (--client-id)",
+            "AUTH0_CLIENT_SECRET_FILE",
+            "WEBHOOK_URL (--webhook-url)",
+        ] {
+            assert!(m.contains(name), "{name} in {m}");
+        }
+        let m = message(build(&BASE[2..], &[]));
+        assert!(m.starts_with("2 required settings are missing"), "{m}");
+        assert!(!m.contains("WEBHOOK_URL"), "{m}");
     }
 
     #[test]
