@@ -83,5 +83,46 @@ fn dispatch(command: Command) -> Result<u8> {
             history::show(&path, args.json, args.limit)?;
             Ok(exit::OK)
         }
+        Command::Completions(args) => {
+            let mut cmd = cli::command();
+            let name = cmd.get_name().to_string();
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut cmd, name, &mut script);
+            print_bytes(&script)?;
+            Ok(exit::OK)
+        }
+        Command::Man(args) => {
+            let cmd = cli::command();
+            let page = match &args.command {
+                Some(sub) => {
+                    // clap takes a page's name as a &'static str: one per command `man` accepts.
+                    let name = match sub.as_str() {
+                        "run" => "auth0-mgmt-webhooks-run",
+                        "check" => "auth0-mgmt-webhooks-check",
+                        _ => "auth0-mgmt-webhooks-history",
+                    };
+                    cmd.find_subcommand(sub)
+                        .expect("clap checked the name")
+                        .clone()
+                        .name(name)
+                        .version(env!("CARGO_PKG_VERSION"))
+                }
+                None => cmd,
+            };
+            let mut roff = Vec::new();
+            clap_mangen::Man::new(page).render(&mut roff)?;
+            print_bytes(&roff)?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Writes to stdout; a reader that stops early (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
