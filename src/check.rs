@@ -67,6 +67,9 @@ pub fn check(cfg: &Config) -> Result<u8> {
         "settings valid; state file {}",
         cfg.state_file.display()
     ));
+    for w in crate::filter::unknown_endpoints(&cfg.filter.endpoints) {
+        c.warn(w);
+    }
     for (what, path) in &cfg.secret_files {
         if let Some(w) = owner::exposed(what, path) {
             c.warn(w);

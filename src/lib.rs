@@ -27,6 +27,7 @@ pub mod secret;
 pub mod sign;
 pub mod slack;
 pub mod state;
+pub mod suggest;
 
 use anyhow::Result;
 use clap::FromArgMatches;
@@ -64,6 +65,9 @@ fn dispatch(command: Command) -> Result<u8> {
     match command {
         Command::Run(args) => {
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
+            for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
+                report::warn(w);
+            }
             if args.dry_run {
                 return run::run(&cfg, true, args.output).map(|(code, _summary)| code);
             }

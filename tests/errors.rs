@@ -109,3 +109,29 @@ fn output_is_chosen_by_the_prefixed_variable_and_plain_output_is_ignored() {
     let summary: Value = serde_json::from_str(ran.stdout.trim()).unwrap();
     assert_eq!(summary["status"], "ok");
 }
+
+#[test]
+fn an_endpoint_that_names_no_collection_is_pointed_out_by_run_and_check() {
+    let s = Setup::new(realistic_logs(20, 33));
+    let hint =
+        "`user` is no Management API endpoint, so no log will match it; did you mean `users`?";
+
+    let ran = s.run(&["--endpoints", "user, clients"], &[]);
+    ran.assert_code(0);
+    assert!(
+        ran.stderr
+            .contains(&format!("warning: AUTH0_API_ENDPOINTS: {hint}")),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("`clients`"), "{}", ran.stderr);
+
+    let ran = s.exec("check", &["--endpoints", "user"], &[]);
+    ran.assert_code(0);
+    assert!(
+        ran.stdout
+            .contains(&format!("WARN AUTH0_API_ENDPOINTS: {hint}")),
+        "{}",
+        ran.stdout
+    );
+}

@@ -18,7 +18,7 @@ pub(super) fn message(path: &Path, text: &str, err: &toml::de::Error) -> String 
         .filter(|_| raw.starts_with("unknown field"))
     {
         let known = expected(raw);
-        let hint = match closest(unknown, &known) {
+        let hint = match crate::suggest::closest(unknown, &known) {
             Some(k) => format!("did you mean `{k}`? "),
             None => String::new(),
         };
@@ -71,33 +71,6 @@ fn expected(msg: &str) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// The known key nearest to `typo`, if near enough to be what was meant.
-fn closest<'a>(typo: &str, known: &[&'a str]) -> Option<&'a str> {
-    let typo = typo.to_ascii_lowercase().replace('-', "_");
-    known
-        .iter()
-        .map(|k| (distance(&typo, k), *k))
-        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-/// Levenshtein distance.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,12 +115,5 @@ mod tests {
     fn a_syntax_error_has_its_position() {
         let m = error("batch_size = \n");
         assert!(m.starts_with("config file c.toml, line 1, column"), "{m}");
-    }
-
-    #[test]
-    fn distance_counts_edits() {
-        assert_eq!(distance("batch_sise", "batch_size"), 1);
-        assert_eq!(distance("", "abc"), 3);
-        assert_eq!(distance("webhok_url", "webhook_url"), 1);
     }
 }
