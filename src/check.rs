@@ -102,8 +102,13 @@ pub fn check(cfg: &Config) -> Result<u8> {
         .with_context(|| format!("reading logs from {}", cfg.auth0.base_url));
     match page {
         Ok(logs) => {
+            let default_audience = cfg.auth0.base_url.join("api/v2/").ok();
+            let audience = match default_audience.as_ref() == Some(&cfg.auth0.audience) {
+                true => String::new(),
+                false => format!(" (token audience {})", cfg.auth0.audience),
+            };
             c.ok(format!(
-                "token obtained and logs readable at {}",
+                "token obtained{audience} and logs readable at {}",
                 cfg.auth0.base_url
             ));
             match logs

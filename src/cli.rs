@@ -149,6 +149,18 @@ pub struct Settings {
     )]
     pub domain: Option<String>,
 
+    /// Token audience, when AUTH0_DOMAIN is a custom domain or a proxy. [default: from the domain]
+    ///
+    /// The Management API's audience stays the tenant's own domain: acme.eu.auth0.com (or the
+    /// full https://acme.eu.auth0.com/api/v2/).
+    #[arg(
+        long,
+        value_name = "DOMAIN_OR_URL",
+        env = "AUTH0_AUDIENCE",
+        help_heading = "Auth0"
+    )]
+    pub audience: Option<String>,
+
     /// Client ID of a machine-to-machine application granted read:logs. [required]
     #[arg(
         long,

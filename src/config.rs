@@ -41,6 +41,9 @@ pub struct Config {
 pub struct Auth0Config {
     /// `https://{domain}`, or the URL given when the domain setting had a scheme.
     pub base_url: Url,
+    /// The token's audience: AUTH0_AUDIENCE, else `{base_url}api/v2/`. A custom domain or a
+    /// proxy in AUTH0_DOMAIN needs the tenant's own domain here.
+    pub audience: Url,
     pub client_id: String,
     pub client_secret: Secret,
 }
@@ -116,6 +119,7 @@ pub struct FileSettings {
     healthcheck_url: Option<String>,
     healthcheck_url_file: Option<PathBuf>,
     metrics_file: Option<PathBuf>,
+    auth0_audience: Option<String>,
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -314,6 +318,7 @@ impl Config {
 
         Ok(Config {
             auth0: Auth0Config {
+                audience: audience(s, &file, &base_url)?,
                 base_url,
                 client_id,
                 client_secret,
@@ -371,6 +376,35 @@ impl Config {
             .as_str()
             .trim_end_matches('/')
             .to_string()
+    }
+}
+
+/// AUTH0_AUDIENCE: a URL as given, or a domain meaning `https://{domain}/api/v2/` (the
+/// Management API's audience); by default that of AUTH0_DOMAIN.
+fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
+    let Some(raw) = s
+        .audience
+        .clone()
+        .or(file.auth0_audience.clone())
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+    else {
+        return Ok(base_url.join("api/v2/").expect("api/v2/ joins a base URL"));
+    };
+    let bad = |why: String| {
+        exit::settings(format!(
+            "AUTH0_AUDIENCE '{raw}' {why}; e.g. acme.eu.auth0.com or https://acme.eu.auth0.com/api/v2/ (the tenant's own domain, also behind a custom domain)"
+        ))
+    };
+    if raw.contains("://") {
+        let url = Url::parse(&raw).map_err(|e| bad(format!("is not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(bad("must be an https URL".to_string()));
+        }
+        Ok(url)
+    } else {
+        Url::parse(&format!("https://{raw}/api/v2/"))
+            .map_err(|e| bad(format!("is not a domain ({e})")))
     }
 }
 
@@ -672,6 +706,37 @@ mod tests {
         let m = message(build(&BASE[2..], &[]));
         assert!(m.starts_with("2 required settings are missing"), "{m}");
         assert!(!m.contains("WEBHOOK_URL"), "{m}");
+    }
+
+    #[test]
+    fn audience_defaults_to_the_domain_and_may_be_a_domain_or_a_url() {
+        let c = build(BASE, SECRET).unwrap();
+        assert_eq!(
+            c.auth0.audience.as_str(),
+            "https://acme.eu.auth0.com/api/v2/"
+        );
+        let proxied = with(&["--domain", "https://login.acme.com"]);
+        let c = build(
+            &[proxied.as_slice(), &["--audience", "acme.eu.auth0.com"]].concat(),
+            SECRET,
+        )
+        .unwrap();
+        assert_eq!(c.auth0.base_url.as_str(), "https://login.acme.com/");
+        assert_eq!(
+            c.auth0.audience.as_str(),
+            "https://acme.eu.auth0.com/api/v2/"
+        );
+        let c = build(
+            &with(&["--audience", "https://acme.eu.auth0.com/api/v2/"]),
+            SECRET,
+        )
+        .unwrap();
+        assert_eq!(
+            c.auth0.audience.as_str(),
+            "https://acme.eu.auth0.com/api/v2/"
+        );
+        let m = message(build(&with(&["--audience", "ftp://x.example/"]), SECRET));
+        assert!(m.contains("AUTH0_AUDIENCE 'ftp://x.example/'"), "{m}");
     }
 
     #[test]
