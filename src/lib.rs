@@ -3,8 +3,8 @@
 //!
 //! The pipeline, one module a stage: `config` -> `state` -> `auth0` -> `filter` -> `encode`
 //! -> `deliver` (with `retry`, `pace`, `sign`) -> `checkpoint` -> `state` -> `report` /
-//! `slack`. `run` ties them together; `main.rs` only maps the result to an exit code from
-//! `exit`.
+//! `slack`. `run` ties them together; `monitor` (cron pings, Prometheus file) watches each real
+//! run from `dispatch`; `main.rs` only maps the result to an exit code from `exit`.
 
 pub mod auth0;
 pub mod check;
