@@ -110,7 +110,7 @@ impl Auth0 {
             "grant_type": "client_credentials",
             "client_id": self.cfg.client_id,
             "client_secret": self.cfg.client_secret.expose(),
-            "audience": self.url("api/v2/").as_str(),
+            "audience": self.cfg.audience.as_str(),
         });
         let resp = self.call(deadline, stop, "POST", &url, || {
             self.http

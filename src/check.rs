@@ -1,37 +1,101 @@
-//! `check`: the settings, the credentials and the webhook host, tried before the first run,
-//! with nothing sent to the webhook and nothing written.
+//! `check`: the settings, the credentials, the webhook host, and every file a run opens (the
+//! state's folder, the state and lock files, the dead-letter and metrics files), tried before
+//! the first run with nothing sent to the webhook and nothing left behind.
 
 use crate::auth0::{Auth0, Cursor};
 use crate::config::Config;
 use crate::exit;
+use crate::owner;
 use crate::report;
-use crate::state::State;
+use crate::state::{self, State};
 use anyhow::{Context, Result};
 use std::net::ToSocketAddrs;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime};
 
-pub fn check(cfg: &Config) -> Result<u8> {
-    let say = |ok: bool, what: String| println!("{} {what}", if ok { "ok  " } else { "FAIL" });
-    say(
-        true,
-        format!("settings valid; state file {}", cfg.state_file.display()),
-    );
+/// The lines `check` prints: `ok`, `WARN` and `FAIL`; with `-q` only the failures.
+#[derive(Default)]
+struct Checklist {
+    failed: bool,
+}
 
-    let state = State::load(&cfg.state_file)?;
-    let where_ = match (&state.checkpoint, &cfg.start_from) {
-        (_, Some(sf)) if state.start_from.as_deref() != Some(sf.raw.as_str()) => {
-            format!(
-                "the next run starts after START_FROM {} (checkpoint {})",
-                sf.raw, sf.checkpoint
-            )
+impl Checklist {
+    fn ok(&mut self, what: impl AsRef<str>) {
+        if report::enabled(report::NORMAL) {
+            println!("ok   {}", what.as_ref());
         }
-        (Some(c), _) => format!("checkpoint {c}"),
-        (None, _) => {
-            "no checkpoint yet: the first run starts at the oldest log Auth0 keeps".to_string()
+    }
+
+    fn warn(&mut self, what: impl AsRef<str>) {
+        if report::enabled(report::NORMAL) {
+            println!("WARN {}", what.as_ref());
         }
-    };
-    say(true, where_);
+    }
+
+    fn fail(&mut self, what: impl AsRef<str>) {
+        self.failed = true;
+        println!("FAIL {}", what.as_ref());
+    }
+
+    /// A file that belongs to another user: a failure, since the run would fail on it, except
+    /// for root, who can use it but would leave the state owned by root for the next run.
+    fn foreign(&mut self, advice: String) {
+        if is_root() {
+            self.warn(format!(
+                "{advice} (root can use it, but a run as root would leave it owned by root and break the service user's runs)"
+            ));
+        } else {
+            self.fail(advice);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_root() -> bool {
+    owner::current_uid() == 0
+}
+
+#[cfg(not(unix))]
+fn is_root() -> bool {
+    false
+}
+
+pub fn check(cfg: &Config) -> Result<u8> {
+    let mut c = Checklist::default();
+    c.ok(format!(
+        "settings valid; state file {}",
+        cfg.state_file.display()
+    ));
+    for w in crate::filter::unknown_endpoints(&cfg.filter.endpoints) {
+        c.warn(w);
+    }
+    for (what, path) in &cfg.secret_files {
+        if let Some(w) = owner::exposed(what, path) {
+            c.warn(w);
+        }
+    }
+    files(cfg, &mut c);
+
+    match State::load(&cfg.state_file) {
+        Ok(state) => {
+            let where_ = match (&state.checkpoint, &cfg.start_from) {
+                (_, Some(sf)) if state.start_from.as_deref() != Some(sf.raw.as_str()) => {
+                    format!(
+                        "the next run starts after START_FROM {} (checkpoint {})",
+                        sf.raw, sf.checkpoint
+                    )
+                }
+                (Some(c), _) => format!("checkpoint {c}"),
+                (None, _) => {
+                    "no checkpoint yet: the first run starts at the oldest log Auth0 keeps"
+                        .to_string()
+                }
+            };
+            c.ok(where_);
+        }
+        Err(e) => c.fail(format!("{e:#}")),
+    }
 
     let http = crate::http::client(cfg)?;
     let auth0 = Auth0::new(http, cfg.auth0.clone(), None);
@@ -39,25 +103,26 @@ pub fn check(cfg: &Config) -> Result<u8> {
     let page = auth0
         .page(&Cursor::Newest, 1, deadline, &AtomicBool::new(false))
         .with_context(|| format!("reading logs from {}", cfg.auth0.base_url));
-    let mut failed = false;
     match page {
         Ok(page) => {
-            say(
-                true,
-                format!("token obtained and logs readable at {}", cfg.auth0.base_url),
-            );
+            let default_audience = cfg.auth0.base_url.join("api/v2/").ok();
+            let audience = match default_audience.as_ref() == Some(&cfg.auth0.audience) {
+                true => String::new(),
+                false => format!(" (token audience {})", cfg.auth0.audience),
+            };
+            c.ok(format!(
+                "token obtained{audience} and logs readable at {}",
+                cfg.auth0.base_url
+            ));
             match page.logs.first().and_then(|l| l.date()) {
-                Some(date) => say(
-                    true,
-                    format!("newest log is from {date}{}", age(date, SystemTime::now())),
-                ),
-                None => say(true, "the tenant has no logs yet".to_string()),
+                Some(date) => c.ok(format!(
+                    "newest log is from {date}{}",
+                    age(date, SystemTime::now())
+                )),
+                None => c.ok("the tenant has no logs yet"),
             }
         }
-        Err(e) => {
-            say(false, format!("{e:#}"));
-            failed = true;
-        }
+        Err(e) => c.fail(format!("{e:#}")),
     }
 
     let host = cfg
@@ -68,36 +133,162 @@ pub fn check(cfg: &Config) -> Result<u8> {
         .trim_matches(['[', ']']);
     let port = cfg.webhook.url.port_or_known_default().unwrap_or(443);
     match (host, port).to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(_)) => say(
-            true,
-            format!("webhook host {host} resolves (nothing was sent to it)"),
-        ),
-        _ => {
-            say(false, format!("webhook host {host} does not resolve"));
-            failed = true;
-        }
+        Ok(Some(_)) => c.ok(format!(
+            "webhook host {host} resolves (nothing was sent to it)"
+        )),
+        _ => c.fail(format!("webhook host {host} does not resolve")),
     }
     if let Some(s) = &cfg.slack {
-        say(
-            true,
-            format!(
-                "Slack reports on failure{}",
-                if s.send_success { " and success" } else { "" }
-            ),
-        );
+        c.ok(format!(
+            "Slack reports on failure{}",
+            if s.send_success { " and success" } else { "" }
+        ));
+    }
+    if cfg.monitor.healthcheck.is_some() {
+        c.ok("HEALTHCHECK_URL set: each run pings /start, then success or /fail (check pings nothing)");
     }
     report::debug(format_args!("{cfg:?}"));
-    Ok(if failed { exit::FAILED } else { exit::OK })
+    Ok(if c.failed { exit::FAILED } else { exit::OK })
+}
+
+/// What `run` does to the file system, tried: a new file beside the state (how the state is
+/// saved), the lock file opened, the dead-letter file opened for appending, a file beside the
+/// metrics file. Whatever is created here is removed again.
+fn files(cfg: &Config, c: &mut Checklist) {
+    let state_file = &cfg.state_file;
+    let lock = state::lock_path(state_file);
+    let dir = folder(state_file);
+    match can_create_in(dir) {
+        Ok(None) => c.ok(format!(
+            "STATE_FILE's folder {} is writable (state and lock files)",
+            dir.display()
+        )),
+        Ok(Some(ancestor)) => c.ok(format!(
+            "STATE_FILE's folder {} does not exist yet; the first run creates it in {}",
+            dir.display(),
+            ancestor.display()
+        )),
+        Err(e) => {
+            let advice = owner::foreign(dir, &[])
+                .map(|a| format!("; {a}"))
+                .unwrap_or_default();
+            c.fail(format!(
+                "cannot create files in STATE_FILE's folder {} ({e}): each run saves the state by writing a new file there and renaming it, and locks {}; make the folder writable by the user running the tool, or choose another STATE_FILE (--state){advice}",
+                dir.display(),
+                lock.display()
+            ));
+        }
+    }
+    if let Some(advice) = owner::foreign(state_file, &[&lock]) {
+        c.foreign(format!("STATE_FILE {advice}"));
+    }
+    if lock.exists() {
+        let opened = std::fs::OpenOptions::new().write(true).open(&lock);
+        match opened {
+            Ok(_) => {
+                if let Some(advice) = owner::foreign(&lock, &[state_file]) {
+                    c.foreign(format!("lock file {advice}"));
+                }
+            }
+            Err(e) => c.fail(format!(
+                "cannot open lock file {} ({e}); {}",
+                lock.display(),
+                owner::foreign(&lock, &[state_file])
+                    .unwrap_or_else(|| "make it writable by the user running the tool".into())
+            )),
+        }
+    }
+
+    if let Some(p) = &cfg.dead_letter {
+        match dead_letter(p) {
+            Ok(()) => match owner::foreign(p, &[]) {
+                Some(advice) => c.foreign(format!("DEAD_LETTER_FILE {advice}")),
+                None => c.ok(format!("DEAD_LETTER_FILE {} can be appended to", p.display())),
+            },
+            Err(e) => c.fail(format!(
+                "DEAD_LETTER_FILE {}: cannot open it for appending ({e}); the run would stop before sending anything",
+                p.display()
+            )),
+        }
+    }
+
+    if let Some(p) = &cfg.monitor.metrics_file {
+        let dir = folder(p);
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => match can_create_in(dir) {
+                Ok(_) => c.ok(format!("METRICS_FILE {} can be written", p.display())),
+                Err(e) => c.fail(format!(
+                    "METRICS_FILE {}: cannot create files in {} ({e}), so the metrics would never be written",
+                    p.display(),
+                    dir.display()
+                )),
+            },
+            _ => c.fail(format!(
+                "METRICS_FILE {}: the folder {} does not exist (node_exporter's --collector.textfile.directory)",
+                p.display(),
+                dir.display()
+            )),
+        }
+        if p.extension().is_none_or(|e| e != "prom") {
+            c.warn(format!(
+                "METRICS_FILE {}: node_exporter's textfile collector reads only files ending in .prom",
+                p.display()
+            ));
+        }
+    }
+}
+
+fn folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates and removes a file in `dir`, or, when `dir` does not exist yet, in the nearest
+/// folder above it that does (where the run would create it). `Some(that folder)` in the
+/// second case.
+fn can_create_in(dir: &Path) -> std::io::Result<Option<&Path>> {
+    let mut at = dir;
+    while !at.exists() {
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p,
+            _ => {
+                at = Path::new(".");
+                break;
+            }
+        }
+    }
+    // Removed when dropped. The error without tempfile's random name, which means nothing.
+    tempfile::Builder::new()
+        .prefix(".auth0-mgmt-webhooks-check-")
+        .tempfile_in(at)
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) => std::io::Error::from_raw_os_error(code),
+            None => e,
+        })?;
+    Ok((at != dir).then_some(at))
+}
+
+/// Opens the dead-letter file as the run does (append); one that does not exist is created and
+/// removed again, so `check` leaves no empty file behind.
+fn dead_letter(path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        std::fs::OpenOptions::new().append(true).open(path)?;
+        return Ok(());
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.create_new(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open.open(path)?;
+    std::fs::remove_file(path)
 }
 
 /// How long ago a log's date was, to the minute: a quiet tenant shows hours or days.
 fn age(date: &str, now: SystemTime) -> String {
     match report::age(date, now) {
-        Some(d) if d.as_secs() < 60 => " (less than a minute ago)".to_string(),
-        Some(d) => format!(
-            " ({} ago)",
-            humantime::format_duration(Duration::from_secs(d.as_secs() / 60 * 60))
-        ),
+        Some(d) => format!(" ({} ago)", report::duration_words(d)),
         None => String::new(),
     }
 }
@@ -107,13 +298,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_missing_state_folder_is_tried_where_the_run_would_create_it() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(can_create_in(dir.path()).unwrap(), None);
+        let deep = dir.path().join("a/b");
+        assert_eq!(can_create_in(&deep).unwrap(), Some(dir.path()));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_dead_letter_file_that_did_not_exist_still_does_not_and_one_that_did_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dead.jsonl");
+        dead_letter(&p).unwrap();
+        assert!(!p.exists());
+        std::fs::write(&p, "{}\n").unwrap();
+        dead_letter(&p).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "{}\n");
+        assert!(dead_letter(&dir.path().join("no/dead.jsonl")).is_err());
+    }
+
+    #[test]
     fn age_is_shown_to_the_minute() {
         let now = humantime::parse_rfc3339("2026-11-26T10:00:00Z").unwrap();
         assert_eq!(
             age("2026-11-26T09:59:30.000Z", now),
             " (less than a minute ago)"
         );
-        assert_eq!(age("2026-11-24T07:29:10.500Z", now), " (2days 2h 30m ago)");
+        assert_eq!(
+            age("2026-11-24T07:29:10.500Z", now),
+            " (2 days 2 hours ago)"
+        );
         assert_eq!(age("2026-11-27T00:00:00.000Z", now), "");
         assert_eq!(age("not a date", now), "");
     }

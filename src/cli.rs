@@ -10,7 +10,7 @@ use std::path::PathBuf;
     name = "auth0-mgmt-webhooks",
     version,
     about = "Forward Auth0 Management API audit logs (sapi/fapi) to your webhook, one cron run at a time, without ever losing one.",
-    after_help = SECRETS_HELP
+    after_help = SECRETS_SHORT, after_long_help = SECRETS_HELP
 )]
 pub struct Cli {
     /// More output on stderr: -v each request, -vv everything.
@@ -25,6 +25,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The `-h` epilogue: where the long one is.
+pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL) come only from the environment or NAME_FILE. Exit codes 0, 1, 2, 75: see --help.";
+
 pub const SECRETS_HELP: &str = "\
 Secrets come from the environment (or the --config file), never from flags:
 every user of the machine can read a command line. Each NAME may instead be
@@ -33,6 +36,7 @@ NAME_FILE, naming a file that holds the value.
   AUTHORIZATION               the webhook's Authorization header, verbatim
   WEBHOOK_SECRET              whsec_... key(s), space-separated, to sign requests
   SLACK_INCOMING_WEBHOOK_URL  where failures (and optionally successes) are reported
+  HEALTHCHECK_URL             cron monitor ping URL: <url>/start, <url>, <url>/fail
 
 Exit codes:
   0   everything fetched and matched was delivered
@@ -44,27 +48,52 @@ Exit codes:
 pub enum Command {
     /// One pass: read the checkpoint, fetch and filter logs, deliver them, save the new checkpoint.
     // The secrets have no flags, so `run --help` must name their variables itself.
-    #[command(after_help = SECRETS_HELP)]
+    #[command(after_help = SECRETS_SHORT, after_long_help = SECRETS_HELP)]
     Run(RunArgs),
-    /// Validate the settings, get a token and read one page of logs; sends nothing to the webhook.
-    #[command(after_help = SECRETS_HELP)]
+    /// Validate the settings, try the files a run opens, get a token and read one page of logs;
+    /// sends nothing to the webhook.
+    #[command(after_help = SECRETS_SHORT, after_long_help = SECRETS_HELP)]
     Check(Settings),
     /// Show the record of past runs kept in the state file.
     History(HistoryArgs),
+    /// Print a shell completion script on stdout (README: where to put it).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout: `man auth0-mgmt-webhooks` once installed.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub settings: Settings,
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
 
-    /// Fetch and filter as usual, print each payload item as a JSON line on stdout, send nothing
-    /// and leave the state file untouched.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command's own page (auth0-mgmt-webhooks-run(1), ...) instead of the main one.
+    #[arg(value_name = "COMMAND", value_parser = ["run", "check", "history"])]
+    pub command: Option<String>,
+}
+
+// Doc comments: the first paragraph is the `-h` line, the rest is added by `--help`.
+// Headings group the settings as the README's table does: Auth0, webhook, delivery, reports,
+// state.
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Print each payload item as a JSON line on stdout; send nothing, write nothing.
+    ///
+    /// Fetches and filters as usual and leaves the state file untouched.
     #[arg(long)]
     pub dry_run: bool,
 
-    /// How to report the run when it ends: a line on stderr, or one JSON object on stdout.
-    #[arg(long, value_enum, default_value_t = Output::Text, env = "OUTPUT")]
+    #[command(flatten)]
+    pub settings: Settings,
+
+    /// How to report the end of the run: a line on stderr, or one JSON object on stdout.
+    // Not plain OUTPUT: that name is too common in other software's environments.
+    #[arg(long, value_enum, default_value_t = Output::Text, env = "AUTH0_MGMT_WEBHOOKS_OUTPUT", help_heading = "Reports")]
     pub output: Output,
 }
 
@@ -89,13 +118,17 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "State")]
 pub struct StateArgs {
-    /// Settings file (TOML; keys are the environment variable names in lower case). Flags and
-    /// environment variables take precedence over it.
+    /// Settings file (TOML).
+    ///
+    /// Keys are the environment variable names in lower case. Flags and environment variables
+    /// take precedence over it.
     #[arg(long, value_name = "FILE", env = "CONFIG_FILE")]
     pub config: Option<PathBuf>,
 
-    /// State file holding the checkpoint, cached token and run history. Use one per tenant.
+    /// State file: checkpoint, cached token, run history. One per tenant.
+    ///
     /// [default: $XDG_STATE_HOME/auth0-mgmt-webhooks/state.json]
     #[arg(long, value_name = "FILE", env = "STATE_FILE")]
     pub state: Option<PathBuf>,
@@ -105,114 +138,223 @@ pub struct StateArgs {
 /// then the default shown.
 #[derive(Debug, Args)]
 pub struct Settings {
-    #[command(flatten)]
-    pub files: StateArgs,
-
-    /// Tenant domain, e.g. acme.eu.auth0.com. A value with a scheme (http://127.0.0.1:8080) is
-    /// used as the base URL as given. [required]
-    #[arg(long, value_name = "DOMAIN", env = "AUTH0_DOMAIN")]
+    /// Tenant domain, e.g. acme.eu.auth0.com. [required]
+    ///
+    /// A value with a scheme (http://127.0.0.1:8080) is used as the base URL as given.
+    #[arg(
+        long,
+        value_name = "DOMAIN",
+        env = "AUTH0_DOMAIN",
+        help_heading = "Auth0"
+    )]
     pub domain: Option<String>,
 
+    /// Token audience, when AUTH0_DOMAIN is a custom domain or a proxy. [default: from the domain]
+    ///
+    /// The Management API's audience stays the tenant's own domain: acme.eu.auth0.com (or the
+    /// full https://acme.eu.auth0.com/api/v2/).
+    #[arg(
+        long,
+        value_name = "DOMAIN_OR_URL",
+        env = "AUTH0_AUDIENCE",
+        help_heading = "Auth0"
+    )]
+    pub audience: Option<String>,
+
     /// Client ID of a machine-to-machine application granted read:logs. [required]
-    #[arg(long, value_name = "ID", env = "AUTH0_CLIENT_ID")]
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "AUTH0_CLIENT_ID",
+        help_heading = "Auth0"
+    )]
     pub client_id: Option<String>,
 
-    /// Where the logs are POSTed. Must be https unless the host is loopback. [required]
-    #[arg(long, value_name = "URL", env = "WEBHOOK_URL")]
-    pub webhook_url: Option<String>,
-
-    /// Only these Management API endpoints, comma-separated: "users, clients". An entry may name
-    /// a method: "DELETE users". `users` matches /api/v2/users and /api/v2/users/..., not
-    /// /api/v2/users-by-email. [default: all]
-    #[arg(long, value_name = "LIST", env = "AUTH0_API_ENDPOINTS")]
+    /// Only these Management API endpoints, e.g. "users, clients". [default: all]
+    ///
+    /// Comma-separated. An entry may name a method: "DELETE users". `users` matches
+    /// /api/v2/users and /api/v2/users/..., not /api/v2/users-by-email.
+    #[arg(
+        long,
+        value_name = "LIST",
+        env = "AUTH0_API_ENDPOINTS",
+        help_heading = "Auth0"
+    )]
     pub endpoints: Option<String>,
 
-    /// Logs per Auth0 request (1-100), and so the most logs in one webhook batch. [default: 100]
-    #[arg(long, value_name = "N", env = "BATCH_SIZE")]
-    pub batch_size: Option<u32>,
-
-    /// true: one POST per batch (a JSON array); false: one POST per log (a JSON object).
-    /// [default: true]
-    #[arg(long, value_name = "BOOL", env = "SEND_AS_BATCH", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
-    pub send_as_batch: Option<bool>,
-
-    /// Most webhook requests in flight at once (1-64). [default: 5]
-    #[arg(long, value_name = "N", env = "WEBHOOK_CONCURRENT_CALLS")]
-    pub concurrency: Option<usize>,
-
-    /// Start after this log id. Applied only when it differs from the start-from recorded in the
-    /// state, so it can stay set without rewinding every run. Use it for backfills.
-    #[arg(long, value_name = "LOG_ID", env = "START_FROM")]
-    pub start_from: Option<String>,
-
-    /// Log type codes to forward, comma-separated (any Auth0 code: sapi, fapi, mgmt_api_read, s,
-    /// f, ...). Types without details.request are best sent with --payload-shape log-stream.
-    /// [default: sapi,fapi]
-    #[arg(long, value_name = "LIST", env = "LOG_TYPES")]
+    /// Log type codes to forward, comma-separated. [default: sapi,fapi]
+    ///
+    /// Any Auth0 code: sapi, fapi, mgmt_api_read, s, f, ... Types without details.request are
+    /// best sent with --payload-shape log-stream.
+    #[arg(long, value_name = "LIST", env = "LOG_TYPES", help_heading = "Auth0")]
     pub log_types: Option<String>,
 
-    /// Keep fetching pages until caught up or this long has passed; retries stop then too, and
-    /// the next run goes on. Keep it below the schedule's interval. [default: 4m]
-    #[arg(long, value_name = "DURATION", env = "MAX_RUN_TIME")]
-    pub max_run_time: Option<humantime::Duration>,
+    /// Logs per Auth0 request (1-100), and so the most in one webhook batch. [default: 100]
+    #[arg(long, value_name = "N", env = "BATCH_SIZE", help_heading = "Auth0")]
+    pub batch_size: Option<u32>,
 
-    /// Time allowed to connect to the webhook (and to Auth0). [default: 5s]
-    #[arg(long, value_name = "DURATION", env = "WEBHOOK_CONNECT_TIMEOUT")]
-    pub connect_timeout: Option<humantime::Duration>,
-
-    /// Time allowed for one whole webhook request, answer included. [default: 30s]
-    #[arg(long, value_name = "DURATION", env = "WEBHOOK_TIMEOUT")]
-    pub timeout: Option<humantime::Duration>,
-
-    /// Append logs the webhook permanently refuses (4xx other than 408/429) to this file as JSON
-    /// lines, and go on. Without it a refusal stops the run before the refused log.
-    #[arg(long, value_name = "FILE", env = "DEAD_LETTER_FILE")]
-    pub dead_letter: Option<PathBuf>,
+    /// Where the logs are POSTed; https unless the host is loopback. [required]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "WEBHOOK_URL",
+        help_heading = "Webhook"
+    )]
+    pub webhook_url: Option<String>,
 
     /// Body of a batch: a JSON array, or JSON lines (application/x-ndjson). [default: array]
-    #[arg(long, value_enum, value_name = "FORMAT", env = "PAYLOAD_FORMAT")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        env = "PAYLOAD_FORMAT",
+        help_heading = "Webhook"
+    )]
     pub payload_format: Option<PayloadFormat>,
 
-    /// Each item: `extension` {log_id, type, date, request, response}, or `log-stream`
-    /// {log_id, data: the whole log}, as Auth0 Log Streams sends it. [default: extension]
-    #[arg(long, value_enum, value_name = "SHAPE", env = "PAYLOAD_SHAPE")]
+    /// Each item: `extension` or `log-stream`. [default: extension]
+    ///
+    /// `extension`: {log_id, type, date, request, response}; `log-stream`: {log_id, data: the
+    /// whole log}, as Auth0 Log Streams sends it.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "SHAPE",
+        env = "PAYLOAD_SHAPE",
+        help_heading = "Webhook"
+    )]
     pub payload_shape: Option<PayloadShape>,
 
     /// Gzip request bodies (Content-Encoding: gzip). [default: false]
-    #[arg(long, value_name = "BOOL", env = "WEBHOOK_GZIP", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "BOOL", env = "WEBHOOK_GZIP", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", help_heading = "Webhook")]
     pub gzip: Option<bool>,
 
-    /// Extra header on every webhook request, 'Name: value'. Repeatable. In the environment:
-    /// WEBHOOK_HEADERS='{"X-Env":"prod"}' (a JSON object).
-    #[arg(long = "header", value_name = "NAME: VALUE")]
+    /// Extra header on every webhook request, 'Name: value'. Repeatable.
+    ///
+    /// In the environment: WEBHOOK_HEADERS='{"X-Env":"prod"}' (a JSON object).
+    #[arg(long = "header", value_name = "NAME: VALUE", help_heading = "Webhook")]
     pub headers: Vec<String>,
 
     /// Extra headers as a JSON object, e.g. {"X-Env":"prod"}.
     #[arg(long, value_name = "JSON", env = "WEBHOOK_HEADERS", hide = true)]
     pub headers_json: Option<String>,
 
-    /// Split a batch so that no request body exceeds this many bytes (measured before gzip,
-    /// which only shrinks it). [default: no limit]
-    #[arg(long, value_name = "BYTES", env = "WEBHOOK_MAX_BODY_BYTES")]
-    pub max_body_bytes: Option<usize>,
-
-    /// Allow http:// webhook and Slack URLs to hosts other than loopback. [default: false]
-    #[arg(long, value_name = "BOOL", env = "ALLOW_INSECURE_HTTP", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    /// Allow http:// webhook, Slack and healthcheck URLs to hosts other than loopback.
+    /// [default: false]
+    #[arg(long, value_name = "BOOL", env = "ALLOW_INSECURE_HTTP", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", help_heading = "Webhook")]
     pub allow_insecure_http: Option<bool>,
 
-    /// A PEM file of extra CA certificates to trust (a private CA). Certificates are always
-    /// verified.
-    #[arg(long, value_name = "FILE", env = "CA_CERT")]
+    /// A PEM file of extra CA certificates to trust (a private CA).
+    ///
+    /// Certificates are always verified.
+    #[arg(long, value_name = "FILE", env = "CA_CERT", help_heading = "Webhook")]
     pub ca_cert: Option<PathBuf>,
 
+    /// true: one POST per batch (a JSON array); false: one POST per log. [default: true]
+    #[arg(long, value_name = "BOOL", env = "SEND_AS_BATCH", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", help_heading = "Delivery")]
+    pub send_as_batch: Option<bool>,
+
+    /// Most webhook requests in flight at once (1-64). [default: 5]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "WEBHOOK_CONCURRENT_CALLS",
+        help_heading = "Delivery"
+    )]
+    pub concurrency: Option<usize>,
+
+    /// Stop fetching and retrying after this long; the next run goes on. [default: 4m]
+    ///
+    /// Keep fetching pages until caught up or this long has passed. Keep it below the
+    /// schedule's interval.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "MAX_RUN_TIME",
+        help_heading = "Delivery"
+    )]
+    pub max_run_time: Option<humantime::Duration>,
+
+    /// Time allowed to connect to the webhook (and to Auth0). [default: 5s]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "WEBHOOK_CONNECT_TIMEOUT",
+        help_heading = "Delivery"
+    )]
+    pub connect_timeout: Option<humantime::Duration>,
+
+    /// Time allowed for one whole webhook request, answer included. [default: 30s]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "WEBHOOK_TIMEOUT",
+        help_heading = "Delivery"
+    )]
+    pub timeout: Option<humantime::Duration>,
+
+    /// Split a batch so that no request body exceeds this many bytes. [default: no limit]
+    ///
+    /// Measured before gzip, which only shrinks it.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "WEBHOOK_MAX_BODY_BYTES",
+        help_heading = "Delivery"
+    )]
+    pub max_body_bytes: Option<usize>,
+
+    /// Append logs the webhook permanently refuses to this file, and go on.
+    ///
+    /// Refusals are 4xx answers other than 408/429; the file has one JSON line each. Without it
+    /// a refusal stops the run before the refused log.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "DEAD_LETTER_FILE",
+        help_heading = "Delivery"
+    )]
+    pub dead_letter: Option<PathBuf>,
+
     /// Also report successful runs to Slack, not only failures. [default: false]
-    #[arg(long, value_name = "BOOL", env = "SLACK_SEND_SUCCESS", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "BOOL", env = "SLACK_SEND_SUCCESS", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", help_heading = "Reports")]
     pub slack_send_success: Option<bool>,
 
-    /// Hour (0-23, UTC) after which the first run of each day sends Slack a 24-hour summary.
+    /// Hour (0-23, UTC) after which the day's first run sends Slack a daily summary.
     /// [default: off]
-    #[arg(long, value_name = "HOUR", env = "DAILY_REPORT_HOUR")]
+    #[arg(
+        long,
+        value_name = "HOUR",
+        env = "DAILY_REPORT_HOUR",
+        help_heading = "Reports"
+    )]
     pub daily_report_hour: Option<u8>,
+
+    /// After every run, write a Prometheus textfile-collector file here. [default: none]
+    ///
+    /// Written atomically, e.g. /var/lib/node_exporter/textfile/auth0-mgmt-webhooks.prom.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "METRICS_FILE",
+        help_heading = "Reports"
+    )]
+    pub metrics_file: Option<PathBuf>,
+
+    /// Start after this log id, once (for backfills).
+    ///
+    /// Applied only when it differs from the start-from recorded in the state, so it can stay
+    /// set without rewinding every run.
+    #[arg(
+        long,
+        value_name = "LOG_ID",
+        env = "START_FROM",
+        help_heading = "State"
+    )]
+    pub start_from: Option<String>,
+
+    #[command(flatten)]
+    pub files: StateArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -268,6 +410,35 @@ mod tests {
                 assert!(help.contains(var), "{name} --help lacks {var}");
             }
         }
+    }
+
+    #[test]
+    fn every_setting_of_run_is_under_a_heading() {
+        let mut cmd = command();
+        let run = cmd.find_subcommand_mut("run").unwrap();
+        let headings = ["Auth0", "Webhook", "Delivery", "Reports", "State"];
+        for arg in run.get_arguments().filter(|a| !a.is_hide_set()) {
+            let name = arg.get_id().as_str();
+            if ["dry_run", "verbose", "quiet", "help"].contains(&name) {
+                continue;
+            }
+            let heading = arg.get_help_heading();
+            assert!(
+                heading.is_some_and(|h| headings.contains(&h)),
+                "--{name} is under {heading:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_help_is_shorter_and_long_help_keeps_the_details() {
+        let mut cmd = command();
+        let run = cmd.find_subcommand_mut("run").unwrap();
+        let short = run.render_help().to_string();
+        let long = run.render_long_help().to_string();
+        assert!(short.lines().count() * 2 < long.lines().count());
+        assert!(!short.contains("Exit codes:\n") && long.contains("Exit codes:\n"));
+        assert!(long.contains("users-by-email") && !short.contains("users-by-email"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Settings: flags and environment (through clap), the optional TOML file, defaults, turned once
 //! into a validated [`Config`]. Only this module knows clap; every message names the setting.
 
+mod file_error;
 mod parse;
 
 use crate::cli::{PayloadFormat, PayloadShape, Settings, StateArgs};
@@ -30,12 +31,19 @@ pub struct Config {
     pub dead_letter: Option<PathBuf>,
     pub ca_cert: Option<PathBuf>,
     pub slack: Option<SlackConfig>,
+    pub monitor: MonitorConfig,
+    /// Files holding secrets (`NAME_FILE`s used, the --config file), named as the user set them,
+    /// so `check` can warn when other users can read one.
+    pub secret_files: Vec<(String, PathBuf)>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Auth0Config {
     /// `https://{domain}`, or the URL given when the domain setting had a scheme.
     pub base_url: Url,
+    /// The token's audience: AUTH0_AUDIENCE, else `{base_url}api/v2/`. A custom domain or a
+    /// proxy in AUTH0_DOMAIN needs the tenant's own domain here.
+    pub audience: Url,
     pub client_id: String,
     pub client_secret: Secret,
 }
@@ -61,6 +69,15 @@ pub struct SlackConfig {
     pub url: Secret,
     pub send_success: bool,
     pub daily_report_hour: Option<u8>,
+}
+
+/// Where a run reports that it ran: a cron monitor's ping URL and a Prometheus textfile.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorConfig {
+    /// HEALTHCHECK_URL: `/start`, success and `/fail` are pinged. It carries a token.
+    pub healthcheck: Option<Secret>,
+    /// METRICS_FILE: rewritten atomically after every run.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// The `--config` file. Keys are the environment variable names in lower case; an unknown key
@@ -99,6 +116,10 @@ pub struct FileSettings {
     slack_incoming_webhook_url_file: Option<PathBuf>,
     slack_send_success: Option<bool>,
     daily_report_hour: Option<u8>,
+    healthcheck_url: Option<String>,
+    healthcheck_url_file: Option<PathBuf>,
+    metrics_file: Option<PathBuf>,
+    auth0_audience: Option<String>,
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -114,13 +135,7 @@ pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| exit::settings(format!("config file {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| {
-        exit::settings(format!(
-            "config file {}: {}",
-            path.display(),
-            e.message().trim()
-        ))
-    })
+    toml::from_str(&text).map_err(|e| exit::settings(file_error::message(path, &text, &e)))
 }
 
 /// The state file: --state / STATE_FILE, then the config file, then the XDG state directory.
@@ -140,6 +155,7 @@ pub fn state_path(args: &StateArgs, file: &FileSettings, env: Env) -> Result<Pat
 impl Config {
     pub fn new(s: &Settings, env: Env) -> Result<Config> {
         let file = load_file(s.files.config.as_deref())?;
+        all_required(s, &file, env)?;
         let state_file = state_path(&s.files, &file, env)?;
 
         let domain = required(
@@ -317,6 +333,7 @@ impl Config {
 
         Ok(Config {
             auth0: Auth0Config {
+                audience: audience(s, &file, &base_url)?,
                 base_url,
                 client_id,
                 client_secret,
@@ -357,6 +374,8 @@ impl Config {
             dead_letter: s.dead_letter.clone().or(file.dead_letter_file.clone()),
             ca_cert,
             slack,
+            monitor: monitor_config(s, &file, env, allow_insecure)?,
+            secret_files: secret_files(s, &file, env),
         })
     }
 
@@ -368,6 +387,157 @@ impl Config {
             .trim_end_matches('/')
             .to_string()
     }
+}
+
+/// AUTH0_AUDIENCE: a URL as given, or a domain meaning `https://{domain}/api/v2/` (the
+/// Management API's audience); by default that of AUTH0_DOMAIN.
+fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
+    let Some(raw) = s
+        .audience
+        .clone()
+        .or(file.auth0_audience.clone())
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+    else {
+        return Ok(base_url.join("api/v2/").expect("api/v2/ joins a base URL"));
+    };
+    let bad = |why: String| {
+        exit::settings(format!(
+            "AUTH0_AUDIENCE '{raw}' {why}; e.g. acme.eu.auth0.com or https://acme.eu.auth0.com/api/v2/ (the tenant's own domain, also behind a custom domain)"
+        ))
+    };
+    if raw.contains("://") {
+        let url = Url::parse(&raw).map_err(|e| bad(format!("is not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(bad("must be an https URL".to_string()));
+        }
+        Ok(url)
+    } else {
+        Url::parse(&format!("https://{raw}/api/v2/"))
+            .map_err(|e| bad(format!("is not a domain ({e})")))
+    }
+}
+
+/// When two or more required settings are missing, one error naming them all, so a first
+/// setup is not a round of fixing one and meeting the next. (One missing setting gets its own,
+/// more detailed message further on.)
+fn all_required(s: &Settings, file: &FileSettings, env: Env) -> Result<()> {
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    let secret_given = env("AUTH0_CLIENT_SECRET").is_some()
+        || env("AUTH0_CLIENT_SECRET_FILE").is_some()
+        || given(&file.auth0_client_secret)
+        || file.auth0_client_secret_file.is_some();
+    let missing: Vec<&str> = [
+        (
+            given(&s.domain) || given(&file.auth0_domain),
+            "AUTH0_DOMAIN (--domain), e.g. acme.eu.auth0.com",
+        ),
+        (
+            given(&s.client_id) || given(&file.auth0_client_id),
+            "AUTH0_CLIENT_ID (--client-id), the M2M application's client ID",
+        ),
+        (
+            secret_given,
+            "AUTH0_CLIENT_SECRET, or AUTH0_CLIENT_SECRET_FILE naming a file that holds it (never a flag)",
+        ),
+        (
+            given(&s.webhook_url) || given(&file.webhook_url),
+            "WEBHOOK_URL (--webhook-url), e.g. https://hooks.example.com/auth0",
+        ),
+    ]
+    .into_iter()
+    .filter(|(ok, _)| !ok)
+    .map(|(_, what)| what)
+    .collect();
+    if missing.len() < 2 {
+        return Ok(());
+    }
+    Err(exit::settings(format!(
+        "{} required settings are missing:\n  {}\n(in the environment, as flags, or in the --config file)",
+        missing.len(),
+        missing.join("\n  ")
+    )))
+}
+
+/// The files the secrets were read from, as `secret` in parse.rs chooses them (the value in the
+/// environment first, then NAME_FILE, then the config file's keys), and the config file.
+fn secret_files(s: &Settings, file: &FileSettings, env: Env) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    if let Some(p) = &s.files.config {
+        out.push(("--config file".to_string(), p.clone()));
+    }
+    let in_config = [
+        (
+            "AUTH0_CLIENT_SECRET",
+            file.auth0_client_secret.is_some(),
+            &file.auth0_client_secret_file,
+        ),
+        (
+            "AUTHORIZATION",
+            file.authorization.is_some(),
+            &file.authorization_file,
+        ),
+        (
+            "WEBHOOK_SECRET",
+            file.webhook_secret.is_some(),
+            &file.webhook_secret_file,
+        ),
+        (
+            "SLACK_INCOMING_WEBHOOK_URL",
+            file.slack_incoming_webhook_url.is_some(),
+            &file.slack_incoming_webhook_url_file,
+        ),
+        (
+            "HEALTHCHECK_URL",
+            file.healthcheck_url.is_some(),
+            &file.healthcheck_url_file,
+        ),
+    ];
+    for (name, value_in_config, path_in_config) in in_config {
+        if env(name).is_some() {
+            continue;
+        }
+        let path = env(&format!("{name}_FILE"))
+            .map(PathBuf::from)
+            .or_else(|| path_in_config.clone().filter(|_| !value_in_config));
+        if let Some(p) = path {
+            out.push((format!("{name}_FILE"), p));
+        }
+    }
+    out
+}
+
+/// HEALTHCHECK_URL (a secret: the URL is the credential, so it is checked without ever being
+/// printed) and METRICS_FILE.
+fn monitor_config(
+    s: &Settings,
+    file: &FileSettings,
+    env: Env,
+    allow_insecure: bool,
+) -> Result<MonitorConfig> {
+    let healthcheck = secret(
+        env,
+        "HEALTHCHECK_URL",
+        file.healthcheck_url.clone(),
+        file.healthcheck_url_file.clone(),
+    )?;
+    if let Some(url) = &healthcheck {
+        parse_url(url.expose(), "HEALTHCHECK_URL", allow_insecure)
+            .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
+    }
+    let metrics_file = s.metrics_file.clone().or(file.metrics_file.clone());
+    if let Some(p) = &metrics_file
+        && (p.as_os_str().is_empty() || p.file_name().is_none())
+    {
+        return Err(exit::settings(format!(
+            "METRICS_FILE '{}' must name a file, e.g. /var/lib/node_exporter/textfile/auth0-mgmt-webhooks.prom",
+            p.display()
+        )));
+    }
+    Ok(MonitorConfig {
+        healthcheck,
+        metrics_file,
+    })
 }
 
 #[cfg(test)]
@@ -529,6 +699,54 @@ mod tests {
             m.contains("batch_sise") && m.contains(p.to_str().unwrap()),
             "{m}"
         );
+    }
+
+    #[test]
+    fn every_missing_required_setting_is_named_at_once() {
+        let m = message(build(&["--state", "/tmp/s.json"], &[]));
+        for name in [
+            "4 required settings are missing",
+            "AUTH0_DOMAIN (--domain)",
+            "AUTH0_CLIENT_ID (--client-id)",
+            "AUTH0_CLIENT_SECRET_FILE",
+            "WEBHOOK_URL (--webhook-url)",
+        ] {
+            assert!(m.contains(name), "{name} in {m}");
+        }
+        let m = message(build(&BASE[2..], &[]));
+        assert!(m.starts_with("2 required settings are missing"), "{m}");
+        assert!(!m.contains("WEBHOOK_URL"), "{m}");
+    }
+
+    #[test]
+    fn audience_defaults_to_the_domain_and_may_be_a_domain_or_a_url() {
+        let c = build(BASE, SECRET).unwrap();
+        assert_eq!(
+            c.auth0.audience.as_str(),
+            "https://acme.eu.auth0.com/api/v2/"
+        );
+        let proxied = with(&["--domain", "https://login.acme.com"]);
+        let c = build(
+            &[proxied.as_slice(), &["--audience", "acme.eu.auth0.com"]].concat(),
+            SECRET,
+        )
+        .unwrap();
+        assert_eq!(c.auth0.base_url.as_str(), "https://login.acme.com/");
+        assert_eq!(
+            c.auth0.audience.as_str(),
+            "https://acme.eu.auth0.com/api/v2/"
+        );
+        let c = build(
+            &with(&["--audience", "https://acme.eu.auth0.com/api/v2/"]),
+            SECRET,
+        )
+        .unwrap();
+        assert_eq!(
+            c.auth0.audience.as_str(),
+            "https://acme.eu.auth0.com/api/v2/"
+        );
+        let m = message(build(&with(&["--audience", "ftp://x.example/"]), SECRET));
+        assert!(m.contains("AUTH0_AUDIENCE 'ftp://x.example/'"), "{m}");
     }
 
     #[test]

@@ -136,6 +136,83 @@ pub fn item_json(log: &Log, shape: PayloadShape) -> Vec<u8> {
     out
 }
 
+/// The Management API's top-level collections (the first path segment after /api/v2/), from
+/// Auth0's published API description (2026-11). New ones appear over time, so an endpoint
+/// outside this list is a warning, never an error.
+pub const COLLECTIONS: &[&str] = &[
+    "actions",
+    "anomaly",
+    "attack-protection",
+    "branding",
+    "client-grants",
+    "clients",
+    "connection-profiles",
+    "connections",
+    "connections-directory-provisionings",
+    "connections-scim-configurations",
+    "custom-domains",
+    "device-credentials",
+    "email-templates",
+    "emails",
+    "event-streams",
+    "events",
+    "experimentation",
+    "flows",
+    "forms",
+    "grants",
+    "groups",
+    "guardian",
+    "hooks",
+    "jobs",
+    "keys",
+    "log-streams",
+    "logs",
+    "network-acls",
+    "organizations",
+    "prompts",
+    "rate-limit-policies",
+    "refresh-tokens",
+    "resource-servers",
+    "risk-assessments",
+    "roles",
+    "rules",
+    "rules-configs",
+    "self-service-profiles",
+    "sessions",
+    "stats",
+    "supplemental-signals",
+    "tenants",
+    "tickets",
+    "token-exchange-profiles",
+    "user-attribute-profiles",
+    "user-blocks",
+    "users",
+    "users-by-email",
+    "verifiable-credentials",
+];
+
+/// A warning for each endpoint entry whose first path segment is no Management API collection
+/// (the extension matched by substring, so `user` used to match /api/v2/users; here it matches
+/// nothing), with the likely one.
+pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
+    endpoints
+        .iter()
+        .filter_map(|e| {
+            let first = e.path.split('/').next().unwrap_or_default();
+            if COLLECTIONS.contains(&first) {
+                return None;
+            }
+            let hint = match crate::suggest::closest(first, COLLECTIONS) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => "entries are whole path segments after /api/v2/, e.g. users, clients, connections".to_string(),
+            };
+            Some(format!(
+                "AUTH0_API_ENDPOINTS: `{first}` is no Management API endpoint, so no log will match it; {hint}"
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +322,23 @@ mod tests {
         assert_eq!(
             item(&l, PayloadShape::LogStream),
             json!({"log_id": "1", "data": whole})
+        );
+    }
+
+    #[test]
+    fn an_endpoint_that_names_no_collection_gets_a_warning_with_the_likely_one() {
+        let list =
+            Endpoint::parse_list("users, user, DELETE client-grant, users/roles, widgets").unwrap();
+        let w = unknown_endpoints(&list);
+        assert_eq!(w.len(), 3, "{w:#?}");
+        assert!(
+            w[0].contains("`user`") && w[0].ends_with("did you mean `users`?"),
+            "{w:#?}"
+        );
+        assert!(w[1].contains("did you mean `client-grants`?"), "{w:#?}");
+        assert!(
+            w[2].contains("`widgets`") && w[2].contains("whole path segments"),
+            "{w:#?}"
         );
     }
 }

@@ -1,10 +1,19 @@
 //! `history`: the record of past runs kept in the state file, as a table or JSON.
 
 use crate::state::{RunRecord, State};
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use std::path::Path;
 
 pub fn show(state_file: &Path, json: bool, limit: Option<usize>) -> Result<()> {
+    // An empty table would look like "no run yet" when the runs use another state file.
+    if let Err(e) = std::fs::metadata(state_file)
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
+        return Err(anyhow!(
+            "no state file at {}: no run has saved one there yet, or the runs use another one; give the same --state or STATE_FILE as the runs (the default depends on HOME and XDG_STATE_HOME)",
+            state_file.display()
+        ));
+    }
     let state = State::load(state_file)?;
     let skip = limit.map_or(0, |n| state.history.len().saturating_sub(n));
     let runs: Vec<&RunRecord> = state.history.iter().skip(skip).collect();
@@ -16,14 +25,16 @@ pub fn show(state_file: &Path, json: bool, limit: Option<usize>) -> Result<()> {
     Ok(())
 }
 
+/// The runs, a row each, with the logs each set aside in the dead-letter file (DEAD).
 pub fn table(runs: &[&RunRecord]) -> String {
     let mut out = format!(
-        "{:<24} {:<6} {:>8} {:>8} {:>9} {:>8} {:>7}  {}\n",
+        "{:<24} {:<13} {:>8} {:>8} {:>9} {:>5} {:>8} {:>7}  {}\n",
         "STARTED",
         "STATUS",
         "FETCHED",
         "MATCHED",
         "DELIVERED",
+        "DEAD",
         "REQUESTS",
         "RETRIES",
         "CHECKPOINT / ERROR"
@@ -35,12 +46,13 @@ pub fn table(runs: &[&RunRecord]) -> String {
             (None, None) => "-".into(),
         };
         out.push_str(&format!(
-            "{:<24} {:<6} {:>8} {:>8} {:>9} {:>8} {:>7}  {}\n",
+            "{:<24} {:<13} {:>8} {:>8} {:>9} {:>5} {:>8} {:>7}  {}\n",
             r.started_at,
             r.status,
             r.logs_fetched,
             r.logs_matched,
             r.logs_delivered,
+            r.logs_dead_lettered,
             r.requests,
             r.retries,
             last
@@ -57,7 +69,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_has_a_row_per_run_and_shows_errors() {
+    fn table_has_a_row_per_run_and_shows_errors_and_dead_letters() {
         let ok = RunRecord {
             started_at: "2026-11-26T07:00:00.000Z".into(),
             status: "ok".into(),
@@ -70,10 +82,25 @@ mod tests {
             error: Some("webhook answered 500".into()),
             ..Default::default()
         };
-        let t = table(&[&ok, &bad]);
-        assert_eq!(t.lines().count(), 3);
+        let aside = RunRecord {
+            started_at: "2026-11-26T07:10:00.000Z".into(),
+            status: "dead-lettered".into(),
+            logs_delivered: 7,
+            logs_dead_lettered: 2,
+            checkpoint: Some("901".into()),
+            ..Default::default()
+        };
+        let t = table(&[&ok, &bad, &aside]);
+        assert_eq!(t.lines().count(), 4);
         assert!(
             t.contains("900") && t.contains("error: webhook answered 500"),
+            "{t}"
+        );
+        let lines: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(lines[0][5], "DEAD", "{t}");
+        assert_eq!(
+            (lines[1][5], lines[3][1], lines[3][5]),
+            ("0", "dead-lettered", "2"),
             "{t}"
         );
     }

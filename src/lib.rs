@@ -3,8 +3,8 @@
 //!
 //! The pipeline, one module a stage: `config` -> `state` -> `auth0` -> `filter` -> `encode`
 //! -> `deliver` (with `retry`, `pace`, `sign`) -> `checkpoint` -> `state` -> `report` /
-//! `slack`. `run` ties them together; `main.rs` only maps the result to an exit code from
-//! `exit`.
+//! `slack`. `run` ties them together; `monitor` (cron pings, Prometheus file) watches each real
+//! run from `dispatch`; `main.rs` only maps the result to an exit code from `exit`.
 
 pub mod auth0;
 pub mod check;
@@ -19,6 +19,8 @@ pub mod history;
 pub mod http;
 pub mod log;
 pub mod logid;
+pub mod monitor;
+pub mod owner;
 pub mod pace;
 pub mod report;
 pub mod retry;
@@ -29,6 +31,7 @@ pub mod signal;
 pub mod slack;
 pub mod source;
 pub mod state;
+pub mod suggest;
 
 use anyhow::Result;
 use clap::FromArgMatches;
@@ -66,7 +69,17 @@ fn dispatch(command: Command) -> Result<u8> {
     match command {
         Command::Run(args) => {
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
-            run::run(&cfg, args.dry_run, args.output).map(|(code, _summary)| code)
+            for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
+                report::warn(w);
+            }
+            if args.dry_run {
+                return run::run(&cfg, true, args.output).map(|(code, _summary)| code);
+            }
+            // Cron monitors see every real run, including one that fails before its summary.
+            let monitor = monitor::Monitor::start(&cfg);
+            let result = run::run(&cfg, false, args.output);
+            monitor.finish(&result);
+            result.map(|(code, _summary)| code)
         }
         Command::Check(settings) => {
             let cfg = config::Config::new(&settings, &config::process_env)?;
@@ -78,5 +91,46 @@ fn dispatch(command: Command) -> Result<u8> {
             history::show(&path, args.json, args.limit)?;
             Ok(exit::OK)
         }
+        Command::Completions(args) => {
+            let mut cmd = cli::command();
+            let name = cmd.get_name().to_string();
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut cmd, name, &mut script);
+            print_bytes(&script)?;
+            Ok(exit::OK)
+        }
+        Command::Man(args) => {
+            let cmd = cli::command();
+            let page = match &args.command {
+                Some(sub) => {
+                    // clap takes a page's name as a &'static str: one per command `man` accepts.
+                    let name = match sub.as_str() {
+                        "run" => "auth0-mgmt-webhooks-run",
+                        "check" => "auth0-mgmt-webhooks-check",
+                        _ => "auth0-mgmt-webhooks-history",
+                    };
+                    cmd.find_subcommand(sub)
+                        .expect("clap checked the name")
+                        .clone()
+                        .name(name)
+                        .version(env!("CARGO_PKG_VERSION"))
+                }
+                None => cmd,
+            };
+            let mut roff = Vec::new();
+            clap_mangen::Man::new(page).render(&mut roff)?;
+            print_bytes(&roff)?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Writes to stdout; a reader that stops early (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }

@@ -92,6 +92,43 @@ pub fn age(rfc3339: &str, now: std::time::SystemTime) -> Option<Duration> {
     now.duration_since(then).ok()
 }
 
+/// `1 request`, `2 requests`: a count with its noun in the right number.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A length of time as people say it, to the minute and in at most two units: `3 years 11
+/// days`, `2 days 2 hours`, `1 hour`, `5 minutes`, `less than a minute`.
+pub fn duration_words(d: Duration) -> String {
+    const UNITS: [(u64, &str, &str); 4] = [
+        (365 * 86_400, "year", "years"),
+        (86_400, "day", "days"),
+        (3_600, "hour", "hours"),
+        (60, "minute", "minutes"),
+    ];
+    let mut rest = d.as_secs();
+    let mut parts = Vec::new();
+    for (i, (size, one, many)) in UNITS.iter().enumerate() {
+        let n = rest / size;
+        rest %= size;
+        if n > 0 {
+            parts.push(count(n, one, many));
+            if let Some((next, one, many)) = UNITS.get(i + 1) {
+                let m = rest / next;
+                if m > 0 {
+                    parts.push(count(m, one, many));
+                }
+            }
+            break;
+        }
+    }
+    if parts.is_empty() {
+        "less than a minute".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
 /// Counted by every thread of the run.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -156,13 +193,13 @@ fn tick() {
     let secs = bar.elapsed().as_secs_f64().max(0.001);
     let delivered = Counters::get(&c.delivered);
     bar.set_message(format!(
-        "{} pages, {} logs fetched, {} matched, {} delivered ({:.0}/s), {} retries",
-        Counters::get(&c.pages),
-        Counters::get(&c.fetched),
+        "{}, {} fetched, {} matched, {} delivered ({:.0}/s), {}",
+        count(Counters::get(&c.pages), "page", "pages"),
+        count(Counters::get(&c.fetched), "log", "logs"),
         Counters::get(&c.matched),
         delivered,
         delivered as f64 / secs,
-        Counters::get(&c.retries),
+        count(Counters::get(&c.retries), "retry", "retries"),
     ));
 }
 
@@ -183,18 +220,19 @@ impl Summary {
     pub fn line(&self) -> String {
         let what = if self.dry_run {
             format!(
-                "dry run: {} of {} fetched logs matched, nothing sent",
-                self.run.logs_matched, self.run.logs_fetched
+                "dry run: {} of {} matched, nothing sent",
+                self.run.logs_matched,
+                count(self.run.logs_fetched, "fetched log", "fetched logs")
             )
         } else {
             format!(
-                "{}: delivered {} of {} matching logs ({} fetched, {} requests, {} retries{})",
+                "{}: delivered {} of {} ({} fetched, {}, {}{})",
                 self.run.status,
                 self.run.logs_delivered,
-                self.run.logs_matched,
+                count(self.run.logs_matched, "matching log", "matching logs"),
                 self.run.logs_fetched,
-                self.run.requests,
-                self.run.retries,
+                count(self.run.requests, "request", "requests"),
+                count(self.run.retries, "retry", "retries"),
                 if self.run.logs_dead_lettered > 0 {
                     format!(", {} dead-lettered", self.run.logs_dead_lettered)
                 } else {
@@ -207,5 +245,53 @@ impl Summary {
             self.duration_ms as f64 / 1000.0,
             self.run.checkpoint.as_deref().unwrap_or("none yet")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(count(1, "request", "requests"), "1 request");
+        assert_eq!(count(0, "request", "requests"), "0 requests");
+        assert_eq!(count(2, "retry", "retries"), "2 retries");
+    }
+
+    #[test]
+    fn durations_read_as_words_in_two_units_at_most() {
+        let words = |secs| duration_words(Duration::from_secs(secs));
+        assert_eq!(words(30), "less than a minute");
+        assert_eq!(words(60), "1 minute");
+        assert_eq!(words(3_600 + 120), "1 hour 2 minutes");
+        assert_eq!(words(2 * 86_400 + 2 * 3_600 + 30 * 60), "2 days 2 hours");
+        assert_eq!(words(86_400 + 59), "1 day");
+        assert_eq!(
+            words(3 * 365 * 86_400 + 11 * 86_400 + 20 * 3_600),
+            "3 years 11 days"
+        );
+    }
+
+    #[test]
+    fn the_summary_line_says_1_request_and_1_retry() {
+        let s = Summary {
+            run: RunRecord {
+                status: "ok".into(),
+                logs_fetched: 1,
+                logs_matched: 1,
+                logs_delivered: 1,
+                requests: 1,
+                retries: 1,
+                ..Default::default()
+            },
+            dry_run: false,
+            newest_log_date: None,
+            duration_ms: 1200,
+        };
+        assert_eq!(
+            s.line(),
+            "ok: delivered 1 of 1 matching log (1 fetched, 1 request, 1 retry) in 1.2s; checkpoint none yet"
+        );
     }
 }

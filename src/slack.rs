@@ -59,7 +59,7 @@ fn within_day(r: &RunRecord, now: SystemTime) -> bool {
 
 pub fn run_message(tenant: &str, s: &Summary) -> String {
     let counts = format!(
-        "fetched {}, matched {}, delivered {}{}, {} requests, {} retries, {:.1}s; checkpoint `{}`",
+        "fetched {}, matched {}, delivered {}{}, {}, {}, {:.1}s; checkpoint `{}`",
         s.run.logs_fetched,
         s.run.logs_matched,
         s.run.logs_delivered,
@@ -68,8 +68,8 @@ pub fn run_message(tenant: &str, s: &Summary) -> String {
         } else {
             String::new()
         },
-        s.run.requests,
-        s.run.retries,
+        report::count(s.run.requests, "request", "requests"),
+        report::count(s.run.retries, "retry", "retries"),
         s.duration_ms as f64 / 1000.0,
         s.run.checkpoint.as_deref().unwrap_or("none"),
     );
@@ -98,13 +98,12 @@ pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
     let failed = runs.iter().filter(|r| r.status != "ok").count();
     let sum = |f: fn(&RunRecord) -> u64| runs.iter().map(|r| f(r)).sum::<u64>();
     let mut text = format!(
-        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} run{} in the last 24 hours ({failed} failed); {} logs fetched, {} matched, {} delivered, {} retries.",
-        runs.len(),
-        if runs.len() == 1 { "" } else { "s" },
-        sum(|r| r.logs_fetched),
+        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} in the last 24 hours ({failed} failed); {} fetched, {} matched, {} delivered, {}.",
+        report::count(runs.len() as u64, "run", "runs"),
+        report::count(sum(|r| r.logs_fetched), "log", "logs"),
         sum(|r| r.logs_matched),
         sum(|r| r.logs_delivered),
-        sum(|r| r.retries),
+        report::count(sum(|r| r.retries), "retry", "retries"),
     );
     if let Some(last) = runs.last() {
         text.push_str(&format!(

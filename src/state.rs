@@ -70,7 +70,12 @@ impl State {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-            Err(e) => return Err(bad(format!("cannot read it: {e}")).into()),
+            Err(e) => {
+                let advice = crate::owner::foreign(path, &[&lock_path(path)])
+                    .map(|a| format!("; {a}"))
+                    .unwrap_or_default();
+                return Err(bad(format!("cannot read it: {e}{advice}")).into());
+            }
         };
         serde_json::from_str(&text).map_err(|e| {
             bad(format!(
@@ -158,9 +163,17 @@ pub fn lock(state: &Path) -> Result<Lock> {
     open.create(true).truncate(false).write(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    let file = open
-        .open(&path)
-        .with_context(|| format!("opening lock file {}", path.display()))?;
+    let file = open.open(&path).with_context(|| {
+        let advice = crate::owner::foreign(&path, &[state])
+            .or_else(|| crate::owner::foreign(dir, &[]))
+            .map(|a| format!("; {a}"))
+            .unwrap_or_default();
+        format!(
+            "opening lock file {} beside STATE_FILE {} (its folder must be writable by the user running the tool; `check` tries this){advice}",
+            path.display(),
+            state.display()
+        )
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(Lock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => Err(Failure::Locked { path }.into()),
