@@ -413,7 +413,11 @@ fn sparse(rows: &mut Vec<Row>) {
             receiver.request_count(),
             matched
         );
-        requests.push(if once { receiver.request_count() } else { usize::MAX });
+        requests.push(if once {
+            receiver.request_count()
+        } else {
+            usize::MAX
+        });
     }
     let got = median(requests);
     rows.push(Row {

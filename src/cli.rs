@@ -26,7 +26,7 @@ pub struct Cli {
 }
 
 /// The `-h` epilogue: where the long one is.
-pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL) come only from the environment or NAME_FILE. Exit codes 0, 1, 2, 75: see --help.";
+pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL) come only from the environment or NAME_FILE. --help lists the exit codes.";
 
 pub const SECRETS_HELP: &str = "\
 Secrets come from the environment (or the --config file), never from flags:
@@ -42,7 +42,9 @@ Exit codes:
   0   everything fetched and matched was delivered
   1   a fetch or delivery failed; the state was saved at the last safe point
   2   invalid usage, settings or state file; nothing sent, nothing written
-  75  another run holds the state file's lock; nothing done";
+  3   done, but refused logs were set aside in DEAD_LETTER_FILE
+  75  another run holds the state file's lock; nothing done
+  130 143  stopped by SIGINT / SIGTERM; the checkpoint was saved";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -189,7 +191,7 @@ pub struct Settings {
     #[arg(long, value_name = "LIST", env = "LOG_TYPES", help_heading = "Auth0")]
     pub log_types: Option<String>,
 
-    /// Logs per Auth0 request (1-100), and so the most in one webhook batch. [default: 100]
+    /// The most logs in one webhook batch (1-100), filled across Auth0's pages. [default: 100]
     #[arg(long, value_name = "N", env = "BATCH_SIZE", help_heading = "Auth0")]
     pub batch_size: Option<u32>,
 
@@ -304,10 +306,12 @@ pub struct Settings {
     )]
     pub max_body_bytes: Option<usize>,
 
-    /// Append logs the webhook permanently refuses to this file, and go on.
+    /// Append logs the webhook refuses to this file, go on, and exit 3.
     ///
-    /// Refusals are 4xx answers other than 408/429; the file has one JSON line each. Without it
-    /// a refusal stops the run before the refused log.
+    /// A refused batch (400, 413, 422, ...) is split until the refused logs are found; only
+    /// those go here, one JSON line each. Answers about the endpoint or credentials (3xx, 401,
+    /// 403, 404, ...) and refusals of everything stop the run instead. Without it a refusal
+    /// stops the run before the refused log.
     #[arg(
         long,
         value_name = "FILE",
@@ -341,16 +345,13 @@ pub struct Settings {
     )]
     pub metrics_file: Option<PathBuf>,
 
-    /// Start after this log id, once (for backfills).
+    /// Start at a log id, a date, a UTC date-time or an age, once (for backfills).
     ///
-    /// Applied only when it differs from the start-from recorded in the state, so it can stay
-    /// set without rewinding every run.
-    #[arg(
-        long,
-        value_name = "LOG_ID",
-        env = "START_FROM",
-        help_heading = "State"
-    )]
+    /// A log id: the logs after it. 2026-11-01, 2026-11-01T08:00:00Z, 7d, 12h: the logs Auth0
+    /// stored at or after that moment. Applied only when it differs from the start-from
+    /// recorded in the state, so it can stay set without rewinding every run. Without a
+    /// checkpoint or this, the first run starts at the oldest log Auth0 keeps.
+    #[arg(long, value_name = "WHERE", env = "START_FROM", help_heading = "State")]
     pub start_from: Option<String>,
 
     #[command(flatten)]
