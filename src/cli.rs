@@ -26,7 +26,7 @@ pub struct Cli {
 }
 
 /// The `-h` epilogue: where the long one is.
-pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL) come only from the environment or NAME_FILE. --help lists the exit codes.";
+pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL) come only from the environment or NAME_FILE. Exit codes: see --help.";
 
 pub const SECRETS_HELP: &str = "\
 Secrets come from the environment (or the --config file), never from flags:
