@@ -314,17 +314,25 @@ impl Pipeline<'_> {
                         return Some(e);
                     }
                 }
-                if !d.has_room() {
-                    if let Some(done) = d.wait(TICK)
-                        && let Some(e) = self.absorb(done, acker, state)
-                    {
-                        return Some(e);
-                    }
-                    continue;
-                }
             }
             if signal::received().is_some() {
                 break;
+            }
+            // The fetch thread stops by itself then, but an Auth0 request it has in flight
+            // must not hold up the end of the run.
+            if Instant::now() >= fetch_until {
+                report::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
+                break;
+            }
+            if let Sink::Webhook(d) = sink
+                && !d.has_room()
+            {
+                if let Some(done) = d.wait(TICK)
+                    && let Some(e) = self.absorb(done, acker, state)
+                {
+                    return Some(e);
+                }
+                continue;
             }
             let logs = match rx.recv_timeout(TICK) {
                 Ok(Ok(logs)) => logs,
