@@ -1,7 +1,6 @@
 //! The command line as clap sees it. Only `config` reads these structs; everything else uses the
 //! validated [`crate::config::Config`]. Doc comments here are the `--help` text.
 
-use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -102,7 +101,9 @@ pub struct StateArgs {
 }
 
 /// Every setting of `run` and `check`. Precedence: flag, then environment, then --config file,
-/// then the default shown.
+/// then the default shown. Values are taken as text and checked by `config`, so that every
+/// message names the environment variable as well as the flag, and every value is trimmed and
+/// an empty one means unset, whatever its type.
 #[derive(Debug, Args)]
 pub struct Settings {
     #[command(flatten)]
@@ -128,17 +129,27 @@ pub struct Settings {
     pub endpoints: Option<String>,
 
     /// Logs per Auth0 request (1-100), and so the most logs in one webhook batch. [default: 100]
-    #[arg(long, value_name = "N", env = "BATCH_SIZE")]
-    pub batch_size: Option<u32>,
+    #[arg(
+        long,
+        value_name = "N",
+        env = "BATCH_SIZE",
+        allow_negative_numbers = true
+    )]
+    pub batch_size: Option<String>,
 
     /// true: one POST per batch (a JSON array); false: one POST per log (a JSON object).
     /// [default: true]
-    #[arg(long, value_name = "BOOL", env = "SEND_AS_BATCH", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
-    pub send_as_batch: Option<bool>,
+    #[arg(long, value_name = "BOOL", env = "SEND_AS_BATCH", num_args = 0..=1, default_missing_value = "true")]
+    pub send_as_batch: Option<String>,
 
     /// Most webhook requests in flight at once (1-64). [default: 5]
-    #[arg(long, value_name = "N", env = "WEBHOOK_CONCURRENT_CALLS")]
-    pub concurrency: Option<usize>,
+    #[arg(
+        long,
+        value_name = "N",
+        env = "WEBHOOK_CONCURRENT_CALLS",
+        allow_negative_numbers = true
+    )]
+    pub concurrency: Option<String>,
 
     /// Start after this log id. Applied only when it differs from the start-from recorded in the
     /// state, so it can stay set without rewinding every run. Use it for backfills.
@@ -152,35 +163,37 @@ pub struct Settings {
     pub log_types: Option<String>,
 
     /// Keep fetching pages until caught up or this long has passed; retries stop then too, and
-    /// the next run goes on. Keep it below the schedule's interval. [default: 4m]
+    /// the next run goes on. Keep it below the schedule's interval. 1s to 24h. [default: 4m]
     #[arg(long, value_name = "DURATION", env = "MAX_RUN_TIME")]
-    pub max_run_time: Option<humantime::Duration>,
+    pub max_run_time: Option<String>,
 
-    /// Time allowed to connect to the webhook (and to Auth0). [default: 5s]
+    /// Time allowed to connect to the webhook (and to Auth0). 100ms to 5m. [default: 5s]
     #[arg(long, value_name = "DURATION", env = "WEBHOOK_CONNECT_TIMEOUT")]
-    pub connect_timeout: Option<humantime::Duration>,
+    pub connect_timeout: Option<String>,
 
-    /// Time allowed for one whole webhook request, answer included. [default: 30s]
+    /// Time allowed for one whole webhook request, answer included. 100ms to 10m.
+    /// [default: 30s]
     #[arg(long, value_name = "DURATION", env = "WEBHOOK_TIMEOUT")]
-    pub timeout: Option<humantime::Duration>,
+    pub timeout: Option<String>,
 
     /// Append logs the webhook permanently refuses (4xx other than 408/429) to this file as JSON
     /// lines, and go on. Without it a refusal stops the run before the refused log.
     #[arg(long, value_name = "FILE", env = "DEAD_LETTER_FILE")]
     pub dead_letter: Option<PathBuf>,
 
-    /// Body of a batch: a JSON array, or JSON lines (application/x-ndjson). [default: array]
-    #[arg(long, value_enum, value_name = "FORMAT", env = "PAYLOAD_FORMAT")]
-    pub payload_format: Option<PayloadFormat>,
+    /// Body of a batch: `array` (a JSON array), or `jsonl` (JSON lines, application/x-ndjson).
+    /// [default: array]
+    #[arg(long, value_name = "FORMAT", env = "PAYLOAD_FORMAT")]
+    pub payload_format: Option<String>,
 
     /// Each item: `extension` {log_id, type, date, request, response}, or `log-stream`
     /// {log_id, data: the whole log}, as Auth0 Log Streams sends it. [default: extension]
-    #[arg(long, value_enum, value_name = "SHAPE", env = "PAYLOAD_SHAPE")]
-    pub payload_shape: Option<PayloadShape>,
+    #[arg(long, value_name = "SHAPE", env = "PAYLOAD_SHAPE")]
+    pub payload_shape: Option<String>,
 
     /// Gzip request bodies (Content-Encoding: gzip). [default: false]
-    #[arg(long, value_name = "BOOL", env = "WEBHOOK_GZIP", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
-    pub gzip: Option<bool>,
+    #[arg(long, value_name = "BOOL", env = "WEBHOOK_GZIP", num_args = 0..=1, default_missing_value = "true")]
+    pub gzip: Option<String>,
 
     /// Extra header on every webhook request, 'Name: value'. Repeatable. In the environment:
     /// WEBHOOK_HEADERS='{"X-Env":"prod"}' (a JSON object).
@@ -193,12 +206,17 @@ pub struct Settings {
 
     /// Split a batch so that no request body exceeds this many bytes (measured before gzip,
     /// which only shrinks it). [default: no limit]
-    #[arg(long, value_name = "BYTES", env = "WEBHOOK_MAX_BODY_BYTES")]
-    pub max_body_bytes: Option<usize>,
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "WEBHOOK_MAX_BODY_BYTES",
+        allow_negative_numbers = true
+    )]
+    pub max_body_bytes: Option<String>,
 
     /// Allow http:// webhook and Slack URLs to hosts other than loopback. [default: false]
-    #[arg(long, value_name = "BOOL", env = "ALLOW_INSECURE_HTTP", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
-    pub allow_insecure_http: Option<bool>,
+    #[arg(long, value_name = "BOOL", env = "ALLOW_INSECURE_HTTP", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_insecure_http: Option<String>,
 
     /// A PEM file of extra CA certificates to trust (a private CA). Certificates are always
     /// verified.
@@ -206,13 +224,18 @@ pub struct Settings {
     pub ca_cert: Option<PathBuf>,
 
     /// Also report successful runs to Slack, not only failures. [default: false]
-    #[arg(long, value_name = "BOOL", env = "SLACK_SEND_SUCCESS", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
-    pub slack_send_success: Option<bool>,
+    #[arg(long, value_name = "BOOL", env = "SLACK_SEND_SUCCESS", num_args = 0..=1, default_missing_value = "true")]
+    pub slack_send_success: Option<String>,
 
     /// Hour (0-23, UTC) after which the first run of each day sends Slack a 24-hour summary.
     /// [default: off]
-    #[arg(long, value_name = "HOUR", env = "DAILY_REPORT_HOUR")]
-    pub daily_report_hour: Option<u8>,
+    #[arg(
+        long,
+        value_name = "HOUR",
+        env = "DAILY_REPORT_HOUR",
+        allow_negative_numbers = true
+    )]
+    pub daily_report_hour: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
