@@ -70,8 +70,10 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             if pairs.iter().any(|(k, _)| k.contains("token")) {
-                for (_, v) in &pairs {
-                    crate::secret::register(v);
+                for (k, v) in &pairs {
+                    if k.ends_with("token") || k.contains("secret") {
+                        crate::secret::register(v);
+                    }
                 }
                 let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
                 bail!(
