@@ -32,6 +32,9 @@ pub fn enabled(level: i8) -> bool {
 }
 
 fn emit(line: String) {
+    // The last line of defence: whatever a message quotes, no secret the process holds is
+    // printed.
+    let line = crate::secret::scrub(&line);
     // A log line must not tear the progress display.
     match BAR.lock().unwrap().as_ref() {
         Some(bar) => bar.suspend(|| eprintln!("{line}")),
@@ -170,6 +173,24 @@ pub struct Summary {
     pub newest_log_date: Option<String>,
     pub logs_dead_lettered: u64,
     pub duration_ms: u64,
+}
+
+static JSON_SUMMARY_PRINTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Prints the summary as one JSON line on stdout (`--output json`), and remembers it, so that
+/// an error after it does not print a second object.
+pub fn print_json_summary(summary: &Summary) {
+    println!(
+        "{}",
+        serde_json::to_string(summary).expect("summary serializes")
+    );
+    JSON_SUMMARY_PRINTED.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`print_json_summary`] has printed.
+pub fn json_summary_printed() -> bool {
+    JSON_SUMMARY_PRINTED.load(Ordering::Relaxed)
 }
 
 impl Summary {
