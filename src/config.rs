@@ -193,6 +193,9 @@ impl Config {
             "https://hooks.example.com/auth0",
         )?;
         let webhook_url = parse_url(&webhook_raw, "WEBHOOK_URL", allow_insecure)?;
+        // A receiver may echo the URL it was called on: its password and query values are
+        // secrets like the others.
+        register_url_secrets(&webhook_url, false);
 
         let batch_size = number(
             s.batch_size.as_deref(),
@@ -354,8 +357,9 @@ impl Config {
         )? {
             Some(url) => {
                 // The URL itself is the credential: check it without ever printing it.
-                parse_url(url.expose(), "SLACK_INCOMING_WEBHOOK_URL", allow_insecure)
+                let parsed = parse_url(url.expose(), "SLACK_INCOMING_WEBHOOK_URL", allow_insecure)
                     .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
+                register_url_secrets(&parsed, true);
                 Some(SlackConfig {
                     url,
                     send_success: slack_send_success.unwrap_or(false),
@@ -422,6 +426,20 @@ impl Config {
             .as_str()
             .trim_end_matches('/')
             .to_string()
+    }
+}
+
+/// Registers what is secret in a URL for `secret::scrub`: its password and query values, and
+/// with `path_too` its path (a Slack webhook's path is its credential).
+fn register_url_secrets(url: &Url, path_too: bool) {
+    if let Some(p) = url.password() {
+        crate::secret::register(p);
+    }
+    for (_, v) in url.query_pairs() {
+        crate::secret::register(&v);
+    }
+    if path_too {
+        crate::secret::register(url.path());
     }
 }
 
