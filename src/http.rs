@@ -155,14 +155,27 @@ pub fn read_capped(resp: reqwest::blocking::Response, max: usize) -> Result<Vec<
     if resp.content_length().is_some_and(|n| n > max as u64) {
         return Err(TooLarge { max }.into());
     }
+    let mut resp = resp;
     let mut buf = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
-    resp.take(max as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| ReadFailed(describe_io(&e)))?;
-    if buf.len() > max {
-        return Err(TooLarge { max }.into());
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        let n = match resp.read(&mut chunk) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadFailed(describe_io(&e)).into()),
+        };
+        if buf.len() + n > max {
+            return Err(TooLarge { max }.into());
+        }
+        // Doubling, but never past the cap: the buffer stays under `max`, where Vec's own
+        // growth would reach twice that.
+        if buf.capacity() < buf.len() + n {
+            let want = (buf.capacity() * 2).max(buf.len() + n).min(max);
+            buf.reserve_exact(want - buf.len());
+        }
+        buf.extend_from_slice(&chunk[..n]);
     }
-    Ok(buf)
 }
 
 /// A raw URL setting for a message: what follows `://` up to an `@` (user info) and everything
