@@ -63,7 +63,7 @@ pub struct RunArgs {
     pub dry_run: bool,
 
     /// How to report the run when it ends: a line on stderr, or one JSON object on stdout.
-    #[arg(long, value_enum, default_value_t = Output::Text, env = "OUTPUT")]
+    #[arg(long, value_enum, default_value_t = Output::Text, env = "OUTPUT", ignore_case = true)]
     pub output: Output,
 }
 
