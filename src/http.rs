@@ -305,6 +305,36 @@ mod tests {
     }
 
     #[test]
+    fn a_server_stalling_mid_body_is_a_timeout_while_reading() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let _ = conn.read(&mut [0u8; 4096]);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n[");
+            // Stall, keeping the connection open, until the client has given up.
+            let _ = done_rx.recv();
+        });
+        let resp = Client::new()
+            .get(&url)
+            .timeout(std::time::Duration::from_millis(300))
+            .send()
+            .unwrap();
+        let err = read_capped(resp, 1 << 20).unwrap_err();
+        drop(done_tx);
+        let msg = err
+            .downcast_ref::<ReadFailed>()
+            .expect("a ReadFailed")
+            .to_string();
+        assert!(
+            msg.starts_with("timed out while reading the answer"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn a_connection_closed_mid_body_is_a_read_failure_not_an_empty_body() {
         let url = hostile_server(
             "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",

@@ -150,6 +150,29 @@ fn an_auth0_redirect_names_its_location_and_is_never_followed() {
     assert_eq!(elsewhere.request_count(), 0, "the redirect was followed");
 }
 
+#[test]
+fn endless_slack_answers_are_read_as_a_prefix_and_the_run_ends() {
+    for status in [200, 500] {
+        let s = Setup::new(sapi_logs(1..=3));
+        let slack = hostile::Hostile::start(move |_, _| Answer::endless(status));
+        let slack_url = format!("{}/services/T0/B0/X", slack.url());
+        let env = [
+            ("SLACK_INCOMING_WEBHOOK_URL", slack_url.as_str()),
+            ("SLACK_SEND_SUCCESS", "true"),
+        ];
+        let out = s.run(&[], &env);
+        out.assert_code(0);
+        assert_eq!(s.receiver.unique_delivered().len(), 3);
+        if status == 500 {
+            assert!(
+                out.stderr.contains("Slack refused the report (500): [[["),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad settings
 // ---------------------------------------------------------------------------------------------

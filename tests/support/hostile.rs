@@ -16,8 +16,8 @@ pub enum Answer {
         content_type: &'static str,
         body: Vec<u8>,
     },
-    /// 200 with a chunked body of `chunk` repeated until the client goes away.
-    Endless { chunk: Vec<u8> },
+    /// That status with a chunked body of `chunk` repeated until the client goes away.
+    Endless { status: u16, chunk: Vec<u8> },
     /// 200 announcing `Content-Length: announced`, then `part` of it, then the connection is
     /// closed: a reset in the middle of a page.
     Cut { announced: usize, part: Vec<u8> },
@@ -34,9 +34,15 @@ impl Answer {
         }
     }
 
-    /// A JSON array that never closes: `[[[[...` forever.
+    /// 200 with a JSON array that never closes: `[[[[...` forever.
     pub fn endless_json() -> Answer {
+        Answer::endless(200)
+    }
+
+    /// That status with a body of `[[[[...` forever.
+    pub fn endless(status: u16) -> Answer {
         Answer::Endless {
+            status,
             chunk: vec![b'['; 64 * 1024],
         }
     }
@@ -118,10 +124,11 @@ fn serve(stream: TcpStream, route: &Route) -> std::io::Result<()> {
             out.write_all(head.as_bytes())?;
             out.write_all(&body)?;
         }
-        Answer::Endless { chunk } => {
-            out.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
-            )?;
+        Answer::Endless { status, chunk } => {
+            let head = format!(
+                "HTTP/1.1 {status} Whatever\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            );
+            out.write_all(head.as_bytes())?;
             let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
             framed.extend_from_slice(&chunk);
             framed.extend_from_slice(b"\r\n");
