@@ -122,11 +122,13 @@ fn body_text(resp: Response, method: &str, url: &reqwest::Url) -> Result<String>
     let path = url.path();
     let bytes = read_capped(resp, MAX_ANSWER_BYTES).map_err(|e| match e.downcast::<TooLarge>() {
         Ok(big) => anyhow!(
-            "Auth0's answer to {method} {path}: {big}; a proxy or server in the way is misbehaving (nothing was delivered from it, the checkpoint stays)"
+            "Auth0's answer to {method} {path}: {big}; a proxy or server in the way is misbehaving, or the logs are huge and BATCH_SIZE should be lower (nothing was delivered from it, the checkpoint stays)"
         ),
         Err(e) => e.context(format!("{method} {path}")),
     })?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    // Without a copy when it is UTF-8, as it should be: a copy would double the cost.
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 pub fn credentials_error(status: u16, body: &str) -> anyhow::Error {
@@ -258,6 +260,7 @@ impl<'a> Auth0<'a> {
             let bad = match (status, text) {
                 (200, Ok(text)) => match parse_logs(&text) {
                     Ok(logs) => return Ok(logs),
+                    Err(e) if e.is::<TooManyValues>() => return Err(e),
                     Err(e) => e,
                 },
                 (_, Err(e)) => e,
@@ -426,9 +429,52 @@ fn reset_time(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
+/// The most JSON values (arrays, objects, scalars) one page may hold: parsed, each costs about
+/// 80 bytes, so a 16 MiB answer of `[],[],...` would take 450 MB. A real log holds tens to
+/// hundreds of values; this allows 2,000 a log at 100 logs a page.
+pub const MAX_PAGE_VALUES: usize = 200_000;
+
+/// A page holding more than [`MAX_PAGE_VALUES`] values: refused before it is parsed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "Auth0's logs answer holds more than {MAX_PAGE_VALUES} JSON values, more than this tool parses at once (its memory would grow past bounds): if the logs are really that large, lower BATCH_SIZE so each page holds fewer"
+)]
+pub struct TooManyValues;
+
+/// About how many JSON values `text` holds (each `[`, `{` and `,` outside strings), counting
+/// no further than `limit + 1`.
+fn count_values(text: &[u8], limit: usize) -> usize {
+    let (mut n, mut in_string, mut escaped) = (1, false, false);
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' | b',' => {
+                    n += 1;
+                    if n > limit {
+                        return n;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    n
+}
+
 /// A page must be a JSON array of logs, each with an id: anything else is an error, never a
 /// silently skipped log.
 pub fn parse_logs(text: &str) -> Result<Vec<Value>> {
+    if count_values(text.as_bytes(), MAX_PAGE_VALUES) > MAX_PAGE_VALUES {
+        return Err(TooManyValues.into());
+    }
     let v: Value = serde_json::from_str(text)
         .map_err(|_| anyhow!("Auth0's logs answer is not JSON: {}", snippet(text)))?;
     let Value::Array(logs) = v else {
@@ -481,6 +527,24 @@ mod tests {
         );
         assert_eq!(parse_logs(r#"[{"_id":"1"}]"#).unwrap().len(), 1);
         assert!(parse_logs("[]").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_page_of_too_many_values_is_refused_before_parsing() {
+        let mut page = String::from(r#"[{"log_id":"9","a":["#);
+        page.push_str(&"[],".repeat(MAX_PAGE_VALUES));
+        page.push_str("[]]}]");
+        let e = parse_logs(&page).unwrap_err();
+        assert!(e.is::<TooManyValues>(), "{e}");
+        assert!(e.to_string().contains("lower BATCH_SIZE"), "{e}");
+        // Brackets and commas inside strings are not values.
+        let quoted = format!(
+            r#"[{{"log_id":"9","a":"{}\"{}"}}]"#,
+            "[,".repeat(MAX_PAGE_VALUES),
+            "{"
+        );
+        assert_eq!(parse_logs(&quoted).unwrap().len(), 1);
+        assert_eq!(count_values(br#"[{"a":1,"b":[2,3]}]"#, 100), 6);
     }
 
     #[test]
