@@ -192,7 +192,7 @@ impl Config {
             "WEBHOOK_URL (--webhook-url)",
             "https://hooks.example.com/auth0",
         )?;
-        let webhook_url = parse_url(&webhook_raw, "WEBHOOK_URL", allow_insecure)?;
+        let webhook_url = parse_url(&webhook_raw, "WEBHOOK_URL (--webhook-url)", allow_insecure)?;
         // A receiver may echo the URL it was called on: its password and query values are
         // secrets like the others.
         register_url_secrets(&webhook_url, false);
@@ -375,7 +375,7 @@ impl Config {
             && !p.is_file()
         {
             return Err(exit::settings(format!(
-                "CA_CERT {}: no such file",
+                "CA_CERT (--ca-cert) {}: no such file",
                 p.display()
             )));
         }
@@ -707,7 +707,10 @@ mod tests {
             &with(&["--webhook-url", "http://hooks.example.com/x"]),
             SECRET,
         ));
-        assert!(m.contains("WEBHOOK_URL must use https"), "{m}");
+        assert!(
+            m.contains("WEBHOOK_URL (--webhook-url) must use https"),
+            "{m}"
+        );
         for ok in [
             "http://127.0.0.1:9/x",
             "http://localhost:9/x",
@@ -729,7 +732,10 @@ mod tests {
     #[test]
     fn unparseable_url_is_named() {
         let m = message(build(&with(&["--webhook-url", "not a url"]), SECRET));
-        assert!(m.contains("WEBHOOK_URL 'not a url' is not a URL"), "{m}");
+        assert!(
+            m.contains("WEBHOOK_URL (--webhook-url) 'not a url' is not a URL"),
+            "{m}"
+        );
     }
 
     #[test]

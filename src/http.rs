@@ -19,17 +19,17 @@ pub fn client(cfg: &Config) -> Result<Client> {
         .pool_max_idle_per_host(cfg.webhook.concurrency + 1)
         .tcp_nodelay(true);
     if let Some(path) = &cfg.ca_cert {
-        let pem =
-            std::fs::read(path).with_context(|| format!("reading CA_CERT {}", path.display()))?;
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading CA_CERT (--ca-cert) {}", path.display()))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
             crate::exit::settings(format!(
-                "CA_CERT {}: not a PEM certificate file ({e})",
+                "CA_CERT (--ca-cert) {}: not a PEM certificate file ({e})",
                 path.display()
             ))
         })?;
         if certs.is_empty() {
             return Err(crate::exit::settings(format!(
-                "CA_CERT {}: no certificate in it",
+                "CA_CERT (--ca-cert) {}: no certificate in it",
                 path.display()
             )));
         }

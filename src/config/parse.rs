@@ -223,7 +223,7 @@ pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
         .collect();
     if types.is_empty() {
         return Err(exit::settings(
-            "LOG_TYPES must name at least one log type code, e.g. sapi,fapi",
+            "LOG_TYPES (--log-types) must name at least one log type code, e.g. sapi,fapi",
         ));
     }
     if let Some(bad) = types
@@ -231,7 +231,7 @@ pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
         .find(|t| !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
     {
         return Err(exit::settings(format!(
-            "LOG_TYPES: '{bad}' is not a log type code (letters, digits, _), e.g. sapi,fapi"
+            "LOG_TYPES (--log-types): '{bad}' is not a log type code (letters, digits, _), e.g. sapi,fapi"
         )));
     }
     Ok(types)
