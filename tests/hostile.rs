@@ -173,6 +173,20 @@ fn endless_slack_answers_are_read_as_a_prefix_and_the_run_ends() {
     }
 }
 
+#[test]
+fn a_dropped_webhook_connection_reads_webhook_request_failed() {
+    let s = Setup::new(sapi_logs(1..=2));
+    s.receiver.push_reply(Reply::Drop);
+    let out = s.run(&["-vv"], &[]);
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("webhook request failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("request request"), "{}", out.stderr);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad settings
 // ---------------------------------------------------------------------------------------------
