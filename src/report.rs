@@ -223,3 +223,19 @@ impl Summary {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A log's `date` comes from the server: any text gives an age or none, never a panic.
+        #[test]
+        fn any_date_gives_an_age_or_none(date in "\\PC{0,40}", year in 0u32..10000) {
+            let now = std::time::SystemTime::now();
+            let _ = age(&date, now);
+            let _ = age(&format!("{year:04}-12-31T23:59:59.999999999Z"), now);
+        }
+    }
+}
