@@ -91,12 +91,12 @@ pub struct HistoryArgs {
 pub struct StateArgs {
     /// Settings file (TOML; keys are the environment variable names in lower case). Flags and
     /// environment variables take precedence over it.
-    #[arg(long, value_name = "FILE", env = "CONFIG_FILE")]
+    #[arg(long, value_name = "FILE", env = "CONFIG_FILE", value_parser = path())]
     pub config: Option<PathBuf>,
 
     /// State file holding the checkpoint, cached token and run history. Use one per tenant.
     /// [default: $XDG_STATE_HOME/auth0-mgmt-webhooks/state.json]
-    #[arg(long, value_name = "FILE", env = "STATE_FILE")]
+    #[arg(long, value_name = "FILE", env = "STATE_FILE", value_parser = path())]
     pub state: Option<PathBuf>,
 }
 
@@ -178,7 +178,7 @@ pub struct Settings {
 
     /// Append logs the webhook permanently refuses (4xx other than 408/429) to this file as JSON
     /// lines, and go on. Without it a refusal stops the run before the refused log.
-    #[arg(long, value_name = "FILE", env = "DEAD_LETTER_FILE")]
+    #[arg(long, value_name = "FILE", env = "DEAD_LETTER_FILE", value_parser = path())]
     pub dead_letter: Option<PathBuf>,
 
     /// Body of a batch: `array` (a JSON array), or `jsonl` (JSON lines, application/x-ndjson).
@@ -220,7 +220,7 @@ pub struct Settings {
 
     /// A PEM file of extra CA certificates to trust (a private CA). Certificates are always
     /// verified.
-    #[arg(long, value_name = "FILE", env = "CA_CERT")]
+    #[arg(long, value_name = "FILE", env = "CA_CERT", value_parser = path())]
     pub ca_cert: Option<PathBuf>,
 
     /// Also report successful runs to Slack, not only failures. [default: false]
@@ -250,6 +250,13 @@ pub enum PayloadFormat {
 pub enum PayloadShape {
     Extension,
     LogStream,
+}
+
+/// A file setting. Unlike clap's own path parser it takes an empty value, which `config`
+/// treats as unset, as it does for every setting.
+fn path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 /// The command, with environment values hidden from `--help` at every level: help is often

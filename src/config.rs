@@ -133,7 +133,8 @@ pub fn process_env(name: &str) -> Option<String> {
 }
 
 pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
-    let Some(path) = path else {
+    // CONFIG_FILE="" is unset, like every other setting.
+    let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(FileSettings::default());
     };
     let text = std::fs::read_to_string(path)
@@ -615,7 +616,20 @@ mod tests {
         assert!(!c.webhook.send_as_batch);
         assert_eq!(c.webhook.format, PayloadFormat::Jsonl);
         assert_eq!(c.webhook.timeout, Duration::from_secs(120));
-        let c = build(&with(&["--endpoints", " ", "--max-run-time", ""]), SECRET).unwrap();
+        let c = build(
+            &with(&[
+                "--endpoints",
+                " ",
+                "--max-run-time",
+                "",
+                "--config",
+                "",
+                "--ca-cert",
+                "",
+            ]),
+            SECRET,
+        )
+        .unwrap();
         assert!(
             c.filter.endpoints.is_empty(),
             "empty is unset: all endpoints"
