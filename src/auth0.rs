@@ -430,9 +430,9 @@ fn reset_time(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// The most JSON values (arrays, objects, scalars) one page may hold: parsed, each costs about
-/// 80 bytes, so a 16 MiB answer of `[],[],...` would take 450 MB. A real log holds tens to
-/// hundreds of values; this allows 2,000 a log at 100 logs a page.
-pub const MAX_PAGE_VALUES: usize = 200_000;
+/// 90 bytes, so a 16 MiB answer of `[],[],...` took 500 MB. A real log holds tens to hundreds
+/// of values; this allows 2,500 a log at 100 logs a page, about 20 MB once parsed.
+pub const MAX_PAGE_VALUES: usize = 250_000;
 
 /// A page holding more than [`MAX_PAGE_VALUES`] values: refused before it is parsed.
 #[derive(Debug, thiserror::Error)]
@@ -441,9 +441,14 @@ pub const MAX_PAGE_VALUES: usize = 200_000;
 )]
 pub struct TooManyValues;
 
-/// About how many JSON values `text` holds (each `[`, `{` and `,` outside strings), counting
-/// no further than `limit + 1`.
+/// How many JSON values `text` holds (the root, each array element, each object member),
+/// counting no further than `limit + 1`, without parsing it. Past serde_json's nesting limit
+/// the count stops: the parser refuses such a text anyway.
 fn count_values(text: &[u8], limit: usize) -> usize {
+    const MAX_DEPTH: usize = 128;
+    // Whether each open container is an array; whether an array was just opened.
+    let mut arrays = Vec::with_capacity(16);
+    let mut just_opened = false;
     let (mut n, mut in_string, mut escaped) = (1, false, false);
     for &b in text {
         if in_string {
@@ -453,17 +458,32 @@ fn count_values(text: &[u8], limit: usize) -> usize {
                 b'"' => in_string = false,
                 _ => {}
             }
-        } else {
-            match b {
-                b'"' => in_string = true,
-                b'[' | b'{' | b',' => {
-                    n += 1;
-                    if n > limit {
-                        return n;
-                    }
+            continue;
+        }
+        if b.is_ascii_whitespace() {
+            continue;
+        }
+        if std::mem::take(&mut just_opened) && b != b']' {
+            n += 1;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                if arrays.len() == MAX_DEPTH {
+                    return n;
                 }
-                _ => {}
+                arrays.push(b == b'[');
+                just_opened = b == b'[';
             }
+            b']' | b'}' => {
+                arrays.pop();
+            }
+            b':' => n += 1,
+            b',' if arrays.last() == Some(&true) => n += 1,
+            _ => {}
+        }
+        if n > limit {
+            return n;
         }
     }
     n
@@ -545,6 +565,9 @@ mod tests {
         );
         assert_eq!(parse_logs(&quoted).unwrap().len(), 1);
         assert_eq!(count_values(br#"[{"a":1,"b":[2,3]}]"#, 100), 6);
+        assert_eq!(count_values(br#" [ [] , [ ] , {} , "x,[" ] "#, 100), 5);
+        assert_eq!(count_values(br#"{"a":{"b":[]}}"#, 100), 3);
+        assert_eq!(count_values(b"[1,2,3]", 2), 3, "stops past the limit");
     }
 
     #[test]
@@ -640,7 +663,38 @@ mod tests {
         );
     }
 
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[ -~]{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map("[ -~]{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn values_in(v: &Value) -> usize {
+        1 + match v {
+            Value::Array(a) => a.iter().map(values_in).sum(),
+            Value::Object(o) => o.values().map(values_in).sum(),
+            _ => 0,
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn count_values_counts_every_value_of_any_json(v in json_value(), pretty in proptest::bool::ANY) {
+            let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap();
+            proptest::prop_assert_eq!(count_values(text.as_bytes(), usize::MAX - 1), values_in(&v));
+        }
+
         #[test]
         fn any_page_answer_is_parsed_or_refused_without_panic(text in ".{0,300}") {
             let _ = parse_logs(&text);
