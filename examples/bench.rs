@@ -3,7 +3,8 @@
 //!
 //!     cargo run --release --example bench
 //!     cargo run --release --example bench -- backlog    (only the scenarios named:
-//!                                                        one-by-one, batches, backlog, sparse)
+//!                                                        one-by-one, batches, backlog,
+//!                                                        sparse, hostile)
 //!
 //! The tool runs as a child process (this same binary, re-executed with `--as-cli`), so its
 //! peak memory and CPU time are its own, read from `wait4`; the fakes run in this process and
@@ -58,6 +59,9 @@ fn main() {
     }
     if wanted("sparse") {
         sparse(&mut rows);
+    }
+    if wanted("hostile") {
+        hostile(&mut rows);
     }
 
     println!();
@@ -124,6 +128,22 @@ fn run_tool(
     state_dir: &Path,
     extra: &[&str],
 ) -> Measured {
+    let m = run_tool_at(&tenant.url(), &receiver.url(), state_dir, extra, &[]);
+    if m.summary["status"] != "ok" {
+        eprintln!("warning: the run did not end ok: {}", m.summary);
+    }
+    m
+}
+
+/// [`run_tool`] against any Auth0 and webhook URLs, with more environment, whatever the run's
+/// outcome.
+fn run_tool_at(
+    domain: &str,
+    webhook: &str,
+    state_dir: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Measured {
     let out_path = state_dir.join("stdout.json");
     let err_path = state_dir.join("stderr.txt");
     let usage_path = state_dir.join("usage.txt");
@@ -133,10 +153,11 @@ fn run_tool(
         .env_clear()
         .env("AUTH0_CLIENT_SECRET", CLIENT_SECRET)
         .env("HOME", state_dir)
+        .envs(env.iter().copied())
         .arg(MEASURE)
         .arg(&usage_path)
-        .args(["run", "--output", "json", "--domain", &tenant.url()])
-        .args(["--client-id", CLIENT_ID, "--webhook-url", &receiver.url()])
+        .args(["run", "--output", "json", "--domain", domain])
+        .args(["--client-id", CLIENT_ID, "--webhook-url", webhook])
         .arg("--state")
         .arg(&state)
         .args(extra)
@@ -157,7 +178,8 @@ fn run_tool(
 
     let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
     let summary: Value = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
-    if wait_status != 0 || summary["status"] != "ok" {
+    // 256 is exit code 1 (a wait status): a hostile scenario's expected end.
+    if wait_status != 0 && wait_status != 256 {
         let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
         eprintln!("warning: the tool exited with wait status {wait_status}: {stdout}\n{stderr}");
     }
@@ -428,4 +450,64 @@ fn sparse(rows: &mut Vec<Row>) {
         target: format!("<={}", ideal + 1),
         pass: got <= ideal + 1,
     });
+}
+
+/// Scenario 5: hostile answers, each run once per repeat: Auth0 answers a page with a JSON
+/// array that never ends, or with 16 MiB of `[],[],...` (millions of values); Slack answers the
+/// failure report without end. The run must end (exit 1, the page refused) with its peak
+/// memory bounded whatever the servers send.
+fn hostile(rows: &mut Vec<Row>) {
+    use support::hostile::{self, Answer, Hostile};
+    const MAX_RSS_MB: f64 = 50.0;
+    let mut bomb = br#"[{"log_id":"900","a":["#.to_vec();
+    while bomb.len() < (16 << 20) - 16 {
+        bomb.extend_from_slice(b"[],");
+    }
+    bomb.extend_from_slice(b"[]]}]");
+    let cases: [(&'static str, Answer); 2] = [
+        ("endless Auth0 page: peak memory", Answer::endless_json()),
+        (
+            "16 MiB of [],[],..: peak memory",
+            Answer::Whole {
+                status: 200,
+                content_type: "application/json",
+                body: bomb,
+            },
+        ),
+    ];
+    for (scenario, page) in cases {
+        let mut rss = Vec::new();
+        for i in 0..REPEATS {
+            let tenant = hostile::tenant(page.clone());
+            let slack = Hostile::start(|_, _| Answer::endless_json());
+            let receiver = FakeReceiver::start();
+            let dir = tempfile::tempdir().expect("a temporary folder");
+            let slack_url = format!("{}/services/T0/B0/X", slack.url());
+            let m = run_tool_at(
+                &tenant.url(),
+                &receiver.url(),
+                dir.path(),
+                &[],
+                &[("SLACK_INCOMING_WEBHOOK_URL", &slack_url)],
+            );
+            println!(
+                "{scenario} run {}: {:.2} s wall, {:.1} MB peak RSS, ended {}: {}",
+                i + 1,
+                m.wall.as_secs_f64(),
+                mb(m.max_rss_kib),
+                m.summary["status"],
+                m.summary["error"]
+            );
+            rss.push(mb(m.max_rss_kib));
+        }
+        let rss = median(rss);
+        rows.push(Row {
+            scenario,
+            measured: format!("{rss:.1} MB"),
+            ideal: "-".into(),
+            ratio: "-".into(),
+            target: format!("<={MAX_RSS_MB} MB"),
+            pass: rss <= MAX_RSS_MB,
+        });
+    }
 }

@@ -2,7 +2,7 @@
 //! mode (first page of a first run) or checkpoint mode, rate limits, and retries.
 
 use crate::config::Auth0Config;
-use crate::http::{describe, snippet};
+use crate::http::{ReadFailed, TooLarge, describe, read_capped, redact, redact_raw, snippet};
 use crate::log::Log;
 use crate::report;
 use crate::retry;
@@ -42,14 +42,19 @@ const MAX_ATTEMPTS: u32 = 8;
 /// A cached token is replaced this long before it expires.
 const TOKEN_MARGIN: u64 = 600;
 const AUTH0_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most of one Auth0 answer (a page of logs, a token) that is read. 100 real logs are a
+/// few hundred KB, rarely a few MB; anything past this is a broken or hostile server, and
+/// reading on would only exhaust memory.
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// Owns its client and settings, so the fetch thread can outlive a run stopped by a signal.
 pub struct Auth0 {
     http: Client,
     cfg: Auth0Config,
     token: Mutex<Option<CachedToken>>,
-    /// When `x-ratelimit-remaining` reached 0: wait until this reset before the next call.
-    paused_until: Mutex<Option<SystemTime>>,
+    /// When `x-ratelimit-remaining` reached 0: wait until this reset (Unix seconds, as Auth0
+    /// sent it) before the next call.
+    paused_until: Mutex<Option<u64>>,
 }
 
 fn now_unix() -> u64 {
@@ -62,6 +67,79 @@ fn now_unix() -> u64 {
 /// Whether a cached token may still be used for this client.
 pub fn token_usable(token: &CachedToken, client_id: &str, now: u64) -> bool {
     token.client_id == client_id && token.expires_at > now + TOKEN_MARGIN
+}
+
+/// The access token and its expiry (Unix seconds) from a token answer's body. The body is only
+/// quoted in an error when it cannot hold a token: a form-encoded answer
+/// (`access_token=...&token_type=...`) is named by its keys alone.
+pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
+    let text = String::from_utf8_lossy(body);
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => {
+            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(text.trim().as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if pairs.iter().any(|(k, _)| k.contains("token")) {
+                for (k, v) in &pairs {
+                    if k.ends_with("token") || k.contains("secret") {
+                        crate::secret::register(v);
+                    }
+                }
+                let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+                bail!(
+                    "Auth0's token answer is form-encoded, not JSON (keys {}; values not shown): is AUTH0_DOMAIN an Auth0 tenant?",
+                    keys.join(", ")
+                );
+            }
+            bail!("Auth0's token answer is not JSON: {}", snippet(&text));
+        }
+    };
+    let token = v
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| anyhow!("Auth0's token answer has no access_token"))?;
+    let token = Secret::new(token);
+    let expires_in = v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600);
+    Ok((token, now.saturating_add(expires_in)))
+}
+
+/// A 3xx from Auth0, which is never followed: where it pointed, without secrets.
+fn redirect_error(
+    status: u16,
+    method: &str,
+    url: &reqwest::Url,
+    headers: &HeaderMap,
+) -> anyhow::Error {
+    let location = match headers.get(reqwest::header::LOCATION) {
+        Some(v) => {
+            let raw = String::from_utf8_lossy(v.as_bytes());
+            match url.join(&raw) {
+                Ok(to) => format!("to {}", redact(&to)),
+                Err(_) => format!("to '{}'", redact_raw(&raw)),
+            }
+        }
+        None => "without a Location".to_string(),
+    };
+    anyhow!(
+        "Auth0 answered {status} to {method} {}, a redirect {location}; redirects are never followed (they would carry the credentials elsewhere): set AUTH0_DOMAIN to the host that answers itself",
+        url.path()
+    )
+}
+
+/// An answer's body, at most [`MAX_ANSWER_BYTES`], as text.
+fn body_text(resp: Response, method: &str, url: &reqwest::Url) -> Result<String> {
+    let path = url.path();
+    let bytes = read_capped(resp, MAX_ANSWER_BYTES).map_err(|e| match e.downcast::<TooLarge>() {
+        Ok(big) => anyhow!(
+            "Auth0's answer to {method} {path}: {big}; a proxy or server in the way is misbehaving, or the logs are huge and BATCH_SIZE should be lower (nothing was delivered from it, the checkpoint stays)"
+        ),
+        Err(e) => e.context(format!("{method} {path}")),
+    })?;
+    // Without a copy when it is UTF-8, as it should be: a copy would double the cost.
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 pub fn credentials_error(status: u16, body: &str) -> anyhow::Error {
@@ -119,7 +197,10 @@ impl Auth0 {
                 .json_body(&body)
         })?;
         let status = resp.status().as_u16();
-        let text = resp.text().unwrap_or_default();
+        if (300..400).contains(&status) {
+            return Err(redirect_error(status, "POST", &url, resp.headers()));
+        }
+        let text = body_text(resp, "POST", &url)?;
         if status == 401 || status == 403 {
             return Err(credentials_error(status, &text));
         }
@@ -129,16 +210,10 @@ impl Auth0 {
                 snippet(&text)
             );
         }
-        let v: Value = serde_json::from_str(&text)
-            .map_err(|_| anyhow!("Auth0's token answer is not JSON: {}", snippet(&text)))?;
-        let token = v["access_token"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| anyhow!("Auth0's token answer has no access_token"))?;
-        let expires_in = v["expires_in"].as_u64().unwrap_or(3600);
+        let (access_token, expires_at) = parse_token(text.as_bytes(), now_unix())?;
         Ok(CachedToken {
-            access_token: Secret::new(token),
-            expires_at: now_unix() + expires_in,
+            access_token,
+            expires_at,
             client_id: self.cfg.client_id.clone(),
         })
     }
@@ -169,6 +244,8 @@ impl Auth0 {
             Cursor::Next(next) => url = next.clone(),
         }
         let mut refreshed = false;
+        // Answers that were not a usable page (not JSON, cut off on the way): asked again a few
+        // times, as a proxy's error page or a reset connection is usually passing.
         let mut malformed = 0;
         loop {
             let token = self.access_token(deadline, stop)?;
@@ -179,37 +256,48 @@ impl Auth0 {
                     .bearer_auth(token.expose())
             })?;
             let status = resp.status().as_u16();
+            if (300..400).contains(&status) {
+                return Err(redirect_error(status, "GET", &url, resp.headers()));
+            }
             let next = next_link(resp.headers());
-            let text = resp.text().unwrap_or_default();
-            match status {
-                200 => match parse_logs(&text) {
+            // A body cut off on the way (reset, timeout) is asked again, like a malformed
+            // page; one over the size cap ends the run.
+            let text = match body_text(resp, "GET", &url) {
+                Err(e) if e.downcast_ref::<ReadFailed>().is_none() => return Err(e),
+                text => text,
+            };
+            let bad = match (status, text) {
+                (200, Ok(text)) => match parse_logs(&text) {
                     Ok(logs) => return Ok(Page { logs, next }),
-                    Err(e) => {
-                        malformed += 1;
-                        if malformed >= 3 {
-                            return Err(e);
-                        }
-                        report::warn(format_args!("{e}; asking again"));
-                        self.wait(
-                            retry::backoff(malformed, fastrand::f64()),
-                            deadline,
-                            stop,
-                            &e.to_string(),
-                        )?;
-                    }
+                    Err(e) if e.is::<TooManyValues>() => return Err(e),
+                    Err(e) => e,
                 },
-                401 | 403 if !refreshed => {
+                (_, Err(e)) => e,
+                (401 | 403, Ok(_)) if !refreshed => {
                     report::verbose("Auth0 refused the access token; getting a new one");
                     refreshed = true;
                     *self.token.lock().unwrap() = None;
+                    continue;
                 }
-                401 | 403 => return Err(credentials_error(status, &text)),
-                _ => bail!(
+                (401 | 403, Ok(text)) => return Err(credentials_error(status, &text)),
+                (_, Ok(text)) => bail!(
                     "Auth0 answered {status} to GET {}: {}",
                     url.path(),
                     snippet(&text)
                 ),
+            };
+            malformed += 1;
+            if malformed >= 3 {
+                return Err(bad);
             }
+            let why = format!("{bad:#}");
+            report::warn(format_args!("{why}; asking again"));
+            self.wait(
+                retry::backoff(malformed, fastrand::f64()),
+                deadline,
+                stop,
+                &why,
+            )?;
         }
     }
 
@@ -230,7 +318,7 @@ impl Auth0 {
             let (problem, retry_after) = match result {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    report::request(method, url.as_str(), &status.to_string(), started.elapsed());
+                    report::request(method, &redact(url), &status.to_string(), started.elapsed());
                     self.note_rate_limit(resp.headers());
                     let retry_after = resp
                         .headers()
@@ -244,8 +332,12 @@ impl Auth0 {
                                 .or(reset.map(|r| retry::until_unix(r, SystemTime::now())));
                             (
                                 format!(
-                                    "Auth0 rate limit reached (429) on {method} {}",
-                                    url.path()
+                                    "Auth0 rate limit reached (429) on {method} {}{}",
+                                    url.path(),
+                                    match wait {
+                                        Some(w) => format!(", asked to wait {}", human(w)),
+                                        None => String::new(),
+                                    }
                                 ),
                                 Some(wait.unwrap_or(Duration::from_secs(1))),
                             )
@@ -259,7 +351,7 @@ impl Auth0 {
                 }
                 Err(e) => {
                     let d = describe(e);
-                    report::request(method, url.as_str(), &d, started.elapsed());
+                    report::request(method, &redact(url), &d, started.elapsed());
                     (format!("{method} {}: {d}", url.path()), None)
                 }
             };
@@ -277,12 +369,20 @@ impl Auth0 {
         }
     }
 
+    /// Sleeps `wait` unless the run is stopping. A wait that would pass the deadline (a
+    /// Retry-After or a rate-limit reset beyond MAX_RUN_TIME) sleeps until the deadline and
+    /// then ends the run with an error saying so; the next run goes on.
     fn wait(&self, wait: Duration, deadline: Instant, stop: &AtomicBool, why: &str) -> Result<()> {
-        if Instant::now() + wait > deadline {
-            bail!("{why}; gave up because MAX_RUN_TIME is reached (the next run goes on)");
-        }
-        if !crate::pace::sleep(wait, stop) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let sleep = wait.min(left);
+        if !sleep.is_zero() && !crate::pace::sleep(sleep, stop) {
             bail!("run stopped");
+        }
+        if wait > left {
+            bail!(
+                "{why}; the next attempt would come after MAX_RUN_TIME, so this run waited {} until MAX_RUN_TIME and stops (the next run goes on)",
+                human(left)
+            );
         }
         Ok(())
     }
@@ -291,26 +391,27 @@ impl Auth0 {
         let remaining = headers
             .get("x-ratelimit-remaining")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+            .and_then(|v| v.trim().parse::<u64>().ok());
         if remaining == Some(0)
             && let Some(reset) = reset_time(headers)
         {
-            *self.paused_until.lock().unwrap() = Some(UNIX_EPOCH + Duration::from_secs(reset));
+            *self.paused_until.lock().unwrap() = Some(reset);
         }
     }
 
     /// Paces calls: once the limit is used up, wait for its reset instead of being refused.
     fn wait_for_rate_limit(&self, deadline: Instant, stop: &AtomicBool) -> Result<()> {
-        let Some(until) = self.paused_until.lock().unwrap().take() else {
+        let Some(reset) = self.paused_until.lock().unwrap().take() else {
             return Ok(());
         };
-        let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
+        let wait = retry::until_unix(reset, SystemTime::now());
         if !wait.is_zero() {
-            report::verbose(format_args!(
-                "Auth0 rate limit used up; waiting {} ms for its reset",
-                wait.as_millis()
-            ));
-            self.wait(wait, deadline, stop, "Auth0 rate limit used up")?;
+            let why = format!(
+                "Auth0 rate limit used up (x-ratelimit-remaining: 0) until its reset in {}",
+                human(wait)
+            );
+            report::verbose(format_args!("{why}; waiting"));
+            self.wait(wait, deadline, stop, &why)?;
         }
         Ok(())
     }
@@ -345,6 +446,17 @@ pub fn parse_next_link(value: &str) -> Option<String> {
     })
 }
 
+/// A duration as people read it: to the millisecond under a minute ("1s 500ms"), else to the
+/// second ("3m 20s", "584542046033years 8months ...").
+fn human(d: Duration) -> String {
+    let rounded = if d.as_secs() < 60 {
+        Duration::from_millis(d.as_millis() as u64)
+    } else {
+        Duration::from_secs(d.as_secs())
+    };
+    humantime::format_duration(rounded).to_string()
+}
+
 fn reset_time(headers: &HeaderMap) -> Option<u64> {
     headers
         .get("x-ratelimit-reset")?
@@ -355,9 +467,72 @@ fn reset_time(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
+/// The most JSON values (arrays, objects, scalars) one page may hold: parsed, each costs about
+/// 90 bytes, so a 16 MiB answer of `[],[],...` took 500 MB. A real log holds tens to hundreds
+/// of values; this allows 2,500 a log at 100 logs a page, about 20 MB once parsed.
+pub const MAX_PAGE_VALUES: usize = 250_000;
+
+/// A page holding more than [`MAX_PAGE_VALUES`] values: refused before it is parsed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "Auth0's logs answer holds more than {MAX_PAGE_VALUES} JSON values, more than this tool parses at once (its memory would grow past bounds; a page of 100 real logs holds a few thousand): the checkpoint is kept"
+)]
+pub struct TooManyValues;
+
+/// How many JSON values `text` holds (the root, each array element, each object member),
+/// counting no further than `limit + 1`, without parsing it. Past serde_json's nesting limit
+/// the count stops: the parser refuses such a text anyway.
+fn count_values(text: &[u8], limit: usize) -> usize {
+    const MAX_DEPTH: usize = 128;
+    // Whether each open container is an array; whether an array was just opened.
+    let mut arrays = Vec::with_capacity(16);
+    let mut just_opened = false;
+    let (mut n, mut in_string, mut escaped) = (1, false, false);
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if b.is_ascii_whitespace() {
+            continue;
+        }
+        if std::mem::take(&mut just_opened) && b != b']' {
+            n += 1;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                if arrays.len() == MAX_DEPTH {
+                    return n;
+                }
+                arrays.push(b == b'[');
+                just_opened = b == b'[';
+            }
+            b']' | b'}' => {
+                arrays.pop();
+            }
+            b':' => n += 1,
+            b',' if arrays.last() == Some(&true) => n += 1,
+            _ => {}
+        }
+        if n > limit {
+            return n;
+        }
+    }
+    n
+}
+
 /// A page must be a JSON array of logs, each with an id: anything else is an error, never a
 /// silently skipped log. Each log keeps its text as Auth0 wrote it.
 pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
+    if count_values(text.as_bytes(), MAX_PAGE_VALUES) > MAX_PAGE_VALUES {
+        return Err(TooManyValues.into());
+    }
     let Ok(items) = serde_json::from_str::<Vec<Box<RawValue>>>(text) else {
         if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
             bail!("Auth0's logs answer is not a JSON array: {}", snippet(text));
@@ -416,6 +591,27 @@ mod tests {
     }
 
     #[test]
+    fn a_page_of_too_many_values_is_refused_before_parsing() {
+        let mut page = String::from(r#"[{"log_id":"9","a":["#);
+        page.push_str(&"[],".repeat(MAX_PAGE_VALUES));
+        page.push_str("[]]}]");
+        let e = parse_logs(&page).unwrap_err();
+        assert!(e.is::<TooManyValues>(), "{e}");
+        assert!(e.to_string().contains("checkpoint is kept"), "{e}");
+        // Brackets and commas inside strings are not values.
+        let quoted = format!(
+            r#"[{{"log_id":"9","a":"{}\"{}"}}]"#,
+            "[,".repeat(MAX_PAGE_VALUES),
+            "{"
+        );
+        assert_eq!(parse_logs(&quoted).unwrap().len(), 1);
+        assert_eq!(count_values(br#"[{"a":1,"b":[2,3]}]"#, 100), 6);
+        assert_eq!(count_values(br#" [ [] , [ ] , {} , "x,[" ] "#, 100), 5);
+        assert_eq!(count_values(br#"{"a":{"b":[]}}"#, 100), 3);
+        assert_eq!(count_values(b"[1,2,3]", 2), 3, "stops past the limit");
+    }
+
+    #[test]
     fn cached_token_is_used_only_for_its_client_and_well_before_expiry() {
         let t = CachedToken {
             access_token: Secret::new("t"),
@@ -425,6 +621,151 @@ mod tests {
         assert!(token_usable(&t, "a", 1_000));
         assert!(!token_usable(&t, "b", 1_000));
         assert!(!token_usable(&t, "a", 10_000 - TOKEN_MARGIN));
+    }
+
+    #[test]
+    fn token_answers_are_parsed_and_a_form_encoded_token_is_never_shown() {
+        let (t, exp) =
+            parse_token(br#"{"access_token":"tok-json-1","expires_in":60}"#, 100).unwrap();
+        assert_eq!((t.expose(), exp), ("tok-json-1", 160));
+        let (_, exp) = parse_token(
+            br#"{"access_token":"tok-json-2","expires_in":18446744073709551615}"#,
+            100,
+        )
+        .unwrap();
+        assert_eq!(exp, u64::MAX, "expiry saturates");
+        let e = parse_token(b"access_token=form-token-secret-1&token_type=Bearer", 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("form-encoded") && e.contains("access_token"),
+            "{e}"
+        );
+        assert!(!e.contains("form-token-secret-1"), "{e}");
+        assert_eq!(crate::secret::scrub("x form-token-secret-1"), "x ***");
+        assert!(
+            parse_token(b"<html>oops</html>", 0)
+                .unwrap_err()
+                .to_string()
+                .contains("not JSON")
+        );
+        assert!(
+            parse_token(b"{}", 0)
+                .unwrap_err()
+                .to_string()
+                .contains("no access_token")
+        );
+    }
+
+    fn auth0_for_tests(cfg: &Auth0Config, http: &Client) -> Auth0 {
+        Auth0::new(http.clone(), cfg.clone(), None)
+    }
+
+    #[test]
+    fn a_reset_at_the_end_of_time_waits_until_the_deadline_and_says_so() {
+        let cfg = Auth0Config {
+            base_url: reqwest::Url::parse("http://127.0.0.1:9/").unwrap(),
+            audience: reqwest::Url::parse("http://127.0.0.1:9/api/v2/").unwrap(),
+            client_id: "c".into(),
+            client_secret: Secret::new("s"),
+        };
+        let a = auth0_for_tests(&cfg, &Client::new());
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        headers.insert("x-ratelimit-reset", "18446744073709551615".parse().unwrap());
+        a.note_rate_limit(&headers);
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let e = a
+            .wait_for_rate_limit(deadline, &AtomicBool::new(false))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x-ratelimit-remaining: 0")
+                && e.contains("until its reset in 5845420")
+                && e.contains("waited")
+                && e.contains("until MAX_RUN_TIME"),
+            "{e}"
+        );
+        let e = a
+            .wait(
+                Duration::MAX,
+                Instant::now(),
+                &AtomicBool::new(false),
+                "why",
+            )
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "why; the next attempt would come after MAX_RUN_TIME, so this run waited 0s"
+            ),
+            "{e}"
+        );
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[ -~]{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map("[ -~]{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn values_in(v: &Value) -> usize {
+        1 + match v {
+            Value::Array(a) => a.iter().map(values_in).sum(),
+            Value::Object(o) => o.values().map(values_in).sum(),
+            _ => 0,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn count_values_counts_every_value_of_any_json(v in json_value(), pretty in proptest::bool::ANY) {
+            let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap();
+            proptest::prop_assert_eq!(count_values(text.as_bytes(), usize::MAX - 1), values_in(&v));
+        }
+
+        #[test]
+        fn any_page_answer_is_parsed_or_refused_without_panic(text in ".{0,300}") {
+            let _ = parse_logs(&text);
+        }
+
+        #[test]
+        fn any_json_shaped_page_is_parsed_or_refused_without_panic(
+            text in r#"[\[\]{}",:0-9a-z_ \\]{0,200}"#
+        ) {
+            if let Ok(logs) = parse_logs(&text) {
+                proptest::prop_assert!(logs.iter().all(|l| !l.id().is_empty()));
+            }
+        }
+
+        #[test]
+        fn any_token_answer_is_parsed_or_refused_without_panic(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            now in proptest::num::u64::ANY,
+        ) {
+            let _ = parse_token(&body, now);
+        }
+
+        #[test]
+        fn any_rate_limit_header_is_read_without_panic(value in "[ -~]{0,40}") {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = value.parse() {
+                headers.insert("x-ratelimit-reset", v);
+            }
+            if let Some(reset) = reset_time(&headers) {
+                let _ = human(retry::until_unix(reset, SystemTime::now()));
+            }
+        }
     }
 
     #[test]

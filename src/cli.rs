@@ -1,7 +1,6 @@
 //! The command line as clap sees it. Only `config` reads these structs; everything else uses the
 //! validated [`crate::config::Config`]. Doc comments here are the `--help` text.
 
-use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -95,7 +94,7 @@ pub struct RunArgs {
 
     /// How to report the end of the run: a line on stderr, or one JSON object on stdout.
     // Not plain OUTPUT: that name is too common in other software's environments.
-    #[arg(long, value_enum, default_value_t = Output::Text, env = "AUTH0_MGMT_WEBHOOKS_OUTPUT", help_heading = "Reports")]
+    #[arg(long, value_enum, default_value_t = Output::Text, env = "AUTH0_MGMT_WEBHOOKS_OUTPUT", ignore_case = true, help_heading = "Reports")]
     pub output: Output,
 }
 
@@ -126,13 +125,13 @@ pub struct StateArgs {
     ///
     /// Keys are the environment variable names in lower case. Flags and environment variables
     /// take precedence over it.
-    #[arg(long, value_name = "FILE", env = "CONFIG_FILE")]
+    #[arg(long, value_name = "FILE", env = "CONFIG_FILE", value_parser = path())]
     pub config: Option<PathBuf>,
 
     /// State file: checkpoint, cached token, run history. One per tenant.
     ///
     /// [default: $XDG_STATE_HOME/auth0-mgmt-webhooks/state.json]
-    #[arg(long, value_name = "FILE", env = "STATE_FILE")]
+    #[arg(long, value_name = "FILE", env = "STATE_FILE", value_parser = path())]
     pub state: Option<PathBuf>,
 }
 
@@ -192,8 +191,14 @@ pub struct Settings {
     pub log_types: Option<String>,
 
     /// The most logs in one webhook batch (1-100), filled across Auth0's pages. [default: 100]
-    #[arg(long, value_name = "N", env = "BATCH_SIZE", help_heading = "Auth0")]
-    pub batch_size: Option<u32>,
+    #[arg(
+        long,
+        value_name = "N",
+        env = "BATCH_SIZE",
+        help_heading = "Auth0",
+        allow_negative_numbers = true
+    )]
+    pub batch_size: Option<String>,
 
     /// Where the logs are POSTed; https unless the host is loopback. [required]
     #[arg(
@@ -207,12 +212,11 @@ pub struct Settings {
     /// Body of a batch: a JSON array, or JSON lines (application/x-ndjson). [default: array]
     #[arg(
         long,
-        value_enum,
         value_name = "FORMAT",
         env = "PAYLOAD_FORMAT",
         help_heading = "Webhook"
     )]
-    pub payload_format: Option<PayloadFormat>,
+    pub payload_format: Option<String>,
 
     /// Each item: `extension` or `log-stream`. [default: extension]
     ///
@@ -220,16 +224,15 @@ pub struct Settings {
     /// whole log}, as Auth0 Log Streams sends it.
     #[arg(
         long,
-        value_enum,
         value_name = "SHAPE",
         env = "PAYLOAD_SHAPE",
         help_heading = "Webhook"
     )]
-    pub payload_shape: Option<PayloadShape>,
+    pub payload_shape: Option<String>,
 
     /// Gzip request bodies (Content-Encoding: gzip). [default: false]
-    #[arg(long, value_name = "BOOL", env = "WEBHOOK_GZIP", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", help_heading = "Webhook")]
-    pub gzip: Option<bool>,
+    #[arg(long, value_name = "BOOL", env = "WEBHOOK_GZIP", num_args = 0..=1, default_missing_value = "true", help_heading = "Webhook")]
+    pub gzip: Option<String>,
 
     /// Extra header on every webhook request, 'Name: value'. Repeatable.
     ///
@@ -243,57 +246,59 @@ pub struct Settings {
 
     /// Allow http:// webhook, Slack and healthcheck URLs to hosts other than loopback.
     /// [default: false]
-    #[arg(long, value_name = "BOOL", env = "ALLOW_INSECURE_HTTP", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", help_heading = "Webhook")]
-    pub allow_insecure_http: Option<bool>,
+    #[arg(long, value_name = "BOOL", env = "ALLOW_INSECURE_HTTP", num_args = 0..=1, default_missing_value = "true", help_heading = "Webhook")]
+    pub allow_insecure_http: Option<String>,
 
     /// A PEM file of extra CA certificates to trust (a private CA).
     ///
     /// Certificates are always verified.
-    #[arg(long, value_name = "FILE", env = "CA_CERT", help_heading = "Webhook")]
+    #[arg(long, value_name = "FILE", env = "CA_CERT", help_heading = "Webhook", value_parser = path())]
     pub ca_cert: Option<PathBuf>,
 
     /// true: one POST per batch (a JSON array); false: one POST per log. [default: true]
-    #[arg(long, value_name = "BOOL", env = "SEND_AS_BATCH", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", help_heading = "Delivery")]
-    pub send_as_batch: Option<bool>,
+    #[arg(long, value_name = "BOOL", env = "SEND_AS_BATCH", num_args = 0..=1, default_missing_value = "true", help_heading = "Delivery")]
+    pub send_as_batch: Option<String>,
 
     /// Most webhook requests in flight at once (1-64). [default: 5]
     #[arg(
         long,
         value_name = "N",
         env = "WEBHOOK_CONCURRENT_CALLS",
-        help_heading = "Delivery"
+        help_heading = "Delivery",
+        allow_negative_numbers = true
     )]
-    pub concurrency: Option<usize>,
+    pub concurrency: Option<String>,
 
     /// Stop fetching and retrying after this long; the next run goes on. [default: 4m]
     ///
-    /// Keep fetching pages until caught up or this long has passed. Keep it below the
-    /// schedule's interval.
+    /// Keep fetching pages until caught up or this long has passed; no request outlives it.
+    /// Keep it below the schedule's interval. 1s to 24h.
     #[arg(
         long,
         value_name = "DURATION",
         env = "MAX_RUN_TIME",
         help_heading = "Delivery"
     )]
-    pub max_run_time: Option<humantime::Duration>,
+    pub max_run_time: Option<String>,
 
-    /// Time allowed to connect to the webhook (and to Auth0). [default: 5s]
+    /// Time allowed to connect to the webhook (and to Auth0), 100ms to 5m. [default: 5s]
     #[arg(
         long,
         value_name = "DURATION",
         env = "WEBHOOK_CONNECT_TIMEOUT",
         help_heading = "Delivery"
     )]
-    pub connect_timeout: Option<humantime::Duration>,
+    pub connect_timeout: Option<String>,
 
-    /// Time allowed for one whole webhook request, answer included. [default: 30s]
+    /// Time allowed for one whole webhook request, answer included, 100ms to 10m.
+    /// [default: 30s]
     #[arg(
         long,
         value_name = "DURATION",
         env = "WEBHOOK_TIMEOUT",
         help_heading = "Delivery"
     )]
-    pub timeout: Option<humantime::Duration>,
+    pub timeout: Option<String>,
 
     /// Split a batch so that no request body exceeds this many bytes. [default: no limit]
     ///
@@ -302,9 +307,10 @@ pub struct Settings {
         long,
         value_name = "BYTES",
         env = "WEBHOOK_MAX_BODY_BYTES",
-        help_heading = "Delivery"
+        help_heading = "Delivery",
+        allow_negative_numbers = true
     )]
-    pub max_body_bytes: Option<usize>,
+    pub max_body_bytes: Option<String>,
 
     /// Append logs the webhook refuses to this file, go on, and exit 3.
     ///
@@ -316,13 +322,14 @@ pub struct Settings {
         long,
         value_name = "FILE",
         env = "DEAD_LETTER_FILE",
-        help_heading = "Delivery"
+        help_heading = "Delivery",
+        value_parser = path()
     )]
     pub dead_letter: Option<PathBuf>,
 
     /// Also report successful runs to Slack, not only failures. [default: false]
-    #[arg(long, value_name = "BOOL", env = "SLACK_SEND_SUCCESS", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", help_heading = "Reports")]
-    pub slack_send_success: Option<bool>,
+    #[arg(long, value_name = "BOOL", env = "SLACK_SEND_SUCCESS", num_args = 0..=1, default_missing_value = "true", help_heading = "Reports")]
+    pub slack_send_success: Option<String>,
 
     /// Hour (0-23, UTC) after which the day's first run sends Slack a daily summary.
     /// [default: off]
@@ -330,9 +337,10 @@ pub struct Settings {
         long,
         value_name = "HOUR",
         env = "DAILY_REPORT_HOUR",
-        help_heading = "Reports"
+        help_heading = "Reports",
+        allow_negative_numbers = true
     )]
-    pub daily_report_hour: Option<u8>,
+    pub daily_report_hour: Option<String>,
 
     /// After every run, write a Prometheus textfile-collector file here. [default: none]
     ///
@@ -341,7 +349,8 @@ pub struct Settings {
         long,
         value_name = "FILE",
         env = "METRICS_FILE",
-        help_heading = "Reports"
+        help_heading = "Reports",
+        value_parser = path()
     )]
     pub metrics_file: Option<PathBuf>,
 
@@ -370,6 +379,13 @@ pub enum PayloadFormat {
 pub enum PayloadShape {
     Extension,
     LogStream,
+}
+
+/// A file setting. Unlike clap's own path parser it takes an empty value, which `config`
+/// treats as unset, as it does for every setting.
+fn path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 /// The command, with environment values hidden from `--help` at every level: help is often

@@ -10,7 +10,10 @@ use crate::filter::{Endpoint, Filter};
 use crate::secret::Secret;
 use crate::sign::SigningKeys;
 use anyhow::Result;
-use parse::{duration, header, parse_domain, parse_log_types, parse_url, required, secret};
+use parse::{
+    HEADERS, boolean, choice, duration, given, header, header_value, number, parse_domain,
+    parse_log_types, parse_url, required, secret,
+};
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
@@ -48,7 +51,7 @@ pub struct Auth0Config {
     pub client_secret: Secret,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebhookConfig {
     pub url: Url,
     pub authorization: Option<Secret>,
@@ -62,6 +65,27 @@ pub struct WebhookConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub max_body_bytes: Option<usize>,
     pub signing: Option<SigningKeys>,
+}
+
+/// By hand, for the URL: it may hold a password or a token in its query (`check -vv` prints
+/// this).
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &crate::http::redact(&self.url))
+            .field("authorization", &self.authorization)
+            .field("send_as_batch", &self.send_as_batch)
+            .field("concurrency", &self.concurrency)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("format", &self.format)
+            .field("shape", &self.shape)
+            .field("gzip", &self.gzip)
+            .field("headers", &self.headers)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("signing", &self.signing)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -130,7 +154,8 @@ pub fn process_env(name: &str) -> Option<String> {
 }
 
 pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
-    let Some(path) = path else {
+    // CONFIG_FILE="" is unset, like every other setting.
+    let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(FileSettings::default());
     };
     let text = std::fs::read_to_string(path)
@@ -140,7 +165,8 @@ pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
 
 /// The state file: --state / STATE_FILE, then the config file, then the XDG state directory.
 pub fn state_path(args: &StateArgs, file: &FileSettings, env: Env) -> Result<PathBuf> {
-    if let Some(p) = args.state.clone().or_else(|| file.state_file.clone()) {
+    let nonempty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+    if let Some(p) = nonempty(&args.state).or_else(|| nonempty(&file.state_file)) {
         return Ok(p);
     }
     let base = env("XDG_STATE_HOME")
@@ -172,78 +198,90 @@ impl Config {
         let client_secret = secret(env, "AUTH0_CLIENT_SECRET", file.auth0_client_secret.clone(), file.auth0_client_secret_file.clone())?
             .ok_or_else(|| exit::settings("AUTH0_CLIENT_SECRET is required: set it, or AUTH0_CLIENT_SECRET_FILE to a file holding it (never a flag: command lines are visible to every user)"))?;
 
-        let allow_insecure = s
-            .allow_insecure_http
-            .or(file.allow_insecure_http)
-            .unwrap_or(false);
+        let allow_insecure = boolean(
+            s.allow_insecure_http.as_deref(),
+            file.allow_insecure_http,
+            ("ALLOW_INSECURE_HTTP", "allow-insecure-http"),
+        )?
+        .unwrap_or(false);
         let webhook_raw = required(
             s.webhook_url.clone().or(file.webhook_url.clone()),
             "WEBHOOK_URL (--webhook-url)",
             "https://hooks.example.com/auth0",
         )?;
-        let webhook_url = parse_url(&webhook_raw, "WEBHOOK_URL", allow_insecure)?;
+        let webhook_url = parse_url(&webhook_raw, "WEBHOOK_URL (--webhook-url)", allow_insecure)?;
+        // A receiver may echo the URL it was called on: its password and query values are
+        // secrets like the others.
+        register_url_secrets(&webhook_url, false);
 
-        let batch_size = s.batch_size.or(file.batch_size).unwrap_or(100);
-        if !(1..=100).contains(&batch_size) {
-            return Err(exit::settings(format!(
-                "BATCH_SIZE must be 1..=100 (Auth0 returns at most 100 logs a request), got {batch_size}"
-            )));
-        }
-        let concurrency = s.concurrency.or(file.webhook_concurrent_calls).unwrap_or(5);
-        if !(1..=64).contains(&concurrency) {
-            return Err(exit::settings(format!(
-                "WEBHOOK_CONCURRENT_CALLS must be 1..=64, got {concurrency}"
-            )));
-        }
+        let batch_size = number(
+            s.batch_size.as_deref(),
+            file.batch_size,
+            ("BATCH_SIZE", "batch-size"),
+            1..=100,
+            "Auth0 returns at most 100 logs a request",
+        )?
+        .unwrap_or(100);
+        let concurrency = number(
+            s.concurrency.as_deref(),
+            file.webhook_concurrent_calls,
+            ("WEBHOOK_CONCURRENT_CALLS", "concurrency"),
+            1..=64,
+            "",
+        )?
+        .unwrap_or(5);
 
-        let endpoints = match s.endpoints.clone().or(file.auth0_api_endpoints.clone()) {
-            Some(list) => Endpoint::parse_list(&list)
-                .map_err(|e| exit::settings(format!("AUTH0_API_ENDPOINTS: {e}")))?,
+        let endpoints = match given(s.endpoints.as_deref())
+            .or(given(file.auth0_api_endpoints.as_deref()))
+        {
+            Some(list) => {
+                let endpoints = Endpoint::parse_list(list).map_err(|e| {
+                    exit::settings(format!("AUTH0_API_ENDPOINTS (--endpoints): {e}"))
+                })?;
+                if endpoints.is_empty() {
+                    return Err(exit::settings(format!(
+                        "AUTH0_API_ENDPOINTS (--endpoints) '{list}' names no endpoint: list some, e.g. users, clients, or leave it unset for all"
+                    )));
+                }
+                endpoints
+            }
             None => Vec::new(),
         };
         let log_types = parse_log_types(
-            s.log_types
-                .as_deref()
-                .or(file.log_types.as_deref())
+            given(s.log_types.as_deref())
+                .or(given(file.log_types.as_deref()))
                 .unwrap_or("sapi,fapi"),
         )?;
 
         let max_run_time = duration(
-            s.max_run_time,
+            s.max_run_time.as_deref(),
             file.max_run_time.as_deref(),
-            "MAX_RUN_TIME",
+            ("MAX_RUN_TIME", "max-run-time"),
             "4m",
+            ("1s", "24h"),
         )?;
         let connect_timeout = duration(
-            s.connect_timeout,
+            s.connect_timeout.as_deref(),
             file.webhook_connect_timeout.as_deref(),
-            "WEBHOOK_CONNECT_TIMEOUT",
+            ("WEBHOOK_CONNECT_TIMEOUT", "connect-timeout"),
             "5s",
+            ("100ms", "5m"),
         )?;
         let timeout = duration(
-            s.timeout,
+            s.timeout.as_deref(),
             file.webhook_timeout.as_deref(),
-            "WEBHOOK_TIMEOUT",
+            ("WEBHOOK_TIMEOUT", "timeout"),
             "30s",
+            ("100ms", "10m"),
         )?;
-        for (name, d) in [
-            ("MAX_RUN_TIME", max_run_time),
-            ("WEBHOOK_CONNECT_TIMEOUT", connect_timeout),
-            ("WEBHOOK_TIMEOUT", timeout),
-        ] {
-            if d.is_zero() {
-                return Err(exit::settings(format!(
-                    "{name} must be more than zero, e.g. 30s"
-                )));
-            }
-        }
 
-        let max_body_bytes = s.max_body_bytes.or(file.webhook_max_body_bytes);
-        if max_body_bytes == Some(0) {
-            return Err(exit::settings(
-                "WEBHOOK_MAX_BODY_BYTES must be more than zero, e.g. 1000000",
-            ));
-        }
+        let max_body_bytes = number(
+            s.max_body_bytes.as_deref(),
+            file.webhook_max_body_bytes,
+            ("WEBHOOK_MAX_BODY_BYTES", "max-body-bytes"),
+            1..=1 << 30,
+            "",
+        )?;
 
         let mut headers = Vec::new();
         if let Some(map) = &file.webhook_headers {
@@ -251,9 +289,11 @@ impl Config {
                 headers.push(header(k, v)?);
             }
         }
-        if let Some(json) = &s.headers_json {
+        if let Some(json) = given(s.headers_json.as_deref()) {
             let map: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| {
-                exit::settings(format!("WEBHOOK_HEADERS must be a JSON object of strings, e.g. {{\"X-Env\":\"prod\"}}: {e}"))
+                exit::settings(format!(
+                    "{HEADERS} must be a JSON object of strings, e.g. {{\"X-Env\":\"prod\"}}: {e}"
+                ))
             })?;
             for (k, v) in &map {
                 headers.push(header(k, v)?);
@@ -261,10 +301,58 @@ impl Config {
         }
         for h in &s.headers {
             let (k, v) = h.split_once(':').ok_or_else(|| {
-                exit::settings(format!("--header must look like 'Name: value', got '{h}'"))
+                exit::settings(format!(
+                    "{HEADERS}: a --header must look like 'Name: value', and this one has no ':'"
+                ))
             })?;
-            headers.push(header(k.trim(), v.trim())?);
+            headers.push(header(k, v)?);
         }
+
+        let authorization = secret(
+            env,
+            "AUTHORIZATION",
+            file.authorization.clone(),
+            file.authorization_file.clone(),
+        )?;
+        if let Some(a) = &authorization {
+            header_value(a.expose()).map_err(|why| {
+                exit::settings(format!(
+                    "AUTHORIZATION (or AUTHORIZATION_FILE) {why} (the value is not shown)"
+                ))
+            })?;
+        }
+        let daily_report_hour = number(
+            s.daily_report_hour.as_deref(),
+            file.daily_report_hour,
+            ("DAILY_REPORT_HOUR", "daily-report-hour"),
+            0..=23,
+            "an hour of the day, UTC",
+        )?;
+        let send_as_batch = boolean(
+            s.send_as_batch.as_deref(),
+            file.send_as_batch,
+            ("SEND_AS_BATCH", "send-as-batch"),
+        )?;
+        let gzip = boolean(
+            s.gzip.as_deref(),
+            file.webhook_gzip,
+            ("WEBHOOK_GZIP", "gzip"),
+        )?;
+        let slack_send_success = boolean(
+            s.slack_send_success.as_deref(),
+            file.slack_send_success,
+            ("SLACK_SEND_SUCCESS", "slack-send-success"),
+        )?;
+        let format = choice(
+            s.payload_format.as_deref(),
+            file.payload_format,
+            ("PAYLOAD_FORMAT", "payload-format"),
+        )?;
+        let shape = choice(
+            s.payload_shape.as_deref(),
+            file.payload_shape,
+            ("PAYLOAD_SHAPE", "payload-shape"),
+        )?;
 
         let signing = secret(
             env,
@@ -286,21 +374,13 @@ impl Config {
         )? {
             Some(url) => {
                 // The URL itself is the credential: check it without ever printing it.
-                parse_url(url.expose(), "SLACK_INCOMING_WEBHOOK_URL", allow_insecure)
+                let parsed = parse_url(url.expose(), "SLACK_INCOMING_WEBHOOK_URL", allow_insecure)
                     .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
-                let hour = s.daily_report_hour.or(file.daily_report_hour);
-                if let Some(h) = hour.filter(|h| *h > 23) {
-                    return Err(exit::settings(format!(
-                        "DAILY_REPORT_HOUR must be 0..=23 (UTC), got {h}"
-                    )));
-                }
+                register_url_secrets(&parsed, true);
                 Some(SlackConfig {
                     url,
-                    send_success: s
-                        .slack_send_success
-                        .or(file.slack_send_success)
-                        .unwrap_or(false),
-                    daily_report_hour: hour,
+                    send_success: slack_send_success.unwrap_or(false),
+                    daily_report_hour,
                 })
             }
             None => None,
@@ -321,12 +401,13 @@ impl Config {
             None => None,
         };
 
-        let ca_cert = s.ca_cert.clone().or(file.ca_cert.clone());
+        let nonempty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+        let ca_cert = nonempty(&s.ca_cert).or(nonempty(&file.ca_cert));
         if let Some(p) = &ca_cert
             && !p.is_file()
         {
             return Err(exit::settings(format!(
-                "CA_CERT {}: no such file",
+                "CA_CERT (--ca-cert) {}: no such file",
                 p.display()
             )));
         }
@@ -340,25 +421,14 @@ impl Config {
             },
             webhook: WebhookConfig {
                 url: webhook_url,
-                authorization: secret(
-                    env,
-                    "AUTHORIZATION",
-                    file.authorization.clone(),
-                    file.authorization_file.clone(),
-                )?,
-                send_as_batch: s.send_as_batch.or(file.send_as_batch).unwrap_or(true),
+                authorization,
+                send_as_batch: send_as_batch.unwrap_or(true),
                 concurrency,
                 connect_timeout,
                 timeout,
-                format: s
-                    .payload_format
-                    .or(file.payload_format)
-                    .unwrap_or(PayloadFormat::Array),
-                shape: s
-                    .payload_shape
-                    .or(file.payload_shape)
-                    .unwrap_or(PayloadShape::Extension),
-                gzip: s.gzip.or(file.webhook_gzip).unwrap_or(false),
+                format: format.unwrap_or(PayloadFormat::Array),
+                shape: shape.unwrap_or(PayloadShape::Extension),
+                gzip: gzip.unwrap_or(false),
                 headers,
                 max_body_bytes,
                 signing,
@@ -371,7 +441,7 @@ impl Config {
             start_from,
             max_run_time,
             state_file,
-            dead_letter: s.dead_letter.clone().or(file.dead_letter_file.clone()),
+            dead_letter: nonempty(&s.dead_letter).or(nonempty(&file.dead_letter_file)),
             ca_cert,
             slack,
             monitor: monitor_config(s, &file, env, allow_insecure)?,
@@ -540,6 +610,20 @@ fn monitor_config(
     })
 }
 
+/// Registers what is secret in a URL for `secret::scrub`: its password and query values, and
+/// with `path_too` its path (a Slack webhook's path is its credential).
+fn register_url_secrets(url: &Url, path_too: bool) {
+    if let Some(p) = url.password() {
+        crate::secret::register(p);
+    }
+    for (_, v) in url.query_pairs() {
+        crate::secret::register(&v);
+    }
+    if path_too {
+        crate::secret::register(url.path());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,9 +698,181 @@ mod tests {
 
     #[test]
     fn batch_size_out_of_range_names_the_setting_and_the_limit() {
-        let m = message(build(&with(&["--batch-size", "500"]), SECRET));
+        for bad in ["500", "-1", "0", "ten", " 101 "] {
+            let m = message(build(&with(&["--batch-size", bad]), SECRET));
+            assert!(
+                m.contains("BATCH_SIZE (--batch-size) must be a whole number from 1 to 100")
+                    && m.contains(bad.trim()),
+                "{m}"
+            );
+        }
+        assert_eq!(
+            build(&with(&["--batch-size", " 50 "]), SECRET)
+                .unwrap()
+                .batch_size,
+            50
+        );
+        assert_eq!(
+            build(&with(&["--batch-size", ""]), SECRET)
+                .unwrap()
+                .batch_size,
+            100
+        );
+    }
+
+    #[test]
+    fn every_bad_value_names_the_variable_the_flag_and_the_range_in_words() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &["--concurrency", "65"],
+                &["WEBHOOK_CONCURRENT_CALLS (--concurrency)", "1 to 64"],
+            ),
+            (
+                &["--daily-report-hour", "24"],
+                &["DAILY_REPORT_HOUR (--daily-report-hour)", "0 to 23"],
+            ),
+            (
+                &["--max-body-bytes", "0"],
+                &["WEBHOOK_MAX_BODY_BYTES (--max-body-bytes)", "from 1 to"],
+            ),
+            (
+                &["--max-run-time", "300000000000y"],
+                &["MAX_RUN_TIME (--max-run-time)", "from 1s to 24h"],
+            ),
+            (
+                &["--max-run-time", "0s"],
+                &["MAX_RUN_TIME", "from 1s to 24h"],
+            ),
+            (
+                &["--timeout", "18446744073709551615s"],
+                &["WEBHOOK_TIMEOUT (--timeout)", "from 100ms to 10m"],
+            ),
+            (
+                &["--connect-timeout", "soon"],
+                &[
+                    "WEBHOOK_CONNECT_TIMEOUT (--connect-timeout)",
+                    "from 100ms to 5m",
+                ],
+            ),
+            (
+                &["--send-as-batch", "maybe"],
+                &["SEND_AS_BATCH (--send-as-batch)", "true or false"],
+            ),
+            (
+                &["--payload-format", "xml"],
+                &["PAYLOAD_FORMAT (--payload-format)", "array or jsonl"],
+            ),
+            (
+                &["--endpoints", ", ,"],
+                &["AUTH0_API_ENDPOINTS (--endpoints)", "names no endpoint"],
+            ),
+            (
+                &["--header", "X-Key: a\nb"],
+                &["WEBHOOK_HEADERS (--header)", "line break"],
+            ),
+            (
+                &["--header", "X-Key: a\u{7}b"],
+                &["WEBHOOK_HEADERS (--header)", "control character"],
+            ),
+        ];
+        for (args, wanted) in cases {
+            let m = message(build(&with(args), SECRET));
+            for w in *wanted {
+                assert!(m.contains(w), "{args:?}: {m}");
+            }
+        }
+        let c = build(
+            &with(&[
+                "--send-as-batch",
+                " FALSE ",
+                "--payload-format",
+                "JSONL",
+                "--timeout",
+                " 2m ",
+            ]),
+            SECRET,
+        )
+        .unwrap();
+        assert!(!c.webhook.send_as_batch);
+        assert_eq!(c.webhook.format, PayloadFormat::Jsonl);
+        assert_eq!(c.webhook.timeout, Duration::from_secs(120));
+        let c = build(
+            &with(&[
+                "--endpoints",
+                " ",
+                "--max-run-time",
+                "",
+                "--config",
+                "",
+                "--ca-cert",
+                "",
+            ]),
+            SECRET,
+        )
+        .unwrap();
         assert!(
-            m.contains("BATCH_SIZE must be 1..=100") && m.contains("500"),
+            c.filter.endpoints.is_empty(),
+            "empty is unset: all endpoints"
+        );
+        assert_eq!(c.max_run_time, Duration::from_secs(240));
+    }
+
+    #[test]
+    fn authorization_with_a_line_break_is_refused_without_showing_it() {
+        let m = message(build(
+            BASE,
+            &[
+                ("AUTH0_CLIENT_SECRET", "s"),
+                ("AUTHORIZATION", "Bearer abc\ndef-secret"),
+            ],
+        ));
+        assert!(
+            m.contains("AUTHORIZATION") && m.contains("line break"),
+            "{m}"
+        );
+        assert!(!m.contains("def-secret"), "{m}");
+    }
+
+    #[test]
+    fn domain_with_user_info_is_refused_and_never_echoed() {
+        for d in [
+            "user:pw-secret-9@acme.auth0.com",
+            "https://user:pw-secret-9@acme.auth0.com",
+        ] {
+            let m = message(build(&with(&["--domain", d]), SECRET));
+            assert!(
+                m.contains("AUTH0_DOMAIN (--domain)") && m.contains("user name or password"),
+                "{m}"
+            );
+            assert!(!m.contains("pw-secret-9"), "{m}");
+        }
+    }
+
+    #[test]
+    fn debug_and_messages_hide_webhook_url_passwords_and_query_tokens() {
+        let c = build(
+            &with(&[
+                "--webhook-url",
+                "https://u:pw-secret-7@hooks.example.com/x?token=q-secret-7",
+            ]),
+            SECRET,
+        )
+        .unwrap();
+        let debug = format!("{c:?} {c:#?}");
+        assert!(
+            !debug.contains("pw-secret-7") && !debug.contains("q-secret-7"),
+            "{debug}"
+        );
+        assert!(debug.contains("hooks.example.com/x?token=***"), "{debug}");
+        let m = message(build(
+            &with(&[
+                "--webhook-url",
+                "https://u:pw-secret-7@ho st/x?token=q-secret-7",
+            ]),
+            SECRET,
+        ));
+        assert!(
+            !m.contains("pw-secret-7") && !m.contains("q-secret-7"),
             "{m}"
         );
     }
@@ -645,7 +901,10 @@ mod tests {
             &with(&["--webhook-url", "http://hooks.example.com/x"]),
             SECRET,
         ));
-        assert!(m.contains("WEBHOOK_URL must use https"), "{m}");
+        assert!(
+            m.contains("WEBHOOK_URL (--webhook-url) must use https"),
+            "{m}"
+        );
         for ok in [
             "http://127.0.0.1:9/x",
             "http://localhost:9/x",
@@ -667,7 +926,10 @@ mod tests {
     #[test]
     fn unparseable_url_is_named() {
         let m = message(build(&with(&["--webhook-url", "not a url"]), SECRET));
-        assert!(m.contains("WEBHOOK_URL 'not a url' is not a URL"), "{m}");
+        assert!(
+            m.contains("WEBHOOK_URL (--webhook-url) 'not a url' is not a URL"),
+            "{m}"
+        );
     }
 
     #[test]

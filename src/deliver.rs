@@ -7,7 +7,7 @@ use crate::checkpoint::{Fate, Seq};
 use crate::config::WebhookConfig;
 use crate::encode::{Matched, encode, gzip};
 use crate::exit;
-use crate::http::{describe, redact, snippet};
+use crate::http::{describe, read_prefix, redact, snippet};
 use crate::pace::{Deadline, Pace, Signal};
 use crate::report::{self, Counters};
 use crate::retry::{self, Verdict};
@@ -409,13 +409,11 @@ impl Shared {
         let status = resp.status().as_u16();
         // Only the start of the answer is read (an endless body must not fill the memory); a
         // short answer is read to its end, so the connection is kept for the next request.
-        let mut text = Vec::new();
-        let _ = resp.take(ANSWER_PREFIX as u64).read_to_end(&mut text);
         Ok(Answer {
             status,
             retry_after,
             location,
-            text: String::from_utf8_lossy(&text).into_owned(),
+            text: read_prefix(resp, ANSWER_PREFIX),
         })
     }
 }

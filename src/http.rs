@@ -19,17 +19,17 @@ pub fn client(cfg: &Config) -> Result<Client> {
         .pool_max_idle_per_host(cfg.webhook.concurrency + 1)
         .tcp_nodelay(true);
     if let Some(path) = &cfg.ca_cert {
-        let pem =
-            std::fs::read(path).with_context(|| format!("reading CA_CERT {}", path.display()))?;
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading CA_CERT (--ca-cert) {}", path.display()))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
             crate::exit::settings(format!(
-                "CA_CERT {}: not a PEM certificate file ({e})",
+                "CA_CERT (--ca-cert) {}: not a PEM certificate file ({e})",
                 path.display()
             ))
         })?;
         if certs.is_empty() {
             return Err(crate::exit::settings(format!(
-                "CA_CERT {}: no certificate in it",
+                "CA_CERT (--ca-cert) {}: no certificate in it",
                 path.display()
             )));
         }
@@ -56,18 +56,24 @@ pub fn redact(url: &Url) -> String {
     u.to_string()
 }
 
-/// A transport error as a short phrase, without the URL reqwest would add (it could be the
-/// Slack URL, which is a secret).
+/// A transport error as a short phrase that reads well after "webhook request" or "GET /path:",
+/// without the URL reqwest would add (it could be the Slack URL, which is a secret).
 pub fn describe(err: reqwest::Error) -> String {
+    describe_ref(&err)
+}
+
+fn describe_ref(err: &reqwest::Error) -> String {
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
         "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "failed while reading the answer"
     } else {
-        "request failed"
+        "failed"
     };
     let mut msg = kind.to_string();
-    let mut source = std::error::Error::source(&err);
+    let mut source = std::error::Error::source(err);
     while let Some(s) = source {
         let text = s.to_string();
         if !msg.contains(&text) {
@@ -79,12 +85,122 @@ pub fn describe(err: reqwest::Error) -> String {
     if msg.contains("certificate") {
         msg.push_str(" (certificates are always verified; for a private CA give --ca-cert)");
     }
-    msg
+    crate::secret::scrub(&msg)
 }
 
-/// The start of a response body, for an error message.
+/// What went wrong while reading an answer's body, as a short phrase ("timed out: ...",
+/// "failed while reading the answer: connection reset by peer").
+fn describe_io(err: &std::io::Error) -> String {
+    if let Some(e) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<reqwest::Error>())
+    {
+        let d = describe_ref(e);
+        return if e.is_timeout() {
+            format!(
+                "timed out while reading the answer{}",
+                d.trim_start_matches("timed out")
+            )
+        } else if d.starts_with("failed while reading") {
+            d
+        } else {
+            format!("failed while reading the answer: {d}")
+        };
+    }
+    let what = if err.kind() == std::io::ErrorKind::TimedOut {
+        "timed out while reading the answer"
+    } else {
+        "failed while reading the answer"
+    };
+    crate::secret::scrub(&format!("{what}: {err}"))
+}
+
+/// An answer's body was larger than the most this tool reads of it.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer is larger than {}, the most this tool reads", size(*.max))]
+pub struct TooLarge {
+    pub max: usize,
+}
+
+/// Reading an answer's body failed on the way (reset, timeout): worth another attempt.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReadFailed(pub String);
+
+fn size(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// At most `max` bytes of an answer, decoded lossily, for an error message; the rest is never
+/// read (the connection is dropped with the response), so an endless body costs `max` bytes.
+/// A body that fails half-way gives what arrived.
+pub fn read_prefix(resp: reqwest::blocking::Response, max: usize) -> String {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let _ = resp.take(max as u64).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The whole body of an answer, or an error: [`TooLarge`] when it is (or says it is) over
+/// `max` bytes, [`ReadFailed`] when the connection failed on the way. Memory stays under `max`
+/// whatever the server sends.
+pub fn read_capped(resp: reqwest::blocking::Response, max: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(TooLarge { max }.into());
+    }
+    let mut resp = resp;
+    let mut buf = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        let n = match resp.read(&mut chunk) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadFailed(describe_io(&e)).into()),
+        };
+        if buf.len() + n > max {
+            return Err(TooLarge { max }.into());
+        }
+        // Doubling, but never past the cap: the buffer stays under `max`, where Vec's own
+        // growth would reach twice that.
+        if buf.capacity() < buf.len() + n {
+            let want = (buf.capacity() * 2).max(buf.len() + n).min(max);
+            buf.reserve_exact(want - buf.len());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A raw URL setting for a message: what follows `://` up to an `@` (user info) and everything
+/// from `?` (query) replaced by `***`. For values that do not parse as a URL, so [`redact`]
+/// cannot be used.
+pub fn redact_raw(raw: &str) -> String {
+    let mut out = raw.trim().to_string();
+    if let Some(q) = out.find(['?', '#']) {
+        out.truncate(q);
+        out.push_str("?***");
+    }
+    let start = out.find("://").map_or(0, |i| i + 3);
+    if let Some(at) = out[start..].rfind('@') {
+        out.replace_range(start..start + at, "***");
+    }
+    crate::secret::scrub(&out)
+}
+
+/// The start of a response body, for an error message: one line, at most 200 characters, every
+/// secret the process holds replaced by `***` (servers echo what they were sent).
 pub fn snippet(body: &str) -> String {
-    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one_line: String = crate::secret::scrub(body)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     match one_line.char_indices().nth(200) {
         Some((i, _)) => format!("{}...", &one_line[..i]),
         None => one_line,
@@ -109,5 +225,127 @@ mod tests {
             "<html> <b>502</b> </html>"
         );
         assert_eq!(snippet(&"x".repeat(500)).len(), 203);
+    }
+
+    #[test]
+    fn snippet_scrubs_echoed_secrets() {
+        let _s = crate::secret::Secret::new("snippet-echoed-secret-1");
+        assert_eq!(
+            snippet("{\"you_sent\": \"snippet-echoed-secret-1\"}"),
+            "{\"you_sent\": \"***\"}"
+        );
+    }
+
+    #[test]
+    fn raw_urls_lose_user_info_and_query() {
+        assert_eq!(
+            redact_raw("https://u:pw@ho st/x?token=abc"),
+            "https://***@ho st/x?***"
+        );
+        assert_eq!(redact_raw("not a url"), "not a url");
+        assert_eq!(redact_raw("u:pw@host:99"), "***@host:99");
+    }
+
+    /// A server on 127.0.0.1 that answers every connection with `head` and then `body`,
+    /// repeated until the client goes away (or once when `endless` is false).
+    fn hostile_server(head: &'static str, body: Vec<u8>, endless: bool) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let body = body.clone();
+                std::thread::spawn(move || {
+                    let mut req = [0u8; 4096];
+                    let _ = conn.read(&mut req);
+                    if conn.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    while conn.write_all(&body).is_ok() && endless {}
+                });
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    const CHUNKED: &str =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    /// One chunk of 1024 `[`: a JSON answer that never ends.
+    fn chunk() -> Vec<u8> {
+        let mut c = b"400\r\n".to_vec();
+        c.extend(std::iter::repeat_n(b'[', 1024));
+        c.extend_from_slice(b"\r\n");
+        c
+    }
+
+    #[test]
+    fn an_endless_answer_is_read_only_up_to_the_cap() {
+        let url = hostile_server(CHUNKED, chunk(), true);
+        let http = Client::new();
+        let prefix = read_prefix(http.get(&url).send().unwrap(), 100);
+        assert_eq!(prefix, "[".repeat(100));
+        let err = read_capped(http.get(&url).send().unwrap(), 64 * 1024).unwrap_err();
+        assert!(err.downcast_ref::<TooLarge>().is_some(), "{err}");
+        assert!(err.to_string().contains("64 KiB"), "{err}");
+    }
+
+    #[test]
+    fn a_declared_length_over_the_cap_is_refused_before_reading() {
+        let url = hostile_server(
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n",
+            b"[".to_vec(),
+            false,
+        );
+        let err = read_capped(Client::new().get(&url).send().unwrap(), 1 << 20).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the answer is larger than 1 MiB, the most this tool reads"
+        );
+    }
+
+    #[test]
+    fn a_server_stalling_mid_body_is_a_timeout_while_reading() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let _ = conn.read(&mut [0u8; 4096]);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n[");
+            // Stall, keeping the connection open, until the client has given up.
+            let _ = done_rx.recv();
+        });
+        let resp = Client::new()
+            .get(&url)
+            .timeout(std::time::Duration::from_millis(300))
+            .send()
+            .unwrap();
+        let err = read_capped(resp, 1 << 20).unwrap_err();
+        drop(done_tx);
+        let msg = err
+            .downcast_ref::<ReadFailed>()
+            .expect("a ReadFailed")
+            .to_string();
+        assert!(
+            msg.starts_with("timed out while reading the answer"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_connection_closed_mid_body_is_a_read_failure_not_an_empty_body() {
+        let url = hostile_server(
+            "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",
+            b"[{\"log_id\":".to_vec(),
+            false,
+        );
+        let err = read_capped(Client::new().get(&url).send().unwrap(), 1 << 20).unwrap_err();
+        let msg = err
+            .downcast_ref::<ReadFailed>()
+            .expect("a ReadFailed")
+            .to_string();
+        assert!(msg.starts_with("failed while reading the answer"), "{msg}");
     }
 }

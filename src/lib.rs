@@ -40,29 +40,87 @@ use std::ffi::OsString;
 
 /// Parses the arguments, runs the command and returns the exit code. The binary's `main` is
 /// this; the demo and benchmark call it too, so they run exactly what users run.
+///
+/// With `run --output json`, stdout gets one JSON object whatever the exit: the run's summary,
+/// or, when the run ends before it has one (bad settings, the lock held, a state file it
+/// cannot use), `{"status", "exit_code", "error"}`.
 pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let parsed = cli::command()
-        .try_get_matches_from(args)
+        .try_get_matches_from(&args)
         .and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
+            if !e.use_stderr() {
+                return exit::OK;
+            }
+            if wants_json(&args, &|name| std::env::var(name).ok()) {
+                let text = e.render().to_string();
+                let first = text.lines().next().unwrap_or_default();
+                print_failure(exit::USAGE, first.trim_start_matches("error: "));
+            }
+            return exit::USAGE;
         }
     };
     report::set_level(cli.verbose, cli.quiet);
+    let json = matches!(&cli.command, Command::Run(a) if a.output == cli::Output::Json);
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            report::error(format_args!("{e:#}"));
-            exit::code_for(&e)
+            let message = format!("{e:#}");
+            report::error(&message);
+            let code = exit::code_for(&e);
+            if json && !report::json_summary_printed() {
+                print_failure(code, &message);
+            }
+            code
         }
     }
+}
+
+/// The JSON object of a run that ended without a summary.
+pub fn failure_json(code: u8, error: &str) -> String {
+    let status = match code {
+        exit::USAGE => "invalid",
+        exit::LOCKED => "locked",
+        _ => "failed",
+    };
+    serde_json::json!({
+        "status": status,
+        "exit_code": code,
+        "error": secret::scrub(error),
+    })
+    .to_string()
+}
+
+fn print_failure(code: u8, error: &str) {
+    println!("{}", failure_json(code, error));
+}
+
+/// Whether arguments clap refused asked for `run --output json` (or `OUTPUT=json`): their
+/// caller parses stdout, so it gets a JSON object even then.
+fn wants_json(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> bool {
+    let args: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().trim().to_string())
+        .collect();
+    if !args.iter().any(|a| a == "run") {
+        return false;
+    }
+    let flag = args.iter().enumerate().rev().find_map(|(i, a)| {
+        if let Some(v) = a.strip_prefix("--output=") {
+            Some(v.to_string())
+        } else if a == "--output" {
+            args.get(i + 1).cloned()
+        } else {
+            None
+        }
+    });
+    flag.or_else(|| env("OUTPUT"))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("json"))
 }
 
 fn dispatch(command: Command) -> Result<u8> {
@@ -132,5 +190,45 @@ fn print_bytes(bytes: &[u8]) -> Result<()> {
     match out.write_all(bytes).and_then(|_| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn refused_arguments_still_get_json_when_run_asked_for_it() {
+        let none = |_: &str| None;
+        let env_json = |n: &str| (n == "OUTPUT").then(|| " JSON ".to_string());
+        assert!(wants_json(
+            &args(&["x", "run", "--output", "json", "--bogus"]),
+            &none
+        ));
+        assert!(wants_json(&args(&["x", "run", "--output=json"]), &none));
+        assert!(wants_json(&args(&["x", "run", "--batch-size"]), &env_json));
+        assert!(!wants_json(
+            &args(&["x", "run", "--output", "text"]),
+            &env_json
+        ));
+        assert!(!wants_json(
+            &args(&["x", "check", "--output", "json"]),
+            &none
+        ));
+        assert!(!wants_json(&args(&["x", "run"]), &none));
+    }
+
+    #[test]
+    fn failure_json_names_status_code_and_error() {
+        let v: serde_json::Value = serde_json::from_str(&failure_json(75, "locked")).unwrap();
+        assert_eq!(v["status"], "locked");
+        assert_eq!(v["exit_code"], 75);
+        assert_eq!(v["error"], "locked");
+        let v: serde_json::Value = serde_json::from_str(&failure_json(2, "bad")).unwrap();
+        assert_eq!(v["status"], "invalid");
     }
 }

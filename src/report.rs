@@ -32,6 +32,9 @@ pub fn enabled(level: i8) -> bool {
 }
 
 fn emit(line: String) {
+    // The last line of defence: whatever a message quotes, no secret the process holds is
+    // printed.
+    let line = crate::secret::scrub(&line);
     // A log line must not tear the progress display.
     match BAR.lock().unwrap().as_ref() {
         Some(bar) => bar.suspend(|| eprintln!("{line}")),
@@ -216,6 +219,24 @@ pub struct Summary {
     pub duration_ms: u64,
 }
 
+static JSON_SUMMARY_PRINTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Prints the summary as one JSON line on stdout (`--output json`), and remembers it, so that
+/// an error after it does not print a second object.
+pub fn print_json_summary(summary: &Summary) {
+    println!(
+        "{}",
+        serde_json::to_string(summary).expect("summary serializes")
+    );
+    JSON_SUMMARY_PRINTED.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`print_json_summary`] has printed.
+pub fn json_summary_printed() -> bool {
+    JSON_SUMMARY_PRINTED.load(Ordering::Relaxed)
+}
+
 impl Summary {
     pub fn line(&self) -> String {
         let what = if self.dry_run {
@@ -251,6 +272,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn counts_agree_with_their_nouns() {
@@ -293,5 +315,15 @@ mod tests {
             s.line(),
             "ok: delivered 1 of 1 matching log (1 fetched, 1 request, 1 retry) in 1.2s; checkpoint none yet"
         );
+    }
+
+    proptest! {
+        /// A log's `date` comes from the server: any text gives an age or none, never a panic.
+        #[test]
+        fn any_date_gives_an_age_or_none(date in "\\PC{0,40}", year in 0u32..10000) {
+            let now = std::time::SystemTime::now();
+            let _ = age(&date, now);
+            let _ = age(&format!("{year:04}-12-31T23:59:59.999999999Z"), now);
+        }
     }
 }

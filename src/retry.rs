@@ -151,6 +151,15 @@ mod tests {
 
     proptest! {
         #[test]
+        fn any_retry_after_value_is_read_without_panic(value in "\\PC{0,40}", now in 0u64..u64::MAX / 2) {
+            let now = UNIX_EPOCH + Duration::from_secs(now);
+            if let Some(d) = parse_retry_after(&value, now) {
+                prop_assert!(next_wait(1, Some(d), 0.5) <= MAX_RETRY_AFTER);
+            }
+            let _ = until_unix(u64::MAX, now);
+        }
+
+        #[test]
         fn backoff_grows_within_its_ceiling(attempt in 1u32..100, unit in 0.0f64..1.0) {
             let wait = backoff(attempt, unit);
             prop_assert!(wait <= MAX_DELAY);

@@ -157,10 +157,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
         report::error(e);
     }
     match output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string(&summary).expect("summary serializes")
-        ),
+        Output::Json => report::print_json_summary(&summary),
         Output::Text => report::summary(summary.line(), summary.run.logs_dead_lettered > 0),
     }
     if !dry_run && let Some(slack) = &cfg.slack {
@@ -307,6 +304,7 @@ impl Pipeline<'_> {
             self.cfg.webhook.max_body_bytes,
             self.cfg.webhook.format,
         );
+        let mut fetch_error = None;
         loop {
             if let Sink::Webhook(d) = sink {
                 while let Some(done) = d.wait(Duration::ZERO) {
@@ -336,7 +334,11 @@ impl Pipeline<'_> {
             }
             let logs = match rx.recv_timeout(TICK) {
                 Ok(Ok(logs)) => logs,
-                Ok(Err(e)) => return Some(e.context("fetching logs from Auth0")),
+                Ok(Err(e)) => {
+                    // What was fetched before is still delivered; the error ends the run after.
+                    fetch_error = Some(e.context("fetching logs from Auth0"));
+                    break;
+                }
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => {
                     if Instant::now() >= fetch_until {
@@ -353,12 +355,12 @@ impl Pipeline<'_> {
                 return Some(e);
             }
         }
-        // The backlog ended, MAX_RUN_TIME is near, or a signal came: the last partial batch
-        // goes now.
+        // The backlog ended, fetching failed, MAX_RUN_TIME is near, or a signal came: the last
+        // partial batch goes now.
         if let (Sink::Webhook(d), Some(batch)) = (sink, batcher.take()) {
             d.submit(batch);
         }
-        None
+        fetch_error
     }
 
     /// Filters a page's logs into the acker and the sink.
@@ -431,9 +433,8 @@ impl Pipeline<'_> {
         state: &mut State,
         error: &mut Option<anyhow::Error>,
     ) {
-        if error.is_some() {
-            d.abandon();
-        }
+        // A failed delivery has already stopped the requests not started (the deliverer does
+        // that itself); after a failed fetch, what was fetched before is still delivered.
         let mut graced = false;
         while d.in_flight() > 0 {
             if !graced && signal::received().is_some() {

@@ -2,7 +2,7 @@
 //! a daily summary of the run history. Slack being down never fails a run: it is a warning.
 
 use crate::config::SlackConfig;
-use crate::http::describe;
+use crate::http::{describe, read_prefix, snippet};
 use crate::report::{self, Summary};
 use crate::state::{RunRecord, State};
 use reqwest::blocking::Client;
@@ -10,6 +10,8 @@ use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Slack answers `ok` or a short error; more than this of an answer is never read.
+const ANSWER_PREFIX: usize = 4 * 1024;
 const DAY: u64 = 86_400;
 
 pub fn after_run(
@@ -117,18 +119,20 @@ pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
     text
 }
 
-/// Sends one message; true when Slack took it. The URL is a secret: never printed.
+/// Sends one message; true when Slack took it. The URL is a secret: never printed. The text is
+/// scrubbed of every secret the process holds (it quotes errors, which quote servers).
 fn post(http: &Client, slack: &SlackConfig, text: &str) -> bool {
     let started = std::time::Instant::now();
     let result = http
         .post(slack.url.expose())
         .timeout(SLACK_TIMEOUT)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(json!({ "text": text }).to_string())
+        .body(json!({ "text": crate::secret::scrub(text) }).to_string())
         .send();
     match result {
         Ok(r) if r.status().is_success() => {
             let status = r.status().as_u16().to_string();
+            drop(read_prefix(r, ANSWER_PREFIX));
             report::request(
                 "POST",
                 "(Slack webhook; its URL is a secret)",
@@ -138,9 +142,10 @@ fn post(http: &Client, slack: &SlackConfig, text: &str) -> bool {
             true
         }
         Ok(r) => {
+            let status = r.status().as_u16();
+            let answer = snippet(&read_prefix(r, ANSWER_PREFIX));
             report::warn(format_args!(
-                "Slack refused the report ({})",
-                r.status().as_u16()
+                "Slack refused the report ({status}): {answer}"
             ));
             false
         }

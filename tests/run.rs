@@ -432,7 +432,11 @@ fn batch_size_500_is_refused_naming_batch_size_and_its_range() {
     let setup = refusal_setup();
     let mut cmd = setup.command("run");
     cmd.env("BATCH_SIZE", "500");
-    assert_refused(&setup, cmd, &["BATCH_SIZE", "1..=100", "500"]);
+    assert_refused(
+        &setup,
+        cmd,
+        &["BATCH_SIZE (--batch-size)", "from 1 to 100", "500"],
+    );
 }
 
 #[test]

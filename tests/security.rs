@@ -374,7 +374,8 @@ fn plain_http_webhook_is_refused_unless_allowed() {
     let out = s.run(&["--webhook-url", "http://example.com/hook"], &[]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
-        out.stderr.contains("WEBHOOK_URL must use https"),
+        out.stderr
+            .contains("WEBHOOK_URL (--webhook-url) must use https"),
         "{}",
         out.stderr
     );

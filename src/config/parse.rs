@@ -7,7 +7,10 @@ use anyhow::Result;
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
 use std::collections::BTreeSet;
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use super::Env;
@@ -26,6 +29,93 @@ const RESERVED_HEADERS: &[&str] = &[
     "transfer-encoding",
 ];
 
+/// A setting's value as every setting treats it: trimmed, and empty meaning unset.
+pub(super) fn given(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Same as [`given`], for an owned value.
+pub(super) fn given_owned(value: Option<String>) -> Option<String> {
+    given(value.as_deref()).map(str::to_string)
+}
+
+/// A whole number setting from the flag or environment (text) or the config file (a number),
+/// within `range`. `why` says what the range is for, or is empty.
+pub(super) fn number<T>(
+    text: Option<&str>,
+    file: Option<T>,
+    (env, flag): (&str, &str),
+    range: RangeInclusive<T>,
+    why: &str,
+) -> Result<Option<T>>
+where
+    T: FromStr + PartialOrd + Display + Copy,
+{
+    let bad = |got: &dyn Display| {
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({why})")
+        };
+        exit::settings(format!(
+            "{env} (--{flag}) must be a whole number from {} to {}{why}, got '{got}'",
+            range.start(),
+            range.end()
+        ))
+    };
+    let value = match given(text) {
+        Some(t) => t.parse::<T>().map_err(|_| bad(&t))?,
+        None => match file {
+            Some(v) => v,
+            None => return Ok(None),
+        },
+    };
+    if !range.contains(&value) {
+        return Err(bad(&value));
+    }
+    Ok(Some(value))
+}
+
+/// A true/false setting: true, false, yes, no, on, off, 1, 0 (any case).
+pub(super) fn boolean(
+    text: Option<&str>,
+    file: Option<bool>,
+    (env, flag): (&str, &str),
+) -> Result<Option<bool>> {
+    let Some(t) = given(text) else {
+        return Ok(file);
+    };
+    match t.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(Some(true)),
+        "false" | "no" | "off" | "0" => Ok(Some(false)),
+        _ => Err(exit::settings(format!(
+            "{env} (--{flag}) must be true or false, got '{t}'"
+        ))),
+    }
+}
+
+/// A setting that is one of a few words (clap's `ValueEnum`), any case.
+pub(super) fn choice<T: clap::ValueEnum>(
+    text: Option<&str>,
+    file: Option<T>,
+    (env, flag): (&str, &str),
+) -> Result<Option<T>> {
+    let Some(t) = given(text) else {
+        return Ok(file);
+    };
+    T::from_str(t, true).map(Some).map_err(|_| {
+        let words: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|p| p.get_name().to_string())
+            .collect();
+        exit::settings(format!(
+            "{env} (--{flag}) must be {}, got '{t}'",
+            words.join(" or ")
+        ))
+    })
+}
+
 pub(super) fn required(value: Option<String>, name: &str, example: &str) -> Result<String> {
     value
         .map(|v| v.trim().to_string())
@@ -40,8 +130,8 @@ pub(super) fn secret(
     in_file: Option<String>,
     file_path: Option<PathBuf>,
 ) -> Result<Option<Secret>> {
-    let from_env = env(name);
-    let path_env = env(&format!("{name}_FILE")).map(PathBuf::from);
+    let from_env = given_owned(env(name));
+    let path_env = given_owned(env(&format!("{name}_FILE"))).map(PathBuf::from);
     if from_env.is_some() && path_env.is_some() {
         return Err(exit::settings(format!(
             "set {name} or {name}_FILE, not both"
@@ -62,10 +152,12 @@ pub(super) fn secret(
         }
         return Ok(Some(Secret::new(value)));
     }
-    Ok(in_file.map(|v| Secret::new(v.trim())))
+    Ok(given_owned(in_file).map(Secret::new))
 }
 
 pub(super) fn parse_domain(domain: &str) -> Result<Url> {
+    let domain = domain.trim();
+    let shown = redact_raw(domain);
     let with_scheme = if domain.contains("://") {
         domain.to_string()
     } else {
@@ -73,12 +165,22 @@ pub(super) fn parse_domain(domain: &str) -> Result<Url> {
     };
     let url = Url::parse(&with_scheme).map_err(|e| {
         exit::settings(format!(
-            "AUTH0_DOMAIN '{domain}' is not a domain or URL ({e}); e.g. acme.eu.auth0.com"
+            "AUTH0_DOMAIN (--domain) '{shown}' is not a domain or URL ({e}); e.g. acme.eu.auth0.com"
         ))
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(exit::settings(format!(
-            "AUTH0_DOMAIN '{domain}' must be a domain like acme.eu.auth0.com or an http(s) URL"
+            "AUTH0_DOMAIN (--domain) '{shown}' must be a domain like acme.eu.auth0.com or an http(s) URL"
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(exit::settings(format!(
+            "AUTH0_DOMAIN (--domain) '{shown}' holds a user name or password: give only the domain (the credentials are AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET)"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(exit::settings(format!(
+            "AUTH0_DOMAIN (--domain) '{shown}' has a query or fragment: give only the domain, e.g. acme.eu.auth0.com"
         )));
     }
     Ok(url)
@@ -87,7 +189,8 @@ pub(super) fn parse_domain(domain: &str) -> Result<Url> {
 pub(super) fn parse_url(raw: &str, name: &str, allow_insecure: bool) -> Result<Url> {
     let url = Url::parse(raw.trim()).map_err(|e| {
         exit::settings(format!(
-            "{name} '{raw}' is not a URL ({e}); e.g. https://hooks.example.com/auth0"
+            "{name} '{}' is not a URL ({e}); e.g. https://hooks.example.com/auth0",
+            redact_raw(raw)
         ))
     })?;
     match url.scheme() {
@@ -120,7 +223,7 @@ pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
         .collect();
     if types.is_empty() {
         return Err(exit::settings(
-            "LOG_TYPES must name at least one log type code, e.g. sapi,fapi",
+            "LOG_TYPES (--log-types) must name at least one log type code, e.g. sapi,fapi",
         ));
     }
     if let Some(bad) = types
@@ -128,44 +231,97 @@ pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
         .find(|t| !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
     {
         return Err(exit::settings(format!(
-            "LOG_TYPES: '{bad}' is not a log type code (letters, digits, _), e.g. sapi,fapi"
+            "LOG_TYPES (--log-types): '{bad}' is not a log type code (letters, digits, _), e.g. sapi,fapi"
         )));
     }
     Ok(types)
 }
 
+/// A duration setting ("90s", "4m", "1h 30m") within `min..=max`, from the flag or
+/// environment, else the config file, else `default`.
 pub(super) fn duration(
-    flag: Option<humantime::Duration>,
+    text: Option<&str>,
     file: Option<&str>,
-    name: &str,
+    (env, flag): (&str, &str),
     default: &str,
+    (min, max): (&str, &str),
 ) -> Result<Duration> {
-    if let Some(d) = flag {
-        return Ok(d.into());
-    }
-    let raw = file.unwrap_or(default);
-    humantime::parse_duration(raw.trim()).map_err(|e| {
+    let raw = given(text).or(given(file)).unwrap_or(default);
+    let bad = || {
         exit::settings(format!(
-            "{name} '{raw}' is not a duration ({e}); e.g. {default}"
+            "{env} (--{flag}) must be a duration from {min} to {max}, e.g. {default}, got '{raw}'"
         ))
-    })
+    };
+    let d = humantime::parse_duration(raw).map_err(|_| bad())?;
+    let limit = |s: &str| humantime::parse_duration(s).expect("a valid limit");
+    if d < limit(min) || d > limit(max) {
+        return Err(bad());
+    }
+    Ok(d)
 }
 
+/// Where custom headers come from, for messages.
+pub(super) const HEADERS: &str = "WEBHOOK_HEADERS (--header)";
+
+/// A custom header. The value is never shown: it often carries an API key.
 pub(super) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue)> {
-    let n = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| exit::settings(format!("header name '{name}' is not valid")))?;
+    let (name, value) = (name.trim(), value.trim());
+    let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+        exit::settings(format!(
+            "{HEADERS}: '{name}' is not a valid header name (letters, digits and -), e.g. X-Env"
+        ))
+    })?;
     if RESERVED_HEADERS.contains(&n.as_str()) {
         return Err(exit::settings(format!(
-            "header '{name}' is set by the tool itself and cannot be replaced (use AUTHORIZATION for the Authorization header)"
+            "{HEADERS}: header '{name}' is set by the tool itself and cannot be replaced (use AUTHORIZATION for the Authorization header)"
         )));
     }
-    let mut v = HeaderValue::from_str(value).map_err(|_| {
+    let mut v = header_value(value).map_err(|why| {
         exit::settings(format!(
-            "header '{name}' has a value that is not valid in HTTP"
+            "{HEADERS}: the value of header '{name}' {why} (the value is not shown)"
         ))
     })?;
     // Custom headers often carry an API key: keep the value out of `Debug` (check -vv).
     v.set_sensitive(true);
     crate::secret::register(value);
     Ok((n, v))
+}
+
+/// A header value as HTTP allows it; the error says what is wrong without showing the value.
+pub(super) fn header_value(value: &str) -> std::result::Result<HeaderValue, &'static str> {
+    if value.chars().any(|c| c == '\r' || c == '\n') {
+        return Err("holds a line break, which an HTTP header cannot carry");
+    }
+    HeaderValue::from_str(value)
+        .map_err(|_| "holds a control character, which an HTTP header cannot carry")
+}
+
+/// See [`crate::http::redact_raw`].
+fn redact_raw(raw: &str) -> String {
+    crate::http::redact_raw(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_duration_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
+            let names = ("MAX_RUN_TIME", "max-run-time");
+            if let Ok(d) = duration(Some(&text), None, names, "4m", ("1s", "24h")) {
+                prop_assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(86_400));
+            }
+        }
+
+        #[test]
+        fn any_number_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
+            if let Ok(Some(n)) = number::<u32>(Some(&text), None, ("BATCH_SIZE", "batch-size"), 1..=100, "") {
+                prop_assert!((1..=100).contains(&n));
+            }
+            let _ = boolean(Some(&text), None, ("WEBHOOK_GZIP", "gzip"));
+            let _ = header_value(&text);
+        }
+    }
 }

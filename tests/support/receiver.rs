@@ -27,6 +27,9 @@ pub enum Behaviour {
     },
     /// 302 with that `Location`.
     Redirect(String),
+    /// Always that status, with a body echoing the request's headers (Authorization and custom
+    /// headers first), as a careless receiver's error page does.
+    Echo(u16),
 }
 
 /// One request the receiver got.
@@ -223,7 +226,7 @@ fn gunzip(body: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn decide(state: &mut State) -> Reply {
+fn decide(state: &mut State, request: &Request) -> Reply {
     if let Some(reply) = state.queue.pop_front() {
         return reply;
     }
@@ -231,6 +234,21 @@ fn decide(state: &mut State) -> Reply {
         Behaviour::Accept => Reply::status(200),
         Behaviour::Status(status) => Reply::status(status),
         Behaviour::Redirect(location) => Reply::status(302).with_header("Location", location),
+        Behaviour::Echo(status) => {
+            // Authorization and custom headers first, so that an error message's snippet of
+            // the answer has them.
+            let mut headers: Vec<(&String, &String)> =
+                request.headers.iter().map(|(k, v)| (k, v)).collect();
+            headers.sort_by_key(|(k, _)| {
+                let k = k.to_ascii_lowercase();
+                !(k == "authorization" || k.starts_with("x-"))
+            });
+            let headers: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            Reply::text(
+                status,
+                &format!("refused; you sent {}", headers.join(" | ")),
+            )
+        }
         Behaviour::Flaky {
             fail_ratio,
             status,
@@ -264,7 +282,7 @@ fn handle(state: &Mutex<State>, request: &Request) -> Reply {
     };
     let (reply, delay) = {
         let mut st = lock(state);
-        let reply = decide(&mut st);
+        let reply = decide(&mut st, request);
         st.requests.push(Received {
             method: request.method.clone(),
             target: request.target.clone(),

@@ -35,6 +35,11 @@ pub enum Fault {
     BadJson,
     /// Close the connection without answering.
     Drop,
+    /// Exactly this answer (headers such as `x-ratelimit-reset` or `Location` included).
+    Reply(Reply),
+    /// That status with a JSON body echoing the request: its body, then its headers, as a
+    /// careless server's error page does.
+    Echo(u16),
 }
 
 struct Bucket {
@@ -304,7 +309,7 @@ fn handle(state: &Mutex<State>, request: &Request) -> Reply {
     }
 }
 
-fn fault_reply(fault: &Fault, rate_headers: &[(String, String)]) -> Reply {
+fn fault_reply(fault: &Fault, request: &Request, rate_headers: &[(String, String)]) -> Reply {
     let with_rate = |mut reply: Reply| {
         for (name, value) in rate_headers {
             reply = reply.with_header(name, value);
@@ -345,6 +350,14 @@ fn fault_reply(fault: &Fault, rate_headers: &[(String, String)]) -> Reply {
             }]),
         )),
         Fault::Drop => Reply::Drop,
+        Fault::Reply(reply) => reply.clone(),
+        Fault::Echo(status) => Reply::json(
+            *status,
+            &json!({
+                "error": "invalid_request",
+                "you_sent": {"body": request.body_text(), "headers": request.headers},
+            }),
+        ),
     }
 }
 
@@ -360,7 +373,7 @@ fn handle_token(state: &Mutex<State>, request: &Request) -> Reply {
     st.token_requests += 1;
     st.token_bodies.push(body.clone());
     if let Some(fault) = st.token_faults.pop_front() {
-        return fault_reply(&fault, &[]);
+        return fault_reply(&fault, request, &[]);
     }
     if !body.is_object() {
         return Reply::json(
@@ -431,13 +444,13 @@ fn handle_logs(state: &Mutex<State>, request: &Request) -> (Reply, Duration) {
     };
 
     if let Some(fault) = st.faults.pop_front() {
-        return (fault_reply(&fault, &rate_headers(&st)), latency);
+        return (fault_reply(&fault, request, &rate_headers(&st)), latency);
     }
     if let Some((n, status)) = st.fail_every_nth
         && st.log_request_count.is_multiple_of(n)
     {
         return (
-            fault_reply(&Fault::Status(status), &rate_headers(&st)),
+            fault_reply(&Fault::Status(status), request, &rate_headers(&st)),
             latency,
         );
     }

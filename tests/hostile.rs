@@ -1,0 +1,462 @@
+//! Hostile answers and bad input, as a user sees them: whatever a server sends and whatever
+//! the environment holds, the run stays small, ends with a documented exit code and a message
+//! that tells the truth, and no secret reaches any output or file.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::path::Path;
+use support::cli::{Home, Ran, Setup, sapi_logs};
+use support::hostile::{self, Answer};
+use support::{Behaviour, CLIENT_SECRET, Fault, Reply, Request, Server, log_id};
+
+/// A state file for `tenant` whose checkpoint is log 0, as an earlier run would have left it.
+fn state_at_log_0(home: &Home, tenant: &str) {
+    let state = json!({"checkpoint": log_id(0), "start_from": null, "tenant": tenant});
+    std::fs::write(home.state(), state.to_string()).unwrap();
+}
+
+fn state_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The last run recorded in the state's history.
+fn last_run(path: &Path) -> Value {
+    let state = state_json(path);
+    state["history"].as_array().unwrap().last().unwrap().clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded memory, truthful messages about Auth0's answers
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_endless_auth0_page_fails_the_run_naming_the_cap_and_keeps_the_checkpoint() {
+    let tenant = hostile::tenant(Answer::endless_json());
+    let receiver = support::FakeReceiver::start();
+    let home = Home::new();
+    state_at_log_0(&home, &tenant.url());
+    let out = home.run(&tenant.url(), &receiver.url(), &[]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("larger than 16 MiB") && out.stderr.contains("GET /api/v2/logs"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(home.checkpoint(), Some(log_id(0)));
+    assert_eq!(last_run(&home.state())["status"], "failed");
+    assert_eq!(receiver.request_count(), 0);
+}
+
+#[test]
+fn a_page_cut_off_mid_answer_is_reported_as_a_read_failure_not_as_bad_json() {
+    let tenant = hostile::tenant(Answer::Cut {
+        announced: 100_000,
+        part: br#"[{"log_id":"9000"#.to_vec(),
+    });
+    let receiver = support::FakeReceiver::start();
+    let home = Home::new();
+    state_at_log_0(&home, &tenant.url());
+    let out = home.run(&tenant.url(), &receiver.url(), &[]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("failed while reading the answer"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("not JSON"), "{}", out.stderr);
+    assert_eq!(home.checkpoint(), Some(log_id(0)));
+}
+
+/// A scripted logs answer with `x-ratelimit-remaining: 0` and a reset at the end of time.
+fn used_up_forever(status: u16, body: &Value) -> Fault {
+    Fault::Reply(
+        Reply::json(status, body)
+            .with_header("x-ratelimit-limit", 50)
+            .with_header("x-ratelimit-remaining", 0)
+            .with_header("x-ratelimit-reset", u64::MAX),
+    )
+}
+
+#[test]
+fn a_rate_limit_reset_at_the_end_of_time_on_a_200_waits_until_max_run_time_and_says_so() {
+    let s = Setup::new(sapi_logs(1..=3));
+    let page: Vec<Value> = s.tenant.logs();
+    s.tenant
+        .push_fault(used_up_forever(200, &Value::Array(page)));
+    let out = s.run(&["--max-run-time", "2s"], &[]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("x-ratelimit-remaining: 0")
+            && out.stderr.contains("until its reset in 5845")
+            && out.stderr.contains("waited")
+            && out.stderr.contains("until MAX_RUN_TIME"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        s.receiver.unique_delivered().len(),
+        3,
+        "the page was delivered: {}",
+        out.stderr
+    );
+    assert_eq!(s.checkpoint(), Some(log_id(3)));
+    assert_eq!(
+        last_run(&s.state())["status"],
+        "failed",
+        "the run was recorded"
+    );
+}
+
+#[test]
+fn a_429_with_a_reset_at_the_end_of_time_ends_cleanly_at_max_run_time() {
+    let s = Setup::new(sapi_logs(1..=3));
+    s.tenant.push_fault(used_up_forever(
+        429,
+        &json!({"statusCode": 429, "error": "Too Many Requests"}),
+    ));
+    let out = s.run(&["--max-run-time", "2s", "--output", "json"], &[]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("429") && out.stderr.contains("until MAX_RUN_TIME"),
+        "{}",
+        out.stderr
+    );
+    let summary: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(summary["status"], "failed");
+    assert_eq!(last_run(&s.state())["status"], "failed");
+}
+
+#[test]
+fn an_auth0_redirect_names_its_location_and_is_never_followed() {
+    let s = Setup::new(sapi_logs(1..=3));
+    let elsewhere = Server::start(|_req: &Request| Reply::status(200));
+    let location = format!("{}/steal?token=redirect-token-secret", elsewhere.url());
+    s.tenant.push_fault(Fault::Reply(
+        Reply::status(302).with_header("Location", &location),
+    ));
+    let out = s.run(&[], &[]);
+    out.assert_code(1);
+    let shown = format!("{}/steal?token=***", elsewhere.url());
+    assert!(
+        out.stderr.contains(&shown) && out.stderr.contains("never followed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.all().contains("redirect-token-secret"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(elsewhere.request_count(), 0, "the redirect was followed");
+}
+
+#[test]
+fn endless_slack_answers_are_read_as_a_prefix_and_the_run_ends() {
+    for status in [200, 500] {
+        let s = Setup::new(sapi_logs(1..=3));
+        let slack = hostile::Hostile::start(move |_, _| Answer::endless(status));
+        let slack_url = format!("{}/services/T0/B0/X", slack.url());
+        let env = [
+            ("SLACK_INCOMING_WEBHOOK_URL", slack_url.as_str()),
+            ("SLACK_SEND_SUCCESS", "true"),
+        ];
+        let out = s.run(&[], &env);
+        out.assert_code(0);
+        assert_eq!(s.receiver.unique_delivered().len(), 3);
+        if status == 500 {
+            assert!(
+                out.stderr.contains("Slack refused the report (500): [[["),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn a_dropped_webhook_connection_reads_webhook_request_failed() {
+    let s = Setup::new(sapi_logs(1..=2));
+    s.receiver.push_reply(Reply::Drop);
+    let out = s.run(&["-vv"], &[]);
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("webhook request failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("request request"), "{}", out.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad settings
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn bad_settings_exit_2_before_any_request_naming_variable_flag_and_range() {
+    let s = Setup::new(sapi_logs(1..=3)).with_settings_in_env();
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "BATCH_SIZE",
+            "-1",
+            &["BATCH_SIZE (--batch-size)", "from 1 to 100", "'-1'"],
+        ),
+        (
+            "DAILY_REPORT_HOUR",
+            "24",
+            &["DAILY_REPORT_HOUR (--daily-report-hour)", "from 0 to 23"],
+        ),
+        (
+            "AUTH0_API_ENDPOINTS",
+            ", ,",
+            &["AUTH0_API_ENDPOINTS (--endpoints)", "names no endpoint"],
+        ),
+        (
+            "AUTHORIZATION",
+            "Bearer abc\ndef",
+            &["AUTHORIZATION", "line break"],
+        ),
+        (
+            "WEBHOOK_HEADERS",
+            r#"{"X-Key":"a\u0001b"}"#,
+            &["WEBHOOK_HEADERS (--header)", "control character"],
+        ),
+        (
+            "MAX_RUN_TIME",
+            "300000000000y",
+            &["MAX_RUN_TIME (--max-run-time)", "from 1s to 24h"],
+        ),
+        (
+            "WEBHOOK_TIMEOUT",
+            "18446744073709551615s",
+            &["WEBHOOK_TIMEOUT (--timeout)", "from 100ms to 10m"],
+        ),
+        (
+            "WEBHOOK_CONCURRENT_CALLS",
+            "0",
+            &["WEBHOOK_CONCURRENT_CALLS (--concurrency)", "from 1 to 64"],
+        ),
+        (
+            "SEND_AS_BATCH",
+            "maybe",
+            &["SEND_AS_BATCH (--send-as-batch)", "true or false"],
+        ),
+        (
+            "AUTH0_DOMAIN",
+            "admin:hunter2-pw@acme.auth0.com",
+            &["AUTH0_DOMAIN (--domain)", "user name or password"],
+        ),
+    ];
+    for (name, value, wanted) in cases {
+        let out = s.run(&[], &[(name, value)]);
+        out.assert_code(2);
+        for w in *wanted {
+            assert!(out.stderr.contains(w), "{name}={value:?}: {}", out.stderr);
+        }
+        assert!(!out.stderr.contains("hunter2-pw"), "{}", out.stderr);
+    }
+    assert_eq!(s.tenant.token_requests(), 0, "nothing was fetched");
+    assert_eq!(s.receiver.request_count(), 0, "nothing was sent");
+    assert!(!s.state().exists(), "nothing was written");
+}
+
+#[test]
+fn settings_are_trimmed_and_empty_means_unset_for_every_kind() {
+    let s = Setup::new(sapi_logs(1..=3)).with_settings_in_env();
+    let env = [
+        ("BATCH_SIZE", " 2 "),
+        ("SEND_AS_BATCH", " false "),
+        ("MAX_RUN_TIME", " 20s "),
+        ("WEBHOOK_CONCURRENT_CALLS", ""),
+        ("DAILY_REPORT_HOUR", ""),
+        ("AUTH0_API_ENDPOINTS", ""),
+        ("PAYLOAD_FORMAT", " JSONL "),
+        ("WEBHOOK_TIMEOUT", ""),
+    ];
+    let out = s.run(&[], &env);
+    out.assert_code(0);
+    assert_eq!(s.receiver.request_count(), 3, "one POST per log");
+    // BATCH_SIZE is the most logs a webhook batch holds; Auth0 is always read 100 at a time.
+    assert_eq!(
+        s.tenant.log_requests().len(),
+        2,
+        "one page of three, then an empty one"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// --output json on every exit
+// ---------------------------------------------------------------------------------------------
+
+fn one_json_object(out: &Ran) -> Value {
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stdout: {}", out.stdout);
+    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]))
+}
+
+#[test]
+fn output_json_prints_one_object_on_exit_2_and_75() {
+    let s = Setup::new(sapi_logs(1..=3));
+
+    let out = s.run(&["--output", "json"], &[("BATCH_SIZE", "500")]);
+    out.assert_code(2);
+    let v = one_json_object(&out);
+    assert_eq!(
+        (v["status"].as_str(), v["exit_code"].as_u64()),
+        (Some("invalid"), Some(2))
+    );
+    assert!(v["error"].as_str().unwrap().contains("BATCH_SIZE"), "{v}");
+
+    let out = s.run(&["--output", "json", "--no-such-flag"], &[]);
+    out.assert_code(2);
+    let v = one_json_object(&out);
+    assert_eq!(v["exit_code"], 2);
+    assert!(
+        v["error"].as_str().unwrap().contains("--no-such-flag"),
+        "{v}"
+    );
+
+    let lock = auth0_mgmt_webhooks::state::lock(&s.state()).unwrap();
+    let out = s.run(&["--output", "json"], &[]);
+    out.assert_code(75);
+    let v = one_json_object(&out);
+    assert_eq!(
+        (v["status"].as_str(), v["exit_code"].as_u64()),
+        (Some("locked"), Some(75))
+    );
+    drop(lock);
+
+    let out = s.run(&["--output", "json"], &[]);
+    out.assert_code(0);
+    assert_eq!(one_json_object(&out)["status"], "ok");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn check_vv_never_shows_a_webhook_url_password_or_query_token() {
+    let s = Setup::new(sapi_logs(1..=3));
+    let port = s.receiver.server().addr().port();
+    let url = format!("http://hookuser:url-pw-secret-1@127.0.0.1:{port}/hook?token=url-q-secret-1");
+    let out = s.exec("check", &["-vv", "--webhook-url", &url], &[]);
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("WebhookConfig"),
+        "-vv shows the settings: {}",
+        out.stderr
+    );
+    for secret in ["url-pw-secret-1", "url-q-secret-1"] {
+        assert!(!out.all().contains(secret), "{secret}: {}", out.all());
+    }
+}
+
+/// Every file in `dir`, read as text (state, dead letters, lock), except the access token the
+/// state file caches by design (it is 0600, and the next run uses it).
+fn files_in(dir: &Path) -> String {
+    let mut all = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            match serde_json::from_str::<Value>(&text) {
+                Ok(mut state) if state.get("token").is_some() => {
+                    state["token"] = Value::Null;
+                    all.push_str(&state.to_string());
+                }
+                _ => all.push_str(&text),
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn no_secret_reaches_any_output_or_file_when_servers_echo_what_they_were_sent() {
+    const AUTHORIZATION: &str = "Bearer echoed-authz-secret-1";
+    const HEADER: &str = "echoed-header-secret-2";
+    const KEY: &str = "whsec_c2VjdXJpdHktdGVzdC1rZXktb25lLTI0Yg==";
+    const FORM_TOKEN: &str = "form-encoded-token-secret-3";
+    let s = Setup::new(sapi_logs(1..=4));
+    let slack = Server::start(|req: &Request| {
+        Reply::text(500, &format!("no: {} {}", req.target, req.body_text()))
+    });
+    let slack_url = format!("{}/services/T0/B0/echoed-slack-secret-4", slack.url());
+    let dead = s.home.join("dead.jsonl");
+    let header = format!("{{\"X-Api-Key\":\"{HEADER}\"}}");
+    let env = [
+        ("AUTHORIZATION", AUTHORIZATION),
+        ("WEBHOOK_HEADERS", header.as_str()),
+        ("WEBHOOK_SECRET", KEY),
+        ("SLACK_INCOMING_WEBHOOK_URL", slack_url.as_str()),
+        ("SLACK_SEND_SUCCESS", "true"),
+    ];
+    let mut outs = Vec::new();
+
+    // The token endpoint echoes the request body (the client secret) in its 400.
+    s.tenant.push_token_fault(Fault::Echo(400));
+    outs.push(s.run(&["-vv"], &env));
+    // A form-encoded token answer.
+    s.tenant.push_token_fault(Fault::Reply(Reply::body(
+        200,
+        "application/x-www-form-urlencoded",
+        format!("access_token={FORM_TOKEN}&token_type=Bearer"),
+    )));
+    outs.push(s.run(&["-vv", "--output", "json"], &env));
+    // The logs endpoint echoes the request (the access token) in its 400.
+    s.tenant.push_fault(Fault::Echo(400));
+    outs.push(s.run(&["-vv"], &env));
+    // The receiver echoes every header: in a 422 refusing logs (into the dead-letter file),
+    // then in a 401 (about the credentials: it ends the run).
+    s.receiver.set_behaviour(Behaviour::Echo(422));
+    let dead_arg = dead.to_str().unwrap();
+    outs.push(s.run(
+        &["-vv", "--dead-letter", dead_arg, "--send-as-batch", "false"],
+        &env,
+    ));
+    s.receiver.set_behaviour(Behaviour::Echo(401));
+    outs.push(s.run(
+        &["-vv", "--output", "json", "--start-from", &log_id(0)],
+        &env,
+    ));
+    for (i, out) in outs.iter().enumerate() {
+        assert!(matches!(out.code, 0 | 1 | 3), "run {i}: {}", out.all());
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+    assert!(
+        std::fs::read_to_string(&dead).unwrap().lines().count() >= 1,
+        "the receiver's refusals reached the dead-letter file"
+    );
+
+    let mut secrets: Vec<String> = vec![
+        CLIENT_SECRET.into(),
+        AUTHORIZATION.into(),
+        "echoed-authz-secret-1".into(),
+        HEADER.into(),
+        KEY.into(),
+        KEY.trim_start_matches("whsec_").into(),
+        FORM_TOKEN.into(),
+        "echoed-slack-secret-4".into(),
+    ];
+    let issued = s.tenant.token_requests();
+    secrets.extend((1..=issued).map(|n| format!("tok-{n}")));
+    let files = files_in(s.state().parent().unwrap());
+    // The echoes did reach the files, scrubbed.
+    for echoed in ["authorization: ***", "x-api-key: ***", "client_secret"] {
+        assert!(files.contains(echoed), "no {echoed} in:\n{files}");
+    }
+    for secret in &secrets {
+        for (i, out) in outs.iter().enumerate() {
+            assert!(
+                !out.all().contains(secret.as_str()),
+                "run {i} printed {secret}:\n{}",
+                out.all()
+            );
+        }
+        assert!(
+            !files.contains(secret.as_str()),
+            "a file holds {secret}:\n{files}"
+        );
+    }
+}
