@@ -175,7 +175,7 @@ fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) 
     let id = &item.log_id;
     match direct.send_once(id, std::slice::from_ref(&item)) {
         Sent::Delivered { status } => c.ok(format!(
-            "test item {id} POSTed to {url}: the webhook answered {status}, so it takes the headers and signature"
+            "test item {id} POSTed to {url}: the webhook answered {status}"
         )),
         Sent::Refused { detail, .. } => c.fail(format!(
             "test item {id} POSTed to {url} was refused: {detail}. The credentials were taken, but the receiver refuses the item: a receiver that checks items should drop those of type {TEST_TYPE} (README: Payload)"
