@@ -1,9 +1,13 @@
 //! `check`: the settings, the credentials, the webhook host, and every file a run opens (the
 //! state's folder, the state and lock files, the dead-letter and metrics files), tried before
-//! the first run with nothing sent to the webhook and nothing left behind.
+//! the first run with nothing left behind; nothing is sent to the webhook but, with
+//! `--send-test`, one marked test item.
 
 use crate::auth0::{Auth0, Cursor};
+use crate::cli::PayloadShape;
 use crate::config::Config;
+use crate::deliver::{Direct, Sent};
+use crate::encode::Matched;
 use crate::exit;
 use crate::owner;
 use crate::report;
@@ -11,8 +15,12 @@ use crate::state::{self, State};
 use anyhow::{Context, Result};
 use std::net::ToSocketAddrs;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The `type` of the item `check --send-test` sends (README: how receivers drop it).
+pub const TEST_TYPE: &str = "auth0_mgmt_webhooks_test";
 
 /// The lines `check` prints: `ok`, `WARN` and `FAIL`; with `-q` only the failures.
 #[derive(Default)]
@@ -61,7 +69,7 @@ fn is_root() -> bool {
     false
 }
 
-pub fn check(cfg: &Config) -> Result<u8> {
+pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     let mut c = Checklist::default();
     c.ok(format!(
         "settings valid; state file {}",
@@ -98,7 +106,7 @@ pub fn check(cfg: &Config) -> Result<u8> {
     }
 
     let http = crate::http::client(cfg)?;
-    let auth0 = Auth0::new(http, cfg.auth0.clone(), None);
+    let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), None);
     let deadline = Instant::now() + Duration::from_secs(60);
     let page = auth0
         .page(&Cursor::Newest, 1, deadline, &AtomicBool::new(false))
@@ -133,10 +141,14 @@ pub fn check(cfg: &Config) -> Result<u8> {
         .trim_matches(['[', ']']);
     let port = cfg.webhook.url.port_or_known_default().unwrap_or(443);
     match (host, port).to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(_)) if send_test => c.ok(format!("webhook host {host} resolves")),
         Ok(Some(_)) => c.ok(format!(
             "webhook host {host} resolves (nothing was sent to it)"
         )),
         _ => c.fail(format!("webhook host {host} does not resolve")),
+    }
+    if send_test {
+        self::send_test(cfg, &http, &mut c);
     }
     if let Some(s) = &cfg.slack {
         c.ok(format!(
@@ -149,6 +161,53 @@ pub fn check(cfg: &Config) -> Result<u8> {
     }
     report::debug(format_args!("{cfg:?}"));
     Ok(if c.failed { exit::FAILED } else { exit::OK })
+}
+
+/// `--send-test`: one test item, with a run's headers and signature, and what the answer means
+/// for a run. One attempt: a run would retry an answer such as 503, `check` reports it.
+fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) {
+    let item = test_item(cfg.webhook.shape, SystemTime::now());
+    let deadline = Arc::new(crate::pace::Deadline::new(
+        Instant::now() + cfg.webhook.timeout,
+    ));
+    let direct = Direct::new(http, &cfg.webhook, Arc::default(), deadline);
+    let url = crate::http::redact(&cfg.webhook.url);
+    let id = &item.log_id;
+    match direct.send_once(id, std::slice::from_ref(&item)) {
+        Sent::Delivered { status } => c.ok(format!(
+            "test item {id} POSTed to {url}: the webhook answered {status}"
+        )),
+        Sent::Refused { detail, .. } => c.fail(format!(
+            "test item {id} POSTed to {url} was refused: {detail}. The credentials were taken, but the receiver refuses the item: a receiver that checks items should drop those of type {TEST_TYPE} (README: Payload)"
+        )),
+        Sent::Failed(e) => c.fail(format!("test item {id} POSTed to {url}: {e}")),
+    }
+}
+
+/// The item `check --send-test` sends, in the configured shape: `log_id` `test_<unix
+/// seconds>` (also its webhook-id), `type` [`TEST_TYPE`] (inside `data` in the log-stream
+/// shape), and `"test": true` at its top, so a receiver can tell it from a log and drop it.
+pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
+    let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let log_id = format!("test_{secs}");
+    let log = serde_json::json!({
+        "log_id": log_id,
+        "date": humantime::format_rfc3339_millis(now).to_string(),
+        "type": TEST_TYPE,
+        "description": "a test from `auth0-mgmt-webhooks check --send-test`, not an Auth0 log: drop it",
+        "test": true,
+    });
+    let raw = serde_json::value::RawValue::from_string(log.to_string()).expect("valid JSON");
+    let log = crate::log::Log::parse(raw).expect("the test log has an id");
+    let mut json = crate::filter::item_json(&log, shape);
+    // The item is an object: `"test": true` goes before its closing brace, whatever the shape.
+    json.pop();
+    json.extend_from_slice(b",\"test\":true}");
+    Matched {
+        seq: 0,
+        log_id,
+        json,
+    }
 }
 
 /// What `run` does to the file system, tried: a new file beside the state (how the state is
@@ -316,6 +375,23 @@ mod tests {
         dead_letter(&p).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{}\n");
         assert!(dead_letter(&dir.path().join("no/dead.jsonl")).is_err());
+    }
+
+    #[test]
+    fn the_test_item_is_marked_in_either_shape() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        for shape in [PayloadShape::Extension, PayloadShape::LogStream] {
+            let item = test_item(shape, now);
+            assert_eq!(item.log_id, "test_1764000000");
+            let v: serde_json::Value = serde_json::from_slice(&item.json).unwrap();
+            assert_eq!(v["log_id"], "test_1764000000");
+            assert_eq!(v["test"], true);
+            let kind = match shape {
+                PayloadShape::Extension => &v["type"],
+                PayloadShape::LogStream => &v["data"]["type"],
+            };
+            assert_eq!(kind, TEST_TYPE);
+        }
     }
 
     #[test]

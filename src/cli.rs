@@ -41,7 +41,8 @@ Exit codes:
   0   everything fetched and matched was delivered
   1   a fetch or delivery failed; the state was saved at the last safe point
   2   invalid usage, settings or state file; nothing sent, nothing written
-  3   done, but refused logs were set aside in DEAD_LETTER_FILE
+  3   logs are in DEAD_LETTER_FILE (set aside by this run, or refused again by
+      redeliver): look at them; `redeliver` them once the receiver takes them
   75  another run holds the state file's lock; nothing done
   130 143  stopped by SIGINT / SIGTERM; the checkpoint was saved";
 
@@ -52,15 +53,46 @@ pub enum Command {
     #[command(after_help = SECRETS_SHORT, after_long_help = SECRETS_HELP)]
     Run(RunArgs),
     /// Validate the settings, try the files a run opens, get a token and read one page of logs;
-    /// sends nothing to the webhook.
+    /// sends nothing to the webhook unless --send-test.
     #[command(after_help = SECRETS_SHORT, after_long_help = SECRETS_HELP)]
-    Check(Settings),
+    Check(CheckArgs),
+    /// Send the logs in DEAD_LETTER_FILE again; remove the accepted ones from it.
+    ///
+    /// Same settings and same lock as `run`. Each log goes in a request of its own, with the
+    /// same item and webhook-id as the request that was refused. Logs refused again stay in
+    /// the file with the new answer. Exit 0 when the file ends empty, 3 when logs are left in it.
+    #[command(after_help = SECRETS_SHORT, after_long_help = SECRETS_HELP)]
+    Redeliver(RedeliverArgs),
     /// Show the record of past runs kept in the state file.
     History(HistoryArgs),
     /// Print a shell completion script on stdout (README: where to put it).
     Completions(CompletionsArgs),
     /// Print the manual page (roff) on stdout: `man auth0-mgmt-webhooks` once installed.
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also POST one test item to the webhook, with the real headers and signature.
+    ///
+    /// Its log_id starts with test_ and its type is auth0_mgmt_webhooks_test ("test": true):
+    /// a receiver can drop it. Shows what the receiver answers (a wrong AUTHORIZATION or
+    /// WEBHOOK_URL) before the first run does.
+    #[arg(long)]
+    pub send_test: bool,
+
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Args)]
+pub struct RedeliverArgs {
+    /// Print each item that would be sent as a JSON line on stdout; send nothing, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub settings: Settings,
 }
 
 #[derive(Debug, Args)]
@@ -73,7 +105,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// A command's own page (auth0-mgmt-webhooks-run(1), ...) instead of the main one.
-    #[arg(value_name = "COMMAND", value_parser = ["run", "check", "history"])]
+    #[arg(value_name = "COMMAND", value_parser = ["run", "check", "redeliver", "history"])]
     pub command: Option<String>,
 }
 

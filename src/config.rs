@@ -635,7 +635,7 @@ mod tests {
         let mut argv = vec!["auth0-mgmt-webhooks", "check"];
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Check(s) => s,
+            Command::Check(c) => c.settings,
             _ => unreachable!(),
         }
     }

@@ -1,7 +1,9 @@
 //! The webhook sink: each request's headers (Authorization, signature, custom), retries, the
 //! rayon pool that runs at most WEBHOOK_CONCURRENT_CALLS requests at once, and what a refusal
 //! means: a refused batch is split until the refused logs are found, only those go to the
-//! dead-letter file, and answers about the endpoint, or refusals of everything, stop the run.
+//! dead-letter file (the format of its records is here), and answers about the endpoint, or
+//! refusals of everything, stop the run. [`Direct`] sends single requests the same way,
+//! outside the pool, for `redeliver` and `check --send-test`.
 
 use crate::checkpoint::{Fate, Seq};
 use crate::config::WebhookConfig;
@@ -42,10 +44,28 @@ pub struct Done {
 }
 
 /// How one request (with its retries) ended.
-enum Sent {
-    Delivered,
-    Refused { status: u16, detail: String },
+#[derive(Debug)]
+pub enum Sent {
+    Delivered {
+        status: u16,
+    },
+    /// The receiver refuses these logs (a 4xx about the payload).
+    Refused {
+        status: u16,
+        detail: String,
+    },
+    /// Not delivered, for a reason that is not about these logs: the endpoint or the
+    /// credentials (with the advice), retries out of time, or a stop.
     Failed(String),
+}
+
+/// Whether a request that got a retryable answer is tried again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retries {
+    /// With backoff, until MAX_RUN_TIME or a stop: what a run does.
+    UntilDeadline,
+    /// Not at all: `check --send-test` reports the first answer.
+    None,
 }
 
 pub struct Deliverer {
@@ -89,17 +109,7 @@ impl Deliverer {
             .map(Mutex::new);
         let (done_tx, done_rx) = channel();
         Ok(Deliverer {
-            shared: Arc::new(Shared {
-                http: http.clone(),
-                cfg: cfg.clone(),
-                pace: Pace::new(cfg.concurrency),
-                dead_letter,
-                counters,
-                deadline,
-                stop: AtomicBool::new(false),
-                accepted_any: AtomicBool::new(false),
-                refused_in_a_row: AtomicU32::new(0),
-            }),
+            shared: Arc::new(Shared::new(http, cfg, dead_letter, counters, deadline)),
             pool,
             done_tx,
             done_rx,
@@ -154,7 +164,57 @@ impl Deliverer {
     }
 }
 
+/// One request at a time, outside the pool, with exactly a run's headers, signature, retries
+/// and reading of the answer: `redeliver` and `check --send-test`.
+pub struct Direct(Shared);
+
+impl Direct {
+    pub fn new(
+        http: &Client,
+        cfg: &WebhookConfig,
+        counters: Arc<Counters>,
+        deadline: Arc<Deadline>,
+    ) -> Direct {
+        Direct(Shared::new(http, cfg, None, counters, deadline))
+    }
+
+    /// `items` as one request with this `webhook-id`, retried as a run retries.
+    pub fn send(&self, webhook_id: &str, items: &[Matched]) -> Sent {
+        self.0.send_as(webhook_id, items, Retries::UntilDeadline)
+    }
+
+    /// One attempt: a retryable answer is reported, not retried.
+    pub fn send_once(&self, webhook_id: &str, items: &[Matched]) -> Sent {
+        self.0.send_as(webhook_id, items, Retries::None)
+    }
+
+    /// A request waiting for its turn or its next attempt gives up.
+    pub fn stop(&self) {
+        self.0.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 impl Shared {
+    fn new(
+        http: &Client,
+        cfg: &WebhookConfig,
+        dead_letter: Option<Mutex<DeadLetter>>,
+        counters: Arc<Counters>,
+        deadline: Arc<Deadline>,
+    ) -> Shared {
+        Shared {
+            http: http.clone(),
+            cfg: cfg.clone(),
+            pace: Pace::new(cfg.concurrency),
+            dead_letter,
+            counters,
+            deadline,
+            stop: AtomicBool::new(false),
+            accepted_any: AtomicBool::new(false),
+            refused_in_a_row: AtomicU32::new(0),
+        }
+    }
+
     fn deliver(&self, items: &[Matched]) -> Done {
         let mut done = Done {
             fates: Vec::with_capacity(items.len()),
@@ -173,8 +233,8 @@ impl Shared {
         if self.stop.load(Ordering::Relaxed) {
             return pending(done);
         }
-        match self.send(items) {
-            Sent::Delivered => {
+        match self.send_as(&self.webhook_id(items), items, Retries::UntilDeadline) {
+            Sent::Delivered { .. } => {
                 self.accepted_any.store(true, Ordering::Relaxed);
                 self.refused_in_a_row.store(0, Ordering::Relaxed);
                 Counters::add(&self.counters.delivered, items.len() as u64);
@@ -262,8 +322,9 @@ impl Shared {
         }
     }
 
-    /// One request, retried until it is answered for good, MAX_RUN_TIME, or the run stops.
-    fn send(&self, items: &[Matched]) -> Sent {
+    /// One request with this `webhook-id`, retried (unless `retries` says not) until it is
+    /// answered for good, MAX_RUN_TIME, or the run stops.
+    fn send_as(&self, id: &str, items: &[Matched], retries: Retries) -> Sent {
         let parts: Vec<&[u8]> = items.iter().map(|m| m.json.as_slice()).collect();
         let (body, content_type) = encode(&parts, self.cfg.send_as_batch, self.cfg.format);
         if let Some(max) = self.cfg.max_body_bytes.filter(|max| body.len() > *max) {
@@ -273,7 +334,6 @@ impl Shared {
                 body.len()
             ));
         }
-        let id = self.webhook_id(items);
         // Signed as the receiver's application reads it: HTTP stacks undo the gzip first.
         let wire = if self.cfg.gzip {
             gzip(&body)
@@ -292,11 +352,11 @@ impl Shared {
                 );
             }
             let started = Instant::now();
-            let outcome = self.attempt(&id, &body, &wire, content_type, self.cfg.timeout.min(left));
+            let outcome = self.attempt(id, &body, &wire, content_type, self.cfg.timeout.min(left));
             let took = started.elapsed();
             Counters::add(&self.counters.requests, 1);
             let url = redact(&self.cfg.url);
-            let (verdict, retry_after, detail) = match outcome {
+            let (verdict, retry_after, detail, status) = match outcome {
                 Ok(answer) => {
                     report::request("POST", &url, &answer.status.to_string(), took);
                     let mut detail = format!(
@@ -307,7 +367,8 @@ impl Shared {
                     if let Some(to) = &answer.location {
                         detail.push_str(&format!(" (redirecting to {to})"));
                     }
-                    (retry::classify(answer.status), answer.retry_after, detail)
+                    let verdict = retry::classify(answer.status);
+                    (verdict, answer.retry_after, detail, answer.status)
                 }
                 Err(e) => {
                     let d = scrub(&describe(e));
@@ -316,13 +377,14 @@ impl Shared {
                         Verdict::Retry { throttled: false },
                         None,
                         format!("webhook request {d}"),
+                        0,
                     )
                 }
             };
             match verdict {
                 Verdict::Delivered => {
                     permit.release(Signal::Healthy, None);
-                    return Sent::Delivered;
+                    return Sent::Delivered { status };
                 }
                 Verdict::Refused(status) => {
                     permit.release(Signal::Neutral, None);
@@ -333,6 +395,12 @@ impl Shared {
                     return Sent::Failed(format!(
                         "{detail}; {}",
                         retry::misconfigured_advice(status)
+                    ));
+                }
+                Verdict::Retry { .. } if retries == Retries::None => {
+                    permit.release(Signal::Neutral, None);
+                    return Sent::Failed(format!(
+                        "{detail} (a run retries this answer with backoff until MAX_RUN_TIME)"
                     ));
                 }
                 Verdict::Retry { throttled } => {
@@ -476,24 +544,17 @@ impl DeadLetter {
         status: u16,
         detail: &str,
     ) -> std::io::Result<()> {
-        let head = serde_json::json!({
-            "log_id": item.log_id,
-            "webhook_id": webhook_id,
-            "refused_at": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            "status": status,
-            "refusal": detail,
-        })
-        .to_string();
-        let mut line = Vec::with_capacity(head.len() + item.json.len() + 16);
+        let mut line = Vec::new();
         if self.needs_newline {
             line.push(b'\n');
         }
-        // The item is spliced in as it was serialized for sending, so a replay sends the same
-        // bytes.
-        line.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
-        line.extend_from_slice(b",\"item\":");
-        line.extend_from_slice(&item.json);
-        line.extend_from_slice(b"}\n");
+        line.extend(dead_letter_record(
+            &item.log_id,
+            webhook_id,
+            status,
+            detail,
+            &item.json,
+        ));
         // One write, then synced: the record is whole on disk before the checkpoint passes it.
         let result = self
             .file
@@ -502,4 +563,30 @@ impl DeadLetter {
         self.needs_newline = result.is_err();
         result
     }
+}
+
+/// One line of the dead-letter file, newline included: `log_id`, `webhook_id`, `refused_at`
+/// (now), `status`, `refusal`, and the `item` spliced in as it was serialized for sending, so a
+/// redelivery sends the same bytes.
+pub fn dead_letter_record(
+    log_id: &str,
+    webhook_id: &str,
+    status: u16,
+    refusal: &str,
+    item: &[u8],
+) -> Vec<u8> {
+    let head = serde_json::json!({
+        "log_id": log_id,
+        "webhook_id": webhook_id,
+        "refused_at": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        "status": status,
+        "refusal": refusal,
+    })
+    .to_string();
+    let mut line = Vec::with_capacity(head.len() + item.len() + 16);
+    line.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    line.extend_from_slice(b",\"item\":");
+    line.extend_from_slice(item);
+    line.extend_from_slice(b"}\n");
+    line
 }

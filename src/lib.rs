@@ -4,7 +4,8 @@
 //! The pipeline, one module a stage: `config` -> `state` -> `auth0` -> `filter` -> `encode`
 //! -> `deliver` (with `retry`, `pace`, `sign`) -> `checkpoint` -> `state` -> `report` /
 //! `slack`. `run` ties them together; `monitor` (cron pings, Prometheus file) watches each real
-//! run from `dispatch`; `main.rs` only maps the result to an exit code from `exit`.
+//! run from `dispatch`; `redeliver` sends the dead-letter file again through `deliver`;
+//! `main.rs` only maps the result to an exit code from `exit`.
 
 pub mod auth0;
 pub mod check;
@@ -22,6 +23,7 @@ pub mod logid;
 pub mod monitor;
 pub mod owner;
 pub mod pace;
+pub mod redeliver;
 pub mod report;
 pub mod retry;
 pub mod run;
@@ -139,9 +141,13 @@ fn dispatch(command: Command) -> Result<u8> {
             monitor.finish(&result);
             result.map(|(code, _summary)| code)
         }
-        Command::Check(settings) => {
-            let cfg = config::Config::new(&settings, &config::process_env)?;
-            check::check(&cfg)
+        Command::Check(args) => {
+            let cfg = config::Config::new(&args.settings, &config::process_env)?;
+            check::check(&cfg, args.send_test)
+        }
+        Command::Redeliver(args) => {
+            let cfg = config::Config::new(&args.settings, &config::process_env)?;
+            redeliver::redeliver(&cfg, args.dry_run)
         }
         Command::History(args) => {
             let file = config::load_file(args.state.config.as_deref())?;
@@ -165,6 +171,7 @@ fn dispatch(command: Command) -> Result<u8> {
                     let name = match sub.as_str() {
                         "run" => "auth0-mgmt-webhooks-run",
                         "check" => "auth0-mgmt-webhooks-check",
+                        "redeliver" => "auth0-mgmt-webhooks-redeliver",
                         _ => "auth0-mgmt-webhooks-history",
                     };
                     cmd.find_subcommand(sub)

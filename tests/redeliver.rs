@@ -1,0 +1,421 @@
+//! `redeliver` and `check --send-test` as an operator and a receiver see them: logs a run set
+//! aside reach the receiver again with the same webhook-id and body once it takes them, the
+//! dead-letter file keeps exactly what is still refused (and lines it cannot read), a dry run
+//! changes nothing, an answer about the credentials loses nothing, and the run's lock keeps a
+//! redelivery and a run apart. `check --send-test` sends one marked, signed item.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+use standardwebhooks::Webhook;
+use support::cli::{GUARD, Ran, Setup, sapi_logs, start};
+use support::receiver::{item_log_id, parse_items};
+use support::{Reply, Request, Server, log_id};
+
+const KEY: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+/// A receiver that refuses every request carrying one of the `refused` log ids (422, or the
+/// answer set in `refusal`), answers everything with `all` when set, and records every
+/// request with its status. While `hold` is set it keeps its answers back.
+struct Picky {
+    server: Server,
+    state: Arc<Answers>,
+}
+
+#[derive(Default)]
+struct Answers {
+    refused: Mutex<BTreeSet<String>>,
+    refusal: Mutex<(u16, String)>,
+    all: Mutex<Option<u16>>,
+    hold: AtomicBool,
+    got: Mutex<Vec<(Request, u16)>>,
+}
+
+impl Answers {
+    fn answer(&self, req: &Request) -> Reply {
+        let ids = log_ids(&req.body);
+        let reply = match *self.all.lock().unwrap() {
+            Some(status) => Reply::text(status, "not for you"),
+            None if ids
+                .iter()
+                .any(|id| self.refused.lock().unwrap().contains(id)) =>
+            {
+                let (status, text) = self.refusal.lock().unwrap().clone();
+                Reply::text(status, &text)
+            }
+            None => Reply::status(200),
+        };
+        self.got
+            .lock()
+            .unwrap()
+            .push((req.clone(), reply.status_code()));
+        while self.hold.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        reply
+    }
+}
+
+impl std::ops::Deref for Picky {
+    type Target = Answers;
+    fn deref(&self) -> &Answers {
+        &self.state
+    }
+}
+
+impl Picky {
+    fn refusing(ids: &[String]) -> Picky {
+        let state = Arc::new(Answers {
+            refused: Mutex::new(ids.iter().cloned().collect()),
+            refusal: Mutex::new((422, "we do not take this log".into())),
+            ..Default::default()
+        });
+        let answers = Arc::clone(&state);
+        Picky {
+            server: Server::start(move |req| answers.answer(req)),
+            state,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/hook", self.server.url())
+    }
+
+    fn fix(&self) {
+        self.refused.lock().unwrap().clear();
+        self.got.lock().unwrap().clear();
+    }
+
+    fn got(&self) -> Vec<(Request, u16)> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+fn log_ids(body: &[u8]) -> Vec<String> {
+    parse_items(body).iter().filter_map(item_log_id).collect()
+}
+
+/// `sub` against the tenant and `hook`, with DEAD_LETTER_FILE `dead` and the signing key.
+fn exec(s: &Setup, hook: &Picky, sub: &str, args: &[&str], dead: &Path) -> Ran {
+    Ran::of(&mut command(s, hook, sub, args, dead))
+}
+
+fn command(
+    s: &Setup,
+    hook: &Picky,
+    sub: &str,
+    args: &[&str],
+    dead: &Path,
+) -> std::process::Command {
+    let mut cmd = s.home.command(sub, &s.tenant.url(), &hook.url(), args);
+    cmd.env("DEAD_LETTER_FILE", dead)
+        .env("WEBHOOK_SECRET", KEY)
+        .env("AUTHORIZATION", "Bearer receiver-token");
+    cmd
+}
+
+fn verifies(req: &Request) -> bool {
+    let mut headers = HeaderMap::new();
+    for (k, v) in &req.headers {
+        headers.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    Webhook::new(KEY)
+        .unwrap()
+        .verify(&req.body, &headers)
+        .is_ok()
+}
+
+fn records(dead: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dead)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Logs 1 to 30, of which 7 and 19 are refused: a run sets those two aside and exits 3.
+fn dead_lettered(args: &[&str]) -> (Setup, Picky, std::path::PathBuf) {
+    let s = Setup::new(sapi_logs(1..=30));
+    let hook = Picky::refusing(&[log_id(7), log_id(19)]);
+    let dead = s.home.join("dead.jsonl");
+    exec(&s, &hook, "run", args, &dead).assert_code(3);
+    let lettered: Vec<Value> = records(&dead).iter().map(|r| r["log_id"].clone()).collect();
+    assert_eq!(lettered, [log_id(7), log_id(19)]);
+    (s, hook, dead)
+}
+
+const MODES: [&[&str]; 2] = [&[], &["--send-as-batch", "false", "--concurrency", "1"]];
+
+#[test]
+fn redeliver_sends_refused_logs_with_their_webhook_id_and_body_and_empties_the_file() {
+    for args in MODES {
+        let (s, hook, dead) = dead_lettered(args);
+        // What the receiver was sent when it refused each log on its own.
+        let refused: BTreeMap<String, (String, Vec<u8>)> = hook
+            .got()
+            .into_iter()
+            .filter(|(req, status)| *status == 422 && log_ids(&req.body).len() == 1)
+            .map(|(req, _)| {
+                let id = req.header("webhook-id").unwrap().to_string();
+                (log_ids(&req.body)[0].clone(), (id, req.body))
+            })
+            .collect();
+        assert_eq!(refused.len(), 2, "{args:?}");
+        hook.fix();
+
+        let out = exec(&s, &hook, "redeliver", args, &dead);
+
+        out.assert_code(0);
+        let got = hook.got();
+        assert_eq!(got.len(), 2, "{args:?}: one request a log");
+        for (req, status) in &got {
+            assert_eq!(*status, 200);
+            let ids = log_ids(&req.body);
+            let (id, body) = &refused[&ids[0]];
+            assert_eq!(req.header("webhook-id"), Some(id.as_str()), "{args:?}");
+            assert_eq!(
+                &req.body, body,
+                "{args:?}: the same bytes as the refused request"
+            );
+            assert!(verifies(req), "{args:?}: signed as a run signs");
+            assert_eq!(req.header("authorization"), Some("Bearer receiver-token"));
+        }
+        assert_eq!(std::fs::read_to_string(&dead).unwrap(), "", "{args:?}");
+        assert!(
+            out.stderr
+                .contains("ok: redelivered 2 of 2 dead-lettered logs"),
+            "{}",
+            out.stderr
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dead).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Nothing is left to send.
+        exec(&s, &hook, "redeliver", args, &dead).assert_code(0);
+        assert_eq!(hook.got().len(), 2);
+    }
+}
+
+#[test]
+fn a_log_refused_again_stays_in_the_file_with_its_new_answer_and_exit_3() {
+    let (s, hook, dead) = dead_lettered(&[]);
+    let before = records(&dead);
+    hook.fix();
+    hook.refused.lock().unwrap().insert(log_id(19));
+    *hook.refusal.lock().unwrap() = (400, "field tenant_name still unknown".into());
+
+    let out = exec(&s, &hook, "redeliver", &[], &dead);
+
+    out.assert_code(3);
+    let after = records(&dead);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0]["log_id"], log_id(19));
+    assert_eq!(after[0]["status"], 400);
+    let refusal = after[0]["refusal"].as_str().unwrap();
+    assert!(
+        refusal.contains("400") && refusal.contains("still unknown"),
+        "{refusal}"
+    );
+    assert_eq!(after[0]["item"], before[1]["item"]);
+    assert_eq!(after[0]["webhook_id"], before[1]["webhook_id"]);
+    let accepted: Vec<String> = hook
+        .got()
+        .iter()
+        .filter(|(_, status)| *status == 200)
+        .flat_map(|(req, _)| log_ids(&req.body))
+        .collect();
+    assert_eq!(accepted, [log_id(7)]);
+    assert!(out.stderr.contains("1 refused again"), "{}", out.stderr);
+    assert!(out.stderr.contains("1 line left in"), "{}", out.stderr);
+}
+
+#[test]
+fn lines_that_are_not_records_are_kept_verbatim_and_named() {
+    let (s, hook, dead) = dead_lettered(&[]);
+    let text = std::fs::read_to_string(&dead).unwrap();
+    let first = text.lines().next().unwrap();
+    // A hand edit, a whole record, and a line a crash cut short (no newline).
+    std::fs::write(
+        &dead,
+        format!("not a record\n{first}\n{{\"log_id\":\"cut sh"),
+    )
+    .unwrap();
+    hook.fix();
+
+    let out = exec(&s, &hook, "redeliver", &[], &dead);
+
+    out.assert_code(3);
+    assert_eq!(
+        std::fs::read_to_string(&dead).unwrap(),
+        "not a record\n{\"log_id\":\"cut sh\n"
+    );
+    assert_eq!(hook.got().len(), 1);
+    assert_eq!(log_ids(&hook.got()[0].0.body), [log_id(7)]);
+    for line in ["line 1 ", "line 3 "] {
+        assert!(out.stderr.contains(line), "{line}: {}", out.stderr);
+    }
+    assert!(
+        out.stderr.contains("2 unreadable lines kept"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn dry_run_prints_the_items_and_changes_nothing() {
+    let (s, hook, dead) = dead_lettered(&[]);
+    let before = std::fs::read(&dead).unwrap();
+    hook.fix();
+
+    let out = exec(&s, &hook, "redeliver", &["--dry-run"], &dead);
+
+    out.assert_code(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let text = String::from_utf8(before.clone()).unwrap();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    for (line, record) in lines.iter().zip(text.lines()) {
+        assert!(
+            record.ends_with(&format!(",\"item\":{line}}}")),
+            "printed as stored: {line}"
+        );
+    }
+    assert!(hook.got().is_empty(), "nothing sent");
+    assert_eq!(std::fs::read(&dead).unwrap(), before);
+}
+
+#[test]
+fn an_answer_about_the_credentials_stops_redelivery_and_loses_nothing() {
+    let (s, hook, dead) = dead_lettered(&[]);
+    let before = std::fs::read(&dead).unwrap();
+    hook.fix();
+    *hook.all.lock().unwrap() = Some(401);
+
+    let out = exec(&s, &hook, "redeliver", &[], &dead);
+
+    out.assert_code(1);
+    assert!(out.stderr.contains("AUTHORIZATION"), "{}", out.stderr);
+    assert_eq!(hook.got().len(), 1, "stopped at the first answer");
+    assert_eq!(std::fs::read(&dead).unwrap(), before);
+}
+
+#[test]
+fn redeliver_or_run_beside_a_redelivery_exits_75_and_it_finishes() {
+    let (s, hook, dead) = dead_lettered(&[]);
+    hook.fix();
+    hook.hold.store(true, Ordering::SeqCst);
+    let first = start(&mut command(&s, &hook, "redeliver", &[], &dead));
+    let since = Instant::now();
+    // The first request reached the receiver: the redelivery holds the lock.
+    while hook.got().is_empty() {
+        assert!(since.elapsed() < GUARD, "the redelivery sent nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    for sub in ["redeliver", "run"] {
+        let out = exec(&s, &hook, sub, &[], &dead);
+        out.assert_code(75);
+        assert!(out.stderr.contains("lock"), "{sub}: {}", out.stderr);
+    }
+    assert_eq!(hook.got().len(), 1, "the second ones sent nothing");
+
+    hook.hold.store(false, Ordering::SeqCst);
+    Ran::wait(first).assert_code(0);
+    assert_eq!(std::fs::read_to_string(&dead).unwrap(), "");
+}
+
+#[test]
+fn redeliver_without_a_dead_letter_file_is_a_usage_error() {
+    let s = Setup::new(sapi_logs(1..=3));
+    let out = s.exec("redeliver", &[], &[]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("DEAD_LETTER_FILE"), "{}", out.stderr);
+
+    let missing = s.home.join("never-written.jsonl");
+    let out = s.exec(
+        "redeliver",
+        &["--dead-letter", missing.to_str().unwrap()],
+        &[],
+    );
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("DEAD_LETTER_FILE") && out.stderr.contains("never-written.jsonl"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(s.receiver.request_count(), 0);
+    assert!(!missing.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// check --send-test
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn check_send_test_posts_one_marked_signed_item() {
+    let s = Setup::new(sapi_logs(1..=3));
+    let hook = Picky::refusing(&[]);
+    let dead = s.home.join("dead.jsonl");
+
+    let out = exec(&s, &hook, "check", &["--send-test"], &dead);
+
+    out.assert_code(0);
+    let got = hook.got();
+    assert_eq!(got.len(), 1);
+    let req = &got[0].0;
+    assert!(verifies(req), "signed as a run signs");
+    assert_eq!(req.header("authorization"), Some("Bearer receiver-token"));
+    let id = req.header("webhook-id").unwrap();
+    assert!(id.starts_with("test_"), "{id}");
+    let items = parse_items(&req.body);
+    assert_eq!(items.len(), 1, "{}", req.body_text());
+    assert_eq!(items[0]["log_id"], id);
+    assert_eq!(items[0]["type"], "auth0_mgmt_webhooks_test");
+    assert_eq!(items[0]["test"], true);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("test item"))
+        .unwrap();
+    assert!(line.starts_with("ok ") && line.contains("200"), "{line}");
+
+    // Without the flag, check sends nothing.
+    exec(&s, &hook, "check", &[], &dead).assert_code(0);
+    assert_eq!(hook.got().len(), 1);
+}
+
+#[test]
+fn check_send_test_reports_a_wrong_url_or_credentials_with_the_fix() {
+    for (status, fix) in [(401, "AUTHORIZATION"), (404, "WEBHOOK_URL")] {
+        let s = Setup::new(sapi_logs(1..=3));
+        let hook = Picky::refusing(&[]);
+        *hook.all.lock().unwrap() = Some(status);
+        let dead = s.home.join("dead.jsonl");
+
+        let out = exec(&s, &hook, "check", &["--send-test"], &dead);
+
+        out.assert_code(1);
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.contains("test item"))
+            .unwrap();
+        assert!(line.starts_with("FAIL"), "{line}");
+        assert!(line.contains(&status.to_string()), "{line}");
+        assert!(line.contains("not for you"), "the answer's start: {line}");
+        assert!(line.contains(fix), "{line}");
+        assert!(!line.contains("receiver-token"), "{line}");
+    }
+}
