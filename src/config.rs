@@ -4,7 +4,7 @@
 mod file_error;
 mod parse;
 
-use crate::cli::{PayloadFormat, PayloadShape, Settings, StateArgs};
+use crate::cli::{FormatSetting, PayloadFormat, PayloadShape, Settings, StateArgs};
 use crate::exit;
 use crate::filter::{Endpoint, Filter};
 use crate::secret::Secret;
@@ -62,6 +62,8 @@ pub struct WebhookConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub max_body_bytes: Option<usize>,
     pub signing: Option<SigningKeys>,
+    /// WEBHOOK_CONTENT_TYPE, or the log-stream default; `None`: the format's own type.
+    pub content_type: Option<HeaderValue>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,7 +105,7 @@ pub struct FileSettings {
     webhook_connect_timeout: Option<String>,
     webhook_timeout: Option<String>,
     dead_letter_file: Option<PathBuf>,
-    payload_format: Option<PayloadFormat>,
+    payload_format: Option<FormatSetting>,
     payload_shape: Option<PayloadShape>,
     webhook_gzip: Option<bool>,
     webhook_headers: Option<BTreeMap<String, String>>,
@@ -120,6 +122,7 @@ pub struct FileSettings {
     healthcheck_url_file: Option<PathBuf>,
     metrics_file: Option<PathBuf>,
     auth0_audience: Option<String>,
+    webhook_content_type: Option<String>,
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -331,6 +334,12 @@ impl Config {
             )));
         }
 
+        let shape = s
+            .payload_shape
+            .or(file.payload_shape)
+            .unwrap_or(PayloadShape::Extension);
+        let body = body_settings(s, &file, shape)?;
+
         Ok(Config {
             auth0: Auth0Config {
                 audience: audience(s, &file, &base_url)?,
@@ -346,22 +355,17 @@ impl Config {
                     file.authorization.clone(),
                     file.authorization_file.clone(),
                 )?,
-                send_as_batch: s.send_as_batch.or(file.send_as_batch).unwrap_or(true),
+                send_as_batch: body.send_as_batch,
                 concurrency,
                 connect_timeout,
                 timeout,
-                format: s
-                    .payload_format
-                    .or(file.payload_format)
-                    .unwrap_or(PayloadFormat::Array),
-                shape: s
-                    .payload_shape
-                    .or(file.payload_shape)
-                    .unwrap_or(PayloadShape::Extension),
+                format: body.format,
+                shape,
                 gzip: s.gzip.or(file.webhook_gzip).unwrap_or(false),
                 headers,
                 max_body_bytes,
                 signing,
+                content_type: body.content_type,
             },
             filter: Filter {
                 log_types,
@@ -416,6 +420,59 @@ fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
         Url::parse(&format!("https://{raw}/api/v2/"))
             .map_err(|e| bad(format!("is not a domain ({e})")))
     }
+}
+
+/// How each webhook request's body is made and labelled.
+struct BodySettings {
+    send_as_batch: bool,
+    format: PayloadFormat,
+    content_type: Option<HeaderValue>,
+}
+
+/// SEND_AS_BATCH, PAYLOAD_FORMAT (ours or Log Streams' names) and WEBHOOK_CONTENT_TYPE together.
+/// `jsonobject` is Log Streams' name for one log per request, so it means SEND_AS_BATCH=false
+/// and contradicts an explicit true. PAYLOAD_SHAPE=log-stream defaults to what a Log Streams
+/// custom webhook sends: JSON lines, and `application/json` whatever the format (receivers
+/// written for it may answer 415 to anything else).
+fn body_settings(s: &Settings, file: &FileSettings, shape: PayloadShape) -> Result<BodySettings> {
+    let as_batch = s.send_as_batch.or(file.send_as_batch);
+    let format = s.payload_format.or(file.payload_format);
+    let content_type = match s
+        .content_type
+        .as_deref()
+        .or(file.webhook_content_type.as_deref())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        Some(raw) => Some(HeaderValue::from_str(raw).map_err(|_| {
+            exit::settings(format!(
+                "WEBHOOK_CONTENT_TYPE {raw:?} is not a valid header value (no line breaks or control characters), e.g. application/json"
+            ))
+        })?),
+        None => None,
+    };
+    let log_stream = shape == PayloadShape::LogStream;
+    let (send_as_batch, format) = match format {
+        Some(FormatSetting::Jsonobject) if as_batch == Some(true) => {
+            return Err(exit::settings(
+                "PAYLOAD_FORMAT=jsonobject sends one log per request, SEND_AS_BATCH=true sends batches: set one of them (jsonobject alone, or SEND_AS_BATCH=false with any format)",
+            ));
+        }
+        Some(FormatSetting::Jsonobject) => (false, PayloadFormat::Array),
+        Some(FormatSetting::Array) => (as_batch.unwrap_or(true), PayloadFormat::Array),
+        Some(FormatSetting::Jsonl) => (as_batch.unwrap_or(true), PayloadFormat::Jsonl),
+        None if log_stream => (as_batch.unwrap_or(true), PayloadFormat::Jsonl),
+        None => (as_batch.unwrap_or(true), PayloadFormat::Array),
+    };
+    let content_type = match content_type {
+        None if log_stream => Some(HeaderValue::from_static("application/json")),
+        given => given,
+    };
+    Ok(BodySettings {
+        send_as_batch,
+        format,
+        content_type,
+    })
 }
 
 /// When two or more required settings are missing, one error naming them all, so a first
@@ -802,6 +859,57 @@ mod tests {
             m.contains("SLACK_INCOMING_WEBHOOK_URL must use https") && !m.contains("XYZSECRET"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn format_names_batching_and_content_type_combine_as_the_readme_says() {
+        let body = |args: &[&str]| {
+            let c = build(&with(args), SECRET).unwrap().webhook;
+            (
+                c.send_as_batch,
+                c.format,
+                c.content_type.map(|v| v.to_str().unwrap().to_string()),
+            )
+        };
+        let json = Some("application/json".to_string());
+        assert_eq!(body(&[]), (true, PayloadFormat::Array, None));
+        assert_eq!(
+            body(&["--payload-shape", "log-stream"]),
+            (true, PayloadFormat::Jsonl, json.clone())
+        );
+        assert_eq!(
+            body(&["--payload-shape", "log-stream", "--payload-format", "array"]),
+            (true, PayloadFormat::Array, json.clone())
+        );
+        assert_eq!(
+            body(&["--payload-format", "JSONLINES"]),
+            (true, PayloadFormat::Jsonl, None)
+        );
+        assert_eq!(
+            body(&["--payload-format", "jsonarray"]),
+            (true, PayloadFormat::Array, None)
+        );
+        assert!(!body(&["--payload-format", "jsonobject"]).0);
+        assert!(!body(&["--payload-format", "jsonobject", "--send-as-batch", "false"]).0);
+        assert_eq!(
+            body(&[
+                "--payload-shape",
+                "log-stream",
+                "--content-type",
+                "text/plain"
+            ]),
+            (true, PayloadFormat::Jsonl, Some("text/plain".to_string()))
+        );
+        let m = message(build(
+            &with(&["--payload-format", "jsonobject", "--send-as-batch", "true"]),
+            SECRET,
+        ));
+        assert!(
+            m.contains("jsonobject") && m.contains("SEND_AS_BATCH"),
+            "{m}"
+        );
+        let m = message(build(&with(&["--content-type", "a\u{7f}b"]), SECRET));
+        assert!(m.contains("WEBHOOK_CONTENT_TYPE"), "{m}");
     }
 
     #[test]

@@ -156,7 +156,7 @@ pub(super) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue
         .map_err(|_| exit::settings(format!("header name '{name}' is not valid")))?;
     if RESERVED_HEADERS.contains(&n.as_str()) {
         return Err(exit::settings(format!(
-            "header '{name}' is set by the tool itself and cannot be replaced (use AUTHORIZATION for the Authorization header)"
+            "header '{name}' is set by the tool itself and cannot be replaced (use AUTHORIZATION for the Authorization header, WEBHOOK_CONTENT_TYPE for Content-Type)"
         )));
     }
     let mut v = HeaderValue::from_str(value).map_err(|_| {
