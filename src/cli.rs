@@ -341,6 +341,8 @@ pub struct Settings {
 
     /// Hour (0-23, UTC) after which the day's first run sends Slack a daily summary.
     /// [default: off]
+    ///
+    /// The extension's DAILY_REPORT_TIME is read as this hour too (9 or 09:00).
     #[arg(
         long,
         value_name = "HOUR",

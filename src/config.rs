@@ -291,7 +291,7 @@ impl Config {
                 // The URL itself is the credential: check it without ever printing it.
                 parse_url(url.expose(), "SLACK_INCOMING_WEBHOOK_URL", allow_insecure)
                     .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
-                let hour = s.daily_report_hour.or(file.daily_report_hour);
+                let hour = daily_report_hour(s, &file, env)?;
                 if let Some(h) = hour.filter(|h| *h > 23) {
                     return Err(exit::settings(format!(
                         "DAILY_REPORT_HOUR must be 0..=23 (UTC), got {h}"
@@ -419,6 +419,33 @@ fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
     } else {
         Url::parse(&format!("https://{raw}/api/v2/"))
             .map_err(|e| bad(format!("is not a domain ({e})")))
+    }
+}
+
+/// DAILY_REPORT_HOUR, or the extension's DAILY_REPORT_TIME (an hour, or `HH:00`) so that its
+/// users' settings work unchanged. Errors name the variable the user set; both set is a mistake.
+fn daily_report_hour(s: &Settings, file: &FileSettings, env: Env) -> Result<Option<u8>> {
+    let ours = s.daily_report_hour.or(file.daily_report_hour);
+    let Some(raw) = env("DAILY_REPORT_TIME") else {
+        return Ok(ours);
+    };
+    if ours.is_some() {
+        let where_ours = if s.daily_report_hour.is_some() {
+            "DAILY_REPORT_HOUR (--daily-report-hour)"
+        } else {
+            "daily_report_hour in the --config file"
+        };
+        return Err(exit::settings(format!(
+            "DAILY_REPORT_TIME (the extension's name) and {where_ours} are both set: keep one"
+        )));
+    }
+    let raw = raw.trim();
+    let (hour, minutes) = raw.split_once(':').unwrap_or((raw, "00"));
+    match hour.parse::<u8>() {
+        Ok(h) if h <= 23 && minutes == "00" => Ok(Some(h)),
+        _ => Err(exit::settings(format!(
+            "DAILY_REPORT_TIME must be an hour 0..=23 (UTC), e.g. 9 or 09:00 (reports go by the hour), got '{raw}'"
+        ))),
     }
 }
 
@@ -910,6 +937,33 @@ mod tests {
         );
         let m = message(build(&with(&["--content-type", "a\u{7f}b"]), SECRET));
         assert!(m.contains("WEBHOOK_CONTENT_TYPE"), "{m}");
+    }
+
+    #[test]
+    fn the_extensions_daily_report_time_is_read_as_the_hour() {
+        let slack = (
+            "SLACK_INCOMING_WEBHOOK_URL",
+            "https://hooks.slack.com/services/T/B/x",
+        );
+        let build_with = |v: &str| build(BASE, &[SECRET[0], slack, ("DAILY_REPORT_TIME", v)]);
+        let hour = |v: &str| build_with(v).unwrap().slack.unwrap().daily_report_hour;
+        assert_eq!(hour("9"), Some(9));
+        assert_eq!(hour("09:00"), Some(9));
+        for bad in ["24", "9:30", "nine"] {
+            let m = message(build_with(bad));
+            assert!(
+                m.contains("DAILY_REPORT_TIME must be") && m.contains(bad),
+                "{m}"
+            );
+        }
+        let m = message(build(
+            &with(&["--daily-report-hour", "8"]),
+            &[SECRET[0], slack, ("DAILY_REPORT_TIME", "9")],
+        ));
+        assert!(
+            m.contains("DAILY_REPORT_TIME") && m.contains("DAILY_REPORT_HOUR"),
+            "{m}"
+        );
     }
 
     #[test]

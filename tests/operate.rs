@@ -192,6 +192,54 @@ fn daily_report_is_sent_by_the_first_run_of_the_day_only() {
     }
 }
 
+#[test]
+fn the_extensions_daily_report_time_setting_sends_the_daily_report() {
+    let s = Setup::new(realistic_logs(30, 5));
+    let slack = Slack::start(200);
+    s.cmd("run")
+        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+        .env("DAILY_REPORT_TIME", "00:00")
+        .assert()
+        .success();
+    let messages = slack.messages();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert!(messages[0].contains("daily report"), "{}", messages[0]);
+}
+
+#[test]
+fn daily_report_time_and_hour_both_set_or_a_bad_time_stop_before_anything_is_sent() {
+    let s = Setup::new(realistic_logs(30, 5));
+    let slack = Slack::start(200);
+    let out = s
+        .cmd("run")
+        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+        .env("DAILY_REPORT_TIME", "9")
+        .env("DAILY_REPORT_HOUR", "9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("DAILY_REPORT_TIME") && err.contains("DAILY_REPORT_HOUR"),
+        "{err}"
+    );
+
+    let out = s
+        .cmd("run")
+        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+        .env("DAILY_REPORT_TIME", "25")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("DAILY_REPORT_TIME must be an hour 0..=23") && err.contains("'25'"),
+        "the variable the user set is named: {err}"
+    );
+    assert_eq!(s.receiver.request_count(), 0);
+    assert!(slack.messages().is_empty());
+}
+
 fn utc_day() -> String {
     humantime::format_rfc3339(std::time::SystemTime::now()).to_string()[..10].to_string()
 }
