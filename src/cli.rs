@@ -26,7 +26,7 @@ pub struct Cli {
 }
 
 /// The `-h` epilogue: where the long one is.
-pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL) come only from the environment or NAME_FILE. Exit codes 0, 1, 2, 75: see --help.";
+pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL) come only from the environment or NAME_FILE. Exit codes 0, 1, 2, 3, 75: see --help.";
 
 pub const SECRETS_HELP: &str = "\
 Secrets come from the environment (or the --config file), never from flags:
@@ -42,6 +42,7 @@ Exit codes:
   0   everything fetched and matched was delivered
   1   a fetch or delivery failed; the state was saved at the last safe point
   2   invalid usage, settings or state file; nothing sent, nothing written
+  3   all handled, and some logs were set aside in DEAD_LETTER_FILE
   75  another run holds the state file's lock; nothing done";
 
 #[derive(Debug, Subcommand)]
@@ -189,7 +190,7 @@ pub struct Settings {
     #[arg(long, value_name = "LIST", env = "LOG_TYPES", help_heading = "Auth0")]
     pub log_types: Option<String>,
 
-    /// Logs per Auth0 request (1-100), and so the most in one webhook batch. [default: 100]
+    /// The most logs in one webhook request (1-100); batches fill across pages. [default: 100]
     #[arg(long, value_name = "N", env = "BATCH_SIZE", help_heading = "Auth0")]
     pub batch_size: Option<u32>,
 
