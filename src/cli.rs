@@ -222,7 +222,7 @@ pub struct Settings {
     #[arg(long, value_name = "LIST", env = "LOG_TYPES", help_heading = "Auth0")]
     pub log_types: Option<String>,
 
-    /// The most logs in one webhook batch (1-100), filled across Auth0's pages. [default: 100]
+    /// The most logs in one webhook request (1-100); batches fill across pages. [default: 100]
     #[arg(
         long,
         value_name = "N",
@@ -241,14 +241,33 @@ pub struct Settings {
     )]
     pub webhook_url: Option<String>,
 
-    /// Body of a batch: a JSON array, or JSON lines (application/x-ndjson). [default: array]
+    /// Body: array (a JSON array), jsonl (JSON lines) or jsonobject (one log per request).
+    /// [default: array; jsonl with --payload-shape log-stream]
+    ///
+    /// Auth0 Log Streams' names work too, in any case: JSONARRAY, JSONLINES, JSONOBJECT.
+    /// jsonobject is SEND_AS_BATCH=false, and refused with SEND_AS_BATCH=true.
     #[arg(
         long,
         value_name = "FORMAT",
         env = "PAYLOAD_FORMAT",
+        ignore_case = true,
         help_heading = "Webhook"
     )]
     pub payload_format: Option<String>,
+
+    /// Content-Type of every webhook request, any value, e.g. application/json.
+    /// [default: application/json; application/x-ndjson for jsonl]
+    ///
+    /// Receivers written for Auth0 Log Streams often expect application/json, also for JSON
+    /// lines, and some answer 415 to anything else. With --payload-shape log-stream and no
+    /// format, the default is JSON lines as application/json, as a Log Streams webhook sends.
+    #[arg(
+        long,
+        value_name = "TYPE",
+        env = "WEBHOOK_CONTENT_TYPE",
+        help_heading = "Webhook"
+    )]
+    pub content_type: Option<String>,
 
     /// Each item: `extension` or `log-stream`. [default: extension]
     ///
@@ -365,6 +384,8 @@ pub struct Settings {
 
     /// Hour (0-23, UTC) after which the day's first run sends Slack a daily summary.
     /// [default: off]
+    ///
+    /// The extension's DAILY_REPORT_TIME is read as this hour too (9 or 09:00).
     #[arg(
         long,
         value_name = "HOUR",
@@ -404,6 +425,22 @@ pub struct Settings {
 pub enum PayloadFormat {
     Array,
     Jsonl,
+}
+
+/// PAYLOAD_FORMAT as the user wrote it: ours, or an Auth0 Log Streams "content format".
+/// `Config` turns it into [`PayloadFormat`] and SEND_AS_BATCH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FormatSetting {
+    #[value(alias = "jsonarray")]
+    #[serde(alias = "jsonarray", alias = "JSONARRAY")]
+    Array,
+    #[value(alias = "jsonlines")]
+    #[serde(alias = "jsonlines", alias = "JSONLINES")]
+    Jsonl,
+    /// One log per request: SEND_AS_BATCH=false.
+    #[serde(alias = "JSONOBJECT")]
+    Jsonobject,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

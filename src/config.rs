@@ -4,7 +4,7 @@
 mod file_error;
 mod parse;
 
-use crate::cli::{PayloadFormat, PayloadShape, Settings, StateArgs};
+use crate::cli::{FormatSetting, PayloadFormat, PayloadShape, Settings, StateArgs};
 use crate::exit;
 use crate::filter::{Endpoint, Filter};
 use crate::secret::Secret;
@@ -65,6 +65,8 @@ pub struct WebhookConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub max_body_bytes: Option<usize>,
     pub signing: Option<SigningKeys>,
+    /// WEBHOOK_CONTENT_TYPE, or the log-stream default; `None`: the format's own type.
+    pub content_type: Option<HeaderValue>,
 }
 
 /// By hand, for the URL: it may hold a password or a token in its query (`check -vv` prints
@@ -127,7 +129,7 @@ pub struct FileSettings {
     webhook_connect_timeout: Option<String>,
     webhook_timeout: Option<String>,
     dead_letter_file: Option<PathBuf>,
-    payload_format: Option<PayloadFormat>,
+    payload_format: Option<FormatSetting>,
     payload_shape: Option<PayloadShape>,
     webhook_gzip: Option<bool>,
     webhook_headers: Option<BTreeMap<String, String>>,
@@ -144,6 +146,7 @@ pub struct FileSettings {
     healthcheck_url_file: Option<PathBuf>,
     metrics_file: Option<PathBuf>,
     auth0_audience: Option<String>,
+    webhook_content_type: Option<String>,
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -321,12 +324,15 @@ impl Config {
                 ))
             })?;
         }
-        let daily_report_hour = number(
-            s.daily_report_hour.as_deref(),
-            file.daily_report_hour,
-            ("DAILY_REPORT_HOUR", "daily-report-hour"),
-            0..=23,
-            "an hour of the day, UTC",
+        let daily_report_hour = daily_report_time(
+            number(
+                s.daily_report_hour.as_deref(),
+                file.daily_report_hour,
+                ("DAILY_REPORT_HOUR", "daily-report-hour"),
+                0..=23,
+                "an hour of the day, UTC",
+            )?,
+            env,
         )?;
         let send_as_batch = boolean(
             s.send_as_batch.as_deref(),
@@ -343,7 +349,7 @@ impl Config {
             file.slack_send_success,
             ("SLACK_SEND_SUCCESS", "slack-send-success"),
         )?;
-        let format = choice(
+        let format: Option<FormatSetting> = choice(
             s.payload_format.as_deref(),
             file.payload_format,
             ("PAYLOAD_FORMAT", "payload-format"),
@@ -412,6 +418,9 @@ impl Config {
             )));
         }
 
+        let shape = shape.unwrap_or(PayloadShape::Extension);
+        let body = body_settings(s, &file, send_as_batch, format, shape)?;
+
         Ok(Config {
             auth0: Auth0Config {
                 audience: audience(s, &file, &base_url)?,
@@ -422,16 +431,17 @@ impl Config {
             webhook: WebhookConfig {
                 url: webhook_url,
                 authorization,
-                send_as_batch: send_as_batch.unwrap_or(true),
+                send_as_batch: body.send_as_batch,
                 concurrency,
                 connect_timeout,
                 timeout,
-                format: format.unwrap_or(PayloadFormat::Array),
-                shape: shape.unwrap_or(PayloadShape::Extension),
+                format: body.format,
+                shape,
                 gzip: gzip.unwrap_or(false),
                 headers,
                 max_body_bytes,
                 signing,
+                content_type: body.content_type,
             },
             filter: Filter {
                 log_types,
@@ -486,6 +496,84 @@ fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
         Url::parse(&format!("https://{raw}/api/v2/"))
             .map_err(|e| bad(format!("is not a domain ({e})")))
     }
+}
+
+/// DAILY_REPORT_HOUR, or the extension's DAILY_REPORT_TIME (an hour, or `HH:00`) so that its
+/// users' settings work unchanged. Errors name the variable the user set; both set is a mistake.
+fn daily_report_time(ours: Option<u8>, env: Env) -> Result<Option<u8>> {
+    let Some(raw) = env("DAILY_REPORT_TIME") else {
+        return Ok(ours);
+    };
+    if ours.is_some() {
+        return Err(exit::settings(
+            "DAILY_REPORT_TIME (the extension's name) and DAILY_REPORT_HOUR (--daily-report-hour, or daily_report_hour in the --config file) are both set: keep one",
+        ));
+    }
+    let raw = raw.trim();
+    let (hour, minutes) = raw.split_once(':').unwrap_or((raw, "00"));
+    match hour.parse::<u8>() {
+        Ok(h) if h <= 23 && minutes == "00" => Ok(Some(h)),
+        _ => Err(exit::settings(format!(
+            "DAILY_REPORT_TIME must be an hour from 0 to 23 (UTC), e.g. 9 or 09:00 (reports go by the hour), got '{raw}'"
+        ))),
+    }
+}
+
+/// How each webhook request's body is made and labelled.
+struct BodySettings {
+    send_as_batch: bool,
+    format: PayloadFormat,
+    content_type: Option<HeaderValue>,
+}
+
+/// SEND_AS_BATCH, PAYLOAD_FORMAT (ours or Log Streams' names) and WEBHOOK_CONTENT_TYPE together.
+/// `jsonobject` is Log Streams' name for one log per request, so it means SEND_AS_BATCH=false
+/// and contradicts an explicit true. PAYLOAD_SHAPE=log-stream defaults to what a Log Streams
+/// custom webhook sends: JSON lines, and `application/json` whatever the format (receivers
+/// written for it may answer 415 to anything else).
+fn body_settings(
+    s: &Settings,
+    file: &FileSettings,
+    as_batch: Option<bool>,
+    format: Option<FormatSetting>,
+    shape: PayloadShape,
+) -> Result<BodySettings> {
+    let content_type = match s
+        .content_type
+        .as_deref()
+        .or(file.webhook_content_type.as_deref())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        Some(raw) => Some(HeaderValue::from_str(raw).map_err(|_| {
+            exit::settings(format!(
+                "WEBHOOK_CONTENT_TYPE {raw:?} is not a valid header value (no line breaks or control characters), e.g. application/json"
+            ))
+        })?),
+        None => None,
+    };
+    let log_stream = shape == PayloadShape::LogStream;
+    let (send_as_batch, format) = match format {
+        Some(FormatSetting::Jsonobject) if as_batch == Some(true) => {
+            return Err(exit::settings(
+                "PAYLOAD_FORMAT=jsonobject sends one log per request, SEND_AS_BATCH=true sends batches: set one of them (jsonobject alone, or SEND_AS_BATCH=false with any format)",
+            ));
+        }
+        Some(FormatSetting::Jsonobject) => (false, PayloadFormat::Array),
+        Some(FormatSetting::Array) => (as_batch.unwrap_or(true), PayloadFormat::Array),
+        Some(FormatSetting::Jsonl) => (as_batch.unwrap_or(true), PayloadFormat::Jsonl),
+        None if log_stream => (as_batch.unwrap_or(true), PayloadFormat::Jsonl),
+        None => (as_batch.unwrap_or(true), PayloadFormat::Array),
+    };
+    let content_type = match content_type {
+        None if log_stream => Some(HeaderValue::from_static("application/json")),
+        given => given,
+    };
+    Ok(BodySettings {
+        send_as_batch,
+        format,
+        content_type,
+    })
 }
 
 /// When two or more required settings are missing, one error naming them all, so a first
@@ -1062,6 +1150,84 @@ mod tests {
         ));
         assert!(
             m.contains("SLACK_INCOMING_WEBHOOK_URL must use https") && !m.contains("XYZSECRET"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn format_names_batching_and_content_type_combine_as_the_readme_says() {
+        let body = |args: &[&str]| {
+            let c = build(&with(args), SECRET).unwrap().webhook;
+            (
+                c.send_as_batch,
+                c.format,
+                c.content_type.map(|v| v.to_str().unwrap().to_string()),
+            )
+        };
+        let json = Some("application/json".to_string());
+        assert_eq!(body(&[]), (true, PayloadFormat::Array, None));
+        assert_eq!(
+            body(&["--payload-shape", "log-stream"]),
+            (true, PayloadFormat::Jsonl, json.clone())
+        );
+        assert_eq!(
+            body(&["--payload-shape", "log-stream", "--payload-format", "array"]),
+            (true, PayloadFormat::Array, json.clone())
+        );
+        assert_eq!(
+            body(&["--payload-format", "JSONLINES"]),
+            (true, PayloadFormat::Jsonl, None)
+        );
+        assert_eq!(
+            body(&["--payload-format", "jsonarray"]),
+            (true, PayloadFormat::Array, None)
+        );
+        assert!(!body(&["--payload-format", "jsonobject"]).0);
+        assert!(!body(&["--payload-format", "jsonobject", "--send-as-batch", "false"]).0);
+        assert_eq!(
+            body(&[
+                "--payload-shape",
+                "log-stream",
+                "--content-type",
+                "text/plain"
+            ]),
+            (true, PayloadFormat::Jsonl, Some("text/plain".to_string()))
+        );
+        let m = message(build(
+            &with(&["--payload-format", "jsonobject", "--send-as-batch", "true"]),
+            SECRET,
+        ));
+        assert!(
+            m.contains("jsonobject") && m.contains("SEND_AS_BATCH"),
+            "{m}"
+        );
+        let m = message(build(&with(&["--content-type", "a\u{7f}b"]), SECRET));
+        assert!(m.contains("WEBHOOK_CONTENT_TYPE"), "{m}");
+    }
+
+    #[test]
+    fn the_extensions_daily_report_time_is_read_as_the_hour() {
+        let slack = (
+            "SLACK_INCOMING_WEBHOOK_URL",
+            "https://hooks.slack.com/services/T/B/x",
+        );
+        let build_with = |v: &str| build(BASE, &[SECRET[0], slack, ("DAILY_REPORT_TIME", v)]);
+        let hour = |v: &str| build_with(v).unwrap().slack.unwrap().daily_report_hour;
+        assert_eq!(hour("9"), Some(9));
+        assert_eq!(hour("09:00"), Some(9));
+        for bad in ["24", "9:30", "nine"] {
+            let m = message(build_with(bad));
+            assert!(
+                m.contains("DAILY_REPORT_TIME must be") && m.contains(bad),
+                "{m}"
+            );
+        }
+        let m = message(build(
+            &with(&["--daily-report-hour", "8"]),
+            &[SECRET[0], slack, ("DAILY_REPORT_TIME", "9")],
+        ));
+        assert!(
+            m.contains("DAILY_REPORT_TIME") && m.contains("DAILY_REPORT_HOUR"),
             "{m}"
         );
     }

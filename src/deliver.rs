@@ -17,7 +17,7 @@ use crate::secret::scrub;
 use crate::sign;
 use anyhow::{Context, Result};
 use reqwest::blocking::Client;
-use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, LOCATION};
+use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, LOCATION};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -326,7 +326,11 @@ impl Shared {
     /// answered for good, MAX_RUN_TIME, or the run stops.
     fn send_as(&self, id: &str, items: &[Matched], retries: Retries) -> Sent {
         let parts: Vec<&[u8]> = items.iter().map(|m| m.json.as_slice()).collect();
-        let (body, content_type) = encode(&parts, self.cfg.send_as_batch, self.cfg.format);
+        let (body, format_type) = encode(&parts, self.cfg.send_as_batch, self.cfg.format);
+        let content_type = match &self.cfg.content_type {
+            Some(given) => given.clone(),
+            None => HeaderValue::from_static(format_type),
+        };
         if let Some(max) = self.cfg.max_body_bytes.filter(|max| body.len() > *max) {
             report::warn(format_args!(
                 "log {} alone makes a {}-byte body, over WEBHOOK_MAX_BODY_BYTES {max}: sending it anyway",
@@ -352,7 +356,7 @@ impl Shared {
                 );
             }
             let started = Instant::now();
-            let outcome = self.attempt(id, &body, &wire, content_type, self.cfg.timeout.min(left));
+            let outcome = self.attempt(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
             let took = started.elapsed();
             Counters::add(&self.counters.requests, 1);
             let url = redact(&self.cfg.url);
@@ -440,7 +444,7 @@ impl Shared {
         id: &str,
         body: &[u8],
         wire: &[u8],
-        content_type: &str,
+        content_type: &HeaderValue,
         timeout: Duration,
     ) -> Result<Answer, reqwest::Error> {
         let timestamp = SystemTime::now()
@@ -451,7 +455,7 @@ impl Shared {
             .http
             .post(self.cfg.url.clone())
             .timeout(timeout)
-            .header(CONTENT_TYPE, content_type)
+            .header(CONTENT_TYPE, content_type.clone())
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string());
         if let Some(keys) = &self.cfg.signing {

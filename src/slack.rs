@@ -1,12 +1,16 @@
 //! Slack reports: a message for each failed run, for each good run with SLACK_SEND_SUCCESS, and
 //! a daily summary of the run history. Slack being down never fails a run: it is a warning.
+//!
+//! A message is a headline block and an attachment coloured by the outcome, holding the fields
+//! the extension's messages had (start, end, logs processed, checkpoint, error); its plain
+//! `text` is the fallback notifications and old clients show.
 
 use crate::config::SlackConfig;
 use crate::http::{describe, read_prefix, snippet};
 use crate::report::{self, Summary};
 use crate::state::{RunRecord, State};
 use reqwest::blocking::Client;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,7 +28,7 @@ pub fn after_run(
 ) {
     // Anything but a plain success is news: a failure, an interruption, logs set aside.
     if summary.run.status != "ok" || slack.send_success {
-        post(http, slack, &run_message(tenant, summary));
+        post(http, slack, &run_payload(tenant, summary));
     }
     let today = utc_day(now);
     if daily_due(
@@ -37,7 +41,7 @@ pub fn after_run(
             .iter()
             .filter(|r| within_day(r, now))
             .collect();
-        if post(http, slack, &daily_message(tenant, &runs)) {
+        if post(http, slack, &daily_payload(tenant, &runs)) {
             state.last_daily_report = Some(today);
         }
     }
@@ -96,6 +100,149 @@ pub fn run_message(tenant: &str, s: &Summary) -> String {
     text
 }
 
+/// The colour of the bar beside a message: red for a failure, amber when logs were set aside
+/// or the run was interrupted (nothing lost, but someone should look), green when all is well.
+pub fn colour(status: &str) -> &'static str {
+    match status {
+        "ok" => GREEN,
+        "failed" => RED,
+        _ => AMBER,
+    }
+}
+
+const GREEN: &str = "#2eb67d";
+const AMBER: &str = "#ecb22e";
+const RED: &str = "#e01e5a";
+
+/// A run's message: `text` as the fallback, a headline, and the extension's fields.
+pub fn run_payload(tenant: &str, s: &Summary) -> Value {
+    let r = &s.run;
+    let headline = match r.status.as_str() {
+        "ok" => format!(":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}"),
+        "dead-lettered" => format!(
+            ":warning: auth0-mgmt-webhooks run for {tenant} set {} aside in the dead-letter file",
+            report::count(r.logs_dead_lettered, "refused log", "refused logs")
+        ),
+        "interrupted" => format!(":warning: auth0-mgmt-webhooks run interrupted for {tenant}"),
+        _ => format!(":x: auth0-mgmt-webhooks run failed for {tenant}"),
+    };
+    let mut processed = format!(
+        "{} delivered of {} matched, {} fetched",
+        r.logs_delivered, r.logs_matched, r.logs_fetched
+    );
+    if r.logs_dead_lettered > 0 {
+        processed.push_str(&format!(", {} dead-lettered", r.logs_dead_lettered));
+    }
+    let mut blocks = vec![json!({
+        "type": "section",
+        "fields": [
+            field("Start", &r.started_at),
+            field("End", &r.finished_at),
+            field("Logs processed", &processed),
+            field("Checkpoint", &code(r.checkpoint.as_deref().unwrap_or("none"))),
+        ],
+    })];
+    if let Some(e) = &r.error {
+        blocks.push(labelled("Error", e));
+    }
+    if let Some(w) = &r.warning {
+        blocks.push(labelled("Warning", w));
+    }
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": escape(&format!(
+            "{}, {}, {:.1}s",
+            report::count(r.requests, "request", "requests"),
+            report::count(r.retries, "retry", "retries"),
+            s.duration_ms as f64 / 1000.0
+        ))}],
+    }));
+    message(
+        &run_message(tenant, s),
+        &headline,
+        colour(&r.status),
+        blocks,
+    )
+}
+
+/// The daily summary: red when a run failed in the last 24 hours.
+pub fn daily_payload(tenant: &str, runs: &[&RunRecord]) -> Value {
+    let failed = runs.iter().filter(|r| r.status == "failed").count();
+    let not_all_ok = runs.iter().any(|r| r.status != "ok");
+    let sum = |f: fn(&RunRecord) -> u64| runs.iter().map(|r| f(r)).sum::<u64>();
+    let mut blocks = vec![json!({
+        "type": "section",
+        "fields": [
+            field("Runs", &format!("{} ({failed} failed)", runs.len())),
+            field("Logs processed", &format!(
+                "{} delivered of {} matched, {} fetched",
+                sum(|r| r.logs_delivered),
+                sum(|r| r.logs_matched),
+                sum(|r| r.logs_fetched)
+            )),
+            field("Checkpoint", &code(
+                runs.last().and_then(|r| r.checkpoint.as_deref()).unwrap_or("none"),
+            )),
+        ],
+    })];
+    if let Some(err) = runs.iter().rev().find_map(|r| r.error.as_deref()) {
+        blocks.push(labelled("Last error", err));
+    }
+    let bar = match (failed, not_all_ok) {
+        (0, false) => GREEN,
+        (0, true) => AMBER,
+        _ => RED,
+    };
+    message(
+        &daily_message(tenant, runs),
+        &format!(":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: the last 24 hours"),
+        bar,
+        blocks,
+    )
+}
+
+/// Slack's layout: a headline block, then a coloured attachment. With blocks present, `text`
+/// is only the notification's and old clients' fallback.
+fn message(text: &str, headline: &str, colour: &str, blocks: Vec<Value>) -> Value {
+    json!({
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": escape(headline)}}],
+        "attachments": [{"color": colour, "fallback": text, "blocks": blocks}],
+    })
+}
+
+/// A field: its title in bold over its value (Slack allows 2,000 characters).
+fn field(title: &str, value: &str) -> Value {
+    json!({"type": "mrkdwn", "text": format!("*{title}*\n{}", clip(&escape(value), 1900))})
+}
+
+/// A full-width section for long values such as an error (Slack allows 3,000 characters).
+fn labelled(title: &str, value: &str) -> Value {
+    json!({
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": format!("*{title}*\n{}", clip(&escape(value), 2900))},
+    })
+}
+
+fn code(value: &str) -> String {
+    format!("`{value}`")
+}
+
+/// Slack's mrkdwn reads `<...>` as links and mentions: an error quoting HTML must not ping
+/// `@channel` or hide text.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
 pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
     let failed = runs.iter().filter(|r| r.status != "ok").count();
     let sum = |f: fn(&RunRecord) -> u64| runs.iter().map(|r| f(r)).sum::<u64>();
@@ -119,15 +266,15 @@ pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
     text
 }
 
-/// Sends one message; true when Slack took it. The URL is a secret: never printed. The text is
-/// scrubbed of every secret the process holds (it quotes errors, which quote servers).
-fn post(http: &Client, slack: &SlackConfig, text: &str) -> bool {
+/// Sends one message; true when Slack took it. The URL is a secret: never printed. The message
+/// is scrubbed of every secret the process holds (it quotes errors, which quote servers).
+fn post(http: &Client, slack: &SlackConfig, message: &Value) -> bool {
     let started = std::time::Instant::now();
     let result = http
         .post(slack.url.expose())
         .timeout(SLACK_TIMEOUT)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(json!({ "text": crate::secret::scrub(text) }).to_string())
+        .body(crate::secret::scrub(&message.to_string()))
         .send();
     match result {
         Ok(r) if r.status().is_success() => {
@@ -182,6 +329,78 @@ mod tests {
             Some("2026-11-26"),
             at("2026-11-26T23:00:00Z")
         ));
+    }
+
+    fn summary(status: &str, error: Option<&str>) -> Summary {
+        Summary {
+            run: RunRecord {
+                started_at: "2026-11-26T10:00:00.000Z".into(),
+                finished_at: "2026-11-26T10:00:02.000Z".into(),
+                status: status.into(),
+                logs_fetched: 40,
+                logs_matched: 12,
+                logs_delivered: 10,
+                checkpoint: Some("900123".into()),
+                error: error.map(str::to_string),
+                ..Default::default()
+            },
+            dry_run: false,
+            newest_log_date: None,
+            duration_ms: 2000,
+        }
+    }
+
+    /// Every mrkdwn text of the attachment, in order.
+    fn texts(v: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        for block in v["attachments"][0]["blocks"].as_array().unwrap() {
+            if let Some(t) = block["text"]["text"].as_str() {
+                out.push(t.to_string());
+            }
+            for f in block["fields"].as_array().into_iter().flatten() {
+                out.push(f["text"].as_str().unwrap().to_string());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn colour_says_red_failed_amber_look_at_it_green_ok() {
+        assert_eq!(colour("failed"), RED);
+        assert_eq!(colour("dead-lettered"), AMBER);
+        assert_eq!(colour("interrupted"), AMBER);
+        assert_eq!(colour("ok"), GREEN);
+    }
+
+    #[test]
+    fn run_payload_has_the_extensions_fields_and_the_text_fallback() {
+        let v = run_payload(
+            "acme",
+            &summary("failed", Some("webhook answered 500: <html>")),
+        );
+        assert_eq!(v["attachments"][0]["color"], RED);
+        assert!(v["text"].as_str().unwrap().contains("run failed for acme"));
+        let t = texts(&v);
+        assert_eq!(t[0], "*Start*\n2026-11-26T10:00:00.000Z");
+        assert_eq!(t[1], "*End*\n2026-11-26T10:00:02.000Z");
+        assert_eq!(
+            t[2],
+            "*Logs processed*\n10 delivered of 12 matched, 40 fetched"
+        );
+        assert_eq!(t[3], "*Checkpoint*\n`900123`");
+        assert_eq!(t[4], "*Error*\nwebhook answered 500: &lt;html&gt;");
+
+        let ok = run_payload("acme", &summary("ok", None));
+        assert_eq!(ok["attachments"][0]["color"], GREEN);
+        assert!(!texts(&ok).iter().any(|t| t.starts_with("*Error*")));
+    }
+
+    #[test]
+    fn long_values_are_clipped_to_what_slack_accepts() {
+        let long = "x".repeat(5000);
+        let v = run_payload("acme", &summary("failed", Some(&long)));
+        let error = texts(&v).pop().unwrap();
+        assert!(error.chars().count() <= 3000 && error.ends_with('…'));
     }
 
     #[test]

@@ -347,3 +347,143 @@ fn an_endpoint_with_a_method_matches_only_that_method() {
         ids(&[1, 3, 4, 8])
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Receivers written for Auth0 Log Streams
+
+#[test]
+fn log_stream_shape_alone_sends_json_lines_as_application_json_like_a_log_stream() {
+    let s = Setup::new(realistic_logs(150, 30));
+    let out = s.run(&[], &[("PAYLOAD_SHAPE", "log-stream")]);
+    out.assert_code(0);
+    let requests = s.receiver.requests();
+    assert_eq!(requests.len(), 2, "batches of 100 as before");
+    for r in &requests {
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let text = r.body_text();
+        assert!(text.ends_with('\n'), "JSON lines, not an array: {text:.80}");
+        for line in text.lines() {
+            let item: Value = serde_json::from_str(line).unwrap();
+            let keys: Vec<&String> = item.as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["log_id", "data"], "{line:.80}");
+        }
+    }
+    assert_each_once(&s.receiver, &matching(&s.tenant.logs()));
+}
+
+#[test]
+fn webhook_content_type_labels_every_request_whatever_the_format() {
+    let wanted = "application/vnd.acme.audit+json; charset=utf-8";
+    for (format, as_batch) in [("jsonl", "true"), ("array", "true"), ("array", "false")] {
+        let s = Setup::new(realistic_logs(40, 31));
+        let out = s.run(
+            &["--content-type", wanted, "--send-as-batch", as_batch],
+            &[("PAYLOAD_FORMAT", format)],
+        );
+        out.assert_code(0);
+        let requests = s.receiver.requests();
+        assert!(!requests.is_empty());
+        for r in &requests {
+            assert_eq!(
+                r.header("content-type"),
+                Some(wanted),
+                "{format} {as_batch}"
+            );
+        }
+        assert_each_once(&s.receiver, &matching(&s.tenant.logs()));
+    }
+    // From the environment, over the log-stream default.
+    let s = Setup::new(realistic_logs(40, 32));
+    s.run(
+        &[],
+        &[
+            ("WEBHOOK_CONTENT_TYPE", "application/x-ndjson"),
+            ("PAYLOAD_SHAPE", "log-stream"),
+        ],
+    )
+    .assert_code(0);
+    for r in s.receiver.requests() {
+        assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+        assert!(r.body_text().ends_with('\n'));
+    }
+}
+
+#[test]
+fn a_content_type_that_is_no_header_value_is_refused_before_anything_is_sent() {
+    let s = Setup::new(realistic_logs(20, 33));
+    let out = s.run(
+        &[],
+        &[("WEBHOOK_CONTENT_TYPE", "application/json\r\nX-Injected: 1")],
+    );
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("WEBHOOK_CONTENT_TYPE") && out.stderr.contains("application/json"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(s.receiver.request_count(), 0);
+    assert!(!s.state().exists(), "nothing written");
+}
+
+#[test]
+fn log_streams_format_names_work_in_any_case() {
+    let s = Setup::new(realistic_logs(150, 34));
+    s.run(&[], &[("PAYLOAD_FORMAT", "JSONLINES")])
+        .assert_code(0);
+    for r in s.receiver.requests() {
+        assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+        assert!(r.body_text().ends_with('\n'));
+    }
+
+    let s = Setup::new(realistic_logs(150, 35));
+    s.run(&["--payload-format", "jsonarray"], &[])
+        .assert_code(0);
+    for r in s.receiver.requests() {
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(body.is_array());
+    }
+
+    // JSONOBJECT: one log per request, as SEND_AS_BATCH=false.
+    let s = Setup::new(realistic_logs(30, 36));
+    s.run(
+        &[],
+        &[
+            ("PAYLOAD_FORMAT", "JSONOBJECT"),
+            ("PAYLOAD_SHAPE", "log-stream"),
+        ],
+    )
+    .assert_code(0);
+    let expected = matching(&s.tenant.logs());
+    let requests = s.receiver.requests();
+    assert_eq!(requests.len(), expected.len());
+    for r in &requests {
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(body.is_object() && body["data"].is_object(), "{body}");
+        assert_eq!(body["log_id"].as_str(), r.header("webhook-id"));
+    }
+    assert_each_once(&s.receiver, &expected);
+}
+
+#[test]
+fn jsonobject_with_send_as_batch_true_is_refused_naming_both() {
+    let s = Setup::new(realistic_logs(20, 37));
+    let out = s.run(
+        &[],
+        &[("PAYLOAD_FORMAT", "jsonobject"), ("SEND_AS_BATCH", "true")],
+    );
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("PAYLOAD_FORMAT=jsonobject") && out.stderr.contains("SEND_AS_BATCH"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(s.receiver.request_count(), 0);
+    // With SEND_AS_BATCH=false it agrees, and is one log per request.
+    s.run(
+        &[],
+        &[("PAYLOAD_FORMAT", "jsonobject"), ("SEND_AS_BATCH", "false")],
+    )
+    .assert_code(0);
+    assert_eq!(s.receiver.request_count(), matching(&s.tenant.logs()).len());
+}

@@ -37,16 +37,18 @@ impl AssertCmd for Setup {
     }
 }
 
-/// A fake Slack endpoint recording the `text` of each message it gets.
+/// A fake Slack endpoint recording the `text` of each message it gets, and its whole body.
 struct Slack {
     server: Server,
     texts: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Slack {
     fn start(status: u16) -> Slack {
         let texts = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&texts);
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let (seen, seen_bodies) = (Arc::clone(&texts), Arc::clone(&bodies));
         let server = Server::start(move |req| {
             let text = req
                 .json()
@@ -56,9 +58,23 @@ impl Slack {
             seen.lock()
                 .unwrap()
                 .push(format!("{} {}", req.path(), text));
+            if let Ok(body) = req.json() {
+                seen_bodies.lock().unwrap().push(body);
+            }
             Reply::text(status, if status == 200 { "ok" } else { "no" })
         });
-        Slack { server, texts }
+        Slack {
+            server,
+            texts,
+            bodies,
+        }
+    }
+
+    /// The one message received, as JSON.
+    fn only_body(&self) -> Value {
+        let bodies = self.bodies.lock().unwrap();
+        assert_eq!(bodies.len(), 1, "{bodies:#?}");
+        bodies[0].clone()
     }
 
     fn url(&self) -> String {
@@ -78,6 +94,31 @@ impl Slack {
             })
             .collect()
     }
+}
+
+/// A Slack message as a person sees it: the colour of its attachment's bar, and its fields
+/// (`*Title*` over the value, in the attachment's blocks) by title.
+fn slack_fields(message: &Value) -> (String, std::collections::BTreeMap<String, String>) {
+    assert!(
+        message["blocks"][0]["text"]["text"].is_string(),
+        "a headline block: {message:#}"
+    );
+    let attachment = &message["attachments"][0];
+    let mut fields = std::collections::BTreeMap::new();
+    for block in attachment["blocks"].as_array().expect("attachment blocks") {
+        let texts = block["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(block.get("text"));
+        for t in texts.filter_map(|t| t["text"].as_str()) {
+            if let Some((title, value)) = t.split_once('\n') {
+                fields.insert(title.trim_matches('*').to_string(), value.to_string());
+            }
+        }
+    }
+    let colour = attachment["color"].as_str().expect("a colour").to_string();
+    (colour, fields)
 }
 
 fn stderr_of(out: &std::process::Output) -> String {
@@ -119,6 +160,48 @@ fn slack_gets_one_message_with_error_counts_and_checkpoint_when_a_run_fails() {
     assert!(m.contains(&format!("delivered {delivered}")), "{m}");
     assert!(m.contains("fetched 40"), "one page of 40 was fetched: {m}");
     assert!(m.contains(&format!("checkpoint `{checkpoint}`")), "{m}");
+
+    // Beside the text, the extension's fields, on a red bar.
+    let (colour, fields) = slack_fields(&slack.only_body());
+    assert_eq!(colour, "#e01e5a", "red: {fields:#?}");
+    for name in ["Start", "End"] {
+        assert!(
+            fields[name].starts_with("20") && fields[name].ends_with('Z'),
+            "{name}: {fields:#?}"
+        );
+    }
+    assert!(
+        fields["Logs processed"].starts_with(&format!("{delivered} delivered of ")),
+        "{fields:#?}"
+    );
+    assert_eq!(fields["Checkpoint"], format!("`{checkpoint}`"));
+    assert!(fields["Error"].contains("400"), "{fields:#?}");
+}
+
+#[test]
+fn a_run_that_dead_letters_is_amber_in_slack_and_says_how_many() {
+    let s = Setup::new(realistic_logs(30, 6));
+    // The first log is taken, the second refused for good, the rest taken.
+    s.receiver.push_reply(Reply::status(200));
+    s.receiver.push_reply(Reply::text(422, "bad item"));
+    let slack = Slack::start(200);
+    let dead = s.home.join("dead.jsonl");
+    let out = s
+        .cmd("run")
+        .args(["--send-as-batch", "false", "--concurrency", "1"])
+        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+        .env("DEAD_LETTER_FILE", &dead)
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert!(err.contains("1 dead-lettered"), "{err}");
+    let (colour, fields) = slack_fields(&slack.only_body());
+    assert_eq!(colour, "#ecb22e", "amber: {fields:#?}");
+    assert!(
+        fields["Logs processed"].ends_with(", 1 dead-lettered"),
+        "{fields:#?}"
+    );
+    assert!(!fields.contains_key("Error"), "{fields:#?}");
 }
 
 #[test]
@@ -153,6 +236,14 @@ fn slack_send_success_reports_fetched_matched_delivered_checkpoint_and_duration(
     assert!(m.contains(&format!("matched {n}")), "{m}");
     assert!(m.contains(&format!("delivered {n}")), "{m}");
     assert!(m.contains(&format!("checkpoint `{}`", log_id(30))), "{m}");
+    let (colour, fields) = slack_fields(&slack.only_body());
+    assert_eq!(colour, "#2eb67d", "green: {fields:#?}");
+    assert_eq!(
+        fields["Logs processed"],
+        format!("{n} delivered of {n} matched, 30 fetched")
+    );
+    assert_eq!(fields["Checkpoint"], format!("`{}`", log_id(30)));
+    assert!(!fields.contains_key("Error"), "{fields:#?}");
     // The duration, as "0.3s".
     let has_duration = m.split([' ', ',', ';']).any(|w| {
         w.strip_suffix('s')
@@ -190,6 +281,58 @@ fn daily_report_is_sent_by_the_first_run_of_the_day_only() {
     if utc_day() == day_before {
         assert_eq!(slack.messages().len(), 1, "{:#?}", slack.messages());
     }
+}
+
+#[test]
+fn the_extensions_daily_report_time_setting_sends_the_daily_report() {
+    let s = Setup::new(realistic_logs(30, 5));
+    let slack = Slack::start(200);
+    s.cmd("run")
+        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+        .env("DAILY_REPORT_TIME", "00:00")
+        .assert()
+        .success();
+    let messages = slack.messages();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert!(messages[0].contains("daily report"), "{}", messages[0]);
+    let (colour, fields) = slack_fields(&slack.only_body());
+    assert_eq!(colour, "#2eb67d", "green: {fields:#?}");
+    assert_eq!(fields["Runs"], "1 (0 failed)");
+    assert_eq!(fields["Checkpoint"], format!("`{}`", log_id(30)));
+}
+
+#[test]
+fn daily_report_time_and_hour_both_set_or_a_bad_time_stop_before_anything_is_sent() {
+    let s = Setup::new(realistic_logs(30, 5));
+    let slack = Slack::start(200);
+    let out = s
+        .cmd("run")
+        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+        .env("DAILY_REPORT_TIME", "9")
+        .env("DAILY_REPORT_HOUR", "9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("DAILY_REPORT_TIME") && err.contains("DAILY_REPORT_HOUR"),
+        "{err}"
+    );
+
+    let out = s
+        .cmd("run")
+        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+        .env("DAILY_REPORT_TIME", "25")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("DAILY_REPORT_TIME must be an hour from 0 to 23") && err.contains("'25'"),
+        "the variable the user set is named: {err}"
+    );
+    assert_eq!(s.receiver.request_count(), 0);
+    assert!(slack.messages().is_empty());
 }
 
 fn utc_day() -> String {

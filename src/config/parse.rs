@@ -273,7 +273,7 @@ pub(super) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue
     })?;
     if RESERVED_HEADERS.contains(&n.as_str()) {
         return Err(exit::settings(format!(
-            "{HEADERS}: header '{name}' is set by the tool itself and cannot be replaced (use AUTHORIZATION for the Authorization header)"
+            "{HEADERS}: header '{name}' is set by the tool itself and cannot be replaced (use AUTHORIZATION for the Authorization header, WEBHOOK_CONTENT_TYPE for Content-Type)"
         )));
     }
     let mut v = header_value(value).map_err(|why| {
