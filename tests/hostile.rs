@@ -460,3 +460,54 @@ fn no_secret_reaches_any_output_or_file_when_servers_echo_what_they_were_sent() 
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A full disk
+// ---------------------------------------------------------------------------------------------
+
+/// A disk that takes no more writes, made with RLIMIT_FSIZE (writes past the limit fail with
+/// EFBIG, as on a full disk; SIGXFSZ is ignored so the write returns the error): the state
+/// cannot be saved, and the summary must say what is on disk, not what the run had in memory.
+#[cfg(target_os = "linux")]
+#[test]
+fn after_a_failed_save_the_summary_shows_the_checkpoint_actually_saved() {
+    use std::os::unix::process::CommandExt;
+    let s = Setup::new(sapi_logs(1..=10));
+    s.run(&[], &[]).assert_code(0);
+    let before = std::fs::read_to_string(s.state()).unwrap();
+    assert_eq!(s.checkpoint(), Some(log_id(10)));
+    s.tenant.push_logs(sapi_logs(11..=20));
+
+    let mut cmd = s.command("run");
+    cmd.args(["--output", "json"]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = Ran::of(&mut cmd);
+
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(s.receiver.unique_delivered().len(), 20, "the logs went out");
+    let summary: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON summary");
+    assert_eq!(summary["checkpoint"], log_id(10), "{summary}");
+    assert_eq!(summary["status"], "failed");
+    assert!(
+        summary["error"].as_str().unwrap().contains("state"),
+        "{summary}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.state()).unwrap(),
+        before,
+        "the state file is whole and unchanged"
+    );
+}
