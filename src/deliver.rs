@@ -339,8 +339,10 @@ impl Shared {
             ));
         }
         // Signed as the receiver's application reads it: HTTP stacks undo the gzip first.
+        // What travels: the body itself, or gzipped; shared by every attempt, never copied.
+        let body = bytes::Bytes::from(body);
         let wire = if self.cfg.gzip {
-            gzip(&body)
+            bytes::Bytes::from(gzip(&body))
         } else {
             body.clone()
         };
@@ -443,7 +445,7 @@ impl Shared {
         &self,
         id: &str,
         body: &[u8],
-        wire: &[u8],
+        wire: &bytes::Bytes,
         content_type: &HeaderValue,
         timeout: Duration,
     ) -> Result<Answer, reqwest::Error> {
@@ -470,7 +472,7 @@ impl Shared {
         for (name, value) in &self.cfg.headers {
             req = req.header(name, value);
         }
-        let resp = req.body(wire.to_vec()).send()?;
+        let resp = req.body(wire.clone()).send()?;
         let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
         let retry_after = header(reqwest::header::RETRY_AFTER)
             .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));

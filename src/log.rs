@@ -6,15 +6,12 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::ops::Range;
 
 #[derive(Debug)]
 pub struct Log {
     raw: Box<RawValue>,
-    id: String,
-    date: Option<String>,
-    kind: Option<String>,
-    method: Option<String>,
-    path: Option<String>,
+    fields: Fields,
 }
 
 /// The top level of a log, as borrowed slices of its text.
@@ -60,59 +57,84 @@ fn object<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
     raw.and_then(|r| serde_json::from_str(r.get()).ok())
 }
 
-impl Log {
-    /// A log from one element of a logs page. Fails when it is not an object or has no id.
-    pub fn parse(raw: Box<RawValue>) -> Result<Log, String> {
-        let (id, date, kind, method, path) = {
-            // serde would also read a struct from an array: only an object is a log.
-            let top: Top = serde_json::from_str(raw.get())
-                .ok()
-                .filter(|_| raw.get().trim_start().starts_with('{'))
-                .ok_or_else(|| "not a JSON object".to_string())?;
-            let id = string(top.log_id)
-                .or_else(|| string(top.underscore_id))
-                .filter(|id| !id.is_empty())
-                .ok_or_else(|| "without log_id".to_string())?;
-            let request: Option<Request> =
-                object::<Details>(top.details).and_then(|d| object(d.request));
-            (
-                id,
-                string(top.date),
-                string(top.kind),
-                request.as_ref().and_then(|r| string(r.method)),
-                request.as_ref().and_then(|r| string(r.path)),
-            )
-        };
-        Ok(Log {
-            raw,
-            id,
-            date,
-            kind,
-            method,
-            path,
+/// What [`Log`] reads of a log besides its text.
+#[derive(Debug)]
+struct Fields {
+    id: String,
+    date: Option<String>,
+    kind: Option<String>,
+    method: Option<String>,
+    path: Option<String>,
+    /// Where the raw `type`, `date`, `details.request` and `details.response` lie in the text,
+    /// found while parsing, so building a payload item does not parse the log again.
+    parts: [Option<Range<usize>>; 4],
+}
+
+fn fields(raw: &RawValue) -> Result<Fields, String> {
+    // serde would also read a struct from an array: only an object is a log.
+    let top: Top = serde_json::from_str(raw.get())
+        .ok()
+        .filter(|_| raw.get().trim_start().starts_with('{'))
+        .ok_or_else(|| "not a JSON object".to_string())?;
+    let id = string(top.log_id)
+        .or_else(|| string(top.underscore_id))
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| "without log_id".to_string())?;
+    let details: Option<Details> = object(top.details);
+    let request: Option<Request> = details.as_ref().and_then(|d| object(d.request));
+    // A part's place in the text: the slices serde hands out borrow from it.
+    let base = raw.get().as_ptr() as usize;
+    let place = |r: Option<&RawValue>| {
+        r.map(|r| {
+            let start = r.get().as_ptr() as usize - base;
+            start..start + r.get().len()
         })
+    };
+    Ok(Fields {
+        id,
+        date: string(top.date),
+        kind: string(top.kind),
+        method: request.as_ref().and_then(|r| string(r.method)),
+        path: request.as_ref().and_then(|r| string(r.path)),
+        parts: [
+            place(top.kind),
+            place(top.date),
+            place(details.as_ref().and_then(|d| d.request)),
+            place(details.as_ref().and_then(|d| d.response)),
+        ],
+    })
+}
+
+impl Log {
+    /// A log from one element of a logs page. Fails, saying why and giving the text back,
+    /// when it is not an object or has no id.
+    pub fn parse(raw: Box<RawValue>) -> Result<Log, (String, Box<RawValue>)> {
+        match fields(&raw) {
+            Ok(fields) => Ok(Log { raw, fields }),
+            Err(why) => Err((why, raw)),
+        }
     }
 
     pub fn id(&self) -> &str {
-        &self.id
+        &self.fields.id
     }
 
     pub fn date(&self) -> Option<&str> {
-        self.date.as_deref()
+        self.fields.date.as_deref()
     }
 
     pub fn kind(&self) -> Option<&str> {
-        self.kind.as_deref()
+        self.fields.kind.as_deref()
     }
 
     /// `details.request.method`, as Auth0 logs it (lower case).
     pub fn method(&self) -> Option<&str> {
-        self.method.as_deref()
+        self.fields.method.as_deref()
     }
 
     /// `details.request.path`.
     pub fn path(&self) -> Option<&str> {
-        self.path.as_deref()
+        self.fields.path.as_deref()
     }
 
     /// The log's JSON text as received.
@@ -123,17 +145,10 @@ impl Log {
     /// The raw `type`, `date`, `details.request` and `details.response` (`null` when absent),
     /// each on one line.
     pub fn parts(&self) -> [Cow<'_, str>; 4] {
-        let top: Option<Top> = serde_json::from_str(self.raw.get()).ok();
-        let details: Option<Details> = top.as_ref().and_then(|t| object(t.details));
-        fn text<'a>(r: Option<&'a RawValue>) -> Cow<'a, str> {
-            r.map_or(Cow::Borrowed("null"), |r| one_line(r.get()))
-        }
-        [
-            text(top.as_ref().and_then(|t| t.kind)),
-            text(top.as_ref().and_then(|t| t.date)),
-            text(details.as_ref().and_then(|d| d.request)),
-            text(details.as_ref().and_then(|d| d.response)),
-        ]
+        self.fields.parts.clone().map(|place| match place {
+            Some(r) => one_line(&self.raw.get()[r]),
+            None => Cow::Borrowed("null"),
+        })
     }
 
     /// The whole log on one line.
@@ -182,7 +197,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn parse(text: &str) -> Result<Log, String> {
-        Log::parse(RawValue::from_string(text.to_string()).unwrap())
+        Log::parse(RawValue::from_string(text.to_string()).unwrap()).map_err(|(why, _)| why)
     }
 
     #[test]
