@@ -182,7 +182,7 @@ pub struct Settings {
     )]
     pub domain: Option<String>,
 
-    /// Token audience, when AUTH0_DOMAIN is a custom domain or a proxy. [default: from the domain]
+    /// Token audience, when AUTH0_DOMAIN is a custom domain or a proxy. [default: https://{AUTH0_DOMAIN}/api/v2/]
     ///
     /// The Management API's audience stays the tenant's own domain: acme.eu.auth0.com (or the
     /// full https://acme.eu.auth0.com/api/v2/).
@@ -525,6 +525,88 @@ mod tests {
         assert!(short.lines().count() * 2 < long.lines().count());
         assert!(!short.contains("Exit codes:\n") && long.contains("Exit codes:\n"));
         assert!(long.contains("users-by-email") && !short.contains("users-by-email"));
+    }
+
+    /// README's settings table, as (flag, environment variable, default) of each row.
+    fn readme_settings() -> Vec<(Option<String>, String, String)> {
+        let readme = include_str!("../README.md");
+        let start = readme.find("## Settings").expect("a Settings section");
+        let ticked = |cell: &str| -> Vec<String> {
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect()
+        };
+        readme[start..]
+            .lines()
+            .skip_while(|l| !l.starts_with("| flag"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|row| {
+                let cells: Vec<&str> = row.split(" | ").collect();
+                let flag = ticked(cells[0])
+                    .first()
+                    .and_then(|f| f.split_whitespace().next().map(str::to_string));
+                let env = ticked(cells[1]).first().cloned().unwrap_or_default();
+                (flag, env, cells[2].replace('`', ""))
+            })
+            .collect()
+    }
+
+    /// The README's settings table and `run --help` are the same settings: each flag with its
+    /// environment variable, and the default `--help` shows is the README's.
+    #[test]
+    fn readme_settings_table_matches_run_help() {
+        let rows = readme_settings();
+        let mut cmd = command();
+        let run = cmd.find_subcommand_mut("run").unwrap();
+        let mut seen = Vec::new();
+        for arg in run.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if arg.is_hide_set() || ["dry-run", "help", "verbose", "quiet"].contains(&long) {
+                continue;
+            }
+            let flag = format!("--{long}");
+            let row = rows
+                .iter()
+                .find(|r| r.0.as_deref() == Some(flag.as_str()))
+                .unwrap_or_else(|| panic!("{flag} is not in README's settings table"));
+            if let Some(env) = arg.get_env() {
+                assert_eq!(row.1, env.to_string_lossy(), "{flag}'s variable");
+            }
+            let help = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let default = match help.split_once("[default: ") {
+                Some((_, rest)) => rest.split(']').next().unwrap_or_default().to_string(),
+                None => arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            };
+            let default = default.split(';').next().unwrap_or_default().trim();
+            if !default.is_empty() {
+                assert!(
+                    row.2.contains(default),
+                    "{flag}: --help's default '{default}' is not README's '{}'",
+                    row.2
+                );
+            }
+            seen.push(flag);
+        }
+        for (flag, env, _) in &rows {
+            if let Some(flag) = flag {
+                assert!(
+                    seen.contains(flag),
+                    "README lists {flag} ({env}), run does not take it"
+                );
+            }
+        }
     }
 
     #[test]
