@@ -5,7 +5,7 @@ use crate::config::Auth0Config;
 use crate::http::{ReadFailed, TooLarge, describe, read_capped, redact, redact_raw, snippet};
 use crate::log::Log;
 use crate::report;
-use crate::retry;
+use crate::retry::{self, Attempt};
 use crate::secret::Secret;
 use crate::state::CachedToken;
 use anyhow::{Result, anyhow, bail};
@@ -301,7 +301,8 @@ impl Auth0 {
         }
     }
 
-    /// Sends a request, retrying what is worth retrying; returns the first answer that is not.
+    /// Sends a request through the shared retry runner, retrying 408, 429, 5xx (but 501) and
+    /// transport errors; returns the first answer that is not one of those.
     fn call(
         &self,
         deadline: Instant,
@@ -310,81 +311,56 @@ impl Auth0 {
         url: &reqwest::Url,
         build: impl Fn() -> reqwest::blocking::RequestBuilder,
     ) -> Result<Response> {
-        let mut attempt = 0;
-        loop {
-            self.wait_for_rate_limit(deadline, stop)?;
+        let outcome = retry::run(deadline, stop, Some(MAX_ATTEMPTS), |_| {
+            if let Err(e) = self.wait_for_rate_limit(deadline, stop) {
+                return Attempt::Done(Err(e));
+            }
             let started = Instant::now();
-            let result = build().send();
-            let (problem, retry_after) = match result {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    report::request(method, &redact(url), &status.to_string(), started.elapsed());
-                    self.note_rate_limit(resp.headers());
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-                    match status {
-                        429 => {
-                            let reset = reset_time(resp.headers());
-                            let wait = retry_after
-                                .or(reset.map(|r| retry::until_unix(r, SystemTime::now())));
-                            (
-                                format!(
-                                    "Auth0 rate limit reached (429) on {method} {}{}",
-                                    url.path(),
-                                    match wait {
-                                        Some(w) => format!(", asked to wait {}", human(w)),
-                                        None => String::new(),
-                                    }
-                                ),
-                                Some(wait.unwrap_or(Duration::from_secs(1))),
-                            )
-                        }
-                        408 | 500 | 502..=599 => (
-                            format!("Auth0 answered {status} to {method} {}", url.path()),
-                            retry_after,
-                        ),
-                        _ => return Ok(resp),
-                    }
-                }
+            let resp = match build().send() {
+                Ok(resp) => resp,
                 Err(e) => {
                     let d = describe(e);
                     report::request(method, &redact(url), &d, started.elapsed());
-                    (format!("{method} {}: {d}", url.path()), None)
+                    return Attempt::Again {
+                        why: format!("{method} {}: {d}", url.path()),
+                        wait: None,
+                    };
                 }
             };
-            attempt += 1;
-            if attempt >= MAX_ATTEMPTS {
-                bail!("{problem} ({attempt} attempts)");
+            let status = resp.status().as_u16();
+            report::request(method, &redact(url), &status.to_string(), started.elapsed());
+            self.note_rate_limit(resp.headers());
+            let retry_after = retry::retry_after(resp.headers());
+            match status {
+                429 => {
+                    let wait = retry_after
+                        .or(reset_time(resp.headers())
+                            .map(|r| retry::until_unix(r, SystemTime::now())));
+                    Attempt::Again {
+                        why: format!(
+                            "Auth0 rate limit reached (429) on {method} {}{}",
+                            url.path(),
+                            match wait {
+                                Some(w) => format!(", asked to wait {}", retry::human(w)),
+                                None => String::new(),
+                            }
+                        ),
+                        wait: Some(wait.unwrap_or(Duration::from_secs(1))),
+                    }
+                }
+                408 | 500 | 502..=599 => Attempt::Again {
+                    why: format!("Auth0 answered {status} to {method} {}", url.path()),
+                    wait: retry_after,
+                },
+                _ => Attempt::Done(Ok(resp)),
             }
-            report::verbose(format_args!("{problem}; retrying"));
-            self.wait(
-                retry::next_wait(attempt, retry_after, fastrand::f64()),
-                deadline,
-                stop,
-                &problem,
-            )?;
-        }
+        });
+        outcome.map_err(|why| anyhow!(why))?
     }
 
-    /// Sleeps `wait` unless the run is stopping. A wait that would pass the deadline (a
-    /// Retry-After or a rate-limit reset beyond MAX_RUN_TIME) sleeps until the deadline and
-    /// then ends the run with an error saying so; the next run goes on.
+    /// [`retry::wait`], as an error of this client.
     fn wait(&self, wait: Duration, deadline: Instant, stop: &AtomicBool, why: &str) -> Result<()> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let sleep = wait.min(left);
-        if !sleep.is_zero() && !crate::pace::sleep(sleep, stop) {
-            bail!("run stopped");
-        }
-        if wait > left {
-            bail!(
-                "{why}; the next attempt would come after MAX_RUN_TIME, so this run waited {} until MAX_RUN_TIME and stops (the next run goes on)",
-                human(left)
-            );
-        }
-        Ok(())
+        retry::wait(wait, deadline, stop, why).map_err(|e| anyhow!(e))
     }
 
     fn note_rate_limit(&self, headers: &HeaderMap) {
@@ -408,7 +384,7 @@ impl Auth0 {
         if !wait.is_zero() {
             let why = format!(
                 "Auth0 rate limit used up (x-ratelimit-remaining: 0) until its reset in {}",
-                human(wait)
+                retry::human(wait)
             );
             report::verbose(format_args!("{why}; waiting"));
             self.wait(wait, deadline, stop, &why)?;
@@ -444,17 +420,6 @@ pub fn parse_next_link(value: &str) -> Option<String> {
             })
             .then(|| target.to_string())
     })
-}
-
-/// A duration as people read it: to the millisecond under a minute ("1s 500ms"), else to the
-/// second ("3m 20s", "584542046033years 8months ...").
-fn human(d: Duration) -> String {
-    let rounded = if d.as_secs() < 60 {
-        Duration::from_millis(d.as_millis() as u64)
-    } else {
-        Duration::from_secs(d.as_secs())
-    };
-    humantime::format_duration(rounded).to_string()
 }
 
 fn reset_time(headers: &HeaderMap) -> Option<u64> {
@@ -759,7 +724,7 @@ mod tests {
                 headers.insert("x-ratelimit-reset", v);
             }
             if let Some(reset) = reset_time(&headers) {
-                let _ = human(retry::until_unix(reset, SystemTime::now()));
+                let _ = retry::human(retry::until_unix(reset, SystemTime::now()));
             }
         }
     }

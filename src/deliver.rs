@@ -12,7 +12,7 @@ use crate::exit;
 use crate::http::{describe, read_prefix, redact, snippet};
 use crate::pace::{Deadline, Pace, Signal};
 use crate::report::{self, Counters};
-use crate::retry::{self, Verdict};
+use crate::retry::{self, Attempt, Verdict};
 use crate::secret::scrub;
 use crate::sign;
 use anyhow::{Context, Result};
@@ -346,16 +346,23 @@ impl Shared {
         } else {
             body.clone()
         };
-        let mut attempt = 0;
-        loop {
+        let max_attempts = match retries {
+            Retries::UntilDeadline => None,
+            Retries::None => Some(1),
+        };
+        let outcome = retry::run(self.deadline.at(), &self.stop, max_attempts, |n| {
             let Some(permit) = self.pace.acquire(&self.stop) else {
-                return Sent::Failed("not attempted: the run is stopping".into());
+                return Attempt::Done(Sent::Failed("not attempted: the run is stopping".into()));
             };
+            // A signal may have brought the deadline forward since the runner started.
             let left = self.deadline.remaining();
             if left.is_zero() {
-                return Sent::Failed(
+                return Attempt::Done(Sent::Failed(
                     "not attempted: MAX_RUN_TIME reached, the next run goes on".into(),
-                );
+                ));
+            }
+            if n > 0 {
+                Counters::add(&self.counters.retries, 1);
             }
             let started = Instant::now();
             let outcome = self.attempt(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
@@ -387,56 +394,40 @@ impl Shared {
                     )
                 }
             };
-            match verdict {
+            Attempt::Done(match verdict {
                 Verdict::Delivered => {
                     permit.release(Signal::Healthy, None);
-                    return Sent::Delivered { status };
+                    Sent::Delivered { status }
                 }
                 Verdict::Refused(status) => {
                     permit.release(Signal::Neutral, None);
-                    return Sent::Refused { status, detail };
+                    Sent::Refused { status, detail }
                 }
                 Verdict::Misconfigured(status) => {
                     permit.release(Signal::Neutral, None);
-                    return Sent::Failed(format!(
-                        "{detail}; {}",
-                        retry::misconfigured_advice(status)
-                    ));
-                }
-                Verdict::Retry { .. } if retries == Retries::None => {
-                    permit.release(Signal::Neutral, None);
-                    return Sent::Failed(format!(
-                        "{detail} (a run retries this answer with backoff until MAX_RUN_TIME)"
-                    ));
+                    Sent::Failed(format!("{detail}; {}", retry::misconfigured_advice(status)))
                 }
                 Verdict::Retry { throttled } => {
-                    attempt += 1;
-                    let wait = retry::next_wait(attempt, retry_after, fastrand::f64());
-                    if throttled {
-                        // The receiver asked for less: fewer requests in flight, and when it
-                        // said for how long, every worker waits, not only this one.
-                        permit.release(Signal::Throttled, retry_after.map(|_| wait));
-                    } else {
-                        permit.release(Signal::Neutral, None);
+                    // The receiver asked for less: fewer requests in flight, and when it said
+                    // for how long, every worker waits, not only this one.
+                    let pause = retry_after.map(|asked| retry::next_wait(1, Some(asked), 0.0));
+                    match throttled {
+                        true => permit.release(Signal::Throttled, pause),
+                        false => permit.release(Signal::Neutral, None),
                     }
-                    if wait >= self.deadline.remaining() {
-                        return Sent::Failed(format!(
-                            "{detail} (after {attempt} attempt{}; MAX_RUN_TIME reached, the next run goes on)",
-                            if attempt == 1 { "" } else { "s" }
-                        ));
-                    }
-                    Counters::add(&self.counters.retries, 1);
-                    report::debug(format_args!(
-                        "{detail}; retry {attempt} of {id} in {} ms",
-                        wait.as_millis()
-                    ));
-                    if !crate::pace::sleep(wait, &self.stop) {
-                        return Sent::Failed(format!(
-                            "{detail} (not retried: the run is stopping)"
-                        ));
-                    }
+                    return Attempt::Again {
+                        why: format!("{detail} (webhook-id {id})"),
+                        wait: retry_after,
+                    };
                 }
-            }
+            })
+        });
+        match (outcome, retries) {
+            (Ok(sent), _) => sent,
+            (Err(why), Retries::None) => Sent::Failed(format!(
+                "{why}; a run retries this answer with backoff until MAX_RUN_TIME"
+            )),
+            (Err(why), Retries::UntilDeadline) => Sent::Failed(why),
         }
     }
 
@@ -474,8 +465,7 @@ impl Shared {
         }
         let resp = req.body(wire.clone()).send()?;
         let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
-        let retry_after = header(reqwest::header::RETRY_AFTER)
-            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        let retry_after = retry::retry_after(resp.headers());
         let location = header(LOCATION).map(|l| match self.cfg.url.join(l) {
             Ok(u) => redact(&u),
             Err(_) => "an address that is not a URL".to_string(),

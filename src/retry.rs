@@ -1,7 +1,9 @@
-//! Retry decisions, as pure functions: which answers are retried, which are final, and how long
-//! to wait before the next attempt. Used for both the webhook and the Auth0 API.
+//! Retrying, for the webhook and the Auth0 API alike: the decisions as pure functions (which
+//! answers are retried, which are final, how long to wait, what `Retry-After` says) and the one
+//! blocking runner both clients use (attempt, classify, wait; the deadline checked here only).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What one webhook answer means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +84,78 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An answer's `Retry-After`, parsed once for every client.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, SystemTime::now())
+}
+
+/// What one attempt came to, as its client classified the answer.
+pub enum Attempt<T> {
+    /// Finished, one way or another: the runner returns it.
+    Done(T),
+    /// Worth another attempt. `why` names the problem for messages; `wait` is what the server
+    /// asked for (`Retry-After`, a rate-limit reset), else backoff decides.
+    Again { why: String, wait: Option<Duration> },
+}
+
+/// Sends, classifies and waits until an attempt is [`Attempt::Done`], `max_attempts` are
+/// spent, the run stops, or the next attempt would come after `deadline`. The attempt gets its
+/// number (0 for the first). Err is the message saying why it gave up.
+pub fn run<T>(
+    deadline: Instant,
+    stop: &AtomicBool,
+    max_attempts: Option<u32>,
+    mut attempt: impl FnMut(u32) -> Attempt<T>,
+) -> Result<T, String> {
+    let mut n = 0;
+    loop {
+        let (why, asked) = match attempt(n) {
+            Attempt::Done(v) => return Ok(v),
+            Attempt::Again { why, wait } => (why, wait),
+        };
+        n += 1;
+        if max_attempts.is_some_and(|max| n >= max) {
+            return Err(format!(
+                "{why} ({n} attempt{})",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        let pause = next_wait(n, asked, fastrand::f64());
+        crate::report::verbose(format_args!("{why}; retry {n} in {} ms", pause.as_millis()));
+        wait(pause, deadline, stop, &why)?;
+    }
+}
+
+/// Sleeps `wait` unless the run stops. A wait that would pass the deadline (a `Retry-After` or
+/// a rate-limit reset beyond MAX_RUN_TIME) sleeps until the deadline and then gives up with a
+/// message saying so; the next run goes on. The one place a wait meets the deadline.
+pub fn wait(wait: Duration, deadline: Instant, stop: &AtomicBool, why: &str) -> Result<(), String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let sleep = wait.min(left);
+    if !sleep.is_zero() && !crate::pace::sleep(sleep, stop) {
+        return Err(format!("{why} (not retried: the run is stopping)"));
+    }
+    if wait > left {
+        return Err(format!(
+            "{why}; the next attempt would come after MAX_RUN_TIME, so this run waited {} until MAX_RUN_TIME and stops (the next run goes on)",
+            human(left)
+        ));
+    }
+    Ok(())
+}
+
+/// A duration as people read it: to the millisecond under a minute ("1s 500ms"), else to the
+/// second ("3m 20s", "584542046033years 8months ...").
+pub fn human(d: Duration) -> String {
+    let rounded = if d.as_secs() < 60 {
+        Duration::from_millis(d.as_millis() as u64)
+    } else {
+        Duration::from_secs(d.as_secs())
+    };
+    humantime::format_duration(rounded).to_string()
 }
 
 /// The wait until a Unix-seconds reset time (`x-ratelimit-reset`), zero when it has passed.
