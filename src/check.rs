@@ -3,14 +3,14 @@
 //! the first run with nothing left behind; nothing is sent to the webhook but, with
 //! `--send-test`, one marked test item.
 
-use crate::auth0::{Auth0, Cursor};
 use crate::cli::PayloadShape;
 use crate::config::Config;
-use crate::deliver::{Direct, Sent};
-use crate::encode::Matched;
 use crate::exit;
-use crate::owner;
 use crate::report;
+use crate::sink::encode::Matched;
+use crate::sink::webhook::{Direct, Sent};
+use crate::source::auth0::{Auth0, Cursor};
+use crate::state::owner;
 use crate::state::{self, State};
 use anyhow::{Context, Result};
 use std::net::ToSocketAddrs;
@@ -167,7 +167,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
 /// for a run. One attempt: a run would retry an answer such as 503, `check` reports it.
 fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) {
     let item = test_item(cfg.webhook.shape, SystemTime::now());
-    let deadline = Arc::new(crate::pace::Deadline::new(
+    let deadline = Arc::new(crate::sink::pace::Deadline::new(
         Instant::now() + cfg.webhook.timeout,
     ));
     let direct = Direct::new(http, &cfg.webhook, Arc::default(), deadline);
@@ -198,7 +198,7 @@ pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
         "test": true,
     });
     let raw = serde_json::value::RawValue::from_string(log.to_string()).expect("valid JSON");
-    let log = crate::log::Log::parse(raw).expect("the test log has an id");
+    let log = crate::source::log::Log::parse(raw).expect("the test log has an id");
     let mut json = crate::filter::item_json(&log, shape);
     // The item is an object: `"test": true` goes before its closing brace, whatever the shape.
     json.pop();

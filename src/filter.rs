@@ -2,7 +2,7 @@
 //! item looks like. Auth0 ignores `q` in checkpoint mode, so all filtering happens here.
 
 use crate::cli::PayloadShape;
-use crate::log::Log;
+use crate::source::log::Log;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone)]
@@ -202,7 +202,7 @@ pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
             if COLLECTIONS.contains(&first) {
                 return None;
             }
-            let hint = match crate::suggest::closest(first, COLLECTIONS) {
+            let hint = match crate::config::suggest::closest(first, COLLECTIONS) {
                 Some(c) => format!("did you mean `{c}`?"),
                 None => "entries are whole path segments after /api/v2/, e.g. users, clients, connections".to_string(),
             };
@@ -226,7 +226,7 @@ mod tests {
     }
 
     fn log(kind: &str, method: &str, path: &str) -> Log {
-        crate::log::from_value(
+        crate::source::log::from_value(
             &json!({"log_id": "1", "type": kind, "details": {"request": {"method": method, "path": path}}}),
         )
     }
@@ -283,7 +283,7 @@ mod tests {
         let f = filter(&["sapi", "fapi"], "");
         assert!(f.matches(&log("fapi", "post", "/api/v2/users")));
         assert!(!f.matches(&log("s", "post", "/api/v2/users")));
-        let bare = crate::log::from_value(&json!({"log_id": "1", "type": "sapi"}));
+        let bare = crate::source::log::from_value(&json!({"log_id": "1", "type": "sapi"}));
         assert!(f.matches(&bare));
         assert!(!filter(&["sapi"], "users").matches(&bare));
     }
@@ -295,7 +295,7 @@ mod tests {
     #[test]
     fn item_of_a_log_without_details_has_nulls_not_a_crash() {
         let it = item(
-            &crate::log::from_value(&json!({"_id": "42", "type": "sapi", "date": "d"})),
+            &crate::source::log::from_value(&json!({"_id": "42", "type": "sapi", "date": "d"})),
             PayloadShape::Extension,
         );
         assert_eq!(

@@ -1,39 +1,29 @@
 //! auth0-mgmt-webhooks: forwards Auth0 Management API audit logs to a webhook, one cron run at
 //! a time, without ever moving its checkpoint past a log it did not deliver.
 //!
-//! The pipeline, one module a stage: `config` -> `state` -> `auth0` -> `filter` -> `encode`
-//! -> `deliver` (with `retry`, `pace`, `sign`) -> `checkpoint` -> `state` -> `report` /
-//! `slack`. `run` ties them together; `monitor` (cron pings, Prometheus file) watches each real
-//! run from `dispatch`; `redeliver` sends the dead-letter file again through `deliver`;
-//! `main.rs` only maps the result to an exit code from `exit`.
+//! The pipeline, a folder or file a stage, the data flowing one way:
+//! `config` (settings, checked once) -> `source` (Auth0's logs as one ordered stream) ->
+//! `filter` (types, endpoints -> payload items) -> `sink` (the webhook: batches, signatures,
+//! pacing; or stdout for a dry run) -> `state` (the ordered acker's checkpoint, the lock, the
+//! history) -> `report` (the summary, Slack, monitors). `run` ties them together; `check` and
+//! `redeliver` are the other commands; `retry`, `http`, `secret`, `signal` and `exit` serve
+//! them all; `main.rs` only maps the result to an exit code.
 
-pub mod auth0;
 pub mod check;
-pub mod checkpoint;
 pub mod cli;
 pub mod config;
-pub mod deliver;
-pub mod encode;
 pub mod exit;
 pub mod filter;
-pub mod history;
 pub mod http;
-pub mod log;
-pub mod logid;
-pub mod monitor;
-pub mod owner;
-pub mod pace;
 pub mod redeliver;
 pub mod report;
 pub mod retry;
 pub mod run;
 pub mod secret;
-pub mod sign;
 pub mod signal;
-pub mod slack;
+pub mod sink;
 pub mod source;
 pub mod state;
-pub mod suggest;
 
 use anyhow::Result;
 use clap::FromArgMatches;
@@ -136,7 +126,7 @@ fn dispatch(command: Command) -> Result<u8> {
                 return run::run(&cfg, true, args.output).map(|(code, _summary)| code);
             }
             // Cron monitors see every real run, including one that fails before its summary.
-            let monitor = monitor::Monitor::start(&cfg);
+            let monitor = report::monitor::Monitor::start(&cfg);
             let result = run::run(&cfg, false, args.output);
             monitor.finish(&result);
             result.map(|(code, _summary)| code)
@@ -152,7 +142,7 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::History(args) => {
             let file = config::load_file(args.state.config.as_deref())?;
             let path = config::state_path(&args.state, &file, &config::process_env)?;
-            history::show(&path, args.json, args.limit)?;
+            state::history::show(&path, args.json, args.limit)?;
             Ok(exit::OK)
         }
         Command::Completions(args) => {

@@ -4,13 +4,13 @@
 //! records not attempted, and lines that are not records, kept as they were.
 
 use crate::config::Config;
-use crate::deliver::{Direct, Sent, dead_letter_record};
-use crate::encode::Matched;
 use crate::exit;
-use crate::pace::Deadline;
 use crate::report::{self, Counters, count};
-use crate::sign;
 use crate::signal;
+use crate::sink::encode::Matched;
+use crate::sink::pace::Deadline;
+use crate::sink::sign;
+use crate::sink::webhook::{Direct, Sent, dead_letter_record};
 use crate::state;
 use anyhow::{Context, Result};
 use serde::Deserialize;

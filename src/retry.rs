@@ -135,7 +135,7 @@ pub fn run<T>(
 pub fn wait(wait: Duration, deadline: Instant, stop: &AtomicBool, why: &str) -> Result<(), String> {
     let left = deadline.saturating_duration_since(Instant::now());
     let sleep = wait.min(left);
-    if !sleep.is_zero() && !crate::pace::sleep(sleep, stop) {
+    if !sleep.is_zero() && !crate::sink::pace::sleep(sleep, stop) {
         return Err(format!("{why} (not retried: the run is stopping)"));
     }
     if wait > left {

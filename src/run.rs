@@ -3,20 +3,20 @@
 //! run), move the checkpoint with the ordered acker as deliveries end (saving it at most every
 //! second), then record and report the run.
 
-use crate::auth0::Auth0;
-use crate::checkpoint::{Acker, Fate};
 use crate::cli::Output;
 use crate::config::Config;
-use crate::deliver::{Deliverer, Done};
-use crate::encode::{Batcher, Matched};
 use crate::exit::{self, Failure};
 use crate::filter;
-use crate::log::Log;
-use crate::logid::{self, StartFrom};
-use crate::pace::Deadline;
 use crate::report::{self, Counters, Progress, Summary};
 use crate::signal;
+use crate::sink::encode::{Batcher, Matched};
+use crate::sink::pace::Deadline;
+use crate::sink::webhook::{Deliverer, Done};
+use crate::source::auth0::Auth0;
+use crate::source::log::Log;
+use crate::source::logid::{self, StartFrom};
 use crate::source::{self, Fetched};
+use crate::state::checkpoint::{Acker, Fate};
 use crate::state::{self, RunRecord, State};
 use anyhow::{Result, anyhow};
 use std::io::Write;
@@ -163,7 +163,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
     if !dry_run && let Some(slack) = &cfg.slack {
         let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
         let day = state.last_daily_report.clone();
-        crate::slack::after_run(
+        crate::report::slack::after_run(
             &http,
             slack,
             tenant,

@@ -18,7 +18,7 @@ pub(super) fn message(path: &Path, text: &str, err: &toml::de::Error) -> String 
         .filter(|_| raw.starts_with("unknown field"))
     {
         let known = expected(raw);
-        let hint = match crate::suggest::closest(unknown, &known) {
+        let hint = match crate::config::suggest::closest(unknown, &known) {
             Some(k) => format!("did you mean `{k}`? "),
             None => String::new(),
         };

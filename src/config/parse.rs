@@ -1,5 +1,5 @@
 //! Parsing and checking of single setting values: each function names its setting in its
-//! error and shows a good value. `Config::new` (in `config.rs`) puts them together.
+//! error and shows a good value. `Config::new` (in `config/mod.rs`) puts them together.
 
 use crate::exit;
 use crate::secret::Secret;

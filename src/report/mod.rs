@@ -1,6 +1,9 @@
 //! What the run tells people: log lines on stderr by verbosity, the progress display (only on a
 //! terminal), the counters, and the end-of-run summary as text or JSON.
 
+pub mod monitor;
+pub mod slack;
+
 use crate::state::RunRecord;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;

@@ -3,10 +3,10 @@
 
 use crate::config::Auth0Config;
 use crate::http::{ReadFailed, TooLarge, describe, read_capped, redact, redact_raw, snippet};
-use crate::log::Log;
 use crate::report;
 use crate::retry::{self, Attempt};
 use crate::secret::Secret;
+use crate::source::log::Log;
 use crate::state::CachedToken;
 use anyhow::{Result, anyhow, bail};
 use reqwest::blocking::{Client, Response};

@@ -9,7 +9,7 @@ use std::io::Write;
 #[derive(Debug, Clone)]
 pub struct Matched {
     /// Its ticket with the checkpoint's acker.
-    pub seq: crate::checkpoint::Seq,
+    pub seq: crate::state::checkpoint::Seq,
     pub log_id: String,
     /// The payload item, serialized once.
     pub json: Vec<u8>,

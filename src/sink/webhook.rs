@@ -5,16 +5,16 @@
 //! refusals of everything, stop the run. [`Direct`] sends single requests the same way,
 //! outside the pool, for `redeliver` and `check --send-test`.
 
-use crate::checkpoint::{Fate, Seq};
 use crate::config::WebhookConfig;
-use crate::encode::{Matched, encode, gzip};
 use crate::exit;
 use crate::http::{describe, read_prefix, redact, snippet};
-use crate::pace::{Deadline, Pace, Signal};
 use crate::report::{self, Counters};
 use crate::retry::{self, Attempt, Verdict};
 use crate::secret::scrub;
-use crate::sign;
+use crate::sink::encode::{Matched, encode, gzip};
+use crate::sink::pace::{Deadline, Pace, Signal};
+use crate::sink::sign;
+use crate::state::checkpoint::{Fate, Seq};
 use anyhow::{Context, Result};
 use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, LOCATION};

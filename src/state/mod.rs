@@ -1,6 +1,10 @@
 //! The state file (checkpoint, start-from, cached token, run history): read strictly, written
 //! atomically (temp file, fsync, rename, fsync of the folder), guarded by a lock file beside it.
 
+pub mod checkpoint;
+pub mod history;
+pub mod owner;
+
 use crate::exit::Failure;
 use crate::secret::Secret;
 use anyhow::{Context, Result};
@@ -71,7 +75,7 @@ impl State {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
             Err(e) => {
-                let advice = crate::owner::foreign(path, &[&lock_path(path)])
+                let advice = crate::state::owner::foreign(path, &[&lock_path(path)])
                     .map(|a| format!("; {a}"))
                     .unwrap_or_default();
                 return Err(bad(format!("cannot read it: {e}{advice}")).into());
@@ -164,8 +168,8 @@ pub fn lock(state: &Path) -> Result<Lock> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
     let file = open.open(&path).with_context(|| {
-        let advice = crate::owner::foreign(&path, &[state])
-            .or_else(|| crate::owner::foreign(dir, &[]))
+        let advice = crate::state::owner::foreign(&path, &[state])
+            .or_else(|| crate::state::owner::foreign(dir, &[]))
             .map(|a| format!("; {a}"))
             .unwrap_or_default();
         format!(

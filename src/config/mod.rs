@@ -3,12 +3,13 @@
 
 mod file_error;
 mod parse;
+pub mod suggest;
 
 use crate::cli::{FormatSetting, PayloadFormat, PayloadShape, Settings, StateArgs};
 use crate::exit;
 use crate::filter::{Endpoint, Filter};
 use crate::secret::Secret;
-use crate::sign::SigningKeys;
+use crate::sink::sign::SigningKeys;
 use anyhow::Result;
 use parse::{
     HEADERS, boolean, choice, duration, given, header, header_value, number, parse_domain,
@@ -28,7 +29,7 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub filter: Filter,
     pub batch_size: u32,
-    pub start_from: Option<crate::logid::StartFrom>,
+    pub start_from: Option<crate::source::logid::StartFrom>,
     pub max_run_time: Duration,
     pub state_file: PathBuf,
     pub dead_letter: Option<PathBuf>,
@@ -399,10 +400,13 @@ impl Config {
             .map(str::trim)
             .filter(|v| !v.is_empty())
         {
-            Some(raw) => Some(crate::logid::StartFrom {
+            Some(raw) => Some(crate::source::logid::StartFrom {
                 raw: raw.to_string(),
-                checkpoint: crate::logid::parse_start_from(raw, std::time::SystemTime::now())
-                    .map_err(|e| exit::settings(format!("START_FROM (--start-from): {e}")))?,
+                checkpoint: crate::source::logid::parse_start_from(
+                    raw,
+                    std::time::SystemTime::now(),
+                )
+                .map_err(|e| exit::settings(format!("START_FROM (--start-from): {e}")))?,
             }),
             None => None,
         };

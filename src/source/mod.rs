@@ -3,11 +3,14 @@
 //! delivery. Each page is checked before it goes on: sorted by id, repeats and logs at or
 //! before the cursor dropped, and a page that does not move the cursor stops the run.
 
-use crate::auth0::{Auth0, Cursor, Page};
-use crate::log::Log;
-use crate::logid;
+pub mod auth0;
+pub mod log;
+pub mod logid;
+
 use crate::report;
 use anyhow::{Result, anyhow};
+use auth0::{Auth0, Cursor, Page};
+use log::Log;
 use reqwest::Url;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -122,7 +125,7 @@ mod tests {
 
     fn page(ids: &[&str]) -> Vec<Log> {
         ids.iter()
-            .map(|id| crate::log::from_value(&json!({ "log_id": id })))
+            .map(|id| crate::source::log::from_value(&json!({ "log_id": id })))
             .collect()
     }
 
