@@ -12,10 +12,9 @@ use crate::sink::pace::Deadline;
 use crate::sink::sign;
 use crate::sink::webhook::{Direct, Sent, dead_letter_record};
 use crate::state;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -341,25 +340,8 @@ fn watch_signals(direct: &Direct, deadline: &Deadline, finished: &AtomicBool) {
 /// Replaces the file atomically (temp file beside it, fsync, rename, fsync of the folder),
 /// mode 0600 as the run creates it: a crash leaves the old file or the new one.
 fn replace(path: &Path, content: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    // tempfile creates the file with mode 0600: the logs can hold personal data.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".dead-letter-")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(content)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("replacing DEAD_LETTER_FILE {}", path.display()))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing folder {}", dir.display()))?;
-    Ok(())
+    // Mode 0600: the logs can hold personal data.
+    crate::state::replace_file(path, content, "DEAD_LETTER_FILE", None)
 }
 
 #[cfg(test)]

@@ -10,10 +10,9 @@ use crate::http::describe;
 use crate::report::{self, Summary};
 use crate::secret;
 use crate::state::State;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use reqwest::Url;
 use reqwest::blocking::Client;
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -228,25 +227,8 @@ fn lag(end: &End, checkpoint: Option<&str>, now: SystemTime) -> Option<Duration>
     if end.ok && end.fetched == 0 {
         return Some(Duration::ZERO);
     }
-    let stored = log_id_time(checkpoint?)?;
-    Some(report::age(&stored, now).unwrap_or_default())
-}
-
-/// When Auth0 stored a log, from its id: `900` then `YYYYMMDDhhmmssSSS` (UTC), as RFC 3339.
-fn log_id_time(id: &str) -> Option<String> {
-    let t = id
-        .get(3..20)
-        .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))?;
-    Some(format!(
-        "{}-{}-{}T{}:{}:{}.{}Z",
-        &t[0..4],
-        &t[4..6],
-        &t[6..8],
-        &t[8..10],
-        &t[10..12],
-        &t[12..14],
-        &t[14..17]
-    ))
+    let stored = crate::source::logid::stored_at(checkpoint?)?;
+    Some(now.duration_since(stored).unwrap_or_default())
 }
 
 fn unix(t: SystemTime) -> f64 {
@@ -359,29 +341,7 @@ fn previous_success(path: &Path) -> Option<f64> {
 /// Temp file beside it, then rename: the collector never reads half a file. Readable by all
 /// (0644), since node_exporter runs as another user; it holds no secret.
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    // node_exporter reads only *.prom, so the temp file is never read half written.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".auth0-mgmt-webhooks-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(text.as_bytes())
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .with_context(|| format!("setting the mode of {}", tmp.path().display()))?;
-    }
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("replacing {}", path.display()))?;
-    Ok(())
+    crate::state::replace_file(path, text.as_bytes(), "METRICS_FILE", Some(0o644))
 }
 
 #[cfg(test)]

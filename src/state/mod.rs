@@ -95,21 +95,8 @@ impl State {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating folder {}", dir.display()))?;
         let json = serde_json::to_vec_pretty(self).expect("state serializes");
-        // tempfile creates the file with mode 0600; the state holds a bearer token.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".state-")
-            .tempfile_in(dir)
-            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-        tmp.write_all(&json)
-            .and_then(|_| tmp.as_file().sync_all())
-            .with_context(|| format!("writing {}", tmp.path().display()))?;
-        tmp.persist(path)
-            .map_err(|e| e.error)
-            .with_context(|| format!("replacing state file {}", path.display()))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing folder {}", dir.display()))?;
-        Ok(())
+        // Mode 0600: the state holds a bearer token.
+        replace_file(path, &json, "state file", None)
     }
 
     pub fn record(&mut self, run: RunRecord) {
@@ -138,6 +125,42 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
         "state file {}: too many levels of symbolic links",
         path.display()
     )
+}
+
+/// Replaces `path` with `content` atomically: a temp file beside it (mode 0600, or `mode`),
+/// fsync, rename over it, fsync of the folder. A crash at any moment leaves the old file or
+/// the new one, never a mix. Used for the state file, the dead-letter file's rewrite and the
+/// metrics file. `what` names the file in errors.
+pub fn replace_file(path: &Path, content: &[u8], what: &str, mode: Option<u32>) -> Result<()> {
+    replace(path, content, mode).with_context(|| format!("saving {what} {}", path.display()))
+}
+
+fn replace(path: &Path, content: &[u8], mode: Option<u32>) -> Result<()> {
+    let dir = parent(path);
+    // The temp name does not end in .prom or .json: collectors and people never read it.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".auth0-mgmt-webhooks-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(content)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {}", tmp.path().display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .context("renaming the temporary file over it")?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing folder {}", dir.display()))?;
+    Ok(())
 }
 
 fn parent(path: &Path) -> &Path {
