@@ -555,6 +555,52 @@ fn sparse_matches_fill_batches_across_pages_and_each_log_goes_once() {
     assert_eq!(s.checkpoint(), Some(log_id(2000)));
 }
 
+/// Cron's life: sparse matches, a receiver that fails a third of the time and answers slowly,
+/// a short MAX_RUN_TIME, and run after run until caught up. Batches span pages and runs end
+/// mid-backlog, yet nothing is lost, the checkpoint only moves forward, and it ends at the
+/// newest log.
+#[test]
+fn sparse_matches_over_many_short_runs_against_a_flaky_receiver_lose_nothing() {
+    let logs: Vec<Value> = (1..=3000u64)
+        .map(|n| {
+            if n.is_multiple_of(20) {
+                log(n, "fapi", "PATCH", "/api/v2/clients/abc")
+            } else {
+                log(n, "seacft", "", "")
+            }
+        })
+        .collect();
+    let s = Setup::new(logs.clone());
+    // 31 pages at 50 ms each outlast one run's second: the backlog takes several runs.
+    s.tenant.set_latency(Duration::from_millis(50));
+    s.receiver.set_delay(Duration::from_millis(30));
+    s.receiver.set_behaviour(Behaviour::Flaky {
+        fail_ratio: 0.35,
+        status: 503,
+        seed: 12,
+        retry_after_every: Some(4),
+    });
+    let mut checkpoints: Vec<String> = Vec::new();
+    for run in 1..=40 {
+        let out = s.run(&["--batch-size", "30", "--max-run-time", "1s"], &[]);
+        assert!(matches!(out.code, 0 | 1), "run {run}: {}", out.stderr);
+        let c = s.checkpoint().unwrap_or_default();
+        if let Some(prev) = checkpoints.last() {
+            assert!(c >= *prev, "run {run} moved the checkpoint back");
+        }
+        checkpoints.push(c.clone());
+        if c == log_id(3000) {
+            break;
+        }
+    }
+    assert_eq!(
+        checkpoints.last(),
+        Some(&log_id(3000)),
+        "caught up in 40 runs"
+    );
+    assert_eq!(s.receiver.unique_delivered(), matching(&logs));
+}
+
 #[cfg(unix)]
 #[test]
 fn a_dry_run_into_a_closed_pipe_stops_fetching() {
