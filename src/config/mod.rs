@@ -723,6 +723,47 @@ mod tests {
     use clap::Parser;
     use std::collections::HashMap;
 
+    /// Every setting with an environment variable is also a key of the --config file (the
+    /// variable's name in lower case), but those the README names as exceptions.
+    #[test]
+    fn every_setting_is_a_config_file_key() {
+        let mut cmd = crate::cli::command();
+        let run = cmd.find_subcommand_mut("run").unwrap();
+        let not_in_file = [
+            "CONFIG_FILE",
+            "AUTH0_MGMT_WEBHOOKS_OUTPUT",
+            "WEBHOOK_HEADERS",
+        ];
+        for arg in run.get_arguments() {
+            let Some(env) = arg.get_env().map(|e| e.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            if not_in_file.contains(&env.as_str()) {
+                continue;
+            }
+            let key = env.to_lowercase();
+            // Any value: a wrong type is another error, an unknown key is what this looks for.
+            let e = toml::from_str::<FileSettings>(&format!("{key} = []")).unwrap_err();
+            assert!(
+                !e.message().contains("unknown field"),
+                "{env} (--{}) has no config file key `{key}`",
+                arg.get_long().unwrap_or_default()
+            );
+        }
+        // The secrets, which have no flag, and the headers' table.
+        for key in [
+            "auth0_client_secret",
+            "authorization",
+            "webhook_secret",
+            "slack_incoming_webhook_url",
+            "healthcheck_url",
+            "webhook_headers",
+        ] {
+            let e = toml::from_str::<FileSettings>(&format!("{key} = []")).unwrap_err();
+            assert!(!e.message().contains("unknown field"), "{key}");
+        }
+    }
+
     fn settings(args: &[&str]) -> Settings {
         let mut argv = vec!["auth0-mgmt-webhooks", "check"];
         argv.extend_from_slice(args);
