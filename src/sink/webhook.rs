@@ -1,16 +1,16 @@
 //! The webhook sink: each request's headers (Authorization, signature, custom), retries, the
 //! rayon pool that runs at most WEBHOOK_CONCURRENT_CALLS requests at once, and what a refusal
 //! means: a refused batch is split until the refused logs are found, only those go to the
-//! dead-letter file (the format of its records is here), and answers about the endpoint, or
+//! dead-letter file (`dead_letter`), and answers about the endpoint, or
 //! refusals of everything, stop the run. [`Direct`] sends single requests the same way,
 //! outside the pool, for `redeliver` and `check --send-test`.
 
 use crate::config::WebhookConfig;
-use crate::exit;
 use crate::http::{describe, read_prefix, redact, snippet};
 use crate::report::{self, Counters};
 use crate::retry::{self, Attempt, Verdict};
 use crate::secret::scrub;
+use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Matched, encode, gzip};
 use crate::sink::pace::{Deadline, Pace, Signal};
 use crate::sink::sign;
@@ -18,8 +18,6 @@ use crate::state::checkpoint::{Fate, Seq};
 use anyhow::{Context, Result};
 use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, LOCATION};
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -487,102 +485,4 @@ struct Answer {
     retry_after: Option<Duration>,
     location: Option<String>,
     text: String,
-}
-
-/// The dead-letter file: one whole JSON line a refused log, synced before the checkpoint may
-/// pass it.
-struct DeadLetter {
-    file: File,
-    /// The file does not end with a newline (a crash or a full disk cut a line short): the next
-    /// record starts on a line of its own.
-    needs_newline: bool,
-}
-
-impl DeadLetter {
-    /// Appends, mode 0600 (logs can hold personal data), and tightened if it was wider.
-    fn open(path: &Path) -> Result<DeadLetter> {
-        let cannot = |what: &str, e: std::io::Error| {
-            exit::settings(format!(
-                "DEAD_LETTER_FILE {}: cannot {what} it ({e})",
-                path.display()
-            ))
-        };
-        let mut open = std::fs::OpenOptions::new();
-        open.create(true).append(true).read(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-        let mut file = open.open(path).map_err(|e| cannot("open", e))?;
-        let meta = file.metadata().map_err(|e| cannot("read", e))?;
-        // Only a regular file is tightened (never a device such as /dev/stdout).
-        #[cfg(unix)]
-        if meta.is_file() {
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| cannot("restrict to mode 0600", e))?;
-        }
-        let len = meta.len();
-        let mut last = [b'\n'];
-        if meta.is_file() && len > 0 {
-            file.seek(SeekFrom::Start(len - 1))
-                .and_then(|_| file.read_exact(&mut last))
-                .map_err(|e| cannot("read", e))?;
-        }
-        Ok(DeadLetter {
-            file,
-            needs_newline: last[0] != b'\n',
-        })
-    }
-
-    fn append(
-        &mut self,
-        item: &Matched,
-        webhook_id: &str,
-        status: u16,
-        detail: &str,
-    ) -> std::io::Result<()> {
-        let mut line = Vec::new();
-        if self.needs_newline {
-            line.push(b'\n');
-        }
-        line.extend(dead_letter_record(
-            &item.log_id,
-            webhook_id,
-            status,
-            detail,
-            &item.json,
-        ));
-        // One write, then synced: the record is whole on disk before the checkpoint passes it.
-        let result = self
-            .file
-            .write_all(&line)
-            .and_then(|_| self.file.sync_data());
-        self.needs_newline = result.is_err();
-        result
-    }
-}
-
-/// One line of the dead-letter file, newline included: `log_id`, `webhook_id`, `refused_at`
-/// (now), `status`, `refusal`, and the `item` spliced in as it was serialized for sending, so a
-/// redelivery sends the same bytes.
-pub fn dead_letter_record(
-    log_id: &str,
-    webhook_id: &str,
-    status: u16,
-    refusal: &str,
-    item: &[u8],
-) -> Vec<u8> {
-    let head = serde_json::json!({
-        "log_id": log_id,
-        "webhook_id": webhook_id,
-        "refused_at": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        "status": status,
-        "refusal": refusal,
-    })
-    .to_string();
-    let mut line = Vec::with_capacity(head.len() + item.len() + 16);
-    line.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
-    line.extend_from_slice(b",\"item\":");
-    line.extend_from_slice(item);
-    line.extend_from_slice(b"}\n");
-    line
 }

@@ -1,0 +1,109 @@
+//! The dead-letter file: where logs the receiver refuses are set aside, one whole JSON line
+//! each (`log_id`, `webhook_id`, `refused_at`, `status`, `refusal`, and the `item` exactly as
+//! it was sent), each synced before the checkpoint may pass its log. `redeliver` reads it back.
+
+use crate::exit;
+use crate::sink::encode::Matched;
+use anyhow::Result;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::SystemTime;
+
+/// The dead-letter file: one whole JSON line a refused log, synced before the checkpoint may
+/// pass it.
+pub struct DeadLetter {
+    file: File,
+    /// The file does not end with a newline (a crash or a full disk cut a line short): the next
+    /// record starts on a line of its own.
+    needs_newline: bool,
+}
+
+impl DeadLetter {
+    /// Appends, mode 0600 (logs can hold personal data), and tightened if it was wider.
+    pub fn open(path: &Path) -> Result<DeadLetter> {
+        let cannot = |what: &str, e: std::io::Error| {
+            exit::settings(format!(
+                "DEAD_LETTER_FILE {}: cannot {what} it ({e})",
+                path.display()
+            ))
+        };
+        let mut open = std::fs::OpenOptions::new();
+        open.create(true).append(true).read(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+        let mut file = open.open(path).map_err(|e| cannot("open", e))?;
+        let meta = file.metadata().map_err(|e| cannot("read", e))?;
+        // Only a regular file is tightened (never a device such as /dev/stdout).
+        #[cfg(unix)]
+        if meta.is_file() {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| cannot("restrict to mode 0600", e))?;
+        }
+        let len = meta.len();
+        let mut last = [b'\n'];
+        if meta.is_file() && len > 0 {
+            file.seek(SeekFrom::Start(len - 1))
+                .and_then(|_| file.read_exact(&mut last))
+                .map_err(|e| cannot("read", e))?;
+        }
+        Ok(DeadLetter {
+            file,
+            needs_newline: last[0] != b'\n',
+        })
+    }
+
+    pub fn append(
+        &mut self,
+        item: &Matched,
+        webhook_id: &str,
+        status: u16,
+        detail: &str,
+    ) -> std::io::Result<()> {
+        let mut line = Vec::new();
+        if self.needs_newline {
+            line.push(b'\n');
+        }
+        line.extend(dead_letter_record(
+            &item.log_id,
+            webhook_id,
+            status,
+            detail,
+            &item.json,
+        ));
+        // One write, then synced: the record is whole on disk before the checkpoint passes it.
+        let result = self
+            .file
+            .write_all(&line)
+            .and_then(|_| self.file.sync_data());
+        self.needs_newline = result.is_err();
+        result
+    }
+}
+
+/// One line of the dead-letter file, newline included: `log_id`, `webhook_id`, `refused_at`
+/// (now), `status`, `refusal`, and the `item` spliced in as it was serialized for sending, so a
+/// redelivery sends the same bytes.
+pub fn dead_letter_record(
+    log_id: &str,
+    webhook_id: &str,
+    status: u16,
+    refusal: &str,
+    item: &[u8],
+) -> Vec<u8> {
+    let head = serde_json::json!({
+        "log_id": log_id,
+        "webhook_id": webhook_id,
+        "refused_at": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        "status": status,
+        "refusal": refusal,
+    })
+    .to_string();
+    let mut line = Vec::with_capacity(head.len() + item.len() + 16);
+    line.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    line.extend_from_slice(b",\"item\":");
+    line.extend_from_slice(item);
+    line.extend_from_slice(b"}\n");
+    line
+}
