@@ -1,0 +1,576 @@
+//! Settings as users give them, and what `Config` makes of them.
+
+use super::*;
+use crate::cli::{Cli, Command};
+use clap::Parser;
+use std::collections::HashMap;
+
+/// Every setting with an environment variable is also a key of the --config file (the
+/// variable's name in lower case), but those the README names as exceptions.
+#[test]
+fn every_setting_is_a_config_file_key() {
+    let mut cmd = crate::cli::command();
+    let run = cmd.find_subcommand_mut("run").unwrap();
+    let not_in_file = [
+        "CONFIG_FILE",
+        "AUTH0_MGMT_WEBHOOKS_OUTPUT",
+        "WEBHOOK_HEADERS",
+    ];
+    for arg in run.get_arguments() {
+        let Some(env) = arg.get_env().map(|e| e.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        if not_in_file.contains(&env.as_str()) {
+            continue;
+        }
+        let key = env.to_lowercase();
+        // Any value: a wrong type is another error, an unknown key is what this looks for.
+        let e = toml::from_str::<FileSettings>(&format!("{key} = []")).unwrap_err();
+        assert!(
+            !e.message().contains("unknown field"),
+            "{env} (--{}) has no config file key `{key}`",
+            arg.get_long().unwrap_or_default()
+        );
+    }
+    // The secrets, which have no flag, and the headers' table.
+    for key in [
+        "auth0_client_secret",
+        "authorization",
+        "webhook_secret",
+        "slack_incoming_webhook_url",
+        "healthcheck_url",
+        "webhook_headers",
+    ] {
+        let e = toml::from_str::<FileSettings>(&format!("{key} = []")).unwrap_err();
+        assert!(!e.message().contains("unknown field"), "{key}");
+    }
+}
+
+fn settings(args: &[&str]) -> Settings {
+    let mut argv = vec!["auth0-mgmt-webhooks", "check"];
+    argv.extend_from_slice(args);
+    match Cli::try_parse_from(argv).unwrap().command {
+        Command::Check(c) => c.settings,
+        _ => unreachable!(),
+    }
+}
+
+fn build(args: &[&str], env: &[(&str, &str)]) -> Result<Config> {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::new(&settings(args), &move |k: &str| env.get(k).cloned())
+}
+
+const BASE: &[&str] = &[
+    "--domain",
+    "acme.eu.auth0.com",
+    "--client-id",
+    "cid",
+    "--webhook-url",
+    "https://hooks.example.com/x",
+    "--state",
+    "/tmp/s.json",
+];
+const SECRET: &[(&str, &str)] = &[("AUTH0_CLIENT_SECRET", "shh")];
+
+/// BASE with `extra` appended; a flag in `extra` replaces BASE's value for it.
+fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args: Vec<&str> = BASE
+        .chunks(2)
+        .filter(|pair| !extra.contains(&pair[0]))
+        .flatten()
+        .copied()
+        .collect();
+    args.extend_from_slice(extra);
+    args
+}
+
+fn message(r: Result<Config>) -> String {
+    let e = r.unwrap_err();
+    assert_eq!(exit::code_for(&e), exit::USAGE, "{e}");
+    e.to_string()
+}
+
+#[test]
+fn defaults_match_the_readme() {
+    let c = build(BASE, SECRET).unwrap();
+    assert_eq!(c.auth0.base_url.as_str(), "https://acme.eu.auth0.com/");
+    assert_eq!(c.batch_size, 100);
+    assert!(c.webhook.send_as_batch);
+    assert_eq!(c.webhook.concurrency, 5);
+    assert_eq!(c.max_run_time, Duration::from_secs(240));
+    assert_eq!(c.webhook.connect_timeout, Duration::from_secs(5));
+    assert_eq!(c.webhook.timeout, Duration::from_secs(30));
+    assert_eq!(
+        c.filter.log_types.iter().collect::<Vec<_>>(),
+        ["fapi", "sapi"]
+    );
+    assert!(c.filter.endpoints.is_empty());
+    assert_eq!(c.auth0.client_secret.expose(), "shh");
+}
+
+#[test]
+fn batch_size_out_of_range_names_the_setting_and_the_limit() {
+    for bad in ["500", "-1", "0", "ten", " 101 "] {
+        let m = message(build(&with(&["--batch-size", bad]), SECRET));
+        assert!(
+            m.contains("BATCH_SIZE (--batch-size) must be a whole number from 1 to 100")
+                && m.contains(bad.trim()),
+            "{m}"
+        );
+    }
+    assert_eq!(
+        build(&with(&["--batch-size", " 50 "]), SECRET)
+            .unwrap()
+            .batch_size,
+        50
+    );
+    assert_eq!(
+        build(&with(&["--batch-size", ""]), SECRET)
+            .unwrap()
+            .batch_size,
+        100
+    );
+}
+
+#[test]
+fn every_bad_value_names_the_variable_the_flag_and_the_range_in_words() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--concurrency", "65"],
+            &["WEBHOOK_CONCURRENT_CALLS (--concurrency)", "1 to 64"],
+        ),
+        (
+            &["--daily-report-hour", "24"],
+            &["DAILY_REPORT_HOUR (--daily-report-hour)", "0 to 23"],
+        ),
+        (
+            &["--max-body-bytes", "0"],
+            &["WEBHOOK_MAX_BODY_BYTES (--max-body-bytes)", "from 1 to"],
+        ),
+        (
+            &["--max-run-time", "300000000000y"],
+            &["MAX_RUN_TIME (--max-run-time)", "from 1s to 24h"],
+        ),
+        (
+            &["--max-run-time", "0s"],
+            &["MAX_RUN_TIME", "from 1s to 24h"],
+        ),
+        (
+            &["--timeout", "18446744073709551615s"],
+            &["WEBHOOK_TIMEOUT (--timeout)", "from 100ms to 10m"],
+        ),
+        (
+            &["--connect-timeout", "soon"],
+            &[
+                "WEBHOOK_CONNECT_TIMEOUT (--connect-timeout)",
+                "from 100ms to 5m",
+            ],
+        ),
+        (
+            &["--send-as-batch", "maybe"],
+            &["SEND_AS_BATCH (--send-as-batch)", "true or false"],
+        ),
+        (
+            &["--payload-format", "xml"],
+            &["PAYLOAD_FORMAT (--payload-format)", "array or jsonl"],
+        ),
+        (
+            &["--endpoints", ", ,"],
+            &["AUTH0_API_ENDPOINTS (--endpoints)", "names no endpoint"],
+        ),
+        (
+            &["--header", "X-Key: a\nb"],
+            &["WEBHOOK_HEADERS (--header)", "line break"],
+        ),
+        (
+            &["--header", "X-Key: a\u{7}b"],
+            &["WEBHOOK_HEADERS (--header)", "control character"],
+        ),
+    ];
+    for (args, wanted) in cases {
+        let m = message(build(&with(args), SECRET));
+        for w in *wanted {
+            assert!(m.contains(w), "{args:?}: {m}");
+        }
+    }
+    let c = build(
+        &with(&[
+            "--send-as-batch",
+            " FALSE ",
+            "--payload-format",
+            "JSONL",
+            "--timeout",
+            " 2m ",
+        ]),
+        SECRET,
+    )
+    .unwrap();
+    assert!(!c.webhook.send_as_batch);
+    assert_eq!(c.webhook.format, PayloadFormat::Jsonl);
+    assert_eq!(c.webhook.timeout, Duration::from_secs(120));
+    let c = build(
+        &with(&[
+            "--endpoints",
+            " ",
+            "--max-run-time",
+            "",
+            "--config",
+            "",
+            "--ca-cert",
+            "",
+        ]),
+        SECRET,
+    )
+    .unwrap();
+    assert!(
+        c.filter.endpoints.is_empty(),
+        "empty is unset: all endpoints"
+    );
+    assert_eq!(c.max_run_time, Duration::from_secs(240));
+}
+
+#[test]
+fn authorization_with_a_line_break_is_refused_without_showing_it() {
+    let m = message(build(
+        BASE,
+        &[
+            ("AUTH0_CLIENT_SECRET", "s"),
+            ("AUTHORIZATION", "Bearer abc\ndef-secret"),
+        ],
+    ));
+    assert!(
+        m.contains("AUTHORIZATION") && m.contains("line break"),
+        "{m}"
+    );
+    assert!(!m.contains("def-secret"), "{m}");
+}
+
+#[test]
+fn domain_with_user_info_is_refused_and_never_echoed() {
+    for d in [
+        "user:pw-secret-9@acme.auth0.com",
+        "https://user:pw-secret-9@acme.auth0.com",
+    ] {
+        let m = message(build(&with(&["--domain", d]), SECRET));
+        assert!(
+            m.contains("AUTH0_DOMAIN (--domain)") && m.contains("user name or password"),
+            "{m}"
+        );
+        assert!(!m.contains("pw-secret-9"), "{m}");
+    }
+}
+
+#[test]
+fn debug_and_messages_hide_webhook_url_passwords_and_query_tokens() {
+    let c = build(
+        &with(&[
+            "--webhook-url",
+            "https://u:pw-secret-7@hooks.example.com/x?token=q-secret-7",
+        ]),
+        SECRET,
+    )
+    .unwrap();
+    let debug = format!("{c:?} {c:#?}");
+    assert!(
+        !debug.contains("pw-secret-7") && !debug.contains("q-secret-7"),
+        "{debug}"
+    );
+    assert!(debug.contains("hooks.example.com/x?token=***"), "{debug}");
+    let m = message(build(
+        &with(&[
+            "--webhook-url",
+            "https://u:pw-secret-7@ho st/x?token=q-secret-7",
+        ]),
+        SECRET,
+    ));
+    assert!(
+        !m.contains("pw-secret-7") && !m.contains("q-secret-7"),
+        "{m}"
+    );
+}
+
+#[test]
+fn missing_secret_says_where_to_put_it() {
+    let m = message(build(BASE, &[]));
+    assert!(
+        m.contains("AUTH0_CLIENT_SECRET") && m.contains("AUTH0_CLIENT_SECRET_FILE"),
+        "{m}"
+    );
+}
+
+#[test]
+fn secret_may_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("secret");
+    std::fs::write(&p, "from-file\n").unwrap();
+    let c = build(BASE, &[("AUTH0_CLIENT_SECRET_FILE", p.to_str().unwrap())]).unwrap();
+    assert_eq!(c.auth0.client_secret.expose(), "from-file");
+}
+
+#[test]
+fn plain_http_is_refused_except_on_loopback() {
+    let m = message(build(
+        &with(&["--webhook-url", "http://hooks.example.com/x"]),
+        SECRET,
+    ));
+    assert!(
+        m.contains("WEBHOOK_URL (--webhook-url) must use https"),
+        "{m}"
+    );
+    for ok in [
+        "http://127.0.0.1:9/x",
+        "http://localhost:9/x",
+        "http://[::1]:9/x",
+    ] {
+        build(&with(&["--webhook-url", ok]), SECRET).unwrap();
+    }
+    build(
+        &with(&[
+            "--webhook-url",
+            "http://hooks.example.com/x",
+            "--allow-insecure-http",
+        ]),
+        SECRET,
+    )
+    .unwrap();
+}
+
+#[test]
+fn unparseable_url_is_named() {
+    let m = message(build(&with(&["--webhook-url", "not a url"]), SECRET));
+    assert!(
+        m.contains("WEBHOOK_URL (--webhook-url) 'not a url' is not a URL"),
+        "{m}"
+    );
+}
+
+#[test]
+fn domain_with_scheme_is_used_as_given() {
+    let c = build(&with(&["--domain", "http://127.0.0.1:8080"]), SECRET).unwrap();
+    assert_eq!(c.auth0.base_url.as_str(), "http://127.0.0.1:8080/");
+}
+
+#[test]
+fn file_fills_gaps_but_flags_win_and_unknown_keys_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.toml");
+    std::fs::write(
+        &p,
+        "batch_size = 20\nwebhook_concurrent_calls = 9\nauth0_client_secret = \"in-file\"\n",
+    )
+    .unwrap();
+    let c = build(
+        &with(&["--config", p.to_str().unwrap(), "--batch-size", "30"]),
+        &[],
+    )
+    .unwrap();
+    assert_eq!((c.batch_size, c.webhook.concurrency), (30, 9));
+    assert_eq!(c.auth0.client_secret.expose(), "in-file");
+
+    std::fs::write(&p, "batch_sise = 20\n").unwrap();
+    let m = message(build(&with(&["--config", p.to_str().unwrap()]), SECRET));
+    assert!(
+        m.contains("batch_sise") && m.contains(p.to_str().unwrap()),
+        "{m}"
+    );
+}
+
+#[test]
+fn every_missing_required_setting_is_named_at_once() {
+    let m = message(build(&["--state", "/tmp/s.json"], &[]));
+    for name in [
+        "4 required settings are missing",
+        "AUTH0_DOMAIN (--domain)",
+        "AUTH0_CLIENT_ID (--client-id)",
+        "AUTH0_CLIENT_SECRET_FILE",
+        "WEBHOOK_URL (--webhook-url)",
+    ] {
+        assert!(m.contains(name), "{name} in {m}");
+    }
+    let m = message(build(&BASE[2..], &[]));
+    assert!(m.starts_with("2 required settings are missing"), "{m}");
+    assert!(!m.contains("WEBHOOK_URL"), "{m}");
+}
+
+#[test]
+fn audience_defaults_to_the_domain_and_may_be_a_domain_or_a_url() {
+    let c = build(BASE, SECRET).unwrap();
+    assert_eq!(
+        c.auth0.audience.as_str(),
+        "https://acme.eu.auth0.com/api/v2/"
+    );
+    let proxied = with(&["--domain", "https://login.acme.com"]);
+    let c = build(
+        &[proxied.as_slice(), &["--audience", "acme.eu.auth0.com"]].concat(),
+        SECRET,
+    )
+    .unwrap();
+    assert_eq!(c.auth0.base_url.as_str(), "https://login.acme.com/");
+    assert_eq!(
+        c.auth0.audience.as_str(),
+        "https://acme.eu.auth0.com/api/v2/"
+    );
+    let c = build(
+        &with(&["--audience", "https://acme.eu.auth0.com/api/v2/"]),
+        SECRET,
+    )
+    .unwrap();
+    assert_eq!(
+        c.auth0.audience.as_str(),
+        "https://acme.eu.auth0.com/api/v2/"
+    );
+    let m = message(build(&with(&["--audience", "ftp://x.example/"]), SECRET));
+    assert!(m.contains("AUTH0_AUDIENCE 'ftp://x.example/'"), "{m}");
+}
+
+#[test]
+fn reserved_headers_are_refused() {
+    let m = message(build(&with(&["--header", "Authorization: x"]), SECRET));
+    assert!(m.contains("Authorization"), "{m}");
+    let c = build(&with(&["--header", "X-Env: prod"]), SECRET).unwrap();
+    assert_eq!(c.webhook.headers[0].0.as_str(), "x-env");
+}
+
+#[test]
+fn debug_hides_every_secret() {
+    let c = build(
+        &with(&["--header", "X-Api-Key: hdr-secret-1"]),
+        &[
+            ("AUTH0_CLIENT_SECRET", "client-secret-1"),
+            ("AUTHORIZATION", "Bearer authz-secret-1"),
+            ("WEBHOOK_SECRET", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"),
+            (
+                "SLACK_INCOMING_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T0/B0/slack-secret-1",
+            ),
+        ],
+    )
+    .unwrap();
+    let debug = format!("{c:?} {c:#?}");
+    for secret in [
+        "client-secret-1",
+        "authz-secret-1",
+        "C2FVsBQIhrscChlQIMV",
+        "slack-secret-1",
+        "hooks.slack.com",
+        "hdr-secret-1",
+    ] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    assert!(debug.contains("***"), "{debug}");
+}
+
+#[test]
+fn slack_url_never_appears_in_its_error() {
+    let m = message(build(
+        BASE,
+        &[
+            ("AUTH0_CLIENT_SECRET", "s"),
+            (
+                "SLACK_INCOMING_WEBHOOK_URL",
+                "http://hooks.slack.example/T0/B0/XYZSECRET",
+            ),
+        ],
+    ));
+    assert!(
+        m.contains("SLACK_INCOMING_WEBHOOK_URL must use https") && !m.contains("XYZSECRET"),
+        "{m}"
+    );
+}
+
+#[test]
+fn format_names_batching_and_content_type_combine_as_the_readme_says() {
+    let body = |args: &[&str]| {
+        let c = build(&with(args), SECRET).unwrap().webhook;
+        (
+            c.send_as_batch,
+            c.format,
+            c.content_type.map(|v| v.to_str().unwrap().to_string()),
+        )
+    };
+    let json = Some("application/json".to_string());
+    assert_eq!(body(&[]), (true, PayloadFormat::Array, None));
+    assert_eq!(
+        body(&["--payload-shape", "log-stream"]),
+        (true, PayloadFormat::Jsonl, json.clone())
+    );
+    assert_eq!(
+        body(&["--payload-shape", "log-stream", "--payload-format", "array"]),
+        (true, PayloadFormat::Array, json.clone())
+    );
+    assert_eq!(
+        body(&["--payload-format", "JSONLINES"]),
+        (true, PayloadFormat::Jsonl, None)
+    );
+    assert_eq!(
+        body(&["--payload-format", "jsonarray"]),
+        (true, PayloadFormat::Array, None)
+    );
+    assert!(!body(&["--payload-format", "jsonobject"]).0);
+    assert!(!body(&["--payload-format", "jsonobject", "--send-as-batch", "false"]).0);
+    assert_eq!(
+        body(&[
+            "--payload-shape",
+            "log-stream",
+            "--content-type",
+            "text/plain"
+        ]),
+        (true, PayloadFormat::Jsonl, Some("text/plain".to_string()))
+    );
+    let m = message(build(
+        &with(&["--payload-format", "jsonobject", "--send-as-batch", "true"]),
+        SECRET,
+    ));
+    assert!(
+        m.contains("jsonobject") && m.contains("SEND_AS_BATCH"),
+        "{m}"
+    );
+    let m = message(build(&with(&["--content-type", "a\u{7f}b"]), SECRET));
+    assert!(m.contains("WEBHOOK_CONTENT_TYPE"), "{m}");
+}
+
+#[test]
+fn the_extensions_daily_report_time_is_read_as_the_hour() {
+    let slack = (
+        "SLACK_INCOMING_WEBHOOK_URL",
+        "https://hooks.slack.com/services/T/B/x",
+    );
+    let build_with = |v: &str| build(BASE, &[SECRET[0], slack, ("DAILY_REPORT_TIME", v)]);
+    let hour = |v: &str| build_with(v).unwrap().slack.unwrap().daily_report_hour;
+    assert_eq!(hour("9"), Some(9));
+    assert_eq!(hour("09:00"), Some(9));
+    for bad in ["24", "9:30", "nine"] {
+        let m = message(build_with(bad));
+        assert!(
+            m.contains("DAILY_REPORT_TIME must be") && m.contains(bad),
+            "{m}"
+        );
+    }
+    let m = message(build(
+        &with(&["--daily-report-hour", "8"]),
+        &[SECRET[0], slack, ("DAILY_REPORT_TIME", "9")],
+    ));
+    assert!(
+        m.contains("DAILY_REPORT_TIME") && m.contains("DAILY_REPORT_HOUR"),
+        "{m}"
+    );
+}
+
+#[test]
+fn default_state_file_is_under_xdg_state_home() {
+    let c = build(
+        &BASE[..6],
+        &[
+            ("AUTH0_CLIENT_SECRET", "s"),
+            ("XDG_STATE_HOME", "/var/lib/x"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        c.state_file,
+        PathBuf::from("/var/lib/x/auth0-mgmt-webhooks/state.json")
+    );
+}
