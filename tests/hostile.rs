@@ -511,3 +511,34 @@ fn after_a_failed_save_the_summary_shows_the_checkpoint_actually_saved() {
         "the state file is whole and unchanged"
     );
 }
+
+/// A receiver that answers with a body that never ends: only the start is read, the request
+/// counts as answered, and the run ends (it took 15 GB when the answer was read in full).
+#[test]
+fn an_endless_webhook_answer_is_read_as_a_prefix_and_the_run_ends() {
+    for (status, code) in [(200, 0), (422, 1)] {
+        let s = Setup::new(sapi_logs(1..=3));
+        let receiver = hostile::Hostile::start(move |_, _| Answer::endless(status));
+        let out = s.home.run(
+            &s.tenant.url(),
+            &format!("{}/hook", receiver.url()),
+            &["--send-as-batch", "false", "--concurrency", "1"],
+        );
+        assert_eq!(out.code, code, "{status}: {}", out.stderr);
+        if status == 200 {
+            assert_eq!(s.checkpoint(), Some(log_id(3)), "all three answered 200");
+        } else {
+            // The refusal's message quotes the start of the answer, not all of it.
+            assert!(
+                out.stderr.contains("webhook answered 422: [[["),
+                "{}",
+                out.stderr
+            );
+            assert!(
+                out.stderr.len() < 10_000,
+                "{} bytes of stderr",
+                out.stderr.len()
+            );
+        }
+    }
+}

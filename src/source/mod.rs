@@ -167,6 +167,30 @@ mod tests {
     }
 
     proptest! {
+        /// A `Link` header is a server's text: any value is parsed or ignored, never a panic,
+        /// and whatever it names is followed only on the tenant from the last log.
+        #[test]
+        fn any_link_header_is_parsed_or_ignored(value in "\\PC{0,120}", after in "[0-9]{1,5}") {
+            let base = Url::parse("https://acme.auth0.com/").unwrap();
+            if let Some(target) = crate::source::auth0::parse_next_link(&value)
+                && let Ok(url) = follow(&target, &base, &after)
+            {
+                prop_assert_eq!(url.origin(), base.origin());
+                prop_assert_eq!(url.path(), "/api/v2/logs");
+                prop_assert!(url.query_pairs().any(|(k, v)| k == "from" && v == after.as_str()));
+            }
+        }
+
+        #[test]
+        fn a_next_link_among_others_is_found(from in "[0-9]{1,20}") {
+            let value = format!(
+                "<https://acme.auth0.com/api/v2/logs?page=1>; rel=\"prev\", <https://acme.auth0.com/api/v2/logs?from={from}&take=100>; rel=\"next\""
+            );
+            let target = crate::source::auth0::parse_next_link(&value).unwrap();
+            let want = format!("from={from}&take=100");
+            prop_assert!(target.ends_with(&want), "{}", target);
+        }
+
         /// Whatever a page holds, what goes on is strictly increasing and after the cursor.
         #[test]
         fn accepted_pages_only_move_forward(raw in proptest::collection::vec(0u32..60, 0..40), after in 0u32..60) {
