@@ -48,7 +48,7 @@ pub fn misconfigured_advice(status: u16) -> &'static str {
             "the receiver does not accept the credentials: check AUTHORIZATION (and WEBHOOK_HEADERS, WEBHOOK_SECRET)"
         }
         415 => {
-            "the receiver does not accept the body's content type: check PAYLOAD_FORMAT and WEBHOOK_GZIP"
+            "the receiver does not accept the body's content type: set WEBHOOK_CONTENT_TYPE (receivers written for Log Streams want application/json), or check PAYLOAD_FORMAT and WEBHOOK_GZIP"
         }
         _ => "the receiver has no such endpoint for a POST: check WEBHOOK_URL",
     }

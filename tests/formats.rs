@@ -371,6 +371,46 @@ fn log_stream_shape_alone_sends_json_lines_as_application_json_like_a_log_stream
     assert_each_once(&s.receiver, &matching(&s.tenant.logs()));
 }
 
+/// A receiver written for Log Streams answers 415 to anything but `application/json`, as some
+/// do: JSON lines labelled x-ndjson stop the run (nothing lost, the fix named); the same body
+/// labelled as the receiver wants, by WEBHOOK_CONTENT_TYPE or by the log-stream shape's
+/// default, is taken.
+#[test]
+fn a_receiver_that_takes_only_application_json_works_once_the_content_type_says_so() {
+    let strict = support::Server::start(|req: &support::Request| {
+        if req.header("content-type") == Some("application/json") {
+            Reply::status(200)
+        } else {
+            Reply::text(415, "Unsupported Media Type")
+        }
+    });
+    let webhook = format!("{}/hook", strict.url());
+    let s = Setup::new(realistic_logs(60, 33));
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = s.home.command("run", &s.tenant.url(), &webhook, &[]);
+        cmd.envs(extra.iter().copied());
+        Ran::of(&mut cmd)
+    };
+
+    let out = run(&[("PAYLOAD_FORMAT", "jsonl")]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("415") && out.stderr.contains("WEBHOOK_CONTENT_TYPE"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(s.checkpoint(), None, "nothing passed");
+
+    let out = run(&[
+        ("PAYLOAD_FORMAT", "jsonl"),
+        ("WEBHOOK_CONTENT_TYPE", "application/json"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    std::fs::remove_file(s.state()).unwrap();
+    let out = run(&[("PAYLOAD_SHAPE", "log-stream")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
 #[test]
 fn webhook_content_type_labels_every_request_whatever_the_format() {
     let wanted = "application/vnd.acme.audit+json; charset=utf-8";
