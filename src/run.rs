@@ -319,7 +319,6 @@ impl Pipeline<'_> {
             // The fetch thread stops by itself then, but an Auth0 request it has in flight
             // must not hold up the end of the run.
             if Instant::now() >= fetch_until {
-                report::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
                 break;
             }
             if let Sink::Webhook(d) = sink
@@ -340,20 +339,16 @@ impl Pipeline<'_> {
                     break;
                 }
                 Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => {
-                    if Instant::now() >= fetch_until {
-                        report::info(
-                            "MAX_RUN_TIME reached; the next run goes on from the checkpoint",
-                        );
-                    }
-                    break;
-                }
+                Err(RecvTimeoutError::Disconnected) => break,
             };
             Counters::add(&self.counters.pages, 1);
             Counters::add(&self.counters.fetched, logs.len() as u64);
             if let Err(e) = self.take(logs, sink, &mut batcher, acker) {
                 return Some(e);
             }
+        }
+        if signal::received().is_none() && Instant::now() >= fetch_until {
+            report::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
         }
         // The backlog ended, fetching failed, MAX_RUN_TIME is near, or a signal came: the last
         // partial batch goes now.
@@ -371,7 +366,8 @@ impl Pipeline<'_> {
         batcher: &mut Batcher,
         acker: &mut Acker,
     ) -> Result<()> {
-        let mut out = std::io::stdout().lock();
+        // Only a dry run writes to stdout.
+        let mut out = matches!(sink, Sink::Stdout).then(|| std::io::stdout().lock());
         for log in &logs {
             let (id, date) = (log.id(), log.date());
             if !self.cfg.filter.matches(log) {
@@ -386,6 +382,7 @@ impl Pipeline<'_> {
             };
             match sink {
                 Sink::Stdout => {
+                    let out = out.as_mut().expect("locked for the dry run");
                     if out
                         .write_all(&item.json)
                         .and_then(|_| out.write_all(b"\n"))
@@ -403,7 +400,9 @@ impl Pipeline<'_> {
                 }
             }
         }
-        if out.flush().is_err() {
+        if let Some(out) = &mut out
+            && out.flush().is_err()
+        {
             return Err(ClosedPipe.into());
         }
         Ok(())

@@ -113,6 +113,7 @@ impl Acker {
     }
 
     /// Matching logs whose delivery has not ended well, or that wait behind one that has not.
+    #[cfg(test)]
     pub fn waiting(&self) -> usize {
         self.queue.iter().filter(|s| !s.handled).count()
     }
