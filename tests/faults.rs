@@ -548,7 +548,10 @@ fn persistent_log_without_an_id_fails_the_run_without_moving_the_checkpoint() {
 
 #[test]
 fn token_that_expires_during_the_run_is_replaced() {
-    let logs = realistic_logs(200, 22);
+    // Pages are 100 logs: 200 were fetched before the first delivery ended, so the token was
+    // never asked again. 2,000 keep the fetch thread waiting on delivery (the pool holds at
+    // most twice its size in requests), so it still fetches after the token is revoked.
+    let logs = realistic_logs(2000, 22);
     let tenant = FakeTenant::start(logs.clone());
     let receiver = FakeReceiver::start();
     // Slow enough that the run is still fetching when the token is revoked.
