@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use standardwebhooks::Webhook;
 use support::cli::{GUARD, Ran, Setup, ids, matching, sapi_logs, start};
-use support::tenant::stored_late;
+use support::tenant::{base_date_ms, iso8601, stored_id, stored_late};
 use support::{Behaviour, Reply, log, log_id, realistic_logs};
 
 fn wait_until(what: &str, done: impl Fn() -> bool) {
@@ -59,10 +59,11 @@ fn first_run_delivers_logs_stored_late() {
 
 #[test]
 fn start_from_a_date_or_an_age_sends_the_logs_stored_from_then() {
-    // Log n is stored at 2026-11-20T00:00:00Z + 3n s (plus under 2 s): from 01:00 on, n >= 1200.
+    // Log n is stored at the fixtures' midnight + 3n s (plus under 2 s): from 01:00 on, n >= 1200.
     let logs = sapi_logs(1150..=1250);
     let s = Setup::new(logs.clone());
-    s.run(&[], &[("START_FROM", "2026-11-20T01:00:00Z")])
+    let one_am = iso8601(base_date_ms() + 3_600_000);
+    s.run(&[], &[("START_FROM", one_am.as_str())])
         .assert_code(0);
     let from_21st: BTreeSet<String> = (1200..=1250).map(log_id).collect();
     assert_eq!(s.receiver.unique_delivered(), from_21st);
@@ -310,14 +311,14 @@ fn a_dead_letter_write_that_fails_stops_the_run_before_the_log() {
 
 /// A tenant that answers with exactly this text for the first page (the shared fake builds
 /// its answers from parsed values, which is the very thing under test here).
-fn raw_tenant(page: &'static str) -> support::Server {
+fn raw_tenant(page: String) -> support::Server {
     support::Server::start(move |req: &support::Request| match req.path() {
         "/oauth/token" => Reply::json(
             200,
             &serde_json::json!({"access_token": "raw-token", "token_type": "Bearer", "expires_in": 86400}),
         ),
         _ if req.query("from").is_some_and(|f| f.starts_with("9002000")) => {
-            Reply::body(200, "application/json", page)
+            Reply::body(200, "application/json", page.as_str())
         }
         _ => Reply::body(200, "application/json", "[]"),
     })
@@ -326,15 +327,21 @@ fn raw_tenant(page: &'static str) -> support::Server {
 #[test]
 fn numbers_reach_the_receiver_as_auth0_wrote_them() {
     const BODY: &str = r#"{"big":12345678901234567890123,"exp":1e3,"frac":0.1000,"neg":-0}"#;
-    const PAGE: &str = concat!(
-        r#"[{"date":"2026-11-20T00:00:04.761Z","type":"sapi","description":"Create a client","#,
-        r#""details":{"request":{"method":"post","path":"/api/v2/clients","#,
-        r#""body":{"big":12345678901234567890123,"exp":1e3,"frac":0.1000,"neg":-0}},"#,
-        r#""response":{"statusCode":201,"body":{"ratio":2.50}}},"#,
-        r#""log_id":"90020261120000004761000000000000000000000000000000000001"}]"#
+    // A log of the fixtures' day (a recent one: no drift warning), with those numbers.
+    let date_ms = base_date_ms() + 4761;
+    let page = format!(
+        concat!(
+            r#"[{{"date":"{date}","type":"sapi","description":"Create a client","#,
+            r#""details":{{"request":{{"method":"post","path":"/api/v2/clients","#,
+            r#""body":{{"big":12345678901234567890123,"exp":1e3,"frac":0.1000,"neg":-0}}}},"#,
+            r#""response":{{"statusCode":201,"body":{{"ratio":2.50}}}}}},"#,
+            r#""log_id":"{id}"}}]"#
+        ),
+        date = iso8601(date_ms),
+        id = stored_id(1, date_ms),
     );
     for shape in ["extension", "log-stream"] {
-        let tenant = raw_tenant(PAGE);
+        let tenant = raw_tenant(page.clone());
         let s = Setup::new(Vec::new());
         let out = s.home.run(
             &tenant.url(),
@@ -347,7 +354,7 @@ fn numbers_reach_the_receiver_as_auth0_wrote_them() {
         assert!(sent.contains(r#""ratio":2.50"#), "{shape}: {sent}");
         if shape == "log-stream" {
             // The whole log, key order and all, is the item's data.
-            let log = &PAGE[1..PAGE.len() - 1];
+            let log = &page[1..page.len() - 1];
             assert!(sent.contains(log), "{sent}");
         }
     }

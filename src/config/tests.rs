@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::cli::{Cli, Command};
-use clap::Parser;
+use clap::FromArgMatches;
 use std::collections::HashMap;
 
 /// Every setting with an environment variable is also a key of the --config file (the
@@ -46,10 +46,21 @@ fn every_setting_is_a_config_file_key() {
     }
 }
 
+/// `check`'s settings from these arguments alone. clap reads each setting's variable from the
+/// process environment, so the variables are taken off the arguments first: a developer who
+/// exports AUTH0_DOMAIN and the rest, as anyone using the tool does, gets the same results.
+/// A test gives variables through `build`'s `env` instead.
 fn settings(args: &[&str]) -> Settings {
+    fn without_env(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|a| a.env(None::<&str>))
+            .mut_subcommands(without_env)
+    }
     let mut argv = vec!["auth0-mgmt-webhooks", "check"];
     argv.extend_from_slice(args);
-    match Cli::try_parse_from(argv).unwrap().command {
+    let matches = without_env(crate::cli::command())
+        .try_get_matches_from(argv)
+        .unwrap();
+    match Cli::from_arg_matches(&matches).unwrap().command {
         Command::Check(c) => c.settings,
         _ => unreachable!(),
     }

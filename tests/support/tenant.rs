@@ -14,8 +14,21 @@ pub const CLIENT_ID: &str = "demo-client";
 pub const CLIENT_SECRET: &str = "demo-secret";
 /// The `hostname` field of generated logs.
 pub const TENANT_HOSTNAME: &str = "demo-tenant.eu.auth0.com";
-/// Date of log counter 0: 2026-11-20T00:00:00.000Z, in Unix milliseconds.
-pub const BASE_DATE_MS: u64 = 1_795_132_800_000;
+/// Date of log counter 0, in Unix milliseconds: midnight UTC three days before the test process
+/// started, the same for every log of the process. Relative to now, never a calendar day, so
+/// that the logs are always recent (no drift warning, within any plan's retention but the
+/// Free plan's day) and always in the past (86,400 logs, 3 s apart, fit before today).
+pub fn base_date_ms() -> u64 {
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        const DAY_MS: u64 = 86_400_000;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .as_millis() as u64;
+        (now / DAY_MS - 3) * DAY_MS
+    })
+}
 /// Default and maximum of `take` / `per_page`.
 pub const DEFAULT_TAKE: usize = 50;
 pub const MAX_TAKE: usize = 100;
@@ -344,7 +357,7 @@ fn fault_reply(fault: &Fault, request: &Request, rate_headers: &[(String, String
         Fault::BadJson => with_rate(Reply::json(
             200,
             &json!([{
-                "date": "2026-11-20T00:00:00.000Z",
+                "date": iso8601(base_date_ms()),
                 "type": "sapi",
                 "description": "a log without an id",
             }]),
@@ -630,10 +643,10 @@ pub fn stored_late(mut log: Value, counter: u64, late_ms: u64) -> Value {
 /// strictly increasing with the counter.
 pub fn log_date_ms(counter: u64) -> u64 {
     let jitter = counter.wrapping_mul(2_654_435_761) % 2000;
-    BASE_DATE_MS + counter * 3000 + jitter
+    base_date_ms() + counter * 3000 + jitter
 }
 
-/// The ISO 8601 date of a counter, e.g. `2026-11-20T00:00:03.123Z`.
+/// The ISO 8601 date of a counter, e.g. `2026-11-27T00:00:03.123Z`.
 pub fn log_date(counter: u64) -> String {
     iso8601(log_date_ms(counter))
 }
