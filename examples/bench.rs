@@ -12,7 +12,7 @@
 //! Each scenario runs 3 times and the median is shown. The figures are reported, never
 //! asserted: the bench exits 0 whatever they are, and prints MISS where a target is missed.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use serde_json::Value;

@@ -7,7 +7,7 @@
 //! A debug build is enough (and builds in a fraction of the release build's time with LTO): the
 //! run's time is the receiver's failures and the retries' backoff, not the CPU.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use serde_json::Value;

@@ -2,14 +2,12 @@
 //! fake receiver on 127.0.0.1, judged by what a user sees: what reached the receiver, the state
 //! file, stdout/stderr and the exit code.
 
-mod support;
-
+use crate::support::cli::{Ran, Setup, api_call_ids, bin, id_of, is_api_call};
+use crate::support::http::parse_form;
+use crate::support::{log, log_id, realistic_logs};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Duration;
-use support::cli::{Ran, Setup, api_call_ids, bin, id_of, is_api_call};
-use support::http::parse_form;
-use support::{log, log_id, realistic_logs};
 
 /// The settings in the environment, as the cron job of the issue sets them, so that a test may
 /// remove one.

@@ -2,12 +2,10 @@
 //! request; the Log Streams envelope; gzip; custom headers; body size limits and the
 //! checkpoint; any log type; endpoint entries that name a method.
 
-mod support;
-
+use crate::support::cli::{Home, Ran, Setup, ids, matching};
+use crate::support::{Behaviour, FakeReceiver, Received, Reply, log, log_id, realistic_logs};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use support::cli::{Home, Ran, Setup, ids, matching};
-use support::{Behaviour, FakeReceiver, Received, Reply, log, log_id, realistic_logs};
 
 /// Each id exactly once.
 fn assert_each_once(receiver: &FakeReceiver, expected: &BTreeSet<String>) {
@@ -377,7 +375,7 @@ fn log_stream_shape_alone_sends_json_lines_as_application_json_like_a_log_stream
 /// default, is taken.
 #[test]
 fn a_receiver_that_takes_only_application_json_works_once_the_content_type_says_so() {
-    let strict = support::Server::start(|req: &support::Request| {
+    let strict = crate::support::Server::start(|req: &crate::support::Request| {
         if req.header("content-type") == Some("application/json") {
             Reply::status(200)
         } else {

@@ -2,18 +2,16 @@
 //! stable `webhook-id`s, secrets that never reach the terminal, private files, https only,
 //! no redirects followed, a User-Agent, and the Authorization header passed through verbatim.
 
-mod support;
-
+use crate::support::cli::{Ran, Setup, sapi_logs};
+use crate::support::{
+    Behaviour, CLIENT_SECRET, FakeReceiver, FakeTenant, Received, Reply, Request, Server, log_id,
+};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use standardwebhooks::Webhook;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
-use support::cli::{Ran, Setup, sapi_logs};
-use support::{
-    Behaviour, CLIENT_SECRET, FakeReceiver, FakeTenant, Received, Reply, Request, Server, log_id,
-};
 
 /// Two signing keys (a rotation) and one the tool never gets.
 const KEY_ONE: &str = "whsec_c2VjdXJpdHktdGVzdC1rZXktb25lLTI0Yg==";

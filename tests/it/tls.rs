@@ -2,14 +2,12 @@
 //! `--ca-cert FILE` (`CA_CERT`) adds a private CA for a webhook or an Auth0 domain behind one.
 //!
 //! The receiver and the tenant are the usual plain fakes behind an HTTPS front
-//! (`support::tls::TlsFront`) presenting certificates made for each test by a fresh CA.
+//! (`crate::support::tls::TlsFront`) presenting certificates made for each test by a fresh CA.
 
-mod support;
-
+use crate::support::cli::{Home, Ran, sapi_logs};
+use crate::support::tls::{ServerCert, TestCa, TlsFront};
+use crate::support::{FakeReceiver, FakeTenant, log_id};
 use std::path::{Path, PathBuf};
-use support::cli::{Home, Ran, sapi_logs};
-use support::tls::{ServerCert, TestCa, TlsFront};
-use support::{FakeReceiver, FakeTenant, log_id};
 
 /// The names a certificate needs for `https://127.0.0.1:PORT` (and `https://localhost:PORT`).
 const LOOPBACK_NAMES: &[&str] = &["localhost", "127.0.0.1"];

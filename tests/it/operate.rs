@@ -1,13 +1,11 @@
 //! What an operator sees: Slack reports, the run history, the JSON summary, `check`, and the
 //! text on stderr at each verbosity when no terminal is attached.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
+use crate::support::cli::{GUARD, Setup, matching};
+use crate::support::{Behaviour, CLIENT_SECRET, Reply, Server, log_id, realistic_logs};
 use serde_json::Value;
-use support::cli::{GUARD, Setup, matching};
-use support::{Behaviour, CLIENT_SECRET, Reply, Server, log_id, realistic_logs};
 
 /// A Slack incoming webhook path: a secret that must never be printed.
 const SLACK_PATH: &str = "/services/T0000/B0000/XYZSLACKSECRET";
@@ -394,7 +392,7 @@ fn three_runs() -> Setup {
     s.cmd("run").assert().success();
     s.tenant.push_logs(
         (21..=30)
-            .map(|i| support::log(i, "sapi", "post", "/api/v2/users"))
+            .map(|i| crate::support::log(i, "sapi", "post", "/api/v2/users"))
             .collect(),
     );
     s.receiver.set_behaviour(Behaviour::Status(400));

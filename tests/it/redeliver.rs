@@ -4,20 +4,18 @@
 //! changes nothing, an answer about the credentials loses nothing, and the run's lock keeps a
 //! redelivery and a run apart. `check --send-test` sends one marked, signed item.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::cli::{GUARD, Ran, Setup, sapi_logs, start};
+use crate::support::receiver::{item_log_id, parse_items};
+use crate::support::{Reply, Request, Server, log_id};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use standardwebhooks::Webhook;
-use support::cli::{GUARD, Ran, Setup, sapi_logs, start};
-use support::receiver::{item_log_id, parse_items};
-use support::{Reply, Request, Server, log_id};
 
 const KEY: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 

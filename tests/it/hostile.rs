@@ -2,13 +2,11 @@
 //! the environment holds, the run stays small, ends with a documented exit code and a message
 //! that tells the truth, and no secret reaches any output or file.
 
-mod support;
-
+use crate::support::cli::{Home, Ran, Setup, sapi_logs};
+use crate::support::hostile::{self, Answer};
+use crate::support::{Behaviour, CLIENT_SECRET, Fault, Reply, Request, Server, log_id};
 use serde_json::{Value, json};
 use std::path::Path;
-use support::cli::{Home, Ran, Setup, sapi_logs};
-use support::hostile::{self, Answer};
-use support::{Behaviour, CLIENT_SECRET, Fault, Reply, Request, Server, log_id};
 
 /// A state file for `tenant` whose checkpoint is log 0, as an earlier run would have left it.
 fn state_at_log_0(home: &Home, tenant: &str) {
@@ -33,7 +31,7 @@ fn last_run(path: &Path) -> Value {
 #[test]
 fn an_endless_auth0_page_fails_the_run_naming_the_cap_and_keeps_the_checkpoint() {
     let tenant = hostile::tenant(Answer::endless_json());
-    let receiver = support::FakeReceiver::start();
+    let receiver = crate::support::FakeReceiver::start();
     let home = Home::new();
     state_at_log_0(&home, &tenant.url());
     let out = home.run(&tenant.url(), &receiver.url(), &[]);
@@ -54,7 +52,7 @@ fn a_page_cut_off_mid_answer_is_reported_as_a_read_failure_not_as_bad_json() {
         announced: 100_000,
         part: br#"[{"log_id":"9000"#.to_vec(),
     });
-    let receiver = support::FakeReceiver::start();
+    let receiver = crate::support::FakeReceiver::start();
     let home = Home::new();
     state_at_log_0(&home, &tenant.url());
     let out = home.run(&tenant.url(), &receiver.url(), &[]);

@@ -1,9 +1,7 @@
 //! The binary in the shell and the system: completion scripts, manual pages and `-h`/`--help`,
 //! as a packager or an operator at a terminal gets them.
 
-mod support;
-
-use support::cli::{Home, Ran};
+use crate::support::cli::{Home, Ran};
 
 fn ran(args: &[&str]) -> Ran {
     let home = Home::new();

@@ -2,14 +2,12 @@
 //! run (against a local fake ping service), and METRICS_FILE read back with a Prometheus
 //! text-format parser, as node_exporter's textfile collector would.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use support::cli::{Ran, Setup, matching};
-use support::{Behaviour, Reply, Server, realistic_logs};
+use crate::support::cli::{Ran, Setup, matching};
+use crate::support::{Behaviour, Reply, Server, realistic_logs};
 
 /// The ping URL's token: a secret that must never be printed.
 const TOKEN: &str = "5c1e1b3a-ping-token-XYZPINGSECRET";
@@ -193,7 +191,7 @@ fn a_failed_run_pings_fail_with_the_error_and_keeps_the_last_success() {
 
     s.tenant.push_logs(
         (21..=25)
-            .map(|i| support::log(i, "sapi", "post", "/api/v2/users"))
+            .map(|i| crate::support::log(i, "sapi", "post", "/api/v2/users"))
             .collect(),
     );
     s.receiver.set_behaviour(Behaviour::Status(400));

@@ -5,13 +5,11 @@
 //! The tests about another user's files run the binary as `nobody` (uid 65534), which needs
 //! the test itself to run as root (as CI does); run as anyone else they say so and pass.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
-use support::cli::{Ran, Setup};
-use support::realistic_logs;
+use crate::support::cli::{Ran, Setup};
+use crate::support::realistic_logs;
 
 const NOBODY: u32 = 65534;
 
@@ -118,7 +116,7 @@ fn a_state_file_left_owned_by_root_is_named_with_its_owner_and_the_chown_in_chec
 fn check_warns_about_secret_and_config_files_other_users_can_read() {
     let s = Setup::new(realistic_logs(10, 22));
     let secret = s.home.join("client-secret");
-    std::fs::write(&secret, support::CLIENT_SECRET).unwrap();
+    std::fs::write(&secret, crate::support::CLIENT_SECRET).unwrap();
     chmod(&secret, 0o644);
     let config = s.home.join("settings.toml");
     std::fs::write(&config, "batch_size = 50\n").unwrap();

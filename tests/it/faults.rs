@@ -2,15 +2,13 @@
 //! that fail in scripted ways. Each test asserts what a user would see: which log ids reached
 //! the receiver, what the state file says, the exit code and the message.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::cli::{GUARD, Home, Ran, ids, matching, sapi_logs, start};
+use crate::support::{Behaviour, FakeReceiver, FakeTenant, Fault, Reply, log_id, realistic_logs};
 use serde_json::Value;
-use support::cli::{GUARD, Home, Ran, ids, matching, sapi_logs, start};
-use support::{Behaviour, FakeReceiver, FakeTenant, Fault, Reply, log_id, realistic_logs};
 
 /// Polls until `done` holds; panics after the guard time.
 fn wait_until(what: &str, done: impl Fn() -> bool) {

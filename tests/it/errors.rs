@@ -2,11 +2,9 @@
 //! state file that is not there, several missing settings at once, a mistake in the TOML file,
 //! and an `OUTPUT` variable that belongs to other software.
 
-mod support;
-
+use crate::support::cli::{Home, Ran, Setup};
+use crate::support::realistic_logs;
 use serde_json::Value;
-use support::cli::{Home, Ran, Setup};
-use support::realistic_logs;
 
 #[test]
 fn history_of_a_missing_state_file_says_so_with_the_path_and_exits_1() {

@@ -2,17 +2,15 @@
 //! against the local fakes and asserts what a user sees: what reached the receiver, the state
 //! and dead-letter files, the exit code, the message.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::cli::{GUARD, Ran, Setup, ids, matching, sapi_logs, start};
+use crate::support::tenant::{base_date_ms, iso8601, stored_id, stored_late};
+use crate::support::{Behaviour, Reply, log, log_id, realistic_logs};
 use serde_json::Value;
 use standardwebhooks::Webhook;
-use support::cli::{GUARD, Ran, Setup, ids, matching, sapi_logs, start};
-use support::tenant::{base_date_ms, iso8601, stored_id, stored_late};
-use support::{Behaviour, Reply, log, log_id, realistic_logs};
 
 fn wait_until(what: &str, done: impl Fn() -> bool) {
     let started = Instant::now();
@@ -53,7 +51,7 @@ fn first_run_delivers_logs_stored_late() {
     s.run(&[], &[]).assert_code(0);
 
     assert_eq!(s.receiver.unique_delivered(), matching(&logs));
-    let newest = logs.iter().map(support::cli::id_of).max().unwrap();
+    let newest = logs.iter().map(crate::support::cli::id_of).max().unwrap();
     assert_eq!(s.checkpoint(), Some(newest));
 }
 
@@ -132,7 +130,7 @@ fn a_log_repeated_in_a_page_is_delivered_once() {
 #[test]
 fn a_link_to_another_host_is_not_followed() {
     let s = Setup::new(sapi_logs(1..=150));
-    let other = support::Server::start(|_| Reply::json(200, &serde_json::json!([])));
+    let other = crate::support::Server::start(|_| Reply::json(200, &serde_json::json!([])));
     s.tenant.set_link(&format!(
         "<{}/api/v2/logs?from={}&take=100>; rel=\"next\"",
         other.url(),
@@ -178,9 +176,9 @@ fn one_refused_log_in_a_batch_is_set_aside_and_the_rest_delivered() {
     let s = Setup::new(logs.clone());
     let bad = log_id(23);
     // The receiver refuses any request that carries log 23, and takes every other.
-    let receiver = support::Server::start({
+    let receiver = crate::support::Server::start({
         let bad = bad.clone();
-        move |req: &support::Request| {
+        move |req: &crate::support::Request| {
             if req.body_text().contains(&bad) {
                 Reply::text(422, "log 23 has a field we do not know")
             } else {
@@ -241,7 +239,7 @@ fn a_run_that_sets_logs_aside_says_so_under_quiet_and_to_slack() {
     let s = Setup::new(sapi_logs(1..=5));
     s.receiver.push_reply(Reply::status(200));
     s.receiver.push_reply(Reply::text(400, "bad item"));
-    let slack = support::Server::start(|_| Reply::text(200, "ok"));
+    let slack = crate::support::Server::start(|_| Reply::text(200, "ok"));
     let dead = s.home.join("dead.jsonl");
 
     let out = s.run(
@@ -311,8 +309,8 @@ fn a_dead_letter_write_that_fails_stops_the_run_before_the_log() {
 
 /// A tenant that answers with exactly this text for the first page (the shared fake builds
 /// its answers from parsed values, which is the very thing under test here).
-fn raw_tenant(page: String) -> support::Server {
-    support::Server::start(move |req: &support::Request| match req.path() {
+fn raw_tenant(page: String) -> crate::support::Server {
+    crate::support::Server::start(move |req: &crate::support::Request| match req.path() {
         "/oauth/token" => Reply::json(
             200,
             &serde_json::json!({"access_token": "raw-token", "token_type": "Bearer", "expires_in": 86400}),

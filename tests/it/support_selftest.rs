@@ -1,20 +1,18 @@
 //! Checks that the test support (fake tenant, fake receiver, HTTP server) behaves.
 
-mod support;
-
+use crate::support::tenant::{base_date_ms, iso8601};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
-use support::tenant::{base_date_ms, iso8601};
 
-use reqwest::blocking::{Client, Response};
-use serde_json::{Value, json};
-use support::{
+use crate::support::{
     Behaviour, CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, Fault, Reply, Server, log,
     log_id, realistic_logs,
 };
+use reqwest::blocking::{Client, Response};
+use serde_json::{Value, json};
 
 fn client() -> Client {
     Client::builder()

@@ -1,0 +1,19 @@
+//! The end-to-end tests: the real binary against a fake Auth0 tenant and a fake webhook
+//! receiver, each started on 127.0.0.1 by the test. One test binary, so `support` compiles once.
+
+mod support;
+
+mod check;
+mod errors;
+mod faults;
+mod formats;
+mod guarantee;
+mod hostile;
+mod monitors;
+mod operate;
+mod redeliver;
+mod run;
+mod security;
+mod shell;
+mod support_selftest;
+mod tls;
