@@ -10,6 +10,7 @@ use crate::report;
 use crate::sink::encode::Matched;
 use crate::sink::webhook::{Direct, Sent};
 use crate::source::auth0::{Auth0, Cursor};
+use crate::source::pacer::Share;
 use crate::state::owner;
 use crate::state::{self, State};
 use anyhow::{Context, Result};
@@ -129,6 +130,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
                 )),
                 None => c.ok("the tenant has no logs yet"),
             }
+            c.ok(budget_line(auth0.pacer().reported()));
         }
         Err(e) => c.fail(format!("{e:#}")),
     }
@@ -161,6 +163,23 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     }
     report::debug(format_args!("{cfg:?}"));
     Ok(if c.failed { exit::FAILED } else { exit::OK })
+}
+
+/// What Auth0 reports of the tenant's rate limit, and the share of it a run takes.
+fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
+    let Some((size, rate)) = bucket else {
+        return format!(
+            "Auth0 reported no rate limit (x-ratelimit-* headers); AUTH0_RATE_LIMIT {share} applies once it does"
+        );
+    };
+    let rate = match crate::source::pacer::plan_rate(size) {
+        Some(_) if rate > 0.0 => format!(", refilled at {rate:.3} requests/s"),
+        _ => " (its refill rate is learnt as a run reads)".to_string(),
+    };
+    let rate = rate.replace(".000 ", " ");
+    format!(
+        "Auth0's rate limit for the tenant: a bucket of {size} requests{rate}; AUTH0_RATE_LIMIT {share}: runs use at most that, the rest is left to the tenant's other clients"
+    )
 }
 
 /// `--send-test`: one test item, with a run's headers and signature, and what the answer means

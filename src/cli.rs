@@ -203,6 +203,19 @@ pub struct Settings {
     )]
     pub client_id: Option<String>,
 
+    /// Most of the tenant's Auth0 rate limit this tool may use: a share (50%) or requests a second (4). [default: 50%]
+    ///
+    /// Auth0 gives each tenant one bucket of Management API requests, shared with every other
+    /// client of the tenant (your backend, the Deploy CLI, Actions). 50% leaves half of it to
+    /// them; 100% lets a backfill read as fast as the tenant allows.
+    #[arg(
+        long,
+        value_name = "SHARE",
+        env = "AUTH0_RATE_LIMIT",
+        help_heading = "Auth0"
+    )]
+    pub auth0_rate_limit: Option<String>,
+
     /// Only these Management API endpoints, e.g. "users, clients". [default: all]
     ///
     /// Comma-separated. An entry may name a method: "DELETE users". `users` matches

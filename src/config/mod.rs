@@ -50,6 +50,8 @@ pub struct Auth0Config {
     pub audience: Url,
     pub client_id: String,
     pub client_secret: Secret,
+    /// AUTH0_RATE_LIMIT: the most of the tenant's rate limit this tool may use.
+    pub rate_limit: crate::source::pacer::Share,
 }
 
 #[derive(Clone)]
@@ -147,7 +149,26 @@ pub struct FileSettings {
     healthcheck_url_file: Option<PathBuf>,
     metrics_file: Option<PathBuf>,
     auth0_audience: Option<String>,
+    /// `"50%"` or a number of requests a second (`4`, `0.5`).
+    #[serde(default, deserialize_with = "text_or_number")]
+    auth0_rate_limit: Option<String>,
     webhook_content_type: Option<String>,
+}
+
+/// A file value that may be written as text or as a number, as text.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Text(String),
+        Whole(i64),
+        Number(f64),
+    }
+    Ok(Option::<Value>::deserialize(d)?.map(|v| match v {
+        Value::Text(t) => t,
+        Value::Whole(n) => n.to_string(),
+        Value::Number(n) => n.to_string(),
+    }))
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -256,6 +277,13 @@ impl Config {
                 .or(given(file.log_types.as_deref()))
                 .unwrap_or("sapi,fapi"),
         )?;
+
+        let rate_limit = match given(s.auth0_rate_limit.as_deref())
+            .or(given(file.auth0_rate_limit.as_deref()))
+        {
+            Some(v) => crate::source::pacer::Share::parse(v).map_err(exit::settings)?,
+            None => crate::source::pacer::Share::DEFAULT,
+        };
 
         let max_run_time = duration(
             s.max_run_time.as_deref(),
@@ -431,6 +459,7 @@ impl Config {
                 base_url,
                 client_id,
                 client_secret,
+                rate_limit,
             },
             webhook: WebhookConfig {
                 url: webhook_url,

@@ -1,5 +1,6 @@
-//! Auth0's side: the client-credentials token (cached in the state), pages of logs in search
-//! mode (first page of a first run) or checkpoint mode, rate limits, and retries.
+//! Auth0's side: the client-credentials token (cached in the state), pages of logs in
+//! checkpoint mode (or the newest page in search mode, for `check`), every request paced by the
+//! tenant's rate budget (`pacer`), and retries.
 
 use crate::config::Auth0Config;
 use crate::http::{ReadFailed, TooLarge, describe, read_capped, redact, redact_raw, snippet};
@@ -7,6 +8,7 @@ use crate::report;
 use crate::retry::{self, Attempt};
 use crate::secret::Secret;
 use crate::source::log::Log;
+use crate::source::pacer::Pacer;
 use crate::state::CachedToken;
 use anyhow::{Result, anyhow, bail};
 use reqwest::blocking::{Client, Response};
@@ -52,9 +54,8 @@ pub struct Auth0 {
     http: Client,
     cfg: Auth0Config,
     token: Mutex<Option<CachedToken>>,
-    /// When `x-ratelimit-remaining` reached 0: wait until this reset (Unix seconds, as Auth0
-    /// sent it) before the next call.
-    paused_until: Mutex<Option<u64>>,
+    /// Every request waits for the tenant's rate budget here.
+    pacer: Pacer,
 }
 
 fn now_unix() -> u64 {
@@ -154,10 +155,15 @@ impl Auth0 {
         let cached = cached.filter(|t| token_usable(t, &cfg.client_id, now_unix()));
         Auth0 {
             http,
+            pacer: Pacer::new(cfg.rate_limit),
             cfg,
             token: Mutex::new(cached),
-            paused_until: Mutex::new(None),
         }
+    }
+
+    /// The rate budget all requests to this tenant share.
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
     }
 
     /// The token to keep in the state file for the next run.
@@ -301,8 +307,10 @@ impl Auth0 {
         }
     }
 
-    /// Sends a request through the shared retry runner, retrying 408, 429, 5xx (but 501) and
-    /// transport errors; returns the first answer that is not one of those.
+    /// Sends a request through the retry runner once the rate budget allows it, retrying 408,
+    /// 429, 5xx (but 501) and transport errors; returns the first answer that is not one of
+    /// those. The token endpoint is limited apart from the Management API, so its answers tell
+    /// the budget nothing.
     fn call(
         &self,
         deadline: Instant,
@@ -311,14 +319,22 @@ impl Auth0 {
         url: &reqwest::Url,
         build: impl Fn() -> reqwest::blocking::RequestBuilder,
     ) -> Result<Response> {
+        let counts = url.path().starts_with("/api/v2/");
         let outcome = retry::run(deadline, stop, Some(MAX_ATTEMPTS), |_| {
-            if let Err(e) = self.wait_for_rate_limit(deadline, stop) {
-                return Attempt::Done(Err(e));
-            }
+            let Some(ticket) = self.pacer.acquire(counts, deadline, stop) else {
+                let why = match stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    true => "the run is stopping",
+                    false => {
+                        "the Auth0 rate budget (AUTH0_RATE_LIMIT) allows no request before MAX_RUN_TIME; the next run goes on"
+                    }
+                };
+                return Attempt::Done(Err(anyhow!("{method} {} not sent: {why}", url.path())));
+            };
             let started = Instant::now();
             let resp = match build().send() {
                 Ok(resp) => resp,
                 Err(e) => {
+                    self.pacer.answer(ticket, None);
                     let d = describe(e);
                     report::request(method, &redact(url), &d, started.elapsed());
                     return Attempt::Again {
@@ -329,25 +345,22 @@ impl Auth0 {
             };
             let status = resp.status().as_u16();
             report::request(method, &redact(url), &status.to_string(), started.elapsed());
-            self.note_rate_limit(resp.headers());
+            self.pacer.answer(ticket, Some((status, resp.headers())));
             let retry_after = retry::retry_after(resp.headers());
             match status {
-                429 => {
-                    let wait = retry_after
-                        .or(reset_time(resp.headers())
-                            .map(|r| retry::until_unix(r, SystemTime::now())));
-                    Attempt::Again {
-                        why: format!(
-                            "Auth0 rate limit reached (429) on {method} {}{}",
-                            url.path(),
-                            match wait {
-                                Some(w) => format!(", asked to wait {}", retry::human(w)),
-                                None => String::new(),
-                            }
-                        ),
-                        wait: Some(wait.unwrap_or(Duration::from_secs(1))),
-                    }
-                }
+                // The budget holds the next request back for the Retry-After, or until its
+                // model of the bucket has a token again.
+                429 => Attempt::Again {
+                    why: format!(
+                        "Auth0 rate limit reached (429) on {method} {}{}",
+                        url.path(),
+                        match retry_after {
+                            Some(w) => format!(", asked to wait {}", retry::human(w)),
+                            None => String::new(),
+                        }
+                    ),
+                    wait: Some(Duration::ZERO),
+                },
                 408 | 500 | 502..=599 => Attempt::Again {
                     why: format!("Auth0 answered {status} to {method} {}", url.path()),
                     wait: retry_after,
@@ -361,35 +374,6 @@ impl Auth0 {
     /// [`retry::wait`], as an error of this client.
     fn wait(&self, wait: Duration, deadline: Instant, stop: &AtomicBool, why: &str) -> Result<()> {
         retry::wait(wait, deadline, stop, why).map_err(|e| anyhow!(e))
-    }
-
-    fn note_rate_limit(&self, headers: &HeaderMap) {
-        let remaining = headers
-            .get("x-ratelimit-remaining")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if remaining == Some(0)
-            && let Some(reset) = reset_time(headers)
-        {
-            *self.paused_until.lock().unwrap() = Some(reset);
-        }
-    }
-
-    /// Paces calls: once the limit is used up, wait for its reset instead of being refused.
-    fn wait_for_rate_limit(&self, deadline: Instant, stop: &AtomicBool) -> Result<()> {
-        let Some(reset) = self.paused_until.lock().unwrap().take() else {
-            return Ok(());
-        };
-        let wait = retry::until_unix(reset, SystemTime::now());
-        if !wait.is_zero() {
-            let why = format!(
-                "Auth0 rate limit used up (x-ratelimit-remaining: 0) until its reset in {}",
-                retry::human(wait)
-            );
-            report::verbose(format_args!("{why}; waiting"));
-            self.wait(wait, deadline, stop, &why)?;
-        }
-        Ok(())
     }
 }
 
@@ -420,16 +404,6 @@ pub fn parse_next_link(value: &str) -> Option<String> {
             })
             .then(|| target.to_string())
     })
-}
-
-fn reset_time(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get("x-ratelimit-reset")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// The most items one page may hold. Auth0 returns at most 100 (`take`); each item costs a
@@ -604,51 +578,6 @@ mod tests {
         );
     }
 
-    fn auth0_for_tests(cfg: &Auth0Config, http: &Client) -> Auth0 {
-        Auth0::new(http.clone(), cfg.clone(), None)
-    }
-
-    #[test]
-    fn a_reset_at_the_end_of_time_waits_until_the_deadline_and_says_so() {
-        let cfg = Auth0Config {
-            base_url: reqwest::Url::parse("http://127.0.0.1:9/").unwrap(),
-            audience: reqwest::Url::parse("http://127.0.0.1:9/api/v2/").unwrap(),
-            client_id: "c".into(),
-            client_secret: Secret::new("s"),
-        };
-        let a = auth0_for_tests(&cfg, &Client::new());
-        let mut headers = HeaderMap::new();
-        headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
-        headers.insert("x-ratelimit-reset", "18446744073709551615".parse().unwrap());
-        a.note_rate_limit(&headers);
-        let deadline = Instant::now() + Duration::from_millis(20);
-        let e = a
-            .wait_for_rate_limit(deadline, &AtomicBool::new(false))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("x-ratelimit-remaining: 0")
-                && e.contains("until its reset in 5845420")
-                && e.contains("waited")
-                && e.contains("until MAX_RUN_TIME"),
-            "{e}"
-        );
-        let e = a
-            .wait(
-                Duration::MAX,
-                Instant::now(),
-                &AtomicBool::new(false),
-                "why",
-            )
-            .unwrap_err();
-        assert!(
-            e.to_string().starts_with(
-                "why; the next attempt would come after MAX_RUN_TIME, so this run waited 0s"
-            ),
-            "{e}"
-        );
-    }
-
     fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
         use proptest::prelude::*;
         let leaf = prop_oneof![
@@ -718,14 +647,20 @@ mod tests {
         }
 
         #[test]
-        fn any_rate_limit_header_is_read_without_panic(value in "[ -~]{0,40}") {
+        fn any_rate_limit_header_is_read_without_panic(value in "[ -~]{0,40}", status in 100u16..600) {
             let mut headers = HeaderMap::new();
             if let Ok(v) = value.parse() {
-                headers.insert("x-ratelimit-reset", v);
+                for name in ["x-ratelimit-reset", "x-ratelimit-limit", "x-ratelimit-remaining", "retry-after"] {
+                    headers.insert(name, reqwest::header::HeaderValue::clone(&v));
+                }
             }
-            if let Some(reset) = reset_time(&headers) {
-                let _ = retry::human(retry::until_unix(reset, SystemTime::now()));
+            let pacer = crate::source::pacer::Pacer::new(crate::source::pacer::Share::Fraction(1.0));
+            let stop = AtomicBool::new(false);
+            let soon = Instant::now() + Duration::from_millis(5);
+            if let Some(t) = pacer.acquire(true, soon, &stop) {
+                pacer.answer(t, Some((status, &headers)));
             }
+            let _ = pacer.acquire(true, soon, &stop);
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod auth0;
 pub mod log;
 pub mod logid;
+pub mod pacer;
 
 use crate::report;
 use anyhow::{Result, anyhow};

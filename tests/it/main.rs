@@ -3,6 +3,7 @@
 
 mod support;
 
+mod budget;
 mod check;
 mod errors;
 mod faults;

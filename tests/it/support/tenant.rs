@@ -108,6 +108,8 @@ struct State {
     log_request_count: usize,
     log_requests: Vec<String>,
     served: usize,
+    /// Logs requests refused with 429 by the token bucket.
+    refused: usize,
     /// Checkpoint mode ignores `from` (a cursor that never moves).
     ignore_from: bool,
     /// Replaces the `Link` header of every logs answer.
@@ -143,6 +145,7 @@ impl FakeTenant {
             log_request_count: 0,
             log_requests: Vec::new(),
             served: 0,
+            refused: 0,
             ignore_from: false,
             link: None,
         }));
@@ -210,6 +213,17 @@ impl FakeTenant {
             tokens: f64::from(limit.max(1)),
             last: Instant::now(),
         });
+    }
+
+    /// Auth0's limit of a plan: `per_sec` requests a second, `burst` at once (Enterprise: 16
+    /// and 50; Free: 2 and 2).
+    pub fn set_plan(&self, per_sec: f64, burst: u32) {
+        self.set_rate_limit(burst, Duration::from_secs_f64(f64::from(burst) / per_sec));
+    }
+
+    /// Logs requests the token bucket refused with 429.
+    pub fn refused(&self) -> usize {
+        lock(&self.state).refused
     }
 
     pub fn clear_rate_limit(&self) {
@@ -500,6 +514,7 @@ fn handle_logs(state: &Mutex<State>, request: &Request) -> (Reply, Duration) {
     if let Some(bucket) = st.bucket.as_mut() {
         if bucket.tokens < 1.0 {
             let retry = bucket.secs_to_next();
+            st.refused += 1;
             let body = error_body(
                 429,
                 "Global limit has been reached",

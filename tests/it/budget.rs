@@ -1,0 +1,147 @@
+//! The tenant's Auth0 rate budget: the tool reads no faster than its share of the bucket that
+//! Auth0 reports, draws no 429 of its own, and leaves the rest to the tenant's other clients.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::cli::{Setup, matching};
+use crate::support::{CLIENT_ID, CLIENT_SECRET, FakeTenant, realistic_logs};
+
+/// Another client of the tenant (the customer's own backend): one Management API request about
+/// every `period`, until told to stop. Counts the requests it made and those refused with 429.
+struct Neighbour {
+    stop: Arc<AtomicBool>,
+    made: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Neighbour {
+    fn start(tenant: &FakeTenant, period: Duration) -> Neighbour {
+        let client = reqwest::blocking::Client::new();
+        let body = json!({
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "audience": format!("{}/api/v2/", tenant.url()),
+        });
+        let answer = client
+            .post(format!("{}/oauth/token", tenant.url()))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .and_then(|r| r.text())
+            .expect("the neighbour's token");
+        let token: Value = serde_json::from_str(&answer).expect("a token answer");
+        let token = token["access_token"].as_str().unwrap().to_string();
+        let (stop, made, refused) = Default::default();
+        let n = Neighbour {
+            stop,
+            made,
+            refused,
+            thread: None,
+        };
+        let (stop, made, refused) = (n.stop.clone(), n.made.clone(), n.refused.clone());
+        let url = format!("{}/api/v2/logs?per_page=1&page=0", tenant.url());
+        let thread = thread::spawn(move || {
+            let mut rng = fastrand::Rng::with_seed(7);
+            while !stop.load(Ordering::Relaxed) {
+                let status = client
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .map(|r| r.status().as_u16());
+                made.fetch_add(1, Ordering::Relaxed);
+                if status.is_ok_and(|s| s == 429) {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+                // About once a period, never quite in step with anyone.
+                thread::sleep(period.mul_f64(0.9 + 0.2 * rng.f64()));
+            }
+        });
+        Neighbour {
+            thread: Some(thread),
+            ..n
+        }
+    }
+
+    /// Stops it: (requests made, requests refused).
+    fn stop(mut self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+        (
+            self.made.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[test]
+fn a_full_share_reads_the_free_plan_without_drawing_a_429() {
+    // 2 requests a second, burst 2: 12 pages read as fast as the bucket refills.
+    let logs = realistic_logs(1150, 61);
+    let s = Setup::new(logs.clone());
+    s.tenant.set_plan(2.0, 2);
+    s.tenant.set_latency(Duration::from_millis(50));
+    s.run(&[], &[("AUTH0_RATE_LIMIT", "100%")]).assert_code(0);
+    assert_eq!(s.tenant.refused(), 0, "the tool drew a 429");
+    assert_eq!(s.receiver.unique_delivered(), matching(&logs));
+}
+
+#[test]
+fn the_default_share_leaves_a_neighbour_on_the_free_plan_its_requests() {
+    let logs = realistic_logs(700, 62);
+    let s = Setup::new(logs.clone());
+    s.tenant.set_plan(2.0, 2);
+    s.tenant.set_latency(Duration::from_millis(50));
+    let neighbour = Neighbour::start(&s.tenant, Duration::from_secs(1));
+    s.run(&[], &[]).assert_code(0);
+    let (made, refused) = neighbour.stop();
+    assert!(
+        made >= 4,
+        "the neighbour ran beside the tool ({made} requests)"
+    );
+    assert_eq!(
+        refused, 0,
+        "{refused} of the neighbour's {made} requests were refused"
+    );
+    assert_eq!(s.receiver.unique_delivered(), matching(&logs));
+}
+
+#[test]
+fn a_rate_limit_that_is_not_a_share_or_a_rate_exits_2_before_any_request() {
+    let s = Setup::new(realistic_logs(10, 63));
+    for bad in ["0%", "150%", "fast", "-1", "0", "50%%"] {
+        let out = s.run(&[], &[("AUTH0_RATE_LIMIT", bad)]);
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains("AUTH0_RATE_LIMIT") && out.stderr.contains("50%"),
+            "{bad}: {}",
+            out.stderr
+        );
+    }
+    let out = s.run(&["--auth0-rate-limit", "fast"], &[]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("--auth0-rate-limit"), "{}", out.stderr);
+    assert_eq!(s.tenant.token_requests(), 0);
+    assert_eq!(s.receiver.request_count(), 0);
+}
+
+#[test]
+fn check_shows_the_limit_auth0_reports_and_the_share_in_use() {
+    let s = Setup::new(realistic_logs(10, 64));
+    s.tenant.set_plan(16.0, 50);
+    let out = s.exec("check", &[], &[("AUTH0_RATE_LIMIT", "75%")]);
+    out.assert_code(0);
+    assert!(
+        out.all()
+            .contains("a bucket of 50 requests, refilled at 16 requests/s")
+            && out.all().contains("AUTH0_RATE_LIMIT 75%"),
+        "{}",
+        out.all()
+    );
+}
