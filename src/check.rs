@@ -223,7 +223,7 @@ pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
     json.pop();
     json.extend_from_slice(b",\"test\":true}");
     Matched {
-        seq: 0,
+        seq: Default::default(),
         log_id,
         json,
     }

@@ -284,7 +284,7 @@ fn send_all(
                 break;
             }
             let item = Matched {
-                seq: 0,
+                seq: Default::default(),
                 log_id: r.log_id.clone(),
                 json: r.item.clone(),
             };

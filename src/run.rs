@@ -15,8 +15,9 @@ use crate::sink::webhook::{Deliverer, Done};
 use crate::source::auth0::Auth0;
 use crate::source::log::Log;
 use crate::source::logid::{self, StartFrom};
-use crate::source::{self, Fetched};
-use crate::state::checkpoint::{Acker, Fate};
+use crate::source::{self, Event, Fetched};
+use crate::state::checkpoint::Fate;
+use crate::state::ledger::Ledger;
 use crate::state::{self, RunRecord, State};
 use anyhow::{Result, anyhow};
 use std::io::Write;
@@ -238,6 +239,9 @@ struct Outcome {
     error: Option<anyhow::Error>,
     /// `date` of the newest log the checkpoint moved past.
     newest_date: Option<String>,
+    /// Every window read to its end, the last one caught up, and all delivered.
+    #[allow(dead_code)]
+    caught_up: bool,
     /// The checkpoint as last written to the state file.
     saved: Option<String>,
     token: Option<crate::state::CachedToken>,
@@ -254,22 +258,24 @@ impl Pipeline<'_> {
             .checked_sub(margin)
             .unwrap_or(self.started);
         let stop = Arc::new(AtomicBool::new(false));
-        // One page in the channel and one being fetched: memory stays flat whatever the backlog.
-        let (tx, rx) = sync_channel::<Fetched>(1);
+        // A page in the channel and one being read by each cursor: memory stays flat whatever
+        // the backlog.
+        let (tx, rx) = sync_channel::<Fetched>(2);
         let start = state.checkpoint.clone().unwrap_or_else(logid::oldest);
-        {
-            let (auth0, stop) = (Arc::clone(&self.auth0), Arc::clone(&stop));
-            let base = self.cfg.auth0.base_url.clone();
-            std::thread::Builder::new()
-                .name("fetch".into())
-                .spawn(move || source::fetch(&auth0, &base, start, fetch_until, &stop, tx))
-                .expect("starting the fetch thread");
-        }
+        let board = source::start(
+            Arc::clone(&self.auth0),
+            self.cfg.auth0.base_url.clone(),
+            start.clone(),
+            fetch_until,
+            Arc::clone(&stop),
+            tx,
+        );
+        report::follow(move || board.reached());
 
-        let mut acker = Acker::new(state.checkpoint.clone());
+        let mut acker = Ledger::new(state.checkpoint.clone(), start);
         let mut error = self.consume(&rx, &mut sink, &mut acker, state, fetch_until);
-        // The fetch thread is not waited for: it ends at its next step, and an Auth0 request
-        // in flight must not hold up a run that is stopping.
+        // The cursor threads are not waited for: they end at their next step, and an Auth0
+        // request in flight must not hold up a run that is stopping.
         stop.store(true, Ordering::Relaxed);
         drop(rx);
         if error.as_ref().is_some_and(|e| e.is::<ClosedPipe>()) {
@@ -279,11 +285,12 @@ impl Pipeline<'_> {
             self.drain(d, &mut acker, state, &mut error);
         }
         if acker.take_moved() {
-            state.checkpoint = acker.checkpoint().map(str::to_string);
+            state.checkpoint = acker.checkpoint();
         }
         Outcome {
             error,
             newest_date: acker.newest_date().map(str::to_string),
+            caught_up: acker.caught_up(),
             saved: self.saved,
             token: self.auth0.token_for_cache(),
         }
@@ -294,7 +301,7 @@ impl Pipeline<'_> {
         &mut self,
         rx: &Receiver<Fetched>,
         sink: &mut Sink,
-        acker: &mut Acker,
+        acker: &mut Ledger,
         state: &mut State,
         fetch_until: Instant,
     ) -> Option<anyhow::Error> {
@@ -331,8 +338,8 @@ impl Pipeline<'_> {
                 }
                 continue;
             }
-            let logs = match rx.recv_timeout(TICK) {
-                Ok(Ok(logs)) => logs,
+            let event = match rx.recv_timeout(TICK) {
+                Ok(Ok(event)) => event,
                 Ok(Err(e)) => {
                     // What was fetched before is still delivered; the error ends the run after.
                     fetch_error = Some(e.context("fetching logs from Auth0"));
@@ -341,9 +348,20 @@ impl Pipeline<'_> {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
+            let (window, logs) = match event {
+                Event::Opened { window, after } => {
+                    acker.open(window, after);
+                    continue;
+                }
+                Event::Closed { window, end } => {
+                    acker.close(window, end);
+                    continue;
+                }
+                Event::Page { window, logs } => (window, logs),
+            };
             Counters::add(&self.counters.pages, 1);
             Counters::add(&self.counters.fetched, logs.len() as u64);
-            if let Err(e) = self.take(logs, sink, &mut batcher, acker) {
+            if let Err(e) = self.take(window, logs, sink, &mut batcher, acker) {
                 return Some(e);
             }
         }
@@ -361,22 +379,23 @@ impl Pipeline<'_> {
     /// Filters a page's logs into the acker and the sink.
     fn take(
         &self,
+        window: crate::state::ledger::WindowId,
         logs: Vec<Log>,
         sink: &mut Sink,
         batcher: &mut Batcher,
-        acker: &mut Acker,
+        acker: &mut Ledger,
     ) -> Result<()> {
         // Only a dry run writes to stdout.
         let mut out = matches!(sink, Sink::Stdout).then(|| std::io::stdout().lock());
         for log in &logs {
             let (id, date) = (log.id(), log.date());
             if !self.cfg.filter.matches(log) {
-                acker.skip(id, date);
+                acker.skip(window, id, date);
                 continue;
             }
             Counters::add(&self.counters.matched, 1);
             let item = Matched {
-                seq: acker.pending(id, date),
+                seq: acker.pending(window, id, date),
                 log_id: id.to_string(),
                 json: filter::item_json(log, self.cfg.webhook.shape),
             };
@@ -412,7 +431,7 @@ impl Pipeline<'_> {
     fn absorb(
         &mut self,
         done: Done,
-        acker: &mut Acker,
+        acker: &mut Ledger,
         state: &mut State,
     ) -> Option<anyhow::Error> {
         for (seq, fate) in done.fates {
@@ -428,7 +447,7 @@ impl Pipeline<'_> {
     fn drain(
         &mut self,
         d: &mut Deliverer,
-        acker: &mut Acker,
+        acker: &mut Ledger,
         state: &mut State,
         error: &mut Option<anyhow::Error>,
     ) {
@@ -455,11 +474,11 @@ impl Pipeline<'_> {
 
     /// Moves the state's checkpoint to the acker's, and writes it when a second has passed
     /// since the last write (a dry run writes nothing).
-    fn save_if_due(&mut self, acker: &mut Acker, state: &mut State) -> Option<anyhow::Error> {
+    fn save_if_due(&mut self, acker: &mut Ledger, state: &mut State) -> Option<anyhow::Error> {
         if !acker.take_moved() {
             return None;
         }
-        state.checkpoint = acker.checkpoint().map(str::to_string);
+        state.checkpoint = acker.checkpoint();
         if !self.persist || self.saved_at.is_some_and(|t| t.elapsed() < SAVE_EVERY) {
             return None;
         }

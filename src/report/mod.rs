@@ -9,9 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::fmt::Display;
 use std::io::IsTerminal;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI8, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 static LEVEL: AtomicI8 = AtomicI8::new(0);
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -160,6 +160,51 @@ impl Counters {
 
 static COUNTERS: Mutex<Option<std::sync::Arc<Counters>>> = Mutex::new(None);
 
+/// How far reading has come: the stored time of the oldest log not yet read, and the cursors
+/// reading. Given by the run; the progress display asks it at each update.
+type Reached = Box<dyn Fn() -> (Option<SystemTime>, usize) + Send>;
+static REACHED: Mutex<Option<(Reached, Option<SystemTime>)>> = Mutex::new(None);
+
+/// The progress display shows how far reading has come, as `reached` tells it.
+pub fn follow(reached: impl Fn() -> (Option<SystemTime>, usize) + Send + 'static) {
+    let mut r = REACHED.lock().unwrap_or_else(PoisonError::into_inner);
+    *r = Some((Box::new(reached), None));
+}
+
+/// What the progress display says of the read: the time it has reached (the oldest log not yet
+/// read), the cursors reading, and when it will be caught up at the pace so far (how far the
+/// reached time moved in `elapsed`, from `first`).
+pub fn reading_line(
+    reached: Option<SystemTime>,
+    cursors: usize,
+    first: Option<SystemTime>,
+    elapsed: Duration,
+    now: SystemTime,
+) -> Option<String> {
+    let reached = reached?;
+    let at = humantime::format_rfc3339_seconds(reached);
+    let cursors = count(cursors as u64, "cursor", "cursors");
+    let gone = reached
+        .duration_since(first?)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let left = now
+        .duration_since(reached)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let eta = match gone > 0.0 && elapsed.as_secs_f64() > 1.0 {
+        true => {
+            let secs = left / (gone / elapsed.as_secs_f64());
+            format!(
+                ", caught up in about {}",
+                humantime::format_duration(Duration::from_secs(secs.min(1e7) as u64))
+            )
+        }
+        false => String::new(),
+    };
+    Some(format!("reached {at} with {cursors}{eta}"))
+}
+
 /// Shows a live line on stderr while the run lasts, if stderr is a terminal and not `-q`.
 /// Cron, pipes and files get no escape codes and no carriage returns.
 pub struct Progress;
@@ -187,6 +232,10 @@ impl Drop for Progress {
             bar.finish_and_clear();
         }
         COUNTERS.lock().unwrap().take();
+        REACHED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 }
 
@@ -198,14 +247,27 @@ fn tick() {
     };
     let secs = bar.elapsed().as_secs_f64().max(0.001);
     let delivered = Counters::get(&c.delivered);
+    let fetched = Counters::get(&c.fetched);
+    let reading = {
+        let mut r = REACHED.lock().unwrap_or_else(PoisonError::into_inner);
+        r.as_mut().and_then(|(reached, first)| {
+            let (at, cursors) = reached();
+            if first.is_none() {
+                *first = at;
+            }
+            reading_line(at, cursors, *first, bar.elapsed(), SystemTime::now())
+        })
+    };
     bar.set_message(format!(
-        "{}, {} fetched, {} matched, {} delivered ({:.0}/s), {}",
+        "{}, {} fetched ({:.0} logs/s), {} matched, {} delivered ({:.0}/s), {}{}",
         count(Counters::get(&c.pages), "page", "pages"),
-        count(Counters::get(&c.fetched), "log", "logs"),
+        count(fetched, "log", "logs"),
+        fetched as f64 / secs,
         Counters::get(&c.matched),
         delivered,
         delivered as f64 / secs,
         count(Counters::get(&c.retries), "retry", "retries"),
+        reading.map(|r| format!("; {r}")).unwrap_or_default(),
     ));
 }
 

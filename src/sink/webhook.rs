@@ -14,7 +14,8 @@ use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Matched, encode, gzip};
 use crate::sink::pace::{Deadline, Pace, Signal};
 use crate::sink::sign;
-use crate::state::checkpoint::{Fate, Seq};
+use crate::state::checkpoint::Fate;
+use crate::state::ledger::Ticket;
 use anyhow::{Context, Result};
 use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, LOCATION};
@@ -36,7 +37,7 @@ const ANSWER_PREFIX: usize = 4096;
 /// How one request's logs ended, in the order they were given.
 #[derive(Debug)]
 pub struct Done {
-    pub fates: Vec<(Seq, Fate)>,
+    pub fates: Vec<(Ticket, Fate)>,
     /// Why some are still pending.
     pub error: Option<String>,
 }

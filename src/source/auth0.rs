@@ -15,8 +15,8 @@ use reqwest::blocking::{Client, Response};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Which page to ask for.
@@ -56,6 +56,8 @@ pub struct Auth0 {
     token: Mutex<Option<CachedToken>>,
     /// Every request waits for the tenant's rate budget here.
     pacer: Pacer,
+    /// Held while a token is fetched, so cursors do not each fetch one.
+    fetching: Mutex<()>,
 }
 
 fn now_unix() -> u64 {
@@ -158,6 +160,7 @@ impl Auth0 {
             pacer: Pacer::new(cfg.rate_limit),
             cfg,
             token: Mutex::new(cached),
+            fetching: Mutex::new(()),
         }
     }
 
@@ -168,7 +171,7 @@ impl Auth0 {
 
     /// The token to keep in the state file for the next run.
     pub fn token_for_cache(&self) -> Option<CachedToken> {
-        self.token.lock().unwrap().clone()
+        self.cached().clone()
     }
 
     fn url(&self, path: &str) -> reqwest::Url {
@@ -178,14 +181,28 @@ impl Auth0 {
             .expect("a path joins a base URL")
     }
 
+    fn cached(&self) -> std::sync::MutexGuard<'_, Option<CachedToken>> {
+        self.token.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached token, or a new one. One cursor fetches it while the others wait for it.
     fn access_token(&self, deadline: Instant, stop: &AtomicBool) -> Result<Secret> {
-        if let Some(t) = self.token.lock().unwrap().as_ref() {
+        let _one = self.fetching.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = self.cached().as_ref() {
             return Ok(t.access_token.clone());
         }
         let fresh = self.fetch_token(deadline, stop)?;
         let secret = fresh.access_token.clone();
-        *self.token.lock().unwrap() = Some(fresh);
+        *self.cached() = Some(fresh);
         Ok(secret)
+    }
+
+    /// Auth0 refused `used`: forget it, unless another cursor has already replaced it.
+    fn forget_token(&self, used: Option<&Secret>) {
+        let mut cached = self.cached();
+        if cached.as_ref().map(|t| &t.access_token) == used {
+            *cached = None;
+        }
     }
 
     fn fetch_token(&self, deadline: Instant, stop: &AtomicBool) -> Result<CachedToken> {
@@ -197,10 +214,11 @@ impl Auth0 {
             "audience": self.cfg.audience.as_str(),
         });
         let resp = self.call(deadline, stop, "POST", &url, || {
-            self.http
+            Ok(self
+                .http
                 .post(url.clone())
                 .timeout(AUTH0_TIMEOUT)
-                .json_body(&body)
+                .json_body(&body))
         })?;
         let status = resp.status().as_u16();
         if (300..400).contains(&status) {
@@ -254,12 +272,18 @@ impl Auth0 {
         // times, as a proxy's error page or a reset connection is usually passing.
         let mut malformed = 0;
         loop {
-            let token = self.access_token(deadline, stop)?;
+            // The token is taken when the budget lets the request go, so it is as fresh as it
+            // can be when it is sent.
+            let used = Mutex::new(None);
             let resp = self.call(deadline, stop, "GET", &url, || {
-                self.http
+                let token = self.access_token(deadline, stop)?;
+                let request = self
+                    .http
                     .get(url.clone())
                     .timeout(AUTH0_TIMEOUT)
-                    .bearer_auth(token.expose())
+                    .bearer_auth(token.expose());
+                *used.lock().unwrap_or_else(PoisonError::into_inner) = Some(token);
+                Ok(request)
             })?;
             let status = resp.status().as_u16();
             if (300..400).contains(&status) {
@@ -282,7 +306,8 @@ impl Auth0 {
                 (401 | 403, Ok(_)) if !refreshed => {
                     report::verbose("Auth0 refused the access token; getting a new one");
                     refreshed = true;
-                    *self.token.lock().unwrap() = None;
+                    let used = used.into_inner().unwrap_or_else(PoisonError::into_inner);
+                    self.forget_token(used.as_ref());
                     continue;
                 }
                 (401 | 403, Ok(text)) => return Err(credentials_error(status, &text)),
@@ -317,7 +342,7 @@ impl Auth0 {
         stop: &AtomicBool,
         method: &str,
         url: &reqwest::Url,
-        build: impl Fn() -> reqwest::blocking::RequestBuilder,
+        build: impl Fn() -> Result<reqwest::blocking::RequestBuilder>,
     ) -> Result<Response> {
         let counts = url.path().starts_with("/api/v2/");
         let outcome = retry::run(deadline, stop, Some(MAX_ATTEMPTS), |_| {
@@ -330,8 +355,15 @@ impl Auth0 {
                 };
                 return Attempt::Done(Err(anyhow!("{method} {} not sent: {why}", url.path())));
             };
+            let request = match build() {
+                Ok(request) => request,
+                Err(e) => {
+                    self.pacer.answer(ticket, None);
+                    return Attempt::Done(Err(e));
+                }
+            };
             let started = Instant::now();
-            let resp = match build().send() {
+            let resp = match request.send() {
                 Ok(resp) => resp,
                 Err(e) => {
                     self.pacer.answer(ticket, None);

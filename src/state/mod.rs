@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod history;
+pub mod ledger;
 pub mod owner;
 
 use crate::exit::Failure;
