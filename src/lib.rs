@@ -13,6 +13,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod exit;
+pub mod files;
 pub mod filter;
 pub mod http;
 pub mod redeliver;

@@ -9,6 +9,7 @@ use crate::exit::{self, Failure};
 use crate::filter;
 use crate::report::{self, Counters, Progress, Summary};
 use crate::signal;
+use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Batcher, Matched};
 use crate::sink::pace::Deadline;
 use crate::sink::webhook::{Deliverer, Done};
@@ -59,7 +60,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
         }
         .into());
     }
-    state.tenant = Some(tenant);
+    state.tenant = Some(tenant.clone());
     apply_start_from(&mut state, cfg.start_from.as_ref());
     signal::install();
 
@@ -80,7 +81,10 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
         false => Sink::Webhook(Deliverer::new(
             &http,
             &cfg.webhook,
-            cfg.dead_letter.as_deref(),
+            cfg.dead_letter
+                .as_deref()
+                .map(|p| DeadLetter::open(p, &tenant))
+                .transpose()?,
             Arc::clone(&counters),
             Arc::clone(&deadline),
         )?),

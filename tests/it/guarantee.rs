@@ -287,20 +287,19 @@ fn a_torn_last_line_does_not_swallow_the_next_record() {
 
 #[cfg(target_os = "linux")]
 #[test]
-fn a_dead_letter_write_that_fails_stops_the_run_before_the_log() {
+fn a_dead_letter_file_that_is_a_device_is_refused_before_anything_is_sent() {
     let s = Setup::new(sapi_logs(1..=4));
-    s.receiver.push_reply(Reply::status(200));
-    s.receiver.set_behaviour(Behaviour::Status(422));
+    // A device can be neither locked beside nor rewritten by redeliver.
+    let out = s.run(&[], &[("DEAD_LETTER_FILE", "/dev/full")]);
 
-    // /dev/full takes the open and refuses every write, like a full disk.
-    let out = s.run(
-        &["--send-as-batch", "false", "--concurrency", "1"],
-        &[("DEAD_LETTER_FILE", "/dev/full")],
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("DEAD_LETTER_FILE /dev/full: a character device"),
+        "{}",
+        out.stderr
     );
-
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("dead-letter"), "{}", out.stderr);
-    assert_eq!(s.checkpoint(), Some(log_id(1)));
+    assert_eq!(s.receiver.request_count(), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
