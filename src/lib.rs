@@ -38,6 +38,7 @@ use std::ffi::OsString;
 /// or, when the run ends before it has one (bad settings, the lock held, a state file it
 /// cannot use), `{"status", "exit_code", "error"}`.
 pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
+    signal::ignore_file_size_limit();
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let parsed = cli::command()
         .try_get_matches_from(&args)
