@@ -32,19 +32,19 @@ struct Checklist {
 impl Checklist {
     fn ok(&mut self, what: impl AsRef<str>) {
         if report::enabled(report::NORMAL) {
-            println!("ok   {}", what.as_ref());
+            crate::report::out_line(&format!("ok   {}", what.as_ref()));
         }
     }
 
     fn warn(&mut self, what: impl AsRef<str>) {
         if report::enabled(report::NORMAL) {
-            println!("WARN {}", what.as_ref());
+            crate::report::out_line(&format!("WARN {}", what.as_ref()));
         }
     }
 
     fn fail(&mut self, what: impl AsRef<str>) {
         self.failed = true;
-        println!("FAIL {}", what.as_ref());
+        crate::report::out_line(&format!("FAIL {}", what.as_ref()));
     }
 
     /// A file that belongs to another user: a failure, since the run would fail on it, except

@@ -90,7 +90,7 @@ pub fn failure_json(code: u8, error: &str) -> String {
 }
 
 fn print_failure(code: u8, error: &str) {
-    println!("{}", failure_json(code, error));
+    report::out_line(&failure_json(code, error));
 }
 
 /// Whether arguments clap refused asked for `run --output json` (or `OUTPUT=json`): their
@@ -144,7 +144,7 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::History(args) => {
             let file = config::load_file(args.state.config.as_deref())?;
             let path = config::state_path(&args.state, &file, &config::process_env)?;
-            state::history::show(&path, args.json, args.limit)?;
+            print_bytes(state::history::show(&path, args.json, args.limit)?.as_bytes())?;
             Ok(exit::OK)
         }
         Command::Completions(args) => {
@@ -184,12 +184,7 @@ fn dispatch(command: Command) -> Result<u8> {
 
 /// Writes to stdout; a reader that stops early (`| head`) is not an error.
 fn print_bytes(bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|_| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    report::out_bytes(bytes).map_err(|e| anyhow::anyhow!("writing to stdout: {e}"))
 }
 
 #[cfg(test)]

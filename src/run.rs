@@ -387,14 +387,9 @@ impl Pipeline<'_> {
             match sink {
                 Sink::Stdout => {
                     let out = out.as_mut().expect("locked for the dry run");
-                    if out
-                        .write_all(&item.json)
+                    out.write_all(&item.json)
                         .and_then(|_| out.write_all(b"\n"))
-                        .is_err()
-                    {
-                        // The reader left (`| head`): nothing more is wanted.
-                        return Err(ClosedPipe.into());
-                    }
+                        .map_err(stdout_error)?;
                     acker.ack(item.seq, Fate::Delivered);
                 }
                 Sink::Webhook(d) => {
@@ -404,10 +399,8 @@ impl Pipeline<'_> {
                 }
             }
         }
-        if let Some(out) = &mut out
-            && out.flush().is_err()
-        {
-            return Err(ClosedPipe.into());
+        if let Some(out) = &mut out {
+            out.flush().map_err(stdout_error)?;
         }
         Ok(())
     }
@@ -483,6 +476,16 @@ impl Pipeline<'_> {
 #[derive(Debug, thiserror::Error)]
 #[error("stdout was closed")]
 struct ClosedPipe;
+
+/// A dry run's items are its product: a reader that left (`| head -1`) wants no more, so the
+/// run stops fetching and ends well; any other write error (`>/dev/full`) means the output is
+/// not whole, and the run fails saying so.
+fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe => ClosedPipe.into(),
+        _ => anyhow!("writing the dry run's items to stdout: {e}"),
+    }
+}
 
 #[cfg(test)]
 mod tests {

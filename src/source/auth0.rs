@@ -15,8 +15,10 @@ use reqwest::blocking::{Client, Response};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::sync::Mutex;
+// A thread that panicked holding a lock must not take the run's end with it (saving the
+// checkpoint, the history): a poisoned lock is used as it is.
 use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Which page to ask for.
@@ -168,7 +170,10 @@ impl Auth0 {
 
     /// The token to keep in the state file for the next run.
     pub fn token_for_cache(&self) -> Option<CachedToken> {
-        self.token.lock().unwrap().clone()
+        self.token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn url(&self, path: &str) -> reqwest::Url {
@@ -179,12 +184,17 @@ impl Auth0 {
     }
 
     fn access_token(&self, deadline: Instant, stop: &AtomicBool) -> Result<Secret> {
-        if let Some(t) = self.token.lock().unwrap().as_ref() {
+        if let Some(t) = self
+            .token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             return Ok(t.access_token.clone());
         }
         let fresh = self.fetch_token(deadline, stop)?;
         let secret = fresh.access_token.clone();
-        *self.token.lock().unwrap() = Some(fresh);
+        *self.token.lock().unwrap_or_else(PoisonError::into_inner) = Some(fresh);
         Ok(secret)
     }
 
@@ -282,7 +292,7 @@ impl Auth0 {
                 (401 | 403, Ok(_)) if !refreshed => {
                     report::verbose("Auth0 refused the access token; getting a new one");
                     refreshed = true;
-                    *self.token.lock().unwrap() = None;
+                    *self.token.lock().unwrap_or_else(PoisonError::into_inner) = None;
                     continue;
                 }
                 (401 | 403, Ok(text)) => return Err(credentials_error(status, &text)),

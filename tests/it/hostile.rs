@@ -513,3 +513,194 @@ fn an_endless_webhook_answer_is_read_as_a_prefix_and_the_run_ends() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Output nobody reads: a closed pipe, a full device
+// ---------------------------------------------------------------------------------------------
+
+/// Waits for a child whose output the test does not collect; kills it after [`GUARD`].
+#[cfg(unix)]
+fn finish(mut child: std::process::Child) -> i32 {
+    use crate::support::cli::GUARD;
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status
+                .code()
+                .unwrap_or_else(|| panic!("ended by a signal: {status}"));
+        }
+        if started.elapsed() > GUARD {
+            let _ = child.kill();
+            panic!("the command did not end within {GUARD:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Spawns `cmd` with stdout and stderr into one pipe (`2>&1 | head -1`), reads its first
+/// line, then closes the pipe; `before_close` runs once the line is read. Returns the line.
+#[cfg(unix)]
+fn first_line_then_close(
+    cmd: &mut std::process::Command,
+    before_close: impl FnOnce(),
+) -> (String, std::process::Child) {
+    use std::io::BufRead;
+    let (reader, writer) = std::io::pipe().unwrap();
+    let child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    // Only the child holds write ends now.
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut reader = std::io::BufReader::new(reader);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    drop(reader);
+    before_close();
+    (line, child)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_verbose_run_whose_reader_left_still_delivers_saves_and_records() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = Setup::new(sapi_logs(1..=40));
+    // The receiver answers only once the reader has left, so every later log line meets a
+    // closed pipe.
+    let gone = Arc::new(AtomicBool::new(false));
+    let open = Arc::clone(&gone);
+    let receiver = Server::start(move |_: &Request| {
+        while !open.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Reply::status(200)
+    });
+    let hook = format!("{}/hook", receiver.url());
+    let mut cmd = s.home.command(
+        "run",
+        &s.tenant.url(),
+        &hook,
+        &["-v", "--send-as-batch", "false"],
+    );
+
+    // `-v run 2>&1 | head -1`
+    let (first, child) = first_line_then_close(&mut cmd, || gone.store(true, Ordering::SeqCst));
+    let code = finish(child);
+
+    assert!(!first.is_empty());
+    assert_eq!(code, 0, "not a panic (101)");
+    assert_eq!(s.checkpoint(), Some(log_id(40)), "the state was saved");
+    assert_eq!(last_run(&s.state())["status"], "ok", "the run was recorded");
+    assert_eq!(receiver.request_count(), 40);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dry_run_whose_reader_left_stops_and_exits_0() {
+    // More items than a pipe holds: the run is still writing when the reader leaves.
+    let s = Setup::new(sapi_logs(1..=3000));
+    let mut cmd = s.command("run");
+    cmd.arg("--dry-run");
+
+    // `run --dry-run 2>&1 | head -1`
+    let (first, child) = first_line_then_close(&mut cmd, || ());
+
+    let item: Value = serde_json::from_str(&first).expect("the first item");
+    assert_eq!(item["log_id"], log_id(1));
+    assert_eq!(finish(child), 0, "the reader wanted no more: not an error");
+    assert!(
+        s.tenant.log_requests().len() <= 4,
+        "it stopped fetching when the reader left"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn json_output_into_a_closed_pipe_still_saves_and_records() {
+    let s = Setup::new(sapi_logs(1..=5));
+    let (reader, writer) = std::io::pipe().unwrap();
+    // `run --output json | true`: the reader is gone before the run writes anything.
+    drop(reader);
+    let child = s
+        .command("run")
+        .args(["--output", "json"])
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    assert_eq!(finish(child), 0);
+    assert_eq!(s.checkpoint(), Some(log_id(5)));
+    assert_eq!(last_run(&s.state())["status"], "ok");
+}
+
+/// A file that takes every open and refuses every write, like a full disk.
+#[cfg(target_os = "linux")]
+fn dev_full() -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn stderr_on_a_full_disk_does_not_stop_the_run() {
+    let s = Setup::new(sapi_logs(1..=5));
+    let child = s
+        .command("run")
+        .arg("-v")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(dev_full())
+        .spawn()
+        .unwrap();
+
+    // `run 2>/dev/full`
+    assert_eq!(finish(child), 0);
+    assert_eq!(s.checkpoint(), Some(log_id(5)));
+    assert_eq!(last_run(&s.state())["status"], "ok");
+    assert_eq!(s.receiver.unique_delivered().len(), 5);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn history_or_a_dry_run_onto_a_full_disk_fails_saying_so() {
+    let s = Setup::new(sapi_logs(1..=5));
+    s.run(&[], &[]).assert_code(0);
+    let before = std::fs::read(s.state()).unwrap();
+    let history = s
+        .home
+        .bare()
+        .args(["history", "--state"])
+        .arg(s.state())
+        .stdout(dev_full())
+        .stderr(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let dry_run = s
+        .command("run")
+        .args(["--dry-run", "--start-from", &log_id(0)])
+        .stdout(dev_full())
+        .stderr(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+
+    // `history >/dev/full`, `run --dry-run >/dev/full`: the output is not whole, so exit 1.
+    for (what, out) in [("history", history), ("dry run", dry_run)] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        assert!(
+            stderr.contains("stdout") && stderr.contains("No space left on device"),
+            "{what}: {stderr}"
+        );
+    }
+    assert_eq!(std::fs::read(s.state()).unwrap(), before, "nothing written");
+}
