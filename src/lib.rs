@@ -120,6 +120,10 @@ fn wants_json(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> bool {
 fn dispatch(command: Command) -> Result<u8> {
     match command {
         Command::Run(args) => {
+            // First of all: a signal while the settings are read, the /start ping waits, or
+            // the state loads must end the run the graceful way (summary, `interrupted`
+            // record, /fail ping), not kill it.
+            signal::install();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
                 report::warn(w);
@@ -138,6 +142,7 @@ fn dispatch(command: Command) -> Result<u8> {
             check::check(&cfg, args.send_test)
         }
         Command::Redeliver(args) => {
+            signal::install();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             redeliver::redeliver(&cfg, args.dry_run)
         }

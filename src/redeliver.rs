@@ -214,7 +214,6 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
         return Ok(exit::OK);
     }
 
-    signal::install();
     let deadline = Arc::new(Deadline::new(started + cfg.max_run_time));
     let http = crate::http::client(cfg)?;
     let counters = Arc::new(Counters::default());

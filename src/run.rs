@@ -62,7 +62,6 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
     }
     state.tenant = Some(tenant.clone());
     apply_start_from(&mut state, cfg.start_from.as_ref());
-    signal::install();
 
     let started_at = SystemTime::now();
     let started = Instant::now();
