@@ -79,6 +79,40 @@ fn open_no_block(path: &Path) -> std::io::Result<std::fs::File> {
     open.open(path)
 }
 
+/// The most a file holding one secret (`*_FILE`) may hold: a key, a token or a URL is far
+/// smaller; `/dev/zero` or a file given by mistake is refused before it fills memory.
+pub const SECRET_CAP: u64 = 16 * 1024;
+/// The most the `--config` file may hold.
+pub const CONFIG_CAP: u64 = 1024 * 1024;
+/// The most a `CA_CERT` bundle may hold (a whole public bundle is about 200 KiB).
+pub const CA_CERT_CAP: u64 = 4 * 1024 * 1024;
+
+/// The bytes of the file a setting names (`name`, e.g. `AUTHORIZATION_FILE`), read as
+/// [`read_capped`] does; any problem is a settings error (exit 2) naming the setting and the
+/// file, saying what the path is, and, for a permission error, whose the file is and the fix.
+pub fn read_setting(name: &str, path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
+    read_capped(path, cap).map_err(|e| {
+        crate::exit::settings(format!("{name} {}: {}", path.display(), why(&e, path, cap)))
+    })
+}
+
+/// Why a file a setting names cannot be used, in words.
+fn why(e: &Unreadable, path: &Path, cap: u64) -> String {
+    match e {
+        Unreadable::NotAFile(kind) => format!("{kind}, not a regular file; give a file"),
+        Unreadable::TooLarge(size) => format!(
+            "{} is more than such a file may hold ({}); is it the right file?",
+            size_words(*size),
+            size_words(cap)
+        ),
+        Unreadable::Io(std::io::ErrorKind::NotFound, _) => "no such file".to_string(),
+        Unreadable::Io(std::io::ErrorKind::PermissionDenied, _) => {
+            crate::state::owner::cannot_read(path)
+        }
+        Unreadable::Io(_, message) => message.clone(),
+    }
+}
+
 /// A size in words: `1.0 GiB`, `3.5 MiB`, `12 KiB`, `100 bytes`.
 pub fn size_words(bytes: u64) -> String {
     const KIB: u64 = 1024;

@@ -183,8 +183,14 @@ pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
     let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(FileSettings::default());
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| exit::settings(format!("config file {}: {e}", path.display())))?;
+    let bytes =
+        crate::files::read_setting("CONFIG_FILE (--config)", path, crate::files::CONFIG_CAP)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        exit::settings(format!(
+            "config file {} is not text (UTF-8)",
+            path.display()
+        ))
+    })?;
     toml::from_str(&text).map_err(|e| exit::settings(file_error::message(path, &text, &e)))
 }
 
@@ -441,13 +447,8 @@ impl Config {
 
         let nonempty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
         let ca_cert = nonempty(&s.ca_cert).or(nonempty(&file.ca_cert));
-        if let Some(p) = &ca_cert
-            && !p.is_file()
-        {
-            return Err(exit::settings(format!(
-                "CA_CERT (--ca-cert) {}: no such file",
-                p.display()
-            )));
+        if let Some(p) = &ca_cert {
+            check_ca_cert(p)?;
         }
 
         let shape = shape.unwrap_or(PayloadShape::Extension);
@@ -499,6 +500,24 @@ impl Config {
             .as_str()
             .trim_end_matches('/')
             .to_string()
+    }
+}
+
+/// CA_CERT must name a regular file: `/dev/null` or a folder is said to be what it is, not
+/// "no such file". Reading it (capped) is left to the HTTP client's builder.
+fn check_ca_cert(path: &Path) -> Result<()> {
+    let shown = || format!("CA_CERT (--ca-cert) {}", path.display());
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(m) => Err(exit::settings(format!(
+            "{}: {}, not a file of PEM certificates",
+            shown(),
+            crate::files::kind(&m)
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(exit::settings(format!("{}: no such file", shown())))
+        }
+        Err(e) => Err(exit::settings(format!("{}: {e}", shown()))),
     }
 }
 

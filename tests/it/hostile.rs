@@ -704,3 +704,91 @@ fn history_or_a_dry_run_onto_a_full_disk_fails_saying_so() {
     }
     assert_eq!(std::fs::read(s.state()).unwrap(), before, "nothing written");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Files the settings name that are not files: endless, huge, or a FIFO no one writes to
+// ---------------------------------------------------------------------------------------------
+
+/// A FIFO no one writes to (opening it to read would wait forever), a sparse file of 1 GiB
+/// (nothing on disk, all in memory if read), and `/dev/zero` (endless), with the words the
+/// error must use for each.
+#[cfg(target_os = "linux")]
+fn not_files(home: &Home) -> Vec<(std::path::PathBuf, &'static str)> {
+    let fifo = home.join("fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let sparse = home.join("sparse");
+    std::fs::File::create(&sparse)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    vec![
+        (fifo, "a FIFO (named pipe), not a regular file"),
+        (sparse, "1.0 GiB is more than such a file may hold"),
+        ("/dev/zero".into(), "a character device, not a regular file"),
+    ]
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_setting_naming_a_fifo_a_huge_file_or_dev_zero_exits_2_naming_it() {
+    let s = Setup::new(sapi_logs(1..=3));
+    let names = [
+        "AUTH0_CLIENT_SECRET_FILE",
+        "AUTHORIZATION_FILE",
+        "WEBHOOK_SECRET_FILE",
+        "SLACK_INCOMING_WEBHOOK_URL_FILE",
+        "HEALTHCHECK_URL_FILE",
+        "CONFIG_FILE",
+    ];
+    for (path, words) in not_files(&s.home) {
+        for name in names {
+            let mut cmd = s.command("run");
+            cmd.env(name, &path);
+            if name == "AUTH0_CLIENT_SECRET_FILE" {
+                cmd.env_remove("AUTH0_CLIENT_SECRET");
+            }
+            let out = Ran::of(&mut cmd);
+            out.assert_code(2);
+            let shown = match name {
+                "CONFIG_FILE" => format!("CONFIG_FILE (--config) {}: {words}", path.display()),
+                _ => format!("{name} {}: {words}", path.display()),
+            };
+            assert!(out.stderr.contains(&shown), "{name}: {}", out.stderr);
+        }
+        // The state file, read by run and history alike.
+        let out = s.run(&["--state", path.to_str().unwrap()], &[]);
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains(&path.display().to_string()),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(s.receiver.request_count(), 0);
+    assert_eq!(s.tenant.token_requests(), 0);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn ca_cert_that_is_not_a_file_says_what_it_is() {
+    let s = Setup::new(sapi_logs(1..=3));
+    let folder = s.home.join("certs");
+    std::fs::create_dir(&folder).unwrap();
+    let cases = [
+        (
+            "/dev/null".into(),
+            "a character device, not a file of PEM certificates",
+        ),
+        (folder, "a folder, not a file of PEM certificates"),
+        (s.home.join("none.pem"), "no such file"),
+    ];
+    for (path, words) in cases {
+        let path: std::path::PathBuf = path;
+        let out = s.run(&[], &[("CA_CERT", path.to_str().unwrap())]);
+        out.assert_code(2);
+        let shown = format!("CA_CERT (--ca-cert) {}: {words}", path.display());
+        assert!(out.stderr.contains(&shown), "{}", out.stderr);
+    }
+}
