@@ -359,6 +359,7 @@ impl Config {
                 ))
             })?;
         }
+        no_credentials_in_url(&webhook_url, authorization.is_some())?;
         let daily_report_hour = daily_report_time(
             number(
                 s.daily_report_hour.as_deref(),
@@ -501,6 +502,24 @@ impl Config {
             .trim_end_matches('/')
             .to_string()
     }
+}
+
+/// WEBHOOK_URL may not carry a user name or password. The HTTP client would turn them into an
+/// `Authorization: Basic ...` header: a second one beside AUTHORIZATION's, and a secret in a form
+/// nothing registers, so a receiver echoing its request would leak it into `-vv`, the
+/// dead-letter file and the history. AUTHORIZATION is the one place for credentials.
+fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(());
+    }
+    let also = match authorization_set {
+        true => " AUTHORIZATION is set too, and two Authorization headers would go out.",
+        false => "",
+    };
+    Err(exit::settings(format!(
+        "WEBHOOK_URL (--webhook-url) {} holds a user name or password, which would be sent as an Authorization: Basic header.{also} Remove them from the URL and set AUTHORIZATION (or AUTHORIZATION_FILE) to 'Basic ' followed by the base64 of user:password (printf %s 'user:password' | base64)",
+        crate::http::redact(url)
+    )))
 }
 
 /// CA_CERT must name a regular file: `/dev/null` or a folder is said to be what it is, not

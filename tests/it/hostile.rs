@@ -307,10 +307,10 @@ fn output_json_prints_one_object_on_exit_2_and_75() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn check_vv_never_shows_a_webhook_url_password_or_query_token() {
+fn check_vv_never_shows_a_webhook_url_query_token() {
     let s = Setup::new(sapi_logs(1..=3));
     let port = s.receiver.server().addr().port();
-    let url = format!("http://hookuser:url-pw-secret-1@127.0.0.1:{port}/hook?token=url-q-secret-1");
+    let url = format!("http://127.0.0.1:{port}/hook?token=url-q-secret-1");
     let out = s.exec("check", &["-vv", "--webhook-url", &url], &[]);
     out.assert_code(0);
     assert!(
@@ -318,9 +318,45 @@ fn check_vv_never_shows_a_webhook_url_password_or_query_token() {
         "-vv shows the settings: {}",
         out.stderr
     );
-    for secret in ["url-pw-secret-1", "url-q-secret-1"] {
-        assert!(!out.all().contains(secret), "{secret}: {}", out.all());
+    assert!(!out.all().contains("url-q-secret-1"), "{}", out.all());
+}
+
+/// `user:pass@` in the URL would go out as `Authorization: Basic <base64>`, a form of the
+/// password nothing scrubs, which an echoing receiver sends back into `-vv`, the dead-letter
+/// file and the history; with AUTHORIZATION set, beside a second Authorization header.
+#[test]
+fn a_password_in_the_webhook_url_is_refused_before_any_request_even_to_an_echoing_receiver() {
+    use base64::Engine;
+    let s = Setup::new(sapi_logs(1..=3));
+    s.receiver.set_behaviour(Behaviour::Echo(422));
+    let port = s.receiver.server().addr().port();
+    let url = format!("http://hookuser:url-pw-secret-2@127.0.0.1:{port}/hook");
+    let basic = base64::engine::general_purpose::STANDARD.encode("hookuser:url-pw-secret-2");
+    let dead = s.home.join("dead.jsonl");
+    for env in [vec![], vec![("AUTHORIZATION", "Bearer other-secret-3")]] {
+        for sub in ["run", "check", "redeliver"] {
+            let mut cmd = s.home.command(sub, &s.tenant.url(), &url, &["-vv"]);
+            cmd.env("DEAD_LETTER_FILE", &dead).envs(env.iter().copied());
+            let out = Ran::of(&mut cmd);
+            out.assert_code(2);
+            assert!(
+                out.stderr.contains("holds a user name or password")
+                    && out.stderr.contains("AUTHORIZATION"),
+                "{sub}: {}",
+                out.stderr
+            );
+            for secret in ["url-pw-secret-2", basic.as_str()] {
+                assert!(!out.all().contains(secret), "{sub}: {}", out.all());
+            }
+        }
     }
+    assert_eq!(
+        s.receiver.request_count(),
+        0,
+        "no Authorization header ever went out"
+    );
+    assert!(!dead.exists());
+    assert!(!s.state().exists());
 }
 
 /// Every file in `dir`, read as text (state, dead letters, lock), except the access token the
