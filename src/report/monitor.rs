@@ -361,7 +361,9 @@ fn escape_label(v: &str) -> String {
 
 /// The last success recorded in the metrics file a previous run wrote, so a failed run keeps it.
 fn previous_success(path: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(path).ok()?;
+    // Read only if it is a regular file of a sane size: a FIFO there would block the run's end.
+    let bytes = crate::files::read_capped(path, crate::files::CONFIG_CAP).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
     let name = format!("{PREFIX}_last_success_timestamp_seconds");
     text.lines()
         .filter(|l| l.starts_with(&name))

@@ -806,6 +806,25 @@ fn a_file_setting_naming_a_fifo_a_huge_file_or_dev_zero_exits_2_naming_it() {
     assert_eq!(s.tenant.token_requests(), 0);
 }
 
+/// A failed run reads the last success back from METRICS_FILE: a FIFO there must not block
+/// its end, and the new metrics replace it.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_run_with_a_fifo_as_metrics_file_ends_and_replaces_it() {
+    let s = Setup::new(sapi_logs(1..=3));
+    s.receiver.set_behaviour(Behaviour::Status(401));
+    let (fifo, _) = not_files(&s.home).remove(0);
+
+    let out = s.run(&[], &[("METRICS_FILE", fifo.to_str().unwrap())]);
+
+    out.assert_code(1);
+    let text = std::fs::read_to_string(&fifo).expect("a regular file now");
+    assert!(
+        text.contains("auth0_mgmt_webhooks_last_run_status"),
+        "{text}"
+    );
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn ca_cert_that_is_not_a_file_says_what_it_is() {
