@@ -479,6 +479,7 @@ fn two_tenants_sharing_a_dead_letter_file_lose_nothing_when_runs_and_redeliverie
     hook_a.fix();
     b.tenant.push_logs(sapi_logs(31..=40));
     hook_b.refused.lock().unwrap().insert(log_id(35));
+    let mut delivered_b = accepted_ids(&hook_b);
     hook_b.got.lock().unwrap().clear();
     hook_b.hold.store(true, Ordering::SeqCst);
     let run = start(&mut command(&b, &hook_b, "run", &[], &dead));
@@ -491,6 +492,14 @@ fn two_tenants_sharing_a_dead_letter_file_lose_nothing_when_runs_and_redeliverie
     assert_eq!(b.checkpoint(), Some(log_id(40)));
     let lettered = lettered_for(&dead, &tenant_b);
     assert_eq!(lettered, [log_id(5), log_id(12), log_id(35)].into());
+    delivered_b.extend(accepted_ids(&hook_b));
+    for n in 1..=40 {
+        let id = log_id(n);
+        assert!(
+            delivered_b.contains(&id) || lettered.contains(&id),
+            "log {n} is behind B's checkpoint but neither delivered nor in the file"
+        );
+    }
     hook_b.got.lock().unwrap().clear();
     // A's redeliveries sent only A's records; B's sends only B's, and keeps nothing of A's.
     assert_eq!(
