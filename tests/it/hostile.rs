@@ -806,6 +806,56 @@ fn a_file_setting_naming_a_fifo_a_huge_file_or_dev_zero_exits_2_naming_it() {
     assert_eq!(s.tenant.token_requests(), 0);
 }
 
+/// A secret file the user running cannot read: the error says whose it is, who runs, and the
+/// fix. As root (where every file is readable) the binary runs as uid 65534 against a file of
+/// root's; as anyone else, against a file of their own with mode 000.
+#[cfg(unix)]
+#[test]
+fn a_secret_file_the_user_cannot_read_names_its_owner_the_user_running_and_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let s = Setup::new(sapi_logs(1..=3));
+    let secret = s.home.join("client-secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let mut cmd = s.command("check");
+    cmd.env_remove("AUTH0_CLIENT_SECRET")
+        .env("AUTH0_CLIENT_SECRET_FILE", &secret);
+    let mode = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    // SAFETY: geteuid has no preconditions.
+    let expected: Vec<String> = if unsafe { libc::geteuid() } == 0 {
+        mode(secret.parent().unwrap(), 0o711);
+        mode(&secret, 0o600);
+        cmd.uid(65534).gid(65534);
+        let p = secret.display();
+        vec![
+            "owned by root (uid 0)".into(),
+            "uid 65534".into(),
+            "sudo chown ".into(),
+            format!("{p} && sudo chmod 600 {p}"),
+        ]
+    } else {
+        mode(&secret, 0o000);
+        vec![format!("chmod 600 {}", secret.display())]
+    };
+
+    let out = Ran::of(&mut cmd);
+
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains(&format!(
+            "AUTH0_CLIENT_SECRET_FILE {}: permission denied",
+            secret.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    for words in expected {
+        assert!(out.stderr.contains(&words), "{words}: {}", out.stderr);
+    }
+}
+
 /// A failed run reads the last success back from METRICS_FILE: a FIFO there must not block
 /// its end, and the new metrics replace it.
 #[cfg(target_os = "linux")]
