@@ -32,19 +32,19 @@ struct Checklist {
 impl Checklist {
     fn ok(&mut self, what: impl AsRef<str>) {
         if report::enabled(report::NORMAL) {
-            println!("ok   {}", what.as_ref());
+            crate::report::out_line(&format!("ok   {}", what.as_ref()));
         }
     }
 
     fn warn(&mut self, what: impl AsRef<str>) {
         if report::enabled(report::NORMAL) {
-            println!("WARN {}", what.as_ref());
+            crate::report::out_line(&format!("WARN {}", what.as_ref()));
         }
     }
 
     fn fail(&mut self, what: impl AsRef<str>) {
         self.failed = true;
-        println!("FAIL {}", what.as_ref());
+        crate::report::out_line(&format!("FAIL {}", what.as_ref()));
     }
 
     /// A file that belongs to another user: a failure, since the run would fail on it, except
@@ -348,19 +348,34 @@ fn can_create_in(dir: &Path) -> std::io::Result<Option<&Path>> {
     Ok((at != dir).then_some(at))
 }
 
-/// Opens the dead-letter file as the run does (append); one that does not exist is created and
-/// removed again, so `check` leaves no empty file behind.
+/// Opens the dead-letter file and the lock beside it as the run does (append); one that does
+/// not exist is created and removed again, so `check` leaves no empty file behind.
 fn dead_letter(path: &Path) -> std::io::Result<()> {
-    if path.exists() {
-        std::fs::OpenOptions::new().append(true).open(path)?;
-        return Ok(());
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(std::io::Error::other(format!(
+            "{}, not a regular file",
+            crate::files::kind(&meta)
+        )));
     }
-    let mut open = std::fs::OpenOptions::new();
-    open.create_new(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    open.open(path)?;
-    std::fs::remove_file(path)
+    let lock = crate::sink::dead_letter::lock_path(path);
+    for (file, append) in [(path.to_path_buf(), true), (lock, false)] {
+        if file.exists() {
+            std::fs::OpenOptions::new()
+                .append(append)
+                .write(!append)
+                .open(&file)?;
+            continue;
+        }
+        let mut open = std::fs::OpenOptions::new();
+        open.create_new(true).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+        open.open(&file)?;
+        std::fs::remove_file(&file)?;
+    }
+    Ok(())
 }
 
 /// How long ago a log's date was, to the minute: a quiet tenant shows hours or days.

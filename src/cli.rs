@@ -60,7 +60,8 @@ pub enum Command {
     ///
     /// Same settings and same lock as `run`. Each log goes in a request of its own, with the
     /// same item and webhook-id as the request that was refused. Logs refused again stay in
-    /// the file with the new answer. Exit 0 when the file ends empty, 3 when logs are left in it.
+    /// the file with the new answer. Only this tenant's records are sent; a file several tenants
+    /// share keeps the others. Exit 0 when none of this tenant's is left, 3 when some are.
     #[command(after_help = SECRETS_SHORT, after_long_help = SECRETS_HELP)]
     Redeliver(RedeliverArgs),
     /// Show the record of past runs kept in the state file.
@@ -246,6 +247,8 @@ pub struct Settings {
     pub batch_size: Option<String>,
 
     /// Where the logs are POSTed; https unless the host is loopback. [required]
+    ///
+    /// No user:password@ in it: credentials go in AUTHORIZATION.
     #[arg(
         long,
         value_name = "URL",
@@ -381,7 +384,8 @@ pub struct Settings {
     /// A refused batch (400, 413, 422, ...) is split until the refused logs are found; only
     /// those go here, one JSON line each. Answers about the endpoint or credentials (3xx, 401,
     /// 403, 404, ...) and refusals of everything stop the run instead. Without it a refusal
-    /// stops the run before the refused log.
+    /// stops the run before the refused log. Several tenants may share the file: each record
+    /// names its tenant, and writers lock FILE.lock beside it.
     #[arg(
         long,
         value_name = "FILE",

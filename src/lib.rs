@@ -13,6 +13,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod exit;
+pub mod files;
 pub mod filter;
 pub mod http;
 pub mod redeliver;
@@ -37,6 +38,7 @@ use std::ffi::OsString;
 /// or, when the run ends before it has one (bad settings, the lock held, a state file it
 /// cannot use), `{"status", "exit_code", "error"}`.
 pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
+    signal::ignore_file_size_limit();
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let parsed = cli::command()
         .try_get_matches_from(&args)
@@ -88,7 +90,7 @@ pub fn failure_json(code: u8, error: &str) -> String {
 }
 
 fn print_failure(code: u8, error: &str) {
-    println!("{}", failure_json(code, error));
+    report::out_line(&failure_json(code, error));
 }
 
 /// Whether arguments clap refused asked for `run --output json` (or `OUTPUT=json`): their
@@ -118,6 +120,10 @@ fn wants_json(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> bool {
 fn dispatch(command: Command) -> Result<u8> {
     match command {
         Command::Run(args) => {
+            // First of all: a signal while the settings are read, the /start ping waits, or
+            // the state loads must end the run the graceful way (summary, `interrupted`
+            // record, /fail ping), not kill it.
+            signal::install();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
                 report::warn(w);
@@ -136,13 +142,14 @@ fn dispatch(command: Command) -> Result<u8> {
             check::check(&cfg, args.send_test)
         }
         Command::Redeliver(args) => {
+            signal::install();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             redeliver::redeliver(&cfg, args.dry_run)
         }
         Command::History(args) => {
             let file = config::load_file(args.state.config.as_deref())?;
             let path = config::state_path(&args.state, &file, &config::process_env)?;
-            state::history::show(&path, args.json, args.limit)?;
+            print_bytes(state::history::show(&path, args.json, args.limit)?.as_bytes())?;
             Ok(exit::OK)
         }
         Command::Completions(args) => {
@@ -182,12 +189,7 @@ fn dispatch(command: Command) -> Result<u8> {
 
 /// Writes to stdout; a reader that stops early (`| head`) is not an error.
 fn print_bytes(bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|_| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    report::out_bytes(bytes).map_err(|e| anyhow::anyhow!("writing to stdout: {e}"))
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
 //! `redeliver`: the dead-letter file's logs sent again, each with the item bytes and the
 //! `webhook-id` of the request that was refused, through the run's send path; then the file is
 //! rewritten atomically with only what is left: records refused again (with their new answer),
-//! records not attempted, and lines that are not records, kept as they were.
+//! records not attempted, other tenants' records, and lines that are not records, kept as they
+//! were. The file may be shared (two tenants, a run appending meanwhile): it is read and
+//! rewritten under its lock, and the rewrite applies this redelivery's outcomes to the file as
+//! it is then, so a record appended while the logs were being sent is kept.
 
 use crate::config::Config;
 use crate::exit;
 use crate::report::{self, Counters, count};
 use crate::signal;
-use crate::sink::dead_letter::dead_letter_record;
+use crate::sink::dead_letter::{self, dead_letter_record};
 use crate::sink::encode::Matched;
 use crate::sink::pace::Deadline;
 use crate::sink::sign;
@@ -16,6 +19,7 @@ use crate::state;
 use anyhow::Result;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -29,18 +33,22 @@ enum Entry {
     /// Not a record (a line a crash cut short, a hand edit): kept as it is, for a person.
     Unreadable {
         number: usize,
-        line: Vec<u8>,
     },
 }
 
 #[derive(Debug)]
 struct Record {
-    /// The line as read, without its newline: what is written back when it is not attempted.
+    /// The line as read, without its newline: what is written back when it is not attempted,
+    /// and how the rewrite finds it again in a file others appended to meanwhile.
     line: Vec<u8>,
     log_id: String,
+    /// The tenant of the run that set it aside; `None` in records older versions wrote.
+    tenant: Option<String>,
     webhook_id: String,
     /// The payload item, byte for byte as it was sent.
     item: Vec<u8>,
+    /// This tenant's to send (see [`is_mine`]); other tenants' records are kept untouched.
+    mine: bool,
     outcome: Outcome,
 }
 
@@ -57,14 +65,17 @@ enum Outcome {
 struct Fields<'a> {
     log_id: String,
     #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
     webhook_id: Option<String>,
     #[serde(borrow)]
     item: &'a RawValue,
 }
 
 /// The file's lines; blank lines are dropped. `as_batch` gives a record without a
-/// `webhook_id` the one a run would have given its request (SEND_AS_BATCH).
-fn parse(text: &[u8], as_batch: bool) -> Vec<Entry> {
+/// `webhook_id` the one a run would have given its request (SEND_AS_BATCH). `me` is this
+/// tenant, as its state file records it.
+fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
     let mut entries = Vec::new();
     for (n, line) in text.split(|b| *b == b'\n').enumerate() {
         if line.trim_ascii().is_empty() {
@@ -79,30 +90,55 @@ fn parse(text: &[u8], as_batch: bool) -> Vec<Entry> {
                 }),
                 item: f.item.get().as_bytes().to_vec(),
                 log_id: f.log_id,
+                tenant: f.tenant,
+                mine: false,
                 outcome: Outcome::NotAttempted,
             }),
-            Err(_) => Entry::Unreadable {
-                number: n + 1,
-                line: line.to_vec(),
-            },
+            Err(_) => Entry::Unreadable { number: n + 1 },
         };
         entries.push(entry);
+    }
+    let shared = records(&entries).any(|r| r.tenant.as_deref().is_some_and(|t| t != me));
+    for entry in &mut entries {
+        if let Entry::Record(r) = entry {
+            r.mine = is_mine(r.tenant.as_deref(), me, shared);
+        }
     }
     entries
 }
 
-/// What the file holds after redelivery: every line but the accepted records, in order, each
-/// ending with a newline.
-fn remaining(entries: &[Entry]) -> Vec<u8> {
+/// Whether a record is this tenant's to redeliver. A record names its tenant; one without
+/// (written before records did) is taken as this tenant's only while no record in the file
+/// names another tenant: a file one tenant used alone needs no hand edit after an upgrade, and
+/// in a shared file no tenant's logs can go to another tenant's webhook.
+fn is_mine(tenant: Option<&str>, me: &str, file_is_shared: bool) -> bool {
+    match tenant {
+        Some(t) => t == me,
+        None => !file_is_shared,
+    }
+}
+
+/// The file as it is now (`current`, which runs may have appended to since it was read) with
+/// this redelivery's outcomes applied: each attempted record, found by its line as it was
+/// read, is removed (accepted) or replaced by its new line (refused again); every other line
+/// is kept as it is. Blank lines are dropped and every line ends with a newline.
+fn rewrite(current: &[u8], entries: &[Entry]) -> Vec<u8> {
+    let mut outcomes: HashMap<&[u8], VecDeque<&Outcome>> = HashMap::new();
+    for r in records(entries).filter(|r| r.outcome != Outcome::NotAttempted) {
+        outcomes
+            .entry(r.line.as_slice())
+            .or_default()
+            .push_back(&r.outcome);
+    }
     let mut out = Vec::new();
-    for entry in entries {
-        let line = match entry {
-            Entry::Record(r) => match &r.outcome {
-                Outcome::Accepted => continue,
-                Outcome::Refused(new) => new.strip_suffix(b"\n").unwrap_or(new),
-                Outcome::NotAttempted => &r.line,
-            },
-            Entry::Unreadable { line, .. } => line,
+    for line in current.split(|b| *b == b'\n') {
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let line = match outcomes.get_mut(line).and_then(VecDeque::pop_front) {
+            Some(Outcome::Accepted) => continue,
+            Some(Outcome::Refused(new)) => new.strip_suffix(b"\n").unwrap_or(new),
+            Some(Outcome::NotAttempted) | None => line,
         };
         out.extend_from_slice(line);
         out.push(b'\n');
@@ -117,24 +153,30 @@ fn records(entries: &[Entry]) -> impl Iterator<Item = &Record> {
     })
 }
 
-/// One redelivery of DEAD_LETTER_FILE; the exit code: 0 the file ends empty, 3 lines are
-/// left in it, 1 it stopped on a failure, 128+N on a signal.
+fn mine(entries: &[Entry]) -> impl Iterator<Item = &Record> {
+    records(entries).filter(|r| r.mine)
+}
+
+/// One redelivery of DEAD_LETTER_FILE; the exit code: 0 none of this tenant's records is left
+/// in the file, 3 some are (or lines that are not records), 1 it stopped on a failure, 128+N
+/// on a signal.
 pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
     let Some(given) = cfg.dead_letter.as_deref() else {
         return Err(exit::settings(
             "redeliver needs DEAD_LETTER_FILE (--dead-letter): the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
         ));
     };
-    // The run's lock: a run appending to the file while it is rewritten would lose its record.
-    // A dry run changes nothing, so it needs none.
+    // The run's lock keeps two redeliveries of one tenant apart. A dry run changes nothing,
+    // so it needs none.
     let _lock = match dry_run {
         true => None,
         false => Some(state::lock(&state::resolve(&cfg.state_file)?)?),
     };
     // A link is followed, so the rename replaces the file it points to, not the link.
     let path = state::resolve(given)?;
-    let text = read(&path)?;
-    let mut entries = parse(&text, cfg.webhook.send_as_batch);
+    let me = cfg.tenant();
+    let text = read(&path, !dry_run)?;
+    let mut entries = parse(&text, cfg.webhook.send_as_batch, &me);
     for entry in &entries {
         if let Entry::Unreadable { number, .. } = entry {
             report::warn(format_args!(
@@ -143,8 +185,19 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
             ));
         }
     }
-    let total = records(&entries).count() as u64;
-    let unreadable = entries.len() as u64 - total;
+    let untagged_kept = records(&entries)
+        .filter(|r| r.tenant.is_none() && !r.mine)
+        .count();
+    if untagged_kept > 0 {
+        report::warn(format_args!(
+            "DEAD_LETTER_FILE {}: {} written by an older version name no tenant, and the file also holds other tenants' records, so they are kept, not sent; add \"tenant\":\"{me}\" to those of this tenant",
+            path.display(),
+            count(untagged_kept as u64, "record", "records"),
+        ));
+    }
+    let total = mine(&entries).count() as u64;
+    let unreadable = (entries.len() - records(&entries).count()) as u64;
+    let others = records(&entries).count() as u64 - total;
     let started = Instant::now();
 
     if dry_run {
@@ -154,14 +207,13 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
                 "dry run: would redeliver {} from {}{}, nothing sent",
                 count(total, "dead-lettered log", "dead-lettered logs"),
                 path.display(),
-                kept_note(unreadable),
+                kept_note(unreadable, others),
             ),
             false,
         );
         return Ok(exit::OK);
     }
 
-    signal::install();
     let deadline = Arc::new(Deadline::new(started + cfg.max_run_time));
     let http = crate::http::client(cfg)?;
     let counters = Arc::new(Counters::default());
@@ -171,12 +223,12 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
         Arc::clone(&counters),
         Arc::clone(&deadline),
     );
-    let mut error = send_all(&mut entries, &direct, &deadline, &counters);
+    let mut error = send_all(&mut entries, &direct, &deadline, &counters, &me);
 
     let changed = records(&entries).any(|r| r.outcome != Outcome::NotAttempted);
-    let mut left = entries.len() as u64 - Counters::get(&counters.delivered);
-    if changed && let Err(e) = replace(&path, &remaining(&entries)) {
-        left = entries.len() as u64;
+    let mut left = total + unreadable - Counters::get(&counters.delivered);
+    if changed && let Err(e) = replace(&path, &entries) {
+        left = total + unreadable;
         error = Some(format!(
             "{e:#}; the file was left as it was, so the logs the receiver accepted now are sent again by the next redeliver"
         ));
@@ -205,7 +257,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
             } else {
                 String::new()
             },
-            kept_note(unreadable),
+            kept_note(unreadable, others),
             started.elapsed().as_secs_f64(),
             count(left, "line", "lines"),
             path.display(),
@@ -220,15 +272,17 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
     })
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+/// The file's bytes; under its lock (`locked`), so a record being appended is read whole.
+fn read(path: &Path, locked: bool) -> Result<Vec<u8>> {
     let named =
         |what: String| exit::settings(format!("DEAD_LETTER_FILE {}: {what}", path.display()));
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
-        Ok(_) => {
-            return Err(named(
-                "not a regular file; redeliver rewrites the file, so it must be one".into(),
-            ));
+        Ok(m) => {
+            return Err(named(format!(
+                "{}, not a regular file; redeliver rewrites the file, so it must be one",
+                crate::files::kind(&m)
+            )));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(named(
@@ -238,24 +292,40 @@ fn read(path: &Path) -> Result<Vec<u8>> {
         }
         Err(e) => return Err(named(format!("cannot read it ({e})"))),
     }
+    let _lock = match locked {
+        true => Some(dead_letter::lock(path).map_err(|e| {
+            named(format!(
+                "cannot lock {} beside it ({e})",
+                dead_letter::lock_path(path).display()
+            ))
+        })?),
+        false => None,
+    };
     std::fs::read(path).map_err(|e| named(format!("cannot read it ({e})")))
 }
 
-fn kept_note(unreadable: u64) -> String {
-    match unreadable {
+fn kept_note(unreadable: u64, others: u64) -> String {
+    let mut note = match unreadable {
         0 => String::new(),
         n => format!(
             ", {} kept as {}",
             count(n, "unreadable line", "unreadable lines"),
             if n == 1 { "it is" } else { "they are" }
         ),
+    };
+    if others > 0 {
+        note.push_str(&format!(
+            ", {} kept",
+            count(others, "other tenant's record", "other tenants' records")
+        ));
     }
+    note
 }
 
 /// `--dry-run`: each item that would be sent, one a line on stdout.
 fn print_items(entries: &[Entry]) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    let written = records(entries)
+    let written = mine(entries)
         .try_for_each(|r| out.write_all(&r.item).and_then(|_| out.write_all(b"\n")))
         .and_then(|_| out.flush());
     match written {
@@ -273,6 +343,7 @@ fn send_all(
     direct: &Direct,
     deadline: &Deadline,
     counters: &Counters,
+    me: &str,
 ) -> Option<String> {
     let finished = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -280,6 +351,9 @@ fn send_all(
         let mut error = None;
         for entry in entries.iter_mut() {
             let Entry::Record(r) = entry else { continue };
+            if !r.mine {
+                continue;
+            }
             if signal::received().is_some() {
                 break;
             }
@@ -300,8 +374,11 @@ fn send_all(
                         r.log_id
                     ));
                     Counters::add(&counters.dead_lettered, 1);
+                    // A record without a tenant that this redelivery took as its own is now
+                    // labelled as such.
                     r.outcome = Outcome::Refused(dead_letter_record(
                         &r.log_id,
+                        Some(r.tenant.as_deref().unwrap_or(me)),
                         &r.webhook_id,
                         status,
                         &detail,
@@ -338,45 +415,75 @@ fn watch_signals(direct: &Direct, deadline: &Deadline, finished: &AtomicBool) {
     }
 }
 
-/// Replaces the file atomically (temp file beside it, fsync, rename, fsync of the folder),
-/// mode 0600 as the run creates it: a crash leaves the old file or the new one.
-fn replace(path: &Path, content: &[u8]) -> Result<()> {
+/// Rewrites the file under its lock with this redelivery's outcomes applied to what it holds
+/// now, atomically (temp file beside it, fsync, rename, fsync of the folder), mode 0600 as the
+/// run creates it: a crash leaves the old file or the new one.
+fn replace(path: &Path, entries: &[Entry]) -> Result<()> {
+    let _lock = dead_letter::lock(path).map_err(|e| {
+        anyhow::anyhow!(
+            "DEAD_LETTER_FILE {}: cannot lock {} ({e})",
+            path.display(),
+            dead_letter::lock_path(path).display()
+        )
+    })?;
+    let current = std::fs::read(path).map_err(|e| {
+        anyhow::anyhow!(
+            "DEAD_LETTER_FILE {}: cannot read it again ({e})",
+            path.display()
+        )
+    })?;
     // Mode 0600: the logs can hold personal data.
-    crate::state::replace_file(path, content, "DEAD_LETTER_FILE", None)
+    crate::state::replace_file(path, &rewrite(&current, entries), "DEAD_LETTER_FILE", None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record_line(log_id: &str, webhook_id: &str, item: &str) -> Vec<u8> {
+    const ME: &str = "https://a.example";
+
+    fn record_line(log_id: &str, tenant: Option<&str>, item: &str) -> Vec<u8> {
         dead_letter_record(
             log_id,
-            webhook_id,
+            tenant,
+            log_id,
             422,
             "webhook answered 422: no",
             item.as_bytes(),
         )
     }
 
+    fn outcome_of(entries: &mut [Entry], log_id: &str, outcome: Outcome) {
+        for entry in entries {
+            if let Entry::Record(r) = entry
+                && r.log_id == log_id
+            {
+                r.outcome = outcome;
+                return;
+            }
+        }
+        panic!("no record {log_id}");
+    }
+
     #[test]
     fn a_record_gives_back_its_item_byte_for_byte_and_its_webhook_id() {
         // Numbers and spacing a parse-and-print would change.
         let item = r#"{"log_id":"900a","n":12345678901234567890123,"x":1e3,"z":-0,"s":"a\nb"}"#;
-        let line = record_line("900a", "batch_abc", item);
-        let entries = parse(&line, true);
+        let line = dead_letter_record("900a", Some(ME), "batch_abc", 422, "no", item.as_bytes());
+        let entries = parse(&line, true, ME);
         let [Entry::Record(r)] = entries.as_slice() else {
             panic!("{entries:?}")
         };
         assert_eq!(r.item, item.as_bytes());
         assert_eq!(r.webhook_id, "batch_abc");
         assert_eq!(r.log_id, "900a");
+        assert!(r.mine);
     }
 
     #[test]
     fn a_record_without_webhook_id_gets_the_one_a_run_would_give() {
         let line = br#"{"log_id":"900a","item":{"log_id":"900a"}}"#;
-        let id = |as_batch| match &parse(line, as_batch)[0] {
+        let id = |as_batch| match &parse(line, as_batch, ME)[0] {
             Entry::Record(r) => r.webhook_id.clone(),
             e => panic!("{e:?}"),
         };
@@ -385,29 +492,53 @@ mod tests {
     }
 
     #[test]
+    fn a_record_is_mine_when_it_names_me_or_names_no_one_in_a_file_no_one_else_uses() {
+        assert!(is_mine(Some(ME), ME, true));
+        assert!(!is_mine(Some("https://b.example"), ME, false));
+        assert!(is_mine(None, ME, false));
+        assert!(!is_mine(None, ME, true));
+
+        let mut text = record_line("1", None, "{}");
+        text.extend(record_line("2", Some(ME), "{}"));
+        let alone: Vec<bool> = parse(&text, false, ME)
+            .iter()
+            .map(|e| matches!(e, Entry::Record(r) if r.mine))
+            .collect();
+        assert_eq!(alone, [true, true]);
+        text.extend(record_line("3", Some("https://b.example"), "{}"));
+        let shared: Vec<bool> = parse(&text, false, ME)
+            .iter()
+            .map(|e| matches!(e, Entry::Record(r) if r.mine))
+            .collect();
+        assert_eq!(shared, [false, true, false]);
+    }
+
+    #[test]
     fn accepted_records_go_refused_ones_are_rewritten_and_the_rest_kept_verbatim() {
         let mut text = Vec::new();
-        text.extend(record_line("1", "1", r#"{"log_id":"1"}"#));
+        text.extend(record_line("1", Some(ME), r#"{"log_id":"1"}"#));
         text.extend(b"\n   \n");
-        text.extend(record_line("2", "2", r#"{"log_id":"2"}"#));
+        text.extend(record_line("2", Some(ME), r#"{"log_id":"2"}"#));
         text.extend(b"{\"log_id\":\"cut sh\n");
-        text.extend(record_line("3", "3", r#"{"log_id":"3"}"#));
+        text.extend(record_line("3", Some(ME), r#"{"log_id":"3"}"#));
         text.extend(b"not json at all");
-        let mut entries = parse(&text, false);
+        let mut entries = parse(&text, false, ME);
         assert_eq!(entries.len(), 5, "blank lines dropped: {entries:?}");
         let third = match &entries[3] {
             Entry::Record(r) => r.line.clone(),
             e => panic!("{e:?}"),
         };
-        let refused_again = dead_letter_record("2", "2", 400, "webhook answered 400: still", b"{}");
-        for (entry, outcome) in entries
-            .iter_mut()
-            .zip([Outcome::Accepted, Outcome::Refused(refused_again.clone())])
-        {
-            let Entry::Record(r) = entry else { panic!() };
-            r.outcome = outcome;
-        }
-        let out = remaining(&entries);
+        let refused_again = dead_letter_record(
+            "2",
+            Some(ME),
+            "2",
+            400,
+            "webhook answered 400: still",
+            b"{}",
+        );
+        outcome_of(&mut entries, "1", Outcome::Accepted);
+        outcome_of(&mut entries, "2", Outcome::Refused(refused_again.clone()));
+        let out = rewrite(&text, &entries);
         let mut expected = refused_again;
         expected.extend(b"{\"log_id\":\"cut sh\n");
         expected.extend(&third);
@@ -427,13 +558,40 @@ mod tests {
     }
 
     #[test]
+    fn records_appended_or_rewritten_by_others_meanwhile_are_kept() {
+        let mine1 = record_line("1", Some(ME), "{}");
+        let mine2 = record_line("2", Some(ME), "{}");
+        let theirs = record_line("1", Some("https://b.example"), "{}");
+        let read: Vec<u8> = [mine1.clone(), theirs.clone(), mine2.clone()].concat();
+        let mut entries = parse(&read, false, ME);
+        outcome_of(&mut entries, "1", Outcome::Accepted);
+        outcome_of(&mut entries, "2", Outcome::Accepted);
+        // Meanwhile the other tenant's redelivery removed its record, and a run appended one.
+        let appended = record_line("9", Some("https://b.example"), "{}");
+        let now: Vec<u8> = [mine1, mine2, appended.clone()].concat();
+        assert_eq!(rewrite(&now, &entries), appended);
+    }
+
+    #[test]
     fn the_file_is_replaced_whole_and_private() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("dead.jsonl");
-        std::fs::write(&p, "old\n").unwrap();
-        replace(&p, b"new\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new\n");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let line = record_line("1", Some(ME), "{}");
+        std::fs::write(&p, &line).unwrap();
+        let mut entries = parse(&line, false, ME);
+        outcome_of(&mut entries, "1", Outcome::Accepted);
+        replace(&p, &entries).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n == "dead.jsonl" || n == "dead.jsonl.lock"),
+            "{names:?}"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -9,6 +9,7 @@ use crate::exit::{self, Failure};
 use crate::filter;
 use crate::report::{self, Counters, Progress, Summary};
 use crate::signal;
+use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Batcher, Matched};
 use crate::sink::pace::Deadline;
 use crate::sink::webhook::{Deliverer, Done};
@@ -60,9 +61,8 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
         }
         .into());
     }
-    state.tenant = Some(tenant);
+    state.tenant = Some(tenant.clone());
     apply_start_from(&mut state, cfg.start_from.as_ref());
-    signal::install();
 
     let started_at = SystemTime::now();
     let started = Instant::now();
@@ -81,7 +81,10 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
         false => Sink::Webhook(Deliverer::new(
             &http,
             &cfg.webhook,
-            cfg.dead_letter.as_deref(),
+            cfg.dead_letter
+                .as_deref()
+                .map(|p| DeadLetter::open(p, &tenant))
+                .transpose()?,
             Arc::clone(&counters),
             Arc::clone(&deadline),
         )?),
@@ -402,14 +405,9 @@ impl Pipeline<'_> {
             match sink {
                 Sink::Stdout => {
                     let out = out.as_mut().expect("locked for the dry run");
-                    if out
-                        .write_all(&item.json)
+                    out.write_all(&item.json)
                         .and_then(|_| out.write_all(b"\n"))
-                        .is_err()
-                    {
-                        // The reader left (`| head`): nothing more is wanted.
-                        return Err(ClosedPipe.into());
-                    }
+                        .map_err(stdout_error)?;
                     acker.ack(item.seq, Fate::Delivered);
                 }
                 Sink::Webhook(d) => {
@@ -419,10 +417,8 @@ impl Pipeline<'_> {
                 }
             }
         }
-        if let Some(out) = &mut out
-            && out.flush().is_err()
-        {
-            return Err(ClosedPipe.into());
+        if let Some(out) = &mut out {
+            out.flush().map_err(stdout_error)?;
         }
         Ok(())
     }
@@ -498,6 +494,16 @@ impl Pipeline<'_> {
 #[derive(Debug, thiserror::Error)]
 #[error("stdout was closed")]
 struct ClosedPipe;
+
+/// A dry run's items are its product: a reader that left (`| head -1`) wants no more, so the
+/// run stops fetching and ends well; any other write error (`>/dev/full`) means the output is
+/// not whole, and the run fails saying so.
+fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe => ClosedPipe.into(),
+        _ => anyhow!("writing the dry run's items to stdout: {e}"),
+    }
+}
 
 #[cfg(test)]
 mod tests {

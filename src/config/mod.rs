@@ -183,8 +183,14 @@ pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
     let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(FileSettings::default());
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| exit::settings(format!("config file {}: {e}", path.display())))?;
+    let bytes =
+        crate::files::read_setting("CONFIG_FILE (--config)", path, crate::files::CONFIG_CAP)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        exit::settings(format!(
+            "config file {} is not text (UTF-8)",
+            path.display()
+        ))
+    })?;
     toml::from_str(&text).map_err(|e| exit::settings(file_error::message(path, &text, &e)))
 }
 
@@ -353,6 +359,7 @@ impl Config {
                 ))
             })?;
         }
+        no_credentials_in_url(&webhook_url, authorization.is_some())?;
         let daily_report_hour = daily_report_time(
             number(
                 s.daily_report_hour.as_deref(),
@@ -441,13 +448,8 @@ impl Config {
 
         let nonempty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
         let ca_cert = nonempty(&s.ca_cert).or(nonempty(&file.ca_cert));
-        if let Some(p) = &ca_cert
-            && !p.is_file()
-        {
-            return Err(exit::settings(format!(
-                "CA_CERT (--ca-cert) {}: no such file",
-                p.display()
-            )));
+        if let Some(p) = &ca_cert {
+            check_ca_cert(p)?;
         }
 
         let shape = shape.unwrap_or(PayloadShape::Extension);
@@ -499,6 +501,42 @@ impl Config {
             .as_str()
             .trim_end_matches('/')
             .to_string()
+    }
+}
+
+/// WEBHOOK_URL may not carry a user name or password. The HTTP client would turn them into an
+/// `Authorization: Basic ...` header: a second one beside AUTHORIZATION's, and a secret in a form
+/// nothing registers, so a receiver echoing its request would leak it into `-vv`, the
+/// dead-letter file and the history. AUTHORIZATION is the one place for credentials.
+fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(());
+    }
+    let also = match authorization_set {
+        true => " AUTHORIZATION is set too, and two Authorization headers would go out.",
+        false => "",
+    };
+    Err(exit::settings(format!(
+        "WEBHOOK_URL (--webhook-url) {} holds a user name or password, which would be sent as an Authorization: Basic header.{also} Remove them from the URL and set AUTHORIZATION (or AUTHORIZATION_FILE) to 'Basic ' followed by the base64 of user:password (printf %s 'user:password' | base64)",
+        crate::http::redact(url)
+    )))
+}
+
+/// CA_CERT must name a regular file: `/dev/null` or a folder is said to be what it is, not
+/// "no such file". Reading it (capped) is left to the HTTP client's builder.
+fn check_ca_cert(path: &Path) -> Result<()> {
+    let shown = || format!("CA_CERT (--ca-cert) {}", path.display());
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(m) => Err(exit::settings(format!(
+            "{}: {}, not a file of PEM certificates",
+            shown(),
+            crate::files::kind(&m)
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(exit::settings(format!("{}: no such file", shown())))
+        }
+        Err(e) => Err(exit::settings(format!("{}: {e}", shown()))),
     }
 }
 

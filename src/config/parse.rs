@@ -141,8 +141,14 @@ pub(super) fn secret(
         return Ok(Some(Secret::new(v.trim())));
     }
     if let Some(path) = path_env.or(if in_file.is_none() { file_path } else { None }) {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| exit::settings(format!("{name}_FILE {}: {e}", path.display())))?;
+        let bytes =
+            crate::files::read_setting(&format!("{name}_FILE"), &path, crate::files::SECRET_CAP)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            exit::settings(format!(
+                "{name}_FILE {} is not text (UTF-8)",
+                path.display()
+            ))
+        })?;
         let value = text.trim();
         if value.is_empty() {
             return Err(exit::settings(format!(

@@ -275,11 +275,34 @@ fn domain_with_user_info_is_refused_and_never_echoed() {
 }
 
 #[test]
-fn debug_and_messages_hide_webhook_url_passwords_and_query_tokens() {
+fn webhook_url_with_user_info_is_refused_pointing_to_authorization_and_never_echoed() {
+    let url = "https://u:pw-secret-8@hooks.example.com/x";
+    for (env, both) in [
+        (SECRET.to_vec(), false),
+        ([SECRET, &[("AUTHORIZATION", "Bearer b")]].concat(), true),
+    ] {
+        let m = message(build(&with(&["--webhook-url", url]), &env));
+        assert!(
+            m.contains("WEBHOOK_URL (--webhook-url) https://hooks.example.com/x holds a user name or password")
+                && m.contains("set AUTHORIZATION"),
+            "{m}"
+        );
+        assert_eq!(m.contains("two Authorization headers"), both, "{m}");
+        assert!(!m.contains("pw-secret-8"), "{m}");
+    }
+    let m = message(build(
+        &with(&["--webhook-url", "https://token-as-user@hooks.example.com/x"]),
+        SECRET,
+    ));
+    assert!(m.contains("user name or password"), "{m}");
+}
+
+#[test]
+fn debug_and_messages_hide_webhook_url_query_tokens() {
     let c = build(
         &with(&[
             "--webhook-url",
-            "https://u:pw-secret-7@hooks.example.com/x?token=q-secret-7",
+            "https://hooks.example.com/x?token=q-secret-7",
         ]),
         SECRET,
     )

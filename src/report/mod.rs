@@ -9,6 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::fmt::Display;
 use std::io::IsTerminal;
+use std::io::Write;
+// A thread that panicked holding one of these locks must not take the run's end with it (saving
+// the checkpoint, the history): a poisoned lock is used as it is.
 use std::sync::atomic::{AtomicI8, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -39,9 +42,33 @@ fn emit(line: String) {
     // printed.
     let line = crate::secret::scrub(&line);
     // A log line must not tear the progress display.
-    match BAR.lock().unwrap().as_ref() {
-        Some(bar) => bar.suspend(|| eprintln!("{line}")),
-        None => eprintln!("{line}"),
+    match BAR.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        Some(bar) => bar.suspend(|| write_line(&mut std::io::stderr(), &line)),
+        None => write_line(&mut std::io::stderr(), &line),
+    }
+}
+
+/// Writes a line of the run's account (a log line, the summary). Nobody reading it (`| head`
+/// left, `2>/dev/full`) is no reason to stop, let alone to panic as `eprintln!` does: the run
+/// still saves its state and records its history, so the error is ignored.
+fn write_line(out: &mut impl Write, line: &str) {
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+}
+
+/// A line on stdout that is a report, not the product (`check`'s lines, the JSON summary, the
+/// JSON of a failure): written if anyone reads it, never a reason to stop or panic.
+pub fn out_line(line: &str) {
+    write_line(&mut std::io::stdout().lock(), line);
+}
+
+/// Writes the product to stdout (`history`, completions, man pages). A reader that stops early
+/// (`| head`) is not an error; any other failure (`>/dev/full`) is, so the exit code tells the
+/// output is not whole.
+pub fn out_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
@@ -218,8 +245,8 @@ impl Progress {
                     .expect("valid template"),
             );
             bar.enable_steady_tick(Duration::from_millis(200));
-            *BAR.lock().unwrap() = Some(bar);
-            *COUNTERS.lock().unwrap() = Some(counters);
+            *BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar);
+            *COUNTERS.lock().unwrap_or_else(PoisonError::into_inner) = Some(counters);
             tick();
         }
         Progress
@@ -228,10 +255,13 @@ impl Progress {
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        if let Some(bar) = BAR.lock().unwrap().take() {
+        if let Some(bar) = BAR.lock().unwrap_or_else(PoisonError::into_inner).take() {
             bar.finish_and_clear();
         }
-        COUNTERS.lock().unwrap().take();
+        COUNTERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         REACHED
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -240,9 +270,13 @@ impl Drop for Progress {
 }
 
 fn tick() {
-    let bar = BAR.lock().unwrap();
+    let bar = BAR.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(bar) = bar.as_ref() else { return };
-    let Some(c) = COUNTERS.lock().unwrap().clone() else {
+    let Some(c) = COUNTERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+    else {
         return;
     };
     let secs = bar.elapsed().as_secs_f64().max(0.001);
@@ -290,10 +324,7 @@ static JSON_SUMMARY_PRINTED: std::sync::atomic::AtomicBool =
 /// Prints the summary as one JSON line on stdout (`--output json`), and remembers it, so that
 /// an error after it does not print a second object.
 pub fn print_json_summary(summary: &Summary) {
-    println!(
-        "{}",
-        serde_json::to_string(summary).expect("summary serializes")
-    );
+    out_line(&serde_json::to_string(summary).expect("summary serializes"));
     JSON_SUMMARY_PRINTED.store(true, Ordering::Relaxed);
 }
 

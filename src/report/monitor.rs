@@ -14,6 +14,7 @@ use anyhow::Result;
 use reqwest::Url;
 use reqwest::blocking::Client;
 use std::path::Path;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One short timeout for a whole ping: a monitor that is down must not hold up the run, nor eat
@@ -74,8 +75,33 @@ impl<'a> Monitor<'a> {
             http,
             started: Instant::now(),
         };
-        monitor.ping(Ping::Start, String::new());
+        monitor.ping_start();
         monitor
+    }
+
+    /// The `/start` ping, given up on when a signal comes: a monitor that hangs must not keep
+    /// a run that was asked to stop from ending (it then pings `/fail`).
+    fn ping_start(&self) {
+        let (Some(http), Some(base)) = (self.http.clone(), self.cfg.monitor.healthcheck.clone())
+        else {
+            return;
+        };
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("ping".into())
+            .spawn(move || {
+                send_ping(&http, &base, Ping::Start, String::new());
+                let _ = done_tx.send(());
+            });
+        if spawned.is_err() {
+            return;
+        }
+        while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(Duration::from_millis(50)) {
+            if crate::signal::received().is_some() {
+                report::warn("not waiting for the HEALTHCHECK_URL/start ping: stopping");
+                return;
+            }
+        }
     }
 
     /// Reports how the run ended: success or `/fail` with the summary line (and the error) as
@@ -107,35 +133,8 @@ impl<'a> Monitor<'a> {
     }
 
     fn ping(&self, ping: Ping, body: String) {
-        let (Some(http), Some(base)) = (&self.http, &self.cfg.monitor.healthcheck) else {
-            return;
-        };
-        let shown = match ping.suffix() {
-            Some(s) => format!("HEALTHCHECK_URL/{s}"),
-            None => "HEALTHCHECK_URL".to_string(),
-        };
-        let Some(url) = ping_url(base.expose(), ping) else {
-            return;
-        };
-        let started = Instant::now();
-        let sent = http
-            .post(url)
-            .timeout(PING_TIMEOUT)
-            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(truncate(body, MAX_PING_BODY))
-            .send();
-        match sent {
-            Ok(r) if r.status().is_success() => {
-                report::request("POST", &shown, r.status().as_str(), started.elapsed())
-            }
-            Ok(r) => report::warn(format_args!(
-                "the ping to {shown} was answered {}; the run is not affected",
-                r.status()
-            )),
-            Err(e) => report::warn(format_args!(
-                "the ping to {shown} failed ({}); the run is not affected",
-                secret::scrub(&describe(e))
-            )),
+        if let (Some(http), Some(base)) = (&self.http, &self.cfg.monitor.healthcheck) {
+            send_ping(http, base, ping, body);
         }
     }
 
@@ -170,6 +169,37 @@ impl<'a> Monitor<'a> {
             dead_lettered: end.dead_lettered,
             lag: lag(end, checkpoint.as_deref(), now).map(|d| d.as_secs_f64()),
         }
+    }
+}
+
+/// One ping, with its timeout; a failure is a warning.
+fn send_ping(http: &Client, base: &crate::secret::Secret, ping: Ping, body: String) {
+    let shown = match ping.suffix() {
+        Some(s) => format!("HEALTHCHECK_URL/{s}"),
+        None => "HEALTHCHECK_URL".to_string(),
+    };
+    let Some(url) = ping_url(base.expose(), ping) else {
+        return;
+    };
+    let started = Instant::now();
+    let sent = http
+        .post(url)
+        .timeout(PING_TIMEOUT)
+        .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(truncate(body, MAX_PING_BODY))
+        .send();
+    match sent {
+        Ok(r) if r.status().is_success() => {
+            report::request("POST", &shown, r.status().as_str(), started.elapsed())
+        }
+        Ok(r) => report::warn(format_args!(
+            "the ping to {shown} was answered {}; the run is not affected",
+            r.status()
+        )),
+        Err(e) => report::warn(format_args!(
+            "the ping to {shown} failed ({}); the run is not affected",
+            secret::scrub(&describe(e))
+        )),
     }
 }
 
@@ -331,7 +361,9 @@ fn escape_label(v: &str) -> String {
 
 /// The last success recorded in the metrics file a previous run wrote, so a failed run keeps it.
 fn previous_success(path: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(path).ok()?;
+    // Read only if it is a regular file of a sane size: a FIFO there would block the run's end.
+    let bytes = crate::files::read_capped(path, crate::files::CONFIG_CAP).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
     let name = format!("{PREFIX}_last_success_timestamp_seconds");
     text.lines()
         .filter(|l| l.starts_with(&name))

@@ -1,109 +1,202 @@
 //! The dead-letter file: where logs the receiver refuses are set aside, one whole JSON line
-//! each (`log_id`, `webhook_id`, `refused_at`, `status`, `refusal`, and the `item` exactly as
-//! it was sent), each synced before the checkpoint may pass its log. `redeliver` reads it back.
+//! each (`log_id`, `tenant`, `webhook_id`, `refused_at`, `status`, `refusal`, and the `item`
+//! exactly as it was sent), each synced before the checkpoint may pass its log. `redeliver`
+//! reads it back.
+//!
+//! Several writers may share one file: two tenants' runs, a run and a `redeliver` (which
+//! rewrites the file and renames the new one over it). So every access holds `<file>.lock`
+//! (not the file itself, whose inode a rewrite replaces), and each append opens the file by its
+//! path under that lock: a record is never written into a file a rename has just discarded.
 
 use crate::exit;
 use crate::sink::encode::Matched;
 use anyhow::Result;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// The dead-letter file: one whole JSON line a refused log, synced before the checkpoint may
-/// pass it.
+/// The dead-letter file of one run: one whole JSON line a refused log, naming the run's tenant,
+/// synced before the checkpoint may pass it.
 pub struct DeadLetter {
-    file: File,
-    /// The file does not end with a newline (a crash or a full disk cut a line short): the next
-    /// record starts on a line of its own.
-    needs_newline: bool,
+    path: PathBuf,
+    tenant: String,
+}
+
+/// The lock beside the file: `<file>.lock`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    crate::state::lock_path(path)
+}
+
+/// Takes the file's lock, waiting for it: other holders keep it only for a read, an append
+/// or a rename. Released when the returned file is dropped (or the process dies).
+pub fn lock(path: &Path) -> std::io::Result<File> {
+    let mut open = std::fs::OpenOptions::new();
+    open.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let file = open.open(lock_path(path))?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// Opens for appending, creating it mode 0600 (logs can hold personal data).
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut open = std::fs::OpenOptions::new();
+    open.create(true).append(true).read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open.open(path)
 }
 
 impl DeadLetter {
-    /// Appends, mode 0600 (logs can hold personal data), and tightened if it was wider.
-    pub fn open(path: &Path) -> Result<DeadLetter> {
-        let cannot = |what: &str, e: std::io::Error| {
-            exit::settings(format!(
-                "DEAD_LETTER_FILE {}: cannot {what} it ({e})",
-                path.display()
+    /// Checks, before anything is sent, that the file and its lock can be opened; the file is
+    /// tightened to mode 0600 if it was wider. A link is followed, so every writer locks beside
+    /// the real file.
+    pub fn open(path: &Path, tenant: &str) -> Result<DeadLetter> {
+        let path = crate::state::resolve(path)?;
+        let named =
+            |what: String| exit::settings(format!("DEAD_LETTER_FILE {}: {what}", path.display()));
+        if let Ok(meta) = std::fs::metadata(&path)
+            && !meta.is_file()
+        {
+            return Err(named(format!(
+                "{}, not a regular file; it must be one (redeliver rewrites it, and it is locked beside it)",
+                crate::files::kind(&meta)
+            )));
+        }
+        let _lock = lock(&path).map_err(|e| {
+            named(format!(
+                "cannot open or lock {} beside it ({e}); its folder must be writable by the user running the tool",
+                lock_path(&path).display()
             ))
-        };
-        let mut open = std::fs::OpenOptions::new();
-        open.create(true).append(true).read(true);
+        })?;
+        let file = open_append(&path).map_err(|e| named(format!("cannot open it ({e})")))?;
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-        let mut file = open.open(path).map_err(|e| cannot("open", e))?;
-        let meta = file.metadata().map_err(|e| cannot("read", e))?;
-        // Only a regular file is tightened (never a device such as /dev/stdout).
-        #[cfg(unix)]
-        if meta.is_file() {
+        {
             use std::os::unix::fs::PermissionsExt;
             file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| cannot("restrict to mode 0600", e))?;
+                .map_err(|e| named(format!("cannot restrict it to mode 0600 ({e})")))?;
         }
-        let len = meta.len();
-        let mut last = [b'\n'];
-        if meta.is_file() && len > 0 {
-            file.seek(SeekFrom::Start(len - 1))
-                .and_then(|_| file.read_exact(&mut last))
-                .map_err(|e| cannot("read", e))?;
-        }
+        #[cfg(not(unix))]
+        let _ = file;
         Ok(DeadLetter {
-            file,
-            needs_newline: last[0] != b'\n',
+            path,
+            tenant: tenant.to_string(),
         })
     }
 
+    /// Appends one record under the lock. If the write fails (a full disk, a file-size limit),
+    /// the file is cut back to where it was, so no torn record is left behind.
     pub fn append(
-        &mut self,
+        &self,
         item: &Matched,
         webhook_id: &str,
         status: u16,
         detail: &str,
     ) -> std::io::Result<()> {
+        let _lock = lock(&self.path)?;
+        let mut file = open_append(&self.path)?;
+        let len = file.metadata()?.len();
+        let mut last = [b'\n'];
+        if len > 0 {
+            file.seek(SeekFrom::Start(len - 1))?;
+            file.read_exact(&mut last)?;
+        }
         let mut line = Vec::new();
-        if self.needs_newline {
+        // A crash or a full disk cut the last line short: this record starts on its own line.
+        if last[0] != b'\n' {
             line.push(b'\n');
         }
         line.extend(dead_letter_record(
             &item.log_id,
+            Some(&self.tenant),
             webhook_id,
             status,
             detail,
             &item.json,
         ));
         // One write, then synced: the record is whole on disk before the checkpoint passes it.
-        let result = self
-            .file
-            .write_all(&line)
-            .and_then(|_| self.file.sync_data());
-        self.needs_newline = result.is_err();
+        let result = file.write_all(&line).and_then(|_| file.sync_data());
+        if result.is_err() {
+            let _ = file.set_len(len).and_then(|_| file.sync_data());
+        }
         result
     }
 }
 
-/// One line of the dead-letter file, newline included: `log_id`, `webhook_id`, `refused_at`
-/// (now), `status`, `refusal`, and the `item` spliced in as it was serialized for sending, so a
-/// redelivery sends the same bytes.
+/// One line of the dead-letter file, newline included: `log_id`, `tenant` (the run's, as its
+/// state file records it), `webhook_id`, `refused_at` (now), `status`, `refusal`, and the
+/// `item` spliced in as it was serialized for sending, so a redelivery sends the same bytes.
 pub fn dead_letter_record(
     log_id: &str,
+    tenant: Option<&str>,
     webhook_id: &str,
     status: u16,
     refusal: &str,
     item: &[u8],
 ) -> Vec<u8> {
-    let head = serde_json::json!({
-        "log_id": log_id,
-        "webhook_id": webhook_id,
-        "refused_at": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        "status": status,
-        "refusal": refusal,
-    })
-    .to_string();
+    let mut head = serde_json::Map::new();
+    head.insert("log_id".into(), log_id.into());
+    if let Some(t) = tenant {
+        head.insert("tenant".into(), t.into());
+    }
+    head.insert("webhook_id".into(), webhook_id.into());
+    head.insert(
+        "refused_at".into(),
+        humantime::format_rfc3339_millis(SystemTime::now())
+            .to_string()
+            .into(),
+    );
+    head.insert("status".into(), status.into());
+    head.insert("refusal".into(), refusal.into());
+    let head = serde_json::Value::Object(head).to_string();
     let mut line = Vec::with_capacity(head.len() + item.len() + 16);
     line.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
     line.extend_from_slice(b",\"item\":");
     line.extend_from_slice(item);
     line.extend_from_slice(b"}\n");
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str) -> Matched {
+        Matched {
+            seq: Default::default(),
+            log_id: id.into(),
+            json: format!(r#"{{"log_id":"{id}"}}"#).into_bytes(),
+        }
+    }
+
+    #[test]
+    fn an_append_after_the_file_was_replaced_lands_in_the_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dead.jsonl");
+        let dl = DeadLetter::open(&p, "https://a.example").unwrap();
+        dl.append(&item("1"), "1", 422, "no").unwrap();
+        // What redeliver does: a new file renamed over the old one.
+        crate::state::replace_file(&p, b"kept\n", "DEAD_LETTER_FILE", None).unwrap();
+        dl.append(&item("2"), "2", 422, "no").unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0], "kept");
+        let v: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(v["log_id"], "2");
+        assert_eq!(v["tenant"], "https://a.example");
+    }
+
+    #[test]
+    fn a_device_is_refused_naming_what_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = DeadLetter::open(dir.path(), "t").err().unwrap();
+        assert_eq!(exit::code_for(&e), exit::USAGE);
+        assert!(
+            e.to_string().contains("a folder, not a regular file"),
+            "{e}"
+        );
+    }
 }

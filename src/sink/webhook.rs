@@ -19,10 +19,9 @@ use crate::state::ledger::Ticket;
 use anyhow::{Context, Result};
 use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, LOCATION};
-use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Single-log refusals in a row, with nothing accepted in this run yet, after which the
@@ -79,7 +78,7 @@ struct Shared {
     http: Client,
     cfg: WebhookConfig,
     pace: Pace,
-    dead_letter: Option<Mutex<DeadLetter>>,
+    dead_letter: Option<DeadLetter>,
     counters: Arc<Counters>,
     deadline: Arc<Deadline>,
     /// Raised on the first request that finally failed: requests not started yet are not
@@ -93,7 +92,7 @@ impl Deliverer {
     pub fn new(
         http: &Client,
         cfg: &WebhookConfig,
-        dead_letter: Option<&Path>,
+        dead_letter: Option<DeadLetter>,
         counters: Arc<Counters>,
         deadline: Arc<Deadline>,
     ) -> Result<Self> {
@@ -102,10 +101,6 @@ impl Deliverer {
             .thread_name(|i| format!("deliver-{i}"))
             .build()
             .context("starting the delivery threads")?;
-        let dead_letter = dead_letter
-            .map(DeadLetter::open)
-            .transpose()?
-            .map(Mutex::new);
         let (done_tx, done_rx) = channel();
         Ok(Deliverer {
             shared: Arc::new(Shared::new(http, cfg, dead_letter, counters, deadline)),
@@ -197,7 +192,7 @@ impl Shared {
     fn new(
         http: &Client,
         cfg: &WebhookConfig,
-        dead_letter: Option<Mutex<DeadLetter>>,
+        dead_letter: Option<DeadLetter>,
         counters: Arc<Counters>,
         deadline: Arc<Deadline>,
     ) -> Shared {
@@ -296,8 +291,7 @@ impl Shared {
             ));
         }
         let webhook_id = self.webhook_id(std::slice::from_ref(item));
-        let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
-        match f.append(item, &webhook_id, status, detail) {
+        match file.append(item, &webhook_id, status, detail) {
             Ok(()) => {
                 report::warn(format_args!(
                     "log {} refused ({detail}); written to the dead-letter file",

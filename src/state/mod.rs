@@ -7,6 +7,7 @@ pub mod ledger;
 pub mod owner;
 
 use crate::exit::Failure;
+use crate::files::Unreadable;
 use crate::secret::Secret;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -72,10 +73,23 @@ impl State {
             path: path.to_path_buf(),
             reason,
         };
-        let text = match std::fs::read_to_string(path) {
+        let text = match read(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-            Err(e) => {
+            Err(Unreadable::Io(std::io::ErrorKind::NotFound, _)) => return Ok(State::default()),
+            Err(Unreadable::NotAFile(kind)) => {
+                return Err(bad(format!(
+                    "{kind}, not a regular file; STATE_FILE must name a file (or a path where one can be created)"
+                ))
+                .into());
+            }
+            Err(Unreadable::TooLarge(size)) => {
+                return Err(bad(format!(
+                    "{} is far more than a state file holds; is it the right file?",
+                    crate::files::size_words(size)
+                ))
+                .into());
+            }
+            Err(Unreadable::Io(_, e)) => {
                 let advice = crate::state::owner::foreign(path, &[&lock_path(path)])
                     .map(|a| format!("; {a}"))
                     .unwrap_or_default();
@@ -106,6 +120,20 @@ impl State {
             self.history.pop_front();
         }
     }
+}
+
+/// A state file with a hundred runs of history is tens of KiB: past this, it is not one.
+const STATE_CAP: u64 = 16 * 1024 * 1024;
+
+/// The state file's text; only a regular file is opened, so a FIFO cannot block the run.
+fn read(path: &Path) -> std::result::Result<String, Unreadable> {
+    let bytes = crate::files::read_capped(path, STATE_CAP)?;
+    String::from_utf8(bytes).map_err(|_| {
+        Unreadable::Io(
+            std::io::ErrorKind::InvalidData,
+            "it is not text (UTF-8)".into(),
+        )
+    })
 }
 
 /// The state file's real path: a symbolic link is followed, so the lock and the atomic

@@ -76,6 +76,41 @@ fn advice(path: &Path, owner: u32, me: u32, also: &[&Path]) -> String {
     )
 }
 
+/// A file this process may not read (a secret file, the config file): whose it is, who runs,
+/// and the `chown`/`chmod` that lets the user running the tool read it.
+#[cfg(unix)]
+pub fn cannot_read(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => read_advice(path, meta.uid(), current_uid()),
+        Err(_) => format!(
+            "permission denied: a folder on the way to it is closed to {}, the user running the tool",
+            describe(current_uid())
+        ),
+    }
+}
+
+#[cfg(not(unix))]
+pub fn cannot_read(_path: &Path) -> String {
+    "permission denied".to_string()
+}
+
+fn read_advice(path: &Path, owner: u32, me: u32) -> String {
+    let p = path.display();
+    if owner == me {
+        return format!(
+            "permission denied: it is owned by {}, who runs the tool, but its mode does not let its owner read it; chmod 600 {p}",
+            describe(me)
+        );
+    }
+    format!(
+        "permission denied: it is owned by {}, but the tool runs as {}; give it to that user: sudo chown {} {p} && sudo chmod 600 {p}",
+        describe(owner),
+        describe(me),
+        chown_name(me)
+    )
+}
+
 /// Unix permission bits that let users other than the owner read a file (group or others).
 pub fn readable_by_others(mode: u32) -> bool {
     mode & 0o044 != 0
@@ -121,6 +156,22 @@ mod tests {
             a.ends_with("sudo chown 4000000 /var/lib/x/state.json"),
             "{a}"
         );
+    }
+
+    #[test]
+    fn an_unreadable_file_names_its_owner_the_user_running_and_the_fix() {
+        let p = Path::new("/etc/a/secret");
+        let a = read_advice(p, 0, 4_000_000);
+        assert!(
+            a.contains("owned by root (uid 0)") && a.contains("runs as uid 4000000"),
+            "{a}"
+        );
+        assert!(
+            a.ends_with("sudo chown 4000000 /etc/a/secret && sudo chmod 600 /etc/a/secret"),
+            "{a}"
+        );
+        let own = read_advice(p, 4_000_000, 4_000_000);
+        assert!(own.ends_with("chmod 600 /etc/a/secret"), "{own}");
     }
 
     #[test]
