@@ -173,9 +173,13 @@ fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) 
     let direct = Direct::new(http, &cfg.webhook, Arc::default(), deadline);
     let url = crate::http::redact(&cfg.webhook.url);
     let id = &item.log_id;
+    let signed = match &cfg.webhook.signing {
+        Some(s) => s.describe(),
+        None => "unsigned (no WEBHOOK_SECRET)",
+    };
     match direct.send_once(id, std::slice::from_ref(&item)) {
         Sent::Delivered { status } => c.ok(format!(
-            "test item {id} POSTed to {url}: the webhook answered {status}"
+            "test item {id} POSTed to {url}, {signed}: the webhook answered {status}"
         )),
         Sent::Refused { detail, .. } => c.fail(format!(
             "test item {id} POSTed to {url} was refused: {detail}. The credentials were taken, but the receiver refuses the item: a receiver that checks items should drop those of type {TEST_TYPE} (README: Payload)"

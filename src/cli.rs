@@ -34,6 +34,8 @@ NAME_FILE, naming a file that holds the value.
   AUTH0_CLIENT_SECRET         the M2M application's secret (required)
   AUTHORIZATION               the webhook's Authorization header, verbatim
   WEBHOOK_SECRET              whsec_... key(s), space-separated, to sign requests
+                              (with SIGNATURE_SCHEME=x-hub-signature-256: any text
+                              of 16 characters or more)
   SLACK_INCOMING_WEBHOOK_URL  where failures (and optionally successes) are reported
   HEALTHCHECK_URL             cron monitor ping URL: <url>/start, <url>, <url>/fail
 
@@ -280,6 +282,20 @@ pub struct Settings {
         help_heading = "Webhook"
     )]
     pub payload_shape: Option<String>,
+
+    /// How requests are signed with WEBHOOK_SECRET: standard-webhooks or x-hub-signature-256.
+    /// [default: standard-webhooks]
+    ///
+    /// standard-webhooks: webhook-signature, keys whsec_<base64>. x-hub-signature-256:
+    /// X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>, as GitHub sends it; the key is
+    /// WEBHOOK_SECRET as written, at least 16 characters. Both sign the body before gzip.
+    #[arg(
+        long,
+        value_name = "SCHEME",
+        env = "SIGNATURE_SCHEME",
+        help_heading = "Webhook"
+    )]
+    pub signature_scheme: Option<String>,
 
     /// Gzip request bodies (Content-Encoding: gzip). [default: false]
     #[arg(long, value_name = "BOOL", env = "WEBHOOK_GZIP", num_args = 0..=1, default_missing_value = "true", help_heading = "Webhook")]

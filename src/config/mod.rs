@@ -9,7 +9,7 @@ use crate::cli::{FormatSetting, PayloadFormat, PayloadShape, Settings, StateArgs
 use crate::exit;
 use crate::filter::{Endpoint, Filter};
 use crate::secret::Secret;
-use crate::sink::sign::SigningKeys;
+use crate::sink::sign::{Scheme, Signer};
 use anyhow::Result;
 use parse::{
     HEADERS, boolean, choice, duration, given, header, header_value, number, parse_domain,
@@ -65,7 +65,7 @@ pub struct WebhookConfig {
     pub gzip: bool,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub max_body_bytes: Option<usize>,
-    pub signing: Option<SigningKeys>,
+    pub signing: Option<Signer>,
     /// WEBHOOK_CONTENT_TYPE, or the log-stream default; `None`: the format's own type.
     pub content_type: Option<HeaderValue>,
 }
@@ -148,6 +148,7 @@ pub struct FileSettings {
     metrics_file: Option<PathBuf>,
     auth0_audience: Option<String>,
     webhook_content_type: Option<String>,
+    signature_scheme: Option<Scheme>,
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -361,17 +362,20 @@ impl Config {
             ("PAYLOAD_SHAPE", "payload-shape"),
         )?;
 
-        let signing = secret(
-            env,
-            "WEBHOOK_SECRET",
-            file.webhook_secret.clone(),
-            file.webhook_secret_file.clone(),
-        )?
-        .map(|s| {
-            SigningKeys::parse(s.expose())
-                .map_err(|e| exit::settings(format!("WEBHOOK_SECRET: {e}")))
-        })
-        .transpose()?;
+        let scheme = choice(
+            s.signature_scheme.as_deref(),
+            file.signature_scheme,
+            ("SIGNATURE_SCHEME", "signature-scheme"),
+        )?;
+        let signing = signer(
+            scheme,
+            secret(
+                env,
+                "WEBHOOK_SECRET",
+                file.webhook_secret.clone(),
+                file.webhook_secret_file.clone(),
+            )?,
+        )?;
 
         let slack = match secret(
             env,
@@ -499,6 +503,22 @@ fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
     } else {
         Url::parse(&format!("https://{raw}/api/v2/"))
             .map_err(|e| bad(format!("is not a domain ({e})")))
+    }
+}
+
+/// WEBHOOK_SECRET read as SIGNATURE_SCHEME says. A scheme chosen without a secret is a mistake:
+/// the receiver would wait for signatures that never come.
+fn signer(scheme: Option<Scheme>, key: Option<Secret>) -> Result<Option<Signer>> {
+    match (scheme, key) {
+        (Some(Scheme::XHubSignature256), None) => Err(exit::settings(
+            "SIGNATURE_SCHEME (--signature-scheme) x-hub-signature-256 needs WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE): the key the receiver verifies with, at least 16 characters",
+        )),
+        (scheme, Some(key)) => {
+            Signer::parse(scheme.unwrap_or(Scheme::StandardWebhooks), key.expose())
+                .map(Some)
+                .map_err(|e| exit::settings(format!("WEBHOOK_SECRET: {e}")))
+        }
+        (_, None) => Ok(None),
     }
 }
 

@@ -26,6 +26,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
+    "x-hub-signature-256",
     "transfer-encoding",
 ];
 

@@ -585,3 +585,35 @@ fn default_state_file_is_under_xdg_state_home() {
         PathBuf::from("/var/lib/x/auth0-mgmt-webhooks/state.json")
     );
 }
+
+#[test]
+fn signature_scheme_chooses_the_header_and_refuses_what_cannot_sign() {
+    let hub_key = ("WEBHOOK_SECRET", "any text of sixteen+ chars");
+    let env = [SECRET[0], hub_key];
+    let c = build(&with(&["--signature-scheme", "x-hub-signature-256"]), &env).unwrap();
+    let (name, value) = c.webhook.signing.unwrap().header("id", 1, b"{}");
+    assert_eq!(name, "x-hub-signature-256");
+    assert!(value.starts_with("sha256="), "{value}");
+    // The default stays Standard Webhooks, which refuses a key that is not whsec_.
+    let m = message(build(BASE, &env));
+    assert!(m.contains("WEBHOOK_SECRET") && m.contains("whsec_"), "{m}");
+    let m = message(build(&with(&["--signature-scheme", "github"]), &env));
+    assert!(
+        m.contains("SIGNATURE_SCHEME (--signature-scheme)") && m.contains("x-hub-signature-256"),
+        "{m}"
+    );
+    let m = message(build(
+        &with(&["--signature-scheme", "x-hub-signature-256"]),
+        SECRET,
+    ));
+    assert!(m.contains("needs WEBHOOK_SECRET"), "{m}");
+    let short = [SECRET[0], ("WEBHOOK_SECRET", "too-short")];
+    let m = message(build(
+        &with(&["--signature-scheme", "x-hub-signature-256"]),
+        &short,
+    ));
+    assert!(
+        m.contains("16 characters") && !m.contains("too-short"),
+        "{m}"
+    );
+}

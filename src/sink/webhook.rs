@@ -449,8 +449,9 @@ impl Shared {
             .header(CONTENT_TYPE, content_type.clone())
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string());
-        if let Some(keys) = &self.cfg.signing {
-            req = req.header("webhook-signature", keys.sign(id, timestamp, body));
+        if let Some(signer) = &self.cfg.signing {
+            let (name, value) = signer.header(id, timestamp, body);
+            req = req.header(name, value);
         }
         if let Some(auth) = &self.cfg.authorization {
             req = req.header(AUTHORIZATION, auth.expose());

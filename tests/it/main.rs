@@ -15,5 +15,6 @@ mod redeliver;
 mod run;
 mod security;
 mod shell;
+mod signatures;
 mod support_selftest;
 mod tls;
