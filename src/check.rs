@@ -171,7 +171,7 @@ fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) 
         Instant::now() + cfg.webhook.timeout,
     ));
     let direct = Direct::new(http, &cfg.webhook, Arc::default(), deadline);
-    let url = crate::http::redact(&cfg.webhook.url);
+    let url = cfg.webhook.shown_url();
     let id = &item.log_id;
     let signed = match &cfg.webhook.signing {
         Some(s) => s.describe(),

@@ -235,6 +235,9 @@ pub struct Settings {
     pub batch_size: Option<String>,
 
     /// Where the logs are POSTed; https unless the host is loopback. [required]
+    ///
+    /// A URL that holds a token (in its path or query) goes in a file named by WEBHOOK_URL_FILE
+    /// instead: then only scheme://host is ever shown.
     #[arg(
         long,
         value_name = "URL",

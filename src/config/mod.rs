@@ -55,6 +55,9 @@ pub struct Auth0Config {
 #[derive(Clone)]
 pub struct WebhookConfig {
     pub url: Url,
+    /// Read from WEBHOOK_URL_FILE: the whole URL is a credential (a token in its path), so only
+    /// `scheme://host` is ever shown ([`WebhookConfig::shown_url`]).
+    pub url_is_secret: bool,
     pub authorization: Option<Secret>,
     pub send_as_batch: bool,
     pub concurrency: usize,
@@ -75,7 +78,7 @@ pub struct WebhookConfig {
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookConfig")
-            .field("url", &crate::http::redact(&self.url))
+            .field("url", &self.shown_url())
             .field("authorization", &self.authorization)
             .field("send_as_batch", &self.send_as_batch)
             .field("concurrency", &self.concurrency)
@@ -88,6 +91,24 @@ impl std::fmt::Debug for WebhookConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("signing", &self.signing)
             .finish()
+    }
+}
+
+impl WebhookConfig {
+    /// The webhook URL as messages show it.
+    pub fn shown_url(&self) -> String {
+        self.show(&self.url)
+    }
+
+    /// A URL on the webhook's side (the webhook's own, a redirect's `Location`) as messages show
+    /// it: without user info and query values, or, when WEBHOOK_URL_FILE made the URL a secret,
+    /// only `scheme://host[:port]` (a path may hold the token, and a redirect may repeat it).
+    pub fn show(&self, url: &Url) -> String {
+        if self.url_is_secret {
+            url.origin().ascii_serialization()
+        } else {
+            crate::http::redact(url)
+        }
     }
 }
 
@@ -117,6 +138,7 @@ pub struct FileSettings {
     auth0_client_secret: Option<String>,
     auth0_client_secret_file: Option<PathBuf>,
     webhook_url: Option<String>,
+    webhook_url_file: Option<PathBuf>,
     authorization: Option<String>,
     authorization_file: Option<PathBuf>,
     auth0_api_endpoints: Option<String>,
@@ -209,15 +231,7 @@ impl Config {
             ("ALLOW_INSECURE_HTTP", "allow-insecure-http"),
         )?
         .unwrap_or(false);
-        let webhook_raw = required(
-            s.webhook_url.clone().or(file.webhook_url.clone()),
-            "WEBHOOK_URL (--webhook-url)",
-            "https://hooks.example.com/auth0",
-        )?;
-        let webhook_url = parse_url(&webhook_raw, "WEBHOOK_URL (--webhook-url)", allow_insecure)?;
-        // A receiver may echo the URL it was called on: its password and query values are
-        // secrets like the others.
-        register_url_secrets(&webhook_url, false);
+        let (webhook_url, url_file) = webhook_url(s, &file, env, allow_insecure)?;
 
         let batch_size = number(
             s.batch_size.as_deref(),
@@ -437,6 +451,7 @@ impl Config {
                 client_secret,
             },
             webhook: WebhookConfig {
+                url_is_secret: url_file.is_some(),
                 url: webhook_url,
                 authorization,
                 send_as_batch: body.send_as_batch,
@@ -463,7 +478,10 @@ impl Config {
             ca_cert,
             slack,
             monitor: monitor_config(s, &file, env, allow_insecure)?,
-            secret_files: secret_files(s, &file, env),
+            secret_files: secret_files(s, &file, env)
+                .into_iter()
+                .chain(url_file.map(|p| ("WEBHOOK_URL_FILE".to_string(), p)))
+                .collect(),
         })
     }
 
@@ -475,6 +493,54 @@ impl Config {
             .trim_end_matches('/')
             .to_string()
     }
+}
+
+/// WEBHOOK_URL (flag, environment, config file), or WEBHOOK_URL_FILE (environment, config
+/// file): a URL read from a file is a secret as a whole, checked without being shown; the file
+/// is returned so `check` can warn when others can read it. Setting both is a mistake.
+fn webhook_url(
+    s: &Settings,
+    file: &FileSettings,
+    env: Env,
+    allow_insecure: bool,
+) -> Result<(Url, Option<PathBuf>)> {
+    let plain = parse::given_owned(s.webhook_url.clone().or(file.webhook_url.clone()));
+    let from_file = parse::given_owned(env("WEBHOOK_URL_FILE"))
+        .map(PathBuf::from)
+        .or(file.webhook_url_file.clone());
+    let path = match (plain, from_file) {
+        (Some(_), Some(_)) => {
+            return Err(exit::settings(
+                "set WEBHOOK_URL (--webhook-url) or WEBHOOK_URL_FILE, not both",
+            ));
+        }
+        (Some(raw), None) => {
+            let url = parse_url(&raw, "WEBHOOK_URL (--webhook-url)", allow_insecure)?;
+            // A receiver may echo the URL it was called on: its password and query values are
+            // secrets like the others.
+            register_url_secrets(&url, false);
+            return Ok((url, None));
+        }
+        (None, Some(path)) => path,
+        (None, None) => {
+            return Err(exit::settings(
+                "WEBHOOK_URL (--webhook-url) is required, e.g. https://hooks.example.com/auth0 (or WEBHOOK_URL_FILE naming a file that holds it)",
+            ));
+        }
+    };
+    let raw = secret(env, "WEBHOOK_URL", None, Some(path.clone()))?
+        .expect("a file was named, so it was read or refused");
+    let what = format!("WEBHOOK_URL_FILE {}", path.display());
+    let url = parse_url(raw.expose(), &what, allow_insecure).map_err(|e| {
+        let shown = crate::http::redact_raw(raw.expose());
+        exit::settings(
+            e.to_string()
+                .replace(&shown, "***")
+                .replace(raw.expose(), "***"),
+        )
+    })?;
+    register_url_secrets(&url, true);
+    Ok((url, Some(path)))
 }
 
 /// AUTH0_AUDIENCE: a URL as given, or a domain meaning `https://{domain}/api/v2/` (the
@@ -623,7 +689,10 @@ fn all_required(s: &Settings, file: &FileSettings, env: Env) -> Result<()> {
             "AUTH0_CLIENT_SECRET, or AUTH0_CLIENT_SECRET_FILE naming a file that holds it (never a flag)",
         ),
         (
-            given(&s.webhook_url) || given(&file.webhook_url),
+            given(&s.webhook_url)
+                || given(&file.webhook_url)
+                || env("WEBHOOK_URL_FILE").is_some()
+                || file.webhook_url_file.is_some(),
             "WEBHOOK_URL (--webhook-url), e.g. https://hooks.example.com/auth0",
         ),
     ]

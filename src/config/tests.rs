@@ -617,3 +617,44 @@ fn signature_scheme_chooses_the_header_and_refuses_what_cannot_sign() {
         "{m}"
     );
 }
+
+#[test]
+fn a_webhook_url_from_a_file_is_a_secret_shown_as_scheme_and_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("url");
+    let url = "https://logs-01.loggly.com/bulk/tok-in-path-5f3a/tag/auth0/?k=q-tok-77";
+    std::fs::write(&path, format!("{url}\n")).unwrap();
+    let p = path.to_str().unwrap();
+    let without_url: Vec<&str> = BASE
+        .chunks(2)
+        .filter(|pair| pair[0] != "--webhook-url")
+        .flatten()
+        .copied()
+        .collect();
+    let c = build(&without_url, &[SECRET[0], ("WEBHOOK_URL_FILE", p)]).unwrap();
+    assert_eq!(c.webhook.url.as_str(), url);
+    assert_eq!(c.webhook.shown_url(), "https://logs-01.loggly.com");
+    let debug = format!("{c:?}");
+    assert!(
+        !debug.contains("tok-in-path") && !debug.contains("q-tok"),
+        "{debug}"
+    );
+    assert!(
+        c.secret_files
+            .iter()
+            .any(|(n, f)| n == "WEBHOOK_URL_FILE" && f == &path)
+    );
+    // A server echoing the path gets it scrubbed.
+    assert!(!crate::secret::scrub("no route /bulk/tok-in-path-5f3a/tag/auth0/").contains("tok"));
+
+    let m = message(build(BASE, &[SECRET[0], ("WEBHOOK_URL_FILE", p)]));
+    assert!(m.contains("WEBHOOK_URL") && m.contains("not both"), "{m}");
+
+    std::fs::write(&path, "ftp://host.example/very-secret-path-9").unwrap();
+    let m = message(build(&without_url, &[SECRET[0], ("WEBHOOK_URL_FILE", p)]));
+    assert!(m.contains("WEBHOOK_URL_FILE") && m.contains("https"), "{m}");
+    assert!(!m.contains("very-secret-path"), "{m}");
+    // A URL given plainly keeps its path in messages: only the file makes it a secret.
+    let c = build(BASE, SECRET).unwrap();
+    assert_eq!(c.webhook.shown_url(), "https://hooks.example.com/x");
+}

@@ -13,6 +13,7 @@ mod monitors;
 mod operate;
 mod redeliver;
 mod run;
+mod secret_url;
 mod security;
 mod shell;
 mod signatures;
