@@ -75,6 +75,11 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         "settings valid; state file {}",
         cfg.state_file.display()
     ));
+    let codes: Vec<&str> = cfg.filter.log_types.iter().map(String::as_str).collect();
+    c.ok(format!(
+        "LOG_TYPES forwards the log types {}",
+        codes.join(", ")
+    ));
     for w in crate::filter::unknown_endpoints(&cfg.filter.endpoints) {
         c.warn(w);
     }

@@ -217,9 +217,11 @@ pub struct Settings {
     )]
     pub endpoints: Option<String>,
 
-    /// Log type codes to forward, comma-separated. [default: sapi,fapi]
+    /// Log type codes or Log Streams categories to forward, comma-separated. [default: sapi,fapi]
     ///
-    /// Any Auth0 code: sapi, fapi, mgmt_api_read, s, f, ... Types without details.request are
+    /// Any Auth0 code: sapi, fapi, mgmt_api_read, s, f, ... and Log Streams' category names:
+    /// management.success (sapi, mgmt_api_read), management.fail, auth.login.fail,
+    /// user.notification, ... (`check` prints the codes). Types without details.request are
     /// best sent with --payload-shape log-stream.
     #[arg(long, value_name = "LIST", env = "LOG_TYPES", help_heading = "Auth0")]
     pub log_types: Option<String>,

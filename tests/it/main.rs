@@ -3,6 +3,7 @@
 
 mod support;
 
+mod categories;
 mod check;
 mod errors;
 mod faults;

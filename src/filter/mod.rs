@@ -1,6 +1,8 @@
 //! Which logs are forwarded (log type, Management API endpoint, method) and what each payload
 //! item looks like. Auth0 ignores `q` in checkpoint mode, so all filtering happens here.
 
+pub mod categories;
+
 use crate::cli::PayloadShape;
 use crate::source::log::Log;
 use std::collections::BTreeSet;
