@@ -25,7 +25,7 @@ pub struct Cli {
 }
 
 /// The `-h` epilogue: where the long one is.
-pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL) come only from the environment or NAME_FILE. Exit codes: see --help.";
+pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL, PII_HASH_KEY) come only from the environment or NAME_FILE. Exit codes: see --help.";
 
 pub const SECRETS_HELP: &str = "\
 Secrets come from the environment (or the --config file), never from flags:
@@ -38,6 +38,7 @@ NAME_FILE, naming a file that holds the value.
                               of 16 characters or more)
   SLACK_INCOMING_WEBHOOK_URL  where failures (and optionally successes) are reported
   HEALTHCHECK_URL             cron monitor ping URL: <url>/start, <url>, <url>/fail
+  PII_HASH_KEY                the key of PII_METHOD=hash, 16 characters or more
 
 Exit codes:
   0   everything fetched and matched was delivered
@@ -302,6 +303,34 @@ pub struct Settings {
     )]
     pub signature_scheme: Option<String>,
 
+    /// Personal data to mask in every log: email, username, first_name, last_name, phone,
+    /// address (Log Streams' names), or dotted paths. [default: none]
+    ///
+    /// A name matches its keys anywhere in the log (username: user_name and username;
+    /// first_name: also given_name; last_name: family_name; phone: phone_number); a dotted path
+    /// such as details.request.body.password matches that one place. Everything else is sent
+    /// as Auth0 wrote it, in both shapes, the dry run and the dead-letter file.
+    #[arg(
+        long,
+        value_name = "LIST",
+        env = "PII_FIELDS",
+        help_heading = "Webhook"
+    )]
+    pub pii_fields: Option<String>,
+
+    /// How PII_FIELDS' values are hidden: mask ("***"), hash or drop. [default: mask]
+    ///
+    /// hash: the hex HMAC-SHA256 of the value keyed with PII_HASH_KEY (a secret, required), so
+    /// the same value always gives the same token and nobody without the key can find a known
+    /// address by hashing it. drop: the key and its value are removed.
+    #[arg(
+        long,
+        value_name = "METHOD",
+        env = "PII_METHOD",
+        help_heading = "Webhook"
+    )]
+    pub pii_method: Option<String>,
+
     /// Gzip request bodies (Content-Encoding: gzip). [default: false]
     #[arg(long, value_name = "BOOL", env = "WEBHOOK_GZIP", num_args = 0..=1, default_missing_value = "true", help_heading = "Webhook")]
     pub gzip: Option<String>,
@@ -462,6 +491,15 @@ pub enum FormatSetting {
     /// One log per request: SEND_AS_BATCH=false.
     #[serde(alias = "JSONOBJECT")]
     Jsonobject,
+}
+
+/// PII_METHOD; `Config` adds the hash key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PiiMethod {
+    Mask,
+    Hash,
+    Drop,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

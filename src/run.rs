@@ -6,7 +6,6 @@
 use crate::cli::Output;
 use crate::config::Config;
 use crate::exit::{self, Failure};
-use crate::filter;
 use crate::report::{self, Counters, Progress, Summary};
 use crate::signal;
 use crate::sink::encode::{Batcher, Matched};
@@ -378,7 +377,11 @@ impl Pipeline<'_> {
             let item = Matched {
                 seq: acker.pending(id, date),
                 log_id: id.to_string(),
-                json: filter::item_json(log, self.cfg.webhook.shape),
+                json: self
+                    .cfg
+                    .filter
+                    .item(log, self.cfg.webhook.shape)
+                    .map_err(anyhow::Error::msg)?,
             };
             match sink {
                 Sink::Stdout => {

@@ -5,7 +5,7 @@ mod file_error;
 mod parse;
 pub mod suggest;
 
-use crate::cli::{FormatSetting, PayloadFormat, PayloadShape, Settings, StateArgs};
+use crate::cli::{FormatSetting, PayloadFormat, PayloadShape, PiiMethod, Settings, StateArgs};
 use crate::exit;
 use crate::filter::{Endpoint, Filter};
 use crate::secret::Secret;
@@ -171,6 +171,10 @@ pub struct FileSettings {
     auth0_audience: Option<String>,
     webhook_content_type: Option<String>,
     signature_scheme: Option<Scheme>,
+    pii_fields: Option<String>,
+    pii_method: Option<PiiMethod>,
+    pii_hash_key: Option<String>,
+    pii_hash_key_file: Option<PathBuf>,
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -469,6 +473,7 @@ impl Config {
             filter: Filter {
                 log_types,
                 endpoints,
+                pii: pii(s, &file, env)?,
             },
             batch_size,
             start_from,
@@ -570,6 +575,49 @@ fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
         Url::parse(&format!("https://{raw}/api/v2/"))
             .map_err(|e| bad(format!("is not a domain ({e})")))
     }
+}
+
+/// PII_FIELDS, PII_METHOD and PII_HASH_KEY (a secret, from the environment or a file, required
+/// for `hash` and at least 16 characters: a short key could be guessed, and the tokens with it).
+fn pii(s: &Settings, file: &FileSettings, env: Env) -> Result<Option<crate::filter::pii::Pii>> {
+    use crate::filter::pii::{Method, Pii};
+    let method = choice(
+        s.pii_method.as_deref(),
+        file.pii_method,
+        ("PII_METHOD", "pii-method"),
+    )?;
+    let key = secret(
+        env,
+        "PII_HASH_KEY",
+        file.pii_hash_key.clone(),
+        file.pii_hash_key_file.clone(),
+    )?;
+    let Some(fields) = parse::given_owned(s.pii_fields.clone().or(file.pii_fields.clone())) else {
+        if method.is_some() {
+            return Err(exit::settings(
+                "PII_METHOD (--pii-method) is set but PII_FIELDS (--pii-fields) is not: name the fields to hide, e.g. email,username",
+            ));
+        }
+        return Ok(None);
+    };
+    let method = match (method.unwrap_or(PiiMethod::Mask), key) {
+        (PiiMethod::Mask, _) => Method::Mask,
+        (PiiMethod::Drop, _) => Method::Drop,
+        (PiiMethod::Hash, None) => {
+            return Err(exit::settings(
+                "PII_METHOD (--pii-method) hash needs PII_HASH_KEY (or PII_HASH_KEY_FILE): a secret of at least 16 characters, e.g. the output of `openssl rand -hex 32`",
+            ));
+        }
+        (PiiMethod::Hash, Some(key)) if key.expose().chars().count() < 16 => {
+            return Err(exit::settings(
+                "PII_HASH_KEY must be at least 16 characters (the value is not shown), e.g. the output of `openssl rand -hex 32`",
+            ));
+        }
+        (PiiMethod::Hash, Some(key)) => Method::Hash(key),
+    };
+    Pii::parse(&fields, method)
+        .map(Some)
+        .map_err(|e| exit::settings(format!("PII_FIELDS (--pii-fields): {e}")))
 }
 
 /// WEBHOOK_SECRET read as SIGNATURE_SCHEME says. A scheme chosen without a secret is a mistake:
@@ -742,6 +790,11 @@ fn secret_files(s: &Settings, file: &FileSettings, env: Env) -> Vec<(String, Pat
             "HEALTHCHECK_URL",
             file.healthcheck_url.is_some(),
             &file.healthcheck_url_file,
+        ),
+        (
+            "PII_HASH_KEY",
+            file.pii_hash_key.is_some(),
+            &file.pii_hash_key_file,
         ),
     ];
     for (name, value_in_config, path_in_config) in in_config {

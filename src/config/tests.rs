@@ -39,6 +39,7 @@ fn every_setting_is_a_config_file_key() {
         "webhook_secret",
         "slack_incoming_webhook_url",
         "healthcheck_url",
+        "pii_hash_key",
         "webhook_headers",
     ] {
         let e = toml::from_str::<FileSettings>(&format!("{key} = []")).unwrap_err();
@@ -657,4 +658,61 @@ fn a_webhook_url_from_a_file_is_a_secret_shown_as_scheme_and_host() {
     // A URL given plainly keeps its path in messages: only the file makes it a secret.
     let c = build(BASE, SECRET).unwrap();
     assert_eq!(c.webhook.shown_url(), "https://hooks.example.com/x");
+}
+
+#[test]
+fn pii_settings_name_what_is_missing_or_wrong() {
+    let fields = ["--pii-fields", "email, details.request.body.password"];
+    let c = build(&with(&fields), SECRET).unwrap();
+    let masked = c
+        .filter
+        .pii
+        .unwrap()
+        .apply(r#"{"email":"a@b.c"}"#)
+        .into_owned();
+    assert_eq!(masked, r#"{"email":"***"}"#, "mask is the default");
+    assert!(build(BASE, SECRET).unwrap().filter.pii.is_none());
+
+    let hash = with(&["--pii-fields", "email", "--pii-method", "hash"]);
+    let m = message(build(&hash, SECRET));
+    assert!(
+        m.contains("PII_HASH_KEY") && m.contains("16 characters"),
+        "{m}"
+    );
+    let m = message(build(
+        &hash,
+        &[SECRET[0], ("PII_HASH_KEY", "short-pii-key")],
+    ));
+    assert!(
+        m.contains("PII_HASH_KEY") && !m.contains("short-pii-key"),
+        "{m}"
+    );
+    let key = ("PII_HASH_KEY", "a long enough pii hash key");
+    let c = build(&hash, &[SECRET[0], key]).unwrap();
+    let token = c
+        .filter
+        .pii
+        .unwrap()
+        .apply(r#"{"email":"a@b.c"}"#)
+        .into_owned();
+    assert!(!token.contains("a@b.c") && token.len() > 64, "{token}");
+
+    let m = message(build(&with(&["--pii-method", "drop"]), SECRET));
+    assert!(
+        m.contains("PII_FIELDS (--pii-fields)") && m.contains("email"),
+        "{m}"
+    );
+    let m = message(build(&with(&["--pii-fields", "emails"]), SECRET));
+    assert!(
+        m.contains("PII_FIELDS") && m.contains("did you mean `email`?"),
+        "{m}"
+    );
+    let m = message(build(
+        &with(&["--pii-fields", "email", "--pii-method", "blur"]),
+        SECRET,
+    ));
+    assert!(
+        m.contains("PII_METHOD (--pii-method) must be mask or hash or drop"),
+        "{m}"
+    );
 }

@@ -2,6 +2,7 @@
 //! item looks like. Auth0 ignores `q` in checkpoint mode, so all filtering happens here.
 
 pub mod categories;
+pub mod pii;
 
 use crate::cli::PayloadShape;
 use crate::source::log::Log;
@@ -12,6 +13,8 @@ pub struct Filter {
     pub log_types: BTreeSet<String>,
     /// Empty: every endpoint.
     pub endpoints: Vec<Endpoint>,
+    /// PII_FIELDS: personal values masked, hashed or dropped in every item.
+    pub pii: Option<pii::Pii>,
 }
 
 /// One entry of AUTH0_API_ENDPOINTS: `users`, or `DELETE users`.
@@ -87,6 +90,27 @@ pub fn normalise_path(path: &str) -> String {
 }
 
 impl Filter {
+    /// The payload item for a matching log ([`item_json`]), its personal values masked first
+    /// when PII_FIELDS says so. A log without any is not copied. Fails only if the masked text
+    /// were no longer a log, which the masking never makes (it leaves `log_id` alone and keeps
+    /// the JSON valid); the run then stops rather than send the log unmasked.
+    pub fn item(&self, log: &Log, shape: PayloadShape) -> Result<Vec<u8>, String> {
+        let Some(pii) = &self.pii else {
+            return Ok(item_json(log, shape));
+        };
+        match pii.apply(log.raw()) {
+            std::borrow::Cow::Borrowed(_) => Ok(item_json(log, shape)),
+            std::borrow::Cow::Owned(text) => {
+                let raw = serde_json::value::RawValue::from_string(text)
+                    .map_err(|e| format!("log {}: masking PII_FIELDS broke it ({e})", log.id()))?;
+                let masked = Log::parse(raw).map_err(|(why, _)| {
+                    format!("log {}: masking PII_FIELDS left it {why}", log.id())
+                })?;
+                Ok(item_json(&masked, shape))
+            }
+        }
+    }
+
     pub fn matches(&self, log: &Log) -> bool {
         let Some(kind) = log.kind() else {
             return false;
@@ -224,6 +248,7 @@ mod tests {
         Filter {
             log_types: types.iter().map(|t| t.to_string()).collect(),
             endpoints: Endpoint::parse_list(endpoints).unwrap(),
+            pii: None,
         }
     }
 

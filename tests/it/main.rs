@@ -12,6 +12,7 @@ mod guarantee;
 mod hostile;
 mod monitors;
 mod operate;
+mod pii;
 mod redeliver;
 mod run;
 mod secret_url;
