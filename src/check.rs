@@ -152,6 +152,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         )),
         _ => c.fail(format!("webhook host {host} does not resolve")),
     }
+    proxies(cfg, &mut c);
     if send_test {
         self::send_test(cfg, &http, &mut c);
     }
@@ -166,6 +167,38 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     }
     report::debug(format_args!("{cfg:?}"));
     Ok(if c.failed { exit::FAILED } else { exit::OK })
+}
+
+/// Which proxy Auth0 and webhook requests go through (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
+/// NO_PROXY, read by reqwest from the environment), credentials not shown. Silent when no proxy
+/// variable is set.
+fn proxies(cfg: &Config, c: &mut Checklist) {
+    let env = crate::config::process_env;
+    let any_set = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|n| env(n).is_some());
+    if !any_set {
+        return;
+    }
+    for (what, url) in [
+        ("Auth0", &cfg.auth0.base_url),
+        ("webhook", &cfg.webhook.url),
+    ] {
+        match crate::proxy::proxy_for(url, &env) {
+            Some(proxy) => c.ok(format!("{what} requests go through the proxy {proxy}")),
+            None => c.ok(format!(
+                "{what} requests go direct (NO_PROXY names the host, or no proxy is set for {})",
+                url.scheme()
+            )),
+        }
+    }
 }
 
 /// `--send-test`: one test item, with a run's headers and signature, and what the answer means

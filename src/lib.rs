@@ -15,6 +15,7 @@ pub mod config;
 pub mod exit;
 pub mod filter;
 pub mod http;
+pub mod proxy;
 pub mod redeliver;
 pub mod report;
 pub mod retry;

@@ -212,6 +212,8 @@ pub fn state_path(args: &StateArgs, file: &FileSettings, env: Env) -> Result<Pat
 impl Config {
     pub fn new(s: &Settings, env: Env) -> Result<Config> {
         let file = load_file(s.files.config.as_deref())?;
+        // reqwest reads the proxy variables itself; their credentials must never show either.
+        crate::proxy::register_secrets(env);
         all_required(s, &file, env)?;
         let state_file = state_path(&s.files, &file, env)?;
 

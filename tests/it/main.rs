@@ -13,6 +13,7 @@ mod hostile;
 mod monitors;
 mod operate;
 mod pii;
+mod proxy;
 mod redeliver;
 mod run;
 mod secret_url;
