@@ -377,11 +377,7 @@ impl Pipeline<'_> {
             let item = Matched {
                 seq: acker.pending(id, date),
                 log_id: id.to_string(),
-                json: self
-                    .cfg
-                    .filter
-                    .item(log, self.cfg.webhook.shape)
-                    .map_err(anyhow::Error::msg)?,
+                json: self.cfg.filter.item(log, self.cfg.webhook.shape),
             };
             match sink {
                 Sink::Stdout => {

@@ -6,6 +6,7 @@ pub mod pii;
 
 use crate::cli::PayloadShape;
 use crate::source::log::Log;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone)]
@@ -90,24 +91,13 @@ pub fn normalise_path(path: &str) -> String {
 }
 
 impl Filter {
-    /// The payload item for a matching log ([`item_json`]), its personal values masked first
-    /// when PII_FIELDS says so. A log without any is not copied. Fails only if the masked text
-    /// were no longer a log, which the masking never makes (it leaves `log_id` alone and keeps
-    /// the JSON valid); the run then stops rather than send the log unmasked.
-    pub fn item(&self, log: &Log, shape: PayloadShape) -> Result<Vec<u8>, String> {
-        let Some(pii) = &self.pii else {
-            return Ok(item_json(log, shape));
-        };
-        match pii.apply(log.raw()) {
-            std::borrow::Cow::Borrowed(_) => Ok(item_json(log, shape)),
-            std::borrow::Cow::Owned(text) => {
-                let raw = serde_json::value::RawValue::from_string(text)
-                    .map_err(|e| format!("log {}: masking PII_FIELDS broke it ({e})", log.id()))?;
-                let masked = Log::parse(raw).map_err(|(why, _)| {
-                    format!("log {}: masking PII_FIELDS left it {why}", log.id())
-                })?;
-                Ok(item_json(&masked, shape))
-            }
+    /// The payload item for a matching log ([`item_json`]), its personal values masked when
+    /// PII_FIELDS says so. Only the parts an item takes are scanned, each where it lies in the
+    /// log, and the masked text goes into the item as it is: nothing is parsed again.
+    pub fn item(&self, log: &Log, shape: PayloadShape) -> Vec<u8> {
+        match &self.pii {
+            None => item_json(log, shape),
+            Some(pii) => item_with(log, shape, |part, at| pii.apply_at(part, at)),
         }
     }
 
@@ -137,25 +127,35 @@ impl Filter {
 /// repeats (delivery is at-least-once). The parts taken from the log are its text as Auth0
 /// wrote it (on one line), never parsed into numbers and printed again.
 pub fn item_json(log: &Log, shape: PayloadShape) -> Vec<u8> {
+    item_with(log, shape, |part, _| Cow::Borrowed(part))
+}
+
+/// [`item_json`], each part of the log passed through `edit` with the keys leading to it from
+/// the log's top.
+fn item_with<'a>(
+    log: &'a Log,
+    shape: PayloadShape,
+    edit: impl for<'p> Fn(&'p str, &[&'p str]) -> Cow<'p, str>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(log.raw().len() + 96);
     out.extend_from_slice(b"{\"log_id\":");
     serde_json::to_writer(&mut out, log.id()).expect("writing to a Vec");
     match shape {
         PayloadShape::Extension => {
             let [kind, date, request, response] = log.parts();
-            for (name, part) in [
-                ("type", kind),
-                ("date", date),
-                ("request", request),
-                ("response", response),
+            for (name, part, at) in [
+                ("type", kind, &["type"][..]),
+                ("date", date, &["date"][..]),
+                ("request", request, &["details", "request"][..]),
+                ("response", response, &["details", "response"][..]),
             ] {
                 out.extend_from_slice(format!(",\"{name}\":").as_bytes());
-                out.extend_from_slice(part.as_bytes());
+                out.extend_from_slice(edit(&part, at).as_bytes());
             }
         }
         PayloadShape::LogStream => {
             out.extend_from_slice(b",\"data\":");
-            out.extend_from_slice(log.one_line().as_bytes());
+            out.extend_from_slice(edit(&log.one_line(), &[]).as_bytes());
         }
     }
     out.push(b'}');

@@ -109,6 +109,22 @@ impl Pii {
     /// The log's JSON text with its personal values replaced; borrowed, untouched, when it has
     /// none. `json` must be valid JSON (as every log is, having been parsed once).
     pub fn apply<'a>(&self, json: &'a str) -> Cow<'a, str> {
+        self.apply_at(json, &[])
+    }
+
+    /// [`Pii::apply`] for a part of a log (`details.request`) that lies at `at`, the keys
+    /// leading to it from the log's top: the same edits as masking the whole log would make
+    /// in it, without scanning the rest.
+    pub fn apply_at<'a>(&self, json: &'a str, at: &[&'a str]) -> Cow<'a, str> {
+        let path: Vec<Cow<'a, str>> = at.iter().map(|k| Cow::Borrowed(*k)).collect();
+        // The part itself may be what is hidden (PII_FIELDS=details.request).
+        if self.hits(&path) && json.trim() != "null" {
+            return Cow::Owned(match self.method {
+                // In the whole log the key would be gone; in an item its place says null.
+                Method::Drop => "null".to_string(),
+                _ => self.replacement(json.trim()),
+            });
+        }
         // Most logs hold none of the keys: a substring search is all they cost. A key written
         // with a `\u` escape would slip past it, so any escape means a full scan.
         if !json.contains("\\u") && !self.needles.iter().any(|n| json.contains(n.as_str())) {
@@ -118,7 +134,7 @@ impl Pii {
             text: json.as_bytes(),
             pii: self,
             edits: Vec::new(),
-            path: Vec::new(),
+            path,
         };
         let start = scan.ws(0);
         if start < json.len() {
@@ -447,6 +463,22 @@ mod tests {
         ] {
             assert_eq!(p.apply(input), expected, "{input}");
         }
+    }
+
+    #[test]
+    fn a_part_masked_where_it_lies_is_that_part_of_the_masked_log() {
+        let whole: Value = serde_json::from_str(LOG).unwrap();
+        let request = whole["details"]["request"].to_string();
+        for fields in ["email", "details.request.body.password", "details.request"] {
+            let p = pii(fields, Method::Mask);
+            let masked: Value = serde_json::from_str(&p.apply(LOG)).unwrap();
+            let part: Value =
+                serde_json::from_str(&p.apply_at(&request, &["details", "request"])).unwrap();
+            assert_eq!(part, masked["details"]["request"], "{fields}");
+        }
+        let p = pii("details.request", Method::Drop);
+        assert_eq!(p.apply_at(&request, &["details", "request"]), "null");
+        assert_eq!(p.apply_at("null", &["details", "request"]), "null");
     }
 
     #[test]
