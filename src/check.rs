@@ -80,6 +80,9 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         "LOG_TYPES forwards the log types {}",
         codes.join(", ")
     ));
+    if let Some(pii) = &cfg.filter.pii {
+        c.ok(pii.describe());
+    }
     for w in crate::filter::unknown_endpoints(&cfg.filter.endpoints) {
         c.warn(w);
     }

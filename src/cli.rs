@@ -493,6 +493,16 @@ pub enum FormatSetting {
     Jsonobject,
 }
 
+/// SIGNATURE_SCHEME: how `sink::sign` signs requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureScheme {
+    StandardWebhooks,
+    #[value(name = "x-hub-signature-256")]
+    #[serde(rename = "x-hub-signature-256")]
+    XHubSignature256,
+}
+
 /// PII_METHOD; `Config` adds the hash key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -5,11 +5,14 @@ mod file_error;
 mod parse;
 pub mod suggest;
 
-use crate::cli::{FormatSetting, PayloadFormat, PayloadShape, PiiMethod, Settings, StateArgs};
+use crate::cli::{
+    FormatSetting, PayloadFormat, PayloadShape, PiiMethod, Settings, SignatureScheme as Scheme,
+    StateArgs,
+};
 use crate::exit;
 use crate::filter::{Endpoint, Filter};
 use crate::secret::Secret;
-use crate::sink::sign::{Scheme, Signer};
+use crate::sink::sign::Signer;
 use anyhow::Result;
 use parse::{
     HEADERS, boolean, choice, duration, given, header, header_value, number, parse_domain,

@@ -156,6 +156,24 @@ impl Pii {
         Cow::Owned(out)
     }
 
+    /// For `check`: what is hidden where, and how (never the hash key).
+    pub fn describe(&self) -> String {
+        let method = match self.method {
+            Method::Mask => "masked",
+            Method::Hash(_) => "hashed (HMAC-SHA256 with PII_HASH_KEY)",
+            Method::Drop => "dropped",
+        };
+        let mut what = Vec::new();
+        if !self.keys.is_empty() {
+            what.push(format!("the keys {} anywhere", self.keys.join(", ")));
+        }
+        if !self.paths.is_empty() {
+            let paths: Vec<String> = self.paths.iter().map(|p| p.join(".")).collect();
+            what.push(paths.join(", "));
+        }
+        format!("PII_FIELDS: {} {method} in every item", what.join(" and "))
+    }
+
     fn hits(&self, path: &[Cow<'_, str>]) -> bool {
         let Some(last) = path.last() else {
             return false;
@@ -296,24 +314,14 @@ impl<'a> Scan<'a, '_> {
         while j < self.text.len() {
             let key_start = j;
             let key_end = self.string_end(j);
-            let raw_key = &self.text[key_start..key_end];
-            let key: Cow<'a, str> = match std::str::from_utf8(raw_key) {
+            // Borrowed from the text, which outlives the scan; decoded only when escaped.
+            let text: &'a [u8] = self.text;
+            let key: Cow<'a, str> = match std::str::from_utf8(&text[key_start..key_end]) {
                 Ok(k) if !k.contains('\\') => Cow::Borrowed(&k[1..k.len() - 1]),
                 Ok(k) => serde_json::from_str::<String>(k)
                     .map(Cow::Owned)
                     .unwrap_or(Cow::Borrowed("")),
                 Err(_) => Cow::Borrowed(""),
-            };
-            // Borrowed from `text`, which outlives the scan.
-            let key = match key {
-                Cow::Borrowed(k) => {
-                    let start = k.as_ptr() as usize - self.text.as_ptr() as usize;
-                    let text: &'a [u8] = self.text;
-                    Cow::Borrowed(
-                        std::str::from_utf8(&text[start..start + k.len()]).unwrap_or_default(),
-                    )
-                }
-                owned => owned,
             };
             let value_start = self.ws(self.ws(key_end) + 1);
             self.path.push(key);
@@ -479,6 +487,21 @@ mod tests {
         let p = pii("details.request", Method::Drop);
         assert_eq!(p.apply_at(&request, &["details", "request"]), "null");
         assert_eq!(p.apply_at("null", &["details", "request"]), "null");
+    }
+
+    #[test]
+    fn check_is_told_what_is_hidden_and_how_but_not_the_key() {
+        let p = pii("username, details.request.body.password", Method::Mask);
+        assert_eq!(
+            p.describe(),
+            "PII_FIELDS: the keys user_name, username anywhere and details.request.body.password masked in every item"
+        );
+        let key = Secret::new("describe-test-key-0123");
+        let d = pii("email", Method::Hash(key)).describe();
+        assert!(
+            d.contains("hashed") && !d.contains("describe-test-key"),
+            "{d}"
+        );
     }
 
     #[test]

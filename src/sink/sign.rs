@@ -3,6 +3,7 @@
 //! GitHub's `X-Hub-Signature-256` = `sha256=` + hex(HMAC-SHA256(key, body)). Both sign the body
 //! before gzip: that is what a receiver's HTTP stack hands its verifier.
 
+use crate::cli::SignatureScheme as Scheme;
 use crate::secret::Secret;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -54,16 +55,6 @@ impl Signer {
             Signer::HubSignature256(_) => "signed with X-Hub-Signature-256 (sha256=<hex HMAC>)",
         }
     }
-}
-
-/// SIGNATURE_SCHEME's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scheme {
-    StandardWebhooks,
-    #[value(name = "x-hub-signature-256")]
-    #[serde(rename = "x-hub-signature-256")]
-    XHubSignature256,
 }
 
 /// `sha256=` + the hex HMAC-SHA256 of the body, keyed with the secret's bytes (GitHub's

@@ -216,6 +216,19 @@ fn hashed_values_are_the_keyed_hmac_of_each_address_the_same_for_the_same_one() 
     let out = run(&s, &tenant, &["-vv"], &env);
     out.assert_code(0);
     assert!(!out.all().contains(KEY), "the key is never shown");
+    let mut check = s
+        .home
+        .command("check", &tenant.url(), &s.receiver.url(), &["-vv"]);
+    let check = Ran::of(check.envs(env.iter().copied()));
+    check.assert_code(0);
+    assert!(
+        check.stdout.contains(
+            "PII_FIELDS: the keys email, phone, phone_number, user_name, username anywhere hashed"
+        ),
+        "{}",
+        check.stdout
+    );
+    assert!(!check.all().contains(KEY), "the key is never shown");
     let (text, _) = received(&s);
     for counter in [1001, 1002] {
         let expected = created_user_masked(counter, &|v| hmac(v));
