@@ -860,8 +860,18 @@ fn register_url_secrets(url: &Url, path_too: bool) {
     }
     if path_too {
         crate::secret::register(url.path());
+        // A server may echo the token alone ("unknown token ..."): long segments are tokens,
+        // short ones (`bulk`, `tag`, `services`) are words that messages need.
+        for segment in url.path_segments().into_iter().flatten() {
+            if segment.len() >= SECRET_SEGMENT_LEN {
+                crate::secret::register(segment);
+            }
+        }
     }
 }
+
+/// The shortest path segment of a secret URL taken for a token on its own.
+const SECRET_SEGMENT_LEN: usize = 12;
 
 #[cfg(test)]
 mod tests;

@@ -647,6 +647,10 @@ fn a_webhook_url_from_a_file_is_a_secret_shown_as_scheme_and_host() {
     );
     // A server echoing the path gets it scrubbed.
     assert!(!crate::secret::scrub("no route /bulk/tok-in-path-5f3a/tag/auth0/").contains("tok"));
+    assert_eq!(
+        crate::secret::scrub("unknown token tok-in-path-5f3a for bulk"),
+        "unknown token *** for bulk"
+    );
 
     let m = message(build(BASE, &[SECRET[0], ("WEBHOOK_URL_FILE", p)]));
     assert!(m.contains("WEBHOOK_URL") && m.contains("not both"), "{m}");
