@@ -76,6 +76,14 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         "settings valid; state file {}",
         cfg.state_file.display()
     ));
+    let codes: Vec<&str> = cfg.filter.log_types.iter().map(String::as_str).collect();
+    c.ok(format!(
+        "LOG_TYPES forwards the log types {}",
+        codes.join(", ")
+    ));
+    if let Some(pii) = &cfg.filter.pii {
+        c.ok(pii.describe());
+    }
     for w in crate::filter::unknown_endpoints(&cfg.filter.endpoints) {
         c.warn(w);
     }
@@ -149,6 +157,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         )),
         _ => c.fail(format!("webhook host {host} does not resolve")),
     }
+    proxies(cfg, &mut c);
     if send_test {
         self::send_test(cfg, &http, &mut c);
     }
@@ -182,6 +191,38 @@ fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
     )
 }
 
+/// Which proxy Auth0 and webhook requests go through (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
+/// NO_PROXY, read by reqwest from the environment), credentials not shown. Silent when no proxy
+/// variable is set.
+fn proxies(cfg: &Config, c: &mut Checklist) {
+    let env = crate::config::process_env;
+    let any_set = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|n| env(n).is_some());
+    if !any_set {
+        return;
+    }
+    for (what, url) in [
+        ("Auth0", &cfg.auth0.base_url),
+        ("webhook", &cfg.webhook.url),
+    ] {
+        match crate::proxy::proxy_for(url, &env) {
+            Some(proxy) => c.ok(format!("{what} requests go through the proxy {proxy}")),
+            None => c.ok(format!(
+                "{what} requests go direct (NO_PROXY names the host, or no proxy is set for {})",
+                url.scheme()
+            )),
+        }
+    }
+}
+
 /// `--send-test`: one test item, with a run's headers and signature, and what the answer means
 /// for a run. One attempt: a run would retry an answer such as 503, `check` reports it.
 fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) {
@@ -190,11 +231,15 @@ fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) 
         Instant::now() + cfg.webhook.timeout,
     ));
     let direct = Direct::new(http, &cfg.webhook, Arc::default(), deadline);
-    let url = crate::http::redact(&cfg.webhook.url);
+    let url = cfg.webhook.shown_url();
     let id = &item.log_id;
+    let signed = match &cfg.webhook.signing {
+        Some(s) => s.describe(),
+        None => "unsigned (no WEBHOOK_SECRET)",
+    };
     match direct.send_once(id, std::slice::from_ref(&item)) {
         Sent::Delivered { status } => c.ok(format!(
-            "test item {id} POSTed to {url}: the webhook answered {status}"
+            "test item {id} POSTed to {url}, {signed}: the webhook answered {status}"
         )),
         Sent::Refused { detail, .. } => c.fail(format!(
             "test item {id} POSTed to {url} was refused: {detail}. The credentials were taken, but the receiver refuses the item: a receiver that checks items should drop those of type {TEST_TYPE} (README: Payload)"

@@ -16,6 +16,7 @@ pub mod exit;
 pub mod files;
 pub mod filter;
 pub mod http;
+pub mod proxy;
 pub mod redeliver;
 pub mod report;
 pub mod retry;

@@ -6,7 +6,6 @@
 use crate::cli::Output;
 use crate::config::Config;
 use crate::exit::{self, Failure};
-use crate::filter;
 use crate::report::{self, Counters, Progress, Summary};
 use crate::signal;
 use crate::sink::dead_letter::DeadLetter;
@@ -400,7 +399,7 @@ impl Pipeline<'_> {
             let item = Matched {
                 seq: acker.pending(window, id, date),
                 log_id: id.to_string(),
-                json: filter::item_json(log, self.cfg.webhook.shape),
+                json: self.cfg.filter.item(log, self.cfg.webhook.shape),
             };
             match sink {
                 Sink::Stdout => {

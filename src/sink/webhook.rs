@@ -6,7 +6,7 @@
 //! outside the pool, for `redeliver` and `check --send-test`.
 
 use crate::config::WebhookConfig;
-use crate::http::{describe, read_prefix, redact, snippet};
+use crate::http::{describe, read_prefix, snippet};
 use crate::report::{self, Counters};
 use crate::retry::{self, Attempt, Verdict};
 use crate::secret::scrub;
@@ -361,7 +361,7 @@ impl Shared {
             let outcome = self.attempt(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
             let took = started.elapsed();
             Counters::add(&self.counters.requests, 1);
-            let url = redact(&self.cfg.url);
+            let url = self.cfg.shown_url();
             let (verdict, retry_after, detail, status) = match outcome {
                 Ok(answer) => {
                     report::request("POST", &url, &answer.status.to_string(), took);
@@ -444,8 +444,9 @@ impl Shared {
             .header(CONTENT_TYPE, content_type.clone())
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string());
-        if let Some(keys) = &self.cfg.signing {
-            req = req.header("webhook-signature", keys.sign(id, timestamp, body));
+        if let Some(signer) = &self.cfg.signing {
+            let (name, value) = signer.header(id, timestamp, body);
+            req = req.header(name, value);
         }
         if let Some(auth) = &self.cfg.authorization {
             req = req.header(AUTHORIZATION, auth.expose());
@@ -460,7 +461,7 @@ impl Shared {
         let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
         let retry_after = retry::retry_after(resp.headers());
         let location = header(LOCATION).map(|l| match self.cfg.url.join(l) {
-            Ok(u) => redact(&u),
+            Ok(u) => self.cfg.show(&u),
             Err(_) => "an address that is not a URL".to_string(),
         });
         let status = resp.status().as_u16();

@@ -41,6 +41,8 @@ pub struct Page {
 
 /// Attempts for one request before the run gives up on Auth0 (waits for rate limits aside).
 const MAX_ATTEMPTS: u32 = 8;
+/// Fresh tokens for one page before a 401 or 403 means the credentials are refused.
+const MAX_REFRESHES: u32 = 3;
 /// A cached token is replaced this long before it expires.
 const TOKEN_MARGIN: u64 = 600;
 const AUTH0_TIMEOUT: Duration = Duration::from_secs(30);
@@ -186,15 +188,16 @@ impl Auth0 {
     }
 
     /// The cached token, or a new one. One cursor fetches it while the others wait for it.
-    fn access_token(&self, deadline: Instant, stop: &AtomicBool) -> Result<Secret> {
+    /// `true` with a token fetched for this call, `false` with one from the cache.
+    fn access_token(&self, deadline: Instant, stop: &AtomicBool) -> Result<(Secret, bool)> {
         let _one = self.fetching.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(t) = self.cached().as_ref() {
-            return Ok(t.access_token.clone());
+            return Ok((t.access_token.clone(), false));
         }
         let fresh = self.fetch_token(deadline, stop)?;
         let secret = fresh.access_token.clone();
         *self.cached() = Some(fresh);
-        Ok(secret)
+        Ok((secret, true))
     }
 
     /// Auth0 refused `used`: forget it, unless another cursor has already replaced it.
@@ -267,7 +270,9 @@ impl Auth0 {
             }
             Cursor::Next(next) => url = next.clone(),
         }
-        let mut refreshed = false;
+        // A refused token from the cache is replaced, up to a few times: with several cursors,
+        // the token one takes from the cache may be one another has just seen refused.
+        let mut refreshed = 0;
         // Answers that were not a usable page (not JSON, cut off on the way): asked again a few
         // times, as a proxy's error page or a reset connection is usually passing.
         let mut malformed = 0;
@@ -276,13 +281,13 @@ impl Auth0 {
             // can be when it is sent.
             let used = Mutex::new(None);
             let resp = self.call(deadline, stop, "GET", &url, || {
-                let token = self.access_token(deadline, stop)?;
+                let (token, fresh) = self.access_token(deadline, stop)?;
                 let request = self
                     .http
                     .get(url.clone())
                     .timeout(AUTH0_TIMEOUT)
                     .bearer_auth(token.expose());
-                *used.lock().unwrap_or_else(PoisonError::into_inner) = Some(token);
+                *used.lock().unwrap_or_else(PoisonError::into_inner) = Some((token, fresh));
                 Ok(request)
             })?;
             let status = resp.status().as_u16();
@@ -303,11 +308,22 @@ impl Auth0 {
                     Err(e) => e,
                 },
                 (_, Err(e)) => e,
-                (401 | 403, Ok(_)) if !refreshed => {
+                // A refused token is replaced once. After that, only one from the cache (which
+                // another cursor may have seen expire): a token fetched for this very request
+                // that is refused again means the credentials or the scope are wrong.
+                (401 | 403, Ok(_))
+                    if refreshed == 0
+                        || refreshed < MAX_REFRESHES
+                            && used
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .as_ref()
+                                .is_some_and(|(_, fresh)| !fresh) =>
+                {
                     report::verbose("Auth0 refused the access token; getting a new one");
-                    refreshed = true;
+                    refreshed += 1;
                     let used = used.into_inner().unwrap_or_else(PoisonError::into_inner);
-                    self.forget_token(used.as_ref());
+                    self.forget_token(used.as_ref().map(|(t, _)| t));
                     continue;
                 }
                 (401 | 403, Ok(text)) => return Err(credentials_error(status, &text)),

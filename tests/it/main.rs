@@ -4,6 +4,7 @@
 mod support;
 
 mod budget;
+mod categories;
 mod check;
 mod errors;
 mod faults;
@@ -12,9 +13,13 @@ mod guarantee;
 mod hostile;
 mod monitors;
 mod operate;
+mod pii;
+mod proxy;
 mod redeliver;
 mod run;
+mod secret_url;
 mod security;
 mod shell;
+mod signatures;
 mod support_selftest;
 mod tls;

@@ -1,8 +1,12 @@
 //! Which logs are forwarded (log type, Management API endpoint, method) and what each payload
 //! item looks like. Auth0 ignores `q` in checkpoint mode, so all filtering happens here.
 
+pub mod categories;
+pub mod pii;
+
 use crate::cli::PayloadShape;
 use crate::source::log::Log;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone)]
@@ -10,6 +14,8 @@ pub struct Filter {
     pub log_types: BTreeSet<String>,
     /// Empty: every endpoint.
     pub endpoints: Vec<Endpoint>,
+    /// PII_FIELDS: personal values masked, hashed or dropped in every item.
+    pub pii: Option<pii::Pii>,
 }
 
 /// One entry of AUTH0_API_ENDPOINTS: `users`, or `DELETE users`.
@@ -85,6 +91,16 @@ pub fn normalise_path(path: &str) -> String {
 }
 
 impl Filter {
+    /// The payload item for a matching log ([`item_json`]), its personal values masked when
+    /// PII_FIELDS says so. Only the parts an item takes are scanned, each where it lies in the
+    /// log, and the masked text goes into the item as it is: nothing is parsed again.
+    pub fn item(&self, log: &Log, shape: PayloadShape) -> Vec<u8> {
+        match &self.pii {
+            None => item_json(log, shape),
+            Some(pii) => item_with(log, shape, |part, at| pii.apply_at(part, at)),
+        }
+    }
+
     pub fn matches(&self, log: &Log) -> bool {
         let Some(kind) = log.kind() else {
             return false;
@@ -111,25 +127,35 @@ impl Filter {
 /// repeats (delivery is at-least-once). The parts taken from the log are its text as Auth0
 /// wrote it (on one line), never parsed into numbers and printed again.
 pub fn item_json(log: &Log, shape: PayloadShape) -> Vec<u8> {
+    item_with(log, shape, |part, _| Cow::Borrowed(part))
+}
+
+/// [`item_json`], each part of the log passed through `edit` with the keys leading to it from
+/// the log's top.
+fn item_with<'a>(
+    log: &'a Log,
+    shape: PayloadShape,
+    edit: impl for<'p> Fn(&'p str, &[&'p str]) -> Cow<'p, str>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(log.raw().len() + 96);
     out.extend_from_slice(b"{\"log_id\":");
     serde_json::to_writer(&mut out, log.id()).expect("writing to a Vec");
     match shape {
         PayloadShape::Extension => {
             let [kind, date, request, response] = log.parts();
-            for (name, part) in [
-                ("type", kind),
-                ("date", date),
-                ("request", request),
-                ("response", response),
+            for (name, part, at) in [
+                ("type", kind, &["type"][..]),
+                ("date", date, &["date"][..]),
+                ("request", request, &["details", "request"][..]),
+                ("response", response, &["details", "response"][..]),
             ] {
                 out.extend_from_slice(format!(",\"{name}\":").as_bytes());
-                out.extend_from_slice(part.as_bytes());
+                out.extend_from_slice(edit(&part, at).as_bytes());
             }
         }
         PayloadShape::LogStream => {
             out.extend_from_slice(b",\"data\":");
-            out.extend_from_slice(log.one_line().as_bytes());
+            out.extend_from_slice(edit(&log.one_line(), &[]).as_bytes());
         }
     }
     out.push(b'}');
@@ -222,6 +248,7 @@ mod tests {
         Filter {
             log_types: types.iter().map(|t| t.to_string()).collect(),
             endpoints: Endpoint::parse_list(endpoints).unwrap(),
+            pii: None,
         }
     }
 
