@@ -91,8 +91,12 @@ fn print_failure(code: u8, error: &str) {
     println!("{}", failure_json(code, error));
 }
 
-/// Whether arguments clap refused asked for `run --output json` (or `OUTPUT=json`): their
-/// caller parses stdout, so it gets a JSON object even then.
+/// The variable `run --output` reads (cli.rs); not plain `OUTPUT`, which other software sets.
+const OUTPUT_VAR: &str = "AUTH0_MGMT_WEBHOOKS_OUTPUT";
+
+/// Whether arguments clap refused asked for `run --output json` (or
+/// `AUTH0_MGMT_WEBHOOKS_OUTPUT=json`, the variable `--output` reads): their caller parses
+/// stdout, so it gets a JSON object even then.
 fn wants_json(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> bool {
     let args: Vec<String> = args
         .iter()
@@ -111,7 +115,7 @@ fn wants_json(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> bool {
             None
         }
     });
-    flag.or_else(|| env("OUTPUT"))
+    flag.or_else(|| env(OUTPUT_VAR))
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("json"))
 }
 
@@ -201,7 +205,8 @@ mod tests {
     #[test]
     fn refused_arguments_still_get_json_when_run_asked_for_it() {
         let none = |_: &str| None;
-        let env_json = |n: &str| (n == "OUTPUT").then(|| " JSON ".to_string());
+        let env_json = |n: &str| (n == "AUTH0_MGMT_WEBHOOKS_OUTPUT").then(|| " JSON ".to_string());
+        let common_output = |n: &str| (n == "OUTPUT").then(|| "json".to_string());
         assert!(wants_json(
             &args(&["x", "run", "--output", "json", "--bogus"]),
             &none
@@ -217,6 +222,22 @@ mod tests {
             &none
         ));
         assert!(!wants_json(&args(&["x", "run"]), &none));
+        // Another program's OUTPUT=json does not ask this one for JSON.
+        assert!(!wants_json(
+            &args(&["x", "run", "--batch-size"]),
+            &common_output
+        ));
+    }
+
+    #[test]
+    fn the_variable_read_for_refused_arguments_is_the_one_output_reads() {
+        let cmd = cli::command();
+        let run = cmd.find_subcommand("run").unwrap();
+        let output = run
+            .get_arguments()
+            .find(|a| a.get_id() == "output")
+            .unwrap();
+        assert_eq!(output.get_env().unwrap(), OUTPUT_VAR);
     }
 
     #[test]
