@@ -9,10 +9,10 @@ use crate::exit;
 use crate::report;
 use crate::sink::encode::Matched;
 use crate::sink::webhook::{Direct, Sent};
-use crate::source::auth0::{Auth0, Cursor};
+use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor};
 use crate::source::pacer::Share;
 use crate::state::owner;
-use crate::state::{self, State};
+use crate::state::{self, CachedToken, State};
 use anyhow::{Context, Result};
 use std::net::ToSocketAddrs;
 use std::path::Path;
@@ -86,8 +86,16 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     }
     files(cfg, &mut c);
 
-    match State::load(&cfg.state_file) {
+    // The state as `run` reads it: the file a link points to, refused for another tenant.
+    let state_file = state::resolve(&cfg.state_file).unwrap_or_else(|_| cfg.state_file.clone());
+    let loaded = State::load(&state_file).and_then(|s| {
+        s.check_tenant(&cfg.tenant(), &state_file)?;
+        Ok(s)
+    });
+    let mut cached_token = None;
+    match loaded {
         Ok(state) => {
+            cached_token = state.token.clone();
             let where_ = match (&state.checkpoint, &cfg.start_from) {
                 (_, Some(sf)) if state.start_from.as_deref() != Some(sf.raw.as_str()) => {
                     format!(
@@ -132,7 +140,13 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
             }
             c.ok(budget_line(auth0.pacer().reported()));
         }
-        Err(e) => c.fail(format!("{e:#}")),
+        Err(e) => {
+            let keeps = match e.chain().any(|c| c.is::<CredentialsRefused>()) {
+                true => cached_token_keeps_working(cfg, &http, cached_token, SystemTime::now()),
+                false => None,
+            };
+            c.fail(format!("{e:#}{}", keeps.unwrap_or_default()));
+        }
     }
 
     let host = cfg
@@ -179,6 +193,35 @@ fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
     let rate = rate.replace(".000 ", " ");
     format!(
         "Auth0's rate limit for the tenant: a bucket of {size} requests{rate}; AUTH0_RATE_LIMIT {share}: runs use at most that, the rest is left to the tenant's other clients"
+    )
+}
+
+/// When the credentials are refused but the token a run cached in the state still reads
+/// logs, runs keep working on it until it is due for renewal: the words that say until when.
+fn cached_token_keeps_working(
+    cfg: &Config,
+    http: &reqwest::blocking::Client,
+    token: Option<CachedToken>,
+    now: SystemTime,
+) -> Option<String> {
+    let token = token?;
+    let now_secs = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let until = auth0::usable_until(&token, &cfg.auth0.client_id).filter(|u| *u > now_secs)?;
+    let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), Some(token));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    auth0
+        .page(&Cursor::Newest, 1, deadline, &AtomicBool::new(false))
+        .ok()?;
+    Some(keeps_working_words(until, now_secs))
+}
+
+/// `; runs keep working until <UTC time> (in <duration>) on the access token cached in
+/// STATE_FILE, then fail like this`.
+fn keeps_working_words(until: u64, now: u64) -> String {
+    let at = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(until));
+    let left = report::duration_words(Duration::from_secs(until.saturating_sub(now)));
+    format!(
+        "; runs keep working until {at} (in {left}) on the access token cached in STATE_FILE, then fail like this: fix the credentials before then"
     )
 }
 
@@ -411,6 +454,15 @@ mod tests {
             };
             assert_eq!(kind, TEST_TYPE);
         }
+    }
+
+    #[test]
+    fn the_cached_token_is_said_to_last_until_its_renewal() {
+        let now = 1_764_000_000;
+        assert_eq!(
+            keeps_working_words(now + 5 * 3600 + 120, now),
+            "; runs keep working until 2025-11-24T21:02:00Z (in 5 hours 2 minutes) on the access token cached in STATE_FILE, then fail like this: fix the credentials before then"
+        );
     }
 
     #[test]

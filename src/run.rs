@@ -5,7 +5,7 @@
 
 use crate::cli::Output;
 use crate::config::Config;
-use crate::exit::{self, Failure};
+use crate::exit;
 use crate::filter;
 use crate::report::{self, Counters, Progress, Summary};
 use crate::signal;
@@ -50,15 +50,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
     };
     let mut state = State::load(&state_file)?;
     let tenant = cfg.tenant();
-    if let Some(other) = state.tenant.as_ref().filter(|t| **t != tenant) {
-        return Err(Failure::BadState {
-            path: state_file.clone(),
-            reason: format!(
-                "it belongs to tenant {other}, not {tenant}: give each tenant its own STATE_FILE"
-            ),
-        }
-        .into());
-    }
+    state.check_tenant(&tenant, &state_file)?;
     state.tenant = Some(tenant);
     apply_start_from(&mut state, cfg.start_from.as_ref());
     signal::install();

@@ -99,6 +99,21 @@ impl State {
         replace_file(path, &json, "state file", None)
     }
 
+    /// Refuses a state recorded for another tenant: its checkpoint and token mean nothing
+    /// there. `run` stops on it (exit 2) and `check` fails on it, with this one message. A
+    /// state that records no tenant yet (none saved, or an older file) is refused by no one.
+    pub fn check_tenant(&self, tenant: &str, path: &Path) -> Result<(), Failure> {
+        match self.tenant.as_deref() {
+            Some(other) if other != tenant => Err(Failure::BadState {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "it belongs to tenant {other}, not {tenant}: give each tenant its own STATE_FILE"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     pub fn record(&mut self, run: RunRecord) {
         self.history.push_back(run);
         while self.history.len() > HISTORY_LEN {
@@ -245,6 +260,21 @@ mod tests {
             assert!(e.to_string().contains("state.json"), "{e}");
             assert_eq!(std::fs::read_to_string(&p).unwrap(), bad);
         }
+    }
+
+    #[test]
+    fn a_state_of_another_tenant_is_refused_and_one_without_a_tenant_is_not() {
+        let p = Path::new("/var/lib/x/state.json");
+        let mut s = State::default();
+        assert!(s.check_tenant("https://a.auth0.com", p).is_ok());
+        s.tenant = Some("https://a.auth0.com".into());
+        assert!(s.check_tenant("https://a.auth0.com", p).is_ok());
+        let e: anyhow::Error = s.check_tenant("https://b.auth0.com", p).unwrap_err().into();
+        assert_eq!(exit::code_for(&e), exit::USAGE);
+        assert_eq!(
+            e.to_string(),
+            "state file /var/lib/x/state.json: it belongs to tenant https://a.auth0.com, not https://b.auth0.com: give each tenant its own STATE_FILE"
+        );
     }
 
     #[test]
