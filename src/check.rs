@@ -11,7 +11,7 @@ use crate::sink::encode::Matched;
 use crate::sink::webhook::{Direct, Sent};
 use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor};
 use crate::source::pacer::Share;
-use crate::state::owner;
+use crate::state::owner::{self, Verdict};
 use crate::state::{self, CachedToken, State};
 use anyhow::{Context, Result};
 use std::net::ToSocketAddrs;
@@ -47,27 +47,23 @@ impl Checklist {
         println!("FAIL {}", what.as_ref());
     }
 
-    /// A file that belongs to another user: a failure, since the run would fail on it, except
-    /// for root, who can use it but would leave the state owned by root for the next run.
-    fn foreign(&mut self, advice: String) {
-        if is_root() {
-            self.warn(format!(
-                "{advice} (root can use it, but a run as root would leave it owned by root and break the service user's runs)"
-            ));
-        } else {
-            self.fail(advice);
+    /// Whose `path` is, when that matters: a failure for another user's file, since a run
+    /// would fail on it; a warning as root, whose runs keep owners but who is not the user the
+    /// schedule runs as, or who finds a root's file in another user's folder. Whether it said
+    /// anything.
+    fn owner(&mut self, what: &str, path: &Path, also: &[&Path]) -> bool {
+        match owner::check_advice(path, also) {
+            None => false,
+            Some((Verdict::NotMine { .. }, advice)) => {
+                self.fail(format!("{what} {advice}"));
+                true
+            }
+            Some((_, advice)) => {
+                self.warn(format!("{what} {advice}"));
+                true
+            }
         }
     }
-}
-
-#[cfg(unix)]
-fn is_root() -> bool {
-    owner::current_uid() == 0
-}
-
-#[cfg(not(unix))]
-fn is_root() -> bool {
-    false
 }
 
 pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
@@ -300,16 +296,12 @@ fn files(cfg: &Config, c: &mut Checklist) {
             ));
         }
     }
-    if let Some(advice) = owner::foreign(state_file, &[&lock]) {
-        c.foreign(format!("STATE_FILE {advice}"));
-    }
+    c.owner("STATE_FILE", state_file, &[&lock]);
     if lock.exists() {
         let opened = std::fs::OpenOptions::new().write(true).open(&lock);
         match opened {
             Ok(_) => {
-                if let Some(advice) = owner::foreign(&lock, &[state_file]) {
-                    c.foreign(format!("lock file {advice}"));
-                }
+                c.owner("lock file", &lock, &[state_file]);
             }
             Err(e) => c.fail(format!(
                 "cannot open lock file {} ({e}); {}",
@@ -322,10 +314,11 @@ fn files(cfg: &Config, c: &mut Checklist) {
 
     if let Some(p) = &cfg.dead_letter {
         match dead_letter(p) {
-            Ok(()) => match owner::foreign(p, &[]) {
-                Some(advice) => c.foreign(format!("DEAD_LETTER_FILE {advice}")),
-                None => c.ok(format!("DEAD_LETTER_FILE {} can be appended to", p.display())),
-            },
+            Ok(()) => {
+                if !c.owner("DEAD_LETTER_FILE", p, &[]) {
+                    c.ok(format!("DEAD_LETTER_FILE {} can be appended to", p.display()));
+                }
+            }
             Err(e) => c.fail(format!(
                 "DEAD_LETTER_FILE {}: cannot open it for appending ({e}); the run would stop before sending anything",
                 p.display()

@@ -46,6 +46,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
     let _lock = if dry_run {
         None
     } else {
+        state::refuse_foreign(&state_file)?;
         Some(state::lock(&state_file)?)
     };
     let mut state = State::load(&state_file)?;

@@ -32,7 +32,17 @@ impl DeadLetter {
         open.create(true).append(true).read(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+        let existed = path.exists();
         let mut file = open.open(path).map_err(|e| cannot("open", e))?;
+        // Created by a run by hand as root: the service user's runs must still append to it.
+        if !existed {
+            let folder = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            crate::state::owner::keep_owner(&file, None, folder)
+                .map_err(|e| cannot("give the owner of its folder to", e))?;
+        }
         let meta = file.metadata().map_err(|e| cannot("read", e))?;
         // Only a regular file is tightened (never a device such as /dev/stdout).
         #[cfg(unix)]

@@ -75,7 +75,7 @@ impl State {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
             Err(e) => {
-                let advice = crate::state::owner::foreign(path, &[&lock_path(path)])
+                let advice = owner::foreign(path, &[&lock_path(path)])
                     .map(|a| format!("; {a}"))
                     .unwrap_or_default();
                 return Err(bad(format!("cannot read it: {e}{advice}")).into());
@@ -169,6 +169,12 @@ fn replace(path: &Path, content: &[u8], mode: Option<u32>) -> Result<()> {
     }
     #[cfg(not(unix))]
     let _ = mode;
+    owner::keep_owner(tmp.as_file(), Some(path), dir).with_context(|| {
+        format!(
+            "giving {} the owner of the file it replaces",
+            tmp.path().display()
+        )
+    })?;
     tmp.persist(path)
         .map_err(|e| e.error)
         .context("renaming the temporary file over it")?;
@@ -196,6 +202,21 @@ pub fn lock_path(state: &Path) -> PathBuf {
     state.with_file_name(name)
 }
 
+/// Refuses (exit 2) a run that is not root on a state or lock file of another user: it would
+/// fail on it halfway, or take the file over from the user the schedule runs as. The message
+/// has the `chown` that gives it back. Root's runs keep each file's owner instead.
+pub fn refuse_foreign(state: &Path) -> Result<(), Failure> {
+    let lock = lock_path(state);
+    let advice = owner::foreign(state, &[&lock]).or_else(|| owner::foreign(&lock, &[state]));
+    match advice {
+        Some(reason) => Err(Failure::BadState {
+            path: state.to_path_buf(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Locks `STATE.lock`, not the state file: the state file's inode changes on every save.
 pub fn lock(state: &Path) -> Result<Lock> {
     let path = lock_path(state);
@@ -205,9 +226,10 @@ pub fn lock(state: &Path) -> Result<Lock> {
     open.create(true).truncate(false).write(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let existed = path.exists();
     let file = open.open(&path).with_context(|| {
-        let advice = crate::state::owner::foreign(&path, &[state])
-            .or_else(|| crate::state::owner::foreign(dir, &[]))
+        let advice = owner::foreign(&path, &[state])
+            .or_else(|| owner::foreign(dir, &[]))
             .map(|a| format!("; {a}"))
             .unwrap_or_default();
         format!(
@@ -216,6 +238,10 @@ pub fn lock(state: &Path) -> Result<Lock> {
             state.display()
         )
     })?;
+    if !existed {
+        owner::keep_owner(&file, None, dir)
+            .with_context(|| format!("giving {} the owner of its folder", path.display()))?;
+    }
     match file.try_lock() {
         Ok(()) => Ok(Lock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => Err(Failure::Locked { path }.into()),

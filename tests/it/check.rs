@@ -11,15 +11,15 @@ use std::process::Command;
 use crate::support::cli::{Ran, Setup};
 use crate::support::realistic_logs;
 
-const NOBODY: u32 = 65534;
+pub(crate) const NOBODY: u32 = 65534;
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
 /// `sub` against the fakes with the state file at `state`, run as `nobody`.
-fn as_nobody(s: &Setup, sub: &str, state: &Path, extra: &[&str]) -> Ran {
+pub(crate) fn as_nobody(s: &Setup, sub: &str, state: &Path, extra: &[&str]) -> Ran {
     use std::os::unix::process::CommandExt;
     let mut args = vec!["--state", state.to_str().unwrap()];
     args.extend_from_slice(extra);
@@ -30,14 +30,14 @@ fn as_nobody(s: &Setup, sub: &str, state: &Path, extra: &[&str]) -> Ran {
     Ran::of(&mut cmd)
 }
 
-fn chmod(path: &Path, mode: u32) {
+pub(crate) fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// A setup whose folder `nobody` may enter (temporary folders are 0700), and in it a folder
 /// `state` owned by root, 0755.
-fn root_owned_state_folder() -> (Setup, std::path::PathBuf) {
+pub(crate) fn root_owned_state_folder() -> (Setup, std::path::PathBuf) {
     let s = Setup::new(realistic_logs(10, 21));
     chmod(&s.home.join(""), 0o755);
     let dir = s.home.join("state");

@@ -12,6 +12,7 @@ mod guarantee;
 mod hostile;
 mod monitors;
 mod operate;
+mod owners;
 mod redeliver;
 mod run;
 mod security;
