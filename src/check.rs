@@ -72,6 +72,9 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         "settings valid; state file {}",
         cfg.state_file.display()
     ));
+    for w in crate::config::misspelt::in_process() {
+        c.warn(w);
+    }
     for w in crate::filter::unknown_endpoints(&cfg.filter.endpoints) {
         c.warn(w);
     }

@@ -122,6 +122,8 @@ fn wants_json(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> bool {
 fn dispatch(command: Command) -> Result<u8> {
     match command {
         Command::Run(args) => {
+            // Before the settings are checked: a misspelt required one is missing there.
+            warn_misspelt();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
                 report::warn(w);
@@ -136,10 +138,13 @@ fn dispatch(command: Command) -> Result<u8> {
             result.map(|(code, _summary)| code)
         }
         Command::Check(args) => {
-            let cfg = config::Config::new(&args.settings, &config::process_env)?;
+            // With valid settings, `check` shows them among its lines.
+            let cfg = config::Config::new(&args.settings, &config::process_env)
+                .inspect_err(|_| warn_misspelt())?;
             check::check(&cfg, args.send_test)
         }
         Command::Redeliver(args) => {
+            warn_misspelt();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             redeliver::redeliver(&cfg, args.dry_run)
         }
@@ -181,6 +186,13 @@ fn dispatch(command: Command) -> Result<u8> {
             print_bytes(&roff)?;
             Ok(exit::OK)
         }
+    }
+}
+
+/// A warning for each variable in the environment that looks like one of ours but is not.
+fn warn_misspelt() {
+    for w in config::misspelt::in_process() {
+        report::warn(w);
     }
 }
 
