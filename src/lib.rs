@@ -11,6 +11,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod exit;
 pub mod filter;
@@ -155,11 +156,7 @@ fn dispatch(command: Command) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Completions(args) => {
-            let mut cmd = cli::command();
-            let name = cmd.get_name().to_string();
-            let mut script = Vec::new();
-            clap_complete::generate(args.shell, &mut cmd, name, &mut script);
-            print_bytes(&script)?;
+            print_bytes(&completions::script(args.shell))?;
             Ok(exit::OK)
         }
         Command::Man(args) => {

@@ -68,3 +68,80 @@ fn short_help_groups_the_settings_under_headings_and_long_help_adds_the_details(
     assert!(long.stdout.contains("Exit codes:"));
     assert!(short.stdout.contains("see --help"));
 }
+
+/// What bash offers for the command line `words` (the last one being completed), with the
+/// binary's own completion script loaded: the function `complete -p` names is called as bash
+/// calls it on <TAB>, and COMPREPLY is read back.
+fn bash_completes(words: &[&str]) -> Vec<String> {
+    let home = Home::new();
+    let r = ran(&["completions", "bash"]);
+    r.assert_code(0);
+    let script = home.join("completion.bash");
+    std::fs::write(&script, &r.stdout).unwrap();
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+        .collect();
+    let program = format!(
+        r#"source "$1" || exit 9
+COMP_WORDS=(auth0-mgmt-webhooks {words})
+COMP_CWORD={cword}
+COMP_LINE="${{COMP_WORDS[*]}}"
+COMP_POINT=${{#COMP_LINE}}
+spec=$(complete -p auth0-mgmt-webhooks) || exit 8
+f=${{spec#*-F }}
+f=${{f%% *}}
+"$f" auth0-mgmt-webhooks "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+        words = quoted.join(" "),
+        cword = words.len(),
+    );
+    let out = std::process::Command::new("bash")
+        .arg("--norc")
+        .arg("-c")
+        .arg(program)
+        .arg("bash")
+        .arg(&script)
+        .env_clear()
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "bash: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bash_completes_a_subcommands_flags_and_values_and_never_a_hidden_flag() {
+    let offered = bash_completes(&["run", "--s"]);
+    for flag in [
+        "--start-from",
+        "--state",
+        "--send-as-batch",
+        "--slack-send-success",
+    ] {
+        assert!(offered.iter().any(|o| o == flag), "{flag}: {offered:?}");
+    }
+    assert!(
+        offered
+            .iter()
+            .all(|o| o.starts_with("--s") && o != "--send-test"),
+        "only run's flags: {offered:?}"
+    );
+    assert_eq!(bash_completes(&["check", "--send-t"]), ["--send-test"]);
+    assert_eq!(bash_completes(&["run", "--header"]), ["--header"]);
+    assert_eq!(bash_completes(&["run", "--output", ""]), ["text", "json"]);
+    let subcommands = bash_completes(&[""]);
+    for sub in ["run", "check", "redeliver", "history", "completions", "man"] {
+        assert!(
+            subcommands.iter().any(|s| s == sub),
+            "{sub}: {subcommands:?}"
+        );
+    }
+}
