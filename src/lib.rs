@@ -16,6 +16,7 @@ pub mod config;
 pub mod exit;
 pub mod filter;
 pub mod http;
+pub mod manpage;
 pub mod redeliver;
 pub mod report;
 pub mod retry;
@@ -160,27 +161,7 @@ fn dispatch(command: Command) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Man(args) => {
-            let cmd = cli::command();
-            let page = match &args.command {
-                Some(sub) => {
-                    // clap takes a page's name as a &'static str: one per command `man` accepts.
-                    let name = match sub.as_str() {
-                        "run" => "auth0-mgmt-webhooks-run",
-                        "check" => "auth0-mgmt-webhooks-check",
-                        "redeliver" => "auth0-mgmt-webhooks-redeliver",
-                        _ => "auth0-mgmt-webhooks-history",
-                    };
-                    cmd.find_subcommand(sub)
-                        .expect("clap checked the name")
-                        .clone()
-                        .name(name)
-                        .version(env!("CARGO_PKG_VERSION"))
-                }
-                None => cmd,
-            };
-            let mut roff = Vec::new();
-            clap_mangen::Man::new(page).render(&mut roff)?;
-            print_bytes(&roff)?;
+            print_bytes(&manpage::page(args.command.as_deref())?)?;
             Ok(exit::OK)
         }
     }
