@@ -5,6 +5,7 @@ mod support;
 
 mod budget;
 mod check;
+mod deploy;
 mod errors;
 mod faults;
 mod formats;
