@@ -9,10 +9,10 @@ use crate::exit;
 use crate::report;
 use crate::sink::encode::Matched;
 use crate::sink::webhook::{Direct, Sent};
-use crate::source::auth0::{Auth0, Cursor};
+use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor};
 use crate::source::pacer::Share;
-use crate::state::owner;
-use crate::state::{self, State};
+use crate::state::owner::{self, Verdict};
+use crate::state::{self, CachedToken, State};
 use anyhow::{Context, Result};
 use std::net::ToSocketAddrs;
 use std::path::Path;
@@ -47,27 +47,23 @@ impl Checklist {
         crate::report::out_line(&format!("FAIL {}", what.as_ref()));
     }
 
-    /// A file that belongs to another user: a failure, since the run would fail on it, except
-    /// for root, who can use it but would leave the state owned by root for the next run.
-    fn foreign(&mut self, advice: String) {
-        if is_root() {
-            self.warn(format!(
-                "{advice} (root can use it, but a run as root would leave it owned by root and break the service user's runs)"
-            ));
-        } else {
-            self.fail(advice);
+    /// Whose `path` is, when that matters: a failure for another user's file, since a run
+    /// would fail on it; a warning as root, whose runs keep owners but who is not the user the
+    /// schedule runs as, or who finds a root's file in another user's folder. Whether it said
+    /// anything.
+    fn owner(&mut self, what: &str, path: &Path, also: &[&Path]) -> bool {
+        match owner::check_advice(path, also) {
+            None => false,
+            Some((Verdict::NotMine { .. }, advice)) => {
+                self.fail(format!("{what} {advice}"));
+                true
+            }
+            Some((_, advice)) => {
+                self.warn(format!("{what} {advice}"));
+                true
+            }
         }
     }
-}
-
-#[cfg(unix)]
-fn is_root() -> bool {
-    owner::current_uid() == 0
-}
-
-#[cfg(not(unix))]
-fn is_root() -> bool {
-    false
 }
 
 pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
@@ -84,6 +80,9 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     if let Some(pii) = &cfg.filter.pii {
         c.ok(pii.describe());
     }
+    for w in crate::config::misspelt::in_process() {
+        c.warn(w);
+    }
     for w in crate::filter::unknown_endpoints(&cfg.filter.endpoints) {
         c.warn(w);
     }
@@ -94,8 +93,16 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     }
     files(cfg, &mut c);
 
-    match State::load(&cfg.state_file) {
+    // The state as `run` reads it: the file a link points to, refused for another tenant.
+    let state_file = state::resolve(&cfg.state_file).unwrap_or_else(|_| cfg.state_file.clone());
+    let loaded = State::load(&state_file).and_then(|s| {
+        s.check_tenant(&cfg.tenant(), &state_file)?;
+        Ok(s)
+    });
+    let mut cached_token = None;
+    match loaded {
         Ok(state) => {
+            cached_token = state.token.clone();
             let where_ = match (&state.checkpoint, &cfg.start_from) {
                 (_, Some(sf)) if state.start_from.as_deref() != Some(sf.raw.as_str()) => {
                     format!(
@@ -140,7 +147,13 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
             }
             c.ok(budget_line(auth0.pacer().reported()));
         }
-        Err(e) => c.fail(format!("{e:#}")),
+        Err(e) => {
+            let keeps = match e.chain().any(|c| c.is::<CredentialsRefused>()) {
+                true => cached_token_keeps_working(cfg, &http, cached_token, SystemTime::now()),
+                false => None,
+            };
+            c.fail(format!("{e:#}{}", keeps.unwrap_or_default()));
+        }
     }
 
     let host = cfg
@@ -223,6 +236,35 @@ fn proxies(cfg: &Config, c: &mut Checklist) {
     }
 }
 
+/// When the credentials are refused but the token a run cached in the state still reads
+/// logs, runs keep working on it until it is due for renewal: the words that say until when.
+fn cached_token_keeps_working(
+    cfg: &Config,
+    http: &reqwest::blocking::Client,
+    token: Option<CachedToken>,
+    now: SystemTime,
+) -> Option<String> {
+    let token = token?;
+    let now_secs = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let until = auth0::usable_until(&token, &cfg.auth0.client_id).filter(|u| *u > now_secs)?;
+    let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), Some(token));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    auth0
+        .page(&Cursor::Newest, 1, deadline, &AtomicBool::new(false))
+        .ok()?;
+    Some(keeps_working_words(until, now_secs))
+}
+
+/// `; runs keep working until <UTC time> (in <duration>) on the access token cached in
+/// STATE_FILE, then fail like this`.
+fn keeps_working_words(until: u64, now: u64) -> String {
+    let at = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(until));
+    let left = report::duration_words(Duration::from_secs(until.saturating_sub(now)));
+    format!(
+        "; runs keep working until {at} (in {left}) on the access token cached in STATE_FILE, then fail like this: fix the credentials before then"
+    )
+}
+
 /// `--send-test`: one test item, with a run's headers and signature, and what the answer means
 /// for a run. One attempt: a run would retry an answer such as 503, `check` reports it.
 fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) {
@@ -302,16 +344,12 @@ fn files(cfg: &Config, c: &mut Checklist) {
             ));
         }
     }
-    if let Some(advice) = owner::foreign(state_file, &[&lock]) {
-        c.foreign(format!("STATE_FILE {advice}"));
-    }
+    c.owner("STATE_FILE", state_file, &[&lock]);
     if lock.exists() {
         let opened = std::fs::OpenOptions::new().write(true).open(&lock);
         match opened {
             Ok(_) => {
-                if let Some(advice) = owner::foreign(&lock, &[state_file]) {
-                    c.foreign(format!("lock file {advice}"));
-                }
+                c.owner("lock file", &lock, &[state_file]);
             }
             Err(e) => c.fail(format!(
                 "cannot open lock file {} ({e}); {}",
@@ -324,10 +362,11 @@ fn files(cfg: &Config, c: &mut Checklist) {
 
     if let Some(p) = &cfg.dead_letter {
         match dead_letter(p) {
-            Ok(()) => match owner::foreign(p, &[]) {
-                Some(advice) => c.foreign(format!("DEAD_LETTER_FILE {advice}")),
-                None => c.ok(format!("DEAD_LETTER_FILE {} can be appended to", p.display())),
-            },
+            Ok(()) => {
+                if !c.owner("DEAD_LETTER_FILE", p, &[]) {
+                    c.ok(format!("DEAD_LETTER_FILE {} can be appended to", p.display()));
+                }
+            }
             Err(e) => c.fail(format!(
                 "DEAD_LETTER_FILE {}: cannot open it for appending ({e}); the run would stop before sending anything",
                 p.display()
@@ -471,6 +510,15 @@ mod tests {
             };
             assert_eq!(kind, TEST_TYPE);
         }
+    }
+
+    #[test]
+    fn the_cached_token_is_said_to_last_until_its_renewal() {
+        let now = 1_764_000_000;
+        assert_eq!(
+            keeps_working_words(now + 5 * 3600 + 120, now),
+            "; runs keep working until 2025-11-24T21:02:00Z (in 5 hours 2 minutes) on the access token cached in STATE_FILE, then fail like this: fix the credentials before then"
+        );
     }
 
     #[test]

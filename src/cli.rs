@@ -109,7 +109,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// A command's own page (auth0-mgmt-webhooks-run(1), ...) instead of the main one.
-    #[arg(value_name = "COMMAND", value_parser = ["run", "check", "redeliver", "history"])]
+    #[arg(value_name = "COMMAND", value_parser = crate::manpage::PAGES)]
     pub command: Option<String>,
 }
 

@@ -11,11 +11,13 @@
 
 pub mod check;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod exit;
 pub mod files;
 pub mod filter;
 pub mod http;
+pub mod manpage;
 pub mod proxy;
 pub mod redeliver;
 pub mod report;
@@ -94,8 +96,12 @@ fn print_failure(code: u8, error: &str) {
     report::out_line(&failure_json(code, error));
 }
 
-/// Whether arguments clap refused asked for `run --output json` (or `OUTPUT=json`): their
-/// caller parses stdout, so it gets a JSON object even then.
+/// The variable `run --output` reads (cli.rs); not plain `OUTPUT`, which other software sets.
+const OUTPUT_VAR: &str = "AUTH0_MGMT_WEBHOOKS_OUTPUT";
+
+/// Whether arguments clap refused asked for `run --output json` (or
+/// `AUTH0_MGMT_WEBHOOKS_OUTPUT=json`, the variable `--output` reads): their caller parses
+/// stdout, so it gets a JSON object even then.
 fn wants_json(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> bool {
     let args: Vec<String> = args
         .iter()
@@ -114,7 +120,7 @@ fn wants_json(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> bool {
             None
         }
     });
-    flag.or_else(|| env("OUTPUT"))
+    flag.or_else(|| env(OUTPUT_VAR))
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("json"))
 }
 
@@ -125,6 +131,7 @@ fn dispatch(command: Command) -> Result<u8> {
             // the state loads must end the run the graceful way (summary, `interrupted`
             // record, /fail ping), not kill it.
             signal::install();
+            warn_misspelt();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
                 report::warn(w);
@@ -139,11 +146,14 @@ fn dispatch(command: Command) -> Result<u8> {
             result.map(|(code, _summary)| code)
         }
         Command::Check(args) => {
-            let cfg = config::Config::new(&args.settings, &config::process_env)?;
+            // With valid settings, `check` shows them among its lines.
+            let cfg = config::Config::new(&args.settings, &config::process_env)
+                .inspect_err(|_| warn_misspelt())?;
             check::check(&cfg, args.send_test)
         }
         Command::Redeliver(args) => {
             signal::install();
+            warn_misspelt();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             redeliver::redeliver(&cfg, args.dry_run)
         }
@@ -154,37 +164,20 @@ fn dispatch(command: Command) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Completions(args) => {
-            let mut cmd = cli::command();
-            let name = cmd.get_name().to_string();
-            let mut script = Vec::new();
-            clap_complete::generate(args.shell, &mut cmd, name, &mut script);
-            print_bytes(&script)?;
+            print_bytes(&completions::script(args.shell))?;
             Ok(exit::OK)
         }
         Command::Man(args) => {
-            let cmd = cli::command();
-            let page = match &args.command {
-                Some(sub) => {
-                    // clap takes a page's name as a &'static str: one per command `man` accepts.
-                    let name = match sub.as_str() {
-                        "run" => "auth0-mgmt-webhooks-run",
-                        "check" => "auth0-mgmt-webhooks-check",
-                        "redeliver" => "auth0-mgmt-webhooks-redeliver",
-                        _ => "auth0-mgmt-webhooks-history",
-                    };
-                    cmd.find_subcommand(sub)
-                        .expect("clap checked the name")
-                        .clone()
-                        .name(name)
-                        .version(env!("CARGO_PKG_VERSION"))
-                }
-                None => cmd,
-            };
-            let mut roff = Vec::new();
-            clap_mangen::Man::new(page).render(&mut roff)?;
-            print_bytes(&roff)?;
+            print_bytes(&manpage::page(args.command.as_deref())?)?;
             Ok(exit::OK)
         }
+    }
+}
+
+/// A warning for each variable in the environment that looks like one of ours but is not.
+fn warn_misspelt() {
+    for w in config::misspelt::in_process() {
+        report::warn(w);
     }
 }
 
@@ -204,7 +197,8 @@ mod tests {
     #[test]
     fn refused_arguments_still_get_json_when_run_asked_for_it() {
         let none = |_: &str| None;
-        let env_json = |n: &str| (n == "OUTPUT").then(|| " JSON ".to_string());
+        let env_json = |n: &str| (n == "AUTH0_MGMT_WEBHOOKS_OUTPUT").then(|| " JSON ".to_string());
+        let common_output = |n: &str| (n == "OUTPUT").then(|| "json".to_string());
         assert!(wants_json(
             &args(&["x", "run", "--output", "json", "--bogus"]),
             &none
@@ -220,6 +214,22 @@ mod tests {
             &none
         ));
         assert!(!wants_json(&args(&["x", "run"]), &none));
+        // Another program's OUTPUT=json does not ask this one for JSON.
+        assert!(!wants_json(
+            &args(&["x", "run", "--batch-size"]),
+            &common_output
+        ));
+    }
+
+    #[test]
+    fn the_variable_read_for_refused_arguments_is_the_one_output_reads() {
+        let cmd = cli::command();
+        let run = cmd.find_subcommand("run").unwrap();
+        let output = run
+            .get_arguments()
+            .find(|a| a.get_id() == "output")
+            .unwrap();
+        assert_eq!(output.get_env().unwrap(), OUTPUT_VAR);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::cli::Output;
 use crate::config::Config;
-use crate::exit::{self, Failure};
+use crate::exit;
 use crate::report::{self, Counters, Progress, Summary};
 use crate::signal;
 use crate::sink::dead_letter::DeadLetter;
@@ -47,19 +47,12 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
     let _lock = if dry_run {
         None
     } else {
+        state::refuse_foreign(&state_file)?;
         Some(state::lock(&state_file)?)
     };
     let mut state = State::load(&state_file)?;
     let tenant = cfg.tenant();
-    if let Some(other) = state.tenant.as_ref().filter(|t| **t != tenant) {
-        return Err(Failure::BadState {
-            path: state_file.clone(),
-            reason: format!(
-                "it belongs to tenant {other}, not {tenant}: give each tenant its own STATE_FILE"
-            ),
-        }
-        .into());
-    }
+    state.check_tenant(&tenant, &state_file)?;
     state.tenant = Some(tenant.clone());
     apply_start_from(&mut state, cfg.start_from.as_ref());
 

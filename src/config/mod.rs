@@ -2,6 +2,7 @@
 //! into a validated [`Config`]. Only this module knows clap; every message names the setting.
 
 mod file_error;
+pub mod misspelt;
 mod parse;
 pub mod suggest;
 
@@ -199,6 +200,21 @@ fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
         Value::Whole(n) => n.to_string(),
         Value::Number(n) => n.to_string(),
     }))
+}
+
+/// The `--config` file's keys, as serde lists them for an unknown one: the one list of them.
+fn file_keys() -> Vec<String> {
+    let err = toml::from_str::<FileSettings>("\"\" = 0").expect_err("an empty key is unknown");
+    let message = err.message();
+    let (_, expected) = message
+        .split_once("expected one of")
+        .expect("serde lists the known keys");
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.

@@ -35,9 +35,22 @@ pub fn lock(path: &Path) -> std::io::Result<File> {
     open.create(true).truncate(false).write(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    let file = open.open(lock_path(path))?;
+    let lock = lock_path(path);
+    let existed = lock.exists();
+    let file = open.open(&lock)?;
+    // Created by a run by hand as root: the service user's runs must still take it.
+    if !existed {
+        crate::state::owner::keep_owner(&file, None, folder_of(&lock))?;
+    }
     file.lock()?;
     Ok(file)
+}
+
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// Opens for appending, creating it mode 0600 (logs can hold personal data).
@@ -71,7 +84,13 @@ impl DeadLetter {
                 lock_path(&path).display()
             ))
         })?;
+        let existed = path.exists();
         let file = open_append(&path).map_err(|e| named(format!("cannot open it ({e})")))?;
+        // Created by a run by hand as root: the service user's runs must still append to it.
+        if !existed {
+            crate::state::owner::keep_owner(&file, None, folder_of(&path))
+                .map_err(|e| named(format!("cannot give it the owner of its folder ({e})")))?;
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -71,7 +71,13 @@ fn now_unix() -> u64 {
 
 /// Whether a cached token may still be used for this client.
 pub fn token_usable(token: &CachedToken, client_id: &str, now: u64) -> bool {
-    token.client_id == client_id && token.expires_at > now + TOKEN_MARGIN
+    usable_until(token, client_id).is_some_and(|until| until > now)
+}
+
+/// The last moment (Unix seconds) a run uses this cached token for this client instead of
+/// asking for a new one; `None` for another client's token.
+pub fn usable_until(token: &CachedToken, client_id: &str) -> Option<u64> {
+    (token.client_id == client_id).then(|| token.expires_at.saturating_sub(TOKEN_MARGIN))
 }
 
 /// The access token and its expiry (Unix seconds) from a token answer's body. The body is only
@@ -147,11 +153,23 @@ fn body_text(resp: Response, method: &str, url: &reqwest::Url) -> Result<String>
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
+/// Auth0 refused the client credentials or the token made from them: `check` tells this from
+/// other failures, to say whether the cached token keeps runs going meanwhile.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "Auth0 refused the credentials ({status}: {snippet}): check AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET, and that the application is authorized for the Management API with the read:logs scope"
+)]
+pub struct CredentialsRefused {
+    status: u16,
+    snippet: String,
+}
+
 pub fn credentials_error(status: u16, body: &str) -> anyhow::Error {
-    anyhow!(
-        "Auth0 refused the credentials ({status}: {}): check AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET, and that the application is authorized for the Management API with the read:logs scope",
-        snippet(body)
-    )
+    CredentialsRefused {
+        status,
+        snippet: snippet(body),
+    }
+    .into()
 }
 
 impl Auth0 {
@@ -590,6 +608,8 @@ mod tests {
         assert!(token_usable(&t, "a", 1_000));
         assert!(!token_usable(&t, "b", 1_000));
         assert!(!token_usable(&t, "a", 10_000 - TOKEN_MARGIN));
+        assert_eq!(usable_until(&t, "a"), Some(10_000 - TOKEN_MARGIN));
+        assert_eq!(usable_until(&t, "b"), None);
     }
 
     #[test]
