@@ -357,11 +357,17 @@ impl Budget {
         }
         let Some(h) = headers else { return };
         if self.limit.is_none() {
-            // The first news of the bucket: our share of its burst is there to use, less
-            // what we sent before knowing it.
+            // The first news of the bucket. Under a share with a plan's rate known, ours
+            // starts from what the first request left, so a run takes its share from the
+            // start and not a burst on top of it. The whole budget's burst is there to use, and
+            // with the rate still to be learnt, spending the burst is what shows it.
             self.limit = Some(h.limit);
             self.rate = self.rate_now();
-            self.ours = (self.our_burst() - self.sent as f64).max(0.0);
+            let start = match (self.share, self.rate > 0.0) {
+                (Share::Fraction(p), true) if p < 1.0 => 1.0,
+                _ => self.our_burst(),
+            };
+            self.ours = (start - self.sent as f64).max(0.0);
             self.ours_at = now;
         }
         self.limit = Some(h.limit);

@@ -4,16 +4,21 @@
 //!     cargo run --release --example bench
 //!     cargo run --release --example bench -- backlog    (only the scenarios named:
 //!                                                        one-by-one, batches, backlog,
-//!                                                        sparse, hostile)
+//!                                                        backlog-pii, sparse, hostile,
+//!                                                        enterprise, free, default-share,
+//!                                                        neighbour, kill)
 //!
 //! The tool runs as a child process (this same binary, re-executed with `--as-cli`), so its
 //! peak memory and CPU time are its own, read from `wait4`; the fakes run in this process and
 //! are not counted. The child's binary also holds the fakes' code, but never runs it.
-//! Each scenario runs 3 times and the median is shown. The figures are reported, never
+//! Each scenario runs 3 times and the median is shown, but the rate-budget ones (`budget.rs`),
+//! which run once. The figures are reported, never
 //! asserted: the bench exits 0 whatever they are, and prints MISS where a target is missed.
 
-#[path = "../tests/it/support/mod.rs"]
+#[path = "../../tests/it/support/mod.rs"]
 mod support;
+
+mod budget;
 
 use serde_json::Value;
 use std::fs::File;
@@ -71,15 +76,31 @@ fn main() {
     if wanted("hostile") {
         hostile(&mut rows);
     }
+    // The Auth0 rate budget (issue 17): against a token bucket with 300 ms pages.
+    if wanted("enterprise") {
+        budget::enterprise(&mut rows);
+    }
+    if wanted("free") {
+        budget::free(&mut rows);
+    }
+    if wanted("default-share") {
+        budget::default_share(&mut rows);
+    }
+    if wanted("neighbour") {
+        budget::neighbour(&mut rows);
+    }
+    if wanted("kill") {
+        budget::kill(&mut rows);
+    }
 
     println!();
     println!(
-        "{:<34} {:>10} {:>10} {:>7} {:>8}  result",
+        "{:<46} {:>12} {:>10} {:>7} {:>9}  result",
         "scenario", "measured", "ideal", "ratio", "target"
     );
     for r in &rows {
         println!(
-            "{:<34} {:>10} {:>10} {:>7} {:>8}  {}",
+            "{:<46} {:>12} {:>10} {:>7} {:>9}  {}",
             r.scenario,
             r.measured,
             r.ideal,
