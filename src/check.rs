@@ -288,6 +288,14 @@ fn files(cfg: &Config, c: &mut Checklist) {
                 p.display()
             )),
         }
+        // Runs go on after setting logs aside: without this, they stay out of sight.
+        if let Ok(Some(n @ 1..)) = crate::sink::dead_letter::pending(p) {
+            c.warn(format!(
+                "{} waiting in DEAD_LETTER_FILE: run redeliver once the receiver takes them (their refusals are in {})",
+                crate::report::count(n, "log", "logs"),
+                p.display()
+            ));
+        }
     }
 
     if let Some(p) = &cfg.monitor.metrics_file {

@@ -15,6 +15,7 @@ pub mod config;
 pub mod exit;
 pub mod filter;
 pub mod http;
+pub mod outcome;
 pub mod redeliver;
 pub mod report;
 pub mod retry;
@@ -28,6 +29,7 @@ pub mod state;
 use anyhow::Result;
 use clap::FromArgMatches;
 use cli::{Cli, Command};
+use outcome::Outcome;
 use std::ffi::OsString;
 
 /// Parses the arguments, runs the command and returns the exit code. The binary's `main` is
@@ -51,7 +53,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
             if wants_json(&args, &|name| std::env::var(name).ok()) {
                 let text = e.render().to_string();
                 let first = text.lines().next().unwrap_or_default();
-                print_failure(exit::USAGE, first.trim_start_matches("error: "));
+                print_failure(Outcome::Invalid, first.trim_start_matches("error: "));
             }
             return exit::USAGE;
         }
@@ -62,33 +64,23 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
         Ok(code) => code,
         Err(e) => {
             let message = format!("{e:#}");
-            report::error(&message);
-            let code = exit::code_for(&e);
-            if json && !report::json_summary_printed() {
-                print_failure(code, &message);
+            let outcome = Outcome::of_error(&e);
+            // Finding the lock held is how overlapping schedules work: a warning, quiet
+            // under -q.
+            match outcome {
+                Outcome::Locked => report::warn(&message),
+                _ => report::error(&message),
             }
-            code
+            if json && !report::json_summary_printed() {
+                print_failure(outcome, &message);
+            }
+            outcome.exit_code()
         }
     }
 }
 
-/// The JSON object of a run that ended without a summary.
-pub fn failure_json(code: u8, error: &str) -> String {
-    let status = match code {
-        exit::USAGE => "invalid",
-        exit::LOCKED => "locked",
-        _ => "failed",
-    };
-    serde_json::json!({
-        "status": status,
-        "exit_code": code,
-        "error": secret::scrub(error),
-    })
-    .to_string()
-}
-
-fn print_failure(code: u8, error: &str) {
-    println!("{}", failure_json(code, error));
+fn print_failure(outcome: Outcome, error: &str) {
+    println!("{}", report::failure_json(outcome, error));
 }
 
 /// Whether arguments clap refused asked for `run --output json` (or `OUTPUT=json`): their
@@ -122,14 +114,7 @@ fn dispatch(command: Command) -> Result<u8> {
             for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
                 report::warn(w);
             }
-            if args.dry_run {
-                return run::run(&cfg, true, args.output).map(|(code, _summary)| code);
-            }
-            // Cron monitors see every real run, including one that fails before its summary.
-            let monitor = report::monitor::Monitor::start(&cfg);
-            let result = run::run(&cfg, false, args.output);
-            monitor.finish(&result);
-            result.map(|(code, _summary)| code)
+            run::run(&cfg, args.dry_run, args.output).map(Outcome::exit_code)
         }
         Command::Check(args) => {
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
@@ -137,7 +122,7 @@ fn dispatch(command: Command) -> Result<u8> {
         }
         Command::Redeliver(args) => {
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
-            redeliver::redeliver(&cfg, args.dry_run)
+            redeliver::redeliver(&cfg, args.dry_run).map(Outcome::exit_code)
         }
         Command::History(args) => {
             let file = config::load_file(args.state.config.as_deref())?;
@@ -217,15 +202,5 @@ mod tests {
             &none
         ));
         assert!(!wants_json(&args(&["x", "run"]), &none));
-    }
-
-    #[test]
-    fn failure_json_names_status_code_and_error() {
-        let v: serde_json::Value = serde_json::from_str(&failure_json(75, "locked")).unwrap();
-        assert_eq!(v["status"], "locked");
-        assert_eq!(v["exit_code"], 75);
-        assert_eq!(v["error"], "locked");
-        let v: serde_json::Value = serde_json::from_str(&failure_json(2, "bad")).unwrap();
-        assert_eq!(v["status"], "invalid");
     }
 }

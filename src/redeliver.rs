@@ -5,6 +5,8 @@
 
 use crate::config::Config;
 use crate::exit;
+use crate::outcome::Outcome;
+use crate::report::monitor::{self, Metrics};
 use crate::report::{self, Counters, count};
 use crate::signal;
 use crate::sink::dead_letter::dead_letter_record;
@@ -12,7 +14,7 @@ use crate::sink::encode::Matched;
 use crate::sink::pace::Deadline;
 use crate::sink::sign;
 use crate::sink::webhook::{Direct, Sent};
-use crate::state;
+use crate::state::{self, State};
 use anyhow::Result;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -20,7 +22,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A line of the dead-letter file.
 #[derive(Debug)]
@@ -41,11 +43,11 @@ struct Record {
     webhook_id: String,
     /// The payload item, byte for byte as it was sent.
     item: Vec<u8>,
-    outcome: Outcome,
+    fate: Fate,
 }
 
 #[derive(Debug, PartialEq)]
-enum Outcome {
+enum Fate {
     NotAttempted,
     Accepted,
     /// Refused again: the record's new line (new status, refusal and time).
@@ -79,7 +81,7 @@ fn parse(text: &[u8], as_batch: bool) -> Vec<Entry> {
                 }),
                 item: f.item.get().as_bytes().to_vec(),
                 log_id: f.log_id,
-                outcome: Outcome::NotAttempted,
+                fate: Fate::NotAttempted,
             }),
             Err(_) => Entry::Unreadable {
                 number: n + 1,
@@ -97,10 +99,10 @@ fn remaining(entries: &[Entry]) -> Vec<u8> {
     let mut out = Vec::new();
     for entry in entries {
         let line = match entry {
-            Entry::Record(r) => match &r.outcome {
-                Outcome::Accepted => continue,
-                Outcome::Refused(new) => new.strip_suffix(b"\n").unwrap_or(new),
-                Outcome::NotAttempted => &r.line,
+            Entry::Record(r) => match &r.fate {
+                Fate::Accepted => continue,
+                Fate::Refused(new) => new.strip_suffix(b"\n").unwrap_or(new),
+                Fate::NotAttempted => &r.line,
             },
             Entry::Unreadable { line, .. } => line,
         };
@@ -117,9 +119,10 @@ fn records(entries: &[Entry]) -> impl Iterator<Item = &Record> {
     })
 }
 
-/// One redelivery of DEAD_LETTER_FILE; the exit code: 0 the file ends empty, 3 lines are
-/// left in it, 1 it stopped on a failure, 128+N on a signal.
-pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
+/// One redelivery of DEAD_LETTER_FILE; its outcome: ok (exit 0) the file ends empty,
+/// dead-lettered (3) lines are left in it, failed (1) it stopped on a failure, interrupted
+/// (128+N) by a signal. METRICS_FILE's dead-letter gauge is updated after it.
+pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let Some(given) = cfg.dead_letter.as_deref() else {
         return Err(exit::settings(
             "redeliver needs DEAD_LETTER_FILE (--dead-letter): the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
@@ -127,9 +130,10 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
     };
     // The run's lock: a run appending to the file while it is rewritten would lose its record.
     // A dry run changes nothing, so it needs none.
+    let state_file = state::resolve(&cfg.state_file)?;
     let _lock = match dry_run {
         true => None,
-        false => Some(state::lock(&state::resolve(&cfg.state_file)?)?),
+        false => Some(state::lock(&state_file)?),
     };
     // A link is followed, so the rename replaces the file it points to, not the link.
     let path = state::resolve(given)?;
@@ -156,9 +160,9 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
                 path.display(),
                 kept_note(unreadable),
             ),
-            false,
+            Outcome::Ok { caught_up: true },
         );
-        return Ok(exit::OK);
+        return Ok(Outcome::Ok { caught_up: true });
     }
 
     signal::install();
@@ -173,7 +177,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
     );
     let mut error = send_all(&mut entries, &direct, &deadline, &counters);
 
-    let changed = records(&entries).any(|r| r.outcome != Outcome::NotAttempted);
+    let changed = records(&entries).any(|r| r.fate != Fate::NotAttempted);
     let mut left = entries.len() as u64 - Counters::get(&counters.delivered);
     if changed && let Err(e) = replace(&path, &remaining(&entries)) {
         left = entries.len() as u64;
@@ -182,20 +186,14 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
         ));
     }
 
-    let signal = signal::received();
-    let status = match (signal, &error) {
-        (Some(_), _) => "interrupted",
-        (None, Some(_)) => "failed",
-        (None, None) if left > 0 => "dead-lettered",
-        (None, None) => "ok",
-    };
+    let outcome = Outcome::decide(signal::received(), error.is_some(), left > 0, true);
     if let Some(e) = &error {
         report::error(e);
     }
     let refused = Counters::get(&counters.dead_lettered);
     report::summary(
         format!(
-            "{status}: redelivered {} of {} ({}, {}{}{}) in {:.1}s; {} left in {}",
+            "{outcome}: redelivered {} of {} ({}, {}{}{}) in {:.1}s; {} left in {}",
             Counters::get(&counters.delivered),
             count(total, "dead-lettered log", "dead-lettered logs"),
             count(Counters::get(&counters.requests), "request", "requests"),
@@ -210,14 +208,19 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
             count(left, "line", "lines"),
             path.display(),
         ),
-        left > 0,
+        outcome,
     );
-    Ok(match (signal, status) {
-        (Some(sig), _) => exit::signalled(sig),
-        (None, "ok") => exit::OK,
-        (None, "dead-lettered") => exit::DEAD_LETTERED,
-        _ => exit::FAILED,
-    })
+    // The dead-letter gauge follows the file; the rest of the metrics are the last run's.
+    if cfg.monitor.metrics_file.is_some() {
+        match State::load(&state_file) {
+            Ok(state) => monitor::write_metrics(
+                cfg,
+                &Metrics::of_state(&state, monitor::dead_letter_pending(cfg), SystemTime::now()),
+            ),
+            Err(e) => report::warn(format_args!("METRICS_FILE not updated: {e:#}")),
+        }
+    }
+    Ok(outcome)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -292,7 +295,7 @@ fn send_all(
                 Sent::Delivered { .. } => {
                     report::verbose(format_args!("log {} accepted", r.log_id));
                     Counters::add(&counters.delivered, 1);
-                    r.outcome = Outcome::Accepted;
+                    r.fate = Fate::Accepted;
                 }
                 Sent::Refused { status, detail } => {
                     report::warn(format_args!(
@@ -300,7 +303,7 @@ fn send_all(
                         r.log_id
                     ));
                     Counters::add(&counters.dead_lettered, 1);
-                    r.outcome = Outcome::Refused(dead_letter_record(
+                    r.fate = Fate::Refused(dead_letter_record(
                         &r.log_id,
                         &r.webhook_id,
                         status,
@@ -324,13 +327,9 @@ fn send_all(
 
 /// After a signal, the request in flight gets the run's grace, then gives up.
 fn watch_signals(direct: &Direct, deadline: &Deadline, finished: &AtomicBool) {
-    let mut graced = false;
+    let mut grace = signal::Grace::default();
     while !finished.load(Ordering::Relaxed) {
-        if !graced && signal::received().is_some() {
-            graced = true;
-            deadline.shorten(Instant::now() + signal::GRACE);
-        }
-        if graced && deadline.remaining().is_zero() {
+        if grace.over(|end| deadline.shorten(end)) {
             direct.stop();
             return;
         }
@@ -400,12 +399,12 @@ mod tests {
             e => panic!("{e:?}"),
         };
         let refused_again = dead_letter_record("2", "2", 400, "webhook answered 400: still", b"{}");
-        for (entry, outcome) in entries
+        for (entry, fate) in entries
             .iter_mut()
-            .zip([Outcome::Accepted, Outcome::Refused(refused_again.clone())])
+            .zip([Fate::Accepted, Fate::Refused(refused_again.clone())])
         {
             let Entry::Record(r) = entry else { panic!() };
-            r.outcome = outcome;
+            r.fate = fate;
         }
         let out = remaining(&entries);
         let mut expected = refused_again;

@@ -5,8 +5,10 @@
 
 use crate::cli::Output;
 use crate::config::Config;
-use crate::exit::{self, Failure};
+use crate::exit::Failure;
 use crate::filter;
+use crate::outcome::Outcome;
+use crate::report::monitor::Monitor;
 use crate::report::{self, Counters, Progress, Summary};
 use crate::signal;
 use crate::sink::encode::{Batcher, Matched};
@@ -38,9 +40,25 @@ const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// How often the loop looks at signals and the clock while it waits.
 const TICK: Duration = Duration::from_millis(50);
 
-/// One run. The exit code and the summary (what `--output json` prints and the history keeps)
-/// of a run that got as far as reading its state; an error for one that did not.
-pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)> {
+/// One run, reported to the monitors from inside: `/start` once it holds the lock, the end
+/// with its outcome. The outcome of a run that got as far as reading its state (its summary
+/// printed, recorded and reported); an error for one that did not.
+pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<Outcome> {
+    // A dry run is not a run that monitors should hear of.
+    let monitor = (!dry_run).then(|| Monitor::new(cfg));
+    let result = run_watched(cfg, dry_run, output, monitor.as_ref());
+    if let (Some(m), Err(e)) = (&monitor, &result) {
+        m.ended_early(e);
+    }
+    result
+}
+
+fn run_watched(
+    cfg: &Config,
+    dry_run: bool,
+    output: Output,
+    monitor: Option<&Monitor>,
+) -> Result<Outcome> {
     let state_file = state::resolve(&cfg.state_file)?;
     // A dry run writes nothing, so it needs no lock and may run beside a real run.
     let _lock = if dry_run {
@@ -48,6 +66,10 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
     } else {
         Some(state::lock(&state_file)?)
     };
+    // Only a run that holds the lock has started: one that found it held pings nothing.
+    if let Some(m) = monitor {
+        m.started();
+    }
     let mut state = State::load(&state_file)?;
     let tenant = cfg.tenant();
     if let Some(other) = state.tenant.as_ref().filter(|t| **t != tenant) {
@@ -87,7 +109,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
     };
 
     let saved = state.checkpoint.clone();
-    let outcome = {
+    let ended = {
         let _progress = Progress::start(counters.clone());
         Pipeline {
             cfg,
@@ -104,7 +126,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
     };
 
     let signal = signal::received();
-    let mut error = outcome.error.as_ref().map(|e| format!("{e:#}"));
+    let mut error = ended.error.as_ref().map(|e| format!("{e:#}"));
     if let (Some(sig), None) = (signal, &error) {
         error = Some(format!(
             "interrupted by {}; the next run goes on from the checkpoint",
@@ -112,17 +134,12 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
         ));
     }
     let dead_lettered = Counters::get(&counters.dead_lettered);
-    let status = match (&error, signal) {
-        (_, Some(_)) => "interrupted",
-        (Some(_), None) => "failed",
-        (None, None) if dead_lettered > 0 => "dead-lettered",
-        (None, None) => "ok",
-    };
+    let outcome = Outcome::decide(signal, error.is_some(), dead_lettered > 0, ended.caught_up);
     let mut summary = Summary {
         run: RunRecord {
             started_at: humantime::format_rfc3339_millis(started_at).to_string(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            status: status.to_string(),
+            outcome,
             logs_fetched: Counters::get(&counters.fetched),
             logs_matched: Counters::get(&counters.matched),
             logs_delivered: Counters::get(&counters.delivered),
@@ -131,23 +148,26 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
             retries: Counters::get(&counters.retries),
             checkpoint: state.checkpoint.clone(),
             error,
-            warning: outcome
+            warning: ended
                 .newest_date
                 .as_deref()
                 .and_then(|d| drift_warning(d, SystemTime::now())),
+            newest_log_date: ended.newest_date.clone(),
         },
         dry_run,
-        newest_log_date: outcome.newest_date.clone(),
         duration_ms: started.elapsed().as_millis() as u64,
     };
     if !dry_run {
-        state.token = outcome.token;
+        state.token = ended.token;
         state.record(summary.run.clone());
         if let Err(e) = state.save(&state_file) {
             // The summary tells what is on disk, not what this run had in memory.
-            summary.run.checkpoint = outcome.saved;
-            summary.run.status = "failed".into();
+            summary.run.checkpoint = ended.saved;
+            summary.run.outcome = Outcome::Failed;
             summary.run.error = Some(format!("{e:#}"));
+            if let Some(last) = state.history.back_mut() {
+                *last = summary.run.clone();
+            }
         }
     }
     if let Some(w) = &summary.run.warning {
@@ -158,7 +178,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
     }
     match output {
         Output::Json => report::print_json_summary(&summary),
-        Output::Text => report::summary(summary.line(), summary.run.logs_dead_lettered > 0),
+        Output::Text => report::summary(summary.line(), summary.run.outcome),
     }
     if !dry_run && let Some(slack) = &cfg.slack {
         let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
@@ -177,13 +197,10 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
             report::warn(format_args!("recording the daily report's day: {e:#}"));
         }
     }
-    let code = match (signal, summary.run.status.as_str()) {
-        (Some(sig), _) => exit::signalled(sig),
-        (None, "ok") => exit::OK,
-        (None, "dead-lettered") => exit::DEAD_LETTERED,
-        _ => exit::FAILED,
-    };
-    Ok((code, summary))
+    if let Some(m) = monitor {
+        m.finished(&summary, &state);
+    }
+    Ok(summary.run.outcome)
 }
 
 /// START_FROM is applied only when it differs from the one last applied, so it can stay in the
@@ -234,8 +251,11 @@ struct Pipeline<'a> {
     persist: bool,
 }
 
-struct Outcome {
+/// How the pipeline ended.
+struct Ended {
     error: Option<anyhow::Error>,
+    /// Auth0 answered with an empty page: nothing newer was left to fetch.
+    caught_up: bool,
     /// `date` of the newest log the checkpoint moved past.
     newest_date: Option<String>,
     /// The checkpoint as last written to the state file.
@@ -244,7 +264,7 @@ struct Outcome {
 }
 
 impl Pipeline<'_> {
-    fn run(mut self, state: &mut State, mut sink: Sink) -> Outcome {
+    fn run(mut self, state: &mut State, mut sink: Sink) -> Ended {
         // The source stops fetching early enough that the last batch, and the requests in
         // flight, can still be answered before MAX_RUN_TIME.
         let margin = self.cfg.webhook.timeout.min(self.cfg.max_run_time / 5);
@@ -267,7 +287,15 @@ impl Pipeline<'_> {
         }
 
         let mut acker = Acker::new(state.checkpoint.clone());
-        let mut error = self.consume(&rx, &mut sink, &mut acker, state, fetch_until);
+        let mut caught_up = false;
+        let mut error = self.consume(
+            &rx,
+            &mut sink,
+            &mut acker,
+            state,
+            fetch_until,
+            &mut caught_up,
+        );
         // The fetch thread is not waited for: it ends at its next step, and an Auth0 request
         // in flight must not hold up a run that is stopping.
         stop.store(true, Ordering::Relaxed);
@@ -281,7 +309,8 @@ impl Pipeline<'_> {
         if acker.take_moved() {
             state.checkpoint = acker.checkpoint().map(str::to_string);
         }
-        Outcome {
+        Ended {
+            caught_up: caught_up && error.is_none(),
             error,
             newest_date: acker.newest_date().map(str::to_string),
             saved: self.saved,
@@ -297,6 +326,7 @@ impl Pipeline<'_> {
         acker: &mut Acker,
         state: &mut State,
         fetch_until: Instant,
+        caught_up: &mut bool,
     ) -> Option<anyhow::Error> {
         let mut batcher = Batcher::new(
             self.cfg.webhook.send_as_batch,
@@ -341,13 +371,18 @@ impl Pipeline<'_> {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
+            // The source's last word when nothing newer is left.
+            if logs.is_empty() {
+                *caught_up = true;
+                break;
+            }
             Counters::add(&self.counters.pages, 1);
             Counters::add(&self.counters.fetched, logs.len() as u64);
             if let Err(e) = self.take(logs, sink, &mut batcher, acker) {
                 return Some(e);
             }
         }
-        if signal::received().is_none() && Instant::now() >= fetch_until {
+        if !*caught_up && signal::received().is_none() && Instant::now() >= fetch_until {
             report::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
         }
         // The backlog ended, fetching failed, MAX_RUN_TIME is near, or a signal came: the last
@@ -434,13 +469,9 @@ impl Pipeline<'_> {
     ) {
         // A failed delivery has already stopped the requests not started (the deliverer does
         // that itself); after a failed fetch, what was fetched before is still delivered.
-        let mut graced = false;
+        let mut grace = signal::Grace::default();
         while d.in_flight() > 0 {
-            if !graced && signal::received().is_some() {
-                graced = true;
-                self.deadline.shorten(Instant::now() + signal::GRACE);
-            }
-            if graced && self.deadline.remaining().is_zero() {
+            if grace.over(|end| self.deadline.shorten(end)) {
                 d.abandon();
                 break;
             }

@@ -1,15 +1,16 @@
-//! Cron monitors around a run: the pings of healthchecks.io and the services that copied it
-//! (`<url>/start` as a run begins, `<url>` on success, `<url>/fail` on failure) and the Prometheus
-//! textfile-collector file written after it. A monitor never fails a run: a ping that does not
-//! get through or a metrics file that cannot be written is a warning, and the exit code is the
-//! run's.
+//! Cron monitors around a run, living inside it: the pings of healthchecks.io and the services
+//! that copied it (`<url>/start` once the run holds its lock, then `<url>` on exit 0 or
+//! `<url>/<exit code>` otherwise), and the Prometheus textfile-collector file written after it
+//! (and after `redeliver`). Both render the run's [`Outcome`] and the state the run holds in
+//! memory: no file is read back. A monitor never fails a run: a ping that does not get through
+//! or a metrics file that cannot be written is a warning, and the exit code is the run's.
 
 use crate::config::Config;
-use crate::exit::Failure;
 use crate::http::describe;
+use crate::outcome::Outcome;
 use crate::report::{self, Summary};
 use crate::secret;
-use crate::state::State;
+use crate::state::{State, Totals};
 use anyhow::Result;
 use reqwest::Url;
 use reqwest::blocking::Client;
@@ -27,29 +28,28 @@ const MAX_PING_BODY: usize = 10_000;
 /// Every metric's name starts with this.
 const PREFIX: &str = "auth0_mgmt_webhooks";
 
+/// The statuses a run recorded in the state can end with: each has its `runs_total` series
+/// from the first run on, so that `increase()` sees the first failure.
+const RECORDED: [&str; 4] = ["ok", "dead-lettered", "failed", "interrupted"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ping {
     Start,
-    Success,
-    Fail,
+    /// The end, with the exit code.
+    End(u8),
 }
 
-impl Ping {
-    fn suffix(self) -> Option<&'static str> {
-        match self {
-            Ping::Start => Some("start"),
-            Ping::Success => None,
-            Ping::Fail => Some("fail"),
-        }
-    }
-}
-
-/// The URL to ping: the monitor's URL for success, with `/start` or `/fail` added to its path
-/// (its query, if any, kept).
+/// The URL to ping: the monitor's URL for exit 0, with `/start` or `/<exit code>` added to its
+/// path otherwise (its query, if any, kept).
 pub fn ping_url(base: &str, ping: Ping) -> Option<Url> {
     let mut url = Url::parse(base.trim()).ok()?;
-    if let Some(suffix) = ping.suffix() {
-        url.path_segments_mut().ok()?.pop_if_empty().push(suffix);
+    let suffix = match ping {
+        Ping::Start => Some("start".to_string()),
+        Ping::End(0) => None,
+        Ping::End(code) => Some(code.to_string()),
+    };
+    if let Some(suffix) = suffix {
+        url.path_segments_mut().ok()?.pop_if_empty().push(&suffix);
     }
     Some(url)
 }
@@ -62,57 +62,62 @@ pub struct Monitor<'a> {
 }
 
 impl<'a> Monitor<'a> {
-    /// Pings `/start`, if a HEALTHCHECK_URL is set.
-    pub fn start(cfg: &'a Config) -> Monitor<'a> {
+    pub fn new(cfg: &'a Config) -> Monitor<'a> {
         let http = cfg.monitor.healthcheck.as_ref().and_then(|_| {
             crate::http::client(cfg)
                 .map_err(|e| report::warn(format_args!("healthcheck pings disabled: {e:#}")))
                 .ok()
         });
-        let monitor = Monitor {
+        Monitor {
             cfg,
             http,
             started: Instant::now(),
-        };
-        monitor.ping(Ping::Start, String::new());
-        monitor
+        }
     }
 
-    /// Reports how the run ended: success or `/fail` with the summary line (and the error) as
-    /// the body, and the metrics file. A run that found another holding the lock reports
-    /// nothing: that other run will.
-    pub fn finish(self, result: &Result<(u8, Summary)>) {
-        let locked = |e: &anyhow::Error| {
-            e.chain()
-                .any(|c| matches!(c.downcast_ref::<Failure>(), Some(Failure::Locked { .. })))
-        };
-        if let Err(e) = result
-            && locked(e)
-        {
+    /// Pings `/start`: the run holds the lock and begins.
+    pub fn started(&self) {
+        self.ping(Ping::Start, String::new());
+    }
+
+    /// A run that reached its summary: the end ping with the summary line and its JSON as the
+    /// body, and the metrics of the state it recorded itself in.
+    pub fn finished(&self, summary: &Summary, state: &State) {
+        let body = format!(
+            "{}\n{}",
+            summary.line(),
+            serde_json::to_string(summary).expect("summary serializes")
+        );
+        self.ping(Ping::End(summary.run.outcome.exit_code()), body);
+        let pending = dead_letter_pending(self.cfg);
+        write_metrics(
+            self.cfg,
+            &Metrics::of_state(state, pending, SystemTime::now()),
+        );
+    }
+
+    /// A run that ended before its summary. One that found the lock held reports nothing: it
+    /// did not start, and the run holding the lock reports its own end.
+    pub fn ended_early(&self, err: &anyhow::Error) {
+        let outcome = Outcome::of_error(err);
+        if outcome == Outcome::Locked {
             return;
         }
-        let end = End::of(result, self.started.elapsed());
-        let body = secret::scrub(&end.body);
-        self.ping(if end.ok { Ping::Success } else { Ping::Fail }, body);
-        if let Some(path) = &self.cfg.monitor.metrics_file {
-            let now = SystemTime::now();
-            let metrics = self.metrics(&end, path, now);
-            let tenant = self.cfg.auth0.base_url.host_str().unwrap_or_default();
-            if let Err(e) = write_atomically(path, &render(tenant, &metrics)) {
-                report::warn(format_args!(
-                    "METRICS_FILE not written ({e:#}); the run is not affected"
-                ));
-            }
-        }
+        let error = format!("{err:#}");
+        let body = format!("error: {error}\n{}", report::failure_json(outcome, &error));
+        self.ping(Ping::End(outcome.exit_code()), body);
+        let metrics = Metrics::early(outcome, self.started.elapsed(), SystemTime::now());
+        write_metrics(self.cfg, &metrics);
     }
 
     fn ping(&self, ping: Ping, body: String) {
         let (Some(http), Some(base)) = (&self.http, &self.cfg.monitor.healthcheck) else {
             return;
         };
-        let shown = match ping.suffix() {
-            Some(s) => format!("HEALTHCHECK_URL/{s}"),
-            None => "HEALTHCHECK_URL".to_string(),
+        let shown = match ping {
+            Ping::Start => "HEALTHCHECK_URL/start".to_string(),
+            Ping::End(0) => "HEALTHCHECK_URL".to_string(),
+            Ping::End(code) => format!("HEALTHCHECK_URL/{code}"),
         };
         let Some(url) = ping_url(base.expose(), ping) else {
             return;
@@ -122,7 +127,7 @@ impl<'a> Monitor<'a> {
             .post(url)
             .timeout(PING_TIMEOUT)
             .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(truncate(body, MAX_PING_BODY))
+            .body(truncate(secret::scrub(&body), MAX_PING_BODY))
             .send();
         match sent {
             Ok(r) if r.status().is_success() => {
@@ -138,94 +143,134 @@ impl<'a> Monitor<'a> {
             )),
         }
     }
+}
 
-    fn metrics(&self, end: &End, path: &Path, now: SystemTime) -> Metrics {
-        // What the run itself does not say is read back from the state: the checkpoint of a
-        // run that never reached its summary, the last success of a failed one.
-        let state = || State::load(&self.cfg.state_file).ok();
-        let checkpoint = match end.checkpoint.clone() {
-            Some(c) => Some(c),
-            None if !end.ok => state().and_then(|s| s.checkpoint),
-            None => None,
-        };
-        let last_success = if end.ok {
-            Some(unix(now))
-        } else {
-            previous_success(path).or_else(|| {
-                state()?
-                    .history
-                    .iter()
-                    .rev()
-                    .find(|r| r.status == "ok")
-                    .and_then(|r| humantime::parse_rfc3339_weak(&r.finished_at).ok())
-                    .map(unix)
-            })
-        };
-        Metrics {
-            last_run: unix(now),
-            last_success,
-            ok: end.ok,
-            duration: end.duration.as_secs_f64(),
-            delivered: end.delivered,
-            dead_lettered: end.dead_lettered,
-            lag: lag(end, checkpoint.as_deref(), now).map(|d| d.as_secs_f64()),
+/// The records waiting in DEAD_LETTER_FILE, if one is set and readable.
+pub fn dead_letter_pending(cfg: &Config) -> Option<u64> {
+    let path = cfg.dead_letter.as_deref()?;
+    match crate::sink::dead_letter::pending(path) {
+        Ok(n) => n,
+        Err(e) => {
+            report::warn(format_args!(
+                "counting the lines of DEAD_LETTER_FILE {}: {e}",
+                path.display()
+            ));
+            None
         }
     }
 }
 
-/// How a run ended, as the monitors see it.
-#[derive(Debug, Clone, PartialEq)]
-struct End {
-    ok: bool,
-    body: String,
-    duration: Duration,
-    delivered: u64,
-    dead_lettered: u64,
-    fetched: u64,
-    checkpoint: Option<String>,
-    newest_log_date: Option<String>,
+/// Writes METRICS_FILE, if set; a failure is a warning.
+pub fn write_metrics(cfg: &Config, metrics: &Metrics) {
+    let Some(path) = &cfg.monitor.metrics_file else {
+        return;
+    };
+    let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
+    if let Err(e) = write_atomically(path, &render(tenant, metrics)) {
+        report::warn(format_args!(
+            "METRICS_FILE not written ({e:#}); the run is not affected"
+        ));
+    }
 }
 
-impl End {
-    fn of(result: &Result<(u8, Summary)>, elapsed: Duration) -> End {
-        match result {
-            Ok((_, s)) => End {
-                ok: s.run.error.is_none(),
-                body: match &s.run.error {
-                    Some(e) => format!("{e}\n{}", s.line()),
-                    None => s.line(),
-                },
-                duration: Duration::from_millis(s.duration_ms),
-                delivered: s.run.logs_delivered,
-                dead_lettered: s.run.logs_dead_lettered,
-                fetched: s.run.logs_fetched,
-                checkpoint: s.run.checkpoint.clone(),
-                newest_log_date: s.newest_log_date.clone(),
-            },
-            Err(e) => End {
-                ok: false,
-                body: format!("error: {e:#}"),
-                duration: elapsed,
+/// The last run as the gauges show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastRun {
+    /// Unix seconds when it ended.
+    pub at: f64,
+    pub outcome: Outcome,
+    pub duration: f64,
+    pub delivered: u64,
+    pub dead_lettered: u64,
+}
+
+/// What the metrics file says: the last run, the totals of all runs, and the dead letters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metrics {
+    pub last_run: Option<LastRun>,
+    /// Unix seconds when the last run with exit 0 ended; `None` until one has.
+    pub last_success: Option<f64>,
+    /// Seconds; see [`lag`].
+    pub lag: Option<f64>,
+    /// `None` when the state could not be read (the run ended before it).
+    pub totals: Option<Totals>,
+    pub dead_letter_pending: Option<u64>,
+}
+
+impl Metrics {
+    /// From the state as the run (or `redeliver`) holds it: its last run, totals, checkpoint.
+    pub fn of_state(state: &State, dead_letter_pending: Option<u64>, now: SystemTime) -> Metrics {
+        let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
+        let last = state.history.back();
+        Metrics {
+            last_run: last.map(|r| {
+                let (start, end) = (time(&r.started_at), time(&r.finished_at));
+                LastRun {
+                    at: end.map(unix).unwrap_or_default(),
+                    outcome: r.outcome,
+                    duration: match (start, end) {
+                        (Some(s), Some(e)) => e.duration_since(s).unwrap_or_default(),
+                        _ => Duration::ZERO,
+                    }
+                    .as_secs_f64(),
+                    delivered: r.logs_delivered,
+                    dead_lettered: r.logs_dead_lettered,
+                }
+            }),
+            last_success: state
+                .totals
+                .last_success_at
+                .as_deref()
+                .and_then(time)
+                .map(unix),
+            lag: last
+                .and_then(|r| {
+                    lag(
+                        r.outcome,
+                        r.newest_log_date.as_deref(),
+                        state.checkpoint.as_deref(),
+                        now,
+                    )
+                })
+                .map(|d| d.as_secs_f64()),
+            totals: Some(state.totals.clone()),
+            dead_letter_pending,
+        }
+    }
+
+    /// A run that ended before it could read its state: only its own end is known.
+    pub fn early(outcome: Outcome, took: Duration, now: SystemTime) -> Metrics {
+        Metrics {
+            last_run: Some(LastRun {
+                at: unix(now),
+                outcome,
+                duration: took.as_secs_f64(),
                 delivered: 0,
                 dead_lettered: 0,
-                fetched: 0,
-                checkpoint: None,
-                newest_log_date: None,
-            },
+            }),
+            last_success: None,
+            lag: None,
+            totals: None,
+            dead_letter_pending: None,
         }
     }
 }
 
-/// How far behind Auth0 the delivery is: the age of the newest log the checkpoint passed. A run
-/// that ended well and found nothing new is caught up (0). A failed run that moved nothing is
-/// at most as far behind as the log its checkpoint names (the time in its id), an upper bound
-/// that keeps growing while runs fail. `None` when nothing is known (no checkpoint yet).
-fn lag(end: &End, checkpoint: Option<&str>, now: SystemTime) -> Option<Duration> {
-    if let Some(date) = &end.newest_log_date {
-        return Some(report::age(date, now).unwrap_or_default());
-    }
-    if end.ok && end.fetched == 0 {
+/// How far behind Auth0 the delivery is. A run that caught up is not behind (0), whatever the
+/// age of the newest log of a quiet tenant. Otherwise the age of the newest log the checkpoint
+/// passed, or, when the run moved nothing, of the log the checkpoint names (the time in its
+/// id): an upper bound that keeps growing while runs fail. `None` when nothing is known.
+fn lag(
+    outcome: Outcome,
+    newest_log_date: Option<&str>,
+    checkpoint: Option<&str>,
+    now: SystemTime,
+) -> Option<Duration> {
+    if outcome.caught_up() {
         return Some(Duration::ZERO);
+    }
+    if let Some(date) = newest_log_date {
+        return Some(report::age(date, now).unwrap_or_default());
     }
     let stored = crate::source::logid::stored_at(checkpoint?)?;
     Some(now.duration_since(stored).unwrap_or_default())
@@ -248,68 +293,139 @@ fn truncate(mut text: String, max: usize) -> String {
     text
 }
 
-/// The gauges of one run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metrics {
-    /// Unix seconds when the run ended.
-    pub last_run: f64,
-    /// Unix seconds when the last good run ended; `None` until one has.
-    pub last_success: Option<f64>,
-    pub ok: bool,
-    pub duration: f64,
-    pub delivered: u64,
-    pub dead_lettered: u64,
-    /// Seconds; see [`lag`].
-    pub lag: Option<f64>,
-}
-
-/// The textfile, in the Prometheus text exposition format: each gauge with its HELP and TYPE.
+/// The textfile, in the Prometheus text exposition format: each metric with its HELP and TYPE,
+/// each sample with the `tenant` label.
 pub fn render(tenant: &str, m: &Metrics) -> String {
-    let label = format!("{{tenant=\"{}\"}}", escape_label(tenant));
-    let gauges: [(&str, &str, Option<f64>); 7] = [
-        (
-            "last_run_timestamp_seconds",
-            "When the last run ended, in Unix seconds.",
-            Some(m.last_run),
-        ),
-        (
-            "last_success_timestamp_seconds",
-            "When the last run that ended without error ended, in Unix seconds.",
-            m.last_success,
-        ),
-        (
-            "last_run_status",
-            "1 if the last run ended without error, 0 if it failed.",
-            Some(if m.ok { 1.0 } else { 0.0 }),
-        ),
-        (
-            "last_run_duration_seconds",
-            "How long the last run took.",
-            Some(m.duration),
-        ),
-        (
-            "last_run_logs_delivered",
-            "Logs the last run delivered to the webhook.",
-            Some(m.delivered as f64),
-        ),
-        (
-            "last_run_logs_dead_lettered",
-            "Logs the last run set aside in the dead-letter file.",
-            Some(m.dead_lettered as f64),
-        ),
-        (
-            "checkpoint_lag_seconds",
-            "Age of the newest log the checkpoint has passed (0 when caught up).",
-            m.lag,
-        ),
-    ];
+    let tenant = escape_label(tenant);
     let mut out = String::new();
-    for (name, help, value) in gauges {
-        let Some(value) = value else { continue };
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
         out.push_str(&format!(
-            "# HELP {PREFIX}_{name} {help}\n# TYPE {PREFIX}_{name} gauge\n{PREFIX}_{name}{label} {}\n",
-            number(value)
+            "# HELP {PREFIX}_{name} {help}\n# TYPE {PREFIX}_{name} {kind}\n"
         ));
+        for (labels, value) in samples {
+            out.push_str(&format!(
+                "{PREFIX}_{name}{{tenant=\"{tenant}\"{labels}}} {}\n",
+                number(*value)
+            ));
+        }
+    };
+    let one = |v: f64| [(String::new(), v)];
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    metric(
+        "build_info",
+        "gauge",
+        "Always 1; the version of the tool that wrote this file.",
+        &[(format!(",version=\"{}\"", env!("CARGO_PKG_VERSION")), 1.0)],
+    );
+    if let Some(r) = &m.last_run {
+        let gauges: [(&str, &str, f64); 7] = [
+            (
+                "last_run_timestamp_seconds",
+                "When the last run ended, in Unix seconds.",
+                r.at,
+            ),
+            (
+                "last_run_status",
+                "1 if the last run ended with exit 0 (ok), else 0.",
+                flag(r.outcome.is_success()),
+            ),
+            (
+                "last_run_exit_code",
+                "The last run's exit code (0 ok, 1 failed, 2 invalid, 3 dead-lettered, 128+N signal N).",
+                f64::from(r.outcome.exit_code()),
+            ),
+            (
+                "last_run_caught_up",
+                "1 if the last run reached the newest log Auth0 had, 0 if it stopped short (MAX_RUN_TIME, a failure, a signal).",
+                flag(r.outcome.caught_up()),
+            ),
+            (
+                "last_run_duration_seconds",
+                "How long the last run took.",
+                r.duration,
+            ),
+            (
+                "last_run_logs_delivered",
+                "Logs the last run delivered to the webhook.",
+                r.delivered as f64,
+            ),
+            (
+                "last_run_logs_dead_lettered",
+                "Logs the last run set aside in the dead-letter file.",
+                r.dead_lettered as f64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            metric(name, "gauge", help, &one(value));
+        }
+    }
+    if let Some(t) = m.last_success {
+        metric(
+            "last_success_timestamp_seconds",
+            "gauge",
+            "When the last run that ended with exit 0 ended, in Unix seconds.",
+            &one(t),
+        );
+    }
+    if let Some(lag) = m.lag {
+        metric(
+            "checkpoint_lag_seconds",
+            "gauge",
+            "How far behind Auth0 the checkpoint is (0 when the last run caught up).",
+            &one(lag),
+        );
+    }
+    if let Some(n) = m.dead_letter_pending {
+        metric(
+            "dead_letter_pending",
+            "gauge",
+            "Lines waiting in DEAD_LETTER_FILE for redeliver.",
+            &one(n as f64),
+        );
+    }
+    if let Some(t) = &m.totals {
+        let counters: [(&str, &str, u64); 3] = [
+            (
+                "logs_fetched_total",
+                "Logs fetched from Auth0 by every run of this state file.",
+                t.logs_fetched,
+            ),
+            (
+                "logs_delivered_total",
+                "Logs delivered to the webhook by every run of this state file.",
+                t.logs_delivered,
+            ),
+            (
+                "logs_dead_lettered_total",
+                "Logs set aside in the dead-letter file by every run of this state file.",
+                t.logs_dead_lettered,
+            ),
+        ];
+        for (name, help, value) in counters {
+            metric(name, "counter", help, &one(value as f64));
+        }
+        let mut statuses: Vec<&str> = RECORDED.to_vec();
+        statuses.extend(
+            t.runs
+                .keys()
+                .map(String::as_str)
+                .filter(|s| !RECORDED.contains(s)),
+        );
+        let runs: Vec<(String, f64)> = statuses
+            .iter()
+            .map(|s| {
+                (
+                    format!(",status=\"{}\"", escape_label(s)),
+                    t.runs.get(*s).copied().unwrap_or(0) as f64,
+                )
+            })
+            .collect();
+        metric(
+            "runs_total",
+            "counter",
+            "Runs of this state file, by how they ended.",
+            &runs,
+        );
     }
     out
 }
@@ -329,15 +445,6 @@ fn escape_label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// The last success recorded in the metrics file a previous run wrote, so a failed run keeps it.
-fn previous_success(path: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let name = format!("{PREFIX}_last_success_timestamp_seconds");
-    text.lines()
-        .filter(|l| l.starts_with(&name))
-        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 /// Temp file beside it, then rename: the collector never reads half a file. Readable by all
 /// (0644), since node_exporter runs as another user; it holds no secret.
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
@@ -347,88 +454,102 @@ fn write_atomically(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn end(ok: bool) -> End {
-        End {
-            ok,
-            body: String::new(),
-            duration: Duration::from_millis(1500),
-            delivered: 3,
-            dead_lettered: 1,
-            fetched: 0,
-            checkpoint: None,
-            newest_log_date: None,
-        }
-    }
+    use crate::state::RunRecord;
 
     #[test]
-    fn ping_urls_add_start_and_fail_to_the_path_and_keep_the_query() {
+    fn ping_urls_add_start_or_the_exit_code_to_the_path_and_keep_the_query() {
         let base = "https://hc-ping.com/5c1e1b3a-uuid";
-        assert_eq!(ping_url(base, Ping::Success).unwrap().as_str(), base);
+        assert_eq!(ping_url(base, Ping::End(0)).unwrap().as_str(), base);
         assert_eq!(
             ping_url(base, Ping::Start).unwrap().as_str(),
             "https://hc-ping.com/5c1e1b3a-uuid/start"
         );
         assert_eq!(
-            ping_url("https://x.example/p/key/slug/?create=1", Ping::Fail)
+            ping_url("https://x.example/p/key/slug/?create=1", Ping::End(3))
                 .unwrap()
                 .as_str(),
-            "https://x.example/p/key/slug/fail?create=1"
+            "https://x.example/p/key/slug/3?create=1"
         );
     }
 
     #[test]
-    fn lag_is_the_newest_log_age_zero_when_caught_up_and_the_checkpoint_age_on_failure() {
+    fn lag_is_zero_when_caught_up_else_the_newest_log_age_else_the_checkpoint_age() {
         let now = humantime::parse_rfc3339("2026-11-26T10:00:00Z").unwrap();
-        let mut e = end(true);
-        e.newest_log_date = Some("2026-11-26T09:59:00.000Z".into());
-        assert_eq!(lag(&e, None, now), Some(Duration::from_secs(60)));
-        assert_eq!(lag(&end(true), None, now), Some(Duration::ZERO));
+        let behind = Outcome::Ok { caught_up: false };
+        let newest = Some("2026-11-26T09:59:00.000Z");
+        assert_eq!(
+            lag(behind, newest, None, now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            lag(Outcome::Ok { caught_up: true }, newest, None, now),
+            Some(Duration::ZERO)
+        );
         let cp = format!("900{}{}", "20261126095000000", "0".repeat(36));
         assert_eq!(
-            lag(&end(false), Some(&cp), now),
+            lag(Outcome::Failed, None, Some(&cp), now),
             Some(Duration::from_secs(600))
         );
-        assert_eq!(lag(&end(false), None, now), None);
-        assert_eq!(lag(&end(false), Some("garbage"), now), None);
+        assert_eq!(lag(Outcome::Failed, None, None, now), None);
+        assert_eq!(lag(Outcome::Failed, None, Some("garbage"), now), None);
     }
 
     #[test]
-    fn render_names_every_gauge_with_the_tenant_and_leaves_out_unknown_ones() {
-        let m = Metrics {
-            last_run: 1_764_151_200.0,
-            last_success: None,
-            ok: false,
-            duration: 1.5,
-            delivered: 3,
-            dead_lettered: 1,
-            lag: None,
+    fn metrics_of_the_state_take_the_last_run_the_totals_and_the_last_success() {
+        let now = humantime::parse_rfc3339("2026-11-26T10:00:00Z").unwrap();
+        let mut state = State::default();
+        let run = |outcome, end: &str| RunRecord {
+            started_at: "2026-11-26T09:00:00.000Z".into(),
+            finished_at: end.into(),
+            outcome,
+            logs_fetched: 4,
+            logs_delivered: 3,
+            ..Default::default()
         };
+        state.record(run(
+            Outcome::Ok { caught_up: true },
+            "2026-11-26T09:00:02.000Z",
+        ));
+        state.record(run(
+            Outcome::DeadLettered { caught_up: true },
+            "2026-11-26T09:05:00.000Z",
+        ));
+        let m = Metrics::of_state(&state, Some(2), now);
+        let last = m.last_run.as_ref().unwrap();
+        assert_eq!(last.outcome, Outcome::DeadLettered { caught_up: true });
+        assert_eq!(last.duration, 300.0);
+        let success = humantime::parse_rfc3339("2026-11-26T09:00:02Z").unwrap();
+        assert_eq!(
+            m.last_success,
+            Some(unix(success)),
+            "dead-lettered is no success"
+        );
+        let t = m.totals.unwrap();
+        assert_eq!((t.logs_fetched, t.logs_delivered), (8, 6));
+        assert_eq!(t.runs["ok"], 1);
+        assert_eq!(m.dead_letter_pending, Some(2));
+        assert_eq!(m.lag, Some(0.0));
+    }
+
+    #[test]
+    fn render_escapes_the_tenant_and_leaves_out_what_is_not_known() {
+        let m = Metrics::early(
+            Outcome::Invalid,
+            Duration::from_millis(1500),
+            UNIX_EPOCH + Duration::from_secs(100),
+        );
         let text = render("acme\"eu", &m);
         assert!(text.contains("auth0_mgmt_webhooks_last_run_status{tenant=\"acme\\\"eu\"} 0\n"));
         assert!(text.contains(
             "auth0_mgmt_webhooks_last_run_duration_seconds{tenant=\"acme\\\"eu\"} 1.500\n"
         ));
-        assert!(!text.contains("last_success"), "{text}");
-        assert!(!text.contains("lag"), "{text}");
-    }
-
-    #[test]
-    fn a_failed_run_keeps_the_last_success_of_the_previous_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("m.prom");
-        let m = Metrics {
-            last_run: 100.0,
-            last_success: Some(90.0),
-            ok: true,
-            duration: 1.0,
-            delivered: 0,
-            dead_lettered: 0,
-            lag: Some(0.0),
-        };
-        write_atomically(&p, &render("t", &m)).unwrap();
-        assert_eq!(previous_success(&p), Some(90.0));
-        assert_eq!(previous_success(&dir.path().join("none.prom")), None);
+        assert!(
+            text.contains("last_run_exit_code{tenant=\"acme\\\"eu\"} 2\n"),
+            "{text}"
+        );
+        for absent in ["last_success", "lag", "_total", "dead_letter_pending"] {
+            assert!(!text.contains(absent), "{absent} in {text}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use crate::config::SlackConfig;
 use crate::http::{describe, read_prefix, snippet};
+use crate::outcome::Outcome;
 use crate::report::{self, Summary};
 use crate::state::{RunRecord, State};
 use reqwest::blocking::Client;
@@ -27,7 +28,7 @@ pub fn after_run(
     now: SystemTime,
 ) {
     // Anything but a plain success is news: a failure, an interruption, logs set aside.
-    if summary.run.status != "ok" || slack.send_success {
+    if !summary.run.outcome.is_success() || slack.send_success {
         post(http, slack, &run_payload(tenant, summary));
     }
     let today = utc_day(now);
@@ -102,11 +103,11 @@ pub fn run_message(tenant: &str, s: &Summary) -> String {
 
 /// The colour of the bar beside a message: red for a failure, amber when logs were set aside
 /// or the run was interrupted (nothing lost, but someone should look), green when all is well.
-pub fn colour(status: &str) -> &'static str {
-    match status {
-        "ok" => GREEN,
-        "failed" => RED,
-        _ => AMBER,
+pub fn colour(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Ok { .. } => GREEN,
+        Outcome::DeadLettered { .. } | Outcome::Interrupted { .. } => AMBER,
+        Outcome::Failed | Outcome::Locked | Outcome::Invalid => RED,
     }
 }
 
@@ -117,13 +118,18 @@ const RED: &str = "#e01e5a";
 /// A run's message: `text` as the fallback, a headline, and the extension's fields.
 pub fn run_payload(tenant: &str, s: &Summary) -> Value {
     let r = &s.run;
-    let headline = match r.status.as_str() {
-        "ok" => format!(":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}"),
-        "dead-lettered" => format!(
+    let headline = match r.outcome {
+        Outcome::Ok { .. } => format!(
+            ":white_check_mark: auth0-mgmt-webhooks run {} for {tenant}",
+            report::status_words(r.outcome)
+        ),
+        Outcome::DeadLettered { .. } => format!(
             ":warning: auth0-mgmt-webhooks run for {tenant} set {} aside in the dead-letter file",
             report::count(r.logs_dead_lettered, "refused log", "refused logs")
         ),
-        "interrupted" => format!(":warning: auth0-mgmt-webhooks run interrupted for {tenant}"),
+        Outcome::Interrupted { .. } => {
+            format!(":warning: auth0-mgmt-webhooks run interrupted for {tenant}")
+        }
         _ => format!(":x: auth0-mgmt-webhooks run failed for {tenant}"),
     };
     let mut processed = format!(
@@ -160,20 +166,18 @@ pub fn run_payload(tenant: &str, s: &Summary) -> Value {
     message(
         &run_message(tenant, s),
         &headline,
-        colour(&r.status),
+        colour(r.outcome),
         blocks,
     )
 }
 
 /// The daily summary: red when a run failed in the last 24 hours.
 pub fn daily_payload(tenant: &str, runs: &[&RunRecord]) -> Value {
-    let failed = runs.iter().filter(|r| r.status == "failed").count();
-    let not_all_ok = runs.iter().any(|r| r.status != "ok");
     let sum = |f: fn(&RunRecord) -> u64| runs.iter().map(|r| f(r)).sum::<u64>();
     let mut blocks = vec![json!({
         "type": "section",
         "fields": [
-            field("Runs", &format!("{} ({failed} failed)", runs.len())),
+            field("Runs", &format!("{} ({})", runs.len(), by_status(runs))),
             field("Logs processed", &format!(
                 "{} delivered of {} matched, {} fetched",
                 sum(|r| r.logs_delivered),
@@ -188,11 +192,11 @@ pub fn daily_payload(tenant: &str, runs: &[&RunRecord]) -> Value {
     if let Some(err) = runs.iter().rev().find_map(|r| r.error.as_deref()) {
         blocks.push(labelled("Last error", err));
     }
-    let bar = match (failed, not_all_ok) {
-        (0, false) => GREEN,
-        (0, true) => AMBER,
-        _ => RED,
-    };
+    // The worst colour of the day's runs.
+    let bar = [RED, AMBER]
+        .into_iter()
+        .find(|c| runs.iter().any(|r| colour(r.outcome) == *c))
+        .unwrap_or(GREEN);
     message(
         &daily_message(tenant, runs),
         &format!(":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: the last 24 hours"),
@@ -243,12 +247,37 @@ fn clip(text: &str, max: usize) -> String {
     }
 }
 
+/// The runs counted by status, in one order: `3 ok, 1 failed`.
+fn by_status(runs: &[&RunRecord]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for r in runs {
+        let status = r.outcome.status();
+        match counts.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((status, 1)),
+        }
+    }
+    counts.sort_by_key(|(s, _)| {
+        ["ok", "dead-lettered", "interrupted", "failed"]
+            .iter()
+            .position(|o| o == s)
+    });
+    match counts.is_empty() {
+        true => "none".to_string(),
+        false => counts
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
-    let failed = runs.iter().filter(|r| r.status != "ok").count();
     let sum = |f: fn(&RunRecord) -> u64| runs.iter().map(|r| f(r)).sum::<u64>();
     let mut text = format!(
-        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} in the last 24 hours ({failed} failed); {} fetched, {} matched, {} delivered, {}.",
+        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} in the last 24 hours ({}); {} fetched, {} matched, {} delivered, {}.",
         report::count(runs.len() as u64, "run", "runs"),
+        by_status(runs),
         report::count(sum(|r| r.logs_fetched), "log", "logs"),
         sum(|r| r.logs_matched),
         sum(|r| r.logs_delivered),
@@ -331,12 +360,12 @@ mod tests {
         ));
     }
 
-    fn summary(status: &str, error: Option<&str>) -> Summary {
+    fn summary(outcome: Outcome, error: Option<&str>) -> Summary {
         Summary {
             run: RunRecord {
                 started_at: "2026-11-26T10:00:00.000Z".into(),
                 finished_at: "2026-11-26T10:00:02.000Z".into(),
-                status: status.into(),
+                outcome,
                 logs_fetched: 40,
                 logs_matched: 12,
                 logs_delivered: 10,
@@ -345,7 +374,6 @@ mod tests {
                 ..Default::default()
             },
             dry_run: false,
-            newest_log_date: None,
             duration_ms: 2000,
         }
     }
@@ -366,17 +394,17 @@ mod tests {
 
     #[test]
     fn colour_says_red_failed_amber_look_at_it_green_ok() {
-        assert_eq!(colour("failed"), RED);
-        assert_eq!(colour("dead-lettered"), AMBER);
-        assert_eq!(colour("interrupted"), AMBER);
-        assert_eq!(colour("ok"), GREEN);
+        assert_eq!(colour(Outcome::Failed), RED);
+        assert_eq!(colour(Outcome::DeadLettered { caught_up: true }), AMBER);
+        assert_eq!(colour(Outcome::Interrupted { signal: 15 }), AMBER);
+        assert_eq!(colour(Outcome::Ok { caught_up: false }), GREEN);
     }
 
     #[test]
     fn run_payload_has_the_extensions_fields_and_the_text_fallback() {
         let v = run_payload(
             "acme",
-            &summary("failed", Some("webhook answered 500: <html>")),
+            &summary(Outcome::Failed, Some("webhook answered 500: <html>")),
         );
         assert_eq!(v["attachments"][0]["color"], RED);
         assert!(v["text"].as_str().unwrap().contains("run failed for acme"));
@@ -390,7 +418,7 @@ mod tests {
         assert_eq!(t[3], "*Checkpoint*\n`900123`");
         assert_eq!(t[4], "*Error*\nwebhook answered 500: &lt;html&gt;");
 
-        let ok = run_payload("acme", &summary("ok", None));
+        let ok = run_payload("acme", &summary(Outcome::Ok { caught_up: true }, None));
         assert_eq!(ok["attachments"][0]["color"], GREEN);
         assert!(!texts(&ok).iter().any(|t| t.starts_with("*Error*")));
     }
@@ -398,7 +426,7 @@ mod tests {
     #[test]
     fn long_values_are_clipped_to_what_slack_accepts() {
         let long = "x".repeat(5000);
-        let v = run_payload("acme", &summary("failed", Some(&long)));
+        let v = run_payload("acme", &summary(Outcome::Failed, Some(&long)));
         let error = texts(&v).pop().unwrap();
         assert!(error.chars().count() <= 3000 && error.ends_with('…'));
     }
@@ -406,21 +434,24 @@ mod tests {
     #[test]
     fn daily_message_sums_the_runs() {
         let ok = RunRecord {
-            status: "ok".into(),
+            outcome: Outcome::Ok { caught_up: true },
             logs_delivered: 5,
             logs_matched: 5,
             checkpoint: Some("9".into()),
             ..Default::default()
         };
         let bad = RunRecord {
-            status: "failed".into(),
+            outcome: Outcome::Failed,
             error: Some("webhook answered 500".into()),
             ..Default::default()
         };
-        let m = daily_message("acme", &[&ok, &bad, &ok]);
+        let aside = RunRecord {
+            outcome: Outcome::DeadLettered { caught_up: true },
+            ..Default::default()
+        };
+        let m = daily_message("acme", &[&ok, &bad, &ok, &aside]);
         assert!(
-            m.contains("3 runs")
-                && m.contains("(1 failed)")
+            m.contains("4 runs in the last 24 hours (2 ok, 1 dead-lettered, 1 failed)")
                 && m.contains("10 delivered")
                 && m.contains("webhook answered 500"),
             "{m}"

@@ -82,6 +82,39 @@ impl DeadLetter {
     }
 }
 
+/// The lines waiting in the dead-letter file (blank lines aside): what `redeliver` would
+/// send, or keep for a person. A missing file holds none; what is not a regular file (a
+/// device such as /dev/null) is not counted. Read in chunks: the file may be large.
+pub fn pending(path: &Path) -> std::io::Result<Option<u64>> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(0)),
+        Err(e) => return Err(e),
+    };
+    if !file.metadata()?.is_file() {
+        return Ok(None);
+    }
+    let (mut lines, mut in_line) = (0, false);
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for b in &buf[..n] {
+            match b {
+                b'\n' => {
+                    lines += u64::from(in_line);
+                    in_line = false;
+                }
+                b if !b.is_ascii_whitespace() => in_line = true,
+                _ => {}
+            }
+        }
+    }
+    Ok(Some(lines + u64::from(in_line)))
+}
+
 /// One line of the dead-letter file, newline included: `log_id`, `webhook_id`, `refused_at`
 /// (now), `status`, `refusal`, and the `item` spliced in as it was serialized for sending, so a
 /// redelivery sends the same bytes.
@@ -106,4 +139,23 @@ pub fn dead_letter_record(
     line.extend_from_slice(item);
     line.extend_from_slice(b"}\n");
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_counts_the_lines_that_are_not_blank() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dead.jsonl");
+        assert_eq!(pending(&p).unwrap(), Some(0), "no file yet");
+        std::fs::write(&p, "{\"a\":1}\n\n  \n{\"cut\":").unwrap();
+        assert_eq!(pending(&p).unwrap(), Some(2));
+        assert_eq!(
+            pending(dir.path()).unwrap(),
+            None,
+            "a folder is not counted"
+        );
+    }
 }

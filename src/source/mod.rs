@@ -23,7 +23,7 @@ pub const TAKE: u32 = 100;
 /// What goes down the channel: a page's new logs, in id order, or why fetching stopped.
 pub type Fetched = Result<Vec<Log>>;
 
-/// Reads pages after `start` until caught up (an empty page), `stop` is raised, `until`
+/// Reads pages after `start` until caught up (an empty page, sent on as the last one), `stop` is raised, `until`
 /// passes, or an error (sent on, then the thread ends). Dropping the receiver ends it too.
 pub fn fetch(
     auth0: &Auth0,
@@ -45,6 +45,8 @@ pub fn fetch(
         };
         let Page { logs, next } = page;
         if logs.is_empty() {
+            // Caught up: the empty page tells the run so.
+            let _ = tx.send(Ok(logs));
             return;
         }
         let logs = match accept_page(&after, logs) {

@@ -268,7 +268,7 @@ fn daily_report_is_sent_by_the_first_run_of_the_day_only() {
     assert_eq!(first.len(), 1, "only the daily report: {first:#?}");
     assert!(first[0].contains("daily report"), "{}", first[0]);
     assert!(
-        first[0].contains("1 run in the last 24 hours (0 failed)"),
+        first[0].contains("1 run in the last 24 hours (1 ok)"),
         "the summary counts this run from the history: {}",
         first[0]
     );
@@ -295,7 +295,7 @@ fn the_extensions_daily_report_time_setting_sends_the_daily_report() {
     assert!(messages[0].contains("daily report"), "{}", messages[0]);
     let (colour, fields) = slack_fields(&slack.only_body());
     assert_eq!(colour, "#2eb67d", "green: {fields:#?}");
-    assert_eq!(fields["Runs"], "1 (0 failed)");
+    assert_eq!(fields["Runs"], "1 (1 ok)");
     assert_eq!(fields["Checkpoint"], format!("`{}`", log_id(30)));
 }
 
@@ -604,7 +604,10 @@ fn output_without_a_terminal_has_no_escape_codes_or_carriage_returns() {
         let out = cmd.output().unwrap();
         let err = stderr_of(&out);
         assert_eq!(out.status.code(), Some(0), "{err}");
-        assert!(err.contains("ok: delivered"), "the summary line: {err}");
+        assert!(
+            err.contains("ok, caught up: delivered"),
+            "the summary line: {err}"
+        );
         assert!(
             !err.contains('\x1b'),
             "escape code in {verbosity:?}: {err:?}"
