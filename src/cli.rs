@@ -395,6 +395,18 @@ pub struct Settings {
     #[arg(long, value_name = "BOOL", env = "SLACK_SEND_SUCCESS", num_args = 0..=1, default_missing_value = "true", help_heading = "Reports")]
     pub slack_send_success: Option<String>,
 
+    /// While runs keep failing, remind Slack at most this often (10m to 7d). [default: 6h]
+    ///
+    /// Slack hears of the first failed (or dead-lettered, or interrupted) run, then of the same
+    /// trouble again only this long after, and of the recovery.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "SLACK_REMIND_EVERY",
+        help_heading = "Reports"
+    )]
+    pub slack_remind_every: Option<String>,
+
     /// Hour (0-23, UTC) after which the day's first run sends Slack a daily summary.
     /// [default: off]
     ///

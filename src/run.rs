@@ -182,7 +182,7 @@ fn run_watched(
     }
     if !dry_run && let Some(slack) = &cfg.slack {
         let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
-        let day = state.last_daily_report.clone();
+        let before = (state.last_daily_report.clone(), state.trouble.clone());
         crate::report::slack::after_run(
             &http,
             slack,
@@ -191,10 +191,10 @@ fn run_watched(
             &mut state,
             SystemTime::now(),
         );
-        if state.last_daily_report != day
+        if (state.last_daily_report.clone(), state.trouble.clone()) != before
             && let Err(e) = state.save(&state_file)
         {
-            report::warn(format_args!("recording the daily report's day: {e:#}"));
+            report::warn(format_args!("recording what Slack was told: {e:#}"));
         }
     }
     if let Some(m) = monitor {

@@ -98,6 +98,8 @@ pub struct SlackConfig {
     pub url: Secret,
     pub send_success: bool,
     pub daily_report_hour: Option<u8>,
+    /// SLACK_REMIND_EVERY: the least time between two messages about the same trouble.
+    pub remind_every: Duration,
 }
 
 /// Where a run reports that it ran: a cron monitor's ping URL and a Prometheus textfile.
@@ -144,6 +146,7 @@ pub struct FileSettings {
     slack_incoming_webhook_url: Option<String>,
     slack_incoming_webhook_url_file: Option<PathBuf>,
     slack_send_success: Option<bool>,
+    slack_remind_every: Option<String>,
     daily_report_hour: Option<u8>,
     healthcheck_url: Option<String>,
     healthcheck_url_file: Option<PathBuf>,
@@ -373,6 +376,13 @@ impl Config {
             file.webhook_gzip,
             ("WEBHOOK_GZIP", "gzip"),
         )?;
+        let slack_remind_every = duration(
+            s.slack_remind_every.as_deref(),
+            file.slack_remind_every.as_deref(),
+            ("SLACK_REMIND_EVERY", "slack-remind-every"),
+            "6h",
+            ("10m", "7d"),
+        )?;
         let slack_send_success = boolean(
             s.slack_send_success.as_deref(),
             file.slack_send_success,
@@ -416,6 +426,7 @@ impl Config {
                     url,
                     send_success: slack_send_success.unwrap_or(false),
                     daily_report_hour,
+                    remind_every: slack_remind_every,
                 })
             }
             None => None,

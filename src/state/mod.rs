@@ -37,6 +37,23 @@ pub struct State {
     /// What every run so far added up to: the metrics file's `_total` counters.
     #[serde(default)]
     pub totals: Totals,
+    /// The trouble Slack was last told of and not yet of its end; `None` while runs go well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trouble: Option<Trouble>,
+}
+
+/// Runs that keep ending the same way but ok (failed, dead-lettered, interrupted): since when,
+/// how many, and when Slack last heard of it, so that it hears of a change and not of every
+/// run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Trouble {
+    /// The runs' status (`failed`, `dead-lettered`, `interrupted`).
+    pub status: String,
+    /// `started_at` of the first run of it.
+    pub since: String,
+    pub runs: u64,
+    /// When the last message about it went out (RFC 3339).
+    pub told_at: String,
 }
 
 /// Counts that only grow, summed over every run this state has seen (Prometheus `_total`

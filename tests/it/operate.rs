@@ -203,6 +203,36 @@ fn a_run_that_dead_letters_is_amber_in_slack_and_says_how_many() {
 }
 
 #[test]
+fn slack_hears_of_the_first_failure_not_of_every_one_then_of_the_recovery() {
+    let s = Setup::new(crate::support::cli::sapi_logs(1..=10));
+    let slack = Slack::start(200);
+    let run = |code: i32| {
+        s.cmd("run")
+            .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+            .assert()
+            .code(code);
+    };
+    s.receiver.set_behaviour(Behaviour::Status(400));
+    for _ in 0..3 {
+        run(1);
+    }
+    let messages = slack.messages();
+    assert_eq!(messages.len(), 1, "the first failure only: {messages:#?}");
+    assert!(messages[0].contains("run failed"), "{}", messages[0]);
+
+    s.receiver.set_behaviour(Behaviour::Accept);
+    run(0);
+    run(0);
+    let messages = slack.messages();
+    assert_eq!(messages.len(), 2, "then the recovery only: {messages:#?}");
+    assert!(
+        messages[1].contains("recovered after failed since") && messages[1].contains("3 runs"),
+        "{}",
+        messages[1]
+    );
+}
+
+#[test]
 fn a_good_run_sends_nothing_to_slack_by_default() {
     let s = Setup::new(realistic_logs(30, 4));
     let slack = Slack::start(200);
