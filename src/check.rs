@@ -218,10 +218,7 @@ pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
     });
     let raw = serde_json::value::RawValue::from_string(log.to_string()).expect("valid JSON");
     let log = crate::source::log::Log::parse(raw).expect("the test log has an id");
-    let mut json = crate::filter::item_json(&log, shape);
-    // The item is an object: `"test": true` goes before its closing brace, whatever the shape.
-    json.pop();
-    json.extend_from_slice(b",\"test\":true}");
+    let json = crate::filter::item_json(&log, shape, true);
     Matched {
         seq: 0,
         log_id,

@@ -3,6 +3,8 @@
 
 use crate::cli::PayloadShape;
 use crate::source::log::Log;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone)]
@@ -108,32 +110,64 @@ impl Filter {
 /// The payload item for one log, serialized. `extension`: `{log_id, type, date, request,
 /// response}` (request and response from `details`, `null` when absent); `log-stream`:
 /// `{log_id, data: the whole log}`. Both carry `log_id`, the receiver's key for dropping
-/// repeats (delivery is at-least-once). The parts taken from the log are its text as Auth0
-/// wrote it (on one line), never parsed into numbers and printed again.
-pub fn item_json(log: &Log, shape: PayloadShape) -> Vec<u8> {
+/// repeats (delivery is at-least-once); `test` adds `"test": true` (`check --send-test`). The
+/// parts taken from the log are its text as Auth0 wrote it (on one line), passed through as raw
+/// JSON, never parsed into numbers and printed again.
+pub fn item_json(log: &Log, shape: PayloadShape, test: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(log.raw().len() + 96);
-    out.extend_from_slice(b"{\"log_id\":");
-    serde_json::to_writer(&mut out, log.id()).expect("writing to a Vec");
-    match shape {
+    let written = match shape {
         PayloadShape::Extension => {
-            let [kind, date, request, response] = log.parts();
-            for (name, part) in [
-                ("type", kind),
-                ("date", date),
-                ("request", request),
-                ("response", response),
-            ] {
-                out.extend_from_slice(format!(",\"{name}\":").as_bytes());
-                out.extend_from_slice(part.as_bytes());
-            }
+            let parts = log.parts();
+            let [kind, date, request, response] = parts.each_ref().map(|p| raw(p));
+            serde_json::to_writer(
+                &mut out,
+                &ExtensionItem {
+                    log_id: log.id(),
+                    kind,
+                    date,
+                    request,
+                    response,
+                    test,
+                },
+            )
         }
-        PayloadShape::LogStream => {
-            out.extend_from_slice(b",\"data\":");
-            out.extend_from_slice(log.one_line().as_bytes());
-        }
-    }
-    out.push(b'}');
+        PayloadShape::LogStream => serde_json::to_writer(
+            &mut out,
+            &StreamItem {
+                log_id: log.id(),
+                data: raw(&log.one_line()),
+                test,
+            },
+        ),
+    };
+    written.expect("writing to a Vec");
     out
+}
+
+/// A part of a log Auth0 sent, as raw JSON. It was checked as JSON when the page was read, and
+/// taking it onto one line removes only whitespace between tokens.
+fn raw(part: &str) -> &RawValue {
+    serde_json::from_str(part).expect("a part of a parsed log is JSON")
+}
+
+#[derive(Serialize)]
+struct ExtensionItem<'a> {
+    log_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a RawValue,
+    date: &'a RawValue,
+    request: &'a RawValue,
+    response: &'a RawValue,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    test: bool,
+}
+
+#[derive(Serialize)]
+struct StreamItem<'a> {
+    log_id: &'a str,
+    data: &'a RawValue,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    test: bool,
 }
 
 /// The Management API's top-level collections (the first path segment after /api/v2/), from
@@ -289,7 +323,7 @@ mod tests {
     }
 
     fn item(log: &Log, shape: PayloadShape) -> Value {
-        serde_json::from_slice(&item_json(log, shape)).unwrap()
+        serde_json::from_slice(&item_json(log, shape, false)).unwrap()
     }
 
     #[test]

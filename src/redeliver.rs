@@ -303,13 +303,12 @@ fn send_all(
                         r.log_id
                     ));
                     Counters::add(&counters.dead_lettered, 1);
-                    r.fate = Fate::Refused(dead_letter_record(
-                        &r.log_id,
-                        &r.webhook_id,
-                        status,
-                        &detail,
-                        &r.item,
-                    ));
+                    // The item was read from the file as JSON: its record cannot fail.
+                    if let Ok(line) =
+                        dead_letter_record(&r.log_id, &r.webhook_id, status, &detail, &r.item)
+                    {
+                        r.fate = Fate::Refused(line);
+                    }
                 }
                 Sent::Failed(e) => {
                     error = Some(format!(
@@ -356,6 +355,7 @@ mod tests {
             "webhook answered 422: no",
             item.as_bytes(),
         )
+        .unwrap()
     }
 
     #[test]
@@ -398,7 +398,8 @@ mod tests {
             Entry::Record(r) => r.line.clone(),
             e => panic!("{e:?}"),
         };
-        let refused_again = dead_letter_record("2", "2", 400, "webhook answered 400: still", b"{}");
+        let refused_again =
+            dead_letter_record("2", "2", 400, "webhook answered 400: still", b"{}").unwrap();
         for (entry, fate) in entries
             .iter_mut()
             .zip([Fate::Accepted, Fate::Refused(refused_again.clone())])

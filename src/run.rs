@@ -413,7 +413,7 @@ impl Pipeline<'_> {
             let item = Matched {
                 seq: acker.pending(id, date),
                 log_id: id.to_string(),
-                json: filter::item_json(log, self.cfg.webhook.shape),
+                json: filter::item_json(log, self.cfg.webhook.shape, false),
             };
             match sink {
                 Sink::Stdout => {

@@ -5,6 +5,8 @@
 use crate::exit;
 use crate::sink::encode::Matched;
 use anyhow::Result;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -71,7 +73,7 @@ impl DeadLetter {
             status,
             detail,
             &item.json,
-        ));
+        )?);
         // One write, then synced: the record is whole on disk before the checkpoint passes it.
         let result = self
             .file
@@ -116,34 +118,59 @@ pub fn pending(path: &Path) -> std::io::Result<Option<u64>> {
 }
 
 /// One line of the dead-letter file, newline included: `log_id`, `webhook_id`, `refused_at`
-/// (now), `status`, `refusal`, and the `item` spliced in as it was serialized for sending, so a
-/// redelivery sends the same bytes.
+/// (now), `status`, `refusal`, and the `item` as raw JSON, exactly as it was serialized for
+/// sending, so a redelivery sends the same bytes. Fails only when `item` is not JSON.
 pub fn dead_letter_record(
     log_id: &str,
     webhook_id: &str,
     status: u16,
     refusal: &str,
     item: &[u8],
-) -> Vec<u8> {
-    let head = serde_json::json!({
-        "log_id": log_id,
-        "webhook_id": webhook_id,
-        "refused_at": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        "status": status,
-        "refusal": refusal,
-    })
-    .to_string();
-    let mut line = Vec::with_capacity(head.len() + item.len() + 16);
-    line.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
-    line.extend_from_slice(b",\"item\":");
-    line.extend_from_slice(item);
-    line.extend_from_slice(b"}\n");
-    line
+) -> std::io::Result<Vec<u8>> {
+    let item: &RawValue = serde_json::from_slice(item)?;
+    let mut line = serde_json::to_vec(&Record {
+        log_id,
+        webhook_id,
+        refused_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        status,
+        refusal,
+        item,
+    })?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    log_id: &'a str,
+    webhook_id: &'a str,
+    refused_at: String,
+    status: u16,
+    refusal: &'a str,
+    item: &'a RawValue,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_is_one_json_line_holding_the_item_byte_for_byte() {
+        let item = br#"{"log_id":"9","n":12345678901234567890123,"x":1e3,"s":"a\"}"}"#;
+        let line = dead_letter_record("9", "w", 422, "said \"no\"}", item).unwrap();
+        assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
+        assert!(line.ends_with(b"\n"));
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(
+            (v["log_id"].as_str(), v["status"].as_u64()),
+            (Some("9"), Some(422))
+        );
+        assert_eq!(v["refusal"], "said \"no\"}");
+        let text = String::from_utf8(line).unwrap();
+        let raw = std::str::from_utf8(item).unwrap();
+        assert!(text.ends_with(&format!(",\"item\":{raw}}}\n")), "{text}");
+        assert!(dead_letter_record("9", "w", 422, "x", b"{cut").is_err());
+    }
 
     #[test]
     fn pending_counts_the_lines_that_are_not_blank() {
