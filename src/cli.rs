@@ -194,6 +194,18 @@ pub struct Settings {
     )]
     pub audience: Option<String>,
 
+    /// How long the tenant's plan keeps logs, 1d to 90d. [default: 30d]
+    ///
+    /// Auth0 deletes older logs: Free 1d, Essentials 5d, Professional 10d, Enterprise 30d. Used
+    /// to warn before the checkpoint falls behind it, and to name the logs lost when it did.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "AUTH0_LOG_RETENTION",
+        help_heading = "Auth0"
+    )]
+    pub log_retention: Option<String>,
+
     /// Client ID of a machine-to-machine application granted read:logs. [required]
     #[arg(
         long,

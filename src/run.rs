@@ -9,7 +9,7 @@ use crate::exit::Failure;
 use crate::filter;
 use crate::outcome::Outcome;
 use crate::report::monitor::Monitor;
-use crate::report::{self, Counters, Progress, Summary};
+use crate::report::{self, Counters, Progress, Summary, retention};
 use crate::signal;
 use crate::sink::encode::{Batcher, Matched};
 use crate::sink::pace::Deadline;
@@ -27,10 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant, SystemTime};
-
-/// A checkpoint whose newest log is older than this is drifting toward Auth0's retention limit
-/// (1 to 30 days by plan): logs past it are deleted without notice.
-const DRIFT_WARNING: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The checkpoint is saved at most this often during a run (and always at its end). Each save
 /// is two fsyncs; on a backlog of fast pages saving after every one took about 30% of the run's
@@ -82,7 +78,21 @@ fn run_watched(
         .into());
     }
     state.tenant = Some(tenant);
-    apply_start_from(&mut state, cfg.start_from.as_ref());
+    let mut warnings = Vec::new();
+    // A checkpoint a previous run left (not a first run, not a START_FROM applied now): the first
+    // page after it shows whether Auth0 deleted logs it had not reached.
+    let mut expired_from = state.checkpoint.clone();
+    if let Some(sf) = cfg.start_from.as_ref()
+        && apply_start_from(&mut state, sf)
+    {
+        expired_from = None;
+        warnings.extend(retention::start_from_beyond(
+            &sf.raw,
+            &sf.checkpoint,
+            SystemTime::now(),
+            cfg.log_retention,
+        ));
+    }
     signal::install();
 
     let started_at = SystemTime::now();
@@ -121,6 +131,8 @@ fn run_watched(
             saved,
             saved_at: None,
             persist: !dry_run,
+            expired_from,
+            lost: None,
         }
         .run(&mut state, sink)
     };
@@ -134,6 +146,7 @@ fn run_watched(
         ));
     }
     let dead_lettered = Counters::get(&counters.dead_lettered);
+    warnings.extend(ended.warning);
     let outcome = Outcome::decide(signal, error.is_some(), dead_lettered > 0, ended.caught_up);
     let mut summary = Summary {
         run: RunRecord {
@@ -148,10 +161,12 @@ fn run_watched(
             retries: Counters::get(&counters.retries),
             checkpoint: state.checkpoint.clone(),
             error,
-            warning: ended
-                .newest_date
-                .as_deref()
-                .and_then(|d| drift_warning(d, SystemTime::now())),
+            warning: {
+                warnings.extend(ended.newest_date.as_deref().and_then(|d| {
+                    retention::drift(d, outcome.caught_up(), SystemTime::now(), cfg.log_retention)
+                }));
+                (!warnings.is_empty()).then(|| warnings.join("; "))
+            },
             newest_log_date: ended.newest_date.clone(),
         },
         dry_run,
@@ -204,11 +219,11 @@ fn run_watched(
 }
 
 /// START_FROM is applied only when it differs from the one last applied, so it can stay in the
-/// settings without rewinding every run.
-pub fn apply_start_from(state: &mut State, start_from: Option<&StartFrom>) {
-    let Some(sf) = start_from else { return };
+/// settings without rewinding every run; each run says which. Whether it was applied now.
+pub fn apply_start_from(state: &mut State, sf: &StartFrom) -> bool {
     if state.start_from.as_deref() == Some(sf.raw.as_str()) {
-        return;
+        report::info(retention::start_from_kept(&sf.raw));
+        return false;
     }
     report::info(format_args!(
         "applying START_FROM {} (the checkpoint was {})",
@@ -217,17 +232,7 @@ pub fn apply_start_from(state: &mut State, start_from: Option<&StartFrom>) {
     ));
     state.checkpoint = Some(sf.checkpoint.clone());
     state.start_from = Some(sf.raw.clone());
-}
-
-/// The warning for a newest processed log this old, if it is too old.
-pub fn drift_warning(newest_date: &str, now: SystemTime) -> Option<String> {
-    let age = report::age(newest_date, now)?;
-    (age > DRIFT_WARNING).then(|| {
-        format!(
-            "the newest log processed is {} days old (from {newest_date}): the checkpoint is drifting toward Auth0's log retention limit (1 to 30 days by plan); logs older than that are lost. Run more often or raise MAX_RUN_TIME.",
-            age.as_secs() / 86_400
-        )
-    })
+    true
 }
 
 /// Where matching logs go.
@@ -249,6 +254,10 @@ struct Pipeline<'a> {
     saved_at: Option<Instant>,
     /// False in a dry run: the state file is never written.
     persist: bool,
+    /// The checkpoint a previous run left, to compare with the first log fetched after it.
+    expired_from: Option<String>,
+    /// What that comparison found lost.
+    lost: Option<String>,
 }
 
 /// How the pipeline ended.
@@ -256,6 +265,8 @@ struct Ended {
     error: Option<anyhow::Error>,
     /// Auth0 answered with an empty page: nothing newer was left to fetch.
     caught_up: bool,
+    /// Logs lost to Auth0's retention before this run, when the first page shows it.
+    warning: Option<String>,
     /// `date` of the newest log the checkpoint moved past.
     newest_date: Option<String>,
     /// The checkpoint as last written to the state file.
@@ -310,6 +321,7 @@ impl Pipeline<'_> {
             state.checkpoint = acker.checkpoint().map(str::to_string);
         }
         Ended {
+            warning: self.lost.take(),
             caught_up: caught_up && error.is_none(),
             error,
             newest_date: acker.newest_date().map(str::to_string),
@@ -375,6 +387,14 @@ impl Pipeline<'_> {
             if logs.is_empty() {
                 *caught_up = true;
                 break;
+            }
+            if let (Some(from), Some(first)) = (self.expired_from.take(), logs.first()) {
+                self.lost = retention::lost_span(
+                    &from,
+                    first.id(),
+                    SystemTime::now(),
+                    self.cfg.log_retention,
+                );
             }
             Counters::add(&self.counters.pages, 1);
             Counters::add(&self.counters.fetched, logs.len() as u64);
@@ -525,31 +545,20 @@ mod tests {
     #[test]
     fn start_from_is_applied_once() {
         let mut s = State::default();
-        apply_start_from(&mut s, Some(&sf("7d", "100")));
+        assert!(apply_start_from(&mut s, &sf("7d", "100")));
         assert_eq!(s.checkpoint.as_deref(), Some("100"));
         s.checkpoint = Some("250".into());
-        apply_start_from(&mut s, Some(&sf("7d", "150")));
+        assert!(!apply_start_from(&mut s, &sf("7d", "150")));
         assert_eq!(
             s.checkpoint.as_deref(),
             Some("250"),
             "same START_FROM again must not rewind"
         );
-        apply_start_from(&mut s, Some(&sf("50", "50")));
+        assert!(apply_start_from(&mut s, &sf("50", "50")));
         assert_eq!(
             s.checkpoint.as_deref(),
             Some("50"),
             "a new START_FROM is applied"
         );
-        apply_start_from(&mut s, None);
-        assert_eq!(s.checkpoint.as_deref(), Some("50"));
-    }
-
-    #[test]
-    fn drift_warning_only_past_a_week() {
-        let now = humantime::parse_rfc3339("2026-11-26T00:00:00Z").unwrap();
-        assert!(drift_warning("2026-11-20T00:00:00.000Z", now).is_none());
-        let w = drift_warning("2026-11-10T00:00:00.000Z", now).unwrap();
-        assert!(w.contains("16 days old") && w.contains("retention"), "{w}");
-        assert!(drift_warning("garbage", now).is_none());
     }
 }

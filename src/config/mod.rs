@@ -31,6 +31,8 @@ pub struct Config {
     pub batch_size: u32,
     pub start_from: Option<crate::source::logid::StartFrom>,
     pub max_run_time: Duration,
+    /// AUTH0_LOG_RETENTION: how long Auth0 keeps logs on the tenant's plan.
+    pub log_retention: Duration,
     pub state_file: PathBuf,
     pub dead_letter: Option<PathBuf>,
     pub ca_cert: Option<PathBuf>,
@@ -130,6 +132,7 @@ pub struct FileSettings {
     start_from: Option<String>,
     log_types: Option<String>,
     max_run_time: Option<String>,
+    auth0_log_retention: Option<String>,
     state_file: Option<PathBuf>,
     webhook_connect_timeout: Option<String>,
     webhook_timeout: Option<String>,
@@ -294,6 +297,13 @@ impl Config {
             ("MAX_RUN_TIME", "max-run-time"),
             "4m",
             ("1s", "24h"),
+        )?;
+        let log_retention = duration(
+            s.log_retention.as_deref(),
+            file.auth0_log_retention.as_deref(),
+            ("AUTH0_LOG_RETENTION", "log-retention"),
+            "30d",
+            ("1d", "90d"),
         )?;
         let connect_timeout = duration(
             s.connect_timeout.as_deref(),
@@ -494,6 +504,7 @@ impl Config {
             batch_size,
             start_from,
             max_run_time,
+            log_retention,
             state_file,
             dead_letter: nonempty(&s.dead_letter).or(nonempty(&file.dead_letter_file)),
             ca_cert,

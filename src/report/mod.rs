@@ -2,6 +2,7 @@
 //! terminal), the counters, and the end-of-run summary as text or JSON.
 
 pub mod monitor;
+pub mod retention;
 pub mod slack;
 
 use crate::outcome::Outcome;

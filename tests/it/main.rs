@@ -13,6 +13,7 @@ mod hostile;
 mod monitors;
 mod operate;
 mod redeliver;
+mod retention;
 mod run;
 mod security;
 mod shell;
