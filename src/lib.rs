@@ -6,8 +6,8 @@
 //! `filter` (types, endpoints -> payload items) -> `sink` (the webhook: batches, signatures,
 //! pacing; or stdout for a dry run) -> `state` (the ordered acker's checkpoint, the lock, the
 //! history) -> `report` (the summary, Slack, monitors). `run` ties them together; `check` and
-//! `redeliver` are the other commands; `retry`, `http`, `secret`, `signal` and `exit` serve
-//! them all; `main.rs` only maps the result to an exit code.
+//! `redeliver` are the other commands; `outcome` (how a run ended), `retry`, `http`, `secret`,
+//! `signal` and `exit` serve them all; `main.rs` only maps the result to an exit code.
 
 pub mod check;
 pub mod cli;

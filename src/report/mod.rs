@@ -225,6 +225,7 @@ pub struct Summary {
 pub fn failure_json(outcome: Outcome, error: &str) -> String {
     serde_json::json!({
         "status": outcome.status(),
+        "caught_up": outcome.caught_up(),
         "exit_code": outcome.exit_code(),
         "error": crate::secret::scrub(error),
     })
@@ -309,6 +310,7 @@ mod tests {
         assert_eq!(v["status"], "locked");
         assert_eq!(v["exit_code"], 75);
         assert_eq!(v["error"], "locked");
+        assert_eq!(v["caught_up"], false);
         let v: serde_json::Value =
             serde_json::from_str(&failure_json(Outcome::Invalid, "bad")).unwrap();
         assert_eq!(
