@@ -42,9 +42,11 @@ const TICK: Duration = Duration::from_millis(50);
 pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<Outcome> {
     // A dry run is not a run that monitors should hear of.
     let monitor = (!dry_run).then(|| Monitor::new(cfg));
-    let result = run_watched(cfg, dry_run, output, monitor.as_ref());
+    // The state as read, for the metrics of a run that fails after reading it.
+    let mut read = None;
+    let result = run_watched(cfg, dry_run, output, monitor.as_ref(), &mut read);
     if let (Some(m), Err(e)) = (&monitor, &result) {
-        m.ended_early(e);
+        m.ended_early(e, read.as_ref());
     }
     result
 }
@@ -54,6 +56,7 @@ fn run_watched(
     dry_run: bool,
     output: Output,
     monitor: Option<&Monitor>,
+    read: &mut Option<State>,
 ) -> Result<Outcome> {
     let state_file = state::resolve(&cfg.state_file)?;
     // A dry run writes nothing, so it needs no lock and may run beside a real run.
@@ -78,6 +81,7 @@ fn run_watched(
         .into());
     }
     state.tenant = Some(tenant);
+    *read = Some(state.clone());
     let mut warnings = Vec::new();
     // A checkpoint a previous run left (not a first run, not a START_FROM applied now): the first
     // page after it shows whether Auth0 deleted logs it had not reached.

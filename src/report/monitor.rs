@@ -96,9 +96,10 @@ impl<'a> Monitor<'a> {
         );
     }
 
-    /// A run that ended before its summary. One that found the lock held reports nothing: it
-    /// did not start, and the run holding the lock reports its own end.
-    pub fn ended_early(&self, err: &anyhow::Error) {
+    /// A run that ended before its summary; `state` as it read it, if it got so far. One that
+    /// found the lock held reports nothing: it did not start, and the run holding the lock
+    /// reports its own end.
+    pub fn ended_early(&self, err: &anyhow::Error, state: Option<&State>) {
         let outcome = Outcome::of_error(err);
         if outcome == Outcome::Locked {
             return;
@@ -106,7 +107,10 @@ impl<'a> Monitor<'a> {
         let error = format!("{err:#}");
         let body = format!("error: {error}\n{}", report::failure_json(outcome, &error));
         self.ping(Ping::End(outcome.exit_code()), body);
-        let metrics = Metrics::early(outcome, self.started.elapsed(), SystemTime::now());
+        let mut metrics = Metrics::early(outcome, self.started.elapsed(), SystemTime::now());
+        if let Some(state) = state {
+            metrics.keep(state, dead_letter_pending(self.cfg), SystemTime::now());
+        }
         write_metrics(self.cfg, &metrics);
     }
 
@@ -236,6 +240,20 @@ impl Metrics {
             totals: Some(state.totals.clone()),
             dead_letter_pending,
         }
+    }
+
+    /// What the state still says after a run that ended early: the totals, the last success,
+    /// how far behind the checkpoint is, the dead letters.
+    pub fn keep(&mut self, state: &State, dead_letter_pending: Option<u64>, now: SystemTime) {
+        let of_state = Metrics::of_state(state, dead_letter_pending, now);
+        let outcome = self
+            .last_run
+            .as_ref()
+            .map_or(Outcome::Failed, |r| r.outcome);
+        self.last_success = of_state.last_success;
+        self.totals = of_state.totals;
+        self.dead_letter_pending = of_state.dead_letter_pending;
+        self.lag = lag(outcome, None, state.checkpoint.as_deref(), now).map(|d| d.as_secs_f64());
     }
 
     /// A run that ended before it could read its state: only its own end is known.
@@ -529,6 +547,27 @@ mod tests {
         assert_eq!(t.runs["ok"], 1);
         assert_eq!(m.dead_letter_pending, Some(2));
         assert_eq!(m.lag, Some(0.0));
+    }
+
+    #[test]
+    fn a_run_that_failed_after_reading_the_state_keeps_its_last_success_and_totals() {
+        let now = humantime::parse_rfc3339("2026-11-26T10:00:00Z").unwrap();
+        let mut state = State::default();
+        state.record(RunRecord {
+            started_at: "2026-11-26T09:00:00.000Z".into(),
+            finished_at: "2026-11-26T09:00:01.000Z".into(),
+            outcome: Outcome::Ok { caught_up: true },
+            logs_delivered: 7,
+            ..Default::default()
+        });
+        state.checkpoint = Some(format!("900{}{}", "20261126095000000", "0".repeat(36)));
+        let mut m = Metrics::early(Outcome::Failed, Duration::from_secs(1), now);
+        m.keep(&state, Some(1), now);
+        assert_eq!(m.last_run.as_ref().unwrap().outcome, Outcome::Failed);
+        assert!(m.last_success.is_some());
+        assert_eq!(m.totals.unwrap().logs_delivered, 7);
+        assert_eq!(m.lag, Some(600.0), "the checkpoint's age, not 0");
+        assert_eq!(m.dead_letter_pending, Some(1));
     }
 
     #[test]

@@ -543,3 +543,32 @@ fn a_state_file_from_before_outcomes_still_loads_and_shows_its_runs() {
         .collect();
     assert_eq!(seen, [("ok", 0), ("interrupted", 143), ("ok", 0)]);
 }
+
+#[test]
+fn a_run_that_fails_after_reading_the_state_keeps_the_last_success_and_the_totals() {
+    let s = Setup::new(sapi_logs(1..=5));
+    let prom = s.home.join("auth0.prom");
+    let prom_s = prom.to_str().unwrap();
+    s.run(&[], &[("METRICS_FILE", prom_s)]).assert_code(0);
+    let first = metrics(&prom);
+
+    // A dead-letter file in a folder that does not exist: refused once the state is read.
+    let dead = s.home.join("no/such/folder/dead.jsonl");
+    s.run(
+        &[],
+        &[
+            ("METRICS_FILE", prom_s),
+            ("DEAD_LETTER_FILE", dead.to_str().unwrap()),
+        ],
+    )
+    .assert_code(2);
+    let m = metrics(&prom);
+    assert_eq!(m["last_run_exit_code"], 2.0);
+    assert_eq!(
+        m["last_success_timestamp_seconds"],
+        first["last_success_timestamp_seconds"]
+    );
+    assert_eq!(m["logs_delivered_total"], 5.0);
+    assert_eq!(m["runs_total{status=\"ok\"}"], 1.0);
+    assert!(m.contains_key("checkpoint_lag_seconds"), "{m:?}");
+}
