@@ -572,3 +572,36 @@ fn a_run_that_fails_after_reading_the_state_keeps_the_last_success_and_the_total
     assert_eq!(m["runs_total{status=\"ok\"}"], 1.0);
     assert!(m.contains_key("checkpoint_lag_seconds"), "{m:?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_pings_143_and_counts_as_interrupted() {
+    let s = Setup::new(sapi_logs(1..=200));
+    s.receiver.set_delay(std::time::Duration::from_millis(200));
+    let ping = PingService::start(200);
+    let prom = s.home.join("auth0.prom");
+    let mut cmd = s.command("run");
+    cmd.args(["--send-as-batch", "false", "--concurrency", "1"])
+        .env("HEALTHCHECK_URL", ping.url())
+        .env("METRICS_FILE", &prom);
+    let child = crate::support::cli::start(&mut cmd);
+    let started = std::time::Instant::now();
+    while s.receiver.unique_delivered().len() < 2 {
+        assert!(
+            started.elapsed() < crate::support::cli::GUARD,
+            "no delivery"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) with a pid this test started and a valid signal number.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    Ran::wait(child).assert_code(143);
+
+    assert_eq!(ping.kinds(), ["/start", "/143"]);
+    let m = metrics(&prom);
+    assert_eq!(m["last_run_exit_code"], 143.0);
+    assert_eq!(m["last_run_caught_up"], 0.0);
+    assert_eq!(m["runs_total{status=\"interrupted\"}"], 1.0);
+}
