@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::exit;
 use crate::outcome::Outcome;
 use crate::report::monitor::{self, Metrics};
-use crate::report::{self, Counters, count};
+use crate::report::{self, Counters, count, end_line, traffic};
 use crate::signal;
 use crate::sink::dead_letter::dead_letter_record;
 use crate::sink::encode::Matched;
@@ -158,7 +158,9 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
                 "dry run: would redeliver {} from {}{}, nothing sent",
                 count(total, "dead-lettered log", "dead-lettered logs"),
                 path.display(),
-                kept_note(unreadable),
+                kept_note(unreadable)
+                    .map(|n| format!(", {n}"))
+                    .unwrap_or_default(),
             ),
             Outcome::Ok { caught_up: true },
         );
@@ -191,22 +193,30 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
         report::error(e);
     }
     let refused = Counters::get(&counters.dead_lettered);
+    let mut facts = traffic(
+        Counters::get(&counters.requests),
+        Counters::get(&counters.retries),
+    )
+    .to_vec();
+    if refused > 0 {
+        facts.push(format!("{refused} refused again"));
+    }
+    facts.extend(kept_note(unreadable));
     report::summary(
-        format!(
-            "{outcome}: redelivered {} of {} ({}, {}{}{}) in {:.1}s; {} left in {}",
-            Counters::get(&counters.delivered),
-            count(total, "dead-lettered log", "dead-lettered logs"),
-            count(Counters::get(&counters.requests), "request", "requests"),
-            count(Counters::get(&counters.retries), "retry", "retries"),
-            if refused > 0 {
-                format!(", {refused} refused again")
-            } else {
-                String::new()
-            },
-            kept_note(unreadable),
-            started.elapsed().as_secs_f64(),
-            count(left, "line", "lines"),
-            path.display(),
+        end_line(
+            outcome.status(),
+            &format!(
+                "redelivered {} of {}",
+                Counters::get(&counters.delivered),
+                count(total, "dead-lettered log", "dead-lettered logs")
+            ),
+            &facts,
+            started.elapsed(),
+            &format!(
+                "{} left in {}",
+                count(left, "line", "lines"),
+                path.display()
+            ),
         ),
         outcome,
     );
@@ -244,15 +254,14 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| named(format!("cannot read it ({e})")))
 }
 
-fn kept_note(unreadable: u64) -> String {
-    match unreadable {
-        0 => String::new(),
-        n => format!(
-            ", {} kept as {}",
-            count(n, "unreadable line", "unreadable lines"),
-            if n == 1 { "it is" } else { "they are" }
-        ),
-    }
+fn kept_note(unreadable: u64) -> Option<String> {
+    (unreadable > 0).then(|| {
+        format!(
+            "{} kept as {}",
+            count(unreadable, "unreadable line", "unreadable lines"),
+            if unreadable == 1 { "it is" } else { "they are" }
+        )
+    })
 }
 
 /// `--dry-run`: each item that would be sent, one a line on stdout.

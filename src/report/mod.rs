@@ -259,20 +259,26 @@ impl Summary {
                 count(self.run.logs_fetched, "fetched log", "fetched logs")
             )
         } else {
-            format!(
-                "{}: delivered {} of {} ({} fetched, {}, {}{})",
-                status_words(self.run.outcome),
-                self.run.logs_delivered,
-                count(self.run.logs_matched, "matching log", "matching logs"),
-                self.run.logs_fetched,
-                count(self.run.requests, "request", "requests"),
-                count(self.run.retries, "retry", "retries"),
-                if self.run.logs_dead_lettered > 0 {
-                    format!(", {} dead-lettered", self.run.logs_dead_lettered)
-                } else {
-                    String::new()
-                },
-            )
+            let r = &self.run;
+            let mut facts = vec![format!("{} fetched", r.logs_fetched)];
+            facts.extend(traffic(r.requests, r.retries));
+            if r.logs_dead_lettered > 0 {
+                facts.push(format!("{} dead-lettered", r.logs_dead_lettered));
+            }
+            return end_line(
+                &status_words(r.outcome),
+                &format!(
+                    "delivered {} of {}",
+                    r.logs_delivered,
+                    count(r.logs_matched, "matching log", "matching logs")
+                ),
+                &facts,
+                Duration::from_millis(self.duration_ms),
+                &format!(
+                    "checkpoint {}",
+                    r.checkpoint.as_deref().unwrap_or("none yet")
+                ),
+            );
         };
         format!(
             "{what} in {:.1}s; checkpoint {}",
@@ -280,6 +286,24 @@ impl Summary {
             self.run.checkpoint.as_deref().unwrap_or("none yet")
         )
     }
+}
+
+/// The one shape of the line a run or a `redeliver` ends with:
+/// `{status}: {what} ({facts}) in 1.2s; {tail}`.
+pub fn end_line(status: &str, what: &str, facts: &[String], took: Duration, tail: &str) -> String {
+    format!(
+        "{status}: {what} ({}) in {:.1}s; {tail}",
+        facts.join(", "),
+        took.as_secs_f64()
+    )
+}
+
+/// `3 requests`, `1 retry`: the webhook traffic, as both end lines give it.
+pub fn traffic(requests: u64, retries: u64) -> [String; 2] {
+    [
+        count(requests, "request", "requests"),
+        count(retries, "retry", "retries"),
+    ]
 }
 
 /// The outcome as the summary line and the ping say it: `ok, caught up`, `ok, not caught up`,
