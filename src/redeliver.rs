@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::exit;
 use crate::outcome::Outcome;
-use crate::report::monitor::{self, Metrics};
+use crate::report::metrics::{self, Metrics};
 use crate::report::{self, Counters, count, end_line, traffic};
 use crate::signal;
 use crate::sink::dead_letter::dead_letter_record;
@@ -223,9 +223,9 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     // The dead-letter gauge follows the file; the rest of the metrics are the last run's.
     if cfg.monitor.metrics_file.is_some() {
         match State::load(&state_file) {
-            Ok(state) => monitor::write_metrics(
+            Ok(state) => metrics::write(
                 cfg,
-                &Metrics::of_state(&state, monitor::dead_letter_pending(cfg), SystemTime::now()),
+                &Metrics::of_state(&state, metrics::dead_letter_pending(cfg), SystemTime::now()),
             ),
             Err(e) => report::warn(format_args!("METRICS_FILE not updated: {e:#}")),
         }

@@ -1,6 +1,7 @@
 //! What the run tells people: log lines on stderr by verbosity, the progress display (only on a
 //! terminal), the counters, and the end-of-run summary as text or JSON.
 
+pub mod metrics;
 pub mod monitor;
 pub mod retention;
 pub mod slack;
