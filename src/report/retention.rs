@@ -68,7 +68,8 @@ pub fn drift(
 }
 
 /// The logs lost to retention, named when the checkpoint lies beyond it and the first log
-/// after it was stored much later: Auth0 deleted what lay between before it was delivered.
+/// after it was stored much later: Auth0 deleted what lay between before it was delivered (a
+/// tenant silent for that long had none, hence "any").
 pub fn lost_span(
     checkpoint: &str,
     first_id: &str,
@@ -81,7 +82,7 @@ pub fn lost_span(
     let gap = first.duration_since(from).ok()?;
     (from < kept_since && gap > GAP).then(|| {
         format!(
-            "the checkpoint's log was stored {}, longer ago than the {} Auth0 keeps logs (AUTH0_LOG_RETENTION), and the first log after it was stored {}: logs stored between {} and {} were deleted by Auth0 before they were delivered",
+            "the checkpoint's log was stored {}, longer ago than the {} Auth0 keeps logs (AUTH0_LOG_RETENTION), and the first log after it was stored {}: any logs stored between {} and {} were deleted by Auth0 before they were delivered",
             date(from),
             report::duration_words(retention),
             date(first),
