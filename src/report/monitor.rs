@@ -32,9 +32,11 @@ pub enum Ping {
 }
 
 /// The URL to ping: the monitor's URL for exit 0, with `/start` or `/<exit code>` added to its
-/// path otherwise (its query, if any, kept).
-pub fn ping_url(base: &str, ping: Ping) -> Option<Url> {
+/// path otherwise (its query, if any, kept), and `rid`, the run's id, which pairs a start with
+/// its end (healthchecks.io's convention; other services ignore it).
+pub fn ping_url(base: &str, ping: Ping, rid: &str) -> Option<Url> {
     let mut url = Url::parse(base.trim()).ok()?;
+    url.query_pairs_mut().append_pair("rid", rid);
     let suffix = match ping {
         Ping::Start => Some("start".to_string()),
         Ping::End(0) => None,
@@ -46,11 +48,28 @@ pub fn ping_url(base: &str, ping: Ping) -> Option<Url> {
     Some(url)
 }
 
+/// A random UUID (version 4), as healthchecks.io takes for `rid`.
+fn run_id() -> String {
+    let mut b: [u8; 16] = fastrand::u128(..).to_be_bytes();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 /// Watches one real run (never a dry run) from its start to its end.
 pub struct Monitor<'a> {
     cfg: &'a Config,
     http: Option<Client>,
     started: Instant,
+    rid: String,
 }
 
 impl<'a> Monitor<'a> {
@@ -64,6 +83,7 @@ impl<'a> Monitor<'a> {
             cfg,
             http,
             started: Instant::now(),
+            rid: run_id(),
         }
     }
 
@@ -119,7 +139,7 @@ impl<'a> Monitor<'a> {
             Ping::End(0) => "HEALTHCHECK_URL".to_string(),
             Ping::End(code) => format!("HEALTHCHECK_URL/{code}"),
         };
-        let Some(url) = ping_url(base.expose(), ping) else {
+        let Some(url) = ping_url(base.expose(), ping, &self.rid) else {
             return;
         };
         let started = Instant::now();
@@ -163,17 +183,30 @@ mod tests {
     #[test]
     fn ping_urls_add_start_or_the_exit_code_to_the_path_and_keep_the_query() {
         let base = "https://hc-ping.com/5c1e1b3a-uuid";
-        assert_eq!(ping_url(base, Ping::End(0)).unwrap().as_str(), base);
         assert_eq!(
-            ping_url(base, Ping::Start).unwrap().as_str(),
-            "https://hc-ping.com/5c1e1b3a-uuid/start"
+            ping_url(base, Ping::End(0), "r").unwrap().as_str(),
+            format!("{base}?rid=r")
         );
         assert_eq!(
-            ping_url("https://x.example/p/key/slug/?create=1", Ping::End(3))
+            ping_url(base, Ping::Start, "r").unwrap().as_str(),
+            "https://hc-ping.com/5c1e1b3a-uuid/start?rid=r"
+        );
+        assert_eq!(
+            ping_url("https://x.example/p/key/slug/?create=1", Ping::End(3), "r")
                 .unwrap()
                 .as_str(),
-            "https://x.example/p/key/slug/3?create=1"
+            "https://x.example/p/key/slug/3?create=1&rid=r"
         );
+    }
+
+    #[test]
+    fn run_ids_are_version_4_uuids() {
+        let id = run_id();
+        let parts: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12], "{id}");
+        assert_eq!(&id[14..15], "4", "{id}");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        assert_ne!(run_id(), id);
     }
 
     #[test]

@@ -12,23 +12,38 @@ use crate::support::{Behaviour, Reply, Server, log_id, realistic_logs};
 /// The ping URL's token: a secret that must never be printed.
 const TOKEN: &str = "5c1e1b3a-ping-token-XYZPINGSECRET";
 
-/// A fake healthchecks.io: records each ping's path and body, answers `status`.
+/// A fake healthchecks.io: records each ping's path, body and `rid`, answers `status`.
 struct PingService {
     server: Server,
     pings: Arc<Mutex<Vec<(String, String)>>>,
+    rids: Arc<Mutex<Vec<String>>>,
 }
 
 impl PingService {
     fn start(status: u16) -> PingService {
         let pings = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&pings);
+        let rids = Arc::new(Mutex::new(Vec::new()));
+        let (seen, seen_rids) = (Arc::clone(&pings), Arc::clone(&rids));
         let server = Server::start(move |req| {
             seen.lock()
                 .unwrap()
                 .push((req.path().to_string(), req.body_text()));
+            seen_rids
+                .lock()
+                .unwrap()
+                .push(req.query("rid").unwrap_or_default());
             Reply::text(status, "OK")
         });
-        PingService { server, pings }
+        PingService {
+            server,
+            pings,
+            rids,
+        }
+    }
+
+    /// The `rid` of each ping, in order.
+    fn rids(&self) -> Vec<String> {
+        self.rids.lock().unwrap().clone()
     }
 
     fn url(&self) -> String {
@@ -238,6 +253,11 @@ fn a_failed_run_pings_its_exit_code_with_the_error_keeps_the_last_success_and_co
 
     let pings = ping.pings();
     assert_eq!(ping.kinds(), ["/start", "", "/start", "/1"], "{pings:#?}");
+    // Each run's start and end carry one run id, and the two runs have two.
+    let rids = ping.rids();
+    assert!(!rids[0].is_empty(), "{rids:?}");
+    assert_eq!((&rids[0], &rids[2]), (&rids[1], &rids[3]), "{rids:?}");
+    assert_ne!(rids[0], rids[2]);
     assert!(
         pings[3].1.contains("400"),
         "the error is in the body: {pings:#?}"
