@@ -24,6 +24,15 @@ pub enum Outcome {
     Invalid,
 }
 
+/// The statuses a run that read its state records in it, best first: the `runs_total` series
+/// and the Slack daily report's counts, in this order.
+pub const RECORDED: [&str; 4] = [
+    Outcome::Ok { caught_up: true }.status(),
+    Outcome::DeadLettered { caught_up: true }.status(),
+    Outcome::Interrupted { signal: SIGTERM }.status(),
+    Outcome::Failed.status(),
+];
+
 /// A run whose end is not known yet is no success.
 impl Default for Outcome {
     fn default() -> Outcome {
@@ -68,7 +77,7 @@ impl Outcome {
 
     /// The word every report uses: `ok`, `dead-lettered`, `failed`, `interrupted`, `locked`,
     /// `invalid`.
-    pub fn status(self) -> &'static str {
+    pub const fn status(self) -> &'static str {
         match self {
             Outcome::Ok { .. } => "ok",
             Outcome::DeadLettered { .. } => "dead-lettered",

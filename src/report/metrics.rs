@@ -4,7 +4,7 @@
 //! holds in memory, never from a file read back.
 
 use crate::config::Config;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, RECORDED};
 use crate::report;
 use crate::state::{State, Totals};
 use anyhow::Result;
@@ -13,10 +13,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Every metric's name starts with this.
 const PREFIX: &str = "auth0_mgmt_webhooks";
-
-/// The statuses a run recorded in the state can end with: each has its `runs_total` series
-/// from the first run on, so that `increase()` sees the first failure.
-const RECORDED: [&str; 4] = ["ok", "dead-lettered", "failed", "interrupted"];
 
 /// The records waiting in DEAD_LETTER_FILE, if one is set and readable.
 pub fn dead_letter_pending(cfg: &Config) -> Option<u64> {
@@ -280,6 +276,8 @@ pub fn render(tenant: &str, m: &Metrics) -> String {
         for (name, help, value) in counters {
             metric(name, "counter", help, &one(value as f64));
         }
+        // Each recorded status has its series from the first run on, so that `increase()`
+        // sees the first failure.
         let mut statuses: Vec<&str> = RECORDED.to_vec();
         statuses.extend(
             t.runs

@@ -344,11 +344,7 @@ fn by_status(runs: &[&RunRecord]) -> String {
             None => counts.push((status, 1)),
         }
     }
-    counts.sort_by_key(|(s, _)| {
-        ["ok", "dead-lettered", "interrupted", "failed"]
-            .iter()
-            .position(|o| o == s)
-    });
+    counts.sort_by_key(|(s, _)| crate::outcome::RECORDED.iter().position(|o| o == s));
     match counts.is_empty() {
         true => "none".to_string(),
         false => counts
