@@ -416,6 +416,8 @@ impl Shared {
                     Sent::Delivered { status }
                 }
                 Verdict::Refused(status) => {
+                    // An answer about this log: the receiver is up.
+                    self.failing.store(false, Ordering::Relaxed);
                     permit.release(Signal::Neutral, None);
                     Sent::Refused { status, detail }
                 }
