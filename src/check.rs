@@ -159,7 +159,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         ));
     }
     if cfg.monitor.healthcheck.is_some() {
-        c.ok("HEALTHCHECK_URL set: each run pings /start, then success or /fail (check pings nothing)");
+        c.ok("HEALTHCHECK_URL set: each run pings /start, then its end (/<exit code> unless 0) (check pings nothing)");
     }
     report::debug(format_args!("{cfg:?}"));
     Ok(if c.failed { exit::FAILED } else { exit::OK })

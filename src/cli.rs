@@ -35,16 +35,20 @@ NAME_FILE, naming a file that holds the value.
   AUTHORIZATION               the webhook's Authorization header, verbatim
   WEBHOOK_SECRET              whsec_... key(s), space-separated, to sign requests
   SLACK_INCOMING_WEBHOOK_URL  where failures (and optionally successes) are reported
-  HEALTHCHECK_URL             cron monitor ping URL: <url>/start, <url>, <url>/fail
+  HEALTHCHECK_URL             cron monitor ping URL: <url>/start, <url>, <url>/<exit code>
 
 Exit codes:
-  0   everything fetched and matched was delivered
-  1   a fetch or delivery failed; the state was saved at the last safe point
-  2   invalid usage, settings or state file; nothing sent, nothing written
-  3   logs are in DEAD_LETTER_FILE (set aside by this run, or refused again by
-      redeliver): look at them; `redeliver` them once the receiver takes them
-  75  another run holds the state file's lock; nothing done
-  130 143  stopped by SIGINT / SIGTERM; the checkpoint was saved";
+  0   ok: everything fetched and matched was delivered; caught up, or not
+      when MAX_RUN_TIME ended a backlog (the next run goes on)
+  1   failed: a fetch or delivery failed; the state was saved at the last
+      safe point
+  2   invalid: usage, settings or state file; nothing sent, nothing written
+  3   dead-lettered: logs are in DEAD_LETTER_FILE (set aside by this run, or
+      refused again by redeliver): look at them; `redeliver` them once the
+      receiver takes them
+  75  locked: another run holds the state file's lock; nothing done (normal
+      when a run outlasts the schedule's interval)
+  130 143  interrupted: stopped by SIGINT / SIGTERM; the checkpoint was saved";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -107,7 +107,7 @@ pub struct SlackConfig {
 /// Where a run reports that it ran: a cron monitor's ping URL and a Prometheus textfile.
 #[derive(Debug, Clone, Default)]
 pub struct MonitorConfig {
-    /// HEALTHCHECK_URL: `/start`, success and `/fail` are pinged. It carries a token.
+    /// HEALTHCHECK_URL: `/start`, then `<url>` on exit 0 or `/<exit code>`. It carries a token.
     pub healthcheck: Option<Secret>,
     /// METRICS_FILE: rewritten atomically after every run.
     pub metrics_file: Option<PathBuf>,
