@@ -9,10 +9,10 @@ use crate::exit;
 use crate::report;
 use crate::sink::encode::Matched;
 use crate::sink::webhook::{Direct, Sent};
-use crate::source::auth0::{Auth0, Cursor};
+use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor};
 use crate::source::pacer::Share;
-use crate::state::owner;
-use crate::state::{self, State};
+use crate::state::owner::{self, Verdict};
+use crate::state::{self, CachedToken, State};
 use anyhow::{Context, Result};
 use std::net::ToSocketAddrs;
 use std::path::Path;
@@ -32,42 +32,38 @@ struct Checklist {
 impl Checklist {
     fn ok(&mut self, what: impl AsRef<str>) {
         if report::enabled(report::NORMAL) {
-            println!("ok   {}", what.as_ref());
+            crate::report::out_line(&format!("ok   {}", what.as_ref()));
         }
     }
 
     fn warn(&mut self, what: impl AsRef<str>) {
         if report::enabled(report::NORMAL) {
-            println!("WARN {}", what.as_ref());
+            crate::report::out_line(&format!("WARN {}", what.as_ref()));
         }
     }
 
     fn fail(&mut self, what: impl AsRef<str>) {
         self.failed = true;
-        println!("FAIL {}", what.as_ref());
+        crate::report::out_line(&format!("FAIL {}", what.as_ref()));
     }
 
-    /// A file that belongs to another user: a failure, since the run would fail on it, except
-    /// for root, who can use it but would leave the state owned by root for the next run.
-    fn foreign(&mut self, advice: String) {
-        if is_root() {
-            self.warn(format!(
-                "{advice} (root can use it, but a run as root would leave it owned by root and break the service user's runs)"
-            ));
-        } else {
-            self.fail(advice);
+    /// Whose `path` is, when that matters: a failure for another user's file, since a run
+    /// would fail on it; a warning as root, whose runs keep owners but who is not the user the
+    /// schedule runs as, or who finds a root's file in another user's folder. Whether it said
+    /// anything.
+    fn owner(&mut self, what: &str, path: &Path, also: &[&Path]) -> bool {
+        match owner::check_advice(path, also) {
+            None => false,
+            Some((Verdict::NotMine { .. }, advice)) => {
+                self.fail(format!("{what} {advice}"));
+                true
+            }
+            Some((_, advice)) => {
+                self.warn(format!("{what} {advice}"));
+                true
+            }
         }
     }
-}
-
-#[cfg(unix)]
-fn is_root() -> bool {
-    owner::current_uid() == 0
-}
-
-#[cfg(not(unix))]
-fn is_root() -> bool {
-    false
 }
 
 pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
@@ -76,6 +72,17 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         "settings valid; state file {}",
         cfg.state_file.display()
     ));
+    let codes: Vec<&str> = cfg.filter.log_types.iter().map(String::as_str).collect();
+    c.ok(format!(
+        "LOG_TYPES forwards the log types {}",
+        codes.join(", ")
+    ));
+    if let Some(pii) = &cfg.filter.pii {
+        c.ok(pii.describe());
+    }
+    for w in crate::config::misspelt::in_process() {
+        c.warn(w);
+    }
     for w in crate::filter::unknown_endpoints(&cfg.filter.endpoints) {
         c.warn(w);
     }
@@ -86,8 +93,16 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     }
     files(cfg, &mut c);
 
-    match State::load(&cfg.state_file) {
+    // The state as `run` reads it: the file a link points to, refused for another tenant.
+    let state_file = state::resolve(&cfg.state_file).unwrap_or_else(|_| cfg.state_file.clone());
+    let loaded = State::load(&state_file).and_then(|s| {
+        s.check_tenant(&cfg.tenant(), &state_file)?;
+        Ok(s)
+    });
+    let mut cached_token = None;
+    match loaded {
         Ok(state) => {
+            cached_token = state.token.clone();
             let where_ = match (&state.checkpoint, &cfg.start_from) {
                 (_, Some(sf)) if state.start_from.as_deref() != Some(sf.raw.as_str()) => {
                     format!(
@@ -132,7 +147,13 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
             }
             c.ok(budget_line(auth0.pacer().reported()));
         }
-        Err(e) => c.fail(format!("{e:#}")),
+        Err(e) => {
+            let keeps = match e.chain().any(|c| c.is::<CredentialsRefused>()) {
+                true => cached_token_keeps_working(cfg, &http, cached_token, SystemTime::now()),
+                false => None,
+            };
+            c.fail(format!("{e:#}{}", keeps.unwrap_or_default()));
+        }
     }
 
     let host = cfg
@@ -149,6 +170,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         )),
         _ => c.fail(format!("webhook host {host} does not resolve")),
     }
+    proxies(cfg, &mut c);
     if send_test {
         self::send_test(cfg, &http, &mut c);
     }
@@ -182,6 +204,67 @@ fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
     )
 }
 
+/// Which proxy Auth0 and webhook requests go through (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
+/// NO_PROXY, read by reqwest from the environment), credentials not shown. Silent when no proxy
+/// variable is set.
+fn proxies(cfg: &Config, c: &mut Checklist) {
+    let env = crate::config::process_env;
+    let any_set = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|n| env(n).is_some());
+    if !any_set {
+        return;
+    }
+    for (what, url) in [
+        ("Auth0", &cfg.auth0.base_url),
+        ("webhook", &cfg.webhook.url),
+    ] {
+        match crate::proxy::proxy_for(url, &env) {
+            Some(proxy) => c.ok(format!("{what} requests go through the proxy {proxy}")),
+            None => c.ok(format!(
+                "{what} requests go direct (NO_PROXY names the host, or no proxy is set for {})",
+                url.scheme()
+            )),
+        }
+    }
+}
+
+/// When the credentials are refused but the token a run cached in the state still reads
+/// logs, runs keep working on it until it is due for renewal: the words that say until when.
+fn cached_token_keeps_working(
+    cfg: &Config,
+    http: &reqwest::blocking::Client,
+    token: Option<CachedToken>,
+    now: SystemTime,
+) -> Option<String> {
+    let token = token?;
+    let now_secs = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let until = auth0::usable_until(&token, &cfg.auth0.client_id).filter(|u| *u > now_secs)?;
+    let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), Some(token));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    auth0
+        .page(&Cursor::Newest, 1, deadline, &AtomicBool::new(false))
+        .ok()?;
+    Some(keeps_working_words(until, now_secs))
+}
+
+/// `; runs keep working until <UTC time> (in <duration>) on the access token cached in
+/// STATE_FILE, then fail like this`.
+fn keeps_working_words(until: u64, now: u64) -> String {
+    let at = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(until));
+    let left = report::duration_words(Duration::from_secs(until.saturating_sub(now)));
+    format!(
+        "; runs keep working until {at} (in {left}) on the access token cached in STATE_FILE, then fail like this: fix the credentials before then"
+    )
+}
+
 /// `--send-test`: one test item, with a run's headers and signature, and what the answer means
 /// for a run. One attempt: a run would retry an answer such as 503, `check` reports it.
 fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) {
@@ -190,11 +273,15 @@ fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) 
         Instant::now() + cfg.webhook.timeout,
     ));
     let direct = Direct::new(http, &cfg.webhook, Arc::default(), deadline);
-    let url = crate::http::redact(&cfg.webhook.url);
+    let url = cfg.webhook.shown_url();
     let id = &item.log_id;
+    let signed = match &cfg.webhook.signing {
+        Some(s) => s.describe(),
+        None => "unsigned (no WEBHOOK_SECRET)",
+    };
     match direct.send_once(id, std::slice::from_ref(&item)) {
         Sent::Delivered { status } => c.ok(format!(
-            "test item {id} POSTed to {url}: the webhook answered {status}"
+            "test item {id} POSTed to {url}, {signed}: the webhook answered {status}"
         )),
         Sent::Refused { detail, .. } => c.fail(format!(
             "test item {id} POSTed to {url} was refused: {detail}. The credentials were taken, but the receiver refuses the item: a receiver that checks items should drop those of type {TEST_TYPE} (README: Payload)"
@@ -220,7 +307,7 @@ pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
     let log = crate::source::log::Log::parse(raw).expect("the test log has an id");
     let json = crate::filter::item_json(&log, shape, true);
     Matched {
-        seq: 0,
+        seq: Default::default(),
         log_id,
         json,
     }
@@ -254,16 +341,12 @@ fn files(cfg: &Config, c: &mut Checklist) {
             ));
         }
     }
-    if let Some(advice) = owner::foreign(state_file, &[&lock]) {
-        c.foreign(format!("STATE_FILE {advice}"));
-    }
+    c.owner("STATE_FILE", state_file, &[&lock]);
     if lock.exists() {
         let opened = std::fs::OpenOptions::new().write(true).open(&lock);
         match opened {
             Ok(_) => {
-                if let Some(advice) = owner::foreign(&lock, &[state_file]) {
-                    c.foreign(format!("lock file {advice}"));
-                }
+                c.owner("lock file", &lock, &[state_file]);
             }
             Err(e) => c.fail(format!(
                 "cannot open lock file {} ({e}); {}",
@@ -276,10 +359,11 @@ fn files(cfg: &Config, c: &mut Checklist) {
 
     if let Some(p) = &cfg.dead_letter {
         match dead_letter(p) {
-            Ok(()) => match owner::foreign(p, &[]) {
-                Some(advice) => c.foreign(format!("DEAD_LETTER_FILE {advice}")),
-                None => c.ok(format!("DEAD_LETTER_FILE {} can be appended to", p.display())),
-            },
+            Ok(()) => {
+                if !c.owner("DEAD_LETTER_FILE", p, &[]) {
+                    c.ok(format!("DEAD_LETTER_FILE {} can be appended to", p.display()));
+                }
+            }
             Err(e) => c.fail(format!(
                 "DEAD_LETTER_FILE {}: cannot open it for appending ({e}); the run would stop before sending anything",
                 p.display()
@@ -353,19 +437,34 @@ fn can_create_in(dir: &Path) -> std::io::Result<Option<&Path>> {
     Ok((at != dir).then_some(at))
 }
 
-/// Opens the dead-letter file as the run does (append); one that does not exist is created and
-/// removed again, so `check` leaves no empty file behind.
+/// Opens the dead-letter file and the lock beside it as the run does (append); one that does
+/// not exist is created and removed again, so `check` leaves no empty file behind.
 fn dead_letter(path: &Path) -> std::io::Result<()> {
-    if path.exists() {
-        std::fs::OpenOptions::new().append(true).open(path)?;
-        return Ok(());
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(std::io::Error::other(format!(
+            "{}, not a regular file",
+            crate::files::kind(&meta)
+        )));
     }
-    let mut open = std::fs::OpenOptions::new();
-    open.create_new(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    open.open(path)?;
-    std::fs::remove_file(path)
+    let lock = crate::sink::dead_letter::lock_path(path);
+    for (file, append) in [(path.to_path_buf(), true), (lock, false)] {
+        if file.exists() {
+            std::fs::OpenOptions::new()
+                .append(append)
+                .write(!append)
+                .open(&file)?;
+            continue;
+        }
+        let mut open = std::fs::OpenOptions::new();
+        open.create_new(true).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+        open.open(&file)?;
+        std::fs::remove_file(&file)?;
+    }
+    Ok(())
 }
 
 /// How long ago a log's date was, to the minute: a quiet tenant shows hours or days.
@@ -416,6 +515,15 @@ mod tests {
             };
             assert_eq!(kind, TEST_TYPE);
         }
+    }
+
+    #[test]
+    fn the_cached_token_is_said_to_last_until_its_renewal() {
+        let now = 1_764_000_000;
+        assert_eq!(
+            keeps_working_words(now + 5 * 3600 + 120, now),
+            "; runs keep working until 2025-11-24T21:02:00Z (in 5 hours 2 minutes) on the access token cached in STATE_FILE, then fail like this: fix the credentials before then"
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub struct Cli {
 }
 
 /// The `-h` epilogue: where the long one is.
-pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL) come only from the environment or NAME_FILE. Exit codes: see --help.";
+pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL, PII_HASH_KEY) come only from the environment or NAME_FILE. Exit codes: see --help.";
 
 pub const SECRETS_HELP: &str = "\
 Secrets come from the environment (or the --config file), never from flags:
@@ -34,8 +34,11 @@ NAME_FILE, naming a file that holds the value.
   AUTH0_CLIENT_SECRET         the M2M application's secret (required)
   AUTHORIZATION               the webhook's Authorization header, verbatim
   WEBHOOK_SECRET              whsec_... key(s), space-separated, to sign requests
+                              (with SIGNATURE_SCHEME=x-hub-signature-256: any text
+                              of 16 characters or more)
   SLACK_INCOMING_WEBHOOK_URL  where failures (and optionally successes) are reported
   HEALTHCHECK_URL             cron monitor ping URL: <url>/start, <url>, <url>/<exit code>
+  PII_HASH_KEY                the key of PII_METHOD=hash, 16 characters or more
 
 Exit codes:
   0   ok: everything fetched and matched was delivered; caught up, or not
@@ -64,7 +67,8 @@ pub enum Command {
     ///
     /// Same settings and same lock as `run`. Each log goes in a request of its own, with the
     /// same item and webhook-id as the request that was refused. Logs refused again stay in
-    /// the file with the new answer. Exit 0 when the file ends empty, 3 when logs are left in it.
+    /// the file with the new answer. Only this tenant's records are sent; a file several tenants
+    /// share keeps the others. Exit 0 when none of this tenant's is left, 3 when some are.
     #[command(after_help = SECRETS_SHORT, after_long_help = SECRETS_HELP)]
     Redeliver(RedeliverArgs),
     /// Show the record of past runs kept in the state file.
@@ -109,7 +113,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// A command's own page (auth0-mgmt-webhooks-run(1), ...) instead of the main one.
-    #[arg(value_name = "COMMAND", value_parser = ["run", "check", "redeliver", "history"])]
+    #[arg(value_name = "COMMAND", value_parser = crate::manpage::PAGES)]
     pub command: Option<String>,
 }
 
@@ -244,9 +248,11 @@ pub struct Settings {
     )]
     pub endpoints: Option<String>,
 
-    /// Log type codes to forward, comma-separated. [default: sapi,fapi]
+    /// Log type codes or Log Streams categories to forward, comma-separated. [default: sapi,fapi]
     ///
-    /// Any Auth0 code: sapi, fapi, mgmt_api_read, s, f, ... Types without details.request are
+    /// Any Auth0 code: sapi, fapi, mgmt_api_read, s, f, ... and Log Streams' category names:
+    /// management.success (sapi, mgmt_api_read), management.fail, auth.login.fail,
+    /// user.notification, ... (`check` prints the codes). Types without details.request are
     /// best sent with --payload-shape log-stream.
     #[arg(long, value_name = "LIST", env = "LOG_TYPES", help_heading = "Auth0")]
     pub log_types: Option<String>,
@@ -262,6 +268,10 @@ pub struct Settings {
     pub batch_size: Option<String>,
 
     /// Where the logs are POSTed; https unless the host is loopback. [required]
+    ///
+    /// No user:password@ in it: credentials go in AUTHORIZATION. A URL that holds a token (in
+    /// its path or query) goes in a file named by WEBHOOK_URL_FILE instead: then only
+    /// scheme://host is ever shown.
     #[arg(
         long,
         value_name = "URL",
@@ -309,6 +319,48 @@ pub struct Settings {
         help_heading = "Webhook"
     )]
     pub payload_shape: Option<String>,
+
+    /// How requests are signed with WEBHOOK_SECRET: standard-webhooks or x-hub-signature-256.
+    /// [default: standard-webhooks]
+    ///
+    /// standard-webhooks: webhook-signature, keys whsec_<base64>. x-hub-signature-256:
+    /// X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>, as GitHub sends it; the key is
+    /// WEBHOOK_SECRET as written, at least 16 characters. Both sign the body before gzip.
+    #[arg(
+        long,
+        value_name = "SCHEME",
+        env = "SIGNATURE_SCHEME",
+        help_heading = "Webhook"
+    )]
+    pub signature_scheme: Option<String>,
+
+    /// Personal data to mask in every log: email, username, first_name, last_name, phone,
+    /// address (Log Streams' names), or dotted paths. [default: none]
+    ///
+    /// A name matches its keys anywhere in the log (username: user_name and username;
+    /// first_name: also given_name; last_name: family_name; phone: phone_number); a dotted path
+    /// such as details.request.body.password matches that one place. Everything else is sent
+    /// as Auth0 wrote it, in both shapes, the dry run and the dead-letter file.
+    #[arg(
+        long,
+        value_name = "LIST",
+        env = "PII_FIELDS",
+        help_heading = "Webhook"
+    )]
+    pub pii_fields: Option<String>,
+
+    /// How PII_FIELDS' values are hidden: mask ("***"), hash or drop. [default: mask]
+    ///
+    /// hash: the hex HMAC-SHA256 of the value keyed with PII_HASH_KEY (a secret, required), so
+    /// the same value always gives the same token and nobody without the key can find a known
+    /// address by hashing it. drop: the key and its value are removed.
+    #[arg(
+        long,
+        value_name = "METHOD",
+        env = "PII_METHOD",
+        help_heading = "Webhook"
+    )]
+    pub pii_method: Option<String>,
 
     /// Gzip request bodies (Content-Encoding: gzip). [default: false]
     #[arg(long, value_name = "BOOL", env = "WEBHOOK_GZIP", num_args = 0..=1, default_missing_value = "true", help_heading = "Webhook")]
@@ -397,7 +449,8 @@ pub struct Settings {
     /// A refused batch (400, 413, 422, ...) is split until the refused logs are found; only
     /// those go here, one JSON line each. Answers about the endpoint or credentials (3xx, 401,
     /// 403, 404, ...) and refusals of everything stop the run instead. Without it a refusal
-    /// stops the run before the refused log.
+    /// stops the run before the refused log. Several tenants may share the file: each record
+    /// names its tenant, and writers lock FILE.lock beside it.
     #[arg(
         long,
         value_name = "FILE",
@@ -482,6 +535,25 @@ pub enum FormatSetting {
     /// One log per request: SEND_AS_BATCH=false.
     #[serde(alias = "JSONOBJECT")]
     Jsonobject,
+}
+
+/// SIGNATURE_SCHEME: how `sink::sign` signs requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureScheme {
+    StandardWebhooks,
+    #[value(name = "x-hub-signature-256")]
+    #[serde(rename = "x-hub-signature-256")]
+    XHubSignature256,
+}
+
+/// PII_METHOD; `Config` adds the hash key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PiiMethod {
+    Mask,
+    Hash,
+    Drop,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

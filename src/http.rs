@@ -19,8 +19,8 @@ pub fn client(cfg: &Config) -> Result<Client> {
         .pool_max_idle_per_host(cfg.webhook.concurrency + 1)
         .tcp_nodelay(true);
     if let Some(path) = &cfg.ca_cert {
-        let pem = std::fs::read(path)
-            .with_context(|| format!("reading CA_CERT (--ca-cert) {}", path.display()))?;
+        let pem =
+            crate::files::read_setting("CA_CERT (--ca-cert)", path, crate::files::CA_CERT_CAP)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
             crate::exit::settings(format!(
                 "CA_CERT (--ca-cert) {}: not a PEM certificate file ({e})",
@@ -84,6 +84,11 @@ fn describe_ref(err: &reqwest::Error) -> String {
     }
     if msg.contains("certificate") {
         msg.push_str(" (certificates are always verified; for a private CA give --ca-cert)");
+    }
+    if msg.contains("proxy authorization required") {
+        msg.push_str(
+            " (the proxy refused the user name and password in HTTPS_PROXY, HTTP_PROXY or ALL_PROXY)",
+        );
     }
     crate::secret::scrub(&msg)
 }

@@ -11,11 +11,15 @@
 
 pub mod check;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod exit;
+pub mod files;
 pub mod filter;
 pub mod http;
+pub mod manpage;
 pub mod outcome;
+pub mod proxy;
 pub mod redeliver;
 pub mod report;
 pub mod retry;
@@ -39,6 +43,7 @@ use std::ffi::OsString;
 /// or, when the run ends before it has one (bad settings, the lock held, a state file it
 /// cannot use), `{"status", "exit_code", "error"}`.
 pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
+    signal::ignore_file_size_limit();
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let parsed = cli::command()
         .try_get_matches_from(&args)
@@ -80,11 +85,15 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
 }
 
 fn print_failure(outcome: Outcome, error: &str) {
-    println!("{}", report::failure_json(outcome, error));
+    report::out_line(&report::failure_json(outcome, error));
 }
 
-/// Whether arguments clap refused asked for `run --output json` (or `OUTPUT=json`): their
-/// caller parses stdout, so it gets a JSON object even then.
+/// The variable `run --output` reads (cli.rs); not plain `OUTPUT`, which other software sets.
+const OUTPUT_VAR: &str = "AUTH0_MGMT_WEBHOOKS_OUTPUT";
+
+/// Whether arguments clap refused asked for `run --output json` (or
+/// `AUTH0_MGMT_WEBHOOKS_OUTPUT=json`, the variable `--output` reads): their caller parses
+/// stdout, so it gets a JSON object even then.
 fn wants_json(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> bool {
     let args: Vec<String> = args
         .iter()
@@ -103,13 +112,18 @@ fn wants_json(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> bool {
             None
         }
     });
-    flag.or_else(|| env("OUTPUT"))
+    flag.or_else(|| env(OUTPUT_VAR))
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("json"))
 }
 
 fn dispatch(command: Command) -> Result<u8> {
     match command {
         Command::Run(args) => {
+            // First of all: a signal while the settings are read, the /start ping waits, or
+            // the state loads must end the run the graceful way (summary, `interrupted`
+            // record, exit-code ping), not kill it.
+            signal::install();
+            warn_misspelt();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
                 report::warn(w);
@@ -117,62 +131,44 @@ fn dispatch(command: Command) -> Result<u8> {
             run::run(&cfg, args.dry_run, args.output).map(Outcome::exit_code)
         }
         Command::Check(args) => {
-            let cfg = config::Config::new(&args.settings, &config::process_env)?;
+            // With valid settings, `check` shows them among its lines.
+            let cfg = config::Config::new(&args.settings, &config::process_env)
+                .inspect_err(|_| warn_misspelt())?;
             check::check(&cfg, args.send_test)
         }
         Command::Redeliver(args) => {
+            signal::install();
+            warn_misspelt();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             redeliver::redeliver(&cfg, args.dry_run).map(Outcome::exit_code)
         }
         Command::History(args) => {
             let file = config::load_file(args.state.config.as_deref())?;
             let path = config::state_path(&args.state, &file, &config::process_env)?;
-            state::history::show(&path, args.json, args.limit)?;
+            print_bytes(state::history::show(&path, args.json, args.limit)?.as_bytes())?;
             Ok(exit::OK)
         }
         Command::Completions(args) => {
-            let mut cmd = cli::command();
-            let name = cmd.get_name().to_string();
-            let mut script = Vec::new();
-            clap_complete::generate(args.shell, &mut cmd, name, &mut script);
-            print_bytes(&script)?;
+            print_bytes(&completions::script(args.shell))?;
             Ok(exit::OK)
         }
         Command::Man(args) => {
-            let cmd = cli::command();
-            let page = match &args.command {
-                Some(sub) => {
-                    // clap takes a page's name as a &'static str: one per command `man` accepts.
-                    let name = match sub.as_str() {
-                        "run" => "auth0-mgmt-webhooks-run",
-                        "check" => "auth0-mgmt-webhooks-check",
-                        "redeliver" => "auth0-mgmt-webhooks-redeliver",
-                        _ => "auth0-mgmt-webhooks-history",
-                    };
-                    cmd.find_subcommand(sub)
-                        .expect("clap checked the name")
-                        .clone()
-                        .name(name)
-                        .version(env!("CARGO_PKG_VERSION"))
-                }
-                None => cmd,
-            };
-            let mut roff = Vec::new();
-            clap_mangen::Man::new(page).render(&mut roff)?;
-            print_bytes(&roff)?;
+            print_bytes(&manpage::page(args.command.as_deref())?)?;
             Ok(exit::OK)
         }
     }
 }
 
+/// A warning for each variable in the environment that looks like one of ours but is not.
+fn warn_misspelt() {
+    for w in config::misspelt::in_process() {
+        report::warn(w);
+    }
+}
+
 /// Writes to stdout; a reader that stops early (`| head`) is not an error.
 fn print_bytes(bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|_| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    report::out_bytes(bytes).map_err(|e| anyhow::anyhow!("writing to stdout: {e}"))
 }
 
 #[cfg(test)]
@@ -186,7 +182,8 @@ mod tests {
     #[test]
     fn refused_arguments_still_get_json_when_run_asked_for_it() {
         let none = |_: &str| None;
-        let env_json = |n: &str| (n == "OUTPUT").then(|| " JSON ".to_string());
+        let env_json = |n: &str| (n == "AUTH0_MGMT_WEBHOOKS_OUTPUT").then(|| " JSON ".to_string());
+        let common_output = |n: &str| (n == "OUTPUT").then(|| "json".to_string());
         assert!(wants_json(
             &args(&["x", "run", "--output", "json", "--bogus"]),
             &none
@@ -202,5 +199,21 @@ mod tests {
             &none
         ));
         assert!(!wants_json(&args(&["x", "run"]), &none));
+        // Another program's OUTPUT=json does not ask this one for JSON.
+        assert!(!wants_json(
+            &args(&["x", "run", "--batch-size"]),
+            &common_output
+        ));
+    }
+
+    #[test]
+    fn the_variable_read_for_refused_arguments_is_the_one_output_reads() {
+        let cmd = cli::command();
+        let run = cmd.find_subcommand("run").unwrap();
+        let output = run
+            .get_arguments()
+            .find(|a| a.get_id() == "output")
+            .unwrap();
+        assert_eq!(output.get_env().unwrap(), OUTPUT_VAR);
     }
 }

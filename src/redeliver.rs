@@ -1,7 +1,10 @@
 //! `redeliver`: the dead-letter file's logs sent again, each with the item bytes and the
 //! `webhook-id` of the request that was refused, through the run's send path; then the file is
 //! rewritten atomically with only what is left: records refused again (with their new answer),
-//! records not attempted, and lines that are not records, kept as they were.
+//! records not attempted, other tenants' records, and lines that are not records, kept as they
+//! were. The file may be shared (two tenants, a run appending meanwhile): it is read and
+//! rewritten under its lock, and the rewrite applies this redelivery's outcomes to the file as
+//! it is then, so a record appended while the logs were being sent is kept.
 
 use crate::config::Config;
 use crate::exit;
@@ -9,7 +12,7 @@ use crate::outcome::Outcome;
 use crate::report::metrics::{self, Metrics};
 use crate::report::{self, Counters, count, end_line, traffic};
 use crate::signal;
-use crate::sink::dead_letter::dead_letter_record;
+use crate::sink::dead_letter::{self, dead_letter_record};
 use crate::sink::encode::Matched;
 use crate::sink::pace::Deadline;
 use crate::sink::sign;
@@ -18,6 +21,7 @@ use crate::state::{self, State};
 use anyhow::Result;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -31,18 +35,22 @@ enum Entry {
     /// Not a record (a line a crash cut short, a hand edit): kept as it is, for a person.
     Unreadable {
         number: usize,
-        line: Vec<u8>,
     },
 }
 
 #[derive(Debug)]
 struct Record {
-    /// The line as read, without its newline: what is written back when it is not attempted.
+    /// The line as read, without its newline: what is written back when it is not attempted,
+    /// and how the rewrite finds it again in a file others appended to meanwhile.
     line: Vec<u8>,
     log_id: String,
+    /// The tenant of the run that set it aside; `None` in records older versions wrote.
+    tenant: Option<String>,
     webhook_id: String,
     /// The payload item, byte for byte as it was sent.
     item: Vec<u8>,
+    /// This tenant's to send (see [`is_mine`]); other tenants' records are kept untouched.
+    mine: bool,
     fate: Fate,
 }
 
@@ -59,14 +67,17 @@ enum Fate {
 struct Fields<'a> {
     log_id: String,
     #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
     webhook_id: Option<String>,
     #[serde(borrow)]
     item: &'a RawValue,
 }
 
 /// The file's lines; blank lines are dropped. `as_batch` gives a record without a
-/// `webhook_id` the one a run would have given its request (SEND_AS_BATCH).
-fn parse(text: &[u8], as_batch: bool) -> Vec<Entry> {
+/// `webhook_id` the one a run would have given its request (SEND_AS_BATCH). `me` is this
+/// tenant, as its state file records it.
+fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
     let mut entries = Vec::new();
     for (n, line) in text.split(|b| *b == b'\n').enumerate() {
         if line.trim_ascii().is_empty() {
@@ -81,30 +92,55 @@ fn parse(text: &[u8], as_batch: bool) -> Vec<Entry> {
                 }),
                 item: f.item.get().as_bytes().to_vec(),
                 log_id: f.log_id,
+                tenant: f.tenant,
+                mine: false,
                 fate: Fate::NotAttempted,
             }),
-            Err(_) => Entry::Unreadable {
-                number: n + 1,
-                line: line.to_vec(),
-            },
+            Err(_) => Entry::Unreadable { number: n + 1 },
         };
         entries.push(entry);
+    }
+    let shared = records(&entries).any(|r| r.tenant.as_deref().is_some_and(|t| t != me));
+    for entry in &mut entries {
+        if let Entry::Record(r) = entry {
+            r.mine = is_mine(r.tenant.as_deref(), me, shared);
+        }
     }
     entries
 }
 
-/// What the file holds after redelivery: every line but the accepted records, in order, each
-/// ending with a newline.
-fn remaining(entries: &[Entry]) -> Vec<u8> {
+/// Whether a record is this tenant's to redeliver. A record names its tenant; one without
+/// (written before records did) is taken as this tenant's only while no record in the file
+/// names another tenant: a file one tenant used alone needs no hand edit after an upgrade, and
+/// in a shared file no tenant's logs can go to another tenant's webhook.
+fn is_mine(tenant: Option<&str>, me: &str, file_is_shared: bool) -> bool {
+    match tenant {
+        Some(t) => t == me,
+        None => !file_is_shared,
+    }
+}
+
+/// The file as it is now (`current`, which runs may have appended to since it was read) with
+/// this redelivery's outcomes applied: each attempted record, found by its line as it was
+/// read, is removed (accepted) or replaced by its new line (refused again); every other line
+/// is kept as it is. Blank lines are dropped and every line ends with a newline.
+fn rewrite(current: &[u8], entries: &[Entry]) -> Vec<u8> {
+    let mut fates: HashMap<&[u8], VecDeque<&Fate>> = HashMap::new();
+    for r in records(entries).filter(|r| r.fate != Fate::NotAttempted) {
+        fates
+            .entry(r.line.as_slice())
+            .or_default()
+            .push_back(&r.fate);
+    }
     let mut out = Vec::new();
-    for entry in entries {
-        let line = match entry {
-            Entry::Record(r) => match &r.fate {
-                Fate::Accepted => continue,
-                Fate::Refused(new) => new.strip_suffix(b"\n").unwrap_or(new),
-                Fate::NotAttempted => &r.line,
-            },
-            Entry::Unreadable { line, .. } => line,
+    for line in current.split(|b| *b == b'\n') {
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let line = match fates.get_mut(line).and_then(VecDeque::pop_front) {
+            Some(Fate::Accepted) => continue,
+            Some(Fate::Refused(new)) => new.strip_suffix(b"\n").unwrap_or(new),
+            Some(Fate::NotAttempted) | None => line,
         };
         out.extend_from_slice(line);
         out.push(b'\n');
@@ -119,17 +155,22 @@ fn records(entries: &[Entry]) -> impl Iterator<Item = &Record> {
     })
 }
 
-/// One redelivery of DEAD_LETTER_FILE; its outcome: ok (exit 0) the file ends empty,
-/// dead-lettered (3) lines are left in it, failed (1) it stopped on a failure, interrupted
-/// (128+N) by a signal. METRICS_FILE's dead-letter gauge is updated after it.
+fn mine(entries: &[Entry]) -> impl Iterator<Item = &Record> {
+    records(entries).filter(|r| r.mine)
+}
+
+/// One redelivery of DEAD_LETTER_FILE; its outcome: ok (exit 0) none of this tenant's records
+/// is left in the file, dead-lettered (3) some are (or lines that are not records), failed (1)
+/// it stopped on a failure, interrupted (128+N) by a signal. METRICS_FILE's dead-letter gauge
+/// is updated after it.
 pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let Some(given) = cfg.dead_letter.as_deref() else {
         return Err(exit::settings(
             "redeliver needs DEAD_LETTER_FILE (--dead-letter): the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
         ));
     };
-    // The run's lock: a run appending to the file while it is rewritten would lose its record.
-    // A dry run changes nothing, so it needs none.
+    // The run's lock keeps two redeliveries of one tenant apart. A dry run changes nothing,
+    // so it needs none.
     let state_file = state::resolve(&cfg.state_file)?;
     let _lock = match dry_run {
         true => None,
@@ -137,8 +178,9 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     };
     // A link is followed, so the rename replaces the file it points to, not the link.
     let path = state::resolve(given)?;
-    let text = read(&path)?;
-    let mut entries = parse(&text, cfg.webhook.send_as_batch);
+    let me = cfg.tenant();
+    let text = read(&path, !dry_run)?;
+    let mut entries = parse(&text, cfg.webhook.send_as_batch, &me);
     for entry in &entries {
         if let Entry::Unreadable { number, .. } = entry {
             report::warn(format_args!(
@@ -147,8 +189,19 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
             ));
         }
     }
-    let total = records(&entries).count() as u64;
-    let unreadable = entries.len() as u64 - total;
+    let untagged_kept = records(&entries)
+        .filter(|r| r.tenant.is_none() && !r.mine)
+        .count();
+    if untagged_kept > 0 {
+        report::warn(format_args!(
+            "DEAD_LETTER_FILE {}: {} written by an older version name no tenant, and the file also holds other tenants' records, so they are kept, not sent; add \"tenant\":\"{me}\" to those of this tenant",
+            path.display(),
+            count(untagged_kept as u64, "record", "records"),
+        ));
+    }
+    let total = mine(&entries).count() as u64;
+    let unreadable = (entries.len() - records(&entries).count()) as u64;
+    let others = records(&entries).count() as u64 - total;
     let started = Instant::now();
 
     if dry_run {
@@ -158,16 +211,16 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
                 "dry run: would redeliver {} from {}{}, nothing sent",
                 count(total, "dead-lettered log", "dead-lettered logs"),
                 path.display(),
-                kept_note(unreadable)
+                kept_notes(unreadable, others)
+                    .iter()
                     .map(|n| format!(", {n}"))
-                    .unwrap_or_default(),
+                    .collect::<String>(),
             ),
             Outcome::Ok { caught_up: true },
         );
         return Ok(Outcome::Ok { caught_up: true });
     }
 
-    signal::install();
     let deadline = Arc::new(Deadline::new(started + cfg.max_run_time));
     let http = crate::http::client(cfg)?;
     let counters = Arc::new(Counters::default());
@@ -177,12 +230,12 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
         Arc::clone(&counters),
         Arc::clone(&deadline),
     );
-    let mut error = send_all(&mut entries, &direct, &deadline, &counters);
+    let mut error = send_all(&mut entries, &direct, &deadline, &counters, &me);
 
     let changed = records(&entries).any(|r| r.fate != Fate::NotAttempted);
-    let mut left = entries.len() as u64 - Counters::get(&counters.delivered);
-    if changed && let Err(e) = replace(&path, &remaining(&entries)) {
-        left = entries.len() as u64;
+    let mut left = total + unreadable - Counters::get(&counters.delivered);
+    if changed && let Err(e) = replace(&path, &entries) {
+        left = total + unreadable;
         error = Some(format!(
             "{e:#}; the file was left as it was, so the logs the receiver accepted now are sent again by the next redeliver"
         ));
@@ -201,7 +254,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     if refused > 0 {
         facts.push(format!("{refused} refused again"));
     }
-    facts.extend(kept_note(unreadable));
+    facts.extend(kept_notes(unreadable, others));
     report::summary(
         end_line(
             outcome.status(),
@@ -233,15 +286,17 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     Ok(outcome)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+/// The file's bytes; under its lock (`locked`), so a record being appended is read whole.
+fn read(path: &Path, locked: bool) -> Result<Vec<u8>> {
     let named =
         |what: String| exit::settings(format!("DEAD_LETTER_FILE {}: {what}", path.display()));
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
-        Ok(_) => {
-            return Err(named(
-                "not a regular file; redeliver rewrites the file, so it must be one".into(),
-            ));
+        Ok(m) => {
+            return Err(named(format!(
+                "{}, not a regular file; redeliver rewrites the file, so it must be one",
+                crate::files::kind(&m)
+            )));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(named(
@@ -251,23 +306,42 @@ fn read(path: &Path) -> Result<Vec<u8>> {
         }
         Err(e) => return Err(named(format!("cannot read it ({e})"))),
     }
+    let _lock = match locked {
+        true => Some(dead_letter::lock(path).map_err(|e| {
+            named(format!(
+                "cannot lock {} beside it ({e})",
+                dead_letter::lock_path(path).display()
+            ))
+        })?),
+        false => None,
+    };
     std::fs::read(path).map_err(|e| named(format!("cannot read it ({e})")))
 }
 
-fn kept_note(unreadable: u64) -> Option<String> {
-    (unreadable > 0).then(|| {
-        format!(
+/// What the summary says was kept and not sent: lines that are not records, other tenants'
+/// records.
+fn kept_notes(unreadable: u64, others: u64) -> Vec<String> {
+    let mut notes = Vec::new();
+    if unreadable > 0 {
+        notes.push(format!(
             "{} kept as {}",
             count(unreadable, "unreadable line", "unreadable lines"),
             if unreadable == 1 { "it is" } else { "they are" }
-        )
-    })
+        ));
+    }
+    if others > 0 {
+        notes.push(format!(
+            "{} kept",
+            count(others, "other tenant's record", "other tenants' records")
+        ));
+    }
+    notes
 }
 
 /// `--dry-run`: each item that would be sent, one a line on stdout.
 fn print_items(entries: &[Entry]) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    let written = records(entries)
+    let written = mine(entries)
         .try_for_each(|r| out.write_all(&r.item).and_then(|_| out.write_all(b"\n")))
         .and_then(|_| out.flush());
     match written {
@@ -285,6 +359,7 @@ fn send_all(
     direct: &Direct,
     deadline: &Deadline,
     counters: &Counters,
+    me: &str,
 ) -> Option<String> {
     let finished = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -292,11 +367,14 @@ fn send_all(
         let mut error = None;
         for entry in entries.iter_mut() {
             let Entry::Record(r) = entry else { continue };
+            if !r.mine {
+                continue;
+            }
             if signal::received().is_some() {
                 break;
             }
             let item = Matched {
-                seq: 0,
+                seq: Default::default(),
                 log_id: r.log_id.clone(),
                 json: r.item.clone(),
             };
@@ -312,10 +390,17 @@ fn send_all(
                         r.log_id
                     ));
                     Counters::add(&counters.dead_lettered, 1);
-                    // The item was read from the file as JSON: its record cannot fail.
-                    if let Ok(line) =
-                        dead_letter_record(&r.log_id, &r.webhook_id, status, &detail, &r.item)
-                    {
+                    // A record without a tenant that this redelivery took as its own is now
+                    // labelled as such. The item was read from the file as JSON: its record
+                    // cannot fail.
+                    if let Ok(line) = dead_letter_record(
+                        &r.log_id,
+                        Some(r.tenant.as_deref().unwrap_or(me)),
+                        &r.webhook_id,
+                        status,
+                        &detail,
+                        &r.item,
+                    ) {
                         r.fate = Fate::Refused(line);
                     }
                 }
@@ -345,21 +430,38 @@ fn watch_signals(direct: &Direct, deadline: &Deadline, finished: &AtomicBool) {
     }
 }
 
-/// Replaces the file atomically (temp file beside it, fsync, rename, fsync of the folder),
-/// mode 0600 as the run creates it: a crash leaves the old file or the new one.
-fn replace(path: &Path, content: &[u8]) -> Result<()> {
+/// Rewrites the file under its lock with this redelivery's outcomes applied to what it holds
+/// now, atomically (temp file beside it, fsync, rename, fsync of the folder), mode 0600 as the
+/// run creates it: a crash leaves the old file or the new one.
+fn replace(path: &Path, entries: &[Entry]) -> Result<()> {
+    let _lock = dead_letter::lock(path).map_err(|e| {
+        anyhow::anyhow!(
+            "DEAD_LETTER_FILE {}: cannot lock {} ({e})",
+            path.display(),
+            dead_letter::lock_path(path).display()
+        )
+    })?;
+    let current = std::fs::read(path).map_err(|e| {
+        anyhow::anyhow!(
+            "DEAD_LETTER_FILE {}: cannot read it again ({e})",
+            path.display()
+        )
+    })?;
     // Mode 0600: the logs can hold personal data.
-    crate::state::replace_file(path, content, "DEAD_LETTER_FILE", None)
+    crate::state::replace_file(path, &rewrite(&current, entries), "DEAD_LETTER_FILE", None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record_line(log_id: &str, webhook_id: &str, item: &str) -> Vec<u8> {
+    const ME: &str = "https://a.example";
+
+    fn record_line(log_id: &str, tenant: Option<&str>, item: &str) -> Vec<u8> {
         dead_letter_record(
             log_id,
-            webhook_id,
+            tenant,
+            log_id,
             422,
             "webhook answered 422: no",
             item.as_bytes(),
@@ -367,24 +469,38 @@ mod tests {
         .unwrap()
     }
 
+    fn fate_of(entries: &mut [Entry], log_id: &str, fate: Fate) {
+        for entry in entries {
+            if let Entry::Record(r) = entry
+                && r.log_id == log_id
+            {
+                r.fate = fate;
+                return;
+            }
+        }
+        panic!("no record {log_id}");
+    }
+
     #[test]
     fn a_record_gives_back_its_item_byte_for_byte_and_its_webhook_id() {
         // Numbers and spacing a parse-and-print would change.
         let item = r#"{"log_id":"900a","n":12345678901234567890123,"x":1e3,"z":-0,"s":"a\nb"}"#;
-        let line = record_line("900a", "batch_abc", item);
-        let entries = parse(&line, true);
+        let line =
+            dead_letter_record("900a", Some(ME), "batch_abc", 422, "no", item.as_bytes()).unwrap();
+        let entries = parse(&line, true, ME);
         let [Entry::Record(r)] = entries.as_slice() else {
             panic!("{entries:?}")
         };
         assert_eq!(r.item, item.as_bytes());
         assert_eq!(r.webhook_id, "batch_abc");
         assert_eq!(r.log_id, "900a");
+        assert!(r.mine);
     }
 
     #[test]
     fn a_record_without_webhook_id_gets_the_one_a_run_would_give() {
         let line = br#"{"log_id":"900a","item":{"log_id":"900a"}}"#;
-        let id = |as_batch| match &parse(line, as_batch)[0] {
+        let id = |as_batch| match &parse(line, as_batch, ME)[0] {
             Entry::Record(r) => r.webhook_id.clone(),
             e => panic!("{e:?}"),
         };
@@ -393,30 +509,54 @@ mod tests {
     }
 
     #[test]
+    fn a_record_is_mine_when_it_names_me_or_names_no_one_in_a_file_no_one_else_uses() {
+        assert!(is_mine(Some(ME), ME, true));
+        assert!(!is_mine(Some("https://b.example"), ME, false));
+        assert!(is_mine(None, ME, false));
+        assert!(!is_mine(None, ME, true));
+
+        let mut text = record_line("1", None, "{}");
+        text.extend(record_line("2", Some(ME), "{}"));
+        let alone: Vec<bool> = parse(&text, false, ME)
+            .iter()
+            .map(|e| matches!(e, Entry::Record(r) if r.mine))
+            .collect();
+        assert_eq!(alone, [true, true]);
+        text.extend(record_line("3", Some("https://b.example"), "{}"));
+        let shared: Vec<bool> = parse(&text, false, ME)
+            .iter()
+            .map(|e| matches!(e, Entry::Record(r) if r.mine))
+            .collect();
+        assert_eq!(shared, [false, true, false]);
+    }
+
+    #[test]
     fn accepted_records_go_refused_ones_are_rewritten_and_the_rest_kept_verbatim() {
         let mut text = Vec::new();
-        text.extend(record_line("1", "1", r#"{"log_id":"1"}"#));
+        text.extend(record_line("1", Some(ME), r#"{"log_id":"1"}"#));
         text.extend(b"\n   \n");
-        text.extend(record_line("2", "2", r#"{"log_id":"2"}"#));
+        text.extend(record_line("2", Some(ME), r#"{"log_id":"2"}"#));
         text.extend(b"{\"log_id\":\"cut sh\n");
-        text.extend(record_line("3", "3", r#"{"log_id":"3"}"#));
+        text.extend(record_line("3", Some(ME), r#"{"log_id":"3"}"#));
         text.extend(b"not json at all");
-        let mut entries = parse(&text, false);
+        let mut entries = parse(&text, false, ME);
         assert_eq!(entries.len(), 5, "blank lines dropped: {entries:?}");
         let third = match &entries[3] {
             Entry::Record(r) => r.line.clone(),
             e => panic!("{e:?}"),
         };
-        let refused_again =
-            dead_letter_record("2", "2", 400, "webhook answered 400: still", b"{}").unwrap();
-        for (entry, fate) in entries
-            .iter_mut()
-            .zip([Fate::Accepted, Fate::Refused(refused_again.clone())])
-        {
-            let Entry::Record(r) = entry else { panic!() };
-            r.fate = fate;
-        }
-        let out = remaining(&entries);
+        let refused_again = dead_letter_record(
+            "2",
+            Some(ME),
+            "2",
+            400,
+            "webhook answered 400: still",
+            b"{}",
+        )
+        .unwrap();
+        fate_of(&mut entries, "1", Fate::Accepted);
+        fate_of(&mut entries, "2", Fate::Refused(refused_again.clone()));
+        let out = rewrite(&text, &entries);
         let mut expected = refused_again;
         expected.extend(b"{\"log_id\":\"cut sh\n");
         expected.extend(&third);
@@ -436,13 +576,40 @@ mod tests {
     }
 
     #[test]
+    fn records_appended_or_rewritten_by_others_meanwhile_are_kept() {
+        let mine1 = record_line("1", Some(ME), "{}");
+        let mine2 = record_line("2", Some(ME), "{}");
+        let theirs = record_line("1", Some("https://b.example"), "{}");
+        let read: Vec<u8> = [mine1.clone(), theirs.clone(), mine2.clone()].concat();
+        let mut entries = parse(&read, false, ME);
+        fate_of(&mut entries, "1", Fate::Accepted);
+        fate_of(&mut entries, "2", Fate::Accepted);
+        // Meanwhile the other tenant's redelivery removed its record, and a run appended one.
+        let appended = record_line("9", Some("https://b.example"), "{}");
+        let now: Vec<u8> = [mine1, mine2, appended.clone()].concat();
+        assert_eq!(rewrite(&now, &entries), appended);
+    }
+
+    #[test]
     fn the_file_is_replaced_whole_and_private() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("dead.jsonl");
-        std::fs::write(&p, "old\n").unwrap();
-        replace(&p, b"new\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new\n");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let line = record_line("1", Some(ME), "{}");
+        std::fs::write(&p, &line).unwrap();
+        let mut entries = parse(&line, false, ME);
+        fate_of(&mut entries, "1", Fate::Accepted);
+        replace(&p, &entries).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n == "dead.jsonl" || n == "dead.jsonl.lock"),
+            "{names:?}"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -5,20 +5,20 @@
 
 use crate::cli::Output;
 use crate::config::Config;
-use crate::exit::Failure;
-use crate::filter;
 use crate::outcome::Outcome;
 use crate::report::monitor::Monitor;
 use crate::report::{self, Counters, Progress, Summary, retention};
 use crate::signal;
+use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Batcher, Matched};
 use crate::sink::pace::Deadline;
 use crate::sink::webhook::{Deliverer, Done};
 use crate::source::auth0::Auth0;
 use crate::source::log::Log;
 use crate::source::logid::{self, StartFrom};
-use crate::source::{self, Fetched};
-use crate::state::checkpoint::{Acker, Fate};
+use crate::source::{self, Event, Fetched};
+use crate::state::checkpoint::Fate;
+use crate::state::ledger::Ledger;
 use crate::state::{self, RunRecord, State};
 use anyhow::{Result, anyhow};
 use std::io::Write;
@@ -63,6 +63,7 @@ fn run_watched(
     let _lock = if dry_run {
         None
     } else {
+        state::refuse_foreign(&state_file)?;
         Some(state::lock(&state_file)?)
     };
     // Only a run that holds the lock has started: one that found it held pings nothing.
@@ -71,16 +72,8 @@ fn run_watched(
     }
     let mut state = State::load(&state_file)?;
     let tenant = cfg.tenant();
-    if let Some(other) = state.tenant.as_ref().filter(|t| **t != tenant) {
-        return Err(Failure::BadState {
-            path: state_file.clone(),
-            reason: format!(
-                "it belongs to tenant {other}, not {tenant}: give each tenant its own STATE_FILE"
-            ),
-        }
-        .into());
-    }
-    state.tenant = Some(tenant);
+    state.check_tenant(&tenant, &state_file)?;
+    state.tenant = Some(tenant.clone());
     *read = Some(state.clone());
     let mut warnings = Vec::new();
     // A checkpoint a previous run left (not a first run, not a START_FROM applied now): the first
@@ -97,7 +90,6 @@ fn run_watched(
             cfg.log_retention,
         ));
     }
-    signal::install();
 
     let started_at = SystemTime::now();
     let started = Instant::now();
@@ -116,7 +108,10 @@ fn run_watched(
         false => Sink::Webhook(Deliverer::new(
             &http,
             &cfg.webhook,
-            cfg.dead_letter.as_deref(),
+            cfg.dead_letter
+                .as_deref()
+                .map(|p| DeadLetter::open(p, &tenant))
+                .transpose()?,
             Arc::clone(&counters),
             Arc::clone(&deadline),
         )?),
@@ -136,6 +131,7 @@ fn run_watched(
             saved_at: None,
             persist: !dry_run,
             expired_from,
+            expired_window: None,
             lost: None,
         }
         .run(&mut state, sink)
@@ -260,6 +256,8 @@ struct Pipeline<'a> {
     persist: bool,
     /// The checkpoint a previous run left, to compare with the first log fetched after it.
     expired_from: Option<String>,
+    /// The window that starts at `expired_from`, once the source has opened it.
+    expired_window: Option<crate::state::ledger::WindowId>,
     /// What that comparison found lost.
     lost: Option<String>,
 }
@@ -267,12 +265,13 @@ struct Pipeline<'a> {
 /// How the pipeline ended.
 struct Ended {
     error: Option<anyhow::Error>,
-    /// Auth0 answered with an empty page: nothing newer was left to fetch.
-    caught_up: bool,
     /// Logs lost to Auth0's retention before this run, when the first page shows it.
     warning: Option<String>,
     /// `date` of the newest log the checkpoint moved past.
     newest_date: Option<String>,
+    /// Every window read to its end, the last one caught up, and all delivered, with no error:
+    /// a run that MAX_RUN_TIME or a signal stopped left a window unread.
+    caught_up: bool,
     /// The checkpoint as last written to the state file.
     saved: Option<String>,
     token: Option<crate::state::CachedToken>,
@@ -289,30 +288,24 @@ impl Pipeline<'_> {
             .checked_sub(margin)
             .unwrap_or(self.started);
         let stop = Arc::new(AtomicBool::new(false));
-        // One page in the channel and one being fetched: memory stays flat whatever the backlog.
-        let (tx, rx) = sync_channel::<Fetched>(1);
+        // A page in the channel and one being read by each cursor: memory stays flat whatever
+        // the backlog.
+        let (tx, rx) = sync_channel::<Fetched>(2);
         let start = state.checkpoint.clone().unwrap_or_else(logid::oldest);
-        {
-            let (auth0, stop) = (Arc::clone(&self.auth0), Arc::clone(&stop));
-            let base = self.cfg.auth0.base_url.clone();
-            std::thread::Builder::new()
-                .name("fetch".into())
-                .spawn(move || source::fetch(&auth0, &base, start, fetch_until, &stop, tx))
-                .expect("starting the fetch thread");
-        }
-
-        let mut acker = Acker::new(state.checkpoint.clone());
-        let mut caught_up = false;
-        let mut error = self.consume(
-            &rx,
-            &mut sink,
-            &mut acker,
-            state,
+        let board = source::start(
+            Arc::clone(&self.auth0),
+            self.cfg.auth0.base_url.clone(),
+            start.clone(),
             fetch_until,
-            &mut caught_up,
+            Arc::clone(&stop),
+            tx,
         );
-        // The fetch thread is not waited for: it ends at its next step, and an Auth0 request
-        // in flight must not hold up a run that is stopping.
+        report::follow(move || board.reached());
+
+        let mut acker = Ledger::new(state.checkpoint.clone(), start);
+        let mut error = self.consume(&rx, &mut sink, &mut acker, state, fetch_until);
+        // The cursor threads are not waited for: they end at their next step, and an Auth0
+        // request in flight must not hold up a run that is stopping.
         stop.store(true, Ordering::Relaxed);
         drop(rx);
         if error.as_ref().is_some_and(|e| e.is::<ClosedPipe>()) {
@@ -322,11 +315,11 @@ impl Pipeline<'_> {
             self.drain(d, &mut acker, state, &mut error);
         }
         if acker.take_moved() {
-            state.checkpoint = acker.checkpoint().map(str::to_string);
+            state.checkpoint = acker.checkpoint();
         }
         Ended {
             warning: self.lost.take(),
-            caught_up: caught_up && error.is_none(),
+            caught_up: acker.caught_up() && error.is_none(),
             error,
             newest_date: acker.newest_date().map(str::to_string),
             saved: self.saved,
@@ -339,10 +332,9 @@ impl Pipeline<'_> {
         &mut self,
         rx: &Receiver<Fetched>,
         sink: &mut Sink,
-        acker: &mut Acker,
+        acker: &mut Ledger,
         state: &mut State,
         fetch_until: Instant,
-        caught_up: &mut bool,
     ) -> Option<anyhow::Error> {
         let mut batcher = Batcher::new(
             self.cfg.webhook.send_as_batch,
@@ -377,8 +369,8 @@ impl Pipeline<'_> {
                 }
                 continue;
             }
-            let logs = match rx.recv_timeout(TICK) {
-                Ok(Ok(logs)) => logs,
+            let event = match rx.recv_timeout(TICK) {
+                Ok(Ok(event)) => event,
                 Ok(Err(e)) => {
                     // What was fetched before is still delivered; the error ends the run after.
                     fetch_error = Some(e.context("fetching logs from Auth0"));
@@ -387,12 +379,25 @@ impl Pipeline<'_> {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            // The source's last word when nothing newer is left.
-            if logs.is_empty() {
-                *caught_up = true;
-                break;
-            }
-            if let (Some(from), Some(first)) = (self.expired_from.take(), logs.first()) {
+            let (window, logs) = match event {
+                Event::Opened { window, after } => {
+                    // The window that starts at the previous run's checkpoint: its first log
+                    // shows whether Auth0 deleted logs that run had not reached.
+                    if self.expired_from.as_deref() == Some(after.as_str()) {
+                        self.expired_window = Some(window);
+                    }
+                    acker.open(window, after);
+                    continue;
+                }
+                Event::Closed { window, end } => {
+                    acker.close(window, end);
+                    continue;
+                }
+                Event::Page { window, logs } => (window, logs),
+            };
+            if self.expired_window == Some(window)
+                && let (Some(from), Some(first)) = (self.expired_from.take(), logs.first())
+            {
                 self.lost = retention::lost_span(
                     &from,
                     first.id(),
@@ -402,11 +407,11 @@ impl Pipeline<'_> {
             }
             Counters::add(&self.counters.pages, 1);
             Counters::add(&self.counters.fetched, logs.len() as u64);
-            if let Err(e) = self.take(logs, sink, &mut batcher, acker) {
+            if let Err(e) = self.take(window, logs, sink, &mut batcher, acker) {
                 return Some(e);
             }
         }
-        if !*caught_up && signal::received().is_none() && Instant::now() >= fetch_until {
+        if !acker.caught_up() && signal::received().is_none() && Instant::now() >= fetch_until {
             report::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
         }
         // The backlog ended, fetching failed, MAX_RUN_TIME is near, or a signal came: the last
@@ -420,36 +425,32 @@ impl Pipeline<'_> {
     /// Filters a page's logs into the acker and the sink.
     fn take(
         &self,
+        window: crate::state::ledger::WindowId,
         logs: Vec<Log>,
         sink: &mut Sink,
         batcher: &mut Batcher,
-        acker: &mut Acker,
+        acker: &mut Ledger,
     ) -> Result<()> {
         // Only a dry run writes to stdout.
         let mut out = matches!(sink, Sink::Stdout).then(|| std::io::stdout().lock());
         for log in &logs {
             let (id, date) = (log.id(), log.date());
             if !self.cfg.filter.matches(log) {
-                acker.skip(id, date);
+                acker.skip(window, id, date);
                 continue;
             }
             Counters::add(&self.counters.matched, 1);
             let item = Matched {
-                seq: acker.pending(id, date),
+                seq: acker.pending(window, id, date),
                 log_id: id.to_string(),
-                json: filter::item_json(log, self.cfg.webhook.shape, false),
+                json: self.cfg.filter.item(log, self.cfg.webhook.shape),
             };
             match sink {
                 Sink::Stdout => {
                     let out = out.as_mut().expect("locked for the dry run");
-                    if out
-                        .write_all(&item.json)
+                    out.write_all(&item.json)
                         .and_then(|_| out.write_all(b"\n"))
-                        .is_err()
-                    {
-                        // The reader left (`| head`): nothing more is wanted.
-                        return Err(ClosedPipe.into());
-                    }
+                        .map_err(stdout_error)?;
                     acker.ack(item.seq, Fate::Delivered);
                 }
                 Sink::Webhook(d) => {
@@ -459,10 +460,8 @@ impl Pipeline<'_> {
                 }
             }
         }
-        if let Some(out) = &mut out
-            && out.flush().is_err()
-        {
-            return Err(ClosedPipe.into());
+        if let Some(out) = &mut out {
+            out.flush().map_err(stdout_error)?;
         }
         Ok(())
     }
@@ -471,7 +470,7 @@ impl Pipeline<'_> {
     fn absorb(
         &mut self,
         done: Done,
-        acker: &mut Acker,
+        acker: &mut Ledger,
         state: &mut State,
     ) -> Option<anyhow::Error> {
         for (seq, fate) in done.fates {
@@ -487,7 +486,7 @@ impl Pipeline<'_> {
     fn drain(
         &mut self,
         d: &mut Deliverer,
-        acker: &mut Acker,
+        acker: &mut Ledger,
         state: &mut State,
         error: &mut Option<anyhow::Error>,
     ) {
@@ -510,11 +509,11 @@ impl Pipeline<'_> {
 
     /// Moves the state's checkpoint to the acker's, and writes it when a second has passed
     /// since the last write (a dry run writes nothing).
-    fn save_if_due(&mut self, acker: &mut Acker, state: &mut State) -> Option<anyhow::Error> {
+    fn save_if_due(&mut self, acker: &mut Ledger, state: &mut State) -> Option<anyhow::Error> {
         if !acker.take_moved() {
             return None;
         }
-        state.checkpoint = acker.checkpoint().map(str::to_string);
+        state.checkpoint = acker.checkpoint();
         if !self.persist || self.saved_at.is_some_and(|t| t.elapsed() < SAVE_EVERY) {
             return None;
         }
@@ -534,6 +533,16 @@ impl Pipeline<'_> {
 #[derive(Debug, thiserror::Error)]
 #[error("stdout was closed")]
 struct ClosedPipe;
+
+/// A dry run's items are its product: a reader that left (`| head -1`) wants no more, so the
+/// run stops fetching and ends well; any other write error (`>/dev/full`) means the output is
+/// not whole, and the run fails saying so.
+fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe => ClosedPipe.into(),
+        _ => anyhow!("writing the dry run's items to stdout: {e}"),
+    }
+}
 
 #[cfg(test)]
 mod tests {

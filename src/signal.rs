@@ -69,6 +69,18 @@ impl Grace {
     }
 }
 
+/// A file-size limit (`ulimit -f`, RLIMIT_FSIZE) kills a process that writes past it with
+/// SIGXFSZ, mid-record and before any summary. Ignored, the write fails with EFBIG instead,
+/// and the run takes its documented path for a write that fails: it stops, cuts a torn record
+/// back, saves the state where it can, and reports.
+pub fn ignore_file_size_limit() {
+    #[cfg(unix)]
+    // SAFETY: setting a standard signal's disposition to SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 /// The first signal received, if any.
 pub fn received() -> Option<i32> {
     match RECEIVED.load(Ordering::SeqCst) {

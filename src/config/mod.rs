@@ -2,14 +2,18 @@
 //! into a validated [`Config`]. Only this module knows clap; every message names the setting.
 
 mod file_error;
+pub mod misspelt;
 mod parse;
 pub mod suggest;
 
-use crate::cli::{FormatSetting, PayloadFormat, PayloadShape, Settings, StateArgs};
+use crate::cli::{
+    FormatSetting, PayloadFormat, PayloadShape, PiiMethod, Settings, SignatureScheme as Scheme,
+    StateArgs,
+};
 use crate::exit;
 use crate::filter::{Endpoint, Filter};
 use crate::secret::Secret;
-use crate::sink::sign::SigningKeys;
+use crate::sink::sign::Signer;
 use anyhow::Result;
 use parse::{
     HEADERS, boolean, choice, duration, given, header, header_value, number, parse_domain,
@@ -59,6 +63,9 @@ pub struct Auth0Config {
 #[derive(Clone)]
 pub struct WebhookConfig {
     pub url: Url,
+    /// Read from WEBHOOK_URL_FILE: the whole URL is a credential (a token in its path), so only
+    /// `scheme://host` is ever shown ([`WebhookConfig::shown_url`]).
+    pub url_is_secret: bool,
     pub authorization: Option<Secret>,
     pub send_as_batch: bool,
     pub concurrency: usize,
@@ -69,7 +76,7 @@ pub struct WebhookConfig {
     pub gzip: bool,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub max_body_bytes: Option<usize>,
-    pub signing: Option<SigningKeys>,
+    pub signing: Option<Signer>,
     /// WEBHOOK_CONTENT_TYPE, or the log-stream default; `None`: the format's own type.
     pub content_type: Option<HeaderValue>,
 }
@@ -79,7 +86,7 @@ pub struct WebhookConfig {
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookConfig")
-            .field("url", &crate::http::redact(&self.url))
+            .field("url", &self.shown_url())
             .field("authorization", &self.authorization)
             .field("send_as_batch", &self.send_as_batch)
             .field("concurrency", &self.concurrency)
@@ -92,6 +99,24 @@ impl std::fmt::Debug for WebhookConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("signing", &self.signing)
             .finish()
+    }
+}
+
+impl WebhookConfig {
+    /// The webhook URL as messages show it.
+    pub fn shown_url(&self) -> String {
+        self.show(&self.url)
+    }
+
+    /// A URL on the webhook's side (the webhook's own, a redirect's `Location`) as messages show
+    /// it: without user info and query values, or, when WEBHOOK_URL_FILE made the URL a secret,
+    /// only `scheme://host[:port]` (a path may hold the token, and a redirect may repeat it).
+    pub fn show(&self, url: &Url) -> String {
+        if self.url_is_secret {
+            url.origin().ascii_serialization()
+        } else {
+            crate::http::redact(url)
+        }
     }
 }
 
@@ -123,6 +148,7 @@ pub struct FileSettings {
     auth0_client_secret: Option<String>,
     auth0_client_secret_file: Option<PathBuf>,
     webhook_url: Option<String>,
+    webhook_url_file: Option<PathBuf>,
     authorization: Option<String>,
     authorization_file: Option<PathBuf>,
     auth0_api_endpoints: Option<String>,
@@ -159,6 +185,11 @@ pub struct FileSettings {
     #[serde(default, deserialize_with = "text_or_number")]
     auth0_rate_limit: Option<String>,
     webhook_content_type: Option<String>,
+    signature_scheme: Option<Scheme>,
+    pii_fields: Option<String>,
+    pii_method: Option<PiiMethod>,
+    pii_hash_key: Option<String>,
+    pii_hash_key_file: Option<PathBuf>,
 }
 
 /// A file value that may be written as text or as a number, as text.
@@ -177,6 +208,21 @@ fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
     }))
 }
 
+/// The `--config` file's keys, as serde lists them for an unknown one: the one list of them.
+fn file_keys() -> Vec<String> {
+    let err = toml::from_str::<FileSettings>("\"\" = 0").expect_err("an empty key is unknown");
+    let message = err.message();
+    let (_, expected) = message
+        .split_once("expected one of")
+        .expect("serde lists the known keys");
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
 /// Reads an environment variable; injected so tests need not touch the process environment.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -189,8 +235,14 @@ pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
     let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(FileSettings::default());
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| exit::settings(format!("config file {}: {e}", path.display())))?;
+    let bytes =
+        crate::files::read_setting("CONFIG_FILE (--config)", path, crate::files::CONFIG_CAP)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        exit::settings(format!(
+            "config file {} is not text (UTF-8)",
+            path.display()
+        ))
+    })?;
     toml::from_str(&text).map_err(|e| exit::settings(file_error::message(path, &text, &e)))
 }
 
@@ -212,6 +264,8 @@ pub fn state_path(args: &StateArgs, file: &FileSettings, env: Env) -> Result<Pat
 impl Config {
     pub fn new(s: &Settings, env: Env) -> Result<Config> {
         let file = load_file(s.files.config.as_deref())?;
+        // reqwest reads the proxy variables itself; their credentials must never show either.
+        crate::proxy::register_secrets(env);
         all_required(s, &file, env)?;
         let state_file = state_path(&s.files, &file, env)?;
 
@@ -235,15 +289,7 @@ impl Config {
             ("ALLOW_INSECURE_HTTP", "allow-insecure-http"),
         )?
         .unwrap_or(false);
-        let webhook_raw = required(
-            s.webhook_url.clone().or(file.webhook_url.clone()),
-            "WEBHOOK_URL (--webhook-url)",
-            "https://hooks.example.com/auth0",
-        )?;
-        let webhook_url = parse_url(&webhook_raw, "WEBHOOK_URL (--webhook-url)", allow_insecure)?;
-        // A receiver may echo the URL it was called on: its password and query values are
-        // secrets like the others.
-        register_url_secrets(&webhook_url, false);
+        let (webhook_url, url_file) = webhook_url(s, &file, env, allow_insecure)?;
 
         let batch_size = number(
             s.batch_size.as_deref(),
@@ -366,6 +412,7 @@ impl Config {
                 ))
             })?;
         }
+        no_credentials_in_url(&webhook_url, authorization.is_some())?;
         let daily_report_hour = daily_report_time(
             number(
                 s.daily_report_hour.as_deref(),
@@ -409,17 +456,20 @@ impl Config {
             ("PAYLOAD_SHAPE", "payload-shape"),
         )?;
 
-        let signing = secret(
-            env,
-            "WEBHOOK_SECRET",
-            file.webhook_secret.clone(),
-            file.webhook_secret_file.clone(),
-        )?
-        .map(|s| {
-            SigningKeys::parse(s.expose())
-                .map_err(|e| exit::settings(format!("WEBHOOK_SECRET: {e}")))
-        })
-        .transpose()?;
+        let scheme = choice(
+            s.signature_scheme.as_deref(),
+            file.signature_scheme,
+            ("SIGNATURE_SCHEME", "signature-scheme"),
+        )?;
+        let signing = signer(
+            scheme,
+            secret(
+                env,
+                "WEBHOOK_SECRET",
+                file.webhook_secret.clone(),
+                file.webhook_secret_file.clone(),
+            )?,
+        )?;
 
         let slack = match secret(
             env,
@@ -462,13 +512,8 @@ impl Config {
 
         let nonempty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
         let ca_cert = nonempty(&s.ca_cert).or(nonempty(&file.ca_cert));
-        if let Some(p) = &ca_cert
-            && !p.is_file()
-        {
-            return Err(exit::settings(format!(
-                "CA_CERT (--ca-cert) {}: no such file",
-                p.display()
-            )));
+        if let Some(p) = &ca_cert {
+            check_ca_cert(p)?;
         }
 
         let shape = shape.unwrap_or(PayloadShape::Extension);
@@ -483,6 +528,7 @@ impl Config {
                 rate_limit,
             },
             webhook: WebhookConfig {
+                url_is_secret: url_file.is_some(),
                 url: webhook_url,
                 authorization,
                 send_as_batch: body.send_as_batch,
@@ -500,6 +546,7 @@ impl Config {
             filter: Filter {
                 log_types,
                 endpoints,
+                pii: pii(s, &file, env)?,
             },
             batch_size,
             start_from,
@@ -510,7 +557,10 @@ impl Config {
             ca_cert,
             slack,
             monitor: monitor_config(s, &file, env, allow_insecure)?,
-            secret_files: secret_files(s, &file, env),
+            secret_files: secret_files(s, &file, env)
+                .into_iter()
+                .chain(url_file.map(|p| ("WEBHOOK_URL_FILE".to_string(), p)))
+                .collect(),
         })
     }
 
@@ -522,6 +572,90 @@ impl Config {
             .trim_end_matches('/')
             .to_string()
     }
+}
+
+/// WEBHOOK_URL may not carry a user name or password. The HTTP client would turn them into an
+/// `Authorization: Basic ...` header: a second one beside AUTHORIZATION's, and a secret in a form
+/// nothing registers, so a receiver echoing its request would leak it into `-vv`, the
+/// dead-letter file and the history. AUTHORIZATION is the one place for credentials.
+fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(());
+    }
+    let also = match authorization_set {
+        true => " AUTHORIZATION is set too, and two Authorization headers would go out.",
+        false => "",
+    };
+    Err(exit::settings(format!(
+        "WEBHOOK_URL (--webhook-url) {} holds a user name or password, which would be sent as an Authorization: Basic header.{also} Remove them from the URL and set AUTHORIZATION (or AUTHORIZATION_FILE) to 'Basic ' followed by the base64 of user:password (printf %s 'user:password' | base64)",
+        crate::http::redact(url)
+    )))
+}
+
+/// CA_CERT must name a regular file: `/dev/null` or a folder is said to be what it is, not
+/// "no such file". Reading it (capped) is left to the HTTP client's builder.
+fn check_ca_cert(path: &Path) -> Result<()> {
+    let shown = || format!("CA_CERT (--ca-cert) {}", path.display());
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(m) => Err(exit::settings(format!(
+            "{}: {}, not a file of PEM certificates",
+            shown(),
+            crate::files::kind(&m)
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(exit::settings(format!("{}: no such file", shown())))
+        }
+        Err(e) => Err(exit::settings(format!("{}: {e}", shown()))),
+    }
+}
+
+/// WEBHOOK_URL (flag, environment, config file), or WEBHOOK_URL_FILE (environment, config
+/// file): a URL read from a file is a secret as a whole, checked without being shown; the file
+/// is returned so `check` can warn when others can read it. Setting both is a mistake.
+fn webhook_url(
+    s: &Settings,
+    file: &FileSettings,
+    env: Env,
+    allow_insecure: bool,
+) -> Result<(Url, Option<PathBuf>)> {
+    let plain = parse::given_owned(s.webhook_url.clone().or(file.webhook_url.clone()));
+    let from_file = parse::given_owned(env("WEBHOOK_URL_FILE"))
+        .map(PathBuf::from)
+        .or(file.webhook_url_file.clone());
+    let path = match (plain, from_file) {
+        (Some(_), Some(_)) => {
+            return Err(exit::settings(
+                "set WEBHOOK_URL (--webhook-url) or WEBHOOK_URL_FILE, not both",
+            ));
+        }
+        (Some(raw), None) => {
+            let url = parse_url(&raw, "WEBHOOK_URL (--webhook-url)", allow_insecure)?;
+            // A receiver may echo the URL it was called on: its password and query values are
+            // secrets like the others.
+            register_url_secrets(&url, false);
+            return Ok((url, None));
+        }
+        (None, Some(path)) => path,
+        (None, None) => {
+            return Err(exit::settings(
+                "WEBHOOK_URL (--webhook-url) is required, e.g. https://hooks.example.com/auth0 (or WEBHOOK_URL_FILE naming a file that holds it)",
+            ));
+        }
+    };
+    let raw = secret(env, "WEBHOOK_URL", None, Some(path.clone()))?
+        .expect("a file was named, so it was read or refused");
+    let what = format!("WEBHOOK_URL_FILE {}", path.display());
+    let url = parse_url(raw.expose(), &what, allow_insecure).map_err(|e| {
+        let shown = crate::http::redact_raw(raw.expose());
+        exit::settings(
+            e.to_string()
+                .replace(&shown, "***")
+                .replace(raw.expose(), "***"),
+        )
+    })?;
+    register_url_secrets(&url, true);
+    Ok((url, Some(path)))
 }
 
 /// AUTH0_AUDIENCE: a URL as given, or a domain meaning `https://{domain}/api/v2/` (the
@@ -550,6 +684,65 @@ fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
     } else {
         Url::parse(&format!("https://{raw}/api/v2/"))
             .map_err(|e| bad(format!("is not a domain ({e})")))
+    }
+}
+
+/// PII_FIELDS, PII_METHOD and PII_HASH_KEY (a secret, from the environment or a file, required
+/// for `hash` and at least 16 characters: a short key could be guessed, and the tokens with it).
+fn pii(s: &Settings, file: &FileSettings, env: Env) -> Result<Option<crate::filter::pii::Pii>> {
+    use crate::filter::pii::{Method, Pii};
+    let method = choice(
+        s.pii_method.as_deref(),
+        file.pii_method,
+        ("PII_METHOD", "pii-method"),
+    )?;
+    let key = secret(
+        env,
+        "PII_HASH_KEY",
+        file.pii_hash_key.clone(),
+        file.pii_hash_key_file.clone(),
+    )?;
+    let Some(fields) = parse::given_owned(s.pii_fields.clone().or(file.pii_fields.clone())) else {
+        if method.is_some() {
+            return Err(exit::settings(
+                "PII_METHOD (--pii-method) is set but PII_FIELDS (--pii-fields) is not: name the fields to hide, e.g. email,username",
+            ));
+        }
+        return Ok(None);
+    };
+    let method = match (method.unwrap_or(PiiMethod::Mask), key) {
+        (PiiMethod::Mask, _) => Method::Mask,
+        (PiiMethod::Drop, _) => Method::Drop,
+        (PiiMethod::Hash, None) => {
+            return Err(exit::settings(
+                "PII_METHOD (--pii-method) hash needs PII_HASH_KEY (or PII_HASH_KEY_FILE): a secret of at least 16 characters, e.g. the output of `openssl rand -hex 32`",
+            ));
+        }
+        (PiiMethod::Hash, Some(key)) if key.expose().chars().count() < 16 => {
+            return Err(exit::settings(
+                "PII_HASH_KEY must be at least 16 characters (the value is not shown), e.g. the output of `openssl rand -hex 32`",
+            ));
+        }
+        (PiiMethod::Hash, Some(key)) => Method::Hash(key),
+    };
+    Pii::parse(&fields, method)
+        .map(Some)
+        .map_err(|e| exit::settings(format!("PII_FIELDS (--pii-fields): {e}")))
+}
+
+/// WEBHOOK_SECRET read as SIGNATURE_SCHEME says. A scheme chosen without a secret is a mistake:
+/// the receiver would wait for signatures that never come.
+fn signer(scheme: Option<Scheme>, key: Option<Secret>) -> Result<Option<Signer>> {
+    match (scheme, key) {
+        (Some(Scheme::XHubSignature256), None) => Err(exit::settings(
+            "SIGNATURE_SCHEME (--signature-scheme) x-hub-signature-256 needs WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE): the key the receiver verifies with, at least 16 characters",
+        )),
+        (scheme, Some(key)) => {
+            Signer::parse(scheme.unwrap_or(Scheme::StandardWebhooks), key.expose())
+                .map(Some)
+                .map_err(|e| exit::settings(format!("WEBHOOK_SECRET: {e}")))
+        }
+        (_, None) => Ok(None),
     }
 }
 
@@ -654,7 +847,10 @@ fn all_required(s: &Settings, file: &FileSettings, env: Env) -> Result<()> {
             "AUTH0_CLIENT_SECRET, or AUTH0_CLIENT_SECRET_FILE naming a file that holds it (never a flag)",
         ),
         (
-            given(&s.webhook_url) || given(&file.webhook_url),
+            given(&s.webhook_url)
+                || given(&file.webhook_url)
+                || env("WEBHOOK_URL_FILE").is_some()
+                || file.webhook_url_file.is_some(),
             "WEBHOOK_URL (--webhook-url), e.g. https://hooks.example.com/auth0",
         ),
     ]
@@ -704,6 +900,11 @@ fn secret_files(s: &Settings, file: &FileSettings, env: Env) -> Vec<(String, Pat
             "HEALTHCHECK_URL",
             file.healthcheck_url.is_some(),
             &file.healthcheck_url_file,
+        ),
+        (
+            "PII_HASH_KEY",
+            file.pii_hash_key.is_some(),
+            &file.pii_hash_key_file,
         ),
     ];
     for (name, value_in_config, path_in_config) in in_config {
@@ -764,8 +965,18 @@ fn register_url_secrets(url: &Url, path_too: bool) {
     }
     if path_too {
         crate::secret::register(url.path());
+        // A server may echo the token alone ("unknown token ..."): long segments are tokens,
+        // short ones (`bulk`, `tag`, `services`) are words that messages need.
+        for segment in url.path_segments().into_iter().flatten() {
+            if segment.len() >= SECRET_SEGMENT_LEN {
+                crate::secret::register(segment);
+            }
+        }
     }
 }
+
+/// The shortest path segment of a secret URL taken for a token on its own.
+const SECRET_SEGMENT_LEN: usize = 12;
 
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
+    "x-hub-signature-256",
     "transfer-encoding",
 ];
 
@@ -141,8 +142,14 @@ pub(super) fn secret(
         return Ok(Some(Secret::new(v.trim())));
     }
     if let Some(path) = path_env.or(if in_file.is_none() { file_path } else { None }) {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| exit::settings(format!("{name}_FILE {}: {e}", path.display())))?;
+        let bytes =
+            crate::files::read_setting(&format!("{name}_FILE"), &path, crate::files::SECRET_CAP)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            exit::settings(format!(
+                "{name}_FILE {} is not text (UTF-8)",
+                path.display()
+            ))
+        })?;
         let value = text.trim();
         if value.is_empty() {
             return Err(exit::settings(format!(
@@ -214,25 +221,32 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// LOG_TYPES: type codes and Log Streams' category names, comma-separated, as the set of codes
+/// they mean.
 pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
-    let types: BTreeSet<String> = list
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect();
+    use crate::filter::categories::{Entry, entry};
+    let mut types = BTreeSet::new();
+    for raw in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        match entry(raw).map_err(|e| {
+            exit::settings(format!(
+                "LOG_TYPES (--log-types): {e}; e.g. sapi,fapi or management.success,management.fail"
+            ))
+        })? {
+            Entry::Category(_, codes) => types.extend(codes.iter().map(|c| c.to_string())),
+            Entry::Code(code) => {
+                if !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(exit::settings(format!(
+                        "LOG_TYPES (--log-types): '{code}' is not a log type code (letters, digits, _) nor a Log Streams category, e.g. sapi,fapi or management.success"
+                    )));
+                }
+                types.insert(code);
+            }
+        }
+    }
     if types.is_empty() {
         return Err(exit::settings(
             "LOG_TYPES (--log-types) must name at least one log type code, e.g. sapi,fapi",
         ));
-    }
-    if let Some(bad) = types
-        .iter()
-        .find(|t| !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-    {
-        return Err(exit::settings(format!(
-            "LOG_TYPES (--log-types): '{bad}' is not a log type code (letters, digits, _), e.g. sapi,fapi"
-        )));
     }
     Ok(types)
 }

@@ -39,6 +39,7 @@ fn every_setting_is_a_config_file_key() {
         "webhook_secret",
         "slack_incoming_webhook_url",
         "healthcheck_url",
+        "pii_hash_key",
         "webhook_headers",
     ] {
         let e = toml::from_str::<FileSettings>(&format!("{key} = []")).unwrap_err();
@@ -275,11 +276,34 @@ fn domain_with_user_info_is_refused_and_never_echoed() {
 }
 
 #[test]
-fn debug_and_messages_hide_webhook_url_passwords_and_query_tokens() {
+fn webhook_url_with_user_info_is_refused_pointing_to_authorization_and_never_echoed() {
+    let url = "https://u:pw-secret-8@hooks.example.com/x";
+    for (env, both) in [
+        (SECRET.to_vec(), false),
+        ([SECRET, &[("AUTHORIZATION", "Bearer b")]].concat(), true),
+    ] {
+        let m = message(build(&with(&["--webhook-url", url]), &env));
+        assert!(
+            m.contains("WEBHOOK_URL (--webhook-url) https://hooks.example.com/x holds a user name or password")
+                && m.contains("set AUTHORIZATION"),
+            "{m}"
+        );
+        assert_eq!(m.contains("two Authorization headers"), both, "{m}");
+        assert!(!m.contains("pw-secret-8"), "{m}");
+    }
+    let m = message(build(
+        &with(&["--webhook-url", "https://token-as-user@hooks.example.com/x"]),
+        SECRET,
+    ));
+    assert!(m.contains("user name or password"), "{m}");
+}
+
+#[test]
+fn debug_and_messages_hide_webhook_url_query_tokens() {
     let c = build(
         &with(&[
             "--webhook-url",
-            "https://u:pw-secret-7@hooks.example.com/x?token=q-secret-7",
+            "https://hooks.example.com/x?token=q-secret-7",
         ]),
         SECRET,
     )
@@ -583,5 +607,139 @@ fn default_state_file_is_under_xdg_state_home() {
     assert_eq!(
         c.state_file,
         PathBuf::from("/var/lib/x/auth0-mgmt-webhooks/state.json")
+    );
+}
+
+#[test]
+fn signature_scheme_chooses_the_header_and_refuses_what_cannot_sign() {
+    let hub_key = ("WEBHOOK_SECRET", "any text of sixteen+ chars");
+    let env = [SECRET[0], hub_key];
+    let c = build(&with(&["--signature-scheme", "x-hub-signature-256"]), &env).unwrap();
+    let (name, value) = c.webhook.signing.unwrap().header("id", 1, b"{}");
+    assert_eq!(name, "x-hub-signature-256");
+    assert!(value.starts_with("sha256="), "{value}");
+    // The default stays Standard Webhooks, which refuses a key that is not whsec_.
+    let m = message(build(BASE, &env));
+    assert!(m.contains("WEBHOOK_SECRET") && m.contains("whsec_"), "{m}");
+    let m = message(build(&with(&["--signature-scheme", "github"]), &env));
+    assert!(
+        m.contains("SIGNATURE_SCHEME (--signature-scheme)") && m.contains("x-hub-signature-256"),
+        "{m}"
+    );
+    let m = message(build(
+        &with(&["--signature-scheme", "x-hub-signature-256"]),
+        SECRET,
+    ));
+    assert!(m.contains("needs WEBHOOK_SECRET"), "{m}");
+    let short = [SECRET[0], ("WEBHOOK_SECRET", "too-short")];
+    let m = message(build(
+        &with(&["--signature-scheme", "x-hub-signature-256"]),
+        &short,
+    ));
+    assert!(
+        m.contains("16 characters") && !m.contains("too-short"),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_webhook_url_from_a_file_is_a_secret_shown_as_scheme_and_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("url");
+    let url = "https://logs-01.loggly.com/bulk/tok-in-path-5f3a/tag/auth0/?k=q-tok-77";
+    std::fs::write(&path, format!("{url}\n")).unwrap();
+    let p = path.to_str().unwrap();
+    let without_url: Vec<&str> = BASE
+        .chunks(2)
+        .filter(|pair| pair[0] != "--webhook-url")
+        .flatten()
+        .copied()
+        .collect();
+    let c = build(&without_url, &[SECRET[0], ("WEBHOOK_URL_FILE", p)]).unwrap();
+    assert_eq!(c.webhook.url.as_str(), url);
+    assert_eq!(c.webhook.shown_url(), "https://logs-01.loggly.com");
+    let debug = format!("{c:?}");
+    assert!(
+        !debug.contains("tok-in-path") && !debug.contains("q-tok"),
+        "{debug}"
+    );
+    assert!(
+        c.secret_files
+            .iter()
+            .any(|(n, f)| n == "WEBHOOK_URL_FILE" && f == &path)
+    );
+    // A server echoing the path gets it scrubbed.
+    assert!(!crate::secret::scrub("no route /bulk/tok-in-path-5f3a/tag/auth0/").contains("tok"));
+    assert_eq!(
+        crate::secret::scrub("unknown token tok-in-path-5f3a for bulk"),
+        "unknown token *** for bulk"
+    );
+
+    let m = message(build(BASE, &[SECRET[0], ("WEBHOOK_URL_FILE", p)]));
+    assert!(m.contains("WEBHOOK_URL") && m.contains("not both"), "{m}");
+
+    std::fs::write(&path, "ftp://host.example/very-secret-path-9").unwrap();
+    let m = message(build(&without_url, &[SECRET[0], ("WEBHOOK_URL_FILE", p)]));
+    assert!(m.contains("WEBHOOK_URL_FILE") && m.contains("https"), "{m}");
+    assert!(!m.contains("very-secret-path"), "{m}");
+    // A URL given plainly keeps its path in messages: only the file makes it a secret.
+    let c = build(BASE, SECRET).unwrap();
+    assert_eq!(c.webhook.shown_url(), "https://hooks.example.com/x");
+}
+
+#[test]
+fn pii_settings_name_what_is_missing_or_wrong() {
+    let fields = ["--pii-fields", "email, details.request.body.password"];
+    let c = build(&with(&fields), SECRET).unwrap();
+    let masked = c
+        .filter
+        .pii
+        .unwrap()
+        .apply(r#"{"email":"a@b.c"}"#)
+        .into_owned();
+    assert_eq!(masked, r#"{"email":"***"}"#, "mask is the default");
+    assert!(build(BASE, SECRET).unwrap().filter.pii.is_none());
+
+    let hash = with(&["--pii-fields", "email", "--pii-method", "hash"]);
+    let m = message(build(&hash, SECRET));
+    assert!(
+        m.contains("PII_HASH_KEY") && m.contains("16 characters"),
+        "{m}"
+    );
+    let m = message(build(
+        &hash,
+        &[SECRET[0], ("PII_HASH_KEY", "short-pii-key")],
+    ));
+    assert!(
+        m.contains("PII_HASH_KEY") && !m.contains("short-pii-key"),
+        "{m}"
+    );
+    let key = ("PII_HASH_KEY", "a long enough pii hash key");
+    let c = build(&hash, &[SECRET[0], key]).unwrap();
+    let token = c
+        .filter
+        .pii
+        .unwrap()
+        .apply(r#"{"email":"a@b.c"}"#)
+        .into_owned();
+    assert!(!token.contains("a@b.c") && token.len() > 64, "{token}");
+
+    let m = message(build(&with(&["--pii-method", "drop"]), SECRET));
+    assert!(
+        m.contains("PII_FIELDS (--pii-fields)") && m.contains("email"),
+        "{m}"
+    );
+    let m = message(build(&with(&["--pii-fields", "emails"]), SECRET));
+    assert!(
+        m.contains("PII_FIELDS") && m.contains("did you mean `email`?"),
+        "{m}"
+    );
+    let m = message(build(
+        &with(&["--pii-fields", "email", "--pii-method", "blur"]),
+        SECRET,
+    ));
+    assert!(
+        m.contains("PII_METHOD (--pii-method) must be mask or hash or drop"),
+        "{m}"
     );
 }

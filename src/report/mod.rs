@@ -12,9 +12,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::fmt::Display;
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::io::Write;
+// A thread that panicked holding one of these locks must not take the run's end with it (saving
+// the checkpoint, the history): a poisoned lock is used as it is.
 use std::sync::atomic::{AtomicI8, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 static LEVEL: AtomicI8 = AtomicI8::new(0);
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -42,9 +45,33 @@ fn emit(line: String) {
     // printed.
     let line = crate::secret::scrub(&line);
     // A log line must not tear the progress display.
-    match BAR.lock().unwrap().as_ref() {
-        Some(bar) => bar.suspend(|| eprintln!("{line}")),
-        None => eprintln!("{line}"),
+    match BAR.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        Some(bar) => bar.suspend(|| write_line(&mut std::io::stderr(), &line)),
+        None => write_line(&mut std::io::stderr(), &line),
+    }
+}
+
+/// Writes a line of the run's account (a log line, the summary). Nobody reading it (`| head`
+/// left, `2>/dev/full`) is no reason to stop, let alone to panic as `eprintln!` does: the run
+/// still saves its state and records its history, so the error is ignored.
+fn write_line(out: &mut impl Write, line: &str) {
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+}
+
+/// A line on stdout that is a report, not the product (`check`'s lines, the JSON summary, the
+/// JSON of a failure): written if anyone reads it, never a reason to stop or panic.
+pub fn out_line(line: &str) {
+    write_line(&mut std::io::stdout().lock(), line);
+}
+
+/// Writes the product to stdout (`history`, completions, man pages). A reader that stops early
+/// (`| head`) is not an error; any other failure (`>/dev/full`) is, so the exit code tells the
+/// output is not whole.
+pub fn out_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
@@ -163,6 +190,51 @@ impl Counters {
 
 static COUNTERS: Mutex<Option<std::sync::Arc<Counters>>> = Mutex::new(None);
 
+/// How far reading has come: the stored time of the oldest log not yet read, and the cursors
+/// reading. Given by the run; the progress display asks it at each update.
+type Reached = Box<dyn Fn() -> (Option<SystemTime>, usize) + Send>;
+static REACHED: Mutex<Option<(Reached, Option<SystemTime>)>> = Mutex::new(None);
+
+/// The progress display shows how far reading has come, as `reached` tells it.
+pub fn follow(reached: impl Fn() -> (Option<SystemTime>, usize) + Send + 'static) {
+    let mut r = REACHED.lock().unwrap_or_else(PoisonError::into_inner);
+    *r = Some((Box::new(reached), None));
+}
+
+/// What the progress display says of the read: the time it has reached (the oldest log not yet
+/// read), the cursors reading, and when it will be caught up at the pace so far (how far the
+/// reached time moved in `elapsed`, from `first`).
+pub fn reading_line(
+    reached: Option<SystemTime>,
+    cursors: usize,
+    first: Option<SystemTime>,
+    elapsed: Duration,
+    now: SystemTime,
+) -> Option<String> {
+    let reached = reached?;
+    let at = humantime::format_rfc3339_seconds(reached);
+    let cursors = count(cursors as u64, "cursor", "cursors");
+    let gone = reached
+        .duration_since(first?)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let left = now
+        .duration_since(reached)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let eta = match gone > 0.0 && elapsed.as_secs_f64() > 1.0 {
+        true => {
+            let secs = left / (gone / elapsed.as_secs_f64());
+            format!(
+                ", caught up in about {}",
+                humantime::format_duration(Duration::from_secs(secs.min(1e7) as u64))
+            )
+        }
+        false => String::new(),
+    };
+    Some(format!("reached {at} with {cursors}{eta}"))
+}
+
 /// Shows a live line on stderr while the run lasts, if stderr is a terminal and not `-q`.
 /// Cron, pipes and files get no escape codes and no carriage returns.
 pub struct Progress;
@@ -176,8 +248,8 @@ impl Progress {
                     .expect("valid template"),
             );
             bar.enable_steady_tick(Duration::from_millis(200));
-            *BAR.lock().unwrap() = Some(bar);
-            *COUNTERS.lock().unwrap() = Some(counters);
+            *BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar);
+            *COUNTERS.lock().unwrap_or_else(PoisonError::into_inner) = Some(counters);
             tick();
         }
         Progress
@@ -186,29 +258,53 @@ impl Progress {
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        if let Some(bar) = BAR.lock().unwrap().take() {
+        if let Some(bar) = BAR.lock().unwrap_or_else(PoisonError::into_inner).take() {
             bar.finish_and_clear();
         }
-        COUNTERS.lock().unwrap().take();
+        COUNTERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        REACHED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 }
 
 fn tick() {
-    let bar = BAR.lock().unwrap();
+    let bar = BAR.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(bar) = bar.as_ref() else { return };
-    let Some(c) = COUNTERS.lock().unwrap().clone() else {
+    let Some(c) = COUNTERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+    else {
         return;
     };
     let secs = bar.elapsed().as_secs_f64().max(0.001);
     let delivered = Counters::get(&c.delivered);
+    let fetched = Counters::get(&c.fetched);
+    let reading = {
+        let mut r = REACHED.lock().unwrap_or_else(PoisonError::into_inner);
+        r.as_mut().and_then(|(reached, first)| {
+            let (at, cursors) = reached();
+            if first.is_none() {
+                *first = at;
+            }
+            reading_line(at, cursors, *first, bar.elapsed(), SystemTime::now())
+        })
+    };
     bar.set_message(format!(
-        "{}, {} fetched, {} matched, {} delivered ({:.0}/s), {}",
+        "{}, {} fetched ({:.0} logs/s), {} matched, {} delivered ({:.0}/s), {}{}",
         count(Counters::get(&c.pages), "page", "pages"),
-        count(Counters::get(&c.fetched), "log", "logs"),
+        count(fetched, "log", "logs"),
+        fetched as f64 / secs,
         Counters::get(&c.matched),
         delivered,
         delivered as f64 / secs,
         count(Counters::get(&c.retries), "retry", "retries"),
+        reading.map(|r| format!("; {r}")).unwrap_or_default(),
     ));
 }
 
@@ -239,10 +335,7 @@ static JSON_SUMMARY_PRINTED: std::sync::atomic::AtomicBool =
 /// Prints the summary as one JSON line on stdout (`--output json`), and remembers it, so that
 /// an error after it does not print a second object.
 pub fn print_json_summary(summary: &Summary) {
-    println!(
-        "{}",
-        serde_json::to_string(summary).expect("summary serializes")
-    );
+    out_line(&serde_json::to_string(summary).expect("summary serializes"));
     JSON_SUMMARY_PRINTED.store(true, Ordering::Relaxed);
 }
 

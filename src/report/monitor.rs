@@ -14,6 +14,7 @@ use crate::secret;
 use crate::state::State;
 use reqwest::Url;
 use reqwest::blocking::Client;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant, SystemTime};
 
 /// One short timeout for a whole ping: a monitor that is down must not hold up the run, nor eat
@@ -87,9 +88,31 @@ impl<'a> Monitor<'a> {
         }
     }
 
-    /// Pings `/start`: the run holds the lock and begins.
+    /// Pings `/start`: the run holds the lock and begins. The ping runs on its own thread and
+    /// is given up on when a signal comes: a monitor that hangs must not keep a run that was
+    /// asked to stop from ending (it then pings `/<exit code>`).
     pub fn started(&self) {
-        self.ping(Ping::Start, String::new());
+        let (Some(http), Some(base)) = (self.http.clone(), self.cfg.monitor.healthcheck.clone())
+        else {
+            return;
+        };
+        let rid = self.rid.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("ping".into())
+            .spawn(move || {
+                send_ping(&http, &base, Ping::Start, &rid, String::new());
+                let _ = done_tx.send(());
+            });
+        if spawned.is_err() {
+            return;
+        }
+        while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(Duration::from_millis(50)) {
+            if crate::signal::received().is_some() {
+                report::warn("not waiting for the HEALTHCHECK_URL/start ping: stopping");
+                return;
+            }
+        }
     }
 
     /// A run that reached its summary: the end ping with the summary line and its JSON as the
@@ -131,37 +154,41 @@ impl<'a> Monitor<'a> {
     }
 
     fn ping(&self, ping: Ping, body: String) {
-        let (Some(http), Some(base)) = (&self.http, &self.cfg.monitor.healthcheck) else {
-            return;
-        };
-        let shown = match ping {
-            Ping::Start => "HEALTHCHECK_URL/start".to_string(),
-            Ping::End(0) => "HEALTHCHECK_URL".to_string(),
-            Ping::End(code) => format!("HEALTHCHECK_URL/{code}"),
-        };
-        let Some(url) = ping_url(base.expose(), ping, &self.rid) else {
-            return;
-        };
-        let started = Instant::now();
-        let sent = http
-            .post(url)
-            .timeout(PING_TIMEOUT)
-            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(truncate(secret::scrub(&body), MAX_PING_BODY))
-            .send();
-        match sent {
-            Ok(r) if r.status().is_success() => {
-                report::request("POST", &shown, r.status().as_str(), started.elapsed())
-            }
-            Ok(r) => report::warn(format_args!(
-                "the ping to {shown} was answered {}; the run is not affected",
-                r.status()
-            )),
-            Err(e) => report::warn(format_args!(
-                "the ping to {shown} failed ({}); the run is not affected",
-                secret::scrub(&describe(e))
-            )),
+        if let (Some(http), Some(base)) = (&self.http, &self.cfg.monitor.healthcheck) {
+            send_ping(http, base, ping, &self.rid, body);
         }
+    }
+}
+
+/// One ping, with its timeout; a failure is a warning.
+fn send_ping(http: &Client, base: &secret::Secret, ping: Ping, rid: &str, body: String) {
+    let shown = match ping {
+        Ping::Start => "HEALTHCHECK_URL/start".to_string(),
+        Ping::End(0) => "HEALTHCHECK_URL".to_string(),
+        Ping::End(code) => format!("HEALTHCHECK_URL/{code}"),
+    };
+    let Some(url) = ping_url(base.expose(), ping, rid) else {
+        return;
+    };
+    let started = Instant::now();
+    let sent = http
+        .post(url)
+        .timeout(PING_TIMEOUT)
+        .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(truncate(secret::scrub(&body), MAX_PING_BODY))
+        .send();
+    match sent {
+        Ok(r) if r.status().is_success() => {
+            report::request("POST", &shown, r.status().as_str(), started.elapsed())
+        }
+        Ok(r) => report::warn(format_args!(
+            "the ping to {shown} was answered {}; the run is not affected",
+            r.status()
+        )),
+        Err(e) => report::warn(format_args!(
+            "the ping to {shown} failed ({}); the run is not affected",
+            secret::scrub(&describe(e))
+        )),
     }
 }
 

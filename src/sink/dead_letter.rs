@@ -1,6 +1,12 @@
 //! The dead-letter file: where logs the receiver refuses are set aside, one whole JSON line
-//! each (`log_id`, `webhook_id`, `refused_at`, `status`, `refusal`, and the `item` exactly as
-//! it was sent), each synced before the checkpoint may pass its log. `redeliver` reads it back.
+//! each (`log_id`, `tenant`, `webhook_id`, `refused_at`, `status`, `refusal`, and the `item`
+//! exactly as it was sent), each synced before the checkpoint may pass its log. `redeliver`
+//! reads it back.
+//!
+//! Several writers may share one file: two tenants' runs, a run and a `redeliver` (which
+//! rewrites the file and renames the new one over it). So every access holds `<file>.lock`
+//! (not the file itself, whose inode a rewrite replaces), and each append opens the file by its
+//! path under that lock: a record is never written into a file a rename has just discarded.
 
 use crate::exit;
 use crate::sink::encode::Matched;
@@ -9,90 +15,154 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// The dead-letter file: one whole JSON line a refused log, synced before the checkpoint may
-/// pass it.
+/// The dead-letter file of one run: one whole JSON line a refused log, naming the run's tenant,
+/// synced before the checkpoint may pass it.
 pub struct DeadLetter {
-    file: File,
-    /// The file does not end with a newline (a crash or a full disk cut a line short): the next
-    /// record starts on a line of its own.
-    needs_newline: bool,
+    path: PathBuf,
+    tenant: String,
+}
+
+/// The lock beside the file: `<file>.lock`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    crate::state::lock_path(path)
+}
+
+/// Takes the file's lock, waiting for it: other holders keep it only for a read, an append
+/// or a rename. Released when the returned file is dropped (or the process dies).
+pub fn lock(path: &Path) -> std::io::Result<File> {
+    let mut open = std::fs::OpenOptions::new();
+    open.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let lock = lock_path(path);
+    let existed = lock.exists();
+    let file = open.open(&lock)?;
+    // Created by a run by hand as root: the service user's runs must still take it.
+    if !existed {
+        crate::state::owner::keep_owner(&file, None, folder_of(&lock))?;
+    }
+    file.lock()?;
+    Ok(file)
+}
+
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Opens for appending, creating it mode 0600 (logs can hold personal data).
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut open = std::fs::OpenOptions::new();
+    open.create(true).append(true).read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open.open(path)
 }
 
 impl DeadLetter {
-    /// Appends, mode 0600 (logs can hold personal data), and tightened if it was wider.
-    pub fn open(path: &Path) -> Result<DeadLetter> {
-        let cannot = |what: &str, e: std::io::Error| {
-            exit::settings(format!(
-                "DEAD_LETTER_FILE {}: cannot {what} it ({e})",
-                path.display()
+    /// Checks, before anything is sent, that the file and its lock can be opened; the file is
+    /// tightened to mode 0600 if it was wider. A link is followed, so every writer locks beside
+    /// the real file.
+    pub fn open(path: &Path, tenant: &str) -> Result<DeadLetter> {
+        let path = crate::state::resolve(path)?;
+        let named =
+            |what: String| exit::settings(format!("DEAD_LETTER_FILE {}: {what}", path.display()));
+        if let Ok(meta) = std::fs::metadata(&path)
+            && !meta.is_file()
+        {
+            return Err(named(format!(
+                "{}, not a regular file; it must be one (redeliver rewrites it, and it is locked beside it)",
+                crate::files::kind(&meta)
+            )));
+        }
+        let _lock = lock(&path).map_err(|e| {
+            named(format!(
+                "cannot open or lock {} beside it ({e}); its folder must be writable by the user running the tool",
+                lock_path(&path).display()
             ))
-        };
-        let mut open = std::fs::OpenOptions::new();
-        open.create(true).append(true).read(true);
+        })?;
+        let existed = path.exists();
+        let file = open_append(&path).map_err(|e| named(format!("cannot open it ({e})")))?;
+        // Created by a run by hand as root: the service user's runs must still append to it.
+        if !existed {
+            crate::state::owner::keep_owner(&file, None, folder_of(&path))
+                .map_err(|e| named(format!("cannot give it the owner of its folder ({e})")))?;
+        }
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-        let mut file = open.open(path).map_err(|e| cannot("open", e))?;
-        let meta = file.metadata().map_err(|e| cannot("read", e))?;
-        // Only a regular file is tightened (never a device such as /dev/stdout).
-        #[cfg(unix)]
-        if meta.is_file() {
+        {
             use std::os::unix::fs::PermissionsExt;
             file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| cannot("restrict to mode 0600", e))?;
+                .map_err(|e| named(format!("cannot restrict it to mode 0600 ({e})")))?;
         }
-        let len = meta.len();
-        let mut last = [b'\n'];
-        if meta.is_file() && len > 0 {
-            file.seek(SeekFrom::Start(len - 1))
-                .and_then(|_| file.read_exact(&mut last))
-                .map_err(|e| cannot("read", e))?;
-        }
+        #[cfg(not(unix))]
+        let _ = file;
         Ok(DeadLetter {
-            file,
-            needs_newline: last[0] != b'\n',
+            path,
+            tenant: tenant.to_string(),
         })
     }
 
+    /// Appends one record under the lock. If the write fails (a full disk, a file-size limit),
+    /// the file is cut back to where it was, so no torn record is left behind.
     pub fn append(
-        &mut self,
+        &self,
         item: &Matched,
         webhook_id: &str,
         status: u16,
         detail: &str,
     ) -> std::io::Result<()> {
+        let _lock = lock(&self.path)?;
+        let mut file = open_append(&self.path)?;
+        let len = file.metadata()?.len();
+        let mut last = [b'\n'];
+        if len > 0 {
+            file.seek(SeekFrom::Start(len - 1))?;
+            file.read_exact(&mut last)?;
+        }
         let mut line = Vec::new();
-        if self.needs_newline {
+        // A crash or a full disk cut the last line short: this record starts on its own line.
+        if last[0] != b'\n' {
             line.push(b'\n');
         }
         line.extend(dead_letter_record(
             &item.log_id,
+            Some(&self.tenant),
             webhook_id,
             status,
             detail,
             &item.json,
         )?);
         // One write, then synced: the record is whole on disk before the checkpoint passes it.
-        let result = self
-            .file
-            .write_all(&line)
-            .and_then(|_| self.file.sync_data());
-        self.needs_newline = result.is_err();
+        let result = file.write_all(&line).and_then(|_| file.sync_data());
+        if result.is_err() {
+            let _ = file.set_len(len).and_then(|_| file.sync_data());
+        }
         result
     }
 }
 
 /// The lines waiting in the dead-letter file (blank lines aside): what `redeliver` would
 /// send, or keep for a person. A missing file holds none; what is not a regular file (a
-/// device such as /dev/null) is not counted. Read in chunks: the file may be large.
+/// device such as /dev/null, a FIFO) is not counted, nor opened. Read in chunks: the file may
+/// be large.
 pub fn pending(path: &Path) -> std::io::Result<Option<u64>> {
-    let mut file = match File::open(path) {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => return Ok(None),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(0)),
+        Err(e) => return Err(e),
+    }
+    let mut file = match crate::files::open_no_block(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(0)),
         Err(e) => return Err(e),
     };
+    // The path may have been swapped for something else since it was looked at.
     if !file.metadata()?.is_file() {
         return Ok(None);
     }
@@ -117,11 +187,13 @@ pub fn pending(path: &Path) -> std::io::Result<Option<u64>> {
     Ok(Some(lines + u64::from(in_line)))
 }
 
-/// One line of the dead-letter file, newline included: `log_id`, `webhook_id`, `refused_at`
-/// (now), `status`, `refusal`, and the `item` as raw JSON, exactly as it was serialized for
-/// sending, so a redelivery sends the same bytes. Fails only when `item` is not JSON.
+/// One line of the dead-letter file, newline included: `log_id`, `tenant` (the run's, as its
+/// state file records it), `webhook_id`, `refused_at` (now), `status`, `refusal`, and the
+/// `item` as raw JSON, exactly as it was serialized for sending, so a redelivery sends the same
+/// bytes. Fails only when `item` is not JSON.
 pub fn dead_letter_record(
     log_id: &str,
+    tenant: Option<&str>,
     webhook_id: &str,
     status: u16,
     refusal: &str,
@@ -130,6 +202,7 @@ pub fn dead_letter_record(
     let item: &RawValue = serde_json::from_slice(item)?;
     let mut line = serde_json::to_vec(&Record {
         log_id,
+        tenant,
         webhook_id,
         refused_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         status,
@@ -143,6 +216,8 @@ pub fn dead_letter_record(
 #[derive(Serialize)]
 struct Record<'a> {
     log_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
     webhook_id: &'a str,
     refused_at: String,
     status: u16,
@@ -157,7 +232,8 @@ mod tests {
     #[test]
     fn a_record_is_one_json_line_holding_the_item_byte_for_byte() {
         let item = br#"{"log_id":"9","n":12345678901234567890123,"x":1e3,"s":"a\"}"}"#;
-        let line = dead_letter_record("9", "w", 422, "said \"no\"}", item).unwrap();
+        let line =
+            dead_letter_record("9", Some("t.example"), "w", 422, "said \"no\"}", item).unwrap();
         assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
         assert!(line.ends_with(b"\n"));
         let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
@@ -165,11 +241,15 @@ mod tests {
             (v["log_id"].as_str(), v["status"].as_u64()),
             (Some("9"), Some(422))
         );
+        assert_eq!(v["tenant"], "t.example");
         assert_eq!(v["refusal"], "said \"no\"}");
         let text = String::from_utf8(line).unwrap();
         let raw = std::str::from_utf8(item).unwrap();
         assert!(text.ends_with(&format!(",\"item\":{raw}}}\n")), "{text}");
-        assert!(dead_letter_record("9", "w", 422, "x", b"{cut").is_err());
+        assert!(dead_letter_record("9", None, "w", 422, "x", b"{cut").is_err());
+        let untenanted = dead_letter_record("9", None, "w", 422, "x", b"{}").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&untenanted).unwrap();
+        assert!(v.get("tenant").is_none(), "{v}");
     }
 
     #[test]
@@ -183,6 +263,43 @@ mod tests {
             pending(dir.path()).unwrap(),
             None,
             "a folder is not counted"
+        );
+    }
+
+    fn item(id: &str) -> Matched {
+        Matched {
+            seq: Default::default(),
+            log_id: id.into(),
+            json: format!(r#"{{"log_id":"{id}"}}"#).into_bytes(),
+        }
+    }
+
+    #[test]
+    fn an_append_after_the_file_was_replaced_lands_in_the_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dead.jsonl");
+        let dl = DeadLetter::open(&p, "https://a.example").unwrap();
+        dl.append(&item("1"), "1", 422, "no").unwrap();
+        // What redeliver does: a new file renamed over the old one.
+        crate::state::replace_file(&p, b"kept\n", "DEAD_LETTER_FILE", None).unwrap();
+        dl.append(&item("2"), "2", 422, "no").unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0], "kept");
+        let v: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(v["log_id"], "2");
+        assert_eq!(v["tenant"], "https://a.example");
+    }
+
+    #[test]
+    fn a_device_is_refused_naming_what_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = DeadLetter::open(dir.path(), "t").err().unwrap();
+        assert_eq!(exit::code_for(&e), exit::USAGE);
+        assert!(
+            e.to_string().contains("a folder, not a regular file"),
+            "{e}"
         );
     }
 }

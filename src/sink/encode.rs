@@ -9,7 +9,7 @@ use std::io::Write;
 #[derive(Debug, Clone)]
 pub struct Matched {
     /// Its ticket with the checkpoint's acker.
-    pub seq: crate::state::checkpoint::Seq,
+    pub seq: crate::state::ledger::Ticket,
     pub log_id: String,
     /// The payload item, serialized once.
     pub json: Vec<u8>,
@@ -123,7 +123,7 @@ mod tests {
 
     fn item(n: u64, size: usize) -> Matched {
         Matched {
-            seq: n,
+            seq: crate::state::ledger::Ticket { window: 0, seq: n },
             log_id: n.to_string(),
             json: vec![b'x'; size],
         }
@@ -137,7 +137,7 @@ mod tests {
         }
         out.extend(b.take());
         out.into_iter()
-            .map(|g| g.iter().map(|m| m.seq).collect())
+            .map(|g| g.iter().map(|m| m.seq.seq).collect())
             .collect()
     }
 

@@ -4,7 +4,8 @@
 //! the configured concurrency.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+// A thread that panicked holding the lock must not stop the others: the state is used as it is.
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// What an attempt told us about the receiver's health.
@@ -91,7 +92,7 @@ impl Pace {
 
     /// Waits for a free slot and for any shared pause to end. `None` when `stop` was raised.
     pub fn acquire<'a>(&'a self, stop: &AtomicBool) -> Option<Permit<'a>> {
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if stop.load(Ordering::Relaxed) {
                 return None;
@@ -110,18 +111,26 @@ impl Pace {
                 Some(pause) => pause.clamp(Duration::from_millis(1), Duration::from_millis(100)),
                 None => Duration::from_millis(100),
             };
-            s = self.changed.wait_timeout(s, wait).unwrap().0;
+            s = self
+                .changed
+                .wait_timeout(s, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 
     /// The in-flight limit now.
     #[cfg(test)]
     fn limit(&self) -> usize {
-        self.state.lock().unwrap().aimd.limit
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .aimd
+            .limit
     }
 
     fn release(&self, signal: Signal, pause: Option<Duration>) {
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         s.in_flight -= 1;
         s.aimd = s.aimd.next(self.max, signal);
         if let Some(p) = pause {

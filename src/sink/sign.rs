@@ -1,12 +1,72 @@
-//! Standard Webhooks signatures (standardwebhooks.com): `webhook-id`, `webhook-timestamp` and
-//! `webhook-signature` = `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")).
+//! Request signatures, by SIGNATURE_SCHEME: Standard Webhooks (standardwebhooks.com):
+//! `webhook-signature` = `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")), or
+//! GitHub's `X-Hub-Signature-256` = `sha256=` + hex(HMAC-SHA256(key, body)). Both sign the body
+//! before gzip: that is what a receiver's HTTP stack hands its verifier.
 
+use crate::cli::SignatureScheme as Scheme;
 use crate::secret::Secret;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::fmt;
+
+/// How every webhook request is signed: WEBHOOK_SECRET read as SIGNATURE_SCHEME says.
+#[derive(Debug, Clone)]
+pub enum Signer {
+    StandardWebhooks(SigningKeys),
+    /// The key as written (GitHub's webhook secret is any text, used as its UTF-8 bytes).
+    HubSignature256(Secret),
+}
+
+/// GitHub-style receivers' libraries compare the hex digest as a string; fewer characters than
+/// this would make a key that can be guessed.
+pub const HUB_KEY_MIN_CHARS: usize = 16;
+
+impl Signer {
+    /// WEBHOOK_SECRET for `scheme`; the error never shows the value.
+    pub fn parse(scheme: Scheme, value: &str) -> Result<Signer, String> {
+        match scheme {
+            Scheme::StandardWebhooks => SigningKeys::parse(value).map(Signer::StandardWebhooks),
+            Scheme::XHubSignature256 => {
+                let key = value.trim();
+                if key.chars().count() < HUB_KEY_MIN_CHARS {
+                    return Err(format!(
+                        "with SIGNATURE_SCHEME=x-hub-signature-256 the key is used as written and must be at least {HUB_KEY_MIN_CHARS} characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
+                    ));
+                }
+                Ok(Signer::HubSignature256(Secret::new(key)))
+            }
+        }
+    }
+
+    /// The signature header for one attempt: its name and value. `body` is the body before gzip.
+    pub fn header(&self, id: &str, timestamp: u64, body: &[u8]) -> (&'static str, String) {
+        match self {
+            Signer::StandardWebhooks(keys) => ("webhook-signature", keys.sign(id, timestamp, body)),
+            Signer::HubSignature256(key) => ("x-hub-signature-256", hub_signature(key, body)),
+        }
+    }
+
+    /// For `check`: which scheme, and in which header.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Signer::StandardWebhooks(_) => "signed with Standard Webhooks (webhook-signature)",
+            Signer::HubSignature256(_) => "signed with X-Hub-Signature-256 (sha256=<hex HMAC>)",
+        }
+    }
+}
+
+/// `sha256=` + the hex HMAC-SHA256 of the body, keyed with the secret's bytes (GitHub's
+/// `X-Hub-Signature-256`).
+fn hub_signature(key: &Secret, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.expose().as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
 
 /// One or more keys (several during a rotation); each request gets one signature per key.
 #[derive(Clone)]
@@ -119,6 +179,33 @@ mod tests {
             )
             .contains("***")
         );
+    }
+
+    /// GitHub's documented example: secret "It's a Secret to Everybody", body "Hello, World!".
+    #[test]
+    fn hub_signature_matches_githubs_example() {
+        let signer = Signer::parse(Scheme::XHubSignature256, "It's a Secret to Everybody").unwrap();
+        let (name, value) = signer.header("ignored", 0, b"Hello, World!");
+        assert_eq!(name, "x-hub-signature-256");
+        assert_eq!(
+            value,
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        );
+    }
+
+    #[test]
+    fn a_hub_key_is_any_text_of_16_characters_never_echoed() {
+        assert!(Signer::parse(Scheme::XHubSignature256, "0123456789abcdef").is_ok());
+        let e = Signer::parse(Scheme::XHubSignature256, "short-secret-15").unwrap_err();
+        assert!(
+            e.contains("16 characters") && !e.contains("short-secret-15"),
+            "{e}"
+        );
+        let whsec = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+        let (_, as_written) = Signer::parse(Scheme::XHubSignature256, whsec)
+            .unwrap()
+            .header("i", 0, b"x");
+        assert_eq!(as_written, hub_signature(&Secret::new(whsec), b"x"));
     }
 
     #[test]

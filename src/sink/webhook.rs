@@ -6,7 +6,7 @@
 //! outside the pool, for `redeliver` and `check --send-test`.
 
 use crate::config::WebhookConfig;
-use crate::http::{describe, read_prefix, redact, snippet};
+use crate::http::{describe, read_prefix, snippet};
 use crate::report::{self, Counters};
 use crate::retry::{self, Attempt, Verdict};
 use crate::secret::scrub;
@@ -14,14 +14,14 @@ use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Matched, encode, gzip};
 use crate::sink::pace::{Deadline, Pace, Signal};
 use crate::sink::sign;
-use crate::state::checkpoint::{Fate, Seq};
+use crate::state::checkpoint::Fate;
+use crate::state::ledger::Ticket;
 use anyhow::{Context, Result};
 use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, LOCATION};
-use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Single-log refusals in a row, with nothing accepted in this run yet, after which the
@@ -36,7 +36,7 @@ const ANSWER_PREFIX: usize = 4096;
 /// How one request's logs ended, in the order they were given.
 #[derive(Debug)]
 pub struct Done {
-    pub fates: Vec<(Seq, Fate)>,
+    pub fates: Vec<(Ticket, Fate)>,
     /// Why some are still pending.
     pub error: Option<String>,
 }
@@ -78,7 +78,7 @@ struct Shared {
     http: Client,
     cfg: WebhookConfig,
     pace: Pace,
-    dead_letter: Option<Mutex<DeadLetter>>,
+    dead_letter: Option<DeadLetter>,
     counters: Arc<Counters>,
     deadline: Arc<Deadline>,
     /// Raised on the first request that finally failed: requests not started yet are not
@@ -95,7 +95,7 @@ impl Deliverer {
     pub fn new(
         http: &Client,
         cfg: &WebhookConfig,
-        dead_letter: Option<&Path>,
+        dead_letter: Option<DeadLetter>,
         counters: Arc<Counters>,
         deadline: Arc<Deadline>,
     ) -> Result<Self> {
@@ -104,10 +104,6 @@ impl Deliverer {
             .thread_name(|i| format!("deliver-{i}"))
             .build()
             .context("starting the delivery threads")?;
-        let dead_letter = dead_letter
-            .map(DeadLetter::open)
-            .transpose()?
-            .map(Mutex::new);
         let (done_tx, done_rx) = channel();
         Ok(Deliverer {
             shared: Arc::new(Shared::new(http, cfg, dead_letter, counters, deadline)),
@@ -212,7 +208,7 @@ impl Shared {
     fn new(
         http: &Client,
         cfg: &WebhookConfig,
-        dead_letter: Option<Mutex<DeadLetter>>,
+        dead_letter: Option<DeadLetter>,
         counters: Arc<Counters>,
         deadline: Arc<Deadline>,
     ) -> Shared {
@@ -312,8 +308,7 @@ impl Shared {
             ));
         }
         let webhook_id = self.webhook_id(std::slice::from_ref(item));
-        let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
-        match f.append(item, &webhook_id, status, detail) {
+        match file.append(item, &webhook_id, status, detail) {
             Ok(()) => {
                 report::warn(format_args!(
                     "log {} refused ({detail}); written to the dead-letter file",
@@ -383,7 +378,7 @@ impl Shared {
             let outcome = self.attempt(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
             let took = started.elapsed();
             Counters::add(&self.counters.requests, 1);
-            let url = redact(&self.cfg.url);
+            let url = self.cfg.shown_url();
             let (verdict, retry_after, detail, status) = match outcome {
                 Ok(answer) => {
                     report::request("POST", &url, &answer.status.to_string(), took);
@@ -486,8 +481,9 @@ impl Shared {
             .header(CONTENT_TYPE, content_type.clone())
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string());
-        if let Some(keys) = &self.cfg.signing {
-            req = req.header("webhook-signature", keys.sign(id, timestamp, body));
+        if let Some(signer) = &self.cfg.signing {
+            let (name, value) = signer.header(id, timestamp, body);
+            req = req.header(name, value);
         }
         if let Some(auth) = &self.cfg.authorization {
             req = req.header(AUTHORIZATION, auth.expose());
@@ -502,7 +498,7 @@ impl Shared {
         let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
         let retry_after = retry::retry_after(resp.headers());
         let location = header(LOCATION).map(|l| match self.cfg.url.join(l) {
-            Ok(u) => redact(&u),
+            Ok(u) => self.cfg.show(&u),
             Err(_) => "an address that is not a URL".to_string(),
         });
         let status = resp.status().as_u16();

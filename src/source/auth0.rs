@@ -15,8 +15,8 @@ use reqwest::blocking::{Client, Response};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Which page to ask for.
@@ -41,6 +41,8 @@ pub struct Page {
 
 /// Attempts for one request before the run gives up on Auth0 (waits for rate limits aside).
 const MAX_ATTEMPTS: u32 = 8;
+/// Fresh tokens for one page before a 401 or 403 means the credentials are refused.
+const MAX_REFRESHES: u32 = 3;
 /// A cached token is replaced this long before it expires.
 const TOKEN_MARGIN: u64 = 600;
 const AUTH0_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,6 +58,8 @@ pub struct Auth0 {
     token: Mutex<Option<CachedToken>>,
     /// Every request waits for the tenant's rate budget here.
     pacer: Pacer,
+    /// Held while a token is fetched, so cursors do not each fetch one.
+    fetching: Mutex<()>,
 }
 
 fn now_unix() -> u64 {
@@ -67,7 +71,13 @@ fn now_unix() -> u64 {
 
 /// Whether a cached token may still be used for this client.
 pub fn token_usable(token: &CachedToken, client_id: &str, now: u64) -> bool {
-    token.client_id == client_id && token.expires_at > now + TOKEN_MARGIN
+    usable_until(token, client_id).is_some_and(|until| until > now)
+}
+
+/// The last moment (Unix seconds) a run uses this cached token for this client instead of
+/// asking for a new one; `None` for another client's token.
+pub fn usable_until(token: &CachedToken, client_id: &str) -> Option<u64> {
+    (token.client_id == client_id).then(|| token.expires_at.saturating_sub(TOKEN_MARGIN))
 }
 
 /// The access token and its expiry (Unix seconds) from a token answer's body. The body is only
@@ -143,11 +153,23 @@ fn body_text(resp: Response, method: &str, url: &reqwest::Url) -> Result<String>
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
+/// Auth0 refused the client credentials or the token made from them: `check` tells this from
+/// other failures, to say whether the cached token keeps runs going meanwhile.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "Auth0 refused the credentials ({status}: {snippet}): check AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET, and that the application is authorized for the Management API with the read:logs scope"
+)]
+pub struct CredentialsRefused {
+    status: u16,
+    snippet: String,
+}
+
 pub fn credentials_error(status: u16, body: &str) -> anyhow::Error {
-    anyhow!(
-        "Auth0 refused the credentials ({status}: {}): check AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET, and that the application is authorized for the Management API with the read:logs scope",
-        snippet(body)
-    )
+    CredentialsRefused {
+        status,
+        snippet: snippet(body),
+    }
+    .into()
 }
 
 impl Auth0 {
@@ -158,6 +180,7 @@ impl Auth0 {
             pacer: Pacer::new(cfg.rate_limit),
             cfg,
             token: Mutex::new(cached),
+            fetching: Mutex::new(()),
         }
     }
 
@@ -168,7 +191,7 @@ impl Auth0 {
 
     /// The token to keep in the state file for the next run.
     pub fn token_for_cache(&self) -> Option<CachedToken> {
-        self.token.lock().unwrap().clone()
+        self.cached().clone()
     }
 
     fn url(&self, path: &str) -> reqwest::Url {
@@ -178,14 +201,29 @@ impl Auth0 {
             .expect("a path joins a base URL")
     }
 
-    fn access_token(&self, deadline: Instant, stop: &AtomicBool) -> Result<Secret> {
-        if let Some(t) = self.token.lock().unwrap().as_ref() {
-            return Ok(t.access_token.clone());
+    fn cached(&self) -> std::sync::MutexGuard<'_, Option<CachedToken>> {
+        self.token.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached token, or a new one. One cursor fetches it while the others wait for it.
+    /// `true` with a token fetched for this call, `false` with one from the cache.
+    fn access_token(&self, deadline: Instant, stop: &AtomicBool) -> Result<(Secret, bool)> {
+        let _one = self.fetching.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = self.cached().as_ref() {
+            return Ok((t.access_token.clone(), false));
         }
         let fresh = self.fetch_token(deadline, stop)?;
         let secret = fresh.access_token.clone();
-        *self.token.lock().unwrap() = Some(fresh);
-        Ok(secret)
+        *self.cached() = Some(fresh);
+        Ok((secret, true))
+    }
+
+    /// Auth0 refused `used`: forget it, unless another cursor has already replaced it.
+    fn forget_token(&self, used: Option<&Secret>) {
+        let mut cached = self.cached();
+        if cached.as_ref().map(|t| &t.access_token) == used {
+            *cached = None;
+        }
     }
 
     fn fetch_token(&self, deadline: Instant, stop: &AtomicBool) -> Result<CachedToken> {
@@ -197,10 +235,11 @@ impl Auth0 {
             "audience": self.cfg.audience.as_str(),
         });
         let resp = self.call(deadline, stop, "POST", &url, || {
-            self.http
+            Ok(self
+                .http
                 .post(url.clone())
                 .timeout(AUTH0_TIMEOUT)
-                .json_body(&body)
+                .json_body(&body))
         })?;
         let status = resp.status().as_u16();
         if (300..400).contains(&status) {
@@ -249,17 +288,25 @@ impl Auth0 {
             }
             Cursor::Next(next) => url = next.clone(),
         }
-        let mut refreshed = false;
+        // A refused token from the cache is replaced, up to a few times: with several cursors,
+        // the token one takes from the cache may be one another has just seen refused.
+        let mut refreshed = 0;
         // Answers that were not a usable page (not JSON, cut off on the way): asked again a few
         // times, as a proxy's error page or a reset connection is usually passing.
         let mut malformed = 0;
         loop {
-            let token = self.access_token(deadline, stop)?;
+            // The token is taken when the budget lets the request go, so it is as fresh as it
+            // can be when it is sent.
+            let used = Mutex::new(None);
             let resp = self.call(deadline, stop, "GET", &url, || {
-                self.http
+                let (token, fresh) = self.access_token(deadline, stop)?;
+                let request = self
+                    .http
                     .get(url.clone())
                     .timeout(AUTH0_TIMEOUT)
-                    .bearer_auth(token.expose())
+                    .bearer_auth(token.expose());
+                *used.lock().unwrap_or_else(PoisonError::into_inner) = Some((token, fresh));
+                Ok(request)
             })?;
             let status = resp.status().as_u16();
             if (300..400).contains(&status) {
@@ -279,10 +326,22 @@ impl Auth0 {
                     Err(e) => e,
                 },
                 (_, Err(e)) => e,
-                (401 | 403, Ok(_)) if !refreshed => {
+                // A refused token is replaced once. After that, only one from the cache (which
+                // another cursor may have seen expire): a token fetched for this very request
+                // that is refused again means the credentials or the scope are wrong.
+                (401 | 403, Ok(_))
+                    if refreshed == 0
+                        || refreshed < MAX_REFRESHES
+                            && used
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .as_ref()
+                                .is_some_and(|(_, fresh)| !fresh) =>
+                {
                     report::verbose("Auth0 refused the access token; getting a new one");
-                    refreshed = true;
-                    *self.token.lock().unwrap() = None;
+                    refreshed += 1;
+                    let used = used.into_inner().unwrap_or_else(PoisonError::into_inner);
+                    self.forget_token(used.as_ref().map(|(t, _)| t));
                     continue;
                 }
                 (401 | 403, Ok(text)) => return Err(credentials_error(status, &text)),
@@ -317,7 +376,7 @@ impl Auth0 {
         stop: &AtomicBool,
         method: &str,
         url: &reqwest::Url,
-        build: impl Fn() -> reqwest::blocking::RequestBuilder,
+        build: impl Fn() -> Result<reqwest::blocking::RequestBuilder>,
     ) -> Result<Response> {
         let counts = url.path().starts_with("/api/v2/");
         let outcome = retry::run(deadline, stop, Some(MAX_ATTEMPTS), |_| {
@@ -330,8 +389,15 @@ impl Auth0 {
                 };
                 return Attempt::Done(Err(anyhow!("{method} {} not sent: {why}", url.path())));
             };
+            let request = match build() {
+                Ok(request) => request,
+                Err(e) => {
+                    self.pacer.answer(ticket, None);
+                    return Attempt::Done(Err(e));
+                }
+            };
             let started = Instant::now();
-            let resp = match build().send() {
+            let resp = match request.send() {
                 Ok(resp) => resp,
                 Err(e) => {
                     self.pacer.answer(ticket, None);
@@ -542,6 +608,8 @@ mod tests {
         assert!(token_usable(&t, "a", 1_000));
         assert!(!token_usable(&t, "b", 1_000));
         assert!(!token_usable(&t, "a", 10_000 - TOKEN_MARGIN));
+        assert_eq!(usable_until(&t, "a"), Some(10_000 - TOKEN_MARGIN));
+        assert_eq!(usable_until(&t, "b"), None);
     }
 
     #[test]

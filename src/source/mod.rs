@@ -1,80 +1,143 @@
-//! The source: Auth0's logs as one stream in id order, read page after page in checkpoint
-//! mode only (`from`/`take`, first run included), on a thread of its own one page ahead of
-//! delivery. Each page is checked before it goes on: sorted by id, repeats and logs at or
-//! before the cursor dropped, and a page that does not move the cursor stops the run.
+//! The source: Auth0's logs read in checkpoint mode only (`from`/`take`, first run included), by
+//! one cursor or, on a backlog, by several at once over windows of stored time (`windows`), each
+//! request paced by the tenant's rate budget (`pacer`), on threads of their own a page ahead of
+//! delivery. Each page is checked before it goes on: sorted by id, repeats and logs at or before
+//! the cursor dropped, and a page that does not move the cursor stops the run.
 
 pub mod auth0;
 pub mod log;
 pub mod logid;
 pub mod pacer;
+pub mod windows;
 
 use crate::report;
+use crate::state::ledger::WindowId;
 use anyhow::{Result, anyhow};
 use auth0::{Auth0, Cursor, Page};
 use log::Log;
 use reqwest::Url;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
+use windows::Board;
 
 /// Logs per Auth0 request: the most Auth0 gives, so the fewest calls under its rate limits.
 pub const TAKE: u32 = 100;
 
-/// What goes down the channel: a page's new logs, in id order, or why fetching stopped.
-pub type Fetched = Result<Vec<Log>>;
+/// What the cursors tell the run, in order for each window.
+#[derive(Debug)]
+pub enum Event {
+    /// A window of logs after `after` is being read.
+    Opened { window: WindowId, after: String },
+    /// Logs of a window, in id order, after those before.
+    Page { window: WindowId, logs: Vec<Log> },
+    /// The window is read to its end, `end` (`None`: the last window, caught up).
+    Closed {
+        window: WindowId,
+        end: Option<String>,
+    },
+}
 
-/// Reads pages after `start` until caught up (an empty page, sent on as the last one), `stop` is raised, `until`
-/// passes, or an error (sent on, then the thread ends). Dropping the receiver ends it too.
-pub fn fetch(
-    auth0: &Auth0,
-    base: &Url,
+/// What goes down the channel: an event, or why reading stopped.
+pub type Fetched = Result<Event>;
+
+/// Starts the cursors reading the logs after `start` until all is read, `stop` is raised,
+/// `until` passes, or a cursor fails (its error is sent on). As many cursors read at once as the
+/// rate budget keeps busy; the run ends when every cursor has ended (the channel closes), or
+/// earlier by dropping the receiver. The board tells how far the read has come.
+pub fn start(
+    auth0: Arc<Auth0>,
+    base: Url,
     start: String,
     until: Instant,
-    stop: &AtomicBool,
+    stop: Arc<AtomicBool>,
     tx: SyncSender<Fetched>,
-) {
-    let mut after = start;
-    let mut cursor = Cursor::After(after.clone());
-    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
-        let page = match auth0.page(&cursor, TAKE, until, stop) {
-            Ok(page) => page,
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
-            }
+) -> Arc<Board> {
+    let board = Arc::new(Board::new(start));
+    for n in 0..pacer::MAX_CURSORS {
+        let (auth0, base, board, stop, tx) = (
+            Arc::clone(&auth0),
+            base.clone(),
+            Arc::clone(&board),
+            Arc::clone(&stop),
+            tx.clone(),
+        );
+        std::thread::Builder::new()
+            .name(format!("cursor-{n}"))
+            .spawn(move || {
+                if let Err(e) = read(&auth0, &base, &board, until, &stop, &tx) {
+                    board.fail();
+                    let _ = tx.send(Err(e));
+                }
+            })
+            .expect("starting a cursor thread");
+    }
+    board
+}
+
+/// One cursor: reads the windows the board gives it, each to its end. `Ok` when there is no more
+/// work, or the run stopped or no longer listens.
+fn read(
+    auth0: &Auth0,
+    base: &Url,
+    board: &Board,
+    until: Instant,
+    stop: &AtomicBool,
+    tx: &SyncSender<Fetched>,
+) -> Result<()> {
+    let wanted = || auth0.pacer().cursors();
+    while let Some(work) = board.take(&wanted, until, stop) {
+        let window = work.id;
+        let opened = Event::Opened {
+            window,
+            after: work.after,
         };
-        let Page { logs, next } = page;
-        if logs.is_empty() {
-            // Caught up: the empty page tells the run so.
-            let _ = tx.send(Ok(logs));
-            return;
+        if tx.send(Ok(opened)).is_err() {
+            return Ok(());
         }
-        let logs = match accept_page(&after, logs) {
-            Ok(logs) => logs,
-            Err(e) => {
-                let _ = tx.send(Err(anyhow!(e)));
-                return;
+        let mut after = work.position;
+        let mut cursor = Cursor::After(after.clone());
+        loop {
+            if stop.load(Ordering::Relaxed) || Instant::now() >= until {
+                return Ok(());
             }
-        };
-        after = logs
-            .last()
-            .expect("accept_page keeps at least one")
-            .id()
-            .to_string();
-        cursor = match next.as_deref().map(|link| follow(link, base, &after)) {
-            Some(Ok(url)) => Cursor::Next(url),
-            Some(Err(why)) => {
-                report::warn(format_args!(
-                    "not following Auth0's Link header ({why}); asking for the logs after {after}"
-                ));
-                Cursor::After(after.clone())
+            let Page { logs, next } = auth0.page(&cursor, TAKE, until, stop)?;
+            let full = logs.len() >= TAKE as usize;
+            let logs = match logs.is_empty() {
+                true => logs,
+                false => accept_page(&after, logs).map_err(|e| anyhow!(e))?,
+            };
+            let read = board.read(window, logs, full);
+            if let Some(last) = read.logs.last() {
+                after = last.id().to_string();
+                let page = Event::Page {
+                    window,
+                    logs: read.logs,
+                };
+                if tx.send(Ok(page)).is_err() {
+                    return Ok(());
+                }
             }
-            None => Cursor::After(after.clone()),
-        };
-        if tx.send(Ok(logs)).is_err() {
-            return;
+            if let Some(end) = read.closed {
+                if tx.send(Ok(Event::Closed { window, end })).is_err() {
+                    return Ok(());
+                }
+                break;
+            }
+            cursor = match next.as_deref().map(|link| follow(link, base, &after)) {
+                Some(Ok(url)) => Cursor::Next(url),
+                Some(Err(why)) => {
+                    report::warn(format_args!(
+                        "not following Auth0's Link header ({why}); asking for the logs after {after}"
+                    ));
+                    Cursor::After(after.clone())
+                }
+                None => Cursor::After(after.clone()),
+            };
         }
     }
+    Ok(())
 }
 
 /// A page as delivery may take it: in id order, without repeats or logs at or before `after`

@@ -254,9 +254,11 @@ impl Budget {
 
     /// How long until a request may go: zero when it may go now, `None` when only news (an
     /// answer) can tell. `wall` is the clock `x-ratelimit-reset` is read against.
-    pub fn wait(&self, now: Instant, wall: SystemTime) -> Option<Duration> {
+    /// A request that does not `count` against the tenant's bucket (the token endpoint, limited
+    /// apart) waits only for a 429's pause.
+    pub fn wait(&self, now: Instant, wall: SystemTime, counts: bool) -> Option<Duration> {
         let pause = self.not_before.saturating_duration_since(now);
-        if !pause.is_zero() {
+        if !pause.is_zero() || !counts {
             return Some(pause);
         }
         let Some(level) = self.level(now, wall) else {
@@ -303,19 +305,22 @@ impl Budget {
     }
 
     /// A request goes now. `counts` is false for one that another bucket limits (the token
-    /// endpoint): it takes from our share but tells nothing about the tenant's bucket. The
+    /// endpoint): it tells nothing about the tenant's bucket and takes nothing from it. The
     /// ticket goes back with the answer.
     pub fn take(&mut self, now: Instant, wall: SystemTime, counts: bool) -> Ticket {
+        if !counts {
+            return Ticket {
+                index: u64::MAX,
+                sent: now,
+            };
+        }
         self.ours = (self.our_tokens(now, wall) - 1.0).max(0.0);
         self.ours_at = now;
-        let index = match counts {
-            true => {
-                self.sent += 1;
-                self.sent - 1
-            }
-            false => u64::MAX,
-        };
-        Ticket { index, sent: now }
+        self.sent += 1;
+        Ticket {
+            index: self.sent - 1,
+            sent: now,
+        }
     }
 
     /// The request of `ticket` got no answer (a transport error): it may or may not have taken
@@ -437,7 +442,7 @@ impl Pacer {
                 return None;
             }
             let now = Instant::now();
-            let wait = b.wait(now, SystemTime::now());
+            let wait = b.wait(now, SystemTime::now(), counts);
             if wait == Some(Duration::ZERO) {
                 return Some(b.take(now, SystemTime::now(), counts));
             }
@@ -615,7 +620,8 @@ mod tests {
                 // About once a period, never quite in step.
                 next_neighbour = now + neighbour.unwrap() * (0.9 + 0.2 * ((now * 7.3).sin().abs()));
             }
-            while flight.len() < cursors && b.wait(at(now), wall(now)) == Some(Duration::ZERO) {
+            while flight.len() < cursors && b.wait(at(now), wall(now), true) == Some(Duration::ZERO)
+            {
                 let ticket = b.take(at(now), wall(now), true);
                 refill(&mut tokens, &mut last, now);
                 let status = if tokens >= 1.0 {
@@ -695,9 +701,9 @@ mod tests {
         let now = Instant::now();
         let wall = SystemTime::now();
         let mut b = Budget::new(Share::DEFAULT, now);
-        assert_eq!(b.wait(now, wall), Some(Duration::ZERO));
+        assert_eq!(b.wait(now, wall, true), Some(Duration::ZERO));
         b.take(now, wall, true);
-        assert_eq!(b.wait(now, wall), None, "the second waits for news");
+        assert_eq!(b.wait(now, wall, true), None, "the second waits for news");
     }
 
     #[test]
@@ -712,14 +718,14 @@ mod tests {
         let mut b = Budget::new(Share::DEFAULT, now);
         let t = b.take(now, wall, true);
         b.answer(t, quiet(200), now, wall);
-        assert_eq!(b.wait(now, wall), Some(Duration::ZERO));
+        assert_eq!(b.wait(now, wall, true), Some(Duration::ZERO));
         let t = b.take(now, wall, true);
         b.unanswered(t);
-        assert_eq!(b.wait(now, wall), Some(Duration::ZERO));
+        assert_eq!(b.wait(now, wall, true), Some(Duration::ZERO));
         let mut b = Budget::new(Share::PerSecond(2.0), now);
         let t = b.take(now, wall, true);
         b.answer(t, quiet(200), now, wall);
-        let w = b.wait(now, wall).unwrap();
+        let w = b.wait(now, wall, true).unwrap();
         assert!(
             w > Duration::from_millis(400) && w <= Duration::from_millis(500),
             "{w:?}"
@@ -738,7 +744,7 @@ mod tests {
             retry_after: Some(Duration::from_secs(3)),
         };
         b.answer(t, answer, now, wall);
-        let w = b.wait(now, wall).unwrap();
+        let w = b.wait(now, wall, true).unwrap();
         assert!(w > Duration::from_millis(2900), "{w:?}");
     }
 

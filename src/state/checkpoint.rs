@@ -118,6 +118,11 @@ impl Acker {
         self.queue.iter().filter(|s| !s.handled).count()
     }
 
+    /// Whether nothing is pending or waiting behind a pending log.
+    pub fn idle(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Whether the checkpoint moved since the last call.
     pub fn take_moved(&mut self) -> bool {
         std::mem::take(&mut self.moved)

@@ -4,7 +4,8 @@ use crate::state::{RunRecord, State};
 use anyhow::{Result, anyhow};
 use std::path::Path;
 
-pub fn show(state_file: &Path, json: bool, limit: Option<usize>) -> Result<()> {
+/// What `history` prints: the table, or the JSON array with a newline.
+pub fn show(state_file: &Path, json: bool, limit: Option<usize>) -> Result<String> {
     // An empty table would look like "no run yet" when the runs use another state file.
     if let Err(e) = std::fs::metadata(state_file)
         && e.kind() == std::io::ErrorKind::NotFound
@@ -17,12 +18,10 @@ pub fn show(state_file: &Path, json: bool, limit: Option<usize>) -> Result<()> {
     let state = State::load(state_file)?;
     let skip = limit.map_or(0, |n| state.history.len().saturating_sub(n));
     let runs: Vec<&RunRecord> = state.history.iter().skip(skip).collect();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
-    } else {
-        print!("{}", table(&runs));
-    }
-    Ok(())
+    Ok(match json {
+        true => format!("{}\n", serde_json::to_string_pretty(&runs)?),
+        false => table(&runs),
+    })
 }
 
 /// The runs, a row each: whether each reached the newest log (CAUGHT UP), and the logs each

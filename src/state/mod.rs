@@ -3,9 +3,11 @@
 
 pub mod checkpoint;
 pub mod history;
+pub mod ledger;
 pub mod owner;
 
 use crate::exit::Failure;
+use crate::files::Unreadable;
 use crate::outcome::Outcome;
 use crate::secret::Secret;
 use anyhow::{Context, Result};
@@ -111,10 +113,23 @@ impl State {
             path: path.to_path_buf(),
             reason,
         };
-        let text = match std::fs::read_to_string(path) {
+        let text = match read(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-            Err(e) => {
+            Err(Unreadable::Io(std::io::ErrorKind::NotFound, _)) => return Ok(State::default()),
+            Err(Unreadable::NotAFile(kind)) => {
+                return Err(bad(format!(
+                    "{kind}, not a regular file; STATE_FILE must name a file (or a path where one can be created)"
+                ))
+                .into());
+            }
+            Err(Unreadable::TooLarge(size)) => {
+                return Err(bad(format!(
+                    "{} is far more than a state file holds; is it the right file?",
+                    crate::files::size_words(size)
+                ))
+                .into());
+            }
+            Err(Unreadable::Io(_, e)) => {
                 let advice = crate::state::owner::foreign(path, &[&lock_path(path)])
                     .map(|a| format!("; {a}"))
                     .unwrap_or_default();
@@ -140,6 +155,21 @@ impl State {
     }
 
     /// Adds a run to the history and to the totals.
+    /// Refuses a state recorded for another tenant: its checkpoint and token mean nothing
+    /// there. `run` stops on it (exit 2) and `check` fails on it, with this one message. A
+    /// state that records no tenant yet (none saved, or an older file) is refused by no one.
+    pub fn check_tenant(&self, tenant: &str, path: &Path) -> Result<(), Failure> {
+        match self.tenant.as_deref() {
+            Some(other) if other != tenant => Err(Failure::BadState {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "it belongs to tenant {other}, not {tenant}: give each tenant its own STATE_FILE"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     pub fn record(&mut self, run: RunRecord) {
         let t = &mut self.totals;
         t.logs_fetched += run.logs_fetched;
@@ -154,6 +184,20 @@ impl State {
             self.history.pop_front();
         }
     }
+}
+
+/// A state file with a hundred runs of history is tens of KiB: past this, it is not one.
+const STATE_CAP: u64 = 16 * 1024 * 1024;
+
+/// The state file's text; only a regular file is opened, so a FIFO cannot block the run.
+fn read(path: &Path) -> std::result::Result<String, Unreadable> {
+    let bytes = crate::files::read_capped(path, STATE_CAP)?;
+    String::from_utf8(bytes).map_err(|_| {
+        Unreadable::Io(
+            std::io::ErrorKind::InvalidData,
+            "it is not text (UTF-8)".into(),
+        )
+    })
 }
 
 /// The state file's real path: a symbolic link is followed, so the lock and the atomic
@@ -203,6 +247,12 @@ fn replace(path: &Path, content: &[u8], mode: Option<u32>) -> Result<()> {
     }
     #[cfg(not(unix))]
     let _ = mode;
+    owner::keep_owner(tmp.as_file(), Some(path), dir).with_context(|| {
+        format!(
+            "giving {} the owner of the file it replaces",
+            tmp.path().display()
+        )
+    })?;
     tmp.persist(path)
         .map_err(|e| e.error)
         .context("renaming the temporary file over it")?;
@@ -230,6 +280,21 @@ pub fn lock_path(state: &Path) -> PathBuf {
     state.with_file_name(name)
 }
 
+/// Refuses (exit 2) a run that is not root on a state or lock file of another user: it would
+/// fail on it halfway, or take the file over from the user the schedule runs as. The message
+/// has the `chown` that gives it back. Root's runs keep each file's owner instead.
+pub fn refuse_foreign(state: &Path) -> Result<(), Failure> {
+    let lock = lock_path(state);
+    let advice = owner::foreign(state, &[&lock]).or_else(|| owner::foreign(&lock, &[state]));
+    match advice {
+        Some(reason) => Err(Failure::BadState {
+            path: state.to_path_buf(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Locks `STATE.lock`, not the state file: the state file's inode changes on every save.
 pub fn lock(state: &Path) -> Result<Lock> {
     let path = lock_path(state);
@@ -239,9 +304,10 @@ pub fn lock(state: &Path) -> Result<Lock> {
     open.create(true).truncate(false).write(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let existed = path.exists();
     let file = open.open(&path).with_context(|| {
-        let advice = crate::state::owner::foreign(&path, &[state])
-            .or_else(|| crate::state::owner::foreign(dir, &[]))
+        let advice = owner::foreign(&path, &[state])
+            .or_else(|| owner::foreign(dir, &[]))
             .map(|a| format!("; {a}"))
             .unwrap_or_default();
         format!(
@@ -250,6 +316,10 @@ pub fn lock(state: &Path) -> Result<Lock> {
             state.display()
         )
     })?;
+    if !existed {
+        owner::keep_owner(&file, None, dir)
+            .with_context(|| format!("giving {} the owner of its folder", path.display()))?;
+    }
     match file.try_lock() {
         Ok(()) => Ok(Lock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => Err(Failure::Locked { path }.into()),
@@ -294,6 +364,21 @@ mod tests {
             assert!(e.to_string().contains("state.json"), "{e}");
             assert_eq!(std::fs::read_to_string(&p).unwrap(), bad);
         }
+    }
+
+    #[test]
+    fn a_state_of_another_tenant_is_refused_and_one_without_a_tenant_is_not() {
+        let p = Path::new("/var/lib/x/state.json");
+        let mut s = State::default();
+        assert!(s.check_tenant("https://a.auth0.com", p).is_ok());
+        s.tenant = Some("https://a.auth0.com".into());
+        assert!(s.check_tenant("https://a.auth0.com", p).is_ok());
+        let e: anyhow::Error = s.check_tenant("https://b.auth0.com", p).unwrap_err().into();
+        assert_eq!(exit::code_for(&e), exit::USAGE);
+        assert_eq!(
+            e.to_string(),
+            "state file /var/lib/x/state.json: it belongs to tenant https://a.auth0.com, not https://b.auth0.com: give each tenant its own STATE_FILE"
+        );
     }
 
     #[test]

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::cli::{Setup, matching};
+use crate::support::cli::{GUARD, Setup, ids, matching, start};
+use crate::support::tenant::stored_late;
 use crate::support::{CLIENT_ID, CLIENT_SECRET, FakeTenant, realistic_logs};
 
 /// Another client of the tenant (the customer's own backend): one Management API request about
@@ -144,4 +145,114 @@ fn check_shows_the_limit_auth0_reports_and_the_share_in_use() {
         "{}",
         out.all()
     );
+}
+
+/// The logs of a backlog, every 7th stored an hour after it happened (so its id sorts among
+/// logs that happened an hour later, possibly in another window).
+fn backlog_stored_late(n: usize, seed: u64) -> Vec<Value> {
+    realistic_logs(n, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let counter = i as u64 + 1;
+            match counter.is_multiple_of(7) {
+                true => stored_late(l, counter, 3_600_000),
+                false => l,
+            }
+        })
+        .collect()
+}
+
+/// The `from` of each logs request that is a synthetic id (a moment followed by zeros): each
+/// starts a window of its own, but the first run's start.
+fn window_starts(tenant: &FakeTenant) -> Vec<String> {
+    tenant
+        .log_requests()
+        .iter()
+        .filter_map(|q| q.split("from=").nth(1))
+        .map(|f| f.split('&').next().unwrap_or_default().to_string())
+        .filter(|f| f.ends_with(&"0".repeat(36)) && !f.starts_with("90020000101"))
+        .collect()
+}
+
+#[test]
+fn a_backlog_is_read_over_windows_by_several_cursors_and_nothing_is_lost() {
+    // 8,000 logs over almost seven hours, on the Enterprise limit, at the full share.
+    let logs = backlog_stored_late(8000, 65);
+    let s = Setup::new(logs.clone());
+    s.tenant.set_plan(16.0, 50);
+    s.tenant.set_latency(Duration::from_millis(100));
+    s.run(&[], &[("AUTH0_RATE_LIMIT", "100%")]).assert_code(0);
+    assert!(
+        !window_starts(&s.tenant).is_empty(),
+        "one cursor read the whole backlog"
+    );
+    assert_eq!(s.tenant.refused(), 0, "the tool drew a 429");
+    assert_eq!(s.receiver.unique_delivered(), matching(&logs));
+    assert_eq!(s.checkpoint(), Some(ids(&logs).into_iter().max().unwrap()));
+}
+
+#[test]
+fn a_few_pages_behind_is_read_by_one_cursor() {
+    // Three pages: the third one short.
+    let logs = realistic_logs(280, 66);
+    let s = Setup::new(logs.clone());
+    s.tenant.set_plan(16.0, 50);
+    s.run(&[], &[("AUTH0_RATE_LIMIT", "100%")]).assert_code(0);
+    assert_eq!(window_starts(&s.tenant), Vec::<String>::new());
+    assert_eq!(
+        s.tenant.log_requests().len(),
+        4,
+        "3 pages and the empty one"
+    );
+    assert_eq!(s.receiver.unique_delivered(), matching(&logs));
+}
+
+#[test]
+fn kill_9_in_a_parallel_backfill_loses_nothing_and_the_rerun_goes_on() {
+    let logs = backlog_stored_late(6000, 67);
+    let expected = matching(&logs);
+    let s = Setup::new(logs.clone());
+    s.tenant.set_plan(16.0, 50);
+    s.tenant.set_latency(Duration::from_millis(50));
+    s.receiver.set_delay(Duration::from_millis(150));
+    let mut cmd = s.command("run");
+    cmd.args(["--batch-size", "25"])
+        .env("AUTH0_RATE_LIMIT", "100%");
+    let mut child = start(&mut cmd);
+    let started = Instant::now();
+    while s.receiver.unique_delivered().len() < 1500 {
+        assert!(started.elapsed() < GUARD, "the run never got going");
+        thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !window_starts(&s.tenant).is_empty(),
+        "killed before windows"
+    );
+
+    let checkpoint = s.checkpoint().expect("a checkpoint was saved");
+    let acknowledged = s.receiver.unique_delivered();
+    assert!(acknowledged.len() < expected.len(), "killed too late");
+    for id in expected.iter().filter(|id| **id <= checkpoint) {
+        assert!(
+            acknowledged.contains(id),
+            "{id} is behind the checkpoint, not delivered"
+        );
+    }
+
+    s.receiver.set_delay(Duration::ZERO);
+    let before = s.receiver.request_count();
+    s.run(&[], &[("AUTH0_RATE_LIMIT", "100%")]).assert_code(0);
+    let resent: Vec<String> = s.receiver.requests()[before..]
+        .iter()
+        .flat_map(|r| r.log_ids())
+        .collect();
+    assert!(
+        resent.iter().all(|id| *id > checkpoint),
+        "went back before the checkpoint"
+    );
+    assert!(s.receiver.unique_delivered().is_superset(&expected));
+    assert_eq!(s.checkpoint(), Some(ids(&logs).into_iter().max().unwrap()));
 }

@@ -11,15 +11,15 @@ use std::process::Command;
 use crate::support::cli::{Ran, Setup};
 use crate::support::realistic_logs;
 
-const NOBODY: u32 = 65534;
+pub(crate) const NOBODY: u32 = 65534;
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
 /// `sub` against the fakes with the state file at `state`, run as `nobody`.
-fn as_nobody(s: &Setup, sub: &str, state: &Path, extra: &[&str]) -> Ran {
+pub(crate) fn as_nobody(s: &Setup, sub: &str, state: &Path, extra: &[&str]) -> Ran {
     use std::os::unix::process::CommandExt;
     let mut args = vec!["--state", state.to_str().unwrap()];
     args.extend_from_slice(extra);
@@ -30,14 +30,14 @@ fn as_nobody(s: &Setup, sub: &str, state: &Path, extra: &[&str]) -> Ran {
     Ran::of(&mut cmd)
 }
 
-fn chmod(path: &Path, mode: u32) {
+pub(crate) fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// A setup whose folder `nobody` may enter (temporary folders are 0700), and in it a folder
 /// `state` owned by root, 0755.
-fn root_owned_state_folder() -> (Setup, std::path::PathBuf) {
+pub(crate) fn root_owned_state_folder() -> (Setup, std::path::PathBuf) {
     let s = Setup::new(realistic_logs(10, 21));
     chmod(&s.home.join(""), 0o755);
     let dir = s.home.join("state");
@@ -231,4 +231,79 @@ fn a_custom_domain_gets_its_token_with_the_tenants_own_audience() {
         format!("{}/api/v2/", s.tenant.url()),
         "the default is unchanged"
     );
+}
+
+/// `check` reads the state as `run` does: a state file of another tenant, which `run` refuses,
+/// is a failure of `check` too, with the same words.
+#[test]
+fn check_fails_on_another_tenants_state_file_as_run_refuses_it() {
+    let s = Setup::new(realistic_logs(10, 26));
+    s.run(&[], &[]).assert_code(0);
+    let other = crate::support::FakeTenant::start(realistic_logs(10, 27));
+    let against_other =
+        |sub: &str| Ran::of(&mut s.home.command(sub, &other.url(), &s.receiver.url(), &[]));
+
+    let ran = against_other("check");
+    ran.assert_code(1);
+    let fail = ran
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("FAIL "))
+        .unwrap_or_else(|| panic!("check found nothing wrong:\n{}", ran.all()));
+    assert!(
+        fail.contains(&format!("belongs to tenant {}", s.tenant.url())),
+        "{fail}"
+    );
+
+    let served = other.logs_served();
+    let ran = against_other("run");
+    ran.assert_code(2);
+    assert!(
+        ran.stderr.contains(&format!("error: {fail}")),
+        "run refuses it with check's words ({fail}):\n{}",
+        ran.stderr
+    );
+    assert_eq!(other.logs_served(), served, "run read no page");
+}
+
+/// A secret rotated in Auth0 but not here: runs go on with the token they cached until it is
+/// due for renewal, and `check` says until when; once that token is refused too, it does not.
+#[test]
+fn refused_credentials_with_a_working_cached_token_say_until_when_runs_keep_working() {
+    let s = Setup::new(realistic_logs(10, 28));
+    s.run(&[], &[]).assert_code(0);
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.state()).unwrap()).unwrap();
+    let expires_at = state["token"]["expires_at"]
+        .as_u64()
+        .expect("a cached token");
+    let renewal = std::time::UNIX_EPOCH + std::time::Duration::from_secs(expires_at - 600);
+    let until = format!(
+        "runs keep working until {}",
+        humantime::format_rfc3339_seconds(renewal)
+    );
+    let rotated = [("AUTH0_CLIENT_SECRET", "rotated-in-auth0")];
+
+    let ran = s.exec("check", &[], &rotated);
+    ran.assert_code(1);
+    let fail = ran
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL") && l.contains("refused the credentials"))
+        .unwrap_or_else(|| panic!("no failure about the credentials:\n{}", ran.all()));
+    assert!(fail.contains(&until), "{fail}");
+    // And indeed: a run with the rotated secret still delivers, on the cached token.
+    s.tenant
+        .push_logs(crate::support::cli::sapi_logs(500..=501));
+    s.run(&[], &rotated).assert_code(0);
+
+    s.tenant.expire_tokens();
+    let ran = s.exec("check", &[], &rotated);
+    ran.assert_code(1);
+    assert!(
+        ran.stdout.contains("refused the credentials"),
+        "{}",
+        ran.all()
+    );
+    assert!(!ran.stdout.contains("keep working"), "{}", ran.stdout);
 }

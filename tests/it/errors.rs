@@ -1,6 +1,6 @@
 //! Errors that point at the fix, as a user meets them on the command line: a `history` of a
 //! state file that is not there, several missing settings at once, a mistake in the TOML file,
-//! and an `OUTPUT` variable that belongs to other software.
+//! an `OUTPUT` variable that belongs to other software, and misspelt variables.
 
 use crate::support::cli::{Home, Ran, Setup};
 use crate::support::realistic_logs;
@@ -131,5 +131,50 @@ fn an_endpoint_that_names_no_collection_is_pointed_out_by_run_and_check() {
             .contains(&format!("WARN AUTH0_API_ENDPOINTS: {hint}")),
         "{}",
         ran.stdout
+    );
+}
+
+/// A misspelt variable is not ignored in silence: `run` and `check` name it and the variable it
+/// likely meant, and a variable of other software under a shared prefix gets no word.
+#[test]
+fn misspelt_variables_are_named_with_the_nearest_one_by_run_and_check() {
+    let s = Setup::new(realistic_logs(10, 41)).with_settings_in_env();
+    let env = [
+        ("WEBHOOK_CONCURENT_CALLS", "2"),
+        ("BATCHSIZE", "5"),
+        ("AUTH0_ALLOW_DELETE", "false"),
+    ];
+    let concurrent = "WEBHOOK_CONCURENT_CALLS is set but is not a variable of auth0-mgmt-webhooks, so it is ignored; did you mean WEBHOOK_CONCURRENT_CALLS?";
+    let batch = "BATCHSIZE is set but is not a variable of auth0-mgmt-webhooks, so it is ignored; did you mean BATCH_SIZE?";
+
+    let ran = s.run(&[], &env);
+    ran.assert_code(0);
+    for w in [concurrent, batch] {
+        assert!(
+            ran.stderr.contains(&format!("warning: {w}")),
+            "{}",
+            ran.stderr
+        );
+    }
+    assert!(!ran.stderr.contains("AUTH0_ALLOW_DELETE"), "{}", ran.stderr);
+
+    let ran = s.exec("check", &[], &env);
+    ran.assert_code(0);
+    for w in [concurrent, batch] {
+        assert!(ran.stdout.contains(&format!("WARN {w}")), "{}", ran.stdout);
+    }
+    assert!(!ran.all().contains("AUTH0_ALLOW_DELETE"), "{}", ran.all());
+
+    // A required setting misspelt: the error says it is missing, the warning says where it is.
+    let mut cmd = s.command("run");
+    cmd.env_remove("AUTH0_DOMAIN")
+        .env("AUTH0_DOMIAN", s.tenant.url());
+    let ran = Ran::of(&mut cmd);
+    ran.assert_code(2);
+    assert!(
+        ran.stderr.contains("AUTH0_DOMIAN is set but")
+            && ran.stderr.contains("did you mean AUTH0_DOMAIN?"),
+        "{}",
+        ran.stderr
     );
 }

@@ -583,7 +583,9 @@ fn short_lived_token_is_renewed_and_the_run_completes() {
     receiver.set_delay(Duration::from_millis(400));
     let home = Home::new();
 
-    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "20"])
+    // Two pages a second at most: reading goes on well past the token's second.
+    let args = ["--batch-size", "20", "--auth0-rate-limit", "2"];
+    home.run(&tenant.url(), &receiver.url(), &args)
         .assert_code(0);
 
     assert!(tenant.token_requests() >= 2, "the token was never renewed");

@@ -287,20 +287,74 @@ fn a_torn_last_line_does_not_swallow_the_next_record() {
 
 #[cfg(target_os = "linux")]
 #[test]
-fn a_dead_letter_write_that_fails_stops_the_run_before_the_log() {
+fn a_dead_letter_file_that_is_a_device_is_refused_before_anything_is_sent() {
+    let s = Setup::new(sapi_logs(1..=4));
+    // A device can be neither locked beside nor rewritten by redeliver.
+    let out = s.run(&[], &[("DEAD_LETTER_FILE", "/dev/full")]);
+
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("DEAD_LETTER_FILE /dev/full: a character device"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(s.receiver.request_count(), 0);
+}
+
+/// `cmd` under a file-size limit of `bytes` (`ulimit -f`), with SIGXFSZ at its default, which
+/// kills the process.
+#[cfg(target_os = "linux")]
+fn with_file_size_limit(cmd: &mut std::process::Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            match libc::setrlimit(libc::RLIMIT_FSIZE, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_dead_letter_write_past_the_file_size_limit_stops_the_run_before_the_log() {
     let s = Setup::new(sapi_logs(1..=4));
     s.receiver.push_reply(Reply::status(200));
     s.receiver.set_behaviour(Behaviour::Status(422));
+    // The file is near the limit: the next record cannot be written whole.
+    let dead = s.home.join("dead.jsonl");
+    let before = format!("{}\n", "x".repeat(64 * 1024));
+    std::fs::write(&dead, &before).unwrap();
+    let mut cmd = s.command("run");
+    cmd.args(["--send-as-batch", "false", "--concurrency", "1"])
+        .env("DEAD_LETTER_FILE", &dead);
+    with_file_size_limit(&mut cmd, before.len() as u64 + 10);
 
-    // /dev/full takes the open and refuses every write, like a full disk.
-    let out = s.run(
-        &["--send-as-batch", "false", "--concurrency", "1"],
-        &[("DEAD_LETTER_FILE", "/dev/full")],
+    // Not killed by SIGXFSZ (exit 153): the failed write takes the documented path.
+    let out = Ran::of(&mut cmd);
+
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("writing the dead-letter file failed")
+            && out.stderr.contains("failed: delivered 1 of"),
+        "{}",
+        out.stderr
     );
-
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("dead-letter"), "{}", out.stderr);
     assert_eq!(s.checkpoint(), Some(log_id(1)));
+    assert_eq!(history(&s).last().unwrap()["status"], "failed");
+    assert_eq!(
+        std::fs::read_to_string(&dead).unwrap(),
+        before,
+        "no torn record left behind"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -307,10 +307,10 @@ fn output_json_prints_one_object_on_exit_2_and_75() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn check_vv_never_shows_a_webhook_url_password_or_query_token() {
+fn check_vv_never_shows_a_webhook_url_query_token() {
     let s = Setup::new(sapi_logs(1..=3));
     let port = s.receiver.server().addr().port();
-    let url = format!("http://hookuser:url-pw-secret-1@127.0.0.1:{port}/hook?token=url-q-secret-1");
+    let url = format!("http://127.0.0.1:{port}/hook?token=url-q-secret-1");
     let out = s.exec("check", &["-vv", "--webhook-url", &url], &[]);
     out.assert_code(0);
     assert!(
@@ -318,9 +318,45 @@ fn check_vv_never_shows_a_webhook_url_password_or_query_token() {
         "-vv shows the settings: {}",
         out.stderr
     );
-    for secret in ["url-pw-secret-1", "url-q-secret-1"] {
-        assert!(!out.all().contains(secret), "{secret}: {}", out.all());
+    assert!(!out.all().contains("url-q-secret-1"), "{}", out.all());
+}
+
+/// `user:pass@` in the URL would go out as `Authorization: Basic <base64>`, a form of the
+/// password nothing scrubs, which an echoing receiver sends back into `-vv`, the dead-letter
+/// file and the history; with AUTHORIZATION set, beside a second Authorization header.
+#[test]
+fn a_password_in_the_webhook_url_is_refused_before_any_request_even_to_an_echoing_receiver() {
+    use base64::Engine;
+    let s = Setup::new(sapi_logs(1..=3));
+    s.receiver.set_behaviour(Behaviour::Echo(422));
+    let port = s.receiver.server().addr().port();
+    let url = format!("http://hookuser:url-pw-secret-2@127.0.0.1:{port}/hook");
+    let basic = base64::engine::general_purpose::STANDARD.encode("hookuser:url-pw-secret-2");
+    let dead = s.home.join("dead.jsonl");
+    for env in [vec![], vec![("AUTHORIZATION", "Bearer other-secret-3")]] {
+        for sub in ["run", "check", "redeliver"] {
+            let mut cmd = s.home.command(sub, &s.tenant.url(), &url, &["-vv"]);
+            cmd.env("DEAD_LETTER_FILE", &dead).envs(env.iter().copied());
+            let out = Ran::of(&mut cmd);
+            out.assert_code(2);
+            assert!(
+                out.stderr.contains("holds a user name or password")
+                    && out.stderr.contains("AUTHORIZATION"),
+                "{sub}: {}",
+                out.stderr
+            );
+            for secret in ["url-pw-secret-2", basic.as_str()] {
+                assert!(!out.all().contains(secret), "{sub}: {}", out.all());
+            }
+        }
     }
+    assert_eq!(
+        s.receiver.request_count(),
+        0,
+        "no Authorization header ever went out"
+    );
+    assert!(!dead.exists());
+    assert!(!s.state().exists());
 }
 
 /// Every file in `dir`, read as text (state, dead letters, lock), except the access token the
@@ -511,5 +547,353 @@ fn an_endless_webhook_answer_is_read_as_a_prefix_and_the_run_ends() {
                 out.stderr.len()
             );
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output nobody reads: a closed pipe, a full device
+// ---------------------------------------------------------------------------------------------
+
+/// Waits for a child whose output the test does not collect; kills it after [`GUARD`].
+#[cfg(unix)]
+fn finish(mut child: std::process::Child) -> i32 {
+    use crate::support::cli::GUARD;
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status
+                .code()
+                .unwrap_or_else(|| panic!("ended by a signal: {status}"));
+        }
+        if started.elapsed() > GUARD {
+            let _ = child.kill();
+            panic!("the command did not end within {GUARD:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Spawns `cmd` with stdout and stderr into one pipe (`2>&1 | head -1`), reads its first
+/// line, then closes the pipe; `before_close` runs once the line is read. Returns the line.
+#[cfg(unix)]
+fn first_line_then_close(
+    cmd: &mut std::process::Command,
+    before_close: impl FnOnce(),
+) -> (String, std::process::Child) {
+    use std::io::BufRead;
+    let (reader, writer) = std::io::pipe().unwrap();
+    let child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    // Only the child holds write ends now.
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut reader = std::io::BufReader::new(reader);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    drop(reader);
+    before_close();
+    (line, child)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_verbose_run_whose_reader_left_still_delivers_saves_and_records() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = Setup::new(sapi_logs(1..=40));
+    // The receiver answers only once the reader has left, so every later log line meets a
+    // closed pipe.
+    let gone = Arc::new(AtomicBool::new(false));
+    let open = Arc::clone(&gone);
+    let receiver = Server::start(move |_: &Request| {
+        while !open.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Reply::status(200)
+    });
+    let hook = format!("{}/hook", receiver.url());
+    let mut cmd = s.home.command(
+        "run",
+        &s.tenant.url(),
+        &hook,
+        &["-v", "--send-as-batch", "false"],
+    );
+
+    // `-v run 2>&1 | head -1`
+    let (first, child) = first_line_then_close(&mut cmd, || gone.store(true, Ordering::SeqCst));
+    let code = finish(child);
+
+    assert!(!first.is_empty());
+    assert_eq!(code, 0, "not a panic (101)");
+    assert_eq!(s.checkpoint(), Some(log_id(40)), "the state was saved");
+    assert_eq!(last_run(&s.state())["status"], "ok", "the run was recorded");
+    assert_eq!(receiver.request_count(), 40);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dry_run_whose_reader_left_stops_and_exits_0() {
+    // More items than a pipe holds: the run is still writing when the reader leaves.
+    let s = Setup::new(sapi_logs(1..=3000));
+    let mut cmd = s.command("run");
+    cmd.arg("--dry-run");
+
+    // `run --dry-run 2>&1 | head -1`
+    let (first, child) = first_line_then_close(&mut cmd, || ());
+
+    let item: Value = serde_json::from_str(&first).expect("the first item");
+    assert_eq!(item["log_id"], log_id(1));
+    assert_eq!(finish(child), 0, "the reader wanted no more: not an error");
+    assert!(
+        s.tenant.log_requests().len() <= 4,
+        "it stopped fetching when the reader left"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn json_output_into_a_closed_pipe_still_saves_and_records() {
+    let s = Setup::new(sapi_logs(1..=5));
+    let (reader, writer) = std::io::pipe().unwrap();
+    // `run --output json | true`: the reader is gone before the run writes anything.
+    drop(reader);
+    let child = s
+        .command("run")
+        .args(["--output", "json"])
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    assert_eq!(finish(child), 0);
+    assert_eq!(s.checkpoint(), Some(log_id(5)));
+    assert_eq!(last_run(&s.state())["status"], "ok");
+}
+
+/// A file that takes every open and refuses every write, like a full disk.
+#[cfg(target_os = "linux")]
+fn dev_full() -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn stderr_on_a_full_disk_does_not_stop_the_run() {
+    let s = Setup::new(sapi_logs(1..=5));
+    let child = s
+        .command("run")
+        .arg("-v")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(dev_full())
+        .spawn()
+        .unwrap();
+
+    // `run 2>/dev/full`
+    assert_eq!(finish(child), 0);
+    assert_eq!(s.checkpoint(), Some(log_id(5)));
+    assert_eq!(last_run(&s.state())["status"], "ok");
+    assert_eq!(s.receiver.unique_delivered().len(), 5);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn history_or_a_dry_run_onto_a_full_disk_fails_saying_so() {
+    let s = Setup::new(sapi_logs(1..=5));
+    s.run(&[], &[]).assert_code(0);
+    let before = std::fs::read(s.state()).unwrap();
+    let history = s
+        .home
+        .bare()
+        .args(["history", "--state"])
+        .arg(s.state())
+        .stdout(dev_full())
+        .stderr(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let dry_run = s
+        .command("run")
+        .args(["--dry-run", "--start-from", &log_id(0)])
+        .stdout(dev_full())
+        .stderr(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+
+    // `history >/dev/full`, `run --dry-run >/dev/full`: the output is not whole, so exit 1.
+    for (what, out) in [("history", history), ("dry run", dry_run)] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        assert!(
+            stderr.contains("stdout") && stderr.contains("No space left on device"),
+            "{what}: {stderr}"
+        );
+    }
+    assert_eq!(std::fs::read(s.state()).unwrap(), before, "nothing written");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files the settings name that are not files: endless, huge, or a FIFO no one writes to
+// ---------------------------------------------------------------------------------------------
+
+/// A FIFO no one writes to (opening it to read would wait forever), a sparse file of 1 GiB
+/// (nothing on disk, all in memory if read), and `/dev/zero` (endless), with the words the
+/// error must use for each.
+#[cfg(target_os = "linux")]
+fn not_files(home: &Home) -> Vec<(std::path::PathBuf, &'static str)> {
+    let fifo = home.join("fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let sparse = home.join("sparse");
+    std::fs::File::create(&sparse)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    vec![
+        (fifo, "a FIFO (named pipe), not a regular file"),
+        (sparse, "1.0 GiB is more than such a file may hold"),
+        ("/dev/zero".into(), "a character device, not a regular file"),
+    ]
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_setting_naming_a_fifo_a_huge_file_or_dev_zero_exits_2_naming_it() {
+    let s = Setup::new(sapi_logs(1..=3));
+    let names = [
+        "AUTH0_CLIENT_SECRET_FILE",
+        "AUTHORIZATION_FILE",
+        "WEBHOOK_SECRET_FILE",
+        "SLACK_INCOMING_WEBHOOK_URL_FILE",
+        "HEALTHCHECK_URL_FILE",
+        "CONFIG_FILE",
+    ];
+    for (path, words) in not_files(&s.home) {
+        for name in names {
+            let mut cmd = s.command("run");
+            cmd.env(name, &path);
+            if name == "AUTH0_CLIENT_SECRET_FILE" {
+                cmd.env_remove("AUTH0_CLIENT_SECRET");
+            }
+            let out = Ran::of(&mut cmd);
+            out.assert_code(2);
+            let shown = match name {
+                "CONFIG_FILE" => format!("CONFIG_FILE (--config) {}: {words}", path.display()),
+                _ => format!("{name} {}: {words}", path.display()),
+            };
+            assert!(out.stderr.contains(&shown), "{name}: {}", out.stderr);
+        }
+        // The state file, read by run and history alike.
+        let out = s.run(&["--state", path.to_str().unwrap()], &[]);
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains(&path.display().to_string()),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(s.receiver.request_count(), 0);
+    assert_eq!(s.tenant.token_requests(), 0);
+}
+
+/// A secret file the user running cannot read: the error says whose it is, who runs, and the
+/// fix. As root (where every file is readable) the binary runs as uid 65534 against a file of
+/// root's; as anyone else, against a file of their own with mode 000.
+#[cfg(unix)]
+#[test]
+fn a_secret_file_the_user_cannot_read_names_its_owner_the_user_running_and_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let s = Setup::new(sapi_logs(1..=3));
+    let secret = s.home.join("client-secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let mut cmd = s.command("check");
+    cmd.env_remove("AUTH0_CLIENT_SECRET")
+        .env("AUTH0_CLIENT_SECRET_FILE", &secret);
+    let mode = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    // SAFETY: geteuid has no preconditions.
+    let expected: Vec<String> = if unsafe { libc::geteuid() } == 0 {
+        mode(secret.parent().unwrap(), 0o711);
+        mode(&secret, 0o600);
+        cmd.uid(65534).gid(65534);
+        let p = secret.display();
+        vec![
+            "owned by root (uid 0)".into(),
+            "uid 65534".into(),
+            "sudo chown ".into(),
+            format!("{p} && sudo chmod 600 {p}"),
+        ]
+    } else {
+        mode(&secret, 0o000);
+        vec![format!("chmod 600 {}", secret.display())]
+    };
+
+    let out = Ran::of(&mut cmd);
+
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains(&format!(
+            "AUTH0_CLIENT_SECRET_FILE {}: permission denied",
+            secret.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    for words in expected {
+        assert!(out.stderr.contains(&words), "{words}: {}", out.stderr);
+    }
+}
+
+/// A failed run reads the last success back from METRICS_FILE: a FIFO there must not block
+/// its end, and the new metrics replace it.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_run_with_a_fifo_as_metrics_file_ends_and_replaces_it() {
+    let s = Setup::new(sapi_logs(1..=3));
+    s.receiver.set_behaviour(Behaviour::Status(401));
+    let (fifo, _) = not_files(&s.home).remove(0);
+
+    let out = s.run(&[], &[("METRICS_FILE", fifo.to_str().unwrap())]);
+
+    out.assert_code(1);
+    let text = std::fs::read_to_string(&fifo).expect("a regular file now");
+    assert!(
+        text.contains("auth0_mgmt_webhooks_last_run_status"),
+        "{text}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn ca_cert_that_is_not_a_file_says_what_it_is() {
+    let s = Setup::new(sapi_logs(1..=3));
+    let folder = s.home.join("certs");
+    std::fs::create_dir(&folder).unwrap();
+    let cases = [
+        (
+            "/dev/null".into(),
+            "a character device, not a file of PEM certificates",
+        ),
+        (folder, "a folder, not a file of PEM certificates"),
+        (s.home.join("none.pem"), "no such file"),
+    ];
+    for (path, words) in cases {
+        let path: std::path::PathBuf = path;
+        let out = s.run(&[], &[("CA_CERT", path.to_str().unwrap())]);
+        out.assert_code(2);
+        let shown = format!("CA_CERT (--ca-cert) {}: {words}", path.display());
+        assert!(out.stderr.contains(&shown), "{}", out.stderr);
     }
 }

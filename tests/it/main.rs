@@ -4,7 +4,9 @@
 mod support;
 
 mod budget;
+mod categories;
 mod check;
+mod deploy;
 mod errors;
 mod faults;
 mod formats;
@@ -12,10 +14,15 @@ mod guarantee;
 mod hostile;
 mod monitors;
 mod operate;
+mod owners;
+mod pii;
+mod proxy;
 mod redeliver;
 mod retention;
 mod run;
+mod secret_url;
 mod security;
 mod shell;
+mod signatures;
 mod support_selftest;
 mod tls;

@@ -625,3 +625,48 @@ fn an_interrupted_run_pings_143_and_counts_as_interrupted() {
     assert_eq!(m["last_run_caught_up"], 0.0);
     assert_eq!(m["runs_total{status=\"interrupted\"}"], 1.0);
 }
+
+#[cfg(unix)]
+#[test]
+fn sigterm_while_the_start_ping_hangs_ends_the_run_gracefully() {
+    use crate::support::cli::{GUARD, Ran, start};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    let s = Setup::new(realistic_logs(20, 7));
+    // A monitor whose /start never answers (until the test ends); the other pings are answered.
+    let release = Arc::new(AtomicBool::new(false));
+    let pings = Arc::new(Mutex::new(Vec::new()));
+    let (held, seen) = (Arc::clone(&release), Arc::clone(&pings));
+    let monitor = Server::start(move |req| {
+        seen.lock().unwrap().push(req.path().to_string());
+        while req.path().ends_with("/start") && !held.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Reply::text(200, "OK")
+    });
+    let url = format!("{}/ping/{TOKEN}", monitor.url());
+    let child = start(s.command("run").env("HEALTHCHECK_URL", &url));
+    let since = Instant::now();
+    while pings.lock().unwrap().is_empty() {
+        assert!(since.elapsed() < GUARD, "no /start ping");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // SAFETY: kill(2) with a pid we started and a valid signal number.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = Ran::wait(child);
+    release.store(true, Ordering::SeqCst);
+
+    assert_eq!(out.code, 143, "{}", out.stderr);
+    assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.state()).unwrap()).unwrap();
+    assert_eq!(state["history"][0]["status"], "interrupted");
+    let paths = pings.lock().unwrap().clone();
+    assert_eq!(
+        paths,
+        [format!("/ping/{TOKEN}/start"), format!("/ping/{TOKEN}/143")]
+    );
+}

@@ -417,3 +417,132 @@ fn check_send_test_reports_a_wrong_url_or_credentials_with_the_fix() {
         assert!(!line.contains("receiver-token"), "{line}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// One dead-letter file shared by two tenants (each with its own STATE_FILE)
+// ---------------------------------------------------------------------------------------------
+
+/// Waits until `hook` has been sent something: the command talking to it is past reading or
+/// opening the dead-letter file.
+fn wait_for_a_request(hook: &Picky) {
+    let since = Instant::now();
+    while hook.got().is_empty() {
+        assert!(since.elapsed() < GUARD, "nothing was sent");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The log ids of the requests `hook` accepted.
+fn accepted_ids(hook: &Picky) -> BTreeSet<String> {
+    hook.got()
+        .iter()
+        .filter(|(_, status)| *status == 200)
+        .flat_map(|(req, _)| log_ids(&req.body))
+        .collect()
+}
+
+/// The log ids of the records in `dead` that name `tenant`.
+fn lettered_for(dead: &Path, tenant: &str) -> BTreeSet<String> {
+    records(dead)
+        .iter()
+        .filter(|r| r["tenant"] == tenant)
+        .map(|r| r["log_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn two_tenants_sharing_a_dead_letter_file_lose_nothing_when_runs_and_redeliveries_race() {
+    // Tenant A has set logs 7 and 19 aside; tenant B uses the same file with its own state.
+    let (a, hook_a, dead) = dead_lettered(&[]);
+    let b = Setup::new(sapi_logs(1..=30));
+    let hook_b = Picky::refusing(&[log_id(5), log_id(12)]);
+    let tenant_b = b.tenant.url();
+    hook_a.fix();
+
+    // 1. A's redelivery reads the file, and while its first request waits, B's run appends.
+    hook_a.hold.store(true, Ordering::SeqCst);
+    let redelivery = start(&mut command(&a, &hook_a, "redeliver", &[], &dead));
+    wait_for_a_request(&hook_a);
+    exec(&b, &hook_b, "run", &[], &dead).assert_code(3);
+    hook_a.hold.store(false, Ordering::SeqCst);
+    Ran::wait(redelivery).assert_code(0);
+    assert_eq!(
+        lettered_for(&dead, &tenant_b),
+        [log_id(5), log_id(12)].into(),
+        "B's records, appended while A redelivered, are still there"
+    );
+
+    // 2. B's run opens the file, A's redelivery replaces it, then B's run appends.
+    a.tenant.push_logs(sapi_logs(31..=40));
+    hook_a.refused.lock().unwrap().insert(log_id(33));
+    exec(&a, &hook_a, "run", &[], &dead).assert_code(3);
+    hook_a.fix();
+    b.tenant.push_logs(sapi_logs(31..=40));
+    hook_b.refused.lock().unwrap().insert(log_id(35));
+    let mut delivered_b = accepted_ids(&hook_b);
+    hook_b.got.lock().unwrap().clear();
+    hook_b.hold.store(true, Ordering::SeqCst);
+    let run = start(&mut command(&b, &hook_b, "run", &[], &dead));
+    wait_for_a_request(&hook_b);
+    exec(&a, &hook_a, "redeliver", &[], &dead).assert_code(0);
+    hook_b.hold.store(false, Ordering::SeqCst);
+    Ran::wait(run).assert_code(3);
+
+    // Every log of B's behind its checkpoint reached B's receiver or is in the file as B's.
+    assert_eq!(b.checkpoint(), Some(log_id(40)));
+    let lettered = lettered_for(&dead, &tenant_b);
+    assert_eq!(lettered, [log_id(5), log_id(12), log_id(35)].into());
+    delivered_b.extend(accepted_ids(&hook_b));
+    for n in 1..=40 {
+        let id = log_id(n);
+        assert!(
+            delivered_b.contains(&id) || lettered.contains(&id),
+            "log {n} is behind B's checkpoint but neither delivered nor in the file"
+        );
+    }
+    hook_b.got.lock().unwrap().clear();
+    // A's redeliveries sent only A's records; B's sends only B's, and keeps nothing of A's.
+    assert_eq!(
+        accepted_ids(&hook_a),
+        [log_id(33)].into(),
+        "A's second redelivery"
+    );
+    hook_b.fix();
+    exec(&b, &hook_b, "redeliver", &[], &dead).assert_code(0);
+    assert_eq!(accepted_ids(&hook_b), lettered);
+    assert_eq!(std::fs::read_to_string(&dead).unwrap(), "");
+}
+
+#[test]
+fn records_without_a_tenant_are_redelivered_only_from_a_file_no_other_tenant_uses() {
+    let (s, hook, dead) = dead_lettered(&[]);
+    // As an older version wrote them: no tenant.
+    let untagged: String = records(&dead)
+        .into_iter()
+        .map(|mut r| {
+            r.as_object_mut().unwrap().remove("tenant");
+            format!("{r}\n")
+        })
+        .collect();
+    std::fs::write(&dead, &untagged).unwrap();
+    hook.fix();
+    hook.refused.lock().unwrap().insert(log_id(19));
+    let other = r#"{"log_id":"1","tenant":"https://other.example","webhook_id":"1","item":{}}"#;
+
+    // Shared with another tenant: kept and named, nothing sent.
+    std::fs::write(&dead, format!("{untagged}{other}\n")).unwrap();
+    let out = exec(&s, &hook, "redeliver", &[], &dead);
+    out.assert_code(0);
+    assert!(hook.got().is_empty());
+    assert!(out.stderr.contains("name no tenant"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&dead).unwrap(),
+        format!("{untagged}{other}\n")
+    );
+
+    // Used by this tenant alone: sent, and one refused again is now labelled with the tenant.
+    std::fs::write(&dead, &untagged).unwrap();
+    exec(&s, &hook, "redeliver", &[], &dead).assert_code(3);
+    assert_eq!(accepted_ids(&hook), [log_id(7)].into());
+    assert_eq!(lettered_for(&dead, &s.tenant.url()), [log_id(19)].into());
+}

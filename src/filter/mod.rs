@@ -1,10 +1,14 @@
 //! Which logs are forwarded (log type, Management API endpoint, method) and what each payload
 //! item looks like. Auth0 ignores `q` in checkpoint mode, so all filtering happens here.
 
+pub mod categories;
+pub mod pii;
+
 use crate::cli::PayloadShape;
 use crate::source::log::Log;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone)]
@@ -12,6 +16,8 @@ pub struct Filter {
     pub log_types: BTreeSet<String>,
     /// Empty: every endpoint.
     pub endpoints: Vec<Endpoint>,
+    /// PII_FIELDS: personal values masked, hashed or dropped in every item.
+    pub pii: Option<pii::Pii>,
 }
 
 /// One entry of AUTH0_API_ENDPOINTS: `users`, or `DELETE users`.
@@ -87,6 +93,16 @@ pub fn normalise_path(path: &str) -> String {
 }
 
 impl Filter {
+    /// The payload item for a matching log ([`item_json`]), its personal values masked when
+    /// PII_FIELDS says so. Only the parts an item takes are scanned, each where it lies in the
+    /// log, and the masked text goes into the item as it is: nothing is parsed again.
+    pub fn item(&self, log: &Log, shape: PayloadShape) -> Vec<u8> {
+        match &self.pii {
+            None => item_json(log, shape, false),
+            Some(pii) => item_with(log, shape, false, |part, at| pii.apply_at(part, at)),
+        }
+    }
+
     pub fn matches(&self, log: &Log) -> bool {
         let Some(kind) = log.kind() else {
             return false;
@@ -114,38 +130,57 @@ impl Filter {
 /// parts taken from the log are its text as Auth0 wrote it (on one line), passed through as raw
 /// JSON, never parsed into numbers and printed again.
 pub fn item_json(log: &Log, shape: PayloadShape, test: bool) -> Vec<u8> {
+    item_with(log, shape, test, |part, _| Cow::Borrowed(part))
+}
+
+/// [`item_json`], each part of the log passed through `edit` with the keys leading to it from
+/// the log's top.
+fn item_with(
+    log: &Log,
+    shape: PayloadShape,
+    test: bool,
+    edit: impl for<'p> Fn(&'p str, &[&'p str]) -> Cow<'p, str>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(log.raw().len() + 96);
     let written = match shape {
         PayloadShape::Extension => {
-            let parts = log.parts();
-            let [kind, date, request, response] = parts.each_ref().map(|p| raw(p));
+            let [kind, date, request, response] = log.parts();
+            let kind = edit(&kind, &["type"]);
+            let date = edit(&date, &["date"]);
+            let request = edit(&request, &["details", "request"]);
+            let response = edit(&response, &["details", "response"]);
             serde_json::to_writer(
                 &mut out,
                 &ExtensionItem {
                     log_id: log.id(),
-                    kind,
-                    date,
-                    request,
-                    response,
+                    kind: raw(&kind),
+                    date: raw(&date),
+                    request: raw(&request),
+                    response: raw(&response),
                     test,
                 },
             )
         }
-        PayloadShape::LogStream => serde_json::to_writer(
-            &mut out,
-            &StreamItem {
-                log_id: log.id(),
-                data: raw(&log.one_line()),
-                test,
-            },
-        ),
+        PayloadShape::LogStream => {
+            let line = log.one_line();
+            let data = edit(&line, &[]);
+            serde_json::to_writer(
+                &mut out,
+                &StreamItem {
+                    log_id: log.id(),
+                    data: raw(&data),
+                    test,
+                },
+            )
+        }
     };
     written.expect("writing to a Vec");
     out
 }
 
-/// A part of a log Auth0 sent, as raw JSON. It was checked as JSON when the page was read, and
-/// taking it onto one line removes only whitespace between tokens.
+/// A part of a log Auth0 sent, as raw JSON. It was checked as JSON when the page was read;
+/// taking it onto one line removes only whitespace between tokens, and masking replaces whole
+/// values with JSON values.
 fn raw(part: &str) -> &RawValue {
     serde_json::from_str(part).expect("a part of a parsed log is JSON")
 }
@@ -256,6 +291,7 @@ mod tests {
         Filter {
             log_types: types.iter().map(|t| t.to_string()).collect(),
             endpoints: Endpoint::parse_list(endpoints).unwrap(),
+            pii: None,
         }
     }
 

@@ -1,0 +1,77 @@
+//! `completions <shell>`: clap_complete's scripts, without the flags `--help` hides, and with
+//! bash's subcommand completion repaired for a binary name with a hyphen.
+
+use clap::Command;
+use clap_complete::Shell;
+
+/// The completion script for `shell`.
+pub fn script(shell: Shell) -> Vec<u8> {
+    let cmd = crate::cli::command();
+    let name = cmd.get_name().to_string();
+    let mut visible = without_hidden(&cmd);
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut visible, &name, &mut out);
+    match shell {
+        Shell::Bash => bash_repaired(&String::from_utf8_lossy(&out), &name).into_bytes(),
+        _ => out,
+    }
+}
+
+/// `cmd` with neither the arguments nor the subcommands it hides: clap_complete offers hidden
+/// flags (`--headers-json`, which exists only to carry WEBHOOK_HEADERS) like any other.
+/// Clap cannot remove an argument, so the command is built again from what completion reads:
+/// names, help, arguments and subcommands.
+fn without_hidden(cmd: &Command) -> Command {
+    let mut out = Command::new(cmd.get_name().to_string());
+    if let Some(about) = cmd.get_about() {
+        out = out.about(about.clone());
+    }
+    if let Some(version) = cmd.get_version() {
+        out = out.version(version.to_string());
+    }
+    for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+        out = out.arg(arg.clone());
+    }
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        out = out.subcommand(without_hidden(sub));
+    }
+    out
+}
+
+/// clap_complete's bash script for a binary whose name has a hyphen completes nothing after
+/// the subcommand (clap-rs/clap issue 6421): its loop names the state of `name run`
+/// `auth0__mgmt__webhooks__subcmd__run`, but the `case` arms spell it with every hyphen turned
+/// into `__subcmd__`, so no arm matches. The arms are renamed to what the loop produces; once
+/// clap_complete agrees with itself this changes nothing.
+fn bash_repaired(script: &str, name: &str) -> String {
+    let loop_spelling = format!("{}__subcmd__", name.replace('-', "__"));
+    let arm_spelling = format!("{}__subcmd__", name.replace('-', "__subcmd__"));
+    script.replace(&arm_spelling, &loop_spelling)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_arms_are_spelt_as_the_loop_spells_the_state() {
+        let broken = "cmd=\"my__app__subcmd__run\"\n        my__subcmd__app__subcmd__run)\n";
+        assert_eq!(
+            bash_repaired(broken, "my-app"),
+            "cmd=\"my__app__subcmd__run\"\n        my__app__subcmd__run)\n"
+        );
+        let fine = "cmd=\"tool__subcmd__run\"\n        tool__subcmd__run)\n";
+        assert_eq!(bash_repaired(fine, "tool"), fine);
+    }
+
+    #[test]
+    fn hidden_flags_are_not_offered_and_visible_ones_are() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let text = String::from_utf8(script(shell)).unwrap();
+            assert!(!text.contains("headers-json"), "{shell}");
+            for flag in ["start-from", "webhook-url", "verbose", "send-test"] {
+                assert!(text.contains(flag), "{shell} lacks --{flag}");
+            }
+        }
+    }
+}

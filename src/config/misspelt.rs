@@ -1,0 +1,182 @@
+//! Environment variables that look like this tool's but are none of its own: a misspelt name
+//! (`WEBHOOK_CONCURENT_CALLS`, `BATCHSIZE`) would otherwise be ignored without a word, and the
+//! run would quietly use the default.
+//!
+//! Which variables are looked at, and why so few: the environment of a cron job, a systemd unit
+//! or a container is shared with other software, and `AUTH0_` in particular is the prefix of
+//! the Deploy CLI (`AUTH0_ALLOW_DELETE`), the Terraform provider (`AUTH0_API_TOKEN`) and the
+//! SDKs (`AUTH0_SECRET`, `AUTH0_BASE_URL`), often set beside this tool. So a variable gets a
+//! warning only when
+//! - its name starts with the first word of one of the tool's variables (`AUTH0`, `WEBHOOK`,
+//!   `SLACK`, `BATCH`, `MAX`, ...: the prefixes come from the names, so a new setting brings
+//!   its own), and
+//! - it is near one of them (the "did you mean" of the config file's keys: at most a third of
+//!   the letters differ), which a name of other software rarely is,
+//!
+//! or when it starts with `AUTH0_MGMT_WEBHOOKS_`, which only this tool uses. Case is ignored:
+//! `batch_size` in the environment is a mistake too.
+
+use super::suggest;
+
+/// This tool's own prefix: any variable under it that is not one of its own is a mistake.
+const OWN_PREFIX: &str = "AUTH0_MGMT_WEBHOOKS_";
+
+/// Variables read by name outside clap and the config file's keys.
+const OTHERS: [&str; 1] = ["DAILY_REPORT_TIME"];
+
+/// Every variable the tool reads for its settings: those of the flags (every command), those of
+/// the config file's keys (the secrets and their `_FILE`s among them), and [`OTHERS`].
+pub fn known() -> Vec<String> {
+    fn envs(cmd: &clap::Command, out: &mut Vec<String>) {
+        out.extend(
+            cmd.get_arguments()
+                .filter_map(|a| a.get_env())
+                .map(|e| e.to_string_lossy().into_owned()),
+        );
+        for sub in cmd.get_subcommands() {
+            envs(sub, out);
+        }
+    }
+    let mut names = Vec::new();
+    envs(&crate::cli::command(), &mut names);
+    names.extend(super::file_keys().iter().map(|k| k.to_ascii_uppercase()));
+    names.extend(OTHERS.iter().map(|s| s.to_string()));
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The warning for each variable in `present` that looks like one of `known` but is not, in
+/// the order given.
+pub fn warnings(present: &[String], known: &[String]) -> Vec<String> {
+    // `closest` compares in lower case.
+    let lower: Vec<String> = known.iter().map(|k| k.to_ascii_lowercase()).collect();
+    let lower_refs: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let prefixes: Vec<&str> = known
+        .iter()
+        .map(|k| k.split('_').next().unwrap_or(k))
+        .collect();
+    present
+        .iter()
+        .filter_map(|name| {
+            let upper = name.to_ascii_uppercase();
+            if known.contains(name) {
+                return None;
+            }
+            let nearest = suggest::closest(name, &lower_refs).map(str::to_ascii_uppercase);
+            let ours = upper.starts_with(OWN_PREFIX);
+            let prefixed = prefixes.iter().any(|p| upper.starts_with(p));
+            match (nearest, ours || prefixed) {
+                (Some(k), true) => Some(format!(
+                    "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored; did you mean {k}?"
+                )),
+                (None, _) if ours => Some(format!(
+                    "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored (README, Settings)"
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// [`warnings`] for this process's environment.
+pub fn in_process() -> Vec<String> {
+    let present: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    warnings(&present, &known())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_known_names_are_every_setting_secret_and_file() {
+        let known = known();
+        for name in [
+            "AUTH0_DOMAIN",
+            "BATCH_SIZE",
+            "WEBHOOK_CONCURRENT_CALLS",
+            "AUTH0_CLIENT_SECRET",
+            "AUTH0_CLIENT_SECRET_FILE",
+            "AUTHORIZATION_FILE",
+            "HEALTHCHECK_URL_FILE",
+            "SLACK_INCOMING_WEBHOOK_URL",
+            "DAILY_REPORT_TIME",
+            "STATE_FILE",
+            "CONFIG_FILE",
+            "AUTH0_MGMT_WEBHOOKS_OUTPUT",
+        ] {
+            assert!(known.iter().any(|k| k == name), "{name} is not known");
+        }
+        assert!(known.iter().all(|k| k == &k.to_ascii_uppercase()));
+    }
+
+    #[test]
+    fn misspelt_names_are_named_with_the_nearest_one() {
+        let known = known();
+        let present = names(&[
+            "WEBHOOK_CONCURENT_CALLS",
+            "BATCHSIZE",
+            "batch_size",
+            "AUTH0_CLIENT_SECERT",
+            "AUTH0_MGMT_WEBHOOKS_OUTPT",
+            "AUTH0_MGMT_WEBHOOKS_VERBOSITY_LEVEL",
+        ]);
+        let w = warnings(&present, &known);
+        assert_eq!(w.len(), 6, "{w:#?}");
+        assert!(
+            w[0].starts_with("WEBHOOK_CONCURENT_CALLS is set but"),
+            "{}",
+            w[0]
+        );
+        assert!(
+            w[0].ends_with("did you mean WEBHOOK_CONCURRENT_CALLS?"),
+            "{}",
+            w[0]
+        );
+        assert!(w[1].ends_with("did you mean BATCH_SIZE?"), "{}", w[1]);
+        assert!(w[2].ends_with("did you mean BATCH_SIZE?"), "{}", w[2]);
+        assert!(
+            w[3].ends_with("did you mean AUTH0_CLIENT_SECRET?"),
+            "{}",
+            w[3]
+        );
+        assert!(
+            w[4].ends_with("did you mean AUTH0_MGMT_WEBHOOKS_OUTPUT?"),
+            "{}",
+            w[4]
+        );
+        assert!(w[5].ends_with("ignored (README, Settings)"), "{}", w[5]);
+    }
+
+    #[test]
+    fn our_own_names_and_other_softwares_are_left_alone() {
+        let known = known();
+        let present = names(&[
+            "AUTH0_DOMAIN",
+            "WEBHOOK_URL",
+            // The Deploy CLI, the Terraform provider, the SDKs: far from any of ours.
+            "AUTH0_ALLOW_DELETE",
+            "AUTH0_API_TOKEN",
+            "AUTH0_SECRET",
+            "AUTH0_BASE_URL",
+            "AUTH0_ISSUER_BASE_URL",
+            "AUTH0_DEBUG",
+            "SLACK_BOT_TOKEN",
+            "LOG_LEVEL",
+            "MAX_MEMORY",
+            // No prefix of ours.
+            "HOME",
+            "PATH",
+            "XDG_STATE_HOME",
+            "RUST_LOG",
+        ]);
+        assert_eq!(warnings(&present, &known), Vec::<String>::new());
+    }
+}

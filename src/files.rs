@@ -1,0 +1,163 @@
+//! Files a user names in the settings (secrets, the config file, the CA bundle, the dead-letter
+//! file): what kind of thing a path is, said in words, and reading one only when it is a regular
+//! file of a sane size, so `/dev/zero`, a FIFO or a huge file cannot hang the run or fill memory.
+
+use std::fs::Metadata;
+use std::io::Read;
+use std::path::Path;
+
+/// What a path that is not a regular file is, for a message: "a folder", "a FIFO", ...
+pub fn kind(meta: &Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return "a folder";
+    }
+    if t.is_file() {
+        return "a regular file";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    "not a regular file"
+}
+
+/// Why a file could not be read, in words for a settings error (the caller names the setting).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    /// The path names something else: a device, a FIFO, a folder.
+    NotAFile(&'static str),
+    /// Larger than the cap: the size found.
+    TooLarge(u64),
+    Io(std::io::ErrorKind, String),
+}
+
+/// The text of a regular file of at most `cap` bytes. The kind is checked on the path before
+/// the file is opened (opening a FIFO would wait for a writer), and again on the opened file
+/// (the path may have been swapped in between); at most `cap + 1` bytes are ever read, so a
+/// file that grows meanwhile cannot fill memory either.
+pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Unreadable> {
+    let io = |e: std::io::Error| Unreadable::Io(e.kind(), e.to_string());
+    let regular = |meta: &Metadata| match meta.is_file() {
+        true => Ok(()),
+        false => Err(Unreadable::NotAFile(kind(meta))),
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    regular(&meta)?;
+    if meta.len() > cap {
+        return Err(Unreadable::TooLarge(meta.len()));
+    }
+    let file = open_no_block(path).map_err(io)?;
+    regular(&file.metadata().map_err(io)?)?;
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > cap {
+        return Err(Unreadable::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// Opens for reading without waiting: if a FIFO replaced the regular file after it was checked,
+/// the open still returns at once (and the second check refuses it).
+pub fn open_no_block(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut open, libc::O_NONBLOCK);
+    open.open(path)
+}
+
+/// The most a file holding one secret (`*_FILE`) may hold: a key, a token or a URL is far
+/// smaller; `/dev/zero` or a file given by mistake is refused before it fills memory.
+pub const SECRET_CAP: u64 = 16 * 1024;
+/// The most the `--config` file may hold.
+pub const CONFIG_CAP: u64 = 1024 * 1024;
+/// The most a `CA_CERT` bundle may hold (a whole public bundle is about 200 KiB).
+pub const CA_CERT_CAP: u64 = 4 * 1024 * 1024;
+
+/// The bytes of the file a setting names (`name`, e.g. `AUTHORIZATION_FILE`), read as
+/// [`read_capped`] does; any problem is a settings error (exit 2) naming the setting and the
+/// file, saying what the path is, and, for a permission error, whose the file is and the fix.
+pub fn read_setting(name: &str, path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
+    read_capped(path, cap).map_err(|e| {
+        crate::exit::settings(format!("{name} {}: {}", path.display(), why(&e, path, cap)))
+    })
+}
+
+/// Why a file a setting names cannot be used, in words.
+fn why(e: &Unreadable, path: &Path, cap: u64) -> String {
+    match e {
+        Unreadable::NotAFile(kind) => format!("{kind}, not a regular file; give a file"),
+        Unreadable::TooLarge(size) => format!(
+            "{} is more than such a file may hold ({}); is it the right file?",
+            size_words(*size),
+            size_words(cap)
+        ),
+        Unreadable::Io(std::io::ErrorKind::NotFound, _) => "no such file".to_string(),
+        Unreadable::Io(std::io::ErrorKind::PermissionDenied, _) => {
+            crate::state::owner::cannot_read(path)
+        }
+        Unreadable::Io(_, message) => message.clone(),
+    }
+}
+
+/// A size in words: `1.0 GiB`, `3.5 MiB`, `12 KiB`, `100 bytes`.
+pub fn size_words(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    match bytes {
+        b if b >= KIB * KIB * KIB => format!("{:.1} GiB", b as f64 / (KIB * KIB * KIB) as f64),
+        b if b >= KIB * KIB => format!("{:.1} MiB", b as f64 / (KIB * KIB) as f64),
+        b if b >= KIB => format!("{} KiB", b / KIB),
+        b => format!("{b} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_regular_file_within_the_cap_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("secret");
+        std::fs::write(&small, "s3cret\n").unwrap();
+        assert_eq!(read_capped(&small, 7).unwrap(), b"s3cret\n");
+        assert_eq!(read_capped(&small, 6), Err(Unreadable::TooLarge(7)));
+        assert_eq!(
+            read_capped(dir.path(), 100),
+            Err(Unreadable::NotAFile("a folder"))
+        );
+        assert!(matches!(
+            read_capped(&dir.path().join("none"), 100),
+            Err(Unreadable::Io(std::io::ErrorKind::NotFound, _))
+        ));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn devices_are_named_not_read() {
+        assert_eq!(
+            read_capped(Path::new("/dev/zero"), 100),
+            Err(Unreadable::NotAFile("a character device"))
+        );
+    }
+
+    #[test]
+    fn sizes_read_as_words() {
+        assert_eq!(size_words(100), "100 bytes");
+        assert_eq!(size_words(12 * 1024 + 5), "12 KiB");
+        assert_eq!(size_words(1 << 30), "1.0 GiB");
+    }
+}

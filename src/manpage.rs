@@ -1,0 +1,438 @@
+//! `man [command]`: the manual pages, clap_mangen's sections (name, synopsis, options) and ours
+//! after them: COMMANDS (only existing pages referenced), ENVIRONMENT (every variable the tool
+//! reads), EXIT STATUS, FILES, EXAMPLES and SEE ALSO.
+
+use crate::exit;
+use anyhow::Result;
+use clap::Command;
+
+const NAME: &str = "auth0-mgmt-webhooks";
+
+/// The commands with a page of their own, `auth0-mgmt-webhooks-<command>(1)`.
+pub const PAGES: [&str; 4] = ["run", "check", "redeliver", "history"];
+
+/// The page of the tool, or of one of [`PAGES`].
+pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
+    let mut root = crate::cli::command();
+    // Built, so that a command's page has its full name (`auth0-mgmt-webhooks run`) in the
+    // synopsis, and the global flags (-v, -q) among its options.
+    root.build();
+    let cmd = match command {
+        Some(sub) => root
+            .find_subcommand(sub)
+            .ok_or_else(|| anyhow::anyhow!("no manual page for {sub}"))?
+            .clone(),
+        None => root.clone(),
+    };
+    let usage = synopsis(&cmd);
+    let man = clap_mangen::Man::new(cmd.clone().override_usage(usage))
+        .source(format!("{NAME} {}", env!("CARGO_PKG_VERSION")))
+        .manual("User Commands");
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    let mut roff = String::new();
+    if command.is_none() {
+        commands(&mut roff, &cmd);
+    }
+    environment(&mut roff, &root, command);
+    exit_status(&mut roff, command);
+    files(&mut roff);
+    examples(&mut roff, command);
+    see_also(&mut roff, command);
+    out.extend_from_slice(roff.as_bytes());
+    Ok(out)
+}
+
+/// The SYNOPSIS line: the command's full name, its own flags with their values, the global
+/// ones, and `[SETTING]...` for the settings listed under their headings (clap_mangen would
+/// list every one of 30 settings, without its value).
+fn synopsis(cmd: &Command) -> String {
+    let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name());
+    let mut words = vec![name.to_string()];
+    if cmd.has_subcommands() {
+        words.extend(["[-v|-vv|-q]", "COMMAND", "[OPTION]..."].map(String::from));
+        return words.join(" ");
+    }
+    let visible = || {
+        cmd.get_arguments().filter(|a| {
+            !a.is_hide_set()
+                && !a.is_global_set()
+                && !matches!(a.get_long(), Some("help" | "version"))
+        })
+    };
+    // The settings are the flags with a variable (and --header): many, and listed under their
+    // headings. A command with few shows them all.
+    let settings = visible().filter(|a| a.get_env().is_some()).count();
+    let own = |a: &clap::Arg| a.get_env().is_none() && a.get_help_heading().is_none();
+    let listed = |a: &clap::Arg| own(a) || settings <= 3;
+    for arg in visible().filter(|a| listed(a)) {
+        let Some(long) = arg.get_long() else { continue };
+        let values: Vec<String> = arg
+            .get_possible_values()
+            .iter()
+            .map(|v| v.get_name().to_string())
+            .collect();
+        let value = match (arg.get_action().takes_values(), values.is_empty()) {
+            (false, _) => String::new(),
+            (true, false) => format!(" {}", values.join("|")),
+            (true, true) => {
+                let names = arg.get_value_names().unwrap_or_default();
+                format!(" {}", names.first().map_or("VALUE", |n| n.as_str()))
+            }
+        };
+        words.push(format!("[--{long}{value}]"));
+    }
+    words.push("[-v|-vv|-q]".to_string());
+    if settings > 3 {
+        words.push("[SETTING]...".to_string());
+    }
+    words.join(" ")
+}
+
+/// Text for roff: backslashes and hyphens escaped, and a leading `.` or `'` made literal.
+fn esc(text: &str) -> String {
+    let t = text.replace('\\', "\\e").replace('-', "\\-");
+    match t.starts_with(['.', '\'']) {
+        true => format!("\\&{t}"),
+        false => t,
+    }
+}
+
+fn section(roff: &mut String, title: &str) {
+    roff.push_str(&format!(".SH {title}\n"));
+}
+
+/// A tagged paragraph: `tag` in bold, then `text`.
+fn item(roff: &mut String, tag: &str, text: &str) {
+    roff.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", esc(tag), esc(text)));
+}
+
+fn paragraph(roff: &mut String, text: &str) {
+    roff.push_str(&format!(".PP\n{}\n", esc(text)));
+}
+
+/// The commands, each pointing at its own page when it has one (clap_mangen names a page for
+/// every subcommand, `help` included, and only some exist).
+fn commands(roff: &mut String, root: &Command) {
+    section(roff, "COMMANDS");
+    for sub in root.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = sub.get_name();
+        if name == "help" {
+            continue;
+        }
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let text = match PAGES.contains(&name) {
+            true => format!("{about}. See {NAME}-{name}(1)."),
+            false => format!("{about}."),
+        };
+        item(roff, name, &text);
+    }
+}
+
+/// The secrets' variables and what they hold, as `--help` lists them (cli.rs).
+fn secrets() -> Vec<(&'static str, &'static str)> {
+    crate::cli::SECRETS_HELP
+        .lines()
+        .take_while(|l| !l.starts_with("Exit codes"))
+        .filter_map(|l| {
+            let (name, what) = l.trim().split_once("  ")?;
+            let is_name = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            is_name.then(|| (name, what.trim()))
+        })
+        .collect()
+}
+
+/// What a variable the tool reads means, for the ENVIRONMENT section; `None` for a name it
+/// does not know how to describe (a test keeps that from happening).
+fn describe_variable(root: &Command, name: &str) -> Option<String> {
+    let flag = root
+        .get_subcommands()
+        .flat_map(|s| s.get_arguments())
+        .find(|a| a.get_env().is_some_and(|e| e == name));
+    if let Some(arg) = flag {
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        return Some(match arg.get_long() {
+            Some(long) if !arg.is_hide_set() => format!("--{long}: {help}"),
+            _ => help,
+        });
+    }
+    let secrets = secrets();
+    if let Some((_, what)) = secrets.iter().find(|(n, _)| *n == name) {
+        return Some(format!(
+            "{what}. A secret: never a flag; see also {name}_FILE."
+        ));
+    }
+    if let Some(base) = name.strip_suffix("_FILE")
+        && secrets.iter().any(|(n, _)| *n == base)
+    {
+        return Some(format!(
+            "A file holding {base} (mode 0600, owned by the user the runs run as), instead of the value itself."
+        ));
+    }
+    match name {
+        "WEBHOOK_URL_FILE" => Some(
+            "A file holding WEBHOOK_URL, for a URL that is itself a credential (a token in its path): then only scheme://host is ever shown."
+                .to_string(),
+        ),
+        "DAILY_REPORT_TIME" => Some(
+            "The extension's name for DAILY_REPORT_HOUR (9 or 09:00); setting both is an error."
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// Every variable the tool reads; on `history`'s page, those it reads.
+fn environment(roff: &mut String, root: &Command, command: Option<&str>) {
+    section(roff, "ENVIRONMENT");
+    let names = match command {
+        Some("history") => vec!["STATE_FILE".to_string(), "CONFIG_FILE".to_string()],
+        _ => crate::config::misspelt::known(),
+    };
+    paragraph(
+        roff,
+        "Every setting is a flag and an environment variable (and a key of the --config file, the variable's name in lower case). Precedence: flag, then environment, then file, then default. An empty value means unset. A variable that looks like one of these but is not (BATCHSIZE) gets a warning naming the nearest one.",
+    );
+    for name in names {
+        let text = describe_variable(root, &name).unwrap_or_default();
+        item(roff, &name, &text);
+    }
+    state_environment(roff);
+}
+
+/// The variables the default state file's path comes from.
+fn state_environment(roff: &mut String) {
+    item(
+        roff,
+        "XDG_STATE_HOME, HOME",
+        "Without STATE_FILE (--state), the state file is $XDG_STATE_HOME/auth0-mgmt-webhooks/state.json, else ~/.local/state/auth0-mgmt-webhooks/state.json.",
+    );
+}
+
+fn exit_status(roff: &mut String, command: Option<&str>) {
+    section(roff, "EXIT STATUS");
+    let codes: Vec<(String, &str)> = match command {
+        Some("history") => vec![
+            (exit::OK.to_string(), "The runs were shown."),
+            (
+                exit::FAILED.to_string(),
+                "No state file at that path, or it cannot be read.",
+            ),
+            (
+                exit::USAGE.to_string(),
+                "Invalid usage, or a state file that is not valid.",
+            ),
+        ],
+        Some("check") => vec![
+            (exit::OK.to_string(), "All is well (warnings aside)."),
+            (
+                exit::FAILED.to_string(),
+                "Something a run needs failed; each FAIL line names it.",
+            ),
+            (
+                exit::USAGE.to_string(),
+                "Invalid usage or settings; nothing was tried.",
+            ),
+        ],
+        _ => vec![
+            (
+                exit::OK.to_string(),
+                "Everything fetched and matched was delivered (or MAX_RUN_TIME ended a long backlog cleanly). redeliver: the dead-letter file is empty.",
+            ),
+            (
+                exit::FAILED.to_string(),
+                "A fetch or a delivery failed; the state was saved at the last safe point and the next run goes on from there.",
+            ),
+            (
+                exit::USAGE.to_string(),
+                "Invalid usage, settings or state file; nothing was sent and no state written.",
+            ),
+            (
+                exit::DEAD_LETTERED.to_string(),
+                "All handled, and some logs are in DEAD_LETTER_FILE: look at them, fix the receiver, then redeliver.",
+            ),
+            (
+                exit::LOCKED.to_string(),
+                "Another run holds the state file's lock; nothing was done (EX_TEMPFAIL).",
+            ),
+            (
+                format!("{}, {}", exit::signalled(2), exit::signalled(15)),
+                "Stopped by SIGINT or SIGTERM; the checkpoint was saved and the run recorded as interrupted.",
+            ),
+        ],
+    };
+    for (code, text) in codes {
+        item(roff, &code, text);
+    }
+}
+
+fn files(roff: &mut String) {
+    section(roff, "FILES");
+    for (file, text) in [
+        (
+            "STATE_FILE",
+            "Checkpoint, cached access token and the last 100 runs; mode 0600, one per tenant, replaced atomically.",
+        ),
+        (
+            "STATE_FILE.lock",
+            "Locked by each run and by redeliver, so that only one runs at a time.",
+        ),
+        (
+            "DEAD_LETTER_FILE",
+            "Logs the webhook refused, one JSON line each; mode 0600.",
+        ),
+        (
+            "METRICS_FILE",
+            "Prometheus textfile-collector metrics, rewritten atomically after every run; mode 0644.",
+        ),
+        ("CONFIG_FILE", "The TOML settings file given by --config."),
+    ] {
+        item(roff, file, text);
+    }
+}
+
+fn examples(roff: &mut String, command: Option<&str>) {
+    section(roff, "EXAMPLES");
+    let all = [
+        (
+            "check",
+            "sudo -u svc auth0-mgmt-webhooks check --send-test",
+            "Try the settings, the files and the webhook as the user the schedule runs as.",
+        ),
+        (
+            "run",
+            "auth0-mgmt-webhooks run --dry-run",
+            "Print what would be sent, one JSON line an item; send and write nothing.",
+        ),
+        (
+            "run",
+            "auth0-mgmt-webhooks -q run --state /var/lib/auth0-mgmt-webhooks/acme.json",
+            "One run as cron starts it, errors only.",
+        ),
+        (
+            "run",
+            "START_FROM=2026-11-01 auth0-mgmt-webhooks run --max-run-time 2h",
+            "A backfill from a date, in one long run.",
+        ),
+        (
+            "redeliver",
+            "auth0-mgmt-webhooks redeliver --dead-letter /var/lib/auth0-mgmt-webhooks/dead.jsonl",
+            "Send the refused logs again once the receiver takes them.",
+        ),
+        (
+            "history",
+            "auth0-mgmt-webhooks history --state /var/lib/auth0-mgmt-webhooks/acme.json --limit 10",
+            "The last ten runs.",
+        ),
+    ];
+    for (cmd, line, text) in all {
+        if command.is_none_or(|c| c == cmd) {
+            roff.push_str(&format!(
+                ".PP\n{}\n.RS 4\n.nf\n{}\n.fi\n.RE\n",
+                esc(text),
+                esc(line)
+            ));
+        }
+    }
+}
+
+fn see_also(roff: &mut String, command: Option<&str>) {
+    section(roff, "SEE ALSO");
+    let mut pages: Vec<String> = Vec::new();
+    if command.is_some() {
+        pages.push(format!("{NAME}(1)"));
+    }
+    pages.extend(
+        PAGES
+            .iter()
+            .filter(|p| command != Some(**p))
+            .map(|p| format!("{NAME}-{p}(1)")),
+    );
+    roff.push_str(&format!(
+        "{}; the README, for deployment examples (cron, systemd, Kubernetes).\n",
+        esc(&pages.join(", "))
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(command: Option<&str>) -> String {
+        String::from_utf8(page(command).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn every_variable_the_tool_reads_is_described() {
+        let mut root = crate::cli::command();
+        root.build();
+        for name in crate::config::misspelt::known() {
+            let d = describe_variable(&root, &name);
+            assert!(d.is_some_and(|d| !d.is_empty()), "{name} is not described");
+        }
+        let page = text(None);
+        assert!(page.contains(".SH ENVIRONMENT"));
+        assert!(page.contains("\\fBAUTH0_CLIENT_SECRET_FILE\\fR"), "{page}");
+    }
+
+    #[test]
+    fn the_secrets_come_from_the_help_text() {
+        let names: Vec<&str> = secrets().iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "AUTH0_CLIENT_SECRET",
+                "AUTHORIZATION",
+                "WEBHOOK_SECRET",
+                "SLACK_INCOMING_WEBHOOK_URL",
+                "HEALTHCHECK_URL",
+                "PII_HASH_KEY"
+            ]
+        );
+    }
+
+    #[test]
+    fn each_synopsis_names_the_command_as_typed_and_its_own_flags() {
+        let line = |c: Option<&str>| {
+            let page = text(c);
+            let start = page.find(".SH SYNOPSIS\n").expect("a synopsis") + 13;
+            page[start..]
+                .lines()
+                .next()
+                .unwrap()
+                .replace("\\fB", "")
+                .replace("\\fR", "")
+        };
+        assert!(
+            line(None).starts_with("auth0\\-mgmt\\-webhooks [\\-v|\\-vv|\\-q] COMMAND"),
+            "{}",
+            line(None)
+        );
+        let run = line(Some("run"));
+        assert!(
+            run.starts_with("auth0\\-mgmt\\-webhooks run [\\-\\-dry\\-run]"),
+            "{run}"
+        );
+        assert!(run.ends_with("[SETTING]..."), "{run}");
+        let check = line(Some("check"));
+        assert!(check.contains("[\\-\\-send\\-test]"), "{check}");
+        let history = line(Some("history"));
+        assert!(
+            history.contains("[\\-\\-limit N]") && history.contains("[\\-\\-state FILE]"),
+            "{history}"
+        );
+    }
+
+    #[test]
+    fn roff_special_characters_are_escaped() {
+        assert_eq!(esc("--state a\\b"), "\\-\\-state a\\eb");
+        assert_eq!(esc(".hidden"), "\\&.hidden");
+    }
+}

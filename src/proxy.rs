@@ -1,0 +1,160 @@
+//! Corporate proxies. reqwest reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (or their
+//! lower-case names) itself, credentials in the proxy URL included, and applies them to every
+//! request, loopback hosts too. This module says which proxy a URL goes through, the way reqwest
+//! decides it, without the credentials (for `check`), and registers those credentials as
+//! secrets, so no message, error or echo from a server shows them.
+
+use crate::config::Env;
+use base64::Engine;
+use hyper_util::client::proxy::matcher::Matcher;
+use reqwest::Url;
+
+/// The first of these variables that is set and not empty, as curl and reqwest read them.
+fn first(env: Env, names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| env(n))
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The proxy variables' values: (ALL_PROXY, HTTP_PROXY, HTTPS_PROXY, NO_PROXY).
+fn settings(env: Env) -> [Option<String>; 4] {
+    [
+        first(env, &["ALL_PROXY", "all_proxy"]),
+        // Under CGI, HTTP_PROXY can be set by a client's `Proxy:` header (httpoxy), so reqwest
+        // ignores it there; so does this.
+        first(env, &["HTTP_PROXY", "http_proxy"]).filter(|_| env("REQUEST_METHOD").is_none()),
+        first(env, &["HTTPS_PROXY", "https_proxy"]),
+        first(env, &["NO_PROXY", "no_proxy"]),
+    ]
+}
+
+/// The proxy requests to `url` go through, as `scheme://host:port`, saying whether it is given
+/// credentials (never showing them); `None` when they go direct. Uses the matcher reqwest
+/// itself uses, so `check` says what a run does.
+pub fn proxy_for(url: &Url, env: Env) -> Option<String> {
+    let [all, http, https, no] = settings(env);
+    let mut b = Matcher::builder();
+    if let Some(v) = all {
+        b = b.all(v);
+    }
+    if let Some(v) = http {
+        b = b.http(v);
+    }
+    if let Some(v) = https {
+        b = b.https(v);
+    }
+    if let Some(v) = no {
+        b = b.no(v);
+    }
+    let uri: http::Uri = url.as_str().parse().ok()?;
+    let hit = b.build().intercept(&uri)?;
+    let shown = hit.uri().to_string();
+    let shown = shown.trim_end_matches('/');
+    Some(
+        match hit.basic_auth().is_some() || hit.raw_auth().is_some() {
+            true => format!("{shown} (with a user name and password, not shown)"),
+            false => shown.to_string(),
+        },
+    )
+}
+
+/// Registers every proxy credential in the environment with [`crate::secret::scrub`]: the
+/// password, `user:password` and the `Proxy-Authorization` value made of them.
+pub fn register_secrets(env: Env) {
+    let [all, http, https, _] = settings(env);
+    for raw in [all, http, https].into_iter().flatten() {
+        let with_scheme = match raw.contains("://") {
+            true => raw.clone(),
+            false => format!("http://{raw}"),
+        };
+        let Ok(url) = Url::parse(&with_scheme) else {
+            // Not a URL: whatever it holds stays out of messages.
+            crate::secret::register(&raw);
+            continue;
+        };
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        if let Some(pass) = url.password() {
+            let (user, pass) = (decode(url.username()), decode(pass));
+            crate::secret::register(url.password().unwrap_or_default());
+            crate::secret::register(&pass);
+            let pair = format!("{user}:{pass}");
+            crate::secret::register(&pair);
+            crate::secret::register(
+                &base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    fn url(u: &str) -> Url {
+        Url::parse(u).unwrap()
+    }
+
+    #[test]
+    fn the_proxy_of_a_url_is_named_without_its_credentials() {
+        let e = env(&[
+            ("HTTPS_PROXY", "http://svc:pr0xy-pass@proxy.corp:3128"),
+            ("http_proxy", "http://plain.corp:8080"),
+            ("NO_PROXY", "internal.corp, 10.0.0.0/8"),
+        ]);
+        let https = proxy_for(&url("https://hooks.example.com/x"), &e).unwrap();
+        assert_eq!(
+            https,
+            "http://proxy.corp:3128 (with a user name and password, not shown)"
+        );
+        assert_eq!(
+            proxy_for(&url("http://hooks.example.com/x"), &e).as_deref(),
+            Some("http://plain.corp:8080")
+        );
+        assert_eq!(proxy_for(&url("https://a.internal.corp/x"), &e), None);
+        assert_eq!(proxy_for(&url("https://10.1.2.3/x"), &e), None);
+        // Loopback is not special: only NO_PROXY sends it direct, as reqwest does.
+        assert!(proxy_for(&url("https://127.0.0.1:8443/x"), &e).is_some());
+        assert_eq!(proxy_for(&url("https://x.example/"), &env(&[])), None);
+    }
+
+    #[test]
+    fn all_proxy_covers_both_schemes_and_cgi_ignores_http_proxy() {
+        let e = env(&[("ALL_PROXY", "http://all.corp:1")]);
+        assert_eq!(
+            proxy_for(&url("http://x.example/"), &e).as_deref(),
+            Some("http://all.corp:1")
+        );
+        let cgi = env(&[("HTTP_PROXY", "http://evil:1"), ("REQUEST_METHOD", "GET")]);
+        assert_eq!(proxy_for(&url("http://x.example/"), &cgi), None);
+    }
+
+    #[test]
+    fn proxy_credentials_are_scrubbed_from_any_text() {
+        register_secrets(&env(&[(
+            "https_proxy",
+            "http://svc-user:p%40ss-proxy-77@proxy.corp:3128",
+        )]));
+        let header = base64::engine::general_purpose::STANDARD.encode("svc-user:p@ss-proxy-77");
+        let echoed = format!("407 for svc-user:p@ss-proxy-77 (Basic {header}) p%40ss-proxy-77");
+        let shown = crate::secret::scrub(&echoed);
+        assert!(
+            !shown.contains("ss-proxy-77") && !shown.contains(&header),
+            "{shown}"
+        );
+    }
+}

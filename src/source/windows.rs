@@ -1,0 +1,400 @@
+//! Reading a backlog with several cursors at once. A log id begins with the time Auth0 stored
+//! the log, so the span from the checkpoint to now can be cut by time into windows `(after,
+//! end]`, each read by its own cursor from a synthetic id at its start. The board holds the
+//! windows being read: a cursor with nothing to read takes the upper half of the window with the
+//! most logs left (judged by the density of its last page), so a burst of logs within one hour
+//! does not leave a single cursor with all the work; a window with only a few pages left is not
+//! cut, so a run a few pages behind reads with one cursor. The decisions are pure functions.
+
+use crate::source::log::Log;
+use crate::source::logid;
+use crate::state::ledger::WindowId;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+/// A window is cut only when its estimate of logs left is at least this (five pages): a cut
+/// costs a page that overlaps the next window's start, or an empty one.
+pub const MIN_SPLIT_LOGS: f64 = 500.0;
+
+/// A window is cut only once its cursor has read this many full pages: a run a few pages behind
+/// reads with one cursor.
+pub const MIN_PAGES_READ: u32 = 3;
+
+/// How far past what a window has read its density is believed, as a multiple of the stored
+/// time read: logs often come in bursts, and a burst's density says nothing of the quiet days
+/// after it. Each cut is judged again, so a long backlog still gets every cursor quickly.
+pub const HORIZON: u128 = 8;
+
+/// The open window (the last one, up to now) is cut only this far back from now: a log stored
+/// just now may not be visible yet, and this machine's clock may be ahead of Auth0's. A window
+/// that ends closer to now could be read to its end before such a log shows, and the checkpoint
+/// would pass it.
+pub const SETTLED: Duration = Duration::from_secs(15 * 60);
+
+/// A window as the board sees it.
+#[derive(Debug, Clone)]
+pub struct Span {
+    pub id: WindowId,
+    /// Logs after this id belong to the window.
+    pub after: String,
+    /// The last id that belongs to it; `None` for the open window, up to now.
+    pub end: Option<String>,
+    /// The last id its cursor handed on (at first, `after`).
+    pub position: String,
+    /// Logs per millisecond of stored time on its last page, when that page was full.
+    pub density: Option<f64>,
+    /// The stored time (ms) of the first log its cursor read, and the full pages it read.
+    pub first: Option<u128>,
+    pub full_pages: u32,
+    pub assigned: bool,
+    pub finished: bool,
+}
+
+/// Milliseconds since the epoch of a log id's stored time.
+fn millis(id: &str) -> Option<u128> {
+    logid::stored_at(id)?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_millis())
+}
+
+/// Where to cut `span` and the logs it is thought to hold past its position: the middle of the
+/// stored time left to read, as far as its density is believed. `None` when it is not worth it
+/// (too little read yet, too few logs left, or the open window too close to now).
+pub fn split_point(span: &Span, now: SystemTime) -> Option<(String, f64)> {
+    if span.finished || !span.assigned {
+        return None;
+    }
+    if span.full_pages < MIN_PAGES_READ {
+        return None;
+    }
+    let density = span.density?;
+    let from = millis(&span.position)?;
+    let seen = from.saturating_sub(span.first?).max(1);
+    let to = match &span.end {
+        Some(end) => millis(end)?,
+        None => now
+            .checked_sub(SETTLED)?
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()?
+            .as_millis(),
+    };
+    if to <= from + 2 {
+        return None;
+    }
+    let horizon = (to - from).min(seen * HORIZON);
+    let left = density * horizon as f64;
+    if left < MIN_SPLIT_LOGS {
+        return None;
+    }
+    let mid = from + horizon / 2;
+    let at = logid::at(SystemTime::UNIX_EPOCH + Duration::from_millis(mid as u64));
+    let inside = logid::cmp(&at, &span.position).is_gt()
+        && span.end.as_ref().is_none_or(|e| logid::cmp(&at, e).is_lt());
+    inside.then_some((at, left))
+}
+
+/// Logs per millisecond of stored time a page shows (its ids' times), at least one millisecond.
+pub fn density(page: &[Log]) -> Option<f64> {
+    let first = millis(page.first()?.id())?;
+    let last = millis(page.last()?.id())?;
+    Some(page.len() as f64 / (last.saturating_sub(first).max(1)) as f64)
+}
+
+/// The shared board of windows.
+pub struct Board {
+    inner: Mutex<Inner>,
+    changed: Condvar,
+}
+
+struct Inner {
+    spans: Vec<Span>,
+    next: WindowId,
+    /// Set when a cursor failed: the others stop taking work.
+    failed: bool,
+}
+
+/// What a cursor is to read: a window it was given, new (to announce) or not.
+#[derive(Debug, Clone)]
+pub struct Work {
+    pub id: WindowId,
+    pub after: String,
+    pub position: String,
+}
+
+/// What became of a page a cursor read.
+pub struct Read {
+    /// The page's logs that belong to the window.
+    pub logs: Vec<Log>,
+    /// The window is read to its end, which is this (`None`: the open window, caught up).
+    pub closed: Option<Option<String>>,
+}
+
+impl Board {
+    /// A board with one window: everything after `start`.
+    pub fn new(start: String) -> Board {
+        Board {
+            inner: Mutex::new(Inner {
+                spans: vec![Span {
+                    id: 0,
+                    after: start.clone(),
+                    end: None,
+                    position: start,
+                    density: None,
+                    first: None,
+                    full_pages: 0,
+                    assigned: false,
+                    finished: false,
+                }],
+                next: 1,
+                failed: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Work for a cursor: the first window (nobody's yet), or the upper half of the window with
+    /// the most logs left when fewer than `wanted()` cursors are reading. Waits while windows
+    /// are still being read, since one of them may become worth cutting; `None` when all are
+    /// read, a cursor failed, `stop` is raised or `until` passes.
+    pub fn take(
+        &self,
+        wanted: &dyn Fn() -> usize,
+        until: Instant,
+        stop: &AtomicBool,
+    ) -> Option<Work> {
+        let mut inner = self.inner();
+        loop {
+            if inner.failed || stop.load(Ordering::Relaxed) || Instant::now() >= until {
+                return None;
+            }
+            if inner.spans.iter().all(|s| s.finished) {
+                return None;
+            }
+            if let Some(s) = inner.spans.iter_mut().find(|s| !s.assigned) {
+                s.assigned = true;
+                return Some(Work {
+                    id: s.id,
+                    after: s.after.clone(),
+                    position: s.position.clone(),
+                });
+            }
+            let reading = inner.spans.iter().filter(|s| !s.finished).count();
+            if reading < wanted() {
+                let now = SystemTime::now();
+                let best = inner
+                    .spans
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| split_point(s, now).map(|(at, left)| (i, at, left)))
+                    .max_by(|a, b| a.2.total_cmp(&b.2));
+                if let Some((i, at, _)) = best {
+                    let id = inner.next;
+                    inner.next += 1;
+                    let upper = Span {
+                        id,
+                        after: at.clone(),
+                        end: inner.spans[i].end.replace(at.clone()),
+                        position: at.clone(),
+                        density: None,
+                        first: None,
+                        full_pages: 0,
+                        assigned: true,
+                        finished: false,
+                    };
+                    inner.spans.push(upper);
+                    return Some(Work {
+                        id,
+                        after: at.clone(),
+                        position: at,
+                    });
+                }
+            }
+            inner = self
+                .changed
+                .wait_timeout(inner, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// A page of window `id` (in id order, after its position): the logs that belong to it, and
+    /// whether it is now read to its end. An empty page reads any window to its end: Auth0 has
+    /// nothing after its position. `full`: Auth0 gave all it was asked for, so more may follow;
+    /// only such a page tells the density of what is left (a short one is the end of the logs).
+    pub fn read(&self, id: WindowId, page: Vec<Log>, full: bool) -> Read {
+        let mut inner = self.inner();
+        let span = inner
+            .spans
+            .iter_mut()
+            .find(|s| s.id == id)
+            .expect("a cursor reads its own window");
+        let total = page.len();
+        let logs: Vec<Log> = match &span.end {
+            Some(end) => page
+                .into_iter()
+                .take_while(|l| logid::cmp(l.id(), end).is_le())
+                .collect(),
+            None => page,
+        };
+        span.density = density(&logs).filter(|_| full);
+        span.full_pages += u32::from(full);
+        if span.first.is_none() {
+            span.first = logs.first().and_then(|l| millis(l.id()));
+        }
+        if let Some(last) = logs.last() {
+            span.position = last.id().to_string();
+        }
+        let closed = (total == 0 || logs.len() < total).then(|| span.end.clone());
+        span.finished = closed.is_some();
+        self.changed.notify_all();
+        Read { logs, closed }
+    }
+
+    /// A cursor failed: no cursor takes more work.
+    pub fn fail(&self) {
+        self.inner().failed = true;
+        self.changed.notify_all();
+    }
+
+    /// How far the read has come: the stored time of the oldest position among windows not read
+    /// to their end, and how many cursors are reading.
+    pub fn reached(&self) -> (Option<SystemTime>, usize) {
+        let inner = self.inner();
+        let open = inner.spans.iter().filter(|s| !s.finished);
+        let reached = open
+            .clone()
+            .filter_map(|s| logid::stored_at(&s.position))
+            .min();
+        (reached, open.filter(|s| s.assigned).count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(rfc: &str) -> String {
+        logid::at(humantime::parse_rfc3339(rfc).unwrap())
+    }
+
+    fn span(position: &str, end: Option<&str>, density: Option<f64>) -> Span {
+        Span {
+            id: 0,
+            after: position.to_string(),
+            end: end.map(str::to_string),
+            position: position.to_string(),
+            density,
+            first: Some(millis(position).unwrap() - 3_600_000),
+            full_pages: 3,
+            assigned: true,
+            finished: false,
+        }
+    }
+
+    #[test]
+    fn a_window_is_cut_in_the_middle_of_its_time_left_when_it_has_pages_left() {
+        let now = humantime::parse_rfc3339("2026-11-30T12:00:00Z").unwrap();
+        // One log a second over the hour read, ten hours left: believed for eight of them.
+        let s = span(
+            &at("2026-11-29T00:00:00Z"),
+            Some(&at("2026-11-29T10:00:00Z")),
+            Some(0.001),
+        );
+        let (cut, left) = split_point(&s, now).unwrap();
+        assert_eq!(cut, at("2026-11-29T04:00:00Z"));
+        assert!((left - 28_800.0).abs() < 1.0, "{left}");
+        // Three hours left: the middle of them.
+        let mut near = s.clone();
+        near.end = Some(at("2026-11-29T03:00:00Z"));
+        assert_eq!(
+            split_point(&near, now).unwrap().0,
+            at("2026-11-29T01:30:00Z")
+        );
+        // One full page read is not enough to judge.
+        let mut young = s.clone();
+        young.full_pages = 2;
+        assert_eq!(split_point(&young, now), None);
+        // A few pages behind: one cursor.
+        let few = span(&at("2026-11-29T00:00:00Z"), None, Some(1e-8));
+        assert_eq!(split_point(&few, now), None);
+        // Nothing known yet, or already read.
+        assert_eq!(
+            split_point(&span(&at("2026-11-29T00:00:00Z"), None, None), now),
+            None
+        );
+        let mut done = s.clone();
+        done.finished = true;
+        assert_eq!(split_point(&done, now), None);
+    }
+
+    #[test]
+    fn the_open_window_is_never_cut_close_to_now() {
+        let now = humantime::parse_rfc3339("2026-11-30T12:00:00Z").unwrap();
+        let s = span(&at("2026-11-30T11:50:00Z"), None, Some(10.0));
+        assert_eq!(split_point(&s, now), None);
+        let s = span(&at("2026-11-30T10:00:00Z"), None, Some(10.0));
+        let (cut, _) = split_point(&s, now).unwrap();
+        assert!(cut < at("2026-11-30T11:45:00Z"), "{cut}");
+    }
+
+    fn log(id: &str) -> Log {
+        crate::source::log::from_value(&json!({ "log_id": id }))
+    }
+
+    /// A log id stored `secs` seconds before now, with that counter.
+    fn stored_ago(secs: u64, counter: u64) -> String {
+        let t = SystemTime::now() - Duration::from_secs(secs);
+        format!("{}{counter:036}", &logid::at(t)[..20])
+    }
+
+    #[test]
+    fn a_page_crossing_the_end_closes_the_window_and_keeps_what_belongs_to_it() {
+        let b = Board::new(logid::at(
+            SystemTime::now() - Duration::from_secs(3 * 86_400),
+        ));
+        let stop = AtomicBool::new(false);
+        let until = Instant::now() + Duration::from_secs(5);
+        let w = b.take(&|| 1, until, &stop).unwrap();
+        assert_eq!(w.id, 0);
+        assert!(
+            b.take(&|| 1, Instant::now(), &stop).is_none(),
+            "one cursor wanted"
+        );
+        // Three pages of a log a minute, two days ago: some 1,400 logs a day left to now.
+        for p in 0..3 {
+            let page: Vec<Log> = (p * 100..p * 100 + 100)
+                .map(|m| log(&stored_ago(2 * 86_400 - m * 60, m)))
+                .collect();
+            let r = b.read(0, page, true);
+            assert_eq!((r.logs.len(), r.closed), (100, None));
+        }
+        // A second cursor cuts the open window in two...
+        let w1 = b.take(&|| 2, until, &stop).unwrap();
+        assert_eq!(w1.id, 1);
+        assert_eq!(b.reached().1, 2);
+        // ... and window 0's next page stops at the cut.
+        let mut past_cut = w1.after.clone();
+        past_cut.replace_range(55.., "1");
+        let r = b.read(
+            0,
+            vec![
+                log(&stored_ago(2 * 86_400 - 299 * 60 - 3600, 300)),
+                log(&past_cut),
+            ],
+            true,
+        );
+        assert_eq!(r.logs.len(), 1);
+        assert_eq!(r.closed, Some(Some(w1.after.clone())));
+        // The upper half ends as the open window did: when Auth0 has no more.
+        let r = b.read(1, Vec::new(), false);
+        assert_eq!(r.closed, Some(None));
+        assert!(b.take(&|| 2, until, &stop).is_none(), "all read");
+    }
+}

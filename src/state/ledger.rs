@@ -1,0 +1,307 @@
+//! The checkpoint of a run that reads several windows of the log stream at once. A window is a
+//! span of log ids `(after, end]` read by its own cursor; each has an [`Acker`] for the logs in
+//! it, and the checkpoint passes a window only when every earlier window is read to its end and
+//! delivered. The chain goes from the run's start through windows whose `after` is the previous
+//! window's end, so a window that has not been announced yet (a gap) holds the checkpoint back.
+//! Pure, unit- and property-tested.
+
+use super::checkpoint::{Acker, Fate, Seq};
+use crate::source::logid;
+use std::collections::HashMap;
+
+/// A window's number in this run.
+pub type WindowId = u32;
+
+/// A pending log's ticket: its window and its place there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ticket {
+    pub window: WindowId,
+    pub seq: Seq,
+}
+
+#[derive(Debug)]
+struct Window {
+    /// Logs after this id belong here.
+    after: String,
+    acker: Acker,
+    /// Read to its end: `Some(Some(end))` for a window that ends at `end` (inclusive),
+    /// `Some(None)` for the last one, caught up.
+    closed: Option<Option<String>>,
+}
+
+#[derive(Debug)]
+pub struct Ledger {
+    windows: HashMap<WindowId, Window>,
+    /// Where the chain of windows starts: the end of the last window passed (at first, the
+    /// run's start).
+    base: String,
+    /// The checkpoint the run started from (`None` on a first run): reported as such until the
+    /// checkpoint passes a log.
+    initial: Option<String>,
+    /// `date` of the newest log in the windows passed.
+    passed_date: Option<String>,
+    /// The newest log id in the windows passed.
+    passed_id: Option<String>,
+    reported: Option<String>,
+}
+
+impl Ledger {
+    /// A ledger for a run starting after `start`: the checkpoint it read, or on a first run
+    /// (`initial` is `None`) the moment before the oldest log Auth0 keeps.
+    pub fn new(initial: Option<String>, start: String) -> Ledger {
+        Ledger {
+            windows: HashMap::new(),
+            base: start,
+            reported: initial.clone(),
+            initial,
+            passed_date: None,
+            passed_id: None,
+        }
+    }
+
+    /// A window of logs after `after` is being read.
+    pub fn open(&mut self, window: WindowId, after: String) {
+        self.windows.insert(
+            window,
+            Window {
+                acker: Acker::new(Some(after.clone())),
+                after,
+                closed: None,
+            },
+        );
+    }
+
+    fn acker(&mut self, window: WindowId) -> &mut Acker {
+        &mut self
+            .windows
+            .get_mut(&window)
+            .expect("a window is opened before its logs")
+            .acker
+    }
+
+    /// A log of `window` that did not match.
+    pub fn skip(&mut self, window: WindowId, id: &str, date: Option<&str>) {
+        self.acker(window).skip(id, date);
+    }
+
+    /// A matching log of `window`: pending until [`Ledger::ack`].
+    pub fn pending(&mut self, window: WindowId, id: &str, date: Option<&str>) -> Ticket {
+        let seq = self.acker(window).pending(id, date);
+        Ticket { window, seq }
+    }
+
+    /// A delivery ended. `Pending` (it failed) holds the checkpoint back.
+    pub fn ack(&mut self, ticket: Ticket, fate: Fate) {
+        if let Some(w) = self.windows.get_mut(&ticket.window) {
+            w.acker.ack(ticket.seq, fate);
+        }
+        self.advance();
+    }
+
+    /// `window` is read to its end (`None`: the last window, caught up): no more logs of it.
+    pub fn close(&mut self, window: WindowId, end: Option<String>) {
+        if let Some(w) = self.windows.get_mut(&window) {
+            w.closed = Some(end);
+        }
+        self.advance();
+    }
+
+    /// Passes the windows at the front of the chain that are read and delivered.
+    fn advance(&mut self) {
+        loop {
+            let Some((&id, w)) = self.windows.iter().find(|(_, w)| w.after == self.base) else {
+                return;
+            };
+            let Some(Some(end)) = &w.closed else { return };
+            if !w.acker.idle() || logid::cmp(end, &self.base).is_le() {
+                return;
+            }
+            self.base = end.clone();
+            let w = self.windows.remove(&id).expect("found above");
+            if let Some(d) = w.acker.newest_date() {
+                self.passed_date = Some(d.to_string());
+            }
+            if let Some(last) = w.acker.checkpoint().filter(|c| *c != w.after) {
+                self.passed_id = Some(last.to_string());
+            }
+        }
+    }
+
+    /// The window at the front of the chain, if it has been opened.
+    fn front(&self) -> Option<&Window> {
+        self.windows.values().find(|w| w.after == self.base)
+    }
+
+    /// The last log with nothing pending at or before it, across windows: where the next run
+    /// starts after. That is a log's own id: past the last log of a window, nothing can appear
+    /// (an id is the time Auth0 stored the log), so the window's synthetic end says no more.
+    /// Until a log is passed, the checkpoint the run started from (`None` on a first run).
+    pub fn checkpoint(&self) -> Option<String> {
+        let front = self
+            .front()
+            .and_then(|w| w.acker.checkpoint().filter(|c| *c != w.after));
+        front
+            .or(self.passed_id.as_deref())
+            .map(str::to_string)
+            .or_else(|| self.initial.clone())
+    }
+
+    /// `date` of the newest log the checkpoint passed.
+    pub fn newest_date(&self) -> Option<&str> {
+        self.front()
+            .and_then(|w| w.acker.newest_date())
+            .or(self.passed_date.as_deref())
+    }
+
+    /// Whether the checkpoint moved since the last call.
+    pub fn take_moved(&mut self) -> bool {
+        let now = self.checkpoint();
+        let moved = now != self.reported;
+        self.reported = now;
+        moved
+    }
+
+    /// Whether every window is read to its end and the last one caught up.
+    pub fn caught_up(&self) -> bool {
+        self.windows.len() == 1
+            && self
+                .front()
+                .is_some_and(|w| w.closed == Some(None) && w.acker.idle())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn id(i: usize) -> String {
+        format!("{i:04}")
+    }
+
+    #[test]
+    fn a_window_is_passed_only_when_every_earlier_one_is_read_and_delivered() {
+        let mut l = Ledger::new(Some(id(0)), id(0));
+        l.open(0, id(0));
+        l.open(1, id(10));
+        let a = l.pending(0, &id(3), Some("d3"));
+        l.skip(1, &id(11), None);
+        let b = l.pending(1, &id(12), Some("d12"));
+        l.ack(b, Fate::Delivered);
+        l.close(1, Some(id(20)));
+        assert_eq!(l.checkpoint(), Some(id(0)), "window 0 holds it");
+        l.ack(a, Fate::Delivered);
+        assert_eq!(
+            l.checkpoint(),
+            Some(id(3)),
+            "window 0 is not read to its end"
+        );
+        l.close(0, Some(id(10)));
+        assert_eq!(l.checkpoint(), Some(id(12)), "both passed, to the last log");
+        assert_eq!(l.newest_date(), Some("d12"));
+        assert!(l.take_moved());
+        assert!(!l.take_moved());
+    }
+
+    #[test]
+    fn a_window_not_announced_yet_is_a_gap_the_checkpoint_waits_at() {
+        let mut l = Ledger::new(Some(id(0)), id(0));
+        l.open(0, id(0));
+        l.skip(0, &id(3), None);
+        l.close(0, Some(id(5)));
+        l.open(2, id(10));
+        l.skip(2, &id(11), None);
+        l.close(2, None);
+        assert_eq!(l.checkpoint(), Some(id(3)));
+        assert!(!l.caught_up());
+        l.open(1, id(5));
+        l.skip(1, &id(7), None);
+        l.close(1, Some(id(10)));
+        assert_eq!(l.checkpoint(), Some(id(11)));
+        assert!(l.caught_up());
+    }
+
+    #[test]
+    fn a_first_run_reports_no_checkpoint_until_it_moves() {
+        let mut l = Ledger::new(None, id(0));
+        l.open(0, id(0));
+        let t = l.pending(0, &id(1), None);
+        assert_eq!(l.checkpoint(), None);
+        assert!(!l.take_moved());
+        l.ack(t, Fate::Delivered);
+        assert_eq!(l.checkpoint(), Some(id(1)));
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Log {
+        Skipped,
+        Matched(Fate),
+    }
+
+    fn log() -> impl Strategy<Value = Log> {
+        prop_oneof![
+            Just(Log::Skipped),
+            Just(Log::Matched(Fate::Delivered)),
+            Just(Log::Matched(Fate::DeadLettered)),
+            Just(Log::Matched(Fate::Pending)),
+        ]
+    }
+
+    proptest! {
+        /// Windows cut anywhere, announced in any order or not at all, read to their end or
+        /// stopped part-way, deliveries ending in any order: the checkpoint never passes a log
+        /// that was not handled, or not read.
+        #[test]
+        fn never_passes_a_log_not_read_or_not_delivered(
+            logs in proptest::collection::vec(log(), 1..120),
+            cuts in proptest::collection::btree_set(1usize..120, 0..6),
+            seed in any::<u64>(),
+        ) {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let n = logs.len();
+            // Window k covers ids (bounds[k], bounds[k+1]]; log i has id i + 1.
+            let mut bounds: Vec<usize> = std::iter::once(0)
+                .chain(cuts.into_iter().filter(|c| *c < n))
+                .collect();
+            bounds.push(n);
+            let windows = bounds.len() - 1;
+            let mut order: Vec<usize> = (0..windows).collect();
+            rng.shuffle(&mut order);
+            let mut l = Ledger::new(Some(id(0)), id(0));
+            // What each log became: read or not, handled or not.
+            let mut handled = vec![false; n + 1];
+            let mut tickets = Vec::new();
+            for &k in &order {
+                if rng.u8(0..10) == 0 {
+                    continue; // never announced
+                }
+                let last = k + 1 == windows;
+                l.open(k as WindowId, id(bounds[k]));
+                let (lo, hi) = (bounds[k] + 1, bounds[k + 1]);
+                let read_to = if rng.bool() { hi } else { rng.usize(lo - 1..=hi) };
+                for i in lo..=read_to {
+                    match logs[i - 1] {
+                        Log::Skipped => {
+                            l.skip(k as WindowId, &id(i), None);
+                            handled[i] = true;
+                        }
+                        Log::Matched(f) => {
+                            tickets.push((l.pending(k as WindowId, &id(i), None), f));
+                            handled[i] = f != Fate::Pending;
+                        }
+                    }
+                }
+                if read_to == hi {
+                    l.close(k as WindowId, (!last).then(|| id(hi)));
+                }
+            }
+            rng.shuffle(&mut tickets);
+            for (t, f) in tickets {
+                l.ack(t, f);
+            }
+            let passed: usize = l.checkpoint().unwrap().parse().unwrap();
+            prop_assert!(passed <= n);
+            prop_assert!((1..=passed).all(|i| handled[i]), "passed {passed}");
+        }
+    }
+}
