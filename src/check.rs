@@ -370,7 +370,7 @@ fn files(cfg: &Config, c: &mut Checklist) {
             )),
         }
         // Runs go on after setting logs aside: without this, they stay out of sight.
-        if let Ok(Some(n @ 1..)) = crate::sink::dead_letter::pending(p) {
+        if let Ok(Some(n @ 1..)) = crate::sink::dead_letter::pending(p, &cfg.tenant()) {
             c.warn(format!(
                 "{} waiting in DEAD_LETTER_FILE: run redeliver once the receiver takes them (their refusals are in {})",
                 crate::report::count(n, "log", "logs"),

@@ -12,7 +12,7 @@ use crate::outcome::Outcome;
 use crate::report::metrics::{self, Metrics};
 use crate::report::{self, Counters, count, end_line, traffic};
 use crate::signal;
-use crate::sink::dead_letter::{self, dead_letter_record};
+use crate::sink::dead_letter::{self, dead_letter_record, is_mine};
 use crate::sink::encode::Matched;
 use crate::sink::pace::Deadline;
 use crate::sink::sign;
@@ -107,17 +107,6 @@ fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
         }
     }
     entries
-}
-
-/// Whether a record is this tenant's to redeliver. A record names its tenant; one without
-/// (written before records did) is taken as this tenant's only while no record in the file
-/// names another tenant: a file one tenant used alone needs no hand edit after an upgrade, and
-/// in a shared file no tenant's logs can go to another tenant's webhook.
-fn is_mine(tenant: Option<&str>, me: &str, file_is_shared: bool) -> bool {
-    match tenant {
-        Some(t) => t == me,
-        None => !file_is_shared,
-    }
 }
 
 /// The file as it is now (`current`, which runs may have appended to since it was read) with

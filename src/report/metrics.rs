@@ -14,10 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Every metric's name starts with this.
 const PREFIX: &str = "auth0_mgmt_webhooks";
 
-/// The records waiting in DEAD_LETTER_FILE, if one is set and readable.
+/// What waits in DEAD_LETTER_FILE for this tenant (its records and the lines that are not
+/// records; another tenant sharing the file counts its own), if one is set and readable.
 pub fn dead_letter_pending(cfg: &Config) -> Option<u64> {
     let path = cfg.dead_letter.as_deref()?;
-    match crate::sink::dead_letter::pending(path) {
+    match crate::sink::dead_letter::pending(path, &cfg.tenant()) {
         Ok(n) => n,
         Err(e) => {
             report::warn(format_args!(

@@ -14,7 +14,7 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -146,18 +146,19 @@ impl DeadLetter {
     }
 }
 
-/// The lines waiting in the dead-letter file (blank lines aside): what `redeliver` would
-/// send, or keep for a person. A missing file holds none; what is not a regular file (a
-/// device such as /dev/null, a FIFO) is not counted, nor opened. Read in chunks: the file may
-/// be large.
-pub fn pending(path: &Path) -> std::io::Result<Option<u64>> {
+/// What waits in the dead-letter file for tenant `me`: its records and the lines that are not
+/// records (what `redeliver` of that tenant would send, or keep for a person), other tenants'
+/// records aside (see [`is_mine`]). A missing file holds none; what is not a regular file (a
+/// device such as /dev/null, a FIFO) is not counted, nor opened. Read a line at a time: the
+/// file may be large.
+pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
     match std::fs::metadata(path) {
         Ok(meta) if !meta.is_file() => return Ok(None),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(0)),
         Err(e) => return Err(e),
     }
-    let mut file = match crate::files::open_no_block(path) {
+    let file = match crate::files::open_no_block(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(0)),
         Err(e) => return Err(e),
@@ -166,25 +167,41 @@ pub fn pending(path: &Path) -> std::io::Result<Option<u64>> {
     if !file.metadata()?.is_file() {
         return Ok(None);
     }
-    let (mut lines, mut in_line) = (0, false);
-    let mut buf = vec![0; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(default)]
+        tenant: Option<String>,
+    }
+    let (mut named_me, mut untagged, mut unreadable, mut shared) = (0, 0, 0, false);
+    for line in std::io::BufReader::new(file).split(b'\n') {
+        let line = line?;
+        if line.trim_ascii().is_empty() {
+            continue;
         }
-        for b in &buf[..n] {
-            match b {
-                b'\n' => {
-                    lines += u64::from(in_line);
-                    in_line = false;
-                }
-                b if !b.is_ascii_whitespace() => in_line = true,
-                _ => {}
-            }
+        match serde_json::from_slice::<Head>(&line) {
+            Ok(Head { tenant: Some(t) }) if t == me => named_me += 1,
+            Ok(Head { tenant: Some(_) }) => shared = true,
+            Ok(Head { tenant: None }) => untagged += 1,
+            Err(_) => unreadable += 1,
         }
     }
-    Ok(Some(lines + u64::from(in_line)))
+    let untagged_mine = if is_mine(None, me, shared) {
+        untagged
+    } else {
+        0
+    };
+    Ok(Some(named_me + untagged_mine + unreadable))
+}
+
+/// Whether a record is tenant `me`'s to redeliver. A record names its tenant; one without
+/// (written before records did) is taken as this tenant's only while no record in the file
+/// names another tenant: a file one tenant used alone needs no hand edit after an upgrade, and
+/// in a shared file no tenant's logs can go to another tenant's webhook.
+pub fn is_mine(tenant: Option<&str>, me: &str, file_is_shared: bool) -> bool {
+    match tenant {
+        Some(t) => t == me,
+        None => !file_is_shared,
+    }
 }
 
 /// One line of the dead-letter file, newline included: `log_id`, `tenant` (the run's, as its
@@ -253,14 +270,31 @@ mod tests {
     }
 
     #[test]
-    fn pending_counts_the_lines_that_are_not_blank() {
+    fn pending_counts_this_tenants_records_and_the_unreadable_lines() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("dead.jsonl");
-        assert_eq!(pending(&p).unwrap(), Some(0), "no file yet");
+        let me = "https://a.example";
+        assert_eq!(pending(&p, me).unwrap(), Some(0), "no file yet");
         std::fs::write(&p, "{\"a\":1}\n\n  \n{\"cut\":").unwrap();
-        assert_eq!(pending(&p).unwrap(), Some(2));
         assert_eq!(
-            pending(dir.path()).unwrap(),
+            pending(&p, me).unwrap(),
+            Some(2),
+            "a record naming no tenant, in a file no other tenant uses, and a torn line"
+        );
+        std::fs::write(
+            &p,
+            format!(
+                "{{\"tenant\":\"{me}\"}}\n{{\"tenant\":\"https://b.example\"}}\n{{\"a\":1}}\n{{\"cut\":"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            pending(&p, me).unwrap(),
+            Some(2),
+            "in a shared file, another tenant's record and one naming none are not this one's"
+        );
+        assert_eq!(
+            pending(dir.path(), me).unwrap(),
             None,
             "a folder is not counted"
         );
