@@ -181,7 +181,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         ));
     }
     if cfg.monitor.healthcheck.is_some() {
-        c.ok("HEALTHCHECK_URL set: each run pings /start, then success or /fail (check pings nothing)");
+        c.ok("HEALTHCHECK_URL set: each run pings /start, then its end (/<exit code> unless 0) (check pings nothing)");
     }
     report::debug(format_args!("{cfg:?}"));
     Ok(if c.failed { exit::FAILED } else { exit::OK })
@@ -305,10 +305,7 @@ pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
     });
     let raw = serde_json::value::RawValue::from_string(log.to_string()).expect("valid JSON");
     let log = crate::source::log::Log::parse(raw).expect("the test log has an id");
-    let mut json = crate::filter::item_json(&log, shape);
-    // The item is an object: `"test": true` goes before its closing brace, whatever the shape.
-    json.pop();
-    json.extend_from_slice(b",\"test\":true}");
+    let json = crate::filter::item_json(&log, shape, true);
     Matched {
         seq: Default::default(),
         log_id,
@@ -371,6 +368,14 @@ fn files(cfg: &Config, c: &mut Checklist) {
                 "DEAD_LETTER_FILE {}: cannot open it for appending ({e}); the run would stop before sending anything",
                 p.display()
             )),
+        }
+        // Runs go on after setting logs aside: without this, they stay out of sight.
+        if let Ok(Some(n @ 1..)) = crate::sink::dead_letter::pending(p, &cfg.tenant()) {
+            c.warn(format!(
+                "{} waiting in DEAD_LETTER_FILE: run redeliver once the receiver takes them (their refusals are in {})",
+                crate::report::count(n, "log", "logs"),
+                p.display()
+            ));
         }
     }
 

@@ -37,17 +37,21 @@ NAME_FILE, naming a file that holds the value.
                               (with SIGNATURE_SCHEME=x-hub-signature-256: any text
                               of 16 characters or more)
   SLACK_INCOMING_WEBHOOK_URL  where failures (and optionally successes) are reported
-  HEALTHCHECK_URL             cron monitor ping URL: <url>/start, <url>, <url>/fail
+  HEALTHCHECK_URL             cron monitor ping URL: <url>/start, <url>, <url>/<exit code>
   PII_HASH_KEY                the key of PII_METHOD=hash, 16 characters or more
 
 Exit codes:
-  0   everything fetched and matched was delivered
-  1   a fetch or delivery failed; the state was saved at the last safe point
-  2   invalid usage, settings or state file; nothing sent, nothing written
-  3   logs are in DEAD_LETTER_FILE (set aside by this run, or refused again by
-      redeliver): look at them; `redeliver` them once the receiver takes them
-  75  another run holds the state file's lock; nothing done
-  130 143  stopped by SIGINT / SIGTERM; the checkpoint was saved";
+  0   ok: everything fetched and matched was delivered; caught up, or not
+      when MAX_RUN_TIME ended a backlog (the next run goes on)
+  1   failed: a fetch or delivery failed; the state was saved at the last
+      safe point
+  2   invalid: usage, settings or state file; nothing sent, nothing written
+  3   dead-lettered: logs are in DEAD_LETTER_FILE (set aside by this run, or
+      refused again by redeliver): look at them; `redeliver` them once the
+      receiver takes them
+  75  locked: another run holds the state file's lock; nothing done (normal
+      when a run outlasts the schedule's interval)
+  130 143  interrupted: stopped by SIGINT / SIGTERM; the checkpoint was saved";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -197,6 +201,18 @@ pub struct Settings {
         help_heading = "Auth0"
     )]
     pub audience: Option<String>,
+
+    /// How long the tenant's plan keeps logs, 1d to 90d. [default: 30d]
+    ///
+    /// Auth0 deletes older logs: Free 1d, Essentials 5d, Professional 10d, Enterprise 30d. Used
+    /// to warn before the checkpoint falls behind it, and to name the logs lost when it did.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "AUTH0_LOG_RETENTION",
+        help_heading = "Auth0"
+    )]
+    pub log_retention: Option<String>,
 
     /// Client ID of a machine-to-machine application granted read:logs. [required]
     #[arg(
@@ -447,6 +463,18 @@ pub struct Settings {
     /// Also report successful runs to Slack, not only failures. [default: false]
     #[arg(long, value_name = "BOOL", env = "SLACK_SEND_SUCCESS", num_args = 0..=1, default_missing_value = "true", help_heading = "Reports")]
     pub slack_send_success: Option<String>,
+
+    /// While runs keep failing, remind Slack at most this often (10m to 7d). [default: 6h]
+    ///
+    /// Slack hears of the first failed (or dead-lettered, or interrupted) run, then of the same
+    /// trouble again only this long after, and of the recovery.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "SLACK_REMIND_EVERY",
+        help_heading = "Reports"
+    )]
+    pub slack_remind_every: Option<String>,
 
     /// Hour (0-23, UTC) after which the day's first run sends Slack a daily summary.
     /// [default: off]

@@ -71,7 +71,7 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Unreadable> {
 
 /// Opens for reading without waiting: if a FIFO replaced the regular file after it was checked,
 /// the open still returns at once (and the second check refuses it).
-fn open_no_block(path: &Path) -> std::io::Result<std::fs::File> {
+pub fn open_no_block(path: &Path) -> std::io::Result<std::fs::File> {
     let mut open = std::fs::OpenOptions::new();
     open.read(true);
     #[cfg(unix)]

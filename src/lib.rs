@@ -6,8 +6,8 @@
 //! `filter` (types, endpoints -> payload items) -> `sink` (the webhook: batches, signatures,
 //! pacing; or stdout for a dry run) -> `state` (the ordered acker's checkpoint, the lock, the
 //! history) -> `report` (the summary, Slack, monitors). `run` ties them together; `check` and
-//! `redeliver` are the other commands; `retry`, `http`, `secret`, `signal` and `exit` serve
-//! them all; `main.rs` only maps the result to an exit code.
+//! `redeliver` are the other commands; `outcome` (how a run ended), `retry`, `http`, `secret`,
+//! `signal` and `exit` serve them all; `main.rs` only maps the result to an exit code.
 
 pub mod check;
 pub mod cli;
@@ -18,6 +18,7 @@ pub mod files;
 pub mod filter;
 pub mod http;
 pub mod manpage;
+pub mod outcome;
 pub mod proxy;
 pub mod redeliver;
 pub mod report;
@@ -32,6 +33,7 @@ pub mod state;
 use anyhow::Result;
 use clap::FromArgMatches;
 use cli::{Cli, Command};
+use outcome::Outcome;
 use std::ffi::OsString;
 
 /// Parses the arguments, runs the command and returns the exit code. The binary's `main` is
@@ -56,7 +58,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
             if wants_json(&args, &|name| std::env::var(name).ok()) {
                 let text = e.render().to_string();
                 let first = text.lines().next().unwrap_or_default();
-                print_failure(exit::USAGE, first.trim_start_matches("error: "));
+                print_failure(Outcome::Invalid, first.trim_start_matches("error: "));
             }
             return exit::USAGE;
         }
@@ -67,33 +69,23 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
         Ok(code) => code,
         Err(e) => {
             let message = format!("{e:#}");
-            report::error(&message);
-            let code = exit::code_for(&e);
-            if json && !report::json_summary_printed() {
-                print_failure(code, &message);
+            let outcome = Outcome::of_error(&e);
+            // Finding the lock held is how overlapping schedules work: a warning, quiet
+            // under -q.
+            match outcome {
+                Outcome::Locked => report::warn(&message),
+                _ => report::error(&message),
             }
-            code
+            if json && !report::json_summary_printed() {
+                print_failure(outcome, &message);
+            }
+            outcome.exit_code()
         }
     }
 }
 
-/// The JSON object of a run that ended without a summary.
-pub fn failure_json(code: u8, error: &str) -> String {
-    let status = match code {
-        exit::USAGE => "invalid",
-        exit::LOCKED => "locked",
-        _ => "failed",
-    };
-    serde_json::json!({
-        "status": status,
-        "exit_code": code,
-        "error": secret::scrub(error),
-    })
-    .to_string()
-}
-
-fn print_failure(code: u8, error: &str) {
-    report::out_line(&failure_json(code, error));
+fn print_failure(outcome: Outcome, error: &str) {
+    report::out_line(&report::failure_json(outcome, error));
 }
 
 /// The variable `run --output` reads (cli.rs); not plain `OUTPUT`, which other software sets.
@@ -129,21 +121,14 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Run(args) => {
             // First of all: a signal while the settings are read, the /start ping waits, or
             // the state loads must end the run the graceful way (summary, `interrupted`
-            // record, /fail ping), not kill it.
+            // record, exit-code ping), not kill it.
             signal::install();
             warn_misspelt();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
                 report::warn(w);
             }
-            if args.dry_run {
-                return run::run(&cfg, true, args.output).map(|(code, _summary)| code);
-            }
-            // Cron monitors see every real run, including one that fails before its summary.
-            let monitor = report::monitor::Monitor::start(&cfg);
-            let result = run::run(&cfg, false, args.output);
-            monitor.finish(&result);
-            result.map(|(code, _summary)| code)
+            run::run(&cfg, args.dry_run, args.output).map(Outcome::exit_code)
         }
         Command::Check(args) => {
             // With valid settings, `check` shows them among its lines.
@@ -155,7 +140,7 @@ fn dispatch(command: Command) -> Result<u8> {
             signal::install();
             warn_misspelt();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
-            redeliver::redeliver(&cfg, args.dry_run)
+            redeliver::redeliver(&cfg, args.dry_run).map(Outcome::exit_code)
         }
         Command::History(args) => {
             let file = config::load_file(args.state.config.as_deref())?;
@@ -230,15 +215,5 @@ mod tests {
             .find(|a| a.get_id() == "output")
             .unwrap();
         assert_eq!(output.get_env().unwrap(), OUTPUT_VAR);
-    }
-
-    #[test]
-    fn failure_json_names_status_code_and_error() {
-        let v: serde_json::Value = serde_json::from_str(&failure_json(75, "locked")).unwrap();
-        assert_eq!(v["status"], "locked");
-        assert_eq!(v["exit_code"], 75);
-        assert_eq!(v["error"], "locked");
-        let v: serde_json::Value = serde_json::from_str(&failure_json(2, "bad")).unwrap();
-        assert_eq!(v["status"], "invalid");
     }
 }

@@ -8,14 +8,16 @@
 
 use crate::config::Config;
 use crate::exit;
-use crate::report::{self, Counters, count};
+use crate::outcome::Outcome;
+use crate::report::metrics::{self, Metrics};
+use crate::report::{self, Counters, count, end_line, traffic};
 use crate::signal;
-use crate::sink::dead_letter::{self, dead_letter_record};
+use crate::sink::dead_letter::{self, dead_letter_record, is_mine};
 use crate::sink::encode::Matched;
 use crate::sink::pace::Deadline;
 use crate::sink::sign;
 use crate::sink::webhook::{Direct, Sent};
-use crate::state;
+use crate::state::{self, State};
 use anyhow::Result;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -24,7 +26,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A line of the dead-letter file.
 #[derive(Debug)]
@@ -49,11 +51,11 @@ struct Record {
     item: Vec<u8>,
     /// This tenant's to send (see [`is_mine`]); other tenants' records are kept untouched.
     mine: bool,
-    outcome: Outcome,
+    fate: Fate,
 }
 
 #[derive(Debug, PartialEq)]
-enum Outcome {
+enum Fate {
     NotAttempted,
     Accepted,
     /// Refused again: the record's new line (new status, refusal and time).
@@ -92,7 +94,7 @@ fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
                 log_id: f.log_id,
                 tenant: f.tenant,
                 mine: false,
-                outcome: Outcome::NotAttempted,
+                fate: Fate::NotAttempted,
             }),
             Err(_) => Entry::Unreadable { number: n + 1 },
         };
@@ -107,38 +109,27 @@ fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
     entries
 }
 
-/// Whether a record is this tenant's to redeliver. A record names its tenant; one without
-/// (written before records did) is taken as this tenant's only while no record in the file
-/// names another tenant: a file one tenant used alone needs no hand edit after an upgrade, and
-/// in a shared file no tenant's logs can go to another tenant's webhook.
-fn is_mine(tenant: Option<&str>, me: &str, file_is_shared: bool) -> bool {
-    match tenant {
-        Some(t) => t == me,
-        None => !file_is_shared,
-    }
-}
-
 /// The file as it is now (`current`, which runs may have appended to since it was read) with
 /// this redelivery's outcomes applied: each attempted record, found by its line as it was
 /// read, is removed (accepted) or replaced by its new line (refused again); every other line
 /// is kept as it is. Blank lines are dropped and every line ends with a newline.
 fn rewrite(current: &[u8], entries: &[Entry]) -> Vec<u8> {
-    let mut outcomes: HashMap<&[u8], VecDeque<&Outcome>> = HashMap::new();
-    for r in records(entries).filter(|r| r.outcome != Outcome::NotAttempted) {
-        outcomes
+    let mut fates: HashMap<&[u8], VecDeque<&Fate>> = HashMap::new();
+    for r in records(entries).filter(|r| r.fate != Fate::NotAttempted) {
+        fates
             .entry(r.line.as_slice())
             .or_default()
-            .push_back(&r.outcome);
+            .push_back(&r.fate);
     }
     let mut out = Vec::new();
     for line in current.split(|b| *b == b'\n') {
         if line.trim_ascii().is_empty() {
             continue;
         }
-        let line = match outcomes.get_mut(line).and_then(VecDeque::pop_front) {
-            Some(Outcome::Accepted) => continue,
-            Some(Outcome::Refused(new)) => new.strip_suffix(b"\n").unwrap_or(new),
-            Some(Outcome::NotAttempted) | None => line,
+        let line = match fates.get_mut(line).and_then(VecDeque::pop_front) {
+            Some(Fate::Accepted) => continue,
+            Some(Fate::Refused(new)) => new.strip_suffix(b"\n").unwrap_or(new),
+            Some(Fate::NotAttempted) | None => line,
         };
         out.extend_from_slice(line);
         out.push(b'\n');
@@ -157,10 +148,11 @@ fn mine(entries: &[Entry]) -> impl Iterator<Item = &Record> {
     records(entries).filter(|r| r.mine)
 }
 
-/// One redelivery of DEAD_LETTER_FILE; the exit code: 0 none of this tenant's records is left
-/// in the file, 3 some are (or lines that are not records), 1 it stopped on a failure, 128+N
-/// on a signal.
-pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
+/// One redelivery of DEAD_LETTER_FILE; its outcome: ok (exit 0) none of this tenant's records
+/// is left in the file, dead-lettered (3) some are (or lines that are not records), failed (1)
+/// it stopped on a failure, interrupted (128+N) by a signal. METRICS_FILE's dead-letter gauge
+/// is updated after it.
+pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let Some(given) = cfg.dead_letter.as_deref() else {
         return Err(exit::settings(
             "redeliver needs DEAD_LETTER_FILE (--dead-letter): the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
@@ -168,9 +160,10 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
     };
     // The run's lock keeps two redeliveries of one tenant apart. A dry run changes nothing,
     // so it needs none.
+    let state_file = state::resolve(&cfg.state_file)?;
     let _lock = match dry_run {
         true => None,
-        false => Some(state::lock(&state::resolve(&cfg.state_file)?)?),
+        false => Some(state::lock(&state_file)?),
     };
     // A link is followed, so the rename replaces the file it points to, not the link.
     let path = state::resolve(given)?;
@@ -207,11 +200,14 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
                 "dry run: would redeliver {} from {}{}, nothing sent",
                 count(total, "dead-lettered log", "dead-lettered logs"),
                 path.display(),
-                kept_note(unreadable, others),
+                kept_notes(unreadable, others)
+                    .iter()
+                    .map(|n| format!(", {n}"))
+                    .collect::<String>(),
             ),
-            false,
+            Outcome::Ok { caught_up: true },
         );
-        return Ok(exit::OK);
+        return Ok(Outcome::Ok { caught_up: true });
     }
 
     let deadline = Arc::new(Deadline::new(started + cfg.max_run_time));
@@ -225,7 +221,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
     );
     let mut error = send_all(&mut entries, &direct, &deadline, &counters, &me);
 
-    let changed = records(&entries).any(|r| r.outcome != Outcome::NotAttempted);
+    let changed = records(&entries).any(|r| r.fate != Fate::NotAttempted);
     let mut left = total + unreadable - Counters::get(&counters.delivered);
     if changed && let Err(e) = replace(&path, &entries) {
         left = total + unreadable;
@@ -234,42 +230,49 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<u8> {
         ));
     }
 
-    let signal = signal::received();
-    let status = match (signal, &error) {
-        (Some(_), _) => "interrupted",
-        (None, Some(_)) => "failed",
-        (None, None) if left > 0 => "dead-lettered",
-        (None, None) => "ok",
-    };
+    let outcome = Outcome::decide(signal::received(), error.is_some(), left > 0, true);
     if let Some(e) = &error {
         report::error(e);
     }
     let refused = Counters::get(&counters.dead_lettered);
+    let mut facts = traffic(
+        Counters::get(&counters.requests),
+        Counters::get(&counters.retries),
+    )
+    .to_vec();
+    if refused > 0 {
+        facts.push(format!("{refused} refused again"));
+    }
+    facts.extend(kept_notes(unreadable, others));
     report::summary(
-        format!(
-            "{status}: redelivered {} of {} ({}, {}{}{}) in {:.1}s; {} left in {}",
-            Counters::get(&counters.delivered),
-            count(total, "dead-lettered log", "dead-lettered logs"),
-            count(Counters::get(&counters.requests), "request", "requests"),
-            count(Counters::get(&counters.retries), "retry", "retries"),
-            if refused > 0 {
-                format!(", {refused} refused again")
-            } else {
-                String::new()
-            },
-            kept_note(unreadable, others),
-            started.elapsed().as_secs_f64(),
-            count(left, "line", "lines"),
-            path.display(),
+        end_line(
+            outcome.status(),
+            &format!(
+                "redelivered {} of {}",
+                Counters::get(&counters.delivered),
+                count(total, "dead-lettered log", "dead-lettered logs")
+            ),
+            &facts,
+            started.elapsed(),
+            &format!(
+                "{} left in {}",
+                count(left, "line", "lines"),
+                path.display()
+            ),
         ),
-        left > 0,
+        outcome,
     );
-    Ok(match (signal, status) {
-        (Some(sig), _) => exit::signalled(sig),
-        (None, "ok") => exit::OK,
-        (None, "dead-lettered") => exit::DEAD_LETTERED,
-        _ => exit::FAILED,
-    })
+    // The dead-letter gauge follows the file; the rest of the metrics are the last run's.
+    if cfg.monitor.metrics_file.is_some() {
+        match State::load(&state_file) {
+            Ok(state) => metrics::write(
+                cfg,
+                &Metrics::of_state(&state, metrics::dead_letter_pending(cfg), SystemTime::now()),
+            ),
+            Err(e) => report::warn(format_args!("METRICS_FILE not updated: {e:#}")),
+        }
+    }
+    Ok(outcome)
 }
 
 /// The file's bytes; under its lock (`locked`), so a record being appended is read whole.
@@ -304,22 +307,24 @@ fn read(path: &Path, locked: bool) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| named(format!("cannot read it ({e})")))
 }
 
-fn kept_note(unreadable: u64, others: u64) -> String {
-    let mut note = match unreadable {
-        0 => String::new(),
-        n => format!(
-            ", {} kept as {}",
-            count(n, "unreadable line", "unreadable lines"),
-            if n == 1 { "it is" } else { "they are" }
-        ),
-    };
+/// What the summary says was kept and not sent: lines that are not records, other tenants'
+/// records.
+fn kept_notes(unreadable: u64, others: u64) -> Vec<String> {
+    let mut notes = Vec::new();
+    if unreadable > 0 {
+        notes.push(format!(
+            "{} kept as {}",
+            count(unreadable, "unreadable line", "unreadable lines"),
+            if unreadable == 1 { "it is" } else { "they are" }
+        ));
+    }
     if others > 0 {
-        note.push_str(&format!(
-            ", {} kept",
+        notes.push(format!(
+            "{} kept",
             count(others, "other tenant's record", "other tenants' records")
         ));
     }
-    note
+    notes
 }
 
 /// `--dry-run`: each item that would be sent, one a line on stdout.
@@ -366,7 +371,7 @@ fn send_all(
                 Sent::Delivered { .. } => {
                     report::verbose(format_args!("log {} accepted", r.log_id));
                     Counters::add(&counters.delivered, 1);
-                    r.outcome = Outcome::Accepted;
+                    r.fate = Fate::Accepted;
                 }
                 Sent::Refused { status, detail } => {
                     report::warn(format_args!(
@@ -375,15 +380,18 @@ fn send_all(
                     ));
                     Counters::add(&counters.dead_lettered, 1);
                     // A record without a tenant that this redelivery took as its own is now
-                    // labelled as such.
-                    r.outcome = Outcome::Refused(dead_letter_record(
+                    // labelled as such. The item was read from the file as JSON: its record
+                    // cannot fail.
+                    if let Ok(line) = dead_letter_record(
                         &r.log_id,
                         Some(r.tenant.as_deref().unwrap_or(me)),
                         &r.webhook_id,
                         status,
                         &detail,
                         &r.item,
-                    ));
+                    ) {
+                        r.fate = Fate::Refused(line);
+                    }
                 }
                 Sent::Failed(e) => {
                     error = Some(format!(
@@ -401,13 +409,9 @@ fn send_all(
 
 /// After a signal, the request in flight gets the run's grace, then gives up.
 fn watch_signals(direct: &Direct, deadline: &Deadline, finished: &AtomicBool) {
-    let mut graced = false;
+    let mut grace = signal::Grace::default();
     while !finished.load(Ordering::Relaxed) {
-        if !graced && signal::received().is_some() {
-            graced = true;
-            deadline.shorten(Instant::now() + signal::GRACE);
-        }
-        if graced && deadline.remaining().is_zero() {
+        if grace.over(|end| deadline.shorten(end)) {
             direct.stop();
             return;
         }
@@ -451,14 +455,15 @@ mod tests {
             "webhook answered 422: no",
             item.as_bytes(),
         )
+        .unwrap()
     }
 
-    fn outcome_of(entries: &mut [Entry], log_id: &str, outcome: Outcome) {
+    fn fate_of(entries: &mut [Entry], log_id: &str, fate: Fate) {
         for entry in entries {
             if let Entry::Record(r) = entry
                 && r.log_id == log_id
             {
-                r.outcome = outcome;
+                r.fate = fate;
                 return;
             }
         }
@@ -469,7 +474,8 @@ mod tests {
     fn a_record_gives_back_its_item_byte_for_byte_and_its_webhook_id() {
         // Numbers and spacing a parse-and-print would change.
         let item = r#"{"log_id":"900a","n":12345678901234567890123,"x":1e3,"z":-0,"s":"a\nb"}"#;
-        let line = dead_letter_record("900a", Some(ME), "batch_abc", 422, "no", item.as_bytes());
+        let line =
+            dead_letter_record("900a", Some(ME), "batch_abc", 422, "no", item.as_bytes()).unwrap();
         let entries = parse(&line, true, ME);
         let [Entry::Record(r)] = entries.as_slice() else {
             panic!("{entries:?}")
@@ -535,9 +541,10 @@ mod tests {
             400,
             "webhook answered 400: still",
             b"{}",
-        );
-        outcome_of(&mut entries, "1", Outcome::Accepted);
-        outcome_of(&mut entries, "2", Outcome::Refused(refused_again.clone()));
+        )
+        .unwrap();
+        fate_of(&mut entries, "1", Fate::Accepted);
+        fate_of(&mut entries, "2", Fate::Refused(refused_again.clone()));
         let out = rewrite(&text, &entries);
         let mut expected = refused_again;
         expected.extend(b"{\"log_id\":\"cut sh\n");
@@ -564,8 +571,8 @@ mod tests {
         let theirs = record_line("1", Some("https://b.example"), "{}");
         let read: Vec<u8> = [mine1.clone(), theirs.clone(), mine2.clone()].concat();
         let mut entries = parse(&read, false, ME);
-        outcome_of(&mut entries, "1", Outcome::Accepted);
-        outcome_of(&mut entries, "2", Outcome::Accepted);
+        fate_of(&mut entries, "1", Fate::Accepted);
+        fate_of(&mut entries, "2", Fate::Accepted);
         // Meanwhile the other tenant's redelivery removed its record, and a run appended one.
         let appended = record_line("9", Some("https://b.example"), "{}");
         let now: Vec<u8> = [mine1, mine2, appended.clone()].concat();
@@ -579,7 +586,7 @@ mod tests {
         let line = record_line("1", Some(ME), "{}");
         std::fs::write(&p, &line).unwrap();
         let mut entries = parse(&line, false, ME);
-        outcome_of(&mut entries, "1", Outcome::Accepted);
+        fate_of(&mut entries, "1", Fate::Accepted);
         replace(&p, &entries).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "");
         let names: Vec<String> = std::fs::read_dir(dir.path())

@@ -5,8 +5,9 @@
 
 use crate::cli::Output;
 use crate::config::Config;
-use crate::exit;
-use crate::report::{self, Counters, Progress, Summary};
+use crate::outcome::Outcome;
+use crate::report::monitor::Monitor;
+use crate::report::{self, Counters, Progress, Summary, retention};
 use crate::signal;
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Batcher, Matched};
@@ -27,10 +28,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant, SystemTime};
 
-/// A checkpoint whose newest log is older than this is drifting toward Auth0's retention limit
-/// (1 to 30 days by plan): logs past it are deleted without notice.
-const DRIFT_WARNING: Duration = Duration::from_secs(7 * 24 * 3600);
-
 /// The checkpoint is saved at most this often during a run (and always at its end). Each save
 /// is two fsyncs; on a backlog of fast pages saving after every one took about 30% of the run's
 /// CPU time. A crash loses at most this much progress: those logs are sent again, never skipped.
@@ -39,9 +36,28 @@ const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// How often the loop looks at signals and the clock while it waits.
 const TICK: Duration = Duration::from_millis(50);
 
-/// One run. The exit code and the summary (what `--output json` prints and the history keeps)
-/// of a run that got as far as reading its state; an error for one that did not.
-pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)> {
+/// One run, reported to the monitors from inside: `/start` once it holds the lock, the end
+/// with its outcome. The outcome of a run that got as far as reading its state (its summary
+/// printed, recorded and reported); an error for one that did not.
+pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<Outcome> {
+    // A dry run is not a run that monitors should hear of.
+    let monitor = (!dry_run).then(|| Monitor::new(cfg));
+    // The state as read, for the metrics of a run that fails after reading it.
+    let mut read = None;
+    let result = run_watched(cfg, dry_run, output, monitor.as_ref(), &mut read);
+    if let (Some(m), Err(e)) = (&monitor, &result) {
+        m.ended_early(e, read.as_ref());
+    }
+    result
+}
+
+fn run_watched(
+    cfg: &Config,
+    dry_run: bool,
+    output: Output,
+    monitor: Option<&Monitor>,
+    read: &mut Option<State>,
+) -> Result<Outcome> {
     let state_file = state::resolve(&cfg.state_file)?;
     // A dry run writes nothing, so it needs no lock and may run beside a real run.
     let _lock = if dry_run {
@@ -50,11 +66,30 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
         state::refuse_foreign(&state_file)?;
         Some(state::lock(&state_file)?)
     };
+    // Only a run that holds the lock has started: one that found it held pings nothing.
+    if let Some(m) = monitor {
+        m.started();
+    }
     let mut state = State::load(&state_file)?;
     let tenant = cfg.tenant();
     state.check_tenant(&tenant, &state_file)?;
     state.tenant = Some(tenant.clone());
-    apply_start_from(&mut state, cfg.start_from.as_ref());
+    *read = Some(state.clone());
+    let mut warnings = Vec::new();
+    // A checkpoint a previous run left (not a first run, not a START_FROM applied now): the first
+    // page after it shows whether Auth0 deleted logs it had not reached.
+    let mut expired_from = state.checkpoint.clone();
+    if let Some(sf) = cfg.start_from.as_ref()
+        && apply_start_from(&mut state, sf)
+    {
+        expired_from = None;
+        warnings.extend(retention::start_from_beyond(
+            &sf.raw,
+            &sf.checkpoint,
+            SystemTime::now(),
+            cfg.log_retention,
+        ));
+    }
 
     let started_at = SystemTime::now();
     let started = Instant::now();
@@ -83,7 +118,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
     };
 
     let saved = state.checkpoint.clone();
-    let outcome = {
+    let ended = {
         let _progress = Progress::start(counters.clone());
         Pipeline {
             cfg,
@@ -95,12 +130,15 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
             saved,
             saved_at: None,
             persist: !dry_run,
+            expired_from,
+            expired_window: None,
+            lost: None,
         }
         .run(&mut state, sink)
     };
 
     let signal = signal::received();
-    let mut error = outcome.error.as_ref().map(|e| format!("{e:#}"));
+    let mut error = ended.error.as_ref().map(|e| format!("{e:#}"));
     if let (Some(sig), None) = (signal, &error) {
         error = Some(format!(
             "interrupted by {}; the next run goes on from the checkpoint",
@@ -108,17 +146,13 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
         ));
     }
     let dead_lettered = Counters::get(&counters.dead_lettered);
-    let status = match (&error, signal) {
-        (_, Some(_)) => "interrupted",
-        (Some(_), None) => "failed",
-        (None, None) if dead_lettered > 0 => "dead-lettered",
-        (None, None) => "ok",
-    };
+    warnings.extend(ended.warning);
+    let outcome = Outcome::decide(signal, error.is_some(), dead_lettered > 0, ended.caught_up);
     let mut summary = Summary {
         run: RunRecord {
             started_at: humantime::format_rfc3339_millis(started_at).to_string(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            status: status.to_string(),
+            outcome,
             logs_fetched: Counters::get(&counters.fetched),
             logs_matched: Counters::get(&counters.matched),
             logs_delivered: Counters::get(&counters.delivered),
@@ -127,23 +161,28 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
             retries: Counters::get(&counters.retries),
             checkpoint: state.checkpoint.clone(),
             error,
-            warning: outcome
-                .newest_date
-                .as_deref()
-                .and_then(|d| drift_warning(d, SystemTime::now())),
+            warning: {
+                warnings.extend(ended.newest_date.as_deref().and_then(|d| {
+                    retention::drift(d, outcome.caught_up(), SystemTime::now(), cfg.log_retention)
+                }));
+                (!warnings.is_empty()).then(|| warnings.join("; "))
+            },
+            newest_log_date: ended.newest_date.clone(),
         },
         dry_run,
-        newest_log_date: outcome.newest_date.clone(),
         duration_ms: started.elapsed().as_millis() as u64,
     };
     if !dry_run {
-        state.token = outcome.token;
+        state.token = ended.token;
         state.record(summary.run.clone());
         if let Err(e) = state.save(&state_file) {
             // The summary tells what is on disk, not what this run had in memory.
-            summary.run.checkpoint = outcome.saved;
-            summary.run.status = "failed".into();
+            summary.run.checkpoint = ended.saved;
+            summary.run.outcome = Outcome::Failed;
             summary.run.error = Some(format!("{e:#}"));
+            if let Some(last) = state.history.back_mut() {
+                *last = summary.run.clone();
+            }
         }
     }
     if let Some(w) = &summary.run.warning {
@@ -154,11 +193,11 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
     }
     match output {
         Output::Json => report::print_json_summary(&summary),
-        Output::Text => report::summary(summary.line(), summary.run.logs_dead_lettered > 0),
+        Output::Text => report::summary(summary.line(), summary.run.outcome),
     }
     if !dry_run && let Some(slack) = &cfg.slack {
         let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
-        let day = state.last_daily_report.clone();
+        let before = (state.last_daily_report.clone(), state.trouble.clone());
         crate::report::slack::after_run(
             &http,
             slack,
@@ -167,27 +206,24 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<(u8, Summary)>
             &mut state,
             SystemTime::now(),
         );
-        if state.last_daily_report != day
+        if (state.last_daily_report.clone(), state.trouble.clone()) != before
             && let Err(e) = state.save(&state_file)
         {
-            report::warn(format_args!("recording the daily report's day: {e:#}"));
+            report::warn(format_args!("recording what Slack was told: {e:#}"));
         }
     }
-    let code = match (signal, summary.run.status.as_str()) {
-        (Some(sig), _) => exit::signalled(sig),
-        (None, "ok") => exit::OK,
-        (None, "dead-lettered") => exit::DEAD_LETTERED,
-        _ => exit::FAILED,
-    };
-    Ok((code, summary))
+    if let Some(m) = monitor {
+        m.finished(&summary, &state);
+    }
+    Ok(summary.run.outcome)
 }
 
 /// START_FROM is applied only when it differs from the one last applied, so it can stay in the
-/// settings without rewinding every run.
-pub fn apply_start_from(state: &mut State, start_from: Option<&StartFrom>) {
-    let Some(sf) = start_from else { return };
+/// settings without rewinding every run; each run says which. Whether it was applied now.
+pub fn apply_start_from(state: &mut State, sf: &StartFrom) -> bool {
     if state.start_from.as_deref() == Some(sf.raw.as_str()) {
-        return;
+        report::info(retention::start_from_kept(&sf.raw));
+        return false;
     }
     report::info(format_args!(
         "applying START_FROM {} (the checkpoint was {})",
@@ -196,17 +232,7 @@ pub fn apply_start_from(state: &mut State, start_from: Option<&StartFrom>) {
     ));
     state.checkpoint = Some(sf.checkpoint.clone());
     state.start_from = Some(sf.raw.clone());
-}
-
-/// The warning for a newest processed log this old, if it is too old.
-pub fn drift_warning(newest_date: &str, now: SystemTime) -> Option<String> {
-    let age = report::age(newest_date, now)?;
-    (age > DRIFT_WARNING).then(|| {
-        format!(
-            "the newest log processed is {} days old (from {newest_date}): the checkpoint is drifting toward Auth0's log retention limit (1 to 30 days by plan); logs older than that are lost. Run more often or raise MAX_RUN_TIME.",
-            age.as_secs() / 86_400
-        )
-    })
+    true
 }
 
 /// Where matching logs go.
@@ -228,14 +254,23 @@ struct Pipeline<'a> {
     saved_at: Option<Instant>,
     /// False in a dry run: the state file is never written.
     persist: bool,
+    /// The checkpoint a previous run left, to compare with the first log fetched after it.
+    expired_from: Option<String>,
+    /// The window that starts at `expired_from`, once the source has opened it.
+    expired_window: Option<crate::state::ledger::WindowId>,
+    /// What that comparison found lost.
+    lost: Option<String>,
 }
 
-struct Outcome {
+/// How the pipeline ended.
+struct Ended {
     error: Option<anyhow::Error>,
+    /// Logs lost to Auth0's retention before this run, when the first page shows it.
+    warning: Option<String>,
     /// `date` of the newest log the checkpoint moved past.
     newest_date: Option<String>,
-    /// Every window read to its end, the last one caught up, and all delivered.
-    #[allow(dead_code)]
+    /// Every window read to its end, the last one caught up, and all delivered, with no error:
+    /// a run that MAX_RUN_TIME or a signal stopped left a window unread.
     caught_up: bool,
     /// The checkpoint as last written to the state file.
     saved: Option<String>,
@@ -243,7 +278,7 @@ struct Outcome {
 }
 
 impl Pipeline<'_> {
-    fn run(mut self, state: &mut State, mut sink: Sink) -> Outcome {
+    fn run(mut self, state: &mut State, mut sink: Sink) -> Ended {
         // The source stops fetching early enough that the last batch, and the requests in
         // flight, can still be answered before MAX_RUN_TIME.
         let margin = self.cfg.webhook.timeout.min(self.cfg.max_run_time / 5);
@@ -282,10 +317,11 @@ impl Pipeline<'_> {
         if acker.take_moved() {
             state.checkpoint = acker.checkpoint();
         }
-        Outcome {
+        Ended {
+            warning: self.lost.take(),
+            caught_up: acker.caught_up() && error.is_none(),
             error,
             newest_date: acker.newest_date().map(str::to_string),
-            caught_up: acker.caught_up(),
             saved: self.saved,
             token: self.auth0.token_for_cache(),
         }
@@ -345,6 +381,11 @@ impl Pipeline<'_> {
             };
             let (window, logs) = match event {
                 Event::Opened { window, after } => {
+                    // The window that starts at the previous run's checkpoint: its first log
+                    // shows whether Auth0 deleted logs that run had not reached.
+                    if self.expired_from.as_deref() == Some(after.as_str()) {
+                        self.expired_window = Some(window);
+                    }
                     acker.open(window, after);
                     continue;
                 }
@@ -354,13 +395,23 @@ impl Pipeline<'_> {
                 }
                 Event::Page { window, logs } => (window, logs),
             };
+            if self.expired_window == Some(window)
+                && let (Some(from), Some(first)) = (self.expired_from.take(), logs.first())
+            {
+                self.lost = retention::lost_span(
+                    &from,
+                    first.id(),
+                    SystemTime::now(),
+                    self.cfg.log_retention,
+                );
+            }
             Counters::add(&self.counters.pages, 1);
             Counters::add(&self.counters.fetched, logs.len() as u64);
             if let Err(e) = self.take(window, logs, sink, &mut batcher, acker) {
                 return Some(e);
             }
         }
-        if signal::received().is_none() && Instant::now() >= fetch_until {
+        if !acker.caught_up() && signal::received().is_none() && Instant::now() >= fetch_until {
             report::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
         }
         // The backlog ended, fetching failed, MAX_RUN_TIME is near, or a signal came: the last
@@ -441,13 +492,9 @@ impl Pipeline<'_> {
     ) {
         // A failed delivery has already stopped the requests not started (the deliverer does
         // that itself); after a failed fetch, what was fetched before is still delivered.
-        let mut graced = false;
+        let mut grace = signal::Grace::default();
         while d.in_flight() > 0 {
-            if !graced && signal::received().is_some() {
-                graced = true;
-                self.deadline.shorten(Instant::now() + signal::GRACE);
-            }
-            if graced && self.deadline.remaining().is_zero() {
+            if grace.over(|end| self.deadline.shorten(end)) {
                 d.abandon();
                 break;
             }
@@ -511,31 +558,20 @@ mod tests {
     #[test]
     fn start_from_is_applied_once() {
         let mut s = State::default();
-        apply_start_from(&mut s, Some(&sf("7d", "100")));
+        assert!(apply_start_from(&mut s, &sf("7d", "100")));
         assert_eq!(s.checkpoint.as_deref(), Some("100"));
         s.checkpoint = Some("250".into());
-        apply_start_from(&mut s, Some(&sf("7d", "150")));
+        assert!(!apply_start_from(&mut s, &sf("7d", "150")));
         assert_eq!(
             s.checkpoint.as_deref(),
             Some("250"),
             "same START_FROM again must not rewind"
         );
-        apply_start_from(&mut s, Some(&sf("50", "50")));
+        assert!(apply_start_from(&mut s, &sf("50", "50")));
         assert_eq!(
             s.checkpoint.as_deref(),
             Some("50"),
             "a new START_FROM is applied"
         );
-        apply_start_from(&mut s, None);
-        assert_eq!(s.checkpoint.as_deref(), Some("50"));
-    }
-
-    #[test]
-    fn drift_warning_only_past_a_week() {
-        let now = humantime::parse_rfc3339("2026-11-26T00:00:00Z").unwrap();
-        assert!(drift_warning("2026-11-20T00:00:00.000Z", now).is_none());
-        let w = drift_warning("2026-11-10T00:00:00.000Z", now).unwrap();
-        assert!(w.contains("16 days old") && w.contains("retention"), "{w}");
-        assert!(drift_warning("garbage", now).is_none());
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Once;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long requests in flight may go on after the first signal (systemd waits 90 s and
 /// Kubernetes 30 s before SIGKILL).
@@ -43,6 +43,30 @@ pub fn install() {
             })
             .expect("starting the signal thread");
     });
+}
+
+/// The grace after the first signal, shared by `run` and `redeliver`: work in flight may go on
+/// for [`GRACE`], then is given up.
+#[derive(Debug, Default)]
+pub struct Grace {
+    ends: Option<Instant>,
+}
+
+impl Grace {
+    /// Whether the grace is over. The first call after a signal starts it and hands its end
+    /// to `shorten` (which cuts the run's deadline to it).
+    pub fn over(&mut self, shorten: impl FnOnce(Instant)) -> bool {
+        match self.ends {
+            Some(end) => Instant::now() >= end,
+            None if received().is_some() => {
+                let end = Instant::now() + GRACE;
+                self.ends = Some(end);
+                shorten(end);
+                false
+            }
+            None => false,
+        }
+    }
 }
 
 /// A file-size limit (`ulimit -f`, RLIMIT_FSIZE) kills a process that writes past it with

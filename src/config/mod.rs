@@ -35,6 +35,8 @@ pub struct Config {
     pub batch_size: u32,
     pub start_from: Option<crate::source::logid::StartFrom>,
     pub max_run_time: Duration,
+    /// AUTH0_LOG_RETENTION: how long Auth0 keeps logs on the tenant's plan.
+    pub log_retention: Duration,
     pub state_file: PathBuf,
     pub dead_letter: Option<PathBuf>,
     pub ca_cert: Option<PathBuf>,
@@ -123,12 +125,14 @@ pub struct SlackConfig {
     pub url: Secret,
     pub send_success: bool,
     pub daily_report_hour: Option<u8>,
+    /// SLACK_REMIND_EVERY: the least time between two messages about the same trouble.
+    pub remind_every: Duration,
 }
 
 /// Where a run reports that it ran: a cron monitor's ping URL and a Prometheus textfile.
 #[derive(Debug, Clone, Default)]
 pub struct MonitorConfig {
-    /// HEALTHCHECK_URL: `/start`, success and `/fail` are pinged. It carries a token.
+    /// HEALTHCHECK_URL: `/start`, then `<url>` on exit 0 or `/<exit code>`. It carries a token.
     pub healthcheck: Option<Secret>,
     /// METRICS_FILE: rewritten atomically after every run.
     pub metrics_file: Option<PathBuf>,
@@ -154,6 +158,7 @@ pub struct FileSettings {
     start_from: Option<String>,
     log_types: Option<String>,
     max_run_time: Option<String>,
+    auth0_log_retention: Option<String>,
     state_file: Option<PathBuf>,
     webhook_connect_timeout: Option<String>,
     webhook_timeout: Option<String>,
@@ -170,6 +175,7 @@ pub struct FileSettings {
     slack_incoming_webhook_url: Option<String>,
     slack_incoming_webhook_url_file: Option<PathBuf>,
     slack_send_success: Option<bool>,
+    slack_remind_every: Option<String>,
     daily_report_hour: Option<u8>,
     healthcheck_url: Option<String>,
     healthcheck_url_file: Option<PathBuf>,
@@ -338,6 +344,13 @@ impl Config {
             "4m",
             ("1s", "24h"),
         )?;
+        let log_retention = duration(
+            s.log_retention.as_deref(),
+            file.auth0_log_retention.as_deref(),
+            ("AUTH0_LOG_RETENTION", "log-retention"),
+            "30d",
+            ("1d", "90d"),
+        )?;
         let connect_timeout = duration(
             s.connect_timeout.as_deref(),
             file.webhook_connect_timeout.as_deref(),
@@ -420,6 +433,13 @@ impl Config {
             file.webhook_gzip,
             ("WEBHOOK_GZIP", "gzip"),
         )?;
+        let slack_remind_every = duration(
+            s.slack_remind_every.as_deref(),
+            file.slack_remind_every.as_deref(),
+            ("SLACK_REMIND_EVERY", "slack-remind-every"),
+            "6h",
+            ("10m", "7d"),
+        )?;
         let slack_send_success = boolean(
             s.slack_send_success.as_deref(),
             file.slack_send_success,
@@ -466,6 +486,7 @@ impl Config {
                     url,
                     send_success: slack_send_success.unwrap_or(false),
                     daily_report_hour,
+                    remind_every: slack_remind_every,
                 })
             }
             None => None,
@@ -530,6 +551,7 @@ impl Config {
             batch_size,
             start_from,
             max_run_time,
+            log_retention,
             state_file,
             dead_letter: nonempty(&s.dead_letter).or(nonempty(&file.dead_letter_file)),
             ca_cert,

@@ -6,6 +6,8 @@ pub mod pii;
 
 use crate::cli::PayloadShape;
 use crate::source::log::Log;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
@@ -96,8 +98,8 @@ impl Filter {
     /// log, and the masked text goes into the item as it is: nothing is parsed again.
     pub fn item(&self, log: &Log, shape: PayloadShape) -> Vec<u8> {
         match &self.pii {
-            None => item_json(log, shape),
-            Some(pii) => item_with(log, shape, |part, at| pii.apply_at(part, at)),
+            None => item_json(log, shape, false),
+            Some(pii) => item_with(log, shape, false, |part, at| pii.apply_at(part, at)),
         }
     }
 
@@ -124,42 +126,83 @@ impl Filter {
 /// The payload item for one log, serialized. `extension`: `{log_id, type, date, request,
 /// response}` (request and response from `details`, `null` when absent); `log-stream`:
 /// `{log_id, data: the whole log}`. Both carry `log_id`, the receiver's key for dropping
-/// repeats (delivery is at-least-once). The parts taken from the log are its text as Auth0
-/// wrote it (on one line), never parsed into numbers and printed again.
-pub fn item_json(log: &Log, shape: PayloadShape) -> Vec<u8> {
-    item_with(log, shape, |part, _| Cow::Borrowed(part))
+/// repeats (delivery is at-least-once); `test` adds `"test": true` (`check --send-test`). The
+/// parts taken from the log are its text as Auth0 wrote it (on one line), passed through as raw
+/// JSON, never parsed into numbers and printed again.
+pub fn item_json(log: &Log, shape: PayloadShape, test: bool) -> Vec<u8> {
+    item_with(log, shape, test, |part, _| Cow::Borrowed(part))
 }
 
 /// [`item_json`], each part of the log passed through `edit` with the keys leading to it from
 /// the log's top.
-fn item_with<'a>(
-    log: &'a Log,
+fn item_with(
+    log: &Log,
     shape: PayloadShape,
+    test: bool,
     edit: impl for<'p> Fn(&'p str, &[&'p str]) -> Cow<'p, str>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(log.raw().len() + 96);
-    out.extend_from_slice(b"{\"log_id\":");
-    serde_json::to_writer(&mut out, log.id()).expect("writing to a Vec");
-    match shape {
+    let written = match shape {
         PayloadShape::Extension => {
             let [kind, date, request, response] = log.parts();
-            for (name, part, at) in [
-                ("type", kind, &["type"][..]),
-                ("date", date, &["date"][..]),
-                ("request", request, &["details", "request"][..]),
-                ("response", response, &["details", "response"][..]),
-            ] {
-                out.extend_from_slice(format!(",\"{name}\":").as_bytes());
-                out.extend_from_slice(edit(&part, at).as_bytes());
-            }
+            let kind = edit(&kind, &["type"]);
+            let date = edit(&date, &["date"]);
+            let request = edit(&request, &["details", "request"]);
+            let response = edit(&response, &["details", "response"]);
+            serde_json::to_writer(
+                &mut out,
+                &ExtensionItem {
+                    log_id: log.id(),
+                    kind: raw(&kind),
+                    date: raw(&date),
+                    request: raw(&request),
+                    response: raw(&response),
+                    test,
+                },
+            )
         }
         PayloadShape::LogStream => {
-            out.extend_from_slice(b",\"data\":");
-            out.extend_from_slice(edit(&log.one_line(), &[]).as_bytes());
+            let line = log.one_line();
+            let data = edit(&line, &[]);
+            serde_json::to_writer(
+                &mut out,
+                &StreamItem {
+                    log_id: log.id(),
+                    data: raw(&data),
+                    test,
+                },
+            )
         }
-    }
-    out.push(b'}');
+    };
+    written.expect("writing to a Vec");
     out
+}
+
+/// A part of a log Auth0 sent, as raw JSON. It was checked as JSON when the page was read;
+/// taking it onto one line removes only whitespace between tokens, and masking replaces whole
+/// values with JSON values.
+fn raw(part: &str) -> &RawValue {
+    serde_json::from_str(part).expect("a part of a parsed log is JSON")
+}
+
+#[derive(Serialize)]
+struct ExtensionItem<'a> {
+    log_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a RawValue,
+    date: &'a RawValue,
+    request: &'a RawValue,
+    response: &'a RawValue,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    test: bool,
+}
+
+#[derive(Serialize)]
+struct StreamItem<'a> {
+    log_id: &'a str,
+    data: &'a RawValue,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    test: bool,
 }
 
 /// The Management API's top-level collections (the first path segment after /api/v2/), from
@@ -316,7 +359,7 @@ mod tests {
     }
 
     fn item(log: &Log, shape: PayloadShape) -> Value {
-        serde_json::from_slice(&item_json(log, shape)).unwrap()
+        serde_json::from_slice(&item_json(log, shape, false)).unwrap()
     }
 
     #[test]

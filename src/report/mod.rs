@@ -1,9 +1,12 @@
 //! What the run tells people: log lines on stderr by verbosity, the progress display (only on a
 //! terminal), the counters, and the end-of-run summary as text or JSON.
 
+pub mod metrics;
 pub mod monitor;
+pub mod retention;
 pub mod slack;
 
+use crate::outcome::Outcome;
 use crate::state::RunRecord;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -88,10 +91,10 @@ pub fn info(msg: impl Display) {
     }
 }
 
-/// The run's summary line: shown under `-q` too when logs were set aside (`always`), so cron
-/// mails it; a failure shows its error there already.
-pub fn summary(line: String, always: bool) {
-    if enabled(NORMAL) || always {
+/// The summary line of a run or a `redeliver`: shown under `-q` too when logs are set aside
+/// (there is no error line then), so cron mails it.
+pub fn summary(line: String, outcome: Outcome) {
+    if enabled(NORMAL) || matches!(outcome, Outcome::DeadLettered { .. }) {
         emit(line);
     }
 }
@@ -312,10 +315,18 @@ pub struct Summary {
     #[serde(flatten)]
     pub run: RunRecord,
     pub dry_run: bool,
-    /// `date` of the newest log the checkpoint moved past in this run (for the lag metric).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub newest_log_date: Option<String>,
     pub duration_ms: u64,
+}
+
+/// The JSON object of a run that ended without a summary: its status, exit code and error.
+pub fn failure_json(outcome: Outcome, error: &str) -> String {
+    serde_json::json!({
+        "status": outcome.status(),
+        "caught_up": outcome.caught_up(),
+        "exit_code": outcome.exit_code(),
+        "error": crate::secret::scrub(error),
+    })
+    .to_string()
 }
 
 static JSON_SUMMARY_PRINTED: std::sync::atomic::AtomicBool =
@@ -342,20 +353,26 @@ impl Summary {
                 count(self.run.logs_fetched, "fetched log", "fetched logs")
             )
         } else {
-            format!(
-                "{}: delivered {} of {} ({} fetched, {}, {}{})",
-                self.run.status,
-                self.run.logs_delivered,
-                count(self.run.logs_matched, "matching log", "matching logs"),
-                self.run.logs_fetched,
-                count(self.run.requests, "request", "requests"),
-                count(self.run.retries, "retry", "retries"),
-                if self.run.logs_dead_lettered > 0 {
-                    format!(", {} dead-lettered", self.run.logs_dead_lettered)
-                } else {
-                    String::new()
-                },
-            )
+            let r = &self.run;
+            let mut facts = vec![format!("{} fetched", r.logs_fetched)];
+            facts.extend(traffic(r.requests, r.retries));
+            if r.logs_dead_lettered > 0 {
+                facts.push(format!("{} dead-lettered", r.logs_dead_lettered));
+            }
+            return end_line(
+                &status_words(r.outcome),
+                &format!(
+                    "delivered {} of {}",
+                    r.logs_delivered,
+                    count(r.logs_matched, "matching log", "matching logs")
+                ),
+                &facts,
+                Duration::from_millis(self.duration_ms),
+                &format!(
+                    "checkpoint {}",
+                    r.checkpoint.as_deref().unwrap_or("none yet")
+                ),
+            );
         };
         format!(
             "{what} in {:.1}s; checkpoint {}",
@@ -365,10 +382,60 @@ impl Summary {
     }
 }
 
+/// The one shape of the line a run or a `redeliver` ends with:
+/// `{status}: {what} ({facts}) in 1.2s; {tail}`.
+pub fn end_line(status: &str, what: &str, facts: &[String], took: Duration, tail: &str) -> String {
+    format!(
+        "{status}: {what} ({}) in {:.1}s; {tail}",
+        facts.join(", "),
+        took.as_secs_f64()
+    )
+}
+
+/// `3 requests`, `1 retry`: the webhook traffic, as both end lines give it.
+pub fn traffic(requests: u64, retries: u64) -> [String; 2] {
+    [
+        count(requests, "request", "requests"),
+        count(retries, "retry", "retries"),
+    ]
+}
+
+/// The outcome as the summary line and the ping say it: `ok, caught up`, `ok, not caught up`,
+/// `dead-lettered, caught up`, `failed`, ...
+pub fn status_words(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Ok { caught_up } | Outcome::DeadLettered { caught_up } => format!(
+            "{outcome}, {}",
+            if caught_up {
+                "caught up"
+            } else {
+                "not caught up (MAX_RUN_TIME reached; the next run goes on)"
+            }
+        ),
+        _ => outcome.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn failure_json_names_status_code_and_error() {
+        let v: serde_json::Value =
+            serde_json::from_str(&failure_json(Outcome::Locked, "locked")).unwrap();
+        assert_eq!(v["status"], "locked");
+        assert_eq!(v["exit_code"], 75);
+        assert_eq!(v["error"], "locked");
+        assert_eq!(v["caught_up"], false);
+        let v: serde_json::Value =
+            serde_json::from_str(&failure_json(Outcome::Invalid, "bad")).unwrap();
+        assert_eq!(
+            (&v["status"], &v["exit_code"]),
+            (&"invalid".into(), &2.into())
+        );
+    }
 
     #[test]
     fn counts_agree_with_their_nouns() {
@@ -395,7 +462,7 @@ mod tests {
     fn the_summary_line_says_1_request_and_1_retry() {
         let s = Summary {
             run: RunRecord {
-                status: "ok".into(),
+                outcome: Outcome::Ok { caught_up: true },
                 logs_fetched: 1,
                 logs_matched: 1,
                 logs_delivered: 1,
@@ -404,12 +471,24 @@ mod tests {
                 ..Default::default()
             },
             dry_run: false,
-            newest_log_date: None,
             duration_ms: 1200,
         };
         assert_eq!(
             s.line(),
-            "ok: delivered 1 of 1 matching log (1 fetched, 1 request, 1 retry) in 1.2s; checkpoint none yet"
+            "ok, caught up: delivered 1 of 1 matching log (1 fetched, 1 request, 1 retry) in 1.2s; checkpoint none yet"
+        );
+        let cut = Summary {
+            run: RunRecord {
+                outcome: Outcome::Ok { caught_up: false },
+                ..s.run.clone()
+            },
+            ..s.clone()
+        };
+        assert!(
+            cut.line()
+                .starts_with("ok, not caught up (MAX_RUN_TIME reached"),
+            "{}",
+            cut.line()
         );
     }
 

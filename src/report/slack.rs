@@ -1,5 +1,8 @@
-//! Slack reports: a message for each failed run, for each good run with SLACK_SEND_SUCCESS, and
-//! a daily summary of the run history. Slack being down never fails a run: it is a warning.
+//! Slack reports on a change of state: the first run that failed (or dead-lettered, or was
+//! interrupted), a reminder while runs still do so (at most every SLACK_REMIND_EVERY), the
+//! recovery; each good run only with SLACK_SEND_SUCCESS; and a daily summary of the run history.
+//! What Slack was last told is kept in the state. Slack being down never fails a run: it is a
+//! warning, and the message is due again at the next run.
 //!
 //! A message is a headline block and an attachment coloured by the outcome, holding the fields
 //! the extension's messages had (start, end, logs processed, checkpoint, error); its plain
@@ -7,8 +10,9 @@
 
 use crate::config::SlackConfig;
 use crate::http::{describe, read_prefix, snippet};
+use crate::outcome::Outcome;
 use crate::report::{self, Summary};
-use crate::state::{RunRecord, State};
+use crate::state::{RunRecord, State, Trouble};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,6 +22,79 @@ const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
 const ANSWER_PREFIX: usize = 4 * 1024;
 const DAY: u64 = 86_400;
 
+/// What Slack hears of a run: a change of state, not every run (288 a day on a 5-minute
+/// schedule).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// Runs started ending this way (after good runs, or after another trouble).
+    Began,
+    /// Still so, and the last message is older than SLACK_REMIND_EVERY.
+    Reminder(Trouble),
+    /// A good run after this trouble.
+    Recovered(Trouble),
+    /// A good run, with SLACK_SEND_SUCCESS.
+    Success,
+}
+
+/// Which message a run's outcome calls for, and the trouble to keep in the state once it is
+/// sent. `prev` is the trouble Slack was last told of.
+pub fn notice(
+    prev: Option<&Trouble>,
+    run: &RunRecord,
+    now: SystemTime,
+    remind_every: Duration,
+    send_success: bool,
+) -> (Option<Notice>, Option<Trouble>) {
+    let stamp = humantime::format_rfc3339_millis(now).to_string();
+    if run.outcome.is_success() {
+        return match prev {
+            Some(t) => (Some(Notice::Recovered(t.clone())), None),
+            None => (send_success.then_some(Notice::Success), None),
+        };
+    }
+    let status = run.outcome.status();
+    match prev {
+        Some(t) if t.status == status => {
+            let mut kept = Trouble {
+                runs: t.runs + 1,
+                ..t.clone()
+            };
+            let told = humantime::parse_rfc3339_weak(&t.told_at).ok();
+            let due =
+                told.is_none_or(|at| now.duration_since(at).unwrap_or_default() >= remind_every);
+            if !due {
+                return (None, Some(kept));
+            }
+            kept.told_at = stamp;
+            (Some(Notice::Reminder(kept.clone())), Some(kept))
+        }
+        _ => (
+            Some(Notice::Began),
+            Some(Trouble {
+                status: status.to_string(),
+                since: run.started_at.clone(),
+                runs: 1,
+                told_at: stamp,
+            }),
+        ),
+    }
+}
+
+/// What a reminder or a recovery adds to the run's message.
+fn notice_words(notice: &Notice) -> Option<String> {
+    let (what, t) = match notice {
+        Notice::Reminder(t) => ("still", t),
+        Notice::Recovered(t) => ("recovered after", t),
+        Notice::Began | Notice::Success => return None,
+    };
+    Some(format!(
+        "{what} {} since {}: {}",
+        t.status,
+        t.since,
+        report::count(t.runs, "run", "runs")
+    ))
+}
+
 pub fn after_run(
     http: &Client,
     slack: &SlackConfig,
@@ -26,9 +103,20 @@ pub fn after_run(
     state: &mut State,
     now: SystemTime,
 ) {
-    // Anything but a plain success is news: a failure, an interruption, logs set aside.
-    if summary.run.status != "ok" || slack.send_success {
-        post(http, slack, &run_payload(tenant, summary));
+    let (notice, trouble) = notice(
+        state.trouble.as_ref(),
+        &summary.run,
+        now,
+        slack.remind_every,
+        slack.send_success,
+    );
+    let told = match &notice {
+        Some(n) => post(http, slack, &run_payload(tenant, summary, n)),
+        None => true,
+    };
+    // A message Slack did not take is due again at the next run: the state stays as it was.
+    if told {
+        state.trouble = trouble;
     }
     let today = utc_day(now);
     if daily_due(
@@ -102,11 +190,11 @@ pub fn run_message(tenant: &str, s: &Summary) -> String {
 
 /// The colour of the bar beside a message: red for a failure, amber when logs were set aside
 /// or the run was interrupted (nothing lost, but someone should look), green when all is well.
-pub fn colour(status: &str) -> &'static str {
-    match status {
-        "ok" => GREEN,
-        "failed" => RED,
-        _ => AMBER,
+pub fn colour(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Ok { .. } => GREEN,
+        Outcome::DeadLettered { .. } | Outcome::Interrupted { .. } => AMBER,
+        Outcome::Failed | Outcome::Locked | Outcome::Invalid => RED,
     }
 }
 
@@ -115,17 +203,27 @@ const AMBER: &str = "#ecb22e";
 const RED: &str = "#e01e5a";
 
 /// A run's message: `text` as the fallback, a headline, and the extension's fields.
-pub fn run_payload(tenant: &str, s: &Summary) -> Value {
+pub fn run_payload(tenant: &str, s: &Summary, notice: &Notice) -> Value {
     let r = &s.run;
-    let headline = match r.status.as_str() {
-        "ok" => format!(":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}"),
-        "dead-lettered" => format!(
+    let mut headline = match r.outcome {
+        Outcome::Ok { .. } => format!(
+            ":white_check_mark: auth0-mgmt-webhooks run {} for {tenant}",
+            report::status_words(r.outcome)
+        ),
+        Outcome::DeadLettered { .. } => format!(
             ":warning: auth0-mgmt-webhooks run for {tenant} set {} aside in the dead-letter file",
             report::count(r.logs_dead_lettered, "refused log", "refused logs")
         ),
-        "interrupted" => format!(":warning: auth0-mgmt-webhooks run interrupted for {tenant}"),
+        Outcome::Interrupted { .. } => {
+            format!(":warning: auth0-mgmt-webhooks run interrupted for {tenant}")
+        }
         _ => format!(":x: auth0-mgmt-webhooks run failed for {tenant}"),
     };
+    let mut text = run_message(tenant, s);
+    if let Some(words) = notice_words(notice) {
+        headline.push_str(&format!(" ({words})"));
+        text.push_str(&format!("\n{words}"));
+    }
     let mut processed = format!(
         "{} delivered of {} matched, {} fetched",
         r.logs_delivered, r.logs_matched, r.logs_fetched
@@ -157,23 +255,16 @@ pub fn run_payload(tenant: &str, s: &Summary) -> Value {
             s.duration_ms as f64 / 1000.0
         ))}],
     }));
-    message(
-        &run_message(tenant, s),
-        &headline,
-        colour(&r.status),
-        blocks,
-    )
+    message(&text, &headline, colour(r.outcome), blocks)
 }
 
 /// The daily summary: red when a run failed in the last 24 hours.
 pub fn daily_payload(tenant: &str, runs: &[&RunRecord]) -> Value {
-    let failed = runs.iter().filter(|r| r.status == "failed").count();
-    let not_all_ok = runs.iter().any(|r| r.status != "ok");
     let sum = |f: fn(&RunRecord) -> u64| runs.iter().map(|r| f(r)).sum::<u64>();
     let mut blocks = vec![json!({
         "type": "section",
         "fields": [
-            field("Runs", &format!("{} ({failed} failed)", runs.len())),
+            field("Runs", &format!("{} ({})", runs.len(), by_status(runs))),
             field("Logs processed", &format!(
                 "{} delivered of {} matched, {} fetched",
                 sum(|r| r.logs_delivered),
@@ -188,11 +279,11 @@ pub fn daily_payload(tenant: &str, runs: &[&RunRecord]) -> Value {
     if let Some(err) = runs.iter().rev().find_map(|r| r.error.as_deref()) {
         blocks.push(labelled("Last error", err));
     }
-    let bar = match (failed, not_all_ok) {
-        (0, false) => GREEN,
-        (0, true) => AMBER,
-        _ => RED,
-    };
+    // The worst colour of the day's runs.
+    let bar = [RED, AMBER]
+        .into_iter()
+        .find(|c| runs.iter().any(|r| colour(r.outcome) == *c))
+        .unwrap_or(GREEN);
     message(
         &daily_message(tenant, runs),
         &format!(":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: the last 24 hours"),
@@ -243,12 +334,33 @@ fn clip(text: &str, max: usize) -> String {
     }
 }
 
+/// The runs counted by status, in one order: `3 ok, 1 failed`.
+fn by_status(runs: &[&RunRecord]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for r in runs {
+        let status = r.outcome.status();
+        match counts.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((status, 1)),
+        }
+    }
+    counts.sort_by_key(|(s, _)| crate::outcome::RECORDED.iter().position(|o| o == s));
+    match counts.is_empty() {
+        true => "none".to_string(),
+        false => counts
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
-    let failed = runs.iter().filter(|r| r.status != "ok").count();
     let sum = |f: fn(&RunRecord) -> u64| runs.iter().map(|r| f(r)).sum::<u64>();
     let mut text = format!(
-        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} in the last 24 hours ({failed} failed); {} fetched, {} matched, {} delivered, {}.",
+        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} in the last 24 hours ({}); {} fetched, {} matched, {} delivered, {}.",
         report::count(runs.len() as u64, "run", "runs"),
+        by_status(runs),
         report::count(sum(|r| r.logs_fetched), "log", "logs"),
         sum(|r| r.logs_matched),
         sum(|r| r.logs_delivered),
@@ -331,12 +443,12 @@ mod tests {
         ));
     }
 
-    fn summary(status: &str, error: Option<&str>) -> Summary {
+    fn summary(outcome: Outcome, error: Option<&str>) -> Summary {
         Summary {
             run: RunRecord {
                 started_at: "2026-11-26T10:00:00.000Z".into(),
                 finished_at: "2026-11-26T10:00:02.000Z".into(),
-                status: status.into(),
+                outcome,
                 logs_fetched: 40,
                 logs_matched: 12,
                 logs_delivered: 10,
@@ -345,7 +457,6 @@ mod tests {
                 ..Default::default()
             },
             dry_run: false,
-            newest_log_date: None,
             duration_ms: 2000,
         }
     }
@@ -366,17 +477,18 @@ mod tests {
 
     #[test]
     fn colour_says_red_failed_amber_look_at_it_green_ok() {
-        assert_eq!(colour("failed"), RED);
-        assert_eq!(colour("dead-lettered"), AMBER);
-        assert_eq!(colour("interrupted"), AMBER);
-        assert_eq!(colour("ok"), GREEN);
+        assert_eq!(colour(Outcome::Failed), RED);
+        assert_eq!(colour(Outcome::DeadLettered { caught_up: true }), AMBER);
+        assert_eq!(colour(Outcome::Interrupted { signal: 15 }), AMBER);
+        assert_eq!(colour(Outcome::Ok { caught_up: false }), GREEN);
     }
 
     #[test]
     fn run_payload_has_the_extensions_fields_and_the_text_fallback() {
         let v = run_payload(
             "acme",
-            &summary("failed", Some("webhook answered 500: <html>")),
+            &summary(Outcome::Failed, Some("webhook answered 500: <html>")),
+            &Notice::Began,
         );
         assert_eq!(v["attachments"][0]["color"], RED);
         assert!(v["text"].as_str().unwrap().contains("run failed for acme"));
@@ -390,7 +502,11 @@ mod tests {
         assert_eq!(t[3], "*Checkpoint*\n`900123`");
         assert_eq!(t[4], "*Error*\nwebhook answered 500: &lt;html&gt;");
 
-        let ok = run_payload("acme", &summary("ok", None));
+        let ok = run_payload(
+            "acme",
+            &summary(Outcome::Ok { caught_up: true }, None),
+            &Notice::Success,
+        );
         assert_eq!(ok["attachments"][0]["color"], GREEN);
         assert!(!texts(&ok).iter().any(|t| t.starts_with("*Error*")));
     }
@@ -398,7 +514,11 @@ mod tests {
     #[test]
     fn long_values_are_clipped_to_what_slack_accepts() {
         let long = "x".repeat(5000);
-        let v = run_payload("acme", &summary("failed", Some(&long)));
+        let v = run_payload(
+            "acme",
+            &summary(Outcome::Failed, Some(&long)),
+            &Notice::Began,
+        );
         let error = texts(&v).pop().unwrap();
         assert!(error.chars().count() <= 3000 && error.ends_with('…'));
     }
@@ -406,24 +526,97 @@ mod tests {
     #[test]
     fn daily_message_sums_the_runs() {
         let ok = RunRecord {
-            status: "ok".into(),
+            outcome: Outcome::Ok { caught_up: true },
             logs_delivered: 5,
             logs_matched: 5,
             checkpoint: Some("9".into()),
             ..Default::default()
         };
         let bad = RunRecord {
-            status: "failed".into(),
+            outcome: Outcome::Failed,
             error: Some("webhook answered 500".into()),
             ..Default::default()
         };
-        let m = daily_message("acme", &[&ok, &bad, &ok]);
+        let aside = RunRecord {
+            outcome: Outcome::DeadLettered { caught_up: true },
+            ..Default::default()
+        };
+        let m = daily_message("acme", &[&ok, &bad, &ok, &aside]);
         assert!(
-            m.contains("3 runs")
-                && m.contains("(1 failed)")
+            m.contains("4 runs in the last 24 hours (2 ok, 1 dead-lettered, 1 failed)")
                 && m.contains("10 delivered")
                 && m.contains("webhook answered 500"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn slack_hears_of_a_change_of_state_a_reminder_at_most_every_so_often_and_the_recovery() {
+        let every = Duration::from_secs(6 * 3600);
+        let t0 = at("2026-11-26T10:00:00Z");
+        let later = |mins: u64| t0 + Duration::from_secs(mins * 60);
+        let run = |outcome| RunRecord {
+            started_at: "2026-11-26T10:00:00.000Z".into(),
+            outcome,
+            ..Default::default()
+        };
+        let ok = run(Outcome::Ok { caught_up: true });
+        let failed = run(Outcome::Failed);
+        let aside = run(Outcome::DeadLettered { caught_up: true });
+
+        assert_eq!(notice(None, &ok, t0, every, false), (None, None));
+        assert_eq!(notice(None, &ok, t0, every, true).0, Some(Notice::Success));
+
+        let (n, first) = notice(None, &failed, t0, every, false);
+        assert_eq!(n, Some(Notice::Began));
+        let first = first.unwrap();
+        assert_eq!((first.status.as_str(), first.runs), ("failed", 1));
+
+        // Every 5 minutes for 6 hours: no message, the runs counted.
+        let mut t = first.clone();
+        for i in 1..72 {
+            let (n, next) = notice(Some(&t), &failed, later(5 * i), every, false);
+            assert_eq!(n, None, "run {i}");
+            t = next.unwrap();
+        }
+        assert_eq!(t.runs, 72);
+        let (n, t) = notice(Some(&t), &failed, later(360), every, false);
+        let t = t.unwrap();
+        assert_eq!(n, Some(Notice::Reminder(t.clone())));
+        assert_eq!((t.runs, t.since.as_str()), (73, "2026-11-26T10:00:00.000Z"));
+        assert_eq!(notice(Some(&t), &failed, later(365), every, false).0, None);
+
+        // Another trouble is news; so is the recovery, which ends it.
+        let (n, aside_t) = notice(Some(&t), &aside, later(370), every, false);
+        assert_eq!(n, Some(Notice::Began));
+        let aside_t = aside_t.unwrap();
+        assert_eq!(aside_t.status, "dead-lettered");
+        let (n, after) = notice(Some(&aside_t), &ok, later(375), every, false);
+        assert_eq!(n, Some(Notice::Recovered(aside_t)));
+        assert_eq!(after, None);
+    }
+
+    #[test]
+    fn reminders_and_recoveries_say_since_when_and_how_many_runs() {
+        let t = Trouble {
+            status: "failed".into(),
+            since: "2026-11-26T10:00:00.000Z".into(),
+            runs: 12,
+            told_at: "2026-11-26T10:00:00.000Z".into(),
+        };
+        let s = summary(Outcome::Ok { caught_up: true }, None);
+        let v = run_payload("acme", &s, &Notice::Recovered(t.clone()));
+        let text = v["text"].as_str().unwrap();
+        assert!(
+            text.contains("recovered after failed since 2026-11-26T10:00:00.000Z: 12 runs"),
+            "{text}"
+        );
+        let v = run_payload(
+            "acme",
+            &summary(Outcome::Failed, Some("x")),
+            &Notice::Reminder(t),
+        );
+        let headline = v["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(headline.contains("still failed since"), "{headline}");
     }
 }

@@ -11,8 +11,10 @@
 use crate::exit;
 use crate::sink::encode::Matched;
 use anyhow::Result;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -134,7 +136,7 @@ impl DeadLetter {
             status,
             detail,
             &item.json,
-        ));
+        )?);
         // One write, then synced: the record is whole on disk before the checkpoint passes it.
         let result = file.write_all(&line).and_then(|_| file.sync_data());
         if result.is_err() {
@@ -144,9 +146,68 @@ impl DeadLetter {
     }
 }
 
+/// What waits in the dead-letter file for tenant `me`: its records and the lines that are not
+/// records (what `redeliver` of that tenant would send, or keep for a person), other tenants'
+/// records aside (see [`is_mine`]). A missing file holds none; what is not a regular file (a
+/// device such as /dev/null, a FIFO) is not counted, nor opened. Read a line at a time: the
+/// file may be large.
+pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => return Ok(None),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(0)),
+        Err(e) => return Err(e),
+    }
+    let file = match crate::files::open_no_block(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(0)),
+        Err(e) => return Err(e),
+    };
+    // The path may have been swapped for something else since it was looked at.
+    if !file.metadata()?.is_file() {
+        return Ok(None);
+    }
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(default)]
+        tenant: Option<String>,
+    }
+    let (mut named_me, mut untagged, mut unreadable, mut shared) = (0, 0, 0, false);
+    for line in std::io::BufReader::new(file).split(b'\n') {
+        let line = line?;
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Head>(&line) {
+            Ok(Head { tenant: Some(t) }) if t == me => named_me += 1,
+            Ok(Head { tenant: Some(_) }) => shared = true,
+            Ok(Head { tenant: None }) => untagged += 1,
+            Err(_) => unreadable += 1,
+        }
+    }
+    let untagged_mine = if is_mine(None, me, shared) {
+        untagged
+    } else {
+        0
+    };
+    Ok(Some(named_me + untagged_mine + unreadable))
+}
+
+/// Whether a record is tenant `me`'s to redeliver. A record names its tenant; one without
+/// (written before records did) is taken as this tenant's only while no record in the file
+/// names another tenant: a file one tenant used alone needs no hand edit after an upgrade, and
+/// in a shared file no tenant's logs can go to another tenant's webhook.
+pub fn is_mine(tenant: Option<&str>, me: &str, file_is_shared: bool) -> bool {
+    match tenant {
+        Some(t) => t == me,
+        None => !file_is_shared,
+    }
+}
+
 /// One line of the dead-letter file, newline included: `log_id`, `tenant` (the run's, as its
 /// state file records it), `webhook_id`, `refused_at` (now), `status`, `refusal`, and the
-/// `item` spliced in as it was serialized for sending, so a redelivery sends the same bytes.
+/// `item` as raw JSON, exactly as it was serialized for sending, so a redelivery sends the same
+/// bytes. Fails only when `item` is not JSON.
 pub fn dead_letter_record(
     log_id: &str,
     tenant: Option<&str>,
@@ -154,33 +215,90 @@ pub fn dead_letter_record(
     status: u16,
     refusal: &str,
     item: &[u8],
-) -> Vec<u8> {
-    let mut head = serde_json::Map::new();
-    head.insert("log_id".into(), log_id.into());
-    if let Some(t) = tenant {
-        head.insert("tenant".into(), t.into());
-    }
-    head.insert("webhook_id".into(), webhook_id.into());
-    head.insert(
-        "refused_at".into(),
-        humantime::format_rfc3339_millis(SystemTime::now())
-            .to_string()
-            .into(),
-    );
-    head.insert("status".into(), status.into());
-    head.insert("refusal".into(), refusal.into());
-    let head = serde_json::Value::Object(head).to_string();
-    let mut line = Vec::with_capacity(head.len() + item.len() + 16);
-    line.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
-    line.extend_from_slice(b",\"item\":");
-    line.extend_from_slice(item);
-    line.extend_from_slice(b"}\n");
-    line
+) -> std::io::Result<Vec<u8>> {
+    let item: &RawValue = serde_json::from_slice(item)?;
+    let mut line = serde_json::to_vec(&Record {
+        log_id,
+        tenant,
+        webhook_id,
+        refused_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        status,
+        refusal,
+        item,
+    })?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    log_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
+    webhook_id: &'a str,
+    refused_at: String,
+    status: u16,
+    refusal: &'a str,
+    item: &'a RawValue,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_is_one_json_line_holding_the_item_byte_for_byte() {
+        let item = br#"{"log_id":"9","n":12345678901234567890123,"x":1e3,"s":"a\"}"}"#;
+        let line =
+            dead_letter_record("9", Some("t.example"), "w", 422, "said \"no\"}", item).unwrap();
+        assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
+        assert!(line.ends_with(b"\n"));
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(
+            (v["log_id"].as_str(), v["status"].as_u64()),
+            (Some("9"), Some(422))
+        );
+        assert_eq!(v["tenant"], "t.example");
+        assert_eq!(v["refusal"], "said \"no\"}");
+        let text = String::from_utf8(line).unwrap();
+        let raw = std::str::from_utf8(item).unwrap();
+        assert!(text.ends_with(&format!(",\"item\":{raw}}}\n")), "{text}");
+        assert!(dead_letter_record("9", None, "w", 422, "x", b"{cut").is_err());
+        let untenanted = dead_letter_record("9", None, "w", 422, "x", b"{}").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&untenanted).unwrap();
+        assert!(v.get("tenant").is_none(), "{v}");
+    }
+
+    #[test]
+    fn pending_counts_this_tenants_records_and_the_unreadable_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dead.jsonl");
+        let me = "https://a.example";
+        assert_eq!(pending(&p, me).unwrap(), Some(0), "no file yet");
+        std::fs::write(&p, "{\"a\":1}\n\n  \n{\"cut\":").unwrap();
+        assert_eq!(
+            pending(&p, me).unwrap(),
+            Some(2),
+            "a record naming no tenant, in a file no other tenant uses, and a torn line"
+        );
+        std::fs::write(
+            &p,
+            format!(
+                "{{\"tenant\":\"{me}\"}}\n{{\"tenant\":\"https://b.example\"}}\n{{\"a\":1}}\n{{\"cut\":"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            pending(&p, me).unwrap(),
+            Some(2),
+            "in a shared file, another tenant's record and one naming none are not this one's"
+        );
+        assert_eq!(
+            pending(dir.path(), me).unwrap(),
+            None,
+            "a folder is not counted"
+        );
+    }
 
     fn item(id: &str) -> Matched {
         Matched {

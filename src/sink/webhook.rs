@@ -86,6 +86,9 @@ struct Shared {
     stop: AtomicBool,
     accepted_any: AtomicBool,
     refused_in_a_row: AtomicU32,
+    /// The last answer was one to retry (the receiver is down or overloaded): the run queues
+    /// no more requests, so it fetches no pages it cannot send.
+    failing: AtomicBool,
 }
 
 impl Deliverer {
@@ -138,7 +141,11 @@ impl Deliverer {
     /// Whether more requests should be queued now: enough to keep every worker busy while
     /// the next request is being filled, and no more (memory stays flat).
     pub fn has_room(&self) -> bool {
-        self.in_flight < self.shared.cfg.concurrency * 2
+        room(
+            self.in_flight,
+            self.shared.cfg.concurrency,
+            self.shared.failing.load(Ordering::Relaxed),
+        )
     }
 
     /// The next request that ended, waiting at most `timeout`.
@@ -155,6 +162,15 @@ impl Deliverer {
     /// Requests not started yet are not started.
     pub fn abandon(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Enough requests to keep every worker busy while the next is filled; none more while the
+/// receiver is failing (those in flight are being retried).
+fn room(in_flight: usize, concurrency: usize, failing: bool) -> bool {
+    match failing {
+        true => in_flight == 0,
+        false => in_flight < concurrency * 2,
     }
 }
 
@@ -206,6 +222,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             accepted_any: AtomicBool::new(false),
             refused_in_a_row: AtomicU32::new(0),
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -389,10 +406,13 @@ impl Shared {
             };
             Attempt::Done(match verdict {
                 Verdict::Delivered => {
+                    self.failing.store(false, Ordering::Relaxed);
                     permit.release(Signal::Healthy, None);
                     Sent::Delivered { status }
                 }
                 Verdict::Refused(status) => {
+                    // An answer about this log: the receiver is up.
+                    self.failing.store(false, Ordering::Relaxed);
                     permit.release(Signal::Neutral, None);
                     Sent::Refused { status, detail }
                 }
@@ -408,9 +428,26 @@ impl Shared {
                         true => permit.release(Signal::Throttled, pause),
                         false => permit.release(Signal::Neutral, None),
                     }
+                    self.failing.store(true, Ordering::Relaxed);
+                    let why = format!("{detail} (webhook-id {id})");
+                    if retries == Retries::None {
+                        return Attempt::Again {
+                            why,
+                            wait: retry_after,
+                        };
+                    }
+                    // Drawn here, so that a retry that would come after MAX_RUN_TIME ends the
+                    // run now instead of idling until then.
+                    let next = retry::next_wait(n + 1, retry_after, fastrand::f64());
+                    if next >= self.deadline.remaining() {
+                        return Attempt::Done(Sent::Failed(format!(
+                            "{why}; the next attempt would come in {}, after MAX_RUN_TIME, so the run ends now instead of waiting for it (the next run goes on)",
+                            retry::human(next)
+                        )));
+                    }
                     return Attempt::Again {
-                        why: format!("{detail} (webhook-id {id})"),
-                        wait: retry_after,
+                        why,
+                        wait: Some(next),
                     };
                 }
             })
@@ -481,4 +518,17 @@ struct Answer {
     retry_after: Option<Duration>,
     location: Option<String>,
     text: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_request_is_queued_behind_a_failing_receiver() {
+        assert!(room(9, 5, false));
+        assert!(!room(10, 5, false));
+        assert!(!room(1, 5, true), "requests are being retried: queue none");
+        assert!(room(0, 5, true));
+    }
 }

@@ -24,12 +24,14 @@ pub fn show(state_file: &Path, json: bool, limit: Option<usize>) -> Result<Strin
     })
 }
 
-/// The runs, a row each, with the logs each set aside in the dead-letter file (DEAD).
+/// The runs, a row each: whether each reached the newest log (CAUGHT UP), and the logs each
+/// set aside in the dead-letter file (DEAD).
 pub fn table(runs: &[&RunRecord]) -> String {
     let mut out = format!(
-        "{:<24} {:<13} {:>8} {:>8} {:>9} {:>5} {:>8} {:>7}  {}\n",
+        "{:<24} {:<13} {:<9} {:>8} {:>8} {:>9} {:>5} {:>8} {:>7}  {}\n",
         "STARTED",
         "STATUS",
+        "CAUGHT_UP",
         "FETCHED",
         "MATCHED",
         "DELIVERED",
@@ -45,9 +47,10 @@ pub fn table(runs: &[&RunRecord]) -> String {
             (None, None) => "-".into(),
         };
         out.push_str(&format!(
-            "{:<24} {:<13} {:>8} {:>8} {:>9} {:>5} {:>8} {:>7}  {}\n",
+            "{:<24} {:<13} {:<9} {:>8} {:>8} {:>9} {:>5} {:>8} {:>7}  {}\n",
             r.started_at,
-            r.status,
+            r.outcome.status(),
+            if r.outcome.caught_up() { "yes" } else { "no" },
             r.logs_fetched,
             r.logs_matched,
             r.logs_delivered,
@@ -66,24 +69,25 @@ pub fn table(runs: &[&RunRecord]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Outcome;
 
     #[test]
     fn table_has_a_row_per_run_and_shows_errors_and_dead_letters() {
         let ok = RunRecord {
             started_at: "2026-11-26T07:00:00.000Z".into(),
-            status: "ok".into(),
+            outcome: Outcome::Ok { caught_up: false },
             logs_delivered: 3,
             checkpoint: Some("900".into()),
             ..Default::default()
         };
         let bad = RunRecord {
-            status: "failed".into(),
+            outcome: Outcome::Failed,
             error: Some("webhook answered 500".into()),
             ..Default::default()
         };
         let aside = RunRecord {
             started_at: "2026-11-26T07:10:00.000Z".into(),
-            status: "dead-lettered".into(),
+            outcome: Outcome::DeadLettered { caught_up: true },
             logs_delivered: 7,
             logs_dead_lettered: 2,
             checkpoint: Some("901".into()),
@@ -96,10 +100,15 @@ mod tests {
             "{t}"
         );
         let lines: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
-        assert_eq!(lines[0][5], "DEAD", "{t}");
+        assert_eq!((lines[0][2], lines[0][6]), ("CAUGHT_UP", "DEAD"), "{t}");
         assert_eq!(
-            (lines[1][5], lines[3][1], lines[3][5]),
-            ("0", "dead-lettered", "2"),
+            (lines[1][1], lines[1][2], lines[1][6]),
+            ("ok", "no", "0"),
+            "{t}"
+        );
+        assert_eq!(
+            (lines[3][1], lines[3][2], lines[3][6]),
+            ("dead-lettered", "yes", "2"),
             "{t}"
         );
     }

@@ -8,6 +8,7 @@ pub mod owner;
 
 use crate::exit::Failure;
 use crate::files::Unreadable;
+use crate::outcome::Outcome;
 use crate::secret::Secret;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,41 @@ pub struct State {
     /// The UTC day (YYYY-MM-DD) of the last daily Slack report sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_daily_report: Option<String>,
+    /// What every run so far added up to: the metrics file's `_total` counters.
+    #[serde(default)]
+    pub totals: Totals,
+    /// The trouble Slack was last told of and not yet of its end; `None` while runs go well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trouble: Option<Trouble>,
+}
+
+/// Runs that keep ending the same way but ok (failed, dead-lettered, interrupted): since when,
+/// how many, and when Slack last heard of it, so that it hears of a change and not of every
+/// run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Trouble {
+    /// The runs' status (`failed`, `dead-lettered`, `interrupted`).
+    pub status: String,
+    /// `started_at` of the first run of it.
+    pub since: String,
+    pub runs: u64,
+    /// When the last message about it went out (RFC 3339).
+    pub told_at: String,
+}
+
+/// Counts that only grow, summed over every run this state has seen (Prometheus `_total`
+/// counters), and the end of the last successful run, which the 100 runs of the history may
+/// no longer hold after a long outage.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Totals {
+    pub logs_fetched: u64,
+    pub logs_delivered: u64,
+    pub logs_dead_lettered: u64,
+    /// Runs by their status (`ok`, `dead-lettered`, `failed`, `interrupted`).
+    pub runs: std::collections::BTreeMap<String, u64>,
+    /// `finished_at` of the last run that ended with exit 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -50,8 +86,9 @@ pub struct CachedToken {
 pub struct RunRecord {
     pub started_at: String,
     pub finished_at: String,
-    /// `ok`, `dead-lettered` (all handled, some set aside), `failed` or `interrupted`.
-    pub status: String,
+    /// `status`, `caught_up` and `exit_code`; old records with only a `status` still load.
+    #[serde(flatten)]
+    pub outcome: Outcome,
     pub logs_fetched: u64,
     pub logs_matched: u64,
     pub logs_delivered: u64,
@@ -63,6 +100,9 @@ pub struct RunRecord {
     pub checkpoint: Option<String>,
     pub error: Option<String>,
     pub warning: Option<String>,
+    /// `date` of the newest log the checkpoint moved past in this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_log_date: Option<String>,
 }
 
 impl State {
@@ -114,6 +154,7 @@ impl State {
         replace_file(path, &json, "state file", None)
     }
 
+    /// Adds a run to the history and to the totals.
     /// Refuses a state recorded for another tenant: its checkpoint and token mean nothing
     /// there. `run` stops on it (exit 2) and `check` fails on it, with this one message. A
     /// state that records no tenant yet (none saved, or an older file) is refused by no one.
@@ -130,6 +171,14 @@ impl State {
     }
 
     pub fn record(&mut self, run: RunRecord) {
+        let t = &mut self.totals;
+        t.logs_fetched += run.logs_fetched;
+        t.logs_delivered += run.logs_delivered;
+        t.logs_dead_lettered += run.logs_dead_lettered;
+        *t.runs.entry(run.outcome.status().to_string()).or_default() += 1;
+        if run.outcome.is_success() {
+            t.last_success_at = Some(run.finished_at.clone());
+        }
         self.history.push_back(run);
         while self.history.len() > HISTORY_LEN {
             self.history.pop_front();

@@ -41,7 +41,7 @@ fn history_json_keeps_fields_the_record_has() {
         .lines()
         .map(|l| l.split_whitespace().collect())
         .collect();
-    assert_eq!((lines[0][5], lines[1][5]), ("DEAD", "2"), "{}", ran.stdout);
+    assert_eq!((lines[0][6], lines[1][6]), ("DEAD", "2"), "{}", ran.stdout);
 
     let ran = Ran::of(
         home.bare()

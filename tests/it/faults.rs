@@ -741,3 +741,23 @@ fn corrupt_state_file_exits_2_names_it_and_leaves_it_untouched() {
     assert_eq!(receiver.request_count(), 0);
     assert!(tenant.log_requests().is_empty());
 }
+
+#[test]
+fn a_receiver_that_asks_for_a_retry_after_max_run_time_ends_the_run_at_once_saying_so() {
+    let home = Home::new();
+    let tenant = FakeTenant::start(sapi_logs(1..=300));
+    // Down for maintenance, and says so: back in two minutes, after this run's MAX_RUN_TIME.
+    let receiver = crate::support::Server::start(|_| {
+        Reply::text(503, "down for maintenance").with_header("Retry-After", 120)
+    });
+    let ran = home.run(&tenant.url(), &receiver.url(), &["--max-run-time", "20s"]);
+    ran.assert_code(1);
+    assert!(
+        ran.stderr
+            .contains("the next attempt would come in 2m, after MAX_RUN_TIME, so the run ends now"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("waited"), "{}", ran.stderr);
+    assert_eq!(home.checkpoint(), None, "nothing was delivered");
+}

@@ -18,6 +18,7 @@ mod owners;
 mod pii;
 mod proxy;
 mod redeliver;
+mod retention;
 mod run;
 mod secret_url;
 mod security;

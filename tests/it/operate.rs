@@ -203,6 +203,36 @@ fn a_run_that_dead_letters_is_amber_in_slack_and_says_how_many() {
 }
 
 #[test]
+fn slack_hears_of_the_first_failure_not_of_every_one_then_of_the_recovery() {
+    let s = Setup::new(crate::support::cli::sapi_logs(1..=10));
+    let slack = Slack::start(200);
+    let run = |code: i32| {
+        s.cmd("run")
+            .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
+            .assert()
+            .code(code);
+    };
+    s.receiver.set_behaviour(Behaviour::Status(400));
+    for _ in 0..3 {
+        run(1);
+    }
+    let messages = slack.messages();
+    assert_eq!(messages.len(), 1, "the first failure only: {messages:#?}");
+    assert!(messages[0].contains("run failed"), "{}", messages[0]);
+
+    s.receiver.set_behaviour(Behaviour::Accept);
+    run(0);
+    run(0);
+    let messages = slack.messages();
+    assert_eq!(messages.len(), 2, "then the recovery only: {messages:#?}");
+    assert!(
+        messages[1].contains("recovered after failed since") && messages[1].contains("3 runs"),
+        "{}",
+        messages[1]
+    );
+}
+
+#[test]
 fn a_good_run_sends_nothing_to_slack_by_default() {
     let s = Setup::new(realistic_logs(30, 4));
     let slack = Slack::start(200);
@@ -268,7 +298,7 @@ fn daily_report_is_sent_by_the_first_run_of_the_day_only() {
     assert_eq!(first.len(), 1, "only the daily report: {first:#?}");
     assert!(first[0].contains("daily report"), "{}", first[0]);
     assert!(
-        first[0].contains("1 run in the last 24 hours (0 failed)"),
+        first[0].contains("1 run in the last 24 hours (1 ok)"),
         "the summary counts this run from the history: {}",
         first[0]
     );
@@ -295,7 +325,7 @@ fn the_extensions_daily_report_time_setting_sends_the_daily_report() {
     assert!(messages[0].contains("daily report"), "{}", messages[0]);
     let (colour, fields) = slack_fields(&slack.only_body());
     assert_eq!(colour, "#2eb67d", "green: {fields:#?}");
-    assert_eq!(fields["Runs"], "1 (0 failed)");
+    assert_eq!(fields["Runs"], "1 (1 ok)");
     assert_eq!(fields["Checkpoint"], format!("`{}`", log_id(30)));
 }
 
@@ -604,7 +634,10 @@ fn output_without_a_terminal_has_no_escape_codes_or_carriage_returns() {
         let out = cmd.output().unwrap();
         let err = stderr_of(&out);
         assert_eq!(out.status.code(), Some(0), "{err}");
-        assert!(err.contains("ok: delivered"), "the summary line: {err}");
+        assert!(
+            err.contains("ok, caught up: delivered"),
+            "the summary line: {err}"
+        );
         assert!(
             !err.contains('\x1b'),
             "escape code in {verbosity:?}: {err:?}"

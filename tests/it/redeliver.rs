@@ -546,3 +546,42 @@ fn records_without_a_tenant_are_redelivered_only_from_a_file_no_other_tenant_use
     assert_eq!(accepted_ids(&hook), [log_id(7)].into());
     assert_eq!(lettered_for(&dead, &s.tenant.url()), [log_id(19)].into());
 }
+
+#[test]
+fn check_and_the_pending_gauge_count_only_this_tenants_records_in_a_shared_file() {
+    let (s, hook, dead) = dead_lettered(&[]);
+    let other = r#"{"log_id":"1","tenant":"https://other.example","webhook_id":"1","item":{}}"#;
+    let mut text = std::fs::read_to_string(&dead).unwrap();
+    text.push_str(other);
+    text.push('\n');
+    std::fs::write(&dead, &text).unwrap();
+
+    let check = exec(&s, &hook, "check", &[], &dead);
+    assert!(
+        check
+            .stdout
+            .contains("2 logs waiting in DEAD_LETTER_FILE: run redeliver"),
+        "{}",
+        check.all()
+    );
+
+    hook.fix();
+    let prom = s.home.join("auth0.prom");
+    let mut cmd = command(&s, &hook, "redeliver", &[], &dead);
+    cmd.env("METRICS_FILE", &prom);
+    Ran::of(&mut cmd).assert_code(0);
+    assert_eq!(
+        std::fs::read_to_string(&dead).unwrap(),
+        format!("{other}\n")
+    );
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    let pending: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("auth0_mgmt_webhooks_dead_letter_pending{"))
+        .collect();
+    assert_eq!(pending.len(), 1, "{metrics}");
+    assert!(
+        pending[0].ends_with(" 0"),
+        "the other tenant's record is not this one's to redeliver: {metrics}"
+    );
+}

@@ -109,7 +109,12 @@ fn a_webhook_url_from_a_file_shows_only_scheme_and_host_anywhere() {
     assert!(dead.exists(), "the refused logs were set aside");
     assert_hidden("the state and dead-letter files", &files(&s));
     let slack_bodies = slack_bodies.lock().unwrap();
-    assert!(slack_bodies.len() >= 3, "every run reported to Slack");
+    // Slack hears of a change of state: the dead-lettered run, then the first failed one (with
+    // the receiver's answer about the URL); the second failed run is no news.
+    assert!(
+        slack_bodies.len() >= 2,
+        "both changes of state reported to Slack"
+    );
     assert_hidden("Slack", &slack_bodies.join("\n"));
     // And the URL was used as written.
     assert!(hook.request_count() >= 5);

@@ -1,0 +1,248 @@
+//! How a run (or a `redeliver`) ended: one typed value with its exit code. The summary line,
+//! `--output json`, `history`, Slack, the metrics file and the pings all render this value, so
+//! "ok" and "failed" mean the same thing in every one of them.
+
+use crate::exit;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The end of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything fetched and matched was delivered. `caught_up` is false when MAX_RUN_TIME
+    /// ended the run with a backlog left (`redeliver`: always true once the file is empty).
+    Ok { caught_up: bool },
+    /// Everything was delivered or set aside in DEAD_LETTER_FILE, and some logs were set aside
+    /// (`redeliver`: some lines are left in the file).
+    DeadLettered { caught_up: bool },
+    /// A fetch or a delivery failed; the state was saved at the last safe point.
+    Failed,
+    /// Stopped by this signal; the checkpoint was saved first.
+    Interrupted { signal: i32 },
+    /// Another run holds the lock; nothing was done.
+    Locked,
+    /// Settings or the state file are invalid; nothing was sent.
+    Invalid,
+}
+
+/// The statuses a run that read its state records in it, best first: the `runs_total` series
+/// and the Slack daily report's counts, in this order.
+pub const RECORDED: [&str; 4] = [
+    Outcome::Ok { caught_up: true }.status(),
+    Outcome::DeadLettered { caught_up: true }.status(),
+    Outcome::Interrupted { signal: SIGTERM }.status(),
+    Outcome::Failed.status(),
+];
+
+/// A run whose end is not known yet is no success.
+impl Default for Outcome {
+    fn default() -> Outcome {
+        Outcome::Failed
+    }
+}
+
+/// Signal numbers for the records of old versions, which kept only the word `interrupted`.
+const SIGTERM: i32 = 15;
+
+impl Outcome {
+    /// The outcome of an error that ended the run before its summary.
+    pub fn of_error(err: &anyhow::Error) -> Outcome {
+        match exit::code_for(err) {
+            exit::USAGE => Outcome::Invalid,
+            exit::LOCKED => Outcome::Locked,
+            _ => Outcome::Failed,
+        }
+    }
+
+    /// The outcome from what a run did: a signal first, then an error, then logs set aside.
+    pub fn decide(signal: Option<i32>, failed: bool, set_aside: bool, caught_up: bool) -> Outcome {
+        match (signal, failed, set_aside) {
+            (Some(signal), _, _) => Outcome::Interrupted { signal },
+            (None, true, _) => Outcome::Failed,
+            (None, false, true) => Outcome::DeadLettered { caught_up },
+            (None, false, false) => Outcome::Ok { caught_up },
+        }
+    }
+
+    /// The process's exit code (README's table).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Ok { .. } => exit::OK,
+            Outcome::DeadLettered { .. } => exit::DEAD_LETTERED,
+            Outcome::Failed => exit::FAILED,
+            Outcome::Interrupted { signal } => exit::signalled(signal),
+            Outcome::Locked => exit::LOCKED,
+            Outcome::Invalid => exit::USAGE,
+        }
+    }
+
+    /// The word every report uses: `ok`, `dead-lettered`, `failed`, `interrupted`, `locked`,
+    /// `invalid`.
+    pub const fn status(self) -> &'static str {
+        match self {
+            Outcome::Ok { .. } => "ok",
+            Outcome::DeadLettered { .. } => "dead-lettered",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted { .. } => "interrupted",
+            Outcome::Locked => "locked",
+            Outcome::Invalid => "invalid",
+        }
+    }
+
+    /// Whether the run reached the newest log Auth0 had: only a run that ended well and was not
+    /// cut short by MAX_RUN_TIME.
+    pub fn caught_up(self) -> bool {
+        matches!(
+            self,
+            Outcome::Ok { caught_up: true } | Outcome::DeadLettered { caught_up: true }
+        )
+    }
+
+    /// A success for monitors and alerts: exit 0 and nothing else. A dead-lettered run is not
+    /// one: someone has logs to look at.
+    pub fn is_success(self) -> bool {
+        matches!(self, Outcome::Ok { .. })
+    }
+}
+
+/// As JSON: `status`, `caught_up` and `exit_code`, side by side with the run's other fields.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    status: String,
+    /// Absent in the records of versions before it existed: those did not know.
+    #[serde(default)]
+    caught_up: Option<bool>,
+    #[serde(default)]
+    exit_code: Option<u8>,
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            status: self.status().to_string(),
+            caught_up: Some(self.caught_up()),
+            exit_code: Some(self.exit_code()),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = Wire::deserialize(d)?;
+        // Old records said only `ok`: they are read as caught up, which is what the run
+        // reported then.
+        let caught_up = w.caught_up.unwrap_or(true);
+        Ok(match w.status.as_str() {
+            "ok" => Outcome::Ok { caught_up },
+            "dead-lettered" => Outcome::DeadLettered { caught_up },
+            "failed" => Outcome::Failed,
+            "interrupted" => Outcome::Interrupted {
+                signal: w
+                    .exit_code
+                    .and_then(|c| i32::from(c).checked_sub(128))
+                    .filter(|s| *s > 0)
+                    .unwrap_or(SIGTERM),
+            },
+            "locked" => Outcome::Locked,
+            "invalid" => Outcome::Invalid,
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown run status `{other}`"
+                )));
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.status())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_outcome_has_the_documented_exit_code_and_word() {
+        let table = [
+            (Outcome::Ok { caught_up: true }, 0, "ok", true),
+            (Outcome::Ok { caught_up: false }, 0, "ok", false),
+            (
+                Outcome::DeadLettered { caught_up: true },
+                3,
+                "dead-lettered",
+                true,
+            ),
+            (Outcome::Failed, 1, "failed", false),
+            (
+                Outcome::Interrupted { signal: 15 },
+                143,
+                "interrupted",
+                false,
+            ),
+            (
+                Outcome::Interrupted { signal: 2 },
+                130,
+                "interrupted",
+                false,
+            ),
+            (Outcome::Locked, 75, "locked", false),
+            (Outcome::Invalid, 2, "invalid", false),
+        ];
+        for (o, code, word, caught_up) in table {
+            assert_eq!(
+                (o.exit_code(), o.status(), o.caught_up()),
+                (code, word, caught_up),
+                "{o:?}"
+            );
+            assert_eq!(o.is_success(), code == 0, "{o:?}");
+        }
+    }
+
+    #[test]
+    fn a_signal_wins_then_an_error_then_logs_set_aside() {
+        assert_eq!(
+            Outcome::decide(Some(15), true, true, true),
+            Outcome::Interrupted { signal: 15 }
+        );
+        assert_eq!(Outcome::decide(None, true, true, true), Outcome::Failed);
+        assert_eq!(
+            Outcome::decide(None, false, true, false),
+            Outcome::DeadLettered { caught_up: false }
+        );
+        assert_eq!(
+            Outcome::decide(None, false, false, false),
+            Outcome::Ok { caught_up: false }
+        );
+    }
+
+    #[test]
+    fn errors_map_to_invalid_locked_or_failed() {
+        assert_eq!(Outcome::of_error(&exit::settings("x")), Outcome::Invalid);
+        let locked: anyhow::Error = exit::Failure::Locked { path: "l".into() }.into();
+        assert_eq!(Outcome::of_error(&locked), Outcome::Locked);
+        assert_eq!(Outcome::of_error(&anyhow::anyhow!("boom")), Outcome::Failed);
+    }
+
+    #[test]
+    fn round_trips_and_reads_the_plain_words_of_old_records() {
+        for o in [
+            Outcome::Ok { caught_up: false },
+            Outcome::DeadLettered { caught_up: true },
+            Outcome::Failed,
+            Outcome::Interrupted { signal: 2 },
+        ] {
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(serde_json::from_str::<Outcome>(&json).unwrap(), o, "{json}");
+        }
+        let old = |s: &str| serde_json::from_str::<Outcome>(&format!(r#"{{"status":"{s}"}}"#));
+        assert_eq!(old("ok").unwrap(), Outcome::Ok { caught_up: true });
+        assert_eq!(
+            old("interrupted").unwrap(),
+            Outcome::Interrupted { signal: 15 }
+        );
+        assert!(old("fine").is_err());
+    }
+}

@@ -1,0 +1,434 @@
+//! The Prometheus textfile-collector file (METRICS_FILE), written atomically after every run and
+//! every `redeliver`: gauges of the last run, `_total` counters kept in the state, the
+//! dead-letter lines waiting, and `build_info`. Rendered from the outcome and the state the run
+//! holds in memory, never from a file read back.
+
+use crate::config::Config;
+use crate::outcome::{Outcome, RECORDED};
+use crate::report;
+use crate::state::{State, Totals};
+use anyhow::Result;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Every metric's name starts with this.
+const PREFIX: &str = "auth0_mgmt_webhooks";
+
+/// What waits in DEAD_LETTER_FILE for this tenant (its records and the lines that are not
+/// records; another tenant sharing the file counts its own), if one is set and readable.
+pub fn dead_letter_pending(cfg: &Config) -> Option<u64> {
+    let path = cfg.dead_letter.as_deref()?;
+    match crate::sink::dead_letter::pending(path, &cfg.tenant()) {
+        Ok(n) => n,
+        Err(e) => {
+            report::warn(format_args!(
+                "counting the lines of DEAD_LETTER_FILE {}: {e}",
+                path.display()
+            ));
+            None
+        }
+    }
+}
+
+/// Writes METRICS_FILE, if set; a failure is a warning.
+pub fn write(cfg: &Config, metrics: &Metrics) {
+    let Some(path) = &cfg.monitor.metrics_file else {
+        return;
+    };
+    let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
+    if let Err(e) = write_atomically(path, &render(tenant, metrics)) {
+        report::warn(format_args!(
+            "METRICS_FILE not written ({e:#}); the run is not affected"
+        ));
+    }
+}
+
+/// The last run as the gauges show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastRun {
+    /// Unix seconds when it ended.
+    pub at: f64,
+    pub outcome: Outcome,
+    pub duration: f64,
+    pub delivered: u64,
+    pub dead_lettered: u64,
+}
+
+/// What the metrics file says: the last run, the totals of all runs, and the dead letters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metrics {
+    pub last_run: Option<LastRun>,
+    /// Unix seconds when the last run with exit 0 ended; `None` until one has.
+    pub last_success: Option<f64>,
+    /// Seconds; see [`lag`].
+    pub lag: Option<f64>,
+    /// `None` when the state could not be read (the run ended before it).
+    pub totals: Option<Totals>,
+    pub dead_letter_pending: Option<u64>,
+}
+
+impl Metrics {
+    /// From the state as the run (or `redeliver`) holds it: its last run, totals, checkpoint.
+    pub fn of_state(state: &State, dead_letter_pending: Option<u64>, now: SystemTime) -> Metrics {
+        let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
+        let last = state.history.back();
+        Metrics {
+            last_run: last.map(|r| {
+                let (start, end) = (time(&r.started_at), time(&r.finished_at));
+                LastRun {
+                    at: end.map(unix).unwrap_or_default(),
+                    outcome: r.outcome,
+                    duration: match (start, end) {
+                        (Some(s), Some(e)) => e.duration_since(s).unwrap_or_default(),
+                        _ => Duration::ZERO,
+                    }
+                    .as_secs_f64(),
+                    delivered: r.logs_delivered,
+                    dead_lettered: r.logs_dead_lettered,
+                }
+            }),
+            last_success: state
+                .totals
+                .last_success_at
+                .as_deref()
+                .and_then(time)
+                .map(unix),
+            lag: last
+                .and_then(|r| {
+                    lag(
+                        r.outcome,
+                        r.newest_log_date.as_deref(),
+                        state.checkpoint.as_deref(),
+                        now,
+                    )
+                })
+                .map(|d| d.as_secs_f64()),
+            totals: Some(state.totals.clone()),
+            dead_letter_pending,
+        }
+    }
+
+    /// What the state still says after a run that ended early: the totals, the last success,
+    /// how far behind the checkpoint is, the dead letters.
+    pub fn keep(&mut self, state: &State, dead_letter_pending: Option<u64>, now: SystemTime) {
+        let of_state = Metrics::of_state(state, dead_letter_pending, now);
+        let outcome = self
+            .last_run
+            .as_ref()
+            .map_or(Outcome::Failed, |r| r.outcome);
+        self.last_success = of_state.last_success;
+        self.totals = of_state.totals;
+        self.dead_letter_pending = of_state.dead_letter_pending;
+        self.lag = lag(outcome, None, state.checkpoint.as_deref(), now).map(|d| d.as_secs_f64());
+    }
+
+    /// A run that ended before it could read its state: only its own end is known.
+    pub fn early(outcome: Outcome, took: Duration, now: SystemTime) -> Metrics {
+        Metrics {
+            last_run: Some(LastRun {
+                at: unix(now),
+                outcome,
+                duration: took.as_secs_f64(),
+                delivered: 0,
+                dead_lettered: 0,
+            }),
+            last_success: None,
+            lag: None,
+            totals: None,
+            dead_letter_pending: None,
+        }
+    }
+}
+
+/// How far behind Auth0 the delivery is. A run that caught up is not behind (0), whatever the
+/// age of the newest log of a quiet tenant. Otherwise the age of the newest log the checkpoint
+/// passed, or, when the run moved nothing, of the log the checkpoint names (the time in its
+/// id): an upper bound that keeps growing while runs fail. `None` when nothing is known.
+fn lag(
+    outcome: Outcome,
+    newest_log_date: Option<&str>,
+    checkpoint: Option<&str>,
+    now: SystemTime,
+) -> Option<Duration> {
+    if outcome.caught_up() {
+        return Some(Duration::ZERO);
+    }
+    if let Some(date) = newest_log_date {
+        return Some(report::age(date, now).unwrap_or_default());
+    }
+    let stored = crate::source::logid::stored_at(checkpoint?)?;
+    Some(now.duration_since(stored).unwrap_or_default())
+}
+
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// The textfile, in the Prometheus text exposition format: each metric with its HELP and TYPE,
+/// each sample with the `tenant` label.
+pub fn render(tenant: &str, m: &Metrics) -> String {
+    let tenant = escape_label(tenant);
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+        out.push_str(&format!(
+            "# HELP {PREFIX}_{name} {help}\n# TYPE {PREFIX}_{name} {kind}\n"
+        ));
+        for (labels, value) in samples {
+            out.push_str(&format!(
+                "{PREFIX}_{name}{{tenant=\"{tenant}\"{labels}}} {}\n",
+                number(*value)
+            ));
+        }
+    };
+    let one = |v: f64| [(String::new(), v)];
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    metric(
+        "build_info",
+        "gauge",
+        "Always 1; the version of the tool that wrote this file.",
+        &[(format!(",version=\"{}\"", env!("CARGO_PKG_VERSION")), 1.0)],
+    );
+    if let Some(r) = &m.last_run {
+        let gauges: [(&str, &str, f64); 7] = [
+            (
+                "last_run_timestamp_seconds",
+                "When the last run ended, in Unix seconds.",
+                r.at,
+            ),
+            (
+                "last_run_status",
+                "1 if the last run ended with exit 0 (ok), else 0.",
+                flag(r.outcome.is_success()),
+            ),
+            (
+                "last_run_exit_code",
+                "The last run's exit code (0 ok, 1 failed, 2 invalid, 3 dead-lettered, 128+N signal N).",
+                f64::from(r.outcome.exit_code()),
+            ),
+            (
+                "last_run_caught_up",
+                "1 if the last run reached the newest log Auth0 had, 0 if it stopped short (MAX_RUN_TIME, a failure, a signal).",
+                flag(r.outcome.caught_up()),
+            ),
+            (
+                "last_run_duration_seconds",
+                "How long the last run took.",
+                r.duration,
+            ),
+            (
+                "last_run_logs_delivered",
+                "Logs the last run delivered to the webhook.",
+                r.delivered as f64,
+            ),
+            (
+                "last_run_logs_dead_lettered",
+                "Logs the last run set aside in the dead-letter file.",
+                r.dead_lettered as f64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            metric(name, "gauge", help, &one(value));
+        }
+    }
+    if let Some(t) = m.last_success {
+        metric(
+            "last_success_timestamp_seconds",
+            "gauge",
+            "When the last run that ended with exit 0 ended, in Unix seconds.",
+            &one(t),
+        );
+    }
+    if let Some(lag) = m.lag {
+        metric(
+            "checkpoint_lag_seconds",
+            "gauge",
+            "How far behind Auth0 the checkpoint is (0 when the last run caught up).",
+            &one(lag),
+        );
+    }
+    if let Some(n) = m.dead_letter_pending {
+        metric(
+            "dead_letter_pending",
+            "gauge",
+            "Lines waiting in DEAD_LETTER_FILE for redeliver.",
+            &one(n as f64),
+        );
+    }
+    if let Some(t) = &m.totals {
+        let counters: [(&str, &str, u64); 3] = [
+            (
+                "logs_fetched_total",
+                "Logs fetched from Auth0 by every run of this state file.",
+                t.logs_fetched,
+            ),
+            (
+                "logs_delivered_total",
+                "Logs delivered to the webhook by every run of this state file.",
+                t.logs_delivered,
+            ),
+            (
+                "logs_dead_lettered_total",
+                "Logs set aside in the dead-letter file by every run of this state file.",
+                t.logs_dead_lettered,
+            ),
+        ];
+        for (name, help, value) in counters {
+            metric(name, "counter", help, &one(value as f64));
+        }
+        // Each recorded status has its series from the first run on, so that `increase()`
+        // sees the first failure.
+        let mut statuses: Vec<&str> = RECORDED.to_vec();
+        statuses.extend(
+            t.runs
+                .keys()
+                .map(String::as_str)
+                .filter(|s| !RECORDED.contains(s)),
+        );
+        let runs: Vec<(String, f64)> = statuses
+            .iter()
+            .map(|s| {
+                (
+                    format!(",status=\"{}\"", escape_label(s)),
+                    t.runs.get(*s).copied().unwrap_or(0) as f64,
+                )
+            })
+            .collect();
+        metric(
+            "runs_total",
+            "counter",
+            "Runs of this state file, by how they ended.",
+            &runs,
+        );
+    }
+    out
+}
+
+/// Whole numbers without a fraction, others to the millisecond.
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Temp file beside it, then rename: the collector never reads half a file. Readable by all
+/// (0644), since node_exporter runs as another user; it holds no secret.
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    crate::state::replace_file(path, text.as_bytes(), "METRICS_FILE", Some(0o644))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::RunRecord;
+
+    #[test]
+    fn lag_is_zero_when_caught_up_else_the_newest_log_age_else_the_checkpoint_age() {
+        let now = humantime::parse_rfc3339("2026-11-26T10:00:00Z").unwrap();
+        let behind = Outcome::Ok { caught_up: false };
+        let newest = Some("2026-11-26T09:59:00.000Z");
+        assert_eq!(
+            lag(behind, newest, None, now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            lag(Outcome::Ok { caught_up: true }, newest, None, now),
+            Some(Duration::ZERO)
+        );
+        let cp = format!("900{}{}", "20261126095000000", "0".repeat(36));
+        assert_eq!(
+            lag(Outcome::Failed, None, Some(&cp), now),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(lag(Outcome::Failed, None, None, now), None);
+        assert_eq!(lag(Outcome::Failed, None, Some("garbage"), now), None);
+    }
+
+    #[test]
+    fn metrics_of_the_state_take_the_last_run_the_totals_and_the_last_success() {
+        let now = humantime::parse_rfc3339("2026-11-26T10:00:00Z").unwrap();
+        let mut state = State::default();
+        let run = |outcome, end: &str| RunRecord {
+            started_at: "2026-11-26T09:00:00.000Z".into(),
+            finished_at: end.into(),
+            outcome,
+            logs_fetched: 4,
+            logs_delivered: 3,
+            ..Default::default()
+        };
+        state.record(run(
+            Outcome::Ok { caught_up: true },
+            "2026-11-26T09:00:02.000Z",
+        ));
+        state.record(run(
+            Outcome::DeadLettered { caught_up: true },
+            "2026-11-26T09:05:00.000Z",
+        ));
+        let m = Metrics::of_state(&state, Some(2), now);
+        let last = m.last_run.as_ref().unwrap();
+        assert_eq!(last.outcome, Outcome::DeadLettered { caught_up: true });
+        assert_eq!(last.duration, 300.0);
+        let success = humantime::parse_rfc3339("2026-11-26T09:00:02Z").unwrap();
+        assert_eq!(
+            m.last_success,
+            Some(unix(success)),
+            "dead-lettered is no success"
+        );
+        let t = m.totals.unwrap();
+        assert_eq!((t.logs_fetched, t.logs_delivered), (8, 6));
+        assert_eq!(t.runs["ok"], 1);
+        assert_eq!(m.dead_letter_pending, Some(2));
+        assert_eq!(m.lag, Some(0.0));
+    }
+
+    #[test]
+    fn a_run_that_failed_after_reading_the_state_keeps_its_last_success_and_totals() {
+        let now = humantime::parse_rfc3339("2026-11-26T10:00:00Z").unwrap();
+        let mut state = State::default();
+        state.record(RunRecord {
+            started_at: "2026-11-26T09:00:00.000Z".into(),
+            finished_at: "2026-11-26T09:00:01.000Z".into(),
+            outcome: Outcome::Ok { caught_up: true },
+            logs_delivered: 7,
+            ..Default::default()
+        });
+        state.checkpoint = Some(format!("900{}{}", "20261126095000000", "0".repeat(36)));
+        let mut m = Metrics::early(Outcome::Failed, Duration::from_secs(1), now);
+        m.keep(&state, Some(1), now);
+        assert_eq!(m.last_run.as_ref().unwrap().outcome, Outcome::Failed);
+        assert!(m.last_success.is_some());
+        assert_eq!(m.totals.unwrap().logs_delivered, 7);
+        assert_eq!(m.lag, Some(600.0), "the checkpoint's age, not 0");
+        assert_eq!(m.dead_letter_pending, Some(1));
+    }
+
+    #[test]
+    fn render_escapes_the_tenant_and_leaves_out_what_is_not_known() {
+        let m = Metrics::early(
+            Outcome::Invalid,
+            Duration::from_millis(1500),
+            UNIX_EPOCH + Duration::from_secs(100),
+        );
+        let text = render("acme\"eu", &m);
+        assert!(text.contains("auth0_mgmt_webhooks_last_run_status{tenant=\"acme\\\"eu\"} 0\n"));
+        assert!(text.contains(
+            "auth0_mgmt_webhooks_last_run_duration_seconds{tenant=\"acme\\\"eu\"} 1.500\n"
+        ));
+        assert!(
+            text.contains("last_run_exit_code{tenant=\"acme\\\"eu\"} 2\n"),
+            "{text}"
+        );
+        for absent in ["last_success", "lag", "_total", "dead_letter_pending"] {
+            assert!(!text.contains(absent), "{absent} in {text}");
+        }
+    }
+}

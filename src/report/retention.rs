@@ -1,0 +1,162 @@
+//! What a run says about Auth0's log retention (AUTH0_LOG_RETENTION): Auth0 deletes logs older
+//! than the plan keeps, so a START_FROM or a checkpoint beyond it points past logs that are
+//! gone, and a checkpoint drifting toward it is about to. Each is a pure function of the ids,
+//! dates and the clock.
+
+use crate::report;
+use crate::source::logid;
+use std::time::{Duration, SystemTime};
+
+/// A checkpoint behind by more than this (or half the retention, if shorter) is drifting.
+const DRIFT: Duration = Duration::from_secs(7 * 86_400);
+
+/// A first log stored this much later than the checkpoint's is a gap worth naming, when the
+/// checkpoint lies beyond the retention.
+const GAP: Duration = Duration::from_secs(60);
+
+fn date(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The line for a START_FROM the state says was applied by an earlier run.
+pub fn start_from_kept(raw: &str) -> String {
+    format!(
+        "START_FROM {raw} was applied by an earlier run and is not applied again; the run goes on from the checkpoint (give another START_FROM to start elsewhere)"
+    )
+}
+
+/// A START_FROM that reaches back further than Auth0 keeps logs: which span is gone.
+pub fn start_from_beyond(
+    raw: &str,
+    checkpoint: &str,
+    now: SystemTime,
+    retention: Duration,
+) -> Option<String> {
+    let moment = logid::stored_at(checkpoint)?;
+    let kept_since = now.checked_sub(retention)?;
+    (moment < kept_since).then(|| {
+        format!(
+            "START_FROM {raw} reaches back to {}, but Auth0 keeps logs for {} (AUTH0_LOG_RETENTION): the logs from {} to {} are gone, and the run starts at the oldest log Auth0 still has",
+            date(moment),
+            report::duration_words(retention),
+            date(moment),
+            date(kept_since)
+        )
+    })
+}
+
+/// The warning for a run that did not catch up and whose newest processed log is old: the
+/// checkpoint is drifting toward the retention. A run that caught up gets none: the tenant is
+/// merely quiet.
+pub fn drift(
+    newest_date: &str,
+    caught_up: bool,
+    now: SystemTime,
+    retention: Duration,
+) -> Option<String> {
+    if caught_up {
+        return None;
+    }
+    let age = report::age(newest_date, now)?;
+    (age > DRIFT.min(retention / 2)).then(|| {
+        format!(
+            "the newest log processed is {} old (from {newest_date}) and the run did not catch up: Auth0 deletes logs after {} (AUTH0_LOG_RETENTION), and logs the checkpoint has not reached by then are lost. Raise MAX_RUN_TIME or run more often.",
+            report::duration_words(age),
+            report::duration_words(retention)
+        )
+    })
+}
+
+/// The logs lost to retention, named when the checkpoint lies beyond it and the first log
+/// after it was stored much later: Auth0 deleted what lay between before it was delivered (a
+/// tenant silent for that long had none, hence "any").
+pub fn lost_span(
+    checkpoint: &str,
+    first_id: &str,
+    now: SystemTime,
+    retention: Duration,
+) -> Option<String> {
+    let from = logid::stored_at(checkpoint)?;
+    let first = logid::stored_at(first_id)?;
+    let kept_since = now.checked_sub(retention)?;
+    let gap = first.duration_since(from).ok()?;
+    (from < kept_since && gap > GAP).then(|| {
+        format!(
+            "the checkpoint's log was stored {}, longer ago than the {} Auth0 keeps logs (AUTH0_LOG_RETENTION), and the first log after it was stored {}: any logs stored between {} and {} were deleted by Auth0 before they were delivered",
+            date(from),
+            report::duration_words(retention),
+            date(first),
+            date(from),
+            date(first)
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn at(rfc: &str) -> SystemTime {
+        humantime::parse_rfc3339(rfc).unwrap()
+    }
+
+    #[test]
+    fn drift_warns_past_half_the_retention_or_a_week_and_never_after_catching_up() {
+        let now = at("2026-11-26T00:00:00Z");
+        let ten_days = "2026-11-16T00:00:00.000Z";
+        let w = drift(ten_days, false, now, 30 * DAY).unwrap();
+        assert!(w.contains("10 days old") && w.contains("30 days"), "{w}");
+        assert!(w.contains("run more often"), "{w}");
+        assert_eq!(drift(ten_days, true, now, 30 * DAY), None, "caught up");
+        assert_eq!(
+            drift("2026-11-20T00:00:00.000Z", false, now, 30 * DAY),
+            None
+        );
+        // A Free plan keeps a day: 13 hours behind is drifting.
+        assert!(drift("2026-11-25T11:00:00.000Z", false, now, DAY).is_some());
+        assert_eq!(drift("garbage", false, now, DAY), None);
+    }
+
+    #[test]
+    fn a_start_from_beyond_the_retention_names_the_span_that_is_gone() {
+        let now = at("2026-11-26T00:00:00Z");
+        let forty_days = logid::at(at("2026-10-17T00:00:00Z"));
+        let w = start_from_beyond("40d", &forty_days, now, 30 * DAY).unwrap();
+        assert!(
+            w.contains("from 2026-10-17T00:00:00Z to 2026-10-27T00:00:00Z are gone"),
+            "{w}"
+        );
+        let week = logid::at(at("2026-11-19T00:00:00Z"));
+        assert_eq!(start_from_beyond("7d", &week, now, 30 * DAY), None);
+        assert!(start_from_beyond("7d", &week, now, 5 * DAY).is_some());
+    }
+
+    #[test]
+    fn a_late_first_log_after_an_expired_checkpoint_names_the_logs_lost() {
+        let now = at("2026-11-26T00:00:00Z");
+        let old = logid::at(at("2026-10-01T08:00:00Z"));
+        let first = format!("{}1", &logid::at(at("2026-10-27T09:30:00Z"))[..55]);
+        let w = lost_span(&old, &first, now, 30 * DAY).unwrap();
+        assert!(
+            w.contains("between 2026-10-01T08:00:00Z and 2026-10-27T09:30:00Z were deleted"),
+            "{w}"
+        );
+        // A checkpoint within the retention: the gap is a quiet tenant, nothing was lost.
+        let recent = logid::at(at("2026-11-20T00:00:00Z"));
+        let later = logid::at(at("2026-11-25T00:00:00Z"));
+        assert_eq!(lost_span(&recent, &later, now, 30 * DAY), None);
+        // The next log right after it: nothing in between.
+        let next = logid::at(at("2026-10-01T08:00:30Z"));
+        assert_eq!(lost_span(&old, &next, now, 30 * DAY), None);
+        assert_eq!(lost_span("garbage", &later, now, 30 * DAY), None);
+    }
+
+    #[test]
+    fn a_start_from_already_applied_says_so_in_one_line() {
+        let line = start_from_kept("2026-11-01");
+        assert!(!line.contains('\n'));
+        assert!(line.contains("not applied again"), "{line}");
+    }
+}
