@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
-use windows::Board;
+use windows::{Board, Work};
 
 /// Logs per Auth0 request: the most Auth0 gives, so the fewest calls under its rate limits.
 pub const TAKE: u32 = 100;
@@ -42,10 +42,20 @@ pub enum Event {
 /// What goes down the channel: an event, or why reading stopped.
 pub type Fetched = Result<Event>;
 
-/// Starts the cursors reading the logs after `start` until all is read, `stop` is raised,
-/// `until` passes, or a cursor fails (its error is sent on). As many cursors read at once as the
-/// rate budget keeps busy; the run ends when every cursor has ended (the channel closes), or
-/// earlier by dropping the receiver. The board tells how far the read has come.
+/// What every cursor of a run shares.
+struct Cursors {
+    auth0: Arc<Auth0>,
+    base: Url,
+    board: Arc<Board>,
+    until: Instant,
+    stop: Arc<AtomicBool>,
+}
+
+/// Starts reading the logs after `start` with one cursor, which starts more as the rate budget
+/// keeps them busy and the backlog is worth cutting into windows. Reading ends when all is
+/// read, `stop` is raised, `until` passes, or a cursor fails (its error is sent on); the
+/// channel closes when the last cursor ends, and dropping the receiver ends them too. The
+/// board tells how far the read has come.
 pub fn start(
     auth0: Arc<Auth0>,
     base: Url,
@@ -55,39 +65,45 @@ pub fn start(
     tx: SyncSender<Fetched>,
 ) -> Arc<Board> {
     let board = Arc::new(Board::new(start));
-    for n in 0..pacer::MAX_CURSORS {
-        let (auth0, base, board, stop, tx) = (
-            Arc::clone(&auth0),
-            base.clone(),
-            Arc::clone(&board),
-            Arc::clone(&stop),
-            tx.clone(),
-        );
-        std::thread::Builder::new()
-            .name(format!("cursor-{n}"))
-            .spawn(move || {
-                if let Err(e) = read(&auth0, &base, &board, until, &stop, &tx) {
-                    board.fail();
-                    let _ = tx.send(Err(e));
-                }
-            })
-            .expect("starting a cursor thread");
-    }
+    let first = board.take(1).expect("a new board has its first window");
+    let cursors = Arc::new(Cursors {
+        auth0,
+        base,
+        board: Arc::clone(&board),
+        until,
+        stop,
+    });
+    spawn(cursors, first, tx);
     board
 }
 
-/// One cursor: reads the windows the board gives it, each to its end. `Ok` when there is no more
-/// work, or the run stopped or no longer listens.
-fn read(
-    auth0: &Auth0,
-    base: &Url,
-    board: &Board,
-    until: Instant,
-    stop: &AtomicBool,
-    tx: &SyncSender<Fetched>,
-) -> Result<()> {
+/// A cursor thread, reading `work` first.
+fn spawn(cursors: Arc<Cursors>, work: Work, tx: SyncSender<Fetched>) {
+    std::thread::Builder::new()
+        .name(format!("cursor-{}", work.id))
+        .spawn(move || {
+            if let Err(e) = read(&cursors, work, &tx) {
+                cursors.board.fail();
+                let _ = tx.send(Err(e));
+            }
+        })
+        .expect("starting a cursor thread");
+}
+
+/// One cursor: reads its window to the end, starting another cursor whenever the board has
+/// work for one, then takes more work or ends. `Ok` when there is no more work, or the run
+/// stopped or no longer listens.
+fn read(cursors: &Arc<Cursors>, first: Work, tx: &SyncSender<Fetched>) -> Result<()> {
+    let Cursors {
+        auth0,
+        base,
+        board,
+        until,
+        stop,
+    } = cursors.as_ref();
     let wanted = || auth0.pacer().cursors();
-    while let Some(work) = board.take(&wanted, until, stop) {
+    let mut next = Some(first);
+    while let Some(work) = next.take() {
         let window = work.id;
         let opened = Event::Opened {
             window,
@@ -99,10 +115,10 @@ fn read(
         let mut after = work.position;
         let mut cursor = Cursor::After(after.clone());
         loop {
-            if stop.load(Ordering::Relaxed) || Instant::now() >= until {
+            if stop.load(Ordering::Relaxed) || Instant::now() >= *until {
                 return Ok(());
             }
-            let Page { logs, next } = auth0.page(&cursor, TAKE, until, stop)?;
+            let Page { logs, next: link } = auth0.page(&cursor, TAKE, *until, stop)?;
             let full = logs.len() >= TAKE as usize;
             let logs = match logs.is_empty() {
                 true => logs,
@@ -125,7 +141,10 @@ fn read(
                 }
                 break;
             }
-            cursor = match next.as_deref().map(|link| follow(link, base, &after)) {
+            while let Some(more) = board.take(wanted()) {
+                spawn(Arc::clone(cursors), more, tx.clone());
+            }
+            cursor = match link.as_deref().map(|link| follow(link, base, &after)) {
                 Some(Ok(url)) => Cursor::Next(url),
                 Some(Err(why)) => {
                     report::warn(format_args!(
@@ -136,6 +155,7 @@ fn read(
                 None => Cursor::After(after.clone()),
             };
         }
+        next = board.take(wanted());
     }
     Ok(())
 }

@@ -9,9 +9,8 @@
 use crate::source::log::Log;
 use crate::source::logid;
 use crate::state::ledger::WindowId;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 /// A window is cut only when its estimate of logs left is at least this (five pages): a cut
 /// costs a page that overlaps the next window's start, or an empty one.
@@ -105,7 +104,6 @@ pub fn density(page: &[Log]) -> Option<f64> {
 /// The shared board of windows.
 pub struct Board {
     inner: Mutex<Inner>,
-    changed: Condvar,
 }
 
 struct Inner {
@@ -150,7 +148,6 @@ impl Board {
                 next: 1,
                 failed: false,
             }),
-            changed: Condvar::new(),
         }
     }
 
@@ -158,69 +155,53 @@ impl Board {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Work for a cursor: the first window (nobody's yet), or the upper half of the window with
-    /// the most logs left when fewer than `wanted()` cursors are reading. Waits while windows
-    /// are still being read, since one of them may become worth cutting; `None` when all are
-    /// read, a cursor failed, `stop` is raised or `until` passes.
-    pub fn take(
-        &self,
-        wanted: &dyn Fn() -> usize,
-        until: Instant,
-        stop: &AtomicBool,
-    ) -> Option<Work> {
+    /// Work for a cursor, now or never: the first window (nobody's yet), or the upper half of
+    /// the window with the most logs left when fewer than `wanted` cursors are reading and one
+    /// is worth cutting. `None` otherwise, or once a cursor failed. Cursors ask after each page,
+    /// so no cursor waits idle for work: one is started when there is some.
+    pub fn take(&self, wanted: usize) -> Option<Work> {
         let mut inner = self.inner();
-        loop {
-            if inner.failed || stop.load(Ordering::Relaxed) || Instant::now() >= until {
-                return None;
-            }
-            if inner.spans.iter().all(|s| s.finished) {
-                return None;
-            }
-            if let Some(s) = inner.spans.iter_mut().find(|s| !s.assigned) {
-                s.assigned = true;
-                return Some(Work {
-                    id: s.id,
-                    after: s.after.clone(),
-                    position: s.position.clone(),
-                });
-            }
-            let reading = inner.spans.iter().filter(|s| !s.finished).count();
-            if reading < wanted() {
-                let now = SystemTime::now();
-                let best = inner
-                    .spans
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, s)| split_point(s, now).map(|(at, left)| (i, at, left)))
-                    .max_by(|a, b| a.2.total_cmp(&b.2));
-                if let Some((i, at, _)) = best {
-                    let id = inner.next;
-                    inner.next += 1;
-                    let upper = Span {
-                        id,
-                        after: at.clone(),
-                        end: inner.spans[i].end.replace(at.clone()),
-                        position: at.clone(),
-                        density: None,
-                        first: None,
-                        full_pages: 0,
-                        assigned: true,
-                        finished: false,
-                    };
-                    inner.spans.push(upper);
-                    return Some(Work {
-                        id,
-                        after: at.clone(),
-                        position: at,
-                    });
-                }
-            }
-            inner = self
-                .changed
-                .wait_timeout(inner, Duration::from_millis(100))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+        if inner.failed {
+            return None;
         }
+        if let Some(s) = inner.spans.iter_mut().find(|s| !s.assigned) {
+            s.assigned = true;
+            return Some(Work {
+                id: s.id,
+                after: s.after.clone(),
+                position: s.position.clone(),
+            });
+        }
+        let reading = inner.spans.iter().filter(|s| !s.finished).count();
+        if reading >= wanted {
+            return None;
+        }
+        let now = SystemTime::now();
+        let (i, at, _) = inner
+            .spans
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| split_point(s, now).map(|(at, left)| (i, at, left)))
+            .max_by(|a, b| a.2.total_cmp(&b.2))?;
+        let id = inner.next;
+        inner.next += 1;
+        let upper = Span {
+            id,
+            after: at.clone(),
+            end: inner.spans[i].end.replace(at.clone()),
+            position: at.clone(),
+            density: None,
+            first: None,
+            full_pages: 0,
+            assigned: true,
+            finished: false,
+        };
+        inner.spans.push(upper);
+        Some(Work {
+            id,
+            after: at.clone(),
+            position: at,
+        })
     }
 
     /// A page of window `id` (in id order, after its position): the logs that belong to it, and
@@ -252,14 +233,12 @@ impl Board {
         }
         let closed = (total == 0 || logs.len() < total).then(|| span.end.clone());
         span.finished = closed.is_some();
-        self.changed.notify_all();
         Read { logs, closed }
     }
 
     /// A cursor failed: no cursor takes more work.
     pub fn fail(&self) {
         self.inner().failed = true;
-        self.changed.notify_all();
     }
 
     /// How far the read has come: the stored time of the oldest position among windows not read
@@ -359,14 +338,9 @@ mod tests {
         let b = Board::new(logid::at(
             SystemTime::now() - Duration::from_secs(3 * 86_400),
         ));
-        let stop = AtomicBool::new(false);
-        let until = Instant::now() + Duration::from_secs(5);
-        let w = b.take(&|| 1, until, &stop).unwrap();
+        let w = b.take(1).unwrap();
         assert_eq!(w.id, 0);
-        assert!(
-            b.take(&|| 1, Instant::now(), &stop).is_none(),
-            "one cursor wanted"
-        );
+        assert!(b.take(2).is_none(), "nothing read yet to judge a cut by");
         // Three pages of a log a minute, two days ago: some 1,400 logs a day left to now.
         for p in 0..3 {
             let page: Vec<Log> = (p * 100..p * 100 + 100)
@@ -376,7 +350,8 @@ mod tests {
             assert_eq!((r.logs.len(), r.closed), (100, None));
         }
         // A second cursor cuts the open window in two...
-        let w1 = b.take(&|| 2, until, &stop).unwrap();
+        assert!(b.take(1).is_none(), "one cursor wanted");
+        let w1 = b.take(2).unwrap();
         assert_eq!(w1.id, 1);
         assert_eq!(b.reached().1, 2);
         // ... and window 0's next page stops at the cut.
@@ -395,6 +370,6 @@ mod tests {
         // The upper half ends as the open window did: when Auth0 has no more.
         let r = b.read(1, Vec::new(), false);
         assert_eq!(r.closed, Some(None));
-        assert!(b.take(&|| 2, until, &stop).is_none(), "all read");
+        assert!(b.take(2).is_none(), "all read");
     }
 }
