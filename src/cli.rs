@@ -24,6 +24,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The commands with a manual page of their own (`man COMMAND`).
+pub const PAGES: [&str; 4] = ["run", "check", "redeliver", "history"];
+
 /// The `-h` epilogue: where the long one is.
 pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL, PII_HASH_KEY) come only from the environment or NAME_FILE. Exit codes: see --help.";
 
@@ -113,7 +116,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// A command's own page (auth0-mgmt-webhooks-run(1), ...) instead of the main one.
-    #[arg(value_name = "COMMAND", value_parser = crate::manpage::PAGES)]
+    #[arg(value_name = "COMMAND", value_parser = PAGES)]
     pub command: Option<String>,
 }
 

@@ -20,6 +20,7 @@ pub mod http;
 pub mod manpage;
 pub mod outcome;
 pub mod proxy;
+pub mod redact;
 pub mod redeliver;
 pub mod report;
 pub mod retry;

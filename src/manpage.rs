@@ -9,7 +9,7 @@ use clap::Command;
 const NAME: &str = "auth0-mgmt-webhooks";
 
 /// The commands with a page of their own, `auth0-mgmt-webhooks-<command>(1)`.
-pub const PAGES: [&str; 4] = ["run", "check", "redeliver", "history"];
+pub use crate::cli::PAGES;
 
 /// The page of the tool, or of one of [`PAGES`].
 pub fn page(command: Option<&str>) -> Result<Vec<u8>> {

@@ -4,7 +4,8 @@
 //! decides it, without the credentials (for `check`), and registers those credentials as
 //! secrets, so no message, error or echo from a server shows them.
 
-use crate::config::Env;
+/// Reads an environment variable (injected, so tests need not touch the process's).
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 use base64::Engine;
 use hyper_util::client::proxy::matcher::Matcher;
 use reqwest::Url;

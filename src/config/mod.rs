@@ -115,7 +115,7 @@ impl WebhookConfig {
         if self.url_is_secret {
             url.origin().ascii_serialization()
         } else {
-            crate::http::redact(url)
+            crate::redact::redact(url)
         }
     }
 }
@@ -588,7 +588,7 @@ fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
     };
     Err(exit::settings(format!(
         "WEBHOOK_URL (--webhook-url) {} holds a user name or password, which would be sent as an Authorization: Basic header.{also} Remove them from the URL and set AUTHORIZATION (or AUTHORIZATION_FILE) to 'Basic ' followed by the base64 of user:password (printf %s 'user:password' | base64)",
-        crate::http::redact(url)
+        crate::redact::redact(url)
     )))
 }
 
@@ -647,7 +647,7 @@ fn webhook_url(
         .expect("a file was named, so it was read or refused");
     let what = format!("WEBHOOK_URL_FILE {}", path.display());
     let url = parse_url(raw.expose(), &what, allow_insecure).map_err(|e| {
-        let shown = crate::http::redact_raw(raw.expose());
+        let shown = crate::redact::redact_raw(raw.expose());
         exit::settings(
             e.to_string()
                 .replace(&shown, "***")

@@ -310,9 +310,9 @@ pub(super) fn header_value(value: &str) -> std::result::Result<HeaderValue, &'st
         .map_err(|_| "holds a control character, which an HTTP header cannot carry")
 }
 
-/// See [`crate::http::redact_raw`].
+/// See [`crate::redact::redact_raw`].
 fn redact_raw(raw: &str) -> String {
-    crate::http::redact_raw(raw)
+    crate::redact::redact_raw(raw)
 }
 
 #[cfg(test)]

@@ -1,0 +1,50 @@
+//! Redaction: URLs and server answers made fit for a log line, a message or a record, with
+//! every secret the process holds replaced by `***`. A leaf: settings, clients and reports
+//! all use it.
+
+use reqwest::Url;
+
+/// A URL fit for a log line: no user info, and query values replaced by `***` (receivers
+/// sometimes take a token in the query).
+pub fn redact(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, _)| (k.into_owned(), "***".into()))
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
+}
+
+/// A raw URL setting for a message: what follows `://` up to an `@` (user info) and everything
+/// from `?` (query) replaced by `***`. For values that do not parse as a URL, so [`redact`]
+/// cannot be used.
+pub fn redact_raw(raw: &str) -> String {
+    let mut out = raw.trim().to_string();
+    if let Some(q) = out.find(['?', '#']) {
+        out.truncate(q);
+        out.push_str("?***");
+    }
+    let start = out.find("://").map_or(0, |i| i + 3);
+    if let Some(at) = out[start..].rfind('@') {
+        out.replace_range(start..start + at, "***");
+    }
+    crate::secret::scrub(&out)
+}
+
+/// The start of a response body, for an error message: one line, at most 200 characters, every
+/// secret the process holds replaced by `***` (servers echo what they were sent).
+pub fn snippet(body: &str) -> String {
+    let one_line: String = crate::secret::scrub(body)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match one_line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &one_line[..i]),
+        None => one_line,
+    }
+}
