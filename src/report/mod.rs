@@ -419,6 +419,28 @@ pub fn status_words(outcome: Outcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reading_line_says_where_the_read_is_with_how_many_cursors_and_when_it_is_done() {
+        let t = |s: &str| humantime::parse_rfc3339(s).unwrap();
+        let now = t("2026-11-30T12:00:00Z");
+        let line = reading_line(
+            Some(t("2026-11-29T12:00:00Z")),
+            5,
+            Some(t("2026-11-28T12:00:00Z")),
+            Duration::from_secs(60),
+            now,
+        )
+        .unwrap();
+        // A day of stored time read in a minute, a day left: a minute more.
+        assert_eq!(
+            line,
+            "reached 2026-11-29T12:00:00Z with 5 cursors, caught up in about 1m"
+        );
+        let start = reading_line(Some(now), 1, Some(now), Duration::ZERO, now).unwrap();
+        assert_eq!(start, "reached 2026-11-30T12:00:00Z with 1 cursor");
+        assert_eq!(reading_line(None, 0, None, Duration::ZERO, now), None);
+    }
     use proptest::prelude::*;
 
     #[test]

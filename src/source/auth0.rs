@@ -23,7 +23,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
     /// The newest logs, in search mode: only `check` uses it, to show how fresh the tenant's
-    /// logs are. Never for delivery: search mode sorts by date, not by id (FACTS.md).
+    /// logs are. Never for delivery: search mode sorts by the date an event happened, not by
+    /// the id (the time Auth0 stored it), so paging by it skips logs stored late.
     Newest,
     /// Checkpoint mode: the logs after this id.
     After(String),
@@ -144,7 +145,7 @@ fn body_text(resp: Response, method: &str, url: &reqwest::Url) -> Result<String>
     let path = url.path();
     let bytes = read_capped(resp, MAX_ANSWER_BYTES).map_err(|e| match e.downcast::<TooLarge>() {
         Ok(big) => anyhow!(
-            "Auth0's answer to {method} {path}: {big}; a proxy or server in the way is misbehaving, or the logs are huge and BATCH_SIZE should be lower (nothing was delivered from it, the checkpoint stays)"
+            "Auth0's answer to {method} {path}: {big}; a proxy or server in the way is misbehaving, or a log in it is huge (nothing was delivered from it, the checkpoint stays; pages are always 100 logs, whatever BATCH_SIZE)"
         ),
         Err(e) => e.context(format!("{method} {path}")),
     })?;
