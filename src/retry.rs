@@ -54,6 +54,56 @@ pub fn misconfigured_advice(status: u16) -> &'static str {
     }
 }
 
+/// A certificate this tool does not accept. No wait changes it, so the request is not retried
+/// and the run fails at once, naming the setting to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadCertificate {
+    /// Not signed by a CA this tool trusts (a private CA, a self-signed certificate), or
+    /// expired, revoked or malformed.
+    Untrusted,
+    /// Signed by a trusted CA, but for another host name.
+    WrongHost,
+}
+
+/// Whether a transport error is a refused certificate, looking down its causes (reqwest's
+/// stack wraps rustls' error in `io::Error`s).
+pub fn bad_certificate(err: &(dyn std::error::Error + 'static)) -> Option<BadCertificate> {
+    use rustls::{CertificateError, Error as Tls};
+    let mut next = Some(err);
+    while let Some(e) = next {
+        match e.downcast_ref::<Tls>() {
+            Some(Tls::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => return Some(BadCertificate::WrongHost),
+            Some(Tls::InvalidCertificate(_)) => return Some(BadCertificate::Untrusted),
+            _ => {}
+        }
+        // An io::Error's `source` is its inner error's source, skipping the inner error.
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+/// What a user should change after a refused certificate. `url_setting` names where the
+/// address came from (`WEBHOOK_URL`, `AUTH0_DOMAIN`).
+pub fn certificate_advice(bad: BadCertificate, url_setting: &str) -> String {
+    let fix = match bad {
+        BadCertificate::Untrusted => format!(
+            "the certificate is not signed by a trusted CA: for a private CA set CA_CERT (--ca-cert) to its certificate file, or check {url_setting}"
+        ),
+        BadCertificate::WrongHost => format!(
+            "the certificate is for another host name: set {url_setting} to a name the certificate holds, or have the server present a certificate for this one (CA_CERT only adds trusted CAs)"
+        ),
+    };
+    format!("{fix}; not retried, as waiting does not change a certificate")
+}
+
 pub const BASE_DELAY: Duration = Duration::from_millis(250);
 pub const MAX_DELAY: Duration = Duration::from_secs(30);
 /// A Retry-After longer than this is not believed: a run is short, and the next one retries.
@@ -188,6 +238,42 @@ mod tests {
         assert!(misconfigured_advice(401).contains("AUTHORIZATION"));
         assert!(misconfigured_advice(404).contains("WEBHOOK_URL"));
         assert!(misconfigured_advice(308).contains("WEBHOOK_URL"));
+    }
+
+    #[test]
+    fn refused_certificates_are_told_from_passing_failures() {
+        use rustls::{CertificateError, Error as Tls};
+        // As reqwest nests it: the TLS error inside an io::Error inside the request error.
+        let nested = |tls: Tls| -> Box<dyn std::error::Error + 'static> {
+            Box::new(std::io::Error::other(std::io::Error::other(tls)))
+        };
+        let untrusted = nested(Tls::InvalidCertificate(CertificateError::UnknownIssuer));
+        assert_eq!(
+            bad_certificate(untrusted.as_ref()),
+            Some(BadCertificate::Untrusted)
+        );
+        let expired = nested(Tls::InvalidCertificate(CertificateError::Expired));
+        assert_eq!(
+            bad_certificate(expired.as_ref()),
+            Some(BadCertificate::Untrusted)
+        );
+        let host = nested(Tls::InvalidCertificate(CertificateError::NotValidForName));
+        assert_eq!(
+            bad_certificate(host.as_ref()),
+            Some(BadCertificate::WrongHost)
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(bad_certificate(&reset), None);
+        let handshake = nested(Tls::HandshakeNotComplete);
+        assert_eq!(bad_certificate(handshake.as_ref()), None);
+
+        let advice = certificate_advice(BadCertificate::Untrusted, "WEBHOOK_URL");
+        assert!(
+            advice.contains("CA_CERT") && advice.contains("WEBHOOK_URL"),
+            "{advice}"
+        );
+        let advice = certificate_advice(BadCertificate::WrongHost, "AUTH0_DOMAIN");
+        assert!(advice.contains("AUTH0_DOMAIN"), "{advice}");
     }
 
     #[test]

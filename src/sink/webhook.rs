@@ -394,8 +394,16 @@ impl Shared {
                     (verdict, answer.retry_after, detail, answer.status)
                 }
                 Err(e) => {
+                    let bad = retry::bad_certificate(&e);
                     let d = scrub(&describe(e));
                     report::request("POST", &url, &d, took);
+                    if let Some(bad) = bad {
+                        permit.release(Signal::Neutral, None);
+                        return Attempt::Done(Sent::Failed(format!(
+                            "webhook request {d}; {}",
+                            retry::certificate_advice(bad, "WEBHOOK_URL")
+                        )));
+                    }
                     (
                         Verdict::Retry { throttled: false },
                         None,

@@ -402,8 +402,16 @@ impl Auth0 {
                 Ok(resp) => resp,
                 Err(e) => {
                     self.pacer.answer(ticket, None);
+                    let bad = retry::bad_certificate(&e);
                     let d = describe(e);
                     report::request(method, &redact(url), &d, started.elapsed());
+                    if let Some(bad) = bad {
+                        return Attempt::Done(Err(anyhow!(
+                            "{method} {}: {d}; {}",
+                            url.path(),
+                            retry::certificate_advice(bad, "AUTH0_DOMAIN")
+                        )));
+                    }
                     return Attempt::Again {
                         why: format!("{method} {}: {d}", url.path()),
                         wait: None,
