@@ -5,7 +5,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// What one webhook answer means.
+/// What one answer means, for every client: the webhook, Auth0, Slack and pings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// 2xx: delivered.
@@ -23,7 +23,9 @@ pub enum Verdict {
 }
 
 /// Standard Webhooks / Svix / Vector practice, with the answers that concern the endpoint
-/// told apart from those that concern the payload. A 3xx is never followed: a redirect would
+/// told apart from those that concern the payload. The one status classifier: each client
+/// only words the outcome (Auth0 replaces a token on 401/403, the webhook splits a refused
+/// batch). A 3xx is never followed: a redirect would
 /// carry the body and its signature to another host.
 pub fn classify(status: u16) -> Verdict {
     match status {
@@ -149,6 +151,9 @@ pub enum Attempt<T> {
     /// Worth another attempt. `why` names the problem for messages; `wait` is what the server
     /// asked for (`Retry-After`, a rate-limit reset), else backoff decides.
     Again { why: String, wait: Option<Duration> },
+    /// A step toward the result that is not a failure (a token fetched before the request it
+    /// is for): the next attempt follows at once, and counts like any other.
+    Step,
 }
 
 /// Sends, classifies and waits until an attempt is [`Attempt::Done`], `max_attempts` are
@@ -162,11 +167,16 @@ pub fn run<T>(
 ) -> Result<T, String> {
     let mut n = 0;
     loop {
-        let (why, asked) = match attempt(n) {
+        let step = attempt(n);
+        n += 1;
+        let (why, asked) = match step {
             Attempt::Done(v) => return Ok(v),
             Attempt::Again { why, wait } => (why, wait),
+            Attempt::Step if max_attempts.is_some_and(|max| n >= max) => {
+                return Err(format!("gave up after {n} attempts"));
+            }
+            Attempt::Step => continue,
         };
-        n += 1;
         if max_attempts.is_some_and(|max| n >= max) {
             return Err(format!(
                 "{why} ({n} attempt{})",
@@ -274,6 +284,35 @@ mod tests {
         );
         let advice = certificate_advice(BadCertificate::WrongHost, "AUTH0_DOMAIN");
         assert!(advice.contains("AUTH0_DOMAIN"), "{advice}");
+    }
+
+    #[test]
+    fn every_attempt_counts_toward_the_limit_steps_included() {
+        // A token fetched, then answers that are asked again: the limit is on all of them.
+        let stop = AtomicBool::new(false);
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        let mut sent = 0;
+        let given_up = run::<()>(deadline, &stop, Some(4), |n| {
+            sent += 1;
+            match n {
+                0 => Attempt::Step,
+                _ => Attempt::Again {
+                    why: "Auth0 answered 502".into(),
+                    wait: Some(Duration::ZERO),
+                },
+            }
+        });
+        assert_eq!(sent, 4);
+        assert_eq!(given_up, Err("Auth0 answered 502 (4 attempts)".to_string()));
+
+        let mut sent = 0;
+        let steps = run::<()>(deadline, &stop, Some(2), |_| {
+            sent += 1;
+            Attempt::Step
+        });
+        assert_eq!(sent, 2);
+        assert!(steps.is_err());
+        assert_eq!(run(deadline, &stop, Some(2), Attempt::Done), Ok(0));
     }
 
     #[test]

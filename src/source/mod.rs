@@ -118,7 +118,12 @@ fn read(cursors: &Arc<Cursors>, first: Work, tx: &SyncSender<Fetched>) -> Result
             if stop.load(Ordering::Relaxed) || Instant::now() >= *until {
                 return Ok(());
             }
-            let Page { logs, next: link } = auth0.page(&cursor, TAKE, *until, stop)?;
+            // MAX_RUN_TIME may come while the request waits for the rate budget: the run is
+            // then cut short like one that reaches it between pages.
+            let Page { logs, next: link } = match auth0.page(&cursor, TAKE, *until, stop) {
+                Err(e) if e.is::<auth0::CutShort>() => return Ok(()),
+                page => page?,
+            };
             let full = logs.len() >= TAKE as usize;
             let logs = match logs.is_empty() {
                 true => logs,
