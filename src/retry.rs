@@ -2,7 +2,7 @@
 //! answers are retried, which are final, how long to wait, what `Retry-After` says) and the one
 //! blocking runner both clients use (attempt, classify, wait; the deadline checked here only).
 
-use std::sync::atomic::AtomicBool;
+use crate::stop::Stop;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What one answer means, for every client: the webhook, Auth0, Slack and pings.
@@ -161,7 +161,7 @@ pub enum Attempt<T> {
 /// number (0 for the first). Err is the message saying why it gave up.
 pub fn run<T>(
     deadline: Instant,
-    stop: &AtomicBool,
+    stop: &Stop,
     max_attempts: Option<u32>,
     mut attempt: impl FnMut(u32) -> Attempt<T>,
 ) -> Result<T, String> {
@@ -192,10 +192,10 @@ pub fn run<T>(
 /// Sleeps `wait` unless the run stops. A wait that would pass the deadline (a `Retry-After` or
 /// a rate-limit reset beyond MAX_RUN_TIME) sleeps until the deadline and then gives up with a
 /// message saying so; the next run goes on. The one place a wait meets the deadline.
-pub fn wait(wait: Duration, deadline: Instant, stop: &AtomicBool, why: &str) -> Result<(), String> {
+pub fn wait(wait: Duration, deadline: Instant, stop: &Stop, why: &str) -> Result<(), String> {
     let left = deadline.saturating_duration_since(Instant::now());
     let sleep = wait.min(left);
-    if !sleep.is_zero() && !crate::sink::pace::sleep(sleep, stop) {
+    if !sleep.is_zero() && !stop.sleep(sleep) {
         return Err(format!("{why} (not retried: the run is stopping)"));
     }
     if wait > left {
@@ -289,7 +289,7 @@ mod tests {
     #[test]
     fn every_attempt_counts_toward_the_limit_steps_included() {
         // A token fetched, then answers that are asked again: the limit is on all of them.
-        let stop = AtomicBool::new(false);
+        let stop = Stop::new();
         let deadline = Instant::now() + Duration::from_secs(3600);
         let mut sent = 0;
         let given_up = run::<()>(deadline, &stop, Some(4), |n| {

@@ -12,10 +12,11 @@ use crate::retry::{self, Attempt, Verdict};
 use crate::secret::scrub;
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Matched, encode, gzip};
-use crate::sink::pace::{Deadline, Pace, Signal};
+use crate::sink::pace::{Pace, Signal};
 use crate::sink::sign;
 use crate::state::checkpoint::Fate;
 use crate::state::ledger::Ticket;
+use crate::stop::{Deadline, Stop};
 use anyhow::{Context, Result};
 use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, LOCATION};
@@ -83,7 +84,7 @@ struct Shared {
     deadline: Arc<Deadline>,
     /// Raised on the first request that finally failed: requests not started yet are not
     /// started, since the checkpoint cannot pass the failed log anyway.
-    stop: AtomicBool,
+    stop: Stop,
     accepted_any: AtomicBool,
     refused_in_a_row: AtomicU32,
     /// The last answer was one to retry (the receiver is down or overloaded): the run queues
@@ -123,7 +124,7 @@ impl Deliverer {
             let how =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.deliver(&items)))
                     .unwrap_or_else(|_| {
-                        shared.stop.store(true, Ordering::Relaxed);
+                        shared.halt();
                         Done {
                             fates: items.iter().map(|m| (m.seq, Fate::Pending)).collect(),
                             error: Some("a delivery thread panicked".into()),
@@ -161,7 +162,7 @@ impl Deliverer {
 
     /// Requests not started yet are not started.
     pub fn abandon(&self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.halt();
     }
 }
 
@@ -200,11 +201,17 @@ impl Direct {
 
     /// A request waiting for its turn or its next attempt gives up.
     pub fn stop(&self) {
-        self.0.stop.store(true, Ordering::Relaxed);
+        self.0.halt();
     }
 }
 
 impl Shared {
+    /// Starts no more requests: the token fires, and workers waiting for a slot wake to see it.
+    fn halt(&self) {
+        self.stop.fire();
+        self.pace.wake();
+    }
+
     fn new(
         http: &Client,
         cfg: &WebhookConfig,
@@ -219,7 +226,7 @@ impl Shared {
             dead_letter,
             counters,
             deadline,
-            stop: AtomicBool::new(false),
+            stop: Stop::new(),
             accepted_any: AtomicBool::new(false),
             refused_in_a_row: AtomicU32::new(0),
             failing: AtomicBool::new(false),
@@ -241,7 +248,7 @@ impl Shared {
             done.fates
                 .extend(items.iter().map(|m| (m.seq, Fate::Pending)))
         };
-        if self.stop.load(Ordering::Relaxed) {
+        if self.stop.fired() {
             return pending(done);
         }
         match self.send_as(&self.webhook_id(items), items, Retries::UntilDeadline) {
@@ -270,7 +277,7 @@ impl Shared {
                     .push((items[0].seq, fate.unwrap_or(Fate::Pending)));
             }
             Sent::Failed(e) => {
-                self.stop.store(true, Ordering::Relaxed);
+                self.halt();
                 done.error.get_or_insert(e);
                 pending(done);
             }
@@ -281,7 +288,7 @@ impl Shared {
     /// refusals look systemic; then the run stops before it.
     fn set_aside(&self, item: &Matched, status: u16, detail: &str) -> Result<Fate, String> {
         let stop = |why: String| {
-            self.stop.store(true, Ordering::Relaxed);
+            self.halt();
             Err(why)
         };
         let Some(file) = &self.dead_letter else {

@@ -10,12 +10,12 @@ use crate::secret::Secret;
 use crate::source::log::Log;
 use crate::source::pacer::{Pacer, Ticket};
 use crate::state::CachedToken;
+use crate::stop::Stop;
 use anyhow::{Result, anyhow, bail};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -216,7 +216,7 @@ impl Auth0 {
     fn token(
         &self,
         deadline: Instant,
-        stop: &AtomicBool,
+        stop: &Stop,
         fetched: &mut Option<Secret>,
     ) -> Result<Secret, Step> {
         let _one = self.fetching.lock().unwrap_or_else(PoisonError::into_inner);
@@ -238,7 +238,7 @@ impl Auth0 {
     }
 
     /// One token request: the token, or what the attempt came to.
-    fn fetch_token(&self, deadline: Instant, stop: &AtomicBool) -> Result<CachedToken, Step> {
+    fn fetch_token(&self, deadline: Instant, stop: &Stop) -> Result<CachedToken, Step> {
         let url = self.url("oauth/token");
         let body = serde_json::json!({
             "grant_type": "client_credentials",
@@ -283,13 +283,7 @@ impl Auth0 {
     /// One page of logs, in one retry loop of at most [`MAX_ATTEMPTS`] requests in all: 5xx,
     /// 429, transport errors and malformed answers are asked again, a token is fetched when
     /// none is cached, and a 401/403 replaces the token.
-    pub fn page(
-        &self,
-        cursor: &Cursor,
-        take: u32,
-        deadline: Instant,
-        stop: &AtomicBool,
-    ) -> Result<Page> {
+    pub fn page(&self, cursor: &Cursor, take: u32, deadline: Instant, stop: &Stop) -> Result<Page> {
         let mut url = self.url("api/v2/logs");
         match cursor {
             Cursor::Newest => {
@@ -405,7 +399,7 @@ impl Auth0 {
         &self,
         held: &mut Option<Ticket>,
         deadline: Instant,
-        stop: &AtomicBool,
+        stop: &Stop,
         method: &str,
         url: &reqwest::Url,
         build: impl FnOnce() -> Result<reqwest::blocking::RequestBuilder, Step>,
@@ -415,7 +409,7 @@ impl Auth0 {
             .take()
             .or_else(|| self.pacer.acquire(counts, deadline, stop))
         else {
-            let why = match stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let why = match stop.fired() {
                 true => "the run is stopping",
                 false => {
                     "the Auth0 rate budget (AUTH0_RATE_LIMIT) allows no request before MAX_RUN_TIME; the next run goes on"
@@ -798,7 +792,7 @@ mod tests {
                 }
             }
             let pacer = crate::source::pacer::Pacer::new(crate::source::pacer::Share::Fraction(1.0));
-            let stop = AtomicBool::new(false);
+            let stop = Stop::new();
             let soon = Instant::now() + Duration::from_millis(5);
             if let Some(t) = pacer.acquire(true, soon, &stop) {
                 pacer.answer(t, Some((status, &headers)));
