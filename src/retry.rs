@@ -158,12 +158,14 @@ pub enum Attempt<T> {
 
 /// Sends, classifies and waits until an attempt is [`Attempt::Done`], `max_attempts` are
 /// spent, the run stops, or the next attempt would come after `deadline`. The attempt gets its
-/// number (0 for the first). Err is the message saying why it gave up.
+/// number (0 for the first); `retrying` hears of each retry, for `-v`. Err is the message
+/// saying why it gave up.
 pub fn run<T>(
     deadline: Instant,
     stop: &Stop,
     max_attempts: Option<u32>,
     mut attempt: impl FnMut(u32) -> Attempt<T>,
+    retrying: impl Fn(&str),
 ) -> Result<T, String> {
     let mut n = 0;
     loop {
@@ -184,7 +186,7 @@ pub fn run<T>(
             ));
         }
         let pause = next_wait(n, asked, fastrand::f64());
-        crate::report::verbose(format_args!("{why}; retry {n} in {} ms", pause.as_millis()));
+        retrying(&format!("{why}; retry {n} in {} ms", pause.as_millis()));
         wait(pause, deadline, stop, &why)?;
     }
 }
@@ -292,27 +294,39 @@ mod tests {
         let stop = Stop::new();
         let deadline = Instant::now() + Duration::from_secs(3600);
         let mut sent = 0;
-        let given_up = run::<()>(deadline, &stop, Some(4), |n| {
-            sent += 1;
-            match n {
-                0 => Attempt::Step,
-                _ => Attempt::Again {
-                    why: "Auth0 answered 502".into(),
-                    wait: Some(Duration::ZERO),
-                },
-            }
-        });
+        let given_up = run::<()>(
+            deadline,
+            &stop,
+            Some(4),
+            |n| {
+                sent += 1;
+                match n {
+                    0 => Attempt::Step,
+                    _ => Attempt::Again {
+                        why: "Auth0 answered 502".into(),
+                        wait: Some(Duration::ZERO),
+                    },
+                }
+            },
+            |_| {},
+        );
         assert_eq!(sent, 4);
         assert_eq!(given_up, Err("Auth0 answered 502 (4 attempts)".to_string()));
 
         let mut sent = 0;
-        let steps = run::<()>(deadline, &stop, Some(2), |_| {
-            sent += 1;
-            Attempt::Step
-        });
+        let steps = run::<()>(
+            deadline,
+            &stop,
+            Some(2),
+            |_| {
+                sent += 1;
+                Attempt::Step
+            },
+            |_| {},
+        );
         assert_eq!(sent, 2);
         assert!(steps.is_err());
-        assert_eq!(run(deadline, &stop, Some(2), Attempt::Done), Ok(0));
+        assert_eq!(run(deadline, &stop, Some(2), Attempt::Done, |_| {}), Ok(0));
     }
 
     #[test]

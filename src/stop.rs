@@ -1,6 +1,7 @@
-//! The run's stop token and deadline, shared by every thread: a signal or a failure fires the
-//! token, MAX_RUN_TIME (brought forward by a signal's grace) is the deadline, and a wait wakes
-//! the moment the token fires instead of polling for it.
+//! The run's stop token and deadline, shared by every thread: the run fires a token when a
+//! delivery fails for good, on a signal's end of grace, or when it stops fetching; MAX_RUN_TIME
+//! (brought forward by a signal's grace) is the deadline; a wait wakes the moment its token
+//! fires instead of polling for it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};

@@ -367,106 +367,115 @@ impl Shared {
             Retries::UntilDeadline => None,
             Retries::None => Some(1),
         };
-        let outcome = retry::run(self.deadline.at(), &self.stop, max_attempts, |n| {
-            let Some(permit) = self.pace.acquire(&self.stop) else {
-                return Attempt::Done(Sent::Failed("not attempted: the run is stopping".into()));
-            };
-            // A signal may have brought the deadline forward since the runner started.
-            let left = self.deadline.remaining();
-            if left.is_zero() {
-                return Attempt::Done(Sent::Failed(
-                    "not attempted: MAX_RUN_TIME reached, the next run goes on".into(),
-                ));
-            }
-            if n > 0 {
-                Counters::add(&self.counters.retries, 1);
-            }
-            let started = Instant::now();
-            let outcome = self.attempt(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
-            let took = started.elapsed();
-            Counters::add(&self.counters.requests, 1);
-            let url = self.cfg.shown_url();
-            let (verdict, retry_after, detail, status) = match outcome {
-                Ok(answer) => {
-                    report::request("POST", &url, &answer.status.to_string(), took);
-                    let mut detail = format!(
-                        "webhook answered {}: {}",
-                        answer.status,
-                        snippet(&scrub(&answer.text))
-                    );
-                    if let Some(to) = &answer.location {
-                        detail.push_str(&format!(" (redirecting to {to})"));
-                    }
-                    let verdict = retry::classify(answer.status);
-                    (verdict, answer.retry_after, detail, answer.status)
+        let outcome = retry::run(
+            self.deadline.at(),
+            &self.stop,
+            max_attempts,
+            |n| {
+                let Some(permit) = self.pace.acquire(&self.stop) else {
+                    return Attempt::Done(Sent::Failed(
+                        "not attempted: the run is stopping".into(),
+                    ));
+                };
+                // A signal may have brought the deadline forward since the runner started.
+                let left = self.deadline.remaining();
+                if left.is_zero() {
+                    return Attempt::Done(Sent::Failed(
+                        "not attempted: MAX_RUN_TIME reached, the next run goes on".into(),
+                    ));
                 }
-                Err(e) => {
-                    let bad = retry::bad_certificate(&e);
-                    let d = scrub(&describe(e));
-                    report::request("POST", &url, &d, took);
-                    if let Some(bad) = bad {
+                if n > 0 {
+                    Counters::add(&self.counters.retries, 1);
+                }
+                let started = Instant::now();
+                let outcome =
+                    self.attempt(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
+                let took = started.elapsed();
+                Counters::add(&self.counters.requests, 1);
+                let url = self.cfg.shown_url();
+                let (verdict, retry_after, detail, status) = match outcome {
+                    Ok(answer) => {
+                        report::request("POST", &url, &answer.status.to_string(), took);
+                        let mut detail = format!(
+                            "webhook answered {}: {}",
+                            answer.status,
+                            snippet(&scrub(&answer.text))
+                        );
+                        if let Some(to) = &answer.location {
+                            detail.push_str(&format!(" (redirecting to {to})"));
+                        }
+                        let verdict = retry::classify(answer.status);
+                        (verdict, answer.retry_after, detail, answer.status)
+                    }
+                    Err(e) => {
+                        let bad = retry::bad_certificate(&e);
+                        let d = scrub(&describe(e));
+                        report::request("POST", &url, &d, took);
+                        if let Some(bad) = bad {
+                            permit.release(Signal::Neutral, None);
+                            return Attempt::Done(Sent::Failed(format!(
+                                "webhook request {d}; {}",
+                                retry::certificate_advice(bad, "WEBHOOK_URL")
+                            )));
+                        }
+                        (
+                            Verdict::Retry { throttled: false },
+                            None,
+                            format!("webhook request {d}"),
+                            0,
+                        )
+                    }
+                };
+                Attempt::Done(match verdict {
+                    Verdict::Delivered => {
+                        self.failing.store(false, Ordering::Relaxed);
+                        permit.release(Signal::Healthy, None);
+                        Sent::Delivered { status }
+                    }
+                    Verdict::Refused(status) => {
+                        // An answer about this log: the receiver is up.
+                        self.failing.store(false, Ordering::Relaxed);
                         permit.release(Signal::Neutral, None);
-                        return Attempt::Done(Sent::Failed(format!(
-                            "webhook request {d}; {}",
-                            retry::certificate_advice(bad, "WEBHOOK_URL")
-                        )));
+                        Sent::Refused { status, detail }
                     }
-                    (
-                        Verdict::Retry { throttled: false },
-                        None,
-                        format!("webhook request {d}"),
-                        0,
-                    )
-                }
-            };
-            Attempt::Done(match verdict {
-                Verdict::Delivered => {
-                    self.failing.store(false, Ordering::Relaxed);
-                    permit.release(Signal::Healthy, None);
-                    Sent::Delivered { status }
-                }
-                Verdict::Refused(status) => {
-                    // An answer about this log: the receiver is up.
-                    self.failing.store(false, Ordering::Relaxed);
-                    permit.release(Signal::Neutral, None);
-                    Sent::Refused { status, detail }
-                }
-                Verdict::Misconfigured(status) => {
-                    permit.release(Signal::Neutral, None);
-                    Sent::Failed(format!("{detail}; {}", retry::misconfigured_advice(status)))
-                }
-                Verdict::Retry { throttled } => {
-                    // The receiver asked for less: fewer requests in flight, and when it said
-                    // for how long, every worker waits, not only this one.
-                    let pause = retry_after.map(|asked| retry::next_wait(1, Some(asked), 0.0));
-                    match throttled {
-                        true => permit.release(Signal::Throttled, pause),
-                        false => permit.release(Signal::Neutral, None),
+                    Verdict::Misconfigured(status) => {
+                        permit.release(Signal::Neutral, None);
+                        Sent::Failed(format!("{detail}; {}", retry::misconfigured_advice(status)))
                     }
-                    self.failing.store(true, Ordering::Relaxed);
-                    let why = format!("{detail} (webhook-id {id})");
-                    if retries == Retries::None {
+                    Verdict::Retry { throttled } => {
+                        // The receiver asked for less: fewer requests in flight, and when it said
+                        // for how long, every worker waits, not only this one.
+                        let pause = retry_after.map(|asked| retry::next_wait(1, Some(asked), 0.0));
+                        match throttled {
+                            true => permit.release(Signal::Throttled, pause),
+                            false => permit.release(Signal::Neutral, None),
+                        }
+                        self.failing.store(true, Ordering::Relaxed);
+                        let why = format!("{detail} (webhook-id {id})");
+                        if retries == Retries::None {
+                            return Attempt::Again {
+                                why,
+                                wait: retry_after,
+                            };
+                        }
+                        // Drawn here, so that a retry that would come after MAX_RUN_TIME ends the
+                        // run now instead of idling until then.
+                        let next = retry::next_wait(n + 1, retry_after, fastrand::f64());
+                        if next >= self.deadline.remaining() {
+                            return Attempt::Done(Sent::Failed(format!(
+                                "{why}; the next attempt would come in {}, after MAX_RUN_TIME, so the run ends now instead of waiting for it (the next run goes on)",
+                                retry::human(next)
+                            )));
+                        }
                         return Attempt::Again {
                             why,
-                            wait: retry_after,
+                            wait: Some(next),
                         };
                     }
-                    // Drawn here, so that a retry that would come after MAX_RUN_TIME ends the
-                    // run now instead of idling until then.
-                    let next = retry::next_wait(n + 1, retry_after, fastrand::f64());
-                    if next >= self.deadline.remaining() {
-                        return Attempt::Done(Sent::Failed(format!(
-                            "{why}; the next attempt would come in {}, after MAX_RUN_TIME, so the run ends now instead of waiting for it (the next run goes on)",
-                            retry::human(next)
-                        )));
-                    }
-                    return Attempt::Again {
-                        why,
-                        wait: Some(next),
-                    };
-                }
-            })
-        });
+                })
+            },
+            |line| report::verbose(line),
+        );
         match (outcome, retries) {
             (Ok(sent), _) => sent,
             (Err(why), Retries::None) => Sent::Failed(format!(

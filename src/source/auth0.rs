@@ -312,79 +312,85 @@ impl Auth0 {
         // The budget's leave for the page's request, kept over a token fetch: the fresh token
         // goes out at once instead of waiting for the budget again.
         let mut held = None;
-        let outcome = retry::run(deadline, stop, Some(MAX_ATTEMPTS), |_| {
-            // The token is taken when the budget lets the request go, so it is as fresh as it
-            // can be when it is sent.
-            let mut used = None;
-            let resp = self.send(&mut held, deadline, stop, "GET", &url, || {
-                let token = self.token(deadline, stop, &mut fetched)?;
-                let request = self
-                    .http
-                    .get(url.clone())
-                    .timeout(AUTH0_TIMEOUT)
-                    .bearer_auth(token.expose());
-                used = Some(token);
-                Ok(request)
-            });
-            let resp = match resp {
-                Ok(resp) => resp,
-                Err(step) => return step.into_attempt(),
-            };
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let next = next_link(&headers);
-            // A body cut off on the way (reset, timeout) is asked again, like a malformed
-            // page; one over the size cap ends the run.
-            let text = match body_text(resp, "GET", &url) {
-                Err(e) if e.downcast_ref::<ReadFailed>().is_none() => {
-                    return Attempt::Done(Err(e));
-                }
-                text => text,
-            };
-            let bad = match (retry::classify(status), text) {
-                (Verdict::Misconfigured(300..=399), _) => {
-                    return Attempt::Done(Err(redirect_error(status, "GET", &url, &headers)));
-                }
-                (Verdict::Delivered, Ok(text)) if status == 200 => match parse_logs(&text) {
-                    Ok(logs) => return Attempt::Done(Ok(Page { logs, next })),
-                    Err(e) if e.is::<TooManyValues>() => return Attempt::Done(Err(e)),
-                    Err(e) => e,
-                },
-                (_, Err(e)) => e,
-                // A refused token is replaced once. After that, only one from the cache (which
-                // another cursor may have seen expire): a token fetched for this very page
-                // that is refused again means the credentials or the scope are wrong.
-                (Verdict::Misconfigured(401 | 403), Ok(text)) => {
-                    let from_cache = used.is_some() && used != fetched;
-                    if refreshed == 0 || refreshed < MAX_REFRESHES && from_cache {
-                        report::verbose("Auth0 refused the access token; getting a new one");
-                        refreshed += 1;
-                        if let Some(used) = &used {
-                            self.forget_token(used);
-                        }
-                        return Attempt::Step;
+        let outcome = retry::run(
+            deadline,
+            stop,
+            Some(MAX_ATTEMPTS),
+            |_| {
+                // The token is taken when the budget lets the request go, so it is as fresh as it
+                // can be when it is sent.
+                let mut used = None;
+                let resp = self.send(&mut held, deadline, stop, "GET", &url, || {
+                    let token = self.token(deadline, stop, &mut fetched)?;
+                    let request = self
+                        .http
+                        .get(url.clone())
+                        .timeout(AUTH0_TIMEOUT)
+                        .bearer_auth(token.expose());
+                    used = Some(token);
+                    Ok(request)
+                });
+                let resp = match resp {
+                    Ok(resp) => resp,
+                    Err(step) => return step.into_attempt(),
+                };
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                let next = next_link(&headers);
+                // A body cut off on the way (reset, timeout) is asked again, like a malformed
+                // page; one over the size cap ends the run.
+                let text = match body_text(resp, "GET", &url) {
+                    Err(e) if e.downcast_ref::<ReadFailed>().is_none() => {
+                        return Attempt::Done(Err(e));
                     }
-                    return Attempt::Done(Err(credentials_error(status, &text)));
+                    text => text,
+                };
+                let bad = match (retry::classify(status), text) {
+                    (Verdict::Misconfigured(300..=399), _) => {
+                        return Attempt::Done(Err(redirect_error(status, "GET", &url, &headers)));
+                    }
+                    (Verdict::Delivered, Ok(text)) if status == 200 => match parse_logs(&text) {
+                        Ok(logs) => return Attempt::Done(Ok(Page { logs, next })),
+                        Err(e) if e.is::<TooManyValues>() => return Attempt::Done(Err(e)),
+                        Err(e) => e,
+                    },
+                    (_, Err(e)) => e,
+                    // A refused token is replaced once. After that, only one from the cache (which
+                    // another cursor may have seen expire): a token fetched for this very page
+                    // that is refused again means the credentials or the scope are wrong.
+                    (Verdict::Misconfigured(401 | 403), Ok(text)) => {
+                        let from_cache = used.is_some() && used != fetched;
+                        if refreshed == 0 || refreshed < MAX_REFRESHES && from_cache {
+                            report::verbose("Auth0 refused the access token; getting a new one");
+                            refreshed += 1;
+                            if let Some(used) = &used {
+                                self.forget_token(used);
+                            }
+                            return Attempt::Step;
+                        }
+                        return Attempt::Done(Err(credentials_error(status, &text)));
+                    }
+                    (_, Ok(text)) => {
+                        return Attempt::Done(Err(anyhow!(
+                            "Auth0 answered {status} to GET {}: {}",
+                            url.path(),
+                            snippet(&text)
+                        )));
+                    }
+                };
+                malformed += 1;
+                if malformed >= MAX_MALFORMED {
+                    return Attempt::Done(Err(bad));
                 }
-                (_, Ok(text)) => {
-                    return Attempt::Done(Err(anyhow!(
-                        "Auth0 answered {status} to GET {}: {}",
-                        url.path(),
-                        snippet(&text)
-                    )));
+                let why = format!("{bad:#}");
+                report::warn(format_args!("{why}; asking again"));
+                Attempt::Again {
+                    why,
+                    wait: Some(retry::backoff(malformed, fastrand::f64())),
                 }
-            };
-            malformed += 1;
-            if malformed >= MAX_MALFORMED {
-                return Attempt::Done(Err(bad));
-            }
-            let why = format!("{bad:#}");
-            report::warn(format_args!("{why}; asking again"));
-            Attempt::Again {
-                why,
-                wait: Some(retry::backoff(malformed, fastrand::f64())),
-            }
-        });
+            },
+            |line| report::verbose(line),
+        );
         if let Some(unused) = held {
             self.pacer.answer(unused, None);
         }
