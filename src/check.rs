@@ -17,7 +17,6 @@ use anyhow::{Context, Result};
 use std::net::ToSocketAddrs;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The `type` of the item `check --send-test` sends (README: how receivers drop it).
@@ -125,7 +124,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), None);
     let deadline = Instant::now() + Duration::from_secs(60);
     let page = auth0
-        .page(&Cursor::Newest, 1, deadline, &AtomicBool::new(false))
+        .page(&Cursor::Newest, 1, deadline, &crate::stop::Stop::new())
         .with_context(|| format!("reading logs from {}", cfg.auth0.base_url));
     match page {
         Ok(page) => {
@@ -250,7 +249,7 @@ fn cached_token_keeps_working(
     let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), Some(token));
     let deadline = Instant::now() + Duration::from_secs(30);
     auth0
-        .page(&Cursor::Newest, 1, deadline, &AtomicBool::new(false))
+        .page(&Cursor::Newest, 1, deadline, &crate::stop::Stop::new())
         .ok()?;
     Some(keeps_working_words(until, now_secs))
 }
@@ -269,7 +268,7 @@ fn keeps_working_words(until: u64, now: u64) -> String {
 /// for a run. One attempt: a run would retry an answer such as 503, `check` reports it.
 fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) {
     let item = test_item(cfg.webhook.shape, SystemTime::now());
-    let deadline = Arc::new(crate::sink::pace::Deadline::new(
+    let deadline = Arc::new(crate::stop::Deadline::new(
         Instant::now() + cfg.webhook.timeout,
     ));
     let direct = Direct::new(http, &cfg.webhook, Arc::default(), deadline);

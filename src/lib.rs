@@ -30,6 +30,7 @@ pub mod signal;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod stop;
 
 use anyhow::Result;
 use clap::FromArgMatches;

@@ -2,10 +2,10 @@
 //! answers are retried, which are final, how long to wait, what `Retry-After` says) and the one
 //! blocking runner both clients use (attempt, classify, wait; the deadline checked here only).
 
-use std::sync::atomic::AtomicBool;
+use crate::stop::Stop;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// What one webhook answer means.
+/// What one answer means, for every client: the webhook, Auth0, Slack and pings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// 2xx: delivered.
@@ -23,7 +23,9 @@ pub enum Verdict {
 }
 
 /// Standard Webhooks / Svix / Vector practice, with the answers that concern the endpoint
-/// told apart from those that concern the payload. A 3xx is never followed: a redirect would
+/// told apart from those that concern the payload. The one status classifier: each client
+/// only words the outcome (Auth0 replaces a token on 401/403, the webhook splits a refused
+/// batch). A 3xx is never followed: a redirect would
 /// carry the body and its signature to another host.
 pub fn classify(status: u16) -> Verdict {
     match status {
@@ -52,6 +54,56 @@ pub fn misconfigured_advice(status: u16) -> &'static str {
         }
         _ => "the receiver has no such endpoint for a POST: check WEBHOOK_URL",
     }
+}
+
+/// A certificate this tool does not accept. No wait changes it, so the request is not retried
+/// and the run fails at once, naming the setting to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadCertificate {
+    /// Not signed by a CA this tool trusts (a private CA, a self-signed certificate), or
+    /// expired, revoked or malformed.
+    Untrusted,
+    /// Signed by a trusted CA, but for another host name.
+    WrongHost,
+}
+
+/// Whether a transport error is a refused certificate, looking down its causes (reqwest's
+/// stack wraps rustls' error in `io::Error`s).
+pub fn bad_certificate(err: &(dyn std::error::Error + 'static)) -> Option<BadCertificate> {
+    use rustls::{CertificateError, Error as Tls};
+    let mut next = Some(err);
+    while let Some(e) = next {
+        match e.downcast_ref::<Tls>() {
+            Some(Tls::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => return Some(BadCertificate::WrongHost),
+            Some(Tls::InvalidCertificate(_)) => return Some(BadCertificate::Untrusted),
+            _ => {}
+        }
+        // An io::Error's `source` is its inner error's source, skipping the inner error.
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+/// What a user should change after a refused certificate. `url_setting` names where the
+/// address came from (`WEBHOOK_URL`, `AUTH0_DOMAIN`).
+pub fn certificate_advice(bad: BadCertificate, url_setting: &str) -> String {
+    let fix = match bad {
+        BadCertificate::Untrusted => format!(
+            "the certificate is not signed by a trusted CA: for a private CA set CA_CERT (--ca-cert) to its certificate file, or check {url_setting}"
+        ),
+        BadCertificate::WrongHost => format!(
+            "the certificate is for another host name: set {url_setting} to a name the certificate holds, or have the server present a certificate for this one (CA_CERT only adds trusted CAs)"
+        ),
+    };
+    format!("{fix}; not retried, as waiting does not change a certificate")
 }
 
 pub const BASE_DELAY: Duration = Duration::from_millis(250);
@@ -99,24 +151,34 @@ pub enum Attempt<T> {
     /// Worth another attempt. `why` names the problem for messages; `wait` is what the server
     /// asked for (`Retry-After`, a rate-limit reset), else backoff decides.
     Again { why: String, wait: Option<Duration> },
+    /// A step toward the result that is not a failure (a token fetched before the request it
+    /// is for): the next attempt follows at once, and counts like any other.
+    Step,
 }
 
 /// Sends, classifies and waits until an attempt is [`Attempt::Done`], `max_attempts` are
 /// spent, the run stops, or the next attempt would come after `deadline`. The attempt gets its
-/// number (0 for the first). Err is the message saying why it gave up.
+/// number (0 for the first); `retrying` hears of each retry, for `-v`. Err is the message
+/// saying why it gave up.
 pub fn run<T>(
     deadline: Instant,
-    stop: &AtomicBool,
+    stop: &Stop,
     max_attempts: Option<u32>,
     mut attempt: impl FnMut(u32) -> Attempt<T>,
+    retrying: impl Fn(&str),
 ) -> Result<T, String> {
     let mut n = 0;
     loop {
-        let (why, asked) = match attempt(n) {
+        let step = attempt(n);
+        n += 1;
+        let (why, asked) = match step {
             Attempt::Done(v) => return Ok(v),
             Attempt::Again { why, wait } => (why, wait),
+            Attempt::Step if max_attempts.is_some_and(|max| n >= max) => {
+                return Err(format!("gave up after {n} attempts"));
+            }
+            Attempt::Step => continue,
         };
-        n += 1;
         if max_attempts.is_some_and(|max| n >= max) {
             return Err(format!(
                 "{why} ({n} attempt{})",
@@ -124,7 +186,7 @@ pub fn run<T>(
             ));
         }
         let pause = next_wait(n, asked, fastrand::f64());
-        crate::report::verbose(format_args!("{why}; retry {n} in {} ms", pause.as_millis()));
+        retrying(&format!("{why}; retry {n} in {} ms", pause.as_millis()));
         wait(pause, deadline, stop, &why)?;
     }
 }
@@ -132,10 +194,10 @@ pub fn run<T>(
 /// Sleeps `wait` unless the run stops. A wait that would pass the deadline (a `Retry-After` or
 /// a rate-limit reset beyond MAX_RUN_TIME) sleeps until the deadline and then gives up with a
 /// message saying so; the next run goes on. The one place a wait meets the deadline.
-pub fn wait(wait: Duration, deadline: Instant, stop: &AtomicBool, why: &str) -> Result<(), String> {
+pub fn wait(wait: Duration, deadline: Instant, stop: &Stop, why: &str) -> Result<(), String> {
     let left = deadline.saturating_duration_since(Instant::now());
     let sleep = wait.min(left);
-    if !sleep.is_zero() && !crate::sink::pace::sleep(sleep, stop) {
+    if !sleep.is_zero() && !stop.sleep(sleep) {
         return Err(format!("{why} (not retried: the run is stopping)"));
     }
     if wait > left {
@@ -188,6 +250,83 @@ mod tests {
         assert!(misconfigured_advice(401).contains("AUTHORIZATION"));
         assert!(misconfigured_advice(404).contains("WEBHOOK_URL"));
         assert!(misconfigured_advice(308).contains("WEBHOOK_URL"));
+    }
+
+    #[test]
+    fn refused_certificates_are_told_from_passing_failures() {
+        use rustls::{CertificateError, Error as Tls};
+        // As reqwest nests it: the TLS error inside an io::Error inside the request error.
+        let nested = |tls: Tls| -> Box<dyn std::error::Error + 'static> {
+            Box::new(std::io::Error::other(std::io::Error::other(tls)))
+        };
+        let untrusted = nested(Tls::InvalidCertificate(CertificateError::UnknownIssuer));
+        assert_eq!(
+            bad_certificate(untrusted.as_ref()),
+            Some(BadCertificate::Untrusted)
+        );
+        let expired = nested(Tls::InvalidCertificate(CertificateError::Expired));
+        assert_eq!(
+            bad_certificate(expired.as_ref()),
+            Some(BadCertificate::Untrusted)
+        );
+        let host = nested(Tls::InvalidCertificate(CertificateError::NotValidForName));
+        assert_eq!(
+            bad_certificate(host.as_ref()),
+            Some(BadCertificate::WrongHost)
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(bad_certificate(&reset), None);
+        let handshake = nested(Tls::HandshakeNotComplete);
+        assert_eq!(bad_certificate(handshake.as_ref()), None);
+
+        let advice = certificate_advice(BadCertificate::Untrusted, "WEBHOOK_URL");
+        assert!(
+            advice.contains("CA_CERT") && advice.contains("WEBHOOK_URL"),
+            "{advice}"
+        );
+        let advice = certificate_advice(BadCertificate::WrongHost, "AUTH0_DOMAIN");
+        assert!(advice.contains("AUTH0_DOMAIN"), "{advice}");
+    }
+
+    #[test]
+    fn every_attempt_counts_toward_the_limit_steps_included() {
+        // A token fetched, then answers that are asked again: the limit is on all of them.
+        let stop = Stop::new();
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        let mut sent = 0;
+        let given_up = run::<()>(
+            deadline,
+            &stop,
+            Some(4),
+            |n| {
+                sent += 1;
+                match n {
+                    0 => Attempt::Step,
+                    _ => Attempt::Again {
+                        why: "Auth0 answered 502".into(),
+                        wait: Some(Duration::ZERO),
+                    },
+                }
+            },
+            |_| {},
+        );
+        assert_eq!(sent, 4);
+        assert_eq!(given_up, Err("Auth0 answered 502 (4 attempts)".to_string()));
+
+        let mut sent = 0;
+        let steps = run::<()>(
+            deadline,
+            &stop,
+            Some(2),
+            |_| {
+                sent += 1;
+                Attempt::Step
+            },
+            |_| {},
+        );
+        assert_eq!(sent, 2);
+        assert!(steps.is_err());
+        assert_eq!(run(deadline, &stop, Some(2), Attempt::Done, |_| {}), Ok(0));
     }
 
     #[test]

@@ -11,7 +11,6 @@ use crate::report::{self, Counters, Progress, Summary, retention};
 use crate::signal;
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Batcher, Matched};
-use crate::sink::pace::Deadline;
 use crate::sink::webhook::{Deliverer, Done};
 use crate::source::auth0::Auth0;
 use crate::source::log::Log;
@@ -20,11 +19,11 @@ use crate::source::{self, Event, Fetched};
 use crate::state::checkpoint::Fate;
 use crate::state::ledger::Ledger;
 use crate::state::{self, RunRecord, State};
+use crate::stop::Deadline;
 use anyhow::{Result, anyhow};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -287,7 +286,7 @@ impl Pipeline<'_> {
             .at()
             .checked_sub(margin)
             .unwrap_or(self.started);
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(crate::stop::Stop::new());
         // A page in the channel and one being read by each cursor: memory stays flat whatever
         // the backlog.
         let (tx, rx) = sync_channel::<Fetched>(2);
@@ -306,7 +305,8 @@ impl Pipeline<'_> {
         let mut error = self.consume(&rx, &mut sink, &mut acker, state, fetch_until);
         // The cursor threads are not waited for: they end at their next step, and an Auth0
         // request in flight must not hold up a run that is stopping.
-        stop.store(true, Ordering::Relaxed);
+        stop.fire();
+        self.auth0.pacer().wake();
         drop(rx);
         if error.as_ref().is_some_and(|e| e.is::<ClosedPipe>()) {
             error = None;

@@ -10,6 +10,7 @@ use crate::http::describe;
 use crate::outcome::Outcome;
 use crate::report::metrics::{self, Metrics};
 use crate::report::{self, Summary};
+use crate::retry::{self, Verdict};
 use crate::secret;
 use crate::state::State;
 use reqwest::Url;
@@ -177,8 +178,9 @@ fn send_ping(http: &Client, base: &secret::Secret, ping: Ping, rid: &str, body: 
         .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
         .body(truncate(secret::scrub(&body), MAX_PING_BODY))
         .send();
+    // One attempt, judged by the one classifier: a ping must not hold up the end of the run.
     match sent {
-        Ok(r) if r.status().is_success() => {
+        Ok(r) if retry::classify(r.status().as_u16()) == Verdict::Delivered => {
             report::request("POST", &shown, r.status().as_str(), started.elapsed())
         }
         Ok(r) => report::warn(format_args!(

@@ -12,6 +12,7 @@ use crate::config::SlackConfig;
 use crate::http::{describe, read_prefix, snippet};
 use crate::outcome::Outcome;
 use crate::report::{self, Summary};
+use crate::retry::{self, Verdict};
 use crate::state::{RunRecord, State, Trouble};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -388,8 +389,10 @@ fn post(http: &Client, slack: &SlackConfig, message: &Value) -> bool {
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(crate::secret::scrub(&message.to_string()))
         .send();
+    // One attempt, judged by the one classifier: a report must not hold up the end of the
+    // run, and the next run reports again.
     match result {
-        Ok(r) if r.status().is_success() => {
+        Ok(r) if retry::classify(r.status().as_u16()) == Verdict::Delivered => {
             let status = r.status().as_u16().to_string();
             drop(read_prefix(r, ANSWER_PREFIX));
             report::request(

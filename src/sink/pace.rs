@@ -3,7 +3,6 @@
 //! throttling and grows back by one (additive increase, multiplicative decrease), never above
 //! the configured concurrency.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 // A thread that panicked holding the lock must not stop the others: the state is used as it is.
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -91,10 +90,10 @@ impl Pace {
     }
 
     /// Waits for a free slot and for any shared pause to end. `None` when `stop` was raised.
-    pub fn acquire<'a>(&'a self, stop: &AtomicBool) -> Option<Permit<'a>> {
+    pub fn acquire<'a>(&'a self, stop: &crate::stop::Stop) -> Option<Permit<'a>> {
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if stop.load(Ordering::Relaxed) {
+            if stop.fired() {
                 return None;
             }
             let now = Instant::now();
@@ -105,18 +104,24 @@ impl Pace {
                     done: false,
                 });
             }
-            // A release wakes us; otherwise wake at the pause's end, and now and then to
-            // notice `stop`.
-            let wait = match s.not_before.checked_duration_since(now) {
-                Some(pause) => pause.clamp(Duration::from_millis(1), Duration::from_millis(100)),
-                None => Duration::from_millis(100),
+            // A release or a stop ([`Pace::wake`]) wakes us; otherwise the pause's end.
+            s = match s.not_before.checked_duration_since(now) {
+                Some(pause) => {
+                    self.changed
+                        .wait_timeout(s, pause.max(Duration::from_millis(1)))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self.changed.wait(s).unwrap_or_else(PoisonError::into_inner),
             };
-            s = self
-                .changed
-                .wait_timeout(s, wait)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
         }
+    }
+
+    /// Wakes every `acquire`, to see a stop token that has fired. Taken under the lock, so a
+    /// waiter that has just seen the token unfired is already waiting when it is notified.
+    pub fn wake(&self) {
+        let _s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        self.changed.notify_all();
     }
 
     /// The in-flight limit now.
@@ -163,65 +168,11 @@ impl Drop for Permit<'_> {
     }
 }
 
-/// The run's end, shared by every thread: MAX_RUN_TIME from the start, brought forward by a
-/// signal to the end of its grace. No request is started or waited for past it.
-#[derive(Debug)]
-pub struct Deadline {
-    base: Instant,
-    /// Nanoseconds from `base`.
-    nanos: std::sync::atomic::AtomicU64,
-}
-
-impl Deadline {
-    pub fn new(at: Instant) -> Deadline {
-        let base = Instant::now();
-        let nanos = at.saturating_duration_since(base).as_nanos();
-        Deadline {
-            base,
-            nanos: std::sync::atomic::AtomicU64::new(u64::try_from(nanos).unwrap_or(u64::MAX)),
-        }
-    }
-
-    pub fn at(&self) -> Instant {
-        let d = Duration::from_nanos(self.nanos.load(Ordering::Relaxed));
-        self.base
-            .checked_add(d)
-            .unwrap_or(self.base + Duration::from_secs(86_400 * 365))
-    }
-
-    /// Time left, zero once passed.
-    pub fn remaining(&self) -> Duration {
-        self.at().saturating_duration_since(Instant::now())
-    }
-
-    /// Moves the end to `to` if that is earlier.
-    pub fn shorten(&self, to: Instant) {
-        let nanos = to.saturating_duration_since(self.base).as_nanos();
-        self.nanos
-            .fetch_min(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
-}
-
-/// Sleeps `wait`, in slices, returning early (false) when `stop` is raised.
-pub fn sleep(wait: Duration, stop: &AtomicBool) -> bool {
-    let end = Instant::now() + wait;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(50)));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn run(max: usize, signals: &[Signal]) -> Aimd {
         signals.iter().fold(Aimd::new(max), |a, s| a.next(max, *s))
@@ -272,7 +223,7 @@ mod tests {
         let pace = Arc::new(Pace::new(3));
         let now = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(crate::stop::Stop::new());
         let threads: Vec<_> = (0..10)
             .map(|_| {
                 let (pace, now, peak, stop) =
@@ -294,19 +245,9 @@ mod tests {
     }
 
     #[test]
-    fn a_deadline_only_moves_earlier() {
-        let now = Instant::now();
-        let d = Deadline::new(now + Duration::from_secs(60));
-        d.shorten(now + Duration::from_secs(120));
-        assert!(d.remaining() > Duration::from_secs(50));
-        d.shorten(now);
-        assert_eq!(d.remaining(), Duration::ZERO);
-    }
-
-    #[test]
     fn a_pause_holds_back_the_next_acquire() {
         let pace = Pace::new(2);
-        let stop = AtomicBool::new(false);
+        let stop = crate::stop::Stop::new();
         pace.acquire(&stop)
             .unwrap()
             .release(Signal::Throttled, Some(Duration::from_millis(80)));

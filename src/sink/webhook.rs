@@ -12,10 +12,11 @@ use crate::retry::{self, Attempt, Verdict};
 use crate::secret::scrub;
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Matched, encode, gzip};
-use crate::sink::pace::{Deadline, Pace, Signal};
+use crate::sink::pace::{Pace, Signal};
 use crate::sink::sign;
 use crate::state::checkpoint::Fate;
 use crate::state::ledger::Ticket;
+use crate::stop::{Deadline, Stop};
 use anyhow::{Context, Result};
 use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, LOCATION};
@@ -83,7 +84,7 @@ struct Shared {
     deadline: Arc<Deadline>,
     /// Raised on the first request that finally failed: requests not started yet are not
     /// started, since the checkpoint cannot pass the failed log anyway.
-    stop: AtomicBool,
+    stop: Stop,
     accepted_any: AtomicBool,
     refused_in_a_row: AtomicU32,
     /// The last answer was one to retry (the receiver is down or overloaded): the run queues
@@ -123,7 +124,7 @@ impl Deliverer {
             let how =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.deliver(&items)))
                     .unwrap_or_else(|_| {
-                        shared.stop.store(true, Ordering::Relaxed);
+                        shared.halt();
                         Done {
                             fates: items.iter().map(|m| (m.seq, Fate::Pending)).collect(),
                             error: Some("a delivery thread panicked".into()),
@@ -161,7 +162,7 @@ impl Deliverer {
 
     /// Requests not started yet are not started.
     pub fn abandon(&self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.halt();
     }
 }
 
@@ -200,11 +201,17 @@ impl Direct {
 
     /// A request waiting for its turn or its next attempt gives up.
     pub fn stop(&self) {
-        self.0.stop.store(true, Ordering::Relaxed);
+        self.0.halt();
     }
 }
 
 impl Shared {
+    /// Starts no more requests: the token fires, and workers waiting for a slot wake to see it.
+    fn halt(&self) {
+        self.stop.fire();
+        self.pace.wake();
+    }
+
     fn new(
         http: &Client,
         cfg: &WebhookConfig,
@@ -219,7 +226,7 @@ impl Shared {
             dead_letter,
             counters,
             deadline,
-            stop: AtomicBool::new(false),
+            stop: Stop::new(),
             accepted_any: AtomicBool::new(false),
             refused_in_a_row: AtomicU32::new(0),
             failing: AtomicBool::new(false),
@@ -241,7 +248,7 @@ impl Shared {
             done.fates
                 .extend(items.iter().map(|m| (m.seq, Fate::Pending)))
         };
-        if self.stop.load(Ordering::Relaxed) {
+        if self.stop.fired() {
             return pending(done);
         }
         match self.send_as(&self.webhook_id(items), items, Retries::UntilDeadline) {
@@ -270,7 +277,7 @@ impl Shared {
                     .push((items[0].seq, fate.unwrap_or(Fate::Pending)));
             }
             Sent::Failed(e) => {
-                self.stop.store(true, Ordering::Relaxed);
+                self.halt();
                 done.error.get_or_insert(e);
                 pending(done);
             }
@@ -281,7 +288,7 @@ impl Shared {
     /// refusals look systemic; then the run stops before it.
     fn set_aside(&self, item: &Matched, status: u16, detail: &str) -> Result<Fate, String> {
         let stop = |why: String| {
-            self.stop.store(true, Ordering::Relaxed);
+            self.halt();
             Err(why)
         };
         let Some(file) = &self.dead_letter else {
@@ -360,98 +367,115 @@ impl Shared {
             Retries::UntilDeadline => None,
             Retries::None => Some(1),
         };
-        let outcome = retry::run(self.deadline.at(), &self.stop, max_attempts, |n| {
-            let Some(permit) = self.pace.acquire(&self.stop) else {
-                return Attempt::Done(Sent::Failed("not attempted: the run is stopping".into()));
-            };
-            // A signal may have brought the deadline forward since the runner started.
-            let left = self.deadline.remaining();
-            if left.is_zero() {
-                return Attempt::Done(Sent::Failed(
-                    "not attempted: MAX_RUN_TIME reached, the next run goes on".into(),
-                ));
-            }
-            if n > 0 {
-                Counters::add(&self.counters.retries, 1);
-            }
-            let started = Instant::now();
-            let outcome = self.attempt(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
-            let took = started.elapsed();
-            Counters::add(&self.counters.requests, 1);
-            let url = self.cfg.shown_url();
-            let (verdict, retry_after, detail, status) = match outcome {
-                Ok(answer) => {
-                    report::request("POST", &url, &answer.status.to_string(), took);
-                    let mut detail = format!(
-                        "webhook answered {}: {}",
-                        answer.status,
-                        snippet(&scrub(&answer.text))
-                    );
-                    if let Some(to) = &answer.location {
-                        detail.push_str(&format!(" (redirecting to {to})"));
+        let outcome = retry::run(
+            self.deadline.at(),
+            &self.stop,
+            max_attempts,
+            |n| {
+                let Some(permit) = self.pace.acquire(&self.stop) else {
+                    return Attempt::Done(Sent::Failed(
+                        "not attempted: the run is stopping".into(),
+                    ));
+                };
+                // A signal may have brought the deadline forward since the runner started.
+                let left = self.deadline.remaining();
+                if left.is_zero() {
+                    return Attempt::Done(Sent::Failed(
+                        "not attempted: MAX_RUN_TIME reached, the next run goes on".into(),
+                    ));
+                }
+                if n > 0 {
+                    Counters::add(&self.counters.retries, 1);
+                }
+                let started = Instant::now();
+                let outcome =
+                    self.attempt(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
+                let took = started.elapsed();
+                Counters::add(&self.counters.requests, 1);
+                let url = self.cfg.shown_url();
+                let (verdict, retry_after, detail, status) = match outcome {
+                    Ok(answer) => {
+                        report::request("POST", &url, &answer.status.to_string(), took);
+                        let mut detail = format!(
+                            "webhook answered {}: {}",
+                            answer.status,
+                            snippet(&scrub(&answer.text))
+                        );
+                        if let Some(to) = &answer.location {
+                            detail.push_str(&format!(" (redirecting to {to})"));
+                        }
+                        let verdict = retry::classify(answer.status);
+                        (verdict, answer.retry_after, detail, answer.status)
                     }
-                    let verdict = retry::classify(answer.status);
-                    (verdict, answer.retry_after, detail, answer.status)
-                }
-                Err(e) => {
-                    let d = scrub(&describe(e));
-                    report::request("POST", &url, &d, took);
-                    (
-                        Verdict::Retry { throttled: false },
-                        None,
-                        format!("webhook request {d}"),
-                        0,
-                    )
-                }
-            };
-            Attempt::Done(match verdict {
-                Verdict::Delivered => {
-                    self.failing.store(false, Ordering::Relaxed);
-                    permit.release(Signal::Healthy, None);
-                    Sent::Delivered { status }
-                }
-                Verdict::Refused(status) => {
-                    // An answer about this log: the receiver is up.
-                    self.failing.store(false, Ordering::Relaxed);
-                    permit.release(Signal::Neutral, None);
-                    Sent::Refused { status, detail }
-                }
-                Verdict::Misconfigured(status) => {
-                    permit.release(Signal::Neutral, None);
-                    Sent::Failed(format!("{detail}; {}", retry::misconfigured_advice(status)))
-                }
-                Verdict::Retry { throttled } => {
-                    // The receiver asked for less: fewer requests in flight, and when it said
-                    // for how long, every worker waits, not only this one.
-                    let pause = retry_after.map(|asked| retry::next_wait(1, Some(asked), 0.0));
-                    match throttled {
-                        true => permit.release(Signal::Throttled, pause),
-                        false => permit.release(Signal::Neutral, None),
+                    Err(e) => {
+                        let bad = retry::bad_certificate(&e);
+                        let d = scrub(&describe(e));
+                        report::request("POST", &url, &d, took);
+                        if let Some(bad) = bad {
+                            permit.release(Signal::Neutral, None);
+                            return Attempt::Done(Sent::Failed(format!(
+                                "webhook request {d}; {}",
+                                retry::certificate_advice(bad, "WEBHOOK_URL")
+                            )));
+                        }
+                        (
+                            Verdict::Retry { throttled: false },
+                            None,
+                            format!("webhook request {d}"),
+                            0,
+                        )
                     }
-                    self.failing.store(true, Ordering::Relaxed);
-                    let why = format!("{detail} (webhook-id {id})");
-                    if retries == Retries::None {
+                };
+                Attempt::Done(match verdict {
+                    Verdict::Delivered => {
+                        self.failing.store(false, Ordering::Relaxed);
+                        permit.release(Signal::Healthy, None);
+                        Sent::Delivered { status }
+                    }
+                    Verdict::Refused(status) => {
+                        // An answer about this log: the receiver is up.
+                        self.failing.store(false, Ordering::Relaxed);
+                        permit.release(Signal::Neutral, None);
+                        Sent::Refused { status, detail }
+                    }
+                    Verdict::Misconfigured(status) => {
+                        permit.release(Signal::Neutral, None);
+                        Sent::Failed(format!("{detail}; {}", retry::misconfigured_advice(status)))
+                    }
+                    Verdict::Retry { throttled } => {
+                        // The receiver asked for less: fewer requests in flight, and when it said
+                        // for how long, every worker waits, not only this one.
+                        let pause = retry_after.map(|asked| retry::next_wait(1, Some(asked), 0.0));
+                        match throttled {
+                            true => permit.release(Signal::Throttled, pause),
+                            false => permit.release(Signal::Neutral, None),
+                        }
+                        self.failing.store(true, Ordering::Relaxed);
+                        let why = format!("{detail} (webhook-id {id})");
+                        if retries == Retries::None {
+                            return Attempt::Again {
+                                why,
+                                wait: retry_after,
+                            };
+                        }
+                        // Drawn here, so that a retry that would come after MAX_RUN_TIME ends the
+                        // run now instead of idling until then.
+                        let next = retry::next_wait(n + 1, retry_after, fastrand::f64());
+                        if next >= self.deadline.remaining() {
+                            return Attempt::Done(Sent::Failed(format!(
+                                "{why}; the next attempt would come in {}, after MAX_RUN_TIME, so the run ends now instead of waiting for it (the next run goes on)",
+                                retry::human(next)
+                            )));
+                        }
                         return Attempt::Again {
                             why,
-                            wait: retry_after,
+                            wait: Some(next),
                         };
                     }
-                    // Drawn here, so that a retry that would come after MAX_RUN_TIME ends the
-                    // run now instead of idling until then.
-                    let next = retry::next_wait(n + 1, retry_after, fastrand::f64());
-                    if next >= self.deadline.remaining() {
-                        return Attempt::Done(Sent::Failed(format!(
-                            "{why}; the next attempt would come in {}, after MAX_RUN_TIME, so the run ends now instead of waiting for it (the next run goes on)",
-                            retry::human(next)
-                        )));
-                    }
-                    return Attempt::Again {
-                        why,
-                        wait: Some(next),
-                    };
-                }
-            })
-        });
+                })
+            },
+            |line| report::verbose(line),
+        );
         match (outcome, retries) {
             (Ok(sent), _) => sent,
             (Err(why), Retries::None) => Sent::Failed(format!(

@@ -5,17 +5,17 @@
 use crate::config::Auth0Config;
 use crate::http::{ReadFailed, TooLarge, describe, read_capped, redact, redact_raw, snippet};
 use crate::report;
-use crate::retry::{self, Attempt};
+use crate::retry::{self, Attempt, Verdict};
 use crate::secret::Secret;
 use crate::source::log::Log;
-use crate::source::pacer::Pacer;
+use crate::source::pacer::{Pacer, Ticket};
 use crate::state::CachedToken;
+use crate::stop::Stop;
 use anyhow::{Result, anyhow, bail};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -40,10 +40,13 @@ pub struct Page {
     pub next: Option<String>,
 }
 
-/// Attempts for one request before the run gives up on Auth0 (waits for rate limits aside).
+/// Requests for one page, token requests included, before the run gives up on Auth0.
 const MAX_ATTEMPTS: u32 = 8;
 /// Fresh tokens for one page before a 401 or 403 means the credentials are refused.
 const MAX_REFRESHES: u32 = 3;
+/// Answers that are not a usable page before the page fails: a proxy's error page or a reset
+/// connection usually passes, a server that only sends those does not.
+const MAX_MALFORMED: u32 = 3;
 /// A cached token is replaced this long before it expires.
 const TOKEN_MARGIN: u64 = 600;
 const AUTH0_TIMEOUT: Duration = Duration::from_secs(30);
@@ -206,28 +209,36 @@ impl Auth0 {
         self.token.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached token, or a new one. One cursor fetches it while the others wait for it.
-    /// `true` with a token fetched for this call, `false` with one from the cache.
-    fn access_token(&self, deadline: Instant, stop: &AtomicBool) -> Result<(Secret, bool)> {
+    /// The cached token, or what this attempt came to while asking for one: a fetched token
+    /// is cached, recorded in `fetched` (so a refusal of it is known to be final) and ends the
+    /// attempt with [`Step::Fetched`], the page's request going in the next one. One cursor
+    /// fetches while the others wait for it.
+    fn token(
+        &self,
+        deadline: Instant,
+        stop: &Stop,
+        fetched: &mut Option<Secret>,
+    ) -> Result<Secret, Step> {
         let _one = self.fetching.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(t) = self.cached().as_ref() {
-            return Ok((t.access_token.clone(), false));
+            return Ok(t.access_token.clone());
         }
         let fresh = self.fetch_token(deadline, stop)?;
-        let secret = fresh.access_token.clone();
+        *fetched = Some(fresh.access_token.clone());
         *self.cached() = Some(fresh);
-        Ok((secret, true))
+        Err(Step::Fetched)
     }
 
     /// Auth0 refused `used`: forget it, unless another cursor has already replaced it.
-    fn forget_token(&self, used: Option<&Secret>) {
+    fn forget_token(&self, used: &Secret) {
         let mut cached = self.cached();
-        if cached.as_ref().map(|t| &t.access_token) == used {
+        if cached.as_ref().map(|t| &t.access_token) == Some(used) {
             *cached = None;
         }
     }
 
-    fn fetch_token(&self, deadline: Instant, stop: &AtomicBool) -> Result<CachedToken> {
+    /// One token request: the token, or what the attempt came to.
+    fn fetch_token(&self, deadline: Instant, stop: &Stop) -> Result<CachedToken, Step> {
         let url = self.url("oauth/token");
         let body = serde_json::json!({
             "grant_type": "client_credentials",
@@ -235,7 +246,7 @@ impl Auth0 {
             "client_secret": self.cfg.client_secret.expose(),
             "audience": self.cfg.audience.as_str(),
         });
-        let resp = self.call(deadline, stop, "POST", &url, || {
+        let resp = self.send(&mut None, deadline, stop, "POST", &url, || {
             Ok(self
                 .http
                 .post(url.clone())
@@ -243,20 +254,25 @@ impl Auth0 {
                 .json_body(&body))
         })?;
         let status = resp.status().as_u16();
-        if (300..400).contains(&status) {
-            return Err(redirect_error(status, "POST", &url, resp.headers()));
+        let headers = resp.headers().clone();
+        let text = body_text(resp, "POST", &url).map_err(Step::read)?;
+        match retry::classify(status) {
+            Verdict::Delivered if status == 200 => {}
+            Verdict::Misconfigured(300..=399) => {
+                return Err(Step::Fail(redirect_error(status, "POST", &url, &headers)));
+            }
+            Verdict::Misconfigured(401 | 403) => {
+                return Err(Step::Fail(credentials_error(status, &text)));
+            }
+            _ => {
+                return Err(Step::Fail(anyhow!(
+                    "Auth0 answered {status} to the token request: {}",
+                    snippet(&text)
+                )));
+            }
         }
-        let text = body_text(resp, "POST", &url)?;
-        if status == 401 || status == 403 {
-            return Err(credentials_error(status, &text));
-        }
-        if status != 200 {
-            bail!(
-                "Auth0 answered {status} to the token request: {}",
-                snippet(&text)
-            );
-        }
-        let (access_token, expires_at) = parse_token(text.as_bytes(), now_unix())?;
+        let (access_token, expires_at) =
+            parse_token(text.as_bytes(), now_unix()).map_err(Step::Fail)?;
         Ok(CachedToken {
             access_token,
             expires_at,
@@ -264,15 +280,10 @@ impl Auth0 {
         })
     }
 
-    /// One page of logs, retried through 5xx, 429, transport errors and malformed answers; a
-    /// 401/403 gets one fresh token.
-    pub fn page(
-        &self,
-        cursor: &Cursor,
-        take: u32,
-        deadline: Instant,
-        stop: &AtomicBool,
-    ) -> Result<Page> {
+    /// One page of logs, in one retry loop of at most [`MAX_ATTEMPTS`] requests in all: 5xx,
+    /// 429, transport errors and malformed answers are asked again, a token is fetched when
+    /// none is cached, and a 401/403 replaces the token.
+    pub fn page(&self, cursor: &Cursor, take: u32, deadline: Instant, stop: &Stop) -> Result<Page> {
         let mut url = self.url("api/v2/logs");
         match cursor {
             Cursor::Newest => {
@@ -295,130 +306,164 @@ impl Auth0 {
         // Answers that were not a usable page (not JSON, cut off on the way): asked again a few
         // times, as a proxy's error page or a reset connection is usually passing.
         let mut malformed = 0;
-        loop {
-            // The token is taken when the budget lets the request go, so it is as fresh as it
-            // can be when it is sent.
-            let used = Mutex::new(None);
-            let resp = self.call(deadline, stop, "GET", &url, || {
-                let (token, fresh) = self.access_token(deadline, stop)?;
-                let request = self
-                    .http
-                    .get(url.clone())
-                    .timeout(AUTH0_TIMEOUT)
-                    .bearer_auth(token.expose());
-                *used.lock().unwrap_or_else(PoisonError::into_inner) = Some((token, fresh));
-                Ok(request)
-            })?;
-            let status = resp.status().as_u16();
-            if (300..400).contains(&status) {
-                return Err(redirect_error(status, "GET", &url, resp.headers()));
-            }
-            let next = next_link(resp.headers());
-            // A body cut off on the way (reset, timeout) is asked again, like a malformed
-            // page; one over the size cap ends the run.
-            let text = match body_text(resp, "GET", &url) {
-                Err(e) if e.downcast_ref::<ReadFailed>().is_none() => return Err(e),
-                text => text,
-            };
-            let bad = match (status, text) {
-                (200, Ok(text)) => match parse_logs(&text) {
-                    Ok(logs) => return Ok(Page { logs, next }),
-                    Err(e) if e.is::<TooManyValues>() => return Err(e),
-                    Err(e) => e,
-                },
-                (_, Err(e)) => e,
-                // A refused token is replaced once. After that, only one from the cache (which
-                // another cursor may have seen expire): a token fetched for this very request
-                // that is refused again means the credentials or the scope are wrong.
-                (401 | 403, Ok(_))
-                    if refreshed == 0
-                        || refreshed < MAX_REFRESHES
-                            && used
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .as_ref()
-                                .is_some_and(|(_, fresh)| !fresh) =>
-                {
-                    report::verbose("Auth0 refused the access token; getting a new one");
-                    refreshed += 1;
-                    let used = used.into_inner().unwrap_or_else(PoisonError::into_inner);
-                    self.forget_token(used.as_ref().map(|(t, _)| t));
-                    continue;
-                }
-                (401 | 403, Ok(text)) => return Err(credentials_error(status, &text)),
-                (_, Ok(text)) => bail!(
-                    "Auth0 answered {status} to GET {}: {}",
-                    url.path(),
-                    snippet(&text)
-                ),
-            };
-            malformed += 1;
-            if malformed >= 3 {
-                return Err(bad);
-            }
-            let why = format!("{bad:#}");
-            report::warn(format_args!("{why}; asking again"));
-            self.wait(
-                retry::backoff(malformed, fastrand::f64()),
-                deadline,
-                stop,
-                &why,
-            )?;
-        }
-    }
-
-    /// Sends a request through the retry runner once the rate budget allows it, retrying 408,
-    /// 429, 5xx (but 501) and transport errors; returns the first answer that is not one of
-    /// those. The token endpoint is limited apart from the Management API, so its answers tell
-    /// the budget nothing.
-    fn call(
-        &self,
-        deadline: Instant,
-        stop: &AtomicBool,
-        method: &str,
-        url: &reqwest::Url,
-        build: impl Fn() -> Result<reqwest::blocking::RequestBuilder>,
-    ) -> Result<Response> {
-        let counts = url.path().starts_with("/api/v2/");
-        let outcome = retry::run(deadline, stop, Some(MAX_ATTEMPTS), |_| {
-            let Some(ticket) = self.pacer.acquire(counts, deadline, stop) else {
-                let why = match stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    true => "the run is stopping",
-                    false => {
-                        "the Auth0 rate budget (AUTH0_RATE_LIMIT) allows no request before MAX_RUN_TIME; the next run goes on"
+        // The token this page fetched, if it did: one refused right after it was made means
+        // the credentials or the scope are wrong.
+        let mut fetched = None;
+        // The budget's leave for the page's request, kept over a token fetch: the fresh token
+        // goes out at once instead of waiting for the budget again.
+        let mut held = None;
+        let outcome = retry::run(
+            deadline,
+            stop,
+            Some(MAX_ATTEMPTS),
+            |_| {
+                // The token is taken when the budget lets the request go, so it is as fresh as it
+                // can be when it is sent.
+                let mut used = None;
+                let resp = self.send(&mut held, deadline, stop, "GET", &url, || {
+                    let token = self.token(deadline, stop, &mut fetched)?;
+                    let request = self
+                        .http
+                        .get(url.clone())
+                        .timeout(AUTH0_TIMEOUT)
+                        .bearer_auth(token.expose());
+                    used = Some(token);
+                    Ok(request)
+                });
+                let resp = match resp {
+                    Ok(resp) => resp,
+                    Err(step) => return step.into_attempt(),
+                };
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                let next = next_link(&headers);
+                // A body cut off on the way (reset, timeout) is asked again, like a malformed
+                // page; one over the size cap ends the run.
+                let text = match body_text(resp, "GET", &url) {
+                    Err(e) if e.downcast_ref::<ReadFailed>().is_none() => {
+                        return Attempt::Done(Err(e));
+                    }
+                    text => text,
+                };
+                let bad = match (retry::classify(status), text) {
+                    (Verdict::Misconfigured(300..=399), _) => {
+                        return Attempt::Done(Err(redirect_error(status, "GET", &url, &headers)));
+                    }
+                    (Verdict::Delivered, Ok(text)) if status == 200 => match parse_logs(&text) {
+                        Ok(logs) => return Attempt::Done(Ok(Page { logs, next })),
+                        Err(e) if e.is::<TooManyValues>() => return Attempt::Done(Err(e)),
+                        Err(e) => e,
+                    },
+                    (_, Err(e)) => e,
+                    // A refused token is replaced once. After that, only one from the cache (which
+                    // another cursor may have seen expire): a token fetched for this very page
+                    // that is refused again means the credentials or the scope are wrong.
+                    (Verdict::Misconfigured(401 | 403), Ok(text)) => {
+                        let from_cache = used.is_some() && used != fetched;
+                        if refreshed == 0 || refreshed < MAX_REFRESHES && from_cache {
+                            report::verbose("Auth0 refused the access token; getting a new one");
+                            refreshed += 1;
+                            if let Some(used) = &used {
+                                self.forget_token(used);
+                            }
+                            return Attempt::Step;
+                        }
+                        return Attempt::Done(Err(credentials_error(status, &text)));
+                    }
+                    (_, Ok(text)) => {
+                        return Attempt::Done(Err(anyhow!(
+                            "Auth0 answered {status} to GET {}: {}",
+                            url.path(),
+                            snippet(&text)
+                        )));
                     }
                 };
-                return Attempt::Done(Err(anyhow!("{method} {} not sent: {why}", url.path())));
-            };
-            let request = match build() {
-                Ok(request) => request,
-                Err(e) => {
-                    self.pacer.answer(ticket, None);
-                    return Attempt::Done(Err(e));
+                malformed += 1;
+                if malformed >= MAX_MALFORMED {
+                    return Attempt::Done(Err(bad));
+                }
+                let why = format!("{bad:#}");
+                report::warn(format_args!("{why}; asking again"));
+                Attempt::Again {
+                    why,
+                    wait: Some(retry::backoff(malformed, fastrand::f64())),
+                }
+            },
+            |line| report::verbose(line),
+        );
+        if let Some(unused) = held {
+            self.pacer.answer(unused, None);
+        }
+        outcome.map_err(|why| anyhow!(why))?
+    }
+
+    /// Sends one request once the rate budget allows it (or with the leave in `held`, kept
+    /// when a token had to be fetched first), and tells the budget the answer. The
+    /// token endpoint is limited apart from the Management API, so its answers tell the budget
+    /// nothing. A transport error is worth another attempt, but a refused certificate is final.
+    fn send(
+        &self,
+        held: &mut Option<Ticket>,
+        deadline: Instant,
+        stop: &Stop,
+        method: &str,
+        url: &reqwest::Url,
+        build: impl FnOnce() -> Result<reqwest::blocking::RequestBuilder, Step>,
+    ) -> Result<Response, Step> {
+        let counts = url.path().starts_with("/api/v2/");
+        let Some(ticket) = held
+            .take()
+            .or_else(|| self.pacer.acquire(counts, deadline, stop))
+        else {
+            let why = match stop.fired() {
+                true => "the run is stopping",
+                false => {
+                    "the Auth0 rate budget (AUTH0_RATE_LIMIT) allows no request before MAX_RUN_TIME; the next run goes on"
                 }
             };
-            let started = Instant::now();
-            let resp = match request.send() {
-                Ok(resp) => resp,
-                Err(e) => {
-                    self.pacer.answer(ticket, None);
-                    let d = describe(e);
-                    report::request(method, &redact(url), &d, started.elapsed());
-                    return Attempt::Again {
-                        why: format!("{method} {}: {d}", url.path()),
-                        wait: None,
-                    };
-                }
-            };
-            let status = resp.status().as_u16();
-            report::request(method, &redact(url), &status.to_string(), started.elapsed());
-            self.pacer.answer(ticket, Some((status, resp.headers())));
+            return Err(Step::Fail(
+                CutShort(format!("{method} {} not sent: {why}", url.path())).into(),
+            ));
+        };
+        let request = match build() {
+            Ok(request) => request,
+            Err(Step::Fetched) => {
+                *held = Some(ticket);
+                return Err(Step::Fetched);
+            }
+            Err(step) => {
+                self.pacer.answer(ticket, None);
+                return Err(step);
+            }
+        };
+        let started = Instant::now();
+        let resp = match request.send() {
+            Ok(resp) => resp,
+            Err(e) => {
+                self.pacer.answer(ticket, None);
+                let bad = retry::bad_certificate(&e);
+                let d = describe(e);
+                report::request(method, &redact(url), &d, started.elapsed());
+                return Err(match bad {
+                    Some(bad) => Step::Fail(anyhow!(
+                        "{method} {}: {d}; {}",
+                        url.path(),
+                        retry::certificate_advice(bad, "AUTH0_DOMAIN")
+                    )),
+                    None => Step::Again(format!("{method} {}: {d}", url.path()), None),
+                });
+            }
+        };
+        let status = resp.status().as_u16();
+        report::request(method, &redact(url), &status.to_string(), started.elapsed());
+        self.pacer.answer(ticket, Some((status, resp.headers())));
+        if let Verdict::Retry { .. } = retry::classify(status) {
             let retry_after = retry::retry_after(resp.headers());
-            match status {
+            return Err(match status {
                 // The budget holds the next request back for the Retry-After, or until its
                 // model of the bucket has a token again.
-                429 => Attempt::Again {
-                    why: format!(
+                429 => Step::Again(
+                    format!(
                         "Auth0 rate limit reached (429) on {method} {}{}",
                         url.path(),
                         match retry_after {
@@ -426,21 +471,50 @@ impl Auth0 {
                             None => String::new(),
                         }
                     ),
-                    wait: Some(Duration::ZERO),
-                },
-                408 | 500 | 502..=599 => Attempt::Again {
-                    why: format!("Auth0 answered {status} to {method} {}", url.path()),
-                    wait: retry_after,
-                },
-                _ => Attempt::Done(Ok(resp)),
-            }
-        });
-        outcome.map_err(|why| anyhow!(why))?
+                    Some(Duration::ZERO),
+                ),
+                _ => Step::Again(
+                    format!("Auth0 answered {status} to {method} {}", url.path()),
+                    retry_after,
+                ),
+            });
+        }
+        Ok(resp)
+    }
+}
+
+/// A request not sent because the run stopped or reached MAX_RUN_TIME while it waited for the
+/// rate budget: the run is cut short, not failed, and the next one goes on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CutShort(String);
+
+/// What one Auth0 request came to short of an answer to read, before it is an [`Attempt`].
+pub enum Step {
+    /// Final: the page fails with this error.
+    Fail(anyhow::Error),
+    /// Worth another attempt: why, and the wait the server asked for.
+    Again(String, Option<Duration>),
+    /// A token was fetched: the next attempt sends the request.
+    Fetched,
+}
+
+impl Step {
+    /// A body that could not be read: cut off on the way is worth another attempt, too large
+    /// is final.
+    fn read(e: anyhow::Error) -> Step {
+        match e.downcast_ref::<ReadFailed>() {
+            Some(_) => Step::Again(format!("{e:#}"), None),
+            None => Step::Fail(e),
+        }
     }
 
-    /// [`retry::wait`], as an error of this client.
-    fn wait(&self, wait: Duration, deadline: Instant, stop: &AtomicBool, why: &str) -> Result<()> {
-        retry::wait(wait, deadline, stop, why).map_err(|e| anyhow!(e))
+    fn into_attempt<T>(self) -> Attempt<Result<T>> {
+        match self {
+            Step::Fail(e) => Attempt::Done(Err(e)),
+            Step::Again(why, wait) => Attempt::Again { why, wait },
+            Step::Fetched => Attempt::Step,
+        }
     }
 }
 
@@ -724,7 +798,7 @@ mod tests {
                 }
             }
             let pacer = crate::source::pacer::Pacer::new(crate::source::pacer::Share::Fraction(1.0));
-            let stop = AtomicBool::new(false);
+            let stop = Stop::new();
             let soon = Instant::now() + Duration::from_millis(5);
             if let Some(t) = pacer.acquire(true, soon, &stop) {
                 pacer.answer(t, Some((status, &headers)));

@@ -17,7 +17,6 @@ use auth0::{Auth0, Cursor, Page};
 use log::Log;
 use reqwest::Url;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 use windows::{Board, Work};
@@ -48,7 +47,7 @@ struct Cursors {
     base: Url,
     board: Arc<Board>,
     until: Instant,
-    stop: Arc<AtomicBool>,
+    stop: Arc<crate::stop::Stop>,
 }
 
 /// Starts reading the logs after `start` with one cursor, which starts more as the rate budget
@@ -61,7 +60,7 @@ pub fn start(
     base: Url,
     start: String,
     until: Instant,
-    stop: Arc<AtomicBool>,
+    stop: Arc<crate::stop::Stop>,
     tx: SyncSender<Fetched>,
 ) -> Arc<Board> {
     let board = Arc::new(Board::new(start));
@@ -115,10 +114,15 @@ fn read(cursors: &Arc<Cursors>, first: Work, tx: &SyncSender<Fetched>) -> Result
         let mut after = work.position;
         let mut cursor = Cursor::After(after.clone());
         loop {
-            if stop.load(Ordering::Relaxed) || Instant::now() >= *until {
+            if stop.fired() || Instant::now() >= *until {
                 return Ok(());
             }
-            let Page { logs, next: link } = auth0.page(&cursor, TAKE, *until, stop)?;
+            // MAX_RUN_TIME may come while the request waits for the rate budget: the run is
+            // then cut short like one that reaches it between pages.
+            let Page { logs, next: link } = match auth0.page(&cursor, TAKE, *until, stop) {
+                Err(e) if e.is::<auth0::CutShort>() => return Ok(()),
+                page => page?,
+            };
             let full = logs.len() >= TAKE as usize;
             let logs = match logs.is_empty() {
                 true => logs,

@@ -9,7 +9,6 @@
 //! blocking, shared wrapper every Auth0 request goes through.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -441,10 +440,15 @@ impl Pacer {
     }
 
     /// Waits until the budget allows a request, or `until`, or `stop`. `None` then.
-    pub fn acquire(&self, counts: bool, until: Instant, stop: &AtomicBool) -> Option<Ticket> {
+    pub fn acquire(
+        &self,
+        counts: bool,
+        until: Instant,
+        stop: &crate::stop::Stop,
+    ) -> Option<Ticket> {
         let mut b = self.budget();
         loop {
-            if stop.load(Ordering::Relaxed) {
+            if stop.fired() {
                 return None;
             }
             let now = Instant::now();
@@ -455,8 +459,8 @@ impl Pacer {
             if now >= until {
                 return None;
             }
-            // An answer wakes us (it may bring news); otherwise the model says when, and now
-            // and then to notice `stop`.
+            // An answer or a stop ([`Pacer::wake`]) wakes us (it may bring news); otherwise
+            // the model says when, and now and then for the model's own sake.
             let nap = wait
                 .unwrap_or(Duration::from_millis(100))
                 .clamp(Duration::from_millis(1), Duration::from_millis(100))
@@ -467,6 +471,13 @@ impl Pacer {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    /// Wakes every `acquire`, to see a stop token that has fired (under the lock, so none
+    /// misses it).
+    pub fn wake(&self) {
+        let _b = self.budget();
+        self.changed.notify_all();
     }
 
     /// The answer to a request `acquire` let go (`None` when it had no answer).

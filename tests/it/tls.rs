@@ -60,6 +60,12 @@ impl Setup {
         Ran::of(cmd.envs(env.iter().copied()))
     }
 
+    /// `run` with MAX_RUN_TIME left at its default (minutes): a run that retried a refused
+    /// certificate would make this slow, but the tests below tell it by the connections tried.
+    fn run_default_time(&self, domain: &str, hook: &str) -> Ran {
+        Ran::of(&mut self.home.command("run", domain, hook, &[]))
+    }
+
     fn run(&self, extra: &[&str]) -> Ran {
         self.run_with(&self.tenant.url(), &self.hook(), extra, &[])
     }
@@ -224,6 +230,71 @@ fn auth0_domain_behind_a_private_ca_is_refused_without_ca_cert() {
         out.stderr
     );
     assert!(auth0.server().connection_count() >= 1);
+    assert_eq!(auth0.server().request_count(), 0);
+    assert_eq!(setup.tenant.token_requests(), 0);
+    assert_eq!(setup.receiver.request_count(), 0);
+    assert_eq!(setup.checkpoint(), None);
+}
+
+#[test]
+fn untrusted_webhook_certificate_fails_the_run_at_once_naming_ca_cert() {
+    let ca = TestCa::new("Private Test CA");
+    let setup = Setup::new(&ca.issue(LOOPBACK_NAMES));
+
+    let out = setup.run_default_time(&setup.tenant.url(), &setup.hook());
+
+    setup.assert_refused(&out, "UnknownIssuer");
+    assert!(
+        out.stderr.contains("CA_CERT") && out.stderr.contains("not retried"),
+        "the message should say it is not retried and name CA_CERT:\n{}",
+        out.stderr
+    );
+    // One handshake, refused: no retry.
+    assert_eq!(setup.front.server().connection_count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn webhook_certificate_for_another_host_fails_the_run_at_once_naming_webhook_url() {
+    let ca = TestCa::new("Private Test CA");
+    let setup = Setup::new(&ca.issue(&["other.example"]));
+    let ca_file = setup.ca_file(&ca);
+
+    let mut cmd = setup.home.command(
+        "run",
+        &setup.tenant.url(),
+        &setup.hook(),
+        &["--ca-cert", path_arg(&ca_file)],
+    );
+    let out = Ran::of(&mut cmd);
+
+    setup.assert_refused(&out, "not valid for name");
+    assert!(
+        out.stderr.contains("WEBHOOK_URL") && out.stderr.contains("not retried"),
+        "the message should say it is not retried and name WEBHOOK_URL:\n{}",
+        out.stderr
+    );
+    assert_eq!(setup.front.server().connection_count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn untrusted_auth0_certificate_fails_the_run_at_once_naming_ca_cert_and_auth0_domain() {
+    let ca = TestCa::new("Private Test CA");
+    let setup = Setup::new(&ca.issue(LOOPBACK_NAMES));
+    let auth0 = TlsFront::start(&ca.issue(LOOPBACK_NAMES), &setup.tenant.url());
+
+    let out = setup.run_default_time(&auth0.url(), &setup.hook());
+
+    assert_eq!(out.code, 1, "exit code; stderr:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains("UnknownIssuer")
+            && out.stderr.contains("CA_CERT")
+            && out.stderr.contains("AUTH0_DOMAIN")
+            && out.stderr.contains("not retried"),
+        "the message should name the problem, CA_CERT and AUTH0_DOMAIN:\n{}",
+        out.stderr
+    );
+    // One handshake, refused: no retry, and nothing reached the tenant or the receiver.
+    assert_eq!(auth0.server().connection_count(), 1, "{}", out.stderr);
     assert_eq!(auth0.server().request_count(), 0);
     assert_eq!(setup.tenant.token_requests(), 0);
     assert_eq!(setup.receiver.request_count(), 0);
