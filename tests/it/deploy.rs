@@ -12,9 +12,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::cli::{Home, Setup, sapi_logs};
-
-const BIN: &str = env!("CARGO_BIN_EXE_auth0-mgmt-webhooks");
+use crate::support::cli::{Home, Setup, bin_path, sapi_logs};
 
 fn example(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
@@ -132,12 +130,12 @@ fn localised(line: &str, env_file: &Path) -> String {
         "/etc/auth0-mgmt-webhooks/acme.env",
         &env_file.display().to_string(),
     )
-    .replace("/usr/local/bin/auth0-mgmt-webhooks", BIN)
+    .replace("/usr/local/bin/auth0-mgmt-webhooks", bin_path())
     .replace("logger -t auth0-mgmt-webhooks", "cat")
 }
 
 fn sh(command: &str) -> crate::support::cli::Ran {
-    let dir = Path::new(BIN).parent().unwrap();
+    let dir = Path::new(bin_path()).parent().unwrap();
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(command)
@@ -246,7 +244,7 @@ fn the_systemd_units_verify_and_carry_what_the_service_needs() {
         ("auth0-mgmt-webhooks.timer", &timer),
     ] {
         // verify checks that ExecStart's program exists: the binary under test.
-        let text = text.replace("/usr/local/bin/auth0-mgmt-webhooks", BIN);
+        let text = text.replace("/usr/local/bin/auth0-mgmt-webhooks", bin_path());
         std::fs::write(dir.join(name), text).unwrap();
     }
     for unit in [

@@ -458,90 +458,70 @@ fn auth0_token_bucket_rate_limit_is_paced_and_the_run_completes() {
     assert_eq!(home.checkpoint(), Some(newest(&logs)));
 }
 
-#[test]
-fn one_html_page_from_auth0_is_retried() {
-    let logs = realistic_logs(100, 20);
-    let tenant = FakeTenant::start(logs.clone());
-    tenant.push_fault(Fault::Html);
-    let receiver = FakeReceiver::start();
-    let home = Home::new();
-
-    let ran = home.run(&tenant.url(), &receiver.url(), &[]);
-    ran.assert_code(0);
-
-    assert!(ran.stderr.contains("not JSON"), "{}", ran.stderr);
-    assert_eq!(receiver.unique_delivered(), matching(&logs));
-    assert_eq!(home.checkpoint(), Some(newest(&logs)));
-}
+/// What a bad answer from Auth0 looks like, and what the run says of it.
+const BAD_PAGES: [(Fault, &[&str]); 2] = [
+    (Fault::Html, &["not JSON", "<html>"]),
+    (Fault::BadJson, &["without log_id"]),
+];
 
 #[test]
-fn one_log_without_an_id_from_auth0_is_retried() {
-    let logs = realistic_logs(100, 21);
-    let tenant = FakeTenant::start(logs.clone());
-    tenant.push_fault(Fault::BadJson);
-    let receiver = FakeReceiver::start();
-    let home = Home::new();
+fn one_bad_page_from_auth0_is_retried() {
+    for (fault, said) in BAD_PAGES {
+        let logs = realistic_logs(100, 20);
+        let tenant = FakeTenant::start(logs.clone());
+        tenant.push_fault(fault.clone());
+        let receiver = FakeReceiver::start();
+        let home = Home::new();
 
-    let ran = home.run(&tenant.url(), &receiver.url(), &[]);
-    ran.assert_code(0);
+        let ran = home.run(&tenant.url(), &receiver.url(), &[]);
+        ran.assert_code(0);
 
-    assert!(ran.stderr.contains("without log_id"), "{}", ran.stderr);
-    assert_eq!(receiver.unique_delivered(), matching(&logs));
-}
-
-#[test]
-fn persistent_html_from_auth0_fails_the_run_without_moving_the_checkpoint() {
-    let tenant = FakeTenant::start(sapi_logs(1..=20));
-    let receiver = FakeReceiver::start();
-    let home = Home::new();
-    home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
-
-    tenant.push_logs(sapi_logs(21..=40));
-    for _ in 0..3 {
-        tenant.push_fault(Fault::Html);
+        assert!(
+            said.iter().all(|s| ran.stderr.contains(s)),
+            "{fault:?}: {}",
+            ran.stderr
+        );
+        assert_eq!(receiver.unique_delivered(), matching(&logs), "{fault:?}");
+        assert_eq!(home.checkpoint(), Some(newest(&logs)), "{fault:?}");
     }
-    receiver.clear();
-    let ran = home.run(&tenant.url(), &receiver.url(), &[]);
-    ran.assert_code(1);
-    assert!(
-        ran.stderr.contains("not JSON") && ran.stderr.contains("<html>"),
-        "{}",
-        ran.stderr
-    );
-    assert_eq!(receiver.request_count(), 0);
-    assert_eq!(home.checkpoint(), Some(log_id(20)));
-    assert_eq!(
-        tenant.pending_faults(),
-        0,
-        "the run asked again before giving up"
-    );
-
-    home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
-    assert_eq!(receiver.unique_delivered(), ids(&sapi_logs(21..=40)));
-    assert_eq!(home.checkpoint(), Some(log_id(40)));
 }
 
 #[test]
-fn persistent_log_without_an_id_fails_the_run_without_moving_the_checkpoint() {
-    let tenant = FakeTenant::start(sapi_logs(1..=20));
-    let receiver = FakeReceiver::start();
-    let home = Home::new();
-    home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
+fn persistent_bad_pages_from_auth0_fail_the_run_without_moving_the_checkpoint() {
+    for (fault, said) in BAD_PAGES {
+        let tenant = FakeTenant::start(sapi_logs(1..=20));
+        let receiver = FakeReceiver::start();
+        let home = Home::new();
+        home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
 
-    tenant.push_logs(sapi_logs(21..=40));
-    for _ in 0..3 {
-        tenant.push_fault(Fault::BadJson);
+        tenant.push_logs(sapi_logs(21..=40));
+        for _ in 0..3 {
+            tenant.push_fault(fault.clone());
+        }
+        receiver.clear();
+        let ran = home.run(&tenant.url(), &receiver.url(), &[]);
+        ran.assert_code(1);
+        assert!(
+            said.iter().all(|s| ran.stderr.contains(s)),
+            "{fault:?}: {}",
+            ran.stderr
+        );
+        assert_eq!(receiver.request_count(), 0, "{fault:?}");
+        assert_eq!(home.checkpoint(), Some(log_id(20)), "{fault:?}");
+        assert_eq!(
+            tenant.pending_faults(),
+            0,
+            "{fault:?}: the run asked again before giving up"
+        );
+
+        home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
+        assert_eq!(
+            receiver.unique_delivered(),
+            ids(&sapi_logs(21..=40)),
+            "{fault:?}"
+        );
+        assert_eq!(home.checkpoint(), Some(log_id(40)), "{fault:?}");
     }
-    receiver.clear();
-    let ran = home.run(&tenant.url(), &receiver.url(), &[]);
-    ran.assert_code(1);
-    assert!(ran.stderr.contains("without log_id"), "{}", ran.stderr);
-    assert_eq!(receiver.request_count(), 0);
-    assert_eq!(home.checkpoint(), Some(log_id(20)));
-    assert_eq!(tenant.pending_faults(), 0);
-
-    home.run(&tenant.url(), &receiver.url(), &[]).assert_code(0);
-    assert_eq!(receiver.unique_delivered(), ids(&sapi_logs(21..=40)));
 }
 
 #[test]

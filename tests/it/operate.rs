@@ -3,36 +3,23 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::support::cli::{GUARD, Setup, matching};
+use crate::support::cli::{Ran, Setup, matching};
 use crate::support::{Behaviour, CLIENT_SECRET, Reply, Server, log_id, realistic_logs};
 use serde_json::Value;
 
 /// A Slack incoming webhook path: a secret that must never be printed.
 const SLACK_PATH: &str = "/services/T0000/B0000/XYZSLACKSECRET";
 
-/// The binary under assert_cmd, whose `assert()` can check stdout and stderr as well as the code.
-trait AssertCmd {
-    /// `auth0-mgmt-webhooks <sub>` against the fakes.
-    fn cmd(&self, sub: &str) -> assert_cmd::Command;
-    /// `auth0-mgmt-webhooks history` of the state file, with no other setting.
-    fn history(&self) -> assert_cmd::Command;
-}
-
-impl AssertCmd for Setup {
-    fn cmd(&self, sub: &str) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::from_std(self.command(sub));
-        cmd.timeout(GUARD);
-        cmd
-    }
-
-    fn history(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::from_std(self.home.bare());
-        cmd.timeout(GUARD)
+/// `auth0-mgmt-webhooks history` of the state file with these arguments, and no other setting.
+fn history(s: &Setup, args: &[&str]) -> Ran {
+    Ran::of(
+        s.home
+            .bare()
             .arg("history")
             .arg("--state")
-            .arg(self.state());
-        cmd
-    }
+            .arg(s.state())
+            .args(args),
+    )
 }
 
 /// A fake Slack endpoint recording the `text` of each message it gets, and its whole body.
@@ -119,14 +106,6 @@ fn slack_fields(message: &Value) -> (String, std::collections::BTreeMap<String, 
     (colour, fields)
 }
 
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Slack
 
@@ -139,13 +118,12 @@ fn slack_gets_one_message_with_error_counts_and_checkpoint_when_a_run_fails() {
     s.receiver.set_behaviour(Behaviour::Status(400));
     let slack = Slack::start(200);
 
-    let out = s
-        .cmd("run")
-        .args(["--batch-size", "10"])
-        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    s.exec(
+        "run",
+        &["--batch-size", "10"],
+        &[("SLACK_INCOMING_WEBHOOK_URL", &slack.url())],
+    )
+    .assert_code(1);
 
     let messages = slack.messages();
     assert_eq!(messages.len(), 1, "{messages:#?}");
@@ -184,14 +162,15 @@ fn a_run_that_dead_letters_is_amber_in_slack_and_says_how_many() {
     s.receiver.push_reply(Reply::text(422, "bad item"));
     let slack = Slack::start(200);
     let dead = s.home.join("dead.jsonl");
-    let out = s
-        .cmd("run")
-        .args(["--send-as-batch", "false", "--concurrency", "1"])
-        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
-        .env("DEAD_LETTER_FILE", &dead)
-        .output()
-        .unwrap();
-    let err = stderr_of(&out);
+    let out = s.exec(
+        "run",
+        &["--send-as-batch", "false", "--concurrency", "1"],
+        &[
+            ("SLACK_INCOMING_WEBHOOK_URL", &slack.url()),
+            ("DEAD_LETTER_FILE", dead.to_str().unwrap()),
+        ],
+    );
+    let err = &out.stderr;
     assert!(err.contains("1 dead-lettered"), "{err}");
     let (colour, fields) = slack_fields(&slack.only_body());
     assert_eq!(colour, "#ecb22e", "amber: {fields:#?}");
@@ -207,10 +186,8 @@ fn slack_hears_of_the_first_failure_not_of_every_one_then_of_the_recovery() {
     let s = Setup::new(crate::support::cli::sapi_logs(1..=10));
     let slack = Slack::start(200);
     let run = |code: i32| {
-        s.cmd("run")
-            .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
-            .assert()
-            .code(code);
+        s.exec("run", &[], &[("SLACK_INCOMING_WEBHOOK_URL", &slack.url())])
+            .assert_code(code);
     };
     s.receiver.set_behaviour(Behaviour::Status(400));
     for _ in 0..3 {
@@ -236,10 +213,8 @@ fn slack_hears_of_the_first_failure_not_of_every_one_then_of_the_recovery() {
 fn a_good_run_sends_nothing_to_slack_by_default() {
     let s = Setup::new(realistic_logs(30, 4));
     let slack = Slack::start(200);
-    s.cmd("run")
-        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
-        .assert()
-        .success();
+    s.exec("run", &[], &[("SLACK_INCOMING_WEBHOOK_URL", &slack.url())])
+        .assert_code(0);
     assert!(s.receiver.unique_delivered().len() > 10);
     assert_eq!(slack.messages(), Vec::<String>::new());
 }
@@ -249,11 +224,15 @@ fn slack_send_success_reports_fetched_matched_delivered_checkpoint_and_duration(
     let logs = realistic_logs(30, 4);
     let s = Setup::new(logs.clone());
     let slack = Slack::start(200);
-    s.cmd("run")
-        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
-        .env("SLACK_SEND_SUCCESS", "true")
-        .assert()
-        .success();
+    s.exec(
+        "run",
+        &[],
+        &[
+            ("SLACK_INCOMING_WEBHOOK_URL", &slack.url()),
+            ("SLACK_SEND_SUCCESS", "true"),
+        ],
+    )
+    .assert_code(0);
 
     let messages = slack.messages();
     assert_eq!(messages.len(), 1, "{messages:#?}");
@@ -285,11 +264,15 @@ fn daily_report_is_sent_by_the_first_run_of_the_day_only() {
     let s = Setup::new(realistic_logs(30, 5));
     let slack = Slack::start(200);
     let run = || {
-        s.cmd("run")
-            .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
-            .env("DAILY_REPORT_HOUR", "0")
-            .assert()
-            .success();
+        s.exec(
+            "run",
+            &[],
+            &[
+                ("SLACK_INCOMING_WEBHOOK_URL", &slack.url()),
+                ("DAILY_REPORT_HOUR", "0"),
+            ],
+        )
+        .assert_code(0);
     };
 
     let day_before = utc_day();
@@ -315,11 +298,15 @@ fn daily_report_is_sent_by_the_first_run_of_the_day_only() {
 fn the_extensions_daily_report_time_setting_sends_the_daily_report() {
     let s = Setup::new(realistic_logs(30, 5));
     let slack = Slack::start(200);
-    s.cmd("run")
-        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
-        .env("DAILY_REPORT_TIME", "00:00")
-        .assert()
-        .success();
+    s.exec(
+        "run",
+        &[],
+        &[
+            ("SLACK_INCOMING_WEBHOOK_URL", &slack.url()),
+            ("DAILY_REPORT_TIME", "00:00"),
+        ],
+    )
+    .assert_code(0);
     let messages = slack.messages();
     assert_eq!(messages.len(), 1, "{messages:#?}");
     assert!(messages[0].contains("daily report"), "{}", messages[0]);
@@ -333,28 +320,32 @@ fn the_extensions_daily_report_time_setting_sends_the_daily_report() {
 fn daily_report_time_and_hour_both_set_or_a_bad_time_stop_before_anything_is_sent() {
     let s = Setup::new(realistic_logs(30, 5));
     let slack = Slack::start(200);
-    let out = s
-        .cmd("run")
-        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
-        .env("DAILY_REPORT_TIME", "9")
-        .env("DAILY_REPORT_HOUR", "9")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
-    let err = stderr_of(&out);
+    let out = s.exec(
+        "run",
+        &[],
+        &[
+            ("SLACK_INCOMING_WEBHOOK_URL", &slack.url()),
+            ("DAILY_REPORT_TIME", "9"),
+            ("DAILY_REPORT_HOUR", "9"),
+        ],
+    );
+    out.assert_code(2);
+    let err = &out.stderr;
     assert!(
         err.contains("DAILY_REPORT_TIME") && err.contains("DAILY_REPORT_HOUR"),
         "{err}"
     );
 
-    let out = s
-        .cmd("run")
-        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
-        .env("DAILY_REPORT_TIME", "25")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
-    let err = stderr_of(&out);
+    let out = s.exec(
+        "run",
+        &[],
+        &[
+            ("SLACK_INCOMING_WEBHOOK_URL", &slack.url()),
+            ("DAILY_REPORT_TIME", "25"),
+        ],
+    );
+    out.assert_code(2);
+    let err = &out.stderr;
     assert!(
         err.contains("DAILY_REPORT_TIME must be an hour from 0 to 23") && err.contains("'25'"),
         "the variable the user set is named: {err}"
@@ -371,14 +362,16 @@ fn utc_day() -> String {
 fn slack_answering_500_is_a_warning_without_the_url_and_the_run_still_succeeds() {
     let s = Setup::new(realistic_logs(20, 6));
     let slack = Slack::start(500);
-    let out = s
-        .cmd("run")
-        .env("SLACK_INCOMING_WEBHOOK_URL", slack.url())
-        .env("SLACK_SEND_SUCCESS", "true")
-        .output()
-        .unwrap();
-    let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let out = s.exec(
+        "run",
+        &[],
+        &[
+            ("SLACK_INCOMING_WEBHOOK_URL", &slack.url()),
+            ("SLACK_SEND_SUCCESS", "true"),
+        ],
+    );
+    out.assert_code(0);
+    let err = &out.stderr;
     assert_eq!(slack.messages().len(), 1);
     assert!(
         err.contains("warning: Slack refused the report (500)"),
@@ -396,14 +389,16 @@ fn unreachable_slack_is_a_warning_without_the_url_and_the_run_still_succeeds() {
         let gone = Slack::start(200);
         gone.url()
     };
-    let out = s
-        .cmd("run")
-        .env("SLACK_INCOMING_WEBHOOK_URL", &url)
-        .env("SLACK_SEND_SUCCESS", "true")
-        .output()
-        .unwrap();
-    let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let out = s.exec(
+        "run",
+        &[],
+        &[
+            ("SLACK_INCOMING_WEBHOOK_URL", &url),
+            ("SLACK_SEND_SUCCESS", "true"),
+        ],
+    );
+    out.assert_code(0);
+    let err = &out.stderr;
     assert!(
         err.contains("warning: could not send the Slack report"),
         "{err}"
@@ -419,25 +414,25 @@ fn unreachable_slack_is_a_warning_without_the_url_and_the_run_still_succeeds() {
 /// Three runs: ok, failed (the webhook refuses), ok.
 fn three_runs() -> Setup {
     let s = Setup::new(realistic_logs(20, 8));
-    s.cmd("run").assert().success();
+    s.exec("run", &[], &[]).assert_code(0);
     s.tenant.push_logs(
         (21..=30)
             .map(|i| crate::support::log(i, "sapi", "post", "/api/v2/users"))
             .collect(),
     );
     s.receiver.set_behaviour(Behaviour::Status(400));
-    s.cmd("run").assert().code(1);
+    s.exec("run", &[], &[]).assert_code(1);
     s.receiver.set_behaviour(Behaviour::Accept);
-    s.cmd("run").assert().success();
+    s.exec("run", &[], &[]).assert_code(0);
     s
 }
 
 #[test]
 fn history_shows_a_table_row_per_run_with_the_failure() {
     let s = three_runs();
-    let out = s.history().output().unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let table = stdout_of(&out);
+    let out = history(&s, &[]);
+    out.assert_code(0);
+    let table = &out.stdout;
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "a header and three rows:\n{table}");
     assert!(
@@ -460,9 +455,9 @@ fn history_shows_a_table_row_per_run_with_the_failure() {
 #[test]
 fn history_json_lists_the_runs_oldest_first_with_the_documented_fields() {
     let s = three_runs();
-    let out = s.history().arg("--json").output().unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = history(&s, &["--json"]);
+    out.assert_code(0);
+    let runs: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(runs.len(), 3);
     for run in &runs {
         for field in [
@@ -503,18 +498,14 @@ fn history_json_lists_the_runs_oldest_first_with_the_documented_fields() {
 #[test]
 fn history_limit_shows_only_the_newest_runs() {
     let s = three_runs();
-    let out = s
-        .history()
-        .args(["--json", "--limit", "1"])
-        .output()
-        .unwrap();
-    let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = history(&s, &["--json", "--limit", "1"]);
+    let runs: Vec<Value> = serde_json::from_str(&out.assert_code(0).stdout).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["status"], "ok");
     assert_eq!(runs[0]["checkpoint"], log_id(30));
 
-    let out = s.history().args(["--limit", "1"]).output().unwrap();
-    let table = stdout_of(&out);
+    let out = history(&s, &["--limit", "1"]);
+    let table = &out.assert_code(0).stdout;
     assert_eq!(table.lines().count(), 2, "{table}");
     assert!(
         table.contains(&log_id(30)) && !table.contains("failed"),
@@ -529,11 +520,10 @@ fn history_limit_shows_only_the_newest_runs() {
 fn output_json_counts_match_what_the_tenant_served_and_the_receiver_got() {
     let logs = realistic_logs(250, 11);
     let s = Setup::new(logs.clone());
-    let out = s.cmd("run").args(["--output", "json"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    let stdout = stdout_of(&out);
+    let out = s.exec("run", &["--output", "json"], &[]);
+    let stdout = &out.assert_code(0).stdout;
     assert_eq!(stdout.lines().count(), 1, "one JSON object: {stdout}");
-    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    let summary: Value = serde_json::from_str(stdout).unwrap();
 
     assert_eq!(summary["status"], "ok");
     assert_eq!(summary["logs_fetched"], s.tenant.logs_served() as u64);
@@ -565,9 +555,8 @@ fn output_json_counts_match_what_the_tenant_served_and_the_receiver_got() {
 fn output_json_reports_a_failed_run_with_its_error() {
     let s = Setup::new(realistic_logs(30, 12));
     s.receiver.set_behaviour(Behaviour::Status(400));
-    let out = s.cmd("run").args(["--output", "json"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = s.exec("run", &["--output", "json"], &[]);
+    let summary: Value = serde_json::from_str(&out.assert_code(1).stdout).unwrap();
     assert_eq!(summary["status"], "failed");
     assert_eq!(summary["logs_delivered"], 0);
     assert!(
@@ -583,9 +572,8 @@ fn output_json_reports_a_failed_run_with_its_error() {
 fn check_with_good_credentials_reports_and_sends_nothing() {
     let logs = realistic_logs(30, 13);
     let s = Setup::new(logs.clone());
-    let out = s.cmd("check").output().unwrap();
-    let stdout = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr_of(&out));
+    let out = s.exec("check", &[], &[]);
+    let stdout = &out.assert_code(0).stdout;
     assert!(stdout.contains("token obtained"), "{stdout}");
     assert!(stdout.contains("logs readable"), "{stdout}");
     assert!(stdout.contains("nothing was sent"), "{stdout}");
@@ -603,13 +591,8 @@ fn check_with_good_credentials_reports_and_sends_nothing() {
 #[test]
 fn check_with_a_wrong_client_secret_fails_naming_the_credentials() {
     let s = Setup::new(realistic_logs(30, 13));
-    let out = s
-        .cmd("check")
-        .env("AUTH0_CLIENT_SECRET", "not-the-secret")
-        .output()
-        .unwrap();
-    let all = format!("{}{}", stdout_of(&out), stderr_of(&out));
-    assert_eq!(out.status.code(), Some(1), "{all}");
+    let out = s.exec("check", &[], &[("AUTH0_CLIENT_SECRET", "not-the-secret")]);
+    let all = out.assert_code(1).all();
     assert!(all.contains("Auth0 refused the credentials"), "{all}");
     assert!(all.contains("AUTH0_CLIENT_SECRET"), "{all}");
     assert!(!all.contains("not-the-secret"), "{all}");
@@ -626,14 +609,12 @@ fn output_without_a_terminal_has_no_escape_codes_or_carriage_returns() {
         // Some retries, so that warnings and retry lines are printed too.
         s.receiver.push_reply(Reply::status(503));
         s.receiver.push_reply(Reply::status(503));
-        let mut cmd = s.cmd("run");
-        cmd.args(["--batch-size", "50"]);
-        if let Some(v) = verbosity {
-            cmd.arg(v);
-        }
-        let out = cmd.output().unwrap();
-        let err = stderr_of(&out);
-        assert_eq!(out.status.code(), Some(0), "{err}");
+        let args: Vec<&str> = ["--batch-size", "50"]
+            .into_iter()
+            .chain(verbosity)
+            .collect();
+        let out = s.exec("run", &args, &[]);
+        let err = &out.assert_code(0).stderr;
         assert!(
             err.contains("ok, caught up: delivered"),
             "the summary line: {err}"
@@ -646,20 +627,15 @@ fn output_without_a_terminal_has_no_escape_codes_or_carriage_returns() {
             !err.contains('\r'),
             "carriage return in {verbosity:?}: {err:?}"
         );
-        assert!(!stdout_of(&out).contains('\x1b'));
+        assert!(!out.stdout.contains('\x1b'));
     }
 }
 
 #[test]
 fn verbose_shows_each_request_with_method_url_status_and_time() {
     let s = Setup::new(realistic_logs(120, 15));
-    let out = s
-        .cmd("run")
-        .args(["--batch-size", "50", "-v"])
-        .output()
-        .unwrap();
-    let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let out = s.exec("run", &["--batch-size", "50", "-v"], &[]);
+    let err = &out.assert_code(0).stderr;
 
     let request_lines = |method: &str, url: &str| {
         err.lines()
@@ -685,12 +661,11 @@ fn verbose_shows_each_request_with_method_url_status_and_time() {
 #[test]
 fn quiet_prints_nothing_on_a_successful_run() {
     let s = Setup::new(realistic_logs(60, 16));
-    s.cmd("run")
-        .arg("-q")
-        .assert()
-        .success()
-        .stdout("")
-        .stderr("");
+    let out = s.exec("run", &["-q"], &[]);
+    assert_eq!(
+        (out.assert_code(0).stdout.as_str(), out.stderr.as_str()),
+        ("", "")
+    );
     assert!(!s.receiver.unique_delivered().is_empty());
 }
 
@@ -698,9 +673,8 @@ fn quiet_prints_nothing_on_a_successful_run() {
 fn quiet_still_prints_the_error_of_a_failed_run() {
     let s = Setup::new(realistic_logs(60, 16));
     s.receiver.set_behaviour(Behaviour::Status(400));
-    let out = s.cmd("run").arg("-q").output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr_of(&out);
+    let out = s.exec("run", &["-q"], &[]);
+    let err = &out.assert_code(1).stderr;
     assert!(!err.is_empty());
     assert!(
         err.lines()

@@ -30,11 +30,15 @@ pub const GUARD: Duration = Duration::from_secs(120);
 /// minutes. It is set in the environment so that a test's `--max-run-time` replaces it.
 const SAFETY_NET: &str = "30s";
 
+/// Where the binary is, for a test that runs it through a shell line or a unit file as written.
+pub fn bin_path() -> &'static str {
+    // Cargo sets CARGO_BIN_EXE_* for integration tests alone.
+    BIN.expect("only an integration test can run the binary")
+}
+
 /// The binary with an empty environment, so the machine's settings never leak into a test.
 pub fn bin() -> Command {
-    // Cargo sets CARGO_BIN_EXE_* for integration tests alone.
-    let path = BIN.expect("only an integration test can run the binary");
-    let mut cmd = Command::new(path);
+    let mut cmd = Command::new(bin_path());
     cmd.env_clear();
     cmd
 }

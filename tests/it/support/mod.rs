@@ -1,4 +1,4 @@
-//! Test support shared by the integration tests and the examples: a small HTTP server, a fake
+//! Test support shared by the integration tests and the examples: an HTTP server on hyper, a fake
 //! Auth0 tenant and a fake webhook receiver; for the integration tests alone, a harness running
 //! the binary against them (`cli`).
 #![allow(dead_code, unused_imports)]

@@ -1,22 +1,26 @@
 //! HTTPS for the fakes: certificates made at test time (a private CA, server certificates it
 //! signs, a self-signed one) and servers on `127.0.0.1:0` that present them.
 //!
-//! `https_server` serves a handler like `Server::start` does; `TlsFront` puts HTTPS in front of
-//! a plain fake (`FakeTenant`, `FakeReceiver`) so their scripting and records work unchanged.
+//! `TlsFront` puts HTTPS in front of a plain fake (`FakeTenant`, `FakeReceiver`), so that their
+//! scripting and records work unchanged.
 
-use std::io;
-use std::net::TcpStream;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use tokio::io::copy_bidirectional;
+use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
+use tokio_rustls::TlsAcceptor;
 
-use super::http::{Conn, Reply, Request, Server, Wrap};
+use super::http::{listen, runtime};
 
 /// A private certificate authority, like the one a company runs for its internal services.
 pub struct TestCa {
@@ -112,107 +116,80 @@ fn server_params(names: &[&str]) -> CertificateParams {
     params
 }
 
-/// Starts an HTTPS server on `127.0.0.1:0` presenting `cert`; `url()` gives
-/// `https://127.0.0.1:PORT`. A client that rejects the certificate ends the handshake, so its
-/// connection shows in `connection_count()` but no request in `request_count()`.
-pub fn https_server(
-    cert: &ServerCert,
-    handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
-) -> Server {
-    let config = cert.server_config();
-    let wrap: Arc<Wrap> = Arc::new(move |tcp: TcpStream| {
-        let session = ServerConnection::new(Arc::clone(&config)).map_err(io::Error::other)?;
-        // The handshake happens on the first read, on the connection's own thread.
-        Ok(Box::new(StreamOwned::new(session, tcp)) as Box<dyn Conn>)
-    });
-    Server::start_with("https", wrap, handler)
-}
-
-/// An HTTPS server that forwards every request to a plain-http fake and hands back its answer
-/// (a refused or dropped backend connection is passed on as a dropped connection).
+/// HTTPS in front of a plain-http fake: it accepts TLS connections on `127.0.0.1:0`,
+/// presenting its certificate, and passes the bytes of each on to the fake over a connection of
+/// its own. It counts the connections and the TLS sessions, so that a test tells a client that
+/// refused the certificate (a connection, no session) from one that never came.
 pub struct TlsFront {
-    server: Server,
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    sessions: Arc<AtomicUsize>,
+    runtime: Option<Runtime>,
 }
 
 impl TlsFront {
     /// Fronts `backend` (e.g. `FakeReceiver::base_url()`, `FakeTenant::url()`), presenting
     /// `cert`.
     pub fn start(cert: &ServerCert, backend: &str) -> TlsFront {
-        let backend = backend.trim_end_matches('/').to_string();
-        let client = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(None)
-            .build()
-            .expect("build the forwarding client");
-        let server = https_server(cert, move |request| forward(&client, &backend, request));
-        TlsFront { server }
+        let backend: SocketAddr = backend
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .expect("the backend is http://127.0.0.1:PORT");
+        let acceptor = TlsAcceptor::from(cert.server_config());
+        let runtime = runtime();
+        let listener = listen(&runtime);
+        let addr = listener
+            .local_addr()
+            .expect("local address of the listener");
+        let connections = Arc::new(AtomicUsize::new(0));
+        let sessions = Arc::new(AtomicUsize::new(0));
+        let (accepted, established) = (Arc::clone(&connections), Arc::clone(&sessions));
+        runtime.spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let (acceptor, established) = (acceptor.clone(), Arc::clone(&established));
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends the handshake here.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    established.fetch_add(1, Ordering::SeqCst);
+                    let Ok(mut plain) = TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    let _ = copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        TlsFront {
+            addr,
+            connections,
+            sessions,
+            runtime: Some(runtime),
+        }
     }
 
     /// `https://127.0.0.1:PORT`, without a trailing slash.
     pub fn url(&self) -> String {
-        self.server.url()
+        format!("https://{}", self.addr)
     }
 
-    pub fn server(&self) -> &Server {
-        &self.server
+    /// TCP connections accepted so far.
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Connections whose TLS handshake succeeded.
+    pub fn sessions(&self) -> usize {
+        self.sessions.load(Ordering::SeqCst)
     }
 }
 
-/// Headers that describe one hop of a connection, not the message: never forwarded.
-fn hop_by_hop(name: &str) -> bool {
-    [
-        "host",
-        "connection",
-        "content-length",
-        "transfer-encoding",
-        "expect",
-    ]
-    .iter()
-    .any(|h| name.eq_ignore_ascii_case(h))
-}
-
-fn forward(client: &reqwest::blocking::Client, backend: &str, request: &Request) -> Reply {
-    let Ok(method) = reqwest::Method::from_bytes(request.method.as_bytes()) else {
-        return Reply::text(400, "method not understood by the TLS front");
-    };
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (name, value) in &request.headers {
-        if hop_by_hop(name) {
-            continue;
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
-        if let (Ok(name), Ok(value)) = (
-            reqwest::header::HeaderName::from_bytes(name.as_bytes()),
-            reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            headers.append(name, value);
-        }
-    }
-    let sent = client
-        .request(method, format!("{backend}{}", request.target))
-        .headers(headers)
-        .body(request.body.clone())
-        .send();
-    let Ok(response) = sent else {
-        return Reply::Drop;
-    };
-    let status = response.status().as_u16();
-    let headers: Vec<(String, String)> = response
-        .headers()
-        .iter()
-        .filter(|(name, _)| !hop_by_hop(name.as_str()))
-        .map(|(name, value)| {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            (name.as_str().to_string(), value)
-        })
-        .collect();
-    let Ok(body) = response.bytes() else {
-        return Reply::Drop;
-    };
-    Reply::Respond {
-        status,
-        headers,
-        body: body.to_vec(),
-        delay: std::time::Duration::ZERO,
     }
 }
