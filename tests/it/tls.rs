@@ -249,7 +249,7 @@ fn untrusted_webhook_certificate_fails_the_run_at_once_naming_ca_cert() {
         out.stderr
     );
     // One handshake, refused: no retry.
-    assert_eq!(setup.front.server().connection_count(), 1, "{}", out.stderr);
+    assert_eq!(setup.front.connection_count(), 1, "{}", out.stderr);
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn webhook_certificate_for_another_host_fails_the_run_at_once_naming_webhook_url
         "the message should say it is not retried and name WEBHOOK_URL:\n{}",
         out.stderr
     );
-    assert_eq!(setup.front.server().connection_count(), 1, "{}", out.stderr);
+    assert_eq!(setup.front.connection_count(), 1, "{}", out.stderr);
 }
 
 #[test]
@@ -293,8 +293,8 @@ fn untrusted_auth0_certificate_fails_the_run_at_once_naming_ca_cert_and_auth0_do
         out.stderr
     );
     // One handshake, refused: no retry, and nothing reached the tenant or the receiver.
-    assert_eq!(auth0.server().connection_count(), 1, "{}", out.stderr);
-    assert_eq!(auth0.server().request_count(), 0);
+    assert_eq!(auth0.connection_count(), 1, "{}", out.stderr);
+    assert_eq!(auth0.sessions(), 0);
     assert_eq!(setup.tenant.token_requests(), 0);
     assert_eq!(setup.receiver.request_count(), 0);
     assert_eq!(setup.checkpoint(), None);
