@@ -39,7 +39,11 @@ pub fn known() -> Vec<String> {
     }
     let mut names = Vec::new();
     envs(&crate::cli::command(), &mut names);
-    names.extend(super::file_keys().iter().map(|k| k.to_ascii_uppercase()));
+    names.extend(
+        super::file::file_keys()
+            .iter()
+            .map(|k| k.to_ascii_uppercase()),
+    );
     names.extend(OTHERS.iter().map(|s| s.to_string()));
     names.sort();
     names.dedup();

@@ -1,9 +1,11 @@
 //! Settings: flags and environment (through clap), the optional TOML file, defaults, turned once
 //! into a validated [`Config`]. Only this module knows clap; every message names the setting.
 
+mod file;
 mod file_error;
 pub mod misspelt;
 mod parse;
+mod settings;
 pub mod suggest;
 
 use crate::cli::{
@@ -15,13 +17,14 @@ use crate::filter::{Endpoint, Filter};
 use crate::secret::Secret;
 use crate::sink::sign::Signer;
 use anyhow::Result;
+pub use file::FileSettings;
 use parse::{
     HEADERS, boolean, choice, duration, given, header, header_value, number, parse_domain,
     parse_log_types, parse_url, required, secret,
 };
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
-use serde::Deserialize;
+use settings::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -138,91 +141,6 @@ pub struct MonitorConfig {
     pub metrics_file: Option<PathBuf>,
 }
 
-/// The `--config` file. Keys are the environment variable names in lower case; an unknown key
-/// is an error, so a typo never silently falls back to a default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSettings {
-    auth0_domain: Option<String>,
-    auth0_client_id: Option<String>,
-    auth0_client_secret: Option<String>,
-    auth0_client_secret_file: Option<PathBuf>,
-    webhook_url: Option<String>,
-    webhook_url_file: Option<PathBuf>,
-    authorization: Option<String>,
-    authorization_file: Option<PathBuf>,
-    auth0_api_endpoints: Option<String>,
-    batch_size: Option<u32>,
-    send_as_batch: Option<bool>,
-    webhook_concurrent_calls: Option<usize>,
-    start_from: Option<String>,
-    log_types: Option<String>,
-    max_run_time: Option<String>,
-    auth0_log_retention: Option<String>,
-    state_file: Option<PathBuf>,
-    webhook_connect_timeout: Option<String>,
-    webhook_timeout: Option<String>,
-    dead_letter_file: Option<PathBuf>,
-    payload_format: Option<FormatSetting>,
-    payload_shape: Option<PayloadShape>,
-    webhook_gzip: Option<bool>,
-    webhook_headers: Option<BTreeMap<String, String>>,
-    webhook_max_body_bytes: Option<usize>,
-    webhook_secret: Option<String>,
-    webhook_secret_file: Option<PathBuf>,
-    allow_insecure_http: Option<bool>,
-    ca_cert: Option<PathBuf>,
-    slack_incoming_webhook_url: Option<String>,
-    slack_incoming_webhook_url_file: Option<PathBuf>,
-    slack_send_success: Option<bool>,
-    slack_remind_every: Option<String>,
-    daily_report_hour: Option<u8>,
-    healthcheck_url: Option<String>,
-    healthcheck_url_file: Option<PathBuf>,
-    metrics_file: Option<PathBuf>,
-    auth0_audience: Option<String>,
-    /// `"50%"` or a number of requests a second (`4`, `0.5`).
-    #[serde(default, deserialize_with = "text_or_number")]
-    auth0_rate_limit: Option<String>,
-    webhook_content_type: Option<String>,
-    signature_scheme: Option<Scheme>,
-    pii_fields: Option<String>,
-    pii_method: Option<PiiMethod>,
-    pii_hash_key: Option<String>,
-    pii_hash_key_file: Option<PathBuf>,
-}
-
-/// A file value that may be written as text or as a number, as text.
-fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Value {
-        Text(String),
-        Whole(i64),
-        Number(f64),
-    }
-    Ok(Option::<Value>::deserialize(d)?.map(|v| match v {
-        Value::Text(t) => t,
-        Value::Whole(n) => n.to_string(),
-        Value::Number(n) => n.to_string(),
-    }))
-}
-
-/// The `--config` file's keys, as serde lists them for an unknown one: the one list of them.
-fn file_keys() -> Vec<String> {
-    let err = toml::from_str::<FileSettings>("\"\" = 0").expect_err("an empty key is unknown");
-    let message = err.message();
-    let (_, expected) = message
-        .split_once("expected one of")
-        .expect("serde lists the known keys");
-    expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
-}
-
 /// Reads an environment variable; injected so tests need not touch the process environment.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -243,13 +161,13 @@ pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
             path.display()
         ))
     })?;
-    toml::from_str(&text).map_err(|e| exit::settings(file_error::message(path, &text, &e)))
+    file::parse(path, &text).map_err(exit::settings)
 }
 
 /// The state file: --state / STATE_FILE, then the config file, then the XDG state directory.
 pub fn state_path(args: &StateArgs, file: &FileSettings, env: Env) -> Result<PathBuf> {
     let nonempty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
-    if let Some(p) = nonempty(&args.state).or_else(|| nonempty(&file.state_file)) {
+    if let Some(p) = nonempty(&args.state).or_else(|| nonempty(&file.path(&STATE_FILE))) {
         return Ok(p);
     }
     let base = env("XDG_STATE_HOME")
@@ -270,46 +188,38 @@ impl Config {
         let state_file = state_path(&s.files, &file, env)?;
 
         let domain = required(
-            s.domain.clone().or(file.auth0_domain.clone()),
+            s.domain.clone().or(file.owned(&AUTH0_DOMAIN)),
             "AUTH0_DOMAIN (--domain)",
             "acme.eu.auth0.com",
         )?;
         let base_url = parse_domain(&domain)?;
         let client_id = required(
-            s.client_id.clone().or(file.auth0_client_id.clone()),
+            s.client_id.clone().or(file.owned(&AUTH0_CLIENT_ID)),
             "AUTH0_CLIENT_ID (--client-id)",
             "the M2M application's client ID",
         )?;
-        let client_secret = secret(env, "AUTH0_CLIENT_SECRET", file.auth0_client_secret.clone(), file.auth0_client_secret_file.clone())?
+        let client_secret = secret(env, "AUTH0_CLIENT_SECRET", file.owned(&AUTH0_CLIENT_SECRET), file.file_of(&AUTH0_CLIENT_SECRET))?
             .ok_or_else(|| exit::settings("AUTH0_CLIENT_SECRET is required: set it, or AUTH0_CLIENT_SECRET_FILE to a file holding it (never a flag: command lines are visible to every user)"))?;
 
         let allow_insecure = boolean(
             s.allow_insecure_http.as_deref(),
-            file.allow_insecure_http,
-            ("ALLOW_INSECURE_HTTP", "allow-insecure-http"),
+            file.get(&ALLOW_INSECURE_HTTP),
+            &ALLOW_INSECURE_HTTP,
         )?
         .unwrap_or(false);
         let (webhook_url, url_file) = webhook_url(s, &file, env, allow_insecure)?;
 
-        let batch_size = number(
-            s.batch_size.as_deref(),
-            file.batch_size,
-            ("BATCH_SIZE", "batch-size"),
-            1..=100,
-            "Auth0 returns at most 100 logs a request",
-        )?
-        .unwrap_or(100);
+        let batch_size =
+            number(s.batch_size.as_deref(), file.get(&BATCH_SIZE), &BATCH_SIZE)?.unwrap_or(100);
         let concurrency = number(
             s.concurrency.as_deref(),
-            file.webhook_concurrent_calls,
-            ("WEBHOOK_CONCURRENT_CALLS", "concurrency"),
-            1..=64,
-            "",
+            file.get(&WEBHOOK_CONCURRENT_CALLS),
+            &WEBHOOK_CONCURRENT_CALLS,
         )?
         .unwrap_or(5);
 
         let endpoints = match given(s.endpoints.as_deref())
-            .or(given(file.auth0_api_endpoints.as_deref()))
+            .or(given(file.get(&AUTH0_API_ENDPOINTS)))
         {
             Some(list) => {
                 let endpoints = Endpoint::parse_list(list).map_err(|e| {
@@ -326,56 +236,45 @@ impl Config {
         };
         let log_types = parse_log_types(
             given(s.log_types.as_deref())
-                .or(given(file.log_types.as_deref()))
+                .or(given(file.get(&LOG_TYPES)))
                 .unwrap_or("sapi,fapi"),
         )?;
 
-        let rate_limit = match given(s.auth0_rate_limit.as_deref())
-            .or(given(file.auth0_rate_limit.as_deref()))
-        {
-            Some(v) => crate::source::pacer::Share::parse(v).map_err(exit::settings)?,
-            None => crate::source::pacer::Share::DEFAULT,
-        };
+        let rate_limit =
+            match given(s.auth0_rate_limit.as_deref()).or(given(file.get(&AUTH0_RATE_LIMIT))) {
+                Some(v) => crate::source::pacer::Share::parse(v).map_err(exit::settings)?,
+                None => crate::source::pacer::Share::DEFAULT,
+            };
 
         let max_run_time = duration(
             s.max_run_time.as_deref(),
-            file.max_run_time.as_deref(),
-            ("MAX_RUN_TIME", "max-run-time"),
-            "4m",
-            ("1s", "24h"),
+            file.get(&MAX_RUN_TIME),
+            &MAX_RUN_TIME,
         )?;
         let log_retention = duration(
             s.log_retention.as_deref(),
-            file.auth0_log_retention.as_deref(),
-            ("AUTH0_LOG_RETENTION", "log-retention"),
-            "30d",
-            ("1d", "90d"),
+            file.get(&AUTH0_LOG_RETENTION),
+            &AUTH0_LOG_RETENTION,
         )?;
         let connect_timeout = duration(
             s.connect_timeout.as_deref(),
-            file.webhook_connect_timeout.as_deref(),
-            ("WEBHOOK_CONNECT_TIMEOUT", "connect-timeout"),
-            "5s",
-            ("100ms", "5m"),
+            file.get(&WEBHOOK_CONNECT_TIMEOUT),
+            &WEBHOOK_CONNECT_TIMEOUT,
         )?;
         let timeout = duration(
             s.timeout.as_deref(),
-            file.webhook_timeout.as_deref(),
-            ("WEBHOOK_TIMEOUT", "timeout"),
-            "30s",
-            ("100ms", "10m"),
+            file.get(&WEBHOOK_TIMEOUT),
+            &WEBHOOK_TIMEOUT,
         )?;
 
         let max_body_bytes = number(
             s.max_body_bytes.as_deref(),
-            file.webhook_max_body_bytes,
-            ("WEBHOOK_MAX_BODY_BYTES", "max-body-bytes"),
-            1..=1 << 30,
-            "",
+            file.get(&WEBHOOK_MAX_BODY_BYTES),
+            &WEBHOOK_MAX_BODY_BYTES,
         )?;
 
         let mut headers = Vec::new();
-        if let Some(map) = &file.webhook_headers {
+        if let Some(map) = file.headers() {
             for (k, v) in map {
                 headers.push(header(k, v)?);
             }
@@ -402,8 +301,8 @@ impl Config {
         let authorization = secret(
             env,
             "AUTHORIZATION",
-            file.authorization.clone(),
-            file.authorization_file.clone(),
+            file.owned(&AUTHORIZATION),
+            file.file_of(&AUTHORIZATION),
         )?;
         if let Some(a) = &authorization {
             header_value(a.expose()).map_err(|why| {
@@ -416,66 +315,58 @@ impl Config {
         let daily_report_hour = daily_report_time(
             number(
                 s.daily_report_hour.as_deref(),
-                file.daily_report_hour,
-                ("DAILY_REPORT_HOUR", "daily-report-hour"),
-                0..=23,
-                "an hour of the day, UTC",
+                file.get(&DAILY_REPORT_HOUR),
+                &DAILY_REPORT_HOUR,
             )?,
             env,
         )?;
         let send_as_batch = boolean(
             s.send_as_batch.as_deref(),
-            file.send_as_batch,
-            ("SEND_AS_BATCH", "send-as-batch"),
+            file.get(&SEND_AS_BATCH),
+            &SEND_AS_BATCH,
         )?;
-        let gzip = boolean(
-            s.gzip.as_deref(),
-            file.webhook_gzip,
-            ("WEBHOOK_GZIP", "gzip"),
-        )?;
+        let gzip = boolean(s.gzip.as_deref(), file.get(&WEBHOOK_GZIP), &WEBHOOK_GZIP)?;
         let slack_remind_every = duration(
             s.slack_remind_every.as_deref(),
-            file.slack_remind_every.as_deref(),
-            ("SLACK_REMIND_EVERY", "slack-remind-every"),
-            "6h",
-            ("10m", "7d"),
+            file.get(&SLACK_REMIND_EVERY),
+            &SLACK_REMIND_EVERY,
         )?;
         let slack_send_success = boolean(
             s.slack_send_success.as_deref(),
-            file.slack_send_success,
-            ("SLACK_SEND_SUCCESS", "slack-send-success"),
+            file.get(&SLACK_SEND_SUCCESS),
+            &SLACK_SEND_SUCCESS,
         )?;
         let format: Option<FormatSetting> = choice(
             s.payload_format.as_deref(),
-            file.payload_format,
-            ("PAYLOAD_FORMAT", "payload-format"),
+            file.get(&PAYLOAD_FORMAT),
+            &PAYLOAD_FORMAT,
         )?;
         let shape = choice(
             s.payload_shape.as_deref(),
-            file.payload_shape,
-            ("PAYLOAD_SHAPE", "payload-shape"),
+            file.get(&PAYLOAD_SHAPE),
+            &PAYLOAD_SHAPE,
         )?;
 
         let scheme = choice(
             s.signature_scheme.as_deref(),
-            file.signature_scheme,
-            ("SIGNATURE_SCHEME", "signature-scheme"),
+            file.get(&SIGNATURE_SCHEME),
+            &SIGNATURE_SCHEME,
         )?;
         let signing = signer(
             scheme,
             secret(
                 env,
                 "WEBHOOK_SECRET",
-                file.webhook_secret.clone(),
-                file.webhook_secret_file.clone(),
+                file.owned(&WEBHOOK_SECRET),
+                file.file_of(&WEBHOOK_SECRET),
             )?,
         )?;
 
         let slack = match secret(
             env,
             "SLACK_INCOMING_WEBHOOK_URL",
-            file.slack_incoming_webhook_url.clone(),
-            file.slack_incoming_webhook_url_file.clone(),
+            file.owned(&SLACK_INCOMING_WEBHOOK_URL),
+            file.file_of(&SLACK_INCOMING_WEBHOOK_URL),
         )? {
             Some(url) => {
                 // The URL itself is the credential: check it without ever printing it.
@@ -495,7 +386,7 @@ impl Config {
         let start_from = match s
             .start_from
             .as_deref()
-            .or(file.start_from.as_deref())
+            .or(file.get(&START_FROM))
             .map(str::trim)
             .filter(|v| !v.is_empty())
         {
@@ -511,7 +402,7 @@ impl Config {
         };
 
         let nonempty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
-        let ca_cert = nonempty(&s.ca_cert).or(nonempty(&file.ca_cert));
+        let ca_cert = nonempty(&s.ca_cert).or(nonempty(&file.path(&CA_CERT)));
         if let Some(p) = &ca_cert {
             check_ca_cert(p)?;
         }
@@ -553,7 +444,7 @@ impl Config {
             max_run_time,
             log_retention,
             state_file,
-            dead_letter: nonempty(&s.dead_letter).or(nonempty(&file.dead_letter_file)),
+            dead_letter: nonempty(&s.dead_letter).or(nonempty(&file.path(&DEAD_LETTER_FILE))),
             ca_cert,
             slack,
             monitor: monitor_config(s, &file, env, allow_insecure)?,
@@ -619,10 +510,10 @@ fn webhook_url(
     env: Env,
     allow_insecure: bool,
 ) -> Result<(Url, Option<PathBuf>)> {
-    let plain = parse::given_owned(s.webhook_url.clone().or(file.webhook_url.clone()));
+    let plain = parse::given_owned(s.webhook_url.clone().or(file.owned(&WEBHOOK_URL)));
     let from_file = parse::given_owned(env("WEBHOOK_URL_FILE"))
         .map(PathBuf::from)
-        .or(file.webhook_url_file.clone());
+        .or(file.file_of(&WEBHOOK_URL));
     let path = match (plain, from_file) {
         (Some(_), Some(_)) => {
             return Err(exit::settings(
@@ -664,7 +555,7 @@ fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
     let Some(raw) = s
         .audience
         .clone()
-        .or(file.auth0_audience.clone())
+        .or(file.owned(&AUTH0_AUDIENCE))
         .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty())
     else {
@@ -691,18 +582,14 @@ fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
 /// for `hash` and at least 16 characters: a short key could be guessed, and the tokens with it).
 fn pii(s: &Settings, file: &FileSettings, env: Env) -> Result<Option<crate::filter::pii::Pii>> {
     use crate::filter::pii::{Method, Pii};
-    let method = choice(
-        s.pii_method.as_deref(),
-        file.pii_method,
-        ("PII_METHOD", "pii-method"),
-    )?;
+    let method = choice(s.pii_method.as_deref(), file.get(&PII_METHOD), &PII_METHOD)?;
     let key = secret(
         env,
         "PII_HASH_KEY",
-        file.pii_hash_key.clone(),
-        file.pii_hash_key_file.clone(),
+        file.owned(&PII_HASH_KEY),
+        file.file_of(&PII_HASH_KEY),
     )?;
-    let Some(fields) = parse::given_owned(s.pii_fields.clone().or(file.pii_fields.clone())) else {
+    let Some(fields) = parse::given_owned(s.pii_fields.clone().or(file.owned(&PII_FIELDS))) else {
         if method.is_some() {
             return Err(exit::settings(
                 "PII_METHOD (--pii-method) is set but PII_FIELDS (--pii-fields) is not: name the fields to hide, e.g. email,username",
@@ -789,7 +676,7 @@ fn body_settings(
     let content_type = match s
         .content_type
         .as_deref()
-        .or(file.webhook_content_type.as_deref())
+        .or(file.get(&WEBHOOK_CONTENT_TYPE))
         .map(str::trim)
         .filter(|v| !v.is_empty())
     {
@@ -831,15 +718,15 @@ fn all_required(s: &Settings, file: &FileSettings, env: Env) -> Result<()> {
     let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
     let secret_given = env("AUTH0_CLIENT_SECRET").is_some()
         || env("AUTH0_CLIENT_SECRET_FILE").is_some()
-        || given(&file.auth0_client_secret)
-        || file.auth0_client_secret_file.is_some();
+        || given(&file.owned(&AUTH0_CLIENT_SECRET))
+        || file.file_of(&AUTH0_CLIENT_SECRET).is_some();
     let missing: Vec<&str> = [
         (
-            given(&s.domain) || given(&file.auth0_domain),
+            given(&s.domain) || given(&file.owned(&AUTH0_DOMAIN)),
             "AUTH0_DOMAIN (--domain), e.g. acme.eu.auth0.com",
         ),
         (
-            given(&s.client_id) || given(&file.auth0_client_id),
+            given(&s.client_id) || given(&file.owned(&AUTH0_CLIENT_ID)),
             "AUTH0_CLIENT_ID (--client-id), the M2M application's client ID",
         ),
         (
@@ -848,9 +735,9 @@ fn all_required(s: &Settings, file: &FileSettings, env: Env) -> Result<()> {
         ),
         (
             given(&s.webhook_url)
-                || given(&file.webhook_url)
+                || given(&file.owned(&WEBHOOK_URL))
                 || env("WEBHOOK_URL_FILE").is_some()
-                || file.webhook_url_file.is_some(),
+                || file.file_of(&WEBHOOK_URL).is_some(),
             "WEBHOOK_URL (--webhook-url), e.g. https://hooks.example.com/auth0",
         ),
     ]
@@ -878,33 +765,33 @@ fn secret_files(s: &Settings, file: &FileSettings, env: Env) -> Vec<(String, Pat
     let in_config = [
         (
             "AUTH0_CLIENT_SECRET",
-            file.auth0_client_secret.is_some(),
-            &file.auth0_client_secret_file,
+            file.get(&AUTH0_CLIENT_SECRET).is_some(),
+            &file.file_of(&AUTH0_CLIENT_SECRET),
         ),
         (
             "AUTHORIZATION",
-            file.authorization.is_some(),
-            &file.authorization_file,
+            file.get(&AUTHORIZATION).is_some(),
+            &file.file_of(&AUTHORIZATION),
         ),
         (
             "WEBHOOK_SECRET",
-            file.webhook_secret.is_some(),
-            &file.webhook_secret_file,
+            file.get(&WEBHOOK_SECRET).is_some(),
+            &file.file_of(&WEBHOOK_SECRET),
         ),
         (
             "SLACK_INCOMING_WEBHOOK_URL",
-            file.slack_incoming_webhook_url.is_some(),
-            &file.slack_incoming_webhook_url_file,
+            file.get(&SLACK_INCOMING_WEBHOOK_URL).is_some(),
+            &file.file_of(&SLACK_INCOMING_WEBHOOK_URL),
         ),
         (
             "HEALTHCHECK_URL",
-            file.healthcheck_url.is_some(),
-            &file.healthcheck_url_file,
+            file.get(&HEALTHCHECK_URL).is_some(),
+            &file.file_of(&HEALTHCHECK_URL),
         ),
         (
             "PII_HASH_KEY",
-            file.pii_hash_key.is_some(),
-            &file.pii_hash_key_file,
+            file.get(&PII_HASH_KEY).is_some(),
+            &file.file_of(&PII_HASH_KEY),
         ),
     ];
     for (name, value_in_config, path_in_config) in in_config {
@@ -932,14 +819,14 @@ fn monitor_config(
     let healthcheck = secret(
         env,
         "HEALTHCHECK_URL",
-        file.healthcheck_url.clone(),
-        file.healthcheck_url_file.clone(),
+        file.owned(&HEALTHCHECK_URL),
+        file.file_of(&HEALTHCHECK_URL),
     )?;
     if let Some(url) = &healthcheck {
         parse_url(url.expose(), "HEALTHCHECK_URL", allow_insecure)
             .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
     }
-    let metrics_file = s.metrics_file.clone().or(file.metrics_file.clone());
+    let metrics_file = s.metrics_file.clone().or(file.path(&METRICS_FILE));
     if let Some(p) = &metrics_file
         && (p.as_os_str().is_empty() || p.file_name().is_none())
     {

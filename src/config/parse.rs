@@ -7,13 +7,12 @@ use anyhow::Result;
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
 use std::collections::BTreeSet;
-use std::fmt::Display;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use super::Env;
+use super::settings::{Kind, Setting};
 
 /// Headers the tool sets itself; a custom header may not replace them.
 const RESERVED_HEADERS: &[&str] = &[
@@ -40,81 +39,127 @@ pub(super) fn given_owned(value: Option<String>) -> Option<String> {
     given(value.as_deref()).map(str::to_string)
 }
 
-/// A whole number setting from the flag or environment (text) or the config file (a number),
-/// within `range`. `why` says what the range is for, or is empty.
-pub(super) fn number<T>(
-    text: Option<&str>,
-    file: Option<T>,
-    (env, flag): (&str, &str),
-    range: RangeInclusive<T>,
-    why: &str,
-) -> Result<Option<T>>
-where
-    T: FromStr + PartialOrd + Display + Copy,
-{
-    let bad = |got: &dyn Display| {
-        let why = if why.is_empty() {
-            String::new()
-        } else {
-            format!(" ({why})")
-        };
-        exit::settings(format!(
-            "{env} (--{flag}) must be a whole number from {} to {}{why}, got '{got}'",
-            range.start(),
-            range.end()
-        ))
-    };
-    let value = match given(text) {
-        Some(t) => t.parse::<T>().map_err(|_| bad(&t))?,
-        None => match file {
-            Some(v) => v,
-            None => return Ok(None),
-        },
-    };
-    if !range.contains(&value) {
-        return Err(bad(&value));
+/// A whole number within `range`; `why` says what the range is for, or is empty.
+pub(super) fn whole(raw: &str, range: RangeInclusive<u64>, why: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    match raw.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => {
+            let why = match why {
+                "" => String::new(),
+                why => format!(" ({why})"),
+            };
+            Err(format!(
+                "must be a whole number from {} to {}{why}, got '{raw}'",
+                range.start(),
+                range.end()
+            ))
+        }
     }
-    Ok(Some(value))
 }
 
-/// A true/false setting: true, false, yes, no, on, off, 1, 0 (any case).
+/// A true/false word: true, false, yes, no, on, off, 1, 0 (any case).
+pub(super) fn boolean_word(raw: &str) -> Result<bool, String> {
+    let raw = raw.trim();
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("must be true or false, got '{raw}'")),
+    }
+}
+
+/// One of a few words (clap's `ValueEnum`), any case.
+pub(super) fn choice_word<T: clap::ValueEnum>(raw: &str) -> Result<T, String> {
+    let raw = raw.trim();
+    T::from_str(raw, true).map_err(|_| format!("must be {}, got '{raw}'", choice_words::<T>()))
+}
+
+/// The words a [`choice_word`] takes: "array or jsonl".
+pub(super) fn choice_words<T: clap::ValueEnum>() -> String {
+    let words: Vec<String> = T::value_variants()
+        .iter()
+        .filter_map(|v| v.to_possible_value())
+        .map(|p| p.get_name().to_string())
+        .collect();
+    words.join(" or ")
+}
+
+/// A duration ("90s", "4m", "1h 30m") from `min` to `max`; `example` is a good one.
+pub(super) fn duration_in(
+    raw: &str,
+    (min, max): (&str, &str),
+    example: &str,
+) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let bad = || format!("must be a duration from {min} to {max}, e.g. {example}, got '{raw}'");
+    let d = humantime::parse_duration(raw).map_err(|_| bad())?;
+    let limit = |s: &str| humantime::parse_duration(s).expect("a valid limit");
+    if d < limit(min) || d > limit(max) {
+        return Err(bad());
+    }
+    Ok(d)
+}
+
+/// A setting's value from the flag or environment, else the config file: the first given.
+fn pick<'a>(text: Option<&'a str>, file: Option<&'a str>) -> Option<&'a str> {
+    given(text).or(given(file))
+}
+
+/// A whole number setting ([`Kind::Whole`]) from the flag or environment, else the file.
+pub(super) fn number<T: TryFrom<u64>>(
+    text: Option<&str>,
+    file: Option<&str>,
+    setting: &Setting,
+) -> Result<Option<T>> {
+    let Kind::Whole { min, max, why } = setting.kind else {
+        unreachable!("{} is not a whole number", setting.env)
+    };
+    let Some(raw) = pick(text, file) else {
+        return Ok(None);
+    };
+    let n = whole(raw, min..=max, why).map_err(|e| named(setting, e))?;
+    Ok(Some(T::try_from(n).ok().expect("the range fits the type")))
+}
+
+/// A true/false setting from the flag or environment, else the file.
 pub(super) fn boolean(
     text: Option<&str>,
-    file: Option<bool>,
-    (env, flag): (&str, &str),
+    file: Option<&str>,
+    setting: &Setting,
 ) -> Result<Option<bool>> {
-    let Some(t) = given(text) else {
-        return Ok(file);
-    };
-    match t.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Ok(Some(true)),
-        "false" | "no" | "off" | "0" => Ok(Some(false)),
-        _ => Err(exit::settings(format!(
-            "{env} (--{flag}) must be true or false, got '{t}'"
-        ))),
-    }
+    pick(text, file)
+        .map(|raw| boolean_word(raw).map_err(|e| named(setting, e)))
+        .transpose()
 }
 
-/// A setting that is one of a few words (clap's `ValueEnum`), any case.
+/// A setting that is one of a few words, from the flag or environment, else the file.
 pub(super) fn choice<T: clap::ValueEnum>(
     text: Option<&str>,
-    file: Option<T>,
-    (env, flag): (&str, &str),
+    file: Option<&str>,
+    setting: &Setting,
 ) -> Result<Option<T>> {
-    let Some(t) = given(text) else {
-        return Ok(file);
+    pick(text, file)
+        .map(|raw| choice_word(raw).map_err(|e| named(setting, e)))
+        .transpose()
+}
+
+/// A duration setting ([`Kind::Duration`]) from the flag or environment, else the file, else
+/// its default.
+pub(super) fn duration(
+    text: Option<&str>,
+    file: Option<&str>,
+    setting: &Setting,
+) -> Result<Duration> {
+    let Kind::Duration { min, max, default } = setting.kind else {
+        unreachable!("{} is not a duration", setting.env)
     };
-    T::from_str(t, true).map(Some).map_err(|_| {
-        let words: Vec<String> = T::value_variants()
-            .iter()
-            .filter_map(|v| v.to_possible_value())
-            .map(|p| p.get_name().to_string())
-            .collect();
-        exit::settings(format!(
-            "{env} (--{flag}) must be {}, got '{t}'",
-            words.join(" or ")
-        ))
-    })
+    duration_in(pick(text, file).unwrap_or(default), (min, max), default)
+        .map_err(|e| named(setting, e))
+}
+
+/// A parser's words as a settings error naming the setting.
+fn named(setting: &Setting, words: String) -> anyhow::Error {
+    exit::settings(format!("{} {words}", setting.label()))
 }
 
 pub(super) fn required(value: Option<String>, name: &str, example: &str) -> Result<String> {
@@ -251,29 +296,6 @@ pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
     Ok(types)
 }
 
-/// A duration setting ("90s", "4m", "1h 30m") within `min..=max`, from the flag or
-/// environment, else the config file, else `default`.
-pub(super) fn duration(
-    text: Option<&str>,
-    file: Option<&str>,
-    (env, flag): (&str, &str),
-    default: &str,
-    (min, max): (&str, &str),
-) -> Result<Duration> {
-    let raw = given(text).or(given(file)).unwrap_or(default);
-    let bad = || {
-        exit::settings(format!(
-            "{env} (--{flag}) must be a duration from {min} to {max}, e.g. {default}, got '{raw}'"
-        ))
-    };
-    let d = humantime::parse_duration(raw).map_err(|_| bad())?;
-    let limit = |s: &str| humantime::parse_duration(s).expect("a valid limit");
-    if d < limit(min) || d > limit(max) {
-        return Err(bad());
-    }
-    Ok(d)
-}
-
 /// Where custom headers come from, for messages.
 pub(super) const HEADERS: &str = "WEBHOOK_HEADERS (--header)";
 
@@ -323,18 +345,17 @@ mod tests {
     proptest! {
         #[test]
         fn any_duration_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
-            let names = ("MAX_RUN_TIME", "max-run-time");
-            if let Ok(d) = duration(Some(&text), None, names, "4m", ("1s", "24h")) {
+            if let Ok(d) = duration(Some(&text), None, &super::super::settings::MAX_RUN_TIME) {
                 prop_assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(86_400));
             }
         }
 
         #[test]
         fn any_number_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
-            if let Ok(Some(n)) = number::<u32>(Some(&text), None, ("BATCH_SIZE", "batch-size"), 1..=100, "") {
+            if let Ok(n) = whole(&text, 1..=100, "") {
                 prop_assert!((1..=100).contains(&n));
             }
-            let _ = boolean(Some(&text), None, ("WEBHOOK_GZIP", "gzip"));
+            let _ = boolean_word(&text);
             let _ = header_value(&text);
         }
     }
