@@ -2,7 +2,7 @@
 //! kind uses for flags and variables, every mistake reported at once with its line.
 
 use super::file_error;
-use super::settings::{ALL, Kind, Setting};
+use super::settings::{ALL, Kind, Setting, check, expected};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
@@ -105,7 +105,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
         }
         let checked = match as_text(setting, file_key, value.get_ref()) {
             Ok(raw) if file_key => Ok(raw),
-            Ok(raw) => setting.check(&raw).map(|()| raw),
+            Ok(raw) => check(setting, &raw).map(|()| raw),
             Err(words) => Err(words),
         };
         match checked {
@@ -151,11 +151,11 @@ fn as_text(setting: &Setting, file_key: bool, value: &DeValue) -> Result<String,
     let expected = if file_key {
         "the name of a file".to_string()
     } else {
-        setting.expected()
+        expected(setting)
     };
     let example = match (kind, value) {
         (Kind::Duration { .. }, DeValue::Integer(n)) => format!("\"{n}s\""),
-        (Kind::Duration { default, .. }, _) => format!("\"{default}\""),
+        (Kind::Duration { .. }, _) => format!("\"{}\"", setting.default.unwrap_or_default()),
         _ => "\"...\"".to_string(),
     };
     Err(format!(

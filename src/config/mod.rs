@@ -216,7 +216,7 @@ impl Config {
             file.get(&WEBHOOK_CONCURRENT_CALLS),
             &WEBHOOK_CONCURRENT_CALLS,
         )?
-        .unwrap_or(5);
+        .expect("WEBHOOK_CONCURRENT_CALLS has a default");
 
         let endpoints = match given(s.endpoints.as_deref())
             .or(given(file.get(&AUTH0_API_ENDPOINTS)))
@@ -237,7 +237,8 @@ impl Config {
         let log_types = parse_log_types(
             given(s.log_types.as_deref())
                 .or(given(file.get(&LOG_TYPES)))
-                .unwrap_or("sapi,fapi"),
+                .or(LOG_TYPES.default)
+                .expect("LOG_TYPES has a default"),
         )?;
 
         let rate_limit =

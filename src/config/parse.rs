@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::Env;
 use super::settings::{Kind, Setting};
+use clap::builder::PossibleValue;
 
 /// Headers the tool sets itself; a custom header may not replace them.
 const RESERVED_HEADERS: &[&str] = &[
@@ -71,17 +72,29 @@ pub(super) fn boolean_word(raw: &str) -> Result<bool, String> {
 /// One of a few words (clap's `ValueEnum`), any case.
 pub(super) fn choice_word<T: clap::ValueEnum>(raw: &str) -> Result<T, String> {
     let raw = raw.trim();
-    T::from_str(raw, true).map_err(|_| format!("must be {}, got '{raw}'", choice_words::<T>()))
+    let possible: Vec<PossibleValue> = T::value_variants()
+        .iter()
+        .filter_map(clap::ValueEnum::to_possible_value)
+        .collect();
+    T::from_str(raw, true).map_err(|_| one_of(raw, &possible).expect_err("not a variant"))
 }
 
-/// The words a [`choice_word`] takes: "array or jsonl".
-pub(super) fn choice_words<T: clap::ValueEnum>() -> String {
-    let words: Vec<String> = T::value_variants()
+/// Which of `possible` `raw` is, any case; the error names them all.
+pub(super) fn one_of<'a>(
+    raw: &str,
+    possible: &'a [PossibleValue],
+) -> Result<&'a PossibleValue, String> {
+    let raw = raw.trim();
+    possible
         .iter()
-        .filter_map(|v| v.to_possible_value())
-        .map(|p| p.get_name().to_string())
-        .collect();
-    words.join(" or ")
+        .find(|p| p.matches(raw, true))
+        .ok_or_else(|| format!("must be {}, got '{raw}'", words(possible)))
+}
+
+/// The words a choice takes: "array or jsonl".
+pub(super) fn words(possible: &[PossibleValue]) -> String {
+    let names: Vec<&str> = possible.iter().map(PossibleValue::get_name).collect();
+    names.join(" or ")
 }
 
 /// A duration ("90s", "4m", "1h 30m") from `min` to `max`; `example` is a good one.
@@ -105,7 +118,8 @@ fn pick<'a>(text: Option<&'a str>, file: Option<&'a str>) -> Option<&'a str> {
     given(text).or(given(file))
 }
 
-/// A whole number setting ([`Kind::Whole`]) from the flag or environment, else the file.
+/// A whole number setting ([`Kind::Whole`]) from the flag or environment, else the file, else
+/// its default.
 pub(super) fn number<T: TryFrom<u64>>(
     text: Option<&str>,
     file: Option<&str>,
@@ -114,11 +128,13 @@ pub(super) fn number<T: TryFrom<u64>>(
     let Kind::Whole { min, max, why } = setting.kind else {
         unreachable!("{} is not a whole number", setting.env)
     };
+    let fits = |n: u64| T::try_from(n).ok().expect("the range fits the type");
     let Some(raw) = pick(text, file) else {
-        return Ok(None);
+        // The declared default, where it is a number ("no limit" is none).
+        return Ok(setting.default.and_then(|d| d.parse().ok()).map(fits));
     };
     let n = whole(raw, min..=max, why).map_err(|e| named(setting, e))?;
-    Ok(Some(T::try_from(n).ok().expect("the range fits the type")))
+    Ok(Some(fits(n)))
 }
 
 /// A true/false setting from the flag or environment, else the file.
@@ -150,8 +166,8 @@ pub(super) fn duration(
     file: Option<&str>,
     setting: &Setting,
 ) -> Result<Duration> {
-    let Kind::Duration { min, max, default } = setting.kind else {
-        unreachable!("{} is not a duration", setting.env)
+    let (Kind::Duration { min, max }, Some(default)) = (&setting.kind, setting.default) else {
+        unreachable!("{} is not a duration with a default", setting.env)
     };
     duration_in(pick(text, file).unwrap_or(default), (min, max), default)
         .map_err(|e| named(setting, e))
