@@ -168,7 +168,7 @@ pub struct StateArgs {
     ///
     /// Keys are the environment variable names in lower case. Flags and environment variables
     /// take precedence over it.
-    #[arg(long, value_name = "FILE", env = "CONFIG_FILE", value_parser = path())]
+    #[arg(long = settings::CONFIG_FILE.long(), value_name = "FILE", env = settings::CONFIG_FILE.env, value_parser = path())]
     pub config: Option<PathBuf>,
 
     /// State file: checkpoint, cached token, run history. One per tenant.
@@ -650,6 +650,11 @@ pub mod settings {
             }
         }
 
+        /// The variable naming a file that holds the value: `NAME_FILE`.
+        pub fn file_var(&self) -> String {
+            format!("{}_FILE", self.env)
+        }
+
         /// Its `--config` file key.
         pub fn key(&self) -> String {
             self.env.to_ascii_lowercase()
@@ -809,6 +814,10 @@ pub mod settings {
     pub const METRICS_FILE: Setting =
         Setting::new("METRICS_FILE", "metrics-file", Kind::Text).default("none");
     pub const START_FROM: Setting = Setting::new("START_FROM", "start-from", Kind::Text);
+    /// The `--config` file itself: not a key of it.
+    pub const CONFIG_FILE: Setting = Setting::new("CONFIG_FILE", "config", Kind::Text);
+    /// The extension's name for DAILY_REPORT_HOUR, read as it.
+    pub const DAILY_REPORT_TIME: &str = "DAILY_REPORT_TIME";
     pub const STATE_FILE: Setting = Setting::new("STATE_FILE", "state", Kind::Text)
         .default("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
 

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Env;
-use super::settings::{Kind, Setting};
+use super::settings::*;
 use clap::builder::PossibleValue;
 
 /// Headers the tool sets itself; a custom header may not replace them.
@@ -233,22 +233,28 @@ pub(super) fn parse_domain(domain: &str) -> Result<Url> {
     };
     let url = Url::parse(&with_scheme).map_err(|e| {
         exit::settings(format!(
-            "AUTH0_DOMAIN (--domain) '{shown}' is not a domain or URL ({e}); e.g. acme.eu.auth0.com"
+            "{} '{shown}' is not a domain or URL ({e}); e.g. acme.eu.auth0.com",
+            AUTH0_DOMAIN.label()
         ))
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(exit::settings(format!(
-            "AUTH0_DOMAIN (--domain) '{shown}' must be a domain like acme.eu.auth0.com or an http(s) URL"
+            "{} '{shown}' must be a domain like acme.eu.auth0.com or an http(s) URL",
+            AUTH0_DOMAIN.label()
         )));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(exit::settings(format!(
-            "AUTH0_DOMAIN (--domain) '{shown}' holds a user name or password: give only the domain (the credentials are AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET)"
+            "{} '{shown}' holds a user name or password: give only the domain (the credentials are {} and {})",
+            AUTH0_DOMAIN.label(),
+            AUTH0_CLIENT_ID.env,
+            AUTH0_CLIENT_SECRET.env
         )));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(exit::settings(format!(
-            "AUTH0_DOMAIN (--domain) '{shown}' has a query or fragment: give only the domain, e.g. acme.eu.auth0.com"
+            "{} '{shown}' has a query or fragment: give only the domain, e.g. acme.eu.auth0.com",
+            AUTH0_DOMAIN.label()
         )));
     }
     Ok(url)
@@ -290,14 +296,16 @@ pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
     for raw in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         match entry(raw).map_err(|e| {
             exit::settings(format!(
-                "LOG_TYPES (--log-types): {e}; e.g. sapi,fapi or management.success,management.fail"
+                "{}: {e}; e.g. sapi,fapi or management.success,management.fail",
+                LOG_TYPES.label()
             ))
         })? {
             Entry::Category(_, codes) => types.extend(codes.iter().map(|c| c.to_string())),
             Entry::Code(code) => {
                 if !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     return Err(exit::settings(format!(
-                        "LOG_TYPES (--log-types): '{code}' is not a log type code (letters, digits, _) nor a Log Streams category, e.g. sapi,fapi or management.success"
+                        "{}: '{code}' is not a log type code (letters, digits, _) nor a Log Streams category, e.g. sapi,fapi or management.success",
+                        LOG_TYPES.label()
                     )));
                 }
                 types.insert(code);
@@ -305,32 +313,35 @@ pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
         }
     }
     if types.is_empty() {
-        return Err(exit::settings(
-            "LOG_TYPES (--log-types) must name at least one log type code, e.g. sapi,fapi",
-        ));
+        return Err(exit::settings(format!(
+            "{} must name at least one log type code, e.g. sapi,fapi",
+            LOG_TYPES.label()
+        )));
     }
     Ok(types)
 }
-
-/// Where custom headers come from, for messages.
-pub(super) const HEADERS: &str = "WEBHOOK_HEADERS (--header)";
 
 /// A custom header. The value is never shown: it often carries an API key.
 pub(super) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue)> {
     let (name, value) = (name.trim(), value.trim());
     let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
         exit::settings(format!(
-            "{HEADERS}: '{name}' is not a valid header name (letters, digits and -), e.g. X-Env"
+            "{}: '{name}' is not a valid header name (letters, digits and -), e.g. X-Env",
+            WEBHOOK_HEADERS.label()
         ))
     })?;
     if RESERVED_HEADERS.contains(&n.as_str()) {
         return Err(exit::settings(format!(
-            "{HEADERS}: header '{name}' is set by the tool itself and cannot be replaced (use AUTHORIZATION for the Authorization header, WEBHOOK_CONTENT_TYPE for Content-Type)"
+            "{}: header '{name}' is set by the tool itself and cannot be replaced (use {} for the Authorization header, {} for Content-Type)",
+            WEBHOOK_HEADERS.label(),
+            AUTHORIZATION.env,
+            WEBHOOK_CONTENT_TYPE.env
         )));
     }
     let mut v = header_value(value).map_err(|why| {
         exit::settings(format!(
-            "{HEADERS}: the value of header '{name}' {why} (the value is not shown)"
+            "{}: the value of header '{name}' {why} (the value is not shown)",
+            WEBHOOK_HEADERS.label()
         ))
     })?;
     // Custom headers often carry an API key: keep the value out of `Debug` (check -vv).
@@ -361,7 +372,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_duration_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
-            if let Ok(d) = duration(Some(&text), None, &super::super::settings::MAX_RUN_TIME) {
+            if let Ok(d) = duration(Some(&text), None, &MAX_RUN_TIME) {
                 prop_assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(86_400));
             }
         }
