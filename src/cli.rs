@@ -203,7 +203,7 @@ pub struct Settings {
     )]
     pub audience: Option<String>,
 
-    /// How long the tenant's plan keeps logs, 1d to 90d.
+    /// How long the tenant's plan keeps logs.
     ///
     /// Auth0 deletes older logs: Free 1d, Essentials 5d, Professional 10d, Enterprise 30d. Used
     /// to warn before the checkpoint falls behind it, and to name the logs lost when it did.
@@ -258,7 +258,7 @@ pub struct Settings {
     #[arg(long = settings::LOG_TYPES.long(), value_name = "LIST", env = settings::LOG_TYPES.env, help_heading = "Auth0")]
     pub log_types: Option<String>,
 
-    /// The most logs in one webhook request (1-100); batches fill across pages.
+    /// The most logs in one webhook request; batches fill across pages.
     #[arg(
         long = settings::BATCH_SIZE.long(),
         value_name = "N",
@@ -388,7 +388,7 @@ pub struct Settings {
     #[arg(long = settings::SEND_AS_BATCH.long(), value_name = "BOOL", env = settings::SEND_AS_BATCH.env, num_args = 0..=1, default_missing_value = "true", help_heading = "Delivery")]
     pub send_as_batch: Option<String>,
 
-    /// Most webhook requests in flight at once (1-64).
+    /// Most webhook requests in flight at once.
     #[arg(
         long = settings::WEBHOOK_CONCURRENT_CALLS.long(),
         value_name = "N",
@@ -401,7 +401,7 @@ pub struct Settings {
     /// Stop fetching and retrying after this long; the next run goes on.
     ///
     /// Keep fetching pages until caught up or this long has passed; no request outlives it.
-    /// Keep it below the schedule's interval. 1s to 24h.
+    /// Keep it below the schedule's interval.
     #[arg(
         long = settings::MAX_RUN_TIME.long(),
         value_name = "DURATION",
@@ -410,7 +410,7 @@ pub struct Settings {
     )]
     pub max_run_time: Option<String>,
 
-    /// Time allowed to connect to the webhook (and to Auth0), 100ms to 5m.
+    /// Time allowed to connect to the webhook (and to Auth0).
     #[arg(
         long = settings::WEBHOOK_CONNECT_TIMEOUT.long(),
         value_name = "DURATION",
@@ -419,7 +419,7 @@ pub struct Settings {
     )]
     pub connect_timeout: Option<String>,
 
-    /// Time allowed for one whole webhook request, answer included, 100ms to 10m.
+    /// Time allowed for one whole webhook request, answer included.
     #[arg(
         long = settings::WEBHOOK_TIMEOUT.long(),
         value_name = "DURATION",
@@ -460,7 +460,7 @@ pub struct Settings {
     #[arg(long = settings::SLACK_SEND_SUCCESS.long(), value_name = "BOOL", env = settings::SLACK_SEND_SUCCESS.env, num_args = 0..=1, default_missing_value = "true", help_heading = "Reports")]
     pub slack_send_success: Option<String>,
 
-    /// While runs keep failing, remind Slack at most this often (10m to 7d).
+    /// While runs keep failing, remind Slack at most this often.
     ///
     /// Slack hears of the first failed (or dead-lettered, or interrupted) run, then of the same
     /// trouble again only this long after, and of the recovery.
@@ -472,7 +472,7 @@ pub struct Settings {
     )]
     pub slack_remind_every: Option<String>,
 
-    /// Hour (0-23, UTC) after which the day's first run sends Slack a daily summary.
+    /// Hour (UTC) after which the day's first run sends Slack a daily summary.
     ///
     /// The extension's DAILY_REPORT_TIME is read as this hour too (9 or 09:00).
     #[arg(
@@ -873,33 +873,45 @@ fn path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
 
 /// The command, with environment values hidden from `--help` at every level: help is often
 /// pasted into tickets, and the environment is where the secrets live.
-/// Each setting's `--help` ends its first paragraph with its declared default.
+/// Each setting's `--help` ends its first paragraph with its declared range and default.
 pub fn command() -> clap::Command {
     fn hide(cmd: clap::Command) -> clap::Command {
-        cmd.mut_args(|a| with_default(a.hide_env_values(true)))
+        cmd.mut_args(|a| with_declared(a.hide_env_values(true)))
             .mut_subcommands(hide)
     }
     hide(<Cli as clap::CommandFactory>::command())
 }
 
-/// `arg`'s help with ` [default: ...]` from its setting's declaration, if it has one.
-fn with_default(arg: clap::Arg) -> clap::Arg {
+/// `arg`'s help with ` [range: ...]` and ` [default: ...]` from its setting's declaration.
+fn with_declared(arg: clap::Arg) -> clap::Arg {
     let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
-    let Some(default) = settings::ALL
-        .iter()
-        .find(|s| Some(s.env) == env.as_deref())
-        .and_then(|s| s.default)
-    else {
+    let Some(setting) = settings::ALL.iter().find(|s| Some(s.env) == env.as_deref()) else {
         return arg;
     };
+    let range = match &setting.kind {
+        settings::Kind::Whole { min, max, .. } => Some(format!("{min} to {max}")),
+        settings::Kind::Duration { min, max } => Some(format!("{min} to {max}")),
+        _ => None,
+    };
+    let default = [
+        range.map(|r| format!("[range: {r}]")),
+        setting.default.map(|d| format!("[default: {d}]")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    if default.is_empty() {
+        return arg;
+    }
     let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
     let long = arg.get_long_help().map(|h| h.to_string());
-    let arg = arg.help(format!("{help} [default: {default}]"));
+    let arg = arg.help(format!("{help} {default}"));
     match long {
         Some(long) => {
             let (first, rest) = long.split_once("\n\n").unwrap_or((&long, ""));
             let sep = if rest.is_empty() { "" } else { "\n\n" };
-            arg.long_help(format!("{first} [default: {default}]{sep}{rest}"))
+            arg.long_help(format!("{first} {default}{sep}{rest}"))
         }
         None => arg,
     }
@@ -965,8 +977,8 @@ mod tests {
         assert!(long.contains("users-by-email") && !short.contains("users-by-email"));
     }
 
-    /// README's settings table, as (flag, environment variable, default) of each row.
-    fn readme_settings() -> Vec<(Option<String>, String, String)> {
+    /// README's settings table, as (flag, environment variable, default, meaning) of each row.
+    fn readme_settings() -> Vec<(Option<String>, String, String, String)> {
         let readme = include_str!("../README.md");
         let start = readme.find("## Settings").expect("a Settings section");
         let ticked = |cell: &str| -> Vec<String> {
@@ -987,13 +999,14 @@ mod tests {
                     .first()
                     .and_then(|f| f.split_whitespace().next().map(str::to_string));
                 let env = ticked(cells[1]).first().cloned().unwrap_or_default();
-                (flag, env, cells[2].replace('`', ""))
+                let meaning = cells.get(3).copied().unwrap_or_default().to_string();
+                (flag, env, cells[2].replace('`', ""), meaning)
             })
             .collect()
     }
 
     /// The README's settings table and `run --help` are the same settings: each flag with its
-    /// environment variable, and the default `--help` shows is the README's.
+    /// environment variable, and the default and range `--help` shows are the README's.
     #[test]
     fn readme_settings_table_matches_run_help() {
         let rows = readme_settings();
@@ -1018,6 +1031,14 @@ mod tests {
                 .or(arg.get_help())
                 .map(|h| h.to_string())
                 .unwrap_or_default();
+            if let Some((_, rest)) = help.split_once("[range: ") {
+                let range = rest.split(']').next().unwrap_or_default();
+                assert!(
+                    row.3.contains(range),
+                    "{flag}: --help's range '{range}' is not in README's '{}'",
+                    row.3
+                );
+            }
             let default = match help.split_once("[default: ") {
                 Some((_, rest)) => rest.split(']').next().unwrap_or_default().to_string(),
                 None => arg
@@ -1037,7 +1058,7 @@ mod tests {
             }
             seen.push(flag);
         }
-        for (flag, env, _) in &rows {
+        for (flag, env, _, _) in &rows {
             if let Some(flag) = flag {
                 assert!(
                     seen.contains(flag),
