@@ -617,6 +617,13 @@ pub mod settings {
             }
         }
 
+        const fn or_its_file(self) -> Setting {
+            Setting {
+                from_file: true,
+                ..self
+            }
+        }
+
         const fn default(self, default: &'static str) -> Setting {
             Setting {
                 default: Some(default),
@@ -661,6 +668,22 @@ pub mod settings {
         }
     }
 
+    /// Declares each setting as a constant named as its variable and lists them all in [`ALL`],
+    /// so a new setting is one entry: `NAME = new("flag", kind).default("...");`.
+    macro_rules! declare {
+        ($(
+            $name:ident = $ctor:ident($($arg:expr),* $(,)?)
+                $(.$method:ident($($marg:expr)?))*;
+        )*) => {
+            $(
+                pub const $name: Setting =
+                    Setting::$ctor(stringify!($name) $(, $arg)*) $(.$method($($marg)?))*;
+            )*
+            /// Every setting the `--config` file may hold.
+            pub const ALL: &[&Setting] = &[$(&$name),*];
+        };
+    }
+
     const fn choice<T: ValueEnum>() -> Kind {
         Kind::Choice(possible::<T>)
     }
@@ -672,196 +695,91 @@ pub mod settings {
             .collect()
     }
 
-    pub const AUTH0_DOMAIN: Setting = Setting::new("AUTH0_DOMAIN", "domain", Kind::Text);
-    pub const AUTH0_AUDIENCE: Setting = Setting::new("AUTH0_AUDIENCE", "audience", Kind::Text)
-        .default("https://{AUTH0_DOMAIN}/api/v2/");
-    pub const AUTH0_LOG_RETENTION: Setting = Setting::new(
-        "AUTH0_LOG_RETENTION",
-        "log-retention",
-        Kind::Duration {
-            min: "1d",
-            max: "90d",
-        },
-    )
-    .default("30d");
-    pub const AUTH0_CLIENT_ID: Setting = Setting::new("AUTH0_CLIENT_ID", "client-id", Kind::Text);
-    pub const AUTH0_CLIENT_SECRET: Setting = Setting::secret("AUTH0_CLIENT_SECRET");
-    pub const AUTH0_RATE_LIMIT: Setting =
-        Setting::new("AUTH0_RATE_LIMIT", "auth0-rate-limit", Kind::Rate).default("50%");
-    pub const AUTH0_API_ENDPOINTS: Setting =
-        Setting::new("AUTH0_API_ENDPOINTS", "endpoints", Kind::Text).default("all");
-    pub const LOG_TYPES: Setting =
-        Setting::new("LOG_TYPES", "log-types", Kind::Text).default("sapi,fapi");
-    pub const BATCH_SIZE: Setting = Setting::new(
-        "BATCH_SIZE",
-        "batch-size",
-        Kind::Whole {
-            min: 1,
-            max: 100,
-            why: "Auth0 returns at most 100 logs a request",
-        },
-    )
-    .default("100");
-    pub const WEBHOOK_URL: Setting = Setting {
-        from_file: true,
-        ..Setting::new("WEBHOOK_URL", "webhook-url", Kind::Text)
-    };
-    pub const AUTHORIZATION: Setting = Setting::secret("AUTHORIZATION");
-    pub const WEBHOOK_SECRET: Setting = Setting::secret("WEBHOOK_SECRET");
-    pub const PAYLOAD_FORMAT: Setting = Setting::new(
-        "PAYLOAD_FORMAT",
-        "payload-format",
-        choice::<FormatSetting>(),
-    )
-    .default("array; jsonl with --payload-shape log-stream");
-    pub const WEBHOOK_CONTENT_TYPE: Setting =
-        Setting::new("WEBHOOK_CONTENT_TYPE", "content-type", Kind::Text)
+    declare! {
+        AUTH0_DOMAIN = new("domain", Kind::Text);
+        AUTH0_AUDIENCE = new("audience", Kind::Text).default("https://{AUTH0_DOMAIN}/api/v2/");
+        AUTH0_LOG_RETENTION = new("log-retention", Kind::Duration { min: "1d", max: "90d" })
+            .default("30d");
+        AUTH0_CLIENT_ID = new("client-id", Kind::Text);
+        AUTH0_CLIENT_SECRET = secret();
+        AUTH0_RATE_LIMIT = new("auth0-rate-limit", Kind::Rate).default("50%");
+        AUTH0_API_ENDPOINTS = new("endpoints", Kind::Text).default("all");
+        LOG_TYPES = new("log-types", Kind::Text).default("sapi,fapi");
+        BATCH_SIZE = new(
+            "batch-size",
+            Kind::Whole {
+                min: 1,
+                max: 100,
+                why: "Auth0 returns at most 100 logs a request",
+            },
+        )
+        .default("100");
+        WEBHOOK_URL = new("webhook-url", Kind::Text).or_its_file();
+        AUTHORIZATION = secret();
+        WEBHOOK_SECRET = secret();
+        PAYLOAD_FORMAT = new("payload-format", choice::<FormatSetting>())
+            .default("array; jsonl with --payload-shape log-stream");
+        WEBHOOK_CONTENT_TYPE = new("content-type", Kind::Text)
             .default("application/json; application/x-ndjson for jsonl");
-    pub const PAYLOAD_SHAPE: Setting =
-        Setting::new("PAYLOAD_SHAPE", "payload-shape", choice::<PayloadShape>())
-            .default("extension");
-    pub const SIGNATURE_SCHEME: Setting = Setting::new(
-        "SIGNATURE_SCHEME",
-        "signature-scheme",
-        choice::<SignatureScheme>(),
-    )
-    .default("standard-webhooks");
-    pub const PII_FIELDS: Setting =
-        Setting::new("PII_FIELDS", "pii-fields", Kind::Text).default("none");
-    pub const PII_METHOD: Setting =
-        Setting::new("PII_METHOD", "pii-method", choice::<PiiMethod>()).default("mask");
-    pub const PII_HASH_KEY: Setting = Setting::secret("PII_HASH_KEY");
-    pub const WEBHOOK_GZIP: Setting =
-        Setting::new("WEBHOOK_GZIP", "gzip", Kind::Bool).default("false");
-    pub const WEBHOOK_HEADERS: Setting = Setting::new("WEBHOOK_HEADERS", "header", Kind::Headers);
-    pub const ALLOW_INSECURE_HTTP: Setting =
-        Setting::new("ALLOW_INSECURE_HTTP", "allow-insecure-http", Kind::Bool).default("false");
-    pub const CA_CERT: Setting = Setting::new("CA_CERT", "ca-cert", Kind::Text);
-    pub const SEND_AS_BATCH: Setting =
-        Setting::new("SEND_AS_BATCH", "send-as-batch", Kind::Bool).default("true");
-    pub const WEBHOOK_CONCURRENT_CALLS: Setting = Setting::new(
-        "WEBHOOK_CONCURRENT_CALLS",
-        "concurrency",
-        Kind::Whole {
-            min: 1,
-            max: 64,
-            why: "",
-        },
-    )
-    .default("5");
-    pub const MAX_RUN_TIME: Setting = Setting::new(
-        "MAX_RUN_TIME",
-        "max-run-time",
-        Kind::Duration {
-            min: "1s",
-            max: "24h",
-        },
-    )
-    .default("4m");
-    pub const WEBHOOK_CONNECT_TIMEOUT: Setting = Setting::new(
-        "WEBHOOK_CONNECT_TIMEOUT",
-        "connect-timeout",
-        Kind::Duration {
-            min: "100ms",
-            max: "5m",
-        },
-    )
-    .default("5s");
-    pub const WEBHOOK_TIMEOUT: Setting = Setting::new(
-        "WEBHOOK_TIMEOUT",
-        "timeout",
-        Kind::Duration {
-            min: "100ms",
-            max: "10m",
-        },
-    )
-    .default("30s");
-    pub const WEBHOOK_MAX_BODY_BYTES: Setting = Setting::new(
-        "WEBHOOK_MAX_BODY_BYTES",
-        "max-body-bytes",
-        Kind::Whole {
-            min: 1,
-            max: 1 << 30,
-            why: "",
-        },
-    )
-    .default("no limit");
-    pub const DEAD_LETTER_FILE: Setting =
-        Setting::new("DEAD_LETTER_FILE", "dead-letter", Kind::Text);
-    pub const SLACK_INCOMING_WEBHOOK_URL: Setting = Setting::secret("SLACK_INCOMING_WEBHOOK_URL");
-    pub const SLACK_SEND_SUCCESS: Setting =
-        Setting::new("SLACK_SEND_SUCCESS", "slack-send-success", Kind::Bool).default("false");
-    pub const SLACK_REMIND_EVERY: Setting = Setting::new(
-        "SLACK_REMIND_EVERY",
-        "slack-remind-every",
-        Kind::Duration {
-            min: "10m",
-            max: "7d",
-        },
-    )
-    .default("6h");
-    pub const DAILY_REPORT_HOUR: Setting = Setting::new(
-        "DAILY_REPORT_HOUR",
-        "daily-report-hour",
-        Kind::Whole {
-            min: 0,
-            max: 23,
-            why: "an hour of the day, UTC",
-        },
-    )
-    .default("off");
-    pub const HEALTHCHECK_URL: Setting = Setting::secret("HEALTHCHECK_URL");
-    pub const METRICS_FILE: Setting =
-        Setting::new("METRICS_FILE", "metrics-file", Kind::Text).default("none");
-    pub const START_FROM: Setting = Setting::new("START_FROM", "start-from", Kind::Text);
+        PAYLOAD_SHAPE = new("payload-shape", choice::<PayloadShape>()).default("extension");
+        SIGNATURE_SCHEME = new("signature-scheme", choice::<SignatureScheme>())
+            .default("standard-webhooks");
+        PII_FIELDS = new("pii-fields", Kind::Text).default("none");
+        PII_METHOD = new("pii-method", choice::<PiiMethod>()).default("mask");
+        PII_HASH_KEY = secret();
+        WEBHOOK_GZIP = new("gzip", Kind::Bool).default("false");
+        WEBHOOK_HEADERS = new("header", Kind::Headers);
+        ALLOW_INSECURE_HTTP = new("allow-insecure-http", Kind::Bool).default("false");
+        CA_CERT = new("ca-cert", Kind::Text);
+        SEND_AS_BATCH = new("send-as-batch", Kind::Bool).default("true");
+        WEBHOOK_CONCURRENT_CALLS = new("concurrency", Kind::Whole { min: 1, max: 64, why: "" })
+            .default("5");
+        MAX_RUN_TIME = new("max-run-time", Kind::Duration { min: "1s", max: "24h" })
+            .default("4m");
+        WEBHOOK_CONNECT_TIMEOUT = new(
+            "connect-timeout",
+            Kind::Duration {
+                min: "100ms",
+                max: "5m",
+            },
+        )
+        .default("5s");
+        WEBHOOK_TIMEOUT = new("timeout", Kind::Duration { min: "100ms", max: "10m" })
+            .default("30s");
+        WEBHOOK_MAX_BODY_BYTES = new(
+            "max-body-bytes",
+            Kind::Whole {
+                min: 1,
+                max: 1 << 30,
+                why: "",
+            },
+        )
+        .default("no limit");
+        DEAD_LETTER_FILE = new("dead-letter", Kind::Text);
+        SLACK_INCOMING_WEBHOOK_URL = secret();
+        SLACK_SEND_SUCCESS = new("slack-send-success", Kind::Bool).default("false");
+        SLACK_REMIND_EVERY = new("slack-remind-every", Kind::Duration { min: "10m", max: "7d" })
+            .default("6h");
+        DAILY_REPORT_HOUR = new(
+            "daily-report-hour",
+            Kind::Whole {
+                min: 0,
+                max: 23,
+                why: "an hour of the day, UTC",
+            },
+        )
+        .default("off");
+        HEALTHCHECK_URL = secret();
+        METRICS_FILE = new("metrics-file", Kind::Text).default("none");
+        START_FROM = new("start-from", Kind::Text);
+        STATE_FILE = new("state", Kind::Text)
+            .default("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
+    }
+
     /// The `--config` file itself: not a key of it.
     pub const CONFIG_FILE: Setting = Setting::new("CONFIG_FILE", "config", Kind::Text);
     /// The extension's name for DAILY_REPORT_HOUR, read as it.
     pub const DAILY_REPORT_TIME: &str = "DAILY_REPORT_TIME";
-    pub const STATE_FILE: Setting = Setting::new("STATE_FILE", "state", Kind::Text)
-        .default("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
-
-    /// Every setting the `--config` file may hold.
-    pub const ALL: &[&Setting] = &[
-        &AUTH0_DOMAIN,
-        &AUTH0_AUDIENCE,
-        &AUTH0_LOG_RETENTION,
-        &AUTH0_CLIENT_ID,
-        &AUTH0_CLIENT_SECRET,
-        &AUTH0_RATE_LIMIT,
-        &AUTH0_API_ENDPOINTS,
-        &LOG_TYPES,
-        &BATCH_SIZE,
-        &WEBHOOK_URL,
-        &AUTHORIZATION,
-        &WEBHOOK_SECRET,
-        &PAYLOAD_FORMAT,
-        &WEBHOOK_CONTENT_TYPE,
-        &PAYLOAD_SHAPE,
-        &SIGNATURE_SCHEME,
-        &PII_FIELDS,
-        &PII_METHOD,
-        &PII_HASH_KEY,
-        &WEBHOOK_GZIP,
-        &WEBHOOK_HEADERS,
-        &ALLOW_INSECURE_HTTP,
-        &CA_CERT,
-        &SEND_AS_BATCH,
-        &WEBHOOK_CONCURRENT_CALLS,
-        &MAX_RUN_TIME,
-        &WEBHOOK_CONNECT_TIMEOUT,
-        &WEBHOOK_TIMEOUT,
-        &WEBHOOK_MAX_BODY_BYTES,
-        &DEAD_LETTER_FILE,
-        &SLACK_INCOMING_WEBHOOK_URL,
-        &SLACK_SEND_SUCCESS,
-        &SLACK_REMIND_EVERY,
-        &DAILY_REPORT_HOUR,
-        &HEALTHCHECK_URL,
-        &METRICS_FILE,
-        &START_FROM,
-        &STATE_FILE,
-    ];
 }
 
 /// A file setting. Unlike clap's own path parser it takes an empty value, which `config`
