@@ -22,7 +22,7 @@ use super::suggest;
 const OWN_PREFIX: &str = "AUTH0_MGMT_WEBHOOKS_";
 
 /// Variables read by name outside clap and the config file's keys.
-const OTHERS: [&str; 1] = ["DAILY_REPORT_TIME"];
+const OTHERS: [&str; 1] = [super::settings::DAILY_REPORT_TIME];
 
 /// Every variable the tool reads for its settings: those of the flags (every command), those of
 /// the config file's keys (the secrets and their `_FILE`s among them), and [`OTHERS`].
@@ -39,7 +39,11 @@ pub fn known() -> Vec<String> {
     }
     let mut names = Vec::new();
     envs(&crate::cli::command(), &mut names);
-    names.extend(super::file_keys().iter().map(|k| k.to_ascii_uppercase()));
+    names.extend(
+        super::file::file_keys()
+            .iter()
+            .map(|k| k.to_ascii_uppercase()),
+    );
     names.extend(OTHERS.iter().map(|s| s.to_string()));
     names.sort();
     names.dedup();

@@ -1,9 +1,11 @@
 //! Settings: flags and environment (through clap), the optional TOML file, defaults, turned once
 //! into a validated [`Config`]. Only this module knows clap; every message names the setting.
 
+mod file;
 mod file_error;
 pub mod misspelt;
 mod parse;
+mod settings;
 pub mod suggest;
 
 use crate::cli::{
@@ -15,13 +17,14 @@ use crate::filter::{Endpoint, Filter};
 use crate::secret::Secret;
 use crate::sink::sign::Signer;
 use anyhow::Result;
+pub use file::FileSettings;
 use parse::{
-    HEADERS, boolean, choice, duration, given, header, header_value, number, parse_domain,
-    parse_log_types, parse_url, required, secret,
+    boolean, choice, duration, given, header, header_value, number, parse_domain, parse_log_types,
+    parse_url, required, secret,
 };
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
-use serde::Deserialize;
+use settings::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -138,91 +141,6 @@ pub struct MonitorConfig {
     pub metrics_file: Option<PathBuf>,
 }
 
-/// The `--config` file. Keys are the environment variable names in lower case; an unknown key
-/// is an error, so a typo never silently falls back to a default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSettings {
-    auth0_domain: Option<String>,
-    auth0_client_id: Option<String>,
-    auth0_client_secret: Option<String>,
-    auth0_client_secret_file: Option<PathBuf>,
-    webhook_url: Option<String>,
-    webhook_url_file: Option<PathBuf>,
-    authorization: Option<String>,
-    authorization_file: Option<PathBuf>,
-    auth0_api_endpoints: Option<String>,
-    batch_size: Option<u32>,
-    send_as_batch: Option<bool>,
-    webhook_concurrent_calls: Option<usize>,
-    start_from: Option<String>,
-    log_types: Option<String>,
-    max_run_time: Option<String>,
-    auth0_log_retention: Option<String>,
-    state_file: Option<PathBuf>,
-    webhook_connect_timeout: Option<String>,
-    webhook_timeout: Option<String>,
-    dead_letter_file: Option<PathBuf>,
-    payload_format: Option<FormatSetting>,
-    payload_shape: Option<PayloadShape>,
-    webhook_gzip: Option<bool>,
-    webhook_headers: Option<BTreeMap<String, String>>,
-    webhook_max_body_bytes: Option<usize>,
-    webhook_secret: Option<String>,
-    webhook_secret_file: Option<PathBuf>,
-    allow_insecure_http: Option<bool>,
-    ca_cert: Option<PathBuf>,
-    slack_incoming_webhook_url: Option<String>,
-    slack_incoming_webhook_url_file: Option<PathBuf>,
-    slack_send_success: Option<bool>,
-    slack_remind_every: Option<String>,
-    daily_report_hour: Option<u8>,
-    healthcheck_url: Option<String>,
-    healthcheck_url_file: Option<PathBuf>,
-    metrics_file: Option<PathBuf>,
-    auth0_audience: Option<String>,
-    /// `"50%"` or a number of requests a second (`4`, `0.5`).
-    #[serde(default, deserialize_with = "text_or_number")]
-    auth0_rate_limit: Option<String>,
-    webhook_content_type: Option<String>,
-    signature_scheme: Option<Scheme>,
-    pii_fields: Option<String>,
-    pii_method: Option<PiiMethod>,
-    pii_hash_key: Option<String>,
-    pii_hash_key_file: Option<PathBuf>,
-}
-
-/// A file value that may be written as text or as a number, as text.
-fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Value {
-        Text(String),
-        Whole(i64),
-        Number(f64),
-    }
-    Ok(Option::<Value>::deserialize(d)?.map(|v| match v {
-        Value::Text(t) => t,
-        Value::Whole(n) => n.to_string(),
-        Value::Number(n) => n.to_string(),
-    }))
-}
-
-/// The `--config` file's keys, as serde lists them for an unknown one: the one list of them.
-fn file_keys() -> Vec<String> {
-    let err = toml::from_str::<FileSettings>("\"\" = 0").expect_err("an empty key is unknown");
-    let message = err.message();
-    let (_, expected) = message
-        .split_once("expected one of")
-        .expect("serde lists the known keys");
-    expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
-}
-
 /// Reads an environment variable; injected so tests need not touch the process environment.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -235,28 +153,31 @@ pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
     let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(FileSettings::default());
     };
-    let bytes =
-        crate::files::read_setting("CONFIG_FILE (--config)", path, crate::files::CONFIG_CAP)?;
+    let bytes = crate::files::read_setting(&CONFIG_FILE.label(), path, crate::files::CONFIG_CAP)?;
     let text = String::from_utf8(bytes).map_err(|_| {
         exit::settings(format!(
             "config file {} is not text (UTF-8)",
             path.display()
         ))
     })?;
-    toml::from_str(&text).map_err(|e| exit::settings(file_error::message(path, &text, &e)))
+    file::parse(path, &text).map_err(exit::settings)
 }
 
 /// The state file: --state / STATE_FILE, then the config file, then the XDG state directory.
 pub fn state_path(args: &StateArgs, file: &FileSettings, env: Env) -> Result<PathBuf> {
     let nonempty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
-    if let Some(p) = nonempty(&args.state).or_else(|| nonempty(&file.state_file)) {
+    if let Some(p) = nonempty(&args.state).or_else(|| nonempty(&file.path(&STATE_FILE))) {
         return Ok(p);
     }
     let base = env("XDG_STATE_HOME")
         .map(PathBuf::from)
         .or_else(|| env("HOME").map(|h| Path::new(&h).join(".local/state")))
         .ok_or_else(|| {
-            exit::settings("STATE_FILE is not set and neither is HOME: give --state FILE")
+            exit::settings(format!(
+                "{} is not set and neither is HOME: give --{} FILE",
+                STATE_FILE.env,
+                STATE_FILE.long()
+            ))
         })?;
     Ok(base.join("auth0-mgmt-webhooks").join("state.json"))
 }
@@ -270,54 +191,46 @@ impl Config {
         let state_file = state_path(&s.files, &file, env)?;
 
         let domain = required(
-            s.domain.clone().or(file.auth0_domain.clone()),
-            "AUTH0_DOMAIN (--domain)",
+            s.domain.clone().or(file.owned(&AUTH0_DOMAIN)),
+            &AUTH0_DOMAIN.label(),
             "acme.eu.auth0.com",
         )?;
         let base_url = parse_domain(&domain)?;
         let client_id = required(
-            s.client_id.clone().or(file.auth0_client_id.clone()),
-            "AUTH0_CLIENT_ID (--client-id)",
+            s.client_id.clone().or(file.owned(&AUTH0_CLIENT_ID)),
+            &AUTH0_CLIENT_ID.label(),
             "the M2M application's client ID",
         )?;
-        let client_secret = secret(env, "AUTH0_CLIENT_SECRET", file.auth0_client_secret.clone(), file.auth0_client_secret_file.clone())?
-            .ok_or_else(|| exit::settings("AUTH0_CLIENT_SECRET is required: set it, or AUTH0_CLIENT_SECRET_FILE to a file holding it (never a flag: command lines are visible to every user)"))?;
+        let client_secret = secret(env, AUTH0_CLIENT_SECRET.env, file.owned(&AUTH0_CLIENT_SECRET), file.file_of(&AUTH0_CLIENT_SECRET))?
+            .ok_or_else(|| exit::settings(format!("{} is required: set it, or {} to a file holding it (never a flag: command lines are visible to every user)", AUTH0_CLIENT_SECRET.env, AUTH0_CLIENT_SECRET.file_var())))?;
 
         let allow_insecure = boolean(
             s.allow_insecure_http.as_deref(),
-            file.allow_insecure_http,
-            ("ALLOW_INSECURE_HTTP", "allow-insecure-http"),
+            file.get(&ALLOW_INSECURE_HTTP),
+            &ALLOW_INSECURE_HTTP,
         )?
         .unwrap_or(false);
         let (webhook_url, url_file) = webhook_url(s, &file, env, allow_insecure)?;
 
-        let batch_size = number(
-            s.batch_size.as_deref(),
-            file.batch_size,
-            ("BATCH_SIZE", "batch-size"),
-            1..=100,
-            "Auth0 returns at most 100 logs a request",
-        )?
-        .unwrap_or(100);
+        let batch_size =
+            number(s.batch_size.as_deref(), file.get(&BATCH_SIZE), &BATCH_SIZE)?.unwrap_or(100);
         let concurrency = number(
             s.concurrency.as_deref(),
-            file.webhook_concurrent_calls,
-            ("WEBHOOK_CONCURRENT_CALLS", "concurrency"),
-            1..=64,
-            "",
+            file.get(&WEBHOOK_CONCURRENT_CALLS),
+            &WEBHOOK_CONCURRENT_CALLS,
         )?
-        .unwrap_or(5);
+        .expect("declared with a default");
 
         let endpoints = match given(s.endpoints.as_deref())
-            .or(given(file.auth0_api_endpoints.as_deref()))
+            .or(given(file.get(&AUTH0_API_ENDPOINTS)))
         {
             Some(list) => {
-                let endpoints = Endpoint::parse_list(list).map_err(|e| {
-                    exit::settings(format!("AUTH0_API_ENDPOINTS (--endpoints): {e}"))
-                })?;
+                let endpoints = Endpoint::parse_list(list)
+                    .map_err(|e| exit::settings(format!("{}: {e}", AUTH0_API_ENDPOINTS.label())))?;
                 if endpoints.is_empty() {
                     return Err(exit::settings(format!(
-                        "AUTH0_API_ENDPOINTS (--endpoints) '{list}' names no endpoint: list some, e.g. users, clients, or leave it unset for all"
+                        "{} '{list}' names no endpoint: list some, e.g. users, clients, or leave it unset for all",
+                        AUTH0_API_ENDPOINTS.label()
                     )));
                 }
                 endpoints
@@ -326,56 +239,46 @@ impl Config {
         };
         let log_types = parse_log_types(
             given(s.log_types.as_deref())
-                .or(given(file.log_types.as_deref()))
-                .unwrap_or("sapi,fapi"),
+                .or(given(file.get(&LOG_TYPES)))
+                .or(LOG_TYPES.default)
+                .expect("declared with a default"),
         )?;
 
-        let rate_limit = match given(s.auth0_rate_limit.as_deref())
-            .or(given(file.auth0_rate_limit.as_deref()))
-        {
-            Some(v) => crate::source::pacer::Share::parse(v).map_err(exit::settings)?,
-            None => crate::source::pacer::Share::DEFAULT,
-        };
+        let rate_limit =
+            match given(s.auth0_rate_limit.as_deref()).or(given(file.get(&AUTH0_RATE_LIMIT))) {
+                Some(v) => crate::source::pacer::Share::parse(v).map_err(exit::settings)?,
+                None => crate::source::pacer::Share::DEFAULT,
+            };
 
         let max_run_time = duration(
             s.max_run_time.as_deref(),
-            file.max_run_time.as_deref(),
-            ("MAX_RUN_TIME", "max-run-time"),
-            "4m",
-            ("1s", "24h"),
+            file.get(&MAX_RUN_TIME),
+            &MAX_RUN_TIME,
         )?;
         let log_retention = duration(
             s.log_retention.as_deref(),
-            file.auth0_log_retention.as_deref(),
-            ("AUTH0_LOG_RETENTION", "log-retention"),
-            "30d",
-            ("1d", "90d"),
+            file.get(&AUTH0_LOG_RETENTION),
+            &AUTH0_LOG_RETENTION,
         )?;
         let connect_timeout = duration(
             s.connect_timeout.as_deref(),
-            file.webhook_connect_timeout.as_deref(),
-            ("WEBHOOK_CONNECT_TIMEOUT", "connect-timeout"),
-            "5s",
-            ("100ms", "5m"),
+            file.get(&WEBHOOK_CONNECT_TIMEOUT),
+            &WEBHOOK_CONNECT_TIMEOUT,
         )?;
         let timeout = duration(
             s.timeout.as_deref(),
-            file.webhook_timeout.as_deref(),
-            ("WEBHOOK_TIMEOUT", "timeout"),
-            "30s",
-            ("100ms", "10m"),
+            file.get(&WEBHOOK_TIMEOUT),
+            &WEBHOOK_TIMEOUT,
         )?;
 
         let max_body_bytes = number(
             s.max_body_bytes.as_deref(),
-            file.webhook_max_body_bytes,
-            ("WEBHOOK_MAX_BODY_BYTES", "max-body-bytes"),
-            1..=1 << 30,
-            "",
+            file.get(&WEBHOOK_MAX_BODY_BYTES),
+            &WEBHOOK_MAX_BODY_BYTES,
         )?;
 
         let mut headers = Vec::new();
-        if let Some(map) = &file.webhook_headers {
+        if let Some(map) = file.headers() {
             for (k, v) in map {
                 headers.push(header(k, v)?);
             }
@@ -383,7 +286,8 @@ impl Config {
         if let Some(json) = given(s.headers_json.as_deref()) {
             let map: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| {
                 exit::settings(format!(
-                    "{HEADERS} must be a JSON object of strings, e.g. {{\"X-Env\":\"prod\"}}: {e}"
+                    "{} must be a JSON object of strings, e.g. {{\"X-Env\":\"prod\"}}: {e}",
+                    WEBHOOK_HEADERS.label()
                 ))
             })?;
             for (k, v) in &map {
@@ -393,7 +297,9 @@ impl Config {
         for h in &s.headers {
             let (k, v) = h.split_once(':').ok_or_else(|| {
                 exit::settings(format!(
-                    "{HEADERS}: a --header must look like 'Name: value', and this one has no ':'"
+                    "{}: a --{} must look like 'Name: value', and this one has no ':'",
+                    WEBHOOK_HEADERS.label(),
+                    WEBHOOK_HEADERS.long()
                 ))
             })?;
             headers.push(header(k, v)?);
@@ -401,14 +307,16 @@ impl Config {
 
         let authorization = secret(
             env,
-            "AUTHORIZATION",
-            file.authorization.clone(),
-            file.authorization_file.clone(),
+            AUTHORIZATION.env,
+            file.owned(&AUTHORIZATION),
+            file.file_of(&AUTHORIZATION),
         )?;
         if let Some(a) = &authorization {
             header_value(a.expose()).map_err(|why| {
                 exit::settings(format!(
-                    "AUTHORIZATION (or AUTHORIZATION_FILE) {why} (the value is not shown)"
+                    "{} (or {}) {why} (the value is not shown)",
+                    AUTHORIZATION.env,
+                    AUTHORIZATION.file_var()
                 ))
             })?;
         }
@@ -416,71 +324,64 @@ impl Config {
         let daily_report_hour = daily_report_time(
             number(
                 s.daily_report_hour.as_deref(),
-                file.daily_report_hour,
-                ("DAILY_REPORT_HOUR", "daily-report-hour"),
-                0..=23,
-                "an hour of the day, UTC",
+                file.get(&DAILY_REPORT_HOUR),
+                &DAILY_REPORT_HOUR,
             )?,
             env,
         )?;
         let send_as_batch = boolean(
             s.send_as_batch.as_deref(),
-            file.send_as_batch,
-            ("SEND_AS_BATCH", "send-as-batch"),
+            file.get(&SEND_AS_BATCH),
+            &SEND_AS_BATCH,
         )?;
-        let gzip = boolean(
-            s.gzip.as_deref(),
-            file.webhook_gzip,
-            ("WEBHOOK_GZIP", "gzip"),
-        )?;
+        let gzip = boolean(s.gzip.as_deref(), file.get(&WEBHOOK_GZIP), &WEBHOOK_GZIP)?;
         let slack_remind_every = duration(
             s.slack_remind_every.as_deref(),
-            file.slack_remind_every.as_deref(),
-            ("SLACK_REMIND_EVERY", "slack-remind-every"),
-            "6h",
-            ("10m", "7d"),
+            file.get(&SLACK_REMIND_EVERY),
+            &SLACK_REMIND_EVERY,
         )?;
         let slack_send_success = boolean(
             s.slack_send_success.as_deref(),
-            file.slack_send_success,
-            ("SLACK_SEND_SUCCESS", "slack-send-success"),
+            file.get(&SLACK_SEND_SUCCESS),
+            &SLACK_SEND_SUCCESS,
         )?;
         let format: Option<FormatSetting> = choice(
             s.payload_format.as_deref(),
-            file.payload_format,
-            ("PAYLOAD_FORMAT", "payload-format"),
+            file.get(&PAYLOAD_FORMAT),
+            &PAYLOAD_FORMAT,
         )?;
         let shape = choice(
             s.payload_shape.as_deref(),
-            file.payload_shape,
-            ("PAYLOAD_SHAPE", "payload-shape"),
+            file.get(&PAYLOAD_SHAPE),
+            &PAYLOAD_SHAPE,
         )?;
 
         let scheme = choice(
             s.signature_scheme.as_deref(),
-            file.signature_scheme,
-            ("SIGNATURE_SCHEME", "signature-scheme"),
+            file.get(&SIGNATURE_SCHEME),
+            &SIGNATURE_SCHEME,
         )?;
         let signing = signer(
             scheme,
             secret(
                 env,
-                "WEBHOOK_SECRET",
-                file.webhook_secret.clone(),
-                file.webhook_secret_file.clone(),
+                WEBHOOK_SECRET.env,
+                file.owned(&WEBHOOK_SECRET),
+                file.file_of(&WEBHOOK_SECRET),
             )?,
         )?;
 
         let slack = match secret(
             env,
-            "SLACK_INCOMING_WEBHOOK_URL",
-            file.slack_incoming_webhook_url.clone(),
-            file.slack_incoming_webhook_url_file.clone(),
+            SLACK_INCOMING_WEBHOOK_URL.env,
+            file.owned(&SLACK_INCOMING_WEBHOOK_URL),
+            file.file_of(&SLACK_INCOMING_WEBHOOK_URL),
         )? {
             Some(url) => {
                 // The URL itself is the credential: check it without ever printing it.
-                let parsed = parse_url(url.expose(), "SLACK_INCOMING_WEBHOOK_URL", allow_insecure)
-                    .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
+                let parsed =
+                    parse_url(url.expose(), SLACK_INCOMING_WEBHOOK_URL.env, allow_insecure)
+                        .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
                 register_url_secrets(&parsed, true);
                 Some(SlackConfig {
                     url,
@@ -495,7 +396,7 @@ impl Config {
         let start_from = match s
             .start_from
             .as_deref()
-            .or(file.start_from.as_deref())
+            .or(file.get(&START_FROM))
             .map(str::trim)
             .filter(|v| !v.is_empty())
         {
@@ -505,13 +406,13 @@ impl Config {
                     raw,
                     std::time::SystemTime::now(),
                 )
-                .map_err(|e| exit::settings(format!("START_FROM (--start-from): {e}")))?,
+                .map_err(|e| exit::settings(format!("{}: {e}", START_FROM.label())))?,
             }),
             None => None,
         };
 
         let nonempty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
-        let ca_cert = nonempty(&s.ca_cert).or(nonempty(&file.ca_cert));
+        let ca_cert = nonempty(&s.ca_cert).or(nonempty(&file.path(&CA_CERT)));
         if let Some(p) = &ca_cert {
             check_ca_cert(p)?;
         }
@@ -553,13 +454,13 @@ impl Config {
             max_run_time,
             log_retention,
             state_file,
-            dead_letter: nonempty(&s.dead_letter).or(nonempty(&file.dead_letter_file)),
+            dead_letter: nonempty(&s.dead_letter).or(nonempty(&file.path(&DEAD_LETTER_FILE))),
             ca_cert,
             slack,
             monitor: monitor_config(s, &file, env, allow_insecure)?,
             secret_files: secret_files(s, &file, env)
                 .into_iter()
-                .chain(url_file.map(|p| ("WEBHOOK_URL_FILE".to_string(), p)))
+                .chain(url_file.map(|p| (WEBHOOK_URL.file_var(), p)))
                 .collect(),
         })
     }
@@ -583,19 +484,25 @@ fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
         return Ok(());
     }
     let also = match authorization_set {
-        true => " AUTHORIZATION is set too, and two Authorization headers would go out.",
-        false => "",
+        true => format!(
+            " {} is set too, and two Authorization headers would go out.",
+            AUTHORIZATION.env
+        ),
+        false => String::new(),
     };
     Err(exit::settings(format!(
-        "WEBHOOK_URL (--webhook-url) {} holds a user name or password, which would be sent as an Authorization: Basic header.{also} Remove them from the URL and set AUTHORIZATION (or AUTHORIZATION_FILE) to 'Basic ' followed by the base64 of user:password (printf %s 'user:password' | base64)",
-        crate::redact::redact(url)
+        "{} {} holds a user name or password, which would be sent as an Authorization: Basic header.{also} Remove them from the URL and set {} (or {}) to 'Basic ' followed by the base64 of user:password (printf %s 'user:password' | base64)",
+        WEBHOOK_URL.label(),
+        crate::redact::redact(url),
+        AUTHORIZATION.env,
+        AUTHORIZATION.file_var()
     )))
 }
 
 /// CA_CERT must name a regular file: `/dev/null` or a folder is said to be what it is, not
 /// "no such file". Reading it (capped) is left to the HTTP client's builder.
 fn check_ca_cert(path: &Path) -> Result<()> {
-    let shown = || format!("CA_CERT (--ca-cert) {}", path.display());
+    let shown = || format!("{} {}", CA_CERT.label(), path.display());
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(()),
         Ok(m) => Err(exit::settings(format!(
@@ -619,18 +526,20 @@ fn webhook_url(
     env: Env,
     allow_insecure: bool,
 ) -> Result<(Url, Option<PathBuf>)> {
-    let plain = parse::given_owned(s.webhook_url.clone().or(file.webhook_url.clone()));
-    let from_file = parse::given_owned(env("WEBHOOK_URL_FILE"))
+    let plain = parse::given_owned(s.webhook_url.clone().or(file.owned(&WEBHOOK_URL)));
+    let from_file = parse::given_owned(env(&WEBHOOK_URL.file_var()))
         .map(PathBuf::from)
-        .or(file.webhook_url_file.clone());
+        .or(file.file_of(&WEBHOOK_URL));
     let path = match (plain, from_file) {
         (Some(_), Some(_)) => {
-            return Err(exit::settings(
-                "set WEBHOOK_URL (--webhook-url) or WEBHOOK_URL_FILE, not both",
-            ));
+            return Err(exit::settings(format!(
+                "set {} or {}, not both",
+                WEBHOOK_URL.label(),
+                WEBHOOK_URL.file_var()
+            )));
         }
         (Some(raw), None) => {
-            let url = parse_url(&raw, "WEBHOOK_URL (--webhook-url)", allow_insecure)?;
+            let url = parse_url(&raw, &WEBHOOK_URL.label(), allow_insecure)?;
             // A receiver may echo the URL it was called on: its password and query values are
             // secrets like the others.
             register_url_secrets(&url, false);
@@ -638,14 +547,16 @@ fn webhook_url(
         }
         (None, Some(path)) => path,
         (None, None) => {
-            return Err(exit::settings(
-                "WEBHOOK_URL (--webhook-url) is required, e.g. https://hooks.example.com/auth0 (or WEBHOOK_URL_FILE naming a file that holds it)",
-            ));
+            return Err(exit::settings(format!(
+                "{} is required, e.g. https://hooks.example.com/auth0 (or {} naming a file that holds it)",
+                WEBHOOK_URL.label(),
+                WEBHOOK_URL.file_var()
+            )));
         }
     };
-    let raw = secret(env, "WEBHOOK_URL", None, Some(path.clone()))?
+    let raw = secret(env, WEBHOOK_URL.env, None, Some(path.clone()))?
         .expect("a file was named, so it was read or refused");
-    let what = format!("WEBHOOK_URL_FILE {}", path.display());
+    let what = format!("{} {}", WEBHOOK_URL.file_var(), path.display());
     let url = parse_url(raw.expose(), &what, allow_insecure).map_err(|e| {
         let shown = crate::redact::redact_raw(raw.expose());
         exit::settings(
@@ -664,7 +575,7 @@ fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
     let Some(raw) = s
         .audience
         .clone()
-        .or(file.auth0_audience.clone())
+        .or(file.owned(&AUTH0_AUDIENCE))
         .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty())
     else {
@@ -672,7 +583,8 @@ fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
     };
     let bad = |why: String| {
         exit::settings(format!(
-            "AUTH0_AUDIENCE '{raw}' {why}; e.g. acme.eu.auth0.com or https://acme.eu.auth0.com/api/v2/ (the tenant's own domain, also behind a custom domain)"
+            "{} '{raw}' {why}; e.g. acme.eu.auth0.com or https://acme.eu.auth0.com/api/v2/ (the tenant's own domain, also behind a custom domain)",
+            AUTH0_AUDIENCE.env
         ))
     };
     if raw.contains("://") {
@@ -691,22 +603,20 @@ fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
 /// for `hash` and at least 16 characters: a short key could be guessed, and the tokens with it).
 fn pii(s: &Settings, file: &FileSettings, env: Env) -> Result<Option<crate::filter::pii::Pii>> {
     use crate::filter::pii::{Method, Pii};
-    let method = choice(
-        s.pii_method.as_deref(),
-        file.pii_method,
-        ("PII_METHOD", "pii-method"),
-    )?;
+    let method = choice(s.pii_method.as_deref(), file.get(&PII_METHOD), &PII_METHOD)?;
     let key = secret(
         env,
-        "PII_HASH_KEY",
-        file.pii_hash_key.clone(),
-        file.pii_hash_key_file.clone(),
+        PII_HASH_KEY.env,
+        file.owned(&PII_HASH_KEY),
+        file.file_of(&PII_HASH_KEY),
     )?;
-    let Some(fields) = parse::given_owned(s.pii_fields.clone().or(file.pii_fields.clone())) else {
+    let Some(fields) = parse::given_owned(s.pii_fields.clone().or(file.owned(&PII_FIELDS))) else {
         if method.is_some() {
-            return Err(exit::settings(
-                "PII_METHOD (--pii-method) is set but PII_FIELDS (--pii-fields) is not: name the fields to hide, e.g. email,username",
-            ));
+            return Err(exit::settings(format!(
+                "{} is set but {} is not: name the fields to hide, e.g. email,username",
+                PII_METHOD.label(),
+                PII_FIELDS.label()
+            )));
         }
         return Ok(None);
     };
@@ -714,33 +624,40 @@ fn pii(s: &Settings, file: &FileSettings, env: Env) -> Result<Option<crate::filt
         (PiiMethod::Mask, _) => Method::Mask,
         (PiiMethod::Drop, _) => Method::Drop,
         (PiiMethod::Hash, None) => {
-            return Err(exit::settings(
-                "PII_METHOD (--pii-method) hash needs PII_HASH_KEY (or PII_HASH_KEY_FILE): a secret of at least 16 characters, e.g. the output of `openssl rand -hex 32`",
-            ));
+            return Err(exit::settings(format!(
+                "{} hash needs {} (or {}): a secret of at least 16 characters, e.g. the output of `openssl rand -hex 32`",
+                PII_METHOD.label(),
+                PII_HASH_KEY.env,
+                PII_HASH_KEY.file_var()
+            )));
         }
         (PiiMethod::Hash, Some(key)) if key.expose().chars().count() < 16 => {
-            return Err(exit::settings(
-                "PII_HASH_KEY must be at least 16 characters (the value is not shown), e.g. the output of `openssl rand -hex 32`",
-            ));
+            return Err(exit::settings(format!(
+                "{} must be at least 16 characters (the value is not shown), e.g. the output of `openssl rand -hex 32`",
+                PII_HASH_KEY.env
+            )));
         }
         (PiiMethod::Hash, Some(key)) => Method::Hash(key),
     };
     Pii::parse(&fields, method)
         .map(Some)
-        .map_err(|e| exit::settings(format!("PII_FIELDS (--pii-fields): {e}")))
+        .map_err(|e| exit::settings(format!("{}: {e}", PII_FIELDS.label())))
 }
 
 /// WEBHOOK_SECRET read as SIGNATURE_SCHEME says. A scheme chosen without a secret is a mistake:
 /// the receiver would wait for signatures that never come.
 fn signer(scheme: Option<Scheme>, key: Option<Secret>) -> Result<Option<Signer>> {
     match (scheme, key) {
-        (Some(Scheme::XHubSignature256), None) => Err(exit::settings(
-            "SIGNATURE_SCHEME (--signature-scheme) x-hub-signature-256 needs WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE): the key the receiver verifies with, at least 16 characters",
-        )),
+        (Some(Scheme::XHubSignature256), None) => Err(exit::settings(format!(
+            "{} x-hub-signature-256 needs {} (or {}): the key the receiver verifies with, at least 16 characters",
+            SIGNATURE_SCHEME.label(),
+            WEBHOOK_SECRET.env,
+            WEBHOOK_SECRET.file_var()
+        ))),
         (scheme, Some(key)) => {
             Signer::parse(scheme.unwrap_or(Scheme::StandardWebhooks), key.expose())
                 .map(Some)
-                .map_err(|e| exit::settings(format!("WEBHOOK_SECRET: {e}")))
+                .map_err(|e| exit::settings(format!("{}: {e}", WEBHOOK_SECRET.env)))
         }
         (_, None) => Ok(None),
     }
@@ -749,20 +666,23 @@ fn signer(scheme: Option<Scheme>, key: Option<Secret>) -> Result<Option<Signer>>
 /// DAILY_REPORT_HOUR, or the extension's DAILY_REPORT_TIME (an hour, or `HH:00`) so that its
 /// users' settings work unchanged. Errors name the variable the user set; both set is a mistake.
 fn daily_report_time(ours: Option<u8>, env: Env) -> Result<Option<u8>> {
-    let Some(raw) = env("DAILY_REPORT_TIME") else {
+    let Some(raw) = env(DAILY_REPORT_TIME) else {
         return Ok(ours);
     };
     if ours.is_some() {
-        return Err(exit::settings(
-            "DAILY_REPORT_TIME (the extension's name) and DAILY_REPORT_HOUR (--daily-report-hour, or daily_report_hour in the --config file) are both set: keep one",
-        ));
+        return Err(exit::settings(format!(
+            "{DAILY_REPORT_TIME} (the extension's name) and {} (--{}, or {} in the --config file) are both set: keep one",
+            DAILY_REPORT_HOUR.env,
+            DAILY_REPORT_HOUR.long(),
+            DAILY_REPORT_HOUR.key()
+        )));
     }
     let raw = raw.trim();
     let (hour, minutes) = raw.split_once(':').unwrap_or((raw, "00"));
     match hour.parse::<u8>() {
         Ok(h) if h <= 23 && minutes == "00" => Ok(Some(h)),
         _ => Err(exit::settings(format!(
-            "DAILY_REPORT_TIME must be an hour from 0 to 23 (UTC), e.g. 9 or 09:00 (reports go by the hour), got '{raw}'"
+            "{DAILY_REPORT_TIME} must be an hour from 0 to 23 (UTC), e.g. 9 or 09:00 (reports go by the hour), got '{raw}'"
         ))),
     }
 }
@@ -789,13 +709,14 @@ fn body_settings(
     let content_type = match s
         .content_type
         .as_deref()
-        .or(file.webhook_content_type.as_deref())
+        .or(file.get(&WEBHOOK_CONTENT_TYPE))
         .map(str::trim)
         .filter(|v| !v.is_empty())
     {
         Some(raw) => Some(HeaderValue::from_str(raw).map_err(|_| {
             exit::settings(format!(
-                "WEBHOOK_CONTENT_TYPE {raw:?} is not a valid header value (no line breaks or control characters), e.g. application/json"
+                "{} {raw:?} is not a valid header value (no line breaks or control characters), e.g. application/json",
+                WEBHOOK_CONTENT_TYPE.env
             ))
         })?),
         None => None,
@@ -803,9 +724,11 @@ fn body_settings(
     let log_stream = shape == PayloadShape::LogStream;
     let (send_as_batch, format) = match format {
         Some(FormatSetting::Jsonobject) if as_batch == Some(true) => {
-            return Err(exit::settings(
-                "PAYLOAD_FORMAT=jsonobject sends one log per request, SEND_AS_BATCH=true sends batches: set one of them (jsonobject alone, or SEND_AS_BATCH=false with any format)",
-            ));
+            return Err(exit::settings(format!(
+                "{format}=jsonobject sends one log per request, {batch}=true sends batches: set one of them (jsonobject alone, or {batch}=false with any format)",
+                format = PAYLOAD_FORMAT.env,
+                batch = SEND_AS_BATCH.env
+            )));
         }
         Some(FormatSetting::Jsonobject) => (false, PayloadFormat::Array),
         Some(FormatSetting::Array) => (as_batch.unwrap_or(true), PayloadFormat::Array),
@@ -829,29 +752,39 @@ fn body_settings(
 /// more detailed message further on.)
 fn all_required(s: &Settings, file: &FileSettings, env: Env) -> Result<()> {
     let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
-    let secret_given = env("AUTH0_CLIENT_SECRET").is_some()
-        || env("AUTH0_CLIENT_SECRET_FILE").is_some()
-        || given(&file.auth0_client_secret)
-        || file.auth0_client_secret_file.is_some();
-    let missing: Vec<&str> = [
+    let secret_given = env(AUTH0_CLIENT_SECRET.env).is_some()
+        || env(&AUTH0_CLIENT_SECRET.file_var()).is_some()
+        || given(&file.owned(&AUTH0_CLIENT_SECRET))
+        || file.file_of(&AUTH0_CLIENT_SECRET).is_some();
+    let missing: Vec<String> = [
         (
-            given(&s.domain) || given(&file.auth0_domain),
-            "AUTH0_DOMAIN (--domain), e.g. acme.eu.auth0.com",
+            given(&s.domain) || given(&file.owned(&AUTH0_DOMAIN)),
+            format!("{}, e.g. acme.eu.auth0.com", AUTH0_DOMAIN.label()),
         ),
         (
-            given(&s.client_id) || given(&file.auth0_client_id),
-            "AUTH0_CLIENT_ID (--client-id), the M2M application's client ID",
+            given(&s.client_id) || given(&file.owned(&AUTH0_CLIENT_ID)),
+            format!(
+                "{}, the M2M application's client ID",
+                AUTH0_CLIENT_ID.label()
+            ),
         ),
         (
             secret_given,
-            "AUTH0_CLIENT_SECRET, or AUTH0_CLIENT_SECRET_FILE naming a file that holds it (never a flag)",
+            format!(
+                "{}, or {} naming a file that holds it (never a flag)",
+                AUTH0_CLIENT_SECRET.env,
+                AUTH0_CLIENT_SECRET.file_var()
+            ),
         ),
         (
             given(&s.webhook_url)
-                || given(&file.webhook_url)
-                || env("WEBHOOK_URL_FILE").is_some()
-                || file.webhook_url_file.is_some(),
-            "WEBHOOK_URL (--webhook-url), e.g. https://hooks.example.com/auth0",
+                || given(&file.owned(&WEBHOOK_URL))
+                || env(&WEBHOOK_URL.file_var()).is_some()
+                || file.file_of(&WEBHOOK_URL).is_some(),
+            format!(
+                "{}, e.g. https://hooks.example.com/auth0",
+                WEBHOOK_URL.label()
+            ),
         ),
     ]
     .into_iter()
@@ -877,45 +810,45 @@ fn secret_files(s: &Settings, file: &FileSettings, env: Env) -> Vec<(String, Pat
     }
     let in_config = [
         (
-            "AUTH0_CLIENT_SECRET",
-            file.auth0_client_secret.is_some(),
-            &file.auth0_client_secret_file,
+            &AUTH0_CLIENT_SECRET,
+            file.get(&AUTH0_CLIENT_SECRET).is_some(),
+            &file.file_of(&AUTH0_CLIENT_SECRET),
         ),
         (
-            "AUTHORIZATION",
-            file.authorization.is_some(),
-            &file.authorization_file,
+            &AUTHORIZATION,
+            file.get(&AUTHORIZATION).is_some(),
+            &file.file_of(&AUTHORIZATION),
         ),
         (
-            "WEBHOOK_SECRET",
-            file.webhook_secret.is_some(),
-            &file.webhook_secret_file,
+            &WEBHOOK_SECRET,
+            file.get(&WEBHOOK_SECRET).is_some(),
+            &file.file_of(&WEBHOOK_SECRET),
         ),
         (
-            "SLACK_INCOMING_WEBHOOK_URL",
-            file.slack_incoming_webhook_url.is_some(),
-            &file.slack_incoming_webhook_url_file,
+            &SLACK_INCOMING_WEBHOOK_URL,
+            file.get(&SLACK_INCOMING_WEBHOOK_URL).is_some(),
+            &file.file_of(&SLACK_INCOMING_WEBHOOK_URL),
         ),
         (
-            "HEALTHCHECK_URL",
-            file.healthcheck_url.is_some(),
-            &file.healthcheck_url_file,
+            &HEALTHCHECK_URL,
+            file.get(&HEALTHCHECK_URL).is_some(),
+            &file.file_of(&HEALTHCHECK_URL),
         ),
         (
-            "PII_HASH_KEY",
-            file.pii_hash_key.is_some(),
-            &file.pii_hash_key_file,
+            &PII_HASH_KEY,
+            file.get(&PII_HASH_KEY).is_some(),
+            &file.file_of(&PII_HASH_KEY),
         ),
     ];
-    for (name, value_in_config, path_in_config) in in_config {
-        if env(name).is_some() {
+    for (setting, value_in_config, path_in_config) in in_config {
+        if env(setting.env).is_some() {
             continue;
         }
-        let path = env(&format!("{name}_FILE"))
+        let path = env(&setting.file_var())
             .map(PathBuf::from)
             .or_else(|| path_in_config.clone().filter(|_| !value_in_config));
         if let Some(p) = path {
-            out.push((format!("{name}_FILE"), p));
+            out.push((setting.file_var(), p));
         }
     }
     out
@@ -931,20 +864,21 @@ fn monitor_config(
 ) -> Result<MonitorConfig> {
     let healthcheck = secret(
         env,
-        "HEALTHCHECK_URL",
-        file.healthcheck_url.clone(),
-        file.healthcheck_url_file.clone(),
+        HEALTHCHECK_URL.env,
+        file.owned(&HEALTHCHECK_URL),
+        file.file_of(&HEALTHCHECK_URL),
     )?;
     if let Some(url) = &healthcheck {
-        parse_url(url.expose(), "HEALTHCHECK_URL", allow_insecure)
+        parse_url(url.expose(), HEALTHCHECK_URL.env, allow_insecure)
             .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
     }
-    let metrics_file = s.metrics_file.clone().or(file.metrics_file.clone());
+    let metrics_file = s.metrics_file.clone().or(file.path(&METRICS_FILE));
     if let Some(p) = &metrics_file
         && (p.as_os_str().is_empty() || p.file_name().is_none())
     {
         return Err(exit::settings(format!(
-            "METRICS_FILE '{}' must name a file, e.g. /var/lib/node_exporter/textfile/auth0-mgmt-webhooks.prom",
+            "{} '{}' must name a file, e.g. /var/lib/node_exporter/textfile/auth0-mgmt-webhooks.prom",
+            METRICS_FILE.env,
             p.display()
         )));
     }

@@ -7,13 +7,13 @@ use anyhow::Result;
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
 use std::collections::BTreeSet;
-use std::fmt::Display;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use super::Env;
+use super::settings::*;
+use clap::builder::PossibleValue;
 
 /// Headers the tool sets itself; a custom header may not replace them.
 const RESERVED_HEADERS: &[&str] = &[
@@ -40,81 +40,142 @@ pub(super) fn given_owned(value: Option<String>) -> Option<String> {
     given(value.as_deref()).map(str::to_string)
 }
 
-/// A whole number setting from the flag or environment (text) or the config file (a number),
-/// within `range`. `why` says what the range is for, or is empty.
-pub(super) fn number<T>(
-    text: Option<&str>,
-    file: Option<T>,
-    (env, flag): (&str, &str),
-    range: RangeInclusive<T>,
-    why: &str,
-) -> Result<Option<T>>
-where
-    T: FromStr + PartialOrd + Display + Copy,
-{
-    let bad = |got: &dyn Display| {
-        let why = if why.is_empty() {
-            String::new()
-        } else {
-            format!(" ({why})")
-        };
-        exit::settings(format!(
-            "{env} (--{flag}) must be a whole number from {} to {}{why}, got '{got}'",
-            range.start(),
-            range.end()
-        ))
-    };
-    let value = match given(text) {
-        Some(t) => t.parse::<T>().map_err(|_| bad(&t))?,
-        None => match file {
-            Some(v) => v,
-            None => return Ok(None),
-        },
-    };
-    if !range.contains(&value) {
-        return Err(bad(&value));
+/// A whole number within `range`; `why` says what the range is for, or is empty.
+pub(super) fn whole(raw: &str, range: RangeInclusive<u64>, why: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    match raw.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => {
+            let why = match why {
+                "" => String::new(),
+                why => format!(" ({why})"),
+            };
+            Err(format!(
+                "must be a whole number from {} to {}{why}, got '{raw}'",
+                range.start(),
+                range.end()
+            ))
+        }
     }
-    Ok(Some(value))
 }
 
-/// A true/false setting: true, false, yes, no, on, off, 1, 0 (any case).
+/// A true/false word: true, false, yes, no, on, off, 1, 0 (any case).
+pub(super) fn boolean_word(raw: &str) -> Result<bool, String> {
+    let raw = raw.trim();
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("must be true or false, got '{raw}'")),
+    }
+}
+
+/// One of a few words (clap's `ValueEnum`), any case.
+pub(super) fn choice_word<T: clap::ValueEnum>(raw: &str) -> Result<T, String> {
+    let raw = raw.trim();
+    let possible: Vec<PossibleValue> = T::value_variants()
+        .iter()
+        .filter_map(clap::ValueEnum::to_possible_value)
+        .collect();
+    T::from_str(raw, true).map_err(|_| one_of(raw, &possible).expect_err("not a variant"))
+}
+
+/// Which of `possible` `raw` is, any case; the error names them all.
+pub(super) fn one_of<'a>(
+    raw: &str,
+    possible: &'a [PossibleValue],
+) -> Result<&'a PossibleValue, String> {
+    let raw = raw.trim();
+    possible
+        .iter()
+        .find(|p| p.matches(raw, true))
+        .ok_or_else(|| format!("must be {}, got '{raw}'", words(possible)))
+}
+
+/// The words a choice takes: "array or jsonl".
+pub(super) fn words(possible: &[PossibleValue]) -> String {
+    let names: Vec<&str> = possible.iter().map(PossibleValue::get_name).collect();
+    names.join(" or ")
+}
+
+/// A duration ("90s", "4m", "1h 30m") from `min` to `max`; `example` is a good one.
+pub(super) fn duration_in(
+    raw: &str,
+    (min, max): (&str, &str),
+    example: &str,
+) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let bad = || format!("must be a duration from {min} to {max}, e.g. {example}, got '{raw}'");
+    let d = humantime::parse_duration(raw).map_err(|_| bad())?;
+    let limit = |s: &str| humantime::parse_duration(s).expect("a valid limit");
+    if d < limit(min) || d > limit(max) {
+        return Err(bad());
+    }
+    Ok(d)
+}
+
+/// A setting's value from the flag or environment, else the config file: the first given.
+fn pick<'a>(text: Option<&'a str>, file: Option<&'a str>) -> Option<&'a str> {
+    given(text).or(given(file))
+}
+
+/// A whole number setting ([`Kind::Whole`]) from the flag or environment, else the file, else
+/// its default.
+pub(super) fn number<T: TryFrom<u64>>(
+    text: Option<&str>,
+    file: Option<&str>,
+    setting: &Setting,
+) -> Result<Option<T>> {
+    let Kind::Whole { min, max, why } = setting.kind else {
+        unreachable!("{} is not a whole number", setting.env)
+    };
+    let fits = |n: u64| T::try_from(n).ok().expect("the range fits the type");
+    let Some(raw) = pick(text, file) else {
+        // The declared default, where it is a number ("no limit" is none).
+        return Ok(setting.default.and_then(|d| d.parse().ok()).map(fits));
+    };
+    let n = whole(raw, min..=max, why).map_err(|e| named(setting, e))?;
+    Ok(Some(fits(n)))
+}
+
+/// A true/false setting from the flag or environment, else the file.
 pub(super) fn boolean(
     text: Option<&str>,
-    file: Option<bool>,
-    (env, flag): (&str, &str),
+    file: Option<&str>,
+    setting: &Setting,
 ) -> Result<Option<bool>> {
-    let Some(t) = given(text) else {
-        return Ok(file);
-    };
-    match t.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Ok(Some(true)),
-        "false" | "no" | "off" | "0" => Ok(Some(false)),
-        _ => Err(exit::settings(format!(
-            "{env} (--{flag}) must be true or false, got '{t}'"
-        ))),
-    }
+    pick(text, file)
+        .map(|raw| boolean_word(raw).map_err(|e| named(setting, e)))
+        .transpose()
 }
 
-/// A setting that is one of a few words (clap's `ValueEnum`), any case.
+/// A setting that is one of a few words, from the flag or environment, else the file.
 pub(super) fn choice<T: clap::ValueEnum>(
     text: Option<&str>,
-    file: Option<T>,
-    (env, flag): (&str, &str),
+    file: Option<&str>,
+    setting: &Setting,
 ) -> Result<Option<T>> {
-    let Some(t) = given(text) else {
-        return Ok(file);
+    pick(text, file)
+        .map(|raw| choice_word(raw).map_err(|e| named(setting, e)))
+        .transpose()
+}
+
+/// A duration setting ([`Kind::Duration`]) from the flag or environment, else the file, else
+/// its default.
+pub(super) fn duration(
+    text: Option<&str>,
+    file: Option<&str>,
+    setting: &Setting,
+) -> Result<Duration> {
+    let (Kind::Duration { min, max }, Some(default)) = (&setting.kind, setting.default) else {
+        unreachable!("{} is not a duration with a default", setting.env)
     };
-    T::from_str(t, true).map(Some).map_err(|_| {
-        let words: Vec<String> = T::value_variants()
-            .iter()
-            .filter_map(|v| v.to_possible_value())
-            .map(|p| p.get_name().to_string())
-            .collect();
-        exit::settings(format!(
-            "{env} (--{flag}) must be {}, got '{t}'",
-            words.join(" or ")
-        ))
-    })
+    duration_in(pick(text, file).unwrap_or(default), (min, max), default)
+        .map_err(|e| named(setting, e))
+}
+
+/// A parser's words as a settings error naming the setting.
+fn named(setting: &Setting, words: String) -> anyhow::Error {
+    exit::settings(format!("{} {words}", setting.label()))
 }
 
 pub(super) fn required(value: Option<String>, name: &str, example: &str) -> Result<String> {
@@ -172,22 +233,28 @@ pub(super) fn parse_domain(domain: &str) -> Result<Url> {
     };
     let url = Url::parse(&with_scheme).map_err(|e| {
         exit::settings(format!(
-            "AUTH0_DOMAIN (--domain) '{shown}' is not a domain or URL ({e}); e.g. acme.eu.auth0.com"
+            "{} '{shown}' is not a domain or URL ({e}); e.g. acme.eu.auth0.com",
+            AUTH0_DOMAIN.label()
         ))
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(exit::settings(format!(
-            "AUTH0_DOMAIN (--domain) '{shown}' must be a domain like acme.eu.auth0.com or an http(s) URL"
+            "{} '{shown}' must be a domain like acme.eu.auth0.com or an http(s) URL",
+            AUTH0_DOMAIN.label()
         )));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(exit::settings(format!(
-            "AUTH0_DOMAIN (--domain) '{shown}' holds a user name or password: give only the domain (the credentials are AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET)"
+            "{} '{shown}' holds a user name or password: give only the domain (the credentials are {} and {})",
+            AUTH0_DOMAIN.label(),
+            AUTH0_CLIENT_ID.env,
+            AUTH0_CLIENT_SECRET.env
         )));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(exit::settings(format!(
-            "AUTH0_DOMAIN (--domain) '{shown}' has a query or fragment: give only the domain, e.g. acme.eu.auth0.com"
+            "{} '{shown}' has a query or fragment: give only the domain, e.g. acme.eu.auth0.com",
+            AUTH0_DOMAIN.label()
         )));
     }
     Ok(url)
@@ -229,14 +296,16 @@ pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
     for raw in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         match entry(raw).map_err(|e| {
             exit::settings(format!(
-                "LOG_TYPES (--log-types): {e}; e.g. sapi,fapi or management.success,management.fail"
+                "{}: {e}; e.g. sapi,fapi or management.success,management.fail",
+                LOG_TYPES.label()
             ))
         })? {
             Entry::Category(_, codes) => types.extend(codes.iter().map(|c| c.to_string())),
             Entry::Code(code) => {
                 if !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     return Err(exit::settings(format!(
-                        "LOG_TYPES (--log-types): '{code}' is not a log type code (letters, digits, _) nor a Log Streams category, e.g. sapi,fapi or management.success"
+                        "{}: '{code}' is not a log type code (letters, digits, _) nor a Log Streams category, e.g. sapi,fapi or management.success",
+                        LOG_TYPES.label()
                     )));
                 }
                 types.insert(code);
@@ -244,55 +313,35 @@ pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
         }
     }
     if types.is_empty() {
-        return Err(exit::settings(
-            "LOG_TYPES (--log-types) must name at least one log type code, e.g. sapi,fapi",
-        ));
+        return Err(exit::settings(format!(
+            "{} must name at least one log type code, e.g. sapi,fapi",
+            LOG_TYPES.label()
+        )));
     }
     Ok(types)
 }
-
-/// A duration setting ("90s", "4m", "1h 30m") within `min..=max`, from the flag or
-/// environment, else the config file, else `default`.
-pub(super) fn duration(
-    text: Option<&str>,
-    file: Option<&str>,
-    (env, flag): (&str, &str),
-    default: &str,
-    (min, max): (&str, &str),
-) -> Result<Duration> {
-    let raw = given(text).or(given(file)).unwrap_or(default);
-    let bad = || {
-        exit::settings(format!(
-            "{env} (--{flag}) must be a duration from {min} to {max}, e.g. {default}, got '{raw}'"
-        ))
-    };
-    let d = humantime::parse_duration(raw).map_err(|_| bad())?;
-    let limit = |s: &str| humantime::parse_duration(s).expect("a valid limit");
-    if d < limit(min) || d > limit(max) {
-        return Err(bad());
-    }
-    Ok(d)
-}
-
-/// Where custom headers come from, for messages.
-pub(super) const HEADERS: &str = "WEBHOOK_HEADERS (--header)";
 
 /// A custom header. The value is never shown: it often carries an API key.
 pub(super) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue)> {
     let (name, value) = (name.trim(), value.trim());
     let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
         exit::settings(format!(
-            "{HEADERS}: '{name}' is not a valid header name (letters, digits and -), e.g. X-Env"
+            "{}: '{name}' is not a valid header name (letters, digits and -), e.g. X-Env",
+            WEBHOOK_HEADERS.label()
         ))
     })?;
     if RESERVED_HEADERS.contains(&n.as_str()) {
         return Err(exit::settings(format!(
-            "{HEADERS}: header '{name}' is set by the tool itself and cannot be replaced (use AUTHORIZATION for the Authorization header, WEBHOOK_CONTENT_TYPE for Content-Type)"
+            "{}: header '{name}' is set by the tool itself and cannot be replaced (use {} for the Authorization header, {} for Content-Type)",
+            WEBHOOK_HEADERS.label(),
+            AUTHORIZATION.env,
+            WEBHOOK_CONTENT_TYPE.env
         )));
     }
     let mut v = header_value(value).map_err(|why| {
         exit::settings(format!(
-            "{HEADERS}: the value of header '{name}' {why} (the value is not shown)"
+            "{}: the value of header '{name}' {why} (the value is not shown)",
+            WEBHOOK_HEADERS.label()
         ))
     })?;
     // Custom headers often carry an API key: keep the value out of `Debug` (check -vv).
@@ -323,18 +372,17 @@ mod tests {
     proptest! {
         #[test]
         fn any_duration_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
-            let names = ("MAX_RUN_TIME", "max-run-time");
-            if let Ok(d) = duration(Some(&text), None, names, "4m", ("1s", "24h")) {
+            if let Ok(d) = duration(Some(&text), None, &MAX_RUN_TIME) {
                 prop_assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(86_400));
             }
         }
 
         #[test]
         fn any_number_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
-            if let Ok(Some(n)) = number::<u32>(Some(&text), None, ("BATCH_SIZE", "batch-size"), 1..=100, "") {
+            if let Ok(n) = whole(&text, 1..=100, "") {
                 prop_assert!((1..=100).contains(&n));
             }
-            let _ = boolean(Some(&text), None, ("WEBHOOK_GZIP", "gzip"));
+            let _ = boolean_word(&text);
             let _ = header_value(&text);
         }
     }

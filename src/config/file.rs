@@ -1,0 +1,284 @@
+//! The `--config` file (TOML): each value read as text and checked by the parser its setting's
+//! kind uses for flags and variables, every mistake reported at once with its line.
+
+use super::file_error;
+use super::settings::{ALL, Kind, Setting, check, expected};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue};
+
+/// The file's values as text, by key. Keys are the variable names in lower case; an unknown
+/// key is an error, so a typo never silently falls back to a default.
+#[derive(Debug, Default)]
+pub struct FileSettings {
+    values: BTreeMap<String, String>,
+    headers: Option<BTreeMap<String, String>>,
+}
+
+impl FileSettings {
+    /// The setting's value, as written.
+    pub(super) fn get(&self, setting: &Setting) -> Option<&str> {
+        self.values.get(&setting.key()).map(String::as_str)
+    }
+
+    pub(super) fn owned(&self, setting: &Setting) -> Option<String> {
+        self.get(setting).map(str::to_string)
+    }
+
+    pub(super) fn path(&self, setting: &Setting) -> Option<PathBuf> {
+        self.get(setting).map(PathBuf::from)
+    }
+
+    /// The file its `name_file` key names.
+    pub(super) fn file_of(&self, setting: &Setting) -> Option<PathBuf> {
+        self.values
+            .get(&format!("{}_file", setting.key()))
+            .map(PathBuf::from)
+    }
+
+    /// The `[webhook_headers]` table.
+    pub(super) fn headers(&self) -> Option<&BTreeMap<String, String>> {
+        self.headers.as_ref()
+    }
+}
+
+/// Every key the file may hold: each setting's, and `name_file` beside those read from a file.
+pub(super) fn file_keys() -> Vec<String> {
+    let mut keys = Vec::new();
+    for s in ALL {
+        keys.push(s.key());
+        if s.from_file {
+            keys.push(format!("{}_file", s.key()));
+        }
+    }
+    keys
+}
+
+/// The setting a key sets, and whether it is the `name_file` key.
+fn setting_of(key: &str) -> Option<(&'static Setting, bool)> {
+    ALL.iter().find_map(|s| {
+        if key == s.key() {
+            Some((*s, false))
+        } else if s.from_file && key == format!("{}_file", s.key()) {
+            Some((*s, true))
+        } else {
+            None
+        }
+    })
+}
+
+/// The file at `path` holding `text`; every mistake, one a line, when there are any.
+pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
+    let (table, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        let all: Vec<String> = errors
+            .iter()
+            .map(|e| file_error::syntax(path, text, e))
+            .collect();
+        return Err(all.join("\n"));
+    }
+    let keys = file_keys();
+    let known: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut out = FileSettings::default();
+    let mut mistakes = Vec::new();
+    for (key, value) in table.get_ref() {
+        let name = key.get_ref().as_ref();
+        let Some((setting, file_key)) = setting_of(name) else {
+            let offset = key.span().start;
+            mistakes.push((
+                offset,
+                file_error::unknown(path, text, offset, name, &known),
+            ));
+            continue;
+        };
+        let wrong = |offset: usize, words: String| {
+            let at = file_error::at(path, text, offset);
+            (offset, format!("{at}, key `{name}`: {words}"))
+        };
+        let offset = value.span().start;
+        if let (Kind::Headers, false) = (&setting.kind, file_key) {
+            match headers(value.get_ref()) {
+                Ok(map) => out.headers = Some(map),
+                Err((at, words)) => mistakes.push(wrong(at.unwrap_or(offset), words)),
+            }
+            continue;
+        }
+        let checked = match as_text(setting, file_key, value.get_ref()) {
+            Ok(raw) if file_key => Ok(raw),
+            Ok(raw) => check(setting, &raw).map(|()| raw),
+            Err(words) => Err(words),
+        };
+        match checked {
+            Ok(raw) => {
+                out.values.insert(name.to_string(), raw);
+            }
+            Err(words) => mistakes.push(wrong(offset, words)),
+        }
+    }
+    // The table is sorted by key; the mistakes go in the file's order.
+    mistakes.sort();
+    if mistakes.is_empty() {
+        Ok(out)
+    } else {
+        let lines: Vec<String> = mistakes.into_iter().map(|(_, m)| m).collect();
+        Err(lines.join("\n"))
+    }
+}
+
+/// A value as the text a variable would hold. Text is text; a number or a boolean is taken as
+/// its text where the setting's kind reads one. A bare number is refused for a duration: its
+/// unit would be a guess.
+fn as_text(setting: &Setting, file_key: bool, value: &DeValue) -> Result<String, String> {
+    let kind = if file_key { &Kind::Text } else { &setting.kind };
+    let number_ok = matches!(
+        kind,
+        Kind::Text | Kind::Secret | Kind::Whole { .. } | Kind::Rate | Kind::Bool
+    );
+    match value {
+        DeValue::String(s) => return Ok(s.to_string()),
+        DeValue::Integer(n) if number_ok => {
+            if let Ok(n) = i64::from_str_radix(n.as_str(), n.radix()) {
+                return Ok(n.to_string());
+            }
+        }
+        DeValue::Float(f) if matches!(kind, Kind::Whole { .. } | Kind::Rate) => {
+            return Ok(f.as_str().to_string());
+        }
+        DeValue::Boolean(b) if matches!(kind, Kind::Bool) => return Ok(b.to_string()),
+        DeValue::Datetime(d) if matches!(kind, Kind::Text) => return Ok(d.to_string()),
+        _ => {}
+    }
+    let expected = if file_key {
+        "the name of a file".to_string()
+    } else {
+        expected(setting)
+    };
+    let example = match (kind, value) {
+        (Kind::Duration { .. }, DeValue::Integer(n)) => format!("\"{n}s\""),
+        (Kind::Duration { .. }, _) => format!("\"{}\"", setting.default.unwrap_or_default()),
+        _ => "\"...\"".to_string(),
+    };
+    Err(format!(
+        "invalid type: {}, expected {expected} (put it in quotes: {}{} = {example})",
+        describe(value),
+        setting.key(),
+        if file_key { "_file" } else { "" }
+    ))
+}
+
+/// A TOML value as a message names it.
+fn describe(value: &DeValue) -> String {
+    match value {
+        DeValue::String(s) => format!("string {s:?}"),
+        DeValue::Integer(n) => format!("integer `{n}`"),
+        DeValue::Float(f) => format!("number `{f}`"),
+        DeValue::Boolean(b) => format!("boolean `{b}`"),
+        DeValue::Datetime(d) => format!("date `{d}`"),
+        DeValue::Array(_) => "a list".to_string(),
+        DeValue::Table(_) => "a table".to_string(),
+    }
+}
+
+/// The `[webhook_headers]` table: names and text values. A mistake's position when it is not
+/// the table's own.
+fn headers(value: &DeValue) -> Result<BTreeMap<String, String>, (Option<usize>, String)> {
+    let DeValue::Table(table) = value else {
+        return Err((
+            None,
+            format!(
+                "invalid type: {}, expected a table of header names and values, e.g. [webhook_headers] then X-Env = \"prod\"",
+                describe(value)
+            ),
+        ));
+    };
+    let mut map = BTreeMap::new();
+    for (name, v) in table {
+        let name = name.get_ref().to_string();
+        match v.get_ref() {
+            DeValue::String(s) => {
+                map.insert(name, s.to_string());
+            }
+            other => {
+                return Err((
+                    Some(v.span().start),
+                    format!(
+                        "the value of header '{name}' must be text in quotes, got {}",
+                        describe(other)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        parse(Path::new("c.toml"), text).unwrap_err()
+    }
+
+    #[test]
+    fn a_value_goes_through_the_parser_of_its_kind_as_a_variable_would() {
+        let f = parse(
+            Path::new("c.toml"),
+            "send_as_batch = \"yes\"\nwebhook_gzip = true\nbatch_size = 20\nauth0_rate_limit = 0.5\nstart_from = 2026-11-01\n",
+        )
+        .unwrap();
+        assert_eq!(f.values["send_as_batch"], "yes");
+        assert_eq!(f.values["webhook_gzip"], "true");
+        assert_eq!(f.values["batch_size"], "20");
+        assert_eq!(f.values["auth0_rate_limit"], "0.5");
+        assert_eq!(f.values["start_from"], "2026-11-01");
+    }
+
+    #[test]
+    fn every_mistake_is_reported_at_once_in_words_with_its_line() {
+        let m = error(
+            "batch_size = 500\nsend_as_batch = \"maybe\"\nmax_run_time = 60\nbatch_sise = 1\npayload_format = \"xml\"\nwebhook_concurrent_calls = \"many\"\n",
+        );
+        let lines: Vec<&str> = m.lines().collect();
+        assert_eq!(lines.len(), 6, "{m}");
+        assert!(
+            lines[0].starts_with("config file c.toml, line 1, column 14, key `batch_size`: must be a whole number from 1 to 100 (Auth0 returns at most 100 logs a request), got '500'"),
+            "{m}"
+        );
+        assert!(
+            lines[1].contains("line 2") && lines[1].contains("must be true or false, got 'maybe'"),
+            "{m}"
+        );
+        assert!(
+            lines[2].contains("line 3, column 16, key `max_run_time`: invalid type: integer `60`, expected a duration from 1s to 24h (put it in quotes: max_run_time = \"60s\")"),
+            "{m}"
+        );
+        assert!(
+            lines[3]
+                .contains("line 4, column 1: unknown key `batch_sise`; did you mean `batch_size`?"),
+            "{m}"
+        );
+        assert!(
+            lines[4].contains("line 5")
+                && lines[4].contains("must be array or jsonl or jsonobject, got 'xml'"),
+            "{m}"
+        );
+        assert!(
+            lines[5].contains("line 6") && lines[5].contains("from 1 to 64"),
+            "{m}"
+        );
+        for rust in ["u32", "usize", "u8", "bool", "expected a string"] {
+            assert!(!m.contains(rust), "{rust} in {m}");
+        }
+    }
+
+    #[test]
+    fn headers_are_a_table_of_text() {
+        let f = parse(Path::new("c.toml"), "[webhook_headers]\nX-Env = \"prod\"\n").unwrap();
+        assert_eq!(f.headers().unwrap()["X-Env"], "prod");
+        let m = error("[webhook_headers]\nX-Env = 1\n");
+        assert!(m.contains("line 2, column 9, key `webhook_headers`"), "{m}");
+        let m = error("webhook_headers = \"X-Env: prod\"\n");
+        assert!(m.contains("expected a table of header names"), "{m}");
+    }
+}
