@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Env;
-use super::settings::*;
+use crate::cli::settings::*;
 use clap::builder::PossibleValue;
 
 /// Headers the tool sets itself; a custom header may not replace them.
