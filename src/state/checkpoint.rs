@@ -130,7 +130,7 @@ impl Acker {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -176,13 +176,14 @@ mod tests {
         assert_eq!(a.waiting(), 1);
     }
 
-    #[derive(Debug, Clone)]
-    enum Log {
+    /// What became of one log of a stream, for the property tests here and in `ledger`.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub(crate) enum Log {
         Skipped,
         Matched(Fate),
     }
 
-    fn log() -> impl Strategy<Value = Log> {
+    pub(crate) fn log() -> impl Strategy<Value = Log> {
         prop_oneof![
             Just(Log::Skipped),
             Just(Log::Matched(Fate::Delivered)),

@@ -232,20 +232,7 @@ mod tests {
         assert_eq!(l.checkpoint(), Some(id(1)));
     }
 
-    #[derive(Debug, Clone, Copy, PartialEq)]
-    enum Log {
-        Skipped,
-        Matched(Fate),
-    }
-
-    fn log() -> impl Strategy<Value = Log> {
-        prop_oneof![
-            Just(Log::Skipped),
-            Just(Log::Matched(Fate::Delivered)),
-            Just(Log::Matched(Fate::DeadLettered)),
-            Just(Log::Matched(Fate::Pending)),
-        ]
-    }
+    use crate::state::checkpoint::tests::{Log, log};
 
     proptest! {
         /// Windows cut anywhere, announced in any order or not at all, read to their end or
