@@ -193,11 +193,15 @@ fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
             "Auth0 reported no rate limit (x-ratelimit-* headers); AUTH0_RATE_LIMIT {share} applies once it does"
         );
     };
+    // At most three decimals, and none that are zeros: 16, 1.667.
+    let figure = |x: f64| {
+        let text = format!("{x:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
     let rate = match crate::source::pacer::plan_rate(size) {
-        Some(_) if rate > 0.0 => format!(", refilled at {rate:.3} requests/s"),
+        Some(_) if rate > 0.0 => format!(", refilled at {} requests/s", figure(rate)),
         _ => " (its refill rate is learnt as a run reads)".to_string(),
     };
-    let rate = rate.replace(".000 ", " ");
     format!(
         "Auth0's rate limit for the tenant: a bucket of {size} requests{rate}; AUTH0_RATE_LIMIT {share}: runs use at most that, the rest is left to the tenant's other clients"
     )

@@ -3,14 +3,13 @@
 //! take seconds by design (the bucket paces them), and their figures are ratios to the bucket's
 //! own bound, which a repeat would not change much.
 
+use super::support::neighbour::Neighbour;
 use super::support::tenant::{base_date_ms, iso8601, stored_id};
 use super::support::{CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, realistic_logs};
 use super::{MARKER, Row, mb, run_tool_at};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const PAGE_LATENCY: Duration = Duration::from_millis(300);
@@ -198,21 +197,10 @@ pub fn neighbour(rows: &mut Vec<Row>) {
     tenant.set_plan(2.0, 2);
     tenant.set_latency(PAGE_LATENCY);
     let receiver = FakeReceiver::start();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (made, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let neighbour = {
-        let (stop, made, refused) = (stop.clone(), made.clone(), refused.clone());
-        let url = tenant.url();
-        std::thread::spawn(move || neighbour_client(&url, &stop, &made, &refused))
-    };
+    let neighbour = Neighbour::start(&tenant, Duration::from_secs(1));
     let dir = tempfile::tempdir().expect("a temporary folder");
     let m = run_tool_at(&tenant.url(), &receiver.url(), dir.path(), &[], &[]);
-    stop.store(true, Ordering::Relaxed);
-    neighbour.join().expect("the neighbour ends");
-    let (made, refused) = (
-        made.load(Ordering::Relaxed),
-        refused.load(Ordering::Relaxed),
-    );
+    let (made, refused) = neighbour.stop();
     println!(
         "1,500 logs, 2/s burst 2, default share, a neighbour at ~1 request/s: {:.2} s wall; the neighbour made {made} requests, {refused} refused; the tool's requests refused: {}",
         m.wall.as_secs_f64(),
@@ -224,43 +212,6 @@ pub fn neighbour(rows: &mut Vec<Row>) {
         "0",
         refused == 0 && made > 0,
     ));
-}
-
-/// About one Management API request a second with a token of its own, as the customer's
-/// backend would make.
-fn neighbour_client(url: &str, stop: &AtomicBool, made: &AtomicUsize, refused: &AtomicUsize) {
-    let client = reqwest::blocking::Client::new();
-    let body = json!({
-        "grant_type": "client_credentials",
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "audience": format!("{url}/api/v2/"),
-    });
-    let token: Value = client
-        .post(format!("{url}/oauth/token"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .and_then(|r| r.text())
-        .map(|t| serde_json::from_str(&t).unwrap_or(Value::Null))
-        .unwrap_or(Value::Null);
-    let token = token["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let mut rng = fastrand::Rng::with_seed(3);
-    while !stop.load(Ordering::Relaxed) {
-        let status = client
-            .get(format!("{url}/api/v2/logs?per_page=1&page=0"))
-            .bearer_auth(&token)
-            .send()
-            .map(|r| r.status().as_u16());
-        made.fetch_add(1, Ordering::Relaxed);
-        if status.is_ok_and(|s| s == 429) {
-            refused.fetch_add(1, Ordering::Relaxed);
-        }
-        std::thread::sleep(Duration::from_secs_f64(0.9 + 0.2 * rng.f64()));
-    }
 }
 
 /// `kill -9` in the middle of a parallel backfill, then another run: nothing lost, and how many

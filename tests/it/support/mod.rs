@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod hostile;
 pub mod http;
+pub mod neighbour;
 pub mod proxy;
 pub mod receiver;
 pub mod tenant;
