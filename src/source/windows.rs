@@ -327,6 +327,31 @@ mod tests {
         crate::source::log::from_value(&json!({ "log_id": id }))
     }
 
+    #[test]
+    fn ids_that_are_not_auth0_s_or_lie_in_the_future_never_cut_a_window() {
+        let now = SystemTime::now();
+        // Ids without a stored time: no density, no cut, no panic.
+        let nines = "9".repeat(56);
+        let odd = || -> Vec<Log> {
+            ["900", "x", nines.as_str(), "900abc"]
+                .iter()
+                .map(|id| log(id))
+                .collect()
+        };
+        assert_eq!(density(&odd()), None);
+        let b = Board::new("900".into());
+        let w = b.take(1).unwrap();
+        for _ in 0..4 {
+            let r = b.read(w.id, odd(), true);
+            assert_eq!(r.closed, None);
+        }
+        assert!(b.take(12).is_none());
+        // A position in the year 9999: nothing is left before now to cut.
+        let future = format!("900{}{}", "99991231235959999", "0".repeat(36));
+        let s = span(&future, None, Some(1.0));
+        assert_eq!(split_point(&s, now), None);
+    }
+
     /// A log id stored `secs` seconds before now, with that counter.
     fn stored_ago(secs: u64, counter: u64) -> String {
         let t = SystemTime::now() - Duration::from_secs(secs);
