@@ -1,15 +1,18 @@
-//! The command line as clap sees it. Only `config` reads these structs; everything else uses the
-//! validated [`crate::config::Config`]. Doc comments here are the `--help` text.
+//! The command line as clap sees it: the commands, and a flag for each setting made from its
+//! declaration in `settings`. Only `config` reads these structs; everything else uses the
+//! validated `Config`.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::settings::{self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, Kind, Setting};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "auth0-mgmt-webhooks",
     version,
-    about = "Forward Auth0 Management API audit logs (sapi/fapi) to your webhook, one cron run at a time, without ever losing one.",
-    after_help = SECRETS_SHORT, after_long_help = SECRETS_HELP
+    about = "Forward Auth0 Management API audit logs (sapi/fapi) to your webhook, one cron run at a time, without ever losing one."
 )]
 pub struct Cli {
     /// More output on stderr: -v each request, -vv everything.
@@ -27,22 +30,50 @@ pub struct Cli {
 /// The commands with a manual page of their own (`man COMMAND`).
 pub const PAGES: [&str; 4] = ["run", "check", "redeliver", "history"];
 
-/// The `-h` epilogue: where the long one is.
-pub const SECRETS_SHORT: &str = "Secrets (AUTH0_CLIENT_SECRET, AUTHORIZATION, WEBHOOK_SECRET, SLACK_INCOMING_WEBHOOK_URL, HEALTHCHECK_URL, PII_HASH_KEY) come only from the environment or NAME_FILE. Exit codes: see --help.";
+/// The `-h` epilogue: the secrets' names and where the long one is.
+fn secrets_short() -> String {
+    let names: Vec<&str> = secrets().map(|s| s.env).collect();
+    format!(
+        "Secrets ({}) come only from the environment or NAME_FILE. Exit codes: see --help.",
+        names.join(", ")
+    )
+}
 
-pub const SECRETS_HELP: &str = "\
-Secrets come from the environment (or the --config file), never from flags:
-every user of the machine can read a command line. Each NAME may instead be
-NAME_FILE, naming a file that holds the value.
-  AUTH0_CLIENT_SECRET         the M2M application's secret (required)
-  AUTHORIZATION               the webhook's Authorization header, verbatim
-  WEBHOOK_SECRET              whsec_... key(s), space-separated, to sign requests
-                              (with SIGNATURE_SCHEME=x-hub-signature-256: any text
-                              of 16 characters or more)
-  SLACK_INCOMING_WEBHOOK_URL  where failures (and optionally successes) are reported
-  HEALTHCHECK_URL             cron monitor ping URL: <url>/start, <url>, <url>/<exit code>
-  PII_HASH_KEY                the key of PII_METHOD=hash, 16 characters or more
+/// The secrets: the settings that have no flag.
+pub fn secrets() -> impl Iterator<Item = &'static Setting> {
+    settings::ALL
+        .iter()
+        .copied()
+        .filter(|s| matches!(s.kind, Kind::Secret))
+}
 
+/// The `--help` epilogue: each secret with its help, then the exit codes.
+fn secrets_help() -> String {
+    const NAME: usize = 28;
+    let mut text = String::from(
+        "Secrets come from the environment (or the --config file), never from flags:\n\
+         every user of the machine can read a command line. Each NAME may instead be\n\
+         NAME_FILE, naming a file that holds the value.\n",
+    );
+    for s in secrets() {
+        let mut line = format!("  {:<NAME$}", s.env);
+        for word in s.help_text().1.split_whitespace() {
+            if line.len() + word.len() > 78 {
+                text.push_str(line.trim_end());
+                text.push('\n');
+                line = " ".repeat(NAME + 2);
+            }
+            line.push_str(word);
+            line.push(' ');
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text + "\n" + EXIT_CODES
+}
+
+/// The exit codes as `--help` lists them.
+const EXIT_CODES: &str = "\
 Exit codes:
   0   ok: everything fetched and matched was delivered; caught up, or not
       when MAX_RUN_TIME ended a backlog (the next run goes on)
@@ -60,11 +91,9 @@ Exit codes:
 pub enum Command {
     /// One pass: read the checkpoint, fetch and filter logs, deliver them, save the new checkpoint.
     // The secrets have no flags, so `run --help` must name their variables itself.
-    #[command(after_help = SECRETS_SHORT, after_long_help = SECRETS_HELP)]
     Run(RunArgs),
     /// Validate the settings, try the files a run opens, get a token and read one page of logs;
     /// sends nothing to the webhook unless --send-test.
-    #[command(after_help = SECRETS_SHORT, after_long_help = SECRETS_HELP)]
     Check(CheckArgs),
     /// Send the logs in DEAD_LETTER_FILE again; remove the accepted ones from it.
     ///
@@ -72,7 +101,6 @@ pub enum Command {
     /// same item and webhook-id as the request that was refused. Logs refused again stay in
     /// the file with the new answer. Only this tenant's records are sent; a file several tenants
     /// share keeps the others. Exit 0 when none of this tenant's is left, 3 when some are.
-    #[command(after_help = SECRETS_SHORT, after_long_help = SECRETS_HELP)]
     Redeliver(RedeliverArgs),
     /// Show the record of past runs kept in the state file.
     History(HistoryArgs),
@@ -135,9 +163,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub settings: Settings,
 
-    /// How to report the end of the run: a line on stderr, or one JSON object on stdout.
-    // Not plain OUTPUT: that name is too common in other software's environments.
-    #[arg(long, value_enum, default_value_t = Output::Text, env = "AUTH0_MGMT_WEBHOOKS_OUTPUT", ignore_case = true, help_heading = "Reports")]
+    // Its help is the declaration's (`command`).
+    #[arg(long = OUTPUT.long(), value_name = OUTPUT.value_name, env = OUTPUT.env, value_enum, default_value_t = Output::Text, ignore_case = true, help_heading = OUTPUT.heading)]
     pub output: Output,
 }
 
@@ -159,354 +186,6 @@ pub struct HistoryArgs {
     /// Show only the newest N runs.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
-}
-
-#[derive(Debug, Args)]
-#[command(next_help_heading = "State")]
-pub struct StateArgs {
-    /// Settings file (TOML).
-    ///
-    /// Keys are the environment variable names in lower case. Flags and environment variables
-    /// take precedence over it.
-    #[arg(long = settings::CONFIG_FILE.long(), value_name = "FILE", env = settings::CONFIG_FILE.env, value_parser = path())]
-    pub config: Option<PathBuf>,
-
-    /// State file: checkpoint, cached token, run history. One per tenant.
-    #[arg(long = settings::STATE_FILE.long(), value_name = "FILE", env = settings::STATE_FILE.env, value_parser = path())]
-    pub state: Option<PathBuf>,
-}
-
-/// Every setting of `run` and `check`. Precedence: flag, then environment, then --config file,
-/// then the default shown.
-#[derive(Debug, Args)]
-pub struct Settings {
-    /// Tenant domain, e.g. acme.eu.auth0.com. [required]
-    ///
-    /// A value with a scheme (http://127.0.0.1:8080) is used as the base URL as given.
-    #[arg(
-        long = settings::AUTH0_DOMAIN.long(),
-        value_name = "DOMAIN",
-        env = settings::AUTH0_DOMAIN.env,
-        help_heading = "Auth0"
-    )]
-    pub domain: Option<String>,
-
-    /// Token audience, when AUTH0_DOMAIN is a custom domain or a proxy.
-    ///
-    /// The Management API's audience stays the tenant's own domain: acme.eu.auth0.com (or the
-    /// full https://acme.eu.auth0.com/api/v2/).
-    #[arg(
-        long = settings::AUTH0_AUDIENCE.long(),
-        value_name = "DOMAIN_OR_URL",
-        env = settings::AUTH0_AUDIENCE.env,
-        help_heading = "Auth0"
-    )]
-    pub audience: Option<String>,
-
-    /// How long the tenant's plan keeps logs.
-    ///
-    /// Auth0 deletes older logs: Free 1d, Essentials 5d, Professional 10d, Enterprise 30d. Used
-    /// to warn before the checkpoint falls behind it, and to name the logs lost when it did.
-    #[arg(
-        long = settings::AUTH0_LOG_RETENTION.long(),
-        value_name = "DURATION",
-        env = settings::AUTH0_LOG_RETENTION.env,
-        help_heading = "Auth0"
-    )]
-    pub log_retention: Option<String>,
-
-    /// Client ID of a machine-to-machine application granted read:logs. [required]
-    #[arg(
-        long = settings::AUTH0_CLIENT_ID.long(),
-        value_name = "ID",
-        env = settings::AUTH0_CLIENT_ID.env,
-        help_heading = "Auth0"
-    )]
-    pub client_id: Option<String>,
-
-    /// Most of the tenant's Auth0 rate limit this tool may use: a share (50%) or requests a second (4).
-    ///
-    /// Auth0 gives each tenant one bucket of Management API requests, shared with every other
-    /// client of the tenant (your backend, the Deploy CLI, Actions). 50% leaves half of it to
-    /// them; 100% lets a backfill read as fast as the tenant allows.
-    #[arg(
-        long = settings::AUTH0_RATE_LIMIT.long(),
-        value_name = "SHARE",
-        env = settings::AUTH0_RATE_LIMIT.env,
-        help_heading = "Auth0"
-    )]
-    pub auth0_rate_limit: Option<String>,
-
-    /// Only these Management API endpoints, e.g. "users, clients".
-    ///
-    /// Comma-separated. An entry may name a method: "DELETE users". `users` matches
-    /// /api/v2/users and /api/v2/users/..., not /api/v2/users-by-email.
-    #[arg(
-        long = settings::AUTH0_API_ENDPOINTS.long(),
-        value_name = "LIST",
-        env = settings::AUTH0_API_ENDPOINTS.env,
-        help_heading = "Auth0"
-    )]
-    pub endpoints: Option<String>,
-
-    /// Log type codes or Log Streams categories to forward, comma-separated.
-    ///
-    /// Any Auth0 code: sapi, fapi, mgmt_api_read, s, f, ... and Log Streams' category names:
-    /// management.success (sapi, mgmt_api_read), management.fail, auth.login.fail,
-    /// user.notification, ... (`check` prints the codes). Types without details.request are
-    /// best sent with --payload-shape log-stream.
-    #[arg(long = settings::LOG_TYPES.long(), value_name = "LIST", env = settings::LOG_TYPES.env, help_heading = "Auth0")]
-    pub log_types: Option<String>,
-
-    /// The most logs in one webhook request; batches fill across pages.
-    #[arg(
-        long = settings::BATCH_SIZE.long(),
-        value_name = "N",
-        env = settings::BATCH_SIZE.env,
-        help_heading = "Auth0",
-        allow_negative_numbers = true
-    )]
-    pub batch_size: Option<String>,
-
-    /// Where the logs are POSTed; https unless the host is loopback. [required]
-    ///
-    /// No user:password@ in it: credentials go in AUTHORIZATION. A URL that holds a token (in
-    /// its path or query) goes in a file named by WEBHOOK_URL_FILE instead: then only
-    /// scheme://host is ever shown.
-    #[arg(
-        long = settings::WEBHOOK_URL.long(),
-        value_name = "URL",
-        env = settings::WEBHOOK_URL.env,
-        help_heading = "Webhook"
-    )]
-    pub webhook_url: Option<String>,
-
-    /// Body: array (a JSON array), jsonl (JSON lines) or jsonobject (one log per request).
-    ///
-    /// Auth0 Log Streams' names work too, in any case: JSONARRAY, JSONLINES, JSONOBJECT.
-    /// jsonobject is SEND_AS_BATCH=false, and refused with SEND_AS_BATCH=true.
-    #[arg(
-        long = settings::PAYLOAD_FORMAT.long(),
-        value_name = "FORMAT",
-        env = settings::PAYLOAD_FORMAT.env,
-        ignore_case = true,
-        help_heading = "Webhook"
-    )]
-    pub payload_format: Option<String>,
-
-    /// Content-Type of every webhook request, any value, e.g. application/json.
-    ///
-    /// Receivers written for Auth0 Log Streams often expect application/json, also for JSON
-    /// lines, and some answer 415 to anything else. With --payload-shape log-stream and no
-    /// format, the default is JSON lines as application/json, as a Log Streams webhook sends.
-    #[arg(
-        long = settings::WEBHOOK_CONTENT_TYPE.long(),
-        value_name = "TYPE",
-        env = settings::WEBHOOK_CONTENT_TYPE.env,
-        help_heading = "Webhook"
-    )]
-    pub content_type: Option<String>,
-
-    /// Each item: `extension` or `log-stream`.
-    ///
-    /// `extension`: {log_id, type, date, request, response}; `log-stream`: {log_id, data: the
-    /// whole log}, as Auth0 Log Streams sends it.
-    #[arg(
-        long = settings::PAYLOAD_SHAPE.long(),
-        value_name = "SHAPE",
-        env = settings::PAYLOAD_SHAPE.env,
-        help_heading = "Webhook"
-    )]
-    pub payload_shape: Option<String>,
-
-    /// How requests are signed with WEBHOOK_SECRET: standard-webhooks or x-hub-signature-256.
-    ///
-    /// standard-webhooks: webhook-signature, keys whsec_<base64>. x-hub-signature-256:
-    /// X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>, as GitHub sends it; the key is
-    /// WEBHOOK_SECRET as written, at least 16 characters. Both sign the body before gzip.
-    #[arg(
-        long = settings::SIGNATURE_SCHEME.long(),
-        value_name = "SCHEME",
-        env = settings::SIGNATURE_SCHEME.env,
-        help_heading = "Webhook"
-    )]
-    pub signature_scheme: Option<String>,
-
-    /// Personal data to mask in every log: email, username, first_name, last_name, phone,
-    /// address (Log Streams' names), or dotted paths.
-    ///
-    /// A name matches its keys anywhere in the log (username: user_name and username;
-    /// first_name: also given_name; last_name: family_name; phone: phone_number); a dotted path
-    /// such as details.request.body.password matches that one place. Everything else is sent
-    /// as Auth0 wrote it, in both shapes, the dry run and the dead-letter file.
-    #[arg(
-        long = settings::PII_FIELDS.long(),
-        value_name = "LIST",
-        env = settings::PII_FIELDS.env,
-        help_heading = "Webhook"
-    )]
-    pub pii_fields: Option<String>,
-
-    /// How PII_FIELDS' values are hidden: mask ("***"), hash or drop.
-    ///
-    /// hash: the hex HMAC-SHA256 of the value keyed with PII_HASH_KEY (a secret, required), so
-    /// the same value always gives the same token and nobody without the key can find a known
-    /// address by hashing it. drop: the key and its value are removed.
-    #[arg(
-        long = settings::PII_METHOD.long(),
-        value_name = "METHOD",
-        env = settings::PII_METHOD.env,
-        help_heading = "Webhook"
-    )]
-    pub pii_method: Option<String>,
-
-    /// Gzip request bodies (Content-Encoding: gzip).
-    #[arg(long = settings::WEBHOOK_GZIP.long(), value_name = "BOOL", env = settings::WEBHOOK_GZIP.env, num_args = 0..=1, default_missing_value = "true", help_heading = "Webhook")]
-    pub gzip: Option<String>,
-
-    /// Extra header on every webhook request, 'Name: value'. Repeatable.
-    ///
-    /// In the environment: WEBHOOK_HEADERS='{"X-Env":"prod"}' (a JSON object).
-    #[arg(long = settings::WEBHOOK_HEADERS.long(), value_name = "NAME: VALUE", help_heading = "Webhook")]
-    pub headers: Vec<String>,
-
-    /// Extra headers as a JSON object, e.g. {"X-Env":"prod"}.
-    #[arg(long, value_name = "JSON", env = settings::WEBHOOK_HEADERS.env, hide = true)]
-    pub headers_json: Option<String>,
-
-    /// Allow http:// webhook, Slack and healthcheck URLs to hosts other than loopback.
-    #[arg(long = settings::ALLOW_INSECURE_HTTP.long(), value_name = "BOOL", env = settings::ALLOW_INSECURE_HTTP.env, num_args = 0..=1, default_missing_value = "true", help_heading = "Webhook")]
-    pub allow_insecure_http: Option<String>,
-
-    /// A PEM file of extra CA certificates to trust (a private CA).
-    ///
-    /// Certificates are always verified.
-    #[arg(long = settings::CA_CERT.long(), value_name = "FILE", env = settings::CA_CERT.env, help_heading = "Webhook", value_parser = path())]
-    pub ca_cert: Option<PathBuf>,
-
-    /// true: one POST per batch (a JSON array); false: one POST per log.
-    #[arg(long = settings::SEND_AS_BATCH.long(), value_name = "BOOL", env = settings::SEND_AS_BATCH.env, num_args = 0..=1, default_missing_value = "true", help_heading = "Delivery")]
-    pub send_as_batch: Option<String>,
-
-    /// Most webhook requests in flight at once.
-    #[arg(
-        long = settings::WEBHOOK_CONCURRENT_CALLS.long(),
-        value_name = "N",
-        env = settings::WEBHOOK_CONCURRENT_CALLS.env,
-        help_heading = "Delivery",
-        allow_negative_numbers = true
-    )]
-    pub concurrency: Option<String>,
-
-    /// Stop fetching and retrying after this long; the next run goes on.
-    ///
-    /// Keep fetching pages until caught up or this long has passed; no request outlives it.
-    /// Keep it below the schedule's interval.
-    #[arg(
-        long = settings::MAX_RUN_TIME.long(),
-        value_name = "DURATION",
-        env = settings::MAX_RUN_TIME.env,
-        help_heading = "Delivery"
-    )]
-    pub max_run_time: Option<String>,
-
-    /// Time allowed to connect to the webhook (and to Auth0).
-    #[arg(
-        long = settings::WEBHOOK_CONNECT_TIMEOUT.long(),
-        value_name = "DURATION",
-        env = settings::WEBHOOK_CONNECT_TIMEOUT.env,
-        help_heading = "Delivery"
-    )]
-    pub connect_timeout: Option<String>,
-
-    /// Time allowed for one whole webhook request, answer included.
-    #[arg(
-        long = settings::WEBHOOK_TIMEOUT.long(),
-        value_name = "DURATION",
-        env = settings::WEBHOOK_TIMEOUT.env,
-        help_heading = "Delivery"
-    )]
-    pub timeout: Option<String>,
-
-    /// Split a batch so that no request body exceeds this many bytes.
-    ///
-    /// Measured before gzip, which only shrinks it.
-    #[arg(
-        long = settings::WEBHOOK_MAX_BODY_BYTES.long(),
-        value_name = "BYTES",
-        env = settings::WEBHOOK_MAX_BODY_BYTES.env,
-        help_heading = "Delivery",
-        allow_negative_numbers = true
-    )]
-    pub max_body_bytes: Option<String>,
-
-    /// Append logs the webhook refuses to this file, go on, and exit 3.
-    ///
-    /// A refused batch (400, 413, 422, ...) is split until the refused logs are found; only
-    /// those go here, one JSON line each. Answers about the endpoint or credentials (3xx, 401,
-    /// 403, 404, ...) and refusals of everything stop the run instead. Without it a refusal
-    /// stops the run before the refused log. Several tenants may share the file: each record
-    /// names its tenant, and writers lock FILE.lock beside it.
-    #[arg(
-        long = settings::DEAD_LETTER_FILE.long(),
-        value_name = "FILE",
-        env = settings::DEAD_LETTER_FILE.env,
-        help_heading = "Delivery",
-        value_parser = path()
-    )]
-    pub dead_letter: Option<PathBuf>,
-
-    /// Also report successful runs to Slack, not only failures.
-    #[arg(long = settings::SLACK_SEND_SUCCESS.long(), value_name = "BOOL", env = settings::SLACK_SEND_SUCCESS.env, num_args = 0..=1, default_missing_value = "true", help_heading = "Reports")]
-    pub slack_send_success: Option<String>,
-
-    /// While runs keep failing, remind Slack at most this often.
-    ///
-    /// Slack hears of the first failed (or dead-lettered, or interrupted) run, then of the same
-    /// trouble again only this long after, and of the recovery.
-    #[arg(
-        long = settings::SLACK_REMIND_EVERY.long(),
-        value_name = "DURATION",
-        env = settings::SLACK_REMIND_EVERY.env,
-        help_heading = "Reports"
-    )]
-    pub slack_remind_every: Option<String>,
-
-    /// Hour (UTC) after which the day's first run sends Slack a daily summary.
-    ///
-    /// The extension's DAILY_REPORT_TIME is read as this hour too (9 or 09:00).
-    #[arg(
-        long = settings::DAILY_REPORT_HOUR.long(),
-        value_name = "HOUR",
-        env = settings::DAILY_REPORT_HOUR.env,
-        help_heading = "Reports",
-        allow_negative_numbers = true
-    )]
-    pub daily_report_hour: Option<String>,
-
-    /// After every run, write a Prometheus textfile-collector file here.
-    ///
-    /// Written atomically, e.g. /var/lib/node_exporter/textfile/auth0-mgmt-webhooks.prom.
-    #[arg(
-        long = settings::METRICS_FILE.long(),
-        value_name = "FILE",
-        env = settings::METRICS_FILE.env,
-        help_heading = "Reports",
-        value_parser = path()
-    )]
-    pub metrics_file: Option<PathBuf>,
-
-    /// Start at a log id, a date, a UTC date-time or an age, once (for backfills).
-    ///
-    /// A log id: the logs after it. 2026-11-01, 2026-11-01T08:00:00Z, 7d, 12h: the logs Auth0
-    /// stored at or after that moment. Applied only when it differs from the start-from
-    /// recorded in the state, so it can stay set without rewinding every run. Without a
-    /// checkpoint or this, the first run starts at the oldest log Auth0 keeps.
-    #[arg(long = settings::START_FROM.long(), value_name = "WHERE", env = settings::START_FROM.env, help_heading = "State")]
-    pub start_from: Option<String>,
-
-    #[command(flatten)]
-    pub files: StateArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -558,230 +237,6 @@ pub enum PayloadShape {
     LogStream,
 }
 
-/// Each setting declared once: its variable (whose lower case is its `--config` file key), its
-/// flag, the kind of value it takes with the range, and its default. `--help`'s defaults, the
-/// file's keys, the parsers and the messages all come from here.
-pub mod settings {
-    use super::{FormatSetting, PayloadShape, PiiMethod, SignatureScheme};
-    use clap::ValueEnum;
-    use clap::builder::PossibleValue;
-
-    /// What a setting's value is, and so which parser reads it from a flag, a variable or the file.
-    pub enum Kind {
-        /// Any text, checked where it is used (a domain, a URL, a list, a path).
-        Text,
-        /// A whole number from `min` to `max`; `why` says what the range is for, or is empty.
-        Whole {
-            min: u64,
-            max: u64,
-            why: &'static str,
-        },
-        /// A duration ("90s", "4m") from `min` to `max`.
-        Duration {
-            min: &'static str,
-            max: &'static str,
-        },
-        /// true, false, yes, no, on, off, 1, 0.
-        Bool,
-        /// One of a few words: a `ValueEnum`'s.
-        Choice(fn() -> Vec<PossibleValue>),
-        /// A share of the rate limit ("50%") or requests a second (4, 0.5).
-        Rate,
-        /// A secret: from the environment, `NAME_FILE` or the file, never a flag.
-        Secret,
-        /// The file's `[webhook_headers]` table of names and values.
-        Headers,
-    }
-
-    /// One setting.
-    pub struct Setting {
-        /// The environment variable; its lower case is the `--config` file key.
-        pub env: &'static str,
-        /// The long flag, without `--`.
-        pub flag: Option<&'static str>,
-        pub kind: Kind,
-        /// Whether `NAME_FILE` (and the file key `name_file`) may name a file holding the value.
-        pub from_file: bool,
-        /// The default as `--help` and the README show it; a number or duration where it is one.
-        pub default: Option<&'static str>,
-    }
-
-    impl Setting {
-        const fn new(env: &'static str, flag: &'static str, kind: Kind) -> Setting {
-            Setting {
-                env,
-                flag: Some(flag),
-                kind,
-                from_file: false,
-                default: None,
-            }
-        }
-
-        const fn or_its_file(self) -> Setting {
-            Setting {
-                from_file: true,
-                ..self
-            }
-        }
-
-        const fn default(self, default: &'static str) -> Setting {
-            Setting {
-                default: Some(default),
-                ..self
-            }
-        }
-
-        /// Its flag without `--`, for clap.
-        pub const fn long(&self) -> &'static str {
-            match self.flag {
-                Some(flag) => flag,
-                None => panic!("a secret has no flag"),
-            }
-        }
-
-        const fn secret(env: &'static str) -> Setting {
-            Setting {
-                env,
-                flag: None,
-                kind: Kind::Secret,
-                from_file: true,
-                default: None,
-            }
-        }
-
-        /// The setting as messages name it: `BATCH_SIZE (--batch-size)`.
-        pub fn label(&self) -> String {
-            match self.flag {
-                Some(flag) => format!("{} (--{flag})", self.env),
-                None => self.env.to_string(),
-            }
-        }
-
-        /// The variable naming a file that holds the value: `NAME_FILE`.
-        pub fn file_var(&self) -> String {
-            format!("{}_FILE", self.env)
-        }
-
-        /// Its `--config` file key.
-        pub fn key(&self) -> String {
-            self.env.to_ascii_lowercase()
-        }
-    }
-
-    /// Declares each setting as a constant named as its variable and lists them all in [`ALL`],
-    /// so a new setting is one entry: `NAME = new("flag", kind).default("...");`.
-    macro_rules! declare {
-        ($(
-            $name:ident = $ctor:ident($($arg:expr),* $(,)?)
-                $(.$method:ident($($marg:expr)?))*;
-        )*) => {
-            $(
-                pub const $name: Setting =
-                    Setting::$ctor(stringify!($name) $(, $arg)*) $(.$method($($marg)?))*;
-            )*
-            /// Every setting the `--config` file may hold.
-            pub const ALL: &[&Setting] = &[$(&$name),*];
-        };
-    }
-
-    const fn choice<T: ValueEnum>() -> Kind {
-        Kind::Choice(possible::<T>)
-    }
-
-    fn possible<T: ValueEnum>() -> Vec<PossibleValue> {
-        T::value_variants()
-            .iter()
-            .filter_map(ValueEnum::to_possible_value)
-            .collect()
-    }
-
-    declare! {
-        AUTH0_DOMAIN = new("domain", Kind::Text);
-        AUTH0_AUDIENCE = new("audience", Kind::Text).default("https://{AUTH0_DOMAIN}/api/v2/");
-        AUTH0_LOG_RETENTION = new("log-retention", Kind::Duration { min: "1d", max: "90d" })
-            .default("30d");
-        AUTH0_CLIENT_ID = new("client-id", Kind::Text);
-        AUTH0_CLIENT_SECRET = secret();
-        AUTH0_RATE_LIMIT = new("auth0-rate-limit", Kind::Rate).default("50%");
-        AUTH0_API_ENDPOINTS = new("endpoints", Kind::Text).default("all");
-        LOG_TYPES = new("log-types", Kind::Text).default("sapi,fapi");
-        BATCH_SIZE = new(
-            "batch-size",
-            Kind::Whole {
-                min: 1,
-                max: 100,
-                why: "Auth0 returns at most 100 logs a request",
-            },
-        )
-        .default("100");
-        WEBHOOK_URL = new("webhook-url", Kind::Text).or_its_file();
-        AUTHORIZATION = secret();
-        WEBHOOK_SECRET = secret();
-        PAYLOAD_FORMAT = new("payload-format", choice::<FormatSetting>())
-            .default("array; jsonl with --payload-shape log-stream");
-        WEBHOOK_CONTENT_TYPE = new("content-type", Kind::Text)
-            .default("application/json; application/x-ndjson for jsonl");
-        PAYLOAD_SHAPE = new("payload-shape", choice::<PayloadShape>()).default("extension");
-        SIGNATURE_SCHEME = new("signature-scheme", choice::<SignatureScheme>())
-            .default("standard-webhooks");
-        PII_FIELDS = new("pii-fields", Kind::Text).default("none");
-        PII_METHOD = new("pii-method", choice::<PiiMethod>()).default("mask");
-        PII_HASH_KEY = secret();
-        WEBHOOK_GZIP = new("gzip", Kind::Bool).default("false");
-        WEBHOOK_HEADERS = new("header", Kind::Headers);
-        ALLOW_INSECURE_HTTP = new("allow-insecure-http", Kind::Bool).default("false");
-        CA_CERT = new("ca-cert", Kind::Text);
-        SEND_AS_BATCH = new("send-as-batch", Kind::Bool).default("true");
-        WEBHOOK_CONCURRENT_CALLS = new("concurrency", Kind::Whole { min: 1, max: 64, why: "" })
-            .default("5");
-        MAX_RUN_TIME = new("max-run-time", Kind::Duration { min: "1s", max: "24h" })
-            .default("4m");
-        WEBHOOK_CONNECT_TIMEOUT = new(
-            "connect-timeout",
-            Kind::Duration {
-                min: "100ms",
-                max: "5m",
-            },
-        )
-        .default("5s");
-        WEBHOOK_TIMEOUT = new("timeout", Kind::Duration { min: "100ms", max: "10m" })
-            .default("30s");
-        WEBHOOK_MAX_BODY_BYTES = new(
-            "max-body-bytes",
-            Kind::Whole {
-                min: 1,
-                max: 1 << 30,
-                why: "",
-            },
-        )
-        .default("no limit");
-        DEAD_LETTER_FILE = new("dead-letter", Kind::Text);
-        SLACK_INCOMING_WEBHOOK_URL = secret();
-        SLACK_SEND_SUCCESS = new("slack-send-success", Kind::Bool).default("false");
-        SLACK_REMIND_EVERY = new("slack-remind-every", Kind::Duration { min: "10m", max: "7d" })
-            .default("6h");
-        DAILY_REPORT_HOUR = new(
-            "daily-report-hour",
-            Kind::Whole {
-                min: 0,
-                max: 23,
-                why: "an hour of the day, UTC",
-            },
-        )
-        .default("off");
-        HEALTHCHECK_URL = secret();
-        METRICS_FILE = new("metrics-file", Kind::Text).default("none");
-        START_FROM = new("start-from", Kind::Text);
-        STATE_FILE = new("state", Kind::Text)
-            .default("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
-    }
-
-    /// The `--config` file itself: not a key of it.
-    pub const CONFIG_FILE: Setting = Setting::new("CONFIG_FILE", "config", Kind::Text);
-    /// The extension's name for DAILY_REPORT_HOUR, read as it.
-    pub const DAILY_REPORT_TIME: &str = "DAILY_REPORT_TIME";
-}
-
 /// A file setting. Unlike clap's own path parser it takes an empty value, which `config`
 /// treats as unset, as it does for every setting.
 fn path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
@@ -791,47 +246,199 @@ fn path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
 
 /// The command, with environment values hidden from `--help` at every level: help is often
 /// pasted into tickets, and the environment is where the secrets live.
-/// Each setting's `--help` ends its first paragraph with its declared range and default.
 pub fn command() -> clap::Command {
     fn hide(cmd: clap::Command) -> clap::Command {
-        cmd.mut_args(|a| with_declared(a.hide_env_values(true)))
+        cmd.mut_args(|a| a.hide_env_values(true))
             .mut_subcommands(hide)
     }
-    hide(<Cli as clap::CommandFactory>::command())
+    // The secrets have no flag, so the help of the commands that read them names them.
+    let secrets = |cmd: clap::Command| {
+        cmd.after_help(secrets_short())
+            .after_long_help(secrets_help())
+    };
+    let (short, long) = OUTPUT.help_text();
+    let cmd = secrets(hide(<Cli as clap::CommandFactory>::command()))
+        .mut_subcommand("run", |run| {
+            run.mut_arg("output", |a| a.help(short).long_help(long))
+        });
+    ["run", "check", "redeliver"]
+        .into_iter()
+        .fold(cmd, |cmd, name| cmd.mut_subcommand(name, secrets))
 }
 
-/// `arg`'s help with ` [range: ...]` and ` [default: ...]` from its setting's declaration.
-fn with_declared(arg: clap::Arg) -> clap::Arg {
-    let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
-    let Some(setting) = settings::ALL.iter().find(|s| Some(s.env) == env.as_deref()) else {
-        return arg;
-    };
-    let range = match &setting.kind {
-        settings::Kind::Whole { min, max, .. } => Some(format!("{min} to {max}")),
-        settings::Kind::Duration { min, max } => Some(format!("{min} to {max}")),
-        _ => None,
-    };
-    let default = [
-        range.map(|r| format!("[range: {r}]")),
-        setting.default.map(|d| format!("[default: {d}]")),
+/// The settings `run`, `check` and `redeliver` take by flag or variable: every declared one.
+fn every_setting() -> impl Iterator<Item = &'static Setting> {
+    settings::ALL
+        .iter()
+        .copied()
+        .filter(|s| s.flag.is_some())
+        .chain([&settings::CONFIG_FILE])
+}
+
+/// The settings `history` takes.
+const STATE_SETTINGS: [&Setting; 2] = [&settings::CONFIG_FILE, &settings::STATE_FILE];
+
+/// The hidden flag whose variable is WEBHOOK_HEADERS' JSON object (`--header` takes one header
+/// a flag, which a variable cannot repeat).
+const HEADERS_JSON: &str = "headers-json";
+
+/// A setting's flag, made from its declaration: the flag, the variable, the heading, the help
+/// with the declared range and default at the end of its first paragraph.
+fn flag(s: &'static Setting) -> Arg {
+    let (short, long) = s.help_text();
+    let declared: Vec<String> = [
+        s.range().map(|r| format!("[range: {r}]")),
+        s.default.map(|d| format!("[default: {d}]")),
     ]
     .into_iter()
     .flatten()
-    .collect::<Vec<_>>()
-    .join(" ");
-    if default.is_empty() {
-        return arg;
-    }
-    let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-    let long = arg.get_long_help().map(|h| h.to_string());
-    let arg = arg.help(format!("{help} {default}"));
-    match long {
-        Some(long) => {
-            let (first, rest) = long.split_once("\n\n").unwrap_or((&long, ""));
-            let sep = if rest.is_empty() { "" } else { "\n\n" };
-            arg.long_help(format!("{first} {default}{sep}{rest}"))
+    .collect();
+    let with_declared = |text: String| {
+        if declared.is_empty() {
+            return text;
         }
-        None => arg,
+        let (first, rest) = text.split_once("\n\n").unwrap_or((&text, ""));
+        let sep = if rest.is_empty() { "" } else { "\n\n" };
+        format!("{first} {}{sep}{rest}", declared.join(" "))
+    };
+    let arg = Arg::new(s.env)
+        .long(s.long())
+        .value_name(s.value_name)
+        .env(s.env)
+        .help_heading(s.heading)
+        .help(with_declared(short))
+        .long_help(with_declared(long));
+    match s.kind {
+        Kind::Path => arg.value_parser(path()),
+        Kind::Bool => arg.num_args(0..=1).default_missing_value("true"),
+        Kind::Whole { .. } => arg.allow_negative_numbers(true),
+        Kind::Headers => arg.env(None::<&str>).action(ArgAction::Append),
+        _ => arg,
+    }
+}
+
+/// The flags of `settings`, and WEBHOOK_HEADERS' hidden one where it is among them.
+fn add_flags(
+    cmd: clap::Command,
+    settings: impl Iterator<Item = &'static Setting>,
+) -> clap::Command {
+    settings.fold(cmd, |cmd, s| {
+        let cmd = cmd.arg(flag(s));
+        match s.kind {
+            Kind::Headers => cmd.arg(
+                Arg::new(HEADERS_JSON)
+                    .long(HEADERS_JSON)
+                    .value_name("JSON")
+                    .env(s.env)
+                    .hide(true),
+            ),
+            _ => cmd,
+        }
+    })
+}
+
+/// Settings as given by flag or variable (clap reads both, the flag first), by variable name.
+/// Only `config` reads them, through its parsers.
+#[derive(Clone, Default)]
+pub struct Settings {
+    given: BTreeMap<&'static str, Vec<OsString>>,
+}
+
+/// Names only: values may be secrets (a URL's token).
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.given.keys()).finish()
+    }
+}
+
+impl Settings {
+    fn from_matches(m: &ArgMatches, settings: impl Iterator<Item = &'static Setting>) -> Settings {
+        let mut given = BTreeMap::new();
+        for s in settings {
+            let ids = [s.env].into_iter().chain(match s.kind {
+                Kind::Headers => Some(HEADERS_JSON),
+                _ => None,
+            });
+            for id in ids {
+                if let Ok(Some(values)) = m.try_get_raw(id) {
+                    given.insert(id, values.map(OsStr::to_os_string).collect());
+                }
+            }
+        }
+        Settings { given }
+    }
+
+    /// The setting's text as given (clap has checked that it is UTF-8 unless a path).
+    pub fn text(&self, s: &Setting) -> Option<&str> {
+        self.all(s).next()
+    }
+
+    /// Every value given to a repeatable flag (`--header`).
+    pub fn all(&self, s: &Setting) -> impl Iterator<Item = &str> {
+        self.given
+            .get(s.env)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.to_str())
+    }
+
+    /// A path setting as given, any bytes.
+    pub fn path(&self, s: &Setting) -> Option<PathBuf> {
+        self.given.get(s.env)?.first().map(PathBuf::from)
+    }
+
+    /// WEBHOOK_HEADERS' JSON object.
+    pub fn headers_json(&self) -> Option<&str> {
+        self.given.get(HEADERS_JSON)?.first()?.to_str()
+    }
+}
+
+impl FromArgMatches for Settings {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Settings::from_matches(m, every_setting()))
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Settings::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for Settings {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        add_flags(cmd, every_setting())
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Settings::augment_args(cmd)
+    }
+}
+
+/// `history`'s settings: the --config file and the state file.
+#[derive(Debug, Clone, Default)]
+pub struct StateArgs(pub Settings);
+
+impl FromArgMatches for StateArgs {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(StateArgs(Settings::from_matches(
+            m,
+            STATE_SETTINGS.into_iter(),
+        )))
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = StateArgs::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for StateArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        add_flags(cmd, STATE_SETTINGS.into_iter())
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        StateArgs::augment_args(cmd)
     }
 }
 

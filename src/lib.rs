@@ -26,6 +26,7 @@ pub mod report;
 pub mod retry;
 pub mod run;
 pub mod secret;
+pub mod settings;
 pub mod signal;
 pub mod sink;
 pub mod source;
@@ -57,7 +58,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
             if !e.use_stderr() {
                 return exit::OK;
             }
-            if wants_json(&args, &|name| std::env::var(name).ok()) {
+            if wants_json(&args) {
                 let text = e.render().to_string();
                 let first = text.lines().next().unwrap_or_default();
                 print_failure(Outcome::Invalid, first.trim_start_matches("error: "));
@@ -90,32 +91,19 @@ fn print_failure(outcome: Outcome, error: &str) {
     report::out_line(&report::failure_json(outcome, error));
 }
 
-/// The variable `run --output` reads (cli.rs); not plain `OUTPUT`, which other software sets.
-const OUTPUT_VAR: &str = "AUTH0_MGMT_WEBHOOKS_OUTPUT";
-
-/// Whether arguments clap refused asked for `run --output json` (or
-/// `AUTH0_MGMT_WEBHOOKS_OUTPUT=json`, the variable `--output` reads): their caller parses
-/// stdout, so it gets a JSON object even then.
-fn wants_json(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> bool {
-    let args: Vec<String> = args
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().trim().to_string())
-        .collect();
-    if !args.iter().any(|a| a == "run") {
+/// Whether arguments clap refused asked for `run --output json` (or its variable): their caller
+/// parses stdout, so it gets a JSON object even then. clap reads them again, skipping what it
+/// cannot take.
+fn wants_json(args: &[OsString]) -> bool {
+    let Ok(m) = cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(args)
+    else {
         return false;
-    }
-    let flag = args.iter().enumerate().rev().find_map(|(i, a)| {
-        if let Some(v) = a.strip_prefix("--output=") {
-            Some(v.to_string())
-        } else if a == "--output" {
-            args.get(i + 1).cloned()
-        } else {
-            None
-        }
-    });
-    flag.or_else(|| env(OUTPUT_VAR))
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("json"))
+    };
+    m.subcommand_matches("run")
+        .and_then(|run| run.try_get_one::<cli::Output>("output").ok().flatten())
+        .is_some_and(|o| *o == cli::Output::Json)
 }
 
 fn dispatch(command: Command) -> Result<u8> {
@@ -145,8 +133,9 @@ fn dispatch(command: Command) -> Result<u8> {
             redeliver::redeliver(&cfg, args.dry_run).map(Outcome::exit_code)
         }
         Command::History(args) => {
-            let file = config::load_file(args.state.config.as_deref())?;
-            let path = config::state_path(&args.state, &file, &config::process_env)?;
+            let flags = &args.state.0;
+            let file = config::load_file(flags.path(&settings::CONFIG_FILE).as_deref())?;
+            let path = config::state_path(flags, &file, &config::process_env)?;
             print_bytes(state::history::show(&path, args.json, args.limit)?.as_bytes())?;
             Ok(exit::OK)
         }
@@ -183,39 +172,21 @@ mod tests {
 
     #[test]
     fn refused_arguments_still_get_json_when_run_asked_for_it() {
-        let none = |_: &str| None;
-        let env_json = |n: &str| (n == "AUTH0_MGMT_WEBHOOKS_OUTPUT").then(|| " JSON ".to_string());
-        let common_output = |n: &str| (n == "OUTPUT").then(|| "json".to_string());
-        assert!(wants_json(
-            &args(&["x", "run", "--output", "json", "--bogus"]),
-            &none
-        ));
-        assert!(wants_json(&args(&["x", "run", "--output=json"]), &none));
-        assert!(wants_json(&args(&["x", "run", "--batch-size"]), &env_json));
-        assert!(!wants_json(
-            &args(&["x", "run", "--output", "text"]),
-            &env_json
-        ));
-        assert!(!wants_json(
-            &args(&["x", "check", "--output", "json"]),
-            &none
-        ));
-        assert!(!wants_json(&args(&["x", "run"]), &none));
-        // Another program's OUTPUT=json does not ask this one for JSON.
-        assert!(!wants_json(
-            &args(&["x", "run", "--batch-size"]),
-            &common_output
-        ));
-    }
-
-    #[test]
-    fn the_variable_read_for_refused_arguments_is_the_one_output_reads() {
-        let cmd = cli::command();
-        let run = cmd.find_subcommand("run").unwrap();
-        let output = run
-            .get_arguments()
-            .find(|a| a.get_id() == "output")
-            .unwrap();
-        assert_eq!(output.get_env().unwrap(), OUTPUT_VAR);
+        let json = |list: &[&str]| wants_json(&args(list));
+        assert!(json(&["x", "run", "--output", "json", "--bogus"]));
+        assert!(json(&["x", "run", "--output=JSON", "--batch-size"]));
+        assert!(json(&[
+            "x",
+            "-v",
+            "run",
+            "--output",
+            "json",
+            "--batch-size",
+            "1",
+            "--bogus"
+        ]));
+        assert!(!json(&["x", "run", "--output", "text", "--bogus"]));
+        assert!(!json(&["x", "check", "--output", "json"]));
+        assert!(!json(&["x", "history", "--bogus"]));
     }
 }

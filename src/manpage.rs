@@ -3,6 +3,7 @@
 //! reads), EXIT STATUS, FILES, EXAMPLES and SEE ALSO.
 
 use crate::exit;
+use crate::settings;
 use anyhow::Result;
 use clap::Command;
 
@@ -38,7 +39,7 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
     if command.is_none() {
         commands(&mut roff, &cmd);
     }
-    environment(&mut roff, &root, command);
+    environment(&mut roff, command);
     exit_status(&mut roff, command);
     files(&mut roff);
     examples(&mut roff, command);
@@ -133,64 +134,44 @@ fn commands(roff: &mut String, root: &Command) {
     }
 }
 
-/// The secrets' variables and what they hold, as `--help` lists them (cli.rs).
-fn secrets() -> Vec<(&'static str, &'static str)> {
-    crate::cli::SECRETS_HELP
-        .lines()
-        .take_while(|l| !l.starts_with("Exit codes"))
-        .filter_map(|l| {
-            let (name, what) = l.trim().split_once("  ")?;
-            let is_name = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-            is_name.then(|| (name, what.trim()))
-        })
-        .collect()
-}
-
-/// What a variable the tool reads means, for the ENVIRONMENT section; `None` for a name it
-/// does not know how to describe (a test keeps that from happening).
-fn describe_variable(root: &Command, name: &str) -> Option<String> {
-    let flag = root
-        .get_subcommands()
-        .flat_map(|s| s.get_arguments())
-        .find(|a| a.get_env().is_some_and(|e| e == name));
-    if let Some(arg) = flag {
-        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-        return Some(match arg.get_long() {
-            Some(long) if !arg.is_hide_set() => format!("--{long}: {help}"),
-            _ => help,
-        });
+/// What a variable the tool reads means, for the ENVIRONMENT section, from its declaration;
+/// `None` for a name it does not know how to describe (a test keeps that from happening).
+fn describe_variable(name: &str) -> Option<String> {
+    let declared = settings::ALL.iter().copied().chain([
+        &settings::CONFIG_FILE,
+        &settings::AUTH0_MGMT_WEBHOOKS_OUTPUT,
+    ]);
+    for s in declared {
+        let (short, _) = s.help_text();
+        if name == s.env {
+            return Some(match s.flag {
+                Some(flag) => format!("--{flag}: {short}"),
+                None => format!("{short} A secret: never a flag; see also {}.", s.file_var()),
+            });
+        }
+        if s.from_file && name == s.file_var() {
+            return Some(match s.kind {
+                settings::Kind::Secret => format!(
+                    "A file holding {} (mode 0600, owned by the user the runs run as), instead of the value itself.",
+                    s.env
+                ),
+                _ => format!(
+                    "A file holding {}, for a value that is itself a credential (a token in a URL's path): then only scheme://host is ever shown.",
+                    s.env
+                ),
+            });
+        }
     }
-    let secrets = secrets();
-    if let Some((_, what)) = secrets.iter().find(|(n, _)| *n == name) {
-        return Some(format!(
-            "{what}. A secret: never a flag; see also {name}_FILE."
-        ));
-    }
-    if let Some(base) = name.strip_suffix("_FILE")
-        && secrets.iter().any(|(n, _)| *n == base)
-    {
-        return Some(format!(
-            "A file holding {base} (mode 0600, owned by the user the runs run as), instead of the value itself."
-        ));
-    }
-    match name {
-        "WEBHOOK_URL_FILE" => Some(
-            "A file holding WEBHOOK_URL, for a URL that is itself a credential (a token in its path): then only scheme://host is ever shown."
-                .to_string(),
-        ),
-        "DAILY_REPORT_TIME" => Some(
-            "The extension's name for DAILY_REPORT_HOUR (9 or 09:00); setting both is an error."
-                .to_string(),
-        ),
-        _ => None,
-    }
+    (name == settings::DAILY_REPORT_TIME).then(|| {
+        format!(
+            "The extension's name for {} (9 or 09:00); setting both is an error.",
+            settings::DAILY_REPORT_HOUR.env
+        )
+    })
 }
 
 /// Every variable the tool reads; on `history`'s page, those it reads.
-fn environment(roff: &mut String, root: &Command, command: Option<&str>) {
+fn environment(roff: &mut String, command: Option<&str>) {
     section(roff, "ENVIRONMENT");
     let names = match command {
         Some("history") => vec!["STATE_FILE".to_string(), "CONFIG_FILE".to_string()],
@@ -201,7 +182,7 @@ fn environment(roff: &mut String, root: &Command, command: Option<&str>) {
         "Every setting is a flag and an environment variable (and a key of the --config file, the variable's name in lower case). Precedence: flag, then environment, then file, then default. An empty value means unset. A variable that looks like one of these but is not (BATCHSIZE) gets a warning naming the nearest one.",
     );
     for name in names {
-        let text = describe_variable(root, &name).unwrap_or_default();
+        let text = describe_variable(&name).unwrap_or_default();
         item(roff, &name, &text);
     }
     state_environment(roff);
@@ -371,31 +352,13 @@ mod tests {
 
     #[test]
     fn every_variable_the_tool_reads_is_described() {
-        let mut root = crate::cli::command();
-        root.build();
         for name in crate::config::misspelt::known() {
-            let d = describe_variable(&root, &name);
+            let d = describe_variable(&name);
             assert!(d.is_some_and(|d| !d.is_empty()), "{name} is not described");
         }
         let page = text(None);
         assert!(page.contains(".SH ENVIRONMENT"));
         assert!(page.contains("\\fBAUTH0_CLIENT_SECRET_FILE\\fR"), "{page}");
-    }
-
-    #[test]
-    fn the_secrets_come_from_the_help_text() {
-        let names: Vec<&str> = secrets().iter().map(|(n, _)| *n).collect();
-        assert_eq!(
-            names,
-            [
-                "AUTH0_CLIENT_SECRET",
-                "AUTHORIZATION",
-                "WEBHOOK_SECRET",
-                "SLACK_INCOMING_WEBHOOK_URL",
-                "HEALTHCHECK_URL",
-                "PII_HASH_KEY"
-            ]
-        );
     }
 
     #[test]

@@ -132,7 +132,7 @@ fn as_text(setting: &Setting, file_key: bool, value: &DeValue) -> Result<String,
     let kind = if file_key { &Kind::Text } else { &setting.kind };
     let number_ok = matches!(
         kind,
-        Kind::Text | Kind::Secret | Kind::Whole { .. } | Kind::Rate | Kind::Bool
+        Kind::Text | Kind::Path | Kind::Secret | Kind::Whole { .. } | Kind::Rate | Kind::Bool
     );
     match value {
         DeValue::String(s) => return Ok(s.to_string()),

@@ -3,6 +3,7 @@
 
 mod file;
 mod file_error;
+mod given;
 pub mod misspelt;
 mod parse;
 mod settings;
@@ -10,7 +11,6 @@ pub mod suggest;
 
 use crate::cli::{
     FormatSetting, PayloadFormat, PayloadShape, PiiMethod, Settings, SignatureScheme as Scheme,
-    StateArgs,
 };
 use crate::exit;
 use crate::filter::{Endpoint, Filter};
@@ -18,10 +18,8 @@ use crate::secret::Secret;
 use crate::sink::sign::Signer;
 use anyhow::Result;
 pub use file::FileSettings;
-use parse::{
-    boolean, choice, duration, given, header, header_value, number, parse_domain, parse_log_types,
-    parse_url, required, secret,
-};
+use given::Given;
+use parse::{header, header_value, parse_domain, parse_log_types, parse_url};
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
 use settings::*;
@@ -164,14 +162,14 @@ pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
 }
 
 /// The state file: --state / STATE_FILE, then the config file, then the XDG state directory.
-pub fn state_path(args: &StateArgs, file: &FileSettings, env: Env) -> Result<PathBuf> {
-    let nonempty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
-    if let Some(p) = nonempty(&args.state).or_else(|| nonempty(&file.path(&STATE_FILE))) {
+pub fn state_path(flags: &Settings, file: &FileSettings, env: Env) -> Result<PathBuf> {
+    let given = Given { flags, file, env };
+    if let Some(p) = given.path(&STATE_FILE) {
         return Ok(p);
     }
-    let base = env("XDG_STATE_HOME")
+    let base = env(XDG_STATE_HOME)
         .map(PathBuf::from)
-        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".local/state")))
+        .or_else(|| env(HOME).map(|h| Path::new(&h).join(".local/state")))
         .ok_or_else(|| {
             exit::settings(format!(
                 "{} is not set and neither is HOME: give --{} FILE",
@@ -183,47 +181,32 @@ pub fn state_path(args: &StateArgs, file: &FileSettings, env: Env) -> Result<Pat
 }
 
 impl Config {
-    pub fn new(s: &Settings, env: Env) -> Result<Config> {
-        let file = load_file(s.files.config.as_deref())?;
+    pub fn new(flags: &Settings, env: Env) -> Result<Config> {
+        let file = load_file(flags.path(&CONFIG_FILE).as_deref())?;
+        let g = Given {
+            flags,
+            file: &file,
+            env,
+        };
         // reqwest reads the proxy variables itself; their credentials must never show either.
         crate::proxy::register_secrets(env);
-        all_required(s, &file, env)?;
-        let state_file = state_path(&s.files, &file, env)?;
+        all_required(g)?;
+        let state_file = state_path(flags, &file, env)?;
 
-        let domain = required(
-            s.domain.clone().or(file.owned(&AUTH0_DOMAIN)),
-            &AUTH0_DOMAIN.label(),
-            "acme.eu.auth0.com",
-        )?;
-        let base_url = parse_domain(&domain)?;
-        let client_id = required(
-            s.client_id.clone().or(file.owned(&AUTH0_CLIENT_ID)),
-            &AUTH0_CLIENT_ID.label(),
-            "the M2M application's client ID",
-        )?;
-        let client_secret = secret(env, AUTH0_CLIENT_SECRET.env, file.owned(&AUTH0_CLIENT_SECRET), file.file_of(&AUTH0_CLIENT_SECRET))?
+        let base_url = parse_domain(&g.required(&AUTH0_DOMAIN, "acme.eu.auth0.com")?)?;
+        let client_id = g.required(&AUTH0_CLIENT_ID, "the M2M application's client ID")?;
+        let client_secret = g.secret(&AUTH0_CLIENT_SECRET)?
             .ok_or_else(|| exit::settings(format!("{} is required: set it, or {} to a file holding it (never a flag: command lines are visible to every user)", AUTH0_CLIENT_SECRET.env, AUTH0_CLIENT_SECRET.file_var())))?;
 
-        let allow_insecure = boolean(
-            s.allow_insecure_http.as_deref(),
-            file.get(&ALLOW_INSECURE_HTTP),
-            &ALLOW_INSECURE_HTTP,
-        )?
-        .unwrap_or(false);
-        let (webhook_url, url_file) = webhook_url(s, &file, env, allow_insecure)?;
+        let allow_insecure = g.boolean(&ALLOW_INSECURE_HTTP)?.unwrap_or(false);
+        let (webhook_url, url_file) = webhook_url(g, allow_insecure)?;
 
-        let batch_size =
-            number(s.batch_size.as_deref(), file.get(&BATCH_SIZE), &BATCH_SIZE)?.unwrap_or(100);
-        let concurrency = number(
-            s.concurrency.as_deref(),
-            file.get(&WEBHOOK_CONCURRENT_CALLS),
-            &WEBHOOK_CONCURRENT_CALLS,
-        )?
-        .expect("declared with a default");
+        let batch_size = g.number(&BATCH_SIZE)?.expect("declared with a default");
+        let concurrency = g
+            .number(&WEBHOOK_CONCURRENT_CALLS)?
+            .expect("declared with a default");
 
-        let endpoints = match given(s.endpoints.as_deref())
-            .or(given(file.get(&AUTH0_API_ENDPOINTS)))
-        {
+        let endpoints = match g.text(&AUTH0_API_ENDPOINTS) {
             Some(list) => {
                 let endpoints = Endpoint::parse_list(list)
                     .map_err(|e| exit::settings(format!("{}: {e}", AUTH0_API_ENDPOINTS.label())))?;
@@ -238,44 +221,17 @@ impl Config {
             None => Vec::new(),
         };
         let log_types = parse_log_types(
-            given(s.log_types.as_deref())
-                .or(given(file.get(&LOG_TYPES)))
+            g.text(&LOG_TYPES)
                 .or(LOG_TYPES.default)
                 .expect("declared with a default"),
         )?;
 
-        let rate_limit =
-            match given(s.auth0_rate_limit.as_deref()).or(given(file.get(&AUTH0_RATE_LIMIT))) {
-                Some(v) => crate::source::pacer::Share::parse(v).map_err(exit::settings)?,
-                None => crate::source::pacer::Share::DEFAULT,
-            };
+        let rate_limit = match g.text(&AUTH0_RATE_LIMIT) {
+            Some(v) => crate::source::pacer::Share::parse(v).map_err(exit::settings)?,
+            None => crate::source::pacer::Share::DEFAULT,
+        };
 
-        let max_run_time = duration(
-            s.max_run_time.as_deref(),
-            file.get(&MAX_RUN_TIME),
-            &MAX_RUN_TIME,
-        )?;
-        let log_retention = duration(
-            s.log_retention.as_deref(),
-            file.get(&AUTH0_LOG_RETENTION),
-            &AUTH0_LOG_RETENTION,
-        )?;
-        let connect_timeout = duration(
-            s.connect_timeout.as_deref(),
-            file.get(&WEBHOOK_CONNECT_TIMEOUT),
-            &WEBHOOK_CONNECT_TIMEOUT,
-        )?;
-        let timeout = duration(
-            s.timeout.as_deref(),
-            file.get(&WEBHOOK_TIMEOUT),
-            &WEBHOOK_TIMEOUT,
-        )?;
-
-        let max_body_bytes = number(
-            s.max_body_bytes.as_deref(),
-            file.get(&WEBHOOK_MAX_BODY_BYTES),
-            &WEBHOOK_MAX_BODY_BYTES,
-        )?;
+        let max_body_bytes = g.number(&WEBHOOK_MAX_BODY_BYTES)?;
 
         let mut headers = Vec::new();
         if let Some(map) = file.headers() {
@@ -283,7 +239,7 @@ impl Config {
                 headers.push(header(k, v)?);
             }
         }
-        if let Some(json) = given(s.headers_json.as_deref()) {
+        if let Some(json) = parse::given(flags.headers_json()) {
             let map: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| {
                 exit::settings(format!(
                     "{} must be a JSON object of strings, e.g. {{\"X-Env\":\"prod\"}}: {e}",
@@ -294,7 +250,7 @@ impl Config {
                 headers.push(header(k, v)?);
             }
         }
-        for h in &s.headers {
+        for h in flags.all(&WEBHOOK_HEADERS) {
             let (k, v) = h.split_once(':').ok_or_else(|| {
                 exit::settings(format!(
                     "{}: a --{} must look like 'Name: value', and this one has no ':'",
@@ -305,12 +261,7 @@ impl Config {
             headers.push(header(k, v)?);
         }
 
-        let authorization = secret(
-            env,
-            AUTHORIZATION.env,
-            file.owned(&AUTHORIZATION),
-            file.file_of(&AUTHORIZATION),
-        )?;
+        let authorization = g.secret(&AUTHORIZATION)?;
         if let Some(a) = &authorization {
             header_value(a.expose()).map_err(|why| {
                 exit::settings(format!(
@@ -321,62 +272,12 @@ impl Config {
             })?;
         }
         no_credentials_in_url(&webhook_url, authorization.is_some())?;
-        let daily_report_hour = daily_report_time(
-            number(
-                s.daily_report_hour.as_deref(),
-                file.get(&DAILY_REPORT_HOUR),
-                &DAILY_REPORT_HOUR,
-            )?,
-            env,
-        )?;
-        let send_as_batch = boolean(
-            s.send_as_batch.as_deref(),
-            file.get(&SEND_AS_BATCH),
-            &SEND_AS_BATCH,
-        )?;
-        let gzip = boolean(s.gzip.as_deref(), file.get(&WEBHOOK_GZIP), &WEBHOOK_GZIP)?;
-        let slack_remind_every = duration(
-            s.slack_remind_every.as_deref(),
-            file.get(&SLACK_REMIND_EVERY),
-            &SLACK_REMIND_EVERY,
-        )?;
-        let slack_send_success = boolean(
-            s.slack_send_success.as_deref(),
-            file.get(&SLACK_SEND_SUCCESS),
-            &SLACK_SEND_SUCCESS,
-        )?;
-        let format: Option<FormatSetting> = choice(
-            s.payload_format.as_deref(),
-            file.get(&PAYLOAD_FORMAT),
-            &PAYLOAD_FORMAT,
-        )?;
-        let shape = choice(
-            s.payload_shape.as_deref(),
-            file.get(&PAYLOAD_SHAPE),
-            &PAYLOAD_SHAPE,
-        )?;
+        let daily_report_hour = daily_report_time(g.number(&DAILY_REPORT_HOUR)?, env)?;
+        let format: Option<FormatSetting> = g.choice(&PAYLOAD_FORMAT)?;
+        let shape = g.choice(&PAYLOAD_SHAPE)?;
+        let signing = signer(g.choice(&SIGNATURE_SCHEME)?, g.secret(&WEBHOOK_SECRET)?)?;
 
-        let scheme = choice(
-            s.signature_scheme.as_deref(),
-            file.get(&SIGNATURE_SCHEME),
-            &SIGNATURE_SCHEME,
-        )?;
-        let signing = signer(
-            scheme,
-            secret(
-                env,
-                WEBHOOK_SECRET.env,
-                file.owned(&WEBHOOK_SECRET),
-                file.file_of(&WEBHOOK_SECRET),
-            )?,
-        )?;
-
-        let slack = match secret(
-            env,
-            SLACK_INCOMING_WEBHOOK_URL.env,
-            file.owned(&SLACK_INCOMING_WEBHOOK_URL),
-            file.file_of(&SLACK_INCOMING_WEBHOOK_URL),
-        )? {
+        let slack = match g.secret(&SLACK_INCOMING_WEBHOOK_URL)? {
             Some(url) => {
                 // The URL itself is the credential: check it without ever printing it.
                 let parsed =
@@ -385,21 +286,15 @@ impl Config {
                 register_url_secrets(&parsed, true);
                 Some(SlackConfig {
                     url,
-                    send_success: slack_send_success.unwrap_or(false),
+                    send_success: g.boolean(&SLACK_SEND_SUCCESS)?.unwrap_or(false),
                     daily_report_hour,
-                    remind_every: slack_remind_every,
+                    remind_every: g.duration(&SLACK_REMIND_EVERY)?,
                 })
             }
             None => None,
         };
 
-        let start_from = match s
-            .start_from
-            .as_deref()
-            .or(file.get(&START_FROM))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
+        let start_from = match g.text(&START_FROM) {
             Some(raw) => Some(crate::source::logid::StartFrom {
                 raw: raw.to_string(),
                 checkpoint: crate::source::logid::parse_start_from(
@@ -411,18 +306,17 @@ impl Config {
             None => None,
         };
 
-        let nonempty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
-        let ca_cert = nonempty(&s.ca_cert).or(nonempty(&file.path(&CA_CERT)));
+        let ca_cert = g.path(&CA_CERT);
         if let Some(p) = &ca_cert {
             check_ca_cert(p)?;
         }
 
         let shape = shape.unwrap_or(PayloadShape::Extension);
-        let body = body_settings(s, &file, send_as_batch, format, shape)?;
+        let body = body_settings(g, format, shape)?;
 
         Ok(Config {
             auth0: Auth0Config {
-                audience: audience(s, &file, &base_url)?,
+                audience: audience(g, &base_url)?,
                 base_url,
                 client_id,
                 client_secret,
@@ -434,11 +328,11 @@ impl Config {
                 authorization,
                 send_as_batch: body.send_as_batch,
                 concurrency,
-                connect_timeout,
-                timeout,
+                connect_timeout: g.duration(&WEBHOOK_CONNECT_TIMEOUT)?,
+                timeout: g.duration(&WEBHOOK_TIMEOUT)?,
                 format: body.format,
                 shape,
-                gzip: gzip.unwrap_or(false),
+                gzip: g.boolean(&WEBHOOK_GZIP)?.unwrap_or(false),
                 headers,
                 max_body_bytes,
                 signing,
@@ -447,18 +341,18 @@ impl Config {
             filter: Filter {
                 log_types,
                 endpoints,
-                pii: pii(s, &file, env)?,
+                pii: pii(g)?,
             },
             batch_size,
             start_from,
-            max_run_time,
-            log_retention,
+            max_run_time: g.duration(&MAX_RUN_TIME)?,
+            log_retention: g.duration(&AUTH0_LOG_RETENTION)?,
             state_file,
-            dead_letter: nonempty(&s.dead_letter).or(nonempty(&file.path(&DEAD_LETTER_FILE))),
+            dead_letter: g.path(&DEAD_LETTER_FILE),
             ca_cert,
             slack,
-            monitor: monitor_config(s, &file, env, allow_insecure)?,
-            secret_files: secret_files(s, &file, env)
+            monitor: monitor_config(g, allow_insecure)?,
+            secret_files: secret_files(g)
                 .into_iter()
                 .chain(url_file.map(|p| (WEBHOOK_URL.file_var(), p)))
                 .collect(),
@@ -520,16 +414,11 @@ fn check_ca_cert(path: &Path) -> Result<()> {
 /// WEBHOOK_URL (flag, environment, config file), or WEBHOOK_URL_FILE (environment, config
 /// file): a URL read from a file is a secret as a whole, checked without being shown; the file
 /// is returned so `check` can warn when others can read it. Setting both is a mistake.
-fn webhook_url(
-    s: &Settings,
-    file: &FileSettings,
-    env: Env,
-    allow_insecure: bool,
-) -> Result<(Url, Option<PathBuf>)> {
-    let plain = parse::given_owned(s.webhook_url.clone().or(file.owned(&WEBHOOK_URL)));
-    let from_file = parse::given_owned(env(&WEBHOOK_URL.file_var()))
+fn webhook_url(g: Given, allow_insecure: bool) -> Result<(Url, Option<PathBuf>)> {
+    let plain = g.owned(&WEBHOOK_URL);
+    let from_file = parse::given_owned((g.env)(&WEBHOOK_URL.file_var()))
         .map(PathBuf::from)
-        .or(file.file_of(&WEBHOOK_URL));
+        .or(g.file.file_of(&WEBHOOK_URL));
     let path = match (plain, from_file) {
         (Some(_), Some(_)) => {
             return Err(exit::settings(format!(
@@ -554,8 +443,7 @@ fn webhook_url(
             )));
         }
     };
-    let raw = secret(env, WEBHOOK_URL.env, None, Some(path.clone()))?
-        .expect("a file was named, so it was read or refused");
+    let raw = given::read_secret(&WEBHOOK_URL, path.clone())?;
     let what = format!("{} {}", WEBHOOK_URL.file_var(), path.display());
     let url = parse_url(raw.expose(), &what, allow_insecure).map_err(|e| {
         let shown = crate::redact::redact_raw(raw.expose());
@@ -571,14 +459,8 @@ fn webhook_url(
 
 /// AUTH0_AUDIENCE: a URL as given, or a domain meaning `https://{domain}/api/v2/` (the
 /// Management API's audience); by default that of AUTH0_DOMAIN.
-fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
-    let Some(raw) = s
-        .audience
-        .clone()
-        .or(file.owned(&AUTH0_AUDIENCE))
-        .map(|a| a.trim().to_string())
-        .filter(|a| !a.is_empty())
-    else {
+fn audience(g: Given, base_url: &Url) -> Result<Url> {
+    let Some(raw) = g.owned(&AUTH0_AUDIENCE) else {
         return Ok(base_url.join("api/v2/").expect("api/v2/ joins a base URL"));
     };
     let bad = |why: String| {
@@ -601,16 +483,11 @@ fn audience(s: &Settings, file: &FileSettings, base_url: &Url) -> Result<Url> {
 
 /// PII_FIELDS, PII_METHOD and PII_HASH_KEY (a secret, from the environment or a file, required
 /// for `hash` and at least 16 characters: a short key could be guessed, and the tokens with it).
-fn pii(s: &Settings, file: &FileSettings, env: Env) -> Result<Option<crate::filter::pii::Pii>> {
+fn pii(g: Given) -> Result<Option<crate::filter::pii::Pii>> {
     use crate::filter::pii::{Method, Pii};
-    let method = choice(s.pii_method.as_deref(), file.get(&PII_METHOD), &PII_METHOD)?;
-    let key = secret(
-        env,
-        PII_HASH_KEY.env,
-        file.owned(&PII_HASH_KEY),
-        file.file_of(&PII_HASH_KEY),
-    )?;
-    let Some(fields) = parse::given_owned(s.pii_fields.clone().or(file.owned(&PII_FIELDS))) else {
+    let method = g.choice(&PII_METHOD)?;
+    let key = g.secret(&PII_HASH_KEY)?;
+    let Some(fields) = g.owned(&PII_FIELDS) else {
         if method.is_some() {
             return Err(exit::settings(format!(
                 "{} is set but {} is not: name the fields to hide, e.g. email,username",
@@ -700,19 +577,12 @@ struct BodySettings {
 /// custom webhook sends: JSON lines, and `application/json` whatever the format (receivers
 /// written for it may answer 415 to anything else).
 fn body_settings(
-    s: &Settings,
-    file: &FileSettings,
-    as_batch: Option<bool>,
+    g: Given,
     format: Option<FormatSetting>,
     shape: PayloadShape,
 ) -> Result<BodySettings> {
-    let content_type = match s
-        .content_type
-        .as_deref()
-        .or(file.get(&WEBHOOK_CONTENT_TYPE))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    {
+    let as_batch = g.boolean(&SEND_AS_BATCH)?;
+    let content_type = match g.text(&WEBHOOK_CONTENT_TYPE) {
         Some(raw) => Some(HeaderValue::from_str(raw).map_err(|_| {
             exit::settings(format!(
                 "{} {raw:?} is not a valid header value (no line breaks or control characters), e.g. application/json",
@@ -750,44 +620,25 @@ fn body_settings(
 /// When two or more required settings are missing, one error naming them all, so a first
 /// setup is not a round of fixing one and meeting the next. (One missing setting gets its own,
 /// more detailed message further on.)
-fn all_required(s: &Settings, file: &FileSettings, env: Env) -> Result<()> {
-    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
-    let secret_given = env(AUTH0_CLIENT_SECRET.env).is_some()
-        || env(&AUTH0_CLIENT_SECRET.file_var()).is_some()
-        || given(&file.owned(&AUTH0_CLIENT_SECRET))
-        || file.file_of(&AUTH0_CLIENT_SECRET).is_some();
+fn all_required(g: Given) -> Result<()> {
     let missing: Vec<String> = [
-        (
-            given(&s.domain) || given(&file.owned(&AUTH0_DOMAIN)),
-            format!("{}, e.g. acme.eu.auth0.com", AUTH0_DOMAIN.label()),
-        ),
-        (
-            given(&s.client_id) || given(&file.owned(&AUTH0_CLIENT_ID)),
-            format!(
-                "{}, the M2M application's client ID",
-                AUTH0_CLIENT_ID.label()
-            ),
-        ),
-        (
-            secret_given,
-            format!(
-                "{}, or {} naming a file that holds it (never a flag)",
-                AUTH0_CLIENT_SECRET.env,
-                AUTH0_CLIENT_SECRET.file_var()
-            ),
-        ),
-        (
-            given(&s.webhook_url)
-                || given(&file.owned(&WEBHOOK_URL))
-                || env(&WEBHOOK_URL.file_var()).is_some()
-                || file.file_of(&WEBHOOK_URL).is_some(),
-            format!(
-                "{}, e.g. https://hooks.example.com/auth0",
-                WEBHOOK_URL.label()
-            ),
-        ),
+        (&AUTH0_DOMAIN, "e.g. acme.eu.auth0.com"),
+        (&AUTH0_CLIENT_ID, "the M2M application's client ID"),
+        (&AUTH0_CLIENT_SECRET, ""),
+        (&WEBHOOK_URL, "e.g. https://hooks.example.com/auth0"),
     ]
     .into_iter()
+    .map(|(s, what)| {
+        let name = match s.kind {
+            Kind::Secret => format!(
+                "{}, or {} naming a file that holds it (never a flag)",
+                s.env,
+                s.file_var()
+            ),
+            _ => format!("{}, {what}", s.label()),
+        };
+        (g.is_set(s), name)
+    })
     .filter(|(ok, _)| !ok)
     .map(|(_, what)| what)
     .collect();
@@ -803,50 +654,19 @@ fn all_required(s: &Settings, file: &FileSettings, env: Env) -> Result<()> {
 
 /// The files the secrets were read from, as `secret` in parse.rs chooses them (the value in the
 /// environment first, then NAME_FILE, then the config file's keys), and the config file.
-fn secret_files(s: &Settings, file: &FileSettings, env: Env) -> Vec<(String, PathBuf)> {
+fn secret_files(g: Given) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
-    if let Some(p) = &s.files.config {
-        out.push(("--config file".to_string(), p.clone()));
+    if let Some(p) = g.flags.path(&CONFIG_FILE) {
+        out.push(("--config file".to_string(), p));
     }
-    let in_config = [
-        (
-            &AUTH0_CLIENT_SECRET,
-            file.get(&AUTH0_CLIENT_SECRET).is_some(),
-            &file.file_of(&AUTH0_CLIENT_SECRET),
-        ),
-        (
-            &AUTHORIZATION,
-            file.get(&AUTHORIZATION).is_some(),
-            &file.file_of(&AUTHORIZATION),
-        ),
-        (
-            &WEBHOOK_SECRET,
-            file.get(&WEBHOOK_SECRET).is_some(),
-            &file.file_of(&WEBHOOK_SECRET),
-        ),
-        (
-            &SLACK_INCOMING_WEBHOOK_URL,
-            file.get(&SLACK_INCOMING_WEBHOOK_URL).is_some(),
-            &file.file_of(&SLACK_INCOMING_WEBHOOK_URL),
-        ),
-        (
-            &HEALTHCHECK_URL,
-            file.get(&HEALTHCHECK_URL).is_some(),
-            &file.file_of(&HEALTHCHECK_URL),
-        ),
-        (
-            &PII_HASH_KEY,
-            file.get(&PII_HASH_KEY).is_some(),
-            &file.file_of(&PII_HASH_KEY),
-        ),
-    ];
-    for (setting, value_in_config, path_in_config) in in_config {
-        if env(setting.env).is_some() {
+    for setting in ALL.iter().filter(|s| matches!(s.kind, Kind::Secret)) {
+        if (g.env)(setting.env).is_some() {
             continue;
         }
-        let path = env(&setting.file_var())
+        let in_config = g.file.get(setting).is_some();
+        let path = (g.env)(&setting.file_var())
             .map(PathBuf::from)
-            .or_else(|| path_in_config.clone().filter(|_| !value_in_config));
+            .or_else(|| g.file.file_of(setting).filter(|_| !in_config));
         if let Some(p) = path {
             out.push((setting.file_var(), p));
         }
@@ -856,23 +676,13 @@ fn secret_files(s: &Settings, file: &FileSettings, env: Env) -> Vec<(String, Pat
 
 /// HEALTHCHECK_URL (a secret: the URL is the credential, so it is checked without ever being
 /// printed) and METRICS_FILE.
-fn monitor_config(
-    s: &Settings,
-    file: &FileSettings,
-    env: Env,
-    allow_insecure: bool,
-) -> Result<MonitorConfig> {
-    let healthcheck = secret(
-        env,
-        HEALTHCHECK_URL.env,
-        file.owned(&HEALTHCHECK_URL),
-        file.file_of(&HEALTHCHECK_URL),
-    )?;
+fn monitor_config(g: Given, allow_insecure: bool) -> Result<MonitorConfig> {
+    let healthcheck = g.secret(&HEALTHCHECK_URL)?;
     if let Some(url) = &healthcheck {
         parse_url(url.expose(), HEALTHCHECK_URL.env, allow_insecure)
             .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
     }
-    let metrics_file = s.metrics_file.clone().or(file.path(&METRICS_FILE));
+    let metrics_file = g.flags.path(&METRICS_FILE).or(g.file.path(&METRICS_FILE));
     if let Some(p) = &metrics_file
         && (p.as_os_str().is_empty() || p.file_name().is_none())
     {

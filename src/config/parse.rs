@@ -2,17 +2,14 @@
 //! error and shows a good value. `Config::new` (in `config/mod.rs`) puts them together.
 
 use crate::exit;
-use crate::secret::Secret;
 use anyhow::Result;
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
 use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use super::Env;
-use crate::cli::settings::*;
+use crate::settings::*;
 use clap::builder::PossibleValue;
 
 /// Headers the tool sets itself; a custom header may not replace them.
@@ -111,116 +108,6 @@ pub(super) fn duration_in(
         return Err(bad());
     }
     Ok(d)
-}
-
-/// A setting's value from the flag or environment, else the config file: the first given.
-fn pick<'a>(text: Option<&'a str>, file: Option<&'a str>) -> Option<&'a str> {
-    given(text).or(given(file))
-}
-
-/// A whole number setting ([`Kind::Whole`]) from the flag or environment, else the file, else
-/// its default.
-pub(super) fn number<T: TryFrom<u64>>(
-    text: Option<&str>,
-    file: Option<&str>,
-    setting: &Setting,
-) -> Result<Option<T>> {
-    let Kind::Whole { min, max, why } = setting.kind else {
-        unreachable!("{} is not a whole number", setting.env)
-    };
-    let fits = |n: u64| T::try_from(n).ok().expect("the range fits the type");
-    let Some(raw) = pick(text, file) else {
-        // The declared default, where it is a number ("no limit" is none).
-        return Ok(setting.default.and_then(|d| d.parse().ok()).map(fits));
-    };
-    let n = whole(raw, min..=max, why).map_err(|e| named(setting, e))?;
-    Ok(Some(fits(n)))
-}
-
-/// A true/false setting from the flag or environment, else the file.
-pub(super) fn boolean(
-    text: Option<&str>,
-    file: Option<&str>,
-    setting: &Setting,
-) -> Result<Option<bool>> {
-    pick(text, file)
-        .map(|raw| boolean_word(raw).map_err(|e| named(setting, e)))
-        .transpose()
-}
-
-/// A setting that is one of a few words, from the flag or environment, else the file.
-pub(super) fn choice<T: clap::ValueEnum>(
-    text: Option<&str>,
-    file: Option<&str>,
-    setting: &Setting,
-) -> Result<Option<T>> {
-    pick(text, file)
-        .map(|raw| choice_word(raw).map_err(|e| named(setting, e)))
-        .transpose()
-}
-
-/// A duration setting ([`Kind::Duration`]) from the flag or environment, else the file, else
-/// its default.
-pub(super) fn duration(
-    text: Option<&str>,
-    file: Option<&str>,
-    setting: &Setting,
-) -> Result<Duration> {
-    let (Kind::Duration { min, max }, Some(default)) = (&setting.kind, setting.default) else {
-        unreachable!("{} is not a duration with a default", setting.env)
-    };
-    duration_in(pick(text, file).unwrap_or(default), (min, max), default)
-        .map_err(|e| named(setting, e))
-}
-
-/// A parser's words as a settings error naming the setting.
-fn named(setting: &Setting, words: String) -> anyhow::Error {
-    exit::settings(format!("{} {words}", setting.label()))
-}
-
-pub(super) fn required(value: Option<String>, name: &str, example: &str) -> Result<String> {
-    value
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| exit::settings(format!("{name} is required, e.g. {example}")))
-}
-
-/// A secret from `NAME`, `NAME_FILE`, or the config file's keys of the same names, in that order.
-pub(super) fn secret(
-    env: Env,
-    name: &str,
-    in_file: Option<String>,
-    file_path: Option<PathBuf>,
-) -> Result<Option<Secret>> {
-    let from_env = given_owned(env(name));
-    let path_env = given_owned(env(&format!("{name}_FILE"))).map(PathBuf::from);
-    if from_env.is_some() && path_env.is_some() {
-        return Err(exit::settings(format!(
-            "set {name} or {name}_FILE, not both"
-        )));
-    }
-    if let Some(v) = from_env {
-        return Ok(Some(Secret::new(v.trim())));
-    }
-    if let Some(path) = path_env.or(if in_file.is_none() { file_path } else { None }) {
-        let bytes =
-            crate::files::read_setting(&format!("{name}_FILE"), &path, crate::files::SECRET_CAP)?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            exit::settings(format!(
-                "{name}_FILE {} is not text (UTF-8)",
-                path.display()
-            ))
-        })?;
-        let value = text.trim();
-        if value.is_empty() {
-            return Err(exit::settings(format!(
-                "{name}_FILE {} is empty",
-                path.display()
-            )));
-        }
-        return Ok(Some(Secret::new(value)));
-    }
-    Ok(given_owned(in_file).map(Secret::new))
 }
 
 pub(super) fn parse_domain(domain: &str) -> Result<Url> {
@@ -372,7 +259,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_duration_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
-            if let Ok(d) = duration(Some(&text), None, &MAX_RUN_TIME) {
+            if let Ok(d) = duration_in(&text, ("1s", "24h"), "4m") {
                 prop_assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(86_400));
             }
         }
