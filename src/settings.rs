@@ -83,6 +83,51 @@ impl Setting {
         }
     }
 
+    const fn duration(
+        env: &'static str,
+        heading: &'static str,
+        flag: &'static str,
+        min: &'static str,
+        max: &'static str,
+    ) -> Setting {
+        Setting::new(env, heading, flag, "DURATION", Kind::Duration { min, max })
+    }
+
+    const fn whole(
+        env: &'static str,
+        heading: &'static str,
+        flag: &'static str,
+        value_name: &'static str,
+        (min, max): (u64, u64),
+    ) -> Setting {
+        Setting::new(
+            env,
+            heading,
+            flag,
+            value_name,
+            Kind::Whole { min, max, why: "" },
+        )
+    }
+
+    /// What a whole number's range is for.
+    const fn because(self, why: &'static str) -> Setting {
+        match self.kind {
+            Kind::Whole { min, max, .. } => Setting {
+                kind: Kind::Whole { min, max, why },
+                ..self
+            },
+            _ => panic!("only a whole number's range has a reason"),
+        }
+    }
+
+    const fn boolean(env: &'static str, heading: &'static str, flag: &'static str) -> Setting {
+        Setting::new(env, heading, flag, "BOOL", Kind::Bool)
+    }
+
+    const fn path(env: &'static str, heading: &'static str, flag: &'static str) -> Setting {
+        Setting::new(env, heading, flag, "FILE", Kind::Path)
+    }
+
     const fn secret(env: &'static str, heading: &'static str) -> Setting {
         Setting {
             env,
@@ -199,13 +244,7 @@ declare! {
     ///
     /// Auth0 deletes older logs: Free 1d, Essentials 5d, Professional 10d, Enterprise 30d. Used
     /// to warn before the checkpoint falls behind it, and to name the logs lost when it did.
-    AUTH0_LOG_RETENTION = new(
-        AUTH0,
-        "log-retention",
-        "DURATION",
-        Kind::Duration { min: "1d", max: "90d" },
-    )
-    .default("30d");
+    AUTH0_LOG_RETENTION = duration(AUTH0, "log-retention", "1d", "90d").default("30d");
     /// Client ID of a machine-to-machine application granted read:logs. [required]
     AUTH0_CLIENT_ID = new(AUTH0, "client-id", "ID", Kind::Text);
     /// The M2M application's secret (required).
@@ -229,17 +268,9 @@ declare! {
     /// best sent with --payload-shape log-stream.
     LOG_TYPES = new(AUTH0, "log-types", "LIST", Kind::Text).default("sapi,fapi");
     /// The most logs in one webhook request; batches fill across pages.
-    BATCH_SIZE = new(
-        AUTH0,
-        "batch-size",
-        "N",
-        Kind::Whole {
-            min: 1,
-            max: 100,
-            why: "Auth0 returns at most 100 logs a request",
-        },
-    )
-    .default("100");
+    BATCH_SIZE = whole(AUTH0, "batch-size", "N", (1, 100))
+        .because("Auth0 returns at most 100 logs a request")
+        .default("100");
     /// Where the logs are POSTed; https unless the host is loopback. [required]
     ///
     /// No user:password@ in it: credentials go in AUTHORIZATION. A URL that holds a token (in
@@ -293,65 +324,35 @@ declare! {
     /// The key of PII_METHOD=hash, 16 characters or more.
     PII_HASH_KEY = secret(WEBHOOK);
     /// Gzip request bodies (Content-Encoding: gzip).
-    WEBHOOK_GZIP = new(WEBHOOK, "gzip", "BOOL", Kind::Bool).default("false");
+    WEBHOOK_GZIP = boolean(WEBHOOK, "gzip").default("false");
     /// Extra header on every webhook request, 'Name: value'. Repeatable.
     ///
     /// In the environment: WEBHOOK_HEADERS='{"X-Env":"prod"}' (a JSON object).
     WEBHOOK_HEADERS = new(WEBHOOK, "header", "NAME: VALUE", Kind::Headers);
     /// Allow http:// webhook, Slack and healthcheck URLs to hosts other than loopback.
-    ALLOW_INSECURE_HTTP = new(WEBHOOK, "allow-insecure-http", "BOOL", Kind::Bool)
-        .default("false");
+    ALLOW_INSECURE_HTTP = boolean(WEBHOOK, "allow-insecure-http").default("false");
     /// A PEM file of extra CA certificates to trust (a private CA).
     ///
     /// Certificates are always verified.
-    CA_CERT = new(WEBHOOK, "ca-cert", "FILE", Kind::Path);
+    CA_CERT = path(WEBHOOK, "ca-cert");
     /// true: one POST per batch (a JSON array); false: one POST per log.
-    SEND_AS_BATCH = new(DELIVERY, "send-as-batch", "BOOL", Kind::Bool).default("true");
+    SEND_AS_BATCH = boolean(DELIVERY, "send-as-batch").default("true");
     /// Most webhook requests in flight at once.
-    WEBHOOK_CONCURRENT_CALLS = new(
-        DELIVERY,
-        "concurrency",
-        "N",
-        Kind::Whole { min: 1, max: 64, why: "" },
-    )
-    .default("5");
+    WEBHOOK_CONCURRENT_CALLS = whole(DELIVERY, "concurrency", "N", (1, 64)).default("5");
     /// Stop fetching and retrying after this long; the next run goes on.
     ///
     /// Keep fetching pages until caught up or this long has passed; no request outlives it.
     /// Keep it below the schedule's interval.
-    MAX_RUN_TIME = new(
-        DELIVERY,
-        "max-run-time",
-        "DURATION",
-        Kind::Duration { min: "1s", max: "24h" },
-    )
-    .default("4m");
+    MAX_RUN_TIME = duration(DELIVERY, "max-run-time", "1s", "24h").default("4m");
     /// Time allowed to connect to the webhook (and to Auth0).
-    WEBHOOK_CONNECT_TIMEOUT = new(
-        DELIVERY,
-        "connect-timeout",
-        "DURATION",
-        Kind::Duration { min: "100ms", max: "5m" },
-    )
-    .default("5s");
+    WEBHOOK_CONNECT_TIMEOUT = duration(DELIVERY, "connect-timeout", "100ms", "5m").default("5s");
     /// Time allowed for one whole webhook request, answer included.
-    WEBHOOK_TIMEOUT = new(
-        DELIVERY,
-        "timeout",
-        "DURATION",
-        Kind::Duration { min: "100ms", max: "10m" },
-    )
-    .default("30s");
+    WEBHOOK_TIMEOUT = duration(DELIVERY, "timeout", "100ms", "10m").default("30s");
     /// Split a batch so that no request body exceeds this many bytes.
     ///
     /// Measured before gzip, which only shrinks it.
-    WEBHOOK_MAX_BODY_BYTES = new(
-        DELIVERY,
-        "max-body-bytes",
-        "BYTES",
-        Kind::Whole { min: 1, max: 1 << 30, why: "" },
-    )
-    .default("no limit");
+    WEBHOOK_MAX_BODY_BYTES = whole(DELIVERY, "max-body-bytes", "BYTES", (1, 1 << 30))
+        .default("no limit");
     /// Append logs the webhook refuses to this file, go on, and exit 3.
     ///
     /// A refused batch (400, 413, 422, ...) is split until the refused logs are found; only
@@ -359,38 +360,28 @@ declare! {
     /// 403, 404, ...) and refusals of everything stop the run instead. Without it a refusal
     /// stops the run before the refused log. Several tenants may share the file: each record
     /// names its tenant, and writers lock FILE.lock beside it.
-    DEAD_LETTER_FILE = new(DELIVERY, "dead-letter", "FILE", Kind::Path);
+    DEAD_LETTER_FILE = path(DELIVERY, "dead-letter");
     /// Where failures (and optionally successes) are reported.
     SLACK_INCOMING_WEBHOOK_URL = secret(REPORTS);
     /// Also report successful runs to Slack, not only failures.
-    SLACK_SEND_SUCCESS = new(REPORTS, "slack-send-success", "BOOL", Kind::Bool).default("false");
+    SLACK_SEND_SUCCESS = boolean(REPORTS, "slack-send-success").default("false");
     /// While runs keep failing, remind Slack at most this often.
     ///
     /// Slack hears of the first failed (or dead-lettered, or interrupted) run, then of the same
     /// trouble again only this long after, and of the recovery.
-    SLACK_REMIND_EVERY = new(
-        REPORTS,
-        "slack-remind-every",
-        "DURATION",
-        Kind::Duration { min: "10m", max: "7d" },
-    )
-    .default("6h");
+    SLACK_REMIND_EVERY = duration(REPORTS, "slack-remind-every", "10m", "7d").default("6h");
     /// Hour (UTC) after which the day's first run sends Slack a daily summary.
     ///
     /// The extension's DAILY_REPORT_TIME is read as this hour too (9 or 09:00).
-    DAILY_REPORT_HOUR = new(
-        REPORTS,
-        "daily-report-hour",
-        "HOUR",
-        Kind::Whole { min: 0, max: 23, why: "an hour of the day, UTC" },
-    )
-    .default("off");
+    DAILY_REPORT_HOUR = whole(REPORTS, "daily-report-hour", "HOUR", (0, 23))
+        .because("an hour of the day, UTC")
+        .default("off");
     /// Cron monitor ping URL: <url>/start, <url>, <url>/<exit code>.
     HEALTHCHECK_URL = secret(REPORTS);
     /// After every run, write a Prometheus textfile-collector file here.
     ///
     /// Written atomically, e.g. /var/lib/node_exporter/textfile/auth0-mgmt-webhooks.prom.
-    METRICS_FILE = new(REPORTS, "metrics-file", "FILE", Kind::Path).default("none");
+    METRICS_FILE = path(REPORTS, "metrics-file").default("none");
     /// Start at a log id, a date, a UTC date-time or an age, once (for backfills).
     ///
     /// A log id: the logs after it. 2026-11-01, 2026-11-01T08:00:00Z, 7d, 12h: the logs Auth0
@@ -399,7 +390,7 @@ declare! {
     /// checkpoint or this, the first run starts at the oldest log Auth0 keeps.
     START_FROM = new(STATE, "start-from", "WHERE", Kind::Text);
     /// State file: checkpoint, cached token, run history. One per tenant.
-    STATE_FILE = new(STATE, "state", "FILE", Kind::Path)
+    STATE_FILE = path(STATE, "state")
         .default("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
 }
 
