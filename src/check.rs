@@ -3,9 +3,9 @@
 //! the first run with nothing left behind; nothing is sent to the webhook but, with
 //! `--send-test`, one marked test item.
 
-use crate::cli::PayloadShape;
 use crate::config::Config;
 use crate::exit;
+use crate::filter::PayloadShape;
 use crate::report;
 use crate::sink::encode::Matched;
 use crate::sink::webhook::{Direct, Sent};

@@ -1,6 +1,9 @@
 //! The command line as clap sees it. Only `config` reads these structs; everything else uses the
-//! validated [`crate::config::Config`]. Doc comments here are the `--help` text.
+//! validated `Config`. Doc comments here are the `--help` text.
 
+use crate::filter::PayloadShape;
+use crate::filter::pii::PiiMethod;
+use crate::sink::sign::SignatureScheme;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -509,15 +512,8 @@ pub struct Settings {
     pub files: StateArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PayloadFormat {
-    Array,
-    Jsonl,
-}
-
 /// PAYLOAD_FORMAT as the user wrote it: ours, or an Auth0 Log Streams "content format".
-/// `Config` turns it into [`PayloadFormat`] and SEND_AS_BATCH.
+/// `Config` turns it into [`PayloadFormat`](crate::sink::encode::PayloadFormat) and SEND_AS_BATCH.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FormatSetting {
@@ -530,32 +526,6 @@ pub enum FormatSetting {
     /// One log per request: SEND_AS_BATCH=false.
     #[serde(alias = "JSONOBJECT")]
     Jsonobject,
-}
-
-/// SIGNATURE_SCHEME: how `sink::sign` signs requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SignatureScheme {
-    StandardWebhooks,
-    #[value(name = "x-hub-signature-256")]
-    #[serde(rename = "x-hub-signature-256")]
-    XHubSignature256,
-}
-
-/// PII_METHOD; `Config` adds the hash key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PiiMethod {
-    Mask,
-    Hash,
-    Drop,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PayloadShape {
-    Extension,
-    LogStream,
 }
 
 /// Each setting declared once: its variable (whose lower case is its `--config` file key), its

@@ -8,14 +8,13 @@ mod parse;
 mod settings;
 pub mod suggest;
 
-use crate::cli::{
-    FormatSetting, PayloadFormat, PayloadShape, PiiMethod, Settings, SignatureScheme as Scheme,
-    StateArgs,
-};
+use crate::cli::{FormatSetting, Settings, StateArgs};
 use crate::exit;
-use crate::filter::{Endpoint, Filter};
+use crate::filter::pii::PiiMethod;
+use crate::filter::{Endpoint, Filter, PayloadShape};
 use crate::secret::Secret;
-use crate::sink::sign::Signer;
+use crate::sink::encode::PayloadFormat;
+use crate::sink::sign::{SignatureScheme as Scheme, Signer};
 use anyhow::Result;
 pub use file::FileSettings;
 use parse::{

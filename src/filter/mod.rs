@@ -4,7 +4,6 @@
 pub mod categories;
 pub mod pii;
 
-use crate::cli::PayloadShape;
 use crate::source::log::Log;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -17,6 +16,15 @@ pub struct Filter {
     pub endpoints: Vec<Endpoint>,
     /// PII_FIELDS: personal values masked, hashed or dropped in every item.
     pub pii: Option<pii::Pii>,
+}
+
+/// PAYLOAD_SHAPE: what each payload item holds, the extension's fields or the whole log as
+/// Log Streams sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PayloadShape {
+    Extension,
+    LogStream,
 }
 
 /// One entry of AUTH0_API_ENDPOINTS: `users`, or `DELETE users`.
