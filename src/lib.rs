@@ -31,6 +31,7 @@ pub mod sink;
 pub mod source;
 pub mod state;
 pub mod stop;
+pub mod suggest;
 
 use anyhow::Result;
 use clap::FromArgMatches;

@@ -6,7 +6,6 @@ mod file_error;
 pub mod misspelt;
 mod parse;
 mod settings;
-pub mod suggest;
 
 use crate::cli::{FormatSetting, Settings, StateArgs};
 use crate::exit;

@@ -263,7 +263,7 @@ pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
             if COLLECTIONS.contains(&first) {
                 return None;
             }
-            let hint = match crate::config::suggest::closest(first, COLLECTIONS) {
+            let hint = match crate::suggest::closest(first, COLLECTIONS) {
                 Some(c) => format!("did you mean `{c}`?"),
                 None => "entries are whole path segments after /api/v2/, e.g. users, clients, connections".to_string(),
             };

@@ -85,7 +85,7 @@ impl Pii {
             let lower = entry.to_ascii_lowercase();
             let Some((_, names)) = FIELDS.iter().find(|(n, _)| *n == lower) else {
                 let known: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
-                let hint = crate::config::suggest::closest(&lower, &known)
+                let hint = crate::suggest::closest(&lower, &known)
                     .map(|n| format!("did you mean `{n}`? "))
                     .unwrap_or_default();
                 return Err(format!(
