@@ -307,7 +307,7 @@ pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
         "test": true,
     });
     let raw = serde_json::value::RawValue::from_string(log.to_string()).expect("valid JSON");
-    let log = crate::source::log::Log::parse(raw).expect("the test log has an id");
+    let log = crate::log::Log::parse(raw).expect("the test log has an id");
     let json = crate::filter::item_json(&log, shape, true);
     Matched {
         seq: Default::default(),

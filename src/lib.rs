@@ -17,6 +17,8 @@ pub mod exit;
 pub mod files;
 pub mod filter;
 pub mod http;
+pub mod log;
+pub mod logid;
 pub mod manpage;
 pub mod outcome;
 pub mod proxy;

@@ -5,6 +5,8 @@
 
 use crate::cli::Output;
 use crate::config::Config;
+use crate::log::Log;
+use crate::logid::{self, StartFrom};
 use crate::outcome::Outcome;
 use crate::report::monitor::Monitor;
 use crate::report::{self, Counters, Progress, Summary, retention};
@@ -13,8 +15,6 @@ use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Batcher, Matched};
 use crate::sink::webhook::{Deliverer, Done};
 use crate::source::auth0::Auth0;
-use crate::source::log::Log;
-use crate::source::logid::{self, StartFrom};
 use crate::source::{self, Event, Fetched};
 use crate::state::checkpoint::Fate;
 use crate::state::ledger::Ledger;

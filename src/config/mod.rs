@@ -34,7 +34,7 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub filter: Filter,
     pub batch_size: u32,
-    pub start_from: Option<crate::source::logid::StartFrom>,
+    pub start_from: Option<crate::logid::StartFrom>,
     pub max_run_time: Duration,
     /// AUTH0_LOG_RETENTION: how long Auth0 keeps logs on the tenant's plan.
     pub log_retention: Duration,
@@ -398,13 +398,10 @@ impl Config {
             .map(str::trim)
             .filter(|v| !v.is_empty())
         {
-            Some(raw) => Some(crate::source::logid::StartFrom {
+            Some(raw) => Some(crate::logid::StartFrom {
                 raw: raw.to_string(),
-                checkpoint: crate::source::logid::parse_start_from(
-                    raw,
-                    std::time::SystemTime::now(),
-                )
-                .map_err(|e| exit::settings(format!("{}: {e}", START_FROM.label())))?,
+                checkpoint: crate::logid::parse_start_from(raw, std::time::SystemTime::now())
+                    .map_err(|e| exit::settings(format!("{}: {e}", START_FROM.label())))?,
             }),
             None => None,
         };

@@ -4,7 +4,7 @@
 pub mod categories;
 pub mod pii;
 
-use crate::source::log::Log;
+use crate::log::Log;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -288,7 +288,7 @@ mod tests {
     }
 
     fn log(kind: &str, method: &str, path: &str) -> Log {
-        crate::source::log::from_value(
+        crate::log::from_value(
             &json!({"log_id": "1", "type": kind, "details": {"request": {"method": method, "path": path}}}),
         )
     }
@@ -345,7 +345,7 @@ mod tests {
         let f = filter(&["sapi", "fapi"], "");
         assert!(f.matches(&log("fapi", "post", "/api/v2/users")));
         assert!(!f.matches(&log("s", "post", "/api/v2/users")));
-        let bare = crate::source::log::from_value(&json!({"log_id": "1", "type": "sapi"}));
+        let bare = crate::log::from_value(&json!({"log_id": "1", "type": "sapi"}));
         assert!(f.matches(&bare));
         assert!(!filter(&["sapi"], "users").matches(&bare));
     }
@@ -357,7 +357,7 @@ mod tests {
     #[test]
     fn item_of_a_log_without_details_has_nulls_not_a_crash() {
         let it = item(
-            &crate::source::log::from_value(&json!({"_id": "42", "type": "sapi", "date": "d"})),
+            &crate::log::from_value(&json!({"_id": "42", "type": "sapi", "date": "d"})),
             PayloadShape::Extension,
         );
         assert_eq!(
@@ -389,7 +389,7 @@ mod tests {
 
     #[test]
     fn an_item_is_one_compact_json_object_with_an_escaped_id_and_the_test_mark() {
-        let l = crate::source::log::from_value(
+        let l = crate::log::from_value(
             &json!({"_id": "4\"2", "type": "sapi", "date": "d", "details": {"request": {"n": 1}}}),
         );
         let text = String::from_utf8(item_json(&l, PayloadShape::Extension, true)).unwrap();

@@ -156,7 +156,7 @@ fn lag(
     if let Some(date) = newest_log_date {
         return Some(report::age(date, now).unwrap_or_default());
     }
-    let stored = crate::source::logid::stored_at(checkpoint?)?;
+    let stored = crate::logid::stored_at(checkpoint?)?;
     Some(now.duration_since(stored).unwrap_or_default())
 }
 

@@ -4,10 +4,10 @@
 
 use crate::config::Auth0Config;
 use crate::http::{ReadFailed, TooLarge, describe, read_capped, redact, redact_raw, snippet};
+use crate::log::Log;
 use crate::report;
 use crate::retry::{self, Attempt, Verdict};
 use crate::secret::Secret;
-use crate::source::log::Log;
 use crate::source::pacer::{Pacer, Ticket};
 use crate::state::CachedToken;
 use crate::stop::Stop;

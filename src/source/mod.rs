@@ -5,16 +5,15 @@
 //! the cursor dropped, and a page that does not move the cursor stops the run.
 
 pub mod auth0;
-pub mod log;
-pub mod logid;
 pub mod pacer;
 pub mod windows;
 
+use crate::log::Log;
+use crate::logid;
 use crate::report;
 use crate::state::ledger::WindowId;
 use anyhow::{Result, anyhow};
 use auth0::{Auth0, Cursor, Page};
-use log::Log;
 use reqwest::Url;
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
@@ -215,7 +214,7 @@ mod tests {
 
     fn page(ids: &[&str]) -> Vec<Log> {
         ids.iter()
-            .map(|id| crate::source::log::from_value(&json!({ "log_id": id })))
+            .map(|id| crate::log::from_value(&json!({ "log_id": id })))
             .collect()
     }
 
