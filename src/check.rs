@@ -6,12 +6,12 @@
 use crate::config::Config;
 use crate::exit;
 use crate::filter::PayloadShape;
+use crate::owner::{self, Verdict};
 use crate::report;
 use crate::sink::encode::Matched;
 use crate::sink::webhook::{Direct, Sent};
 use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor};
 use crate::source::pacer::Share;
-use crate::state::owner::{self, Verdict};
 use crate::state::{self, CachedToken, State};
 use anyhow::{Context, Result};
 use std::net::ToSocketAddrs;

@@ -21,6 +21,7 @@ pub mod log;
 pub mod logid;
 pub mod manpage;
 pub mod outcome;
+pub mod owner;
 pub mod proxy;
 pub mod redact;
 pub mod redeliver;
