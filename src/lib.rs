@@ -155,7 +155,7 @@ fn dispatch(command: Command) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Completions(args) => {
-            print_bytes(&completions::script(args.shell))?;
+            print_bytes(&completions::script(&cli::command(), args.shell))?;
             Ok(exit::OK)
         }
         Command::Man(args) => {
