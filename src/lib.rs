@@ -28,6 +28,7 @@ pub mod redeliver;
 pub mod report;
 pub mod retry;
 pub mod run;
+pub mod say;
 pub mod secret;
 pub mod signal;
 pub mod sink;
@@ -69,7 +70,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
             return exit::USAGE;
         }
     };
-    report::set_level(cli.verbose, cli.quiet);
+    say::set_level(cli.verbose, cli.quiet);
     let json = matches!(&cli.command, Command::Run(a) if a.output == cli::Output::Json);
     match dispatch(cli.command) {
         Ok(code) => code,
@@ -79,8 +80,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
             // Finding the lock held is how overlapping schedules work: a warning, quiet
             // under -q.
             match outcome {
-                Outcome::Locked => report::warn(&message),
-                _ => report::error(&message),
+                Outcome::Locked => say::warn(&message),
+                _ => say::error(&message),
             }
             if json && !report::json_summary_printed() {
                 print_failure(outcome, &message);
@@ -91,7 +92,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
 }
 
 fn print_failure(outcome: Outcome, error: &str) {
-    report::out_line(&report::failure_json(outcome, error));
+    say::out_line(&report::failure_json(outcome, error));
 }
 
 /// The variable `run --output` reads (cli.rs); not plain `OUTPUT`, which other software sets.
@@ -132,7 +133,7 @@ fn dispatch(command: Command) -> Result<u8> {
             warn_misspelt();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
-                report::warn(w);
+                say::warn(w);
             }
             run::run(&cfg, args.dry_run, args.output).map(Outcome::exit_code)
         }
@@ -168,13 +169,13 @@ fn dispatch(command: Command) -> Result<u8> {
 /// A warning for each variable in the environment that looks like one of ours but is not.
 fn warn_misspelt() {
     for w in config::misspelt::in_process() {
-        report::warn(w);
+        say::warn(w);
     }
 }
 
 /// Writes to stdout; a reader that stops early (`| head`) is not an error.
 fn print_bytes(bytes: &[u8]) -> Result<()> {
-    report::out_bytes(bytes).map_err(|e| anyhow::anyhow!("writing to stdout: {e}"))
+    say::out_bytes(bytes).map_err(|e| anyhow::anyhow!("writing to stdout: {e}"))
 }
 
 #[cfg(test)]

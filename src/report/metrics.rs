@@ -6,6 +6,7 @@
 use crate::config::Config;
 use crate::outcome::{Outcome, RECORDED};
 use crate::report;
+use crate::say;
 use crate::state::{State, Totals};
 use anyhow::Result;
 use std::path::Path;
@@ -21,7 +22,7 @@ pub fn dead_letter_pending(cfg: &Config) -> Option<u64> {
     match crate::sink::dead_letter::pending(path, &cfg.tenant()) {
         Ok(n) => n,
         Err(e) => {
-            report::warn(format_args!(
+            say::warn(format_args!(
                 "counting the lines of DEAD_LETTER_FILE {}: {e}",
                 path.display()
             ));
@@ -37,7 +38,7 @@ pub fn write(cfg: &Config, metrics: &Metrics) {
     };
     let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
     if let Err(e) = write_atomically(path, &render(tenant, metrics)) {
-        report::warn(format_args!(
+        say::warn(format_args!(
             "METRICS_FILE not written ({e:#}); the run is not affected"
         ));
     }

@@ -11,6 +11,7 @@ use crate::outcome::Outcome;
 use crate::report::metrics::{self, Metrics};
 use crate::report::{self, Summary};
 use crate::retry::{self, Verdict};
+use crate::say;
 use crate::secret;
 use crate::state::State;
 use reqwest::Url;
@@ -78,7 +79,7 @@ impl<'a> Monitor<'a> {
     pub fn new(cfg: &'a Config) -> Monitor<'a> {
         let http = cfg.monitor.healthcheck.as_ref().and_then(|_| {
             crate::http::client(cfg)
-                .map_err(|e| report::warn(format_args!("healthcheck pings disabled: {e:#}")))
+                .map_err(|e| say::warn(format_args!("healthcheck pings disabled: {e:#}")))
                 .ok()
         });
         Monitor {
@@ -110,7 +111,7 @@ impl<'a> Monitor<'a> {
         }
         while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(Duration::from_millis(50)) {
             if crate::signal::received().is_some() {
-                report::warn("not waiting for the HEALTHCHECK_URL/start ping: stopping");
+                say::warn("not waiting for the HEALTHCHECK_URL/start ping: stopping");
                 return;
             }
         }
@@ -181,13 +182,13 @@ fn send_ping(http: &Client, base: &secret::Secret, ping: Ping, rid: &str, body: 
     // One attempt, judged by the one classifier: a ping must not hold up the end of the run.
     match sent {
         Ok(r) if retry::classify(r.status().as_u16()) == Verdict::Delivered => {
-            report::request("POST", &shown, r.status().as_str(), started.elapsed())
+            say::request("POST", &shown, r.status().as_str(), started.elapsed())
         }
-        Ok(r) => report::warn(format_args!(
+        Ok(r) => say::warn(format_args!(
             "the ping to {shown} was answered {}; the run is not affected",
             r.status()
         )),
-        Err(e) => report::warn(format_args!(
+        Err(e) => say::warn(format_args!(
             "the ping to {shown} failed ({}); the run is not affected",
             secret::scrub(&describe(e))
         )),

@@ -7,8 +7,8 @@
 
 use crate::config::WebhookConfig;
 use crate::http::{describe, read_prefix, snippet};
-use crate::report::{self, Counters};
 use crate::retry::{self, Attempt, Verdict};
+use crate::say::{self, Counters};
 use crate::secret::scrub;
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Matched, encode, gzip};
@@ -260,7 +260,7 @@ impl Shared {
                     .extend(items.iter().map(|m| (m.seq, Fate::Delivered)));
             }
             Sent::Refused { .. } if items.len() > 1 => {
-                report::verbose(format_args!(
+                say::verbose(format_args!(
                     "the webhook refused a batch of {}: splitting it to find the refused logs",
                     items.len()
                 ));
@@ -317,7 +317,7 @@ impl Shared {
         let webhook_id = self.webhook_id(std::slice::from_ref(item));
         match file.append(item, &webhook_id, status, detail) {
             Ok(()) => {
-                report::warn(format_args!(
+                say::warn(format_args!(
                     "log {} refused ({detail}); written to the dead-letter file",
                     item.log_id
                 ));
@@ -349,7 +349,7 @@ impl Shared {
             None => HeaderValue::from_static(format_type),
         };
         if let Some(max) = self.cfg.max_body_bytes.filter(|max| body.len() > *max) {
-            report::warn(format_args!(
+            say::warn(format_args!(
                 "log {} alone makes a {}-byte body, over WEBHOOK_MAX_BODY_BYTES {max}: sending it anyway",
                 items[0].log_id,
                 body.len()
@@ -395,7 +395,7 @@ impl Shared {
                 let url = self.cfg.shown_url();
                 let (verdict, retry_after, detail, status) = match outcome {
                     Ok(answer) => {
-                        report::request("POST", &url, &answer.status.to_string(), took);
+                        say::request("POST", &url, &answer.status.to_string(), took);
                         let mut detail = format!(
                             "webhook answered {}: {}",
                             answer.status,
@@ -410,7 +410,7 @@ impl Shared {
                     Err(e) => {
                         let bad = retry::bad_certificate(&e);
                         let d = scrub(&describe(e));
-                        report::request("POST", &url, &d, took);
+                        say::request("POST", &url, &d, took);
                         if let Some(bad) = bad {
                             permit.release(Signal::Neutral, None);
                             return Attempt::Done(Sent::Failed(format!(
@@ -474,7 +474,7 @@ impl Shared {
                     }
                 })
             },
-            |line| report::verbose(line),
+            |line| say::verbose(line),
         );
         match (outcome, retries) {
             (Ok(sent), _) => sent,

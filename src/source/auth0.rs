@@ -5,8 +5,8 @@
 use crate::config::Auth0Config;
 use crate::http::{ReadFailed, TooLarge, describe, read_capped, redact, redact_raw, snippet};
 use crate::log::Log;
-use crate::report;
 use crate::retry::{self, Attempt, Verdict};
+use crate::say;
 use crate::secret::Secret;
 use crate::source::pacer::{Pacer, Ticket};
 use crate::state::CachedToken;
@@ -361,7 +361,7 @@ impl Auth0 {
                     (Verdict::Misconfigured(401 | 403), Ok(text)) => {
                         let from_cache = used.is_some() && used != fetched;
                         if refreshed == 0 || refreshed < MAX_REFRESHES && from_cache {
-                            report::verbose("Auth0 refused the access token; getting a new one");
+                            say::verbose("Auth0 refused the access token; getting a new one");
                             refreshed += 1;
                             if let Some(used) = &used {
                                 self.forget_token(used);
@@ -383,13 +383,13 @@ impl Auth0 {
                     return Attempt::Done(Err(bad));
                 }
                 let why = format!("{bad:#}");
-                report::warn(format_args!("{why}; asking again"));
+                say::warn(format_args!("{why}; asking again"));
                 Attempt::Again {
                     why,
                     wait: Some(retry::backoff(malformed, fastrand::f64())),
                 }
             },
-            |line| report::verbose(line),
+            |line| say::verbose(line),
         );
         if let Some(unused) = held {
             self.pacer.answer(unused, None);
@@ -443,7 +443,7 @@ impl Auth0 {
                 self.pacer.answer(ticket, None);
                 let bad = retry::bad_certificate(&e);
                 let d = describe(e);
-                report::request(method, &redact(url), &d, started.elapsed());
+                say::request(method, &redact(url), &d, started.elapsed());
                 return Err(match bad {
                     Some(bad) => Step::Fail(anyhow!(
                         "{method} {}: {d}; {}",
@@ -455,7 +455,7 @@ impl Auth0 {
             }
         };
         let status = resp.status().as_u16();
-        report::request(method, &redact(url), &status.to_string(), started.elapsed());
+        say::request(method, &redact(url), &status.to_string(), started.elapsed());
         self.pacer.answer(ticket, Some((status, resp.headers())));
         if let Verdict::Retry { .. } = retry::classify(status) {
             let retry_after = retry::retry_after(resp.headers());

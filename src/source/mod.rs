@@ -10,7 +10,7 @@ pub mod windows;
 
 use crate::log::Log;
 use crate::logid;
-use crate::report;
+use crate::say;
 use crate::state::ledger::WindowId;
 use anyhow::{Result, anyhow};
 use auth0::{Auth0, Cursor, Page};
@@ -150,7 +150,7 @@ fn read(cursors: &Arc<Cursors>, first: Work, tx: &SyncSender<Fetched>) -> Result
             cursor = match link.as_deref().map(|link| follow(link, base, &after)) {
                 Some(Ok(url)) => Cursor::Next(url),
                 Some(Err(why)) => {
-                    report::warn(format_args!(
+                    say::warn(format_args!(
                         "not following Auth0's Link header ({why}); asking for the logs after {after}"
                     ));
                     Cursor::After(after.clone())
