@@ -11,9 +11,13 @@ use crate::cli::{FormatSetting, Settings, StateArgs};
 use crate::exit;
 use crate::filter::pii::PiiMethod;
 use crate::filter::{Endpoint, Filter, PayloadShape};
+pub use crate::report::monitor::MonitorConfig;
+pub use crate::report::slack::SlackConfig;
 use crate::secret::Secret;
 use crate::sink::encode::PayloadFormat;
 use crate::sink::sign::{SignatureScheme as Scheme, Signer};
+pub use crate::sink::webhook::WebhookConfig;
+pub use crate::source::auth0::Auth0Config;
 use anyhow::Result;
 pub use file::FileSettings;
 use parse::{
@@ -21,7 +25,7 @@ use parse::{
     parse_url, required, secret,
 };
 use reqwest::Url;
-use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::header::HeaderValue;
 use settings::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,97 +50,6 @@ pub struct Config {
     /// Files holding secrets (`NAME_FILE`s used, the --config file), named as the user set them,
     /// so `check` can warn when other users can read one.
     pub secret_files: Vec<(String, PathBuf)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Auth0Config {
-    /// `https://{domain}`, or the URL given when the domain setting had a scheme.
-    pub base_url: Url,
-    /// The token's audience: AUTH0_AUDIENCE, else `{base_url}api/v2/`. A custom domain or a
-    /// proxy in AUTH0_DOMAIN needs the tenant's own domain here.
-    pub audience: Url,
-    pub client_id: String,
-    pub client_secret: Secret,
-    /// AUTH0_RATE_LIMIT: the most of the tenant's rate limit this tool may use.
-    pub rate_limit: crate::source::pacer::Share,
-}
-
-#[derive(Clone)]
-pub struct WebhookConfig {
-    pub url: Url,
-    /// Read from WEBHOOK_URL_FILE: the whole URL is a credential (a token in its path), so only
-    /// `scheme://host` is ever shown ([`WebhookConfig::shown_url`]).
-    pub url_is_secret: bool,
-    pub authorization: Option<Secret>,
-    pub send_as_batch: bool,
-    pub concurrency: usize,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
-    pub format: PayloadFormat,
-    pub shape: PayloadShape,
-    pub gzip: bool,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    pub max_body_bytes: Option<usize>,
-    pub signing: Option<Signer>,
-    /// WEBHOOK_CONTENT_TYPE, or the log-stream default; `None`: the format's own type.
-    pub content_type: Option<HeaderValue>,
-}
-
-/// By hand, for the URL: it may hold a password or a token in its query (`check -vv` prints
-/// this).
-impl std::fmt::Debug for WebhookConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookConfig")
-            .field("url", &self.shown_url())
-            .field("authorization", &self.authorization)
-            .field("send_as_batch", &self.send_as_batch)
-            .field("concurrency", &self.concurrency)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("timeout", &self.timeout)
-            .field("format", &self.format)
-            .field("shape", &self.shape)
-            .field("gzip", &self.gzip)
-            .field("headers", &self.headers)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("signing", &self.signing)
-            .finish()
-    }
-}
-
-impl WebhookConfig {
-    /// The webhook URL as messages show it.
-    pub fn shown_url(&self) -> String {
-        self.show(&self.url)
-    }
-
-    /// A URL on the webhook's side (the webhook's own, a redirect's `Location`) as messages show
-    /// it: without user info and query values, or, when WEBHOOK_URL_FILE made the URL a secret,
-    /// only `scheme://host[:port]` (a path may hold the token, and a redirect may repeat it).
-    pub fn show(&self, url: &Url) -> String {
-        if self.url_is_secret {
-            url.origin().ascii_serialization()
-        } else {
-            crate::redact::redact(url)
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SlackConfig {
-    pub url: Secret,
-    pub send_success: bool,
-    pub daily_report_hour: Option<u8>,
-    /// SLACK_REMIND_EVERY: the least time between two messages about the same trouble.
-    pub remind_every: Duration,
-}
-
-/// Where a run reports that it ran: a cron monitor's ping URL and a Prometheus textfile.
-#[derive(Debug, Clone, Default)]
-pub struct MonitorConfig {
-    /// HEALTHCHECK_URL: `/start`, then `<url>` on exit 0 or `/<exit code>`. It carries a token.
-    pub healthcheck: Option<Secret>,
-    /// METRICS_FILE: rewritten atomically after every run.
-    pub metrics_file: Option<PathBuf>,
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.

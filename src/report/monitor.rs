@@ -12,10 +12,11 @@ use crate::report::metrics::{self, Metrics};
 use crate::report::{self, Summary};
 use crate::retry::{self, Verdict};
 use crate::say;
-use crate::secret;
+use crate::secret::{self, Secret};
 use crate::state::State;
 use reqwest::Url;
 use reqwest::blocking::Client;
+use std::path::PathBuf;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -26,6 +27,15 @@ const PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Monitors show the ping's body to the user; healthchecks.io keeps the first 100 kB, others
 /// less. The summary line and an error fit in far less.
 const MAX_PING_BODY: usize = 10_000;
+
+/// Where a run reports that it ran: a cron monitor's ping URL and a Prometheus textfile.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorConfig {
+    /// HEALTHCHECK_URL: `/start`, then `<url>` on exit 0 or `/<exit code>`. It carries a token.
+    pub healthcheck: Option<Secret>,
+    /// METRICS_FILE: rewritten atomically after every run.
+    pub metrics_file: Option<PathBuf>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ping {

@@ -8,12 +8,12 @@
 //! the extension's messages had (start, end, logs processed, checkpoint, error); its plain
 //! `text` is the fallback notifications and old clients show.
 
-use crate::config::SlackConfig;
 use crate::http::{describe, read_prefix, snippet};
 use crate::outcome::Outcome;
 use crate::report::{self, Summary};
 use crate::retry::{self, Verdict};
 use crate::say;
+use crate::secret::Secret;
 use crate::state::{RunRecord, State, Trouble};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -95,6 +95,16 @@ fn notice_words(notice: &Notice) -> Option<String> {
         t.since,
         say::count(t.runs, "run", "runs")
     ))
+}
+
+/// SLACK_*: where reports go, and which.
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    pub url: Secret,
+    pub send_success: bool,
+    pub daily_report_hour: Option<u8>,
+    /// SLACK_REMIND_EVERY: the least time between two messages about the same trouble.
+    pub remind_every: Duration,
 }
 
 pub fn after_run(

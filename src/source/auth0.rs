@@ -2,22 +2,37 @@
 //! checkpoint mode (or the newest page in search mode, for `check`), every request paced by the
 //! tenant's rate budget (`pacer`), and retries.
 
-use crate::config::Auth0Config;
 use crate::http::{ReadFailed, TooLarge, describe, read_capped, redact, redact_raw, snippet};
 use crate::log::Log;
 use crate::retry::{self, Attempt, Verdict};
 use crate::say;
 use crate::secret::Secret;
-use crate::source::pacer::{Pacer, Ticket};
+use crate::source::pacer::{Pacer, Share, Ticket};
 use crate::state::CachedToken;
 use crate::stop::Stop;
 use anyhow::{Result, anyhow, bail};
+use reqwest::Url;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// AUTH0_* settings: the tenant, the machine-to-machine application and the share of the
+/// tenant's rate limit this tool may use.
+#[derive(Debug, Clone)]
+pub struct Auth0Config {
+    /// `https://{domain}`, or the URL given when the domain setting had a scheme.
+    pub base_url: Url,
+    /// The token's audience: AUTH0_AUDIENCE, else `{base_url}api/v2/`. A custom domain or a
+    /// proxy in AUTH0_DOMAIN needs the tenant's own domain here.
+    pub audience: Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// AUTH0_RATE_LIMIT: the most of the tenant's rate limit this tool may use.
+    pub rate_limit: Share,
+}
 
 /// Which page to ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
