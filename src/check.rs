@@ -121,7 +121,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         Err(e) => c.fail(format!("{e:#}")),
     }
 
-    let http = crate::http::client(cfg)?;
+    let http = crate::http::client(&cfg.http())?;
     let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), None);
     let deadline = Instant::now() + Duration::from_secs(60);
     let page = auth0

@@ -212,7 +212,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     }
 
     let deadline = Arc::new(Deadline::new(started + cfg.max_run_time));
-    let http = crate::http::client(cfg)?;
+    let http = crate::http::client(&cfg.http())?;
     let counters = Arc::new(Counters::default());
     let direct = Direct::new(
         &http,
@@ -267,8 +267,13 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     if cfg.monitor.metrics_file.is_some() {
         match State::load(&state_file) {
             Ok(state) => metrics::write(
-                cfg,
-                &Metrics::of_state(&state, metrics::dead_letter_pending(cfg), SystemTime::now()),
+                cfg.monitor.metrics_file.as_deref(),
+                cfg.auth0.base_url.host_str().unwrap_or_default(),
+                &Metrics::of_state(
+                    &state,
+                    metrics::dead_letter_pending(cfg.dead_letter.as_deref(), &me),
+                    SystemTime::now(),
+                ),
             ),
             Err(e) => say::warn(format_args!("METRICS_FILE not updated: {e:#}")),
         }

@@ -41,7 +41,15 @@ const TICK: Duration = Duration::from_millis(50);
 /// printed, recorded and reported); an error for one that did not.
 pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<Outcome> {
     // A dry run is not a run that monitors should hear of.
-    let monitor = (!dry_run).then(|| Monitor::new(cfg));
+    let monitor = (!dry_run).then(|| {
+        Monitor::new(
+            &cfg.monitor,
+            &cfg.http(),
+            cfg.tenant(),
+            cfg.auth0.base_url.host_str().unwrap_or_default(),
+            cfg.dead_letter.as_deref(),
+        )
+    });
     // The state as read, for the metrics of a run that fails after reading it.
     let mut read = None;
     let result = run_watched(cfg, dry_run, output, monitor.as_ref(), &mut read);
@@ -94,7 +102,7 @@ fn run_watched(
     let started_at = SystemTime::now();
     let started = Instant::now();
     let deadline = Arc::new(Deadline::new(started + cfg.max_run_time));
-    let http = crate::http::client(cfg)?;
+    let http = crate::http::client(&cfg.http())?;
     let counters = Arc::new(Counters::default());
     let auth0 = Arc::new(Auth0::new(
         http.clone(),

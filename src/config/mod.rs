@@ -11,6 +11,7 @@ use crate::cli::{FormatSetting, Settings, StateArgs};
 use crate::exit;
 use crate::filter::pii::PiiMethod;
 use crate::filter::{Endpoint, Filter, PayloadShape};
+use crate::http::ClientConfig;
 pub use crate::report::monitor::MonitorConfig;
 pub use crate::report::slack::SlackConfig;
 use crate::secret::Secret;
@@ -380,6 +381,16 @@ impl Config {
             .as_str()
             .trim_end_matches('/')
             .to_string()
+    }
+
+    /// What the HTTP client is built from: the webhook's timeouts and concurrency, and CA_CERT.
+    pub fn http(&self) -> ClientConfig {
+        ClientConfig {
+            connect_timeout: self.webhook.connect_timeout,
+            timeout: self.webhook.timeout,
+            concurrency: self.webhook.concurrency,
+            ca_cert: self.ca_cert.clone(),
+        }
     }
 }
 

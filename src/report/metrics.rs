@@ -3,7 +3,6 @@
 //! dead-letter lines waiting, and `build_info`. Rendered from the outcome and the state the run
 //! holds in memory, never from a file read back.
 
-use crate::config::Config;
 use crate::outcome::{Outcome, RECORDED};
 use crate::report;
 use crate::say;
@@ -15,11 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Every metric's name starts with this.
 const PREFIX: &str = "auth0_mgmt_webhooks";
 
-/// What waits in DEAD_LETTER_FILE for this tenant (its records and the lines that are not
+/// What waits in DEAD_LETTER_FILE (`path`) for `tenant` (its records and the lines that are not
 /// records; another tenant sharing the file counts its own), if one is set and readable.
-pub fn dead_letter_pending(cfg: &Config) -> Option<u64> {
-    let path = cfg.dead_letter.as_deref()?;
-    match crate::sink::dead_letter::pending(path, &cfg.tenant()) {
+pub fn dead_letter_pending(path: Option<&Path>, tenant: &str) -> Option<u64> {
+    let path = path?;
+    match crate::sink::dead_letter::pending(path, tenant) {
         Ok(n) => n,
         Err(e) => {
             say::warn(format_args!(
@@ -31,13 +30,13 @@ pub fn dead_letter_pending(cfg: &Config) -> Option<u64> {
     }
 }
 
-/// Writes METRICS_FILE, if set; a failure is a warning.
-pub fn write(cfg: &Config, metrics: &Metrics) {
-    let Some(path) = &cfg.monitor.metrics_file else {
+/// Writes METRICS_FILE (`path`), if set, with the tenant's host as each metric's `tenant`
+/// label; a failure is a warning.
+pub fn write(path: Option<&Path>, host: &str, metrics: &Metrics) {
+    let Some(path) = path else {
         return;
     };
-    let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
-    if let Err(e) = write_atomically(path, &render(tenant, metrics)) {
+    if let Err(e) = write_atomically(path, &render(host, metrics)) {
         say::warn(format_args!(
             "METRICS_FILE not written ({e:#}); the run is not affected"
         ));
