@@ -6,8 +6,13 @@
 //! `filter` (types, endpoints -> payload items) -> `sink` (the webhook: batches, signatures,
 //! pacing; or stdout for a dry run) -> `state` (the ordered acker's checkpoint, the lock, the
 //! history) -> `report` (the summary, Slack, monitors). `run` ties them together; `check` and
-//! `redeliver` are the other commands; `outcome` (how a run ended), `retry`, `http`, `secret`,
-//! `signal` and `exit` serve them all; `main.rs` only maps the result to an exit code.
+//! `redeliver` are the other commands; `main.rs` only maps the result to an exit code.
+//!
+//! Imports only go down, floor by floor: the commands; `config` (which gathers the stages'
+//! settings structs into one `Config`); `cli`; `report`; `sink` and `source`; `filter`;
+//! `state`; `http`; then what serves them all: `outcome` (how a run ended), `retry`,
+//! `files`, `log` and `logid` (a log and its id), `say` (log lines, progress, counters),
+//! `owner`, `suggest`, `secret`, `signal`, `stop` and `exit`.
 
 pub mod check;
 pub mod cli;

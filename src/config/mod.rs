@@ -1,5 +1,6 @@
 //! Settings: flags and environment (through clap), the optional TOML file, defaults, turned once
-//! into a validated [`Config`]. Only this module knows clap; every message names the setting.
+//! into a validated [`Config`]. Only this module reads clap's structs (the stages' few enums of
+//! words derive its `ValueEnum`, so each word is spelt once); every message names the setting.
 
 mod file;
 mod file_error;
