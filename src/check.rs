@@ -3,15 +3,16 @@
 //! the first run with nothing left behind; nothing is sent to the webhook but, with
 //! `--send-test`, one marked test item.
 
-use crate::cli::PayloadShape;
 use crate::config::Config;
 use crate::exit;
+use crate::filter::PayloadShape;
+use crate::owner::{self, Verdict};
 use crate::report;
+use crate::say;
 use crate::sink::encode::Matched;
 use crate::sink::webhook::{Direct, Sent};
 use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor};
 use crate::source::pacer::Share;
-use crate::state::owner::{self, Verdict};
 use crate::state::{self, CachedToken, State};
 use anyhow::{Context, Result};
 use std::net::ToSocketAddrs;
@@ -30,20 +31,20 @@ struct Checklist {
 
 impl Checklist {
     fn ok(&mut self, what: impl AsRef<str>) {
-        if report::enabled(report::NORMAL) {
-            crate::report::out_line(&format!("ok   {}", what.as_ref()));
+        if say::enabled(say::NORMAL) {
+            crate::say::out_line(&format!("ok   {}", what.as_ref()));
         }
     }
 
     fn warn(&mut self, what: impl AsRef<str>) {
-        if report::enabled(report::NORMAL) {
-            crate::report::out_line(&format!("WARN {}", what.as_ref()));
+        if say::enabled(say::NORMAL) {
+            crate::say::out_line(&format!("WARN {}", what.as_ref()));
         }
     }
 
     fn fail(&mut self, what: impl AsRef<str>) {
         self.failed = true;
-        crate::report::out_line(&format!("FAIL {}", what.as_ref()));
+        crate::say::out_line(&format!("FAIL {}", what.as_ref()));
     }
 
     /// Whose `path` is, when that matters: a failure for another user's file, since a run
@@ -120,7 +121,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         Err(e) => c.fail(format!("{e:#}")),
     }
 
-    let http = crate::http::client(cfg)?;
+    let http = crate::http::client(&cfg.http())?;
     let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), None);
     let deadline = Instant::now() + Duration::from_secs(60);
     let page = auth0
@@ -182,7 +183,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     if cfg.monitor.healthcheck.is_some() {
         c.ok("HEALTHCHECK_URL set: each run pings /start, then its end (/<exit code> unless 0) (check pings nothing)");
     }
-    report::debug(format_args!("{cfg:?}"));
+    say::debug(format_args!("{cfg:?}"));
     Ok(if c.failed { exit::FAILED } else { exit::OK })
 }
 
@@ -307,7 +308,7 @@ pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
         "test": true,
     });
     let raw = serde_json::value::RawValue::from_string(log.to_string()).expect("valid JSON");
-    let log = crate::source::log::Log::parse(raw).expect("the test log has an id");
+    let log = crate::log::Log::parse(raw).expect("the test log has an id");
     let json = crate::filter::item_json(&log, shape, true);
     Matched {
         seq: Default::default(),
@@ -376,7 +377,7 @@ fn files(cfg: &Config, c: &mut Checklist) {
         if let Ok(Some(n @ 1..)) = crate::sink::dead_letter::pending(p, &cfg.tenant()) {
             c.warn(format!(
                 "{} waiting in DEAD_LETTER_FILE: run redeliver once the receiver takes them (their refusals are in {})",
-                crate::report::count(n, "log", "logs"),
+                crate::say::count(n, "log", "logs"),
                 p.display()
             ));
         }

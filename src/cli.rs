@@ -188,15 +188,8 @@ pub struct HistoryArgs {
     pub limit: Option<usize>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PayloadFormat {
-    Array,
-    Jsonl,
-}
-
 /// PAYLOAD_FORMAT as the user wrote it: ours, or an Auth0 Log Streams "content format".
-/// `Config` turns it into [`PayloadFormat`] and SEND_AS_BATCH.
+/// `Config` turns it into the sink's `PayloadFormat` and SEND_AS_BATCH.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FormatSetting {
@@ -209,32 +202,6 @@ pub enum FormatSetting {
     /// One log per request: SEND_AS_BATCH=false.
     #[serde(alias = "JSONOBJECT")]
     Jsonobject,
-}
-
-/// SIGNATURE_SCHEME: how `sink::sign` signs requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SignatureScheme {
-    StandardWebhooks,
-    #[value(name = "x-hub-signature-256")]
-    #[serde(rename = "x-hub-signature-256")]
-    XHubSignature256,
-}
-
-/// PII_METHOD; `Config` adds the hash key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PiiMethod {
-    Mask,
-    Hash,
-    Drop,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PayloadShape {
-    Extension,
-    LogStream,
 }
 
 /// A file setting. Unlike clap's own path parser it takes an empty value, which `config`

@@ -4,11 +4,10 @@
 use clap::Command;
 use clap_complete::Shell;
 
-/// The completion script for `shell`.
-pub fn script(shell: Shell) -> Vec<u8> {
-    let cmd = crate::cli::command();
+/// The completion script of `cmd`, the whole command line, for `shell`.
+pub fn script(cmd: &Command, shell: Shell) -> Vec<u8> {
     let name = cmd.get_name().to_string();
-    let mut visible = without_hidden(&cmd);
+    let mut visible = without_hidden(cmd);
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut visible, &name, &mut out);
     match shell {
@@ -67,7 +66,7 @@ mod tests {
     #[test]
     fn hidden_flags_are_not_offered_and_visible_ones_are() {
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-            let text = String::from_utf8(script(shell)).unwrap();
+            let text = String::from_utf8(script(&crate::cli::command(), shell)).unwrap();
             assert!(!text.contains("headers-json"), "{shell}");
             for flag in ["start-from", "webhook-url", "verbose", "send-test"] {
                 assert!(text.contains(flag), "{shell} lacks --{flag}");

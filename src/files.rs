@@ -106,9 +106,7 @@ fn why(e: &Unreadable, path: &Path, cap: u64) -> String {
             size_words(cap)
         ),
         Unreadable::Io(std::io::ErrorKind::NotFound, _) => "no such file".to_string(),
-        Unreadable::Io(std::io::ErrorKind::PermissionDenied, _) => {
-            crate::state::owner::cannot_read(path)
-        }
+        Unreadable::Io(std::io::ErrorKind::PermissionDenied, _) => crate::owner::cannot_read(path),
         Unreadable::Io(_, message) => message.clone(),
     }
 }

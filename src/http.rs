@@ -1,23 +1,36 @@
 //! The one HTTP client (kept-alive connections, no redirects, a User-Agent, TLS always
 //! verified) and how requests and their errors are shown without leaking secrets.
 
-use crate::config::Config;
 use anyhow::{Context, Result};
 
 pub use crate::redact::{redact, redact_raw, snippet};
 use reqwest::blocking::Client;
+use std::path::PathBuf;
+use std::time::Duration;
 
 pub const USER_AGENT: &str = concat!("auth0-mgmt-webhooks/", env!("CARGO_PKG_VERSION"));
 
-pub fn client(cfg: &Config) -> Result<Client> {
+/// What the client is built from: the webhook's timeouts (Auth0's requests have the same),
+/// the connections kept alive, and the CA certificates to trust.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    /// WEBHOOK_CONCURRENT_CALLS: the requests in flight at once, whose connections are kept.
+    pub concurrency: usize,
+    /// CA_CERT: a PEM file of extra CA certificates.
+    pub ca_cert: Option<PathBuf>,
+}
+
+pub fn client(cfg: &ClientConfig) -> Result<Client> {
     let mut b = Client::builder()
         .user_agent(USER_AGENT)
         // A redirect would carry the body, the Authorization header and the signature to
         // another host: a 3xx is a failed attempt instead.
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(cfg.webhook.connect_timeout)
-        .timeout(cfg.webhook.timeout)
-        .pool_max_idle_per_host(cfg.webhook.concurrency + 1)
+        .connect_timeout(cfg.connect_timeout)
+        .timeout(cfg.timeout)
+        .pool_max_idle_per_host(cfg.concurrency + 1)
         .tcp_nodelay(true);
     if let Some(path) = &cfg.ca_cert {
         let pem =

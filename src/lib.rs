@@ -6,8 +6,13 @@
 //! `filter` (types, endpoints -> payload items) -> `sink` (the webhook: batches, signatures,
 //! pacing; or stdout for a dry run) -> `state` (the ordered acker's checkpoint, the lock, the
 //! history) -> `report` (the summary, Slack, monitors). `run` ties them together; `check` and
-//! `redeliver` are the other commands; `outcome` (how a run ended), `retry`, `http`, `secret`,
-//! `signal` and `exit` serve them all; `main.rs` only maps the result to an exit code.
+//! `redeliver` are the other commands; `main.rs` only maps the result to an exit code.
+//!
+//! Imports only go down, floor by floor: the commands; `config` (which gathers the stages'
+//! settings structs into one `Config`); `cli`; `report`; `sink` and `source`; `filter`;
+//! `state`; `http`; then what serves them all: `outcome` (how a run ended), `retry`,
+//! `files`, `log` and `logid` (a log and its id), `say` (log lines, progress, counters),
+//! `owner`, `suggest`, `secret`, `signal`, `stop` and `exit`.
 
 pub mod check;
 pub mod cli;
@@ -17,14 +22,18 @@ pub mod exit;
 pub mod files;
 pub mod filter;
 pub mod http;
+pub mod log;
+pub mod logid;
 pub mod manpage;
 pub mod outcome;
+pub mod owner;
 pub mod proxy;
 pub mod redact;
 pub mod redeliver;
 pub mod report;
 pub mod retry;
 pub mod run;
+pub mod say;
 pub mod secret;
 pub mod settings;
 pub mod signal;
@@ -32,6 +41,7 @@ pub mod sink;
 pub mod source;
 pub mod state;
 pub mod stop;
+pub mod suggest;
 
 use anyhow::Result;
 use clap::FromArgMatches;
@@ -66,7 +76,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
             return exit::USAGE;
         }
     };
-    report::set_level(cli.verbose, cli.quiet);
+    say::set_level(cli.verbose, cli.quiet);
     let json = matches!(&cli.command, Command::Run(a) if a.output == cli::Output::Json);
     match dispatch(cli.command) {
         Ok(code) => code,
@@ -76,8 +86,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
             // Finding the lock held is how overlapping schedules work: a warning, quiet
             // under -q.
             match outcome {
-                Outcome::Locked => report::warn(&message),
-                _ => report::error(&message),
+                Outcome::Locked => say::warn(&message),
+                _ => say::error(&message),
             }
             if json && !report::json_summary_printed() {
                 print_failure(outcome, &message);
@@ -88,7 +98,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
 }
 
 fn print_failure(outcome: Outcome, error: &str) {
-    report::out_line(&report::failure_json(outcome, error));
+    say::out_line(&report::failure_json(outcome, error));
 }
 
 /// Whether arguments clap refused asked for `run --output json` (or its variable): their caller
@@ -116,7 +126,7 @@ fn dispatch(command: Command) -> Result<u8> {
             warn_misspelt();
             let cfg = config::Config::new(&args.settings, &config::process_env)?;
             for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
-                report::warn(w);
+                say::warn(w);
             }
             run::run(&cfg, args.dry_run, args.output).map(Outcome::exit_code)
         }
@@ -140,7 +150,7 @@ fn dispatch(command: Command) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Completions(args) => {
-            print_bytes(&completions::script(args.shell))?;
+            print_bytes(&completions::script(&cli::command(), args.shell))?;
             Ok(exit::OK)
         }
         Command::Man(args) => {
@@ -153,13 +163,13 @@ fn dispatch(command: Command) -> Result<u8> {
 /// A warning for each variable in the environment that looks like one of ours but is not.
 fn warn_misspelt() {
     for w in config::misspelt::in_process() {
-        report::warn(w);
+        say::warn(w);
     }
 }
 
 /// Writes to stdout; a reader that stops early (`| head`) is not an error.
 fn print_bytes(bytes: &[u8]) -> Result<()> {
-    report::out_bytes(bytes).map_err(|e| anyhow::anyhow!("writing to stdout: {e}"))
+    say::out_bytes(bytes).map_err(|e| anyhow::anyhow!("writing to stdout: {e}"))
 }
 
 #[cfg(test)]

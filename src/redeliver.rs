@@ -10,7 +10,8 @@ use crate::config::Config;
 use crate::exit;
 use crate::outcome::Outcome;
 use crate::report::metrics::{self, Metrics};
-use crate::report::{self, Counters, count, end_line, traffic};
+use crate::report::{self, end_line, traffic};
+use crate::say::{self, Counters, count};
 use crate::signal;
 use crate::sink::dead_letter::{self, dead_letter_record, is_mine};
 use crate::sink::encode::Matched;
@@ -172,7 +173,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let mut entries = parse(&text, cfg.webhook.send_as_batch, &me);
     for entry in &entries {
         if let Entry::Unreadable { number, .. } = entry {
-            report::warn(format_args!(
+            say::warn(format_args!(
                 "DEAD_LETTER_FILE {} line {number} is not a dead-letter record; it is kept as it is",
                 path.display()
             ));
@@ -182,7 +183,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
         .filter(|r| r.tenant.is_none() && !r.mine)
         .count();
     if untagged_kept > 0 {
-        report::warn(format_args!(
+        say::warn(format_args!(
             "DEAD_LETTER_FILE {}: {} written by an older version name no tenant, and the file also holds other tenants' records, so they are kept, not sent; add \"tenant\":\"{me}\" to those of this tenant",
             path.display(),
             count(untagged_kept as u64, "record", "records"),
@@ -211,7 +212,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     }
 
     let deadline = Arc::new(Deadline::new(started + cfg.max_run_time));
-    let http = crate::http::client(cfg)?;
+    let http = crate::http::client(&cfg.http())?;
     let counters = Arc::new(Counters::default());
     let direct = Direct::new(
         &http,
@@ -232,7 +233,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
 
     let outcome = Outcome::decide(signal::received(), error.is_some(), left > 0, true);
     if let Some(e) = &error {
-        report::error(e);
+        say::error(e);
     }
     let refused = Counters::get(&counters.dead_lettered);
     let mut facts = traffic(
@@ -266,10 +267,15 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     if cfg.monitor.metrics_file.is_some() {
         match State::load(&state_file) {
             Ok(state) => metrics::write(
-                cfg,
-                &Metrics::of_state(&state, metrics::dead_letter_pending(cfg), SystemTime::now()),
+                cfg.monitor.metrics_file.as_deref(),
+                cfg.auth0.base_url.host_str().unwrap_or_default(),
+                &Metrics::of_state(
+                    &state,
+                    metrics::dead_letter_pending(cfg.dead_letter.as_deref(), &me),
+                    SystemTime::now(),
+                ),
             ),
-            Err(e) => report::warn(format_args!("METRICS_FILE not updated: {e:#}")),
+            Err(e) => say::warn(format_args!("METRICS_FILE not updated: {e:#}")),
         }
     }
     Ok(outcome)
@@ -369,12 +375,12 @@ fn send_all(
             };
             match direct.send(&r.webhook_id, std::slice::from_ref(&item)) {
                 Sent::Delivered { .. } => {
-                    report::verbose(format_args!("log {} accepted", r.log_id));
+                    say::verbose(format_args!("log {} accepted", r.log_id));
                     Counters::add(&counters.delivered, 1);
                     r.fate = Fate::Accepted;
                 }
                 Sent::Refused { status, detail } => {
-                    report::warn(format_args!(
+                    say::warn(format_args!(
                         "log {} refused again ({detail}); kept in the dead-letter file",
                         r.log_id
                     ));

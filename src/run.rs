@@ -5,16 +5,17 @@
 
 use crate::cli::Output;
 use crate::config::Config;
+use crate::log::Log;
+use crate::logid::{self, StartFrom};
 use crate::outcome::Outcome;
 use crate::report::monitor::Monitor;
-use crate::report::{self, Counters, Progress, Summary, retention};
+use crate::report::{self, Summary, retention};
+use crate::say::{self, Counters, Progress};
 use crate::signal;
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Batcher, Matched};
 use crate::sink::webhook::{Deliverer, Done};
 use crate::source::auth0::Auth0;
-use crate::source::log::Log;
-use crate::source::logid::{self, StartFrom};
 use crate::source::{self, Event, Fetched};
 use crate::state::checkpoint::Fate;
 use crate::state::ledger::Ledger;
@@ -40,7 +41,15 @@ const TICK: Duration = Duration::from_millis(50);
 /// printed, recorded and reported); an error for one that did not.
 pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<Outcome> {
     // A dry run is not a run that monitors should hear of.
-    let monitor = (!dry_run).then(|| Monitor::new(cfg));
+    let monitor = (!dry_run).then(|| {
+        Monitor::new(
+            &cfg.monitor,
+            &cfg.http(),
+            cfg.tenant(),
+            cfg.auth0.base_url.host_str().unwrap_or_default(),
+            cfg.dead_letter.as_deref(),
+        )
+    });
     // The state as read, for the metrics of a run that fails after reading it.
     let mut read = None;
     let result = run_watched(cfg, dry_run, output, monitor.as_ref(), &mut read);
@@ -93,7 +102,7 @@ fn run_watched(
     let started_at = SystemTime::now();
     let started = Instant::now();
     let deadline = Arc::new(Deadline::new(started + cfg.max_run_time));
-    let http = crate::http::client(cfg)?;
+    let http = crate::http::client(&cfg.http())?;
     let counters = Arc::new(Counters::default());
     let auth0 = Arc::new(Auth0::new(
         http.clone(),
@@ -185,10 +194,10 @@ fn run_watched(
         }
     }
     if let Some(w) = &summary.run.warning {
-        report::warn(w);
+        say::warn(w);
     }
     if let Some(e) = &summary.run.error {
-        report::error(e);
+        say::error(e);
     }
     match output {
         Output::Json => report::print_json_summary(&summary),
@@ -208,7 +217,7 @@ fn run_watched(
         if (state.last_daily_report.clone(), state.trouble.clone()) != before
             && let Err(e) = state.save(&state_file)
         {
-            report::warn(format_args!("recording what Slack was told: {e:#}"));
+            say::warn(format_args!("recording what Slack was told: {e:#}"));
         }
     }
     if let Some(m) = monitor {
@@ -221,10 +230,10 @@ fn run_watched(
 /// settings without rewinding every run; each run says which. Whether it was applied now.
 pub fn apply_start_from(state: &mut State, sf: &StartFrom) -> bool {
     if state.start_from.as_deref() == Some(sf.raw.as_str()) {
-        report::info(retention::start_from_kept(&sf.raw));
+        say::info(retention::start_from_kept(&sf.raw));
         return false;
     }
-    report::info(format_args!(
+    say::info(format_args!(
         "applying START_FROM {} (the checkpoint was {})",
         sf.raw,
         state.checkpoint.as_deref().unwrap_or("none")
@@ -299,7 +308,7 @@ impl Pipeline<'_> {
             Arc::clone(&stop),
             tx,
         );
-        report::follow(move || board.reached());
+        say::follow(move || board.reached());
 
         let mut acker = Ledger::new(state.checkpoint.clone(), start);
         let mut error = self.consume(&rx, &mut sink, &mut acker, state, fetch_until);
@@ -412,7 +421,7 @@ impl Pipeline<'_> {
             }
         }
         if !acker.caught_up() && signal::received().is_none() && Instant::now() >= fetch_until {
-            report::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
+            say::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
         }
         // The backlog ended, fetching failed, MAX_RUN_TIME is near, or a signal came: the last
         // partial batch goes now.

@@ -20,7 +20,7 @@ pub fn install() {
     INSTALL.call_once(|| {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) else {
-            crate::report::warn("cannot listen for SIGTERM/SIGINT: a signal will end runs abruptly");
+            crate::say::warn("cannot listen for SIGTERM/SIGINT: a signal will end runs abruptly");
             return;
         };
         std::thread::Builder::new()
@@ -28,13 +28,13 @@ pub fn install() {
             .spawn(move || {
                 for sig in signals.forever() {
                     if RECEIVED.swap(sig, Ordering::SeqCst) != 0 {
-                        crate::report::error(format_args!(
+                        crate::say::error(format_args!(
                             "second {}: exiting now (the state file is safe)",
                             name(sig)
                         ));
                         std::process::exit(128 + sig);
                     }
-                    crate::report::warn(format_args!(
+                    crate::say::warn(format_args!(
                         "{} received: stopping (requests in flight get {} s; send it again to exit at once)",
                         name(sig),
                         GRACE.as_secs()

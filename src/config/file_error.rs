@@ -23,7 +23,7 @@ pub(super) fn syntax(path: &Path, text: &str, err: &toml::de::Error) -> String {
 
 /// The message for an unknown key at byte `offset`, with the known key it most likely meant.
 pub(super) fn unknown(path: &Path, text: &str, offset: usize, key: &str, known: &[&str]) -> String {
-    let hint = match crate::config::suggest::closest(key, known) {
+    let hint = match crate::suggest::closest(key, known) {
         Some(k) => format!("did you mean `{k}`? "),
         None => String::new(),
     };

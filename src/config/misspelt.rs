@@ -16,7 +16,7 @@
 //! or when it starts with `AUTH0_MGMT_WEBHOOKS_`, which only this tool uses. Case is ignored:
 //! `batch_size` in the environment is a mistake too.
 
-use super::suggest;
+use crate::suggest;
 
 /// This tool's own prefix: any variable under it that is not one of its own is a mistake.
 const OWN_PREFIX: &str = "AUTH0_MGMT_WEBHOOKS_";

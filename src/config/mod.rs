@@ -1,5 +1,6 @@
 //! Settings: flags and environment (through clap), the optional TOML file, defaults, turned once
-//! into a validated [`Config`]. Only this module knows clap; every message names the setting.
+//! into a validated [`Config`]. Only this module reads clap's structs (the stages' few enums of
+//! words derive its `ValueEnum`, so each word is spelt once); every message names the setting.
 
 mod file;
 mod file_error;
@@ -7,21 +8,25 @@ mod given;
 pub mod misspelt;
 mod parse;
 mod settings;
-pub mod suggest;
 
-use crate::cli::{
-    FormatSetting, PayloadFormat, PayloadShape, PiiMethod, Settings, SignatureScheme as Scheme,
-};
+use crate::cli::{FormatSetting, Settings};
 use crate::exit;
-use crate::filter::{Endpoint, Filter};
+use crate::filter::pii::PiiMethod;
+use crate::filter::{Endpoint, Filter, PayloadShape};
+use crate::http::ClientConfig;
+pub use crate::report::monitor::MonitorConfig;
+pub use crate::report::slack::SlackConfig;
 use crate::secret::Secret;
-use crate::sink::sign::Signer;
+use crate::sink::encode::PayloadFormat;
+use crate::sink::sign::{SignatureScheme as Scheme, Signer};
+pub use crate::sink::webhook::WebhookConfig;
+pub use crate::source::auth0::Auth0Config;
 use anyhow::Result;
 pub use file::FileSettings;
 use given::Given;
 use parse::{header, header_value, parse_domain, parse_log_types, parse_url};
 use reqwest::Url;
-use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::header::HeaderValue;
 use settings::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,7 +39,7 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub filter: Filter,
     pub batch_size: u32,
-    pub start_from: Option<crate::source::logid::StartFrom>,
+    pub start_from: Option<crate::logid::StartFrom>,
     pub max_run_time: Duration,
     /// AUTH0_LOG_RETENTION: how long Auth0 keeps logs on the tenant's plan.
     pub log_retention: Duration,
@@ -46,97 +51,6 @@ pub struct Config {
     /// Files holding secrets (`NAME_FILE`s used, the --config file), named as the user set them,
     /// so `check` can warn when other users can read one.
     pub secret_files: Vec<(String, PathBuf)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Auth0Config {
-    /// `https://{domain}`, or the URL given when the domain setting had a scheme.
-    pub base_url: Url,
-    /// The token's audience: AUTH0_AUDIENCE, else `{base_url}api/v2/`. A custom domain or a
-    /// proxy in AUTH0_DOMAIN needs the tenant's own domain here.
-    pub audience: Url,
-    pub client_id: String,
-    pub client_secret: Secret,
-    /// AUTH0_RATE_LIMIT: the most of the tenant's rate limit this tool may use.
-    pub rate_limit: crate::source::pacer::Share,
-}
-
-#[derive(Clone)]
-pub struct WebhookConfig {
-    pub url: Url,
-    /// Read from WEBHOOK_URL_FILE: the whole URL is a credential (a token in its path), so only
-    /// `scheme://host` is ever shown ([`WebhookConfig::shown_url`]).
-    pub url_is_secret: bool,
-    pub authorization: Option<Secret>,
-    pub send_as_batch: bool,
-    pub concurrency: usize,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
-    pub format: PayloadFormat,
-    pub shape: PayloadShape,
-    pub gzip: bool,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    pub max_body_bytes: Option<usize>,
-    pub signing: Option<Signer>,
-    /// WEBHOOK_CONTENT_TYPE, or the log-stream default; `None`: the format's own type.
-    pub content_type: Option<HeaderValue>,
-}
-
-/// By hand, for the URL: it may hold a password or a token in its query (`check -vv` prints
-/// this).
-impl std::fmt::Debug for WebhookConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookConfig")
-            .field("url", &self.shown_url())
-            .field("authorization", &self.authorization)
-            .field("send_as_batch", &self.send_as_batch)
-            .field("concurrency", &self.concurrency)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("timeout", &self.timeout)
-            .field("format", &self.format)
-            .field("shape", &self.shape)
-            .field("gzip", &self.gzip)
-            .field("headers", &self.headers)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("signing", &self.signing)
-            .finish()
-    }
-}
-
-impl WebhookConfig {
-    /// The webhook URL as messages show it.
-    pub fn shown_url(&self) -> String {
-        self.show(&self.url)
-    }
-
-    /// A URL on the webhook's side (the webhook's own, a redirect's `Location`) as messages show
-    /// it: without user info and query values, or, when WEBHOOK_URL_FILE made the URL a secret,
-    /// only `scheme://host[:port]` (a path may hold the token, and a redirect may repeat it).
-    pub fn show(&self, url: &Url) -> String {
-        if self.url_is_secret {
-            url.origin().ascii_serialization()
-        } else {
-            crate::redact::redact(url)
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SlackConfig {
-    pub url: Secret,
-    pub send_success: bool,
-    pub daily_report_hour: Option<u8>,
-    /// SLACK_REMIND_EVERY: the least time between two messages about the same trouble.
-    pub remind_every: Duration,
-}
-
-/// Where a run reports that it ran: a cron monitor's ping URL and a Prometheus textfile.
-#[derive(Debug, Clone, Default)]
-pub struct MonitorConfig {
-    /// HEALTHCHECK_URL: `/start`, then `<url>` on exit 0 or `/<exit code>`. It carries a token.
-    pub healthcheck: Option<Secret>,
-    /// METRICS_FILE: rewritten atomically after every run.
-    pub metrics_file: Option<PathBuf>,
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -295,13 +209,10 @@ impl Config {
         };
 
         let start_from = match g.text(&START_FROM) {
-            Some(raw) => Some(crate::source::logid::StartFrom {
+            Some(raw) => Some(crate::logid::StartFrom {
                 raw: raw.to_string(),
-                checkpoint: crate::source::logid::parse_start_from(
-                    raw,
-                    std::time::SystemTime::now(),
-                )
-                .map_err(|e| exit::settings(format!("{}: {e}", START_FROM.label())))?,
+                checkpoint: crate::logid::parse_start_from(raw, std::time::SystemTime::now())
+                    .map_err(|e| exit::settings(format!("{}: {e}", START_FROM.label())))?,
             }),
             None => None,
         };
@@ -366,6 +277,16 @@ impl Config {
             .as_str()
             .trim_end_matches('/')
             .to_string()
+    }
+
+    /// What the HTTP client is built from: the webhook's timeouts and concurrency, and CA_CERT.
+    pub fn http(&self) -> ClientConfig {
+        ClientConfig {
+            connect_timeout: self.webhook.connect_timeout,
+            timeout: self.webhook.timeout,
+            concurrency: self.webhook.concurrency,
+            ca_cert: self.ca_cert.clone(),
+        }
     }
 }
 

@@ -5,7 +5,10 @@
 pub(super) use crate::settings::*;
 
 use super::parse;
-use crate::cli::{FormatSetting, Output, PayloadShape, PiiMethod, SignatureScheme};
+use crate::cli::{FormatSetting, Output};
+use crate::filter::PayloadShape;
+use crate::filter::pii::PiiMethod;
+use crate::sink::sign::SignatureScheme;
 use clap::ValueEnum;
 use clap::builder::PossibleValue;
 

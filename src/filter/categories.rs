@@ -157,7 +157,7 @@ pub fn entry(raw: &str) -> Result<Entry, String> {
         return Ok(Entry::Code(raw.to_string()));
     }
     let names: Vec<&str> = CATEGORIES.iter().map(|(n, _)| *n).collect();
-    Err(match crate::config::suggest::closest(&lower, &names) {
+    Err(match crate::suggest::closest(&lower, &names) {
         Some(near) => format!("`{raw}` is no Log Streams category; did you mean `{near}`?"),
         None => format!(
             "`{raw}` is no Log Streams category (they are {}, other)",

@@ -4,8 +4,7 @@
 pub mod categories;
 pub mod pii;
 
-use crate::cli::PayloadShape;
-use crate::source::log::Log;
+use crate::log::Log;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -17,6 +16,15 @@ pub struct Filter {
     pub endpoints: Vec<Endpoint>,
     /// PII_FIELDS: personal values masked, hashed or dropped in every item.
     pub pii: Option<pii::Pii>,
+}
+
+/// PAYLOAD_SHAPE: what each payload item holds, the extension's fields or the whole log as
+/// Log Streams sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PayloadShape {
+    Extension,
+    LogStream,
 }
 
 /// One entry of AUTH0_API_ENDPOINTS: `users`, or `DELETE users`.
@@ -255,7 +263,7 @@ pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
             if COLLECTIONS.contains(&first) {
                 return None;
             }
-            let hint = match crate::config::suggest::closest(first, COLLECTIONS) {
+            let hint = match crate::suggest::closest(first, COLLECTIONS) {
                 Some(c) => format!("did you mean `{c}`?"),
                 None => "entries are whole path segments after /api/v2/, e.g. users, clients, connections".to_string(),
             };
@@ -280,7 +288,7 @@ mod tests {
     }
 
     fn log(kind: &str, method: &str, path: &str) -> Log {
-        crate::source::log::from_value(
+        crate::log::from_value(
             &json!({"log_id": "1", "type": kind, "details": {"request": {"method": method, "path": path}}}),
         )
     }
@@ -337,7 +345,7 @@ mod tests {
         let f = filter(&["sapi", "fapi"], "");
         assert!(f.matches(&log("fapi", "post", "/api/v2/users")));
         assert!(!f.matches(&log("s", "post", "/api/v2/users")));
-        let bare = crate::source::log::from_value(&json!({"log_id": "1", "type": "sapi"}));
+        let bare = crate::log::from_value(&json!({"log_id": "1", "type": "sapi"}));
         assert!(f.matches(&bare));
         assert!(!filter(&["sapi"], "users").matches(&bare));
     }
@@ -349,7 +357,7 @@ mod tests {
     #[test]
     fn item_of_a_log_without_details_has_nulls_not_a_crash() {
         let it = item(
-            &crate::source::log::from_value(&json!({"_id": "42", "type": "sapi", "date": "d"})),
+            &crate::log::from_value(&json!({"_id": "42", "type": "sapi", "date": "d"})),
             PayloadShape::Extension,
         );
         assert_eq!(
@@ -381,7 +389,7 @@ mod tests {
 
     #[test]
     fn an_item_is_one_compact_json_object_with_an_escaped_id_and_the_test_mark() {
-        let l = crate::source::log::from_value(
+        let l = crate::log::from_value(
             &json!({"_id": "4\"2", "type": "sapi", "date": "d", "details": {"request": {"n": 1}}}),
         );
         let text = String::from_utf8(item_json(&l, PayloadShape::Extension, true)).unwrap();

@@ -23,6 +23,15 @@ pub const FIELDS: &[(&str, &[&str])] = &[
     ("address", &["address"]),
 ];
 
+/// PII_METHOD as set; `Config` adds the hash key to make it a [`Method`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PiiMethod {
+    Mask,
+    Hash,
+    Drop,
+}
+
 /// What a personal value becomes.
 #[derive(Clone)]
 pub enum Method {
@@ -76,7 +85,7 @@ impl Pii {
             let lower = entry.to_ascii_lowercase();
             let Some((_, names)) = FIELDS.iter().find(|(n, _)| *n == lower) else {
                 let known: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
-                let hint = crate::config::suggest::closest(&lower, &known)
+                let hint = crate::suggest::closest(&lower, &known)
                     .map(|n| format!("did you mean `{n}`? "))
                     .unwrap_or_default();
                 return Err(format!(

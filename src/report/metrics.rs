@@ -3,9 +3,9 @@
 //! dead-letter lines waiting, and `build_info`. Rendered from the outcome and the state the run
 //! holds in memory, never from a file read back.
 
-use crate::config::Config;
 use crate::outcome::{Outcome, RECORDED};
 use crate::report;
+use crate::say;
 use crate::state::{State, Totals};
 use anyhow::Result;
 use std::path::Path;
@@ -14,14 +14,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Every metric's name starts with this.
 const PREFIX: &str = "auth0_mgmt_webhooks";
 
-/// What waits in DEAD_LETTER_FILE for this tenant (its records and the lines that are not
+/// What waits in DEAD_LETTER_FILE (`path`) for `tenant` (its records and the lines that are not
 /// records; another tenant sharing the file counts its own), if one is set and readable.
-pub fn dead_letter_pending(cfg: &Config) -> Option<u64> {
-    let path = cfg.dead_letter.as_deref()?;
-    match crate::sink::dead_letter::pending(path, &cfg.tenant()) {
+pub fn dead_letter_pending(path: Option<&Path>, tenant: &str) -> Option<u64> {
+    let path = path?;
+    match crate::sink::dead_letter::pending(path, tenant) {
         Ok(n) => n,
         Err(e) => {
-            report::warn(format_args!(
+            say::warn(format_args!(
                 "counting the lines of DEAD_LETTER_FILE {}: {e}",
                 path.display()
             ));
@@ -30,14 +30,14 @@ pub fn dead_letter_pending(cfg: &Config) -> Option<u64> {
     }
 }
 
-/// Writes METRICS_FILE, if set; a failure is a warning.
-pub fn write(cfg: &Config, metrics: &Metrics) {
-    let Some(path) = &cfg.monitor.metrics_file else {
+/// Writes METRICS_FILE (`path`), if set, with the tenant's host as each metric's `tenant`
+/// label; a failure is a warning.
+pub fn write(path: Option<&Path>, host: &str, metrics: &Metrics) {
+    let Some(path) = path else {
         return;
     };
-    let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
-    if let Err(e) = write_atomically(path, &render(tenant, metrics)) {
-        report::warn(format_args!(
+    if let Err(e) = write_atomically(path, &render(host, metrics)) {
+        say::warn(format_args!(
             "METRICS_FILE not written ({e:#}); the run is not affected"
         ));
     }
@@ -156,7 +156,7 @@ fn lag(
     if let Some(date) = newest_log_date {
         return Some(report::age(date, now).unwrap_or_default());
     }
-    let stored = crate::source::logid::stored_at(checkpoint?)?;
+    let stored = crate::logid::stored_at(checkpoint?)?;
     Some(now.duration_since(stored).unwrap_or_default())
 }
 

@@ -5,16 +5,17 @@
 //! monitor never fails a run: a ping that does not get through or a metrics file that cannot be
 //! written is a warning, and the exit code is the run's.
 
-use crate::config::Config;
-use crate::http::describe;
+use crate::http::{ClientConfig, describe};
 use crate::outcome::Outcome;
 use crate::report::metrics::{self, Metrics};
 use crate::report::{self, Summary};
 use crate::retry::{self, Verdict};
-use crate::secret;
+use crate::say;
+use crate::secret::{self, Secret};
 use crate::state::State;
 use reqwest::Url;
 use reqwest::blocking::Client;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,6 +26,15 @@ const PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Monitors show the ping's body to the user; healthchecks.io keeps the first 100 kB, others
 /// less. The summary line and an error fit in far less.
 const MAX_PING_BODY: usize = 10_000;
+
+/// Where a run reports that it ran: a cron monitor's ping URL and a Prometheus textfile.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorConfig {
+    /// HEALTHCHECK_URL: `/start`, then `<url>` on exit 0 or `/<exit code>`. It carries a token.
+    pub healthcheck: Option<Secret>,
+    /// METRICS_FILE: rewritten atomically after every run.
+    pub metrics_file: Option<PathBuf>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ping {
@@ -68,21 +78,38 @@ fn run_id() -> String {
 
 /// Watches one real run (never a dry run) from its start to its end.
 pub struct Monitor<'a> {
-    cfg: &'a Config,
+    cfg: &'a MonitorConfig,
+    /// The tenant as the dead-letter records name it.
+    tenant: String,
+    /// The tenant's host: the metrics' `tenant` label.
+    host: &'a str,
+    /// DEAD_LETTER_FILE, whose lines waiting for the tenant the metrics count.
+    dead_letter: Option<&'a Path>,
     http: Option<Client>,
     started: Instant,
     rid: String,
 }
 
 impl<'a> Monitor<'a> {
-    pub fn new(cfg: &'a Config) -> Monitor<'a> {
-        let http = cfg.monitor.healthcheck.as_ref().and_then(|_| {
-            crate::http::client(cfg)
-                .map_err(|e| report::warn(format_args!("healthcheck pings disabled: {e:#}")))
+    /// `tenant` as the state and the dead-letter records name it, `host` its host,
+    /// `dead_letter` DEAD_LETTER_FILE; `http` builds the pings' client.
+    pub fn new(
+        cfg: &'a MonitorConfig,
+        http: &ClientConfig,
+        tenant: String,
+        host: &'a str,
+        dead_letter: Option<&'a Path>,
+    ) -> Monitor<'a> {
+        let http = cfg.healthcheck.as_ref().and_then(|_| {
+            crate::http::client(http)
+                .map_err(|e| say::warn(format_args!("healthcheck pings disabled: {e:#}")))
                 .ok()
         });
         Monitor {
             cfg,
+            tenant,
+            host,
+            dead_letter,
             http,
             started: Instant::now(),
             rid: run_id(),
@@ -93,8 +120,7 @@ impl<'a> Monitor<'a> {
     /// is given up on when a signal comes: a monitor that hangs must not keep a run that was
     /// asked to stop from ending (it then pings `/<exit code>`).
     pub fn started(&self) {
-        let (Some(http), Some(base)) = (self.http.clone(), self.cfg.monitor.healthcheck.clone())
-        else {
+        let (Some(http), Some(base)) = (self.http.clone(), self.cfg.healthcheck.clone()) else {
             return;
         };
         let rid = self.rid.clone();
@@ -110,7 +136,7 @@ impl<'a> Monitor<'a> {
         }
         while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(Duration::from_millis(50)) {
             if crate::signal::received().is_some() {
-                report::warn("not waiting for the HEALTHCHECK_URL/start ping: stopping");
+                say::warn("not waiting for the HEALTHCHECK_URL/start ping: stopping");
                 return;
             }
         }
@@ -125,9 +151,10 @@ impl<'a> Monitor<'a> {
             serde_json::to_string(summary).expect("summary serializes")
         );
         self.ping(Ping::End(summary.run.outcome.exit_code()), body);
-        let pending = metrics::dead_letter_pending(self.cfg);
+        let pending = self.dead_letter_pending();
         metrics::write(
-            self.cfg,
+            self.cfg.metrics_file.as_deref(),
+            self.host,
             &Metrics::of_state(state, pending, SystemTime::now()),
         );
     }
@@ -145,17 +172,17 @@ impl<'a> Monitor<'a> {
         self.ping(Ping::End(outcome.exit_code()), body);
         let mut m = Metrics::early(outcome, self.started.elapsed(), SystemTime::now());
         if let Some(state) = state {
-            m.keep(
-                state,
-                metrics::dead_letter_pending(self.cfg),
-                SystemTime::now(),
-            );
+            m.keep(state, self.dead_letter_pending(), SystemTime::now());
         }
-        metrics::write(self.cfg, &m);
+        metrics::write(self.cfg.metrics_file.as_deref(), self.host, &m);
+    }
+
+    fn dead_letter_pending(&self) -> Option<u64> {
+        metrics::dead_letter_pending(self.dead_letter, &self.tenant)
     }
 
     fn ping(&self, ping: Ping, body: String) {
-        if let (Some(http), Some(base)) = (&self.http, &self.cfg.monitor.healthcheck) {
+        if let (Some(http), Some(base)) = (&self.http, &self.cfg.healthcheck) {
             send_ping(http, base, ping, &self.rid, body);
         }
     }
@@ -181,13 +208,13 @@ fn send_ping(http: &Client, base: &secret::Secret, ping: Ping, rid: &str, body: 
     // One attempt, judged by the one classifier: a ping must not hold up the end of the run.
     match sent {
         Ok(r) if retry::classify(r.status().as_u16()) == Verdict::Delivered => {
-            report::request("POST", &shown, r.status().as_str(), started.elapsed())
+            say::request("POST", &shown, r.status().as_str(), started.elapsed())
         }
-        Ok(r) => report::warn(format_args!(
+        Ok(r) => say::warn(format_args!(
             "the ping to {shown} was answered {}; the run is not affected",
             r.status()
         )),
-        Err(e) => report::warn(format_args!(
+        Err(e) => say::warn(format_args!(
             "the ping to {shown} failed ({}); the run is not affected",
             secret::scrub(&describe(e))
         )),

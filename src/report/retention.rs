@@ -3,8 +3,8 @@
 //! gone, and a checkpoint drifting toward it is about to. Each is a pure function of the ids,
 //! dates and the clock.
 
+use crate::logid;
 use crate::report;
-use crate::source::logid;
 use std::time::{Duration, SystemTime};
 
 /// A checkpoint behind by more than this (or half the retention, if shorter) is drifting.

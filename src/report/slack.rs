@@ -8,11 +8,12 @@
 //! the extension's messages had (start, end, logs processed, checkpoint, error); its plain
 //! `text` is the fallback notifications and old clients show.
 
-use crate::config::SlackConfig;
 use crate::http::{describe, read_prefix, snippet};
 use crate::outcome::Outcome;
 use crate::report::{self, Summary};
 use crate::retry::{self, Verdict};
+use crate::say;
+use crate::secret::Secret;
 use crate::state::{RunRecord, State, Trouble};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -92,8 +93,18 @@ fn notice_words(notice: &Notice) -> Option<String> {
         "{what} {} since {}: {}",
         t.status,
         t.since,
-        report::count(t.runs, "run", "runs")
+        say::count(t.runs, "run", "runs")
     ))
+}
+
+/// SLACK_*: where reports go, and which.
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    pub url: Secret,
+    pub send_success: bool,
+    pub daily_report_hour: Option<u8>,
+    /// SLACK_REMIND_EVERY: the least time between two messages about the same trouble.
+    pub remind_every: Duration,
 }
 
 pub fn after_run(
@@ -163,8 +174,8 @@ pub fn run_message(tenant: &str, s: &Summary) -> String {
         } else {
             String::new()
         },
-        report::count(s.run.requests, "request", "requests"),
-        report::count(s.run.retries, "retry", "retries"),
+        say::count(s.run.requests, "request", "requests"),
+        say::count(s.run.retries, "retry", "retries"),
         s.duration_ms as f64 / 1000.0,
         s.run.checkpoint.as_deref().unwrap_or("none"),
     );
@@ -213,7 +224,7 @@ pub fn run_payload(tenant: &str, s: &Summary, notice: &Notice) -> Value {
         ),
         Outcome::DeadLettered { .. } => format!(
             ":warning: auth0-mgmt-webhooks run for {tenant} set {} aside in the dead-letter file",
-            report::count(r.logs_dead_lettered, "refused log", "refused logs")
+            say::count(r.logs_dead_lettered, "refused log", "refused logs")
         ),
         Outcome::Interrupted { .. } => {
             format!(":warning: auth0-mgmt-webhooks run interrupted for {tenant}")
@@ -251,8 +262,8 @@ pub fn run_payload(tenant: &str, s: &Summary, notice: &Notice) -> Value {
         "type": "context",
         "elements": [{"type": "mrkdwn", "text": escape(&format!(
             "{}, {}, {:.1}s",
-            report::count(r.requests, "request", "requests"),
-            report::count(r.retries, "retry", "retries"),
+            say::count(r.requests, "request", "requests"),
+            say::count(r.retries, "retry", "retries"),
             s.duration_ms as f64 / 1000.0
         ))}],
     }));
@@ -360,12 +371,12 @@ pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
     let sum = |f: fn(&RunRecord) -> u64| runs.iter().map(|r| f(r)).sum::<u64>();
     let mut text = format!(
         ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} in the last 24 hours ({}); {} fetched, {} matched, {} delivered, {}.",
-        report::count(runs.len() as u64, "run", "runs"),
+        say::count(runs.len() as u64, "run", "runs"),
         by_status(runs),
-        report::count(sum(|r| r.logs_fetched), "log", "logs"),
+        say::count(sum(|r| r.logs_fetched), "log", "logs"),
         sum(|r| r.logs_matched),
         sum(|r| r.logs_delivered),
-        report::count(sum(|r| r.retries), "retry", "retries"),
+        say::count(sum(|r| r.retries), "retry", "retries"),
     );
     if let Some(last) = runs.last() {
         text.push_str(&format!(
@@ -395,7 +406,7 @@ fn post(http: &Client, slack: &SlackConfig, message: &Value) -> bool {
         Ok(r) if retry::classify(r.status().as_u16()) == Verdict::Delivered => {
             let status = r.status().as_u16().to_string();
             drop(read_prefix(r, ANSWER_PREFIX));
-            report::request(
+            say::request(
                 "POST",
                 "(Slack webhook; its URL is a secret)",
                 &status,
@@ -406,13 +417,13 @@ fn post(http: &Client, slack: &SlackConfig, message: &Value) -> bool {
         Ok(r) => {
             let status = r.status().as_u16();
             let answer = snippet(&read_prefix(r, ANSWER_PREFIX));
-            report::warn(format_args!(
+            say::warn(format_args!(
                 "Slack refused the report ({status}): {answer}"
             ));
             false
         }
         Err(e) => {
-            report::warn(format_args!(
+            say::warn(format_args!(
                 "could not send the Slack report: {}",
                 describe(e)
             ));

@@ -42,7 +42,7 @@ pub fn lock(path: &Path) -> std::io::Result<File> {
     let file = open.open(&lock)?;
     // Created by a run by hand as root: the service user's runs must still take it.
     if !existed {
-        crate::state::owner::keep_owner(&file, None, folder_of(&lock))?;
+        crate::owner::keep_owner(&file, None, folder_of(&lock))?;
     }
     file.lock()?;
     Ok(file)
@@ -90,7 +90,7 @@ impl DeadLetter {
         let file = open_append(&path).map_err(|e| named(format!("cannot open it ({e})")))?;
         // Created by a run by hand as root: the service user's runs must still append to it.
         if !existed {
-            crate::state::owner::keep_owner(&file, None, folder_of(&path))
+            crate::owner::keep_owner(&file, None, folder_of(&path))
                 .map_err(|e| named(format!("cannot give it the owner of its folder ({e})")))?;
         }
         #[cfg(unix)]

@@ -2,8 +2,15 @@
 //! batches under the item and body limits, across pages), and each request's bytes (JSON
 //! object, array or lines, gzip).
 
-use crate::cli::PayloadFormat;
 use std::io::Write;
+
+/// PAYLOAD_FORMAT, as `Config` settles it: how a batch's items are joined in a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PayloadFormat {
+    Array,
+    Jsonl,
+}
 
 /// A log that matched, ready to send.
 #[derive(Debug, Clone)]

@@ -3,13 +3,22 @@
 //! GitHub's `X-Hub-Signature-256` = `sha256=` + hex(HMAC-SHA256(key, body)). Both sign the body
 //! before gzip: that is what a receiver's HTTP stack hands its verifier.
 
-use crate::cli::SignatureScheme as Scheme;
 use crate::secret::Secret;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::fmt;
+
+/// SIGNATURE_SCHEME: how requests are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureScheme {
+    StandardWebhooks,
+    #[value(name = "x-hub-signature-256")]
+    #[serde(rename = "x-hub-signature-256")]
+    XHubSignature256,
+}
 
 /// How every webhook request is signed: WEBHOOK_SECRET read as SIGNATURE_SCHEME says.
 #[derive(Debug, Clone)]
@@ -25,10 +34,12 @@ pub const HUB_KEY_MIN_CHARS: usize = 16;
 
 impl Signer {
     /// WEBHOOK_SECRET for `scheme`; the error never shows the value.
-    pub fn parse(scheme: Scheme, value: &str) -> Result<Signer, String> {
+    pub fn parse(scheme: SignatureScheme, value: &str) -> Result<Signer, String> {
         match scheme {
-            Scheme::StandardWebhooks => SigningKeys::parse(value).map(Signer::StandardWebhooks),
-            Scheme::XHubSignature256 => {
+            SignatureScheme::StandardWebhooks => {
+                SigningKeys::parse(value).map(Signer::StandardWebhooks)
+            }
+            SignatureScheme::XHubSignature256 => {
                 let key = value.trim();
                 if key.chars().count() < HUB_KEY_MIN_CHARS {
                     return Err(format!(
@@ -184,7 +195,11 @@ mod tests {
     /// GitHub's documented example: secret "It's a Secret to Everybody", body "Hello, World!".
     #[test]
     fn hub_signature_matches_githubs_example() {
-        let signer = Signer::parse(Scheme::XHubSignature256, "It's a Secret to Everybody").unwrap();
+        let signer = Signer::parse(
+            SignatureScheme::XHubSignature256,
+            "It's a Secret to Everybody",
+        )
+        .unwrap();
         let (name, value) = signer.header("ignored", 0, b"Hello, World!");
         assert_eq!(name, "x-hub-signature-256");
         assert_eq!(
@@ -195,14 +210,14 @@ mod tests {
 
     #[test]
     fn a_hub_key_is_any_text_of_16_characters_never_echoed() {
-        assert!(Signer::parse(Scheme::XHubSignature256, "0123456789abcdef").is_ok());
-        let e = Signer::parse(Scheme::XHubSignature256, "short-secret-15").unwrap_err();
+        assert!(Signer::parse(SignatureScheme::XHubSignature256, "0123456789abcdef").is_ok());
+        let e = Signer::parse(SignatureScheme::XHubSignature256, "short-secret-15").unwrap_err();
         assert!(
             e.contains("16 characters") && !e.contains("short-secret-15"),
             "{e}"
         );
         let whsec = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-        let (_, as_written) = Signer::parse(Scheme::XHubSignature256, whsec)
+        let (_, as_written) = Signer::parse(SignatureScheme::XHubSignature256, whsec)
             .unwrap()
             .header("i", 0, b"x");
         assert_eq!(as_written, hub_signature(&Secret::new(whsec), b"x"));

@@ -5,25 +5,89 @@
 //! refusals of everything, stop the run. [`Direct`] sends single requests the same way,
 //! outside the pool, for `redeliver` and `check --send-test`.
 
-use crate::config::WebhookConfig;
+use crate::filter::PayloadShape;
 use crate::http::{describe, read_prefix, snippet};
-use crate::report::{self, Counters};
 use crate::retry::{self, Attempt, Verdict};
-use crate::secret::scrub;
+use crate::say::{self, Counters};
+use crate::secret::{Secret, scrub};
 use crate::sink::dead_letter::DeadLetter;
-use crate::sink::encode::{Matched, encode, gzip};
+use crate::sink::encode::{Matched, PayloadFormat, encode, gzip};
 use crate::sink::pace::{Pace, Signal};
-use crate::sink::sign;
+use crate::sink::sign::{self, Signer};
 use crate::state::checkpoint::Fate;
 use crate::state::ledger::Ticket;
 use crate::stop::{Deadline, Stop};
 use anyhow::{Context, Result};
+use reqwest::Url;
 use reqwest::blocking::Client;
-use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, LOCATION};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The webhook's settings: where, how each request is made, and how many at once.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    pub url: Url,
+    /// Read from WEBHOOK_URL_FILE: the whole URL is a credential (a token in its path), so only
+    /// `scheme://host` is ever shown ([`WebhookConfig::shown_url`]).
+    pub url_is_secret: bool,
+    pub authorization: Option<Secret>,
+    pub send_as_batch: bool,
+    pub concurrency: usize,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub format: PayloadFormat,
+    pub shape: PayloadShape,
+    pub gzip: bool,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub max_body_bytes: Option<usize>,
+    pub signing: Option<Signer>,
+    /// WEBHOOK_CONTENT_TYPE, or the log-stream default; `None`: the format's own type.
+    pub content_type: Option<HeaderValue>,
+}
+
+/// By hand, for the URL: it may hold a password or a token in its query (`check -vv` prints
+/// this).
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.shown_url())
+            .field("authorization", &self.authorization)
+            .field("send_as_batch", &self.send_as_batch)
+            .field("concurrency", &self.concurrency)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("format", &self.format)
+            .field("shape", &self.shape)
+            .field("gzip", &self.gzip)
+            .field("headers", &self.headers)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("signing", &self.signing)
+            .finish()
+    }
+}
+
+impl WebhookConfig {
+    /// The webhook URL as messages show it.
+    pub fn shown_url(&self) -> String {
+        self.show(&self.url)
+    }
+
+    /// A URL on the webhook's side (the webhook's own, a redirect's `Location`) as messages show
+    /// it: without user info and query values, or, when WEBHOOK_URL_FILE made the URL a secret,
+    /// only `scheme://host[:port]` (a path may hold the token, and a redirect may repeat it).
+    pub fn show(&self, url: &Url) -> String {
+        if self.url_is_secret {
+            url.origin().ascii_serialization()
+        } else {
+            crate::redact::redact(url)
+        }
+    }
+}
 
 /// Single-log refusals in a row, with nothing accepted in this run yet, after which the
 /// receiver is taken to refuse everything (a size limit, a schema change) and the run stops
@@ -260,7 +324,7 @@ impl Shared {
                     .extend(items.iter().map(|m| (m.seq, Fate::Delivered)));
             }
             Sent::Refused { .. } if items.len() > 1 => {
-                report::verbose(format_args!(
+                say::verbose(format_args!(
                     "the webhook refused a batch of {}: splitting it to find the refused logs",
                     items.len()
                 ));
@@ -317,7 +381,7 @@ impl Shared {
         let webhook_id = self.webhook_id(std::slice::from_ref(item));
         match file.append(item, &webhook_id, status, detail) {
             Ok(()) => {
-                report::warn(format_args!(
+                say::warn(format_args!(
                     "log {} refused ({detail}); written to the dead-letter file",
                     item.log_id
                 ));
@@ -349,7 +413,7 @@ impl Shared {
             None => HeaderValue::from_static(format_type),
         };
         if let Some(max) = self.cfg.max_body_bytes.filter(|max| body.len() > *max) {
-            report::warn(format_args!(
+            say::warn(format_args!(
                 "log {} alone makes a {}-byte body, over WEBHOOK_MAX_BODY_BYTES {max}: sending it anyway",
                 items[0].log_id,
                 body.len()
@@ -395,7 +459,7 @@ impl Shared {
                 let url = self.cfg.shown_url();
                 let (verdict, retry_after, detail, status) = match outcome {
                     Ok(answer) => {
-                        report::request("POST", &url, &answer.status.to_string(), took);
+                        say::request("POST", &url, &answer.status.to_string(), took);
                         let mut detail = format!(
                             "webhook answered {}: {}",
                             answer.status,
@@ -410,7 +474,7 @@ impl Shared {
                     Err(e) => {
                         let bad = retry::bad_certificate(&e);
                         let d = scrub(&describe(e));
-                        report::request("POST", &url, &d, took);
+                        say::request("POST", &url, &d, took);
                         if let Some(bad) = bad {
                             permit.release(Signal::Neutral, None);
                             return Attempt::Done(Sent::Failed(format!(
@@ -474,7 +538,7 @@ impl Shared {
                     }
                 })
             },
-            |line| report::verbose(line),
+            |line| say::verbose(line),
         );
         match (outcome, retries) {
             (Ok(sent), _) => sent,

@@ -2,22 +2,37 @@
 //! checkpoint mode (or the newest page in search mode, for `check`), every request paced by the
 //! tenant's rate budget (`pacer`), and retries.
 
-use crate::config::Auth0Config;
 use crate::http::{ReadFailed, TooLarge, describe, read_capped, redact, redact_raw, snippet};
-use crate::report;
+use crate::log::Log;
 use crate::retry::{self, Attempt, Verdict};
+use crate::say;
 use crate::secret::Secret;
-use crate::source::log::Log;
-use crate::source::pacer::{Pacer, Ticket};
+use crate::source::pacer::{Pacer, Share, Ticket};
 use crate::state::CachedToken;
 use crate::stop::Stop;
 use anyhow::{Result, anyhow, bail};
+use reqwest::Url;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// AUTH0_* settings: the tenant, the machine-to-machine application and the share of the
+/// tenant's rate limit this tool may use.
+#[derive(Debug, Clone)]
+pub struct Auth0Config {
+    /// `https://{domain}`, or the URL given when the domain setting had a scheme.
+    pub base_url: Url,
+    /// The token's audience: AUTH0_AUDIENCE, else `{base_url}api/v2/`. A custom domain or a
+    /// proxy in AUTH0_DOMAIN needs the tenant's own domain here.
+    pub audience: Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// AUTH0_RATE_LIMIT: the most of the tenant's rate limit this tool may use.
+    pub rate_limit: Share,
+}
 
 /// Which page to ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -361,7 +376,7 @@ impl Auth0 {
                     (Verdict::Misconfigured(401 | 403), Ok(text)) => {
                         let from_cache = used.is_some() && used != fetched;
                         if refreshed == 0 || refreshed < MAX_REFRESHES && from_cache {
-                            report::verbose("Auth0 refused the access token; getting a new one");
+                            say::verbose("Auth0 refused the access token; getting a new one");
                             refreshed += 1;
                             if let Some(used) = &used {
                                 self.forget_token(used);
@@ -383,13 +398,13 @@ impl Auth0 {
                     return Attempt::Done(Err(bad));
                 }
                 let why = format!("{bad:#}");
-                report::warn(format_args!("{why}; asking again"));
+                say::warn(format_args!("{why}; asking again"));
                 Attempt::Again {
                     why,
                     wait: Some(retry::backoff(malformed, fastrand::f64())),
                 }
             },
-            |line| report::verbose(line),
+            |line| say::verbose(line),
         );
         if let Some(unused) = held {
             self.pacer.answer(unused, None);
@@ -443,7 +458,7 @@ impl Auth0 {
                 self.pacer.answer(ticket, None);
                 let bad = retry::bad_certificate(&e);
                 let d = describe(e);
-                report::request(method, &redact(url), &d, started.elapsed());
+                say::request(method, &redact(url), &d, started.elapsed());
                 return Err(match bad {
                     Some(bad) => Step::Fail(anyhow!(
                         "{method} {}: {d}; {}",
@@ -455,7 +470,7 @@ impl Auth0 {
             }
         };
         let status = resp.status().as_u16();
-        report::request(method, &redact(url), &status.to_string(), started.elapsed());
+        say::request(method, &redact(url), &status.to_string(), started.elapsed());
         self.pacer.answer(ticket, Some((status, resp.headers())));
         if let Verdict::Retry { .. } = retry::classify(status) {
             let retry_after = retry::retry_after(resp.headers());

@@ -5,16 +5,15 @@
 //! the cursor dropped, and a page that does not move the cursor stops the run.
 
 pub mod auth0;
-pub mod log;
-pub mod logid;
 pub mod pacer;
 pub mod windows;
 
-use crate::report;
+use crate::log::Log;
+use crate::logid;
+use crate::say;
 use crate::state::ledger::WindowId;
 use anyhow::{Result, anyhow};
 use auth0::{Auth0, Cursor, Page};
-use log::Log;
 use reqwest::Url;
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
@@ -151,7 +150,7 @@ fn read(cursors: &Arc<Cursors>, first: Work, tx: &SyncSender<Fetched>) -> Result
             cursor = match link.as_deref().map(|link| follow(link, base, &after)) {
                 Some(Ok(url)) => Cursor::Next(url),
                 Some(Err(why)) => {
-                    report::warn(format_args!(
+                    say::warn(format_args!(
                         "not following Auth0's Link header ({why}); asking for the logs after {after}"
                     ));
                     Cursor::After(after.clone())
@@ -215,7 +214,7 @@ mod tests {
 
     fn page(ids: &[&str]) -> Vec<Log> {
         ids.iter()
-            .map(|id| crate::source::log::from_value(&json!({ "log_id": id })))
+            .map(|id| crate::log::from_value(&json!({ "log_id": id })))
             .collect()
     }
 

@@ -6,8 +6,8 @@
 //! does not leave a single cursor with all the work; a window with only a few pages left is not
 //! cut, so a run a few pages behind reads with one cursor. The decisions are pure functions.
 
-use crate::source::log::Log;
-use crate::source::logid;
+use crate::log::Log;
+use crate::logid;
 use crate::state::ledger::WindowId;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -324,7 +324,7 @@ mod tests {
     }
 
     fn log(id: &str) -> Log {
-        crate::source::log::from_value(&json!({ "log_id": id }))
+        crate::log::from_value(&json!({ "log_id": id }))
     }
 
     #[test]

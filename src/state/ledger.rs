@@ -6,7 +6,7 @@
 //! Pure, unit- and property-tested.
 
 use super::checkpoint::{Acker, Fate, Seq};
-use crate::source::logid;
+use crate::logid;
 use std::collections::HashMap;
 
 /// A window's number in this run.

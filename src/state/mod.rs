@@ -4,11 +4,11 @@
 pub mod checkpoint;
 pub mod history;
 pub mod ledger;
-pub mod owner;
 
 use crate::exit::Failure;
 use crate::files::Unreadable;
 use crate::outcome::Outcome;
+use crate::owner;
 use crate::secret::Secret;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -130,7 +130,7 @@ impl State {
                 .into());
             }
             Err(Unreadable::Io(_, e)) => {
-                let advice = crate::state::owner::foreign(path, &[&lock_path(path)])
+                let advice = owner::foreign(path, &[&lock_path(path)])
                     .map(|a| format!("; {a}"))
                     .unwrap_or_default();
                 return Err(bad(format!("cannot read it: {e}{advice}")).into());

@@ -1,0 +1,294 @@
+//! What the tool says as it goes: log lines on stderr by verbosity (`-q`, `-v`, `-vv`), report
+//! lines on stdout, and, on a terminal, the live progress line of the run's counters. Every
+//! module may speak, so this one imports nothing of the crate but the secrets it scrubs.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::fmt::Display;
+use std::io::IsTerminal;
+use std::io::Write;
+// A thread that panicked holding one of these locks must not take the run's end with it (saving
+// the checkpoint, the history): a poisoned lock is used as it is.
+use std::sync::atomic::{AtomicI8, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+static LEVEL: AtomicI8 = AtomicI8::new(0);
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+pub const QUIET: i8 = -1;
+pub const NORMAL: i8 = 0;
+pub const VERBOSE: i8 = 1;
+pub const DEBUG: i8 = 2;
+
+pub fn set_level(verbose: u8, quiet: bool) {
+    let level = if quiet {
+        QUIET
+    } else {
+        (verbose as i8).min(DEBUG)
+    };
+    LEVEL.store(level, Ordering::Relaxed);
+}
+
+pub fn enabled(level: i8) -> bool {
+    LEVEL.load(Ordering::Relaxed) >= level
+}
+
+fn emit(line: String) {
+    // The last line of defence: whatever a message quotes, no secret the process holds is
+    // printed.
+    let line = crate::secret::scrub(&line);
+    // A log line must not tear the progress display.
+    match BAR.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        Some(bar) => bar.suspend(|| write_line(&mut std::io::stderr(), &line)),
+        None => write_line(&mut std::io::stderr(), &line),
+    }
+}
+
+/// Writes a line of the run's account (a log line, the summary). Nobody reading it (`| head`
+/// left, `2>/dev/full`) is no reason to stop, let alone to panic as `eprintln!` does: the run
+/// still saves its state and records its history, so the error is ignored.
+fn write_line(out: &mut impl Write, line: &str) {
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+}
+
+/// A line on stdout that is a report, not the product (`check`'s lines, the JSON summary, the
+/// JSON of a failure): written if anyone reads it, never a reason to stop or panic.
+pub fn out_line(line: &str) {
+    write_line(&mut std::io::stdout().lock(), line);
+}
+
+/// Writes the product to stdout (`history`, completions, man pages). A reader that stops early
+/// (`| head`) is not an error; any other failure (`>/dev/full`) is, so the exit code tells the
+/// output is not whole.
+pub fn out_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+pub fn error(msg: impl Display) {
+    emit(format!("error: {msg}"));
+}
+
+pub fn warn(msg: impl Display) {
+    if enabled(NORMAL) {
+        emit(format!("warning: {msg}"));
+    }
+}
+
+pub fn info(msg: impl Display) {
+    if enabled(NORMAL) {
+        emit(msg.to_string());
+    }
+}
+
+/// A line on stderr at every level, `-q` included: the summary of a run that set logs aside.
+pub fn always(msg: impl Display) {
+    emit(msg.to_string());
+}
+
+/// `-v`: each request.
+pub fn verbose(msg: impl Display) {
+    if enabled(VERBOSE) {
+        emit(msg.to_string());
+    }
+}
+
+/// `-vv`: everything.
+pub fn debug(msg: impl Display) {
+    if enabled(DEBUG) {
+        emit(msg.to_string());
+    }
+}
+
+/// One request's line for `-v`: method, URL without secrets, status, time.
+pub fn request(method: &str, url: &str, outcome: &str, took: Duration) {
+    verbose(format_args!(
+        "{method} {url} -> {outcome} in {} ms",
+        took.as_millis()
+    ));
+}
+
+/// `1 request`, `2 requests`: a count with its noun in the right number.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Counted by every thread of the run.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub pages: AtomicU64,
+    pub fetched: AtomicU64,
+    pub matched: AtomicU64,
+    pub delivered: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+        tick();
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+static COUNTERS: Mutex<Option<std::sync::Arc<Counters>>> = Mutex::new(None);
+
+/// How far reading has come: the stored time of the oldest log not yet read, and the cursors
+/// reading. Given by the run; the progress display asks it at each update.
+type Reached = Box<dyn Fn() -> (Option<SystemTime>, usize) + Send>;
+static REACHED: Mutex<Option<(Reached, Option<SystemTime>)>> = Mutex::new(None);
+
+/// The progress display shows how far reading has come, as `reached` tells it.
+pub fn follow(reached: impl Fn() -> (Option<SystemTime>, usize) + Send + 'static) {
+    let mut r = REACHED.lock().unwrap_or_else(PoisonError::into_inner);
+    *r = Some((Box::new(reached), None));
+}
+
+/// What the progress display says of the read: the time it has reached (the oldest log not yet
+/// read), the cursors reading, and when it will be caught up at the pace so far (how far the
+/// reached time moved in `elapsed`, from `first`).
+pub fn reading_line(
+    reached: Option<SystemTime>,
+    cursors: usize,
+    first: Option<SystemTime>,
+    elapsed: Duration,
+    now: SystemTime,
+) -> Option<String> {
+    let reached = reached?;
+    let at = humantime::format_rfc3339_seconds(reached);
+    let cursors = count(cursors as u64, "cursor", "cursors");
+    let gone = reached
+        .duration_since(first?)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let left = now
+        .duration_since(reached)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let eta = match gone > 0.0 && elapsed.as_secs_f64() > 1.0 {
+        true => {
+            let secs = left / (gone / elapsed.as_secs_f64());
+            format!(
+                ", caught up in about {}",
+                humantime::format_duration(Duration::from_secs(secs.min(1e7) as u64))
+            )
+        }
+        false => String::new(),
+    };
+    Some(format!("reached {at} with {cursors}{eta}"))
+}
+
+/// Shows a live line on stderr while the run lasts, if stderr is a terminal and not `-q`.
+/// Cron, pipes and files get no escape codes and no carriage returns.
+pub struct Progress;
+
+impl Progress {
+    pub fn start(counters: std::sync::Arc<Counters>) -> Progress {
+        if enabled(NORMAL) && std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed}] {msg}")
+                    .expect("valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            *BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar);
+            *COUNTERS.lock().unwrap_or_else(PoisonError::into_inner) = Some(counters);
+            tick();
+        }
+        Progress
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = BAR.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            bar.finish_and_clear();
+        }
+        COUNTERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        REACHED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+}
+
+fn tick() {
+    let bar = BAR.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(bar) = bar.as_ref() else { return };
+    let Some(c) = COUNTERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+    else {
+        return;
+    };
+    let secs = bar.elapsed().as_secs_f64().max(0.001);
+    let delivered = Counters::get(&c.delivered);
+    let fetched = Counters::get(&c.fetched);
+    let reading = {
+        let mut r = REACHED.lock().unwrap_or_else(PoisonError::into_inner);
+        r.as_mut().and_then(|(reached, first)| {
+            let (at, cursors) = reached();
+            if first.is_none() {
+                *first = at;
+            }
+            reading_line(at, cursors, *first, bar.elapsed(), SystemTime::now())
+        })
+    };
+    bar.set_message(format!(
+        "{}, {} fetched ({:.0} logs/s), {} matched, {} delivered ({:.0}/s), {}{}",
+        count(Counters::get(&c.pages), "page", "pages"),
+        count(fetched, "log", "logs"),
+        fetched as f64 / secs,
+        Counters::get(&c.matched),
+        delivered,
+        delivered as f64 / secs,
+        count(Counters::get(&c.retries), "retry", "retries"),
+        reading.map(|r| format!("; {r}")).unwrap_or_default(),
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reading_line_says_where_the_read_is_with_how_many_cursors_and_when_it_is_done() {
+        let t = |s: &str| humantime::parse_rfc3339(s).unwrap();
+        let now = t("2026-11-30T12:00:00Z");
+        let line = reading_line(
+            Some(t("2026-11-29T12:00:00Z")),
+            5,
+            Some(t("2026-11-28T12:00:00Z")),
+            Duration::from_secs(60),
+            now,
+        )
+        .unwrap();
+        // A day of stored time read in a minute, a day left: a minute more.
+        assert_eq!(
+            line,
+            "reached 2026-11-29T12:00:00Z with 5 cursors, caught up in about 1m"
+        );
+        let start = reading_line(Some(now), 1, Some(now), Duration::ZERO, now).unwrap();
+        assert_eq!(start, "reached 2026-11-30T12:00:00Z with 1 cursor");
+        assert_eq!(reading_line(None, 0, None, Duration::ZERO, now), None);
+    }
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(count(1, "request", "requests"), "1 request");
+        assert_eq!(count(0, "request", "requests"), "0 requests");
+        assert_eq!(count(2, "retry", "retries"), "2 retries");
+    }
+}
