@@ -13,9 +13,11 @@ use crate::report::{self, Summary};
 use crate::retry::{self, Verdict};
 use crate::secret;
 use crate::state::State;
+use crate::stop::{Part, Stop};
 use reqwest::Url;
 use reqwest::blocking::Client;
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 /// One short timeout for a whole ping: a monitor that is down must not hold up the run, nor eat
@@ -72,10 +74,12 @@ pub struct Monitor<'a> {
     http: Option<Client>,
     started: Instant,
     rid: String,
+    /// The run's token: a signal ends the wait for `/start`.
+    stop: Arc<Stop>,
 }
 
 impl<'a> Monitor<'a> {
-    pub fn new(cfg: &'a Config) -> Monitor<'a> {
+    pub fn new(cfg: &'a Config, stop: Arc<Stop>) -> Monitor<'a> {
         let http = cfg.monitor.healthcheck.as_ref().and_then(|_| {
             crate::http::client(cfg)
                 .map_err(|e| report::warn(format_args!("healthcheck pings disabled: {e:#}")))
@@ -86,6 +90,7 @@ impl<'a> Monitor<'a> {
             http,
             started: Instant::now(),
             rid: run_id(),
+            stop,
         }
     }
 
@@ -97,22 +102,29 @@ impl<'a> Monitor<'a> {
         else {
             return;
         };
-        let rid = self.rid.clone();
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let (rid, stop) = (self.rid.clone(), Arc::clone(&self.stop));
+        let done = Arc::new(AtomicBool::new(false));
+        let pinged = Arc::clone(&done);
         let spawned = std::thread::Builder::new()
             .name("ping".into())
             .spawn(move || {
                 send_ping(&http, &base, Ping::Start, &rid, String::new());
-                let _ = done_tx.send(());
+                pinged.store(true, Ordering::SeqCst);
+                stop.nudge();
             });
         if spawned.is_err() {
             return;
         }
-        while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(Duration::from_millis(50)) {
-            if crate::signal::received().is_some() {
+        loop {
+            let seen = self.stop.news();
+            if done.load(Ordering::SeqCst) {
+                return;
+            }
+            if self.stop.stopped(Part::Sending).is_some() {
                 report::warn("not waiting for the HEALTHCHECK_URL/start ping: stopping");
                 return;
             }
+            self.stop.await_news(seen, None);
         }
     }
 
