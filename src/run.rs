@@ -212,6 +212,7 @@ fn run_watched(
             &summary,
             &mut state,
             SystemTime::now(),
+            stop,
         );
         if (state.last_daily_report.clone(), state.trouble.clone()) != before
             && let Err(e) = state.save(&state_file)
