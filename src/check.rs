@@ -14,6 +14,7 @@ use crate::sink::webhook::{Direct, Sent};
 use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor};
 use crate::source::pacer::Share;
 use crate::state::{self, CachedToken, State};
+use crate::stop::Stop;
 use anyhow::{Context, Result};
 use std::net::ToSocketAddrs;
 use std::path::Path;
@@ -125,7 +126,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), None);
     let deadline = Instant::now() + Duration::from_secs(60);
     let page = auth0
-        .page(&Cursor::Newest, 1, deadline, &crate::stop::Stop::new())
+        .page(&Cursor::Newest, 1, deadline, &Stop::until(deadline))
         .with_context(|| format!("reading logs from {}", cfg.auth0.base_url));
     match page {
         Ok(page) => {
@@ -254,7 +255,7 @@ fn cached_token_keeps_working(
     let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), Some(token));
     let deadline = Instant::now() + Duration::from_secs(30);
     auth0
-        .page(&Cursor::Newest, 1, deadline, &crate::stop::Stop::new())
+        .page(&Cursor::Newest, 1, deadline, &Stop::until(deadline))
         .ok()?;
     Some(keeps_working_words(until, now_secs))
 }
@@ -273,10 +274,8 @@ fn keeps_working_words(until: u64, now: u64) -> String {
 /// for a run. One attempt: a run would retry an answer such as 503, `check` reports it.
 fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) {
     let item = test_item(cfg.webhook.shape, SystemTime::now());
-    let deadline = Arc::new(crate::stop::Deadline::new(
-        Instant::now() + cfg.webhook.timeout,
-    ));
-    let direct = Direct::new(http, &cfg.webhook, Arc::default(), deadline);
+    let stop = Arc::new(Stop::until(Instant::now() + cfg.webhook.timeout));
+    let direct = Direct::new(http, &cfg.webhook, Arc::default(), stop);
     let url = cfg.webhook.shown_url();
     let id = &item.log_id;
     let signed = match &cfg.webhook.signing {

@@ -3,6 +3,7 @@
 //! "ok" and "failed" mean the same thing in every one of them.
 
 use crate::exit;
+use crate::stop::Cause;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The end of a run.
@@ -53,13 +54,14 @@ impl Outcome {
         }
     }
 
-    /// The outcome from what a run did: a signal first, then an error, then logs set aside.
-    pub fn decide(signal: Option<i32>, failed: bool, set_aside: bool, caught_up: bool) -> Outcome {
-        match (signal, failed, set_aside) {
-            (Some(signal), _, _) => Outcome::Interrupted { signal },
-            (None, true, _) => Outcome::Failed,
-            (None, false, true) => Outcome::DeadLettered { caught_up },
-            (None, false, false) => Outcome::Ok { caught_up },
+    /// The outcome from why the run's token fired and what the run did: a signal first, then
+    /// a failure (the token's, or an error), then logs set aside.
+    pub fn decide(cause: Option<Cause>, error: bool, set_aside: bool, caught_up: bool) -> Outcome {
+        match (cause, error, set_aside) {
+            (Some(Cause::Signal(signal)), _, _) => Outcome::Interrupted { signal },
+            (Some(Cause::Failed), _, _) | (_, true, _) => Outcome::Failed,
+            (_, false, true) => Outcome::DeadLettered { caught_up },
+            (_, false, false) => Outcome::Ok { caught_up },
         }
     }
 
@@ -202,12 +204,24 @@ mod tests {
     }
 
     #[test]
-    fn a_signal_wins_then_an_error_then_logs_set_aside() {
+    fn a_signal_wins_then_a_failure_then_logs_set_aside() {
         assert_eq!(
-            Outcome::decide(Some(15), true, true, true),
+            Outcome::decide(Some(Cause::Signal(15)), true, true, true),
             Outcome::Interrupted { signal: 15 }
         );
+        assert_eq!(
+            Outcome::decide(Some(Cause::Failed), false, true, true),
+            Outcome::Failed
+        );
         assert_eq!(Outcome::decide(None, true, true, true), Outcome::Failed);
+        assert_eq!(
+            Outcome::decide(Some(Cause::Deadline), false, false, false),
+            Outcome::Ok { caught_up: false }
+        );
+        assert_eq!(
+            Outcome::decide(Some(Cause::Read), false, true, true),
+            Outcome::DeadLettered { caught_up: true }
+        );
         assert_eq!(
             Outcome::decide(None, false, true, false),
             Outcome::DeadLettered { caught_up: false }

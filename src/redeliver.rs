@@ -18,7 +18,7 @@ use crate::sink::encode::Matched;
 use crate::sink::sign;
 use crate::sink::webhook::{Direct, Sent};
 use crate::state::{self, State};
-use crate::stop::Deadline;
+use crate::stop::{Part, Stop};
 use anyhow::Result;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -26,8 +26,8 @@ use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::time::{Instant, SystemTime};
 
 /// A line of the dead-letter file.
 #[derive(Debug)]
@@ -152,8 +152,10 @@ fn mine(entries: &[Entry]) -> impl Iterator<Item = &Record> {
 /// One redelivery of DEAD_LETTER_FILE; its outcome: ok (exit 0) none of this tenant's records
 /// is left in the file, dead-lettered (3) some are (or lines that are not records), failed (1)
 /// it stopped on a failure, interrupted (128+N) by a signal. METRICS_FILE's dead-letter gauge
-/// is updated after it.
+/// is updated after it. Its stop token is watched for signals from its start to its end.
 pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
+    let stop = Arc::new(Stop::new());
+    let _watch = signal::watch(&stop);
     let Some(given) = cfg.dead_letter.as_deref() else {
         return Err(exit::settings(
             "redeliver needs DEAD_LETTER_FILE (--dead-letter): the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
@@ -211,16 +213,16 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
         return Ok(Outcome::Ok { caught_up: true });
     }
 
-    let deadline = Arc::new(Deadline::new(started + cfg.max_run_time));
+    stop.shorten(started + cfg.max_run_time);
     let http = crate::http::client(&cfg.http())?;
     let counters = Arc::new(Counters::default());
     let direct = Direct::new(
         &http,
         &cfg.webhook,
         Arc::clone(&counters),
-        Arc::clone(&deadline),
+        Arc::clone(&stop),
     );
-    let mut error = send_all(&mut entries, &direct, &deadline, &counters, &me);
+    let mut error = send_all(&mut entries, direct, &stop, &counters, &me);
 
     let changed = records(&entries).any(|r| r.fate != Fate::NotAttempted);
     let mut left = total + unreadable - Counters::get(&counters.delivered);
@@ -231,7 +233,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
         ));
     }
 
-    let outcome = Outcome::decide(signal::received(), error.is_some(), left > 0, true);
+    let outcome = Outcome::decide(stop.cause(), error.is_some(), left > 0, true);
     if let Some(e) = &error {
         say::error(e);
     }
@@ -351,77 +353,112 @@ fn print_items(entries: &[Entry]) -> Result<()> {
 /// stopped it, if any.
 fn send_all(
     entries: &mut [Entry],
-    direct: &Direct,
-    deadline: &Deadline,
+    direct: Direct,
+    stop: &Arc<Stop>,
     counters: &Counters,
     me: &str,
 ) -> Option<String> {
-    let finished = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| watch_signals(direct, deadline, &finished));
-        let mut error = None;
-        for entry in entries.iter_mut() {
-            let Entry::Record(r) = entry else { continue };
-            if !r.mine {
-                continue;
+    let courier = Courier::start(direct, Arc::clone(stop));
+    for entry in entries.iter_mut() {
+        let Entry::Record(r) = entry else { continue };
+        if !r.mine {
+            continue;
+        }
+        if stop.stopped(Part::Sending).is_some() {
+            break;
+        }
+        let item = Matched {
+            seq: Default::default(),
+            log_id: r.log_id.clone(),
+            json: r.item.clone(),
+        };
+        // Given up at the end of a signal's grace: the record stays, not attempted.
+        let Some(sent) = courier.send(r.webhook_id.clone(), item) else {
+            break;
+        };
+        match sent {
+            Sent::Delivered { .. } => {
+                say::verbose(format_args!("log {} accepted", r.log_id));
+                Counters::add(&counters.delivered, 1);
+                r.fate = Fate::Accepted;
             }
-            if signal::received().is_some() {
-                break;
+            Sent::Refused { status, detail } => {
+                say::warn(format_args!(
+                    "log {} refused again ({detail}); kept in the dead-letter file",
+                    r.log_id
+                ));
+                Counters::add(&counters.dead_lettered, 1);
+                // A record without a tenant that this redelivery took as its own is now
+                // labelled as such. The item was read from the file as JSON: its record
+                // cannot fail.
+                if let Ok(line) = dead_letter_record(
+                    &r.log_id,
+                    Some(r.tenant.as_deref().unwrap_or(me)),
+                    &r.webhook_id,
+                    status,
+                    &detail,
+                    &r.item,
+                ) {
+                    r.fate = Fate::Refused(line);
+                }
             }
-            let item = Matched {
-                seq: Default::default(),
-                log_id: r.log_id.clone(),
-                json: r.item.clone(),
-            };
-            match direct.send(&r.webhook_id, std::slice::from_ref(&item)) {
-                Sent::Delivered { .. } => {
-                    say::verbose(format_args!("log {} accepted", r.log_id));
-                    Counters::add(&counters.delivered, 1);
-                    r.fate = Fate::Accepted;
-                }
-                Sent::Refused { status, detail } => {
-                    say::warn(format_args!(
-                        "log {} refused again ({detail}); kept in the dead-letter file",
-                        r.log_id
-                    ));
-                    Counters::add(&counters.dead_lettered, 1);
-                    // A record without a tenant that this redelivery took as its own is now
-                    // labelled as such. The item was read from the file as JSON: its record
-                    // cannot fail.
-                    if let Ok(line) = dead_letter_record(
-                        &r.log_id,
-                        Some(r.tenant.as_deref().unwrap_or(me)),
-                        &r.webhook_id,
-                        status,
-                        &detail,
-                        &r.item,
-                    ) {
-                        r.fate = Fate::Refused(line);
-                    }
-                }
-                Sent::Failed(e) => {
-                    error = Some(format!(
-                        "redelivery stopped at log {}: {e}; it and the logs after it are kept in the dead-letter file",
-                        r.log_id
-                    ));
-                    break;
-                }
+            // After a signal, the signal is why.
+            Sent::Failed(_) if stop.signal().is_some() => break,
+            Sent::Failed(e) => {
+                return Some(format!(
+                    "redelivery stopped at log {}: {e}; it and the logs after it are kept in the dead-letter file",
+                    r.log_id
+                ));
             }
         }
-        finished.store(true, Ordering::Relaxed);
-        error
-    })
+    }
+    None
 }
 
-/// After a signal, the request in flight gets the run's grace, then gives up.
-fn watch_signals(direct: &Direct, deadline: &Deadline, finished: &AtomicBool) {
-    let mut grace = signal::Grace::default();
-    while !finished.load(Ordering::Relaxed) {
-        if grace.over(|end| deadline.shorten(end)) {
-            direct.stop();
-            return;
+/// The request under way, on a thread of its own, so that a signal's grace can end the wait
+/// for it: a request cannot be cut short, but it need not be waited for.
+struct Courier {
+    jobs: Sender<(String, Matched)>,
+    sent: Receiver<Sent>,
+    stop: Arc<Stop>,
+}
+
+impl Courier {
+    fn start(direct: Direct, stop: Arc<Stop>) -> Courier {
+        let (jobs, todo) = channel::<(String, Matched)>();
+        let (done, sent) = channel();
+        let nudge = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("redeliver".into())
+            .spawn(move || {
+                for (id, item) in todo {
+                    let how = direct.send(&id, std::slice::from_ref(&item));
+                    if done.send(how).is_err() {
+                        return;
+                    }
+                    nudge.nudge();
+                }
+            })
+            .expect("starting the redelivery thread");
+        Courier { jobs, sent, stop }
+    }
+
+    /// How one request ended; `None` when a signal's grace ended first.
+    fn send(&self, webhook_id: String, item: Matched) -> Option<Sent> {
+        self.jobs.send((webhook_id, item)).ok()?;
+        loop {
+            let seen = self.stop.news();
+            match self.sent.try_recv() {
+                Ok(sent) => return Some(sent),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            let grace_end = self.stop.signal().and(self.stop.deadline());
+            if grace_end.is_some_and(|end| Instant::now() >= end) {
+                return None;
+            }
+            self.stop.await_news(seen, grace_end);
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

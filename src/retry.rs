@@ -1,8 +1,8 @@
 //! Retrying, for the webhook and the Auth0 API alike: the decisions as pure functions (which
 //! answers are retried, which are final, how long to wait, what `Retry-After` says) and the one
-//! blocking runner both clients use (attempt, classify, wait; the deadline checked here only).
+//! blocking runner every client uses (attempt, classify, wait; the deadline checked here only).
 
-use crate::stop::Stop;
+use crate::stop::{Cause, Part, Stop};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What one answer means, for every client: the webhook, Auth0, Slack and pings.
@@ -157,12 +157,14 @@ pub enum Attempt<T> {
 }
 
 /// Sends, classifies and waits until an attempt is [`Attempt::Done`], `max_attempts` are
-/// spent, the run stops, or the next attempt would come after `deadline`. The attempt gets its
-/// number (0 for the first); `retrying` hears of each retry, for `-v`. Err is the message
-/// saying why it gave up.
+/// spent, the run stops (`stop` fires for a cause that stops `part`), or the next attempt would
+/// come after the deadline: the token's, or `until` when that is earlier. The attempt gets its
+/// number (0 for the first, which is always made); `retrying` hears of each retry, for `-v`.
+/// Err is the message saying why it gave up.
 pub fn run<T>(
-    deadline: Instant,
+    until: Option<Instant>,
     stop: &Stop,
+    part: Part,
     max_attempts: Option<u32>,
     mut attempt: impl FnMut(u32) -> Attempt<T>,
     retrying: impl Fn(&str),
@@ -187,26 +189,37 @@ pub fn run<T>(
         }
         let pause = next_wait(n, asked, fastrand::f64());
         retrying(&format!("{why}; retry {n} in {} ms", pause.as_millis()));
-        wait(pause, deadline, stop, &why)?;
+        wait(pause, until, stop, part, &why)?;
     }
 }
 
-/// Sleeps `wait` unless the run stops. A wait that would pass the deadline (a `Retry-After` or
-/// a rate-limit reset beyond MAX_RUN_TIME) sleeps until the deadline and then gives up with a
-/// message saying so; the next run goes on. The one place a wait meets the deadline.
-pub fn wait(wait: Duration, deadline: Instant, stop: &Stop, why: &str) -> Result<(), String> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    let sleep = wait.min(left);
-    if !sleep.is_zero() && !stop.sleep(sleep) {
-        return Err(format!("{why} (not retried: the run is stopping)"));
-    }
-    if wait > left {
-        return Err(format!(
+/// Sleeps `wait` unless the run stops. A wait that would pass the deadline (the token's, or
+/// `until`: a `Retry-After` or a rate-limit reset beyond MAX_RUN_TIME) sleeps until the
+/// deadline and then gives up with a message saying so; the next run goes on. The one place a
+/// wait meets the deadline, and a timed wait on the token: a signal ends it at once, wherever
+/// it moves the deadline.
+fn wait(
+    wait: Duration,
+    until: Option<Instant>,
+    stop: &Stop,
+    part: Part,
+    why: &str,
+) -> Result<(), String> {
+    let now = Instant::now();
+    // At most MAX_RETRY_AFTER (`next_wait`): no overflow.
+    let end = now + wait;
+    let limit = match (until, stop.deadline()) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(end),
+    };
+    match stop.sleep_until(end.min(limit), part) {
+        Ok(()) if end <= limit => Ok(()),
+        Ok(()) | Err(Cause::Deadline) => Err(format!(
             "{why}; the next attempt would come after MAX_RUN_TIME, so this run waited {} until MAX_RUN_TIME and stops (the next run goes on)",
-            human(left)
-        ));
+            human(limit.saturating_duration_since(now))
+        )),
+        Err(_) => Err(format!("{why} (not retried: the run is stopping)")),
     }
-    Ok(())
 }
 
 /// A duration as people read it: to the millisecond under a minute ("1s 500ms"), else to the
@@ -291,12 +304,12 @@ mod tests {
     #[test]
     fn every_attempt_counts_toward_the_limit_steps_included() {
         // A token fetched, then answers that are asked again: the limit is on all of them.
-        let stop = Stop::new();
-        let deadline = Instant::now() + Duration::from_secs(3600);
+        let stop = Stop::until(Instant::now() + Duration::from_secs(3600));
         let mut sent = 0;
         let given_up = run::<()>(
-            deadline,
+            None,
             &stop,
+            Part::Sending,
             Some(4),
             |n| {
                 sent += 1;
@@ -315,8 +328,9 @@ mod tests {
 
         let mut sent = 0;
         let steps = run::<()>(
-            deadline,
+            None,
             &stop,
+            Part::Sending,
             Some(2),
             |_| {
                 sent += 1;
@@ -326,7 +340,62 @@ mod tests {
         );
         assert_eq!(sent, 2);
         assert!(steps.is_err());
-        assert_eq!(run(deadline, &stop, Some(2), Attempt::Done, |_| {}), Ok(0));
+        assert_eq!(
+            run(None, &stop, Part::Sending, Some(2), Attempt::Done, |_| {}),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn a_wait_past_the_deadline_gives_up_and_a_stopped_run_retries_nothing() {
+        let stop = Stop::until(Instant::now());
+        let past = wait(Duration::from_secs(5), None, &stop, Part::Sending, "503");
+        assert!(past.unwrap_err().contains("after MAX_RUN_TIME"));
+        let until = Some(Instant::now());
+        let unbounded = Stop::new();
+        let past = wait(
+            Duration::from_secs(5),
+            until,
+            &unbounded,
+            Part::Reading,
+            "503",
+        );
+        assert!(past.unwrap_err().contains("after MAX_RUN_TIME"));
+        assert_eq!(
+            wait(Duration::ZERO, None, &unbounded, Part::Sending, "503"),
+            Ok(())
+        );
+
+        let stopped = Stop::new();
+        stopped.interrupt(15, Duration::from_secs(10));
+        let mut sent = 0;
+        let given_up = run::<()>(
+            None,
+            &stopped,
+            Part::Sending,
+            None,
+            |_| {
+                sent += 1;
+                Attempt::Again {
+                    why: "webhook answered 503".into(),
+                    wait: Some(Duration::from_secs(1)),
+                }
+            },
+            |_| {},
+        );
+        assert_eq!(sent, 1, "the first attempt is made, no retry");
+        assert_eq!(
+            given_up,
+            Err("webhook answered 503 (not retried: the run is stopping)".into())
+        );
+        // The end of reading stops the reader's retries, not the sender's.
+        let read = Stop::new();
+        read.fire(Cause::Read);
+        assert!(wait(Duration::ZERO, None, &read, Part::Reading, "x").is_err());
+        assert_eq!(
+            wait(Duration::ZERO, None, &read, Part::Sending, "x"),
+            Ok(())
+        );
     }
 
     #[test]

@@ -20,12 +20,12 @@ use crate::source::{self, Event, Fetched};
 use crate::state::checkpoint::Fate;
 use crate::state::ledger::Ledger;
 use crate::state::{self, RunRecord, State};
-use crate::stop::Deadline;
+use crate::stop::{Cause, Part, Stop};
 use anyhow::{Result, anyhow};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The checkpoint is saved at most this often during a run (and always at its end). Each save
@@ -33,26 +33,29 @@ use std::time::{Duration, Instant, SystemTime};
 /// CPU time. A crash loses at most this much progress: those logs are sent again, never skipped.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
-/// How often the loop looks at signals and the clock while it waits.
-const TICK: Duration = Duration::from_millis(50);
-
 /// One run, reported to the monitors from inside: `/start` once it holds the lock, the end
 /// with its outcome. The outcome of a run that got as far as reading its state (its summary
-/// printed, recorded and reported); an error for one that did not.
+/// printed, recorded and reported); an error for one that did not. Its stop token is watched
+/// for signals from its start to its end.
 pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<Outcome> {
+    let stop = Arc::new(Stop::new());
+    let _watch = signal::watch(&stop);
     // A dry run is not a run that monitors should hear of.
     let monitor = (!dry_run).then(|| {
         Monitor::new(
             &cfg.monitor,
             &cfg.http(),
-            cfg.tenant(),
-            cfg.auth0.base_url.host_str().unwrap_or_default(),
+            (
+                cfg.tenant(),
+                cfg.auth0.base_url.host_str().unwrap_or_default(),
+            ),
             cfg.dead_letter.as_deref(),
+            Arc::clone(&stop),
         )
     });
     // The state as read, for the metrics of a run that fails after reading it.
     let mut read = None;
-    let result = run_watched(cfg, dry_run, output, monitor.as_ref(), &mut read);
+    let result = run_watched(cfg, dry_run, output, &stop, monitor.as_ref(), &mut read);
     if let (Some(m), Err(e)) = (&monitor, &result) {
         m.ended_early(e, read.as_ref());
     }
@@ -63,6 +66,7 @@ fn run_watched(
     cfg: &Config,
     dry_run: bool,
     output: Output,
+    stop: &Arc<Stop>,
     monitor: Option<&Monitor>,
     read: &mut Option<State>,
 ) -> Result<Outcome> {
@@ -101,7 +105,7 @@ fn run_watched(
 
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let deadline = Arc::new(Deadline::new(started + cfg.max_run_time));
+    stop.shorten(started + cfg.max_run_time);
     let http = crate::http::client(&cfg.http())?;
     let counters = Arc::new(Counters::default());
     let auth0 = Arc::new(Auth0::new(
@@ -109,6 +113,13 @@ fn run_watched(
         cfg.auth0.clone(),
         state.token.clone(),
     ));
+    // Cursors waiting for the rate budget wake when the token fires.
+    let waiting = Arc::downgrade(&auth0);
+    stop.on_change(move || {
+        if let Some(auth0) = waiting.upgrade() {
+            auth0.pacer().wake();
+        }
+    });
     // Made before any network call, so a dead-letter file that cannot be opened stops the run
     // with exit 2 and nothing sent. A dry run sends nothing, so it needs none.
     let sink = match dry_run {
@@ -121,7 +132,7 @@ fn run_watched(
                 .map(|p| DeadLetter::open(p, &tenant))
                 .transpose()?,
             Arc::clone(&counters),
-            Arc::clone(&deadline),
+            Arc::clone(stop),
         )?),
     };
 
@@ -133,7 +144,7 @@ fn run_watched(
             state_file: &state_file,
             auth0,
             counters: &counters,
-            deadline,
+            stop: Arc::clone(stop),
             started,
             saved,
             saved_at: None,
@@ -145,9 +156,9 @@ fn run_watched(
         .run(&mut state, sink)
     };
 
-    let signal = signal::received();
+    let cause = stop.cause();
     let mut error = ended.error.as_ref().map(|e| format!("{e:#}"));
-    if let (Some(sig), None) = (signal, &error) {
+    if let (Some(sig), None) = (stop.signal(), &error) {
         error = Some(format!(
             "interrupted by {}; the next run goes on from the checkpoint",
             signal::name(sig)
@@ -155,7 +166,7 @@ fn run_watched(
     }
     let dead_lettered = Counters::get(&counters.dead_lettered);
     warnings.extend(ended.warning);
-    let outcome = Outcome::decide(signal, error.is_some(), dead_lettered > 0, ended.caught_up);
+    let outcome = Outcome::decide(cause, error.is_some(), dead_lettered > 0, ended.caught_up);
     let mut summary = Summary {
         run: RunRecord {
             started_at: humantime::format_rfc3339_millis(started_at).to_string(),
@@ -213,6 +224,7 @@ fn run_watched(
             &summary,
             &mut state,
             SystemTime::now(),
+            stop,
         );
         if (state.last_daily_report.clone(), state.trouble.clone()) != before
             && let Err(e) = state.save(&state_file)
@@ -255,7 +267,9 @@ struct Pipeline<'a> {
     state_file: &'a Path,
     auth0: Arc<Auth0>,
     counters: &'a Counters,
-    deadline: Arc<Deadline>,
+    /// The run's token: fired by a signal (which brings its deadline forward), a delivery that
+    /// failed, or here when reading is over; the loops wait on it.
+    stop: Arc<Stop>,
     started: Instant,
     /// The checkpoint as last written to the state file.
     saved: Option<String>,
@@ -291,11 +305,10 @@ impl Pipeline<'_> {
         // flight, can still be answered before MAX_RUN_TIME.
         let margin = self.cfg.webhook.timeout.min(self.cfg.max_run_time / 5);
         let fetch_until = self
-            .deadline
-            .at()
-            .checked_sub(margin)
+            .stop
+            .deadline()
+            .and_then(|d| d.checked_sub(margin))
             .unwrap_or(self.started);
-        let stop = Arc::new(crate::stop::Stop::new());
         // A page in the channel and one being read by each cursor: memory stays flat whatever
         // the backlog.
         let (tx, rx) = sync_channel::<Fetched>(2);
@@ -305,7 +318,7 @@ impl Pipeline<'_> {
             self.cfg.auth0.base_url.clone(),
             start.clone(),
             fetch_until,
-            Arc::clone(&stop),
+            Arc::clone(&self.stop),
             tx,
         );
         say::follow(move || board.reached());
@@ -314,8 +327,7 @@ impl Pipeline<'_> {
         let mut error = self.consume(&rx, &mut sink, &mut acker, state, fetch_until);
         // The cursor threads are not waited for: they end at their next step, and an Auth0
         // request in flight must not hold up a run that is stopping.
-        stop.fire();
-        self.auth0.pacer().wake();
+        self.stop.fire(Cause::Read);
         drop(rx);
         if error.as_ref().is_some_and(|e| e.is::<ClosedPipe>()) {
             error = None;
@@ -352,15 +364,19 @@ impl Pipeline<'_> {
             self.cfg.webhook.format,
         );
         let mut fetch_error = None;
+        // Each pass takes what has come (answers first, then a page if there is room for its
+        // logs), and waits on the token for more: a page or an answer nudges it, a signal or a
+        // failure fires it.
         loop {
+            let seen = self.stop.news();
             if let Sink::Webhook(d) = sink {
-                while let Some(done) = d.wait(Duration::ZERO) {
+                while let Some(done) = d.try_done() {
                     if let Some(e) = self.absorb(done, acker, state) {
                         return Some(e);
                     }
                 }
             }
-            if signal::received().is_some() {
+            if self.stop.stopped(Part::Sending).is_some() {
                 break;
             }
             // The fetch thread stops by itself then, but an Auth0 request it has in flight
@@ -368,25 +384,29 @@ impl Pipeline<'_> {
             if Instant::now() >= fetch_until {
                 break;
             }
-            if let Sink::Webhook(d) = sink
-                && !d.has_room()
-            {
-                if let Some(done) = d.wait(TICK)
-                    && let Some(e) = self.absorb(done, acker, state)
-                {
-                    return Some(e);
-                }
-                continue;
-            }
-            let event = match rx.recv_timeout(TICK) {
-                Ok(Ok(event)) => event,
+            let room = match sink {
+                Sink::Webhook(d) => d.has_room(),
+                Sink::Stdout => true,
+            };
+            // No page is taken while the sink has no room for its logs: memory stays flat.
+            let next = if room {
+                rx.try_recv()
+            } else {
+                Err(TryRecvError::Empty)
+            };
+            let event = match next {
+                Ok(Ok(event)) => Some(event),
                 Ok(Err(e)) => {
                     // What was fetched before is still delivered; the error ends the run after.
                     fetch_error = Some(e.context("fetching logs from Auth0"));
                     break;
                 }
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => break,
+            };
+            let Some(event) = event else {
+                self.stop.await_news(seen, Some(fetch_until));
+                continue;
             };
             let (window, logs) = match event {
                 Event::Opened { window, after } => {
@@ -420,12 +440,13 @@ impl Pipeline<'_> {
                 return Some(e);
             }
         }
-        if !acker.caught_up() && signal::received().is_none() && Instant::now() >= fetch_until {
+        let stopped = self.stop.stopped(Part::Sending);
+        if !acker.caught_up() && stopped.is_none() && Instant::now() >= fetch_until {
             say::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
         }
-        // The backlog ended, fetching failed, MAX_RUN_TIME is near, or a signal came: the last
-        // partial batch goes now.
-        if let (Sink::Webhook(d), Some(batch)) = (sink, batcher.take()) {
+        // The backlog ended, fetching failed or MAX_RUN_TIME is near: the last partial batch
+        // goes now. After a signal nothing new is started.
+        if let (Sink::Webhook(d), Some(batch), None) = (sink, batcher.take(), stopped) {
             d.submit(batch);
         }
         fetch_error
@@ -491,7 +512,9 @@ impl Pipeline<'_> {
         done.error.map(|e| anyhow!(e))
     }
 
-    /// Waits for the requests in flight: all of them, or after a signal only its grace.
+    /// Waits for the requests in flight. Their timeouts and retries end by the deadline on
+    /// their own, except those under way when a signal brought it forward: after a signal, the
+    /// wait ends at the deadline, the end of its grace, and what is still out is given up.
     fn drain(
         &mut self,
         d: &mut Deliverer,
@@ -501,18 +524,20 @@ impl Pipeline<'_> {
     ) {
         // A failed delivery has already stopped the requests not started (the deliverer does
         // that itself); after a failed fetch, what was fetched before is still delivered.
-        let mut grace = signal::Grace::default();
         while d.in_flight() > 0 {
-            if grace.over(|end| self.deadline.shorten(end)) {
-                d.abandon();
+            let seen = self.stop.news();
+            if let Some(done) = d.try_done() {
+                if let Some(e) = self.absorb(done, acker, state) {
+                    d.abandon();
+                    error.get_or_insert(e);
+                }
+                continue;
+            }
+            let grace_end = self.stop.signal().and(self.stop.deadline());
+            if grace_end.is_some_and(|end| Instant::now() >= end) {
                 break;
             }
-            if let Some(done) = d.wait(TICK)
-                && let Some(e) = self.absorb(done, acker, state)
-            {
-                d.abandon();
-                error.get_or_insert(e);
-            }
+            self.stop.await_news(seen, grace_end);
         }
     }
 

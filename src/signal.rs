@@ -1,18 +1,22 @@
-//! SIGTERM and SIGINT (systemd, Kubernetes, Ctrl-C). The first asks the run to stop: no more
-//! fetching, requests in flight get a short grace, the checkpoint is saved, the run recorded and
-//! reported, and the exit code is 128 + the signal. A second one exits at once: the state file
-//! is always whole (atomic saves) and never ahead of what was delivered.
+//! SIGTERM and SIGINT (systemd, Kubernetes, Ctrl-C). The signal thread fires the stop token
+//! of each run under way ([`watch`]) with the signal as its cause, and brings the run's deadline
+//! forward to the end of a short grace, the moment the signal comes: no more fetching, nothing
+//! new started, what is under way ends by then; the checkpoint is saved, the run recorded and
+//! reported, and the exit code is 128 + the signal. A second signal in a run exits at once: the
+//! state file is always whole (atomic saves) and never ahead of what was delivered.
 
-use std::sync::Once;
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::{Duration, Instant};
+use crate::stop::Stop;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::time::Duration;
 
-/// How long requests in flight may go on after the first signal (systemd waits 90 s and
+/// How long what is under way may go on after the first signal (systemd waits 90 s and
 /// Kubernetes 30 s before SIGKILL).
 pub const GRACE: Duration = Duration::from_secs(10);
 
-static RECEIVED: AtomicI32 = AtomicI32::new(0);
 static INSTALL: Once = Once::new();
+static RUNS: Mutex<Runs> = Mutex::new(Runs::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// Starts listening. Safe to call more than once (the demo and benchmark run several commands
 /// in one process).
@@ -27,45 +31,116 @@ pub fn install() {
             .name("signals".into())
             .spawn(move || {
                 for sig in signals.forever() {
-                    if RECEIVED.swap(sig, Ordering::SeqCst) != 0 {
-                        crate::say::error(format_args!(
-                            "second {}: exiting now (the state file is safe)",
-                            name(sig)
-                        ));
-                        std::process::exit(128 + sig);
+                    let heard = RUNS
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .heard(sig);
+                    match heard {
+                        Heard::Again => {
+                            crate::say::error(format_args!(
+                                "second {}: exiting now (the state file is safe)",
+                                name(sig)
+                            ));
+                            std::process::exit(128 + sig);
+                        }
+                        Heard::First => crate::say::warn(format_args!(
+                            "{} received: stopping (requests in flight get {} s; send it again to exit at once)",
+                            name(sig),
+                            GRACE.as_secs()
+                        )),
                     }
-                    crate::say::warn(format_args!(
-                        "{} received: stopping (requests in flight get {} s; send it again to exit at once)",
-                        name(sig),
-                        GRACE.as_secs()
-                    ));
                 }
             })
             .expect("starting the signal thread");
     });
 }
 
-/// The grace after the first signal, shared by `run` and `redeliver`: work in flight may go on
-/// for [`GRACE`], then is given up.
-#[derive(Debug, Default)]
-pub struct Grace {
-    ends: Option<Instant>,
+/// A run's token, fired by the signals that come while it lives (and by one that came before
+/// any run started, while the settings were read). Dropped at the run's end, so a signal
+/// meant for one run never stops the next in the same process.
+#[must_use = "the run is watched only while this lives"]
+pub struct Watch {
+    id: u64,
 }
 
-impl Grace {
-    /// Whether the grace is over. The first call after a signal starts it and hands its end
-    /// to `shorten` (which cuts the run's deadline to it).
-    pub fn over(&mut self, shorten: impl FnOnce(Instant)) -> bool {
-        match self.ends {
-            Some(end) => Instant::now() >= end,
-            None if received().is_some() => {
-                let end = Instant::now() + GRACE;
-                self.ends = Some(end);
-                shorten(end);
-                false
-            }
-            None => false,
+/// Watches `stop`'s run for signals until the [`Watch`] is dropped.
+pub fn watch(stop: &Arc<Stop>) -> Watch {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    RUNS.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .watch(id, Arc::clone(stop));
+    Watch { id }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        RUNS.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unwatch(self.id);
+    }
+}
+
+/// What a signal is to the runs.
+#[derive(Debug, PartialEq, Eq)]
+enum Heard {
+    /// The first: the runs stop, with the grace.
+    First,
+    /// Another after it: exit at once.
+    Again,
+}
+
+/// The runs under way, and a signal that came while there were none.
+struct Runs {
+    watched: Vec<Watched>,
+    early: Option<i32>,
+}
+
+struct Watched {
+    id: u64,
+    stop: Arc<Stop>,
+    signalled: bool,
+}
+
+impl Runs {
+    const fn new() -> Runs {
+        Runs {
+            watched: Vec::new(),
+            early: None,
         }
+    }
+
+    fn heard(&mut self, sig: i32) -> Heard {
+        if self.watched.is_empty() {
+            return match self.early.replace(sig) {
+                Some(_) => Heard::Again,
+                None => Heard::First,
+            };
+        }
+        if self.watched.iter().any(|w| w.signalled) {
+            return Heard::Again;
+        }
+        for w in &mut self.watched {
+            w.signalled = true;
+            w.stop.interrupt(sig, GRACE);
+        }
+        Heard::First
+    }
+
+    fn watch(&mut self, id: u64, stop: Arc<Stop>) {
+        // A signal while the settings were read is this run's: it stops at once.
+        let early = self.early.take();
+        if let Some(sig) = early {
+            stop.interrupt(sig, GRACE);
+        }
+        self.watched.push(Watched {
+            id,
+            stop,
+            signalled: early.is_some(),
+        });
+    }
+
+    fn unwatch(&mut self, id: u64) {
+        self.watched.retain(|w| w.id != id);
     }
 }
 
@@ -81,18 +156,64 @@ pub fn ignore_file_size_limit() {
     }
 }
 
-/// The first signal received, if any.
-pub fn received() -> Option<i32> {
-    match RECEIVED.load(Ordering::SeqCst) {
-        0 => None,
-        sig => Some(sig),
-    }
-}
-
 pub fn name(sig: i32) -> &'static str {
     match sig {
         signal_hook::consts::SIGTERM => "SIGTERM",
         signal_hook::consts::SIGINT => "SIGINT",
         _ => "signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stop::Cause;
+    use std::time::Instant;
+
+    fn token() -> Arc<Stop> {
+        Arc::new(Stop::until(Instant::now() + Duration::from_secs(3600)))
+    }
+
+    #[test]
+    fn a_signal_fires_the_runs_under_way_with_its_grace_and_a_second_exits() {
+        let mut runs = Runs::new();
+        let (a, b) = (token(), token());
+        runs.watch(1, Arc::clone(&a));
+        runs.watch(2, Arc::clone(&b));
+        assert_eq!(runs.heard(15), Heard::First);
+        for stop in [&a, &b] {
+            assert_eq!(stop.cause(), Some(Cause::Signal(15)));
+            assert!(stop.remaining() <= GRACE);
+        }
+        assert_eq!(runs.heard(2), Heard::Again);
+    }
+
+    #[test]
+    fn a_run_that_ended_takes_its_signal_with_it() {
+        let mut runs = Runs::new();
+        let first = token();
+        runs.watch(1, Arc::clone(&first));
+        assert_eq!(runs.heard(15), Heard::First);
+        runs.unwatch(1);
+
+        let next = token();
+        runs.watch(2, Arc::clone(&next));
+        assert_eq!(next.cause(), None, "the next run in the process goes on");
+        assert_eq!(runs.heard(2), Heard::First, "its first signal is a first");
+        assert_eq!(next.cause(), Some(Cause::Signal(2)));
+    }
+
+    #[test]
+    fn a_signal_before_the_run_starts_stops_it_at_once() {
+        let mut runs = Runs::new();
+        assert_eq!(runs.heard(15), Heard::First);
+        let stop = token();
+        runs.watch(1, Arc::clone(&stop));
+        assert_eq!(stop.cause(), Some(Cause::Signal(15)));
+        assert_eq!(runs.heard(15), Heard::Again);
+
+        let mut runs = Runs::new();
+        assert_eq!(runs.heard(15), Heard::First);
+        assert_eq!(runs.heard(15), Heard::Again);
     }
 }

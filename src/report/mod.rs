@@ -3,6 +3,7 @@
 
 pub mod metrics;
 pub mod monitor;
+pub mod post;
 pub mod retention;
 pub mod slack;
 

@@ -2,26 +2,25 @@
 //! that copied it (`<url>/start` once the run holds its lock, then `<url>` on exit 0 or
 //! `<url>/<exit code>` otherwise), and the metrics file ([`metrics`]) written after it. Both
 //! render the run's [`Outcome`] and the state the run holds in memory: no file is read back. A
-//! monitor never fails a run: a ping that does not get through or a metrics file that cannot be
-//! written is a warning, and the exit code is the run's.
+//! ping is retried a little ([`post`]), and a monitor never fails a run: a ping that does not
+//! get through or a metrics file that cannot be written is a warning, and the exit code is the
+//! run's.
 
-use crate::http::{ClientConfig, describe};
+use crate::http::ClientConfig;
 use crate::outcome::Outcome;
 use crate::report::metrics::{self, Metrics};
+use crate::report::post::{self, Failure};
 use crate::report::{self, Summary};
-use crate::retry::{self, Verdict};
 use crate::say;
 use crate::secret::{self, Secret};
 use crate::state::State;
+use crate::stop::{Part, Stop};
 use reqwest::Url;
 use reqwest::blocking::Client;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::RecvTimeoutError;
-use std::time::{Duration, Instant, SystemTime};
-
-/// One short timeout for a whole ping: a monitor that is down must not hold up the run, nor eat
-/// into the schedule's interval.
-const PING_TIMEOUT: Duration = Duration::from_secs(10);
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime};
 
 /// Monitors show the ping's body to the user; healthchecks.io keeps the first 100 kB, others
 /// less. The summary line and an error fit in far less.
@@ -88,17 +87,19 @@ pub struct Monitor<'a> {
     http: Option<Client>,
     started: Instant,
     rid: String,
+    /// The run's token: a signal ends the wait for `/start`, the deadline the end ping's retries.
+    stop: Arc<Stop>,
 }
 
 impl<'a> Monitor<'a> {
     /// `tenant` as the state and the dead-letter records name it, `host` its host,
-    /// `dead_letter` DEAD_LETTER_FILE; `http` builds the pings' client.
+    /// `dead_letter` DEAD_LETTER_FILE; `http` builds the pings' client; `stop` is the run's.
     pub fn new(
         cfg: &'a MonitorConfig,
         http: &ClientConfig,
-        tenant: String,
-        host: &'a str,
+        (tenant, host): (String, &'a str),
         dead_letter: Option<&'a Path>,
+        stop: Arc<Stop>,
     ) -> Monitor<'a> {
         let http = cfg.healthcheck.as_ref().and_then(|_| {
             crate::http::client(http)
@@ -113,6 +114,7 @@ impl<'a> Monitor<'a> {
             http,
             started: Instant::now(),
             rid: run_id(),
+            stop,
         }
     }
 
@@ -123,22 +125,29 @@ impl<'a> Monitor<'a> {
         let (Some(http), Some(base)) = (self.http.clone(), self.cfg.healthcheck.clone()) else {
             return;
         };
-        let rid = self.rid.clone();
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let (rid, stop) = (self.rid.clone(), Arc::clone(&self.stop));
+        let done = Arc::new(AtomicBool::new(false));
+        let pinged = Arc::clone(&done);
         let spawned = std::thread::Builder::new()
             .name("ping".into())
             .spawn(move || {
-                send_ping(&http, &base, Ping::Start, &rid, String::new());
-                let _ = done_tx.send(());
+                send_ping(&http, &base, Ping::Start, &rid, String::new(), &stop);
+                pinged.store(true, Ordering::SeqCst);
+                stop.nudge();
             });
         if spawned.is_err() {
             return;
         }
-        while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(Duration::from_millis(50)) {
-            if crate::signal::received().is_some() {
+        loop {
+            let seen = self.stop.news();
+            if done.load(Ordering::SeqCst) {
+                return;
+            }
+            if self.stop.stopped(Part::Sending).is_some() {
                 say::warn("not waiting for the HEALTHCHECK_URL/start ping: stopping");
                 return;
             }
+            self.stop.await_news(seen, None);
         }
     }
 
@@ -183,13 +192,21 @@ impl<'a> Monitor<'a> {
 
     fn ping(&self, ping: Ping, body: String) {
         if let (Some(http), Some(base)) = (&self.http, &self.cfg.healthcheck) {
-            send_ping(http, base, ping, &self.rid, body);
+            send_ping(http, base, ping, &self.rid, body, &self.stop);
         }
     }
 }
 
-/// One ping, with its timeout; a failure is a warning.
-fn send_ping(http: &Client, base: &secret::Secret, ping: Ping, rid: &str, body: String) {
+/// One ping, retried as [`post`] says (`/start` until a signal, the end until the deadline);
+/// a failure is a warning.
+fn send_ping(
+    http: &Client,
+    base: &secret::Secret,
+    ping: Ping,
+    rid: &str,
+    body: String,
+    stop: &Stop,
+) {
     let shown = match ping {
         Ping::Start => "HEALTHCHECK_URL/start".to_string(),
         Ping::End(0) => "HEALTHCHECK_URL".to_string(),
@@ -198,25 +215,24 @@ fn send_ping(http: &Client, base: &secret::Secret, ping: Ping, rid: &str, body: 
     let Some(url) = ping_url(base.expose(), ping, rid) else {
         return;
     };
-    let started = Instant::now();
-    let sent = http
-        .post(url)
-        .timeout(PING_TIMEOUT)
-        .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(truncate(secret::scrub(&body), MAX_PING_BODY))
-        .send();
-    // One attempt, judged by the one classifier: a ping must not hold up the end of the run.
+    let part = match ping {
+        Ping::Start => Part::Sending,
+        Ping::End(_) => Part::Reporting,
+    };
+    let body = bytes::Bytes::from(truncate(secret::scrub(&body), MAX_PING_BODY));
+    let sent = post::post(stop, part, &shown, "HEALTHCHECK_URL", |timeout| {
+        http.post(url.clone())
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(body.clone())
+    });
     match sent {
-        Ok(r) if retry::classify(r.status().as_u16()) == Verdict::Delivered => {
-            say::request("POST", &shown, r.status().as_str(), started.elapsed())
-        }
-        Ok(r) => say::warn(format_args!(
-            "the ping to {shown} was answered {}; the run is not affected",
-            r.status()
+        Ok(_) => {}
+        Err(Failure::Answered { status, .. }) => say::warn(format_args!(
+            "the ping to {shown} was answered {status}; the run is not affected"
         )),
-        Err(e) => say::warn(format_args!(
-            "the ping to {shown} failed ({}); the run is not affected",
-            secret::scrub(&describe(e))
+        Err(Failure::Unreached(why)) => say::warn(format_args!(
+            "the ping to {shown} failed ({why}); the run is not affected"
         )),
     }
 }

@@ -1,27 +1,29 @@
 //! Slack reports on a change of state: the first run that failed (or dead-lettered, or was
 //! interrupted), a reminder while runs still do so (at most every SLACK_REMIND_EVERY), the
 //! recovery; each good run only with SLACK_SEND_SUCCESS; and a daily summary of the run history.
-//! What Slack was last told is kept in the state. Slack being down never fails a run: it is a
-//! warning, and the message is due again at the next run.
+//! What Slack was last told is kept in the state. A message is retried a little ([`post`]);
+//! Slack being down never fails a run: it is a warning, and the message is due again at the
+//! next run.
 //!
 //! A message is a headline block and an attachment coloured by the outcome, holding the fields
 //! the extension's messages had (start, end, logs processed, checkpoint, error); its plain
 //! `text` is the fallback notifications and old clients show.
 
-use crate::http::{describe, read_prefix, snippet};
+use crate::http::snippet;
 use crate::outcome::Outcome;
+use crate::report::post::{self, Failure};
 use crate::report::{self, Summary};
-use crate::retry::{self, Verdict};
 use crate::say;
 use crate::secret::Secret;
 use crate::state::{RunRecord, State, Trouble};
+use crate::stop::{Part, Stop};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
-/// Slack answers `ok` or a short error; more than this of an answer is never read.
-const ANSWER_PREFIX: usize = 4 * 1024;
+/// What `-v` lines call Slack: its URL is a secret.
+const SHOWN: &str = "(Slack webhook; its URL is a secret)";
+const SETTING: &str = "SLACK_INCOMING_WEBHOOK_URL";
 const DAY: u64 = 86_400;
 
 /// What Slack hears of a run: a change of state, not every run (288 a day on a 5-minute
@@ -114,6 +116,7 @@ pub fn after_run(
     summary: &Summary,
     state: &mut State,
     now: SystemTime,
+    stop: &Stop,
 ) {
     let (notice, trouble) = notice(
         state.trouble.as_ref(),
@@ -123,7 +126,7 @@ pub fn after_run(
         slack.send_success,
     );
     let told = match &notice {
-        Some(n) => post(http, slack, &run_payload(tenant, summary, n)),
+        Some(n) => send(http, slack, stop, &run_payload(tenant, summary, n)),
         None => true,
     };
     // A message Slack did not take is due again at the next run: the state stays as it was.
@@ -141,7 +144,7 @@ pub fn after_run(
             .iter()
             .filter(|r| within_day(r, now))
             .collect();
-        if post(http, slack, &daily_payload(tenant, &runs)) {
+        if send(http, slack, stop, &daily_payload(tenant, &runs)) {
             state.last_daily_report = Some(today);
         }
     }
@@ -390,43 +393,28 @@ pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
     text
 }
 
-/// Sends one message; true when Slack took it. The URL is a secret: never printed. The message
-/// is scrubbed of every secret the process holds (it quotes errors, which quote servers).
-fn post(http: &Client, slack: &SlackConfig, message: &Value) -> bool {
-    let started = std::time::Instant::now();
-    let result = http
-        .post(slack.url.expose())
-        .timeout(SLACK_TIMEOUT)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(crate::secret::scrub(&message.to_string()))
-        .send();
-    // One attempt, judged by the one classifier: a report must not hold up the end of the
-    // run, and the next run reports again.
-    match result {
-        Ok(r) if retry::classify(r.status().as_u16()) == Verdict::Delivered => {
-            let status = r.status().as_u16().to_string();
-            drop(read_prefix(r, ANSWER_PREFIX));
-            say::request(
-                "POST",
-                "(Slack webhook; its URL is a secret)",
-                &status,
-                started.elapsed(),
-            );
-            true
-        }
-        Ok(r) => {
-            let status = r.status().as_u16();
-            let answer = snippet(&read_prefix(r, ANSWER_PREFIX));
+/// Sends one message, retried as [`post`] says; true when Slack took it. The URL is a secret:
+/// never printed. The message is scrubbed of every secret the process holds (it quotes errors,
+/// which quote servers).
+fn send(http: &Client, slack: &SlackConfig, stop: &Stop, message: &Value) -> bool {
+    let body = bytes::Bytes::from(crate::secret::scrub(&message.to_string()));
+    let sent = post::post(stop, Part::Reporting, SHOWN, SETTING, |timeout| {
+        http.post(slack.url.expose())
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+    });
+    match sent {
+        Ok(_) => true,
+        Err(Failure::Answered { status, answer }) => {
             say::warn(format_args!(
-                "Slack refused the report ({status}): {answer}"
+                "Slack refused the report ({status}): {}",
+                snippet(&answer)
             ));
             false
         }
-        Err(e) => {
-            say::warn(format_args!(
-                "could not send the Slack report: {}",
-                describe(e)
-            ));
+        Err(Failure::Unreached(why)) => {
+            say::warn(format_args!("could not send the Slack report: {why}"));
             false
         }
     }

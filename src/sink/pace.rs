@@ -3,6 +3,7 @@
 //! throttling and grows back by one (additive increase, multiplicative decrease), never above
 //! the configured concurrency.
 
+use crate::stop::{Part, Stop};
 // A thread that panicked holding the lock must not stop the others: the state is used as it is.
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -89,11 +90,12 @@ impl Pace {
         }
     }
 
-    /// Waits for a free slot and for any shared pause to end. `None` when `stop` was raised.
-    pub fn acquire<'a>(&'a self, stop: &crate::stop::Stop) -> Option<Permit<'a>> {
+    /// Waits for a free slot and for any shared pause to end. `None` when the run stops
+    /// sending (`stop` fires, or its deadline passes while this waits).
+    pub fn acquire<'a>(&'a self, stop: &Stop) -> Option<Permit<'a>> {
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if stop.fired() {
+            if stop.stopped(Part::Sending).is_some() {
                 return None;
             }
             let now = Instant::now();
@@ -104,11 +106,17 @@ impl Pace {
                     done: false,
                 });
             }
-            // A release or a stop ([`Pace::wake`]) wakes us; otherwise the pause's end.
-            s = match s.not_before.checked_duration_since(now) {
-                Some(pause) => {
+            // A release or the token ([`Pace::wake`]) wakes us; otherwise the pause's end or
+            // the deadline, whichever comes first.
+            let pause = s.not_before.checked_duration_since(now);
+            let wake = match (pause, stop.deadline()) {
+                (Some(p), Some(d)) => Some(p.min(d.saturating_duration_since(now))),
+                (p, d) => p.or(d.map(|d| d.saturating_duration_since(now))),
+            };
+            s = match wake {
+                Some(wait) => {
                     self.changed
-                        .wait_timeout(s, pause.max(Duration::from_millis(1)))
+                        .wait_timeout(s, wait.max(Duration::from_millis(1)))
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 }
@@ -117,8 +125,8 @@ impl Pace {
         }
     }
 
-    /// Wakes every `acquire`, to see a stop token that has fired. Taken under the lock, so a
-    /// waiter that has just seen the token unfired is already waiting when it is notified.
+    /// Wakes every `acquire`, to look at the stop token. Taken under the lock, so a waiter
+    /// that has just seen the token unfired is already waiting when it is notified.
     pub fn wake(&self) {
         let _s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         self.changed.notify_all();
@@ -223,7 +231,7 @@ mod tests {
         let pace = Arc::new(Pace::new(3));
         let now = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(crate::stop::Stop::new());
+        let stop = Arc::new(Stop::new());
         let threads: Vec<_> = (0..10)
             .map(|_| {
                 let (pace, now, peak, stop) =
@@ -245,9 +253,35 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_waiting_for_a_slot_gives_up_when_the_run_stops_or_its_deadline_passes() {
+        let pace = Arc::new(Pace::new(1));
+        let stop = Arc::new(Stop::new());
+        let woken = Arc::downgrade(&pace);
+        stop.on_change(move || {
+            if let Some(p) = woken.upgrade() {
+                p.wake();
+            }
+        });
+        let held = pace.acquire(&stop).unwrap();
+        let waiter = {
+            let (pace, stop) = (Arc::clone(&pace), Arc::clone(&stop));
+            std::thread::spawn(move || pace.acquire(&stop).is_none())
+        };
+        stop.interrupt(15, Duration::from_secs(3600));
+        assert!(waiter.join().unwrap(), "a slot was taken after the signal");
+        drop(held);
+
+        // No fire: the deadline alone ends the wait.
+        let pace = Pace::new(1);
+        let stop = Stop::until(Instant::now() + Duration::from_millis(20));
+        let _held = pace.acquire(&stop).unwrap();
+        assert!(pace.acquire(&stop).is_none());
+    }
+
+    #[test]
     fn a_pause_holds_back_the_next_acquire() {
         let pace = Pace::new(2);
-        let stop = crate::stop::Stop::new();
+        let stop = Stop::new();
         pace.acquire(&stop)
             .unwrap()
             .release(Signal::Throttled, Some(Duration::from_millis(80)));

@@ -16,7 +16,7 @@ use crate::sink::pace::{Pace, Signal};
 use crate::sink::sign::{self, Signer};
 use crate::state::checkpoint::Fate;
 use crate::state::ledger::Ticket;
-use crate::stop::{Deadline, Stop};
+use crate::stop::{Cause, Part, Stop};
 use anyhow::{Context, Result};
 use reqwest::Url;
 use reqwest::blocking::Client;
@@ -25,7 +25,7 @@ use reqwest::header::{
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The webhook's settings: where, how each request is made, and how many at once.
@@ -142,13 +142,13 @@ pub struct Deliverer {
 struct Shared {
     http: Client,
     cfg: WebhookConfig,
-    pace: Pace,
+    pace: Arc<Pace>,
     dead_letter: Option<DeadLetter>,
     counters: Arc<Counters>,
-    deadline: Arc<Deadline>,
-    /// Raised on the first request that finally failed: requests not started yet are not
-    /// started, since the checkpoint cannot pass the failed log anyway.
-    stop: Stop,
+    /// The run's token: fired here ([`Cause::Failed`]) on the first request that finally
+    /// failed, so requests not started yet are not started, since the checkpoint cannot pass
+    /// the failed log anyway; and by a signal. Its deadline bounds every request and wait.
+    stop: Arc<Stop>,
     accepted_any: AtomicBool,
     refused_in_a_row: AtomicU32,
     /// The last answer was one to retry (the receiver is down or overloaded): the run queues
@@ -162,7 +162,7 @@ impl Deliverer {
         cfg: &WebhookConfig,
         dead_letter: Option<DeadLetter>,
         counters: Arc<Counters>,
-        deadline: Arc<Deadline>,
+        stop: Arc<Stop>,
     ) -> Result<Self> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(cfg.concurrency)
@@ -171,7 +171,7 @@ impl Deliverer {
             .context("starting the delivery threads")?;
         let (done_tx, done_rx) = channel();
         Ok(Deliverer {
-            shared: Arc::new(Shared::new(http, cfg, dead_letter, counters, deadline)),
+            shared: Arc::new(Shared::new(http, cfg, dead_letter, counters, stop)),
             pool,
             done_tx,
             done_rx,
@@ -195,6 +195,7 @@ impl Deliverer {
                         }
                     });
             let _ = done.send(how);
+            shared.stop.nudge();
         });
     }
 
@@ -213,18 +214,15 @@ impl Deliverer {
         )
     }
 
-    /// The next request that ended, waiting at most `timeout`.
-    pub fn wait(&mut self, timeout: Duration) -> Option<Done> {
-        match self.done_rx.recv_timeout(timeout) {
-            Ok(done) => {
-                self.in_flight -= 1;
-                Some(done)
-            }
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+    /// A request that has ended, if one has. Each end nudges the run's token, so the run
+    /// waits for one with [`Stop::await_news`].
+    pub fn try_done(&mut self) -> Option<Done> {
+        let done = self.done_rx.try_recv().ok()?;
+        self.in_flight -= 1;
+        Some(done)
     }
 
-    /// Requests not started yet are not started.
+    /// Requests not started yet are not started: the run failed.
     pub fn abandon(&self) {
         self.shared.halt();
     }
@@ -248,9 +246,9 @@ impl Direct {
         http: &Client,
         cfg: &WebhookConfig,
         counters: Arc<Counters>,
-        deadline: Arc<Deadline>,
+        stop: Arc<Stop>,
     ) -> Direct {
-        Direct(Shared::new(http, cfg, None, counters, deadline))
+        Direct(Shared::new(http, cfg, None, counters, stop))
     }
 
     /// `items` as one request with this `webhook-id`, retried as a run retries.
@@ -262,18 +260,12 @@ impl Direct {
     pub fn send_once(&self, webhook_id: &str, items: &[Matched]) -> Sent {
         self.0.send_as(webhook_id, items, Retries::None)
     }
-
-    /// A request waiting for its turn or its next attempt gives up.
-    pub fn stop(&self) {
-        self.0.halt();
-    }
 }
 
 impl Shared {
     /// Starts no more requests: the token fires, and workers waiting for a slot wake to see it.
     fn halt(&self) {
-        self.stop.fire();
-        self.pace.wake();
+        self.stop.fire(Cause::Failed);
     }
 
     fn new(
@@ -281,16 +273,23 @@ impl Shared {
         cfg: &WebhookConfig,
         dead_letter: Option<DeadLetter>,
         counters: Arc<Counters>,
-        deadline: Arc<Deadline>,
+        stop: Arc<Stop>,
     ) -> Shared {
+        let pace = Arc::new(Pace::new(cfg.concurrency));
+        // Workers waiting for a slot wake when the token fires or its deadline moves.
+        let waiting = Arc::downgrade(&pace);
+        stop.on_change(move || {
+            if let Some(pace) = waiting.upgrade() {
+                pace.wake();
+            }
+        });
         Shared {
             http: http.clone(),
             cfg: cfg.clone(),
-            pace: Pace::new(cfg.concurrency),
+            pace,
             dead_letter,
             counters,
-            deadline,
-            stop: Stop::new(),
+            stop,
             accepted_any: AtomicBool::new(false),
             refused_in_a_row: AtomicU32::new(0),
             failing: AtomicBool::new(false),
@@ -312,7 +311,7 @@ impl Shared {
             done.fates
                 .extend(items.iter().map(|m| (m.seq, Fate::Pending)))
         };
-        if self.stop.fired() {
+        if self.stop.stopped(Part::Sending).is_some() {
             return pending(done);
         }
         match self.send_as(&self.webhook_id(items), items, Retries::UntilDeadline) {
@@ -342,7 +341,11 @@ impl Shared {
             }
             Sent::Failed(e) => {
                 self.halt();
-                done.error.get_or_insert(e);
+                // After a signal, what fails for want of time or of a start is why the signal
+                // stopped the run, not a failure of its own: the logs wait for the next run.
+                if self.stop.signal().is_none() {
+                    done.error.get_or_insert(e);
+                }
                 pending(done);
             }
         }
@@ -432,22 +435,21 @@ impl Shared {
             Retries::None => Some(1),
         };
         let outcome = retry::run(
-            self.deadline.at(),
+            None,
             &self.stop,
+            Part::Sending,
             max_attempts,
             |n| {
-                let Some(permit) = self.pace.acquire(&self.stop) else {
-                    return Attempt::Done(Sent::Failed(
-                        "not attempted: the run is stopping".into(),
-                    ));
+                let permit = self.pace.acquire(&self.stop);
+                let left = self.stop.remaining();
+                let Some(permit) = permit.filter(|_| !left.is_zero()) else {
+                    return Attempt::Done(Sent::Failed(match self.stop.cause() {
+                        Some(Cause::Deadline) => {
+                            "not attempted: MAX_RUN_TIME reached, the next run goes on".into()
+                        }
+                        _ => "not attempted: the run is stopping".into(),
+                    }));
                 };
-                // A signal may have brought the deadline forward since the runner started.
-                let left = self.deadline.remaining();
-                if left.is_zero() {
-                    return Attempt::Done(Sent::Failed(
-                        "not attempted: MAX_RUN_TIME reached, the next run goes on".into(),
-                    ));
-                }
                 if n > 0 {
                     Counters::add(&self.counters.retries, 1);
                 }
@@ -525,7 +527,7 @@ impl Shared {
                         // Drawn here, so that a retry that would come after MAX_RUN_TIME ends the
                         // run now instead of idling until then.
                         let next = retry::next_wait(n + 1, retry_after, fastrand::f64());
-                        if next >= self.deadline.remaining() {
+                        if next >= self.stop.remaining() {
                             return Attempt::Done(Sent::Failed(format!(
                                 "{why}; the next attempt would come in {}, after MAX_RUN_TIME, so the run ends now instead of waiting for it (the next run goes on)",
                                 retry::human(next)

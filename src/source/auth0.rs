@@ -9,7 +9,7 @@ use crate::say;
 use crate::secret::Secret;
 use crate::source::pacer::{Pacer, Share, Ticket};
 use crate::state::CachedToken;
-use crate::stop::Stop;
+use crate::stop::{Part, Stop};
 use anyhow::{Result, anyhow, bail};
 use reqwest::Url;
 use reqwest::blocking::{Client, Response};
@@ -328,8 +328,9 @@ impl Auth0 {
         // goes out at once instead of waiting for the budget again.
         let mut held = None;
         let outcome = retry::run(
-            deadline,
+            Some(deadline),
             stop,
+            Part::Reading,
             Some(MAX_ATTEMPTS),
             |_| {
                 // The token is taken when the budget lets the request go, so it is as fresh as it
@@ -430,9 +431,9 @@ impl Auth0 {
             .take()
             .or_else(|| self.pacer.acquire(counts, deadline, stop))
         else {
-            let why = match stop.fired() {
-                true => "the run is stopping",
-                false => {
+            let why = match stop.stopped(Part::Reading) {
+                Some(_) => "the run is stopping",
+                None => {
                     "the Auth0 rate budget (AUTH0_RATE_LIMIT) allows no request before MAX_RUN_TIME; the next run goes on"
                 }
             };

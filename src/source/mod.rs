@@ -12,6 +12,7 @@ use crate::log::Log;
 use crate::logid;
 use crate::say;
 use crate::state::ledger::WindowId;
+use crate::stop::{Part, Stop};
 use anyhow::{Result, anyhow};
 use auth0::{Auth0, Cursor, Page};
 use reqwest::Url;
@@ -46,20 +47,22 @@ struct Cursors {
     base: Url,
     board: Arc<Board>,
     until: Instant,
-    stop: Arc<crate::stop::Stop>,
+    /// The run's token: reading stops for any of its causes, and each page sent on (and each
+    /// cursor's end) nudges it, so the run waits for pages on it.
+    stop: Arc<Stop>,
 }
 
 /// Starts reading the logs after `start` with one cursor, which starts more as the rate budget
 /// keeps them busy and the backlog is worth cutting into windows. Reading ends when all is
-/// read, `stop` is raised, `until` passes, or a cursor fails (its error is sent on); the
-/// channel closes when the last cursor ends, and dropping the receiver ends them too. The
-/// board tells how far the read has come.
+/// read, `stop` fires, `until` passes, or a cursor fails (its error is sent on); the channel
+/// closes when the last cursor ends, and dropping the receiver ends them too. The board tells
+/// how far the read has come.
 pub fn start(
     auth0: Arc<Auth0>,
     base: Url,
     start: String,
     until: Instant,
-    stop: Arc<crate::stop::Stop>,
+    stop: Arc<Stop>,
     tx: SyncSender<Fetched>,
 ) -> Arc<Board> {
     let board = Arc::new(Board::new(start));
@@ -84,6 +87,9 @@ fn spawn(cursors: Arc<Cursors>, work: Work, tx: SyncSender<Fetched>) {
                 cursors.board.fail();
                 let _ = tx.send(Err(e));
             }
+            // The last cursor's end closes the channel: the run hears of it.
+            drop(tx);
+            cursors.stop.nudge();
         })
         .expect("starting a cursor thread");
 }
@@ -107,13 +113,13 @@ fn read(cursors: &Arc<Cursors>, first: Work, tx: &SyncSender<Fetched>) -> Result
             window,
             after: work.after,
         };
-        if tx.send(Ok(opened)).is_err() {
+        if !send(tx, stop, Ok(opened)) {
             return Ok(());
         }
         let mut after = work.position;
         let mut cursor = Cursor::After(after.clone());
         loop {
-            if stop.fired() || Instant::now() >= *until {
+            if stop.stopped(Part::Reading).is_some() || Instant::now() >= *until {
                 return Ok(());
             }
             // MAX_RUN_TIME may come while the request waits for the rate budget: the run is
@@ -134,12 +140,12 @@ fn read(cursors: &Arc<Cursors>, first: Work, tx: &SyncSender<Fetched>) -> Result
                     window,
                     logs: read.logs,
                 };
-                if tx.send(Ok(page)).is_err() {
+                if !send(tx, stop, Ok(page)) {
                     return Ok(());
                 }
             }
             if let Some(end) = read.closed {
-                if tx.send(Ok(Event::Closed { window, end })).is_err() {
+                if !send(tx, stop, Ok(Event::Closed { window, end })) {
                     return Ok(());
                 }
                 break;
@@ -161,6 +167,13 @@ fn read(cursors: &Arc<Cursors>, first: Work, tx: &SyncSender<Fetched>) -> Result
         next = board.take(wanted());
     }
     Ok(())
+}
+
+/// Sends `event` to the run and nudges its token; false when the run no longer listens.
+fn send(tx: &SyncSender<Fetched>, stop: &Stop, event: Fetched) -> bool {
+    let sent = tx.send(event).is_ok();
+    stop.nudge();
+    sent
 }
 
 /// A page as delivery may take it: in id order, without repeats or logs at or before `after`

@@ -448,7 +448,7 @@ impl Pacer {
     ) -> Option<Ticket> {
         let mut b = self.budget();
         loop {
-            if stop.fired() {
+            if stop.stopped(crate::stop::Part::Reading).is_some() {
                 return None;
             }
             let now = Instant::now();
@@ -473,7 +473,7 @@ impl Pacer {
         }
     }
 
-    /// Wakes every `acquire`, to see a stop token that has fired (under the lock, so none
+    /// Wakes every `acquire`, to look at the stop token (under the lock, so none
     /// misses it).
     pub fn wake(&self) {
         let _b = self.budget();

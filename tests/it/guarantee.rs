@@ -493,6 +493,44 @@ fn sigterm_saves_the_checkpoint_records_the_run_and_exits_143() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn sigterm_while_the_receiver_hangs_ends_the_run_at_the_end_of_the_grace() {
+    let s = Setup::new(sapi_logs(1..=20));
+    for _ in 1..=5 {
+        s.receiver.push_reply(Reply::status(200));
+    }
+    // The sixth request is never answered while the run lives. Neither its timeout nor
+    // MAX_RUN_TIME would end the wait for it: only the signal's grace does.
+    s.receiver
+        .push_reply(Reply::status(200).after(Duration::from_secs(3600)));
+    let child = start(s.command("run").args([
+        "--send-as-batch",
+        "false",
+        "--concurrency",
+        "1",
+        "--timeout",
+        "10m",
+        "--max-run-time",
+        "1h",
+    ]));
+    wait_until("the sixth request hangs", || {
+        s.receiver.request_count() >= 6
+    });
+    signal(&child, libc::SIGTERM);
+    let out = Ran::wait(child);
+
+    assert_eq!(out.code, 143, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("interrupted by SIGTERM"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(history(&s)[0]["status"], "interrupted");
+    assert_eq!(s.checkpoint(), Some(log_id(5)), "the last log answered");
+    assert_eq!(s.receiver.request_count(), 6, "nothing started after it");
+}
+
 #[test]
 fn no_request_outlives_max_run_time() {
     let s = Setup::new(sapi_logs(1..=5));

@@ -318,7 +318,8 @@ fn a_monitor_that_fails_is_a_warning_without_its_url_and_the_run_still_succeeds(
     assert_no_token(&ran);
     assert!(ran.stderr.contains("warning:"), "{}", ran.stderr);
     assert!(ran.stderr.contains("500"), "{}", ran.stderr);
-    assert_eq!(ping.kinds(), ["/start", ""]);
+    // Each ping is retried a little, then given up.
+    assert_eq!(ping.kinds(), ["/start", "/start", "/start", "", "", ""]);
 
     // Nothing listens there any more: the run is not held up or failed either.
     let dead = ping.url();
@@ -327,6 +328,22 @@ fn a_monitor_that_fails_is_a_warning_without_its_url_and_the_run_still_succeeds(
     ran.assert_code(0);
     assert_no_token(&ran);
     assert!(ran.stderr.contains("warning:"), "{}", ran.stderr);
+}
+
+#[test]
+fn a_ping_refused_with_400_is_sent_once() {
+    let s = Setup::new(realistic_logs(10, 2));
+    let ping = PingService::start(400);
+    let ran = s.run(&[], &[("HEALTHCHECK_URL", &ping.url())]);
+    ran.assert_code(0);
+    assert_eq!(ping.kinds(), ["/start", ""], "no wait changes a 400");
+    assert!(
+        ran.stderr
+            .contains("the ping to HEALTHCHECK_URL/start was answered 400"),
+        "{}",
+        ran.stderr
+    );
+    assert_no_token(&ran);
 }
 
 #[test]

@@ -31,18 +31,27 @@ struct Slack {
 
 impl Slack {
     fn start(status: u16) -> Slack {
+        Slack::answering(&[status])
+    }
+
+    /// Answers with `statuses` in turn, then with the last of them.
+    fn answering(statuses: &[u16]) -> Slack {
         let texts = Arc::new(Mutex::new(Vec::new()));
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let (seen, seen_bodies) = (Arc::clone(&texts), Arc::clone(&bodies));
+        let statuses = statuses.to_vec();
         let server = Server::start(move |req| {
-            let text = req
-                .json()
-                .ok()
-                .and_then(|v| v["text"].as_str().map(str::to_string))
-                .unwrap_or_else(|| format!("<not a Slack message: {}>", req.body_text()));
-            seen.lock()
-                .unwrap()
-                .push(format!("{} {}", req.path(), text));
+            let status = {
+                let mut seen = seen.lock().unwrap();
+                let status = statuses[seen.len().min(statuses.len() - 1)];
+                let text = req
+                    .json()
+                    .ok()
+                    .and_then(|v| v["text"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| format!("<not a Slack message: {}>", req.body_text()));
+                seen.push(format!("{} {}", req.path(), text));
+                status
+            };
             if let Ok(body) = req.json() {
                 seen_bodies.lock().unwrap().push(body);
             }
@@ -359,7 +368,7 @@ fn utc_day() -> String {
 }
 
 #[test]
-fn slack_answering_500_is_a_warning_without_the_url_and_the_run_still_succeeds() {
+fn slack_answering_500_is_retried_then_a_warning_without_the_url_and_the_run_still_succeeds() {
     let s = Setup::new(realistic_logs(20, 6));
     let slack = Slack::start(500);
     let out = s.exec(
@@ -372,13 +381,64 @@ fn slack_answering_500_is_a_warning_without_the_url_and_the_run_still_succeeds()
     );
     out.assert_code(0);
     let err = &out.stderr;
-    assert_eq!(slack.messages().len(), 1);
+    // Retried a little, then given up with one warning.
+    let messages = slack.messages();
+    assert_eq!(messages.len(), 3, "{messages:#?}");
+    assert!(messages.iter().all(|m| m == &messages[0]), "{messages:#?}");
+    assert_eq!(
+        err.matches("Slack refused the report (500)").count(),
+        1,
+        "{err}"
+    );
     assert!(
         err.contains("warning: Slack refused the report (500)"),
         "{err}"
     );
     assert!(!err.contains("XYZSLACKSECRET"), "{err}");
     assert!(!err.contains(&slack.server.url()), "{err}");
+}
+
+#[test]
+fn slack_answering_503_once_gets_the_message_on_the_retry() {
+    let s = Setup::new(realistic_logs(20, 6));
+    let slack = Slack::answering(&[503, 200]);
+    let out = s.exec(
+        "run",
+        &[],
+        &[
+            ("SLACK_INCOMING_WEBHOOK_URL", &slack.url()),
+            ("SLACK_SEND_SUCCESS", "true"),
+        ],
+    );
+    out.assert_code(0);
+    // Two requests with the one message, the second taken: no warning.
+    let messages = slack.messages();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert_eq!(messages[0], messages[1]);
+    assert!(messages[0].contains("run ok for"), "{messages:#?}");
+    assert!(!out.stderr.contains("Slack refused"), "{}", out.stderr);
+}
+
+#[test]
+fn slack_refusing_a_message_with_400_is_not_asked_again() {
+    let s = Setup::new(realistic_logs(20, 6));
+    let slack = Slack::start(400);
+    let out = s.exec(
+        "run",
+        &[],
+        &[
+            ("SLACK_INCOMING_WEBHOOK_URL", &slack.url()),
+            ("SLACK_SEND_SUCCESS", "true"),
+        ],
+    );
+    out.assert_code(0);
+    assert_eq!(slack.messages().len(), 1);
+    assert!(
+        out.stderr
+            .contains("warning: Slack refused the report (400)"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

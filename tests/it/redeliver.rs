@@ -334,6 +334,33 @@ fn redeliver_or_run_beside_a_redelivery_exits_75_and_it_finishes() {
     assert_eq!(std::fs::read_to_string(&dead).unwrap(), "");
 }
 
+#[cfg(unix)]
+#[test]
+fn sigterm_while_the_receiver_hangs_ends_redelivery_at_the_end_of_the_grace_and_keeps_the_file() {
+    let (s, hook, dead) = dead_lettered(&[]);
+    let before = std::fs::read(&dead).unwrap();
+    hook.fix();
+    hook.hold.store(true, Ordering::SeqCst);
+    // Neither the request's timeout nor MAX_RUN_TIME would end the wait: only the grace does.
+    let args = ["--timeout", "10m", "--max-run-time", "1h"];
+    let child = start(&mut command(&s, &hook, "redeliver", &args, &dead));
+    wait_for_a_request(&hook);
+    // SAFETY: kill(2) with a pid this test started and a valid signal number.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = Ran::wait(child);
+    hook.hold.store(false, Ordering::SeqCst);
+
+    out.assert_code(143);
+    assert_eq!(hook.got().len(), 1, "nothing was sent after the signal");
+    assert_eq!(
+        std::fs::read(&dead).unwrap(),
+        before,
+        "the log whose answer never came is kept"
+    );
+}
+
 #[test]
 fn redeliver_without_a_dead_letter_file_is_a_usage_error() {
     let s = Setup::new(sapi_logs(1..=3));

@@ -299,3 +299,37 @@ fn untrusted_auth0_certificate_fails_the_run_at_once_naming_ca_cert_and_auth0_do
     assert_eq!(setup.receiver.request_count(), 0);
     assert_eq!(setup.checkpoint(), None);
 }
+
+#[test]
+fn a_slack_certificate_no_ca_vouches_for_is_tried_once_and_named() {
+    let ca = TestCa::new("Private Test CA");
+    let setup = Setup::new(&ca.issue(LOOPBACK_NAMES));
+    let ca_file = setup.ca_file(&ca);
+    let slack_backend = FakeReceiver::start();
+    let slack = TlsFront::start(
+        &ServerCert::self_signed(LOOPBACK_NAMES),
+        &slack_backend.base_url(),
+    );
+    let slack_url = format!("{}/services/T0/B0/X", slack.url());
+
+    let out = setup.run_with(
+        &setup.tenant.url(),
+        &setup.hook(),
+        &["--ca-cert", path_arg(&ca_file)],
+        &[
+            ("SLACK_INCOMING_WEBHOOK_URL", &slack_url),
+            ("SLACK_SEND_SUCCESS", "true"),
+        ],
+    );
+
+    setup.assert_all_delivered(&out);
+    assert_eq!(slack.connection_count(), 1, "no wait changes a certificate");
+    assert_eq!(slack.sessions(), 0);
+    assert!(
+        out.stderr.contains("could not send the Slack report")
+            && out.stderr.contains("SLACK_INCOMING_WEBHOOK_URL")
+            && out.stderr.contains("not retried"),
+        "{}",
+        out.stderr
+    );
+}

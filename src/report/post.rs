@@ -1,0 +1,97 @@
+//! Sending a report (a Slack message, a healthcheck ping): one POST through the retry runner
+//! and the status classifier every client uses, bounded so that a report never holds the run
+//! long: at most [`ATTEMPTS`] attempts, none started later than [`WITHIN`] after the first nor
+//! after the run's deadline. What no wait changes (a refused certificate, a 4xx other than 408
+//! and 429, a redirect) is final at once.
+
+use crate::http::{describe, read_prefix};
+use crate::retry::{self, Attempt, Verdict};
+use crate::say;
+use crate::secret::scrub;
+use crate::stop::{Part, Stop};
+use reqwest::blocking::RequestBuilder;
+use std::time::{Duration, Instant};
+
+/// Attempts a report gets at most.
+pub const ATTEMPTS: u32 = 3;
+/// How long after the first attempt a retry may start; also each attempt's timeout (what is
+/// left of it, for a retry).
+pub const WITHIN: Duration = Duration::from_secs(10);
+/// A retry started late still gets this long to be answered.
+const MIN_TIMEOUT: Duration = Duration::from_secs(1);
+/// Reports are answered `ok` or a short error; more than this of an answer is never read.
+const ANSWER_PREFIX: usize = 4 * 1024;
+
+/// Why a report did not get through, as the last attempt found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Answered with this status (not 2xx), and the start of the answer.
+    Answered { status: u16, answer: String },
+    /// Not answered: what went wrong on the way.
+    Unreached(String),
+}
+
+/// POSTs what `request` builds, given the attempt's timeout; `shown` names the endpoint in
+/// `-v` lines (never its URL, a secret), and `setting` the one to fix for a refused
+/// certificate. `stop` and `part` say what cuts the retries short: the
+/// run's token, for a report sent while the run goes on (`Sending`: a signal ends them) or at
+/// its end (`Reporting`: only the deadline). The status that took it, or why not.
+pub fn post(
+    stop: &Stop,
+    part: Part,
+    shown: &str,
+    setting: &str,
+    request: impl Fn(Duration) -> RequestBuilder,
+) -> Result<u16, Failure> {
+    let first = Instant::now();
+    let until = first + WITHIN;
+    let mut last = None;
+    let sent = retry::run(
+        Some(until),
+        stop,
+        part,
+        Some(ATTEMPTS),
+        |_| {
+            let timeout = until.saturating_duration_since(Instant::now());
+            let started = Instant::now();
+            let (failure, wait) = match request(timeout.max(MIN_TIMEOUT)).send() {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    say::request("POST", shown, &status.to_string(), started.elapsed());
+                    let wait = retry::retry_after(resp.headers());
+                    // Read to its end when short, so the connection is kept for a retry.
+                    let answer = read_prefix(resp, ANSWER_PREFIX);
+                    match retry::classify(status) {
+                        Verdict::Delivered => return Attempt::Done(Ok(status)),
+                        Verdict::Retry { .. } => (Failure::Answered { status, answer }, wait),
+                        Verdict::Refused(_) | Verdict::Misconfigured(_) => {
+                            return Attempt::Done(Err(Failure::Answered { status, answer }));
+                        }
+                    }
+                }
+                Err(e) => {
+                    let bad = retry::bad_certificate(&e);
+                    let d = scrub(&describe(e));
+                    say::request("POST", shown, &d, started.elapsed());
+                    if let Some(bad) = bad {
+                        let advice = retry::certificate_advice(bad, setting);
+                        return Attempt::Done(Err(Failure::Unreached(format!("{d}; {advice}"))));
+                    }
+                    (Failure::Unreached(d), None)
+                }
+            };
+            let why = match &failure {
+                Failure::Answered { status, .. } => format!("{shown} answered {status}"),
+                Failure::Unreached(d) => format!("{shown}: {d}"),
+            };
+            last = Some(failure);
+            Attempt::Again { why, wait }
+        },
+        |line| say::verbose(line),
+    );
+    match sent {
+        Ok(done) => done,
+        // Gave up on an answer worth retrying: the last one says why.
+        Err(why) => Err(last.unwrap_or(Failure::Unreached(why))),
+    }
+}
