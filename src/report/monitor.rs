@@ -136,7 +136,10 @@ impl<'a> Monitor<'a> {
         }
         while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(Duration::from_millis(50)) {
             if crate::signal::received().is_some() {
-                say::warn("not waiting for the HEALTHCHECK_URL/start ping: stopping");
+                say::warn(format_args!(
+                    "not waiting for the {}/start ping: stopping",
+                    crate::settings::HEALTHCHECK_URL
+                ));
                 return;
             }
         }
@@ -191,9 +194,9 @@ impl<'a> Monitor<'a> {
 /// One ping, with its timeout; a failure is a warning.
 fn send_ping(http: &Client, base: &secret::Secret, ping: Ping, rid: &str, body: String) {
     let shown = match ping {
-        Ping::Start => "HEALTHCHECK_URL/start".to_string(),
-        Ping::End(0) => "HEALTHCHECK_URL".to_string(),
-        Ping::End(code) => format!("HEALTHCHECK_URL/{code}"),
+        Ping::Start => format!("{}/start", crate::settings::HEALTHCHECK_URL),
+        Ping::End(0) => crate::settings::HEALTHCHECK_URL.to_string(),
+        Ping::End(code) => format!("{}/{code}", crate::settings::HEALTHCHECK_URL),
     };
     let Some(url) = ping_url(base.expose(), ping, rid) else {
         return;

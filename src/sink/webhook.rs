@@ -10,6 +10,7 @@ use crate::http::{describe, read_prefix, snippet};
 use crate::retry::{self, Attempt, Verdict};
 use crate::say::{self, Counters};
 use crate::secret::{Secret, scrub};
+use crate::settings::{DEAD_LETTER_FILE, MAX_RUN_TIME, WEBHOOK_MAX_BODY_BYTES, WEBHOOK_URL};
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Matched, PayloadFormat, encode, gzip};
 use crate::sink::pace::{Pace, Signal};
@@ -357,7 +358,7 @@ impl Shared {
         };
         let Some(file) = &self.dead_letter else {
             return stop(format!(
-                "{detail} for log {} (a refusal of this log: fix the receiver, or set DEAD_LETTER_FILE to set such logs aside)",
+                "{detail} for log {} (a refusal of this log: fix the receiver, or set {DEAD_LETTER_FILE} to set such logs aside)",
                 item.log_id
             ));
         };
@@ -414,7 +415,7 @@ impl Shared {
         };
         if let Some(max) = self.cfg.max_body_bytes.filter(|max| body.len() > *max) {
             say::warn(format_args!(
-                "log {} alone makes a {}-byte body, over WEBHOOK_MAX_BODY_BYTES {max}: sending it anyway",
+                "log {} alone makes a {}-byte body, over {WEBHOOK_MAX_BODY_BYTES} {max}: sending it anyway",
                 items[0].log_id,
                 body.len()
             ));
@@ -444,9 +445,9 @@ impl Shared {
                 // A signal may have brought the deadline forward since the runner started.
                 let left = self.deadline.remaining();
                 if left.is_zero() {
-                    return Attempt::Done(Sent::Failed(
-                        "not attempted: MAX_RUN_TIME reached, the next run goes on".into(),
-                    ));
+                    return Attempt::Done(Sent::Failed(format!(
+                        "not attempted: {MAX_RUN_TIME} reached, the next run goes on"
+                    )));
                 }
                 if n > 0 {
                     Counters::add(&self.counters.retries, 1);
@@ -479,7 +480,7 @@ impl Shared {
                             permit.release(Signal::Neutral, None);
                             return Attempt::Done(Sent::Failed(format!(
                                 "webhook request {d}; {}",
-                                retry::certificate_advice(bad, "WEBHOOK_URL")
+                                retry::certificate_advice(bad, WEBHOOK_URL.env)
                             )));
                         }
                         (
@@ -527,7 +528,7 @@ impl Shared {
                         let next = retry::next_wait(n + 1, retry_after, fastrand::f64());
                         if next >= self.deadline.remaining() {
                             return Attempt::Done(Sent::Failed(format!(
-                                "{why}; the next attempt would come in {}, after MAX_RUN_TIME, so the run ends now instead of waiting for it (the next run goes on)",
+                                "{why}; the next attempt would come in {}, after {MAX_RUN_TIME}, so the run ends now instead of waiting for it (the next run goes on)",
                                 retry::human(next)
                             )));
                         }
@@ -543,7 +544,7 @@ impl Shared {
         match (outcome, retries) {
             (Ok(sent), _) => sent,
             (Err(why), Retries::None) => Sent::Failed(format!(
-                "{why}; a run retries this answer with backoff until MAX_RUN_TIME"
+                "{why}; a run retries this answer with backoff until {MAX_RUN_TIME}"
             )),
             (Err(why), Retries::UntilDeadline) => Sent::Failed(why),
         }
