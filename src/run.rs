@@ -234,7 +234,8 @@ pub fn apply_start_from(state: &mut State, sf: &StartFrom) -> bool {
         return false;
     }
     say::info(format_args!(
-        "applying START_FROM {} (the checkpoint was {})",
+        "applying {} {} (the checkpoint was {})",
+        crate::settings::START_FROM,
         sf.raw,
         state.checkpoint.as_deref().unwrap_or("none")
     ));
@@ -421,7 +422,10 @@ impl Pipeline<'_> {
             }
         }
         if !acker.caught_up() && signal::received().is_none() && Instant::now() >= fetch_until {
-            say::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
+            say::info(format_args!(
+                "{} reached; the next run goes on from the checkpoint",
+                crate::settings::MAX_RUN_TIME
+            ));
         }
         // The backlog ended, fetching failed, MAX_RUN_TIME is near, or a signal came: the last
         // partial batch goes now.
