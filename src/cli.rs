@@ -2,7 +2,9 @@
 //! declaration in `settings`. Only `config` reads these structs; everything else uses the
 //! validated `Config`.
 
-use crate::settings::{self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, Kind, Setting};
+use crate::settings::{
+    self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, DEAD_LETTER_FILE, Kind, MAX_RUN_TIME, Setting,
+};
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -69,23 +71,27 @@ fn secrets_help() -> String {
         text.push_str(line.trim_end());
         text.push('\n');
     }
-    text + "\n" + EXIT_CODES
+    text + "\n" + &exit_codes()
 }
 
 /// The exit codes as `--help` lists them.
-const EXIT_CODES: &str = "\
+fn exit_codes() -> String {
+    format!(
+        "\
 Exit codes:
   0   ok: everything fetched and matched was delivered; caught up, or not
-      when MAX_RUN_TIME ended a backlog (the next run goes on)
+      when {MAX_RUN_TIME} ended a backlog (the next run goes on)
   1   failed: a fetch or delivery failed; the state was saved at the last
       safe point
   2   invalid: usage, settings or state file; nothing sent, nothing written
-  3   dead-lettered: logs are in DEAD_LETTER_FILE (set aside by this run, or
+  3   dead-lettered: logs are in {DEAD_LETTER_FILE} (set aside by this run, or
       refused again by redeliver): look at them; `redeliver` them once the
       receiver takes them
   75  locked: another run holds the state file's lock; nothing done (normal
       when a run outlasts the schedule's interval)
-  130 143  interrupted: stopped by SIGINT / SIGTERM; the checkpoint was saved";
+  130 143  interrupted: stopped by SIGINT / SIGTERM; the checkpoint was saved"
+    )
+}
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
