@@ -9,6 +9,10 @@ use crate::filter::PayloadShape;
 use crate::owner::{self, Verdict};
 use crate::report;
 use crate::say;
+use crate::settings::{
+    AUTH0_RATE_LIMIT, DEAD_LETTER_FILE, HEALTHCHECK_URL, LOG_TYPES, METRICS_FILE, START_FROM,
+    STATE_FILE, WEBHOOK_SECRET,
+};
 use crate::sink::encode::Matched;
 use crate::sink::webhook::{Direct, Sent};
 use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor};
@@ -75,7 +79,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     ));
     let codes: Vec<&str> = cfg.filter.log_types.iter().map(String::as_str).collect();
     c.ok(format!(
-        "LOG_TYPES forwards the log types {}",
+        "{LOG_TYPES} forwards the log types {}",
         codes.join(", ")
     ));
     if let Some(pii) = &cfg.filter.pii {
@@ -107,7 +111,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
             let where_ = match (&state.checkpoint, &cfg.start_from) {
                 (_, Some(sf)) if state.start_from.as_deref() != Some(sf.raw.as_str()) => {
                     format!(
-                        "the next run starts after START_FROM {} (checkpoint {})",
+                        "the next run starts after {START_FROM} {} (checkpoint {})",
                         sf.raw, sf.checkpoint
                     )
                 }
@@ -182,7 +186,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         ));
     }
     if cfg.monitor.healthcheck.is_some() {
-        c.ok("HEALTHCHECK_URL set: each run pings /start, then its end (/<exit code> unless 0) (check pings nothing)");
+        c.ok(format!("{HEALTHCHECK_URL} set: each run pings /start, then its end (/<exit code> unless 0) (check pings nothing)"));
     }
     say::debug(format_args!("{cfg:?}"));
     Ok(if c.failed { exit::FAILED } else { exit::OK })
@@ -192,7 +196,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
 fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
     let Some((size, rate)) = bucket else {
         return format!(
-            "Auth0 reported no rate limit (x-ratelimit-* headers); AUTH0_RATE_LIMIT {share} applies once it does"
+            "Auth0 reported no rate limit (x-ratelimit-* headers); {AUTH0_RATE_LIMIT} {share} applies once it does"
         );
     };
     // At most three decimals, and none that are zeros: 16, 1.667.
@@ -205,7 +209,7 @@ fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
         _ => " (its refill rate is learnt as a run reads)".to_string(),
     };
     format!(
-        "Auth0's rate limit for the tenant: a bucket of {size} requests{rate}; AUTH0_RATE_LIMIT {share}: runs use at most that, the rest is left to the tenant's other clients"
+        "Auth0's rate limit for the tenant: a bucket of {size} requests{rate}; {AUTH0_RATE_LIMIT} {share}: runs use at most that, the rest is left to the tenant's other clients"
     )
 }
 
@@ -266,7 +270,7 @@ fn keeps_working_words(until: u64, now: u64) -> String {
     let at = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(until));
     let left = report::duration_words(Duration::from_secs(until.saturating_sub(now)));
     format!(
-        "; runs keep working until {at} (in {left}) on the access token cached in STATE_FILE, then fail like this: fix the credentials before then"
+        "; runs keep working until {at} (in {left}) on the access token cached in {STATE_FILE}, then fail like this: fix the credentials before then"
     )
 }
 
@@ -279,8 +283,8 @@ fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) 
     let url = cfg.webhook.shown_url();
     let id = &item.log_id;
     let signed = match &cfg.webhook.signing {
-        Some(s) => s.describe(),
-        None => "unsigned (no WEBHOOK_SECRET)",
+        Some(s) => s.describe().to_string(),
+        None => format!("unsigned (no {WEBHOOK_SECRET})"),
     };
     match direct.send_once(id, std::slice::from_ref(&item)) {
         Sent::Delivered { status } => c.ok(format!(
@@ -325,11 +329,11 @@ fn files(cfg: &Config, c: &mut Checklist) {
     let dir = folder(state_file);
     match can_create_in(dir) {
         Ok(None) => c.ok(format!(
-            "STATE_FILE's folder {} is writable (state and lock files)",
+            "{STATE_FILE}'s folder {} is writable (state and lock files)",
             dir.display()
         )),
         Ok(Some(ancestor)) => c.ok(format!(
-            "STATE_FILE's folder {} does not exist yet; the first run creates it in {}",
+            "{STATE_FILE}'s folder {} does not exist yet; the first run creates it in {}",
             dir.display(),
             ancestor.display()
         )),
@@ -338,13 +342,14 @@ fn files(cfg: &Config, c: &mut Checklist) {
                 .map(|a| format!("; {a}"))
                 .unwrap_or_default();
             c.fail(format!(
-                "cannot create files in STATE_FILE's folder {} ({e}): each run saves the state by writing a new file there and renaming it, and locks {}; make the folder writable by the user running the tool, or choose another STATE_FILE (--state){advice}",
+                "cannot create files in {STATE_FILE}'s folder {} ({e}): each run saves the state by writing a new file there and renaming it, and locks {}; make the folder writable by the user running the tool, or choose another {}{advice}",
                 dir.display(),
-                lock.display()
+                lock.display(),
+                STATE_FILE.label()
             ));
         }
     }
-    c.owner("STATE_FILE", state_file, &[&lock]);
+    c.owner(STATE_FILE.env, state_file, &[&lock]);
     if lock.exists() {
         let opened = std::fs::OpenOptions::new().write(true).open(&lock);
         match opened {
@@ -363,19 +368,19 @@ fn files(cfg: &Config, c: &mut Checklist) {
     if let Some(p) = &cfg.dead_letter {
         match dead_letter(p) {
             Ok(()) => {
-                if !c.owner("DEAD_LETTER_FILE", p, &[]) {
-                    c.ok(format!("DEAD_LETTER_FILE {} can be appended to", p.display()));
+                if !c.owner(DEAD_LETTER_FILE.env, p, &[]) {
+                    c.ok(format!("{DEAD_LETTER_FILE} {} can be appended to", p.display()));
                 }
             }
             Err(e) => c.fail(format!(
-                "DEAD_LETTER_FILE {}: cannot open it for appending ({e}); the run would stop before sending anything",
+                "{DEAD_LETTER_FILE} {}: cannot open it for appending ({e}); the run would stop before sending anything",
                 p.display()
             )),
         }
         // Runs go on after setting logs aside: without this, they stay out of sight.
         if let Ok(Some(n @ 1..)) = crate::sink::dead_letter::pending(p, &cfg.tenant()) {
             c.warn(format!(
-                "{} waiting in DEAD_LETTER_FILE: run redeliver once the receiver takes them (their refusals are in {})",
+                "{} waiting in {DEAD_LETTER_FILE}: run redeliver once the receiver takes them (their refusals are in {})",
                 crate::say::count(n, "log", "logs"),
                 p.display()
             ));
@@ -386,22 +391,22 @@ fn files(cfg: &Config, c: &mut Checklist) {
         let dir = folder(p);
         match std::fs::metadata(dir) {
             Ok(m) if m.is_dir() => match can_create_in(dir) {
-                Ok(_) => c.ok(format!("METRICS_FILE {} can be written", p.display())),
+                Ok(_) => c.ok(format!("{METRICS_FILE} {} can be written", p.display())),
                 Err(e) => c.fail(format!(
-                    "METRICS_FILE {}: cannot create files in {} ({e}), so the metrics would never be written",
+                    "{METRICS_FILE} {}: cannot create files in {} ({e}), so the metrics would never be written",
                     p.display(),
                     dir.display()
                 )),
             },
             _ => c.fail(format!(
-                "METRICS_FILE {}: the folder {} does not exist (node_exporter's --collector.textfile.directory)",
+                "{METRICS_FILE} {}: the folder {} does not exist (node_exporter's --collector.textfile.directory)",
                 p.display(),
                 dir.display()
             )),
         }
         if p.extension().is_none_or(|e| e != "prom") {
             c.warn(format!(
-                "METRICS_FILE {}: node_exporter's textfile collector reads only files ending in .prom",
+                "{METRICS_FILE} {}: node_exporter's textfile collector reads only files ending in .prom",
                 p.display()
             ));
         }

@@ -2,7 +2,10 @@
 //! declaration in `settings`. Only `config` reads these structs; everything else uses the
 //! validated `Config`.
 
-use crate::settings::{self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, Kind, Setting};
+use crate::settings::{
+    self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Kind,
+    MAX_RUN_TIME, Setting, WEBHOOK_URL,
+};
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -69,38 +72,36 @@ fn secrets_help() -> String {
         text.push_str(line.trim_end());
         text.push('\n');
     }
-    text + "\n" + EXIT_CODES
+    text + "\n" + &exit_codes()
 }
 
 /// The exit codes as `--help` lists them.
-const EXIT_CODES: &str = "\
+fn exit_codes() -> String {
+    format!(
+        "\
 Exit codes:
   0   ok: everything fetched and matched was delivered; caught up, or not
-      when MAX_RUN_TIME ended a backlog (the next run goes on)
+      when {MAX_RUN_TIME} ended a backlog (the next run goes on)
   1   failed: a fetch or delivery failed; the state was saved at the last
       safe point
   2   invalid: usage, settings or state file; nothing sent, nothing written
-  3   dead-lettered: logs are in DEAD_LETTER_FILE (set aside by this run, or
+  3   dead-lettered: logs are in {DEAD_LETTER_FILE} (set aside by this run, or
       refused again by redeliver): look at them; `redeliver` them once the
       receiver takes them
   75  locked: another run holds the state file's lock; nothing done (normal
       when a run outlasts the schedule's interval)
-  130 143  interrupted: stopped by SIGINT / SIGTERM; the checkpoint was saved";
+  130 143  interrupted: stopped by SIGINT / SIGTERM; the checkpoint was saved"
+    )
+}
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// One pass: read the checkpoint, fetch and filter logs, deliver them, save the new checkpoint.
-    // The secrets have no flags, so `run --help` must name their variables itself.
     Run(RunArgs),
     /// Validate the settings, try the files a run opens, get a token and read one page of logs;
     /// sends nothing to the webhook unless --send-test.
     Check(CheckArgs),
-    /// Send the logs in DEAD_LETTER_FILE again; remove the accepted ones from it.
-    ///
-    /// Same settings and same lock as `run`. Each log goes in a request of its own, with the
-    /// same item and webhook-id as the request that was refused. Logs refused again stay in
-    /// the file with the new answer. Only this tenant's records are sent; a file several tenants
-    /// share keeps the others. Exit 0 when none of this tenant's is left, 3 when some are.
+    #[command(about = redeliver_about(), long_about = redeliver_about() + REDELIVER_MORE)]
     Redeliver(RedeliverArgs),
     /// Show the record of past runs kept in the state file.
     History(HistoryArgs),
@@ -110,14 +111,28 @@ pub enum Command {
     Man(ManArgs),
 }
 
+/// `redeliver`'s `-h` line.
+fn redeliver_about() -> String {
+    format!("Send the logs in {DEAD_LETTER_FILE} again; remove the accepted ones from it")
+}
+
+/// The rest of `redeliver --help`.
+const REDELIVER_MORE: &str = "\n\nSame settings and same lock as `run`. Each log goes in a request of its own, with the same item and webhook-id as the request that was refused. Logs refused again stay in the file with the new answer. Only this tenant's records are sent; a file several tenants share keeps the others. Exit 0 when none of this tenant's is left, 3 when some are.";
+
+/// `check --send-test`'s `--help`.
+fn send_test_help() -> String {
+    format!(
+        "Also POST one test item to the webhook, with the real headers and signature.\n\n\
+         Its log_id starts with test_ and its type is auth0_mgmt_webhooks_test (\"test\": true): \
+         a receiver can drop it. Shows what the receiver answers (a wrong {AUTHORIZATION} or \
+         {WEBHOOK_URL}) before the first run does."
+    )
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Also POST one test item to the webhook, with the real headers and signature.
-    ///
-    /// Its log_id starts with test_ and its type is auth0_mgmt_webhooks_test ("test": true):
-    /// a receiver can drop it. Shows what the receiver answers (a wrong AUTHORIZATION or
-    /// WEBHOOK_URL) before the first run does.
-    #[arg(long)]
+    #[arg(long, long_help = send_test_help())]
     pub send_test: bool,
 
     #[command(flatten)]
@@ -189,7 +204,7 @@ pub struct HistoryArgs {
 }
 
 /// PAYLOAD_FORMAT as the user wrote it: ours, or an Auth0 Log Streams "content format".
-/// `Config` turns it into the sink's `PayloadFormat` and SEND_AS_BATCH.
+/// `Config` turns it into the sink's `PayloadFormat` and whether to send batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FormatSetting {
@@ -199,7 +214,7 @@ pub enum FormatSetting {
     #[value(alias = "jsonlines")]
     #[serde(alias = "jsonlines", alias = "JSONLINES")]
     Jsonl,
-    /// One log per request: SEND_AS_BATCH=false.
+    /// One log per request: no batches.
     #[serde(alias = "JSONOBJECT")]
     Jsonobject,
 }

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 
 pub use crate::redact::{redact, redact_raw, snippet};
+use crate::settings::CA_CERT;
 use reqwest::blocking::Client;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,17 +34,17 @@ pub fn client(cfg: &ClientConfig) -> Result<Client> {
         .pool_max_idle_per_host(cfg.concurrency + 1)
         .tcp_nodelay(true);
     if let Some(path) = &cfg.ca_cert {
-        let pem =
-            crate::files::read_setting("CA_CERT (--ca-cert)", path, crate::files::CA_CERT_CAP)?;
+        let name = CA_CERT.label();
+        let pem = crate::files::read_setting(&name, path, crate::files::CA_CERT_CAP)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
             crate::exit::settings(format!(
-                "CA_CERT (--ca-cert) {}: not a PEM certificate file ({e})",
+                "{name} {}: not a PEM certificate file ({e})",
                 path.display()
             ))
         })?;
         if certs.is_empty() {
             return Err(crate::exit::settings(format!(
-                "CA_CERT (--ca-cert) {}: no certificate in it",
+                "{name} {}: no certificate in it",
                 path.display()
             )));
         }

@@ -3,7 +3,10 @@
 //! reads), EXIT STATUS, FILES, EXAMPLES and SEE ALSO.
 
 use crate::exit;
-use crate::settings;
+use crate::settings::{
+    self, CONFIG_FILE, DEAD_LETTER_FILE, HOME, MAX_RUN_TIME, METRICS_FILE, START_FROM, STATE_FILE,
+    XDG_STATE_HOME,
+};
 use anyhow::Result;
 use clap::Command;
 
@@ -174,7 +177,7 @@ fn describe_variable(name: &str) -> Option<String> {
 fn environment(roff: &mut String, command: Option<&str>) {
     section(roff, "ENVIRONMENT");
     let names = match command {
-        Some("history") => vec!["STATE_FILE".to_string(), "CONFIG_FILE".to_string()],
+        Some("history") => vec![STATE_FILE.to_string(), CONFIG_FILE.to_string()],
         _ => crate::config::misspelt::known(),
     };
     paragraph(
@@ -192,13 +195,22 @@ fn environment(roff: &mut String, command: Option<&str>) {
 fn state_environment(roff: &mut String) {
     item(
         roff,
-        "XDG_STATE_HOME, HOME",
-        "Without STATE_FILE (--state), the state file is $XDG_STATE_HOME/auth0-mgmt-webhooks/state.json, else ~/.local/state/auth0-mgmt-webhooks/state.json.",
+        &format!("{XDG_STATE_HOME}, {HOME}"),
+        &format!(
+            "Without {}, the state file is ${XDG_STATE_HOME}/auth0-mgmt-webhooks/state.json, else ~/.local/state/auth0-mgmt-webhooks/state.json.",
+            STATE_FILE.label()
+        ),
     );
 }
 
 fn exit_status(roff: &mut String, command: Option<&str>) {
     section(roff, "EXIT STATUS");
+    let delivered = format!(
+        "Everything fetched and matched was delivered (or {MAX_RUN_TIME} ended a long backlog cleanly). redeliver: the dead-letter file is empty."
+    );
+    let dead_lettered = format!(
+        "All handled, and some logs are in {DEAD_LETTER_FILE}: look at them, fix the receiver, then redeliver."
+    );
     let codes: Vec<(String, &str)> = match command {
         Some("history") => vec![
             (exit::OK.to_string(), "The runs were shown."),
@@ -223,10 +235,7 @@ fn exit_status(roff: &mut String, command: Option<&str>) {
             ),
         ],
         _ => vec![
-            (
-                exit::OK.to_string(),
-                "Everything fetched and matched was delivered (or MAX_RUN_TIME ended a long backlog cleanly). redeliver: the dead-letter file is empty.",
-            ),
+            (exit::OK.to_string(), delivered.as_str()),
             (
                 exit::FAILED.to_string(),
                 "A fetch or a delivery failed; the state was saved at the last safe point and the next run goes on from there.",
@@ -235,10 +244,7 @@ fn exit_status(roff: &mut String, command: Option<&str>) {
                 exit::USAGE.to_string(),
                 "Invalid usage, settings or state file; nothing was sent and no state written.",
             ),
-            (
-                exit::DEAD_LETTERED.to_string(),
-                "All handled, and some logs are in DEAD_LETTER_FILE: look at them, fix the receiver, then redeliver.",
-            ),
+            (exit::DEAD_LETTERED.to_string(), dead_lettered.as_str()),
             (
                 exit::LOCKED.to_string(),
                 "Another run holds the state file's lock; nothing was done (EX_TEMPFAIL).",
@@ -258,29 +264,33 @@ fn files(roff: &mut String) {
     section(roff, "FILES");
     for (file, text) in [
         (
-            "STATE_FILE",
+            STATE_FILE.to_string(),
             "Checkpoint, cached access token and the last 100 runs; mode 0600, one per tenant, replaced atomically.",
         ),
         (
-            "STATE_FILE.lock",
+            format!("{STATE_FILE}.lock"),
             "Locked by each run and by redeliver, so that only one runs at a time.",
         ),
         (
-            "DEAD_LETTER_FILE",
+            DEAD_LETTER_FILE.to_string(),
             "Logs the webhook refused, one JSON line each; mode 0600.",
         ),
         (
-            "METRICS_FILE",
+            METRICS_FILE.to_string(),
             "Prometheus textfile-collector metrics, rewritten atomically after every run; mode 0644.",
         ),
-        ("CONFIG_FILE", "The TOML settings file given by --config."),
+        (
+            CONFIG_FILE.to_string(),
+            "The TOML settings file given by --config.",
+        ),
     ] {
-        item(roff, file, text);
+        item(roff, &file, text);
     }
 }
 
 fn examples(roff: &mut String, command: Option<&str>) {
     section(roff, "EXAMPLES");
+    let backfill = format!("{START_FROM}=2026-11-01 auth0-mgmt-webhooks run --max-run-time 2h");
     let all = [
         (
             "check",
@@ -299,7 +309,7 @@ fn examples(roff: &mut String, command: Option<&str>) {
         ),
         (
             "run",
-            "START_FROM=2026-11-01 auth0-mgmt-webhooks run --max-run-time 2h",
+            backfill.as_str(),
             "A backfill from a date, in one long run.",
         ),
         (

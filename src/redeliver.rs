@@ -157,9 +157,10 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let stop = Arc::new(Stop::new());
     let _watch = signal::watch(&stop);
     let Some(given) = cfg.dead_letter.as_deref() else {
-        return Err(exit::settings(
-            "redeliver needs DEAD_LETTER_FILE (--dead-letter): the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
-        ));
+        return Err(exit::settings(format!(
+            "redeliver needs {}: the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
+            crate::settings::DEAD_LETTER_FILE.label()
+        )));
     };
     // The run's lock keeps two redeliveries of one tenant apart. A dry run changes nothing,
     // so it needs none.
@@ -176,7 +177,8 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     for entry in &entries {
         if let Entry::Unreadable { number, .. } = entry {
             say::warn(format_args!(
-                "DEAD_LETTER_FILE {} line {number} is not a dead-letter record; it is kept as it is",
+                "{} {} line {number} is not a dead-letter record; it is kept as it is",
+                crate::settings::DEAD_LETTER_FILE,
                 path.display()
             ));
         }
@@ -186,7 +188,8 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
         .count();
     if untagged_kept > 0 {
         say::warn(format_args!(
-            "DEAD_LETTER_FILE {}: {} written by an older version name no tenant, and the file also holds other tenants' records, so they are kept, not sent; add \"tenant\":\"{me}\" to those of this tenant",
+            "{} {}: {} written by an older version name no tenant, and the file also holds other tenants' records, so they are kept, not sent; add \"tenant\":\"{me}\" to those of this tenant",
+            crate::settings::DEAD_LETTER_FILE,
             path.display(),
             count(untagged_kept as u64, "record", "records"),
         ));
@@ -277,7 +280,10 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
                     SystemTime::now(),
                 ),
             ),
-            Err(e) => say::warn(format_args!("METRICS_FILE not updated: {e:#}")),
+            Err(e) => say::warn(format_args!(
+                "{} not updated: {e:#}",
+                crate::settings::METRICS_FILE
+            )),
         }
     }
     Ok(outcome)
@@ -285,8 +291,10 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
 
 /// The file's bytes; under its lock (`locked`), so a record being appended is read whole.
 fn read(path: &Path, locked: bool) -> Result<Vec<u8>> {
-    let named =
-        |what: String| exit::settings(format!("DEAD_LETTER_FILE {}: {what}", path.display()));
+    let named = |what: String| {
+        let file = crate::settings::DEAD_LETTER_FILE;
+        exit::settings(format!("{file} {}: {what}", path.display()))
+    };
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
         Ok(m) => {
@@ -468,19 +476,26 @@ impl Courier {
 fn replace(path: &Path, entries: &[Entry]) -> Result<()> {
     let _lock = dead_letter::lock(path).map_err(|e| {
         anyhow::anyhow!(
-            "DEAD_LETTER_FILE {}: cannot lock {} ({e})",
+            "{} {}: cannot lock {} ({e})",
+            crate::settings::DEAD_LETTER_FILE,
             path.display(),
             dead_letter::lock_path(path).display()
         )
     })?;
     let current = std::fs::read(path).map_err(|e| {
         anyhow::anyhow!(
-            "DEAD_LETTER_FILE {}: cannot read it again ({e})",
+            "{} {}: cannot read it again ({e})",
+            crate::settings::DEAD_LETTER_FILE,
             path.display()
         )
     })?;
     // Mode 0600: the logs can hold personal data.
-    crate::state::replace_file(path, &rewrite(&current, entries), "DEAD_LETTER_FILE", None)
+    crate::state::replace_file(
+        path,
+        &rewrite(&current, entries),
+        crate::settings::DEAD_LETTER_FILE.env,
+        None,
+    )
 }
 
 #[cfg(test)]

@@ -2,6 +2,10 @@
 //! answers are retried, which are final, how long to wait, what `Retry-After` says) and the one
 //! blocking runner every client uses (attempt, classify, wait; the deadline checked here only).
 
+use crate::settings::{
+    AUTHORIZATION, CA_CERT, MAX_RUN_TIME, PAYLOAD_FORMAT, WEBHOOK_CONTENT_TYPE, WEBHOOK_GZIP,
+    WEBHOOK_HEADERS, WEBHOOK_SECRET, WEBHOOK_URL,
+};
 use crate::stop::{Cause, Part, Stop};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -41,18 +45,18 @@ pub fn classify(status: u16) -> Verdict {
 }
 
 /// What a user should change after an endpoint or credentials answer.
-pub fn misconfigured_advice(status: u16) -> &'static str {
+pub fn misconfigured_advice(status: u16) -> String {
     match status {
-        300..=399 => {
-            "redirects are never followed (they would carry the logs and credentials elsewhere): set WEBHOOK_URL to the final address"
-        }
-        401 | 403 | 407 => {
-            "the receiver does not accept the credentials: check AUTHORIZATION (and WEBHOOK_HEADERS, WEBHOOK_SECRET)"
-        }
-        415 => {
-            "the receiver does not accept the body's content type: set WEBHOOK_CONTENT_TYPE (receivers written for Log Streams want application/json), or check PAYLOAD_FORMAT and WEBHOOK_GZIP"
-        }
-        _ => "the receiver has no such endpoint for a POST: check WEBHOOK_URL",
+        300..=399 => format!(
+            "redirects are never followed (they would carry the logs and credentials elsewhere): set {WEBHOOK_URL} to the final address"
+        ),
+        401 | 403 | 407 => format!(
+            "the receiver does not accept the credentials: check {AUTHORIZATION} (and {WEBHOOK_HEADERS}, {WEBHOOK_SECRET})"
+        ),
+        415 => format!(
+            "the receiver does not accept the body's content type: set {WEBHOOK_CONTENT_TYPE} (receivers written for Log Streams want application/json), or check {PAYLOAD_FORMAT} and {WEBHOOK_GZIP}"
+        ),
+        _ => format!("the receiver has no such endpoint for a POST: check {WEBHOOK_URL}"),
     }
 }
 
@@ -97,10 +101,11 @@ pub fn bad_certificate(err: &(dyn std::error::Error + 'static)) -> Option<BadCer
 pub fn certificate_advice(bad: BadCertificate, url_setting: &str) -> String {
     let fix = match bad {
         BadCertificate::Untrusted => format!(
-            "the certificate is not signed by a trusted CA: for a private CA set CA_CERT (--ca-cert) to its certificate file, or check {url_setting}"
+            "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {url_setting}",
+            CA_CERT.label()
         ),
         BadCertificate::WrongHost => format!(
-            "the certificate is for another host name: set {url_setting} to a name the certificate holds, or have the server present a certificate for this one (CA_CERT only adds trusted CAs)"
+            "the certificate is for another host name: set {url_setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
         ),
     };
     format!("{fix}; not retried, as waiting does not change a certificate")
@@ -215,7 +220,7 @@ fn wait(
     match stop.sleep_until(end.min(limit), part) {
         Ok(()) if end <= limit => Ok(()),
         Ok(()) | Err(Cause::Deadline) => Err(format!(
-            "{why}; the next attempt would come after MAX_RUN_TIME, so this run waited {} until MAX_RUN_TIME and stops (the next run goes on)",
+            "{why}; the next attempt would come after {MAX_RUN_TIME}, so this run waited {} until {MAX_RUN_TIME} and stops (the next run goes on)",
             human(limit.saturating_duration_since(now))
         )),
         Err(_) => Err(format!("{why} (not retried: the run is stopping)")),

@@ -246,7 +246,8 @@ pub fn apply_start_from(state: &mut State, sf: &StartFrom) -> bool {
         return false;
     }
     say::info(format_args!(
-        "applying START_FROM {} (the checkpoint was {})",
+        "applying {} {} (the checkpoint was {})",
+        crate::settings::START_FROM,
         sf.raw,
         state.checkpoint.as_deref().unwrap_or("none")
     ));
@@ -442,7 +443,10 @@ impl Pipeline<'_> {
         }
         let stopped = self.stop.stopped(Part::Sending);
         if !acker.caught_up() && stopped.is_none() && Instant::now() >= fetch_until {
-            say::info("MAX_RUN_TIME reached; the next run goes on from the checkpoint");
+            say::info(format_args!(
+                "{} reached; the next run goes on from the checkpoint",
+                crate::settings::MAX_RUN_TIME
+            ));
         }
         // The backlog ended, fetching failed or MAX_RUN_TIME is near: the last partial batch
         // goes now. After a signal nothing new is started.

@@ -211,6 +211,14 @@ impl Setting {
     }
 }
 
+/// The variable's name, so a message can say `"... after {MAX_RUN_TIME}, ..."` and name the
+/// setting without spelling it.
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.env)
+    }
+}
+
 /// Declares each setting as a constant named as its variable, its doc comment its `--help`, and
 /// lists them all in [`ALL`], so a new setting is one entry.
 macro_rules! declare {
@@ -464,5 +472,15 @@ mod tests {
         assert_eq!(AUTHORIZATION.label(), "AUTHORIZATION");
         assert_eq!(WEBHOOK_URL.file_var(), "WEBHOOK_URL_FILE");
         assert_eq!(BATCH_SIZE.range().as_deref(), Some("1 to 100"));
+    }
+
+    #[test]
+    fn a_setting_shows_as_its_variable() {
+        assert_eq!(MAX_RUN_TIME.to_string(), "MAX_RUN_TIME");
+        assert_eq!(
+            format!("after {MAX_RUN_TIME}, stop"),
+            "after MAX_RUN_TIME, stop"
+        );
+        assert_eq!(format!("[{AUTHORIZATION:<15}]"), "[AUTHORIZATION  ]");
     }
 }

@@ -86,8 +86,7 @@ pub fn state_path(flags: &Settings, file: &FileSettings, env: Env) -> Result<Pat
         .or_else(|| env(HOME).map(|h| Path::new(&h).join(".local/state")))
         .ok_or_else(|| {
             exit::settings(format!(
-                "{} is not set and neither is HOME: give --{} FILE",
-                STATE_FILE.env,
+                "{STATE_FILE} is not set and neither is {HOME}: give --{} FILE",
                 STATE_FILE.long()
             ))
         })?;

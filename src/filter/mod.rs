@@ -5,6 +5,7 @@ pub mod categories;
 pub mod pii;
 
 use crate::log::Log;
+use crate::settings::AUTH0_API_ENDPOINTS;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -268,7 +269,7 @@ pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
                 None => "entries are whole path segments after /api/v2/, e.g. users, clients, connections".to_string(),
             };
             Some(format!(
-                "AUTH0_API_ENDPOINTS: `{first}` is no Management API endpoint, so no log will match it; {hint}"
+                "{AUTH0_API_ENDPOINTS}: `{first}` is no Management API endpoint, so no log will match it; {hint}"
             ))
         })
         .collect()

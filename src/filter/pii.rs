@@ -6,6 +6,7 @@
 //! already validated, notes where the personal values lie, and splices only those.
 
 use crate::secret::Secret;
+use crate::settings::{PII_FIELDS, PII_HASH_KEY};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::borrow::Cow;
@@ -168,9 +169,9 @@ impl Pii {
     /// For `check`: what is hidden where, and how (never the hash key).
     pub fn describe(&self) -> String {
         let method = match self.method {
-            Method::Mask => "masked",
-            Method::Hash(_) => "hashed (HMAC-SHA256 with PII_HASH_KEY)",
-            Method::Drop => "dropped",
+            Method::Mask => "masked".to_string(),
+            Method::Hash(_) => format!("hashed (HMAC-SHA256 with {PII_HASH_KEY})"),
+            Method::Drop => "dropped".to_string(),
         };
         let mut what = Vec::new();
         if !self.keys.is_empty() {
@@ -180,7 +181,10 @@ impl Pii {
             let paths: Vec<String> = self.paths.iter().map(|p| p.join(".")).collect();
             what.push(paths.join(", "));
         }
-        format!("PII_FIELDS: {} {method} in every item", what.join(" and "))
+        format!(
+            "{PII_FIELDS}: {} {method} in every item",
+            what.join(" and ")
+        )
     }
 
     fn hits(&self, path: &[Cow<'_, str>]) -> bool {

@@ -6,6 +6,7 @@
 use crate::outcome::{Outcome, RECORDED};
 use crate::report;
 use crate::say;
+use crate::settings::{DEAD_LETTER_FILE, MAX_RUN_TIME, METRICS_FILE};
 use crate::state::{State, Totals};
 use anyhow::Result;
 use std::path::Path;
@@ -22,7 +23,7 @@ pub fn dead_letter_pending(path: Option<&Path>, tenant: &str) -> Option<u64> {
         Ok(n) => n,
         Err(e) => {
             say::warn(format_args!(
-                "counting the lines of DEAD_LETTER_FILE {}: {e}",
+                "counting the lines of {DEAD_LETTER_FILE} {}: {e}",
                 path.display()
             ));
             None
@@ -38,7 +39,7 @@ pub fn write(path: Option<&Path>, host: &str, metrics: &Metrics) {
     };
     if let Err(e) = write_atomically(path, &render(host, metrics)) {
         say::warn(format_args!(
-            "METRICS_FILE not written ({e:#}); the run is not affected"
+            "{METRICS_FILE} not written ({e:#}); the run is not affected"
         ));
     }
 }
@@ -191,6 +192,9 @@ pub fn render(tenant: &str, m: &Metrics) -> String {
         &[(format!(",version=\"{}\"", env!("CARGO_PKG_VERSION")), 1.0)],
     );
     if let Some(r) = &m.last_run {
+        let caught_up_help = format!(
+            "1 if the last run reached the newest log Auth0 had, 0 if it stopped short ({MAX_RUN_TIME}, a failure, a signal)."
+        );
         let gauges: [(&str, &str, f64); 7] = [
             (
                 "last_run_timestamp_seconds",
@@ -209,7 +213,7 @@ pub fn render(tenant: &str, m: &Metrics) -> String {
             ),
             (
                 "last_run_caught_up",
-                "1 if the last run reached the newest log Auth0 had, 0 if it stopped short (MAX_RUN_TIME, a failure, a signal).",
+                &caught_up_help,
                 flag(r.outcome.caught_up()),
             ),
             (
@@ -252,7 +256,7 @@ pub fn render(tenant: &str, m: &Metrics) -> String {
         metric(
             "dead_letter_pending",
             "gauge",
-            "Lines waiting in DEAD_LETTER_FILE for redeliver.",
+            &format!("Lines waiting in {DEAD_LETTER_FILE} for redeliver."),
             &one(n as f64),
         );
     }
@@ -323,7 +327,7 @@ fn escape_label(v: &str) -> String {
 /// Temp file beside it, then rename: the collector never reads half a file. Readable by all
 /// (0644), since node_exporter runs as another user; it holds no secret.
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    crate::state::replace_file(path, text.as_bytes(), "METRICS_FILE", Some(0o644))
+    crate::state::replace_file(path, text.as_bytes(), METRICS_FILE.env, Some(0o644))
 }
 
 #[cfg(test)]

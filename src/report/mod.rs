@@ -9,6 +9,7 @@ pub mod slack;
 
 use crate::outcome::Outcome;
 use crate::say::{self, count};
+use crate::settings::MAX_RUN_TIME;
 use crate::state::RunRecord;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
@@ -157,14 +158,12 @@ pub fn traffic(requests: u64, retries: u64) -> [String; 2] {
 /// `dead-lettered, caught up`, `failed`, ...
 pub fn status_words(outcome: Outcome) -> String {
     match outcome {
-        Outcome::Ok { caught_up } | Outcome::DeadLettered { caught_up } => format!(
-            "{outcome}, {}",
-            if caught_up {
-                "caught up"
-            } else {
-                "not caught up (MAX_RUN_TIME reached; the next run goes on)"
-            }
-        ),
+        Outcome::Ok { caught_up: true } | Outcome::DeadLettered { caught_up: true } => {
+            format!("{outcome}, caught up")
+        }
+        Outcome::Ok { caught_up: false } | Outcome::DeadLettered { caught_up: false } => {
+            format!("{outcome}, not caught up ({MAX_RUN_TIME} reached; the next run goes on)")
+        }
         _ => outcome.to_string(),
     }
 }

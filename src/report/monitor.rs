@@ -144,7 +144,10 @@ impl<'a> Monitor<'a> {
                 return;
             }
             if self.stop.stopped(Part::Sending).is_some() {
-                say::warn("not waiting for the HEALTHCHECK_URL/start ping: stopping");
+                say::warn(format_args!(
+                    "not waiting for the {}/start ping: stopping",
+                    crate::settings::HEALTHCHECK_URL
+                ));
                 return;
             }
             self.stop.await_news(seen, None);
@@ -208,9 +211,9 @@ fn send_ping(
     stop: &Stop,
 ) {
     let shown = match ping {
-        Ping::Start => "HEALTHCHECK_URL/start".to_string(),
-        Ping::End(0) => "HEALTHCHECK_URL".to_string(),
-        Ping::End(code) => format!("HEALTHCHECK_URL/{code}"),
+        Ping::Start => format!("{}/start", crate::settings::HEALTHCHECK_URL),
+        Ping::End(0) => crate::settings::HEALTHCHECK_URL.to_string(),
+        Ping::End(code) => format!("{}/{code}", crate::settings::HEALTHCHECK_URL),
     };
     let Some(url) = ping_url(base.expose(), ping, rid) else {
         return;
@@ -220,12 +223,18 @@ fn send_ping(
         Ping::End(_) => Part::Reporting,
     };
     let body = bytes::Bytes::from(truncate(secret::scrub(&body), MAX_PING_BODY));
-    let sent = post::post(stop, part, &shown, "HEALTHCHECK_URL", |timeout| {
-        http.post(url.clone())
-            .timeout(timeout)
-            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(body.clone())
-    });
+    let sent = post::post(
+        stop,
+        part,
+        &shown,
+        crate::settings::HEALTHCHECK_URL.env,
+        |timeout| {
+            http.post(url.clone())
+                .timeout(timeout)
+                .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(body.clone())
+        },
+    );
     match sent {
         Ok(_) => {}
         Err(Failure::Answered { status, .. }) => say::warn(format_args!(

@@ -5,6 +5,7 @@
 
 use crate::logid;
 use crate::report;
+use crate::settings::{AUTH0_LOG_RETENTION, MAX_RUN_TIME, START_FROM};
 use std::time::{Duration, SystemTime};
 
 /// A checkpoint behind by more than this (or half the retention, if shorter) is drifting.
@@ -21,7 +22,7 @@ fn date(t: SystemTime) -> String {
 /// The line for a START_FROM the state says was applied by an earlier run.
 pub fn start_from_kept(raw: &str) -> String {
     format!(
-        "START_FROM {raw} was applied by an earlier run and is not applied again; the run goes on from the checkpoint (give another START_FROM to start elsewhere)"
+        "{START_FROM} {raw} was applied by an earlier run and is not applied again; the run goes on from the checkpoint (give another {START_FROM} to start elsewhere)"
     )
 }
 
@@ -36,7 +37,7 @@ pub fn start_from_beyond(
     let kept_since = now.checked_sub(retention)?;
     (moment < kept_since).then(|| {
         format!(
-            "START_FROM {raw} reaches back to {}, but Auth0 keeps logs for {} (AUTH0_LOG_RETENTION): the logs from {} to {} are gone, and the run starts at the oldest log Auth0 still has",
+            "{START_FROM} {raw} reaches back to {}, but Auth0 keeps logs for {} ({AUTH0_LOG_RETENTION}): the logs from {} to {} are gone, and the run starts at the oldest log Auth0 still has",
             date(moment),
             report::duration_words(retention),
             date(moment),
@@ -60,7 +61,7 @@ pub fn drift(
     let age = report::age(newest_date, now)?;
     (age > DRIFT.min(retention / 2)).then(|| {
         format!(
-            "the newest log processed is {} old (from {newest_date}) and the run did not catch up: Auth0 deletes logs after {} (AUTH0_LOG_RETENTION), and logs the checkpoint has not reached by then are lost. Raise MAX_RUN_TIME or run more often.",
+            "the newest log processed is {} old (from {newest_date}) and the run did not catch up: Auth0 deletes logs after {} ({AUTH0_LOG_RETENTION}), and logs the checkpoint has not reached by then are lost. Raise {MAX_RUN_TIME} or run more often.",
             report::duration_words(age),
             report::duration_words(retention)
         )
@@ -82,7 +83,7 @@ pub fn lost_span(
     let gap = first.duration_since(from).ok()?;
     (from < kept_since && gap > GAP).then(|| {
         format!(
-            "the checkpoint's log was stored {}, longer ago than the {} Auth0 keeps logs (AUTH0_LOG_RETENTION), and the first log after it was stored {}: any logs stored between {} and {} were deleted by Auth0 before they were delivered",
+            "the checkpoint's log was stored {}, longer ago than the {} Auth0 keeps logs ({AUTH0_LOG_RETENTION}), and the first log after it was stored {}: any logs stored between {} and {} were deleted by Auth0 before they were delivered",
             date(from),
             report::duration_words(retention),
             date(first),

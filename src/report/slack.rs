@@ -15,6 +15,7 @@ use crate::report::post::{self, Failure};
 use crate::report::{self, Summary};
 use crate::say;
 use crate::secret::Secret;
+use crate::settings::SLACK_INCOMING_WEBHOOK_URL;
 use crate::state::{RunRecord, State, Trouble};
 use crate::stop::{Part, Stop};
 use reqwest::blocking::Client;
@@ -23,7 +24,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What `-v` lines call Slack: its URL is a secret.
 const SHOWN: &str = "(Slack webhook; its URL is a secret)";
-const SETTING: &str = "SLACK_INCOMING_WEBHOOK_URL";
 const DAY: u64 = 86_400;
 
 /// What Slack hears of a run: a change of state, not every run (288 a day on a 5-minute
@@ -398,12 +398,18 @@ pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
 /// which quote servers).
 fn send(http: &Client, slack: &SlackConfig, stop: &Stop, message: &Value) -> bool {
     let body = bytes::Bytes::from(crate::secret::scrub(&message.to_string()));
-    let sent = post::post(stop, Part::Reporting, SHOWN, SETTING, |timeout| {
-        http.post(slack.url.expose())
-            .timeout(timeout)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.clone())
-    });
+    let sent = post::post(
+        stop,
+        Part::Reporting,
+        SHOWN,
+        SLACK_INCOMING_WEBHOOK_URL.env,
+        |timeout| {
+            http.post(slack.url.expose())
+                .timeout(timeout)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+        },
+    );
     match sent {
         Ok(_) => true,
         Err(Failure::Answered { status, answer }) => {

@@ -9,6 +9,7 @@
 //! path under that lock: a record is never written into a file a rename has just discarded.
 
 use crate::exit;
+use crate::settings::DEAD_LETTER_FILE;
 use crate::sink::encode::Matched;
 use anyhow::Result;
 use serde::Serialize;
@@ -71,7 +72,7 @@ impl DeadLetter {
     pub fn open(path: &Path, tenant: &str) -> Result<DeadLetter> {
         let path = crate::state::resolve(path)?;
         let named =
-            |what: String| exit::settings(format!("DEAD_LETTER_FILE {}: {what}", path.display()));
+            |what: String| exit::settings(format!("{DEAD_LETTER_FILE} {}: {what}", path.display()));
         if let Ok(meta) = std::fs::metadata(&path)
             && !meta.is_file()
         {

@@ -4,6 +4,7 @@
 //! before gzip: that is what a receiver's HTTP stack hands its verifier.
 
 use crate::secret::Secret;
+use crate::settings::SIGNATURE_SCHEME;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
@@ -43,7 +44,7 @@ impl Signer {
                 let key = value.trim();
                 if key.chars().count() < HUB_KEY_MIN_CHARS {
                     return Err(format!(
-                        "with SIGNATURE_SCHEME=x-hub-signature-256 the key is used as written and must be at least {HUB_KEY_MIN_CHARS} characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
+                        "with {SIGNATURE_SCHEME}=x-hub-signature-256 the key is used as written and must be at least {HUB_KEY_MIN_CHARS} characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
                     ));
                 }
                 Ok(Signer::HubSignature256(Secret::new(key)))

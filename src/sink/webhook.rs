@@ -10,6 +10,7 @@ use crate::http::{describe, read_prefix, snippet};
 use crate::retry::{self, Attempt, Verdict};
 use crate::say::{self, Counters};
 use crate::secret::{Secret, scrub};
+use crate::settings::{DEAD_LETTER_FILE, MAX_RUN_TIME, WEBHOOK_MAX_BODY_BYTES, WEBHOOK_URL};
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Matched, PayloadFormat, encode, gzip};
 use crate::sink::pace::{Pace, Signal};
@@ -360,7 +361,7 @@ impl Shared {
         };
         let Some(file) = &self.dead_letter else {
             return stop(format!(
-                "{detail} for log {} (a refusal of this log: fix the receiver, or set DEAD_LETTER_FILE to set such logs aside)",
+                "{detail} for log {} (a refusal of this log: fix the receiver, or set {DEAD_LETTER_FILE} to set such logs aside)",
                 item.log_id
             ));
         };
@@ -417,7 +418,7 @@ impl Shared {
         };
         if let Some(max) = self.cfg.max_body_bytes.filter(|max| body.len() > *max) {
             say::warn(format_args!(
-                "log {} alone makes a {}-byte body, over WEBHOOK_MAX_BODY_BYTES {max}: sending it anyway",
+                "log {} alone makes a {}-byte body, over {WEBHOOK_MAX_BODY_BYTES} {max}: sending it anyway",
                 items[0].log_id,
                 body.len()
             ));
@@ -445,9 +446,9 @@ impl Shared {
                 let Some(permit) = permit.filter(|_| !left.is_zero()) else {
                     return Attempt::Done(Sent::Failed(match self.stop.cause() {
                         Some(Cause::Deadline) => {
-                            "not attempted: MAX_RUN_TIME reached, the next run goes on".into()
+                            format!("not attempted: {MAX_RUN_TIME} reached, the next run goes on")
                         }
-                        _ => "not attempted: the run is stopping".into(),
+                        _ => "not attempted: the run is stopping".to_string(),
                     }));
                 };
                 if n > 0 {
@@ -481,7 +482,7 @@ impl Shared {
                             permit.release(Signal::Neutral, None);
                             return Attempt::Done(Sent::Failed(format!(
                                 "webhook request {d}; {}",
-                                retry::certificate_advice(bad, "WEBHOOK_URL")
+                                retry::certificate_advice(bad, WEBHOOK_URL.env)
                             )));
                         }
                         (
@@ -529,7 +530,7 @@ impl Shared {
                         let next = retry::next_wait(n + 1, retry_after, fastrand::f64());
                         if next >= self.stop.remaining() {
                             return Attempt::Done(Sent::Failed(format!(
-                                "{why}; the next attempt would come in {}, after MAX_RUN_TIME, so the run ends now instead of waiting for it (the next run goes on)",
+                                "{why}; the next attempt would come in {}, after {MAX_RUN_TIME}, so the run ends now instead of waiting for it (the next run goes on)",
                                 retry::human(next)
                             )));
                         }
@@ -545,7 +546,7 @@ impl Shared {
         match (outcome, retries) {
             (Ok(sent), _) => sent,
             (Err(why), Retries::None) => Sent::Failed(format!(
-                "{why}; a run retries this answer with backoff until MAX_RUN_TIME"
+                "{why}; a run retries this answer with backoff until {MAX_RUN_TIME}"
             )),
             (Err(why), Retries::UntilDeadline) => Sent::Failed(why),
         }

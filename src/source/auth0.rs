@@ -7,6 +7,9 @@ use crate::log::Log;
 use crate::retry::{self, Attempt, Verdict};
 use crate::say;
 use crate::secret::Secret;
+use crate::settings::{
+    AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_DOMAIN, AUTH0_RATE_LIMIT, BATCH_SIZE, MAX_RUN_TIME,
+};
 use crate::source::pacer::{Pacer, Share, Ticket};
 use crate::state::CachedToken;
 use crate::stop::{Part, Stop};
@@ -118,7 +121,7 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
                 }
                 let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
                 bail!(
-                    "Auth0's token answer is form-encoded, not JSON (keys {}; values not shown): is AUTH0_DOMAIN an Auth0 tenant?",
+                    "Auth0's token answer is form-encoded, not JSON (keys {}; values not shown): is {AUTH0_DOMAIN} an Auth0 tenant?",
                     keys.join(", ")
                 );
             }
@@ -153,7 +156,7 @@ fn redirect_error(
         None => "without a Location".to_string(),
     };
     anyhow!(
-        "Auth0 answered {status} to {method} {}, a redirect {location}; redirects are never followed (they would carry the credentials elsewhere): set AUTH0_DOMAIN to the host that answers itself",
+        "Auth0 answered {status} to {method} {}, a redirect {location}; redirects are never followed (they would carry the credentials elsewhere): set {AUTH0_DOMAIN} to the host that answers itself",
         url.path()
     )
 }
@@ -163,7 +166,7 @@ fn body_text(resp: Response, method: &str, url: &reqwest::Url) -> Result<String>
     let path = url.path();
     let bytes = read_capped(resp, MAX_ANSWER_BYTES).map_err(|e| match e.downcast::<TooLarge>() {
         Ok(big) => anyhow!(
-            "Auth0's answer to {method} {path}: {big}; a proxy or server in the way is misbehaving, or a log in it is huge (nothing was delivered from it, the checkpoint stays; pages are always 100 logs, whatever BATCH_SIZE)"
+            "Auth0's answer to {method} {path}: {big}; a proxy or server in the way is misbehaving, or a log in it is huge (nothing was delivered from it, the checkpoint stays; pages are always 100 logs, whatever {BATCH_SIZE})"
         ),
         Err(e) => e.context(format!("{method} {path}")),
     })?;
@@ -176,7 +179,9 @@ fn body_text(resp: Response, method: &str, url: &reqwest::Url) -> Result<String>
 /// other failures, to say whether the cached token keeps runs going meanwhile.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "Auth0 refused the credentials ({status}: {snippet}): check AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET, and that the application is authorized for the Management API with the read:logs scope"
+    "Auth0 refused the credentials ({status}: {snippet}): check {id} and {secret}, and that the application is authorized for the Management API with the read:logs scope",
+    id = AUTH0_CLIENT_ID,
+    secret = AUTH0_CLIENT_SECRET
 )]
 pub struct CredentialsRefused {
     status: u16,
@@ -432,10 +437,10 @@ impl Auth0 {
             .or_else(|| self.pacer.acquire(counts, deadline, stop))
         else {
             let why = match stop.stopped(Part::Reading) {
-                Some(_) => "the run is stopping",
-                None => {
-                    "the Auth0 rate budget (AUTH0_RATE_LIMIT) allows no request before MAX_RUN_TIME; the next run goes on"
-                }
+                Some(_) => "the run is stopping".to_string(),
+                None => format!(
+                    "the Auth0 rate budget ({AUTH0_RATE_LIMIT}) allows no request before {MAX_RUN_TIME}; the next run goes on"
+                ),
             };
             return Err(Step::Fail(
                 CutShort(format!("{method} {} not sent: {why}", url.path())).into(),
@@ -464,7 +469,7 @@ impl Auth0 {
                     Some(bad) => Step::Fail(anyhow!(
                         "{method} {}: {d}; {}",
                         url.path(),
-                        retry::certificate_advice(bad, "AUTH0_DOMAIN")
+                        retry::certificate_advice(bad, AUTH0_DOMAIN.env)
                     )),
                     None => Step::Again(format!("{method} {}: {d}", url.path()), None),
                 });

@@ -8,6 +8,7 @@
 //! below the reserve that the share leaves to the tenant's other clients. [`Pacer`] is the
 //! blocking, shared wrapper every Auth0 request goes through.
 
+use crate::settings::AUTH0_RATE_LIMIT;
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,7 +31,8 @@ impl Share {
         let t = text.trim();
         let bad = || {
             format!(
-                "AUTH0_RATE_LIMIT (--auth0-rate-limit) must be a share of the tenant's Auth0 rate limit from 1% to 100% (50%), or requests a second above 0 (4, 0.5), got '{t}'"
+                "{} must be a share of the tenant's Auth0 rate limit from 1% to 100% (50%), or requests a second above 0 (4, 0.5), got '{t}'",
+                AUTH0_RATE_LIMIT.label()
             )
         };
         if let Some(p) = t.strip_suffix('%') {

@@ -1,5 +1,6 @@
 //! `history`: the record of past runs kept in the state file, as a table or JSON.
 
+use crate::settings::{HOME, STATE_FILE, XDG_STATE_HOME};
 use crate::state::{RunRecord, State};
 use anyhow::{Result, anyhow};
 use std::path::Path;
@@ -11,7 +12,7 @@ pub fn show(state_file: &Path, json: bool, limit: Option<usize>) -> Result<Strin
         && e.kind() == std::io::ErrorKind::NotFound
     {
         return Err(anyhow!(
-            "no state file at {}: no run has saved one there yet, or the runs use another one; give the same --state or STATE_FILE as the runs (the default depends on HOME and XDG_STATE_HOME)",
+            "no state file at {}: no run has saved one there yet, or the runs use another one; give the same --state or {STATE_FILE} as the runs (the default depends on {HOME} and {XDG_STATE_HOME})",
             state_file.display()
         ));
     }

@@ -10,6 +10,7 @@ use crate::files::Unreadable;
 use crate::outcome::Outcome;
 use crate::owner;
 use crate::secret::Secret;
+use crate::settings::{START_FROM, STATE_FILE};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -118,7 +119,7 @@ impl State {
             Err(Unreadable::Io(std::io::ErrorKind::NotFound, _)) => return Ok(State::default()),
             Err(Unreadable::NotAFile(kind)) => {
                 return Err(bad(format!(
-                    "{kind}, not a regular file; STATE_FILE must name a file (or a path where one can be created)"
+                    "{kind}, not a regular file; {STATE_FILE} must name a file (or a path where one can be created)"
                 ))
                 .into());
             }
@@ -138,7 +139,7 @@ impl State {
         };
         serde_json::from_str(&text).map_err(|e| {
             bad(format!(
-                "not a valid state file ({e}); it was left untouched. Fix it, or move it aside: the next run then starts afresh, from START_FROM if set (a log id such as the checkpoint in `history` or the file, a date, or an age like 1d), else from the oldest log Auth0 keeps"
+                "not a valid state file ({e}); it was left untouched. Fix it, or move it aside: the next run then starts afresh, from {START_FROM} if set (a log id such as the checkpoint in `history` or the file, a date, or an age like 1d), else from the oldest log Auth0 keeps"
             ))
             .into()
         })
@@ -163,7 +164,7 @@ impl State {
             Some(other) if other != tenant => Err(Failure::BadState {
                 path: path.to_path_buf(),
                 reason: format!(
-                    "it belongs to tenant {other}, not {tenant}: give each tenant its own STATE_FILE"
+                    "it belongs to tenant {other}, not {tenant}: give each tenant its own {STATE_FILE}"
                 ),
             }),
             _ => Ok(()),
@@ -311,7 +312,7 @@ pub fn lock(state: &Path) -> Result<Lock> {
             .map(|a| format!("; {a}"))
             .unwrap_or_default();
         format!(
-            "opening lock file {} beside STATE_FILE {} (its folder must be writable by the user running the tool; `check` tries this){advice}",
+            "opening lock file {} beside {STATE_FILE} {} (its folder must be writable by the user running the tool; `check` tries this){advice}",
             path.display(),
             state.display()
         )
