@@ -411,6 +411,56 @@ fn file_fills_gaps_but_flags_win_and_unknown_keys_fail() {
     );
 }
 
+/// Every kind of setting reads the file the same way: a flag wins over it, an empty flag is
+/// unset and leaves the file's value, a path keeps its bytes.
+#[test]
+fn an_empty_flag_is_unset_and_the_file_value_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.toml");
+    std::fs::write(
+        &p,
+        "audience = \"custom.example.com\"\nauth0_audience = \"acme.eu.auth0.com\"\n",
+    )
+    .unwrap();
+    // `audience` is no key: every mistake says so, with the line.
+    let m = message(build(&with(&["--config", p.to_str().unwrap()]), SECRET));
+    assert!(m.contains("line 1") && m.contains("`audience`"), "{m}");
+
+    std::fs::write(
+        &p,
+        "auth0_audience = \"tenant.eu.auth0.com\"\nmax_run_time = \"90s\"\nwebhook_gzip = true\ndead_letter_file = \"/var/lib/x/dl.jsonl\"\npayload_shape = \"LOG-STREAM\"\n",
+    )
+    .unwrap();
+    let config = p.to_str().unwrap();
+    let c = build(
+        &with(&[
+            "--config",
+            config,
+            "--audience",
+            "",
+            "--max-run-time",
+            "2m",
+            "--gzip",
+            "",
+            "--dead-letter",
+            "",
+        ]),
+        SECRET,
+    )
+    .unwrap();
+    assert_eq!(
+        c.auth0.audience.as_str(),
+        "https://tenant.eu.auth0.com/api/v2/"
+    );
+    assert_eq!(c.max_run_time, Duration::from_secs(120));
+    assert!(c.webhook.gzip);
+    assert_eq!(
+        c.dead_letter.as_deref(),
+        Some(Path::new("/var/lib/x/dl.jsonl"))
+    );
+    assert_eq!(c.webhook.shape, PayloadShape::LogStream);
+}
+
 #[test]
 fn every_missing_required_setting_is_named_at_once() {
     let m = message(build(&["--state", "/tmp/s.json"], &[]));
