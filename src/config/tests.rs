@@ -312,6 +312,12 @@ fn debug_and_messages_hide_webhook_url_query_tokens() {
         "{debug}"
     );
     assert!(debug.contains("hooks.example.com/x?token=***"), "{debug}");
+    // Every setting of the webhook shows, the content type among them.
+    let c = build(&with(&["--content-type", "text/plain"]), SECRET).unwrap();
+    assert!(
+        format!("{c:?}").contains("content_type: Some(\"text/plain\")"),
+        "{c:?}"
+    );
     let m = message(build(
         &with(&[
             "--webhook-url",

@@ -52,22 +52,40 @@ pub struct WebhookConfig {
 }
 
 /// By hand, for the URL: it may hold a password or a token in its query (`check -vv` prints
-/// this).
+/// this). Every field is named in the pattern, so a new one cannot be left out.
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let WebhookConfig {
+            url: _,
+            url_is_secret,
+            authorization,
+            send_as_batch,
+            concurrency,
+            connect_timeout,
+            timeout,
+            format,
+            shape,
+            gzip,
+            headers,
+            max_body_bytes,
+            signing,
+            content_type,
+        } = self;
         f.debug_struct("WebhookConfig")
             .field("url", &self.shown_url())
-            .field("authorization", &self.authorization)
-            .field("send_as_batch", &self.send_as_batch)
-            .field("concurrency", &self.concurrency)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("timeout", &self.timeout)
-            .field("format", &self.format)
-            .field("shape", &self.shape)
-            .field("gzip", &self.gzip)
-            .field("headers", &self.headers)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("signing", &self.signing)
+            .field("url_is_secret", url_is_secret)
+            .field("authorization", authorization)
+            .field("send_as_batch", send_as_batch)
+            .field("concurrency", concurrency)
+            .field("connect_timeout", connect_timeout)
+            .field("timeout", timeout)
+            .field("format", format)
+            .field("shape", shape)
+            .field("gzip", gzip)
+            .field("headers", headers)
+            .field("max_body_bytes", max_body_bytes)
+            .field("signing", signing)
+            .field("content_type", content_type)
             .finish()
     }
 }
