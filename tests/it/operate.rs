@@ -367,18 +367,24 @@ fn utc_day() -> String {
     humantime::format_rfc3339(std::time::SystemTime::now()).to_string()[..10].to_string()
 }
 
-#[test]
-fn slack_answering_500_is_retried_then_a_warning_without_the_url_and_the_run_still_succeeds() {
+/// A run of 20 logs that reports every outcome to the Slack webhook at `url`.
+fn run_reporting_to(url: &str) -> (Setup, Ran) {
     let s = Setup::new(realistic_logs(20, 6));
-    let slack = Slack::start(500);
     let out = s.exec(
         "run",
         &[],
         &[
-            ("SLACK_INCOMING_WEBHOOK_URL", &slack.url()),
+            ("SLACK_INCOMING_WEBHOOK_URL", url),
             ("SLACK_SEND_SUCCESS", "true"),
         ],
     );
+    (s, out)
+}
+
+#[test]
+fn slack_answering_500_is_retried_then_a_warning_without_the_url_and_the_run_still_succeeds() {
+    let slack = Slack::start(500);
+    let (_, out) = run_reporting_to(&slack.url());
     out.assert_code(0);
     let err = &out.stderr;
     // Retried a little, then given up with one warning.
@@ -400,16 +406,8 @@ fn slack_answering_500_is_retried_then_a_warning_without_the_url_and_the_run_sti
 
 #[test]
 fn slack_answering_503_once_gets_the_message_on_the_retry() {
-    let s = Setup::new(realistic_logs(20, 6));
     let slack = Slack::answering(&[503, 200]);
-    let out = s.exec(
-        "run",
-        &[],
-        &[
-            ("SLACK_INCOMING_WEBHOOK_URL", &slack.url()),
-            ("SLACK_SEND_SUCCESS", "true"),
-        ],
-    );
+    let (_, out) = run_reporting_to(&slack.url());
     out.assert_code(0);
     // Two requests with the one message, the second taken: no warning.
     let messages = slack.messages();
@@ -421,16 +419,8 @@ fn slack_answering_503_once_gets_the_message_on_the_retry() {
 
 #[test]
 fn slack_refusing_a_message_with_400_is_not_asked_again() {
-    let s = Setup::new(realistic_logs(20, 6));
     let slack = Slack::start(400);
-    let out = s.exec(
-        "run",
-        &[],
-        &[
-            ("SLACK_INCOMING_WEBHOOK_URL", &slack.url()),
-            ("SLACK_SEND_SUCCESS", "true"),
-        ],
-    );
+    let (_, out) = run_reporting_to(&slack.url());
     out.assert_code(0);
     assert_eq!(slack.messages().len(), 1);
     assert!(
@@ -443,20 +433,12 @@ fn slack_refusing_a_message_with_400_is_not_asked_again() {
 
 #[test]
 fn unreachable_slack_is_a_warning_without_the_url_and_the_run_still_succeeds() {
-    let s = Setup::new(realistic_logs(20, 6));
     // A port that was just ours and is now closed.
     let url = {
         let gone = Slack::start(200);
         gone.url()
     };
-    let out = s.exec(
-        "run",
-        &[],
-        &[
-            ("SLACK_INCOMING_WEBHOOK_URL", &url),
-            ("SLACK_SEND_SUCCESS", "true"),
-        ],
-    );
+    let (s, out) = run_reporting_to(&url);
     out.assert_code(0);
     let err = &out.stderr;
     assert!(
