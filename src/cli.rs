@@ -43,7 +43,7 @@ fn secrets_short() -> String {
 }
 
 /// The secrets: the settings that have no flag.
-pub fn secrets() -> impl Iterator<Item = &'static Setting> {
+fn secrets() -> impl Iterator<Item = &'static Setting> {
     settings::ALL
         .iter()
         .copied()
