@@ -219,6 +219,16 @@ pub enum FormatSetting {
     Jsonobject,
 }
 
+/// A text setting: clap's own parser refuses bytes that are no UTF-8 without naming the
+/// setting; this one names it.
+fn text(s: &'static Setting) -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().try_map(move |v| {
+        v.into_string()
+            .map_err(|_| format!("{} must be text (UTF-8)", s.label()))
+    })
+}
+
 /// A file setting. Unlike clap's own path parser it takes an empty value, which `config`
 /// treats as unset, as it does for every setting.
 fn path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
@@ -290,8 +300,11 @@ fn flag(s: &'static Setting) -> Arg {
         .help_heading(s.heading)
         .help(with_declared(short))
         .long_help(with_declared(long));
-    match s.kind {
+    let arg = match s.kind {
         Kind::Path => arg.value_parser(path()),
+        _ => arg.value_parser(text(s)),
+    };
+    match s.kind {
         Kind::Bool => arg.num_args(0..=1).default_missing_value("true"),
         Kind::Whole { .. } => arg.allow_negative_numbers(true),
         Kind::Headers => arg.env(None::<&str>).action(ArgAction::Append),

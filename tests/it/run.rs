@@ -4,7 +4,7 @@
 
 use crate::support::cli::{Ran, Setup, api_call_ids, bin, id_of, is_api_call};
 use crate::support::http::parse_form;
-use crate::support::{log, log_id, realistic_logs};
+use crate::support::{Reply, log, log_id, realistic_logs};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Duration;
@@ -491,6 +491,57 @@ fn unknown_key_in_config_file_is_refused_naming_the_key() {
 // ---------------------------------------------------------------------------------------------
 // Settings and help
 // ---------------------------------------------------------------------------------------------
+
+/// Bytes that are no UTF-8, as a flag's value or a variable's: a text setting refuses them by
+/// name before anything is sent, a file's path takes them.
+#[cfg(unix)]
+#[test]
+fn a_setting_that_is_not_utf8_is_refused_by_name_and_a_path_takes_any_bytes() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let not_utf8 = OsStr::from_bytes(b"hooks\xff.example.com");
+
+    let s = Setup::new(realistic_logs(30, 61));
+    let mut cmd = s.command("run");
+    cmd.arg("--log-types").arg(not_utf8);
+    let out = Ran::of(&mut cmd);
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("LOG_TYPES (--log-types) must be text (UTF-8)"),
+        "{}",
+        out.stderr
+    );
+
+    let mut cmd = s.command("run");
+    cmd.env("PAYLOAD_SHAPE", not_utf8);
+    let out = Ran::of(&mut cmd);
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("PAYLOAD_SHAPE (--payload-shape) must be text (UTF-8)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(s.tenant.token_requests(), 0);
+    assert_eq!(s.receiver.request_count(), 0);
+    assert!(!s.state().exists());
+
+    // A dead-letter file in a folder whose name is no UTF-8: the refused log lands there.
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join(OsStr::from_bytes(b"dead\xffletters"));
+    std::fs::create_dir(&folder).unwrap();
+    let dead = folder.join("dl.jsonl");
+    s.receiver.push_reply(Reply::text(400, "bad item"));
+    let mut cmd = s.command("run");
+    cmd.args(["--send-as-batch", "false", "--concurrency", "1"])
+        .arg("--dead-letter")
+        .arg(&dead);
+    let out = Ran::of(&mut cmd);
+    out.assert_code(3);
+    let set_aside = std::fs::read_to_string(&dead).unwrap();
+    assert_eq!(set_aside.lines().count(), 1, "{set_aside}");
+}
 
 /// The batch size each log request of the last run asked for (`take` or `per_page`).
 /// The largest number of logs in one webhook request since the `skip`th request.
