@@ -406,56 +406,54 @@ fn token_endpoint_errors_are_retried() {
     assert_eq!(receiver.unique_delivered(), matching(&logs));
 }
 
-#[test]
-fn auth0_errors_mid_run_are_retried() {
-    let logs = realistic_logs(200, 17);
-    let tenant = FakeTenant::start(logs.clone());
+/// Auth0 in trouble during a run, how it is made so, and the batch size that spreads the run
+/// over enough pages to meet it.
+type Trouble = (&'static str, fn(&FakeTenant), &'static str);
+
+const TROUBLE_MID_RUN: [Trouble; 3] = [
     // Every third logs request fails, so pages after the first meet errors too.
-    tenant.fail_every_nth(3, 503);
-    let receiver = FakeReceiver::start();
-    let home = Home::new();
-
-    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "25"])
-        .assert_code(0);
-
-    assert_eq!(receiver.unique_delivered(), matching(&logs));
-    assert_eq!(home.checkpoint(), Some(newest(&logs)));
-}
-
-#[test]
-fn auth0_rate_limit_is_waited_out() {
-    let logs = realistic_logs(150, 18);
-    let tenant = FakeTenant::start(logs.clone());
-    tenant.push_fault(Fault::RateLimited {
-        retry_after_secs: 1,
-    });
-    tenant.push_fault(Fault::RateLimited {
-        retry_after_secs: 1,
-    });
-    let receiver = FakeReceiver::start();
-    let home = Home::new();
-
-    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "50"])
-        .assert_code(0);
-
-    assert_eq!(receiver.unique_delivered(), matching(&logs));
-    assert_eq!(home.checkpoint(), Some(newest(&logs)));
-}
-
-#[test]
-fn auth0_token_bucket_rate_limit_is_paced_and_the_run_completes() {
-    let logs = realistic_logs(200, 19);
-    let tenant = FakeTenant::start(logs.clone());
+    (
+        "every third page answered 503",
+        |t| t.fail_every_nth(3, 503),
+        "25",
+    ),
+    (
+        "two 429s with Retry-After: 1",
+        |t| {
+            for _ in 0..2 {
+                t.push_fault(Fault::RateLimited {
+                    retry_after_secs: 1,
+                });
+            }
+        },
+        "50",
+    ),
     // 11 pages against 4 requests a second: the run must pause or be refused, and go on.
-    tenant.set_rate_limit(4, Duration::from_secs(1));
-    let receiver = FakeReceiver::start();
-    let home = Home::new();
+    (
+        "a bucket of 4 requests a second",
+        |t| t.set_rate_limit(4, Duration::from_secs(1)),
+        "20",
+    ),
+];
 
-    home.run(&tenant.url(), &receiver.url(), &["--batch-size", "20"])
-        .assert_code(0);
+#[test]
+fn auth0_in_trouble_mid_run_is_waited_out_and_every_log_delivered() {
+    for (seed, (trouble, make, batch_size)) in (17..).zip(TROUBLE_MID_RUN) {
+        let logs = realistic_logs(200, seed);
+        let tenant = FakeTenant::start(logs.clone());
+        make(&tenant);
+        let receiver = FakeReceiver::start();
+        let home = Home::new();
 
-    assert_eq!(receiver.unique_delivered(), matching(&logs));
-    assert_eq!(home.checkpoint(), Some(newest(&logs)));
+        let out = home.run(
+            &tenant.url(),
+            &receiver.url(),
+            &["--batch-size", batch_size],
+        );
+        assert_eq!(out.code, 0, "{trouble}: {}", out.stderr);
+        assert_eq!(receiver.unique_delivered(), matching(&logs), "{trouble}");
+        assert_eq!(home.checkpoint(), Some(newest(&logs)), "{trouble}");
+    }
 }
 
 /// What a bad answer from Auth0 looks like, and what the run says of it.
