@@ -425,56 +425,38 @@ fn refusal_setup() -> Setup {
     cron_setup((1..=10).map(users_call).collect())
 }
 
-#[test]
-fn batch_size_500_is_refused_naming_batch_size_and_its_range() {
-    let setup = refusal_setup();
-    let mut cmd = setup.command("run");
-    cmd.env("BATCH_SIZE", "500");
-    assert_refused(
-        &setup,
-        cmd,
+/// A variable set to a wrong value or, with `None`, removed; and what the refusal must say.
+const WRONG_SETTINGS: [(&str, Option<&str>, &[&str]); 5] = [
+    (
+        "BATCH_SIZE",
+        Some("500"),
         &["BATCH_SIZE (--batch-size)", "from 1 to 100", "500"],
-    );
-}
-
-#[test]
-fn missing_auth0_domain_is_refused_naming_it() {
-    let setup = refusal_setup();
-    let mut cmd = setup.command("run");
-    cmd.env_remove("AUTH0_DOMAIN");
-    assert_refused(&setup, cmd, &["AUTH0_DOMAIN", "acme.eu.auth0.com"]);
-}
-
-#[test]
-fn missing_webhook_url_is_refused_naming_it() {
-    let setup = refusal_setup();
-    let mut cmd = setup.command("run");
-    cmd.env_remove("WEBHOOK_URL");
-    assert_refused(&setup, cmd, &["WEBHOOK_URL", "https://"]);
-}
-
-#[test]
-fn missing_client_secret_is_refused_naming_it() {
-    let setup = refusal_setup();
-    let mut cmd = setup.command("run");
-    cmd.env_remove("AUTH0_CLIENT_SECRET");
-    assert_refused(
-        &setup,
-        cmd,
+    ),
+    ("AUTH0_DOMAIN", None, &["AUTH0_DOMAIN", "acme.eu.auth0.com"]),
+    ("WEBHOOK_URL", None, &["WEBHOOK_URL", "https://"]),
+    (
+        "AUTH0_CLIENT_SECRET",
+        None,
         &["AUTH0_CLIENT_SECRET", "AUTH0_CLIENT_SECRET_FILE"],
-    );
-}
+    ),
+    (
+        "WEBHOOK_URL",
+        Some("hooks example com/auth0"),
+        &["WEBHOOK_URL", "not a URL", "https://hooks.example.com"],
+    ),
+];
 
 #[test]
-fn webhook_url_that_does_not_parse_is_refused_naming_it() {
-    let setup = refusal_setup();
-    let mut cmd = setup.command("run");
-    cmd.env("WEBHOOK_URL", "hooks example com/auth0");
-    assert_refused(
-        &setup,
-        cmd,
-        &["WEBHOOK_URL", "not a URL", "https://hooks.example.com"],
-    );
+fn a_wrong_or_missing_setting_is_refused_naming_it() {
+    for (variable, value, said) in WRONG_SETTINGS {
+        let setup = refusal_setup();
+        let mut cmd = setup.command("run");
+        match value {
+            Some(v) => cmd.env(variable, v),
+            None => cmd.env_remove(variable),
+        };
+        assert_refused(&setup, cmd, said);
+    }
 }
 
 #[test]
