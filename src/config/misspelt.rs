@@ -16,35 +16,25 @@
 //! or when it starts with `AUTH0_MGMT_WEBHOOKS_`, which only this tool uses. Case is ignored:
 //! `batch_size` in the environment is a mistake too.
 
+use crate::settings::{ALL, AUTH0_MGMT_WEBHOOKS_OUTPUT, CONFIG_FILE, DAILY_REPORT_TIME};
 use crate::suggest;
 
 /// This tool's own prefix: any variable under it that is not one of its own is a mistake.
 const OWN_PREFIX: &str = "AUTH0_MGMT_WEBHOOKS_";
 
-/// Variables read by name outside clap and the config file's keys.
-const OTHERS: [&str; 1] = [super::settings::DAILY_REPORT_TIME];
-
-/// Every variable the tool reads for its settings: those of the flags (every command), those of
-/// the config file's keys (the secrets and their `_FILE`s among them), and [`OTHERS`].
+/// Every variable the tool reads for its settings, from their declarations: each setting's,
+/// its `NAME_FILE` where it may have one, `--config`'s and `--output`'s, and the extension's
+/// name for the daily report's hour.
 pub fn known() -> Vec<String> {
-    fn envs(cmd: &clap::Command, out: &mut Vec<String>) {
-        out.extend(
-            cmd.get_arguments()
-                .filter_map(|a| a.get_env())
-                .map(|e| e.to_string_lossy().into_owned()),
-        );
-        for sub in cmd.get_subcommands() {
-            envs(sub, out);
-        }
-    }
-    let mut names = Vec::new();
-    envs(&crate::cli::command(), &mut names);
-    names.extend(
-        super::file::file_keys()
-            .iter()
-            .map(|k| k.to_ascii_uppercase()),
-    );
-    names.extend(OTHERS.iter().map(|s| s.to_string()));
+    let declared = ALL
+        .iter()
+        .copied()
+        .chain([&CONFIG_FILE, &AUTH0_MGMT_WEBHOOKS_OUTPUT]);
+    let mut names: Vec<String> = declared
+        .flat_map(|s| [Some(s.env.to_string()), s.from_file.then(|| s.file_var())])
+        .flatten()
+        .chain([DAILY_REPORT_TIME.to_string()])
+        .collect();
     names.sort();
     names.dedup();
     names
