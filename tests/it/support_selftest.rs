@@ -8,8 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Behaviour, CLIENT_ID, CLIENT_SECRET, FakeReceiver, FakeTenant, Fault, Reply, log, log_id,
-    realistic_logs,
+    Behaviour, CLIENT_ID, FakeReceiver, FakeTenant, Fault, Reply, log, log_id, realistic_logs,
 };
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
@@ -22,18 +21,7 @@ fn client() -> Client {
 }
 
 fn get_token(client: &Client, tenant: &FakeTenant) -> String {
-    let body = json!({
-        "grant_type": "client_credentials",
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "audience": format!("{}/api/v2/", tenant.url()),
-    });
-    let answer = client
-        .post(format!("{}/oauth/token", tenant.url()))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
+    let answer = tenant.request_token(client);
     assert_eq!(answer.status(), 200);
     let token: Value = serde_json::from_str(&answer.text().unwrap()).unwrap();
     assert_eq!(token["token_type"], "Bearer");

@@ -22,18 +22,9 @@ pub struct Neighbour {
 impl Neighbour {
     pub fn start(tenant: &FakeTenant, period: Duration) -> Neighbour {
         let client = reqwest::blocking::Client::new();
-        let body = json!({
-            "grant_type": "client_credentials",
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "audience": format!("{}/api/v2/", tenant.url()),
-        });
-        let answer = client
-            .post(format!("{}/oauth/token", tenant.url()))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .and_then(|r| r.text())
+        let answer = tenant
+            .request_token(&client)
+            .text()
             .expect("the neighbour's token");
         let token: Value = serde_json::from_str(&answer).expect("a token answer");
         let token = token["access_token"].as_str().unwrap().to_string();

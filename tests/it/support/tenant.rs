@@ -163,6 +163,23 @@ impl FakeTenant {
         self.server.url()
     }
 
+    /// A client-credentials token request with the right credentials, as another client of the
+    /// tenant makes it; the answer as it comes.
+    pub fn request_token(&self, client: &reqwest::blocking::Client) -> reqwest::blocking::Response {
+        let body = json!({
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "audience": format!("{}/api/v2/", self.url()),
+        });
+        client
+            .post(format!("{}/oauth/token", self.url()))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .expect("the fake tenant answers")
+    }
+
     /// `127.0.0.1:PORT` (what a tenant "domain" would be).
     pub fn domain(&self) -> String {
         self.server.addr().to_string()
