@@ -254,11 +254,7 @@ fn path_logged_as_v2_users_counts_as_api_v2_users() {
 #[test]
 fn start_from_is_applied_once_and_left_in_the_settings_does_not_rewind() {
     let setup = cron_setup((1..=30).map(users_call).collect());
-    let with_start_from = |id: &str| {
-        let mut cmd = setup.command("run");
-        cmd.env("START_FROM", id);
-        Ran::of(&mut cmd)
-    };
+    let with_start_from = |id: &str| setup.run(&[], &[("START_FROM", id)]);
 
     with_start_from(&log_id(10)).assert_code(0);
     assert_eq!(
@@ -288,11 +284,7 @@ fn start_from_is_applied_once_and_left_in_the_settings_does_not_rewind() {
 #[test]
 fn a_changed_start_from_rewinds_to_the_new_log() {
     let setup = cron_setup((1..=30).map(users_call).collect());
-    let with_start_from = |id: &str| {
-        let mut cmd = setup.command("run");
-        cmd.env("START_FROM", id);
-        Ran::of(&mut cmd)
-    };
+    let with_start_from = |id: &str| setup.run(&[], &[("START_FROM", id)]);
     with_start_from(&log_id(10)).assert_code(0);
     assert_eq!(setup.checkpoint(), Some(log_id(30)));
     setup.receiver.clear();
