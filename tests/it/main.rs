@@ -7,6 +7,7 @@ mod budget;
 mod categories;
 mod check;
 mod deploy;
+mod docs;
 mod errors;
 mod faults;
 mod formats;
