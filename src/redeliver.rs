@@ -24,7 +24,7 @@ use crate::stop::{Part, Stop};
 use anyhow::Result;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -43,9 +43,6 @@ enum Entry {
 
 #[derive(Debug)]
 struct Record {
-    /// The line as read, without its newline: what is written back when it is not attempted,
-    /// and how the rewrite finds it again in a file others appended to meanwhile.
-    line: Vec<u8>,
     log_id: String,
     /// The tenant of the run that set it aside; `None` in records older versions wrote.
     tenant: Option<String>,
@@ -88,7 +85,6 @@ fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
         }
         let entry = match serde_json::from_slice::<Fields>(line) {
             Ok(f) => Entry::Record(Record {
-                line: line.to_vec(),
                 webhook_id: f.webhook_id.unwrap_or_else(|| match as_batch {
                     true => sign::batch_id(std::iter::once(f.log_id.as_str())),
                     false => f.log_id.clone(),
@@ -113,27 +109,29 @@ fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
 }
 
 /// The file as it is now (`current`, which runs may have appended to since it was read) with
-/// the redeliveries' outcomes applied: the records `marked` accepted are removed, and each
-/// record this one attempted, found by its line as it was read, is removed (accepted) or
-/// replaced by its new line (refused again); every other line is kept as it is. Blank lines
-/// are dropped and every line ends with a newline.
+/// the redeliveries' outcomes applied: the records `marked` or accepted now are removed, those
+/// refused again get their new line, and every other line is kept as it is. A record is found
+/// by its tenant and log id (the file holds a log once per tenant). Blank lines are dropped
+/// and every line ends with a newline.
 fn rewrite(current: &[u8], entries: &[Entry], marked: &HashSet<Key>) -> Vec<u8> {
-    let mut fates: HashMap<&[u8], VecDeque<&Fate>> = HashMap::new();
-    for r in records(entries).filter(|r| r.fate != Fate::NotAttempted) {
-        fates
-            .entry(r.line.as_slice())
-            .or_default()
-            .push_back(&r.fate);
+    let mut refused = HashMap::new();
+    let mut gone = marked.clone();
+    for r in records(entries) {
+        match &r.fate {
+            Fate::Accepted => gone.insert(r.key()),
+            Fate::Refused(new) => refused.insert(r.key(), new.trim_ascii_end()).is_none(),
+            Fate::NotAttempted => false,
+        };
     }
     let mut out = Vec::new();
-    for line in current.split(|b| *b == b'\n') {
-        if line.trim_ascii().is_empty() || is_marked(line, marked) {
-            continue;
-        }
-        let line = match fates.get_mut(line).and_then(VecDeque::pop_front) {
-            Some(Fate::Accepted) => continue,
-            Some(Fate::Refused(new)) => new.strip_suffix(b"\n").unwrap_or(new),
-            Some(Fate::NotAttempted) | None => line,
+    for line in current
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty())
+    {
+        let line = match serde_json::from_slice::<Key>(line) {
+            Ok(key) if gone.contains(&key) => continue,
+            Ok(key) => refused.remove(&key).unwrap_or(line),
+            Err(_) => line,
         };
         out.extend_from_slice(line);
         out.push(b'\n');
@@ -148,10 +146,6 @@ impl Record {
             log_id: self.log_id.clone(),
         }
     }
-}
-
-fn is_marked(line: &[u8], marked: &HashSet<Key>) -> bool {
-    !marked.is_empty() && serde_json::from_slice(line).is_ok_and(|k: Key| marked.contains(&k))
 }
 
 fn records(entries: &[Entry]) -> impl Iterator<Item = &Record> {
@@ -617,14 +611,11 @@ mod tests {
         text.extend(b"\n   \n");
         text.extend(record_line("2", Some(ME), r#"{"log_id":"2"}"#));
         text.extend(b"{\"log_id\":\"cut sh\n");
-        text.extend(record_line("3", Some(ME), r#"{"log_id":"3"}"#));
+        let third = record_line("3", Some(ME), r#"{"log_id":"3"}"#);
+        text.extend(&third);
         text.extend(b"not json at all");
         let mut entries = parse(&text, false, ME);
         assert_eq!(entries.len(), 5, "blank lines dropped: {entries:?}");
-        let third = match &entries[3] {
-            Entry::Record(r) => r.line.clone(),
-            e => panic!("{e:?}"),
-        };
         let refused_again = dead_letter_record(
             "2",
             Some(ME),
@@ -640,7 +631,7 @@ mod tests {
         let mut expected = refused_again;
         expected.extend(b"{\"log_id\":\"cut sh\n");
         expected.extend(&third);
-        expected.extend(b"\nnot json at all\n");
+        expected.extend(b"not json at all\n");
         assert_eq!(
             String::from_utf8(out).unwrap(),
             String::from_utf8(expected).unwrap()

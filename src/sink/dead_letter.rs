@@ -31,49 +31,10 @@ use std::time::SystemTime;
 pub struct DeadLetter {
     path: PathBuf,
     tenant: String,
-    held: Mutex<Held>,
-}
-
-/// The log ids the run's tenant has in the file: read whole on the first refusal, then only
-/// what others appended since (the whole file again after a rewrite replaced it).
-#[derive(Default)]
-struct Held {
-    ids: HashSet<String>,
-    /// The file read (device and inode) and how far.
-    read: Option<((u64, u64), u64)>,
-}
-
-impl Held {
-    fn catch_up(&mut self, file: &File, me: &str) -> std::io::Result<()> {
-        let meta = file.metadata()?;
-        #[cfg(unix)]
-        let at = std::os::unix::fs::MetadataExt::dev(&meta);
-        #[cfg(unix)]
-        let at = (at, std::os::unix::fs::MetadataExt::ino(&meta));
-        #[cfg(not(unix))]
-        let at = (0, 0); // No identity to compare: the file is read whole each time.
-        let from = match self.read {
-            Some((seen, upto)) if cfg!(unix) && seen == at && upto <= meta.len() => upto,
-            _ => {
-                self.ids.clear();
-                0
-            }
-        };
-        let mut file = file;
-        file.seek(SeekFrom::Start(from))?;
-        for line in std::io::BufReader::new(file.take(meta.len() - from)).split(b'\n') {
-            if let Ok(Key {
-                tenant: Some(t),
-                log_id,
-            }) = serde_json::from_slice(&line?)
-                && t == me
-            {
-                self.ids.insert(log_id);
-            }
-        }
-        self.read = Some((at, meta.len()));
-        Ok(())
-    }
+    /// The log ids of the tenant's records: read from the file on the first refusal, then
+    /// added to. Only this tenant's redelivery removes one, and only once the receiver took
+    /// its log, so one removed meanwhile need not be written again.
+    held: Mutex<Option<HashSet<String>>>,
 }
 
 /// Which record: its tenant (none in records older versions wrote) and log id. A log is in the
@@ -199,8 +160,11 @@ impl DeadLetter {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let _lock = lock(&self.path)?;
         let file = open_append(&self.path)?;
-        held.catch_up(&file, &self.tenant)?;
-        if held.ids.contains(&item.log_id) {
+        let held = match &mut *held {
+            Some(held) => held,
+            None => held.insert(self.read_held(&file)?),
+        };
+        if held.contains(&item.log_id) {
             return Ok(());
         }
         append_line(
@@ -214,7 +178,23 @@ impl DeadLetter {
                 &item.json,
             )?,
         )?;
-        held.catch_up(&file, &self.tenant)
+        held.insert(item.log_id.clone());
+        Ok(())
+    }
+
+    fn read_held(&self, file: &File) -> std::io::Result<HashSet<String>> {
+        let mut held = HashSet::new();
+        for line in std::io::BufReader::new(file).split(b'\n') {
+            if let Ok(Key {
+                tenant: Some(t),
+                log_id,
+            }) = serde_json::from_slice(&line?)
+                && t == self.tenant
+            {
+                held.insert(log_id);
+            }
+        }
+        Ok(held)
     }
 }
 
@@ -288,38 +268,17 @@ pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
     struct Head {
         #[serde(default)]
         tenant: Option<String>,
-        #[serde(default)]
-        log_id: Option<String>,
     }
-    // Those a redelivery killed mid-way had sent are sent already.
-    let marked = accepted(path)?;
     let (mut named_me, mut untagged, mut unreadable, mut shared) = (0, 0, 0, false);
     for line in std::io::BufReader::new(file).split(b'\n') {
         let line = line?;
         if line.trim_ascii().is_empty() {
             continue;
         }
-        let head = serde_json::from_slice::<Head>(&line);
-        if let Ok(Head {
-            tenant,
-            log_id: Some(log_id),
-        }) = &head
-            && !marked.is_empty()
-            && marked.contains(&Key {
-                tenant: tenant.clone(),
-                log_id: log_id.clone(),
-            })
-        {
-            continue;
-        }
-        match head {
-            Ok(Head {
-                tenant: Some(t), ..
-            }) if t == me => named_me += 1,
-            Ok(Head {
-                tenant: Some(_), ..
-            }) => shared = true,
-            Ok(Head { tenant: None, .. }) => untagged += 1,
+        match serde_json::from_slice::<Head>(&line) {
+            Ok(Head { tenant: Some(t) }) if t == me => named_me += 1,
+            Ok(Head { tenant: Some(_) }) => shared = true,
+            Ok(Head { tenant: None }) => untagged += 1,
             Err(_) => unreadable += 1,
         }
     }
@@ -498,29 +457,25 @@ mod tests {
         run_a.append(&item("2"), "2", 422, "no").unwrap();
         run_a.append(&item("2"), "2", 422, "no").unwrap();
         assert_eq!(log_ids(&p)[2..], [one(b, "2"), one(a, "2")]);
-        // A redelivery replaced the file without A's log 1: it is set aside again.
-        let kept = std::fs::read_to_string(&p)
-            .unwrap()
-            .lines()
-            .nth(1)
-            .unwrap()
-            .to_string()
-            + "\n";
+        // A's redelivery took log 1 out, the receiver having accepted it: the next run that
+        // sends it and has it refused sets it aside again.
+        let text = std::fs::read_to_string(&p).unwrap();
+        let kept = text.lines().skip(1).collect::<Vec<_>>().join("\n") + "\n";
         crate::state::replace_file(&p, kept.as_bytes(), "DEAD_LETTER_FILE", None).unwrap();
-        run_a.append(&item("1"), "1", 422, "no").unwrap();
-        run_a.append(&item("2"), "2", 422, "no").unwrap();
-        assert_eq!(log_ids(&p), [one(b, "1"), one(a, "1"), one(a, "2")]);
+        let third_a = DeadLetter::open(&p, a).unwrap();
+        third_a.append(&item("1"), "1", 422, "no").unwrap();
+        third_a.append(&item("2"), "2", 422, "no").unwrap();
+        assert_eq!(
+            log_ids(&p),
+            [one(b, "1"), one(b, "2"), one(a, "2"), one(a, "1")]
+        );
     }
 
     #[test]
-    fn marked_records_are_not_pending_until_the_marks_are_forgotten() {
+    fn marks_are_read_back_whole_until_they_are_forgotten() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("dead.jsonl");
         let me = "https://a.example";
-        let dl = DeadLetter::open(&p, me).unwrap();
-        for id in ["1", "2", "3"] {
-            dl.append(&item(id), id, 422, "no").unwrap();
-        }
         std::fs::write(p.with_extension("jsonl.accepted"), "{\"tenant\":\"cut").unwrap();
         let key = |id: &str| Key {
             tenant: Some(me.into()),
@@ -529,11 +484,9 @@ mod tests {
         mark_accepted(&p, &key("1")).unwrap();
         mark_accepted(&p, &key("3")).unwrap();
         assert_eq!(accepted(&p).unwrap(), [key("1"), key("3")].into());
-        assert_eq!(pending(&p, me).unwrap(), Some(1));
         forget_accepted(&p).unwrap();
         forget_accepted(&p).unwrap();
         assert!(accepted(&p).unwrap().is_empty());
-        assert_eq!(pending(&p, me).unwrap(), Some(3));
     }
 
     #[test]
