@@ -54,35 +54,28 @@ pub fn lock_path(path: &Path) -> PathBuf {
 /// Takes the file's lock, waiting for it: other holders keep it only for a read, an append
 /// or a rename. Released when the returned file is dropped (or the process dies).
 pub fn lock(path: &Path) -> std::io::Result<File> {
-    let mut open = std::fs::OpenOptions::new();
-    open.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    let lock = lock_path(path);
-    let existed = lock.exists();
-    let file = open.open(&lock)?;
-    // Created by a run by hand as root: the service user's runs must still take it.
-    if !existed {
-        crate::owner::keep_owner(&file, None, folder_of(&lock))?;
-    }
+    let file = open_kept(&lock_path(path))?;
     file.lock()?;
     Ok(file)
 }
 
-fn folder_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// Opens for appending, creating it mode 0600 (logs can hold personal data).
-fn open_append(path: &Path) -> std::io::Result<File> {
+/// Opens for appending, creating it mode 0600 (logs can hold personal data) and owned as its
+/// folder is: created by a run by hand as root, the service user's runs must still use it.
+fn open_kept(path: &Path) -> std::io::Result<File> {
     let mut open = std::fs::OpenOptions::new();
     open.create(true).append(true).read(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    open.open(path)
+    let existed = path.exists();
+    let file = open.open(path)?;
+    if !existed {
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        crate::owner::keep_owner(&file, None, folder)?;
+    }
+    Ok(file)
 }
 
 /// Appends `line` in one write and syncs it. It starts on a line of its own (a crash or a full
@@ -125,13 +118,11 @@ impl DeadLetter {
                 lock_path(&path).display()
             ))
         })?;
-        let existed = path.exists();
-        let file = open_append(&path).map_err(|e| named(format!("cannot open it ({e})")))?;
-        // Created by a run by hand as root: the service user's runs must still append to it.
-        if !existed {
-            crate::owner::keep_owner(&file, None, folder_of(&path))
-                .map_err(|e| named(format!("cannot give it the owner of its folder ({e})")))?;
-        }
+        let file = open_kept(&path).map_err(|e| {
+            named(format!(
+                "cannot open it or give it its folder's owner ({e})"
+            ))
+        })?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -159,7 +150,7 @@ impl DeadLetter {
     ) -> std::io::Result<()> {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let _lock = lock(&self.path)?;
-        let file = open_append(&self.path)?;
+        let file = open_kept(&self.path)?;
         let held = match &mut *held {
             Some(held) => held,
             None => held.insert(self.read_held(&file)?),
@@ -209,15 +200,9 @@ fn marks_path(path: &Path) -> PathBuf {
 /// sent: until the file is rewritten without it, no redelivery sends it again.
 pub fn mark_accepted(path: &Path, key: &Key) -> std::io::Result<()> {
     let _lock = lock(path)?;
-    let marks = marks_path(path);
-    let existed = marks.exists();
-    let file = open_append(&marks)?;
-    if !existed {
-        crate::owner::keep_owner(&file, None, folder_of(&marks))?;
-    }
     let mut line = serde_json::to_vec(key)?;
     line.push(b'\n');
-    append_line(&file, &line)
+    append_line(&open_kept(&marks_path(path))?, &line)
 }
 
 /// The records marked accepted and not yet removed from the file (read under its lock when the
