@@ -704,3 +704,32 @@ fn redeliver_killed_and_run_again_sends_no_record_the_receiver_accepted() {
     exec(&s, &hook, "redeliver", &args, &dead).assert_code(0);
     assert_eq!(hook.got().len(), 6, "nothing is left to send");
 }
+
+#[test]
+fn a_killed_redelivery_beside_another_tenants_sends_no_accepted_record_again() {
+    let (a, hook_a, dead) = dead_lettered(&[]);
+    let b = Setup::new(sapi_logs(1..=30));
+    let hook_b = Picky::refusing(&[log_id(5), log_id(12)]);
+    exec(&b, &hook_b, "run", &[], &dead).assert_code(3);
+    hook_a.fix();
+    hook_b.fix();
+
+    // A's redelivery has log 7 accepted and is killed waiting for 19's answer; meanwhile B's
+    // redelivery rewrites the shared file.
+    hook_a.stalled.lock().unwrap().insert(log_id(19));
+    let redelivery = start(&mut command(&a, &hook_a, "redeliver", &[], &dead));
+    wait_for_log(&hook_a, &log_id(19));
+    exec(&b, &hook_b, "redeliver", &[], &dead).assert_code(0);
+    kill(redelivery);
+    hook_a.stalled.lock().unwrap().clear();
+    exec(&a, &hook_a, "redeliver", &[], &dead).assert_code(0);
+
+    let accepted = |hook: &Picky| -> Vec<String> {
+        let got = hook.got().into_iter().filter(|(_, status)| *status == 200);
+        got.flat_map(|(req, _)| log_ids(&req.body)).collect()
+    };
+    // 19 twice: its answer never reached the killed redelivery.
+    assert_eq!(accepted(&hook_a), [log_id(7), log_id(19), log_id(19)]);
+    assert_eq!(accepted(&hook_b), [log_id(5), log_id(12)]);
+    assert_eq!(std::fs::read_to_string(&dead).unwrap(), "");
+}
