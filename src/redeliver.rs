@@ -2,9 +2,9 @@
 //! `webhook-id` of the request that was refused, through the run's send path; then the file is
 //! rewritten atomically with only what is left: records refused again (with their new answer),
 //! records not attempted, other tenants' records, and lines that are not records, kept as they
-//! were. Each record the receiver accepts is marked as soon as it is (see
-//! [`dead_letter::mark_accepted`]), so a redelivery killed before the rewrite sends none of
-//! them again: the next one leaves them out and removes them. The file may be shared (two tenants, a run appending meanwhile): it is read and
+//! were. Each record the receiver accepts is marked at once (see
+//! [`dead_letter::mark_accepted`]): a redelivery killed before the rewrite sends none of them
+//! again. The file may be shared (two tenants, a run appending meanwhile): it is read and
 //! rewritten under its lock, and the rewrite applies this redelivery's outcomes to the file as
 //! it is then, so a record appended while the logs were being sent is kept.
 
