@@ -2,7 +2,9 @@
 //! `webhook-id` of the request that was refused, through the run's send path; then the file is
 //! rewritten atomically with only what is left: records refused again (with their new answer),
 //! records not attempted, other tenants' records, and lines that are not records, kept as they
-//! were. The file may be shared (two tenants, a run appending meanwhile): it is read and
+//! were. Each record the receiver accepts is marked at once (see
+//! [`dead_letter::mark_accepted`]): a redelivery killed before the rewrite sends none of them
+//! again. The file may be shared (two tenants, a run appending meanwhile): it is read and
 //! rewritten under its lock, and the rewrite applies this redelivery's outcomes to the file as
 //! it is then, so a record appended while the logs were being sent is kept.
 
@@ -13,7 +15,7 @@ use crate::report::metrics::{self, Metrics};
 use crate::report::{self, end_line, traffic};
 use crate::say::{self, Counters, count};
 use crate::signal;
-use crate::sink::dead_letter::{self, dead_letter_record, is_mine};
+use crate::sink::dead_letter::{self, Key, dead_letter_record, is_mine};
 use crate::sink::encode::Matched;
 use crate::sink::sign;
 use crate::sink::webhook::{Direct, Sent};
@@ -22,7 +24,7 @@ use crate::stop::{Part, Stop};
 use anyhow::Result;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -41,9 +43,6 @@ enum Entry {
 
 #[derive(Debug)]
 struct Record {
-    /// The line as read, without its newline: what is written back when it is not attempted,
-    /// and how the rewrite finds it again in a file others appended to meanwhile.
-    line: Vec<u8>,
     log_id: String,
     /// The tenant of the run that set it aside; `None` in records older versions wrote.
     tenant: Option<String>,
@@ -86,7 +85,6 @@ fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
         }
         let entry = match serde_json::from_slice::<Fields>(line) {
             Ok(f) => Entry::Record(Record {
-                line: line.to_vec(),
                 webhook_id: f.webhook_id.unwrap_or_else(|| match as_batch {
                     true => sign::batch_id(std::iter::once(f.log_id.as_str())),
                     false => f.log_id.clone(),
@@ -111,31 +109,43 @@ fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
 }
 
 /// The file as it is now (`current`, which runs may have appended to since it was read) with
-/// this redelivery's outcomes applied: each attempted record, found by its line as it was
-/// read, is removed (accepted) or replaced by its new line (refused again); every other line
-/// is kept as it is. Blank lines are dropped and every line ends with a newline.
-fn rewrite(current: &[u8], entries: &[Entry]) -> Vec<u8> {
-    let mut fates: HashMap<&[u8], VecDeque<&Fate>> = HashMap::new();
-    for r in records(entries).filter(|r| r.fate != Fate::NotAttempted) {
-        fates
-            .entry(r.line.as_slice())
-            .or_default()
-            .push_back(&r.fate);
+/// the redeliveries' outcomes applied: the records `marked` or accepted now are removed, those
+/// refused again get their new line, and every other line is kept as it is. A record is found
+/// by its tenant and log id (the file holds a log once per tenant). Blank lines are dropped
+/// and every line ends with a newline.
+fn rewrite(current: &[u8], entries: &[Entry], marked: &HashSet<Key>) -> Vec<u8> {
+    let mut refused = HashMap::new();
+    let mut gone = marked.clone();
+    for r in records(entries) {
+        match &r.fate {
+            Fate::Accepted => gone.insert(r.key()),
+            Fate::Refused(new) => refused.insert(r.key(), new.trim_ascii_end()).is_none(),
+            Fate::NotAttempted => false,
+        };
     }
     let mut out = Vec::new();
-    for line in current.split(|b| *b == b'\n') {
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        let line = match fates.get_mut(line).and_then(VecDeque::pop_front) {
-            Some(Fate::Accepted) => continue,
-            Some(Fate::Refused(new)) => new.strip_suffix(b"\n").unwrap_or(new),
-            Some(Fate::NotAttempted) | None => line,
+    for line in current
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty())
+    {
+        let line = match serde_json::from_slice::<Key>(line) {
+            Ok(key) if gone.contains(&key) => continue,
+            Ok(key) => refused.remove(&key).unwrap_or(line),
+            Err(_) => line,
         };
         out.extend_from_slice(line);
         out.push(b'\n');
     }
     out
+}
+
+impl Record {
+    fn key(&self) -> Key {
+        Key {
+            tenant: self.tenant.clone(),
+            log_id: self.log_id.clone(),
+        }
+    }
 }
 
 fn records(entries: &[Entry]) -> impl Iterator<Item = &Record> {
@@ -172,8 +182,9 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     // A link is followed, so the rename replaces the file it points to, not the link.
     let path = state::resolve(given)?;
     let me = cfg.tenant();
-    let text = read(&path, !dry_run)?;
+    let (text, marked) = read(&path, !dry_run)?;
     let mut entries = parse(&text, cfg.webhook.send_as_batch, &me);
+    entries.retain(|e| !matches!(e, Entry::Record(r) if marked.contains(&r.key())));
     for entry in &entries {
         if let Entry::Unreadable { number, .. } = entry {
             say::warn(format_args!(
@@ -225,14 +236,13 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
         Arc::clone(&counters),
         Arc::clone(&stop),
     );
-    let mut error = send_all(&mut entries, direct, &stop, &counters, &me);
+    let mut error = send_all(&mut entries, direct, &stop, &counters, &me, &path);
 
-    let changed = records(&entries).any(|r| r.fate != Fate::NotAttempted);
-    let mut left = total + unreadable - Counters::get(&counters.delivered);
+    let changed = !marked.is_empty() || records(&entries).any(|r| r.fate != Fate::NotAttempted);
+    let left = total + unreadable - Counters::get(&counters.delivered);
     if changed && let Err(e) = replace(&path, &entries) {
-        left = total + unreadable;
         error = Some(format!(
-            "{e:#}; the file was left as it was, so the logs the receiver accepted now are sent again by the next redeliver"
+            "{e:#}; the file was left as it was, and the next redeliver leaves out the logs the receiver accepted now"
         ));
     }
 
@@ -289,8 +299,9 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     Ok(outcome)
 }
 
-/// The file's bytes; under its lock (`locked`), so a record being appended is read whole.
-fn read(path: &Path, locked: bool) -> Result<Vec<u8>> {
+/// The file's bytes, and the records an earlier redelivery killed before its rewrite marked
+/// accepted; under its lock (`locked`), so a record being appended is read whole.
+fn read(path: &Path, locked: bool) -> Result<(Vec<u8>, HashSet<Key>)> {
     let named = |what: String| {
         let file = crate::settings::DEAD_LETTER_FILE;
         exit::settings(format!("{file} {}: {what}", path.display()))
@@ -320,7 +331,13 @@ fn read(path: &Path, locked: bool) -> Result<Vec<u8>> {
         })?),
         false => None,
     };
-    std::fs::read(path).map_err(|e| named(format!("cannot read it ({e})")))
+    let text = std::fs::read(path).map_err(|e| named(format!("cannot read it ({e})")))?;
+    let marked = dead_letter::accepted(path).map_err(|e| {
+        named(format!(
+            "cannot read the marks of accepted records beside it ({e})"
+        ))
+    })?;
+    Ok((text, marked))
 }
 
 /// What the summary says was kept and not sent: lines that are not records, other tenants'
@@ -365,6 +382,7 @@ fn send_all(
     stop: &Arc<Stop>,
     counters: &Counters,
     me: &str,
+    path: &Path,
 ) -> Option<String> {
     let courier = Courier::start(direct, Arc::clone(stop));
     for entry in entries.iter_mut() {
@@ -389,6 +407,12 @@ fn send_all(
                 say::verbose(format_args!("log {} accepted", r.log_id));
                 Counters::add(&counters.delivered, 1);
                 r.fate = Fate::Accepted;
+                if let Err(e) = dead_letter::mark_accepted(path, &r.key()) {
+                    return Some(format!(
+                        "redelivery stopped after log {}: cannot mark it accepted beside the dead-letter file ({e}); the logs after it are kept",
+                        r.log_id
+                    ));
+                }
             }
             Sent::Refused { status, detail } => {
                 say::warn(format_args!(
@@ -474,28 +498,31 @@ impl Courier {
 /// now, atomically (temp file beside it, fsync, rename, fsync of the folder), mode 0600 as the
 /// run creates it: a crash leaves the old file or the new one.
 fn replace(path: &Path, entries: &[Entry]) -> Result<()> {
-    let _lock = dead_letter::lock(path).map_err(|e| {
-        anyhow::anyhow!(
-            "{} {}: cannot lock {} ({e})",
-            crate::settings::DEAD_LETTER_FILE,
-            path.display(),
-            dead_letter::lock_path(path).display()
-        )
-    })?;
-    let current = std::fs::read(path).map_err(|e| {
-        anyhow::anyhow!(
-            "{} {}: cannot read it again ({e})",
-            crate::settings::DEAD_LETTER_FILE,
-            path.display()
-        )
-    })?;
+    let failed = |what: String, e: std::io::Error| {
+        let file = crate::settings::DEAD_LETTER_FILE;
+        anyhow::anyhow!("{file} {}: {what} ({e})", path.display())
+    };
+    let lock = dead_letter::lock_path(path);
+    let _lock = dead_letter::lock(path)
+        .map_err(|e| failed(format!("cannot lock {}", lock.display()), e))?;
+    let current = std::fs::read(path).map_err(|e| failed("cannot read it again".into(), e))?;
+    let marked = dead_letter::accepted(path)
+        .map_err(|e| failed("cannot read the marks of accepted records".into(), e))?;
     // Mode 0600: the logs can hold personal data.
     crate::state::replace_file(
         path,
-        &rewrite(&current, entries),
+        &rewrite(&current, entries, &marked),
         crate::settings::DEAD_LETTER_FILE.env,
         None,
-    )
+    )?;
+    // Marks left behind would only remove again records of logs the receiver accepted.
+    if let Err(e) = dead_letter::forget_accepted(path) {
+        say::warn(failed(
+            "cannot remove the marks of accepted records".into(),
+            e,
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -584,14 +611,11 @@ mod tests {
         text.extend(b"\n   \n");
         text.extend(record_line("2", Some(ME), r#"{"log_id":"2"}"#));
         text.extend(b"{\"log_id\":\"cut sh\n");
-        text.extend(record_line("3", Some(ME), r#"{"log_id":"3"}"#));
+        let third = record_line("3", Some(ME), r#"{"log_id":"3"}"#);
+        text.extend(&third);
         text.extend(b"not json at all");
         let mut entries = parse(&text, false, ME);
         assert_eq!(entries.len(), 5, "blank lines dropped: {entries:?}");
-        let third = match &entries[3] {
-            Entry::Record(r) => r.line.clone(),
-            e => panic!("{e:?}"),
-        };
         let refused_again = dead_letter_record(
             "2",
             Some(ME),
@@ -603,11 +627,11 @@ mod tests {
         .unwrap();
         fate_of(&mut entries, "1", Fate::Accepted);
         fate_of(&mut entries, "2", Fate::Refused(refused_again.clone()));
-        let out = rewrite(&text, &entries);
+        let out = rewrite(&text, &entries, &HashSet::new());
         let mut expected = refused_again;
         expected.extend(b"{\"log_id\":\"cut sh\n");
         expected.extend(&third);
-        expected.extend(b"\nnot json at all\n");
+        expected.extend(b"not json at all\n");
         assert_eq!(
             String::from_utf8(out).unwrap(),
             String::from_utf8(expected).unwrap()
@@ -634,7 +658,22 @@ mod tests {
         // Meanwhile the other tenant's redelivery removed its record, and a run appended one.
         let appended = record_line("9", Some("https://b.example"), "{}");
         let now: Vec<u8> = [mine1, mine2, appended.clone()].concat();
-        assert_eq!(rewrite(&now, &entries), appended);
+        assert_eq!(rewrite(&now, &entries, &HashSet::new()), appended);
+    }
+
+    #[test]
+    fn records_marked_accepted_are_removed_whoever_sent_them() {
+        let untagged = record_line("1", None, "{}");
+        let mine = record_line("2", Some(ME), "{}");
+        let theirs = record_line("2", Some("https://b.example"), "{}");
+        let now: Vec<u8> = [untagged, mine, theirs.clone(), b"{\"cut".to_vec()].concat();
+        let key = |tenant: Option<&str>, id: &str| Key {
+            tenant: tenant.map(str::to_string),
+            log_id: id.into(),
+        };
+        let marked = [key(None, "1"), key(Some(ME), "2")].into();
+        let kept = [theirs, b"{\"cut\n".to_vec()].concat();
+        assert_eq!(rewrite(&now, &[], &marked), kept);
     }
 
     #[test]

@@ -7,16 +7,23 @@
 //! rewrites the file and renames the new one over it). So every access holds `<file>.lock`
 //! (not the file itself, whose inode a rewrite replaces), and each append opens the file by its
 //! path under that lock: a record is never written into a file a rename has just discarded.
+//!
+//! A log is in the file once per tenant: a run killed before its checkpoint passed a refused
+//! log sends it again, and its refusal is not written twice. `redeliver` marks each record the
+//! receiver accepts in `<file>.accepted` as it goes, so a redelivery killed mid-way sends none
+//! of them again; the marks are applied when the file is rewritten.
 
 use crate::exit;
 use crate::settings::DEAD_LETTER_FILE;
 use crate::sink::encode::Matched;
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 /// The dead-letter file of one run: one whole JSON line a refused log, naming the run's tenant,
@@ -24,6 +31,19 @@ use std::time::SystemTime;
 pub struct DeadLetter {
     path: PathBuf,
     tenant: String,
+    /// The log ids of the tenant's records: read from the file on the first refusal, then
+    /// added to. Only this tenant's redelivery removes one, and only once the receiver took
+    /// its log, so one removed meanwhile need not be written again.
+    held: Mutex<Option<HashSet<String>>>,
+}
+
+/// Which record: its tenant (none in records older versions wrote) and log id. A log is in the
+/// file once per tenant, so this names one record, and a mark of `redeliver` names it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub log_id: String,
 }
 
 /// The lock beside the file: `<file>.lock`.
@@ -34,35 +54,46 @@ pub fn lock_path(path: &Path) -> PathBuf {
 /// Takes the file's lock, waiting for it: other holders keep it only for a read, an append
 /// or a rename. Released when the returned file is dropped (or the process dies).
 pub fn lock(path: &Path) -> std::io::Result<File> {
-    let mut open = std::fs::OpenOptions::new();
-    open.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    let lock = lock_path(path);
-    let existed = lock.exists();
-    let file = open.open(&lock)?;
-    // Created by a run by hand as root: the service user's runs must still take it.
-    if !existed {
-        crate::owner::keep_owner(&file, None, folder_of(&lock))?;
-    }
+    let file = open_kept(&lock_path(path))?;
     file.lock()?;
     Ok(file)
 }
 
-fn folder_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// Opens for appending, creating it mode 0600 (logs can hold personal data).
-fn open_append(path: &Path) -> std::io::Result<File> {
+/// Opens for appending, creating it mode 0600 (logs can hold personal data) and owned as its
+/// folder is: created by a run by hand as root, the service user's runs must still use it.
+fn open_kept(path: &Path) -> std::io::Result<File> {
     let mut open = std::fs::OpenOptions::new();
     open.create(true).append(true).read(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    open.open(path)
+    let existed = path.exists();
+    let file = open.open(path)?;
+    if !existed {
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        crate::owner::keep_owner(&file, None, folder)?;
+    }
+    Ok(file)
+}
+
+/// Appends `line` in one write and syncs it. It starts on a line of its own (a crash or a full
+/// disk may have cut the last line short); if the write fails (a full disk, a file-size
+/// limit), the file is cut back to where it was, so no torn line is left behind.
+fn append_line(mut file: &File, line: &[u8]) -> std::io::Result<()> {
+    let len = file.metadata()?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        file.seek(SeekFrom::Start(len - 1))?;
+        file.read_exact(&mut last)?;
+    }
+    let line = [&b"\n"[..usize::from(last[0] != b'\n')], line].concat();
+    let result = file.write_all(&line).and_then(|_| file.sync_data());
+    if result.is_err() {
+        let _ = file.set_len(len).and_then(|_| file.sync_data());
+    }
+    result
 }
 
 impl DeadLetter {
@@ -87,13 +118,11 @@ impl DeadLetter {
                 lock_path(&path).display()
             ))
         })?;
-        let existed = path.exists();
-        let file = open_append(&path).map_err(|e| named(format!("cannot open it ({e})")))?;
-        // Created by a run by hand as root: the service user's runs must still append to it.
-        if !existed {
-            crate::owner::keep_owner(&file, None, folder_of(&path))
-                .map_err(|e| named(format!("cannot give it the owner of its folder ({e})")))?;
-        }
+        let file = open_kept(&path).map_err(|e| {
+            named(format!(
+                "cannot open it or give it its folder's owner ({e})"
+            ))
+        })?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -105,11 +134,13 @@ impl DeadLetter {
         Ok(DeadLetter {
             path,
             tenant: tenant.to_string(),
+            held: Mutex::default(),
         })
     }
 
-    /// Appends one record under the lock. If the write fails (a full disk, a file-size limit),
-    /// the file is cut back to where it was, so no torn record is left behind.
+    /// Appends one record under the lock, synced before the checkpoint may pass the log;
+    /// nothing when the file already holds this tenant's record of the log (a run killed
+    /// before its checkpoint passed the log sent it again).
     pub fn append(
         &self,
         item: &Matched,
@@ -117,33 +148,83 @@ impl DeadLetter {
         status: u16,
         detail: &str,
     ) -> std::io::Result<()> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let _lock = lock(&self.path)?;
-        let mut file = open_append(&self.path)?;
-        let len = file.metadata()?.len();
-        let mut last = [b'\n'];
-        if len > 0 {
-            file.seek(SeekFrom::Start(len - 1))?;
-            file.read_exact(&mut last)?;
+        let file = open_kept(&self.path)?;
+        let held = match &mut *held {
+            Some(held) => held,
+            None => held.insert(self.read_held(&file)?),
+        };
+        if held.contains(&item.log_id) {
+            return Ok(());
         }
-        let mut line = Vec::new();
-        // A crash or a full disk cut the last line short: this record starts on its own line.
-        if last[0] != b'\n' {
-            line.push(b'\n');
+        append_line(
+            &file,
+            &dead_letter_record(
+                &item.log_id,
+                Some(&self.tenant),
+                webhook_id,
+                status,
+                detail,
+                &item.json,
+            )?,
+        )?;
+        held.insert(item.log_id.clone());
+        Ok(())
+    }
+
+    fn read_held(&self, file: &File) -> std::io::Result<HashSet<String>> {
+        let mut held = HashSet::new();
+        for line in std::io::BufReader::new(file).split(b'\n') {
+            if let Ok(Key {
+                tenant: Some(t),
+                log_id,
+            }) = serde_json::from_slice(&line?)
+                && t == self.tenant
+            {
+                held.insert(log_id);
+            }
         }
-        line.extend(dead_letter_record(
-            &item.log_id,
-            Some(&self.tenant),
-            webhook_id,
-            status,
-            detail,
-            &item.json,
-        )?);
-        // One write, then synced: the record is whole on disk before the checkpoint passes it.
-        let result = file.write_all(&line).and_then(|_| file.sync_data());
-        if result.is_err() {
-            let _ = file.set_len(len).and_then(|_| file.sync_data());
-        }
-        result
+        Ok(held)
+    }
+}
+
+/// The file where `redeliver` marks the records the receiver accepted: `<file>.accepted`.
+fn marks_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".accepted");
+    path.with_file_name(name)
+}
+
+/// Marks a record the receiver accepted, under the file's lock, synced before the next one is
+/// sent: until the file is rewritten without it, no redelivery sends it again.
+pub fn mark_accepted(path: &Path, key: &Key) -> std::io::Result<()> {
+    let _lock = lock(path)?;
+    let mut line = serde_json::to_vec(key)?;
+    line.push(b'\n');
+    append_line(&open_kept(&marks_path(path))?, &line)
+}
+
+/// The records marked accepted and not yet removed from the file (read under its lock when the
+/// file is about to be rewritten). A line a crash cut short marks nothing.
+pub fn accepted(path: &Path) -> std::io::Result<HashSet<Key>> {
+    match std::fs::read(marks_path(path)) {
+        Ok(text) => Ok(text
+            .split(|b| *b == b'\n')
+            .filter_map(|l| serde_json::from_slice(l).ok())
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashSet::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Forgets the marks, under the file's lock, once the file was rewritten without their
+/// records. Were it undone by a crash, the marks would only remove again a log the receiver
+/// accepted.
+pub fn forget_accepted(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(marks_path(path)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -325,6 +406,72 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
         assert_eq!(v["log_id"], "2");
         assert_eq!(v["tenant"], "https://a.example");
+    }
+
+    fn log_ids(p: &Path) -> Vec<(String, String)> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Key>(l).unwrap())
+            .map(|k| (k.tenant.unwrap(), k.log_id))
+            .collect()
+    }
+
+    #[test]
+    fn a_log_is_set_aside_once_per_tenant_whoever_wrote_the_file_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dead.jsonl");
+        let (a, b) = ("https://a.example", "https://b.example");
+        let one = |t: &str, id: &str| (t.to_string(), id.to_string());
+        let run_a = DeadLetter::open(&p, a).unwrap();
+        run_a.append(&item("1"), "1", 422, "no").unwrap();
+        run_a.append(&item("1"), "1", 422, "no").unwrap();
+        DeadLetter::open(&p, b)
+            .unwrap()
+            .append(&item("1"), "1", 422, "no")
+            .unwrap();
+        // A killed run's next run sends log 1 again: the file has it already.
+        let next_a = DeadLetter::open(&p, a).unwrap();
+        next_a.append(&item("1"), "1", 500, "again").unwrap();
+        assert_eq!(log_ids(&p), [one(a, "1"), one(b, "1")]);
+        // What another tenant appended meanwhile is read too, and is not this tenant's.
+        DeadLetter::open(&p, b)
+            .unwrap()
+            .append(&item("2"), "2", 422, "no")
+            .unwrap();
+        run_a.append(&item("2"), "2", 422, "no").unwrap();
+        run_a.append(&item("2"), "2", 422, "no").unwrap();
+        assert_eq!(log_ids(&p)[2..], [one(b, "2"), one(a, "2")]);
+        // A's redelivery took log 1 out, the receiver having accepted it: the next run that
+        // sends it and has it refused sets it aside again.
+        let text = std::fs::read_to_string(&p).unwrap();
+        let kept = text.lines().skip(1).collect::<Vec<_>>().join("\n") + "\n";
+        crate::state::replace_file(&p, kept.as_bytes(), "DEAD_LETTER_FILE", None).unwrap();
+        let third_a = DeadLetter::open(&p, a).unwrap();
+        third_a.append(&item("1"), "1", 422, "no").unwrap();
+        third_a.append(&item("2"), "2", 422, "no").unwrap();
+        assert_eq!(
+            log_ids(&p),
+            [one(b, "1"), one(b, "2"), one(a, "2"), one(a, "1")]
+        );
+    }
+
+    #[test]
+    fn marks_are_read_back_whole_until_they_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dead.jsonl");
+        let me = "https://a.example";
+        std::fs::write(p.with_extension("jsonl.accepted"), "{\"tenant\":\"cut").unwrap();
+        let key = |id: &str| Key {
+            tenant: Some(me.into()),
+            log_id: id.into(),
+        };
+        mark_accepted(&p, &key("1")).unwrap();
+        mark_accepted(&p, &key("3")).unwrap();
+        assert_eq!(accepted(&p).unwrap(), [key("1"), key("3")].into());
+        forget_accepted(&p).unwrap();
+        forget_accepted(&p).unwrap();
+        assert!(accepted(&p).unwrap().is_empty());
     }
 
     #[test]

@@ -21,7 +21,8 @@ const KEY: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 /// A receiver that refuses every request carrying one of the `refused` log ids (422, or the
 /// answer set in `refusal`), answers everything with `all` when set, and records every
-/// request with its status. While `hold` is set it keeps its answers back.
+/// request with its status. While `hold` is set it keeps its answers back, and it keeps back
+/// the answer to a request carrying a `stalled` log id while that id is there.
 struct Picky {
     server: Server,
     state: Arc<Answers>,
@@ -33,6 +34,7 @@ struct Answers {
     refusal: Mutex<(u16, String)>,
     all: Mutex<Option<u16>>,
     hold: AtomicBool,
+    stalled: Mutex<BTreeSet<String>>,
     got: Mutex<Vec<(Request, u16)>>,
 }
 
@@ -54,7 +56,11 @@ impl Answers {
             .lock()
             .unwrap()
             .push((req.clone(), reply.status_code()));
-        while self.hold.load(Ordering::SeqCst) {
+        let stalled = || {
+            ids.iter()
+                .any(|id| self.stalled.lock().unwrap().contains(id))
+        };
+        while self.hold.load(Ordering::SeqCst) || stalled() {
             std::thread::sleep(Duration::from_millis(10));
         }
         reply
@@ -611,4 +617,119 @@ fn check_and_the_pending_gauge_count_only_this_tenants_records_in_a_shared_file(
         pending[0].ends_with(" 0"),
         "the other tenant's record is not this one's to redeliver: {metrics}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kills (issue 27): a log is set aside once per tenant; an accepted record is not sent again
+// ---------------------------------------------------------------------------------------------
+
+/// Waits until `hook` has been sent log `id`.
+fn wait_for_log(hook: &Picky, id: &str) {
+    let since = Instant::now();
+    while !hook.got().iter().any(|(req, _)| log_ids(&req.body) == [id]) {
+        assert!(since.elapsed() < GUARD, "log {id} was not sent");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// kill -9, as a crash or an OOM killer does.
+fn kill(mut child: std::process::Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn runs_killed_while_the_receiver_refuses_leave_each_log_once_in_the_dead_letter_file() {
+    let s = Setup::new(sapi_logs(1..=10));
+    let hook = Picky::refusing(&[log_id(3), log_id(6)]);
+    let dead = s.home.join("dead.jsonl");
+    let args = ["--send-as-batch", "false", "--concurrency", "2"];
+    // Log 1 waits for its answer while the other worker sets 3 and 6 aside: the checkpoint
+    // cannot pass them, so each run after a kill sends them again and has them refused again.
+    hook.stalled.lock().unwrap().insert(log_id(1));
+    for _ in 0..3 {
+        hook.got.lock().unwrap().clear();
+        let run = start(&mut command(&s, &hook, "run", &args, &dead));
+        wait_for_log(&hook, &log_id(10));
+        kill(run);
+        assert!(
+            !s.state().exists() || s.checkpoint().is_none(),
+            "no checkpoint"
+        );
+    }
+    hook.stalled.lock().unwrap().clear();
+    exec(&s, &hook, "run", &args, &dead).assert_code(3);
+
+    assert_eq!(s.checkpoint(), Some(log_id(10)));
+    let lettered: Vec<Value> = records(&dead).iter().map(|r| r["log_id"].clone()).collect();
+    assert_eq!(lettered, [log_id(3), log_id(6)], "each refused log once");
+    hook.fix();
+    exec(&s, &hook, "redeliver", &args, &dead).assert_code(0);
+    assert_eq!(accepted_ids(&hook), [log_id(3), log_id(6)].into());
+    assert_eq!(hook.got().len(), 2, "one request a log");
+}
+
+#[test]
+fn redeliver_killed_and_run_again_sends_no_record_the_receiver_accepted() {
+    let s = Setup::new(sapi_logs(1..=20));
+    let odd: Vec<String> = (1..=20).step_by(2).map(log_id).collect();
+    let hook = Picky::refusing(&odd);
+    let dead = s.home.join("dead.jsonl");
+    let args = ["--send-as-batch", "false", "--concurrency", "1"];
+    exec(&s, &hook, "run", &args, &dead).assert_code(3);
+    assert_eq!(records(&dead).len(), 10);
+    hook.fix();
+
+    // The fifth record's answer never comes: the redelivery is killed waiting for it.
+    hook.stalled.lock().unwrap().insert(log_id(9));
+    let redelivery = start(&mut command(&s, &hook, "redeliver", &args, &dead));
+    wait_for_log(&hook, &log_id(9));
+    kill(redelivery);
+    let answered: BTreeSet<String> = accepted_ids(&hook)
+        .into_iter()
+        .filter(|id| *id != log_id(9))
+        .collect();
+    assert_eq!(answered, odd[..4].iter().cloned().collect());
+    hook.stalled.lock().unwrap().clear();
+    hook.got.lock().unwrap().clear();
+
+    exec(&s, &hook, "redeliver", &args, &dead).assert_code(0);
+    assert_eq!(
+        hook.got().len(),
+        6,
+        "only the record whose answer never came and those after it"
+    );
+    assert_eq!(accepted_ids(&hook), odd[4..].iter().cloned().collect());
+    assert_eq!(std::fs::read_to_string(&dead).unwrap(), "");
+    exec(&s, &hook, "redeliver", &args, &dead).assert_code(0);
+    assert_eq!(hook.got().len(), 6, "nothing is left to send");
+}
+
+#[test]
+fn a_killed_redelivery_beside_another_tenants_sends_no_accepted_record_again() {
+    let (a, hook_a, dead) = dead_lettered(&[]);
+    let b = Setup::new(sapi_logs(1..=30));
+    let hook_b = Picky::refusing(&[log_id(5), log_id(12)]);
+    exec(&b, &hook_b, "run", &[], &dead).assert_code(3);
+    hook_a.fix();
+    hook_b.fix();
+
+    // A's redelivery has log 7 accepted and is killed waiting for 19's answer; meanwhile B's
+    // redelivery rewrites the shared file.
+    hook_a.stalled.lock().unwrap().insert(log_id(19));
+    let redelivery = start(&mut command(&a, &hook_a, "redeliver", &[], &dead));
+    wait_for_log(&hook_a, &log_id(19));
+    exec(&b, &hook_b, "redeliver", &[], &dead).assert_code(0);
+    kill(redelivery);
+    hook_a.stalled.lock().unwrap().clear();
+    exec(&a, &hook_a, "redeliver", &[], &dead).assert_code(0);
+
+    let accepted = |hook: &Picky| -> Vec<String> {
+        let got = hook.got().into_iter().filter(|(_, status)| *status == 200);
+        got.flat_map(|(req, _)| log_ids(&req.body)).collect()
+    };
+    // 19 twice: its answer never reached the killed redelivery.
+    assert_eq!(accepted(&hook_a), [log_id(7), log_id(19), log_id(19)]);
+    assert_eq!(accepted(&hook_b), [log_id(5), log_id(12)]);
+    assert_eq!(std::fs::read_to_string(&dead).unwrap(), "");
 }
