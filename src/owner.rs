@@ -20,8 +20,7 @@ pub fn chown_name(uid: u32) -> String {
 /// The user this process runs as (its effective uid).
 #[cfg(unix)]
 pub fn current_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 #[cfg(unix)]
