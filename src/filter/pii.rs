@@ -33,8 +33,8 @@ pub enum PiiMethod {
     Drop,
 }
 
-/// What a personal value becomes.
-#[derive(Clone)]
+/// What a personal value becomes (`Debug` shows no key: [`Secret`] prints `***`).
+#[derive(Clone, Debug)]
 pub enum Method {
     /// The string `"***"`, whatever the value was.
     Mask,
@@ -43,16 +43,6 @@ pub enum Method {
     Hash(Secret),
     /// The key and its value are removed.
     Drop,
-}
-
-impl std::fmt::Debug for Method {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Method::Mask => "Mask",
-            Method::Hash(_) => "Hash(***)",
-            Method::Drop => "Drop",
-        })
-    }
 }
 
 /// The masking PII_FIELDS and PII_METHOD ask for.
