@@ -823,8 +823,7 @@ fn a_secret_file_the_user_cannot_read_names_its_owner_the_user_running_and_the_f
     let mode = |path: &Path, mode| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
     };
-    // SAFETY: geteuid has no preconditions.
-    let expected: Vec<String> = if unsafe { libc::geteuid() } == 0 {
+    let expected: Vec<String> = if rustix::process::geteuid().is_root() {
         mode(secret.parent().unwrap(), 0o711);
         mode(&secret, 0o600);
         cmd.uid(65534).gid(65534);

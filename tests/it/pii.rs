@@ -289,6 +289,12 @@ fn a_log_too_deep_to_mask_is_dead_lettered_saying_why_and_the_next_is_delivered(
             ("PAYLOAD_SHAPE", shape),
             ("DEAD_LETTER_FILE", dead.to_str().unwrap()),
         ];
+        // The dry run shows the others, and says why not that one.
+        let dry = run(&s, &tenant, &["--dry-run"], &env);
+        dry.assert_code(0);
+        assert_eq!(dry.stdout.lines().count(), 2, "{shape}");
+        assert!(!dry.stdout.contains("@example") && dry.stderr.contains("cannot be masked"));
+
         let out = run(&s, &tenant, &[], &env);
         out.assert_code(3);
         assert!(
