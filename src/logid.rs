@@ -50,10 +50,30 @@ pub fn stored_at(id: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(&rfc).ok()
 }
 
-/// Orders two ids as Auth0 does: as numbers (a longer digit string is larger), which for ids of
-/// the same length is the string order.
+/// The longest id placed: twice the 56 digits Auth0 writes, still a short `from` in a URL.
+const MAX_LEN: usize = 2 * LEN;
+
+/// Orders two ids as Auth0 does: as text (`"9"` after `"10"`, a 57-digit id between two
+/// 56-digit ones). Paging rests on it: the next `from` is a page's last id in this order, and
+/// a window ends at an id in it. Only ids that [`placeable`] accepts are compared.
 pub fn cmp(a: &str, b: &str) -> Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+    a.as_bytes().cmp(b.as_bytes())
+}
+
+/// Whether an id can be placed in Auth0's order, and if not, why. Digits sort the same in
+/// every text order, so for them bytes are Auth0's order; for letters or symbols the order
+/// depends on a collation we cannot see, an empty `from` asks Auth0 for something else
+/// altogether, and a huge one no longer fits a URL. Such an id must stop the run before its
+/// log is delivered: the checkpoint cannot be placed after it without risking a log.
+pub fn placeable(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_LEN || !id.bytes().all(|b| b.is_ascii_digit()) {
+        let shown: String = id.chars().take(MAX_LEN).collect();
+        return Err(format!(
+            "a log id that cannot be placed in Auth0's order ({shown:?}{}): ids are 1 to {MAX_LEN} digits",
+            if shown.len() < id.len() { "..." } else { "" }
+        ));
+    }
+    Ok(())
 }
 
 /// START_FROM as given, and the checkpoint it stands for.
@@ -171,7 +191,42 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ids_sort_as_text_as_auth0_sorts_them() {
+        let id = |n: usize| format!("90020261127{}", "0".repeat(n - 11));
+        let (short, mid, long) = (id(55), id(56), id(57));
+        let next = format!("90020261127{}1", "0".repeat(44));
+        assert!(cmp(&short, &mid).is_lt() && cmp(&mid, &long).is_lt());
+        assert!(
+            cmp(&long, &next).is_lt(),
+            "a longer id is not larger as such"
+        );
+        assert!(cmp("9", "10").is_gt());
+    }
+
+    #[test]
+    fn only_ids_of_digits_of_a_sane_length_are_placed() {
+        assert!(placeable("900").is_ok() && placeable(&oldest()).is_ok());
+        assert!(placeable(&"9".repeat(MAX_LEN)).is_ok());
+        for bad in ["", "90a", "9 0", "+9", "٩٠٠", &"9".repeat(MAX_LEN + 1)] {
+            let e = placeable(bad).unwrap_err();
+            assert!(e.contains("cannot be placed") && e.len() < 300, "{e}");
+        }
+    }
+
     proptest! {
+        /// Text order is a total order that agrees with time for well-formed ids, and
+        /// places ids of any length: the one Auth0 and the fake tenant use.
+        #[test]
+        fn the_order_is_auth0s_text_order(a in "[0-9]{1,60}", b in "[0-9]{1,60}", c in "[0-9]{1,60}") {
+            prop_assert_eq!(cmp(&a, &b), a.cmp(&b));
+            prop_assert_eq!(cmp(&a, &b), cmp(&b, &a).reverse());
+            if cmp(&a, &b).is_le() && cmp(&b, &c).is_le() {
+                prop_assert!(cmp(&a, &c).is_le());
+            }
+            prop_assert!(placeable(&a).is_ok());
+        }
+
         #[test]
         fn start_from_never_panics_and_gives_a_well_formed_id(s in "\\PC{0,80}") {
             let now = t("2026-11-26T12:00:00Z");

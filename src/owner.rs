@@ -20,19 +20,13 @@ pub fn chown_name(uid: u32) -> String {
 /// The user this process runs as (its effective uid).
 #[cfg(unix)]
 pub fn current_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
-#[cfg(unix)]
+/// The name of `uid` in /etc/passwd (none where there is no such file).
 fn user_name(uid: u32) -> Option<String> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     name_in_passwd(&passwd, uid)
-}
-
-#[cfg(not(unix))]
-fn user_name(_uid: u32) -> Option<String> {
-    None
 }
 
 /// The name of `uid` in the text of /etc/passwd (`name:x:uid:gid:...`).
@@ -48,17 +42,11 @@ fn name_in_passwd(passwd: &str, uid: u32) -> Option<String> {
 /// When `path` exists and belongs to another user than this process (not root), what to tell
 /// the user: whose it is and the `chown` that fixes it (for `also` too, e.g. the lock file
 /// beside it). Root can use any file, and its runs keep a file's owner: see [`judge`].
-#[cfg(unix)]
 pub fn foreign(path: &Path, also: &[&Path]) -> Option<String> {
     match judge(path) {
         Verdict::NotMine { owner, me } => Some(advice(path, owner, me, also)),
         _ => None,
     }
-}
-
-#[cfg(not(unix))]
-pub fn foreign(_path: &Path, _also: &[&Path]) -> Option<String> {
-    None
 }
 
 fn advice(path: &Path, owner: u32, me: u32, also: &[&Path]) -> String {

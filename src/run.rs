@@ -474,10 +474,25 @@ impl Pipeline<'_> {
                 continue;
             }
             Counters::add(&self.counters.matched, 1);
+            let seq = acker.pending(window, id, date);
+            let json = match self.cfg.filter.item(log, self.cfg.webhook.shape) {
+                Ok(json) => json,
+                Err(why) => {
+                    let fate = match sink {
+                        Sink::Webhook(d) => d.set_aside_unsent(id, &why).map_err(|e| anyhow!(e))?,
+                        Sink::Stdout => {
+                            say::warn(format_args!("log {id} is not shown: {why}"));
+                            Fate::DeadLettered
+                        }
+                    };
+                    acker.ack(seq, fate);
+                    continue;
+                }
+            };
             let item = Matched {
-                seq: acker.pending(window, id, date),
+                seq,
                 log_id: id.to_string(),
-                json: self.cfg.filter.item(log, self.cfg.webhook.shape),
+                json,
             };
             match sink {
                 Sink::Stdout => {

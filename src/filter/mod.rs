@@ -103,10 +103,11 @@ pub fn normalise_path(path: &str) -> String {
 impl Filter {
     /// The payload item for a matching log ([`item_json`]), its personal values masked when
     /// PII_FIELDS says so. Only the parts an item takes are scanned, each where it lies in the
-    /// log, and the masked text goes into the item as it is: nothing is parsed again.
-    pub fn item(&self, log: &Log, shape: PayloadShape) -> Vec<u8> {
+    /// log, and the masked text goes into the item as it is: nothing is parsed again. `Err`
+    /// says why the log cannot be masked: it must not be sent.
+    pub fn item(&self, log: &Log, shape: PayloadShape) -> Result<Vec<u8>, String> {
         match &self.pii {
-            None => item_json(log, shape, false),
+            None => Ok(item_json(log, shape, false)),
             Some(pii) => item_with(log, shape, false, |part, at| pii.apply_at(part, at)),
         }
     }
@@ -138,25 +139,28 @@ impl Filter {
 /// parts taken from the log are its text as Auth0 wrote it (on one line), passed through as raw
 /// JSON, never parsed into numbers and printed again.
 pub fn item_json(log: &Log, shape: PayloadShape, test: bool) -> Vec<u8> {
-    item_with(log, shape, test, |part, _| Cow::Borrowed(part))
+    let Ok(item) = item_with(log, shape, test, |part, _| {
+        Ok::<_, std::convert::Infallible>(Cow::Borrowed(part))
+    });
+    item
 }
 
 /// [`item_json`], each part of the log passed through `edit` with the keys leading to it from
-/// the log's top.
-fn item_with(
+/// the log's top; the first part `edit` refuses refuses the item.
+fn item_with<E>(
     log: &Log,
     shape: PayloadShape,
     test: bool,
-    edit: impl for<'p> Fn(&'p str, &[&'p str]) -> Cow<'p, str>,
-) -> Vec<u8> {
+    edit: impl for<'p> Fn(&'p str, &[&'p str]) -> Result<Cow<'p, str>, E>,
+) -> Result<Vec<u8>, E> {
     let mut out = Vec::with_capacity(log.raw().len() + 96);
     match shape {
         PayloadShape::Extension => {
             let [kind, date, request, response] = log.parts();
-            let kind = edit(&kind, &["type"]);
-            let date = edit(&date, &["date"]);
-            let request = edit(&request, &["details", "request"]);
-            let response = edit(&response, &["details", "response"]);
+            let kind = edit(&kind, &["type"])?;
+            let date = edit(&date, &["date"])?;
+            let request = edit(&request, &["details", "request"])?;
+            let response = edit(&response, &["details", "response"])?;
             let fields = [
                 ("type", &*kind),
                 ("date", &*date),
@@ -167,11 +171,11 @@ fn item_with(
         }
         PayloadShape::LogStream => {
             let line = log.one_line();
-            let data = edit(&line, &[]);
+            let data = edit(&line, &[])?;
             write_item(&mut out, log.id(), &[("data", &*data)], test);
         }
     }
-    out
+    Ok(out)
 }
 
 /// Writes `{"log_id": id, name: part, ..., "test": true}`: the id as a JSON string, each part

@@ -33,8 +33,8 @@ pub enum PiiMethod {
     Drop,
 }
 
-/// What a personal value becomes.
-#[derive(Clone)]
+/// What a personal value becomes (`Debug` shows no key: [`Secret`] prints `***`).
+#[derive(Clone, Debug)]
 pub enum Method {
     /// The string `"***"`, whatever the value was.
     Mask,
@@ -43,16 +43,6 @@ pub enum Method {
     Hash(Secret),
     /// The key and its value are removed.
     Drop,
-}
-
-impl std::fmt::Debug for Method {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Method::Mask => "Mask",
-            Method::Hash(_) => "Hash(***)",
-            Method::Drop => "Drop",
-        })
-    }
 }
 
 /// The masking PII_FIELDS and PII_METHOD ask for.
@@ -116,42 +106,44 @@ impl Pii {
         })
     }
 
-    /// The log's JSON text with its personal values replaced; borrowed, untouched, when it has
-    /// none. `json` must be valid JSON (as every log is, having been parsed once).
-    pub fn apply<'a>(&self, json: &'a str) -> Cow<'a, str> {
-        self.apply_at(json, &[])
-    }
-
-    /// [`Pii::apply`] for a part of a log (`details.request`) that lies at `at`, the keys
-    /// leading to it from the log's top: the same edits as masking the whole log would make
-    /// in it, without scanning the rest.
-    pub fn apply_at<'a>(&self, json: &'a str, at: &[&'a str]) -> Cow<'a, str> {
+    /// A part of a log's JSON text (`details.request`, or the whole log) that lies at `at`,
+    /// the keys leading to it from the log's top, with its personal values replaced: the same
+    /// edits as masking the whole log would make in it, without scanning the rest. Borrowed,
+    /// untouched, when it has none. `json` must be valid JSON (as every log is, having been
+    /// parsed once). `Err` says why it cannot be masked: it nests deeper than [`MAX_DEPTH`].
+    pub fn apply_at<'a>(&self, json: &'a str, at: &[&'a str]) -> Result<Cow<'a, str>, String> {
         let path: Vec<Cow<'a, str>> = at.iter().map(|k| Cow::Borrowed(*k)).collect();
         // The part itself may be what is hidden (PII_FIELDS=details.request).
         if self.hits(&path) && json.trim() != "null" {
-            return Cow::Owned(match self.method {
+            return Ok(Cow::Owned(match self.method {
                 // In the whole log the key would be gone; in an item its place says null.
                 Method::Drop => "null".to_string(),
                 _ => self.replacement(json.trim()),
-            });
+            }));
         }
         // Most logs hold none of the keys: a substring search is all they cost. A key written
         // with a `\u` escape would slip past it, so any escape means a full scan.
         if !json.contains("\\u") && !self.needles.iter().any(|n| json.contains(n.as_str())) {
-            return Cow::Borrowed(json);
+            return Ok(Cow::Borrowed(json));
         }
         let mut scan = Scan {
             text: json.as_bytes(),
             pii: self,
             edits: Vec::new(),
             path,
+            too_deep: false,
         };
         let start = scan.ws(0);
         if start < json.len() {
-            scan.value(start);
+            scan.value(start, at.len());
+        }
+        if scan.too_deep {
+            return Err(format!(
+                "it nests deeper than {MAX_DEPTH} levels, more than {PII_FIELDS} masking reads, so it cannot be masked"
+            ));
         }
         if scan.edits.is_empty() {
-            return Cow::Borrowed(json);
+            return Ok(Cow::Borrowed(json));
         }
         let mut edits = scan.edits;
         edits.sort_by_key(|e| e.0.start);
@@ -163,7 +155,7 @@ impl Pii {
             at = range.end;
         }
         out.push_str(&json[at..]);
-        Cow::Owned(out)
+        Ok(Cow::Owned(out))
     }
 
     /// For `check`: what is hidden where, and how (never the hash key).
@@ -221,6 +213,12 @@ impl Pii {
     }
 }
 
+/// How deep in a log masking reads (objects and arrays within each other, from the log's
+/// top). The walk recurses: a bound keeps a hostile log from overflowing the stack. Far above
+/// any audit log (Auth0's own request bodies are a few levels deep), and below what most
+/// receivers' JSON parsers accept.
+pub const MAX_DEPTH: usize = 500;
+
 /// A walk over valid JSON text, noting the edits.
 struct Scan<'a, 'p> {
     text: &'a [u8],
@@ -228,6 +226,9 @@ struct Scan<'a, 'p> {
     edits: Vec<(Range<usize>, String)>,
     /// The keys from the top to the value being read.
     path: Vec<Cow<'a, str>>,
+    /// A value lies deeper than [`MAX_DEPTH`]: it was skipped unread, so the text cannot be
+    /// called masked.
+    too_deep: bool,
 }
 
 impl<'a> Scan<'a, '_> {
@@ -293,21 +294,25 @@ impl<'a> Scan<'a, '_> {
     }
 
     /// Reads the value at `i`, noting edits inside it; returns its end.
-    fn value(&mut self, i: usize) -> usize {
+    fn value(&mut self, i: usize, depth: usize) -> usize {
         match self.text[i] {
-            b'{' => self.object(i),
-            b'[' => self.array(i),
+            b'{' | b'[' if depth >= MAX_DEPTH => {
+                self.too_deep = true;
+                self.skip(i)
+            }
+            b'{' => self.object(i, depth + 1),
+            b'[' => self.array(i, depth + 1),
             _ => self.skip(i),
         }
     }
 
-    fn array(&mut self, i: usize) -> usize {
+    fn array(&mut self, i: usize, depth: usize) -> usize {
         let mut j = self.ws(i + 1);
         if self.text.get(j) == Some(&b']') {
             return j + 1;
         }
         while j < self.text.len() {
-            j = self.value(j);
+            j = self.value(j, depth);
             j = self.ws(j);
             match self.text.get(j) {
                 Some(b',') => j = self.ws(j + 1),
@@ -317,7 +322,7 @@ impl<'a> Scan<'a, '_> {
         j
     }
 
-    fn object(&mut self, i: usize) -> usize {
+    fn object(&mut self, i: usize, depth: usize) -> usize {
         // (where the member's key starts, where its value ends, dropped)
         let mut members: Vec<(usize, usize, bool)> = Vec::new();
         let mut j = self.ws(i + 1);
@@ -342,7 +347,7 @@ impl<'a> Scan<'a, '_> {
             let value_end = if personal {
                 self.skip(value_start)
             } else {
-                self.value(value_start)
+                self.value(value_start, depth)
             };
             self.path.pop();
             let drop = personal && matches!(self.pii.method, Method::Drop);
@@ -393,6 +398,42 @@ mod tests {
 
     fn pii(fields: &str, method: Method) -> Pii {
         Pii::parse(fields, method).unwrap()
+    }
+
+    impl Pii {
+        /// A whole log masked, for tests.
+        pub(crate) fn apply<'a>(&self, json: &'a str) -> Cow<'a, str> {
+            self.apply_at(json, &[]).expect("a log masking can read")
+        }
+    }
+
+    /// A log holding an e-mail address under `depth` levels of objects and arrays.
+    fn nested(depth: usize) -> String {
+        let (open, close) = ("{\"a\":[".repeat(depth / 2), "]}".repeat(depth / 2));
+        format!(r#"{{"log_id":"9","x":{open}{{"email":"ada@example.com"}}{close}}}"#)
+    }
+
+    #[test]
+    fn a_log_nested_beyond_the_bound_cannot_be_masked_and_the_stack_holds() {
+        let p = pii("email", Method::Mask);
+        // Little stack, far less than a thread's: the walk's depth is what bounds its use.
+        let run = move || {
+            let deep = nested(30_000);
+            let e = p.apply_at(&deep, &[]).unwrap_err();
+            assert!(
+                e.contains("deeper than 500") && e.contains("PII_FIELDS"),
+                "{e}"
+            );
+            assert!(p.apply_at(&nested(MAX_DEPTH + 2), &[]).is_err());
+            let within = nested(MAX_DEPTH - 2);
+            assert_eq!(p.apply(&within), within.replace("ada@example.com", "***"));
+        };
+        std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(run)
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     const LOG: &str = r#"{"date":"2026-11-20T00:00:00.000Z","type":"sapi","user_name":"ada@example.com","details":{"request":{"method":"post","path":"/api/v2/users","query":{"email":"q@example.org"},"body":{"email":"new@example.org","password":"hunter2","n":1e3,"big":12345678901234567890123,"z":-0,"phone_number":null},"auth":{"user":{"user_id":"auth0|1","name":"Ada","email":"ada@example.com"}}},"response":{"statusCode":200,"body":[{"user_id":"auth0|2","email":"b@example.org","address":{"city":"Oslo"}}]}},"log_id":"900"}"#;
@@ -494,12 +535,16 @@ mod tests {
             let p = pii(fields, Method::Mask);
             let masked: Value = serde_json::from_str(&p.apply(LOG)).unwrap();
             let part: Value =
-                serde_json::from_str(&p.apply_at(&request, &["details", "request"])).unwrap();
+                serde_json::from_str(&p.apply_at(&request, &["details", "request"]).unwrap())
+                    .unwrap();
             assert_eq!(part, masked["details"]["request"], "{fields}");
         }
         let p = pii("details.request", Method::Drop);
-        assert_eq!(p.apply_at(&request, &["details", "request"]), "null");
-        assert_eq!(p.apply_at("null", &["details", "request"]), "null");
+        assert_eq!(
+            p.apply_at(&request, &["details", "request"]).unwrap(),
+            "null"
+        );
+        assert_eq!(p.apply_at("null", &["details", "request"]).unwrap(), "null");
     }
 
     #[test]

@@ -148,6 +148,29 @@ impl DeadLetter {
         status: u16,
         detail: &str,
     ) -> std::io::Result<()> {
+        let record = dead_letter_record(
+            &item.log_id,
+            Some(&self.tenant),
+            webhook_id,
+            status,
+            detail,
+            &item.json,
+        )?;
+        self.append_once(&item.log_id, &record)
+    }
+
+    /// Sets aside a log that was never sent because it must not be as it is (PII_FIELDS cannot
+    /// mask it): a record with `why` as its refusal and no `item`, which `redeliver` keeps for
+    /// a person (the log is still in Auth0 by its id).
+    pub fn append_unsendable(&self, log_id: &str, why: &str) -> std::io::Result<()> {
+        let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let record = serde_json::json!(
+            {"log_id": log_id, "tenant": self.tenant, "refused_at": now, "refusal": why}
+        );
+        self.append_once(log_id, format!("{record}\n").as_bytes())
+    }
+
+    fn append_once(&self, log_id: &str, record: &[u8]) -> std::io::Result<()> {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let _lock = lock(&self.path)?;
         let file = open_kept(&self.path)?;
@@ -155,21 +178,11 @@ impl DeadLetter {
             Some(held) => held,
             None => held.insert(self.read_held(&file)?),
         };
-        if held.contains(&item.log_id) {
+        if held.contains(log_id) {
             return Ok(());
         }
-        append_line(
-            &file,
-            &dead_letter_record(
-                &item.log_id,
-                Some(&self.tenant),
-                webhook_id,
-                status,
-                detail,
-                &item.json,
-            )?,
-        )?;
-        held.insert(item.log_id.clone());
+        append_line(&file, record)?;
+        held.insert(log_id.to_string());
         Ok(())
     }
 

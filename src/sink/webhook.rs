@@ -241,6 +241,27 @@ impl Deliverer {
         Some(done)
     }
 
+    /// A log that must not be sent as it is (`why`: PII_FIELDS cannot mask it): into the
+    /// dead-letter file, or, without one, the run stops before it.
+    pub fn set_aside_unsent(&self, log_id: &str, why: &str) -> Result<Fate, String> {
+        let shared = &self.shared;
+        let written = match &shared.dead_letter {
+            None => Err(format!("set {DEAD_LETTER_FILE} to set such logs aside")),
+            Some(file) => file
+                .append_unsendable(log_id, why)
+                .map_err(|e| format!("writing the dead-letter file failed: {e}")),
+        };
+        if let Err(e) = written {
+            shared.halt();
+            return Err(format!("log {log_id} is not sent: {why}; {e}"));
+        }
+        say::warn(format_args!(
+            "log {log_id} is not sent: {why}; written to the dead-letter file"
+        ));
+        Counters::add(&shared.counters.dead_lettered, 1);
+        Ok(Fate::DeadLettered)
+    }
+
     /// Requests not started yet are not started: the run failed.
     pub fn abandon(&self) {
         self.shared.halt();

@@ -178,8 +178,16 @@ fn send(tx: &SyncSender<Fetched>, stop: &Stop, event: Fetched) -> bool {
 
 /// A page as delivery may take it: in id order, without repeats or logs at or before `after`
 /// (the cursor it was asked for). A page that held logs but none after `after` means Auth0's
-/// cursor does not move: going on would send the same logs forever.
+/// cursor does not move: going on would send the same logs forever. A log whose id cannot be
+/// placed in Auth0's order stops the run before anything of its page goes on.
 pub fn accept_page(after: &str, mut logs: Vec<Log>) -> Result<Vec<Log>, String> {
+    for log in &logs {
+        logid::placeable(log.id()).map_err(|why| {
+            format!(
+                "Auth0 answered {why}; stopping before its page, the checkpoint stays before it"
+            )
+        })?;
+    }
     logs.sort_by(|a, b| logid::cmp(a.id(), b.id()));
     let mut out: Vec<Log> = Vec::with_capacity(logs.len());
     for log in logs {
@@ -233,13 +241,39 @@ mod tests {
 
     #[test]
     fn a_page_is_sorted_and_loses_repeats_and_old_logs() {
-        let page = page(&["13", "11", "12", "12", "10", "9"]);
+        let page = page(&["13", "11", "12", "12", "10", "09"]);
         assert_eq!(ids(&accept_page("10", page).unwrap()), ["11", "12", "13"]);
     }
 
     #[test]
+    fn a_page_is_in_auth0s_text_order_whatever_the_ids_lengths() {
+        let (short, long) = (
+            format!("9001{}", "0".repeat(51)),
+            format!("9001{}", "0".repeat(53)),
+        );
+        let mid = format!("9001{}", "0".repeat(52));
+        let page = page(&[&long, &short, &mid, "9002"]);
+        assert_eq!(
+            ids(&accept_page("900", page).unwrap()),
+            [&short, &mid, &long, "9002"]
+        );
+    }
+
+    #[test]
+    fn a_log_whose_id_cannot_be_placed_stops_its_whole_page() {
+        for bad in ["90a", "-1", "1e3", " 900", "٣", &"9".repeat(113)] {
+            let e = accept_page("900", page(&["901", bad, "902"])).unwrap_err();
+            assert!(
+                e.contains("cannot be placed") && e.contains("checkpoint stays"),
+                "{e}"
+            );
+        }
+        assert!(accept_page("900", page(&["901", &"9".repeat(112)])).is_ok());
+    }
+
+    #[test]
     fn a_page_with_nothing_new_stops_the_run_naming_the_cursor() {
-        let e = accept_page("10", page(&["10", "7"])).unwrap_err();
+        let e = accept_page("10", page(&["10", "07"])).unwrap_err();
         assert!(e.contains("after 10") && e.contains("did not move"), "{e}");
     }
 
@@ -291,6 +325,28 @@ mod tests {
             let target = crate::source::auth0::parse_next_link(&value).unwrap();
             let want = format!("from={from}&take=100");
             prop_assert!(target.ends_with(&want), "{}", target);
+        }
+
+        /// Paging a tenant that orders ids as text, each time from the last id of the page as
+        /// accepted, reads every log once and in order, whatever the ids' lengths.
+        #[test]
+        fn paging_from_each_pages_last_id_reads_every_log(
+            store in proptest::collection::btree_set("900[0-9]{52,54}", 0..80),
+            take in 1usize..12,
+        ) {
+            let mut after = "900".to_string();
+            let mut read: Vec<String> = Vec::new();
+            loop {
+                let mut answer: Vec<&str> = store.iter().map(String::as_str).filter(|id| *id > after.as_str()).take(take).collect();
+                if answer.is_empty() {
+                    break;
+                }
+                answer.reverse();
+                let logs = accept_page(&after, page(&answer)).unwrap();
+                after = logs.last().unwrap().id().to_string();
+                read.extend(logs.iter().map(|l| l.id().to_string()));
+            }
+            prop_assert_eq!(read, store.into_iter().collect::<Vec<_>>());
         }
 
         /// Whatever a page holds, what goes on is strictly increasing and after the cursor.

@@ -823,8 +823,7 @@ fn a_secret_file_the_user_cannot_read_names_its_owner_the_user_running_and_the_f
     let mode = |path: &Path, mode| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
     };
-    // SAFETY: geteuid has no preconditions.
-    let expected: Vec<String> = if unsafe { libc::geteuid() } == 0 {
+    let expected: Vec<String> = if rustix::process::geteuid().is_root() {
         mode(secret.parent().unwrap(), 0o711);
         mode(&secret, 0o600);
         cmd.uid(65534).gid(65534);
@@ -896,4 +895,85 @@ fn ca_cert_that_is_not_a_file_says_what_it_is() {
         let shown = format!("CA_CERT (--ca-cert) {}: {words}", path.display());
         assert!(out.stderr.contains(&shown), "{}", out.stderr);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ids of another shape (issue 27.1)
+// ---------------------------------------------------------------------------------------------
+
+/// Logs `1..=n` whose ids lose their last digit (55 digits) when `counter % every == short`
+/// and gain one (57 digits) when `counter % every == long`: Auth0 orders them as text, so each
+/// still sorts by the time it was stored.
+fn ids_of_mixed_lengths(n: u64, every: u64, short: u64, long: u64) -> Vec<Value> {
+    sapi_logs(1..=n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut l)| {
+            let counter = i as u64 + 1;
+            let mut id = log_id(counter);
+            if counter % every == short {
+                id.pop();
+            } else if counter % every == long {
+                id.push('7');
+            }
+            l["log_id"] = json!(id);
+            l["_id"] = json!(id);
+            l
+        })
+        .collect()
+}
+
+fn all_ids(logs: &[Value]) -> std::collections::BTreeSet<String> {
+    crate::support::cli::ids(logs)
+}
+
+#[test]
+fn ids_of_55_56_and_57_digits_lose_nothing_and_the_checkpoint_is_the_newest() {
+    let logs = ids_of_mixed_lengths(300, 3, 0, 1);
+    let s = Setup::new(logs.clone());
+    s.run(&[], &[]).assert_code(0);
+    assert_eq!(s.receiver.unique_delivered(), all_ids(&logs));
+    assert_eq!(s.checkpoint(), all_ids(&logs).into_iter().max());
+
+    // The next run starts after it and finds nothing new.
+    s.receiver.clear();
+    s.run(&[], &[]).assert_code(0);
+    assert_eq!(s.receiver.request_count(), 0);
+}
+
+#[test]
+fn a_backfill_over_windows_of_ids_of_mixed_lengths_loses_nothing() {
+    let logs = ids_of_mixed_lengths(3000, 10, 3, 7);
+    let s = Setup::new(logs.clone());
+    s.tenant.set_plan(16.0, 50);
+    s.tenant.set_latency(std::time::Duration::from_millis(100));
+    s.run(&[], &[("AUTH0_RATE_LIMIT", "100%")]).assert_code(0);
+    let windows = s
+        .tenant
+        .log_requests()
+        .iter()
+        .filter(|q| q.contains(&"0".repeat(36)) && !q.contains("from=90020000101"))
+        .count();
+    assert!(windows > 0, "one cursor read the whole backlog");
+    assert_eq!(s.receiver.unique_delivered(), all_ids(&logs));
+    assert_eq!(s.checkpoint(), all_ids(&logs).into_iter().max());
+}
+
+#[test]
+fn a_log_id_that_cannot_be_placed_stops_the_run_before_its_page_and_loses_nothing() {
+    let mut logs = sapi_logs(1..=150);
+    logs[119]["log_id"] = json!(format!("{}x", log_id(120)));
+    let s = Setup::new(logs.clone());
+    for _ in 0..2 {
+        let out = s.run(&[], &[]);
+        out.assert_code(1);
+        assert!(
+            out.stderr.contains("cannot be placed")
+                && out.stderr.contains(&format!("{}x", log_id(120))),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(s.checkpoint(), Some(log_id(100)));
+    }
+    assert_eq!(s.receiver.unique_delivered(), all_ids(&logs[..100]));
 }

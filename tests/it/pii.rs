@@ -257,3 +257,119 @@ fn the_dead_letter_file_holds_the_masked_item() {
     assert!(file.contains(&masked), "{file}");
     assert!(!file.contains("@example"), "{file}");
 }
+
+/// An admin's call whose request body nests `depth` levels deep (objects in arrays), an
+/// address at the bottom: about 60 KB at 30,000 levels.
+fn deep_log(counter: u64, depth: usize) -> String {
+    let (open, close) = (r#"{"a":["#.repeat(depth / 2), "]}".repeat(depth / 2));
+    format!(
+        r#"{{"date":"{}","type":"sapi","details":{{"request":{{"method":"post","path":"/api/v2/users","body":{open}{{"email":"deep@example.com"}}{close}}},"response":{{"statusCode":201}}}},"log_id":"{}"}}"#,
+        log_date(counter),
+        log_id(counter)
+    )
+}
+
+fn deep_page() -> String {
+    format!(
+        "[{},{},{}]",
+        created_user(1001),
+        deep_log(1002, 30_000),
+        created_user(1003)
+    )
+}
+
+#[test]
+fn a_log_too_deep_to_mask_is_dead_lettered_saying_why_and_the_next_is_delivered() {
+    for shape in ["log-stream", "extension"] {
+        let tenant = raw_tenant(deep_page());
+        let s = Setup::new(Vec::new());
+        let dead = s.home.join("dead.jsonl");
+        let env = [
+            ("PII_FIELDS", FIELDS),
+            ("PAYLOAD_SHAPE", shape),
+            ("DEAD_LETTER_FILE", dead.to_str().unwrap()),
+        ];
+        // The dry run shows the others, and says why not that one.
+        let dry = run(&s, &tenant, &["--dry-run"], &env);
+        dry.assert_code(0);
+        assert_eq!(dry.stdout.lines().count(), 2, "{shape}");
+        assert!(!dry.stdout.contains("@example") && dry.stderr.contains("cannot be masked"));
+
+        let out = run(&s, &tenant, &[], &env);
+        out.assert_code(3);
+        assert!(
+            out.stderr.contains(&log_id(1002)) && out.stderr.contains("cannot be masked"),
+            "{shape}: {}",
+            out.stderr
+        );
+        let got = s.receiver.unique_delivered();
+        assert_eq!(got, [log_id(1001), log_id(1003)].into(), "{shape}");
+        let (text, _) = received(&s);
+        assert!(!text.contains("@example"), "{shape}: {text}");
+        assert_eq!(s.checkpoint(), Some(log_id(1003)), "{shape}");
+
+        let file = std::fs::read_to_string(&dead).unwrap();
+        let records: Vec<Value> = file
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(records.len(), 1, "{shape}: {file}");
+        assert_eq!(records[0]["log_id"], log_id(1002));
+        let why = records[0]["refusal"].as_str().unwrap();
+        assert!(
+            why.contains("deeper than") && why.contains("PII_FIELDS"),
+            "{why}"
+        );
+        assert!(
+            records[0].get("item").is_none() && !file.contains("@example"),
+            "{file}"
+        );
+
+        // The next run goes on after it.
+        let again = run(&s, &tenant, &[], &env);
+        again.assert_code(0);
+        assert_eq!(s.checkpoint(), Some(log_id(1003)), "{shape}");
+
+        // `redeliver` has nothing it may send: the record is kept for a person.
+        let before = s.receiver.request_count();
+        let mut cmd = s
+            .home
+            .command("redeliver", &tenant.url(), &s.receiver.url(), &[]);
+        let re = Ran::of(cmd.envs(env.iter().copied()));
+        assert_eq!(s.receiver.request_count(), before, "{shape}: {}", re.all());
+        assert_eq!(std::fs::read_to_string(&dead).unwrap(), file, "{shape}");
+    }
+}
+
+#[test]
+fn without_a_dead_letter_file_a_log_too_deep_to_mask_stops_the_run_before_it_unsent() {
+    let tenant = raw_tenant(deep_page());
+    let s = Setup::new(Vec::new());
+    let env = [("PII_FIELDS", FIELDS), ("SEND_AS_BATCH", "false")];
+    let out = run(&s, &tenant, &[], &env);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("cannot be masked") && out.stderr.contains("DEAD_LETTER_FILE"),
+        "{}",
+        out.stderr
+    );
+    assert!(!s.receiver.unique_delivered().contains(&log_id(1002)));
+    assert!(!received(&s).0.contains("@example"));
+    assert_eq!(s.checkpoint(), Some(log_id(1001)));
+}
+
+#[test]
+fn without_pii_fields_a_log_30000_levels_deep_is_delivered_as_it_is() {
+    let tenant = raw_tenant(deep_page());
+    let s = Setup::new(Vec::new());
+    let out = run(&s, &tenant, &[], &[("SEND_AS_BATCH", "false")]);
+    out.assert_code(0);
+    let deep = deep_log(1002, 30_000);
+    let (text, _) = received(&s);
+    assert!(
+        text.contains(
+            &deep[deep.find(r#"{"method""#).unwrap()..deep.find(r#","response""#).unwrap()]
+        )
+    );
+    assert_eq!(s.checkpoint(), Some(log_id(1003)));
+}

@@ -450,3 +450,37 @@ fn receiver_counts_concurrent_requests() {
     assert!(receiver.max_in_flight() > 1, "{}", receiver.max_in_flight());
     assert_eq!(receiver.unique_delivered().len(), 16);
 }
+
+/// A failed assertion inside a fake's handler fails the test, even though the tool under test
+/// only saw a 500 (which it may retry or set aside).
+#[test]
+#[should_panic(expected = "handler(s) of the test server")]
+fn a_handler_that_panics_fails_the_test() {
+    let server = crate::support::Server::start(|req: &crate::support::Request| {
+        assert_eq!(
+            req.path(),
+            "/expected",
+            "the fake was asked for another path"
+        );
+        crate::support::Reply::status(204)
+    });
+    let answer = client()
+        .get(format!("{}/other", server.url()))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 500);
+}
+
+/// A lock a panicking handler poisoned fails whoever takes it next, the test included.
+#[test]
+#[should_panic(expected = "lock is poisoned")]
+fn a_lock_poisoned_by_a_panicking_handler_fails_loudly() {
+    let state = std::sync::Arc::new(std::sync::Mutex::new(0));
+    let held = std::sync::Arc::clone(&state);
+    let _ = std::thread::spawn(move || {
+        let _guard = crate::support::http::lock(&held);
+        panic!("a handler's assertion failed");
+    })
+    .join();
+    *crate::support::http::lock(&state) += 1;
+}

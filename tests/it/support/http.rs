@@ -16,11 +16,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::runtime::Runtime;
 
-/// Locks a mutex, ignoring poisoning (a panicking handler must not wedge the fakes).
+/// Locks a fake's state. A poisoned lock means a handler (or a test) panicked while holding
+/// it: whoever takes it next fails loudly, rather than read state left half-changed.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|_| {
+        panic!("a fake's lock is poisoned: a handler panicked while holding it (see above)")
+    })
 }
 
 /// One request as received by the server.
@@ -158,6 +159,8 @@ struct Counts {
     connections: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// What each handler that panicked was asked, and its message.
+    panics: Mutex<Vec<String>>,
 }
 
 /// Counts a request as in flight until dropped.
@@ -177,7 +180,9 @@ impl Drop for InFlight {
     }
 }
 
-/// A running server. Dropping it stops accepting and closes the open connections.
+/// A running server. Dropping it stops accepting and closes the open connections, and fails
+/// the test if a handler panicked (a failed assertion in a fake answers 500, which the tool
+/// under test may well retry or set aside: the test must not pass on it).
 pub struct Server {
     addr: SocketAddr,
     counts: Arc<Counts>,
@@ -248,6 +253,17 @@ impl Drop for Server {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+        let panics =
+            std::mem::take(&mut *self.counts.panics.lock().unwrap_or_else(|p| p.into_inner()));
+        // A test already failing says so itself; a second panic would abort the process.
+        if !panics.is_empty() && !std::thread::panicking() {
+            panic!(
+                "{} handler(s) of the test server at {} panicked:\n{}",
+                panics.len(),
+                self.addr,
+                panics.join("\n")
+            );
+        }
     }
 }
 
@@ -317,9 +333,26 @@ async fn answer(
     };
     counts.requests.fetch_add(1, Ordering::SeqCst);
     let _in_flight = InFlight::enter(&counts);
-    let reply = tokio::task::spawn_blocking(move || handler(&request))
-        .await
-        .unwrap_or_else(|_| Reply::text(500, "the test handler panicked"));
+    let asked = format!("{} {}", request.method, request.target);
+    let reply = match tokio::task::spawn_blocking(move || handler(&request)).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            let payload = e.try_into_panic().ok();
+            let message = payload
+                .as_deref()
+                .and_then(|p| p.downcast_ref::<String>().cloned())
+                .or_else(|| {
+                    payload
+                        .as_deref()
+                        .and_then(|p| p.downcast_ref::<&str>())
+                        .map(|m| m.to_string())
+                })
+                .unwrap_or_default();
+            let mut panics = counts.panics.lock().unwrap_or_else(|p| p.into_inner());
+            panics.push(format!("  {asked}: {message}"));
+            Reply::text(500, "the test handler panicked")
+        }
+    };
     let Reply::Respond {
         status,
         headers,
