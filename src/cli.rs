@@ -3,8 +3,8 @@
 //! validated `Config`.
 
 use crate::settings::{
-    self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Kind,
-    MAX_RUN_TIME, Setting, WEBHOOK_URL,
+    self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Kind, Setting,
+    WEBHOOK_URL,
 };
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
@@ -50,48 +50,40 @@ fn secrets() -> impl Iterator<Item = &'static Setting> {
         .filter(|s| matches!(s.kind, Kind::Secret))
 }
 
-/// The `--help` epilogue: each secret with its help, then the exit codes.
+/// The `--help` epilogue: each secret with its help, then the exit codes (`exit::TABLE`).
 fn secrets_help() -> String {
-    const NAME: usize = 28;
     let mut text = String::from(
         "Secrets come from the environment (or the --config file), never from flags:\n\
          every user of the machine can read a command line. Each NAME may instead be\n\
          NAME_FILE, naming a file that holds the value.\n",
     );
     for s in secrets() {
-        let mut line = format!("  {:<NAME$}", s.env);
-        for word in s.help_text().1.split_whitespace() {
-            if line.len() + word.len() > 78 {
-                text.push_str(line.trim_end());
-                text.push('\n');
-                line = " ".repeat(NAME + 2);
-            }
-            line.push_str(word);
-            line.push(' ');
-        }
-        text.push_str(line.trim_end());
-        text.push('\n');
+        text += &indented(s.env, 28, &s.help_text().1);
     }
-    text + "\n" + &exit_codes()
+    text += "\nExit codes:\n";
+    for (code, name, meaning) in crate::exit::TABLE {
+        text += &indented(code, 4, &format!("{name}: {meaning}"));
+    }
+    text
 }
 
-/// The exit codes as `--help` lists them.
-fn exit_codes() -> String {
-    format!(
-        "\
-Exit codes:
-  0   ok: everything fetched and matched was delivered; caught up, or not
-      when {MAX_RUN_TIME} ended a backlog (the next run goes on)
-  1   failed: a fetch or delivery failed; the state was saved at the last
-      safe point
-  2   invalid: usage, settings or state file; nothing sent, nothing written
-  3   dead-lettered: logs are in {DEAD_LETTER_FILE} (set aside by this run, or
-      refused again by redeliver): look at them; `redeliver` them once the
-      receiver takes them
-  75  locked: another run holds the state file's lock; nothing done (normal
-      when a run outlasts the schedule's interval)
-  130 143  interrupted: stopped by SIGINT / SIGTERM; the checkpoint was saved"
-    )
+/// `tag` in a column `width` wide, then `text` wrapped at 78 columns under itself.
+fn indented(tag: &str, width: usize, text: &str) -> String {
+    let mut out = String::new();
+    let mut line = format!("  {tag:<width$}");
+    if tag.len() >= width {
+        line.push(' ');
+    }
+    for word in text.split_whitespace() {
+        if line.len() + word.len() > 78 {
+            out += line.trim_end();
+            out.push('\n');
+            line = " ".repeat(width + 2);
+        }
+        line += word;
+        line.push(' ');
+    }
+    out + line.trim_end() + "\n"
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,8 +4,7 @@
 
 use crate::exit;
 use crate::settings::{
-    self, CONFIG_FILE, DEAD_LETTER_FILE, HOME, MAX_RUN_TIME, METRICS_FILE, START_FROM, STATE_FILE,
-    XDG_STATE_HOME,
+    self, CONFIG_FILE, DEAD_LETTER_FILE, HOME, METRICS_FILE, START_FROM, STATE_FILE, XDG_STATE_HOME,
 };
 use anyhow::Result;
 use clap::Command;
@@ -43,7 +42,7 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
         commands(&mut roff, &cmd);
     }
     environment(&mut roff, command);
-    exit_status(&mut roff, command);
+    exit_status(&mut roff);
     files(&mut roff);
     examples(&mut roff, command);
     see_also(&mut roff, command);
@@ -203,60 +202,11 @@ fn state_environment(roff: &mut String) {
     );
 }
 
-fn exit_status(roff: &mut String, command: Option<&str>) {
+/// EXIT STATUS, from the one table of exit codes.
+fn exit_status(roff: &mut String) {
     section(roff, "EXIT STATUS");
-    let delivered = format!(
-        "Everything fetched and matched was delivered (or {MAX_RUN_TIME} ended a long backlog cleanly). redeliver: the dead-letter file is empty."
-    );
-    let dead_lettered = format!(
-        "All handled, and some logs are in {DEAD_LETTER_FILE}: look at them, fix the receiver, then redeliver."
-    );
-    let codes: Vec<(String, &str)> = match command {
-        Some("history") => vec![
-            (exit::OK.to_string(), "The runs were shown."),
-            (
-                exit::FAILED.to_string(),
-                "No state file at that path, or it cannot be read.",
-            ),
-            (
-                exit::USAGE.to_string(),
-                "Invalid usage, or a state file that is not valid.",
-            ),
-        ],
-        Some("check") => vec![
-            (exit::OK.to_string(), "All is well (warnings aside)."),
-            (
-                exit::FAILED.to_string(),
-                "Something a run needs failed; each FAIL line names it.",
-            ),
-            (
-                exit::USAGE.to_string(),
-                "Invalid usage or settings; nothing was tried.",
-            ),
-        ],
-        _ => vec![
-            (exit::OK.to_string(), delivered.as_str()),
-            (
-                exit::FAILED.to_string(),
-                "A fetch or a delivery failed; the state was saved at the last safe point and the next run goes on from there.",
-            ),
-            (
-                exit::USAGE.to_string(),
-                "Invalid usage, settings or state file; nothing was sent and no state written.",
-            ),
-            (exit::DEAD_LETTERED.to_string(), dead_lettered.as_str()),
-            (
-                exit::LOCKED.to_string(),
-                "Another run holds the state file's lock; nothing was done (EX_TEMPFAIL).",
-            ),
-            (
-                format!("{}, {}", exit::signalled(2), exit::signalled(15)),
-                "Stopped by SIGINT or SIGTERM; the checkpoint was saved and the run recorded as interrupted.",
-            ),
-        ],
-    };
-    for (code, text) in codes {
-        item(roff, &code, text);
+    for (code, name, meaning) in exit::TABLE {
+        item(roff, code, &format!("{name}: {meaning}."));
     }
 }
 
