@@ -3,10 +3,11 @@
 //! validated `Config`.
 
 use crate::settings::{
-    self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Kind, Setting,
-    WEBHOOK_URL,
+    self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Declared, Form,
+    Name, WEBHOOK_URL,
 };
-use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+pub use crate::settings::{FormatSetting, Output};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -43,11 +44,11 @@ fn secrets_short() -> String {
 }
 
 /// The secrets: the settings that have no flag.
-fn secrets() -> impl Iterator<Item = &'static Setting> {
+fn secrets() -> impl Iterator<Item = &'static dyn Declared> {
     settings::ALL
         .iter()
         .copied()
-        .filter(|s| matches!(s.kind, Kind::Secret))
+        .filter(|s| s.form() == Form::Secret)
 }
 
 /// The `--help` epilogue: each secret with its help, then the exit codes (`exit::TABLE`).
@@ -175,12 +176,6 @@ pub struct RunArgs {
     pub output: Output,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     #[command(flatten)]
@@ -195,25 +190,9 @@ pub struct HistoryArgs {
     pub limit: Option<usize>,
 }
 
-/// PAYLOAD_FORMAT as the user wrote it: ours, or an Auth0 Log Streams "content format".
-/// `Config` turns it into the sink's `PayloadFormat` and whether to send batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FormatSetting {
-    #[value(alias = "jsonarray")]
-    #[serde(alias = "jsonarray", alias = "JSONARRAY")]
-    Array,
-    #[value(alias = "jsonlines")]
-    #[serde(alias = "jsonlines", alias = "JSONLINES")]
-    Jsonl,
-    /// One log per request: no batches.
-    #[serde(alias = "JSONOBJECT")]
-    Jsonobject,
-}
-
 /// A text setting: clap's own parser refuses bytes that are no UTF-8 without naming the
 /// setting; this one names it.
-fn text(s: &'static Setting) -> impl clap::builder::TypedValueParser<Value = String> {
+fn text(s: &'static dyn Declared) -> impl clap::builder::TypedValueParser<Value = String> {
     use clap::builder::TypedValueParser;
     clap::builder::OsStringValueParser::new().try_map(move |v| {
         v.into_string()
@@ -251,16 +230,17 @@ pub fn command() -> clap::Command {
 }
 
 /// The settings `run`, `check` and `redeliver` take by flag or variable: every declared one.
-fn every_setting() -> impl Iterator<Item = &'static Setting> {
+fn every_setting() -> impl Iterator<Item = &'static dyn Declared> {
+    let config: &dyn Declared = &settings::CONFIG_FILE;
     settings::ALL
         .iter()
         .copied()
         .filter(|s| s.flag.is_some())
-        .chain([&settings::CONFIG_FILE])
+        .chain([config])
 }
 
 /// The settings `history` takes.
-const STATE_SETTINGS: [&Setting; 2] = [&settings::CONFIG_FILE, &settings::STATE_FILE];
+const STATE_SETTINGS: [&dyn Declared; 2] = [&settings::CONFIG_FILE, &settings::STATE_FILE];
 
 /// The hidden flag whose variable is WEBHOOK_HEADERS' JSON object (`--header` takes one header
 /// a flag, which a variable cannot repeat).
@@ -268,11 +248,11 @@ const HEADERS_JSON: &str = "headers-json";
 
 /// A setting's flag, made from its declaration: the flag, the variable, the heading, the help
 /// with the declared range and default at the end of its first paragraph.
-fn flag(s: &'static Setting) -> Arg {
+fn flag(s: &'static dyn Declared) -> Arg {
     let (short, long) = s.help_text();
     let declared: Vec<String> = [
         s.range().map(|r| format!("[range: {r}]")),
-        s.default.map(|d| format!("[default: {d}]")),
+        s.shown_default().map(|d| format!("[default: {d}]")),
     ]
     .into_iter()
     .flatten()
@@ -292,14 +272,14 @@ fn flag(s: &'static Setting) -> Arg {
         .help_heading(s.heading)
         .help(with_declared(short))
         .long_help(with_declared(long));
-    let arg = match s.kind {
-        Kind::Path => arg.value_parser(path()),
+    let arg = match s.form() {
+        Form::Path => arg.value_parser(path()),
         _ => arg.value_parser(text(s)),
     };
-    match s.kind {
-        Kind::Bool => arg.num_args(0..=1).default_missing_value("true"),
-        Kind::Whole { .. } => arg.allow_negative_numbers(true),
-        Kind::Headers => arg.env(None::<&str>).action(ArgAction::Append),
+    match s.form() {
+        Form::Bool => arg.num_args(0..=1).default_missing_value("true"),
+        Form::Number => arg.allow_negative_numbers(true),
+        Form::Headers => arg.env(None::<&str>).action(ArgAction::Append),
         _ => arg,
     }
 }
@@ -307,12 +287,12 @@ fn flag(s: &'static Setting) -> Arg {
 /// The flags of `settings`, and WEBHOOK_HEADERS' hidden one where it is among them.
 fn add_flags(
     cmd: clap::Command,
-    settings: impl Iterator<Item = &'static Setting>,
+    settings: impl Iterator<Item = &'static dyn Declared>,
 ) -> clap::Command {
     settings.fold(cmd, |cmd, s| {
         let cmd = cmd.arg(flag(s));
-        match s.kind {
-            Kind::Headers => cmd.arg(
+        match s.form() {
+            Form::Headers => cmd.arg(
                 Arg::new(HEADERS_JSON)
                     .long(HEADERS_JSON)
                     .value_name("JSON")
@@ -339,11 +319,14 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
-    fn from_matches(m: &ArgMatches, settings: impl Iterator<Item = &'static Setting>) -> Settings {
+    fn from_matches(
+        m: &ArgMatches,
+        settings: impl Iterator<Item = &'static dyn Declared>,
+    ) -> Settings {
         let mut given = BTreeMap::new();
         for s in settings {
-            let ids = [s.env].into_iter().chain(match s.kind {
-                Kind::Headers => Some(HEADERS_JSON),
+            let ids = [s.env].into_iter().chain(match s.form() {
+                Form::Headers => Some(HEADERS_JSON),
                 _ => None,
             });
             for id in ids {
@@ -355,13 +338,14 @@ impl Settings {
         Settings { given }
     }
 
-    /// The setting's text as given (clap has checked that it is UTF-8 unless a path).
-    pub fn text(&self, s: &Setting) -> Option<&str> {
-        self.all(s).next()
+    /// The setting's value as given, any bytes (clap has checked that it is UTF-8 unless a
+    /// path).
+    pub fn raw(&self, s: &Name) -> Option<&OsStr> {
+        self.given.get(s.env)?.first().map(OsString::as_os_str)
     }
 
     /// Every value given to a repeatable flag (`--header`).
-    pub fn all(&self, s: &Setting) -> impl Iterator<Item = &str> {
+    pub fn all(&self, s: &Name) -> impl Iterator<Item = &str> {
         self.given
             .get(s.env)
             .into_iter()
@@ -370,7 +354,7 @@ impl Settings {
     }
 
     /// A path setting as given, any bytes.
-    pub fn path(&self, s: &Setting) -> Option<PathBuf> {
+    pub fn path(&self, s: &Name) -> Option<PathBuf> {
         self.given.get(s.env)?.first().map(PathBuf::from)
     }
 
@@ -489,97 +473,6 @@ mod tests {
         assert!(long.contains("users-by-email") && !short.contains("users-by-email"));
     }
 
-    /// README's settings table, as (flag, environment variable, default, meaning) of each row.
-    fn readme_settings() -> Vec<(Option<String>, String, String, String)> {
-        let readme = include_str!("../README.md");
-        let start = readme.find("## Settings").expect("a Settings section");
-        let ticked = |cell: &str| -> Vec<String> {
-            cell.split('`')
-                .skip(1)
-                .step_by(2)
-                .map(str::to_string)
-                .collect()
-        };
-        readme[start..]
-            .lines()
-            .skip_while(|l| !l.starts_with("| flag"))
-            .skip(2)
-            .take_while(|l| l.starts_with('|'))
-            .map(|row| {
-                let cells: Vec<&str> = row.split(" | ").collect();
-                let flag = ticked(cells[0])
-                    .first()
-                    .and_then(|f| f.split_whitespace().next().map(str::to_string));
-                let env = ticked(cells[1]).first().cloned().unwrap_or_default();
-                let meaning = cells.get(3).copied().unwrap_or_default().to_string();
-                (flag, env, cells[2].replace('`', ""), meaning)
-            })
-            .collect()
-    }
-
-    /// The README's settings table and `run --help` are the same settings: each flag with its
-    /// environment variable, and the default and range `--help` shows are the README's.
-    #[test]
-    fn readme_settings_table_matches_run_help() {
-        let rows = readme_settings();
-        let mut cmd = command();
-        let run = cmd.find_subcommand_mut("run").unwrap();
-        let mut seen = Vec::new();
-        for arg in run.get_arguments() {
-            let Some(long) = arg.get_long() else { continue };
-            if arg.is_hide_set() || ["dry-run", "help", "verbose", "quiet"].contains(&long) {
-                continue;
-            }
-            let flag = format!("--{long}");
-            let row = rows
-                .iter()
-                .find(|r| r.0.as_deref() == Some(flag.as_str()))
-                .unwrap_or_else(|| panic!("{flag} is not in README's settings table"));
-            if let Some(env) = arg.get_env() {
-                assert_eq!(row.1, env.to_string_lossy(), "{flag}'s variable");
-            }
-            let help = arg
-                .get_long_help()
-                .or(arg.get_help())
-                .map(|h| h.to_string())
-                .unwrap_or_default();
-            if let Some((_, rest)) = help.split_once("[range: ") {
-                let range = rest.split(']').next().unwrap_or_default();
-                assert!(
-                    row.3.contains(range),
-                    "{flag}: --help's range '{range}' is not in README's '{}'",
-                    row.3
-                );
-            }
-            let default = match help.split_once("[default: ") {
-                Some((_, rest)) => rest.split(']').next().unwrap_or_default().to_string(),
-                None => arg
-                    .get_default_values()
-                    .iter()
-                    .map(|v| v.to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            };
-            let default = default.split(';').next().unwrap_or_default().trim();
-            if !default.is_empty() {
-                assert!(
-                    row.2.contains(default),
-                    "{flag}: --help's default '{default}' is not README's '{}'",
-                    row.2
-                );
-            }
-            seen.push(flag);
-        }
-        for (flag, env, _, _) in &rows {
-            if let Some(flag) = flag {
-                assert!(
-                    seen.contains(flag),
-                    "README lists {flag} ({env}), run does not take it"
-                );
-            }
-        }
-    }
-
     /// A setting declared once is a flag of `run` with its variable, and `--help` shows the
     /// declared default.
     #[test]
@@ -596,7 +489,7 @@ mod tests {
             if s.env != settings::WEBHOOK_HEADERS.env {
                 assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(s.env));
             }
-            if let Some(default) = s.default {
+            if let Some(default) = s.shown_default() {
                 let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
                 assert!(
                     help.contains(&format!("[default: {default}]")),

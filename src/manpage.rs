@@ -139,11 +139,7 @@ fn commands(roff: &mut String, root: &Command) {
 /// What a variable the tool reads means, for the ENVIRONMENT section, from its declaration;
 /// `None` for a name it does not know how to describe (a test keeps that from happening).
 fn describe_variable(name: &str) -> Option<String> {
-    let declared = settings::ALL.iter().copied().chain([
-        &settings::CONFIG_FILE,
-        &settings::AUTH0_MGMT_WEBHOOKS_OUTPUT,
-    ]);
-    for s in declared {
+    for s in settings::every() {
         let (short, _) = s.help_text();
         if name == s.env {
             return Some(match s.flag {
@@ -152,8 +148,8 @@ fn describe_variable(name: &str) -> Option<String> {
             });
         }
         if s.from_file && name == s.file_var() {
-            return Some(match s.kind {
-                settings::Kind::Secret => format!(
+            return Some(match s.flag {
+                None => format!(
                     "A file holding {} (mode 0600, owned by the user the runs run as), instead of the value itself.",
                     s.env
                 ),
