@@ -971,6 +971,67 @@ mod tests {
         assert_eq!(MAX_RUN_TIME.kind.parse("1h 30m"), Ok(mins(90)));
     }
 
+    /// docs/settings.md: every setting, from its declaration.
+    fn settings_md() -> String {
+        let mut md = String::from(
+            "# Settings\n\n\
+             <!-- Generated from src/settings.rs: run `UPDATE_DOCS=1 cargo test --lib settings_md` \
+             after changing a setting. Do not edit by hand. -->\n\n\
+             Every setting is a flag, an environment variable and a key of the `--config` file (the \
+             variable's name in lower case). A flag wins over the environment, the environment over \
+             the file, the file over the default. An empty value means unset. A secret has no flag \
+             (every user of the machine can read a command line): it comes from the environment or \
+             the file, or from a file that `NAME_FILE` names.\n",
+        );
+        let escape = |t: &str| t.replace('<', "\\<").replace('*', "\\*");
+        for heading in [AUTH0, WEBHOOK, DELIVERY, REPORTS, STATE] {
+            md += &format!("\n## {heading}\n");
+            for s in every().filter(|s| s.heading == heading) {
+                let mut facts = Vec::new();
+                match s.flag {
+                    Some(flag) => facts.push(format!("`--{flag} {}`", s.value_name)),
+                    None => facts.push("A secret: no flag".to_string()),
+                }
+                if s.from_file {
+                    facts.push(format!("or a file named by `{}`", s.file_var()));
+                }
+                match ALL.iter().any(|a| a.env == s.env) {
+                    true => facts.push(format!("file key `{}`", s.key())),
+                    false => facts.push("not in the file".to_string()),
+                }
+                if let Some(range) = s.range() {
+                    facts.push(format!("range {range}"));
+                }
+                if let Some(default) = s.shown_default() {
+                    facts.push(format!("default `{default}`"));
+                }
+                md += &format!(
+                    "\n### `{}`\n\n{}\n\n{}\n",
+                    s.env,
+                    facts.join(" · "),
+                    escape(&s.help_text().1)
+                );
+            }
+        }
+        md
+    }
+
+    /// docs/settings.md is what the declarations say; `UPDATE_DOCS=1` writes it.
+    #[test]
+    fn settings_md_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/settings.md");
+        let md = settings_md();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")).unwrap();
+            std::fs::write(path, &md).unwrap();
+        }
+        let written = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            written == md,
+            "docs/settings.md is not current: run `UPDATE_DOCS=1 cargo test --lib settings_md` and commit it"
+        );
+    }
+
     proptest! {
         #[test]
         fn any_duration_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
