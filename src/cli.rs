@@ -242,10 +242,6 @@ fn every_setting() -> impl Iterator<Item = &'static dyn Declared> {
 /// The settings `history` takes.
 const STATE_SETTINGS: [&dyn Declared; 2] = [&settings::CONFIG_FILE, &settings::STATE_FILE];
 
-/// The hidden flag whose variable is WEBHOOK_HEADERS' JSON object (`--header` takes one header
-/// a flag, which a variable cannot repeat).
-const HEADERS_JSON: &str = "headers-json";
-
 /// A setting's flag, made from its declaration: the flag, the variable, the heading, the help
 /// with the declared range and default at the end of its first paragraph.
 fn flag(s: &'static dyn Declared) -> Arg {
@@ -284,24 +280,12 @@ fn flag(s: &'static dyn Declared) -> Arg {
     }
 }
 
-/// The flags of `settings`, and WEBHOOK_HEADERS' hidden one where it is among them.
+/// The flags of `settings`.
 fn add_flags(
     cmd: clap::Command,
     settings: impl Iterator<Item = &'static dyn Declared>,
 ) -> clap::Command {
-    settings.fold(cmd, |cmd, s| {
-        let cmd = cmd.arg(flag(s));
-        match s.form() {
-            Form::Headers => cmd.arg(
-                Arg::new(HEADERS_JSON)
-                    .long(HEADERS_JSON)
-                    .value_name("JSON")
-                    .env(s.env)
-                    .hide(true),
-            ),
-            _ => cmd,
-        }
-    })
+    settings.fold(cmd, |cmd, s| cmd.arg(flag(s)))
 }
 
 /// Settings as given by flag or variable (clap reads both, the flag first), by variable name.
@@ -325,14 +309,8 @@ impl Settings {
     ) -> Settings {
         let mut given = BTreeMap::new();
         for s in settings {
-            let ids = [s.env].into_iter().chain(match s.form() {
-                Form::Headers => Some(HEADERS_JSON),
-                _ => None,
-            });
-            for id in ids {
-                if let Ok(Some(values)) = m.try_get_raw(id) {
-                    given.insert(id, values.map(OsStr::to_os_string).collect());
-                }
+            if let Ok(Some(values)) = m.try_get_raw(s.env) {
+                given.insert(s.env, values.map(OsStr::to_os_string).collect());
             }
         }
         Settings { given }
@@ -356,11 +334,6 @@ impl Settings {
     /// A path setting as given, any bytes.
     pub fn path(&self, s: &Name) -> Option<PathBuf> {
         self.given.get(s.env)?.first().map(PathBuf::from)
-    }
-
-    /// WEBHOOK_HEADERS' JSON object.
-    pub fn headers_json(&self) -> Option<&str> {
-        self.given.get(HEADERS_JSON)?.first()?.to_str()
     }
 }
 

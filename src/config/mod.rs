@@ -134,8 +134,10 @@ impl Config {
                 headers.push(header(k, v)?);
             }
         }
-        if let Some(json) = given::given(flags.headers_json()) {
-            let map: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| {
+        // The variable is a JSON object: `--header` takes one header a flag, which a variable cannot
+        // repeat.
+        if let Some(json) = given::given_owned(env(WEBHOOK_HEADERS.env)) {
+            let map: BTreeMap<String, String> = serde_json::from_str(&json).map_err(|e| {
                 exit::settings(format!(
                     "{} must be a JSON object of strings, e.g. {{\"X-Env\":\"prod\"}}: {e}",
                     WEBHOOK_HEADERS.label()
