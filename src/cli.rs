@@ -303,12 +303,10 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
-    fn from_matches(
-        m: &ArgMatches,
-        settings: impl Iterator<Item = &'static dyn Declared>,
-    ) -> Settings {
+    /// Those of the settings the command takes that are given.
+    fn from_matches(m: &ArgMatches) -> Settings {
         let mut given = BTreeMap::new();
-        for s in settings {
+        for s in settings::every() {
             if let Ok(Some(values)) = m.try_get_raw(s.env) {
                 given.insert(s.env, values.map(OsStr::to_os_string).collect());
             }
@@ -339,7 +337,7 @@ impl Settings {
 
 impl FromArgMatches for Settings {
     fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-        Ok(Settings::from_matches(m, every_setting()))
+        Ok(Settings::from_matches(m))
     }
 
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
@@ -364,10 +362,7 @@ pub struct StateArgs(pub Settings);
 
 impl FromArgMatches for StateArgs {
     fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-        Ok(StateArgs(Settings::from_matches(
-            m,
-            STATE_SETTINGS.into_iter(),
-        )))
+        Ok(StateArgs(Settings::from_matches(m)))
     }
 
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {

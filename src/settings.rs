@@ -29,7 +29,9 @@ pub trait Kind {
         self.parse(raw.to_string_lossy().trim())
     }
     /// A good value in words: "a whole number from 1 to 100".
-    fn expected(&self) -> String;
+    fn expected(&self) -> String {
+        "text".to_string()
+    }
     /// A value as `--help` shows a default.
     fn show(&self, value: &Self::Value) -> String;
     /// The range `--help` shows: `1 to 100`.
@@ -97,9 +99,6 @@ impl Kind for Text {
     const FORM: Form = Form::Text;
     fn parse(&self, raw: &str) -> Result<String, String> {
         Ok(raw.to_string())
-    }
-    fn expected(&self) -> String {
-        "text".to_string()
     }
     fn show(&self, value: &String) -> String {
         value.clone()
@@ -249,9 +248,6 @@ impl Kind for Secret {
     const FORM: Form = Form::Secret;
     fn parse(&self, raw: &str) -> Result<SecretValue, String> {
         Ok(SecretValue::new(raw))
-    }
-    fn expected(&self) -> String {
-        "text".to_string()
     }
     fn show(&self, _: &SecretValue) -> String {
         "***".to_string()
