@@ -157,7 +157,7 @@ pub struct ManArgs {
 }
 
 // Doc comments: the first paragraph is the `-h` line, the rest is added by `--help`.
-// Headings group the settings as the README's table does: Auth0, webhook, delivery, reports,
+// Headings group the settings as docs/settings.md does: Auth0, webhook, delivery, reports,
 // state.
 
 #[derive(Debug, Args)]

@@ -61,7 +61,7 @@ pub fn warnings(present: &[String], known: &[String]) -> Vec<String> {
                     "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored; did you mean {k}?"
                 )),
                 (None, _) if ours => Some(format!(
-                    "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored (README, Settings)"
+                    "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored (docs/settings.md)"
                 )),
                 _ => None,
             }
@@ -142,7 +142,7 @@ mod tests {
             "{}",
             w[4]
         );
-        assert!(w[5].ends_with("ignored (README, Settings)"), "{}", w[5]);
+        assert!(w[5].ends_with("ignored (docs/settings.md)"), "{}", w[5]);
     }
 
     #[test]
