@@ -947,6 +947,16 @@ mod tests {
         assert_eq!(DAILY_REPORT_HOUR.shown_default().as_deref(), Some("off"));
     }
 
+    /// A typed default is a value its own parser takes, in its range.
+    #[test]
+    fn every_typed_default_reads_back_through_its_parser() {
+        for s in every().filter(|s| s.shows.is_none()) {
+            if let Some(default) = s.shown_default() {
+                assert_eq!(s.check(&default), Ok(()), "{}", s.env);
+            }
+        }
+    }
+
     #[test]
     fn each_kind_reads_its_words() {
         assert_eq!(PII_METHOD.kind.parse("HASH"), Ok(PiiMethod::Hash));
