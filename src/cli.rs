@@ -3,10 +3,11 @@
 //! validated `Config`.
 
 use crate::settings::{
-    self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Kind,
-    MAX_RUN_TIME, Setting, WEBHOOK_URL,
+    self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Declared, Form,
+    Name, WEBHOOK_URL,
 };
-use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+pub use crate::settings::{FormatSetting, Output};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -43,55 +44,47 @@ fn secrets_short() -> String {
 }
 
 /// The secrets: the settings that have no flag.
-fn secrets() -> impl Iterator<Item = &'static Setting> {
+fn secrets() -> impl Iterator<Item = &'static dyn Declared> {
     settings::ALL
         .iter()
         .copied()
-        .filter(|s| matches!(s.kind, Kind::Secret))
+        .filter(|s| s.form() == Form::Secret)
 }
 
-/// The `--help` epilogue: each secret with its help, then the exit codes.
+/// The `--help` epilogue: each secret with its help, then the exit codes (`exit::TABLE`).
 fn secrets_help() -> String {
-    const NAME: usize = 28;
     let mut text = String::from(
         "Secrets come from the environment (or the --config file), never from flags:\n\
          every user of the machine can read a command line. Each NAME may instead be\n\
          NAME_FILE, naming a file that holds the value.\n",
     );
     for s in secrets() {
-        let mut line = format!("  {:<NAME$}", s.env);
-        for word in s.help_text().1.split_whitespace() {
-            if line.len() + word.len() > 78 {
-                text.push_str(line.trim_end());
-                text.push('\n');
-                line = " ".repeat(NAME + 2);
-            }
-            line.push_str(word);
-            line.push(' ');
-        }
-        text.push_str(line.trim_end());
-        text.push('\n');
+        text += &indented(s.env, 28, &s.help_text().1);
     }
-    text + "\n" + &exit_codes()
+    text += "\nExit codes:\n";
+    for (code, name, meaning) in crate::exit::TABLE {
+        text += &indented(code, 4, &format!("{name}: {meaning}"));
+    }
+    text
 }
 
-/// The exit codes as `--help` lists them.
-fn exit_codes() -> String {
-    format!(
-        "\
-Exit codes:
-  0   ok: everything fetched and matched was delivered; caught up, or not
-      when {MAX_RUN_TIME} ended a backlog (the next run goes on)
-  1   failed: a fetch or delivery failed; the state was saved at the last
-      safe point
-  2   invalid: usage, settings or state file; nothing sent, nothing written
-  3   dead-lettered: logs are in {DEAD_LETTER_FILE} (set aside by this run, or
-      refused again by redeliver): look at them; `redeliver` them once the
-      receiver takes them
-  75  locked: another run holds the state file's lock; nothing done (normal
-      when a run outlasts the schedule's interval)
-  130 143  interrupted: stopped by SIGINT / SIGTERM; the checkpoint was saved"
-    )
+/// `tag` in a column `width` wide, then `text` wrapped at 78 columns under itself.
+fn indented(tag: &str, width: usize, text: &str) -> String {
+    let mut out = String::new();
+    let mut line = format!("  {tag:<width$}");
+    if tag.len() >= width {
+        line.push(' ');
+    }
+    for word in text.split_whitespace() {
+        if line.len() + word.len() > 78 {
+            out += line.trim_end();
+            out.push('\n');
+            line = " ".repeat(width + 2);
+        }
+        line += word;
+        line.push(' ');
+    }
+    out + line.trim_end() + "\n"
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,7 +157,7 @@ pub struct ManArgs {
 }
 
 // Doc comments: the first paragraph is the `-h` line, the rest is added by `--help`.
-// Headings group the settings as the README's table does: Auth0, webhook, delivery, reports,
+// Headings group the settings as docs/settings.md does: Auth0, webhook, delivery, reports,
 // state.
 
 #[derive(Debug, Args)]
@@ -183,12 +176,6 @@ pub struct RunArgs {
     pub output: Output,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     #[command(flatten)]
@@ -203,25 +190,9 @@ pub struct HistoryArgs {
     pub limit: Option<usize>,
 }
 
-/// PAYLOAD_FORMAT as the user wrote it: ours, or an Auth0 Log Streams "content format".
-/// `Config` turns it into the sink's `PayloadFormat` and whether to send batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FormatSetting {
-    #[value(alias = "jsonarray")]
-    #[serde(alias = "jsonarray", alias = "JSONARRAY")]
-    Array,
-    #[value(alias = "jsonlines")]
-    #[serde(alias = "jsonlines", alias = "JSONLINES")]
-    Jsonl,
-    /// One log per request: no batches.
-    #[serde(alias = "JSONOBJECT")]
-    Jsonobject,
-}
-
 /// A text setting: clap's own parser refuses bytes that are no UTF-8 without naming the
 /// setting; this one names it.
-fn text(s: &'static Setting) -> impl clap::builder::TypedValueParser<Value = String> {
+fn text(s: &'static dyn Declared) -> impl clap::builder::TypedValueParser<Value = String> {
     use clap::builder::TypedValueParser;
     clap::builder::OsStringValueParser::new().try_map(move |v| {
         v.into_string()
@@ -259,28 +230,25 @@ pub fn command() -> clap::Command {
 }
 
 /// The settings `run`, `check` and `redeliver` take by flag or variable: every declared one.
-fn every_setting() -> impl Iterator<Item = &'static Setting> {
+fn every_setting() -> impl Iterator<Item = &'static dyn Declared> {
+    let config: &dyn Declared = &settings::CONFIG_FILE;
     settings::ALL
         .iter()
         .copied()
         .filter(|s| s.flag.is_some())
-        .chain([&settings::CONFIG_FILE])
+        .chain([config])
 }
 
 /// The settings `history` takes.
-const STATE_SETTINGS: [&Setting; 2] = [&settings::CONFIG_FILE, &settings::STATE_FILE];
-
-/// The hidden flag whose variable is WEBHOOK_HEADERS' JSON object (`--header` takes one header
-/// a flag, which a variable cannot repeat).
-const HEADERS_JSON: &str = "headers-json";
+const STATE_SETTINGS: [&dyn Declared; 2] = [&settings::CONFIG_FILE, &settings::STATE_FILE];
 
 /// A setting's flag, made from its declaration: the flag, the variable, the heading, the help
 /// with the declared range and default at the end of its first paragraph.
-fn flag(s: &'static Setting) -> Arg {
+fn flag(s: &'static dyn Declared) -> Arg {
     let (short, long) = s.help_text();
     let declared: Vec<String> = [
         s.range().map(|r| format!("[range: {r}]")),
-        s.default.map(|d| format!("[default: {d}]")),
+        s.shown_default().map(|d| format!("[default: {d}]")),
     ]
     .into_iter()
     .flatten()
@@ -300,36 +268,24 @@ fn flag(s: &'static Setting) -> Arg {
         .help_heading(s.heading)
         .help(with_declared(short))
         .long_help(with_declared(long));
-    let arg = match s.kind {
-        Kind::Path => arg.value_parser(path()),
+    let arg = match s.form() {
+        Form::Path => arg.value_parser(path()),
         _ => arg.value_parser(text(s)),
     };
-    match s.kind {
-        Kind::Bool => arg.num_args(0..=1).default_missing_value("true"),
-        Kind::Whole { .. } => arg.allow_negative_numbers(true),
-        Kind::Headers => arg.env(None::<&str>).action(ArgAction::Append),
+    match s.form() {
+        Form::Bool => arg.num_args(0..=1).default_missing_value("true"),
+        Form::Number => arg.allow_negative_numbers(true),
+        Form::Headers => arg.env(None::<&str>).action(ArgAction::Append),
         _ => arg,
     }
 }
 
-/// The flags of `settings`, and WEBHOOK_HEADERS' hidden one where it is among them.
+/// The flags of `settings`.
 fn add_flags(
     cmd: clap::Command,
-    settings: impl Iterator<Item = &'static Setting>,
+    settings: impl Iterator<Item = &'static dyn Declared>,
 ) -> clap::Command {
-    settings.fold(cmd, |cmd, s| {
-        let cmd = cmd.arg(flag(s));
-        match s.kind {
-            Kind::Headers => cmd.arg(
-                Arg::new(HEADERS_JSON)
-                    .long(HEADERS_JSON)
-                    .value_name("JSON")
-                    .env(s.env)
-                    .hide(true),
-            ),
-            _ => cmd,
-        }
-    })
+    settings.fold(cmd, |cmd, s| cmd.arg(flag(s)))
 }
 
 /// Settings as given by flag or variable (clap reads both, the flag first), by variable name.
@@ -347,29 +303,25 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
-    fn from_matches(m: &ArgMatches, settings: impl Iterator<Item = &'static Setting>) -> Settings {
+    /// Those of the settings the command takes that are given.
+    fn from_matches(m: &ArgMatches) -> Settings {
         let mut given = BTreeMap::new();
-        for s in settings {
-            let ids = [s.env].into_iter().chain(match s.kind {
-                Kind::Headers => Some(HEADERS_JSON),
-                _ => None,
-            });
-            for id in ids {
-                if let Ok(Some(values)) = m.try_get_raw(id) {
-                    given.insert(id, values.map(OsStr::to_os_string).collect());
-                }
+        for s in settings::every() {
+            if let Ok(Some(values)) = m.try_get_raw(s.env) {
+                given.insert(s.env, values.map(OsStr::to_os_string).collect());
             }
         }
         Settings { given }
     }
 
-    /// The setting's text as given (clap has checked that it is UTF-8 unless a path).
-    pub fn text(&self, s: &Setting) -> Option<&str> {
-        self.all(s).next()
+    /// The setting's value as given, any bytes (clap has checked that it is UTF-8 unless a
+    /// path).
+    pub fn raw(&self, s: &Name) -> Option<&OsStr> {
+        self.given.get(s.env)?.first().map(OsString::as_os_str)
     }
 
     /// Every value given to a repeatable flag (`--header`).
-    pub fn all(&self, s: &Setting) -> impl Iterator<Item = &str> {
+    pub fn all(&self, s: &Name) -> impl Iterator<Item = &str> {
         self.given
             .get(s.env)
             .into_iter()
@@ -378,19 +330,14 @@ impl Settings {
     }
 
     /// A path setting as given, any bytes.
-    pub fn path(&self, s: &Setting) -> Option<PathBuf> {
+    pub fn path(&self, s: &Name) -> Option<PathBuf> {
         self.given.get(s.env)?.first().map(PathBuf::from)
-    }
-
-    /// WEBHOOK_HEADERS' JSON object.
-    pub fn headers_json(&self) -> Option<&str> {
-        self.given.get(HEADERS_JSON)?.first()?.to_str()
     }
 }
 
 impl FromArgMatches for Settings {
     fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-        Ok(Settings::from_matches(m, every_setting()))
+        Ok(Settings::from_matches(m))
     }
 
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
@@ -415,10 +362,7 @@ pub struct StateArgs(pub Settings);
 
 impl FromArgMatches for StateArgs {
     fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-        Ok(StateArgs(Settings::from_matches(
-            m,
-            STATE_SETTINGS.into_iter(),
-        )))
+        Ok(StateArgs(Settings::from_matches(m)))
     }
 
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
@@ -513,7 +457,7 @@ mod tests {
             if s.env != settings::WEBHOOK_HEADERS.env {
                 assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(s.env));
             }
-            if let Some(default) = s.default {
+            if let Some(default) = s.shown_default() {
                 let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
                 assert!(
                     help.contains(&format!("[default: {default}]")),

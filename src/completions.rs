@@ -1,5 +1,5 @@
-//! `completions <shell>`: clap_complete's scripts, without the flags `--help` hides, and with
-//! bash's subcommand completion repaired for a binary name with a hyphen.
+//! `completions <shell>`: clap_complete's scripts, with bash's subcommand completion repaired
+//! for a binary name with a hyphen.
 
 use clap::Command;
 use clap_complete::Shell;
@@ -7,34 +7,12 @@ use clap_complete::Shell;
 /// The completion script of `cmd`, the whole command line, for `shell`.
 pub fn script(cmd: &Command, shell: Shell) -> Vec<u8> {
     let name = cmd.get_name().to_string();
-    let mut visible = without_hidden(cmd);
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut visible, &name, &mut out);
+    clap_complete::generate(shell, &mut cmd.clone(), &name, &mut out);
     match shell {
         Shell::Bash => bash_repaired(&String::from_utf8_lossy(&out), &name).into_bytes(),
         _ => out,
     }
-}
-
-/// `cmd` with neither the arguments nor the subcommands it hides: clap_complete offers hidden
-/// flags (`--headers-json`, which exists only to carry WEBHOOK_HEADERS) like any other.
-/// Clap cannot remove an argument, so the command is built again from what completion reads:
-/// names, help, arguments and subcommands.
-fn without_hidden(cmd: &Command) -> Command {
-    let mut out = Command::new(cmd.get_name().to_string());
-    if let Some(about) = cmd.get_about() {
-        out = out.about(about.clone());
-    }
-    if let Some(version) = cmd.get_version() {
-        out = out.version(version.to_string());
-    }
-    for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
-        out = out.arg(arg.clone());
-    }
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        out = out.subcommand(without_hidden(sub));
-    }
-    out
 }
 
 /// clap_complete's bash script for a binary whose name has a hyphen completes nothing after
@@ -64,10 +42,9 @@ mod tests {
     }
 
     #[test]
-    fn hidden_flags_are_not_offered_and_visible_ones_are() {
+    fn the_flags_are_offered() {
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
             let text = String::from_utf8(script(&crate::cli::command(), shell)).unwrap();
-            assert!(!text.contains("headers-json"), "{shell}");
             for flag in ["start-from", "webhook-url", "verbose", "send-test"] {
                 assert!(text.contains(flag), "{shell} lacks --{flag}");
             }

@@ -1,4 +1,5 @@
-//! The one table of exit codes, and the errors that choose them. README.md shows the same table.
+//! The one table of exit codes, and the errors that choose them. `--help`, the man page and a
+//! test of README.md's table come from [`TABLE`].
 
 use std::path::PathBuf;
 
@@ -13,6 +14,41 @@ pub const DEAD_LETTERED: u8 = 3;
 pub const USAGE: u8 = 2;
 /// Another run holds the state file's lock; nothing was done (EX_TEMPFAIL).
 pub const LOCKED: u8 = 75;
+
+/// Every exit code: the code (or codes), its name (the outcome's, in JSON and the history) and
+/// what it means.
+pub const TABLE: [(&str, &str, &str); 6] = [
+    (
+        "0",
+        "ok",
+        "everything fetched and matched was delivered; caught up, or not when MAX_RUN_TIME ended a backlog (the next run goes on). redeliver: none of the tenant's logs is left in the dead-letter file",
+    ),
+    (
+        "1",
+        "failed",
+        "a fetch or a delivery failed; the state was saved at the last safe point and the next run goes on from there",
+    ),
+    (
+        "2",
+        "invalid",
+        "usage, settings or state file invalid; nothing was sent and no state written",
+    ),
+    (
+        "3",
+        "dead-lettered",
+        "logs are in DEAD_LETTER_FILE (set aside by this run, or refused again by redeliver): look at them, fix the receiver, then redeliver them",
+    ),
+    (
+        "75",
+        "locked",
+        "another run holds the state file's lock; nothing was done (EX_TEMPFAIL; normal when a run outlasts the schedule's interval)",
+    ),
+    (
+        "130, 143",
+        "interrupted",
+        "stopped by SIGINT or SIGTERM; the checkpoint was saved and the run recorded as interrupted",
+    ),
+];
 
 /// A run stopped by a signal: 128 + its number (143 for SIGTERM, 130 for SIGINT), as shells
 /// report it. The checkpoint was saved and the run recorded before exiting.
@@ -70,6 +106,29 @@ mod tests {
         assert_eq!(code_for(&anyhow::anyhow!("connection refused")), 1);
         assert_eq!(signalled(15), 143);
         assert_eq!(signalled(2), 130);
+    }
+
+    #[test]
+    fn the_table_has_every_code_and_readme_shows_the_same_codes() {
+        let codes: Vec<&str> = TABLE.iter().map(|row| row.0).collect();
+        let all = [OK, FAILED, USAGE, DEAD_LETTERED, LOCKED].map(|c| c.to_string());
+        for code in &all {
+            assert!(codes.contains(&code.as_str()), "{code} is not in the table");
+        }
+        assert_eq!(codes[5], format!("{}, {}", signalled(2), signalled(15)));
+        // README's rows that start with a code: `| 0 | ...`, `| 130, 143 | ...`.
+        let readme: Vec<String> = include_str!("../README.md")
+            .lines()
+            .filter_map(|l| l.strip_prefix("| ")?.split(" | ").next())
+            .filter(|cell| {
+                cell.starts_with(|c: char| c.is_ascii_digit())
+                    && cell
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == ',' || c == ' ')
+            })
+            .map(str::to_string)
+            .collect();
+        assert_eq!(readme, codes, "README.md's exit-code table");
     }
 
     #[test]

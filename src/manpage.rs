@@ -4,8 +4,7 @@
 
 use crate::exit;
 use crate::settings::{
-    self, CONFIG_FILE, DEAD_LETTER_FILE, HOME, MAX_RUN_TIME, METRICS_FILE, START_FROM, STATE_FILE,
-    XDG_STATE_HOME,
+    self, CONFIG_FILE, DEAD_LETTER_FILE, HOME, METRICS_FILE, START_FROM, STATE_FILE, XDG_STATE_HOME,
 };
 use anyhow::Result;
 use clap::Command;
@@ -28,8 +27,7 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
             .clone(),
         None => root.clone(),
     };
-    let usage = synopsis(&cmd);
-    let man = clap_mangen::Man::new(cmd.clone().override_usage(usage))
+    let man = clap_mangen::Man::new(cmd.clone())
         .source(format!("{NAME} {}", env!("CARGO_PKG_VERSION")))
         .manual("User Commands");
     let mut out = Vec::new();
@@ -43,58 +41,12 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
         commands(&mut roff, &cmd);
     }
     environment(&mut roff, command);
-    exit_status(&mut roff, command);
+    exit_status(&mut roff);
     files(&mut roff);
     examples(&mut roff, command);
     see_also(&mut roff, command);
     out.extend_from_slice(roff.as_bytes());
     Ok(out)
-}
-
-/// The SYNOPSIS line: the command's full name, its own flags with their values, the global
-/// ones, and `[SETTING]...` for the settings listed under their headings (clap_mangen would
-/// list every one of 30 settings, without its value).
-fn synopsis(cmd: &Command) -> String {
-    let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name());
-    let mut words = vec![name.to_string()];
-    if cmd.has_subcommands() {
-        words.extend(["[-v|-vv|-q]", "COMMAND", "[OPTION]..."].map(String::from));
-        return words.join(" ");
-    }
-    let visible = || {
-        cmd.get_arguments().filter(|a| {
-            !a.is_hide_set()
-                && !a.is_global_set()
-                && !matches!(a.get_long(), Some("help" | "version"))
-        })
-    };
-    // The settings are the flags with a variable (and --header): many, and listed under their
-    // headings. A command with few shows them all.
-    let settings = visible().filter(|a| a.get_env().is_some()).count();
-    let own = |a: &clap::Arg| a.get_env().is_none() && a.get_help_heading().is_none();
-    let listed = |a: &clap::Arg| own(a) || settings <= 3;
-    for arg in visible().filter(|a| listed(a)) {
-        let Some(long) = arg.get_long() else { continue };
-        let values: Vec<String> = arg
-            .get_possible_values()
-            .iter()
-            .map(|v| v.get_name().to_string())
-            .collect();
-        let value = match (arg.get_action().takes_values(), values.is_empty()) {
-            (false, _) => String::new(),
-            (true, false) => format!(" {}", values.join("|")),
-            (true, true) => {
-                let names = arg.get_value_names().unwrap_or_default();
-                format!(" {}", names.first().map_or("VALUE", |n| n.as_str()))
-            }
-        };
-        words.push(format!("[--{long}{value}]"));
-    }
-    words.push("[-v|-vv|-q]".to_string());
-    if settings > 3 {
-        words.push("[SETTING]...".to_string());
-    }
-    words.join(" ")
 }
 
 /// Text for roff: backslashes and hyphens escaped, and a leading `.` or `'` made literal.
@@ -140,11 +92,7 @@ fn commands(roff: &mut String, root: &Command) {
 /// What a variable the tool reads means, for the ENVIRONMENT section, from its declaration;
 /// `None` for a name it does not know how to describe (a test keeps that from happening).
 fn describe_variable(name: &str) -> Option<String> {
-    let declared = settings::ALL.iter().copied().chain([
-        &settings::CONFIG_FILE,
-        &settings::AUTH0_MGMT_WEBHOOKS_OUTPUT,
-    ]);
-    for s in declared {
+    for s in settings::every() {
         let (short, _) = s.help_text();
         if name == s.env {
             return Some(match s.flag {
@@ -153,8 +101,8 @@ fn describe_variable(name: &str) -> Option<String> {
             });
         }
         if s.from_file && name == s.file_var() {
-            return Some(match s.kind {
-                settings::Kind::Secret => format!(
+            return Some(match s.flag {
+                None => format!(
                     "A file holding {} (mode 0600, owned by the user the runs run as), instead of the value itself.",
                     s.env
                 ),
@@ -203,60 +151,11 @@ fn state_environment(roff: &mut String) {
     );
 }
 
-fn exit_status(roff: &mut String, command: Option<&str>) {
+/// EXIT STATUS, from the one table of exit codes.
+fn exit_status(roff: &mut String) {
     section(roff, "EXIT STATUS");
-    let delivered = format!(
-        "Everything fetched and matched was delivered (or {MAX_RUN_TIME} ended a long backlog cleanly). redeliver: the dead-letter file is empty."
-    );
-    let dead_lettered = format!(
-        "All handled, and some logs are in {DEAD_LETTER_FILE}: look at them, fix the receiver, then redeliver."
-    );
-    let codes: Vec<(String, &str)> = match command {
-        Some("history") => vec![
-            (exit::OK.to_string(), "The runs were shown."),
-            (
-                exit::FAILED.to_string(),
-                "No state file at that path, or it cannot be read.",
-            ),
-            (
-                exit::USAGE.to_string(),
-                "Invalid usage, or a state file that is not valid.",
-            ),
-        ],
-        Some("check") => vec![
-            (exit::OK.to_string(), "All is well (warnings aside)."),
-            (
-                exit::FAILED.to_string(),
-                "Something a run needs failed; each FAIL line names it.",
-            ),
-            (
-                exit::USAGE.to_string(),
-                "Invalid usage or settings; nothing was tried.",
-            ),
-        ],
-        _ => vec![
-            (exit::OK.to_string(), delivered.as_str()),
-            (
-                exit::FAILED.to_string(),
-                "A fetch or a delivery failed; the state was saved at the last safe point and the next run goes on from there.",
-            ),
-            (
-                exit::USAGE.to_string(),
-                "Invalid usage, settings or state file; nothing was sent and no state written.",
-            ),
-            (exit::DEAD_LETTERED.to_string(), dead_lettered.as_str()),
-            (
-                exit::LOCKED.to_string(),
-                "Another run holds the state file's lock; nothing was done (EX_TEMPFAIL).",
-            ),
-            (
-                format!("{}, {}", exit::signalled(2), exit::signalled(15)),
-                "Stopped by SIGINT or SIGTERM; the checkpoint was saved and the run recorded as interrupted.",
-            ),
-        ],
-    };
-    for (code, text) in codes {
-        item(roff, &code, text);
+    for (code, name, meaning) in exit::TABLE {
+        item(roff, code, &format!("{name}: {meaning}."));
     }
 }
 
@@ -384,7 +283,7 @@ mod tests {
                 .replace("\\fR", "")
         };
         assert!(
-            line(None).starts_with("auth0\\-mgmt\\-webhooks [\\-v|\\-vv|\\-q] COMMAND"),
+            line(None).starts_with("auth0\\-mgmt\\-webhooks [\\-v|\\-\\-verbose]"),
             "{}",
             line(None)
         );
@@ -393,12 +292,11 @@ mod tests {
             run.starts_with("auth0\\-mgmt\\-webhooks run [\\-\\-dry\\-run]"),
             "{run}"
         );
-        assert!(run.ends_with("[SETTING]..."), "{run}");
-        let check = line(Some("check"));
-        assert!(check.contains("[\\-\\-send\\-test]"), "{check}");
+        assert!(run.contains("[\\-\\-batch\\-size]"), "{run}");
+        assert!(line(Some("check")).contains("[\\-\\-send\\-test]"));
         let history = line(Some("history"));
         assert!(
-            history.contains("[\\-\\-limit N]") && history.contains("[\\-\\-state FILE]"),
+            history.contains("[\\-\\-limit]") && history.contains("[\\-\\-state]"),
             "{history}"
         );
     }

@@ -1,52 +1,315 @@
-//! Every setting, declared once: its variable (whose lower case is its `--config` file key), its
-//! flag, its `--help` heading and text, the kind of value it takes with the range, and its
-//! default. `cli` makes the flags from these declarations, `config` reads and checks the values
-//! with the parser of each kind, and every message names a setting through its declaration, so
-//! a variable's name is spelled here and nowhere else.
+//! Every setting, declared once as a typed value: its variable (whose lower case is its
+//! `--config` file key), its flag, its `--help` heading and text, its kind (which parses it, the
+//! same for a flag, a variable and the file, and holds its range) and its default, typed: a
+//! duration's is a `Duration`. `cli` makes the flags from these declarations, `config` reads
+//! each with `get` into the type its kind gives, and every message names a setting through its
+//! declaration, so a variable's name is spelled here and nowhere else.
 //!
-//! A leaf: it imports nothing of the crate, so every stage can name the setting to fix.
+//! A leaf: it imports only `secret`, so every stage can name the setting to fix. The few enums
+//! of words a setting takes live here for that reason; their stages re-export them.
 
-/// What a setting's value is, and so which parser reads it from a flag, a variable or the file.
-#[derive(Debug)]
-pub enum Kind {
-    /// Any text, checked where it is used (a domain, a URL, a list).
+use crate::secret::Secret as SecretValue;
+use clap::ValueEnum;
+use std::ffi::OsStr;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What a setting's value is: the parser of a text (flag, variable, file) into its type, and
+/// how `--help` and the messages tell a good value.
+pub trait Kind {
+    type Value;
+    /// How the value may be written in the file, and what the flag looks like.
+    const FORM: Form;
+    /// The value from its text, trimmed; the error in words, without the setting's name.
+    fn parse(&self, raw: &str) -> Result<Self::Value, String>;
+    /// The value from a flag or variable (clap has checked that it is text unless a path).
+    fn parse_os(&self, raw: &OsStr) -> Result<Self::Value, String> {
+        self.parse(raw.to_string_lossy().trim())
+    }
+    /// A good value in words: "a whole number from 1 to 100".
+    fn expected(&self) -> String {
+        "text".to_string()
+    }
+    /// A value as `--help` shows a default.
+    fn show(&self, value: &Self::Value) -> String;
+    /// The range `--help` shows: `1 to 100`.
+    fn range(&self) -> Option<String> {
+        None
+    }
+}
+
+/// How a kind is written: which TOML values the file takes for it, and the flag's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
     Text,
-    /// A file's path: any bytes the system allows.
     Path,
-    /// A whole number from `min` to `max`; `why` says what the range is for, or is empty.
-    Whole {
-        min: u64,
-        max: u64,
-        why: &'static str,
-    },
-    /// A duration ("90s", "4m") from `min` to `max`.
-    Duration {
-        min: &'static str,
-        max: &'static str,
-    },
-    /// true, false, yes, no, on, off, 1, 0.
+    /// A number, whole or not (a rate).
+    Number,
+    Duration,
     Bool,
-    /// One of a few words; `config` names the enum that holds them.
     Choice,
-    /// A share of the rate limit ("50%") or requests a second (4, 0.5).
-    Rate,
-    /// A secret: from the environment, `NAME_FILE` or the file, never a flag.
+    /// From the environment, `NAME_FILE` or the file, never a flag.
     Secret,
-    /// Extra headers: `--header 'Name: value'` (repeatable), the variable as a JSON object, the
-    /// file's `[webhook_headers]` table.
+    /// `--header 'Name: value'` (repeatable), the variable as a JSON object, the file's
+    /// `[webhook_headers]` table.
     Headers,
 }
 
-/// The `--help` headings, in the README table's order.
+/// Any text, checked where it is used (a domain, a URL, a list).
+#[derive(Clone, Copy)]
+pub struct Text;
+/// A file's path: any bytes the system allows.
+#[derive(Clone, Copy)]
+pub struct FilePath;
+/// A whole number from `min` to `max`, read as the `T` its user keeps it in (the range fits
+/// it); `why` says what the range is for, or is empty.
+#[derive(Clone, Copy)]
+pub struct Whole<T> {
+    min: u64,
+    max: u64,
+    why: &'static str,
+    of: PhantomData<T>,
+}
+/// A duration ("90s", "4m", "1h 30m") from `min` to `max`.
+#[derive(Clone, Copy)]
+pub struct Span {
+    min: Duration,
+    max: Duration,
+}
+/// true, false, yes, no, on, off, 1, 0.
+#[derive(Clone, Copy)]
+pub struct Bool;
+/// One of the words of `T`, any case.
+#[derive(Clone, Copy)]
+pub struct Choice<T>(PhantomData<T>);
+/// A share of the rate limit ("50%") or requests a second (4, 0.5).
+#[derive(Clone, Copy)]
+pub struct Rate;
+/// A secret.
+#[derive(Clone, Copy)]
+pub struct Secret;
+/// Extra headers, read by `config` from their three forms.
+#[derive(Clone, Copy)]
+pub struct Headers;
+
+impl Kind for Text {
+    type Value = String;
+    const FORM: Form = Form::Text;
+    fn parse(&self, raw: &str) -> Result<String, String> {
+        Ok(raw.to_string())
+    }
+    fn show(&self, value: &String) -> String {
+        value.clone()
+    }
+}
+
+impl Kind for FilePath {
+    type Value = PathBuf;
+    const FORM: Form = Form::Path;
+    fn parse(&self, raw: &str) -> Result<PathBuf, String> {
+        Ok(PathBuf::from(raw))
+    }
+    /// Any bytes, as given.
+    fn parse_os(&self, raw: &OsStr) -> Result<PathBuf, String> {
+        Ok(PathBuf::from(raw))
+    }
+    fn expected(&self) -> String {
+        "the name of a file".to_string()
+    }
+    fn show(&self, value: &PathBuf) -> String {
+        value.display().to_string()
+    }
+}
+
+impl<T: TryFrom<u64> + ToString> Kind for Whole<T> {
+    type Value = T;
+    const FORM: Form = Form::Number;
+    fn parse(&self, raw: &str) -> Result<T, String> {
+        let n = raw.parse::<u64>().ok();
+        match n
+            .filter(|n| (self.min..=self.max).contains(n))
+            .map(T::try_from)
+        {
+            Some(Ok(n)) => Ok(n),
+            _ => {
+                let why = match self.why {
+                    "" => String::new(),
+                    why => format!(" ({why})"),
+                };
+                Err(format!("must be {}{why}, got '{raw}'", self.expected()))
+            }
+        }
+    }
+    fn expected(&self) -> String {
+        format!("a whole number from {} to {}", self.min, self.max)
+    }
+    fn show(&self, value: &T) -> String {
+        value.to_string()
+    }
+    fn range(&self) -> Option<String> {
+        Some(format!("{} to {}", self.min, self.max))
+    }
+}
+
+impl Kind for Span {
+    type Value = Duration;
+    const FORM: Form = Form::Duration;
+    fn parse(&self, raw: &str) -> Result<Duration, String> {
+        match humantime::parse_duration(raw) {
+            Ok(d) if (self.min..=self.max).contains(&d) => Ok(d),
+            _ => Err(format!(
+                "must be {}, written like 90s, 4m or 1h 30m, got '{raw}'",
+                self.expected()
+            )),
+        }
+    }
+    fn expected(&self) -> String {
+        format!("a duration from {}", self.range().unwrap_or_default())
+    }
+    /// In its largest whole unit, days from two: `4m`, `24h`, `30d`, `100ms`.
+    fn show(&self, value: &Duration) -> String {
+        let ms = value.as_millis();
+        let unit = [
+            (86_400_000, "d"),
+            (3_600_000, "h"),
+            (60_000, "m"),
+            (1000, "s"),
+        ]
+        .into_iter()
+        .find(|(n, u)| ms.is_multiple_of(*n) && ms > 0 && (*u != "d" || ms > *n));
+        match unit {
+            Some((n, u)) => format!("{}{u}", ms / n),
+            None => format!("{ms}ms"),
+        }
+    }
+    fn range(&self) -> Option<String> {
+        Some(format!(
+            "{} to {}",
+            self.show(&self.min),
+            self.show(&self.max)
+        ))
+    }
+}
+
+impl Kind for Bool {
+    type Value = bool;
+    const FORM: Form = Form::Bool;
+    fn parse(&self, raw: &str) -> Result<bool, String> {
+        match raw.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Ok(true),
+            "false" | "no" | "off" | "0" => Ok(false),
+            _ => Err(format!("must be true or false, got '{raw}'")),
+        }
+    }
+    fn expected(&self) -> String {
+        "true or false".to_string()
+    }
+    fn show(&self, value: &bool) -> String {
+        value.to_string()
+    }
+}
+
+impl<T: ValueEnum> Kind for Choice<T> {
+    type Value = T;
+    const FORM: Form = Form::Choice;
+    fn parse(&self, raw: &str) -> Result<T, String> {
+        T::from_str(raw, true).map_err(|_| format!("must be {}, got '{raw}'", self.expected()))
+    }
+    fn expected(&self) -> String {
+        let words: Vec<String> = T::value_variants().iter().map(|v| self.show(v)).collect();
+        words.join(" or ")
+    }
+    fn show(&self, value: &T) -> String {
+        value
+            .to_possible_value()
+            .map(|p| p.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl Kind for Rate {
+    type Value = Share;
+    const FORM: Form = Form::Number;
+    fn parse(&self, raw: &str) -> Result<Share, String> {
+        Share::parse(raw)
+    }
+    fn expected(&self) -> String {
+        "a share such as \"50%\" or requests a second such as 4".to_string()
+    }
+    fn show(&self, value: &Share) -> String {
+        value.to_string()
+    }
+}
+
+impl Kind for Secret {
+    type Value = SecretValue;
+    const FORM: Form = Form::Secret;
+    fn parse(&self, raw: &str) -> Result<SecretValue, String> {
+        Ok(SecretValue::new(raw))
+    }
+    fn show(&self, _: &SecretValue) -> String {
+        "***".to_string()
+    }
+}
+
+impl Kind for Headers {
+    type Value = String;
+    const FORM: Form = Form::Headers;
+    fn parse(&self, raw: &str) -> Result<String, String> {
+        Ok(raw.to_string())
+    }
+    fn expected(&self) -> String {
+        "a table of header names and values".to_string()
+    }
+    fn show(&self, value: &String) -> String {
+        value.clone()
+    }
+}
+
+/// A setting without a default: reading it gives an `Option`.
+pub struct NoDefault;
+/// A setting's default, typed: reading it gives a value.
+pub struct Or<V>(pub V);
+
+/// What reading a setting gives when it is not set: nothing, or its default.
+pub trait Fallback<K: Kind> {
+    type Out;
+    fn or(&self, given: Option<K::Value>) -> Self::Out;
+    fn shown(&self, kind: &K) -> Option<String>;
+}
+
+impl<K: Kind> Fallback<K> for NoDefault {
+    type Out = Option<K::Value>;
+    fn or(&self, given: Option<K::Value>) -> Option<K::Value> {
+        given
+    }
+    fn shown(&self, _: &K) -> Option<String> {
+        None
+    }
+}
+
+impl<K: Kind, V: Clone + Into<K::Value>> Fallback<K> for Or<V> {
+    type Out = K::Value;
+    fn or(&self, given: Option<K::Value>) -> K::Value {
+        given.unwrap_or_else(|| self.0.clone().into())
+    }
+    fn shown(&self, kind: &K) -> Option<String> {
+        Some(kind.show(&self.0.clone().into()))
+    }
+}
+
+/// The `--help` headings, in `--help`'s order.
 pub const AUTH0: &str = "Auth0";
 pub const WEBHOOK: &str = "Webhook";
 pub const DELIVERY: &str = "Delivery";
 pub const REPORTS: &str = "Reports";
 pub const STATE: &str = "State";
 
-/// One setting.
-#[derive(Debug)]
-pub struct Setting {
+/// What every setting has, whatever its kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Name {
     /// The environment variable; its lower case is the `--config` file key.
     pub env: &'static str,
     /// The long flag, without `--`; none for a secret.
@@ -54,111 +317,155 @@ pub struct Setting {
     /// The flag's value as `--help` shows it: `N`, `URL`, ...
     pub value_name: &'static str,
     pub heading: &'static str,
-    pub kind: Kind,
     /// Whether `NAME_FILE` (and the file key `name_file`) may name a file holding the value.
     pub from_file: bool,
-    /// The default as `--help` and the README show it; a number or duration where it is one.
-    pub default: Option<&'static str>,
+    /// The default in words where it is no value of the kind (`no limit`, `off`).
+    pub shows: Option<&'static str>,
     /// The doc comment: its first paragraph is the `-h` line, the whole is `--help`'s.
     pub help: &'static str,
 }
 
-impl Setting {
-    const fn new(
-        env: &'static str,
-        heading: &'static str,
-        flag: &'static str,
-        value_name: &'static str,
-        kind: Kind,
-    ) -> Setting {
-        Setting {
-            env,
+/// One setting: its name, its kind and its default.
+pub struct Setting<K, D = NoDefault> {
+    pub name: Name,
+    pub kind: K,
+    pub default: D,
+}
+
+impl<K: Copy> Setting<K> {
+    const fn of(kind: K, heading: &'static str, flag: &'static str, value: &'static str) -> Self {
+        let name = Name {
+            env: "",
             flag: Some(flag),
-            value_name,
+            value_name: value,
             heading,
-            kind,
             from_file: false,
-            default: None,
+            shows: None,
             help: "",
+        };
+        Setting {
+            name,
+            kind,
+            default: NoDefault,
         }
     }
 
-    const fn duration(
-        env: &'static str,
-        heading: &'static str,
-        flag: &'static str,
-        min: &'static str,
-        max: &'static str,
-    ) -> Setting {
-        Setting::new(env, heading, flag, "DURATION", Kind::Duration { min, max })
+    /// Its typed default.
+    const fn default<V>(self, value: V) -> Setting<K, Or<V>> {
+        let Setting {
+            name,
+            kind,
+            default: NoDefault,
+        } = self;
+        Setting {
+            name,
+            kind,
+            default: Or(value),
+        }
+    }
+}
+
+impl<K, D> Setting<K, D> {
+    const fn named(mut self, env: &'static str, help: &'static str) -> Self {
+        self.name.env = env;
+        self.name.help = help;
+        self
     }
 
-    const fn whole(
-        env: &'static str,
-        heading: &'static str,
-        flag: &'static str,
-        value_name: &'static str,
-        (min, max): (u64, u64),
-    ) -> Setting {
-        Setting::new(
-            env,
-            heading,
-            flag,
-            value_name,
-            Kind::Whole { min, max, why: "" },
-        )
+    /// The default as `--help` shows it, where it is no value of the kind.
+    const fn shows(mut self, text: &'static str) -> Self {
+        self.name.shows = Some(text);
+        self
     }
 
+    const fn or_its_file(mut self) -> Self {
+        self.name.from_file = true;
+        self
+    }
+}
+
+impl<T, D> Setting<Whole<T>, D> {
     /// What a whole number's range is for.
-    const fn because(self, why: &'static str) -> Setting {
-        match self.kind {
-            Kind::Whole { min, max, .. } => Setting {
-                kind: Kind::Whole { min, max, why },
-                ..self
-            },
-            _ => panic!("only a whole number's range has a reason"),
-        }
+    const fn because(mut self, why: &'static str) -> Self {
+        self.kind.why = why;
+        self
     }
+}
 
-    const fn boolean(env: &'static str, heading: &'static str, flag: &'static str) -> Setting {
-        Setting::new(env, heading, flag, "BOOL", Kind::Bool)
-    }
+const fn text(heading: &'static str, flag: &'static str, value: &'static str) -> Setting<Text> {
+    Setting::of(Text, heading, flag, value)
+}
 
-    const fn path(env: &'static str, heading: &'static str, flag: &'static str) -> Setting {
-        Setting::new(env, heading, flag, "FILE", Kind::Path)
-    }
+const fn path(heading: &'static str, flag: &'static str) -> Setting<FilePath> {
+    Setting::of(FilePath, heading, flag, "FILE")
+}
 
-    const fn secret(env: &'static str, heading: &'static str) -> Setting {
-        Setting {
-            env,
-            flag: None,
-            value_name: "",
-            heading,
-            kind: Kind::Secret,
-            from_file: true,
-            default: None,
-            help: "",
-        }
-    }
+const fn boolean(heading: &'static str, flag: &'static str) -> Setting<Bool> {
+    Setting::of(Bool, heading, flag, "BOOL")
+}
 
-    const fn or_its_file(self) -> Setting {
-        Setting {
-            from_file: true,
-            ..self
-        }
-    }
+const fn choice<T: Copy>(
+    heading: &'static str,
+    flag: &'static str,
+    value: &'static str,
+) -> Setting<Choice<T>> {
+    Setting::of(Choice(PhantomData), heading, flag, value)
+}
 
-    const fn default(self, default: &'static str) -> Setting {
-        Setting {
-            default: Some(default),
-            ..self
-        }
-    }
+const fn whole<T: Copy>(
+    heading: &'static str,
+    flag: &'static str,
+    value: &'static str,
+    min: u64,
+    max: u64,
+) -> Setting<Whole<T>> {
+    let of = PhantomData;
+    Setting::of(
+        Whole {
+            min,
+            max,
+            why: "",
+            of,
+        },
+        heading,
+        flag,
+        value,
+    )
+}
 
-    const fn help(self, help: &'static str) -> Setting {
-        Setting { help, ..self }
-    }
+const fn span(
+    heading: &'static str,
+    flag: &'static str,
+    min: Duration,
+    max: Duration,
+) -> Setting<Span> {
+    Setting::of(Span { min, max }, heading, flag, "DURATION")
+}
 
+const fn secret(heading: &'static str) -> Setting<Secret> {
+    let mut s = Setting::of(Secret, heading, "", "");
+    s.name.flag = None;
+    s.name.from_file = true;
+    s
+}
+
+const fn millis(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+const fn mins(n: u64) -> Duration {
+    secs(n * 60)
+}
+const fn hours(n: u64) -> Duration {
+    mins(n * 60)
+}
+const fn days(n: u64) -> Duration {
+    hours(n * 24)
+}
+
+impl Name {
     /// Its flag without `--`.
     pub const fn long(&self) -> &'static str {
         match self.flag {
@@ -185,15 +492,6 @@ impl Setting {
         self.env.to_ascii_lowercase()
     }
 
-    /// The range `--help` and the messages show: `1 to 100`.
-    pub fn range(&self) -> Option<String> {
-        match &self.kind {
-            Kind::Whole { min, max, .. } => Some(format!("{min} to {max}")),
-            Kind::Duration { min, max } => Some(format!("{min} to {max}")),
-            _ => None,
-        }
-    }
-
     /// The doc comment as paragraphs of text: the `-h` line and the whole `--help` text.
     pub fn help_text(&self) -> (String, String) {
         let lines: Vec<&str> = self
@@ -211,11 +509,65 @@ impl Setting {
     }
 }
 
+impl<K, D> Deref for Setting<K, D> {
+    type Target = Name;
+    fn deref(&self) -> &Name {
+        &self.name
+    }
+}
+
 /// The variable's name, so a message can say `"... after {MAX_RUN_TIME}, ..."` and name the
 /// setting without spelling it.
-impl std::fmt::Display for Setting {
+impl std::fmt::Display for Name {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.pad(self.env)
+    }
+}
+
+impl<K, D> std::fmt::Display for Setting<K, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.name.fmt(f)
+    }
+}
+
+/// A setting whatever its kind, as the flags, the file, the man page and the docs list them.
+pub trait Declared: Sync {
+    fn name(&self) -> &Name;
+    fn form(&self) -> Form;
+    /// Checks a text with the setting's parser; the error in words, without the name.
+    fn check(&self, raw: &str) -> Result<(), String>;
+    fn expected(&self) -> String;
+    fn range(&self) -> Option<String>;
+    /// The default as `--help` shows it.
+    fn shown_default(&self) -> Option<String>;
+}
+
+impl<K: Kind + Sync, D: Fallback<K> + Sync> Declared for Setting<K, D> {
+    fn name(&self) -> &Name {
+        &self.name
+    }
+    fn form(&self) -> Form {
+        K::FORM
+    }
+    fn check(&self, raw: &str) -> Result<(), String> {
+        self.kind.parse(raw).map(drop)
+    }
+    fn expected(&self) -> String {
+        self.kind.expected()
+    }
+    fn range(&self) -> Option<String> {
+        self.kind.range()
+    }
+    fn shown_default(&self) -> Option<String> {
+        let shows = self.name.shows.map(str::to_string);
+        shows.or_else(|| self.default.shown(&self.kind))
+    }
+}
+
+impl Deref for dyn Declared + '_ {
+    type Target = Name;
+    fn deref(&self) -> &Name {
+        self.name()
     }
 }
 
@@ -224,16 +576,14 @@ impl std::fmt::Display for Setting {
 macro_rules! declare {
     ($(
         $(#[doc = $doc:literal])*
-        $name:ident = $ctor:ident($($arg:expr),* $(,)?)
-            $(.$method:ident($($marg:expr)?))*;
+        $name:ident: $ty:ty = $value:expr;
     )*) => {
         $(
             $(#[doc = $doc])*
-            pub const $name: Setting = Setting::$ctor(stringify!($name) $(, $arg)*)
-                .help(concat!($($doc, "\n"),*)) $(.$method($($marg)?))*;
+            pub const $name: $ty = ($value).named(stringify!($name), concat!($($doc, "\n"),*));
         )*
         /// Every setting the `--config` file may hold, in `--help`'s order.
-        pub const ALL: &[&Setting] = &[$(&$name),*];
+        pub const ALL: &[&dyn Declared] = &[$(&$name),*];
     };
 }
 
@@ -241,80 +591,83 @@ declare! {
     /// Tenant domain, e.g. acme.eu.auth0.com. [required]
     ///
     /// A value with a scheme (http://127.0.0.1:8080) is used as the base URL as given.
-    AUTH0_DOMAIN = new(AUTH0, "domain", "DOMAIN", Kind::Text);
+    AUTH0_DOMAIN: Setting<Text> = text(AUTH0, "domain", "DOMAIN");
     /// Token audience, when AUTH0_DOMAIN is a custom domain or a proxy.
     ///
     /// The Management API's audience stays the tenant's own domain: acme.eu.auth0.com (or the
     /// full https://acme.eu.auth0.com/api/v2/).
-    AUTH0_AUDIENCE = new(AUTH0, "audience", "DOMAIN_OR_URL", Kind::Text)
-        .default("https://{AUTH0_DOMAIN}/api/v2/");
+    AUTH0_AUDIENCE: Setting<Text> = text(AUTH0, "audience", "DOMAIN_OR_URL")
+        .shows("https://{AUTH0_DOMAIN}/api/v2/");
     /// How long the tenant's plan keeps logs.
     ///
     /// Auth0 deletes older logs: Free 1d, Essentials 5d, Professional 10d, Enterprise 30d. Used
     /// to warn before the checkpoint falls behind it, and to name the logs lost when it did.
-    AUTH0_LOG_RETENTION = duration(AUTH0, "log-retention", "1d", "90d").default("30d");
+    AUTH0_LOG_RETENTION: Setting<Span, Or<Duration>> =
+        span(AUTH0, "log-retention", days(1), days(90)).default(days(30));
     /// Client ID of a machine-to-machine application granted read:logs. [required]
-    AUTH0_CLIENT_ID = new(AUTH0, "client-id", "ID", Kind::Text);
+    AUTH0_CLIENT_ID: Setting<Text> = text(AUTH0, "client-id", "ID");
     /// The M2M application's secret (required).
-    AUTH0_CLIENT_SECRET = secret(AUTH0);
+    AUTH0_CLIENT_SECRET: Setting<Secret> = secret(AUTH0);
     /// Most of the tenant's Auth0 rate limit this tool may use: a share (50%) or requests a second (4).
     ///
     /// Auth0 gives each tenant one bucket of Management API requests, shared with every other
     /// client of the tenant (your backend, the Deploy CLI, Actions). 50% leaves half of it to
     /// them; 100% lets a backfill read as fast as the tenant allows.
-    AUTH0_RATE_LIMIT = new(AUTH0, "auth0-rate-limit", "SHARE", Kind::Rate).default("50%");
+    AUTH0_RATE_LIMIT: Setting<Rate, Or<Share>> =
+        Setting::of(Rate, AUTH0, "auth0-rate-limit", "SHARE").default(Share::DEFAULT);
     /// Only these Management API endpoints, e.g. "users, clients".
     ///
     /// Comma-separated. An entry may name a method: "DELETE users". `users` matches
     /// /api/v2/users and /api/v2/users/..., not /api/v2/users-by-email.
-    AUTH0_API_ENDPOINTS = new(AUTH0, "endpoints", "LIST", Kind::Text).default("all");
+    AUTH0_API_ENDPOINTS: Setting<Text> = text(AUTH0, "endpoints", "LIST").shows("all");
     /// Log type codes or Log Streams categories to forward, comma-separated.
     ///
     /// Any Auth0 code: sapi, fapi, mgmt_api_read, s, f, ... and Log Streams' category names:
     /// management.success (sapi, mgmt_api_read), management.fail, auth.login.fail,
     /// user.notification, ... (`check` prints the codes). Types without details.request are
     /// best sent with --payload-shape log-stream.
-    LOG_TYPES = new(AUTH0, "log-types", "LIST", Kind::Text).default("sapi,fapi");
+    LOG_TYPES: Setting<Text, Or<&str>> = text(AUTH0, "log-types", "LIST").default("sapi,fapi");
     /// The most logs in one webhook request; batches fill across pages.
-    BATCH_SIZE = whole(AUTH0, "batch-size", "N", (1, 100))
+    BATCH_SIZE: Setting<Whole<u32>, Or<u32>> = whole(AUTH0, "batch-size", "N", 1, 100)
         .because("Auth0 returns at most 100 logs a request")
-        .default("100");
+        .default(100);
     /// Where the logs are POSTed; https unless the host is loopback. [required]
     ///
     /// No user:password@ in it: credentials go in AUTHORIZATION. A URL that holds a token (in
     /// its path or query) goes in a file named by WEBHOOK_URL_FILE instead: then only
     /// scheme://host is ever shown.
-    WEBHOOK_URL = new(WEBHOOK, "webhook-url", "URL", Kind::Text).or_its_file();
+    WEBHOOK_URL: Setting<Text> = text(WEBHOOK, "webhook-url", "URL").or_its_file();
     /// The webhook's Authorization header, verbatim.
-    AUTHORIZATION = secret(WEBHOOK);
+    AUTHORIZATION: Setting<Secret> = secret(WEBHOOK);
     /// whsec_... key(s), space-separated, to sign requests (with
     /// SIGNATURE_SCHEME=x-hub-signature-256: any text of 16 characters or more).
-    WEBHOOK_SECRET = secret(WEBHOOK);
+    WEBHOOK_SECRET: Setting<Secret> = secret(WEBHOOK);
     /// Body: array (a JSON array), jsonl (JSON lines) or jsonobject (one log per request).
     ///
     /// Auth0 Log Streams' names work too, in any case: JSONARRAY, JSONLINES, JSONOBJECT.
     /// jsonobject is SEND_AS_BATCH=false, and refused with SEND_AS_BATCH=true.
-    PAYLOAD_FORMAT = new(WEBHOOK, "payload-format", "FORMAT", Kind::Choice)
-        .default("array; jsonl with --payload-shape log-stream");
+    PAYLOAD_FORMAT: Setting<Choice<FormatSetting>> = choice(WEBHOOK, "payload-format", "FORMAT")
+        .shows("array; jsonl with --payload-shape log-stream");
     /// Content-Type of every webhook request, any value, e.g. application/json.
     ///
     /// Receivers written for Auth0 Log Streams often expect application/json, also for JSON
     /// lines, and some answer 415 to anything else. With --payload-shape log-stream and no
     /// format, the default is JSON lines as application/json, as a Log Streams webhook sends.
-    WEBHOOK_CONTENT_TYPE = new(WEBHOOK, "content-type", "TYPE", Kind::Text)
-        .default("application/json; application/x-ndjson for jsonl");
+    WEBHOOK_CONTENT_TYPE: Setting<Text> = text(WEBHOOK, "content-type", "TYPE")
+        .shows("application/json; application/x-ndjson for jsonl");
     /// Each item: `extension` or `log-stream`.
     ///
     /// `extension`: {log_id, type, date, request, response}; `log-stream`: {log_id, data: the
     /// whole log}, as Auth0 Log Streams sends it.
-    PAYLOAD_SHAPE = new(WEBHOOK, "payload-shape", "SHAPE", Kind::Choice).default("extension");
+    PAYLOAD_SHAPE: Setting<Choice<PayloadShape>, Or<PayloadShape>> =
+        choice(WEBHOOK, "payload-shape", "SHAPE").default(PayloadShape::Extension);
     /// How requests are signed with WEBHOOK_SECRET: standard-webhooks or x-hub-signature-256.
     ///
     /// standard-webhooks: webhook-signature, keys whsec_<base64>. x-hub-signature-256:
     /// X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>, as GitHub sends it; the key is
     /// WEBHOOK_SECRET as written, at least 16 characters. Both sign the body before gzip.
-    SIGNATURE_SCHEME = new(WEBHOOK, "signature-scheme", "SCHEME", Kind::Choice)
-        .default("standard-webhooks");
+    SIGNATURE_SCHEME: Setting<Choice<SignatureScheme>> =
+        choice(WEBHOOK, "signature-scheme", "SCHEME").shows("standard-webhooks");
     /// Personal data to mask in every log: email, username, first_name, last_name, phone,
     /// address (Log Streams' names), or dotted paths.
     ///
@@ -322,45 +675,50 @@ declare! {
     /// first_name: also given_name; last_name: family_name; phone: phone_number); a dotted path
     /// such as details.request.body.password matches that one place. Everything else is sent
     /// as Auth0 wrote it, in both shapes, the dry run and the dead-letter file.
-    PII_FIELDS = new(WEBHOOK, "pii-fields", "LIST", Kind::Text).default("none");
+    PII_FIELDS: Setting<Text> = text(WEBHOOK, "pii-fields", "LIST").shows("none");
     /// How PII_FIELDS' values are hidden: mask ("***"), hash or drop.
     ///
     /// hash: the hex HMAC-SHA256 of the value keyed with PII_HASH_KEY (a secret, required), so
     /// the same value always gives the same token and nobody without the key can find a known
     /// address by hashing it. drop: the key and its value are removed.
-    PII_METHOD = new(WEBHOOK, "pii-method", "METHOD", Kind::Choice).default("mask");
+    PII_METHOD: Setting<Choice<PiiMethod>> = choice(WEBHOOK, "pii-method", "METHOD").shows("mask");
     /// The key of PII_METHOD=hash, 16 characters or more.
-    PII_HASH_KEY = secret(WEBHOOK);
+    PII_HASH_KEY: Setting<Secret> = secret(WEBHOOK);
     /// Gzip request bodies (Content-Encoding: gzip).
-    WEBHOOK_GZIP = boolean(WEBHOOK, "gzip").default("false");
+    WEBHOOK_GZIP: Setting<Bool, Or<bool>> = boolean(WEBHOOK, "gzip").default(false);
     /// Extra header on every webhook request, 'Name: value'. Repeatable.
     ///
     /// In the environment: WEBHOOK_HEADERS='{"X-Env":"prod"}' (a JSON object).
-    WEBHOOK_HEADERS = new(WEBHOOK, "header", "NAME: VALUE", Kind::Headers);
+    WEBHOOK_HEADERS: Setting<Headers> = Setting::of(Headers, WEBHOOK, "header", "NAME: VALUE");
     /// Allow http:// webhook, Slack and healthcheck URLs to hosts other than loopback.
-    ALLOW_INSECURE_HTTP = boolean(WEBHOOK, "allow-insecure-http").default("false");
+    ALLOW_INSECURE_HTTP: Setting<Bool, Or<bool>> =
+        boolean(WEBHOOK, "allow-insecure-http").default(false);
     /// A PEM file of extra CA certificates to trust (a private CA).
     ///
     /// Certificates are always verified.
-    CA_CERT = path(WEBHOOK, "ca-cert");
+    CA_CERT: Setting<FilePath> = path(WEBHOOK, "ca-cert");
     /// true: one POST per batch (a JSON array); false: one POST per log.
-    SEND_AS_BATCH = boolean(DELIVERY, "send-as-batch").default("true");
+    SEND_AS_BATCH: Setting<Bool> = boolean(DELIVERY, "send-as-batch").shows("true");
     /// Most webhook requests in flight at once.
-    WEBHOOK_CONCURRENT_CALLS = whole(DELIVERY, "concurrency", "N", (1, 64)).default("5");
+    WEBHOOK_CONCURRENT_CALLS: Setting<Whole<usize>, Or<usize>> =
+        whole(DELIVERY, "concurrency", "N", 1, 64).default(5);
     /// Stop fetching and retrying after this long; the next run goes on.
     ///
     /// Keep fetching pages until caught up or this long has passed; no request outlives it.
     /// Keep it below the schedule's interval.
-    MAX_RUN_TIME = duration(DELIVERY, "max-run-time", "1s", "24h").default("4m");
+    MAX_RUN_TIME: Setting<Span, Or<Duration>> =
+        span(DELIVERY, "max-run-time", secs(1), hours(24)).default(mins(4));
     /// Time allowed to connect to the webhook (and to Auth0).
-    WEBHOOK_CONNECT_TIMEOUT = duration(DELIVERY, "connect-timeout", "100ms", "5m").default("5s");
+    WEBHOOK_CONNECT_TIMEOUT: Setting<Span, Or<Duration>> =
+        span(DELIVERY, "connect-timeout", millis(100), mins(5)).default(secs(5));
     /// Time allowed for one whole webhook request, answer included.
-    WEBHOOK_TIMEOUT = duration(DELIVERY, "timeout", "100ms", "10m").default("30s");
+    WEBHOOK_TIMEOUT: Setting<Span, Or<Duration>> =
+        span(DELIVERY, "timeout", millis(100), mins(10)).default(secs(30));
     /// Split a batch so that no request body exceeds this many bytes.
     ///
     /// Measured before gzip, which only shrinks it.
-    WEBHOOK_MAX_BODY_BYTES = whole(DELIVERY, "max-body-bytes", "BYTES", (1, 1 << 30))
-        .default("no limit");
+    WEBHOOK_MAX_BODY_BYTES: Setting<Whole<usize>> =
+        whole(DELIVERY, "max-body-bytes", "BYTES", 1, 1 << 30).shows("no limit");
     /// Append logs the webhook refuses to this file, go on, and exit 3.
     ///
     /// A refused batch (400, 413, 422, ...) is split until the refused logs are found; only
@@ -368,59 +726,67 @@ declare! {
     /// 403, 404, ...) and refusals of everything stop the run instead. Without it a refusal
     /// stops the run before the refused log. Several tenants may share the file: each record
     /// names its tenant, and writers lock FILE.lock beside it.
-    DEAD_LETTER_FILE = path(DELIVERY, "dead-letter");
+    DEAD_LETTER_FILE: Setting<FilePath> = path(DELIVERY, "dead-letter");
     /// Where failures (and optionally successes) are reported.
-    SLACK_INCOMING_WEBHOOK_URL = secret(REPORTS);
+    SLACK_INCOMING_WEBHOOK_URL: Setting<Secret> = secret(REPORTS);
     /// Also report successful runs to Slack, not only failures.
-    SLACK_SEND_SUCCESS = boolean(REPORTS, "slack-send-success").default("false");
+    SLACK_SEND_SUCCESS: Setting<Bool, Or<bool>> =
+        boolean(REPORTS, "slack-send-success").default(false);
     /// While runs keep failing, remind Slack at most this often.
     ///
     /// Slack hears of the first failed (or dead-lettered, or interrupted) run, then of the same
     /// trouble again only this long after, and of the recovery.
-    SLACK_REMIND_EVERY = duration(REPORTS, "slack-remind-every", "10m", "7d").default("6h");
+    SLACK_REMIND_EVERY: Setting<Span, Or<Duration>> =
+        span(REPORTS, "slack-remind-every", mins(10), days(7)).default(hours(6));
     /// Hour (UTC) after which the day's first run sends Slack a daily summary.
     ///
     /// The extension's DAILY_REPORT_TIME is read as this hour too (9 or 09:00).
-    DAILY_REPORT_HOUR = whole(REPORTS, "daily-report-hour", "HOUR", (0, 23))
+    DAILY_REPORT_HOUR: Setting<Whole<u8>> = whole(REPORTS, "daily-report-hour", "HOUR", 0, 23)
         .because("an hour of the day, UTC")
-        .default("off");
+        .shows("off");
     /// Cron monitor ping URL: <url>/start, <url>, <url>/<exit code>.
-    HEALTHCHECK_URL = secret(REPORTS);
+    HEALTHCHECK_URL: Setting<Secret> = secret(REPORTS);
     /// After every run, write a Prometheus textfile-collector file here.
     ///
     /// Written atomically, e.g. /var/lib/node_exporter/textfile/auth0-mgmt-webhooks.prom.
-    METRICS_FILE = path(REPORTS, "metrics-file").default("none");
+    METRICS_FILE: Setting<FilePath> = path(REPORTS, "metrics-file").shows("none");
     /// Start at a log id, a date, a UTC date-time or an age, once (for backfills).
     ///
     /// A log id: the logs after it. 2026-11-01, 2026-11-01T08:00:00Z, 7d, 12h: the logs Auth0
     /// stored at or after that moment. Applied only when it differs from the start-from
     /// recorded in the state, so it can stay set without rewinding every run. Without a
     /// checkpoint or this, the first run starts at the oldest log Auth0 keeps.
-    START_FROM = new(STATE, "start-from", "WHERE", Kind::Text);
+    START_FROM: Setting<Text> = text(STATE, "start-from", "WHERE");
     /// State file: checkpoint, cached token, run history. One per tenant.
-    STATE_FILE = path(STATE, "state")
-        .default("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
+    STATE_FILE: Setting<FilePath> =
+        path(STATE, "state").shows("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
 }
 
 /// Settings file (TOML).
 ///
 /// Keys are the environment variable names in lower case. Flags and environment variables take
 /// precedence over it. (Not a key of the file itself.)
-pub const CONFIG_FILE: Setting = Setting::new("CONFIG_FILE", STATE, "config", "FILE", Kind::Path)
-    .help(" Settings file (TOML).\n\n Keys are the environment variable names in lower case. Flags and environment variables\n take precedence over it.\n");
+pub const CONFIG_FILE: Setting<FilePath> = path(STATE, "config").named(
+    "CONFIG_FILE",
+    " Settings file (TOML).\n\n Keys are the environment variable names in lower case. Flags and environment variables\n take precedence over it.\n",
+);
 
 /// `run`'s end-of-run report: a line on stderr, or one JSON object on stdout. Not plain
 /// `OUTPUT`: that name is too common in other software's environments. Not a key of the file:
 /// it is about how this one call is read, not the tenant.
-pub const AUTH0_MGMT_WEBHOOKS_OUTPUT: Setting = Setting::new(
-    "AUTH0_MGMT_WEBHOOKS_OUTPUT",
-    REPORTS,
-    "output",
-    "FORMAT",
-    Kind::Choice,
-)
-.default("text")
-.help(" How to report the end of the run: a line on stderr, or one JSON object on stdout.\n");
+pub const AUTH0_MGMT_WEBHOOKS_OUTPUT: Setting<Choice<Output>, Or<Output>> =
+    choice(REPORTS, "output", "FORMAT")
+        .default(Output::Text)
+        .named(
+            "AUTH0_MGMT_WEBHOOKS_OUTPUT",
+            " How to report the end of the run: a line on stderr, or one JSON object on stdout.\n",
+        );
+
+/// Every setting: those of [`ALL`], then the two the file does not hold.
+pub fn every() -> impl Iterator<Item = &'static dyn Declared> {
+    let not_in_file: [&dyn Declared; 2] = [&CONFIG_FILE, &AUTH0_MGMT_WEBHOOKS_OUTPUT];
+    ALL.iter().copied().chain(not_in_file)
+}
 
 /// The extension's name for DAILY_REPORT_HOUR, read as it.
 pub const DAILY_REPORT_TIME: &str = "DAILY_REPORT_TIME";
@@ -429,9 +795,99 @@ pub const DAILY_REPORT_TIME: &str = "DAILY_REPORT_TIME";
 pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
 pub const HOME: &str = "HOME";
 
+/// How `run` reports the end of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// PAYLOAD_FORMAT as the user wrote it: ours, or an Auth0 Log Streams "content format".
+/// `Config` turns it into the sink's `PayloadFormat` and whether to send batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatSetting {
+    #[value(alias = "jsonarray")]
+    Array,
+    #[value(alias = "jsonlines")]
+    Jsonl,
+    /// One log per request: no batches.
+    Jsonobject,
+}
+
+/// PAYLOAD_SHAPE: what each payload item holds, the extension's fields or the whole log as
+/// Log Streams sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PayloadShape {
+    Extension,
+    LogStream,
+}
+
+/// SIGNATURE_SCHEME: how requests are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignatureScheme {
+    StandardWebhooks,
+    #[value(name = "x-hub-signature-256")]
+    XHubSignature256,
+}
+
+/// PII_METHOD as set; `Config` adds the hash key to make it a `filter::pii::Method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PiiMethod {
+    Mask,
+    Hash,
+    Drop,
+}
+
+/// `AUTH0_RATE_LIMIT`: the most of the tenant's budget this tool may use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Share {
+    /// A share of the bucket Auth0 reports, in (0, 1]: of its refill rate, and of its size as a
+    /// burst; the rest of the bucket is left to the tenant's other clients.
+    Fraction(f64),
+    /// At most this many requests a second, whatever the bucket (and never into an empty one).
+    PerSecond(f64),
+}
+
+impl Share {
+    pub const DEFAULT: Share = Share::Fraction(0.5);
+
+    /// `50%`, `100%`, `4`, `0.5`. The error says what is accepted.
+    pub fn parse(text: &str) -> Result<Share, String> {
+        let t = text.trim();
+        let bad = || {
+            format!(
+                "{} must be a share of the tenant's Auth0 rate limit from 1% to 100% (50%), or requests a second above 0 (4, 0.5), got '{t}'",
+                AUTH0_RATE_LIMIT.label()
+            )
+        };
+        if let Some(p) = t.strip_suffix('%') {
+            let p: f64 = p.trim().parse().map_err(|_| bad())?;
+            if !(1.0..=100.0).contains(&p) {
+                return Err(bad());
+            }
+            return Ok(Share::Fraction(p / 100.0));
+        }
+        let r: f64 = t.parse().map_err(|_| bad())?;
+        if !r.is_finite() || r <= 0.0 || r > 10_000.0 {
+            return Err(bad());
+        }
+        Ok(Share::PerSecond(r))
+    }
+}
+
+impl std::fmt::Display for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Share::Fraction(p) => write!(f, "{}%", (p * 100.0 * 100.0).round() / 100.0),
+            Share::PerSecond(r) => write!(f, "{r} requests/s"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn a_doc_comment_is_the_short_and_the_long_help() {
@@ -450,18 +906,9 @@ mod tests {
 
     #[test]
     fn every_setting_has_help_and_a_flag_unless_secret() {
-        for s in ALL
-            .iter()
-            .copied()
-            .chain([&CONFIG_FILE, &AUTH0_MGMT_WEBHOOKS_OUTPUT])
-        {
+        for s in every() {
             assert!(!s.help_text().0.is_empty(), "{} has no help", s.env);
-            assert_eq!(
-                s.flag.is_none(),
-                matches!(s.kind, Kind::Secret),
-                "{}",
-                s.env
-            );
+            assert_eq!(s.flag.is_none(), s.form() == Form::Secret, "{}", s.env);
             assert_eq!(s.key(), s.env.to_ascii_lowercase());
         }
     }
@@ -471,7 +918,7 @@ mod tests {
         assert_eq!(BATCH_SIZE.label(), "BATCH_SIZE (--batch-size)");
         assert_eq!(AUTHORIZATION.label(), "AUTHORIZATION");
         assert_eq!(WEBHOOK_URL.file_var(), "WEBHOOK_URL_FILE");
-        assert_eq!(BATCH_SIZE.range().as_deref(), Some("1 to 100"));
+        assert_eq!(BATCH_SIZE.kind.range().as_deref(), Some("1 to 100"));
     }
 
     #[test]
@@ -482,5 +929,130 @@ mod tests {
             "after MAX_RUN_TIME, stop"
         );
         assert_eq!(format!("[{AUTHORIZATION:<15}]"), "[AUTHORIZATION  ]");
+    }
+
+    #[test]
+    fn defaults_and_ranges_show_in_their_largest_unit() {
+        assert_eq!(MAX_RUN_TIME.shown_default().as_deref(), Some("4m"));
+        assert_eq!(
+            AUTH0_LOG_RETENTION.kind.range().as_deref(),
+            Some("24h to 90d")
+        );
+        assert_eq!(
+            WEBHOOK_TIMEOUT.kind.range().as_deref(),
+            Some("100ms to 10m")
+        );
+        assert_eq!(AUTH0_RATE_LIMIT.shown_default().as_deref(), Some("50%"));
+        assert_eq!(PAYLOAD_SHAPE.shown_default().as_deref(), Some("extension"));
+        assert_eq!(DAILY_REPORT_HOUR.shown_default().as_deref(), Some("off"));
+    }
+
+    /// A typed default is a value its own parser takes, in its range.
+    #[test]
+    fn every_typed_default_reads_back_through_its_parser() {
+        for s in every().filter(|s| s.shows.is_none()) {
+            if let Some(default) = s.shown_default() {
+                assert_eq!(s.check(&default), Ok(()), "{}", s.env);
+            }
+        }
+    }
+
+    #[test]
+    fn each_kind_reads_its_words() {
+        assert_eq!(PII_METHOD.kind.parse("HASH"), Ok(PiiMethod::Hash));
+        assert_eq!(
+            PAYLOAD_FORMAT.kind.parse("jsonlines"),
+            Ok(FormatSetting::Jsonl)
+        );
+        assert_eq!(
+            PAYLOAD_FORMAT.kind.parse("xml"),
+            Err("must be array or jsonl or jsonobject, got 'xml'".to_string())
+        );
+        assert_eq!(WEBHOOK_GZIP.kind.parse("Yes"), Ok(true));
+        assert_eq!(
+            BATCH_SIZE.kind.parse("500"),
+            Err("must be a whole number from 1 to 100 (Auth0 returns at most 100 logs a request), got '500'".to_string())
+        );
+        assert_eq!(DAILY_REPORT_HOUR.kind.parse("256").ok(), None);
+        assert_eq!(MAX_RUN_TIME.kind.parse("1h 30m"), Ok(mins(90)));
+    }
+
+    /// docs/settings.md: every setting, from its declaration.
+    fn settings_md() -> String {
+        let mut md = String::from(
+            "# Settings\n\n\
+             <!-- Generated from src/settings.rs: run `UPDATE_DOCS=1 cargo test --lib settings_md` \
+             after changing a setting. Do not edit by hand. -->\n\n\
+             Every setting is a flag, an environment variable and a key of the `--config` file (the \
+             variable's name in lower case). A flag wins over the environment, the environment over \
+             the file, the file over the default. An empty value means unset. A secret has no flag \
+             (every user of the machine can read a command line): it comes from the environment or \
+             the file, or from a file that `NAME_FILE` names.\n",
+        );
+        let escape = |t: &str| t.replace('<', "\\<").replace('*', "\\*");
+        for heading in [AUTH0, WEBHOOK, DELIVERY, REPORTS, STATE] {
+            md += &format!("\n## {heading}\n");
+            for s in every().filter(|s| s.heading == heading) {
+                let mut facts = Vec::new();
+                match s.flag {
+                    Some(flag) => facts.push(format!("`--{flag} {}`", s.value_name)),
+                    None => facts.push("A secret: no flag".to_string()),
+                }
+                if s.from_file {
+                    facts.push(format!("or a file named by `{}`", s.file_var()));
+                }
+                match ALL.iter().any(|a| a.env == s.env) {
+                    true => facts.push(format!("file key `{}`", s.key())),
+                    false => facts.push("not in the file".to_string()),
+                }
+                if let Some(range) = s.range() {
+                    facts.push(format!("range {range}"));
+                }
+                if let Some(default) = s.shown_default() {
+                    facts.push(format!("default `{default}`"));
+                }
+                md += &format!(
+                    "\n### `{}`\n\n{}\n\n{}\n",
+                    s.env,
+                    facts.join(" · "),
+                    escape(&s.help_text().1)
+                );
+            }
+        }
+        md
+    }
+
+    /// docs/settings.md is what the declarations say; `UPDATE_DOCS=1` writes it.
+    #[test]
+    fn settings_md_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/settings.md");
+        let md = settings_md();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")).unwrap();
+            std::fs::write(path, &md).unwrap();
+        }
+        let written = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            written == md,
+            "docs/settings.md is not current: run `UPDATE_DOCS=1 cargo test --lib settings_md` and commit it"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_duration_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
+            if let Ok(d) = MAX_RUN_TIME.kind.parse(&text) {
+                prop_assert!(d >= secs(1) && d <= hours(24));
+            }
+        }
+
+        #[test]
+        fn any_number_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
+            if let Ok(n) = BATCH_SIZE.kind.parse(&text) {
+                prop_assert!((1..=100).contains(&n));
+            }
+            let _ = WEBHOOK_GZIP.kind.parse(&text);
+            let _ = AUTH0_RATE_LIMIT.kind.parse(&text);
+        }
     }
 }

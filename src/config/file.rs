@@ -2,7 +2,7 @@
 //! kind uses for flags and variables, every mistake reported at once with its line.
 
 use super::file_error;
-use super::settings::{ALL, Kind, Setting, check, expected};
+use crate::settings::{ALL, Declared, Form, Name};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
@@ -17,20 +17,12 @@ pub struct FileSettings {
 
 impl FileSettings {
     /// The setting's value, as written.
-    pub(super) fn get(&self, setting: &Setting) -> Option<&str> {
+    pub(super) fn get(&self, setting: &Name) -> Option<&str> {
         self.values.get(&setting.key()).map(String::as_str)
     }
 
-    pub(super) fn owned(&self, setting: &Setting) -> Option<String> {
-        self.get(setting).map(str::to_string)
-    }
-
-    pub(super) fn path(&self, setting: &Setting) -> Option<PathBuf> {
-        self.get(setting).map(PathBuf::from)
-    }
-
     /// The file its `name_file` key names.
-    pub(super) fn file_of(&self, setting: &Setting) -> Option<PathBuf> {
+    pub(super) fn file_of(&self, setting: &Name) -> Option<PathBuf> {
         self.values
             .get(&format!("{}_file", setting.key()))
             .map(PathBuf::from)
@@ -55,7 +47,7 @@ pub(super) fn file_keys() -> Vec<String> {
 }
 
 /// The setting a key sets, and whether it is the `name_file` key.
-fn setting_of(key: &str) -> Option<(&'static Setting, bool)> {
+fn setting_of(key: &str) -> Option<(&'static dyn Declared, bool)> {
     ALL.iter().find_map(|s| {
         if key == s.key() {
             Some((*s, false))
@@ -96,7 +88,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
             (offset, format!("{at}, key `{name}`: {words}"))
         };
         let offset = value.span().start;
-        if let (Kind::Headers, false) = (&setting.kind, file_key) {
+        if let (Form::Headers, false) = (setting.form(), file_key) {
             match headers(value.get_ref()) {
                 Ok(map) => out.headers = Some(map),
                 Err((at, words)) => mistakes.push(wrong(at.unwrap_or(offset), words)),
@@ -105,7 +97,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
         }
         let checked = match as_text(setting, file_key, value.get_ref()) {
             Ok(raw) if file_key => Ok(raw),
-            Ok(raw) => check(setting, &raw).map(|()| raw),
+            Ok(raw) => setting.check(raw.trim()).map(|()| raw),
             Err(words) => Err(words),
         };
         match checked {
@@ -128,11 +120,11 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
 /// A value as the text a variable would hold. Text is text; a number or a boolean is taken as
 /// its text where the setting's kind reads one. A bare number is refused for a duration: its
 /// unit would be a guess.
-fn as_text(setting: &Setting, file_key: bool, value: &DeValue) -> Result<String, String> {
-    let kind = if file_key { &Kind::Text } else { &setting.kind };
+fn as_text(setting: &dyn Declared, file_key: bool, value: &DeValue) -> Result<String, String> {
+    let form = if file_key { Form::Path } else { setting.form() };
     let number_ok = matches!(
-        kind,
-        Kind::Text | Kind::Path | Kind::Secret | Kind::Whole { .. } | Kind::Rate | Kind::Bool
+        form,
+        Form::Text | Form::Path | Form::Secret | Form::Number | Form::Bool
     );
     match value {
         DeValue::String(s) => return Ok(s.to_string()),
@@ -141,21 +133,20 @@ fn as_text(setting: &Setting, file_key: bool, value: &DeValue) -> Result<String,
                 return Ok(n.to_string());
             }
         }
-        DeValue::Float(f) if matches!(kind, Kind::Whole { .. } | Kind::Rate) => {
+        DeValue::Float(f) if form == Form::Number => {
             return Ok(f.as_str().to_string());
         }
-        DeValue::Boolean(b) if matches!(kind, Kind::Bool) => return Ok(b.to_string()),
-        DeValue::Datetime(d) if matches!(kind, Kind::Text) => return Ok(d.to_string()),
+        DeValue::Boolean(b) if form == Form::Bool => return Ok(b.to_string()),
+        DeValue::Datetime(d) if form == Form::Text => return Ok(d.to_string()),
         _ => {}
     }
-    let expected = if file_key {
-        "the name of a file".to_string()
-    } else {
-        expected(setting)
+    let expected = match file_key {
+        true => "the name of a file".to_string(),
+        false => setting.expected(),
     };
-    let example = match (kind, value) {
-        (Kind::Duration { .. }, DeValue::Integer(n)) => format!("\"{n}s\""),
-        (Kind::Duration { .. }, _) => format!("\"{}\"", setting.default.unwrap_or_default()),
+    let example = match (form, value) {
+        (Form::Duration, DeValue::Integer(n)) => format!("\"{n}s\""),
+        (Form::Duration, _) => format!("\"{}\"", setting.shown_default().unwrap_or_default()),
         _ => "\"...\"".to_string(),
     };
     Err(format!(

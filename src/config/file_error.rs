@@ -28,7 +28,7 @@ pub(super) fn unknown(path: &Path, text: &str, offset: usize, key: &str, known: 
         None => String::new(),
     };
     format!(
-        "{}: unknown key `{key}`; {hint}keys are the environment variable names in lower case (README, Settings)",
+        "{}: unknown key `{key}`; {hint}keys are the environment variable names in lower case (docs/settings.md)",
         at(path, text, offset)
     )
 }

@@ -16,7 +16,7 @@
 //! or when it starts with `AUTH0_MGMT_WEBHOOKS_`, which only this tool uses. Case is ignored:
 //! `batch_size` in the environment is a mistake too.
 
-use crate::settings::{ALL, AUTH0_MGMT_WEBHOOKS_OUTPUT, CONFIG_FILE, DAILY_REPORT_TIME};
+use crate::settings::{DAILY_REPORT_TIME, every};
 use crate::suggest;
 
 /// This tool's own prefix: any variable under it that is not one of its own is a mistake.
@@ -26,11 +26,7 @@ const OWN_PREFIX: &str = "AUTH0_MGMT_WEBHOOKS_";
 /// its `NAME_FILE` where it may have one, `--config`'s and `--output`'s, and the extension's
 /// name for the daily report's hour.
 pub fn known() -> Vec<String> {
-    let declared = ALL
-        .iter()
-        .copied()
-        .chain([&CONFIG_FILE, &AUTH0_MGMT_WEBHOOKS_OUTPUT]);
-    let mut names: Vec<String> = declared
+    let mut names: Vec<String> = every()
         .flat_map(|s| [Some(s.env.to_string()), s.from_file.then(|| s.file_var())])
         .flatten()
         .chain([DAILY_REPORT_TIME.to_string()])
@@ -65,7 +61,7 @@ pub fn warnings(present: &[String], known: &[String]) -> Vec<String> {
                     "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored; did you mean {k}?"
                 )),
                 (None, _) if ours => Some(format!(
-                    "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored (README, Settings)"
+                    "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored (docs/settings.md)"
                 )),
                 _ => None,
             }
@@ -146,7 +142,7 @@ mod tests {
             "{}",
             w[4]
         );
-        assert!(w[5].ends_with("ignored (README, Settings)"), "{}", w[5]);
+        assert!(w[5].ends_with("ignored (docs/settings.md)"), "{}", w[5]);
     }
 
     #[test]

@@ -7,18 +7,17 @@ mod file_error;
 mod given;
 pub mod misspelt;
 mod parse;
-mod settings;
 
-use crate::cli::{FormatSetting, Settings};
+use crate::cli::Settings;
 use crate::exit;
-use crate::filter::pii::PiiMethod;
-use crate::filter::{Endpoint, Filter, PayloadShape};
+use crate::filter::{Endpoint, Filter};
 use crate::http::ClientConfig;
 pub use crate::report::monitor::MonitorConfig;
 pub use crate::report::slack::SlackConfig;
 use crate::secret::Secret;
+use crate::settings::*;
 use crate::sink::encode::PayloadFormat;
-use crate::sink::sign::{SignatureScheme as Scheme, Signer};
+use crate::sink::sign::Signer;
 pub use crate::sink::webhook::WebhookConfig;
 pub use crate::source::auth0::Auth0Config;
 use anyhow::Result;
@@ -27,9 +26,8 @@ use given::Given;
 use parse::{header, header_value, parse_domain, parse_log_types, parse_url};
 use reqwest::Url;
 use reqwest::header::HeaderValue;
-use settings::*;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything a run needs, checked. Built by [`Config::new`].
@@ -60,7 +58,7 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
+pub fn load_file(path: Option<&std::path::Path>) -> Result<FileSettings> {
     // CONFIG_FILE="" is unset, like every other setting.
     let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(FileSettings::default());
@@ -78,12 +76,12 @@ pub fn load_file(path: Option<&Path>) -> Result<FileSettings> {
 /// The state file: --state / STATE_FILE, then the config file, then the XDG state directory.
 pub fn state_path(flags: &Settings, file: &FileSettings, env: Env) -> Result<PathBuf> {
     let given = Given { flags, file, env };
-    if let Some(p) = given.path(&STATE_FILE) {
+    if let Some(p) = given.get(&STATE_FILE)? {
         return Ok(p);
     }
     let base = env(XDG_STATE_HOME)
         .map(PathBuf::from)
-        .or_else(|| env(HOME).map(|h| Path::new(&h).join(".local/state")))
+        .or_else(|| env(HOME).map(|h| PathBuf::from(h).join(".local/state")))
         .ok_or_else(|| {
             exit::settings(format!(
                 "{STATE_FILE} is not set and neither is {HOME}: give --{} FILE",
@@ -111,17 +109,12 @@ impl Config {
         let client_secret = g.secret(&AUTH0_CLIENT_SECRET)?
             .ok_or_else(|| exit::settings(format!("{} is required: set it, or {} to a file holding it (never a flag: command lines are visible to every user)", AUTH0_CLIENT_SECRET.env, AUTH0_CLIENT_SECRET.file_var())))?;
 
-        let allow_insecure = g.boolean(&ALLOW_INSECURE_HTTP)?.unwrap_or(false);
+        let allow_insecure = g.get(&ALLOW_INSECURE_HTTP)?;
         let (webhook_url, url_file) = webhook_url(g, allow_insecure)?;
 
-        let batch_size = g.number(&BATCH_SIZE)?.expect("declared with a default");
-        let concurrency = g
-            .number(&WEBHOOK_CONCURRENT_CALLS)?
-            .expect("declared with a default");
-
-        let endpoints = match g.text(&AUTH0_API_ENDPOINTS) {
+        let endpoints = match g.get(&AUTH0_API_ENDPOINTS)? {
             Some(list) => {
-                let endpoints = Endpoint::parse_list(list)
+                let endpoints = Endpoint::parse_list(&list)
                     .map_err(|e| exit::settings(format!("{}: {e}", AUTH0_API_ENDPOINTS.label())))?;
                 if endpoints.is_empty() {
                     return Err(exit::settings(format!(
@@ -133,18 +126,7 @@ impl Config {
             }
             None => Vec::new(),
         };
-        let log_types = parse_log_types(
-            g.text(&LOG_TYPES)
-                .or(LOG_TYPES.default)
-                .expect("declared with a default"),
-        )?;
-
-        let rate_limit = match g.text(&AUTH0_RATE_LIMIT) {
-            Some(v) => crate::source::pacer::Share::parse(v).map_err(exit::settings)?,
-            None => crate::source::pacer::Share::DEFAULT,
-        };
-
-        let max_body_bytes = g.number(&WEBHOOK_MAX_BODY_BYTES)?;
+        let log_types = parse_log_types(&g.get(&LOG_TYPES)?)?;
 
         let mut headers = Vec::new();
         if let Some(map) = file.headers() {
@@ -152,8 +134,10 @@ impl Config {
                 headers.push(header(k, v)?);
             }
         }
-        if let Some(json) = parse::given(flags.headers_json()) {
-            let map: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| {
+        // The variable is a JSON object: `--header` takes one header a flag, which a variable cannot
+        // repeat.
+        if let Some(json) = given::given_owned(env(WEBHOOK_HEADERS.env)) {
+            let map: BTreeMap<String, String> = serde_json::from_str(&json).map_err(|e| {
                 exit::settings(format!(
                     "{} must be a JSON object of strings, e.g. {{\"X-Env\":\"prod\"}}: {e}",
                     WEBHOOK_HEADERS.label()
@@ -185,10 +169,8 @@ impl Config {
             })?;
         }
         no_credentials_in_url(&webhook_url, authorization.is_some())?;
-        let daily_report_hour = daily_report_time(g.number(&DAILY_REPORT_HOUR)?, env)?;
-        let format: Option<FormatSetting> = g.choice(&PAYLOAD_FORMAT)?;
-        let shape = g.choice(&PAYLOAD_SHAPE)?;
-        let signing = signer(g.choice(&SIGNATURE_SCHEME)?, g.secret(&WEBHOOK_SECRET)?)?;
+        let daily_report_hour = daily_report_time(g.get(&DAILY_REPORT_HOUR)?, env)?;
+        let signing = signer(g.get(&SIGNATURE_SCHEME)?, g.secret(&WEBHOOK_SECRET)?)?;
 
         let slack = match g.secret(&SLACK_INCOMING_WEBHOOK_URL)? {
             Some(url) => {
@@ -199,30 +181,30 @@ impl Config {
                 register_url_secrets(&parsed, true);
                 Some(SlackConfig {
                     url,
-                    send_success: g.boolean(&SLACK_SEND_SUCCESS)?.unwrap_or(false),
+                    send_success: g.get(&SLACK_SEND_SUCCESS)?,
                     daily_report_hour,
-                    remind_every: g.duration(&SLACK_REMIND_EVERY)?,
+                    remind_every: g.get(&SLACK_REMIND_EVERY)?,
                 })
             }
             None => None,
         };
 
-        let start_from = match g.text(&START_FROM) {
+        let start_from = match g.get(&START_FROM)? {
             Some(raw) => Some(crate::logid::StartFrom {
-                raw: raw.to_string(),
-                checkpoint: crate::logid::parse_start_from(raw, std::time::SystemTime::now())
+                checkpoint: crate::logid::parse_start_from(&raw, std::time::SystemTime::now())
                     .map_err(|e| exit::settings(format!("{}: {e}", START_FROM.label())))?,
+                raw,
             }),
             None => None,
         };
 
-        let ca_cert = g.path(&CA_CERT);
+        let ca_cert = g.get(&CA_CERT)?;
         if let Some(p) = &ca_cert {
             check_ca_cert(p)?;
         }
 
-        let shape = shape.unwrap_or(PayloadShape::Extension);
-        let body = body_settings(g, format, shape)?;
+        let shape = g.get(&PAYLOAD_SHAPE)?;
+        let body = body_settings(g, g.get(&PAYLOAD_FORMAT)?, shape)?;
 
         Ok(Config {
             auth0: Auth0Config {
@@ -230,21 +212,21 @@ impl Config {
                 base_url,
                 client_id,
                 client_secret,
-                rate_limit,
+                rate_limit: g.get(&AUTH0_RATE_LIMIT)?,
             },
             webhook: WebhookConfig {
                 url_is_secret: url_file.is_some(),
                 url: webhook_url,
                 authorization,
                 send_as_batch: body.send_as_batch,
-                concurrency,
-                connect_timeout: g.duration(&WEBHOOK_CONNECT_TIMEOUT)?,
-                timeout: g.duration(&WEBHOOK_TIMEOUT)?,
+                concurrency: g.get(&WEBHOOK_CONCURRENT_CALLS)?,
+                connect_timeout: g.get(&WEBHOOK_CONNECT_TIMEOUT)?,
+                timeout: g.get(&WEBHOOK_TIMEOUT)?,
                 format: body.format,
                 shape,
-                gzip: g.boolean(&WEBHOOK_GZIP)?.unwrap_or(false),
+                gzip: g.get(&WEBHOOK_GZIP)?,
                 headers,
-                max_body_bytes,
+                max_body_bytes: g.get(&WEBHOOK_MAX_BODY_BYTES)?,
                 signing,
                 content_type: body.content_type,
             },
@@ -253,12 +235,12 @@ impl Config {
                 endpoints,
                 pii: pii(g)?,
             },
-            batch_size,
+            batch_size: g.get(&BATCH_SIZE)?,
             start_from,
-            max_run_time: g.duration(&MAX_RUN_TIME)?,
-            log_retention: g.duration(&AUTH0_LOG_RETENTION)?,
+            max_run_time: g.get(&MAX_RUN_TIME)?,
+            log_retention: g.get(&AUTH0_LOG_RETENTION)?,
             state_file,
-            dead_letter: g.path(&DEAD_LETTER_FILE),
+            dead_letter: g.get(&DEAD_LETTER_FILE)?,
             ca_cert,
             slack,
             monitor: monitor_config(g, allow_insecure)?,
@@ -315,7 +297,7 @@ fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
 
 /// CA_CERT must name a regular file: `/dev/null` or a folder is said to be what it is, not
 /// "no such file". Reading it (capped) is left to the HTTP client's builder.
-fn check_ca_cert(path: &Path) -> Result<()> {
+fn check_ca_cert(path: &std::path::Path) -> Result<()> {
     let shown = || format!("{} {}", CA_CERT.label(), path.display());
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(()),
@@ -335,8 +317,8 @@ fn check_ca_cert(path: &Path) -> Result<()> {
 /// file): a URL read from a file is a secret as a whole, checked without being shown; the file
 /// is returned so `check` can warn when others can read it. Setting both is a mistake.
 fn webhook_url(g: Given, allow_insecure: bool) -> Result<(Url, Option<PathBuf>)> {
-    let plain = g.owned(&WEBHOOK_URL);
-    let from_file = parse::given_owned((g.env)(&WEBHOOK_URL.file_var()))
+    let plain = g.get(&WEBHOOK_URL)?;
+    let from_file = given::given_owned((g.env)(&WEBHOOK_URL.file_var()))
         .map(PathBuf::from)
         .or(g.file.file_of(&WEBHOOK_URL));
     let path = match (plain, from_file) {
@@ -380,7 +362,7 @@ fn webhook_url(g: Given, allow_insecure: bool) -> Result<(Url, Option<PathBuf>)>
 /// AUTH0_AUDIENCE: a URL as given, or a domain meaning `https://{domain}/api/v2/` (the
 /// Management API's audience); by default that of AUTH0_DOMAIN.
 fn audience(g: Given, base_url: &Url) -> Result<Url> {
-    let Some(raw) = g.owned(&AUTH0_AUDIENCE) else {
+    let Some(raw) = g.get(&AUTH0_AUDIENCE)? else {
         return Ok(base_url.join("api/v2/").expect("api/v2/ joins a base URL"));
     };
     let bad = |why: String| {
@@ -405,9 +387,9 @@ fn audience(g: Given, base_url: &Url) -> Result<Url> {
 /// for `hash` and at least 16 characters: a short key could be guessed, and the tokens with it).
 fn pii(g: Given) -> Result<Option<crate::filter::pii::Pii>> {
     use crate::filter::pii::{Method, Pii};
-    let method = g.choice(&PII_METHOD)?;
+    let method = g.get(&PII_METHOD)?;
     let key = g.secret(&PII_HASH_KEY)?;
-    let Some(fields) = g.owned(&PII_FIELDS) else {
+    let Some(fields) = g.get(&PII_FIELDS)? else {
         if method.is_some() {
             return Err(exit::settings(format!(
                 "{} is set but {} is not: name the fields to hide, e.g. email,username",
@@ -443,7 +425,8 @@ fn pii(g: Given) -> Result<Option<crate::filter::pii::Pii>> {
 
 /// WEBHOOK_SECRET read as SIGNATURE_SCHEME says. A scheme chosen without a secret is a mistake:
 /// the receiver would wait for signatures that never come.
-fn signer(scheme: Option<Scheme>, key: Option<Secret>) -> Result<Option<Signer>> {
+fn signer(scheme: Option<SignatureScheme>, key: Option<Secret>) -> Result<Option<Signer>> {
+    use SignatureScheme as Scheme;
     match (scheme, key) {
         (Some(Scheme::XHubSignature256), None) => Err(exit::settings(format!(
             "{} x-hub-signature-256 needs {} (or {}): the key the receiver verifies with, at least 16 characters",
@@ -501,9 +484,9 @@ fn body_settings(
     format: Option<FormatSetting>,
     shape: PayloadShape,
 ) -> Result<BodySettings> {
-    let as_batch = g.boolean(&SEND_AS_BATCH)?;
-    let content_type = match g.text(&WEBHOOK_CONTENT_TYPE) {
-        Some(raw) => Some(HeaderValue::from_str(raw).map_err(|_| {
+    let as_batch = g.get(&SEND_AS_BATCH)?;
+    let content_type = match g.get(&WEBHOOK_CONTENT_TYPE)? {
+        Some(raw) => Some(HeaderValue::from_str(&raw).map_err(|_| {
             exit::settings(format!(
                 "{} {raw:?} is not a valid header value (no line breaks or control characters), e.g. application/json",
                 WEBHOOK_CONTENT_TYPE.env
@@ -542,22 +525,22 @@ fn body_settings(
 /// more detailed message further on.)
 fn all_required(g: Given) -> Result<()> {
     let missing: Vec<String> = [
-        (&AUTH0_DOMAIN, "e.g. acme.eu.auth0.com"),
-        (&AUTH0_CLIENT_ID, "the M2M application's client ID"),
-        (&AUTH0_CLIENT_SECRET, ""),
-        (&WEBHOOK_URL, "e.g. https://hooks.example.com/auth0"),
+        (AUTH0_DOMAIN.name, "e.g. acme.eu.auth0.com"),
+        (AUTH0_CLIENT_ID.name, "the M2M application's client ID"),
+        (AUTH0_CLIENT_SECRET.name, ""),
+        (WEBHOOK_URL.name, "e.g. https://hooks.example.com/auth0"),
     ]
     .into_iter()
     .map(|(s, what)| {
-        let name = match s.kind {
-            Kind::Secret => format!(
+        let name = match s.flag {
+            None => format!(
                 "{}, or {} naming a file that holds it (never a flag)",
                 s.env,
                 s.file_var()
             ),
             _ => format!("{}, {what}", s.label()),
         };
-        (g.is_set(s), name)
+        (g.is_set(&s), name)
     })
     .filter(|(ok, _)| !ok)
     .map(|(_, what)| what)
@@ -579,7 +562,7 @@ fn secret_files(g: Given) -> Vec<(String, PathBuf)> {
     if let Some(p) = g.flags.path(&CONFIG_FILE) {
         out.push(("--config file".to_string(), p));
     }
-    for setting in ALL.iter().filter(|s| matches!(s.kind, Kind::Secret)) {
+    for setting in ALL.iter().filter(|s| s.form() == Form::Secret) {
         if (g.env)(setting.env).is_some() {
             continue;
         }
@@ -602,7 +585,10 @@ fn monitor_config(g: Given, allow_insecure: bool) -> Result<MonitorConfig> {
         parse_url(url.expose(), HEALTHCHECK_URL.env, allow_insecure)
             .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
     }
-    let metrics_file = g.flags.path(&METRICS_FILE).or(g.file.path(&METRICS_FILE));
+    let metrics_file = g
+        .flags
+        .path(&METRICS_FILE)
+        .or(g.file.get(&METRICS_FILE).map(PathBuf::from));
     if let Some(p) = &metrics_file
         && (p.as_os_str().is_empty() || p.file_name().is_none())
     {

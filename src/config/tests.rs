@@ -5,6 +5,7 @@ use crate::cli::{Cli, Command};
 use clap::FromArgMatches;
 use file::file_keys;
 use std::collections::HashMap;
+use std::path::Path;
 
 /// Every setting with an environment variable is also a key of the --config file (the
 /// variable's name in lower case), but those the README names as exceptions.

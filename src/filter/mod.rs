@@ -6,6 +6,7 @@ pub mod pii;
 
 use crate::log::Log;
 use crate::settings::AUTH0_API_ENDPOINTS;
+pub use crate::settings::PayloadShape;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -17,15 +18,6 @@ pub struct Filter {
     pub endpoints: Vec<Endpoint>,
     /// PII_FIELDS: personal values masked, hashed or dropped in every item.
     pub pii: Option<pii::Pii>,
-}
-
-/// PAYLOAD_SHAPE: what each payload item holds, the extension's fields or the whole log as
-/// Log Streams sends it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PayloadShape {
-    Extension,
-    LogStream,
 }
 
 /// One entry of AUTH0_API_ENDPOINTS: `users`, or `DELETE users`.

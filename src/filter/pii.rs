@@ -24,15 +24,6 @@ pub const FIELDS: &[(&str, &[&str])] = &[
     ("address", &["address"]),
 ];
 
-/// PII_METHOD as set; `Config` adds the hash key to make it a [`Method`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PiiMethod {
-    Mask,
-    Hash,
-    Drop,
-}
-
 /// What a personal value becomes (`Debug` shows no key: [`Secret`] prints `***`).
 #[derive(Clone, Debug)]
 pub enum Method {

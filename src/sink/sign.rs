@@ -5,21 +5,12 @@
 
 use crate::secret::Secret;
 use crate::settings::SIGNATURE_SCHEME;
+pub use crate::settings::SignatureScheme;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::fmt;
-
-/// SIGNATURE_SCHEME: how requests are signed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SignatureScheme {
-    StandardWebhooks,
-    #[value(name = "x-hub-signature-256")]
-    #[serde(rename = "x-hub-signature-256")]
-    XHubSignature256,
-}
 
 /// How every webhook request is signed: WEBHOOK_SECRET read as SIGNATURE_SCHEME says.
 #[derive(Debug, Clone)]

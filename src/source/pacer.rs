@@ -8,56 +8,11 @@
 //! below the reserve that the share leaves to the tenant's other clients. [`Pacer`] is the
 //! blocking, shared wrapper every Auth0 request goes through.
 
-use crate::settings::AUTH0_RATE_LIMIT;
+/// Declared with AUTH0_RATE_LIMIT, whose kind parses it.
+pub use crate::settings::Share;
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// `AUTH0_RATE_LIMIT`: the most of the tenant's budget this tool may use.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Share {
-    /// A share of the bucket Auth0 reports, in (0, 1]: of its refill rate, and of its size as a
-    /// burst; the rest of the bucket is left to the tenant's other clients.
-    Fraction(f64),
-    /// At most this many requests a second, whatever the bucket (and never into an empty one).
-    PerSecond(f64),
-}
-
-impl Share {
-    pub const DEFAULT: Share = Share::Fraction(0.5);
-
-    /// `50%`, `100%`, `4`, `0.5`. The error says what is accepted.
-    pub fn parse(text: &str) -> Result<Share, String> {
-        let t = text.trim();
-        let bad = || {
-            format!(
-                "{} must be a share of the tenant's Auth0 rate limit from 1% to 100% (50%), or requests a second above 0 (4, 0.5), got '{t}'",
-                AUTH0_RATE_LIMIT.label()
-            )
-        };
-        if let Some(p) = t.strip_suffix('%') {
-            let p: f64 = p.trim().parse().map_err(|_| bad())?;
-            if !(1.0..=100.0).contains(&p) {
-                return Err(bad());
-            }
-            return Ok(Share::Fraction(p / 100.0));
-        }
-        let r: f64 = t.parse().map_err(|_| bad())?;
-        if !r.is_finite() || r <= 0.0 || r > 10_000.0 {
-            return Err(bad());
-        }
-        Ok(Share::PerSecond(r))
-    }
-}
-
-impl std::fmt::Display for Share {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        match self {
-            Share::Fraction(p) => write!(f, "{}%", (p * 100.0 * 100.0).round() / 100.0),
-            Share::PerSecond(r) => write!(f, "{r} requests/s"),
-        }
-    }
-}
 
 /// What one answer's `x-ratelimit-*` headers said.
 #[derive(Debug, Clone, Copy, PartialEq)]
