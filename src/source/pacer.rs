@@ -79,13 +79,9 @@ pub fn plan_rate(limit: f64) -> Option<f64> {
 /// proxy that drops or rewrites them.
 pub fn read_headers(headers: &HeaderMap) -> Result<(f64, f64), String> {
     let num = |name: &str, least: u64| {
-        let text = headers
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()));
-        let text = text
-            .as_deref()
-            .map(str::trim)
-            .ok_or(format!("no {name} header"))?;
+        let value = headers.get(name).ok_or(format!("no {name} header"))?;
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let text = text.trim();
         match text.parse::<u64>() {
             Ok(n) if n >= least => Ok(n as f64),
             _ => Err(format!(
@@ -128,11 +124,6 @@ pub struct Budget {
     not_before: Instant,
     /// Smoothed seconds from a page request to its answer.
     latency: Option<f64>,
-}
-
-/// Seconds to gather `need` tokens at `rate`.
-fn secs(need: f64, rate: f64) -> f64 {
-    if need > 1e-9 { need / rate } else { 0.0 }
 }
 
 impl Budget {
@@ -183,11 +174,11 @@ impl Budget {
         if !pause.is_zero() || !counts {
             return pause;
         }
-        let mut wait = secs(1.0 - self.our_tokens(now), self.allowed_rate());
+        let mut wait = (1.0 - self.our_tokens(now)).max(0.0) / self.allowed_rate();
         if let (Some(limit), Some((index, sent, remaining))) = (self.limit, self.latest) {
             let refill = self.rate * now.saturating_duration_since(sent).as_secs_f64();
             let level = (remaining + refill).min(limit) - (self.sent - index - 1) as f64;
-            wait = wait.max(secs(1.0 + self.burst_and_reserve().1 - level, self.rate));
+            wait = wait.max((1.0 + self.burst_and_reserve().1 - level) / self.rate);
         }
         Duration::from_secs_f64(wait.min(3600.0))
     }
