@@ -16,7 +16,7 @@ use crate::settings::{
 use crate::sink::encode::Matched;
 use crate::sink::webhook::{Direct, Sent};
 use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor};
-use crate::source::pacer::Share;
+use crate::source::pacer::{Share, figure};
 use crate::state::{self, CachedToken, State};
 use crate::stop::Stop;
 use anyhow::{Context, Result};
@@ -150,7 +150,11 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
                 )),
                 None => c.ok("the tenant has no logs yet"),
             }
-            c.ok(budget_line(auth0.pacer().reported()));
+            let budget = auth0.pacer().budget();
+            match budget.fallback() {
+                Some(fallback) => c.warn(fallback),
+                None => c.ok(budget_line(budget.reported())),
+            }
         }
         Err(e) => {
             let keeps = match e.chain().any(|c| c.is::<CredentialsRefused>()) {
@@ -199,14 +203,12 @@ fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
             "Auth0 reported no rate limit (x-ratelimit-* headers); {AUTH0_RATE_LIMIT} {share} applies once it does"
         );
     };
-    // At most three decimals, and none that are zeros: 16, 1.667.
-    let figure = |x: f64| {
-        let text = format!("{x:.3}");
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    };
     let rate = match crate::source::pacer::plan_rate(size) {
-        Some(_) if rate > 0.0 => format!(", refilled at {} requests/s", figure(rate)),
-        _ => " (its refill rate is learnt as a run reads)".to_string(),
+        Some(_) => format!(", refilled at {} requests/s", figure(rate)),
+        None => format!(
+            ", a size no published plan has: taken as refilled at {} requests/s, the smallest rate Auth0 publishes",
+            figure(rate)
+        ),
     };
     format!(
         "Auth0's rate limit for the tenant: a bucket of {size} requests{rate}; {AUTH0_RATE_LIMIT} {share}: runs use at most that, the rest is left to the tenant's other clients"

@@ -113,13 +113,6 @@ fn run_watched(
         cfg.auth0.clone(),
         state.token.clone(),
     ));
-    // Cursors waiting for the rate budget wake when the token fires.
-    let waiting = Arc::downgrade(&auth0);
-    stop.on_change(move || {
-        if let Some(auth0) = waiting.upgrade() {
-            auth0.pacer().wake();
-        }
-    });
     // Made before any network call, so a dead-letter file that cannot be opened stops the run
     // with exit 2 and nothing sent. A dry run sends nothing, so it needs none.
     let sink = match dry_run {

@@ -43,6 +43,53 @@ fn the_default_share_leaves_a_neighbour_on_the_free_plan_its_requests() {
     assert_eq!(s.receiver.unique_delivered(), matching(&logs));
 }
 
+/// The share's fallback, 50% of the smallest rate Auth0 publishes (100 a minute).
+const FALLBACK: &str = "at most 0.833 requests/s";
+
+#[test]
+fn unreadable_rate_headers_keep_the_default_share_under_half_the_bucket() {
+    // A proxy rewrites the x-ratelimit-* headers. The tenant's bucket refuses anything above
+    // half the Free plan's (1 request a second, burst 2): the tool, which reads its 280 logs in
+    // 4 requests, would draw a 429 by the third if its share did not hold.
+    let logs = realistic_logs(280, 68);
+    thread::scope(|scope| {
+        for value in ["n/a", "-1", "0", "1.5"] {
+            let logs = &logs;
+            scope.spawn(move || {
+                let s = Setup::new(logs.clone());
+                s.tenant.set_plan(1.0, 2);
+                s.tenant.set_rate_headers_as(value);
+                let out = s.run(&[], &[]);
+                out.assert_code(0);
+                assert_eq!(s.tenant.refused(), 0, "{value}: the tool drew a 429");
+                assert_eq!(s.tenant.log_requests().len(), 4, "{value}");
+                assert_eq!(s.receiver.unique_delivered(), matching(logs), "{value}");
+                assert_eq!(
+                    out.stderr.matches("x-ratelimit-limit is").count(),
+                    1,
+                    "{value}: one warning a run: {}",
+                    out.stderr
+                );
+                assert!(out.stderr.contains(FALLBACK), "{value}: {}", out.stderr);
+            });
+        }
+    });
+}
+
+#[test]
+fn check_says_what_the_share_falls_back_to_when_the_rate_headers_cannot_be_read() {
+    let s = Setup::new(realistic_logs(10, 69));
+    s.tenant.set_rate_headers_as("n/a");
+    let out = s.exec("check", &[], &[]);
+    out.assert_code(0);
+    let said = out.all();
+    assert!(
+        said.contains("WARN Auth0's rate limit cannot be read (x-ratelimit-limit is 'n/a'")
+            && said.contains(FALLBACK),
+        "{said}"
+    );
+}
+
 #[test]
 fn a_rate_limit_that_is_not_a_share_or_a_rate_exits_2_before_any_request() {
     let s = Setup::new(realistic_logs(10, 63));

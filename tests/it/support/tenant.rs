@@ -114,6 +114,8 @@ struct State {
     ignore_from: bool,
     /// Replaces the `Link` header of every logs answer.
     link: Option<String>,
+    /// Replaces the value of every `x-ratelimit-*` header, as a proxy that rewrites them does.
+    rate_headers_as: Option<String>,
 }
 
 /// A fake Auth0 tenant. Clones share the same state and server; the server stops when the
@@ -148,6 +150,7 @@ impl FakeTenant {
             refused: 0,
             ignore_from: false,
             link: None,
+            rate_headers_as: None,
         }));
         let handler_state = Arc::clone(&state);
         let server = Server::start(move |request| handle(&handler_state, request));
@@ -289,6 +292,13 @@ impl FakeTenant {
     /// that does not move.
     pub fn ignore_from(&self) {
         lock(&self.state).ignore_from = true;
+    }
+
+    /// Every `x-ratelimit-*` header of a logs answer says `value` (`n/a`, `-1`, `0`, `1.5`)
+    /// instead of the bucket's figures, as a proxy that rewrites them would; the bucket still
+    /// refuses what it cannot take.
+    pub fn set_rate_headers_as(&self, value: &str) {
+        lock(&self.state).rate_headers_as = Some(value.to_string());
     }
 
     /// From now on every logs answer carries this `Link` header instead of its own.
@@ -485,6 +495,9 @@ fn handle_logs(state: &Mutex<State>, request: &Request) -> (Reply, Duration) {
             ("x-ratelimit-remaining".to_string(), remaining.to_string()),
             ("x-ratelimit-reset".to_string(), reset.to_string()),
         ]
+        .into_iter()
+        .map(|(name, value)| (name, st.rate_headers_as.clone().unwrap_or(value)))
+        .collect()
     };
 
     if let Some(fault) = st.faults.pop_front() {
