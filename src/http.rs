@@ -1,13 +1,15 @@
 //! The one HTTP client (kept-alive connections, no redirects, a User-Agent, TLS always
-//! verified) and how requests and their errors are shown without leaking secrets.
+//! verified), the one attempt every client makes with it (send, log, tell a refused
+//! certificate from a passing failure, classify the answer, read `Retry-After`), and how
+//! requests and their errors are shown without leaking secrets.
 
 use anyhow::{Context, Result};
 
 pub use crate::redact::{redact, redact_raw, snippet};
 use crate::settings::CA_CERT;
-use reqwest::blocking::Client;
+use reqwest::blocking::{Client, RequestBuilder, Response};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const USER_AGENT: &str = concat!("auth0-mgmt-webhooks/", env!("CARGO_PKG_VERSION"));
 
@@ -55,13 +57,145 @@ pub fn client(cfg: &ClientConfig) -> Result<Client> {
     b.build().context("building the HTTP client")
 }
 
-/// A transport error as a short phrase that reads well after "webhook request" or "GET /path:",
-/// without the URL reqwest would add (it could be the Slack URL, which is a secret).
-pub fn describe(err: reqwest::Error) -> String {
-    describe_ref(&err)
+/// What one answer means, for every client: the webhook, Auth0, Slack and pings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx: delivered.
+    Delivered,
+    /// Worth another attempt. `throttled` (429, 503) means the receiver asked everyone to slow
+    /// down, not only this request.
+    Retry { throttled: bool },
+    /// The receiver refuses these logs (400, 413, 422 and other 4xx): a batch is split to find
+    /// the logs it refuses; a single refused log may be set aside in the dead-letter file.
+    Refused(u16),
+    /// The answer is about the endpoint or the credentials, not the logs (401, 403, 404, 405,
+    /// 407, 410, 415, 421, 426, 501, a redirect): every log would get it, so the run stops
+    /// with the checkpoint kept, dead-letter file or not.
+    Misconfigured(u16),
 }
 
-fn describe_ref(err: &reqwest::Error) -> String {
+/// What is retried (Vector's `RetryLogic`), as Standard Webhooks, Svix and Vector do it, with
+/// the answers that concern the endpoint told apart from those that concern the payload. Each
+/// client only words the outcome (Auth0 replaces a token on 401/403, the webhook splits a
+/// refused batch). A 3xx is never followed: a redirect would carry the body and its signature
+/// to another host.
+pub fn classify(status: u16) -> Verdict {
+    match status {
+        200..=299 => Verdict::Delivered,
+        429 | 503 => Verdict::Retry { throttled: true },
+        408 => Verdict::Retry { throttled: false },
+        300..=399 | 401 | 403 | 404 | 405 | 407 | 410 | 415 | 421 | 426 | 501 => {
+            Verdict::Misconfigured(status)
+        }
+        500..=599 => Verdict::Retry { throttled: false },
+        _ => Verdict::Refused(status),
+    }
+}
+
+/// A certificate this tool does not accept. No wait changes it, so the request is not retried
+/// and the run fails at once, naming the setting to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadCertificate {
+    /// Not signed by a CA this tool trusts (a private CA, a self-signed certificate), or
+    /// expired, revoked or malformed.
+    Untrusted,
+    /// Signed by a trusted CA, but for another host name.
+    WrongHost,
+}
+
+/// Whether a transport error is a refused certificate, looking down its causes (reqwest's
+/// stack wraps rustls' error in `io::Error`s).
+fn bad_certificate(err: &(dyn std::error::Error + 'static)) -> Option<BadCertificate> {
+    use rustls::{CertificateError, Error as Tls};
+    let mut next = Some(err);
+    while let Some(e) = next {
+        match e.downcast_ref::<Tls>() {
+            Some(Tls::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => return Some(BadCertificate::WrongHost),
+            Some(Tls::InvalidCertificate(_)) => return Some(BadCertificate::Untrusted),
+            _ => {}
+        }
+        // An io::Error's `source` is its inner error's source, skipping the inner error.
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+/// What a user should change after a refused certificate. `url_setting` names where the
+/// address came from (`WEBHOOK_URL`, `AUTH0_DOMAIN`).
+fn certificate_advice(bad: BadCertificate, url_setting: &str) -> String {
+    let fix = match bad {
+        BadCertificate::Untrusted => format!(
+            "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {url_setting}",
+            CA_CERT.label()
+        ),
+        BadCertificate::WrongHost => format!(
+            "the certificate is for another host name: set {url_setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
+        ),
+    };
+    format!("{fix}; not retried, as waiting does not change a certificate")
+}
+
+/// An answer, as [`attempt`] read it.
+pub struct Reply {
+    pub status: u16,
+    pub verdict: Verdict,
+    /// What `Retry-After` asked for, if anything.
+    pub retry_after: Option<Duration>,
+    pub resp: Response,
+}
+
+/// A request that got no answer, described without its URL.
+#[derive(Debug)]
+pub enum Unanswered {
+    /// A refused certificate, with the setting to fix: no wait changes it.
+    Final(String),
+    /// On the way (timeout, reset, refused connection): worth another attempt.
+    Passing(String),
+}
+
+/// One attempt of `req`, for every client: sent, shown in `-v` lines as `method shown` (never
+/// a secret URL), and told apart: an answer (classified, with its `Retry-After`), a refused
+/// certificate (`setting` names where the address came from), or a passing failure.
+pub fn attempt(
+    req: RequestBuilder,
+    method: &str,
+    shown: &str,
+    setting: &str,
+) -> Result<Reply, Unanswered> {
+    let started = Instant::now();
+    let sent = req.send();
+    let outcome = match &sent {
+        Ok(resp) => resp.status().as_u16().to_string(),
+        Err(e) => describe(e),
+    };
+    crate::say::request(method, shown, &outcome, started.elapsed());
+    match sent {
+        Ok(resp) => Ok(Reply {
+            status: resp.status().as_u16(),
+            verdict: classify(resp.status().as_u16()),
+            retry_after: crate::retry::retry_after(resp.headers()),
+            resp,
+        }),
+        Err(e) => Err(match bad_certificate(&e) {
+            Some(bad) => {
+                Unanswered::Final(format!("{outcome}; {}", certificate_advice(bad, setting)))
+            }
+            None => Unanswered::Passing(outcome),
+        }),
+    }
+}
+
+/// A transport error as a short phrase that reads well after "webhook request" or "GET /path:",
+/// without the URL reqwest would add (it could be the Slack URL, which is a secret).
+fn describe(err: &reqwest::Error) -> String {
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
@@ -99,7 +233,7 @@ fn describe_io(err: &std::io::Error) -> String {
         .get_ref()
         .and_then(|e| e.downcast_ref::<reqwest::Error>())
     {
-        let d = describe_ref(e);
+        let d = describe(e);
         return if e.is_timeout() {
             format!(
                 "timed out while reading the answer{}",
@@ -186,6 +320,60 @@ pub fn read_capped(resp: reqwest::blocking::Response, max: usize) -> Result<Vec<
 mod tests {
     use super::*;
     use reqwest::Url;
+
+    #[test]
+    fn statuses_are_classified_as_documented() {
+        assert_eq!(classify(200), Verdict::Delivered);
+        assert_eq!(classify(204), Verdict::Delivered);
+        for s in [408, 500, 502, 504] {
+            assert_eq!(classify(s), Verdict::Retry { throttled: false }, "{s}");
+        }
+        for s in [429, 503] {
+            assert_eq!(classify(s), Verdict::Retry { throttled: true }, "{s}");
+        }
+        for s in [400, 409, 413, 422] {
+            assert_eq!(classify(s), Verdict::Refused(s), "{s}");
+        }
+        for s in [301, 302, 307, 308, 401, 403, 404, 405, 407, 410, 415, 501] {
+            assert_eq!(classify(s), Verdict::Misconfigured(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn refused_certificates_are_told_from_passing_failures() {
+        use rustls::{CertificateError, Error as Tls};
+        // As reqwest nests it: the TLS error inside an io::Error inside the request error.
+        let nested = |tls: Tls| -> Box<dyn std::error::Error + 'static> {
+            Box::new(std::io::Error::other(std::io::Error::other(tls)))
+        };
+        let untrusted = nested(Tls::InvalidCertificate(CertificateError::UnknownIssuer));
+        assert_eq!(
+            bad_certificate(untrusted.as_ref()),
+            Some(BadCertificate::Untrusted)
+        );
+        let expired = nested(Tls::InvalidCertificate(CertificateError::Expired));
+        assert_eq!(
+            bad_certificate(expired.as_ref()),
+            Some(BadCertificate::Untrusted)
+        );
+        let host = nested(Tls::InvalidCertificate(CertificateError::NotValidForName));
+        assert_eq!(
+            bad_certificate(host.as_ref()),
+            Some(BadCertificate::WrongHost)
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(bad_certificate(&reset), None);
+        let handshake = nested(Tls::HandshakeNotComplete);
+        assert_eq!(bad_certificate(handshake.as_ref()), None);
+
+        let advice = certificate_advice(BadCertificate::Untrusted, "WEBHOOK_URL");
+        assert!(
+            advice.contains("CA_CERT") && advice.contains("WEBHOOK_URL"),
+            "{advice}"
+        );
+        let advice = certificate_advice(BadCertificate::WrongHost, "AUTH0_DOMAIN");
+        assert!(advice.contains("AUTH0_DOMAIN"), "{advice}");
+    }
 
     #[test]
     fn redact_hides_credentials_and_query_values() {

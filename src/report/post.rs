@@ -1,13 +1,11 @@
-//! Sending a report (a Slack message, a healthcheck ping): one POST through the retry runner
-//! and the status classifier every client uses, bounded so that a report never holds the run
+//! Sending a report (a Slack message, a healthcheck ping): one POST through the attempt and
+//! the retry runner every client uses, bounded so that a report never holds the run
 //! long: at most [`ATTEMPTS`] attempts, none started later than [`WITHIN`] after the first nor
 //! after the run's deadline. What no wait changes (a refused certificate, a 4xx other than 408
 //! and 429, a redirect) is final at once.
 
-use crate::http::{describe, read_prefix};
-use crate::retry::{self, Attempt, Verdict};
-use crate::say;
-use crate::secret::scrub;
+use crate::http::{self, Reply, Unanswered, Verdict, read_prefix};
+use crate::retry::{self, Attempt};
 use crate::stop::{Part, Stop};
 use reqwest::blocking::RequestBuilder;
 use std::time::{Duration, Instant};
@@ -43,52 +41,42 @@ pub fn post(
     setting: &str,
     request: impl Fn(Duration) -> RequestBuilder,
 ) -> Result<u16, Failure> {
-    let first = Instant::now();
-    let until = first + WITHIN;
+    let until = Instant::now() + WITHIN;
     let mut last = None;
-    let sent = retry::run(
-        Some(until),
-        stop,
-        part,
-        Some(ATTEMPTS),
-        |_| {
-            let timeout = until.saturating_duration_since(Instant::now());
-            let started = Instant::now();
-            let (failure, wait) = match request(timeout.max(MIN_TIMEOUT)).send() {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    say::request("POST", shown, &status.to_string(), started.elapsed());
-                    let wait = retry::retry_after(resp.headers());
+    let sent = retry::run(Some(until), stop, part, Some(ATTEMPTS), |_| {
+        let timeout = until.saturating_duration_since(Instant::now());
+        let (failure, wait, retried) =
+            match http::attempt(request(timeout.max(MIN_TIMEOUT)), "POST", shown, setting) {
+                Ok(Reply {
+                    status,
+                    verdict,
+                    retry_after,
+                    resp,
+                }) => {
                     // Read to its end when short, so the connection is kept for a retry.
                     let answer = read_prefix(resp, ANSWER_PREFIX);
-                    match retry::classify(status) {
+                    match verdict {
                         Verdict::Delivered => return Attempt::Done(Ok(status)),
-                        Verdict::Retry { .. } => (Failure::Answered { status, answer }, wait),
-                        Verdict::Refused(_) | Verdict::Misconfigured(_) => {
-                            return Attempt::Done(Err(Failure::Answered { status, answer }));
-                        }
+                        v => (
+                            Failure::Answered { status, answer },
+                            retry_after,
+                            matches!(v, Verdict::Retry { .. }),
+                        ),
                     }
                 }
-                Err(e) => {
-                    let bad = retry::bad_certificate(&e);
-                    let d = scrub(&describe(e));
-                    say::request("POST", shown, &d, started.elapsed());
-                    if let Some(bad) = bad {
-                        let advice = retry::certificate_advice(bad, setting);
-                        return Attempt::Done(Err(Failure::Unreached(format!("{d}; {advice}"))));
-                    }
-                    (Failure::Unreached(d), None)
-                }
+                Err(Unanswered::Final(d)) => (Failure::Unreached(d), None, false),
+                Err(Unanswered::Passing(d)) => (Failure::Unreached(d), None, true),
             };
-            let why = match &failure {
-                Failure::Answered { status, .. } => format!("{shown} answered {status}"),
-                Failure::Unreached(d) => format!("{shown}: {d}"),
-            };
-            last = Some(failure);
-            Attempt::Again { why, wait }
-        },
-        |line| say::verbose(line),
-    );
+        if !retried {
+            return Attempt::Done(Err(failure));
+        }
+        let why = match &failure {
+            Failure::Answered { status, .. } => format!("{shown} answered {status}"),
+            Failure::Unreached(d) => format!("{shown}: {d}"),
+        };
+        last = Some(failure);
+        Attempt::Again { why, wait }
+    });
     match sent {
         Ok(done) => done,
         // Gave up on an answer worth retrying: the last one says why.
