@@ -15,33 +15,40 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Every metric's name starts with this.
 const PREFIX: &str = "auth0_mgmt_webhooks";
 
-/// What waits in DEAD_LETTER_FILE (`path`) for `tenant` (its records and the lines that are not
-/// records; another tenant sharing the file counts its own), if one is set and readable.
-pub fn dead_letter_pending(path: Option<&Path>, tenant: &str) -> Option<u64> {
-    let path = path?;
-    match crate::sink::dead_letter::pending(path, tenant) {
-        Ok(n) => n,
-        Err(e) => {
-            say::warn(format_args!(
-                "counting the lines of {DEAD_LETTER_FILE} {}: {e}",
-                path.display()
-            ));
-            None
-        }
-    }
-}
-
-/// Writes METRICS_FILE (`path`), if set, with the tenant's host as each metric's `tenant`
-/// label; a failure is a warning.
-pub fn write(path: Option<&Path>, host: &str, metrics: &Metrics) {
-    let Some(path) = path else {
+/// Writes METRICS_FILE (`file`), if set: the one writer, after a run and after `redeliver`.
+/// `host` is each metric's `tenant` label; `dead_letter` the file and the tenant whose lines
+/// waiting in it are counted; `state` the state as held in memory, if it was read; `early` the
+/// outcome of a run that ended before it recorded itself, and how long it took. A failure is a
+/// warning.
+pub fn write(
+    file: Option<&Path>,
+    host: &str,
+    dead_letter: (Option<&Path>, &str),
+    state: Option<&State>,
+    early: Option<(Outcome, Duration)>,
+) {
+    let Some(path) = file else {
         return;
     };
-    if let Err(e) = write_atomically(path, &render(host, metrics)) {
+    let pending = || dead_letter_pending(dead_letter.0?, dead_letter.1);
+    let m = gather(state, early, pending, SystemTime::now());
+    if let Err(e) = write_atomically(path, &render(host, &m)) {
         say::warn(format_args!(
             "{METRICS_FILE} not written ({e:#}); the run is not affected"
         ));
     }
+}
+
+/// What waits in DEAD_LETTER_FILE for `tenant` (its records and the lines that are not
+/// records; another tenant sharing the file counts its own), if it is readable.
+fn dead_letter_pending(path: &Path, tenant: &str) -> Option<u64> {
+    crate::sink::dead_letter::pending(path, tenant).unwrap_or_else(|e| {
+        say::warn(format_args!(
+            "counting the lines of {DEAD_LETTER_FILE} {}: {e}",
+            path.display()
+        ));
+        None
+    })
 }
 
 /// The last run as the gauges show it.
@@ -56,7 +63,7 @@ pub struct LastRun {
 }
 
 /// What the metrics file says: the last run, the totals of all runs, and the dead letters.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Metrics {
     pub last_run: Option<LastRun>,
     /// Unix seconds when the last run with exit 0 ended; `None` until one has.
@@ -68,77 +75,60 @@ pub struct Metrics {
     pub dead_letter_pending: Option<u64>,
 }
 
-impl Metrics {
-    /// From the state as the run (or `redeliver`) holds it: its last run, totals, checkpoint.
-    pub fn of_state(state: &State, dead_letter_pending: Option<u64>, now: SystemTime) -> Metrics {
-        let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
+/// The metrics of the state as the run (or `redeliver`) holds it: its last run, totals and
+/// checkpoint; for a run that ended `early`, its own end instead of the last recorded run,
+/// and how far behind the checkpoint is. Without a state, only that end is known.
+fn gather(
+    state: Option<&State>,
+    early: Option<(Outcome, Duration)>,
+    pending: impl FnOnce() -> Option<u64>,
+    now: SystemTime,
+) -> Metrics {
+    let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
+    let secs = |d: Duration| d.as_secs_f64();
+    let mut m = Metrics::default();
+    if let Some(state) = state {
         let last = state.history.back();
-        Metrics {
+        m = Metrics {
             last_run: last.map(|r| {
                 let (start, end) = (time(&r.started_at), time(&r.finished_at));
+                let took = start
+                    .zip(end)
+                    .map(|(s, e)| e.duration_since(s).unwrap_or_default());
                 LastRun {
                     at: end.map(unix).unwrap_or_default(),
                     outcome: r.outcome,
-                    duration: match (start, end) {
-                        (Some(s), Some(e)) => e.duration_since(s).unwrap_or_default(),
-                        _ => Duration::ZERO,
-                    }
-                    .as_secs_f64(),
+                    duration: secs(took.unwrap_or_default()),
                     delivered: r.logs_delivered,
                     dead_lettered: r.logs_dead_lettered,
                 }
             }),
-            last_success: state
-                .totals
-                .last_success_at
-                .as_deref()
+            last_success: (state.totals.last_success_at.as_deref())
                 .and_then(time)
                 .map(unix),
             lag: last
                 .and_then(|r| {
-                    lag(
-                        r.outcome,
-                        r.newest_log_date.as_deref(),
-                        state.checkpoint.as_deref(),
-                        now,
-                    )
+                    let newest = r.newest_log_date.as_deref();
+                    lag(r.outcome, newest, state.checkpoint.as_deref(), now)
                 })
-                .map(|d| d.as_secs_f64()),
+                .map(secs),
             totals: Some(state.totals.clone()),
-            dead_letter_pending,
-        }
+            dead_letter_pending: pending(),
+        };
     }
-
-    /// What the state still says after a run that ended early: the totals, the last success,
-    /// how far behind the checkpoint is, the dead letters.
-    pub fn keep(&mut self, state: &State, dead_letter_pending: Option<u64>, now: SystemTime) {
-        let of_state = Metrics::of_state(state, dead_letter_pending, now);
-        let outcome = self
-            .last_run
-            .as_ref()
-            .map_or(Outcome::Failed, |r| r.outcome);
-        self.last_success = of_state.last_success;
-        self.totals = of_state.totals;
-        self.dead_letter_pending = of_state.dead_letter_pending;
-        self.lag = lag(outcome, None, state.checkpoint.as_deref(), now).map(|d| d.as_secs_f64());
+    if let Some((outcome, took)) = early {
+        m.last_run = Some(LastRun {
+            at: unix(now),
+            outcome,
+            duration: secs(took),
+            delivered: 0,
+            dead_lettered: 0,
+        });
+        m.lag = state
+            .and_then(|s| lag(outcome, None, s.checkpoint.as_deref(), now))
+            .map(secs);
     }
-
-    /// A run that ended before it could read its state: only its own end is known.
-    pub fn early(outcome: Outcome, took: Duration, now: SystemTime) -> Metrics {
-        Metrics {
-            last_run: Some(LastRun {
-                at: unix(now),
-                outcome,
-                duration: took.as_secs_f64(),
-                delivered: 0,
-                dead_lettered: 0,
-            }),
-            last_success: None,
-            lag: None,
-            totals: None,
-            dead_letter_pending: None,
-        }
-    }
+    m
 }
 
 /// How far behind Auth0 the delivery is. A run that caught up is not behind (0), whatever the
@@ -283,20 +273,13 @@ pub fn render(tenant: &str, m: &Metrics) -> String {
         }
         // Each recorded status has its series from the first run on, so that `increase()`
         // sees the first failure.
-        let mut statuses: Vec<&str> = RECORDED.to_vec();
-        statuses.extend(
-            t.runs
-                .keys()
-                .map(String::as_str)
-                .filter(|s| !RECORDED.contains(s)),
-        );
-        let runs: Vec<(String, f64)> = statuses
+        let others = t.runs.keys().filter(|s| !RECORDED.contains(s));
+        let runs: Vec<(String, f64)> = RECORDED
             .iter()
+            .chain(others)
             .map(|s| {
-                (
-                    format!(",status=\"{}\"", escape_label(s)),
-                    t.runs.get(*s).copied().unwrap_or(0) as f64,
-                )
+                let n = t.runs.get(s).copied().unwrap_or(0);
+                (format!(",status=\"{s}\""), n as f64)
             })
             .collect();
         metric(
@@ -377,7 +360,7 @@ mod tests {
             Outcome::DeadLettered { caught_up: true },
             "2026-11-26T09:05:00.000Z",
         ));
-        let m = Metrics::of_state(&state, Some(2), now);
+        let m = gather(Some(&state), None, || Some(2), now);
         let last = m.last_run.as_ref().unwrap();
         assert_eq!(last.outcome, Outcome::DeadLettered { caught_up: true });
         assert_eq!(last.duration, 300.0);
@@ -389,7 +372,7 @@ mod tests {
         );
         let t = m.totals.unwrap();
         assert_eq!((t.logs_fetched, t.logs_delivered), (8, 6));
-        assert_eq!(t.runs["ok"], 1);
+        assert_eq!(t.runs[&crate::outcome::Status::Ok], 1);
         assert_eq!(m.dead_letter_pending, Some(2));
         assert_eq!(m.lag, Some(0.0));
     }
@@ -406,8 +389,8 @@ mod tests {
             ..Default::default()
         });
         state.checkpoint = Some(format!("900{}{}", "20261126095000000", "0".repeat(36)));
-        let mut m = Metrics::early(Outcome::Failed, Duration::from_secs(1), now);
-        m.keep(&state, Some(1), now);
+        let early = Some((Outcome::Failed, Duration::from_secs(1)));
+        let m = gather(Some(&state), early, || Some(1), now);
         assert_eq!(m.last_run.as_ref().unwrap().outcome, Outcome::Failed);
         assert!(m.last_success.is_some());
         assert_eq!(m.totals.unwrap().logs_delivered, 7);
@@ -417,9 +400,11 @@ mod tests {
 
     #[test]
     fn render_escapes_the_tenant_and_leaves_out_what_is_not_known() {
-        let m = Metrics::early(
-            Outcome::Invalid,
-            Duration::from_millis(1500),
+        let early = Some((Outcome::Invalid, Duration::from_millis(1500)));
+        let m = gather(
+            None,
+            early,
+            || Some(1),
             UNIX_EPOCH + Duration::from_secs(100),
         );
         let text = render("acme\"eu", &m);

@@ -8,7 +8,7 @@
 
 use crate::http::ClientConfig;
 use crate::outcome::Outcome;
-use crate::report::metrics::{self, Metrics};
+use crate::report::metrics;
 use crate::report::post::{self, Failure};
 use crate::report::{self, Summary};
 use crate::say;
@@ -20,7 +20,7 @@ use reqwest::blocking::Client;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Monitors show the ping's body to the user; healthchecks.io keeps the first 100 kB, others
 /// less. The summary line and an error fit in far less.
@@ -163,12 +163,7 @@ impl<'a> Monitor<'a> {
             serde_json::to_string(summary).expect("summary serializes")
         );
         self.ping(Ping::End(summary.run.outcome.exit_code()), body);
-        let pending = self.dead_letter_pending();
-        metrics::write(
-            self.cfg.metrics_file.as_deref(),
-            self.host,
-            &Metrics::of_state(state, pending, SystemTime::now()),
-        );
+        self.write_metrics(Some(state), None);
     }
 
     /// A run that ended before its summary; `state` as it read it, if it got so far. One that
@@ -182,15 +177,13 @@ impl<'a> Monitor<'a> {
         let error = format!("{err:#}");
         let body = format!("error: {error}\n{}", report::failure_json(outcome, &error));
         self.ping(Ping::End(outcome.exit_code()), body);
-        let mut m = Metrics::early(outcome, self.started.elapsed(), SystemTime::now());
-        if let Some(state) = state {
-            m.keep(state, self.dead_letter_pending(), SystemTime::now());
-        }
-        metrics::write(self.cfg.metrics_file.as_deref(), self.host, &m);
+        self.write_metrics(state, Some((outcome, self.started.elapsed())));
     }
 
-    fn dead_letter_pending(&self) -> Option<u64> {
-        metrics::dead_letter_pending(self.dead_letter, &self.tenant)
+    fn write_metrics(&self, state: Option<&State>, early: Option<(Outcome, Duration)>) {
+        let file = self.cfg.metrics_file.as_deref();
+        let dead_letter = (self.dead_letter, self.tenant.as_str());
+        metrics::write(file, self.host, dead_letter, state, early);
     }
 
     fn ping(&self, ping: Ping, body: String) {
