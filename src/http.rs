@@ -92,55 +92,41 @@ pub fn classify(status: u16) -> Verdict {
     }
 }
 
-/// A certificate this tool does not accept. No wait changes it, so the request is not retried
-/// and the run fails at once, naming the setting to fix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadCertificate {
-    /// Not signed by a CA this tool trusts (a private CA, a self-signed certificate), or
-    /// expired, revoked or malformed.
-    Untrusted,
-    /// Signed by a trusted CA, but for another host name.
-    WrongHost,
-}
-
-/// Whether a transport error is a refused certificate, looking down its causes (reqwest's
-/// stack wraps rustls' error in `io::Error`s).
-fn bad_certificate(err: &(dyn std::error::Error + 'static)) -> Option<BadCertificate> {
+/// What to change when a transport error is a refused certificate, which no wait changes (so
+/// it is not retried); `None` for a passing failure. Looks down the error's causes (reqwest's
+/// stack wraps rustls' error in `io::Error`s). `setting` names where the address came from.
+fn refused_certificate(err: &(dyn std::error::Error + 'static), setting: &str) -> Option<String> {
     use rustls::{CertificateError, Error as Tls};
     let mut next = Some(err);
     while let Some(e) = next {
-        match e.downcast_ref::<Tls>() {
+        let fix = match e.downcast_ref::<Tls>() {
             Some(Tls::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => return Some(BadCertificate::WrongHost),
-            Some(Tls::InvalidCertificate(_)) => return Some(BadCertificate::Untrusted),
-            _ => {}
-        }
-        // An io::Error's `source` is its inner error's source, skipping the inner error.
-        next = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => e.source(),
+            )) => format!(
+                "the certificate is for another host name: set {setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
+            ),
+            // Not signed by a trusted CA (a private CA, self-signed), expired, or malformed.
+            Some(Tls::InvalidCertificate(_)) => format!(
+                "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {setting}",
+                CA_CERT.label()
+            ),
+            _ => {
+                // An io::Error's `source` is its inner error's source, skipping the inner one.
+                next = match e
+                    .downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                {
+                    Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                    None => e.source(),
+                };
+                continue;
+            }
         };
+        return Some(format!(
+            "{fix}; not retried, as waiting does not change a certificate"
+        ));
     }
     None
-}
-
-/// What a user should change after a refused certificate. `url_setting` names where the
-/// address came from (`WEBHOOK_URL`, `AUTH0_DOMAIN`).
-fn certificate_advice(bad: BadCertificate, url_setting: &str) -> String {
-    let fix = match bad {
-        BadCertificate::Untrusted => format!(
-            "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {url_setting}",
-            CA_CERT.label()
-        ),
-        BadCertificate::WrongHost => format!(
-            "the certificate is for another host name: set {url_setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
-        ),
-    };
-    format!("{fix}; not retried, as waiting does not change a certificate")
 }
 
 /// An answer, as [`attempt`] read it.
@@ -184,10 +170,8 @@ pub fn attempt(
             retry_after: crate::retry::retry_after(resp.headers()),
             resp,
         }),
-        Err(e) => Err(match bad_certificate(&e) {
-            Some(bad) => {
-                Unanswered::Final(format!("{outcome}; {}", certificate_advice(bad, setting)))
-            }
+        Err(e) => Err(match refused_certificate(&e, setting) {
+            Some(advice) => Unanswered::Final(format!("{outcome}; {advice}")),
             None => Unanswered::Passing(outcome),
         }),
     }
@@ -346,33 +330,27 @@ mod tests {
         let nested = |tls: Tls| -> Box<dyn std::error::Error + 'static> {
             Box::new(std::io::Error::other(std::io::Error::other(tls)))
         };
-        let untrusted = nested(Tls::InvalidCertificate(CertificateError::UnknownIssuer));
-        assert_eq!(
-            bad_certificate(untrusted.as_ref()),
-            Some(BadCertificate::Untrusted)
-        );
-        let expired = nested(Tls::InvalidCertificate(CertificateError::Expired));
-        assert_eq!(
-            bad_certificate(expired.as_ref()),
-            Some(BadCertificate::Untrusted)
-        );
+        let advice = |e: &(dyn std::error::Error + 'static)| refused_certificate(e, "WEBHOOK_URL");
+        for untrusted in [CertificateError::UnknownIssuer, CertificateError::Expired] {
+            let a = advice(nested(Tls::InvalidCertificate(untrusted)).as_ref()).unwrap();
+            assert!(
+                a.contains("not signed by a trusted CA") && a.contains("CA_CERT"),
+                "{a}"
+            );
+            assert!(
+                a.contains("WEBHOOK_URL") && a.contains("not retried"),
+                "{a}"
+            );
+        }
         let host = nested(Tls::InvalidCertificate(CertificateError::NotValidForName));
-        assert_eq!(
-            bad_certificate(host.as_ref()),
-            Some(BadCertificate::WrongHost)
+        let a = refused_certificate(host.as_ref(), "AUTH0_DOMAIN").unwrap();
+        assert!(
+            a.contains("another host name") && a.contains("AUTH0_DOMAIN"),
+            "{a}"
         );
         let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
-        assert_eq!(bad_certificate(&reset), None);
-        let handshake = nested(Tls::HandshakeNotComplete);
-        assert_eq!(bad_certificate(handshake.as_ref()), None);
-
-        let advice = certificate_advice(BadCertificate::Untrusted, "WEBHOOK_URL");
-        assert!(
-            advice.contains("CA_CERT") && advice.contains("WEBHOOK_URL"),
-            "{advice}"
-        );
-        let advice = certificate_advice(BadCertificate::WrongHost, "AUTH0_DOMAIN");
-        assert!(advice.contains("AUTH0_DOMAIN"), "{advice}");
+        assert_eq!(advice(&reset), None);
+        assert_eq!(advice(nested(Tls::HandshakeNotComplete).as_ref()), None);
     }
 
     #[test]
