@@ -4,10 +4,11 @@
 
 use crate::exit;
 use crate::stop::Cause;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-/// The end of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The end of a run; as JSON, `status`, `caught_up` and `exit_code` ([`Wire`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Wire", from = "Wire")]
 pub enum Outcome {
     /// Everything fetched and matched was delivered. `caught_up` is false when MAX_RUN_TIME
     /// ended the run with a backlog left (`redeliver`: always true once the file is empty).
@@ -47,23 +48,17 @@ pub const RECORDED: [Status; 4] = [
     Status::Failed,
 ];
 
-impl Status {
-    pub const fn word(self) -> &'static str {
-        match self {
+/// The word, padded as a table's column asks.
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
             Status::Ok => "ok",
             Status::DeadLettered => "dead-lettered",
             Status::Failed => "failed",
             Status::Interrupted => "interrupted",
             Status::Locked => "locked",
             Status::Invalid => "invalid",
-        }
-    }
-}
-
-/// The word, padded as a table's column asks.
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.word())
+        })
     }
 }
 
@@ -140,7 +135,7 @@ impl Outcome {
 }
 
 /// As JSON: `status`, `caught_up` and `exit_code`, side by side with the run's other fields.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Wire {
     status: Status,
     /// Absent in the records of versions before it existed: those did not know.
@@ -150,37 +145,35 @@ struct Wire {
     exit_code: Option<u8>,
 }
 
-impl Serialize for Outcome {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl From<Outcome> for Wire {
+    fn from(o: Outcome) -> Wire {
+        let (caught_up, exit_code) = (Some(o.caught_up()), Some(o.exit_code()));
         Wire {
-            status: self.status(),
-            caught_up: Some(self.caught_up()),
-            exit_code: Some(self.exit_code()),
+            status: o.status(),
+            caught_up,
+            exit_code,
         }
-        .serialize(s)
     }
 }
 
-impl<'de> Deserialize<'de> for Outcome {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let w = Wire::deserialize(d)?;
+impl From<Wire> for Outcome {
+    fn from(w: Wire) -> Outcome {
         // Old records said only `ok`: they are read as caught up, which is what the run
         // reported then.
         let caught_up = w.caught_up.unwrap_or(true);
-        Ok(match w.status {
+        match w.status {
             Status::Ok => Outcome::Ok { caught_up },
             Status::DeadLettered => Outcome::DeadLettered { caught_up },
             Status::Failed => Outcome::Failed,
             Status::Interrupted => Outcome::Interrupted {
-                signal: w
-                    .exit_code
+                signal: (w.exit_code)
                     .and_then(|c| i32::from(c).checked_sub(128))
                     .filter(|s| *s > 0)
                     .unwrap_or(SIGTERM),
             },
             Status::Locked => Outcome::Locked,
             Status::Invalid => Outcome::Invalid,
-        })
+        }
     }
 }
 
@@ -223,7 +216,11 @@ mod tests {
         ];
         for (o, code, word, caught_up) in table {
             assert_eq!(
-                (o.exit_code(), o.status().word(), o.caught_up()),
+                (
+                    o.exit_code(),
+                    o.status().to_string().as_str(),
+                    o.caught_up()
+                ),
                 (code, word, caught_up),
                 "{o:?}"
             );

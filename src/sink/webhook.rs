@@ -145,15 +145,6 @@ pub enum Sent {
     Failed(String),
 }
 
-/// Whether a request that got a retryable answer is tried again.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Retries {
-    /// With backoff, until MAX_RUN_TIME or a stop: what a run does.
-    UntilDeadline,
-    /// Not at all: `check --send-test` reports the first answer.
-    None,
-}
-
 pub struct Deliverer {
     shared: Arc<Shared>,
     pool: rayon::ThreadPool,
@@ -276,12 +267,12 @@ impl Direct {
 
     /// `items` as one request with this `webhook-id`, retried as a run retries.
     pub fn send(&self, webhook_id: &str, items: &[Matched]) -> Sent {
-        self.0.send_as(webhook_id, items, Retries::UntilDeadline)
+        self.0.send_as(webhook_id, items, None)
     }
 
     /// One attempt: a retryable answer is reported, not retried.
     pub fn send_once(&self, webhook_id: &str, items: &[Matched]) -> Sent {
-        self.0.send_as(webhook_id, items, Retries::None)
+        self.0.send_as(webhook_id, items, Some(1))
     }
 }
 
@@ -337,7 +328,7 @@ impl Shared {
         if self.stop.stopped(Part::Sending).is_some() {
             return pending(done);
         }
-        match self.send_as(&self.webhook_id(items), items, Retries::UntilDeadline) {
+        match self.send_as(&self.webhook_id(items), items, None) {
             Sent::Delivered { .. } => {
                 self.accepted_any.store(true, Ordering::Relaxed);
                 self.refused_in_a_row.store(0, Ordering::Relaxed);
@@ -429,9 +420,9 @@ impl Shared {
         }
     }
 
-    /// One request with this `webhook-id`, retried (unless `retries` says not) until it is
-    /// answered for good, MAX_RUN_TIME, or the run stops.
-    fn send_as(&self, id: &str, items: &[Matched], retries: Retries) -> Sent {
+    /// One request with this `webhook-id`, retried until it is answered for good, MAX_RUN_TIME,
+    /// or the run stops; or at most `max_attempts` times (`check --send-test`: once).
+    fn send_as(&self, id: &str, items: &[Matched], max_attempts: Option<u32>) -> Sent {
         let parts: Vec<&[u8]> = items.iter().map(|m| m.json.as_slice()).collect();
         let (body, format_type) = encode(&parts, self.cfg.send_as_batch, self.cfg.format);
         if let Some(max) = self.cfg.max_body_bytes.filter(|max| body.len() > *max) {
@@ -450,7 +441,6 @@ impl Shared {
             true => bytes::Bytes::from(gzip(&body)),
             false => body.clone(),
         };
-        let max_attempts = (retries == Retries::None).then_some(1);
         let outcome = retry::run(None, &self.stop, Part::Sending, max_attempts, |n| {
             let left = self.stop.remaining();
             let Some(permit) = self.pace.acquire(&self.stop).filter(|_| !left.is_zero()) else {
@@ -518,12 +508,12 @@ impl Shared {
                 }
             })
         });
-        match (outcome, retries) {
+        match (outcome, max_attempts) {
             (Ok(sent), _) => sent,
-            (Err(why), Retries::None) => Sent::Failed(format!(
+            (Err(why), Some(_)) => Sent::Failed(format!(
                 "{why}; a run retries this answer with backoff until {MAX_RUN_TIME}"
             )),
-            (Err(why), Retries::UntilDeadline) => Sent::Failed(why),
+            (Err(why), None) => Sent::Failed(why),
         }
     }
 

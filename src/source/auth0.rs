@@ -279,7 +279,8 @@ impl Auth0 {
                 .http
                 .post(url.clone())
                 .timeout(AUTH0_TIMEOUT)
-                .json_body(&body))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string()))
         })?;
         let headers = resp.headers().clone();
         let text = body_text(resp, "POST", &url).map_err(Step::read)?;
@@ -477,22 +478,19 @@ impl Auth0 {
         })?;
         let (status, retry_after) = (reply.status, reply.retry_after);
         if let Verdict::Retry { .. } = reply.verdict {
+            let asked = retry_after.map(|w| format!(", asked to wait {}", retry::human(w)));
             return Err(match status {
                 // The budget holds the next request back for the Retry-After, or until its
                 // model of the bucket has a token again.
                 429 => Step::Again(
                     format!(
-                        "Auth0 rate limit reached (429) on {method} {}{}",
-                        url.path(),
-                        match retry_after {
-                            Some(w) => format!(", asked to wait {}", retry::human(w)),
-                            None => String::new(),
-                        }
+                        "Auth0 rate limit reached (429) on {method} {path}{}",
+                        asked.unwrap_or_default()
                     ),
                     Some(Duration::ZERO),
                 ),
                 _ => Step::Again(
-                    format!("Auth0 answered {status} to {method} {}", url.path()),
+                    format!("Auth0 answered {status} to {method} {path}"),
                     retry_after,
                 ),
             });
@@ -634,18 +632,6 @@ pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
             })
         })
         .collect()
-}
-
-/// `RequestBuilder::json` needs reqwest's `json` feature; this is the same in one line.
-trait JsonBody {
-    fn json_body(self, v: &Value) -> Self;
-}
-
-impl JsonBody for reqwest::blocking::RequestBuilder {
-    fn json_body(self, v: &Value) -> Self {
-        self.header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(v.to_string())
-    }
 }
 
 #[cfg(test)]
