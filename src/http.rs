@@ -210,31 +210,26 @@ fn describe(err: &reqwest::Error) -> String {
     crate::secret::scrub(&msg)
 }
 
-/// What went wrong while reading an answer's body, as a short phrase ("timed out: ...",
-/// "failed while reading the answer: connection reset by peer").
+/// What went wrong while reading an answer's body, as a short phrase ("timed out while reading
+/// the answer: ...", "failed while reading the answer: connection reset by peer").
 fn describe_io(err: &std::io::Error) -> String {
-    if let Some(e) = err
+    let inner = err
         .get_ref()
-        .and_then(|e| e.downcast_ref::<reqwest::Error>())
-    {
-        let d = describe(e);
-        return if e.is_timeout() {
-            format!(
-                "timed out while reading the answer{}",
-                d.trim_start_matches("timed out")
-            )
-        } else if d.starts_with("failed while reading") {
-            d
-        } else {
-            format!("failed while reading the answer: {d}")
-        };
-    }
-    let what = if err.kind() == std::io::ErrorKind::TimedOut {
-        "timed out while reading the answer"
-    } else {
-        "failed while reading the answer"
+        .and_then(|e| e.downcast_ref::<reqwest::Error>());
+    let (timed_out, what) = match inner {
+        Some(e) => (e.is_timeout(), describe(e)),
+        None => (err.kind() == std::io::ErrorKind::TimedOut, err.to_string()),
     };
-    crate::secret::scrub(&format!("{what}: {err}"))
+    let what = ["timed out", "failed while reading the answer"]
+        .iter()
+        .fold(what.as_str(), |w, p| w.strip_prefix(p).unwrap_or(w));
+    let how = if timed_out { "timed out" } else { "failed" };
+    let sep = if what.is_empty() || what.starts_with(':') {
+        ""
+    } else {
+        ": "
+    };
+    crate::secret::scrub(&format!("{how} while reading the answer{sep}{what}"))
 }
 
 /// An answer's body was larger than the most this tool reads of it.

@@ -203,31 +203,22 @@ fn send_ping(
     body: String,
     stop: &Stop,
 ) {
-    let shown = match ping {
-        Ping::Start => format!("{}/start", crate::settings::HEALTHCHECK_URL),
-        Ping::End(0) => crate::settings::HEALTHCHECK_URL.to_string(),
-        Ping::End(code) => format!("{}/{code}", crate::settings::HEALTHCHECK_URL),
+    let url_setting = crate::settings::HEALTHCHECK_URL;
+    let (shown, part) = match ping {
+        Ping::Start => (format!("{url_setting}/start"), Part::Sending),
+        Ping::End(0) => (url_setting.to_string(), Part::Reporting),
+        Ping::End(code) => (format!("{url_setting}/{code}"), Part::Reporting),
     };
     let Some(url) = ping_url(base.expose(), ping, rid) else {
         return;
     };
-    let part = match ping {
-        Ping::Start => Part::Sending,
-        Ping::End(_) => Part::Reporting,
-    };
     let body = bytes::Bytes::from(truncate(secret::scrub(&body), MAX_PING_BODY));
-    let sent = post::post(
-        stop,
-        part,
-        &shown,
-        crate::settings::HEALTHCHECK_URL.env,
-        |timeout| {
-            http.post(url.clone())
-                .timeout(timeout)
-                .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-                .body(body.clone())
-        },
-    );
+    let sent = post::post(stop, part, &shown, url_setting.env, |timeout| {
+        http.post(url.clone())
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(body.clone())
+    });
     match sent {
         Ok(_) => {}
         Err(Failure::Answered { status, .. }) => say::warn(format_args!(
