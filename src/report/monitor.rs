@@ -213,12 +213,15 @@ fn send_ping(
         return;
     };
     let body = bytes::Bytes::from(truncate(secret::scrub(&body), MAX_PING_BODY));
-    let sent = post::post(stop, part, &shown, url_setting.env, |timeout| {
-        http.post(url.clone())
-            .timeout(timeout)
-            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(body.clone())
-    });
+    let body = ("text/plain; charset=utf-8", body);
+    let sent = post::post(
+        http,
+        url.as_str(),
+        body,
+        (stop, part),
+        &shown,
+        url_setting.env,
+    );
     match sent {
         Ok(_) => {}
         Err(Failure::Answered { status, .. }) => say::warn(format_args!(

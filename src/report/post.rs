@@ -7,7 +7,8 @@
 use crate::http::{self, Reply, Unanswered, Verdict, read_prefix};
 use crate::retry::{self, Attempt};
 use crate::stop::{Part, Stop};
-use reqwest::blocking::RequestBuilder;
+use bytes::Bytes;
+use reqwest::blocking::Client;
 use std::time::{Duration, Instant};
 
 /// Attempts a report gets at most.
@@ -29,44 +30,49 @@ pub enum Failure {
     Unreached(String),
 }
 
-/// POSTs what `request` builds, given the attempt's timeout; `shown` names the endpoint in
+/// POSTs `body` (its content type, its bytes) to `url`; `shown` names the endpoint in
 /// `-v` lines (never its URL, a secret), and `setting` the one to fix for a refused
 /// certificate. `stop` and `part` say what cuts the retries short: the
 /// run's token, for a report sent while the run goes on (`Sending`: a signal ends them) or at
 /// its end (`Reporting`: only the deadline). The status that took it, or why not.
 pub fn post(
-    stop: &Stop,
-    part: Part,
+    http: &Client,
+    url: &str,
+    (content_type, body): (&str, Bytes),
+    (stop, part): (&Stop, Part),
     shown: &str,
     setting: &str,
-    request: impl Fn(Duration) -> RequestBuilder,
 ) -> Result<u16, Failure> {
     let until = Instant::now() + WITHIN;
     let mut last = None;
     let sent = retry::run(Some(until), stop, part, Some(ATTEMPTS), |_| {
-        let timeout = until.saturating_duration_since(Instant::now());
-        let (failure, wait, retried) =
-            match http::attempt(request(timeout.max(MIN_TIMEOUT)), "POST", shown, setting) {
-                Ok(Reply {
-                    status,
-                    verdict,
-                    retry_after,
-                    resp,
-                }) => {
-                    // Read to its end when short, so the connection is kept for a retry.
-                    let answer = read_prefix(resp, ANSWER_PREFIX);
-                    match verdict {
-                        Verdict::Delivered => return Attempt::Done(Ok(status)),
-                        v => (
-                            Failure::Answered { status, answer },
-                            retry_after,
-                            matches!(v, Verdict::Retry { .. }),
-                        ),
-                    }
+        let timeout = until
+            .saturating_duration_since(Instant::now())
+            .max(MIN_TIMEOUT);
+        let request = (http.post(url).timeout(timeout))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.clone());
+        let (failure, wait, retried) = match http::attempt(request, "POST", shown, setting) {
+            Ok(Reply {
+                status,
+                verdict,
+                retry_after,
+                resp,
+            }) => {
+                // Read to its end when short, so the connection is kept for a retry.
+                let answer = read_prefix(resp, ANSWER_PREFIX);
+                match verdict {
+                    Verdict::Delivered => return Attempt::Done(Ok(status)),
+                    v => (
+                        Failure::Answered { status, answer },
+                        retry_after,
+                        matches!(v, Verdict::Retry { .. }),
+                    ),
                 }
-                Err(Unanswered::Final(d)) => (Failure::Unreached(d), None, false),
-                Err(Unanswered::Passing(d)) => (Failure::Unreached(d), None, true),
-            };
+            }
+            Err(Unanswered::Final(d)) => (Failure::Unreached(d), None, false),
+            Err(Unanswered::Passing(d)) => (Failure::Unreached(d), None, true),
+        };
         if !retried {
             return Attempt::Done(Err(failure));
         }

@@ -84,21 +84,6 @@ pub fn notice(
     }
 }
 
-/// What a reminder or a recovery adds to the run's message.
-fn notice_words(notice: &Notice) -> Option<String> {
-    let (what, t) = match notice {
-        Notice::Reminder(t) => ("still", t),
-        Notice::Recovered(t) => ("recovered after", t),
-        Notice::Began | Notice::Success => return None,
-    };
-    Some(format!(
-        "{what} {} since {}: {}",
-        t.status,
-        t.since,
-        say::count(t.runs, "run", "runs")
-    ))
-}
-
 /// SLACK_*: where reports go, and which.
 #[derive(Debug, Clone)]
 pub struct SlackConfig {
@@ -200,8 +185,14 @@ pub fn run_payload(tenant: &str, s: &Summary, notice: &Notice) -> Value {
         }
         _ => format!(":x: auth0-mgmt-webhooks run failed for {tenant}"),
     };
-    if let Some(words) = notice_words(notice) {
-        headline.push_str(&format!(" ({words})"));
+    // What a reminder or a recovery adds.
+    if let Notice::Reminder(t) | Notice::Recovered(t) = notice {
+        let what = match notice {
+            Notice::Reminder(_) => "still",
+            _ => "recovered after",
+        };
+        let runs = say::count(t.runs, "run", "runs");
+        headline.push_str(&format!(" ({what} {} since {}: {runs})", t.status, t.since));
     }
     let took = Duration::from_millis(s.duration_ms);
     let first = [
@@ -336,17 +327,15 @@ fn by_status(runs: &[&RunRecord]) -> String {
 /// which quote servers).
 fn send(http: &Client, slack: &SlackConfig, stop: &Stop, message: &Value) -> bool {
     let body = bytes::Bytes::from(crate::secret::scrub(&message.to_string()));
+    let setting = SLACK_INCOMING_WEBHOOK_URL.env;
+    let body = ("application/json", body);
     let sent = post::post(
-        stop,
-        Part::Reporting,
+        http,
+        slack.url.expose(),
+        body,
+        (stop, Part::Reporting),
         SHOWN,
-        SLACK_INCOMING_WEBHOOK_URL.env,
-        |timeout| {
-            http.post(slack.url.expose())
-                .timeout(timeout)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
-        },
+        setting,
     );
     match sent {
         Ok(_) => true,
