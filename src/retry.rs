@@ -175,6 +175,19 @@ mod tests {
 
     #[test]
     fn a_wait_past_the_deadline_gives_up_and_a_stopped_run_retries_nothing() {
+        // A Retry-After beyond the deadline ends the retries at once, saying so.
+        let soon = Stop::until(Instant::now() + Duration::from_secs(3600));
+        let asked = wait(
+            Duration::from_secs(120),
+            Some(Instant::now() + Duration::from_secs(20)),
+            &soon,
+            Part::Sending,
+            "503",
+        );
+        assert_eq!(
+            asked.unwrap_err(),
+            "503; the next attempt would come in 2m, after MAX_RUN_TIME, so the run ends now instead of waiting for it (the next run goes on)"
+        );
         let stop = Stop::until(Instant::now());
         let past = wait(Duration::from_secs(5), None, &stop, Part::Sending, "503");
         assert!(past.unwrap_err().contains("after MAX_RUN_TIME"));
