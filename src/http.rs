@@ -1,13 +1,15 @@
 //! The one HTTP client (kept-alive connections, no redirects, a User-Agent, TLS always
-//! verified) and how requests and their errors are shown without leaking secrets.
+//! verified), the one attempt every client makes with it (send, log, tell a refused
+//! certificate from a passing failure, classify the answer, read `Retry-After`), and how
+//! requests and their errors are shown without leaking secrets.
 
 use anyhow::{Context, Result};
 
 pub use crate::redact::{redact, redact_raw, snippet};
 use crate::settings::CA_CERT;
-use reqwest::blocking::Client;
+use reqwest::blocking::{Client, RequestBuilder, Response};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const USER_AGENT: &str = concat!("auth0-mgmt-webhooks/", env!("CARGO_PKG_VERSION"));
 
@@ -55,13 +57,129 @@ pub fn client(cfg: &ClientConfig) -> Result<Client> {
     b.build().context("building the HTTP client")
 }
 
-/// A transport error as a short phrase that reads well after "webhook request" or "GET /path:",
-/// without the URL reqwest would add (it could be the Slack URL, which is a secret).
-pub fn describe(err: reqwest::Error) -> String {
-    describe_ref(&err)
+/// What one answer means, for every client: the webhook, Auth0, Slack and pings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx: delivered.
+    Delivered,
+    /// Worth another attempt. `throttled` (429, 503) means the receiver asked everyone to slow
+    /// down, not only this request.
+    Retry { throttled: bool },
+    /// The receiver refuses these logs (400, 413, 422 and other 4xx): a batch is split to find
+    /// the logs it refuses; a single refused log may be set aside in the dead-letter file.
+    Refused(u16),
+    /// The answer is about the endpoint or the credentials, not the logs (401, 403, 404, 405,
+    /// 407, 410, 415, 421, 426, 501, a redirect): every log would get it, so the run stops
+    /// with the checkpoint kept, dead-letter file or not.
+    Misconfigured(u16),
 }
 
-fn describe_ref(err: &reqwest::Error) -> String {
+/// What is retried (Vector's `RetryLogic`), as Standard Webhooks, Svix and Vector do it, with
+/// the answers that concern the endpoint told apart from those that concern the payload. Each
+/// client only words the outcome (Auth0 replaces a token on 401/403, the webhook splits a
+/// refused batch). A 3xx is never followed: a redirect would carry the body and its signature
+/// to another host.
+pub fn classify(status: u16) -> Verdict {
+    match status {
+        200..=299 => Verdict::Delivered,
+        429 | 503 => Verdict::Retry { throttled: true },
+        408 => Verdict::Retry { throttled: false },
+        300..=399 | 401 | 403 | 404 | 405 | 407 | 410 | 415 | 421 | 426 | 501 => {
+            Verdict::Misconfigured(status)
+        }
+        500..=599 => Verdict::Retry { throttled: false },
+        _ => Verdict::Refused(status),
+    }
+}
+
+/// What to change when a transport error is a refused certificate, which no wait changes (so
+/// it is not retried); `None` for a passing failure. Looks down the error's causes (reqwest's
+/// stack wraps rustls' error in `io::Error`s). `setting` names where the address came from.
+fn refused_certificate(err: &(dyn std::error::Error + 'static), setting: &str) -> Option<String> {
+    use rustls::{CertificateError, Error as Tls};
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let fix = match e.downcast_ref::<Tls>() {
+            Some(Tls::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => format!(
+                "the certificate is for another host name: set {setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
+            ),
+            // Not signed by a trusted CA (a private CA, self-signed), expired, or malformed.
+            Some(Tls::InvalidCertificate(_)) => format!(
+                "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {setting}",
+                CA_CERT.label()
+            ),
+            _ => {
+                // An io::Error's `source` is its inner error's source, skipping the inner one.
+                next = match e
+                    .downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                {
+                    Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                    None => e.source(),
+                };
+                continue;
+            }
+        };
+        return Some(format!(
+            "{fix}; not retried, as waiting does not change a certificate"
+        ));
+    }
+    None
+}
+
+/// An answer, as [`attempt`] read it.
+pub struct Reply {
+    pub status: u16,
+    pub verdict: Verdict,
+    /// What `Retry-After` asked for, if anything.
+    pub retry_after: Option<Duration>,
+    pub resp: Response,
+}
+
+/// A request that got no answer, described without its URL.
+#[derive(Debug)]
+pub enum Unanswered {
+    /// A refused certificate, with the setting to fix: no wait changes it.
+    Final(String),
+    /// On the way (timeout, reset, refused connection): worth another attempt.
+    Passing(String),
+}
+
+/// One attempt of `req`, for every client: sent, shown in `-v` lines as `method shown` (never
+/// a secret URL), and told apart: an answer (classified, with its `Retry-After`), a refused
+/// certificate (`setting` names where the address came from), or a passing failure.
+pub fn attempt(
+    req: RequestBuilder,
+    method: &str,
+    shown: &str,
+    setting: &str,
+) -> Result<Reply, Unanswered> {
+    let started = Instant::now();
+    let sent = req.send();
+    let outcome = match &sent {
+        Ok(resp) => resp.status().as_u16().to_string(),
+        Err(e) => describe(e),
+    };
+    crate::say::request(method, shown, &outcome, started.elapsed());
+    match sent {
+        Ok(resp) => Ok(Reply {
+            status: resp.status().as_u16(),
+            verdict: classify(resp.status().as_u16()),
+            retry_after: crate::retry::retry_after(resp.headers()),
+            resp,
+        }),
+        Err(e) => Err(match refused_certificate(&e, setting) {
+            Some(advice) => Unanswered::Final(format!("{outcome}; {advice}")),
+            None => Unanswered::Passing(outcome),
+        }),
+    }
+}
+
+/// A transport error as a short phrase that reads well after "webhook request" or "GET /path:",
+/// without the URL reqwest would add (it could be the Slack URL, which is a secret).
+fn describe(err: &reqwest::Error) -> String {
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
@@ -92,31 +210,26 @@ fn describe_ref(err: &reqwest::Error) -> String {
     crate::secret::scrub(&msg)
 }
 
-/// What went wrong while reading an answer's body, as a short phrase ("timed out: ...",
-/// "failed while reading the answer: connection reset by peer").
+/// What went wrong while reading an answer's body, as a short phrase ("timed out while reading
+/// the answer: ...", "failed while reading the answer: connection reset by peer").
 fn describe_io(err: &std::io::Error) -> String {
-    if let Some(e) = err
+    let inner = err
         .get_ref()
-        .and_then(|e| e.downcast_ref::<reqwest::Error>())
-    {
-        let d = describe_ref(e);
-        return if e.is_timeout() {
-            format!(
-                "timed out while reading the answer{}",
-                d.trim_start_matches("timed out")
-            )
-        } else if d.starts_with("failed while reading") {
-            d
-        } else {
-            format!("failed while reading the answer: {d}")
-        };
-    }
-    let what = if err.kind() == std::io::ErrorKind::TimedOut {
-        "timed out while reading the answer"
-    } else {
-        "failed while reading the answer"
+        .and_then(|e| e.downcast_ref::<reqwest::Error>());
+    let (timed_out, what) = match inner {
+        Some(e) => (e.is_timeout(), describe(e)),
+        None => (err.kind() == std::io::ErrorKind::TimedOut, err.to_string()),
     };
-    crate::secret::scrub(&format!("{what}: {err}"))
+    let what = ["timed out", "failed while reading the answer"]
+        .iter()
+        .fold(what.as_str(), |w, p| w.strip_prefix(p).unwrap_or(w));
+    let how = if timed_out { "timed out" } else { "failed" };
+    let sep = if what.is_empty() || what.starts_with(':') {
+        ""
+    } else {
+        ": "
+    };
+    crate::secret::scrub(&format!("{how} while reading the answer{sep}{what}"))
 }
 
 /// An answer's body was larger than the most this tool reads of it.
@@ -186,6 +299,54 @@ pub fn read_capped(resp: reqwest::blocking::Response, max: usize) -> Result<Vec<
 mod tests {
     use super::*;
     use reqwest::Url;
+
+    #[test]
+    fn statuses_are_classified_as_documented() {
+        assert_eq!(classify(200), Verdict::Delivered);
+        assert_eq!(classify(204), Verdict::Delivered);
+        for s in [408, 500, 502, 504] {
+            assert_eq!(classify(s), Verdict::Retry { throttled: false }, "{s}");
+        }
+        for s in [429, 503] {
+            assert_eq!(classify(s), Verdict::Retry { throttled: true }, "{s}");
+        }
+        for s in [400, 409, 413, 422] {
+            assert_eq!(classify(s), Verdict::Refused(s), "{s}");
+        }
+        for s in [301, 302, 307, 308, 401, 403, 404, 405, 407, 410, 415, 501] {
+            assert_eq!(classify(s), Verdict::Misconfigured(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn refused_certificates_are_told_from_passing_failures() {
+        use rustls::{CertificateError, Error as Tls};
+        // As reqwest nests it: the TLS error inside an io::Error inside the request error.
+        let nested = |tls: Tls| -> Box<dyn std::error::Error + 'static> {
+            Box::new(std::io::Error::other(std::io::Error::other(tls)))
+        };
+        let advice = |e: &(dyn std::error::Error + 'static)| refused_certificate(e, "WEBHOOK_URL");
+        for untrusted in [CertificateError::UnknownIssuer, CertificateError::Expired] {
+            let a = advice(nested(Tls::InvalidCertificate(untrusted)).as_ref()).unwrap();
+            assert!(
+                a.contains("not signed by a trusted CA") && a.contains("CA_CERT"),
+                "{a}"
+            );
+            assert!(
+                a.contains("WEBHOOK_URL") && a.contains("not retried"),
+                "{a}"
+            );
+        }
+        let host = nested(Tls::InvalidCertificate(CertificateError::NotValidForName));
+        let a = refused_certificate(host.as_ref(), "AUTH0_DOMAIN").unwrap();
+        assert!(
+            a.contains("another host name") && a.contains("AUTH0_DOMAIN"),
+            "{a}"
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(advice(&reset), None);
+        assert_eq!(advice(nested(Tls::HandshakeNotComplete).as_ref()), None);
+    }
 
     #[test]
     fn redact_hides_credentials_and_query_values() {

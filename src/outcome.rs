@@ -4,10 +4,11 @@
 
 use crate::exit;
 use crate::stop::Cause;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-/// The end of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The end of a run; as JSON, `status`, `caught_up` and `exit_code` ([`Wire`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Wire", from = "Wire")]
 pub enum Outcome {
     /// Everything fetched and matched was delivered. `caught_up` is false when MAX_RUN_TIME
     /// ended the run with a backlog left (`redeliver`: always true once the file is empty).
@@ -25,14 +26,41 @@ pub enum Outcome {
     Invalid,
 }
 
+/// An outcome's word, as every report and the state write it. Declared in the order of the
+/// words, so the state's runs by status keep the order older versions wrote them in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    DeadLettered,
+    Failed,
+    Interrupted,
+    Invalid,
+    Locked,
+    Ok,
+}
+
 /// The statuses a run that read its state records in it, best first: the `runs_total` series
 /// and the Slack daily report's counts, in this order.
-pub const RECORDED: [&str; 4] = [
-    Outcome::Ok { caught_up: true }.status(),
-    Outcome::DeadLettered { caught_up: true }.status(),
-    Outcome::Interrupted { signal: SIGTERM }.status(),
-    Outcome::Failed.status(),
+pub const RECORDED: [Status; 4] = [
+    Status::Ok,
+    Status::DeadLettered,
+    Status::Interrupted,
+    Status::Failed,
 ];
+
+/// The word, padded as a table's column asks.
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Status::Ok => "ok",
+            Status::DeadLettered => "dead-lettered",
+            Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
+            Status::Locked => "locked",
+            Status::Invalid => "invalid",
+        })
+    }
+}
 
 /// A run whose end is not known yet is no success.
 impl Default for Outcome {
@@ -79,14 +107,14 @@ impl Outcome {
 
     /// The word every report uses: `ok`, `dead-lettered`, `failed`, `interrupted`, `locked`,
     /// `invalid`.
-    pub const fn status(self) -> &'static str {
+    pub const fn status(self) -> Status {
         match self {
-            Outcome::Ok { .. } => "ok",
-            Outcome::DeadLettered { .. } => "dead-lettered",
-            Outcome::Failed => "failed",
-            Outcome::Interrupted { .. } => "interrupted",
-            Outcome::Locked => "locked",
-            Outcome::Invalid => "invalid",
+            Outcome::Ok { .. } => Status::Ok,
+            Outcome::DeadLettered { .. } => Status::DeadLettered,
+            Outcome::Failed => Status::Failed,
+            Outcome::Interrupted { .. } => Status::Interrupted,
+            Outcome::Locked => Status::Locked,
+            Outcome::Invalid => Status::Invalid,
         }
     }
 
@@ -107,9 +135,9 @@ impl Outcome {
 }
 
 /// As JSON: `status`, `caught_up` and `exit_code`, side by side with the run's other fields.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Wire {
-    status: String,
+    status: Status,
     /// Absent in the records of versions before it existed: those did not know.
     #[serde(default)]
     caught_up: Option<bool>,
@@ -117,48 +145,41 @@ struct Wire {
     exit_code: Option<u8>,
 }
 
-impl Serialize for Outcome {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl From<Outcome> for Wire {
+    fn from(o: Outcome) -> Wire {
+        let (caught_up, exit_code) = (Some(o.caught_up()), Some(o.exit_code()));
         Wire {
-            status: self.status().to_string(),
-            caught_up: Some(self.caught_up()),
-            exit_code: Some(self.exit_code()),
+            status: o.status(),
+            caught_up,
+            exit_code,
         }
-        .serialize(s)
     }
 }
 
-impl<'de> Deserialize<'de> for Outcome {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let w = Wire::deserialize(d)?;
+impl From<Wire> for Outcome {
+    fn from(w: Wire) -> Outcome {
         // Old records said only `ok`: they are read as caught up, which is what the run
         // reported then.
         let caught_up = w.caught_up.unwrap_or(true);
-        Ok(match w.status.as_str() {
-            "ok" => Outcome::Ok { caught_up },
-            "dead-lettered" => Outcome::DeadLettered { caught_up },
-            "failed" => Outcome::Failed,
-            "interrupted" => Outcome::Interrupted {
-                signal: w
-                    .exit_code
+        match w.status {
+            Status::Ok => Outcome::Ok { caught_up },
+            Status::DeadLettered => Outcome::DeadLettered { caught_up },
+            Status::Failed => Outcome::Failed,
+            Status::Interrupted => Outcome::Interrupted {
+                signal: (w.exit_code)
                     .and_then(|c| i32::from(c).checked_sub(128))
                     .filter(|s| *s > 0)
                     .unwrap_or(SIGTERM),
             },
-            "locked" => Outcome::Locked,
-            "invalid" => Outcome::Invalid,
-            other => {
-                return Err(serde::de::Error::custom(format!(
-                    "unknown run status `{other}`"
-                )));
-            }
-        })
+            Status::Locked => Outcome::Locked,
+            Status::Invalid => Outcome::Invalid,
+        }
     }
 }
 
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.status())
+        self.status().fmt(f)
     }
 }
 
@@ -195,7 +216,11 @@ mod tests {
         ];
         for (o, code, word, caught_up) in table {
             assert_eq!(
-                (o.exit_code(), o.status(), o.caught_up()),
+                (
+                    o.exit_code(),
+                    o.status().to_string().as_str(),
+                    o.caught_up()
+                ),
                 (code, word, caught_up),
                 "{o:?}"
             );

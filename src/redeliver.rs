@@ -11,7 +11,7 @@
 use crate::config::Config;
 use crate::exit;
 use crate::outcome::Outcome;
-use crate::report::metrics::{self, Metrics};
+use crate::report::metrics;
 use crate::report::{self, end_line, traffic};
 use crate::say::{self, Counters, count};
 use crate::signal;
@@ -29,7 +29,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 /// A line of the dead-letter file.
 #[derive(Debug)]
@@ -284,11 +284,9 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
             Ok(state) => metrics::write(
                 cfg.monitor.metrics_file.as_deref(),
                 cfg.auth0.base_url.host_str().unwrap_or_default(),
-                &Metrics::of_state(
-                    &state,
-                    metrics::dead_letter_pending(cfg.dead_letter.as_deref(), &me),
-                    SystemTime::now(),
-                ),
+                (cfg.dead_letter.as_deref(), &me),
+                Some(&state),
+                None,
             ),
             Err(e) => say::warn(format_args!(
                 "{} not updated: {e:#}",

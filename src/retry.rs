@@ -1,115 +1,10 @@
-//! Retrying, for the webhook and the Auth0 API alike: the decisions as pure functions (which
-//! answers are retried, which are final, how long to wait, what `Retry-After` says) and the one
-//! blocking runner every client uses (attempt, classify, wait; the deadline checked here only).
+//! The retry runner, for the webhook, Auth0 and the reports alike: how long to wait (backoff,
+//! `Retry-After`) and how often, and the one place a wait meets the deadline. What is retried
+//! is the attempt's own verdict ([`crate::http::classify`]).
 
-use crate::settings::{
-    AUTHORIZATION, CA_CERT, MAX_RUN_TIME, PAYLOAD_FORMAT, WEBHOOK_CONTENT_TYPE, WEBHOOK_GZIP,
-    WEBHOOK_HEADERS, WEBHOOK_SECRET, WEBHOOK_URL,
-};
+use crate::settings::MAX_RUN_TIME;
 use crate::stop::{Cause, Part, Stop};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// What one answer means, for every client: the webhook, Auth0, Slack and pings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// 2xx: delivered.
-    Delivered,
-    /// Worth another attempt. `throttled` (429, 503) means the receiver asked everyone to slow
-    /// down, not only this request.
-    Retry { throttled: bool },
-    /// The receiver refuses these logs (400, 413, 422 and other 4xx): a batch is split to find
-    /// the logs it refuses; a single refused log may be set aside in the dead-letter file.
-    Refused(u16),
-    /// The answer is about the endpoint or the credentials, not the logs (401, 403, 404, 405,
-    /// 407, 410, 415, 421, 426, 501, a redirect): every log would get it, so the run stops
-    /// with the checkpoint kept, dead-letter file or not.
-    Misconfigured(u16),
-}
-
-/// Standard Webhooks / Svix / Vector practice, with the answers that concern the endpoint
-/// told apart from those that concern the payload. The one status classifier: each client
-/// only words the outcome (Auth0 replaces a token on 401/403, the webhook splits a refused
-/// batch). A 3xx is never followed: a redirect would
-/// carry the body and its signature to another host.
-pub fn classify(status: u16) -> Verdict {
-    match status {
-        200..=299 => Verdict::Delivered,
-        429 | 503 => Verdict::Retry { throttled: true },
-        408 => Verdict::Retry { throttled: false },
-        300..=399 | 401 | 403 | 404 | 405 | 407 | 410 | 415 | 421 | 426 | 501 => {
-            Verdict::Misconfigured(status)
-        }
-        500..=599 => Verdict::Retry { throttled: false },
-        _ => Verdict::Refused(status),
-    }
-}
-
-/// What a user should change after an endpoint or credentials answer.
-pub fn misconfigured_advice(status: u16) -> String {
-    match status {
-        300..=399 => format!(
-            "redirects are never followed (they would carry the logs and credentials elsewhere): set {WEBHOOK_URL} to the final address"
-        ),
-        401 | 403 | 407 => format!(
-            "the receiver does not accept the credentials: check {AUTHORIZATION} (and {WEBHOOK_HEADERS}, {WEBHOOK_SECRET})"
-        ),
-        415 => format!(
-            "the receiver does not accept the body's content type: set {WEBHOOK_CONTENT_TYPE} (receivers written for Log Streams want application/json), or check {PAYLOAD_FORMAT} and {WEBHOOK_GZIP}"
-        ),
-        _ => format!("the receiver has no such endpoint for a POST: check {WEBHOOK_URL}"),
-    }
-}
-
-/// A certificate this tool does not accept. No wait changes it, so the request is not retried
-/// and the run fails at once, naming the setting to fix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadCertificate {
-    /// Not signed by a CA this tool trusts (a private CA, a self-signed certificate), or
-    /// expired, revoked or malformed.
-    Untrusted,
-    /// Signed by a trusted CA, but for another host name.
-    WrongHost,
-}
-
-/// Whether a transport error is a refused certificate, looking down its causes (reqwest's
-/// stack wraps rustls' error in `io::Error`s).
-pub fn bad_certificate(err: &(dyn std::error::Error + 'static)) -> Option<BadCertificate> {
-    use rustls::{CertificateError, Error as Tls};
-    let mut next = Some(err);
-    while let Some(e) = next {
-        match e.downcast_ref::<Tls>() {
-            Some(Tls::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => return Some(BadCertificate::WrongHost),
-            Some(Tls::InvalidCertificate(_)) => return Some(BadCertificate::Untrusted),
-            _ => {}
-        }
-        // An io::Error's `source` is its inner error's source, skipping the inner error.
-        next = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => e.source(),
-        };
-    }
-    None
-}
-
-/// What a user should change after a refused certificate. `url_setting` names where the
-/// address came from (`WEBHOOK_URL`, `AUTH0_DOMAIN`).
-pub fn certificate_advice(bad: BadCertificate, url_setting: &str) -> String {
-    let fix = match bad {
-        BadCertificate::Untrusted => format!(
-            "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {url_setting}",
-            CA_CERT.label()
-        ),
-        BadCertificate::WrongHost => format!(
-            "the certificate is for another host name: set {url_setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
-        ),
-    };
-    format!("{fix}; not retried, as waiting does not change a certificate")
-}
+use std::time::{Duration, Instant, SystemTime};
 
 pub const BASE_DELAY: Duration = Duration::from_millis(250);
 pub const MAX_DELAY: Duration = Duration::from_secs(30);
@@ -161,70 +56,73 @@ pub enum Attempt<T> {
     Step,
 }
 
-/// Sends, classifies and waits until an attempt is [`Attempt::Done`], `max_attempts` are
-/// spent, the run stops (`stop` fires for a cause that stops `part`), or the next attempt would
-/// come after the deadline: the token's, or `until` when that is earlier. The attempt gets its
-/// number (0 for the first, which is always made); `retrying` hears of each retry, for `-v`.
-/// Err is the message saying why it gave up.
+/// Attempts and waits until an attempt is [`Attempt::Done`], `max_attempts` are spent, the run
+/// stops (`stop` fires for a cause that stops `part`), or the next attempt would come after the
+/// deadline: the token's, or `until` when that is earlier. The attempt gets its number (0 for
+/// the first, which is always made); `-v` hears of each retry. Err says why it gave up.
 pub fn run<T>(
     until: Option<Instant>,
     stop: &Stop,
     part: Part,
     max_attempts: Option<u32>,
     mut attempt: impl FnMut(u32) -> Attempt<T>,
-    retrying: impl Fn(&str),
 ) -> Result<T, String> {
     let mut n = 0;
     loop {
         let step = attempt(n);
         n += 1;
+        let spent = max_attempts.is_some_and(|max| n >= max);
         let (why, asked) = match step {
             Attempt::Done(v) => return Ok(v),
-            Attempt::Again { why, wait } => (why, wait),
-            Attempt::Step if max_attempts.is_some_and(|max| n >= max) => {
-                return Err(format!("gave up after {n} attempts"));
-            }
+            Attempt::Step if spent => return Err(format!("gave up after {n} attempts")),
             Attempt::Step => continue,
+            Attempt::Again { why, wait } => (why, wait),
         };
-        if max_attempts.is_some_and(|max| n >= max) {
-            return Err(format!(
-                "{why} ({n} attempt{})",
-                if n == 1 { "" } else { "s" }
-            ));
+        if spent {
+            let s = if n == 1 { "" } else { "s" };
+            return Err(format!("{why} ({n} attempt{s})"));
         }
         let pause = next_wait(n, asked, fastrand::f64());
-        retrying(&format!("{why}; retry {n} in {} ms", pause.as_millis()));
+        crate::say::verbose(format_args!("{why}; retry {n} in {} ms", pause.as_millis()));
         wait(pause, until, stop, part, &why)?;
     }
 }
 
-/// Sleeps `wait` unless the run stops. A wait that would pass the deadline (the token's, or
-/// `until`: a `Retry-After` or a rate-limit reset beyond MAX_RUN_TIME) sleeps until the
-/// deadline and then gives up with a message saying so; the next run goes on. The one place a
-/// wait meets the deadline, and a timed wait on the token: a signal ends it at once, wherever
-/// it moves the deadline.
+/// Sleeps `pause` unless the run stops. A pause that would end after the deadline (the
+/// token's, or `until`: a `Retry-After` beyond MAX_RUN_TIME) gives up at once, saying so,
+/// instead of idling until then; the next run goes on. The one place a wait meets the
+/// deadline, and a timed wait on the token: a signal ends it at once.
 fn wait(
-    wait: Duration,
+    pause: Duration,
     until: Option<Instant>,
     stop: &Stop,
     part: Part,
     why: &str,
 ) -> Result<(), String> {
-    let now = Instant::now();
-    // At most MAX_RETRY_AFTER (`next_wait`): no overflow.
-    let end = now + wait;
-    let limit = match (until, stop.deadline()) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b).unwrap_or(end),
+    let stopping = || format!("{why} (not retried: the run is stopping)");
+    let past = || {
+        format!(
+            "{why}; the next attempt would come in {}, after {MAX_RUN_TIME}, so the run ends now instead of waiting for it (the next run goes on)",
+            human(pause)
+        )
     };
-    match stop.sleep_until(end.min(limit), part) {
-        Ok(()) if end <= limit => Ok(()),
-        Ok(()) | Err(Cause::Deadline) => Err(format!(
-            "{why}; the next attempt would come after {MAX_RUN_TIME}, so this run waited {} until {MAX_RUN_TIME} and stops (the next run goes on)",
-            human(limit.saturating_duration_since(now))
-        )),
-        Err(_) => Err(format!("{why} (not retried: the run is stopping)")),
+    let give_up = |cause| match cause {
+        Cause::Deadline => past(),
+        _ => stopping(),
+    };
+    if let Some(cause) = stop.stopped(part) {
+        return Err(give_up(cause));
     }
+    // At most MAX_RETRY_AFTER (`next_wait`): no overflow.
+    let end = Instant::now() + pause;
+    if [until, stop.deadline()]
+        .into_iter()
+        .flatten()
+        .any(|limit| end > limit)
+    {
+        return Err(past());
+    }
+    stop.sleep_until(end, part).map_err(give_up)
 }
 
 /// A duration as people read it: to the millisecond under a minute ("1s 500ms"), else to the
@@ -238,121 +136,58 @@ pub fn human(d: Duration) -> String {
     humantime::format_duration(rounded).to_string()
 }
 
-/// The wait until a Unix-seconds reset time (`x-ratelimit-reset`), zero when it has passed.
-pub fn until_unix(reset: u64, now: SystemTime) -> Duration {
-    let now = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    Duration::from_secs(reset).saturating_sub(now)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn statuses_are_classified_as_documented() {
-        assert_eq!(classify(200), Verdict::Delivered);
-        assert_eq!(classify(204), Verdict::Delivered);
-        for s in [408, 500, 502, 504] {
-            assert_eq!(classify(s), Verdict::Retry { throttled: false }, "{s}");
-        }
-        for s in [429, 503] {
-            assert_eq!(classify(s), Verdict::Retry { throttled: true }, "{s}");
-        }
-        for s in [400, 409, 413, 422] {
-            assert_eq!(classify(s), Verdict::Refused(s), "{s}");
-        }
-        for s in [301, 302, 307, 308, 401, 403, 404, 405, 407, 410, 415, 501] {
-            assert_eq!(classify(s), Verdict::Misconfigured(s), "{s}");
-        }
-        assert!(misconfigured_advice(401).contains("AUTHORIZATION"));
-        assert!(misconfigured_advice(404).contains("WEBHOOK_URL"));
-        assert!(misconfigured_advice(308).contains("WEBHOOK_URL"));
-    }
-
-    #[test]
-    fn refused_certificates_are_told_from_passing_failures() {
-        use rustls::{CertificateError, Error as Tls};
-        // As reqwest nests it: the TLS error inside an io::Error inside the request error.
-        let nested = |tls: Tls| -> Box<dyn std::error::Error + 'static> {
-            Box::new(std::io::Error::other(std::io::Error::other(tls)))
-        };
-        let untrusted = nested(Tls::InvalidCertificate(CertificateError::UnknownIssuer));
-        assert_eq!(
-            bad_certificate(untrusted.as_ref()),
-            Some(BadCertificate::Untrusted)
-        );
-        let expired = nested(Tls::InvalidCertificate(CertificateError::Expired));
-        assert_eq!(
-            bad_certificate(expired.as_ref()),
-            Some(BadCertificate::Untrusted)
-        );
-        let host = nested(Tls::InvalidCertificate(CertificateError::NotValidForName));
-        assert_eq!(
-            bad_certificate(host.as_ref()),
-            Some(BadCertificate::WrongHost)
-        );
-        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
-        assert_eq!(bad_certificate(&reset), None);
-        let handshake = nested(Tls::HandshakeNotComplete);
-        assert_eq!(bad_certificate(handshake.as_ref()), None);
-
-        let advice = certificate_advice(BadCertificate::Untrusted, "WEBHOOK_URL");
-        assert!(
-            advice.contains("CA_CERT") && advice.contains("WEBHOOK_URL"),
-            "{advice}"
-        );
-        let advice = certificate_advice(BadCertificate::WrongHost, "AUTH0_DOMAIN");
-        assert!(advice.contains("AUTH0_DOMAIN"), "{advice}");
-    }
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn every_attempt_counts_toward_the_limit_steps_included() {
         // A token fetched, then answers that are asked again: the limit is on all of them.
         let stop = Stop::until(Instant::now() + Duration::from_secs(3600));
         let mut sent = 0;
-        let given_up = run::<()>(
-            None,
-            &stop,
-            Part::Sending,
-            Some(4),
-            |n| {
-                sent += 1;
-                match n {
-                    0 => Attempt::Step,
-                    _ => Attempt::Again {
-                        why: "Auth0 answered 502".into(),
-                        wait: Some(Duration::ZERO),
-                    },
-                }
-            },
-            |_| {},
-        );
+        let given_up = run::<()>(None, &stop, Part::Sending, Some(4), |n| {
+            sent += 1;
+            match n {
+                0 => Attempt::Step,
+                _ => Attempt::Again {
+                    why: "Auth0 answered 502".into(),
+                    wait: Some(Duration::ZERO),
+                },
+            }
+        });
         assert_eq!(sent, 4);
         assert_eq!(given_up, Err("Auth0 answered 502 (4 attempts)".to_string()));
 
         let mut sent = 0;
-        let steps = run::<()>(
-            None,
-            &stop,
-            Part::Sending,
-            Some(2),
-            |_| {
-                sent += 1;
-                Attempt::Step
-            },
-            |_| {},
-        );
+        let steps = run::<()>(None, &stop, Part::Sending, Some(2), |_| {
+            sent += 1;
+            Attempt::Step
+        });
         assert_eq!(sent, 2);
         assert!(steps.is_err());
         assert_eq!(
-            run(None, &stop, Part::Sending, Some(2), Attempt::Done, |_| {}),
+            run(None, &stop, Part::Sending, Some(2), Attempt::Done),
             Ok(0)
         );
     }
 
     #[test]
     fn a_wait_past_the_deadline_gives_up_and_a_stopped_run_retries_nothing() {
+        // A Retry-After beyond the deadline ends the retries at once, saying so.
+        let soon = Stop::until(Instant::now() + Duration::from_secs(3600));
+        let asked = wait(
+            Duration::from_secs(120),
+            Some(Instant::now() + Duration::from_secs(20)),
+            &soon,
+            Part::Sending,
+            "503",
+        );
+        assert_eq!(
+            asked.unwrap_err(),
+            "503; the next attempt would come in 2m, after MAX_RUN_TIME, so the run ends now instead of waiting for it (the next run goes on)"
+        );
         let stop = Stop::until(Instant::now());
         let past = wait(Duration::from_secs(5), None, &stop, Part::Sending, "503");
         assert!(past.unwrap_err().contains("after MAX_RUN_TIME"));
@@ -374,20 +209,13 @@ mod tests {
         let stopped = Stop::new();
         stopped.interrupt(15, Duration::from_secs(10));
         let mut sent = 0;
-        let given_up = run::<()>(
-            None,
-            &stopped,
-            Part::Sending,
-            None,
-            |_| {
-                sent += 1;
-                Attempt::Again {
-                    why: "webhook answered 503".into(),
-                    wait: Some(Duration::from_secs(1)),
-                }
-            },
-            |_| {},
-        );
+        let given_up = run::<()>(None, &stopped, Part::Sending, None, |_| {
+            sent += 1;
+            Attempt::Again {
+                why: "webhook answered 503".into(),
+                wait: Some(Duration::from_secs(1)),
+            }
+        });
         assert_eq!(sent, 1, "the first attempt is made, no retry");
         assert_eq!(
             given_up,
@@ -429,13 +257,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn reset_in_the_past_means_no_wait() {
-        let now = UNIX_EPOCH + Duration::from_secs(100);
-        assert_eq!(until_unix(90, now), Duration::ZERO);
-        assert_eq!(until_unix(105, now), Duration::from_secs(5));
-    }
-
     proptest! {
         #[test]
         fn any_retry_after_value_is_read_without_panic(value in "\\PC{0,40}", now in 0u64..u64::MAX / 2) {
@@ -443,7 +264,6 @@ mod tests {
             if let Some(d) = parse_retry_after(&value, now) {
                 prop_assert!(next_wait(1, Some(d), 0.5) <= MAX_RETRY_AFTER);
             }
-            let _ = until_unix(u64::MAX, now);
         }
 
         #[test]

@@ -7,7 +7,7 @@ use crate::outcome::{Outcome, RECORDED};
 use crate::report;
 use crate::say;
 use crate::settings::{DEAD_LETTER_FILE, MAX_RUN_TIME, METRICS_FILE};
-use crate::state::{State, Totals};
+use crate::state::State;
 use anyhow::Result;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,130 +15,41 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Every metric's name starts with this.
 const PREFIX: &str = "auth0_mgmt_webhooks";
 
-/// What waits in DEAD_LETTER_FILE (`path`) for `tenant` (its records and the lines that are not
-/// records; another tenant sharing the file counts its own), if one is set and readable.
-pub fn dead_letter_pending(path: Option<&Path>, tenant: &str) -> Option<u64> {
-    let path = path?;
-    match crate::sink::dead_letter::pending(path, tenant) {
-        Ok(n) => n,
-        Err(e) => {
-            say::warn(format_args!(
-                "counting the lines of {DEAD_LETTER_FILE} {}: {e}",
-                path.display()
-            ));
-            None
-        }
-    }
-}
-
-/// Writes METRICS_FILE (`path`), if set, with the tenant's host as each metric's `tenant`
-/// label; a failure is a warning.
-pub fn write(path: Option<&Path>, host: &str, metrics: &Metrics) {
-    let Some(path) = path else {
+/// Writes METRICS_FILE (`file`), if set: the one writer, after a run and after `redeliver`.
+/// `host` is each metric's `tenant` label; `dead_letter` the file and the tenant whose lines
+/// waiting in it are counted; `state` the state as held in memory, if it was read; `early` the
+/// outcome of a run that ended before it recorded itself, and how long it took. A failure is a
+/// warning.
+pub fn write(
+    file: Option<&Path>,
+    host: &str,
+    dead_letter: (Option<&Path>, &str),
+    state: Option<&State>,
+    early: Option<(Outcome, Duration)>,
+) {
+    let Some(path) = file else {
         return;
     };
-    if let Err(e) = write_atomically(path, &render(host, metrics)) {
+    let pending = state.and(dead_letter.0);
+    let pending = pending.and_then(|file| dead_letter_pending(file, dead_letter.1));
+    let text = render(host, state, early, pending, SystemTime::now());
+    if let Err(e) = write_atomically(path, &text) {
         say::warn(format_args!(
             "{METRICS_FILE} not written ({e:#}); the run is not affected"
         ));
     }
 }
 
-/// The last run as the gauges show it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LastRun {
-    /// Unix seconds when it ended.
-    pub at: f64,
-    pub outcome: Outcome,
-    pub duration: f64,
-    pub delivered: u64,
-    pub dead_lettered: u64,
-}
-
-/// What the metrics file says: the last run, the totals of all runs, and the dead letters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metrics {
-    pub last_run: Option<LastRun>,
-    /// Unix seconds when the last run with exit 0 ended; `None` until one has.
-    pub last_success: Option<f64>,
-    /// Seconds; see [`lag`].
-    pub lag: Option<f64>,
-    /// `None` when the state could not be read (the run ended before it).
-    pub totals: Option<Totals>,
-    pub dead_letter_pending: Option<u64>,
-}
-
-impl Metrics {
-    /// From the state as the run (or `redeliver`) holds it: its last run, totals, checkpoint.
-    pub fn of_state(state: &State, dead_letter_pending: Option<u64>, now: SystemTime) -> Metrics {
-        let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
-        let last = state.history.back();
-        Metrics {
-            last_run: last.map(|r| {
-                let (start, end) = (time(&r.started_at), time(&r.finished_at));
-                LastRun {
-                    at: end.map(unix).unwrap_or_default(),
-                    outcome: r.outcome,
-                    duration: match (start, end) {
-                        (Some(s), Some(e)) => e.duration_since(s).unwrap_or_default(),
-                        _ => Duration::ZERO,
-                    }
-                    .as_secs_f64(),
-                    delivered: r.logs_delivered,
-                    dead_lettered: r.logs_dead_lettered,
-                }
-            }),
-            last_success: state
-                .totals
-                .last_success_at
-                .as_deref()
-                .and_then(time)
-                .map(unix),
-            lag: last
-                .and_then(|r| {
-                    lag(
-                        r.outcome,
-                        r.newest_log_date.as_deref(),
-                        state.checkpoint.as_deref(),
-                        now,
-                    )
-                })
-                .map(|d| d.as_secs_f64()),
-            totals: Some(state.totals.clone()),
-            dead_letter_pending,
-        }
-    }
-
-    /// What the state still says after a run that ended early: the totals, the last success,
-    /// how far behind the checkpoint is, the dead letters.
-    pub fn keep(&mut self, state: &State, dead_letter_pending: Option<u64>, now: SystemTime) {
-        let of_state = Metrics::of_state(state, dead_letter_pending, now);
-        let outcome = self
-            .last_run
-            .as_ref()
-            .map_or(Outcome::Failed, |r| r.outcome);
-        self.last_success = of_state.last_success;
-        self.totals = of_state.totals;
-        self.dead_letter_pending = of_state.dead_letter_pending;
-        self.lag = lag(outcome, None, state.checkpoint.as_deref(), now).map(|d| d.as_secs_f64());
-    }
-
-    /// A run that ended before it could read its state: only its own end is known.
-    pub fn early(outcome: Outcome, took: Duration, now: SystemTime) -> Metrics {
-        Metrics {
-            last_run: Some(LastRun {
-                at: unix(now),
-                outcome,
-                duration: took.as_secs_f64(),
-                delivered: 0,
-                dead_lettered: 0,
-            }),
-            last_success: None,
-            lag: None,
-            totals: None,
-            dead_letter_pending: None,
-        }
-    }
+/// What waits in DEAD_LETTER_FILE for `tenant` (its records and the lines that are not
+/// records; another tenant sharing the file counts its own), if it is readable.
+fn dead_letter_pending(path: &Path, tenant: &str) -> Option<u64> {
+    crate::sink::dead_letter::pending(path, tenant).unwrap_or_else(|e| {
+        say::warn(format_args!(
+            "counting the lines of {DEAD_LETTER_FILE} {}: {e}",
+            path.display()
+        ));
+        None
+    })
 }
 
 /// How far behind Auth0 the delivery is. A run that caught up is not behind (0), whatever the
@@ -168,8 +79,16 @@ fn unix(t: SystemTime) -> f64 {
 }
 
 /// The textfile, in the Prometheus text exposition format: each metric with its HELP and TYPE,
-/// each sample with the `tenant` label.
-pub fn render(tenant: &str, m: &Metrics) -> String {
+/// each sample with the `tenant` label. From the state as the run (or `redeliver`) holds it
+/// (its last run, totals and checkpoint), and the run's own end when it ended `early`, before it
+/// recorded itself (its outcome, how long it took); without a state, only that end is known.
+fn render(
+    tenant: &str,
+    state: Option<&State>,
+    early: Option<(Outcome, Duration)>,
+    dead_letter_pending: Option<u64>,
+    now: SystemTime,
+) -> String {
     let tenant = escape_label(tenant);
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
@@ -185,13 +104,34 @@ pub fn render(tenant: &str, m: &Metrics) -> String {
     };
     let one = |v: f64| [(String::new(), v)];
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
     metric(
         "build_info",
         "gauge",
         "Always 1; the version of the tool that wrote this file.",
         &[(format!(",version=\"{}\"", env!("CARGO_PKG_VERSION")), 1.0)],
     );
-    if let Some(r) = &m.last_run {
+    let last = state.and_then(|s| s.history.back());
+    // (when it ended, its outcome, how long it took, logs delivered, logs set aside)
+    let ended = match early {
+        Some((outcome, took)) => Some((unix(now), outcome, took, 0, 0)),
+        None => last.map(|r| {
+            let (start, end) = (time(&r.started_at), time(&r.finished_at));
+            let took = start
+                .zip(end)
+                .map(|(s, e)| e.duration_since(s).unwrap_or_default());
+            let at = end.map(unix).unwrap_or_default();
+            let dead = r.logs_dead_lettered;
+            (
+                at,
+                r.outcome,
+                took.unwrap_or_default(),
+                r.logs_delivered,
+                dead,
+            )
+        }),
+    };
+    if let Some((at, outcome, took, delivered, dead_lettered)) = ended {
         let caught_up_help = format!(
             "1 if the last run reached the newest log Auth0 had, 0 if it stopped short ({MAX_RUN_TIME}, a failure, a signal)."
         );
@@ -199,60 +139,69 @@ pub fn render(tenant: &str, m: &Metrics) -> String {
             (
                 "last_run_timestamp_seconds",
                 "When the last run ended, in Unix seconds.",
-                r.at,
+                at,
             ),
             (
                 "last_run_status",
                 "1 if the last run ended with exit 0 (ok), else 0.",
-                flag(r.outcome.is_success()),
+                flag(outcome.is_success()),
             ),
             (
                 "last_run_exit_code",
                 "The last run's exit code (0 ok, 1 failed, 2 invalid, 3 dead-lettered, 128+N signal N).",
-                f64::from(r.outcome.exit_code()),
+                f64::from(outcome.exit_code()),
             ),
             (
                 "last_run_caught_up",
                 &caught_up_help,
-                flag(r.outcome.caught_up()),
+                flag(outcome.caught_up()),
             ),
             (
                 "last_run_duration_seconds",
                 "How long the last run took.",
-                r.duration,
+                took.as_secs_f64(),
             ),
             (
                 "last_run_logs_delivered",
                 "Logs the last run delivered to the webhook.",
-                r.delivered as f64,
+                delivered as f64,
             ),
             (
                 "last_run_logs_dead_lettered",
                 "Logs the last run set aside in the dead-letter file.",
-                r.dead_lettered as f64,
+                dead_lettered as f64,
             ),
         ];
         for (name, help, value) in gauges {
             metric(name, "gauge", help, &one(value));
         }
     }
-    if let Some(t) = m.last_success {
+    let Some(state) = state else {
+        return out;
+    };
+    let last_success = state.totals.last_success_at.as_deref().and_then(time);
+    if let Some(t) = last_success {
         metric(
             "last_success_timestamp_seconds",
             "gauge",
             "When the last run that ended with exit 0 ended, in Unix seconds.",
-            &one(t),
+            &one(unix(t)),
         );
     }
-    if let Some(lag) = m.lag {
+    let newest = last.and_then(|r| r.newest_log_date.as_deref());
+    let lag = ended.and_then(|(_, outcome, ..)| {
+        let newest = newest.filter(|_| early.is_none());
+        lag(outcome, newest, state.checkpoint.as_deref(), now)
+    });
+    if let Some(lag) = lag {
         metric(
             "checkpoint_lag_seconds",
             "gauge",
             "How far behind Auth0 the checkpoint is (0 when the last run caught up).",
-            &one(lag),
+            &one(lag.as_secs_f64()),
         );
     }
-    if let Some(n) = m.dead_letter_pending {
+    if let Some(n) = dead_letter_pending {
         metric(
             "dead_letter_pending",
             "gauge",
@@ -260,52 +209,44 @@ pub fn render(tenant: &str, m: &Metrics) -> String {
             &one(n as f64),
         );
     }
-    if let Some(t) = &m.totals {
-        let counters: [(&str, &str, u64); 3] = [
-            (
-                "logs_fetched_total",
-                "Logs fetched from Auth0 by every run of this state file.",
-                t.logs_fetched,
-            ),
-            (
-                "logs_delivered_total",
-                "Logs delivered to the webhook by every run of this state file.",
-                t.logs_delivered,
-            ),
-            (
-                "logs_dead_lettered_total",
-                "Logs set aside in the dead-letter file by every run of this state file.",
-                t.logs_dead_lettered,
-            ),
-        ];
-        for (name, help, value) in counters {
-            metric(name, "counter", help, &one(value as f64));
-        }
-        // Each recorded status has its series from the first run on, so that `increase()`
-        // sees the first failure.
-        let mut statuses: Vec<&str> = RECORDED.to_vec();
-        statuses.extend(
-            t.runs
-                .keys()
-                .map(String::as_str)
-                .filter(|s| !RECORDED.contains(s)),
-        );
-        let runs: Vec<(String, f64)> = statuses
-            .iter()
-            .map(|s| {
-                (
-                    format!(",status=\"{}\"", escape_label(s)),
-                    t.runs.get(*s).copied().unwrap_or(0) as f64,
-                )
-            })
-            .collect();
-        metric(
-            "runs_total",
-            "counter",
-            "Runs of this state file, by how they ended.",
-            &runs,
-        );
+    let t = &state.totals;
+    let counters: [(&str, &str, u64); 3] = [
+        (
+            "logs_fetched_total",
+            "Logs fetched from Auth0 by every run of this state file.",
+            t.logs_fetched,
+        ),
+        (
+            "logs_delivered_total",
+            "Logs delivered to the webhook by every run of this state file.",
+            t.logs_delivered,
+        ),
+        (
+            "logs_dead_lettered_total",
+            "Logs set aside in the dead-letter file by every run of this state file.",
+            t.logs_dead_lettered,
+        ),
+    ];
+    for (name, help, value) in counters {
+        metric(name, "counter", help, &one(value as f64));
     }
+    // Each recorded status has its series from the first run on, so that `increase()`
+    // sees the first failure.
+    let others = t.runs.keys().filter(|s| !RECORDED.contains(s));
+    let runs: Vec<(String, f64)> = RECORDED
+        .iter()
+        .chain(others)
+        .map(|s| {
+            let n = t.runs.get(s).copied().unwrap_or(0);
+            (format!(",status=\"{s}\""), n as f64)
+        })
+        .collect();
+    metric(
+        "runs_total",
+        "counter",
+        "Runs of this state file, by how they ended.",
+        &runs,
+    );
     out
 }
 
@@ -377,21 +318,25 @@ mod tests {
             Outcome::DeadLettered { caught_up: true },
             "2026-11-26T09:05:00.000Z",
         ));
-        let m = Metrics::of_state(&state, Some(2), now);
-        let last = m.last_run.as_ref().unwrap();
-        assert_eq!(last.outcome, Outcome::DeadLettered { caught_up: true });
-        assert_eq!(last.duration, 300.0);
+        let text = render("t", Some(&state), None, Some(2), now);
         let success = humantime::parse_rfc3339("2026-11-26T09:00:02Z").unwrap();
-        assert_eq!(
-            m.last_success,
-            Some(unix(success)),
-            "dead-lettered is no success"
-        );
-        let t = m.totals.unwrap();
-        assert_eq!((t.logs_fetched, t.logs_delivered), (8, 6));
-        assert_eq!(t.runs["ok"], 1);
-        assert_eq!(m.dead_letter_pending, Some(2));
-        assert_eq!(m.lag, Some(0.0));
+        for sample in [
+            "last_run_exit_code{tenant=\"t\"} 3\n",
+            "last_run_duration_seconds{tenant=\"t\"} 300\n",
+            // Dead-lettered is no success.
+            &format!(
+                "last_success_timestamp_seconds{{tenant=\"t\"}} {}\n",
+                number(unix(success))
+            ),
+            "logs_fetched_total{tenant=\"t\"} 8\n",
+            "logs_delivered_total{tenant=\"t\"} 6\n",
+            "runs_total{tenant=\"t\",status=\"ok\"} 1\n",
+            "runs_total{tenant=\"t\",status=\"failed\"} 0\n",
+            "dead_letter_pending{tenant=\"t\"} 2\n",
+            "checkpoint_lag_seconds{tenant=\"t\"} 0\n",
+        ] {
+            assert!(text.contains(sample), "{sample} not in {text}");
+        }
     }
 
     #[test]
@@ -406,23 +351,26 @@ mod tests {
             ..Default::default()
         });
         state.checkpoint = Some(format!("900{}{}", "20261126095000000", "0".repeat(36)));
-        let mut m = Metrics::early(Outcome::Failed, Duration::from_secs(1), now);
-        m.keep(&state, Some(1), now);
-        assert_eq!(m.last_run.as_ref().unwrap().outcome, Outcome::Failed);
-        assert!(m.last_success.is_some());
-        assert_eq!(m.totals.unwrap().logs_delivered, 7);
-        assert_eq!(m.lag, Some(600.0), "the checkpoint's age, not 0");
-        assert_eq!(m.dead_letter_pending, Some(1));
+        let early = Some((Outcome::Failed, Duration::from_secs(1)));
+        let text = render("t", Some(&state), early, Some(1), now);
+        for sample in [
+            "last_run_exit_code{tenant=\"t\"} 1\n",
+            "last_run_duration_seconds{tenant=\"t\"} 1\n",
+            "last_success_timestamp_seconds{tenant=\"t\"} ",
+            "logs_delivered_total{tenant=\"t\"} 7\n",
+            // The checkpoint's age, not 0.
+            "checkpoint_lag_seconds{tenant=\"t\"} 600\n",
+            "dead_letter_pending{tenant=\"t\"} 1\n",
+        ] {
+            assert!(text.contains(sample), "{sample} not in {text}");
+        }
     }
 
     #[test]
     fn render_escapes_the_tenant_and_leaves_out_what_is_not_known() {
-        let m = Metrics::early(
-            Outcome::Invalid,
-            Duration::from_millis(1500),
-            UNIX_EPOCH + Duration::from_secs(100),
-        );
-        let text = render("acme\"eu", &m);
+        let early = Some((Outcome::Invalid, Duration::from_millis(1500)));
+        let now = UNIX_EPOCH + Duration::from_secs(100);
+        let text = render("acme\"eu", None, early, None, now);
         assert!(text.contains("auth0_mgmt_webhooks_last_run_status{tenant=\"acme\\\"eu\"} 0\n"));
         assert!(text.contains(
             "auth0_mgmt_webhooks_last_run_duration_seconds{tenant=\"acme\\\"eu\"} 1.500\n"

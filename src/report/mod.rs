@@ -114,7 +114,7 @@ impl Summary {
                 facts.push(format!("{} dead-lettered", r.logs_dead_lettered));
             }
             return end_line(
-                &status_words(r.outcome),
+                status_words(r.outcome),
                 &format!(
                     "delivered {} of {}",
                     r.logs_delivered,
@@ -138,7 +138,13 @@ impl Summary {
 
 /// The one shape of the line a run or a `redeliver` ends with:
 /// `{status}: {what} ({facts}) in 1.2s; {tail}`.
-pub fn end_line(status: &str, what: &str, facts: &[String], took: Duration, tail: &str) -> String {
+pub fn end_line(
+    status: impl std::fmt::Display,
+    what: &str,
+    facts: &[String],
+    took: Duration,
+    tail: &str,
+) -> String {
     format!(
         "{status}: {what} ({}) in {:.1}s; {tail}",
         facts.join(", "),

@@ -8,7 +8,7 @@
 
 use crate::http::ClientConfig;
 use crate::outcome::Outcome;
-use crate::report::metrics::{self, Metrics};
+use crate::report::metrics;
 use crate::report::post::{self, Failure};
 use crate::report::{self, Summary};
 use crate::say;
@@ -20,7 +20,7 @@ use reqwest::blocking::Client;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Monitors show the ping's body to the user; healthchecks.io keeps the first 100 kB, others
 /// less. The summary line and an error fit in far less.
@@ -163,12 +163,7 @@ impl<'a> Monitor<'a> {
             serde_json::to_string(summary).expect("summary serializes")
         );
         self.ping(Ping::End(summary.run.outcome.exit_code()), body);
-        let pending = self.dead_letter_pending();
-        metrics::write(
-            self.cfg.metrics_file.as_deref(),
-            self.host,
-            &Metrics::of_state(state, pending, SystemTime::now()),
-        );
+        self.write_metrics(Some(state), None);
     }
 
     /// A run that ended before its summary; `state` as it read it, if it got so far. One that
@@ -182,15 +177,13 @@ impl<'a> Monitor<'a> {
         let error = format!("{err:#}");
         let body = format!("error: {error}\n{}", report::failure_json(outcome, &error));
         self.ping(Ping::End(outcome.exit_code()), body);
-        let mut m = Metrics::early(outcome, self.started.elapsed(), SystemTime::now());
-        if let Some(state) = state {
-            m.keep(state, self.dead_letter_pending(), SystemTime::now());
-        }
-        metrics::write(self.cfg.metrics_file.as_deref(), self.host, &m);
+        self.write_metrics(state, Some((outcome, self.started.elapsed())));
     }
 
-    fn dead_letter_pending(&self) -> Option<u64> {
-        metrics::dead_letter_pending(self.dead_letter, &self.tenant)
+    fn write_metrics(&self, state: Option<&State>, early: Option<(Outcome, Duration)>) {
+        let file = self.cfg.metrics_file.as_deref();
+        let dead_letter = (self.dead_letter, self.tenant.as_str());
+        metrics::write(file, self.host, dead_letter, state, early);
     }
 
     fn ping(&self, ping: Ping, body: String) {
@@ -210,30 +203,24 @@ fn send_ping(
     body: String,
     stop: &Stop,
 ) {
-    let shown = match ping {
-        Ping::Start => format!("{}/start", crate::settings::HEALTHCHECK_URL),
-        Ping::End(0) => crate::settings::HEALTHCHECK_URL.to_string(),
-        Ping::End(code) => format!("{}/{code}", crate::settings::HEALTHCHECK_URL),
+    let url_setting = crate::settings::HEALTHCHECK_URL;
+    let (shown, part) = match ping {
+        Ping::Start => (format!("{url_setting}/start"), Part::Sending),
+        Ping::End(0) => (url_setting.to_string(), Part::Reporting),
+        Ping::End(code) => (format!("{url_setting}/{code}"), Part::Reporting),
     };
     let Some(url) = ping_url(base.expose(), ping, rid) else {
         return;
     };
-    let part = match ping {
-        Ping::Start => Part::Sending,
-        Ping::End(_) => Part::Reporting,
-    };
     let body = bytes::Bytes::from(truncate(secret::scrub(&body), MAX_PING_BODY));
+    let body = ("text/plain; charset=utf-8", body);
     let sent = post::post(
-        stop,
-        part,
+        http,
+        url.as_str(),
+        body,
+        (stop, part),
         &shown,
-        crate::settings::HEALTHCHECK_URL.env,
-        |timeout| {
-            http.post(url.clone())
-                .timeout(timeout)
-                .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-                .body(body.clone())
-        },
+        url_setting.env,
     );
     match sent {
         Ok(_) => {}

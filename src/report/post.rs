@@ -1,15 +1,14 @@
-//! Sending a report (a Slack message, a healthcheck ping): one POST through the retry runner
-//! and the status classifier every client uses, bounded so that a report never holds the run
+//! Sending a report (a Slack message, a healthcheck ping): one POST through the attempt and
+//! the retry runner every client uses, bounded so that a report never holds the run
 //! long: at most [`ATTEMPTS`] attempts, none started later than [`WITHIN`] after the first nor
 //! after the run's deadline. What no wait changes (a refused certificate, a 4xx other than 408
 //! and 429, a redirect) is final at once.
 
-use crate::http::{describe, read_prefix};
-use crate::retry::{self, Attempt, Verdict};
-use crate::say;
-use crate::secret::scrub;
+use crate::http::{self, Reply, Unanswered, Verdict, read_prefix};
+use crate::retry::{self, Attempt};
 use crate::stop::{Part, Stop};
-use reqwest::blocking::RequestBuilder;
+use bytes::Bytes;
+use reqwest::blocking::Client;
 use std::time::{Duration, Instant};
 
 /// Attempts a report gets at most.
@@ -31,64 +30,59 @@ pub enum Failure {
     Unreached(String),
 }
 
-/// POSTs what `request` builds, given the attempt's timeout; `shown` names the endpoint in
+/// POSTs `body` (its content type, its bytes) to `url`; `shown` names the endpoint in
 /// `-v` lines (never its URL, a secret), and `setting` the one to fix for a refused
 /// certificate. `stop` and `part` say what cuts the retries short: the
 /// run's token, for a report sent while the run goes on (`Sending`: a signal ends them) or at
 /// its end (`Reporting`: only the deadline). The status that took it, or why not.
 pub fn post(
-    stop: &Stop,
-    part: Part,
+    http: &Client,
+    url: &str,
+    (content_type, body): (&str, Bytes),
+    (stop, part): (&Stop, Part),
     shown: &str,
     setting: &str,
-    request: impl Fn(Duration) -> RequestBuilder,
 ) -> Result<u16, Failure> {
-    let first = Instant::now();
-    let until = first + WITHIN;
+    let until = Instant::now() + WITHIN;
     let mut last = None;
-    let sent = retry::run(
-        Some(until),
-        stop,
-        part,
-        Some(ATTEMPTS),
-        |_| {
-            let timeout = until.saturating_duration_since(Instant::now());
-            let started = Instant::now();
-            let (failure, wait) = match request(timeout.max(MIN_TIMEOUT)).send() {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    say::request("POST", shown, &status.to_string(), started.elapsed());
-                    let wait = retry::retry_after(resp.headers());
-                    // Read to its end when short, so the connection is kept for a retry.
-                    let answer = read_prefix(resp, ANSWER_PREFIX);
-                    match retry::classify(status) {
-                        Verdict::Delivered => return Attempt::Done(Ok(status)),
-                        Verdict::Retry { .. } => (Failure::Answered { status, answer }, wait),
-                        Verdict::Refused(_) | Verdict::Misconfigured(_) => {
-                            return Attempt::Done(Err(Failure::Answered { status, answer }));
-                        }
-                    }
+    let sent = retry::run(Some(until), stop, part, Some(ATTEMPTS), |_| {
+        let timeout = until
+            .saturating_duration_since(Instant::now())
+            .max(MIN_TIMEOUT);
+        let request = (http.post(url).timeout(timeout))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.clone());
+        let (failure, wait, retried) = match http::attempt(request, "POST", shown, setting) {
+            Ok(Reply {
+                status,
+                verdict,
+                retry_after,
+                resp,
+            }) => {
+                // Read to its end when short, so the connection is kept for a retry.
+                let answer = read_prefix(resp, ANSWER_PREFIX);
+                match verdict {
+                    Verdict::Delivered => return Attempt::Done(Ok(status)),
+                    v => (
+                        Failure::Answered { status, answer },
+                        retry_after,
+                        matches!(v, Verdict::Retry { .. }),
+                    ),
                 }
-                Err(e) => {
-                    let bad = retry::bad_certificate(&e);
-                    let d = scrub(&describe(e));
-                    say::request("POST", shown, &d, started.elapsed());
-                    if let Some(bad) = bad {
-                        let advice = retry::certificate_advice(bad, setting);
-                        return Attempt::Done(Err(Failure::Unreached(format!("{d}; {advice}"))));
-                    }
-                    (Failure::Unreached(d), None)
-                }
-            };
-            let why = match &failure {
-                Failure::Answered { status, .. } => format!("{shown} answered {status}"),
-                Failure::Unreached(d) => format!("{shown}: {d}"),
-            };
-            last = Some(failure);
-            Attempt::Again { why, wait }
-        },
-        |line| say::verbose(line),
-    );
+            }
+            Err(Unanswered::Final(d)) => (Failure::Unreached(d), None, false),
+            Err(Unanswered::Passing(d)) => (Failure::Unreached(d), None, true),
+        };
+        if !retried {
+            return Attempt::Done(Err(failure));
+        }
+        let why = match &failure {
+            Failure::Answered { status, .. } => format!("{shown} answered {status}"),
+            Failure::Unreached(d) => format!("{shown}: {d}"),
+        };
+        last = Some(failure);
+        Attempt::Again { why, wait }
+    });
     match sent {
         Ok(done) => done,
         // Gave up on an answer worth retrying: the last one says why.

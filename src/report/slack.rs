@@ -15,7 +15,7 @@ use crate::report::post::{self, Failure};
 use crate::report::{self, Summary};
 use crate::say;
 use crate::secret::Secret;
-use crate::settings::SLACK_INCOMING_WEBHOOK_URL;
+use crate::settings::{MAX_RUN_TIME, SLACK_INCOMING_WEBHOOK_URL};
 use crate::state::{RunRecord, State, Trouble};
 use crate::stop::{Part, Stop};
 use reqwest::blocking::Client;
@@ -75,28 +75,13 @@ pub fn notice(
         _ => (
             Some(Notice::Began),
             Some(Trouble {
-                status: status.to_string(),
+                status,
                 since: run.started_at.clone(),
                 runs: 1,
                 told_at: stamp,
             }),
         ),
     }
-}
-
-/// What a reminder or a recovery adds to the run's message.
-fn notice_words(notice: &Notice) -> Option<String> {
-    let (what, t) = match notice {
-        Notice::Reminder(t) => ("still", t),
-        Notice::Recovered(t) => ("recovered after", t),
-        Notice::Began | Notice::Success => return None,
-    };
-    Some(format!(
-        "{what} {} since {}: {}",
-        t.status,
-        t.since,
-        say::count(t.runs, "run", "runs")
-    ))
 }
 
 /// SLACK_*: where reports go, and which.
@@ -166,43 +151,6 @@ fn within_day(r: &RunRecord, now: SystemTime) -> bool {
     report::age(&r.started_at, now).is_some_and(|age| age.as_secs() <= DAY)
 }
 
-pub fn run_message(tenant: &str, s: &Summary) -> String {
-    let counts = format!(
-        "fetched {}, matched {}, delivered {}{}, {}, {}, {:.1}s; checkpoint `{}`",
-        s.run.logs_fetched,
-        s.run.logs_matched,
-        s.run.logs_delivered,
-        if s.run.logs_dead_lettered > 0 {
-            format!(", dead-lettered {}", s.run.logs_dead_lettered)
-        } else {
-            String::new()
-        },
-        say::count(s.run.requests, "request", "requests"),
-        say::count(s.run.retries, "retry", "retries"),
-        s.duration_ms as f64 / 1000.0,
-        s.run.checkpoint.as_deref().unwrap_or("none"),
-    );
-    let mut text = match &s.run.error {
-        Some(e) => format!(
-            ":x: auth0-mgmt-webhooks run failed for {tenant}: {e}\n{counts}. The next run goes on from the checkpoint."
-        ),
-        None if s.run.logs_dead_lettered > 0 => format!(
-            ":warning: auth0-mgmt-webhooks run for {tenant} set {} refused log{} aside in the dead-letter file: {counts}",
-            s.run.logs_dead_lettered,
-            if s.run.logs_dead_lettered == 1 {
-                ""
-            } else {
-                "s"
-            }
-        ),
-        None => format!(":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}: {counts}"),
-    };
-    if let Some(w) = &s.run.warning {
-        text.push_str(&format!("\n:warning: {w}"));
-    }
-    text
-}
-
 /// The colour of the bar beside a message: red for a failure, amber when logs were set aside
 /// or the run was interrupted (nothing lost, but someone should look), green when all is well.
 pub fn colour(outcome: Outcome) -> &'static str {
@@ -217,13 +165,16 @@ const GREEN: &str = "#2eb67d";
 const AMBER: &str = "#ecb22e";
 const RED: &str = "#e01e5a";
 
-/// A run's message: `text` as the fallback, a headline, and the extension's fields.
+/// A run's message: its headline (with what a reminder or a recovery adds), its start and end.
 pub fn run_payload(tenant: &str, s: &Summary, notice: &Notice) -> Value {
     let r = &s.run;
     let mut headline = match r.outcome {
-        Outcome::Ok { .. } => format!(
-            ":white_check_mark: auth0-mgmt-webhooks run {} for {tenant}",
-            report::status_words(r.outcome)
+        Outcome::Ok { caught_up } => format!(
+            ":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}{}",
+            match caught_up {
+                true => String::new(),
+                false => format!(" (not caught up: {MAX_RUN_TIME} reached; the next run goes on)"),
+            }
         ),
         Outcome::DeadLettered { .. } => format!(
             ":warning: auth0-mgmt-webhooks run for {tenant} set {} aside in the dead-letter file",
@@ -234,82 +185,105 @@ pub fn run_payload(tenant: &str, s: &Summary, notice: &Notice) -> Value {
         }
         _ => format!(":x: auth0-mgmt-webhooks run failed for {tenant}"),
     };
-    let mut text = run_message(tenant, s);
-    if let Some(words) = notice_words(notice) {
-        headline.push_str(&format!(" ({words})"));
-        text.push_str(&format!("\n{words}"));
+    // What a reminder or a recovery adds.
+    if let Notice::Reminder(t) | Notice::Recovered(t) = notice {
+        let what = match notice {
+            Notice::Reminder(_) => "still",
+            _ => "recovered after",
+        };
+        let runs = say::count(t.runs, "run", "runs");
+        headline.push_str(&format!(" ({what} {} since {}: {runs})", t.status, t.since));
     }
-    let mut processed = format!(
-        "{} delivered of {} matched, {} fetched",
-        r.logs_delivered, r.logs_matched, r.logs_fetched
-    );
-    if r.logs_dead_lettered > 0 {
-        processed.push_str(&format!(", {} dead-lettered", r.logs_dead_lettered));
-    }
-    let mut blocks = vec![json!({
-        "type": "section",
-        "fields": [
-            field("Start", &r.started_at),
-            field("End", &r.finished_at),
-            field("Logs processed", &processed),
-            field("Checkpoint", &code(r.checkpoint.as_deref().unwrap_or("none"))),
-        ],
-    })];
-    if let Some(e) = &r.error {
-        blocks.push(labelled("Error", e));
-    }
-    if let Some(w) = &r.warning {
-        blocks.push(labelled("Warning", w));
-    }
-    blocks.push(json!({
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": escape(&format!(
-            "{}, {}, {:.1}s",
-            say::count(r.requests, "request", "requests"),
-            say::count(r.retries, "retry", "retries"),
-            s.duration_ms as f64 / 1000.0
-        ))}],
-    }));
-    message(&text, &headline, colour(r.outcome), blocks)
+    let took = Duration::from_millis(s.duration_ms);
+    let first = [
+        ("Start", r.started_at.clone()),
+        ("End", r.finished_at.clone()),
+    ];
+    message(
+        &headline,
+        colour(r.outcome),
+        first,
+        ("Error", r),
+        Some(took),
+    )
 }
 
-/// The daily summary: red when a run failed in the last 24 hours.
+/// The daily summary: the day's runs summed as one, red when one of them failed.
 pub fn daily_payload(tenant: &str, runs: &[&RunRecord]) -> Value {
     let sum = |f: fn(&RunRecord) -> u64| runs.iter().map(|r| f(r)).sum::<u64>();
-    let mut blocks = vec![json!({
-        "type": "section",
-        "fields": [
-            field("Runs", &format!("{} ({})", runs.len(), by_status(runs))),
-            field("Logs processed", &format!(
-                "{} delivered of {} matched, {} fetched",
-                sum(|r| r.logs_delivered),
-                sum(|r| r.logs_matched),
-                sum(|r| r.logs_fetched)
-            )),
-            field("Checkpoint", &code(
-                runs.last().and_then(|r| r.checkpoint.as_deref()).unwrap_or("none"),
-            )),
-        ],
-    })];
-    if let Some(err) = runs.iter().rev().find_map(|r| r.error.as_deref()) {
-        blocks.push(labelled("Last error", err));
-    }
+    let day = RunRecord {
+        logs_fetched: sum(|r| r.logs_fetched),
+        logs_matched: sum(|r| r.logs_matched),
+        logs_delivered: sum(|r| r.logs_delivered),
+        logs_dead_lettered: sum(|r| r.logs_dead_lettered),
+        requests: sum(|r| r.requests),
+        retries: sum(|r| r.retries),
+        checkpoint: runs.last().and_then(|r| r.checkpoint.clone()),
+        error: runs.iter().rev().find_map(|r| r.error.clone()),
+        ..RunRecord::default()
+    };
     // The worst colour of the day's runs.
     let bar = [RED, AMBER]
         .into_iter()
         .find(|c| runs.iter().any(|r| colour(r.outcome) == *c))
         .unwrap_or(GREEN);
-    message(
-        &daily_message(tenant, runs),
-        &format!(":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: the last 24 hours"),
-        bar,
-        blocks,
-    )
+    let by_status = by_status(runs);
+    let headline = format!(
+        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} in the last 24 hours ({by_status})",
+        say::count(runs.len() as u64, "run", "runs"),
+    );
+    let first = [("Runs", format!("{} ({by_status})", runs.len()))];
+    message(&headline, bar, first, ("Last error", &day), None)
 }
 
-/// Slack's layout: a headline block, then a coloured attachment. With blocks present, `text`
-/// is only the notification's and old clients' fallback.
-fn message(text: &str, headline: &str, colour: &str, blocks: Vec<Value>) -> Value {
+/// The one builder of a message: a headline block, then an attachment on a coloured bar with
+/// the `first` fields and the extension's (logs processed, checkpoint), the error (titled
+/// `error.0`) and warning of `error.1`, and a line of counts. The plain `text`, which
+/// notifications and old clients show, is the headline, the error and warning, and the counts.
+fn message<const N: usize>(
+    headline: &str,
+    colour: &str,
+    first: [(&str, String); N],
+    (error, r): (&str, &RunRecord),
+    took: Option<Duration>,
+) -> Value {
+    let checkpoint = format!("`{}`", r.checkpoint.as_deref().unwrap_or("none"));
+    let mut processed = format!(
+        "{} delivered of {} matched, {} fetched",
+        r.logs_delivered, r.logs_matched, r.logs_fetched
+    );
+    let mut counts = vec![
+        format!("fetched {}", r.logs_fetched),
+        format!("matched {}", r.logs_matched),
+        format!("delivered {}", r.logs_delivered),
+    ];
+    if r.logs_dead_lettered > 0 {
+        processed.push_str(&format!(", {} dead-lettered", r.logs_dead_lettered));
+        counts.push(format!("dead-lettered {}", r.logs_dead_lettered));
+    }
+    counts.extend(report::traffic(r.requests, r.retries));
+    counts.extend(took.map(|d| format!("{:.1}s", d.as_secs_f64())));
+    let counts = format!("{}; checkpoint {checkpoint}", counts.join(", "));
+    let fields = first
+        .into_iter()
+        .chain([("Logs processed", processed), ("Checkpoint", checkpoint)]);
+    let mut text = headline.to_string();
+    let mut blocks = vec![json!({
+        "type": "section",
+        "fields": fields.map(|(title, value)| mrkdwn(title, &value, 1900)).collect::<Vec<_>>(),
+    })];
+    for (title, value) in [(error, &r.error), ("Warning", &r.warning)] {
+        if let Some(value) = value {
+            text.push_str(&format!("\n{title}: {value}"));
+            // Slack allows 3,000 characters in a section, 2,000 in a field.
+            blocks.push(json!({"type": "section", "text": mrkdwn(title, value, 2900)}));
+        }
+    }
+    text.push_str(&format!("\n{counts}"));
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": escape(&counts)}],
+    }));
     json!({
         "text": text,
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": escape(headline)}}],
@@ -317,21 +291,14 @@ fn message(text: &str, headline: &str, colour: &str, blocks: Vec<Value>) -> Valu
     })
 }
 
-/// A field: its title in bold over its value (Slack allows 2,000 characters).
-fn field(title: &str, value: &str) -> Value {
-    json!({"type": "mrkdwn", "text": format!("*{title}*\n{}", clip(&escape(value), 1900))})
-}
-
-/// A full-width section for long values such as an error (Slack allows 3,000 characters).
-fn labelled(title: &str, value: &str) -> Value {
-    json!({
-        "type": "section",
-        "text": {"type": "mrkdwn", "text": format!("*{title}*\n{}", clip(&escape(value), 2900))},
-    })
-}
-
-fn code(value: &str) -> String {
-    format!("`{value}`")
+/// A title in bold over its value, clipped to `max` characters.
+fn mrkdwn(title: &str, value: &str, max: usize) -> Value {
+    let value = escape(value);
+    let value = match value.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &value[..at]),
+        None => value,
+    };
+    json!({"type": "mrkdwn", "text": format!("*{title}*\n{value}")})
 }
 
 /// Slack's mrkdwn reads `<...>` as links and mentions: an error quoting HTML must not ping
@@ -342,55 +309,17 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
-    }
-}
-
-/// The runs counted by status, in one order: `3 ok, 1 failed`.
+/// The runs counted by status, best first: `3 ok, 1 failed`.
 fn by_status(runs: &[&RunRecord]) -> String {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for r in runs {
-        let status = r.outcome.status();
-        match counts.iter_mut().find(|(s, _)| *s == status) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((status, 1)),
-        }
-    }
-    counts.sort_by_key(|(s, _)| crate::outcome::RECORDED.iter().position(|o| o == s));
+    let counted = crate::outcome::RECORDED.map(|s| {
+        let n = runs.iter().filter(|r| r.outcome.status() == s).count();
+        (n > 0).then(|| format!("{n} {s}"))
+    });
+    let counts: Vec<String> = counted.into_iter().flatten().collect();
     match counts.is_empty() {
         true => "none".to_string(),
-        false => counts
-            .iter()
-            .map(|(s, n)| format!("{n} {s}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        false => counts.join(", "),
     }
-}
-
-pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
-    let sum = |f: fn(&RunRecord) -> u64| runs.iter().map(|r| f(r)).sum::<u64>();
-    let mut text = format!(
-        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} in the last 24 hours ({}); {} fetched, {} matched, {} delivered, {}.",
-        say::count(runs.len() as u64, "run", "runs"),
-        by_status(runs),
-        say::count(sum(|r| r.logs_fetched), "log", "logs"),
-        sum(|r| r.logs_matched),
-        sum(|r| r.logs_delivered),
-        say::count(sum(|r| r.retries), "retry", "retries"),
-    );
-    if let Some(last) = runs.last() {
-        text.push_str(&format!(
-            " Checkpoint now `{}`.",
-            last.checkpoint.as_deref().unwrap_or("none")
-        ));
-    }
-    if let Some(err) = runs.iter().rev().find_map(|r| r.error.as_deref()) {
-        text.push_str(&format!(" Last error: {err}"));
-    }
-    text
 }
 
 /// Sends one message, retried as [`post`] says; true when Slack took it. The URL is a secret:
@@ -398,17 +327,15 @@ pub fn daily_message(tenant: &str, runs: &[&RunRecord]) -> String {
 /// which quote servers).
 fn send(http: &Client, slack: &SlackConfig, stop: &Stop, message: &Value) -> bool {
     let body = bytes::Bytes::from(crate::secret::scrub(&message.to_string()));
+    let setting = SLACK_INCOMING_WEBHOOK_URL.env;
+    let body = ("application/json", body);
     let sent = post::post(
-        stop,
-        Part::Reporting,
+        http,
+        slack.url.expose(),
+        body,
+        (stop, Part::Reporting),
         SHOWN,
-        SLACK_INCOMING_WEBHOOK_URL.env,
-        |timeout| {
-            http.post(slack.url.expose())
-                .timeout(timeout)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
-        },
+        setting,
     );
     match sent {
         Ok(_) => true,
@@ -429,6 +356,7 @@ fn send(http: &Client, slack: &SlackConfig, stop: &Stop, message: &Value) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Status;
 
     fn at(rfc: &str) -> SystemTime {
         humantime::parse_rfc3339(rfc).unwrap()
@@ -549,13 +477,16 @@ mod tests {
             outcome: Outcome::DeadLettered { caught_up: true },
             ..Default::default()
         };
-        let m = daily_message("acme", &[&ok, &bad, &ok, &aside]);
+        let v = daily_payload("acme", &[&ok, &bad, &ok, &aside]);
+        let m = v["text"].as_str().unwrap();
         assert!(
             m.contains("4 runs in the last 24 hours (2 ok, 1 dead-lettered, 1 failed)")
-                && m.contains("10 delivered")
-                && m.contains("webhook answered 500"),
+                && m.contains("delivered 10")
+                && m.contains("Last error: webhook answered 500"),
             "{m}"
         );
+        assert_eq!(v["attachments"][0]["color"], RED);
+        assert_eq!(texts(&v)[0], "*Runs*\n4 (2 ok, 1 dead-lettered, 1 failed)");
     }
 
     #[test]
@@ -578,7 +509,7 @@ mod tests {
         let (n, first) = notice(None, &failed, t0, every, false);
         assert_eq!(n, Some(Notice::Began));
         let first = first.unwrap();
-        assert_eq!((first.status.as_str(), first.runs), ("failed", 1));
+        assert_eq!((first.status, first.runs), (Status::Failed, 1));
 
         // Every 5 minutes for 6 hours: no message, the runs counted.
         let mut t = first.clone();
@@ -598,7 +529,7 @@ mod tests {
         let (n, aside_t) = notice(Some(&t), &aside, later(370), every, false);
         assert_eq!(n, Some(Notice::Began));
         let aside_t = aside_t.unwrap();
-        assert_eq!(aside_t.status, "dead-lettered");
+        assert_eq!(aside_t.status, Status::DeadLettered);
         let (n, after) = notice(Some(&aside_t), &ok, later(375), every, false);
         assert_eq!(n, Some(Notice::Recovered(aside_t)));
         assert_eq!(after, None);
@@ -607,7 +538,7 @@ mod tests {
     #[test]
     fn reminders_and_recoveries_say_since_when_and_how_many_runs() {
         let t = Trouble {
-            status: "failed".into(),
+            status: Status::Failed,
             since: "2026-11-26T10:00:00.000Z".into(),
             runs: 12,
             told_at: "2026-11-26T10:00:00.000Z".into(),

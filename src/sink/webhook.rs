@@ -6,11 +6,15 @@
 //! outside the pool, for `redeliver` and `check --send-test`.
 
 use crate::filter::PayloadShape;
-use crate::http::{describe, read_prefix, snippet};
-use crate::retry::{self, Attempt, Verdict};
+use crate::http::{self, Reply, Unanswered, Verdict, read_prefix, snippet};
+use crate::retry::{self, Attempt};
 use crate::say::{self, Counters};
 use crate::secret::{Secret, scrub};
-use crate::settings::{DEAD_LETTER_FILE, MAX_RUN_TIME, WEBHOOK_MAX_BODY_BYTES, WEBHOOK_URL};
+use crate::settings::{
+    AUTHORIZATION as AUTHORIZATION_SETTING, DEAD_LETTER_FILE, MAX_RUN_TIME, PAYLOAD_FORMAT,
+    WEBHOOK_CONTENT_TYPE, WEBHOOK_GZIP, WEBHOOK_HEADERS, WEBHOOK_MAX_BODY_BYTES, WEBHOOK_SECRET,
+    WEBHOOK_URL,
+};
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Matched, PayloadFormat, encode, gzip};
 use crate::sink::pace::{Pace, Signal};
@@ -20,14 +24,14 @@ use crate::state::ledger::Ticket;
 use crate::stop::{Cause, Part, Stop};
 use anyhow::{Context, Result};
 use reqwest::Url;
-use reqwest::blocking::Client;
+use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The webhook's settings: where, how each request is made, and how many at once.
 #[derive(Clone)]
@@ -139,15 +143,6 @@ pub enum Sent {
     /// Not delivered, for a reason that is not about these logs: the endpoint or the
     /// credentials (with the advice), retries out of time, or a stop.
     Failed(String),
-}
-
-/// Whether a request that got a retryable answer is tried again.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Retries {
-    /// With backoff, until MAX_RUN_TIME or a stop: what a run does.
-    UntilDeadline,
-    /// Not at all: `check --send-test` reports the first answer.
-    None,
 }
 
 pub struct Deliverer {
@@ -293,12 +288,12 @@ impl Direct {
 
     /// `items` as one request with this `webhook-id`, retried as a run retries.
     pub fn send(&self, webhook_id: &str, items: &[Matched]) -> Sent {
-        self.0.send_as(webhook_id, items, Retries::UntilDeadline)
+        self.0.send_as(webhook_id, items, None)
     }
 
     /// One attempt: a retryable answer is reported, not retried.
     pub fn send_once(&self, webhook_id: &str, items: &[Matched]) -> Sent {
-        self.0.send_as(webhook_id, items, Retries::None)
+        self.0.send_as(webhook_id, items, Some(1))
     }
 }
 
@@ -354,7 +349,7 @@ impl Shared {
         if self.stop.stopped(Part::Sending).is_some() {
             return pending(done);
         }
-        match self.send_as(&self.webhook_id(items), items, Retries::UntilDeadline) {
+        match self.send_as(&self.webhook_id(items), items, None) {
             Sent::Delivered { .. } => {
                 self.accepted_any.store(true, Ordering::Relaxed);
                 self.refused_in_a_row.store(0, Ordering::Relaxed);
@@ -446,15 +441,11 @@ impl Shared {
         }
     }
 
-    /// One request with this `webhook-id`, retried (unless `retries` says not) until it is
-    /// answered for good, MAX_RUN_TIME, or the run stops.
-    fn send_as(&self, id: &str, items: &[Matched], retries: Retries) -> Sent {
+    /// One request with this `webhook-id`, retried until it is answered for good, MAX_RUN_TIME,
+    /// or the run stops; or at most `max_attempts` times (`check --send-test`: once).
+    fn send_as(&self, id: &str, items: &[Matched], max_attempts: Option<u32>) -> Sent {
         let parts: Vec<&[u8]> = items.iter().map(|m| m.json.as_slice()).collect();
         let (body, format_type) = encode(&parts, self.cfg.send_as_batch, self.cfg.format);
-        let content_type = match &self.cfg.content_type {
-            Some(given) => given.clone(),
-            None => HeaderValue::from_static(format_type),
-        };
         if let Some(max) = self.cfg.max_body_bytes.filter(|max| body.len() > *max) {
             say::warn(format_args!(
                 "log {} alone makes a {}-byte body, over {WEBHOOK_MAX_BODY_BYTES} {max}: sending it anyway",
@@ -462,144 +453,100 @@ impl Shared {
                 body.len()
             ));
         }
+        let content_type = (self.cfg.content_type.clone())
+            .unwrap_or_else(|| HeaderValue::from_static(format_type));
         // Signed as the receiver's application reads it: HTTP stacks undo the gzip first.
         // What travels: the body itself, or gzipped; shared by every attempt, never copied.
         let body = bytes::Bytes::from(body);
-        let wire = if self.cfg.gzip {
-            bytes::Bytes::from(gzip(&body))
-        } else {
-            body.clone()
+        let wire = match self.cfg.gzip {
+            true => bytes::Bytes::from(gzip(&body)),
+            false => body.clone(),
         };
-        let max_attempts = match retries {
-            Retries::UntilDeadline => None,
-            Retries::None => Some(1),
-        };
-        let outcome = retry::run(
-            None,
-            &self.stop,
-            Part::Sending,
-            max_attempts,
-            |n| {
-                let permit = self.pace.acquire(&self.stop);
-                let left = self.stop.remaining();
-                let Some(permit) = permit.filter(|_| !left.is_zero()) else {
-                    return Attempt::Done(Sent::Failed(match self.stop.cause() {
-                        Some(Cause::Deadline) => {
-                            format!("not attempted: {MAX_RUN_TIME} reached, the next run goes on")
+        let outcome = retry::run(None, &self.stop, Part::Sending, max_attempts, |n| {
+            let left = self.stop.remaining();
+            let Some(permit) = self.pace.acquire(&self.stop).filter(|_| !left.is_zero()) else {
+                return Attempt::Done(Sent::Failed(match self.stop.cause() {
+                    Some(Cause::Deadline) => {
+                        format!("not attempted: {MAX_RUN_TIME} reached, the next run goes on")
+                    }
+                    _ => "not attempted: the run is stopping".to_string(),
+                }));
+            };
+            if n > 0 {
+                Counters::add(&self.counters.retries, 1);
+            }
+            Counters::add(&self.counters.requests, 1);
+            let request = self.request(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
+            let reply = http::attempt(request, "POST", &self.cfg.shown_url(), WEBHOOK_URL.env);
+            let Reply {
+                status,
+                verdict,
+                retry_after,
+                resp,
+            } = match reply {
+                Ok(reply) => reply,
+                Err(failed) => {
+                    permit.release(Signal::Neutral, None);
+                    return match failed {
+                        Unanswered::Final(d) => {
+                            Attempt::Done(Sent::Failed(format!("webhook request {d}")))
                         }
-                        _ => "not attempted: the run is stopping".to_string(),
-                    }));
-                };
-                if n > 0 {
-                    Counters::add(&self.counters.retries, 1);
+                        Unanswered::Passing(d) => {
+                            self.failing.store(true, Ordering::Relaxed);
+                            Attempt::Again {
+                                why: format!("webhook request {d} (webhook-id {id})"),
+                                wait: None,
+                            }
+                        }
+                    };
                 }
-                let started = Instant::now();
-                let outcome =
-                    self.attempt(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
-                let took = started.elapsed();
-                Counters::add(&self.counters.requests, 1);
-                let url = self.cfg.shown_url();
-                let (verdict, retry_after, detail, status) = match outcome {
-                    Ok(answer) => {
-                        say::request("POST", &url, &answer.status.to_string(), took);
-                        let mut detail = format!(
-                            "webhook answered {}: {}",
-                            answer.status,
-                            snippet(&scrub(&answer.text))
-                        );
-                        if let Some(to) = &answer.location {
-                            detail.push_str(&format!(" (redirecting to {to})"));
-                        }
-                        let verdict = retry::classify(answer.status);
-                        (verdict, answer.retry_after, detail, answer.status)
-                    }
-                    Err(e) => {
-                        let bad = retry::bad_certificate(&e);
-                        let d = scrub(&describe(e));
-                        say::request("POST", &url, &d, took);
-                        if let Some(bad) = bad {
-                            permit.release(Signal::Neutral, None);
-                            return Attempt::Done(Sent::Failed(format!(
-                                "webhook request {d}; {}",
-                                retry::certificate_advice(bad, WEBHOOK_URL.env)
-                            )));
-                        }
-                        (
-                            Verdict::Retry { throttled: false },
-                            None,
-                            format!("webhook request {d}"),
-                            0,
-                        )
-                    }
-                };
-                Attempt::Done(match verdict {
-                    Verdict::Delivered => {
-                        self.failing.store(false, Ordering::Relaxed);
-                        permit.release(Signal::Healthy, None);
-                        Sent::Delivered { status }
-                    }
-                    Verdict::Refused(status) => {
-                        // An answer about this log: the receiver is up.
-                        self.failing.store(false, Ordering::Relaxed);
-                        permit.release(Signal::Neutral, None);
-                        Sent::Refused { status, detail }
-                    }
-                    Verdict::Misconfigured(status) => {
-                        permit.release(Signal::Neutral, None);
-                        Sent::Failed(format!("{detail}; {}", retry::misconfigured_advice(status)))
-                    }
-                    Verdict::Retry { throttled } => {
-                        // The receiver asked for less: fewer requests in flight, and when it said
-                        // for how long, every worker waits, not only this one.
-                        let pause = retry_after.map(|asked| retry::next_wait(1, Some(asked), 0.0));
-                        match throttled {
-                            true => permit.release(Signal::Throttled, pause),
-                            false => permit.release(Signal::Neutral, None),
-                        }
-                        self.failing.store(true, Ordering::Relaxed);
-                        let why = format!("{detail} (webhook-id {id})");
-                        if retries == Retries::None {
-                            return Attempt::Again {
-                                why,
-                                wait: retry_after,
-                            };
-                        }
-                        // Drawn here, so that a retry that would come after MAX_RUN_TIME ends the
-                        // run now instead of idling until then.
-                        let next = retry::next_wait(n + 1, retry_after, fastrand::f64());
-                        if next >= self.stop.remaining() {
-                            return Attempt::Done(Sent::Failed(format!(
-                                "{why}; the next attempt would come in {}, after {MAX_RUN_TIME}, so the run ends now instead of waiting for it (the next run goes on)",
-                                retry::human(next)
-                            )));
-                        }
-                        return Attempt::Again {
-                            why,
-                            wait: Some(next),
-                        };
-                    }
-                })
-            },
-            |line| say::verbose(line),
-        );
-        match (outcome, retries) {
+            };
+            let detail = self.detail(status, resp);
+            // The receiver is up unless it asks for a retry; when it asks for less, fewer
+            // requests are in flight, and when it said for how long, every worker waits.
+            self.failing
+                .store(matches!(verdict, Verdict::Retry { .. }), Ordering::Relaxed);
+            match verdict {
+                Verdict::Delivered => permit.release(Signal::Healthy, None),
+                Verdict::Retry { throttled: true } => permit.release(
+                    Signal::Throttled,
+                    retry_after.map(|asked| asked.min(retry::MAX_RETRY_AFTER)),
+                ),
+                _ => permit.release(Signal::Neutral, None),
+            }
+            Attempt::Done(match verdict {
+                Verdict::Delivered => Sent::Delivered { status },
+                Verdict::Refused(status) => Sent::Refused { status, detail },
+                Verdict::Misconfigured(status) => {
+                    Sent::Failed(format!("{detail}; {}", advice(status)))
+                }
+                Verdict::Retry { .. } => {
+                    let why = format!("{detail} (webhook-id {id})");
+                    return Attempt::Again {
+                        why,
+                        wait: retry_after,
+                    };
+                }
+            })
+        });
+        match (outcome, max_attempts) {
             (Ok(sent), _) => sent,
-            (Err(why), Retries::None) => Sent::Failed(format!(
+            (Err(why), Some(_)) => Sent::Failed(format!(
                 "{why}; a run retries this answer with backoff until {MAX_RUN_TIME}"
             )),
-            (Err(why), Retries::UntilDeadline) => Sent::Failed(why),
+            (Err(why), None) => Sent::Failed(why),
         }
     }
 
     /// One POST, that may take at most `timeout`.
-    fn attempt(
+    fn request(
         &self,
         id: &str,
         body: &[u8],
         wire: &bytes::Bytes,
         content_type: &HeaderValue,
         timeout: Duration,
-    ) -> Result<Answer, reqwest::Error> {
+    ) -> RequestBuilder {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -624,35 +571,54 @@ impl Shared {
         for (name, value) in &self.cfg.headers {
             req = req.header(name, value);
         }
-        let resp = req.body(wire.clone()).send()?;
-        let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
-        let retry_after = retry::retry_after(resp.headers());
-        let location = header(LOCATION).map(|l| match self.cfg.url.join(l) {
-            Ok(u) => self.cfg.show(&u),
-            Err(_) => "an address that is not a URL".to_string(),
+        req.body(wire.clone())
+    }
+
+    /// An answer as messages quote it: its status, the start of its body, and where a redirect
+    /// pointed. Only the start is read (an endless body must not fill the memory); a short
+    /// answer is read to its end, so the connection is kept for the next request.
+    fn detail(&self, status: u16, resp: Response) -> String {
+        let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
+        let location = location.map(|l| match self.cfg.url.join(l) {
+            Ok(u) => format!(" (redirecting to {})", self.cfg.show(&u)),
+            Err(_) => " (redirecting to an address that is not a URL)".to_string(),
         });
-        let status = resp.status().as_u16();
-        // Only the start of the answer is read (an endless body must not fill the memory); a
-        // short answer is read to its end, so the connection is kept for the next request.
-        Ok(Answer {
-            status,
-            retry_after,
-            location,
-            text: read_prefix(resp, ANSWER_PREFIX),
-        })
+        let text = scrub(&read_prefix(resp, ANSWER_PREFIX));
+        format!(
+            "webhook answered {status}: {}{}",
+            snippet(&text),
+            location.unwrap_or_default()
+        )
     }
 }
 
-struct Answer {
-    status: u16,
-    retry_after: Option<Duration>,
-    location: Option<String>,
-    text: String,
+/// What a user should change after an answer about the endpoint or the credentials.
+fn advice(status: u16) -> String {
+    match status {
+        300..=399 => format!(
+            "redirects are never followed (they would carry the logs and credentials elsewhere): set {WEBHOOK_URL} to the final address"
+        ),
+        401 | 403 | 407 => format!(
+            "the receiver does not accept the credentials: check {AUTHORIZATION_SETTING} (and {WEBHOOK_HEADERS}, {WEBHOOK_SECRET})"
+        ),
+        415 => format!(
+            "the receiver does not accept the body's content type: set {WEBHOOK_CONTENT_TYPE} (receivers written for Log Streams want application/json), or check {PAYLOAD_FORMAT} and {WEBHOOK_GZIP}"
+        ),
+        _ => format!("the receiver has no such endpoint for a POST: check {WEBHOOK_URL}"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_about_the_endpoint_names_the_setting_to_fix() {
+        assert!(advice(401).contains("AUTHORIZATION"));
+        assert!(advice(404).contains("WEBHOOK_URL"));
+        assert!(advice(308).contains("WEBHOOK_URL"));
+        assert!(advice(415).contains("WEBHOOK_CONTENT_TYPE"));
+    }
 
     #[test]
     fn no_request_is_queued_behind_a_failing_receiver() {

@@ -2,9 +2,12 @@
 //! checkpoint mode (or the newest page in search mode, for `check`), every request paced by the
 //! tenant's rate budget (`pacer`), and retries.
 
-use crate::http::{ReadFailed, TooLarge, describe, read_capped, redact, redact_raw, snippet};
+use crate::http::{
+    self, ReadFailed, Reply, TooLarge, Unanswered, Verdict, read_capped, redact, redact_raw,
+    snippet,
+};
 use crate::log::Log;
-use crate::retry::{self, Attempt, Verdict};
+use crate::retry::{self, Attempt};
 use crate::say;
 use crate::secret::Secret;
 use crate::settings::{
@@ -266,17 +269,22 @@ impl Auth0 {
             "client_secret": self.cfg.client_secret.expose(),
             "audience": self.cfg.audience.as_str(),
         });
-        let resp = self.send(&mut None, deadline, stop, "POST", &url, || {
+        let Reply {
+            status,
+            verdict,
+            resp,
+            ..
+        } = self.send(&mut None, deadline, stop, "POST", &url, || {
             Ok(self
                 .http
                 .post(url.clone())
                 .timeout(AUTH0_TIMEOUT)
-                .json_body(&body))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string()))
         })?;
-        let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = body_text(resp, "POST", &url).map_err(Step::read)?;
-        match retry::classify(status) {
+        match verdict {
             Verdict::Delivered if status == 200 => {}
             Verdict::Misconfigured(300..=399) => {
                 return Err(Step::Fail(redirect_error(status, "POST", &url, &headers)));
@@ -351,11 +359,15 @@ impl Auth0 {
                     used = Some(token);
                     Ok(request)
                 });
-                let resp = match resp {
-                    Ok(resp) => resp,
+                let Reply {
+                    status,
+                    verdict,
+                    resp,
+                    ..
+                } = match resp {
+                    Ok(reply) => reply,
                     Err(step) => return step.into_attempt(),
                 };
-                let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
                 let next = next_link(&headers);
                 // A body cut off on the way (reset, timeout) is asked again, like a malformed
@@ -366,7 +378,7 @@ impl Auth0 {
                     }
                     text => text,
                 };
-                let bad = match (retry::classify(status), text) {
+                let bad = match (verdict, text) {
                     (Verdict::Misconfigured(300..=399), _) => {
                         return Attempt::Done(Err(redirect_error(status, "GET", &url, &headers)));
                     }
@@ -410,7 +422,6 @@ impl Auth0 {
                     wait: Some(retry::backoff(malformed, fastrand::f64())),
                 }
             },
-            |line| say::verbose(line),
         );
         if let Some(unused) = held {
             self.pacer.answer(unused, None);
@@ -430,7 +441,7 @@ impl Auth0 {
         method: &str,
         url: &reqwest::Url,
         build: impl FnOnce() -> Result<reqwest::blocking::RequestBuilder, Step>,
-    ) -> Result<Response, Step> {
+    ) -> Result<Reply, Step> {
         let counts = url.path().starts_with("/api/v2/");
         let Some(ticket) = held
             .take()
@@ -457,50 +468,34 @@ impl Auth0 {
                 return Err(step);
             }
         };
-        let started = Instant::now();
-        let resp = match request.send() {
-            Ok(resp) => resp,
-            Err(e) => {
-                self.pacer.answer(ticket, None);
-                let bad = retry::bad_certificate(&e);
-                let d = describe(e);
-                say::request(method, &redact(url), &d, started.elapsed());
-                return Err(match bad {
-                    Some(bad) => Step::Fail(anyhow!(
-                        "{method} {}: {d}; {}",
-                        url.path(),
-                        retry::certificate_advice(bad, AUTH0_DOMAIN.env)
-                    )),
-                    None => Step::Again(format!("{method} {}: {d}", url.path()), None),
-                });
-            }
-        };
-        let status = resp.status().as_u16();
-        say::request(method, &redact(url), &status.to_string(), started.elapsed());
-        self.pacer.answer(ticket, Some((status, resp.headers())));
-        if let Verdict::Retry { .. } = retry::classify(status) {
-            let retry_after = retry::retry_after(resp.headers());
+        let reply = http::attempt(request, method, &redact(url), AUTH0_DOMAIN.env);
+        let answer = reply.as_ref().ok().map(|r| (r.status, r.resp.headers()));
+        self.pacer.answer(ticket, answer);
+        let path = url.path();
+        let reply = reply.map_err(|failed| match failed {
+            Unanswered::Final(d) => Step::Fail(anyhow!("{method} {path}: {d}")),
+            Unanswered::Passing(d) => Step::Again(format!("{method} {path}: {d}"), None),
+        })?;
+        let (status, retry_after) = (reply.status, reply.retry_after);
+        if let Verdict::Retry { .. } = reply.verdict {
+            let asked = retry_after.map(|w| format!(", asked to wait {}", retry::human(w)));
             return Err(match status {
                 // The budget holds the next request back for the Retry-After, or until its
                 // model of the bucket has a token again.
                 429 => Step::Again(
                     format!(
-                        "Auth0 rate limit reached (429) on {method} {}{}",
-                        url.path(),
-                        match retry_after {
-                            Some(w) => format!(", asked to wait {}", retry::human(w)),
-                            None => String::new(),
-                        }
+                        "Auth0 rate limit reached (429) on {method} {path}{}",
+                        asked.unwrap_or_default()
                     ),
                     Some(Duration::ZERO),
                 ),
                 _ => Step::Again(
-                    format!("Auth0 answered {status} to {method} {}", url.path()),
+                    format!("Auth0 answered {status} to {method} {path}"),
                     retry_after,
                 ),
             });
         }
-        Ok(resp)
+        Ok(reply)
     }
 }
 
@@ -637,18 +632,6 @@ pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
             })
         })
         .collect()
-}
-
-/// `RequestBuilder::json` needs reqwest's `json` feature; this is the same in one line.
-trait JsonBody {
-    fn json_body(self, v: &Value) -> Self;
-}
-
-impl JsonBody for reqwest::blocking::RequestBuilder {
-    fn json_body(self, v: &Value) -> Self {
-        self.header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(v.to_string())
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ pub mod ledger;
 
 use crate::exit::Failure;
 use crate::files::Unreadable;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, Status};
 use crate::owner;
 use crate::secret::Secret;
 use crate::settings::{START_FROM, STATE_FILE};
@@ -51,7 +51,7 @@ pub struct State {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Trouble {
     /// The runs' status (`failed`, `dead-lettered`, `interrupted`).
-    pub status: String,
+    pub status: Status,
     /// `started_at` of the first run of it.
     pub since: String,
     pub runs: u64,
@@ -68,7 +68,7 @@ pub struct Totals {
     pub logs_delivered: u64,
     pub logs_dead_lettered: u64,
     /// Runs by their status (`ok`, `dead-lettered`, `failed`, `interrupted`).
-    pub runs: std::collections::BTreeMap<String, u64>,
+    pub runs: std::collections::BTreeMap<Status, u64>,
     /// `finished_at` of the last run that ended with exit 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_success_at: Option<String>,
@@ -176,7 +176,7 @@ impl State {
         t.logs_fetched += run.logs_fetched;
         t.logs_delivered += run.logs_delivered;
         t.logs_dead_lettered += run.logs_dead_lettered;
-        *t.runs.entry(run.outcome.status().to_string()).or_default() += 1;
+        *t.runs.entry(run.outcome.status()).or_default() += 1;
         if run.outcome.is_success() {
             t.last_success_at = Some(run.finished_at.clone());
         }
@@ -380,6 +380,60 @@ mod tests {
             e.to_string(),
             "state file /var/lib/x/state.json: it belongs to tenant https://a.auth0.com, not https://b.auth0.com: give each tenant its own STATE_FILE"
         );
+    }
+
+    /// A state file as earlier versions wrote it, statuses as words: read and written again,
+    /// it is the same file.
+    #[test]
+    fn an_old_state_file_reads_and_writes_the_same_json() {
+        let old = r#"{
+  "checkpoint": "900",
+  "start_from": null,
+  "history": [
+    {
+      "started_at": "2026-11-26T10:00:00.000Z",
+      "finished_at": "2026-11-26T10:00:02.000Z",
+      "status": "dead-lettered",
+      "caught_up": true,
+      "exit_code": 3,
+      "logs_fetched": 4,
+      "logs_matched": 3,
+      "logs_delivered": 2,
+      "logs_dead_lettered": 1,
+      "requests": 2,
+      "retries": 0,
+      "checkpoint": "900",
+      "error": null,
+      "warning": null
+    }
+  ],
+  "totals": {
+    "logs_fetched": 40,
+    "logs_delivered": 30,
+    "logs_dead_lettered": 1,
+    "runs": {
+      "dead-lettered": 1,
+      "failed": 2,
+      "interrupted": 1,
+      "ok": 5
+    },
+    "last_success_at": "2026-11-26T09:55:02.000Z"
+  },
+  "trouble": {
+    "status": "dead-lettered",
+    "since": "2026-11-26T10:00:00.000Z",
+    "runs": 1,
+    "told_at": "2026-11-26T10:00:02.000Z"
+  }
+}"#;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        std::fs::write(&p, old).unwrap();
+        let state = State::load(&p).unwrap();
+        assert_eq!(state.totals.runs[&Status::Failed], 2);
+        assert_eq!(state.trouble.as_ref().unwrap().status, Status::DeadLettered);
+        state.save(&p).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), old);
     }
 
     #[test]
