@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The `type` of the item `check --send-test` sends (README: how receivers drop it).
+/// The `type` of the item `check --send-test` sends (docs/receivers.md: how receivers drop it).
 pub const TEST_TYPE: &str = "auth0_mgmt_webhooks_test";
 
 /// The lines `check` prints: `ok`, `WARN` and `FAIL`; with `-q` only the failures.
@@ -293,7 +293,7 @@ fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) 
             "test item {id} POSTed to {url}, {signed}: the webhook answered {status}"
         )),
         Sent::Refused { detail, .. } => c.fail(format!(
-            "test item {id} POSTed to {url} was refused: {detail}. The credentials were taken, but the receiver refuses the item: a receiver that checks items should drop those of type {TEST_TYPE} (README: Payload)"
+            "test item {id} POSTed to {url} was refused: {detail}. The credentials were taken, but the receiver refuses the item: a receiver that checks items should drop those of type {TEST_TYPE} (docs/receivers.md, The test item)"
         )),
         Sent::Failed(e) => c.fail(format!("test item {id} POSTed to {url}: {e}")),
     }

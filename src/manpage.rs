@@ -246,7 +246,7 @@ fn see_also(roff: &mut String, command: Option<&str>) {
             .map(|p| format!("{NAME}-{p}(1)")),
     );
     roff.push_str(&format!(
-        "{}; the README, for deployment examples (cron, systemd, Kubernetes).\n",
+        "{}; docs/deployment.md, for deployment examples (cron, systemd, Docker, Kubernetes).\n",
         esc(&pages.join(", "))
     ));
 }
