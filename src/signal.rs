@@ -145,14 +145,18 @@ impl Runs {
 }
 
 /// A file-size limit (`ulimit -f`, RLIMIT_FSIZE) kills a process that writes past it with
-/// SIGXFSZ, mid-record and before any summary. Ignored, the write fails with EFBIG instead,
-/// and the run takes its documented path for a write that fails: it stops, cuts a torn record
-/// back, saves the state where it can, and reports.
+/// SIGXFSZ, mid-record and before any summary. Caught (by a handler that only sets a flag no one
+/// reads), the write fails with EFBIG instead, and the run takes its documented path for a write
+/// that fails: it stops, cuts a torn record back, saves the state where it can, and reports.
 pub fn ignore_file_size_limit() {
     #[cfg(unix)]
-    // SAFETY: setting a standard signal's disposition to SIG_IGN installs no handler code.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    if let Err(e) = signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    ) {
+        crate::say::warn(format_args!(
+            "cannot catch SIGXFSZ ({e}): a file-size limit ends the run abruptly"
+        ));
     }
 }
 
