@@ -2,7 +2,7 @@
 //! lines on stdout, and, on a terminal, the live progress line of the run's counters. Every
 //! module may speak, so this one imports nothing of the crate but the secrets it scrubs.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use std::fmt::Display;
 use std::io::IsTerminal;
 use std::io::Write;
@@ -131,15 +131,12 @@ pub struct Counters {
 impl Counters {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
-        tick();
     }
 
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
 }
-
-static COUNTERS: Mutex<Option<std::sync::Arc<Counters>>> = Mutex::new(None);
 
 /// How far reading has come: the stored time of the oldest log not yet read, and the cursors
 /// reading. Given by the run; the progress display asks it at each update.
@@ -187,21 +184,24 @@ pub fn reading_line(
 }
 
 /// Shows a live line on stderr while the run lasts, if stderr is a terminal and not `-q`.
-/// Cron, pipes and files get no escape codes and no carriage returns.
+/// Cron, pipes and files get no escape codes and no carriage returns. The line is drawn from
+/// the counters on the display's own tick: counting takes no lock.
 pub struct Progress;
 
 impl Progress {
     pub fn start(counters: std::sync::Arc<Counters>) -> Progress {
         if enabled(NORMAL) && std::io::stderr().is_terminal() {
+            let line = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&counts_line(&counters, state.elapsed()));
+            };
             let bar = ProgressBar::new_spinner();
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed}] {msg}")
-                    .expect("valid template"),
+                ProgressStyle::with_template("{spinner} [{elapsed}] {counts}")
+                    .expect("valid template")
+                    .with_key("counts", line),
             );
             bar.enable_steady_tick(Duration::from_millis(200));
             *BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar);
-            *COUNTERS.lock().unwrap_or_else(PoisonError::into_inner) = Some(counters);
-            tick();
         }
         Progress
     }
@@ -212,10 +212,6 @@ impl Drop for Progress {
         if let Some(bar) = BAR.lock().unwrap_or_else(PoisonError::into_inner).take() {
             bar.finish_and_clear();
         }
-        COUNTERS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
         REACHED
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -223,17 +219,9 @@ impl Drop for Progress {
     }
 }
 
-fn tick() {
-    let bar = BAR.lock().unwrap_or_else(PoisonError::into_inner);
-    let Some(bar) = bar.as_ref() else { return };
-    let Some(c) = COUNTERS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone()
-    else {
-        return;
-    };
-    let secs = bar.elapsed().as_secs_f64().max(0.001);
+/// The progress line: the counters, and how far reading has come.
+fn counts_line(c: &Counters, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(0.001);
     let delivered = Counters::get(&c.delivered);
     let fetched = Counters::get(&c.fetched);
     let reading = {
@@ -243,10 +231,10 @@ fn tick() {
             if first.is_none() {
                 *first = at;
             }
-            reading_line(at, cursors, *first, bar.elapsed(), SystemTime::now())
+            reading_line(at, cursors, *first, elapsed, SystemTime::now())
         })
     };
-    bar.set_message(format!(
+    format!(
         "{}, {} fetched ({:.0} logs/s), {} matched, {} delivered ({:.0}/s), {}{}",
         count(Counters::get(&c.pages), "page", "pages"),
         count(fetched, "log", "logs"),
@@ -256,7 +244,7 @@ fn tick() {
         delivered as f64 / secs,
         count(Counters::get(&c.retries), "retry", "retries"),
         reading.map(|r| format!("; {r}")).unwrap_or_default(),
-    ));
+    )
 }
 
 #[cfg(test)]
