@@ -18,7 +18,7 @@ use crate::sink::encode::Matched;
 use crate::sink::sign;
 use crate::sink::webhook::{Direct, Sent};
 use crate::state::{self, State};
-use crate::stop::{Part, Stop};
+use crate::stop::{Part, Stop, receive};
 use anyhow::Result;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -26,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Instant, SystemTime};
 
 /// A line of the dead-letter file.
@@ -155,7 +155,11 @@ fn mine(entries: &[Entry]) -> impl Iterator<Item = &Record> {
 /// is updated after it. Its stop token is watched for signals from its start to its end.
 pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let stop = Arc::new(Stop::new());
-    let _watch = signal::watch(&stop);
+    let (tell, told) = channel();
+    let signalled = tell.clone();
+    let _watch = signal::watch(&stop, move || {
+        let _ = signalled.send(Told::Signal);
+    });
     let Some(given) = cfg.dead_letter.as_deref() else {
         return Err(exit::settings(format!(
             "redeliver needs {}: the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
@@ -225,7 +229,8 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
         Arc::clone(&counters),
         Arc::clone(&stop),
     );
-    let mut error = send_all(&mut entries, direct, &stop, &counters, &me);
+    let courier = Courier::start(direct, Arc::clone(&stop), (tell, told));
+    let mut error = send_all(&mut entries, courier, &stop, &counters, &me);
 
     let changed = records(&entries).any(|r| r.fate != Fate::NotAttempted);
     let mut left = total + unreadable - Counters::get(&counters.delivered);
@@ -361,12 +366,11 @@ fn print_items(entries: &[Entry]) -> Result<()> {
 /// stopped it, if any.
 fn send_all(
     entries: &mut [Entry],
-    direct: Direct,
+    courier: Courier,
     stop: &Arc<Stop>,
     counters: &Counters,
     me: &str,
 ) -> Option<String> {
-    let courier = Courier::start(direct, Arc::clone(stop));
     for entry in entries.iter_mut() {
         let Entry::Record(r) = entry else { continue };
         if !r.mine {
@@ -423,49 +427,64 @@ fn send_all(
     None
 }
 
+/// What the courier and the signals tell a redelivery, on its one channel.
+enum Told {
+    Sent(Sent),
+    Signal,
+}
+
 /// The request under way, on a thread of its own, so that a signal's grace can end the wait
 /// for it: a request cannot be cut short, but it need not be waited for.
 struct Courier {
     jobs: Sender<(String, Matched)>,
-    sent: Receiver<Sent>,
+    told: Receiver<Told>,
     stop: Arc<Stop>,
 }
 
 impl Courier {
-    fn start(direct: Direct, stop: Arc<Stop>) -> Courier {
+    fn start(
+        direct: Direct,
+        stop: Arc<Stop>,
+        (tell, told): (Sender<Told>, Receiver<Told>),
+    ) -> Courier {
         let (jobs, todo) = channel::<(String, Matched)>();
-        let (done, sent) = channel();
-        let nudge = Arc::clone(&stop);
         std::thread::Builder::new()
             .name("redeliver".into())
             .spawn(move || {
                 for (id, item) in todo {
-                    let how = direct.send(&id, std::slice::from_ref(&item));
-                    if done.send(how).is_err() {
+                    // A panic is a failed request: the redelivery stops there, saying so.
+                    let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        direct.send(&id, std::slice::from_ref(&item))
+                    }))
+                    .unwrap_or_else(|panic| {
+                        Sent::Failed(format!(
+                            "the redelivery thread panicked: {}",
+                            crate::stop::panicked(panic.as_ref())
+                        ))
+                    });
+                    if tell.send(Told::Sent(how)).is_err() {
                         return;
                     }
-                    nudge.nudge();
                 }
             })
             .expect("starting the redelivery thread");
-        Courier { jobs, sent, stop }
+        Courier { jobs, told, stop }
     }
 
     /// How one request ended; `None` when a signal's grace ended first.
     fn send(&self, webhook_id: String, item: Matched) -> Option<Sent> {
         self.jobs.send((webhook_id, item)).ok()?;
         loop {
-            let seen = self.stop.news();
-            match self.sent.try_recv() {
-                Ok(sent) => return Some(sent),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) => {}
-            }
             let grace_end = self.stop.signal().and(self.stop.deadline());
             if grace_end.is_some_and(|end| Instant::now() >= end) {
                 return None;
             }
-            self.stop.await_news(seen, grace_end);
+            match receive(&self.told, grace_end) {
+                Some(Told::Sent(sent)) => return Some(sent),
+                Some(Told::Signal) => {}
+                None if grace_end.is_none() => return None,
+                None => {}
+            }
         }
     }
 }

@@ -429,6 +429,11 @@ pub const DAILY_REPORT_TIME: &str = "DAILY_REPORT_TIME";
 pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
 pub const HOME: &str = "HOME";
 
+/// In builds with debug assertions only (the tests' binary), a fault to inject: `cursor N`
+/// panics the cursor of window N once it has sent a page on. Not a setting.
+#[cfg(debug_assertions)]
+pub const FAULT: &str = "AUTH0_MGMT_WEBHOOKS_FAULT";
+
 #[cfg(test)]
 mod tests {
     use super::*;

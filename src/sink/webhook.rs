@@ -17,7 +17,7 @@ use crate::sink::pace::{Pace, Signal};
 use crate::sink::sign::{self, Signer};
 use crate::state::checkpoint::Fate;
 use crate::state::ledger::Ticket;
-use crate::stop::{Cause, Part, Stop};
+use crate::stop::{Cause, Part, Stop, Tell};
 use anyhow::{Context, Result};
 use reqwest::Url;
 use reqwest::blocking::Client;
@@ -26,7 +26,6 @@ use reqwest::header::{
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The webhook's settings: where, how each request is made, and how many at once.
@@ -153,15 +152,15 @@ enum Retries {
 pub struct Deliverer {
     shared: Arc<Shared>,
     pool: rayon::ThreadPool,
-    done_tx: Sender<Done>,
-    done_rx: Receiver<Done>,
+    /// Where each request's end goes: the run's channel.
+    tell: Tell<Done>,
     in_flight: usize,
 }
 
 struct Shared {
     http: Client,
     cfg: WebhookConfig,
-    pace: Arc<Pace>,
+    pace: Pace,
     dead_letter: Option<DeadLetter>,
     counters: Arc<Counters>,
     /// The run's token: fired here ([`Cause::Failed`]) on the first request that finally
@@ -182,40 +181,47 @@ impl Deliverer {
         dead_letter: Option<DeadLetter>,
         counters: Arc<Counters>,
         stop: Arc<Stop>,
+        tell: Tell<Done>,
     ) -> Result<Self> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(cfg.concurrency)
             .thread_name(|i| format!("deliver-{i}"))
             .build()
             .context("starting the delivery threads")?;
-        let (done_tx, done_rx) = channel();
         Ok(Deliverer {
             shared: Arc::new(Shared::new(http, cfg, dead_letter, counters, stop)),
             pool,
-            done_tx,
-            done_rx,
+            tell,
             in_flight: 0,
         })
     }
 
-    /// Queues one request's logs on the pool; [`Deliverer::wait`] returns how they ended.
+    /// Queues one request's logs on the pool; its [`Done`] is told to the run, which hands it
+    /// back with [`Deliverer::ended`].
     pub fn submit(&mut self, items: Vec<Matched>) {
         self.in_flight += 1;
-        let (shared, done) = (Arc::clone(&self.shared), self.done_tx.clone());
+        let (shared, tell) = (Arc::clone(&self.shared), Arc::clone(&self.tell));
         self.pool.spawn(move || {
             // A panic must still end the request, or the run would wait for it forever.
             let how =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.deliver(&items)))
-                    .unwrap_or_else(|_| {
+                    .unwrap_or_else(|panic| {
                         shared.halt();
                         Done {
                             fates: items.iter().map(|m| (m.seq, Fate::Pending)).collect(),
-                            error: Some("a delivery thread panicked".into()),
+                            error: Some(format!(
+                                "a delivery thread panicked: {}",
+                                crate::stop::panicked(panic.as_ref())
+                            )),
                         }
                     });
-            let _ = done.send(how);
-            shared.stop.nudge();
+            tell(how);
         });
+    }
+
+    /// The run received a request's end.
+    pub fn ended(&mut self) {
+        self.in_flight -= 1;
     }
 
     /// Requests queued or running.
@@ -231,14 +237,6 @@ impl Deliverer {
             self.shared.cfg.concurrency,
             self.shared.failing.load(Ordering::Relaxed),
         )
-    }
-
-    /// A request that has ended, if one has. Each end nudges the run's token, so the run
-    /// waits for one with [`Stop::await_news`].
-    pub fn try_done(&mut self) -> Option<Done> {
-        let done = self.done_rx.try_recv().ok()?;
-        self.in_flight -= 1;
-        Some(done)
     }
 
     /// Requests not started yet are not started: the run failed.
@@ -294,18 +292,10 @@ impl Shared {
         counters: Arc<Counters>,
         stop: Arc<Stop>,
     ) -> Shared {
-        let pace = Arc::new(Pace::new(cfg.concurrency));
-        // Workers waiting for a slot wake when the token fires or its deadline moves.
-        let waiting = Arc::downgrade(&pace);
-        stop.on_change(move || {
-            if let Some(pace) = waiting.upgrade() {
-                pace.wake();
-            }
-        });
         Shared {
             http: http.clone(),
             cfg: cfg.clone(),
-            pace,
+            pace: Pace::new(cfg.concurrency),
             dead_letter,
             counters,
             stop,
