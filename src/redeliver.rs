@@ -157,9 +157,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let stop = Arc::new(Stop::new());
     let (tell, told) = channel();
     let signalled = tell.clone();
-    let _watch = signal::watch(&stop, move || {
-        let _ = signalled.send(Told::Signal);
-    });
+    let _watch = signal::watch(&stop, Arc::new(move |()| signalled.send(None).is_ok()));
     let Some(given) = cfg.dead_letter.as_deref() else {
         return Err(exit::settings(format!(
             "redeliver needs {}: the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
@@ -427,17 +425,12 @@ fn send_all(
     None
 }
 
-/// What the courier and the signals tell a redelivery, on its one channel.
-enum Told {
-    Sent(Sent),
-    Signal,
-}
-
 /// The request under way, on a thread of its own, so that a signal's grace can end the wait
 /// for it: a request cannot be cut short, but it need not be waited for.
 struct Courier {
     jobs: Sender<(String, Matched)>,
-    told: Receiver<Told>,
+    /// The redelivery's one channel: how a request ended, or `None` for a signal.
+    told: Receiver<Option<Sent>>,
     stop: Arc<Stop>,
 }
 
@@ -445,7 +438,7 @@ impl Courier {
     fn start(
         direct: Direct,
         stop: Arc<Stop>,
-        (tell, told): (Sender<Told>, Receiver<Told>),
+        (tell, told): (Sender<Option<Sent>>, Receiver<Option<Sent>>),
     ) -> Courier {
         let (jobs, todo) = channel::<(String, Matched)>();
         std::thread::Builder::new()
@@ -462,7 +455,7 @@ impl Courier {
                             crate::stop::panicked(panic.as_ref())
                         ))
                     });
-                    if tell.send(Told::Sent(how)).is_err() {
+                    if tell.send(Some(how)).is_err() {
                         return;
                     }
                 }
@@ -480,10 +473,9 @@ impl Courier {
                 return None;
             }
             match receive(&self.told, grace_end) {
-                Some(Told::Sent(sent)) => return Some(sent),
-                Some(Told::Signal) => {}
+                Some(Some(sent)) => return Some(sent),
                 None if grace_end.is_none() => return None,
-                None => {}
+                Some(None) | None => {}
             }
         }
     }

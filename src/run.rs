@@ -68,10 +68,7 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<Outcome> {
     let stop = Arc::new(Stop::new());
     let (tx, rx) = channel();
     let events = Channel { tx, rx };
-    let signalled = events.tx.clone();
-    let _watch = signal::watch(&stop, move || {
-        let _ = signalled.send(Msg::Signal);
-    });
+    let _watch = signal::watch(&stop, events.tell(|()| Msg::Signal));
     // A dry run is not a run that monitors should hear of.
     let monitor = (!dry_run).then(|| {
         Monitor::new(
@@ -182,25 +179,22 @@ fn run_watched(
     };
 
     let saved = state.checkpoint.clone();
-    let ended = {
-        let _progress = Progress::start(counters.clone());
-        Pipeline {
-            cfg,
-            state_file: &state_file,
-            auth0,
-            counters: &counters,
-            stop: Arc::clone(stop),
-            events,
-            started,
-            saved,
-            saved_at: None,
-            persist: !dry_run,
-            expired_from,
-            expired_window: None,
-            lost: None,
-        }
-        .run(&mut state, sink)
-    };
+    let ended = Pipeline {
+        cfg,
+        state_file: &state_file,
+        auth0,
+        counters: Arc::clone(&counters),
+        stop: Arc::clone(stop),
+        events,
+        started,
+        saved,
+        saved_at: None,
+        persist: !dry_run,
+        expired_from,
+        expired_window: None,
+        lost: None,
+    }
+    .run(&mut state, sink);
 
     let cause = stop.cause();
     let mut error = ended.error.as_ref().map(|e| format!("{e:#}"));
@@ -313,7 +307,7 @@ struct Pipeline<'a> {
     cfg: &'a Config,
     state_file: &'a Path,
     auth0: Arc<Auth0>,
-    counters: &'a Counters,
+    counters: Arc<Counters>,
     /// The run's token: fired by a signal (which brings its deadline forward), a delivery that
     /// failed, or here when reading is over.
     stop: Arc<Stop>,
@@ -367,7 +361,7 @@ impl Pipeline<'_> {
             Arc::clone(&self.stop),
             self.events.tell(Msg::Source),
         );
-        say::follow(move || board.reached());
+        let _progress = Progress::start(Arc::clone(&self.counters), move || board.reached());
 
         let mut acker = Ledger::new(state.checkpoint.clone(), start);
         let mut error = self.consume(&room, &mut sink, &mut acker, state, fetch_until);
@@ -416,17 +410,46 @@ impl Pipeline<'_> {
         let mut fetch_error = None;
         loop {
             while let Some(event) = read.pop_front() {
-                let room_for_it = match sink {
+                let room_now = match sink {
                     Sink::Webhook(d) => d.has_room(),
                     Sink::Stdout => true,
                 };
-                if matches!(event, Event::Page { .. }) && !room_for_it
-                    || matches!(event, Event::Ended)
+                let (window, logs) = match event {
+                    Event::Opened { window, after } => {
+                        // The window that starts at the previous run's checkpoint: its first
+                        // log shows whether Auth0 deleted logs that run had not reached.
+                        if self.expired_from.as_deref() == Some(after.as_str()) {
+                            self.expired_window = Some(window);
+                        }
+                        acker.open(window, after);
+                        continue;
+                    }
+                    Event::Closed { window, end } => {
+                        acker.close(window, end);
+                        continue;
+                    }
+                    Event::Page { window, logs } if room_now => (window, logs),
+                    // A page the sink has no room for yet, or the end of reading.
+                    held => {
+                        read.push_front(held);
+                        break;
+                    }
+                };
+                // Its place was taken before it was sent: never waits.
+                let _ = room.recv();
+                if self.expired_window == Some(window)
+                    && let (Some(from), Some(first)) = (self.expired_from.take(), logs.first())
                 {
-                    read.push_front(event);
-                    break;
+                    self.lost = retention::lost_span(
+                        &from,
+                        first.id(),
+                        SystemTime::now(),
+                        self.cfg.log_retention,
+                    );
                 }
-                if let Err(e) = self.take_event(event, room, sink, &mut batcher, acker) {
+                Counters::add(&self.counters.pages, 1);
+                Counters::add(&self.counters.fetched, logs.len() as u64);
+                if let Err(e) = self.take(window, logs, sink, &mut batcher, acker) {
                     return Some(e);
                 }
             }
@@ -469,44 +492,6 @@ impl Pipeline<'_> {
             d.submit(batch);
         }
         fetch_error
-    }
-
-    /// One event of the read, in its window's order.
-    fn take_event(
-        &mut self,
-        event: Event,
-        room: &Room,
-        sink: &mut Sink,
-        batcher: &mut Batcher,
-        acker: &mut Ledger,
-    ) -> Result<()> {
-        let (window, logs) = match event {
-            Event::Opened { window, after } => {
-                // The window that starts at the previous run's checkpoint: its first log
-                // shows whether Auth0 deleted logs that run had not reached.
-                if self.expired_from.as_deref() == Some(after.as_str()) {
-                    self.expired_window = Some(window);
-                }
-                acker.open(window, after);
-                return Ok(());
-            }
-            Event::Closed { window, end } => {
-                acker.close(window, end);
-                return Ok(());
-            }
-            Event::Ended => return Ok(()),
-            Event::Page { window, logs } => (window, logs),
-        };
-        room.took();
-        if self.expired_window == Some(window)
-            && let (Some(from), Some(first)) = (self.expired_from.take(), logs.first())
-        {
-            self.lost =
-                retention::lost_span(&from, first.id(), SystemTime::now(), self.cfg.log_retention);
-        }
-        Counters::add(&self.counters.pages, 1);
-        Counters::add(&self.counters.fetched, logs.len() as u64);
-        self.take(window, logs, sink, batcher, acker)
     }
 
     /// Filters a page's logs into the acker and the sink.

@@ -9,7 +9,7 @@ use std::io::Write;
 // A thread that panicked holding one of these locks must not take the run's end with it (saving
 // the checkpoint, the history): a poisoned lock is used as it is.
 use std::sync::atomic::{AtomicI8, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 static LEVEL: AtomicI8 = AtomicI8::new(0);
@@ -138,17 +138,6 @@ impl Counters {
     }
 }
 
-/// How far reading has come: the stored time of the oldest log not yet read, and the cursors
-/// reading. Given by the run; the progress display asks it at each update.
-type Reached = Box<dyn Fn() -> (Option<SystemTime>, usize) + Send>;
-static REACHED: Mutex<Option<(Reached, Option<SystemTime>)>> = Mutex::new(None);
-
-/// The progress display shows how far reading has come, as `reached` tells it.
-pub fn follow(reached: impl Fn() -> (Option<SystemTime>, usize) + Send + 'static) {
-    let mut r = REACHED.lock().unwrap_or_else(PoisonError::into_inner);
-    *r = Some((Box::new(reached), None));
-}
-
 /// What the progress display says of the read: the time it has reached (the oldest log not yet
 /// read), the cursors reading, and when it will be caught up at the pace so far (how far the
 /// reached time moved in `elapsed`, from `first`).
@@ -185,14 +174,30 @@ pub fn reading_line(
 
 /// Shows a live line on stderr while the run lasts, if stderr is a terminal and not `-q`.
 /// Cron, pipes and files get no escape codes and no carriage returns. The line is drawn from
-/// the counters on the display's own tick: counting takes no lock.
+/// the counters on the display's own tick, so counting takes no lock; `reached` tells how far
+/// reading has come: the stored time of the oldest log not yet read, and the cursors reading.
 pub struct Progress;
 
 impl Progress {
-    pub fn start(counters: std::sync::Arc<Counters>) -> Progress {
+    pub fn start(
+        counters: Arc<Counters>,
+        reached: impl Fn() -> (Option<SystemTime>, usize) + Clone + Send + Sync + 'static,
+    ) -> Progress {
         if enabled(NORMAL) && std::io::stderr().is_terminal() {
+            let first = Arc::new(OnceLock::new());
             let line = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = w.write_str(&counts_line(&counters, state.elapsed()));
+                let (at, cursors) = reached();
+                if let Some(at) = at {
+                    first.get_or_init(|| at);
+                }
+                let reading = reading_line(
+                    at,
+                    cursors,
+                    first.get().copied(),
+                    state.elapsed(),
+                    SystemTime::now(),
+                );
+                let _ = w.write_str(&counts_line(&counters, state.elapsed(), reading));
             };
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -212,28 +217,14 @@ impl Drop for Progress {
         if let Some(bar) = BAR.lock().unwrap_or_else(PoisonError::into_inner).take() {
             bar.finish_and_clear();
         }
-        REACHED
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
     }
 }
 
 /// The progress line: the counters, and how far reading has come.
-fn counts_line(c: &Counters, elapsed: Duration) -> String {
+fn counts_line(c: &Counters, elapsed: Duration, reading: Option<String>) -> String {
     let secs = elapsed.as_secs_f64().max(0.001);
     let delivered = Counters::get(&c.delivered);
     let fetched = Counters::get(&c.fetched);
-    let reading = {
-        let mut r = REACHED.lock().unwrap_or_else(PoisonError::into_inner);
-        r.as_mut().and_then(|(reached, first)| {
-            let (at, cursors) = reached();
-            if first.is_none() {
-                *first = at;
-            }
-            reading_line(at, cursors, *first, elapsed, SystemTime::now())
-        })
-    };
     format!(
         "{}, {} fetched ({:.0} logs/s), {} matched, {} delivered ({:.0}/s), {}{}",
         count(Counters::get(&c.pages), "page", "pages"),

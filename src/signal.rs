@@ -5,7 +5,7 @@
 //! reported, and the exit code is 128 + the signal. A second signal in a run exits at once: the
 //! state file is always whole (atomic saves) and never ahead of what was delivered.
 
-use crate::stop::Stop;
+use crate::stop::{Stop, Tell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::Duration;
@@ -65,11 +65,11 @@ pub struct Watch {
 
 /// Watches `stop`'s run for signals until the [`Watch`] is dropped: a signal fires the token,
 /// then `tell`s the run, whose loop wakes to see it.
-pub fn watch(stop: &Arc<Stop>, tell: impl Fn() + Send + 'static) -> Watch {
+pub fn watch(stop: &Arc<Stop>, tell: Tell<()>) -> Watch {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     RUNS.lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .watch(id, Arc::clone(stop), Box::new(tell));
+        .watch(id, Arc::clone(stop), tell);
     Watch { id }
 }
 
@@ -99,7 +99,7 @@ struct Runs {
 struct Watched {
     id: u64,
     stop: Arc<Stop>,
-    tell: Box<dyn Fn() + Send>,
+    tell: Tell<()>,
     signalled: bool,
 }
 
@@ -124,12 +124,12 @@ impl Runs {
         for w in &mut self.watched {
             w.signalled = true;
             w.stop.interrupt(sig, GRACE);
-            (w.tell)();
+            (w.tell)(());
         }
         Heard::First
     }
 
-    fn watch(&mut self, id: u64, stop: Arc<Stop>, tell: Box<dyn Fn() + Send>) {
+    fn watch(&mut self, id: u64, stop: Arc<Stop>, tell: Tell<()>) {
         // A signal while the settings were read is this run's: it stops at once.
         let early = self.early.take();
         if let Some(sig) = early {
@@ -154,13 +154,9 @@ impl Runs {
 /// that fails: it stops, cuts a torn record back, saves the state where it can, and reports.
 pub fn ignore_file_size_limit() {
     #[cfg(unix)]
-    if let Err(e) = signal_hook::flag::register(
-        signal_hook::consts::SIGXFSZ,
-        Arc::new(std::sync::atomic::AtomicBool::new(false)),
-    ) {
-        crate::say::warn(format_args!(
-            "cannot catch SIGXFSZ ({e}): a file-size limit ends the run abruptly"
-        ));
+    let unread = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if signal_hook::flag::register(signal_hook::consts::SIGXFSZ, unread).is_err() {
+        crate::say::warn("cannot catch SIGXFSZ: a file-size limit ends the run abruptly");
     }
 }
 
@@ -186,8 +182,8 @@ mod tests {
     fn a_signal_fires_the_runs_under_way_with_its_grace_and_a_second_exits() {
         let mut runs = Runs::new();
         let (a, b) = (token(), token());
-        runs.watch(1, Arc::clone(&a), Box::new(|| ()));
-        runs.watch(2, Arc::clone(&b), Box::new(|| ()));
+        runs.watch(1, Arc::clone(&a), Arc::new(|()| true));
+        runs.watch(2, Arc::clone(&b), Arc::new(|()| true));
         assert_eq!(runs.heard(15), Heard::First);
         for stop in [&a, &b] {
             assert_eq!(stop.cause(), Some(Cause::Signal(15)));
@@ -200,12 +196,12 @@ mod tests {
     fn a_run_that_ended_takes_its_signal_with_it() {
         let mut runs = Runs::new();
         let first = token();
-        runs.watch(1, Arc::clone(&first), Box::new(|| ()));
+        runs.watch(1, Arc::clone(&first), Arc::new(|()| true));
         assert_eq!(runs.heard(15), Heard::First);
         runs.unwatch(1);
 
         let next = token();
-        runs.watch(2, Arc::clone(&next), Box::new(|| ()));
+        runs.watch(2, Arc::clone(&next), Arc::new(|()| true));
         assert_eq!(next.cause(), None, "the next run in the process goes on");
         assert_eq!(runs.heard(2), Heard::First, "its first signal is a first");
         assert_eq!(next.cause(), Some(Cause::Signal(2)));
@@ -216,7 +212,7 @@ mod tests {
         let mut runs = Runs::new();
         assert_eq!(runs.heard(15), Heard::First);
         let stop = token();
-        runs.watch(1, Arc::clone(&stop), Box::new(|| ()));
+        runs.watch(1, Arc::clone(&stop), Arc::new(|()| true));
         assert_eq!(stop.cause(), Some(Cause::Signal(15)));
         assert_eq!(runs.heard(15), Heard::Again);
 

@@ -53,11 +53,13 @@ impl Cause {
 }
 
 /// A run's stop token and deadline.
+#[derive(Debug, Default)]
 pub struct Stop {
     state: Mutex<State>,
     changed: Condvar,
 }
 
+#[derive(Debug, Default)]
 struct State {
     cause: Option<Cause>,
     deadline: Option<Instant>,
@@ -81,32 +83,10 @@ impl State {
     }
 }
 
-impl std::fmt::Debug for Stop {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = self.lock();
-        f.debug_struct("Stop")
-            .field("cause", &s.cause)
-            .field("deadline", &s.deadline)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Stop {
-    fn default() -> Stop {
-        Stop::new()
-    }
-}
-
 impl Stop {
     /// A token with no deadline yet ([`Stop::shorten`] sets one).
     pub fn new() -> Stop {
-        Stop {
-            state: Mutex::new(State {
-                cause: None,
-                deadline: None,
-            }),
-            changed: Condvar::new(),
-        }
+        Stop::default()
     }
 
     /// A token whose deadline is `at`.

@@ -138,15 +138,11 @@ impl Pace {
     /// The in-flight limit now.
     #[cfg(test)]
     fn limit(&self) -> usize {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .aimd
-            .limit
+        self.lock().aimd.limit
     }
 
     fn release(&self, signal: Signal, pause: Option<Duration>) {
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut s = self.lock();
         s.in_flight -= 1;
         s.aimd = s.aimd.next(self.max, signal);
         if let Some(p) = pause {

@@ -46,17 +46,9 @@ pub enum Event {
 pub type Fetched = Result<Event>;
 
 /// The run's side of the pages under way: each page sent on holds one of a few places until the
-/// run takes it, so memory stays flat whatever the backlog. Dropping it ends the cursors waiting
-/// for a place.
-pub struct Room(Receiver<()>);
-
-impl Room {
-    /// The run took a page: its place is free.
-    pub fn took(&self) {
-        // Its place was taken before the page was sent: never waits.
-        let _ = self.0.recv();
-    }
-}
+/// run takes it and receives its place, so memory stays flat whatever the backlog. Dropping it
+/// ends the cursors waiting for a place.
+pub type Room = Receiver<()>;
 
 /// What every cursor of a run shares.
 struct Cursors {
@@ -101,7 +93,7 @@ pub fn start(
         live: AtomicUsize::new(0),
     });
     spawn(cursors, first);
-    (board, Room(places))
+    (board, places)
 }
 
 /// A cursor thread, reading `work` first. A panic is told as the cursor's error, naming its
