@@ -430,9 +430,18 @@ pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
 pub const HOME: &str = "HOME";
 
 /// In builds with debug assertions only (the tests' binary), a fault to inject: `cursor N`
-/// panics the cursor of window N once it has sent a page on. Not a setting.
+/// panics the cursor of window N once it has sent a page on, `worker` every delivery thread.
+/// Not a setting.
 #[cfg(debug_assertions)]
 pub const FAULT: &str = "AUTH0_MGMT_WEBHOOKS_FAULT";
+
+/// Panics when [`FAULT`] names `at`.
+#[cfg(debug_assertions)]
+pub fn fault(at: &str) {
+    if std::env::var(FAULT).is_ok_and(|f| f == at) {
+        panic!("a fault injected by {FAULT}");
+    }
+}
 
 #[cfg(test)]
 mod tests {

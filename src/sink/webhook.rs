@@ -203,18 +203,21 @@ impl Deliverer {
         let (shared, tell) = (Arc::clone(&self.shared), Arc::clone(&self.tell));
         self.pool.spawn(move || {
             // A panic must still end the request, or the run would wait for it forever.
-            let how =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.deliver(&items)))
-                    .unwrap_or_else(|panic| {
-                        shared.halt();
-                        Done {
-                            fates: items.iter().map(|m| (m.seq, Fate::Pending)).collect(),
-                            error: Some(format!(
-                                "a delivery thread panicked: {}",
-                                crate::stop::panicked(panic.as_ref())
-                            )),
-                        }
-                    });
+            let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                #[cfg(debug_assertions)]
+                crate::settings::fault("worker");
+                shared.deliver(&items)
+            }))
+            .unwrap_or_else(|panic| {
+                shared.halt();
+                Done {
+                    fates: items.iter().map(|m| (m.seq, Fate::Pending)).collect(),
+                    error: Some(format!(
+                        "a delivery thread panicked: {}",
+                        crate::stop::panicked(panic.as_ref())
+                    )),
+                }
+            });
             tell(how);
         });
     }

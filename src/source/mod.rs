@@ -179,7 +179,7 @@ fn read(cursors: &Arc<Cursors>, first: Work, window: &mut WindowId) -> Result<()
                     return Ok(());
                 }
                 #[cfg(debug_assertions)]
-                fault(window);
+                crate::settings::fault(&format!("cursor {window}"));
             }
             if let Some(end) = read.closed {
                 if !tell(Ok(Event::Closed { window, end })) {
@@ -204,15 +204,6 @@ fn read(cursors: &Arc<Cursors>, first: Work, window: &mut WindowId) -> Result<()
         next = board.take(wanted());
     }
     Ok(())
-}
-
-/// A fault for the tests, in builds with debug assertions only: the cursor of the window that
-/// [`crate::settings::FAULT`] names (`cursor 0`) panics once it has sent a page on.
-#[cfg(debug_assertions)]
-fn fault(window: WindowId) {
-    if std::env::var(crate::settings::FAULT).is_ok_and(|f| f == format!("cursor {window}")) {
-        panic!("a fault injected by {}", crate::settings::FAULT);
-    }
 }
 
 /// A page as delivery may take it: in id order, without repeats or logs at or before `after`

@@ -642,3 +642,26 @@ fn a_cursor_that_panics_fails_the_run_naming_it_and_keeps_what_was_delivered() {
     );
     assert_eq!(setup.checkpoint(), Some(log_id(250)));
 }
+
+#[test]
+fn a_delivery_thread_that_panics_fails_the_run_saying_so_and_keeps_the_checkpoint() {
+    let logs = realistic_logs(50, 22);
+    let setup = cron_setup(logs.clone());
+
+    let ran = setup.run(
+        &["--output", "json"],
+        &[(auth0_mgmt_webhooks::settings::FAULT, "worker")],
+    );
+
+    assert_eq!(ran.code, 1, "a dead worker fails the run:\n{}", ran.all());
+    assert!(
+        ran.stderr.contains("a delivery thread panicked"),
+        "the message names what died:\n{}",
+        ran.stderr
+    );
+    let summary: Value = serde_json::from_str(ran.stdout.trim()).expect("one JSON summary");
+    assert_eq!(summary["status"], "failed");
+    assert_eq!(summary["caught_up"], false);
+    assert!(setup.receiver.delivered_ids().is_empty());
+    assert_eq!(setup.checkpoint(), None, "nothing was delivered");
+}
