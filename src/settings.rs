@@ -431,9 +431,9 @@ pub const HOME: &str = "HOME";
 
 /// In builds with debug assertions only (the tests' binary), a fault to inject: `cursor N`
 /// panics the cursor of window N once it has sent a page on, `worker` every delivery thread.
-/// Not a setting.
+/// Not a setting, and outside the tool's prefix so that no misspelling warning names it.
 #[cfg(debug_assertions)]
-pub const FAULT: &str = "AUTH0_MGMT_WEBHOOKS_FAULT";
+pub const FAULT: &str = "INJECT_FAULT";
 
 /// Panics when [`FAULT`] names `at`.
 #[cfg(debug_assertions)]
