@@ -20,7 +20,7 @@ use crate::sink::encode::Matched;
 use crate::sink::sign;
 use crate::sink::webhook::{Direct, Sent};
 use crate::state::{self, State};
-use crate::stop::{Part, Stop};
+use crate::stop::{Part, Stop, receive};
 use anyhow::Result;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Instant;
 
 /// A line of the dead-letter file.
@@ -165,7 +165,9 @@ fn mine(entries: &[Entry]) -> impl Iterator<Item = &Record> {
 /// is updated after it. Its stop token is watched for signals from its start to its end.
 pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let stop = Arc::new(Stop::new());
-    let _watch = signal::watch(&stop);
+    let (tell, told) = channel();
+    let signalled = tell.clone();
+    let _watch = signal::watch(&stop, Arc::new(move |()| signalled.send(None).is_ok()));
     let Some(given) = cfg.dead_letter.as_deref() else {
         return Err(exit::settings(format!(
             "redeliver needs {}: the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
@@ -236,7 +238,8 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
         Arc::clone(&counters),
         Arc::clone(&stop),
     );
-    let mut error = send_all(&mut entries, direct, &stop, &counters, &me, &path);
+    let courier = Courier::start(direct, Arc::clone(&stop), (tell, told));
+    let mut error = send_all(&mut entries, courier, &stop, &counters, &me, &path);
 
     let changed = !marked.is_empty() || records(&entries).any(|r| r.fate != Fate::NotAttempted);
     let left = total + unreadable - Counters::get(&counters.delivered);
@@ -376,13 +379,12 @@ fn print_items(entries: &[Entry]) -> Result<()> {
 /// stopped it, if any.
 fn send_all(
     entries: &mut [Entry],
-    direct: Direct,
+    courier: Courier,
     stop: &Arc<Stop>,
     counters: &Counters,
     me: &str,
     path: &Path,
 ) -> Option<String> {
-    let courier = Courier::start(direct, Arc::clone(stop));
     for entry in entries.iter_mut() {
         let Entry::Record(r) = entry else { continue };
         if !r.mine {
@@ -449,45 +451,54 @@ fn send_all(
 /// for it: a request cannot be cut short, but it need not be waited for.
 struct Courier {
     jobs: Sender<(String, Matched)>,
-    sent: Receiver<Sent>,
+    /// The redelivery's one channel: how a request ended, or `None` for a signal.
+    told: Receiver<Option<Sent>>,
     stop: Arc<Stop>,
 }
 
 impl Courier {
-    fn start(direct: Direct, stop: Arc<Stop>) -> Courier {
+    fn start(
+        direct: Direct,
+        stop: Arc<Stop>,
+        (tell, told): (Sender<Option<Sent>>, Receiver<Option<Sent>>),
+    ) -> Courier {
         let (jobs, todo) = channel::<(String, Matched)>();
-        let (done, sent) = channel();
-        let nudge = Arc::clone(&stop);
         std::thread::Builder::new()
             .name("redeliver".into())
             .spawn(move || {
                 for (id, item) in todo {
-                    let how = direct.send(&id, std::slice::from_ref(&item));
-                    if done.send(how).is_err() {
+                    // A panic is a failed request: the redelivery stops there, saying so.
+                    let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        direct.send(&id, std::slice::from_ref(&item))
+                    }))
+                    .unwrap_or_else(|panic| {
+                        Sent::Failed(format!(
+                            "the redelivery thread panicked: {}",
+                            crate::stop::panicked(panic.as_ref())
+                        ))
+                    });
+                    if tell.send(Some(how)).is_err() {
                         return;
                     }
-                    nudge.nudge();
                 }
             })
             .expect("starting the redelivery thread");
-        Courier { jobs, sent, stop }
+        Courier { jobs, told, stop }
     }
 
     /// How one request ended; `None` when a signal's grace ended first.
     fn send(&self, webhook_id: String, item: Matched) -> Option<Sent> {
         self.jobs.send((webhook_id, item)).ok()?;
         loop {
-            let seen = self.stop.news();
-            match self.sent.try_recv() {
-                Ok(sent) => return Some(sent),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) => {}
-            }
             let grace_end = self.stop.signal().and(self.stop.deadline());
             if grace_end.is_some_and(|end| Instant::now() >= end) {
                 return None;
             }
-            self.stop.await_news(seen, grace_end);
+            match receive(&self.told, grace_end) {
+                Some(Some(sent)) => return Some(sent),
+                None if grace_end.is_none() => return None,
+                Some(None) | None => {}
+            }
         }
     }
 }

@@ -16,16 +16,17 @@ use crate::sink::dead_letter::DeadLetter;
 use crate::sink::encode::{Batcher, Matched};
 use crate::sink::webhook::{Deliverer, Done};
 use crate::source::auth0::Auth0;
-use crate::source::{self, Event, Fetched};
+use crate::source::{self, Event, Fetched, Room};
 use crate::state::checkpoint::Fate;
 use crate::state::ledger::Ledger;
 use crate::state::{self, RunRecord, State};
-use crate::stop::{Cause, Part, Stop};
+use crate::stop::{Cause, Part, Stop, Tell, receive};
 use anyhow::{Result, anyhow};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The checkpoint is saved at most this often during a run (and always at its end). Each save
@@ -33,13 +34,41 @@ use std::time::{Duration, Instant, SystemTime};
 /// CPU time. A crash loses at most this much progress: those logs are sent again, never skipped.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
+/// What the run's threads tell it, on its one channel.
+enum Msg {
+    /// The cursors: an event of the read, or why reading stopped.
+    Source(Fetched),
+    /// A delivery request ended.
+    Sent(Done),
+    /// The `/start` ping was answered or given up.
+    Pinged,
+    /// A signal fired the token.
+    Signal,
+}
+
+/// The run's channel: its threads send, the run reads.
+struct Channel {
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+}
+
+impl Channel {
+    /// How a thread tells the run `T`, as the message `wrap` makes of it.
+    fn tell<T: 'static>(&self, wrap: fn(T) -> Msg) -> Tell<T> {
+        let tx = self.tx.clone();
+        Arc::new(move |t| tx.send(wrap(t)).is_ok())
+    }
+}
+
 /// One run, reported to the monitors from inside: `/start` once it holds the lock, the end
 /// with its outcome. The outcome of a run that got as far as reading its state (its summary
 /// printed, recorded and reported); an error for one that did not. Its stop token is watched
 /// for signals from its start to its end.
 pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<Outcome> {
     let stop = Arc::new(Stop::new());
-    let _watch = signal::watch(&stop);
+    let (tx, rx) = channel();
+    let events = Channel { tx, rx };
+    let _watch = signal::watch(&stop, events.tell(|()| Msg::Signal));
     // A dry run is not a run that monitors should hear of.
     let monitor = (!dry_run).then(|| {
         Monitor::new(
@@ -55,7 +84,14 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<Outcome> {
     });
     // The state as read, for the metrics of a run that fails after reading it.
     let mut read = None;
-    let result = run_watched(cfg, dry_run, output, &stop, monitor.as_ref(), &mut read);
+    let result = run_watched(
+        cfg,
+        dry_run,
+        output,
+        (&stop, &events),
+        monitor.as_ref(),
+        &mut read,
+    );
     if let (Some(m), Err(e)) = (&monitor, &result) {
         m.ended_early(e, read.as_ref());
     }
@@ -66,7 +102,7 @@ fn run_watched(
     cfg: &Config,
     dry_run: bool,
     output: Output,
-    stop: &Arc<Stop>,
+    (stop, events): (&Arc<Stop>, &Channel),
     monitor: Option<&Monitor>,
     read: &mut Option<State>,
 ) -> Result<Outcome> {
@@ -78,9 +114,21 @@ fn run_watched(
         state::refuse_foreign(&state_file)?;
         Some(state::lock(&state_file)?)
     };
-    // Only a run that holds the lock has started: one that found it held pings nothing.
-    if let Some(m) = monitor {
-        m.started();
+    // Only a run that holds the lock has started: one that found it held pings nothing. The
+    // ping is waited for, unless a signal comes: a monitor that hangs must not keep a run that
+    // was asked to stop from ending (it then pings `/<exit code>`).
+    if let Some(m) = monitor
+        && m.started(events.tell(|()| Msg::Pinged))
+    {
+        while !matches!(receive(&events.rx, None), Some(Msg::Pinged) | None) {
+            if stop.stopped(Part::Sending).is_some() {
+                say::warn(format_args!(
+                    "not waiting for the {}/start ping: stopping",
+                    crate::settings::HEALTHCHECK_URL
+                ));
+                break;
+            }
+        }
     }
     let mut state = State::load(&state_file)?;
     let tenant = cfg.tenant();
@@ -126,28 +174,27 @@ fn run_watched(
                 .transpose()?,
             Arc::clone(&counters),
             Arc::clone(stop),
+            events.tell(Msg::Sent),
         )?),
     };
 
     let saved = state.checkpoint.clone();
-    let ended = {
-        let _progress = Progress::start(counters.clone());
-        Pipeline {
-            cfg,
-            state_file: &state_file,
-            auth0,
-            counters: &counters,
-            stop: Arc::clone(stop),
-            started,
-            saved,
-            saved_at: None,
-            persist: !dry_run,
-            expired_from,
-            expired_window: None,
-            lost: None,
-        }
-        .run(&mut state, sink)
-    };
+    let ended = Pipeline {
+        cfg,
+        state_file: &state_file,
+        auth0,
+        counters: Arc::clone(&counters),
+        stop: Arc::clone(stop),
+        events,
+        started,
+        saved,
+        saved_at: None,
+        persist: !dry_run,
+        expired_from,
+        expired_window: None,
+        lost: None,
+    }
+    .run(&mut state, sink);
 
     let cause = stop.cause();
     let mut error = ended.error.as_ref().map(|e| format!("{e:#}"));
@@ -260,10 +307,12 @@ struct Pipeline<'a> {
     cfg: &'a Config,
     state_file: &'a Path,
     auth0: Arc<Auth0>,
-    counters: &'a Counters,
+    counters: Arc<Counters>,
     /// The run's token: fired by a signal (which brings its deadline forward), a delivery that
-    /// failed, or here when reading is over; the loops wait on it.
+    /// failed, or here when reading is over.
     stop: Arc<Stop>,
+    /// What the cursors, the deliveries and the signals tell the run.
+    events: &'a Channel,
     started: Instant,
     /// The checkpoint as last written to the state file.
     saved: Option<String>,
@@ -303,26 +352,23 @@ impl Pipeline<'_> {
             .deadline()
             .and_then(|d| d.checked_sub(margin))
             .unwrap_or(self.started);
-        // A page in the channel and one being read by each cursor: memory stays flat whatever
-        // the backlog.
-        let (tx, rx) = sync_channel::<Fetched>(2);
         let start = state.checkpoint.clone().unwrap_or_else(logid::oldest);
-        let board = source::start(
+        let (board, room) = source::start(
             Arc::clone(&self.auth0),
             self.cfg.auth0.base_url.clone(),
             start.clone(),
             fetch_until,
             Arc::clone(&self.stop),
-            tx,
+            self.events.tell(Msg::Source),
         );
-        say::follow(move || board.reached());
+        let _progress = Progress::start(Arc::clone(&self.counters), move || board.reached());
 
         let mut acker = Ledger::new(state.checkpoint.clone(), start);
-        let mut error = self.consume(&rx, &mut sink, &mut acker, state, fetch_until);
+        let mut error = self.consume(&room, &mut sink, &mut acker, state, fetch_until);
         // The cursor threads are not waited for: they end at their next step, and an Auth0
         // request in flight must not hold up a run that is stopping.
         self.stop.fire(Cause::Read);
-        drop(rx);
+        drop(room);
         if error.as_ref().is_some_and(|e| e.is::<ClosedPipe>()) {
             error = None;
         }
@@ -342,10 +388,11 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Takes pages until the stream ends, then sends what is left. The first error ends it.
+    /// Reads the run's channel until reading ends, then sends what is left. The first error
+    /// ends it.
     fn consume(
         &mut self,
-        rx: &Receiver<Fetched>,
+        room: &Room,
         sink: &mut Sink,
         acker: &mut Ledger,
         state: &mut State,
@@ -357,81 +404,79 @@ impl Pipeline<'_> {
             self.cfg.webhook.max_body_bytes,
             self.cfg.webhook.format,
         );
+        // The read's events as they came, taken in order: a page only when the sink has room
+        // for its logs, so memory stays flat.
+        let mut read: VecDeque<Event> = VecDeque::new();
         let mut fetch_error = None;
-        // Each pass takes what has come (answers first, then a page if there is room for its
-        // logs), and waits on the token for more: a page or an answer nudges it, a signal or a
-        // failure fires it.
         loop {
-            let seen = self.stop.news();
-            if let Sink::Webhook(d) = sink {
-                while let Some(done) = d.try_done() {
-                    if let Some(e) = self.absorb(done, acker, state) {
-                        return Some(e);
+            while let Some(event) = read.pop_front() {
+                let room_now = match sink {
+                    Sink::Webhook(d) => d.has_room(),
+                    Sink::Stdout => true,
+                };
+                let (window, logs) = match event {
+                    Event::Opened { window, after } => {
+                        // The window that starts at the previous run's checkpoint: its first
+                        // log shows whether Auth0 deleted logs that run had not reached.
+                        if self.expired_from.as_deref() == Some(after.as_str()) {
+                            self.expired_window = Some(window);
+                        }
+                        acker.open(window, after);
+                        continue;
                     }
+                    Event::Closed { window, end } => {
+                        acker.close(window, end);
+                        continue;
+                    }
+                    Event::Page { window, logs } if room_now => (window, logs),
+                    // A page the sink has no room for yet, or the end of reading.
+                    held => {
+                        read.push_front(held);
+                        break;
+                    }
+                };
+                // Its place was taken before it was sent: never waits.
+                let _ = room.recv();
+                if self.expired_window == Some(window)
+                    && let (Some(from), Some(first)) = (self.expired_from.take(), logs.first())
+                {
+                    self.lost = retention::lost_span(
+                        &from,
+                        first.id(),
+                        SystemTime::now(),
+                        self.cfg.log_retention,
+                    );
+                }
+                Counters::add(&self.counters.pages, 1);
+                Counters::add(&self.counters.fetched, logs.len() as u64);
+                if let Err(e) = self.take(window, logs, sink, &mut batcher, acker) {
+                    return Some(e);
                 }
             }
-            if self.stop.stopped(Part::Sending).is_some() {
+            // Every cursor has ended and all they read is taken. The fetch thread stops by
+            // itself at `fetch_until`, but an Auth0 request it has in flight must not hold up
+            // the end of the run.
+            let ended = matches!(read.front(), Some(Event::Ended));
+            if ended || self.stop.stopped(Part::Sending).is_some() || Instant::now() >= fetch_until
+            {
                 break;
             }
-            // The fetch thread stops by itself then, but an Auth0 request it has in flight
-            // must not hold up the end of the run.
-            if Instant::now() >= fetch_until {
-                break;
-            }
-            let room = match sink {
-                Sink::Webhook(d) => d.has_room(),
-                Sink::Stdout => true,
-            };
-            // No page is taken while the sink has no room for its logs: memory stays flat.
-            let next = if room {
-                rx.try_recv()
-            } else {
-                Err(TryRecvError::Empty)
-            };
-            let event = match next {
-                Ok(Ok(event)) => Some(event),
-                Ok(Err(e)) => {
+            match receive(&self.events.rx, Some(fetch_until)) {
+                Some(Msg::Source(Ok(event))) => read.push_back(event),
+                Some(Msg::Source(Err(e))) => {
                     // What was fetched before is still delivered; the error ends the run after.
                     fetch_error = Some(e.context("fetching logs from Auth0"));
                     break;
                 }
-                Err(TryRecvError::Empty) => None,
-                Err(TryRecvError::Disconnected) => break,
-            };
-            let Some(event) = event else {
-                self.stop.await_news(seen, Some(fetch_until));
-                continue;
-            };
-            let (window, logs) = match event {
-                Event::Opened { window, after } => {
-                    // The window that starts at the previous run's checkpoint: its first log
-                    // shows whether Auth0 deleted logs that run had not reached.
-                    if self.expired_from.as_deref() == Some(after.as_str()) {
-                        self.expired_window = Some(window);
+                Some(Msg::Sent(done)) => {
+                    if let Sink::Webhook(d) = sink {
+                        d.ended();
                     }
-                    acker.open(window, after);
-                    continue;
+                    if let Some(e) = self.absorb(done, acker, state) {
+                        return Some(e);
+                    }
                 }
-                Event::Closed { window, end } => {
-                    acker.close(window, end);
-                    continue;
-                }
-                Event::Page { window, logs } => (window, logs),
-            };
-            if self.expired_window == Some(window)
-                && let (Some(from), Some(first)) = (self.expired_from.take(), logs.first())
-            {
-                self.lost = retention::lost_span(
-                    &from,
-                    first.id(),
-                    SystemTime::now(),
-                    self.cfg.log_retention,
-                );
-            }
-            Counters::add(&self.counters.pages, 1);
-            Counters::add(&self.counters.fetched, logs.len() as u64);
-            if let Err(e) = self.take(window, logs, sink, &mut batcher, acker) {
-                return Some(e);
+                Some(Msg::Pinged | Msg::Signal) | None => {}
             }
         }
         let stopped = self.stop.stopped(Part::Sending);
@@ -537,19 +582,17 @@ impl Pipeline<'_> {
         // A failed delivery has already stopped the requests not started (the deliverer does
         // that itself); after a failed fetch, what was fetched before is still delivered.
         while d.in_flight() > 0 {
-            let seen = self.stop.news();
-            if let Some(done) = d.try_done() {
-                if let Some(e) = self.absorb(done, acker, state) {
-                    d.abandon();
-                    error.get_or_insert(e);
-                }
-                continue;
-            }
             let grace_end = self.stop.signal().and(self.stop.deadline());
             if grace_end.is_some_and(|end| Instant::now() >= end) {
                 break;
             }
-            self.stop.await_news(seen, grace_end);
+            if let Some(Msg::Sent(done)) = receive(&self.events.rx, grace_end) {
+                d.ended();
+                if let Some(e) = self.absorb(done, acker, state) {
+                    d.abandon();
+                    error.get_or_insert(e);
+                }
+            }
         }
     }
 

@@ -2,14 +2,14 @@
 //! lines on stdout, and, on a terminal, the live progress line of the run's counters. Every
 //! module may speak, so this one imports nothing of the crate but the secrets it scrubs.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use std::fmt::Display;
 use std::io::IsTerminal;
 use std::io::Write;
 // A thread that panicked holding one of these locks must not take the run's end with it (saving
 // the checkpoint, the history): a poisoned lock is used as it is.
 use std::sync::atomic::{AtomicI8, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 static LEVEL: AtomicI8 = AtomicI8::new(0);
@@ -131,25 +131,11 @@ pub struct Counters {
 impl Counters {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
-        tick();
     }
 
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
-}
-
-static COUNTERS: Mutex<Option<std::sync::Arc<Counters>>> = Mutex::new(None);
-
-/// How far reading has come: the stored time of the oldest log not yet read, and the cursors
-/// reading. Given by the run; the progress display asks it at each update.
-type Reached = Box<dyn Fn() -> (Option<SystemTime>, usize) + Send>;
-static REACHED: Mutex<Option<(Reached, Option<SystemTime>)>> = Mutex::new(None);
-
-/// The progress display shows how far reading has come, as `reached` tells it.
-pub fn follow(reached: impl Fn() -> (Option<SystemTime>, usize) + Send + 'static) {
-    let mut r = REACHED.lock().unwrap_or_else(PoisonError::into_inner);
-    *r = Some((Box::new(reached), None));
 }
 
 /// What the progress display says of the read: the time it has reached (the oldest log not yet
@@ -187,21 +173,40 @@ pub fn reading_line(
 }
 
 /// Shows a live line on stderr while the run lasts, if stderr is a terminal and not `-q`.
-/// Cron, pipes and files get no escape codes and no carriage returns.
+/// Cron, pipes and files get no escape codes and no carriage returns. The line is drawn from
+/// the counters on the display's own tick, so counting takes no lock; `reached` tells how far
+/// reading has come: the stored time of the oldest log not yet read, and the cursors reading.
 pub struct Progress;
 
 impl Progress {
-    pub fn start(counters: std::sync::Arc<Counters>) -> Progress {
+    pub fn start(
+        counters: Arc<Counters>,
+        reached: impl Fn() -> (Option<SystemTime>, usize) + Clone + Send + Sync + 'static,
+    ) -> Progress {
         if enabled(NORMAL) && std::io::stderr().is_terminal() {
+            let first = Arc::new(OnceLock::new());
+            let line = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let (at, cursors) = reached();
+                if let Some(at) = at {
+                    first.get_or_init(|| at);
+                }
+                let reading = reading_line(
+                    at,
+                    cursors,
+                    first.get().copied(),
+                    state.elapsed(),
+                    SystemTime::now(),
+                );
+                let _ = w.write_str(&counts_line(&counters, state.elapsed(), reading));
+            };
             let bar = ProgressBar::new_spinner();
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed}] {msg}")
-                    .expect("valid template"),
+                ProgressStyle::with_template("{spinner} [{elapsed}] {counts}")
+                    .expect("valid template")
+                    .with_key("counts", line),
             );
             bar.enable_steady_tick(Duration::from_millis(200));
             *BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar);
-            *COUNTERS.lock().unwrap_or_else(PoisonError::into_inner) = Some(counters);
-            tick();
         }
         Progress
     }
@@ -212,41 +217,15 @@ impl Drop for Progress {
         if let Some(bar) = BAR.lock().unwrap_or_else(PoisonError::into_inner).take() {
             bar.finish_and_clear();
         }
-        COUNTERS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        REACHED
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
     }
 }
 
-fn tick() {
-    let bar = BAR.lock().unwrap_or_else(PoisonError::into_inner);
-    let Some(bar) = bar.as_ref() else { return };
-    let Some(c) = COUNTERS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone()
-    else {
-        return;
-    };
-    let secs = bar.elapsed().as_secs_f64().max(0.001);
+/// The progress line: the counters, and how far reading has come.
+fn counts_line(c: &Counters, elapsed: Duration, reading: Option<String>) -> String {
+    let secs = elapsed.as_secs_f64().max(0.001);
     let delivered = Counters::get(&c.delivered);
     let fetched = Counters::get(&c.fetched);
-    let reading = {
-        let mut r = REACHED.lock().unwrap_or_else(PoisonError::into_inner);
-        r.as_mut().and_then(|(reached, first)| {
-            let (at, cursors) = reached();
-            if first.is_none() {
-                *first = at;
-            }
-            reading_line(at, cursors, *first, bar.elapsed(), SystemTime::now())
-        })
-    };
-    bar.set_message(format!(
+    format!(
         "{}, {} fetched ({:.0} logs/s), {} matched, {} delivered ({:.0}/s), {}{}",
         count(Counters::get(&c.pages), "page", "pages"),
         count(fetched, "log", "logs"),
@@ -256,7 +235,7 @@ fn tick() {
         delivered as f64 / secs,
         count(Counters::get(&c.retries), "retry", "retries"),
         reading.map(|r| format!("; {r}")).unwrap_or_default(),
-    ));
+    )
 }
 
 #[cfg(test)]

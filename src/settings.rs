@@ -884,6 +884,20 @@ impl std::fmt::Display for Share {
     }
 }
 
+/// In builds with debug assertions only (the tests' binary), a fault to inject: `cursor N`
+/// panics the cursor of window N once it has sent a page on, `worker` every delivery thread.
+/// Not a setting, and outside the tool's prefix so that no misspelling warning names it.
+#[cfg(debug_assertions)]
+pub const FAULT: &str = "INJECT_FAULT";
+
+/// Panics when [`FAULT`] names `at`.
+#[cfg(debug_assertions)]
+pub fn fault(at: &str) {
+    if std::env::var(FAULT).is_ok_and(|f| f == at) {
+        panic!("a fault injected by {FAULT}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

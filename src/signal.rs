@@ -1,11 +1,11 @@
 //! SIGTERM and SIGINT (systemd, Kubernetes, Ctrl-C). The signal thread fires the stop token
-//! of each run under way ([`watch`]) with the signal as its cause, and brings the run's deadline
-//! forward to the end of a short grace, the moment the signal comes: no more fetching, nothing
+//! of each run under way ([`watch`]) with the signal as its cause, tells the run through its
+//! channel, and brings the run's deadline forward to the end of a short grace, the moment the signal comes: no more fetching, nothing
 //! new started, what is under way ends by then; the checkpoint is saved, the run recorded and
 //! reported, and the exit code is 128 + the signal. A second signal in a run exits at once: the
 //! state file is always whole (atomic saves) and never ahead of what was delivered.
 
-use crate::stop::Stop;
+use crate::stop::{Stop, Tell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::Duration;
@@ -63,12 +63,13 @@ pub struct Watch {
     id: u64,
 }
 
-/// Watches `stop`'s run for signals until the [`Watch`] is dropped.
-pub fn watch(stop: &Arc<Stop>) -> Watch {
+/// Watches `stop`'s run for signals until the [`Watch`] is dropped: a signal fires the token,
+/// then `tell`s the run, whose loop wakes to see it.
+pub fn watch(stop: &Arc<Stop>, tell: Tell<()>) -> Watch {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     RUNS.lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .watch(id, Arc::clone(stop));
+        .watch(id, Arc::clone(stop), tell);
     Watch { id }
 }
 
@@ -98,6 +99,7 @@ struct Runs {
 struct Watched {
     id: u64,
     stop: Arc<Stop>,
+    tell: Tell<()>,
     signalled: bool,
 }
 
@@ -122,11 +124,12 @@ impl Runs {
         for w in &mut self.watched {
             w.signalled = true;
             w.stop.interrupt(sig, GRACE);
+            (w.tell)(());
         }
         Heard::First
     }
 
-    fn watch(&mut self, id: u64, stop: Arc<Stop>) {
+    fn watch(&mut self, id: u64, stop: Arc<Stop>, tell: Tell<()>) {
         // A signal while the settings were read is this run's: it stops at once.
         let early = self.early.take();
         if let Some(sig) = early {
@@ -135,6 +138,7 @@ impl Runs {
         self.watched.push(Watched {
             id,
             stop,
+            tell,
             signalled: early.is_some(),
         });
     }
@@ -145,14 +149,14 @@ impl Runs {
 }
 
 /// A file-size limit (`ulimit -f`, RLIMIT_FSIZE) kills a process that writes past it with
-/// SIGXFSZ, mid-record and before any summary. Ignored, the write fails with EFBIG instead,
-/// and the run takes its documented path for a write that fails: it stops, cuts a torn record
-/// back, saves the state where it can, and reports.
+/// SIGXFSZ, mid-record and before any summary. Caught (by a handler that only sets a flag no one
+/// reads), the write fails with EFBIG instead, and the run takes its documented path for a write
+/// that fails: it stops, cuts a torn record back, saves the state where it can, and reports.
 pub fn ignore_file_size_limit() {
     #[cfg(unix)]
-    // SAFETY: setting a standard signal's disposition to SIG_IGN installs no handler code.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    let unread = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if signal_hook::flag::register(signal_hook::consts::SIGXFSZ, unread).is_err() {
+        crate::say::warn("cannot catch SIGXFSZ: a file-size limit ends the run abruptly");
     }
 }
 
@@ -178,8 +182,8 @@ mod tests {
     fn a_signal_fires_the_runs_under_way_with_its_grace_and_a_second_exits() {
         let mut runs = Runs::new();
         let (a, b) = (token(), token());
-        runs.watch(1, Arc::clone(&a));
-        runs.watch(2, Arc::clone(&b));
+        runs.watch(1, Arc::clone(&a), Arc::new(|()| true));
+        runs.watch(2, Arc::clone(&b), Arc::new(|()| true));
         assert_eq!(runs.heard(15), Heard::First);
         for stop in [&a, &b] {
             assert_eq!(stop.cause(), Some(Cause::Signal(15)));
@@ -192,12 +196,12 @@ mod tests {
     fn a_run_that_ended_takes_its_signal_with_it() {
         let mut runs = Runs::new();
         let first = token();
-        runs.watch(1, Arc::clone(&first));
+        runs.watch(1, Arc::clone(&first), Arc::new(|()| true));
         assert_eq!(runs.heard(15), Heard::First);
         runs.unwatch(1);
 
         let next = token();
-        runs.watch(2, Arc::clone(&next));
+        runs.watch(2, Arc::clone(&next), Arc::new(|()| true));
         assert_eq!(next.cause(), None, "the next run in the process goes on");
         assert_eq!(runs.heard(2), Heard::First, "its first signal is a first");
         assert_eq!(next.cause(), Some(Cause::Signal(2)));
@@ -208,7 +212,7 @@ mod tests {
         let mut runs = Runs::new();
         assert_eq!(runs.heard(15), Heard::First);
         let stop = token();
-        runs.watch(1, Arc::clone(&stop));
+        runs.watch(1, Arc::clone(&stop), Arc::new(|()| true));
         assert_eq!(stop.cause(), Some(Cause::Signal(15)));
         assert_eq!(runs.heard(15), Heard::Again);
 

@@ -1,11 +1,13 @@
 //! The run's stop token, shared by every thread: why the run stops ([`Cause`]: a signal, a
 //! delivery that failed for good, the deadline, or reading that is over) and when it must end
-//! (the deadline: MAX_RUN_TIME, brought forward by a signal to the end of its grace). Waits on
-//! the token are timed to the deadline and wake the moment it fires or the deadline moves;
-//! waits on another condition variable register a waker; the run's own loop also wakes on news
-//! (a page read, a request answered). A leaf: it imports nothing from the crate.
+//! (the deadline: MAX_RUN_TIME, brought forward by a signal to the end of its grace). A thread
+//! that must wait for a time sleeps on the token ([`Stop::sleep_until`]), which a stop ends at
+//! once. Threads tell the run what happened through its one channel ([`Tell`]); the run reads it
+//! with a timeout at its deadline ([`receive`]), and a thread that panics tells that too
+//! ([`panicked`]). A leaf: it imports nothing from the crate.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Why a run stops, the least weighty first: a token keeps the weightiest cause it was fired
@@ -50,22 +52,17 @@ impl Cause {
     }
 }
 
-/// Called when the token fires or its deadline moves.
-type Waker = Box<dyn Fn() + Send + Sync>;
-
 /// A run's stop token and deadline.
+#[derive(Debug, Default)]
 pub struct Stop {
     state: Mutex<State>,
     changed: Condvar,
-    wakers: Mutex<Vec<Waker>>,
 }
 
+#[derive(Debug, Default)]
 struct State {
     cause: Option<Cause>,
     deadline: Option<Instant>,
-    /// Moves on every fire, every move of the deadline and every nudge: a waiter that saw one
-    /// value wakes when it changes.
-    news: u64,
 }
 
 impl State {
@@ -86,34 +83,10 @@ impl State {
     }
 }
 
-impl std::fmt::Debug for Stop {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = self.lock();
-        f.debug_struct("Stop")
-            .field("cause", &s.cause)
-            .field("deadline", &s.deadline)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Stop {
-    fn default() -> Stop {
-        Stop::new()
-    }
-}
-
 impl Stop {
     /// A token with no deadline yet ([`Stop::shorten`] sets one).
     pub fn new() -> Stop {
-        Stop {
-            state: Mutex::new(State {
-                cause: None,
-                deadline: None,
-                news: 0,
-            }),
-            changed: Condvar::new(),
-            wakers: Mutex::new(Vec::new()),
-        }
+        Stop::default()
     }
 
     /// A token whose deadline is `at`.
@@ -129,32 +102,11 @@ impl Stop {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Changes the state under the lock; when it changed, wakes every wait on the token and
-    /// calls the wakers.
+    /// Changes the state under the lock; when it changed, wakes every sleep on the token.
     fn change(&self, f: impl FnOnce(&mut State) -> bool) {
-        if self.tell(f) {
-            for wake in self
-                .wakers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .iter()
-            {
-                wake();
-            }
+        if f(&mut self.lock()) {
+            self.changed.notify_all();
         }
-    }
-
-    /// Changes the state under the lock; when it changed, wakes every wait on the token.
-    /// Whether it changed.
-    fn tell(&self, f: impl FnOnce(&mut State) -> bool) -> bool {
-        let mut s = self.lock();
-        if !f(&mut s) {
-            return false;
-        }
-        s.news = s.news.wrapping_add(1);
-        drop(s);
-        self.changed.notify_all();
-        true
     }
 
     /// Fires the token for `cause` (kept if it weighs more than the one it has).
@@ -240,55 +192,38 @@ impl Stop {
                 .0;
         }
     }
+}
 
-    /// A mark of what the token has seen, for [`Stop::await_news`]: taken before looking for
-    /// work, so news that comes after the look is not missed.
-    pub fn news(&self) -> u64 {
-        self.lock().news
+/// How a thread tells the run what happened: a message into the run's one channel, which the
+/// run reads ([`receive`]). False when the run no longer listens.
+pub type Tell<T> = Arc<dyn Fn(T) -> bool + Send + Sync>;
+
+/// The next message of a run's channel, waiting for it until `until` (`None`: as long as it
+/// takes); `None` at `until`, or when no thread may send any more.
+pub fn receive<M>(rx: &Receiver<M>, until: Option<Instant>) -> Option<M> {
+    match until {
+        None => rx.recv().ok(),
+        Some(until) => rx
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+            .ok(),
     }
+}
 
-    /// Tells the run's loop that something it waits for may have come (a page, an answer).
-    pub fn nudge(&self) {
-        self.tell(|_| true);
-    }
-
-    /// Waits until there is news after `seen` (a nudge, a fire, a move of the deadline), or
-    /// `until`.
-    pub fn await_news(&self, seen: u64, until: Option<Instant>) {
-        let mut s = self.lock();
-        while s.news == seen {
-            s = match until {
-                None => self.changed.wait(s).unwrap_or_else(PoisonError::into_inner),
-                Some(until) => {
-                    let now = Instant::now();
-                    if now >= until {
-                        return;
-                    }
-                    self.changed
-                        .wait_timeout(s, until - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-        }
-    }
-
-    /// Calls `wake` whenever the token fires or its deadline moves: a wait on
-    /// another condition variable (the rate budget, the pool's slots) wakes to look at the
-    /// token. `wake` must not use the token's wakers itself.
-    pub fn on_change(&self, wake: impl Fn() + Send + Sync + 'static) {
-        self.wakers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Box::new(wake));
+/// What a thread that panicked said, for the message that names it.
+pub fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
+    match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(s), _) => s.to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "no message".into(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     const HOUR: Duration = Duration::from_secs(3600);
 
@@ -398,41 +333,24 @@ mod tests {
     }
 
     #[test]
-    fn news_wakes_the_loop_and_so_does_a_fire() {
-        let stop = Arc::new(Stop::new());
-        let seen = stop.news();
-        while_waiting(&stop, move |s| s.await_news(seen, None), Stop::nudge);
-        let seen = stop.news();
-        while_waiting(
-            &stop,
-            move |s| s.await_news(seen, None),
-            |s| s.interrupt(15, Duration::ZERO),
-        );
-        // News that came before the wait is not waited for.
-        let seen = stop.news();
-        stop.nudge();
-        stop.await_news(seen, None);
-        // Without news, a wait with an end returns at it.
-        stop.await_news(stop.news(), Some(Instant::now()));
+    fn a_panic_is_told_with_its_message() {
+        let caught = std::panic::catch_unwind(|| panic!("window {}", 2)).unwrap_err();
+        assert_eq!(panicked(caught.as_ref()), "window 2");
+        let caught = std::panic::catch_unwind(|| panic!("plain")).unwrap_err();
+        assert_eq!(panicked(caught.as_ref()), "plain");
     }
 
     #[test]
-    fn wakers_hear_every_change() {
-        let stop = Stop::new();
-        let heard = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&heard);
-        stop.on_change(move || {
-            count.fetch_add(1, Ordering::SeqCst);
-        });
-        stop.fire(Cause::Read);
-        stop.fire(Cause::Read);
-        stop.shorten(Instant::now() + HOUR);
-        stop.interrupt(15, Duration::from_secs(10));
-        stop.nudge();
+    fn a_message_is_received_until_a_time() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        tx.send(1).unwrap();
+        assert_eq!(receive(&rx, Some(Instant::now())), Some(1));
         assert_eq!(
-            heard.load(Ordering::SeqCst),
-            3,
-            "a fire that changes nothing, or news, wakes no waker"
+            receive(&rx, Some(Instant::now())),
+            None,
+            "none came by then"
         );
+        drop(tx);
+        assert_eq!(receive::<i32>(&rx, None), None, "nobody may send any more");
     }
 }

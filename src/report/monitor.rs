@@ -14,12 +14,11 @@ use crate::report::{self, Summary};
 use crate::say;
 use crate::secret::{self, Secret};
 use crate::state::State;
-use crate::stop::{Part, Stop};
+use crate::stop::{Part, Stop, Tell};
 use reqwest::Url;
 use reqwest::blocking::Client;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Monitors show the ping's body to the user; healthchecks.io keeps the first 100 kB, others
@@ -118,40 +117,25 @@ impl<'a> Monitor<'a> {
         }
     }
 
-    /// Pings `/start`: the run holds the lock and begins. The ping runs on its own thread and
-    /// is given up on when a signal comes: a monitor that hangs must not keep a run that was
-    /// asked to stop from ending (it then pings `/<exit code>`).
-    pub fn started(&self) {
+    /// Pings `/start`, on a thread of its own: the run holds the lock and begins. Whether
+    /// there is a ping; `pinged` is told when it was answered or given up, so the run waits for
+    /// it on its channel, which a signal ends (a monitor that hangs must not keep a run that
+    /// was asked to stop from ending).
+    pub fn started(&self, pinged: Tell<()>) -> bool {
         let (Some(http), Some(base)) = (self.http.clone(), self.cfg.healthcheck.clone()) else {
-            return;
+            return false;
         };
         let (rid, stop) = (self.rid.clone(), Arc::clone(&self.stop));
-        let done = Arc::new(AtomicBool::new(false));
-        let pinged = Arc::clone(&done);
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("ping".into())
             .spawn(move || {
-                send_ping(&http, &base, Ping::Start, &rid, String::new(), &stop);
-                pinged.store(true, Ordering::SeqCst);
-                stop.nudge();
-            });
-        if spawned.is_err() {
-            return;
-        }
-        loop {
-            let seen = self.stop.news();
-            if done.load(Ordering::SeqCst) {
-                return;
-            }
-            if self.stop.stopped(Part::Sending).is_some() {
-                say::warn(format_args!(
-                    "not waiting for the {}/start ping: stopping",
-                    crate::settings::HEALTHCHECK_URL
-                ));
-                return;
-            }
-            self.stop.await_news(seen, None);
-        }
+                // A ping that panicked is a ping not sent: the run is not affected.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    send_ping(&http, &base, Ping::Start, &rid, String::new(), &stop)
+                }));
+                pinged(());
+            })
+            .is_ok()
     }
 
     /// A run that reached its summary: the end ping with the summary line and its JSON as the

@@ -93,30 +93,36 @@ impl Pace {
     /// Waits for a free slot and for any shared pause to end. `None` when the run stops
     /// sending (`stop` fires, or its deadline passes while this waits).
     pub fn acquire<'a>(&'a self, stop: &Stop) -> Option<Permit<'a>> {
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut s = self.lock();
         loop {
             if stop.stopped(Part::Sending).is_some() {
                 return None;
             }
             let now = Instant::now();
-            if s.in_flight < s.aimd.limit && now >= s.not_before {
+            if now < s.not_before {
+                // A pause the receiver asked for: slept on the token, which a stop ends.
+                let end = s.not_before;
+                drop(s);
+                stop.sleep_until(end, Part::Sending).ok()?;
+                s = self.lock();
+                continue;
+            }
+            if s.in_flight < s.aimd.limit {
                 s.in_flight += 1;
                 return Some(Permit {
                     pace: self,
                     done: false,
                 });
             }
-            // A release or the token ([`Pace::wake`]) wakes us; otherwise the pause's end or
-            // the deadline, whichever comes first.
-            let pause = s.not_before.checked_duration_since(now);
-            let wake = match (pause, stop.deadline()) {
-                (Some(p), Some(d)) => Some(p.min(d.saturating_duration_since(now))),
-                (p, d) => p.or(d.map(|d| d.saturating_duration_since(now))),
-            };
-            s = match wake {
-                Some(wait) => {
+            // A release wakes us: the requests in flight end by the deadline, and after a stop
+            // the next release finds it.
+            s = match stop.deadline() {
+                Some(d) => {
+                    let wait = d
+                        .saturating_duration_since(now)
+                        .max(Duration::from_millis(1));
                     self.changed
-                        .wait_timeout(s, wait.max(Duration::from_millis(1)))
+                        .wait_timeout(s, wait)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 }
@@ -125,25 +131,18 @@ impl Pace {
         }
     }
 
-    /// Wakes every `acquire`, to look at the stop token. Taken under the lock, so a waiter
-    /// that has just seen the token unfired is already waiting when it is notified.
-    pub fn wake(&self) {
-        let _s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        self.changed.notify_all();
+    fn lock(&self) -> std::sync::MutexGuard<'_, PaceState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The in-flight limit now.
     #[cfg(test)]
     fn limit(&self) -> usize {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .aimd
-            .limit
+        self.lock().aimd.limit
     }
 
     fn release(&self, signal: Signal, pause: Option<Duration>) {
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut s = self.lock();
         s.in_flight -= 1;
         s.aimd = s.aimd.next(self.max, signal);
         if let Some(p) = pause {
@@ -256,20 +255,27 @@ mod tests {
     fn a_worker_waiting_for_a_slot_gives_up_when_the_run_stops_or_its_deadline_passes() {
         let pace = Arc::new(Pace::new(1));
         let stop = Arc::new(Stop::new());
-        let woken = Arc::downgrade(&pace);
-        stop.on_change(move || {
-            if let Some(p) = woken.upgrade() {
-                p.wake();
-            }
-        });
         let held = pace.acquire(&stop).unwrap();
         let waiter = {
             let (pace, stop) = (Arc::clone(&pace), Arc::clone(&stop));
             std::thread::spawn(move || pace.acquire(&stop).is_none())
         };
         stop.interrupt(15, Duration::from_secs(3600));
-        assert!(waiter.join().unwrap(), "a slot was taken after the signal");
         drop(held);
+        assert!(waiter.join().unwrap(), "a slot was taken after the signal");
+
+        // A pause the receiver asked for ends at a stop.
+        let pace = Arc::new(Pace::new(1));
+        let stop = Arc::new(Stop::new());
+        pace.acquire(&stop)
+            .unwrap()
+            .release(Signal::Throttled, Some(Duration::from_secs(3600)));
+        let waiter = {
+            let (pace, stop) = (Arc::clone(&pace), Arc::clone(&stop));
+            std::thread::spawn(move || pace.acquire(&stop).is_none())
+        };
+        stop.interrupt(15, Duration::from_secs(3600));
+        assert!(waiter.join().unwrap(), "the pause went on after the signal");
 
         // No fire: the deadline alone ends the wait.
         let pace = Pace::new(1);

@@ -21,7 +21,7 @@ use crate::sink::pace::{Pace, Signal};
 use crate::sink::sign::{self, Signer};
 use crate::state::checkpoint::Fate;
 use crate::state::ledger::Ticket;
-use crate::stop::{Cause, Part, Stop};
+use crate::stop::{Cause, Part, Stop, Tell};
 use anyhow::{Context, Result};
 use reqwest::Url;
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -30,7 +30,6 @@ use reqwest::header::{
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The webhook's settings: where, how each request is made, and how many at once.
@@ -148,15 +147,15 @@ pub enum Sent {
 pub struct Deliverer {
     shared: Arc<Shared>,
     pool: rayon::ThreadPool,
-    done_tx: Sender<Done>,
-    done_rx: Receiver<Done>,
+    /// Where each request's end goes: the run's channel.
+    tell: Tell<Done>,
     in_flight: usize,
 }
 
 struct Shared {
     http: Client,
     cfg: WebhookConfig,
-    pace: Arc<Pace>,
+    pace: Pace,
     dead_letter: Option<DeadLetter>,
     counters: Arc<Counters>,
     /// The run's token: fired here ([`Cause::Failed`]) on the first request that finally
@@ -177,40 +176,50 @@ impl Deliverer {
         dead_letter: Option<DeadLetter>,
         counters: Arc<Counters>,
         stop: Arc<Stop>,
+        tell: Tell<Done>,
     ) -> Result<Self> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(cfg.concurrency)
             .thread_name(|i| format!("deliver-{i}"))
             .build()
             .context("starting the delivery threads")?;
-        let (done_tx, done_rx) = channel();
         Ok(Deliverer {
             shared: Arc::new(Shared::new(http, cfg, dead_letter, counters, stop)),
             pool,
-            done_tx,
-            done_rx,
+            tell,
             in_flight: 0,
         })
     }
 
-    /// Queues one request's logs on the pool; [`Deliverer::wait`] returns how they ended.
+    /// Queues one request's logs on the pool; its [`Done`] is told to the run, which hands it
+    /// back with [`Deliverer::ended`].
     pub fn submit(&mut self, items: Vec<Matched>) {
         self.in_flight += 1;
-        let (shared, done) = (Arc::clone(&self.shared), self.done_tx.clone());
+        let (shared, tell) = (Arc::clone(&self.shared), Arc::clone(&self.tell));
         self.pool.spawn(move || {
             // A panic must still end the request, or the run would wait for it forever.
-            let how =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.deliver(&items)))
-                    .unwrap_or_else(|_| {
-                        shared.halt();
-                        Done {
-                            fates: items.iter().map(|m| (m.seq, Fate::Pending)).collect(),
-                            error: Some("a delivery thread panicked".into()),
-                        }
-                    });
-            let _ = done.send(how);
-            shared.stop.nudge();
+            let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                #[cfg(debug_assertions)]
+                crate::settings::fault("worker");
+                shared.deliver(&items)
+            }))
+            .unwrap_or_else(|panic| {
+                shared.halt();
+                Done {
+                    fates: items.iter().map(|m| (m.seq, Fate::Pending)).collect(),
+                    error: Some(format!(
+                        "a delivery thread panicked: {}",
+                        crate::stop::panicked(panic.as_ref())
+                    )),
+                }
+            });
+            tell(how);
         });
+    }
+
+    /// The run received a request's end.
+    pub fn ended(&mut self) {
+        self.in_flight -= 1;
     }
 
     /// Requests queued or running.
@@ -226,14 +235,6 @@ impl Deliverer {
             self.shared.cfg.concurrency,
             self.shared.failing.load(Ordering::Relaxed),
         )
-    }
-
-    /// A request that has ended, if one has. Each end nudges the run's token, so the run
-    /// waits for one with [`Stop::await_news`].
-    pub fn try_done(&mut self) -> Option<Done> {
-        let done = self.done_rx.try_recv().ok()?;
-        self.in_flight -= 1;
-        Some(done)
     }
 
     /// A log that must not be sent as it is (`why`: PII_FIELDS cannot mask it): into the
@@ -310,18 +311,10 @@ impl Shared {
         counters: Arc<Counters>,
         stop: Arc<Stop>,
     ) -> Shared {
-        let pace = Arc::new(Pace::new(cfg.concurrency));
-        // Workers waiting for a slot wake when the token fires or its deadline moves.
-        let waiting = Arc::downgrade(&pace);
-        stop.on_change(move || {
-            if let Some(pace) = waiting.upgrade() {
-                pace.wake();
-            }
-        });
         Shared {
             http: http.clone(),
             cfg: cfg.clone(),
-            pace,
+            pace: Pace::new(cfg.concurrency),
             dead_letter,
             counters,
             stop,

@@ -12,12 +12,13 @@ use crate::log::Log;
 use crate::logid;
 use crate::say;
 use crate::state::ledger::WindowId;
-use crate::stop::{Part, Stop};
+use crate::stop::{Part, Stop, Tell};
 use anyhow::{Result, anyhow};
 use auth0::{Auth0, Cursor, Page};
 use reqwest::Url;
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 use windows::{Board, Work};
 
@@ -36,10 +37,18 @@ pub enum Event {
         window: WindowId,
         end: Option<String>,
     },
+    /// Every cursor has ended: reading is over.
+    Ended,
 }
 
-/// What goes down the channel: an event, or why reading stopped.
+/// What the cursors tell the run: an event, or why reading stopped (a request that failed, a
+/// cursor that panicked).
 pub type Fetched = Result<Event>;
+
+/// The run's side of the pages under way: each page sent on holds one of a few places until the
+/// run takes it and receives its place, so memory stays flat whatever the backlog. Dropping it
+/// ends the cursors waiting for a place.
+pub type Room = Receiver<()>;
 
 /// What every cursor of a run shares.
 struct Cursors {
@@ -47,73 +56,99 @@ struct Cursors {
     base: Url,
     board: Arc<Board>,
     until: Instant,
-    /// The run's token: reading stops for any of its causes, and each page sent on (and each
-    /// cursor's end) nudges it, so the run waits for pages on it.
+    /// The run's token: reading stops for any of its causes.
     stop: Arc<Stop>,
+    tell: Tell<Fetched>,
+    /// A place taken for each page until the run takes it ([`Room`]).
+    room: SyncSender<()>,
+    /// Cursors started and not ended: the last to end tells [`Event::Ended`].
+    live: AtomicUsize,
 }
 
 /// Starts reading the logs after `start` with one cursor, which starts more as the rate budget
 /// keeps them busy and the backlog is worth cutting into windows. Reading ends when all is
-/// read, `stop` fires, `until` passes, or a cursor fails (its error is sent on); the channel
-/// closes when the last cursor ends, and dropping the receiver ends them too. The board tells
-/// how far the read has come.
+/// read, `stop` fires, `until` passes, or a cursor fails or panics (its error is told); the last
+/// cursor to end tells [`Event::Ended`], and a run that no longer listens ends them too. The
+/// board tells how far the read has come; the room is where the run frees a page's place.
 pub fn start(
     auth0: Arc<Auth0>,
     base: Url,
     start: String,
     until: Instant,
     stop: Arc<Stop>,
-    tx: SyncSender<Fetched>,
-) -> Arc<Board> {
+    tell: Tell<Fetched>,
+) -> (Arc<Board>, Room) {
     let board = Arc::new(Board::new(start));
     let first = board.take(1).expect("a new board has its first window");
+    // A page told and one being read by each cursor.
+    let (room, places) = sync_channel(2);
     let cursors = Arc::new(Cursors {
         auth0,
         base,
         board: Arc::clone(&board),
         until,
         stop,
+        tell,
+        room,
+        live: AtomicUsize::new(0),
     });
-    spawn(cursors, first, tx);
-    board
+    spawn(cursors, first);
+    (board, places)
 }
 
-/// A cursor thread, reading `work` first.
-fn spawn(cursors: Arc<Cursors>, work: Work, tx: SyncSender<Fetched>) {
+/// A cursor thread, reading `work` first. A panic is told as the cursor's error, naming its
+/// window, so the run fails saying so instead of taking it for the end of reading.
+fn spawn(cursors: Arc<Cursors>, work: Work) {
+    cursors.live.fetch_add(1, Ordering::SeqCst);
     std::thread::Builder::new()
         .name(format!("cursor-{}", work.id))
         .spawn(move || {
-            if let Err(e) = read(&cursors, work, &tx) {
+            let mut window = work.id;
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                read(&cursors, work, &mut window)
+            }));
+            let failed = match read {
+                Ok(read) => read.err(),
+                Err(panic) => Some(anyhow!(
+                    "the cursor of window {window} panicked: {}",
+                    crate::stop::panicked(panic.as_ref())
+                )),
+            };
+            if let Some(e) = failed {
                 cursors.board.fail();
-                let _ = tx.send(Err(e));
+                (cursors.tell)(Err(e));
             }
-            // The last cursor's end closes the channel: the run hears of it.
-            drop(tx);
-            cursors.stop.nudge();
+            if cursors.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+                (cursors.tell)(Ok(Event::Ended));
+            }
         })
         .expect("starting a cursor thread");
 }
 
 /// One cursor: reads its window to the end, starting another cursor whenever the board has
 /// work for one, then takes more work or ends. `Ok` when there is no more work, or the run
-/// stopped or no longer listens.
-fn read(cursors: &Arc<Cursors>, first: Work, tx: &SyncSender<Fetched>) -> Result<()> {
+/// stopped or no longer listens. `window`: the one being read.
+fn read(cursors: &Arc<Cursors>, first: Work, window: &mut WindowId) -> Result<()> {
     let Cursors {
         auth0,
         base,
         board,
         until,
         stop,
+        tell,
+        room,
+        live: _,
     } = cursors.as_ref();
     let wanted = || auth0.pacer().cursors();
     let mut next = Some(first);
     while let Some(work) = next.take() {
+        *window = work.id;
         let window = work.id;
         let opened = Event::Opened {
             window,
             after: work.after,
         };
-        if !send(tx, stop, Ok(opened)) {
+        if !tell(Ok(opened)) {
             return Ok(());
         }
         let mut after = work.position;
@@ -140,18 +175,20 @@ fn read(cursors: &Arc<Cursors>, first: Work, tx: &SyncSender<Fetched>) -> Result
                     window,
                     logs: read.logs,
                 };
-                if !send(tx, stop, Ok(page)) {
+                if room.send(()).is_err() || !tell(Ok(page)) {
                     return Ok(());
                 }
+                #[cfg(debug_assertions)]
+                crate::settings::fault(&format!("cursor {window}"));
             }
             if let Some(end) = read.closed {
-                if !send(tx, stop, Ok(Event::Closed { window, end })) {
+                if !tell(Ok(Event::Closed { window, end })) {
                     return Ok(());
                 }
                 break;
             }
             while let Some(more) = board.take(wanted()) {
-                spawn(Arc::clone(cursors), more, tx.clone());
+                spawn(Arc::clone(cursors), more);
             }
             cursor = match link.as_deref().map(|link| follow(link, base, &after)) {
                 Some(Ok(url)) => Cursor::Next(url),
@@ -167,13 +204,6 @@ fn read(cursors: &Arc<Cursors>, first: Work, tx: &SyncSender<Fetched>) -> Result
         next = board.take(wanted());
     }
     Ok(())
-}
-
-/// Sends `event` to the run and nudges its token; false when the run no longer listens.
-fn send(tx: &SyncSender<Fetched>, stop: &Stop, event: Fetched) -> bool {
-    let sent = tx.send(event).is_ok();
-    stop.nudge();
-    sent
 }
 
 /// A page as delivery may take it: in id order, without repeats or logs at or before `after`

@@ -604,3 +604,64 @@ fn output_json_prints_one_summary_whose_delivered_count_matches_the_receiver() {
     assert_eq!(summary["status"], "ok");
     assert_eq!(summary["checkpoint"], json!(log_id(90)));
 }
+
+#[test]
+fn a_cursor_that_panics_fails_the_run_naming_it_and_keeps_what_was_delivered() {
+    // Three pages of logs; the cursor panics once it has sent the first on (a fault that only a
+    // test build carries).
+    let logs = realistic_logs(250, 21);
+    let setup = cron_setup(logs.clone());
+
+    let ran = setup.run(
+        &["--output", "json"],
+        &[(auth0_mgmt_webhooks::settings::FAULT, "cursor 0")],
+    );
+
+    assert_eq!(ran.code, 1, "a dead cursor fails the run:\n{}", ran.all());
+    assert!(
+        ran.stderr.contains("the cursor of window 0 panicked"),
+        "the message names what died:\n{}",
+        ran.stderr
+    );
+    let summary: Value = serde_json::from_str(ran.stdout.trim()).expect("one JSON summary");
+    assert_eq!(summary["status"], "failed");
+    assert_eq!(summary["caught_up"], false);
+    // What the first page held was delivered, and the checkpoint stops at its end: the logs
+    // after it were never read, and the next run reads them.
+    assert_eq!(
+        setup.receiver.delivered_ids(),
+        api_call_ids(&logs[..100]),
+        "the receiver got the first page's logs"
+    );
+    assert_eq!(setup.checkpoint(), Some(log_id(100)));
+
+    setup.run(&[], &[]).assert_code(0);
+    assert_eq!(
+        setup.receiver.unique_delivered().len(),
+        api_call_ids(&logs).len()
+    );
+    assert_eq!(setup.checkpoint(), Some(log_id(250)));
+}
+
+#[test]
+fn a_delivery_thread_that_panics_fails_the_run_saying_so_and_keeps_the_checkpoint() {
+    let logs = realistic_logs(50, 22);
+    let setup = cron_setup(logs.clone());
+
+    let ran = setup.run(
+        &["--output", "json"],
+        &[(auth0_mgmt_webhooks::settings::FAULT, "worker")],
+    );
+
+    assert_eq!(ran.code, 1, "a dead worker fails the run:\n{}", ran.all());
+    assert!(
+        ran.stderr.contains("a delivery thread panicked"),
+        "the message names what died:\n{}",
+        ran.stderr
+    );
+    let summary: Value = serde_json::from_str(ran.stdout.trim()).expect("one JSON summary");
+    assert_eq!(summary["status"], "failed");
+    assert_eq!(summary["caught_up"], false);
+    assert!(setup.receiver.delivered_ids().is_empty());
+    assert_eq!(setup.checkpoint(), None, "nothing was delivered");
+}
