@@ -35,9 +35,11 @@ use std::time::Instant;
 #[derive(Debug)]
 enum Entry {
     Record(Record),
-    /// Not a record (a line a crash cut short, a hand edit): kept as it is, for a person.
+    /// Not a record to send (a line a crash cut short, a hand edit, or a log that was never
+    /// sent, whose record has no item: its id and why): kept as it is, for a person.
     Unreadable {
         number: usize,
+        unsent: Option<(String, String)>,
     },
 }
 
@@ -74,6 +76,13 @@ struct Fields<'a> {
     item: &'a RawValue,
 }
 
+/// A record of a log that was never sent (it could not be masked): it has no item.
+#[derive(Deserialize)]
+struct Unsent {
+    log_id: String,
+    refusal: String,
+}
+
 /// The file's lines; blank lines are dropped. `as_batch` gives a record without a
 /// `webhook_id` the one a run would have given its request (SEND_AS_BATCH). `me` is this
 /// tenant, as its state file records it.
@@ -95,7 +104,12 @@ fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
                 mine: false,
                 fate: Fate::NotAttempted,
             }),
-            Err(_) => Entry::Unreadable { number: n + 1 },
+            Err(_) => Entry::Unreadable {
+                number: n + 1,
+                unsent: serde_json::from_slice::<Unsent>(line)
+                    .ok()
+                    .map(|u| (u.log_id, u.refusal)),
+            },
         };
         entries.push(entry);
     }
@@ -188,12 +202,18 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let mut entries = parse(&text, cfg.webhook.send_as_batch, &me);
     entries.retain(|e| !matches!(e, Entry::Record(r) if marked.contains(&r.key())));
     for entry in &entries {
-        if let Entry::Unreadable { number, .. } = entry {
-            say::warn(format_args!(
-                "{} {} line {number} is not a dead-letter record; it is kept as it is",
-                crate::settings::DEAD_LETTER_FILE,
-                path.display()
-            ));
+        let file = format_args!("{} {}", crate::settings::DEAD_LETTER_FILE, path.display());
+        match entry {
+            Entry::Unreadable {
+                number,
+                unsent: Some((id, why)),
+            } => say::warn(format_args!(
+                "{file} line {number}: log {id} was never sent ({why}); it is kept for a person, who can fetch it from Auth0 by its id"
+            )),
+            Entry::Unreadable { number, .. } => say::warn(format_args!(
+                "{file} line {number} is not a dead-letter record; it is kept as it is"
+            )),
+            Entry::Record(_) => {}
         }
     }
     let untagged_kept = records(&entries)

@@ -338,6 +338,14 @@ fn a_log_too_deep_to_mask_is_dead_lettered_saying_why_and_the_next_is_delivered(
         let re = Ran::of(cmd.envs(env.iter().copied()));
         assert_eq!(s.receiver.request_count(), before, "{shape}: {}", re.all());
         assert_eq!(std::fs::read_to_string(&dead).unwrap(), file, "{shape}");
+        assert!(
+            re.stderr
+                .contains(&format!("log {} was never sent", log_id(1002)))
+                && re.stderr.contains("kept for a person")
+                && !re.stderr.contains("not a dead-letter record"),
+            "{shape}: {}",
+            re.stderr
+        );
     }
 }
 
