@@ -156,10 +156,6 @@ pub struct ManArgs {
     pub command: Option<String>,
 }
 
-// Doc comments: the first paragraph is the `-h` line, the rest is added by `--help`.
-// Headings group the settings as docs/settings.md does: Auth0, webhook, delivery, reports,
-// state.
-
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Print each payload item as a JSON line on stdout; send nothing, write nothing.
@@ -280,14 +276,6 @@ fn flag(s: &'static dyn Declared) -> Arg {
     }
 }
 
-/// The flags of `settings`.
-fn add_flags(
-    cmd: clap::Command,
-    settings: impl Iterator<Item = &'static dyn Declared>,
-) -> clap::Command {
-    settings.fold(cmd, |cmd, s| cmd.arg(flag(s)))
-}
-
 /// Settings as given by flag or variable (clap reads both, the flag first), by variable name.
 /// Only `config` reads them, through its parsers.
 #[derive(Clone, Default)]
@@ -335,51 +323,36 @@ impl Settings {
     }
 }
 
-impl FromArgMatches for Settings {
-    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-        Ok(Settings::from_matches(m))
-    }
-
-    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
-        *self = Settings::from_arg_matches(m)?;
-        Ok(())
-    }
-}
-
-impl Args for Settings {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        add_flags(cmd, every_setting())
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        Settings::augment_args(cmd)
-    }
+/// clap's traits for a struct of settings, made with `$wrap` from [`Settings`] and adding the
+/// flags of `$settings`.
+macro_rules! settings_args {
+    ($ty:ty, $wrap:expr, $settings:expr) => {
+        impl FromArgMatches for $ty {
+            fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+                Ok($wrap(Settings::from_matches(m)))
+            }
+            fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+                *self = Self::from_arg_matches(m)?;
+                Ok(())
+            }
+        }
+        impl Args for $ty {
+            fn augment_args(cmd: clap::Command) -> clap::Command {
+                $settings.fold(cmd, |cmd, s| cmd.arg(flag(s)))
+            }
+            fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+                Self::augment_args(cmd)
+            }
+        }
+    };
 }
 
 /// `history`'s settings: the --config file and the state file.
 #[derive(Debug, Clone, Default)]
 pub struct StateArgs(pub Settings);
 
-impl FromArgMatches for StateArgs {
-    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-        Ok(StateArgs(Settings::from_matches(m)))
-    }
-
-    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
-        *self = StateArgs::from_arg_matches(m)?;
-        Ok(())
-    }
-}
-
-impl Args for StateArgs {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        add_flags(cmd, STATE_SETTINGS.into_iter())
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        StateArgs::augment_args(cmd)
-    }
-}
+settings_args!(Settings, std::convert::identity, every_setting());
+settings_args!(StateArgs, StateArgs, STATE_SETTINGS.into_iter());
 
 #[cfg(test)]
 mod tests {
