@@ -45,10 +45,7 @@ fn secrets_short() -> String {
 
 /// The secrets: the settings that have no flag.
 fn secrets() -> impl Iterator<Item = &'static dyn Declared> {
-    settings::ALL
-        .iter()
-        .copied()
-        .filter(|s| s.form() == Form::Secret)
+    settings::ALL.iter().copied().filter(|s| s.flag.is_none())
 }
 
 /// The `--help` epilogue: each secret with its help, then the exit codes (`exit::TABLE`).
@@ -227,12 +224,8 @@ pub fn command() -> clap::Command {
 
 /// The settings `run`, `check` and `redeliver` take by flag or variable: every declared one.
 fn every_setting() -> impl Iterator<Item = &'static dyn Declared> {
-    let config: &dyn Declared = &settings::CONFIG_FILE;
-    settings::ALL
-        .iter()
-        .copied()
-        .filter(|s| s.flag.is_some())
-        .chain([config])
+    // `--output` is `run`'s own field.
+    settings::every().filter(|s| s.flag.is_some() && s.env != OUTPUT.env)
 }
 
 /// The settings `history` takes.

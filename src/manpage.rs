@@ -92,32 +92,25 @@ fn commands(roff: &mut String, root: &Command) {
 /// What a variable the tool reads means, for the ENVIRONMENT section, from its declaration;
 /// `None` for a name it does not know how to describe (a test keeps that from happening).
 fn describe_variable(name: &str) -> Option<String> {
-    for s in settings::every() {
-        let (short, _) = s.help_text();
-        if name == s.env {
-            return Some(match s.flag {
-                Some(flag) => format!("--{flag}: {short}"),
-                None => format!("{short} A secret: never a flag; see also {}.", s.file_var()),
-            });
-        }
-        if s.from_file && name == s.file_var() {
-            return Some(match s.flag {
-                None => format!(
-                    "A file holding {} (mode 0600, owned by the user the runs run as), instead of the value itself.",
-                    s.env
-                ),
-                _ => format!(
-                    "A file holding {}, for a value that is itself a credential (a token in a URL's path): then only scheme://host is ever shown.",
-                    s.env
-                ),
-            });
-        }
+    if name == settings::DAILY_REPORT_TIME {
+        let hour = settings::DAILY_REPORT_HOUR;
+        return Some(format!(
+            "The extension's name for {hour} (9 or 09:00); setting both is an error."
+        ));
     }
-    (name == settings::DAILY_REPORT_TIME).then(|| {
-        format!(
-            "The extension's name for {} (9 or 09:00); setting both is an error.",
-            settings::DAILY_REPORT_HOUR.env
-        )
+    let s = settings::every().find(|s| name == s.env || (s.from_file && name == s.file_var()))?;
+    let (short, _) = s.help_text();
+    Some(match (name == s.env, s.flag) {
+        (true, Some(flag)) => format!("--{flag}: {short}"),
+        (true, None) => format!("{short} A secret: never a flag; see also {}.", s.file_var()),
+        (false, None) => format!(
+            "A file holding {} (mode 0600, owned by the user the runs run as), instead of the value itself.",
+            s.env
+        ),
+        (false, Some(_)) => format!(
+            "A file holding {}, for a value that is itself a credential (a token in a URL's path): then only scheme://host is ever shown.",
+            s.env
+        ),
     })
 }
 
@@ -133,14 +126,9 @@ fn environment(roff: &mut String, command: Option<&str>) {
         "Every setting is a flag and an environment variable (and a key of the --config file, the variable's name in lower case). Precedence: flag, then environment, then file, then default. An empty value means unset. A variable that looks like one of these but is not (BATCHSIZE) gets a warning naming the nearest one.",
     );
     for name in names {
-        let text = describe_variable(&name).unwrap_or_default();
-        item(roff, &name, &text);
+        item(roff, &name, &describe_variable(&name).unwrap_or_default());
     }
-    state_environment(roff);
-}
-
-/// The variables the default state file's path comes from.
-fn state_environment(roff: &mut String) {
+    // The variables the default state file's path comes from.
     item(
         roff,
         &format!("{XDG_STATE_HOME}, {HOME}"),
@@ -235,16 +223,13 @@ fn examples(roff: &mut String, command: Option<&str>) {
 
 fn see_also(roff: &mut String, command: Option<&str>) {
     section(roff, "SEE ALSO");
-    let mut pages: Vec<String> = Vec::new();
-    if command.is_some() {
-        pages.push(format!("{NAME}(1)"));
-    }
-    pages.extend(
-        PAGES
-            .iter()
-            .filter(|p| command != Some(**p))
-            .map(|p| format!("{NAME}-{p}(1)")),
-    );
+    let own = PAGES.iter().filter(|p| command != Some(**p));
+    let own = own.map(|p| format!("{NAME}-{p}(1)"));
+    let pages: Vec<String> = command
+        .map(|_| format!("{NAME}(1)"))
+        .into_iter()
+        .chain(own)
+        .collect();
     roff.push_str(&format!(
         "{}; docs/deployment.md, for deployment examples (cron, systemd, Docker, Kubernetes).\n",
         esc(&pages.join(", "))

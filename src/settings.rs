@@ -336,7 +336,8 @@ impl<K: Copy> Setting<K> {
     const fn of(kind: K, heading: &'static str, flag: &'static str, value: &'static str) -> Self {
         let name = Name {
             env: "",
-            flag: Some(flag),
+            // A secret has none.
+            flag: if flag.is_empty() { None } else { Some(flag) },
             value_name: value,
             heading,
             from_file: false,
@@ -352,11 +353,7 @@ impl<K: Copy> Setting<K> {
 
     /// Its typed default.
     const fn default<V>(self, value: V) -> Setting<K, Or<V>> {
-        let Setting {
-            name,
-            kind,
-            default: NoDefault,
-        } = self;
+        let (name, kind) = (self.name, self.kind);
         Setting {
             name,
             kind,
@@ -443,10 +440,7 @@ const fn span(
 }
 
 const fn secret(heading: &'static str) -> Setting<Secret> {
-    let mut s = Setting::of(Secret, heading, "", "");
-    s.name.flag = None;
-    s.name.from_file = true;
-    s
+    Setting::of(Secret, heading, "", "").or_its_file()
 }
 
 const fn millis(n: u64) -> Duration {

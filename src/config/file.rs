@@ -154,9 +154,7 @@ fn as_text(setting: &dyn Declared, file_key: bool, value: &DeValue) -> Result<St
                 return Ok(n.to_string());
             }
         }
-        DeValue::Float(f) if form == Form::Number => {
-            return Ok(f.as_str().to_string());
-        }
+        DeValue::Float(f) if form == Form::Number => return Ok(f.as_str().to_string()),
         DeValue::Boolean(b) if form == Form::Bool => return Ok(b.to_string()),
         DeValue::Datetime(d) if form == Form::Text => return Ok(d.to_string()),
         _ => {}
@@ -195,33 +193,25 @@ fn describe(value: &DeValue) -> String {
 /// the table's own.
 fn headers(value: &DeValue) -> Result<BTreeMap<String, String>, (Option<usize>, String)> {
     let DeValue::Table(table) = value else {
+        let what = describe(value);
         return Err((
             None,
             format!(
-                "invalid type: {}, expected a table of header names and values, e.g. [webhook_headers] then X-Env = \"prod\"",
-                describe(value)
+                "invalid type: {what}, expected a table of header names and values, e.g. [webhook_headers] then X-Env = \"prod\""
             ),
         ));
     };
-    let mut map = BTreeMap::new();
-    for (name, v) in table {
-        let name = name.get_ref().to_string();
-        match v.get_ref() {
-            DeValue::String(s) => {
-                map.insert(name, s.to_string());
-            }
-            other => {
-                return Err((
-                    Some(v.span().start),
-                    format!(
-                        "the value of header '{name}' must be text in quotes, got {}",
-                        describe(other)
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(map)
+    let header = |name: &str, v: &DeValue| match v {
+        DeValue::String(s) => Ok((name.to_string(), s.to_string())),
+        other => Err(format!(
+            "the value of header '{name}' must be text in quotes, got {}",
+            describe(other)
+        )),
+    };
+    table
+        .iter()
+        .map(|(name, v)| header(name.get_ref(), v.get_ref()).map_err(|e| (Some(v.span().start), e)))
+        .collect()
 }
 
 #[cfg(test)]
