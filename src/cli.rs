@@ -96,9 +96,17 @@ pub enum Command {
     /// Show the record of past runs kept in the state file.
     History(HistoryArgs),
     /// Print a shell completion script on stdout (README: where to put it).
-    Completions(CompletionsArgs),
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print the manual page (roff) on stdout: `man auth0-mgmt-webhooks` once installed.
-    Man(ManArgs),
+    Man {
+        /// A command's own page (auth0-mgmt-webhooks-run(1), ...) instead of the main one.
+        #[arg(value_name = "COMMAND", value_parser = PAGES)]
+        command: Option<String>,
+    },
 }
 
 /// `redeliver`'s `-h` line.
@@ -137,20 +145,6 @@ pub struct RedeliverArgs {
 
     #[command(flatten)]
     pub settings: Settings,
-}
-
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete in.
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
-}
-
-#[derive(Debug, Args)]
-pub struct ManArgs {
-    /// A command's own page (auth0-mgmt-webhooks-run(1), ...) instead of the main one.
-    #[arg(value_name = "COMMAND", value_parser = PAGES)]
-    pub command: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -130,17 +130,10 @@ fn dispatch(command: Command) -> Result<u8> {
             let flags = &args.state.0;
             let file = config::load_file(flags.path(&settings::CONFIG_FILE).as_deref())?;
             let path = config::state_path(flags, &file, &config::process_env)?;
-            print_bytes(state::history::show(&path, args.json, args.limit)?.as_bytes())?;
-            Ok(exit::OK)
+            print_bytes(state::history::show(&path, args.json, args.limit)?.as_bytes())
         }
-        Command::Completions(args) => {
-            print_bytes(&completions::script(&cli::command(), args.shell))?;
-            Ok(exit::OK)
-        }
-        Command::Man(args) => {
-            print_bytes(&manpage::page(args.command.as_deref())?)?;
-            Ok(exit::OK)
-        }
+        Command::Completions { shell } => print_bytes(&completions::script(&cli::command(), shell)),
+        Command::Man { command } => print_bytes(&manpage::page(command.as_deref())?),
     }
 }
 
@@ -157,8 +150,9 @@ fn settings_checked(settings: &cli::Settings, always: bool) -> Result<config::Co
 }
 
 /// Writes to stdout; a reader that stops early (`| head`) is not an error.
-fn print_bytes(bytes: &[u8]) -> Result<()> {
-    say::out_bytes(bytes).map_err(|e| anyhow::anyhow!("writing to stdout: {e}"))
+fn print_bytes(bytes: &[u8]) -> Result<u8> {
+    say::out_bytes(bytes).map_err(|e| anyhow::anyhow!("writing to stdout: {e}"))?;
+    Ok(exit::OK)
 }
 
 #[cfg(test)]

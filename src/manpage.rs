@@ -41,7 +41,10 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
         commands(&mut roff, &cmd);
     }
     environment(&mut roff, command);
-    exit_status(&mut roff);
+    roff += ".SH EXIT STATUS\n";
+    for (code, name, meaning) in exit::TABLE {
+        item(&mut roff, code, &format!("{name}: {meaning}."));
+    }
     files(&mut roff);
     examples(&mut roff, command);
     see_also(&mut roff, command);
@@ -58,23 +61,15 @@ fn esc(text: &str) -> String {
     }
 }
 
-fn section(roff: &mut String, title: &str) {
-    roff.push_str(&format!(".SH {title}\n"));
-}
-
 /// A tagged paragraph: `tag` in bold, then `text`.
 fn item(roff: &mut String, tag: &str, text: &str) {
     roff.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", esc(tag), esc(text)));
 }
 
-fn paragraph(roff: &mut String, text: &str) {
-    roff.push_str(&format!(".PP\n{}\n", esc(text)));
-}
-
 /// The commands, each pointing at its own page when it has one (clap_mangen names a page for
 /// every subcommand, `help` included, and only some exist).
 fn commands(roff: &mut String, root: &Command) {
-    section(roff, "COMMANDS");
+    *roff += ".SH COMMANDS\n";
     for sub in root.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = sub.get_name();
         if name == "help" {
@@ -116,14 +111,16 @@ fn describe_variable(name: &str) -> Option<String> {
 
 /// Every variable the tool reads; on `history`'s page, those it reads.
 fn environment(roff: &mut String, command: Option<&str>) {
-    section(roff, "ENVIRONMENT");
+    *roff += ".SH ENVIRONMENT\n";
     let names = match command {
         Some("history") => vec![STATE_FILE.to_string(), CONFIG_FILE.to_string()],
         _ => crate::config::misspelt::known(),
     };
-    paragraph(
-        roff,
-        "Every setting is a flag and an environment variable (and a key of the --config file, the variable's name in lower case). Precedence: flag, then environment, then file, then default. An empty value means unset. A variable that looks like one of these but is not (BATCHSIZE) gets a warning naming the nearest one.",
+    *roff += &format!(
+        ".PP\n{}\n",
+        esc(
+            "Every setting is a flag and an environment variable (and a key of the --config file, the variable's name in lower case). Precedence: flag, then environment, then file, then default. An empty value means unset. A variable that looks like one of these but is not (BATCHSIZE) gets a warning naming the nearest one."
+        ),
     );
     for name in names {
         item(roff, &name, &describe_variable(&name).unwrap_or_default());
@@ -139,16 +136,8 @@ fn environment(roff: &mut String, command: Option<&str>) {
     );
 }
 
-/// EXIT STATUS, from the one table of exit codes.
-fn exit_status(roff: &mut String) {
-    section(roff, "EXIT STATUS");
-    for (code, name, meaning) in exit::TABLE {
-        item(roff, code, &format!("{name}: {meaning}."));
-    }
-}
-
 fn files(roff: &mut String) {
-    section(roff, "FILES");
+    *roff += ".SH FILES\n";
     for (file, text) in [
         (
             STATE_FILE.to_string(),
@@ -176,7 +165,7 @@ fn files(roff: &mut String) {
 }
 
 fn examples(roff: &mut String, command: Option<&str>) {
-    section(roff, "EXAMPLES");
+    *roff += ".SH EXAMPLES\n";
     let backfill = format!("{START_FROM}=2026-11-01 auth0-mgmt-webhooks run --max-run-time 2h");
     let all = [
         (
@@ -222,7 +211,7 @@ fn examples(roff: &mut String, command: Option<&str>) {
 }
 
 fn see_also(roff: &mut String, command: Option<&str>) {
-    section(roff, "SEE ALSO");
+    *roff += ".SH SEE ALSO\n";
     let own = PAGES.iter().filter(|p| command != Some(**p));
     let own = own.map(|p| format!("{NAME}-{p}(1)"));
     let pages: Vec<String> = command

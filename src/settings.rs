@@ -571,13 +571,24 @@ macro_rules! declare {
     ($(
         $(#[doc = $doc:literal])*
         $name:ident: $ty:ty = $value:expr;
+    )* @not_in_file $(
+        $(#[doc = $doc2:literal])*
+        $name2:ident: $ty2:ty = $value2:expr;
     )*) => {
         $(
             $(#[doc = $doc])*
             pub const $name: $ty = ($value).named(stringify!($name), concat!($($doc, "\n"),*));
         )*
+        $(
+            $(#[doc = $doc2])*
+            pub const $name2: $ty2 = ($value2).named(stringify!($name2), concat!($($doc2, "\n"),*));
+        )*
         /// Every setting the `--config` file may hold, in `--help`'s order.
         pub const ALL: &[&dyn Declared] = &[$(&$name),*];
+        /// Every setting: those of [`ALL`], then those the file does not hold.
+        pub fn every() -> impl Iterator<Item = &'static dyn Declared> {
+            ALL.iter().copied().chain([$(&$name2 as &dyn Declared),*])
+        }
     };
 }
 
@@ -754,32 +765,17 @@ declare! {
     /// State file: checkpoint, cached token, run history. One per tenant.
     STATE_FILE: Setting<FilePath> =
         path(STATE, "state").shows("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
-}
-
-/// Settings file (TOML).
-///
-/// Keys are the environment variable names in lower case. Flags and environment variables take
-/// precedence over it. (Not a key of the file itself.)
-pub const CONFIG_FILE: Setting<FilePath> = path(STATE, "config").named(
-    "CONFIG_FILE",
-    " Settings file (TOML).\n\n Keys are the environment variable names in lower case. Flags and environment variables\n take precedence over it.\n",
-);
-
-/// `run`'s end-of-run report: a line on stderr, or one JSON object on stdout. Not plain
-/// `OUTPUT`: that name is too common in other software's environments. Not a key of the file:
-/// it is about how this one call is read, not the tenant.
-pub const AUTH0_MGMT_WEBHOOKS_OUTPUT: Setting<Choice<Output>, Or<Output>> =
-    choice(REPORTS, "output", "FORMAT")
-        .default(Output::Text)
-        .named(
-            "AUTH0_MGMT_WEBHOOKS_OUTPUT",
-            " How to report the end of the run: a line on stderr, or one JSON object on stdout.\n",
-        );
-
-/// Every setting: those of [`ALL`], then the two the file does not hold.
-pub fn every() -> impl Iterator<Item = &'static dyn Declared> {
-    let not_in_file: [&dyn Declared; 2] = [&CONFIG_FILE, &AUTH0_MGMT_WEBHOOKS_OUTPUT];
-    ALL.iter().copied().chain(not_in_file)
+@not_in_file
+    /// Settings file (TOML).
+    ///
+    /// Keys are the environment variable names in lower case. Flags and environment variables take
+    /// precedence over it.
+    CONFIG_FILE: Setting<FilePath> = path(STATE, "config");
+    // How this one call is read, not the tenant; not plain OUTPUT: too common a name in other
+    // software's environments.
+    /// How to report the end of the run: a line on stderr, or one JSON object on stdout.
+    AUTH0_MGMT_WEBHOOKS_OUTPUT: Setting<Choice<Output>, Or<Output>> =
+        choice(REPORTS, "output", "FORMAT").default(Output::Text);
 }
 
 /// The extension's name for DAILY_REPORT_HOUR, read as it.
