@@ -2,11 +2,11 @@
 //! declaration in `settings`. Only `config` reads these structs; everything else uses the
 //! validated `Config`.
 
+pub use crate::settings::Output;
 use crate::settings::{
     self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Declared, Form,
     Name, WEBHOOK_URL,
 };
-pub use crate::settings::{FormatSetting, Output};
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -229,20 +229,13 @@ const STATE_SETTINGS: [&dyn Declared; 2] = [&settings::CONFIG_FILE, &settings::S
 /// with the declared range and default at the end of its first paragraph.
 fn flag(s: &'static dyn Declared) -> Arg {
     let (short, long) = s.help_text();
-    let declared: Vec<String> = [
-        s.range().map(|r| format!("[range: {r}]")),
-        s.shown_default().map(|d| format!("[default: {d}]")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let with_declared = |text: String| {
-        if declared.is_empty() {
-            return text;
-        }
-        let (first, rest) = text.split_once("\n\n").unwrap_or((&text, ""));
-        let sep = if rest.is_empty() { "" } else { "\n\n" };
-        format!("{first} {}{sep}{rest}", declared.join(" "))
+    let range = s.range().map(|r| format!("[range: {r}]"));
+    let default = s.shown_default().map(|d| format!("[default: {d}]"));
+    let declared: Vec<String> = range.into_iter().chain(default).collect();
+    let with_declared = |text: String| match text.split_once("\n\n") {
+        _ if declared.is_empty() => text,
+        Some((first, rest)) => format!("{first} {}\n\n{rest}", declared.join(" ")),
+        None => format!("{text} {}", declared.join(" ")),
     };
     let arg = Arg::new(s.env)
         .long(s.long())
