@@ -70,11 +70,8 @@ fn item(roff: &mut String, tag: &str, text: &str) {
 /// every subcommand, `help` included, and only some exist).
 fn commands(roff: &mut String, root: &Command) {
     *roff += ".SH COMMANDS\n";
-    for sub in root.get_subcommands().filter(|s| !s.is_hide_set()) {
+    for sub in root.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = sub.get_name();
-        if name == "help" {
-            continue;
-        }
         let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
         let text = match PAGES.contains(&name) {
             true => format!("{about}. See {NAME}-{name}(1)."),

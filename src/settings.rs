@@ -260,9 +260,6 @@ impl Kind for Headers {
     fn parse(&self, raw: &str) -> Result<String, String> {
         Ok(raw.to_string())
     }
-    fn expected(&self) -> String {
-        "a table of header names and values".to_string()
-    }
     fn show(&self, value: &String) -> String {
         value.clone()
     }

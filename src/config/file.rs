@@ -11,7 +11,8 @@ use toml::de::{DeTable, DeValue};
 #[derive(Debug, Default)]
 pub struct FileSettings {
     values: BTreeMap<String, String>,
-    headers: Option<BTreeMap<String, String>>,
+    /// The `[webhook_headers]` table.
+    pub(super) headers: Option<BTreeMap<String, String>>,
 }
 
 impl FileSettings {
@@ -25,11 +26,6 @@ impl FileSettings {
         self.values
             .get(&format!("{}_file", setting.key()))
             .map(PathBuf::from)
-    }
-
-    /// The `[webhook_headers]` table.
-    pub(super) fn headers(&self) -> Option<&BTreeMap<String, String>> {
-        self.headers.as_ref()
     }
 }
 
@@ -277,7 +273,7 @@ mod tests {
     #[test]
     fn headers_are_a_table_of_text() {
         let f = parse(Path::new("c.toml"), "[webhook_headers]\nX-Env = \"prod\"\n").unwrap();
-        assert_eq!(f.headers().unwrap()["X-Env"], "prod");
+        assert_eq!(f.headers.as_ref().unwrap()["X-Env"], "prod");
         let m = error("[webhook_headers]\nX-Env = 1\n");
         assert!(m.contains("line 2, column 9, key `webhook_headers`"), "{m}");
         let m = error("webhook_headers = \"X-Env: prod\"\n");

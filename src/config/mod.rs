@@ -255,8 +255,7 @@ fn endpoints(g: Given) -> Result<Vec<Endpoint>> {
 /// The extra headers: the file's table, the variable (a JSON object: `--header` takes one a
 /// flag, which a variable cannot repeat), then the flags.
 fn headers(g: Given) -> Result<Vec<(HeaderName, HeaderValue)>> {
-    let mut given: Vec<(String, String)> =
-        g.file.headers().cloned().into_iter().flatten().collect();
+    let mut given: Vec<(String, String)> = g.file.headers.clone().into_iter().flatten().collect();
     if let Some(json) = given_owned((g.env)(WEBHOOK_HEADERS.env)) {
         let map: BTreeMap<String, String> = serde_json::from_str(&json).map_err(|e| {
             exit::settings(format!(
