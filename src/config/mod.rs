@@ -152,14 +152,13 @@ impl Config {
             )));
         }
 
-        let start_from = match g.get(&START_FROM)? {
-            Some(raw) => Some(crate::logid::StartFrom {
-                checkpoint: crate::logid::parse_start_from(&raw, std::time::SystemTime::now())
-                    .map_err(|e| invalid(&START_FROM, e))?,
-                raw,
-            }),
-            None => None,
-        };
+        let start_from = g.get(&START_FROM)?.map(|raw| {
+            let checkpoint = crate::logid::parse_start_from(&raw, std::time::SystemTime::now());
+            checkpoint.map(|checkpoint| crate::logid::StartFrom { checkpoint, raw })
+        });
+        let start_from = start_from
+            .transpose()
+            .map_err(|e| invalid(&START_FROM, e))?;
         let ca_cert = g.get(&CA_CERT)?;
         if let Some(p) = &ca_cert {
             check_ca_cert(p)?;
