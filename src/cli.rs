@@ -2,11 +2,11 @@
 //! declaration in `settings`. Only `config` reads these structs; everything else uses the
 //! validated `Config`.
 
+pub use crate::settings::Output;
 use crate::settings::{
     self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Declared, Form,
     Name, WEBHOOK_URL,
 };
-pub use crate::settings::{FormatSetting, Output};
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -45,10 +45,7 @@ fn secrets_short() -> String {
 
 /// The secrets: the settings that have no flag.
 fn secrets() -> impl Iterator<Item = &'static dyn Declared> {
-    settings::ALL
-        .iter()
-        .copied()
-        .filter(|s| s.form() == Form::Secret)
+    settings::ALL.iter().copied().filter(|s| s.flag.is_none())
 }
 
 /// The `--help` epilogue: each secret with its help, then the exit codes (`exit::TABLE`).
@@ -99,9 +96,17 @@ pub enum Command {
     /// Show the record of past runs kept in the state file.
     History(HistoryArgs),
     /// Print a shell completion script on stdout (README: where to put it).
-    Completions(CompletionsArgs),
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print the manual page (roff) on stdout: `man auth0-mgmt-webhooks` once installed.
-    Man(ManArgs),
+    Man {
+        /// A command's own page (auth0-mgmt-webhooks-run(1), ...) instead of the main one.
+        #[arg(value_name = "COMMAND", value_parser = PAGES)]
+        command: Option<String>,
+    },
 }
 
 /// `redeliver`'s `-h` line.
@@ -141,24 +146,6 @@ pub struct RedeliverArgs {
     #[command(flatten)]
     pub settings: Settings,
 }
-
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete in.
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
-}
-
-#[derive(Debug, Args)]
-pub struct ManArgs {
-    /// A command's own page (auth0-mgmt-webhooks-run(1), ...) instead of the main one.
-    #[arg(value_name = "COMMAND", value_parser = PAGES)]
-    pub command: Option<String>,
-}
-
-// Doc comments: the first paragraph is the `-h` line, the rest is added by `--help`.
-// Headings group the settings as docs/settings.md does: Auth0, webhook, delivery, reports,
-// state.
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -231,12 +218,8 @@ pub fn command() -> clap::Command {
 
 /// The settings `run`, `check` and `redeliver` take by flag or variable: every declared one.
 fn every_setting() -> impl Iterator<Item = &'static dyn Declared> {
-    let config: &dyn Declared = &settings::CONFIG_FILE;
-    settings::ALL
-        .iter()
-        .copied()
-        .filter(|s| s.flag.is_some())
-        .chain([config])
+    // `--output` is `run`'s own field.
+    settings::every().filter(|s| s.flag.is_some() && s.env != OUTPUT.env)
 }
 
 /// The settings `history` takes.
@@ -246,20 +229,13 @@ const STATE_SETTINGS: [&dyn Declared; 2] = [&settings::CONFIG_FILE, &settings::S
 /// with the declared range and default at the end of its first paragraph.
 fn flag(s: &'static dyn Declared) -> Arg {
     let (short, long) = s.help_text();
-    let declared: Vec<String> = [
-        s.range().map(|r| format!("[range: {r}]")),
-        s.shown_default().map(|d| format!("[default: {d}]")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let with_declared = |text: String| {
-        if declared.is_empty() {
-            return text;
-        }
-        let (first, rest) = text.split_once("\n\n").unwrap_or((&text, ""));
-        let sep = if rest.is_empty() { "" } else { "\n\n" };
-        format!("{first} {}{sep}{rest}", declared.join(" "))
+    let range = s.range().map(|r| format!("[range: {r}]"));
+    let default = s.shown_default().map(|d| format!("[default: {d}]"));
+    let declared: Vec<String> = range.into_iter().chain(default).collect();
+    let with_declared = |text: String| match text.split_once("\n\n") {
+        _ if declared.is_empty() => text,
+        Some((first, rest)) => format!("{first} {}\n\n{rest}", declared.join(" ")),
+        None => format!("{text} {}", declared.join(" ")),
     };
     let arg = Arg::new(s.env)
         .long(s.long())
@@ -278,14 +254,6 @@ fn flag(s: &'static dyn Declared) -> Arg {
         Form::Headers => arg.env(None::<&str>).action(ArgAction::Append),
         _ => arg,
     }
-}
-
-/// The flags of `settings`.
-fn add_flags(
-    cmd: clap::Command,
-    settings: impl Iterator<Item = &'static dyn Declared>,
-) -> clap::Command {
-    settings.fold(cmd, |cmd, s| cmd.arg(flag(s)))
 }
 
 /// Settings as given by flag or variable (clap reads both, the flag first), by variable name.
@@ -335,51 +303,36 @@ impl Settings {
     }
 }
 
-impl FromArgMatches for Settings {
-    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-        Ok(Settings::from_matches(m))
-    }
-
-    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
-        *self = Settings::from_arg_matches(m)?;
-        Ok(())
-    }
-}
-
-impl Args for Settings {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        add_flags(cmd, every_setting())
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        Settings::augment_args(cmd)
-    }
+/// clap's traits for a struct of settings, made with `$wrap` from [`Settings`] and adding the
+/// flags of `$settings`.
+macro_rules! settings_args {
+    ($ty:ty, $wrap:expr, $settings:expr) => {
+        impl FromArgMatches for $ty {
+            fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+                Ok($wrap(Settings::from_matches(m)))
+            }
+            fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+                *self = Self::from_arg_matches(m)?;
+                Ok(())
+            }
+        }
+        impl Args for $ty {
+            fn augment_args(cmd: clap::Command) -> clap::Command {
+                $settings.fold(cmd, |cmd, s| cmd.arg(flag(s)))
+            }
+            fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+                Self::augment_args(cmd)
+            }
+        }
+    };
 }
 
 /// `history`'s settings: the --config file and the state file.
 #[derive(Debug, Clone, Default)]
 pub struct StateArgs(pub Settings);
 
-impl FromArgMatches for StateArgs {
-    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-        Ok(StateArgs(Settings::from_matches(m)))
-    }
-
-    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
-        *self = StateArgs::from_arg_matches(m)?;
-        Ok(())
-    }
-}
-
-impl Args for StateArgs {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        add_flags(cmd, STATE_SETTINGS.into_iter())
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        StateArgs::augment_args(cmd)
-    }
-}
+settings_args!(Settings, std::convert::identity, every_setting());
+settings_args!(StateArgs, StateArgs, STATE_SETTINGS.into_iter());
 
 #[cfg(test)]
 mod tests {

@@ -15,11 +15,9 @@ pub fn script(cmd: &Command, shell: Shell) -> Vec<u8> {
     }
 }
 
-/// clap_complete's bash script for a binary whose name has a hyphen completes nothing after
-/// the subcommand (clap-rs/clap issue 6421): its loop names the state of `name run`
-/// `auth0__mgmt__webhooks__subcmd__run`, but the `case` arms spell it with every hyphen turned
-/// into `__subcmd__`, so no arm matches. The arms are renamed to what the loop produces; once
-/// clap_complete agrees with itself this changes nothing.
+/// clap_complete's bash script for a hyphenated binary name completes nothing after the
+/// subcommand (clap-rs/clap issue 6421): its `case` arms spell each hyphen `__subcmd__`, its loop
+/// `__`. The arms are renamed as the loop spells them; once clap agrees with itself, a no-op.
 fn bash_repaired(script: &str, name: &str) -> String {
     let loop_spelling = format!("{}__subcmd__", name.replace('-', "__"));
     let arm_spelling = format!("{}__subcmd__", name.replace('-', "__subcmd__"));

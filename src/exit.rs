@@ -3,16 +3,12 @@
 
 use std::path::PathBuf;
 
-/// Everything fetched and matched was delivered (or, with `check`, all is well).
+// The codes; [`TABLE`] says what each means.
 pub const OK: u8 = 0;
-/// A fetch or a delivery failed; the state was saved at the last safe point. The next run goes on.
 pub const FAILED: u8 = 1;
-/// Everything was delivered or set aside, and some logs were set aside in the dead-letter file:
-/// someone should look at them (and `redeliver` them once the receiver takes them).
-pub const DEAD_LETTERED: u8 = 3;
-/// Usage, settings or state file invalid; nothing was sent and no state was written.
 pub const USAGE: u8 = 2;
-/// Another run holds the state file's lock; nothing was done (EX_TEMPFAIL).
+pub const DEAD_LETTERED: u8 = 3;
+/// EX_TEMPFAIL.
 pub const LOCKED: u8 = 75;
 
 /// Every exit code: the code (or codes), its name (the outcome's, in JSON and the history) and
@@ -51,7 +47,7 @@ pub const TABLE: [(&str, &str, &str); 6] = [
 ];
 
 /// A run stopped by a signal: 128 + its number (143 for SIGTERM, 130 for SIGINT), as shells
-/// report it. The checkpoint was saved and the run recorded before exiting.
+/// report it.
 pub fn signalled(sig: i32) -> u8 {
     u8::try_from(128 + sig).unwrap_or(FAILED)
 }
@@ -70,7 +66,6 @@ pub enum Failure {
     Locked { path: PathBuf },
 }
 
-/// Shorthand for a settings error.
 pub fn settings(msg: impl Into<String>) -> anyhow::Error {
     Failure::Settings(msg.into()).into()
 }

@@ -1,18 +1,9 @@
 //! auth0-mgmt-webhooks: forwards Auth0 Management API audit logs to a webhook, one cron run at
 //! a time, without ever moving its checkpoint past a log it did not deliver.
 //!
-//! The pipeline, a folder or file a stage, the data flowing one way:
-//! `config` (settings, checked once) -> `source` (Auth0's logs as one ordered stream) ->
-//! `filter` (types, endpoints -> payload items) -> `sink` (the webhook: batches, signatures,
-//! pacing; or stdout for a dry run) -> `state` (the ordered acker's checkpoint, the lock, the
-//! history) -> `report` (the summary, Slack, monitors). `run` ties them together; `check` and
-//! `redeliver` are the other commands; `main.rs` only maps the result to an exit code.
-//!
-//! Imports only go down, floor by floor: the commands; `config` (which gathers the stages'
-//! settings structs into one `Config`); `cli`; `report`; `sink` and `source`; `filter`;
-//! `state`; `http`; then what serves them all: `outcome` (how a run ended), `retry`,
-//! `files`, `log` and `logid` (a log and its id), `say` (log lines, progress, counters),
-//! `owner`, `suggest`, `secret`, `signal`, `stop` and `exit`.
+//! The pipeline, a module a stage: `config` -> `source` -> `filter` -> `sink` -> `state` ->
+//! `report`; `run`, `check` and `redeliver` are the commands. Imports only go down; the map of
+//! the floors is in docs/development.md.
 
 pub mod check;
 pub mod cli;
@@ -49,12 +40,9 @@ use cli::{Cli, Command};
 use outcome::Outcome;
 use std::ffi::OsString;
 
-/// Parses the arguments, runs the command and returns the exit code. The binary's `main` is
-/// this; the demo and benchmark call it too, so they run exactly what users run.
-///
-/// With `run --output json`, stdout gets one JSON object whatever the exit: the run's summary,
-/// or, when the run ends before it has one (bad settings, the lock held, a state file it
-/// cannot use), `{"status", "exit_code", "error"}`.
+/// Parses the arguments, runs the command and returns the exit code (the binary, the demo and
+/// the benchmark all call this). With `run --output json`, stdout gets one JSON object whatever
+/// the exit: the summary, or `{"status", "exit_code", "error"}`.
 pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
     signal::ignore_file_size_limit();
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
@@ -123,8 +111,7 @@ fn dispatch(command: Command) -> Result<u8> {
             // the state loads must end the run the graceful way (summary, `interrupted`
             // record, exit-code ping), not kill it.
             signal::install();
-            warn_misspelt();
-            let cfg = config::Config::new(&args.settings, &config::process_env)?;
+            let cfg = settings_checked(&args.settings, true)?;
             for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
                 say::warn(w);
             }
@@ -132,44 +119,40 @@ fn dispatch(command: Command) -> Result<u8> {
         }
         Command::Check(args) => {
             // With valid settings, `check` shows them among its lines.
-            let cfg = config::Config::new(&args.settings, &config::process_env)
-                .inspect_err(|_| warn_misspelt())?;
-            check::check(&cfg, args.send_test)
+            check::check(&settings_checked(&args.settings, false)?, args.send_test)
         }
         Command::Redeliver(args) => {
             signal::install();
-            warn_misspelt();
-            let cfg = config::Config::new(&args.settings, &config::process_env)?;
+            let cfg = settings_checked(&args.settings, true)?;
             redeliver::redeliver(&cfg, args.dry_run).map(Outcome::exit_code)
         }
         Command::History(args) => {
             let flags = &args.state.0;
             let file = config::load_file(flags.path(&settings::CONFIG_FILE).as_deref())?;
             let path = config::state_path(flags, &file, &config::process_env)?;
-            print_bytes(state::history::show(&path, args.json, args.limit)?.as_bytes())?;
-            Ok(exit::OK)
+            print_bytes(state::history::show(&path, args.json, args.limit)?.as_bytes())
         }
-        Command::Completions(args) => {
-            print_bytes(&completions::script(&cli::command(), args.shell))?;
-            Ok(exit::OK)
-        }
-        Command::Man(args) => {
-            print_bytes(&manpage::page(args.command.as_deref())?)?;
-            Ok(exit::OK)
-        }
+        Command::Completions { shell } => print_bytes(&completions::script(&cli::command(), shell)),
+        Command::Man { command } => print_bytes(&manpage::page(command.as_deref())?),
     }
 }
 
-/// A warning for each variable in the environment that looks like one of ours but is not.
-fn warn_misspelt() {
-    for w in config::misspelt::in_process() {
-        say::warn(w);
+/// The checked settings, with a warning for each variable in the environment that looks like
+/// one of ours but is not (with `always` false, only when the settings are wrong).
+fn settings_checked(settings: &cli::Settings, always: bool) -> Result<config::Config> {
+    let cfg = config::Config::new(settings, &config::process_env);
+    if always || cfg.is_err() {
+        config::misspelt::in_process()
+            .into_iter()
+            .for_each(say::warn);
     }
+    cfg
 }
 
 /// Writes to stdout; a reader that stops early (`| head`) is not an error.
-fn print_bytes(bytes: &[u8]) -> Result<()> {
-    say::out_bytes(bytes).map_err(|e| anyhow::anyhow!("writing to stdout: {e}"))
+fn print_bytes(bytes: &[u8]) -> Result<u8> {
+    say::out_bytes(bytes).map_err(|e| anyhow::anyhow!("writing to stdout: {e}"))?;
+    Ok(exit::OK)
 }
 
 #[cfg(test)]

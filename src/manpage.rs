@@ -41,7 +41,10 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
         commands(&mut roff, &cmd);
     }
     environment(&mut roff, command);
-    exit_status(&mut roff);
+    roff += ".SH EXIT STATUS\n";
+    for (code, name, meaning) in exit::TABLE {
+        item(&mut roff, code, &format!("{name}: {meaning}."));
+    }
     files(&mut roff);
     examples(&mut roff, command);
     see_also(&mut roff, command);
@@ -58,28 +61,17 @@ fn esc(text: &str) -> String {
     }
 }
 
-fn section(roff: &mut String, title: &str) {
-    roff.push_str(&format!(".SH {title}\n"));
-}
-
 /// A tagged paragraph: `tag` in bold, then `text`.
 fn item(roff: &mut String, tag: &str, text: &str) {
     roff.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", esc(tag), esc(text)));
 }
 
-fn paragraph(roff: &mut String, text: &str) {
-    roff.push_str(&format!(".PP\n{}\n", esc(text)));
-}
-
 /// The commands, each pointing at its own page when it has one (clap_mangen names a page for
 /// every subcommand, `help` included, and only some exist).
 fn commands(roff: &mut String, root: &Command) {
-    section(roff, "COMMANDS");
-    for sub in root.get_subcommands().filter(|s| !s.is_hide_set()) {
+    *roff += ".SH COMMANDS\n";
+    for sub in root.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = sub.get_name();
-        if name == "help" {
-            continue;
-        }
         let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
         let text = match PAGES.contains(&name) {
             true => format!("{about}. See {NAME}-{name}(1)."),
@@ -92,55 +84,45 @@ fn commands(roff: &mut String, root: &Command) {
 /// What a variable the tool reads means, for the ENVIRONMENT section, from its declaration;
 /// `None` for a name it does not know how to describe (a test keeps that from happening).
 fn describe_variable(name: &str) -> Option<String> {
-    for s in settings::every() {
-        let (short, _) = s.help_text();
-        if name == s.env {
-            return Some(match s.flag {
-                Some(flag) => format!("--{flag}: {short}"),
-                None => format!("{short} A secret: never a flag; see also {}.", s.file_var()),
-            });
-        }
-        if s.from_file && name == s.file_var() {
-            return Some(match s.flag {
-                None => format!(
-                    "A file holding {} (mode 0600, owned by the user the runs run as), instead of the value itself.",
-                    s.env
-                ),
-                _ => format!(
-                    "A file holding {}, for a value that is itself a credential (a token in a URL's path): then only scheme://host is ever shown.",
-                    s.env
-                ),
-            });
-        }
+    if name == settings::DAILY_REPORT_TIME {
+        let hour = settings::DAILY_REPORT_HOUR;
+        return Some(format!(
+            "The extension's name for {hour} (9 or 09:00); setting both is an error."
+        ));
     }
-    (name == settings::DAILY_REPORT_TIME).then(|| {
-        format!(
-            "The extension's name for {} (9 or 09:00); setting both is an error.",
-            settings::DAILY_REPORT_HOUR.env
-        )
+    let s = settings::every().find(|s| name == s.env || (s.from_file && name == s.file_var()))?;
+    let (short, _) = s.help_text();
+    Some(match (name == s.env, s.flag) {
+        (true, Some(flag)) => format!("--{flag}: {short}"),
+        (true, None) => format!("{short} A secret: never a flag; see also {}.", s.file_var()),
+        (false, None) => format!(
+            "A file holding {} (mode 0600, owned by the user the runs run as), instead of the value itself.",
+            s.env
+        ),
+        (false, Some(_)) => format!(
+            "A file holding {}, for a value that is itself a credential (a token in a URL's path): then only scheme://host is ever shown.",
+            s.env
+        ),
     })
 }
 
 /// Every variable the tool reads; on `history`'s page, those it reads.
 fn environment(roff: &mut String, command: Option<&str>) {
-    section(roff, "ENVIRONMENT");
+    *roff += ".SH ENVIRONMENT\n";
     let names = match command {
         Some("history") => vec![STATE_FILE.to_string(), CONFIG_FILE.to_string()],
         _ => crate::config::misspelt::known(),
     };
-    paragraph(
-        roff,
-        "Every setting is a flag and an environment variable (and a key of the --config file, the variable's name in lower case). Precedence: flag, then environment, then file, then default. An empty value means unset. A variable that looks like one of these but is not (BATCHSIZE) gets a warning naming the nearest one.",
+    *roff += &format!(
+        ".PP\n{}\n",
+        esc(
+            "Every setting is a flag and an environment variable (and a key of the --config file, the variable's name in lower case). Precedence: flag, then environment, then file, then default. An empty value means unset. A variable that looks like one of these but is not (BATCHSIZE) gets a warning naming the nearest one."
+        ),
     );
     for name in names {
-        let text = describe_variable(&name).unwrap_or_default();
-        item(roff, &name, &text);
+        item(roff, &name, &describe_variable(&name).unwrap_or_default());
     }
-    state_environment(roff);
-}
-
-/// The variables the default state file's path comes from.
-fn state_environment(roff: &mut String) {
+    // The variables the default state file's path comes from.
     item(
         roff,
         &format!("{XDG_STATE_HOME}, {HOME}"),
@@ -151,16 +133,8 @@ fn state_environment(roff: &mut String) {
     );
 }
 
-/// EXIT STATUS, from the one table of exit codes.
-fn exit_status(roff: &mut String) {
-    section(roff, "EXIT STATUS");
-    for (code, name, meaning) in exit::TABLE {
-        item(roff, code, &format!("{name}: {meaning}."));
-    }
-}
-
 fn files(roff: &mut String) {
-    section(roff, "FILES");
+    *roff += ".SH FILES\n";
     for (file, text) in [
         (
             STATE_FILE.to_string(),
@@ -188,7 +162,7 @@ fn files(roff: &mut String) {
 }
 
 fn examples(roff: &mut String, command: Option<&str>) {
-    section(roff, "EXAMPLES");
+    *roff += ".SH EXAMPLES\n";
     let backfill = format!("{START_FROM}=2026-11-01 auth0-mgmt-webhooks run --max-run-time 2h");
     let all = [
         (
@@ -234,17 +208,14 @@ fn examples(roff: &mut String, command: Option<&str>) {
 }
 
 fn see_also(roff: &mut String, command: Option<&str>) {
-    section(roff, "SEE ALSO");
-    let mut pages: Vec<String> = Vec::new();
-    if command.is_some() {
-        pages.push(format!("{NAME}(1)"));
-    }
-    pages.extend(
-        PAGES
-            .iter()
-            .filter(|p| command != Some(**p))
-            .map(|p| format!("{NAME}-{p}(1)")),
-    );
+    *roff += ".SH SEE ALSO\n";
+    let own = PAGES.iter().filter(|p| command != Some(**p));
+    let own = own.map(|p| format!("{NAME}-{p}(1)"));
+    let pages: Vec<String> = command
+        .map(|_| format!("{NAME}(1)"))
+        .into_iter()
+        .chain(own)
+        .collect();
     roff.push_str(&format!(
         "{}; docs/deployment.md, for deployment examples (cron, systemd, Docker, Kubernetes).\n",
         esc(&pages.join(", "))

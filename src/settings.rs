@@ -260,9 +260,6 @@ impl Kind for Headers {
     fn parse(&self, raw: &str) -> Result<String, String> {
         Ok(raw.to_string())
     }
-    fn expected(&self) -> String {
-        "a table of header names and values".to_string()
-    }
     fn show(&self, value: &String) -> String {
         value.clone()
     }
@@ -336,7 +333,8 @@ impl<K: Copy> Setting<K> {
     const fn of(kind: K, heading: &'static str, flag: &'static str, value: &'static str) -> Self {
         let name = Name {
             env: "",
-            flag: Some(flag),
+            // A secret has none.
+            flag: if flag.is_empty() { None } else { Some(flag) },
             value_name: value,
             heading,
             from_file: false,
@@ -352,11 +350,7 @@ impl<K: Copy> Setting<K> {
 
     /// Its typed default.
     const fn default<V>(self, value: V) -> Setting<K, Or<V>> {
-        let Setting {
-            name,
-            kind,
-            default: NoDefault,
-        } = self;
+        let (name, kind) = (self.name, self.kind);
         Setting {
             name,
             kind,
@@ -390,18 +384,6 @@ impl<T, D> Setting<Whole<T>, D> {
         self.kind.why = why;
         self
     }
-}
-
-const fn text(heading: &'static str, flag: &'static str, value: &'static str) -> Setting<Text> {
-    Setting::of(Text, heading, flag, value)
-}
-
-const fn path(heading: &'static str, flag: &'static str) -> Setting<FilePath> {
-    Setting::of(FilePath, heading, flag, "FILE")
-}
-
-const fn boolean(heading: &'static str, flag: &'static str) -> Setting<Bool> {
-    Setting::of(Bool, heading, flag, "BOOL")
 }
 
 const fn choice<T: Copy>(
@@ -443,15 +425,9 @@ const fn span(
 }
 
 const fn secret(heading: &'static str) -> Setting<Secret> {
-    let mut s = Setting::of(Secret, heading, "", "");
-    s.name.flag = None;
-    s.name.from_file = true;
-    s
+    Setting::of(Secret, heading, "", "").or_its_file()
 }
 
-const fn millis(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 const fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
@@ -577,13 +553,24 @@ macro_rules! declare {
     ($(
         $(#[doc = $doc:literal])*
         $name:ident: $ty:ty = $value:expr;
+    )* @not_in_file $(
+        $(#[doc = $doc2:literal])*
+        $name2:ident: $ty2:ty = $value2:expr;
     )*) => {
         $(
             $(#[doc = $doc])*
             pub const $name: $ty = ($value).named(stringify!($name), concat!($($doc, "\n"),*));
         )*
+        $(
+            $(#[doc = $doc2])*
+            pub const $name2: $ty2 = ($value2).named(stringify!($name2), concat!($($doc2, "\n"),*));
+        )*
         /// Every setting the `--config` file may hold, in `--help`'s order.
         pub const ALL: &[&dyn Declared] = &[$(&$name),*];
+        /// Every setting: those of [`ALL`], then those the file does not hold.
+        pub fn every() -> impl Iterator<Item = &'static dyn Declared> {
+            ALL.iter().copied().chain([$(&$name2 as &dyn Declared),*])
+        }
     };
 }
 
@@ -591,12 +578,12 @@ declare! {
     /// Tenant domain, e.g. acme.eu.auth0.com. [required]
     ///
     /// A value with a scheme (http://127.0.0.1:8080) is used as the base URL as given.
-    AUTH0_DOMAIN: Setting<Text> = text(AUTH0, "domain", "DOMAIN");
+    AUTH0_DOMAIN: Setting<Text> = Setting::of(Text, AUTH0, "domain", "DOMAIN");
     /// Token audience, when AUTH0_DOMAIN is a custom domain or a proxy.
     ///
     /// The Management API's audience stays the tenant's own domain: acme.eu.auth0.com (or the
     /// full https://acme.eu.auth0.com/api/v2/).
-    AUTH0_AUDIENCE: Setting<Text> = text(AUTH0, "audience", "DOMAIN_OR_URL")
+    AUTH0_AUDIENCE: Setting<Text> = Setting::of(Text, AUTH0, "audience", "DOMAIN_OR_URL")
         .shows("https://{AUTH0_DOMAIN}/api/v2/");
     /// How long the tenant's plan keeps logs.
     ///
@@ -605,7 +592,7 @@ declare! {
     AUTH0_LOG_RETENTION: Setting<Span, Or<Duration>> =
         span(AUTH0, "log-retention", days(1), days(90)).default(days(30));
     /// Client ID of a machine-to-machine application granted read:logs. [required]
-    AUTH0_CLIENT_ID: Setting<Text> = text(AUTH0, "client-id", "ID");
+    AUTH0_CLIENT_ID: Setting<Text> = Setting::of(Text, AUTH0, "client-id", "ID");
     /// The M2M application's secret (required).
     AUTH0_CLIENT_SECRET: Setting<Secret> = secret(AUTH0);
     /// Most of the tenant's Auth0 rate limit this tool may use: a share (50%) or requests a second (4).
@@ -619,14 +606,15 @@ declare! {
     ///
     /// Comma-separated. An entry may name a method: "DELETE users". `users` matches
     /// /api/v2/users and /api/v2/users/..., not /api/v2/users-by-email.
-    AUTH0_API_ENDPOINTS: Setting<Text> = text(AUTH0, "endpoints", "LIST").shows("all");
+    AUTH0_API_ENDPOINTS: Setting<Text> = Setting::of(Text, AUTH0, "endpoints", "LIST").shows("all");
     /// Log type codes or Log Streams categories to forward, comma-separated.
     ///
     /// Any Auth0 code: sapi, fapi, mgmt_api_read, s, f, ... and Log Streams' category names:
     /// management.success (sapi, mgmt_api_read), management.fail, auth.login.fail,
     /// user.notification, ... (`check` prints the codes). Types without details.request are
     /// best sent with --payload-shape log-stream.
-    LOG_TYPES: Setting<Text, Or<&str>> = text(AUTH0, "log-types", "LIST").default("sapi,fapi");
+    LOG_TYPES: Setting<Text, Or<&str>> =
+        Setting::of(Text, AUTH0, "log-types", "LIST").default("sapi,fapi");
     /// The most logs in one webhook request; batches fill across pages.
     BATCH_SIZE: Setting<Whole<u32>, Or<u32>> = whole(AUTH0, "batch-size", "N", 1, 100)
         .because("Auth0 returns at most 100 logs a request")
@@ -636,7 +624,7 @@ declare! {
     /// No user:password@ in it: credentials go in AUTHORIZATION. A URL that holds a token (in
     /// its path or query) goes in a file named by WEBHOOK_URL_FILE instead: then only
     /// scheme://host is ever shown.
-    WEBHOOK_URL: Setting<Text> = text(WEBHOOK, "webhook-url", "URL").or_its_file();
+    WEBHOOK_URL: Setting<Text> = Setting::of(Text, WEBHOOK, "webhook-url", "URL").or_its_file();
     /// The webhook's Authorization header, verbatim.
     AUTHORIZATION: Setting<Secret> = secret(WEBHOOK);
     /// whsec_... key(s), space-separated, to sign requests (with
@@ -653,7 +641,7 @@ declare! {
     /// Receivers written for Auth0 Log Streams often expect application/json, also for JSON
     /// lines, and some answer 415 to anything else. With --payload-shape log-stream and no
     /// format, the default is JSON lines as application/json, as a Log Streams webhook sends.
-    WEBHOOK_CONTENT_TYPE: Setting<Text> = text(WEBHOOK, "content-type", "TYPE")
+    WEBHOOK_CONTENT_TYPE: Setting<Text> = Setting::of(Text, WEBHOOK, "content-type", "TYPE")
         .shows("application/json; application/x-ndjson for jsonl");
     /// Each item: `extension` or `log-stream`.
     ///
@@ -675,7 +663,7 @@ declare! {
     /// first_name: also given_name; last_name: family_name; phone: phone_number); a dotted path
     /// such as details.request.body.password matches that one place. Everything else is sent
     /// as Auth0 wrote it, in both shapes, the dry run and the dead-letter file.
-    PII_FIELDS: Setting<Text> = text(WEBHOOK, "pii-fields", "LIST").shows("none");
+    PII_FIELDS: Setting<Text> = Setting::of(Text, WEBHOOK, "pii-fields", "LIST").shows("none");
     /// How PII_FIELDS' values are hidden: mask ("***"), hash or drop.
     ///
     /// hash: the hex HMAC-SHA256 of the value keyed with PII_HASH_KEY (a secret, required), so
@@ -685,20 +673,22 @@ declare! {
     /// The key of PII_METHOD=hash, 16 characters or more.
     PII_HASH_KEY: Setting<Secret> = secret(WEBHOOK);
     /// Gzip request bodies (Content-Encoding: gzip).
-    WEBHOOK_GZIP: Setting<Bool, Or<bool>> = boolean(WEBHOOK, "gzip").default(false);
+    WEBHOOK_GZIP: Setting<Bool, Or<bool>> =
+        Setting::of(Bool, WEBHOOK, "gzip", "BOOL").default(false);
     /// Extra header on every webhook request, 'Name: value'. Repeatable.
     ///
     /// In the environment: WEBHOOK_HEADERS='{"X-Env":"prod"}' (a JSON object).
     WEBHOOK_HEADERS: Setting<Headers> = Setting::of(Headers, WEBHOOK, "header", "NAME: VALUE");
     /// Allow http:// webhook, Slack and healthcheck URLs to hosts other than loopback.
     ALLOW_INSECURE_HTTP: Setting<Bool, Or<bool>> =
-        boolean(WEBHOOK, "allow-insecure-http").default(false);
+        Setting::of(Bool, WEBHOOK, "allow-insecure-http", "BOOL").default(false);
     /// A PEM file of extra CA certificates to trust (a private CA).
     ///
     /// Certificates are always verified.
-    CA_CERT: Setting<FilePath> = path(WEBHOOK, "ca-cert");
+    CA_CERT: Setting<FilePath> = Setting::of(FilePath, WEBHOOK, "ca-cert", "FILE");
     /// true: one POST per batch (a JSON array); false: one POST per log.
-    SEND_AS_BATCH: Setting<Bool> = boolean(DELIVERY, "send-as-batch").shows("true");
+    SEND_AS_BATCH: Setting<Bool> =
+        Setting::of(Bool, DELIVERY, "send-as-batch", "BOOL").shows("true");
     /// Most webhook requests in flight at once.
     WEBHOOK_CONCURRENT_CALLS: Setting<Whole<usize>, Or<usize>> =
         whole(DELIVERY, "concurrency", "N", 1, 64).default(5);
@@ -710,10 +700,10 @@ declare! {
         span(DELIVERY, "max-run-time", secs(1), hours(24)).default(mins(4));
     /// Time allowed to connect to the webhook (and to Auth0).
     WEBHOOK_CONNECT_TIMEOUT: Setting<Span, Or<Duration>> =
-        span(DELIVERY, "connect-timeout", millis(100), mins(5)).default(secs(5));
+        span(DELIVERY, "connect-timeout", Duration::from_millis(100), mins(5)).default(secs(5));
     /// Time allowed for one whole webhook request, answer included.
     WEBHOOK_TIMEOUT: Setting<Span, Or<Duration>> =
-        span(DELIVERY, "timeout", millis(100), mins(10)).default(secs(30));
+        span(DELIVERY, "timeout", Duration::from_millis(100), mins(10)).default(secs(30));
     /// Split a batch so that no request body exceeds this many bytes.
     ///
     /// Measured before gzip, which only shrinks it.
@@ -726,12 +716,12 @@ declare! {
     /// 403, 404, ...) and refusals of everything stop the run instead. Without it a refusal
     /// stops the run before the refused log. Several tenants may share the file: each record
     /// names its tenant, and writers lock FILE.lock beside it.
-    DEAD_LETTER_FILE: Setting<FilePath> = path(DELIVERY, "dead-letter");
+    DEAD_LETTER_FILE: Setting<FilePath> = Setting::of(FilePath, DELIVERY, "dead-letter", "FILE");
     /// Where failures (and optionally successes) are reported.
     SLACK_INCOMING_WEBHOOK_URL: Setting<Secret> = secret(REPORTS);
     /// Also report successful runs to Slack, not only failures.
     SLACK_SEND_SUCCESS: Setting<Bool, Or<bool>> =
-        boolean(REPORTS, "slack-send-success").default(false);
+        Setting::of(Bool, REPORTS, "slack-send-success", "BOOL").default(false);
     /// While runs keep failing, remind Slack at most this often.
     ///
     /// Slack hears of the first failed (or dead-lettered, or interrupted) run, then of the same
@@ -749,43 +739,30 @@ declare! {
     /// After every run, write a Prometheus textfile-collector file here.
     ///
     /// Written atomically, e.g. /var/lib/node_exporter/textfile/auth0-mgmt-webhooks.prom.
-    METRICS_FILE: Setting<FilePath> = path(REPORTS, "metrics-file").shows("none");
+    METRICS_FILE: Setting<FilePath> =
+        Setting::of(FilePath, REPORTS, "metrics-file", "FILE").shows("none");
     /// Start at a log id, a date, a UTC date-time or an age, once (for backfills).
     ///
     /// A log id: the logs after it. 2026-11-01, 2026-11-01T08:00:00Z, 7d, 12h: the logs Auth0
     /// stored at or after that moment. Applied only when it differs from the start-from
     /// recorded in the state, so it can stay set without rewinding every run. Without a
     /// checkpoint or this, the first run starts at the oldest log Auth0 keeps.
-    START_FROM: Setting<Text> = text(STATE, "start-from", "WHERE");
+    START_FROM: Setting<Text> = Setting::of(Text, STATE, "start-from", "WHERE");
     /// State file: checkpoint, cached token, run history. One per tenant.
     STATE_FILE: Setting<FilePath> =
-        path(STATE, "state").shows("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
-}
-
-/// Settings file (TOML).
-///
-/// Keys are the environment variable names in lower case. Flags and environment variables take
-/// precedence over it. (Not a key of the file itself.)
-pub const CONFIG_FILE: Setting<FilePath> = path(STATE, "config").named(
-    "CONFIG_FILE",
-    " Settings file (TOML).\n\n Keys are the environment variable names in lower case. Flags and environment variables\n take precedence over it.\n",
-);
-
-/// `run`'s end-of-run report: a line on stderr, or one JSON object on stdout. Not plain
-/// `OUTPUT`: that name is too common in other software's environments. Not a key of the file:
-/// it is about how this one call is read, not the tenant.
-pub const AUTH0_MGMT_WEBHOOKS_OUTPUT: Setting<Choice<Output>, Or<Output>> =
-    choice(REPORTS, "output", "FORMAT")
-        .default(Output::Text)
-        .named(
-            "AUTH0_MGMT_WEBHOOKS_OUTPUT",
-            " How to report the end of the run: a line on stderr, or one JSON object on stdout.\n",
-        );
-
-/// Every setting: those of [`ALL`], then the two the file does not hold.
-pub fn every() -> impl Iterator<Item = &'static dyn Declared> {
-    let not_in_file: [&dyn Declared; 2] = [&CONFIG_FILE, &AUTH0_MGMT_WEBHOOKS_OUTPUT];
-    ALL.iter().copied().chain(not_in_file)
+        Setting::of(FilePath, STATE, "state", "FILE")
+            .shows("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
+@not_in_file
+    /// Settings file (TOML).
+    ///
+    /// Keys are the environment variable names in lower case. Flags and environment variables take
+    /// precedence over it.
+    CONFIG_FILE: Setting<FilePath> = Setting::of(FilePath, STATE, "config", "FILE");
+    // How this one call is read, not the tenant; not plain OUTPUT: too common a name in other
+    // software's environments.
+    /// How to report the end of the run: a line on stderr, or one JSON object on stdout.
+    AUTH0_MGMT_WEBHOOKS_OUTPUT: Setting<Choice<Output>, Or<Output>> =
+        choice(REPORTS, "output", "FORMAT").default(Output::Text);
 }
 
 /// The extension's name for DAILY_REPORT_HOUR, read as it.

@@ -1,7 +1,6 @@
 //! The `--config` file (TOML): each value read as text and checked by the parser its setting's
 //! kind uses for flags and variables, every mistake reported at once with its line.
 
-use super::file_error;
 use crate::settings::{ALL, Declared, Form, Name};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +11,8 @@ use toml::de::{DeTable, DeValue};
 #[derive(Debug, Default)]
 pub struct FileSettings {
     values: BTreeMap<String, String>,
-    headers: Option<BTreeMap<String, String>>,
+    /// The `[webhook_headers]` table.
+    pub(super) headers: Option<BTreeMap<String, String>>,
 }
 
 impl FileSettings {
@@ -27,65 +27,63 @@ impl FileSettings {
             .get(&format!("{}_file", setting.key()))
             .map(PathBuf::from)
     }
-
-    /// The `[webhook_headers]` table.
-    pub(super) fn headers(&self) -> Option<&BTreeMap<String, String>> {
-        self.headers.as_ref()
-    }
 }
 
 /// Every key the file may hold: each setting's, and `name_file` beside those read from a file.
 pub(super) fn file_keys() -> Vec<String> {
-    let mut keys = Vec::new();
-    for s in ALL {
-        keys.push(s.key());
-        if s.from_file {
-            keys.push(format!("{}_file", s.key()));
-        }
-    }
-    keys
+    let keys = ALL.iter().map(|s| (s.key(), s.from_file));
+    let keys = keys.flat_map(|(k, file)| [Some(k.clone()), file.then(|| format!("{k}_file"))]);
+    keys.flatten().collect()
 }
 
 /// The setting a key sets, and whether it is the `name_file` key.
 fn setting_of(key: &str) -> Option<(&'static dyn Declared, bool)> {
-    ALL.iter().find_map(|s| {
-        if key == s.key() {
-            Some((*s, false))
-        } else if s.from_file && key == format!("{}_file", s.key()) {
-            Some((*s, true))
-        } else {
-            None
-        }
+    ALL.iter().find_map(|s| match key.strip_prefix(&s.key())? {
+        "" => Some((*s, false)),
+        "_file" if s.from_file => Some((*s, true)),
+        _ => None,
     })
 }
 
-/// The file at `path` holding `text`; every mistake, one a line, when there are any.
+/// The file at `path` holding `text`; every mistake, one a line with its line and column (and
+/// for an unknown key the known one it most likely meant), when there are any.
 pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
+    let at = |offset: usize| {
+        let (line, column) = position(text, offset);
+        format!(
+            "config file {}, line {line}, column {column}",
+            path.display()
+        )
+    };
     let (table, errors) = DeTable::parse_recoverable(text);
-    if !errors.is_empty() {
-        let all: Vec<String> = errors
-            .iter()
-            .map(|e| file_error::syntax(path, text, e))
-            .collect();
-        return Err(all.join("\n"));
+    let mut mistakes: Vec<(usize, String)> = errors
+        .iter()
+        .map(|e| match e.span() {
+            Some(span) => (
+                span.start,
+                format!("{}: {}", at(span.start), e.message().trim()),
+            ),
+            None => (
+                0,
+                format!("config file {}: {}", path.display(), e.message().trim()),
+            ),
+        })
+        .collect();
+    if !mistakes.is_empty() {
+        return Err(lines(mistakes));
     }
     let keys = file_keys();
     let known: Vec<&str> = keys.iter().map(String::as_str).collect();
     let mut out = FileSettings::default();
-    let mut mistakes = Vec::new();
     for (key, value) in table.get_ref() {
         let name = key.get_ref().as_ref();
         let Some((setting, file_key)) = setting_of(name) else {
             let offset = key.span().start;
-            mistakes.push((
-                offset,
-                file_error::unknown(path, text, offset, name, &known),
-            ));
+            mistakes.push((offset, format!("{}: {}", at(offset), unknown(name, &known))));
             continue;
         };
         let wrong = |offset: usize, words: String| {
-            let at = file_error::at(path, text, offset);
-            (offset, format!("{at}, key `{name}`: {words}"))
+            (offset, format!("{}, key `{name}`: {words}", at(offset)))
         };
         let offset = value.span().start;
         if let (Form::Headers, false) = (setting.form(), file_key) {
@@ -95,26 +93,45 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
             }
             continue;
         }
-        let checked = match as_text(setting, file_key, value.get_ref()) {
-            Ok(raw) if file_key => Ok(raw),
-            Ok(raw) => setting.check(raw.trim()).map(|()| raw),
-            Err(words) => Err(words),
-        };
+        let checked = as_text(setting, file_key, value.get_ref()).and_then(|raw| match file_key {
+            true => Ok(raw),
+            false => setting.check(raw.trim()).map(|()| raw),
+        });
         match checked {
-            Ok(raw) => {
-                out.values.insert(name.to_string(), raw);
-            }
+            Ok(raw) => drop(out.values.insert(name.to_string(), raw)),
             Err(words) => mistakes.push(wrong(offset, words)),
         }
     }
-    // The table is sorted by key; the mistakes go in the file's order.
-    mistakes.sort();
-    if mistakes.is_empty() {
-        Ok(out)
-    } else {
-        let lines: Vec<String> = mistakes.into_iter().map(|(_, m)| m).collect();
-        Err(lines.join("\n"))
+    match mistakes.is_empty() {
+        true => Ok(out),
+        false => Err(lines(mistakes)),
     }
+}
+
+/// The mistakes in the file's order (the table is sorted by key), one a line.
+fn lines(mut mistakes: Vec<(usize, String)>) -> String {
+    mistakes.sort();
+    let lines: Vec<String> = mistakes.into_iter().map(|(_, m)| m).collect();
+    lines.join("\n")
+}
+
+/// An unknown key, with the known key it most likely meant.
+fn unknown(key: &str, known: &[&str]) -> String {
+    let hint = match crate::suggest::closest(key, known) {
+        Some(k) => format!("did you mean `{k}`? "),
+        None => String::new(),
+    };
+    format!(
+        "unknown key `{key}`; {hint}keys are the environment variable names in lower case (docs/settings.md)"
+    )
+}
+
+/// 1-based line and column (in characters) of byte `offset`.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    (line, before[line_start..].chars().count() + 1)
 }
 
 /// A value as the text a variable would hold. Text is text; a number or a boolean is taken as
@@ -133,9 +150,7 @@ fn as_text(setting: &dyn Declared, file_key: bool, value: &DeValue) -> Result<St
                 return Ok(n.to_string());
             }
         }
-        DeValue::Float(f) if form == Form::Number => {
-            return Ok(f.as_str().to_string());
-        }
+        DeValue::Float(f) if form == Form::Number => return Ok(f.as_str().to_string()),
         DeValue::Boolean(b) if form == Form::Bool => return Ok(b.to_string()),
         DeValue::Datetime(d) if form == Form::Text => return Ok(d.to_string()),
         _ => {}
@@ -174,33 +189,25 @@ fn describe(value: &DeValue) -> String {
 /// the table's own.
 fn headers(value: &DeValue) -> Result<BTreeMap<String, String>, (Option<usize>, String)> {
     let DeValue::Table(table) = value else {
+        let what = describe(value);
         return Err((
             None,
             format!(
-                "invalid type: {}, expected a table of header names and values, e.g. [webhook_headers] then X-Env = \"prod\"",
-                describe(value)
+                "invalid type: {what}, expected a table of header names and values, e.g. [webhook_headers] then X-Env = \"prod\""
             ),
         ));
     };
-    let mut map = BTreeMap::new();
-    for (name, v) in table {
-        let name = name.get_ref().to_string();
-        match v.get_ref() {
-            DeValue::String(s) => {
-                map.insert(name, s.to_string());
-            }
-            other => {
-                return Err((
-                    Some(v.span().start),
-                    format!(
-                        "the value of header '{name}' must be text in quotes, got {}",
-                        describe(other)
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(map)
+    let header = |name: &str, v: &DeValue| match v {
+        DeValue::String(s) => Ok((name.to_string(), s.to_string())),
+        other => Err(format!(
+            "the value of header '{name}' must be text in quotes, got {}",
+            describe(other)
+        )),
+    };
+    table
+        .iter()
+        .map(|(name, v)| header(name.get_ref(), v.get_ref()).map_err(|e| (Some(v.span().start), e)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -266,10 +273,37 @@ mod tests {
     #[test]
     fn headers_are_a_table_of_text() {
         let f = parse(Path::new("c.toml"), "[webhook_headers]\nX-Env = \"prod\"\n").unwrap();
-        assert_eq!(f.headers().unwrap()["X-Env"], "prod");
+        assert_eq!(f.headers.as_ref().unwrap()["X-Env"], "prod");
         let m = error("[webhook_headers]\nX-Env = 1\n");
         assert!(m.contains("line 2, column 9, key `webhook_headers`"), "{m}");
         let m = error("webhook_headers = \"X-Env: prod\"\n");
         assert!(m.contains("expected a table of header names"), "{m}");
+    }
+
+    #[test]
+    fn a_position_is_its_line_and_column_in_characters() {
+        let text = "a = 1\nbé = \"x\"\n";
+        let offset = text.find('=').unwrap();
+        assert_eq!(position(text, offset), (1, 3));
+        let offset = text.rfind('"').unwrap();
+        assert_eq!(position(text, offset), (2, 8));
+    }
+
+    #[test]
+    fn an_unknown_key_gets_the_nearest_known_one() {
+        let m = error("x = 1\nbatch_sise = 1");
+        assert!(m.contains("line 1, column 1: unknown key `x`"), "{m}");
+        assert!(m.contains("line 2, column 1"), "{m}");
+        assert!(m.contains("unknown key `batch_sise`"), "{m}");
+        assert!(m.contains("did you mean `batch_size`?"), "{m}");
+        assert!(!m.contains("webhook_url"), "no list of every key: {m}");
+        let m = unknown("colour", &["batch_size"]);
+        assert!(!m.contains("did you mean"), "{m}");
+    }
+
+    #[test]
+    fn a_syntax_error_has_its_position() {
+        let m = error("batch_size = \n");
+        assert!(m.starts_with("config file c.toml, line 1, column"), "{m}");
     }
 }

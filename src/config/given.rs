@@ -54,25 +54,17 @@ impl Given<'_> {
     /// order.
     pub fn secret(&self, s: &Setting<settings::Secret>) -> Result<Option<Secret>> {
         let in_file = self.file.get(s).map(str::to_string);
-        let from_env = given_owned((self.env)(s.env));
         let path_env = given_owned((self.env)(&s.file_var())).map(PathBuf::from);
-        if from_env.is_some() && path_env.is_some() {
-            return Err(exit::settings(format!(
-                "set {} or {}, not both",
-                s.env,
+        match (given_owned((self.env)(s.env)), path_env) {
+            (Some(_), Some(_)) => Err(exit::settings(format!(
+                "set {s} or {}, not both",
                 s.file_var()
-            )));
-        }
-        if let Some(v) = from_env {
-            return Ok(Some(Secret::new(v.trim())));
-        }
-        let file_path = match in_file {
-            None => self.file.file_of(s),
-            Some(_) => None,
-        };
-        match path_env.or(file_path) {
-            Some(path) => read_secret(s, path).map(Some),
-            None => Ok(given_owned(in_file).map(Secret::new)),
+            ))),
+            (Some(v), None) => Ok(Some(Secret::new(v.trim()))),
+            (None, path) => match path.or(self.file.file_of(s).filter(|_| in_file.is_none())) {
+                Some(path) => read_secret(s, path).map(Some),
+                None => Ok(given_owned(in_file).map(Secret::new)),
+            },
         }
     }
 }

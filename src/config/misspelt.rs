@@ -48,21 +48,20 @@ pub fn warnings(present: &[String], known: &[String]) -> Vec<String> {
         .collect();
     present
         .iter()
+        .filter(|name| !known.contains(name))
         .filter_map(|name| {
             let upper = name.to_ascii_uppercase();
-            if known.contains(name) {
-                return None;
-            }
-            let nearest = suggest::closest(name, &lower_refs).map(str::to_ascii_uppercase);
             let ours = upper.starts_with(OWN_PREFIX);
-            let prefixed = prefixes.iter().any(|p| upper.starts_with(p));
-            match (nearest, ours || prefixed) {
-                (Some(k), true) => Some(format!(
-                    "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored; did you mean {k}?"
+            let prefixed = ours || prefixes.iter().any(|p| upper.starts_with(p));
+            let ignored = format!(
+                "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored"
+            );
+            match suggest::closest(name, &lower_refs) {
+                Some(k) if prefixed => Some(format!(
+                    "{ignored}; did you mean {}?",
+                    k.to_ascii_uppercase()
                 )),
-                (None, _) if ours => Some(format!(
-                    "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored (docs/settings.md)"
-                )),
+                None if ours => Some(format!("{ignored} (docs/settings.md)")),
                 _ => None,
             }
         })

@@ -3,7 +3,6 @@
 //! words derive its `ValueEnum`, so each word is spelt once); every message names the setting.
 
 mod file;
-mod file_error;
 mod given;
 pub mod misspelt;
 mod parse;
@@ -22,10 +21,10 @@ pub use crate::sink::webhook::WebhookConfig;
 pub use crate::source::auth0::Auth0Config;
 use anyhow::Result;
 pub use file::FileSettings;
-use given::Given;
+use given::{Given, given_owned};
 use parse::{header, header_value, parse_domain, parse_log_types, parse_url};
 use reqwest::Url;
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderName, HeaderValue};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -75,17 +74,16 @@ pub fn load_file(path: Option<&std::path::Path>) -> Result<FileSettings> {
 
 /// The state file: --state / STATE_FILE, then the config file, then the XDG state directory.
 pub fn state_path(flags: &Settings, file: &FileSettings, env: Env) -> Result<PathBuf> {
-    let given = Given { flags, file, env };
-    if let Some(p) = given.get(&STATE_FILE)? {
+    if let Some(p) = (Given { flags, file, env }).get(&STATE_FILE)? {
         return Ok(p);
     }
     let base = env(XDG_STATE_HOME)
         .map(PathBuf::from)
         .or_else(|| env(HOME).map(|h| PathBuf::from(h).join(".local/state")))
         .ok_or_else(|| {
+            let flag = STATE_FILE.long();
             exit::settings(format!(
-                "{STATE_FILE} is not set and neither is {HOME}: give --{} FILE",
-                STATE_FILE.long()
+                "{STATE_FILE} is not set and neither is {HOME}: give --{flag} FILE"
             ))
         })?;
     Ok(base.join("auth0-mgmt-webhooks").join("state.json"))
@@ -106,65 +104,22 @@ impl Config {
 
         let base_url = parse_domain(&g.required(&AUTH0_DOMAIN, "acme.eu.auth0.com")?)?;
         let client_id = g.required(&AUTH0_CLIENT_ID, "the M2M application's client ID")?;
-        let client_secret = g.secret(&AUTH0_CLIENT_SECRET)?
-            .ok_or_else(|| exit::settings(format!("{} is required: set it, or {} to a file holding it (never a flag: command lines are visible to every user)", AUTH0_CLIENT_SECRET.env, AUTH0_CLIENT_SECRET.file_var())))?;
+        let client_secret = g.secret(&AUTH0_CLIENT_SECRET)?.ok_or_else(|| {
+            exit::settings(format!(
+                "{} is required: set it, or {} to a file holding it (never a flag: command lines are visible to every user)",
+                AUTH0_CLIENT_SECRET.env,
+                AUTH0_CLIENT_SECRET.file_var()
+            ))
+        })?;
 
         let allow_insecure = g.get(&ALLOW_INSECURE_HTTP)?;
         let (webhook_url, url_file) = webhook_url(g, allow_insecure)?;
-
-        let endpoints = match g.get(&AUTH0_API_ENDPOINTS)? {
-            Some(list) => {
-                let endpoints = Endpoint::parse_list(&list)
-                    .map_err(|e| exit::settings(format!("{}: {e}", AUTH0_API_ENDPOINTS.label())))?;
-                if endpoints.is_empty() {
-                    return Err(exit::settings(format!(
-                        "{} '{list}' names no endpoint: list some, e.g. users, clients, or leave it unset for all",
-                        AUTH0_API_ENDPOINTS.label()
-                    )));
-                }
-                endpoints
-            }
-            None => Vec::new(),
-        };
-        let log_types = parse_log_types(&g.get(&LOG_TYPES)?)?;
-
-        let mut headers = Vec::new();
-        if let Some(map) = file.headers() {
-            for (k, v) in map {
-                headers.push(header(k, v)?);
-            }
-        }
-        // The variable is a JSON object: `--header` takes one header a flag, which a variable cannot
-        // repeat.
-        if let Some(json) = given::given_owned(env(WEBHOOK_HEADERS.env)) {
-            let map: BTreeMap<String, String> = serde_json::from_str(&json).map_err(|e| {
-                exit::settings(format!(
-                    "{} must be a JSON object of strings, e.g. {{\"X-Env\":\"prod\"}}: {e}",
-                    WEBHOOK_HEADERS.label()
-                ))
-            })?;
-            for (k, v) in &map {
-                headers.push(header(k, v)?);
-            }
-        }
-        for h in flags.all(&WEBHOOK_HEADERS) {
-            let (k, v) = h.split_once(':').ok_or_else(|| {
-                exit::settings(format!(
-                    "{}: a --{} must look like 'Name: value', and this one has no ':'",
-                    WEBHOOK_HEADERS.label(),
-                    WEBHOOK_HEADERS.long()
-                ))
-            })?;
-            headers.push(header(k, v)?);
-        }
-
         let authorization = g.secret(&AUTHORIZATION)?;
         if let Some(a) = &authorization {
             header_value(a.expose()).map_err(|why| {
+                let file = AUTHORIZATION.file_var();
                 exit::settings(format!(
-                    "{} (or {}) {why} (the value is not shown)",
-                    AUTHORIZATION.env,
-                    AUTHORIZATION.file_var()
+                    "{AUTHORIZATION} (or {file}) {why} (the value is not shown)"
                 ))
             })?;
         }
@@ -174,10 +129,7 @@ impl Config {
 
         let slack = match g.secret(&SLACK_INCOMING_WEBHOOK_URL)? {
             Some(url) => {
-                // The URL itself is the credential: check it without ever printing it.
-                let parsed =
-                    parse_url(url.expose(), SLACK_INCOMING_WEBHOOK_URL.env, allow_insecure)
-                        .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
+                let parsed = secret_url(&url, SLACK_INCOMING_WEBHOOK_URL.env, allow_insecure)?;
                 register_url_secrets(&parsed, true);
                 Some(SlackConfig {
                     url,
@@ -188,23 +140,31 @@ impl Config {
             }
             None => None,
         };
+        let healthcheck = g.secret(&HEALTHCHECK_URL)?;
+        if let Some(url) = &healthcheck {
+            secret_url(url, HEALTHCHECK_URL.env, allow_insecure)?;
+        }
+        let metrics_file = g.get(&METRICS_FILE)?;
+        if let Some(p) = metrics_file.as_ref().filter(|p| p.file_name().is_none()) {
+            return Err(exit::settings(format!(
+                "{METRICS_FILE} '{}' must name a file, e.g. /var/lib/node_exporter/textfile/auth0-mgmt-webhooks.prom",
+                p.display()
+            )));
+        }
 
-        let start_from = match g.get(&START_FROM)? {
-            Some(raw) => Some(crate::logid::StartFrom {
-                checkpoint: crate::logid::parse_start_from(&raw, std::time::SystemTime::now())
-                    .map_err(|e| exit::settings(format!("{}: {e}", START_FROM.label())))?,
-                raw,
-            }),
-            None => None,
-        };
-
+        let start_from = g.get(&START_FROM)?.map(|raw| {
+            let checkpoint = crate::logid::parse_start_from(&raw, std::time::SystemTime::now());
+            checkpoint.map(|checkpoint| crate::logid::StartFrom { checkpoint, raw })
+        });
+        let start_from = start_from
+            .transpose()
+            .map_err(|e| invalid(&START_FROM, e))?;
         let ca_cert = g.get(&CA_CERT)?;
         if let Some(p) = &ca_cert {
             check_ca_cert(p)?;
         }
-
         let shape = g.get(&PAYLOAD_SHAPE)?;
-        let body = body_settings(g, g.get(&PAYLOAD_FORMAT)?, shape)?;
+        let (send_as_batch, format, content_type) = body(g, shape)?;
 
         Ok(Config {
             auth0: Auth0Config {
@@ -218,21 +178,21 @@ impl Config {
                 url_is_secret: url_file.is_some(),
                 url: webhook_url,
                 authorization,
-                send_as_batch: body.send_as_batch,
+                send_as_batch,
                 concurrency: g.get(&WEBHOOK_CONCURRENT_CALLS)?,
                 connect_timeout: g.get(&WEBHOOK_CONNECT_TIMEOUT)?,
                 timeout: g.get(&WEBHOOK_TIMEOUT)?,
-                format: body.format,
+                format,
                 shape,
                 gzip: g.get(&WEBHOOK_GZIP)?,
-                headers,
+                headers: headers(g)?,
                 max_body_bytes: g.get(&WEBHOOK_MAX_BODY_BYTES)?,
                 signing,
-                content_type: body.content_type,
+                content_type,
             },
             filter: Filter {
-                log_types,
-                endpoints,
+                log_types: parse_log_types(&g.get(&LOG_TYPES)?)?,
+                endpoints: endpoints(g)?,
                 pii: pii(g)?,
             },
             batch_size: g.get(&BATCH_SIZE)?,
@@ -243,7 +203,10 @@ impl Config {
             dead_letter: g.get(&DEAD_LETTER_FILE)?,
             ca_cert,
             slack,
-            monitor: monitor_config(g, allow_insecure)?,
+            monitor: MonitorConfig {
+                healthcheck,
+                metrics_file,
+            },
             secret_files: secret_files(g)
                 .into_iter()
                 .chain(url_file.map(|p| (WEBHOOK_URL.file_var(), p)))
@@ -253,11 +216,8 @@ impl Config {
 
     /// The tenant as recorded in the state file, so one state file is never used for two tenants.
     pub fn tenant(&self) -> String {
-        self.auth0
-            .base_url
-            .as_str()
-            .trim_end_matches('/')
-            .to_string()
+        let url = self.auth0.base_url.as_str();
+        url.trim_end_matches('/').to_string()
     }
 
     /// What the HTTP client is built from: the webhook's timeouts and concurrency, and CA_CERT.
@@ -271,26 +231,67 @@ impl Config {
     }
 }
 
-/// WEBHOOK_URL may not carry a user name or password. The HTTP client would turn them into an
-/// `Authorization: Basic ...` header: a second one beside AUTHORIZATION's, and a secret in a form
-/// nothing registers, so a receiver echoing its request would leak it into `-vv`, the
-/// dead-letter file and the history. AUTHORIZATION is the one place for credentials.
+/// A parser's words as a settings error naming the setting: `LOG_TYPES (--log-types): ...`.
+fn invalid(s: &Name, words: impl std::fmt::Display) -> anyhow::Error {
+    exit::settings(format!("{}: {words}", s.label()))
+}
+
+/// AUTH0_API_ENDPOINTS: none means all.
+fn endpoints(g: Given) -> Result<Vec<Endpoint>> {
+    let Some(list) = g.get(&AUTH0_API_ENDPOINTS)? else {
+        return Ok(Vec::new());
+    };
+    let endpoints = Endpoint::parse_list(&list).map_err(|e| invalid(&AUTH0_API_ENDPOINTS, e))?;
+    if endpoints.is_empty() {
+        return Err(exit::settings(format!(
+            "{} '{list}' names no endpoint: list some, e.g. users, clients, or leave it unset for all",
+            AUTH0_API_ENDPOINTS.label()
+        )));
+    }
+    Ok(endpoints)
+}
+
+/// The extra headers: the file's table, the variable (a JSON object: `--header` takes one a
+/// flag, which a variable cannot repeat), then the flags.
+fn headers(g: Given) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    let mut given: Vec<(String, String)> = g.file.headers.clone().into_iter().flatten().collect();
+    if let Some(json) = given_owned((g.env)(WEBHOOK_HEADERS.env)) {
+        let map: BTreeMap<String, String> = serde_json::from_str(&json).map_err(|e| {
+            exit::settings(format!(
+                "{} must be a JSON object of strings, e.g. {{\"X-Env\":\"prod\"}}: {e}",
+                WEBHOOK_HEADERS.label()
+            ))
+        })?;
+        given.extend(map);
+    }
+    for h in g.flags.all(&WEBHOOK_HEADERS) {
+        let (k, v) = h.split_once(':').ok_or_else(|| {
+            let flag = WEBHOOK_HEADERS.long();
+            invalid(
+                &WEBHOOK_HEADERS,
+                format!("a --{flag} must look like 'Name: value', and this one has no ':'"),
+            )
+        })?;
+        given.push((k.to_string(), v.to_string()));
+    }
+    given.iter().map(|(k, v)| header(k, v)).collect()
+}
+
+/// WEBHOOK_URL may not carry a user name or password: the HTTP client would send them as a
+/// second Authorization header, a secret in a form nothing registers (a receiver echoing its
+/// request would leak it). AUTHORIZATION is the one place for credentials.
 fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
     if url.username().is_empty() && url.password().is_none() {
         return Ok(());
     }
     let also = match authorization_set {
-        true => format!(
-            " {} is set too, and two Authorization headers would go out.",
-            AUTHORIZATION.env
-        ),
+        true => format!(" {AUTHORIZATION} is set too, and two Authorization headers would go out."),
         false => String::new(),
     };
     Err(exit::settings(format!(
-        "{} {} holds a user name or password, which would be sent as an Authorization: Basic header.{also} Remove them from the URL and set {} (or {}) to 'Basic ' followed by the base64 of user:password (printf %s 'user:password' | base64)",
+        "{} {} holds a user name or password, which would be sent as an Authorization: Basic header.{also} Remove them from the URL and set {AUTHORIZATION} (or {}) to 'Basic ' followed by the base64 of user:password (printf %s 'user:password' | base64)",
         WEBHOOK_URL.label(),
         crate::redact::redact(url),
-        AUTHORIZATION.env,
         AUTHORIZATION.file_var()
     )))
 }
@@ -298,65 +299,59 @@ fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
 /// CA_CERT must name a regular file: `/dev/null` or a folder is said to be what it is, not
 /// "no such file". Reading it (capped) is left to the HTTP client's builder.
 fn check_ca_cert(path: &std::path::Path) -> Result<()> {
-    let shown = || format!("{} {}", CA_CERT.label(), path.display());
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => Ok(()),
-        Ok(m) => Err(exit::settings(format!(
-            "{}: {}, not a file of PEM certificates",
-            shown(),
-            crate::files::kind(&m)
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(exit::settings(format!("{}: no such file", shown())))
-        }
-        Err(e) => Err(exit::settings(format!("{}: {e}", shown()))),
-    }
+    let why = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => return Ok(()),
+        Ok(m) => format!("{}, not a file of PEM certificates", crate::files::kind(&m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "no such file".to_string(),
+        Err(e) => e.to_string(),
+    };
+    Err(exit::settings(format!(
+        "{} {}: {why}",
+        CA_CERT.label(),
+        path.display()
+    )))
+}
+
+/// A URL that is itself a secret (Slack's, the healthcheck's, one read from a file), checked
+/// without ever being shown.
+fn secret_url(url: &Secret, name: &str, allow_insecure: bool) -> Result<Url> {
+    let raw = url.expose();
+    parse_url(raw, name, allow_insecure).map_err(|e| {
+        let shown = crate::redact::redact_raw(raw);
+        exit::settings(e.to_string().replace(&shown, "***").replace(raw, "***"))
+    })
 }
 
 /// WEBHOOK_URL (flag, environment, config file), or WEBHOOK_URL_FILE (environment, config
-/// file): a URL read from a file is a secret as a whole, checked without being shown; the file
-/// is returned so `check` can warn when others can read it. Setting both is a mistake.
+/// file): a URL read from a file is a secret as a whole; the file is returned so `check` can
+/// warn when others can read it. Setting both is a mistake.
 fn webhook_url(g: Given, allow_insecure: bool) -> Result<(Url, Option<PathBuf>)> {
-    let plain = g.get(&WEBHOOK_URL)?;
-    let from_file = given::given_owned((g.env)(&WEBHOOK_URL.file_var()))
+    let from_file = given_owned((g.env)(&WEBHOOK_URL.file_var()))
         .map(PathBuf::from)
         .or(g.file.file_of(&WEBHOOK_URL));
-    let path = match (plain, from_file) {
-        (Some(_), Some(_)) => {
-            return Err(exit::settings(format!(
-                "set {} or {}, not both",
-                WEBHOOK_URL.label(),
-                WEBHOOK_URL.file_var()
-            )));
-        }
+    let (label, file_var) = (WEBHOOK_URL.label(), WEBHOOK_URL.file_var());
+    match (g.get(&WEBHOOK_URL)?, from_file) {
+        (Some(_), Some(_)) => Err(exit::settings(format!(
+            "set {label} or {file_var}, not both"
+        ))),
         (Some(raw), None) => {
-            let url = parse_url(&raw, &WEBHOOK_URL.label(), allow_insecure)?;
+            let url = parse_url(&raw, &label, allow_insecure)?;
             // A receiver may echo the URL it was called on: its password and query values are
             // secrets like the others.
             register_url_secrets(&url, false);
-            return Ok((url, None));
+            Ok((url, None))
         }
-        (None, Some(path)) => path,
-        (None, None) => {
-            return Err(exit::settings(format!(
-                "{} is required, e.g. https://hooks.example.com/auth0 (or {} naming a file that holds it)",
-                WEBHOOK_URL.label(),
-                WEBHOOK_URL.file_var()
-            )));
+        (None, Some(path)) => {
+            let raw = given::read_secret(&WEBHOOK_URL, path.clone())?;
+            let what = format!("{file_var} {}", path.display());
+            let url = secret_url(&raw, &what, allow_insecure)?;
+            register_url_secrets(&url, true);
+            Ok((url, Some(path)))
         }
-    };
-    let raw = given::read_secret(&WEBHOOK_URL, path.clone())?;
-    let what = format!("{} {}", WEBHOOK_URL.file_var(), path.display());
-    let url = parse_url(raw.expose(), &what, allow_insecure).map_err(|e| {
-        let shown = crate::redact::redact_raw(raw.expose());
-        exit::settings(
-            e.to_string()
-                .replace(&shown, "***")
-                .replace(raw.expose(), "***"),
-        )
-    })?;
-    register_url_secrets(&url, true);
-    Ok((url, Some(path)))
+        (None, None) => Err(exit::settings(format!(
+            "{label} is required, e.g. https://hooks.example.com/auth0 (or {file_var} naming a file that holds it)"
+        ))),
+    }
 }
 
 /// AUTH0_AUDIENCE: a URL as given, or a domain meaning `https://{domain}/api/v2/` (the
@@ -365,62 +360,57 @@ fn audience(g: Given, base_url: &Url) -> Result<Url> {
     let Some(raw) = g.get(&AUTH0_AUDIENCE)? else {
         return Ok(base_url.join("api/v2/").expect("api/v2/ joins a base URL"));
     };
-    let bad = |why: String| {
+    let wrong = |why: String| {
         exit::settings(format!(
-            "{} '{raw}' {why}; e.g. acme.eu.auth0.com or https://acme.eu.auth0.com/api/v2/ (the tenant's own domain, also behind a custom domain)",
-            AUTH0_AUDIENCE.env
+            "{AUTH0_AUDIENCE} '{raw}' {why}; e.g. acme.eu.auth0.com or https://acme.eu.auth0.com/api/v2/ (the tenant's own domain, also behind a custom domain)"
         ))
     };
-    if raw.contains("://") {
-        let url = Url::parse(&raw).map_err(|e| bad(format!("is not a URL ({e})")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(bad("must be an https URL".to_string()));
-        }
-        Ok(url)
-    } else {
-        Url::parse(&format!("https://{raw}/api/v2/"))
-            .map_err(|e| bad(format!("is not a domain ({e})")))
+    if !raw.contains("://") {
+        return Url::parse(&format!("https://{raw}/api/v2/"))
+            .map_err(|e| wrong(format!("is not a domain ({e})")));
+    }
+    let url = Url::parse(&raw).map_err(|e| wrong(format!("is not a URL ({e})")))?;
+    match matches!(url.scheme(), "http" | "https") && url.host().is_some() {
+        true => Ok(url),
+        false => Err(wrong("must be an https URL".to_string())),
     }
 }
 
-/// PII_FIELDS, PII_METHOD and PII_HASH_KEY (a secret, from the environment or a file, required
-/// for `hash` and at least 16 characters: a short key could be guessed, and the tokens with it).
+/// PII_FIELDS, PII_METHOD and PII_HASH_KEY (a secret, required for `hash` and at least 16
+/// characters: a short key could be guessed, and the tokens with it).
 fn pii(g: Given) -> Result<Option<crate::filter::pii::Pii>> {
     use crate::filter::pii::{Method, Pii};
     let method = g.get(&PII_METHOD)?;
     let key = g.secret(&PII_HASH_KEY)?;
     let Some(fields) = g.get(&PII_FIELDS)? else {
-        if method.is_some() {
-            return Err(exit::settings(format!(
+        return match method {
+            Some(_) => Err(exit::settings(format!(
                 "{} is set but {} is not: name the fields to hide, e.g. email,username",
                 PII_METHOD.label(),
                 PII_FIELDS.label()
-            )));
-        }
-        return Ok(None);
+            ))),
+            None => Ok(None),
+        };
     };
     let method = match (method.unwrap_or(PiiMethod::Mask), key) {
         (PiiMethod::Mask, _) => Method::Mask,
         (PiiMethod::Drop, _) => Method::Drop,
         (PiiMethod::Hash, None) => {
             return Err(exit::settings(format!(
-                "{} hash needs {} (or {}): a secret of at least 16 characters, e.g. the output of `openssl rand -hex 32`",
+                "{} hash needs {PII_HASH_KEY} (or {}): a secret of at least 16 characters, e.g. the output of `openssl rand -hex 32`",
                 PII_METHOD.label(),
-                PII_HASH_KEY.env,
                 PII_HASH_KEY.file_var()
             )));
         }
         (PiiMethod::Hash, Some(key)) if key.expose().chars().count() < 16 => {
             return Err(exit::settings(format!(
-                "{} must be at least 16 characters (the value is not shown), e.g. the output of `openssl rand -hex 32`",
-                PII_HASH_KEY.env
+                "{PII_HASH_KEY} must be at least 16 characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
             )));
         }
         (PiiMethod::Hash, Some(key)) => Method::Hash(key),
     };
-    Pii::parse(&fields, method)
-        .map(Some)
-        .map_err(|e| exit::settings(format!("{}: {e}", PII_FIELDS.label())))
+    let pii = Pii::parse(&fields, method).map_err(|e| invalid(&PII_FIELDS, e))?;
+    Ok(Some(pii))
 }
 
 /// WEBHOOK_SECRET read as SIGNATURE_SCHEME says. A scheme chosen without a secret is a mistake:
@@ -429,15 +419,14 @@ fn signer(scheme: Option<SignatureScheme>, key: Option<Secret>) -> Result<Option
     use SignatureScheme as Scheme;
     match (scheme, key) {
         (Some(Scheme::XHubSignature256), None) => Err(exit::settings(format!(
-            "{} x-hub-signature-256 needs {} (or {}): the key the receiver verifies with, at least 16 characters",
+            "{} x-hub-signature-256 needs {WEBHOOK_SECRET} (or {}): the key the receiver verifies with, at least 16 characters",
             SIGNATURE_SCHEME.label(),
-            WEBHOOK_SECRET.env,
             WEBHOOK_SECRET.file_var()
         ))),
         (scheme, Some(key)) => {
             Signer::parse(scheme.unwrap_or(Scheme::StandardWebhooks), key.expose())
                 .map(Some)
-                .map_err(|e| exit::settings(format!("{}: {e}", WEBHOOK_SECRET.env)))
+                .map_err(|e| invalid(&WEBHOOK_SECRET, e))
         }
         (_, None) => Ok(None),
     }
@@ -451,8 +440,7 @@ fn daily_report_time(ours: Option<u8>, env: Env) -> Result<Option<u8>> {
     };
     if ours.is_some() {
         return Err(exit::settings(format!(
-            "{DAILY_REPORT_TIME} (the extension's name) and {} (--{}, or {} in the --config file) are both set: keep one",
-            DAILY_REPORT_HOUR.env,
+            "{DAILY_REPORT_TIME} (the extension's name) and {DAILY_REPORT_HOUR} (--{}, or {} in the --config file) are both set: keep one",
             DAILY_REPORT_HOUR.long(),
             DAILY_REPORT_HOUR.key()
         )));
@@ -467,57 +455,35 @@ fn daily_report_time(ours: Option<u8>, env: Env) -> Result<Option<u8>> {
     }
 }
 
-/// How each webhook request's body is made and labelled.
-struct BodySettings {
-    send_as_batch: bool,
-    format: PayloadFormat,
-    content_type: Option<HeaderValue>,
-}
-
 /// SEND_AS_BATCH, PAYLOAD_FORMAT (ours or Log Streams' names) and WEBHOOK_CONTENT_TYPE together.
 /// `jsonobject` is Log Streams' name for one log per request, so it means SEND_AS_BATCH=false
 /// and contradicts an explicit true. PAYLOAD_SHAPE=log-stream defaults to what a Log Streams
 /// custom webhook sends: JSON lines, and `application/json` whatever the format (receivers
 /// written for it may answer 415 to anything else).
-fn body_settings(
-    g: Given,
-    format: Option<FormatSetting>,
-    shape: PayloadShape,
-) -> Result<BodySettings> {
+fn body(g: Given, shape: PayloadShape) -> Result<(bool, PayloadFormat, Option<HeaderValue>)> {
     let as_batch = g.get(&SEND_AS_BATCH)?;
+    let log_stream = shape == PayloadShape::LogStream;
     let content_type = match g.get(&WEBHOOK_CONTENT_TYPE)? {
         Some(raw) => Some(HeaderValue::from_str(&raw).map_err(|_| {
             exit::settings(format!(
-                "{} {raw:?} is not a valid header value (no line breaks or control characters), e.g. application/json",
-                WEBHOOK_CONTENT_TYPE.env
+                "{WEBHOOK_CONTENT_TYPE} {raw:?} is not a valid header value (no line breaks or control characters), e.g. application/json"
             ))
         })?),
+        None if log_stream => Some(HeaderValue::from_static("application/json")),
         None => None,
     };
-    let log_stream = shape == PayloadShape::LogStream;
-    let (send_as_batch, format) = match format {
+    let format = match g.get(&PAYLOAD_FORMAT)? {
         Some(FormatSetting::Jsonobject) if as_batch == Some(true) => {
             return Err(exit::settings(format!(
-                "{format}=jsonobject sends one log per request, {batch}=true sends batches: set one of them (jsonobject alone, or {batch}=false with any format)",
-                format = PAYLOAD_FORMAT.env,
-                batch = SEND_AS_BATCH.env
+                "{PAYLOAD_FORMAT}=jsonobject sends one log per request, {SEND_AS_BATCH}=true sends batches: set one of them (jsonobject alone, or {SEND_AS_BATCH}=false with any format)"
             )));
         }
-        Some(FormatSetting::Jsonobject) => (false, PayloadFormat::Array),
-        Some(FormatSetting::Array) => (as_batch.unwrap_or(true), PayloadFormat::Array),
-        Some(FormatSetting::Jsonl) => (as_batch.unwrap_or(true), PayloadFormat::Jsonl),
-        None if log_stream => (as_batch.unwrap_or(true), PayloadFormat::Jsonl),
-        None => (as_batch.unwrap_or(true), PayloadFormat::Array),
+        Some(FormatSetting::Jsonobject) => return Ok((false, PayloadFormat::Array, content_type)),
+        Some(FormatSetting::Jsonl) => PayloadFormat::Jsonl,
+        None if log_stream => PayloadFormat::Jsonl,
+        _ => PayloadFormat::Array,
     };
-    let content_type = match content_type {
-        None if log_stream => Some(HeaderValue::from_static("application/json")),
-        given => given,
-    };
-    Ok(BodySettings {
-        send_as_batch,
-        format,
-        content_type,
-    })
+    Ok((as_batch.unwrap_or(true), format, content_type))
 }
 
 /// When two or more required settings are missing, one error naming them all, so a first
@@ -531,19 +497,14 @@ fn all_required(g: Given) -> Result<()> {
         (WEBHOOK_URL.name, "e.g. https://hooks.example.com/auth0"),
     ]
     .into_iter()
-    .map(|(s, what)| {
-        let name = match s.flag {
-            None => format!(
-                "{}, or {} naming a file that holds it (never a flag)",
-                s.env,
-                s.file_var()
-            ),
-            _ => format!("{}, {what}", s.label()),
-        };
-        (g.is_set(&s), name)
+    .filter(|(s, _)| !g.is_set(s))
+    .map(|(s, what)| match s.flag {
+        None => format!(
+            "{s}, or {} naming a file that holds it (never a flag)",
+            s.file_var()
+        ),
+        _ => format!("{}, {what}", s.label()),
     })
-    .filter(|(ok, _)| !ok)
-    .map(|(_, what)| what)
     .collect();
     if missing.len() < 2 {
         return Ok(());
@@ -555,63 +516,28 @@ fn all_required(g: Given) -> Result<()> {
     )))
 }
 
-/// The files the secrets were read from, as `secret` in parse.rs chooses them (the value in the
+/// The files the secrets were read from, as `Given::secret` chooses them (the value in the
 /// environment first, then NAME_FILE, then the config file's keys), and the config file.
 fn secret_files(g: Given) -> Vec<(String, PathBuf)> {
-    let mut out = Vec::new();
-    if let Some(p) = g.flags.path(&CONFIG_FILE) {
-        out.push(("--config file".to_string(), p));
-    }
-    for setting in ALL.iter().filter(|s| s.form() == Form::Secret) {
-        if (g.env)(setting.env).is_some() {
-            continue;
-        }
-        let in_config = g.file.get(setting).is_some();
-        let path = (g.env)(&setting.file_var())
-            .map(PathBuf::from)
-            .or_else(|| g.file.file_of(setting).filter(|_| !in_config));
-        if let Some(p) = path {
-            out.push((setting.file_var(), p));
-        }
-    }
-    out
-}
-
-/// HEALTHCHECK_URL (a secret: the URL is the credential, so it is checked without ever being
-/// printed) and METRICS_FILE.
-fn monitor_config(g: Given, allow_insecure: bool) -> Result<MonitorConfig> {
-    let healthcheck = g.secret(&HEALTHCHECK_URL)?;
-    if let Some(url) = &healthcheck {
-        parse_url(url.expose(), HEALTHCHECK_URL.env, allow_insecure)
-            .map_err(|e| exit::settings(e.to_string().replace(url.expose(), "***")))?;
-    }
-    let metrics_file = g
-        .flags
-        .path(&METRICS_FILE)
-        .or(g.file.get(&METRICS_FILE).map(PathBuf::from));
-    if let Some(p) = &metrics_file
-        && (p.as_os_str().is_empty() || p.file_name().is_none())
-    {
-        return Err(exit::settings(format!(
-            "{} '{}' must name a file, e.g. /var/lib/node_exporter/textfile/auth0-mgmt-webhooks.prom",
-            METRICS_FILE.env,
-            p.display()
-        )));
-    }
-    Ok(MonitorConfig {
-        healthcheck,
-        metrics_file,
-    })
+    let config = g.flags.path(&CONFIG_FILE);
+    let secrets = ALL.iter().filter(|s| s.form() == Form::Secret);
+    let read = secrets
+        .filter(|s| (g.env)(s.env).is_none())
+        .filter_map(|s| {
+            let path = (g.env)(&s.file_var()).map(PathBuf::from);
+            let path = path.or_else(|| g.file.file_of(s).filter(|_| g.file.get(s).is_none()));
+            Some((s.file_var(), path?))
+        });
+    let config = config.map(|p| ("--config file".to_string(), p));
+    config.into_iter().chain(read).collect()
 }
 
 /// Registers what is secret in a URL for `secret::scrub`: its password and query values, and
 /// with `path_too` its path (a Slack webhook's path is its credential).
 fn register_url_secrets(url: &Url, path_too: bool) {
-    if let Some(p) = url.password() {
-        crate::secret::register(p);
-    }
-    for (_, v) in url.query_pairs() {
-        crate::secret::register(&v);
+    let query = url.query_pairs().map(|(_, v)| v.into_owned());
+    for value in url.password().map(str::to_string).into_iter().chain(query) {
+        crate::secret::register(&value);
     }
     if path_too {
         crate::secret::register(url.path());

@@ -26,37 +26,33 @@ const RESERVED_HEADERS: &[&str] = &[
 
 pub(super) fn parse_domain(domain: &str) -> Result<Url> {
     let domain = domain.trim();
-    let shown = redact_raw(domain);
-    let with_scheme = if domain.contains("://") {
-        domain.to_string()
-    } else {
-        format!("https://{domain}")
+    let wrong = |why: String| {
+        let shown = crate::redact::redact_raw(domain);
+        exit::settings(format!("{} '{shown}' {why}", AUTH0_DOMAIN.label()))
+    };
+    let with_scheme = match domain.contains("://") {
+        true => domain.to_string(),
+        false => format!("https://{domain}"),
     };
     let url = Url::parse(&with_scheme).map_err(|e| {
-        exit::settings(format!(
-            "{} '{shown}' is not a domain or URL ({e}); e.g. acme.eu.auth0.com",
-            AUTH0_DOMAIN.label()
+        wrong(format!(
+            "is not a domain or URL ({e}); e.g. acme.eu.auth0.com"
         ))
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(exit::settings(format!(
-            "{} '{shown}' must be a domain like acme.eu.auth0.com or an http(s) URL",
-            AUTH0_DOMAIN.label()
-        )));
+        return Err(wrong(
+            "must be a domain like acme.eu.auth0.com or an http(s) URL".to_string(),
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(exit::settings(format!(
-            "{} '{shown}' holds a user name or password: give only the domain (the credentials are {} and {})",
-            AUTH0_DOMAIN.label(),
-            AUTH0_CLIENT_ID.env,
-            AUTH0_CLIENT_SECRET.env
+        return Err(wrong(format!(
+            "holds a user name or password: give only the domain (the credentials are {AUTH0_CLIENT_ID} and {AUTH0_CLIENT_SECRET})"
         )));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(exit::settings(format!(
-            "{} '{shown}' has a query or fragment: give only the domain, e.g. acme.eu.auth0.com",
-            AUTH0_DOMAIN.label()
-        )));
+        return Err(wrong(
+            "has a query or fragment: give only the domain, e.g. acme.eu.auth0.com".to_string(),
+        ));
     }
     Ok(url)
 }
@@ -65,7 +61,7 @@ pub(super) fn parse_url(raw: &str, name: &str, allow_insecure: bool) -> Result<U
     let url = Url::parse(raw.trim()).map_err(|e| {
         exit::settings(format!(
             "{name} '{}' is not a URL ({e}); e.g. https://hooks.example.com/auth0",
-            redact_raw(raw)
+            crate::redact::redact_raw(raw)
         ))
     })?;
     match url.scheme() {
@@ -93,33 +89,32 @@ fn is_loopback(url: &Url) -> bool {
 /// they mean.
 pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
     use crate::filter::categories::{Entry, entry};
+    let wrong = |words: String| exit::settings(format!("{}{words}", LOG_TYPES.label()));
     let mut types = BTreeSet::new();
     for raw in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        match entry(raw).map_err(|e| {
-            exit::settings(format!(
-                "{}: {e}; e.g. sapi,fapi or management.success,management.fail",
-                LOG_TYPES.label()
+        let entry = entry(raw).map_err(|e| {
+            wrong(format!(
+                ": {e}; e.g. sapi,fapi or management.success,management.fail"
             ))
-        })? {
+        })?;
+        match entry {
             Entry::Category(_, codes) => types.extend(codes.iter().map(|c| c.to_string())),
-            Entry::Code(code) => {
-                if !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(exit::settings(format!(
-                        "{}: '{code}' is not a log type code (letters, digits, _) nor a Log Streams category, e.g. sapi,fapi or management.success",
-                        LOG_TYPES.label()
-                    )));
-                }
+            Entry::Code(code) if code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
                 types.insert(code);
+            }
+            Entry::Code(code) => {
+                return Err(wrong(format!(
+                    ": '{code}' is not a log type code (letters, digits, _) nor a Log Streams category, e.g. sapi,fapi or management.success"
+                )));
             }
         }
     }
-    if types.is_empty() {
-        return Err(exit::settings(format!(
-            "{} must name at least one log type code, e.g. sapi,fapi",
-            LOG_TYPES.label()
-        )));
+    match types.is_empty() {
+        true => Err(wrong(
+            " must name at least one log type code, e.g. sapi,fapi".to_string(),
+        )),
+        false => Ok(types),
     }
-    Ok(types)
 }
 
 /// A custom header. The value is never shown: it often carries an API key.
@@ -158,11 +153,6 @@ pub(super) fn header_value(value: &str) -> std::result::Result<HeaderValue, &'st
     }
     HeaderValue::from_str(value)
         .map_err(|_| "holds a control character, which an HTTP header cannot carry")
-}
-
-/// See [`crate::redact::redact_raw`].
-fn redact_raw(raw: &str) -> String {
-    crate::redact::redact_raw(raw)
 }
 
 #[cfg(test)]

@@ -827,3 +827,14 @@ fn a_file_value_is_read_as_its_variable_would_be() {
         "{m}"
     );
 }
+
+#[test]
+fn an_empty_metrics_file_is_unset_and_a_path_without_a_file_name_is_refused() {
+    let cfg = build(&with(&["--metrics-file", ""]), SECRET).unwrap();
+    assert_eq!(cfg.monitor.metrics_file, None);
+    let m = message(build(&with(&["--metrics-file", "/var/lib/.."]), SECRET));
+    assert!(
+        m.starts_with("METRICS_FILE '/var/lib/..' must name a file"),
+        "{m}"
+    );
+}
