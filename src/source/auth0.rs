@@ -18,7 +18,7 @@ use crate::state::CachedToken;
 use crate::stop::{Part, Stop};
 use anyhow::{Result, anyhow, bail};
 use reqwest::Url;
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -141,41 +141,43 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
     Ok((token, now.saturating_add(expires_in)))
 }
 
-/// A 3xx from Auth0, which is never followed: where it pointed, without secrets.
-fn redirect_error(
-    status: u16,
-    method: &str,
-    url: &reqwest::Url,
-    headers: &HeaderMap,
-) -> anyhow::Error {
-    let location = match headers.get(reqwest::header::LOCATION) {
-        Some(v) => {
-            let raw = String::from_utf8_lossy(v.as_bytes());
-            match url.join(&raw) {
-                Ok(to) => format!("to {}", redact(&to)),
-                Err(_) => format!("to '{}'", redact_raw(&raw)),
+/// An answer's body, at most [`MAX_ANSWER_BYTES`], as text, when it is a 200. Otherwise an
+/// error: a redirect (never followed) names where it pointed, without secrets; a 401 or 403 is
+/// [`CredentialsRefused`]; a body cut off on the way is [`ReadFailed`], worth another attempt.
+fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
+    let (status, path) = (reply.status, url.path());
+    if let Verdict::Misconfigured(300..=399) = reply.verdict {
+        let location = match reply.resp.headers().get(reqwest::header::LOCATION) {
+            Some(v) => {
+                let raw = String::from_utf8_lossy(v.as_bytes());
+                match url.join(&raw) {
+                    Ok(to) => format!("to {}", redact(&to)),
+                    Err(_) => format!("to '{}'", redact_raw(&raw)),
+                }
             }
-        }
-        None => "without a Location".to_string(),
-    };
-    anyhow!(
-        "Auth0 answered {status} to {method} {}, a redirect {location}; redirects are never followed (they would carry the credentials elsewhere): set {AUTH0_DOMAIN} to the host that answers itself",
-        url.path()
-    )
-}
-
-/// An answer's body, at most [`MAX_ANSWER_BYTES`], as text.
-fn body_text(resp: Response, method: &str, url: &reqwest::Url) -> Result<String> {
-    let path = url.path();
-    let bytes = read_capped(resp, MAX_ANSWER_BYTES).map_err(|e| match e.downcast::<TooLarge>() {
+            None => "without a Location".to_string(),
+        };
+        bail!(
+            "Auth0 answered {status} to {method} {path}, a redirect {location}; redirects are never followed (they would carry the credentials elsewhere): set {AUTH0_DOMAIN} to the host that answers itself"
+        );
+    }
+    let bytes = read_capped(reply.resp, MAX_ANSWER_BYTES).map_err(|e| match e.downcast::<TooLarge>() {
         Ok(big) => anyhow!(
             "Auth0's answer to {method} {path}: {big}; a proxy or server in the way is misbehaving, or a log in it is huge (nothing was delivered from it, the checkpoint stays; pages are always 100 logs, whatever {BATCH_SIZE})"
         ),
         Err(e) => e.context(format!("{method} {path}")),
     })?;
     // Without a copy when it is UTF-8, as it should be: a copy would double the cost.
-    Ok(String::from_utf8(bytes)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    match status {
+        200 => Ok(text),
+        401 | 403 => Err(credentials_error(status, &text)),
+        _ => bail!(
+            "Auth0 answered {status} to {method} {path}: {}",
+            snippet(&text)
+        ),
+    }
 }
 
 /// Auth0 refused the client credentials or the token made from them: `check` tells this from
@@ -192,11 +194,16 @@ pub struct CredentialsRefused {
 }
 
 pub fn credentials_error(status: u16, body: &str) -> anyhow::Error {
-    CredentialsRefused {
-        status,
-        snippet: snippet(body),
-    }
-    .into()
+    let snippet = snippet(body);
+    CredentialsRefused { status, snippet }.into()
+}
+
+/// What one Auth0 request came to short of a usable answer: another attempt, a failure, or
+/// [`Attempt::Step`] when a token was fetched first (the request goes in the next attempt).
+type Step = Attempt<Result<Page>>;
+
+fn fail(e: anyhow::Error) -> Step {
+    Attempt::Done(Err(e))
 }
 
 impl Auth0 {
@@ -221,24 +228,16 @@ impl Auth0 {
         self.cached().clone()
     }
 
-    fn url(&self, path: &str) -> reqwest::Url {
-        self.cfg
-            .base_url
-            .join(path)
-            .expect("a path joins a base URL")
-    }
-
     fn cached(&self) -> std::sync::MutexGuard<'_, Option<CachedToken>> {
         self.token.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached token, or what this attempt came to while asking for one: a fetched token
-    /// is cached, recorded in `fetched` (so a refusal of it is known to be final) and ends the
-    /// attempt with [`Step::Fetched`], the page's request going in the next one. One cursor
-    /// fetches while the others wait for it.
+    /// The cached token, else one fetched (and cached, and recorded in `fetched`, so a refusal
+    /// of it is known to be final), which ends the attempt. One cursor fetches while the
+    /// others wait for it.
     fn token(
         &self,
-        deadline: Instant,
+        until: Instant,
         stop: &Stop,
         fetched: &mut Option<Secret>,
     ) -> Result<Secret, Step> {
@@ -246,87 +245,68 @@ impl Auth0 {
         if let Some(t) = self.cached().as_ref() {
             return Ok(t.access_token.clone());
         }
-        let fresh = self.fetch_token(deadline, stop)?;
-        *fetched = Some(fresh.access_token.clone());
-        *self.cached() = Some(fresh);
-        Err(Step::Fetched)
-    }
-
-    /// Auth0 refused `used`: forget it, unless another cursor has already replaced it.
-    fn forget_token(&self, used: &Secret) {
-        let mut cached = self.cached();
-        if cached.as_ref().map(|t| &t.access_token) == Some(used) {
-            *cached = None;
-        }
-    }
-
-    /// One token request: the token, or what the attempt came to.
-    fn fetch_token(&self, deadline: Instant, stop: &Stop) -> Result<CachedToken, Step> {
-        let url = self.url("oauth/token");
-        let body = serde_json::json!({
+        let url = self
+            .cfg
+            .base_url
+            .join("oauth/token")
+            .expect("a path joins a base URL");
+        let form = serde_json::json!({
             "grant_type": "client_credentials",
             "client_id": self.cfg.client_id,
             "client_secret": self.cfg.client_secret.expose(),
             "audience": self.cfg.audience.as_str(),
         });
-        let Reply {
-            status,
-            verdict,
-            resp,
-            ..
-        } = self.send(&mut None, deadline, stop, "POST", &url, || {
-            Ok(self
-                .http
-                .post(url.clone())
-                .timeout(AUTH0_TIMEOUT)
+        let reply = self.send(&mut None, until, stop, "POST", &url, || {
+            let req = self.http.post(url.clone()).timeout(AUTH0_TIMEOUT);
+            Ok(req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.to_string()))
+                .body(form.to_string()))
         })?;
-        let headers = resp.headers().clone();
-        let text = body_text(resp, "POST", &url).map_err(Step::read)?;
-        match verdict {
-            Verdict::Delivered if status == 200 => {}
-            Verdict::Misconfigured(300..=399) => {
-                return Err(Step::Fail(redirect_error(status, "POST", &url, &headers)));
+        let (access_token, expires_at) = match body(reply, "POST", &url) {
+            Ok(text) => parse_token(text.as_bytes(), now_unix()).map_err(fail)?,
+            Err(e) if e.is::<ReadFailed>() => {
+                return Err(Attempt::Again {
+                    why: format!("{e:#}"),
+                    wait: None,
+                });
             }
-            Verdict::Misconfigured(401 | 403) => {
-                return Err(Step::Fail(credentials_error(status, &text)));
-            }
-            _ => {
-                return Err(Step::Fail(anyhow!(
-                    "Auth0 answered {status} to the token request: {}",
-                    snippet(&text)
-                )));
-            }
-        }
-        let (access_token, expires_at) =
-            parse_token(text.as_bytes(), now_unix()).map_err(Step::Fail)?;
-        Ok(CachedToken {
+            Err(e) => return Err(fail(e)),
+        };
+        *fetched = Some(access_token.clone());
+        let client_id = self.cfg.client_id.clone();
+        *self.cached() = Some(CachedToken {
             access_token,
             expires_at,
-            client_id: self.cfg.client_id.clone(),
-        })
+            client_id,
+        });
+        Err(Attempt::Step)
     }
 
     /// One page of logs, in one retry loop of at most [`MAX_ATTEMPTS`] requests in all: 5xx,
     /// 429, transport errors and malformed answers are asked again, a token is fetched when
     /// none is cached, and a 401/403 replaces the token.
-    pub fn page(&self, cursor: &Cursor, take: u32, deadline: Instant, stop: &Stop) -> Result<Page> {
-        let mut url = self.url("api/v2/logs");
-        match cursor {
-            Cursor::Newest => {
-                url.query_pairs_mut()
-                    .append_pair("page", "0")
-                    .append_pair("per_page", &take.to_string())
-                    .append_pair("sort", "date:-1")
-                    .append_pair("include_totals", "false");
+    pub fn page(&self, cursor: &Cursor, take: u32, until: Instant, stop: &Stop) -> Result<Page> {
+        let mut url = self
+            .cfg
+            .base_url
+            .join("api/v2/logs")
+            .expect("a path joins a base URL");
+        let take = take.to_string();
+        let query: &[(&str, &str)] = match cursor {
+            Cursor::Newest => &[
+                ("page", "0"),
+                ("per_page", &take),
+                ("sort", "date:-1"),
+                ("include_totals", "false"),
+            ],
+            Cursor::After(id) => &[("from", id), ("take", &take)],
+            Cursor::Next(next) => {
+                url = next.clone();
+                &[]
             }
-            Cursor::After(id) => {
-                url.query_pairs_mut()
-                    .append_pair("from", id)
-                    .append_pair("take", &take.to_string());
-            }
-            Cursor::Next(next) => url = next.clone(),
+        };
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
         }
         // A refused token from the cache is replaced, up to a few times: with several cursors,
         // the token one takes from the cache may be one another has just seen refused.
@@ -340,89 +320,55 @@ impl Auth0 {
         // The budget's leave for the page's request, kept over a token fetch: the fresh token
         // goes out at once instead of waiting for the budget again.
         let mut held = None;
-        let outcome = retry::run(
-            Some(deadline),
-            stop,
-            Part::Reading,
-            Some(MAX_ATTEMPTS),
-            |_| {
-                // The token is taken when the budget lets the request go, so it is as fresh as it
-                // can be when it is sent.
-                let mut used = None;
-                let resp = self.send(&mut held, deadline, stop, "GET", &url, || {
-                    let token = self.token(deadline, stop, &mut fetched)?;
-                    let request = self
-                        .http
-                        .get(url.clone())
-                        .timeout(AUTH0_TIMEOUT)
-                        .bearer_auth(token.expose());
-                    used = Some(token);
-                    Ok(request)
-                });
-                let Reply {
-                    status,
-                    verdict,
-                    resp,
-                    ..
-                } = match resp {
-                    Ok(reply) => reply,
-                    Err(step) => return step.into_attempt(),
-                };
-                let headers = resp.headers().clone();
-                let next = next_link(&headers);
-                // A body cut off on the way (reset, timeout) is asked again, like a malformed
-                // page; one over the size cap ends the run.
-                let text = match body_text(resp, "GET", &url) {
-                    Err(e) if e.downcast_ref::<ReadFailed>().is_none() => {
-                        return Attempt::Done(Err(e));
-                    }
-                    text => text,
-                };
-                let bad = match (verdict, text) {
-                    (Verdict::Misconfigured(300..=399), _) => {
-                        return Attempt::Done(Err(redirect_error(status, "GET", &url, &headers)));
-                    }
-                    (Verdict::Delivered, Ok(text)) if status == 200 => match parse_logs(&text) {
-                        Ok(logs) => return Attempt::Done(Ok(Page { logs, next })),
-                        Err(e) if e.is::<TooManyValues>() => return Attempt::Done(Err(e)),
-                        Err(e) => e,
-                    },
-                    (_, Err(e)) => e,
-                    // A refused token is replaced once. After that, only one from the cache (which
-                    // another cursor may have seen expire): a token fetched for this very page
-                    // that is refused again means the credentials or the scope are wrong.
-                    (Verdict::Misconfigured(401 | 403), Ok(text)) => {
-                        let from_cache = used.is_some() && used != fetched;
-                        if refreshed == 0 || refreshed < MAX_REFRESHES && from_cache {
-                            say::verbose("Auth0 refused the access token; getting a new one");
-                            refreshed += 1;
-                            if let Some(used) = &used {
-                                self.forget_token(used);
-                            }
-                            return Attempt::Step;
+        let outcome = retry::run(Some(until), stop, Part::Reading, Some(MAX_ATTEMPTS), |_| {
+            // The token is taken when the budget lets the request go, so it is as fresh as it
+            // can be when it is sent.
+            let mut used = None;
+            let reply = self.send(&mut held, until, stop, "GET", &url, || {
+                let token = self.token(until, stop, &mut fetched)?;
+                let req = self.http.get(url.clone()).timeout(AUTH0_TIMEOUT);
+                Ok(req.bearer_auth(used.insert(token).expose()))
+            });
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(step) => return step,
+            };
+            let next = next_link(reply.resp.headers());
+            let bad = match body(reply, "GET", &url) {
+                Ok(text) => match parse_logs(&text) {
+                    Ok(logs) => return Attempt::Done(Ok(Page { logs, next })),
+                    Err(e) if e.is::<TooManyValues>() => return fail(e),
+                    Err(e) => e,
+                },
+                Err(e) if e.is::<ReadFailed>() => e,
+                // A refused token is replaced once. After that, only one from the cache (which
+                // another cursor may have seen expire): a token fetched for this very page
+                // that is refused again means the credentials or the scope are wrong.
+                Err(e) if e.is::<CredentialsRefused>() => {
+                    let from_cache = used.is_some() && used != fetched;
+                    if refreshed == 0 || refreshed < MAX_REFRESHES && from_cache {
+                        say::verbose("Auth0 refused the access token; getting a new one");
+                        refreshed += 1;
+                        let mut cached = self.cached();
+                        // Unless another cursor has already replaced it.
+                        if cached.as_ref().map(|t| &t.access_token) == used.as_ref() {
+                            *cached = None;
                         }
-                        return Attempt::Done(Err(credentials_error(status, &text)));
+                        return Attempt::Step;
                     }
-                    (_, Ok(text)) => {
-                        return Attempt::Done(Err(anyhow!(
-                            "Auth0 answered {status} to GET {}: {}",
-                            url.path(),
-                            snippet(&text)
-                        )));
-                    }
-                };
-                malformed += 1;
-                if malformed >= MAX_MALFORMED {
-                    return Attempt::Done(Err(bad));
+                    return fail(e);
                 }
-                let why = format!("{bad:#}");
-                say::warn(format_args!("{why}; asking again"));
-                Attempt::Again {
-                    why,
-                    wait: Some(retry::backoff(malformed, fastrand::f64())),
-                }
-            },
-        );
+                Err(e) => return fail(e),
+            };
+            malformed += 1;
+            if malformed >= MAX_MALFORMED {
+                return fail(bad);
+            }
+            let why = format!("{bad:#}");
+            say::warn(format_args!("{why}; asking again"));
+            let wait = Some(retry::backoff(malformed, fastrand::f64()));
+            Attempt::Again { why, wait }
+        });
         if let Some(unused) = held {
             self.pacer.answer(unused, None);
         }
@@ -436,16 +382,16 @@ impl Auth0 {
     fn send(
         &self,
         held: &mut Option<Ticket>,
-        deadline: Instant,
+        until: Instant,
         stop: &Stop,
         method: &str,
-        url: &reqwest::Url,
-        build: impl FnOnce() -> Result<reqwest::blocking::RequestBuilder, Step>,
+        url: &Url,
+        build: impl FnOnce() -> Result<RequestBuilder, Step>,
     ) -> Result<Reply, Step> {
-        let counts = url.path().starts_with("/api/v2/");
+        let (path, counts) = (url.path(), url.path().starts_with("/api/v2/"));
         let Some(ticket) = held
             .take()
-            .or_else(|| self.pacer.acquire(counts, deadline, stop))
+            .or_else(|| self.pacer.acquire(counts, until, stop))
         else {
             let why = match stop.stopped(Part::Reading) {
                 Some(_) => "the run is stopping".to_string(),
@@ -453,49 +399,49 @@ impl Auth0 {
                     "the Auth0 rate budget ({AUTH0_RATE_LIMIT}) allows no request before {MAX_RUN_TIME}; the next run goes on"
                 ),
             };
-            return Err(Step::Fail(
-                CutShort(format!("{method} {} not sent: {why}", url.path())).into(),
+            return Err(fail(
+                CutShort(format!("{method} {path} not sent: {why}")).into(),
             ));
         };
         let request = match build() {
             Ok(request) => request,
-            Err(Step::Fetched) => {
-                *held = Some(ticket);
-                return Err(Step::Fetched);
-            }
             Err(step) => {
-                self.pacer.answer(ticket, None);
+                match step {
+                    Attempt::Step => *held = Some(ticket),
+                    _ => self.pacer.answer(ticket, None),
+                }
                 return Err(step);
             }
         };
         let reply = http::attempt(request, method, &redact(url), AUTH0_DOMAIN.env);
         let answer = reply.as_ref().ok().map(|r| (r.status, r.resp.headers()));
         self.pacer.answer(ticket, answer);
-        let path = url.path();
         let reply = reply.map_err(|failed| match failed {
-            Unanswered::Final(d) => Step::Fail(anyhow!("{method} {path}: {d}")),
-            Unanswered::Passing(d) => Step::Again(format!("{method} {path}: {d}"), None),
+            Unanswered::Final(d) => fail(anyhow!("{method} {path}: {d}")),
+            Unanswered::Passing(d) => Attempt::Again {
+                why: format!("{method} {path}: {d}"),
+                wait: None,
+            },
         })?;
         let (status, retry_after) = (reply.status, reply.retry_after);
-        if let Verdict::Retry { .. } = reply.verdict {
-            let asked = retry_after.map(|w| format!(", asked to wait {}", retry::human(w)));
-            return Err(match status {
-                // The budget holds the next request back for the Retry-After, or until its
-                // model of the bucket has a token again.
-                429 => Step::Again(
-                    format!(
-                        "Auth0 rate limit reached (429) on {method} {path}{}",
-                        asked.unwrap_or_default()
-                    ),
-                    Some(Duration::ZERO),
+        Err(match (reply.verdict, retry_after) {
+            (Verdict::Retry { .. }, _) if status != 429 => Attempt::Again {
+                why: format!("Auth0 answered {status} to {method} {path}"),
+                wait: retry_after,
+            },
+            // The budget holds the next request back for the Retry-After, or until its model
+            // of the bucket has a token again.
+            (Verdict::Retry { .. }, asked) => Attempt::Again {
+                why: format!(
+                    "Auth0 rate limit reached (429) on {method} {path}{}",
+                    asked
+                        .map(|w| format!(", asked to wait {}", retry::human(w)))
+                        .unwrap_or_default()
                 ),
-                _ => Step::Again(
-                    format!("Auth0 answered {status} to {method} {path}"),
-                    retry_after,
-                ),
-            });
-        }
-        Ok(reply)
+                wait: Some(Duration::ZERO),
+            },
+            _ => return Ok(reply),
+        })
     }
 }
 
@@ -504,35 +450,6 @@ impl Auth0 {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct CutShort(String);
-
-/// What one Auth0 request came to short of an answer to read, before it is an [`Attempt`].
-pub enum Step {
-    /// Final: the page fails with this error.
-    Fail(anyhow::Error),
-    /// Worth another attempt: why, and the wait the server asked for.
-    Again(String, Option<Duration>),
-    /// A token was fetched: the next attempt sends the request.
-    Fetched,
-}
-
-impl Step {
-    /// A body that could not be read: cut off on the way is worth another attempt, too large
-    /// is final.
-    fn read(e: anyhow::Error) -> Step {
-        match e.downcast_ref::<ReadFailed>() {
-            Some(_) => Step::Again(format!("{e:#}"), None),
-            None => Step::Fail(e),
-        }
-    }
-
-    fn into_attempt<T>(self) -> Attempt<Result<T>> {
-        match self {
-            Step::Fail(e) => Attempt::Done(Err(e)),
-            Step::Again(why, wait) => Attempt::Again { why, wait },
-            Step::Fetched => Attempt::Step,
-        }
-    }
-}
 
 /// The target of a `Link` header's `rel="next"` entry.
 fn next_link(headers: &HeaderMap) -> Option<String> {
