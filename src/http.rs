@@ -38,17 +38,11 @@ pub fn client(cfg: &ClientConfig) -> Result<Client> {
     if let Some(path) = &cfg.ca_cert {
         let name = CA_CERT.label();
         let pem = crate::files::read_setting(&name, path, crate::files::CA_CERT_CAP)?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            crate::exit::settings(format!(
-                "{name} {}: not a PEM certificate file ({e})",
-                path.display()
-            ))
-        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default();
         if certs.is_empty() {
-            return Err(crate::exit::settings(format!(
-                "{name} {}: no certificate in it",
-                path.display()
-            )));
+            let shown = path.display();
+            let why = format!("{name} {shown}: not a PEM file of certificates");
+            return Err(crate::exit::settings(why));
         }
         for c in certs {
             b = b.add_root_certificate(c);
@@ -189,16 +183,7 @@ fn describe(err: &reqwest::Error) -> String {
     } else {
         "failed"
     };
-    let mut msg = kind.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
+    let mut msg = causes(kind, err);
     if msg.contains("certificate") {
         msg.push_str(" (certificates are always verified; for a private CA give --ca-cert)");
     }
@@ -210,26 +195,36 @@ fn describe(err: &reqwest::Error) -> String {
     crate::secret::scrub(&msg)
 }
 
+/// `kind`, then each of `err`'s causes that it does not already say.
+fn causes(kind: &str, err: &dyn std::error::Error) -> String {
+    let mut msg = kind.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}
+
 /// What went wrong while reading an answer's body, as a short phrase ("timed out while reading
 /// the answer: ...", "failed while reading the answer: connection reset by peer").
 fn describe_io(err: &std::io::Error) -> String {
     let inner = err
         .get_ref()
         .and_then(|e| e.downcast_ref::<reqwest::Error>());
-    let (timed_out, what) = match inner {
-        Some(e) => (e.is_timeout(), describe(e)),
-        None => (err.kind() == std::io::ErrorKind::TimedOut, err.to_string()),
-    };
-    let what = ["timed out", "failed while reading the answer"]
-        .iter()
-        .fold(what.as_str(), |w, p| w.strip_prefix(p).unwrap_or(w));
+    let timed_out = inner.map_or(err.kind() == std::io::ErrorKind::TimedOut, |e| {
+        e.is_timeout()
+    });
     let how = if timed_out { "timed out" } else { "failed" };
-    let sep = if what.is_empty() || what.starts_with(':') {
-        ""
-    } else {
-        ": "
+    let what = match inner {
+        Some(e) => causes("", e),
+        None => format!(": {err}"),
     };
-    crate::secret::scrub(&format!("{how} while reading the answer{sep}{what}"))
+    crate::secret::scrub(&format!("{how} while reading the answer{what}"))
 }
 
 /// An answer's body was larger than the most this tool reads of it.
@@ -245,12 +240,10 @@ pub struct TooLarge {
 pub struct ReadFailed(pub String);
 
 fn size(bytes: usize) -> String {
-    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
-        format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
-        format!("{} KiB", bytes >> 10)
-    } else {
-        format!("{bytes} bytes")
+    match bytes.trailing_zeros() {
+        20.. => format!("{} MiB", bytes >> 20),
+        10.. => format!("{} KiB", bytes >> 10),
+        _ => format!("{bytes} bytes"),
     }
 }
 
@@ -288,7 +281,7 @@ pub fn read_capped(resp: reqwest::blocking::Response, max: usize) -> Result<Vec<
         // Doubling, but never past the cap: the buffer stays under `max`, where Vec's own
         // growth would reach twice that.
         if buf.capacity() < buf.len() + n {
-            let want = (buf.capacity() * 2).max(buf.len() + n).min(max);
+            let want = (buf.capacity() * 2).clamp(buf.len() + n, max);
             buf.reserve_exact(want - buf.len());
         }
         buf.extend_from_slice(&chunk[..n]);

@@ -94,11 +94,6 @@ fn now_unix() -> u64 {
         .as_secs()
 }
 
-/// Whether a cached token may still be used for this client.
-pub fn token_usable(token: &CachedToken, client_id: &str, now: u64) -> bool {
-    usable_until(token, client_id).is_some_and(|until| until > now)
-}
-
 /// The last moment (Unix seconds) a run uses this cached token for this client instead of
 /// asking for a new one; `None` for another client's token.
 pub fn usable_until(token: &CachedToken, client_id: &str) -> Option<u64> {
@@ -208,7 +203,8 @@ fn fail(e: anyhow::Error) -> Step {
 
 impl Auth0 {
     pub fn new(http: Client, cfg: Auth0Config, cached: Option<CachedToken>) -> Self {
-        let cached = cached.filter(|t| token_usable(t, &cfg.client_id, now_unix()));
+        let now = now_unix();
+        let cached = cached.filter(|t| usable_until(t, &cfg.client_id).is_some_and(|u| u > now));
         Auth0 {
             http,
             pacer: Pacer::new(cfg.rate_limit),
@@ -601,9 +597,6 @@ mod tests {
             expires_at: 10_000,
             client_id: "a".into(),
         };
-        assert!(token_usable(&t, "a", 1_000));
-        assert!(!token_usable(&t, "b", 1_000));
-        assert!(!token_usable(&t, "a", 10_000 - TOKEN_MARGIN));
         assert_eq!(usable_until(&t, "a"), Some(10_000 - TOKEN_MARGIN));
         assert_eq!(usable_until(&t, "b"), None);
     }
