@@ -51,8 +51,8 @@ pub enum Attempt<T> {
     /// Worth another attempt. `why` names the problem for messages; `wait` is what the server
     /// asked for (`Retry-After`, a rate-limit reset), else backoff decides.
     Again { why: String, wait: Option<Duration> },
-    /// A step toward the result that is not a failure (a token fetched before the request it
-    /// is for): the next attempt follows at once, and counts like any other.
+    /// A step toward the result that is not a failure (a refused token forgotten, so the next
+    /// attempt fetches a fresh one): the next attempt follows at once, and counts like any other.
     Step,
 }
 

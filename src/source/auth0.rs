@@ -13,7 +13,7 @@ use crate::secret::Secret;
 use crate::settings::{
     AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_DOMAIN, AUTH0_RATE_LIMIT, BATCH_SIZE, MAX_RUN_TIME,
 };
-use crate::source::pacer::{Pacer, Share, Ticket};
+use crate::source::pacer::{Pacer, Share};
 use crate::state::CachedToken;
 use crate::stop::{Part, Stop};
 use anyhow::{Result, anyhow, bail};
@@ -61,7 +61,7 @@ pub struct Page {
     pub next: Option<String>,
 }
 
-/// Requests for one page, token requests included, before the run gives up on Auth0.
+/// Attempts at one page, failed token requests included, before the run gives up on Auth0.
 const MAX_ATTEMPTS: u32 = 8;
 /// Fresh tokens for one page before a 401 or 403 means the credentials are refused.
 const MAX_REFRESHES: u32 = 3;
@@ -167,7 +167,11 @@ fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     match status {
         200 => Ok(text),
-        401 | 403 => Err(credentials_error(status, &text)),
+        401 | 403 => Err(CredentialsRefused {
+            status,
+            snippet: snippet(&text),
+        }
+        .into()),
         _ => bail!(
             "Auth0 answered {status} to {method} {path}: {}",
             snippet(&text)
@@ -188,13 +192,8 @@ pub struct CredentialsRefused {
     snippet: String,
 }
 
-pub fn credentials_error(status: u16, body: &str) -> anyhow::Error {
-    let snippet = snippet(body);
-    CredentialsRefused { status, snippet }.into()
-}
-
 /// What one Auth0 request came to short of a usable answer: another attempt, a failure, or
-/// [`Attempt::Step`] when a token was fetched first (the request goes in the next attempt).
+/// [`Attempt::Step`] when a refused token was forgotten (a fresh one goes in the next attempt).
 type Step = Attempt<Result<Page>>;
 
 fn fail(e: anyhow::Error) -> Step {
@@ -228,9 +227,8 @@ impl Auth0 {
         self.token.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached token, else one fetched (and cached, and recorded in `fetched`, so a refusal
-    /// of it is known to be final), which ends the attempt. One cursor fetches while the
-    /// others wait for it.
+    /// The cached token, else one fetched and cached (and recorded in `fetched`, so a refusal
+    /// of it is known to be final). One cursor fetches while the others wait for it.
     fn token(
         &self,
         until: Instant,
@@ -252,7 +250,7 @@ impl Auth0 {
             "client_secret": self.cfg.client_secret.expose(),
             "audience": self.cfg.audience.as_str(),
         });
-        let reply = self.send(&mut None, until, stop, "POST", &url, || {
+        let reply = self.send(until, stop, "POST", &url, || {
             let req = self.http.post(url.clone()).timeout(AUTH0_TIMEOUT);
             Ok(req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -271,11 +269,11 @@ impl Auth0 {
         *fetched = Some(access_token.clone());
         let client_id = self.cfg.client_id.clone();
         *self.cached() = Some(CachedToken {
-            access_token,
+            access_token: access_token.clone(),
             expires_at,
             client_id,
         });
-        Err(Attempt::Step)
+        Ok(access_token)
     }
 
     /// One page of logs, in one retry loop of at most [`MAX_ATTEMPTS`] requests in all: 5xx,
@@ -313,14 +311,11 @@ impl Auth0 {
         // The token this page fetched, if it did: one refused right after it was made means
         // the credentials or the scope are wrong.
         let mut fetched = None;
-        // The budget's leave for the page's request, kept over a token fetch: the fresh token
-        // goes out at once instead of waiting for the budget again.
-        let mut held = None;
         let outcome = retry::run(Some(until), stop, Part::Reading, Some(MAX_ATTEMPTS), |_| {
             // The token is taken when the budget lets the request go, so it is as fresh as it
             // can be when it is sent.
             let mut used = None;
-            let reply = self.send(&mut held, until, stop, "GET", &url, || {
+            let reply = self.send(until, stop, "GET", &url, || {
                 let token = self.token(until, stop, &mut fetched)?;
                 let req = self.http.get(url.clone()).timeout(AUTH0_TIMEOUT);
                 Ok(req.bearer_auth(used.insert(token).expose()))
@@ -365,19 +360,15 @@ impl Auth0 {
             let wait = Some(retry::backoff(malformed, fastrand::f64()));
             Attempt::Again { why, wait }
         });
-        if let Some(unused) = held {
-            self.pacer.answer(unused, None);
-        }
         outcome.map_err(|why| anyhow!(why))?
     }
 
-    /// Sends one request once the rate budget allows it (or with the leave in `held`, kept
-    /// when a token had to be fetched first), and tells the budget the answer. The
+    /// Sends one request once the rate budget allows it (a token is fetched, when none is
+    /// cached, while the page's request holds its leave), and tells the budget the answer. The
     /// token endpoint is limited apart from the Management API, so its answers tell the budget
     /// nothing. A transport error is worth another attempt, but a refused certificate is final.
     fn send(
         &self,
-        held: &mut Option<Ticket>,
         until: Instant,
         stop: &Stop,
         method: &str,
@@ -385,10 +376,7 @@ impl Auth0 {
         build: impl FnOnce() -> Result<RequestBuilder, Step>,
     ) -> Result<Reply, Step> {
         let (path, counts) = (url.path(), url.path().starts_with("/api/v2/"));
-        let Some(ticket) = held
-            .take()
-            .or_else(|| self.pacer.acquire(counts, until, stop))
-        else {
+        let Some(ticket) = self.pacer.acquire(counts, until, stop) else {
             let why = match stop.stopped(Part::Reading) {
                 Some(_) => "the run is stopping".to_string(),
                 None => format!(
@@ -399,16 +387,7 @@ impl Auth0 {
                 CutShort(format!("{method} {path} not sent: {why}")).into(),
             ));
         };
-        let request = match build() {
-            Ok(request) => request,
-            Err(step) => {
-                match step {
-                    Attempt::Step => *held = Some(ticket),
-                    _ => self.pacer.answer(ticket, None),
-                }
-                return Err(step);
-            }
-        };
+        let request = build().inspect_err(|_| self.pacer.answer(ticket, None))?;
         let reply = http::attempt(request, method, &redact(url), AUTH0_DOMAIN.env);
         let answer = reply.as_ref().ok().map(|r| (r.status, r.resp.headers()));
         self.pacer.answer(ticket, answer);
@@ -723,7 +702,12 @@ mod tests {
 
     #[test]
     fn credentials_error_names_the_settings_and_scope() {
-        let m = credentials_error(401, r#"{"error":"access_denied"}"#).to_string();
+        let snippet = snippet(r#"{"error":"access_denied"}"#);
+        let m = CredentialsRefused {
+            status: 401,
+            snippet,
+        }
+        .to_string();
         assert!(
             m.contains("AUTH0_CLIENT_SECRET") && m.contains("read:logs"),
             "{m}"
