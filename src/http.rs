@@ -90,35 +90,32 @@ pub fn classify(status: u16) -> Verdict {
 /// it is not retried); `None` for a passing failure. Looks down the error's causes (reqwest's
 /// stack wraps rustls' error in `io::Error`s). `setting` names where the address came from.
 fn refused_certificate(err: &(dyn std::error::Error + 'static), setting: &str) -> Option<String> {
-    use rustls::{CertificateError, Error as Tls};
+    use rustls::{CertificateError as Cert, Error as Tls};
     let mut next = Some(err);
     while let Some(e) = next {
-        let fix = match e.downcast_ref::<Tls>() {
-            Some(Tls::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => format!(
-                "the certificate is for another host name: set {setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
-            ),
-            // Not signed by a trusted CA (a private CA, self-signed), expired, or malformed.
-            Some(Tls::InvalidCertificate(_)) => format!(
-                "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {setting}",
-                CA_CERT.label()
-            ),
-            _ => {
-                // An io::Error's `source` is its inner error's source, skipping the inner one.
-                next = match e
-                    .downcast_ref::<std::io::Error>()
-                    .and_then(|io| io.get_ref())
-                {
-                    Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-                    None => e.source(),
-                };
-                continue;
-            }
+        if let Some(Tls::InvalidCertificate(why)) = e.downcast_ref::<Tls>() {
+            let fix = match why {
+                Cert::NotValidForName | Cert::NotValidForNameContext { .. } => format!(
+                    "the certificate is for another host name: set {setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
+                ),
+                // Not signed by a trusted CA (a private CA, self-signed), expired, or malformed.
+                _ => format!(
+                    "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {setting}",
+                    CA_CERT.label()
+                ),
+            };
+            return Some(format!(
+                "{fix}; not retried, as waiting does not change a certificate"
+            ));
+        }
+        // An io::Error's `source` is its inner error's source, skipping the inner one.
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
         };
-        return Some(format!(
-            "{fix}; not retried, as waiting does not change a certificate"
-        ));
     }
     None
 }

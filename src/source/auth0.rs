@@ -142,14 +142,11 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
 fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
     let (status, path) = (reply.status, url.path());
     if let Verdict::Misconfigured(300..=399) = reply.verdict {
-        let location = match reply.resp.headers().get(reqwest::header::LOCATION) {
-            Some(v) => {
-                let raw = String::from_utf8_lossy(v.as_bytes());
-                match url.join(&raw) {
-                    Ok(to) => format!("to {}", redact(&to)),
-                    Err(_) => format!("to '{}'", redact_raw(&raw)),
-                }
-            }
+        let to = reply.resp.headers().get(reqwest::header::LOCATION);
+        let to = to.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let location = match to.as_deref().map(|raw| (raw, url.join(raw))) {
+            Some((_, Ok(to))) => format!("to {}", redact(&to)),
+            Some((raw, Err(_))) => format!("to '{}'", redact_raw(raw)),
             None => "without a Location".to_string(),
         };
         bail!(
@@ -198,6 +195,10 @@ type Step = Attempt<Result<Page>>;
 
 fn fail(e: anyhow::Error) -> Step {
     Attempt::Done(Err(e))
+}
+
+fn again(why: String, wait: Option<Duration>) -> Step {
+    Attempt::Again { why, wait }
 }
 
 impl Auth0 {
@@ -258,12 +259,7 @@ impl Auth0 {
         })?;
         let (access_token, expires_at) = match body(reply, "POST", &url) {
             Ok(text) => parse_token(text.as_bytes(), now_unix()).map_err(fail)?,
-            Err(e) if e.is::<ReadFailed>() => {
-                return Err(Attempt::Again {
-                    why: format!("{e:#}"),
-                    wait: None,
-                });
-            }
+            Err(e) if e.is::<ReadFailed>() => return Err(again(format!("{e:#}"), None)),
             Err(e) => return Err(fail(e)),
         };
         *fetched = Some(access_token.clone());
@@ -357,8 +353,7 @@ impl Auth0 {
             }
             let why = format!("{bad:#}");
             say::warn(format_args!("{why}; asking again"));
-            let wait = Some(retry::backoff(malformed, fastrand::f64()));
-            Attempt::Again { why, wait }
+            again(why, Some(retry::backoff(malformed, fastrand::f64())))
         });
         outcome.map_err(|why| anyhow!(why))?
     }
@@ -393,10 +388,7 @@ impl Auth0 {
         self.pacer.answer(ticket, answer);
         let reply = reply.map_err(|failed| match failed {
             Unanswered::Final(d) => fail(anyhow!("{method} {path}: {d}")),
-            Unanswered::Passing(d) => Attempt::Again {
-                why: format!("{method} {path}: {d}"),
-                wait: None,
-            },
+            Unanswered::Passing(d) => again(format!("{method} {path}: {d}"), None),
         })?;
         let (status, retry_after) = (reply.status, reply.retry_after);
         Err(match (reply.verdict, retry_after) {
