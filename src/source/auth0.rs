@@ -108,16 +108,14 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
     let v: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(_) => {
-            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(text.trim().as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            if pairs.iter().any(|(k, _)| k.contains("token")) {
-                for (k, v) in &pairs {
+            let (keys, values): (Vec<_>, Vec<_>) =
+                url::form_urlencoded::parse(text.trim().as_bytes()).unzip();
+            if keys.iter().any(|k| k.contains("token")) {
+                for (k, v) in keys.iter().zip(&values) {
                     if k.ends_with("token") || k.contains("secret") {
                         crate::secret::register(v);
                     }
                 }
-                let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
                 bail!(
                     "Auth0's token answer is form-encoded, not JSON (keys {}; values not shown): is {AUTH0_DOMAIN} an Auth0 tenant?",
                     keys.join(", ")
