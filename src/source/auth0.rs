@@ -451,57 +451,27 @@ pub fn parse_next_link(value: &str) -> Option<String> {
 /// beyond the answer's size.
 pub const MAX_PAGE_ITEMS: usize = 1000;
 
-/// A page holding more than [`MAX_PAGE_ITEMS`] items: refused while it is read.
+/// A page holding more than [`MAX_PAGE_ITEMS`] items: refused before its items are built.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "Auth0's logs answer holds more than {MAX_PAGE_ITEMS} items, where a page holds at most 100 logs: a proxy or server in the way is misbehaving; the checkpoint is kept"
 )]
 pub struct TooManyValues;
 
-/// A page's items as raw text, refused past [`MAX_PAGE_ITEMS`] while they are read.
-struct Items(Vec<Box<RawValue>>);
-
-impl<'de> serde::Deserialize<'de> for Items {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Items;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON array of logs")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Items, A::Error> {
-                let mut items = Vec::with_capacity(100);
-                while let Some(item) = seq.next_element::<Box<RawValue>>()? {
-                    if items.len() == MAX_PAGE_ITEMS {
-                        return Err(serde::de::Error::custom(TooManyValues));
-                    }
-                    items.push(item);
-                }
-                Ok(Items(items))
-            }
-        }
-        d.deserialize_seq(Visit)
-    }
-}
-
 /// A page must be a JSON array of logs, each with an id: anything else is an error, never a
 /// silently skipped log. Each log keeps its text as Auth0 wrote it.
 pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
-    let items = match serde_json::from_str::<Items>(text) {
-        Ok(Items(items)) => items,
-        Err(e) if e.to_string().starts_with(&TooManyValues.to_string()) => {
-            return Err(TooManyValues.into());
+    use serde::de::IgnoredAny;
+    // Counted first: items that are ignored take no memory.
+    match serde_json::from_str::<Vec<IgnoredAny>>(text) {
+        Ok(items) if items.len() > MAX_PAGE_ITEMS => return Err(TooManyValues.into()),
+        Ok(_) => {}
+        Err(_) if serde_json::from_str::<IgnoredAny>(text).is_ok() => {
+            bail!("Auth0's logs answer is not a JSON array: {}", snippet(text))
         }
-        Err(_) => {
-            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
-                bail!("Auth0's logs answer is not a JSON array: {}", snippet(text));
-            }
-            bail!("Auth0's logs answer is not JSON: {}", snippet(text));
-        }
-    };
+        Err(_) => bail!("Auth0's logs answer is not JSON: {}", snippet(text)),
+    }
+    let items: Vec<Box<RawValue>> = serde_json::from_str(text)?;
     items
         .into_iter()
         .enumerate()
