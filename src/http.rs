@@ -69,10 +69,8 @@ pub enum Verdict {
 }
 
 /// What is retried (Vector's `RetryLogic`), as Standard Webhooks, Svix and Vector do it, with
-/// the answers that concern the endpoint told apart from those that concern the payload. Each
-/// client only words the outcome (Auth0 replaces a token on 401/403, the webhook splits a
-/// refused batch). A 3xx is never followed: a redirect would carry the body and its signature
-/// to another host.
+/// the answers about the endpoint told apart from those about the payload. A 3xx is never
+/// followed: a redirect would carry the body and its signature to another host.
 pub fn classify(status: u16) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
@@ -86,9 +84,8 @@ pub fn classify(status: u16) -> Verdict {
     }
 }
 
-/// What to change when a transport error is a refused certificate, which no wait changes (so
-/// it is not retried); `None` for a passing failure. Looks down the error's causes (reqwest's
-/// stack wraps rustls' error in `io::Error`s). `setting` names where the address came from.
+/// What to change when a transport error is a refused certificate, which no wait changes;
+/// `None` for a passing failure. `setting` names where the address came from.
 fn refused_certificate(err: &(dyn std::error::Error + 'static), setting: &str) -> Option<String> {
     use rustls::{CertificateError as Cert, Error as Tls};
     let mut next = Some(err);
@@ -139,8 +136,7 @@ pub enum Unanswered {
 }
 
 /// One attempt of `req`, for every client: sent, shown in `-v` lines as `method shown` (never
-/// a secret URL), and told apart: an answer (classified, with its `Retry-After`), a refused
-/// certificate (`setting` names where the address came from), or a passing failure.
+/// a secret URL), and told apart: an answer, a refused certificate, or a passing failure.
 pub fn attempt(
     req: RequestBuilder,
     method: &str,
@@ -244,9 +240,8 @@ fn size(bytes: usize) -> String {
     }
 }
 
-/// At most `max` bytes of an answer, decoded lossily, for an error message; the rest is never
-/// read (the connection is dropped with the response), so an endless body costs `max` bytes.
-/// A body that fails half-way gives what arrived.
+/// At most `max` bytes of an answer, lossily, for an error message: the rest is never read, so
+/// an endless body costs `max` bytes. A body that fails half-way gives what arrived.
 pub fn read_prefix(resp: reqwest::blocking::Response, max: usize) -> String {
     use std::io::Read;
     let mut buf = Vec::new();
@@ -254,9 +249,8 @@ pub fn read_prefix(resp: reqwest::blocking::Response, max: usize) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// The whole body of an answer, or an error: [`TooLarge`] when it is (or says it is) over
-/// `max` bytes, [`ReadFailed`] when the connection failed on the way. Memory stays under `max`
-/// whatever the server sends.
+/// The whole body of an answer, or [`TooLarge`] when it is (or says it is) over `max` bytes,
+/// or [`ReadFailed`]. Memory stays under `max` whatever the server sends.
 pub fn read_capped(resp: reqwest::blocking::Response, max: usize) -> Result<Vec<u8>> {
     use std::io::Read;
     if resp.content_length().is_some_and(|n| n > max as u64) {

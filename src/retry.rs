@@ -57,9 +57,8 @@ pub enum Attempt<T> {
 }
 
 /// Attempts and waits until an attempt is [`Attempt::Done`], `max_attempts` are spent, the run
-/// stops (`stop` fires for a cause that stops `part`), or the next attempt would come after the
-/// deadline: the token's, or `until` when that is earlier. The attempt gets its number (0 for
-/// the first, which is always made); `-v` hears of each retry. Err says why it gave up.
+/// stops (for `part`), or the next attempt would come after the deadline (the token's, or
+/// `until` when earlier). The attempt gets its number, from 0. Err says why it gave up.
 pub fn run<T>(
     until: Option<Instant>,
     stop: &Stop,
@@ -88,10 +87,8 @@ pub fn run<T>(
     }
 }
 
-/// Sleeps `pause` unless the run stops. A pause that would end after the deadline (the
-/// token's, or `until`: a `Retry-After` beyond MAX_RUN_TIME) gives up at once, saying so,
-/// instead of idling until then; the next run goes on. The one place a wait meets the
-/// deadline, and a timed wait on the token: a signal ends it at once.
+/// Sleeps `pause` unless the run stops; a pause that would end after the deadline gives up at
+/// once, saying so, instead of idling until then. The one place a wait meets the deadline.
 fn wait(
     pause: Duration,
     until: Option<Instant>,

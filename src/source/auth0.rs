@@ -43,9 +43,8 @@ pub struct Auth0Config {
 /// Which page to ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
-    /// The newest logs, in search mode: only `check` uses it, to show how fresh the tenant's
-    /// logs are. Never for delivery: search mode sorts by the date an event happened, not by
-    /// the id (the time Auth0 stored it), so paging by it skips logs stored late.
+    /// The newest logs, in search mode, for `check` only: search mode sorts by the date an
+    /// event happened, not by when Auth0 stored it, so paging by it skips logs stored late.
     Newest,
     /// Checkpoint mode: the logs after this id.
     After(String),
@@ -71,9 +70,8 @@ const MAX_MALFORMED: u32 = 3;
 /// A cached token is replaced this long before it expires.
 const TOKEN_MARGIN: u64 = 600;
 const AUTH0_TIMEOUT: Duration = Duration::from_secs(30);
-/// The most of one Auth0 answer (a page of logs, a token) that is read. 100 real logs are a
-/// few hundred KB, rarely a few MB; anything past this is a broken or hostile server, and
-/// reading on would only exhaust memory.
+/// The most of one Auth0 answer that is read. 100 real logs are a few hundred KB, rarely a few
+/// MB; past this is a broken or hostile server, and reading on would only exhaust memory.
 pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// Owns its client and settings, so the fetch thread can outlive a run stopped by a signal.
@@ -100,9 +98,8 @@ pub fn usable_until(token: &CachedToken, client_id: &str) -> Option<u64> {
     (token.client_id == client_id).then(|| token.expires_at.saturating_sub(TOKEN_MARGIN))
 }
 
-/// The access token and its expiry (Unix seconds) from a token answer's body. The body is only
-/// quoted in an error when it cannot hold a token: a form-encoded answer
-/// (`access_token=...&token_type=...`) is named by its keys alone.
+/// The access token and its expiry (Unix seconds) from a token answer's body. A form-encoded
+/// answer (`access_token=...&token_type=...`) is named in the error by its keys alone.
 pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
     let text = String::from_utf8_lossy(body);
     let v: Value = match serde_json::from_slice(body) {
@@ -270,9 +267,8 @@ impl Auth0 {
         Ok(access_token)
     }
 
-    /// One page of logs, in one retry loop of at most [`MAX_ATTEMPTS`] requests in all: 5xx,
-    /// 429, transport errors and malformed answers are asked again, a token is fetched when
-    /// none is cached, and a 401/403 replaces the token.
+    /// One page of logs, in at most [`MAX_ATTEMPTS`]: 5xx, 429, transport errors and malformed
+    /// answers are asked again, and a 401/403 replaces the token.
     pub fn page(&self, cursor: &Cursor, take: u32, until: Instant, stop: &Stop) -> Result<Page> {
         let mut url = self
             .cfg
@@ -356,10 +352,8 @@ impl Auth0 {
         outcome.map_err(|why| anyhow!(why))?
     }
 
-    /// Sends one request once the rate budget allows it (a token is fetched, when none is
-    /// cached, while the page's request holds its leave), and tells the budget the answer. The
-    /// token endpoint is limited apart from the Management API, so its answers tell the budget
-    /// nothing. A transport error is worth another attempt, but a refused certificate is final.
+    /// Sends one request once the rate budget allows it, and tells the budget the answer (the
+    /// token endpoint, limited apart from the Management API, neither waits for nor tells it).
     fn send(
         &self,
         until: Instant,
@@ -445,10 +439,8 @@ pub fn parse_next_link(value: &str) -> Option<String> {
     })
 }
 
-/// The most items one page may hold. Auth0 returns at most 100 (`take`); each item costs a
-/// small allocation, so a 16 MiB answer of `[],[],...` would otherwise take hundreds of MB.
-/// What is inside an item is never built into values (it stays text), so it needs no limit
-/// beyond the answer's size.
+/// The most items one page may hold (Auth0 sends at most 100): each costs an allocation, so a
+/// 16 MiB answer of `[],[],...` would otherwise take hundreds of MB. An item stays text.
 pub const MAX_PAGE_ITEMS: usize = 1000;
 
 /// A page holding more than [`MAX_PAGE_ITEMS`] items: refused before its items are built.
