@@ -270,11 +270,7 @@ impl Auth0 {
     /// One page of logs, in at most [`MAX_ATTEMPTS`]: 5xx, 429, transport errors and malformed
     /// answers are asked again, and a 401/403 replaces the token.
     pub fn page(&self, cursor: &Cursor, take: u32, until: Instant, stop: &Stop) -> Result<Page> {
-        let mut url = self
-            .cfg
-            .base_url
-            .join("api/v2/logs")
-            .expect("a path joins a base URL");
+        let mut url = self.cfg.base_url.join("api/v2/logs")?;
         let take = take.to_string();
         let query: &[(&str, &str)] = match cursor {
             Cursor::Newest => &[
@@ -374,33 +370,27 @@ impl Auth0 {
                 CutShort(format!("{method} {path} not sent: {why}")).into(),
             ));
         };
-        let request = build().inspect_err(|_| self.pacer.answer(ticket, None))?;
-        let reply = http::attempt(request, method, &redact(url), AUTH0_DOMAIN.env);
+        let reply = http::attempt(build()?, method, &redact(url), AUTH0_DOMAIN.env);
         let answer = reply.as_ref().ok().map(|r| (r.status, r.resp.headers()));
         self.pacer.answer(ticket, answer);
         let reply = reply.map_err(|failed| match failed {
             Unanswered::Final(d) => fail(anyhow!("{method} {path}: {d}")),
             Unanswered::Passing(d) => again(format!("{method} {path}: {d}"), None),
         })?;
-        let (status, retry_after) = (reply.status, reply.retry_after);
-        Err(match (reply.verdict, retry_after) {
-            (Verdict::Retry { .. }, _) if status != 429 => Attempt::Again {
-                why: format!("Auth0 answered {status} to {method} {path}"),
-                wait: retry_after,
-            },
-            // The budget holds the next request back for the Retry-After, or until its model
-            // of the bucket has a token again.
-            (Verdict::Retry { .. }, asked) => Attempt::Again {
-                why: format!(
-                    "Auth0 rate limit reached (429) on {method} {path}{}",
-                    asked
-                        .map(|w| format!(", asked to wait {}", retry::human(w)))
-                        .unwrap_or_default()
-                ),
-                wait: Some(Duration::ZERO),
-            },
-            _ => return Ok(reply),
-        })
+        if let Verdict::Retry { .. } = reply.verdict {
+            let (status, asked) = (reply.status, reply.retry_after);
+            let asked_words = asked.map(|w| format!(", asked to wait {}", retry::human(w)));
+            let why = format!("Auth0 answered {status} to {method} {path}");
+            // After a 429 the budget holds the next request back for the Retry-After, or until
+            // its model of the bucket has a token again.
+            let wait = if status == 429 {
+                Some(Duration::ZERO)
+            } else {
+                asked
+            };
+            return Err(again(why + &asked_words.unwrap_or_default(), wait));
+        }
+        Ok(reply)
     }
 }
 
