@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 pub use crate::redact::{redact, redact_raw, snippet};
 use crate::settings::CA_CERT;
 use reqwest::blocking::{Client, RequestBuilder, Response};
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -242,8 +243,7 @@ fn size(bytes: usize) -> String {
 
 /// At most `max` bytes of an answer, lossily, for an error message: the rest is never read, so
 /// an endless body costs `max` bytes. A body that fails half-way gives what arrived.
-pub fn read_prefix(resp: reqwest::blocking::Response, max: usize) -> String {
-    use std::io::Read;
+pub fn read_prefix(resp: Response, max: usize) -> String {
     let mut buf = Vec::new();
     let _ = resp.take(max as u64).read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
@@ -251,12 +251,10 @@ pub fn read_prefix(resp: reqwest::blocking::Response, max: usize) -> String {
 
 /// The whole body of an answer, or [`TooLarge`] when it is (or says it is) over `max` bytes,
 /// or [`ReadFailed`]. Memory stays under `max` whatever the server sends.
-pub fn read_capped(resp: reqwest::blocking::Response, max: usize) -> Result<Vec<u8>> {
-    use std::io::Read;
+pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
     if resp.content_length().is_some_and(|n| n > max as u64) {
         return Err(TooLarge { max }.into());
     }
-    let mut resp = resp;
     let mut buf = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
     let mut chunk = vec![0; 64 * 1024];
     loop {
