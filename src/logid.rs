@@ -101,12 +101,9 @@ pub fn parse_start_from(value: &str, now: SystemTime) -> Result<String, String> 
         now.checked_sub(age)
             .ok_or_else(|| format!("the age '{value}' reaches before 1970; {forms}"))?
     } else {
-        let full = if value.len() == 10 {
-            format!("{value}T00:00:00Z")
-        } else {
-            value.to_string()
-        };
-        humantime::parse_rfc3339_weak(&full)
+        // A date alone is its first moment.
+        humantime::parse_rfc3339_weak(&format!("{value}T00:00:00Z"))
+            .or_else(|_| humantime::parse_rfc3339_weak(value))
             .map_err(|_| format!("'{value}' is not a log id, date, date-time or age; {forms}"))?
     };
     if moment > now + CLOCK_SKEW {

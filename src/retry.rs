@@ -96,7 +96,6 @@ fn wait(
     part: Part,
     why: &str,
 ) -> Result<(), String> {
-    let stopping = || format!("{why} (not retried: the run is stopping)");
     let past = || {
         format!(
             "{why}; the next attempt would come in {}, after {MAX_RUN_TIME}, so the run ends now instead of waiting for it (the next run goes on)",
@@ -105,7 +104,7 @@ fn wait(
     };
     let give_up = |cause| match cause {
         Cause::Deadline => past(),
-        _ => stopping(),
+        _ => format!("{why} (not retried: the run is stopping)"),
     };
     if let Some(cause) = stop.stopped(part) {
         return Err(give_up(cause));
