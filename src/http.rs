@@ -70,8 +70,7 @@ pub enum Verdict {
 }
 
 /// What is retried (Vector's `RetryLogic`), as Standard Webhooks, Svix and Vector do it, with
-/// the answers about the endpoint told apart from those about the payload. A 3xx is never
-/// followed: a redirect would carry the body and its signature to another host.
+/// the answers about the endpoint told apart from those about the payload.
 pub fn classify(status: u16) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
