@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 pub use crate::redact::{redact, redact_raw, snippet};
 use crate::settings::CA_CERT;
 use reqwest::blocking::{Client, RequestBuilder, Response};
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -38,17 +39,11 @@ pub fn client(cfg: &ClientConfig) -> Result<Client> {
     if let Some(path) = &cfg.ca_cert {
         let name = CA_CERT.label();
         let pem = crate::files::read_setting(&name, path, crate::files::CA_CERT_CAP)?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            crate::exit::settings(format!(
-                "{name} {}: not a PEM certificate file ({e})",
-                path.display()
-            ))
-        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default();
         if certs.is_empty() {
-            return Err(crate::exit::settings(format!(
-                "{name} {}: no certificate in it",
-                path.display()
-            )));
+            let shown = path.display();
+            let why = format!("{name} {shown}: not a PEM file of certificates");
+            return Err(crate::exit::settings(why));
         }
         for c in certs {
             b = b.add_root_certificate(c);
@@ -75,10 +70,7 @@ pub enum Verdict {
 }
 
 /// What is retried (Vector's `RetryLogic`), as Standard Webhooks, Svix and Vector do it, with
-/// the answers that concern the endpoint told apart from those that concern the payload. Each
-/// client only words the outcome (Auth0 replaces a token on 401/403, the webhook splits a
-/// refused batch). A 3xx is never followed: a redirect would carry the body and its signature
-/// to another host.
+/// the answers about the endpoint told apart from those about the payload.
 pub fn classify(status: u16) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
@@ -92,39 +84,35 @@ pub fn classify(status: u16) -> Verdict {
     }
 }
 
-/// What to change when a transport error is a refused certificate, which no wait changes (so
-/// it is not retried); `None` for a passing failure. Looks down the error's causes (reqwest's
-/// stack wraps rustls' error in `io::Error`s). `setting` names where the address came from.
+/// What to change when a transport error is a refused certificate, which no wait changes;
+/// `None` for a passing failure. `setting` names where the address came from.
 fn refused_certificate(err: &(dyn std::error::Error + 'static), setting: &str) -> Option<String> {
-    use rustls::{CertificateError, Error as Tls};
+    use rustls::{CertificateError as Cert, Error as Tls};
     let mut next = Some(err);
     while let Some(e) = next {
-        let fix = match e.downcast_ref::<Tls>() {
-            Some(Tls::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => format!(
-                "the certificate is for another host name: set {setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
-            ),
-            // Not signed by a trusted CA (a private CA, self-signed), expired, or malformed.
-            Some(Tls::InvalidCertificate(_)) => format!(
-                "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {setting}",
-                CA_CERT.label()
-            ),
-            _ => {
-                // An io::Error's `source` is its inner error's source, skipping the inner one.
-                next = match e
-                    .downcast_ref::<std::io::Error>()
-                    .and_then(|io| io.get_ref())
-                {
-                    Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-                    None => e.source(),
-                };
-                continue;
-            }
+        if let Some(Tls::InvalidCertificate(why)) = e.downcast_ref::<Tls>() {
+            let fix = match why {
+                Cert::NotValidForName | Cert::NotValidForNameContext { .. } => format!(
+                    "the certificate is for another host name: set {setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
+                ),
+                // Not signed by a trusted CA (a private CA, self-signed), expired, or malformed.
+                _ => format!(
+                    "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {setting}",
+                    CA_CERT.label()
+                ),
+            };
+            return Some(format!(
+                "{fix}; not retried, as waiting does not change a certificate"
+            ));
+        }
+        // An io::Error's `source` is its inner error's source, skipping the inner one.
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
         };
-        return Some(format!(
-            "{fix}; not retried, as waiting does not change a certificate"
-        ));
     }
     None
 }
@@ -148,8 +136,7 @@ pub enum Unanswered {
 }
 
 /// One attempt of `req`, for every client: sent, shown in `-v` lines as `method shown` (never
-/// a secret URL), and told apart: an answer (classified, with its `Retry-After`), a refused
-/// certificate (`setting` names where the address came from), or a passing failure.
+/// a secret URL), and told apart: an answer, a refused certificate, or a passing failure.
 pub fn attempt(
     req: RequestBuilder,
     method: &str,
@@ -189,16 +176,7 @@ fn describe(err: &reqwest::Error) -> String {
     } else {
         "failed"
     };
-    let mut msg = kind.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
+    let mut msg = causes(kind, err);
     if msg.contains("certificate") {
         msg.push_str(" (certificates are always verified; for a private CA give --ca-cert)");
     }
@@ -210,26 +188,36 @@ fn describe(err: &reqwest::Error) -> String {
     crate::secret::scrub(&msg)
 }
 
+/// `kind`, then each of `err`'s causes that it does not already say.
+fn causes(kind: &str, err: &dyn std::error::Error) -> String {
+    let mut msg = kind.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}
+
 /// What went wrong while reading an answer's body, as a short phrase ("timed out while reading
 /// the answer: ...", "failed while reading the answer: connection reset by peer").
 fn describe_io(err: &std::io::Error) -> String {
     let inner = err
         .get_ref()
         .and_then(|e| e.downcast_ref::<reqwest::Error>());
-    let (timed_out, what) = match inner {
-        Some(e) => (e.is_timeout(), describe(e)),
-        None => (err.kind() == std::io::ErrorKind::TimedOut, err.to_string()),
-    };
-    let what = ["timed out", "failed while reading the answer"]
-        .iter()
-        .fold(what.as_str(), |w, p| w.strip_prefix(p).unwrap_or(w));
+    let timed_out = inner.map_or(err.kind() == std::io::ErrorKind::TimedOut, |e| {
+        e.is_timeout()
+    });
     let how = if timed_out { "timed out" } else { "failed" };
-    let sep = if what.is_empty() || what.starts_with(':') {
-        ""
-    } else {
-        ": "
+    let what = match inner {
+        Some(e) => causes("", e),
+        None => format!(": {err}"),
     };
-    crate::secret::scrub(&format!("{how} while reading the answer{sep}{what}"))
+    crate::secret::scrub(&format!("{how} while reading the answer{what}"))
 }
 
 /// An answer's body was larger than the most this tool reads of it.
@@ -245,34 +233,27 @@ pub struct TooLarge {
 pub struct ReadFailed(pub String);
 
 fn size(bytes: usize) -> String {
-    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
-        format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
-        format!("{} KiB", bytes >> 10)
-    } else {
-        format!("{bytes} bytes")
+    match bytes.trailing_zeros() {
+        20.. => format!("{} MiB", bytes >> 20),
+        10.. => format!("{} KiB", bytes >> 10),
+        _ => format!("{bytes} bytes"),
     }
 }
 
-/// At most `max` bytes of an answer, decoded lossily, for an error message; the rest is never
-/// read (the connection is dropped with the response), so an endless body costs `max` bytes.
-/// A body that fails half-way gives what arrived.
-pub fn read_prefix(resp: reqwest::blocking::Response, max: usize) -> String {
-    use std::io::Read;
+/// At most `max` bytes of an answer, lossily, for an error message: the rest is never read, so
+/// an endless body costs `max` bytes. A body that fails half-way gives what arrived.
+pub fn read_prefix(resp: Response, max: usize) -> String {
     let mut buf = Vec::new();
     let _ = resp.take(max as u64).read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// The whole body of an answer, or an error: [`TooLarge`] when it is (or says it is) over
-/// `max` bytes, [`ReadFailed`] when the connection failed on the way. Memory stays under `max`
-/// whatever the server sends.
-pub fn read_capped(resp: reqwest::blocking::Response, max: usize) -> Result<Vec<u8>> {
-    use std::io::Read;
+/// The whole body of an answer, or [`TooLarge`] when it is (or says it is) over `max` bytes,
+/// or [`ReadFailed`]. Memory stays under `max` whatever the server sends.
+pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
     if resp.content_length().is_some_and(|n| n > max as u64) {
         return Err(TooLarge { max }.into());
     }
-    let mut resp = resp;
     let mut buf = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
     let mut chunk = vec![0; 64 * 1024];
     loop {
@@ -288,7 +269,7 @@ pub fn read_capped(resp: reqwest::blocking::Response, max: usize) -> Result<Vec<
         // Doubling, but never past the cap: the buffer stays under `max`, where Vec's own
         // growth would reach twice that.
         if buf.capacity() < buf.len() + n {
-            let want = (buf.capacity() * 2).max(buf.len() + n).min(max);
+            let want = (buf.capacity() * 2).clamp(buf.len() + n, max);
             buf.reserve_exact(want - buf.len());
         }
         buf.extend_from_slice(&chunk[..n]);

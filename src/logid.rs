@@ -36,18 +36,12 @@ pub fn stored_at(id: &str) -> Option<SystemTime> {
     if id.len() != LEN || !id.starts_with(PREFIX) || !id.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let t = &id[3..20];
-    let rfc = format!(
-        "{}-{}-{}T{}:{}:{}.{}Z",
-        &t[0..4],
-        &t[4..6],
-        &t[6..8],
-        &t[8..10],
-        &t[10..12],
-        &t[12..14],
-        &t[14..17]
-    );
-    humantime::parse_rfc3339(&rfc).ok()
+    // YYYYMMDDhhmmssSSS -> YYYY-MM-DDThh:mm:ss.SSSZ, from the end so the places hold.
+    let mut rfc = id[3..20].to_string();
+    for (at, sep) in [14, 12, 10, 8, 6, 4].into_iter().zip(".::T--".chars()) {
+        rfc.insert(at, sep);
+    }
+    humantime::parse_rfc3339(&(rfc + "Z")).ok()
 }
 
 /// The longest id placed: twice the 56 digits Auth0 writes, still a short `from` in a URL.
@@ -107,21 +101,16 @@ pub fn parse_start_from(value: &str, now: SystemTime) -> Result<String, String> 
         now.checked_sub(age)
             .ok_or_else(|| format!("the age '{value}' reaches before 1970; {forms}"))?
     } else {
-        let full = if value.len() == 10 {
-            format!("{value}T00:00:00Z")
-        } else {
-            value.to_string()
-        };
-        humantime::parse_rfc3339_weak(&full)
+        // A date alone is its first moment.
+        humantime::parse_rfc3339_weak(&format!("{value}T00:00:00Z"))
+            .or_else(|_| humantime::parse_rfc3339_weak(value))
             .map_err(|_| format!("'{value}' is not a log id, date, date-time or age; {forms}"))?
     };
     if moment > now + CLOCK_SKEW {
         return Err(format!("'{value}' is in the future; {forms}"));
     }
-    if moment < humantime::parse_rfc3339("2000-01-01T00:00:00Z").expect("a valid date") {
-        return Ok(oldest());
-    }
-    Ok(at(moment))
+    // Ids of moments sort as the moments: none starts before the oldest.
+    Ok(at(moment).max(oldest()))
 }
 
 #[cfg(test)]

@@ -10,23 +10,25 @@ use base64::Engine;
 use hyper_util::client::proxy::matcher::Matcher;
 use reqwest::Url;
 
-/// The first of these variables that is set and not empty, as curl and reqwest read them.
-fn first(env: Env, names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .find_map(|n| env(n))
-        .filter(|v| !v.trim().is_empty())
-}
-
-/// The proxy variables' values: (ALL_PROXY, HTTP_PROXY, HTTPS_PROXY, NO_PROXY).
-fn settings(env: Env) -> [Option<String>; 4] {
+/// ALL_PROXY, HTTP_PROXY, HTTPS_PROXY and NO_PROXY, each from the first of its names that is
+/// set (upper case, then lower case), as curl and reqwest read them; empty when none is.
+fn settings(env: Env) -> [String; 4] {
+    let first = |name: &str| {
+        env(name)
+            .or_else(|| env(&name.to_lowercase()))
+            .unwrap_or_default()
+    };
+    // Under CGI, HTTP_PROXY can be set by a client's `Proxy:` header (httpoxy), so reqwest
+    // ignores it there; so does this.
+    let http = match env("REQUEST_METHOD") {
+        Some(_) => String::new(),
+        None => first("HTTP_PROXY"),
+    };
     [
-        first(env, &["ALL_PROXY", "all_proxy"]),
-        // Under CGI, HTTP_PROXY can be set by a client's `Proxy:` header (httpoxy), so reqwest
-        // ignores it there; so does this.
-        first(env, &["HTTP_PROXY", "http_proxy"]).filter(|_| env("REQUEST_METHOD").is_none()),
-        first(env, &["HTTPS_PROXY", "https_proxy"]),
-        first(env, &["NO_PROXY", "no_proxy"]),
+        first("ALL_PROXY"),
+        http,
+        first("HTTPS_PROXY"),
+        first("NO_PROXY"),
     ]
 }
 
@@ -35,21 +37,8 @@ fn settings(env: Env) -> [Option<String>; 4] {
 /// itself uses, so `check` says what a run does.
 pub fn proxy_for(url: &Url, env: Env) -> Option<String> {
     let [all, http, https, no] = settings(env);
-    let mut b = Matcher::builder();
-    if let Some(v) = all {
-        b = b.all(v);
-    }
-    if let Some(v) = http {
-        b = b.http(v);
-    }
-    if let Some(v) = https {
-        b = b.https(v);
-    }
-    if let Some(v) = no {
-        b = b.no(v);
-    }
-    let uri: http::Uri = url.as_str().parse().ok()?;
-    let hit = b.build().intercept(&uri)?;
+    let matcher = Matcher::builder().all(all).http(http).https(https).no(no);
+    let hit = matcher.build().intercept(&url.as_str().parse().ok()?)?;
     let shown = hit.uri().to_string();
     let shown = shown.trim_end_matches('/');
     Some(
@@ -64,7 +53,7 @@ pub fn proxy_for(url: &Url, env: Env) -> Option<String> {
 /// password, `user:password` and the `Proxy-Authorization` value made of them.
 pub fn register_secrets(env: Env) {
     let [all, http, https, _] = settings(env);
-    for raw in [all, http, https].into_iter().flatten() {
+    for raw in [all, http, https] {
         let with_scheme = match raw.contains("://") {
             true => raw.clone(),
             false => format!("http://{raw}"),
@@ -74,21 +63,19 @@ pub fn register_secrets(env: Env) {
             crate::secret::register(&raw);
             continue;
         };
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
+        let Some(pass) = url.password() else {
+            continue;
         };
-        if let Some(pass) = url.password() {
-            let (user, pass) = (decode(url.username()), decode(pass));
-            crate::secret::register(url.password().unwrap_or_default());
-            crate::secret::register(&pass);
-            let pair = format!("{user}:{pass}");
-            crate::secret::register(&pair);
-            crate::secret::register(
-                &base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()),
-            );
+        let decode = |s: &str| {
+            let pairs = format!("x={s}");
+            let pairs = url::form_urlencoded::parse(pairs.as_bytes());
+            pairs.map(|(_, v)| v.into_owned()).collect::<String>()
+        };
+        let (user, decoded) = (decode(url.username()), decode(pass));
+        let pair = format!("{user}:{decoded}");
+        let header = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
+        for secret in [pass, &decoded, &pair, &header] {
+            crate::secret::register(secret);
         }
     }
 }

@@ -51,15 +51,14 @@ pub enum Attempt<T> {
     /// Worth another attempt. `why` names the problem for messages; `wait` is what the server
     /// asked for (`Retry-After`, a rate-limit reset), else backoff decides.
     Again { why: String, wait: Option<Duration> },
-    /// A step toward the result that is not a failure (a token fetched before the request it
-    /// is for): the next attempt follows at once, and counts like any other.
+    /// A step toward the result that is not a failure (a refused token forgotten, so the next
+    /// attempt fetches a fresh one): the next attempt follows at once, and counts like any other.
     Step,
 }
 
 /// Attempts and waits until an attempt is [`Attempt::Done`], `max_attempts` are spent, the run
-/// stops (`stop` fires for a cause that stops `part`), or the next attempt would come after the
-/// deadline: the token's, or `until` when that is earlier. The attempt gets its number (0 for
-/// the first, which is always made); `-v` hears of each retry. Err says why it gave up.
+/// stops (for `part`), or the next attempt would come after the deadline (the token's, or
+/// `until` when earlier). The attempt gets its number, from 0. Err says why it gave up.
 pub fn run<T>(
     until: Option<Instant>,
     stop: &Stop,
@@ -88,10 +87,8 @@ pub fn run<T>(
     }
 }
 
-/// Sleeps `pause` unless the run stops. A pause that would end after the deadline (the
-/// token's, or `until`: a `Retry-After` beyond MAX_RUN_TIME) gives up at once, saying so,
-/// instead of idling until then; the next run goes on. The one place a wait meets the
-/// deadline, and a timed wait on the token: a signal ends it at once.
+/// Sleeps `pause` unless the run stops; a pause that would end after the deadline gives up at
+/// once, saying so, instead of idling until then. The one place a wait meets the deadline.
 fn wait(
     pause: Duration,
     until: Option<Instant>,
@@ -99,7 +96,6 @@ fn wait(
     part: Part,
     why: &str,
 ) -> Result<(), String> {
-    let stopping = || format!("{why} (not retried: the run is stopping)");
     let past = || {
         format!(
             "{why}; the next attempt would come in {}, after {MAX_RUN_TIME}, so the run ends now instead of waiting for it (the next run goes on)",
@@ -108,7 +104,7 @@ fn wait(
     };
     let give_up = |cause| match cause {
         Cause::Deadline => past(),
-        _ => stopping(),
+        _ => format!("{why} (not retried: the run is stopping)"),
     };
     if let Some(cause) = stop.stopped(part) {
         return Err(give_up(cause));

@@ -4,6 +4,8 @@
 //! sent) is scrubbed with [`scrub`] before it is printed, stored or sent to Slack.
 
 use serde::{Deserialize, Deserializer, Serialize};
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::RwLock;
 
@@ -13,7 +15,7 @@ pub struct Secret(String);
 
 /// Every secret value made in this process, longest first (so a secret that contains another is
 /// replaced whole).
-static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+static KNOWN: RwLock<BTreeSet<(Reverse<usize>, String)>> = RwLock::new(BTreeSet::new());
 
 /// Values shorter than this are not scrubbed: replacing every "a" in a message would destroy it,
 /// and a secret that short protects nothing anyway.
@@ -27,10 +29,7 @@ pub fn register(value: &str) {
         return;
     }
     let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
-    if !known.iter().any(|k| k == value) {
-        known.push(value.to_string());
-        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
-    }
+    known.insert((Reverse(value.len()), value.to_string()));
 }
 
 /// `text` with every registered secret replaced by `***`. Use it on anything a server sent
@@ -38,7 +37,7 @@ pub fn register(value: &str) {
 pub fn scrub(text: &str) -> String {
     let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
     let mut out = text.to_string();
-    for k in known.iter() {
+    for (_, k) in known.iter() {
         if out.contains(k.as_str()) {
             out = out.replace(k.as_str(), "***");
         }

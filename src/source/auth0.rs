@@ -13,12 +13,12 @@ use crate::secret::Secret;
 use crate::settings::{
     AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_DOMAIN, AUTH0_RATE_LIMIT, BATCH_SIZE, MAX_RUN_TIME,
 };
-use crate::source::pacer::{Pacer, Share, Ticket};
+use crate::source::pacer::{Pacer, Share};
 use crate::state::CachedToken;
 use crate::stop::{Part, Stop};
 use anyhow::{Result, anyhow, bail};
 use reqwest::Url;
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -43,9 +43,8 @@ pub struct Auth0Config {
 /// Which page to ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
-    /// The newest logs, in search mode: only `check` uses it, to show how fresh the tenant's
-    /// logs are. Never for delivery: search mode sorts by the date an event happened, not by
-    /// the id (the time Auth0 stored it), so paging by it skips logs stored late.
+    /// The newest logs, in search mode, for `check` only: search mode sorts by the date an
+    /// event happened, not by when Auth0 stored it, so paging by it skips logs stored late.
     Newest,
     /// Checkpoint mode: the logs after this id.
     After(String),
@@ -61,7 +60,7 @@ pub struct Page {
     pub next: Option<String>,
 }
 
-/// Requests for one page, token requests included, before the run gives up on Auth0.
+/// Attempts at one page, failed token requests included, before the run gives up on Auth0.
 const MAX_ATTEMPTS: u32 = 8;
 /// Fresh tokens for one page before a 401 or 403 means the credentials are refused.
 const MAX_REFRESHES: u32 = 3;
@@ -71,9 +70,8 @@ const MAX_MALFORMED: u32 = 3;
 /// A cached token is replaced this long before it expires.
 const TOKEN_MARGIN: u64 = 600;
 const AUTH0_TIMEOUT: Duration = Duration::from_secs(30);
-/// The most of one Auth0 answer (a page of logs, a token) that is read. 100 real logs are a
-/// few hundred KB, rarely a few MB; anything past this is a broken or hostile server, and
-/// reading on would only exhaust memory.
+/// The most of one Auth0 answer that is read. 100 real logs are a few hundred KB, rarely a few
+/// MB; past this is a broken or hostile server, and reading on would only exhaust memory.
 pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// Owns its client and settings, so the fetch thread can outlive a run stopped by a signal.
@@ -94,35 +92,27 @@ fn now_unix() -> u64 {
         .as_secs()
 }
 
-/// Whether a cached token may still be used for this client.
-pub fn token_usable(token: &CachedToken, client_id: &str, now: u64) -> bool {
-    usable_until(token, client_id).is_some_and(|until| until > now)
-}
-
 /// The last moment (Unix seconds) a run uses this cached token for this client instead of
 /// asking for a new one; `None` for another client's token.
 pub fn usable_until(token: &CachedToken, client_id: &str) -> Option<u64> {
     (token.client_id == client_id).then(|| token.expires_at.saturating_sub(TOKEN_MARGIN))
 }
 
-/// The access token and its expiry (Unix seconds) from a token answer's body. The body is only
-/// quoted in an error when it cannot hold a token: a form-encoded answer
-/// (`access_token=...&token_type=...`) is named by its keys alone.
+/// The access token and its expiry (Unix seconds) from a token answer's body. A form-encoded
+/// answer (`access_token=...&token_type=...`) is named in the error by its keys alone.
 pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
     let text = String::from_utf8_lossy(body);
     let v: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(_) => {
-            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(text.trim().as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            if pairs.iter().any(|(k, _)| k.contains("token")) {
-                for (k, v) in &pairs {
+            let (keys, values): (Vec<_>, Vec<_>) =
+                url::form_urlencoded::parse(text.trim().as_bytes()).unzip();
+            if keys.iter().any(|k| k.contains("token")) {
+                for (k, v) in keys.iter().zip(&values) {
                     if k.ends_with("token") || k.contains("secret") {
                         crate::secret::register(v);
                     }
                 }
-                let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
                 bail!(
                     "Auth0's token answer is form-encoded, not JSON (keys {}; values not shown): is {AUTH0_DOMAIN} an Auth0 tenant?",
                     keys.join(", ")
@@ -141,41 +131,44 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
     Ok((token, now.saturating_add(expires_in)))
 }
 
-/// A 3xx from Auth0, which is never followed: where it pointed, without secrets.
-fn redirect_error(
-    status: u16,
-    method: &str,
-    url: &reqwest::Url,
-    headers: &HeaderMap,
-) -> anyhow::Error {
-    let location = match headers.get(reqwest::header::LOCATION) {
-        Some(v) => {
-            let raw = String::from_utf8_lossy(v.as_bytes());
-            match url.join(&raw) {
-                Ok(to) => format!("to {}", redact(&to)),
-                Err(_) => format!("to '{}'", redact_raw(&raw)),
-            }
-        }
-        None => "without a Location".to_string(),
-    };
-    anyhow!(
-        "Auth0 answered {status} to {method} {}, a redirect {location}; redirects are never followed (they would carry the credentials elsewhere): set {AUTH0_DOMAIN} to the host that answers itself",
-        url.path()
-    )
-}
-
-/// An answer's body, at most [`MAX_ANSWER_BYTES`], as text.
-fn body_text(resp: Response, method: &str, url: &reqwest::Url) -> Result<String> {
-    let path = url.path();
-    let bytes = read_capped(resp, MAX_ANSWER_BYTES).map_err(|e| match e.downcast::<TooLarge>() {
+/// An answer's body, at most [`MAX_ANSWER_BYTES`], as text, when it is a 200. Otherwise an
+/// error: a redirect (never followed) names where it pointed, without secrets; a 401 or 403 is
+/// [`CredentialsRefused`]; a body cut off on the way is [`ReadFailed`], worth another attempt.
+fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
+    let (status, path) = (reply.status, url.path());
+    if let Verdict::Misconfigured(300..=399) = reply.verdict {
+        let to = reply.resp.headers().get(reqwest::header::LOCATION);
+        let to = to.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let location = match to.as_deref().map(|raw| (raw, url.join(raw))) {
+            Some((_, Ok(to))) => format!("to {}", redact(&to)),
+            Some((raw, Err(_))) => format!("to '{}'", redact_raw(raw)),
+            None => "without a Location".to_string(),
+        };
+        bail!(
+            "Auth0 answered {status} to {method} {path}, a redirect {location}; redirects are never followed (they would carry the credentials elsewhere): set {AUTH0_DOMAIN} to the host that answers itself"
+        );
+    }
+    let bytes = read_capped(reply.resp, MAX_ANSWER_BYTES).map_err(|e| match e.downcast::<TooLarge>() {
         Ok(big) => anyhow!(
             "Auth0's answer to {method} {path}: {big}; a proxy or server in the way is misbehaving, or a log in it is huge (nothing was delivered from it, the checkpoint stays; pages are always 100 logs, whatever {BATCH_SIZE})"
         ),
         Err(e) => e.context(format!("{method} {path}")),
     })?;
     // Without a copy when it is UTF-8, as it should be: a copy would double the cost.
-    Ok(String::from_utf8(bytes)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    match status {
+        200 => Ok(text),
+        401 | 403 => Err(CredentialsRefused {
+            status,
+            snippet: snippet(&text),
+        }
+        .into()),
+        _ => bail!(
+            "Auth0 answered {status} to {method} {path}: {}",
+            snippet(&text)
+        ),
+    }
 }
 
 /// Auth0 refused the client credentials or the token made from them: `check` tells this from
@@ -191,17 +184,22 @@ pub struct CredentialsRefused {
     snippet: String,
 }
 
-pub fn credentials_error(status: u16, body: &str) -> anyhow::Error {
-    CredentialsRefused {
-        status,
-        snippet: snippet(body),
-    }
-    .into()
+/// What one Auth0 request came to short of a usable answer: another attempt, a failure, or
+/// [`Attempt::Step`] when a refused token was forgotten (a fresh one goes in the next attempt).
+type Step = Attempt<Result<Page>>;
+
+fn fail(e: anyhow::Error) -> Step {
+    Attempt::Done(Err(e))
+}
+
+fn again(why: String, wait: Option<Duration>) -> Step {
+    Attempt::Again { why, wait }
 }
 
 impl Auth0 {
     pub fn new(http: Client, cfg: Auth0Config, cached: Option<CachedToken>) -> Self {
-        let cached = cached.filter(|t| token_usable(t, &cfg.client_id, now_unix()));
+        let now = now_unix();
+        let cached = cached.filter(|t| usable_until(t, &cfg.client_id).is_some_and(|u| u > now));
         Auth0 {
             http,
             pacer: Pacer::new(cfg.rate_limit),
@@ -221,24 +219,15 @@ impl Auth0 {
         self.cached().clone()
     }
 
-    fn url(&self, path: &str) -> reqwest::Url {
-        self.cfg
-            .base_url
-            .join(path)
-            .expect("a path joins a base URL")
-    }
-
     fn cached(&self) -> std::sync::MutexGuard<'_, Option<CachedToken>> {
         self.token.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached token, or what this attempt came to while asking for one: a fetched token
-    /// is cached, recorded in `fetched` (so a refusal of it is known to be final) and ends the
-    /// attempt with [`Step::Fetched`], the page's request going in the next one. One cursor
-    /// fetches while the others wait for it.
+    /// The cached token, else one fetched and cached (and recorded in `fetched`, so a refusal
+    /// of it is known to be final). One cursor fetches while the others wait for it.
     fn token(
         &self,
-        deadline: Instant,
+        until: Instant,
         stop: &Stop,
         fetched: &mut Option<Secret>,
     ) -> Result<Secret, Step> {
@@ -246,87 +235,58 @@ impl Auth0 {
         if let Some(t) = self.cached().as_ref() {
             return Ok(t.access_token.clone());
         }
-        let fresh = self.fetch_token(deadline, stop)?;
-        *fetched = Some(fresh.access_token.clone());
-        *self.cached() = Some(fresh);
-        Err(Step::Fetched)
-    }
-
-    /// Auth0 refused `used`: forget it, unless another cursor has already replaced it.
-    fn forget_token(&self, used: &Secret) {
-        let mut cached = self.cached();
-        if cached.as_ref().map(|t| &t.access_token) == Some(used) {
-            *cached = None;
-        }
-    }
-
-    /// One token request: the token, or what the attempt came to.
-    fn fetch_token(&self, deadline: Instant, stop: &Stop) -> Result<CachedToken, Step> {
-        let url = self.url("oauth/token");
-        let body = serde_json::json!({
+        let url = self
+            .cfg
+            .base_url
+            .join("oauth/token")
+            .expect("a path joins a base URL");
+        let form = serde_json::json!({
             "grant_type": "client_credentials",
             "client_id": self.cfg.client_id,
             "client_secret": self.cfg.client_secret.expose(),
             "audience": self.cfg.audience.as_str(),
         });
-        let Reply {
-            status,
-            verdict,
-            resp,
-            ..
-        } = self.send(&mut None, deadline, stop, "POST", &url, || {
-            Ok(self
-                .http
-                .post(url.clone())
-                .timeout(AUTH0_TIMEOUT)
+        let reply = self.send(until, stop, "POST", &url, || {
+            let req = self.http.post(url.clone()).timeout(AUTH0_TIMEOUT);
+            Ok(req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.to_string()))
+                .body(form.to_string()))
         })?;
-        let headers = resp.headers().clone();
-        let text = body_text(resp, "POST", &url).map_err(Step::read)?;
-        match verdict {
-            Verdict::Delivered if status == 200 => {}
-            Verdict::Misconfigured(300..=399) => {
-                return Err(Step::Fail(redirect_error(status, "POST", &url, &headers)));
-            }
-            Verdict::Misconfigured(401 | 403) => {
-                return Err(Step::Fail(credentials_error(status, &text)));
-            }
-            _ => {
-                return Err(Step::Fail(anyhow!(
-                    "Auth0 answered {status} to the token request: {}",
-                    snippet(&text)
-                )));
-            }
-        }
-        let (access_token, expires_at) =
-            parse_token(text.as_bytes(), now_unix()).map_err(Step::Fail)?;
-        Ok(CachedToken {
-            access_token,
+        let (access_token, expires_at) = match body(reply, "POST", &url) {
+            Ok(text) => parse_token(text.as_bytes(), now_unix()).map_err(fail)?,
+            Err(e) if e.is::<ReadFailed>() => return Err(again(format!("{e:#}"), None)),
+            Err(e) => return Err(fail(e)),
+        };
+        *fetched = Some(access_token.clone());
+        let client_id = self.cfg.client_id.clone();
+        *self.cached() = Some(CachedToken {
+            access_token: access_token.clone(),
             expires_at,
-            client_id: self.cfg.client_id.clone(),
-        })
+            client_id,
+        });
+        Ok(access_token)
     }
 
-    /// One page of logs, in one retry loop of at most [`MAX_ATTEMPTS`] requests in all: 5xx,
-    /// 429, transport errors and malformed answers are asked again, a token is fetched when
-    /// none is cached, and a 401/403 replaces the token.
-    pub fn page(&self, cursor: &Cursor, take: u32, deadline: Instant, stop: &Stop) -> Result<Page> {
-        let mut url = self.url("api/v2/logs");
-        match cursor {
-            Cursor::Newest => {
-                url.query_pairs_mut()
-                    .append_pair("page", "0")
-                    .append_pair("per_page", &take.to_string())
-                    .append_pair("sort", "date:-1")
-                    .append_pair("include_totals", "false");
+    /// One page of logs, in at most [`MAX_ATTEMPTS`]: 5xx, 429, transport errors and malformed
+    /// answers are asked again, and a 401/403 replaces the token.
+    pub fn page(&self, cursor: &Cursor, take: u32, until: Instant, stop: &Stop) -> Result<Page> {
+        let mut url = self.cfg.base_url.join("api/v2/logs")?;
+        let take = take.to_string();
+        let query: &[(&str, &str)] = match cursor {
+            Cursor::Newest => &[
+                ("page", "0"),
+                ("per_page", &take),
+                ("sort", "date:-1"),
+                ("include_totals", "false"),
+            ],
+            Cursor::After(id) => &[("from", id), ("take", &take)],
+            Cursor::Next(next) => {
+                url = next.clone();
+                &[]
             }
-            Cursor::After(id) => {
-                url.query_pairs_mut()
-                    .append_pair("from", id)
-                    .append_pair("take", &take.to_string());
-            }
-            Cursor::Next(next) => url = next.clone(),
+        };
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
         }
         // A refused token from the cache is replaced, up to a few times: with several cursors,
         // the token one takes from the cache may be one another has just seen refused.
@@ -337,163 +297,98 @@ impl Auth0 {
         // The token this page fetched, if it did: one refused right after it was made means
         // the credentials or the scope are wrong.
         let mut fetched = None;
-        // The budget's leave for the page's request, kept over a token fetch: the fresh token
-        // goes out at once instead of waiting for the budget again.
-        let mut held = None;
-        let outcome = retry::run(
-            Some(deadline),
-            stop,
-            Part::Reading,
-            Some(MAX_ATTEMPTS),
-            |_| {
-                // The token is taken when the budget lets the request go, so it is as fresh as it
-                // can be when it is sent.
-                let mut used = None;
-                let resp = self.send(&mut held, deadline, stop, "GET", &url, || {
-                    let token = self.token(deadline, stop, &mut fetched)?;
-                    let request = self
-                        .http
-                        .get(url.clone())
-                        .timeout(AUTH0_TIMEOUT)
-                        .bearer_auth(token.expose());
-                    used = Some(token);
-                    Ok(request)
-                });
-                let Reply {
-                    status,
-                    verdict,
-                    resp,
-                    ..
-                } = match resp {
-                    Ok(reply) => reply,
-                    Err(step) => return step.into_attempt(),
-                };
-                let headers = resp.headers().clone();
-                let next = next_link(&headers);
-                // A body cut off on the way (reset, timeout) is asked again, like a malformed
-                // page; one over the size cap ends the run.
-                let text = match body_text(resp, "GET", &url) {
-                    Err(e) if e.downcast_ref::<ReadFailed>().is_none() => {
-                        return Attempt::Done(Err(e));
-                    }
-                    text => text,
-                };
-                let bad = match (verdict, text) {
-                    (Verdict::Misconfigured(300..=399), _) => {
-                        return Attempt::Done(Err(redirect_error(status, "GET", &url, &headers)));
-                    }
-                    (Verdict::Delivered, Ok(text)) if status == 200 => match parse_logs(&text) {
-                        Ok(logs) => return Attempt::Done(Ok(Page { logs, next })),
-                        Err(e) if e.is::<TooManyValues>() => return Attempt::Done(Err(e)),
-                        Err(e) => e,
-                    },
-                    (_, Err(e)) => e,
-                    // A refused token is replaced once. After that, only one from the cache (which
-                    // another cursor may have seen expire): a token fetched for this very page
-                    // that is refused again means the credentials or the scope are wrong.
-                    (Verdict::Misconfigured(401 | 403), Ok(text)) => {
-                        let from_cache = used.is_some() && used != fetched;
-                        if refreshed == 0 || refreshed < MAX_REFRESHES && from_cache {
-                            say::verbose("Auth0 refused the access token; getting a new one");
-                            refreshed += 1;
-                            if let Some(used) = &used {
-                                self.forget_token(used);
-                            }
-                            return Attempt::Step;
+        let outcome = retry::run(Some(until), stop, Part::Reading, Some(MAX_ATTEMPTS), |_| {
+            // The token is taken when the budget lets the request go, so it is as fresh as it
+            // can be when it is sent.
+            let mut used = None;
+            let reply = self.send(until, stop, "GET", &url, || {
+                let token = self.token(until, stop, &mut fetched)?;
+                let req = self.http.get(url.clone()).timeout(AUTH0_TIMEOUT);
+                Ok(req.bearer_auth(used.insert(token).expose()))
+            });
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(step) => return step,
+            };
+            let next = next_link(reply.resp.headers());
+            let bad = match body(reply, "GET", &url) {
+                Ok(text) => match parse_logs(&text) {
+                    Ok(logs) => return Attempt::Done(Ok(Page { logs, next })),
+                    Err(e) if e.is::<TooManyValues>() => return fail(e),
+                    Err(e) => e,
+                },
+                Err(e) if e.is::<ReadFailed>() => e,
+                // A refused token is replaced once. After that, only one from the cache (which
+                // another cursor may have seen expire): a token fetched for this very page
+                // that is refused again means the credentials or the scope are wrong.
+                Err(e) if e.is::<CredentialsRefused>() => {
+                    let from_cache = used.is_some() && used != fetched;
+                    if refreshed == 0 || refreshed < MAX_REFRESHES && from_cache {
+                        say::verbose("Auth0 refused the access token; getting a new one");
+                        refreshed += 1;
+                        let mut cached = self.cached();
+                        // Unless another cursor has already replaced it.
+                        if cached.as_ref().map(|t| &t.access_token) == used.as_ref() {
+                            *cached = None;
                         }
-                        return Attempt::Done(Err(credentials_error(status, &text)));
+                        return Attempt::Step;
                     }
-                    (_, Ok(text)) => {
-                        return Attempt::Done(Err(anyhow!(
-                            "Auth0 answered {status} to GET {}: {}",
-                            url.path(),
-                            snippet(&text)
-                        )));
-                    }
-                };
-                malformed += 1;
-                if malformed >= MAX_MALFORMED {
-                    return Attempt::Done(Err(bad));
+                    return fail(e);
                 }
-                let why = format!("{bad:#}");
-                say::warn(format_args!("{why}; asking again"));
-                Attempt::Again {
-                    why,
-                    wait: Some(retry::backoff(malformed, fastrand::f64())),
-                }
-            },
-        );
-        if let Some(unused) = held {
-            self.pacer.answer(unused, None);
-        }
+                Err(e) => return fail(e),
+            };
+            malformed += 1;
+            if malformed >= MAX_MALFORMED {
+                return fail(bad);
+            }
+            let why = format!("{bad:#}");
+            say::warn(format_args!("{why}; asking again"));
+            again(why, Some(retry::backoff(malformed, fastrand::f64())))
+        });
         outcome.map_err(|why| anyhow!(why))?
     }
 
-    /// Sends one request once the rate budget allows it (or with the leave in `held`, kept
-    /// when a token had to be fetched first), and tells the budget the answer. The
-    /// token endpoint is limited apart from the Management API, so its answers tell the budget
-    /// nothing. A transport error is worth another attempt, but a refused certificate is final.
+    /// Sends one request once the rate budget allows it, and tells the budget the answer (the
+    /// token endpoint, limited apart from the Management API, neither waits for nor tells it).
     fn send(
         &self,
-        held: &mut Option<Ticket>,
-        deadline: Instant,
+        until: Instant,
         stop: &Stop,
         method: &str,
-        url: &reqwest::Url,
-        build: impl FnOnce() -> Result<reqwest::blocking::RequestBuilder, Step>,
+        url: &Url,
+        build: impl FnOnce() -> Result<RequestBuilder, Step>,
     ) -> Result<Reply, Step> {
-        let counts = url.path().starts_with("/api/v2/");
-        let Some(ticket) = held
-            .take()
-            .or_else(|| self.pacer.acquire(counts, deadline, stop))
-        else {
+        let (path, counts) = (url.path(), url.path().starts_with("/api/v2/"));
+        let Some(ticket) = self.pacer.acquire(counts, until, stop) else {
             let why = match stop.stopped(Part::Reading) {
                 Some(_) => "the run is stopping".to_string(),
                 None => format!(
                     "the Auth0 rate budget ({AUTH0_RATE_LIMIT}) allows no request before {MAX_RUN_TIME}; the next run goes on"
                 ),
             };
-            return Err(Step::Fail(
-                CutShort(format!("{method} {} not sent: {why}", url.path())).into(),
+            return Err(fail(
+                CutShort(format!("{method} {path} not sent: {why}")).into(),
             ));
         };
-        let request = match build() {
-            Ok(request) => request,
-            Err(Step::Fetched) => {
-                *held = Some(ticket);
-                return Err(Step::Fetched);
-            }
-            Err(step) => {
-                self.pacer.answer(ticket, None);
-                return Err(step);
-            }
-        };
-        let reply = http::attempt(request, method, &redact(url), AUTH0_DOMAIN.env);
+        let reply = http::attempt(build()?, method, &redact(url), AUTH0_DOMAIN.env);
         let answer = reply.as_ref().ok().map(|r| (r.status, r.resp.headers()));
         self.pacer.answer(ticket, answer);
-        let path = url.path();
         let reply = reply.map_err(|failed| match failed {
-            Unanswered::Final(d) => Step::Fail(anyhow!("{method} {path}: {d}")),
-            Unanswered::Passing(d) => Step::Again(format!("{method} {path}: {d}"), None),
+            Unanswered::Final(d) => fail(anyhow!("{method} {path}: {d}")),
+            Unanswered::Passing(d) => again(format!("{method} {path}: {d}"), None),
         })?;
-        let (status, retry_after) = (reply.status, reply.retry_after);
         if let Verdict::Retry { .. } = reply.verdict {
-            let asked = retry_after.map(|w| format!(", asked to wait {}", retry::human(w)));
-            return Err(match status {
-                // The budget holds the next request back for the Retry-After, or until its
-                // model of the bucket has a token again.
-                429 => Step::Again(
-                    format!(
-                        "Auth0 rate limit reached (429) on {method} {path}{}",
-                        asked.unwrap_or_default()
-                    ),
-                    Some(Duration::ZERO),
-                ),
-                _ => Step::Again(
-                    format!("Auth0 answered {status} to {method} {path}"),
-                    retry_after,
-                ),
-            });
+            let (status, asked) = (reply.status, reply.retry_after);
+            let asked_words = asked.map(|w| format!(", asked to wait {}", retry::human(w)));
+            let why = format!("Auth0 answered {status} to {method} {path}");
+            // After a 429 the budget holds the next request back for the Retry-After, or until
+            // its model of the bucket has a token again.
+            let wait = if status == 429 {
+                Some(Duration::ZERO)
+            } else {
+                asked
+            };
+            return Err(again(why + &asked_words.unwrap_or_default(), wait));
         }
         Ok(reply)
     }
@@ -504,35 +399,6 @@ impl Auth0 {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct CutShort(String);
-
-/// What one Auth0 request came to short of an answer to read, before it is an [`Attempt`].
-pub enum Step {
-    /// Final: the page fails with this error.
-    Fail(anyhow::Error),
-    /// Worth another attempt: why, and the wait the server asked for.
-    Again(String, Option<Duration>),
-    /// A token was fetched: the next attempt sends the request.
-    Fetched,
-}
-
-impl Step {
-    /// A body that could not be read: cut off on the way is worth another attempt, too large
-    /// is final.
-    fn read(e: anyhow::Error) -> Step {
-        match e.downcast_ref::<ReadFailed>() {
-            Some(_) => Step::Again(format!("{e:#}"), None),
-            None => Step::Fail(e),
-        }
-    }
-
-    fn into_attempt<T>(self) -> Attempt<Result<T>> {
-        match self {
-            Step::Fail(e) => Attempt::Done(Err(e)),
-            Step::Again(why, wait) => Attempt::Again { why, wait },
-            Step::Fetched => Attempt::Step,
-        }
-    }
-}
 
 /// The target of a `Link` header's `rel="next"` entry.
 fn next_link(headers: &HeaderMap) -> Option<String> {
@@ -563,63 +429,31 @@ pub fn parse_next_link(value: &str) -> Option<String> {
     })
 }
 
-/// The most items one page may hold. Auth0 returns at most 100 (`take`); each item costs a
-/// small allocation, so a 16 MiB answer of `[],[],...` would otherwise take hundreds of MB.
-/// What is inside an item is never built into values (it stays text), so it needs no limit
-/// beyond the answer's size.
+/// The most items one page may hold (Auth0 sends at most 100): each costs an allocation, so a
+/// 16 MiB answer of `[],[],...` would otherwise take hundreds of MB. An item stays text.
 pub const MAX_PAGE_ITEMS: usize = 1000;
 
-/// A page holding more than [`MAX_PAGE_ITEMS`] items: refused while it is read.
+/// A page holding more than [`MAX_PAGE_ITEMS`] items: refused before its items are built.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "Auth0's logs answer holds more than {MAX_PAGE_ITEMS} items, where a page holds at most 100 logs: a proxy or server in the way is misbehaving; the checkpoint is kept"
 )]
 pub struct TooManyValues;
 
-/// A page's items as raw text, refused past [`MAX_PAGE_ITEMS`] while they are read.
-struct Items(Vec<Box<RawValue>>);
-
-impl<'de> serde::Deserialize<'de> for Items {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Items;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON array of logs")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Items, A::Error> {
-                let mut items = Vec::with_capacity(100);
-                while let Some(item) = seq.next_element::<Box<RawValue>>()? {
-                    if items.len() == MAX_PAGE_ITEMS {
-                        return Err(serde::de::Error::custom(TooManyValues));
-                    }
-                    items.push(item);
-                }
-                Ok(Items(items))
-            }
-        }
-        d.deserialize_seq(Visit)
-    }
-}
-
 /// A page must be a JSON array of logs, each with an id: anything else is an error, never a
 /// silently skipped log. Each log keeps its text as Auth0 wrote it.
 pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
-    let items = match serde_json::from_str::<Items>(text) {
-        Ok(Items(items)) => items,
-        Err(e) if e.to_string().starts_with(&TooManyValues.to_string()) => {
-            return Err(TooManyValues.into());
+    use serde::de::IgnoredAny;
+    // Counted first: items that are ignored take no memory.
+    match serde_json::from_str::<Vec<IgnoredAny>>(text) {
+        Ok(items) if items.len() > MAX_PAGE_ITEMS => return Err(TooManyValues.into()),
+        Ok(_) => {}
+        Err(_) if serde_json::from_str::<IgnoredAny>(text).is_ok() => {
+            bail!("Auth0's logs answer is not a JSON array: {}", snippet(text))
         }
-        Err(_) => {
-            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
-                bail!("Auth0's logs answer is not a JSON array: {}", snippet(text));
-            }
-            bail!("Auth0's logs answer is not JSON: {}", snippet(text));
-        }
-    };
+        Err(_) => bail!("Auth0's logs answer is not JSON: {}", snippet(text)),
+    }
+    let items: Vec<Box<RawValue>> = serde_json::from_str(text)?;
     items
         .into_iter()
         .enumerate()
@@ -684,9 +518,6 @@ mod tests {
             expires_at: 10_000,
             client_id: "a".into(),
         };
-        assert!(token_usable(&t, "a", 1_000));
-        assert!(!token_usable(&t, "b", 1_000));
-        assert!(!token_usable(&t, "a", 10_000 - TOKEN_MARGIN));
         assert_eq!(usable_until(&t, "a"), Some(10_000 - TOKEN_MARGIN));
         assert_eq!(usable_until(&t, "b"), None);
     }
@@ -813,7 +644,12 @@ mod tests {
 
     #[test]
     fn credentials_error_names_the_settings_and_scope() {
-        let m = credentials_error(401, r#"{"error":"access_denied"}"#).to_string();
+        let snippet = snippet(r#"{"error":"access_denied"}"#);
+        let m = CredentialsRefused {
+            status: 401,
+            snippet,
+        }
+        .to_string();
         assert!(
             m.contains("AUTH0_CLIENT_SECRET") && m.contains("read:logs"),
             "{m}"

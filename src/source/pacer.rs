@@ -233,11 +233,6 @@ impl Budget {
 /// The most cursors a run reads with, whatever the budget.
 pub const MAX_CURSORS: usize = 12;
 
-/// The one place the pacer waits: `d`, or less when the run stops reading. Whether to go on.
-fn wait(stop: &Stop, d: Duration) -> bool {
-    stop.sleep_until(Instant::now() + d, Part::Reading).is_ok()
-}
-
 /// The shared [`Budget`] every Auth0 request goes through.
 pub struct Pacer(Mutex<Budget>);
 
@@ -261,7 +256,8 @@ impl Pacer {
                 return Some(b.take(now, counts));
             }
             drop(b);
-            if now + d > until || !wait(stop, d) {
+            // The one place the pacer waits: less when the run stops reading.
+            if now + d > until || stop.sleep_until(now + d, Part::Reading).is_err() {
                 return None;
             }
         }
