@@ -47,9 +47,7 @@ pub struct Key {
 }
 
 /// The lock beside the file: `<file>.lock`.
-pub fn lock_path(path: &Path) -> PathBuf {
-    crate::state::lock_path(path)
-}
+pub use crate::state::lock_path;
 
 /// Takes the file's lock, waiting for it: other holders keep it only for a read, an append
 /// or a rename. Released when the returned file is dropped (or the process dies).
@@ -69,11 +67,8 @@ fn open_kept(path: &Path) -> std::io::Result<File> {
     let existed = path.exists();
     let file = open.open(path)?;
     if !existed {
-        let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        crate::owner::keep_owner(&file, None, folder)?;
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+        crate::owner::keep_owner(&file, None, folder.unwrap_or(Path::new(".")))?;
     }
     Ok(file)
 }
@@ -124,11 +119,8 @@ impl DeadLetter {
             ))
         })?;
         #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| named(format!("cannot restrict it to mode 0600 ({e})")))?;
-        }
+        (file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600)))
+            .map_err(|e| named(format!("cannot restrict it to mode 0600 ({e})")))?;
         #[cfg(not(unix))]
         let _ = file;
         Ok(DeadLetter {
@@ -189,14 +181,10 @@ impl DeadLetter {
     fn read_held(&self, file: &File) -> std::io::Result<HashSet<String>> {
         let mut held = HashSet::new();
         for line in std::io::BufReader::new(file).split(b'\n') {
-            if let Ok(Key {
-                tenant: Some(t),
-                log_id,
-            }) = serde_json::from_slice(&line?)
-                && t == self.tenant
-            {
-                held.insert(log_id);
-            }
+            match serde_json::from_slice::<Key>(&line?) {
+                Ok(key) if key.tenant.as_ref() == Some(&self.tenant) => held.insert(key.log_id),
+                _ => false,
+            };
         }
         Ok(held)
     }
@@ -213,9 +201,8 @@ fn marks_path(path: &Path) -> PathBuf {
 /// sent: until the file is rewritten without it, no redelivery sends it again.
 pub fn mark_accepted(path: &Path, key: &Key) -> std::io::Result<()> {
     let _lock = lock(path)?;
-    let mut line = serde_json::to_vec(key)?;
-    line.push(b'\n');
-    append_line(&open_kept(&marks_path(path))?, &line)
+    let line = serde_json::to_string(key)? + "\n";
+    append_line(&open_kept(&marks_path(path))?, line.as_bytes())
 }
 
 /// The records marked accepted and not yet removed from the file (read under its lock when the
@@ -247,45 +234,39 @@ pub fn forget_accepted(path: &Path) -> std::io::Result<()> {
 /// device such as /dev/null, a FIFO) is not counted, nor opened. Read a line at a time: the
 /// file may be large.
 pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
-    match std::fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => return Ok(None),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(0)),
-        Err(e) => return Err(e),
-    }
-    let file = match crate::files::open_no_block(path) {
-        Ok(f) => f,
+    let opened = std::fs::metadata(path).and_then(|meta| match meta.is_file() {
+        true => crate::files::open_no_block(path).map(Some),
+        false => Ok(None),
+    });
+    let file = match opened {
+        // The path may have been swapped for something else since it was looked at.
+        Ok(Some(file)) if file.metadata()?.is_file() => file,
+        Ok(_) => return Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(0)),
         Err(e) => return Err(e),
     };
-    // The path may have been swapped for something else since it was looked at.
-    if !file.metadata()?.is_file() {
-        return Ok(None);
-    }
     #[derive(serde::Deserialize)]
     struct Head {
-        #[serde(default)]
         tenant: Option<String>,
     }
-    let (mut named_me, mut untagged, mut unreadable, mut shared) = (0, 0, 0, false);
+    // The unreadable lines count with this tenant's records.
+    let (mut mine, mut untagged, mut shared) = (0, 0, false);
     for line in std::io::BufReader::new(file).split(b'\n') {
         let line = line?;
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
         match serde_json::from_slice::<Head>(&line) {
-            Ok(Head { tenant: Some(t) }) if t == me => named_me += 1,
-            Ok(Head { tenant: Some(_) }) => shared = true,
+            _ if line.trim_ascii().is_empty() => {}
+            Ok(Head { tenant: Some(t) }) if t != me => shared = true,
             Ok(Head { tenant: None }) => untagged += 1,
-            Err(_) => unreadable += 1,
+            Ok(_) | Err(_) => mine += 1,
         }
     }
-    let untagged_mine = if is_mine(None, me, shared) {
-        untagged
-    } else {
-        0
-    };
-    Ok(Some(named_me + untagged_mine + unreadable))
+    Ok(Some(
+        mine + if is_mine(None, me, shared) {
+            untagged
+        } else {
+            0
+        },
+    ))
 }
 
 /// Whether a record is tenant `me`'s to redeliver. A record names its tenant; one without
