@@ -7,6 +7,7 @@ pub mod pii;
 use crate::log::Log;
 use crate::settings::AUTH0_API_ENDPOINTS;
 pub use crate::settings::PayloadShape;
+use pii::Pii;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -68,28 +69,22 @@ impl Endpoint {
         Ok(out)
     }
 
-    fn matches(&self, method: Option<&str>, path: &str) -> bool {
-        if let Some(m) = &self.method
-            && !method.is_some_and(|got| got.eq_ignore_ascii_case(m))
-        {
-            return false;
-        }
-        let Some(rest) = path.strip_prefix("/api/v2/") else {
-            return false;
-        };
-        rest.strip_prefix(self.path.as_str())
-            .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
+    /// Whether a request to `rest`, the path under /api/v2/, is this endpoint or below it.
+    fn matches(&self, method: Option<&str>, rest: &str) -> bool {
+        let method_matches = (self.method.as_ref())
+            .is_none_or(|m| method.is_some_and(|got| got.eq_ignore_ascii_case(m)));
+        method_matches
+            && (rest.strip_prefix(self.path.as_str()))
+                .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
     }
 }
 
-/// `/v2/users?x=1` -> `/api/v2/users`: some logs omit the `/api` prefix, and the query never
-/// decides a match.
-pub fn normalise_path(path: &str) -> String {
+/// The path under /api/v2/ (some logs omit the `/api`), without the query: it never decides a
+/// match.
+fn under_api(path: &str) -> Option<&str> {
     let path = path.split(['?', '#']).next().unwrap_or("");
-    match path.strip_prefix("/v2/") {
-        Some(rest) => format!("/api/v2/{rest}"),
-        None => path.to_string(),
-    }
+    path.strip_prefix("/api/v2/")
+        .or_else(|| path.strip_prefix("/v2/"))
 }
 
 impl Filter {
@@ -98,29 +93,13 @@ impl Filter {
     /// log, and the masked text goes into the item as it is: nothing is parsed again. `Err`
     /// says why the log cannot be masked: it must not be sent.
     pub fn item(&self, log: &Log, shape: PayloadShape) -> Result<Vec<u8>, String> {
-        match &self.pii {
-            None => Ok(item_json(log, shape, false)),
-            Some(pii) => item_with(log, shape, false, |part, at| pii.apply_at(part, at)),
-        }
+        item_with(log, shape, false, self.pii.as_ref())
     }
 
     pub fn matches(&self, log: &Log) -> bool {
-        let Some(kind) = log.kind() else {
-            return false;
-        };
-        if !self.log_types.contains(kind) {
-            return false;
-        }
-        if self.endpoints.is_empty() {
-            return true;
-        }
-        let Some(path) = log.path() else {
-            return false;
-        };
-        let path = normalise_path(path);
-        self.endpoints
-            .iter()
-            .any(|e| e.matches(log.method(), &path))
+        let endpoint = |rest| self.endpoints.iter().any(|e| e.matches(log.method(), rest));
+        log.kind().is_some_and(|kind| self.log_types.contains(kind))
+            && (self.endpoints.is_empty() || log.path().and_then(under_api).is_some_and(endpoint))
     }
 }
 
@@ -131,28 +110,28 @@ impl Filter {
 /// parts taken from the log are its text as Auth0 wrote it (on one line), passed through as raw
 /// JSON, never parsed into numbers and printed again.
 pub fn item_json(log: &Log, shape: PayloadShape, test: bool) -> Vec<u8> {
-    let Ok(item) = item_with(log, shape, test, |part, _| {
-        Ok::<_, std::convert::Infallible>(Cow::Borrowed(part))
-    });
-    item
+    item_with(log, shape, test, None).expect("only masking refuses an item")
 }
 
-/// [`item_json`], each part of the log passed through `edit` with the keys leading to it from
-/// the log's top; the first part `edit` refuses refuses the item.
-fn item_with<E>(
+/// [`item_json`], each part of the log masked by `pii` where it lies in the log; a part that
+/// cannot be masked refuses the item.
+fn item_with(
     log: &Log,
     shape: PayloadShape,
     test: bool,
-    edit: impl for<'p> Fn(&'p str, &[&'p str]) -> Result<Cow<'p, str>, E>,
-) -> Result<Vec<u8>, E> {
+    pii: Option<&Pii>,
+) -> Result<Vec<u8>, String> {
+    fn edit<'p>(pii: Option<&Pii>, part: &'p str, at: &[&'p str]) -> Result<Cow<'p, str>, String> {
+        pii.map_or(Ok(Cow::Borrowed(part)), |pii| pii.apply_at(part, at))
+    }
     let mut out = Vec::with_capacity(log.raw().len() + 96);
     match shape {
         PayloadShape::Extension => {
             let [kind, date, request, response] = log.parts();
-            let kind = edit(&kind, &["type"])?;
-            let date = edit(&date, &["date"])?;
-            let request = edit(&request, &["details", "request"])?;
-            let response = edit(&response, &["details", "response"])?;
+            let kind = edit(pii, &kind, &["type"])?;
+            let date = edit(pii, &date, &["date"])?;
+            let request = edit(pii, &request, &["details", "request"])?;
+            let response = edit(pii, &response, &["details", "response"])?;
             let fields = [
                 ("type", &*kind),
                 ("date", &*date),
@@ -163,18 +142,16 @@ fn item_with<E>(
         }
         PayloadShape::LogStream => {
             let line = log.one_line();
-            let data = edit(&line, &[])?;
+            let data = edit(pii, &line, &[])?;
             write_item(&mut out, log.id(), &[("data", &*data)], test);
         }
     }
     Ok(out)
 }
 
-/// Writes `{"log_id": id, name: part, ..., "test": true}`: the id as a JSON string, each part
-/// as the raw JSON it is. The parts were checked as JSON when the page was read (taking a log
-/// onto one line removes only whitespace between tokens, and masking replaces whole values with
-/// JSON values), so they are not parsed again here: on a backlog that second parse cost a fifth
-/// of the run's CPU. Debug builds still check them.
+/// Writes `{"log_id": id, name: part, ..., "test": true}`, each part as the raw JSON it is:
+/// checked when the page was read, it is not parsed again (on a backlog that second parse cost
+/// a fifth of the run's CPU). Debug builds still check it.
 fn write_item(out: &mut Vec<u8>, id: &str, parts: &[(&str, &str)], test: bool) {
     out.extend_from_slice(br#"{"log_id":"#);
     serde_json::to_writer(&mut *out, id).expect("writing to a Vec");
@@ -253,22 +230,16 @@ pub const COLLECTIONS: &[&str] = &[
 /// (the extension matched by substring, so `user` used to match /api/v2/users; here it matches
 /// nothing), with the likely one.
 pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
-    endpoints
+    let firsts = endpoints
         .iter()
-        .filter_map(|e| {
-            let first = e.path.split('/').next().unwrap_or_default();
-            if COLLECTIONS.contains(&first) {
-                return None;
-            }
-            let hint = match crate::suggest::closest(first, COLLECTIONS) {
-                Some(c) => format!("did you mean `{c}`?"),
-                None => "entries are whole path segments after /api/v2/, e.g. users, clients, connections".to_string(),
-            };
-            Some(format!(
-                "{AUTH0_API_ENDPOINTS}: `{first}` is no Management API endpoint, so no log will match it; {hint}"
-            ))
-        })
-        .collect()
+        .map(|e| e.path.split('/').next().unwrap_or_default());
+    firsts.filter(|first| !COLLECTIONS.contains(first)).map(|first| {
+        let hint = match crate::suggest::closest(first, COLLECTIONS) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None => "entries are whole path segments after /api/v2/, e.g. users, clients, connections".to_string(),
+        };
+        format!("{AUTH0_API_ENDPOINTS}: `{first}` is no Management API endpoint, so no log will match it; {hint}")
+    }).collect()
 }
 
 #[cfg(test)]
