@@ -79,8 +79,7 @@ impl Endpoint {
     }
 }
 
-/// The path under /api/v2/ (some logs omit the `/api`), without the query: it never decides a
-/// match.
+/// The path under /api/v2/ (some logs omit `/api`), without the query, which never matters.
 fn under_api(path: &str) -> Option<&str> {
     let path = path.split(['?', '#']).next().unwrap_or("");
     path.strip_prefix("/api/v2/")
@@ -88,10 +87,8 @@ fn under_api(path: &str) -> Option<&str> {
 }
 
 impl Filter {
-    /// The payload item for a matching log ([`item_json`]), its personal values masked when
-    /// PII_FIELDS says so. Only the parts an item takes are scanned, each where it lies in the
-    /// log, and the masked text goes into the item as it is: nothing is parsed again. `Err`
-    /// says why the log cannot be masked: it must not be sent.
+    /// The payload item for a matching log ([`item_json`]), each part masked as PII_FIELDS says
+    /// where it lies in the log. `Err` says why the log cannot be masked: it must not be sent.
     pub fn item(&self, log: &Log, shape: PayloadShape) -> Result<Vec<u8>, String> {
         item_with(log, shape, false, self.pii.as_ref())
     }
@@ -113,8 +110,7 @@ pub fn item_json(log: &Log, shape: PayloadShape, test: bool) -> Vec<u8> {
     item_with(log, shape, test, None).expect("only masking refuses an item")
 }
 
-/// [`item_json`], each part of the log masked by `pii` where it lies in the log; a part that
-/// cannot be masked refuses the item.
+/// [`item_json`], each part masked by `pii`; a part that cannot be masked refuses the item.
 fn item_with(
     log: &Log,
     shape: PayloadShape,
@@ -226,9 +222,8 @@ pub const COLLECTIONS: &[&str] = &[
     "verifiable-credentials",
 ];
 
-/// A warning for each endpoint entry whose first path segment is no Management API collection
-/// (the extension matched by substring, so `user` used to match /api/v2/users; here it matches
-/// nothing), with the likely one.
+/// A warning, with the likely one, for each endpoint whose first segment is no collection (the
+/// extension matched substrings, so `user` matched /api/v2/users; here it matches nothing).
 pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
     let firsts = endpoints
         .iter()

@@ -14,9 +14,8 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-/// Log Streams' `pii_config` field names, and the keys each one means in Auth0's logs (Auth0
-/// writes `user_name` at a log's top, and a user's profile has `given_name`, `family_name` and
-/// `phone_number`).
+/// Log Streams' `pii_config` field names, and the keys each one means in Auth0's logs (a log's
+/// top has `user_name`, a user's profile `given_name`, `family_name` and `phone_number`).
 pub const FIELDS: &[(&str, &[&str])] = &[
     ("email", &["email"]),
     ("username", &["username", "user_name"]),
@@ -95,11 +94,9 @@ impl Pii {
         })
     }
 
-    /// A part of a log's JSON text (`details.request`, or the whole log) that lies at `at`,
-    /// the keys leading to it from the log's top, with its personal values replaced: the same
-    /// edits as masking the whole log would make in it, without scanning the rest. Borrowed,
-    /// untouched, when it has none. `json` must be valid JSON (as every log is, having been
-    /// parsed once). `Err` says why it cannot be masked: it nests deeper than [`MAX_DEPTH`].
+    /// The part of a log's valid JSON at `at` (the keys to it from the top; none: the whole log)
+    /// masked as masking the whole log would, borrowed when it holds nothing personal. `Err`
+    /// says why it cannot be masked: it nests deeper than [`MAX_DEPTH`].
     pub fn apply_at<'a>(&self, json: &'a str, at: &[&'a str]) -> Result<Cow<'a, str>, String> {
         let path: Vec<String> = at.iter().map(|k| k.to_string()).collect();
         // The part itself may be what is hidden (PII_FIELDS=details.request).
@@ -122,10 +119,7 @@ impl Pii {
             path,
             too_deep: false,
         };
-        let start = scan.ws(0);
-        if start < json.len() {
-            scan.value(start, at.len());
-        }
+        scan.value(scan.ws(0), at.len());
         if scan.too_deep {
             return Err(format!(
                 "it nests deeper than {MAX_DEPTH} levels, more than {PII_FIELDS} masking reads, so it cannot be masked"
@@ -150,14 +144,11 @@ impl Pii {
             Method::Hash(_) => format!("hashed (HMAC-SHA256 with {PII_HASH_KEY})"),
             Method::Drop => "dropped".to_string(),
         };
-        let mut what = Vec::new();
-        if !self.keys.is_empty() {
-            what.push(format!("the keys {} anywhere", self.keys.join(", ")));
-        }
-        if !self.paths.is_empty() {
-            let paths: Vec<String> = self.paths.iter().map(|p| p.join(".")).collect();
-            what.push(paths.join(", "));
-        }
+        let keys =
+            (!self.keys.is_empty()).then(|| format!("the keys {} anywhere", self.keys.join(", ")));
+        let paths: Vec<String> = self.paths.iter().map(|p| p.join(".")).collect();
+        let paths = (!paths.is_empty()).then(|| paths.join(", "));
+        let what: Vec<String> = keys.into_iter().chain(paths).collect();
         format!(
             "{PII_FIELDS}: {} {method} in every item",
             what.join(" and ")
@@ -186,10 +177,9 @@ impl Pii {
     }
 }
 
-/// How deep in a log masking reads (objects and arrays within each other, from the log's
-/// top). The walk recurses: a bound keeps a hostile log from overflowing the stack. Far above
-/// any audit log (Auth0's own request bodies are a few levels deep), and below what most
-/// receivers' JSON parsers accept.
+/// How deep in a log masking reads: the walk recurses, and a bound keeps a hostile log from
+/// overflowing the stack. Far above any audit log (Auth0's request bodies are a few levels
+/// deep), and below what most receivers' JSON parsers accept.
 pub const MAX_DEPTH: usize = 500;
 
 /// A walk over valid JSON text, noting the edits.
@@ -209,8 +199,7 @@ impl Scan<'_, '_> {
         i + rest.iter().take_while(|b| b.is_ascii_whitespace()).count()
     }
 
-    /// The value at `i` read as `T`, and its end. serde_json skips a value it ignores without
-    /// recursing, so a value of any depth is passed over without using the stack.
+    /// The value at `i` read as `T`, and its end (serde_json skips values without recursing).
     fn read<T: serde::de::DeserializeOwned>(&self, i: usize) -> (Option<T>, usize) {
         let mut values = serde_json::Deserializer::from_slice(&self.text[i..]).into_iter::<T>();
         let value = values.next().and_then(Result::ok);
@@ -234,8 +223,7 @@ impl Scan<'_, '_> {
         }
     }
 
-    /// Reads the array or object at `i` an element or member at a time with `each` (given
-    /// where it starts, it returns where it ends); returns the end.
+    /// Reads the array or object at `i` with `each` (start to end) on each item; returns its end.
     fn items(&mut self, i: usize, mut each: impl FnMut(&mut Self, usize) -> usize) -> usize {
         let mut j = self.ws(i + 1);
         if matches!(self.text.get(j), Some(b']' | b'}')) {
@@ -277,9 +265,8 @@ impl Scan<'_, '_> {
         end
     }
 
-    /// Removes the dropped members with one comma each, so the object stays valid: a member
-    /// with a kept one after it goes with the text up to the next member; the members after
-    /// the last kept one go with the text from the end of the member before.
+    /// Removes the dropped members with one comma each: a member with a kept one after it up to
+    /// the next member, one after the last kept member from the end of the member before.
     fn drop_members(&mut self, members: &[(usize, usize, bool)]) {
         let last_kept = members.iter().rposition(|m| !m.2);
         for (n, &(start, end, dropped)) in members.iter().enumerate() {

@@ -26,14 +26,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-/// The dead-letter file of one run: one whole JSON line a refused log, naming the run's tenant,
-/// synced before the checkpoint may pass it.
+/// The dead-letter file as one run, of one tenant, appends to it.
 pub struct DeadLetter {
     path: PathBuf,
     tenant: String,
-    /// The log ids of the tenant's records: read from the file on the first refusal, then
-    /// added to. Only this tenant's redelivery removes one, and only once the receiver took
-    /// its log, so one removed meanwhile need not be written again.
+    /// The tenant's log ids in the file, read on the first refusal. Only its redelivery removes
+    /// one, once the receiver took the log: one removed meanwhile need not be written again.
     held: Mutex<Option<HashSet<String>>>,
 }
 
@@ -92,9 +90,8 @@ fn append_line(mut file: &File, line: &[u8]) -> std::io::Result<()> {
 }
 
 impl DeadLetter {
-    /// Checks, before anything is sent, that the file and its lock can be opened; the file is
-    /// tightened to mode 0600 if it was wider. A link is followed, so every writer locks beside
-    /// the real file.
+    /// Checks before anything is sent that the file (a link followed: every writer locks beside
+    /// the real file) and its lock can be opened, and tightens the file to mode 0600.
     pub fn open(path: &Path, tenant: &str) -> Result<DeadLetter> {
         let path = crate::state::resolve(path)?;
         let named =
@@ -130,9 +127,8 @@ impl DeadLetter {
         })
     }
 
-    /// Appends one record under the lock, synced before the checkpoint may pass the log;
-    /// nothing when the file already holds this tenant's record of the log (a run killed
-    /// before its checkpoint passed the log sent it again).
+    /// Appends one record under the lock, synced; nothing when the file holds this tenant's
+    /// record of the log already (a run killed before its checkpoint passed it sent it again).
     pub fn append(
         &self,
         item: &Matched,
@@ -151,9 +147,8 @@ impl DeadLetter {
         self.append_once(&item.log_id, &record)
     }
 
-    /// Sets aside a log that was never sent because it must not be as it is (PII_FIELDS cannot
-    /// mask it): a record with `why` as its refusal and no `item`, which `redeliver` keeps for
-    /// a person (the log is still in Auth0 by its id).
+    /// Sets aside a log that must not be sent as it is (PII_FIELDS cannot mask it): `why` as
+    /// its refusal and no `item`, kept by `redeliver` for a person (Auth0 has the log by its id).
     pub fn append_unsendable(&self, log_id: &str, why: &str) -> std::io::Result<()> {
         let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         let record = serde_json::json!(
@@ -218,9 +213,8 @@ pub fn accepted(path: &Path) -> std::io::Result<HashSet<Key>> {
     }
 }
 
-/// Forgets the marks, under the file's lock, once the file was rewritten without their
-/// records. Were it undone by a crash, the marks would only remove again a log the receiver
-/// accepted.
+/// Forgets the marks, under the file's lock, once the file was rewritten without their records
+/// (marks left by a crash would only remove again logs the receiver accepted).
 pub fn forget_accepted(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(marks_path(path)) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -228,11 +222,9 @@ pub fn forget_accepted(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// What waits in the dead-letter file for tenant `me`: its records and the lines that are not
-/// records (what `redeliver` of that tenant would send, or keep for a person), other tenants'
-/// records aside (see [`is_mine`]). A missing file holds none; what is not a regular file (a
-/// device such as /dev/null, a FIFO) is not counted, nor opened. Read a line at a time: the
-/// file may be large.
+/// What waits in the dead-letter file for tenant `me` (see [`is_mine`]): its records and the
+/// lines that are not records. A missing file holds none; what is not a regular file (a device,
+/// a FIFO) is not counted, nor opened. Read a line at a time: the file may be large.
 pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
     let opened = std::fs::metadata(path).and_then(|meta| match meta.is_file() {
         true => crate::files::open_no_block(path).map(Some),
@@ -280,10 +272,8 @@ pub fn is_mine(tenant: Option<&str>, me: &str, file_is_shared: bool) -> bool {
     }
 }
 
-/// One line of the dead-letter file, newline included: `log_id`, `tenant` (the run's, as its
-/// state file records it), `webhook_id`, `refused_at` (now), `status`, `refusal`, and the
-/// `item` as raw JSON, exactly as it was serialized for sending, so a redelivery sends the same
-/// bytes. Fails only when `item` is not JSON.
+/// One line of the dead-letter file, newline included, `refused_at` now and the `item` the raw
+/// JSON sent, so a redelivery sends the same bytes. Fails only when `item` is not JSON.
 pub fn dead_letter_record(
     log_id: &str,
     tenant: Option<&str>,

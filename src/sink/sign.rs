@@ -59,8 +59,7 @@ impl Signer {
     }
 }
 
-/// `sha256=` + the hex HMAC-SHA256 of the body, keyed with the secret's bytes (GitHub's
-/// `X-Hub-Signature-256`).
+/// GitHub's `X-Hub-Signature-256`, keyed with the secret's bytes.
 fn hub_signature(key: &Secret, body: &[u8]) -> String {
     let mac = hmac(key.expose().as_bytes()).chain_update(body);
     format!("sha256={:x}", mac.finalize().into_bytes())
