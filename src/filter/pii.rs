@@ -117,14 +117,12 @@ impl Pii {
             pii: self,
             edits: Vec::new(),
             path,
-            too_deep: false,
         };
-        scan.value(scan.ws(0), at.len());
-        if scan.too_deep {
-            return Err(format!(
+        scan.value(scan.ws(0), at.len()).ok_or_else(|| {
+            format!(
                 "it nests deeper than {MAX_DEPTH} levels, more than {PII_FIELDS} masking reads, so it cannot be masked"
-            ));
-        }
+            )
+        })?;
         if scan.edits.is_empty() {
             return Ok(Cow::Borrowed(json));
         }
@@ -189,8 +187,6 @@ struct Scan<'a, 'p> {
     edits: Vec<(Range<usize>, String)>,
     /// The keys from the top to the value being read.
     path: Vec<String>,
-    /// A value deeper than [`MAX_DEPTH`] was skipped unread: the text cannot be called masked.
-    too_deep: bool,
 }
 
 impl Scan<'_, '_> {
@@ -210,36 +206,38 @@ impl Scan<'_, '_> {
         self.read::<IgnoredAny>(i).1
     }
 
-    /// Reads the value at `i`, noting edits inside it; returns its end.
-    fn value(&mut self, i: usize, depth: usize) -> usize {
+    /// Reads the value at `i`, noting edits inside it; returns its end, or `None` when it nests
+    /// deeper than [`MAX_DEPTH`].
+    fn value(&mut self, i: usize, depth: usize) -> Option<usize> {
         match self.text[i] {
-            b'{' | b'[' if depth >= MAX_DEPTH => {
-                self.too_deep = true;
-                self.skip(i)
-            }
+            b'{' | b'[' if depth >= MAX_DEPTH => None,
             b'{' => self.object(i, depth + 1),
             b'[' => self.items(i, |s, j| s.value(j, depth + 1)),
-            _ => self.skip(i),
+            _ => Some(self.skip(i)),
         }
     }
 
     /// Reads the array or object at `i` with `each` (start to end) on each item; returns its end.
-    fn items(&mut self, i: usize, mut each: impl FnMut(&mut Self, usize) -> usize) -> usize {
+    fn items(
+        &mut self,
+        i: usize,
+        mut each: impl FnMut(&mut Self, usize) -> Option<usize>,
+    ) -> Option<usize> {
         let mut j = self.ws(i + 1);
         if matches!(self.text.get(j), Some(b']' | b'}')) {
-            return j + 1;
+            return Some(j + 1);
         }
         loop {
-            let end = each(self, j);
+            let end = each(self, j)?;
             j = self.ws(end);
             match self.text.get(j) {
                 Some(b',') => j = self.ws(j + 1),
-                _ => return j + 1,
+                _ => return Some(j + 1),
             }
         }
     }
 
-    fn object(&mut self, i: usize, depth: usize) -> usize {
+    fn object(&mut self, i: usize, depth: usize) -> Option<usize> {
         // (where the member's key starts, where its value ends, dropped)
         let mut members: Vec<(usize, usize, bool)> = Vec::new();
         let end = self.items(i, |s, key_start| {
@@ -249,7 +247,7 @@ impl Scan<'_, '_> {
             let personal = s.pii.hits(&s.path) && s.text[value_start] != b'n';
             let value_end = match personal {
                 true => s.skip(value_start),
-                false => s.value(value_start, depth),
+                false => s.value(value_start, depth)?,
             };
             s.path.pop();
             let drop = personal && matches!(s.pii.method, Method::Drop);
@@ -259,10 +257,10 @@ impl Scan<'_, '_> {
                     .push((value_start..value_end, s.pii.replacement(raw)));
             }
             members.push((key_start, value_end, drop));
-            value_end
-        });
+            Some(value_end)
+        })?;
         self.drop_members(&members);
-        end
+        Some(end)
     }
 
     /// Removes the dropped members with one comma each: a member with a kept one after it up to

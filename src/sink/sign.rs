@@ -77,18 +77,16 @@ impl SigningKeys {
     /// `whsec_<base64>` entries separated by spaces.
     pub fn parse(value: &str) -> Result<SigningKeys, String> {
         let mut keys = Vec::new();
-        for (n, entry) in value.split_whitespace().enumerate() {
+        for (entry, n) in value.split_whitespace().zip(1..) {
             crate::secret::register(entry);
             let b64 = entry.strip_prefix("whsec_").ok_or_else(|| {
-                format!("key {} must start with whsec_ followed by base64 (as Standard Webhooks defines)", n + 1)
+                format!("key {n} must start with whsec_ followed by base64 (as Standard Webhooks defines)")
             })?;
-            let raw = STANDARD
-                .decode(b64)
-                .map_err(|_| format!("key {} is not valid base64 after whsec_", n + 1))?;
+            let raw = (STANDARD.decode(b64))
+                .map_err(|_| format!("key {n} is not valid base64 after whsec_"))?;
             if raw.len() < 16 {
                 return Err(format!(
-                    "key {} is too short: use at least 16 random bytes (24-64 recommended)",
-                    n + 1
+                    "key {n} is too short: use at least 16 random bytes (24-64 recommended)"
                 ));
             }
             keys.push(Secret::new(STANDARD.encode(raw)));
