@@ -101,11 +101,7 @@ impl Pii {
         let path: Vec<String> = at.iter().map(|k| k.to_string()).collect();
         // The part itself may be what is hidden (PII_FIELDS=details.request).
         if self.hits(&path) && json.trim() != "null" {
-            return Ok(Cow::Owned(match self.method {
-                // In the whole log the key would be gone; in an item its place says null.
-                Method::Drop => "null".to_string(),
-                _ => self.replacement(json.trim()),
-            }));
+            return Ok(Cow::Owned(self.replacement(json.trim())));
         }
         // Most logs hold none of the keys: a substring search is all they cost. A key written
         // with a `\u` escape would slip past it, so any escape means a full scan.
@@ -158,7 +154,8 @@ impl Pii {
             || self.paths.iter().any(|p| p == path)
     }
 
-    /// The JSON text that replaces the value `raw` (mask and hash).
+    /// The JSON text that replaces the value `raw`. A dropped member is removed whole; a dropped
+    /// part of an item (whose key would be gone in the whole log) is replaced by null.
     fn replacement(&self, raw: &str) -> String {
         match &self.method {
             Method::Hash(key) => {
@@ -170,7 +167,8 @@ impl Pii {
                 let digest = mac.chain_update(value.as_bytes()).finalize().into_bytes();
                 format!("\"{digest:x}\"")
             }
-            Method::Mask | Method::Drop => "\"***\"".to_string(),
+            Method::Mask => "\"***\"".to_string(),
+            Method::Drop => "null".to_string(),
         }
     }
 }

@@ -252,13 +252,8 @@ pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
             Ok(_) | Err(_) => mine += 1,
         }
     }
-    Ok(Some(
-        mine + if is_mine(None, me, shared) {
-            untagged
-        } else {
-            0
-        },
-    ))
+    // Records naming no tenant are this one's only in a file no other tenant uses (`is_mine`).
+    Ok(Some(if shared { mine } else { mine + untagged }))
 }
 
 /// Whether a record is tenant `me`'s to redeliver. A record names its tenant; one without
