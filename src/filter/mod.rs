@@ -101,12 +101,10 @@ impl Filter {
     }
 }
 
-/// The payload item for one log, serialized. `extension`: `{log_id, type, date, request,
-/// response}` (request and response from `details`, `null` when absent); `log-stream`:
-/// `{log_id, data: the whole log}`. Both carry `log_id`, the receiver's key for dropping
-/// repeats (delivery is at-least-once); `test` adds `"test": true` (`check --send-test`). The
-/// parts taken from the log are its text as Auth0 wrote it (on one line), passed through as raw
-/// JSON, never parsed into numbers and printed again.
+/// The payload item for one log: `extension`, `{log_id, type, date, request, response}` (from
+/// `details`, `null` when absent); `log-stream`, `{log_id, data: the whole log}`. `log_id` is the
+/// receiver's key for dropping repeats; `test` adds `"test": true` (`check --send-test`). The
+/// parts are the log's text as Auth0 wrote it (on one line), never parsed and printed again.
 pub fn item_json(log: &Log, shape: PayloadShape, test: bool) -> Vec<u8> {
     item_with(log, shape, test, None).expect("only masking refuses an item")
 }
@@ -217,16 +215,22 @@ pub const COLLECTIONS: &[&str] = &[
 /// A warning, with the likely one, for each endpoint whose first segment is no collection (the
 /// extension matched substrings, so `user` matched /api/v2/users; here it matches nothing).
 pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
-    let firsts = endpoints
+    endpoints
         .iter()
-        .map(|e| e.path.split('/').next().unwrap_or_default());
-    firsts.filter(|first| !COLLECTIONS.contains(first)).map(|first| {
-        let hint = match crate::suggest::closest(first, COLLECTIONS) {
-            Some(c) => format!("did you mean `{c}`?"),
-            None => "entries are whole path segments after /api/v2/, e.g. users, clients, connections".to_string(),
-        };
-        format!("{AUTH0_API_ENDPOINTS}: `{first}` is no Management API endpoint, so no log will match it; {hint}")
-    }).collect()
+        .filter_map(|e| {
+            let first = e.path.split('/').next().unwrap_or_default();
+            if COLLECTIONS.contains(&first) {
+                return None;
+            }
+            let hint = match crate::suggest::closest(first, COLLECTIONS) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => "entries are whole path segments after /api/v2/, e.g. users, clients, connections".to_string(),
+            };
+            Some(format!(
+                "{AUTH0_API_ENDPOINTS}: `{first}` is no Management API endpoint, so no log will match it; {hint}"
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -96,9 +96,7 @@ impl DeadLetter {
         let path = crate::state::resolve(path)?;
         let named =
             |what: String| exit::settings(format!("{DEAD_LETTER_FILE} {}: {what}", path.display()));
-        if let Ok(meta) = std::fs::metadata(&path)
-            && !meta.is_file()
-        {
+        if let Some(meta) = std::fs::metadata(&path).ok().filter(|m| !m.is_file()) {
             return Err(named(format!(
                 "{}, not a regular file; it must be one (redeliver rewrites it, and it is locked beside it)",
                 crate::files::kind(&meta)
