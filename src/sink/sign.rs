@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 /// How every webhook request is signed: WEBHOOK_SECRET read as SIGNATURE_SCHEME says.
 #[derive(Debug, Clone)]
 pub enum Signer {
-    StandardWebhooks(SigningKeys),
+    /// One or more keys (several during a rotation): a signature per key, each request.
+    StandardWebhooks(Vec<Secret>),
     /// The key as written (GitHub's webhook secret is any text, used as its UTF-8 bytes).
     HubSignature256(Secret),
 }
@@ -27,9 +28,7 @@ impl Signer {
     /// WEBHOOK_SECRET for `scheme`; the error never shows the value.
     pub fn parse(scheme: SignatureScheme, value: &str) -> Result<Signer, String> {
         match scheme {
-            SignatureScheme::StandardWebhooks => {
-                SigningKeys::parse(value).map(Signer::StandardWebhooks)
-            }
+            SignatureScheme::StandardWebhooks => standard_keys(value).map(Signer::StandardWebhooks),
             SignatureScheme::XHubSignature256 => {
                 let key = value.trim();
                 match key.chars().count() < HUB_KEY_MIN_CHARS {
@@ -45,8 +44,20 @@ impl Signer {
     /// The signature header for one attempt: its name and value. `body` is the body before gzip.
     pub fn header(&self, id: &str, timestamp: u64, body: &[u8]) -> (&'static str, String) {
         match self {
-            Signer::StandardWebhooks(keys) => ("webhook-signature", keys.sign(id, timestamp, body)),
-            Signer::HubSignature256(key) => ("x-hub-signature-256", hub_signature(key, body)),
+            Signer::StandardWebhooks(keys) => {
+                let signed = format!("{id}.{timestamp}.");
+                let sigs: Vec<String> = (keys.iter())
+                    .map(|key| STANDARD.decode(key.expose()).expect("validated at parse"))
+                    .map(|key| hmac(&key).chain_update(&signed).chain_update(body))
+                    .map(|mac| format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+                    .collect();
+                ("webhook-signature", sigs.join(" "))
+            }
+            Signer::HubSignature256(key) => {
+                let mac = hmac(key.expose().as_bytes()).chain_update(body);
+                let hex = format!("sha256={:x}", mac.finalize().into_bytes());
+                ("x-hub-signature-256", hex)
+            }
         }
     }
 
@@ -59,53 +70,32 @@ impl Signer {
     }
 }
 
-/// GitHub's `X-Hub-Signature-256`, keyed with the secret's bytes.
-fn hub_signature(key: &Secret, body: &[u8]) -> String {
-    let mac = hmac(key.expose().as_bytes()).chain_update(body);
-    format!("sha256={:x}", mac.finalize().into_bytes())
-}
-
 fn hmac(key: &[u8]) -> Hmac<Sha256> {
     Hmac::new_from_slice(key).expect("HMAC takes any key length")
 }
 
-/// One or more keys (several during a rotation); each request gets one signature per key.
-#[derive(Clone, Debug)]
-pub struct SigningKeys(Vec<Secret>);
-
-impl SigningKeys {
-    /// `whsec_<base64>` entries separated by spaces.
-    pub fn parse(value: &str) -> Result<SigningKeys, String> {
-        let mut keys = Vec::new();
-        for (entry, n) in value.split_whitespace().zip(1..) {
-            crate::secret::register(entry);
-            let b64 = entry.strip_prefix("whsec_").ok_or_else(|| {
-                format!("key {n} must start with whsec_ followed by base64 (as Standard Webhooks defines)")
-            })?;
-            let raw = (STANDARD.decode(b64))
-                .map_err(|_| format!("key {n} is not valid base64 after whsec_"))?;
-            if raw.len() < 16 {
-                return Err(format!(
-                    "key {n} is too short: use at least 16 random bytes (24-64 recommended)"
-                ));
-            }
-            keys.push(Secret::new(STANDARD.encode(raw)));
+/// Standard Webhooks' keys: `whsec_<base64>` entries separated by spaces.
+fn standard_keys(value: &str) -> Result<Vec<Secret>, String> {
+    let mut keys = Vec::new();
+    for (entry, n) in value.split_whitespace().zip(1..) {
+        crate::secret::register(entry);
+        let b64 = entry.strip_prefix("whsec_").ok_or_else(|| {
+            format!(
+                "key {n} must start with whsec_ followed by base64 (as Standard Webhooks defines)"
+            )
+        })?;
+        let raw = (STANDARD.decode(b64))
+            .map_err(|_| format!("key {n} is not valid base64 after whsec_"))?;
+        if raw.len() < 16 {
+            return Err(format!(
+                "key {n} is too short: use at least 16 random bytes (24-64 recommended)"
+            ));
         }
-        if keys.is_empty() {
-            return Err("no key given; expected whsec_ followed by base64".into());
-        }
-        Ok(SigningKeys(keys))
+        keys.push(Secret::new(STANDARD.encode(raw)));
     }
-
-    /// The `webhook-signature` header value.
-    pub fn sign(&self, id: &str, timestamp: u64, body: &[u8]) -> String {
-        let signed = format!("{id}.{timestamp}.");
-        let sigs: Vec<String> = (self.0.iter())
-            .map(|key| STANDARD.decode(key.expose()).expect("validated at parse"))
-            .map(|key| hmac(&key).chain_update(&signed).chain_update(body))
-            .map(|mac| format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
-            .collect();
-        sigs.join(" ")
+    match keys.is_empty() {
+        true => Err("no key given; expected whsec_ followed by base64".into()),
+        false => Ok(keys),
     }
 }
 
@@ -120,41 +110,42 @@ pub fn batch_id<'a>(log_ids: impl Iterator<Item = &'a str>) -> String {
 mod tests {
     use super::*;
 
+    fn standard(keys: &str) -> Result<Signer, String> {
+        Signer::parse(SignatureScheme::StandardWebhooks, keys)
+    }
+
     #[test]
     fn matches_the_specification_test_vector() {
-        let keys = SigningKeys::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
-        let sig = keys.sign(
+        let keys = standard("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+        let (name, sig) = keys.header(
             "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
             1649367553,
             br#"{"email":"test@example.com","username":"test_user"}"#,
         );
+        assert_eq!(name, "webhook-signature");
         assert_eq!(sig, "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
     }
 
     #[test]
     fn several_keys_give_several_signatures() {
-        let keys = SigningKeys::parse(
+        let keys = standard(
             "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD  whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         )
         .unwrap();
-        let sig = keys.sign("a", 1, b"b");
+        let (_, sig) = keys.header("a", 1, b"b");
         assert_eq!(sig.split(' ').count(), 2);
         assert!(sig.split(' ').all(|s| s.starts_with("v1,")));
     }
 
     #[test]
     fn bad_keys_are_explained_without_echoing_them() {
-        let e = SigningKeys::parse("nothex").unwrap_err();
+        let e = standard("nothex").unwrap_err();
         assert!(e.contains("whsec_") && !e.contains("nothex"), "{e}");
-        assert!(
-            SigningKeys::parse("whsec_!!!")
-                .unwrap_err()
-                .contains("base64")
-        );
+        assert!(standard("whsec_!!!").unwrap_err().contains("base64"));
         assert!(
             format!(
                 "{:?}",
-                SigningKeys::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap()
+                standard("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap()
             )
             .contains("***")
         );
@@ -188,7 +179,11 @@ mod tests {
         let (_, as_written) = Signer::parse(SignatureScheme::XHubSignature256, whsec)
             .unwrap()
             .header("i", 0, b"x");
-        assert_eq!(as_written, hub_signature(&Secret::new(whsec), b"x"));
+        let mac = hmac(whsec.as_bytes()).chain_update(b"x");
+        assert_eq!(
+            as_written,
+            format!("sha256={:x}", mac.finalize().into_bytes())
+        );
     }
 
     #[test]
