@@ -143,10 +143,8 @@ impl Pii {
         let paths: Vec<String> = self.paths.iter().map(|p| p.join(".")).collect();
         let paths = (!paths.is_empty()).then(|| paths.join(", "));
         let what: Vec<String> = keys.into_iter().chain(paths).collect();
-        format!(
-            "{PII_FIELDS}: {} {method} in every item",
-            what.join(" and ")
-        )
+        let what = what.join(" and ");
+        format!("{PII_FIELDS}: {what} {method} in every item")
     }
 
     fn hits(&self, path: &[String]) -> bool {

@@ -134,15 +134,9 @@ impl DeadLetter {
         status: u16,
         detail: &str,
     ) -> std::io::Result<()> {
-        let record = dead_letter_record(
-            &item.log_id,
-            Some(&self.tenant),
-            webhook_id,
-            status,
-            detail,
-            &item.json,
-        )?;
-        self.append_once(&item.log_id, &record)
+        let (id, tenant) = (&item.log_id, Some(self.tenant.as_str()));
+        let record = dead_letter_record(id, tenant, webhook_id, status, detail, &item.json)?;
+        self.append_once(id, &record)
     }
 
     /// Sets aside a log that must not be sent as it is (PII_FIELDS cannot mask it): `why` as
