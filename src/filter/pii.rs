@@ -198,10 +198,6 @@ impl Scan<'_, '_> {
         (value, i + values.byte_offset())
     }
 
-    fn skip(&self, i: usize) -> usize {
-        self.read::<IgnoredAny>(i).1
-    }
-
     /// Reads the value at `i`, noting edits inside it; returns its end, or `None` when it nests
     /// deeper than [`MAX_DEPTH`].
     fn value(&mut self, i: usize, depth: usize) -> Option<usize> {
@@ -209,7 +205,7 @@ impl Scan<'_, '_> {
             b'{' | b'[' if depth >= MAX_DEPTH => None,
             b'{' => self.object(i, depth + 1),
             b'[' => self.items(i, |s, j| s.value(j, depth + 1)),
-            _ => Some(self.skip(i)),
+            _ => Some(self.read::<IgnoredAny>(i).1),
         }
     }
 
@@ -236,13 +232,13 @@ impl Scan<'_, '_> {
     fn object(&mut self, i: usize, depth: usize) -> Option<usize> {
         // (where the member's key starts, where its value ends, dropped)
         let mut members: Vec<(usize, usize, bool)> = Vec::new();
-        let end = self.items(i, |s, key_start| {
+        let object_end = self.items(i, |s, key_start| {
             let (key, key_end) = s.read::<String>(key_start);
             let value_start = s.ws(s.ws(key_end) + 1);
             s.path.push(key.unwrap_or_default());
             let personal = s.pii.hits(&s.path) && s.text[value_start] != b'n';
             let value_end = match personal {
-                true => s.skip(value_start),
+                true => s.read::<IgnoredAny>(value_start).1,
                 false => s.value(value_start, depth)?,
             };
             s.path.pop();
@@ -255,27 +251,20 @@ impl Scan<'_, '_> {
             members.push((key_start, value_end, drop));
             Some(value_end)
         })?;
-        self.drop_members(&members);
-        Some(end)
-    }
-
-    /// Removes the dropped members with one comma each: a member with a kept one after it up to
-    /// the next member, one after the last kept member from the end of the member before.
-    fn drop_members(&mut self, members: &[(usize, usize, bool)]) {
+        // Each dropped member goes with one comma, so the object stays valid: one with a kept
+        // member after it up to the next member, one after the last kept one from the end of
+        // the member before.
         let last_kept = members.iter().rposition(|m| !m.2);
         for (n, &(start, end, dropped)) in members.iter().enumerate() {
-            if !dropped {
-                continue;
-            }
-            let range = match last_kept {
-                Some(k) if n > k => members[n - 1].1..end,
-                _ => match members.get(n + 1) {
-                    Some(next) => start..next.0,
-                    None => start..end,
-                },
+            let range = match (last_kept, members.get(n + 1)) {
+                _ if !dropped => continue,
+                (Some(k), _) if n > k => members[n - 1].1..end,
+                (_, Some(next)) => start..next.0,
+                (_, None) => start..end,
             };
             self.edits.push((range, String::new()));
         }
+        Some(object_end)
     }
 }
 
