@@ -119,7 +119,7 @@ fn item_with(
     fn edit<'p>(pii: Option<&Pii>, part: &'p str, at: &[&'p str]) -> Result<Cow<'p, str>, String> {
         pii.map_or(Ok(Cow::Borrowed(part)), |pii| pii.apply_at(part, at))
     }
-    let item = match shape {
+    Ok(match shape {
         PayloadShape::Extension => {
             let [kind, date, request, response] = log.parts();
             let fields = [
@@ -134,14 +134,13 @@ fn item_with(
             let line = log.one_line();
             write_item(log.id(), &[("data", edit(pii, &line, &[])?)], test)
         }
-    };
-    Ok(item.into_bytes())
+    })
 }
 
 /// `{"log_id": id, name: part, ..., "test": true}`, each part as the raw JSON it is: checked
 /// when the page was read, it is not parsed again (on a backlog that second parse cost a fifth
 /// of the run's CPU). Debug builds still check it.
-fn write_item(id: &str, parts: &[(&str, Cow<str>)], test: bool) -> String {
+fn write_item(id: &str, parts: &[(&str, Cow<str>)], test: bool) -> Vec<u8> {
     let size: usize = parts.iter().map(|(_, part)| part.len() + 12).sum();
     let mut out = String::with_capacity(id.len() + size + 24);
     out += "{\"log_id\":";
@@ -154,7 +153,7 @@ fn write_item(id: &str, parts: &[(&str, Cow<str>)], test: bool) -> String {
         write!(out, ",\"{name}\":{part}").expect("writing to a String");
     }
     out += if test { ",\"test\":true}" } else { "}" };
-    out
+    out.into_bytes()
 }
 
 /// The Management API's top-level collections (the first path segment after /api/v2/), from

@@ -218,10 +218,8 @@ pub fn forget_accepted(path: &Path) -> std::io::Result<()> {
 /// lines that are not records. A missing file holds none; what is not a regular file (a device,
 /// a FIFO) is not counted, nor opened. Read a line at a time: the file may be large.
 pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
-    let opened = std::fs::metadata(path).and_then(|meta| match meta.is_file() {
-        true => crate::files::open_no_block(path).map(Some),
-        false => Ok(None),
-    });
+    let open = |meta: std::fs::Metadata| meta.is_file().then(|| crate::files::open_no_block(path));
+    let opened = std::fs::metadata(path).and_then(|meta| open(meta).transpose());
     let file = match opened {
         // The path may have been swapped for something else since it was looked at.
         Ok(Some(file)) if file.metadata()?.is_file() => file,

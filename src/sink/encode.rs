@@ -2,6 +2,7 @@
 //! batches under the item and body limits, across pages), and each request's bytes (JSON
 //! object, array or lines, gzip).
 
+use flate2::{Compression, write::GzEncoder};
 use std::io::Write;
 
 /// PAYLOAD_FORMAT, as `Config` settles it: how a batch's items are joined in a body.
@@ -99,10 +100,7 @@ pub fn encode(items: &[&[u8]], as_batch: bool, format: PayloadFormat) -> (Vec<u8
 }
 
 pub fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::default(),
-    );
+    let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::default());
     enc.write_all(body).expect("writing to a Vec");
     enc.finish().expect("writing to a Vec")
 }
