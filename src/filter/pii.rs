@@ -53,7 +53,6 @@ pub struct Pii {
 impl Pii {
     /// PII_FIELDS: Log Streams' names and dotted paths, comma-separated.
     pub fn parse(list: &str, method: Method) -> Result<Pii, String> {
-        const EXAMPLE: &str = "e.g. details.request.body.password";
         let (mut keys, mut paths) = (Vec::new(), Vec::new());
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let lower = entry.to_ascii_lowercase();
@@ -61,7 +60,7 @@ impl Pii {
                 let path: Vec<String> = entry.split('.').map(str::to_string).collect();
                 if path.iter().any(String::is_empty) {
                     return Err(format!(
-                        "'{entry}' is not a dotted path; write the keys from the log's top, {EXAMPLE}"
+                        "'{entry}' is not a dotted path; write the keys from the log's top, e.g. details.request.body.password"
                     ));
                 }
                 paths.push(path);
@@ -73,7 +72,7 @@ impl Pii {
                     .map(|n| format!("did you mean `{n}`? "))
                     .unwrap_or_default();
                 return Err(format!(
-                    "`{entry}` is not one of Log Streams' fields ({}); {hint}for one place in the log give a dotted path, {EXAMPLE}",
+                    "`{entry}` is not one of Log Streams' fields ({}); {hint}for one place in the log give a dotted path, e.g. details.request.body.password",
                     known.join(", ")
                 ));
             }

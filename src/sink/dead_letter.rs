@@ -251,10 +251,7 @@ pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
 /// names another tenant: a file one tenant used alone needs no hand edit after an upgrade, and
 /// in a shared file no tenant's logs can go to another tenant's webhook.
 pub fn is_mine(tenant: Option<&str>, me: &str, file_is_shared: bool) -> bool {
-    match tenant {
-        Some(t) => t == me,
-        None => !file_is_shared,
-    }
+    tenant.map_or(!file_is_shared, |t| t == me)
 }
 
 /// One line of the dead-letter file, newline included, `refused_at` now and the `item` the raw
