@@ -160,8 +160,7 @@ pub fn entry(raw: &str) -> Result<Entry, String> {
     Err(match crate::suggest::closest(&lower, &names) {
         Some(near) => format!("`{raw}` is no Log Streams category; did you mean `{near}`?"),
         None => format!(
-            "`{raw}` is no Log Streams category (they are {}, other)",
-            "management.success, management.fail, auth.login.success, user.notification, ..."
+            "`{raw}` is no Log Streams category (they are management.success, management.fail, auth.login.success, user.notification, ..., other)"
         ),
     })
 }

@@ -7,9 +7,11 @@ pub mod pii;
 use crate::log::Log;
 use crate::settings::AUTH0_API_ENDPOINTS;
 pub use crate::settings::PayloadShape;
+use pii::Pii;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::fmt::Write;
 
 #[derive(Debug, Clone)]
 pub struct Filter {
@@ -68,130 +70,90 @@ impl Endpoint {
         Ok(out)
     }
 
-    fn matches(&self, method: Option<&str>, path: &str) -> bool {
-        if let Some(m) = &self.method
-            && !method.is_some_and(|got| got.eq_ignore_ascii_case(m))
-        {
-            return false;
-        }
-        let Some(rest) = path.strip_prefix("/api/v2/") else {
-            return false;
-        };
-        rest.strip_prefix(self.path.as_str())
-            .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
+    /// Whether a request to `rest`, the path under /api/v2/, is this endpoint or below it.
+    fn matches(&self, method: Option<&str>, rest: &str) -> bool {
+        let method_matches = (self.method.as_ref())
+            .is_none_or(|m| method.is_some_and(|got| got.eq_ignore_ascii_case(m)));
+        method_matches
+            && (rest.strip_prefix(self.path.as_str()))
+                .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
     }
 }
 
-/// `/v2/users?x=1` -> `/api/v2/users`: some logs omit the `/api` prefix, and the query never
-/// decides a match.
-pub fn normalise_path(path: &str) -> String {
+/// The path under /api/v2/ (some logs omit `/api`), without the query, which never matters.
+fn under_api(path: &str) -> Option<&str> {
     let path = path.split(['?', '#']).next().unwrap_or("");
-    match path.strip_prefix("/v2/") {
-        Some(rest) => format!("/api/v2/{rest}"),
-        None => path.to_string(),
-    }
+    path.strip_prefix("/api/v2/")
+        .or_else(|| path.strip_prefix("/v2/"))
 }
 
 impl Filter {
-    /// The payload item for a matching log ([`item_json`]), its personal values masked when
-    /// PII_FIELDS says so. Only the parts an item takes are scanned, each where it lies in the
-    /// log, and the masked text goes into the item as it is: nothing is parsed again. `Err`
-    /// says why the log cannot be masked: it must not be sent.
+    /// The payload item for a matching log ([`item_json`]), each part masked as PII_FIELDS says
+    /// where it lies in the log. `Err` says why the log cannot be masked: it must not be sent.
     pub fn item(&self, log: &Log, shape: PayloadShape) -> Result<Vec<u8>, String> {
-        match &self.pii {
-            None => Ok(item_json(log, shape, false)),
-            Some(pii) => item_with(log, shape, false, |part, at| pii.apply_at(part, at)),
-        }
+        item_with(log, shape, false, self.pii.as_ref())
     }
 
     pub fn matches(&self, log: &Log) -> bool {
-        let Some(kind) = log.kind() else {
-            return false;
-        };
-        if !self.log_types.contains(kind) {
-            return false;
-        }
-        if self.endpoints.is_empty() {
-            return true;
-        }
-        let Some(path) = log.path() else {
-            return false;
-        };
-        let path = normalise_path(path);
-        self.endpoints
-            .iter()
-            .any(|e| e.matches(log.method(), &path))
+        let endpoint = |rest| self.endpoints.iter().any(|e| e.matches(log.method(), rest));
+        log.kind().is_some_and(|kind| self.log_types.contains(kind))
+            && (self.endpoints.is_empty() || log.path().and_then(under_api).is_some_and(endpoint))
     }
 }
 
-/// The payload item for one log, serialized. `extension`: `{log_id, type, date, request,
-/// response}` (request and response from `details`, `null` when absent); `log-stream`:
-/// `{log_id, data: the whole log}`. Both carry `log_id`, the receiver's key for dropping
-/// repeats (delivery is at-least-once); `test` adds `"test": true` (`check --send-test`). The
-/// parts taken from the log are its text as Auth0 wrote it (on one line), passed through as raw
-/// JSON, never parsed into numbers and printed again.
+/// The payload item for one log: `extension`, `{log_id, type, date, request, response}` (from
+/// `details`, `null` when absent); `log-stream`, `{log_id, data: the whole log}`. `log_id` is the
+/// receiver's key for dropping repeats; `test` adds `"test": true` (`check --send-test`). The
+/// parts are the log's text as Auth0 wrote it (on one line), never parsed and printed again.
 pub fn item_json(log: &Log, shape: PayloadShape, test: bool) -> Vec<u8> {
-    let Ok(item) = item_with(log, shape, test, |part, _| {
-        Ok::<_, std::convert::Infallible>(Cow::Borrowed(part))
-    });
-    item
+    item_with(log, shape, test, None).expect("only masking refuses an item")
 }
 
-/// [`item_json`], each part of the log passed through `edit` with the keys leading to it from
-/// the log's top; the first part `edit` refuses refuses the item.
-fn item_with<E>(
+/// [`item_json`], each part masked by `pii`; a part that cannot be masked refuses the item.
+fn item_with(
     log: &Log,
     shape: PayloadShape,
     test: bool,
-    edit: impl for<'p> Fn(&'p str, &[&'p str]) -> Result<Cow<'p, str>, E>,
-) -> Result<Vec<u8>, E> {
-    let mut out = Vec::with_capacity(log.raw().len() + 96);
-    match shape {
+    pii: Option<&Pii>,
+) -> Result<Vec<u8>, String> {
+    fn edit<'p>(pii: Option<&Pii>, part: &'p str, at: &[&'p str]) -> Result<Cow<'p, str>, String> {
+        pii.map_or(Ok(Cow::Borrowed(part)), |pii| pii.apply_at(part, at))
+    }
+    Ok(match shape {
         PayloadShape::Extension => {
             let [kind, date, request, response] = log.parts();
-            let kind = edit(&kind, &["type"])?;
-            let date = edit(&date, &["date"])?;
-            let request = edit(&request, &["details", "request"])?;
-            let response = edit(&response, &["details", "response"])?;
             let fields = [
-                ("type", &*kind),
-                ("date", &*date),
-                ("request", &*request),
-                ("response", &*response),
+                ("type", edit(pii, &kind, &["type"])?),
+                ("date", edit(pii, &date, &["date"])?),
+                ("request", edit(pii, &request, &["details", "request"])?),
+                ("response", edit(pii, &response, &["details", "response"])?),
             ];
-            write_item(&mut out, log.id(), &fields, test);
+            write_item(log.id(), &fields, test)
         }
         PayloadShape::LogStream => {
             let line = log.one_line();
-            let data = edit(&line, &[])?;
-            write_item(&mut out, log.id(), &[("data", &*data)], test);
+            write_item(log.id(), &[("data", edit(pii, &line, &[])?)], test)
         }
-    }
-    Ok(out)
+    })
 }
 
-/// Writes `{"log_id": id, name: part, ..., "test": true}`: the id as a JSON string, each part
-/// as the raw JSON it is. The parts were checked as JSON when the page was read (taking a log
-/// onto one line removes only whitespace between tokens, and masking replaces whole values with
-/// JSON values), so they are not parsed again here: on a backlog that second parse cost a fifth
-/// of the run's CPU. Debug builds still check them.
-fn write_item(out: &mut Vec<u8>, id: &str, parts: &[(&str, &str)], test: bool) {
-    out.extend_from_slice(br#"{"log_id":"#);
-    serde_json::to_writer(&mut *out, id).expect("writing to a Vec");
+/// `{"log_id": id, name: part, ..., "test": true}`, each part as the raw JSON it is: checked
+/// when the page was read, it is not parsed again (on a backlog that second parse cost a fifth
+/// of the run's CPU). Debug builds still check it.
+fn write_item(id: &str, parts: &[(&str, Cow<str>)], test: bool) -> Vec<u8> {
+    let size: usize = parts.iter().map(|(_, part)| part.len() + 12).sum();
+    let mut out = String::with_capacity(id.len() + size + 24);
+    out += "{\"log_id\":";
+    out += &serde_json::to_string(id).expect("a string is JSON");
     for (name, part) in parts {
         debug_assert!(
             serde_json::from_str::<&RawValue>(part).is_ok(),
             "{name} is JSON"
         );
-        out.push(b',');
-        serde_json::to_writer(&mut *out, name).expect("writing to a Vec");
-        out.push(b':');
-        out.extend_from_slice(part.as_bytes());
+        write!(out, ",\"{name}\":{part}").expect("writing to a String");
     }
-    if test {
-        out.extend_from_slice(br#","test":true"#);
-    }
-    out.push(b'}');
+    out += if test { ",\"test\":true}" } else { "}" };
+    out.into_bytes()
 }
 
 /// The Management API's top-level collections (the first path segment after /api/v2/), from
@@ -249,9 +211,8 @@ pub const COLLECTIONS: &[&str] = &[
     "verifiable-credentials",
 ];
 
-/// A warning for each endpoint entry whose first path segment is no Management API collection
-/// (the extension matched by substring, so `user` used to match /api/v2/users; here it matches
-/// nothing), with the likely one.
+/// A warning, with the likely one, for each endpoint whose first segment is no collection (the
+/// extension matched substrings, so `user` matched /api/v2/users; here it matches nothing).
 pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
     endpoints
         .iter()

@@ -8,13 +8,14 @@
 use crate::secret::Secret;
 use crate::settings::{PII_FIELDS, PII_HASH_KEY};
 use hmac::{Hmac, Mac};
+use serde::de::IgnoredAny;
 use sha2::Sha256;
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::ops::Range;
 
-/// Log Streams' `pii_config` field names, and the keys each one means in Auth0's logs (Auth0
-/// writes `user_name` at a log's top, and a user's profile has `given_name`, `family_name` and
-/// `phone_number`).
+/// Log Streams' `pii_config` field names, and the keys each one means in Auth0's logs (a log's
+/// top has `user_name`, a user's profile `given_name`, `family_name` and `phone_number`).
 pub const FIELDS: &[(&str, &[&str])] = &[
     ("email", &["email"]),
     ("username", &["username", "user_name"]),
@@ -45,7 +46,7 @@ pub struct Pii {
     paths: Vec<Vec<String>>,
     /// `"key"` for each key and each path's last key: a log holding none of them, and no
     /// escape that could spell one, is passed on without a scan.
-    needles: Vec<String>,
+    needles: BTreeSet<String>,
     method: Method,
 }
 
@@ -54,18 +55,18 @@ impl Pii {
     pub fn parse(list: &str, method: Method) -> Result<Pii, String> {
         let (mut keys, mut paths) = (Vec::new(), Vec::new());
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let lower = entry.to_ascii_lowercase();
             if entry.contains('.') {
                 let path: Vec<String> = entry.split('.').map(str::to_string).collect();
-                if path.iter().any(|k| k.is_empty()) {
+                if path.iter().any(String::is_empty) {
                     return Err(format!(
                         "'{entry}' is not a dotted path; write the keys from the log's top, e.g. details.request.body.password"
                     ));
                 }
                 paths.push(path);
-                continue;
-            }
-            let lower = entry.to_ascii_lowercase();
-            let Some((_, names)) = FIELDS.iter().find(|(n, _)| *n == lower) else {
+            } else if let Some((_, names)) = FIELDS.iter().find(|(n, _)| *n == lower) {
+                keys.extend(names.iter().map(|k| k.to_string()));
+            } else {
                 let known: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
                 let hint = crate::suggest::closest(&lower, &known)
                     .map(|n| format!("did you mean `{n}`? "))
@@ -74,21 +75,16 @@ impl Pii {
                     "`{entry}` is not one of Log Streams' fields ({}); {hint}for one place in the log give a dotted path, e.g. details.request.body.password",
                     known.join(", ")
                 ));
-            };
-            keys.extend(names.iter().map(|k| k.to_string()));
+            }
         }
         if keys.is_empty() && paths.is_empty() {
             return Err("names no field; e.g. email,username".to_string());
         }
         keys.sort();
         keys.dedup();
-        let mut needles: Vec<String> = keys
-            .iter()
-            .chain(paths.iter().filter_map(|p: &Vec<String>| p.last()))
+        let needles = (keys.iter().chain(paths.iter().filter_map(|p| p.last())))
             .map(|k| format!("\"{k}\""))
             .collect();
-        needles.sort();
-        needles.dedup();
         Ok(Pii {
             keys,
             paths,
@@ -97,20 +93,14 @@ impl Pii {
         })
     }
 
-    /// A part of a log's JSON text (`details.request`, or the whole log) that lies at `at`,
-    /// the keys leading to it from the log's top, with its personal values replaced: the same
-    /// edits as masking the whole log would make in it, without scanning the rest. Borrowed,
-    /// untouched, when it has none. `json` must be valid JSON (as every log is, having been
-    /// parsed once). `Err` says why it cannot be masked: it nests deeper than [`MAX_DEPTH`].
+    /// The part of a log's valid JSON at `at` (the keys to it from the top; none: the whole log)
+    /// masked as masking the whole log would, borrowed when it holds nothing personal. `Err`
+    /// says why it cannot be masked: it nests deeper than [`MAX_DEPTH`].
     pub fn apply_at<'a>(&self, json: &'a str, at: &[&'a str]) -> Result<Cow<'a, str>, String> {
-        let path: Vec<Cow<'a, str>> = at.iter().map(|k| Cow::Borrowed(*k)).collect();
+        let path: Vec<String> = at.iter().map(|k| k.to_string()).collect();
         // The part itself may be what is hidden (PII_FIELDS=details.request).
         if self.hits(&path) && json.trim() != "null" {
-            return Ok(Cow::Owned(match self.method {
-                // In the whole log the key would be gone; in an item its place says null.
-                Method::Drop => "null".to_string(),
-                _ => self.replacement(json.trim()),
-            }));
+            return Ok(Cow::Owned(self.replacement(json.trim())));
         }
         // Most logs hold none of the keys: a substring search is all they cost. A key written
         // with a `\u` escape would slip past it, so any escape means a full scan.
@@ -122,30 +112,21 @@ impl Pii {
             pii: self,
             edits: Vec::new(),
             path,
-            too_deep: false,
         };
-        let start = scan.ws(0);
-        if start < json.len() {
-            scan.value(start, at.len());
-        }
-        if scan.too_deep {
-            return Err(format!(
+        scan.value(scan.ws(0), at.len()).ok_or_else(|| {
+            format!(
                 "it nests deeper than {MAX_DEPTH} levels, more than {PII_FIELDS} masking reads, so it cannot be masked"
-            ));
-        }
+            )
+        })?;
         if scan.edits.is_empty() {
             return Ok(Cow::Borrowed(json));
         }
-        let mut edits = scan.edits;
-        edits.sort_by_key(|e| e.0.start);
-        let mut out = String::with_capacity(json.len());
-        let mut at = 0;
-        for (range, with) in edits {
-            out.push_str(&json[at..range.start]);
-            out.push_str(&with);
-            at = range.end;
+        // From the end, so each edit leaves the places of the ones still to make (none overlap).
+        scan.edits.sort_by_key(|e| std::cmp::Reverse(e.0.start));
+        let mut out = json.to_string();
+        for (range, with) in scan.edits {
+            out.replace_range(range, &with);
         }
-        out.push_str(&json[at..]);
         Ok(Cow::Owned(out))
     }
 
@@ -156,58 +137,42 @@ impl Pii {
             Method::Hash(_) => format!("hashed (HMAC-SHA256 with {PII_HASH_KEY})"),
             Method::Drop => "dropped".to_string(),
         };
-        let mut what = Vec::new();
-        if !self.keys.is_empty() {
-            what.push(format!("the keys {} anywhere", self.keys.join(", ")));
-        }
-        if !self.paths.is_empty() {
-            let paths: Vec<String> = self.paths.iter().map(|p| p.join(".")).collect();
-            what.push(paths.join(", "));
-        }
-        format!(
-            "{PII_FIELDS}: {} {method} in every item",
-            what.join(" and ")
-        )
+        let keys =
+            (!self.keys.is_empty()).then(|| format!("the keys {} anywhere", self.keys.join(", ")));
+        let paths: Vec<String> = self.paths.iter().map(|p| p.join(".")).collect();
+        let paths = (!paths.is_empty()).then(|| paths.join(", "));
+        let what: Vec<String> = keys.into_iter().chain(paths).collect();
+        let what = what.join(" and ");
+        format!("{PII_FIELDS}: {what} {method} in every item")
     }
 
-    fn hits(&self, path: &[Cow<'_, str>]) -> bool {
-        let Some(last) = path.last() else {
-            return false;
-        };
-        self.keys.iter().any(|k| k == last)
-            || self
-                .paths
-                .iter()
-                .any(|p| p.len() == path.len() && p.iter().zip(path).all(|(a, b)| a.as_str() == b))
+    fn hits(&self, path: &[String]) -> bool {
+        path.last().is_some_and(|last| self.keys.contains(last))
+            || self.paths.iter().any(|p| p == path)
     }
 
-    /// The JSON text that replaces the value `raw` (mask and hash).
+    /// The JSON text that replaces the value `raw`. A dropped member is removed whole; a dropped
+    /// part of an item (whose key would be gone in the whole log) is replaced by null.
     fn replacement(&self, raw: &str) -> String {
         match &self.method {
             Method::Hash(key) => {
                 // A string is hashed as its value, so the same address written with or
                 // without escapes gives the same token; anything else as its text.
                 let value: Cow<str> = serde_json::from_str(raw).unwrap_or(Cow::Borrowed(raw));
-                let mut mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes())
+                let mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes())
                     .expect("HMAC takes any key length");
-                mac.update(value.as_bytes());
-                let hex: String = mac
-                    .finalize()
-                    .into_bytes()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-                format!("\"{hex}\"")
+                let digest = mac.chain_update(value.as_bytes()).finalize().into_bytes();
+                format!("\"{digest:x}\"")
             }
-            Method::Mask | Method::Drop => "\"***\"".to_string(),
+            Method::Mask => "\"***\"".to_string(),
+            Method::Drop => "null".to_string(),
         }
     }
 }
 
-/// How deep in a log masking reads (objects and arrays within each other, from the log's
-/// top). The walk recurses: a bound keeps a hostile log from overflowing the stack. Far above
-/// any audit log (Auth0's own request bodies are a few levels deep), and below what most
-/// receivers' JSON parsers accept.
+/// How deep in a log masking reads: the walk recurses, and a bound keeps a hostile log from
+/// overflowing the stack. Far above any audit log (Auth0's request bodies are a few levels
+/// deep), and below what most receivers' JSON parsers accept.
 pub const MAX_DEPTH: usize = 500;
 
 /// A walk over valid JSON text, noting the edits.
@@ -216,168 +181,89 @@ struct Scan<'a, 'p> {
     pii: &'p Pii,
     edits: Vec<(Range<usize>, String)>,
     /// The keys from the top to the value being read.
-    path: Vec<Cow<'a, str>>,
-    /// A value lies deeper than [`MAX_DEPTH`]: it was skipped unread, so the text cannot be
-    /// called masked.
-    too_deep: bool,
+    path: Vec<String>,
 }
 
-impl<'a> Scan<'a, '_> {
-    fn ws(&self, mut i: usize) -> usize {
-        while i < self.text.len() && matches!(self.text[i], b' ' | b'\t' | b'\n' | b'\r') {
-            i += 1;
-        }
-        i
+impl Scan<'_, '_> {
+    fn ws(&self, i: usize) -> usize {
+        let rest = self.text.get(i..).unwrap_or_default();
+        i + rest.iter().take_while(|b| b.is_ascii_whitespace()).count()
     }
 
-    /// The end of the string starting at `i` (its opening quote).
-    fn string_end(&self, i: usize) -> usize {
-        let mut j = i + 1;
-        while j < self.text.len() {
-            match self.text[j] {
-                b'\\' => j += 2,
-                b'"' => return j + 1,
-                _ => j += 1,
-            }
-        }
-        self.text.len()
+    /// The value at `i` read as `T`, and its end (serde_json skips values without recursing).
+    fn read<T: serde::de::DeserializeOwned>(&self, i: usize) -> (Option<T>, usize) {
+        let mut values = serde_json::Deserializer::from_slice(&self.text[i..]).into_iter::<T>();
+        let value = values.next().and_then(Result::ok);
+        (value, i + values.byte_offset())
     }
 
-    /// The end of the value starting at `i`, without looking inside it.
-    fn skip(&self, i: usize) -> usize {
+    /// Reads the value at `i`, noting edits inside it; returns its end, or `None` when it nests
+    /// deeper than [`MAX_DEPTH`].
+    fn value(&mut self, i: usize, depth: usize) -> Option<usize> {
         match self.text[i] {
-            b'"' => self.string_end(i),
-            b'{' | b'[' => {
-                let mut depth = 0usize;
-                let mut j = i;
-                while j < self.text.len() {
-                    match self.text[j] {
-                        b'"' => {
-                            j = self.string_end(j);
-                            continue;
-                        }
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                return j + 1;
-                            }
-                        }
-                        _ => {}
-                    }
-                    j += 1;
-                }
-                self.text.len()
-            }
-            _ => {
-                let mut j = i;
-                while j < self.text.len()
-                    && !matches!(
-                        self.text[j],
-                        b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'
-                    )
-                {
-                    j += 1;
-                }
-                j
-            }
-        }
-    }
-
-    /// Reads the value at `i`, noting edits inside it; returns its end.
-    fn value(&mut self, i: usize, depth: usize) -> usize {
-        match self.text[i] {
-            b'{' | b'[' if depth >= MAX_DEPTH => {
-                self.too_deep = true;
-                self.skip(i)
-            }
+            b'{' | b'[' if depth >= MAX_DEPTH => None,
             b'{' => self.object(i, depth + 1),
-            b'[' => self.array(i, depth + 1),
-            _ => self.skip(i),
+            b'[' => self.items(i, |s, j| s.value(j, depth + 1)),
+            _ => Some(self.read::<IgnoredAny>(i).1),
         }
     }
 
-    fn array(&mut self, i: usize, depth: usize) -> usize {
+    /// Reads the array or object at `i` with `each` (start to end) on each item; returns its end.
+    fn items(
+        &mut self,
+        i: usize,
+        mut each: impl FnMut(&mut Self, usize) -> Option<usize>,
+    ) -> Option<usize> {
         let mut j = self.ws(i + 1);
-        if self.text.get(j) == Some(&b']') {
-            return j + 1;
+        if matches!(self.text.get(j), Some(b']' | b'}')) {
+            return Some(j + 1);
         }
-        while j < self.text.len() {
-            j = self.value(j, depth);
-            j = self.ws(j);
+        loop {
+            let end = each(self, j)?;
+            j = self.ws(end);
             match self.text.get(j) {
                 Some(b',') => j = self.ws(j + 1),
-                _ => return j + 1,
+                _ => return Some(j + 1),
             }
         }
-        j
     }
 
-    fn object(&mut self, i: usize, depth: usize) -> usize {
+    fn object(&mut self, i: usize, depth: usize) -> Option<usize> {
         // (where the member's key starts, where its value ends, dropped)
         let mut members: Vec<(usize, usize, bool)> = Vec::new();
-        let mut j = self.ws(i + 1);
-        if self.text.get(j) == Some(&b'}') {
-            return j + 1;
-        }
-        while j < self.text.len() {
-            let key_start = j;
-            let key_end = self.string_end(j);
-            // Borrowed from the text, which outlives the scan; decoded only when escaped.
-            let text: &'a [u8] = self.text;
-            let key: Cow<'a, str> = match std::str::from_utf8(&text[key_start..key_end]) {
-                Ok(k) if !k.contains('\\') => Cow::Borrowed(&k[1..k.len() - 1]),
-                Ok(k) => serde_json::from_str::<String>(k)
-                    .map(Cow::Owned)
-                    .unwrap_or(Cow::Borrowed("")),
-                Err(_) => Cow::Borrowed(""),
+        let object_end = self.items(i, |s, key_start| {
+            let (key, key_end) = s.read::<String>(key_start);
+            let value_start = s.ws(s.ws(key_end) + 1);
+            s.path.push(key.unwrap_or_default());
+            let personal = s.pii.hits(&s.path) && s.text[value_start] != b'n';
+            let value_end = match personal {
+                true => s.read::<IgnoredAny>(value_start).1,
+                false => s.value(value_start, depth)?,
             };
-            let value_start = self.ws(self.ws(key_end) + 1);
-            self.path.push(key);
-            let personal = self.pii.hits(&self.path) && self.text[value_start] != b'n';
-            let value_end = if personal {
-                self.skip(value_start)
-            } else {
-                self.value(value_start, depth)
-            };
-            self.path.pop();
-            let drop = personal && matches!(self.pii.method, Method::Drop);
+            s.path.pop();
+            let drop = personal && matches!(s.pii.method, Method::Drop);
             if personal && !drop {
-                let raw = std::str::from_utf8(&self.text[value_start..value_end]).unwrap_or("");
-                let with = self.pii.replacement(raw);
-                self.edits.push((value_start..value_end, with));
+                let raw = std::str::from_utf8(&s.text[value_start..value_end]).unwrap_or("");
+                s.edits
+                    .push((value_start..value_end, s.pii.replacement(raw)));
             }
             members.push((key_start, value_end, drop));
-            j = self.ws(value_end);
-            match self.text.get(j) {
-                Some(b',') => j = self.ws(j + 1),
-                _ => {
-                    self.drop_members(&members);
-                    return j + 1;
-                }
-            }
-        }
-        j
-    }
-
-    /// Removes the dropped members with one comma each, so the object stays valid: a member
-    /// with a kept one after it goes with the text up to the next member; the members after
-    /// the last kept one go with the text from the end of the member before.
-    fn drop_members(&mut self, members: &[(usize, usize, bool)]) {
+            Some(value_end)
+        })?;
+        // Each dropped member goes with one comma, so the object stays valid: one with a kept
+        // member after it up to the next member, one after the last kept one from the end of
+        // the member before.
         let last_kept = members.iter().rposition(|m| !m.2);
         for (n, &(start, end, dropped)) in members.iter().enumerate() {
-            if !dropped {
-                continue;
-            }
-            let range = match last_kept {
-                Some(k) if n > k => members[n - 1].1..end,
-                _ => match members.get(n + 1) {
-                    Some(next) => start..next.0,
-                    None => start..end,
-                },
+            let range = match (last_kept, members.get(n + 1)) {
+                _ if !dropped => continue,
+                (Some(k), _) if n > k => members[n - 1].1..end,
+                (_, Some(next)) => start..next.0,
+                (_, None) => start..end,
             };
             self.edits.push((range, String::new()));
         }
+        Some(object_end)
     }
 }
 
@@ -418,6 +304,13 @@ mod tests {
             assert!(p.apply_at(&nested(MAX_DEPTH + 2), &[]).is_err());
             let within = nested(MAX_DEPTH - 2);
             assert_eq!(p.apply(&within), within.replace("ada@example.com", "***"));
+            // A personal value is replaced whole, however deep it nests.
+            let deep_value = format!(
+                r#"{{"email":{}1{},"x":1}}"#,
+                "[".repeat(5000),
+                "]".repeat(5000)
+            );
+            assert_eq!(p.apply(&deep_value), r#"{"email":"***","x":1}"#);
         };
         std::thread::Builder::new()
             .stack_size(1 << 20)

@@ -26,14 +26,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-/// The dead-letter file of one run: one whole JSON line a refused log, naming the run's tenant,
-/// synced before the checkpoint may pass it.
+/// The dead-letter file as one run, of one tenant, appends to it.
 pub struct DeadLetter {
     path: PathBuf,
     tenant: String,
-    /// The log ids of the tenant's records: read from the file on the first refusal, then
-    /// added to. Only this tenant's redelivery removes one, and only once the receiver took
-    /// its log, so one removed meanwhile need not be written again.
+    /// The tenant's log ids in the file, read on the first refusal. Only its redelivery removes
+    /// one, once the receiver took the log: one removed meanwhile need not be written again.
     held: Mutex<Option<HashSet<String>>>,
 }
 
@@ -47,9 +45,7 @@ pub struct Key {
 }
 
 /// The lock beside the file: `<file>.lock`.
-pub fn lock_path(path: &Path) -> PathBuf {
-    crate::state::lock_path(path)
-}
+pub use crate::state::lock_path;
 
 /// Takes the file's lock, waiting for it: other holders keep it only for a read, an append
 /// or a rename. Released when the returned file is dropped (or the process dies).
@@ -69,11 +65,8 @@ fn open_kept(path: &Path) -> std::io::Result<File> {
     let existed = path.exists();
     let file = open.open(path)?;
     if !existed {
-        let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        crate::owner::keep_owner(&file, None, folder)?;
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+        crate::owner::keep_owner(&file, None, folder.unwrap_or(Path::new(".")))?;
     }
     Ok(file)
 }
@@ -97,16 +90,13 @@ fn append_line(mut file: &File, line: &[u8]) -> std::io::Result<()> {
 }
 
 impl DeadLetter {
-    /// Checks, before anything is sent, that the file and its lock can be opened; the file is
-    /// tightened to mode 0600 if it was wider. A link is followed, so every writer locks beside
-    /// the real file.
+    /// Checks before anything is sent that the file (a link followed: every writer locks beside
+    /// the real file) and its lock can be opened, and tightens the file to mode 0600.
     pub fn open(path: &Path, tenant: &str) -> Result<DeadLetter> {
         let path = crate::state::resolve(path)?;
         let named =
             |what: String| exit::settings(format!("{DEAD_LETTER_FILE} {}: {what}", path.display()));
-        if let Ok(meta) = std::fs::metadata(&path)
-            && !meta.is_file()
-        {
+        if let Some(meta) = std::fs::metadata(&path).ok().filter(|m| !m.is_file()) {
             return Err(named(format!(
                 "{}, not a regular file; it must be one (redeliver rewrites it, and it is locked beside it)",
                 crate::files::kind(&meta)
@@ -124,11 +114,8 @@ impl DeadLetter {
             ))
         })?;
         #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| named(format!("cannot restrict it to mode 0600 ({e})")))?;
-        }
+        (file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600)))
+            .map_err(|e| named(format!("cannot restrict it to mode 0600 ({e})")))?;
         #[cfg(not(unix))]
         let _ = file;
         Ok(DeadLetter {
@@ -138,9 +125,8 @@ impl DeadLetter {
         })
     }
 
-    /// Appends one record under the lock, synced before the checkpoint may pass the log;
-    /// nothing when the file already holds this tenant's record of the log (a run killed
-    /// before its checkpoint passed the log sent it again).
+    /// Appends one record under the lock, synced; nothing when the file holds this tenant's
+    /// record of the log already (a run killed before its checkpoint passed it sent it again).
     pub fn append(
         &self,
         item: &Matched,
@@ -148,20 +134,13 @@ impl DeadLetter {
         status: u16,
         detail: &str,
     ) -> std::io::Result<()> {
-        let record = dead_letter_record(
-            &item.log_id,
-            Some(&self.tenant),
-            webhook_id,
-            status,
-            detail,
-            &item.json,
-        )?;
-        self.append_once(&item.log_id, &record)
+        let (id, tenant) = (&item.log_id, Some(self.tenant.as_str()));
+        let record = dead_letter_record(id, tenant, webhook_id, status, detail, &item.json)?;
+        self.append_once(id, &record)
     }
 
-    /// Sets aside a log that was never sent because it must not be as it is (PII_FIELDS cannot
-    /// mask it): a record with `why` as its refusal and no `item`, which `redeliver` keeps for
-    /// a person (the log is still in Auth0 by its id).
+    /// Sets aside a log that must not be sent as it is (PII_FIELDS cannot mask it): `why` as
+    /// its refusal and no `item`, kept by `redeliver` for a person (Auth0 has the log by its id).
     pub fn append_unsendable(&self, log_id: &str, why: &str) -> std::io::Result<()> {
         let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         let record = serde_json::json!(
@@ -189,14 +168,10 @@ impl DeadLetter {
     fn read_held(&self, file: &File) -> std::io::Result<HashSet<String>> {
         let mut held = HashSet::new();
         for line in std::io::BufReader::new(file).split(b'\n') {
-            if let Ok(Key {
-                tenant: Some(t),
-                log_id,
-            }) = serde_json::from_slice(&line?)
-                && t == self.tenant
-            {
-                held.insert(log_id);
-            }
+            match serde_json::from_slice::<Key>(&line?) {
+                Ok(key) if key.tenant.as_ref() == Some(&self.tenant) => held.insert(key.log_id),
+                _ => false,
+            };
         }
         Ok(held)
     }
@@ -213,9 +188,8 @@ fn marks_path(path: &Path) -> PathBuf {
 /// sent: until the file is rewritten without it, no redelivery sends it again.
 pub fn mark_accepted(path: &Path, key: &Key) -> std::io::Result<()> {
     let _lock = lock(path)?;
-    let mut line = serde_json::to_vec(key)?;
-    line.push(b'\n');
-    append_line(&open_kept(&marks_path(path))?, &line)
+    let line = serde_json::to_string(key)? + "\n";
+    append_line(&open_kept(&marks_path(path))?, line.as_bytes())
 }
 
 /// The records marked accepted and not yet removed from the file (read under its lock when the
@@ -231,9 +205,8 @@ pub fn accepted(path: &Path) -> std::io::Result<HashSet<Key>> {
     }
 }
 
-/// Forgets the marks, under the file's lock, once the file was rewritten without their
-/// records. Were it undone by a crash, the marks would only remove again a log the receiver
-/// accepted.
+/// Forgets the marks, under the file's lock, once the file was rewritten without their records
+/// (marks left by a crash would only remove again logs the receiver accepted).
 pub fn forget_accepted(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(marks_path(path)) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -241,51 +214,36 @@ pub fn forget_accepted(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// What waits in the dead-letter file for tenant `me`: its records and the lines that are not
-/// records (what `redeliver` of that tenant would send, or keep for a person), other tenants'
-/// records aside (see [`is_mine`]). A missing file holds none; what is not a regular file (a
-/// device such as /dev/null, a FIFO) is not counted, nor opened. Read a line at a time: the
-/// file may be large.
+/// What waits in the dead-letter file for tenant `me` (see [`is_mine`]): its records and the
+/// lines that are not records. A missing file holds none; what is not a regular file (a device,
+/// a FIFO) is not counted, nor opened. Read a line at a time: the file may be large.
 pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
-    match std::fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => return Ok(None),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(0)),
-        Err(e) => return Err(e),
-    }
-    let file = match crate::files::open_no_block(path) {
-        Ok(f) => f,
+    let open = |meta: std::fs::Metadata| meta.is_file().then(|| crate::files::open_no_block(path));
+    let opened = std::fs::metadata(path).and_then(|meta| open(meta).transpose());
+    let file = match opened {
+        // The path may have been swapped for something else since it was looked at.
+        Ok(Some(file)) if file.metadata()?.is_file() => file,
+        Ok(_) => return Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(0)),
         Err(e) => return Err(e),
     };
-    // The path may have been swapped for something else since it was looked at.
-    if !file.metadata()?.is_file() {
-        return Ok(None);
-    }
     #[derive(serde::Deserialize)]
     struct Head {
-        #[serde(default)]
         tenant: Option<String>,
     }
-    let (mut named_me, mut untagged, mut unreadable, mut shared) = (0, 0, 0, false);
+    // The unreadable lines count with this tenant's records.
+    let (mut mine, mut untagged, mut shared) = (0, 0, false);
     for line in std::io::BufReader::new(file).split(b'\n') {
         let line = line?;
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
         match serde_json::from_slice::<Head>(&line) {
-            Ok(Head { tenant: Some(t) }) if t == me => named_me += 1,
-            Ok(Head { tenant: Some(_) }) => shared = true,
+            _ if line.trim_ascii().is_empty() => {}
+            Ok(Head { tenant: Some(t) }) if t != me => shared = true,
             Ok(Head { tenant: None }) => untagged += 1,
-            Err(_) => unreadable += 1,
+            Ok(_) | Err(_) => mine += 1,
         }
     }
-    let untagged_mine = if is_mine(None, me, shared) {
-        untagged
-    } else {
-        0
-    };
-    Ok(Some(named_me + untagged_mine + unreadable))
+    // Records naming no tenant are this one's only in a file no other tenant uses (`is_mine`).
+    Ok(Some(if shared { mine } else { mine + untagged }))
 }
 
 /// Whether a record is tenant `me`'s to redeliver. A record names its tenant; one without
@@ -293,16 +251,11 @@ pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
 /// names another tenant: a file one tenant used alone needs no hand edit after an upgrade, and
 /// in a shared file no tenant's logs can go to another tenant's webhook.
 pub fn is_mine(tenant: Option<&str>, me: &str, file_is_shared: bool) -> bool {
-    match tenant {
-        Some(t) => t == me,
-        None => !file_is_shared,
-    }
+    tenant.map_or(!file_is_shared, |t| t == me)
 }
 
-/// One line of the dead-letter file, newline included: `log_id`, `tenant` (the run's, as its
-/// state file records it), `webhook_id`, `refused_at` (now), `status`, `refusal`, and the
-/// `item` as raw JSON, exactly as it was serialized for sending, so a redelivery sends the same
-/// bytes. Fails only when `item` is not JSON.
+/// One line of the dead-letter file, newline included, `refused_at` now and the `item` the raw
+/// JSON sent, so a redelivery sends the same bytes. Fails only when `item` is not JSON.
 pub fn dead_letter_record(
     log_id: &str,
     tenant: Option<&str>,

@@ -2,6 +2,7 @@
 //! batches under the item and body limits, across pages), and each request's bytes (JSON
 //! object, array or lines, gzip).
 
+use flate2::{Compression, write::GzEncoder};
 use std::io::Write;
 
 /// PAYLOAD_FORMAT, as `Config` settles it: how a batch's items are joined in a body.
@@ -32,7 +33,6 @@ pub struct Batcher {
     bytes: usize,
     max_items: usize,
     max_body: usize,
-    as_batch: bool,
     format: PayloadFormat,
 }
 
@@ -48,7 +48,6 @@ impl Batcher {
             bytes: 0,
             max_items: if as_batch { max_items.max(1) } else { 1 },
             max_body: max_body.unwrap_or(usize::MAX),
-            as_batch,
             format,
         }
     }
@@ -69,14 +68,13 @@ impl Batcher {
         ready
     }
 
-    /// What `item` adds to the body: in an array `[` `]` or a comma, in JSON lines a newline.
+    /// What `item` adds to a batch's body: in an array `[` `]` or a comma, in JSON lines a
+    /// newline. (One log a request is never measured: it goes alone whatever its size.)
     fn cost(&self, item: &Matched) -> usize {
-        item.json.len()
-            + match (self.as_batch, self.format) {
-                (false, _) => 0,
-                (true, PayloadFormat::Array) if self.items.is_empty() => 2,
-                (true, PayloadFormat::Array | PayloadFormat::Jsonl) => 1,
-            }
+        match self.format {
+            PayloadFormat::Array if self.items.is_empty() => item.json.len() + 2,
+            PayloadFormat::Array | PayloadFormat::Jsonl => item.json.len() + 1,
+        }
     }
 
     /// What is waiting, as one request (the end of the stream, MAX_RUN_TIME, a signal).
@@ -88,38 +86,21 @@ impl Batcher {
 
 /// The body and its content type for a group of serialized items.
 pub fn encode(items: &[&[u8]], as_batch: bool, format: PayloadFormat) -> (Vec<u8>, &'static str) {
-    if !as_batch {
-        return (items.concat(), "application/json");
-    }
-    match format {
-        PayloadFormat::Array => {
-            let mut body = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
-            body.push(b'[');
-            for (n, item) in items.iter().enumerate() {
-                if n > 0 {
-                    body.push(b',');
-                }
-                body.extend_from_slice(item);
-            }
-            body.push(b']');
-            (body, "application/json")
-        }
-        PayloadFormat::Jsonl => {
-            let mut body = Vec::new();
-            for item in items {
-                body.extend_from_slice(item);
-                body.push(b'\n');
-            }
-            (body, "application/x-ndjson")
+    match (as_batch, format) {
+        (false, _) => (items.concat(), "application/json"),
+        (true, PayloadFormat::Array) => (
+            [&b"["[..], &items.join(&b","[..]), b"]"].concat(),
+            "application/json",
+        ),
+        (true, PayloadFormat::Jsonl) => {
+            let lines = items.iter().flat_map(|item| [*item, b"\n"]);
+            (lines.collect::<Vec<_>>().concat(), "application/x-ndjson")
         }
     }
 }
 
 pub fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::default(),
-    );
+    let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::default());
     enc.write_all(body).expect("writing to a Vec");
     enc.finish().expect("writing to a Vec")
 }
