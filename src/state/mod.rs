@@ -110,39 +110,30 @@ impl State {
     /// A missing file is a first run. Anything unreadable is an error naming the file, and the
     /// file is left as it is for a person to look at.
     pub fn load(path: &Path) -> Result<State> {
-        let bad = |reason: String| Failure::BadState {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let text = match read(path) {
-            Ok(t) => t,
+        // Only a regular file is opened, so a FIFO cannot block the run.
+        let reason = match crate::files::read_capped(path, STATE_CAP) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(state) => return Ok(state),
+                Err(e) => format!(
+                    "not a valid state file ({e}); it was left untouched. Fix it, or move it aside: the next run then starts afresh, from {START_FROM} if set (a log id such as the checkpoint in `history` or the file, a date, or an age like 1d), else from the oldest log Auth0 keeps"
+                ),
+            },
             Err(Unreadable::Io(std::io::ErrorKind::NotFound, _)) => return Ok(State::default()),
-            Err(Unreadable::NotAFile(kind)) => {
-                return Err(bad(format!(
-                    "{kind}, not a regular file; {STATE_FILE} must name a file (or a path where one can be created)"
-                ))
-                .into());
-            }
-            Err(Unreadable::TooLarge(size)) => {
-                return Err(bad(format!(
-                    "{} is far more than a state file holds; is it the right file?",
-                    crate::files::size_words(size)
-                ))
-                .into());
-            }
+            Err(Unreadable::NotAFile(kind)) => format!(
+                "{kind}, not a regular file; {STATE_FILE} must name a file (or a path where one can be created)"
+            ),
+            Err(Unreadable::TooLarge(size)) => format!(
+                "{} is far more than a state file holds; is it the right file?",
+                crate::files::size_words(size)
+            ),
             Err(Unreadable::Io(_, e)) => {
-                let advice = owner::foreign(path, &[&lock_path(path)])
-                    .map(|a| format!("; {a}"))
-                    .unwrap_or_default();
-                return Err(bad(format!("cannot read it: {e}{advice}")).into());
+                let advice = owner::foreign(path, &[&lock_path(path)]);
+                let advice = advice.map(|a| format!("; {a}")).unwrap_or_default();
+                format!("cannot read it: {e}{advice}")
             }
         };
-        serde_json::from_str(&text).map_err(|e| {
-            bad(format!(
-                "not a valid state file ({e}); it was left untouched. Fix it, or move it aside: the next run then starts afresh, from {START_FROM} if set (a log id such as the checkpoint in `history` or the file, a date, or an age like 1d), else from the oldest log Auth0 keeps"
-            ))
-            .into()
-        })
+        let path = path.to_path_buf();
+        Err(Failure::BadState { path, reason }.into())
     }
 
     /// Replaces the file atomically: a crash at any moment leaves the old or the new state.
@@ -155,7 +146,6 @@ impl State {
         replace_file(path, &json, "state file", None)
     }
 
-    /// Adds a run to the history and to the totals.
     /// Refuses a state recorded for another tenant: its checkpoint and token mean nothing
     /// there. `run` stops on it (exit 2) and `check` fails on it, with this one message. A
     /// state that records no tenant yet (none saved, or an older file) is refused by no one.
@@ -171,6 +161,7 @@ impl State {
         }
     }
 
+    /// Adds a run to the history and to the totals.
     pub fn record(&mut self, run: RunRecord) {
         let t = &mut self.totals;
         t.logs_fetched += run.logs_fetched;
@@ -189,17 +180,6 @@ impl State {
 
 /// A state file with a hundred runs of history is tens of KiB: past this, it is not one.
 const STATE_CAP: u64 = 16 * 1024 * 1024;
-
-/// The state file's text; only a regular file is opened, so a FIFO cannot block the run.
-fn read(path: &Path) -> std::result::Result<String, Unreadable> {
-    let bytes = crate::files::read_capped(path, STATE_CAP)?;
-    String::from_utf8(bytes).map_err(|_| {
-        Unreadable::Io(
-            std::io::ErrorKind::InvalidData,
-            "it is not text (UTF-8)".into(),
-        )
-    })
-}
 
 /// The state file's real path: a symbolic link is followed, so the lock and the atomic
 /// replace act on the file it points to, whichever path a run was given.
