@@ -4,7 +4,7 @@
 //! after the run's deadline. What no wait changes (a refused certificate, a 4xx other than 408
 //! and 429, a redirect) is final at once.
 
-use crate::http::{self, Reply, Unanswered, Verdict, read_prefix};
+use crate::http::{self, Unanswered, Verdict, read_prefix};
 use crate::retry::{self, Attempt};
 use crate::stop::{Part, Stop};
 use bytes::Bytes;
@@ -53,22 +53,21 @@ pub fn post(
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body.clone());
         let (failure, wait, retried) = match http::attempt(request, "POST", shown, setting) {
-            Ok(Reply {
-                status,
-                verdict,
-                retry_after,
-                resp,
-            }) => {
+            Ok(r) => {
                 // Read to its end when short, so the connection is kept for a retry.
-                let answer = read_prefix(resp, ANSWER_PREFIX);
-                match verdict {
-                    Verdict::Delivered => return Attempt::Done(Ok(status)),
-                    v => (
-                        Failure::Answered { status, answer },
-                        retry_after,
-                        matches!(v, Verdict::Retry { .. }),
-                    ),
+                let answer = read_prefix(r.resp, ANSWER_PREFIX);
+                if r.verdict == Verdict::Delivered {
+                    return Attempt::Done(Ok(r.status));
                 }
+                let failure = Failure::Answered {
+                    status: r.status,
+                    answer,
+                };
+                (
+                    failure,
+                    r.retry_after,
+                    matches!(r.verdict, Verdict::Retry { .. }),
+                )
             }
             Err(Unanswered::Final(d)) => (Failure::Unreached(d), None, false),
             Err(Unanswered::Passing(d)) => (Failure::Unreached(d), None, true),
@@ -83,9 +82,6 @@ pub fn post(
         last = Some(failure);
         Attempt::Again { why, wait }
     });
-    match sent {
-        Ok(done) => done,
-        // Gave up on an answer worth retrying: the last one says why.
-        Err(why) => Err(last.unwrap_or(Failure::Unreached(why))),
-    }
+    // Gave up on an answer worth retrying: the last one says why.
+    sent.unwrap_or_else(|why| Err(last.unwrap_or(Failure::Unreached(why))))
 }
