@@ -35,13 +35,11 @@ pub struct Ledger {
     /// Where the chain of windows starts: the end of the last window passed (at first, the
     /// run's start).
     base: String,
-    /// The checkpoint the run started from (`None` on a first run): reported as such until the
-    /// checkpoint passes a log.
-    initial: Option<String>,
+    /// The newest log id in the windows passed; until one is, the checkpoint the run started
+    /// from (`None` on a first run).
+    passed_id: Option<String>,
     /// `date` of the newest log in the windows passed.
     passed_date: Option<String>,
-    /// The newest log id in the windows passed.
-    passed_id: Option<String>,
     reported: Option<String>,
 }
 
@@ -53,9 +51,8 @@ impl Ledger {
             windows: HashMap::new(),
             base: start,
             reported: initial.clone(),
-            initial,
+            passed_id: initial,
             passed_date: None,
-            passed_id: None,
         }
     }
 
@@ -108,10 +105,7 @@ impl Ledger {
 
     /// Passes the windows at the front of the chain that are read and delivered.
     fn advance(&mut self) {
-        loop {
-            let Some((&id, w)) = self.windows.iter().find(|(_, w)| w.after == self.base) else {
-                return;
-            };
+        while let Some((&id, w)) = self.windows.iter().find(|(_, w)| w.after == self.base) {
             let Some(Some(end)) = &w.closed else { return };
             if !w.acker.idle() || logid::cmp(end, &self.base).is_le() {
                 return;
@@ -140,10 +134,7 @@ impl Ledger {
         let front = self
             .front()
             .and_then(|w| w.acker.checkpoint().filter(|c| *c != w.after));
-        front
-            .or(self.passed_id.as_deref())
-            .map(str::to_string)
-            .or_else(|| self.initial.clone())
+        front.or(self.passed_id.as_deref()).map(str::to_string)
     }
 
     /// `date` of the newest log the checkpoint passed.
