@@ -150,15 +150,13 @@ impl State {
     /// there. `run` stops on it (exit 2) and `check` fails on it, with this one message. A
     /// state that records no tenant yet (none saved, or an older file) is refused by no one.
     pub fn check_tenant(&self, tenant: &str, path: &Path) -> Result<(), Failure> {
-        match self.tenant.as_deref() {
-            Some(other) if other != tenant => Err(Failure::BadState {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "it belongs to tenant {other}, not {tenant}: give each tenant its own {STATE_FILE}"
-                ),
-            }),
-            _ => Ok(()),
-        }
+        let (other, path) = (self.tenant.as_deref(), path.to_path_buf());
+        other.filter(|other| *other != tenant).map_or(Ok(()), |other| {
+            let reason = format!(
+                "it belongs to tenant {other}, not {tenant}: give each tenant its own {STATE_FILE}"
+            );
+            Err(Failure::BadState { path, reason })
+        })
     }
 
     /// Adds a run to the history and to the totals.
@@ -217,23 +215,20 @@ fn replace(path: &Path, content: &[u8], mode: Option<u32>) -> Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let shown = tmp.path().display().to_string();
     tmp.write_all(content)
         .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
+        .with_context(|| format!("writing {shown}"))?;
     #[cfg(unix)]
     if let Some(mode) = mode {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
-            .with_context(|| format!("setting the mode of {}", tmp.path().display()))?;
+            .with_context(|| format!("setting the mode of {shown}"))?;
     }
     #[cfg(not(unix))]
     let _ = mode;
-    owner::keep_owner(tmp.as_file(), Some(path), dir).with_context(|| {
-        format!(
-            "giving {} the owner of the file it replaces",
-            tmp.path().display()
-        )
-    })?;
+    owner::keep_owner(tmp.as_file(), Some(path), dir)
+        .with_context(|| format!("giving {shown} the owner of the file it replaces"))?;
     tmp.persist(path)
         .map_err(|e| e.error)
         .context("renaming the temporary file over it")?;
@@ -250,11 +245,6 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-/// Held for the whole run; dropping it releases the lock (so does the process dying).
-pub struct Lock {
-    _file: File,
-}
-
 pub fn lock_path(state: &Path) -> PathBuf {
     let mut name = state.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
@@ -267,17 +257,13 @@ pub fn lock_path(state: &Path) -> PathBuf {
 pub fn refuse_foreign(state: &Path) -> Result<(), Failure> {
     let lock = lock_path(state);
     let advice = owner::foreign(state, &[&lock]).or_else(|| owner::foreign(&lock, &[state]));
-    match advice {
-        Some(reason) => Err(Failure::BadState {
-            path: state.to_path_buf(),
-            reason,
-        }),
-        None => Ok(()),
-    }
+    let path = state.to_path_buf();
+    advice.map_or(Ok(()), |reason| Err(Failure::BadState { path, reason }))
 }
 
-/// Locks `STATE.lock`, not the state file: the state file's inode changes on every save.
-pub fn lock(state: &Path) -> Result<Lock> {
+/// Locks `STATE.lock`, not the state file: the state file's inode changes on every save. Held
+/// for the whole run: dropping the file releases the lock (so does the process dying).
+pub fn lock(state: &Path) -> Result<File> {
     let path = lock_path(state);
     let dir = parent(state);
     std::fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
@@ -302,7 +288,7 @@ pub fn lock(state: &Path) -> Result<Lock> {
             .with_context(|| format!("giving {} the owner of its folder", path.display()))?;
     }
     match file.try_lock() {
-        Ok(()) => Ok(Lock { _file: file }),
+        Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(Failure::Locked { path }.into()),
         Err(std::fs::TryLockError::Error(e)) => {
             Err(e).with_context(|| format!("locking {}", path.display()))
