@@ -207,11 +207,8 @@ fn render(
 
 /// Whole numbers without a fraction, others to the millisecond.
 fn number(v: f64) -> String {
-    if v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.3}")
-    }
+    let digits = if v.fract() == 0.0 { 0 } else { 3 };
+    format!("{v:.digits$}")
 }
 
 fn escape_label(v: &str) -> String {

@@ -62,13 +62,9 @@ pub struct Summary {
 
 /// The JSON object of a run that ended without a summary: its status, exit code and error.
 pub fn failure_json(outcome: Outcome, error: &str) -> String {
-    serde_json::json!({
-        "status": outcome.status(),
-        "caught_up": outcome.caught_up(),
-        "exit_code": outcome.exit_code(),
-        "error": crate::secret::scrub(error),
-    })
-    .to_string()
+    let mut json = serde_json::to_value(outcome).expect("an outcome serializes");
+    json["error"] = crate::secret::scrub(error).into();
+    json.to_string()
 }
 
 static JSON_SUMMARY_PRINTED: AtomicBool = AtomicBool::new(false);

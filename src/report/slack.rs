@@ -20,7 +20,7 @@ use crate::state::{RunRecord, State, Trouble};
 use crate::stop::{Part, Stop};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// What `-v` lines call Slack: its URL is a secret.
 const SHOWN: &str = "(Slack webhook; its URL is a secret)";
@@ -115,21 +115,17 @@ pub fn after_run(
         };
         let runs: Vec<&RunRecord> = state.history.iter().filter(within_day).collect();
         if send(http, slack, stop, &daily_payload(tenant, &runs)) {
-            state.last_daily_report = Some(utc_day(now));
+            state.last_daily_report = Some(rfc3339(now)[..10].to_string());
         }
     }
 }
 
 /// The first run at or after `hour` (UTC) each day sends the daily report.
 pub fn daily_due(hour: Option<u8>, last_sent_day: Option<&str>, now: SystemTime) -> bool {
-    let Some(hour) = hour else { return false };
-    let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let hour_now = (secs % DAY) / 3600;
-    hour_now >= u64::from(hour) && last_sent_day != Some(utc_day(now).as_str())
-}
-
-fn utc_day(now: SystemTime) -> String {
-    rfc3339(now)[..10].to_string()
+    // `2026-11-26T09:00:00.000Z`: the UTC day, then the hour.
+    let stamp = rfc3339(now);
+    let hour_now: u8 = stamp[11..13].parse().expect("two digits");
+    hour.is_some_and(|hour| hour_now >= hour) && last_sent_day != Some(&stamp[..10])
 }
 
 /// The colour of the bar beside a message: red for a failure, amber when logs were set aside
