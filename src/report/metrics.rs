@@ -14,11 +14,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Every metric's name starts with this.
 const PREFIX: &str = "auth0_mgmt_webhooks";
 
-/// Writes METRICS_FILE (`file`), if set: the one writer, after a run and after `redeliver`.
-/// `host` is each metric's `tenant` label; `dead_letter` the file and the tenant whose lines
-/// waiting in it are counted; `state` the state as held in memory, if it was read; `early` the
-/// outcome of a run that ended before it recorded itself, and how long it took. A failure is a
-/// warning.
+/// Writes METRICS_FILE (`file`), if set, after a run and after `redeliver`; a failure is a
+/// warning. `host` is the `tenant` label; `dead_letter` the file and the tenant whose lines in
+/// it are counted; `state` the state, if it was read; `early` the end of a run that ended before
+/// it recorded itself.
 pub fn write(
     file: Option<&Path>,
     host: &str,
@@ -75,11 +74,8 @@ fn unix(t: SystemTime) -> f64 {
         .as_secs_f64()
 }
 
-/// The textfile, in the Prometheus text exposition format: each metric with its HELP and TYPE
-/// (`_total` ones are counters), each sample with the `tenant` label. From the state as the run
-/// (or `redeliver`) holds it (its last run, totals and checkpoint), and the run's own end when
-/// it ended `early`, before it recorded itself (its outcome, how long it took); without a
-/// state, only that end is known.
+/// The textfile in the Prometheus text format (`_total` metrics are counters), from the state
+/// as held in memory and the run's own end when it ended `early`, before it recorded itself.
 fn render(
     tenant: &str,
     state: Option<&State>,
@@ -112,10 +108,10 @@ fn render(
         Some((outcome, took)) => Some((unix(now), outcome, took, 0, 0)),
         None => last.map(|r| {
             let end = time(&r.finished_at);
-            let took = time(&r.started_at).zip(end);
-            let took = took.and_then(|(s, e)| e.duration_since(s).ok());
-            let at = end.map(unix).unwrap_or_default();
-            let took = took.unwrap_or_default();
+            let took = end
+                .zip(time(&r.started_at))
+                .and_then(|(e, s)| e.duration_since(s).ok());
+            let (at, took) = (end.map(unix).unwrap_or_default(), took.unwrap_or_default());
             (at, r.outcome, took, r.logs_delivered, r.logs_dead_lettered)
         }),
     };

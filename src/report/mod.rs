@@ -114,11 +114,8 @@ pub fn end_line(
     took: Duration,
     tail: &str,
 ) -> String {
-    format!(
-        "{status}: {what} ({}) in {:.1}s; {tail}",
-        facts.join(", "),
-        took.as_secs_f64()
-    )
+    let (facts, secs) = (facts.join(", "), took.as_secs_f64());
+    format!("{status}: {what} ({facts}) in {secs:.1}s; {tail}")
 }
 
 /// `3 requests`, `1 retry`: the webhook traffic, as both end lines give it.

@@ -30,11 +30,9 @@ pub enum Failure {
     Unreached(String),
 }
 
-/// POSTs `body` (its content type, its bytes) to `url`; `shown` names the endpoint in
-/// `-v` lines (never its URL, a secret), and `setting` the one to fix for a refused
-/// certificate. `stop` and `part` say what cuts the retries short: the
-/// run's token, for a report sent while the run goes on (`Sending`: a signal ends them) or at
-/// its end (`Reporting`: only the deadline). The status that took it, or why not.
+/// POSTs `body` (its content type, its bytes) to `url`; `shown` names the endpoint in `-v` lines
+/// (never its URL, a secret), `setting` the one to fix for a refused certificate. `part` says
+/// what cuts the retries short: a signal (`Sending`) or only the deadline (`Reporting`).
 pub fn post(
     http: &Client,
     url: &str,

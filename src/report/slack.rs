@@ -204,10 +204,8 @@ pub fn daily_payload(tenant: &str, runs: &[&RunRecord]) -> Value {
     message(&headline, bar, &first, ("Last error", &day), None)
 }
 
-/// The one builder of a message: a headline block, then an attachment on a coloured bar with
-/// the `first` fields and the extension's (logs processed, checkpoint), the error (titled
-/// `error.0`) and warning of `error.1`, and a line of counts. The plain `text`, which
-/// notifications and old clients show, is the headline, the error and warning, and the counts.
+/// The one builder of a message: a headline block, then on a coloured bar the `first` fields and
+/// the extension's, the error and warning, and the counts; `text` is the plain fallback.
 fn message(
     headline: &str,
     colour: &str,

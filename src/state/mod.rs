@@ -45,9 +45,8 @@ pub struct State {
     pub trouble: Option<Trouble>,
 }
 
-/// Runs that keep ending the same way but ok (failed, dead-lettered, interrupted): since when,
-/// how many, and when Slack last heard of it, so that it hears of a change and not of every
-/// run.
+/// Runs that keep ending the same way but ok: since when, how many, and when Slack last heard
+/// of it, so that it hears of a change and not of every run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Trouble {
     /// The runs' status (`failed`, `dead-lettered`, `interrupted`).
@@ -93,7 +92,6 @@ pub struct RunRecord {
     pub logs_fetched: u64,
     pub logs_matched: u64,
     pub logs_delivered: u64,
-    /// Refused logs written to the dead-letter file.
     #[serde(default)]
     pub logs_dead_lettered: u64,
     pub requests: u64,
@@ -201,8 +199,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
 
 /// Replaces `path` with `content` atomically: a temp file beside it (mode 0600, or `mode`),
 /// fsync, rename over it, fsync of the folder. A crash at any moment leaves the old file or
-/// the new one, never a mix. Used for the state file, the dead-letter file's rewrite and the
-/// metrics file. `what` names the file in errors.
+/// the new one, never a mix. `what` names the file in errors.
 pub fn replace_file(path: &Path, content: &[u8], what: &str, mode: Option<u32>) -> Result<()> {
     replace(path, content, mode).with_context(|| format!("saving {what} {}", path.display()))
 }
