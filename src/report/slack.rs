@@ -97,13 +97,8 @@ pub fn after_run(
     now: SystemTime,
     stop: &Stop,
 ) {
-    let (notice, trouble) = notice(
-        state.trouble.as_ref(),
-        &summary.run,
-        now,
-        slack.remind_every,
-        slack.send_success,
-    );
+    let (every, success) = (slack.remind_every, slack.send_success);
+    let (notice, trouble) = notice(state.trouble.as_ref(), &summary.run, now, every, success);
     // A message Slack did not take is due again at the next run: the state stays as it was.
     if notice.is_none_or(|n| send(http, slack, stop, &run_payload(tenant, summary, &n))) {
         state.trouble = trouble;
@@ -294,15 +289,8 @@ fn by_status(runs: &[&RunRecord]) -> String {
 fn send(http: &Client, slack: &SlackConfig, stop: &Stop, message: &Value) -> bool {
     let json = bytes::Bytes::from(crate::secret::scrub(&message.to_string()));
     let (body, setting) = (("application/json", json), SLACK_INCOMING_WEBHOOK_URL.env);
-    let sent = post::post(
-        http,
-        slack.url.expose(),
-        body,
-        (stop, Part::Reporting),
-        SHOWN,
-        setting,
-    );
-    let why = match sent {
+    let (url, cut) = (slack.url.expose(), (stop, Part::Reporting));
+    let why = match post::post(http, url, body, cut, SHOWN, setting) {
         Ok(_) => return true,
         Err(Failure::Answered { status, answer }) => {
             format!("Slack refused the report ({status}): {}", snippet(&answer))
