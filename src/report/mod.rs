@@ -85,13 +85,11 @@ impl Summary {
     pub fn line(&self) -> String {
         let (r, took) = (&self.run, Duration::from_millis(self.duration_ms));
         let checkpoint = r.checkpoint.as_deref().unwrap_or("none yet");
+        let tail = format!("checkpoint {checkpoint}");
         if self.dry_run {
             let fetched = count(r.logs_fetched, "fetched log", "fetched logs");
-            let took = took.as_secs_f64();
-            return format!(
-                "dry run: {} of {fetched} matched, nothing sent in {took:.1}s; checkpoint {checkpoint}",
-                r.logs_matched
-            );
+            let what = format!("{} of {fetched} matched", r.logs_matched);
+            return end_line("dry run", &what, &["nothing sent".into()], took, &tail);
         }
         let mut facts = vec![format!("{} fetched", r.logs_fetched)];
         facts.extend(traffic(r.requests, r.retries));
@@ -100,7 +98,6 @@ impl Summary {
         }
         let matched = count(r.logs_matched, "matching log", "matching logs");
         let what = format!("delivered {} of {matched}", r.logs_delivered);
-        let tail = format!("checkpoint {checkpoint}");
         end_line(status_words(r.outcome), &what, &facts, took, &tail)
     }
 }

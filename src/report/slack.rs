@@ -210,18 +210,15 @@ fn message(
 ) -> Value {
     let checkpoint = format!("`{}`", r.checkpoint.as_deref().unwrap_or("none"));
     let dead = Some(r.logs_dead_lettered).filter(|n| *n > 0);
-    let processed = format!(
-        "{} delivered of {} matched, {} fetched{}",
-        r.logs_delivered,
-        r.logs_matched,
-        r.logs_fetched,
-        dead.map(|n| format!(", {n} dead-lettered"))
-            .unwrap_or_default()
-    );
+    let (d, m, f) = (r.logs_delivered, r.logs_matched, r.logs_fetched);
+    let aside = dead
+        .map(|n| format!(", {n} dead-lettered"))
+        .unwrap_or_default();
+    let processed = format!("{d} delivered of {m} matched, {f} fetched{aside}");
     let counts = [
-        format!("fetched {}", r.logs_fetched),
-        format!("matched {}", r.logs_matched),
-        format!("delivered {}", r.logs_delivered),
+        format!("fetched {f}"),
+        format!("matched {m}"),
+        format!("delivered {d}"),
     ];
     let counts: Vec<String> = (counts.into_iter())
         .chain(dead.map(|n| format!("dead-lettered {n}")))
