@@ -69,11 +69,8 @@ impl Ledger {
     }
 
     fn acker(&mut self, window: WindowId) -> &mut Acker {
-        &mut self
-            .windows
-            .get_mut(&window)
-            .expect("a window is opened before its logs")
-            .acker
+        let w = self.windows.get_mut(&window);
+        &mut w.expect("a window is opened before its logs").acker
     }
 
     /// A log of `window` that did not match.
@@ -147,17 +144,13 @@ impl Ledger {
     /// Whether the checkpoint moved since the last call.
     pub fn take_moved(&mut self) -> bool {
         let now = self.checkpoint();
-        let moved = now != self.reported;
-        self.reported = now;
-        moved
+        std::mem::replace(&mut self.reported, now.clone()) != now
     }
 
     /// Whether every window is read to its end and the last one caught up.
     pub fn caught_up(&self) -> bool {
-        self.windows.len() == 1
-            && self
-                .front()
-                .is_some_and(|w| w.closed == Some(None) && w.acker.idle())
+        let last_done = |w: &Window| w.closed == Some(None) && w.acker.idle();
+        self.windows.len() == 1 && self.front().is_some_and(last_done)
     }
 }
 
