@@ -44,8 +44,7 @@ pub fn start_from_beyond(
 }
 
 /// The warning for a run that did not catch up and whose newest processed log is old: the
-/// checkpoint is drifting toward the retention. A run that caught up gets none: the tenant is
-/// merely quiet.
+/// checkpoint is drifting toward the retention. A run that caught up is merely quiet.
 pub fn drift(
     newest_date: &str,
     caught_up: bool,
@@ -64,9 +63,8 @@ pub fn drift(
     })
 }
 
-/// The logs lost to retention, named when the checkpoint lies beyond it and the first log
-/// after it was stored much later: Auth0 deleted what lay between before it was delivered (a
-/// tenant silent for that long had none, hence "any").
+/// The logs lost to retention when the checkpoint lies beyond it and the first log after it was
+/// stored much later ("any": a tenant silent for that long had none).
 pub fn lost_span(
     checkpoint: &str,
     first_id: &str,

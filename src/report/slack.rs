@@ -280,9 +280,8 @@ fn by_status(runs: &[&RunRecord]) -> String {
     }
 }
 
-/// Sends one message, retried as [`post`] says; true when Slack took it. The URL is a secret:
-/// never printed. The message is scrubbed of every secret the process holds (it quotes errors,
-/// which quote servers).
+/// Sends one message, retried as [`post`] says; true when Slack took it. The URL is never
+/// printed, and the message is scrubbed of every secret (it quotes errors, which quote servers).
 fn send(http: &Client, slack: &SlackConfig, stop: &Stop, message: &Value) -> bool {
     let json = bytes::Bytes::from(crate::secret::scrub(&message.to_string()));
     let (body, setting) = (("application/json", json), SLACK_INCOMING_WEBHOOK_URL.env);

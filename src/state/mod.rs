@@ -58,9 +58,8 @@ pub struct Trouble {
     pub told_at: String,
 }
 
-/// Counts that only grow, summed over every run this state has seen (Prometheus `_total`
-/// counters), and the end of the last successful run, which the 100 runs of the history may
-/// no longer hold after a long outage.
+/// Counts summed over every run this state has seen (Prometheus `_total` counters), and the end
+/// of the last success, which the history may no longer hold after a long outage.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Totals {
     pub logs_fetched: u64,
@@ -144,9 +143,8 @@ impl State {
         replace_file(path, &json, "state file", None)
     }
 
-    /// Refuses a state recorded for another tenant: its checkpoint and token mean nothing
-    /// there. `run` stops on it (exit 2) and `check` fails on it, with this one message. A
-    /// state that records no tenant yet (none saved, or an older file) is refused by no one.
+    /// Refuses (for `run` and `check` alike) a state recorded for another tenant: its checkpoint
+    /// and token mean nothing there. A state that records no tenant yet is refused by no one.
     pub fn check_tenant(&self, tenant: &str, path: &Path) -> Result<(), Failure> {
         let (other, path) = (self.tenant.as_deref(), path.to_path_buf());
         other.filter(|other| *other != tenant).map_or(Ok(()), |other| {
@@ -197,9 +195,8 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
     )
 }
 
-/// Replaces `path` with `content` atomically: a temp file beside it (mode 0600, or `mode`),
-/// fsync, rename over it, fsync of the folder. A crash at any moment leaves the old file or
-/// the new one, never a mix. `what` names the file in errors.
+/// Replaces `path` with `content` atomically (temp file beside it, mode 0600 or `mode`, fsync,
+/// rename, fsync of the folder): a crash leaves the old file or the new one, never a mix.
 pub fn replace_file(path: &Path, content: &[u8], what: &str, mode: Option<u32>) -> Result<()> {
     replace(path, content, mode).with_context(|| format!("saving {what} {}", path.display()))
 }
@@ -248,9 +245,8 @@ pub fn lock_path(state: &Path) -> PathBuf {
     state.with_file_name(name)
 }
 
-/// Refuses (exit 2) a run that is not root on a state or lock file of another user: it would
-/// fail on it halfway, or take the file over from the user the schedule runs as. The message
-/// has the `chown` that gives it back. Root's runs keep each file's owner instead.
+/// Refuses (exit 2, with the `chown` that fixes it) a run that is not root on a state or lock
+/// file of another user: it would fail halfway, or take the file from the schedule's user.
 pub fn refuse_foreign(state: &Path) -> Result<(), Failure> {
     let lock = lock_path(state);
     let advice = owner::foreign(state, &[&lock]).or_else(|| owner::foreign(&lock, &[state]));
