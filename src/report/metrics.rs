@@ -82,7 +82,10 @@ fn render(
     dead_letter_pending: Option<u64>,
     now: SystemTime,
 ) -> String {
-    let tenant = escape_label(tenant);
+    // A label value escapes backslashes, quotes and newlines.
+    let tenant = (tenant.replace('\\', "\\\\"))
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
     let mut out = String::new();
     let mut metric = |name: &str, help: &str, samples: &[(String, f64)]| {
         let counter = name.ends_with("_total");
@@ -204,12 +207,6 @@ fn render(
 fn number(v: f64) -> String {
     let digits = if v.fract() == 0.0 { 0 } else { 3 };
     format!("{v:.digits$}")
-}
-
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

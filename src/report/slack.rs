@@ -185,14 +185,22 @@ pub fn daily_payload(tenant: &str, runs: &[&RunRecord]) -> Value {
         ..RunRecord::default()
     };
     // The worst colour of the day's runs.
-    let bar = [RED, AMBER]
-        .into_iter()
-        .find(|c| runs.iter().any(|r| colour(r.outcome) == *c))
-        .unwrap_or(GREEN);
-    let by_status = by_status(runs);
+    let seen = |c: &&str| runs.iter().any(|r| colour(r.outcome) == *c);
+    let bar = [RED, AMBER].into_iter().find(seen).unwrap_or(GREEN);
+    // The runs counted by status, best first: `3 ok, 1 failed`.
+    let counts: Vec<String> = (crate::outcome::RECORDED.iter())
+        .filter_map(|s| {
+            let n = runs.iter().filter(|r| r.outcome.status() == *s).count();
+            (n > 0).then(|| format!("{n} {s}"))
+        })
+        .collect();
+    let by_status = match counts.is_empty() {
+        true => "none".to_string(),
+        false => counts.join(", "),
+    };
+    let n = say::count(runs.len() as u64, "run", "runs");
     let headline = format!(
-        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} in the last 24 hours ({by_status})",
-        say::count(runs.len() as u64, "run", "runs"),
+        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {n} in the last 24 hours ({by_status})"
     );
     let first = format!("{} ({by_status})", runs.len());
     let first = [("Runs", &*first)];
@@ -264,20 +272,6 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-/// The runs counted by status, best first: `3 ok, 1 failed`.
-fn by_status(runs: &[&RunRecord]) -> String {
-    let counts: Vec<String> = (crate::outcome::RECORDED.iter())
-        .filter_map(|s| {
-            let n = runs.iter().filter(|r| r.outcome.status() == *s).count();
-            (n > 0).then(|| format!("{n} {s}"))
-        })
-        .collect();
-    match counts.is_empty() {
-        true => "none".to_string(),
-        false => counts.join(", "),
-    }
 }
 
 /// Sends one message, retried as [`post`] says; true when Slack took it. The URL is never

@@ -76,13 +76,10 @@ impl Acker {
     /// A delivery ended. `Pending` (it failed) changes nothing: that log holds the checkpoint
     /// back for the rest of the run.
     pub fn ack(&mut self, seq: Seq, fate: Fate) {
-        if fate == Fate::Pending {
-            return;
-        }
-        let Some(i) = seq.checked_sub(self.front) else {
-            return;
-        };
-        if let Some(slot) = self.queue.get_mut(i as usize) {
+        let slot = seq
+            .checked_sub(self.front)
+            .and_then(|i| self.queue.get_mut(i as usize));
+        if let Some(slot) = slot.filter(|_| fate != Fate::Pending) {
             slot.handled = true;
         }
         while self.queue.front().is_some_and(|s| s.handled) {
