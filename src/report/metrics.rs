@@ -69,8 +69,7 @@ fn lag(
 
 fn unix(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The textfile in the Prometheus text format (`_total` metrics are counters), from the state
@@ -173,14 +172,11 @@ fn render(
             one.push(("checkpoint_lag_seconds", help, lag.as_secs_f64()));
         }
         let [fetched, delivered, aside] = totals.each_ref().map(String::as_str);
+        let dead = t.logs_dead_lettered as f64;
         one.extend([
             ("logs_fetched_total", fetched, t.logs_fetched as f64),
             ("logs_delivered_total", delivered, t.logs_delivered as f64),
-            (
-                "logs_dead_lettered_total",
-                aside,
-                t.logs_dead_lettered as f64,
-            ),
+            ("logs_dead_lettered_total", aside, dead),
         ]);
         // Each recorded status has its series from the first run on, so that `increase()`
         // sees the first failure.

@@ -57,15 +57,8 @@ pub fn post(
                 if r.verdict == Verdict::Delivered {
                     return Attempt::Done(Ok(r.status));
                 }
-                let failure = Failure::Answered {
-                    status: r.status,
-                    answer,
-                };
-                (
-                    failure,
-                    r.retry_after,
-                    matches!(r.verdict, Verdict::Retry { .. }),
-                )
+                let (status, retried) = (r.status, matches!(r.verdict, Verdict::Retry { .. }));
+                (Failure::Answered { status, answer }, r.retry_after, retried)
             }
             Err(Unanswered::Final(d)) => (Failure::Unreached(d), None, false),
             Err(Unanswered::Passing(d)) => (Failure::Unreached(d), None, true),

@@ -76,10 +76,10 @@ impl Acker {
     /// A delivery ended. `Pending` (it failed) changes nothing: that log holds the checkpoint
     /// back for the rest of the run.
     pub fn ack(&mut self, seq: Seq, fate: Fate) {
-        let slot = seq
+        let i = seq
             .checked_sub(self.front)
-            .and_then(|i| self.queue.get_mut(i as usize));
-        if let Some(slot) = slot.filter(|_| fate != Fate::Pending) {
+            .filter(|_| fate != Fate::Pending);
+        if let Some(slot) = i.and_then(|i| self.queue.get_mut(i as usize)) {
             slot.handled = true;
         }
         while self.queue.front().is_some_and(|s| s.handled) {

@@ -189,10 +189,8 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
             _ => return Ok(path),
         }
     }
-    anyhow::bail!(
-        "state file {}: too many levels of symbolic links",
-        path.display()
-    )
+    let shown = path.display();
+    anyhow::bail!("state file {shown}: too many levels of symbolic links")
 }
 
 /// Replaces `path` with `content` atomically (temp file beside it, mode 0600 or `mode`, fsync,
@@ -257,8 +255,8 @@ pub fn refuse_foreign(state: &Path) -> Result<(), Failure> {
 /// Locks `STATE.lock`, not the state file: the state file's inode changes on every save. Held
 /// for the whole run: dropping the file releases the lock (so does the process dying).
 pub fn lock(state: &Path) -> Result<File> {
-    let path = lock_path(state);
-    let dir = parent(state);
+    let (path, dir) = (lock_path(state), parent(state));
+    let (shown, state_shown) = (path.display().to_string(), state.display());
     std::fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
     let mut open = OpenOptions::new();
     open.create(true).truncate(false).write(true);
@@ -266,26 +264,20 @@ pub fn lock(state: &Path) -> Result<File> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
     let existed = path.exists();
     let file = open.open(&path).with_context(|| {
-        let advice = owner::foreign(&path, &[state])
-            .or_else(|| owner::foreign(dir, &[]))
-            .map(|a| format!("; {a}"))
-            .unwrap_or_default();
+        let advice = owner::foreign(&path, &[state]).or_else(|| owner::foreign(dir, &[]));
+        let advice = advice.map(|a| format!("; {a}")).unwrap_or_default();
         format!(
-            "opening lock file {} beside {STATE_FILE} {} (its folder must be writable by the user running the tool; `check` tries this){advice}",
-            path.display(),
-            state.display()
+            "opening lock file {shown} beside {STATE_FILE} {state_shown} (its folder must be writable by the user running the tool; `check` tries this){advice}"
         )
     })?;
     if !existed {
         owner::keep_owner(&file, None, dir)
-            .with_context(|| format!("giving {} the owner of its folder", path.display()))?;
+            .with_context(|| format!("giving {shown} the owner of its folder"))?;
     }
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(Failure::Locked { path }.into()),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("locking {}", path.display()))
-        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {shown}")),
     }
 }
 
