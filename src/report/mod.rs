@@ -117,23 +117,20 @@ pub fn end_line(
 
 /// `3 requests`, `1 retry`: the webhook traffic, as both end lines give it.
 pub fn traffic(requests: u64, retries: u64) -> [String; 2] {
-    [
-        count(requests, "request", "requests"),
-        count(retries, "retry", "retries"),
-    ]
+    let requests = count(requests, "request", "requests");
+    [requests, count(retries, "retry", "retries")]
 }
 
 /// The outcome as the summary line and the ping say it: `ok, caught up`, `ok, not caught up`,
 /// `dead-lettered, caught up`, `failed`, ...
 pub fn status_words(outcome: Outcome) -> String {
-    match outcome {
-        Outcome::Ok { caught_up: true } | Outcome::DeadLettered { caught_up: true } => {
-            format!("{outcome}, caught up")
-        }
-        Outcome::Ok { caught_up: false } | Outcome::DeadLettered { caught_up: false } => {
-            format!("{outcome}, not caught up ({MAX_RUN_TIME} reached; the next run goes on)")
-        }
-        _ => outcome.to_string(),
+    let caught_up = match outcome {
+        Outcome::Ok { caught_up } | Outcome::DeadLettered { caught_up } => caught_up,
+        _ => return outcome.to_string(),
+    };
+    match caught_up {
+        true => format!("{outcome}, caught up"),
+        false => format!("{outcome}, not caught up ({MAX_RUN_TIME} reached; the next run goes on)"),
     }
 }
 

@@ -44,10 +44,8 @@ pub fn post(
     let until = Instant::now() + WITHIN;
     let mut last = None;
     let sent = retry::run(Some(until), stop, part, Some(ATTEMPTS), |_| {
-        let timeout = until
-            .saturating_duration_since(Instant::now())
-            .max(MIN_TIMEOUT);
-        let request = (http.post(url).timeout(timeout))
+        let left = until.saturating_duration_since(Instant::now());
+        let request = (http.post(url).timeout(left.max(MIN_TIMEOUT)))
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body.clone());
         let (failure, wait, retried) = match http::attempt(request, "POST", shown, setting) {

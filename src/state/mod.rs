@@ -166,9 +166,8 @@ impl State {
             t.last_success_at = Some(run.finished_at.clone());
         }
         self.history.push_back(run);
-        while self.history.len() > HISTORY_LEN {
-            self.history.pop_front();
-        }
+        let over = self.history.len().saturating_sub(HISTORY_LEN);
+        self.history.drain(..over);
     }
 }
 
