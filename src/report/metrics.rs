@@ -11,7 +11,6 @@ use crate::state::State;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Every metric's name starts with this.
 const PREFIX: &str = "auth0_mgmt_webhooks";
 
 /// Writes METRICS_FILE (`file`), if set, after a run and after `redeliver` (a failure is a

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use reqwest::blocking::Client;
 use std::time::{Duration, Instant};
 
-/// Attempts a report gets at most.
 pub const ATTEMPTS: u32 = 3;
 /// How long after the first attempt a retry may start; also each attempt's timeout (what is
 /// left of it, for a retry).

@@ -9,7 +9,6 @@ use super::checkpoint::{Acker, Fate, Seq};
 use crate::logid;
 use std::collections::HashMap;
 
-/// A window's number in this run.
 pub type WindowId = u32;
 
 /// A pending log's ticket: its window and its place there.
@@ -136,9 +135,8 @@ impl Ledger {
 
     /// `date` of the newest log the checkpoint passed.
     pub fn newest_date(&self) -> Option<&str> {
-        self.front()
-            .and_then(|w| w.acker.newest_date())
-            .or(self.passed_date.as_deref())
+        let front = self.front().and_then(|w| w.acker.newest_date());
+        front.or(self.passed_date.as_deref())
     }
 
     /// Whether the checkpoint moved since the last call.

@@ -18,7 +18,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Runs kept in the history.
 pub const HISTORY_LEN: usize = 100;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
@@ -155,7 +154,6 @@ impl State {
         })
     }
 
-    /// Adds a run to the history and to the totals.
     pub fn record(&mut self, run: RunRecord) {
         let t = &mut self.totals;
         t.logs_fetched += run.logs_fetched;
@@ -220,13 +218,10 @@ fn replace(path: &Path, content: &[u8], mode: Option<u32>) -> Result<()> {
     let _ = mode;
     owner::keep_owner(tmp.as_file(), Some(path), dir)
         .with_context(|| format!("giving {shown} the owner of the file it replaces"))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .context("renaming the temporary file over it")?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing folder {}", dir.display()))?;
-    Ok(())
+    let renamed = tmp.persist(path).map_err(|e| e.error);
+    renamed.context("renaming the temporary file over it")?;
+    let synced = File::open(dir).and_then(|d| d.sync_all());
+    synced.with_context(|| format!("syncing folder {}", dir.display()))
 }
 
 fn parent(path: &Path) -> &Path {
