@@ -88,14 +88,11 @@ fn render(
     let mut metric = |name: &str, help: &str, samples: &[(String, f64)]| {
         let counter = name.ends_with("_total");
         let kind = if counter { "counter" } else { "gauge" };
-        out.push_str(&format!(
-            "# HELP {PREFIX}_{name} {help}\n# TYPE {PREFIX}_{name} {kind}\n"
-        ));
+        out += &format!("# HELP {PREFIX}_{name} {help}\n");
+        out += &format!("# TYPE {PREFIX}_{name} {kind}\n");
         for (labels, value) in samples {
-            out.push_str(&format!(
-                "{PREFIX}_{name}{{tenant=\"{tenant}\"{labels}}} {}\n",
-                number(*value)
-            ));
+            let value = number(*value);
+            out += &format!("{PREFIX}_{name}{{tenant=\"{tenant}\"{labels}}} {value}\n");
         }
     };
     let version = format!(",version=\"{}\"", env!("CARGO_PKG_VERSION"));
@@ -108,9 +105,8 @@ fn render(
         Some((outcome, took)) => Some((unix(now), outcome, took, 0, 0)),
         None => last.map(|r| {
             let end = time(&r.finished_at);
-            let took = end
-                .zip(time(&r.started_at))
-                .and_then(|(e, s)| e.duration_since(s).ok());
+            let start = time(&r.started_at);
+            let took = end.zip(start).and_then(|(e, s)| e.duration_since(s).ok());
             let (at, took) = (end.map(unix).unwrap_or_default(), took.unwrap_or_default());
             (at, r.outcome, took, r.logs_delivered, r.logs_dead_lettered)
         }),
