@@ -30,9 +30,8 @@ pub fn write(
     let pending = state.and(dead_letter).and_then(|file| {
         crate::sink::dead_letter::pending(file, tenant).unwrap_or_else(|e| {
             let file = file.display();
-            say::warn(format_args!(
-                "counting the lines of {DEAD_LETTER_FILE} {file}: {e}"
-            ));
+            let why = format!("counting the lines of {DEAD_LETTER_FILE} {file}: {e}");
+            say::warn(why);
             None
         })
     });

@@ -41,11 +41,8 @@ pub fn table(runs: &[&RunRecord]) -> String {
         "CHECKPOINT / ERROR"
     );
     for r in runs {
-        let last = match (&r.error, &r.checkpoint) {
-            (Some(e), _) => format!("error: {e}"),
-            (None, Some(c)) => c.clone(),
-            (None, None) => "-".into(),
-        };
+        let last = r.error.as_ref().map(|e| format!("error: {e}"));
+        let last = last.or(r.checkpoint.clone()).unwrap_or("-".into());
         out.push_str(&format!(
             "{:<24} {:<13} {:<9} {:>8} {:>8} {:>9} {:>5} {:>8} {:>7}  {}\n",
             r.started_at,

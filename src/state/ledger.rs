@@ -28,7 +28,7 @@ struct Window {
     closed: Option<Option<String>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Ledger {
     windows: HashMap<WindowId, Window>,
     /// Where the chain of windows starts: the end of the last window passed (at first, the
@@ -47,11 +47,10 @@ impl Ledger {
     /// (`initial` is `None`) the moment before the oldest log Auth0 keeps.
     pub fn new(initial: Option<String>, start: String) -> Ledger {
         Ledger {
-            windows: HashMap::new(),
             base: start,
             reported: initial.clone(),
             passed_id: initial,
-            passed_date: None,
+            ..Ledger::default()
         }
     }
 
