@@ -76,7 +76,6 @@ pub fn print_json_summary(summary: &Summary) {
     JSON_SUMMARY_PRINTED.store(true, Ordering::Relaxed);
 }
 
-/// Whether [`print_json_summary`] has printed.
 pub fn json_summary_printed() -> bool {
     JSON_SUMMARY_PRINTED.load(Ordering::Relaxed)
 }

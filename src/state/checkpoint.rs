@@ -91,9 +91,7 @@ impl Acker {
 
     fn pass(&mut self, id: String, date: Option<String>) {
         self.checkpoint = Some(id);
-        if date.is_some() {
-            self.date = date;
-        }
+        self.date = date.or(self.date.take());
     }
 
     /// The last log with nothing pending at or before it: where the next run starts after.

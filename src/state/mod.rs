@@ -177,14 +177,12 @@ const STATE_CAP: u64 = 16 * 1024 * 1024;
 pub fn resolve(path: &Path) -> Result<PathBuf> {
     let mut path = path.to_path_buf();
     for _ in 0..40 {
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let target = std::fs::read_link(&path)
-                    .with_context(|| format!("reading the link {}", path.display()))?;
-                path = parent(&path).join(target);
-            }
-            _ => return Ok(path),
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Ok(path);
         }
+        let target = std::fs::read_link(&path)
+            .with_context(|| format!("reading the link {}", path.display()))?;
+        path = parent(&path).join(target);
     }
     let shown = path.display();
     anyhow::bail!("state file {shown}: too many levels of symbolic links")
