@@ -8,48 +8,41 @@ use crate::report;
 use crate::say;
 use crate::settings::{DEAD_LETTER_FILE, MAX_RUN_TIME, METRICS_FILE};
 use crate::state::State;
-use anyhow::Result;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Every metric's name starts with this.
 const PREFIX: &str = "auth0_mgmt_webhooks";
 
-/// Writes METRICS_FILE (`file`), if set: the one writer, after a run and after `redeliver`.
-/// `host` is each metric's `tenant` label; `dead_letter` the file and the tenant whose lines
-/// waiting in it are counted; `state` the state as held in memory, if it was read; `early` the
-/// outcome of a run that ended before it recorded itself, and how long it took. A failure is a
-/// warning.
+/// Writes METRICS_FILE (`file`), if set, after a run and after `redeliver` (a failure is a
+/// warning): `host` is the `tenant` label, `dead_letter` the file and the tenant whose lines in
+/// it are counted, `early` the end of a run that ended before it recorded itself.
 pub fn write(
     file: Option<&Path>,
     host: &str,
-    dead_letter: (Option<&Path>, &str),
+    (dead_letter, tenant): (Option<&Path>, &str),
     state: Option<&State>,
     early: Option<(Outcome, Duration)>,
 ) {
     let Some(path) = file else {
         return;
     };
-    let pending = state.and(dead_letter.0);
-    let pending = pending.and_then(|file| dead_letter_pending(file, dead_letter.1));
+    // Another tenant sharing the file counts its own lines.
+    let pending = state.and(dead_letter).and_then(|file| {
+        crate::sink::dead_letter::pending(file, tenant).unwrap_or_else(|e| {
+            let file = file.display();
+            let why = format!("counting the lines of {DEAD_LETTER_FILE} {file}: {e}");
+            say::warn(why);
+            None
+        })
+    });
     let text = render(host, state, early, pending, SystemTime::now());
-    if let Err(e) = write_atomically(path, &text) {
+    // Readable by all (0644), since node_exporter runs as another user; it holds no secret.
+    let written = crate::state::replace_file(path, text.as_bytes(), METRICS_FILE.env, Some(0o644));
+    if let Err(e) = written {
         say::warn(format_args!(
             "{METRICS_FILE} not written ({e:#}); the run is not affected"
         ));
     }
-}
-
-/// What waits in DEAD_LETTER_FILE for `tenant` (its records and the lines that are not
-/// records; another tenant sharing the file counts its own), if it is readable.
-fn dead_letter_pending(path: &Path, tenant: &str) -> Option<u64> {
-    crate::sink::dead_letter::pending(path, tenant).unwrap_or_else(|e| {
-        say::warn(format_args!(
-            "counting the lines of {DEAD_LETTER_FILE} {}: {e}",
-            path.display()
-        ));
-        None
-    })
 }
 
 /// How far behind Auth0 the delivery is. A run that caught up is not behind (0), whatever the
@@ -74,14 +67,11 @@ fn lag(
 
 fn unix(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The textfile, in the Prometheus text exposition format: each metric with its HELP and TYPE,
-/// each sample with the `tenant` label. From the state as the run (or `redeliver`) holds it
-/// (its last run, totals and checkpoint), and the run's own end when it ended `early`, before it
-/// recorded itself (its outcome, how long it took); without a state, only that end is known.
+/// The textfile in the Prometheus text format (`_total` metrics are counters), from the state
+/// as held in memory and the run's own end when it ended `early`, before it recorded itself.
 fn render(
     tenant: &str,
     state: Option<&State>,
@@ -89,58 +79,47 @@ fn render(
     dead_letter_pending: Option<u64>,
     now: SystemTime,
 ) -> String {
-    let tenant = escape_label(tenant);
+    // A label value escapes backslashes, quotes and newlines.
+    let tenant = (tenant.replace('\\', "\\\\"))
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
     let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
-        out.push_str(&format!(
-            "# HELP {PREFIX}_{name} {help}\n# TYPE {PREFIX}_{name} {kind}\n"
-        ));
+    let mut metric = |name: &str, help: &str, samples: &[(String, f64)]| {
+        let counter = name.ends_with("_total");
+        let kind = if counter { "counter" } else { "gauge" };
+        out += &format!("# HELP {PREFIX}_{name} {help}\n");
+        out += &format!("# TYPE {PREFIX}_{name} {kind}\n");
         for (labels, value) in samples {
-            out.push_str(&format!(
-                "{PREFIX}_{name}{{tenant=\"{tenant}\"{labels}}} {}\n",
-                number(*value)
-            ));
+            let value = number(*value);
+            out += &format!("{PREFIX}_{name}{{tenant=\"{tenant}\"{labels}}} {value}\n");
         }
     };
-    let one = |v: f64| [(String::new(), v)];
-    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    let version = format!(",version=\"{}\"", env!("CARGO_PKG_VERSION"));
+    let help = "Always 1; the version of the tool that wrote this file.";
+    metric("build_info", help, &[(version, 1.0)]);
     let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
-    metric(
-        "build_info",
-        "gauge",
-        "Always 1; the version of the tool that wrote this file.",
-        &[(format!(",version=\"{}\"", env!("CARGO_PKG_VERSION")), 1.0)],
-    );
     let last = state.and_then(|s| s.history.back());
     // (when it ended, its outcome, how long it took, logs delivered, logs set aside)
     let ended = match early {
         Some((outcome, took)) => Some((unix(now), outcome, took, 0, 0)),
         None => last.map(|r| {
-            let (start, end) = (time(&r.started_at), time(&r.finished_at));
-            let took = start
-                .zip(end)
-                .map(|(s, e)| e.duration_since(s).unwrap_or_default());
-            let at = end.map(unix).unwrap_or_default();
-            let dead = r.logs_dead_lettered;
-            (
-                at,
-                r.outcome,
-                took.unwrap_or_default(),
-                r.logs_delivered,
-                dead,
-            )
+            let end = time(&r.finished_at);
+            let start = time(&r.started_at);
+            let took = end.zip(start).and_then(|(e, s)| e.duration_since(s).ok());
+            let (at, took) = (end.map(unix).unwrap_or_default(), took.unwrap_or_default());
+            (at, r.outcome, took, r.logs_delivered, r.logs_dead_lettered)
         }),
     };
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    let caught_up = format!(
+        "1 if the last run reached the newest log Auth0 had, 0 if it stopped short ({MAX_RUN_TIME}, a failure, a signal)."
+    );
+    let pending = format!("Lines waiting in {DEAD_LETTER_FILE} for redeliver.");
+    // (name, help, value): each metric of one sample, if known.
+    let mut one: Vec<(&str, &str, f64)> = Vec::new();
     if let Some((at, outcome, took, delivered, dead_lettered)) = ended {
-        let caught_up_help = format!(
-            "1 if the last run reached the newest log Auth0 had, 0 if it stopped short ({MAX_RUN_TIME}, a failure, a signal)."
-        );
-        let gauges: [(&str, &str, f64); 7] = [
-            (
-                "last_run_timestamp_seconds",
-                "When the last run ended, in Unix seconds.",
-                at,
-            ),
+        one.extend([
+            ("last_run_timestamp_seconds", "When the last run ended, in Unix seconds.", at),
             (
                 "last_run_status",
                 "1 if the last run ended with exit 0 (ok), else 0.",
@@ -151,16 +130,8 @@ fn render(
                 "The last run's exit code (0 ok, 1 failed, 2 invalid, 3 dead-lettered, 128+N signal N).",
                 f64::from(outcome.exit_code()),
             ),
-            (
-                "last_run_caught_up",
-                &caught_up_help,
-                flag(outcome.caught_up()),
-            ),
-            (
-                "last_run_duration_seconds",
-                "How long the last run took.",
-                took.as_secs_f64(),
-            ),
+            ("last_run_caught_up", &caught_up, flag(outcome.caught_up())),
+            ("last_run_duration_seconds", "How long the last run took.", took.as_secs_f64()),
             (
                 "last_run_logs_delivered",
                 "Logs the last run delivered to the webhook.",
@@ -171,104 +142,61 @@ fn render(
                 "Logs the last run set aside in the dead-letter file.",
                 dead_lettered as f64,
             ),
-        ];
-        for (name, help, value) in gauges {
-            metric(name, "gauge", help, &one(value));
+        ]);
+    }
+    let mut runs = Vec::new();
+    let by = "by every run of this state file.";
+    let totals = [
+        format!("Logs fetched from Auth0 {by}"),
+        format!("Logs delivered to the webhook {by}"),
+        format!("Logs set aside in the dead-letter file {by}"),
+    ];
+    if let Some(state) = state {
+        let t = &state.totals;
+        if let Some(at) = t.last_success_at.as_deref().and_then(time) {
+            let help = "When the last run that ended with exit 0 ended, in Unix seconds.";
+            one.push(("last_success_timestamp_seconds", help, unix(at)));
+        }
+        // The newest log's date says how far behind the last run was, unless it ended early.
+        let newest = last.and_then(|r| r.newest_log_date.as_deref());
+        let newest = newest.filter(|_| early.is_none());
+        let lag = ended.and_then(|e| lag(e.1, newest, state.checkpoint.as_deref(), now));
+        if let Some(lag) = lag {
+            let help = "How far behind Auth0 the checkpoint is (0 when the last run caught up).";
+            one.push(("checkpoint_lag_seconds", help, lag.as_secs_f64()));
+        }
+        let [fetched, delivered, aside] = totals.each_ref().map(String::as_str);
+        let dead = t.logs_dead_lettered as f64;
+        one.extend([
+            ("logs_fetched_total", fetched, t.logs_fetched as f64),
+            ("logs_delivered_total", delivered, t.logs_delivered as f64),
+            ("logs_dead_lettered_total", aside, dead),
+        ]);
+        // Each recorded status has its series from the first run on, so that `increase()`
+        // sees the first failure.
+        let others = t.runs.keys().filter(|s| !RECORDED.contains(s));
+        for s in RECORDED.iter().chain(others) {
+            let n = t.runs.get(s).copied().unwrap_or(0);
+            runs.push((format!(",status=\"{s}\""), n as f64));
         }
     }
-    let Some(state) = state else {
-        return out;
-    };
-    let last_success = state.totals.last_success_at.as_deref().and_then(time);
-    if let Some(t) = last_success {
-        metric(
-            "last_success_timestamp_seconds",
-            "gauge",
-            "When the last run that ended with exit 0 ended, in Unix seconds.",
-            &one(unix(t)),
-        );
-    }
-    let newest = last.and_then(|r| r.newest_log_date.as_deref());
-    let lag = ended.and_then(|(_, outcome, ..)| {
-        let newest = newest.filter(|_| early.is_none());
-        lag(outcome, newest, state.checkpoint.as_deref(), now)
-    });
-    if let Some(lag) = lag {
-        metric(
-            "checkpoint_lag_seconds",
-            "gauge",
-            "How far behind Auth0 the checkpoint is (0 when the last run caught up).",
-            &one(lag.as_secs_f64()),
-        );
-    }
     if let Some(n) = dead_letter_pending {
-        metric(
-            "dead_letter_pending",
-            "gauge",
-            &format!("Lines waiting in {DEAD_LETTER_FILE} for redeliver."),
-            &one(n as f64),
-        );
+        one.push(("dead_letter_pending", &pending, n as f64));
     }
-    let t = &state.totals;
-    let counters: [(&str, &str, u64); 3] = [
-        (
-            "logs_fetched_total",
-            "Logs fetched from Auth0 by every run of this state file.",
-            t.logs_fetched,
-        ),
-        (
-            "logs_delivered_total",
-            "Logs delivered to the webhook by every run of this state file.",
-            t.logs_delivered,
-        ),
-        (
-            "logs_dead_lettered_total",
-            "Logs set aside in the dead-letter file by every run of this state file.",
-            t.logs_dead_lettered,
-        ),
-    ];
-    for (name, help, value) in counters {
-        metric(name, "counter", help, &one(value as f64));
+    for (name, help, value) in one {
+        metric(name, help, &[(String::new(), value)]);
     }
-    // Each recorded status has its series from the first run on, so that `increase()`
-    // sees the first failure.
-    let others = t.runs.keys().filter(|s| !RECORDED.contains(s));
-    let runs: Vec<(String, f64)> = RECORDED
-        .iter()
-        .chain(others)
-        .map(|s| {
-            let n = t.runs.get(s).copied().unwrap_or(0);
-            (format!(",status=\"{s}\""), n as f64)
-        })
-        .collect();
-    metric(
-        "runs_total",
-        "counter",
-        "Runs of this state file, by how they ended.",
-        &runs,
-    );
+    if state.is_some() {
+        let help = "Runs of this state file, by how they ended.";
+        metric("runs_total", help, &runs);
+    }
     out
 }
 
 /// Whole numbers without a fraction, others to the millisecond.
 fn number(v: f64) -> String {
-    if v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Temp file beside it, then rename: the collector never reads half a file. Readable by all
-/// (0644), since node_exporter runs as another user; it holds no secret.
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    crate::state::replace_file(path, text.as_bytes(), METRICS_FILE.env, Some(0o644))
+    let digits = if v.fract() == 0.0 { 0 } else { 3 };
+    format!("{v:.digits$}")
 }
 
 #[cfg(test)]

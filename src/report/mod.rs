@@ -12,7 +12,7 @@ use crate::say::{self, count};
 use crate::settings::MAX_RUN_TIME;
 use crate::state::RunRecord;
 use serde::Serialize;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The summary line of a run or a `redeliver`: shown under `-q` too when logs are set aside
@@ -39,27 +39,15 @@ pub fn duration_words(d: Duration) -> String {
         (3_600, "hour", "hours"),
         (60, "minute", "minutes"),
     ];
-    let mut rest = d.as_secs();
-    let mut parts = Vec::new();
-    for (i, (size, one, many)) in UNITS.iter().enumerate() {
-        let n = rest / size;
-        rest %= size;
-        if n > 0 {
-            parts.push(count(n, one, many));
-            if let Some((next, one, many)) = UNITS.get(i + 1) {
-                let m = rest / next;
-                if m > 0 {
-                    parts.push(count(m, one, many));
-                }
-            }
-            break;
-        }
-    }
-    if parts.is_empty() {
-        "less than a minute".to_string()
-    } else {
-        parts.join(" ")
-    }
+    let secs = d.as_secs();
+    let Some(first) = UNITS.iter().position(|(size, ..)| secs >= *size) else {
+        return "less than a minute".to_string();
+    };
+    let (big, rest) = (&UNITS[first], secs % UNITS[first].0);
+    let small = UNITS.get(first + 1).filter(|(size, ..)| rest >= *size);
+    let words = |(size, one, many): &(u64, &str, &str), secs| count(secs / size, one, many);
+    let small = small.map(|unit| format!(" {}", words(unit, rest)));
+    words(big, secs) + &small.unwrap_or_default()
 }
 
 /// The end of a run, as `--output json` prints it and the history keeps it.
@@ -74,17 +62,12 @@ pub struct Summary {
 
 /// The JSON object of a run that ended without a summary: its status, exit code and error.
 pub fn failure_json(outcome: Outcome, error: &str) -> String {
-    serde_json::json!({
-        "status": outcome.status(),
-        "caught_up": outcome.caught_up(),
-        "exit_code": outcome.exit_code(),
-        "error": crate::secret::scrub(error),
-    })
-    .to_string()
+    let mut json = serde_json::to_value(outcome).expect("an outcome serializes");
+    json["error"] = crate::secret::scrub(error).into();
+    json.to_string()
 }
 
-static JSON_SUMMARY_PRINTED: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
+static JSON_SUMMARY_PRINTED: AtomicBool = AtomicBool::new(false);
 
 /// Prints the summary as one JSON line on stdout (`--output json`), and remembers it, so that
 /// an error after it does not print a second object.
@@ -93,46 +76,28 @@ pub fn print_json_summary(summary: &Summary) {
     JSON_SUMMARY_PRINTED.store(true, Ordering::Relaxed);
 }
 
-/// Whether [`print_json_summary`] has printed.
 pub fn json_summary_printed() -> bool {
     JSON_SUMMARY_PRINTED.load(Ordering::Relaxed)
 }
 
 impl Summary {
     pub fn line(&self) -> String {
-        let what = if self.dry_run {
-            format!(
-                "dry run: {} of {} matched, nothing sent",
-                self.run.logs_matched,
-                count(self.run.logs_fetched, "fetched log", "fetched logs")
-            )
-        } else {
-            let r = &self.run;
-            let mut facts = vec![format!("{} fetched", r.logs_fetched)];
-            facts.extend(traffic(r.requests, r.retries));
-            if r.logs_dead_lettered > 0 {
-                facts.push(format!("{} dead-lettered", r.logs_dead_lettered));
-            }
-            return end_line(
-                status_words(r.outcome),
-                &format!(
-                    "delivered {} of {}",
-                    r.logs_delivered,
-                    count(r.logs_matched, "matching log", "matching logs")
-                ),
-                &facts,
-                Duration::from_millis(self.duration_ms),
-                &format!(
-                    "checkpoint {}",
-                    r.checkpoint.as_deref().unwrap_or("none yet")
-                ),
-            );
-        };
-        format!(
-            "{what} in {:.1}s; checkpoint {}",
-            self.duration_ms as f64 / 1000.0,
-            self.run.checkpoint.as_deref().unwrap_or("none yet")
-        )
+        let (r, took) = (&self.run, Duration::from_millis(self.duration_ms));
+        let checkpoint = r.checkpoint.as_deref().unwrap_or("none yet");
+        let tail = format!("checkpoint {checkpoint}");
+        if self.dry_run {
+            let fetched = count(r.logs_fetched, "fetched log", "fetched logs");
+            let what = format!("{} of {fetched} matched", r.logs_matched);
+            return end_line("dry run", &what, &["nothing sent".into()], took, &tail);
+        }
+        let mut facts = vec![format!("{} fetched", r.logs_fetched)];
+        facts.extend(traffic(r.requests, r.retries));
+        if r.logs_dead_lettered > 0 {
+            facts.push(format!("{} dead-lettered", r.logs_dead_lettered));
+        }
+        let matched = count(r.logs_matched, "matching log", "matching logs");
+        let what = format!("delivered {} of {matched}", r.logs_delivered);
+        end_line(status_words(r.outcome), &what, &facts, took, &tail)
     }
 }
 
@@ -145,32 +110,26 @@ pub fn end_line(
     took: Duration,
     tail: &str,
 ) -> String {
-    format!(
-        "{status}: {what} ({}) in {:.1}s; {tail}",
-        facts.join(", "),
-        took.as_secs_f64()
-    )
+    let (facts, secs) = (facts.join(", "), took.as_secs_f64());
+    format!("{status}: {what} ({facts}) in {secs:.1}s; {tail}")
 }
 
 /// `3 requests`, `1 retry`: the webhook traffic, as both end lines give it.
 pub fn traffic(requests: u64, retries: u64) -> [String; 2] {
-    [
-        count(requests, "request", "requests"),
-        count(retries, "retry", "retries"),
-    ]
+    let requests = count(requests, "request", "requests");
+    [requests, count(retries, "retry", "retries")]
 }
 
 /// The outcome as the summary line and the ping say it: `ok, caught up`, `ok, not caught up`,
 /// `dead-lettered, caught up`, `failed`, ...
 pub fn status_words(outcome: Outcome) -> String {
-    match outcome {
-        Outcome::Ok { caught_up: true } | Outcome::DeadLettered { caught_up: true } => {
-            format!("{outcome}, caught up")
-        }
-        Outcome::Ok { caught_up: false } | Outcome::DeadLettered { caught_up: false } => {
-            format!("{outcome}, not caught up ({MAX_RUN_TIME} reached; the next run goes on)")
-        }
-        _ => outcome.to_string(),
+    let caught_up = match outcome {
+        Outcome::Ok { caught_up } | Outcome::DeadLettered { caught_up } => caught_up,
+        _ => return outcome.to_string(),
+    };
+    match caught_up {
+        true => format!("{outcome}, caught up"),
+        false => format!("{outcome}, not caught up ({MAX_RUN_TIME} reached; the next run goes on)"),
     }
 }
 

@@ -4,14 +4,13 @@
 //! after the run's deadline. What no wait changes (a refused certificate, a 4xx other than 408
 //! and 429, a redirect) is final at once.
 
-use crate::http::{self, Reply, Unanswered, Verdict, read_prefix};
+use crate::http::{self, Unanswered, Verdict, read_prefix};
 use crate::retry::{self, Attempt};
 use crate::stop::{Part, Stop};
 use bytes::Bytes;
 use reqwest::blocking::Client;
 use std::time::{Duration, Instant};
 
-/// Attempts a report gets at most.
 pub const ATTEMPTS: u32 = 3;
 /// How long after the first attempt a retry may start; also each attempt's timeout (what is
 /// left of it, for a retry).
@@ -30,11 +29,9 @@ pub enum Failure {
     Unreached(String),
 }
 
-/// POSTs `body` (its content type, its bytes) to `url`; `shown` names the endpoint in
-/// `-v` lines (never its URL, a secret), and `setting` the one to fix for a refused
-/// certificate. `stop` and `part` say what cuts the retries short: the
-/// run's token, for a report sent while the run goes on (`Sending`: a signal ends them) or at
-/// its end (`Reporting`: only the deadline). The status that took it, or why not.
+/// POSTs `body` (its content type, its bytes) to `url`; `shown` names the endpoint in `-v` lines
+/// (never its URL, a secret), `setting` the one to fix for a refused certificate. `part` says
+/// what cuts the retries short: a signal (`Sending`) or only the deadline (`Reporting`).
 pub fn post(
     http: &Client,
     url: &str,
@@ -46,29 +43,19 @@ pub fn post(
     let until = Instant::now() + WITHIN;
     let mut last = None;
     let sent = retry::run(Some(until), stop, part, Some(ATTEMPTS), |_| {
-        let timeout = until
-            .saturating_duration_since(Instant::now())
-            .max(MIN_TIMEOUT);
-        let request = (http.post(url).timeout(timeout))
+        let left = until.saturating_duration_since(Instant::now());
+        let request = (http.post(url).timeout(left.max(MIN_TIMEOUT)))
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body.clone());
         let (failure, wait, retried) = match http::attempt(request, "POST", shown, setting) {
-            Ok(Reply {
-                status,
-                verdict,
-                retry_after,
-                resp,
-            }) => {
+            Ok(r) => {
                 // Read to its end when short, so the connection is kept for a retry.
-                let answer = read_prefix(resp, ANSWER_PREFIX);
-                match verdict {
-                    Verdict::Delivered => return Attempt::Done(Ok(status)),
-                    v => (
-                        Failure::Answered { status, answer },
-                        retry_after,
-                        matches!(v, Verdict::Retry { .. }),
-                    ),
+                let answer = read_prefix(r.resp, ANSWER_PREFIX);
+                if r.verdict == Verdict::Delivered {
+                    return Attempt::Done(Ok(r.status));
                 }
+                let (status, retried) = (r.status, matches!(r.verdict, Verdict::Retry { .. }));
+                (Failure::Answered { status, answer }, r.retry_after, retried)
             }
             Err(Unanswered::Final(d)) => (Failure::Unreached(d), None, false),
             Err(Unanswered::Passing(d)) => (Failure::Unreached(d), None, true),
@@ -83,9 +70,6 @@ pub fn post(
         last = Some(failure);
         Attempt::Again { why, wait }
     });
-    match sent {
-        Ok(done) => done,
-        // Gave up on an answer worth retrying: the last one says why.
-        Err(why) => Err(last.unwrap_or(Failure::Unreached(why))),
-    }
+    // Gave up on an answer worth retrying: the last one says why.
+    sent.unwrap_or_else(|why| Err(last.unwrap_or(Failure::Unreached(why))))
 }

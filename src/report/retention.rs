@@ -4,7 +4,7 @@
 //! dates and the clock.
 
 use crate::logid;
-use crate::report;
+use crate::report::{self, duration_words as words};
 use crate::settings::{AUTH0_LOG_RETENTION, MAX_RUN_TIME, START_FROM};
 use std::time::{Duration, SystemTime};
 
@@ -35,20 +35,16 @@ pub fn start_from_beyond(
 ) -> Option<String> {
     let moment = logid::stored_at(checkpoint)?;
     let kept_since = now.checked_sub(retention)?;
+    let (from, to, kept) = (date(moment), date(kept_since), words(retention));
     (moment < kept_since).then(|| {
         format!(
-            "{START_FROM} {raw} reaches back to {}, but Auth0 keeps logs for {} ({AUTH0_LOG_RETENTION}): the logs from {} to {} are gone, and the run starts at the oldest log Auth0 still has",
-            date(moment),
-            report::duration_words(retention),
-            date(moment),
-            date(kept_since)
+            "{START_FROM} {raw} reaches back to {from}, but Auth0 keeps logs for {kept} ({AUTH0_LOG_RETENTION}): the logs from {from} to {to} are gone, and the run starts at the oldest log Auth0 still has"
         )
     })
 }
 
 /// The warning for a run that did not catch up and whose newest processed log is old: the
-/// checkpoint is drifting toward the retention. A run that caught up gets none: the tenant is
-/// merely quiet.
+/// checkpoint is drifting toward the retention. A run that caught up is merely quiet.
 pub fn drift(
     newest_date: &str,
     caught_up: bool,
@@ -59,18 +55,16 @@ pub fn drift(
         return None;
     }
     let age = report::age(newest_date, now)?;
+    let (old, kept) = (words(age), words(retention));
     (age > DRIFT.min(retention / 2)).then(|| {
         format!(
-            "the newest log processed is {} old (from {newest_date}) and the run did not catch up: Auth0 deletes logs after {} ({AUTH0_LOG_RETENTION}), and logs the checkpoint has not reached by then are lost. Raise {MAX_RUN_TIME} or run more often.",
-            report::duration_words(age),
-            report::duration_words(retention)
+            "the newest log processed is {old} old (from {newest_date}) and the run did not catch up: Auth0 deletes logs after {kept} ({AUTH0_LOG_RETENTION}), and logs the checkpoint has not reached by then are lost. Raise {MAX_RUN_TIME} or run more often."
         )
     })
 }
 
-/// The logs lost to retention, named when the checkpoint lies beyond it and the first log
-/// after it was stored much later: Auth0 deleted what lay between before it was delivered (a
-/// tenant silent for that long had none, hence "any").
+/// The logs lost to retention when the checkpoint lies beyond it and the first log after it was
+/// stored much later ("any": a tenant silent for that long had none).
 pub fn lost_span(
     checkpoint: &str,
     first_id: &str,
@@ -81,14 +75,10 @@ pub fn lost_span(
     let first = logid::stored_at(first_id)?;
     let kept_since = now.checked_sub(retention)?;
     let gap = first.duration_since(from).ok()?;
+    let (from_date, first, kept) = (date(from), date(first), words(retention));
     (from < kept_since && gap > GAP).then(|| {
         format!(
-            "the checkpoint's log was stored {}, longer ago than the {} Auth0 keeps logs ({AUTH0_LOG_RETENTION}), and the first log after it was stored {}: any logs stored between {} and {} were deleted by Auth0 before they were delivered",
-            date(from),
-            report::duration_words(retention),
-            date(first),
-            date(from),
-            date(first)
+            "the checkpoint's log was stored {from_date}, longer ago than the {kept} Auth0 keeps logs ({AUTH0_LOG_RETENTION}), and the first log after it was stored {first}: any logs stored between {from_date} and {first} were deleted by Auth0 before they were delivered"
         )
     })
 }

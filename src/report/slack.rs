@@ -20,7 +20,7 @@ use crate::state::{RunRecord, State, Trouble};
 use crate::stop::{Part, Stop};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// What `-v` lines call Slack: its URL is a secret.
 const SHOWN: &str = "(Slack webhook; its URL is a secret)";
@@ -49,39 +49,33 @@ pub fn notice(
     remind_every: Duration,
     send_success: bool,
 ) -> (Option<Notice>, Option<Trouble>) {
-    let stamp = humantime::format_rfc3339_millis(now).to_string();
     if run.outcome.is_success() {
-        return match prev {
-            Some(t) => (Some(Notice::Recovered(t.clone())), None),
-            None => (send_success.then_some(Notice::Success), None),
+        let recovered = prev.map(|t| Notice::Recovered(t.clone()));
+        return (recovered.or(send_success.then_some(Notice::Success)), None);
+    }
+    let (status, told_at) = (run.outcome.status(), rfc3339(now));
+    let Some(t) = prev.filter(|t| t.status == status) else {
+        let since = run.started_at.clone();
+        let began = Trouble {
+            status,
+            since,
+            runs: 1,
+            told_at,
         };
+        return (Some(Notice::Began), Some(began));
+    };
+    let mut kept = t.clone();
+    kept.runs += 1;
+    let told = humantime::parse_rfc3339_weak(&t.told_at).ok();
+    if told.is_some_and(|at| now.duration_since(at).unwrap_or_default() < remind_every) {
+        return (None, Some(kept));
     }
-    let status = run.outcome.status();
-    match prev {
-        Some(t) if t.status == status => {
-            let mut kept = Trouble {
-                runs: t.runs + 1,
-                ..t.clone()
-            };
-            let told = humantime::parse_rfc3339_weak(&t.told_at).ok();
-            let due =
-                told.is_none_or(|at| now.duration_since(at).unwrap_or_default() >= remind_every);
-            if !due {
-                return (None, Some(kept));
-            }
-            kept.told_at = stamp;
-            (Some(Notice::Reminder(kept.clone())), Some(kept))
-        }
-        _ => (
-            Some(Notice::Began),
-            Some(Trouble {
-                status,
-                since: run.started_at.clone(),
-                runs: 1,
-                told_at: stamp,
-            }),
-        ),
-    }
+    kept.told_at = told_at;
+    (Some(Notice::Reminder(kept.clone())), Some(kept))
+}
+
+fn rfc3339(now: SystemTime) -> String {
+    humantime::format_rfc3339_millis(now).to_string()
 }
 
 /// SLACK_*: where reports go, and which.
@@ -103,52 +97,30 @@ pub fn after_run(
     now: SystemTime,
     stop: &Stop,
 ) {
-    let (notice, trouble) = notice(
-        state.trouble.as_ref(),
-        &summary.run,
-        now,
-        slack.remind_every,
-        slack.send_success,
-    );
-    let told = match &notice {
-        Some(n) => send(http, slack, stop, &run_payload(tenant, summary, n)),
-        None => true,
-    };
+    let (every, success) = (slack.remind_every, slack.send_success);
+    let (notice, trouble) = notice(state.trouble.as_ref(), &summary.run, now, every, success);
     // A message Slack did not take is due again at the next run: the state stays as it was.
-    if told {
+    if notice.is_none_or(|n| send(http, slack, stop, &run_payload(tenant, summary, &n))) {
         state.trouble = trouble;
     }
-    let today = utc_day(now);
-    if daily_due(
-        slack.daily_report_hour,
-        state.last_daily_report.as_deref(),
-        now,
-    ) {
-        let runs: Vec<&RunRecord> = state
-            .history
-            .iter()
-            .filter(|r| within_day(r, now))
-            .collect();
+    let last_day = state.last_daily_report.as_deref();
+    if daily_due(slack.daily_report_hour, last_day, now) {
+        let within_day = |r: &&RunRecord| {
+            report::age(&r.started_at, now).is_some_and(|age| age.as_secs() <= DAY)
+        };
+        let runs: Vec<&RunRecord> = state.history.iter().filter(within_day).collect();
         if send(http, slack, stop, &daily_payload(tenant, &runs)) {
-            state.last_daily_report = Some(today);
+            state.last_daily_report = Some(rfc3339(now)[..10].to_string());
         }
     }
 }
 
 /// The first run at or after `hour` (UTC) each day sends the daily report.
 pub fn daily_due(hour: Option<u8>, last_sent_day: Option<&str>, now: SystemTime) -> bool {
-    let Some(hour) = hour else { return false };
-    let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let hour_now = (secs % DAY) / 3600;
-    hour_now >= u64::from(hour) && last_sent_day != Some(utc_day(now).as_str())
-}
-
-fn utc_day(now: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(now).to_string()[..10].to_string()
-}
-
-fn within_day(r: &RunRecord, now: SystemTime) -> bool {
-    report::age(&r.started_at, now).is_some_and(|age| age.as_secs() <= DAY)
+    // `2026-11-26T09:00:00.000Z`: the UTC day, then the hour.
+    let stamp = rfc3339(now);
+    let hour_now: u8 = stamp[11..13].parse().expect("two digits");
+    hour.is_some_and(|hour| hour_now >= hour) && last_sent_day != Some(&stamp[..10])
 }
 
 /// The colour of the bar beside a message: red for a failure, amber when logs were set aside
@@ -169,12 +141,11 @@ const RED: &str = "#e01e5a";
 pub fn run_payload(tenant: &str, s: &Summary, notice: &Notice) -> Value {
     let r = &s.run;
     let mut headline = match r.outcome {
-        Outcome::Ok { caught_up } => format!(
-            ":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}{}",
-            match caught_up {
-                true => String::new(),
-                false => format!(" (not caught up: {MAX_RUN_TIME} reached; the next run goes on)"),
-            }
+        Outcome::Ok { caught_up: true } => {
+            format!(":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}")
+        }
+        Outcome::Ok { .. } => format!(
+            ":white_check_mark: auth0-mgmt-webhooks run ok for {tenant} (not caught up: {MAX_RUN_TIME} reached; the next run goes on)"
         ),
         Outcome::DeadLettered { .. } => format!(
             ":warning: auth0-mgmt-webhooks run for {tenant} set {} aside in the dead-letter file",
@@ -185,27 +156,18 @@ pub fn run_payload(tenant: &str, s: &Summary, notice: &Notice) -> Value {
         }
         _ => format!(":x: auth0-mgmt-webhooks run failed for {tenant}"),
     };
-    // What a reminder or a recovery adds.
-    if let Notice::Reminder(t) | Notice::Recovered(t) = notice {
-        let what = match notice {
-            Notice::Reminder(_) => "still",
-            _ => "recovered after",
-        };
+    let added = match notice {
+        Notice::Reminder(t) => Some(("still", t)),
+        Notice::Recovered(t) => Some(("recovered after", t)),
+        _ => None,
+    };
+    if let Some((what, t)) = added {
         let runs = say::count(t.runs, "run", "runs");
         headline.push_str(&format!(" ({what} {} since {}: {runs})", t.status, t.since));
     }
-    let took = Duration::from_millis(s.duration_ms);
-    let first = [
-        ("Start", r.started_at.clone()),
-        ("End", r.finished_at.clone()),
-    ];
-    message(
-        &headline,
-        colour(r.outcome),
-        first,
-        ("Error", r),
-        Some(took),
-    )
+    let first = [("Start", &*r.started_at), ("End", &r.finished_at)];
+    let took = Some(Duration::from_millis(s.duration_ms));
+    message(&headline, colour(r.outcome), &first, ("Error", r), took)
 }
 
 /// The daily summary: the day's runs summed as one, red when one of them failed.
@@ -223,55 +185,60 @@ pub fn daily_payload(tenant: &str, runs: &[&RunRecord]) -> Value {
         ..RunRecord::default()
     };
     // The worst colour of the day's runs.
-    let bar = [RED, AMBER]
-        .into_iter()
-        .find(|c| runs.iter().any(|r| colour(r.outcome) == *c))
-        .unwrap_or(GREEN);
-    let by_status = by_status(runs);
+    let seen = |c: &&str| runs.iter().any(|r| colour(r.outcome) == *c);
+    let bar = [RED, AMBER].into_iter().find(seen).unwrap_or(GREEN);
+    // The runs counted by status, best first: `3 ok, 1 failed`.
+    let counts: Vec<String> = (crate::outcome::RECORDED.iter())
+        .filter_map(|s| {
+            let n = runs.iter().filter(|r| r.outcome.status() == *s).count();
+            (n > 0).then(|| format!("{n} {s}"))
+        })
+        .collect();
+    let by_status = match counts.is_empty() {
+        true => "none".to_string(),
+        false => counts.join(", "),
+    };
+    let n = say::count(runs.len() as u64, "run", "runs");
     let headline = format!(
-        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {} in the last 24 hours ({by_status})",
-        say::count(runs.len() as u64, "run", "runs"),
+        ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {n} in the last 24 hours ({by_status})"
     );
-    let first = [("Runs", format!("{} ({by_status})", runs.len()))];
-    message(&headline, bar, first, ("Last error", &day), None)
+    let first = format!("{} ({by_status})", runs.len());
+    let first = [("Runs", &*first)];
+    message(&headline, bar, &first, ("Last error", &day), None)
 }
 
-/// The one builder of a message: a headline block, then an attachment on a coloured bar with
-/// the `first` fields and the extension's (logs processed, checkpoint), the error (titled
-/// `error.0`) and warning of `error.1`, and a line of counts. The plain `text`, which
-/// notifications and old clients show, is the headline, the error and warning, and the counts.
-fn message<const N: usize>(
+/// The one builder of a message: a headline block, then on a coloured bar the `first` fields and
+/// the extension's, the error and warning, and the counts; `text` is the plain fallback.
+fn message(
     headline: &str,
     colour: &str,
-    first: [(&str, String); N],
+    first: &[(&str, &str)],
     (error, r): (&str, &RunRecord),
     took: Option<Duration>,
 ) -> Value {
     let checkpoint = format!("`{}`", r.checkpoint.as_deref().unwrap_or("none"));
-    let mut processed = format!(
-        "{} delivered of {} matched, {} fetched",
-        r.logs_delivered, r.logs_matched, r.logs_fetched
-    );
-    let mut counts = vec![
-        format!("fetched {}", r.logs_fetched),
-        format!("matched {}", r.logs_matched),
-        format!("delivered {}", r.logs_delivered),
+    let dead = Some(r.logs_dead_lettered).filter(|n| *n > 0);
+    let (d, m, f) = (r.logs_delivered, r.logs_matched, r.logs_fetched);
+    let aside = dead
+        .map(|n| format!(", {n} dead-lettered"))
+        .unwrap_or_default();
+    let processed = format!("{d} delivered of {m} matched, {f} fetched{aside}");
+    let counts = [
+        format!("fetched {f}"),
+        format!("matched {m}"),
+        format!("delivered {d}"),
     ];
-    if r.logs_dead_lettered > 0 {
-        processed.push_str(&format!(", {} dead-lettered", r.logs_dead_lettered));
-        counts.push(format!("dead-lettered {}", r.logs_dead_lettered));
-    }
-    counts.extend(report::traffic(r.requests, r.retries));
-    counts.extend(took.map(|d| format!("{:.1}s", d.as_secs_f64())));
+    let counts: Vec<String> = (counts.into_iter())
+        .chain(dead.map(|n| format!("dead-lettered {n}")))
+        .chain(report::traffic(r.requests, r.retries))
+        .chain(took.map(|d| format!("{:.1}s", d.as_secs_f64())))
+        .collect();
     let counts = format!("{}; checkpoint {checkpoint}", counts.join(", "));
-    let fields = first
-        .into_iter()
-        .chain([("Logs processed", processed), ("Checkpoint", checkpoint)]);
+    let fields = (first.iter().copied())
+        .chain([("Logs processed", &*processed), ("Checkpoint", &checkpoint)])
+        .map(|(title, value)| mrkdwn(title, value, 1900));
     let mut text = headline.to_string();
-    let mut blocks = vec![json!({
-        "type": "section",
-        "fields": fields.map(|(title, value)| mrkdwn(title, &value, 1900)).collect::<Vec<_>>(),
-    })];
+    let mut blocks = vec![json!({"type": "section", "fields": fields.collect::<Vec<_>>()})];
     for (title, value) in [(error, &r.error), ("Warning", &r.warning)] {
         if let Some(value) = value {
             text.push_str(&format!("\n{title}: {value}"));
@@ -280,10 +247,8 @@ fn message<const N: usize>(
         }
     }
     text.push_str(&format!("\n{counts}"));
-    blocks.push(json!({
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": escape(&counts)}],
-    }));
+    let context = json!({"type": "mrkdwn", "text": escape(&counts)});
+    blocks.push(json!({"type": "context", "elements": [context]}));
     json!({
         "text": text,
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": escape(headline)}}],
@@ -309,48 +274,21 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The runs counted by status, best first: `3 ok, 1 failed`.
-fn by_status(runs: &[&RunRecord]) -> String {
-    let counted = crate::outcome::RECORDED.map(|s| {
-        let n = runs.iter().filter(|r| r.outcome.status() == s).count();
-        (n > 0).then(|| format!("{n} {s}"))
-    });
-    let counts: Vec<String> = counted.into_iter().flatten().collect();
-    match counts.is_empty() {
-        true => "none".to_string(),
-        false => counts.join(", "),
-    }
-}
-
-/// Sends one message, retried as [`post`] says; true when Slack took it. The URL is a secret:
-/// never printed. The message is scrubbed of every secret the process holds (it quotes errors,
-/// which quote servers).
+/// Sends one message, retried as [`post`] says; true when Slack took it. The URL is never
+/// printed, and the message is scrubbed of every secret (it quotes errors, which quote servers).
 fn send(http: &Client, slack: &SlackConfig, stop: &Stop, message: &Value) -> bool {
-    let body = bytes::Bytes::from(crate::secret::scrub(&message.to_string()));
-    let setting = SLACK_INCOMING_WEBHOOK_URL.env;
-    let body = ("application/json", body);
-    let sent = post::post(
-        http,
-        slack.url.expose(),
-        body,
-        (stop, Part::Reporting),
-        SHOWN,
-        setting,
-    );
-    match sent {
-        Ok(_) => true,
+    let json = bytes::Bytes::from(crate::secret::scrub(&message.to_string()));
+    let (body, setting) = (("application/json", json), SLACK_INCOMING_WEBHOOK_URL.env);
+    let (url, cut) = (slack.url.expose(), (stop, Part::Reporting));
+    let why = match post::post(http, url, body, cut, SHOWN, setting) {
+        Ok(_) => return true,
         Err(Failure::Answered { status, answer }) => {
-            say::warn(format_args!(
-                "Slack refused the report ({status}): {}",
-                snippet(&answer)
-            ));
-            false
+            format!("Slack refused the report ({status}): {}", snippet(&answer))
         }
-        Err(Failure::Unreached(why)) => {
-            say::warn(format_args!("could not send the Slack report: {why}"));
-            false
-        }
-    }
+        Err(Failure::Unreached(why)) => format!("could not send the Slack report: {why}"),
+    };
+    say::warn(why);
+    false
 }
 
 #[cfg(test)]

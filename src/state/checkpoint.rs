@@ -37,8 +37,6 @@ pub struct Acker {
     checkpoint: Option<String>,
     /// `date` of the log at the checkpoint (when it had one).
     date: Option<String>,
-    /// Moved since the last [`Acker::take_moved`].
-    moved: bool,
 }
 
 impl Acker {
@@ -78,13 +76,10 @@ impl Acker {
     /// A delivery ended. `Pending` (it failed) changes nothing: that log holds the checkpoint
     /// back for the rest of the run.
     pub fn ack(&mut self, seq: Seq, fate: Fate) {
-        if fate == Fate::Pending {
-            return;
-        }
-        let Some(i) = seq.checked_sub(self.front) else {
-            return;
-        };
-        if let Some(slot) = self.queue.get_mut(i as usize) {
+        let i = seq
+            .checked_sub(self.front)
+            .filter(|_| fate != Fate::Pending);
+        if let Some(slot) = i.and_then(|i| self.queue.get_mut(i as usize)) {
             slot.handled = true;
         }
         while self.queue.front().is_some_and(|s| s.handled) {
@@ -96,10 +91,7 @@ impl Acker {
 
     fn pass(&mut self, id: String, date: Option<String>) {
         self.checkpoint = Some(id);
-        if date.is_some() {
-            self.date = date;
-        }
-        self.moved = true;
+        self.date = date.or(self.date.take());
     }
 
     /// The last log with nothing pending at or before it: where the next run starts after.
@@ -112,20 +104,9 @@ impl Acker {
         self.date.as_deref()
     }
 
-    /// Matching logs whose delivery has not ended well, or that wait behind one that has not.
-    #[cfg(test)]
-    pub fn waiting(&self) -> usize {
-        self.queue.iter().filter(|s| !s.handled).count()
-    }
-
     /// Whether nothing is pending or waiting behind a pending log.
     pub fn idle(&self) -> bool {
         self.queue.is_empty()
-    }
-
-    /// Whether the checkpoint moved since the last call.
-    pub fn take_moved(&mut self) -> bool {
-        std::mem::take(&mut self.moved)
     }
 }
 
@@ -133,6 +114,11 @@ impl Acker {
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Matching logs whose delivery has not ended well, or that wait behind one that has not.
+    fn waiting(a: &Acker) -> usize {
+        a.queue.iter().filter(|s| !s.handled).count()
+    }
 
     fn id(i: usize) -> String {
         format!("{i:04}")
@@ -145,8 +131,6 @@ pub(crate) mod tests {
         a.skip("0002", None);
         assert_eq!(a.checkpoint(), Some("0002"));
         assert_eq!(a.newest_date(), Some("d1"));
-        assert!(a.take_moved());
-        assert!(!a.take_moved());
     }
 
     #[test]
@@ -162,7 +146,7 @@ pub(crate) mod tests {
         assert_eq!(a.checkpoint(), Some("0001"), "0002 is still pending");
         a.ack(s2, Fate::DeadLettered);
         assert_eq!(a.checkpoint(), Some("0005"));
-        assert_eq!(a.waiting(), 0);
+        assert_eq!(waiting(&a), 0);
     }
 
     #[test]
@@ -173,7 +157,7 @@ pub(crate) mod tests {
         a.ack(s2, Fate::Delivered);
         a.ack(s1, Fate::Pending);
         assert_eq!(a.checkpoint(), Some("0000"));
-        assert_eq!(a.waiting(), 1);
+        assert_eq!(waiting(&a), 1);
     }
 
     /// What became of one log of a stream, for the property tests here and in `ledger`.

@@ -2,20 +2,19 @@
 
 use crate::settings::{HOME, STATE_FILE, XDG_STATE_HOME};
 use crate::state::{RunRecord, State};
-use anyhow::{Result, anyhow};
+use anyhow::Result;
+use std::io::ErrorKind;
 use std::path::Path;
 
 /// What `history` prints: the table, or the JSON array with a newline.
 pub fn show(state_file: &Path, json: bool, limit: Option<usize>) -> Result<String> {
     // An empty table would look like "no run yet" when the runs use another state file.
-    if let Err(e) = std::fs::metadata(state_file)
-        && e.kind() == std::io::ErrorKind::NotFound
-    {
-        return Err(anyhow!(
-            "no state file at {}: no run has saved one there yet, or the runs use another one; give the same --state or {STATE_FILE} as the runs (the default depends on {HOME} and {XDG_STATE_HOME})",
-            state_file.display()
-        ));
-    }
+    let missing = std::fs::metadata(state_file).is_err_and(|e| e.kind() == ErrorKind::NotFound);
+    anyhow::ensure!(
+        !missing,
+        "no state file at {}: no run has saved one there yet, or the runs use another one; give the same --state or {STATE_FILE} as the runs (the default depends on {HOME} and {XDG_STATE_HOME})",
+        state_file.display()
+    );
     let state = State::load(state_file)?;
     let skip = limit.map_or(0, |n| state.history.len().saturating_sub(n));
     let runs: Vec<&RunRecord> = state.history.iter().skip(skip).collect();
@@ -42,11 +41,8 @@ pub fn table(runs: &[&RunRecord]) -> String {
         "CHECKPOINT / ERROR"
     );
     for r in runs {
-        let last = match (&r.error, &r.checkpoint) {
-            (Some(e), _) => format!("error: {e}"),
-            (None, Some(c)) => c.clone(),
-            (None, None) => "-".into(),
-        };
+        let last = r.error.as_ref().map(|e| format!("error: {e}"));
+        let last = last.or(r.checkpoint.clone()).unwrap_or("-".into());
         out.push_str(&format!(
             "{:<24} {:<13} {:<9} {:>8} {:>8} {:>9} {:>5} {:>8} {:>7}  {}\n",
             r.started_at,

@@ -9,7 +9,6 @@ use super::checkpoint::{Acker, Fate, Seq};
 use crate::logid;
 use std::collections::HashMap;
 
-/// A window's number in this run.
 pub type WindowId = u32;
 
 /// A pending log's ticket: its window and its place there.
@@ -29,19 +28,17 @@ struct Window {
     closed: Option<Option<String>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Ledger {
     windows: HashMap<WindowId, Window>,
     /// Where the chain of windows starts: the end of the last window passed (at first, the
     /// run's start).
     base: String,
-    /// The checkpoint the run started from (`None` on a first run): reported as such until the
-    /// checkpoint passes a log.
-    initial: Option<String>,
+    /// The newest log id in the windows passed; until one is, the checkpoint the run started
+    /// from (`None` on a first run).
+    passed_id: Option<String>,
     /// `date` of the newest log in the windows passed.
     passed_date: Option<String>,
-    /// The newest log id in the windows passed.
-    passed_id: Option<String>,
     reported: Option<String>,
 }
 
@@ -50,12 +47,10 @@ impl Ledger {
     /// (`initial` is `None`) the moment before the oldest log Auth0 keeps.
     pub fn new(initial: Option<String>, start: String) -> Ledger {
         Ledger {
-            windows: HashMap::new(),
             base: start,
             reported: initial.clone(),
-            initial,
-            passed_date: None,
-            passed_id: None,
+            passed_id: initial,
+            ..Ledger::default()
         }
     }
 
@@ -72,11 +67,8 @@ impl Ledger {
     }
 
     fn acker(&mut self, window: WindowId) -> &mut Acker {
-        &mut self
-            .windows
-            .get_mut(&window)
-            .expect("a window is opened before its logs")
-            .acker
+        let w = self.windows.get_mut(&window);
+        &mut w.expect("a window is opened before its logs").acker
     }
 
     /// A log of `window` that did not match.
@@ -108,10 +100,7 @@ impl Ledger {
 
     /// Passes the windows at the front of the chain that are read and delivered.
     fn advance(&mut self) {
-        loop {
-            let Some((&id, w)) = self.windows.iter().find(|(_, w)| w.after == self.base) else {
-                return;
-            };
+        while let Some((&id, w)) = self.windows.iter().find(|(_, w)| w.after == self.base) {
             let Some(Some(end)) = &w.closed else { return };
             if !w.acker.idle() || logid::cmp(end, &self.base).is_le() {
                 return;
@@ -140,33 +129,25 @@ impl Ledger {
         let front = self
             .front()
             .and_then(|w| w.acker.checkpoint().filter(|c| *c != w.after));
-        front
-            .or(self.passed_id.as_deref())
-            .map(str::to_string)
-            .or_else(|| self.initial.clone())
+        front.or(self.passed_id.as_deref()).map(str::to_string)
     }
 
     /// `date` of the newest log the checkpoint passed.
     pub fn newest_date(&self) -> Option<&str> {
-        self.front()
-            .and_then(|w| w.acker.newest_date())
-            .or(self.passed_date.as_deref())
+        let front = self.front().and_then(|w| w.acker.newest_date());
+        front.or(self.passed_date.as_deref())
     }
 
     /// Whether the checkpoint moved since the last call.
     pub fn take_moved(&mut self) -> bool {
         let now = self.checkpoint();
-        let moved = now != self.reported;
-        self.reported = now;
-        moved
+        std::mem::replace(&mut self.reported, now.clone()) != now
     }
 
     /// Whether every window is read to its end and the last one caught up.
     pub fn caught_up(&self) -> bool {
-        self.windows.len() == 1
-            && self
-                .front()
-                .is_some_and(|w| w.closed == Some(None) && w.acker.idle())
+        let last_done = |w: &Window| w.closed == Some(None) && w.acker.idle();
+        self.windows.len() == 1 && self.front().is_some_and(last_done)
     }
 }
 

@@ -18,7 +18,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Runs kept in the history.
 pub const HISTORY_LEN: usize = 100;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
@@ -45,9 +44,8 @@ pub struct State {
     pub trouble: Option<Trouble>,
 }
 
-/// Runs that keep ending the same way but ok (failed, dead-lettered, interrupted): since when,
-/// how many, and when Slack last heard of it, so that it hears of a change and not of every
-/// run.
+/// Runs that keep ending the same way but ok: since when, how many, and when Slack last heard
+/// of it, so that it hears of a change and not of every run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Trouble {
     /// The runs' status (`failed`, `dead-lettered`, `interrupted`).
@@ -59,9 +57,8 @@ pub struct Trouble {
     pub told_at: String,
 }
 
-/// Counts that only grow, summed over every run this state has seen (Prometheus `_total`
-/// counters), and the end of the last successful run, which the 100 runs of the history may
-/// no longer hold after a long outage.
+/// Counts summed over every run this state has seen (Prometheus `_total` counters), and the end
+/// of the last success, which the history may no longer hold after a long outage.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Totals {
     pub logs_fetched: u64,
@@ -93,7 +90,6 @@ pub struct RunRecord {
     pub logs_fetched: u64,
     pub logs_matched: u64,
     pub logs_delivered: u64,
-    /// Refused logs written to the dead-letter file.
     #[serde(default)]
     pub logs_dead_lettered: u64,
     pub requests: u64,
@@ -110,39 +106,30 @@ impl State {
     /// A missing file is a first run. Anything unreadable is an error naming the file, and the
     /// file is left as it is for a person to look at.
     pub fn load(path: &Path) -> Result<State> {
-        let bad = |reason: String| Failure::BadState {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let text = match read(path) {
-            Ok(t) => t,
+        // Only a regular file is opened, so a FIFO cannot block the run.
+        let reason = match crate::files::read_capped(path, STATE_CAP) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(state) => return Ok(state),
+                Err(e) => format!(
+                    "not a valid state file ({e}); it was left untouched. Fix it, or move it aside: the next run then starts afresh, from {START_FROM} if set (a log id such as the checkpoint in `history` or the file, a date, or an age like 1d), else from the oldest log Auth0 keeps"
+                ),
+            },
             Err(Unreadable::Io(std::io::ErrorKind::NotFound, _)) => return Ok(State::default()),
-            Err(Unreadable::NotAFile(kind)) => {
-                return Err(bad(format!(
-                    "{kind}, not a regular file; {STATE_FILE} must name a file (or a path where one can be created)"
-                ))
-                .into());
-            }
-            Err(Unreadable::TooLarge(size)) => {
-                return Err(bad(format!(
-                    "{} is far more than a state file holds; is it the right file?",
-                    crate::files::size_words(size)
-                ))
-                .into());
-            }
+            Err(Unreadable::NotAFile(kind)) => format!(
+                "{kind}, not a regular file; {STATE_FILE} must name a file (or a path where one can be created)"
+            ),
+            Err(Unreadable::TooLarge(size)) => format!(
+                "{} is far more than a state file holds; is it the right file?",
+                crate::files::size_words(size)
+            ),
             Err(Unreadable::Io(_, e)) => {
-                let advice = owner::foreign(path, &[&lock_path(path)])
-                    .map(|a| format!("; {a}"))
-                    .unwrap_or_default();
-                return Err(bad(format!("cannot read it: {e}{advice}")).into());
+                let advice = owner::foreign(path, &[&lock_path(path)]);
+                let advice = advice.map(|a| format!("; {a}")).unwrap_or_default();
+                format!("cannot read it: {e}{advice}")
             }
         };
-        serde_json::from_str(&text).map_err(|e| {
-            bad(format!(
-                "not a valid state file ({e}); it was left untouched. Fix it, or move it aside: the next run then starts afresh, from {START_FROM} if set (a log id such as the checkpoint in `history` or the file, a date, or an age like 1d), else from the oldest log Auth0 keeps"
-            ))
-            .into()
-        })
+        let path = path.to_path_buf();
+        Err(Failure::BadState { path, reason }.into())
     }
 
     /// Replaces the file atomically: a crash at any moment leaves the old or the new state.
@@ -155,20 +142,16 @@ impl State {
         replace_file(path, &json, "state file", None)
     }
 
-    /// Adds a run to the history and to the totals.
-    /// Refuses a state recorded for another tenant: its checkpoint and token mean nothing
-    /// there. `run` stops on it (exit 2) and `check` fails on it, with this one message. A
-    /// state that records no tenant yet (none saved, or an older file) is refused by no one.
+    /// Refuses (for `run` and `check` alike) a state recorded for another tenant: its checkpoint
+    /// and token mean nothing there. A state that records no tenant yet is refused by no one.
     pub fn check_tenant(&self, tenant: &str, path: &Path) -> Result<(), Failure> {
-        match self.tenant.as_deref() {
-            Some(other) if other != tenant => Err(Failure::BadState {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "it belongs to tenant {other}, not {tenant}: give each tenant its own {STATE_FILE}"
-                ),
-            }),
-            _ => Ok(()),
-        }
+        let (other, path) = (self.tenant.as_deref(), path.to_path_buf());
+        other.filter(|other| *other != tenant).map_or(Ok(()), |other| {
+            let reason = format!(
+                "it belongs to tenant {other}, not {tenant}: give each tenant its own {STATE_FILE}"
+            );
+            Err(Failure::BadState { path, reason })
+        })
     }
 
     pub fn record(&mut self, run: RunRecord) {
@@ -181,50 +164,32 @@ impl State {
             t.last_success_at = Some(run.finished_at.clone());
         }
         self.history.push_back(run);
-        while self.history.len() > HISTORY_LEN {
-            self.history.pop_front();
-        }
+        let over = self.history.len().saturating_sub(HISTORY_LEN);
+        self.history.drain(..over);
     }
 }
 
 /// A state file with a hundred runs of history is tens of KiB: past this, it is not one.
 const STATE_CAP: u64 = 16 * 1024 * 1024;
 
-/// The state file's text; only a regular file is opened, so a FIFO cannot block the run.
-fn read(path: &Path) -> std::result::Result<String, Unreadable> {
-    let bytes = crate::files::read_capped(path, STATE_CAP)?;
-    String::from_utf8(bytes).map_err(|_| {
-        Unreadable::Io(
-            std::io::ErrorKind::InvalidData,
-            "it is not text (UTF-8)".into(),
-        )
-    })
-}
-
 /// The state file's real path: a symbolic link is followed, so the lock and the atomic
 /// replace act on the file it points to, whichever path a run was given.
 pub fn resolve(path: &Path) -> Result<PathBuf> {
     let mut path = path.to_path_buf();
     for _ in 0..40 {
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let target = std::fs::read_link(&path)
-                    .with_context(|| format!("reading the link {}", path.display()))?;
-                path = parent(&path).join(target);
-            }
-            _ => return Ok(path),
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Ok(path);
         }
+        let target = std::fs::read_link(&path)
+            .with_context(|| format!("reading the link {}", path.display()))?;
+        path = parent(&path).join(target);
     }
-    anyhow::bail!(
-        "state file {}: too many levels of symbolic links",
-        path.display()
-    )
+    let shown = path.display();
+    anyhow::bail!("state file {shown}: too many levels of symbolic links")
 }
 
-/// Replaces `path` with `content` atomically: a temp file beside it (mode 0600, or `mode`),
-/// fsync, rename over it, fsync of the folder. A crash at any moment leaves the old file or
-/// the new one, never a mix. Used for the state file, the dead-letter file's rewrite and the
-/// metrics file. `what` names the file in errors.
+/// Replaces `path` with `content` atomically (temp file beside it, mode 0600 or `mode`, fsync,
+/// rename, fsync of the folder): a crash leaves the old file or the new one, never a mix.
 pub fn replace_file(path: &Path, content: &[u8], what: &str, mode: Option<u32>) -> Result<()> {
     replace(path, content, mode).with_context(|| format!("saving {what} {}", path.display()))
 }
@@ -237,30 +202,24 @@ fn replace(path: &Path, content: &[u8], mode: Option<u32>) -> Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let shown = tmp.path().display().to_string();
     tmp.write_all(content)
         .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
+        .with_context(|| format!("writing {shown}"))?;
     #[cfg(unix)]
     if let Some(mode) = mode {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
-            .with_context(|| format!("setting the mode of {}", tmp.path().display()))?;
+            .with_context(|| format!("setting the mode of {shown}"))?;
     }
     #[cfg(not(unix))]
     let _ = mode;
-    owner::keep_owner(tmp.as_file(), Some(path), dir).with_context(|| {
-        format!(
-            "giving {} the owner of the file it replaces",
-            tmp.path().display()
-        )
-    })?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .context("renaming the temporary file over it")?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing folder {}", dir.display()))?;
-    Ok(())
+    owner::keep_owner(tmp.as_file(), Some(path), dir)
+        .with_context(|| format!("giving {shown} the owner of the file it replaces"))?;
+    let renamed = tmp.persist(path).map_err(|e| e.error);
+    renamed.context("renaming the temporary file over it")?;
+    let synced = File::open(dir).and_then(|d| d.sync_all());
+    synced.with_context(|| format!("syncing folder {}", dir.display()))
 }
 
 fn parent(path: &Path) -> &Path {
@@ -270,36 +229,26 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-/// Held for the whole run; dropping it releases the lock (so does the process dying).
-pub struct Lock {
-    _file: File,
-}
-
 pub fn lock_path(state: &Path) -> PathBuf {
     let mut name = state.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     state.with_file_name(name)
 }
 
-/// Refuses (exit 2) a run that is not root on a state or lock file of another user: it would
-/// fail on it halfway, or take the file over from the user the schedule runs as. The message
-/// has the `chown` that gives it back. Root's runs keep each file's owner instead.
+/// Refuses (exit 2, with the `chown` that fixes it) a run that is not root on a state or lock
+/// file of another user: it would fail halfway, or take the file from the schedule's user.
 pub fn refuse_foreign(state: &Path) -> Result<(), Failure> {
     let lock = lock_path(state);
     let advice = owner::foreign(state, &[&lock]).or_else(|| owner::foreign(&lock, &[state]));
-    match advice {
-        Some(reason) => Err(Failure::BadState {
-            path: state.to_path_buf(),
-            reason,
-        }),
-        None => Ok(()),
-    }
+    let path = state.to_path_buf();
+    advice.map_or(Ok(()), |reason| Err(Failure::BadState { path, reason }))
 }
 
-/// Locks `STATE.lock`, not the state file: the state file's inode changes on every save.
-pub fn lock(state: &Path) -> Result<Lock> {
-    let path = lock_path(state);
-    let dir = parent(state);
+/// Locks `STATE.lock`, not the state file: the state file's inode changes on every save. Held
+/// for the whole run: dropping the file releases the lock (so does the process dying).
+pub fn lock(state: &Path) -> Result<File> {
+    let (path, dir) = (lock_path(state), parent(state));
+    let (shown, state_shown) = (path.display().to_string(), state.display());
     std::fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
     let mut open = OpenOptions::new();
     open.create(true).truncate(false).write(true);
@@ -307,26 +256,20 @@ pub fn lock(state: &Path) -> Result<Lock> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
     let existed = path.exists();
     let file = open.open(&path).with_context(|| {
-        let advice = owner::foreign(&path, &[state])
-            .or_else(|| owner::foreign(dir, &[]))
-            .map(|a| format!("; {a}"))
-            .unwrap_or_default();
+        let advice = owner::foreign(&path, &[state]).or_else(|| owner::foreign(dir, &[]));
+        let advice = advice.map(|a| format!("; {a}")).unwrap_or_default();
         format!(
-            "opening lock file {} beside {STATE_FILE} {} (its folder must be writable by the user running the tool; `check` tries this){advice}",
-            path.display(),
-            state.display()
+            "opening lock file {shown} beside {STATE_FILE} {state_shown} (its folder must be writable by the user running the tool; `check` tries this){advice}"
         )
     })?;
     if !existed {
         owner::keep_owner(&file, None, dir)
-            .with_context(|| format!("giving {} the owner of its folder", path.display()))?;
+            .with_context(|| format!("giving {shown} the owner of its folder"))?;
     }
     match file.try_lock() {
-        Ok(()) => Ok(Lock { _file: file }),
+        Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(Failure::Locked { path }.into()),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("locking {}", path.display()))
-        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {shown}")),
     }
 }
 
