@@ -5,8 +5,9 @@
 
 use crate::config::Config;
 use crate::exit;
+use crate::files::folder;
 use crate::filter::PayloadShape;
-use crate::owner::{self, Verdict};
+use crate::owner;
 use crate::report;
 use crate::say;
 use crate::settings::{
@@ -15,7 +16,7 @@ use crate::settings::{
 };
 use crate::sink::encode::Matched;
 use crate::sink::webhook::{Direct, Sent};
-use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor};
+use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor, Page};
 use crate::source::pacer::{Share, figure};
 use crate::state::{self, CachedToken, State};
 use crate::stop::Stop;
@@ -36,20 +37,22 @@ struct Checklist {
 
 impl Checklist {
     fn ok(&mut self, what: impl AsRef<str>) {
-        if say::enabled(say::NORMAL) {
-            crate::say::out_line(&format!("ok   {}", what.as_ref()));
-        }
+        self.line("ok  ", what.as_ref());
     }
 
     fn warn(&mut self, what: impl AsRef<str>) {
-        if say::enabled(say::NORMAL) {
-            crate::say::out_line(&format!("WARN {}", what.as_ref()));
-        }
+        self.line("WARN", what.as_ref());
     }
 
     fn fail(&mut self, what: impl AsRef<str>) {
         self.failed = true;
-        crate::say::out_line(&format!("FAIL {}", what.as_ref()));
+        self.line("FAIL", what.as_ref());
+    }
+
+    fn line(&self, mark: &str, what: &str) {
+        if mark == "FAIL" || say::enabled(say::NORMAL) {
+            say::out_line(&format!("{mark} {what}"));
+        }
     }
 
     /// Whose `path` is, when that matters: a failure for another user's file, since a run
@@ -57,17 +60,14 @@ impl Checklist {
     /// schedule runs as, or who finds a root's file in another user's folder. Whether it said
     /// anything.
     fn owner(&mut self, what: &str, path: &Path, also: &[&Path]) -> bool {
-        match owner::check_advice(path, also) {
-            None => false,
-            Some((Verdict::NotMine { .. }, advice)) => {
-                self.fail(format!("{what} {advice}"));
-                true
-            }
-            Some((_, advice)) => {
-                self.warn(format!("{what} {advice}"));
-                true
-            }
+        let Some((fatal, advice)) = owner::check_advice(path, also) else {
+            return false;
+        };
+        match fatal {
+            true => self.fail(format!("{what} {advice}")),
+            false => self.warn(format!("{what} {advice}")),
         }
+        true
     }
 }
 
@@ -85,71 +85,57 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     if let Some(pii) = &cfg.filter.pii {
         c.ok(pii.describe());
     }
-    for w in crate::config::misspelt::in_process() {
+    let exposed = cfg
+        .secret_files
+        .iter()
+        .filter_map(|(what, p)| owner::exposed(what, p));
+    for w in crate::config::misspelt::in_process()
+        .into_iter()
+        .chain(crate::filter::unknown_endpoints(&cfg.filter.endpoints))
+        .chain(exposed)
+    {
         c.warn(w);
-    }
-    for w in crate::filter::unknown_endpoints(&cfg.filter.endpoints) {
-        c.warn(w);
-    }
-    for (what, path) in &cfg.secret_files {
-        if let Some(w) = owner::exposed(what, path) {
-            c.warn(w);
-        }
     }
     files(cfg, &mut c);
 
     // The state as `run` reads it: the file a link points to, refused for another tenant.
     let state_file = state::resolve(&cfg.state_file).unwrap_or_else(|_| cfg.state_file.clone());
-    let loaded = State::load(&state_file).and_then(|s| {
-        s.check_tenant(&cfg.tenant(), &state_file)?;
-        Ok(s)
-    });
-    let mut cached_token = None;
+    let loaded = State::load(&state_file)
+        .and_then(|s| Ok(s.check_tenant(&cfg.tenant(), &state_file).map(|()| s)?));
+    let cached_token = loaded.as_ref().ok().and_then(|s| s.token.clone());
     match loaded {
-        Ok(state) => {
-            cached_token = state.token.clone();
-            let where_ = match (&state.checkpoint, &cfg.start_from) {
-                (_, Some(sf)) if state.start_from.as_deref() != Some(sf.raw.as_str()) => {
-                    format!(
-                        "the next run starts after {START_FROM} {} (checkpoint {})",
-                        sf.raw, sf.checkpoint
-                    )
-                }
-                (Some(c), _) => format!("checkpoint {c}"),
-                (None, _) => {
-                    "no checkpoint yet: the first run starts at the oldest log Auth0 keeps"
-                        .to_string()
-                }
-            };
-            c.ok(where_);
-        }
+        Ok(state) => c.ok(match (&state.checkpoint, &cfg.start_from) {
+            (_, Some(sf)) if state.start_from.as_deref() != Some(sf.raw.as_str()) => format!(
+                "the next run starts after {START_FROM} {} (checkpoint {})",
+                sf.raw, sf.checkpoint
+            ),
+            (Some(c), _) => format!("checkpoint {c}"),
+            (None, _) => {
+                "no checkpoint yet: the first run starts at the oldest log Auth0 keeps".into()
+            }
+        }),
         Err(e) => c.fail(format!("{e:#}")),
     }
 
     let http = crate::http::client(&cfg.http())?;
     let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), None);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let page = auth0
-        .page(&Cursor::Newest, 1, deadline, &Stop::until(deadline))
-        .with_context(|| format!("reading logs from {}", cfg.auth0.base_url));
-    match page {
+    match newest(&auth0, 60).with_context(|| format!("reading logs from {}", cfg.auth0.base_url)) {
         Ok(page) => {
             let default_audience = cfg.auth0.base_url.join("api/v2/").ok();
             let audience = match default_audience.as_ref() == Some(&cfg.auth0.audience) {
                 true => String::new(),
                 false => format!(" (token audience {})", cfg.auth0.audience),
             };
+            let url = &cfg.auth0.base_url;
             c.ok(format!(
-                "token obtained{audience} and logs readable at {}",
-                cfg.auth0.base_url
+                "token obtained{audience} and logs readable at {url}"
             ));
-            match page.logs.first().and_then(|l| l.date()) {
-                Some(date) => c.ok(format!(
-                    "newest log is from {date}{}",
-                    age(date, SystemTime::now())
-                )),
-                None => c.ok("the tenant has no logs yet"),
-            }
+            c.ok(match page.logs.first().and_then(|l| l.date()) {
+                Some(date) => {
+                    format!("newest log is from {date}{}", age(date, SystemTime::now()))
+                }
+                None => "the tenant has no logs yet".into(),
+            });
             let budget = auth0.pacer().budget();
             match budget.fallback() {
                 Some(fallback) => c.warn(fallback),
@@ -165,17 +151,17 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         }
     }
 
-    let host = cfg
-        .webhook
-        .url
-        .host_str()
-        .unwrap_or_default()
-        .trim_matches(['[', ']']);
-    let port = cfg.webhook.url.port_or_known_default().unwrap_or(443);
+    let url = &cfg.webhook.url;
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    let port = url.port_or_known_default().unwrap_or(443);
     match (host, port).to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(_)) if send_test => c.ok(format!("webhook host {host} resolves")),
         Ok(Some(_)) => c.ok(format!(
-            "webhook host {host} resolves (nothing was sent to it)"
+            "webhook host {host} resolves{}",
+            if send_test {
+                ""
+            } else {
+                " (nothing was sent to it)"
+            }
         )),
         _ => c.fail(format!("webhook host {host} does not resolve")),
     }
@@ -184,16 +170,20 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         self::send_test(cfg, &http, &mut c);
     }
     if let Some(s) = &cfg.slack {
-        c.ok(format!(
-            "Slack reports on failure{}",
-            if s.send_success { " and success" } else { "" }
-        ));
+        let success = if s.send_success { " and success" } else { "" };
+        c.ok(format!("Slack reports on failure{success}"));
     }
     if cfg.monitor.healthcheck.is_some() {
         c.ok(format!("{HEALTHCHECK_URL} set: each run pings /start, then its end (/<exit code> unless 0) (check pings nothing)"));
     }
     say::debug(format_args!("{cfg:?}"));
     Ok(if c.failed { exit::FAILED } else { exit::OK })
+}
+
+/// The newest log, read as a run reads a page.
+fn newest(auth0: &Auth0, secs: u64) -> Result<Page> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    auth0.page(&Cursor::Newest, 1, deadline, &Stop::until(deadline))
 }
 
 /// What Auth0 reports of the tenant's rate limit, and the share of it a run takes.
@@ -215,35 +205,25 @@ fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
     )
 }
 
-/// Which proxy Auth0 and webhook requests go through (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
-/// NO_PROXY, read by reqwest from the environment), credentials not shown. Silent when no proxy
-/// variable is set.
+/// Which proxy Auth0 and webhook requests go through (as reqwest reads the environment),
+/// credentials not shown. Silent when no proxy variable is set.
 fn proxies(cfg: &Config, c: &mut Checklist) {
     let env = crate::config::process_env;
-    let any_set = [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ]
-    .iter()
-    .any(|n| env(n).is_some());
-    if !any_set {
+    let names = "HTTPS_PROXY https_proxy HTTP_PROXY http_proxy ALL_PROXY all_proxy";
+    if names.split(' ').all(|n| env(n).is_none()) {
         return;
     }
     for (what, url) in [
         ("Auth0", &cfg.auth0.base_url),
         ("webhook", &cfg.webhook.url),
     ] {
-        match crate::proxy::proxy_for(url, &env) {
-            Some(proxy) => c.ok(format!("{what} requests go through the proxy {proxy}")),
-            None => c.ok(format!(
+        c.ok(match crate::proxy::proxy_for(url, &env) {
+            Some(proxy) => format!("{what} requests go through the proxy {proxy}"),
+            None => format!(
                 "{what} requests go direct (NO_PROXY names the host, or no proxy is set for {})",
                 url.scheme()
-            )),
-        }
+            ),
+        });
     }
 }
 
@@ -258,16 +238,14 @@ fn cached_token_keeps_working(
     let token = token?;
     let now_secs = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
     let until = auth0::usable_until(&token, &cfg.auth0.client_id).filter(|u| *u > now_secs)?;
-    let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), Some(token));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    auth0
-        .page(&Cursor::Newest, 1, deadline, &Stop::until(deadline))
-        .ok()?;
+    newest(
+        &Auth0::new(http.clone(), cfg.auth0.clone(), Some(token)),
+        30,
+    )
+    .ok()?;
     Some(keeps_working_words(until, now_secs))
 }
 
-/// `; runs keep working until <UTC time> (in <duration>) on the access token cached in
-/// STATE_FILE, then fail like this`.
 fn keeps_working_words(until: u64, now: u64) -> String {
     let at = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(until));
     let left = report::duration_words(Duration::from_secs(until.saturating_sub(now)));
@@ -282,8 +260,7 @@ fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) 
     let item = test_item(cfg.webhook.shape, SystemTime::now());
     let stop = Arc::new(Stop::until(Instant::now() + cfg.webhook.timeout));
     let direct = Direct::new(http, &cfg.webhook, Arc::default(), stop);
-    let url = cfg.webhook.shown_url();
-    let id = &item.log_id;
+    let (url, id) = (cfg.webhook.shown_url(), &item.log_id);
     let signed = match &cfg.webhook.signing {
         Some(s) => s.describe().to_string(),
         None => format!("unsigned (no {WEBHOOK_SECRET})"),
@@ -353,11 +330,8 @@ fn files(cfg: &Config, c: &mut Checklist) {
     }
     c.owner(STATE_FILE.env, state_file, &[&lock]);
     if lock.exists() {
-        let opened = std::fs::OpenOptions::new().write(true).open(&lock);
-        match opened {
-            Ok(_) => {
-                c.owner("lock file", &lock, &[state_file]);
-            }
+        match std::fs::OpenOptions::new().write(true).open(&lock) {
+            Ok(_) => _ = c.owner("lock file", &lock, &[state_file]),
             Err(e) => c.fail(format!(
                 "cannot open lock file {} ({e}); {}",
                 lock.display(),
@@ -369,11 +343,8 @@ fn files(cfg: &Config, c: &mut Checklist) {
 
     if let Some(p) = &cfg.dead_letter {
         match dead_letter(p) {
-            Ok(()) => {
-                if !c.owner(DEAD_LETTER_FILE.env, p, &[]) {
-                    c.ok(format!("{DEAD_LETTER_FILE} {} can be appended to", p.display()));
-                }
-            }
+            Ok(()) if c.owner(DEAD_LETTER_FILE.env, p, &[]) => {}
+            Ok(()) => c.ok(format!("{DEAD_LETTER_FILE} {} can be appended to", p.display())),
             Err(e) => c.fail(format!(
                 "{DEAD_LETTER_FILE} {}: cannot open it for appending ({e}); the run would stop before sending anything",
                 p.display()
@@ -383,42 +354,30 @@ fn files(cfg: &Config, c: &mut Checklist) {
         if let Ok(Some(n @ 1..)) = crate::sink::dead_letter::pending(p, &cfg.tenant()) {
             c.warn(format!(
                 "{} waiting in {DEAD_LETTER_FILE}: run redeliver once the receiver takes them (their refusals are in {})",
-                crate::say::count(n, "log", "logs"),
+                say::count(n, "log", "logs"),
                 p.display()
             ));
         }
     }
 
     if let Some(p) = &cfg.monitor.metrics_file {
-        let dir = folder(p);
-        match std::fs::metadata(dir) {
-            Ok(m) if m.is_dir() => match can_create_in(dir) {
-                Ok(_) => c.ok(format!("{METRICS_FILE} {} can be written", p.display())),
-                Err(e) => c.fail(format!(
-                    "{METRICS_FILE} {}: cannot create files in {} ({e}), so the metrics would never be written",
-                    p.display(),
-                    dir.display()
-                )),
-            },
-            _ => c.fail(format!(
-                "{METRICS_FILE} {}: the folder {} does not exist (node_exporter's --collector.textfile.directory)",
-                p.display(),
+        let (shown, dir) = (p.display(), folder(p));
+        match try_create_in(dir) {
+            Ok(()) => c.ok(format!("{METRICS_FILE} {shown} can be written")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => c.fail(format!(
+                "{METRICS_FILE} {shown}: the folder {} does not exist (node_exporter's --collector.textfile.directory)",
+                dir.display()
+            )),
+            Err(e) => c.fail(format!(
+                "{METRICS_FILE} {shown}: cannot create files in {} ({e}), so the metrics would never be written",
                 dir.display()
             )),
         }
         if p.extension().is_none_or(|e| e != "prom") {
             c.warn(format!(
-                "{METRICS_FILE} {}: node_exporter's textfile collector reads only files ending in .prom",
-                p.display()
+                "{METRICS_FILE} {shown}: node_exporter's textfile collector reads only files ending in .prom"
             ));
         }
-    }
-}
-
-fn folder(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
     }
 }
 
@@ -426,53 +385,46 @@ fn folder(path: &Path) -> &Path {
 /// folder above it that does (where the run would create it). `Some(that folder)` in the
 /// second case.
 fn can_create_in(dir: &Path) -> std::io::Result<Option<&Path>> {
-    let mut at = dir;
-    while !at.exists() {
-        match at.parent() {
-            Some(p) if !p.as_os_str().is_empty() => at = p,
-            _ => {
-                at = Path::new(".");
-                break;
-            }
-        }
-    }
-    // Removed when dropped. The error without tempfile's random name, which means nothing.
-    tempfile::Builder::new()
-        .prefix(".auth0-mgmt-webhooks-check-")
-        .tempfile_in(at)
-        .map_err(|e| match e.raw_os_error() {
-            Some(code) => std::io::Error::from_raw_os_error(code),
-            None => e,
-        })?;
+    let at = dir
+        .ancestors()
+        .find(|a| a.exists())
+        .unwrap_or(Path::new("."));
+    try_create_in(at)?;
     Ok((at != dir).then_some(at))
 }
 
-/// Opens the dead-letter file and the lock beside it as the run does (append); one that does
-/// not exist is created and removed again, so `check` leaves no empty file behind.
+fn try_create_in(dir: &Path) -> std::io::Result<()> {
+    // Removed when dropped. The error without tempfile's random name, which means nothing.
+    let made = tempfile::Builder::new()
+        .prefix(".auth0-mgmt-webhooks-check-")
+        .tempfile_in(dir);
+    made.map(drop).map_err(|e| {
+        e.raw_os_error()
+            .map_or(e, std::io::Error::from_raw_os_error)
+    })
+}
+
+/// Opens the dead-letter file and the lock beside it as the run does; one that does not exist
+/// is created and removed again, so `check` leaves no empty file behind.
 fn dead_letter(path: &Path) -> std::io::Result<()> {
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.is_file()
     {
-        return Err(std::io::Error::other(format!(
-            "{}, not a regular file",
-            crate::files::kind(&meta)
-        )));
+        let kind = crate::files::kind(&meta);
+        return Err(std::io::Error::other(format!("{kind}, not a regular file")));
     }
-    let lock = crate::sink::dead_letter::lock_path(path);
-    for (file, append) in [(path.to_path_buf(), true), (lock, false)] {
-        if file.exists() {
-            std::fs::OpenOptions::new()
-                .append(append)
-                .write(!append)
-                .open(&file)?;
-            continue;
+    for file in [
+        path.to_path_buf(),
+        crate::sink::dead_letter::lock_path(path),
+    ] {
+        let existed = file.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&file)?;
+        if !existed {
+            std::fs::remove_file(&file)?;
         }
-        let mut open = std::fs::OpenOptions::new();
-        open.create_new(true).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-        open.open(&file)?;
-        std::fs::remove_file(&file)?;
     }
     Ok(())
 }

@@ -8,30 +8,27 @@ use std::path::Path;
 
 /// What a path that is not a regular file is, for a message: "a folder", "a FIFO", ...
 pub fn kind(meta: &Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
-    if t.is_dir() {
-        return "a folder";
+    [
+        (t.is_dir(), "a folder"),
+        (t.is_file(), "a regular file"),
+        (t.is_fifo(), "a FIFO (named pipe)"),
+        (t.is_char_device(), "a character device"),
+        (t.is_block_device(), "a block device"),
+        (t.is_socket(), "a socket"),
+    ]
+    .into_iter()
+    .find_map(|(is, word)| is.then_some(word))
+    .unwrap_or("not a regular file")
+}
+
+/// The folder `path` is in: `.` for a bare file name.
+pub fn folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
-    if t.is_file() {
-        return "a regular file";
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO (named pipe)";
-        }
-        if t.is_char_device() {
-            return "a character device";
-        }
-        if t.is_block_device() {
-            return "a block device";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-    }
-    "not a regular file"
 }
 
 /// Why a file could not be read, in words for a settings error (the caller names the setting).
@@ -72,11 +69,12 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Unreadable> {
 /// Opens for reading without waiting: if a FIFO replaced the regular file after it was checked,
 /// the open still returns at once (and the second check refuses it).
 pub fn open_no_block(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut open = std::fs::OpenOptions::new();
-    open.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut open, libc::O_NONBLOCK);
-    open.open(path)
+    use std::os::unix::fs::OpenOptionsExt;
+    let nonblock = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nonblock)
+        .open(path)
 }
 
 /// The most a file holding one secret (`*_FILE`) may hold: a key, a token or a URL is far
