@@ -2,20 +2,23 @@
 //! the advice for a state file that belongs to another user, and for secret files other users
 //! can read.
 
+use std::fmt::Display;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// A user as a person reads it: `alice (uid 1000)`, or `uid 1000` when it has no name.
-fn describe(uid: u32) -> String {
-    match user_name(uid) {
-        Some(name) => format!("{name} (uid {uid})"),
-        None => format!("uid {uid}"),
-    }
-}
+/// A user as a person reads it: `alice (uid 1000)`, or `uid 1000` when it has no name; with
+/// `{:#}`, as a `chown` takes it: the name, or the number.
+struct User(u32);
 
-/// The name a `chown` takes: the user's name, or the number.
-fn chown_name(uid: u32) -> String {
-    user_name(uid).unwrap_or_else(|| uid.to_string())
+impl Display for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (user_name(self.0), f.alternate()) {
+            (Some(name), true) => write!(f, "{name}"),
+            (Some(name), false) => write!(f, "{name} (uid {})", self.0),
+            (None, true) => write!(f, "{}", self.0),
+            (None, false) => write!(f, "uid {}", self.0),
+        }
+    }
 }
 
 /// The user this process runs as (its effective uid).
@@ -37,34 +40,6 @@ fn name_in_passwd(passwd: &str, uid: u32) -> Option<String> {
     })
 }
 
-/// Whose a file the tool rewrites is, against who runs it. Only a user's own files are safe to
-/// rewrite: a file is replaced by a new one (temp file and rename), which belongs to whoever
-/// wrote it, so a run by hand as root used to leave the state root's and break every scheduled
-/// run after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    /// The running user's own file (or root's, in root's folder).
-    Fine,
-    /// Another user's file, and this is not root: the run would fail on it or take it over.
-    NotMine { owner: u32, me: u32 },
-    /// Root on another user's file: root's runs keep its owner ([`owner_to_keep`]), but only
-    /// a run as that user tries what the schedule does.
-    RootOnOthers { owner: u32 },
-    /// Root's file in another user's folder, left by a run by hand as root before runs kept
-    /// owners: the schedule, as the folder's owner, cannot read it.
-    LeftByRoot { folder_owner: u32 },
-}
-
-fn verdict(file_owner: u32, folder_owner: u32, me: u32) -> Verdict {
-    match (me, file_owner, folder_owner) {
-        (0, 0, 0) => Verdict::Fine,
-        (0, 0, folder_owner) => Verdict::LeftByRoot { folder_owner },
-        (0, owner, _) => Verdict::RootOnOthers { owner },
-        (me, owner, _) if owner != me => Verdict::NotMine { owner, me },
-        _ => Verdict::Fine,
-    }
-}
-
 /// When `path` belongs to another user than this process (not root), whose it is and the
 /// `chown` that fixes it (for `also` too, e.g. the lock file beside it).
 pub fn foreign(path: &Path, also: &[&Path]) -> Option<String> {
@@ -75,41 +50,36 @@ pub fn foreign(path: &Path, also: &[&Path]) -> Option<String> {
 /// `None` for one that is fine or does not exist. `also`: the files that go with it.
 pub fn check_advice(path: &Path, also: &[&Path]) -> Option<(bool, String)> {
     let file = std::fs::metadata(path).ok()?;
-    let folder_owner = std::fs::metadata(crate::files::folder(path)).map_or(0, |m| m.uid());
-    let verdict = verdict(file.uid(), folder_owner, me());
-    Some((
-        matches!(verdict, Verdict::NotMine { .. }),
-        words(path, verdict, also)?,
-    ))
+    let folder = std::fs::metadata(crate::files::folder(path)).map_or(0, |m| m.uid());
+    let mut files = path.display().to_string();
+    for f in also.iter().filter(|f| f.exists()) {
+        files = format!("{files} {}", f.display());
+    }
+    let me = me();
+    let words = advice(&path.display(), &files, file.uid(), folder, me)?;
+    Some((me != 0, words))
 }
 
-fn words(path: &Path, verdict: Verdict, also: &[&Path]) -> Option<String> {
-    let p = path.display();
-    let existing = also.iter().filter(|f| f.exists());
-    let files: Vec<_> = std::iter::once(&path)
-        .chain(existing)
-        .map(|f| f.display().to_string())
-        .collect();
-    let files = files.join(" ");
-    Some(match verdict {
-        Verdict::Fine => return None,
-        Verdict::NotMine { owner, me } => format!(
-            "{p} is owned by {}, but this runs as {} (a run started by hand as another user, with sudo?); give it back: sudo chown {} {files}",
-            describe(owner),
-            describe(me),
-            chown_name(me),
+/// Whose a file the tool rewrites is, against who runs it (as root, not a failure). Only a
+/// user's own files are safe to rewrite: a file is replaced by a new one (temp file and
+/// rename), which belongs to whoever wrote it, so a run by hand as root used to leave the state
+/// root's and break every scheduled run after it. Root's runs now keep a file's owner
+/// ([`owner_to_keep`]), but only a run as that user tries what the schedule does. `files`: `p`,
+/// then those that go with it.
+fn advice(p: &dyn Display, files: &str, owner: u32, folder: u32, me: u32) -> Option<String> {
+    let (owner, me, folder) = (User(owner), User(me), User(folder));
+    Some(match (me.0, owner.0, folder.0) {
+        (0, 0, 0) => return None,
+        (0, 0, _) => format!(
+            "{p} is owned by root, but its folder by {folder} (a run by hand as root?): if the schedule runs as {folder:#}, its runs fail on it; give it back: sudo chown {folder:#} {files}"
         ),
-        Verdict::RootOnOthers { owner } => format!(
-            "{p} is owned by {}: runs as root write it back with that owner, but only a check as that user tries what its scheduled runs can do: sudo -u {} auth0-mgmt-webhooks check",
-            describe(owner),
-            chown_name(owner)
+        (0, _, _) => format!(
+            "{p} is owned by {owner}: runs as root write it back with that owner, but only a check as that user tries what its scheduled runs can do: sudo -u {owner:#} auth0-mgmt-webhooks check"
         ),
-        Verdict::LeftByRoot { folder_owner: f } => format!(
-            "{p} is owned by root, but its folder by {} (a run by hand as root?): if the schedule runs as {}, its runs fail on it; give it back: sudo chown {} {files}",
-            describe(f),
-            chown_name(f),
-            chown_name(f),
+        (m, o, _) if o != m => format!(
+            "{p} is owned by {owner}, but this runs as {me} (a run started by hand as another user, with sudo?); give it back: sudo chown {me:#} {files}"
         ),
+        _ => return None,
     })
 }
 
@@ -147,25 +117,21 @@ pub fn cannot_read(path: &Path) -> String {
         Ok(meta) => read_advice(path, meta.uid(), me()),
         Err(_) => format!(
             "permission denied: a folder on the way to it is closed to {}, the user running the tool",
-            describe(me())
+            User(me())
         ),
     }
 }
 
 fn read_advice(path: &Path, owner: u32, me: u32) -> String {
-    let p = path.display();
-    if owner == me {
-        return format!(
-            "permission denied: it is owned by {}, who runs the tool, but its mode does not let its owner read it; chmod 600 {p}",
-            describe(me)
-        );
+    let (p, owner, me) = (path.display(), User(owner), User(me));
+    match owner.0 == me.0 {
+        true => format!(
+            "permission denied: it is owned by {me}, who runs the tool, but its mode does not let its owner read it; chmod 600 {p}"
+        ),
+        false => format!(
+            "permission denied: it is owned by {owner}, but the tool runs as {me}; give it to that user: sudo chown {me:#} {p} && sudo chmod 600 {p}"
+        ),
     }
-    format!(
-        "permission denied: it is owned by {}, but the tool runs as {}; give it to that user: sudo chown {} {p} && sudo chmod 600 {p}",
-        describe(owner),
-        describe(me),
-        chown_name(me)
-    )
 }
 
 /// Unix permission bits that let users other than the owner read a file (group or others).
@@ -195,11 +161,8 @@ mod tests {
 
     #[test]
     fn advice_says_whose_and_the_chown_that_fixes_it() {
-        let not_mine = Verdict::NotMine {
-            owner: 0,
-            me: 4_000_000,
-        };
-        let a = words(Path::new("/var/lib/x/state.json"), not_mine, &[]).unwrap();
+        let p = "/var/lib/x/state.json";
+        let a = advice(&p, p, 0, 0, 4_000_000).unwrap();
         assert!(a.contains("owned by root (uid 0)"), "{a}");
         assert!(a.contains("runs as uid 4000000"), "{a}");
         assert!(
@@ -211,20 +174,22 @@ mod tests {
     #[test]
     fn root_keeps_the_owner_of_what_it_rewrites_and_others_are_told_whose_it_is() {
         let (svc, alice) = (998, 1000);
-        assert_eq!(verdict(svc, svc, svc), Verdict::Fine);
-        assert_eq!(verdict(0, 0, 0), Verdict::Fine);
-        assert_eq!(verdict(0, svc, svc), Verdict::NotMine { owner: 0, me: svc });
-        assert_eq!(
-            verdict(svc, svc, alice),
-            Verdict::NotMine {
-                owner: svc,
-                me: alice
-            }
+        let said = |owner, folder, me| advice(&"f", "f l", owner, folder, me);
+        assert_eq!(said(svc, svc, svc), None);
+        assert_eq!(said(0, 0, 0), None);
+        for (owner, me) in [(0, svc), (svc, alice)] {
+            let a = said(owner, svc, me).unwrap();
+            assert!(a.contains("but this runs as") && a.ends_with("f l"), "{a}");
+        }
+        let a = said(svc, svc, 0).unwrap();
+        assert!(
+            a.contains(" write it back with that owner") && a.contains("sudo -u "),
+            "{a}"
         );
-        assert_eq!(verdict(svc, svc, 0), Verdict::RootOnOthers { owner: svc });
-        assert_eq!(
-            verdict(0, svc, 0),
-            Verdict::LeftByRoot { folder_owner: svc }
+        let a = said(0, svc, 0).unwrap();
+        assert!(
+            a.contains("owned by root, but its folder by") && a.ends_with("f l"),
+            "{a}"
         );
 
         assert_eq!(owner_to_keep(0, Some((svc, 5)), (0, 0)), Some((svc, 5)));
