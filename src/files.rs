@@ -90,23 +90,21 @@ pub const CA_CERT_CAP: u64 = 4 * 1024 * 1024;
 /// file, saying what the path is, and, for a permission error, whose the file is and the fix.
 pub fn read_setting(name: &str, path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
     read_capped(path, cap).map_err(|e| {
-        crate::exit::settings(format!("{name} {}: {}", path.display(), why(&e, path, cap)))
+        let why = match e {
+            Unreadable::NotAFile(kind) => format!("{kind}, not a regular file; give a file"),
+            Unreadable::TooLarge(size) => format!(
+                "{} is more than such a file may hold ({}); is it the right file?",
+                size_words(size),
+                size_words(cap)
+            ),
+            Unreadable::Io(std::io::ErrorKind::NotFound, _) => "no such file".to_string(),
+            Unreadable::Io(std::io::ErrorKind::PermissionDenied, _) => {
+                crate::owner::cannot_read(path)
+            }
+            Unreadable::Io(_, message) => message,
+        };
+        crate::exit::settings(format!("{name} {}: {why}", path.display()))
     })
-}
-
-/// Why a file a setting names cannot be used, in words.
-fn why(e: &Unreadable, path: &Path, cap: u64) -> String {
-    match e {
-        Unreadable::NotAFile(kind) => format!("{kind}, not a regular file; give a file"),
-        Unreadable::TooLarge(size) => format!(
-            "{} is more than such a file may hold ({}); is it the right file?",
-            size_words(*size),
-            size_words(cap)
-        ),
-        Unreadable::Io(std::io::ErrorKind::NotFound, _) => "no such file".to_string(),
-        Unreadable::Io(std::io::ErrorKind::PermissionDenied, _) => crate::owner::cannot_read(path),
-        Unreadable::Io(_, message) => message.clone(),
-    }
 }
 
 /// A size in words: `1.0 GiB`, `3.5 MiB`, `12 KiB`, `100 bytes`.

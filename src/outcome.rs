@@ -7,7 +7,7 @@ use crate::stop::Cause;
 use serde::{Deserialize, Serialize};
 
 /// The end of a run; as JSON, `status`, `caught_up` and `exit_code` ([`Wire`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "Wire", from = "Wire")]
 pub enum Outcome {
     /// Everything fetched and matched was delivered. `caught_up` is false when MAX_RUN_TIME
@@ -16,7 +16,9 @@ pub enum Outcome {
     /// Everything was delivered or set aside in DEAD_LETTER_FILE, and some logs were set aside
     /// (`redeliver`: some lines are left in the file).
     DeadLettered { caught_up: bool },
-    /// A fetch or a delivery failed; the state was saved at the last safe point.
+    /// A fetch or a delivery failed; the state was saved at the last safe point. Also a run
+    /// whose end is not known yet: that is no success.
+    #[default]
     Failed,
     /// Stopped by this signal; the checkpoint was saved first.
     Interrupted { signal: i32 },
@@ -61,16 +63,6 @@ impl std::fmt::Display for Status {
         })
     }
 }
-
-/// A run whose end is not known yet is no success.
-impl Default for Outcome {
-    fn default() -> Outcome {
-        Outcome::Failed
-    }
-}
-
-/// Signal numbers for the records of old versions, which kept only the word `interrupted`.
-const SIGTERM: i32 = 15;
 
 impl Outcome {
     /// The outcome of an error that ended the run before its summary.
@@ -139,17 +131,15 @@ impl Outcome {
 struct Wire {
     status: Status,
     /// Absent in the records of versions before it existed: those did not know.
-    #[serde(default)]
     caught_up: Option<bool>,
-    #[serde(default)]
     exit_code: Option<u8>,
 }
 
 impl From<Outcome> for Wire {
     fn from(o: Outcome) -> Wire {
-        let (caught_up, exit_code) = (Some(o.caught_up()), Some(o.exit_code()));
+        let (status, caught_up, exit_code) = (o.status(), Some(o.caught_up()), Some(o.exit_code()));
         Wire {
-            status: o.status(),
+            status,
             caught_up,
             exit_code,
         }
@@ -158,8 +148,8 @@ impl From<Outcome> for Wire {
 
 impl From<Wire> for Outcome {
     fn from(w: Wire) -> Outcome {
-        // Old records said only `ok`: they are read as caught up, which is what the run
-        // reported then.
+        // Old records said only `ok` (read as caught up, as the run reported then) or
+        // `interrupted` (read as SIGTERM).
         let caught_up = w.caught_up.unwrap_or(true);
         match w.status {
             Status::Ok => Outcome::Ok { caught_up },
@@ -169,7 +159,7 @@ impl From<Wire> for Outcome {
                 signal: (w.exit_code)
                     .and_then(|c| i32::from(c).checked_sub(128))
                     .filter(|s| *s > 0)
-                    .unwrap_or(SIGTERM),
+                    .unwrap_or(signal_hook::consts::SIGTERM),
             },
             Status::Locked => Outcome::Locked,
             Status::Invalid => Outcome::Invalid,
