@@ -37,28 +37,23 @@ struct Checklist {
 
 impl Checklist {
     fn ok(&mut self, what: impl AsRef<str>) {
-        self.line("ok  ", what.as_ref());
+        if say::enabled(say::NORMAL) {
+            say::out_line(&format!("ok   {}", what.as_ref()));
+        }
     }
 
     fn warn(&mut self, what: impl AsRef<str>) {
-        self.line("WARN", what.as_ref());
+        if say::enabled(say::NORMAL) {
+            say::out_line(&format!("WARN {}", what.as_ref()));
+        }
     }
 
     fn fail(&mut self, what: impl AsRef<str>) {
         self.failed = true;
-        self.line("FAIL", what.as_ref());
+        say::out_line(&format!("FAIL {}", what.as_ref()));
     }
 
-    fn line(&self, mark: &str, what: &str) {
-        if mark == "FAIL" || say::enabled(say::NORMAL) {
-            say::out_line(&format!("{mark} {what}"));
-        }
-    }
-
-    /// Whose `path` is, when that matters: a failure for another user's file, since a run
-    /// would fail on it; a warning as root, whose runs keep owners but who is not the user the
-    /// schedule runs as, or who finds a root's file in another user's folder. Whether it said
-    /// anything.
+    /// Whose `path` is, when that matters ([`owner::check_advice`]); whether it said anything.
     fn owner(&mut self, what: &str, path: &Path, also: &[&Path]) -> bool {
         let Some((fatal, advice)) = owner::check_advice(path, also) else {
             return false;
@@ -73,29 +68,19 @@ impl Checklist {
 
 pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     let mut c = Checklist::default();
-    c.ok(format!(
-        "settings valid; state file {}",
-        cfg.state_file.display()
-    ));
-    let codes: Vec<&str> = cfg.filter.log_types.iter().map(String::as_str).collect();
-    c.ok(format!(
-        "{LOG_TYPES} forwards the log types {}",
-        codes.join(", ")
-    ));
+    let state = cfg.state_file.display();
+    c.ok(format!("settings valid; state file {state}"));
+    let codes = Vec::from_iter(cfg.filter.log_types.iter().cloned()).join(", ");
+    c.ok(format!("{LOG_TYPES} forwards the log types {codes}"));
     if let Some(pii) = &cfg.filter.pii {
         c.ok(pii.describe());
     }
-    let exposed = cfg
-        .secret_files
-        .iter()
-        .filter_map(|(what, p)| owner::exposed(what, p));
-    for w in crate::config::misspelt::in_process()
-        .into_iter()
-        .chain(crate::filter::unknown_endpoints(&cfg.filter.endpoints))
-        .chain(exposed)
-    {
-        c.warn(w);
+    let mut warnings = crate::config::misspelt::in_process();
+    warnings.extend(crate::filter::unknown_endpoints(&cfg.filter.endpoints));
+    for (what, path) in &cfg.secret_files {
+        warnings.extend(owner::exposed(what, path));
     }
+    warnings.into_iter().for_each(|w| c.warn(w));
     files(cfg, &mut c);
 
     // The state as `run` reads it: the file a link points to, refused for another tenant.
@@ -131,9 +116,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
                 "token obtained{audience} and logs readable at {url}"
             ));
             c.ok(match page.logs.first().and_then(|l| l.date()) {
-                Some(date) => {
-                    format!("newest log is from {date}{}", age(date, SystemTime::now()))
-                }
+                Some(d) => format!("newest log is from {d}{}", age(d, SystemTime::now())),
                 None => "the tenant has no logs yet".into(),
             });
             let budget = auth0.pacer().budget();
@@ -155,13 +138,9 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
     let port = url.port_or_known_default().unwrap_or(443);
     match (host, port).to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(_)) if send_test => c.ok(format!("webhook host {host} resolves")),
         Ok(Some(_)) => c.ok(format!(
-            "webhook host {host} resolves{}",
-            if send_test {
-                ""
-            } else {
-                " (nothing was sent to it)"
-            }
+            "webhook host {host} resolves (nothing was sent to it)"
         )),
         _ => c.fail(format!("webhook host {host} does not resolve")),
     }
@@ -193,11 +172,11 @@ fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
             "Auth0 reported no rate limit (x-ratelimit-* headers); {AUTH0_RATE_LIMIT} {share} applies once it does"
         );
     };
+    let rate = figure(rate);
     let rate = match crate::source::pacer::plan_rate(size) {
-        Some(_) => format!(", refilled at {} requests/s", figure(rate)),
+        Some(_) => format!(", refilled at {rate} requests/s"),
         None => format!(
-            ", a size no published plan has: taken as refilled at {} requests/s, the smallest rate Auth0 publishes",
-            figure(rate)
+            ", a size no published plan has: taken as refilled at {rate} requests/s, the smallest rate Auth0 publishes"
         ),
     };
     format!(
@@ -238,11 +217,8 @@ fn cached_token_keeps_working(
     let token = token?;
     let now_secs = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
     let until = auth0::usable_until(&token, &cfg.auth0.client_id).filter(|u| *u > now_secs)?;
-    newest(
-        &Auth0::new(http.clone(), cfg.auth0.clone(), Some(token)),
-        30,
-    )
-    .ok()?;
+    let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), Some(token));
+    newest(&auth0, 30).ok()?;
     Some(keeps_working_words(until, now_secs))
 }
 
@@ -306,25 +282,20 @@ fn files(cfg: &Config, c: &mut Checklist) {
     let state_file = &cfg.state_file;
     let lock = state::lock_path(state_file);
     let dir = folder(state_file);
+    let (d, l, label) = (dir.display(), lock.display(), STATE_FILE.label());
     match can_create_in(dir) {
         Ok(None) => c.ok(format!(
-            "{STATE_FILE}'s folder {} is writable (state and lock files)",
-            dir.display()
+            "{STATE_FILE}'s folder {d} is writable (state and lock files)"
         )),
-        Ok(Some(ancestor)) => c.ok(format!(
-            "{STATE_FILE}'s folder {} does not exist yet; the first run creates it in {}",
-            dir.display(),
-            ancestor.display()
+        Ok(Some(up)) => c.ok(format!(
+            "{STATE_FILE}'s folder {d} does not exist yet; the first run creates it in {}",
+            up.display()
         )),
         Err(e) => {
-            let advice = owner::foreign(dir, &[])
-                .map(|a| format!("; {a}"))
-                .unwrap_or_default();
+            let advice = owner::foreign(dir, &[]).map(|a| format!("; {a}"));
+            let advice = advice.unwrap_or_default();
             c.fail(format!(
-                "cannot create files in {STATE_FILE}'s folder {} ({e}): each run saves the state by writing a new file there and renaming it, and locks {}; make the folder writable by the user running the tool, or choose another {}{advice}",
-                dir.display(),
-                lock.display(),
-                STATE_FILE.label()
+                "cannot create files in {STATE_FILE}'s folder {d} ({e}): each run saves the state by writing a new file there and renaming it, and locks {l}; make the folder writable by the user running the tool, or choose another {label}{advice}"
             ));
         }
     }
@@ -332,45 +303,42 @@ fn files(cfg: &Config, c: &mut Checklist) {
     if lock.exists() {
         match std::fs::OpenOptions::new().write(true).open(&lock) {
             Ok(_) => _ = c.owner("lock file", &lock, &[state_file]),
-            Err(e) => c.fail(format!(
-                "cannot open lock file {} ({e}); {}",
-                lock.display(),
-                owner::foreign(&lock, &[state_file])
-                    .unwrap_or_else(|| "make it writable by the user running the tool".into())
-            )),
+            Err(e) => {
+                let fix = owner::foreign(&lock, &[state_file]);
+                let fix = fix.unwrap_or("make it writable by the user running the tool".into());
+                c.fail(format!("cannot open lock file {l} ({e}); {fix}"));
+            }
         }
     }
 
     if let Some(p) = &cfg.dead_letter {
+        let shown = p.display();
         match dead_letter(p) {
             Ok(()) if c.owner(DEAD_LETTER_FILE.env, p, &[]) => {}
-            Ok(()) => c.ok(format!("{DEAD_LETTER_FILE} {} can be appended to", p.display())),
+            Ok(()) => c.ok(format!("{DEAD_LETTER_FILE} {shown} can be appended to")),
             Err(e) => c.fail(format!(
-                "{DEAD_LETTER_FILE} {}: cannot open it for appending ({e}); the run would stop before sending anything",
-                p.display()
+                "{DEAD_LETTER_FILE} {shown}: cannot open it for appending ({e}); the run would stop before sending anything"
             )),
         }
         // Runs go on after setting logs aside: without this, they stay out of sight.
         if let Ok(Some(n @ 1..)) = crate::sink::dead_letter::pending(p, &cfg.tenant()) {
+            let n = say::count(n, "log", "logs");
             c.warn(format!(
-                "{} waiting in {DEAD_LETTER_FILE}: run redeliver once the receiver takes them (their refusals are in {})",
-                say::count(n, "log", "logs"),
-                p.display()
+                "{n} waiting in {DEAD_LETTER_FILE}: run redeliver once the receiver takes them (their refusals are in {shown})"
             ));
         }
     }
 
     if let Some(p) = &cfg.monitor.metrics_file {
         let (shown, dir) = (p.display(), folder(p));
+        let d = dir.display();
         match try_create_in(dir) {
             Ok(()) => c.ok(format!("{METRICS_FILE} {shown} can be written")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => c.fail(format!(
-                "{METRICS_FILE} {shown}: the folder {} does not exist (node_exporter's --collector.textfile.directory)",
-                dir.display()
+                "{METRICS_FILE} {shown}: the folder {d} does not exist (node_exporter's --collector.textfile.directory)"
             )),
             Err(e) => c.fail(format!(
-                "{METRICS_FILE} {shown}: cannot create files in {} ({e}), so the metrics would never be written",
-                dir.display()
+                "{METRICS_FILE} {shown}: cannot create files in {d} ({e}), so the metrics would never be written"
             )),
         }
         if p.extension().is_none_or(|e| e != "prom") {

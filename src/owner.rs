@@ -100,14 +100,11 @@ pub fn keep_owner(
     folder: &Path,
 ) -> std::io::Result<()> {
     let ids = |m: std::fs::Metadata| (m.uid(), m.gid());
-    if me() != 0 {
-        return Ok(());
-    }
     let replaced = replaced.and_then(|p| std::fs::metadata(p).ok()).map(ids);
-    match owner_to_keep(0, replaced, std::fs::metadata(folder).map(ids)?) {
-        Some((uid, gid)) => std::os::unix::fs::fchown(file, Some(uid), Some(gid)),
-        None => Ok(()),
+    if let Some((uid, gid)) = owner_to_keep(me(), replaced, std::fs::metadata(folder).map(ids)?) {
+        std::os::unix::fs::fchown(file, Some(uid), Some(gid))?;
     }
+    Ok(())
 }
 
 /// A file this process may not read (a secret file, the config file): whose it is, who runs,
