@@ -21,6 +21,7 @@ use crate::source::pacer::{Share, figure};
 use crate::state::{self, CachedToken, State};
 use crate::stop::Stop;
 use anyhow::{Context, Result};
+use reqwest::blocking::Client;
 use std::net::ToSocketAddrs;
 use std::path::Path;
 use std::sync::Arc;
@@ -127,7 +128,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         }
         Err(e) => {
             let keeps = match e.chain().any(|c| c.is::<CredentialsRefused>()) {
-                true => cached_token_keeps_working(cfg, &http, cached_token, SystemTime::now()),
+                true => cached_token_works(cfg, &http, cached_token),
                 false => None,
             };
             c.fail(format!("{e:#}{}", keeps.unwrap_or_default()));
@@ -196,11 +197,11 @@ fn proxies(cfg: &Config, c: &mut Checklist) {
         ("Auth0", &cfg.auth0.base_url),
         ("webhook", &cfg.webhook.url),
     ] {
+        let scheme = url.scheme();
         c.ok(match crate::proxy::proxy_for(url, &env) {
             Some(proxy) => format!("{what} requests go through the proxy {proxy}"),
             None => format!(
-                "{what} requests go direct (NO_PROXY names the host, or no proxy is set for {})",
-                url.scheme()
+                "{what} requests go direct (NO_PROXY names the host, or no proxy is set for {scheme})",
             ),
         });
     }
@@ -208,14 +209,9 @@ fn proxies(cfg: &Config, c: &mut Checklist) {
 
 /// When the credentials are refused but the token a run cached in the state still reads
 /// logs, runs keep working on it until it is due for renewal: the words that say until when.
-fn cached_token_keeps_working(
-    cfg: &Config,
-    http: &reqwest::blocking::Client,
-    token: Option<CachedToken>,
-    now: SystemTime,
-) -> Option<String> {
+fn cached_token_works(cfg: &Config, http: &Client, token: Option<CachedToken>) -> Option<String> {
     let token = token?;
-    let now_secs = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let now_secs = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
     let until = auth0::usable_until(&token, &cfg.auth0.client_id).filter(|u| *u > now_secs)?;
     let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), Some(token));
     newest(&auth0, 30).ok()?;
@@ -232,7 +228,7 @@ fn keeps_working_words(until: u64, now: u64) -> String {
 
 /// `--send-test`: one test item, with a run's headers and signature, and what the answer means
 /// for a run. One attempt: a run would retry an answer such as 503, `check` reports it.
-fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) {
+fn send_test(cfg: &Config, http: &Client, c: &mut Checklist) {
     let item = test_item(cfg.webhook.shape, SystemTime::now());
     let stop = Arc::new(Stop::until(Instant::now() + cfg.webhook.timeout));
     let direct = Direct::new(http, &cfg.webhook, Arc::default(), stop);

@@ -70,11 +70,10 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Unreadable> {
 /// the open still returns at once (and the second check refuses it).
 pub fn open_no_block(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let nonblock = rustix::fs::OFlags::NONBLOCK.bits() as i32;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nonblock)
-        .open(path)
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    open.open(path)
 }
 
 /// The most a file holding one secret (`*_FILE`) may hold: a key, a token or a URL is far

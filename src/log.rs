@@ -48,13 +48,12 @@ struct Request<'a> {
 /// A JSON string's value; `None` for anything else (a field of the wrong type is treated as
 /// absent, as a filter on it would).
 fn string(raw: Option<&RawValue>) -> Option<String> {
-    raw.and_then(|r| serde_json::from_str::<Cow<str>>(r.get()).ok())
-        .map(Cow::into_owned)
+    serde_json::from_str(raw?.get()).ok()
 }
 
 /// An object's fields, when `raw` is one.
 fn object<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
-    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+    serde_json::from_str(raw?.get()).ok()
 }
 
 /// What [`Log`] reads of a log besides its text.

@@ -87,26 +87,23 @@ impl Outcome {
 
     /// The process's exit code (README's table).
     pub fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Ok { .. } => exit::OK,
-            Outcome::DeadLettered { .. } => exit::DEAD_LETTERED,
-            Outcome::Failed => exit::FAILED,
-            Outcome::Interrupted { signal } => exit::signalled(signal),
-            Outcome::Locked => exit::LOCKED,
-            Outcome::Invalid => exit::USAGE,
-        }
+        self.parts().1
     }
 
     /// The word every report uses: `ok`, `dead-lettered`, `failed`, `interrupted`, `locked`,
     /// `invalid`.
-    pub const fn status(self) -> Status {
+    pub fn status(self) -> Status {
+        self.parts().0
+    }
+
+    fn parts(self) -> (Status, u8) {
         match self {
-            Outcome::Ok { .. } => Status::Ok,
-            Outcome::DeadLettered { .. } => Status::DeadLettered,
-            Outcome::Failed => Status::Failed,
-            Outcome::Interrupted { .. } => Status::Interrupted,
-            Outcome::Locked => Status::Locked,
-            Outcome::Invalid => Status::Invalid,
+            Outcome::Ok { .. } => (Status::Ok, exit::OK),
+            Outcome::DeadLettered { .. } => (Status::DeadLettered, exit::DEAD_LETTERED),
+            Outcome::Failed => (Status::Failed, exit::FAILED),
+            Outcome::Interrupted { signal } => (Status::Interrupted, exit::signalled(signal)),
+            Outcome::Locked => (Status::Locked, exit::LOCKED),
+            Outcome::Invalid => (Status::Invalid, exit::USAGE),
         }
     }
 
@@ -137,7 +134,8 @@ struct Wire {
 
 impl From<Outcome> for Wire {
     fn from(o: Outcome) -> Wire {
-        let (status, caught_up, exit_code) = (o.status(), Some(o.caught_up()), Some(o.exit_code()));
+        let (status, exit_code) = o.parts();
+        let (caught_up, exit_code) = (Some(o.caught_up()), Some(exit_code));
         Wire {
             status,
             caught_up,
