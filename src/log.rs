@@ -14,34 +14,27 @@ pub struct Log {
     fields: Fields,
 }
 
-/// The top level of a log, as borrowed slices of its text.
+/// What the tool reads of a log (its top level, `details` and `details.request`), as borrowed
+/// slices of its text: one shape for all three levels, each reading its own fields.
 #[derive(Deserialize)]
-struct Top<'a> {
-    #[serde(borrow, default)]
+struct Obj<'a> {
+    #[serde(borrow)]
     log_id: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "_id")]
+    #[serde(borrow, rename = "_id")]
     underscore_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     date: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "type")]
+    #[serde(borrow, rename = "type")]
     kind: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     details: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Details<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     request: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     response: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Request<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     method: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow)]
     path: Option<&'a RawValue>,
 }
 
@@ -52,7 +45,7 @@ fn string(raw: Option<&RawValue>) -> Option<String> {
 }
 
 /// An object's fields, when `raw` is one.
-fn object<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
+fn object(raw: Option<&RawValue>) -> Option<Obj<'_>> {
     serde_json::from_str(raw?.get()).ok()
 }
 
@@ -71,7 +64,7 @@ struct Fields {
 
 fn fields(raw: &RawValue) -> Result<Fields, String> {
     // serde would also read a struct from an array: only an object is a log.
-    let top: Top = serde_json::from_str(raw.get())
+    let top: Obj = serde_json::from_str(raw.get())
         .ok()
         .filter(|_| raw.get().trim_start().starts_with('{'))
         .ok_or_else(|| "not a JSON object".to_string())?;
@@ -79,8 +72,8 @@ fn fields(raw: &RawValue) -> Result<Fields, String> {
         .or_else(|| string(top.underscore_id))
         .filter(|id| !id.is_empty())
         .ok_or_else(|| "without log_id".to_string())?;
-    let details: Option<Details> = object(top.details);
-    let request: Option<Request> = details.as_ref().and_then(|d| object(d.request));
+    let details = object(top.details);
+    let request = details.as_ref().and_then(|d| object(d.request));
     // A part's place in the text: the slices serde hands out borrow from it.
     let base = raw.get().as_ptr() as usize;
     let place = |r: Option<&RawValue>| {

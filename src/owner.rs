@@ -131,16 +131,12 @@ fn read_advice(path: &Path, owner: u32, me: u32) -> String {
     }
 }
 
-/// Unix permission bits that let users other than the owner read a file (group or others).
-fn readable_by_others(mode: u32) -> bool {
-    mode & 0o044 != 0
-}
-
 /// When a file holding secrets can be read by other users, the warning to show.
 pub fn exposed(what: &str, path: &Path) -> Option<String> {
+    // Group or others may read it.
     let mode = std::fs::metadata(path).ok()?.mode() & 0o777;
     let p = path.display();
-    readable_by_others(mode)
+    (mode & 0o044 != 0)
         .then(|| format!("{what} {p} can be read by other users (mode {mode:03o}): chmod 600 {p}"))
 }
 
@@ -214,10 +210,18 @@ mod tests {
 
     #[test]
     fn group_or_world_readable_modes_are_exposed() {
-        assert!(!readable_by_others(0o600));
-        assert!(!readable_by_others(0o400));
-        assert!(readable_by_others(0o640));
-        assert!(readable_by_others(0o604));
-        assert!(readable_by_others(0o644));
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secret");
+        std::fs::write(&f, "s").unwrap();
+        for (mode, said) in [(0o600, false), (0o400, false), (0o640, true), (0o604, true)] {
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(exposed("X_FILE", &f).is_some(), said, "{mode:o}");
+        }
+        let w = exposed("X_FILE", &f).unwrap();
+        assert!(
+            w.ends_with(&format!("(mode 604): chmod 600 {}", f.display())),
+            "{w}"
+        );
     }
 }
