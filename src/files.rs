@@ -8,19 +8,17 @@ use std::path::Path;
 
 /// What a path that is not a regular file is, for a message: "a folder", "a FIFO", ...
 pub fn kind(meta: &Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    [
-        (t.is_dir(), "a folder"),
-        (t.is_file(), "a regular file"),
-        (t.is_fifo(), "a FIFO (named pipe)"),
-        (t.is_char_device(), "a character device"),
-        (t.is_block_device(), "a block device"),
-        (t.is_socket(), "a socket"),
-    ]
-    .into_iter()
-    .find_map(|(is, word)| is.then_some(word))
-    .unwrap_or("not a regular file")
+    use rustix::fs::FileType;
+    use std::os::unix::fs::MetadataExt;
+    match FileType::from_raw_mode(meta.mode()) {
+        FileType::Directory => "a folder",
+        FileType::RegularFile => "a regular file",
+        FileType::Fifo => "a FIFO (named pipe)",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Socket => "a socket",
+        _ => "not a regular file",
+    }
 }
 
 /// The folder `path` is in: `.` for a bare file name.

@@ -77,10 +77,9 @@ fn fields(raw: &RawValue) -> Result<Fields, String> {
     // A part's place in the text: the slices serde hands out borrow from it.
     let base = raw.get().as_ptr() as usize;
     let place = |r: Option<&RawValue>| {
-        r.map(|r| {
-            let start = r.get().as_ptr() as usize - base;
-            start..start + r.get().len()
-        })
+        let r = r?.get();
+        let start = r.as_ptr() as usize - base;
+        Some(start..start + r.len())
     };
     Ok(Fields {
         id,
