@@ -107,15 +107,12 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), None);
     match newest(&auth0, 60).with_context(|| format!("reading logs from {}", cfg.auth0.base_url)) {
         Ok(page) => {
-            let default_audience = cfg.auth0.base_url.join("api/v2/").ok();
-            let audience = match default_audience.as_ref() == Some(&cfg.auth0.audience) {
+            let (url, aud) = (&cfg.auth0.base_url, &cfg.auth0.audience);
+            let aud = match url.join("api/v2/").ok().as_ref() == Some(aud) {
                 true => String::new(),
-                false => format!(" (token audience {})", cfg.auth0.audience),
+                false => format!(" (token audience {aud})"),
             };
-            let url = &cfg.auth0.base_url;
-            c.ok(format!(
-                "token obtained{audience} and logs readable at {url}"
-            ));
+            c.ok(format!("token obtained{aud} and logs readable at {url}"));
             c.ok(match page.logs.first().and_then(|l| l.date()) {
                 Some(d) => format!("newest log is from {d}{}", age(d, SystemTime::now())),
                 None => "the tenant has no logs yet".into(),
@@ -127,10 +124,9 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
             }
         }
         Err(e) => {
-            let keeps = match e.chain().any(|c| c.is::<CredentialsRefused>()) {
-                true => cached_token_works(cfg, &http, cached_token),
-                false => None,
-            };
+            let refused = e.chain().any(|c| c.is::<CredentialsRefused>());
+            let keeps = refused.then(|| cached_token_works(cfg, &http, cached_token));
+            let keeps = keeps.flatten();
             c.fail(format!("{e:#}{}", keeps.unwrap_or_default()));
         }
     }
@@ -349,20 +345,16 @@ fn files(cfg: &Config, c: &mut Checklist) {
 /// folder above it that does (where the run would create it). `Some(that folder)` in the
 /// second case.
 fn can_create_in(dir: &Path) -> std::io::Result<Option<&Path>> {
-    let at = dir
-        .ancestors()
-        .find(|a| a.exists())
-        .unwrap_or(Path::new("."));
+    let at = dir.ancestors().find(|a| a.exists());
+    let at = at.unwrap_or(Path::new("."));
     try_create_in(at)?;
     Ok((at != dir).then_some(at))
 }
 
+/// Creates a file in `dir` that has no name, so none is left behind.
 fn try_create_in(dir: &Path) -> std::io::Result<()> {
-    // Removed when dropped. The error without tempfile's random name, which means nothing.
-    let made = tempfile::Builder::new()
-        .prefix(".auth0-mgmt-webhooks-check-")
-        .tempfile_in(dir);
-    made.map(drop).map_err(|e| {
+    // The error without the random name of tempfile's fallback, which means nothing.
+    tempfile::tempfile_in(dir).map(drop).map_err(|e| {
         e.raw_os_error()
             .map_or(e, std::io::Error::from_raw_os_error)
     })
@@ -377,17 +369,14 @@ fn dead_letter(path: &Path) -> std::io::Result<()> {
         let kind = crate::files::kind(&meta);
         return Err(std::io::Error::other(format!("{kind}, not a regular file")));
     }
-    for file in [
-        path.to_path_buf(),
-        crate::sink::dead_letter::lock_path(path),
-    ] {
+    let lock = crate::sink::dead_letter::lock_path(path);
+    let mut open = std::fs::OpenOptions::new();
+    open.append(true).create(true);
+    for file in [path, lock.as_path()] {
         let existed = file.exists();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&file)?;
+        open.open(file)?;
         if !existed {
-            std::fs::remove_file(&file)?;
+            std::fs::remove_file(file)?;
         }
     }
     Ok(())
