@@ -5,9 +5,8 @@
 
 use crate::config::Config;
 use crate::exit;
-use crate::files::folder;
 use crate::filter::PayloadShape;
-use crate::owner;
+use crate::owner::{self, folder};
 use crate::report;
 use crate::say;
 use crate::settings::{

@@ -21,14 +21,6 @@ pub fn kind(meta: &Metadata) -> &'static str {
     }
 }
 
-/// The folder `path` is in: `.` for a bare file name.
-pub fn folder(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
 /// Why a file could not be read, in words for a settings error (the caller names the setting).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unreadable {

@@ -40,6 +40,14 @@ fn name_in_passwd(passwd: &str, uid: u32) -> Option<String> {
     })
 }
 
+/// The folder `path` is in: `.` for a bare file name.
+pub fn folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// When `path` belongs to another user than this process (not root), whose it is and the
 /// `chown` that fixes it (for `also` too, e.g. the lock file beside it).
 pub fn foreign(path: &Path, also: &[&Path]) -> Option<String> {
@@ -50,7 +58,7 @@ pub fn foreign(path: &Path, also: &[&Path]) -> Option<String> {
 /// `None` for one that is fine or does not exist. `also`: the files that go with it.
 pub fn check_advice(path: &Path, also: &[&Path]) -> Option<(bool, String)> {
     let file = std::fs::metadata(path).ok()?;
-    let folder = std::fs::metadata(crate::files::folder(path)).map_or(0, |m| m.uid());
+    let folder = std::fs::metadata(folder(path)).map_or(0, |m| m.uid());
     let mut files = path.display().to_string();
     for f in also.iter().filter(|f| f.exists()) {
         files = format!("{files} {}", f.display());
