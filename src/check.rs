@@ -266,9 +266,8 @@ pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
     }
 }
 
-/// What `run` does to the file system, tried: a new file beside the state (how the state is
-/// saved), the lock file opened, the dead-letter file opened for appending, a file beside the
-/// metrics file. Whatever is created here is removed again.
+/// What `run` does to the file system, tried, leaving nothing behind: a file beside the state,
+/// the lock, the dead-letter file opened for appending, a file beside the metrics file.
 fn files(cfg: &Config, c: &mut Checklist) {
     let state_file = &cfg.state_file;
     let lock = state::lock_path(state_file);
@@ -340,9 +339,8 @@ fn files(cfg: &Config, c: &mut Checklist) {
     }
 }
 
-/// Creates and removes a file in `dir`, or, when `dir` does not exist yet, in the nearest
-/// folder above it that does (where the run would create it). `Some(that folder)` in the
-/// second case.
+/// [`try_create_in`] `dir`, or the nearest folder above it that exists (where the run would
+/// create it): `Some(that folder)`.
 fn can_create_in(dir: &Path) -> std::io::Result<Option<&Path>> {
     let at = dir.ancestors().find(|a| a.exists());
     let at = at.unwrap_or(Path::new("."));

@@ -68,12 +68,9 @@ pub fn check_advice(path: &Path, also: &[&Path]) -> Option<(bool, String)> {
     Some((me != 0, words))
 }
 
-/// Whose a file the tool rewrites is, against who runs it (as root, not a failure). Only a
-/// user's own files are safe to rewrite: a file is replaced by a new one (temp file and
-/// rename), which belongs to whoever wrote it, so a run by hand as root used to leave the state
-/// root's and break every scheduled run after it. Root's runs now keep a file's owner
-/// ([`owner_to_keep`]), but only a run as that user tries what the schedule does. `files`: `p`,
-/// then those that go with it.
+/// Whose a file the tool rewrites is, against who runs it. A file is replaced by a new one,
+/// which belongs to whoever wrote it: root's runs keep the owner ([`owner_to_keep`]), but only
+/// a run as that user tries what the schedule does. `files`: `p`, then those that go with it.
 fn advice(p: &dyn Display, files: &str, owner: u32, folder: u32, me: u32) -> Option<String> {
     let (owner, me, folder) = (User(owner), User(me), User(folder));
     Some(match (me.0, owner.0, folder.0) {
