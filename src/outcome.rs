@@ -5,6 +5,7 @@
 use crate::exit;
 use crate::stop::Cause;
 use serde::{Deserialize, Serialize};
+use signal_hook::consts::SIGTERM;
 
 /// The end of a run; as JSON, `status`, `caught_up` and `exit_code` ([`Wire`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,16 +150,13 @@ impl From<Wire> for Outcome {
         // Old records said only `ok` (read as caught up, as the run reported then) or
         // `interrupted` (read as SIGTERM).
         let caught_up = w.caught_up.unwrap_or(true);
+        let signal = w.exit_code.map_or(0, i32::from) - 128;
+        let signal = if signal > 0 { signal } else { SIGTERM };
         match w.status {
             Status::Ok => Outcome::Ok { caught_up },
             Status::DeadLettered => Outcome::DeadLettered { caught_up },
             Status::Failed => Outcome::Failed,
-            Status::Interrupted => Outcome::Interrupted {
-                signal: (w.exit_code)
-                    .and_then(|c| i32::from(c).checked_sub(128))
-                    .filter(|s| *s > 0)
-                    .unwrap_or(signal_hook::consts::SIGTERM),
-            },
+            Status::Interrupted => Outcome::Interrupted { signal },
             Status::Locked => Outcome::Locked,
             Status::Invalid => Outcome::Invalid,
         }
