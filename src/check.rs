@@ -55,14 +55,13 @@ impl Checklist {
 
     /// Whose `path` is, when that matters ([`owner::check_advice`]); whether it said anything.
     fn owner(&mut self, what: &str, path: &Path, also: &[&Path]) -> bool {
-        let Some((fatal, advice)) = owner::check_advice(path, also) else {
-            return false;
-        };
-        match fatal {
-            true => self.fail(format!("{what} {advice}")),
-            false => self.warn(format!("{what} {advice}")),
+        let advice = owner::check_advice(path, also);
+        match &advice {
+            Some((true, a)) => self.fail(format!("{what} {a}")),
+            Some((false, a)) => self.warn(format!("{what} {a}")),
+            None => {}
         }
-        true
+        advice.is_some()
     }
 }
 
