@@ -12,7 +12,8 @@ struct User(u32);
 
 impl Display for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (user_name(self.0), f.alternate()) {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        match (name_in_passwd(&passwd, self.0), f.alternate()) {
             (Some(name), true) => write!(f, "{name}"),
             (Some(name), false) => write!(f, "{name} (uid {})", self.0),
             (None, true) => write!(f, "{}", self.0),
@@ -24,10 +25,6 @@ impl Display for User {
 /// The user this process runs as (its effective uid).
 fn me() -> u32 {
     rustix::process::geteuid().as_raw()
-}
-
-fn user_name(uid: u32) -> Option<String> {
-    name_in_passwd(&std::fs::read_to_string("/etc/passwd").ok()?, uid)
 }
 
 /// The name of `uid` in the text of /etc/passwd (`name:x:uid:gid:...`).
