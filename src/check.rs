@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::exit;
 use crate::filter::PayloadShape;
-use crate::owner::{self, Verdict};
+use crate::owner::{self, folder};
 use crate::report;
 use crate::say;
 use crate::settings::{
@@ -15,11 +15,12 @@ use crate::settings::{
 };
 use crate::sink::encode::Matched;
 use crate::sink::webhook::{Direct, Sent};
-use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor};
+use crate::source::auth0::{self, Auth0, CredentialsRefused, Cursor, Page};
 use crate::source::pacer::{Share, figure};
 use crate::state::{self, CachedToken, State};
 use crate::stop::Stop;
 use anyhow::{Context, Result};
+use reqwest::blocking::Client;
 use std::net::ToSocketAddrs;
 use std::path::Path;
 use std::sync::Arc;
@@ -37,119 +38,83 @@ struct Checklist {
 impl Checklist {
     fn ok(&mut self, what: impl AsRef<str>) {
         if say::enabled(say::NORMAL) {
-            crate::say::out_line(&format!("ok   {}", what.as_ref()));
+            say::out_line(&format!("ok   {}", what.as_ref()));
         }
     }
 
     fn warn(&mut self, what: impl AsRef<str>) {
         if say::enabled(say::NORMAL) {
-            crate::say::out_line(&format!("WARN {}", what.as_ref()));
+            say::out_line(&format!("WARN {}", what.as_ref()));
         }
     }
 
     fn fail(&mut self, what: impl AsRef<str>) {
         self.failed = true;
-        crate::say::out_line(&format!("FAIL {}", what.as_ref()));
+        say::out_line(&format!("FAIL {}", what.as_ref()));
     }
 
-    /// Whose `path` is, when that matters: a failure for another user's file, since a run
-    /// would fail on it; a warning as root, whose runs keep owners but who is not the user the
-    /// schedule runs as, or who finds a root's file in another user's folder. Whether it said
-    /// anything.
+    /// Whose `path` is, when that matters ([`owner::check_advice`]); whether it said anything.
     fn owner(&mut self, what: &str, path: &Path, also: &[&Path]) -> bool {
-        match owner::check_advice(path, also) {
-            None => false,
-            Some((Verdict::NotMine { .. }, advice)) => {
-                self.fail(format!("{what} {advice}"));
-                true
-            }
-            Some((_, advice)) => {
-                self.warn(format!("{what} {advice}"));
-                true
-            }
+        let advice = owner::check_advice(path, also);
+        match &advice {
+            Some((true, a)) => self.fail(format!("{what} {a}")),
+            Some((false, a)) => self.warn(format!("{what} {a}")),
+            None => {}
         }
+        advice.is_some()
     }
 }
 
 pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     let mut c = Checklist::default();
-    c.ok(format!(
-        "settings valid; state file {}",
-        cfg.state_file.display()
-    ));
-    let codes: Vec<&str> = cfg.filter.log_types.iter().map(String::as_str).collect();
-    c.ok(format!(
-        "{LOG_TYPES} forwards the log types {}",
-        codes.join(", ")
-    ));
+    let state = cfg.state_file.display();
+    c.ok(format!("settings valid; state file {state}"));
+    let codes = Vec::from_iter(cfg.filter.log_types.iter().cloned()).join(", ");
+    c.ok(format!("{LOG_TYPES} forwards the log types {codes}"));
     if let Some(pii) = &cfg.filter.pii {
         c.ok(pii.describe());
     }
-    for w in crate::config::misspelt::in_process() {
-        c.warn(w);
-    }
-    for w in crate::filter::unknown_endpoints(&cfg.filter.endpoints) {
-        c.warn(w);
-    }
+    let mut warnings = crate::config::misspelt::in_process();
+    warnings.extend(crate::filter::unknown_endpoints(&cfg.filter.endpoints));
     for (what, path) in &cfg.secret_files {
-        if let Some(w) = owner::exposed(what, path) {
-            c.warn(w);
-        }
+        warnings.extend(owner::exposed(what, path));
     }
+    warnings.into_iter().for_each(|w| c.warn(w));
     files(cfg, &mut c);
 
     // The state as `run` reads it: the file a link points to, refused for another tenant.
     let state_file = state::resolve(&cfg.state_file).unwrap_or_else(|_| cfg.state_file.clone());
-    let loaded = State::load(&state_file).and_then(|s| {
-        s.check_tenant(&cfg.tenant(), &state_file)?;
-        Ok(s)
-    });
-    let mut cached_token = None;
+    let loaded = State::load(&state_file)
+        .and_then(|s| Ok(s.check_tenant(&cfg.tenant(), &state_file).map(|()| s)?));
+    let cached_token = loaded.as_ref().ok().and_then(|s| s.token.clone());
     match loaded {
-        Ok(state) => {
-            cached_token = state.token.clone();
-            let where_ = match (&state.checkpoint, &cfg.start_from) {
-                (_, Some(sf)) if state.start_from.as_deref() != Some(sf.raw.as_str()) => {
-                    format!(
-                        "the next run starts after {START_FROM} {} (checkpoint {})",
-                        sf.raw, sf.checkpoint
-                    )
-                }
-                (Some(c), _) => format!("checkpoint {c}"),
-                (None, _) => {
-                    "no checkpoint yet: the first run starts at the oldest log Auth0 keeps"
-                        .to_string()
-                }
-            };
-            c.ok(where_);
-        }
+        Ok(state) => c.ok(match (&state.checkpoint, &cfg.start_from) {
+            (_, Some(sf)) if state.start_from.as_deref() != Some(sf.raw.as_str()) => format!(
+                "the next run starts after {START_FROM} {} (checkpoint {})",
+                sf.raw, sf.checkpoint
+            ),
+            (Some(c), _) => format!("checkpoint {c}"),
+            (None, _) => {
+                "no checkpoint yet: the first run starts at the oldest log Auth0 keeps".into()
+            }
+        }),
         Err(e) => c.fail(format!("{e:#}")),
     }
 
     let http = crate::http::client(&cfg.http())?;
     let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), None);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let page = auth0
-        .page(&Cursor::Newest, 1, deadline, &Stop::until(deadline))
-        .with_context(|| format!("reading logs from {}", cfg.auth0.base_url));
-    match page {
+    match newest(&auth0, 60).with_context(|| format!("reading logs from {}", cfg.auth0.base_url)) {
         Ok(page) => {
-            let default_audience = cfg.auth0.base_url.join("api/v2/").ok();
-            let audience = match default_audience.as_ref() == Some(&cfg.auth0.audience) {
+            let (url, aud) = (&cfg.auth0.base_url, &cfg.auth0.audience);
+            let aud = match url.join("api/v2/").ok().as_ref() == Some(aud) {
                 true => String::new(),
-                false => format!(" (token audience {})", cfg.auth0.audience),
+                false => format!(" (token audience {aud})"),
             };
-            c.ok(format!(
-                "token obtained{audience} and logs readable at {}",
-                cfg.auth0.base_url
-            ));
-            match page.logs.first().and_then(|l| l.date()) {
-                Some(date) => c.ok(format!(
-                    "newest log is from {date}{}",
-                    age(date, SystemTime::now())
-                )),
-                None => c.ok("the tenant has no logs yet"),
-            }
+            c.ok(format!("token obtained{aud} and logs readable at {url}"));
+            c.ok(match page.logs.first().and_then(|l| l.date()) {
+                Some(d) => format!("newest log is from {d}{}", age(d, SystemTime::now())),
+                None => "the tenant has no logs yet".into(),
+            });
             let budget = auth0.pacer().budget();
             match budget.fallback() {
                 Some(fallback) => c.warn(fallback),
@@ -157,21 +122,16 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
             }
         }
         Err(e) => {
-            let keeps = match e.chain().any(|c| c.is::<CredentialsRefused>()) {
-                true => cached_token_keeps_working(cfg, &http, cached_token, SystemTime::now()),
-                false => None,
-            };
+            let refused = e.chain().any(|c| c.is::<CredentialsRefused>());
+            let keeps = refused.then(|| cached_token_works(cfg, &http, cached_token));
+            let keeps = keeps.flatten();
             c.fail(format!("{e:#}{}", keeps.unwrap_or_default()));
         }
     }
 
-    let host = cfg
-        .webhook
-        .url
-        .host_str()
-        .unwrap_or_default()
-        .trim_matches(['[', ']']);
-    let port = cfg.webhook.url.port_or_known_default().unwrap_or(443);
+    let url = &cfg.webhook.url;
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    let port = url.port_or_known_default().unwrap_or(443);
     match (host, port).to_socket_addrs().map(|mut a| a.next()) {
         Ok(Some(_)) if send_test => c.ok(format!("webhook host {host} resolves")),
         Ok(Some(_)) => c.ok(format!(
@@ -184,16 +144,20 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         self::send_test(cfg, &http, &mut c);
     }
     if let Some(s) = &cfg.slack {
-        c.ok(format!(
-            "Slack reports on failure{}",
-            if s.send_success { " and success" } else { "" }
-        ));
+        let success = if s.send_success { " and success" } else { "" };
+        c.ok(format!("Slack reports on failure{success}"));
     }
     if cfg.monitor.healthcheck.is_some() {
         c.ok(format!("{HEALTHCHECK_URL} set: each run pings /start, then its end (/<exit code> unless 0) (check pings nothing)"));
     }
     say::debug(format_args!("{cfg:?}"));
     Ok(if c.failed { exit::FAILED } else { exit::OK })
+}
+
+/// The newest log, read as a run reads a page.
+fn newest(auth0: &Auth0, secs: u64) -> Result<Page> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    auth0.page(&Cursor::Newest, 1, deadline, &Stop::until(deadline))
 }
 
 /// What Auth0 reports of the tenant's rate limit, and the share of it a run takes.
@@ -203,11 +167,11 @@ fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
             "Auth0 reported no rate limit (x-ratelimit-* headers); {AUTH0_RATE_LIMIT} {share} applies once it does"
         );
     };
+    let rate = figure(rate);
     let rate = match crate::source::pacer::plan_rate(size) {
-        Some(_) => format!(", refilled at {} requests/s", figure(rate)),
+        Some(_) => format!(", refilled at {rate} requests/s"),
         None => format!(
-            ", a size no published plan has: taken as refilled at {} requests/s, the smallest rate Auth0 publishes",
-            figure(rate)
+            ", a size no published plan has: taken as refilled at {rate} requests/s, the smallest rate Auth0 publishes"
         ),
     };
     format!(
@@ -215,59 +179,39 @@ fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
     )
 }
 
-/// Which proxy Auth0 and webhook requests go through (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
-/// NO_PROXY, read by reqwest from the environment), credentials not shown. Silent when no proxy
-/// variable is set.
+/// Which proxy Auth0 and webhook requests go through (as reqwest reads the environment),
+/// credentials not shown. Silent when no proxy variable is set.
 fn proxies(cfg: &Config, c: &mut Checklist) {
     let env = crate::config::process_env;
-    let any_set = [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ]
-    .iter()
-    .any(|n| env(n).is_some());
-    if !any_set {
+    let names = "HTTPS_PROXY https_proxy HTTP_PROXY http_proxy ALL_PROXY all_proxy";
+    if names.split(' ').all(|n| env(n).is_none()) {
         return;
     }
     for (what, url) in [
         ("Auth0", &cfg.auth0.base_url),
         ("webhook", &cfg.webhook.url),
     ] {
-        match crate::proxy::proxy_for(url, &env) {
-            Some(proxy) => c.ok(format!("{what} requests go through the proxy {proxy}")),
-            None => c.ok(format!(
-                "{what} requests go direct (NO_PROXY names the host, or no proxy is set for {})",
-                url.scheme()
-            )),
-        }
+        let scheme = url.scheme();
+        c.ok(match crate::proxy::proxy_for(url, &env) {
+            Some(proxy) => format!("{what} requests go through the proxy {proxy}"),
+            None => format!(
+                "{what} requests go direct (NO_PROXY names the host, or no proxy is set for {scheme})",
+            ),
+        });
     }
 }
 
 /// When the credentials are refused but the token a run cached in the state still reads
 /// logs, runs keep working on it until it is due for renewal: the words that say until when.
-fn cached_token_keeps_working(
-    cfg: &Config,
-    http: &reqwest::blocking::Client,
-    token: Option<CachedToken>,
-    now: SystemTime,
-) -> Option<String> {
+fn cached_token_works(cfg: &Config, http: &Client, token: Option<CachedToken>) -> Option<String> {
     let token = token?;
-    let now_secs = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let now_secs = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
     let until = auth0::usable_until(&token, &cfg.auth0.client_id).filter(|u| *u > now_secs)?;
     let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), Some(token));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    auth0
-        .page(&Cursor::Newest, 1, deadline, &Stop::until(deadline))
-        .ok()?;
+    newest(&auth0, 30).ok()?;
     Some(keeps_working_words(until, now_secs))
 }
 
-/// `; runs keep working until <UTC time> (in <duration>) on the access token cached in
-/// STATE_FILE, then fail like this`.
 fn keeps_working_words(until: u64, now: u64) -> String {
     let at = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(until));
     let left = report::duration_words(Duration::from_secs(until.saturating_sub(now)));
@@ -278,12 +222,11 @@ fn keeps_working_words(until: u64, now: u64) -> String {
 
 /// `--send-test`: one test item, with a run's headers and signature, and what the answer means
 /// for a run. One attempt: a run would retry an answer such as 503, `check` reports it.
-fn send_test(cfg: &Config, http: &reqwest::blocking::Client, c: &mut Checklist) {
+fn send_test(cfg: &Config, http: &Client, c: &mut Checklist) {
     let item = test_item(cfg.webhook.shape, SystemTime::now());
     let stop = Arc::new(Stop::until(Instant::now() + cfg.webhook.timeout));
     let direct = Direct::new(http, &cfg.webhook, Arc::default(), stop);
-    let url = cfg.webhook.shown_url();
-    let id = &item.log_id;
+    let (url, id) = (cfg.webhook.shown_url(), &item.log_id);
     let signed = match &cfg.webhook.signing {
         Some(s) => s.describe().to_string(),
         None => format!("unsigned (no {WEBHOOK_SECRET})"),
@@ -322,157 +265,115 @@ pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
     }
 }
 
-/// What `run` does to the file system, tried: a new file beside the state (how the state is
-/// saved), the lock file opened, the dead-letter file opened for appending, a file beside the
-/// metrics file. Whatever is created here is removed again.
+/// What `run` does to the file system, tried, leaving nothing behind: a file beside the state,
+/// the lock, the dead-letter file opened for appending, a file beside the metrics file.
 fn files(cfg: &Config, c: &mut Checklist) {
     let state_file = &cfg.state_file;
     let lock = state::lock_path(state_file);
     let dir = folder(state_file);
+    let (d, l, label) = (dir.display(), lock.display(), STATE_FILE.label());
     match can_create_in(dir) {
         Ok(None) => c.ok(format!(
-            "{STATE_FILE}'s folder {} is writable (state and lock files)",
-            dir.display()
+            "{STATE_FILE}'s folder {d} is writable (state and lock files)"
         )),
-        Ok(Some(ancestor)) => c.ok(format!(
-            "{STATE_FILE}'s folder {} does not exist yet; the first run creates it in {}",
-            dir.display(),
-            ancestor.display()
+        Ok(Some(up)) => c.ok(format!(
+            "{STATE_FILE}'s folder {d} does not exist yet; the first run creates it in {}",
+            up.display()
         )),
         Err(e) => {
-            let advice = owner::foreign(dir, &[])
-                .map(|a| format!("; {a}"))
-                .unwrap_or_default();
+            let advice = owner::foreign(dir, &[]).map(|a| format!("; {a}"));
+            let advice = advice.unwrap_or_default();
             c.fail(format!(
-                "cannot create files in {STATE_FILE}'s folder {} ({e}): each run saves the state by writing a new file there and renaming it, and locks {}; make the folder writable by the user running the tool, or choose another {}{advice}",
-                dir.display(),
-                lock.display(),
-                STATE_FILE.label()
+                "cannot create files in {STATE_FILE}'s folder {d} ({e}): each run saves the state by writing a new file there and renaming it, and locks {l}; make the folder writable by the user running the tool, or choose another {label}{advice}"
             ));
         }
     }
     c.owner(STATE_FILE.env, state_file, &[&lock]);
     if lock.exists() {
-        let opened = std::fs::OpenOptions::new().write(true).open(&lock);
-        match opened {
-            Ok(_) => {
-                c.owner("lock file", &lock, &[state_file]);
+        match std::fs::OpenOptions::new().write(true).open(&lock) {
+            Ok(_) => _ = c.owner("lock file", &lock, &[state_file]),
+            Err(e) => {
+                let fix = owner::foreign(&lock, &[state_file]);
+                let fix = fix.unwrap_or("make it writable by the user running the tool".into());
+                c.fail(format!("cannot open lock file {l} ({e}); {fix}"));
             }
-            Err(e) => c.fail(format!(
-                "cannot open lock file {} ({e}); {}",
-                lock.display(),
-                owner::foreign(&lock, &[state_file])
-                    .unwrap_or_else(|| "make it writable by the user running the tool".into())
-            )),
         }
     }
 
     if let Some(p) = &cfg.dead_letter {
+        let shown = p.display();
         match dead_letter(p) {
-            Ok(()) => {
-                if !c.owner(DEAD_LETTER_FILE.env, p, &[]) {
-                    c.ok(format!("{DEAD_LETTER_FILE} {} can be appended to", p.display()));
-                }
-            }
+            Ok(()) if c.owner(DEAD_LETTER_FILE.env, p, &[]) => {}
+            Ok(()) => c.ok(format!("{DEAD_LETTER_FILE} {shown} can be appended to")),
             Err(e) => c.fail(format!(
-                "{DEAD_LETTER_FILE} {}: cannot open it for appending ({e}); the run would stop before sending anything",
-                p.display()
+                "{DEAD_LETTER_FILE} {shown}: cannot open it for appending ({e}); the run would stop before sending anything"
             )),
         }
         // Runs go on after setting logs aside: without this, they stay out of sight.
         if let Ok(Some(n @ 1..)) = crate::sink::dead_letter::pending(p, &cfg.tenant()) {
+            let n = say::count(n, "log", "logs");
             c.warn(format!(
-                "{} waiting in {DEAD_LETTER_FILE}: run redeliver once the receiver takes them (their refusals are in {})",
-                crate::say::count(n, "log", "logs"),
-                p.display()
+                "{n} waiting in {DEAD_LETTER_FILE}: run redeliver once the receiver takes them (their refusals are in {shown})"
             ));
         }
     }
 
     if let Some(p) = &cfg.monitor.metrics_file {
-        let dir = folder(p);
-        match std::fs::metadata(dir) {
-            Ok(m) if m.is_dir() => match can_create_in(dir) {
-                Ok(_) => c.ok(format!("{METRICS_FILE} {} can be written", p.display())),
-                Err(e) => c.fail(format!(
-                    "{METRICS_FILE} {}: cannot create files in {} ({e}), so the metrics would never be written",
-                    p.display(),
-                    dir.display()
-                )),
-            },
-            _ => c.fail(format!(
-                "{METRICS_FILE} {}: the folder {} does not exist (node_exporter's --collector.textfile.directory)",
-                p.display(),
-                dir.display()
+        let (shown, dir) = (p.display(), folder(p));
+        let d = dir.display();
+        match try_create_in(dir) {
+            Ok(()) => c.ok(format!("{METRICS_FILE} {shown} can be written")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => c.fail(format!(
+                "{METRICS_FILE} {shown}: the folder {d} does not exist (node_exporter's --collector.textfile.directory)"
+            )),
+            Err(e) => c.fail(format!(
+                "{METRICS_FILE} {shown}: cannot create files in {d} ({e}), so the metrics would never be written"
             )),
         }
         if p.extension().is_none_or(|e| e != "prom") {
             c.warn(format!(
-                "{METRICS_FILE} {}: node_exporter's textfile collector reads only files ending in .prom",
-                p.display()
+                "{METRICS_FILE} {shown}: node_exporter's textfile collector reads only files ending in .prom"
             ));
         }
     }
 }
 
-fn folder(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// Creates and removes a file in `dir`, or, when `dir` does not exist yet, in the nearest
-/// folder above it that does (where the run would create it). `Some(that folder)` in the
-/// second case.
+/// [`try_create_in`] `dir`, or the nearest folder above it that exists (where the run would
+/// create it): `Some(that folder)`.
 fn can_create_in(dir: &Path) -> std::io::Result<Option<&Path>> {
-    let mut at = dir;
-    while !at.exists() {
-        match at.parent() {
-            Some(p) if !p.as_os_str().is_empty() => at = p,
-            _ => {
-                at = Path::new(".");
-                break;
-            }
-        }
-    }
-    // Removed when dropped. The error without tempfile's random name, which means nothing.
-    tempfile::Builder::new()
-        .prefix(".auth0-mgmt-webhooks-check-")
-        .tempfile_in(at)
-        .map_err(|e| match e.raw_os_error() {
-            Some(code) => std::io::Error::from_raw_os_error(code),
-            None => e,
-        })?;
+    let at = dir.ancestors().find(|a| a.exists());
+    let at = at.unwrap_or(Path::new("."));
+    try_create_in(at)?;
     Ok((at != dir).then_some(at))
 }
 
-/// Opens the dead-letter file and the lock beside it as the run does (append); one that does
-/// not exist is created and removed again, so `check` leaves no empty file behind.
+/// Creates a file in `dir` that has no name, so none is left behind.
+fn try_create_in(dir: &Path) -> std::io::Result<()> {
+    // The error without the random name of tempfile's fallback, which means nothing.
+    tempfile::tempfile_in(dir).map(drop).map_err(|e| {
+        e.raw_os_error()
+            .map_or(e, std::io::Error::from_raw_os_error)
+    })
+}
+
+/// Opens the dead-letter file and the lock beside it as the run does; one that does not exist
+/// is created and removed again, so `check` leaves no empty file behind.
 fn dead_letter(path: &Path) -> std::io::Result<()> {
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.is_file()
     {
-        return Err(std::io::Error::other(format!(
-            "{}, not a regular file",
-            crate::files::kind(&meta)
-        )));
+        let kind = crate::files::kind(&meta);
+        return Err(std::io::Error::other(format!("{kind}, not a regular file")));
     }
     let lock = crate::sink::dead_letter::lock_path(path);
-    for (file, append) in [(path.to_path_buf(), true), (lock, false)] {
-        if file.exists() {
-            std::fs::OpenOptions::new()
-                .append(append)
-                .write(!append)
-                .open(&file)?;
-            continue;
+    let mut open = std::fs::OpenOptions::new();
+    open.append(true).create(true);
+    for file in [path, lock.as_path()] {
+        let existed = file.exists();
+        open.open(file)?;
+        if !existed {
+            std::fs::remove_file(file)?;
         }
-        let mut open = std::fs::OpenOptions::new();
-        open.create_new(true).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-        open.open(&file)?;
-        std::fs::remove_file(&file)?;
     }
     Ok(())
 }

@@ -8,30 +8,17 @@ use std::path::Path;
 
 /// What a path that is not a regular file is, for a message: "a folder", "a FIFO", ...
 pub fn kind(meta: &Metadata) -> &'static str {
-    let t = meta.file_type();
-    if t.is_dir() {
-        return "a folder";
+    use rustix::fs::FileType;
+    use std::os::unix::fs::MetadataExt;
+    match FileType::from_raw_mode(meta.mode()) {
+        FileType::Directory => "a folder",
+        FileType::RegularFile => "a regular file",
+        FileType::Fifo => "a FIFO (named pipe)",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Socket => "a socket",
+        _ => "not a regular file",
     }
-    if t.is_file() {
-        return "a regular file";
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO (named pipe)";
-        }
-        if t.is_char_device() {
-            return "a character device";
-        }
-        if t.is_block_device() {
-            return "a block device";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-    }
-    "not a regular file"
 }
 
 /// Why a file could not be read, in words for a settings error (the caller names the setting).
@@ -72,10 +59,10 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Unreadable> {
 /// Opens for reading without waiting: if a FIFO replaced the regular file after it was checked,
 /// the open still returns at once (and the second check refuses it).
 pub fn open_no_block(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut open = std::fs::OpenOptions::new();
-    open.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut open, libc::O_NONBLOCK);
+    open.read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
     open.open(path)
 }
 
@@ -92,23 +79,21 @@ pub const CA_CERT_CAP: u64 = 4 * 1024 * 1024;
 /// file, saying what the path is, and, for a permission error, whose the file is and the fix.
 pub fn read_setting(name: &str, path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
     read_capped(path, cap).map_err(|e| {
-        crate::exit::settings(format!("{name} {}: {}", path.display(), why(&e, path, cap)))
+        let why = match e {
+            Unreadable::NotAFile(kind) => format!("{kind}, not a regular file; give a file"),
+            Unreadable::TooLarge(size) => format!(
+                "{} is more than such a file may hold ({}); is it the right file?",
+                size_words(size),
+                size_words(cap)
+            ),
+            Unreadable::Io(std::io::ErrorKind::NotFound, _) => "no such file".to_string(),
+            Unreadable::Io(std::io::ErrorKind::PermissionDenied, _) => {
+                crate::owner::cannot_read(path)
+            }
+            Unreadable::Io(_, message) => message,
+        };
+        crate::exit::settings(format!("{name} {}: {why}", path.display()))
     })
-}
-
-/// Why a file a setting names cannot be used, in words.
-fn why(e: &Unreadable, path: &Path, cap: u64) -> String {
-    match e {
-        Unreadable::NotAFile(kind) => format!("{kind}, not a regular file; give a file"),
-        Unreadable::TooLarge(size) => format!(
-            "{} is more than such a file may hold ({}); is it the right file?",
-            size_words(*size),
-            size_words(cap)
-        ),
-        Unreadable::Io(std::io::ErrorKind::NotFound, _) => "no such file".to_string(),
-        Unreadable::Io(std::io::ErrorKind::PermissionDenied, _) => crate::owner::cannot_read(path),
-        Unreadable::Io(_, message) => message.clone(),
-    }
 }
 
 /// A size in words: `1.0 GiB`, `3.5 MiB`, `12 KiB`, `100 bytes`.

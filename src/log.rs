@@ -11,55 +11,6 @@ use std::ops::Range;
 #[derive(Debug)]
 pub struct Log {
     raw: Box<RawValue>,
-    fields: Fields,
-}
-
-/// The top level of a log, as borrowed slices of its text.
-#[derive(Deserialize)]
-struct Top<'a> {
-    #[serde(borrow, default)]
-    log_id: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "_id")]
-    underscore_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    date: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "type")]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    details: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Details<'a> {
-    #[serde(borrow, default)]
-    request: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    response: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Request<'a> {
-    #[serde(borrow, default)]
-    method: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    path: Option<&'a RawValue>,
-}
-
-/// A JSON string's value; `None` for anything else (a field of the wrong type is treated as
-/// absent, as a filter on it would).
-fn string(raw: Option<&RawValue>) -> Option<String> {
-    raw.and_then(|r| serde_json::from_str::<Cow<str>>(r.get()).ok())
-        .map(Cow::into_owned)
-}
-
-/// An object's fields, when `raw` is one.
-fn object<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
-    raw.and_then(|r| serde_json::from_str(r.get()).ok())
-}
-
-/// What [`Log`] reads of a log besides its text.
-#[derive(Debug)]
-struct Fields {
     id: String,
     date: Option<String>,
     kind: Option<String>,
@@ -70,71 +21,99 @@ struct Fields {
     parts: [Option<Range<usize>>; 4],
 }
 
-fn fields(raw: &RawValue) -> Result<Fields, String> {
-    // serde would also read a struct from an array: only an object is a log.
-    let top: Top = serde_json::from_str(raw.get())
-        .ok()
-        .filter(|_| raw.get().trim_start().starts_with('{'))
-        .ok_or_else(|| "not a JSON object".to_string())?;
-    let id = string(top.log_id)
-        .or_else(|| string(top.underscore_id))
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| "without log_id".to_string())?;
-    let details: Option<Details> = object(top.details);
-    let request: Option<Request> = details.as_ref().and_then(|d| object(d.request));
-    // A part's place in the text: the slices serde hands out borrow from it.
-    let base = raw.get().as_ptr() as usize;
-    let place = |r: Option<&RawValue>| {
-        r.map(|r| {
-            let start = r.get().as_ptr() as usize - base;
-            start..start + r.get().len()
-        })
-    };
-    Ok(Fields {
-        id,
-        date: string(top.date),
-        kind: string(top.kind),
-        method: request.as_ref().and_then(|r| string(r.method)),
-        path: request.as_ref().and_then(|r| string(r.path)),
-        parts: [
-            place(top.kind),
-            place(top.date),
-            place(details.as_ref().and_then(|d| d.request)),
-            place(details.as_ref().and_then(|d| d.response)),
-        ],
-    })
+/// What the tool reads of a log (its top level, `details` and `details.request`), as borrowed
+/// slices of its text: one shape for all three levels, each reading its own fields.
+#[derive(Deserialize)]
+struct Obj<'a> {
+    #[serde(borrow)]
+    log_id: Option<&'a RawValue>,
+    #[serde(borrow, rename = "_id")]
+    underscore_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    date: Option<&'a RawValue>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    details: Option<&'a RawValue>,
+    #[serde(borrow)]
+    request: Option<&'a RawValue>,
+    #[serde(borrow)]
+    response: Option<&'a RawValue>,
+    #[serde(borrow)]
+    method: Option<&'a RawValue>,
+    #[serde(borrow)]
+    path: Option<&'a RawValue>,
+}
+
+/// A JSON string's value; `None` for anything else (a field of the wrong type is treated as
+/// absent, as a filter on it would).
+fn string(raw: Option<&RawValue>) -> Option<String> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+/// An object's fields, when `raw` is one.
+fn object(raw: Option<&RawValue>) -> Option<Obj<'_>> {
+    serde_json::from_str(raw?.get()).ok()
 }
 
 impl Log {
     /// A log from one element of a logs page. Fails, saying why and giving the text back,
     /// when it is not an object or has no id.
     pub fn parse(raw: Box<RawValue>) -> Result<Log, (String, Box<RawValue>)> {
-        match fields(&raw) {
-            Ok(fields) => Ok(Log { raw, fields }),
-            Err(why) => Err((why, raw)),
-        }
+        // serde would also read a struct from an array: only an object is a log.
+        let top = serde_json::from_str::<Obj>(raw.get()).ok();
+        let Some(top) = top.filter(|_| raw.get().trim_start().starts_with('{')) else {
+            return Err(("not a JSON object".into(), raw));
+        };
+        let id = string(top.log_id).or_else(|| string(top.underscore_id));
+        let Some(id) = id.filter(|id| !id.is_empty()) else {
+            return Err(("without log_id".into(), raw));
+        };
+        let details = object(top.details);
+        let request = details.as_ref().and_then(|d| object(d.request));
+        // A part's place in the text: the slices serde hands out borrow from it.
+        let base = raw.get().as_ptr() as usize;
+        let place = |r: Option<&RawValue>| {
+            let r = r?.get();
+            let start = r.as_ptr() as usize - base;
+            Some(start..start + r.len())
+        };
+        Ok(Log {
+            id,
+            date: string(top.date),
+            kind: string(top.kind),
+            method: request.as_ref().and_then(|r| string(r.method)),
+            path: request.as_ref().and_then(|r| string(r.path)),
+            parts: [
+                place(top.kind),
+                place(top.date),
+                place(details.as_ref().and_then(|d| d.request)),
+                place(details.as_ref().and_then(|d| d.response)),
+            ],
+            raw,
+        })
     }
 
     pub fn id(&self) -> &str {
-        &self.fields.id
+        &self.id
     }
 
     pub fn date(&self) -> Option<&str> {
-        self.fields.date.as_deref()
+        self.date.as_deref()
     }
 
     pub fn kind(&self) -> Option<&str> {
-        self.fields.kind.as_deref()
+        self.kind.as_deref()
     }
 
     /// `details.request.method`, as Auth0 logs it (lower case).
     pub fn method(&self) -> Option<&str> {
-        self.fields.method.as_deref()
+        self.method.as_deref()
     }
 
     /// `details.request.path`.
     pub fn path(&self) -> Option<&str> {
-        self.fields.path.as_deref()
+        self.path.as_deref()
     }
 
     /// The log's JSON text as received.
@@ -145,7 +124,7 @@ impl Log {
     /// The raw `type`, `date`, `details.request` and `details.response` (`null` when absent),
     /// each on one line.
     pub fn parts(&self) -> [Cow<'_, str>; 4] {
-        self.fields.parts.clone().map(|place| match place {
+        self.parts.clone().map(|place| match place {
             Some(r) => one_line(&self.raw.get()[r]),
             None => Cow::Borrowed("null"),
         })

@@ -5,9 +5,10 @@
 use crate::exit;
 use crate::stop::Cause;
 use serde::{Deserialize, Serialize};
+use signal_hook::consts::SIGTERM;
 
 /// The end of a run; as JSON, `status`, `caught_up` and `exit_code` ([`Wire`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "Wire", from = "Wire")]
 pub enum Outcome {
     /// Everything fetched and matched was delivered. `caught_up` is false when MAX_RUN_TIME
@@ -16,7 +17,9 @@ pub enum Outcome {
     /// Everything was delivered or set aside in DEAD_LETTER_FILE, and some logs were set aside
     /// (`redeliver`: some lines are left in the file).
     DeadLettered { caught_up: bool },
-    /// A fetch or a delivery failed; the state was saved at the last safe point.
+    /// A fetch or a delivery failed; the state was saved at the last safe point. Also a run
+    /// whose end is not known yet: that is no success.
+    #[default]
     Failed,
     /// Stopped by this signal; the checkpoint was saved first.
     Interrupted { signal: i32 },
@@ -62,16 +65,6 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// A run whose end is not known yet is no success.
-impl Default for Outcome {
-    fn default() -> Outcome {
-        Outcome::Failed
-    }
-}
-
-/// Signal numbers for the records of old versions, which kept only the word `interrupted`.
-const SIGTERM: i32 = 15;
-
 impl Outcome {
     /// The outcome of an error that ended the run before its summary.
     pub fn of_error(err: &anyhow::Error) -> Outcome {
@@ -95,26 +88,23 @@ impl Outcome {
 
     /// The process's exit code (README's table).
     pub fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Ok { .. } => exit::OK,
-            Outcome::DeadLettered { .. } => exit::DEAD_LETTERED,
-            Outcome::Failed => exit::FAILED,
-            Outcome::Interrupted { signal } => exit::signalled(signal),
-            Outcome::Locked => exit::LOCKED,
-            Outcome::Invalid => exit::USAGE,
-        }
+        self.parts().1
     }
 
     /// The word every report uses: `ok`, `dead-lettered`, `failed`, `interrupted`, `locked`,
     /// `invalid`.
-    pub const fn status(self) -> Status {
+    pub fn status(self) -> Status {
+        self.parts().0
+    }
+
+    fn parts(self) -> (Status, u8) {
         match self {
-            Outcome::Ok { .. } => Status::Ok,
-            Outcome::DeadLettered { .. } => Status::DeadLettered,
-            Outcome::Failed => Status::Failed,
-            Outcome::Interrupted { .. } => Status::Interrupted,
-            Outcome::Locked => Status::Locked,
-            Outcome::Invalid => Status::Invalid,
+            Outcome::Ok { .. } => (Status::Ok, exit::OK),
+            Outcome::DeadLettered { .. } => (Status::DeadLettered, exit::DEAD_LETTERED),
+            Outcome::Failed => (Status::Failed, exit::FAILED),
+            Outcome::Interrupted { signal } => (Status::Interrupted, exit::signalled(signal)),
+            Outcome::Locked => (Status::Locked, exit::LOCKED),
+            Outcome::Invalid => (Status::Invalid, exit::USAGE),
         }
     }
 
@@ -139,17 +129,16 @@ impl Outcome {
 struct Wire {
     status: Status,
     /// Absent in the records of versions before it existed: those did not know.
-    #[serde(default)]
     caught_up: Option<bool>,
-    #[serde(default)]
     exit_code: Option<u8>,
 }
 
 impl From<Outcome> for Wire {
     fn from(o: Outcome) -> Wire {
-        let (caught_up, exit_code) = (Some(o.caught_up()), Some(o.exit_code()));
+        let (status, exit_code) = o.parts();
+        let (caught_up, exit_code) = (Some(o.caught_up()), Some(exit_code));
         Wire {
-            status: o.status(),
+            status,
             caught_up,
             exit_code,
         }
@@ -158,19 +147,16 @@ impl From<Outcome> for Wire {
 
 impl From<Wire> for Outcome {
     fn from(w: Wire) -> Outcome {
-        // Old records said only `ok`: they are read as caught up, which is what the run
-        // reported then.
+        // Old records said only `ok` (read as caught up, as the run reported then) or
+        // `interrupted` (read as SIGTERM).
         let caught_up = w.caught_up.unwrap_or(true);
+        let signal = w.exit_code.map_or(0, i32::from) - 128;
+        let signal = if signal > 0 { signal } else { SIGTERM };
         match w.status {
             Status::Ok => Outcome::Ok { caught_up },
             Status::DeadLettered => Outcome::DeadLettered { caught_up },
             Status::Failed => Outcome::Failed,
-            Status::Interrupted => Outcome::Interrupted {
-                signal: (w.exit_code)
-                    .and_then(|c| i32::from(c).checked_sub(128))
-                    .filter(|s| *s > 0)
-                    .unwrap_or(SIGTERM),
-            },
+            Status::Interrupted => Outcome::Interrupted { signal },
             Status::Locked => Outcome::Locked,
             Status::Invalid => Outcome::Invalid,
         }
