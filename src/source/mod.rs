@@ -6,6 +6,7 @@
 
 pub mod auth0;
 pub mod pacer;
+pub mod start;
 pub mod windows;
 
 use crate::log::Log;
@@ -17,7 +18,7 @@ use anyhow::{Result, anyhow};
 use auth0::{Auth0, Cursor, Page};
 use reqwest::Url;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 use windows::{Board, Work};
@@ -63,6 +64,8 @@ struct Cursors {
     room: SyncSender<()>,
     /// Cursors started and not ended: the last to end tells [`Event::Ended`].
     live: AtomicUsize,
+    /// Auth0 did not take an id made for a moment: windows start from real ids ([`start`]).
+    doubted: AtomicBool,
 }
 
 /// Starts reading the logs after `start` with one cursor, which starts more as the rate budget
@@ -91,6 +94,7 @@ pub fn start(
         tell,
         room,
         live: AtomicUsize::new(0),
+        doubted: AtomicBool::new(false),
     });
     spawn(cursors, first);
     (board, places)
@@ -138,6 +142,7 @@ fn read(cursors: &Arc<Cursors>, first: Work, window: &mut WindowId) -> Result<()
         tell,
         room,
         live: _,
+        doubted,
     } = cursors.as_ref();
     let wanted = || auth0.pacer().cursors();
     let mut next = Some(first);
@@ -159,7 +164,13 @@ fn read(cursors: &Arc<Cursors>, first: Work, window: &mut WindowId) -> Result<()
             }
             // MAX_RUN_TIME may come while the request waits for the rate budget: the run is
             // then cut short like one that reaches it between pages.
-            let Page { logs, next: link } = match auth0.page(&cursor, TAKE, *until, stop) {
+            let answer = match &cursor {
+                Cursor::After(made) if logid::constructed(made) => {
+                    start::first_page(auth0, made, *until, stop, doubted)
+                }
+                _ => auth0.page(&cursor, TAKE, *until, stop),
+            };
+            let Page { logs, next: link } = match answer {
                 Err(e) if e.is::<auth0::CutShort>() => return Ok(()),
                 page => page?,
             };
