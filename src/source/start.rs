@@ -1,79 +1,64 @@
 //! Where a window's cursor starts when Auth0 will not take the id made for it. An id made for a
 //! moment (`logid::at`: a `START_FROM` date, a first run's oldest log, a window's start) is not a
-//! log's id, and Auth0 documents `from` as one: a tenant may refuse it (400) or answer it from
-//! its oldest logs. Then a log's id at or before the start is found by a search by date, oldest
-//! first, and the cursor reads from it, dropping what is at or before the start, so nothing is
-//! lost or sent twice. With no log at or before the start, the oldest log found is the first
-//! read, and the cursor goes on from its id. Once a made id fails, every window starts this way.
+//! log's id, which is all Auth0 documents for `from`: a tenant may refuse it (400) or answer it
+//! from its oldest logs. Then a search by date, oldest first, finds a log's id at or before the
+//! start, and the cursor reads from it, dropping what is at or before the start: nothing is lost
+//! or sent twice. With no log at or before the start, the oldest log found is the first read.
+//! Once a made id fails, every window of the run starts this way.
 
 use crate::log::Log;
 use crate::logid;
-use crate::say;
-use crate::source::TAKE;
-use crate::source::accept_page;
 use crate::source::auth0::{Auth0, Cursor, Page, Refused};
+use crate::source::{TAKE, accept_page};
 use crate::stop::Stop;
 use anyhow::{Result, anyhow};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How far before a start the searches by date look, widening: a log happens before Auth0
-/// stores it, so one stored at or before the start happened at or before it, most often just
-/// before. The first found is closest, so the cursor reads little before the start.
-const LOOK_BACK: [Option<Duration>; 4] = [
-    Some(Duration::from_secs(60)),
-    Some(Duration::from_secs(3600)),
-    Some(Duration::from_secs(86_400)),
-    None,
-];
+/// stores it, so one stored at or before the start most often happened just before it.
+const LOOK_BACK: [Option<u64>; 4] = [Some(60), Some(3600), Some(86_400), None];
 
-/// What a search by date, oldest first, tells of where to read the logs after a made id.
+/// Where to read the logs after a made id from, as a search by date tells.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Found {
-    /// A log's id at or before the start: read from it, dropping logs at or before the start.
+    /// The newest log's id at or before the start: read from it.
     From(String),
-    /// No log at or before the start among those: search further back.
+    /// None at or before the start among those found: search further back.
     Wider,
-    /// No log at or before the start at all: this one (its index), the oldest id found, is the
-    /// first read, then the logs after it.
+    /// None at all: this log (its index), the oldest id found, is the first read.
     First(usize),
     /// The tenant holds no log.
     Nothing,
 }
 
-/// Whether Auth0 answered a made `from` with logs at or before it: a tenant that does not take
-/// it answers from its oldest logs. Reading on would send nothing new and stop the run.
+/// Whether Auth0 answered a made `from` with logs at or before it, as a tenant that ignores it
+/// does: reading on would send nothing new and stop the run.
 pub fn ignored(from: &str, logs: &[Log]) -> bool {
     logs.iter().any(|l| logid::cmp(l.id(), from).is_le())
 }
 
-/// Where to read the logs after `after` from, given a search's logs (`widest`: the search
-/// looked at every date). The newest id at or before `after` wastes the fewest requests.
+/// Where to read the logs after `after` from, given a search's logs (`widest`: of every date).
 pub fn decide(after: &str, found: &[Log], widest: bool) -> Found {
-    let placed = || {
-        found
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| logid::placeable(l.id()).is_ok())
-    };
-    let before = placed()
-        .filter(|(_, l)| logid::cmp(l.id(), after).is_le())
-        .max_by(|a, b| logid::cmp(a.1.id(), b.1.id()));
-    if let Some((_, real)) = before {
-        return Found::From(real.id().to_string());
-    }
-    if !widest {
-        return Found::Wider;
-    }
-    match placed().min_by(|a, b| logid::cmp(a.1.id(), b.1.id())) {
-        Some((i, _)) => Found::First(i),
-        None => Found::Nothing,
+    let placed = found
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| logid::placeable(l.id()).is_ok());
+    let by_id = |a: &(usize, &Log), b: &(usize, &Log)| logid::cmp(a.1.id(), b.1.id());
+    let before = placed
+        .clone()
+        .filter(|(_, l)| logid::cmp(l.id(), after).is_le());
+    match (before.max_by(by_id), placed.min_by(by_id)) {
+        (Some((_, real)), _) => Found::From(real.id().to_string()),
+        _ if !widest => Found::Wider,
+        (None, Some((i, _))) => Found::First(i),
+        (None, None) => Found::Nothing,
     }
 }
 
-/// The first page after `after`, an id made for a moment: Auth0's answer to it, or when Auth0
-/// refuses it or answers from before it (then, and in every later window, `doubted`), the page
-/// read from a log's id found by date. The first time, a warning says so.
+/// The first page after `after`, a made id: Auth0's answer to it, or, when Auth0 refuses it or
+/// answers from before it (then, and in every later window, `doubted`), the page read from a
+/// log's id found by date. The first time, a warning says so.
 pub fn first_page(
     auth0: &Auth0,
     after: &str,
@@ -81,62 +66,54 @@ pub fn first_page(
     stop: &Stop,
     doubted: &AtomicBool,
 ) -> Result<Page> {
+    let page = |cursor: Cursor| auth0.page(&cursor, TAKE, until, stop);
     if !doubted.load(Ordering::SeqCst) {
-        let why = match auth0.page(&Cursor::After(after.to_string()), TAKE, until, stop) {
+        let why = match page(Cursor::After(after.to_string())) {
             Ok(page) if !ignored(after, &page.logs) => return Ok(page),
             Ok(_) => "answered it with logs from before it".to_string(),
             Err(e) if e.is::<Refused>() => format!("refused it ({e})"),
             Err(e) => return Err(e),
         };
         if !doubted.swap(true, Ordering::SeqCst) {
-            say::warn(format_args!(
-                "Auth0 does not take a log id made for a moment as from: it {why}; each window now starts from a real log id found by a search by date (q=date:[...], sort=date:1), and reads on from it"
+            crate::say::warn(format_args!(
+                "Auth0 does not take a log id made for a moment as from: it {why}; each window starts instead from a real log id found by a search by date (q=date:[...], sort=date:1)"
             ));
         }
     }
     let stored = logid::stored_at(after).expect("a made id has a time");
-    for (n, back) in LOOK_BACK.iter().enumerate() {
-        let since = back
-            .and_then(|back| stored.checked_sub(back))
-            .map(|t| humantime::format_rfc3339_millis(t).to_string());
-        let mut found = auth0.page(&Cursor::Since(since), TAKE, until, stop)?.logs;
-        match decide(after, &found, n + 1 == LOOK_BACK.len()) {
-            Found::Wider => {}
+    for (n, back) in LOOK_BACK.into_iter().enumerate() {
+        let since = back.and_then(|s| stored.checked_sub(Duration::from_secs(s)));
+        let since = since.map(|t| humantime::format_rfc3339_millis(t).to_string());
+        let mut found = page(Cursor::Since(since))?.logs;
+        let mut from = match decide(after, &found, n + 1 == LOOK_BACK.len()) {
+            Found::Wider => continue,
             Found::Nothing => return Ok(Page::default()),
-            Found::From(real) => return read_past(auth0, after, real, until, stop),
             Found::First(i) => {
                 let first = found.swap_remove(i);
-                let mut page =
-                    auth0.page(&Cursor::After(first.id().to_string()), TAKE, until, stop)?;
-                page.logs.insert(0, first);
-                return Ok(page);
+                let mut next = page(Cursor::After(first.id().to_string()))?;
+                next.logs.insert(0, first);
+                return Ok(next);
+            }
+            Found::From(real) => real,
+        };
+        // Read on from it to the first logs after the start.
+        loop {
+            let Page { logs, next } = page(Cursor::After(from.clone()))?;
+            let full = logs.len() >= TAKE as usize;
+            if logs.is_empty() {
+                return Ok(Page::default());
+            }
+            match past(
+                after,
+                accept_page(&from, logs).map_err(|e| anyhow!(e))?,
+                full,
+            ) {
+                Ok(logs) => return Ok(Page { logs, next }),
+                Err(last) => from = last,
             }
         }
     }
     unreachable!("the widest search decides")
-}
-
-/// The first page with logs after `after`, read from `from`, a log's id at or before it: the
-/// logs at or before `after` are dropped. An empty page when Auth0 has none after it.
-fn read_past(
-    auth0: &Auth0,
-    after: &str,
-    mut from: String,
-    until: Instant,
-    stop: &Stop,
-) -> Result<Page> {
-    loop {
-        let Page { logs, next } = auth0.page(&Cursor::After(from.clone()), TAKE, until, stop)?;
-        if logs.is_empty() {
-            return Ok(Page::default());
-        }
-        let full = logs.len() >= TAKE as usize;
-        let logs = accept_page(&from, logs).map_err(|e| anyhow!(e))?;
-        match past(after, logs, full) {
-            Ok(logs) => return Ok(Page { logs, next }),
-            Err(last) => from = last,
-        }
-    }
 }
 
 /// A page read from before `after`, in id order: its logs after `after`, or, when it has none
