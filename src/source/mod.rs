@@ -38,6 +38,8 @@ pub enum Event {
         window: WindowId,
         end: Option<String>,
     },
+    /// What the run's summary should tell: how reading had to start.
+    Noted(String),
     /// Every cursor has ended: reading is over.
     Ended,
 }
@@ -162,14 +164,18 @@ fn read(cursors: &Arc<Cursors>, first: Work, window: &mut WindowId) -> Result<()
             if stop.stopped(Part::Reading).is_some() || Instant::now() >= *until {
                 return Ok(());
             }
-            // MAX_RUN_TIME may come while the request waits for the rate budget: the run is
-            // then cut short like one that reaches it between pages.
+            // A window's start made for a moment: Auth0 may not take it ([`start`]).
             let answer = match &cursor {
                 Cursor::After(made) if logid::constructed(made) => {
-                    start::first_page(auth0, made, *until, stop, doubted)
+                    let note = |why| {
+                        tell(Ok(Event::Noted(why)));
+                    };
+                    start::first_page(auth0, made, *until, stop, doubted, note)
                 }
                 _ => auth0.page(&cursor, TAKE, *until, stop),
             };
+            // MAX_RUN_TIME may come while the request waits for the rate budget: the run is
+            // then cut short like one that reaches it between pages.
             let Page { logs, next: link } = match answer {
                 Err(e) if e.is::<auth0::CutShort>() => return Ok(()),
                 page => page?,

@@ -58,13 +58,14 @@ pub fn decide(after: &str, found: &[Log], widest: bool) -> Found {
 
 /// The first page after `after`, a made id: Auth0's answer to it, or, when Auth0 refuses it or
 /// answers from before it (then, and in every later window, `doubted`), the page read from a
-/// log's id found by date. The first time, a warning says so.
+/// log's id found by date. The first time, `note` is told so, for the run's summary.
 pub fn first_page(
     auth0: &Auth0,
     after: &str,
     until: Instant,
     stop: &Stop,
     doubted: &AtomicBool,
+    note: impl FnOnce(String),
 ) -> Result<Page> {
     let page = |cursor: Cursor| auth0.page(&cursor, TAKE, until, stop);
     if !doubted.load(Ordering::SeqCst) {
@@ -75,8 +76,8 @@ pub fn first_page(
             Err(e) => return Err(e),
         };
         if !doubted.swap(true, Ordering::SeqCst) {
-            crate::say::warn(format_args!(
-                "Auth0 does not take a log id made for a moment as from: it {why}; each window starts instead from a real log id found by a search by date (q=date:[...], sort=date:1)"
+            note(format!(
+                "Auth0 does not take a log id made for a moment as from: it {why}; each window started instead from a real log id found by a search by date (q=date:[...], sort=date:1)"
             ));
         }
     }

@@ -50,6 +50,10 @@ fn backfill(made: MadeFrom) -> (Setup, BTreeSet<String>) {
         "the run says how it started: {}",
         first.stderr
     );
+    // The run's summary, as its history keeps it, says how it started.
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(s.state()).unwrap()).unwrap();
+    let warning = state["history"][0]["warning"].as_str().unwrap_or_default();
+    assert!(warning.contains("search by date"), "{warning}");
     s.run(&[], &env).assert_code(0);
     (s, wanted)
 }
