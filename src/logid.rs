@@ -31,6 +31,12 @@ pub fn oldest() -> String {
     at(humantime::parse_rfc3339("2000-01-01T00:00:00Z").expect("a valid date"))
 }
 
+/// Whether an id is one [`at`] made (a moment and zeros) rather than a log's: Auth0 documents
+/// `from` as a log's id, and a tenant may refuse a made one or answer it from its oldest logs.
+pub fn constructed(id: &str) -> bool {
+    stored_at(id).is_some() && id[20..].bytes().all(|b| b == b'0')
+}
+
 /// When the log with this id was stored, if it is a well-formed id.
 pub fn stored_at(id: &str) -> Option<SystemTime> {
     if id.len() != LEN || !id.starts_with(PREFIX) || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -129,6 +135,14 @@ mod tests {
         assert!(id.starts_with("90020230726131118200000"), "{id}");
         assert_eq!(stored_at(&id), Some(t("2023-07-26T13:11:18.200Z")));
         assert!(cmp(&oldest(), &id).is_lt());
+    }
+
+    #[test]
+    fn only_ids_made_for_a_moment_are_constructed() {
+        assert!(constructed(&at(t("2023-07-26T13:11:18.200Z"))) && constructed(&oldest()));
+        let real = "90020230726131118200318000000000000000000000000000000001";
+        assert!(!constructed(real));
+        assert!(!constructed("900") && !constructed(&"0".repeat(56)));
     }
 
     #[test]

@@ -193,6 +193,7 @@ fn run_watched(
         expired_from,
         expired_window: None,
         lost: None,
+        noted: Vec::new(),
     }
     .run(&mut state, sink);
 
@@ -325,6 +326,8 @@ struct Pipeline<'a> {
     expired_window: Option<crate::state::ledger::WindowId>,
     /// What that comparison found lost.
     lost: Option<String>,
+    /// What the source said the summary should tell (how reading had to start).
+    noted: Vec<String>,
 }
 
 /// How the pipeline ended.
@@ -379,7 +382,9 @@ impl Pipeline<'_> {
             state.checkpoint = acker.checkpoint();
         }
         Ended {
-            warning: self.lost.take(),
+            warning: (self.lost.take().into_iter())
+                .chain(self.noted.drain(..))
+                .reduce(|a, b| format!("{a}; {b}")),
             caught_up: acker.caught_up() && error.is_none(),
             error,
             newest_date: acker.newest_date().map(str::to_string),
@@ -422,6 +427,10 @@ impl Pipeline<'_> {
                             self.expired_window = Some(window);
                         }
                         acker.open(window, after);
+                        continue;
+                    }
+                    Event::Noted(note) => {
+                        self.noted.push(note);
                         continue;
                     }
                     Event::Closed { window, end } => {

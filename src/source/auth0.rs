@@ -48,6 +48,10 @@ pub enum Cursor {
     Newest,
     /// Checkpoint mode: the logs after this id.
     After(String),
+    /// Search mode, oldest first: the logs that happened at or after this date (all, for
+    /// `None`). Only to find a log's id to start from when Auth0 will not take a made one
+    /// (`source::start`); never paged, for the reason above.
+    Since(Option<String>),
     /// The `Link: <...>; rel="next"` URL of the previous page (checked by `source`).
     Next(reqwest::Url),
 }
@@ -171,6 +175,11 @@ fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
     }
 }
 
+/// Auth0 answered 400 to a logs request: a `from` it does not take, say (`source::start`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(String);
+
 /// Auth0 refused the client credentials or the token made from them: `check` tells this from
 /// other failures, to say whether the cached token keeps runs going meanwhile.
 #[derive(Debug, thiserror::Error)]
@@ -280,6 +289,11 @@ impl Auth0 {
                 ("include_totals", "false"),
             ],
             Cursor::After(id) => &[("from", id), ("take", &take)],
+            Cursor::Since(date) => {
+                let q = date.as_ref().map(|date| format!("date:[{date} TO *]"));
+                url.query_pairs_mut().extend_pairs(q.map(|q| ("q", q)));
+                &[("page", "0"), ("per_page", &take), ("sort", "date:1")]
+            }
             Cursor::Next(next) => {
                 url = next.clone();
                 &[]
@@ -310,7 +324,7 @@ impl Auth0 {
                 Ok(reply) => reply,
                 Err(step) => return step,
             };
-            let next = next_link(reply.resp.headers());
+            let (next, status) = (next_link(reply.resp.headers()), reply.status);
             let bad = match body(reply, "GET", &url) {
                 Ok(text) => match parse_logs(&text) {
                     Ok(logs) => return Attempt::Done(Ok(Page { logs, next })),
@@ -335,6 +349,7 @@ impl Auth0 {
                     }
                     return fail(e);
                 }
+                Err(e) if status == 400 => return fail(Refused(format!("{e:#}")).into()),
                 Err(e) => return fail(e),
             };
             malformed += 1;

@@ -6,6 +6,7 @@
 
 pub mod auth0;
 pub mod pacer;
+pub mod start;
 pub mod windows;
 
 use crate::log::Log;
@@ -17,7 +18,7 @@ use anyhow::{Result, anyhow};
 use auth0::{Auth0, Cursor, Page};
 use reqwest::Url;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 use windows::{Board, Work};
@@ -37,6 +38,8 @@ pub enum Event {
         window: WindowId,
         end: Option<String>,
     },
+    /// What the run's summary should tell: how reading had to start.
+    Noted(String),
     /// Every cursor has ended: reading is over.
     Ended,
 }
@@ -63,6 +66,8 @@ struct Cursors {
     room: SyncSender<()>,
     /// Cursors started and not ended: the last to end tells [`Event::Ended`].
     live: AtomicUsize,
+    /// Auth0 did not take an id made for a moment: windows start from real ids ([`start`]).
+    doubted: AtomicBool,
 }
 
 /// Starts reading the logs after `start` with one cursor, which starts more as the rate budget
@@ -91,6 +96,7 @@ pub fn start(
         tell,
         room,
         live: AtomicUsize::new(0),
+        doubted: AtomicBool::new(false),
     });
     spawn(cursors, first);
     (board, places)
@@ -138,6 +144,7 @@ fn read(cursors: &Arc<Cursors>, first: Work, window: &mut WindowId) -> Result<()
         tell,
         room,
         live: _,
+        doubted,
     } = cursors.as_ref();
     let wanted = || auth0.pacer().cursors();
     let mut next = Some(first);
@@ -157,9 +164,19 @@ fn read(cursors: &Arc<Cursors>, first: Work, window: &mut WindowId) -> Result<()
             if stop.stopped(Part::Reading).is_some() || Instant::now() >= *until {
                 return Ok(());
             }
+            // A window's start made for a moment: Auth0 may not take it ([`start`]).
+            let answer = match &cursor {
+                Cursor::After(made) if logid::constructed(made) => {
+                    let note = |why| {
+                        tell(Ok(Event::Noted(why)));
+                    };
+                    start::first_page(auth0, made, *until, stop, doubted, note)
+                }
+                _ => auth0.page(&cursor, TAKE, *until, stop),
+            };
             // MAX_RUN_TIME may come while the request waits for the rate budget: the run is
             // then cut short like one that reaches it between pages.
-            let Page { logs, next: link } = match auth0.page(&cursor, TAKE, *until, stop) {
+            let Page { logs, next: link } = match answer {
                 Err(e) if e.is::<auth0::CutShort>() => return Ok(()),
                 page => page?,
             };

@@ -13,6 +13,7 @@ mod faults;
 mod formats;
 mod guarantee;
 mod hostile;
+mod made_from;
 mod monitors;
 mod operate;
 mod owners;

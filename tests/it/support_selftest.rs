@@ -8,7 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Behaviour, CLIENT_ID, FakeReceiver, FakeTenant, Fault, Reply, log, log_id, realistic_logs,
+    Behaviour, CLIENT_ID, FakeReceiver, FakeTenant, Fault, Reply, log, log_date, log_id,
+    realistic_logs,
 };
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
@@ -159,6 +160,31 @@ fn checkpoint_paging_returns_every_log_once_in_order() {
     tenant.push_logs(vec![log(300, "sapi", "delete", "/api/v2/users/auth0|1")]);
     let page = json_of(get_logs(&client, &tenant, &token, &format!("from={from}")));
     assert_eq!(ids(&page), vec![log_id(300)]);
+}
+
+#[test]
+fn made_from_ids_are_refused_or_ignored_and_dates_are_searched() {
+    use crate::support::tenant::MadeFrom;
+    let tenant = FakeTenant::start(realistic_logs(30, 1));
+    let client = client();
+    let token = get_token(&client, &tenant);
+    let made = format!("{}1", &log_id(10)[..55]);
+    let query = |from: &str| format!("from={from}&take=3");
+    tenant.made_from(MadeFrom::Refused);
+    let refused = get_logs(&client, &tenant, &token, &query(&made));
+    assert_eq!(refused.status(), 400);
+    assert_eq!(json_of(refused)["message"], "invalid from");
+    let real = json_of(get_logs(&client, &tenant, &token, &query(&log_id(10))));
+    assert_eq!(ids(&real), (11..=13).map(log_id).collect::<Vec<_>>());
+    tenant.made_from(MadeFrom::Ignored);
+    let oldest = json_of(get_logs(&client, &tenant, &token, &query(&made)));
+    assert_eq!(ids(&oldest), (1..=3).map(log_id).collect::<Vec<_>>());
+    let q = format!(
+        "q=date%3A%5B{}%20TO%20*%5D&sort=date%3A1&per_page=2",
+        log_date(20)
+    );
+    let since = json_of(get_logs(&client, &tenant, &token, &q));
+    assert_eq!(ids(&since), (20..=21).map(log_id).collect::<Vec<_>>());
 }
 
 #[test]

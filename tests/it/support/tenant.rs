@@ -112,10 +112,24 @@ struct State {
     refused: usize,
     /// Checkpoint mode ignores `from` (a cursor that never moves).
     ignore_from: bool,
+    /// What checkpoint mode does with a `from` that is not a stored log's id.
+    made_from: MadeFrom,
     /// Replaces the `Link` header of every logs answer.
     link: Option<String>,
     /// Replaces the value of every `x-ratelimit-*` header, as a proxy that rewrites them does.
     rate_headers_as: Option<String>,
+}
+
+/// What a tenant does with a `from` that is not the id of a log it stores (one made for a
+/// moment): Auth0 documents `from` as a log's id, so a tenant may not take any other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MadeFrom {
+    /// The logs after it, as for any id.
+    Taken,
+    /// 400 `invalid from`.
+    Refused,
+    /// Answered from the oldest log, as if there were no `from`.
+    Ignored,
 }
 
 /// A fake Auth0 tenant. Clones share the same state and server; the server stops when the
@@ -149,6 +163,7 @@ impl FakeTenant {
             served: 0,
             refused: 0,
             ignore_from: false,
+            made_from: MadeFrom::Taken,
             link: None,
             rate_headers_as: None,
         }));
@@ -292,6 +307,11 @@ impl FakeTenant {
     /// that does not move.
     pub fn ignore_from(&self) {
         lock(&self.state).ignore_from = true;
+    }
+
+    /// From now on checkpoint mode treats a `from` that is not a stored log's id so.
+    pub fn made_from(&self, made: MadeFrom) {
+        lock(&self.state).made_from = made;
     }
 
     /// Every `x-ratelimit-*` header of a logs answer says `value` (`n/a`, `-1`, `0`, `1.5`)
@@ -609,7 +629,14 @@ fn query_logs(
     if let Some(from) = request.query("from") {
         // Checkpoint mode: every other parameter is ignored.
         let take = parse_count(request, "take", DEFAULT_TAKE, 1, MAX_TAKE)?;
-        let start = if st.ignore_from {
+        let made = st
+            .logs
+            .binary_search_by(|log| id_of(log).cmp(from.as_str()))
+            .is_err();
+        if made && st.made_from == MadeFrom::Refused {
+            return Err("invalid from".to_string());
+        }
+        let start = if st.ignore_from || made && st.made_from == MadeFrom::Ignored {
             0
         } else {
             st.logs.partition_point(|log| id_of(log) <= from.as_str())
@@ -633,7 +660,17 @@ fn query_logs(
     let oldest_first = request
         .query("sort")
         .is_some_and(|sort| sort.trim() == "date:1");
-    let mut order: Vec<&Value> = st.logs.iter().collect();
+    // Of the query syntax, only the date range that finds where a date starts: `date:[X TO *]`,
+    // dates compared as text (they all have the same shape). Any other `q` is ignored.
+    let since = request.query("q").and_then(|q| {
+        let since = q.strip_prefix("date:[")?.strip_suffix(" TO *]")?;
+        Some(since.to_string())
+    });
+    let mut order: Vec<&Value> = st
+        .logs
+        .iter()
+        .filter(|log| since.as_deref().is_none_or(|since| date_of(log) >= since))
+        .collect();
     order.sort_by(|a, b| (date_of(a), id_of(a)).cmp(&(date_of(b), id_of(b))));
     if !oldest_first {
         order.reverse();
