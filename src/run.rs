@@ -18,7 +18,7 @@ use crate::sink::webhook::{Deliverer, Done};
 use crate::source::auth0::Auth0;
 use crate::source::{self, Event, Fetched, Room};
 use crate::state::checkpoint::Fate;
-use crate::state::ledger::Ledger;
+use crate::state::ledger::{self, Ledger};
 use crate::state::{self, RunRecord, State};
 use crate::stop::{Cause, Part, Stop, Tell, receive};
 use anyhow::{Result, anyhow};
@@ -293,6 +293,8 @@ pub fn apply_start_from(state: &mut State, sf: &StartFrom) -> bool {
         state.checkpoint.as_deref().unwrap_or("none")
     ));
     state.checkpoint = Some(sf.checkpoint.clone());
+    // The windows saved were past the old checkpoint: the backfill starts afresh.
+    state.windows.clear();
     state.start_from = Some(sf.raw.clone());
     true
 }
@@ -356,17 +358,18 @@ impl Pipeline<'_> {
             .and_then(|d| d.checked_sub(margin))
             .unwrap_or(self.started);
         let start = state.checkpoint.clone().unwrap_or_else(logid::oldest);
+        let plan = ledger::chain(&start, &state.windows);
         let (board, room) = source::start(
             Arc::clone(&self.auth0),
             self.cfg.auth0.base_url.clone(),
-            start.clone(),
+            &plan,
             fetch_until,
             Arc::clone(&self.stop),
             self.events.tell(Msg::Source),
         );
         let _progress = Progress::start(Arc::clone(&self.counters), move || board.reached());
 
-        let mut acker = Ledger::new(state.checkpoint.clone(), start);
+        let mut acker = Ledger::resume(state.checkpoint.clone(), &plan);
         let mut error = self.consume(&room, &mut sink, &mut acker, state, fetch_until);
         // The cursor threads are not waited for: they end at their next step, and an Auth0
         // request in flight must not hold up a run that is stopping.
@@ -381,6 +384,7 @@ impl Pipeline<'_> {
         if acker.take_moved() {
             state.checkpoint = acker.checkpoint();
         }
+        state.windows = acker.saved();
         Ended {
             warning: (self.lost.take().into_iter())
                 .chain(self.noted.drain(..))
@@ -608,10 +612,13 @@ impl Pipeline<'_> {
     /// Moves the state's checkpoint to the acker's, and writes it when a second has passed
     /// since the last write (a dry run writes nothing).
     fn save_if_due(&mut self, acker: &mut Ledger, state: &mut State) -> Option<anyhow::Error> {
-        if !acker.take_moved() {
+        // A window's progress is saved too, though the checkpoint waits at an earlier one.
+        let windows = acker.saved();
+        if !acker.take_moved() && windows == state.windows {
             return None;
         }
         state.checkpoint = acker.checkpoint();
+        state.windows = windows;
         if !self.persist || self.saved_at.is_some_and(|t| t.elapsed() < SAVE_EVERY) {
             return None;
         }
@@ -665,11 +672,13 @@ mod tests {
             Some("250"),
             "same START_FROM again must not rewind"
         );
+        s.windows = crate::state::ledger::chain("300", &[]);
         assert!(apply_start_from(&mut s, &sf("50", "50")));
         assert_eq!(
             s.checkpoint.as_deref(),
             Some("50"),
             "a new START_FROM is applied"
         );
+        assert!(s.windows.is_empty(), "and the old windows are dropped");
     }
 }

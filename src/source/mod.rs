@@ -12,7 +12,7 @@ pub mod windows;
 use crate::log::Log;
 use crate::logid;
 use crate::say;
-use crate::state::ledger::WindowId;
+use crate::state::ledger::{SavedWindow, WindowId};
 use crate::stop::{Part, Stop, Tell};
 use anyhow::{Result, anyhow};
 use auth0::{Auth0, Cursor, Page};
@@ -70,7 +70,7 @@ struct Cursors {
     doubted: AtomicBool,
 }
 
-/// Starts reading the logs after `start` with one cursor, which starts more as the rate budget
+/// Starts reading the windows of `plan` (at first, one: everything after the checkpoint) with one cursor, which starts more as the rate budget
 /// keeps them busy and the backlog is worth cutting into windows. Reading ends when all is
 /// read, `stop` fires, `until` passes, or a cursor fails or panics (its error is told); the last
 /// cursor to end tells [`Event::Ended`], and a run that no longer listens ends them too. The
@@ -78,13 +78,15 @@ struct Cursors {
 pub fn start(
     auth0: Arc<Auth0>,
     base: Url,
-    start: String,
+    plan: &[SavedWindow],
     until: Instant,
     stop: Arc<Stop>,
     tell: Tell<Fetched>,
 ) -> (Arc<Board>, Room) {
-    let board = Arc::new(Board::new(start));
-    let first = board.take(1).expect("a new board has its first window");
+    let board = Arc::new(Board::resume(plan));
+    let first = board
+        .take(1)
+        .expect("a plan has a window to read: the last one");
     // A page told and one being read by each cursor.
     let (room, places) = sync_channel(2);
     let cursors = Arc::new(Cursors {

@@ -8,7 +8,7 @@
 
 use crate::log::Log;
 use crate::logid;
-use crate::state::ledger::WindowId;
+use crate::state::ledger::{SavedWindow, WindowId};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -48,6 +48,23 @@ pub struct Span {
     pub full_pages: u32,
     pub assigned: bool,
     pub finished: bool,
+}
+
+impl Span {
+    /// A window nothing has been read of yet by this run, its cursor at `position`.
+    fn new(id: WindowId, after: &str, end: Option<String>, position: &str, assigned: bool) -> Span {
+        Span {
+            id,
+            after: after.to_string(),
+            end,
+            position: position.to_string(),
+            density: None,
+            first: None,
+            full_pages: 0,
+            assigned,
+            finished: false,
+        }
+    }
 }
 
 /// Milliseconds since the epoch of a log id's stored time.
@@ -130,22 +147,23 @@ pub struct Read {
 }
 
 impl Board {
-    /// A board with one window: everything after `start`.
-    pub fn new(start: String) -> Board {
+    /// A board of the windows [`crate::state::ledger::chain`] rebuilt from a stopped run's:
+    /// each read from its own progress, the finished ones by no cursor.
+    pub fn resume(plan: &[SavedWindow]) -> Board {
+        let spans = plan.iter().enumerate().map(|(id, w)| Span {
+            finished: w.finished,
+            ..Span::new(
+                id as WindowId,
+                &w.after,
+                w.end.clone(),
+                &w.reached,
+                w.finished,
+            )
+        });
         Board {
             inner: Mutex::new(Inner {
-                spans: vec![Span {
-                    id: 0,
-                    after: start.clone(),
-                    end: None,
-                    position: start,
-                    density: None,
-                    first: None,
-                    full_pages: 0,
-                    assigned: false,
-                    finished: false,
-                }],
-                next: 1,
+                spans: spans.collect(),
+                next: plan.len() as WindowId,
                 failed: false,
             }),
         }
@@ -164,7 +182,12 @@ impl Board {
         if inner.failed {
             return None;
         }
-        if let Some(s) = inner.spans.iter_mut().find(|s| !s.assigned) {
+        // Windows resumed from a stopped run wait for a cursor, as many at once as wanted.
+        let reading = inner.spans.iter().filter(|s| !s.finished).count();
+        let busy = inner.spans.iter().filter(|s| s.assigned && !s.finished);
+        if busy.count() < wanted.max(1)
+            && let Some(s) = inner.spans.iter_mut().find(|s| !s.assigned)
+        {
             s.assigned = true;
             return Some(Work {
                 id: s.id,
@@ -172,7 +195,6 @@ impl Board {
                 position: s.position.clone(),
             });
         }
-        let reading = inner.spans.iter().filter(|s| !s.finished).count();
         if reading >= wanted {
             return None;
         }
@@ -185,18 +207,8 @@ impl Board {
             .max_by(|a, b| a.2.total_cmp(&b.2))?;
         let id = inner.next;
         inner.next += 1;
-        let upper = Span {
-            id,
-            after: at.clone(),
-            end: inner.spans[i].end.replace(at.clone()),
-            position: at.clone(),
-            density: None,
-            first: None,
-            full_pages: 0,
-            assigned: true,
-            finished: false,
-        };
-        inner.spans.push(upper);
+        let end = inner.spans[i].end.replace(at.clone());
+        inner.spans.push(Span::new(id, &at, end, &at, true));
         Some(Work {
             id,
             after: at.clone(),
@@ -323,6 +335,11 @@ mod tests {
         assert!(cut < at("2026-11-30T11:45:00Z"), "{cut}");
     }
 
+    /// A board with one window: everything after `start`.
+    fn board(start: &str) -> Board {
+        Board::resume(&crate::state::ledger::chain(start, &[]))
+    }
+
     fn log(id: &str) -> Log {
         crate::log::from_value(&json!({ "log_id": id }))
     }
@@ -339,7 +356,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(density(&odd()), None);
-        let b = Board::new("900".into());
+        let b = board("900");
         let w = b.take(1).unwrap();
         for _ in 0..4 {
             let r = b.read(w.id, odd(), true);
@@ -360,7 +377,7 @@ mod tests {
 
     #[test]
     fn a_page_crossing_the_end_closes_the_window_and_keeps_what_belongs_to_it() {
-        let b = Board::new(logid::at(
+        let b = board(&logid::at(
             SystemTime::now() - Duration::from_secs(3 * 86_400),
         ));
         let w = b.take(1).unwrap();

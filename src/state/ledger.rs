@@ -7,6 +7,7 @@
 
 use super::checkpoint::{Acker, Fate, Seq};
 use crate::logid;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 pub type WindowId = u32;
@@ -26,6 +27,23 @@ struct Window {
     /// Read to its end: `Some(Some(end))` for a window that ends at `end` (inclusive),
     /// `Some(None)` for the last one, caught up.
     closed: Option<Option<String>>,
+}
+
+/// A window past the checkpoint as the state file keeps it, so that the next run reads only
+/// what is left of it: a stop then repeats at most what was in flight, not what later windows
+/// delivered.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SavedWindow {
+    /// Logs after this id belong to the window.
+    pub after: String,
+    /// Its last id, once read to it; `None` while not (the next window's `after` bounds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// The last log of it with nothing pending at or before it (at first, `after`).
+    pub reached: String,
+    /// Read to `end` and all delivered: not read again.
+    #[serde(default)]
+    pub finished: bool,
 }
 
 #[derive(Debug, Default)]
@@ -54,16 +72,14 @@ impl Ledger {
         }
     }
 
-    /// A window of logs after `after` is being read.
+    /// A window of logs after `after` is being read. A window resumed from the state keeps
+    /// its progress.
     pub fn open(&mut self, window: WindowId, after: String) {
-        self.windows.insert(
-            window,
-            Window {
-                acker: Acker::new(Some(after.clone())),
-                after,
-                closed: None,
-            },
-        );
+        self.windows.entry(window).or_insert_with(|| Window {
+            acker: Acker::new(Some(after.clone())),
+            after,
+            closed: None,
+        });
     }
 
     fn acker(&mut self, window: WindowId) -> &mut Acker {
@@ -149,6 +165,101 @@ impl Ledger {
         let last_done = |w: &Window| w.closed == Some(None) && w.acker.idle();
         self.windows.len() == 1 && self.front().is_some_and(last_done)
     }
+}
+
+/// The windows' progress across runs (issue 27.6).
+impl Ledger {
+    /// A ledger for a run that resumes the windows of [`chain`] (never empty): each from its
+    /// own progress, the finished ones as read and delivered.
+    pub fn resume(initial: Option<String>, plan: &[SavedWindow]) -> Ledger {
+        let mut l = Ledger::new(initial, plan[0].after.clone());
+        for (id, w) in plan.iter().enumerate() {
+            let window = Window {
+                after: w.after.clone(),
+                acker: Acker::new(Some(w.reached.clone())),
+                closed: w.finished.then(|| w.end.clone()),
+            };
+            l.windows.insert(id as WindowId, window);
+        }
+        l.advance();
+        l
+    }
+
+    /// The windows not passed yet, oldest first, for the state file; none when there is only
+    /// the front one and its end is not known, which the checkpoint alone resumes as well.
+    pub fn saved(&self) -> Vec<SavedWindow> {
+        let mut saved: Vec<SavedWindow> = self
+            .windows
+            .values()
+            .map(|w| {
+                let end = w.closed.clone().flatten();
+                SavedWindow {
+                    after: w.after.clone(),
+                    reached: w.acker.checkpoint().unwrap_or(&w.after).to_string(),
+                    finished: end.is_some() && w.acker.idle(),
+                    end,
+                }
+            })
+            .collect();
+        saved.sort_by(|a, b| logid::cmp(&a.after, &b.after));
+        match saved.as_slice() {
+            [only] if only.end.is_none() && only.after == self.base => Vec::new(),
+            _ => saved,
+        }
+    }
+}
+
+/// The windows a run reads after `start` (the checkpoint), rebuilt from those a stopped run
+/// saved: a chain from `start` to now with no gap, where a saved window resumes from its own
+/// progress, a finished one is not read again, and any span no window covered (one not yet
+/// announced when the state was saved) is a window read from its start. Windows at or before
+/// `start` are dropped; saved windows that do not make a chain are all dropped, and the run
+/// reads everything after `start` again rather than guess. The last window is open (up to now).
+pub fn chain(start: &str, saved: &[SavedWindow]) -> Vec<SavedWindow> {
+    let fresh = |after: &str, end: Option<&str>| SavedWindow {
+        after: after.to_string(),
+        end: end.map(str::to_string),
+        reached: after.to_string(),
+        finished: false,
+    };
+    let mut saved = saved.to_vec();
+    saved.sort_by(|a, b| logid::cmp(&a.after, &b.after));
+    let mut out: Vec<SavedWindow> = Vec::new();
+    let mut pos = start.to_string();
+    for (i, w) in saved.iter().enumerate() {
+        let end = w
+            .end
+            .clone()
+            .or_else(|| saved.get(i + 1).map(|n| n.after.clone()));
+        if end.as_ref().is_some_and(|e| logid::cmp(e, &pos).is_le()) {
+            continue;
+        }
+        if logid::cmp(&w.after, &pos).is_gt() {
+            out.push(fresh(&pos, Some(&w.after)));
+            pos = w.after.clone();
+        }
+        let reached = std::cmp::max_by(pos.clone(), w.reached.clone(), |a, b| logid::cmp(a, b));
+        let overlaps = logid::cmp(&w.after, &pos).is_lt() && !out.is_empty();
+        if overlaps
+            || end
+                .as_ref()
+                .is_some_and(|e| logid::cmp(&reached, e).is_gt())
+        {
+            return vec![fresh(start, None)];
+        }
+        out.push(SavedWindow {
+            after: pos.clone(),
+            finished: w.finished && w.end.is_some(),
+            end: end.clone(),
+            reached,
+        });
+        match end {
+            Some(e) => pos = e,
+            None => return out,
+        }
+    }
+    out.push(fresh(&pos, None));
+    out
 }
 
 #[cfg(test)]
@@ -270,6 +381,159 @@ mod tests {
             let passed: usize = l.checkpoint().unwrap().parse().unwrap();
             prop_assert!(passed <= n);
             prop_assert!((1..=passed).all(|i| handled[i]), "passed {passed}");
+        }
+    }
+
+    #[test]
+    fn saved_windows_resume_each_from_its_own_progress_and_skip_the_finished() {
+        let mut l = Ledger::new(Some(id(0)), id(0));
+        l.open(0, id(0));
+        l.open(1, id(10));
+        l.open(2, id(20));
+        l.skip(0, &id(2), None);
+        let a = l.pending(0, &id(3), None);
+        for i in 11..=14 {
+            let t = l.pending(1, &id(i), None);
+            l.ack(t, Fate::Delivered);
+        }
+        l.close(1, Some(id(20)));
+        l.skip(2, &id(21), None);
+        let _stuck = l.pending(2, &id(22), None);
+        l.ack(a, Fate::Delivered);
+        assert_eq!(l.checkpoint(), Some(id(3)));
+        let saved = l.saved();
+        assert_eq!(saved.len(), 3);
+        let plan = chain(&l.checkpoint().unwrap(), &saved);
+        let at = |p: &SavedWindow| {
+            (
+                p.after.clone(),
+                p.end.clone(),
+                p.reached.clone(),
+                p.finished,
+            )
+        };
+        assert_eq!(
+            plan.iter().map(at).collect::<Vec<_>>(),
+            [
+                (id(3), Some(id(10)), id(3), false),
+                (id(10), Some(id(20)), id(14), true),
+                (id(20), None, id(21), false),
+            ]
+        );
+        // The next run reads window 0 to its end and passes window 1 without reading it.
+        let mut next = Ledger::resume(Some(id(3)), &plan);
+        next.open(0, id(3));
+        next.skip(0, &id(5), None);
+        next.close(0, Some(id(10)));
+        assert_eq!(next.checkpoint(), Some(id(21)));
+    }
+
+    #[test]
+    fn saved_windows_that_do_not_chain_are_dropped_and_a_gap_is_read() {
+        let w = |after: usize, end: Option<usize>, reached: usize, finished: bool| SavedWindow {
+            after: id(after),
+            end: end.map(id),
+            reached: id(reached),
+            finished,
+        };
+        // Nothing saved: one window from the checkpoint.
+        assert_eq!(chain(&id(5), &[]), [w(5, None, 5, false)]);
+        // A window not announced when saved (20, 30] is read from its start; windows at or
+        // before the checkpoint are dropped.
+        let saved = [
+            w(0, Some(4), 4, true),
+            w(4, Some(20), 20, true),
+            w(30, None, 31, false),
+        ];
+        assert_eq!(
+            chain(&id(6), &saved),
+            [
+                w(6, Some(20), 20, true),
+                w(20, Some(30), 20, false),
+                w(30, None, 31, false)
+            ]
+        );
+        // Overlapping windows, or progress past a window's end: read everything again.
+        let overlap = [w(0, Some(20), 3, false), w(10, None, 12, false)];
+        assert_eq!(chain(&id(0), &overlap), [w(0, None, 0, false)]);
+        let past = [w(0, Some(20), 25, false)];
+        assert_eq!(chain(&id(0), &past), [w(0, None, 0, false)]);
+    }
+
+    proptest! {
+        /// A run stopped at any moment (windows read part-way, deliveries in flight never
+        /// answered) saves its windows; the next run resumes them and reads what is left:
+        /// every log is handled by one run or the other, and the checkpoint then passes all.
+        #[test]
+        fn a_run_resumed_from_saved_windows_loses_nothing(
+            logs in proptest::collection::vec(log(), 1..120),
+            cuts in proptest::collection::btree_set(1usize..120, 0..6),
+            seed in any::<u64>(),
+        ) {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let n = logs.len();
+            let mut bounds: Vec<usize> = std::iter::once(0)
+                .chain(cuts.into_iter().filter(|c| *c < n))
+                .collect();
+            bounds.push(n);
+            let windows = bounds.len() - 1;
+            let mut l = Ledger::new(Some(id(0)), id(0));
+            let mut handled = vec![false; n + 1];
+            let mut tickets = Vec::new();
+            for k in 0..windows {
+                if rng.u8(0..5) == 0 {
+                    continue; // not announced when the run stopped
+                }
+                l.open(k as WindowId, id(bounds[k]));
+                let (lo, hi) = (bounds[k] + 1, bounds[k + 1]);
+                let read_to = if rng.bool() { hi } else { rng.usize(lo - 1..=hi) };
+                for i in lo..=read_to {
+                    match logs[i - 1] {
+                        Log::Skipped => {
+                            l.skip(k as WindowId, &id(i), None);
+                            handled[i] = true;
+                        }
+                        Log::Matched(f) => tickets.push((l.pending(k as WindowId, &id(i), None), f, i)),
+                    }
+                }
+                if read_to == hi {
+                    l.close(k as WindowId, (k + 1 < windows).then(|| id(hi)));
+                }
+            }
+            rng.shuffle(&mut tickets);
+            // The stop: only some deliveries were answered.
+            let answered = rng.usize(0..=tickets.len());
+            for &(t, f, i) in &tickets[..answered] {
+                l.ack(t, f);
+                handled[i] = f != Fate::Pending;
+            }
+            // Saved and read back as the state file does.
+            let checkpoint = l.checkpoint().unwrap();
+            let text = serde_json::to_string(&l.saved()).unwrap();
+            let saved: Vec<SavedWindow> = serde_json::from_str(&text).unwrap();
+            let passed: usize = checkpoint.parse().unwrap();
+            prop_assert!((1..=passed).all(|i| handled[i]), "passed {passed}");
+
+            // The next run reads what is left of each window and delivers all of it.
+            let plan = chain(&checkpoint, &saved);
+            let mut next = Ledger::resume(Some(checkpoint.clone()), &plan);
+            let resumed: usize = next.checkpoint().unwrap().parse().unwrap();
+            prop_assert!((1..=resumed).all(|i| handled[i]), "resumed at {resumed}");
+            for (k, w) in plan.iter().enumerate() {
+                if w.finished {
+                    continue;
+                }
+                let (from, to) = (w.reached.parse::<usize>().unwrap(), w.end.as_ref().map_or(n, |e| e.parse().unwrap()));
+                next.open(k as WindowId, w.after.clone());
+                for (i, handled) in handled.iter_mut().enumerate().take(to + 1).skip(from + 1) {
+                    next.skip(k as WindowId, &id(i), None);
+                    *handled = true;
+                }
+                next.close(k as WindowId, w.end.clone());
+            }
+            prop_assert!((1..=n).all(|i| handled[i]), "a log was lost: {:?}", plan);
+            prop_assert_eq!(next.checkpoint(), Some(id(n)));
+            prop_assert!(next.caught_up());
         }
     }
 }

@@ -24,6 +24,10 @@ pub const HISTORY_LEN: usize = 100;
 pub struct State {
     /// The id of the last log fully handled; the next run starts after it. `null`: first run.
     pub checkpoint: Option<String>,
+    /// The windows past the checkpoint a stopped run read part of, and how far: the next run
+    /// reads only what is left of each. None in an older file, or once caught up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<ledger::SavedWindow>,
     /// The START_FROM last applied, so a START_FROM left in the settings is applied once.
     pub start_from: Option<String>,
     /// The tenant this state belongs to; a state file is never used for another tenant.

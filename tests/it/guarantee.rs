@@ -531,6 +531,98 @@ fn sigterm_while_the_receiver_hangs_ends_the_run_at_the_end_of_the_grace() {
     assert_eq!(s.receiver.request_count(), 6, "nothing started after it");
 }
 
+/// `n` realistic logs, every 7th stored an hour late: a backlog of many hours, which a run
+/// reads with several cursors over windows of stored time.
+fn backlog(n: usize, seed: u64) -> Vec<Value> {
+    realistic_logs(n, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| match (i as u64 + 1).is_multiple_of(7) {
+            true => stored_late(l, i as u64 + 1, 3_600_000),
+            false => l,
+        })
+        .collect()
+}
+
+/// Runs of a backfill, each stopped by `stop` (a signal, or kill -9) once `step` more logs
+/// reached the receiver, `stops` times; then a run to its end. Returns the setup and the
+/// logs the default settings forward.
+#[cfg(unix)]
+fn stopped_backfill(
+    n: usize,
+    stops: usize,
+    stop: impl Fn(std::process::Child),
+) -> (Setup, BTreeSet<String>) {
+    let logs = backlog(n, 68);
+    let expected = matching(&logs);
+    // A stop comes some time after its step is reached: the steps leave room for that.
+    let step = expected.len() / (stops * 2);
+    let s = Setup::new(logs);
+    s.tenant.set_plan(16.0, 50);
+    s.tenant.set_latency(Duration::from_millis(50));
+    s.receiver.set_delay(Duration::from_millis(100));
+    for _ in 0..stops {
+        let target = s.receiver.unique_delivered().len() + step;
+        let child = start(s.command("run").env("AUTH0_RATE_LIMIT", "100%"));
+        wait_until("more logs were delivered", || {
+            s.receiver.unique_delivered().len() >= target
+        });
+        stop(child);
+        eprintln!(
+            "stopped: {} delivered, {} unique, of {}",
+            s.receiver.delivered_ids().len(),
+            s.receiver.unique_delivered().len(),
+            expected.len()
+        );
+        // Whatever a stop left, nothing behind the checkpoint is missing.
+        let checkpoint = s.checkpoint().expect("a checkpoint was saved");
+        let delivered = s.receiver.unique_delivered();
+        assert!(delivered.len() < expected.len(), "stopped too late");
+        for id in expected.iter().filter(|id| **id <= checkpoint) {
+            assert!(delivered.contains(id), "{id} is behind the checkpoint");
+        }
+    }
+    s.receiver.set_delay(Duration::ZERO);
+    s.run(&[], &[("AUTH0_RATE_LIMIT", "100%")]).assert_code(0);
+    assert_eq!(s.receiver.unique_delivered(), expected, "a log was lost");
+    eprintln!(
+        "in all: {} delivered, {} unique",
+        s.receiver.delivered_ids().len(),
+        expected.len()
+    );
+    (s, expected)
+}
+
+/// Issue 27.6: a graceful stop kept only the contiguous checkpoint, so what later windows had
+/// delivered was sent again (8 SIGTERMs repeated 6,295 logs). Each window's progress is saved.
+#[cfg(unix)]
+#[test]
+fn six_sigterms_in_a_backfill_over_windows_repeat_little_and_lose_nothing() {
+    let (s, _) = stopped_backfill(20_000, 6, |child| {
+        signal(&child, libc::SIGTERM);
+        Ran::wait(child).assert_code(143);
+    });
+    let repeats = s.receiver.delivered_ids().len() - s.receiver.unique_delivered().len();
+    assert!(repeats <= 900, "{repeats} logs were sent again");
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(s.state()).unwrap()).unwrap();
+    assert_eq!(
+        state.get("windows"),
+        None,
+        "a caught-up run keeps no windows"
+    );
+}
+
+/// Kill -9 at any moment of a backfill over windows: each window resumes where its saved
+/// progress says, and nothing is lost.
+#[cfg(unix)]
+#[test]
+fn kill_9s_in_a_backfill_over_windows_lose_nothing() {
+    stopped_backfill(10_000, 4, |mut child| {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    });
+}
+
 #[test]
 fn no_request_outlives_max_run_time() {
     let s = Setup::new(sapi_logs(1..=5));
