@@ -20,6 +20,13 @@ use std::path::{Path, PathBuf};
 
 pub const HISTORY_LEN: usize = 100;
 
+/// What to do with a state file that cannot be used.
+fn afresh() -> String {
+    format!(
+        "it was left untouched. Fix it, or move it aside: the next run then starts afresh, from {START_FROM} if set (a log id such as the checkpoint in `history` or the file, a date, or an age like 1d), else from the oldest log Auth0 keeps"
+    )
+}
+
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct State {
     /// The id of the last log fully handled; the next run starts after it. `null`: first run.
@@ -112,11 +119,12 @@ impl State {
     pub fn load(path: &Path) -> Result<State> {
         // Only a regular file is opened, so a FIFO cannot block the run.
         let reason = match crate::files::read_capped(path, STATE_CAP) {
-            Ok(bytes) => match serde_json::from_slice(&bytes) {
-                Ok(state) => return Ok(state),
-                Err(e) => format!(
-                    "not a valid state file ({e}); it was left untouched. Fix it, or move it aside: the next run then starts afresh, from {START_FROM} if set (a log id such as the checkpoint in `history` or the file, a date, or an age like 1d), else from the oldest log Auth0 keeps"
-                ),
+            Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
+                Ok(state) => match state.unplaceable() {
+                    None => return Ok(state),
+                    Some(why) => format!("it holds {why}; {}", afresh()),
+                },
+                Err(e) => format!("not a valid state file ({e}); {}", afresh()),
             },
             Err(Unreadable::Io(std::io::ErrorKind::NotFound, _)) => return Ok(State::default()),
             Err(Unreadable::NotAFile(kind)) => format!(
@@ -134,6 +142,17 @@ impl State {
         };
         let path = path.to_path_buf();
         Err(Failure::BadState { path, reason }.into())
+    }
+
+    /// Why an id the state holds cannot be read from (the checkpoint's, or a saved window's):
+    /// Auth0 would page from it in an order the tool cannot follow.
+    fn unplaceable(&self) -> Option<String> {
+        let windows = self
+            .windows
+            .iter()
+            .flat_map(|w| [Some(&w.after), w.end.as_ref(), Some(&w.reached)]);
+        let mut ids = self.checkpoint.iter().chain(windows.flatten());
+        ids.find_map(|id| crate::logid::placeable(id).err())
     }
 
     /// Replaces the file atomically: a crash at any moment leaves the old or the new state.

@@ -702,6 +702,10 @@ fn corrupt_state_file_exits_2_names_it_and_leaves_it_untouched() {
         "[]",
         "{\"checkpoint\": 5}",
         "{\"checkpoint\": \"1\", \"history\": \"yesterday\"}",
+        // Ids the tool cannot place in Auth0's order: paging from them could skip logs.
+        "{\"checkpoint\": \"90020260101abc\"}",
+        "{\"checkpoint\": \"\"}",
+        "{\"checkpoint\": \"9002\", \"windows\": [{\"after\": \"9002\", \"reached\": \"9 9\"}]}",
     ] {
         let home = Home::new();
         std::fs::write(home.state(), bad).unwrap();
@@ -715,6 +719,13 @@ fn corrupt_state_file_exits_2_names_it_and_leaves_it_untouched() {
             ran.stderr
         );
         assert_eq!(std::fs::read_to_string(home.state()).unwrap(), bad);
+        if bad.contains("9002") || bad.contains("\"\"") || bad.contains("abc") {
+            assert!(
+                ran.stderr.contains("cannot be placed in Auth0's order"),
+                "{bad}: {}",
+                ran.stderr
+            );
+        }
     }
     assert_eq!(receiver.request_count(), 0);
     assert!(tenant.log_requests().is_empty());
