@@ -252,14 +252,14 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     stop.shorten(started + cfg.max_run_time);
     let http = crate::http::client(&cfg.http())?;
     let counters = Arc::new(Counters::default());
-    let direct = Direct::new(
+    let direct = Arc::new(Direct::new(
         &http,
         &cfg.webhook,
         Arc::clone(&counters),
         Arc::clone(&stop),
-    );
-    let courier = Courier::start(direct, Arc::clone(&stop), (tell, told));
-    let mut error = send_all(&mut entries, courier, &stop, &counters, &me, &path);
+    ));
+    let send = |item, id| send_apart(&direct, &stop, (&tell, &told), item, id);
+    let mut error = send_all(&mut entries, send, &stop, &counters, &me, &path);
 
     let changed = !marked.is_empty() || records(&entries).any(|r| r.fate != Fate::NotAttempted);
     let left = total + unreadable - Counters::get(&counters.delivered);
@@ -343,15 +343,13 @@ fn read(path: &Path, locked: bool) -> Result<(Vec<u8>, HashSet<Key>)> {
         }
         Err(e) => return Err(named(format!("cannot read it ({e})"))),
     }
-    let _lock = match locked {
-        true => Some(dead_letter::lock(path).map_err(|e| {
-            named(format!(
-                "cannot lock {} beside it ({e})",
-                dead_letter::lock_path(path).display()
-            ))
-        })?),
-        false => None,
-    };
+    let lock_path = dead_letter::lock_path(path);
+    let _lock = (locked.then(|| dead_letter::lock(path)).transpose()).map_err(|e| {
+        named(format!(
+            "cannot lock {} beside it ({e})",
+            lock_path.display()
+        ))
+    })?;
     let text = std::fs::read(path).map_err(|e| named(format!("cannot read it ({e})")))?;
     let marked = dead_letter::accepted(path).map_err(|e| {
         named(format!(
@@ -399,8 +397,8 @@ fn print_items(entries: &[Entry]) -> Result<()> {
 /// stopped it, if any.
 fn send_all(
     entries: &mut [Entry],
-    courier: Courier,
-    stop: &Arc<Stop>,
+    send: impl Fn(Matched, String) -> Option<Sent>,
+    stop: &Stop,
     counters: &Counters,
     me: &str,
     path: &Path,
@@ -419,7 +417,7 @@ fn send_all(
             json: r.item.clone(),
         };
         // Given up at the end of a signal's grace: the record stays, not attempted.
-        let Some(sent) = courier.send(r.webhook_id.clone(), item) else {
+        let Some(sent) = send(item, r.webhook_id.clone()) else {
             break;
         };
         match sent {
@@ -467,58 +465,40 @@ fn send_all(
     None
 }
 
-/// The request under way, on a thread of its own, so that a signal's grace can end the wait
-/// for it: a request cannot be cut short, but it need not be waited for.
-struct Courier {
-    jobs: Sender<(String, Matched)>,
-    /// The redelivery's one channel: how a request ended, or `None` for a signal.
-    told: Receiver<Option<Sent>>,
-    stop: Arc<Stop>,
-}
-
-impl Courier {
-    fn start(
-        direct: Direct,
-        stop: Arc<Stop>,
-        (tell, told): (Sender<Option<Sent>>, Receiver<Option<Sent>>),
-    ) -> Courier {
-        let (jobs, todo) = channel::<(String, Matched)>();
-        std::thread::Builder::new()
-            .name("redeliver".into())
-            .spawn(move || {
-                for (id, item) in todo {
-                    // A panic is a failed request: the redelivery stops there, saying so.
-                    let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        direct.send(&id, std::slice::from_ref(&item))
-                    }))
-                    .unwrap_or_else(|panic| {
-                        Sent::Failed(format!(
-                            "the redelivery thread panicked: {}",
-                            crate::stop::panicked(panic.as_ref())
-                        ))
-                    });
-                    if tell.send(Some(how)).is_err() {
-                        return;
-                    }
-                }
-            })
-            .expect("starting the redelivery thread");
-        Courier { jobs, told, stop }
-    }
-
-    /// How one request ended; `None` when a signal's grace ended first.
-    fn send(&self, webhook_id: String, item: Matched) -> Option<Sent> {
-        self.jobs.send((webhook_id, item)).ok()?;
-        loop {
-            let grace_end = self.stop.signal().and(self.stop.deadline());
-            if grace_end.is_some_and(|end| Instant::now() >= end) {
-                return None;
-            }
-            match receive(&self.told, grace_end) {
-                Some(Some(sent)) => return Some(sent),
-                None if grace_end.is_none() => return None,
-                Some(None) | None => {}
-            }
+/// One request, on a thread of its own so that a signal's grace can end the wait for it (a
+/// request cannot be cut short, but it need not be waited for): how it ended, `None` when the
+/// grace ended first. A panic is a failed request: the redelivery stops there, saying so.
+fn send_apart(
+    direct: &Arc<Direct>,
+    stop: &Stop,
+    (tell, told): (&Sender<Option<Sent>>, &Receiver<Option<Sent>>),
+    item: Matched,
+    webhook_id: String,
+) -> Option<Sent> {
+    let (direct, tell) = (Arc::clone(direct), tell.clone());
+    std::thread::Builder::new()
+        .name("redeliver".into())
+        .spawn(move || {
+            let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                direct.send(&webhook_id, std::slice::from_ref(&item))
+            }));
+            let _ = tell.send(Some(how.unwrap_or_else(|panic| {
+                Sent::Failed(format!(
+                    "the redelivery thread panicked: {}",
+                    crate::stop::panicked(panic.as_ref())
+                ))
+            })));
+        })
+        .expect("starting the redelivery thread");
+    loop {
+        let grace_end = stop.signal().and(stop.deadline());
+        if grace_end.is_some_and(|end| Instant::now() >= end) {
+            return None;
+        }
+        match receive(told, grace_end) {
+            Some(Some(sent)) => return Some(sent),
+            None if grace_end.is_none() => return None,
+            Some(None) | None => {}
         }
     }
 }

@@ -6,7 +6,7 @@
 //! outside the pool, for `redeliver` and `check --send-test`.
 
 use crate::filter::PayloadShape;
-use crate::http::{self, Reply, Unanswered, Verdict, read_prefix, snippet};
+use crate::http::{self, Unanswered, Verdict, read_prefix, snippet};
 use crate::retry::{self, Attempt};
 use crate::say::{self, Counters};
 use crate::secret::{Secret, scrub};
@@ -158,14 +158,11 @@ struct Shared {
     pace: Pace,
     dead_letter: Option<DeadLetter>,
     counters: Arc<Counters>,
-    /// The run's token: fired here ([`Cause::Failed`]) on the first request that finally
-    /// failed, so requests not started yet are not started, since the checkpoint cannot pass
-    /// the failed log anyway; and by a signal. Its deadline bounds every request and wait.
+    /// Fired on the first request that failed for good: the checkpoint cannot pass it anyway.
     stop: Arc<Stop>,
     accepted_any: AtomicBool,
     refused_in_a_row: AtomicU32,
-    /// The last answer was one to retry (the receiver is down or overloaded): the run queues
-    /// no more requests, so it fetches no pages it cannot send.
+    /// The last answer asked for a retry: the run queues, and so fetches, no more.
     failing: AtomicBool,
 }
 
@@ -201,10 +198,15 @@ impl Deliverer {
             let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 #[cfg(debug_assertions)]
                 crate::settings::fault("worker");
-                shared.deliver(&items)
+                let mut done = Done {
+                    fates: Vec::with_capacity(items.len()),
+                    error: None,
+                };
+                shared.deliver(&items, &mut done);
+                done
             }))
             .unwrap_or_else(|panic| {
-                shared.halt();
+                shared.stop.fire(Cause::Failed);
                 Done {
                     fates: items.iter().map(|m| (m.seq, Fate::Pending)).collect(),
                     error: Some(format!(
@@ -240,27 +242,14 @@ impl Deliverer {
     /// A log that must not be sent as it is (`why`: PII_FIELDS cannot mask it): into the
     /// dead-letter file, or, without one, the run stops before it.
     pub fn set_aside_unsent(&self, log_id: &str, why: &str) -> Result<Fate, String> {
-        let shared = &self.shared;
-        let written = match &shared.dead_letter {
-            None => Err(format!("set {DEAD_LETTER_FILE} to set such logs aside")),
-            Some(file) => file
-                .append_unsendable(log_id, why)
-                .map_err(|e| format!("writing the dead-letter file failed: {e}")),
-        };
-        if let Err(e) = written {
-            shared.halt();
-            return Err(format!("log {log_id} is not sent: {why}; {e}"));
-        }
-        say::warn(format_args!(
-            "log {log_id} is not sent: {why}; written to the dead-letter file"
-        ));
-        Counters::add(&shared.counters.dead_lettered, 1);
-        Ok(Fate::DeadLettered)
+        let what = format!("log {log_id} is not sent: {why}");
+        self.shared
+            .set_aside(what, |file| file.append_unsendable(log_id, why))
     }
 
     /// Requests not started yet are not started: the run failed.
     pub fn abandon(&self) {
-        self.shared.halt();
+        self.shared.stop.fire(Cause::Failed);
     }
 }
 
@@ -299,11 +288,6 @@ impl Direct {
 }
 
 impl Shared {
-    /// Starts no more requests: the token fires, and workers waiting for a slot wake to see it.
-    fn halt(&self) {
-        self.stop.fire(Cause::Failed);
-    }
-
     fn new(
         http: &Client,
         cfg: &WebhookConfig,
@@ -324,17 +308,8 @@ impl Shared {
         }
     }
 
-    fn deliver(&self, items: &[Matched]) -> Done {
-        let mut done = Done {
-            fates: Vec::with_capacity(items.len()),
-            error: None,
-        };
-        self.deliver_part(items, &mut done);
-        done
-    }
-
     /// Sends `items` as one request; a refused batch is split in two and each half sent.
-    fn deliver_part(&self, items: &[Matched], done: &mut Done) {
+    fn deliver(&self, items: &[Matched], done: &mut Done) {
         let pending = |done: &mut Done| {
             done.fates
                 .extend(items.iter().map(|m| (m.seq, Fate::Pending)))
@@ -356,11 +331,11 @@ impl Shared {
                     items.len()
                 ));
                 let (left, right) = items.split_at(items.len() / 2);
-                self.deliver_part(left, done);
-                self.deliver_part(right, done);
+                self.deliver(left, done);
+                self.deliver(right, done);
             }
             Sent::Refused { status, detail } => {
-                let fate = self.set_aside(&items[0], status, &detail);
+                let fate = self.set_aside_refused(&items[0], status, &detail);
                 if let Err(e) = &fate {
                     done.error.get_or_insert_with(|| e.clone());
                 }
@@ -368,7 +343,7 @@ impl Shared {
                     .push((items[0].seq, fate.unwrap_or(Fate::Pending)));
             }
             Sent::Failed(e) => {
-                self.halt();
+                self.stop.fire(Cause::Failed);
                 // After a signal, what fails for want of time or of a start is why the signal
                 // stopped the run, not a failure of its own: the logs wait for the next run.
                 if self.stop.signal().is_none() {
@@ -379,29 +354,20 @@ impl Shared {
         }
     }
 
-    /// A log the receiver refuses: into the dead-letter file, unless there is none or the
-    /// refusals look systemic; then the run stops before it.
-    fn set_aside(&self, item: &Matched, status: u16, detail: &str) -> Result<Fate, String> {
-        let stop = |why: String| {
-            self.halt();
-            Err(why)
-        };
-        let Some(file) = &self.dead_letter else {
-            return stop(format!(
-                "{detail} for log {} (a refusal of this log: fix the receiver, or set {DEAD_LETTER_FILE} to set such logs aside)",
-                item.log_id
-            ));
-        };
+    /// A log the receiver refuses: into the dead-letter file, unless the refusals look
+    /// systemic.
+    fn set_aside_refused(&self, item: &Matched, status: u16, detail: &str) -> Result<Fate, String> {
         let in_a_row = self.refused_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-        let limit = if self.accepted_any.load(Ordering::Relaxed) {
-            REFUSED_IN_A_ROW
-        } else {
-            REFUSED_BEFORE_ANY_ACCEPTED
+        let none_accepted = !self.accepted_any.load(Ordering::Relaxed);
+        let limit = match none_accepted {
+            true => REFUSED_BEFORE_ANY_ACCEPTED,
+            false => REFUSED_IN_A_ROW,
         };
-        if in_a_row >= limit {
-            return stop(format!(
+        if self.dead_letter.is_some() && in_a_row >= limit {
+            self.stop.fire(Cause::Failed);
+            return Err(format!(
                 "{detail}: the webhook refused {in_a_row} logs in a row{}, which looks like a problem with the receiver or its settings rather than with these logs; stopped instead of filling the dead-letter file (log {} and the rest are kept for the next run)",
-                if limit == REFUSED_BEFORE_ANY_ACCEPTED {
+                if none_accepted {
                     " and has accepted none in this run"
                 } else {
                     ""
@@ -409,21 +375,31 @@ impl Shared {
                 item.log_id
             ));
         }
-        let webhook_id = self.webhook_id(std::slice::from_ref(item));
-        match file.append(item, &webhook_id, status, detail) {
-            Ok(()) => {
-                say::warn(format_args!(
-                    "log {} refused ({detail}); written to the dead-letter file",
-                    item.log_id
-                ));
-                Counters::add(&self.counters.dead_lettered, 1);
-                Ok(Fate::DeadLettered)
+        let id = self.webhook_id(std::slice::from_ref(item));
+        let what = format!("log {} refused ({detail})", item.log_id);
+        self.set_aside(what, |file| file.append(item, &id, status, detail))
+    }
+
+    /// The log `what` names, written to the dead-letter file by `write`; without a file, or
+    /// when it cannot be written, the run stops before it.
+    fn set_aside(
+        &self,
+        what: String,
+        write: impl FnOnce(&DeadLetter) -> std::io::Result<()>,
+    ) -> Result<Fate, String> {
+        let written = match &self.dead_letter {
+            None => Err(format!("set {DEAD_LETTER_FILE} to set such logs aside")),
+            Some(file) => {
+                write(file).map_err(|e| format!("writing the dead-letter file failed: {e}"))
             }
-            Err(e) => stop(format!(
-                "{detail} for log {}; and writing the dead-letter file failed: {e}",
-                item.log_id
-            )),
+        };
+        if let Err(e) = written {
+            self.stop.fire(Cause::Failed);
+            return Err(format!("{what}; {e}"));
         }
+        say::warn(format_args!("{what}; written to the dead-letter file"));
+        Counters::add(&self.counters.dead_lettered, 1);
+        Ok(Fate::DeadLettered)
     }
 
     fn webhook_id(&self, items: &[Matched]) -> String {
@@ -471,32 +447,21 @@ impl Shared {
             Counters::add(&self.counters.requests, 1);
             let request = self.request(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
             let reply = http::attempt(request, "POST", &self.cfg.shown_url(), WEBHOOK_URL.env);
-            let Reply {
-                status,
-                verdict,
-                retry_after,
-                resp,
-            } = match reply {
-                Ok(reply) => reply,
-                Err(failed) => {
-                    permit.release(Signal::Neutral, None);
-                    return match failed {
-                        Unanswered::Final(d) => {
-                            Attempt::Done(Sent::Failed(format!("webhook request {d}")))
-                        }
-                        Unanswered::Passing(d) => {
-                            self.failing.store(true, Ordering::Relaxed);
-                            Attempt::Again {
-                                why: format!("webhook request {d} (webhook-id {id})"),
-                                wait: None,
-                            }
-                        }
-                    };
+            let (status, verdict, retry_after, resp) = match reply {
+                Ok(r) => (r.status, r.verdict, r.retry_after, r.resp),
+                Err(Unanswered::Final(d)) => {
+                    return Attempt::Done(Sent::Failed(format!("webhook request {d}")));
+                }
+                Err(Unanswered::Passing(d)) => {
+                    self.failing.store(true, Ordering::Relaxed);
+                    let why = format!("webhook request {d} (webhook-id {id})");
+                    return Attempt::Again { why, wait: None };
                 }
             };
             let detail = self.detail(status, resp);
             // The receiver is up unless it asks for a retry; when it asks for less, fewer
-            // requests are in flight, and when it said for how long, every worker waits.
+            // requests are in flight, and when it said for how long, every worker waits. A
+            // permit dropped says nothing about the load.
             self.failing
                 .store(matches!(verdict, Verdict::Retry { .. }), Ordering::Relaxed);
             match verdict {
@@ -505,7 +470,7 @@ impl Shared {
                     Signal::Throttled,
                     retry_after.map(|asked| asked.min(retry::MAX_RETRY_AFTER)),
                 ),
-                _ => permit.release(Signal::Neutral, None),
+                _ => {}
             }
             Attempt::Done(match verdict {
                 Verdict::Delivered => Sent::Delivered { status },
@@ -514,11 +479,8 @@ impl Shared {
                     Sent::Failed(format!("{detail}; {}", advice(status)))
                 }
                 Verdict::Retry { .. } => {
-                    let why = format!("{detail} (webhook-id {id})");
-                    return Attempt::Again {
-                        why,
-                        wait: retry_after,
-                    };
+                    let (why, wait) = (format!("{detail} (webhook-id {id})"), retry_after);
+                    return Attempt::Again { why, wait };
                 }
             })
         });
