@@ -31,24 +31,18 @@ pub fn install() {
             .name("signals".into())
             .spawn(move || {
                 for sig in signals.forever() {
-                    let heard = RUNS
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .heard(sig);
-                    match heard {
-                        Heard::Again => {
-                            crate::say::error(format_args!(
-                                "second {}: exiting now (the state file is safe)",
-                                name(sig)
-                            ));
-                            std::process::exit(128 + sig);
-                        }
-                        Heard::First => crate::say::warn(format_args!(
-                            "{} received: stopping (requests in flight get {} s; send it again to exit at once)",
-                            name(sig),
-                            GRACE.as_secs()
-                        )),
+                    if !RUNS.lock().unwrap_or_else(PoisonError::into_inner).first(sig) {
+                        crate::say::error(format_args!(
+                            "second {}: exiting now (the state file is safe)",
+                            name(sig)
+                        ));
+                        std::process::exit(128 + sig);
                     }
+                    crate::say::warn(format_args!(
+                        "{} received: stopping (requests in flight get {} s; send it again to exit at once)",
+                        name(sig),
+                        GRACE.as_secs()
+                    ));
                 }
             })
             .expect("starting the signal thread");
@@ -81,15 +75,6 @@ impl Drop for Watch {
     }
 }
 
-/// What a signal is to the runs.
-#[derive(Debug, PartialEq, Eq)]
-enum Heard {
-    /// The first: the runs stop, with the grace.
-    First,
-    /// Another after it: exit at once.
-    Again,
-}
-
 /// The runs under way, and a signal that came while there were none.
 struct Runs {
     watched: Vec<Watched>,
@@ -111,22 +96,21 @@ impl Runs {
         }
     }
 
-    fn heard(&mut self, sig: i32) -> Heard {
+    /// Whether `sig` is the first signal (the runs stop, with the grace); after it, the
+    /// process exits at once.
+    fn first(&mut self, sig: i32) -> bool {
         if self.watched.is_empty() {
-            return match self.early.replace(sig) {
-                Some(_) => Heard::Again,
-                None => Heard::First,
-            };
+            return self.early.replace(sig).is_none();
         }
         if self.watched.iter().any(|w| w.signalled) {
-            return Heard::Again;
+            return false;
         }
         for w in &mut self.watched {
             w.signalled = true;
             w.stop.interrupt(sig, GRACE);
             (w.tell)(());
         }
-        Heard::First
+        true
     }
 
     fn watch(&mut self, id: u64, stop: Arc<Stop>, tell: Tell<()>) {
@@ -184,12 +168,12 @@ mod tests {
         let (a, b) = (token(), token());
         runs.watch(1, Arc::clone(&a), Arc::new(|()| true));
         runs.watch(2, Arc::clone(&b), Arc::new(|()| true));
-        assert_eq!(runs.heard(15), Heard::First);
+        assert!(runs.first(15));
         for stop in [&a, &b] {
             assert_eq!(stop.cause(), Some(Cause::Signal(15)));
             assert!(stop.remaining() <= GRACE);
         }
-        assert_eq!(runs.heard(2), Heard::Again);
+        assert!(!runs.first(2));
     }
 
     #[test]
@@ -197,27 +181,27 @@ mod tests {
         let mut runs = Runs::new();
         let first = token();
         runs.watch(1, Arc::clone(&first), Arc::new(|()| true));
-        assert_eq!(runs.heard(15), Heard::First);
+        assert!(runs.first(15));
         runs.unwatch(1);
 
         let next = token();
         runs.watch(2, Arc::clone(&next), Arc::new(|()| true));
         assert_eq!(next.cause(), None, "the next run in the process goes on");
-        assert_eq!(runs.heard(2), Heard::First, "its first signal is a first");
+        assert!(runs.first(2), "its first signal is a first");
         assert_eq!(next.cause(), Some(Cause::Signal(2)));
     }
 
     #[test]
     fn a_signal_before_the_run_starts_stops_it_at_once() {
         let mut runs = Runs::new();
-        assert_eq!(runs.heard(15), Heard::First);
+        assert!(runs.first(15));
         let stop = token();
         runs.watch(1, Arc::clone(&stop), Arc::new(|()| true));
         assert_eq!(stop.cause(), Some(Cause::Signal(15)));
-        assert_eq!(runs.heard(15), Heard::Again);
+        assert!(!runs.first(15));
 
         let mut runs = Runs::new();
-        assert_eq!(runs.heard(15), Heard::First);
-        assert_eq!(runs.heard(15), Heard::Again);
+        assert!(runs.first(15));
+        assert!(!runs.first(15));
     }
 }

@@ -66,11 +66,6 @@ struct State {
 }
 
 impl State {
-    /// The cause, counting a deadline that has passed.
-    fn cause(&self, now: Instant) -> Option<Cause> {
-        self.cause.max(self.past(now))
-    }
-
     /// The weightiest cause that stops `part` (a passed deadline stops every part).
     fn stopping(&self, now: Instant, part: Part) -> Option<Cause> {
         self.cause.filter(|c| c.stops(part)).max(self.past(now))
@@ -96,8 +91,7 @@ impl Stop {
         stop
     }
 
-    // A thread that panicked holding the lock must not stop the others: the state is plain
-    // values, used as they are.
+    // A thread that panicked holding the lock must not stop the others.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -155,7 +149,8 @@ impl Stop {
 
     /// Why the token fired, counting a deadline that has passed; `None` while the run goes on.
     pub fn cause(&self) -> Option<Cause> {
-        self.lock().cause(Instant::now())
+        let s = self.lock();
+        s.cause.max(s.past(Instant::now()))
     }
 
     /// The signal that stopped the run, if one did.
@@ -211,14 +206,10 @@ pub fn receive<M>(rx: &Receiver<M>, until: Option<Instant>) -> Option<M> {
 
 /// What a thread that panicked said, for the message that names it.
 pub fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
-    match (
-        payload.downcast_ref::<&str>(),
-        payload.downcast_ref::<String>(),
-    ) {
-        (Some(s), _) => s.to_string(),
-        (_, Some(s)) => s.clone(),
-        _ => "no message".into(),
-    }
+    let text = payload.downcast_ref::<&str>().copied();
+    (text.or(payload.downcast_ref::<String>().map(String::as_str)))
+        .unwrap_or("no message")
+        .to_string()
 }
 
 #[cfg(test)]

@@ -198,33 +198,26 @@ fn send_ping(
     };
     let body = bytes::Bytes::from(truncate(secret::scrub(&body), MAX_PING_BODY));
     let body = ("text/plain; charset=utf-8", body);
-    let sent = post::post(
+    let failed = match post::post(
         http,
         url.as_str(),
         body,
         (stop, part),
         &shown,
         url_setting.env,
-    );
-    match sent {
-        Ok(_) => {}
-        Err(Failure::Answered { status, .. }) => say::warn(format_args!(
-            "the ping to {shown} was answered {status}; the run is not affected"
-        )),
-        Err(Failure::Unreached(why)) => say::warn(format_args!(
-            "the ping to {shown} failed ({why}); the run is not affected"
-        )),
-    }
+    ) {
+        Ok(_) => return,
+        Err(Failure::Answered { status, .. }) => format!("was answered {status}"),
+        Err(Failure::Unreached(why)) => format!("failed ({why})"),
+    };
+    say::warn(format_args!(
+        "the ping to {shown} {failed}; the run is not affected"
+    ));
 }
 
 fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
+    let end = (0..=max).rev().find(|&i| text.is_char_boundary(i));
+    text.truncate(end.unwrap_or(0));
     text
 }
 
