@@ -14,6 +14,7 @@ use crate::outcome::Outcome;
 use crate::report::metrics;
 use crate::report::{self, end_line, traffic};
 use crate::say::{self, Counters, count};
+use crate::settings::{DEAD_LETTER_FILE, METRICS_FILE};
 use crate::signal;
 use crate::sink::dead_letter::{self, Key, dead_letter_record, is_mine};
 use crate::sink::encode::Matched;
@@ -25,7 +26,6 @@ use anyhow::Result;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -185,45 +185,39 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let Some(given) = cfg.dead_letter.as_deref() else {
         return Err(exit::settings(format!(
             "redeliver needs {}: the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
-            crate::settings::DEAD_LETTER_FILE.label()
+            DEAD_LETTER_FILE.label()
         )));
     };
     // The run's lock keeps two redeliveries of one tenant apart. A dry run changes nothing,
     // so it needs none.
     let state_file = state::resolve(&cfg.state_file)?;
-    let _lock = match dry_run {
-        true => None,
-        false => Some(state::lock(&state_file)?),
-    };
+    let _lock = (!dry_run).then(|| state::lock(&state_file)).transpose()?;
     // A link is followed, so the rename replaces the file it points to, not the link.
     let path = state::resolve(given)?;
     let me = cfg.tenant();
     let (text, marked) = read(&path, !dry_run)?;
     let mut entries = parse(&text, cfg.webhook.send_as_batch, &me);
     entries.retain(|e| !matches!(e, Entry::Record(r) if marked.contains(&r.key())));
+    let file = format!("{DEAD_LETTER_FILE} {}", path.display());
     for entry in &entries {
-        let file = format_args!("{} {}", crate::settings::DEAD_LETTER_FILE, path.display());
-        match entry {
-            Entry::Unreadable {
-                number,
-                unsent: Some((id, why)),
-            } => say::warn(format_args!(
+        let Entry::Unreadable { number, unsent } = entry else {
+            continue;
+        };
+        say::warn(match unsent {
+            Some((id, why)) => format!(
                 "{file} line {number}: log {id} was never sent ({why}); it is kept for a person, who can fetch it from Auth0 by its id"
-            )),
-            Entry::Unreadable { number, .. } => say::warn(format_args!(
-                "{file} line {number} is not a dead-letter record; it is kept as it is"
-            )),
-            Entry::Record(_) => {}
-        }
+            ),
+            None => {
+                format!("{file} line {number} is not a dead-letter record; it is kept as it is")
+            }
+        });
     }
     let untagged_kept = records(&entries)
         .filter(|r| r.tenant.is_none() && !r.mine)
         .count();
     if untagged_kept > 0 {
         say::warn(format_args!(
-            "{} {}: {} written by an older version name no tenant, and the file also holds other tenants' records, so they are kept, not sent; add \"tenant\":\"{me}\" to those of this tenant",
-            crate::settings::DEAD_LETTER_FILE,
-            path.display(),
+            "{file}: {} written by an older version name no tenant, and the file also holds other tenants' records, so they are kept, not sent; add \"tenant\":\"{me}\" to those of this tenant",
             count(untagged_kept as u64, "record", "records"),
         ));
     }
@@ -233,7 +227,9 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let started = Instant::now();
 
     if dry_run {
-        print_items(&entries)?;
+        // Each item that would be sent, one a line.
+        let items = mine(&entries).flat_map(|r| r.item.iter().chain(b"\n"));
+        say::out_bytes(&items.copied().collect::<Vec<u8>>())?;
         report::summary(
             format!(
                 "dry run: would redeliver {} from {}{}, nothing sent",
@@ -273,12 +269,9 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     if let Some(e) = &error {
         say::error(e);
     }
+    let (requests, retries) = (&counters.requests, &counters.retries);
+    let mut facts = traffic(Counters::get(requests), Counters::get(retries)).to_vec();
     let refused = Counters::get(&counters.dead_lettered);
-    let mut facts = traffic(
-        Counters::get(&counters.requests),
-        Counters::get(&counters.retries),
-    )
-    .to_vec();
     if refused > 0 {
         facts.push(format!("{refused} refused again"));
     }
@@ -302,19 +295,16 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
         outcome,
     );
     // The dead-letter gauge follows the file; the rest of the metrics are the last run's.
-    if cfg.monitor.metrics_file.is_some() {
+    if let Some(file) = cfg.monitor.metrics_file.as_deref() {
         match State::load(&state_file) {
             Ok(state) => metrics::write(
-                cfg.monitor.metrics_file.as_deref(),
+                Some(file),
                 cfg.auth0.base_url.host_str().unwrap_or_default(),
                 (cfg.dead_letter.as_deref(), &me),
                 Some(&state),
                 None,
             ),
-            Err(e) => say::warn(format_args!(
-                "{} not updated: {e:#}",
-                crate::settings::METRICS_FILE
-            )),
+            Err(e) => say::warn(format_args!("{METRICS_FILE} not updated: {e:#}")),
         }
     }
     Ok(outcome)
@@ -323,10 +313,8 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
 /// The file's bytes, and the records an earlier redelivery killed before its rewrite marked
 /// accepted; under its lock (`locked`), so a record being appended is read whole.
 fn read(path: &Path, locked: bool) -> Result<(Vec<u8>, HashSet<Key>)> {
-    let named = |what: String| {
-        let file = crate::settings::DEAD_LETTER_FILE;
-        exit::settings(format!("{file} {}: {what}", path.display()))
-    };
+    let named =
+        |what: String| exit::settings(format!("{DEAD_LETTER_FILE} {}: {what}", path.display()));
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
         Ok(m) => {
@@ -379,19 +367,6 @@ fn kept_notes(unreadable: u64, others: u64) -> Vec<String> {
     notes
 }
 
-/// `--dry-run`: each item that would be sent, one a line on stdout.
-fn print_items(entries: &[Entry]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    let written = mine(entries)
-        .try_for_each(|r| out.write_all(&r.item).and_then(|_| out.write_all(b"\n")))
-        .and_then(|_| out.flush());
-    match written {
-        // The reader left (`| head`): nothing more is wanted.
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
-}
-
 /// Sends the records in the file's order, one request each, until the end, a failure (an
 /// answer about the endpoint or the credentials, MAX_RUN_TIME) or a signal. The error that
 /// stopped it, if any.
@@ -438,8 +413,7 @@ fn send_all(
                     r.log_id
                 ));
                 Counters::add(&counters.dead_lettered, 1);
-                // A record without a tenant that this redelivery took as its own is now
-                // labelled as such. The item was read from the file as JSON: its record
+                // Labelled with this tenant if it had none. Its item was read as JSON: this
                 // cannot fail.
                 if let Ok(line) = dead_letter_record(
                     &r.log_id,
@@ -508,8 +482,7 @@ fn send_apart(
 /// run creates it: a crash leaves the old file or the new one.
 fn replace(path: &Path, entries: &[Entry]) -> Result<()> {
     let failed = |what: String, e: std::io::Error| {
-        let file = crate::settings::DEAD_LETTER_FILE;
-        anyhow::anyhow!("{file} {}: {what} ({e})", path.display())
+        anyhow::anyhow!("{DEAD_LETTER_FILE} {}: {what} ({e})", path.display())
     };
     let lock = dead_letter::lock_path(path);
     let _lock = dead_letter::lock(path)
@@ -521,7 +494,7 @@ fn replace(path: &Path, entries: &[Entry]) -> Result<()> {
     crate::state::replace_file(
         path,
         &rewrite(&current, entries, &marked),
-        crate::settings::DEAD_LETTER_FILE.env,
+        DEAD_LETTER_FILE.env,
         None,
     )?;
     // Marks left behind would only remove again records of logs the receiver accepted.
