@@ -44,9 +44,8 @@ fn emit(line: String) {
     }
 }
 
-/// Writes a line of the run's account (a log line, the summary). Nobody reading it (`| head`
-/// left, `2>/dev/full`) is no reason to stop, let alone to panic as `eprintln!` does: the run
-/// still saves its state and records its history, so the error is ignored.
+/// Writes a line of the run's account. Nobody reading it (`| head` left, `2>/dev/full`) is no
+/// reason to stop, let alone to panic as `eprintln!` does: the error is ignored.
 fn write_line(out: &mut impl Write, line: &str) {
     let _ = writeln!(out, "{line}").and_then(|_| out.flush());
 }
@@ -72,35 +71,33 @@ pub fn error(msg: impl Display) {
     emit(format!("error: {msg}"));
 }
 
-pub fn warn(msg: impl Display) {
-    if enabled(NORMAL) {
-        emit(format!("warning: {msg}"));
+fn at(level: i8, msg: impl Display) {
+    if enabled(level) {
+        emit(msg.to_string());
     }
 }
 
+pub fn warn(msg: impl Display) {
+    at(NORMAL, format_args!("warning: {msg}"));
+}
+
 pub fn info(msg: impl Display) {
-    if enabled(NORMAL) {
-        emit(msg.to_string());
-    }
+    at(NORMAL, msg);
 }
 
 /// A line on stderr at every level, `-q` included: the summary of a run that set logs aside.
 pub fn always(msg: impl Display) {
-    emit(msg.to_string());
+    at(QUIET, msg);
 }
 
 /// `-v`: each request.
 pub fn verbose(msg: impl Display) {
-    if enabled(VERBOSE) {
-        emit(msg.to_string());
-    }
+    at(VERBOSE, msg);
 }
 
 /// `-vv`: everything.
 pub fn debug(msg: impl Display) {
-    if enabled(DEBUG) {
-        emit(msg.to_string());
-    }
+    at(DEBUG, msg);
 }
 
 /// One request's line for `-v`: method, URL without secrets, status, time.
@@ -172,10 +169,8 @@ pub fn reading_line(
     Some(format!("reached {at} with {cursors}{eta}"))
 }
 
-/// Shows a live line on stderr while the run lasts, if stderr is a terminal and not `-q`.
-/// Cron, pipes and files get no escape codes and no carriage returns. The line is drawn from
-/// the counters on the display's own tick, so counting takes no lock; `reached` tells how far
-/// reading has come: the stored time of the oldest log not yet read, and the cursors reading.
+/// A live line on stderr while the run lasts, if stderr is a terminal and not `-q`, drawn from
+/// the counters on its own tick; `reached`: the oldest log not yet read, and the cursors reading.
 pub struct Progress;
 
 impl Progress {

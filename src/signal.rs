@@ -49,16 +49,14 @@ pub fn install() {
     });
 }
 
-/// A run's token, fired by the signals that come while it lives (and by one that came before
-/// any run started, while the settings were read). Dropped at the run's end, so a signal
-/// meant for one run never stops the next in the same process.
+/// A run watched for signals (and for one that came while the settings were read); dropped at
+/// its end, so a signal meant for one run never stops the next in the same process.
 #[must_use = "the run is watched only while this lives"]
 pub struct Watch {
     id: u64,
 }
 
-/// Watches `stop`'s run for signals until the [`Watch`] is dropped: a signal fires the token,
-/// then `tell`s the run, whose loop wakes to see it.
+/// Watches `stop`'s run until the [`Watch`] is dropped: a signal fires it, then `tell`s the run.
 pub fn watch(stop: &Arc<Stop>, tell: Tell<()>) -> Watch {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     RUNS.lock()
@@ -132,10 +130,8 @@ impl Runs {
     }
 }
 
-/// A file-size limit (`ulimit -f`, RLIMIT_FSIZE) kills a process that writes past it with
-/// SIGXFSZ, mid-record and before any summary. Caught (by a handler that only sets a flag no one
-/// reads), the write fails with EFBIG instead, and the run takes its documented path for a write
-/// that fails: it stops, cuts a torn record back, saves the state where it can, and reports.
+/// A file-size limit (`ulimit -f`) kills a process that writes past it with SIGXFSZ, mid-record.
+/// Caught, the write fails with EFBIG instead, and the run takes its path for a failed write.
 pub fn ignore_file_size_limit() {
     #[cfg(unix)]
     let unread = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -11,20 +11,16 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Why a run stops, the least weighty first: a token keeps the weightiest cause it was fired
-/// with, so a signal is never hidden by the failure it caused, nor the end of reading by
-/// anything.
+/// with, so a signal is never hidden by the failure it caused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cause {
-    /// Reading is over (all read, MAX_RUN_TIME near, a fetch failed, a dry run's reader left):
-    /// only the source stops; what was read is still delivered.
+    /// Reading is over (all read, MAX_RUN_TIME near, a fetch failed): what was read is sent.
     Read,
     /// The deadline passed: nothing more is started or waited for.
     Deadline,
-    /// A delivery failed for good: nothing more is started, as the checkpoint cannot pass the
-    /// failed log anyway.
+    /// A delivery failed for good: nothing more is started.
     Failed,
-    /// SIGTERM or SIGINT (its number): nothing more is started, and what is under way has
-    /// until the deadline, which the signal brought forward to the end of its grace.
+    /// SIGTERM or SIGINT: nothing more is started; what is under way has until its grace ends.
     Signal(i32),
 }
 
@@ -33,16 +29,14 @@ pub enum Cause {
 pub enum Part {
     /// The source: stops for every cause.
     Reading,
-    /// Deliveries, and reports sent while the run goes on: go on after [`Cause::Read`], to
-    /// deliver what was read.
+    /// Deliveries, and reports sent while the run goes on: not stopped by [`Cause::Read`].
     Sending,
     /// The reports of the run's end (Slack, the end ping): stopped only by the deadline, so a
-    /// run that failed or was interrupted still tells, within its time.
+    /// failed or interrupted run still tells.
     Reporting,
 }
 
 impl Cause {
-    /// Whether this cause stops `part`.
     pub fn stops(self, part: Part) -> bool {
         match part {
             Part::Reading => true,
@@ -96,7 +90,7 @@ impl Stop {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Changes the state under the lock; when it changed, wakes every sleep on the token.
+    /// Changes the state; when it changed, wakes every sleep on the token.
     fn change(&self, f: impl FnOnce(&mut State) -> bool) {
         if f(&mut self.lock()) {
             self.changed.notify_all();
@@ -134,7 +128,6 @@ impl Stop {
         });
     }
 
-    /// The deadline, if there is one.
     pub fn deadline(&self) -> Option<Instant> {
         self.lock().deadline
     }
@@ -189,8 +182,8 @@ impl Stop {
     }
 }
 
-/// How a thread tells the run what happened: a message into the run's one channel, which the
-/// run reads ([`receive`]). False when the run no longer listens.
+/// How a thread tells the run what happened, into the run's one channel; false when the run no
+/// longer listens.
 pub type Tell<T> = Arc<dyn Fn(T) -> bool + Send + Sync>;
 
 /// The next message of a run's channel, waiting for it until `until` (`None`: as long as it

@@ -60,18 +60,12 @@ pub fn ping_url(base: &str, ping: Ping, rid: &str) -> Option<Url> {
 
 /// A random UUID (version 4), as healthchecks.io takes for `rid`.
 fn run_id() -> String {
-    let mut b: [u8; 16] = fastrand::u128(..).to_be_bytes();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    // The version (4) and the variant (RFC 4122) in their bits.
+    let n = fastrand::u128(..) & !(0xf << 76 | 0x3 << 62) | (0x4 << 76 | 0x2 << 62);
+    let hex = format!("{n:032x}");
+    [0..8, 8..12, 12..16, 16..20, 20..32]
+        .map(|r| &hex[r])
+        .join("-")
 }
 
 /// Watches one real run (never a dry run) from its start to its end.
@@ -86,13 +80,10 @@ pub struct Monitor<'a> {
     http: Option<Client>,
     started: Instant,
     rid: String,
-    /// The run's token: a signal ends the wait for `/start`, the deadline the end ping's retries.
     stop: Arc<Stop>,
 }
 
 impl<'a> Monitor<'a> {
-    /// `tenant` as the state and the dead-letter records name it, `host` its host,
-    /// `dead_letter` DEAD_LETTER_FILE; `http` builds the pings' client; `stop` is the run's.
     pub fn new(
         cfg: &'a MonitorConfig,
         http: &ClientConfig,
@@ -117,10 +108,8 @@ impl<'a> Monitor<'a> {
         }
     }
 
-    /// Pings `/start`, on a thread of its own: the run holds the lock and begins. Whether
-    /// there is a ping; `pinged` is told when it was answered or given up, so the run waits for
-    /// it on its channel, which a signal ends (a monitor that hangs must not keep a run that
-    /// was asked to stop from ending).
+    /// Pings `/start` on a thread of its own; whether there is a ping. `pinged` is told when it
+    /// was answered or given up: the run waits for it on its channel, which a signal ends.
     pub fn started(&self, pinged: Tell<()>) -> bool {
         let (Some(http), Some(base)) = (self.http.clone(), self.cfg.healthcheck.clone()) else {
             return false;
@@ -150,9 +139,8 @@ impl<'a> Monitor<'a> {
         self.write_metrics(Some(state), None);
     }
 
-    /// A run that ended before its summary; `state` as it read it, if it got so far. One that
-    /// found the lock held reports nothing: it did not start, and the run holding the lock
-    /// reports its own end.
+    /// A run that ended before its summary; `state` as it read it. One that found the lock held
+    /// reports nothing: the run holding the lock reports its own end.
     pub fn ended_early(&self, err: &anyhow::Error, state: Option<&State>) {
         let outcome = Outcome::of_error(err);
         if outcome == Outcome::Locked {

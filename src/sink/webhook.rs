@@ -99,9 +99,8 @@ impl WebhookConfig {
         self.show(&self.url)
     }
 
-    /// A URL on the webhook's side (the webhook's own, a redirect's `Location`) as messages show
-    /// it: without user info and query values, or, when WEBHOOK_URL_FILE made the URL a secret,
-    /// only `scheme://host[:port]` (a path may hold the token, and a redirect may repeat it).
+    /// A URL on the webhook's side (its own, a redirect's) as messages show it: redacted, or only
+    /// `scheme://host[:port]` when WEBHOOK_URL_FILE made it a secret (its path may hold a token).
     pub fn show(&self, url: &Url) -> String {
         if self.url_is_secret {
             url.origin().ascii_serialization()
@@ -188,8 +187,7 @@ impl Deliverer {
         })
     }
 
-    /// Queues one request's logs on the pool; its [`Done`] is told to the run, which hands it
-    /// back with [`Deliverer::ended`].
+    /// Queues one request's logs; its [`Done`] is told to the run, which calls [`Self::ended`].
     pub fn submit(&mut self, items: Vec<Matched>) {
         self.in_flight += 1;
         let (shared, tell) = (Arc::clone(&self.shared), Arc::clone(&self.tell));
@@ -219,18 +217,15 @@ impl Deliverer {
         });
     }
 
-    /// The run received a request's end.
     pub fn ended(&mut self) {
         self.in_flight -= 1;
     }
 
-    /// Requests queued or running.
     pub fn in_flight(&self) -> usize {
         self.in_flight
     }
 
-    /// Whether more requests should be queued now: enough to keep every worker busy while
-    /// the next request is being filled, and no more (memory stays flat).
+    /// Whether more requests should be queued now (see [`room`]).
     pub fn has_room(&self) -> bool {
         room(
             self.in_flight,
@@ -253,8 +248,8 @@ impl Deliverer {
     }
 }
 
-/// Enough requests to keep every worker busy while the next is filled; none more while the
-/// receiver is failing (those in flight are being retried).
+/// Enough requests to keep every worker busy while the next is filled, and no more (memory
+/// stays flat); none more while the receiver is failing (those in flight are being retried).
 fn room(in_flight: usize, concurrency: usize, failing: bool) -> bool {
     match failing {
         true => in_flight == 0,
@@ -493,7 +488,6 @@ impl Shared {
         }
     }
 
-    /// One POST, that may take at most `timeout`.
     fn request(
         &self,
         id: &str,
@@ -529,9 +523,8 @@ impl Shared {
         req.body(wire.clone())
     }
 
-    /// An answer as messages quote it: its status, the start of its body, and where a redirect
-    /// pointed. Only the start is read (an endless body must not fill the memory); a short
-    /// answer is read to its end, so the connection is kept for the next request.
+    /// An answer as messages quote it: its status, the start of its body (an endless body must
+    /// not fill the memory), and where a redirect pointed.
     fn detail(&self, status: u16, resp: Response) -> String {
         let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
         let location = location.map(|l| match self.cfg.url.join(l) {
