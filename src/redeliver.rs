@@ -68,9 +68,7 @@ enum Fate {
 #[derive(Deserialize)]
 struct Fields<'a> {
     log_id: String,
-    #[serde(default)]
     tenant: Option<String>,
-    #[serde(default)]
     webhook_id: Option<String>,
     #[serde(borrow)]
     item: &'a RawValue,

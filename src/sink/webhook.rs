@@ -120,7 +120,7 @@ pub const REFUSED_IN_A_ROW: u32 = 10;
 const ANSWER_PREFIX: usize = 4096;
 
 /// How one request's logs ended, in the order they were given.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Done {
     pub fates: Vec<(Ticket, Fate)>,
     /// Why some are still pending.
@@ -196,10 +196,7 @@ impl Deliverer {
             let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 #[cfg(debug_assertions)]
                 crate::settings::fault("worker");
-                let mut done = Done {
-                    fates: Vec::with_capacity(items.len()),
-                    error: None,
-                };
+                let mut done = Done::default();
                 shared.deliver(&items, &mut done);
                 done
             }))
@@ -305,20 +302,16 @@ impl Shared {
 
     /// Sends `items` as one request; a refused batch is split in two and each half sent.
     fn deliver(&self, items: &[Matched], done: &mut Done) {
-        let pending = |done: &mut Done| {
-            done.fates
-                .extend(items.iter().map(|m| (m.seq, Fate::Pending)))
-        };
+        let all = |done: &mut Done, fate| done.fates.extend(items.iter().map(|m| (m.seq, fate)));
         if self.stop.stopped(Part::Sending).is_some() {
-            return pending(done);
+            return all(done, Fate::Pending);
         }
         match self.send_as(&self.webhook_id(items), items, None) {
             Sent::Delivered { .. } => {
                 self.accepted_any.store(true, Ordering::Relaxed);
                 self.refused_in_a_row.store(0, Ordering::Relaxed);
                 Counters::add(&self.counters.delivered, items.len() as u64);
-                done.fates
-                    .extend(items.iter().map(|m| (m.seq, Fate::Delivered)));
+                all(done, Fate::Delivered);
             }
             Sent::Refused { .. } if items.len() > 1 => {
                 say::verbose(format_args!(
@@ -331,11 +324,11 @@ impl Shared {
             }
             Sent::Refused { status, detail } => {
                 let fate = self.set_aside_refused(&items[0], status, &detail);
-                if let Err(e) = &fate {
-                    done.error.get_or_insert_with(|| e.clone());
-                }
-                done.fates
-                    .push((items[0].seq, fate.unwrap_or(Fate::Pending)));
+                let fate = fate.unwrap_or_else(|e| {
+                    done.error.get_or_insert(e);
+                    Fate::Pending
+                });
+                all(done, fate);
             }
             Sent::Failed(e) => {
                 self.stop.fire(Cause::Failed);
@@ -344,7 +337,7 @@ impl Shared {
                 if self.stop.signal().is_none() {
                     done.error.get_or_insert(e);
                 }
-                pending(done);
+                all(done, Fate::Pending);
             }
         }
     }
