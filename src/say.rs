@@ -21,12 +21,8 @@ pub const VERBOSE: i8 = 1;
 pub const DEBUG: i8 = 2;
 
 pub fn set_level(verbose: u8, quiet: bool) {
-    let level = if quiet {
-        QUIET
-    } else {
-        (verbose as i8).min(DEBUG)
-    };
-    LEVEL.store(level, Ordering::Relaxed);
+    let level = (verbose as i8).min(DEBUG);
+    LEVEL.store(if quiet { QUIET } else { level }, Ordering::Relaxed);
 }
 
 pub fn enabled(level: i8) -> bool {
@@ -34,8 +30,7 @@ pub fn enabled(level: i8) -> bool {
 }
 
 fn emit(line: String) {
-    // The last line of defence: whatever a message quotes, no secret the process holds is
-    // printed.
+    // The last line of defence: no secret the process holds is printed, whatever is quoted.
     let line = crate::secret::scrub(&line);
     // A log line must not tear the progress display.
     match BAR.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
@@ -148,25 +143,18 @@ pub fn reading_line(
     let reached = reached?;
     let at = humantime::format_rfc3339_seconds(reached);
     let cursors = count(cursors as u64, "cursor", "cursors");
-    let gone = reached
-        .duration_since(first?)
-        .unwrap_or_default()
-        .as_secs_f64();
-    let left = now
-        .duration_since(reached)
-        .unwrap_or_default()
-        .as_secs_f64();
-    let eta = match gone > 0.0 && elapsed.as_secs_f64() > 1.0 {
-        true => {
-            let secs = left / (gone / elapsed.as_secs_f64());
-            format!(
-                ", caught up in about {}",
-                humantime::format_duration(Duration::from_secs(secs.min(1e7) as u64))
-            )
-        }
-        false => String::new(),
-    };
-    Some(format!("reached {at} with {cursors}{eta}"))
+    let secs = |a: SystemTime, b| a.duration_since(b).unwrap_or_default().as_secs_f64();
+    let (gone, left, took) = (
+        secs(reached, first?),
+        secs(now, reached),
+        elapsed.as_secs_f64(),
+    );
+    let mut line = format!("reached {at} with {cursors}");
+    if gone > 0.0 && took > 1.0 {
+        let eta = Duration::from_secs((left / (gone / took)).min(1e7) as u64);
+        line += &format!(", caught up in about {}", humantime::format_duration(eta));
+    }
+    Some(line)
 }
 
 /// A live line on stderr while the run lasts, if stderr is a terminal and not `-q`, drawn from

@@ -134,10 +134,8 @@ impl Stop {
 
     /// Time left until the deadline: zero once passed, `Duration::MAX` without one.
     pub fn remaining(&self) -> Duration {
-        match self.deadline() {
-            Some(d) => d.saturating_duration_since(Instant::now()),
-            None => Duration::MAX,
-        }
+        let left = |d: Instant| d.saturating_duration_since(Instant::now());
+        self.deadline().map_or(Duration::MAX, left)
     }
 
     /// Why the token fired, counting a deadline that has passed; `None` while the run goes on.
@@ -189,12 +187,11 @@ pub type Tell<T> = Arc<dyn Fn(T) -> bool + Send + Sync>;
 /// The next message of a run's channel, waiting for it until `until` (`None`: as long as it
 /// takes); `None` at `until`, or when no thread may send any more.
 pub fn receive<M>(rx: &Receiver<M>, until: Option<Instant>) -> Option<M> {
-    match until {
-        None => rx.recv().ok(),
-        Some(until) => rx
-            .recv_timeout(until.saturating_duration_since(Instant::now()))
-            .ok(),
-    }
+    // Without a time, `Duration::MAX` waits as long as it takes.
+    let wait = until.map_or(Duration::MAX, |u| {
+        u.saturating_duration_since(Instant::now())
+    });
+    rx.recv_timeout(wait).ok()
 }
 
 /// What a thread that panicked said, for the message that names it.

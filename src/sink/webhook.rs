@@ -524,10 +524,9 @@ impl Shared {
             Ok(u) => format!(" (redirecting to {})", self.cfg.show(&u)),
             Err(_) => " (redirecting to an address that is not a URL)".to_string(),
         });
-        let text = scrub(&read_prefix(resp, ANSWER_PREFIX));
+        let text = snippet(&scrub(&read_prefix(resp, ANSWER_PREFIX)));
         format!(
-            "webhook answered {status}: {}{}",
-            snippet(&text),
+            "webhook answered {status}: {text}{}",
             location.unwrap_or_default()
         )
     }
