@@ -55,41 +55,20 @@ pub struct WebhookConfig {
 }
 
 /// By hand, for the URL: it may hold a password or a token in its query (`check -vv` prints
-/// this). Every field is named in the pattern, so a new one cannot be left out.
+/// this). The pattern names every field, so a new one cannot be left out.
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let WebhookConfig {
-            url: _,
-            url_is_secret,
-            authorization,
-            send_as_batch,
-            concurrency,
-            connect_timeout,
-            timeout,
-            format,
-            shape,
-            gzip,
-            headers,
-            max_body_bytes,
-            signing,
-            content_type,
-        } = self;
-        f.debug_struct("WebhookConfig")
-            .field("url", &self.shown_url())
-            .field("url_is_secret", url_is_secret)
-            .field("authorization", authorization)
-            .field("send_as_batch", send_as_batch)
-            .field("concurrency", concurrency)
-            .field("connect_timeout", connect_timeout)
-            .field("timeout", timeout)
-            .field("format", format)
-            .field("shape", shape)
-            .field("gzip", gzip)
-            .field("headers", headers)
-            .field("max_body_bytes", max_body_bytes)
-            .field("signing", signing)
-            .field("content_type", content_type)
-            .finish()
+        macro_rules! fields {
+            ($($name:ident),*) => {{
+                let WebhookConfig { url: _, $($name),* } = self;
+                let mut out = f.debug_struct("WebhookConfig");
+                out.field("url", &self.shown_url());
+                $(out.field(stringify!($name), $name);)*
+                out.finish()
+            }};
+        }
+        fields! { url_is_secret, authorization, send_as_batch, concurrency, connect_timeout,
+        timeout, format, shape, gzip, headers, max_body_bytes, signing, content_type }
     }
 }
 
