@@ -313,6 +313,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
 fn read(path: &Path, locked: bool) -> Result<(Vec<u8>, HashSet<Key>)> {
     let named =
         |what: String| exit::settings(format!("{DEAD_LETTER_FILE} {}: {what}", path.display()));
+    let failed = |what: String| move |e: std::io::Error| named(format!("{what} ({e})"));
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
         Ok(m) => {
@@ -327,21 +328,16 @@ fn read(path: &Path, locked: bool) -> Result<(Vec<u8>, HashSet<Key>)> {
                     .into(),
             ));
         }
-        Err(e) => return Err(named(format!("cannot read it ({e})"))),
+        Err(e) => return Err(failed("cannot read it".into())(e)),
     }
     let lock_path = dead_letter::lock_path(path);
-    let _lock = (locked.then(|| dead_letter::lock(path)).transpose()).map_err(|e| {
-        named(format!(
-            "cannot lock {} beside it ({e})",
-            lock_path.display()
-        ))
-    })?;
-    let text = std::fs::read(path).map_err(|e| named(format!("cannot read it ({e})")))?;
-    let marked = dead_letter::accepted(path).map_err(|e| {
-        named(format!(
-            "cannot read the marks of accepted records beside it ({e})"
-        ))
-    })?;
+    let _lock = (locked.then(|| dead_letter::lock(path)).transpose()).map_err(failed(format!(
+        "cannot lock {} beside it",
+        lock_path.display()
+    )))?;
+    let text = std::fs::read(path).map_err(failed("cannot read it".into()))?;
+    let marks = "cannot read the marks of accepted records beside it";
+    let marked = dead_letter::accepted(path).map_err(failed(marks.into()))?;
     Ok((text, marked))
 }
 
@@ -479,28 +475,21 @@ fn send_apart(
 /// now, atomically (temp file beside it, fsync, rename, fsync of the folder), mode 0600 as the
 /// run creates it: a crash leaves the old file or the new one.
 fn replace(path: &Path, entries: &[Entry]) -> Result<()> {
-    let failed = |what: String, e: std::io::Error| {
+    let failed = |what: &str, e: std::io::Error| {
         anyhow::anyhow!("{DEAD_LETTER_FILE} {}: {what} ({e})", path.display())
     };
     let lock = dead_letter::lock_path(path);
     let _lock = dead_letter::lock(path)
-        .map_err(|e| failed(format!("cannot lock {}", lock.display()), e))?;
-    let current = std::fs::read(path).map_err(|e| failed("cannot read it again".into(), e))?;
+        .map_err(|e| failed(&format!("cannot lock {}", lock.display()), e))?;
+    let current = std::fs::read(path).map_err(|e| failed("cannot read it again", e))?;
     let marked = dead_letter::accepted(path)
-        .map_err(|e| failed("cannot read the marks of accepted records".into(), e))?;
+        .map_err(|e| failed("cannot read the marks of accepted records", e))?;
     // Mode 0600: the logs can hold personal data.
-    crate::state::replace_file(
-        path,
-        &rewrite(&current, entries, &marked),
-        DEAD_LETTER_FILE.env,
-        None,
-    )?;
+    let text = rewrite(&current, entries, &marked);
+    crate::state::replace_file(path, &text, DEAD_LETTER_FILE.env, None)?;
     // Marks left behind would only remove again records of logs the receiver accepted.
     if let Err(e) = dead_letter::forget_accepted(path) {
-        say::warn(failed(
-            "cannot remove the marks of accepted records".into(),
-            e,
-        ));
+        say::warn(failed("cannot remove the marks of accepted records", e));
     }
     Ok(())
 }
