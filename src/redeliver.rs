@@ -459,14 +459,9 @@ fn send_apart(
         })
         .expect("starting the redelivery thread");
     loop {
-        let grace_end = stop.signal().and(stop.deadline());
-        if grace_end.is_some_and(|end| Instant::now() >= end) {
-            return None;
-        }
-        match receive(told, grace_end) {
-            Some(Some(sent)) => return Some(sent),
-            None if grace_end.is_none() => return None,
-            Some(None) | None => {}
+        // A signal (`Some(None)`) brings the end of its grace, where the wait ends.
+        if let Some(sent) = receive(told, stop.signal().and(stop.deadline()))? {
+            return Some(sent);
         }
     }
 }
