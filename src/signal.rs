@@ -5,6 +5,7 @@
 //! reported, and the exit code is 128 + the signal. A second signal in a run exits at once: the
 //! state file is always whole (atomic saves) and never ahead of what was delivered.
 
+use crate::say;
 use crate::stop::{Stop, Tell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError};
@@ -24,23 +25,20 @@ pub fn install() {
     INSTALL.call_once(|| {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) else {
-            crate::say::warn("cannot listen for SIGTERM/SIGINT: a signal will end runs abruptly");
+            say::warn("cannot listen for SIGTERM/SIGINT: a signal will end runs abruptly");
             return;
         };
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
                 for sig in signals.forever() {
+                    let name = name(sig);
                     if !RUNS.lock().unwrap_or_else(PoisonError::into_inner).first(sig) {
-                        crate::say::error(format_args!(
-                            "second {}: exiting now (the state file is safe)",
-                            name(sig)
-                        ));
+                        say::error(format!("second {name}: exiting now (the state file is safe)"));
                         std::process::exit(128 + sig);
                     }
-                    crate::say::warn(format_args!(
-                        "{} received: stopping (requests in flight get {} s; send it again to exit at once)",
-                        name(sig),
+                    say::warn(format!(
+                        "{name} received: stopping (requests in flight get {} s; send it again to exit at once)",
                         GRACE.as_secs()
                     ));
                 }
@@ -136,7 +134,7 @@ pub fn ignore_file_size_limit() {
     #[cfg(unix)]
     let unread = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if signal_hook::flag::register(signal_hook::consts::SIGXFSZ, unread).is_err() {
-        crate::say::warn("cannot catch SIGXFSZ: a file-size limit ends the run abruptly");
+        say::warn("cannot catch SIGXFSZ: a file-size limit ends the run abruptly");
     }
 }
 

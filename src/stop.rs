@@ -90,20 +90,15 @@ impl Stop {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Changes the state; when it changed, wakes every sleep on the token.
-    fn change(&self, f: impl FnOnce(&mut State) -> bool) {
-        if f(&mut self.lock()) {
-            self.changed.notify_all();
-        }
+    /// Changes the state, and wakes every sleep on the token to see it.
+    fn change(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.lock());
+        self.changed.notify_all();
     }
 
     /// Fires the token for `cause` (kept if it weighs more than the one it has).
     pub fn fire(&self, cause: Cause) {
-        self.change(|s| {
-            let was = s.cause;
-            s.cause = s.cause.max(Some(cause));
-            s.cause != was
-        });
+        self.change(|s| s.cause = s.cause.max(Some(cause)));
     }
 
     /// A signal: fires the token for it and brings the deadline forward to the end of `grace`,
@@ -113,19 +108,12 @@ impl Stop {
         self.change(|s| {
             s.cause = s.cause.max(Some(Cause::Signal(signal)));
             s.deadline = Some(s.deadline.map_or(end, |d| d.min(end)));
-            true
         });
     }
 
     /// Moves the deadline to `to` if that is earlier (or sets it, if there was none).
     pub fn shorten(&self, to: Instant) {
-        self.change(|s| {
-            let earlier = s.deadline.is_none_or(|d| to < d);
-            if earlier {
-                s.deadline = Some(to);
-            }
-            earlier
-        });
+        self.change(|s| s.deadline = Some(s.deadline.map_or(to, |d| d.min(to))));
     }
 
     pub fn deadline(&self) -> Option<Instant> {
