@@ -81,9 +81,8 @@ struct Unsent {
     refusal: String,
 }
 
-/// The file's lines; blank lines are dropped. `as_batch` gives a record without a
-/// `webhook_id` the one a run would have given its request (SEND_AS_BATCH). `me` is this
-/// tenant, as its state file records it.
+/// The file's lines but blank ones; a record without a `webhook_id` gets the one a run would
+/// have given its request (`as_batch`: SEND_AS_BATCH). `me` is this tenant.
 fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
     let mut entries = Vec::new();
     for (n, line) in text.split(|b| *b == b'\n').enumerate() {
@@ -120,11 +119,9 @@ fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
     entries
 }
 
-/// The file as it is now (`current`, which runs may have appended to since it was read) with
-/// the redeliveries' outcomes applied: the records `marked` or accepted now are removed, those
-/// refused again get their new line, and every other line is kept as it is. A record is found
-/// by its tenant and log id (the file holds a log once per tenant). Blank lines are dropped
-/// and every line ends with a newline.
+/// The file as it is now (`current`: runs may have appended since) without the records
+/// `marked` or accepted now, with those refused again on their new line, every other line kept
+/// (blank ones dropped). A record is found by its tenant and log id (once per tenant).
 fn rewrite(current: &[u8], entries: &[Entry], marked: &HashSet<Key>) -> Vec<u8> {
     let mut refused = HashMap::new();
     let mut gone = marked.clone();
@@ -171,10 +168,9 @@ fn mine(entries: &[Entry]) -> impl Iterator<Item = &Record> {
     records(entries).filter(|r| r.mine)
 }
 
-/// One redelivery of DEAD_LETTER_FILE; its outcome: ok (exit 0) none of this tenant's records
-/// is left in the file, dead-lettered (3) some are (or lines that are not records), failed (1)
-/// it stopped on a failure, interrupted (128+N) by a signal. METRICS_FILE's dead-letter gauge
-/// is updated after it. Its stop token is watched for signals from its start to its end.
+/// One redelivery of DEAD_LETTER_FILE; its outcome: ok (0) none of this tenant's records is
+/// left, dead-lettered (3) some are (or lines that are not records), failed (1), or
+/// interrupted (128+N). METRICS_FILE's dead-letter gauge is updated after it.
 pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let stop = Arc::new(Stop::new());
     let (tell, told) = channel();
@@ -361,9 +357,8 @@ fn kept_notes(unreadable: u64, others: u64) -> Vec<String> {
     notes
 }
 
-/// Sends the records in the file's order, one request each, until the end, a failure (an
-/// answer about the endpoint or the credentials, MAX_RUN_TIME) or a signal. The error that
-/// stopped it, if any.
+/// Sends the records in order, one request each, until the end, a failure (the endpoint, the
+/// credentials, MAX_RUN_TIME) or a signal; the error that stopped it, if any.
 fn send_all(
     entries: &mut [Entry],
     send: impl Fn(Matched, String) -> Option<Sent>,
@@ -433,9 +428,8 @@ fn send_all(
     None
 }
 
-/// One request, on a thread of its own so that a signal's grace can end the wait for it (a
-/// request cannot be cut short, but it need not be waited for): how it ended, `None` when the
-/// grace ended first. A panic is a failed request: the redelivery stops there, saying so.
+/// One request on a thread of its own, so that a signal's grace can end the wait for it; `None`
+/// when the grace ended first. A panic is a failed request: the redelivery stops, saying so.
 fn send_apart(
     direct: &Arc<Direct>,
     stop: &Stop,
@@ -466,9 +460,8 @@ fn send_apart(
     }
 }
 
-/// Rewrites the file under its lock with this redelivery's outcomes applied to what it holds
-/// now, atomically (temp file beside it, fsync, rename, fsync of the folder), mode 0600 as the
-/// run creates it: a crash leaves the old file or the new one.
+/// Rewrites the file under its lock with the outcomes applied to what it holds now, atomically
+/// (a crash leaves the old file or the new one), mode 0600 as the run creates it.
 fn replace(path: &Path, entries: &[Entry]) -> Result<()> {
     let failed = |what: &str, e: std::io::Error| {
         anyhow::anyhow!("{DEAD_LETTER_FILE} {}: {what} ({e})", path.display())

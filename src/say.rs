@@ -51,9 +51,8 @@ pub fn out_line(line: &str) {
     write_line(&mut std::io::stdout().lock(), line);
 }
 
-/// Writes the product to stdout (`history`, completions, man pages). A reader that stops early
-/// (`| head`) is not an error; any other failure (`>/dev/full`) is, so the exit code tells the
-/// output is not whole.
+/// Writes the product to stdout (`history`, completions). A reader that stops early (`| head`)
+/// is not an error; any other failure (`>/dev/full`) is: the output is not whole.
 pub fn out_bytes(bytes: &[u8]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|_| out.flush()) {
@@ -130,9 +129,8 @@ impl Counters {
     }
 }
 
-/// What the progress display says of the read: the time it has reached (the oldest log not yet
-/// read), the cursors reading, and when it will be caught up at the pace so far (how far the
-/// reached time moved in `elapsed`, from `first`).
+/// What the progress display says of the read: the oldest log not yet read, the cursors, and
+/// when it catches up at the pace so far (`reached` moved from `first` in `elapsed`).
 pub fn reading_line(
     reached: Option<SystemTime>,
     cursors: usize,

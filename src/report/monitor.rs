@@ -41,9 +41,8 @@ pub enum Ping {
     End(u8),
 }
 
-/// The URL to ping: the monitor's URL for exit 0, with `/start` or `/<exit code>` added to its
-/// path otherwise (its query, if any, kept), and `rid`, the run's id, which pairs a start with
-/// its end (healthchecks.io's convention; other services ignore it).
+/// The URL to ping: the monitor's for exit 0, else with `/start` or `/<exit code>` added to its
+/// path (its query kept), and `rid`, which pairs a start with its end (healthchecks.io's).
 pub fn ping_url(base: &str, ping: Ping, rid: &str) -> Option<Url> {
     let mut url = Url::parse(base.trim()).ok()?;
     url.query_pairs_mut().append_pair("rid", rid);

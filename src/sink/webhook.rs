@@ -89,9 +89,8 @@ impl WebhookConfig {
     }
 }
 
-/// Single-log refusals in a row, with nothing accepted in this run yet, after which the
-/// receiver is taken to refuse everything (a size limit, a schema change) and the run stops
-/// instead of filling the dead-letter file.
+/// Single-log refusals in a row, nothing accepted yet, after which the receiver is taken to
+/// refuse everything (a size limit, a schema change): the run stops, not filling the file.
 pub const REFUSED_BEFORE_ANY_ACCEPTED: u32 = 3;
 /// The same, once the receiver has accepted something in this run.
 pub const REFUSED_IN_A_ROW: u32 = 10;
