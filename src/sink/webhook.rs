@@ -400,16 +400,15 @@ impl Shared {
         let outcome = retry::run(None, &self.stop, Part::Sending, max_attempts, |n| {
             let left = self.stop.remaining();
             let Some(permit) = self.pace.acquire(&self.stop).filter(|_| !left.is_zero()) else {
-                return Attempt::Done(Sent::Failed(match self.stop.cause() {
+                let why = match self.stop.cause() {
                     Some(Cause::Deadline) => {
-                        format!("not attempted: {MAX_RUN_TIME} reached, the next run goes on")
+                        format!("{MAX_RUN_TIME} reached, the next run goes on")
                     }
-                    _ => "not attempted: the run is stopping".to_string(),
-                }));
+                    _ => "the run is stopping".to_string(),
+                };
+                return Attempt::Done(Sent::Failed(format!("not attempted: {why}")));
             };
-            if n > 0 {
-                Counters::add(&self.counters.retries, 1);
-            }
+            Counters::add(&self.counters.retries, u64::from(n > 0));
             Counters::add(&self.counters.requests, 1);
             let request = self.request(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
             let reply = http::attempt(request, "POST", &self.cfg.shown_url(), WEBHOOK_URL.env);
@@ -503,10 +502,8 @@ impl Shared {
             Err(_) => " (redirecting to an address that is not a URL)".to_string(),
         });
         let text = snippet(&scrub(&read_prefix(resp, ANSWER_PREFIX)));
-        format!(
-            "webhook answered {status}: {text}{}",
-            location.unwrap_or_default()
-        )
+        let location = location.unwrap_or_default();
+        format!("webhook answered {status}: {text}{location}")
     }
 }
 
