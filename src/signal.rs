@@ -8,7 +8,7 @@
 use crate::say;
 use crate::stop::{Stop, Tell};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 use std::time::Duration;
 
 /// How long what is under way may go on after the first signal (systemd waits 90 s and
@@ -33,7 +33,7 @@ pub fn install() {
             .spawn(move || {
                 for sig in signals.forever() {
                     let name = name(sig);
-                    if !RUNS.lock().unwrap_or_else(PoisonError::into_inner).first(sig) {
+                    if !runs().first(sig) {
                         say::error(format!("second {name}: exiting now (the state file is safe)"));
                         std::process::exit(128 + sig);
                     }
@@ -57,18 +57,18 @@ pub struct Watch {
 /// Watches `stop`'s run until the [`Watch`] is dropped: a signal fires it, then `tell`s the run.
 pub fn watch(stop: &Arc<Stop>, tell: Tell<()>) -> Watch {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    RUNS.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .watch(id, Arc::clone(stop), tell);
+    runs().watch(id, Arc::clone(stop), tell);
     Watch { id }
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        RUNS.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .unwatch(self.id);
+        runs().unwatch(self.id);
     }
+}
+
+fn runs() -> MutexGuard<'static, Runs> {
+    RUNS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The runs under way, and a signal that came while there were none.

@@ -129,11 +129,8 @@ impl<'a> Monitor<'a> {
     /// A run that reached its summary: the end ping with the summary line and its JSON as the
     /// body, and the metrics of the state it recorded itself in.
     pub fn finished(&self, summary: &Summary, state: &State) {
-        let body = format!(
-            "{}\n{}",
-            summary.line(),
-            serde_json::to_string(summary).expect("summary serializes")
-        );
+        let json = serde_json::to_string(summary).expect("summary serializes");
+        let body = format!("{}\n{json}", summary.line());
         self.ping(Ping::End(summary.run.outcome.exit_code()), body);
         self.write_metrics(Some(state), None);
     }
