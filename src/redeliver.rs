@@ -219,24 +219,22 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let unreadable = (entries.len() - records(&entries).count()) as u64;
     let others = records(&entries).count() as u64 - total;
     let started = Instant::now();
+    let (logs, shown) = (
+        count(total, "dead-lettered log", "dead-lettered logs"),
+        path.display(),
+    );
 
     if dry_run {
         // Each item that would be sent, one a line.
         let items = mine(&entries).flat_map(|r| r.item.iter().chain(b"\n"));
         say::out_bytes(&items.copied().collect::<Vec<u8>>())?;
-        report::summary(
-            format!(
-                "dry run: would redeliver {} from {}{}, nothing sent",
-                count(total, "dead-lettered log", "dead-lettered logs"),
-                path.display(),
-                kept_notes(unreadable, others)
-                    .iter()
-                    .map(|n| format!(", {n}"))
-                    .collect::<String>(),
-            ),
-            Outcome::Ok { caught_up: true },
-        );
-        return Ok(Outcome::Ok { caught_up: true });
+        let notes: String = kept_notes(unreadable, others)
+            .map(|n| format!(", {n}"))
+            .collect();
+        let ok = Outcome::Ok { caught_up: true };
+        let line = format!("dry run: would redeliver {logs} from {shown}{notes}, nothing sent");
+        report::summary(line, ok);
+        return Ok(ok);
     }
 
     stop.shorten(started + cfg.max_run_time);
@@ -270,24 +268,13 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
         facts.push(format!("{refused} refused again"));
     }
     facts.extend(kept_notes(unreadable, others));
-    report::summary(
-        end_line(
-            outcome.status(),
-            &format!(
-                "redelivered {} of {}",
-                Counters::get(&counters.delivered),
-                count(total, "dead-lettered log", "dead-lettered logs")
-            ),
-            &facts,
-            started.elapsed(),
-            &format!(
-                "{} left in {}",
-                count(left, "line", "lines"),
-                path.display()
-            ),
-        ),
-        outcome,
+    let done = format!(
+        "redelivered {} of {logs}",
+        Counters::get(&counters.delivered)
     );
+    let tail = format!("{} left in {shown}", count(left, "line", "lines"));
+    let line = end_line(outcome.status(), &done, &facts, started.elapsed(), &tail);
+    report::summary(line, outcome);
     // The dead-letter gauge follows the file; the rest of the metrics are the last run's.
     if let Some(file) = cfg.monitor.metrics_file.as_deref() {
         match State::load(&state_file) {
@@ -339,22 +326,13 @@ fn read(path: &Path, locked: bool) -> Result<(Vec<u8>, HashSet<Key>)> {
 
 /// What the summary says was kept and not sent: lines that are not records, other tenants'
 /// records.
-fn kept_notes(unreadable: u64, others: u64) -> Vec<String> {
-    let mut notes = Vec::new();
-    if unreadable > 0 {
-        notes.push(format!(
-            "{} kept as {}",
-            count(unreadable, "unreadable line", "unreadable lines"),
-            if unreadable == 1 { "it is" } else { "they are" }
-        ));
-    }
-    if others > 0 {
-        notes.push(format!(
-            "{} kept",
-            count(others, "other tenant's record", "other tenants' records")
-        ));
-    }
-    notes
+fn kept_notes(unreadable: u64, others: u64) -> impl Iterator<Item = String> {
+    let lines = count(unreadable, "unreadable line", "unreadable lines");
+    let they = if unreadable == 1 { "it is" } else { "they are" };
+    let kept = count(others, "other tenant's record", "other tenants' records");
+    let others = (others > 0).then(|| format!("{kept} kept"));
+    let unreadable = (unreadable > 0).then(|| format!("{lines} kept as {they}"));
+    unreadable.into_iter().chain(others)
 }
 
 /// Sends the records in order, one request each, until the end, a failure (the endpoint, the

@@ -171,13 +171,8 @@ impl Progress {
                 if let Some(at) = at {
                     first.get_or_init(|| at);
                 }
-                let reading = reading_line(
-                    at,
-                    cursors,
-                    first.get().copied(),
-                    state.elapsed(),
-                    SystemTime::now(),
-                );
+                let (since, now) = (first.get().copied(), SystemTime::now());
+                let reading = reading_line(at, cursors, since, state.elapsed(), now);
                 let _ = w.write_str(&counts_line(&counters, state.elapsed(), reading));
             };
             let bar = ProgressBar::new_spinner();
