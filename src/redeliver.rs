@@ -240,12 +240,8 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     stop.shorten(started + cfg.max_run_time);
     let http = crate::http::client(&cfg.http())?;
     let counters = Arc::new(Counters::default());
-    let direct = Arc::new(Direct::new(
-        &http,
-        &cfg.webhook,
-        Arc::clone(&counters),
-        Arc::clone(&stop),
-    ));
+    let (counted, stopped) = (Arc::clone(&counters), Arc::clone(&stop));
+    let direct = Arc::new(Direct::new(&http, &cfg.webhook, counted, stopped));
     let send = |item, id| send_apart(&direct, &stop, (&tell, &told), item, id);
     let mut error = send_all(&mut entries, send, &stop, &counters, &me, &path);
 
@@ -264,9 +260,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let (requests, retries) = (&counters.requests, &counters.retries);
     let mut facts = traffic(Counters::get(requests), Counters::get(retries)).to_vec();
     let refused = Counters::get(&counters.dead_lettered);
-    if refused > 0 {
-        facts.push(format!("{refused} refused again"));
-    }
+    facts.extend((refused > 0).then(|| format!("{refused} refused again")));
     facts.extend(kept_notes(unreadable, others));
     let done = format!(
         "redelivered {} of {logs}",

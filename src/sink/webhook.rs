@@ -202,11 +202,8 @@ impl Deliverer {
 
     /// Whether more requests should be queued now (see [`room`]).
     pub fn has_room(&self) -> bool {
-        room(
-            self.in_flight,
-            self.shared.cfg.concurrency,
-            self.shared.failing.load(Ordering::Relaxed),
-        )
+        let failing = self.shared.failing.load(Ordering::Relaxed);
+        room(self.in_flight, self.shared.cfg.concurrency, failing)
     }
 
     /// A log that must not be sent as it is (`why`: PII_FIELDS cannot mask it): into the
