@@ -340,10 +340,9 @@ fn send_all(
     path: &Path,
 ) -> Option<String> {
     for entry in entries.iter_mut() {
-        let Entry::Record(r) = entry else { continue };
-        if !r.mine {
+        let Entry::Record(r @ Record { mine: true, .. }) = entry else {
             continue;
-        }
+        };
         if stop.stopped(Part::Sending).is_some() {
             break;
         }

@@ -159,11 +159,8 @@ impl Stop {
             }
             // Before the deadline, or there would be a cause.
             let wake = s.deadline.map_or(end, |d| d.min(end));
-            s = self
-                .changed
-                .wait_timeout(s, wake - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            let woken = self.changed.wait_timeout(s, wake - now);
+            s = woken.unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 }

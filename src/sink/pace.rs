@@ -114,9 +114,8 @@ impl Pace {
             // A release wakes us: the requests in flight end by the deadline, and after a stop
             // the next release finds it.
             let wait = stop.remaining().max(Duration::from_millis(1));
-            s = (self.changed.wait_timeout(s, wait))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            let woken = self.changed.wait_timeout(s, wait);
+            s = woken.unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 
