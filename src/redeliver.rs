@@ -14,6 +14,7 @@ use crate::outcome::Outcome;
 use crate::report::metrics;
 use crate::report::{self, end_line, traffic};
 use crate::say::{self, Counters, count};
+use crate::settings::{DEAD_LETTER_FILE, METRICS_FILE};
 use crate::signal;
 use crate::sink::dead_letter::{self, Key, dead_letter_record, is_mine};
 use crate::sink::encode::Matched;
@@ -25,7 +26,6 @@ use anyhow::Result;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -68,9 +68,7 @@ enum Fate {
 #[derive(Deserialize)]
 struct Fields<'a> {
     log_id: String,
-    #[serde(default)]
     tenant: Option<String>,
-    #[serde(default)]
     webhook_id: Option<String>,
     #[serde(borrow)]
     item: &'a RawValue,
@@ -83,9 +81,8 @@ struct Unsent {
     refusal: String,
 }
 
-/// The file's lines; blank lines are dropped. `as_batch` gives a record without a
-/// `webhook_id` the one a run would have given its request (SEND_AS_BATCH). `me` is this
-/// tenant, as its state file records it.
+/// The file's lines but blank ones; a record without a `webhook_id` gets the one a run would
+/// have given its request (`as_batch`: SEND_AS_BATCH). `me` is this tenant.
 fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
     let mut entries = Vec::new();
     for (n, line) in text.split(|b| *b == b'\n').enumerate() {
@@ -122,11 +119,9 @@ fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
     entries
 }
 
-/// The file as it is now (`current`, which runs may have appended to since it was read) with
-/// the redeliveries' outcomes applied: the records `marked` or accepted now are removed, those
-/// refused again get their new line, and every other line is kept as it is. A record is found
-/// by its tenant and log id (the file holds a log once per tenant). Blank lines are dropped
-/// and every line ends with a newline.
+/// The file as it is now (`current`: runs may have appended since) without the records
+/// `marked` or accepted now, with those refused again on their new line, every other line kept
+/// (blank ones dropped). A record is found by its tenant and log id (once per tenant).
 fn rewrite(current: &[u8], entries: &[Entry], marked: &HashSet<Key>) -> Vec<u8> {
     let mut refused = HashMap::new();
     let mut gone = marked.clone();
@@ -173,10 +168,9 @@ fn mine(entries: &[Entry]) -> impl Iterator<Item = &Record> {
     records(entries).filter(|r| r.mine)
 }
 
-/// One redelivery of DEAD_LETTER_FILE; its outcome: ok (exit 0) none of this tenant's records
-/// is left in the file, dead-lettered (3) some are (or lines that are not records), failed (1)
-/// it stopped on a failure, interrupted (128+N) by a signal. METRICS_FILE's dead-letter gauge
-/// is updated after it. Its stop token is watched for signals from its start to its end.
+/// One redelivery of DEAD_LETTER_FILE; its outcome: ok (0) none of this tenant's records is
+/// left, dead-lettered (3) some are (or lines that are not records), failed (1), or
+/// interrupted (128+N). METRICS_FILE's dead-letter gauge is updated after it.
 pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let stop = Arc::new(Stop::new());
     let (tell, told) = channel();
@@ -185,45 +179,39 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let Some(given) = cfg.dead_letter.as_deref() else {
         return Err(exit::settings(format!(
             "redeliver needs {}: the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
-            crate::settings::DEAD_LETTER_FILE.label()
+            DEAD_LETTER_FILE.label()
         )));
     };
     // The run's lock keeps two redeliveries of one tenant apart. A dry run changes nothing,
     // so it needs none.
     let state_file = state::resolve(&cfg.state_file)?;
-    let _lock = match dry_run {
-        true => None,
-        false => Some(state::lock(&state_file)?),
-    };
+    let _lock = (!dry_run).then(|| state::lock(&state_file)).transpose()?;
     // A link is followed, so the rename replaces the file it points to, not the link.
     let path = state::resolve(given)?;
     let me = cfg.tenant();
     let (text, marked) = read(&path, !dry_run)?;
     let mut entries = parse(&text, cfg.webhook.send_as_batch, &me);
     entries.retain(|e| !matches!(e, Entry::Record(r) if marked.contains(&r.key())));
+    let file = format!("{DEAD_LETTER_FILE} {}", path.display());
     for entry in &entries {
-        let file = format_args!("{} {}", crate::settings::DEAD_LETTER_FILE, path.display());
-        match entry {
-            Entry::Unreadable {
-                number,
-                unsent: Some((id, why)),
-            } => say::warn(format_args!(
+        let Entry::Unreadable { number, unsent } = entry else {
+            continue;
+        };
+        say::warn(match unsent {
+            Some((id, why)) => format!(
                 "{file} line {number}: log {id} was never sent ({why}); it is kept for a person, who can fetch it from Auth0 by its id"
-            )),
-            Entry::Unreadable { number, .. } => say::warn(format_args!(
-                "{file} line {number} is not a dead-letter record; it is kept as it is"
-            )),
-            Entry::Record(_) => {}
-        }
+            ),
+            None => {
+                format!("{file} line {number} is not a dead-letter record; it is kept as it is")
+            }
+        });
     }
     let untagged_kept = records(&entries)
         .filter(|r| r.tenant.is_none() && !r.mine)
         .count();
     if untagged_kept > 0 {
         say::warn(format_args!(
-            "{} {}: {} written by an older version name no tenant, and the file also holds other tenants' records, so they are kept, not sent; add \"tenant\":\"{me}\" to those of this tenant",
-            crate::settings::DEAD_LETTER_FILE,
-            path.display(),
+            "{file}: {} written by an older version name no tenant, and the file also holds other tenants' records, so they are kept, not sent; add \"tenant\":\"{me}\" to those of this tenant",
             count(untagged_kept as u64, "record", "records"),
         ));
     }
@@ -231,35 +219,31 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let unreadable = (entries.len() - records(&entries).count()) as u64;
     let others = records(&entries).count() as u64 - total;
     let started = Instant::now();
+    let (logs, shown) = (
+        count(total, "dead-lettered log", "dead-lettered logs"),
+        path.display(),
+    );
 
     if dry_run {
-        print_items(&entries)?;
-        report::summary(
-            format!(
-                "dry run: would redeliver {} from {}{}, nothing sent",
-                count(total, "dead-lettered log", "dead-lettered logs"),
-                path.display(),
-                kept_notes(unreadable, others)
-                    .iter()
-                    .map(|n| format!(", {n}"))
-                    .collect::<String>(),
-            ),
-            Outcome::Ok { caught_up: true },
-        );
-        return Ok(Outcome::Ok { caught_up: true });
+        // Each item that would be sent, one a line.
+        let items = mine(&entries).flat_map(|r| r.item.iter().chain(b"\n"));
+        say::out_bytes(&items.copied().collect::<Vec<u8>>())?;
+        let notes: String = kept_notes(unreadable, others)
+            .map(|n| format!(", {n}"))
+            .collect();
+        let ok = Outcome::Ok { caught_up: true };
+        let line = format!("dry run: would redeliver {logs} from {shown}{notes}, nothing sent");
+        report::summary(line, ok);
+        return Ok(ok);
     }
 
     stop.shorten(started + cfg.max_run_time);
     let http = crate::http::client(&cfg.http())?;
     let counters = Arc::new(Counters::default());
-    let direct = Direct::new(
-        &http,
-        &cfg.webhook,
-        Arc::clone(&counters),
-        Arc::clone(&stop),
-    );
-    let courier = Courier::start(direct, Arc::clone(&stop), (tell, told));
-    let mut error = send_all(&mut entries, courier, &stop, &counters, &me, &path);
+    let (counted, stopped) = (Arc::clone(&counters), Arc::clone(&stop));
+    let direct = Arc::new(Direct::new(&http, &cfg.webhook, counted, stopped));
+    let send = |item, id| send_apart(&direct, &stop, (&tell, &told), item, id);
+    let mut error = send_all(&mut entries, send, &stop, &counters, &me, &path);
 
     let changed = !marked.is_empty() || records(&entries).any(|r| r.fate != Fate::NotAttempted);
     let left = total + unreadable - Counters::get(&counters.delivered);
@@ -273,48 +257,29 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     if let Some(e) = &error {
         say::error(e);
     }
+    let (requests, retries) = (&counters.requests, &counters.retries);
+    let mut facts = traffic(Counters::get(requests), Counters::get(retries)).to_vec();
     let refused = Counters::get(&counters.dead_lettered);
-    let mut facts = traffic(
-        Counters::get(&counters.requests),
-        Counters::get(&counters.retries),
-    )
-    .to_vec();
-    if refused > 0 {
-        facts.push(format!("{refused} refused again"));
-    }
+    facts.extend((refused > 0).then(|| format!("{refused} refused again")));
     facts.extend(kept_notes(unreadable, others));
-    report::summary(
-        end_line(
-            outcome.status(),
-            &format!(
-                "redelivered {} of {}",
-                Counters::get(&counters.delivered),
-                count(total, "dead-lettered log", "dead-lettered logs")
-            ),
-            &facts,
-            started.elapsed(),
-            &format!(
-                "{} left in {}",
-                count(left, "line", "lines"),
-                path.display()
-            ),
-        ),
-        outcome,
+    let done = format!(
+        "redelivered {} of {logs}",
+        Counters::get(&counters.delivered)
     );
+    let tail = format!("{} left in {shown}", count(left, "line", "lines"));
+    let line = end_line(outcome.status(), &done, &facts, started.elapsed(), &tail);
+    report::summary(line, outcome);
     // The dead-letter gauge follows the file; the rest of the metrics are the last run's.
-    if cfg.monitor.metrics_file.is_some() {
+    if let Some(file) = cfg.monitor.metrics_file.as_deref() {
         match State::load(&state_file) {
             Ok(state) => metrics::write(
-                cfg.monitor.metrics_file.as_deref(),
+                Some(file),
                 cfg.auth0.base_url.host_str().unwrap_or_default(),
                 (cfg.dead_letter.as_deref(), &me),
                 Some(&state),
                 None,
             ),
-            Err(e) => say::warn(format_args!(
-                "{} not updated: {e:#}",
-                crate::settings::METRICS_FILE
-            )),
+            Err(e) => say::warn(format_args!("{METRICS_FILE} not updated: {e:#}")),
         }
     }
     Ok(outcome)
@@ -323,10 +288,9 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
 /// The file's bytes, and the records an earlier redelivery killed before its rewrite marked
 /// accepted; under its lock (`locked`), so a record being appended is read whole.
 fn read(path: &Path, locked: bool) -> Result<(Vec<u8>, HashSet<Key>)> {
-    let named = |what: String| {
-        let file = crate::settings::DEAD_LETTER_FILE;
-        exit::settings(format!("{file} {}: {what}", path.display()))
-    };
+    let named =
+        |what: String| exit::settings(format!("{DEAD_LETTER_FILE} {}: {what}", path.display()));
+    let failed = |what: String| move |e: std::io::Error| named(format!("{what} ({e})"));
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
         Ok(m) => {
@@ -341,75 +305,44 @@ fn read(path: &Path, locked: bool) -> Result<(Vec<u8>, HashSet<Key>)> {
                     .into(),
             ));
         }
-        Err(e) => return Err(named(format!("cannot read it ({e})"))),
+        Err(e) => return Err(failed("cannot read it".into())(e)),
     }
-    let _lock = match locked {
-        true => Some(dead_letter::lock(path).map_err(|e| {
-            named(format!(
-                "cannot lock {} beside it ({e})",
-                dead_letter::lock_path(path).display()
-            ))
-        })?),
-        false => None,
-    };
-    let text = std::fs::read(path).map_err(|e| named(format!("cannot read it ({e})")))?;
-    let marked = dead_letter::accepted(path).map_err(|e| {
-        named(format!(
-            "cannot read the marks of accepted records beside it ({e})"
-        ))
-    })?;
+    let lock_path = dead_letter::lock_path(path);
+    let _lock = (locked.then(|| dead_letter::lock(path)).transpose()).map_err(failed(format!(
+        "cannot lock {} beside it",
+        lock_path.display()
+    )))?;
+    let text = std::fs::read(path).map_err(failed("cannot read it".into()))?;
+    let marks = "cannot read the marks of accepted records beside it";
+    let marked = dead_letter::accepted(path).map_err(failed(marks.into()))?;
     Ok((text, marked))
 }
 
 /// What the summary says was kept and not sent: lines that are not records, other tenants'
 /// records.
-fn kept_notes(unreadable: u64, others: u64) -> Vec<String> {
-    let mut notes = Vec::new();
-    if unreadable > 0 {
-        notes.push(format!(
-            "{} kept as {}",
-            count(unreadable, "unreadable line", "unreadable lines"),
-            if unreadable == 1 { "it is" } else { "they are" }
-        ));
-    }
-    if others > 0 {
-        notes.push(format!(
-            "{} kept",
-            count(others, "other tenant's record", "other tenants' records")
-        ));
-    }
-    notes
+fn kept_notes(unreadable: u64, others: u64) -> impl Iterator<Item = String> {
+    let lines = count(unreadable, "unreadable line", "unreadable lines");
+    let they = if unreadable == 1 { "it is" } else { "they are" };
+    let kept = count(others, "other tenant's record", "other tenants' records");
+    let others = (others > 0).then(|| format!("{kept} kept"));
+    let unreadable = (unreadable > 0).then(|| format!("{lines} kept as {they}"));
+    unreadable.into_iter().chain(others)
 }
 
-/// `--dry-run`: each item that would be sent, one a line on stdout.
-fn print_items(entries: &[Entry]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    let written = mine(entries)
-        .try_for_each(|r| out.write_all(&r.item).and_then(|_| out.write_all(b"\n")))
-        .and_then(|_| out.flush());
-    match written {
-        // The reader left (`| head`): nothing more is wanted.
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
-}
-
-/// Sends the records in the file's order, one request each, until the end, a failure (an
-/// answer about the endpoint or the credentials, MAX_RUN_TIME) or a signal. The error that
-/// stopped it, if any.
+/// Sends the records in order, one request each, until the end, a failure (the endpoint, the
+/// credentials, MAX_RUN_TIME) or a signal; the error that stopped it, if any.
 fn send_all(
     entries: &mut [Entry],
-    courier: Courier,
-    stop: &Arc<Stop>,
+    send: impl Fn(Matched, String) -> Option<Sent>,
+    stop: &Stop,
     counters: &Counters,
     me: &str,
     path: &Path,
 ) -> Option<String> {
     for entry in entries.iter_mut() {
-        let Entry::Record(r) = entry else { continue };
-        if !r.mine {
+        let Entry::Record(r @ Record { mine: true, .. }) = entry else {
             continue;
-        }
+        };
         if stop.stopped(Part::Sending).is_some() {
             break;
         }
@@ -419,7 +352,7 @@ fn send_all(
             json: r.item.clone(),
         };
         // Given up at the end of a signal's grace: the record stays, not attempted.
-        let Some(sent) = courier.send(r.webhook_id.clone(), item) else {
+        let Some(sent) = send(item, r.webhook_id.clone()) else {
             break;
         };
         match sent {
@@ -440,8 +373,7 @@ fn send_all(
                     r.log_id
                 ));
                 Counters::add(&counters.dead_lettered, 1);
-                // A record without a tenant that this redelivery took as its own is now
-                // labelled as such. The item was read from the file as JSON: its record
+                // Labelled with this tenant if it had none. Its item was read as JSON: this
                 // cannot fail.
                 if let Ok(line) = dead_letter_record(
                     &r.log_id,
@@ -467,89 +399,56 @@ fn send_all(
     None
 }
 
-/// The request under way, on a thread of its own, so that a signal's grace can end the wait
-/// for it: a request cannot be cut short, but it need not be waited for.
-struct Courier {
-    jobs: Sender<(String, Matched)>,
-    /// The redelivery's one channel: how a request ended, or `None` for a signal.
-    told: Receiver<Option<Sent>>,
-    stop: Arc<Stop>,
-}
-
-impl Courier {
-    fn start(
-        direct: Direct,
-        stop: Arc<Stop>,
-        (tell, told): (Sender<Option<Sent>>, Receiver<Option<Sent>>),
-    ) -> Courier {
-        let (jobs, todo) = channel::<(String, Matched)>();
-        std::thread::Builder::new()
-            .name("redeliver".into())
-            .spawn(move || {
-                for (id, item) in todo {
-                    // A panic is a failed request: the redelivery stops there, saying so.
-                    let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        direct.send(&id, std::slice::from_ref(&item))
-                    }))
-                    .unwrap_or_else(|panic| {
-                        Sent::Failed(format!(
-                            "the redelivery thread panicked: {}",
-                            crate::stop::panicked(panic.as_ref())
-                        ))
-                    });
-                    if tell.send(Some(how)).is_err() {
-                        return;
-                    }
-                }
-            })
-            .expect("starting the redelivery thread");
-        Courier { jobs, told, stop }
-    }
-
-    /// How one request ended; `None` when a signal's grace ended first.
-    fn send(&self, webhook_id: String, item: Matched) -> Option<Sent> {
-        self.jobs.send((webhook_id, item)).ok()?;
-        loop {
-            let grace_end = self.stop.signal().and(self.stop.deadline());
-            if grace_end.is_some_and(|end| Instant::now() >= end) {
-                return None;
-            }
-            match receive(&self.told, grace_end) {
-                Some(Some(sent)) => return Some(sent),
-                None if grace_end.is_none() => return None,
-                Some(None) | None => {}
-            }
+/// One request on a thread of its own, so that a signal's grace can end the wait for it; `None`
+/// when the grace ended first. A panic is a failed request: the redelivery stops, saying so.
+fn send_apart(
+    direct: &Arc<Direct>,
+    stop: &Stop,
+    (tell, told): (&Sender<Option<Sent>>, &Receiver<Option<Sent>>),
+    item: Matched,
+    webhook_id: String,
+) -> Option<Sent> {
+    let (direct, tell) = (Arc::clone(direct), tell.clone());
+    std::thread::Builder::new()
+        .name("redeliver".into())
+        .spawn(move || {
+            let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                direct.send(&webhook_id, std::slice::from_ref(&item))
+            }));
+            let _ = tell.send(Some(how.unwrap_or_else(|panic| {
+                Sent::Failed(format!(
+                    "the redelivery thread panicked: {}",
+                    crate::stop::panicked(panic.as_ref())
+                ))
+            })));
+        })
+        .expect("starting the redelivery thread");
+    loop {
+        // A signal (`Some(None)`) brings the end of its grace, where the wait ends.
+        if let Some(sent) = receive(told, stop.signal().and(stop.deadline()))? {
+            return Some(sent);
         }
     }
 }
 
-/// Rewrites the file under its lock with this redelivery's outcomes applied to what it holds
-/// now, atomically (temp file beside it, fsync, rename, fsync of the folder), mode 0600 as the
-/// run creates it: a crash leaves the old file or the new one.
+/// Rewrites the file under its lock with the outcomes applied to what it holds now, atomically
+/// (a crash leaves the old file or the new one), mode 0600 as the run creates it.
 fn replace(path: &Path, entries: &[Entry]) -> Result<()> {
-    let failed = |what: String, e: std::io::Error| {
-        let file = crate::settings::DEAD_LETTER_FILE;
-        anyhow::anyhow!("{file} {}: {what} ({e})", path.display())
+    let failed = |what: &str, e: std::io::Error| {
+        anyhow::anyhow!("{DEAD_LETTER_FILE} {}: {what} ({e})", path.display())
     };
     let lock = dead_letter::lock_path(path);
     let _lock = dead_letter::lock(path)
-        .map_err(|e| failed(format!("cannot lock {}", lock.display()), e))?;
-    let current = std::fs::read(path).map_err(|e| failed("cannot read it again".into(), e))?;
+        .map_err(|e| failed(&format!("cannot lock {}", lock.display()), e))?;
+    let current = std::fs::read(path).map_err(|e| failed("cannot read it again", e))?;
     let marked = dead_letter::accepted(path)
-        .map_err(|e| failed("cannot read the marks of accepted records".into(), e))?;
+        .map_err(|e| failed("cannot read the marks of accepted records", e))?;
     // Mode 0600: the logs can hold personal data.
-    crate::state::replace_file(
-        path,
-        &rewrite(&current, entries, &marked),
-        crate::settings::DEAD_LETTER_FILE.env,
-        None,
-    )?;
+    let text = rewrite(&current, entries, &marked);
+    crate::state::replace_file(path, &text, DEAD_LETTER_FILE.env, None)?;
     // Marks left behind would only remove again records of logs the receiver accepted.
     if let Err(e) = dead_letter::forget_accepted(path) {
-        say::warn(failed(
-            "cannot remove the marks of accepted records".into(),
-            e,
-        ));
+        say::warn(failed("cannot remove the marks of accepted records", e));
     }
     Ok(())
 }

@@ -21,12 +21,8 @@ pub const VERBOSE: i8 = 1;
 pub const DEBUG: i8 = 2;
 
 pub fn set_level(verbose: u8, quiet: bool) {
-    let level = if quiet {
-        QUIET
-    } else {
-        (verbose as i8).min(DEBUG)
-    };
-    LEVEL.store(level, Ordering::Relaxed);
+    let level = (verbose as i8).min(DEBUG);
+    LEVEL.store(if quiet { QUIET } else { level }, Ordering::Relaxed);
 }
 
 pub fn enabled(level: i8) -> bool {
@@ -34,8 +30,7 @@ pub fn enabled(level: i8) -> bool {
 }
 
 fn emit(line: String) {
-    // The last line of defence: whatever a message quotes, no secret the process holds is
-    // printed.
+    // The last line of defence: no secret the process holds is printed, whatever is quoted.
     let line = crate::secret::scrub(&line);
     // A log line must not tear the progress display.
     match BAR.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
@@ -44,9 +39,8 @@ fn emit(line: String) {
     }
 }
 
-/// Writes a line of the run's account (a log line, the summary). Nobody reading it (`| head`
-/// left, `2>/dev/full`) is no reason to stop, let alone to panic as `eprintln!` does: the run
-/// still saves its state and records its history, so the error is ignored.
+/// Writes a line of the run's account. Nobody reading it (`| head` left, `2>/dev/full`) is no
+/// reason to stop, let alone to panic as `eprintln!` does: the error is ignored.
 fn write_line(out: &mut impl Write, line: &str) {
     let _ = writeln!(out, "{line}").and_then(|_| out.flush());
 }
@@ -57,9 +51,8 @@ pub fn out_line(line: &str) {
     write_line(&mut std::io::stdout().lock(), line);
 }
 
-/// Writes the product to stdout (`history`, completions, man pages). A reader that stops early
-/// (`| head`) is not an error; any other failure (`>/dev/full`) is, so the exit code tells the
-/// output is not whole.
+/// Writes the product to stdout (`history`, completions). A reader that stops early (`| head`)
+/// is not an error; any other failure (`>/dev/full`) is: the output is not whole.
 pub fn out_bytes(bytes: &[u8]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|_| out.flush()) {
@@ -72,35 +65,33 @@ pub fn error(msg: impl Display) {
     emit(format!("error: {msg}"));
 }
 
-pub fn warn(msg: impl Display) {
-    if enabled(NORMAL) {
-        emit(format!("warning: {msg}"));
+fn at(level: i8, msg: impl Display) {
+    if enabled(level) {
+        emit(msg.to_string());
     }
 }
 
+pub fn warn(msg: impl Display) {
+    at(NORMAL, format_args!("warning: {msg}"));
+}
+
 pub fn info(msg: impl Display) {
-    if enabled(NORMAL) {
-        emit(msg.to_string());
-    }
+    at(NORMAL, msg);
 }
 
 /// A line on stderr at every level, `-q` included: the summary of a run that set logs aside.
 pub fn always(msg: impl Display) {
-    emit(msg.to_string());
+    at(QUIET, msg);
 }
 
 /// `-v`: each request.
 pub fn verbose(msg: impl Display) {
-    if enabled(VERBOSE) {
-        emit(msg.to_string());
-    }
+    at(VERBOSE, msg);
 }
 
 /// `-vv`: everything.
 pub fn debug(msg: impl Display) {
-    if enabled(DEBUG) {
-        emit(msg.to_string());
-    }
+    at(DEBUG, msg);
 }
 
 /// One request's line for `-v`: method, URL without secrets, status, time.
@@ -138,9 +129,8 @@ impl Counters {
     }
 }
 
-/// What the progress display says of the read: the time it has reached (the oldest log not yet
-/// read), the cursors reading, and when it will be caught up at the pace so far (how far the
-/// reached time moved in `elapsed`, from `first`).
+/// What the progress display says of the read: the oldest log not yet read, the cursors, and
+/// when it catches up at the pace so far (`reached` moved from `first` in `elapsed`).
 pub fn reading_line(
     reached: Option<SystemTime>,
     cursors: usize,
@@ -151,31 +141,22 @@ pub fn reading_line(
     let reached = reached?;
     let at = humantime::format_rfc3339_seconds(reached);
     let cursors = count(cursors as u64, "cursor", "cursors");
-    let gone = reached
-        .duration_since(first?)
-        .unwrap_or_default()
-        .as_secs_f64();
-    let left = now
-        .duration_since(reached)
-        .unwrap_or_default()
-        .as_secs_f64();
-    let eta = match gone > 0.0 && elapsed.as_secs_f64() > 1.0 {
-        true => {
-            let secs = left / (gone / elapsed.as_secs_f64());
-            format!(
-                ", caught up in about {}",
-                humantime::format_duration(Duration::from_secs(secs.min(1e7) as u64))
-            )
-        }
-        false => String::new(),
-    };
-    Some(format!("reached {at} with {cursors}{eta}"))
+    let secs = |a: SystemTime, b| a.duration_since(b).unwrap_or_default().as_secs_f64();
+    let (gone, left, took) = (
+        secs(reached, first?),
+        secs(now, reached),
+        elapsed.as_secs_f64(),
+    );
+    let mut line = format!("reached {at} with {cursors}");
+    if gone > 0.0 && took > 1.0 {
+        let eta = Duration::from_secs((left / (gone / took)).min(1e7) as u64);
+        line += &format!(", caught up in about {}", humantime::format_duration(eta));
+    }
+    Some(line)
 }
 
-/// Shows a live line on stderr while the run lasts, if stderr is a terminal and not `-q`.
-/// Cron, pipes and files get no escape codes and no carriage returns. The line is drawn from
-/// the counters on the display's own tick, so counting takes no lock; `reached` tells how far
-/// reading has come: the stored time of the oldest log not yet read, and the cursors reading.
+/// A live line on stderr while the run lasts, if stderr is a terminal and not `-q`, drawn from
+/// the counters on its own tick; `reached`: the oldest log not yet read, and the cursors reading.
 pub struct Progress;
 
 impl Progress {
@@ -190,13 +171,8 @@ impl Progress {
                 if let Some(at) = at {
                     first.get_or_init(|| at);
                 }
-                let reading = reading_line(
-                    at,
-                    cursors,
-                    first.get().copied(),
-                    state.elapsed(),
-                    SystemTime::now(),
-                );
+                let (since, now) = (first.get().copied(), SystemTime::now());
+                let reading = reading_line(at, cursors, since, state.elapsed(), now);
                 let _ = w.write_str(&counts_line(&counters, state.elapsed(), reading));
             };
             let bar = ProgressBar::new_spinner();

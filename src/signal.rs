@@ -5,9 +5,10 @@
 //! reported, and the exit code is 128 + the signal. A second signal in a run exits at once: the
 //! state file is always whole (atomic saves) and never ahead of what was delivered.
 
+use crate::say;
 use crate::stop::{Stop, Tell};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 use std::time::Duration;
 
 /// How long what is under way may go on after the first signal (systemd waits 90 s and
@@ -24,70 +25,50 @@ pub fn install() {
     INSTALL.call_once(|| {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) else {
-            crate::say::warn("cannot listen for SIGTERM/SIGINT: a signal will end runs abruptly");
+            say::warn("cannot listen for SIGTERM/SIGINT: a signal will end runs abruptly");
             return;
         };
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
                 for sig in signals.forever() {
-                    let heard = RUNS
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .heard(sig);
-                    match heard {
-                        Heard::Again => {
-                            crate::say::error(format_args!(
-                                "second {}: exiting now (the state file is safe)",
-                                name(sig)
-                            ));
-                            std::process::exit(128 + sig);
-                        }
-                        Heard::First => crate::say::warn(format_args!(
-                            "{} received: stopping (requests in flight get {} s; send it again to exit at once)",
-                            name(sig),
-                            GRACE.as_secs()
-                        )),
+                    let name = name(sig);
+                    if !runs().first(sig) {
+                        say::error(format!("second {name}: exiting now (the state file is safe)"));
+                        std::process::exit(128 + sig);
                     }
+                    say::warn(format!(
+                        "{name} received: stopping (requests in flight get {} s; send it again to exit at once)",
+                        GRACE.as_secs()
+                    ));
                 }
             })
             .expect("starting the signal thread");
     });
 }
 
-/// A run's token, fired by the signals that come while it lives (and by one that came before
-/// any run started, while the settings were read). Dropped at the run's end, so a signal
-/// meant for one run never stops the next in the same process.
+/// A run watched for signals (and for one that came while the settings were read); dropped at
+/// its end, so a signal meant for one run never stops the next in the same process.
 #[must_use = "the run is watched only while this lives"]
 pub struct Watch {
     id: u64,
 }
 
-/// Watches `stop`'s run for signals until the [`Watch`] is dropped: a signal fires the token,
-/// then `tell`s the run, whose loop wakes to see it.
+/// Watches `stop`'s run until the [`Watch`] is dropped: a signal fires it, then `tell`s the run.
 pub fn watch(stop: &Arc<Stop>, tell: Tell<()>) -> Watch {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    RUNS.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .watch(id, Arc::clone(stop), tell);
+    runs().watch(id, Arc::clone(stop), tell);
     Watch { id }
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        RUNS.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .unwatch(self.id);
+        runs().unwatch(self.id);
     }
 }
 
-/// What a signal is to the runs.
-#[derive(Debug, PartialEq, Eq)]
-enum Heard {
-    /// The first: the runs stop, with the grace.
-    First,
-    /// Another after it: exit at once.
-    Again,
+fn runs() -> MutexGuard<'static, Runs> {
+    RUNS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The runs under way, and a signal that came while there were none.
@@ -111,22 +92,21 @@ impl Runs {
         }
     }
 
-    fn heard(&mut self, sig: i32) -> Heard {
+    /// Whether `sig` is the first signal (the runs stop, with the grace); after it, the
+    /// process exits at once.
+    fn first(&mut self, sig: i32) -> bool {
         if self.watched.is_empty() {
-            return match self.early.replace(sig) {
-                Some(_) => Heard::Again,
-                None => Heard::First,
-            };
+            return self.early.replace(sig).is_none();
         }
         if self.watched.iter().any(|w| w.signalled) {
-            return Heard::Again;
+            return false;
         }
         for w in &mut self.watched {
             w.signalled = true;
             w.stop.interrupt(sig, GRACE);
             (w.tell)(());
         }
-        Heard::First
+        true
     }
 
     fn watch(&mut self, id: u64, stop: Arc<Stop>, tell: Tell<()>) {
@@ -148,15 +128,13 @@ impl Runs {
     }
 }
 
-/// A file-size limit (`ulimit -f`, RLIMIT_FSIZE) kills a process that writes past it with
-/// SIGXFSZ, mid-record and before any summary. Caught (by a handler that only sets a flag no one
-/// reads), the write fails with EFBIG instead, and the run takes its documented path for a write
-/// that fails: it stops, cuts a torn record back, saves the state where it can, and reports.
+/// A file-size limit (`ulimit -f`) kills a process that writes past it with SIGXFSZ, mid-record.
+/// Caught, the write fails with EFBIG instead, and the run takes its path for a failed write.
 pub fn ignore_file_size_limit() {
     #[cfg(unix)]
     let unread = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if signal_hook::flag::register(signal_hook::consts::SIGXFSZ, unread).is_err() {
-        crate::say::warn("cannot catch SIGXFSZ: a file-size limit ends the run abruptly");
+        say::warn("cannot catch SIGXFSZ: a file-size limit ends the run abruptly");
     }
 }
 
@@ -184,12 +162,12 @@ mod tests {
         let (a, b) = (token(), token());
         runs.watch(1, Arc::clone(&a), Arc::new(|()| true));
         runs.watch(2, Arc::clone(&b), Arc::new(|()| true));
-        assert_eq!(runs.heard(15), Heard::First);
+        assert!(runs.first(15));
         for stop in [&a, &b] {
             assert_eq!(stop.cause(), Some(Cause::Signal(15)));
             assert!(stop.remaining() <= GRACE);
         }
-        assert_eq!(runs.heard(2), Heard::Again);
+        assert!(!runs.first(2));
     }
 
     #[test]
@@ -197,27 +175,27 @@ mod tests {
         let mut runs = Runs::new();
         let first = token();
         runs.watch(1, Arc::clone(&first), Arc::new(|()| true));
-        assert_eq!(runs.heard(15), Heard::First);
+        assert!(runs.first(15));
         runs.unwatch(1);
 
         let next = token();
         runs.watch(2, Arc::clone(&next), Arc::new(|()| true));
         assert_eq!(next.cause(), None, "the next run in the process goes on");
-        assert_eq!(runs.heard(2), Heard::First, "its first signal is a first");
+        assert!(runs.first(2), "its first signal is a first");
         assert_eq!(next.cause(), Some(Cause::Signal(2)));
     }
 
     #[test]
     fn a_signal_before_the_run_starts_stops_it_at_once() {
         let mut runs = Runs::new();
-        assert_eq!(runs.heard(15), Heard::First);
+        assert!(runs.first(15));
         let stop = token();
         runs.watch(1, Arc::clone(&stop), Arc::new(|()| true));
         assert_eq!(stop.cause(), Some(Cause::Signal(15)));
-        assert_eq!(runs.heard(15), Heard::Again);
+        assert!(!runs.first(15));
 
         let mut runs = Runs::new();
-        assert_eq!(runs.heard(15), Heard::First);
-        assert_eq!(runs.heard(15), Heard::Again);
+        assert!(runs.first(15));
+        assert!(!runs.first(15));
     }
 }

@@ -11,20 +11,16 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Why a run stops, the least weighty first: a token keeps the weightiest cause it was fired
-/// with, so a signal is never hidden by the failure it caused, nor the end of reading by
-/// anything.
+/// with, so a signal is never hidden by the failure it caused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cause {
-    /// Reading is over (all read, MAX_RUN_TIME near, a fetch failed, a dry run's reader left):
-    /// only the source stops; what was read is still delivered.
+    /// Reading is over (all read, MAX_RUN_TIME near, a fetch failed): what was read is sent.
     Read,
     /// The deadline passed: nothing more is started or waited for.
     Deadline,
-    /// A delivery failed for good: nothing more is started, as the checkpoint cannot pass the
-    /// failed log anyway.
+    /// A delivery failed for good: nothing more is started.
     Failed,
-    /// SIGTERM or SIGINT (its number): nothing more is started, and what is under way has
-    /// until the deadline, which the signal brought forward to the end of its grace.
+    /// SIGTERM or SIGINT: nothing more is started; what is under way has until its grace ends.
     Signal(i32),
 }
 
@@ -33,16 +29,14 @@ pub enum Cause {
 pub enum Part {
     /// The source: stops for every cause.
     Reading,
-    /// Deliveries, and reports sent while the run goes on: go on after [`Cause::Read`], to
-    /// deliver what was read.
+    /// Deliveries, and reports sent while the run goes on: not stopped by [`Cause::Read`].
     Sending,
     /// The reports of the run's end (Slack, the end ping): stopped only by the deadline, so a
-    /// run that failed or was interrupted still tells, within its time.
+    /// failed or interrupted run still tells.
     Reporting,
 }
 
 impl Cause {
-    /// Whether this cause stops `part`.
     pub fn stops(self, part: Part) -> bool {
         match part {
             Part::Reading => true,
@@ -66,11 +60,6 @@ struct State {
 }
 
 impl State {
-    /// The cause, counting a deadline that has passed.
-    fn cause(&self, now: Instant) -> Option<Cause> {
-        self.cause.max(self.past(now))
-    }
-
     /// The weightiest cause that stops `part` (a passed deadline stops every part).
     fn stopping(&self, now: Instant, part: Part) -> Option<Cause> {
         self.cause.filter(|c| c.stops(part)).max(self.past(now))
@@ -96,26 +85,20 @@ impl Stop {
         stop
     }
 
-    // A thread that panicked holding the lock must not stop the others: the state is plain
-    // values, used as they are.
+    // A thread that panicked holding the lock must not stop the others.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Changes the state under the lock; when it changed, wakes every sleep on the token.
-    fn change(&self, f: impl FnOnce(&mut State) -> bool) {
-        if f(&mut self.lock()) {
-            self.changed.notify_all();
-        }
+    /// Changes the state, and wakes every sleep on the token to see it.
+    fn change(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.lock());
+        self.changed.notify_all();
     }
 
     /// Fires the token for `cause` (kept if it weighs more than the one it has).
     pub fn fire(&self, cause: Cause) {
-        self.change(|s| {
-            let was = s.cause;
-            s.cause = s.cause.max(Some(cause));
-            s.cause != was
-        });
+        self.change(|s| s.cause = s.cause.max(Some(cause)));
     }
 
     /// A signal: fires the token for it and brings the deadline forward to the end of `grace`,
@@ -125,37 +108,28 @@ impl Stop {
         self.change(|s| {
             s.cause = s.cause.max(Some(Cause::Signal(signal)));
             s.deadline = Some(s.deadline.map_or(end, |d| d.min(end)));
-            true
         });
     }
 
     /// Moves the deadline to `to` if that is earlier (or sets it, if there was none).
     pub fn shorten(&self, to: Instant) {
-        self.change(|s| {
-            let earlier = s.deadline.is_none_or(|d| to < d);
-            if earlier {
-                s.deadline = Some(to);
-            }
-            earlier
-        });
+        self.change(|s| s.deadline = Some(s.deadline.map_or(to, |d| d.min(to))));
     }
 
-    /// The deadline, if there is one.
     pub fn deadline(&self) -> Option<Instant> {
         self.lock().deadline
     }
 
     /// Time left until the deadline: zero once passed, `Duration::MAX` without one.
     pub fn remaining(&self) -> Duration {
-        match self.deadline() {
-            Some(d) => d.saturating_duration_since(Instant::now()),
-            None => Duration::MAX,
-        }
+        let left = |d: Instant| d.saturating_duration_since(Instant::now());
+        self.deadline().map_or(Duration::MAX, left)
     }
 
     /// Why the token fired, counting a deadline that has passed; `None` while the run goes on.
     pub fn cause(&self) -> Option<Cause> {
-        self.lock().cause(Instant::now())
+        let s = self.lock();
+        s.cause.max(s.past(Instant::now()))
     }
 
     /// The signal that stopped the run, if one did.
@@ -185,40 +159,32 @@ impl Stop {
             }
             // Before the deadline, or there would be a cause.
             let wake = s.deadline.map_or(end, |d| d.min(end));
-            s = self
-                .changed
-                .wait_timeout(s, wake - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            let woken = self.changed.wait_timeout(s, wake - now);
+            s = woken.unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 }
 
-/// How a thread tells the run what happened: a message into the run's one channel, which the
-/// run reads ([`receive`]). False when the run no longer listens.
+/// How a thread tells the run what happened, into the run's one channel; false when the run no
+/// longer listens.
 pub type Tell<T> = Arc<dyn Fn(T) -> bool + Send + Sync>;
 
 /// The next message of a run's channel, waiting for it until `until` (`None`: as long as it
 /// takes); `None` at `until`, or when no thread may send any more.
 pub fn receive<M>(rx: &Receiver<M>, until: Option<Instant>) -> Option<M> {
-    match until {
-        None => rx.recv().ok(),
-        Some(until) => rx
-            .recv_timeout(until.saturating_duration_since(Instant::now()))
-            .ok(),
-    }
+    // Without a time, `Duration::MAX` waits as long as it takes.
+    let wait = until.map_or(Duration::MAX, |u| {
+        u.saturating_duration_since(Instant::now())
+    });
+    rx.recv_timeout(wait).ok()
 }
 
 /// What a thread that panicked said, for the message that names it.
 pub fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
-    match (
-        payload.downcast_ref::<&str>(),
-        payload.downcast_ref::<String>(),
-    ) {
-        (Some(s), _) => s.to_string(),
-        (_, Some(s)) => s.clone(),
-        _ => "no message".into(),
-    }
+    let text = payload.downcast_ref::<&str>().copied();
+    (text.or(payload.downcast_ref::<String>().map(String::as_str)))
+        .unwrap_or("no message")
+        .to_string()
 }
 
 #[cfg(test)]

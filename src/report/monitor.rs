@@ -41,9 +41,8 @@ pub enum Ping {
     End(u8),
 }
 
-/// The URL to ping: the monitor's URL for exit 0, with `/start` or `/<exit code>` added to its
-/// path otherwise (its query, if any, kept), and `rid`, the run's id, which pairs a start with
-/// its end (healthchecks.io's convention; other services ignore it).
+/// The URL to ping: the monitor's for exit 0, else with `/start` or `/<exit code>` added to its
+/// path (its query kept), and `rid`, which pairs a start with its end (healthchecks.io's).
 pub fn ping_url(base: &str, ping: Ping, rid: &str) -> Option<Url> {
     let mut url = Url::parse(base.trim()).ok()?;
     url.query_pairs_mut().append_pair("rid", rid);
@@ -60,18 +59,12 @@ pub fn ping_url(base: &str, ping: Ping, rid: &str) -> Option<Url> {
 
 /// A random UUID (version 4), as healthchecks.io takes for `rid`.
 fn run_id() -> String {
-    let mut b: [u8; 16] = fastrand::u128(..).to_be_bytes();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    // The version (4) and the variant (RFC 4122) in their bits.
+    let n = fastrand::u128(..) & !(0xf << 76 | 0x3 << 62) | (0x4 << 76 | 0x2 << 62);
+    let hex = format!("{n:032x}");
+    [0..8, 8..12, 12..16, 16..20, 20..32]
+        .map(|r| &hex[r])
+        .join("-")
 }
 
 /// Watches one real run (never a dry run) from its start to its end.
@@ -86,13 +79,10 @@ pub struct Monitor<'a> {
     http: Option<Client>,
     started: Instant,
     rid: String,
-    /// The run's token: a signal ends the wait for `/start`, the deadline the end ping's retries.
     stop: Arc<Stop>,
 }
 
 impl<'a> Monitor<'a> {
-    /// `tenant` as the state and the dead-letter records name it, `host` its host,
-    /// `dead_letter` DEAD_LETTER_FILE; `http` builds the pings' client; `stop` is the run's.
     pub fn new(
         cfg: &'a MonitorConfig,
         http: &ClientConfig,
@@ -117,10 +107,8 @@ impl<'a> Monitor<'a> {
         }
     }
 
-    /// Pings `/start`, on a thread of its own: the run holds the lock and begins. Whether
-    /// there is a ping; `pinged` is told when it was answered or given up, so the run waits for
-    /// it on its channel, which a signal ends (a monitor that hangs must not keep a run that
-    /// was asked to stop from ending).
+    /// Pings `/start` on a thread of its own; whether there is a ping. `pinged` is told when it
+    /// was answered or given up: the run waits for it on its channel, which a signal ends.
     pub fn started(&self, pinged: Tell<()>) -> bool {
         let (Some(http), Some(base)) = (self.http.clone(), self.cfg.healthcheck.clone()) else {
             return false;
@@ -141,18 +129,14 @@ impl<'a> Monitor<'a> {
     /// A run that reached its summary: the end ping with the summary line and its JSON as the
     /// body, and the metrics of the state it recorded itself in.
     pub fn finished(&self, summary: &Summary, state: &State) {
-        let body = format!(
-            "{}\n{}",
-            summary.line(),
-            serde_json::to_string(summary).expect("summary serializes")
-        );
+        let json = serde_json::to_string(summary).expect("summary serializes");
+        let body = format!("{}\n{json}", summary.line());
         self.ping(Ping::End(summary.run.outcome.exit_code()), body);
         self.write_metrics(Some(state), None);
     }
 
-    /// A run that ended before its summary; `state` as it read it, if it got so far. One that
-    /// found the lock held reports nothing: it did not start, and the run holding the lock
-    /// reports its own end.
+    /// A run that ended before its summary; `state` as it read it. One that found the lock held
+    /// reports nothing: the run holding the lock reports its own end.
     pub fn ended_early(&self, err: &anyhow::Error, state: Option<&State>) {
         let outcome = Outcome::of_error(err);
         if outcome == Outcome::Locked {
@@ -198,33 +182,26 @@ fn send_ping(
     };
     let body = bytes::Bytes::from(truncate(secret::scrub(&body), MAX_PING_BODY));
     let body = ("text/plain; charset=utf-8", body);
-    let sent = post::post(
+    let failed = match post::post(
         http,
         url.as_str(),
         body,
         (stop, part),
         &shown,
         url_setting.env,
-    );
-    match sent {
-        Ok(_) => {}
-        Err(Failure::Answered { status, .. }) => say::warn(format_args!(
-            "the ping to {shown} was answered {status}; the run is not affected"
-        )),
-        Err(Failure::Unreached(why)) => say::warn(format_args!(
-            "the ping to {shown} failed ({why}); the run is not affected"
-        )),
-    }
+    ) {
+        Ok(_) => return,
+        Err(Failure::Answered { status, .. }) => format!("was answered {status}"),
+        Err(Failure::Unreached(why)) => format!("failed ({why})"),
+    };
+    say::warn(format_args!(
+        "the ping to {shown} {failed}; the run is not affected"
+    ));
 }
 
 fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
+    let end = (0..=max).rev().find(|&i| text.is_char_boundary(i));
+    text.truncate(end.unwrap_or(0));
     text
 }
 

@@ -109,25 +109,13 @@ impl Pace {
             }
             if s.in_flight < s.aimd.limit {
                 s.in_flight += 1;
-                return Some(Permit {
-                    pace: self,
-                    done: false,
-                });
+                return Some(Permit { pace: self });
             }
             // A release wakes us: the requests in flight end by the deadline, and after a stop
             // the next release finds it.
-            s = match stop.deadline() {
-                Some(d) => {
-                    let wait = d
-                        .saturating_duration_since(now)
-                        .max(Duration::from_millis(1));
-                    self.changed
-                        .wait_timeout(s, wait)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-                None => self.changed.wait(s).unwrap_or_else(PoisonError::into_inner),
-            };
+            let wait = stop.remaining().max(Duration::from_millis(1));
+            let woken = self.changed.wait_timeout(s, wait);
+            s = woken.unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 
@@ -156,22 +144,19 @@ impl Pace {
 /// A slot in flight; give it back with what the attempt showed.
 pub struct Permit<'a> {
     pace: &'a Pace,
-    done: bool,
 }
 
 impl Permit<'_> {
     /// `pause`: hold every worker back this long (the receiver said so with `Retry-After`).
-    pub fn release(mut self, signal: Signal, pause: Option<Duration>) {
-        self.done = true;
+    pub fn release(self, signal: Signal, pause: Option<Duration>) {
         self.pace.release(signal, pause);
+        std::mem::forget(self);
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            self.pace.release(Signal::Neutral, None);
-        }
+        self.pace.release(Signal::Neutral, None);
     }
 }
 

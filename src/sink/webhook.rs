@@ -6,7 +6,7 @@
 //! outside the pool, for `redeliver` and `check --send-test`.
 
 use crate::filter::PayloadShape;
-use crate::http::{self, Reply, Unanswered, Verdict, read_prefix, snippet};
+use crate::http::{self, Unanswered, Verdict, read_prefix, snippet};
 use crate::retry::{self, Attempt};
 use crate::say::{self, Counters};
 use crate::secret::{Secret, scrub};
@@ -55,41 +55,20 @@ pub struct WebhookConfig {
 }
 
 /// By hand, for the URL: it may hold a password or a token in its query (`check -vv` prints
-/// this). Every field is named in the pattern, so a new one cannot be left out.
+/// this). The pattern names every field, so a new one cannot be left out.
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let WebhookConfig {
-            url: _,
-            url_is_secret,
-            authorization,
-            send_as_batch,
-            concurrency,
-            connect_timeout,
-            timeout,
-            format,
-            shape,
-            gzip,
-            headers,
-            max_body_bytes,
-            signing,
-            content_type,
-        } = self;
-        f.debug_struct("WebhookConfig")
-            .field("url", &self.shown_url())
-            .field("url_is_secret", url_is_secret)
-            .field("authorization", authorization)
-            .field("send_as_batch", send_as_batch)
-            .field("concurrency", concurrency)
-            .field("connect_timeout", connect_timeout)
-            .field("timeout", timeout)
-            .field("format", format)
-            .field("shape", shape)
-            .field("gzip", gzip)
-            .field("headers", headers)
-            .field("max_body_bytes", max_body_bytes)
-            .field("signing", signing)
-            .field("content_type", content_type)
-            .finish()
+        macro_rules! fields {
+            ($($name:ident),*) => {{
+                let WebhookConfig { url: _, $($name),* } = self;
+                let mut out = f.debug_struct("WebhookConfig");
+                out.field("url", &self.shown_url());
+                $(out.field(stringify!($name), $name);)*
+                out.finish()
+            }};
+        }
+        fields! { url_is_secret, authorization, send_as_batch, concurrency, connect_timeout,
+        timeout, format, shape, gzip, headers, max_body_bytes, signing, content_type }
     }
 }
 
@@ -99,9 +78,8 @@ impl WebhookConfig {
         self.show(&self.url)
     }
 
-    /// A URL on the webhook's side (the webhook's own, a redirect's `Location`) as messages show
-    /// it: without user info and query values, or, when WEBHOOK_URL_FILE made the URL a secret,
-    /// only `scheme://host[:port]` (a path may hold the token, and a redirect may repeat it).
+    /// A URL on the webhook's side (its own, a redirect's) as messages show it: redacted, or only
+    /// `scheme://host[:port]` when WEBHOOK_URL_FILE made it a secret (its path may hold a token).
     pub fn show(&self, url: &Url) -> String {
         if self.url_is_secret {
             url.origin().ascii_serialization()
@@ -111,9 +89,8 @@ impl WebhookConfig {
     }
 }
 
-/// Single-log refusals in a row, with nothing accepted in this run yet, after which the
-/// receiver is taken to refuse everything (a size limit, a schema change) and the run stops
-/// instead of filling the dead-letter file.
+/// Single-log refusals in a row, nothing accepted yet, after which the receiver is taken to
+/// refuse everything (a size limit, a schema change): the run stops, not filling the file.
 pub const REFUSED_BEFORE_ANY_ACCEPTED: u32 = 3;
 /// The same, once the receiver has accepted something in this run.
 pub const REFUSED_IN_A_ROW: u32 = 10;
@@ -121,7 +98,7 @@ pub const REFUSED_IN_A_ROW: u32 = 10;
 const ANSWER_PREFIX: usize = 4096;
 
 /// How one request's logs ended, in the order they were given.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Done {
     pub fates: Vec<(Ticket, Fate)>,
     /// Why some are still pending.
@@ -158,14 +135,11 @@ struct Shared {
     pace: Pace,
     dead_letter: Option<DeadLetter>,
     counters: Arc<Counters>,
-    /// The run's token: fired here ([`Cause::Failed`]) on the first request that finally
-    /// failed, so requests not started yet are not started, since the checkpoint cannot pass
-    /// the failed log anyway; and by a signal. Its deadline bounds every request and wait.
+    /// Fired on the first request that failed for good: the checkpoint cannot pass it anyway.
     stop: Arc<Stop>,
     accepted_any: AtomicBool,
     refused_in_a_row: AtomicU32,
-    /// The last answer was one to retry (the receiver is down or overloaded): the run queues
-    /// no more requests, so it fetches no pages it cannot send.
+    /// The last answer asked for a retry: the run queues, and so fetches, no more.
     failing: AtomicBool,
 }
 
@@ -191,8 +165,7 @@ impl Deliverer {
         })
     }
 
-    /// Queues one request's logs on the pool; its [`Done`] is told to the run, which hands it
-    /// back with [`Deliverer::ended`].
+    /// Queues one request's logs; its [`Done`] is told to the run, which calls [`Self::ended`].
     pub fn submit(&mut self, items: Vec<Matched>) {
         self.in_flight += 1;
         let (shared, tell) = (Arc::clone(&self.shared), Arc::clone(&self.tell));
@@ -201,10 +174,12 @@ impl Deliverer {
             let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 #[cfg(debug_assertions)]
                 crate::settings::fault("worker");
-                shared.deliver(&items)
+                let mut done = Done::default();
+                shared.deliver(&items, &mut done);
+                done
             }))
             .unwrap_or_else(|panic| {
-                shared.halt();
+                shared.stop.fire(Cause::Failed);
                 Done {
                     fates: items.iter().map(|m| (m.seq, Fate::Pending)).collect(),
                     error: Some(format!(
@@ -217,55 +192,36 @@ impl Deliverer {
         });
     }
 
-    /// The run received a request's end.
     pub fn ended(&mut self) {
         self.in_flight -= 1;
     }
 
-    /// Requests queued or running.
     pub fn in_flight(&self) -> usize {
         self.in_flight
     }
 
-    /// Whether more requests should be queued now: enough to keep every worker busy while
-    /// the next request is being filled, and no more (memory stays flat).
+    /// Whether more requests should be queued now (see [`room`]).
     pub fn has_room(&self) -> bool {
-        room(
-            self.in_flight,
-            self.shared.cfg.concurrency,
-            self.shared.failing.load(Ordering::Relaxed),
-        )
+        let failing = self.shared.failing.load(Ordering::Relaxed);
+        room(self.in_flight, self.shared.cfg.concurrency, failing)
     }
 
     /// A log that must not be sent as it is (`why`: PII_FIELDS cannot mask it): into the
     /// dead-letter file, or, without one, the run stops before it.
     pub fn set_aside_unsent(&self, log_id: &str, why: &str) -> Result<Fate, String> {
-        let shared = &self.shared;
-        let written = match &shared.dead_letter {
-            None => Err(format!("set {DEAD_LETTER_FILE} to set such logs aside")),
-            Some(file) => file
-                .append_unsendable(log_id, why)
-                .map_err(|e| format!("writing the dead-letter file failed: {e}")),
-        };
-        if let Err(e) = written {
-            shared.halt();
-            return Err(format!("log {log_id} is not sent: {why}; {e}"));
-        }
-        say::warn(format_args!(
-            "log {log_id} is not sent: {why}; written to the dead-letter file"
-        ));
-        Counters::add(&shared.counters.dead_lettered, 1);
-        Ok(Fate::DeadLettered)
+        let what = format!("log {log_id} is not sent: {why}");
+        self.shared
+            .set_aside(what, |file| file.append_unsendable(log_id, why))
     }
 
     /// Requests not started yet are not started: the run failed.
     pub fn abandon(&self) {
-        self.shared.halt();
+        self.shared.stop.fire(Cause::Failed);
     }
 }
 
-/// Enough requests to keep every worker busy while the next is filled; none more while the
-/// receiver is failing (those in flight are being retried).
+/// Enough requests to keep every worker busy while the next is filled, and no more (memory
+/// stays flat); none more while the receiver is failing (those in flight are being retried).
 fn room(in_flight: usize, concurrency: usize, failing: bool) -> bool {
     match failing {
         true => in_flight == 0,
@@ -299,11 +255,6 @@ impl Direct {
 }
 
 impl Shared {
-    /// Starts no more requests: the token fires, and workers waiting for a slot wake to see it.
-    fn halt(&self) {
-        self.stop.fire(Cause::Failed);
-    }
-
     fn new(
         http: &Client,
         cfg: &WebhookConfig,
@@ -324,31 +275,18 @@ impl Shared {
         }
     }
 
-    fn deliver(&self, items: &[Matched]) -> Done {
-        let mut done = Done {
-            fates: Vec::with_capacity(items.len()),
-            error: None,
-        };
-        self.deliver_part(items, &mut done);
-        done
-    }
-
     /// Sends `items` as one request; a refused batch is split in two and each half sent.
-    fn deliver_part(&self, items: &[Matched], done: &mut Done) {
-        let pending = |done: &mut Done| {
-            done.fates
-                .extend(items.iter().map(|m| (m.seq, Fate::Pending)))
-        };
+    fn deliver(&self, items: &[Matched], done: &mut Done) {
+        let all = |done: &mut Done, fate| done.fates.extend(items.iter().map(|m| (m.seq, fate)));
         if self.stop.stopped(Part::Sending).is_some() {
-            return pending(done);
+            return all(done, Fate::Pending);
         }
         match self.send_as(&self.webhook_id(items), items, None) {
             Sent::Delivered { .. } => {
                 self.accepted_any.store(true, Ordering::Relaxed);
                 self.refused_in_a_row.store(0, Ordering::Relaxed);
                 Counters::add(&self.counters.delivered, items.len() as u64);
-                done.fates
-                    .extend(items.iter().map(|m| (m.seq, Fate::Delivered)));
+                all(done, Fate::Delivered);
             }
             Sent::Refused { .. } if items.len() > 1 => {
                 say::verbose(format_args!(
@@ -356,52 +294,43 @@ impl Shared {
                     items.len()
                 ));
                 let (left, right) = items.split_at(items.len() / 2);
-                self.deliver_part(left, done);
-                self.deliver_part(right, done);
+                self.deliver(left, done);
+                self.deliver(right, done);
             }
             Sent::Refused { status, detail } => {
-                let fate = self.set_aside(&items[0], status, &detail);
-                if let Err(e) = &fate {
-                    done.error.get_or_insert_with(|| e.clone());
-                }
-                done.fates
-                    .push((items[0].seq, fate.unwrap_or(Fate::Pending)));
+                let fate = self.set_aside_refused(&items[0], status, &detail);
+                let fate = fate.unwrap_or_else(|e| {
+                    done.error.get_or_insert(e);
+                    Fate::Pending
+                });
+                all(done, fate);
             }
             Sent::Failed(e) => {
-                self.halt();
+                self.stop.fire(Cause::Failed);
                 // After a signal, what fails for want of time or of a start is why the signal
                 // stopped the run, not a failure of its own: the logs wait for the next run.
                 if self.stop.signal().is_none() {
                     done.error.get_or_insert(e);
                 }
-                pending(done);
+                all(done, Fate::Pending);
             }
         }
     }
 
-    /// A log the receiver refuses: into the dead-letter file, unless there is none or the
-    /// refusals look systemic; then the run stops before it.
-    fn set_aside(&self, item: &Matched, status: u16, detail: &str) -> Result<Fate, String> {
-        let stop = |why: String| {
-            self.halt();
-            Err(why)
-        };
-        let Some(file) = &self.dead_letter else {
-            return stop(format!(
-                "{detail} for log {} (a refusal of this log: fix the receiver, or set {DEAD_LETTER_FILE} to set such logs aside)",
-                item.log_id
-            ));
-        };
+    /// A log the receiver refuses: into the dead-letter file, unless the refusals look
+    /// systemic.
+    fn set_aside_refused(&self, item: &Matched, status: u16, detail: &str) -> Result<Fate, String> {
         let in_a_row = self.refused_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-        let limit = if self.accepted_any.load(Ordering::Relaxed) {
-            REFUSED_IN_A_ROW
-        } else {
-            REFUSED_BEFORE_ANY_ACCEPTED
+        let none_accepted = !self.accepted_any.load(Ordering::Relaxed);
+        let limit = match none_accepted {
+            true => REFUSED_BEFORE_ANY_ACCEPTED,
+            false => REFUSED_IN_A_ROW,
         };
-        if in_a_row >= limit {
-            return stop(format!(
+        if self.dead_letter.is_some() && in_a_row >= limit {
+            self.stop.fire(Cause::Failed);
+            return Err(format!(
                 "{detail}: the webhook refused {in_a_row} logs in a row{}, which looks like a problem with the receiver or its settings rather than with these logs; stopped instead of filling the dead-letter file (log {} and the rest are kept for the next run)",
-                if limit == REFUSED_BEFORE_ANY_ACCEPTED {
+                if none_accepted {
                     " and has accepted none in this run"
                 } else {
                     ""
@@ -409,21 +338,31 @@ impl Shared {
                 item.log_id
             ));
         }
-        let webhook_id = self.webhook_id(std::slice::from_ref(item));
-        match file.append(item, &webhook_id, status, detail) {
-            Ok(()) => {
-                say::warn(format_args!(
-                    "log {} refused ({detail}); written to the dead-letter file",
-                    item.log_id
-                ));
-                Counters::add(&self.counters.dead_lettered, 1);
-                Ok(Fate::DeadLettered)
+        let id = self.webhook_id(std::slice::from_ref(item));
+        let what = format!("log {} refused ({detail})", item.log_id);
+        self.set_aside(what, |file| file.append(item, &id, status, detail))
+    }
+
+    /// The log `what` names, written to the dead-letter file by `write`; without a file, or
+    /// when it cannot be written, the run stops before it.
+    fn set_aside(
+        &self,
+        what: String,
+        write: impl FnOnce(&DeadLetter) -> std::io::Result<()>,
+    ) -> Result<Fate, String> {
+        let written = match &self.dead_letter {
+            None => Err(format!("set {DEAD_LETTER_FILE} to set such logs aside")),
+            Some(file) => {
+                write(file).map_err(|e| format!("writing the dead-letter file failed: {e}"))
             }
-            Err(e) => stop(format!(
-                "{detail} for log {}; and writing the dead-letter file failed: {e}",
-                item.log_id
-            )),
+        };
+        if let Err(e) = written {
+            self.stop.fire(Cause::Failed);
+            return Err(format!("{what}; {e}"));
         }
+        say::warn(format_args!("{what}; written to the dead-letter file"));
+        Counters::add(&self.counters.dead_lettered, 1);
+        Ok(Fate::DeadLettered)
     }
 
     fn webhook_id(&self, items: &[Matched]) -> String {
@@ -458,45 +397,33 @@ impl Shared {
         let outcome = retry::run(None, &self.stop, Part::Sending, max_attempts, |n| {
             let left = self.stop.remaining();
             let Some(permit) = self.pace.acquire(&self.stop).filter(|_| !left.is_zero()) else {
-                return Attempt::Done(Sent::Failed(match self.stop.cause() {
+                let why = match self.stop.cause() {
                     Some(Cause::Deadline) => {
-                        format!("not attempted: {MAX_RUN_TIME} reached, the next run goes on")
+                        format!("{MAX_RUN_TIME} reached, the next run goes on")
                     }
-                    _ => "not attempted: the run is stopping".to_string(),
-                }));
+                    _ => "the run is stopping".to_string(),
+                };
+                return Attempt::Done(Sent::Failed(format!("not attempted: {why}")));
             };
-            if n > 0 {
-                Counters::add(&self.counters.retries, 1);
-            }
+            Counters::add(&self.counters.retries, u64::from(n > 0));
             Counters::add(&self.counters.requests, 1);
             let request = self.request(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
             let reply = http::attempt(request, "POST", &self.cfg.shown_url(), WEBHOOK_URL.env);
-            let Reply {
-                status,
-                verdict,
-                retry_after,
-                resp,
-            } = match reply {
-                Ok(reply) => reply,
-                Err(failed) => {
-                    permit.release(Signal::Neutral, None);
-                    return match failed {
-                        Unanswered::Final(d) => {
-                            Attempt::Done(Sent::Failed(format!("webhook request {d}")))
-                        }
-                        Unanswered::Passing(d) => {
-                            self.failing.store(true, Ordering::Relaxed);
-                            Attempt::Again {
-                                why: format!("webhook request {d} (webhook-id {id})"),
-                                wait: None,
-                            }
-                        }
-                    };
+            let (status, verdict, retry_after, resp) = match reply {
+                Ok(r) => (r.status, r.verdict, r.retry_after, r.resp),
+                Err(Unanswered::Final(d)) => {
+                    return Attempt::Done(Sent::Failed(format!("webhook request {d}")));
+                }
+                Err(Unanswered::Passing(d)) => {
+                    self.failing.store(true, Ordering::Relaxed);
+                    let why = format!("webhook request {d} (webhook-id {id})");
+                    return Attempt::Again { why, wait: None };
                 }
             };
             let detail = self.detail(status, resp);
             // The receiver is up unless it asks for a retry; when it asks for less, fewer
-            // requests are in flight, and when it said for how long, every worker waits.
+            // requests are in flight, and when it said for how long, every worker waits. A
+            // permit dropped says nothing about the load.
             self.failing
                 .store(matches!(verdict, Verdict::Retry { .. }), Ordering::Relaxed);
             match verdict {
@@ -505,7 +432,7 @@ impl Shared {
                     Signal::Throttled,
                     retry_after.map(|asked| asked.min(retry::MAX_RETRY_AFTER)),
                 ),
-                _ => permit.release(Signal::Neutral, None),
+                _ => {}
             }
             Attempt::Done(match verdict {
                 Verdict::Delivered => Sent::Delivered { status },
@@ -514,11 +441,8 @@ impl Shared {
                     Sent::Failed(format!("{detail}; {}", advice(status)))
                 }
                 Verdict::Retry { .. } => {
-                    let why = format!("{detail} (webhook-id {id})");
-                    return Attempt::Again {
-                        why,
-                        wait: retry_after,
-                    };
+                    let (why, wait) = (format!("{detail} (webhook-id {id})"), retry_after);
+                    return Attempt::Again { why, wait };
                 }
             })
         });
@@ -531,7 +455,6 @@ impl Shared {
         }
     }
 
-    /// One POST, that may take at most `timeout`.
     fn request(
         &self,
         id: &str,
@@ -567,21 +490,17 @@ impl Shared {
         req.body(wire.clone())
     }
 
-    /// An answer as messages quote it: its status, the start of its body, and where a redirect
-    /// pointed. Only the start is read (an endless body must not fill the memory); a short
-    /// answer is read to its end, so the connection is kept for the next request.
+    /// An answer as messages quote it: its status, the start of its body (an endless body must
+    /// not fill the memory), and where a redirect pointed.
     fn detail(&self, status: u16, resp: Response) -> String {
         let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
         let location = location.map(|l| match self.cfg.url.join(l) {
             Ok(u) => format!(" (redirecting to {})", self.cfg.show(&u)),
             Err(_) => " (redirecting to an address that is not a URL)".to_string(),
         });
-        let text = scrub(&read_prefix(resp, ANSWER_PREFIX));
-        format!(
-            "webhook answered {status}: {}{}",
-            snippet(&text),
-            location.unwrap_or_default()
-        )
+        let text = snippet(&scrub(&read_prefix(resp, ANSWER_PREFIX)));
+        let location = location.unwrap_or_default();
+        format!("webhook answered {status}: {text}{location}")
     }
 }
 
