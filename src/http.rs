@@ -14,13 +14,12 @@ use std::time::{Duration, Instant};
 
 pub const USER_AGENT: &str = concat!("auth0-mgmt-webhooks/", env!("CARGO_PKG_VERSION"));
 
-/// What the client is built from: the webhook's timeouts (Auth0's requests have the same),
-/// the connections kept alive, and the CA certificates to trust.
+/// What the client is built from.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub connect_timeout: Duration,
     pub timeout: Duration,
-    /// WEBHOOK_CONCURRENT_CALLS: the requests in flight at once, whose connections are kept.
+    /// WEBHOOK_CONCURRENT_CALLS: the connections kept alive.
     pub concurrency: usize,
     /// CA_CERT: a PEM file of extra CA certificates.
     pub ca_cert: Option<PathBuf>,
@@ -84,8 +83,7 @@ pub fn classify(status: u16) -> Verdict {
     }
 }
 
-/// What to change when a transport error is a refused certificate, which no wait changes;
-/// `None` for a passing failure. `setting` names where the address came from.
+/// What to change when a transport error is a refused certificate; `None` when it is not.
 fn refused_certificate(err: &(dyn std::error::Error + 'static), setting: &str) -> Option<String> {
     use rustls::{CertificateError as Cert, Error as Tls};
     let mut next = Some(err);
@@ -129,9 +127,9 @@ pub struct Reply {
 /// A request that got no answer, described without its URL.
 #[derive(Debug)]
 pub enum Unanswered {
-    /// A refused certificate, with the setting to fix: no wait changes it.
+    /// A refused certificate: no wait changes it.
     Final(String),
-    /// On the way (timeout, reset, refused connection): worth another attempt.
+    /// Timeout, reset, refused connection: worth another attempt.
     Passing(String),
 }
 
@@ -164,8 +162,7 @@ pub fn attempt(
     }
 }
 
-/// A transport error as a short phrase that reads well after "webhook request" or "GET /path:",
-/// without the URL reqwest would add (it could be the Slack URL, which is a secret).
+/// A transport error as a short phrase, without the URL reqwest adds (it may be a secret).
 fn describe(err: &reqwest::Error) -> String {
     let kind = if err.is_timeout() {
         "timed out"
@@ -203,8 +200,7 @@ fn causes(kind: &str, err: &dyn std::error::Error) -> String {
     msg
 }
 
-/// What went wrong while reading an answer's body, as a short phrase ("timed out while reading
-/// the answer: ...", "failed while reading the answer: connection reset by peer").
+/// What went wrong while reading an answer's body, as a short phrase.
 fn describe_io(err: &std::io::Error) -> String {
     let inner = err
         .get_ref()
@@ -220,14 +216,13 @@ fn describe_io(err: &std::io::Error) -> String {
     crate::secret::scrub(&format!("{how} while reading the answer{what}"))
 }
 
-/// An answer's body was larger than the most this tool reads of it.
 #[derive(Debug, thiserror::Error)]
 #[error("the answer is larger than {}, the most this tool reads", size(*.max))]
 pub struct TooLarge {
     pub max: usize,
 }
 
-/// Reading an answer's body failed on the way (reset, timeout): worth another attempt.
+/// Reading an answer's body failed on the way: worth another attempt.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ReadFailed(pub String);
@@ -240,8 +235,7 @@ fn size(bytes: usize) -> String {
     }
 }
 
-/// At most `max` bytes of an answer, lossily, for an error message: the rest is never read, so
-/// an endless body costs `max` bytes. A body that fails half-way gives what arrived.
+/// At most `max` bytes of an answer, lossily, for an error message; what arrived if it fails.
 pub fn read_prefix(resp: Response, max: usize) -> String {
     let mut buf = Vec::new();
     let _ = resp.take(max as u64).read_to_end(&mut buf);
@@ -249,7 +243,7 @@ pub fn read_prefix(resp: Response, max: usize) -> String {
 }
 
 /// The whole body of an answer, or [`TooLarge`] when it is (or says it is) over `max` bytes,
-/// or [`ReadFailed`]. Memory stays under `max` whatever the server sends.
+/// or [`ReadFailed`].
 pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
     if resp.content_length().is_some_and(|n| n > max as u64) {
         return Err(TooLarge { max }.into());
@@ -266,8 +260,7 @@ pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
         if buf.len() + n > max {
             return Err(TooLarge { max }.into());
         }
-        // Doubling, but never past the cap: the buffer stays under `max`, where Vec's own
-        // growth would reach twice that.
+        // Doubling, but never past the cap, where Vec's own growth would reach twice it.
         if buf.capacity() < buf.len() + n {
             let want = (buf.capacity() * 2).clamp(buf.len() + n, max);
             buf.reserve_exact(want - buf.len());

@@ -10,8 +10,7 @@ use base64::Engine;
 use hyper_util::client::proxy::matcher::Matcher;
 use reqwest::Url;
 
-/// ALL_PROXY, HTTP_PROXY, HTTPS_PROXY and NO_PROXY, each from the first of its names that is
-/// set (upper case, then lower case), as curl and reqwest read them; empty when none is.
+/// ALL_PROXY, HTTP_PROXY, HTTPS_PROXY and NO_PROXY, upper case first, as reqwest reads them.
 fn settings(env: Env) -> [String; 4] {
     let first = |name: &str| {
         env(name)
@@ -32,9 +31,8 @@ fn settings(env: Env) -> [String; 4] {
     ]
 }
 
-/// The proxy requests to `url` go through, as `scheme://host:port`, saying whether it is given
-/// credentials (never showing them); `None` when they go direct. Uses the matcher reqwest
-/// itself uses, so `check` says what a run does.
+/// The proxy requests to `url` go through, without its credentials, by reqwest's own matcher;
+/// `None` when they go direct.
 pub fn proxy_for(url: &Url, env: Env) -> Option<String> {
     let [all, http, https, no] = settings(env);
     let matcher = Matcher::builder().all(all).http(http).https(https).no(no);
@@ -49,8 +47,8 @@ pub fn proxy_for(url: &Url, env: Env) -> Option<String> {
     )
 }
 
-/// Registers every proxy credential in the environment with [`crate::secret::scrub`]: the
-/// password, `user:password` and the `Proxy-Authorization` value made of them.
+/// Registers every proxy password with [`crate::secret::scrub`], with `user:password` and the
+/// `Proxy-Authorization` value made of them.
 pub fn register_secrets(env: Env) {
     let [all, http, https, _] = settings(env);
     for raw in [all, http, https] {

@@ -19,9 +19,9 @@ use crate::stop::{Part, Stop};
 use anyhow::{Result, anyhow, bail};
 use reqwest::Url;
 use reqwest::blocking::{Client, RequestBuilder};
-use reqwest::header::HeaderMap;
-use serde_json::Value;
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -43,14 +43,13 @@ pub struct Auth0Config {
 /// Which page to ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
-    /// The newest logs, in search mode, for `check` only: search mode sorts by the date an
-    /// event happened, not by when Auth0 stored it, so paging by it skips logs stored late.
+    /// The newest logs, for `check` only: search mode sorts by when a log happened, not when
+    /// Auth0 stored it, so paging by it skips logs stored late.
     Newest,
     /// Checkpoint mode: the logs after this id.
     After(String),
-    /// Search mode, oldest first: the logs that happened at or after this date (all, for
-    /// `None`). Only to find a log's id to start from when Auth0 will not take a made one
-    /// (`source::start`); never paged, for the reason above.
+    /// Search mode, oldest first, at or after this date (or all): to find a real id to start
+    /// from (`source::start`), never paged.
     Since(Option<String>),
     /// The `Link: <...>; rel="next"` URL of the previous page (checked by `source`).
     Next(reqwest::Url),
@@ -68,14 +67,12 @@ pub struct Page {
 const MAX_ATTEMPTS: u32 = 8;
 /// Fresh tokens for one page before a 401 or 403 means the credentials are refused.
 const MAX_REFRESHES: u32 = 3;
-/// Answers that are not a usable page before the page fails: a proxy's error page or a reset
-/// connection usually passes, a server that only sends those does not.
+/// Answers that are not a usable page (a proxy's error page, a reset) before the page fails.
 const MAX_MALFORMED: u32 = 3;
 /// A cached token is replaced this long before it expires.
 const TOKEN_MARGIN: u64 = 600;
 const AUTH0_TIMEOUT: Duration = Duration::from_secs(30);
-/// The most of one Auth0 answer that is read. 100 real logs are a few hundred KB, rarely a few
-/// MB; past this is a broken or hostile server, and reading on would only exhaust memory.
+/// The most of one Auth0 answer that is read: 100 real logs are a few hundred KB.
 pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// Owns its client and settings, so the fetch thread can outlive a run stopped by a signal.
@@ -83,7 +80,6 @@ pub struct Auth0 {
     http: Client,
     cfg: Auth0Config,
     token: Mutex<Option<CachedToken>>,
-    /// Every request waits for the tenant's rate budget here.
     pacer: Pacer,
     /// Held while a token is fetched, so cursors do not each fetch one.
     fetching: Mutex<()>,
@@ -135,9 +131,8 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
     Ok((token, now.saturating_add(expires_in)))
 }
 
-/// An answer's body, at most [`MAX_ANSWER_BYTES`], as text, when it is a 200. Otherwise an
-/// error: a redirect (never followed) names where it pointed, without secrets; a 401 or 403 is
-/// [`CredentialsRefused`]; a body cut off on the way is [`ReadFailed`], worth another attempt.
+/// A 200's body as text; else an error ([`CredentialsRefused`] for a 401 or 403, [`ReadFailed`]
+/// for a body cut off on the way).
 fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
     let (status, path) = (reply.status, url.path());
     if let Verdict::Misconfigured(300..=399) = reply.verdict {
@@ -158,7 +153,6 @@ fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
         ),
         Err(e) => e.context(format!("{method} {path}")),
     })?;
-    // Without a copy when it is UTF-8, as it should be: a copy would double the cost.
     let text = String::from_utf8(bytes)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     match status {
@@ -193,8 +187,7 @@ pub struct CredentialsRefused {
     snippet: String,
 }
 
-/// What one Auth0 request came to short of a usable answer: another attempt, a failure, or
-/// [`Attempt::Step`] when a refused token was forgotten (a fresh one goes in the next attempt).
+/// What one Auth0 request came to short of a usable answer.
 type Step = Attempt<Result<Page>>;
 
 fn fail(e: anyhow::Error) -> Step {
@@ -218,7 +211,6 @@ impl Auth0 {
         }
     }
 
-    /// The rate budget all requests to this tenant share.
     pub fn pacer(&self) -> &Pacer {
         &self.pacer
     }
@@ -232,8 +224,7 @@ impl Auth0 {
         self.token.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached token, else one fetched and cached (and recorded in `fetched`, so a refusal
-    /// of it is known to be final). One cursor fetches while the others wait for it.
+    /// The cached token, else one fetched, cached and recorded in `fetched`.
     fn token(
         &self,
         until: Instant,
@@ -249,31 +240,31 @@ impl Auth0 {
             .base_url
             .join("oauth/token")
             .expect("a path joins a base URL");
-        let form = serde_json::json!({
+        let form = json!({
             "grant_type": "client_credentials",
             "client_id": self.cfg.client_id,
             "client_secret": self.cfg.client_secret.expose(),
             "audience": self.cfg.audience.as_str(),
-        });
+        })
+        .to_string();
         let reply = self.send(until, stop, "POST", &url, || {
             let req = self.http.post(url.clone()).timeout(AUTH0_TIMEOUT);
-            Ok(req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(form.to_string()))
+            Ok(req.header(CONTENT_TYPE, "application/json").body(form))
         })?;
         let (access_token, expires_at) = match body(reply, "POST", &url) {
             Ok(text) => parse_token(text.as_bytes(), now_unix()).map_err(fail)?,
             Err(e) if e.is::<ReadFailed>() => return Err(again(format!("{e:#}"), None)),
             Err(e) => return Err(fail(e)),
         };
-        *fetched = Some(access_token.clone());
         let client_id = self.cfg.client_id.clone();
-        *self.cached() = Some(CachedToken {
-            access_token: access_token.clone(),
+        let token = fetched.insert(access_token).clone();
+        let cached = CachedToken {
+            access_token: token.clone(),
             expires_at,
             client_id,
-        });
-        Ok(access_token)
+        };
+        *self.cached() = Some(cached);
+        Ok(token)
     }
 
     /// One page of logs, in at most [`MAX_ATTEMPTS`]: 5xx, 429, transport errors and malformed
@@ -302,18 +293,9 @@ impl Auth0 {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        // A refused token from the cache is replaced, up to a few times: with several cursors,
-        // the token one takes from the cache may be one another has just seen refused.
-        let mut refreshed = 0;
-        // Answers that were not a usable page (not JSON, cut off on the way): asked again a few
-        // times, as a proxy's error page or a reset connection is usually passing.
-        let mut malformed = 0;
-        // The token this page fetched, if it did: one refused right after it was made means
-        // the credentials or the scope are wrong.
-        let mut fetched = None;
+        let (mut refreshed, mut malformed, mut fetched) = (0, 0, None);
         let outcome = retry::run(Some(until), stop, Part::Reading, Some(MAX_ATTEMPTS), |_| {
-            // The token is taken when the budget lets the request go, so it is as fresh as it
-            // can be when it is sent.
+            // The token is taken when the budget lets the request go, as fresh as can be.
             let mut used = None;
             let reply = self.send(until, stop, "GET", &url, || {
                 let token = self.token(until, stop, &mut fetched)?;
@@ -332,9 +314,8 @@ impl Auth0 {
                     Err(e) => e,
                 },
                 Err(e) if e.is::<ReadFailed>() => e,
-                // A refused token is replaced once. After that, only one from the cache (which
-                // another cursor may have seen expire): a token fetched for this very page
-                // that is refused again means the credentials or the scope are wrong.
+                // A refused token is replaced once; after that only one from the cache (another
+                // cursor may have seen it expire): a fresh token refused means bad credentials.
                 Err(e) if e.is::<CredentialsRefused>() => {
                     let from_cache = used.is_some() && used != fetched;
                     if refreshed == 0 || refreshed < MAX_REFRESHES && from_cache {
@@ -363,8 +344,7 @@ impl Auth0 {
         outcome.map_err(|why| anyhow!(why))?
     }
 
-    /// Sends one request once the rate budget allows it, and tells the budget the answer (the
-    /// token endpoint, limited apart from the Management API, neither waits for nor tells it).
+    /// Sends one request once the rate budget allows it, and tells the budget the answer.
     fn send(
         &self,
         until: Instant,
@@ -396,13 +376,8 @@ impl Auth0 {
             let (status, asked) = (reply.status, reply.retry_after);
             let asked_words = asked.map(|w| format!(", asked to wait {}", retry::human(w)));
             let why = format!("Auth0 answered {status} to {method} {path}");
-            // After a 429 the budget holds the next request back for the Retry-After, or until
-            // its model of the bucket has a token again.
-            let wait = if status == 429 {
-                Some(Duration::ZERO)
-            } else {
-                asked
-            };
+            // After a 429 the budget itself holds the next request back.
+            let wait = (status == 429).then_some(Duration::ZERO).or(asked);
             return Err(again(why + &asked_words.unwrap_or_default(), wait));
         }
         Ok(reply)
@@ -424,8 +399,7 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
         .find_map(parse_next_link)
 }
 
-/// `<https://t/api/v2/logs?from=1&take=100>; rel="next"` -> the URL. Other relations, and
-/// several links in one value, are handled as RFC 8288 writes them.
+/// `<https://t/api/v2/logs?from=1&take=100>; rel="next"` -> the URL, as RFC 8288 writes it.
 pub fn parse_next_link(value: &str) -> Option<String> {
     value.split(',').find_map(|link| {
         let (target, params) = link.trim().split_once(';')?;
@@ -444,19 +418,18 @@ pub fn parse_next_link(value: &str) -> Option<String> {
     })
 }
 
-/// The most items one page may hold (Auth0 sends at most 100): each costs an allocation, so a
-/// 16 MiB answer of `[],[],...` would otherwise take hundreds of MB. An item stays text.
+/// The most items one page may hold (Auth0 sends 100): a 16 MiB answer of `[],[],...` would
+/// otherwise take hundreds of MB.
 pub const MAX_PAGE_ITEMS: usize = 1000;
 
-/// A page holding more than [`MAX_PAGE_ITEMS`] items: refused before its items are built.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "Auth0's logs answer holds more than {MAX_PAGE_ITEMS} items, where a page holds at most 100 logs: a proxy or server in the way is misbehaving; the checkpoint is kept"
 )]
 pub struct TooManyValues;
 
-/// A page must be a JSON array of logs, each with an id: anything else is an error, never a
-/// silently skipped log. Each log keeps its text as Auth0 wrote it.
+/// A page is a JSON array of logs, each with an id: anything else is an error, never a skipped
+/// log. Each log keeps its text as Auth0 wrote it.
 pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
     use serde::de::IgnoredAny;
     // Counted first: items that are ignored take no memory.
