@@ -164,14 +164,11 @@ pub fn attempt(
 
 /// A transport error as a short phrase, without the URL reqwest adds (it may be a secret).
 fn describe(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else if err.is_body() || err.is_decode() {
-        "failed while reading the answer"
-    } else {
-        "failed"
+    let kind = match () {
+        _ if err.is_timeout() => "timed out",
+        _ if err.is_connect() => "could not connect",
+        _ if err.is_body() || err.is_decode() => "failed while reading the answer",
+        _ => "failed",
     };
     let mut msg = causes(kind, err);
     if msg.contains("certificate") {
@@ -205,14 +202,14 @@ fn describe_io(err: &std::io::Error) -> String {
     let inner = err
         .get_ref()
         .and_then(|e| e.downcast_ref::<reqwest::Error>());
-    let timed_out = inner.map_or(err.kind() == std::io::ErrorKind::TimedOut, |e| {
-        e.is_timeout()
-    });
-    let how = if timed_out { "timed out" } else { "failed" };
-    let what = match inner {
-        Some(e) => causes("", e),
-        None => format!(": {err}"),
+    let (how, what) = match inner {
+        Some(e) => (e.is_timeout(), causes("", e)),
+        None => (
+            err.kind() == std::io::ErrorKind::TimedOut,
+            format!(": {err}"),
+        ),
     };
+    let how = if how { "timed out" } else { "failed" };
     crate::secret::scrub(&format!("{how} while reading the answer{what}"))
 }
 

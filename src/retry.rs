@@ -93,14 +93,11 @@ fn wait(
     part: Part,
     why: &str,
 ) -> Result<(), String> {
-    let past = || {
-        format!(
+    let give_up = |cause| match cause {
+        Cause::Deadline => format!(
             "{why}; the next attempt would come in {}, after {MAX_RUN_TIME}, so the run ends now instead of waiting for it (the next run goes on)",
             human(pause)
-        )
-    };
-    let give_up = |cause| match cause {
-        Cause::Deadline => past(),
+        ),
         _ => format!("{why} (not retried: the run is stopping)"),
     };
     if let Some(cause) = stop.stopped(part) {
@@ -111,9 +108,9 @@ fn wait(
     if [until, stop.deadline()]
         .into_iter()
         .flatten()
-        .any(|limit| end > limit)
+        .any(|l| end > l)
     {
-        return Err(past());
+        return Err(give_up(Cause::Deadline));
     }
     stop.sleep_until(end, part).map_err(give_up)
 }

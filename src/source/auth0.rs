@@ -9,7 +9,7 @@ use crate::http::{
 use crate::log::Log;
 use crate::retry::{self, Attempt};
 use crate::say;
-use crate::secret::Secret;
+use crate::secret::{Secret, register};
 use crate::settings::{
     AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_DOMAIN, AUTH0_RATE_LIMIT, BATCH_SIZE, MAX_RUN_TIME,
 };
@@ -105,12 +105,12 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
     let v: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(_) => {
-            let (keys, values): (Vec<_>, Vec<_>) =
-                url::form_urlencoded::parse(text.trim().as_bytes()).unzip();
+            let pairs: Vec<_> = url::form_urlencoded::parse(text.trim().as_bytes()).collect();
+            let keys: Vec<_> = pairs.iter().map(|(k, _)| k.as_ref()).collect();
             if keys.iter().any(|k| k.contains("token")) {
-                for (k, v) in keys.iter().zip(&values) {
+                for (k, v) in &pairs {
                     if k.ends_with("token") || k.contains("secret") {
-                        crate::secret::register(v);
+                        register(v);
                     }
                 }
                 bail!(
@@ -121,14 +121,11 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
             bail!("Auth0's token answer is not JSON: {}", snippet(&text));
         }
     };
-    let token = v
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| anyhow!("Auth0's token answer has no access_token"))?;
-    let token = Secret::new(token);
-    let expires_in = v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600);
-    Ok((token, now.saturating_add(expires_in)))
+    let Some(token) = v["access_token"].as_str().filter(|t| !t.is_empty()) else {
+        bail!("Auth0's token answer has no access_token");
+    };
+    let expires_in = v["expires_in"].as_u64().unwrap_or(3600);
+    Ok((Secret::new(token), now.saturating_add(expires_in)))
 }
 
 /// A 200's body as text; else an error ([`CredentialsRefused`] for a 401 or 403, [`ReadFailed`]
@@ -272,26 +269,21 @@ impl Auth0 {
     pub fn page(&self, cursor: &Cursor, take: u32, until: Instant, stop: &Stop) -> Result<Page> {
         let mut url = self.cfg.base_url.join("api/v2/logs")?;
         let take = take.to_string();
-        let query: &[(&str, &str)] = match cursor {
-            Cursor::Newest => &[
-                ("page", "0"),
-                ("per_page", &take),
-                ("sort", "date:-1"),
-                ("include_totals", "false"),
-            ],
-            Cursor::After(id) => &[("from", id), ("take", &take)],
-            Cursor::Since(date) => {
-                let q = date.as_ref().map(|date| format!("date:[{date} TO *]"));
-                url.query_pairs_mut().extend_pairs(q.map(|q| ("q", q)));
-                &[("page", "0"), ("per_page", &take), ("sort", "date:1")]
-            }
-            Cursor::Next(next) => {
-                url = next.clone();
-                &[]
-            }
+        let search = |sort| [("page", "0"), ("per_page", &take), ("sort", sort)];
+        let mut q = url.query_pairs_mut();
+        match cursor {
+            Cursor::Newest => q
+                .extend_pairs(search("date:-1"))
+                .append_pair("include_totals", "false"),
+            Cursor::After(id) => q.extend_pairs([("from", id.as_str()), ("take", &take)]),
+            Cursor::Since(date) => q
+                .extend_pairs(date.iter().map(|d| ("q", format!("date:[{d} TO *]"))))
+                .extend_pairs(search("date:1")),
+            Cursor::Next(_) => &mut q,
         };
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
+        drop(q);
+        if let Cursor::Next(next) = cursor {
+            url = next.clone();
         }
         let (mut refreshed, mut malformed, mut fetched) = (0, 0, None);
         let outcome = retry::run(Some(until), stop, Part::Reading, Some(MAX_ATTEMPTS), |_| {
