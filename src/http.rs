@@ -40,13 +40,10 @@ pub fn client(cfg: &ClientConfig) -> Result<Client> {
         let pem = crate::files::read_setting(&name, path, crate::files::CA_CERT_CAP)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default();
         if certs.is_empty() {
-            let shown = path.display();
-            let why = format!("{name} {shown}: not a PEM file of certificates");
+            let why = format!("{name} {}: not a PEM file of certificates", path.display());
             return Err(crate::exit::settings(why));
         }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
+        b = certs.into_iter().fold(b, |b, c| b.add_root_certificate(c));
     }
     b.build().context("building the HTTP client")
 }

@@ -13,15 +13,9 @@ const CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// The checkpoint for a moment: `from` it returns every log stored at or after it.
 pub fn at(moment: SystemTime) -> String {
-    let stamp: String = humantime::format_rfc3339_millis(moment)
-        .to_string()
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    format!(
-        "{PREFIX}{stamp}{}",
-        "0".repeat(LEN - PREFIX.len() - stamp.len())
-    )
+    let stamp = humantime::format_rfc3339_millis(moment).to_string();
+    let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
+    format!("{:0<LEN$}", format!("{PREFIX}{digits}"))
 }
 
 /// The checkpoint of a first run: a moment before any log Auth0 still keeps.

@@ -25,18 +25,19 @@ pub fn register(value: &str) {
     if value.len() < MIN_SCRUBBED_LEN {
         return;
     }
-    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
-    known.insert((Reverse(value.len()), value.to_string()));
+    let entry = (Reverse(value.len()), value.to_string());
+    KNOWN
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(entry);
 }
 
 /// `text` with every registered secret replaced by `***`.
 pub fn scrub(text: &str) -> String {
     let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
     let mut out = text.to_string();
-    for (_, k) in known.iter() {
-        if out.contains(k.as_str()) {
-            out = out.replace(k.as_str(), "***");
-        }
+    for (_, k) in known.iter().filter(|(_, k)| text.contains(k.as_str())) {
+        out = out.replace(k.as_str(), "***");
     }
     out
 }

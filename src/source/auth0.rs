@@ -154,11 +154,7 @@ fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     match status {
         200 => Ok(text),
-        401 | 403 => Err(CredentialsRefused {
-            status,
-            snippet: snippet(&text),
-        }
-        .into()),
+        401 | 403 => Err(CredentialsRefused(status, snippet(&text)).into()),
         _ => bail!(
             "Auth0 answered {status} to {method} {path}: {}",
             snippet(&text)
@@ -175,14 +171,11 @@ pub struct Refused(String);
 /// other failures, to say whether the cached token keeps runs going meanwhile.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "Auth0 refused the credentials ({status}: {snippet}): check {id} and {secret}, and that the application is authorized for the Management API with the read:logs scope",
+    "Auth0 refused the credentials ({0}: {1}): check {id} and {secret}, and that the application is authorized for the Management API with the read:logs scope",
     id = AUTH0_CLIENT_ID,
     secret = AUTH0_CLIENT_SECRET
 )]
-pub struct CredentialsRefused {
-    status: u16,
-    snippet: String,
-}
+pub struct CredentialsRefused(u16, String);
 
 /// What one Auth0 request came to short of a usable answer.
 type Step = Attempt<Result<Page>>;
@@ -353,13 +346,13 @@ impl Auth0 {
                     "the Auth0 rate budget ({AUTH0_RATE_LIMIT}) allows no request before {MAX_RUN_TIME}; the next run goes on"
                 ),
             };
-            return Err(fail(
-                CutShort(format!("{method} {path} not sent: {why}")).into(),
-            ));
+            let cut = CutShort(format!("{method} {path} not sent: {why}"));
+            return Err(fail(cut.into()));
         };
         let reply = http::attempt(build()?, method, &redact(url), AUTH0_DOMAIN.env);
-        let answer = reply.as_ref().ok().map(|r| (r.status, r.resp.headers()));
-        self.pacer.answer(ticket, answer);
+        if let Ok(r) = &reply {
+            self.pacer.answer(ticket, r.status, r.resp.headers());
+        }
         let reply = reply.map_err(|failed| match failed {
             Unanswered::Final(d) => fail(anyhow!("{method} {path}: {d}")),
             Unanswered::Passing(d) => again(format!("{method} {path}: {d}"), None),
@@ -616,7 +609,7 @@ mod tests {
             let stop = Stop::new();
             let soon = Instant::now() + Duration::from_millis(5);
             if let Some(t) = pacer.acquire(true, soon, &stop) {
-                pacer.answer(t, Some((status, &headers)));
+                pacer.answer(t, status, &headers);
             }
             let _ = pacer.acquire(true, soon, &stop);
         }
@@ -625,11 +618,7 @@ mod tests {
     #[test]
     fn credentials_error_names_the_settings_and_scope() {
         let snippet = snippet(r#"{"error":"access_denied"}"#);
-        let m = CredentialsRefused {
-            status: 401,
-            snippet,
-        }
-        .to_string();
+        let m = CredentialsRefused(401, snippet).to_string();
         assert!(
             m.contains("AUTH0_CLIENT_SECRET") && m.contains("read:logs"),
             "{m}"

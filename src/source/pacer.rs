@@ -255,12 +255,10 @@ impl Pacer {
         None
     }
 
-    /// The answer to a request `acquire` let go (`None`: it had none).
-    pub fn answer(&self, ticket: Ticket, answer: Option<(u16, &HeaderMap)>) {
-        let warning = answer.and_then(|(status, headers)| {
-            self.budget()
-                .answer(ticket, status, headers, Instant::now())
-        });
+    /// The answer to a request `acquire` let go.
+    pub fn answer(&self, ticket: Ticket, status: u16, headers: &HeaderMap) {
+        let now = Instant::now();
+        let warning = self.budget().answer(ticket, status, headers, now);
         if let Some(warning) = warning {
             crate::say::warn(warning);
         }
