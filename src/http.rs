@@ -65,8 +65,7 @@ pub enum Verdict {
     Misconfigured(u16),
 }
 
-/// What is retried (Vector's `RetryLogic`), as Standard Webhooks, Svix and Vector do it, with
-/// the answers about the endpoint told apart from those about the payload.
+/// What is retried (Vector's `RetryLogic`), endpoint answers told apart from payload ones.
 pub fn classify(status: u16) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
@@ -130,8 +129,7 @@ pub enum Unanswered {
     Passing(String),
 }
 
-/// One attempt of `req`, for every client: sent, shown in `-v` lines as `method shown` (never
-/// a secret URL), and told apart: an answer, a refused certificate, or a passing failure.
+/// One attempt of `req`, shown in `-v` lines as `method shown`, for every client.
 pub fn attempt(
     req: RequestBuilder,
     method: &str,
@@ -236,8 +234,7 @@ pub fn read_prefix(resp: Response, max: usize) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// The whole body of an answer, or [`TooLarge`] when it is (or says it is) over `max` bytes,
-/// or [`ReadFailed`].
+/// The whole body of an answer, or [`TooLarge`] past `max` bytes, or [`ReadFailed`].
 pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
     if resp.content_length().is_some_and(|n| n > max as u64) {
         return Err(TooLarge { max }.into());

@@ -44,15 +44,13 @@ pub fn stored_at(id: &str) -> Option<SystemTime> {
 /// The longest id placed: twice the 56 digits Auth0 writes.
 const MAX_LEN: usize = 2 * LEN;
 
-/// Orders two ids as Auth0 does: as text (`"9"` after `"10"`). Paging rests on it. Only ids
-/// that [`placeable`] accepts are compared.
+/// Orders two ids as Auth0 does: as text (`"9"` after `"10"`), for ids [`placeable`] accepts.
 pub fn cmp(a: &str, b: &str) -> Ordering {
     a.as_bytes().cmp(b.as_bytes())
 }
 
-/// Whether an id can be placed in Auth0's order, and if not, why: digits sort the same in every
-/// collation, letters do not, an empty `from` asks for something else, a huge one does not fit a
-/// URL. Such an id stops the run before its log is delivered.
+/// Whether an id can be placed in Auth0's order (digits sort the same in every collation), and
+/// if not, why: such an id stops the run before its log is delivered.
 pub fn placeable(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > MAX_LEN || !id.bytes().all(|b| b.is_ascii_digit()) {
         let shown: String = id.chars().take(MAX_LEN).collect();
@@ -72,8 +70,7 @@ pub struct StartFrom {
     pub checkpoint: String,
 }
 
-/// START_FROM: a log id, an RFC 3339 date or date-time, or an age (`7d`), as the checkpoint it
-/// means. `Err` explains the forms.
+/// START_FROM (a log id, an RFC 3339 date or date-time, or an age) as its checkpoint.
 pub fn parse_start_from(value: &str, now: SystemTime) -> Result<String, String> {
     let value = value.trim();
     let forms = "give a log id (900 followed by 53 digits), a date (2026-11-01), a UTC date-time (2026-11-01T08:00:00Z) or an age (7d, 12h)";

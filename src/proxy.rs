@@ -31,8 +31,7 @@ fn settings(env: Env) -> [String; 4] {
     ]
 }
 
-/// The proxy requests to `url` go through, without its credentials, by reqwest's own matcher;
-/// `None` when they go direct.
+/// The proxy requests to `url` go through (reqwest's own matcher), without its credentials.
 pub fn proxy_for(url: &Url, env: Env) -> Option<String> {
     let [all, http, https, no] = settings(env);
     let matcher = Matcher::builder().all(all).http(http).https(https).no(no);
@@ -47,8 +46,7 @@ pub fn proxy_for(url: &Url, env: Env) -> Option<String> {
     )
 }
 
-/// Registers every proxy password with [`crate::secret::scrub`], with `user:password` and the
-/// `Proxy-Authorization` value made of them.
+/// Registers every proxy password, `user:password` and `Proxy-Authorization` as secrets.
 pub fn register_secrets(env: Env) {
     let [all, http, https, _] = settings(env);
     for raw in [all, http, https] {

@@ -54,9 +54,8 @@ pub enum Attempt<T> {
     Step,
 }
 
-/// Attempts and waits until an attempt is [`Attempt::Done`], `max_attempts` are spent, the run
-/// stops (for `part`), or the next attempt would come after `until` or the deadline. Err says
-/// why it gave up.
+/// Attempts and waits until one is [`Attempt::Done`], all are spent, the run stops, or the next
+/// would come after `until` or the deadline.
 pub fn run<T>(
     until: Option<Instant>,
     stop: &Stop,

@@ -25,8 +25,7 @@ use serde_json::{Value, json};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// AUTH0_* settings: the tenant, the machine-to-machine application and the share of the
-/// tenant's rate limit this tool may use.
+/// AUTH0_* settings: the tenant, the application and this tool's share of the rate limit.
 #[derive(Debug, Clone)]
 pub struct Auth0Config {
     /// `https://{domain}`, or the URL given when the domain setting had a scheme.
@@ -92,14 +91,12 @@ fn now_unix() -> u64 {
         .as_secs()
 }
 
-/// The last moment (Unix seconds) a run uses this cached token for this client instead of
-/// asking for a new one; `None` for another client's token.
+/// The last moment (Unix seconds) a run uses this cached token; `None` for another client's.
 pub fn usable_until(token: &CachedToken, client_id: &str) -> Option<u64> {
     (token.client_id == client_id).then(|| token.expires_at.saturating_sub(TOKEN_MARGIN))
 }
 
-/// The access token and its expiry (Unix seconds) from a token answer's body. A form-encoded
-/// answer (`access_token=...&token_type=...`) is named in the error by its keys alone.
+/// The access token and its expiry (Unix seconds) from a token answer's body.
 pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
     let text = String::from_utf8_lossy(body);
     let v: Value = match serde_json::from_slice(body) {
@@ -128,8 +125,7 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
     Ok((Secret::new(token), now.saturating_add(expires_in)))
 }
 
-/// A 200's body as text; else an error ([`CredentialsRefused`] for a 401 or 403, [`ReadFailed`]
-/// for a body cut off on the way).
+/// A 200's body as text; else an error such as [`CredentialsRefused`] or [`ReadFailed`].
 fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
     let (status, path) = (reply.status, url.path());
     if let Verdict::Misconfigured(300..=399) = reply.verdict {
@@ -167,8 +163,7 @@ fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
 #[error("{0}")]
 pub struct Refused(String);
 
-/// Auth0 refused the client credentials or the token made from them: `check` tells this from
-/// other failures, to say whether the cached token keeps runs going meanwhile.
+/// Auth0 refused the client credentials or the token made from them (told apart by `check`).
 #[derive(Debug, thiserror::Error)]
 #[error(
     "Auth0 refused the credentials ({0}: {1}): check {id} and {secret}, and that the application is authorized for the Management API with the read:logs scope",
@@ -369,8 +364,7 @@ impl Auth0 {
     }
 }
 
-/// A request not sent because the run stopped or reached MAX_RUN_TIME while it waited for the
-/// rate budget: the run is cut short, not failed, and the next one goes on.
+/// A request not sent as the run stopped or reached MAX_RUN_TIME: cut short, not failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct CutShort(String);
@@ -403,8 +397,7 @@ pub fn parse_next_link(value: &str) -> Option<String> {
     })
 }
 
-/// The most items one page may hold (Auth0 sends 100): a 16 MiB answer of `[],[],...` would
-/// otherwise take hundreds of MB.
+/// The most items a page may hold: 16 MiB of `[],[],...` would otherwise take hundreds of MB.
 pub const MAX_PAGE_ITEMS: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
@@ -413,8 +406,7 @@ pub const MAX_PAGE_ITEMS: usize = 1000;
 )]
 pub struct TooManyValues;
 
-/// A page is a JSON array of logs, each with an id: anything else is an error, never a skipped
-/// log. Each log keeps its text as Auth0 wrote it.
+/// A page is a JSON array of logs, each with an id: anything else is an error, never a skip.
 pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
     use serde::de::IgnoredAny;
     // Counted first: items that are ignored take no memory.

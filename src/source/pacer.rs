@@ -20,13 +20,11 @@ pub fn figure(x: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// The smallest refill rate Auth0 publishes (100 a minute): what a share is taken of while the
-/// bucket is unknown.
+/// The smallest refill rate Auth0 publishes: a share's base while the bucket is unknown.
 pub const SMALLEST_RATE: f64 = 100.0 / 60.0;
 
-/// The refill rate of Auth0's published plans, by bucket size: Free (2, 2 a second), Self
-/// Service's logs endpoint and Enterprise non-production (10: 100 a minute or 2 a second, the
-/// lower taken), Enterprise production (50, 16 a second).
+/// The refill rate of Auth0's published plans by bucket size: Free, Self Service (the lower of
+/// its two rates) and Enterprise non-production, Enterprise production.
 pub fn plan_rate(limit: f64) -> Option<f64> {
     match limit {
         2.0 => Some(2.0),
@@ -36,8 +34,7 @@ pub fn plan_rate(limit: f64) -> Option<f64> {
     }
 }
 
-/// The bucket's size and the tokens left, from `x-ratelimit-limit` and `x-ratelimit-remaining`;
-/// else which header cannot be read and how.
+/// The bucket's size and the tokens left, from the headers; else which cannot be read, and how.
 pub fn read_headers(headers: &HeaderMap) -> Result<(f64, f64), String> {
     let num = |name: &str, least: u64| {
         let value = headers.get(name).ok_or(format!("no {name} header"))?;
@@ -56,8 +53,7 @@ pub fn read_headers(headers: &HeaderMap) -> Result<(f64, f64), String> {
     Ok((limit, num("x-ratelimit-remaining", 0)?.min(limit)))
 }
 
-/// A request the budget let go: its place in our sending order (`None`: it does not count) and
-/// when it was sent.
+/// A request the budget let go: its place in our order (`None`: not counted), and when.
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket {
     index: Option<u64>,

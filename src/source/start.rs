@@ -54,8 +54,7 @@ pub fn decide(after: &str, found: &[Log], widest: bool) -> Found {
     }
 }
 
-/// The first page after `after`, a made id: Auth0's answer to it, or, once Auth0 refuses or
-/// ignores one (`doubted`), the page read from a log's id found by date; `note` is told once.
+/// The first page after `after`, a made id, or once Auth0 refused or ignored one, after a real.
 pub fn first_page(
     auth0: &Auth0,
     after: &str,
