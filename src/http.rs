@@ -53,15 +53,12 @@ pub fn client(cfg: &ClientConfig) -> Result<Client> {
 pub enum Verdict {
     /// 2xx: delivered.
     Delivered,
-    /// Worth another attempt. `throttled` (429, 503) means the receiver asked everyone to slow
-    /// down, not only this request.
+    /// Worth another attempt; `throttled` (429, 503): everyone is asked to slow down.
     Retry { throttled: bool },
-    /// The receiver refuses these logs (400, 413, 422 and other 4xx): a batch is split to find
-    /// the logs it refuses; a single refused log may be set aside in the dead-letter file.
+    /// The receiver refuses these logs (400, 413, 422 and other 4xx): a batch is split.
     Refused(u16),
-    /// The answer is about the endpoint or the credentials, not the logs (401, 403, 404, 405,
-    /// 407, 410, 415, 421, 426, 501, a redirect): every log would get it, so the run stops
-    /// with the checkpoint kept, dead-letter file or not.
+    /// About the endpoint or the credentials, not the logs (401, 403, 404, a redirect...): every
+    /// log would get it, so the run stops with the checkpoint kept.
     Misconfigured(u16),
 }
 
@@ -115,7 +112,6 @@ fn refused_certificate(err: &(dyn std::error::Error + 'static), setting: &str) -
 pub struct Reply {
     pub status: u16,
     pub verdict: Verdict,
-    /// What `Retry-After` asked for, if anything.
     pub retry_after: Option<Duration>,
     pub resp: Response,
 }

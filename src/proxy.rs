@@ -19,10 +19,7 @@ fn settings(env: Env) -> [String; 4] {
     };
     // Under CGI, HTTP_PROXY can be set by a client's `Proxy:` header (httpoxy), so reqwest
     // ignores it there; so does this.
-    let http = match env("REQUEST_METHOD") {
-        Some(_) => String::new(),
-        None => first("HTTP_PROXY"),
-    };
+    let http = env("REQUEST_METHOD").map_or_else(|| first("HTTP_PROXY"), |_| String::new());
     [
         first("ALL_PROXY"),
         http,

@@ -30,12 +30,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct Auth0Config {
     /// `https://{domain}`, or the URL given when the domain setting had a scheme.
     pub base_url: Url,
-    /// The token's audience: AUTH0_AUDIENCE, else `{base_url}api/v2/`. A custom domain or a
-    /// proxy in AUTH0_DOMAIN needs the tenant's own domain here.
+    /// The token's audience: AUTH0_AUDIENCE, else `{base_url}api/v2/`.
     pub audience: Url,
     pub client_id: String,
     pub client_secret: Secret,
-    /// AUTH0_RATE_LIMIT: the most of the tenant's rate limit this tool may use.
     pub rate_limit: Share,
 }
 

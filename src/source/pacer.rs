@@ -64,7 +64,7 @@ pub struct Ticket {
 #[derive(Debug)]
 pub struct Budget {
     share: Share,
-    /// The bucket's size, once an answer's headers could be read; or why none could.
+    /// The bucket's size, once headers could be read; or why none could.
     limit: Option<f64>,
     unread: Option<String>,
     /// The refill rate believed: the plan's, or the smallest published; each 429 lowers it.
@@ -77,7 +77,6 @@ pub struct Budget {
     ours_at: Instant,
     /// No request before this (a 429's `Retry-After`).
     not_before: Instant,
-    /// Smoothed seconds from a page request to its answer.
     latency: Option<f64>,
 }
 
