@@ -93,18 +93,14 @@ pub fn first_page(
             }
             Found::From(real) => real,
         };
-        // Read on from it to the first logs after the start.
         loop {
             let Page { logs, next } = page(Cursor::After(from.clone()))?;
             let full = logs.len() >= TAKE as usize;
             if logs.is_empty() {
                 return Ok(Page::default());
             }
-            match past(
-                after,
-                accept_page(&from, logs).map_err(|e| anyhow!(e))?,
-                full,
-            ) {
+            let logs = accept_page(&from, logs).map_err(|e| anyhow!(e))?;
+            match past(after, logs, full) {
                 Ok(logs) => return Ok(Page { logs, next }),
                 Err(last) => from = last,
             }
