@@ -218,11 +218,8 @@ impl Auth0 {
         if let Some(t) = self.cached().as_ref() {
             return Ok(t.access_token.clone());
         }
-        let url = self
-            .cfg
-            .base_url
-            .join("oauth/token")
-            .expect("a path joins a base URL");
+        let base = &self.cfg.base_url;
+        let url = base.join("oauth/token").expect("a path joins a base URL");
         let form = json!({
             "grant_type": "client_credentials",
             "client_id": self.cfg.client_id,
