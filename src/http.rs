@@ -14,13 +14,12 @@ use std::time::{Duration, Instant};
 
 pub const USER_AGENT: &str = concat!("auth0-mgmt-webhooks/", env!("CARGO_PKG_VERSION"));
 
-/// What the client is built from: the webhook's timeouts (Auth0's requests have the same),
-/// the connections kept alive, and the CA certificates to trust.
+/// What the client is built from.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub connect_timeout: Duration,
     pub timeout: Duration,
-    /// WEBHOOK_CONCURRENT_CALLS: the requests in flight at once, whose connections are kept.
+    /// WEBHOOK_CONCURRENT_CALLS: the connections kept alive.
     pub concurrency: usize,
     /// CA_CERT: a PEM file of extra CA certificates.
     pub ca_cert: Option<PathBuf>,
@@ -41,13 +40,10 @@ pub fn client(cfg: &ClientConfig) -> Result<Client> {
         let pem = crate::files::read_setting(&name, path, crate::files::CA_CERT_CAP)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default();
         if certs.is_empty() {
-            let shown = path.display();
-            let why = format!("{name} {shown}: not a PEM file of certificates");
+            let why = format!("{name} {}: not a PEM file of certificates", path.display());
             return Err(crate::exit::settings(why));
         }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
+        b = certs.into_iter().fold(b, |b, c| b.add_root_certificate(c));
     }
     b.build().context("building the HTTP client")
 }
@@ -57,20 +53,16 @@ pub fn client(cfg: &ClientConfig) -> Result<Client> {
 pub enum Verdict {
     /// 2xx: delivered.
     Delivered,
-    /// Worth another attempt. `throttled` (429, 503) means the receiver asked everyone to slow
-    /// down, not only this request.
+    /// Worth another attempt; `throttled` (429, 503): everyone is asked to slow down.
     Retry { throttled: bool },
-    /// The receiver refuses these logs (400, 413, 422 and other 4xx): a batch is split to find
-    /// the logs it refuses; a single refused log may be set aside in the dead-letter file.
+    /// The receiver refuses these logs (400, 413, 422 and other 4xx): a batch is split.
     Refused(u16),
-    /// The answer is about the endpoint or the credentials, not the logs (401, 403, 404, 405,
-    /// 407, 410, 415, 421, 426, 501, a redirect): every log would get it, so the run stops
-    /// with the checkpoint kept, dead-letter file or not.
+    /// About the endpoint or the credentials, not the logs (401, 403, 404, a redirect...): every
+    /// log would get it, so the run stops with the checkpoint kept.
     Misconfigured(u16),
 }
 
-/// What is retried (Vector's `RetryLogic`), as Standard Webhooks, Svix and Vector do it, with
-/// the answers about the endpoint told apart from those about the payload.
+/// What is retried (Vector's `RetryLogic`), endpoint answers told apart from payload ones.
 pub fn classify(status: u16) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
@@ -84,8 +76,7 @@ pub fn classify(status: u16) -> Verdict {
     }
 }
 
-/// What to change when a transport error is a refused certificate, which no wait changes;
-/// `None` for a passing failure. `setting` names where the address came from.
+/// What to change when a transport error is a refused certificate; `None` when it is not.
 fn refused_certificate(err: &(dyn std::error::Error + 'static), setting: &str) -> Option<String> {
     use rustls::{CertificateError as Cert, Error as Tls};
     let mut next = Some(err);
@@ -121,7 +112,6 @@ fn refused_certificate(err: &(dyn std::error::Error + 'static), setting: &str) -
 pub struct Reply {
     pub status: u16,
     pub verdict: Verdict,
-    /// What `Retry-After` asked for, if anything.
     pub retry_after: Option<Duration>,
     pub resp: Response,
 }
@@ -129,14 +119,13 @@ pub struct Reply {
 /// A request that got no answer, described without its URL.
 #[derive(Debug)]
 pub enum Unanswered {
-    /// A refused certificate, with the setting to fix: no wait changes it.
+    /// A refused certificate: no wait changes it.
     Final(String),
-    /// On the way (timeout, reset, refused connection): worth another attempt.
+    /// Timeout, reset, refused connection: worth another attempt.
     Passing(String),
 }
 
-/// One attempt of `req`, for every client: sent, shown in `-v` lines as `method shown` (never
-/// a secret URL), and told apart: an answer, a refused certificate, or a passing failure.
+/// One attempt of `req`, shown in `-v` lines as `method shown`, for every client.
 pub fn attempt(
     req: RequestBuilder,
     method: &str,
@@ -164,17 +153,13 @@ pub fn attempt(
     }
 }
 
-/// A transport error as a short phrase that reads well after "webhook request" or "GET /path:",
-/// without the URL reqwest would add (it could be the Slack URL, which is a secret).
+/// A transport error as a short phrase, without the URL reqwest adds (it may be a secret).
 fn describe(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else if err.is_body() || err.is_decode() {
-        "failed while reading the answer"
-    } else {
-        "failed"
+    let kind = match () {
+        _ if err.is_timeout() => "timed out",
+        _ if err.is_connect() => "could not connect",
+        _ if err.is_body() || err.is_decode() => "failed while reading the answer",
+        _ => "failed",
     };
     let mut msg = causes(kind, err);
     if msg.contains("certificate") {
@@ -203,31 +188,29 @@ fn causes(kind: &str, err: &dyn std::error::Error) -> String {
     msg
 }
 
-/// What went wrong while reading an answer's body, as a short phrase ("timed out while reading
-/// the answer: ...", "failed while reading the answer: connection reset by peer").
+/// What went wrong while reading an answer's body, as a short phrase.
 fn describe_io(err: &std::io::Error) -> String {
     let inner = err
         .get_ref()
         .and_then(|e| e.downcast_ref::<reqwest::Error>());
-    let timed_out = inner.map_or(err.kind() == std::io::ErrorKind::TimedOut, |e| {
-        e.is_timeout()
-    });
-    let how = if timed_out { "timed out" } else { "failed" };
-    let what = match inner {
-        Some(e) => causes("", e),
-        None => format!(": {err}"),
+    let (how, what) = match inner {
+        Some(e) => (e.is_timeout(), causes("", e)),
+        None => (
+            err.kind() == std::io::ErrorKind::TimedOut,
+            format!(": {err}"),
+        ),
     };
+    let how = if how { "timed out" } else { "failed" };
     crate::secret::scrub(&format!("{how} while reading the answer{what}"))
 }
 
-/// An answer's body was larger than the most this tool reads of it.
 #[derive(Debug, thiserror::Error)]
 #[error("the answer is larger than {}, the most this tool reads", size(*.max))]
 pub struct TooLarge {
     pub max: usize,
 }
 
-/// Reading an answer's body failed on the way (reset, timeout): worth another attempt.
+/// Reading an answer's body failed on the way: worth another attempt.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ReadFailed(pub String);
@@ -240,16 +223,14 @@ fn size(bytes: usize) -> String {
     }
 }
 
-/// At most `max` bytes of an answer, lossily, for an error message: the rest is never read, so
-/// an endless body costs `max` bytes. A body that fails half-way gives what arrived.
+/// At most `max` bytes of an answer, lossily, for an error message; what arrived if it fails.
 pub fn read_prefix(resp: Response, max: usize) -> String {
     let mut buf = Vec::new();
     let _ = resp.take(max as u64).read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// The whole body of an answer, or [`TooLarge`] when it is (or says it is) over `max` bytes,
-/// or [`ReadFailed`]. Memory stays under `max` whatever the server sends.
+/// The whole body of an answer, or [`TooLarge`] past `max` bytes, or [`ReadFailed`].
 pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
     if resp.content_length().is_some_and(|n| n > max as u64) {
         return Err(TooLarge { max }.into());
@@ -266,8 +247,7 @@ pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
         if buf.len() + n > max {
             return Err(TooLarge { max }.into());
         }
-        // Doubling, but never past the cap: the buffer stays under `max`, where Vec's own
-        // growth would reach twice that.
+        // Doubling, but never past the cap, where Vec's own growth would reach twice it.
         if buf.capacity() < buf.len() + n {
             let want = (buf.capacity() * 2).clamp(buf.len() + n, max);
             buf.reserve_exact(want - buf.len());

@@ -8,31 +8,22 @@ use std::time::{Duration, SystemTime};
 
 const PREFIX: &str = "900";
 const LEN: usize = 56;
-/// An id may lie this far in the future of this machine's clock (clocks drift) before
-/// START_FROM calls it a mistake.
+/// How far in this machine's future START_FROM may lie (clocks drift).
 const CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// The checkpoint for a moment: `from` it returns every log stored at or after it.
 pub fn at(moment: SystemTime) -> String {
-    let stamp: String = humantime::format_rfc3339_millis(moment)
-        .to_string()
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    format!(
-        "{PREFIX}{stamp}{}",
-        "0".repeat(LEN - PREFIX.len() - stamp.len())
-    )
+    let stamp = humantime::format_rfc3339_millis(moment).to_string();
+    let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
+    format!("{:0<LEN$}", format!("{PREFIX}{digits}"))
 }
 
-/// The checkpoint of a first run: a moment before any log Auth0 still keeps (retention is at
-/// most 30 days on every plan; Auth0 did not exist in 2000).
+/// The checkpoint of a first run: a moment before any log Auth0 still keeps.
 pub fn oldest() -> String {
     at(humantime::parse_rfc3339("2000-01-01T00:00:00Z").expect("a valid date"))
 }
 
-/// Whether an id is one [`at`] made (a moment and zeros) rather than a log's: Auth0 documents
-/// `from` as a log's id, and a tenant may refuse a made one or answer it from its oldest logs.
+/// Whether an id is one [`at`] made (a moment and zeros) rather than a log's.
 pub fn constructed(id: &str) -> bool {
     stored_at(id).is_some() && id[20..].bytes().all(|b| b == b'0')
 }
@@ -42,7 +33,7 @@ pub fn stored_at(id: &str) -> Option<SystemTime> {
     if id.len() != LEN || !id.starts_with(PREFIX) || !id.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    // YYYYMMDDhhmmssSSS -> YYYY-MM-DDThh:mm:ss.SSSZ, from the end so the places hold.
+    // YYYYMMDDhhmmssSSS -> YYYY-MM-DDThh:mm:ss.SSSZ, from the end.
     let mut rfc = id[3..20].to_string();
     for (at, sep) in [14, 12, 10, 8, 6, 4].into_iter().zip(".::T--".chars()) {
         rfc.insert(at, sep);
@@ -50,21 +41,16 @@ pub fn stored_at(id: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(&(rfc + "Z")).ok()
 }
 
-/// The longest id placed: twice the 56 digits Auth0 writes, still a short `from` in a URL.
+/// The longest id placed: twice the 56 digits Auth0 writes.
 const MAX_LEN: usize = 2 * LEN;
 
-/// Orders two ids as Auth0 does: as text (`"9"` after `"10"`, a 57-digit id between two
-/// 56-digit ones). Paging rests on it: the next `from` is a page's last id in this order, and
-/// a window ends at an id in it. Only ids that [`placeable`] accepts are compared.
+/// Orders two ids as Auth0 does: as text (`"9"` after `"10"`), for ids [`placeable`] accepts.
 pub fn cmp(a: &str, b: &str) -> Ordering {
     a.as_bytes().cmp(b.as_bytes())
 }
 
-/// Whether an id can be placed in Auth0's order, and if not, why. Digits sort the same in
-/// every text order, so for them bytes are Auth0's order; for letters or symbols the order
-/// depends on a collation we cannot see, an empty `from` asks Auth0 for something else
-/// altogether, and a huge one no longer fits a URL. Such an id must stop the run before its
-/// log is delivered: the checkpoint cannot be placed after it without risking a log.
+/// Whether an id can be placed in Auth0's order (digits sort the same in every collation), and
+/// if not, why: such an id stops the run before its log is delivered.
 pub fn placeable(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > MAX_LEN || !id.bytes().all(|b| b.is_ascii_digit()) {
         let shown: String = id.chars().take(MAX_LEN).collect();
@@ -84,9 +70,7 @@ pub struct StartFrom {
     pub checkpoint: String,
 }
 
-/// START_FROM: a log id, an RFC 3339 date (`2026-11-01`) or date-time
-/// (`2026-11-01T08:00:00Z`), or an age (`7d`, `12h`). The checkpoint it means: the next run
-/// sends the logs stored at or after that moment (after that id). `Err` explains the forms.
+/// START_FROM (a log id, an RFC 3339 date or date-time, or an age) as its checkpoint.
 pub fn parse_start_from(value: &str, now: SystemTime) -> Result<String, String> {
     let value = value.trim();
     let forms = "give a log id (900 followed by 53 digits), a date (2026-11-01), a UTC date-time (2026-11-01T08:00:00Z) or an age (7d, 12h)";

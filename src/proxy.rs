@@ -10,8 +10,7 @@ use base64::Engine;
 use hyper_util::client::proxy::matcher::Matcher;
 use reqwest::Url;
 
-/// ALL_PROXY, HTTP_PROXY, HTTPS_PROXY and NO_PROXY, each from the first of its names that is
-/// set (upper case, then lower case), as curl and reqwest read them; empty when none is.
+/// ALL_PROXY, HTTP_PROXY, HTTPS_PROXY and NO_PROXY, upper case first, as reqwest reads them.
 fn settings(env: Env) -> [String; 4] {
     let first = |name: &str| {
         env(name)
@@ -20,10 +19,7 @@ fn settings(env: Env) -> [String; 4] {
     };
     // Under CGI, HTTP_PROXY can be set by a client's `Proxy:` header (httpoxy), so reqwest
     // ignores it there; so does this.
-    let http = match env("REQUEST_METHOD") {
-        Some(_) => String::new(),
-        None => first("HTTP_PROXY"),
-    };
+    let http = env("REQUEST_METHOD").map_or_else(|| first("HTTP_PROXY"), |_| String::new());
     [
         first("ALL_PROXY"),
         http,
@@ -32,9 +28,7 @@ fn settings(env: Env) -> [String; 4] {
     ]
 }
 
-/// The proxy requests to `url` go through, as `scheme://host:port`, saying whether it is given
-/// credentials (never showing them); `None` when they go direct. Uses the matcher reqwest
-/// itself uses, so `check` says what a run does.
+/// The proxy requests to `url` go through (reqwest's own matcher), without its credentials.
 pub fn proxy_for(url: &Url, env: Env) -> Option<String> {
     let [all, http, https, no] = settings(env);
     let matcher = Matcher::builder().all(all).http(http).https(https).no(no);
@@ -49,8 +43,7 @@ pub fn proxy_for(url: &Url, env: Env) -> Option<String> {
     )
 }
 
-/// Registers every proxy credential in the environment with [`crate::secret::scrub`]: the
-/// password, `user:password` and the `Proxy-Authorization` value made of them.
+/// Registers every proxy password, `user:password` and `Proxy-Authorization` as secrets.
 pub fn register_secrets(env: Env) {
     let [all, http, https, _] = settings(env);
     for raw in [all, http, https] {

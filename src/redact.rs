@@ -20,9 +20,7 @@ pub fn redact(url: &Url) -> String {
     u.to_string()
 }
 
-/// A raw URL setting for a message: what follows `://` up to an `@` (user info) and everything
-/// from `?` (query) replaced by `***`. For values that do not parse as a URL, so [`redact`]
-/// cannot be used.
+/// A URL that does not parse, for a message: user info and query replaced by `***`.
 pub fn redact_raw(raw: &str) -> String {
     let mut out = raw.trim().to_string();
     if let Some(q) = out.find(['?', '#']) {
@@ -36,8 +34,8 @@ pub fn redact_raw(raw: &str) -> String {
     crate::secret::scrub(&out)
 }
 
-/// The start of a response body, for an error message: one line, at most 200 characters, every
-/// secret the process holds replaced by `***` (servers echo what they were sent).
+/// The start of a response body, for an error message: one line, at most 200 characters,
+/// scrubbed.
 pub fn snippet(body: &str) -> String {
     let one_line: String = crate::secret::scrub(body)
         .split_whitespace()

@@ -11,8 +11,7 @@ pub const MAX_DELAY: Duration = Duration::from_secs(30);
 /// A Retry-After longer than this is not believed: a run is short, and the next one retries.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
-/// Exponential backoff with full jitter: a uniform wait in [0, min(MAX, BASE * 2^attempt)].
-/// `unit` is a random number in [0, 1). `attempt` counts failures so far, from 1.
+/// Exponential backoff with full jitter; `unit` in [0, 1), `attempt` from 1.
 pub fn backoff(attempt: u32, unit: f64) -> Duration {
     let ceiling = BASE_DELAY
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
@@ -38,7 +37,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// An answer's `Retry-After`, parsed once for every client.
+/// An answer's `Retry-After`.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     parse_retry_after(value, SystemTime::now())
@@ -48,17 +47,15 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 pub enum Attempt<T> {
     /// Finished, one way or another: the runner returns it.
     Done(T),
-    /// Worth another attempt. `why` names the problem for messages; `wait` is what the server
-    /// asked for (`Retry-After`, a rate-limit reset), else backoff decides.
+    /// Worth another attempt; `wait` is what the server asked for, else backoff decides.
     Again { why: String, wait: Option<Duration> },
-    /// A step toward the result that is not a failure (a refused token forgotten, so the next
-    /// attempt fetches a fresh one): the next attempt follows at once, and counts like any other.
+    /// A step that is not a failure (a refused token forgotten): the next attempt follows at
+    /// once, and counts.
     Step,
 }
 
-/// Attempts and waits until an attempt is [`Attempt::Done`], `max_attempts` are spent, the run
-/// stops (for `part`), or the next attempt would come after the deadline (the token's, or
-/// `until` when earlier). The attempt gets its number, from 0. Err says why it gave up.
+/// Attempts and waits until one is [`Attempt::Done`], all are spent, the run stops, or the next
+/// would come after `until` or the deadline.
 pub fn run<T>(
     until: Option<Instant>,
     stop: &Stop,
@@ -87,8 +84,7 @@ pub fn run<T>(
     }
 }
 
-/// Sleeps `pause` unless the run stops; a pause that would end after the deadline gives up at
-/// once, saying so, instead of idling until then. The one place a wait meets the deadline.
+/// Sleeps `pause` unless the run stops; a pause past the deadline gives up at once.
 fn wait(
     pause: Duration,
     until: Option<Instant>,
@@ -96,14 +92,11 @@ fn wait(
     part: Part,
     why: &str,
 ) -> Result<(), String> {
-    let past = || {
-        format!(
+    let give_up = |cause| match cause {
+        Cause::Deadline => format!(
             "{why}; the next attempt would come in {}, after {MAX_RUN_TIME}, so the run ends now instead of waiting for it (the next run goes on)",
             human(pause)
-        )
-    };
-    let give_up = |cause| match cause {
-        Cause::Deadline => past(),
+        ),
         _ => format!("{why} (not retried: the run is stopping)"),
     };
     if let Some(cause) = stop.stopped(part) {
@@ -114,15 +107,14 @@ fn wait(
     if [until, stop.deadline()]
         .into_iter()
         .flatten()
-        .any(|limit| end > limit)
+        .any(|l| end > l)
     {
-        return Err(past());
+        return Err(give_up(Cause::Deadline));
     }
     stop.sleep_until(end, part).map_err(give_up)
 }
 
-/// A duration as people read it: to the millisecond under a minute ("1s 500ms"), else to the
-/// second ("3m 20s", "584542046033years 8months ...").
+/// A duration to the millisecond under a minute ("1s 500ms"), else to the second ("3m 20s").
 pub fn human(d: Duration) -> String {
     let rounded = if d.as_secs() < 60 {
         Duration::from_millis(d.as_millis() as u64)

@@ -13,34 +13,31 @@ use std::sync::RwLock;
 #[serde(transparent)]
 pub struct Secret(String);
 
-/// Every secret value made in this process, longest first (so a secret that contains another is
-/// replaced whole).
+/// Every secret value made in this process, longest first (replaced whole).
 static KNOWN: RwLock<BTreeSet<(Reverse<usize>, String)>> = RwLock::new(BTreeSet::new());
 
-/// Values shorter than this are not scrubbed: replacing every "a" in a message would destroy it,
-/// and a secret that short protects nothing anyway.
+/// Values shorter than this are not scrubbed: that would destroy messages.
 const MIN_SCRUBBED_LEN: usize = 4;
 
-/// Adds a value to what [`scrub`] removes (for secrets not wrapped in [`Secret`], such as a custom
-/// header's value).
+/// Adds a value to what [`scrub`] removes.
 pub fn register(value: &str) {
     let value = value.trim();
     if value.len() < MIN_SCRUBBED_LEN {
         return;
     }
-    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
-    known.insert((Reverse(value.len()), value.to_string()));
+    let entry = (Reverse(value.len()), value.to_string());
+    KNOWN
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(entry);
 }
 
-/// `text` with every registered secret replaced by `***`. Use it on anything a server sent
-/// before it reaches stderr, the state file, the dead-letter file or Slack.
+/// `text` with every registered secret replaced by `***`.
 pub fn scrub(text: &str) -> String {
     let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
     let mut out = text.to_string();
-    for (_, k) in known.iter() {
-        if out.contains(k.as_str()) {
-            out = out.replace(k.as_str(), "***");
-        }
+    for (_, k) in known.iter().filter(|(_, k)| text.contains(k.as_str())) {
+        out = out.replace(k.as_str(), "***");
     }
     out
 }

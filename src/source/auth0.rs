@@ -9,7 +9,7 @@ use crate::http::{
 use crate::log::Log;
 use crate::retry::{self, Attempt};
 use crate::say;
-use crate::secret::Secret;
+use crate::secret::{Secret, register};
 use crate::settings::{
     AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET, AUTH0_DOMAIN, AUTH0_RATE_LIMIT, BATCH_SIZE, MAX_RUN_TIME,
 };
@@ -19,38 +19,34 @@ use crate::stop::{Part, Stop};
 use anyhow::{Result, anyhow, bail};
 use reqwest::Url;
 use reqwest::blocking::{Client, RequestBuilder};
-use reqwest::header::HeaderMap;
-use serde_json::Value;
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// AUTH0_* settings: the tenant, the machine-to-machine application and the share of the
-/// tenant's rate limit this tool may use.
+/// AUTH0_* settings: the tenant, the application and this tool's share of the rate limit.
 #[derive(Debug, Clone)]
 pub struct Auth0Config {
     /// `https://{domain}`, or the URL given when the domain setting had a scheme.
     pub base_url: Url,
-    /// The token's audience: AUTH0_AUDIENCE, else `{base_url}api/v2/`. A custom domain or a
-    /// proxy in AUTH0_DOMAIN needs the tenant's own domain here.
+    /// The token's audience: AUTH0_AUDIENCE, else `{base_url}api/v2/`.
     pub audience: Url,
     pub client_id: String,
     pub client_secret: Secret,
-    /// AUTH0_RATE_LIMIT: the most of the tenant's rate limit this tool may use.
     pub rate_limit: Share,
 }
 
 /// Which page to ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
-    /// The newest logs, in search mode, for `check` only: search mode sorts by the date an
-    /// event happened, not by when Auth0 stored it, so paging by it skips logs stored late.
+    /// The newest logs, for `check` only: search mode sorts by when a log happened, not when
+    /// Auth0 stored it, so paging by it skips logs stored late.
     Newest,
     /// Checkpoint mode: the logs after this id.
     After(String),
-    /// Search mode, oldest first: the logs that happened at or after this date (all, for
-    /// `None`). Only to find a log's id to start from when Auth0 will not take a made one
-    /// (`source::start`); never paged, for the reason above.
+    /// Search mode, oldest first, at or after this date (or all): to find a real id to start
+    /// from (`source::start`), never paged.
     Since(Option<String>),
     /// The `Link: <...>; rel="next"` URL of the previous page (checked by `source`).
     Next(reqwest::Url),
@@ -68,14 +64,12 @@ pub struct Page {
 const MAX_ATTEMPTS: u32 = 8;
 /// Fresh tokens for one page before a 401 or 403 means the credentials are refused.
 const MAX_REFRESHES: u32 = 3;
-/// Answers that are not a usable page before the page fails: a proxy's error page or a reset
-/// connection usually passes, a server that only sends those does not.
+/// Answers that are not a usable page (a proxy's error page, a reset) before the page fails.
 const MAX_MALFORMED: u32 = 3;
 /// A cached token is replaced this long before it expires.
 const TOKEN_MARGIN: u64 = 600;
 const AUTH0_TIMEOUT: Duration = Duration::from_secs(30);
-/// The most of one Auth0 answer that is read. 100 real logs are a few hundred KB, rarely a few
-/// MB; past this is a broken or hostile server, and reading on would only exhaust memory.
+/// The most of one Auth0 answer that is read: 100 real logs are a few hundred KB.
 pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// Owns its client and settings, so the fetch thread can outlive a run stopped by a signal.
@@ -83,7 +77,6 @@ pub struct Auth0 {
     http: Client,
     cfg: Auth0Config,
     token: Mutex<Option<CachedToken>>,
-    /// Every request waits for the tenant's rate budget here.
     pacer: Pacer,
     /// Held while a token is fetched, so cursors do not each fetch one.
     fetching: Mutex<()>,
@@ -96,25 +89,23 @@ fn now_unix() -> u64 {
         .as_secs()
 }
 
-/// The last moment (Unix seconds) a run uses this cached token for this client instead of
-/// asking for a new one; `None` for another client's token.
+/// The last moment (Unix seconds) a run uses this cached token; `None` for another client's.
 pub fn usable_until(token: &CachedToken, client_id: &str) -> Option<u64> {
     (token.client_id == client_id).then(|| token.expires_at.saturating_sub(TOKEN_MARGIN))
 }
 
-/// The access token and its expiry (Unix seconds) from a token answer's body. A form-encoded
-/// answer (`access_token=...&token_type=...`) is named in the error by its keys alone.
+/// The access token and its expiry (Unix seconds) from a token answer's body.
 pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
     let text = String::from_utf8_lossy(body);
     let v: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(_) => {
-            let (keys, values): (Vec<_>, Vec<_>) =
-                url::form_urlencoded::parse(text.trim().as_bytes()).unzip();
+            let pairs: Vec<_> = url::form_urlencoded::parse(text.trim().as_bytes()).collect();
+            let keys: Vec<_> = pairs.iter().map(|(k, _)| k.as_ref()).collect();
             if keys.iter().any(|k| k.contains("token")) {
-                for (k, v) in keys.iter().zip(&values) {
+                for (k, v) in &pairs {
                     if k.ends_with("token") || k.contains("secret") {
-                        crate::secret::register(v);
+                        register(v);
                     }
                 }
                 bail!(
@@ -125,19 +116,14 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
             bail!("Auth0's token answer is not JSON: {}", snippet(&text));
         }
     };
-    let token = v
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| anyhow!("Auth0's token answer has no access_token"))?;
-    let token = Secret::new(token);
-    let expires_in = v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600);
-    Ok((token, now.saturating_add(expires_in)))
+    let Some(token) = v["access_token"].as_str().filter(|t| !t.is_empty()) else {
+        bail!("Auth0's token answer has no access_token");
+    };
+    let expires_in = v["expires_in"].as_u64().unwrap_or(3600);
+    Ok((Secret::new(token), now.saturating_add(expires_in)))
 }
 
-/// An answer's body, at most [`MAX_ANSWER_BYTES`], as text, when it is a 200. Otherwise an
-/// error: a redirect (never followed) names where it pointed, without secrets; a 401 or 403 is
-/// [`CredentialsRefused`]; a body cut off on the way is [`ReadFailed`], worth another attempt.
+/// A 200's body as text; else an error such as [`CredentialsRefused`] or [`ReadFailed`].
 fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
     let (status, path) = (reply.status, url.path());
     if let Verdict::Misconfigured(300..=399) = reply.verdict {
@@ -158,16 +144,11 @@ fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
         ),
         Err(e) => e.context(format!("{method} {path}")),
     })?;
-    // Without a copy when it is UTF-8, as it should be: a copy would double the cost.
     let text = String::from_utf8(bytes)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     match status {
         200 => Ok(text),
-        401 | 403 => Err(CredentialsRefused {
-            status,
-            snippet: snippet(&text),
-        }
-        .into()),
+        401 | 403 => Err(CredentialsRefused(status, snippet(&text)).into()),
         _ => bail!(
             "Auth0 answered {status} to {method} {path}: {}",
             snippet(&text)
@@ -180,21 +161,16 @@ fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
 #[error("{0}")]
 pub struct Refused(String);
 
-/// Auth0 refused the client credentials or the token made from them: `check` tells this from
-/// other failures, to say whether the cached token keeps runs going meanwhile.
+/// Auth0 refused the client credentials or the token made from them (told apart by `check`).
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "Auth0 refused the credentials ({status}: {snippet}): check {id} and {secret}, and that the application is authorized for the Management API with the read:logs scope",
+    "Auth0 refused the credentials ({0}: {1}): check {id} and {secret}, and that the application is authorized for the Management API with the read:logs scope",
     id = AUTH0_CLIENT_ID,
     secret = AUTH0_CLIENT_SECRET
 )]
-pub struct CredentialsRefused {
-    status: u16,
-    snippet: String,
-}
+pub struct CredentialsRefused(u16, String);
 
-/// What one Auth0 request came to short of a usable answer: another attempt, a failure, or
-/// [`Attempt::Step`] when a refused token was forgotten (a fresh one goes in the next attempt).
+/// What one Auth0 request came to short of a usable answer.
 type Step = Attempt<Result<Page>>;
 
 fn fail(e: anyhow::Error) -> Step {
@@ -218,7 +194,6 @@ impl Auth0 {
         }
     }
 
-    /// The rate budget all requests to this tenant share.
     pub fn pacer(&self) -> &Pacer {
         &self.pacer
     }
@@ -232,8 +207,7 @@ impl Auth0 {
         self.token.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached token, else one fetched and cached (and recorded in `fetched`, so a refusal
-    /// of it is known to be final). One cursor fetches while the others wait for it.
+    /// The cached token, else one fetched, cached and recorded in `fetched`.
     fn token(
         &self,
         until: Instant,
@@ -244,36 +218,33 @@ impl Auth0 {
         if let Some(t) = self.cached().as_ref() {
             return Ok(t.access_token.clone());
         }
-        let url = self
-            .cfg
-            .base_url
-            .join("oauth/token")
-            .expect("a path joins a base URL");
-        let form = serde_json::json!({
+        let base = &self.cfg.base_url;
+        let url = base.join("oauth/token").expect("a path joins a base URL");
+        let form = json!({
             "grant_type": "client_credentials",
             "client_id": self.cfg.client_id,
             "client_secret": self.cfg.client_secret.expose(),
             "audience": self.cfg.audience.as_str(),
-        });
+        })
+        .to_string();
         let reply = self.send(until, stop, "POST", &url, || {
             let req = self.http.post(url.clone()).timeout(AUTH0_TIMEOUT);
-            Ok(req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(form.to_string()))
+            Ok(req.header(CONTENT_TYPE, "application/json").body(form))
         })?;
         let (access_token, expires_at) = match body(reply, "POST", &url) {
             Ok(text) => parse_token(text.as_bytes(), now_unix()).map_err(fail)?,
             Err(e) if e.is::<ReadFailed>() => return Err(again(format!("{e:#}"), None)),
             Err(e) => return Err(fail(e)),
         };
-        *fetched = Some(access_token.clone());
         let client_id = self.cfg.client_id.clone();
-        *self.cached() = Some(CachedToken {
-            access_token: access_token.clone(),
+        let token = fetched.insert(access_token).clone();
+        let cached = CachedToken {
+            access_token: token.clone(),
             expires_at,
             client_id,
-        });
-        Ok(access_token)
+        };
+        *self.cached() = Some(cached);
+        Ok(token)
     }
 
     /// One page of logs, in at most [`MAX_ATTEMPTS`]: 5xx, 429, transport errors and malformed
@@ -281,39 +252,25 @@ impl Auth0 {
     pub fn page(&self, cursor: &Cursor, take: u32, until: Instant, stop: &Stop) -> Result<Page> {
         let mut url = self.cfg.base_url.join("api/v2/logs")?;
         let take = take.to_string();
-        let query: &[(&str, &str)] = match cursor {
-            Cursor::Newest => &[
-                ("page", "0"),
-                ("per_page", &take),
-                ("sort", "date:-1"),
-                ("include_totals", "false"),
-            ],
-            Cursor::After(id) => &[("from", id), ("take", &take)],
-            Cursor::Since(date) => {
-                let q = date.as_ref().map(|date| format!("date:[{date} TO *]"));
-                url.query_pairs_mut().extend_pairs(q.map(|q| ("q", q)));
-                &[("page", "0"), ("per_page", &take), ("sort", "date:1")]
-            }
-            Cursor::Next(next) => {
-                url = next.clone();
-                &[]
-            }
+        let search = |sort| [("page", "0"), ("per_page", &take), ("sort", sort)];
+        let mut q = url.query_pairs_mut();
+        match cursor {
+            Cursor::Newest => q
+                .extend_pairs(search("date:-1"))
+                .append_pair("include_totals", "false"),
+            Cursor::After(id) => q.extend_pairs([("from", id.as_str()), ("take", &take)]),
+            Cursor::Since(date) => q
+                .extend_pairs(date.iter().map(|d| ("q", format!("date:[{d} TO *]"))))
+                .extend_pairs(search("date:1")),
+            Cursor::Next(_) => &mut q,
         };
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
+        drop(q);
+        if let Cursor::Next(next) = cursor {
+            url = next.clone();
         }
-        // A refused token from the cache is replaced, up to a few times: with several cursors,
-        // the token one takes from the cache may be one another has just seen refused.
-        let mut refreshed = 0;
-        // Answers that were not a usable page (not JSON, cut off on the way): asked again a few
-        // times, as a proxy's error page or a reset connection is usually passing.
-        let mut malformed = 0;
-        // The token this page fetched, if it did: one refused right after it was made means
-        // the credentials or the scope are wrong.
-        let mut fetched = None;
+        let (mut refreshed, mut malformed, mut fetched) = (0, 0, None);
         let outcome = retry::run(Some(until), stop, Part::Reading, Some(MAX_ATTEMPTS), |_| {
-            // The token is taken when the budget lets the request go, so it is as fresh as it
-            // can be when it is sent.
+            // The token is taken when the budget lets the request go, as fresh as can be.
             let mut used = None;
             let reply = self.send(until, stop, "GET", &url, || {
                 let token = self.token(until, stop, &mut fetched)?;
@@ -332,9 +289,8 @@ impl Auth0 {
                     Err(e) => e,
                 },
                 Err(e) if e.is::<ReadFailed>() => e,
-                // A refused token is replaced once. After that, only one from the cache (which
-                // another cursor may have seen expire): a token fetched for this very page
-                // that is refused again means the credentials or the scope are wrong.
+                // A refused token is replaced once; after that only one from the cache (another
+                // cursor may have seen it expire): a fresh token refused means bad credentials.
                 Err(e) if e.is::<CredentialsRefused>() => {
                     let from_cache = used.is_some() && used != fetched;
                     if refreshed == 0 || refreshed < MAX_REFRESHES && from_cache {
@@ -363,8 +319,7 @@ impl Auth0 {
         outcome.map_err(|why| anyhow!(why))?
     }
 
-    /// Sends one request once the rate budget allows it, and tells the budget the answer (the
-    /// token endpoint, limited apart from the Management API, neither waits for nor tells it).
+    /// Sends one request once the rate budget allows it, and tells the budget the answer.
     fn send(
         &self,
         until: Instant,
@@ -381,13 +336,13 @@ impl Auth0 {
                     "the Auth0 rate budget ({AUTH0_RATE_LIMIT}) allows no request before {MAX_RUN_TIME}; the next run goes on"
                 ),
             };
-            return Err(fail(
-                CutShort(format!("{method} {path} not sent: {why}")).into(),
-            ));
+            let cut = CutShort(format!("{method} {path} not sent: {why}"));
+            return Err(fail(cut.into()));
         };
         let reply = http::attempt(build()?, method, &redact(url), AUTH0_DOMAIN.env);
-        let answer = reply.as_ref().ok().map(|r| (r.status, r.resp.headers()));
-        self.pacer.answer(ticket, answer);
+        if let Ok(r) = &reply {
+            self.pacer.answer(ticket, r.status, r.resp.headers());
+        }
         let reply = reply.map_err(|failed| match failed {
             Unanswered::Final(d) => fail(anyhow!("{method} {path}: {d}")),
             Unanswered::Passing(d) => again(format!("{method} {path}: {d}"), None),
@@ -396,21 +351,15 @@ impl Auth0 {
             let (status, asked) = (reply.status, reply.retry_after);
             let asked_words = asked.map(|w| format!(", asked to wait {}", retry::human(w)));
             let why = format!("Auth0 answered {status} to {method} {path}");
-            // After a 429 the budget holds the next request back for the Retry-After, or until
-            // its model of the bucket has a token again.
-            let wait = if status == 429 {
-                Some(Duration::ZERO)
-            } else {
-                asked
-            };
+            // After a 429 the budget itself holds the next request back.
+            let wait = (status == 429).then_some(Duration::ZERO).or(asked);
             return Err(again(why + &asked_words.unwrap_or_default(), wait));
         }
         Ok(reply)
     }
 }
 
-/// A request not sent because the run stopped or reached MAX_RUN_TIME while it waited for the
-/// rate budget: the run is cut short, not failed, and the next one goes on.
+/// A request not sent as the run stopped or reached MAX_RUN_TIME: cut short, not failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct CutShort(String);
@@ -424,8 +373,7 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
         .find_map(parse_next_link)
 }
 
-/// `<https://t/api/v2/logs?from=1&take=100>; rel="next"` -> the URL. Other relations, and
-/// several links in one value, are handled as RFC 8288 writes them.
+/// `<https://t/api/v2/logs?from=1&take=100>; rel="next"` -> the URL, as RFC 8288 writes it.
 pub fn parse_next_link(value: &str) -> Option<String> {
     value.split(',').find_map(|link| {
         let (target, params) = link.trim().split_once(';')?;
@@ -444,19 +392,16 @@ pub fn parse_next_link(value: &str) -> Option<String> {
     })
 }
 
-/// The most items one page may hold (Auth0 sends at most 100): each costs an allocation, so a
-/// 16 MiB answer of `[],[],...` would otherwise take hundreds of MB. An item stays text.
+/// The most items a page may hold: 16 MiB of `[],[],...` would otherwise take hundreds of MB.
 pub const MAX_PAGE_ITEMS: usize = 1000;
 
-/// A page holding more than [`MAX_PAGE_ITEMS`] items: refused before its items are built.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "Auth0's logs answer holds more than {MAX_PAGE_ITEMS} items, where a page holds at most 100 logs: a proxy or server in the way is misbehaving; the checkpoint is kept"
 )]
 pub struct TooManyValues;
 
-/// A page must be a JSON array of logs, each with an id: anything else is an error, never a
-/// silently skipped log. Each log keeps its text as Auth0 wrote it.
+/// A page is a JSON array of logs, each with an id: anything else is an error, never a skip.
 pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
     use serde::de::IgnoredAny;
     // Counted first: items that are ignored take no memory.
@@ -651,7 +596,7 @@ mod tests {
             let stop = Stop::new();
             let soon = Instant::now() + Duration::from_millis(5);
             if let Some(t) = pacer.acquire(true, soon, &stop) {
-                pacer.answer(t, Some((status, &headers)));
+                pacer.answer(t, status, &headers);
             }
             let _ = pacer.acquire(true, soon, &stop);
         }
@@ -660,11 +605,7 @@ mod tests {
     #[test]
     fn credentials_error_names_the_settings_and_scope() {
         let snippet = snippet(r#"{"error":"access_denied"}"#);
-        let m = CredentialsRefused {
-            status: 401,
-            snippet,
-        }
-        .to_string();
+        let m = CredentialsRefused(401, snippet).to_string();
         assert!(
             m.contains("AUTH0_CLIENT_SECRET") && m.contains("read:logs"),
             "{m}"

@@ -20,13 +20,11 @@ pub fn figure(x: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// The smallest refill rate Auth0 publishes (Self Service's `GET /api/v2/logs`: 100 a minute):
-/// what a share is taken of while no answer tells the bucket, or its size is no plan's.
+/// The smallest refill rate Auth0 publishes: a share's base while the bucket is unknown.
 pub const SMALLEST_RATE: f64 = 100.0 / 60.0;
 
-/// The refill rate of Auth0's published plans, by bucket size: Free (2, 2 a second), Self
-/// Service's logs endpoint and Enterprise non-production (10: 100 a minute or 2 a second, the
-/// lower taken), Enterprise production (50, 16 a second).
+/// The refill rate of Auth0's published plans by bucket size: Free, Self Service (the lower of
+/// its two rates) and Enterprise non-production, Enterprise production.
 pub fn plan_rate(limit: f64) -> Option<f64> {
     match limit {
         2.0 => Some(2.0),
@@ -36,9 +34,7 @@ pub fn plan_rate(limit: f64) -> Option<f64> {
     }
 }
 
-/// The bucket's size and the tokens left, from `x-ratelimit-limit` and `x-ratelimit-remaining`,
-/// each a whole number and the size above 0. Otherwise which header cannot be read and how: a
-/// proxy that drops or rewrites them.
+/// The bucket's size and the tokens left, from the headers; else which cannot be read, and how.
 pub fn read_headers(headers: &HeaderMap) -> Result<(f64, f64), String> {
     let num = |name: &str, least: u64| {
         let value = headers.get(name).ok_or(format!("no {name} header"))?;
@@ -57,8 +53,7 @@ pub fn read_headers(headers: &HeaderMap) -> Result<(f64, f64), String> {
     Ok((limit, num("x-ratelimit-remaining", 0)?.min(limit)))
 }
 
-/// A request the budget let go: its place in our sending order (`None` for one that does not
-/// count against the bucket) and when it was sent (Auth0 takes the token as it arrives).
+/// A request the budget let go: its place in our order (`None`: not counted), and when.
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket {
     index: Option<u64>,
@@ -69,22 +64,19 @@ pub struct Ticket {
 #[derive(Debug)]
 pub struct Budget {
     share: Share,
-    /// The bucket's size, once an answer's headers could be read; or why none could.
+    /// The bucket's size, once headers could be read; or why none could.
     limit: Option<f64>,
     unread: Option<String>,
     /// The refill rate believed: the plan's, or the smallest published; each 429 lowers it.
     rate: f64,
-    /// The freshest answer: its request's place in our sending order, when it was sent, and
-    /// the tokens it left.
+    /// The freshest answer: its request's place, when it was sent, and the tokens it left.
     latest: Option<(u64, Instant, f64)>,
-    /// Requests sent that count against the bucket.
     sent: u64,
     /// Our own bucket, which caps us at the share: tokens, and when they were counted.
     ours: f64,
     ours_at: Instant,
     /// No request before this (a 429's `Retry-After`).
     not_before: Instant,
-    /// Smoothed seconds from a page request to its answer.
     latency: Option<f64>,
 }
 
@@ -104,7 +96,6 @@ impl Budget {
         }
     }
 
-    /// Our own rate cap, requests a second.
     pub fn allowed_rate(&self) -> f64 {
         match self.share {
             Share::Fraction(p) => p * self.rate,
@@ -112,8 +103,7 @@ impl Budget {
         }
     }
 
-    /// Our own bucket's size (the share of the tenant's burst, at least one request), and the
-    /// tokens the share leaves to the tenant's other clients.
+    /// Our own bucket's size, and the tokens the share leaves to the tenant's other clients.
     fn burst_and_reserve(&self) -> (f64, f64) {
         match (self.share, self.limit) {
             (Share::Fraction(p), Some(l)) => ((p * l).max(1.0), ((1.0 - p) * l).floor()),
@@ -127,10 +117,9 @@ impl Budget {
         (self.ours + self.allowed_rate() * secs).min(self.burst_and_reserve().0)
     }
 
-    /// How long until a request may go (zero: now): until our share has a token, and the
-    /// tenant's bucket one beyond the reserve, as far as we know it (the freshest answer's
-    /// `remaining`, refilled since, less our requests sent after it). A request that does not
-    /// `count` against the tenant's bucket (the token endpoint) waits only for a 429's pause.
+    /// How long until a request may go: until our share has a token, and the tenant's bucket
+    /// (the freshest `remaining`, refilled since, less our requests after it) one beyond the
+    /// reserve. One that does not `count` (the token endpoint) waits only for a 429's pause.
     pub fn wait(&self, now: Instant, counts: bool) -> Duration {
         let pause = self.not_before.saturating_duration_since(now);
         if !pause.is_zero() || !counts {
@@ -156,8 +145,8 @@ impl Budget {
         Ticket { index, sent: now }
     }
 
-    /// The answer to the request of `ticket`. The warning to give, once, when a share falls
-    /// back to the smallest published rate because the headers cannot be read.
+    /// The answer to the request of `ticket`; the warning to give, once, when the headers
+    /// cannot be read.
     pub fn answer(
         &mut self,
         ticket: Ticket,
@@ -222,8 +211,7 @@ impl Budget {
         ))
     }
 
-    /// How many cursors keep the budget busy: the allowed rate times the answers' latency,
-    /// plus one so that a cursor handing on its page does not leave a gap.
+    /// How many cursors keep the budget busy: the allowed rate times the latency, plus one.
     pub fn cursors(&self) -> usize {
         let busy = |l: f64| (self.allowed_rate() * l).ceil() as usize + 1;
         self.latency.map_or(1, |l| busy(l).clamp(1, MAX_CURSORS))
@@ -245,8 +233,7 @@ impl Pacer {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits until the budget allows a request; `None` when it allows none before `until`, or
-    /// the run stops reading.
+    /// Waits until the budget allows a request; `None` when not before `until`, or stopped.
     pub fn acquire(&self, counts: bool, until: Instant, stop: &Stop) -> Option<Ticket> {
         while stop.stopped(Part::Reading).is_none() {
             let now = Instant::now();
@@ -256,7 +243,6 @@ impl Pacer {
                 return Some(b.take(now, counts));
             }
             drop(b);
-            // The one place the pacer waits: less when the run stops reading.
             if now + d > until || stop.sleep_until(now + d, Part::Reading).is_err() {
                 return None;
             }
@@ -264,13 +250,10 @@ impl Pacer {
         None
     }
 
-    /// The answer to a request `acquire` let go (`None` when it had none), and the run's one
-    /// warning when the share falls back because the headers cannot be read.
-    pub fn answer(&self, ticket: Ticket, answer: Option<(u16, &HeaderMap)>) {
-        let warning = answer.and_then(|(status, headers)| {
-            self.budget()
-                .answer(ticket, status, headers, Instant::now())
-        });
+    /// The answer to a request `acquire` let go.
+    pub fn answer(&self, ticket: Ticket, status: u16, headers: &HeaderMap) {
+        let now = Instant::now();
+        let warning = self.budget().answer(ticket, status, headers, now);
         if let Some(warning) = warning {
             crate::say::warn(warning);
         }

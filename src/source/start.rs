@@ -15,8 +15,7 @@ use anyhow::{Result, anyhow};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// How far before a start the searches by date look, widening: a log happens before Auth0
-/// stores it, so one stored at or before the start most often happened just before it.
+/// How far before a start the searches by date look, widening.
 const LOOK_BACK: [Option<u64>; 4] = [Some(60), Some(3600), Some(86_400), None];
 
 /// Where to read the logs after a made id from, as a search by date tells.
@@ -32,8 +31,7 @@ pub enum Found {
     Nothing,
 }
 
-/// Whether Auth0 answered a made `from` with logs at or before it, as a tenant that ignores it
-/// does: reading on would send nothing new and stop the run.
+/// Whether Auth0 answered a made `from` with logs at or before it: it ignored it.
 pub fn ignored(from: &str, logs: &[Log]) -> bool {
     logs.iter().any(|l| logid::cmp(l.id(), from).is_le())
 }
@@ -56,9 +54,7 @@ pub fn decide(after: &str, found: &[Log], widest: bool) -> Found {
     }
 }
 
-/// The first page after `after`, a made id: Auth0's answer to it, or, when Auth0 refuses it or
-/// answers from before it (then, and in every later window, `doubted`), the page read from a
-/// log's id found by date. The first time, `note` is told so, for the run's summary.
+/// The first page after `after`, a made id, or once Auth0 refused or ignored one, after a real.
 pub fn first_page(
     auth0: &Auth0,
     after: &str,
@@ -97,18 +93,14 @@ pub fn first_page(
             }
             Found::From(real) => real,
         };
-        // Read on from it to the first logs after the start.
         loop {
             let Page { logs, next } = page(Cursor::After(from.clone()))?;
             let full = logs.len() >= TAKE as usize;
             if logs.is_empty() {
                 return Ok(Page::default());
             }
-            match past(
-                after,
-                accept_page(&from, logs).map_err(|e| anyhow!(e))?,
-                full,
-            ) {
+            let logs = accept_page(&from, logs).map_err(|e| anyhow!(e))?;
+            match past(after, logs, full) {
                 Ok(logs) => return Ok(Page { logs, next }),
                 Err(last) => from = last,
             }
@@ -117,8 +109,7 @@ pub fn first_page(
     unreachable!("the widest search decides")
 }
 
-/// A page read from before `after`, in id order: its logs after `after`, or, when it has none
-/// and more may follow (`full`), `Err` with the id to read on from.
+/// A page's logs after `after`, or, when none and more may follow, `Err` with the id to go on.
 pub fn past(after: &str, mut logs: Vec<Log>, full: bool) -> Result<Vec<Log>, String> {
     let last = logs.last().map(|l| l.id().to_string());
     logs.retain(|l| logid::cmp(l.id(), after).is_gt());
