@@ -66,8 +66,7 @@ fn item(roff: &mut String, tag: &str, text: &str) {
     roff.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", esc(tag), esc(text)));
 }
 
-/// The commands, each pointing at its own page when it has one (clap_mangen names a page for
-/// every subcommand, `help` included, and only some exist).
+/// The commands, each pointing at its own page when it has one (clap_mangen's names them all).
 fn commands(roff: &mut String, root: &Command) {
     *roff += ".SH COMMANDS\n";
     for sub in root.get_subcommands().filter(|s| s.get_name() != "help") {
@@ -81,8 +80,7 @@ fn commands(roff: &mut String, root: &Command) {
     }
 }
 
-/// What a variable the tool reads means, for the ENVIRONMENT section, from its declaration;
-/// `None` for a name it does not know how to describe (a test keeps that from happening).
+/// What a variable the tool reads means, from its declaration (a test makes it never `None`).
 fn describe_variable(name: &str) -> Option<String> {
     if name == settings::DAILY_REPORT_TIME {
         let hour = settings::DAILY_REPORT_HOUR;

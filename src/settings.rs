@@ -16,8 +16,7 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// What a setting's value is: the parser of a text (flag, variable, file) into its type, and
-/// how `--help` and the messages tell a good value.
+/// What a setting's value is: its parser (flag, variable, file), and its words for `--help`.
 pub trait Kind {
     type Value;
     /// How the value may be written in the file, and what the flag looks like.
@@ -63,8 +62,7 @@ pub struct Text;
 /// A file's path: any bytes the system allows.
 #[derive(Clone, Copy)]
 pub struct FilePath;
-/// A whole number from `min` to `max`, read as the `T` its user keeps it in (the range fits
-/// it); `why` says what the range is for, or is empty.
+/// A whole number from `min` to `max`, as a `T`; `why` says what the range is for, or is empty.
 #[derive(Clone, Copy)]
 pub struct Whole<T> {
     min: u64,
@@ -431,15 +429,10 @@ const fn secret(heading: &'static str) -> Setting<Secret> {
 const fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
-const fn mins(n: u64) -> Duration {
-    secs(n * 60)
-}
-const fn hours(n: u64) -> Duration {
-    mins(n * 60)
-}
-const fn days(n: u64) -> Duration {
-    hours(n * 24)
-}
+const MIN: u64 = 60;
+const HOUR: u64 = 60 * MIN;
+const DAY: u64 = 24 * HOUR;
+const A_TENTH: Duration = Duration::from_millis(100);
 
 impl Name {
     /// Its flag without `--`.
@@ -470,18 +463,9 @@ impl Name {
 
     /// The doc comment as paragraphs of text: the `-h` line and the whole `--help` text.
     pub fn help_text(&self) -> (String, String) {
-        let lines: Vec<&str> = self
-            .help
-            .lines()
-            .map(|l| l.strip_prefix(' ').unwrap_or(l))
-            .collect();
-        let paragraphs: Vec<String> = lines
-            .split(|l| l.trim().is_empty())
-            .filter(|p| !p.is_empty())
-            .map(|p| p.join(" "))
-            .collect();
-        let short = paragraphs.first().cloned().unwrap_or_default();
-        (short, paragraphs.join("\n\n"))
+        let lines: Vec<&str> = self.help.lines().map(str::trim).collect();
+        let paragraphs: Vec<String> = lines.split(|l| l.is_empty()).map(|p| p.join(" ")).collect();
+        (paragraphs[0].clone(), paragraphs.join("\n\n"))
     }
 }
 
@@ -492,8 +476,7 @@ impl<K, D> Deref for Setting<K, D> {
     }
 }
 
-/// The variable's name, so a message can say `"... after {MAX_RUN_TIME}, ..."` and name the
-/// setting without spelling it.
+/// The variable's name, so that a message names the setting without spelling it.
 impl std::fmt::Display for Name {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.pad(self.env)
@@ -547,8 +530,7 @@ impl Deref for dyn Declared + '_ {
     }
 }
 
-/// Declares each setting as a constant named as its variable, its doc comment its `--help`, and
-/// lists them all in [`ALL`], so a new setting is one entry.
+/// Each setting a constant named as its variable, its doc comment its `--help`, all in [`ALL`].
 macro_rules! declare {
     ($(
         $(#[doc = $doc:literal])*
@@ -590,7 +572,7 @@ declare! {
     /// Auth0 deletes older logs: Free 1d, Essentials 5d, Professional 10d, Enterprise 30d. Used
     /// to warn before the checkpoint falls behind it, and to name the logs lost when it did.
     AUTH0_LOG_RETENTION: Setting<Span, Or<Duration>> =
-        span(AUTH0, "log-retention", days(1), days(90)).default(days(30));
+        span(AUTH0, "log-retention", secs(DAY), secs(90 * DAY)).default(secs(30 * DAY));
     /// Client ID of a machine-to-machine application granted read:logs. [required]
     AUTH0_CLIENT_ID: Setting<Text> = Setting::of(Text, AUTH0, "client-id", "ID");
     /// The M2M application's secret (required).
@@ -697,13 +679,13 @@ declare! {
     /// Keep fetching pages until caught up or this long has passed; no request outlives it.
     /// Keep it below the schedule's interval.
     MAX_RUN_TIME: Setting<Span, Or<Duration>> =
-        span(DELIVERY, "max-run-time", secs(1), hours(24)).default(mins(4));
+        span(DELIVERY, "max-run-time", secs(1), secs(DAY)).default(secs(4 * MIN));
     /// Time allowed to connect to the webhook (and to Auth0).
     WEBHOOK_CONNECT_TIMEOUT: Setting<Span, Or<Duration>> =
-        span(DELIVERY, "connect-timeout", Duration::from_millis(100), mins(5)).default(secs(5));
+        span(DELIVERY, "connect-timeout", A_TENTH, secs(5 * MIN)).default(secs(5));
     /// Time allowed for one whole webhook request, answer included.
     WEBHOOK_TIMEOUT: Setting<Span, Or<Duration>> =
-        span(DELIVERY, "timeout", Duration::from_millis(100), mins(10)).default(secs(30));
+        span(DELIVERY, "timeout", A_TENTH, secs(10 * MIN)).default(secs(30));
     /// Split a batch so that no request body exceeds this many bytes.
     ///
     /// Measured before gzip, which only shrinks it.
@@ -727,7 +709,7 @@ declare! {
     /// Slack hears of the first failed (or dead-lettered, or interrupted) run, then of the same
     /// trouble again only this long after, and of the recovery.
     SLACK_REMIND_EVERY: Setting<Span, Or<Duration>> =
-        span(REPORTS, "slack-remind-every", mins(10), days(7)).default(hours(6));
+        span(REPORTS, "slack-remind-every", secs(10 * MIN), secs(7 * DAY)).default(secs(6 * HOUR));
     /// Hour (UTC) after which the day's first run sends Slack a daily summary.
     ///
     /// The extension's DAILY_REPORT_TIME is read as this hour too (9 or 09:00).
@@ -861,9 +843,8 @@ impl std::fmt::Display for Share {
     }
 }
 
-/// In builds with debug assertions only (the tests' binary), a fault to inject: `cursor N`
-/// panics the cursor of window N once it has sent a page on, `worker` every delivery thread.
-/// Not a setting, and outside the tool's prefix so that no misspelling warning names it.
+/// In debug builds (the tests'), a fault to inject: `cursor N` panics window N's cursor once it
+/// has sent a page on, `worker` every delivery thread. Not a setting.
 #[cfg(debug_assertions)]
 pub const FAULT: &str = "INJECT_FAULT";
 
@@ -965,7 +946,7 @@ mod tests {
             Err("must be a whole number from 1 to 100 (Auth0 returns at most 100 logs a request), got '500'".to_string())
         );
         assert_eq!(DAILY_REPORT_HOUR.kind.parse("256").ok(), None);
-        assert_eq!(MAX_RUN_TIME.kind.parse("1h 30m"), Ok(mins(90)));
+        assert_eq!(MAX_RUN_TIME.kind.parse("1h 30m"), Ok(secs(90 * MIN)));
     }
 
     /// docs/settings.md: every setting, from its declaration.
@@ -1033,7 +1014,7 @@ mod tests {
         #[test]
         fn any_duration_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
             if let Ok(d) = MAX_RUN_TIME.kind.parse(&text) {
-                prop_assert!(d >= secs(1) && d <= hours(24));
+                prop_assert!(d >= secs(1) && d <= secs(DAY));
             }
         }
 

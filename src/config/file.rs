@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
-/// The file's values as text, by key. Keys are the variable names in lower case; an unknown
-/// key is an error, so a typo never silently falls back to a default.
+/// The file's values as text, by key (the variable names in lower case).
 #[derive(Debug, Default)]
 pub struct FileSettings {
     values: BTreeMap<String, String>,
@@ -45,8 +44,7 @@ fn setting_of(key: &str) -> Option<(&'static dyn Declared, bool)> {
     })
 }
 
-/// The file at `path` holding `text`; every mistake, one a line with its line and column (and
-/// for an unknown key the known one it most likely meant), when there are any.
+/// The file at `path` holding `text`; or every mistake, one a line with its line and column.
 pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
     let at = |offset: usize| {
         let (line, column) = position(text, offset);
@@ -185,8 +183,7 @@ fn describe(value: &DeValue) -> String {
     }
 }
 
-/// The `[webhook_headers]` table: names and text values. A mistake's position when it is not
-/// the table's own.
+/// The `[webhook_headers]` table; a mistake's position when it is not the table's own.
 fn headers(value: &DeValue) -> Result<BTreeMap<String, String>, (Option<usize>, String)> {
     let DeValue::Table(table) = value else {
         let what = describe(value);

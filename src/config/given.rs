@@ -50,8 +50,7 @@ impl Given<'_> {
             || (s.from_file && (env(&s.file_var()) || self.file.file_of(s).is_some()))
     }
 
-    /// A secret from `NAME`, `NAME_FILE`, or the config file's keys of the same names, in that
-    /// order.
+    /// A secret from `NAME`, `NAME_FILE`, or the config file's keys of the same names.
     pub fn secret(&self, s: &Setting<settings::Secret>) -> Result<Option<Secret>> {
         let in_file = self.file.get(s).map(str::to_string);
         let path_env = given_owned((self.env)(&s.file_var())).map(PathBuf::from);
@@ -94,8 +93,7 @@ pub(super) fn given_owned(value: Option<String>) -> Option<String> {
     given(value.as_deref()).map(str::to_string)
 }
 
-/// A parser's words as a settings error naming the setting (unless its words already do:
-/// the rate's).
+/// A parser's words as a settings error naming the setting, unless they already do.
 fn named(s: &Name, words: String) -> anyhow::Error {
     match words.starts_with(s.env) {
         true => exit::settings(words),

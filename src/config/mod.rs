@@ -45,8 +45,7 @@ pub struct Config {
     pub ca_cert: Option<PathBuf>,
     pub slack: Option<SlackConfig>,
     pub monitor: MonitorConfig,
-    /// Files holding secrets (`NAME_FILE`s used, the --config file), named as the user set them,
-    /// so `check` can warn when other users can read one.
+    /// Files holding secrets, named as the user set them, for `check`'s warnings.
     pub secret_files: Vec<(String, PathBuf)>,
 }
 
@@ -251,8 +250,7 @@ fn endpoints(g: Given) -> Result<Vec<Endpoint>> {
     Ok(endpoints)
 }
 
-/// The extra headers: the file's table, the variable (a JSON object: `--header` takes one a
-/// flag, which a variable cannot repeat), then the flags.
+/// The extra headers: the file's table, the variable (a JSON object), then the flags.
 fn headers(g: Given) -> Result<Vec<(HeaderName, HeaderValue)>> {
     let mut given: Vec<(String, String)> = g.file.headers.clone().into_iter().flatten().collect();
     if let Some(json) = given_owned((g.env)(WEBHOOK_HEADERS.env)) {
@@ -296,8 +294,7 @@ fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
     )))
 }
 
-/// CA_CERT must name a regular file: `/dev/null` or a folder is said to be what it is, not
-/// "no such file". Reading it (capped) is left to the HTTP client's builder.
+/// CA_CERT must name a regular file: `/dev/null` or a folder is said to be what it is.
 fn check_ca_cert(path: &std::path::Path) -> Result<()> {
     let why = match std::fs::metadata(path) {
         Ok(m) if m.is_file() => return Ok(()),
@@ -312,8 +309,7 @@ fn check_ca_cert(path: &std::path::Path) -> Result<()> {
     )))
 }
 
-/// A URL that is itself a secret (Slack's, the healthcheck's, one read from a file), checked
-/// without ever being shown.
+/// A URL that is itself a secret, checked without ever being shown.
 fn secret_url(url: &Secret, name: &str, allow_insecure: bool) -> Result<Url> {
     let raw = url.expose();
     parse_url(raw, name, allow_insecure).map_err(|e| {
@@ -322,9 +318,7 @@ fn secret_url(url: &Secret, name: &str, allow_insecure: bool) -> Result<Url> {
     })
 }
 
-/// WEBHOOK_URL (flag, environment, config file), or WEBHOOK_URL_FILE (environment, config
-/// file): a URL read from a file is a secret as a whole; the file is returned so `check` can
-/// warn when others can read it. Setting both is a mistake.
+/// WEBHOOK_URL, or WEBHOOK_URL_FILE: a URL read from a file is a secret as a whole.
 fn webhook_url(g: Given, allow_insecure: bool) -> Result<(Url, Option<PathBuf>)> {
     let from_file = given_owned((g.env)(&WEBHOOK_URL.file_var()))
         .map(PathBuf::from)
@@ -336,8 +330,7 @@ fn webhook_url(g: Given, allow_insecure: bool) -> Result<(Url, Option<PathBuf>)>
         ))),
         (Some(raw), None) => {
             let url = parse_url(&raw, &label, allow_insecure)?;
-            // A receiver may echo the URL it was called on: its password and query values are
-            // secrets like the others.
+            // A receiver may echo the URL it was called on.
             register_url_secrets(&url, false);
             Ok((url, None))
         }
@@ -354,8 +347,7 @@ fn webhook_url(g: Given, allow_insecure: bool) -> Result<(Url, Option<PathBuf>)>
     }
 }
 
-/// AUTH0_AUDIENCE: a URL as given, or a domain meaning `https://{domain}/api/v2/` (the
-/// Management API's audience); by default that of AUTH0_DOMAIN.
+/// AUTH0_AUDIENCE: a URL as given, or a domain meaning `https://{domain}/api/v2/`.
 fn audience(g: Given, base_url: &Url) -> Result<Url> {
     let Some(raw) = g.get(&AUTH0_AUDIENCE)? else {
         return Ok(base_url.join("api/v2/").expect("api/v2/ joins a base URL"));
@@ -376,8 +368,7 @@ fn audience(g: Given, base_url: &Url) -> Result<Url> {
     }
 }
 
-/// PII_FIELDS, PII_METHOD and PII_HASH_KEY (a secret, required for `hash` and at least 16
-/// characters: a short key could be guessed, and the tokens with it).
+/// PII_FIELDS, PII_METHOD and PII_HASH_KEY (16 characters at least: a short one is guessed).
 fn pii(g: Given) -> Result<Option<crate::filter::pii::Pii>> {
     use crate::filter::pii::{Method, Pii};
     let method = g.get(&PII_METHOD)?;
@@ -413,8 +404,7 @@ fn pii(g: Given) -> Result<Option<crate::filter::pii::Pii>> {
     Ok(Some(pii))
 }
 
-/// WEBHOOK_SECRET read as SIGNATURE_SCHEME says. A scheme chosen without a secret is a mistake:
-/// the receiver would wait for signatures that never come.
+/// WEBHOOK_SECRET read as SIGNATURE_SCHEME says; a scheme without a secret is a mistake.
 fn signer(scheme: Option<SignatureScheme>, key: Option<Secret>) -> Result<Option<Signer>> {
     use SignatureScheme as Scheme;
     match (scheme, key) {
@@ -432,8 +422,7 @@ fn signer(scheme: Option<SignatureScheme>, key: Option<Secret>) -> Result<Option
     }
 }
 
-/// DAILY_REPORT_HOUR, or the extension's DAILY_REPORT_TIME (an hour, or `HH:00`) so that its
-/// users' settings work unchanged. Errors name the variable the user set; both set is a mistake.
+/// DAILY_REPORT_HOUR, or the extension's DAILY_REPORT_TIME (an hour, or `HH:00`), not both.
 fn daily_report_time(ours: Option<u8>, env: Env) -> Result<Option<u8>> {
     let Some(raw) = env(DAILY_REPORT_TIME) else {
         return Ok(ours);
@@ -455,11 +444,8 @@ fn daily_report_time(ours: Option<u8>, env: Env) -> Result<Option<u8>> {
     }
 }
 
-/// SEND_AS_BATCH, PAYLOAD_FORMAT (ours or Log Streams' names) and WEBHOOK_CONTENT_TYPE together.
-/// `jsonobject` is Log Streams' name for one log per request, so it means SEND_AS_BATCH=false
-/// and contradicts an explicit true. PAYLOAD_SHAPE=log-stream defaults to what a Log Streams
-/// custom webhook sends: JSON lines, and `application/json` whatever the format (receivers
-/// written for it may answer 415 to anything else).
+/// SEND_AS_BATCH, PAYLOAD_FORMAT and WEBHOOK_CONTENT_TYPE together: `jsonobject` means
+/// SEND_AS_BATCH=false; PAYLOAD_SHAPE=log-stream defaults to what Log Streams sends.
 fn body(g: Given, shape: PayloadShape) -> Result<(bool, PayloadFormat, Option<HeaderValue>)> {
     let as_batch = g.get(&SEND_AS_BATCH)?;
     let log_stream = shape == PayloadShape::LogStream;
@@ -486,9 +472,7 @@ fn body(g: Given, shape: PayloadShape) -> Result<(bool, PayloadFormat, Option<He
     Ok((as_batch.unwrap_or(true), format, content_type))
 }
 
-/// When two or more required settings are missing, one error naming them all, so a first
-/// setup is not a round of fixing one and meeting the next. (One missing setting gets its own,
-/// more detailed message further on.)
+/// Two or more required settings missing: one error naming them all (one gets its own).
 fn all_required(g: Given) -> Result<()> {
     let missing: Vec<String> = [
         (AUTH0_DOMAIN.name, "e.g. acme.eu.auth0.com"),
@@ -516,8 +500,7 @@ fn all_required(g: Given) -> Result<()> {
     )))
 }
 
-/// The files the secrets were read from, as `Given::secret` chooses them (the value in the
-/// environment first, then NAME_FILE, then the config file's keys), and the config file.
+/// The config file and the files the secrets were read from, as `Given::secret` chooses them.
 fn secret_files(g: Given) -> Vec<(String, PathBuf)> {
     let config = g.flags.path(&CONFIG_FILE);
     let secrets = ALL.iter().filter(|s| s.form() == Form::Secret);
@@ -532,8 +515,7 @@ fn secret_files(g: Given) -> Vec<(String, PathBuf)> {
     config.into_iter().chain(read).collect()
 }
 
-/// Registers what is secret in a URL for `secret::scrub`: its password and query values, and
-/// with `path_too` its path (a Slack webhook's path is its credential).
+/// Registers a URL's password and query values as secrets, with `path_too` its path too.
 fn register_url_secrets(url: &Url, path_too: bool) {
     let query = url.query_pairs().map(|(_, v)| v.into_owned());
     for value in url.password().map(str::to_string).into_iter().chain(query) {
