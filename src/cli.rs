@@ -5,7 +5,7 @@
 pub use crate::settings::Output;
 use crate::settings::{
     self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Declared, Form,
-    Name, WEBHOOK_URL,
+    Name, WEBHOOK_HEADERS, WEBHOOK_URL,
 };
 use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
@@ -240,9 +240,9 @@ fn flag(s: &'static dyn Declared) -> Arg {
         _ => arg.value_parser(text(s)),
     };
     match s.form() {
+        _ if s.env == WEBHOOK_HEADERS.env => arg.env(None::<&str>).action(ArgAction::Append),
         Form::Bool => arg.num_args(0..=1).default_missing_value("true"),
         Form::Number => arg.allow_negative_numbers(true),
-        Form::Headers => arg.env(None::<&str>).action(ArgAction::Append),
         _ => arg,
     }
 }

@@ -51,9 +51,6 @@ pub enum Form {
     Choice,
     /// From the environment, `NAME_FILE` or the file, never a flag.
     Secret,
-    /// `--header 'Name: value'` (repeatable), the variable as a JSON object, the file's
-    /// `[webhook_headers]` table.
-    Headers,
 }
 
 /// Any text, checked where it is used (a domain, a URL, a list).
@@ -88,9 +85,6 @@ pub struct Rate;
 /// A secret.
 #[derive(Clone, Copy)]
 pub struct Secret;
-/// Extra headers, read by `config` from their three forms.
-#[derive(Clone, Copy)]
-pub struct Headers;
 
 impl Kind for Text {
     type Value = String;
@@ -249,17 +243,6 @@ impl Kind for Secret {
     }
     fn show(&self, _: &SecretValue) -> String {
         "***".to_string()
-    }
-}
-
-impl Kind for Headers {
-    type Value = String;
-    const FORM: Form = Form::Headers;
-    fn parse(&self, raw: &str) -> Result<String, String> {
-        Ok(raw.to_string())
-    }
-    fn show(&self, value: &String) -> String {
-        value.clone()
     }
 }
 
@@ -660,7 +643,8 @@ declare! {
     /// Extra header on every webhook request, 'Name: value'. Repeatable.
     ///
     /// In the environment: WEBHOOK_HEADERS='{"X-Env":"prod"}' (a JSON object).
-    WEBHOOK_HEADERS: Setting<Headers> = Setting::of(Headers, WEBHOOK, "header", "NAME: VALUE");
+    // `--header` repeats, the variable is a JSON object, the file's is a table: `config` reads it.
+    WEBHOOK_HEADERS: Setting<Text> = Setting::of(Text, WEBHOOK, "header", "NAME: VALUE");
     /// Allow http:// webhook, Slack and healthcheck URLs to hosts other than loopback.
     ALLOW_INSECURE_HTTP: Setting<Bool, Or<bool>> =
         Setting::of(Bool, WEBHOOK, "allow-insecure-http", "BOOL").default(false);

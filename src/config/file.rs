@@ -1,7 +1,7 @@
 //! The `--config` file (TOML): each value read as text and checked by the parser its setting's
 //! kind uses for flags and variables, every mistake reported at once with its line.
 
-use crate::settings::{ALL, Declared, Form, Name};
+use crate::settings::{ALL, Declared, Form, Name, WEBHOOK_HEADERS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
@@ -84,7 +84,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
             (offset, format!("{}, key `{name}`: {words}", at(offset)))
         };
         let offset = value.span().start;
-        if let (Form::Headers, false) = (setting.form(), file_key) {
+        if setting.env == WEBHOOK_HEADERS.env && !file_key {
             match headers(value.get_ref()) {
                 Ok(map) => out.headers = Some(map),
                 Err((at, words)) => mistakes.push(wrong(at.unwrap_or(offset), words)),
