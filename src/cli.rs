@@ -160,7 +160,7 @@ pub struct RunArgs {
     pub settings: Settings,
 
     // Its help is the declaration's (`command`).
-    #[arg(long = OUTPUT.long(), value_name = OUTPUT.value_name, env = OUTPUT.env, value_enum, default_value_t = Output::Text, ignore_case = true, help_heading = OUTPUT.heading)]
+    #[arg(long = OUTPUT.flag, value_name = OUTPUT.value_name, env = OUTPUT.env, value_enum, default_value_t = Output::Text, ignore_case = true, help_heading = OUTPUT.heading)]
     pub output: Output,
 }
 
@@ -228,7 +228,7 @@ fn flag(s: &'static dyn Declared) -> Arg {
         None => format!("{text} {}", declared.join(" ")),
     };
     let arg = Arg::new(s.env)
-        .long(s.long())
+        .long(s.flag)
         .value_name(s.value_name)
         .env(s.env)
         .help_heading(s.heading)

@@ -418,14 +418,6 @@ const DAY: u64 = 24 * HOUR;
 const A_TENTH: Duration = Duration::from_millis(100);
 
 impl Name {
-    /// Its flag without `--`.
-    pub const fn long(&self) -> &'static str {
-        match self.flag {
-            Some(flag) => flag,
-            None => panic!("a secret has no flag"),
-        }
-    }
-
     /// The setting as messages name it: `BATCH_SIZE (--batch-size)`.
     pub fn label(&self) -> String {
         match self.flag {

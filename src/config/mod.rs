@@ -80,10 +80,8 @@ pub fn state_path(flags: &Settings, file: &FileSettings, env: Env) -> Result<Pat
         .map(PathBuf::from)
         .or_else(|| env(HOME).map(|h| PathBuf::from(h).join(".local/state")))
         .ok_or_else(|| {
-            let flag = STATE_FILE.long();
-            exit::settings(format!(
-                "{STATE_FILE} is not set and neither is {HOME}: give --{flag} FILE"
-            ))
+            let label = STATE_FILE.label();
+            exit::settings(format!("{label} is not set and neither is {HOME}"))
         })?;
     Ok(base.join("auth0-mgmt-webhooks").join("state.json"))
 }
@@ -263,13 +261,9 @@ fn headers(g: Given) -> Result<Vec<(HeaderName, HeaderValue)>> {
         given.extend(map);
     }
     for h in g.flags.all(&WEBHOOK_HEADERS) {
-        let (k, v) = h.split_once(':').ok_or_else(|| {
-            let flag = WEBHOOK_HEADERS.long();
-            invalid(
-                &WEBHOOK_HEADERS,
-                format!("a --{flag} must look like 'Name: value', and this one has no ':'"),
-            )
-        })?;
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| invalid(&WEBHOOK_HEADERS, "must look like 'Name: value', with a ':'"))?;
         given.push((k.to_string(), v.to_string()));
     }
     given.iter().map(|(k, v)| header(k, v)).collect()
@@ -429,8 +423,8 @@ fn daily_report_time(ours: Option<u8>, env: Env) -> Result<Option<u8>> {
     };
     if ours.is_some() {
         return Err(exit::settings(format!(
-            "{DAILY_REPORT_TIME} (the extension's name) and {DAILY_REPORT_HOUR} (--{}, or {} in the --config file) are both set: keep one",
-            DAILY_REPORT_HOUR.long(),
+            "{DAILY_REPORT_TIME} (the extension's name) and {} (or {} in the --config file) are both set: keep one",
+            DAILY_REPORT_HOUR.label(),
             DAILY_REPORT_HOUR.key()
         )));
     }
