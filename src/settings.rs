@@ -311,7 +311,7 @@ pub struct Setting<K, D = NoDefault> {
 }
 
 impl<K: Copy> Setting<K> {
-    const fn of(kind: K, heading: &'static str, flag: &'static str, value: &'static str) -> Self {
+    const fn of(kind: K, heading: Str, flag: Str, value: Str) -> Self {
         let name = Name {
             env: "",
             // A secret has none.
@@ -341,14 +341,14 @@ impl<K: Copy> Setting<K> {
 }
 
 impl<K, D> Setting<K, D> {
-    const fn named(mut self, env: &'static str, help: &'static str) -> Self {
+    const fn named(mut self, env: Str, help: Str) -> Self {
         self.name.env = env;
         self.name.help = help;
         self
     }
 
     /// The default as `--help` shows it, where it is no value of the kind.
-    const fn shows(mut self, text: &'static str) -> Self {
+    const fn shows(mut self, text: Str) -> Self {
         self.name.shows = Some(text);
         self
     }
@@ -361,51 +361,34 @@ impl<K, D> Setting<K, D> {
 
 impl<T, D> Setting<Whole<T>, D> {
     /// What a whole number's range is for.
-    const fn because(mut self, why: &'static str) -> Self {
+    const fn because(mut self, why: Str) -> Self {
         self.kind.why = why;
         self
     }
 }
 
-const fn choice<T: Copy>(
-    heading: &'static str,
-    flag: &'static str,
-    value: &'static str,
-) -> Setting<Choice<T>> {
+type Str = &'static str;
+
+const fn choice<T: Copy>(heading: Str, flag: Str, value: Str) -> Setting<Choice<T>> {
     Setting::of(Choice(PhantomData), heading, flag, value)
 }
 
 const fn whole<T: Copy>(
-    heading: &'static str,
-    flag: &'static str,
-    value: &'static str,
+    heading: Str,
+    flag: Str,
+    value: Str,
     min: u64,
     max: u64,
 ) -> Setting<Whole<T>> {
-    let of = PhantomData;
-    Setting::of(
-        Whole {
-            min,
-            max,
-            why: "",
-            of,
-        },
-        heading,
-        flag,
-        value,
-    )
+    let (why, of) = ("", PhantomData);
+    Setting::of(Whole { min, max, why, of }, heading, flag, value)
 }
 
-const fn span(
-    heading: &'static str,
-    flag: &'static str,
-    min: Duration,
-    max: Duration,
-) -> Setting<Span> {
+const fn span(heading: Str, flag: Str, min: Duration, max: Duration) -> Setting<Span> {
     Setting::of(Span { min, max }, heading, flag, "DURATION")
 }
 
-const fn secret(heading: &'static str) -> Setting<Secret> {
+const fn secret(heading: Str) -> Setting<Secret> {
     Setting::of(Secret, heading, "", "").or_its_file()
 }
 
