@@ -10,7 +10,7 @@ use crate::exit;
 use crate::secret::Secret;
 use crate::settings::{self, Fallback, Kind, Name, Setting, Text};
 use anyhow::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The three places a setting can be given.
 #[derive(Clone, Copy)]
@@ -71,16 +71,20 @@ impl Given<'_> {
 /// A secret read from the file `NAME_FILE` names: text, trimmed, not empty.
 pub(super) fn read_secret(s: &Name, path: PathBuf) -> Result<Secret> {
     let name = s.file_var();
-    let bytes = crate::files::read_setting(&name, &path, crate::files::SECRET_CAP)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| exit::settings(format!("{name} {} is not text (UTF-8)", path.display())))?;
-    match text.trim() {
+    match read_text(&name, &path, crate::files::SECRET_CAP)?.trim() {
         "" => Err(exit::settings(format!(
             "{name} {} is empty",
             path.display()
         ))),
         value => Ok(Secret::new(value)),
     }
+}
+
+/// A file a setting names, read as text.
+pub(super) fn read_text(name: &str, path: &Path, cap: u64) -> Result<String> {
+    let bytes = crate::files::read_setting(name, path, cap)?;
+    let not_text = || format!("{name} {} is not text (UTF-8)", path.display());
+    String::from_utf8(bytes).map_err(|_| exit::settings(not_text()))
 }
 
 /// A setting's value as every setting treats it: trimmed, and empty meaning unset.

@@ -61,13 +61,7 @@ pub fn load_file(path: Option<&std::path::Path>) -> Result<FileSettings> {
     let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(FileSettings::default());
     };
-    let bytes = crate::files::read_setting(&CONFIG_FILE.label(), path, crate::files::CONFIG_CAP)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        exit::settings(format!(
-            "config file {} is not text (UTF-8)",
-            path.display()
-        ))
-    })?;
+    let text = given::read_text(&CONFIG_FILE.label(), path, crate::files::CONFIG_CAP)?;
     file::parse(path, &text).map_err(exit::settings)
 }
 
