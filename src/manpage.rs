@@ -20,13 +20,10 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
     // Built, so that a command's page has its full name (`auth0-mgmt-webhooks run`) in the
     // synopsis, and the global flags (-v, -q) among its options.
     root.build();
-    let cmd = match command {
-        Some(sub) => root
-            .find_subcommand(sub)
-            .ok_or_else(|| anyhow::anyhow!("no manual page for {sub}"))?
-            .clone(),
-        None => root.clone(),
-    };
+    // clap takes only the names of `PAGES`.
+    let cmd = command
+        .and_then(|sub| root.find_subcommand(sub))
+        .unwrap_or(&root);
     let man = clap_mangen::Man::new(cmd.clone())
         .source(format!("{NAME} {}", env!("CARGO_PKG_VERSION")))
         .manual("User Commands");
@@ -38,7 +35,7 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
     man.render_options_section(&mut out)?;
     let mut roff = String::new();
     if command.is_none() {
-        commands(&mut roff, &cmd);
+        commands(&mut roff, cmd);
     }
     environment(&mut roff, command);
     roff += ".SH EXIT STATUS\n";
