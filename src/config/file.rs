@@ -56,15 +56,9 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
     let (table, errors) = DeTable::parse_recoverable(text);
     let mut mistakes: Vec<(usize, String)> = errors
         .iter()
-        .map(|e| match e.span() {
-            Some(span) => (
-                span.start,
-                format!("{}: {}", at(span.start), e.message().trim()),
-            ),
-            None => (
-                0,
-                format!("config file {}: {}", path.display(), e.message().trim()),
-            ),
+        .map(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            (offset, format!("{}: {}", at(offset), e.message().trim()))
         })
         .collect();
     if !mistakes.is_empty() {
