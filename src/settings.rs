@@ -778,18 +778,14 @@ impl Share {
                 AUTH0_RATE_LIMIT.label()
             )
         };
-        if let Some(p) = t.strip_suffix('%') {
-            let p: f64 = p.trim().parse().map_err(|_| bad())?;
-            if !(1.0..=100.0).contains(&p) {
-                return Err(bad());
-            }
-            return Ok(Share::Fraction(p / 100.0));
-        }
-        let r: f64 = t.parse().map_err(|_| bad())?;
-        if !r.is_finite() || r <= 0.0 || r > 10_000.0 {
-            return Err(bad());
-        }
-        Ok(Share::PerSecond(r))
+        let number = |n: &str, ok: std::ops::RangeInclusive<f64>| {
+            n.trim().parse().ok().filter(|n| ok.contains(n) && *n > 0.0)
+        };
+        let share = match t.strip_suffix('%') {
+            Some(p) => number(p, 1.0..=100.0).map(|p| Share::Fraction(p / 100.0)),
+            None => number(t, 0.0..=10_000.0).map(Share::PerSecond),
+        };
+        share.ok_or_else(bad)
     }
 }
 
