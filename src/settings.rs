@@ -119,20 +119,16 @@ impl<T: TryFrom<u64> + ToString> Kind for Whole<T> {
     type Value = T;
     const FORM: Form = Form::Number;
     fn parse(&self, raw: &str) -> Result<T, String> {
-        let n = raw.parse::<u64>().ok();
-        match n
-            .filter(|n| (self.min..=self.max).contains(n))
-            .map(T::try_from)
-        {
-            Some(Ok(n)) => Ok(n),
-            _ => {
-                let why = match self.why {
-                    "" => String::new(),
-                    why => format!(" ({why})"),
-                };
-                Err(format!("must be {}{why}, got '{raw}'", self.expected()))
-            }
-        }
+        let n = raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (self.min..=self.max).contains(n));
+        let why = match self.why {
+            "" => String::new(),
+            why => format!(" ({why})"),
+        };
+        let wrong = || format!("must be {}{why}, got '{raw}'", self.expected());
+        n.and_then(|n| T::try_from(n).ok()).ok_or_else(wrong)
     }
     fn expected(&self) -> String {
         format!("a whole number from {} to {}", self.min, self.max)

@@ -23,11 +23,8 @@ pub(super) struct Given<'a> {
 impl Given<'_> {
     /// The setting's value in its type: an `Option`, or with a default the value.
     pub fn get<K: Kind, D: Fallback<K>>(&self, s: &Setting<K, D>) -> Result<D::Out> {
-        let value = match self
-            .flags
-            .raw(s)
-            .filter(|v| !v.to_string_lossy().trim().is_empty())
-        {
+        let flag = self.flags.raw(s);
+        let value = match flag.filter(|v| !v.to_string_lossy().trim().is_empty()) {
             Some(raw) => Some(s.kind.parse_os(raw)),
             None => given(self.file.get(s)).map(|raw| s.kind.parse(raw)),
         };

@@ -143,13 +143,11 @@ impl Config {
             )));
         }
 
-        let start_from = g.get(&START_FROM)?.map(|raw| {
+        let start = g.get(&START_FROM)?.map(|raw| {
             let checkpoint = crate::logid::parse_start_from(&raw, std::time::SystemTime::now());
             checkpoint.map(|checkpoint| crate::logid::StartFrom { checkpoint, raw })
         });
-        let start_from = start_from
-            .transpose()
-            .map_err(|e| invalid(&START_FROM, e))?;
+        let start_from = start.transpose().map_err(|e| invalid(&START_FROM, e))?;
         let ca_cert = g.get(&CA_CERT)?;
         if let Some(p) = &ca_cert {
             check_ca_cert(p)?;
