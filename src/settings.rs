@@ -159,16 +159,10 @@ impl Kind for Span {
     /// In its largest whole unit, days from two: `4m`, `24h`, `30d`, `100ms`.
     fn show(&self, value: &Duration) -> String {
         let ms = value.as_millis();
-        let unit = [
-            (86_400_000, "d"),
-            (3_600_000, "h"),
-            (60_000, "m"),
-            (1000, "s"),
-        ]
-        .into_iter()
-        .find(|(n, u)| ms.is_multiple_of(*n) && ms > 0 && (*u != "d" || ms > *n));
-        match unit {
-            Some((n, u)) => format!("{}{u}", ms / n),
+        let units = [(DAY, "d"), (HOUR, "h"), (MIN, "m"), (1, "s")].map(|(s, u)| (s * 1000, u));
+        let fits = |n: u64, u| ms.is_multiple_of(n.into()) && ms > 0 && (u != "d" || ms > n.into());
+        match units.into_iter().find(|(n, u)| fits(*n, *u)) {
+            Some((n, u)) => format!("{}{u}", ms / u128::from(n)),
             None => format!("{ms}ms"),
         }
     }
