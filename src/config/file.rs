@@ -131,10 +131,7 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 /// unit would be a guess.
 fn as_text(setting: &dyn Declared, file_key: bool, value: &DeValue) -> Result<String, String> {
     let form = if file_key { Form::Path } else { setting.form() };
-    let number_ok = matches!(
-        form,
-        Form::Text | Form::Path | Form::Secret | Form::Number | Form::Bool
-    );
+    let number_ok = !matches!(form, Form::Duration | Form::Choice);
     match value {
         DeValue::String(s) => return Ok(s.to_string()),
         DeValue::Integer(n) if number_ok => {
