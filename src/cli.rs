@@ -5,8 +5,9 @@
 pub use crate::settings::Output;
 use crate::settings::{
     self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Declared, Form,
-    Name, WEBHOOK_URL,
+    Name, WEBHOOK_HEADERS, WEBHOOK_URL,
 };
+use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -159,7 +160,7 @@ pub struct RunArgs {
     pub settings: Settings,
 
     // Its help is the declaration's (`command`).
-    #[arg(long = OUTPUT.long(), value_name = OUTPUT.value_name, env = OUTPUT.env, value_enum, default_value_t = Output::Text, ignore_case = true, help_heading = OUTPUT.heading)]
+    #[arg(long = OUTPUT.flag, value_name = OUTPUT.value_name, env = OUTPUT.env, value_enum, default_value_t = Output::Text, ignore_case = true, help_heading = OUTPUT.heading)]
     pub output: Output,
 }
 
@@ -177,25 +178,15 @@ pub struct HistoryArgs {
     pub limit: Option<usize>,
 }
 
-/// A text setting: clap's own parser refuses bytes that are no UTF-8 without naming the
-/// setting; this one names it.
-fn text(s: &'static dyn Declared) -> impl clap::builder::TypedValueParser<Value = String> {
-    use clap::builder::TypedValueParser;
-    clap::builder::OsStringValueParser::new().try_map(move |v| {
+/// A text setting; unlike clap's own parser, its error names the setting.
+fn text(s: &'static dyn Declared) -> impl TypedValueParser<Value = String> {
+    OsStringValueParser::new().try_map(move |v| {
         v.into_string()
             .map_err(|_| format!("{} must be text (UTF-8)", s.label()))
     })
 }
 
-/// A file setting. Unlike clap's own path parser it takes an empty value, which `config`
-/// treats as unset, as it does for every setting.
-fn path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
-    use clap::builder::TypedValueParser;
-    clap::builder::OsStringValueParser::new().map(PathBuf::from)
-}
-
-/// The command, with environment values hidden from `--help` at every level: help is often
-/// pasted into tickets, and the environment is where the secrets live.
+/// The command, with environment values (secrets) hidden from `--help` at every level.
 pub fn command() -> clap::Command {
     fn hide(cmd: clap::Command) -> clap::Command {
         cmd.mut_args(|a| a.hide_env_values(true))
@@ -225,8 +216,7 @@ fn every_setting() -> impl Iterator<Item = &'static dyn Declared> {
 /// The settings `history` takes.
 const STATE_SETTINGS: [&dyn Declared; 2] = [&settings::CONFIG_FILE, &settings::STATE_FILE];
 
-/// A setting's flag, made from its declaration: the flag, the variable, the heading, the help
-/// with the declared range and default at the end of its first paragraph.
+/// A setting's flag, from its declaration; the range and default end its first paragraph.
 fn flag(s: &'static dyn Declared) -> Arg {
     let (short, long) = s.help_text();
     let range = s.range().map(|r| format!("[range: {r}]"));
@@ -238,26 +228,26 @@ fn flag(s: &'static dyn Declared) -> Arg {
         None => format!("{text} {}", declared.join(" ")),
     };
     let arg = Arg::new(s.env)
-        .long(s.long())
+        .long(s.flag)
         .value_name(s.value_name)
         .env(s.env)
         .help_heading(s.heading)
         .help(with_declared(short))
         .long_help(with_declared(long));
     let arg = match s.form() {
-        Form::Path => arg.value_parser(path()),
+        // Unlike clap's path parser it takes an empty value: unset, as for every setting.
+        Form::Path => arg.value_parser(OsStringValueParser::new().map(PathBuf::from)),
         _ => arg.value_parser(text(s)),
     };
     match s.form() {
+        _ if s.env == WEBHOOK_HEADERS.env => arg.env(None::<&str>).action(ArgAction::Append),
         Form::Bool => arg.num_args(0..=1).default_missing_value("true"),
         Form::Number => arg.allow_negative_numbers(true),
-        Form::Headers => arg.env(None::<&str>).action(ArgAction::Append),
         _ => arg,
     }
 }
 
-/// Settings as given by flag or variable (clap reads both, the flag first), by variable name.
-/// Only `config` reads them, through its parsers.
+/// Settings as given by flag or variable (the flag first), by variable name, for `config`.
 #[derive(Clone, Default)]
 pub struct Settings {
     given: BTreeMap<&'static str, Vec<OsString>>,
@@ -282,8 +272,7 @@ impl Settings {
         Settings { given }
     }
 
-    /// The setting's value as given, any bytes (clap has checked that it is UTF-8 unless a
-    /// path).
+    /// The setting's value as given (UTF-8 unless a path).
     pub fn raw(&self, s: &Name) -> Option<&OsStr> {
         self.given.get(s.env)?.first().map(OsString::as_os_str)
     }
@@ -299,12 +288,11 @@ impl Settings {
 
     /// A path setting as given, any bytes.
     pub fn path(&self, s: &Name) -> Option<PathBuf> {
-        self.given.get(s.env)?.first().map(PathBuf::from)
+        self.raw(s).map(PathBuf::from)
     }
 }
 
-/// clap's traits for a struct of settings, made with `$wrap` from [`Settings`] and adding the
-/// flags of `$settings`.
+/// clap's traits for a struct of settings: `$wrap` of [`Settings`], with the flags of `$settings`.
 macro_rules! settings_args {
     ($ty:ty, $wrap:expr, $settings:expr) => {
         impl FromArgMatches for $ty {

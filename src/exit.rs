@@ -11,8 +11,7 @@ pub const DEAD_LETTERED: u8 = 3;
 /// EX_TEMPFAIL.
 pub const LOCKED: u8 = 75;
 
-/// Every exit code: the code (or codes), its name (the outcome's, in JSON and the history) and
-/// what it means.
+/// Every exit code: the code (or codes), its name (the outcome's) and what it means.
 pub const TABLE: [(&str, &str, &str); 6] = [
     (
         "0",

@@ -71,8 +71,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
         Err(e) => {
             let message = format!("{e:#}");
             let outcome = Outcome::of_error(&e);
-            // Finding the lock held is how overlapping schedules work: a warning, quiet
-            // under -q.
+            // Overlapping schedules find the lock held: a warning, quiet under -q.
             match outcome {
                 Outcome::Locked => say::warn(&message),
                 _ => say::error(&message),
@@ -89,9 +88,7 @@ fn print_failure(outcome: Outcome, error: &str) {
     say::out_line(&report::failure_json(outcome, error));
 }
 
-/// Whether arguments clap refused asked for `run --output json` (or its variable): their caller
-/// parses stdout, so it gets a JSON object even then. clap reads them again, skipping what it
-/// cannot take.
+/// Whether arguments clap refused asked for `run --output json`: their caller parses stdout.
 fn wants_json(args: &[OsString]) -> bool {
     let Ok(m) = cli::command()
         .ignore_errors(true)
@@ -107,9 +104,7 @@ fn wants_json(args: &[OsString]) -> bool {
 fn dispatch(command: Command) -> Result<u8> {
     match command {
         Command::Run(args) => {
-            // First of all: a signal while the settings are read, the /start ping waits, or
-            // the state loads must end the run the graceful way (summary, `interrupted`
-            // record, exit-code ping), not kill it.
+            // First of all: a signal from here on must end the run the graceful way.
             signal::install();
             let cfg = settings_checked(&args.settings, true)?;
             for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
@@ -137,8 +132,7 @@ fn dispatch(command: Command) -> Result<u8> {
     }
 }
 
-/// The checked settings, with a warning for each variable in the environment that looks like
-/// one of ours but is not (with `always` false, only when the settings are wrong).
+/// The checked settings, warning of misspelt variables (unless `always`, only when wrong).
 fn settings_checked(settings: &cli::Settings, always: bool) -> Result<config::Config> {
     let cfg = config::Config::new(settings, &config::process_env);
     if always || cfg.is_err() {

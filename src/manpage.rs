@@ -20,13 +20,10 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
     // Built, so that a command's page has its full name (`auth0-mgmt-webhooks run`) in the
     // synopsis, and the global flags (-v, -q) among its options.
     root.build();
-    let cmd = match command {
-        Some(sub) => root
-            .find_subcommand(sub)
-            .ok_or_else(|| anyhow::anyhow!("no manual page for {sub}"))?
-            .clone(),
-        None => root.clone(),
-    };
+    // clap takes only the names of `PAGES`.
+    let cmd = command
+        .and_then(|sub| root.find_subcommand(sub))
+        .unwrap_or(&root);
     let man = clap_mangen::Man::new(cmd.clone())
         .source(format!("{NAME} {}", env!("CARGO_PKG_VERSION")))
         .manual("User Commands");
@@ -38,7 +35,7 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
     man.render_options_section(&mut out)?;
     let mut roff = String::new();
     if command.is_none() {
-        commands(&mut roff, &cmd);
+        commands(&mut roff, cmd);
     }
     environment(&mut roff, command);
     roff += ".SH EXIT STATUS\n";
@@ -66,8 +63,7 @@ fn item(roff: &mut String, tag: &str, text: &str) {
     roff.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", esc(tag), esc(text)));
 }
 
-/// The commands, each pointing at its own page when it has one (clap_mangen names a page for
-/// every subcommand, `help` included, and only some exist).
+/// The commands, each pointing at its own page when it has one (clap_mangen's names them all).
 fn commands(roff: &mut String, root: &Command) {
     *roff += ".SH COMMANDS\n";
     for sub in root.get_subcommands().filter(|s| s.get_name() != "help") {
@@ -81,8 +77,7 @@ fn commands(roff: &mut String, root: &Command) {
     }
 }
 
-/// What a variable the tool reads means, for the ENVIRONMENT section, from its declaration;
-/// `None` for a name it does not know how to describe (a test keeps that from happening).
+/// What a variable the tool reads means, from its declaration (a test makes it never `None`).
 fn describe_variable(name: &str) -> Option<String> {
     if name == settings::DAILY_REPORT_TIME {
         let hour = settings::DAILY_REPORT_HOUR;

@@ -16,8 +16,7 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// What a setting's value is: the parser of a text (flag, variable, file) into its type, and
-/// how `--help` and the messages tell a good value.
+/// What a setting's value is: its parser (flag, variable, file), and its words for `--help`.
 pub trait Kind {
     type Value;
     /// How the value may be written in the file, and what the flag looks like.
@@ -52,9 +51,6 @@ pub enum Form {
     Choice,
     /// From the environment, `NAME_FILE` or the file, never a flag.
     Secret,
-    /// `--header 'Name: value'` (repeatable), the variable as a JSON object, the file's
-    /// `[webhook_headers]` table.
-    Headers,
 }
 
 /// Any text, checked where it is used (a domain, a URL, a list).
@@ -63,8 +59,7 @@ pub struct Text;
 /// A file's path: any bytes the system allows.
 #[derive(Clone, Copy)]
 pub struct FilePath;
-/// A whole number from `min` to `max`, read as the `T` its user keeps it in (the range fits
-/// it); `why` says what the range is for, or is empty.
+/// A whole number from `min` to `max`, as a `T`; `why` says what the range is for, or is empty.
 #[derive(Clone, Copy)]
 pub struct Whole<T> {
     min: u64,
@@ -90,9 +85,6 @@ pub struct Rate;
 /// A secret.
 #[derive(Clone, Copy)]
 pub struct Secret;
-/// Extra headers, read by `config` from their three forms.
-#[derive(Clone, Copy)]
-pub struct Headers;
 
 impl Kind for Text {
     type Value = String;
@@ -127,20 +119,16 @@ impl<T: TryFrom<u64> + ToString> Kind for Whole<T> {
     type Value = T;
     const FORM: Form = Form::Number;
     fn parse(&self, raw: &str) -> Result<T, String> {
-        let n = raw.parse::<u64>().ok();
-        match n
-            .filter(|n| (self.min..=self.max).contains(n))
-            .map(T::try_from)
-        {
-            Some(Ok(n)) => Ok(n),
-            _ => {
-                let why = match self.why {
-                    "" => String::new(),
-                    why => format!(" ({why})"),
-                };
-                Err(format!("must be {}{why}, got '{raw}'", self.expected()))
-            }
-        }
+        let n = raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (self.min..=self.max).contains(n));
+        let why = match self.why {
+            "" => String::new(),
+            why => format!(" ({why})"),
+        };
+        let wrong = || format!("must be {}{why}, got '{raw}'", self.expected());
+        n.and_then(|n| T::try_from(n).ok()).ok_or_else(wrong)
     }
     fn expected(&self) -> String {
         format!("a whole number from {} to {}", self.min, self.max)
@@ -171,16 +159,10 @@ impl Kind for Span {
     /// In its largest whole unit, days from two: `4m`, `24h`, `30d`, `100ms`.
     fn show(&self, value: &Duration) -> String {
         let ms = value.as_millis();
-        let unit = [
-            (86_400_000, "d"),
-            (3_600_000, "h"),
-            (60_000, "m"),
-            (1000, "s"),
-        ]
-        .into_iter()
-        .find(|(n, u)| ms.is_multiple_of(*n) && ms > 0 && (*u != "d" || ms > *n));
-        match unit {
-            Some((n, u)) => format!("{}{u}", ms / n),
+        let units = [(DAY, "d"), (HOUR, "h"), (MIN, "m"), (1, "s")].map(|(s, u)| (s * 1000, u));
+        let fits = |n: u64, u| ms.is_multiple_of(n.into()) && ms > 0 && (u != "d" || ms > n.into());
+        match units.into_iter().find(|(n, u)| fits(*n, *u)) {
+            Some((n, u)) => format!("{}{u}", ms / u128::from(n)),
             None => format!("{ms}ms"),
         }
     }
@@ -254,17 +236,6 @@ impl Kind for Secret {
     }
 }
 
-impl Kind for Headers {
-    type Value = String;
-    const FORM: Form = Form::Headers;
-    fn parse(&self, raw: &str) -> Result<String, String> {
-        Ok(raw.to_string())
-    }
-    fn show(&self, value: &String) -> String {
-        value.clone()
-    }
-}
-
 /// A setting without a default: reading it gives an `Option`.
 pub struct NoDefault;
 /// A setting's default, typed: reading it gives a value.
@@ -330,7 +301,7 @@ pub struct Setting<K, D = NoDefault> {
 }
 
 impl<K: Copy> Setting<K> {
-    const fn of(kind: K, heading: &'static str, flag: &'static str, value: &'static str) -> Self {
+    const fn of(kind: K, heading: Str, flag: Str, value: Str) -> Self {
         let name = Name {
             env: "",
             // A secret has none.
@@ -360,14 +331,14 @@ impl<K: Copy> Setting<K> {
 }
 
 impl<K, D> Setting<K, D> {
-    const fn named(mut self, env: &'static str, help: &'static str) -> Self {
+    const fn named(mut self, env: Str, help: Str) -> Self {
         self.name.env = env;
         self.name.help = help;
         self
     }
 
     /// The default as `--help` shows it, where it is no value of the kind.
-    const fn shows(mut self, text: &'static str) -> Self {
+    const fn shows(mut self, text: Str) -> Self {
         self.name.shows = Some(text);
         self
     }
@@ -380,76 +351,46 @@ impl<K, D> Setting<K, D> {
 
 impl<T, D> Setting<Whole<T>, D> {
     /// What a whole number's range is for.
-    const fn because(mut self, why: &'static str) -> Self {
+    const fn because(mut self, why: Str) -> Self {
         self.kind.why = why;
         self
     }
 }
 
-const fn choice<T: Copy>(
-    heading: &'static str,
-    flag: &'static str,
-    value: &'static str,
-) -> Setting<Choice<T>> {
+type Str = &'static str;
+
+const fn choice<T: Copy>(heading: Str, flag: Str, value: Str) -> Setting<Choice<T>> {
     Setting::of(Choice(PhantomData), heading, flag, value)
 }
 
 const fn whole<T: Copy>(
-    heading: &'static str,
-    flag: &'static str,
-    value: &'static str,
+    heading: Str,
+    flag: Str,
+    value: Str,
     min: u64,
     max: u64,
 ) -> Setting<Whole<T>> {
-    let of = PhantomData;
-    Setting::of(
-        Whole {
-            min,
-            max,
-            why: "",
-            of,
-        },
-        heading,
-        flag,
-        value,
-    )
+    let (why, of) = ("", PhantomData);
+    Setting::of(Whole { min, max, why, of }, heading, flag, value)
 }
 
-const fn span(
-    heading: &'static str,
-    flag: &'static str,
-    min: Duration,
-    max: Duration,
-) -> Setting<Span> {
+const fn span(heading: Str, flag: Str, min: Duration, max: Duration) -> Setting<Span> {
     Setting::of(Span { min, max }, heading, flag, "DURATION")
 }
 
-const fn secret(heading: &'static str) -> Setting<Secret> {
+const fn secret(heading: Str) -> Setting<Secret> {
     Setting::of(Secret, heading, "", "").or_its_file()
 }
 
 const fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
-const fn mins(n: u64) -> Duration {
-    secs(n * 60)
-}
-const fn hours(n: u64) -> Duration {
-    mins(n * 60)
-}
-const fn days(n: u64) -> Duration {
-    hours(n * 24)
-}
+const MIN: u64 = 60;
+const HOUR: u64 = 60 * MIN;
+const DAY: u64 = 24 * HOUR;
+const A_TENTH: Duration = Duration::from_millis(100);
 
 impl Name {
-    /// Its flag without `--`.
-    pub const fn long(&self) -> &'static str {
-        match self.flag {
-            Some(flag) => flag,
-            None => panic!("a secret has no flag"),
-        }
-    }
-
     /// The setting as messages name it: `BATCH_SIZE (--batch-size)`.
     pub fn label(&self) -> String {
         match self.flag {
@@ -470,18 +411,9 @@ impl Name {
 
     /// The doc comment as paragraphs of text: the `-h` line and the whole `--help` text.
     pub fn help_text(&self) -> (String, String) {
-        let lines: Vec<&str> = self
-            .help
-            .lines()
-            .map(|l| l.strip_prefix(' ').unwrap_or(l))
-            .collect();
-        let paragraphs: Vec<String> = lines
-            .split(|l| l.trim().is_empty())
-            .filter(|p| !p.is_empty())
-            .map(|p| p.join(" "))
-            .collect();
-        let short = paragraphs.first().cloned().unwrap_or_default();
-        (short, paragraphs.join("\n\n"))
+        let lines: Vec<&str> = self.help.lines().map(str::trim).collect();
+        let paragraphs: Vec<String> = lines.split(|l| l.is_empty()).map(|p| p.join(" ")).collect();
+        (paragraphs[0].clone(), paragraphs.join("\n\n"))
     }
 }
 
@@ -492,8 +424,7 @@ impl<K, D> Deref for Setting<K, D> {
     }
 }
 
-/// The variable's name, so a message can say `"... after {MAX_RUN_TIME}, ..."` and name the
-/// setting without spelling it.
+/// The variable's name, so that a message names the setting without spelling it.
 impl std::fmt::Display for Name {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.pad(self.env)
@@ -547,8 +478,7 @@ impl Deref for dyn Declared + '_ {
     }
 }
 
-/// Declares each setting as a constant named as its variable, its doc comment its `--help`, and
-/// lists them all in [`ALL`], so a new setting is one entry.
+/// Each setting a constant named as its variable, its doc comment its `--help`, all in [`ALL`].
 macro_rules! declare {
     ($(
         $(#[doc = $doc:literal])*
@@ -590,7 +520,7 @@ declare! {
     /// Auth0 deletes older logs: Free 1d, Essentials 5d, Professional 10d, Enterprise 30d. Used
     /// to warn before the checkpoint falls behind it, and to name the logs lost when it did.
     AUTH0_LOG_RETENTION: Setting<Span, Or<Duration>> =
-        span(AUTH0, "log-retention", days(1), days(90)).default(days(30));
+        span(AUTH0, "log-retention", secs(DAY), secs(90 * DAY)).default(secs(30 * DAY));
     /// Client ID of a machine-to-machine application granted read:logs. [required]
     AUTH0_CLIENT_ID: Setting<Text> = Setting::of(Text, AUTH0, "client-id", "ID");
     /// The M2M application's secret (required).
@@ -678,7 +608,8 @@ declare! {
     /// Extra header on every webhook request, 'Name: value'. Repeatable.
     ///
     /// In the environment: WEBHOOK_HEADERS='{"X-Env":"prod"}' (a JSON object).
-    WEBHOOK_HEADERS: Setting<Headers> = Setting::of(Headers, WEBHOOK, "header", "NAME: VALUE");
+    // `--header` repeats, the variable is a JSON object, the file's is a table: `config` reads it.
+    WEBHOOK_HEADERS: Setting<Text> = Setting::of(Text, WEBHOOK, "header", "NAME: VALUE");
     /// Allow http:// webhook, Slack and healthcheck URLs to hosts other than loopback.
     ALLOW_INSECURE_HTTP: Setting<Bool, Or<bool>> =
         Setting::of(Bool, WEBHOOK, "allow-insecure-http", "BOOL").default(false);
@@ -697,13 +628,13 @@ declare! {
     /// Keep fetching pages until caught up or this long has passed; no request outlives it.
     /// Keep it below the schedule's interval.
     MAX_RUN_TIME: Setting<Span, Or<Duration>> =
-        span(DELIVERY, "max-run-time", secs(1), hours(24)).default(mins(4));
+        span(DELIVERY, "max-run-time", secs(1), secs(DAY)).default(secs(4 * MIN));
     /// Time allowed to connect to the webhook (and to Auth0).
     WEBHOOK_CONNECT_TIMEOUT: Setting<Span, Or<Duration>> =
-        span(DELIVERY, "connect-timeout", Duration::from_millis(100), mins(5)).default(secs(5));
+        span(DELIVERY, "connect-timeout", A_TENTH, secs(5 * MIN)).default(secs(5));
     /// Time allowed for one whole webhook request, answer included.
     WEBHOOK_TIMEOUT: Setting<Span, Or<Duration>> =
-        span(DELIVERY, "timeout", Duration::from_millis(100), mins(10)).default(secs(30));
+        span(DELIVERY, "timeout", A_TENTH, secs(10 * MIN)).default(secs(30));
     /// Split a batch so that no request body exceeds this many bytes.
     ///
     /// Measured before gzip, which only shrinks it.
@@ -727,7 +658,7 @@ declare! {
     /// Slack hears of the first failed (or dead-lettered, or interrupted) run, then of the same
     /// trouble again only this long after, and of the recovery.
     SLACK_REMIND_EVERY: Setting<Span, Or<Duration>> =
-        span(REPORTS, "slack-remind-every", mins(10), days(7)).default(hours(6));
+        span(REPORTS, "slack-remind-every", secs(10 * MIN), secs(7 * DAY)).default(secs(6 * HOUR));
     /// Hour (UTC) after which the day's first run sends Slack a daily summary.
     ///
     /// The extension's DAILY_REPORT_TIME is read as this hour too (9 or 09:00).
@@ -837,18 +768,14 @@ impl Share {
                 AUTH0_RATE_LIMIT.label()
             )
         };
-        if let Some(p) = t.strip_suffix('%') {
-            let p: f64 = p.trim().parse().map_err(|_| bad())?;
-            if !(1.0..=100.0).contains(&p) {
-                return Err(bad());
-            }
-            return Ok(Share::Fraction(p / 100.0));
-        }
-        let r: f64 = t.parse().map_err(|_| bad())?;
-        if !r.is_finite() || r <= 0.0 || r > 10_000.0 {
-            return Err(bad());
-        }
-        Ok(Share::PerSecond(r))
+        let number = |n: &str, ok: std::ops::RangeInclusive<f64>| {
+            n.trim().parse().ok().filter(|n| ok.contains(n) && *n > 0.0)
+        };
+        let share = match t.strip_suffix('%') {
+            Some(p) => number(p, 1.0..=100.0).map(|p| Share::Fraction(p / 100.0)),
+            None => number(t, 0.0..=10_000.0).map(Share::PerSecond),
+        };
+        share.ok_or_else(bad)
     }
 }
 
@@ -861,9 +788,8 @@ impl std::fmt::Display for Share {
     }
 }
 
-/// In builds with debug assertions only (the tests' binary), a fault to inject: `cursor N`
-/// panics the cursor of window N once it has sent a page on, `worker` every delivery thread.
-/// Not a setting, and outside the tool's prefix so that no misspelling warning names it.
+/// In debug builds (the tests'), a fault to inject: `cursor N` panics window N's cursor once it
+/// has sent a page on, `worker` every delivery thread. Not a setting.
 #[cfg(debug_assertions)]
 pub const FAULT: &str = "INJECT_FAULT";
 
@@ -965,7 +891,7 @@ mod tests {
             Err("must be a whole number from 1 to 100 (Auth0 returns at most 100 logs a request), got '500'".to_string())
         );
         assert_eq!(DAILY_REPORT_HOUR.kind.parse("256").ok(), None);
-        assert_eq!(MAX_RUN_TIME.kind.parse("1h 30m"), Ok(mins(90)));
+        assert_eq!(MAX_RUN_TIME.kind.parse("1h 30m"), Ok(secs(90 * MIN)));
     }
 
     /// docs/settings.md: every setting, from its declaration.
@@ -1033,7 +959,7 @@ mod tests {
         #[test]
         fn any_duration_text_is_accepted_in_range_or_refused_without_panic(text in "\\PC{0,30}") {
             if let Ok(d) = MAX_RUN_TIME.kind.parse(&text) {
-                prop_assert!(d >= secs(1) && d <= hours(24));
+                prop_assert!(d >= secs(1) && d <= secs(DAY));
             }
         }
 

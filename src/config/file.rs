@@ -1,13 +1,12 @@
 //! The `--config` file (TOML): each value read as text and checked by the parser its setting's
 //! kind uses for flags and variables, every mistake reported at once with its line.
 
-use crate::settings::{ALL, Declared, Form, Name};
+use crate::settings::{ALL, Declared, Form, Name, WEBHOOK_HEADERS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
-/// The file's values as text, by key. Keys are the variable names in lower case; an unknown
-/// key is an error, so a typo never silently falls back to a default.
+/// The file's values as text, by key (the variable names in lower case).
 #[derive(Debug, Default)]
 pub struct FileSettings {
     values: BTreeMap<String, String>,
@@ -45,8 +44,7 @@ fn setting_of(key: &str) -> Option<(&'static dyn Declared, bool)> {
     })
 }
 
-/// The file at `path` holding `text`; every mistake, one a line with its line and column (and
-/// for an unknown key the known one it most likely meant), when there are any.
+/// The file at `path` holding `text`; or every mistake, one a line with its line and column.
 pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
     let at = |offset: usize| {
         let (line, column) = position(text, offset);
@@ -58,15 +56,9 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
     let (table, errors) = DeTable::parse_recoverable(text);
     let mut mistakes: Vec<(usize, String)> = errors
         .iter()
-        .map(|e| match e.span() {
-            Some(span) => (
-                span.start,
-                format!("{}: {}", at(span.start), e.message().trim()),
-            ),
-            None => (
-                0,
-                format!("config file {}: {}", path.display(), e.message().trim()),
-            ),
+        .map(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            (offset, format!("{}: {}", at(offset), e.message().trim()))
         })
         .collect();
     if !mistakes.is_empty() {
@@ -86,7 +78,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
             (offset, format!("{}, key `{name}`: {words}", at(offset)))
         };
         let offset = value.span().start;
-        if let (Form::Headers, false) = (setting.form(), file_key) {
+        if setting.env == WEBHOOK_HEADERS.env && !file_key {
             match headers(value.get_ref()) {
                 Ok(map) => out.headers = Some(map),
                 Err((at, words)) => mistakes.push(wrong(at.unwrap_or(offset), words)),
@@ -139,10 +131,7 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 /// unit would be a guess.
 fn as_text(setting: &dyn Declared, file_key: bool, value: &DeValue) -> Result<String, String> {
     let form = if file_key { Form::Path } else { setting.form() };
-    let number_ok = matches!(
-        form,
-        Form::Text | Form::Path | Form::Secret | Form::Number | Form::Bool
-    );
+    let number_ok = !matches!(form, Form::Duration | Form::Choice);
     match value {
         DeValue::String(s) => return Ok(s.to_string()),
         DeValue::Integer(n) if number_ok => {
@@ -185,8 +174,7 @@ fn describe(value: &DeValue) -> String {
     }
 }
 
-/// The `[webhook_headers]` table: names and text values. A mistake's position when it is not
-/// the table's own.
+/// The `[webhook_headers]` table; a mistake's position when it is not the table's own.
 fn headers(value: &DeValue) -> Result<BTreeMap<String, String>, (Option<usize>, String)> {
     let DeValue::Table(table) = value else {
         let what = describe(value);

@@ -10,7 +10,7 @@ use crate::exit;
 use crate::secret::Secret;
 use crate::settings::{self, Fallback, Kind, Name, Setting, Text};
 use anyhow::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The three places a setting can be given.
 #[derive(Clone, Copy)]
@@ -23,11 +23,8 @@ pub(super) struct Given<'a> {
 impl Given<'_> {
     /// The setting's value in its type: an `Option`, or with a default the value.
     pub fn get<K: Kind, D: Fallback<K>>(&self, s: &Setting<K, D>) -> Result<D::Out> {
-        let value = match self
-            .flags
-            .raw(s)
-            .filter(|v| !v.to_string_lossy().trim().is_empty())
-        {
+        let flag = self.flags.raw(s);
+        let value = match flag.filter(|v| !v.to_string_lossy().trim().is_empty()) {
             Some(raw) => Some(s.kind.parse_os(raw)),
             None => given(self.file.get(s)).map(|raw| s.kind.parse(raw)),
         };
@@ -50,8 +47,7 @@ impl Given<'_> {
             || (s.from_file && (env(&s.file_var()) || self.file.file_of(s).is_some()))
     }
 
-    /// A secret from `NAME`, `NAME_FILE`, or the config file's keys of the same names, in that
-    /// order.
+    /// A secret from `NAME`, `NAME_FILE`, or the config file's keys of the same names.
     pub fn secret(&self, s: &Setting<settings::Secret>) -> Result<Option<Secret>> {
         let in_file = self.file.get(s).map(str::to_string);
         let path_env = given_owned((self.env)(&s.file_var())).map(PathBuf::from);
@@ -72,16 +68,20 @@ impl Given<'_> {
 /// A secret read from the file `NAME_FILE` names: text, trimmed, not empty.
 pub(super) fn read_secret(s: &Name, path: PathBuf) -> Result<Secret> {
     let name = s.file_var();
-    let bytes = crate::files::read_setting(&name, &path, crate::files::SECRET_CAP)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| exit::settings(format!("{name} {} is not text (UTF-8)", path.display())))?;
-    match text.trim() {
+    match read_text(&name, &path, crate::files::SECRET_CAP)?.trim() {
         "" => Err(exit::settings(format!(
             "{name} {} is empty",
             path.display()
         ))),
         value => Ok(Secret::new(value)),
     }
+}
+
+/// A file a setting names, read as text.
+pub(super) fn read_text(name: &str, path: &Path, cap: u64) -> Result<String> {
+    let bytes = crate::files::read_setting(name, path, cap)?;
+    let not_text = || format!("{name} {} is not text (UTF-8)", path.display());
+    String::from_utf8(bytes).map_err(|_| exit::settings(not_text()))
 }
 
 /// A setting's value as every setting treats it: trimmed, and empty meaning unset.
@@ -94,8 +94,7 @@ pub(super) fn given_owned(value: Option<String>) -> Option<String> {
     given(value.as_deref()).map(str::to_string)
 }
 
-/// A parser's words as a settings error naming the setting (unless its words already do:
-/// the rate's).
+/// A parser's words as a settings error naming the setting, unless they already do.
 fn named(s: &Name, words: String) -> anyhow::Error {
     match words.starts_with(s.env) {
         true => exit::settings(words),

@@ -36,8 +36,7 @@ pub fn known() -> Vec<String> {
     names
 }
 
-/// The warning for each variable in `present` that looks like one of `known` but is not, in
-/// the order given.
+/// The warning for each variable in `present` that looks like one of `known` but is not.
 pub fn warnings(present: &[String], known: &[String]) -> Vec<String> {
     // `closest` compares in lower case.
     let lower: Vec<String> = known.iter().map(|k| k.to_ascii_lowercase()).collect();

@@ -45,8 +45,7 @@ pub struct Config {
     pub ca_cert: Option<PathBuf>,
     pub slack: Option<SlackConfig>,
     pub monitor: MonitorConfig,
-    /// Files holding secrets (`NAME_FILE`s used, the --config file), named as the user set them,
-    /// so `check` can warn when other users can read one.
+    /// Files holding secrets, named as the user set them, for `check`'s warnings.
     pub secret_files: Vec<(String, PathBuf)>,
 }
 
@@ -62,13 +61,7 @@ pub fn load_file(path: Option<&std::path::Path>) -> Result<FileSettings> {
     let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(FileSettings::default());
     };
-    let bytes = crate::files::read_setting(&CONFIG_FILE.label(), path, crate::files::CONFIG_CAP)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        exit::settings(format!(
-            "config file {} is not text (UTF-8)",
-            path.display()
-        ))
-    })?;
+    let text = given::read_text(&CONFIG_FILE.label(), path, crate::files::CONFIG_CAP)?;
     file::parse(path, &text).map_err(exit::settings)
 }
 
@@ -81,10 +74,8 @@ pub fn state_path(flags: &Settings, file: &FileSettings, env: Env) -> Result<Pat
         .map(PathBuf::from)
         .or_else(|| env(HOME).map(|h| PathBuf::from(h).join(".local/state")))
         .ok_or_else(|| {
-            let flag = STATE_FILE.long();
-            exit::settings(format!(
-                "{STATE_FILE} is not set and neither is {HOME}: give --{flag} FILE"
-            ))
+            let label = STATE_FILE.label();
+            exit::settings(format!("{label} is not set and neither is {HOME}"))
         })?;
     Ok(base.join("auth0-mgmt-webhooks").join("state.json"))
 }
@@ -152,13 +143,11 @@ impl Config {
             )));
         }
 
-        let start_from = g.get(&START_FROM)?.map(|raw| {
+        let start = g.get(&START_FROM)?.map(|raw| {
             let checkpoint = crate::logid::parse_start_from(&raw, std::time::SystemTime::now());
             checkpoint.map(|checkpoint| crate::logid::StartFrom { checkpoint, raw })
         });
-        let start_from = start_from
-            .transpose()
-            .map_err(|e| invalid(&START_FROM, e))?;
+        let start_from = start.transpose().map_err(|e| invalid(&START_FROM, e))?;
         let ca_cert = g.get(&CA_CERT)?;
         if let Some(p) = &ca_cert {
             check_ca_cert(p)?;
@@ -251,8 +240,7 @@ fn endpoints(g: Given) -> Result<Vec<Endpoint>> {
     Ok(endpoints)
 }
 
-/// The extra headers: the file's table, the variable (a JSON object: `--header` takes one a
-/// flag, which a variable cannot repeat), then the flags.
+/// The extra headers: the file's table, the variable (a JSON object), then the flags.
 fn headers(g: Given) -> Result<Vec<(HeaderName, HeaderValue)>> {
     let mut given: Vec<(String, String)> = g.file.headers.clone().into_iter().flatten().collect();
     if let Some(json) = given_owned((g.env)(WEBHOOK_HEADERS.env)) {
@@ -265,13 +253,9 @@ fn headers(g: Given) -> Result<Vec<(HeaderName, HeaderValue)>> {
         given.extend(map);
     }
     for h in g.flags.all(&WEBHOOK_HEADERS) {
-        let (k, v) = h.split_once(':').ok_or_else(|| {
-            let flag = WEBHOOK_HEADERS.long();
-            invalid(
-                &WEBHOOK_HEADERS,
-                format!("a --{flag} must look like 'Name: value', and this one has no ':'"),
-            )
-        })?;
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| invalid(&WEBHOOK_HEADERS, "must look like 'Name: value', with a ':'"))?;
         given.push((k.to_string(), v.to_string()));
     }
     given.iter().map(|(k, v)| header(k, v)).collect()
@@ -296,8 +280,7 @@ fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
     )))
 }
 
-/// CA_CERT must name a regular file: `/dev/null` or a folder is said to be what it is, not
-/// "no such file". Reading it (capped) is left to the HTTP client's builder.
+/// CA_CERT must name a regular file: `/dev/null` or a folder is said to be what it is.
 fn check_ca_cert(path: &std::path::Path) -> Result<()> {
     let why = match std::fs::metadata(path) {
         Ok(m) if m.is_file() => return Ok(()),
@@ -312,8 +295,7 @@ fn check_ca_cert(path: &std::path::Path) -> Result<()> {
     )))
 }
 
-/// A URL that is itself a secret (Slack's, the healthcheck's, one read from a file), checked
-/// without ever being shown.
+/// A URL that is itself a secret, checked without ever being shown.
 fn secret_url(url: &Secret, name: &str, allow_insecure: bool) -> Result<Url> {
     let raw = url.expose();
     parse_url(raw, name, allow_insecure).map_err(|e| {
@@ -322,9 +304,7 @@ fn secret_url(url: &Secret, name: &str, allow_insecure: bool) -> Result<Url> {
     })
 }
 
-/// WEBHOOK_URL (flag, environment, config file), or WEBHOOK_URL_FILE (environment, config
-/// file): a URL read from a file is a secret as a whole; the file is returned so `check` can
-/// warn when others can read it. Setting both is a mistake.
+/// WEBHOOK_URL, or WEBHOOK_URL_FILE: a URL read from a file is a secret as a whole.
 fn webhook_url(g: Given, allow_insecure: bool) -> Result<(Url, Option<PathBuf>)> {
     let from_file = given_owned((g.env)(&WEBHOOK_URL.file_var()))
         .map(PathBuf::from)
@@ -336,8 +316,7 @@ fn webhook_url(g: Given, allow_insecure: bool) -> Result<(Url, Option<PathBuf>)>
         ))),
         (Some(raw), None) => {
             let url = parse_url(&raw, &label, allow_insecure)?;
-            // A receiver may echo the URL it was called on: its password and query values are
-            // secrets like the others.
+            // A receiver may echo the URL it was called on.
             register_url_secrets(&url, false);
             Ok((url, None))
         }
@@ -354,8 +333,7 @@ fn webhook_url(g: Given, allow_insecure: bool) -> Result<(Url, Option<PathBuf>)>
     }
 }
 
-/// AUTH0_AUDIENCE: a URL as given, or a domain meaning `https://{domain}/api/v2/` (the
-/// Management API's audience); by default that of AUTH0_DOMAIN.
+/// AUTH0_AUDIENCE: a URL as given, or a domain meaning `https://{domain}/api/v2/`.
 fn audience(g: Given, base_url: &Url) -> Result<Url> {
     let Some(raw) = g.get(&AUTH0_AUDIENCE)? else {
         return Ok(base_url.join("api/v2/").expect("api/v2/ joins a base URL"));
@@ -376,8 +354,7 @@ fn audience(g: Given, base_url: &Url) -> Result<Url> {
     }
 }
 
-/// PII_FIELDS, PII_METHOD and PII_HASH_KEY (a secret, required for `hash` and at least 16
-/// characters: a short key could be guessed, and the tokens with it).
+/// PII_FIELDS, PII_METHOD and PII_HASH_KEY (16 characters at least: a short one is guessed).
 fn pii(g: Given) -> Result<Option<crate::filter::pii::Pii>> {
     use crate::filter::pii::{Method, Pii};
     let method = g.get(&PII_METHOD)?;
@@ -413,8 +390,7 @@ fn pii(g: Given) -> Result<Option<crate::filter::pii::Pii>> {
     Ok(Some(pii))
 }
 
-/// WEBHOOK_SECRET read as SIGNATURE_SCHEME says. A scheme chosen without a secret is a mistake:
-/// the receiver would wait for signatures that never come.
+/// WEBHOOK_SECRET read as SIGNATURE_SCHEME says; a scheme without a secret is a mistake.
 fn signer(scheme: Option<SignatureScheme>, key: Option<Secret>) -> Result<Option<Signer>> {
     use SignatureScheme as Scheme;
     match (scheme, key) {
@@ -432,16 +408,15 @@ fn signer(scheme: Option<SignatureScheme>, key: Option<Secret>) -> Result<Option
     }
 }
 
-/// DAILY_REPORT_HOUR, or the extension's DAILY_REPORT_TIME (an hour, or `HH:00`) so that its
-/// users' settings work unchanged. Errors name the variable the user set; both set is a mistake.
+/// DAILY_REPORT_HOUR, or the extension's DAILY_REPORT_TIME (an hour, or `HH:00`), not both.
 fn daily_report_time(ours: Option<u8>, env: Env) -> Result<Option<u8>> {
     let Some(raw) = env(DAILY_REPORT_TIME) else {
         return Ok(ours);
     };
     if ours.is_some() {
         return Err(exit::settings(format!(
-            "{DAILY_REPORT_TIME} (the extension's name) and {DAILY_REPORT_HOUR} (--{}, or {} in the --config file) are both set: keep one",
-            DAILY_REPORT_HOUR.long(),
+            "{DAILY_REPORT_TIME} (the extension's name) and {} (or {} in the --config file) are both set: keep one",
+            DAILY_REPORT_HOUR.label(),
             DAILY_REPORT_HOUR.key()
         )));
     }
@@ -455,11 +430,8 @@ fn daily_report_time(ours: Option<u8>, env: Env) -> Result<Option<u8>> {
     }
 }
 
-/// SEND_AS_BATCH, PAYLOAD_FORMAT (ours or Log Streams' names) and WEBHOOK_CONTENT_TYPE together.
-/// `jsonobject` is Log Streams' name for one log per request, so it means SEND_AS_BATCH=false
-/// and contradicts an explicit true. PAYLOAD_SHAPE=log-stream defaults to what a Log Streams
-/// custom webhook sends: JSON lines, and `application/json` whatever the format (receivers
-/// written for it may answer 415 to anything else).
+/// SEND_AS_BATCH, PAYLOAD_FORMAT and WEBHOOK_CONTENT_TYPE together: `jsonobject` means
+/// SEND_AS_BATCH=false; PAYLOAD_SHAPE=log-stream defaults to what Log Streams sends.
 fn body(g: Given, shape: PayloadShape) -> Result<(bool, PayloadFormat, Option<HeaderValue>)> {
     let as_batch = g.get(&SEND_AS_BATCH)?;
     let log_stream = shape == PayloadShape::LogStream;
@@ -486,9 +458,7 @@ fn body(g: Given, shape: PayloadShape) -> Result<(bool, PayloadFormat, Option<He
     Ok((as_batch.unwrap_or(true), format, content_type))
 }
 
-/// When two or more required settings are missing, one error naming them all, so a first
-/// setup is not a round of fixing one and meeting the next. (One missing setting gets its own,
-/// more detailed message further on.)
+/// Two or more required settings missing: one error naming them all (one gets its own).
 fn all_required(g: Given) -> Result<()> {
     let missing: Vec<String> = [
         (AUTH0_DOMAIN.name, "e.g. acme.eu.auth0.com"),
@@ -516,8 +486,7 @@ fn all_required(g: Given) -> Result<()> {
     )))
 }
 
-/// The files the secrets were read from, as `Given::secret` chooses them (the value in the
-/// environment first, then NAME_FILE, then the config file's keys), and the config file.
+/// The config file and the files the secrets were read from, as `Given::secret` chooses them.
 fn secret_files(g: Given) -> Vec<(String, PathBuf)> {
     let config = g.flags.path(&CONFIG_FILE);
     let secrets = ALL.iter().filter(|s| s.form() == Form::Secret);
@@ -532,8 +501,7 @@ fn secret_files(g: Given) -> Vec<(String, PathBuf)> {
     config.into_iter().chain(read).collect()
 }
 
-/// Registers what is secret in a URL for `secret::scrub`: its password and query values, and
-/// with `path_too` its path (a Slack webhook's path is its credential).
+/// Registers a URL's password and query values as secrets, with `path_too` its path too.
 fn register_url_secrets(url: &Url, path_too: bool) {
     let query = url.query_pairs().map(|(_, v)| v.into_owned());
     for value in url.password().map(str::to_string).into_iter().chain(query) {
