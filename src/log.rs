@@ -21,8 +21,7 @@ pub struct Log {
     parts: [Option<Range<usize>>; 4],
 }
 
-/// What the tool reads of a log (its top level, `details` and `details.request`), as borrowed
-/// slices of its text: one shape for all three levels, each reading its own fields.
+/// What the tool reads of a log, `details` and `details.request`: slices of its text.
 #[derive(Deserialize)]
 struct Obj<'a> {
     #[serde(borrow)]
@@ -45,8 +44,7 @@ struct Obj<'a> {
     path: Option<&'a RawValue>,
 }
 
-/// A JSON string's value; `None` for anything else (a field of the wrong type is treated as
-/// absent, as a filter on it would).
+/// A JSON string's value; `None` for anything else (a field of the wrong type is absent).
 fn string(raw: Option<&RawValue>) -> Option<String> {
     serde_json::from_str(raw?.get()).ok()
 }
@@ -128,11 +126,6 @@ impl Log {
             Some(r) => one_line(&self.raw.get()[r]),
             None => Cow::Borrowed("null"),
         })
-    }
-
-    /// The whole log on one line.
-    pub fn one_line(&self) -> Cow<'_, str> {
-        one_line(self.raw.get())
     }
 }
 
@@ -221,7 +214,7 @@ mod tests {
         let pretty = "{\n  \"log_id\": \"1\",\n  \"description\": \"a  b\\n c\",\n  \"n\": 1.50\n}";
         let l = parse(pretty).unwrap();
         assert_eq!(
-            l.one_line(),
+            one_line(l.raw()),
             r#"{"log_id":"1","description":"a  b\n c","n":1.50}"#
         );
         assert!(matches!(one_line(r#"{"a": 1}"#), Cow::Borrowed(_)));

@@ -29,8 +29,7 @@ pub enum Outcome {
     Invalid,
 }
 
-/// An outcome's word, as every report and the state write it. Declared in the order of the
-/// words, so the state's runs by status keep the order older versions wrote them in.
+/// An outcome's word; in the words' order, as older versions' states keep runs by status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
@@ -136,11 +135,10 @@ struct Wire {
 impl From<Outcome> for Wire {
     fn from(o: Outcome) -> Wire {
         let (status, exit_code) = o.parts();
-        let (caught_up, exit_code) = (Some(o.caught_up()), Some(exit_code));
         Wire {
             status,
-            caught_up,
-            exit_code,
+            caught_up: Some(o.caught_up()),
+            exit_code: Some(exit_code),
         }
     }
 }

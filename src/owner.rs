@@ -6,8 +6,7 @@ use std::fmt::Display;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// A user as a person reads it: `alice (uid 1000)`, or `uid 1000` when it has no name; with
-/// `{:#}`, as a `chown` takes it: the name, or the number.
+/// A user: `alice (uid 1000)` or `uid 1000`; with `{:#}`, as `chown` takes it.
 struct User(u32);
 
 impl Display for User {
@@ -65,9 +64,7 @@ pub fn check_advice(path: &Path, also: &[&Path]) -> Option<(bool, String)> {
     Some((me != 0, words))
 }
 
-/// Whose a file the tool rewrites is, against who runs it. A file is replaced by a new one,
-/// which belongs to whoever wrote it: root's runs keep the owner ([`owner_to_keep`]), but only
-/// a run as that user tries what the schedule does. `files`: `p`, then those that go with it.
+/// Whose a file the tool rewrites is, against who runs it; `files`: `p` and those with it.
 fn advice(p: &dyn Display, files: &str, owner: u32, folder: u32, me: u32) -> Option<String> {
     let (owner, me, folder) = (User(owner), User(me), User(folder));
     Some(match (me.0, owner.0, folder.0) {
@@ -85,9 +82,7 @@ fn advice(p: &dyn Display, files: &str, owner: u32, folder: u32, me: u32) -> Opt
     })
 }
 
-/// Owner and group (uid, gid) a file written by root should get: those of the file it
-/// replaces, else, for a new file, those of its folder; `None` to leave it root's (another
-/// user cannot give a file away, and root's own files and folders stay root's).
+/// (uid, gid) a file root writes should get: the replaced file's, else its folder's; or none.
 fn owner_to_keep(me: u32, replaced: Option<(u32, u32)>, folder: (u32, u32)) -> Option<(u32, u32)> {
     let want = replaced.unwrap_or(folder);
     (me == 0 && want.0 != 0).then_some(want)

@@ -12,7 +12,7 @@ use reqwest::Url;
 
 /// ALL_PROXY, HTTP_PROXY, HTTPS_PROXY and NO_PROXY, each from the first of its names that is
 /// set (upper case, then lower case), as curl and reqwest read them; empty when none is.
-fn settings(env: Env) -> [String; 4] {
+pub fn settings(env: Env) -> [String; 4] {
     let first = |name: &str| {
         env(name)
             .or_else(|| env(&name.to_lowercase()))

@@ -123,8 +123,7 @@ pub const CATEGORIES: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Category names Auth0's API knows whose codes Auth0 does not publish: refused with a word on
-/// what to do, rather than guessed.
+/// Category names whose codes Auth0 does not publish: refused rather than guessed.
 const UNPUBLISHED: &[&str] = &[
     "auth.ancillary.fail",
     "auth.ancillary.success",

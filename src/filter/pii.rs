@@ -44,8 +44,7 @@ pub struct Pii {
     keys: Vec<String>,
     /// Places masked, as the keys from the log's top; arrays on the way are passed through.
     paths: Vec<Vec<String>>,
-    /// `"key"` for each key and each path's last key: a log holding none of them, and no
-    /// escape that could spell one, is passed on without a scan.
+    /// `"key"` for each key and path end: a log with none of them (nor an escape) is not scanned.
     needles: BTreeSet<String>,
     method: Method,
 }
@@ -151,8 +150,7 @@ impl Pii {
             || self.paths.iter().any(|p| p == path)
     }
 
-    /// The JSON text that replaces the value `raw`. A dropped member is removed whole; a dropped
-    /// part of an item (whose key would be gone in the whole log) is replaced by null.
+    /// The JSON text that replaces the value `raw`; null for a dropped part of an item.
     fn replacement(&self, raw: &str) -> String {
         match &self.method {
             Method::Hash(key) => {
@@ -197,8 +195,7 @@ impl Scan<'_, '_> {
         (value, i + values.byte_offset())
     }
 
-    /// Reads the value at `i`, noting edits inside it; returns its end, or `None` when it nests
-    /// deeper than [`MAX_DEPTH`].
+    /// Reads the value at `i`, noting edits; its end, or `None` deeper than [`MAX_DEPTH`].
     fn value(&mut self, i: usize, depth: usize) -> Option<usize> {
         match self.text[i] {
             b'{' | b'[' if depth >= MAX_DEPTH => None,

@@ -45,10 +45,8 @@ pub fn write(
     }
 }
 
-/// How far behind Auth0 the delivery is. A run that caught up is not behind (0), whatever the
-/// age of the newest log of a quiet tenant. Otherwise the age of the newest log the checkpoint
-/// passed, or, when the run moved nothing, of the log the checkpoint names (the time in its
-/// id): an upper bound that keeps growing while runs fail. `None` when nothing is known.
+/// How far behind Auth0 delivery is: 0 when caught up, else the age of the newest log passed,
+/// or of the checkpoint's log (an upper bound that grows while runs fail).
 fn lag(
     outcome: Outcome,
     newest_log_date: Option<&str>,
@@ -70,8 +68,7 @@ fn unix(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The textfile in the Prometheus text format (`_total` metrics are counters), from the state
-/// as held in memory and the run's own end when it ended `early`, before it recorded itself.
+/// The textfile in the Prometheus text format, from the state in memory and an `early` end.
 fn render(
     tenant: &str,
     state: Option<&State>,
@@ -172,8 +169,7 @@ fn render(
             ("logs_delivered_total", delivered, t.logs_delivered as f64),
             ("logs_dead_lettered_total", aside, dead),
         ]);
-        // Each recorded status has its series from the first run on, so that `increase()`
-        // sees the first failure.
+        // Every recorded status from the first run on, so `increase()` sees the first failure.
         let others = t.runs.keys().filter(|s| !RECORDED.contains(s));
         for s in RECORDED.iter().chain(others) {
             let n = t.runs.get(s).copied().unwrap_or(0);

@@ -11,8 +11,7 @@ use std::time::{Duration, SystemTime};
 /// A checkpoint behind by more than this (or half the retention, if shorter) is drifting.
 const DRIFT: Duration = Duration::from_secs(7 * 86_400);
 
-/// A first log stored this much later than the checkpoint's is a gap worth naming, when the
-/// checkpoint lies beyond the retention.
+/// A first log stored this much later than a checkpoint beyond the retention is a gap to name.
 const GAP: Duration = Duration::from_secs(60);
 
 fn date(t: SystemTime) -> String {

@@ -26,8 +26,7 @@ use std::time::{Duration, SystemTime};
 const SHOWN: &str = "(Slack webhook; its URL is a secret)";
 const DAY: u64 = 86_400;
 
-/// What Slack hears of a run: a change of state, not every run (288 a day on a 5-minute
-/// schedule).
+/// What Slack hears of a run: a change of state, not every run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
     /// Runs started ending this way (after good runs, or after another trouble).
@@ -207,8 +206,7 @@ pub fn daily_payload(tenant: &str, runs: &[&RunRecord]) -> Value {
     message(&headline, bar, &first, ("Last error", &day), None)
 }
 
-/// The one builder of a message: a headline block, then on a coloured bar the `first` fields and
-/// the extension's, the error and warning, and the counts; `text` is the plain fallback.
+/// The one builder of a message: a headline block, then fields, error and counts on a bar.
 fn message(
     headline: &str,
     colour: &str,
@@ -266,16 +264,14 @@ fn mrkdwn(title: &str, value: &str, max: usize) -> Value {
     json!({"type": "mrkdwn", "text": format!("*{title}*\n{value}")})
 }
 
-/// Slack's mrkdwn reads `<...>` as links and mentions: an error quoting HTML must not ping
-/// `@channel` or hide text.
+/// Slack's mrkdwn reads `<...>` as links and mentions: quoted HTML must not ping `@channel`.
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
-/// Sends one message, retried as [`post`] says; true when Slack took it. The URL is never
-/// printed, and the message is scrubbed of every secret (it quotes errors, which quote servers).
+/// Sends one message, scrubbed of every secret (it quotes errors); true when Slack took it.
 fn send(http: &Client, slack: &SlackConfig, stop: &Stop, message: &Value) -> bool {
     let json = bytes::Bytes::from(crate::secret::scrub(&message.to_string()));
     let (body, setting) = (("application/json", json), SLACK_INCOMING_WEBHOOK_URL.env);

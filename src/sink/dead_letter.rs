@@ -30,8 +30,7 @@ use std::time::SystemTime;
 pub struct DeadLetter {
     path: PathBuf,
     tenant: String,
-    /// The tenant's log ids in the file, read on the first refusal. Only its redelivery removes
-    /// one, once the receiver took the log: one removed meanwhile need not be written again.
+    /// The tenant's log ids in the file, read on the first refusal.
     held: Mutex<Option<HashSet<String>>>,
 }
 
@@ -55,25 +54,20 @@ pub fn lock(path: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
-/// Opens for appending, creating it mode 0600 (logs can hold personal data) and owned as its
-/// folder is: created by a run by hand as root, the service user's runs must still use it.
+/// Opens for appending, a new file mode 0600 (personal data) and owned as its folder is.
 fn open_kept(path: &Path) -> std::io::Result<File> {
     let mut open = std::fs::OpenOptions::new();
     open.create(true).append(true).read(true);
-    #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
     let existed = path.exists();
     let file = open.open(path)?;
     if !existed {
-        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
-        crate::owner::keep_owner(&file, None, folder.unwrap_or(Path::new(".")))?;
+        crate::owner::keep_owner(&file, None, crate::owner::folder(path))?;
     }
     Ok(file)
 }
 
-/// Appends `line` in one write and syncs it. It starts on a line of its own (a crash or a full
-/// disk may have cut the last line short); if the write fails (a full disk, a file-size
-/// limit), the file is cut back to where it was, so no torn line is left behind.
+/// Appends `line` on a line of its own, synced; a failed write is cut back, leaving no torn line.
 fn append_line(mut file: &File, line: &[u8]) -> std::io::Result<()> {
     let len = file.metadata()?.len();
     let mut last = [b'\n'];
@@ -113,11 +107,8 @@ impl DeadLetter {
                 "cannot open it or give it its folder's owner ({e})"
             ))
         })?;
-        #[cfg(unix)]
         (file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600)))
             .map_err(|e| named(format!("cannot restrict it to mode 0600 ({e})")))?;
-        #[cfg(not(unix))]
-        let _ = file;
         Ok(DeadLetter {
             path,
             tenant: tenant.to_string(),
@@ -179,9 +170,7 @@ impl DeadLetter {
 
 /// The file where `redeliver` marks the records the receiver accepted: `<file>.accepted`.
 fn marks_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".accepted");
-    path.with_file_name(name)
+    lock_path(path).with_extension("accepted")
 }
 
 /// Marks a record the receiver accepted, under the file's lock, synced before the next one is

@@ -68,8 +68,7 @@ impl Batcher {
         ready
     }
 
-    /// What `item` adds to a batch's body: in an array `[` `]` or a comma, in JSON lines a
-    /// newline. (One log a request is never measured: it goes alone whatever its size.)
+    /// What `item` adds to a batch's body: `[` `]` or a comma in an array, a newline in lines.
     fn cost(&self, item: &Matched) -> usize {
         match self.format {
             PayloadFormat::Array if self.items.is_empty() => item.json.len() + 2,
