@@ -88,10 +88,10 @@ fn under_api(path: &str) -> Option<&str> {
 }
 
 impl Filter {
-    /// The payload item for a matching log ([`item_json`]), each part masked as PII_FIELDS says
-    /// where it lies in the log. `Err` says why the log cannot be masked: it must not be sent.
+    /// The payload item for a matching log ([`item_json`]), masked as PII_FIELDS says. `Err`
+    /// says why the log cannot be masked: it must not be sent.
     pub fn item(&self, log: &Log, shape: PayloadShape) -> Result<Vec<u8>, String> {
-        item_with(log, shape, false, self.pii.as_ref())
+        item_json(log, shape, false, self.pii.as_ref())
     }
 
     pub fn matches(&self, log: &Log) -> bool {
@@ -104,13 +104,9 @@ impl Filter {
 /// The payload item for one log: `extension`, `{log_id, type, date, request, response}` (from
 /// `details`, `null` when absent); `log-stream`, `{log_id, data: the whole log}`. `log_id` is the
 /// receiver's key for dropping repeats; `test` adds `"test": true` (`check --send-test`). The
-/// parts are the log's text as Auth0 wrote it (on one line), never parsed and printed again.
-pub fn item_json(log: &Log, shape: PayloadShape, test: bool) -> Vec<u8> {
-    item_with(log, shape, test, None).expect("only masking refuses an item")
-}
-
-/// [`item_json`], each part masked by `pii`; a part that cannot be masked refuses the item.
-fn item_with(
+/// parts are the log's text as Auth0 wrote it (on one line), never parsed and printed again,
+/// each masked by `pii`; a part that cannot be masked refuses the item.
+pub fn item_json(
     log: &Log,
     shape: PayloadShape,
     test: bool,
@@ -308,7 +304,7 @@ mod tests {
     }
 
     fn item(log: &Log, shape: PayloadShape) -> Value {
-        serde_json::from_slice(&item_json(log, shape, false)).unwrap()
+        serde_json::from_slice(&item_json(log, shape, false, None).unwrap()).unwrap()
     }
 
     #[test]
@@ -349,12 +345,14 @@ mod tests {
         let l = crate::log::from_value(
             &json!({"_id": "4\"2", "type": "sapi", "date": "d", "details": {"request": {"n": 1}}}),
         );
-        let text = String::from_utf8(item_json(&l, PayloadShape::Extension, true)).unwrap();
+        let text =
+            String::from_utf8(item_json(&l, PayloadShape::Extension, true, None).unwrap()).unwrap();
         assert_eq!(
             text,
             r#"{"log_id":"4\"2","type":"sapi","date":"d","request":{"n":1},"response":null,"test":true}"#
         );
-        let text = String::from_utf8(item_json(&l, PayloadShape::LogStream, false)).unwrap();
+        let text = String::from_utf8(item_json(&l, PayloadShape::LogStream, false, None).unwrap())
+            .unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["log_id"], "4\"2");
         assert_eq!(v["data"]["details"]["request"]["n"], 1);

@@ -97,7 +97,17 @@ impl Summary {
         }
         let matched = count(r.logs_matched, "matching log", "matching logs");
         let what = format!("delivered {} of {matched}", r.logs_delivered);
-        end_line(status_words(r.outcome), &what, &facts, took, &tail)
+        let status = match r.outcome {
+            Outcome::Ok { caught_up } | Outcome::DeadLettered { caught_up } if !caught_up => {
+                format!(
+                    "{}, not caught up ({MAX_RUN_TIME} reached; the next run goes on)",
+                    r.outcome
+                )
+            }
+            o @ (Outcome::Ok { .. } | Outcome::DeadLettered { .. }) => format!("{o}, caught up"),
+            o => o.to_string(),
+        };
+        end_line(status, &what, &facts, took, &tail)
     }
 }
 
@@ -118,19 +128,6 @@ pub fn end_line(
 pub fn traffic(requests: u64, retries: u64) -> [String; 2] {
     let requests = count(requests, "request", "requests");
     [requests, count(retries, "retry", "retries")]
-}
-
-/// The outcome as the summary line and the ping say it: `ok, caught up`, `ok, not caught up`,
-/// `dead-lettered, caught up`, `failed`, ...
-pub fn status_words(outcome: Outcome) -> String {
-    let caught_up = match outcome {
-        Outcome::Ok { caught_up } | Outcome::DeadLettered { caught_up } => caught_up,
-        _ => return outcome.to_string(),
-    };
-    match caught_up {
-        true => format!("{outcome}, caught up"),
-        false => format!("{outcome}, not caught up ({MAX_RUN_TIME} reached; the next run goes on)"),
-    }
 }
 
 #[cfg(test)]
