@@ -16,8 +16,7 @@ pub struct Log {
     kind: Option<String>,
     method: Option<String>,
     path: Option<String>,
-    /// Where the raw `type`, `date`, `details.request` and `details.response` lie in the text,
-    /// found while parsing, so building a payload item does not parse the log again.
+    /// Where the raw [`Log::parts`] lie in the text, so an item does not parse the log again.
     parts: [Option<Range<usize>>; 4],
 }
 
@@ -55,8 +54,7 @@ fn object(raw: Option<&RawValue>) -> Option<Obj<'_>> {
 }
 
 impl Log {
-    /// A log from one element of a logs page. Fails, saying why and giving the text back,
-    /// when it is not an object or has no id.
+    /// A log from one element of a page; else why not and the text back.
     pub fn parse(raw: Box<RawValue>) -> Result<Log, (String, Box<RawValue>)> {
         // serde would also read a struct from an array: only an object is a log.
         let top = serde_json::from_str::<Obj>(raw.get()).ok();
@@ -119,8 +117,7 @@ impl Log {
         self.raw.get()
     }
 
-    /// The raw `type`, `date`, `details.request` and `details.response` (`null` when absent),
-    /// each on one line.
+    /// The raw `type`, `date`, `details.request`, `details.response` (or `null`), on one line.
     pub fn parts(&self) -> [Cow<'_, str>; 4] {
         self.parts.clone().map(|place| match place {
             Some(r) => one_line(&self.raw.get()[r]),

@@ -14,11 +14,9 @@ pub enum Outcome {
     /// Everything fetched and matched was delivered. `caught_up` is false when MAX_RUN_TIME
     /// ended the run with a backlog left (`redeliver`: always true once the file is empty).
     Ok { caught_up: bool },
-    /// Everything was delivered or set aside in DEAD_LETTER_FILE, and some logs were set aside
-    /// (`redeliver`: some lines are left in the file).
+    /// Everything was delivered or set aside in DEAD_LETTER_FILE, some set aside.
     DeadLettered { caught_up: bool },
-    /// A fetch or a delivery failed; the state was saved at the last safe point. Also a run
-    /// whose end is not known yet: that is no success.
+    /// A fetch or a delivery failed (or the end is not known yet); the state was saved.
     #[default]
     Failed,
     /// Stopped by this signal; the checkpoint was saved first.
@@ -41,8 +39,7 @@ pub enum Status {
     Ok,
 }
 
-/// The statuses a run that read its state records in it, best first: the `runs_total` series
-/// and the Slack daily report's counts, in this order.
+/// The statuses a run records in its state, best first, as `runs_total` and Slack count them.
 pub const RECORDED: [Status; 4] = [
     Status::Ok,
     Status::DeadLettered,
@@ -90,8 +87,7 @@ impl Outcome {
         self.parts().1
     }
 
-    /// The word every report uses: `ok`, `dead-lettered`, `failed`, `interrupted`, `locked`,
-    /// `invalid`.
+    /// The word every report uses.
     pub fn status(self) -> Status {
         self.parts().0
     }
@@ -107,8 +103,7 @@ impl Outcome {
         }
     }
 
-    /// Whether the run reached the newest log Auth0 had: only a run that ended well and was not
-    /// cut short by MAX_RUN_TIME.
+    /// Whether the run ended well and reached the newest log Auth0 had.
     pub fn caught_up(self) -> bool {
         matches!(
             self,
@@ -116,8 +111,7 @@ impl Outcome {
         )
     }
 
-    /// A success for monitors and alerts: exit 0 and nothing else. A dead-lettered run is not
-    /// one: someone has logs to look at.
+    /// A success for monitors and alerts: exit 0 only (dead-lettered logs need a look).
     pub fn is_success(self) -> bool {
         matches!(self, Outcome::Ok { .. })
     }

@@ -44,14 +44,12 @@ pub fn folder(path: &Path) -> &Path {
     }
 }
 
-/// When `path` belongs to another user than this process (not root), whose it is and the
-/// `chown` that fixes it (for `also` too, e.g. the lock file beside it).
+/// When `path` is another user's (and this is not root): whose, and the `chown` that fixes it.
 pub fn foreign(path: &Path, also: &[&Path]) -> Option<String> {
     check_advice(path, also).and_then(|(fatal, advice)| fatal.then_some(advice))
 }
 
-/// What `check` says about a file that is not its user's own, and whether a run fails on it;
-/// `None` for one that is fine or does not exist. `also`: the files that go with it.
+/// What `check` says of a file that is not its user's (`also`: those with it), and if fatal.
 pub fn check_advice(path: &Path, also: &[&Path]) -> Option<(bool, String)> {
     let file = std::fs::metadata(path).ok()?;
     let folder = std::fs::metadata(folder(path)).map_or(0, |m| m.uid());
@@ -88,9 +86,8 @@ fn owner_to_keep(me: u32, replaced: Option<(u32, u32)>, folder: (u32, u32)) -> O
     (me == 0 && want.0 != 0).then_some(want)
 }
 
-/// Gives `file` (just created at `path`, not yet renamed over `replaced`) the owner the file it
-/// replaces had, or its folder's, when this runs as root: a run by hand as root then leaves
-/// the state, the lock and the dead-letter file usable by the service user.
+/// Gives a new `file` the owner of the one it replaces, or of its folder, when this is root:
+/// a run by hand as root leaves the files usable by the service user.
 pub fn keep_owner(
     file: &std::fs::File,
     replaced: Option<&Path>,
@@ -104,8 +101,7 @@ pub fn keep_owner(
     Ok(())
 }
 
-/// A file this process may not read (a secret file, the config file): whose it is, who runs,
-/// and the `chown`/`chmod` that lets the user running the tool read it.
+/// A file this process may not read: whose it is, who runs, and the `chown`/`chmod` to fix it.
 pub fn cannot_read(path: &Path) -> String {
     match std::fs::metadata(path) {
         Ok(meta) => read_advice(path, meta.uid(), me()),

@@ -34,8 +34,7 @@ pub struct Endpoint {
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
 
 impl Endpoint {
-    /// Parses `users, DELETE clients, /api/v2/connections`. Entries are trimmed (the original
-    /// extension did not, so the second entry of its own documented example never matched).
+    /// Parses `users, DELETE clients, /api/v2/connections`, each entry trimmed.
     pub fn parse_list(list: &str) -> Result<Vec<Endpoint>, String> {
         let mut out = Vec::new();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
@@ -102,10 +101,8 @@ impl Filter {
 }
 
 /// The payload item for one log: `extension`, `{log_id, type, date, request, response}` (from
-/// `details`, `null` when absent); `log-stream`, `{log_id, data: the whole log}`. `log_id` is the
-/// receiver's key for dropping repeats; `test` adds `"test": true` (`check --send-test`). The
-/// parts are the log's text as Auth0 wrote it (on one line), never parsed and printed again,
-/// each masked by `pii`; a part that cannot be masked refuses the item.
+/// `details`, `null` when absent); `log-stream`, `{log_id, data: the whole log}`; `test` adds
+/// `"test": true`. The parts are Auth0's text on one line, masked by `pii` (or refused).
 pub fn item_json(
     log: &Log,
     shape: PayloadShape,
@@ -151,9 +148,8 @@ fn write_item(id: &str, parts: &[(&str, Cow<str>)], test: bool) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The Management API's top-level collections (the first path segment after /api/v2/), from
-/// Auth0's published API description (2026-11). New ones appear over time, so an endpoint
-/// outside this list is a warning, never an error.
+/// The Management API's top-level collections, from Auth0's API description (2026-11). New
+/// ones appear over time, so an endpoint outside this list is a warning, never an error.
 pub const COLLECTIONS: &[&str] = &[
     "actions",
     "anomaly",
@@ -206,8 +202,7 @@ pub const COLLECTIONS: &[&str] = &[
     "verifiable-credentials",
 ];
 
-/// A warning, with the likely one, for each endpoint whose first segment is no collection (the
-/// extension matched substrings, so `user` matched /api/v2/users; here it matches nothing).
+/// A warning, with the likely one, for each endpoint whose first segment is no collection.
 pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
     endpoints
         .iter()

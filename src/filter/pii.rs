@@ -30,8 +30,7 @@ pub const FIELDS: &[(&str, &[&str])] = &[
 pub enum Method {
     /// The string `"***"`, whatever the value was.
     Mask,
-    /// The hex HMAC-SHA256 of the value under this key: the same value gives the same token,
-    /// and without the key a list of known addresses cannot be hashed to find them.
+    /// The hex HMAC-SHA256 of the value under this key (keyed, so known addresses can't be hashed).
     Hash(Secret),
     /// The key and its value are removed.
     Drop,
@@ -101,8 +100,7 @@ impl Pii {
         if self.hits(&path) && json.trim() != "null" {
             return Ok(Cow::Owned(self.replacement(json.trim())));
         }
-        // Most logs hold none of the keys: a substring search is all they cost. A key written
-        // with a `\u` escape would slip past it, so any escape means a full scan.
+        // Most logs cost a substring search; a key spelt with a `\u` escape needs a full scan.
         if !json.contains("\\u") && !self.needles.iter().any(|n| json.contains(n.as_str())) {
             return Ok(Cow::Borrowed(json));
         }
@@ -154,8 +152,7 @@ impl Pii {
     fn replacement(&self, raw: &str) -> String {
         match &self.method {
             Method::Hash(key) => {
-                // A string is hashed as its value, so the same address written with or
-                // without escapes gives the same token; anything else as its text.
+                // A string is hashed as its value, escaped or not; anything else as its text.
                 let value: Cow<str> = serde_json::from_str(raw).unwrap_or(Cow::Borrowed(raw));
                 let mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes())
                     .expect("HMAC takes any key length");
@@ -168,9 +165,8 @@ impl Pii {
     }
 }
 
-/// How deep in a log masking reads: the walk recurses, and a bound keeps a hostile log from
-/// overflowing the stack. Far above any audit log (Auth0's request bodies are a few levels
-/// deep), and below what most receivers' JSON parsers accept.
+/// How deep masking reads: the walk recurses, so a hostile log must not overflow the stack.
+/// Far above any audit log, below what most receivers' JSON parsers accept.
 pub const MAX_DEPTH: usize = 500;
 
 /// A walk over valid JSON text, noting the edits.
@@ -247,9 +243,8 @@ impl Scan<'_, '_> {
             members.push((key_start, value_end, drop));
             Some(value_end)
         })?;
-        // Each dropped member goes with one comma, so the object stays valid: one with a kept
-        // member after it up to the next member, one after the last kept one from the end of
-        // the member before.
+        // Each dropped member goes with one comma, so the object stays valid: the one after it,
+        // or after the last kept member, the one before it.
         let last_kept = members.iter().rposition(|m| !m.2);
         for (n, &(start, end, dropped)) in members.iter().enumerate() {
             let range = match (last_kept, members.get(n + 1)) {

@@ -13,9 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const PREFIX: &str = "auth0_mgmt_webhooks";
 
-/// Writes METRICS_FILE (`file`), if set, after a run and after `redeliver` (a failure is a
-/// warning): `host` is the `tenant` label, `dead_letter` the file and the tenant whose lines in
-/// it are counted, `early` the end of a run that ended before it recorded itself.
+/// Writes METRICS_FILE, if set (a failure is a warning); `early`: the end of a run that ended
+/// before it recorded itself.
 pub fn write(
     file: Option<&Path>,
     host: &str,

@@ -23,8 +23,7 @@ pub fn summary(line: String, outcome: Outcome) {
     }
 }
 
-/// How long ago an RFC 3339 date (a log's `date`, a run's `started_at`) was; `None` when it
-/// does not parse or lies in the future.
+/// How long ago an RFC 3339 date was; `None` when it does not parse or lies in the future.
 pub fn age(rfc3339: &str, now: std::time::SystemTime) -> Option<Duration> {
     let then = humantime::parse_rfc3339_weak(rfc3339).ok()?;
     now.duration_since(then).ok()
@@ -69,8 +68,7 @@ pub fn failure_json(outcome: Outcome, error: &str) -> String {
 
 static JSON_SUMMARY_PRINTED: AtomicBool = AtomicBool::new(false);
 
-/// Prints the summary as one JSON line on stdout (`--output json`), and remembers it, so that
-/// an error after it does not print a second object.
+/// Prints the summary as one JSON line, remembered so an error after it prints no second one.
 pub fn print_json_summary(summary: &Summary) {
     say::out_line(&serde_json::to_string(summary).expect("summary serializes"));
     JSON_SUMMARY_PRINTED.store(true, Ordering::Relaxed);
@@ -111,8 +109,7 @@ impl Summary {
     }
 }
 
-/// The one shape of the line a run or a `redeliver` ends with:
-/// `{status}: {what} ({facts}) in 1.2s; {tail}`.
+/// The line a run or a `redeliver` ends with: `{status}: {what} ({facts}) in 1.2s; {tail}`.
 pub fn end_line(
     status: impl std::fmt::Display,
     what: &str,

@@ -12,8 +12,7 @@ use reqwest::blocking::Client;
 use std::time::{Duration, Instant};
 
 pub const ATTEMPTS: u32 = 3;
-/// How long after the first attempt a retry may start; also each attempt's timeout (what is
-/// left of it, for a retry).
+/// How long after the first attempt a retry may start; also the attempts' timeout.
 pub const WITHIN: Duration = Duration::from_secs(10);
 /// A retry started late still gets this long to be answered.
 const MIN_TIMEOUT: Duration = Duration::from_secs(1);

@@ -39,8 +39,7 @@ pub enum Notice {
     Success,
 }
 
-/// Which message a run's outcome calls for, and the trouble to keep in the state once it is
-/// sent. `prev` is the trouble Slack was last told of.
+/// Which message a run calls for after `prev`, and the trouble to keep once it is sent.
 pub fn notice(
     prev: Option<&Trouble>,
     run: &RunRecord,
@@ -122,8 +121,7 @@ pub fn daily_due(hour: Option<u8>, last_sent_day: Option<&str>, now: SystemTime)
     hour.is_some_and(|hour| hour_now >= hour) && last_sent_day != Some(&stamp[..10])
 }
 
-/// The colour of the bar beside a message: red for a failure, amber when logs were set aside
-/// or the run was interrupted (nothing lost, but someone should look), green when all is well.
+/// The bar's colour: red for a failure, amber when nothing is lost but someone should look.
 pub fn colour(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Ok { .. } => GREEN,
