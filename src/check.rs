@@ -313,9 +313,8 @@ fn files(cfg: &Config, c: &mut Checklist) {
     }
 
     if let Some(p) = &cfg.monitor.metrics_file {
-        let (shown, dir) = (p.display(), folder(p));
-        let d = dir.display();
-        match try_create_in(dir) {
+        let (shown, d) = (p.display(), folder(p).display());
+        match try_create_in(folder(p)) {
             Ok(()) => c.ok(format!("{METRICS_FILE} {shown} can be written")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => c.fail(format!(
                 "{METRICS_FILE} {shown}: the folder {d} does not exist (node_exporter's --collector.textfile.directory)"

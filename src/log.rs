@@ -136,20 +136,13 @@ pub fn one_line(json: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(json.len());
     let (mut in_string, mut escaped) = (false, false);
     for c in json.chars() {
+        if in_string || !c.is_ascii_whitespace() {
+            out.push(c);
+        }
         if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !c.is_ascii_whitespace() {
-            out.push(c);
+            (escaped, in_string) = (!escaped && c == '\\', escaped || c != '"');
+        } else {
+            in_string = c == '"';
         }
     }
     Cow::Owned(out)

@@ -28,7 +28,9 @@ pub enum Outcome {
 }
 
 /// An outcome's word; in the words' order, as older versions' states keep runs by status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     DeadLettered,
@@ -50,14 +52,8 @@ pub const RECORDED: [Status; 4] = [
 /// The word, padded as a table's column asks.
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(match self {
-            Status::Ok => "ok",
-            Status::DeadLettered => "dead-lettered",
-            Status::Failed => "failed",
-            Status::Interrupted => "interrupted",
-            Status::Locked => "locked",
-            Status::Invalid => "invalid",
-        })
+        let word = clap::ValueEnum::to_possible_value(self).expect("no variant is skipped");
+        f.pad(word.get_name())
     }
 }
 

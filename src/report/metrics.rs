@@ -99,8 +99,7 @@ fn render(
     let ended = match early {
         Some((outcome, took)) => Some((unix(now), outcome, took, 0, 0)),
         None => last.map(|r| {
-            let end = time(&r.finished_at);
-            let start = time(&r.started_at);
+            let (end, start) = (time(&r.finished_at), time(&r.started_at));
             let took = end.zip(start).and_then(|(e, s)| e.duration_since(s).ok());
             let (at, took) = (end.map(unix).unwrap_or_default(), took.unwrap_or_default());
             (at, r.outcome, took, r.logs_delivered, r.logs_dead_lettered)

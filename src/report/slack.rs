@@ -215,21 +215,16 @@ fn message(
     let checkpoint = format!("`{}`", r.checkpoint.as_deref().unwrap_or("none"));
     let dead = Some(r.logs_dead_lettered).filter(|n| *n > 0);
     let (d, m, f) = (r.logs_delivered, r.logs_matched, r.logs_fetched);
-    let aside = dead
-        .map(|n| format!(", {n} dead-lettered"))
-        .unwrap_or_default();
+    let aside = dead.map_or(String::new(), |n| format!(", {n} dead-lettered"));
     let processed = format!("{d} delivered of {m} matched, {f} fetched{aside}");
-    let counts = [
-        format!("fetched {f}"),
-        format!("matched {m}"),
-        format!("delivered {d}"),
-    ];
-    let counts: Vec<String> = (counts.into_iter())
+    let counts = std::iter::once(format!("fetched {f}, matched {m}, delivered {d}"))
         .chain(dead.map(|n| format!("dead-lettered {n}")))
         .chain(report::traffic(r.requests, r.retries))
-        .chain(took.map(|d| format!("{:.1}s", d.as_secs_f64())))
-        .collect();
-    let counts = format!("{}; checkpoint {checkpoint}", counts.join(", "));
+        .chain(took.map(|d| format!("{:.1}s", d.as_secs_f64())));
+    let counts = format!(
+        "{}; checkpoint {checkpoint}",
+        Vec::from_iter(counts).join(", ")
+    );
     let fields = (first.iter().copied())
         .chain([("Logs processed", &*processed), ("Checkpoint", &checkpoint)])
         .map(|(title, value)| mrkdwn(title, value, 1900));
