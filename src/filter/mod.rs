@@ -51,11 +51,7 @@ impl Endpoint {
                 None => (None, entry),
             };
             let path = path.trim_start_matches('/');
-            let path = path
-                .strip_prefix("api/v2/")
-                .or_else(|| path.strip_prefix("v2/"))
-                .unwrap_or(path);
-            let path = path.trim_end_matches('/');
+            let path = below_v2(path).unwrap_or(path).trim_end_matches('/');
             if path.is_empty() || path.contains(char::is_whitespace) {
                 return Err(format!(
                     "'{entry}' is not an endpoint; write e.g. 'users, clients' or 'DELETE users'"
@@ -81,9 +77,12 @@ impl Endpoint {
 
 /// The path under /api/v2/ (some logs omit `/api`), without the query, which never matters.
 fn under_api(path: &str) -> Option<&str> {
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    path.strip_prefix("/api/v2/")
-        .or_else(|| path.strip_prefix("/v2/"))
+    below_v2(path.split(['?', '#']).next()?.strip_prefix('/')?)
+}
+
+fn below_v2(path: &str) -> Option<&str> {
+    path.strip_prefix("api/v2/")
+        .or_else(|| path.strip_prefix("v2/"))
 }
 
 impl Filter {

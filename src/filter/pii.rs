@@ -134,12 +134,11 @@ impl Pii {
             Method::Hash(_) => format!("hashed (HMAC-SHA256 with {PII_HASH_KEY})"),
             Method::Drop => "dropped".to_string(),
         };
-        let keys =
-            (!self.keys.is_empty()).then(|| format!("the keys {} anywhere", self.keys.join(", ")));
-        let paths: Vec<String> = self.paths.iter().map(|p| p.join(".")).collect();
+        let keys = self.keys.join(", ");
+        let keys = (!keys.is_empty()).then(|| format!("the keys {keys} anywhere"));
+        let paths = Vec::from_iter(self.paths.iter().map(|p| p.join(".")));
         let paths = (!paths.is_empty()).then(|| paths.join(", "));
-        let what: Vec<String> = keys.into_iter().chain(paths).collect();
-        let what = what.join(" and ");
+        let what = Vec::from_iter(keys.into_iter().chain(paths)).join(" and ");
         format!("{PII_FIELDS}: {what} {method} in every item")
     }
 

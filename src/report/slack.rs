@@ -53,10 +53,9 @@ pub fn notice(
     }
     let (status, told_at) = (run.outcome.status(), rfc3339(now));
     let Some(t) = prev.filter(|t| t.status == status) else {
-        let since = run.started_at.clone();
         let began = Trouble {
             status,
-            since,
+            since: run.started_at.clone(),
             runs: 1,
             told_at,
         };
