@@ -237,9 +237,8 @@ fn send_test(cfg: &Config, http: &Client, c: &mut Checklist) {
     }
 }
 
-/// The item `check --send-test` sends, in the configured shape: `log_id` `test_<unix
-/// seconds>` (also its webhook-id), `type` [`TEST_TYPE`] (inside `data` in the log-stream
-/// shape), and `"test": true` at its top, so a receiver can tell it from a log and drop it.
+/// The item `check --send-test` sends: `log_id` `test_<unix seconds>`, `type` [`TEST_TYPE`],
+/// and `"test": true` at its top, so a receiver can tell it from a log and drop it.
 pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
     let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let log_id = format!("test_{secs}");

@@ -31,9 +31,8 @@ pub enum Unreadable {
     Io(std::io::ErrorKind, String),
 }
 
-/// The text of a regular file of at most `cap` bytes. The kind is checked before the open (a
-/// FIFO would wait for a writer) and after (the path may have been swapped); at most `cap + 1`
-/// bytes are read, so a growing file cannot fill memory.
+/// The text of a regular file of at most `cap` bytes, checked before the open (a FIFO would
+/// wait) and after (the path may be swapped); at most `cap + 1` bytes are read.
 pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Unreadable> {
     let io = |e: std::io::Error| Unreadable::Io(e.kind(), e.to_string());
     let regular = |meta: &Metadata| match meta.is_file() {

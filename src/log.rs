@@ -126,9 +126,8 @@ impl Log {
     }
 }
 
-/// JSON text without line breaks: a pretty-printed answer would otherwise break a JSON-lines
-/// body. Whitespace between tokens is dropped only when there is a line break to remove;
-/// strings (where a line break is always escaped) and numbers are never touched.
+/// JSON text without line breaks, which would break a JSON-lines body: whitespace between
+/// tokens goes only when there is a line break; strings and numbers are never touched.
 pub fn one_line(json: &str) -> Cow<'_, str> {
     if !json.contains(['\n', '\r']) {
         return Cow::Borrowed(json);

@@ -11,8 +11,7 @@ use signal_hook::consts::SIGTERM;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "Wire", from = "Wire")]
 pub enum Outcome {
-    /// Everything fetched and matched was delivered. `caught_up` is false when MAX_RUN_TIME
-    /// ended the run with a backlog left (`redeliver`: always true once the file is empty).
+    /// Everything matched was delivered; not `caught_up` when MAX_RUN_TIME left a backlog.
     Ok { caught_up: bool },
     /// Everything was delivered or set aside in DEAD_LETTER_FILE, some set aside.
     DeadLettered { caught_up: bool },
@@ -135,8 +134,7 @@ impl From<Outcome> for Wire {
 
 impl From<Wire> for Outcome {
     fn from(w: Wire) -> Outcome {
-        // Old records said only `ok` (read as caught up, as the run reported then) or
-        // `interrupted` (read as SIGTERM).
+        // Old records said only `ok` (caught up) or `interrupted` (by SIGTERM).
         let caught_up = w.caught_up.unwrap_or(true);
         let signal = w.exit_code.map_or(0, i32::from) - 128;
         let signal = if signal > 0 { signal } else { SIGTERM };

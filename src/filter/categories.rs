@@ -139,9 +139,7 @@ pub enum Entry {
     Category(&'static str, &'static [&'static str]),
 }
 
-/// Reads one entry: a category name (any case), or else a type code. An entry with a dot is
-/// never a type code, so one that names no category is a mistake, answered with the nearest
-/// name.
+/// Reads one entry: a category name (any case), or else a type code (which has no dot).
 pub fn entry(raw: &str) -> Result<Entry, String> {
     let lower = raw.to_ascii_lowercase();
     if let Some((name, codes)) = CATEGORIES.iter().find(|(n, _)| *n == lower) {

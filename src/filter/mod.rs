@@ -86,8 +86,7 @@ fn below_v2(path: &str) -> Option<&str> {
 }
 
 impl Filter {
-    /// The payload item for a matching log ([`item_json`]), masked as PII_FIELDS says. `Err`
-    /// says why the log cannot be masked: it must not be sent.
+    /// The item for a matching log ([`item_json`]); `Err`: it cannot be masked, nor sent.
     pub fn item(&self, log: &Log, shape: PayloadShape) -> Result<Vec<u8>, String> {
         item_json(log, shape, false, self.pii.as_ref())
     }

@@ -14,8 +14,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-/// Log Streams' `pii_config` field names, and the keys each one means in Auth0's logs (a log's
-/// top has `user_name`, a user's profile `given_name`, `family_name` and `phone_number`).
+/// Log Streams' `pii_config` field names, and the keys each one means in Auth0's logs.
 pub const FIELDS: &[(&str, &[&str])] = &[
     ("email", &["email"]),
     ("username", &["username", "user_name"]),
@@ -91,9 +90,8 @@ impl Pii {
         })
     }
 
-    /// The part of a log's valid JSON at `at` (the keys to it from the top; none: the whole log)
-    /// masked as masking the whole log would, borrowed when it holds nothing personal. `Err`
-    /// says why it cannot be masked: it nests deeper than [`MAX_DEPTH`].
+    /// The part of a log at `at` (the keys from the top) masked as in the whole log; `Err` when
+    /// it nests deeper than [`MAX_DEPTH`].
     pub fn apply_at<'a>(&self, json: &'a str, at: &[&'a str]) -> Result<Cow<'a, str>, String> {
         let path: Vec<String> = at.iter().map(|k| k.to_string()).collect();
         // The part itself may be what is hidden (PII_FIELDS=details.request).

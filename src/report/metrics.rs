@@ -13,8 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const PREFIX: &str = "auth0_mgmt_webhooks";
 
-/// Writes METRICS_FILE, if set (a failure is a warning); `early`: the end of a run that ended
-/// before it recorded itself.
+/// Writes METRICS_FILE, if set (a failure is a warning); `early`: a run's end it did not record.
 pub fn write(
     file: Option<&Path>,
     host: &str,

@@ -15,8 +15,7 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// The summary line of a run or a `redeliver`: shown under `-q` too when logs are set aside
-/// (there is no error line then), so cron mails it.
+/// The summary line of a run or a `redeliver`; under `-q` too when logs are set aside.
 pub fn summary(line: String, outcome: Outcome) {
     if say::enabled(say::NORMAL) || matches!(outcome, Outcome::DeadLettered { .. }) {
         say::always(line);
@@ -29,8 +28,7 @@ pub fn age(rfc3339: &str, now: std::time::SystemTime) -> Option<Duration> {
     now.duration_since(then).ok()
 }
 
-/// A length of time as people say it, to the minute and in at most two units: `3 years 11
-/// days`, `2 days 2 hours`, `1 hour`, `5 minutes`, `less than a minute`.
+/// A length of time to the minute, in at most two units: `2 days 2 hours`, `less than a minute`.
 pub fn duration_words(d: Duration) -> String {
     const UNITS: [(u64, &str, &str); 4] = [
         (365 * 86_400, "year", "years"),

@@ -28,9 +28,8 @@ pub enum Failure {
     Unreached(String),
 }
 
-/// POSTs `body` (its content type, its bytes) to `url`; `shown` names the endpoint in `-v` lines
-/// (never its URL, a secret), `setting` the one to fix for a refused certificate. `part` says
-/// what cuts the retries short: a signal (`Sending`) or only the deadline (`Reporting`).
+/// POSTs `body` to `url`; `shown` names it in `-v` lines (never the URL, a secret), `setting`
+/// the one to fix for a refused certificate; `part` what cuts the retries short.
 pub fn post(
     http: &Client,
     url: &str,

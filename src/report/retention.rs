@@ -42,8 +42,7 @@ pub fn start_from_beyond(
     })
 }
 
-/// The warning for a run that did not catch up and whose newest processed log is old: the
-/// checkpoint is drifting toward the retention. A run that caught up is merely quiet.
+/// The warning for a run that did not catch up and whose newest log drifts toward the retention.
 pub fn drift(
     newest_date: &str,
     caught_up: bool,
@@ -62,8 +61,7 @@ pub fn drift(
     })
 }
 
-/// The logs lost to retention when the checkpoint lies beyond it and the first log after it was
-/// stored much later ("any": a tenant silent for that long had none).
+/// The logs lost when the checkpoint lies beyond the retention and the next log is much later.
 pub fn lost_span(
     checkpoint: &str,
     first_id: &str,

@@ -227,10 +227,8 @@ pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
     Ok(Some(if shared { mine } else { mine + untagged }))
 }
 
-/// Whether a record is tenant `me`'s to redeliver. A record names its tenant; one without
-/// (written before records did) is taken as this tenant's only while no record in the file
-/// names another tenant: a file one tenant used alone needs no hand edit after an upgrade, and
-/// in a shared file no tenant's logs can go to another tenant's webhook.
+/// Whether a record is tenant `me`'s to redeliver: one naming no tenant (an old one) only while
+/// no record names another, so no tenant's logs go to another tenant's webhook.
 pub fn is_mine(tenant: Option<&str>, me: &str, file_is_shared: bool) -> bool {
     tenant.map_or(!file_is_shared, |t| t == me)
 }
