@@ -58,8 +58,7 @@ pub fn check_advice(path: &Path, also: &[&Path]) -> Option<(bool, String)> {
         files = format!("{files} {}", f.display());
     }
     let me = me();
-    let words = advice(&path.display(), &files, file.uid(), folder, me)?;
-    Some((me != 0, words))
+    advice(&path.display(), &files, file.uid(), folder, me).map(|words| (me != 0, words))
 }
 
 /// Whose a file the tool rewrites is, against who runs it; `files`: `p` and those with it.

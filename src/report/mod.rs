@@ -93,15 +93,12 @@ impl Summary {
         }
         let matched = count(r.logs_matched, "matching log", "matching logs");
         let what = format!("delivered {} of {matched}", r.logs_delivered);
-        let status = match r.outcome {
-            Outcome::Ok { caught_up } | Outcome::DeadLettered { caught_up } if !caught_up => {
-                format!(
-                    "{}, not caught up ({MAX_RUN_TIME} reached; the next run goes on)",
-                    r.outcome
-                )
+        let status = match (r.outcome, r.outcome.caught_up()) {
+            (o @ (Outcome::Ok { .. } | Outcome::DeadLettered { .. }), false) => {
+                format!("{o}, not caught up ({MAX_RUN_TIME} reached; the next run goes on)")
             }
-            o @ (Outcome::Ok { .. } | Outcome::DeadLettered { .. }) => format!("{o}, caught up"),
-            o => o.to_string(),
+            (o, true) => format!("{o}, caught up"),
+            (o, false) => o.to_string(),
         };
         end_line(status, &what, &facts, took, &tail)
     }
