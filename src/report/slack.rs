@@ -137,12 +137,11 @@ const RED: &str = "#e01e5a";
 pub fn run_payload(tenant: &str, s: &Summary, notice: &Notice) -> Value {
     let r = &s.run;
     let mut headline = match r.outcome {
-        Outcome::Ok { caught_up: true } => {
-            format!(":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}")
+        Outcome::Ok { caught_up } => {
+            let behind = format!(" (not caught up: {MAX_RUN_TIME} reached; the next run goes on)");
+            let behind = if caught_up { "" } else { &behind };
+            format!(":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}{behind}")
         }
-        Outcome::Ok { .. } => format!(
-            ":white_check_mark: auth0-mgmt-webhooks run ok for {tenant} (not caught up: {MAX_RUN_TIME} reached; the next run goes on)"
-        ),
         Outcome::DeadLettered { .. } => format!(
             ":warning: auth0-mgmt-webhooks run for {tenant} set {} aside in the dead-letter file",
             say::count(r.logs_dead_lettered, "refused log", "refused logs")

@@ -100,11 +100,8 @@ impl DeadLetter {
                 lock_path(&path).display()
             ))
         })?;
-        let file = open_kept(&path).map_err(|e| {
-            named(format!(
-                "cannot open it or give it its folder's owner ({e})"
-            ))
-        })?;
+        let why = |e| format!("cannot open it or give it its folder's owner ({e})");
+        let file = open_kept(&path).map_err(|e: std::io::Error| named(why(e)))?;
         (file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600)))
             .map_err(|e| named(format!("cannot restrict it to mode 0600 ({e})")))?;
         Ok(DeadLetter {
