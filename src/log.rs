@@ -43,13 +43,8 @@ struct Obj<'a> {
     path: Option<&'a RawValue>,
 }
 
-/// A JSON string's value; `None` for anything else (a field of the wrong type is absent).
-fn string(raw: Option<&RawValue>) -> Option<String> {
-    serde_json::from_str(raw?.get()).ok()
-}
-
-/// An object's fields, when `raw` is one.
-fn object(raw: Option<&RawValue>) -> Option<Obj<'_>> {
+/// A JSON string or object; `None` for anything else (a field of the wrong type is absent).
+fn read<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
     serde_json::from_str(raw?.get()).ok()
 }
 
@@ -61,12 +56,12 @@ impl Log {
         let Some(top) = top.filter(|_| raw.get().trim_start().starts_with('{')) else {
             return Err(("not a JSON object".into(), raw));
         };
-        let id = string(top.log_id).or_else(|| string(top.underscore_id));
+        let id = read::<String>(top.log_id).or_else(|| read(top.underscore_id));
         let Some(id) = id.filter(|id| !id.is_empty()) else {
             return Err(("without log_id".into(), raw));
         };
-        let details = object(top.details);
-        let request = details.as_ref().and_then(|d| object(d.request));
+        let details = read::<Obj>(top.details);
+        let request = details.as_ref().and_then(|d| read::<Obj>(d.request));
         // A part's place in the text: the slices serde hands out borrow from it.
         let base = raw.get().as_ptr() as usize;
         let place = |r: Option<&RawValue>| {
@@ -76,10 +71,10 @@ impl Log {
         };
         Ok(Log {
             id,
-            date: string(top.date),
-            kind: string(top.kind),
-            method: request.as_ref().and_then(|r| string(r.method)),
-            path: request.as_ref().and_then(|r| string(r.path)),
+            date: read(top.date),
+            kind: read(top.kind),
+            method: request.as_ref().and_then(|r| read(r.method)),
+            path: request.as_ref().and_then(|r| read(r.path)),
             parts: [
                 place(top.kind),
                 place(top.date),

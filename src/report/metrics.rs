@@ -104,7 +104,6 @@ fn render(
             (at, r.outcome, took, r.logs_delivered, r.logs_dead_lettered)
         }),
     };
-    let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let caught_up = format!(
         "1 if the last run reached the newest log Auth0 had, 0 if it stopped short ({MAX_RUN_TIME}, a failure, a signal)."
     );
@@ -117,14 +116,14 @@ fn render(
             (
                 "last_run_status",
                 "1 if the last run ended with exit 0 (ok), else 0.",
-                flag(outcome.is_success()),
+                f64::from(u8::from(outcome.is_success())),
             ),
             (
                 "last_run_exit_code",
                 "The last run's exit code (0 ok, 1 failed, 2 invalid, 3 dead-lettered, 128+N signal N).",
                 f64::from(outcome.exit_code()),
             ),
-            ("last_run_caught_up", &caught_up, flag(outcome.caught_up())),
+            ("last_run_caught_up", &caught_up, f64::from(u8::from(outcome.caught_up()))),
             ("last_run_duration_seconds", "How long the last run took.", took.as_secs_f64()),
             (
                 "last_run_logs_delivered",
