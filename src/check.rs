@@ -76,10 +76,9 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     }
     let mut warnings = crate::config::misspelt::in_process();
     warnings.extend(crate::filter::unknown_endpoints(&cfg.filter.endpoints));
-    for (what, path) in &cfg.secret_files {
-        warnings.extend(owner::exposed(what, path));
-    }
-    warnings.into_iter().for_each(|w| c.warn(w));
+    let secret = &cfg.secret_files;
+    let exposed = secret.iter().filter_map(|(w, p)| owner::exposed(w, p));
+    warnings.into_iter().chain(exposed).for_each(|w| c.warn(w));
     files(cfg, &mut c);
 
     // The state as `run` reads it: the file a link points to, refused for another tenant.
@@ -124,8 +123,7 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         Err(e) => {
             let refused = e.chain().any(|c| c.is::<CredentialsRefused>());
             let keeps = refused.then(|| cached_token_works(cfg, &http, cached_token));
-            let keeps = keeps.flatten();
-            c.fail(format!("{e:#}{}", keeps.unwrap_or_default()));
+            c.fail(format!("{e:#}{}", keeps.flatten().unwrap_or_default()));
         }
     }
 
@@ -179,12 +177,11 @@ fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
     )
 }
 
-/// Which proxy Auth0 and webhook requests go through (as reqwest reads the environment),
-/// credentials not shown. Silent when no proxy variable is set.
+/// Which proxy Auth0 and webhook requests go through (credentials not shown), if one is set.
 fn proxies(cfg: &Config, c: &mut Checklist) {
     let env = crate::config::process_env;
-    let names = "HTTPS_PROXY https_proxy HTTP_PROXY http_proxy ALL_PROXY all_proxy";
-    if names.split(' ').all(|n| env(n).is_none()) {
+    let set = crate::proxy::settings(&env);
+    if set[..3].iter().all(String::is_empty) {
         return;
     }
     for (what, url) in [
@@ -201,8 +198,7 @@ fn proxies(cfg: &Config, c: &mut Checklist) {
     }
 }
 
-/// When the credentials are refused but the token a run cached in the state still reads
-/// logs, runs keep working on it until it is due for renewal: the words that say until when.
+/// When the credentials are refused but the cached token still reads logs: until when runs work.
 fn cached_token_works(cfg: &Config, http: &Client, token: Option<CachedToken>) -> Option<String> {
     let token = token?;
     let now_secs = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
@@ -220,8 +216,7 @@ fn keeps_working_words(until: u64, now: u64) -> String {
     )
 }
 
-/// `--send-test`: one test item, with a run's headers and signature, and what the answer means
-/// for a run. One attempt: a run would retry an answer such as 503, `check` reports it.
+/// `--send-test`: one test item, sent once with a run's headers and signature.
 fn send_test(cfg: &Config, http: &Client, c: &mut Checklist) {
     let item = test_item(cfg.webhook.shape, SystemTime::now());
     let stop = Arc::new(Stop::until(Instant::now() + cfg.webhook.timeout));
@@ -242,9 +237,8 @@ fn send_test(cfg: &Config, http: &Client, c: &mut Checklist) {
     }
 }
 
-/// The item `check --send-test` sends, in the configured shape: `log_id` `test_<unix
-/// seconds>` (also its webhook-id), `type` [`TEST_TYPE`] (inside `data` in the log-stream
-/// shape), and `"test": true` at its top, so a receiver can tell it from a log and drop it.
+/// The item `check --send-test` sends: `log_id` `test_<unix seconds>`, `type` [`TEST_TYPE`],
+/// and `"test": true` at its top, so a receiver can tell it from a log and drop it.
 pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
     let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let log_id = format!("test_{secs}");
@@ -257,7 +251,7 @@ pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
     });
     let raw = serde_json::value::RawValue::from_string(log.to_string()).expect("valid JSON");
     let log = crate::log::Log::parse(raw).expect("the test log has an id");
-    let json = crate::filter::item_json(&log, shape, true);
+    let json = crate::filter::item_json(&log, shape, true, None).expect("nothing to mask");
     Matched {
         seq: Default::default(),
         log_id,
@@ -265,8 +259,7 @@ pub fn test_item(shape: PayloadShape, now: SystemTime) -> Matched {
     }
 }
 
-/// What `run` does to the file system, tried, leaving nothing behind: a file beside the state,
-/// the lock, the dead-letter file opened for appending, a file beside the metrics file.
+/// What `run` does to the file system, tried, leaving nothing behind.
 fn files(cfg: &Config, c: &mut Checklist) {
     let state_file = &cfg.state_file;
     let lock = state::lock_path(state_file);
@@ -319,9 +312,8 @@ fn files(cfg: &Config, c: &mut Checklist) {
     }
 
     if let Some(p) = &cfg.monitor.metrics_file {
-        let (shown, dir) = (p.display(), folder(p));
-        let d = dir.display();
-        match try_create_in(dir) {
+        let (shown, d) = (p.display(), folder(p).display());
+        match try_create_in(folder(p)) {
             Ok(()) => c.ok(format!("{METRICS_FILE} {shown} can be written")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => c.fail(format!(
                 "{METRICS_FILE} {shown}: the folder {d} does not exist (node_exporter's --collector.textfile.directory)"
@@ -338,8 +330,7 @@ fn files(cfg: &Config, c: &mut Checklist) {
     }
 }
 
-/// [`try_create_in`] `dir`, or the nearest folder above it that exists (where the run would
-/// create it): `Some(that folder)`.
+/// [`try_create_in`] `dir`, or `Some` nearest folder above it that exists (where a run makes it).
 fn can_create_in(dir: &Path) -> std::io::Result<Option<&Path>> {
     let at = dir.ancestors().find(|a| a.exists());
     let at = at.unwrap_or(Path::new("."));
@@ -356,12 +347,9 @@ fn try_create_in(dir: &Path) -> std::io::Result<()> {
     })
 }
 
-/// Opens the dead-letter file and the lock beside it as the run does; one that does not exist
-/// is created and removed again, so `check` leaves no empty file behind.
+/// Opens the dead-letter file and its lock as the run does; one made here is removed again.
 fn dead_letter(path: &Path) -> std::io::Result<()> {
-    if let Ok(meta) = std::fs::metadata(path)
-        && !meta.is_file()
-    {
+    if let Some(meta) = std::fs::metadata(path).ok().filter(|m| !m.is_file()) {
         let kind = crate::files::kind(&meta);
         return Err(std::io::Error::other(format!("{kind}, not a regular file")));
     }
@@ -380,10 +368,8 @@ fn dead_letter(path: &Path) -> std::io::Result<()> {
 
 /// How long ago a log's date was, to the minute: a quiet tenant shows hours or days.
 fn age(date: &str, now: SystemTime) -> String {
-    match report::age(date, now) {
-        Some(d) => format!(" ({} ago)", report::duration_words(d)),
-        None => String::new(),
-    }
+    let ago = report::age(date, now).map(|d| format!(" ({} ago)", report::duration_words(d)));
+    ago.unwrap_or_default()
 }
 
 #[cfg(test)]

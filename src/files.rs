@@ -31,10 +31,8 @@ pub enum Unreadable {
     Io(std::io::ErrorKind, String),
 }
 
-/// The text of a regular file of at most `cap` bytes. The kind is checked on the path before
-/// the file is opened (opening a FIFO would wait for a writer), and again on the opened file
-/// (the path may have been swapped in between); at most `cap + 1` bytes are ever read, so a
-/// file that grows meanwhile cannot fill memory either.
+/// The text of a regular file of at most `cap` bytes, checked before the open (a FIFO would
+/// wait) and after (the path may be swapped); at most `cap + 1` bytes are read.
 pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Unreadable> {
     let io = |e: std::io::Error| Unreadable::Io(e.kind(), e.to_string());
     let regular = |meta: &Metadata| match meta.is_file() {
@@ -56,8 +54,7 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Unreadable> {
     Ok(bytes)
 }
 
-/// Opens for reading without waiting: if a FIFO replaced the regular file after it was checked,
-/// the open still returns at once (and the second check refuses it).
+/// Opens for reading without waiting, should a FIFO have replaced the file checked.
 pub fn open_no_block(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut open = std::fs::OpenOptions::new();
@@ -66,17 +63,15 @@ pub fn open_no_block(path: &Path) -> std::io::Result<std::fs::File> {
     open.open(path)
 }
 
-/// The most a file holding one secret (`*_FILE`) may hold: a key, a token or a URL is far
-/// smaller; `/dev/zero` or a file given by mistake is refused before it fills memory.
+/// The most a file holding one secret (`*_FILE`) may hold.
 pub const SECRET_CAP: u64 = 16 * 1024;
 /// The most the `--config` file may hold.
 pub const CONFIG_CAP: u64 = 1024 * 1024;
 /// The most a `CA_CERT` bundle may hold (a whole public bundle is about 200 KiB).
 pub const CA_CERT_CAP: u64 = 4 * 1024 * 1024;
 
-/// The bytes of the file a setting names (`name`, e.g. `AUTHORIZATION_FILE`), read as
-/// [`read_capped`] does; any problem is a settings error (exit 2) naming the setting and the
-/// file, saying what the path is, and, for a permission error, whose the file is and the fix.
+/// The bytes of the file setting `name` names ([`read_capped`]); any problem is a settings
+/// error (exit 2) naming both, and for a permission error whose the file is and the fix.
 pub fn read_setting(name: &str, path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
     read_capped(path, cap).map_err(|e| {
         let why = match e {

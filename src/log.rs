@@ -16,13 +16,11 @@ pub struct Log {
     kind: Option<String>,
     method: Option<String>,
     path: Option<String>,
-    /// Where the raw `type`, `date`, `details.request` and `details.response` lie in the text,
-    /// found while parsing, so building a payload item does not parse the log again.
+    /// Where the raw [`Log::parts`] lie in the text, so an item does not parse the log again.
     parts: [Option<Range<usize>>; 4],
 }
 
-/// What the tool reads of a log (its top level, `details` and `details.request`), as borrowed
-/// slices of its text: one shape for all three levels, each reading its own fields.
+/// What the tool reads of a log, `details` and `details.request`: slices of its text.
 #[derive(Deserialize)]
 struct Obj<'a> {
     #[serde(borrow)]
@@ -45,32 +43,25 @@ struct Obj<'a> {
     path: Option<&'a RawValue>,
 }
 
-/// A JSON string's value; `None` for anything else (a field of the wrong type is treated as
-/// absent, as a filter on it would).
-fn string(raw: Option<&RawValue>) -> Option<String> {
-    serde_json::from_str(raw?.get()).ok()
-}
-
-/// An object's fields, when `raw` is one.
-fn object(raw: Option<&RawValue>) -> Option<Obj<'_>> {
+/// A JSON string or object; `None` for anything else (a field of the wrong type is absent).
+fn read<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
     serde_json::from_str(raw?.get()).ok()
 }
 
 impl Log {
-    /// A log from one element of a logs page. Fails, saying why and giving the text back,
-    /// when it is not an object or has no id.
+    /// A log from one element of a page; else why not and the text back.
     pub fn parse(raw: Box<RawValue>) -> Result<Log, (String, Box<RawValue>)> {
         // serde would also read a struct from an array: only an object is a log.
         let top = serde_json::from_str::<Obj>(raw.get()).ok();
         let Some(top) = top.filter(|_| raw.get().trim_start().starts_with('{')) else {
             return Err(("not a JSON object".into(), raw));
         };
-        let id = string(top.log_id).or_else(|| string(top.underscore_id));
+        let id = read::<String>(top.log_id).or_else(|| read(top.underscore_id));
         let Some(id) = id.filter(|id| !id.is_empty()) else {
             return Err(("without log_id".into(), raw));
         };
-        let details = object(top.details);
-        let request = details.as_ref().and_then(|d| object(d.request));
+        let details = read::<Obj>(top.details);
+        let request = details.as_ref().and_then(|d| read::<Obj>(d.request));
         // A part's place in the text: the slices serde hands out borrow from it.
         let base = raw.get().as_ptr() as usize;
         let place = |r: Option<&RawValue>| {
@@ -80,10 +71,10 @@ impl Log {
         };
         Ok(Log {
             id,
-            date: string(top.date),
-            kind: string(top.kind),
-            method: request.as_ref().and_then(|r| string(r.method)),
-            path: request.as_ref().and_then(|r| string(r.path)),
+            date: read(top.date),
+            kind: read(top.kind),
+            method: request.as_ref().and_then(|r| read(r.method)),
+            path: request.as_ref().and_then(|r| read(r.path)),
             parts: [
                 place(top.kind),
                 place(top.date),
@@ -121,24 +112,17 @@ impl Log {
         self.raw.get()
     }
 
-    /// The raw `type`, `date`, `details.request` and `details.response` (`null` when absent),
-    /// each on one line.
+    /// The raw `type`, `date`, `details.request`, `details.response` (or `null`), on one line.
     pub fn parts(&self) -> [Cow<'_, str>; 4] {
         self.parts.clone().map(|place| match place {
             Some(r) => one_line(&self.raw.get()[r]),
             None => Cow::Borrowed("null"),
         })
     }
-
-    /// The whole log on one line.
-    pub fn one_line(&self) -> Cow<'_, str> {
-        one_line(self.raw.get())
-    }
 }
 
-/// JSON text without line breaks: a pretty-printed answer would otherwise break a JSON-lines
-/// body. Whitespace between tokens is dropped only when there is a line break to remove;
-/// strings (where a line break is always escaped) and numbers are never touched.
+/// JSON text without line breaks, which would break a JSON-lines body: whitespace between
+/// tokens goes only when there is a line break; strings and numbers are never touched.
 pub fn one_line(json: &str) -> Cow<'_, str> {
     if !json.contains(['\n', '\r']) {
         return Cow::Borrowed(json);
@@ -146,20 +130,13 @@ pub fn one_line(json: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(json.len());
     let (mut in_string, mut escaped) = (false, false);
     for c in json.chars() {
+        if in_string || !c.is_ascii_whitespace() {
+            out.push(c);
+        }
         if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !c.is_ascii_whitespace() {
-            out.push(c);
+            (escaped, in_string) = (!escaped && c == '\\', escaped || c != '"');
+        } else {
+            in_string = c == '"';
         }
     }
     Cow::Owned(out)
@@ -221,7 +198,7 @@ mod tests {
         let pretty = "{\n  \"log_id\": \"1\",\n  \"description\": \"a  b\\n c\",\n  \"n\": 1.50\n}";
         let l = parse(pretty).unwrap();
         assert_eq!(
-            l.one_line(),
+            one_line(l.raw()),
             r#"{"log_id":"1","description":"a  b\n c","n":1.50}"#
         );
         assert!(matches!(one_line(r#"{"a": 1}"#), Cow::Borrowed(_)));

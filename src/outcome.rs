@@ -11,14 +11,11 @@ use signal_hook::consts::SIGTERM;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "Wire", from = "Wire")]
 pub enum Outcome {
-    /// Everything fetched and matched was delivered. `caught_up` is false when MAX_RUN_TIME
-    /// ended the run with a backlog left (`redeliver`: always true once the file is empty).
+    /// Everything matched was delivered; not `caught_up` when MAX_RUN_TIME left a backlog.
     Ok { caught_up: bool },
-    /// Everything was delivered or set aside in DEAD_LETTER_FILE, and some logs were set aside
-    /// (`redeliver`: some lines are left in the file).
+    /// Everything was delivered or set aside in DEAD_LETTER_FILE, some set aside.
     DeadLettered { caught_up: bool },
-    /// A fetch or a delivery failed; the state was saved at the last safe point. Also a run
-    /// whose end is not known yet: that is no success.
+    /// A fetch or a delivery failed (or the end is not known yet); the state was saved.
     #[default]
     Failed,
     /// Stopped by this signal; the checkpoint was saved first.
@@ -29,9 +26,10 @@ pub enum Outcome {
     Invalid,
 }
 
-/// An outcome's word, as every report and the state write it. Declared in the order of the
-/// words, so the state's runs by status keep the order older versions wrote them in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// An outcome's word; in the words' order, as older versions' states keep runs by status.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     DeadLettered,
@@ -42,8 +40,7 @@ pub enum Status {
     Ok,
 }
 
-/// The statuses a run that read its state records in it, best first: the `runs_total` series
-/// and the Slack daily report's counts, in this order.
+/// The statuses a run records in its state, best first, as `runs_total` and Slack count them.
 pub const RECORDED: [Status; 4] = [
     Status::Ok,
     Status::DeadLettered,
@@ -54,14 +51,8 @@ pub const RECORDED: [Status; 4] = [
 /// The word, padded as a table's column asks.
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(match self {
-            Status::Ok => "ok",
-            Status::DeadLettered => "dead-lettered",
-            Status::Failed => "failed",
-            Status::Interrupted => "interrupted",
-            Status::Locked => "locked",
-            Status::Invalid => "invalid",
-        })
+        let word = clap::ValueEnum::to_possible_value(self).expect("no variant is skipped");
+        f.pad(word.get_name())
     }
 }
 
@@ -91,8 +82,7 @@ impl Outcome {
         self.parts().1
     }
 
-    /// The word every report uses: `ok`, `dead-lettered`, `failed`, `interrupted`, `locked`,
-    /// `invalid`.
+    /// The word every report uses.
     pub fn status(self) -> Status {
         self.parts().0
     }
@@ -108,8 +98,7 @@ impl Outcome {
         }
     }
 
-    /// Whether the run reached the newest log Auth0 had: only a run that ended well and was not
-    /// cut short by MAX_RUN_TIME.
+    /// Whether the run ended well and reached the newest log Auth0 had.
     pub fn caught_up(self) -> bool {
         matches!(
             self,
@@ -117,8 +106,7 @@ impl Outcome {
         )
     }
 
-    /// A success for monitors and alerts: exit 0 and nothing else. A dead-lettered run is not
-    /// one: someone has logs to look at.
+    /// A success for monitors and alerts: exit 0 only (dead-lettered logs need a look).
     pub fn is_success(self) -> bool {
         matches!(self, Outcome::Ok { .. })
     }
@@ -136,19 +124,17 @@ struct Wire {
 impl From<Outcome> for Wire {
     fn from(o: Outcome) -> Wire {
         let (status, exit_code) = o.parts();
-        let (caught_up, exit_code) = (Some(o.caught_up()), Some(exit_code));
         Wire {
             status,
-            caught_up,
-            exit_code,
+            caught_up: Some(o.caught_up()),
+            exit_code: Some(exit_code),
         }
     }
 }
 
 impl From<Wire> for Outcome {
     fn from(w: Wire) -> Outcome {
-        // Old records said only `ok` (read as caught up, as the run reported then) or
-        // `interrupted` (read as SIGTERM).
+        // Old records said only `ok` (caught up) or `interrupted` (by SIGTERM).
         let caught_up = w.caught_up.unwrap_or(true);
         let signal = w.exit_code.map_or(0, i32::from) - 128;
         let signal = if signal > 0 { signal } else { SIGTERM };

@@ -6,8 +6,7 @@ use std::fmt::Display;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// A user as a person reads it: `alice (uid 1000)`, or `uid 1000` when it has no name; with
-/// `{:#}`, as a `chown` takes it: the name, or the number.
+/// A user: `alice (uid 1000)` or `uid 1000`; with `{:#}`, as `chown` takes it.
 struct User(u32);
 
 impl Display for User {
@@ -45,14 +44,12 @@ pub fn folder(path: &Path) -> &Path {
     }
 }
 
-/// When `path` belongs to another user than this process (not root), whose it is and the
-/// `chown` that fixes it (for `also` too, e.g. the lock file beside it).
+/// When `path` is another user's (and this is not root): whose, and the `chown` that fixes it.
 pub fn foreign(path: &Path, also: &[&Path]) -> Option<String> {
     check_advice(path, also).and_then(|(fatal, advice)| fatal.then_some(advice))
 }
 
-/// What `check` says about a file that is not its user's own, and whether a run fails on it;
-/// `None` for one that is fine or does not exist. `also`: the files that go with it.
+/// What `check` says of a file that is not its user's (`also`: those with it), and if fatal.
 pub fn check_advice(path: &Path, also: &[&Path]) -> Option<(bool, String)> {
     let file = std::fs::metadata(path).ok()?;
     let folder = std::fs::metadata(folder(path)).map_or(0, |m| m.uid());
@@ -61,13 +58,10 @@ pub fn check_advice(path: &Path, also: &[&Path]) -> Option<(bool, String)> {
         files = format!("{files} {}", f.display());
     }
     let me = me();
-    let words = advice(&path.display(), &files, file.uid(), folder, me)?;
-    Some((me != 0, words))
+    advice(&path.display(), &files, file.uid(), folder, me).map(|words| (me != 0, words))
 }
 
-/// Whose a file the tool rewrites is, against who runs it. A file is replaced by a new one,
-/// which belongs to whoever wrote it: root's runs keep the owner ([`owner_to_keep`]), but only
-/// a run as that user tries what the schedule does. `files`: `p`, then those that go with it.
+/// Whose a file the tool rewrites is, against who runs it; `files`: `p` and those with it.
 fn advice(p: &dyn Display, files: &str, owner: u32, folder: u32, me: u32) -> Option<String> {
     let (owner, me, folder) = (User(owner), User(me), User(folder));
     Some(match (me.0, owner.0, folder.0) {
@@ -85,17 +79,14 @@ fn advice(p: &dyn Display, files: &str, owner: u32, folder: u32, me: u32) -> Opt
     })
 }
 
-/// Owner and group (uid, gid) a file written by root should get: those of the file it
-/// replaces, else, for a new file, those of its folder; `None` to leave it root's (another
-/// user cannot give a file away, and root's own files and folders stay root's).
+/// (uid, gid) a file root writes should get: the replaced file's, else its folder's; or none.
 fn owner_to_keep(me: u32, replaced: Option<(u32, u32)>, folder: (u32, u32)) -> Option<(u32, u32)> {
     let want = replaced.unwrap_or(folder);
     (me == 0 && want.0 != 0).then_some(want)
 }
 
-/// Gives `file` (just created at `path`, not yet renamed over `replaced`) the owner the file it
-/// replaces had, or its folder's, when this runs as root: a run by hand as root then leaves
-/// the state, the lock and the dead-letter file usable by the service user.
+/// Gives a new `file` the owner of the one it replaces, or of its folder, when this is root:
+/// a run by hand as root leaves the files usable by the service user.
 pub fn keep_owner(
     file: &std::fs::File,
     replaced: Option<&Path>,
@@ -109,8 +100,7 @@ pub fn keep_owner(
     Ok(())
 }
 
-/// A file this process may not read (a secret file, the config file): whose it is, who runs,
-/// and the `chown`/`chmod` that lets the user running the tool read it.
+/// A file this process may not read: whose it is, who runs, and the `chown`/`chmod` to fix it.
 pub fn cannot_read(path: &Path) -> String {
     match std::fs::metadata(path) {
         Ok(meta) => read_advice(path, meta.uid(), me()),

@@ -11,7 +11,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 use reqwest::Url;
 
 /// ALL_PROXY, HTTP_PROXY, HTTPS_PROXY and NO_PROXY, upper case first, as reqwest reads them.
-fn settings(env: Env) -> [String; 4] {
+pub fn settings(env: Env) -> [String; 4] {
     let first = |name: &str| {
         env(name)
             .or_else(|| env(&name.to_lowercase()))

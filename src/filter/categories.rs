@@ -123,8 +123,7 @@ pub const CATEGORIES: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Category names Auth0's API knows whose codes Auth0 does not publish: refused with a word on
-/// what to do, rather than guessed.
+/// Category names whose codes Auth0 does not publish: refused rather than guessed.
 const UNPUBLISHED: &[&str] = &[
     "auth.ancillary.fail",
     "auth.ancillary.success",
@@ -140,9 +139,7 @@ pub enum Entry {
     Category(&'static str, &'static [&'static str]),
 }
 
-/// Reads one entry: a category name (any case), or else a type code. An entry with a dot is
-/// never a type code, so one that names no category is a mistake, answered with the nearest
-/// name.
+/// Reads one entry: a category name (any case), or else a type code (which has no dot).
 pub fn entry(raw: &str) -> Result<Entry, String> {
     let lower = raw.to_ascii_lowercase();
     if let Some((name, codes)) = CATEGORIES.iter().find(|(n, _)| *n == lower) {

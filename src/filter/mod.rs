@@ -34,8 +34,7 @@ pub struct Endpoint {
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
 
 impl Endpoint {
-    /// Parses `users, DELETE clients, /api/v2/connections`. Entries are trimmed (the original
-    /// extension did not, so the second entry of its own documented example never matched).
+    /// Parses `users, DELETE clients, /api/v2/connections`, each entry trimmed.
     pub fn parse_list(list: &str) -> Result<Vec<Endpoint>, String> {
         let mut out = Vec::new();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
@@ -52,11 +51,7 @@ impl Endpoint {
                 None => (None, entry),
             };
             let path = path.trim_start_matches('/');
-            let path = path
-                .strip_prefix("api/v2/")
-                .or_else(|| path.strip_prefix("v2/"))
-                .unwrap_or(path);
-            let path = path.trim_end_matches('/');
+            let path = below_v2(path).unwrap_or(path).trim_end_matches('/');
             if path.is_empty() || path.contains(char::is_whitespace) {
                 return Err(format!(
                     "'{entry}' is not an endpoint; write e.g. 'users, clients' or 'DELETE users'"
@@ -82,16 +77,18 @@ impl Endpoint {
 
 /// The path under /api/v2/ (some logs omit `/api`), without the query, which never matters.
 fn under_api(path: &str) -> Option<&str> {
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    path.strip_prefix("/api/v2/")
-        .or_else(|| path.strip_prefix("/v2/"))
+    below_v2(path.split(['?', '#']).next()?.strip_prefix('/')?)
+}
+
+fn below_v2(path: &str) -> Option<&str> {
+    path.strip_prefix("api/v2/")
+        .or_else(|| path.strip_prefix("v2/"))
 }
 
 impl Filter {
-    /// The payload item for a matching log ([`item_json`]), each part masked as PII_FIELDS says
-    /// where it lies in the log. `Err` says why the log cannot be masked: it must not be sent.
+    /// The item for a matching log ([`item_json`]); `Err`: it cannot be masked, nor sent.
     pub fn item(&self, log: &Log, shape: PayloadShape) -> Result<Vec<u8>, String> {
-        item_with(log, shape, false, self.pii.as_ref())
+        item_json(log, shape, false, self.pii.as_ref())
     }
 
     pub fn matches(&self, log: &Log) -> bool {
@@ -102,15 +99,9 @@ impl Filter {
 }
 
 /// The payload item for one log: `extension`, `{log_id, type, date, request, response}` (from
-/// `details`, `null` when absent); `log-stream`, `{log_id, data: the whole log}`. `log_id` is the
-/// receiver's key for dropping repeats; `test` adds `"test": true` (`check --send-test`). The
-/// parts are the log's text as Auth0 wrote it (on one line), never parsed and printed again.
-pub fn item_json(log: &Log, shape: PayloadShape, test: bool) -> Vec<u8> {
-    item_with(log, shape, test, None).expect("only masking refuses an item")
-}
-
-/// [`item_json`], each part masked by `pii`; a part that cannot be masked refuses the item.
-fn item_with(
+/// `details`, `null` when absent); `log-stream`, `{log_id, data: the whole log}`; `test` adds
+/// `"test": true`. The parts are Auth0's text on one line, masked by `pii` (or refused).
+pub fn item_json(
     log: &Log,
     shape: PayloadShape,
     test: bool,
@@ -131,15 +122,14 @@ fn item_with(
             write_item(log.id(), &fields, test)
         }
         PayloadShape::LogStream => {
-            let line = log.one_line();
+            let line = crate::log::one_line(log.raw());
             write_item(log.id(), &[("data", edit(pii, &line, &[])?)], test)
         }
     })
 }
 
-/// `{"log_id": id, name: part, ..., "test": true}`, each part as the raw JSON it is: checked
-/// when the page was read, it is not parsed again (on a backlog that second parse cost a fifth
-/// of the run's CPU). Debug builds still check it.
+/// `{"log_id": id, name: part, ..., "test": true}`, each part raw: checked when the page was
+/// read, it is not parsed again (that cost a fifth of a backlog's CPU).
 fn write_item(id: &str, parts: &[(&str, Cow<str>)], test: bool) -> Vec<u8> {
     let size: usize = parts.iter().map(|(_, part)| part.len() + 12).sum();
     let mut out = String::with_capacity(id.len() + size + 24);
@@ -156,9 +146,8 @@ fn write_item(id: &str, parts: &[(&str, Cow<str>)], test: bool) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The Management API's top-level collections (the first path segment after /api/v2/), from
-/// Auth0's published API description (2026-11). New ones appear over time, so an endpoint
-/// outside this list is a warning, never an error.
+/// The Management API's top-level collections, from Auth0's API description (2026-11). New
+/// ones appear over time, so an endpoint outside this list is a warning, never an error.
 pub const COLLECTIONS: &[&str] = &[
     "actions",
     "anomaly",
@@ -211,8 +200,7 @@ pub const COLLECTIONS: &[&str] = &[
     "verifiable-credentials",
 ];
 
-/// A warning, with the likely one, for each endpoint whose first segment is no collection (the
-/// extension matched substrings, so `user` matched /api/v2/users; here it matches nothing).
+/// A warning, with the likely one, for each endpoint whose first segment is no collection.
 pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
     endpoints
         .iter()
@@ -309,7 +297,7 @@ mod tests {
     }
 
     fn item(log: &Log, shape: PayloadShape) -> Value {
-        serde_json::from_slice(&item_json(log, shape, false)).unwrap()
+        serde_json::from_slice(&item_json(log, shape, false, None).unwrap()).unwrap()
     }
 
     #[test]
@@ -350,12 +338,14 @@ mod tests {
         let l = crate::log::from_value(
             &json!({"_id": "4\"2", "type": "sapi", "date": "d", "details": {"request": {"n": 1}}}),
         );
-        let text = String::from_utf8(item_json(&l, PayloadShape::Extension, true)).unwrap();
+        let text =
+            String::from_utf8(item_json(&l, PayloadShape::Extension, true, None).unwrap()).unwrap();
         assert_eq!(
             text,
             r#"{"log_id":"4\"2","type":"sapi","date":"d","request":{"n":1},"response":null,"test":true}"#
         );
-        let text = String::from_utf8(item_json(&l, PayloadShape::LogStream, false)).unwrap();
+        let text = String::from_utf8(item_json(&l, PayloadShape::LogStream, false, None).unwrap())
+            .unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["log_id"], "4\"2");
         assert_eq!(v["data"]["details"]["request"]["n"], 1);

@@ -14,8 +14,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-/// Log Streams' `pii_config` field names, and the keys each one means in Auth0's logs (a log's
-/// top has `user_name`, a user's profile `given_name`, `family_name` and `phone_number`).
+/// Log Streams' `pii_config` field names, and the keys each one means in Auth0's logs.
 pub const FIELDS: &[(&str, &[&str])] = &[
     ("email", &["email"]),
     ("username", &["username", "user_name"]),
@@ -30,8 +29,7 @@ pub const FIELDS: &[(&str, &[&str])] = &[
 pub enum Method {
     /// The string `"***"`, whatever the value was.
     Mask,
-    /// The hex HMAC-SHA256 of the value under this key: the same value gives the same token,
-    /// and without the key a list of known addresses cannot be hashed to find them.
+    /// The hex HMAC-SHA256 of the value under this key (keyed, so known addresses can't be hashed).
     Hash(Secret),
     /// The key and its value are removed.
     Drop,
@@ -44,8 +42,7 @@ pub struct Pii {
     keys: Vec<String>,
     /// Places masked, as the keys from the log's top; arrays on the way are passed through.
     paths: Vec<Vec<String>>,
-    /// `"key"` for each key and each path's last key: a log holding none of them, and no
-    /// escape that could spell one, is passed on without a scan.
+    /// `"key"` for each key and path end: a log with none of them (nor an escape) is not scanned.
     needles: BTreeSet<String>,
     method: Method,
 }
@@ -93,17 +90,15 @@ impl Pii {
         })
     }
 
-    /// The part of a log's valid JSON at `at` (the keys to it from the top; none: the whole log)
-    /// masked as masking the whole log would, borrowed when it holds nothing personal. `Err`
-    /// says why it cannot be masked: it nests deeper than [`MAX_DEPTH`].
+    /// The part of a log at `at` (the keys from the top) masked as in the whole log; `Err` when
+    /// it nests deeper than [`MAX_DEPTH`].
     pub fn apply_at<'a>(&self, json: &'a str, at: &[&'a str]) -> Result<Cow<'a, str>, String> {
         let path: Vec<String> = at.iter().map(|k| k.to_string()).collect();
         // The part itself may be what is hidden (PII_FIELDS=details.request).
         if self.hits(&path) && json.trim() != "null" {
             return Ok(Cow::Owned(self.replacement(json.trim())));
         }
-        // Most logs hold none of the keys: a substring search is all they cost. A key written
-        // with a `\u` escape would slip past it, so any escape means a full scan.
+        // Most logs cost a substring search; a key spelt with a `\u` escape needs a full scan.
         if !json.contains("\\u") && !self.needles.iter().any(|n| json.contains(n.as_str())) {
             return Ok(Cow::Borrowed(json));
         }
@@ -137,12 +132,11 @@ impl Pii {
             Method::Hash(_) => format!("hashed (HMAC-SHA256 with {PII_HASH_KEY})"),
             Method::Drop => "dropped".to_string(),
         };
-        let keys =
-            (!self.keys.is_empty()).then(|| format!("the keys {} anywhere", self.keys.join(", ")));
-        let paths: Vec<String> = self.paths.iter().map(|p| p.join(".")).collect();
+        let keys = self.keys.join(", ");
+        let keys = (!keys.is_empty()).then(|| format!("the keys {keys} anywhere"));
+        let paths = Vec::from_iter(self.paths.iter().map(|p| p.join(".")));
         let paths = (!paths.is_empty()).then(|| paths.join(", "));
-        let what: Vec<String> = keys.into_iter().chain(paths).collect();
-        let what = what.join(" and ");
+        let what = Vec::from_iter(keys.into_iter().chain(paths)).join(" and ");
         format!("{PII_FIELDS}: {what} {method} in every item")
     }
 
@@ -151,13 +145,11 @@ impl Pii {
             || self.paths.iter().any(|p| p == path)
     }
 
-    /// The JSON text that replaces the value `raw`. A dropped member is removed whole; a dropped
-    /// part of an item (whose key would be gone in the whole log) is replaced by null.
+    /// The JSON text that replaces the value `raw`; null for a dropped part of an item.
     fn replacement(&self, raw: &str) -> String {
         match &self.method {
             Method::Hash(key) => {
-                // A string is hashed as its value, so the same address written with or
-                // without escapes gives the same token; anything else as its text.
+                // A string is hashed as its value, escaped or not; anything else as its text.
                 let value: Cow<str> = serde_json::from_str(raw).unwrap_or(Cow::Borrowed(raw));
                 let mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes())
                     .expect("HMAC takes any key length");
@@ -170,9 +162,8 @@ impl Pii {
     }
 }
 
-/// How deep in a log masking reads: the walk recurses, and a bound keeps a hostile log from
-/// overflowing the stack. Far above any audit log (Auth0's request bodies are a few levels
-/// deep), and below what most receivers' JSON parsers accept.
+/// How deep masking reads: the walk recurses, so a hostile log must not overflow the stack.
+/// Far above any audit log, below what most receivers' JSON parsers accept.
 pub const MAX_DEPTH: usize = 500;
 
 /// A walk over valid JSON text, noting the edits.
@@ -197,8 +188,7 @@ impl Scan<'_, '_> {
         (value, i + values.byte_offset())
     }
 
-    /// Reads the value at `i`, noting edits inside it; returns its end, or `None` when it nests
-    /// deeper than [`MAX_DEPTH`].
+    /// Reads the value at `i`, noting edits; its end, or `None` deeper than [`MAX_DEPTH`].
     fn value(&mut self, i: usize, depth: usize) -> Option<usize> {
         match self.text[i] {
             b'{' | b'[' if depth >= MAX_DEPTH => None,
@@ -250,9 +240,8 @@ impl Scan<'_, '_> {
             members.push((key_start, value_end, drop));
             Some(value_end)
         })?;
-        // Each dropped member goes with one comma, so the object stays valid: one with a kept
-        // member after it up to the next member, one after the last kept one from the end of
-        // the member before.
+        // Each dropped member goes with one comma, so the object stays valid: the one after it,
+        // or after the last kept member, the one before it.
         let last_kept = members.iter().rposition(|m| !m.2);
         for (n, &(start, end, dropped)) in members.iter().enumerate() {
             let range = match (last_kept, members.get(n + 1)) {

@@ -13,9 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const PREFIX: &str = "auth0_mgmt_webhooks";
 
-/// Writes METRICS_FILE (`file`), if set, after a run and after `redeliver` (a failure is a
-/// warning): `host` is the `tenant` label, `dead_letter` the file and the tenant whose lines in
-/// it are counted, `early` the end of a run that ended before it recorded itself.
+/// Writes METRICS_FILE, if set (a failure is a warning); `early`: a run's end it did not record.
 pub fn write(
     file: Option<&Path>,
     host: &str,
@@ -45,10 +43,8 @@ pub fn write(
     }
 }
 
-/// How far behind Auth0 the delivery is. A run that caught up is not behind (0), whatever the
-/// age of the newest log of a quiet tenant. Otherwise the age of the newest log the checkpoint
-/// passed, or, when the run moved nothing, of the log the checkpoint names (the time in its
-/// id): an upper bound that keeps growing while runs fail. `None` when nothing is known.
+/// How far behind Auth0 delivery is: 0 when caught up, else the age of the newest log passed,
+/// or of the checkpoint's log (an upper bound that grows while runs fail).
 fn lag(
     outcome: Outcome,
     newest_log_date: Option<&str>,
@@ -70,8 +66,7 @@ fn unix(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The textfile in the Prometheus text format (`_total` metrics are counters), from the state
-/// as held in memory and the run's own end when it ended `early`, before it recorded itself.
+/// The textfile in the Prometheus text format, from the state in memory and an `early` end.
 fn render(
     tenant: &str,
     state: Option<&State>,
@@ -103,14 +98,12 @@ fn render(
     let ended = match early {
         Some((outcome, took)) => Some((unix(now), outcome, took, 0, 0)),
         None => last.map(|r| {
-            let end = time(&r.finished_at);
-            let start = time(&r.started_at);
+            let (end, start) = (time(&r.finished_at), time(&r.started_at));
             let took = end.zip(start).and_then(|(e, s)| e.duration_since(s).ok());
             let (at, took) = (end.map(unix).unwrap_or_default(), took.unwrap_or_default());
             (at, r.outcome, took, r.logs_delivered, r.logs_dead_lettered)
         }),
     };
-    let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let caught_up = format!(
         "1 if the last run reached the newest log Auth0 had, 0 if it stopped short ({MAX_RUN_TIME}, a failure, a signal)."
     );
@@ -123,14 +116,14 @@ fn render(
             (
                 "last_run_status",
                 "1 if the last run ended with exit 0 (ok), else 0.",
-                flag(outcome.is_success()),
+                f64::from(u8::from(outcome.is_success())),
             ),
             (
                 "last_run_exit_code",
                 "The last run's exit code (0 ok, 1 failed, 2 invalid, 3 dead-lettered, 128+N signal N).",
                 f64::from(outcome.exit_code()),
             ),
-            ("last_run_caught_up", &caught_up, flag(outcome.caught_up())),
+            ("last_run_caught_up", &caught_up, f64::from(u8::from(outcome.caught_up()))),
             ("last_run_duration_seconds", "How long the last run took.", took.as_secs_f64()),
             (
                 "last_run_logs_delivered",
@@ -172,8 +165,7 @@ fn render(
             ("logs_delivered_total", delivered, t.logs_delivered as f64),
             ("logs_dead_lettered_total", aside, dead),
         ]);
-        // Each recorded status has its series from the first run on, so that `increase()`
-        // sees the first failure.
+        // Every recorded status from the first run on, so `increase()` sees the first failure.
         let others = t.runs.keys().filter(|s| !RECORDED.contains(s));
         for s in RECORDED.iter().chain(others) {
             let n = t.runs.get(s).copied().unwrap_or(0);

@@ -15,23 +15,20 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// The summary line of a run or a `redeliver`: shown under `-q` too when logs are set aside
-/// (there is no error line then), so cron mails it.
+/// The summary line of a run or a `redeliver`; under `-q` too when logs are set aside.
 pub fn summary(line: String, outcome: Outcome) {
     if say::enabled(say::NORMAL) || matches!(outcome, Outcome::DeadLettered { .. }) {
         say::always(line);
     }
 }
 
-/// How long ago an RFC 3339 date (a log's `date`, a run's `started_at`) was; `None` when it
-/// does not parse or lies in the future.
+/// How long ago an RFC 3339 date was; `None` when it does not parse or lies in the future.
 pub fn age(rfc3339: &str, now: std::time::SystemTime) -> Option<Duration> {
     let then = humantime::parse_rfc3339_weak(rfc3339).ok()?;
     now.duration_since(then).ok()
 }
 
-/// A length of time as people say it, to the minute and in at most two units: `3 years 11
-/// days`, `2 days 2 hours`, `1 hour`, `5 minutes`, `less than a minute`.
+/// A length of time to the minute, in at most two units: `2 days 2 hours`, `less than a minute`.
 pub fn duration_words(d: Duration) -> String {
     const UNITS: [(u64, &str, &str); 4] = [
         (365 * 86_400, "year", "years"),
@@ -69,8 +66,7 @@ pub fn failure_json(outcome: Outcome, error: &str) -> String {
 
 static JSON_SUMMARY_PRINTED: AtomicBool = AtomicBool::new(false);
 
-/// Prints the summary as one JSON line on stdout (`--output json`), and remembers it, so that
-/// an error after it does not print a second object.
+/// Prints the summary as one JSON line, remembered so an error after it prints no second one.
 pub fn print_json_summary(summary: &Summary) {
     say::out_line(&serde_json::to_string(summary).expect("summary serializes"));
     JSON_SUMMARY_PRINTED.store(true, Ordering::Relaxed);
@@ -97,12 +93,18 @@ impl Summary {
         }
         let matched = count(r.logs_matched, "matching log", "matching logs");
         let what = format!("delivered {} of {matched}", r.logs_delivered);
-        end_line(status_words(r.outcome), &what, &facts, took, &tail)
+        let status = match (r.outcome, r.outcome.caught_up()) {
+            (o @ (Outcome::Ok { .. } | Outcome::DeadLettered { .. }), false) => {
+                format!("{o}, not caught up ({MAX_RUN_TIME} reached; the next run goes on)")
+            }
+            (o, true) => format!("{o}, caught up"),
+            (o, false) => o.to_string(),
+        };
+        end_line(status, &what, &facts, took, &tail)
     }
 }
 
-/// The one shape of the line a run or a `redeliver` ends with:
-/// `{status}: {what} ({facts}) in 1.2s; {tail}`.
+/// The line a run or a `redeliver` ends with: `{status}: {what} ({facts}) in 1.2s; {tail}`.
 pub fn end_line(
     status: impl std::fmt::Display,
     what: &str,
@@ -118,19 +120,6 @@ pub fn end_line(
 pub fn traffic(requests: u64, retries: u64) -> [String; 2] {
     let requests = count(requests, "request", "requests");
     [requests, count(retries, "retry", "retries")]
-}
-
-/// The outcome as the summary line and the ping say it: `ok, caught up`, `ok, not caught up`,
-/// `dead-lettered, caught up`, `failed`, ...
-pub fn status_words(outcome: Outcome) -> String {
-    let caught_up = match outcome {
-        Outcome::Ok { caught_up } | Outcome::DeadLettered { caught_up } => caught_up,
-        _ => return outcome.to_string(),
-    };
-    match caught_up {
-        true => format!("{outcome}, caught up"),
-        false => format!("{outcome}, not caught up ({MAX_RUN_TIME} reached; the next run goes on)"),
-    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,7 @@ use reqwest::blocking::Client;
 use std::time::{Duration, Instant};
 
 pub const ATTEMPTS: u32 = 3;
-/// How long after the first attempt a retry may start; also each attempt's timeout (what is
-/// left of it, for a retry).
+/// How long after the first attempt a retry may start; also the attempts' timeout.
 pub const WITHIN: Duration = Duration::from_secs(10);
 /// A retry started late still gets this long to be answered.
 const MIN_TIMEOUT: Duration = Duration::from_secs(1);
@@ -29,9 +28,8 @@ pub enum Failure {
     Unreached(String),
 }
 
-/// POSTs `body` (its content type, its bytes) to `url`; `shown` names the endpoint in `-v` lines
-/// (never its URL, a secret), `setting` the one to fix for a refused certificate. `part` says
-/// what cuts the retries short: a signal (`Sending`) or only the deadline (`Reporting`).
+/// POSTs `body` to `url`; `shown` names it in `-v` lines (never the URL, a secret), `setting`
+/// the one to fix for a refused certificate; `part` what cuts the retries short.
 pub fn post(
     http: &Client,
     url: &str,

@@ -11,8 +11,7 @@ use std::time::{Duration, SystemTime};
 /// A checkpoint behind by more than this (or half the retention, if shorter) is drifting.
 const DRIFT: Duration = Duration::from_secs(7 * 86_400);
 
-/// A first log stored this much later than the checkpoint's is a gap worth naming, when the
-/// checkpoint lies beyond the retention.
+/// A first log stored this much later than a checkpoint beyond the retention is a gap to name.
 const GAP: Duration = Duration::from_secs(60);
 
 fn date(t: SystemTime) -> String {
@@ -43,8 +42,7 @@ pub fn start_from_beyond(
     })
 }
 
-/// The warning for a run that did not catch up and whose newest processed log is old: the
-/// checkpoint is drifting toward the retention. A run that caught up is merely quiet.
+/// The warning for a run that did not catch up and whose newest log drifts toward the retention.
 pub fn drift(
     newest_date: &str,
     caught_up: bool,
@@ -63,8 +61,7 @@ pub fn drift(
     })
 }
 
-/// The logs lost to retention when the checkpoint lies beyond it and the first log after it was
-/// stored much later ("any": a tenant silent for that long had none).
+/// The logs lost when the checkpoint lies beyond the retention and the next log is much later.
 pub fn lost_span(
     checkpoint: &str,
     first_id: &str,

@@ -26,8 +26,7 @@ use std::time::{Duration, SystemTime};
 const SHOWN: &str = "(Slack webhook; its URL is a secret)";
 const DAY: u64 = 86_400;
 
-/// What Slack hears of a run: a change of state, not every run (288 a day on a 5-minute
-/// schedule).
+/// What Slack hears of a run: a change of state, not every run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
     /// Runs started ending this way (after good runs, or after another trouble).
@@ -40,8 +39,7 @@ pub enum Notice {
     Success,
 }
 
-/// Which message a run's outcome calls for, and the trouble to keep in the state once it is
-/// sent. `prev` is the trouble Slack was last told of.
+/// Which message a run calls for after `prev`, and the trouble to keep once it is sent.
 pub fn notice(
     prev: Option<&Trouble>,
     run: &RunRecord,
@@ -55,10 +53,9 @@ pub fn notice(
     }
     let (status, told_at) = (run.outcome.status(), rfc3339(now));
     let Some(t) = prev.filter(|t| t.status == status) else {
-        let since = run.started_at.clone();
         let began = Trouble {
             status,
-            since,
+            since: run.started_at.clone(),
             runs: 1,
             told_at,
         };
@@ -123,8 +120,7 @@ pub fn daily_due(hour: Option<u8>, last_sent_day: Option<&str>, now: SystemTime)
     hour.is_some_and(|hour| hour_now >= hour) && last_sent_day != Some(&stamp[..10])
 }
 
-/// The colour of the bar beside a message: red for a failure, amber when logs were set aside
-/// or the run was interrupted (nothing lost, but someone should look), green when all is well.
+/// The bar's colour: red for a failure, amber when nothing is lost but someone should look.
 pub fn colour(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Ok { .. } => GREEN,
@@ -141,12 +137,11 @@ const RED: &str = "#e01e5a";
 pub fn run_payload(tenant: &str, s: &Summary, notice: &Notice) -> Value {
     let r = &s.run;
     let mut headline = match r.outcome {
-        Outcome::Ok { caught_up: true } => {
-            format!(":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}")
+        Outcome::Ok { caught_up } => {
+            let behind = format!(" (not caught up: {MAX_RUN_TIME} reached; the next run goes on)");
+            let behind = if caught_up { "" } else { &behind };
+            format!(":white_check_mark: auth0-mgmt-webhooks run ok for {tenant}{behind}")
         }
-        Outcome::Ok { .. } => format!(
-            ":white_check_mark: auth0-mgmt-webhooks run ok for {tenant} (not caught up: {MAX_RUN_TIME} reached; the next run goes on)"
-        ),
         Outcome::DeadLettered { .. } => format!(
             ":warning: auth0-mgmt-webhooks run for {tenant} set {} aside in the dead-letter file",
             say::count(r.logs_dead_lettered, "refused log", "refused logs")
@@ -207,8 +202,7 @@ pub fn daily_payload(tenant: &str, runs: &[&RunRecord]) -> Value {
     message(&headline, bar, &first, ("Last error", &day), None)
 }
 
-/// The one builder of a message: a headline block, then on a coloured bar the `first` fields and
-/// the extension's, the error and warning, and the counts; `text` is the plain fallback.
+/// The one builder of a message: a headline block, then fields, error and counts on a bar.
 fn message(
     headline: &str,
     colour: &str,
@@ -219,21 +213,16 @@ fn message(
     let checkpoint = format!("`{}`", r.checkpoint.as_deref().unwrap_or("none"));
     let dead = Some(r.logs_dead_lettered).filter(|n| *n > 0);
     let (d, m, f) = (r.logs_delivered, r.logs_matched, r.logs_fetched);
-    let aside = dead
-        .map(|n| format!(", {n} dead-lettered"))
-        .unwrap_or_default();
+    let aside = dead.map_or(String::new(), |n| format!(", {n} dead-lettered"));
     let processed = format!("{d} delivered of {m} matched, {f} fetched{aside}");
-    let counts = [
-        format!("fetched {f}"),
-        format!("matched {m}"),
-        format!("delivered {d}"),
-    ];
-    let counts: Vec<String> = (counts.into_iter())
+    let counts = std::iter::once(format!("fetched {f}, matched {m}, delivered {d}"))
         .chain(dead.map(|n| format!("dead-lettered {n}")))
         .chain(report::traffic(r.requests, r.retries))
-        .chain(took.map(|d| format!("{:.1}s", d.as_secs_f64())))
-        .collect();
-    let counts = format!("{}; checkpoint {checkpoint}", counts.join(", "));
+        .chain(took.map(|d| format!("{:.1}s", d.as_secs_f64())));
+    let counts = format!(
+        "{}; checkpoint {checkpoint}",
+        Vec::from_iter(counts).join(", ")
+    );
     let fields = (first.iter().copied())
         .chain([("Logs processed", &*processed), ("Checkpoint", &checkpoint)])
         .map(|(title, value)| mrkdwn(title, value, 1900));
@@ -266,16 +255,14 @@ fn mrkdwn(title: &str, value: &str, max: usize) -> Value {
     json!({"type": "mrkdwn", "text": format!("*{title}*\n{value}")})
 }
 
-/// Slack's mrkdwn reads `<...>` as links and mentions: an error quoting HTML must not ping
-/// `@channel` or hide text.
+/// Slack's mrkdwn reads `<...>` as links and mentions: quoted HTML must not ping `@channel`.
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
-/// Sends one message, retried as [`post`] says; true when Slack took it. The URL is never
-/// printed, and the message is scrubbed of every secret (it quotes errors, which quote servers).
+/// Sends one message, scrubbed of every secret (it quotes errors); true when Slack took it.
 fn send(http: &Client, slack: &SlackConfig, stop: &Stop, message: &Value) -> bool {
     let json = bytes::Bytes::from(crate::secret::scrub(&message.to_string()));
     let (body, setting) = (("application/json", json), SLACK_INCOMING_WEBHOOK_URL.env);

@@ -30,13 +30,11 @@ use std::time::SystemTime;
 pub struct DeadLetter {
     path: PathBuf,
     tenant: String,
-    /// The tenant's log ids in the file, read on the first refusal. Only its redelivery removes
-    /// one, once the receiver took the log: one removed meanwhile need not be written again.
+    /// The tenant's log ids in the file, read on the first refusal.
     held: Mutex<Option<HashSet<String>>>,
 }
 
-/// Which record: its tenant (none in records older versions wrote) and log id. A log is in the
-/// file once per tenant, so this names one record, and a mark of `redeliver` names it.
+/// Which record: its tenant (none in old records) and log id, as a mark of `redeliver` names it.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,33 +45,27 @@ pub struct Key {
 /// The lock beside the file: `<file>.lock`.
 pub use crate::state::lock_path;
 
-/// Takes the file's lock, waiting for it: other holders keep it only for a read, an append
-/// or a rename. Released when the returned file is dropped (or the process dies).
+/// Takes the file's lock, waiting for it, until the returned file is dropped.
 pub fn lock(path: &Path) -> std::io::Result<File> {
     let file = open_kept(&lock_path(path))?;
     file.lock()?;
     Ok(file)
 }
 
-/// Opens for appending, creating it mode 0600 (logs can hold personal data) and owned as its
-/// folder is: created by a run by hand as root, the service user's runs must still use it.
+/// Opens for appending, a new file mode 0600 (personal data) and owned as its folder is.
 fn open_kept(path: &Path) -> std::io::Result<File> {
     let mut open = std::fs::OpenOptions::new();
     open.create(true).append(true).read(true);
-    #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
     let existed = path.exists();
     let file = open.open(path)?;
     if !existed {
-        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
-        crate::owner::keep_owner(&file, None, folder.unwrap_or(Path::new(".")))?;
+        crate::owner::keep_owner(&file, None, crate::owner::folder(path))?;
     }
     Ok(file)
 }
 
-/// Appends `line` in one write and syncs it. It starts on a line of its own (a crash or a full
-/// disk may have cut the last line short); if the write fails (a full disk, a file-size
-/// limit), the file is cut back to where it was, so no torn line is left behind.
+/// Appends `line` on a line of its own, synced; a failed write is cut back, leaving no torn line.
 fn append_line(mut file: &File, line: &[u8]) -> std::io::Result<()> {
     let len = file.metadata()?.len();
     let mut last = [b'\n'];
@@ -90,8 +82,8 @@ fn append_line(mut file: &File, line: &[u8]) -> std::io::Result<()> {
 }
 
 impl DeadLetter {
-    /// Checks before anything is sent that the file (a link followed: every writer locks beside
-    /// the real file) and its lock can be opened, and tightens the file to mode 0600.
+    /// Checks before anything is sent that the file (a link followed) and its lock can be
+    /// opened, and tightens the file to mode 0600.
     pub fn open(path: &Path, tenant: &str) -> Result<DeadLetter> {
         let path = crate::state::resolve(path)?;
         let named =
@@ -108,16 +100,10 @@ impl DeadLetter {
                 lock_path(&path).display()
             ))
         })?;
-        let file = open_kept(&path).map_err(|e| {
-            named(format!(
-                "cannot open it or give it its folder's owner ({e})"
-            ))
-        })?;
-        #[cfg(unix)]
+        let why = |e| format!("cannot open it or give it its folder's owner ({e})");
+        let file = open_kept(&path).map_err(|e: std::io::Error| named(why(e)))?;
         (file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600)))
             .map_err(|e| named(format!("cannot restrict it to mode 0600 ({e})")))?;
-        #[cfg(not(unix))]
-        let _ = file;
         Ok(DeadLetter {
             path,
             tenant: tenant.to_string(),
@@ -125,8 +111,7 @@ impl DeadLetter {
         })
     }
 
-    /// Appends one record under the lock, synced; nothing when the file holds this tenant's
-    /// record of the log already (a run killed before its checkpoint passed it sent it again).
+    /// Appends one record under the lock, synced, unless the tenant's record of it is there.
     pub fn append(
         &self,
         item: &Matched,
@@ -139,8 +124,7 @@ impl DeadLetter {
         self.append_once(id, &record)
     }
 
-    /// Sets aside a log that must not be sent as it is (PII_FIELDS cannot mask it): `why` as
-    /// its refusal and no `item`, kept by `redeliver` for a person (Auth0 has the log by its id).
+    /// Sets aside a log PII_FIELDS cannot mask: `why` as its refusal and no `item`.
     pub fn append_unsendable(&self, log_id: &str, why: &str) -> std::io::Result<()> {
         let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         let record = serde_json::json!(
@@ -179,21 +163,17 @@ impl DeadLetter {
 
 /// The file where `redeliver` marks the records the receiver accepted: `<file>.accepted`.
 fn marks_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".accepted");
-    path.with_file_name(name)
+    lock_path(path).with_extension("accepted")
 }
 
-/// Marks a record the receiver accepted, under the file's lock, synced before the next one is
-/// sent: until the file is rewritten without it, no redelivery sends it again.
+/// Marks a record the receiver accepted, under the lock, synced: no redelivery sends it again.
 pub fn mark_accepted(path: &Path, key: &Key) -> std::io::Result<()> {
     let _lock = lock(path)?;
     let line = serde_json::to_string(key)? + "\n";
     append_line(&open_kept(&marks_path(path))?, line.as_bytes())
 }
 
-/// The records marked accepted and not yet removed from the file (read under its lock when the
-/// file is about to be rewritten). A line a crash cut short marks nothing.
+/// The records marked accepted and not yet removed from the file; a torn line marks nothing.
 pub fn accepted(path: &Path) -> std::io::Result<HashSet<Key>> {
     match std::fs::read(marks_path(path)) {
         Ok(text) => Ok(text
@@ -205,8 +185,7 @@ pub fn accepted(path: &Path) -> std::io::Result<HashSet<Key>> {
     }
 }
 
-/// Forgets the marks, under the file's lock, once the file was rewritten without their records
-/// (marks left by a crash would only remove again logs the receiver accepted).
+/// Forgets the marks, under the lock, once the file was rewritten without their records.
 pub fn forget_accepted(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(marks_path(path)) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -214,9 +193,8 @@ pub fn forget_accepted(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// What waits in the dead-letter file for tenant `me` (see [`is_mine`]): its records and the
-/// lines that are not records. A missing file holds none; what is not a regular file (a device,
-/// a FIFO) is not counted, nor opened. Read a line at a time: the file may be large.
+/// What waits in the dead-letter file for tenant `me` (see [`is_mine`]), unreadable lines too;
+/// `None` for what is not a regular file. Read a line at a time: the file may be large.
 pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
     let open = |meta: std::fs::Metadata| meta.is_file().then(|| crate::files::open_no_block(path));
     let opened = std::fs::metadata(path).and_then(|meta| open(meta).transpose());
@@ -246,16 +224,13 @@ pub fn pending(path: &Path, me: &str) -> std::io::Result<Option<u64>> {
     Ok(Some(if shared { mine } else { mine + untagged }))
 }
 
-/// Whether a record is tenant `me`'s to redeliver. A record names its tenant; one without
-/// (written before records did) is taken as this tenant's only while no record in the file
-/// names another tenant: a file one tenant used alone needs no hand edit after an upgrade, and
-/// in a shared file no tenant's logs can go to another tenant's webhook.
+/// Whether a record is tenant `me`'s to redeliver: one naming no tenant (an old one) only while
+/// no record names another, so no tenant's logs go to another tenant's webhook.
 pub fn is_mine(tenant: Option<&str>, me: &str, file_is_shared: bool) -> bool {
     tenant.map_or(!file_is_shared, |t| t == me)
 }
 
-/// One line of the dead-letter file, newline included, `refused_at` now and the `item` the raw
-/// JSON sent, so a redelivery sends the same bytes. Fails only when `item` is not JSON.
+/// One line of the dead-letter file, the `item` the raw JSON sent; fails when it is not JSON.
 pub fn dead_letter_record(
     log_id: &str,
     tenant: Option<&str>,

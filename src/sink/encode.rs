@@ -23,9 +23,8 @@ pub struct Matched {
     pub json: Vec<u8>,
 }
 
-/// Fills requests from the stream of matching logs, across page boundaries: one log each, or
-/// batches of at most `max_items` whose body stays under `max_body` bytes (measured before
-/// compression; a single log over the limit goes alone).
+/// Fills requests from the matching logs, across pages: one log each, or batches of at most
+/// `max_items` under `max_body` bytes before compression (a larger log goes alone).
 #[derive(Debug)]
 pub struct Batcher {
     items: Vec<Matched>,
@@ -52,8 +51,7 @@ impl Batcher {
         }
     }
 
-    /// Adds a log; returns a request's worth of logs when one is ready (this log may then start
-    /// the next). At most one request is ready at a time.
+    /// Adds a log; returns a request's worth of logs when one is ready (at most one).
     pub fn add(&mut self, item: Matched) -> Option<Vec<Matched>> {
         let mut ready = None;
         if !self.items.is_empty() && self.bytes.saturating_add(self.cost(&item)) > self.max_body {
@@ -68,8 +66,7 @@ impl Batcher {
         ready
     }
 
-    /// What `item` adds to a batch's body: in an array `[` `]` or a comma, in JSON lines a
-    /// newline. (One log a request is never measured: it goes alone whatever its size.)
+    /// What `item` adds to a batch's body: `[` `]` or a comma in an array, a newline in lines.
     fn cost(&self, item: &Matched) -> usize {
         match self.format {
             PayloadFormat::Array if self.items.is_empty() => item.json.len() + 2,

@@ -20,8 +20,7 @@ pub enum Signer {
     HubSignature256(Secret),
 }
 
-/// GitHub-style receivers' libraries compare the hex digest as a string; fewer characters than
-/// this would make a key that can be guessed.
+/// The shortest X-Hub-Signature-256 key: a shorter one can be guessed.
 pub const HUB_KEY_MIN_CHARS: usize = 16;
 
 impl Signer {
@@ -99,8 +98,7 @@ fn standard_keys(value: &str) -> Result<Vec<Secret>, String> {
     }
 }
 
-/// The `webhook-id` of a batch: a digest of its log ids, so the same logs get the same id on
-/// every retry and every rerun. (A single log's request uses the log id itself.)
+/// The `webhook-id` of a batch: a digest of its log ids, the same on every retry and rerun.
 pub fn batch_id<'a>(log_ids: impl Iterator<Item = &'a str>) -> String {
     let digest = log_ids.fold(Sha256::new(), |h, id| h.chain_update(id).chain_update("\n"));
     format!("batch_{:.32x}", digest.finalize())
