@@ -169,7 +169,7 @@ fn budget_line((bucket, share): (Option<(f64, f64)>, Share)) -> String {
     let rate = match crate::source::pacer::plan_rate(size) {
         Some(_) => format!(", refilled at {rate} requests/s"),
         None => format!(
-            ", a size no published plan has: taken as refilled at {rate} requests/s, the smallest rate Auth0 publishes"
+            ", a size no published plan has: taken as refilled at {rate} requests/s, in 6 s, as slowly as any published plan refills"
         ),
     };
     format!(

@@ -23,6 +23,17 @@ pub fn figure(x: f64) -> String {
 /// The smallest refill rate Auth0 publishes: a share's base while the bucket is unknown.
 pub const SMALLEST_RATE: f64 = 100.0 / 60.0;
 
+/// A bucket of a size no published plan has is taken as refilled in this long, as slowly as
+/// any published plan refills (Self Service: 10 at 100 a minute). The freshest `remaining`
+/// still keeps a run out of an empty bucket, and each 429 lowers the rate.
+pub const SLOWEST_REFILL_SECS: f64 = 6.0;
+
+/// The refill rate of a bucket of this size: a published plan's, or one that refills it in
+/// [`SLOWEST_REFILL_SECS`].
+pub fn refill_rate(limit: f64) -> f64 {
+    plan_rate(limit).unwrap_or((limit / SLOWEST_REFILL_SECS).max(SMALLEST_RATE))
+}
+
 /// The refill rate of Auth0's published plans by bucket size: Free, Self Service (the lower of
 /// its two rates) and Enterprise non-production, Enterprise production.
 pub fn plan_rate(limit: f64) -> Option<f64> {
@@ -178,7 +189,7 @@ impl Budget {
             // Under a share, ours starts from what the first requests left, so a run takes its
             // share from the start and not a burst on top of it; `100%` may spend the burst.
             self.limit = Some(limit);
-            self.rate = plan_rate(limit).unwrap_or(self.rate);
+            self.rate = refill_rate(limit);
             let start = match self.share {
                 Share::Fraction(p) if p < 1.0 => 1.0,
                 _ => self.burst_and_reserve().0,
@@ -482,12 +493,19 @@ mod tests {
     }
 
     #[test]
-    fn a_bucket_of_no_published_plan_is_taken_as_refilled_at_the_smallest_published_rate() {
-        // 6 a second, burst 30: no plan has it. The burst goes, then 1.667 a second.
+    fn a_bucket_of_no_published_plan_is_taken_as_refilled_as_slowly_as_any_plan_refills() {
+        // 6 a second, burst 30: no plan has it. The burst goes, then 30 / 6 s = 5 a second.
         let (secs, ours, _) = simulate(Share::Fraction(1.0), 30.0, 6.0, 0.3, 4, 130, None, true);
         assert_eq!(ours, 0);
         let rate = (130.0 - 30.0) / secs;
-        assert!(rate <= SMALLEST_RATE * 1.01, "{rate}/s");
+        assert!(rate <= 5.0 * 1.01, "{rate}/s");
+        assert!(
+            rate > SMALLEST_RATE * 2.0,
+            "{rate}/s: not held to the smallest plan's"
+        );
+        // A bucket far larger than any plan's (a custom limit) is no bottleneck.
+        assert!(refill_rate(100_000.0) > 10_000.0);
+        assert_eq!(refill_rate(50.0), 16.0);
     }
 
     #[test]
