@@ -318,7 +318,8 @@ struct Pipeline<'a> {
     saved_at: Option<Instant>,
     /// False in a dry run: the state file is never written.
     persist: bool,
-    /// The checkpoint a previous run left, to compare with the first log fetched after it.
+    /// The checkpoint a previous run left: the first log after it shows whether Auth0 deleted
+    /// logs that run had not reached.
     expired_from: Option<String>,
     /// The window that starts at `expired_from`, once the source has opened it.
     expired_window: Option<crate::state::ledger::WindowId>,
@@ -337,7 +338,6 @@ struct Ended {
     newest_date: Option<String>,
     /// Every window read and delivered, the last one caught up, with no error.
     caught_up: bool,
-    /// The checkpoint as last written to the state file.
     saved: Option<String>,
     token: Option<crate::state::CachedToken>,
 }
@@ -416,8 +416,6 @@ impl Pipeline<'_> {
                 let room_now = !matches!(sink, Sink::Webhook(d) if !d.has_room());
                 let (window, logs) = match event {
                     Event::Opened { window, after } => {
-                        // The window that starts at the previous run's checkpoint: its first
-                        // log shows whether Auth0 deleted logs that run had not reached.
                         if self.expired_from.as_deref() == Some(after.as_str()) {
                             self.expired_window = Some(window);
                         }
@@ -611,13 +609,11 @@ impl Pipeline<'_> {
         }
         self.saved_at = Some(Instant::now());
         state.token = self.auth0.token_for_cache();
-        match state.save(self.state_file) {
-            Ok(()) => {
-                self.saved = state.checkpoint.clone();
-                None
-            }
-            Err(e) => Some(e),
+        let saved = state.save(self.state_file);
+        if saved.is_ok() {
+            self.saved = state.checkpoint.clone();
         }
+        saved.err()
     }
 }
 

@@ -44,8 +44,7 @@ pub enum Event {
     Ended,
 }
 
-/// What the cursors tell the run: an event, or why reading stopped (a request that failed, a
-/// cursor that panicked).
+/// What the cursors tell the run: an event, or why reading stopped (a failure, a panic).
 pub type Fetched = Result<Event>;
 
 /// The run's side of the pages under way: each page sent on holds one of a few places until the
