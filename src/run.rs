@@ -178,7 +178,6 @@ fn run_watched(
         )?),
     };
 
-    let saved = state.checkpoint.clone();
     let ended = Pipeline {
         cfg,
         state_file: &state_file,
@@ -187,7 +186,7 @@ fn run_watched(
         stop: Arc::clone(stop),
         events,
         started,
-        saved,
+        saved: state.checkpoint.clone(),
         saved_at: None,
         persist: !dry_run,
         expired_from,
@@ -256,12 +255,11 @@ fn run_watched(
         Output::Text => report::summary(summary.line(), summary.run.outcome),
     }
     if !dry_run && let Some(slack) = &cfg.slack {
-        let tenant = cfg.auth0.base_url.host_str().unwrap_or_default();
         let before = (state.last_daily_report.clone(), state.trouble.clone());
         crate::report::slack::after_run(
             &http,
             slack,
-            tenant,
+            cfg.auth0.base_url.host_str().unwrap_or_default(),
             &summary,
             &mut state,
             SystemTime::now(),
@@ -311,10 +309,8 @@ struct Pipeline<'a> {
     state_file: &'a Path,
     auth0: Arc<Auth0>,
     counters: Arc<Counters>,
-    /// The run's token: fired by a signal (which brings its deadline forward), a delivery that
-    /// failed, or here when reading is over.
+    /// Fired by a signal, a failed delivery, or here when reading is over.
     stop: Arc<Stop>,
-    /// What the cursors, the deliveries and the signals tell the run.
     events: &'a Channel,
     started: Instant,
     /// The checkpoint as last written to the state file.
@@ -322,7 +318,8 @@ struct Pipeline<'a> {
     saved_at: Option<Instant>,
     /// False in a dry run: the state file is never written.
     persist: bool,
-    /// The checkpoint a previous run left, to compare with the first log fetched after it.
+    /// The checkpoint a previous run left: the first log after it shows whether Auth0 deleted
+    /// logs that run had not reached.
     expired_from: Option<String>,
     /// The window that starts at `expired_from`, once the source has opened it.
     expired_window: Option<crate::state::ledger::WindowId>,
@@ -339,10 +336,8 @@ struct Ended {
     warning: Option<String>,
     /// `date` of the newest log the checkpoint moved past.
     newest_date: Option<String>,
-    /// Every window read to its end, the last one caught up, and all delivered, with no error:
-    /// a run that MAX_RUN_TIME or a signal stopped left a window unread.
+    /// Every window read and delivered, the last one caught up, with no error.
     caught_up: bool,
-    /// The checkpoint as last written to the state file.
     saved: Option<String>,
     token: Option<crate::state::CachedToken>,
 }
@@ -397,8 +392,7 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Reads the run's channel until reading ends, then sends what is left. The first error
-    /// ends it.
+    /// Reads the run's channel until reading ends, then sends what is left; the first error ends it.
     fn consume(
         &mut self,
         room: &Room,
@@ -419,14 +413,9 @@ impl Pipeline<'_> {
         let mut fetch_error = None;
         loop {
             while let Some(event) = read.pop_front() {
-                let room_now = match sink {
-                    Sink::Webhook(d) => d.has_room(),
-                    Sink::Stdout => true,
-                };
+                let room_now = !matches!(sink, Sink::Webhook(d) if !d.has_room());
                 let (window, logs) = match event {
                     Event::Opened { window, after } => {
-                        // The window that starts at the previous run's checkpoint: its first
-                        // log shows whether Auth0 deleted logs that run had not reached.
                         if self.expired_from.as_deref() == Some(after.as_str()) {
                             self.expired_window = Some(window);
                         }
@@ -516,7 +505,6 @@ impl Pipeline<'_> {
         batcher: &mut Batcher,
         acker: &mut Ledger,
     ) -> Result<()> {
-        // Only a dry run writes to stdout.
         let mut out = matches!(sink, Sink::Stdout).then(|| std::io::stdout().lock());
         for log in &logs {
             let (id, date) = (log.id(), log.date());
@@ -576,10 +564,7 @@ impl Pipeline<'_> {
         for (seq, fate) in done.fates {
             acker.ack(seq, fate);
         }
-        if let Some(e) = self.save_if_due(acker, state) {
-            return Some(e);
-        }
-        done.error.map(|e| anyhow!(e))
+        (self.save_if_due(acker, state)).or_else(|| done.error.map(|e| anyhow!(e)))
     }
 
     /// Waits for the requests in flight. Their timeouts and retries end by the deadline on
@@ -624,13 +609,11 @@ impl Pipeline<'_> {
         }
         self.saved_at = Some(Instant::now());
         state.token = self.auth0.token_for_cache();
-        match state.save(self.state_file) {
-            Ok(()) => {
-                self.saved = state.checkpoint.clone();
-                None
-            }
-            Err(e) => Some(e),
+        let saved = state.save(self.state_file);
+        if saved.is_ok() {
+            self.saved = state.checkpoint.clone();
         }
+        saved.err()
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
-use windows::{Board, Work};
+use windows::{Board, Span};
 
 /// Logs per Auth0 request: the most Auth0 gives, so the fewest calls under its rate limits.
 pub const TAKE: u32 = 100;
@@ -44,8 +44,7 @@ pub enum Event {
     Ended,
 }
 
-/// What the cursors tell the run: an event, or why reading stopped (a request that failed, a
-/// cursor that panicked).
+/// What the cursors tell the run: an event, or why reading stopped (a failure, a panic).
 pub type Fetched = Result<Event>;
 
 /// The run's side of the pages under way: each page sent on holds one of a few places until the
@@ -59,7 +58,6 @@ struct Cursors {
     base: Url,
     board: Arc<Board>,
     until: Instant,
-    /// The run's token: reading stops for any of its causes.
     stop: Arc<Stop>,
     tell: Tell<Fetched>,
     /// A place taken for each page until the run takes it ([`Room`]).
@@ -70,11 +68,9 @@ struct Cursors {
     doubted: AtomicBool,
 }
 
-/// Starts reading the windows of `plan` (at first, one: everything after the checkpoint) with one cursor, which starts more as the rate budget
-/// keeps them busy and the backlog is worth cutting into windows. Reading ends when all is
-/// read, `stop` fires, `until` passes, or a cursor fails or panics (its error is told); the last
-/// cursor to end tells [`Event::Ended`], and a run that no longer listens ends them too. The
-/// board tells how far the read has come; the room is where the run frees a page's place.
+/// Starts reading the windows of `plan` with one cursor, which starts more as the rate budget
+/// and the backlog allow. Reading ends when all is read, `stop` fires, `until` passes, or a
+/// cursor fails or panics (its error is told); the last cursor to end tells [`Event::Ended`].
 pub fn start(
     auth0: Arc<Auth0>,
     base: Url,
@@ -104,9 +100,8 @@ pub fn start(
     (board, places)
 }
 
-/// A cursor thread, reading `work` first. A panic is told as the cursor's error, naming its
-/// window, so the run fails saying so instead of taking it for the end of reading.
-fn spawn(cursors: Arc<Cursors>, work: Work) {
+/// A cursor thread, reading `work` first; a panic is told as its error, naming its window.
+fn spawn(cursors: Arc<Cursors>, work: Span) {
     cursors.live.fetch_add(1, Ordering::SeqCst);
     std::thread::Builder::new()
         .name(format!("cursor-{}", work.id))
@@ -133,10 +128,9 @@ fn spawn(cursors: Arc<Cursors>, work: Work) {
         .expect("starting a cursor thread");
 }
 
-/// One cursor: reads its window to the end, starting another cursor whenever the board has
-/// work for one, then takes more work or ends. `Ok` when there is no more work, or the run
-/// stopped or no longer listens. `window`: the one being read.
-fn read(cursors: &Arc<Cursors>, first: Work, window: &mut WindowId) -> Result<()> {
+/// One cursor: reads its window to the end, starting others as the board has work, then takes
+/// more work; `Ok` when there is none, or the run stopped. `window`: the one being read.
+fn read(cursors: &Arc<Cursors>, first: Span, window: &mut WindowId) -> Result<()> {
     let Cursors {
         auth0,
         base,
@@ -145,8 +139,8 @@ fn read(cursors: &Arc<Cursors>, first: Work, window: &mut WindowId) -> Result<()
         stop,
         tell,
         room,
-        live: _,
         doubted,
+        ..
     } = cursors.as_ref();
     let wanted = || auth0.pacer().cursors();
     let mut next = Some(first);

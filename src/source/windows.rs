@@ -69,20 +69,18 @@ impl Span {
 
 /// Milliseconds since the epoch of a log id's stored time.
 fn millis(id: &str) -> Option<u128> {
-    logid::stored_at(id)?
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_millis())
+    epoch_ms(logid::stored_at(id)?)
+}
+
+fn epoch_ms(t: SystemTime) -> Option<u128> {
+    Some(t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_millis())
 }
 
 /// Where to cut `span` and the logs it is thought to hold past its position: the middle of the
 /// stored time left to read, as far as its density is believed. `None` when it is not worth it
 /// (too little read yet, too few logs left, or the open window too close to now).
 pub fn split_point(span: &Span, now: SystemTime) -> Option<(String, f64)> {
-    if span.finished || !span.assigned {
-        return None;
-    }
-    if span.full_pages < MIN_PAGES_READ {
+    if span.finished || !span.assigned || span.full_pages < MIN_PAGES_READ {
         return None;
     }
     let density = span.density?;
@@ -90,11 +88,7 @@ pub fn split_point(span: &Span, now: SystemTime) -> Option<(String, f64)> {
     let seen = from.saturating_sub(span.first?).max(1);
     let to = match &span.end {
         Some(end) => millis(end)?,
-        None => now
-            .checked_sub(SETTLED)?
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .ok()?
-            .as_millis(),
+        None => epoch_ms(now.checked_sub(SETTLED)?)?,
     };
     if to <= from + 2 {
         return None;
@@ -128,14 +122,6 @@ struct Inner {
     next: WindowId,
     /// Set when a cursor failed: the others stop taking work.
     failed: bool,
-}
-
-/// What a cursor is to read: a window it was given, new (to announce) or not.
-#[derive(Debug, Clone)]
-pub struct Work {
-    pub id: WindowId,
-    pub after: String,
-    pub position: String,
 }
 
 /// What became of a page a cursor read.
@@ -173,11 +159,11 @@ impl Board {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Work for a cursor, now or never: the first window (nobody's yet), or the upper half of
+    /// The window a cursor is to read, now or never: the first window (nobody's yet), or the upper half of
     /// the window with the most logs left when fewer than `wanted` cursors are reading and one
     /// is worth cutting. `None` otherwise, or once a cursor failed. Cursors ask after each page,
     /// so no cursor waits idle for work: one is started when there is some.
-    pub fn take(&self, wanted: usize) -> Option<Work> {
+    pub fn take(&self, wanted: usize) -> Option<Span> {
         let mut inner = self.inner();
         if inner.failed {
             return None;
@@ -189,11 +175,7 @@ impl Board {
             && let Some(s) = inner.spans.iter_mut().find(|s| !s.assigned)
         {
             s.assigned = true;
-            return Some(Work {
-                id: s.id,
-                after: s.after.clone(),
-                position: s.position.clone(),
-            });
+            return Some(s.clone());
         }
         if reading >= wanted {
             return None;
@@ -209,11 +191,7 @@ impl Board {
         inner.next += 1;
         let end = inner.spans[i].end.replace(at.clone());
         inner.spans.push(Span::new(id, &at, end, &at, true));
-        Some(Work {
-            id,
-            after: at.clone(),
-            position: at,
-        })
+        inner.spans.last().cloned()
     }
 
     /// A page of window `id` (in id order, after its position): the logs that belong to it, and

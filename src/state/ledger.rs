@@ -165,10 +165,7 @@ impl Ledger {
         let last_done = |w: &Window| w.closed == Some(None) && w.acker.idle();
         self.windows.len() == 1 && self.front().is_some_and(last_done)
     }
-}
 
-/// The windows' progress across runs (issue 27.6).
-impl Ledger {
     /// A ledger for a run that resumes the windows of [`chain`] (never empty): each from its
     /// own progress, the finished ones as read and delivered.
     pub fn resume(initial: Option<String>, plan: &[SavedWindow]) -> Ledger {
