@@ -323,6 +323,12 @@ mod tests {
 
     use crate::state::checkpoint::tests::{Log, log};
 
+    /// Window k covers ids (bounds[k], bounds[k+1]] of `n` logs cut at `cuts`; log i has id i + 1.
+    fn bounds(n: usize, cuts: std::collections::BTreeSet<usize>) -> Vec<usize> {
+        let inside = cuts.into_iter().filter(|c| *c < n);
+        std::iter::once(0).chain(inside).chain([n]).collect()
+    }
+
     proptest! {
         /// Windows cut anywhere, announced in any order or not at all, read to their end or
         /// stopped part-way, deliveries ending in any order: the checkpoint never passes a log
@@ -335,11 +341,7 @@ mod tests {
         ) {
             let mut rng = fastrand::Rng::with_seed(seed);
             let n = logs.len();
-            // Window k covers ids (bounds[k], bounds[k+1]]; log i has id i + 1.
-            let mut bounds: Vec<usize> = std::iter::once(0)
-                .chain(cuts.into_iter().filter(|c| *c < n))
-                .collect();
-            bounds.push(n);
+            let bounds = bounds(n, cuts);
             let windows = bounds.len() - 1;
             let mut order: Vec<usize> = (0..windows).collect();
             rng.shuffle(&mut order);
@@ -469,10 +471,7 @@ mod tests {
         ) {
             let mut rng = fastrand::Rng::with_seed(seed);
             let n = logs.len();
-            let mut bounds: Vec<usize> = std::iter::once(0)
-                .chain(cuts.into_iter().filter(|c| *c < n))
-                .collect();
-            bounds.push(n);
+            let bounds = bounds(n, cuts);
             let windows = bounds.len() - 1;
             let mut l = Ledger::new(Some(id(0)), id(0));
             let mut handled = vec![false; n + 1];
