@@ -7,7 +7,7 @@
 //! ([`panicked`]). A leaf: it imports nothing from the crate.
 
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 /// Why a run stops, the least weighty first: a token keeps the weightiest cause it was fired
@@ -46,14 +46,17 @@ impl Cause {
     }
 }
 
-/// A run's stop token and deadline.
+/// A run's stop token and deadline. A route's token is a child of the run's: it stops for its
+/// own failure alone, and for the run's every cause and deadline.
 #[derive(Debug, Default)]
 pub struct Stop {
     state: Mutex<State>,
     changed: Condvar,
+    parent: Option<Arc<Stop>>,
+    children: Mutex<Vec<Weak<Stop>>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct State {
     cause: Option<Cause>,
     deadline: Option<Instant>,
@@ -90,10 +93,45 @@ impl Stop {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Changes the state, and wakes every sleep on the token to see it.
+    /// A token that stops for its own cause or any of `parent`'s, by `parent`'s deadline.
+    pub fn child(parent: &Arc<Stop>) -> Arc<Stop> {
+        let child = Arc::new(Stop {
+            parent: Some(Arc::clone(parent)),
+            ..Stop::default()
+        });
+        let mut children = parent
+            .children
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        children.push(Arc::downgrade(&child));
+        child
+    }
+
+    /// The token's state with its parent's cause and deadline.
+    fn seen(&self, own: &State) -> State {
+        let Some(parent) = &self.parent else {
+            return *own;
+        };
+        let p = parent.seen(&parent.lock());
+        State {
+            cause: own.cause.max(p.cause),
+            deadline: match (own.deadline, p.deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        }
+    }
+
+    /// Changes the state, and wakes every sleep on the token, and on its children, to see it.
     fn change(&self, f: impl FnOnce(&mut State)) {
         f(&mut self.lock());
         self.changed.notify_all();
+        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        for child in children.iter().filter_map(Weak::upgrade) {
+            // Taken so that a child between its check and its wait cannot miss the news.
+            let _held = child.lock();
+            child.changed.notify_all();
+        }
     }
 
     /// Fires the token for `cause` (kept if it weighs more than the one it has).
@@ -117,7 +155,7 @@ impl Stop {
     }
 
     pub fn deadline(&self) -> Option<Instant> {
-        self.lock().deadline
+        self.seen(&self.lock()).deadline
     }
 
     /// Time left until the deadline: zero once passed, `Duration::MAX` without one.
@@ -128,7 +166,7 @@ impl Stop {
 
     /// Why the token fired, counting a deadline that has passed; `None` while the run goes on.
     pub fn cause(&self) -> Option<Cause> {
-        let s = self.lock();
+        let s = self.seen(&self.lock());
         s.cause.max(s.past(Instant::now()))
     }
 
@@ -142,7 +180,7 @@ impl Stop {
 
     /// The cause, when it stops `part`.
     pub fn stopped(&self, part: Part) -> Option<Cause> {
-        self.lock().stopping(Instant::now(), part)
+        self.seen(&self.lock()).stopping(Instant::now(), part)
     }
 
     /// Sleeps until `end`; `Err` with the cause as soon as one stops `part` (the token fires,
@@ -150,15 +188,15 @@ impl Stop {
     pub fn sleep_until(&self, end: Instant, part: Part) -> Result<(), Cause> {
         let mut s = self.lock();
         loop {
-            let now = Instant::now();
-            if let Some(cause) = s.stopping(now, part) {
+            let (now, seen) = (Instant::now(), self.seen(&s));
+            if let Some(cause) = seen.stopping(now, part) {
                 return Err(cause);
             }
             if now >= end {
                 return Ok(());
             }
             // Before the deadline, or there would be a cause.
-            let wake = s.deadline.map_or(end, |d| d.min(end));
+            let wake = seen.deadline.map_or(end, |d| d.min(end));
             let woken = self.changed.wait_timeout(s, wake - now);
             s = woken.unwrap_or_else(PoisonError::into_inner).0;
         }
@@ -318,5 +356,29 @@ mod tests {
         );
         drop(tx);
         assert_eq!(receive::<i32>(&rx, None), None, "nobody may send any more");
+    }
+
+    #[test]
+    fn a_route_token_fails_alone_and_stops_with_the_run() {
+        let run = Arc::new(Stop::new());
+        let (a, b) = (Stop::child(&run), Stop::child(&run));
+        a.fire(Cause::Failed);
+        assert_eq!(a.stopped(Part::Sending), Some(Cause::Failed));
+        assert_eq!(b.stopped(Part::Sending), None, "a sibling goes on");
+        assert_eq!(run.stopped(Part::Reading), None, "and so does the read");
+        // A signal to the run ends a route's wait at once.
+        let woke = while_waiting(
+            &b,
+            |b| b.sleep_until(Instant::now() + HOUR, Part::Sending),
+            |_| {
+                std::thread::sleep(Duration::from_millis(50));
+                run.interrupt(15, Duration::from_secs(5));
+            },
+        );
+        assert_eq!(woke, Err(Cause::Signal(15)));
+        assert!(
+            b.remaining() <= Duration::from_secs(5),
+            "the run's deadline is the route's"
+        );
     }
 }
