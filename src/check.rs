@@ -3,7 +3,7 @@
 //! the first run with nothing left behind; nothing is sent to the webhook but, with
 //! `--send-test`, one marked test item.
 
-use crate::config::Config;
+use crate::config::{Config, Route};
 use crate::exit;
 use crate::filter::PayloadShape;
 use crate::owner::{self, folder};
@@ -69,13 +69,19 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     let mut c = Checklist::default();
     let state = cfg.state_file.display();
     c.ok(format!("settings valid; state file {state}"));
-    let codes = Vec::from_iter(cfg.filter.log_types.iter().cloned()).join(", ");
-    c.ok(format!("{LOG_TYPES} forwards the log types {codes}"));
-    if let Some(pii) = &cfg.filter.pii {
-        c.ok(pii.describe());
-    }
     let mut warnings = crate::config::misspelt::in_process();
-    warnings.extend(crate::filter::unknown_endpoints(&cfg.filter.endpoints));
+    for r in &cfg.routes {
+        let codes = Vec::from_iter(r.filter.log_types.iter().cloned()).join(", ");
+        c.ok(format!(
+            "{}{LOG_TYPES} forwards the log types {codes}",
+            cfg.of(r)
+        ));
+        if let Some(pii) = &r.filter.pii {
+            c.ok(format!("{}{}", cfg.of(r), pii.describe()));
+        }
+        let unknown = crate::filter::unknown_endpoints(&r.filter.endpoints);
+        warnings.extend(unknown.into_iter().map(|w| format!("{}{w}", cfg.of(r))));
+    }
     let secret = &cfg.secret_files;
     let exposed = secret.iter().filter_map(|(w, p)| owner::exposed(w, p));
     warnings.into_iter().chain(exposed).for_each(|w| c.warn(w));
@@ -87,20 +93,29 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         .and_then(|s| Ok(s.check_tenant(&cfg.tenant(), &state_file).map(|()| s)?));
     let cached_token = loaded.as_ref().ok().and_then(|s| s.token.clone());
     match loaded {
-        Ok(state) => c.ok(match (&state.checkpoint, &cfg.start_from) {
-            (_, Some(sf)) if state.start_from.as_deref() != Some(sf.raw.as_str()) => format!(
-                "the next run starts after {START_FROM} {} (checkpoint {})",
-                sf.raw, sf.checkpoint
-            ),
-            (Some(c), _) => format!("checkpoint {c}"),
-            (None, _) => {
-                "no checkpoint yet: the first run starts at the oldest log Auth0 keeps".into()
+        Ok(state) => {
+            for r in &cfg.routes {
+                let place = state.place(&r.name);
+                c.ok(cfg.of(r)
+                    + &match (&place.checkpoint, &r.start_from) {
+                        (_, Some(sf)) if place.start_from.as_deref() != Some(sf.raw.as_str()) => {
+                            format!(
+                                "the next run starts after {START_FROM} {} (checkpoint {})",
+                                sf.raw, sf.checkpoint
+                            )
+                        }
+                        (Some(c), _) => format!("checkpoint {c}"),
+                        (None, _) => {
+                            "no checkpoint yet: the first run starts at the oldest log Auth0 keeps"
+                                .into()
+                        }
+                    });
             }
-        }),
+        }
         Err(e) => c.fail(format!("{e:#}")),
     }
 
-    let http = crate::http::client(&cfg.http())?;
+    let http = crate::http::client(&cfg.http)?;
     let auth0 = Auth0::new(http.clone(), cfg.auth0.clone(), None);
     match newest(&auth0, 60).with_context(|| format!("reading logs from {}", cfg.auth0.base_url)) {
         Ok(page) => {
@@ -127,19 +142,25 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         }
     }
 
-    let url = &cfg.webhook.url;
-    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
-    let port = url.port_or_known_default().unwrap_or(443);
-    match (host, port).to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(_)) if send_test => c.ok(format!("webhook host {host} resolves")),
-        Ok(Some(_)) => c.ok(format!(
-            "webhook host {host} resolves (nothing was sent to it)"
-        )),
-        _ => c.fail(format!("webhook host {host} does not resolve")),
+    for r in &cfg.routes {
+        let url = &r.webhook.url;
+        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+        let port = url.port_or_known_default().unwrap_or(443);
+        let of = cfg.of(r);
+        match (host, port).to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(_)) if send_test => c.ok(format!("{of}webhook host {host} resolves")),
+            Ok(Some(_)) => c.ok(format!(
+                "{of}webhook host {host} resolves (nothing was sent to it)"
+            )),
+            _ => c.fail(format!("{of}webhook host {host} does not resolve")),
+        }
     }
     proxies(cfg, &mut c);
     if send_test {
-        self::send_test(cfg, &http, &mut c);
+        for r in &cfg.routes {
+            let http = crate::http::client(&r.http(&cfg.ca_cert))?;
+            self::send_test(r, &cfg.of(r), &http, &mut c);
+        }
     }
     if let Some(s) = &cfg.slack {
         let success = if s.send_success { " and success" } else { "" };
@@ -184,10 +205,14 @@ fn proxies(cfg: &Config, c: &mut Checklist) {
     if set[..3].iter().all(String::is_empty) {
         return;
     }
-    for (what, url) in [
-        ("Auth0", &cfg.auth0.base_url),
-        ("webhook", &cfg.webhook.url),
-    ] {
+    let webhooks = cfg
+        .routes
+        .iter()
+        .map(|r| (cfg.of(r) + "webhook", &r.webhook.url));
+    for (what, url) in [("Auth0".to_string(), &cfg.auth0.base_url)]
+        .into_iter()
+        .chain(webhooks)
+    {
         let scheme = url.scheme();
         c.ok(match crate::proxy::proxy_for(url, &env) {
             Some(proxy) => format!("{what} requests go through the proxy {proxy}"),
@@ -217,23 +242,23 @@ fn keeps_working_words(until: u64, now: u64) -> String {
 }
 
 /// `--send-test`: one test item, sent once with a run's headers and signature.
-fn send_test(cfg: &Config, http: &Client, c: &mut Checklist) {
-    let item = test_item(cfg.webhook.shape, SystemTime::now());
-    let stop = Arc::new(Stop::until(Instant::now() + cfg.webhook.timeout));
-    let direct = Direct::new(http, &cfg.webhook, Arc::default(), stop);
-    let (url, id) = (cfg.webhook.shown_url(), &item.log_id);
-    let signed = match &cfg.webhook.signing {
+fn send_test(route: &Route, of: &str, http: &Client, c: &mut Checklist) {
+    let item = test_item(route.webhook.shape, SystemTime::now());
+    let stop = Arc::new(Stop::until(Instant::now() + route.webhook.timeout));
+    let direct = Direct::new(http, &route.webhook, Arc::default(), stop);
+    let (url, id) = (route.webhook.shown_url(), &item.log_id);
+    let signed = match &route.webhook.signing {
         Some(s) => s.describe().to_string(),
         None => format!("unsigned (no {WEBHOOK_SECRET})"),
     };
     match direct.send_once(id, std::slice::from_ref(&item)) {
         Sent::Delivered { status } => c.ok(format!(
-            "test item {id} POSTed to {url}, {signed}: the webhook answered {status}"
+            "{of}test item {id} POSTed to {url}, {signed}: the webhook answered {status}"
         )),
         Sent::Refused { detail, .. } => c.fail(format!(
-            "test item {id} POSTed to {url} was refused: {detail}. The credentials were taken, but the receiver refuses the item: a receiver that checks items should drop those of type {TEST_TYPE} (docs/receivers.md, The test item)"
+            "{of}test item {id} POSTed to {url} was refused: {detail}. The credentials were taken, but the receiver refuses the item: a receiver that checks items should drop those of type {TEST_TYPE} (docs/receivers.md, The test item)"
         )),
-        Sent::Failed(e) => c.fail(format!("test item {id} POSTed to {url}: {e}")),
+        Sent::Failed(e) => c.fail(format!("{of}test item {id} POSTed to {url}: {e}")),
     }
 }
 
@@ -293,7 +318,13 @@ fn files(cfg: &Config, c: &mut Checklist) {
         }
     }
 
-    if let Some(p) = &cfg.dead_letter {
+    let mut dead_letters: Vec<&Path> = cfg
+        .routes
+        .iter()
+        .filter_map(|r| r.dead_letter.as_deref())
+        .collect();
+    dead_letters.dedup();
+    for p in dead_letters {
         let shown = p.display();
         match dead_letter(p) {
             Ok(()) if c.owner(DEAD_LETTER_FILE.env, p, &[]) => {}

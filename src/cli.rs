@@ -144,6 +144,10 @@ pub struct RedeliverArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// The route whose dead letters go back to its webhook (with [[route]] tables).
+    #[arg(long, value_name = "NAME")]
+    pub route: Option<String>,
+
     #[command(flatten)]
     pub settings: Settings,
 }
@@ -261,6 +265,13 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
+    /// None given.
+    pub const fn none() -> Settings {
+        Settings {
+            given: BTreeMap::new(),
+        }
+    }
+
     /// Those of the settings the command takes that are given.
     fn from_matches(m: &ArgMatches) -> Settings {
         let mut given = BTreeMap::new();

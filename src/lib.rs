@@ -13,6 +13,7 @@ pub mod exit;
 pub mod files;
 pub mod filter;
 pub mod http;
+pub mod lane;
 pub mod log;
 pub mod logid;
 pub mod manpage;
@@ -107,8 +108,10 @@ fn dispatch(command: Command) -> Result<u8> {
             // First of all: a signal from here on must end the run the graceful way.
             signal::install();
             let cfg = settings_checked(&args.settings, true)?;
-            for w in filter::unknown_endpoints(&cfg.filter.endpoints) {
-                say::warn(w);
+            for r in &cfg.routes {
+                for w in filter::unknown_endpoints(&r.filter.endpoints) {
+                    say::warn(format_args!("{}{w}", cfg.of(r)));
+                }
             }
             run::run(&cfg, args.dry_run, args.output).map(Outcome::exit_code)
         }
@@ -119,7 +122,7 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Redeliver(args) => {
             signal::install();
             let cfg = settings_checked(&args.settings, true)?;
-            redeliver::redeliver(&cfg, args.dry_run).map(Outcome::exit_code)
+            redeliver::redeliver(&cfg, args.route.as_deref(), args.dry_run).map(Outcome::exit_code)
         }
         Command::History(args) => {
             let flags = &args.state.0;

@@ -171,12 +171,13 @@ fn mine(entries: &[Entry]) -> impl Iterator<Item = &Record> {
 /// One redelivery of DEAD_LETTER_FILE; its outcome: ok (0) none of this tenant's records is
 /// left, dead-lettered (3) some are (or lines that are not records), failed (1), or
 /// interrupted (128+N). METRICS_FILE's dead-letter gauge is updated after it.
-pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
+pub fn redeliver(cfg: &Config, route: Option<&str>, dry_run: bool) -> Result<Outcome> {
+    let route = cfg.route(route)?;
     let stop = Arc::new(Stop::new());
     let (tell, told) = channel();
     let signalled = tell.clone();
     let _watch = signal::watch(&stop, Arc::new(move |()| signalled.send(None).is_ok()));
-    let Some(given) = cfg.dead_letter.as_deref() else {
+    let Some(given) = route.dead_letter.as_deref() else {
         return Err(exit::settings(format!(
             "redeliver needs {}: the file the runs set refused logs aside in, e.g. /var/lib/auth0-mgmt-webhooks/dead-letter.jsonl",
             DEAD_LETTER_FILE.label()
@@ -190,7 +191,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     let path = state::resolve(given)?;
     let me = cfg.tenant();
     let (text, marked) = read(&path, !dry_run)?;
-    let mut entries = parse(&text, cfg.webhook.send_as_batch, &me);
+    let mut entries = parse(&text, route.webhook.send_as_batch, &me);
     entries.retain(|e| !matches!(e, Entry::Record(r) if marked.contains(&r.key())));
     let file = format!("{DEAD_LETTER_FILE} {}", path.display());
     for entry in &entries {
@@ -238,10 +239,10 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
     }
 
     stop.shorten(started + cfg.max_run_time);
-    let http = crate::http::client(&cfg.http())?;
+    let http = crate::http::client(&route.http(&cfg.ca_cert))?;
     let counters = Arc::new(Counters::default());
     let (counted, stopped) = (Arc::clone(&counters), Arc::clone(&stop));
-    let direct = Arc::new(Direct::new(&http, &cfg.webhook, counted, stopped));
+    let direct = Arc::new(Direct::new(&http, &route.webhook, counted, stopped));
     let send = |item, id| send_apart(&direct, &stop, (&tell, &told), item, id);
     let mut error = send_all(&mut entries, send, &stop, &counters, &me, &path);
 
@@ -275,7 +276,7 @@ pub fn redeliver(cfg: &Config, dry_run: bool) -> Result<Outcome> {
             Ok(state) => metrics::write(
                 Some(file),
                 cfg.auth0.base_url.host_str().unwrap_or_default(),
-                (cfg.dead_letter.as_deref(), &me),
+                (&cfg.dead_letters(), &me),
                 Some(&state),
                 None,
             ),

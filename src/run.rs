@@ -5,7 +5,7 @@
 
 use crate::cli::Output;
 use crate::config::Config;
-use crate::log::Log;
+use crate::lane::{ClosedPipe, Lane, Sink};
 use crate::logid::{self, StartFrom};
 use crate::outcome::Outcome;
 use crate::report::monitor::Monitor;
@@ -13,17 +13,14 @@ use crate::report::{self, Summary, retention};
 use crate::say::{self, Counters, Progress};
 use crate::signal;
 use crate::sink::dead_letter::DeadLetter;
-use crate::sink::encode::{Batcher, Matched};
 use crate::sink::webhook::{Deliverer, Done};
 use crate::source::auth0::Auth0;
 use crate::source::{self, Event, Fetched, Room};
-use crate::state::checkpoint::Fate;
-use crate::state::ledger::{self, Ledger};
-use crate::state::{self, RunRecord, State};
+use crate::state::ledger;
+use crate::state::{self, Place, RouteRecord, RunRecord, State};
 use crate::stop::{Cause, Part, Stop, Tell, receive};
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -38,8 +35,8 @@ const SAVE_EVERY: Duration = Duration::from_secs(1);
 enum Msg {
     /// The cursors: an event of the read, or why reading stopped.
     Source(Fetched),
-    /// A delivery request ended.
-    Sent(Done),
+    /// A delivery request of route `.0` ended.
+    Sent(usize, Done),
     /// The `/start` ping was answered or given up.
     Pinged,
     /// A signal fired the token.
@@ -73,12 +70,12 @@ pub fn run(cfg: &Config, dry_run: bool, output: Output) -> Result<Outcome> {
     let monitor = (!dry_run).then(|| {
         Monitor::new(
             &cfg.monitor,
-            &cfg.http(),
+            &cfg.http,
             (
                 cfg.tenant(),
                 cfg.auth0.base_url.host_str().unwrap_or_default(),
             ),
-            cfg.dead_letter.as_deref(),
+            cfg.dead_letters(),
             Arc::clone(&stop),
         )
     });
@@ -136,25 +133,24 @@ fn run_watched(
     state.tenant = Some(tenant.clone());
     *read = Some(state.clone());
     let mut warnings = Vec::new();
-    // A checkpoint a previous run left (not a first run, not a START_FROM applied now): the first
-    // page after it shows whether Auth0 deleted logs it had not reached.
-    let mut expired_from = state.checkpoint.clone();
-    if let Some(sf) = cfg.start_from.as_ref()
-        && apply_start_from(&mut state, sf)
-    {
-        expired_from = None;
-        warnings.extend(retention::start_from_beyond(
-            &sf.raw,
-            &sf.checkpoint,
-            SystemTime::now(),
-            cfg.log_retention,
-        ));
-    }
+    let places = places(cfg, &mut state, &mut warnings);
+    // A checkpoint a previous run left (not a first run, not a START_FROM applied now) where the
+    // read starts: the first page after it shows whether Auth0 deleted logs it had not reached.
+    let standings: Vec<ledger::Standing> = (places.iter())
+        .map(|(p, _)| (p.checkpoint.as_deref(), &p.windows[..]))
+        .collect();
+    let plan = ledger::plan(&standings);
+    let carried = places.iter().filter(|(_, carried)| *carried);
+    let carried = carried.filter_map(|(p, _)| p.checkpoint.as_deref());
+    let expired_from = carried
+        .filter(|c| *c == plan[0].after)
+        .map(str::to_string)
+        .next();
 
     let started_at = SystemTime::now();
     let started = Instant::now();
     stop.shorten(started + cfg.max_run_time);
-    let http = crate::http::client(&cfg.http())?;
+    let http = crate::http::client(&cfg.http)?;
     let counters = Arc::new(Counters::default());
     let auth0 = Arc::new(Auth0::new(
         http.clone(),
@@ -163,22 +159,29 @@ fn run_watched(
     ));
     // Made before any network call, so a dead-letter file that cannot be opened stops the run
     // with exit 2 and nothing sent. A dry run sends nothing, so it needs none.
-    let sink = match dry_run {
-        true => Sink::Stdout,
-        false => Sink::Webhook(Deliverer::new(
-            &http,
-            &cfg.webhook,
-            cfg.dead_letter
-                .as_deref()
-                .map(|p| DeadLetter::open(p, &tenant))
-                .transpose()?,
-            Arc::clone(&counters),
-            Arc::clone(stop),
-            events.tell(Msg::Sent),
-        )?),
-    };
+    let mut lanes = Vec::new();
+    for (i, (route, (place, _))) in cfg.routes.iter().zip(places).enumerate() {
+        let route_stop = Stop::child(stop);
+        let sink = match dry_run {
+            true => Sink::Stdout,
+            false => Sink::Webhook(Deliverer::new(
+                &crate::http::client(&route.http(&cfg.ca_cert))?,
+                &route.webhook,
+                (route.dead_letter.as_deref())
+                    .map(|p| DeadLetter::open(p, &tenant))
+                    .transpose()?,
+                Arc::clone(&counters),
+                Arc::clone(&route_stop),
+                {
+                    let tx = events.tx.clone();
+                    Arc::new(move |done| tx.send(Msg::Sent(i, done)).is_ok())
+                },
+            )?),
+        };
+        lanes.push(Lane::new(route, place, &plan, sink, route_stop));
+    }
 
-    let ended = Pipeline {
+    let mut ended = Pipeline {
         cfg,
         state_file: &state_file,
         auth0,
@@ -186,7 +189,7 @@ fn run_watched(
         stop: Arc::clone(stop),
         events,
         started,
-        saved: state.checkpoint.clone(),
+        saved: oldest(&lanes),
         saved_at: None,
         persist: !dry_run,
         expired_from,
@@ -194,10 +197,21 @@ fn run_watched(
         lost: None,
         noted: Vec::new(),
     }
-    .run(&mut state, sink);
+    .run(&mut state, &plan, lanes);
 
     let cause = stop.cause();
-    let mut error = ended.error.as_ref().map(|e| format!("{e:#}"));
+    let routes: Vec<RouteRecord> = ended.lanes.iter().map(|l| l.record(&ended.error)).collect();
+    let errors =
+        (ended.lanes.iter()).filter_map(|l| Some(format!("{}{:#}", cfg.of(l.route), l.error()?)));
+    let mut error = ended
+        .error
+        .take()
+        .map(|e| format!("{e:#}"))
+        .into_iter()
+        .chain(errors);
+    let mut error = error
+        .next()
+        .map(|first| error.fold(first, |a, b| format!("{a}; {b}")));
     if let (Some(sig), None) = (stop.signal(), &error) {
         error = Some(format!(
             "interrupted by {}; the next run goes on from the checkpoint",
@@ -205,8 +219,16 @@ fn run_watched(
         ));
     }
     let dead_lettered = Counters::get(&counters.dead_lettered);
-    warnings.extend(ended.warning);
-    let outcome = Outcome::decide(cause, error.is_some(), dead_lettered > 0, ended.caught_up);
+    warnings.extend(ended.warning.take());
+    let caught_up = routes.iter().all(|r| r.outcome.caught_up());
+    let outcome = Outcome::decide(cause, error.is_some(), dead_lettered > 0, caught_up);
+    let behind = ended
+        .lanes
+        .iter()
+        .min_by(|a, b| by_checkpoint(&a.ledger.checkpoint(), &b.ledger.checkpoint()));
+    let newest_date = behind
+        .and_then(|l| l.ledger.newest_date())
+        .map(str::to_string);
     let mut summary = Summary {
         run: RunRecord {
             started_at: humantime::format_rfc3339_millis(started_at).to_string(),
@@ -218,25 +240,29 @@ fn run_watched(
             logs_dead_lettered: dead_lettered,
             requests: Counters::get(&counters.requests),
             retries: Counters::get(&counters.retries),
-            checkpoint: state.checkpoint.clone(),
+            checkpoint: oldest(&ended.lanes),
             error,
             warning: {
-                warnings.extend(ended.newest_date.as_deref().and_then(|d| {
+                warnings.extend(newest_date.as_deref().and_then(|d| {
                     retention::drift(d, outcome.caught_up(), SystemTime::now(), cfg.log_retention)
                 }));
                 (!warnings.is_empty()).then(|| warnings.join("; "))
             },
-            newest_log_date: ended.newest_date.clone(),
+            newest_log_date: newest_date.clone(),
+            routes: match cfg.of(&cfg.routes[0]).is_empty() {
+                true => Vec::new(),
+                false => routes,
+            },
         },
         dry_run,
         duration_ms: started.elapsed().as_millis() as u64,
     };
     if !dry_run {
-        state.token = ended.token;
+        state.token = ended.token.take();
         state.record(summary.run.clone());
         if let Err(e) = state.save(&state_file) {
             // The summary tells what is on disk, not what this run had in memory.
-            summary.run.checkpoint = ended.saved;
+            summary.run.checkpoint = ended.saved.clone();
             summary.run.outcome = Outcome::Failed;
             summary.run.error = Some(format!("{e:#}"));
             if let Some(last) = state.history.back_mut() {
@@ -279,29 +305,80 @@ fn run_watched(
 
 /// START_FROM is applied only when it differs from the one last applied, so it can stay in the
 /// settings without rewinding every run; each run says which. Whether it was applied now.
-pub fn apply_start_from(state: &mut State, sf: &StartFrom) -> bool {
-    if state.start_from.as_deref() == Some(sf.raw.as_str()) {
-        say::info(retention::start_from_kept(&sf.raw));
+pub fn apply_start_from(place: &mut Place, sf: &StartFrom, of: &str) -> bool {
+    if place.start_from.as_deref() == Some(sf.raw.as_str()) {
+        say::info(format_args!("{of}{}", retention::start_from_kept(&sf.raw)));
         return false;
     }
     say::info(format_args!(
-        "applying {} {} (the checkpoint was {})",
+        "{of}applying {} {} (the checkpoint was {})",
         crate::settings::START_FROM,
         sf.raw,
-        state.checkpoint.as_deref().unwrap_or("none")
+        place.checkpoint.as_deref().unwrap_or("none")
     ));
-    state.checkpoint = Some(sf.checkpoint.clone());
+    place.checkpoint = Some(sf.checkpoint.clone());
     // The windows saved were past the old checkpoint: the backfill starts afresh.
-    state.windows.clear();
-    state.start_from = Some(sf.raw.clone());
+    place.windows.clear();
+    place.start_from = Some(sf.raw.clone());
     true
 }
 
-/// Where matching logs go.
-enum Sink {
-    /// `--dry-run`: each item as a JSON line on stdout, "delivered" at once.
-    Stdout,
-    Webhook(Deliverer),
+/// Where each route starts, and whether from a checkpoint a previous run left: its START_FROM
+/// once; a route new to the state at the newest checkpoint the others have, never at the
+/// oldest log by accident. A route the state has and the settings do not is warned of: its
+/// place is kept, and no longer holds back the read.
+fn places(cfg: &Config, state: &mut State, warnings: &mut Vec<String>) -> Vec<(Place, bool)> {
+    let known = state.places();
+    for (name, _) in known
+        .iter()
+        .filter(|(n, _)| cfg.routes.iter().all(|r| r.name != *n))
+    {
+        say::warn(format_args!(
+            "route {name:?} is in {} but not in the settings: its checkpoint is kept there, and no longer holds back the read",
+            crate::settings::STATE_FILE
+        ));
+    }
+    let newest =
+        (known.iter().filter_map(|(_, p)| p.checkpoint.clone())).max_by(|a, b| logid::cmp(a, b));
+    let mut places = Vec::new();
+    for r in &cfg.routes {
+        let mut place = state.place(&r.name);
+        let mut carried = place.checkpoint.is_some();
+        if let Some(sf) = &r.start_from
+            && apply_start_from(&mut place, sf, &cfg.of(r))
+        {
+            carried = false;
+            warnings.extend(retention::start_from_beyond(
+                &sf.raw,
+                &sf.checkpoint,
+                SystemTime::now(),
+                cfg.log_retention,
+            ));
+        } else if place.checkpoint.is_none() && place.windows.is_empty() && newest.is_some() {
+            say::info(format_args!(
+                "route {} is new: it starts at the other routes' newest checkpoint {} (set start_from in its table to send it older logs)",
+                r.name,
+                newest.as_deref().unwrap_or_default()
+            ));
+            place.checkpoint = newest.clone();
+        }
+        places.push((place, carried));
+    }
+    places
+}
+
+/// Oldest first; `None`, before any log, is the oldest.
+fn by_checkpoint(a: &Option<String>, b: &Option<String>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => logid::cmp(a, b),
+        (a, b) => a.is_some().cmp(&b.is_some()),
+    }
+}
+
+/// The checkpoint the next read starts after: the oldest route's.
+fn oldest(lanes: &[Lane]) -> Option<String> {
+    let each = lanes.iter().map(|l| l.ledger.checkpoint());
+    each.min_by(by_checkpoint).flatten()
 }
 
 struct Pipeline<'a> {
@@ -309,11 +386,11 @@ struct Pipeline<'a> {
     state_file: &'a Path,
     auth0: Arc<Auth0>,
     counters: Arc<Counters>,
-    /// Fired by a signal, a failed delivery, or here when reading is over.
+    /// Fired by a signal, or here when reading is over.
     stop: Arc<Stop>,
     events: &'a Channel,
     started: Instant,
-    /// The checkpoint as last written to the state file.
+    /// Where the next read would start, as last written to the state file.
     saved: Option<String>,
     saved_at: Option<Instant>,
     /// False in a dry run: the state file is never written.
@@ -322,50 +399,51 @@ struct Pipeline<'a> {
     /// logs that run had not reached.
     expired_from: Option<String>,
     /// The window that starts at `expired_from`, once the source has opened it.
-    expired_window: Option<crate::state::ledger::WindowId>,
+    expired_window: Option<ledger::WindowId>,
     /// What that comparison found lost.
     lost: Option<String>,
     /// What the source said the summary should tell (how reading had to start).
     noted: Vec<String>,
 }
 
-/// How the pipeline ended.
-struct Ended {
+/// How the pipeline ended: each route, and what ended the run itself.
+struct Ended<'a> {
+    lanes: Vec<Lane<'a>>,
+    /// A failed read, or a state file that could not be written.
     error: Option<anyhow::Error>,
     /// Logs lost to Auth0's retention before this run, when the first page shows it.
     warning: Option<String>,
-    /// `date` of the newest log the checkpoint moved past.
-    newest_date: Option<String>,
-    /// Every window read and delivered, the last one caught up, with no error.
-    caught_up: bool,
     saved: Option<String>,
     token: Option<crate::state::CachedToken>,
 }
 
-impl Pipeline<'_> {
-    fn run(mut self, state: &mut State, mut sink: Sink) -> Ended {
+impl<'a> Pipeline<'a> {
+    fn run(
+        mut self,
+        state: &mut State,
+        plan: &[ledger::SavedWindow],
+        mut lanes: Vec<Lane<'a>>,
+    ) -> Ended<'a> {
         // The source stops fetching early enough that the last batch, and the requests in
         // flight, can still be answered before MAX_RUN_TIME.
-        let margin = self.cfg.webhook.timeout.min(self.cfg.max_run_time / 5);
+        let slowest = lanes.iter().map(|l| l.route.webhook.timeout).max();
+        let margin = slowest.unwrap_or_default().min(self.cfg.max_run_time / 5);
         let fetch_until = self
             .stop
             .deadline()
             .and_then(|d| d.checked_sub(margin))
             .unwrap_or(self.started);
-        let start = state.checkpoint.clone().unwrap_or_else(logid::oldest);
-        let plan = ledger::chain(&start, &state.windows);
         let (board, room) = source::start(
             Arc::clone(&self.auth0),
             self.cfg.auth0.base_url.clone(),
-            &plan,
+            plan,
             fetch_until,
             Arc::clone(&self.stop),
             self.events.tell(Msg::Source),
         );
         let _progress = Progress::start(Arc::clone(&self.counters), move || board.reached());
 
-        let mut acker = Ledger::resume(state.checkpoint.clone(), &plan);
-        let mut error = self.consume(&room, &mut sink, &mut acker, state, fetch_until);
+        let mut error = self.consume(&room, &mut lanes, state, fetch_until);
         // The cursor threads are not waited for: they end at their next step, and an Auth0
         // request in flight must not hold up a run that is stopping.
         self.stop.fire(Cause::Read);
@@ -373,53 +451,42 @@ impl Pipeline<'_> {
         if error.as_ref().is_some_and(|e| e.is::<ClosedPipe>()) {
             error = None;
         }
-        if let Sink::Webhook(d) = &mut sink {
-            self.drain(d, &mut acker, state, &mut error);
+        self.drain(&mut lanes, state, &mut error);
+        for l in &lanes {
+            state.set_place(&l.route.name, l.standing());
         }
-        if acker.take_moved() {
-            state.checkpoint = acker.checkpoint();
-        }
-        state.windows = acker.saved();
         Ended {
             warning: (self.lost.take().into_iter())
                 .chain(self.noted.drain(..))
                 .reduce(|a, b| format!("{a}; {b}")),
-            caught_up: acker.caught_up() && error.is_none(),
             error,
-            newest_date: acker.newest_date().map(str::to_string),
+            lanes,
             saved: self.saved,
             token: self.auth0.token_for_cache(),
         }
     }
 
-    /// Reads the run's channel until reading ends, then sends what is left; the first error ends it.
+    /// Reads the run's channel until reading ends or every route has left, then sends what is
+    /// left; a failed read, or a state file that cannot be written, ends it.
     fn consume(
         &mut self,
         room: &Room,
-        sink: &mut Sink,
-        acker: &mut Ledger,
+        lanes: &mut [Lane],
         state: &mut State,
         fetch_until: Instant,
     ) -> Option<anyhow::Error> {
-        let mut batcher = Batcher::new(
-            self.cfg.webhook.send_as_batch,
-            self.cfg.batch_size as usize,
-            self.cfg.webhook.max_body_bytes,
-            self.cfg.webhook.format,
-        );
-        // The read's events as they came, taken in order: a page only when the sink has room
-        // for its logs, so memory stays flat.
+        // The read's events as they came, taken in order: a page only when every route has
+        // room for its logs, so memory stays flat.
         let mut read: VecDeque<Event> = VecDeque::new();
         let mut fetch_error = None;
         loop {
             while let Some(event) = read.pop_front() {
-                let room_now = !matches!(sink, Sink::Webhook(d) if !d.has_room());
                 let (window, logs) = match event {
                     Event::Opened { window, after } => {
                         if self.expired_from.as_deref() == Some(after.as_str()) {
                             self.expired_window = Some(window);
                         }
-                        acker.open(window, after);
+                        lanes.iter_mut().for_each(|l| l.open(window, &after));
                         continue;
                     }
                     Event::Noted(note) => {
@@ -427,11 +494,11 @@ impl Pipeline<'_> {
                         continue;
                     }
                     Event::Closed { window, end } => {
-                        acker.close(window, end);
+                        lanes.iter_mut().for_each(|l| l.close(window, &end));
                         continue;
                     }
-                    Event::Page { window, logs } if room_now => (window, logs),
-                    // A page the sink has no room for yet, or the end of reading.
+                    Event::Page { window, logs } if room_for(lanes) => (window, logs),
+                    // A page some route has no room for yet, or the end of reading.
                     held => {
                         read.push_front(held);
                         break;
@@ -451,15 +518,23 @@ impl Pipeline<'_> {
                 }
                 Counters::add(&self.counters.pages, 1);
                 Counters::add(&self.counters.fetched, logs.len() as u64);
-                if let Err(e) = self.take(window, logs, sink, &mut batcher, acker) {
-                    return Some(e);
+                for l in lanes.iter_mut() {
+                    match l.take(window, &logs, &self.counters) {
+                        Err(e) if e.is::<ClosedPipe>() => return Some(e),
+                        Err(e) => l.fail(e),
+                        Ok(()) => {}
+                    }
                 }
             }
             // Every cursor has ended and all they read is taken. The fetch thread stops by
             // itself at `fetch_until`, but an Auth0 request it has in flight must not hold up
             // the end of the run.
             let ended = matches!(read.front(), Some(Event::Ended));
-            if ended || self.stop.stopped(Part::Sending).is_some() || Instant::now() >= fetch_until
+            let all_left = lanes.iter().all(|l| l.left.is_some());
+            if ended
+                || all_left
+                || self.stop.stopped(Part::Sending).is_some()
+                || Instant::now() >= fetch_until
             {
                 break;
             }
@@ -470,11 +545,9 @@ impl Pipeline<'_> {
                     fetch_error = Some(e.context("fetching logs from Auth0"));
                     break;
                 }
-                Some(Msg::Sent(done)) => {
-                    if let Sink::Webhook(d) = sink {
-                        d.ended();
-                    }
-                    if let Some(e) = self.absorb(done, acker, state) {
+                Some(Msg::Sent(i, done)) => {
+                    lanes[i].absorb(done);
+                    if let Some(e) = self.save_if_due(lanes, state) {
                         return Some(e);
                     }
                 }
@@ -482,154 +555,94 @@ impl Pipeline<'_> {
             }
         }
         let stopped = self.stop.stopped(Part::Sending);
-        if !acker.caught_up() && stopped.is_none() && Instant::now() >= fetch_until {
+        let behind = lanes
+            .iter()
+            .any(|l| l.left.is_none() && !l.ledger.caught_up());
+        if behind && stopped.is_none() && Instant::now() >= fetch_until {
             say::info(format_args!(
                 "{} reached; the next run goes on from the checkpoint",
                 crate::settings::MAX_RUN_TIME
             ));
         }
-        // The backlog ended, fetching failed or MAX_RUN_TIME is near: the last partial batch
-        // goes now. After a signal nothing new is started.
-        if let (Sink::Webhook(d), Some(batch), None) = (sink, batcher.take(), stopped) {
-            d.submit(batch);
-        }
+        // The backlog ended, fetching failed or MAX_RUN_TIME is near: the last partial batches
+        // go now. After a signal nothing new is started.
+        lanes.iter_mut().for_each(Lane::flush);
         fetch_error
-    }
-
-    /// Filters a page's logs into the acker and the sink.
-    fn take(
-        &self,
-        window: crate::state::ledger::WindowId,
-        logs: Vec<Log>,
-        sink: &mut Sink,
-        batcher: &mut Batcher,
-        acker: &mut Ledger,
-    ) -> Result<()> {
-        let mut out = matches!(sink, Sink::Stdout).then(|| std::io::stdout().lock());
-        for log in &logs {
-            let (id, date) = (log.id(), log.date());
-            if !self.cfg.filter.matches(log) {
-                acker.skip(window, id, date);
-                continue;
-            }
-            Counters::add(&self.counters.matched, 1);
-            let seq = acker.pending(window, id, date);
-            let json = match self.cfg.filter.item(log, self.cfg.webhook.shape) {
-                Ok(json) => json,
-                Err(why) => {
-                    let fate = match sink {
-                        Sink::Webhook(d) => d.set_aside_unsent(id, &why).map_err(|e| anyhow!(e))?,
-                        Sink::Stdout => {
-                            say::warn(format_args!("log {id} is not shown: {why}"));
-                            Fate::DeadLettered
-                        }
-                    };
-                    acker.ack(seq, fate);
-                    continue;
-                }
-            };
-            let item = Matched {
-                seq,
-                log_id: id.to_string(),
-                json,
-            };
-            match sink {
-                Sink::Stdout => {
-                    let out = out.as_mut().expect("locked for the dry run");
-                    out.write_all(&item.json)
-                        .and_then(|_| out.write_all(b"\n"))
-                        .map_err(stdout_error)?;
-                    acker.ack(item.seq, Fate::Delivered);
-                }
-                Sink::Webhook(d) => {
-                    if let Some(batch) = batcher.add(item) {
-                        d.submit(batch);
-                    }
-                }
-            }
-        }
-        if let Some(out) = &mut out {
-            out.flush().map_err(stdout_error)?;
-        }
-        Ok(())
-    }
-
-    /// Applies a request's outcome to the acker, saving the checkpoint when it is due.
-    fn absorb(
-        &mut self,
-        done: Done,
-        acker: &mut Ledger,
-        state: &mut State,
-    ) -> Option<anyhow::Error> {
-        for (seq, fate) in done.fates {
-            acker.ack(seq, fate);
-        }
-        (self.save_if_due(acker, state)).or_else(|| done.error.map(|e| anyhow!(e)))
     }
 
     /// Waits for the requests in flight. Their timeouts and retries end by the deadline on
     /// their own, except those under way when a signal brought it forward: after a signal, the
     /// wait ends at the deadline, the end of its grace, and what is still out is given up.
-    fn drain(
-        &mut self,
-        d: &mut Deliverer,
-        acker: &mut Ledger,
-        state: &mut State,
-        error: &mut Option<anyhow::Error>,
-    ) {
-        // A failed delivery has already stopped the requests not started (the deliverer does
-        // that itself); after a failed fetch, what was fetched before is still delivered.
-        while d.in_flight() > 0 {
+    /// A route left behind a failing receiver is given up at once: the others are done.
+    fn drain(&mut self, lanes: &mut [Lane], state: &mut State, error: &mut Option<anyhow::Error>) {
+        while lanes.iter().any(|l| l.in_flight() > 0) {
+            // A route retrying a failing receiver while the others are done is given up: the
+            // next run sends it what it missed. A single route waits, retrying to the deadline.
+            let busy = lanes.iter().filter(|l| l.in_flight() > 0).count();
+            let several = lanes.len() > 1;
+            for l in lanes.iter_mut().filter(|_| busy == 1 && several) {
+                if l.in_flight() > 0 && l.failing() {
+                    l.leave_behind();
+                }
+            }
+            for l in lanes.iter_mut().filter(|l| matches!(l.left, Some(None))) {
+                if let Sink::Webhook(d) = &l.sink {
+                    d.abandon();
+                }
+            }
             let grace_end = self.stop.signal().and(self.stop.deadline());
             if grace_end.is_some_and(|end| Instant::now() >= end) {
                 break;
             }
-            if let Some(Msg::Sent(done)) = receive(&self.events.rx, grace_end) {
-                d.ended();
-                if let Some(e) = self.absorb(done, acker, state) {
-                    d.abandon();
+            if let Some(Msg::Sent(i, done)) = receive(&self.events.rx, grace_end) {
+                lanes[i].absorb(done);
+                if let Some(e) = self.save_if_due(lanes, state) {
+                    lanes.iter_mut().for_each(|l| {
+                        if let Sink::Webhook(d) = &l.sink {
+                            d.abandon();
+                        }
+                    });
                     error.get_or_insert(e);
                 }
             }
         }
     }
 
-    /// Moves the state's checkpoint to the acker's, and writes it when a second has passed
-    /// since the last write (a dry run writes nothing).
-    fn save_if_due(&mut self, acker: &mut Ledger, state: &mut State) -> Option<anyhow::Error> {
-        // A window's progress is saved too, though the checkpoint waits at an earlier one.
-        let windows = acker.saved();
-        if !acker.take_moved() && windows == state.windows {
-            return None;
+    /// Moves each route's place in the state to where its ledger is, and writes the state
+    /// when a second has passed since the last write (a dry run writes nothing).
+    fn save_if_due(&mut self, lanes: &[Lane], state: &mut State) -> Option<anyhow::Error> {
+        let mut moved = false;
+        for l in lanes {
+            let now = l.standing();
+            if state.place(&l.route.name) != now {
+                state.set_place(&l.route.name, now);
+                moved = true;
+            }
         }
-        state.checkpoint = acker.checkpoint();
-        state.windows = windows;
-        if !self.persist || self.saved_at.is_some_and(|t| t.elapsed() < SAVE_EVERY) {
+        if !moved || !self.persist || self.saved_at.is_some_and(|t| t.elapsed() < SAVE_EVERY) {
             return None;
         }
         self.saved_at = Some(Instant::now());
         state.token = self.auth0.token_for_cache();
         let saved = state.save(self.state_file);
         if saved.is_ok() {
-            self.saved = state.checkpoint.clone();
+            self.saved = oldest(lanes);
         }
         saved.err()
     }
 }
 
-/// stdout was closed by its reader during a dry run: not a failure.
-#[derive(Debug, thiserror::Error)]
-#[error("stdout was closed")]
-struct ClosedPipe;
-
-/// A dry run's items are its product: a reader that left (`| head -1`) wants no more, so the
-/// run stops fetching and ends well; any other write error (`>/dev/full`) means the output is
-/// not whole, and the run fails saying so.
-fn stdout_error(e: std::io::Error) -> anyhow::Error {
-    match e.kind() {
-        std::io::ErrorKind::BrokenPipe => ClosedPipe.into(),
-        _ => anyhow!("writing the dry run's items to stdout: {e}"),
+/// Whether every route has room for a page now. A route whose receiver keeps failing is left
+/// behind while another route can go on; the last one waits, as a single route does.
+fn room_for(lanes: &mut [Lane]) -> bool {
+    let mut going = lanes.iter().filter(|l| l.left.is_none()).count();
+    for l in lanes.iter_mut() {
+        if !l.has_room() && l.failing() && going > 1 {
+            l.leave_behind();
+            going -= 1;
+        }
     }
+    lanes.iter().all(Lane::has_room)
 }
 
 #[cfg(test)]
@@ -645,18 +658,18 @@ mod tests {
 
     #[test]
     fn start_from_is_applied_once() {
-        let mut s = State::default();
-        assert!(apply_start_from(&mut s, &sf("7d", "100")));
+        let mut s = Place::default();
+        assert!(apply_start_from(&mut s, &sf("7d", "100"), ""));
         assert_eq!(s.checkpoint.as_deref(), Some("100"));
         s.checkpoint = Some("250".into());
-        assert!(!apply_start_from(&mut s, &sf("7d", "150")));
+        assert!(!apply_start_from(&mut s, &sf("7d", "150"), ""));
         assert_eq!(
             s.checkpoint.as_deref(),
             Some("250"),
             "same START_FROM again must not rewind"
         );
         s.windows = crate::state::ledger::chain("300", &[]);
-        assert!(apply_start_from(&mut s, &sf("50", "50")));
+        assert!(apply_start_from(&mut s, &sf("50", "50"), ""));
         assert_eq!(
             s.checkpoint.as_deref(),
             Some("50"),

@@ -696,6 +696,33 @@ declare! {
         choice(REPORTS, "output", "FORMAT").default(Output::Text);
 }
 
+/// What a `[[route]]` table may set: the settings of one destination. What a route leaves out
+/// it takes from the top level.
+pub const PER_ROUTE: [&dyn Declared; 22] = [
+    &WEBHOOK_URL,
+    &AUTHORIZATION,
+    &WEBHOOK_HEADERS,
+    &LOG_TYPES,
+    &AUTH0_API_ENDPOINTS,
+    &PAYLOAD_FORMAT,
+    &PAYLOAD_SHAPE,
+    &SEND_AS_BATCH,
+    &BATCH_SIZE,
+    &WEBHOOK_MAX_BODY_BYTES,
+    &WEBHOOK_GZIP,
+    &WEBHOOK_CONTENT_TYPE,
+    &WEBHOOK_SECRET,
+    &SIGNATURE_SCHEME,
+    &PII_FIELDS,
+    &PII_METHOD,
+    &PII_HASH_KEY,
+    &WEBHOOK_CONCURRENT_CALLS,
+    &WEBHOOK_CONNECT_TIMEOUT,
+    &WEBHOOK_TIMEOUT,
+    &DEAD_LETTER_FILE,
+    &START_FROM,
+];
+
 /// The extension's name for DAILY_REPORT_HOUR, read as it.
 pub const DAILY_REPORT_TIME: &str = "DAILY_REPORT_TIME";
 

@@ -1,7 +1,7 @@
 //! The `--config` file (TOML): each value read as text and checked by the parser its setting's
 //! kind uses for flags and variables, every mistake reported at once with its line.
 
-use crate::settings::{ALL, Declared, Form, Name, WEBHOOK_HEADERS};
+use crate::settings::{ALL, Declared, Form, Name, PER_ROUTE, WEBHOOK_HEADERS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
@@ -12,12 +12,21 @@ pub struct FileSettings {
     values: BTreeMap<String, String>,
     /// The `[webhook_headers]` table.
     pub(super) headers: Option<BTreeMap<String, String>>,
+    /// The `[[route]]` tables, by name, in the file's order.
+    pub(super) routes: Vec<(String, FileSettings)>,
 }
 
 impl FileSettings {
     /// The setting's value, as written.
     pub(super) fn get(&self, setting: &Name) -> Option<&str> {
         self.values.get(&setting.key()).map(String::as_str)
+    }
+
+    /// Whether the file gives the setting, as a value, a file, or a table.
+    pub(super) fn holds(&self, setting: &Name) -> bool {
+        self.get(setting).is_some()
+            || self.file_of(setting).is_some()
+            || (setting.env == WEBHOOK_HEADERS.env && self.headers.is_some())
     }
 
     /// The file its `name_file` key names.
@@ -29,19 +38,26 @@ impl FileSettings {
 }
 
 /// Every key the file may hold: each setting's, and `name_file` beside those read from a file.
+#[cfg(test)]
 pub(super) fn file_keys() -> Vec<String> {
-    let keys = ALL.iter().map(|s| (s.key(), s.from_file));
+    keys_of(ALL)
+}
+
+fn keys_of(settings: &[&dyn Declared]) -> Vec<String> {
+    let keys = settings.iter().map(|s| (s.key(), s.from_file));
     let keys = keys.flat_map(|(k, file)| [Some(k.clone()), file.then(|| format!("{k}_file"))]);
     keys.flatten().collect()
 }
 
-/// The setting a key sets, and whether it is the `name_file` key.
-fn setting_of(key: &str) -> Option<(&'static dyn Declared, bool)> {
-    ALL.iter().find_map(|s| match key.strip_prefix(&s.key())? {
-        "" => Some((*s, false)),
-        "_file" if s.from_file => Some((*s, true)),
-        _ => None,
-    })
+/// The setting of `among` a key sets, and whether it is the `name_file` key.
+fn setting_of(key: &str, among: &[&'static dyn Declared]) -> Option<(&'static dyn Declared, bool)> {
+    among
+        .iter()
+        .find_map(|s| match key.strip_prefix(&s.key())? {
+            "" => Some((*s, false)),
+            "_file" if s.from_file => Some((*s, true)),
+            _ => None,
+        })
 }
 
 /// The file at `path` holding `text`; or every mistake, one a line with its line and column.
@@ -64,20 +80,52 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
     if !mistakes.is_empty() {
         return Err(lines(mistakes));
     }
-    let keys = file_keys();
-    let known: Vec<&str> = keys.iter().map(String::as_str).collect();
     let mut out = FileSettings::default();
-    for (key, value) in table.get_ref() {
+    fill(&mut out, table.get_ref(), ALL, &at, &mut mistakes);
+    match mistakes.is_empty() {
+        true => Ok(out),
+        false => Err(lines(mistakes)),
+    }
+}
+
+/// Reads `table`'s keys, settings of `among`, into `out`; at the top level, `[[route]]` tables.
+fn fill(
+    out: &mut FileSettings,
+    table: &DeTable,
+    among: &[&'static dyn Declared],
+    at: &dyn Fn(usize) -> String,
+    mistakes: &mut Vec<(usize, String)>,
+) {
+    let keys = keys_of(among);
+    let known: Vec<&str> = keys.iter().map(String::as_str).collect();
+    for (key, value) in table {
         let name = key.get_ref().as_ref();
-        let Some((setting, file_key)) = setting_of(name) else {
-            let offset = key.span().start;
-            mistakes.push((offset, format!("{}: {}", at(offset), unknown(name, &known))));
-            continue;
-        };
         let wrong = |offset: usize, words: String| {
             (offset, format!("{}, key `{name}`: {words}", at(offset)))
         };
         let offset = value.span().start;
+        let top = among.len() == ALL.len();
+        if name == "name" && !top {
+            continue;
+        }
+        if name == "route" && top {
+            match routes(value.get_ref(), at, mistakes) {
+                Ok(routes) => out.routes = routes,
+                Err(words) => mistakes.push(wrong(offset, words)),
+            }
+            continue;
+        }
+        let Some((setting, file_key)) = setting_of(name, among) else {
+            let offset = key.span().start;
+            let words = match setting_of(name, ALL) {
+                Some(_) => format!(
+                    "`{name}` is set once for the run, not per route: set it outside the [[route]] tables"
+                ),
+                None => unknown(name, &known),
+            };
+            mistakes.push((offset, format!("{}: {words}", at(offset))));
+            continue;
+        };
         if setting.env == WEBHOOK_HEADERS.env && !file_key {
             match headers(value.get_ref()) {
                 Ok(map) => out.headers = Some(map),
@@ -94,9 +142,63 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
             Err(words) => mistakes.push(wrong(offset, words)),
         }
     }
-    match mistakes.is_empty() {
-        true => Ok(out),
-        false => Err(lines(mistakes)),
+}
+
+/// The `[[route]]` tables: each a `name` and settings of one destination ([`PER_ROUTE`]).
+fn routes(
+    value: &DeValue,
+    at: &dyn Fn(usize) -> String,
+    mistakes: &mut Vec<(usize, String)>,
+) -> Result<Vec<(String, FileSettings)>, String> {
+    let not_tables = || {
+        format!(
+            "invalid type: {}, expected tables written [[route]], each with a name",
+            describe(value)
+        )
+    };
+    let DeValue::Array(tables) = value else {
+        return Err(not_tables());
+    };
+    let mut out = Vec::new();
+    for table in tables {
+        let DeValue::Table(t) = table.get_ref() else {
+            return Err(not_tables());
+        };
+        let start = table.span().start;
+        let named = t.iter().find(|(k, _)| k.get_ref().as_ref() == "name");
+        let name = match named.map(|(_, v)| v.get_ref()) {
+            Some(DeValue::String(n)) => match route_name(n) {
+                Ok(()) => n.to_string(),
+                Err(why) => {
+                    mistakes.push((start, format!("{}: route name {n:?} {why}", at(start))));
+                    continue;
+                }
+            },
+            _ => {
+                let why = "a [[route]] table needs a name in quotes, e.g. name = \"siem\"";
+                mistakes.push((start, format!("{}: {why}", at(start))));
+                continue;
+            }
+        };
+        if out.iter().any(|(n, _)| *n == name) {
+            mistakes.push((
+                start,
+                format!("{}: two routes are named {name:?}", at(start)),
+            ));
+        }
+        let mut route = FileSettings::default();
+        fill(&mut route, t, &PER_ROUTE, at, mistakes);
+        out.push((name, route));
+    }
+    Ok(out)
+}
+
+/// A route's name goes in file names, metric labels and messages: short and plain.
+pub fn route_name(name: &str) -> Result<(), &'static str> {
+    let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    match name.len() {
+        1..=32 if name.chars().all(plain) && !name.starts_with('-') => Ok(()),
+        _ => Err("must be 1 to 32 of a-z, 0-9, - and _, not starting with -"),
     }
 }
 

@@ -12,21 +12,52 @@ use crate::settings::{self, Fallback, Kind, Name, Setting, Text};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
-/// The three places a setting can be given.
+/// The three places a setting can be given, and the `[[route]]` table read, whose settings
+/// come before them all.
 #[derive(Clone, Copy)]
 pub(super) struct Given<'a> {
     pub flags: &'a Settings,
     pub file: &'a FileSettings,
     pub env: Env<'a>,
+    pub route: Option<&'a FileSettings>,
 }
 
-impl Given<'_> {
+static NO_FLAGS: Settings = Settings::none();
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+impl<'a> Given<'a> {
+    pub fn new(flags: &'a Settings, file: &'a FileSettings, env: Env<'a>) -> Given<'a> {
+        let route = None;
+        Given {
+            flags,
+            file,
+            env,
+            route,
+        }
+    }
+
+    /// Where `s` is read from: the route's table alone when it holds the setting (a value or
+    /// a file), else the three places.
+    pub fn at(&self, s: &Name) -> Given<'a> {
+        match self.route.filter(|r| r.holds(s)) {
+            Some(route) => Given::new(&NO_FLAGS, route, &no_env),
+            None => Given {
+                route: None,
+                ..*self
+            },
+        }
+    }
+
     /// The setting's value in its type: an `Option`, or with a default the value.
     pub fn get<K: Kind, D: Fallback<K>>(&self, s: &Setting<K, D>) -> Result<D::Out> {
-        let flag = self.flags.raw(s);
+        let g = self.at(s);
+        let flag = g.flags.raw(s);
         let value = match flag.filter(|v| !v.to_string_lossy().trim().is_empty()) {
             Some(raw) => Some(s.kind.parse_os(raw)),
-            None => given(self.file.get(s)).map(|raw| s.kind.parse(raw)),
+            None => given(g.file.get(s)).map(|raw| s.kind.parse(raw)),
         };
         let value = value.transpose().map_err(|e| named(s, e))?;
         Ok(s.default.or(value))
@@ -40,24 +71,26 @@ impl Given<'_> {
 
     /// Whether the setting is given anywhere, its `NAME_FILE` included (nothing is read).
     pub fn is_set(&self, s: &Name) -> bool {
-        let env = |name: &str| given_owned((self.env)(name)).is_some();
-        self.flags.raw(s).is_some()
-            || given(self.file.get(s)).is_some()
+        let g = self.at(s);
+        let env = |name: &str| given_owned((g.env)(name)).is_some();
+        g.flags.raw(s).is_some()
+            || given(g.file.get(s)).is_some()
             || (s.flag.is_none() && env(s.env))
-            || (s.from_file && (env(&s.file_var()) || self.file.file_of(s).is_some()))
+            || (s.from_file && (env(&s.file_var()) || g.file.file_of(s).is_some()))
     }
 
     /// A secret from `NAME`, `NAME_FILE`, or the config file's keys of the same names.
     pub fn secret(&self, s: &Setting<settings::Secret>) -> Result<Option<Secret>> {
-        let in_file = self.file.get(s).map(str::to_string);
-        let path_env = given_owned((self.env)(&s.file_var())).map(PathBuf::from);
-        match (given_owned((self.env)(s.env)), path_env) {
+        let g = self.at(s);
+        let in_file = g.file.get(s).map(str::to_string);
+        let path_env = given_owned((g.env)(&s.file_var())).map(PathBuf::from);
+        match (given_owned((g.env)(s.env)), path_env) {
             (Some(_), Some(_)) => Err(exit::settings(format!(
                 "set {s} or {}, not both",
                 s.file_var()
             ))),
             (Some(v), None) => Ok(Some(Secret::new(v.trim()))),
-            (None, path) => match path.or(self.file.file_of(s).filter(|_| in_file.is_none())) {
+            (None, path) => match path.or(g.file.file_of(s).filter(|_| in_file.is_none())) {
                 Some(path) => read_secret(s, path).map(Some),
                 None => Ok(given_owned(in_file).map(Secret::new)),
             },

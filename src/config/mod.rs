@@ -33,20 +33,42 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub auth0: Auth0Config,
-    pub webhook: WebhookConfig,
-    pub filter: Filter,
-    pub batch_size: u32,
-    pub start_from: Option<crate::logid::StartFrom>,
+    /// Where the logs go: the `[[route]]` tables, or the one route `default`.
+    pub routes: Vec<Route>,
     pub max_run_time: Duration,
     /// AUTH0_LOG_RETENTION: how long Auth0 keeps logs on the tenant's plan.
     pub log_retention: Duration,
     pub state_file: PathBuf,
-    pub dead_letter: Option<PathBuf>,
     pub ca_cert: Option<PathBuf>,
+    /// The client for Auth0 and the reports: the top level's timeouts.
+    pub http: ClientConfig,
     pub slack: Option<SlackConfig>,
     pub monitor: MonitorConfig,
     /// Files holding secrets, named as the user set them, for `check`'s warnings.
     pub secret_files: Vec<(String, PathBuf)>,
+}
+
+/// One destination: which logs, in what form, to which webhook, from where.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    pub webhook: WebhookConfig,
+    pub filter: Filter,
+    pub batch_size: u32,
+    pub start_from: Option<crate::logid::StartFrom>,
+    pub dead_letter: Option<PathBuf>,
+}
+
+impl Route {
+    /// The route's HTTP client: its timeouts and concurrency.
+    pub fn http(&self, ca_cert: &Option<PathBuf>) -> ClientConfig {
+        ClientConfig {
+            connect_timeout: self.webhook.connect_timeout,
+            timeout: self.webhook.timeout,
+            concurrency: self.webhook.concurrency,
+            ca_cert: ca_cert.clone(),
+        }
+    }
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -67,7 +89,7 @@ pub fn load_file(path: Option<&std::path::Path>) -> Result<FileSettings> {
 
 /// The state file: --state / STATE_FILE, then the config file, then the XDG state directory.
 pub fn state_path(flags: &Settings, file: &FileSettings, env: Env) -> Result<PathBuf> {
-    if let Some(p) = (Given { flags, file, env }).get(&STATE_FILE)? {
+    if let Some(p) = Given::new(flags, file, env).get(&STATE_FILE)? {
         return Ok(p);
     }
     let base = env(XDG_STATE_HOME)
@@ -83,11 +105,7 @@ pub fn state_path(flags: &Settings, file: &FileSettings, env: Env) -> Result<Pat
 impl Config {
     pub fn new(flags: &Settings, env: Env) -> Result<Config> {
         let file = load_file(flags.path(&CONFIG_FILE).as_deref())?;
-        let g = Given {
-            flags,
-            file: &file,
-            env,
-        };
+        let g = Given::new(flags, &file, env);
         // reqwest reads the proxy variables itself; their credentials must never show either.
         crate::proxy::register_secrets(env);
         all_required(g)?;
@@ -104,20 +122,7 @@ impl Config {
         })?;
 
         let allow_insecure = g.get(&ALLOW_INSECURE_HTTP)?;
-        let (webhook_url, url_file) = webhook_url(g, allow_insecure)?;
-        let authorization = g.secret(&AUTHORIZATION)?;
-        if let Some(a) = &authorization {
-            header_value(a.expose()).map_err(|why| {
-                let file = AUTHORIZATION.file_var();
-                exit::settings(format!(
-                    "{AUTHORIZATION} (or {file}) {why} (the value is not shown)"
-                ))
-            })?;
-        }
-        no_credentials_in_url(&webhook_url, authorization.is_some())?;
         let daily_report_hour = daily_report_time(g.get(&DAILY_REPORT_HOUR)?, env)?;
-        let signing = signer(g.get(&SIGNATURE_SCHEME)?, g.secret(&WEBHOOK_SECRET)?)?;
-
         let slack = match g.secret(&SLACK_INCOMING_WEBHOOK_URL)? {
             Some(url) => {
                 let parsed = secret_url(&url, SLACK_INCOMING_WEBHOOK_URL.env, allow_insecure)?;
@@ -142,20 +147,37 @@ impl Config {
                 p.display()
             )));
         }
-
-        let start = g.get(&START_FROM)?.map(|raw| {
-            let checkpoint = crate::logid::parse_start_from(&raw, std::time::SystemTime::now());
-            checkpoint.map(|checkpoint| crate::logid::StartFrom { checkpoint, raw })
-        });
-        let start_from = start.transpose().map_err(|e| invalid(&START_FROM, e))?;
         let ca_cert = g.get(&CA_CERT)?;
         if let Some(p) = &ca_cert {
             check_ca_cert(p)?;
         }
-        let shape = g.get(&PAYLOAD_SHAPE)?;
-        let (send_as_batch, format, content_type) = body(g, shape)?;
+
+        let mut secret_files = secret_files(g);
+        let tables: Vec<(&str, Option<&FileSettings>)> = match file.routes.as_slice() {
+            [] => vec![(crate::state::DEFAULT_ROUTE, None)],
+            tables => tables.iter().map(|(n, t)| (n.as_str(), Some(t))).collect(),
+        };
+        let mut routes = Vec::new();
+        for (name, table) in tables {
+            let g = Given { route: table, ..g };
+            let named = |e: anyhow::Error| match table {
+                Some(_) => exit::settings(format!("route {name:?}: {e:#}")),
+                None => e,
+            };
+            let (route, url_file) = route(g, name, allow_insecure).map_err(named)?;
+            secret_files.extend(url_file.map(|p| (WEBHOOK_URL.file_var(), p)));
+            routes.push(route);
+        }
+        alike_routes(&routes);
+        shared_dead_letter(&routes)?;
 
         Ok(Config {
+            http: ClientConfig {
+                connect_timeout: g.get(&WEBHOOK_CONNECT_TIMEOUT)?,
+                timeout: g.get(&WEBHOOK_TIMEOUT)?,
+                concurrency: g.get(&WEBHOOK_CONCURRENT_CALLS)?,
+                ca_cert: ca_cert.clone(),
+            },
             auth0: Auth0Config {
                 audience: audience(g, &base_url)?,
                 base_url,
@@ -163,44 +185,55 @@ impl Config {
                 client_secret,
                 rate_limit: g.get(&AUTH0_RATE_LIMIT)?,
             },
-            webhook: WebhookConfig {
-                url_is_secret: url_file.is_some(),
-                url: webhook_url,
-                authorization,
-                send_as_batch,
-                concurrency: g.get(&WEBHOOK_CONCURRENT_CALLS)?,
-                connect_timeout: g.get(&WEBHOOK_CONNECT_TIMEOUT)?,
-                timeout: g.get(&WEBHOOK_TIMEOUT)?,
-                format,
-                shape,
-                gzip: g.get(&WEBHOOK_GZIP)?,
-                headers: headers(g)?,
-                max_body_bytes: g.get(&WEBHOOK_MAX_BODY_BYTES)?,
-                signing,
-                content_type,
-            },
-            filter: Filter {
-                log_types: parse_log_types(&g.get(&LOG_TYPES)?)?,
-                endpoints: endpoints(g)?,
-                pii: pii(g)?,
-            },
-            batch_size: g.get(&BATCH_SIZE)?,
-            start_from,
+            routes,
             max_run_time: g.get(&MAX_RUN_TIME)?,
             log_retention: g.get(&AUTH0_LOG_RETENTION)?,
             state_file,
-            dead_letter: g.get(&DEAD_LETTER_FILE)?,
             ca_cert,
             slack,
             monitor: MonitorConfig {
                 healthcheck,
                 metrics_file,
             },
-            secret_files: secret_files(g)
-                .into_iter()
-                .chain(url_file.map(|p| (WEBHOOK_URL.file_var(), p)))
-                .collect(),
+            secret_files,
         })
+    }
+
+    /// How messages name route `r`: `route siem: `, or nothing without `[[route]]` tables.
+    pub fn of(&self, r: &Route) -> String {
+        match self.routes.as_slice() {
+            [only] if only.name == crate::state::DEFAULT_ROUTE => String::new(),
+            _ => format!("route {}: ", r.name),
+        }
+    }
+
+    /// The route `redeliver --route` names; without one, the only route.
+    pub fn route(&self, name: Option<&str>) -> Result<&Route> {
+        let names = || {
+            let names: Vec<&str> = self.routes.iter().map(|r| r.name.as_str()).collect();
+            names.join(", ")
+        };
+        match (name, self.routes.as_slice()) {
+            (None, [only]) => Ok(only),
+            (None, _) => Err(exit::settings(format!(
+                "the config file has several routes: name one with --route ({})",
+                names()
+            ))),
+            (Some(name), routes) => routes.iter().find(|r| r.name == name).ok_or_else(|| {
+                exit::settings(format!(
+                    "--route {name}: no such route; routes are {}",
+                    names()
+                ))
+            }),
+        }
+    }
+
+    /// Every route's DEAD_LETTER_FILE.
+    pub fn dead_letters(&self) -> Vec<&std::path::Path> {
+        self.routes
+            .iter()
+            .filter_map(|r| r.dead_letter.as_deref())
+            .collect()
     }
 
     /// The tenant as recorded in the state file, so one state file is never used for two tenants.
@@ -208,14 +241,95 @@ impl Config {
         let url = self.auth0.base_url.as_str();
         url.trim_end_matches('/').to_string()
     }
+}
 
-    /// What the HTTP client is built from: the webhook's timeouts and concurrency, and CA_CERT.
-    pub fn http(&self) -> ClientConfig {
-        ClientConfig {
-            connect_timeout: self.webhook.connect_timeout,
-            timeout: self.webhook.timeout,
-            concurrency: self.webhook.concurrency,
-            ca_cert: self.ca_cert.clone(),
+/// One route's settings, read through its table first; and the WEBHOOK_URL_FILE it read.
+fn route(g: Given, name: &str, allow_insecure: bool) -> Result<(Route, Option<PathBuf>)> {
+    let (webhook_url, url_file) = webhook_url(g, allow_insecure)?;
+    let authorization = g.secret(&AUTHORIZATION)?;
+    if let Some(a) = &authorization {
+        header_value(a.expose()).map_err(|why| {
+            let file = AUTHORIZATION.file_var();
+            exit::settings(format!(
+                "{AUTHORIZATION} (or {file}) {why} (the value is not shown)"
+            ))
+        })?;
+    }
+    no_credentials_in_url(&webhook_url, authorization.is_some())?;
+    let signing = signer(g.get(&SIGNATURE_SCHEME)?, g.secret(&WEBHOOK_SECRET)?)?;
+    let start = g.get(&START_FROM)?.map(|raw| {
+        let checkpoint = crate::logid::parse_start_from(&raw, std::time::SystemTime::now());
+        checkpoint.map(|checkpoint| crate::logid::StartFrom { checkpoint, raw })
+    });
+    let start_from = start.transpose().map_err(|e| invalid(&START_FROM, e))?;
+    let shape = g.get(&PAYLOAD_SHAPE)?;
+    let (send_as_batch, format, content_type) = body(g, shape)?;
+    let route = Route {
+        name: name.to_string(),
+        webhook: WebhookConfig {
+            url_is_secret: url_file.is_some(),
+            url: webhook_url,
+            authorization,
+            send_as_batch,
+            concurrency: g.get(&WEBHOOK_CONCURRENT_CALLS)?,
+            connect_timeout: g.get(&WEBHOOK_CONNECT_TIMEOUT)?,
+            timeout: g.get(&WEBHOOK_TIMEOUT)?,
+            format,
+            shape,
+            gzip: g.get(&WEBHOOK_GZIP)?,
+            headers: headers(g)?,
+            max_body_bytes: g.get(&WEBHOOK_MAX_BODY_BYTES)?,
+            signing,
+            content_type,
+        },
+        filter: Filter {
+            log_types: parse_log_types(&g.get(&LOG_TYPES)?)?,
+            endpoints: endpoints(g)?,
+            pii: pii(g)?,
+        },
+        batch_size: g.get(&BATCH_SIZE)?,
+        start_from,
+        dead_letter: g.get(&DEAD_LETTER_FILE)?,
+    };
+    Ok((route, url_file))
+}
+
+/// Each route sets its refused logs aside in a file of its own, so that `redeliver --route`
+/// sends each log back where it was refused.
+fn shared_dead_letter(routes: &[Route]) -> Result<()> {
+    for (i, a) in routes.iter().enumerate() {
+        let Some(file) = &a.dead_letter else {
+            continue;
+        };
+        if let Some(b) = routes[i + 1..]
+            .iter()
+            .find(|b| b.dead_letter.as_ref() == Some(file))
+        {
+            return Err(exit::settings(format!(
+                "routes {:?} and {:?} both set refused logs aside in {DEAD_LETTER_FILE} {}: give each route its own (dead_letter_file in its [[route]] table), so that redeliver --route sends each log back where it was refused",
+                a.name,
+                b.name,
+                file.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Two routes with the same webhook and filter send the same logs twice: a warning, as a copy
+/// of a table is more likely a mistake than a wish.
+fn alike_routes(routes: &[Route]) {
+    for (i, a) in routes.iter().enumerate() {
+        let same = |b: &&Route| {
+            b.webhook.url == a.webhook.url && format!("{:?}", b.filter) == format!("{:?}", a.filter)
+        };
+        if let Some(b) = routes[i + 1..].iter().find(same) {
+            crate::say::warn(format_args!(
+                "routes {:?} and {:?} send the same logs to the same webhook {}",
+                a.name,
+                b.name,
+                a.webhook.shown_url()
+            ));
         }
     }
 }
@@ -242,6 +356,7 @@ fn endpoints(g: Given) -> Result<Vec<Endpoint>> {
 
 /// The extra headers: the file's table, the variable (a JSON object), then the flags.
 fn headers(g: Given) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    let g = g.at(&WEBHOOK_HEADERS);
     let mut given: Vec<(String, String)> = g.file.headers.clone().into_iter().flatten().collect();
     if let Some(json) = given_owned((g.env)(WEBHOOK_HEADERS.env)) {
         let map: BTreeMap<String, String> = serde_json::from_str(&json).map_err(|e| {
@@ -306,6 +421,7 @@ fn secret_url(url: &Secret, name: &str, allow_insecure: bool) -> Result<Url> {
 
 /// WEBHOOK_URL, or WEBHOOK_URL_FILE: a URL read from a file is a secret as a whole.
 fn webhook_url(g: Given, allow_insecure: bool) -> Result<(Url, Option<PathBuf>)> {
+    let g = g.at(&WEBHOOK_URL);
     let from_file = given_owned((g.env)(&WEBHOOK_URL.file_var()))
         .map(PathBuf::from)
         .or(g.file.file_of(&WEBHOOK_URL));

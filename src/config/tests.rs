@@ -108,17 +108,17 @@ fn message(r: Result<Config>) -> String {
 fn defaults_match_the_readme() {
     let c = build(BASE, SECRET).unwrap();
     assert_eq!(c.auth0.base_url.as_str(), "https://acme.eu.auth0.com/");
-    assert_eq!(c.batch_size, 100);
-    assert!(c.webhook.send_as_batch);
-    assert_eq!(c.webhook.concurrency, 5);
+    assert_eq!(c.routes[0].batch_size, 100);
+    assert!(c.routes[0].webhook.send_as_batch);
+    assert_eq!(c.routes[0].webhook.concurrency, 5);
     assert_eq!(c.max_run_time, Duration::from_secs(240));
-    assert_eq!(c.webhook.connect_timeout, Duration::from_secs(5));
-    assert_eq!(c.webhook.timeout, Duration::from_secs(30));
+    assert_eq!(c.routes[0].webhook.connect_timeout, Duration::from_secs(5));
+    assert_eq!(c.routes[0].webhook.timeout, Duration::from_secs(30));
     assert_eq!(
-        c.filter.log_types.iter().collect::<Vec<_>>(),
+        c.routes[0].filter.log_types.iter().collect::<Vec<_>>(),
         ["fapi", "sapi"]
     );
-    assert!(c.filter.endpoints.is_empty());
+    assert!(c.routes[0].filter.endpoints.is_empty());
     assert_eq!(c.auth0.client_secret.expose(), "shh");
 }
 
@@ -135,13 +135,12 @@ fn batch_size_out_of_range_names_the_setting_and_the_limit() {
     assert_eq!(
         build(&with(&["--batch-size", " 50 "]), SECRET)
             .unwrap()
+            .routes[0]
             .batch_size,
         50
     );
     assert_eq!(
-        build(&with(&["--batch-size", ""]), SECRET)
-            .unwrap()
-            .batch_size,
+        build(&with(&["--batch-size", ""]), SECRET).unwrap().routes[0].batch_size,
         100
     );
 }
@@ -219,9 +218,9 @@ fn every_bad_value_names_the_variable_the_flag_and_the_range_in_words() {
         SECRET,
     )
     .unwrap();
-    assert!(!c.webhook.send_as_batch);
-    assert_eq!(c.webhook.format, PayloadFormat::Jsonl);
-    assert_eq!(c.webhook.timeout, Duration::from_secs(120));
+    assert!(!c.routes[0].webhook.send_as_batch);
+    assert_eq!(c.routes[0].webhook.format, PayloadFormat::Jsonl);
+    assert_eq!(c.routes[0].webhook.timeout, Duration::from_secs(120));
     let c = build(
         &with(&[
             "--endpoints",
@@ -237,7 +236,7 @@ fn every_bad_value_names_the_variable_the_flag_and_the_range_in_words() {
     )
     .unwrap();
     assert!(
-        c.filter.endpoints.is_empty(),
+        c.routes[0].filter.endpoints.is_empty(),
         "empty is unset: all endpoints"
     );
     assert_eq!(c.max_run_time, Duration::from_secs(240));
@@ -407,7 +406,10 @@ fn file_fills_gaps_but_flags_win_and_unknown_keys_fail() {
         &[],
     )
     .unwrap();
-    assert_eq!((c.batch_size, c.webhook.concurrency), (30, 9));
+    assert_eq!(
+        (c.routes[0].batch_size, c.routes[0].webhook.concurrency),
+        (30, 9)
+    );
     assert_eq!(c.auth0.client_secret.expose(), "in-file");
 
     std::fs::write(&p, "batch_sise = 20\n").unwrap();
@@ -460,12 +462,12 @@ fn an_empty_flag_is_unset_and_the_file_value_stands() {
         "https://tenant.eu.auth0.com/api/v2/"
     );
     assert_eq!(c.max_run_time, Duration::from_secs(120));
-    assert!(c.webhook.gzip);
+    assert!(c.routes[0].webhook.gzip);
     assert_eq!(
-        c.dead_letter.as_deref(),
+        c.routes[0].dead_letter.as_deref(),
         Some(Path::new("/var/lib/x/dl.jsonl"))
     );
-    assert_eq!(c.webhook.shape, PayloadShape::LogStream);
+    assert_eq!(c.routes[0].webhook.shape, PayloadShape::LogStream);
 }
 
 #[test]
@@ -521,7 +523,7 @@ fn reserved_headers_are_refused() {
     let m = message(build(&with(&["--header", "Authorization: x"]), SECRET));
     assert!(m.contains("Authorization"), "{m}");
     let c = build(&with(&["--header", "X-Env: prod"]), SECRET).unwrap();
-    assert_eq!(c.webhook.headers[0].0.as_str(), "x-env");
+    assert_eq!(c.routes[0].webhook.headers[0].0.as_str(), "x-env");
 }
 
 #[test]
@@ -574,7 +576,7 @@ fn slack_url_never_appears_in_its_error() {
 #[test]
 fn format_names_batching_and_content_type_combine_as_the_readme_says() {
     let body = |args: &[&str]| {
-        let c = build(&with(args), SECRET).unwrap().webhook;
+        let c = build(&with(args), SECRET).unwrap().routes.remove(0).webhook;
         (
             c.send_as_batch,
             c.format,
@@ -670,7 +672,12 @@ fn signature_scheme_chooses_the_header_and_refuses_what_cannot_sign() {
     let hub_key = ("WEBHOOK_SECRET", "any text of sixteen+ chars");
     let env = [SECRET[0], hub_key];
     let c = build(&with(&["--signature-scheme", "x-hub-signature-256"]), &env).unwrap();
-    let (name, value) = c.webhook.signing.unwrap().header("id", 1, b"{}");
+    let (name, value) = c.routes[0]
+        .webhook
+        .signing
+        .as_ref()
+        .unwrap()
+        .header("id", 1, b"{}");
     assert_eq!(name, "x-hub-signature-256");
     assert!(value.starts_with("sha256="), "{value}");
     // The default stays Standard Webhooks, which refuses a key that is not whsec_.
@@ -711,8 +718,11 @@ fn a_webhook_url_from_a_file_is_a_secret_shown_as_scheme_and_host() {
         .copied()
         .collect();
     let c = build(&without_url, &[SECRET[0], ("WEBHOOK_URL_FILE", p)]).unwrap();
-    assert_eq!(c.webhook.url.as_str(), url);
-    assert_eq!(c.webhook.shown_url(), "https://logs-01.loggly.com");
+    assert_eq!(c.routes[0].webhook.url.as_str(), url);
+    assert_eq!(
+        c.routes[0].webhook.shown_url(),
+        "https://logs-01.loggly.com"
+    );
     let debug = format!("{c:?}");
     assert!(
         !debug.contains("tok-in-path") && !debug.contains("q-tok"),
@@ -739,21 +749,33 @@ fn a_webhook_url_from_a_file_is_a_secret_shown_as_scheme_and_host() {
     assert!(!m.contains("very-secret-path"), "{m}");
     // A URL given plainly keeps its path in messages: only the file makes it a secret.
     let c = build(BASE, SECRET).unwrap();
-    assert_eq!(c.webhook.shown_url(), "https://hooks.example.com/x");
+    assert_eq!(
+        c.routes[0].webhook.shown_url(),
+        "https://hooks.example.com/x"
+    );
 }
 
 #[test]
 fn pii_settings_name_what_is_missing_or_wrong() {
     let fields = ["--pii-fields", "email, details.request.body.password"];
     let c = build(&with(&fields), SECRET).unwrap();
-    let masked = c
+    let masked = c.routes[0]
         .filter
         .pii
+        .as_ref()
         .unwrap()
         .apply(r#"{"email":"a@b.c"}"#)
         .into_owned();
     assert_eq!(masked, r#"{"email":"***"}"#, "mask is the default");
-    assert!(build(BASE, SECRET).unwrap().filter.pii.is_none());
+    assert!(
+        build(BASE, SECRET)
+            .unwrap()
+            .routes
+            .remove(0)
+            .filter
+            .pii
+            .is_none()
+    );
 
     let hash = with(&["--pii-fields", "email", "--pii-method", "hash"]);
     let m = message(build(&hash, SECRET));
@@ -771,9 +793,10 @@ fn pii_settings_name_what_is_missing_or_wrong() {
     );
     let key = ("PII_HASH_KEY", "a long enough pii hash key");
     let c = build(&hash, &[SECRET[0], key]).unwrap();
-    let token = c
+    let token = c.routes[0]
         .filter
         .pii
+        .as_ref()
         .unwrap()
         .apply(r#"{"email":"a@b.c"}"#)
         .into_owned();
@@ -811,9 +834,9 @@ fn a_file_value_is_read_as_its_variable_would_be() {
     )
     .unwrap();
     let c = build(&with(&["--config", p.to_str().unwrap()]), SECRET).unwrap();
-    assert!(!c.webhook.send_as_batch);
-    assert!(c.webhook.gzip);
-    assert_eq!(c.batch_size, 20);
+    assert!(!c.routes[0].webhook.send_as_batch);
+    assert!(c.routes[0].webhook.gzip);
+    assert_eq!(c.routes[0].batch_size, 20);
     assert_eq!(c.max_run_time, Duration::from_secs(90));
 
     std::fs::write(&p, "send_as_batch = \"maybe\"\nbatch_size = 500\n").unwrap();

@@ -17,7 +17,7 @@ const PREFIX: &str = "auth0_mgmt_webhooks";
 pub fn write(
     file: Option<&Path>,
     host: &str,
-    (dead_letter, tenant): (Option<&Path>, &str),
+    (dead_letters, tenant): (&[&Path], &str),
     state: Option<&State>,
     early: Option<(Outcome, Duration)>,
 ) {
@@ -25,13 +25,16 @@ pub fn write(
         return;
     };
     // Another tenant sharing the file counts its own lines.
-    let pending = state.and(dead_letter).and_then(|file| {
-        crate::sink::dead_letter::pending(file, tenant).unwrap_or_else(|e| {
-            let file = file.display();
-            let why = format!("counting the lines of {DEAD_LETTER_FILE} {file}: {e}");
-            say::warn(why);
-            None
-        })
+    let pending = state.and_then(|_| {
+        let each = dead_letters.iter().map(|file| {
+            crate::sink::dead_letter::pending(file, tenant).unwrap_or_else(|e| {
+                let file = file.display();
+                let why = format!("counting the lines of {DEAD_LETTER_FILE} {file}: {e}");
+                say::warn(why);
+                None
+            })
+        });
+        each.reduce(|a, b| Some(a? + b?)).flatten()
     });
     let text = render(host, state, early, pending, SystemTime::now());
     // Readable by all (0644), since node_exporter runs as another user; it holds no secret.
@@ -181,6 +184,39 @@ fn render(
     if state.is_some() {
         let help = "Runs of this state file, by how they ended.";
         metric("runs_total", help, &runs);
+    }
+    let routes = last
+        .filter(|_| early.is_none())
+        .map_or(&[][..], |r| &r.routes);
+    let by_route = |f: fn(&crate::state::RouteRecord) -> f64| {
+        let each = routes
+            .iter()
+            .map(|r| (format!(",route=\"{}\"", r.route), f(r)));
+        each.collect::<Vec<_>>()
+    };
+    if !routes.is_empty() {
+        let code = |r: &crate::state::RouteRecord| f64::from(r.outcome.exit_code());
+        let up = |r: &crate::state::RouteRecord| f64::from(u8::from(r.outcome.caught_up()));
+        metric(
+            "route_last_run_exit_code",
+            "Each route's part of the last run: its exit code.",
+            &by_route(code),
+        );
+        metric(
+            "route_last_run_caught_up",
+            "1 if the route reached the newest log in the last run.",
+            &by_route(up),
+        );
+        metric(
+            "route_last_run_logs_delivered",
+            "Logs the last run delivered to the route's webhook.",
+            &by_route(|r| r.logs_delivered as f64),
+        );
+        metric(
+            "route_last_run_logs_dead_lettered",
+            "Logs the last run set aside for the route.",
+            &by_route(|r| r.logs_dead_lettered as f64),
+        );
     }
     out
 }

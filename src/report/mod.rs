@@ -100,7 +100,25 @@ impl Summary {
             (o, true) => format!("{o}, caught up"),
             (o, false) => o.to_string(),
         };
-        end_line(status, &what, &facts, took, &tail)
+        let mut line = end_line(status, &what, &facts, took, &tail);
+        for r in &r.routes {
+            let matched = count(r.logs_matched, "matching log", "matching logs");
+            let aside = match r.logs_dead_lettered {
+                0 => String::new(),
+                n => format!(", {n} dead-lettered"),
+            };
+            let up = if r.outcome.caught_up() {
+                ", caught up"
+            } else {
+                ""
+            };
+            let checkpoint = r.checkpoint.as_deref().unwrap_or("none yet");
+            line += &format!(
+                "\n  route {}: {}{up}: delivered {} of {matched}{aside}; checkpoint {checkpoint}",
+                r.route, r.outcome, r.logs_delivered
+            );
+        }
+        line
     }
 }
 

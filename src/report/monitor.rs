@@ -75,7 +75,7 @@ pub struct Monitor<'a> {
     /// The tenant's host: the metrics' `tenant` label.
     host: &'a str,
     /// DEAD_LETTER_FILE, whose lines waiting for the tenant the metrics count.
-    dead_letter: Option<&'a Path>,
+    dead_letters: Vec<&'a Path>,
     http: Option<Client>,
     started: Instant,
     rid: String,
@@ -87,7 +87,7 @@ impl<'a> Monitor<'a> {
         cfg: &'a MonitorConfig,
         http: &ClientConfig,
         (tenant, host): (String, &'a str),
-        dead_letter: Option<&'a Path>,
+        dead_letters: Vec<&'a Path>,
         stop: Arc<Stop>,
     ) -> Monitor<'a> {
         let http = cfg.healthcheck.as_ref().and_then(|_| {
@@ -99,7 +99,7 @@ impl<'a> Monitor<'a> {
             cfg,
             tenant,
             host,
-            dead_letter,
+            dead_letters,
             http,
             started: Instant::now(),
             rid: run_id(),
@@ -150,8 +150,8 @@ impl<'a> Monitor<'a> {
 
     fn write_metrics(&self, state: Option<&State>, early: Option<(Outcome, Duration)>) {
         let file = self.cfg.metrics_file.as_deref();
-        let dead_letter = (self.dead_letter, self.tenant.as_str());
-        metrics::write(file, self.host, dead_letter, state, early);
+        let dead_letters = (&self.dead_letters[..], self.tenant.as_str());
+        metrics::write(file, self.host, dead_letters, state, early);
     }
 
     fn ping(&self, ping: Ping, body: String) {

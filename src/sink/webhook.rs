@@ -214,6 +214,16 @@ impl Deliverer {
             .set_aside(what, |file| file.append_unsendable(log_id, why))
     }
 
+    /// Its token: a failure fires it.
+    pub fn stop(&self) -> Arc<Stop> {
+        Arc::clone(&self.shared.stop)
+    }
+
+    /// The last answer asked for a retry: nothing more is queued until it is answered.
+    pub fn failing(&self) -> bool {
+        self.shared.failing.load(Ordering::Relaxed)
+    }
+
     /// Requests not started yet are not started: the run failed.
     pub fn abandon(&self) {
         self.shared.stop.fire(Cause::Failed);

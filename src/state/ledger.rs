@@ -259,6 +259,58 @@ pub fn chain(start: &str, saved: &[SavedWindow]) -> Vec<SavedWindow> {
     out
 }
 
+/// Where a route stands: its checkpoint (`None`: before the oldest log) and its saved windows.
+pub type Standing<'a> = (Option<&'a str>, &'a [SavedWindow]);
+
+/// The windows one read covers for several routes, each at its own place: chained from the
+/// oldest checkpoint, each window read from the least any route reached in it, and skipped
+/// only when every route has finished it. With one route, [`chain`] of its own place.
+pub fn plan(routes: &[Standing]) -> Vec<SavedWindow> {
+    let start = |r: &Standing| r.0.map_or_else(logid::oldest, str::to_string);
+    let oldest = (routes.iter())
+        .min_by(|a, b| logid::cmp(&start(a), &start(b)))
+        .expect("a run has a route");
+    let mut plan = chain(&start(oldest), oldest.1);
+    for w in &mut plan {
+        for r in routes {
+            let own = progress(w, *r);
+            w.finished &= own.finished;
+            w.reached = std::cmp::min_by(w.reached.clone(), own.reached, |a, b| logid::cmp(a, b));
+        }
+    }
+    plan
+}
+
+/// What a route at `standing` has delivered of the read's window `w`: all of it when the window
+/// ends at or before its checkpoint; else what its own saved window covering `w` reached, or
+/// its checkpoint, or nothing. Never more than it delivered, so it drops only repeats.
+pub fn progress(w: &SavedWindow, (checkpoint, saved): Standing) -> SavedWindow {
+    let start = checkpoint.map_or_else(logid::oldest, str::to_string);
+    let le = |a: &str, b: &str| logid::cmp(a, b).is_le();
+    let own = chain(&start, saved).into_iter().find(|o| {
+        le(&o.after, &w.after)
+            && match (&o.end, &w.end) {
+                (None, _) => true,
+                (Some(oe), Some(we)) => le(we, oe),
+                (Some(_), None) => false,
+            }
+    });
+    let max = |a: String, b: String| std::cmp::max_by(a, b, |a, b| logid::cmp(a, b));
+    // Reached stays a real log id (or the window's start): it may become the checkpoint.
+    let passed = w.end.as_ref().is_some_and(|end| le(end, &start));
+    let mut reached = max(w.after.clone(), start);
+    let mut finished = passed;
+    if let Some(o) = own {
+        reached = max(reached, o.reached);
+        finished |= o.finished;
+    }
+    SavedWindow {
+        reached,
+        finished,
+        ..w.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

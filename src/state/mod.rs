@@ -13,7 +13,7 @@ use crate::secret::Secret;
 use crate::settings::{START_FROM, STATE_FILE};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -50,10 +50,28 @@ pub struct State {
     /// What every run so far added up to: the metrics file's `_total` counters.
     #[serde(default)]
     pub totals: Totals,
+    /// Where each route other than `default` is (`default`'s place is the fields above, so a
+    /// state file from before routes is `default`'s).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, Place>,
     /// The trouble Slack was last told of and not yet of its end; `None` while runs go well.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trouble: Option<Trouble>,
 }
+
+/// Where one route is in the log stream: its checkpoint, its windows past it, and the
+/// START_FROM last applied to it.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Place {
+    pub checkpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<ledger::SavedWindow>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_from: Option<String>,
+}
+
+/// The route that the settings outside any `[[route]]` table make.
+pub const DEFAULT_ROUTE: &str = "default";
 
 /// Runs that keep ending the same way but ok: since when, how many, and when Slack last heard
 /// of it, so that it hears of a change and not of every run.
@@ -111,6 +129,23 @@ pub struct RunRecord {
     /// `date` of the newest log the checkpoint moved past in this run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest_log_date: Option<String>,
+    /// Each route's end, when the config file has `[[route]]` tables; the fields above add
+    /// them up (the checkpoint is the oldest, the outcome the worst).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteRecord>,
+}
+
+/// How one route's part of a run ended.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RouteRecord {
+    pub route: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub logs_matched: u64,
+    pub logs_delivered: u64,
+    pub logs_dead_lettered: u64,
+    pub checkpoint: Option<String>,
+    pub error: Option<String>,
 }
 
 impl State {
@@ -144,15 +179,46 @@ impl State {
         Err(Failure::BadState { path, reason }.into())
     }
 
-    /// Why an id the state holds cannot be read from (the checkpoint's, or a saved window's):
+    /// Why an id the state holds cannot be read from (a checkpoint's, or a saved window's):
     /// Auth0 would page from it in an order the tool cannot follow.
     fn unplaceable(&self) -> Option<String> {
-        let windows = self
-            .windows
-            .iter()
-            .flat_map(|w| [Some(&w.after), w.end.as_ref(), Some(&w.reached)]);
-        let mut ids = self.checkpoint.iter().chain(windows.flatten());
+        let places = self.places();
+        let windows = places.iter().flat_map(|(_, p)| &p.windows);
+        let windows = windows.flat_map(|w| [Some(&w.after), w.end.as_ref(), Some(&w.reached)]);
+        let checkpoints = places.iter().map(|(_, p)| p.checkpoint.as_ref());
+        let mut ids = checkpoints.chain(windows).flatten();
         ids.find_map(|id| crate::logid::placeable(id).err())
+    }
+
+    /// Where `route` is; a route the state has not seen yet has no checkpoint.
+    pub fn place(&self, route: &str) -> Place {
+        match route {
+            DEFAULT_ROUTE => Place {
+                checkpoint: self.checkpoint.clone(),
+                windows: self.windows.clone(),
+                start_from: self.start_from.clone(),
+            },
+            _ => self.routes.get(route).cloned().unwrap_or_default(),
+        }
+    }
+
+    pub fn set_place(&mut self, route: &str, place: Place) {
+        match route {
+            DEFAULT_ROUTE => {
+                self.checkpoint = place.checkpoint;
+                self.windows = place.windows;
+                self.start_from = place.start_from;
+            }
+            _ => drop(self.routes.insert(route.to_string(), place)),
+        }
+    }
+
+    /// Every route the state has a place for: `default` when it has a checkpoint, then the rest.
+    pub fn places(&self) -> Vec<(String, Place)> {
+        let default = (self.checkpoint.is_some() || !self.windows.is_empty())
+            .then(|| (DEFAULT_ROUTE.to_string(), self.place(DEFAULT_ROUTE)));
+        let rest = self.routes.iter().map(|(n, p)| (n.clone(), p.clone()));
+        default.into_iter().chain(rest).collect()
     }
 
     /// Replaces the file atomically: a crash at any moment leaves the old or the new state.

@@ -21,6 +21,7 @@ mod pii;
 mod proxy;
 mod redeliver;
 mod retention;
+mod routes;
 mod run;
 mod secret_url;
 mod security;
