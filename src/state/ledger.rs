@@ -584,4 +584,114 @@ mod tests {
             prop_assert!(next.caught_up());
         }
     }
+
+    /// One route's stopped first run from `start` over the shared cut: its checkpoint and
+    /// saved windows, and what it handled.
+    fn stopped_route(
+        logs: &[Log],
+        bounds: &[usize],
+        start: usize,
+        rng: &mut fastrand::Rng,
+    ) -> (Option<String>, Vec<SavedWindow>, Vec<bool>) {
+        let n = logs.len();
+        let mut handled: Vec<bool> = (0..=n).map(|i| i <= start).collect();
+        let mut l = Ledger::new(Some(id(start)), id(start));
+        let mut tickets = Vec::new();
+        for k in 0..bounds.len() - 1 {
+            if bounds[k + 1] <= start || rng.u8(0..5) == 0 {
+                continue;
+            }
+            let after = bounds[k].max(start);
+            l.open(k as WindowId, id(after));
+            let (lo, hi) = (after + 1, bounds[k + 1]);
+            let read_to = if rng.bool() {
+                hi
+            } else {
+                rng.usize(lo - 1..=hi)
+            };
+            for i in lo..=read_to {
+                match logs[i - 1] {
+                    Log::Skipped => {
+                        l.skip(k as WindowId, &id(i), None);
+                        handled[i] = true;
+                    }
+                    Log::Matched(f) => tickets.push((l.pending(k as WindowId, &id(i), None), f, i)),
+                }
+            }
+            if read_to == hi {
+                l.close(k as WindowId, (k + 2 < bounds.len()).then(|| id(hi)));
+            }
+        }
+        rng.shuffle(&mut tickets);
+        let answered = rng.usize(0..=tickets.len());
+        for &(t, f, i) in &tickets[..answered] {
+            l.ack(t, f);
+            handled[i] = f != Fate::Pending;
+        }
+        (l.checkpoint(), l.saved(), handled)
+    }
+
+    proptest! {
+        /// Routes stopped at different places (each its own checkpoint and windows) share one
+        /// read: the plan starts at the oldest, each route resumes from its own progress and
+        /// drops only what it handled, and every route ends with every log handled.
+        #[test]
+        fn routes_at_different_places_share_one_read_and_lose_nothing(
+            logs in proptest::collection::vec(log(), 1..100),
+            cuts in proptest::collection::btree_set(1usize..100, 0..5),
+            starts in proptest::collection::vec(0usize..100, 1..4),
+            seed in any::<u64>(),
+        ) {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let n = logs.len();
+            let bounds = bounds(n, cuts);
+            let mut routes: Vec<_> = starts
+                .iter()
+                .map(|s| stopped_route(&logs, &bounds, s % (n + 1), &mut rng))
+                .collect();
+            for (checkpoint, _, handled) in &routes {
+                let passed: usize = checkpoint.as_ref().unwrap().parse().unwrap();
+                prop_assert!((1..=passed).all(|i| handled[i]), "passed {passed}");
+            }
+            let standings: Vec<Standing> = (routes.iter())
+                .map(|(c, w, _)| (c.as_deref(), &w[..]))
+                .collect();
+            let plan = plan(&standings);
+            let views: Vec<Vec<SavedWindow>> = (standings.iter())
+                .map(|s| plan.iter().map(|w| progress(w, *s)).collect())
+                .collect();
+            for (k, w) in plan.iter().enumerate() {
+                // The read skips a window only when every route has finished it.
+                prop_assert_eq!(w.finished, views.iter().all(|v| v[k].finished));
+            }
+            for ((checkpoint, _, handled), view) in routes.iter_mut().zip(&views) {
+                let mut next = Ledger::resume(checkpoint.clone(), view);
+                let resumed: usize = next.checkpoint().unwrap().parse().unwrap();
+                prop_assert!((1..=resumed).all(|i| handled[i]), "resumed at {resumed}");
+                for (k, w) in plan.iter().enumerate() {
+                    let mine = &view[k];
+                    if w.finished || mine.finished {
+                        continue;
+                    }
+                    let from: usize = w.reached.parse().unwrap();
+                    let floor: usize = mine.reached.parse().unwrap();
+                    let to = w.end.as_ref().map_or(n, |e| e.parse().unwrap());
+                    next.open(k as WindowId, w.after.clone());
+                    for i in from + 1..=to {
+                        if i <= floor {
+                            // Dropped: the route handled it before.
+                            prop_assert!(handled[i], "{i} dropped but never handled");
+                            continue;
+                        }
+                        next.skip(k as WindowId, &id(i), None);
+                        handled[i] = true;
+                    }
+                    next.close(k as WindowId, w.end.clone());
+                }
+                prop_assert!((1..=n).all(|i| handled[i]), "a log was lost: {:?}", view);
+                prop_assert_eq!(next.checkpoint(), Some(id(n)));
+                prop_assert!(next.caught_up());
+            }
+        }
+    }
 }
