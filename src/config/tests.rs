@@ -861,3 +861,98 @@ fn an_empty_metrics_file_is_unset_and_a_path_without_a_file_name_is_refused() {
         "{m}"
     );
 }
+
+/// `--config` file `text`, with the flags of [`BASE`] beside it.
+fn with_file(text: &str) -> Result<Config> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("routes.toml");
+    std::fs::write(&p, text).unwrap();
+    build(&with(&["--config", p.to_str().unwrap()]), SECRET)
+}
+
+#[test]
+fn a_route_table_sets_its_own_and_takes_the_rest_from_the_top_level() {
+    let c = with_file(
+        "batch_size = 40\nlog_types = \"sapi\"\n\n[[route]]\nname = \"siem\"\n\n[[route]]\nname = \"oncall\"\nwebhook_url = \"https://oncall.example.com/h\"\nlog_types = \"f\"\nauthorization = \"Bearer x\"\n\n[route.webhook_headers]\nX-Route = \"oncall\"\n",
+    )
+    .unwrap();
+    let [siem, oncall] = &c.routes[..] else {
+        panic!("{:?}", c.routes);
+    };
+    assert_eq!(
+        (siem.name.as_str(), oncall.name.as_str()),
+        ("siem", "oncall")
+    );
+    assert_eq!(
+        siem.webhook.url.as_str(),
+        "https://hooks.example.com/x",
+        "the flag's"
+    );
+    assert_eq!(oncall.webhook.url.as_str(), "https://oncall.example.com/h");
+    assert_eq!(Vec::from_iter(&siem.filter.log_types), ["sapi"]);
+    assert_eq!(Vec::from_iter(&oncall.filter.log_types), ["f"]);
+    assert_eq!((siem.batch_size, oncall.batch_size), (40, 40));
+    assert!(siem.webhook.authorization.is_none());
+    assert_eq!(oncall.webhook.headers[0].0.as_str(), "x-route");
+    assert!(siem.webhook.headers.is_empty());
+    assert_eq!(c.of(oncall), "route oncall: ");
+    let one = build(BASE, SECRET).unwrap();
+    assert_eq!((one.routes.len(), one.of(&one.routes[0]).as_str()), (1, ""));
+}
+
+#[test]
+fn route_table_mistakes_are_refused_with_their_line() {
+    let m = message(with_file(
+        "[[route]]\nname = \"a\"\nwebhook_urll = \"https://a.example.com\"\n",
+    ));
+    assert!(
+        m.contains("line 3") && m.contains("did you mean `webhook_url`"),
+        "{m}"
+    );
+    let m = message(with_file("[[route]]\nname = \"a\"\nca_cert = \"/x.pem\"\n"));
+    assert!(m.contains("line 3") && m.contains("not per route"), "{m}");
+    let m = message(with_file(
+        "[[route]]\nwebhook_url = \"https://a.example.com\"\n",
+    ));
+    assert!(m.contains("needs a name"), "{m}");
+    let m = message(with_file("[[route]]\nname = \"Has Space\"\n"));
+    assert!(m.contains("a-z, 0-9"), "{m}");
+    let m = message(with_file(
+        "[[route]]\nname = \"a\"\n[[route]]\nname = \"a\"\n",
+    ));
+    assert!(
+        m.contains("line 3") && m.contains("two routes are named \"a\""),
+        "{m}"
+    );
+    let m = message(with_file("[[route]]\nname = \"a\"\nbatch_size = 500\n"));
+    assert!(m.contains("line 3") && m.contains("batch_size"), "{m}");
+    let m = message(with_file("route = \"a\"\n"));
+    assert!(m.contains("[[route]]"), "{m}");
+    // A value that parses but is wrong as a whole names its route.
+    let m = message(with_file(
+        "[[route]]\nname = \"b\"\npayload_format = \"jsonobject\"\nsend_as_batch = true\n",
+    ));
+    assert!(
+        m.starts_with("route \"b\": PAYLOAD_FORMAT=jsonobject"),
+        "{m}"
+    );
+}
+
+#[test]
+fn two_routes_may_not_share_a_dead_letter_file() {
+    let m = message(with_file(
+        "dead_letter_file = \"/var/lib/x/dl.jsonl\"\n[[route]]\nname = \"a\"\n[[route]]\nname = \"b\"\nlog_types = \"f\"\n",
+    ));
+    assert!(
+        m.contains("\"a\" and \"b\"") && m.contains("its own"),
+        "{m}"
+    );
+    let c = with_file(
+        "[[route]]\nname = \"a\"\ndead_letter_file = \"/x/a.jsonl\"\n[[route]]\nname = \"b\"\ndead_letter_file = \"/x/b.jsonl\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.dead_letters().len(), 2);
+    assert_eq!(c.route(Some("b")).unwrap().name, "b");
+    assert!(message(c.route(None).map(|_| c.clone())).contains("--route (a, b)"));
+    assert!(message(c.route(Some("c")).map(|_| c.clone())).contains("no such route"));
+}
