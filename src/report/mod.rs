@@ -10,7 +10,7 @@ pub mod slack;
 use crate::outcome::Outcome;
 use crate::say::{self, count};
 use crate::settings::MAX_RUN_TIME;
-use crate::state::RunRecord;
+use crate::state::{RouteRecord, RunRecord};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -102,24 +102,23 @@ impl Summary {
         };
         let mut line = end_line(status, &what, &facts, took, &tail);
         for r in &r.routes {
-            let matched = count(r.logs_matched, "matching log", "matching logs");
-            let aside = match r.logs_dead_lettered {
-                0 => String::new(),
-                n => format!(", {n} dead-lettered"),
-            };
-            let up = if r.outcome.caught_up() {
-                ", caught up"
-            } else {
-                ""
-            };
-            let checkpoint = r.checkpoint.as_deref().unwrap_or("none yet");
-            line += &format!(
-                "\n  route {}: {}{up}: delivered {} of {matched}{aside}; checkpoint {checkpoint}",
-                r.route, r.outcome, r.logs_delivered
-            );
+            line += &format!("\n  route {}", route_line(r));
         }
         line
     }
+}
+
+/// One route's part of a run: `siem: ok, caught up: delivered 3 of 3 matching logs; checkpoint 90...`.
+pub fn route_line(r: &RouteRecord) -> String {
+    let matched = count(r.logs_matched, "matching log", "matching logs");
+    let aside = match r.logs_dead_lettered {
+        0 => String::new(),
+        n => format!(", {n} dead-lettered"),
+    };
+    let up = if r.outcome.caught_up() { ", caught up" } else { "" };
+    let checkpoint = r.checkpoint.as_deref().unwrap_or("none yet");
+    let (name, o, d) = (&r.route, r.outcome, r.logs_delivered);
+    format!("{name}: {o}{up}: delivered {d} of {matched}{aside}; checkpoint {checkpoint}")
 }
 
 /// The line a run or a `redeliver` ends with: `{status}: {what} ({facts}) in 1.2s; {tail}`.

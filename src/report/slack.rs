@@ -228,7 +228,9 @@ fn message(
         .map(|(title, value)| mrkdwn(title, value, 1900));
     let mut text = headline.to_string();
     let mut blocks = vec![json!({"type": "section", "fields": fields.collect::<Vec<_>>()})];
-    for (title, value) in [(error, &r.error), ("Warning", &r.warning)] {
+    let routes = r.routes.iter().map(report::route_line).collect::<Vec<_>>();
+    let routes = (!routes.is_empty()).then(|| routes.join("\n"));
+    for (title, value) in [(error, &r.error), ("Routes", &routes), ("Warning", &r.warning)] {
         if let Some(value) = value {
             text.push_str(&format!("\n{title}: {value}"));
             // Slack allows 3,000 characters in a section, 2,000 in a field.
@@ -370,6 +372,34 @@ mod tests {
         );
         assert_eq!(ok["attachments"][0]["color"], GREEN);
         assert!(!texts(&ok).iter().any(|t| t.starts_with("*Error*")));
+        assert!(!texts(&ok).iter().any(|t| t.starts_with("*Routes*")));
+    }
+
+    #[test]
+    fn a_run_of_routes_names_each_route_and_how_it_ended() {
+        let mut s = summary(Outcome::Failed, Some("route oncall: webhook answered 400"));
+        s.run.routes = vec![
+            crate::state::RouteRecord {
+                route: "siem".into(),
+                outcome: Outcome::Ok { caught_up: true },
+                logs_matched: 12,
+                logs_delivered: 12,
+                checkpoint: Some("900123".into()),
+                ..Default::default()
+            },
+            crate::state::RouteRecord {
+                route: "oncall".into(),
+                logs_matched: 2,
+                ..Default::default()
+            },
+        ];
+        let v = run_payload("acme", &s, &Notice::Began);
+        let routes = texts(&v).into_iter().find(|t| t.starts_with("*Routes*")).unwrap();
+        assert_eq!(
+            routes,
+            "*Routes*\nsiem: ok, caught up: delivered 12 of 12 matching logs; checkpoint 900123\noncall: failed: delivered 0 of 2 matching logs; checkpoint none yet"
+        );
+        assert!(v["text"].as_str().unwrap().contains("\nRoutes: siem: ok"));
     }
 
     #[test]
