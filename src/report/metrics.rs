@@ -293,6 +293,29 @@ mod tests {
         ] {
             assert!(text.contains(sample), "{sample} not in {text}");
         }
+        assert!(!text.contains("route="), "no route label without routes");
+
+        let route = |name: &str, outcome| crate::state::RouteRecord {
+            route: name.into(),
+            outcome,
+            logs_delivered: 5,
+            ..Default::default()
+        };
+        let mut last = run(Outcome::Failed, "2026-11-26T09:10:00.000Z");
+        last.routes = vec![
+            route("siem", Outcome::Ok { caught_up: true }),
+            route("oncall", Outcome::Failed),
+        ];
+        state.record(last);
+        let text = render("t", Some(&state), None, None, now);
+        for sample in [
+            "route_last_run_exit_code{tenant=\"t\",route=\"siem\"} 0\n",
+            "route_last_run_exit_code{tenant=\"t\",route=\"oncall\"} 1\n",
+            "route_last_run_caught_up{tenant=\"t\",route=\"oncall\"} 0\n",
+            "route_last_run_logs_delivered{tenant=\"t\",route=\"siem\"} 5\n",
+        ] {
+            assert!(text.contains(sample), "{sample} not in {text}");
+        }
     }
 
     #[test]

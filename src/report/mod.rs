@@ -115,7 +115,11 @@ pub fn route_line(r: &RouteRecord) -> String {
         0 => String::new(),
         n => format!(", {n} dead-lettered"),
     };
-    let up = if r.outcome.caught_up() { ", caught up" } else { "" };
+    let up = if r.outcome.caught_up() {
+        ", caught up"
+    } else {
+        ""
+    };
     let checkpoint = r.checkpoint.as_deref().unwrap_or("none yet");
     let (name, o, d) = (&r.route, r.outcome, r.logs_delivered);
     format!("{name}: {o}{up}: delivered {d} of {matched}{aside}; checkpoint {checkpoint}")

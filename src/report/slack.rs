@@ -230,7 +230,11 @@ fn message(
     let mut blocks = vec![json!({"type": "section", "fields": fields.collect::<Vec<_>>()})];
     let routes = r.routes.iter().map(report::route_line).collect::<Vec<_>>();
     let routes = (!routes.is_empty()).then(|| routes.join("\n"));
-    for (title, value) in [(error, &r.error), ("Routes", &routes), ("Warning", &r.warning)] {
+    for (title, value) in [
+        (error, &r.error),
+        ("Routes", &routes),
+        ("Warning", &r.warning),
+    ] {
         if let Some(value) = value {
             text.push_str(&format!("\n{title}: {value}"));
             // Slack allows 3,000 characters in a section, 2,000 in a field.
@@ -394,7 +398,10 @@ mod tests {
             },
         ];
         let v = run_payload("acme", &s, &Notice::Began);
-        let routes = texts(&v).into_iter().find(|t| t.starts_with("*Routes*")).unwrap();
+        let routes = texts(&v)
+            .into_iter()
+            .find(|t| t.starts_with("*Routes*"))
+            .unwrap();
         assert_eq!(
             routes,
             "*Routes*\nsiem: ok, caught up: delivered 12 of 12 matching logs; checkpoint 900123\noncall: failed: delivered 0 of 2 matching logs; checkpoint none yet"
