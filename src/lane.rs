@@ -109,7 +109,13 @@ impl<'a> Lane<'a> {
     }
 
     /// Filters a page's logs into the ledger and the sink; dropped: what it has passed.
-    pub fn take(&mut self, window: WindowId, logs: &[Log], counters: &Counters) -> Result<()> {
+    pub fn take(
+        &mut self,
+        window: WindowId,
+        logs: &[Log],
+        counters: &Counters,
+        named: bool,
+    ) -> Result<()> {
         if !self.takes(window) {
             return Ok(());
         }
@@ -151,8 +157,17 @@ impl<'a> Lane<'a> {
             match &mut self.sink {
                 Sink::Stdout => {
                     let out = out.as_mut().expect("locked for the dry run");
-                    out.write_all(&item.json)
-                        .and_then(|_| out.write_all(b"\n"))
+                    // With several routes, each line says whose item it is.
+                    let (open, close) = match named {
+                        true => (
+                            format!("{{\"route\":\"{}\",\"item\":", self.route.name),
+                            "}\n",
+                        ),
+                        false => (String::new(), "\n"),
+                    };
+                    (out.write_all(open.as_bytes()))
+                        .and_then(|_| out.write_all(&item.json))
+                        .and_then(|_| out.write_all(close.as_bytes()))
                         .map_err(stdout_error)?;
                     self.ledger.ack(item.seq, Fate::Delivered);
                 }

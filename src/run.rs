@@ -249,9 +249,9 @@ fn run_watched(
                 (!warnings.is_empty()).then(|| warnings.join("; "))
             },
             newest_log_date: newest_date.clone(),
-            routes: match cfg.of(&cfg.routes[0]).is_empty() {
-                true => Vec::new(),
-                false => routes,
+            routes: match cfg.named() {
+                true => routes,
+                false => Vec::new(),
             },
         },
         dry_run,
@@ -518,8 +518,9 @@ impl<'a> Pipeline<'a> {
                 }
                 Counters::add(&self.counters.pages, 1);
                 Counters::add(&self.counters.fetched, logs.len() as u64);
+                let named = self.cfg.named();
                 for l in lanes.iter_mut() {
-                    match l.take(window, &logs, &self.counters) {
+                    match l.take(window, &logs, &self.counters, named) {
                         Err(e) if e.is::<ClosedPipe>() => return Some(e),
                         Err(e) => l.fail(e),
                         Ok(()) => {}

@@ -201,10 +201,15 @@ impl Config {
 
     /// How messages name route `r`: `route siem: `, or nothing without `[[route]]` tables.
     pub fn of(&self, r: &Route) -> String {
-        match self.routes.as_slice() {
-            [only] if only.name == crate::state::DEFAULT_ROUTE => String::new(),
-            _ => format!("route {}: ", r.name),
+        match self.named() {
+            true => format!("route {}: ", r.name),
+            false => String::new(),
         }
+    }
+
+    /// Whether the routes are the config file's tables, not the one `default` of the settings.
+    pub fn named(&self) -> bool {
+        !matches!(self.routes.as_slice(), [only] if only.name == crate::state::DEFAULT_ROUTE)
     }
 
     /// The route `redeliver --route` names; without one, the only route.

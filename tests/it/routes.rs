@@ -102,6 +102,7 @@ fn three_routes_cost_one_read_and_each_receiver_gets_exactly_its_logs() {
     let t = Three::new(logs.clone());
     let out = t.run(&[]);
     out.assert_code(0);
+    eprintln!("{:#?}\n{:#?}", alone.tenant.log_requests(), t.s.tenant.log_requests());
     assert_eq!(
         t.s.tenant.log_requests().len(),
         one_route,
@@ -382,4 +383,24 @@ fn check_send_test_tries_every_route_and_redeliver_takes_a_routes_dead_letters_b
         before,
         "another route's receiver got them"
     );
+}
+
+#[test]
+fn a_dry_run_of_routes_says_whose_each_item_is_and_sends_nothing() {
+    let logs = realistic_logs(300, 30);
+    let t = Three::new(logs.clone());
+    let out = t.run(&["--dry-run"]);
+    out.assert_code(0);
+    let mut got: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for line in out.stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let item = &v["item"];
+        let id = item["log_id"].as_str().unwrap().to_string();
+        got.entry(v["route"].as_str().unwrap().to_string()).or_default().insert(id);
+    }
+    assert_eq!(got["siem"], of_types(&logs, &ALL));
+    assert_eq!(got["oncall"], of_types(&logs, &["f"]));
+    assert_eq!(got["archive"], of_types(&logs, &ALL));
+    assert_eq!(t.s.receiver.request_count() + t.oncall.request_count(), 0);
+    assert!(!t.s.state().exists(), "a dry run writes no state");
 }
