@@ -38,9 +38,6 @@ pub fn known() -> Vec<String> {
 
 /// The warning for each variable in `present` that looks like one of `known` but is not.
 pub fn warnings(present: &[String], known: &[String]) -> Vec<String> {
-    // `closest` compares in lower case.
-    let lower: Vec<String> = known.iter().map(|k| k.to_ascii_lowercase()).collect();
-    let lower_refs: Vec<&str> = lower.iter().map(String::as_str).collect();
     let prefixes: Vec<&str> = known
         .iter()
         .map(|k| k.split('_').next().unwrap_or(k))
@@ -55,11 +52,8 @@ pub fn warnings(present: &[String], known: &[String]) -> Vec<String> {
             let ignored = format!(
                 "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored"
             );
-            match suggest::closest(name, &lower_refs) {
-                Some(k) if prefixed => Some(format!(
-                    "{ignored}; did you mean {}?",
-                    k.to_ascii_uppercase()
-                )),
+            match suggest::closest(name, known) {
+                Some(k) if prefixed => Some(format!("{ignored}; did you mean {k}?")),
                 None if ours => Some(format!("{ignored} (docs/settings.md)")),
                 _ => None,
             }
