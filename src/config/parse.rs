@@ -10,17 +10,10 @@ use std::collections::BTreeSet;
 use crate::settings::*;
 
 /// Headers the tool sets itself; a custom header may not replace them.
+#[rustfmt::skip]
 const RESERVED_HEADERS: &[&str] = &[
-    "authorization",
-    "content-type",
-    "content-encoding",
-    "content-length",
-    "host",
-    "user-agent",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "x-hub-signature-256",
+    "authorization", "content-type", "content-encoding", "content-length", "host", "user-agent",
+    "webhook-id", "webhook-timestamp", "webhook-signature", "x-hub-signature-256",
     "transfer-encoding",
 ];
 

@@ -14,113 +14,37 @@
 //! Auth0 adds codes over time: a code missing here can always be listed as itself.
 
 /// (Log Streams' category name, the type codes in it).
+#[rustfmt::skip]
 pub const CATEGORIES: &[(&str, &[&str])] = &[
     ("actions", &["actions_execution_failed"]),
-    (
-        "auth.login.fail",
-        &["f", "fc", "fco", "fcoa", "fens", "fp", "fu"],
-    ),
+    ("auth.login.fail", &["f", "fc", "fco", "fcoa", "fens", "fp", "fu"]),
     ("auth.login.notification", &["w"]),
     ("auth.login.success", &["s", "scoa", "sens"]),
-    (
-        "auth.logout.fail",
-        &["flo", "oidc_backchannel_logout_failed"],
-    ),
-    (
-        "auth.logout.success",
-        &["oidc_backchannel_logout_succeeded", "slo"],
-    ),
+    ("auth.logout.fail", &["flo", "oidc_backchannel_logout_failed"]),
+    ("auth.logout.success", &["oidc_backchannel_logout_succeeded", "slo"]),
     ("auth.signup.fail", &["fs"]),
     ("auth.signup.success", &["ss"]),
     ("auth.silent_auth.fail", &["fsa"]),
     ("auth.silent_auth.success", &["ssa"]),
-    (
-        "auth.token_exchange.fail",
-        &[
-            "feacft", "feccft", "fede", "feoobft", "feotpft", "fepft", "fepotpft", "fercft",
-            "ferrt", "fertft",
-        ],
-    ),
-    (
-        "auth.token_exchange.success",
-        &[
-            "seacft", "seccft", "sede", "seoobft", "seotpft", "sepft", "sercft", "sertft",
-        ],
-    ),
+    ("auth.token_exchange.fail", &["feacft", "feccft", "fede", "feoobft", "feotpft", "fepft",
+        "fepotpft", "fercft", "ferrt", "fertft"]),
+    ("auth.token_exchange.success", &["seacft", "seccft", "sede", "seoobft", "seotpft", "sepft",
+        "sercft", "sertft"]),
     ("management.fail", &["fapi"]),
     ("management.success", &["sapi", "mgmt_api_read"]),
-    (
-        "system.notification",
-        &[
-            "admin_update_launch",
-            "api_limit",
-            "coff",
-            "con",
-            "depnote",
-            "fcpro",
-            "fui",
-            "limit_delegation",
-            "limit_mu",
-            "limit_wc",
-            "sys_os_update_start",
-            "sys_os_update_end",
-            "sys_update_start",
-            "sys_update_end",
-        ],
-    ),
-    (
-        "user.fail",
-        &[
-            "fce", "fcp", "fcpn", "fcpr", "fcu", "fd", "fdeaz", "fdecc", "fdu", "fn", "fv", "fvr",
-        ],
-    ),
-    (
-        "user.notification",
-        &[
-            "cs",
-            "du",
-            "gd_enrollment_complete",
-            "gd_start_enroll",
-            "gd_unenroll",
-            "gd_update_device_account",
-            "ublkdu",
-        ],
-    ),
-    (
-        "user.success",
-        &[
-            "sce", "scp", "scpn", "scpr", "scu", "sdu", "srrt", "sui", "sv", "svr",
-        ],
-    ),
-    (
-        "other",
-        &[
-            "fcph",
-            "fdeac",
-            "fi",
-            "gd_auth_failed",
-            "gd_auth_rejected",
-            "gd_auth_succeed",
-            "gd_otp_rate_limit_exceed",
-            "gd_recovery_failed",
-            "gd_recovery_rate_limit_exceed",
-            "gd_recovery_succeed",
-            "gd_send_pn",
-            "gd_send_sms",
-            "gd_send_sms_failure",
-            "gd_send_voice",
-            "gd_send_voice_failure",
-            "gd_start_auth",
-            "gd_tenant_update",
-            "limit_sul",
-            "mfar",
-            "pla",
-            "pwd_leak",
-            "scph",
-            "sd",
-            "si",
-        ],
-    ),
+    ("system.notification", &["admin_update_launch", "api_limit", "coff", "con", "depnote",
+        "fcpro", "fui", "limit_delegation", "limit_mu", "limit_wc", "sys_os_update_start",
+        "sys_os_update_end", "sys_update_start", "sys_update_end"]),
+    ("user.fail", &["fce", "fcp", "fcpn", "fcpr", "fcu", "fd", "fdeaz", "fdecc", "fdu", "fn", "fv",
+        "fvr"]),
+    ("user.notification", &["cs", "du", "gd_enrollment_complete", "gd_start_enroll", "gd_unenroll",
+        "gd_update_device_account", "ublkdu"]),
+    ("user.success", &["sce", "scp", "scpn", "scpr", "scu", "sdu", "srrt", "sui", "sv", "svr"]),
+    ("other", &["fcph", "fdeac", "fi", "gd_auth_failed", "gd_auth_rejected", "gd_auth_succeed",
+        "gd_otp_rate_limit_exceed", "gd_recovery_failed", "gd_recovery_rate_limit_exceed",
+        "gd_recovery_succeed", "gd_send_pn", "gd_send_sms", "gd_send_sms_failure", "gd_send_voice",
+        "gd_send_voice_failure", "gd_start_auth", "gd_tenant_update", "limit_sul", "mfar", "pla",
+        "pwd_leak", "scph", "sd", "si"]),
 ];
 
 /// Category names whose codes Auth0 does not publish: refused rather than guessed.
@@ -153,13 +77,14 @@ pub fn entry(raw: &str) -> Result<Entry, String> {
     if !raw.contains('.') {
         return Ok(Entry::Code(raw.to_string()));
     }
-    let names: Vec<&str> = CATEGORIES.iter().map(|(n, _)| *n).collect();
-    Err(match crate::suggest::closest(&lower, &names) {
-        Some(near) => format!("`{raw}` is no Log Streams category; did you mean `{near}`?"),
-        None => format!(
-            "`{raw}` is no Log Streams category (they are management.success, management.fail, auth.login.success, user.notification, ..., other)"
-        ),
-    })
+    Err(
+        match crate::suggest::did_you_mean(&lower, CATEGORIES.iter().map(|(n, _)| n)) {
+            Some(hint) => format!("`{raw}` is no Log Streams category; {hint}"),
+            None => format!(
+                "`{raw}` is no Log Streams category (they are management.success, management.fail, auth.login.success, user.notification, ..., other)"
+            ),
+        },
+    )
 }
 
 #[cfg(test)]
