@@ -25,11 +25,8 @@ pub fn register(value: &str) {
     if value.len() < MIN_SCRUBBED_LEN {
         return;
     }
-    let entry = (Reverse(value.len()), value.to_string());
-    KNOWN
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(entry);
+    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
+    known.insert((Reverse(value.len()), value.to_string()));
 }
 
 /// `text` with every registered secret replaced by `***`.

@@ -1,9 +1,6 @@
-//! SIGTERM and SIGINT (systemd, Kubernetes, Ctrl-C). The signal thread fires the stop token
-//! of each run under way ([`watch`]) with the signal as its cause, tells the run through its
-//! channel, and brings the run's deadline forward to the end of a short grace, the moment the signal comes: no more fetching, nothing
-//! new started, what is under way ends by then; the checkpoint is saved, the run recorded and
-//! reported, and the exit code is 128 + the signal. A second signal in a run exits at once: the
-//! state file is always whole (atomic saves) and never ahead of what was delivered.
+//! SIGTERM and SIGINT (systemd, Kubernetes, Ctrl-C). The first fires the stop token of each run
+//! under way ([`watch`]) with a short grace and tells the run, which saves its checkpoint and
+//! exits 128 + the signal. A second exits at once: the state file is always whole.
 
 use crate::say;
 use crate::stop::{Stop, Tell};
@@ -19,8 +16,7 @@ static INSTALL: Once = Once::new();
 static RUNS: Mutex<Runs> = Mutex::new(Runs::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
-/// Starts listening. Safe to call more than once (the demo and benchmark run several commands
-/// in one process).
+/// Starts listening; once in a process, however often called.
 pub fn install() {
     INSTALL.call_once(|| {
         use signal_hook::consts::{SIGINT, SIGTERM};
@@ -92,8 +88,7 @@ impl Runs {
         }
     }
 
-    /// Whether `sig` is the first signal (the runs stop, with the grace); after it, the
-    /// process exits at once.
+    /// Whether `sig` is the first signal (the runs stop, with the grace), not one to exit on.
     fn first(&mut self, sig: i32) -> bool {
         if self.watched.is_empty() {
             return self.early.replace(sig).is_none();
@@ -131,7 +126,6 @@ impl Runs {
 /// A file-size limit (`ulimit -f`) kills a process that writes past it with SIGXFSZ, mid-record.
 /// Caught, the write fails with EFBIG instead, and the run takes its path for a failed write.
 pub fn ignore_file_size_limit() {
-    #[cfg(unix)]
     let unread = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if signal_hook::flag::register(signal_hook::consts::SIGXFSZ, unread).is_err() {
         say::warn("cannot catch SIGXFSZ: a file-size limit ends the run abruptly");

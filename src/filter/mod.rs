@@ -75,11 +75,6 @@ impl Endpoint {
     }
 }
 
-/// The path under /api/v2/ (some logs omit `/api`), without the query, which never matters.
-fn under_api(path: &str) -> Option<&str> {
-    below_v2(path.split(['?', '#']).next()?.strip_prefix('/')?)
-}
-
 fn below_v2(path: &str) -> Option<&str> {
     path.strip_prefix("api/v2/")
         .or_else(|| path.strip_prefix("v2/"))
@@ -92,9 +87,11 @@ impl Filter {
     }
 
     pub fn matches(&self, log: &Log) -> bool {
+        // The path under /api/v2/ (some logs omit `/api`), without the query, which never matters.
+        let rest = || below_v2(log.path()?.split(['?', '#']).next()?.strip_prefix('/')?);
         let endpoint = |rest| self.endpoints.iter().any(|e| e.matches(log.method(), rest));
         log.kind().is_some_and(|kind| self.log_types.contains(kind))
-            && (self.endpoints.is_empty() || log.path().and_then(under_api).is_some_and(endpoint))
+            && (self.endpoints.is_empty() || rest().is_some_and(endpoint))
     }
 }
 

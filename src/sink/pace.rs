@@ -123,12 +123,6 @@ impl Pace {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The in-flight limit now.
-    #[cfg(test)]
-    fn limit(&self) -> usize {
-        self.lock().aimd.limit
-    }
-
     fn release(&self, signal: Signal, pause: Option<Duration>) {
         let mut s = self.lock();
         s.in_flight -= 1;
@@ -163,6 +157,12 @@ impl Drop for Permit<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Pace {
+        fn limit(&self) -> usize {
+            self.lock().aimd.limit
+        }
+    }
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
