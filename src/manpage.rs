@@ -105,24 +105,17 @@ fn environment(roff: &mut String, command: Option<&str>) {
         Some("history") => vec![STATE_FILE.to_string(), CONFIG_FILE.to_string()],
         _ => crate::config::misspelt::known(),
     };
-    *roff += &format!(
-        ".PP\n{}\n",
-        esc(
-            "Every setting is a flag and an environment variable (and a key of the --config file, the variable's name in lower case). Precedence: flag, then environment, then file, then default. An empty value means unset. A variable that looks like one of these but is not (BATCHSIZE) gets a warning naming the nearest one."
-        ),
-    );
+    let intro = "Every setting is a flag and an environment variable (and a key of the --config file, the variable's name in lower case). Precedence: flag, then environment, then file, then default. An empty value means unset. A variable that looks like one of these but is not (BATCHSIZE) gets a warning naming the nearest one.";
+    *roff += &format!(".PP\n{}\n", esc(intro));
     for name in names {
         item(roff, &name, &describe_variable(&name).unwrap_or_default());
     }
     // The variables the default state file's path comes from.
-    item(
-        roff,
-        &format!("{XDG_STATE_HOME}, {HOME}"),
-        &format!(
-            "Without {}, the state file is ${XDG_STATE_HOME}/auth0-mgmt-webhooks/state.json, else ~/.local/state/auth0-mgmt-webhooks/state.json.",
-            STATE_FILE.label()
-        ),
+    let label = STATE_FILE.label();
+    let text = format!(
+        "Without {label}, the state file is ${XDG_STATE_HOME}/auth0-mgmt-webhooks/state.json, else ~/.local/state/auth0-mgmt-webhooks/state.json."
     );
+    item(roff, &format!("{XDG_STATE_HOME}, {HOME}"), &text);
 }
 
 #[rustfmt::skip]

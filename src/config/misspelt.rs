@@ -1,20 +1,8 @@
-//! Environment variables that look like this tool's but are none of its own: a misspelt name
-//! (`WEBHOOK_CONCURENT_CALLS`, `BATCHSIZE`) would otherwise be ignored without a word, and the
-//! run would quietly use the default.
-//!
-//! Which variables are looked at, and why so few: the environment of a cron job, a systemd unit
-//! or a container is shared with other software, and `AUTH0_` in particular is the prefix of
-//! the Deploy CLI (`AUTH0_ALLOW_DELETE`), the Terraform provider (`AUTH0_API_TOKEN`) and the
-//! SDKs (`AUTH0_SECRET`, `AUTH0_BASE_URL`), often set beside this tool. So a variable gets a
-//! warning only when
-//! - its name starts with the first word of one of the tool's variables (`AUTH0`, `WEBHOOK`,
-//!   `SLACK`, `BATCH`, `MAX`, ...: the prefixes come from the names, so a new setting brings
-//!   its own), and
-//! - it is near one of them (the "did you mean" of the config file's keys: at most a third of
-//!   the letters differ), which a name of other software rarely is,
-//!
-//! or when it starts with `AUTH0_MGMT_WEBHOOKS_`, which only this tool uses. Case is ignored:
-//! `batch_size` in the environment is a mistake too.
+//! Environment variables that look like this tool's but are none of its own (`BATCHSIZE`), which
+//! would otherwise be ignored without a word. The environment is shared with other software
+//! (`AUTH0_` is also the Deploy CLI's, Terraform's and the SDKs' prefix), so a variable gets a
+//! warning only when it starts with the first word of one of the tool's variables and is near
+//! one of them ([`suggest::closest`]), or starts with `AUTH0_MGMT_WEBHOOKS_`. Case is ignored.
 
 use crate::settings::{DAILY_REPORT_TIME, every};
 use crate::suggest;

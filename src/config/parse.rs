@@ -27,11 +27,8 @@ pub(super) fn parse_domain(domain: &str) -> Result<Url> {
         true => domain.to_string(),
         false => format!("https://{domain}"),
     };
-    let url = Url::parse(&with_scheme).map_err(|e| {
-        wrong(format!(
-            "is not a domain or URL ({e}); e.g. acme.eu.auth0.com"
-        ))
-    })?;
+    let why = |e| format!("is not a domain or URL ({e}); e.g. acme.eu.auth0.com");
+    let url = Url::parse(&with_scheme).map_err(|e| wrong(why(e)))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(wrong(
             "must be a domain like acme.eu.auth0.com or an http(s) URL".to_string(),

@@ -2,16 +2,11 @@
 //! log type codes, so a Log Streams filter can be written in LOG_TYPES unchanged.
 //!
 //! Source: Auth0's "Log Stream Filters" page,
-//! <https://auth0.com/docs/customize/log-streams/event-filters> (read 2026-11), which lists the
-//! codes of each category under its dashboard name ("Login - Failure"); the API names
-//! (`auth.login.fail`) are those of Auth0's Management API (log stream `filters[].name`, as the
-//! Node and .NET SDKs spell them). The Actions and Authentication sections (actions,
-//! auth.login.*, auth.logout.*, auth.signup.*, auth.silent_auth.*) were checked against that
-//! page itself. For the token exchange, Management API, system, user and other categories the
-//! page could not be read whole here, so their codes come from Elastic's Auth0 integration
-//! (its ingest pipeline maps every code to the same dashboard names, taken from that page);
-//! where the two disagree (Elastic once put `ss` under "Other"), Auth0's page wins.
-//! Auth0 adds codes over time: a code missing here can always be listed as itself.
+//! <https://auth0.com/docs/customize/log-streams/event-filters> (read 2026-11), by dashboard
+//! name; the API names are the Management API's (log stream `filters[].name`). Actions and
+//! authentication were checked against that page; token exchange, management, system, user and
+//! other come from Elastic's Auth0 integration, which maps every code to the page's names (the
+//! page wins where they disagree). A code missing here can always be listed as itself.
 
 /// (Log Streams' category name, the type codes in it).
 #[rustfmt::skip]
