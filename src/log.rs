@@ -21,26 +21,18 @@ pub struct Log {
 }
 
 /// What the tool reads of a log, `details` and `details.request`: slices of its text.
+#[rustfmt::skip]
 #[derive(Deserialize)]
 struct Obj<'a> {
-    #[serde(borrow)]
-    log_id: Option<&'a RawValue>,
-    #[serde(borrow, rename = "_id")]
-    underscore_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    date: Option<&'a RawValue>,
-    #[serde(borrow, rename = "type")]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow)]
-    details: Option<&'a RawValue>,
-    #[serde(borrow)]
-    request: Option<&'a RawValue>,
-    #[serde(borrow)]
-    response: Option<&'a RawValue>,
-    #[serde(borrow)]
-    method: Option<&'a RawValue>,
-    #[serde(borrow)]
-    path: Option<&'a RawValue>,
+    #[serde(borrow)] log_id: Option<&'a RawValue>,
+    #[serde(borrow, rename = "_id")] underscore_id: Option<&'a RawValue>,
+    #[serde(borrow)] date: Option<&'a RawValue>,
+    #[serde(borrow, rename = "type")] kind: Option<&'a RawValue>,
+    #[serde(borrow)] details: Option<&'a RawValue>,
+    #[serde(borrow)] request: Option<&'a RawValue>,
+    #[serde(borrow)] response: Option<&'a RawValue>,
+    #[serde(borrow)] method: Option<&'a RawValue>,
+    #[serde(borrow)] path: Option<&'a RawValue>,
 }
 
 /// A JSON string or object; `None` for anything else (a field of the wrong type is absent).

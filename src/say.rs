@@ -6,13 +6,12 @@ use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use std::fmt::Display;
 use std::io::IsTerminal;
 use std::io::Write;
-// A thread that panicked holding one of these locks must not take the run's end with it (saving
-// the checkpoint, the history): a poisoned lock is used as it is.
 use std::sync::atomic::{AtomicI8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 static LEVEL: AtomicI8 = AtomicI8::new(0);
+/// A thread that panicked holding this lock must not take the run's end with it: used poisoned.
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 pub const QUIET: i8 = -1;

@@ -13,7 +13,10 @@ use std::time::Duration;
 pub const GRACE: Duration = Duration::from_secs(10);
 
 static INSTALL: Once = Once::new();
-static RUNS: Mutex<Runs> = Mutex::new(Runs::new());
+static RUNS: Mutex<Runs> = Mutex::new(Runs {
+    watched: Vec::new(),
+    early: None,
+});
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// Starts listening; once in a process, however often called.
@@ -68,6 +71,7 @@ fn runs() -> MutexGuard<'static, Runs> {
 }
 
 /// The runs under way, and a signal that came while there were none.
+#[derive(Default)]
 struct Runs {
     watched: Vec<Watched>,
     early: Option<i32>,
@@ -81,13 +85,6 @@ struct Watched {
 }
 
 impl Runs {
-    const fn new() -> Runs {
-        Runs {
-            watched: Vec::new(),
-            early: None,
-        }
-    }
-
     /// Whether `sig` is the first signal (the runs stop, with the grace), not one to exit on.
     fn first(&mut self, sig: i32) -> bool {
         if self.watched.is_empty() {
@@ -133,11 +130,7 @@ pub fn ignore_file_size_limit() {
 }
 
 pub fn name(sig: i32) -> &'static str {
-    match sig {
-        signal_hook::consts::SIGTERM => "SIGTERM",
-        signal_hook::consts::SIGINT => "SIGINT",
-        _ => "signal",
-    }
+    signal_hook::low_level::signal_name(sig).unwrap_or("signal")
 }
 
 #[cfg(test)]
@@ -152,7 +145,7 @@ mod tests {
 
     #[test]
     fn a_signal_fires_the_runs_under_way_with_its_grace_and_a_second_exits() {
-        let mut runs = Runs::new();
+        let mut runs = Runs::default();
         let (a, b) = (token(), token());
         runs.watch(1, Arc::clone(&a), Arc::new(|()| true));
         runs.watch(2, Arc::clone(&b), Arc::new(|()| true));
@@ -166,7 +159,7 @@ mod tests {
 
     #[test]
     fn a_run_that_ended_takes_its_signal_with_it() {
-        let mut runs = Runs::new();
+        let mut runs = Runs::default();
         let first = token();
         runs.watch(1, Arc::clone(&first), Arc::new(|()| true));
         assert!(runs.first(15));
@@ -181,14 +174,14 @@ mod tests {
 
     #[test]
     fn a_signal_before_the_run_starts_stops_it_at_once() {
-        let mut runs = Runs::new();
+        let mut runs = Runs::default();
         assert!(runs.first(15));
         let stop = token();
         runs.watch(1, Arc::clone(&stop), Arc::new(|()| true));
         assert_eq!(stop.cause(), Some(Cause::Signal(15)));
         assert!(!runs.first(15));
 
-        let mut runs = Runs::new();
+        let mut runs = Runs::default();
         assert!(runs.first(15));
         assert!(!runs.first(15));
     }

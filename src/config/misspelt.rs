@@ -10,9 +10,8 @@ use crate::suggest;
 /// This tool's own prefix: any variable under it that is not one of its own is a mistake.
 const OWN_PREFIX: &str = "AUTH0_MGMT_WEBHOOKS_";
 
-/// Every variable the tool reads for its settings, from their declarations: each setting's,
-/// its `NAME_FILE` where it may have one, `--config`'s and `--output`'s, and the extension's
-/// name for the daily report's hour.
+/// Every variable the tool reads, from the settings' declarations (with each `NAME_FILE`), and
+/// the extension's name for the daily report's hour.
 pub fn known() -> Vec<String> {
     let mut names: Vec<String> = every()
         .flat_map(|s| [Some(s.env.to_string()), s.from_file.then(|| s.file_var())])
