@@ -49,37 +49,32 @@ const UNPUBLISHED: &[&str] = &[
     "scim.event",
 ];
 
-/// What one LOG_TYPES entry means.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Entry {
-    /// A log type code, as written.
-    Code(String),
-    /// A Log Streams category and its codes.
-    Category(&'static str, &'static [&'static str]),
-}
-
-/// Reads one entry: a category name (any case), or else a type code (which has no dot).
-pub fn entry(raw: &str) -> Result<Entry, String> {
+/// The codes one LOG_TYPES entry means: a category's (its name in any case), or the entry, a code.
+pub fn entry(raw: &str) -> Result<Vec<String>, String> {
     let lower = raw.to_ascii_lowercase();
-    if let Some((name, codes)) = CATEGORIES.iter().find(|(n, _)| *n == lower) {
-        return Ok(Entry::Category(name, codes));
+    if let Some((_, codes)) = CATEGORIES.iter().find(|(n, _)| *n == lower) {
+        return Ok(codes.iter().map(|c| c.to_string()).collect());
     }
     if UNPUBLISHED.contains(&lower.as_str()) {
         return Err(format!(
             "`{raw}` is a Log Streams category whose log type codes Auth0 does not publish; list the codes themselves"
         ));
     }
-    if !raw.contains('.') {
-        return Ok(Entry::Code(raw.to_string()));
+    if raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Ok(vec![raw.to_string()]);
     }
-    Err(
-        match crate::suggest::did_you_mean(&lower, CATEGORIES.iter().map(|(n, _)| n)) {
-            Some(hint) => format!("`{raw}` is no Log Streams category; {hint}"),
-            None => format!(
-                "`{raw}` is no Log Streams category (they are management.success, management.fail, auth.login.success, user.notification, ..., other)"
-            ),
-        },
-    )
+    if !raw.contains('.') {
+        return Err(format!(
+            "'{raw}' is not a log type code (letters, digits, _) nor a Log Streams category"
+        ));
+    }
+    let names = CATEGORIES.iter().map(|(n, _)| n);
+    Err(match crate::suggest::did_you_mean(&lower, names) {
+        Some(hint) => format!("`{raw}` is no Log Streams category; {hint}"),
+        None => format!(
+            "`{raw}` is no Log Streams category (they are management.success, management.fail, auth.login.success, user.notification, ..., other)"
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -89,15 +84,12 @@ mod tests {
 
     #[test]
     fn management_categories_are_the_extensions_default_and_mgmt_api_read() {
-        assert_eq!(
-            entry("management.success").unwrap(),
-            Entry::Category("management.success", &["sapi", "mgmt_api_read"])
-        );
-        assert_eq!(
-            entry("Management.Fail").unwrap(),
-            Entry::Category("management.fail", &["fapi"])
-        );
-        assert_eq!(entry("sapi").unwrap(), Entry::Code("sapi".into()));
+        let codes = entry("management.success").unwrap();
+        assert_eq!(codes, ["sapi", "mgmt_api_read"]);
+        assert_eq!(entry("Management.Fail").unwrap(), ["fapi"]);
+        assert_eq!(entry("sapi").unwrap(), ["sapi"]);
+        let e = entry("sapi-x").unwrap_err();
+        assert!(e.contains("'sapi-x' is not a log type code"), "{e}");
     }
 
     #[test]
