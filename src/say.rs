@@ -141,11 +141,8 @@ pub fn reading_line(
     let at = humantime::format_rfc3339_seconds(reached);
     let cursors = count(cursors as u64, "cursor", "cursors");
     let secs = |a: SystemTime, b| a.duration_since(b).unwrap_or_default().as_secs_f64();
-    let (gone, left, took) = (
-        secs(reached, first?),
-        secs(now, reached),
-        elapsed.as_secs_f64(),
-    );
+    let (gone, left) = (secs(reached, first?), secs(now, reached));
+    let took = elapsed.as_secs_f64();
     let mut line = format!("reached {at} with {cursors}");
     if gone > 0.0 && took > 1.0 {
         let eta = Duration::from_secs((left / (gone / took)).min(1e7) as u64);
@@ -198,8 +195,7 @@ impl Drop for Progress {
 /// The progress line: the counters, and how far reading has come.
 fn counts_line(c: &Counters, elapsed: Duration, reading: Option<String>) -> String {
     let secs = elapsed.as_secs_f64().max(0.001);
-    let delivered = Counters::get(&c.delivered);
-    let fetched = Counters::get(&c.fetched);
+    let (delivered, fetched) = (Counters::get(&c.delivered), Counters::get(&c.fetched));
     format!(
         "{}, {} fetched ({:.0} logs/s), {} matched, {} delivered ({:.0}/s), {}{}",
         count(Counters::get(&c.pages), "page", "pages"),

@@ -38,10 +38,8 @@ impl Aimd {
         }
     }
 
-    /// The next state after one answer. A cut halves the limit, but at most once per window of
-    /// `limit` answers: the answers to requests sent before the cut say nothing about the new
-    /// limit, and a receiver that fails at random would otherwise be driven down to one request
-    /// at a time. `limit` healthy answers allow one more request, up to `max`.
+    /// The next state after one answer: a cut halves the limit at most once per `limit` answers
+    /// (those to requests sent before it say nothing), `limit` healthy ones add one, up to `max`.
     pub fn next(self, max: usize, signal: Signal) -> Aimd {
         let since_cut = self.since_cut + 1;
         match signal {
