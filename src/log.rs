@@ -1,7 +1,6 @@
-//! One Auth0 log as received: its JSON text kept byte for byte, so numbers, key order and
-//! everything else reach the receiver as Auth0 wrote them, and the few fields the tool reads
-//! to filter and to checkpoint. Reading these, and nothing else, is also what keeps a large
-//! backlog cheap: no tree of values is built for a log.
+//! One Auth0 log as received: its JSON text kept byte for byte, so it reaches the receiver as
+//! Auth0 wrote it, and the few fields the tool reads to filter and to checkpoint. No tree of
+//! values is built for a log: that keeps a large backlog cheap.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;

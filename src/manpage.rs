@@ -83,17 +83,15 @@ fn describe_variable(name: &str) -> Option<String> {
         ));
     }
     let s = settings::every().find(|s| name == s.env || (s.from_file && name == s.file_var()))?;
-    let (short, _) = s.help_text();
-    Some(match (name == s.env, s.flag) {
+    let ((short, _), env) = (s.help_text(), s.env);
+    Some(match (name == env, s.flag) {
         (true, Some(flag)) => format!("--{flag}: {short}"),
         (true, None) => format!("{short} A secret: never a flag; see also {}.", s.file_var()),
         (false, None) => format!(
-            "A file holding {} (mode 0600, owned by the user the runs run as), instead of the value itself.",
-            s.env
+            "A file holding {env} (mode 0600, owned by the user the runs run as), instead of the value itself."
         ),
         (false, Some(_)) => format!(
-            "A file holding {}, for a value that is itself a credential (a token in a URL's path): then only scheme://host is ever shown.",
-            s.env
+            "A file holding {env}, for a value that is itself a credential (a token in a URL's path): then only scheme://host is ever shown."
         ),
     })
 }

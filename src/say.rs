@@ -95,10 +95,8 @@ pub fn debug(msg: impl Display) {
 
 /// One request's line for `-v`: method, URL without secrets, status, time.
 pub fn request(method: &str, url: &str, outcome: &str, took: Duration) {
-    verbose(format_args!(
-        "{method} {url} -> {outcome} in {} ms",
-        took.as_millis()
-    ));
+    let ms = took.as_millis();
+    verbose(format_args!("{method} {url} -> {outcome} in {ms} ms"));
 }
 
 /// `1 request`, `2 requests`: a count with its noun in the right number.
@@ -171,12 +169,9 @@ impl Progress {
                 let reading = reading_line(at, cursors, since, state.elapsed(), now);
                 let _ = w.write_str(&counts_line(&counters, state.elapsed(), reading));
             };
+            let style = ProgressStyle::with_template("{spinner} [{elapsed}] {counts}");
             let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed}] {counts}")
-                    .expect("valid template")
-                    .with_key("counts", line),
-            );
+            bar.set_style(style.expect("valid template").with_key("counts", line));
             bar.enable_steady_tick(Duration::from_millis(200));
             *BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar);
         }

@@ -57,10 +57,8 @@ impl Endpoint {
                     "'{entry}' is not an endpoint; write e.g. 'users, clients' or 'DELETE users'"
                 ));
             }
-            out.push(Endpoint {
-                method,
-                path: path.to_string(),
-            });
+            let path = path.to_string();
+            out.push(Endpoint { method, path });
         }
         Ok(out)
     }

@@ -1,7 +1,6 @@
-//! How fast the worker pool sends: a shared "not before" time that a receiver's `Retry-After`
-//! on a 429 or 503 pushes back for every worker, and an in-flight limit that halves on
-//! throttling and grows back by one (additive increase, multiplicative decrease), never above
-//! the configured concurrency.
+//! How fast the worker pool sends: a shared "not before" time that a `Retry-After` on a 429 or
+//! 503 pushes back for every worker, and an in-flight limit that halves on throttling and grows
+//! back by one (AIMD), never above the configured concurrency.
 
 use crate::stop::{Part, Stop};
 // A thread that panicked holding the lock must not stop the others: the state is used as it is.
