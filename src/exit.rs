@@ -12,37 +12,14 @@ pub const DEAD_LETTERED: u8 = 3;
 pub const LOCKED: u8 = 75;
 
 /// Every exit code: the code (or codes), its name (the outcome's) and what it means.
+#[rustfmt::skip]
 pub const TABLE: [(&str, &str, &str); 6] = [
-    (
-        "0",
-        "ok",
-        "everything fetched and matched was delivered; caught up, or not when MAX_RUN_TIME ended a backlog (the next run goes on). redeliver: none of the tenant's logs is left in the dead-letter file",
-    ),
-    (
-        "1",
-        "failed",
-        "a fetch or a delivery failed; the state was saved at the last safe point and the next run goes on from there",
-    ),
-    (
-        "2",
-        "invalid",
-        "usage, settings or state file invalid; nothing was sent and no state written",
-    ),
-    (
-        "3",
-        "dead-lettered",
-        "logs are in DEAD_LETTER_FILE (set aside by this run, or refused again by redeliver): look at them, fix the receiver, then redeliver them",
-    ),
-    (
-        "75",
-        "locked",
-        "another run holds the state file's lock; nothing was done (EX_TEMPFAIL; normal when a run outlasts the schedule's interval)",
-    ),
-    (
-        "130, 143",
-        "interrupted",
-        "stopped by SIGINT or SIGTERM; the checkpoint was saved and the run recorded as interrupted",
-    ),
+    ("0", "ok", "everything fetched and matched was delivered; caught up, or not when MAX_RUN_TIME ended a backlog (the next run goes on). redeliver: none of the tenant's logs is left in the dead-letter file"),
+    ("1", "failed", "a fetch or a delivery failed; the state was saved at the last safe point and the next run goes on from there"),
+    ("2", "invalid", "usage, settings or state file invalid; nothing was sent and no state written"),
+    ("3", "dead-lettered", "logs are in DEAD_LETTER_FILE (set aside by this run, or refused again by redeliver): look at them, fix the receiver, then redeliver them"),
+    ("75", "locked", "another run holds the state file's lock; nothing was done (EX_TEMPFAIL; normal when a run outlasts the schedule's interval)"),
+    ("130, 143", "interrupted", "stopped by SIGINT or SIGTERM; the checkpoint was saved and the run recorded as interrupted"),
 ];
 
 /// A run stopped by a signal: 128 + its number (143 for SIGTERM, 130 for SIGINT), as shells

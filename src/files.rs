@@ -3,7 +3,7 @@
 //! file of a sane size, so `/dev/zero`, a FIFO or a huge file cannot hang the run or fill memory.
 
 use std::fs::Metadata;
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::path::Path;
 
 /// What a path that is not a regular file is, for a message: "a folder", "a FIFO", ...
@@ -28,7 +28,7 @@ pub enum Unreadable {
     NotAFile(&'static str),
     /// Larger than the cap: the size found.
     TooLarge(u64),
-    Io(std::io::ErrorKind, String),
+    Io(ErrorKind, String),
 }
 
 /// The text of a regular file of at most `cap` bytes, checked before the open (a FIFO would
@@ -81,10 +81,8 @@ pub fn read_setting(name: &str, path: &Path, cap: u64) -> anyhow::Result<Vec<u8>
                 size_words(size),
                 size_words(cap)
             ),
-            Unreadable::Io(std::io::ErrorKind::NotFound, _) => "no such file".to_string(),
-            Unreadable::Io(std::io::ErrorKind::PermissionDenied, _) => {
-                crate::owner::cannot_read(path)
-            }
+            Unreadable::Io(ErrorKind::NotFound, _) => "no such file".to_string(),
+            Unreadable::Io(ErrorKind::PermissionDenied, _) => crate::owner::cannot_read(path),
             Unreadable::Io(_, message) => message,
         };
         crate::exit::settings(format!("{name} {}: {why}", path.display()))
@@ -119,7 +117,7 @@ mod tests {
         );
         assert!(matches!(
             read_capped(&dir.path().join("none"), 100),
-            Err(Unreadable::Io(std::io::ErrorKind::NotFound, _))
+            Err(Unreadable::Io(ErrorKind::NotFound, _))
         ));
     }
 

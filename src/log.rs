@@ -1,7 +1,6 @@
-//! One Auth0 log as received: its JSON text kept byte for byte, so numbers, key order and
-//! everything else reach the receiver as Auth0 wrote them, and the few fields the tool reads
-//! to filter and to checkpoint. Reading these, and nothing else, is also what keeps a large
-//! backlog cheap: no tree of values is built for a log.
+//! One Auth0 log as received: its JSON text kept byte for byte, so it reaches the receiver as
+//! Auth0 wrote it, and the few fields the tool reads to filter and to checkpoint. No tree of
+//! values is built for a log: that keeps a large backlog cheap.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -21,26 +20,18 @@ pub struct Log {
 }
 
 /// What the tool reads of a log, `details` and `details.request`: slices of its text.
+#[rustfmt::skip]
 #[derive(Deserialize)]
 struct Obj<'a> {
-    #[serde(borrow)]
-    log_id: Option<&'a RawValue>,
-    #[serde(borrow, rename = "_id")]
-    underscore_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    date: Option<&'a RawValue>,
-    #[serde(borrow, rename = "type")]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow)]
-    details: Option<&'a RawValue>,
-    #[serde(borrow)]
-    request: Option<&'a RawValue>,
-    #[serde(borrow)]
-    response: Option<&'a RawValue>,
-    #[serde(borrow)]
-    method: Option<&'a RawValue>,
-    #[serde(borrow)]
-    path: Option<&'a RawValue>,
+    #[serde(borrow)] log_id: Option<&'a RawValue>,
+    #[serde(borrow, rename = "_id")] underscore_id: Option<&'a RawValue>,
+    #[serde(borrow)] date: Option<&'a RawValue>,
+    #[serde(borrow, rename = "type")] kind: Option<&'a RawValue>,
+    #[serde(borrow)] details: Option<&'a RawValue>,
+    #[serde(borrow)] request: Option<&'a RawValue>,
+    #[serde(borrow)] response: Option<&'a RawValue>,
+    #[serde(borrow)] method: Option<&'a RawValue>,
+    #[serde(borrow)] path: Option<&'a RawValue>,
 }
 
 /// A JSON string or object; `None` for anything else (a field of the wrong type is absent).

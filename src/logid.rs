@@ -1,7 +1,6 @@
 //! Auth0 log ids and the moments they stand for. An id is `900`, the 17-digit UTC time Auth0
 //! stored the log (`YYYYMMDDhhmmssSSS`), then a 36-digit counter: ids sort by storage time, so
-//! a checkpoint for any moment is that time followed by zeros. This is how a run starts at a
-//! date (`START_FROM`) or, on a first run, at the oldest log Auth0 keeps.
+//! the checkpoint for a moment (START_FROM, a first run's oldest log) is that time and zeros.
 
 use std::cmp::Ordering;
 use std::time::{Duration, SystemTime};

@@ -11,8 +11,7 @@ use clap::Command;
 
 const NAME: &str = "auth0-mgmt-webhooks";
 
-/// The commands with a page of their own, `auth0-mgmt-webhooks-<command>(1)`.
-pub use crate::cli::PAGES;
+use crate::cli::PAGES;
 
 /// The page of the tool, or of one of [`PAGES`].
 pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
@@ -20,7 +19,6 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
     // Built, so that a command's page has its full name (`auth0-mgmt-webhooks run`) in the
     // synopsis, and the global flags (-v, -q) among its options.
     root.build();
-    // clap takes only the names of `PAGES`.
     let cmd = command
         .and_then(|sub| root.find_subcommand(sub))
         .unwrap_or(&root);
@@ -60,7 +58,7 @@ fn esc(text: &str) -> String {
 
 /// A tagged paragraph: `tag` in bold, then `text`.
 fn item(roff: &mut String, tag: &str, text: &str) {
-    roff.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", esc(tag), esc(text)));
+    *roff += &format!(".TP\n\\fB{}\\fR\n{}\n", esc(tag), esc(text));
 }
 
 /// The commands, each pointing at its own page when it has one (clap_mangen's names them all).
@@ -69,11 +67,10 @@ fn commands(roff: &mut String, root: &Command) {
     for sub in root.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = sub.get_name();
         let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
-        let text = match PAGES.contains(&name) {
-            true => format!("{about}. See {NAME}-{name}(1)."),
-            false => format!("{about}."),
-        };
-        item(roff, name, &text);
+        let see = PAGES
+            .contains(&name)
+            .then(|| format!(" See {NAME}-{name}(1)."));
+        item(roff, name, &format!("{about}.{}", see.unwrap_or_default()));
     }
 }
 
@@ -86,17 +83,15 @@ fn describe_variable(name: &str) -> Option<String> {
         ));
     }
     let s = settings::every().find(|s| name == s.env || (s.from_file && name == s.file_var()))?;
-    let (short, _) = s.help_text();
-    Some(match (name == s.env, s.flag) {
+    let ((short, _), env) = (s.help_text(), s.env);
+    Some(match (name == env, s.flag) {
         (true, Some(flag)) => format!("--{flag}: {short}"),
         (true, None) => format!("{short} A secret: never a flag; see also {}.", s.file_var()),
         (false, None) => format!(
-            "A file holding {} (mode 0600, owned by the user the runs run as), instead of the value itself.",
-            s.env
+            "A file holding {env} (mode 0600, owned by the user the runs run as), instead of the value itself."
         ),
         (false, Some(_)) => format!(
-            "A file holding {}, for a value that is itself a credential (a token in a URL's path): then only scheme://host is ever shown.",
-            s.env
+            "A file holding {env}, for a value that is itself a credential (a token in a URL's path): then only scheme://host is ever shown."
         ),
     })
 }
@@ -108,102 +103,52 @@ fn environment(roff: &mut String, command: Option<&str>) {
         Some("history") => vec![STATE_FILE.to_string(), CONFIG_FILE.to_string()],
         _ => crate::config::misspelt::known(),
     };
-    *roff += &format!(
-        ".PP\n{}\n",
-        esc(
-            "Every setting is a flag and an environment variable (and a key of the --config file, the variable's name in lower case). Precedence: flag, then environment, then file, then default. An empty value means unset. A variable that looks like one of these but is not (BATCHSIZE) gets a warning naming the nearest one."
-        ),
-    );
+    let intro = "Every setting is a flag and an environment variable (and a key of the --config file, the variable's name in lower case). Precedence: flag, then environment, then file, then default. An empty value means unset. A variable that looks like one of these but is not (BATCHSIZE) gets a warning naming the nearest one.";
+    *roff += &format!(".PP\n{}\n", esc(intro));
     for name in names {
         item(roff, &name, &describe_variable(&name).unwrap_or_default());
     }
     // The variables the default state file's path comes from.
-    item(
-        roff,
-        &format!("{XDG_STATE_HOME}, {HOME}"),
-        &format!(
-            "Without {}, the state file is ${XDG_STATE_HOME}/auth0-mgmt-webhooks/state.json, else ~/.local/state/auth0-mgmt-webhooks/state.json.",
-            STATE_FILE.label()
-        ),
+    let label = STATE_FILE.label();
+    let text = format!(
+        "Without {label}, the state file is ${XDG_STATE_HOME}/auth0-mgmt-webhooks/state.json, else ~/.local/state/auth0-mgmt-webhooks/state.json."
     );
+    item(roff, &format!("{XDG_STATE_HOME}, {HOME}"), &text);
 }
 
+#[rustfmt::skip]
 fn files(roff: &mut String) {
     *roff += ".SH FILES\n";
     for (file, text) in [
-        (
-            STATE_FILE.to_string(),
-            "Checkpoint, cached access token and the last 100 runs; mode 0600, one per tenant, replaced atomically.",
-        ),
-        (
-            format!("{STATE_FILE}.lock"),
-            "Locked by each run and by redeliver, so that only one runs at a time.",
-        ),
-        (
-            DEAD_LETTER_FILE.to_string(),
-            "Logs the webhook refused, one JSON line each; mode 0600.",
-        ),
-        (
-            METRICS_FILE.to_string(),
-            "Prometheus textfile-collector metrics, rewritten atomically after every run; mode 0644.",
-        ),
-        (
-            CONFIG_FILE.to_string(),
-            "The TOML settings file given by --config.",
-        ),
+        (STATE_FILE.to_string(), "Checkpoint, cached access token and the last 100 runs; mode 0600, one per tenant, replaced atomically."),
+        (format!("{STATE_FILE}.lock"), "Locked by each run and by redeliver, so that only one runs at a time."),
+        (DEAD_LETTER_FILE.to_string(), "Logs the webhook refused, one JSON line each; mode 0600."),
+        (METRICS_FILE.to_string(), "Prometheus textfile-collector metrics, rewritten atomically after every run; mode 0644."),
+        (CONFIG_FILE.to_string(), "The TOML settings file given by --config."),
     ] {
         item(roff, &file, text);
     }
 }
 
+#[rustfmt::skip]
 fn examples(roff: &mut String, command: Option<&str>) {
     *roff += ".SH EXAMPLES\n";
     let backfill = format!("{START_FROM}=2026-11-01 auth0-mgmt-webhooks run --max-run-time 2h");
-    let all = [
-        (
-            "check",
-            "sudo -u svc auth0-mgmt-webhooks check --send-test",
-            "Try the settings, the files and the webhook as the user the schedule runs as.",
-        ),
-        (
-            "run",
-            "auth0-mgmt-webhooks run --dry-run",
-            "Print what would be sent, one JSON line an item; send and write nothing.",
-        ),
-        (
-            "run",
-            "auth0-mgmt-webhooks -q run --state /var/lib/auth0-mgmt-webhooks/acme.json",
-            "One run as cron starts it, errors only.",
-        ),
-        (
-            "run",
-            backfill.as_str(),
-            "A backfill from a date, in one long run.",
-        ),
-        (
-            "redeliver",
-            "auth0-mgmt-webhooks redeliver --dead-letter /var/lib/auth0-mgmt-webhooks/dead.jsonl",
-            "Send the refused logs again once the receiver takes them.",
-        ),
-        (
-            "history",
-            "auth0-mgmt-webhooks history --state /var/lib/auth0-mgmt-webhooks/acme.json --limit 10",
-            "The last ten runs.",
-        ),
-    ];
-    for (cmd, line, text) in all {
+    for (cmd, line, text) in [
+        ("check", "sudo -u svc auth0-mgmt-webhooks check --send-test", "Try the settings, the files and the webhook as the user the schedule runs as."),
+        ("run", "auth0-mgmt-webhooks run --dry-run", "Print what would be sent, one JSON line an item; send and write nothing."),
+        ("run", "auth0-mgmt-webhooks -q run --state /var/lib/auth0-mgmt-webhooks/acme.json", "One run as cron starts it, errors only."),
+        ("run", &backfill, "A backfill from a date, in one long run."),
+        ("redeliver", "auth0-mgmt-webhooks redeliver --dead-letter /var/lib/auth0-mgmt-webhooks/dead.jsonl", "Send the refused logs again once the receiver takes them."),
+        ("history", "auth0-mgmt-webhooks history --state /var/lib/auth0-mgmt-webhooks/acme.json --limit 10", "The last ten runs."),
+    ] {
         if command.is_none_or(|c| c == cmd) {
-            roff.push_str(&format!(
-                ".PP\n{}\n.RS 4\n.nf\n{}\n.fi\n.RE\n",
-                esc(text),
-                esc(line)
-            ));
+            *roff += &format!(".PP\n{}\n.RS 4\n.nf\n{}\n.fi\n.RE\n", esc(text), esc(line));
         }
     }
 }
 
 fn see_also(roff: &mut String, command: Option<&str>) {
-    *roff += ".SH SEE ALSO\n";
     let own = PAGES.iter().filter(|p| command != Some(**p));
     let own = own.map(|p| format!("{NAME}-{p}(1)"));
     let pages: Vec<String> = command
@@ -211,10 +156,10 @@ fn see_also(roff: &mut String, command: Option<&str>) {
         .into_iter()
         .chain(own)
         .collect();
-    roff.push_str(&format!(
-        "{}; docs/deployment.md, for deployment examples (cron, systemd, Docker, Kubernetes).\n",
+    *roff += &format!(
+        ".SH SEE ALSO\n{}; docs/deployment.md, for deployment examples (cron, systemd, Docker, Kubernetes).\n",
         esc(&pages.join(", "))
-    ));
+    );
 }
 
 #[cfg(test)]

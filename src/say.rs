@@ -6,13 +6,12 @@ use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use std::fmt::Display;
 use std::io::IsTerminal;
 use std::io::Write;
-// A thread that panicked holding one of these locks must not take the run's end with it (saving
-// the checkpoint, the history): a poisoned lock is used as it is.
 use std::sync::atomic::{AtomicI8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 static LEVEL: AtomicI8 = AtomicI8::new(0);
+/// A thread that panicked holding this lock must not take the run's end with it: used poisoned.
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 pub const QUIET: i8 = -1;
@@ -96,10 +95,8 @@ pub fn debug(msg: impl Display) {
 
 /// One request's line for `-v`: method, URL without secrets, status, time.
 pub fn request(method: &str, url: &str, outcome: &str, took: Duration) {
-    verbose(format_args!(
-        "{method} {url} -> {outcome} in {} ms",
-        took.as_millis()
-    ));
+    let ms = took.as_millis();
+    verbose(format_args!("{method} {url} -> {outcome} in {ms} ms"));
 }
 
 /// `1 request`, `2 requests`: a count with its noun in the right number.
@@ -142,11 +139,8 @@ pub fn reading_line(
     let at = humantime::format_rfc3339_seconds(reached);
     let cursors = count(cursors as u64, "cursor", "cursors");
     let secs = |a: SystemTime, b| a.duration_since(b).unwrap_or_default().as_secs_f64();
-    let (gone, left, took) = (
-        secs(reached, first?),
-        secs(now, reached),
-        elapsed.as_secs_f64(),
-    );
+    let (gone, left) = (secs(reached, first?), secs(now, reached));
+    let took = elapsed.as_secs_f64();
     let mut line = format!("reached {at} with {cursors}");
     if gone > 0.0 && took > 1.0 {
         let eta = Duration::from_secs((left / (gone / took)).min(1e7) as u64);
@@ -175,12 +169,9 @@ impl Progress {
                 let reading = reading_line(at, cursors, since, state.elapsed(), now);
                 let _ = w.write_str(&counts_line(&counters, state.elapsed(), reading));
             };
+            let style = ProgressStyle::with_template("{spinner} [{elapsed}] {counts}");
             let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed}] {counts}")
-                    .expect("valid template")
-                    .with_key("counts", line),
-            );
+            bar.set_style(style.expect("valid template").with_key("counts", line));
             bar.enable_steady_tick(Duration::from_millis(200));
             *BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar);
         }
@@ -199,8 +190,7 @@ impl Drop for Progress {
 /// The progress line: the counters, and how far reading has come.
 fn counts_line(c: &Counters, elapsed: Duration, reading: Option<String>) -> String {
     let secs = elapsed.as_secs_f64().max(0.001);
-    let delivered = Counters::get(&c.delivered);
-    let fetched = Counters::get(&c.fetched);
+    let (delivered, fetched) = (Counters::get(&c.delivered), Counters::get(&c.fetched));
     format!(
         "{}, {} fetched ({:.0} logs/s), {} matched, {} delivered ({:.0}/s), {}{}",
         count(Counters::get(&c.pages), "page", "pages"),

@@ -1,7 +1,6 @@
-//! Secret values (client secret, access token, Authorization and custom header values, signing
-//! keys, Slack and ping URLs): a wrapper whose `Debug` and `Display` print `***`, and a registry
-//! of every secret the process holds, so that text from a server (which may echo what it was
-//! sent) is scrubbed with [`scrub`] before it is printed, stored or sent to Slack.
+//! Secret values (credentials, header values, signing keys, Slack and ping URLs): a wrapper that
+//! prints `***`, and a registry of every secret the process holds, so that text from a server
+//! (which may echo what it was sent) is scrubbed ([`scrub`]) before it is printed or sent.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::cmp::Reverse;
@@ -25,11 +24,8 @@ pub fn register(value: &str) {
     if value.len() < MIN_SCRUBBED_LEN {
         return;
     }
-    let entry = (Reverse(value.len()), value.to_string());
-    KNOWN
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(entry);
+    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
+    known.insert((Reverse(value.len()), value.to_string()));
 }
 
 /// `text` with every registered secret replaced by `***`.

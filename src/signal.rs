@@ -1,9 +1,6 @@
-//! SIGTERM and SIGINT (systemd, Kubernetes, Ctrl-C). The signal thread fires the stop token
-//! of each run under way ([`watch`]) with the signal as its cause, tells the run through its
-//! channel, and brings the run's deadline forward to the end of a short grace, the moment the signal comes: no more fetching, nothing
-//! new started, what is under way ends by then; the checkpoint is saved, the run recorded and
-//! reported, and the exit code is 128 + the signal. A second signal in a run exits at once: the
-//! state file is always whole (atomic saves) and never ahead of what was delivered.
+//! SIGTERM and SIGINT (systemd, Kubernetes, Ctrl-C). The first fires the stop token of each run
+//! under way ([`watch`]) with a short grace and tells the run, which saves its checkpoint and
+//! exits 128 + the signal. A second exits at once: the state file is always whole.
 
 use crate::say;
 use crate::stop::{Stop, Tell};
@@ -16,11 +13,13 @@ use std::time::Duration;
 pub const GRACE: Duration = Duration::from_secs(10);
 
 static INSTALL: Once = Once::new();
-static RUNS: Mutex<Runs> = Mutex::new(Runs::new());
+static RUNS: Mutex<Runs> = Mutex::new(Runs {
+    watched: Vec::new(),
+    early: None,
+});
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
-/// Starts listening. Safe to call more than once (the demo and benchmark run several commands
-/// in one process).
+/// Starts listening; once in a process, however often called.
 pub fn install() {
     INSTALL.call_once(|| {
         use signal_hook::consts::{SIGINT, SIGTERM};
@@ -72,6 +71,7 @@ fn runs() -> MutexGuard<'static, Runs> {
 }
 
 /// The runs under way, and a signal that came while there were none.
+#[derive(Default)]
 struct Runs {
     watched: Vec<Watched>,
     early: Option<i32>,
@@ -85,15 +85,7 @@ struct Watched {
 }
 
 impl Runs {
-    const fn new() -> Runs {
-        Runs {
-            watched: Vec::new(),
-            early: None,
-        }
-    }
-
-    /// Whether `sig` is the first signal (the runs stop, with the grace); after it, the
-    /// process exits at once.
+    /// Whether `sig` is the first signal (the runs stop, with the grace), not one to exit on.
     fn first(&mut self, sig: i32) -> bool {
         if self.watched.is_empty() {
             return self.early.replace(sig).is_none();
@@ -131,7 +123,6 @@ impl Runs {
 /// A file-size limit (`ulimit -f`) kills a process that writes past it with SIGXFSZ, mid-record.
 /// Caught, the write fails with EFBIG instead, and the run takes its path for a failed write.
 pub fn ignore_file_size_limit() {
-    #[cfg(unix)]
     let unread = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if signal_hook::flag::register(signal_hook::consts::SIGXFSZ, unread).is_err() {
         say::warn("cannot catch SIGXFSZ: a file-size limit ends the run abruptly");
@@ -139,11 +130,7 @@ pub fn ignore_file_size_limit() {
 }
 
 pub fn name(sig: i32) -> &'static str {
-    match sig {
-        signal_hook::consts::SIGTERM => "SIGTERM",
-        signal_hook::consts::SIGINT => "SIGINT",
-        _ => "signal",
-    }
+    signal_hook::low_level::signal_name(sig).unwrap_or("signal")
 }
 
 #[cfg(test)]
@@ -158,7 +145,7 @@ mod tests {
 
     #[test]
     fn a_signal_fires_the_runs_under_way_with_its_grace_and_a_second_exits() {
-        let mut runs = Runs::new();
+        let mut runs = Runs::default();
         let (a, b) = (token(), token());
         runs.watch(1, Arc::clone(&a), Arc::new(|()| true));
         runs.watch(2, Arc::clone(&b), Arc::new(|()| true));
@@ -172,7 +159,7 @@ mod tests {
 
     #[test]
     fn a_run_that_ended_takes_its_signal_with_it() {
-        let mut runs = Runs::new();
+        let mut runs = Runs::default();
         let first = token();
         runs.watch(1, Arc::clone(&first), Arc::new(|()| true));
         assert!(runs.first(15));
@@ -187,14 +174,14 @@ mod tests {
 
     #[test]
     fn a_signal_before_the_run_starts_stops_it_at_once() {
-        let mut runs = Runs::new();
+        let mut runs = Runs::default();
         assert!(runs.first(15));
         let stop = token();
         runs.watch(1, Arc::clone(&stop), Arc::new(|()| true));
         assert_eq!(stop.cause(), Some(Cause::Signal(15)));
         assert!(!runs.first(15));
 
-        let mut runs = Runs::new();
+        let mut runs = Runs::default();
         assert!(runs.first(15));
         assert!(!runs.first(15));
     }

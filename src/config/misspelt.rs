@@ -1,20 +1,8 @@
-//! Environment variables that look like this tool's but are none of its own: a misspelt name
-//! (`WEBHOOK_CONCURENT_CALLS`, `BATCHSIZE`) would otherwise be ignored without a word, and the
-//! run would quietly use the default.
-//!
-//! Which variables are looked at, and why so few: the environment of a cron job, a systemd unit
-//! or a container is shared with other software, and `AUTH0_` in particular is the prefix of
-//! the Deploy CLI (`AUTH0_ALLOW_DELETE`), the Terraform provider (`AUTH0_API_TOKEN`) and the
-//! SDKs (`AUTH0_SECRET`, `AUTH0_BASE_URL`), often set beside this tool. So a variable gets a
-//! warning only when
-//! - its name starts with the first word of one of the tool's variables (`AUTH0`, `WEBHOOK`,
-//!   `SLACK`, `BATCH`, `MAX`, ...: the prefixes come from the names, so a new setting brings
-//!   its own), and
-//! - it is near one of them (the "did you mean" of the config file's keys: at most a third of
-//!   the letters differ), which a name of other software rarely is,
-//!
-//! or when it starts with `AUTH0_MGMT_WEBHOOKS_`, which only this tool uses. Case is ignored:
-//! `batch_size` in the environment is a mistake too.
+//! Environment variables that look like this tool's but are none of its own (`BATCHSIZE`), which
+//! would otherwise be ignored without a word. The environment is shared with other software
+//! (`AUTH0_` is also the Deploy CLI's, Terraform's and the SDKs' prefix), so a variable gets a
+//! warning only when it starts with the first word of one of the tool's variables and is near
+//! one of them ([`suggest::closest`]), or starts with `AUTH0_MGMT_WEBHOOKS_`. Case is ignored.
 
 use crate::settings::{DAILY_REPORT_TIME, every};
 use crate::suggest;
@@ -22,9 +10,8 @@ use crate::suggest;
 /// This tool's own prefix: any variable under it that is not one of its own is a mistake.
 const OWN_PREFIX: &str = "AUTH0_MGMT_WEBHOOKS_";
 
-/// Every variable the tool reads for its settings, from their declarations: each setting's,
-/// its `NAME_FILE` where it may have one, `--config`'s and `--output`'s, and the extension's
-/// name for the daily report's hour.
+/// Every variable the tool reads, from the settings' declarations (with each `NAME_FILE`), and
+/// the extension's name for the daily report's hour.
 pub fn known() -> Vec<String> {
     let mut names: Vec<String> = every()
         .flat_map(|s| [Some(s.env.to_string()), s.from_file.then(|| s.file_var())])
@@ -38,9 +25,6 @@ pub fn known() -> Vec<String> {
 
 /// The warning for each variable in `present` that looks like one of `known` but is not.
 pub fn warnings(present: &[String], known: &[String]) -> Vec<String> {
-    // `closest` compares in lower case.
-    let lower: Vec<String> = known.iter().map(|k| k.to_ascii_lowercase()).collect();
-    let lower_refs: Vec<&str> = lower.iter().map(String::as_str).collect();
     let prefixes: Vec<&str> = known
         .iter()
         .map(|k| k.split('_').next().unwrap_or(k))
@@ -55,11 +39,8 @@ pub fn warnings(present: &[String], known: &[String]) -> Vec<String> {
             let ignored = format!(
                 "{name} is set but is not a variable of auth0-mgmt-webhooks, so it is ignored"
             );
-            match suggest::closest(name, &lower_refs) {
-                Some(k) if prefixed => Some(format!(
-                    "{ignored}; did you mean {}?",
-                    k.to_ascii_uppercase()
-                )),
+            match suggest::closest(name, known) {
+                Some(k) if prefixed => Some(format!("{ignored}; did you mean {k}?")),
                 None if ours => Some(format!("{ignored} (docs/settings.md)")),
                 _ => None,
             }

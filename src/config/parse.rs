@@ -10,17 +10,10 @@ use std::collections::BTreeSet;
 use crate::settings::*;
 
 /// Headers the tool sets itself; a custom header may not replace them.
+#[rustfmt::skip]
 const RESERVED_HEADERS: &[&str] = &[
-    "authorization",
-    "content-type",
-    "content-encoding",
-    "content-length",
-    "host",
-    "user-agent",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "x-hub-signature-256",
+    "authorization", "content-type", "content-encoding", "content-length", "host", "user-agent",
+    "webhook-id", "webhook-timestamp", "webhook-signature", "x-hub-signature-256",
     "transfer-encoding",
 ];
 
@@ -34,11 +27,8 @@ pub(super) fn parse_domain(domain: &str) -> Result<Url> {
         true => domain.to_string(),
         false => format!("https://{domain}"),
     };
-    let url = Url::parse(&with_scheme).map_err(|e| {
-        wrong(format!(
-            "is not a domain or URL ({e}); e.g. acme.eu.auth0.com"
-        ))
-    })?;
+    let why = |e| format!("is not a domain or URL ({e}); e.g. acme.eu.auth0.com");
+    let url = Url::parse(&with_scheme).map_err(|e| wrong(why(e)))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(wrong(
             "must be a domain like acme.eu.auth0.com or an http(s) URL".to_string(),
@@ -88,26 +78,12 @@ fn is_loopback(url: &Url) -> bool {
 /// LOG_TYPES: type codes and Log Streams' category names, comma-separated, as the set of codes
 /// they mean.
 pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
-    use crate::filter::categories::{Entry, entry};
     let wrong = |words: String| exit::settings(format!("{}{words}", LOG_TYPES.label()));
+    let eg = "e.g. sapi,fapi or management.success,management.fail";
     let mut types = BTreeSet::new();
     for raw in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let entry = entry(raw).map_err(|e| {
-            wrong(format!(
-                ": {e}; e.g. sapi,fapi or management.success,management.fail"
-            ))
-        })?;
-        match entry {
-            Entry::Category(_, codes) => types.extend(codes.iter().map(|c| c.to_string())),
-            Entry::Code(code) if code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
-                types.insert(code);
-            }
-            Entry::Code(code) => {
-                return Err(wrong(format!(
-                    ": '{code}' is not a log type code (letters, digits, _) nor a Log Streams category, e.g. sapi,fapi or management.success"
-                )));
-            }
-        }
+        let codes = crate::filter::categories::entry(raw);
+        types.extend(codes.map_err(|e| wrong(format!(": {e}; {eg}")))?);
     }
     match types.is_empty() {
         true => Err(wrong(
@@ -119,25 +95,21 @@ pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
 
 /// A custom header. The value is never shown: it often carries an API key.
 pub(super) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue)> {
-    let (name, value) = (name.trim(), value.trim());
+    let (name, value, label) = (name.trim(), value.trim(), WEBHOOK_HEADERS.label());
     let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
         exit::settings(format!(
-            "{}: '{name}' is not a valid header name (letters, digits and -), e.g. X-Env",
-            WEBHOOK_HEADERS.label()
+            "{label}: '{name}' is not a valid header name (letters, digits and -), e.g. X-Env"
         ))
     })?;
     if RESERVED_HEADERS.contains(&n.as_str()) {
         return Err(exit::settings(format!(
-            "{}: header '{name}' is set by the tool itself and cannot be replaced (use {} for the Authorization header, {} for Content-Type)",
-            WEBHOOK_HEADERS.label(),
-            AUTHORIZATION.env,
-            WEBHOOK_CONTENT_TYPE.env
+            "{label}: header '{name}' is set by the tool itself and cannot be replaced (use {} for the Authorization header, {} for Content-Type)",
+            AUTHORIZATION.env, WEBHOOK_CONTENT_TYPE.env
         )));
     }
     let mut v = header_value(value).map_err(|why| {
         exit::settings(format!(
-            "{}: the value of header '{name}' {why} (the value is not shown)",
-            WEBHOOK_HEADERS.label()
+            "{label}: the value of header '{name}' {why} (the value is not shown)"
         ))
     })?;
     // Custom headers often carry an API key: keep the value out of `Debug` (check -vv).

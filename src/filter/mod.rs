@@ -57,10 +57,8 @@ impl Endpoint {
                     "'{entry}' is not an endpoint; write e.g. 'users, clients' or 'DELETE users'"
                 ));
             }
-            out.push(Endpoint {
-                method,
-                path: path.to_string(),
-            });
+            let path = path.to_string();
+            out.push(Endpoint { method, path });
         }
         Ok(out)
     }
@@ -75,11 +73,6 @@ impl Endpoint {
     }
 }
 
-/// The path under /api/v2/ (some logs omit `/api`), without the query, which never matters.
-fn under_api(path: &str) -> Option<&str> {
-    below_v2(path.split(['?', '#']).next()?.strip_prefix('/')?)
-}
-
 fn below_v2(path: &str) -> Option<&str> {
     path.strip_prefix("api/v2/")
         .or_else(|| path.strip_prefix("v2/"))
@@ -92,9 +85,11 @@ impl Filter {
     }
 
     pub fn matches(&self, log: &Log) -> bool {
+        // The path under /api/v2/ (some logs omit `/api`), without the query, which never matters.
+        let rest = || below_v2(log.path()?.split(['?', '#']).next()?.strip_prefix('/')?);
         let endpoint = |rest| self.endpoints.iter().any(|e| e.matches(log.method(), rest));
         log.kind().is_some_and(|kind| self.log_types.contains(kind))
-            && (self.endpoints.is_empty() || log.path().and_then(under_api).is_some_and(endpoint))
+            && (self.endpoints.is_empty() || rest().is_some_and(endpoint))
     }
 }
 
@@ -148,56 +143,17 @@ fn write_item(id: &str, parts: &[(&str, Cow<str>)], test: bool) -> Vec<u8> {
 
 /// The Management API's top-level collections, from Auth0's API description (2026-11). New
 /// ones appear over time, so an endpoint outside this list is a warning, never an error.
+#[rustfmt::skip]
 pub const COLLECTIONS: &[&str] = &[
-    "actions",
-    "anomaly",
-    "attack-protection",
-    "branding",
-    "client-grants",
-    "clients",
-    "connection-profiles",
-    "connections",
-    "connections-directory-provisionings",
-    "connections-scim-configurations",
-    "custom-domains",
-    "device-credentials",
-    "email-templates",
-    "emails",
-    "event-streams",
-    "events",
-    "experimentation",
-    "flows",
-    "forms",
-    "grants",
-    "groups",
-    "guardian",
-    "hooks",
-    "jobs",
-    "keys",
-    "log-streams",
-    "logs",
-    "network-acls",
-    "organizations",
-    "prompts",
-    "rate-limit-policies",
-    "refresh-tokens",
-    "resource-servers",
-    "risk-assessments",
-    "roles",
-    "rules",
-    "rules-configs",
-    "self-service-profiles",
-    "sessions",
-    "stats",
-    "supplemental-signals",
-    "tenants",
-    "tickets",
-    "token-exchange-profiles",
-    "user-attribute-profiles",
-    "user-blocks",
-    "users",
-    "users-by-email",
-    "verifiable-credentials",
+    "actions", "anomaly", "attack-protection", "branding", "client-grants", "clients",
+    "connection-profiles", "connections", "connections-directory-provisionings",
+    "connections-scim-configurations", "custom-domains", "device-credentials", "email-templates",
+    "emails", "event-streams", "events", "experimentation", "flows", "forms", "grants", "groups",
+    "guardian", "hooks", "jobs", "keys", "log-streams", "logs", "network-acls", "organizations",
+    "prompts", "rate-limit-policies", "refresh-tokens", "resource-servers", "risk-assessments",
+    "roles", "rules", "rules-configs", "self-service-profiles", "sessions", "stats",
+    "supplemental-signals", "tenants", "tickets", "token-exchange-profiles",
+    "user-attribute-profiles", "user-blocks", "users", "users-by-email", "verifiable-credentials",
 ];
 
 /// A warning, with the likely one, for each endpoint whose first segment is no collection.
@@ -209,10 +165,9 @@ pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
             if COLLECTIONS.contains(&first) {
                 return None;
             }
-            let hint = match crate::suggest::closest(first, COLLECTIONS) {
-                Some(c) => format!("did you mean `{c}`?"),
-                None => "entries are whole path segments after /api/v2/, e.g. users, clients, connections".to_string(),
-            };
+            let hint = crate::suggest::did_you_mean(first, COLLECTIONS).unwrap_or_else(|| {
+                "entries are whole path segments after /api/v2/, e.g. users, clients, connections".into()
+            });
             Some(format!(
                 "{AUTH0_API_ENDPOINTS}: `{first}` is no Management API endpoint, so no log will match it; {hint}"
             ))

@@ -1,17 +1,11 @@
-//! The dead-letter file: where logs the receiver refuses are set aside, one whole JSON line
-//! each (`log_id`, `tenant`, `webhook_id`, `refused_at`, `status`, `refusal`, and the `item`
-//! exactly as it was sent), each synced before the checkpoint may pass its log. `redeliver`
-//! reads it back.
+//! The dead-letter file: the logs the receiver refuses, one JSON line each (`log_id`, `tenant`,
+//! `webhook_id`, `refused_at`, `status`, `refusal`, and the `item` exactly as sent), each synced
+//! before the checkpoint may pass its log; `redeliver` reads it back.
 //!
-//! Several writers may share one file: two tenants' runs, a run and a `redeliver` (which
-//! rewrites the file and renames the new one over it). So every access holds `<file>.lock`
-//! (not the file itself, whose inode a rewrite replaces), and each append opens the file by its
-//! path under that lock: a record is never written into a file a rename has just discarded.
-//!
-//! A log is in the file once per tenant: a run killed before its checkpoint passed a refused
-//! log sends it again, and its refusal is not written twice. `redeliver` marks each record the
-//! receiver accepts in `<file>.accepted` as it goes, so a redelivery killed mid-way sends none
-//! of them again; the marks are applied when the file is rewritten.
+//! Runs of several tenants and `redeliver` (which renames a rewrite over the file) may share it:
+//! every access holds `<file>.lock`, and an append opens the file by its path under it, never
+//! into a file a rename discarded. A log is in the file once per tenant. `redeliver` marks what
+//! the receiver accepts in `<file>.accepted`, so a redelivery killed mid-way sends none again.
 
 use crate::exit;
 use crate::settings::DEAD_LETTER_FILE;
@@ -141,11 +135,10 @@ impl DeadLetter {
             Some(held) => held,
             None => held.insert(self.read_held(&file)?),
         };
-        if held.contains(log_id) {
-            return Ok(());
+        if !held.contains(log_id) {
+            append_line(&file, record)?;
+            held.insert(log_id.to_string());
         }
-        append_line(&file, record)?;
-        held.insert(log_id.to_string());
         Ok(())
     }
 

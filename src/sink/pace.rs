@@ -1,7 +1,6 @@
-//! How fast the worker pool sends: a shared "not before" time that a receiver's `Retry-After`
-//! on a 429 or 503 pushes back for every worker, and an in-flight limit that halves on
-//! throttling and grows back by one (additive increase, multiplicative decrease), never above
-//! the configured concurrency.
+//! How fast the worker pool sends: a shared "not before" time that a `Retry-After` on a 429 or
+//! 503 pushes back for every worker, and an in-flight limit that halves on throttling and grows
+//! back by one (AIMD), never above the configured concurrency.
 
 use crate::stop::{Part, Stop};
 // A thread that panicked holding the lock must not stop the others: the state is used as it is.
@@ -38,10 +37,8 @@ impl Aimd {
         }
     }
 
-    /// The next state after one answer. A cut halves the limit, but at most once per window of
-    /// `limit` answers: the answers to requests sent before the cut say nothing about the new
-    /// limit, and a receiver that fails at random would otherwise be driven down to one request
-    /// at a time. `limit` healthy answers allow one more request, up to `max`.
+    /// The next state after one answer: a cut halves the limit at most once per `limit` answers
+    /// (those to requests sent before it say nothing), `limit` healthy ones add one, up to `max`.
     pub fn next(self, max: usize, signal: Signal) -> Aimd {
         let since_cut = self.since_cut + 1;
         match signal {
@@ -123,12 +120,6 @@ impl Pace {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The in-flight limit now.
-    #[cfg(test)]
-    fn limit(&self) -> usize {
-        self.lock().aimd.limit
-    }
-
     fn release(&self, signal: Signal, pause: Option<Duration>) {
         let mut s = self.lock();
         s.in_flight -= 1;
@@ -163,6 +154,12 @@ impl Drop for Permit<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Pace {
+        fn limit(&self) -> usize {
+            self.lock().aimd.limit
+        }
+    }
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

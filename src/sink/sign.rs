@@ -78,11 +78,10 @@ fn standard_keys(value: &str) -> Result<Vec<Secret>, String> {
     let mut keys = Vec::new();
     for (entry, n) in value.split_whitespace().zip(1..) {
         crate::secret::register(entry);
-        let b64 = entry.strip_prefix("whsec_").ok_or_else(|| {
-            format!(
-                "key {n} must start with whsec_ followed by base64 (as Standard Webhooks defines)"
-            )
-        })?;
+        let why = "must start with whsec_ followed by base64 (as Standard Webhooks defines)";
+        let Some(b64) = entry.strip_prefix("whsec_") else {
+            return Err(format!("key {n} {why}"));
+        };
         let raw = (STANDARD.decode(b64))
             .map_err(|_| format!("key {n} is not valid base64 after whsec_"))?;
         if raw.len() < 16 {
