@@ -956,3 +956,40 @@ fn two_routes_may_not_share_a_dead_letter_file() {
     assert!(message(c.route(None).map(|_| c.clone())).contains("--route (a, b)"));
     assert!(message(c.route(Some("c")).map(|_| c.clone())).contains("no such route"));
 }
+
+#[test]
+fn the_routes_guide_example_loads() {
+    let guide = include_str!("../../docs/routes.md");
+    let example = guide.split("```toml\n").nth(1).unwrap();
+    let example = example.split("```").next().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for (name, value) in [
+        ("client-secret", "shh"),
+        ("siem-token", "Bearer siem"),
+        (
+            "oncall-url",
+            "https://hooks.example.com/oncall/T0K3N1234567890",
+        ),
+    ] {
+        std::fs::write(dir.path().join(name), value).unwrap();
+    }
+    let text = example
+        .replace("/etc/auth0-mgmt-webhooks", d)
+        .replace("/var/lib/auth0-mgmt-webhooks", d);
+    let p = dir.path().join("routes.toml");
+    std::fs::write(&p, text).unwrap();
+    let c = build(&["--config", p.to_str().unwrap()], &[]).unwrap();
+    let names: Vec<&str> = c.routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["siem", "oncall-logins", "oncall-clients", "archive"]
+    );
+    let oncall = c.route(Some("oncall-clients")).unwrap();
+    assert!(oncall.webhook.url_is_secret);
+    assert_eq!(oncall.filter.endpoints.len(), 1);
+    let archive = c.route(Some("archive")).unwrap();
+    assert!(archive.webhook.gzip && archive.dead_letter.is_some());
+    assert_eq!(archive.webhook.headers[0].0.as_str(), "x-source");
+    assert_eq!(c.dead_letters().len(), 1);
+}
