@@ -70,6 +70,9 @@ fn main() {
             &["--pii-fields", "email,username"],
         );
     }
+    if wanted("routes") {
+        routes(&mut rows);
+    }
     if wanted("sparse") {
         sparse(&mut rows);
     }
@@ -436,6 +439,70 @@ fn backlog(rows: &mut Vec<Row>, label: &'static str, extra: &[&str]) {
         ratio: "-".into(),
         target: format!("<={MAX_CPU_S} s"),
         pass: cpu <= MAX_CPU_S,
+    });
+}
+
+/// Routes (issue 26): the 30,000-log backlog to three receivers of equal latency, each a route,
+/// against the same backlog to one of them alone. One read serves the three, and deliveries
+/// to them overlap: the goal is at most 1.5 times the one route's wall time.
+fn routes(rows: &mut Vec<Row>) {
+    const LOGS: usize = 30_000;
+    const LATENCY: Duration = Duration::from_millis(20);
+    let logs = realistic_logs(LOGS, 6);
+    let (mut one, mut three) = (Vec::new(), Vec::new());
+    for i in 0..REPEATS {
+        for routes in [1, 3] {
+            let tenant = unlimited(logs.clone());
+            let receivers: Vec<FakeReceiver> = (0..routes).map(|_| FakeReceiver::start()).collect();
+            receivers.iter().for_each(|r| r.set_delay(LATENCY));
+            let dir = tempfile::tempdir().expect("a temporary folder");
+            let config = dir.path().join("routes.toml");
+            let tables = receivers.iter().enumerate().map(|(n, r)| {
+                format!(
+                    "[[route]]\nname = \"r{n}\"\nwebhook_url = \"{}\"\n",
+                    r.url()
+                )
+            });
+            std::fs::write(&config, tables.collect::<String>()).expect("the config file");
+            let extra = ["--config", config.to_str().expect("a UTF-8 path")];
+            let m = run_tool(&tenant, &receivers[0], dir.path(), &extra);
+            let delivered: Vec<usize> = receivers.iter().map(|r| r.delivered_ids().len()).collect();
+            println!(
+                "{routes} route(s) run {}: {:.2} s wall, {:.3} s CPU, {:.1} MB peak RSS, {} Auth0 log requests, delivered {delivered:?}",
+                i + 1,
+                m.wall.as_secs_f64(),
+                (m.user + m.sys).as_secs_f64(),
+                mb(m.max_rss_kib),
+                tenant.log_requests().len(),
+            );
+            let figures = (m.wall, (m.user + m.sys).as_secs_f64());
+            match routes {
+                1 => one.push(figures),
+                _ => three.push(figures),
+            }
+        }
+    }
+    let (one_wall, three_wall) = (
+        median(one.iter().map(|f| f.0).collect()),
+        median(three.iter().map(|f| f.0).collect()),
+    );
+    rows.push(time_row(
+        "3 routes, 30,000 logs, 20 ms receivers: wall",
+        three_wall,
+        one_wall,
+        1.5,
+    ));
+    let (one_cpu, three_cpu) = (
+        median(one.iter().map(|f| f.1).collect()),
+        median(three.iter().map(|f| f.1).collect()),
+    );
+    rows.push(Row {
+        scenario: "3 routes: CPU user+sys (ideal: 1 route's)".into(),
+        measured: format!("{three_cpu:.3} s"),
+        ideal: format!("{one_cpu:.3} s"),
+        ratio: format!("{:.2}x", three_cpu / one_cpu),
+        target: "-".into(),
+        pass: true,
     });
 }
 
