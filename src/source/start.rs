@@ -82,17 +82,20 @@ pub fn first_page(
         let since = back.and_then(|s| stored.checked_sub(Duration::from_secs(s)));
         let since = since.map(|t| humantime::format_rfc3339_millis(t).to_string());
         let mut found = page(Cursor::Since(since))?.logs;
+        // No answer is held while the next is read: a page can be 16 MiB.
         let mut from = match decide(after, &found, n + 1 == LOOK_BACK.len()) {
             Found::Wider => continue,
             Found::Nothing => return Ok(Page::default()),
+            // Alone, and so not a full page: the cursor reads on after it.
             Found::First(i) => {
-                let first = found.swap_remove(i);
-                let mut next = page(Cursor::After(first.id().to_string()))?;
-                next.logs.insert(0, first);
-                return Ok(next);
+                return Ok(Page {
+                    logs: vec![found.swap_remove(i)],
+                    next: None,
+                });
             }
             Found::From(real) => real,
         };
+        drop(found);
         loop {
             let Page { logs, next } = page(Cursor::After(from.clone()))?;
             let full = logs.len() >= TAKE as usize;
