@@ -80,10 +80,8 @@ pub struct Auth0 {
 }
 
 fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
+    let since = SystemTime::now().duration_since(UNIX_EPOCH);
+    since.map_or(0, |d| d.as_secs())
 }
 
 /// The last moment (Unix seconds) a run uses this cached token; `None` for another client's.
