@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 
 pub use crate::redact::{redact, redact_raw, snippet};
 use crate::settings::CA_CERT;
+use reqwest::Url;
 use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::{HeaderMap, LOCATION};
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -134,15 +136,13 @@ pub fn attempt(
 ) -> Result<Reply, Unanswered> {
     let started = Instant::now();
     let sent = req.send();
-    let outcome = match &sent {
-        Ok(resp) => resp.status().as_u16().to_string(),
-        Err(e) => describe(e),
-    };
+    let status = sent.as_ref().map_or(0, |resp| resp.status().as_u16());
+    let outcome = sent.as_ref().map_or_else(describe, |_| status.to_string());
     crate::say::request(method, shown, &outcome, started.elapsed());
     match sent {
         Ok(resp) => Ok(Reply {
-            status: resp.status().as_u16(),
-            verdict: classify(resp.status().as_u16()),
+            status,
+            verdict: classify(status),
             retry_after: crate::retry::retry_after(resp.headers()),
             resp,
         }),
@@ -151,6 +151,15 @@ pub fn attempt(
             None => Unanswered::Passing(outcome),
         }),
     }
+}
+
+/// Where a redirect's `Location` points (joined to `base`, written by `show`) for a message.
+pub fn location(headers: &HeaderMap, base: &Url, show: impl Fn(&Url) -> String) -> Option<String> {
+    let raw = String::from_utf8_lossy(headers.get(LOCATION)?.as_bytes()).into_owned();
+    Some(match base.join(&raw) {
+        Ok(to) => format!("redirecting to {}", show(&to)),
+        Err(_) => "redirecting to an address that is not a URL".to_string(),
+    })
 }
 
 /// A transport error as a short phrase, without the URL reqwest adds (it may be a secret).
@@ -259,7 +268,6 @@ pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::Url;
 
     #[test]
     fn statuses_are_classified_as_documented() {

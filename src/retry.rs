@@ -49,8 +49,7 @@ pub enum Attempt<T> {
     Done(T),
     /// Worth another attempt; `wait` is what the server asked for, else backoff decides.
     Again { why: String, wait: Option<Duration> },
-    /// A step that is not a failure (a refused token forgotten): the next attempt follows at
-    /// once, and counts.
+    /// Not a failure (a refused token forgotten): the next attempt follows at once, and counts.
     Step,
 }
 
@@ -104,11 +103,7 @@ fn wait(
     }
     // At most MAX_RETRY_AFTER (`next_wait`): no overflow.
     let end = Instant::now() + pause;
-    if [until, stop.deadline()]
-        .into_iter()
-        .flatten()
-        .any(|l| end > l)
-    {
+    if [until, stop.deadline()].iter().flatten().any(|l| end > *l) {
         return Err(give_up(Cause::Deadline));
     }
     stop.sleep_until(end, part).map_err(give_up)
@@ -116,11 +111,8 @@ fn wait(
 
 /// A duration to the millisecond under a minute ("1s 500ms"), else to the second ("3m 20s").
 pub fn human(d: Duration) -> String {
-    let rounded = if d.as_secs() < 60 {
-        Duration::from_millis(d.as_millis() as u64)
-    } else {
-        Duration::from_secs(d.as_secs())
-    };
+    let unit = if d.as_secs() < 60 { 1 } else { 1000 };
+    let rounded = Duration::from_millis(d.as_millis() as u64 / unit * unit);
     humantime::format_duration(rounded).to_string()
 }
 

@@ -93,19 +93,20 @@ impl Pii {
     /// The part of a log at `at` (the keys from the top) masked as in the whole log; `Err` when
     /// it nests deeper than [`MAX_DEPTH`].
     pub fn apply_at<'a>(&self, json: &'a str, at: &[&'a str]) -> Result<Cow<'a, str>, String> {
-        let path: Vec<String> = at.iter().map(|k| k.to_string()).collect();
         // The part itself may be what is hidden (PII_FIELDS=details.request).
-        if self.hits(&path) && json.trim() != "null" {
+        if self.hits(at) && json.trim() != "null" {
             return Ok(Cow::Owned(self.replacement(json.trim())));
         }
         // Most logs cost a substring search; a key spelt with a `\u` escape needs a full scan.
         if !json.contains("\\u") && !self.needles.iter().any(|n| json.contains(n.as_str())) {
             return Ok(Cow::Borrowed(json));
         }
+        let path = at.iter().map(|k| Cow::Borrowed(*k)).collect();
+        let (text, edits) = (json.as_bytes(), Vec::new());
         let mut scan = Scan {
-            text: json.as_bytes(),
+            text,
             pii: self,
-            edits: Vec::new(),
+            edits,
             path,
         };
         scan.value(scan.ws(0), at.len()).ok_or_else(|| {
@@ -116,13 +117,15 @@ impl Pii {
         if scan.edits.is_empty() {
             return Ok(Cow::Borrowed(json));
         }
-        // From the end, so each edit leaves the places of the ones still to make (none overlap).
-        scan.edits.sort_by_key(|e| std::cmp::Reverse(e.0.start));
-        let mut out = json.to_string();
+        // In order, each edit between the text before and after it (none overlap).
+        scan.edits.sort_by_key(|e| e.0.start);
+        let (mut out, mut done) = (String::with_capacity(json.len()), 0);
         for (range, with) in scan.edits {
-            out.replace_range(range, &with);
+            out += &json[done..range.start];
+            out += &with;
+            done = range.end;
         }
-        Ok(Cow::Owned(out))
+        Ok(Cow::Owned(out + &json[done..]))
     }
 
     /// For `check`: what is hidden where, and how (never the hash key).
@@ -140,9 +143,14 @@ impl Pii {
         format!("{PII_FIELDS}: {what} {method} in every item")
     }
 
-    fn hits(&self, path: &[String]) -> bool {
-        path.last().is_some_and(|last| self.keys.contains(last))
-            || self.paths.iter().any(|p| p == path)
+    fn hits(&self, path: &[impl AsRef<str>]) -> bool {
+        let keys = || path.iter().map(AsRef::as_ref);
+        path.last()
+            .is_some_and(|last| self.keys.iter().any(|k| k == last.as_ref()))
+            || self
+                .paths
+                .iter()
+                .any(|p| p.iter().map(String::as_str).eq(keys()))
     }
 
     /// The JSON text that replaces the value `raw`; null for a dropped part of an item.
@@ -172,20 +180,43 @@ struct Scan<'a, 'p> {
     pii: &'p Pii,
     edits: Vec<(Range<usize>, String)>,
     /// The keys from the top to the value being read.
-    path: Vec<String>,
+    path: Vec<Cow<'a, str>>,
 }
 
-impl Scan<'_, '_> {
+impl<'a> Scan<'a, '_> {
     fn ws(&self, i: usize) -> usize {
         let rest = self.text.get(i..).unwrap_or_default();
         i + rest.iter().take_while(|b| b.is_ascii_whitespace()).count()
     }
 
-    /// The value at `i` read as `T`, and its end (serde_json skips values without recursing).
-    fn read<T: serde::de::DeserializeOwned>(&self, i: usize) -> (Option<T>, usize) {
-        let mut values = serde_json::Deserializer::from_slice(&self.text[i..]).into_iter::<T>();
-        let value = values.next().and_then(Result::ok);
-        (value, i + values.byte_offset())
+    /// The end of the string or other scalar at `i`, read without copying it.
+    fn end(&self, i: usize) -> usize {
+        let (text, mut j) = (self.text, i + 1);
+        if text[i] != b'"' {
+            let stop = |b: &u8| b",]}".contains(b) || b.is_ascii_whitespace();
+            return i + text[i..].iter().position(stop).unwrap_or(text.len() - i);
+        }
+        while let Some(b) = text.get(j) {
+            j += match b {
+                b'"' => return j + 1,
+                b'\\' => 2,
+                _ => 1,
+            };
+        }
+        j
+    }
+
+    /// The key at `i`, unescaped (copied only when it holds an escape), and its end.
+    fn key(&self, i: usize) -> (Cow<'a, str>, usize) {
+        let (text, end) = (self.text, self.end(i));
+        let raw = text.get(i + 1..end - 1).unwrap_or_default();
+        let key = match raw.contains(&b'\\') {
+            false => std::str::from_utf8(raw).map(Cow::Borrowed).ok(),
+            true => serde_json::from_slice::<String>(&text[i..end])
+                .map(Cow::Owned)
+                .ok(),
+        };
+        (key.unwrap_or_default(), end)
     }
 
     /// Reads the value at `i`, noting edits; its end, or `None` deeper than [`MAX_DEPTH`].
@@ -194,7 +225,7 @@ impl Scan<'_, '_> {
             b'{' | b'[' if depth >= MAX_DEPTH => None,
             b'{' => self.object(i, depth + 1),
             b'[' => self.items(i, |s, j| s.value(j, depth + 1)),
-            _ => Some(self.read::<IgnoredAny>(i).1),
+            _ => Some(self.end(i)),
         }
     }
 
@@ -222,12 +253,13 @@ impl Scan<'_, '_> {
         // (where the member's key starts, where its value ends, dropped)
         let mut members: Vec<(usize, usize, bool)> = Vec::new();
         let object_end = self.items(i, |s, key_start| {
-            let (key, key_end) = s.read::<String>(key_start);
+            let (key, key_end) = s.key(key_start);
             let value_start = s.ws(s.ws(key_end) + 1);
-            s.path.push(key.unwrap_or_default());
+            s.path.push(key);
             let personal = s.pii.hits(&s.path) && s.text[value_start] != b'n';
             let value_end = match personal {
-                true => s.read::<IgnoredAny>(value_start).1,
+                // A whole value, however deep, skipped by serde without recursing.
+                true => skip(&s.text[value_start..]) + value_start,
                 false => s.value(value_start, depth)?,
             };
             s.path.pop();
@@ -254,6 +286,13 @@ impl Scan<'_, '_> {
         }
         Some(object_end)
     }
+}
+
+/// The length of the JSON value at the start of `text`.
+fn skip(text: &[u8]) -> usize {
+    let mut values = serde_json::Deserializer::from_slice(text).into_iter::<IgnoredAny>();
+    let _ = values.next();
+    values.byte_offset()
 }
 
 #[cfg(test)]

@@ -3,8 +3,7 @@
 //! tenant's rate budget (`pacer`), and retries.
 
 use crate::http::{
-    self, ReadFailed, Reply, TooLarge, Unanswered, Verdict, read_capped, redact, redact_raw,
-    snippet,
+    self, ReadFailed, Reply, TooLarge, Unanswered, Verdict, read_capped, redact, snippet,
 };
 use crate::log::Log;
 use crate::retry::{self, Attempt};
@@ -19,7 +18,7 @@ use crate::stop::{Part, Stop};
 use anyhow::{Result, anyhow, bail};
 use reqwest::Url;
 use reqwest::blocking::{Client, RequestBuilder};
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::header::CONTENT_TYPE;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::sync::{Mutex, PoisonError};
@@ -40,13 +39,11 @@ pub struct Auth0Config {
 /// Which page to ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
-    /// The newest logs, for `check` only: search mode sorts by when a log happened, not when
-    /// Auth0 stored it, so paging by it skips logs stored late.
+    /// The newest logs, for `check` only (search mode: paging by it skips logs stored late).
     Newest,
     /// Checkpoint mode: the logs after this id.
     After(String),
-    /// Search mode, oldest first, at or after this date (or all): to find a real id to start
-    /// from (`source::start`), never paged.
+    /// Search mode, oldest first, at or after this date (or all): a real id to start from.
     Since(Option<String>),
     /// The `Link: <...>; rel="next"` URL of the previous page (checked by `source`).
     Next(reqwest::Url),
@@ -83,10 +80,8 @@ pub struct Auth0 {
 }
 
 fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
+    let since = SystemTime::now().duration_since(UNIX_EPOCH);
+    since.map_or(0, |d| d.as_secs())
 }
 
 /// The last moment (Unix seconds) a run uses this cached token; `None` for another client's.
@@ -96,25 +91,22 @@ pub fn usable_until(token: &CachedToken, client_id: &str) -> Option<u64> {
 
 /// The access token and its expiry (Unix seconds) from a token answer's body.
 pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
-    let text = String::from_utf8_lossy(body);
-    let v: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(_) => {
-            let pairs: Vec<_> = url::form_urlencoded::parse(text.trim().as_bytes()).collect();
-            let keys: Vec<_> = pairs.iter().map(|(k, _)| k.as_ref()).collect();
-            if keys.iter().any(|k| k.contains("token")) {
-                for (k, v) in &pairs {
-                    if k.ends_with("token") || k.contains("secret") {
-                        register(v);
-                    }
-                }
-                bail!(
-                    "Auth0's token answer is form-encoded, not JSON (keys {}; values not shown): is {AUTH0_DOMAIN} an Auth0 tenant?",
-                    keys.join(", ")
-                );
-            }
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        let text = String::from_utf8_lossy(body);
+        let pairs: Vec<_> = url::form_urlencoded::parse(text.trim().as_bytes()).collect();
+        let keys: Vec<_> = pairs.iter().map(|(k, _)| k.as_ref()).collect();
+        if !keys.iter().any(|k| k.contains("token")) {
             bail!("Auth0's token answer is not JSON: {}", snippet(&text));
         }
+        let secret = |k: &str| k.ends_with("token") || k.contains("secret");
+        pairs
+            .iter()
+            .filter(|(k, _)| secret(k))
+            .for_each(|(_, v)| register(v));
+        bail!(
+            "Auth0's token answer is form-encoded, not JSON (keys {}; values not shown): is {AUTH0_DOMAIN} an Auth0 tenant?",
+            keys.join(", ")
+        );
     };
     let Some(token) = v["access_token"].as_str().filter(|t| !t.is_empty()) else {
         bail!("Auth0's token answer has no access_token");
@@ -127,15 +119,10 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
 fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
     let (status, path) = (reply.status, url.path());
     if let Verdict::Misconfigured(300..=399) = reply.verdict {
-        let to = reply.resp.headers().get(reqwest::header::LOCATION);
-        let to = to.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let location = match to.as_deref().map(|raw| (raw, url.join(raw))) {
-            Some((_, Ok(to))) => format!("to {}", redact(&to)),
-            Some((raw, Err(_))) => format!("to '{}'", redact_raw(raw)),
-            None => "without a Location".to_string(),
-        };
+        let to = http::location(reply.resp.headers(), url, redact);
+        let to = to.unwrap_or_else(|| "a redirect without a Location".into());
         bail!(
-            "Auth0 answered {status} to {method} {path}, a redirect {location}; redirects are never followed (they would carry the credentials elsewhere): set {AUTH0_DOMAIN} to the host that answers itself"
+            "Auth0 answered {status} to {method} {path}, {to}; redirects are never followed (they would carry the credentials elsewhere): set {AUTH0_DOMAIN} to the host that answers itself"
         );
     }
     let bytes = read_capped(reply.resp, MAX_ANSWER_BYTES).map_err(|e| match e.downcast::<TooLarge>() {
@@ -218,8 +205,7 @@ impl Auth0 {
         if let Some(t) = self.cached().as_ref() {
             return Ok(t.access_token.clone());
         }
-        let base = &self.cfg.base_url;
-        let url = base.join("oauth/token").expect("a path joins a base URL");
+        let url = self.cfg.base_url.join("oauth/token").expect("a path joins");
         let form = json!({
             "grant_type": "client_credentials",
             "client_id": self.cfg.client_id,
@@ -236,14 +222,12 @@ impl Auth0 {
             Err(e) if e.is::<ReadFailed>() => return Err(again(format!("{e:#}"), None)),
             Err(e) => return Err(fail(e)),
         };
-        let client_id = self.cfg.client_id.clone();
         let token = fetched.insert(access_token).clone();
-        let cached = CachedToken {
+        *self.cached() = Some(CachedToken {
             access_token: token.clone(),
             expires_at,
-            client_id,
-        };
-        *self.cached() = Some(cached);
+            client_id: self.cfg.client_id.clone(),
+        });
         Ok(token)
     }
 
@@ -262,12 +246,13 @@ impl Auth0 {
             Cursor::Since(date) => q
                 .extend_pairs(date.iter().map(|d| ("q", format!("date:[{d} TO *]"))))
                 .extend_pairs(search("date:1")),
-            Cursor::Next(_) => &mut q,
+            Cursor::Next(next) => return self.get(next.clone(), until, stop),
         };
         drop(q);
-        if let Cursor::Next(next) = cursor {
-            url = next.clone();
-        }
+        self.get(url, until, stop)
+    }
+
+    fn get(&self, url: Url, until: Instant, stop: &Stop) -> Result<Page> {
         let (mut refreshed, mut malformed, mut fetched) = (0, 0, None);
         let outcome = retry::run(Some(until), stop, Part::Reading, Some(MAX_ATTEMPTS), |_| {
             // The token is taken when the budget lets the request go, as fresh as can be.
@@ -281,7 +266,11 @@ impl Auth0 {
                 Ok(reply) => reply,
                 Err(step) => return step,
             };
-            let (next, status) = (next_link(reply.resp.headers()), reply.status);
+            let links = reply.resp.headers().get_all(reqwest::header::LINK).iter();
+            let next = links
+                .filter_map(|v| v.to_str().ok())
+                .find_map(parse_next_link);
+            let status = reply.status;
             let bad = match body(reply, "GET", &url) {
                 Ok(text) => match parse_logs(&text) {
                     Ok(logs) => return Attempt::Done(Ok(Page { logs, next })),
@@ -364,31 +353,18 @@ impl Auth0 {
 #[error("{0}")]
 pub struct CutShort(String);
 
-/// The target of a `Link` header's `rel="next"` entry.
-fn next_link(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(reqwest::header::LINK)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(parse_next_link)
-}
-
 /// `<https://t/api/v2/logs?from=1&take=100>; rel="next"` -> the URL, as RFC 8288 writes it.
 pub fn parse_next_link(value: &str) -> Option<String> {
     value.split(',').find_map(|link| {
         let (target, params) = link.trim().split_once(';')?;
         let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        params
-            .split(';')
-            .filter_map(|p| p.split_once('='))
-            .any(|(k, v)| {
-                k.trim().eq_ignore_ascii_case("rel")
-                    && v.trim()
-                        .trim_matches('"')
-                        .split_whitespace()
-                        .any(|r| r.eq_ignore_ascii_case("next"))
-            })
-            .then(|| target.to_string())
+        let next = |r: &str| r.eq_ignore_ascii_case("next");
+        let rel = |(k, v): (&str, &str)| {
+            k.trim().eq_ignore_ascii_case("rel")
+                && v.trim().trim_matches('"').split_whitespace().any(next)
+        };
+        let mut params = params.split(';').filter_map(|p| p.split_once('='));
+        params.any(rel).then(|| target.to_string())
     })
 }
 
@@ -431,6 +407,7 @@ pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::HeaderMap;
 
     #[test]
     fn malformed_pages_are_errors_that_say_what_was_wrong() {

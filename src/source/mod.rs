@@ -85,7 +85,8 @@ pub fn start(
         .expect("a plan has a window to read: the last one");
     // A page told and one being read by each cursor.
     let (room, places) = sync_channel(2);
-    let cursors = Arc::new(Cursors {
+    let (live, doubted) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let cursors = Cursors {
         auth0,
         base,
         board: Arc::clone(&board),
@@ -93,82 +94,64 @@ pub fn start(
         stop,
         tell,
         room,
-        live: AtomicUsize::new(0),
-        doubted: AtomicBool::new(false),
-    });
-    spawn(cursors, first);
+        live,
+        doubted,
+    };
+    spawn(Arc::new(cursors), first);
     (board, places)
 }
 
 /// A cursor thread, reading `work` first; a panic is told as its error, naming its window.
-fn spawn(cursors: Arc<Cursors>, work: Span) {
-    cursors.live.fetch_add(1, Ordering::SeqCst);
-    std::thread::Builder::new()
-        .name(format!("cursor-{}", work.id))
-        .spawn(move || {
-            let mut window = work.id;
-            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                read(&cursors, work, &mut window)
-            }));
-            let failed = match read {
-                Ok(read) => read.err(),
-                Err(panic) => Some(anyhow!(
-                    "the cursor of window {window} panicked: {}",
-                    crate::stop::panicked(panic.as_ref())
-                )),
-            };
-            if let Some(e) = failed {
-                cursors.board.fail();
-                (cursors.tell)(Err(e));
-            }
-            if cursors.live.fetch_sub(1, Ordering::SeqCst) == 1 {
-                (cursors.tell)(Ok(Event::Ended));
-            }
-        })
-        .expect("starting a cursor thread");
+fn spawn(c: Arc<Cursors>, work: Span) {
+    c.live.fetch_add(1, Ordering::SeqCst);
+    let name = format!("cursor-{}", work.id);
+    let thread = std::thread::Builder::new().name(name).spawn(move || {
+        let mut window = work.id;
+        let read =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(&c, work, &mut window)));
+        let failed = read.unwrap_or_else(|panic| {
+            let why = crate::stop::panicked(panic.as_ref());
+            Err(anyhow!("the cursor of window {window} panicked: {why}"))
+        });
+        if let Err(e) = failed {
+            c.board.fail();
+            (c.tell)(Err(e));
+        }
+        if c.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            (c.tell)(Ok(Event::Ended));
+        }
+    });
+    thread.expect("starting a cursor thread");
 }
 
 /// One cursor: reads its window to the end, starting others as the board has work, then takes
 /// more work; `Ok` when there is none, or the run stopped. `window`: the one being read.
-fn read(cursors: &Arc<Cursors>, first: Span, window: &mut WindowId) -> Result<()> {
-    let Cursors {
-        auth0,
-        base,
-        board,
-        until,
-        stop,
-        tell,
-        room,
-        doubted,
-        ..
-    } = cursors.as_ref();
-    let wanted = || auth0.pacer().cursors();
+fn read(c: &Arc<Cursors>, first: Span, window: &mut WindowId) -> Result<()> {
+    let tell = |event| (c.tell)(Ok(event));
+    let wanted = || c.auth0.pacer().budget().cursors();
     let mut next = Some(first);
     while let Some(work) = next.take() {
         *window = work.id;
         let window = work.id;
-        let opened = Event::Opened {
+        if !tell(Event::Opened {
             window,
             after: work.after,
-        };
-        if !tell(Ok(opened)) {
+        }) {
             return Ok(());
         }
         let mut after = work.position;
         let mut cursor = Cursor::After(after.clone());
         loop {
-            if stop.stopped(Part::Reading).is_some() || Instant::now() >= *until {
+            if c.stop.stopped(Part::Reading).is_some() || Instant::now() >= c.until {
                 return Ok(());
             }
             // A window's start made for a moment: Auth0 may not take it ([`start`]).
             let answer = match &cursor {
                 Cursor::After(made) if logid::constructed(made) => {
-                    let note = |why| {
-                        tell(Ok(Event::Noted(why)));
-                    };
-                    start::first_page(auth0, made, *until, stop, doubted, note)
+                    let note = |why| _ = tell(Event::Noted(why));
+                    start::first_page(&c.auth0, made, c.until, &c.stop, &c.doubted, note)
                 }
-                _ => auth0.page(&cursor, TAKE, *until, stop),
+                _ => c.auth0.page(&cursor, TAKE, c.until, &c.stop),
             };
             // MAX_RUN_TIME may come while the request waits for the rate budget: the run is
             // then cut short like one that reaches it between pages.
@@ -181,29 +164,29 @@ fn read(cursors: &Arc<Cursors>, first: Span, window: &mut WindowId) -> Result<()
                 true => logs,
                 false => accept_page(&after, logs).map_err(|e| anyhow!(e))?,
             };
-            let read = board.read(window, logs, full);
+            let read = c.board.read(window, logs, full);
             if let Some(last) = read.logs.last() {
                 after = last.id().to_string();
                 let page = Event::Page {
                     window,
                     logs: read.logs,
                 };
-                if room.send(()).is_err() || !tell(Ok(page)) {
+                if c.room.send(()).is_err() || !tell(page) {
                     return Ok(());
                 }
                 #[cfg(debug_assertions)]
                 crate::settings::fault(&format!("cursor {window}"));
             }
             if let Some(end) = read.closed {
-                if !tell(Ok(Event::Closed { window, end })) {
+                if !tell(Event::Closed { window, end }) {
                     return Ok(());
                 }
                 break;
             }
-            while let Some(more) = board.take(wanted()) {
-                spawn(Arc::clone(cursors), more);
+            while let Some(more) = c.board.take(wanted()) {
+                spawn(Arc::clone(c), more);
             }
-            cursor = match link.as_deref().map(|link| follow(link, base, &after)) {
+            cursor = match link.as_deref().map(|link| follow(link, &c.base, &after)) {
                 Some(Ok(url)) => Cursor::Next(url),
                 Some(Err(why)) => {
                     say::warn(format_args!(
@@ -214,7 +197,7 @@ fn read(cursors: &Arc<Cursors>, first: Span, window: &mut WindowId) -> Result<()
                 None => Cursor::After(after.clone()),
             };
         }
-        next = board.take(wanted());
+        next = c.board.take(wanted());
     }
     Ok(())
 }
@@ -231,20 +214,15 @@ pub fn accept_page(after: &str, mut logs: Vec<Log>) -> Result<Vec<Log>, String> 
             )
         })?;
     }
+    logs.retain(|l| logid::cmp(l.id(), after).is_gt());
     logs.sort_by(|a, b| logid::cmp(a.id(), b.id()));
-    let mut out: Vec<Log> = Vec::with_capacity(logs.len());
-    for log in logs {
-        let newest = out.last().map_or(after, Log::id);
-        if logid::cmp(log.id(), newest).is_gt() {
-            out.push(log);
-        }
-    }
-    if out.is_empty() {
+    logs.dedup_by(|a, b| a.id() == b.id());
+    if logs.is_empty() {
         return Err(format!(
             "Auth0 answered a page with no log after {after} (the cursor did not move): stopping rather than sending the same logs again; the next run retries from the checkpoint"
         ));
     }
-    Ok(out)
+    Ok(logs)
 }
 
 /// The next page's URL from a `Link` header, only when it stays on the tenant (the access token

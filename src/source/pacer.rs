@@ -1,13 +1,9 @@
-//! The tool's share of the tenant's Auth0 rate limit. Auth0 limits a tenant's Management API
-//! with one token bucket shared by every client of the tenant, and reports it on every answer:
-//! `x-ratelimit-limit` (its size) and `x-ratelimit-remaining` (tokens left after this request).
-//! [`Budget`] decides, as a pure function of time, when the next request may go: never into an
-//! empty bucket, never above `AUTH0_RATE_LIMIT` of the refill rate, and never into the reserve
-//! that the share leaves to the tenant's other clients. [`Pacer`] is the shared wrapper every
-//! Auth0 request waits in.
+//! The tool's share of the tenant's Auth0 rate limit: one token bucket shared by every client of
+//! the tenant, reported on each answer (`x-ratelimit-limit`, `x-ratelimit-remaining`). [`Budget`]
+//! decides, as a pure function of time, when a request may go: never into an empty bucket, above
+//! `AUTH0_RATE_LIMIT` of the refill rate, or into the reserve the share leaves to other clients.
 
 use crate::settings::AUTH0_RATE_LIMIT;
-/// Declared with AUTH0_RATE_LIMIT, whose kind parses it.
 pub use crate::settings::Share;
 use crate::stop::{Part, Stop};
 use reqwest::header::HeaderMap;
@@ -23,13 +19,11 @@ pub fn figure(x: f64) -> String {
 /// The smallest refill rate Auth0 publishes: a share's base while the bucket is unknown.
 pub const SMALLEST_RATE: f64 = 100.0 / 60.0;
 
-/// A bucket of a size no published plan has is taken as refilled in this long, as slowly as
-/// any published plan refills (Self Service: 10 at 100 a minute). The freshest `remaining`
-/// still keeps a run out of an empty bucket, and each 429 lowers the rate.
+/// A bucket of a size no published plan has is taken as refilled in this long, as slowly as any
+/// published plan refills (Self Service: 10 at 100 a minute); each 429 lowers the rate.
 pub const SLOWEST_REFILL_SECS: f64 = 6.0;
 
-/// The refill rate of a bucket of this size: a published plan's, or one that refills it in
-/// [`SLOWEST_REFILL_SECS`].
+/// The refill rate of a bucket of this size: a plan's, or one refilling it in the slowest time.
 pub fn refill_rate(limit: f64) -> f64 {
     plan_rate(limit).unwrap_or((limit / SLOWEST_REFILL_SECS).max(SMALLEST_RATE))
 }
@@ -156,8 +150,7 @@ impl Budget {
         Ticket { index, sent: now }
     }
 
-    /// The answer to the request of `ticket`; the warning to give, once, when the headers
-    /// cannot be read.
+    /// The answer to `ticket`'s request; the warning to give, once, when headers cannot be read.
     pub fn answer(
         &mut self,
         ticket: Ticket,
@@ -263,15 +256,10 @@ impl Pacer {
 
     /// The answer to a request `acquire` let go.
     pub fn answer(&self, ticket: Ticket, status: u16, headers: &HeaderMap) {
-        let now = Instant::now();
-        let warning = self.budget().answer(ticket, status, headers, now);
-        if let Some(warning) = warning {
-            crate::say::warn(warning);
-        }
-    }
-
-    pub fn cursors(&self) -> usize {
-        self.budget().cursors()
+        let warning = self
+            .budget()
+            .answer(ticket, status, headers, Instant::now());
+        warning.into_iter().for_each(crate::say::warn);
     }
 }
 

@@ -1,10 +1,8 @@
-//! Where a window's cursor starts when Auth0 will not take the id made for it. An id made for a
-//! moment (`logid::at`: a `START_FROM` date, a first run's oldest log, a window's start) is not a
-//! log's id, which is all Auth0 documents for `from`: a tenant may refuse it (400) or answer it
-//! from its oldest logs. Then a search by date, oldest first, finds a log's id at or before the
-//! start, and the cursor reads from it, dropping what is at or before the start: nothing is lost
-//! or sent twice. With no log at or before the start, the oldest log found is the first read.
-//! Once a made id fails, every window of the run starts this way.
+//! Where a window's cursor starts when Auth0 will not take an id made for a moment (`logid::at`)
+//! as `from` (it documents only logs' ids): it may refuse it (400) or answer from its oldest logs.
+//! Then a search by date, oldest first, finds a log's id at or before the start, and the cursor
+//! reads from it, dropping what is at or before the start; with none, the oldest log found is the
+//! first read. Once a made id fails, every window of the run starts this way.
 
 use crate::log::Log;
 use crate::logid;
@@ -82,17 +80,20 @@ pub fn first_page(
         let since = back.and_then(|s| stored.checked_sub(Duration::from_secs(s)));
         let since = since.map(|t| humantime::format_rfc3339_millis(t).to_string());
         let mut found = page(Cursor::Since(since))?.logs;
+        // No answer is held while the next is read: a page can be 16 MiB.
         let mut from = match decide(after, &found, n + 1 == LOOK_BACK.len()) {
             Found::Wider => continue,
             Found::Nothing => return Ok(Page::default()),
+            // Alone, and so not a full page: the cursor reads on after it.
             Found::First(i) => {
-                let first = found.swap_remove(i);
-                let mut next = page(Cursor::After(first.id().to_string()))?;
-                next.logs.insert(0, first);
-                return Ok(next);
+                return Ok(Page {
+                    logs: vec![found.swap_remove(i)],
+                    next: None,
+                });
             }
             Found::From(real) => real,
         };
+        drop(found);
         loop {
             let Page { logs, next } = page(Cursor::After(from.clone()))?;
             let full = logs.len() >= TAKE as usize;

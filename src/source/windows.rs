@@ -1,10 +1,8 @@
 //! Reading a backlog with several cursors at once. A log id begins with the time Auth0 stored
-//! the log, so the span from the checkpoint to now can be cut by time into windows `(after,
-//! end]`, each read by its own cursor from a synthetic id at its start. The board holds the
-//! windows being read: a cursor with nothing to read takes the upper half of the window with the
-//! most logs left (judged by the density of its last page), so a burst of logs within one hour
-//! does not leave a single cursor with all the work; a window with only a few pages left is not
-//! cut, so a run a few pages behind reads with one cursor. The decisions are pure functions.
+//! it, so the span from the checkpoint to now is cut by time into windows `(after, end]`, each
+//! read by its own cursor from an id made of its start. A cursor with nothing to read takes the
+//! upper half of the window with the most logs left (judged by its last page's density); a
+//! window with only a few pages left is not cut. The decisions are pure functions.
 
 use crate::log::Log;
 use crate::logid;
@@ -21,14 +19,11 @@ pub const MIN_SPLIT_LOGS: f64 = 500.0;
 pub const MIN_PAGES_READ: u32 = 3;
 
 /// How far past what a window has read its density is believed, as a multiple of the stored
-/// time read: logs often come in bursts, and a burst's density says nothing of the quiet days
-/// after it. Each cut is judged again, so a long backlog still gets every cursor quickly.
+/// time read: a burst's density says nothing of the quiet days after it.
 pub const HORIZON: u128 = 8;
 
-/// The open window (the last one, up to now) is cut only this far back from now: a log stored
-/// just now may not be visible yet, and this machine's clock may be ahead of Auth0's. A window
-/// that ends closer to now could be read to its end before such a log shows, and the checkpoint
-/// would pass it.
+/// The open window (up to now) is cut only this far back from now: a log stored just now may not
+/// show yet (or this clock is ahead of Auth0's), and the checkpoint would pass it.
 pub const SETTLED: Duration = Duration::from_secs(15 * 60);
 
 /// A window as the board sees it.
@@ -113,9 +108,7 @@ pub fn density(page: &[Log]) -> Option<f64> {
 }
 
 /// The shared board of windows.
-pub struct Board {
-    inner: Mutex<Inner>,
-}
+pub struct Board(Mutex<Inner>);
 
 struct Inner {
     spans: Vec<Span>,
@@ -133,8 +126,8 @@ pub struct Read {
 }
 
 impl Board {
-    /// A board of the windows [`crate::state::ledger::chain`] rebuilt from a stopped run's:
-    /// each read from its own progress, the finished ones by no cursor.
+    /// A board of the windows `ledger::chain` rebuilt: each read from its progress, finished ones
+    /// by no cursor.
     pub fn resume(plan: &[SavedWindow]) -> Board {
         let spans = plan.iter().enumerate().map(|(id, w)| Span {
             finished: w.finished,
@@ -146,23 +139,20 @@ impl Board {
                 w.finished,
             )
         });
-        Board {
-            inner: Mutex::new(Inner {
-                spans: spans.collect(),
-                next: plan.len() as WindowId,
-                failed: false,
-            }),
-        }
+        Board(Mutex::new(Inner {
+            spans: spans.collect(),
+            next: plan.len() as WindowId,
+            failed: false,
+        }))
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The window a cursor is to read, now or never: the first window (nobody's yet), or the upper half of
-    /// the window with the most logs left when fewer than `wanted` cursors are reading and one
-    /// is worth cutting. `None` otherwise, or once a cursor failed. Cursors ask after each page,
-    /// so no cursor waits idle for work: one is started when there is some.
+    /// The window a cursor is to read: one nobody reads yet, or the upper half of the window with
+    /// the most logs left when fewer than `wanted` read and one is worth cutting; `None` else,
+    /// or once a cursor failed. Cursors ask after each page: one is started when there is work.
     pub fn take(&self, wanted: usize) -> Option<Span> {
         let mut inner = self.inner();
         if inner.failed {
