@@ -25,9 +25,7 @@ use crate::stop::{Cause, Part, Stop, Tell};
 use anyhow::{Context, Result};
 use reqwest::Url;
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::header::{
-    AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION,
-};
+use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -503,13 +501,9 @@ impl Shared {
     /// An answer as messages quote it: its status, the start of its body (an endless body must
     /// not fill the memory), and where a redirect pointed.
     fn detail(&self, status: u16, resp: Response) -> String {
-        let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
-        let location = location.map(|l| match self.cfg.url.join(l) {
-            Ok(u) => format!(" (redirecting to {})", self.cfg.show(&u)),
-            Err(_) => " (redirecting to an address that is not a URL)".to_string(),
-        });
+        let location = http::location(resp.headers(), &self.cfg.url, |u| self.cfg.show(u));
+        let location = location.map(|l| format!(" ({l})")).unwrap_or_default();
         let text = snippet(&scrub(&read_prefix(resp, ANSWER_PREFIX)));
-        let location = location.unwrap_or_default();
         format!("webhook answered {status}: {text}{location}")
     }
 }
