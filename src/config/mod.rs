@@ -6,26 +6,23 @@ mod file;
 mod given;
 pub mod misspelt;
 mod parse;
+mod route;
 
 use crate::cli::Settings;
 use crate::exit;
-use crate::filter::{Endpoint, Filter};
 use crate::http::ClientConfig;
 pub use crate::report::monitor::MonitorConfig;
 pub use crate::report::slack::SlackConfig;
 use crate::secret::Secret;
 use crate::settings::*;
-use crate::sink::encode::PayloadFormat;
-use crate::sink::sign::Signer;
 pub use crate::sink::webhook::WebhookConfig;
 pub use crate::source::auth0::Auth0Config;
 use anyhow::Result;
 pub use file::FileSettings;
-use given::{Given, given_owned};
-use parse::{header, header_value, parse_domain, parse_log_types, parse_url};
+use given::Given;
+use parse::{parse_domain, parse_url};
 use reqwest::Url;
-use reqwest::header::{HeaderName, HeaderValue};
-use std::collections::BTreeMap;
+pub use route::Route;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -46,29 +43,6 @@ pub struct Config {
     pub monitor: MonitorConfig,
     /// Files holding secrets, named as the user set them, for `check`'s warnings.
     pub secret_files: Vec<(String, PathBuf)>,
-}
-
-/// One destination: which logs, in what form, to which webhook, from where.
-#[derive(Debug, Clone)]
-pub struct Route {
-    pub name: String,
-    pub webhook: WebhookConfig,
-    pub filter: Filter,
-    pub batch_size: u32,
-    pub start_from: Option<crate::logid::StartFrom>,
-    pub dead_letter: Option<PathBuf>,
-}
-
-impl Route {
-    /// The route's HTTP client: its timeouts and concurrency.
-    pub fn http(&self, ca_cert: &Option<PathBuf>) -> ClientConfig {
-        ClientConfig {
-            connect_timeout: self.webhook.connect_timeout,
-            timeout: self.webhook.timeout,
-            concurrency: self.webhook.concurrency,
-            ca_cert: ca_cert.clone(),
-        }
-    }
 }
 
 /// Reads an environment variable; injected so tests need not touch the process environment.
@@ -164,12 +138,11 @@ impl Config {
                 Some(_) => exit::settings(format!("route {name:?}: {e:#}")),
                 None => e,
             };
-            let (route, url_file) = route(g, name, allow_insecure).map_err(named)?;
+            let (route, url_file) = route::route(g, name, allow_insecure).map_err(named)?;
             secret_files.extend(url_file.map(|p| (WEBHOOK_URL.file_var(), p)));
             routes.push(route);
         }
-        alike_routes(&routes);
-        shared_dead_letter(&routes)?;
+        route::across(&routes)?;
 
         Ok(Config {
             http: ClientConfig {
@@ -248,156 +221,9 @@ impl Config {
     }
 }
 
-/// One route's settings, read through its table first; and the WEBHOOK_URL_FILE it read.
-fn route(g: Given, name: &str, allow_insecure: bool) -> Result<(Route, Option<PathBuf>)> {
-    let (webhook_url, url_file) = webhook_url(g, allow_insecure)?;
-    let authorization = g.secret(&AUTHORIZATION)?;
-    if let Some(a) = &authorization {
-        header_value(a.expose()).map_err(|why| {
-            let file = AUTHORIZATION.file_var();
-            exit::settings(format!(
-                "{AUTHORIZATION} (or {file}) {why} (the value is not shown)"
-            ))
-        })?;
-    }
-    no_credentials_in_url(&webhook_url, authorization.is_some())?;
-    let signing = signer(g.get(&SIGNATURE_SCHEME)?, g.secret(&WEBHOOK_SECRET)?)?;
-    let start = g.get(&START_FROM)?.map(|raw| {
-        let checkpoint = crate::logid::parse_start_from(&raw, std::time::SystemTime::now());
-        checkpoint.map(|checkpoint| crate::logid::StartFrom { checkpoint, raw })
-    });
-    let start_from = start.transpose().map_err(|e| invalid(&START_FROM, e))?;
-    let shape = g.get(&PAYLOAD_SHAPE)?;
-    let (send_as_batch, format, content_type) = body(g, shape)?;
-    let route = Route {
-        name: name.to_string(),
-        webhook: WebhookConfig {
-            url_is_secret: url_file.is_some(),
-            url: webhook_url,
-            authorization,
-            send_as_batch,
-            concurrency: g.get(&WEBHOOK_CONCURRENT_CALLS)?,
-            connect_timeout: g.get(&WEBHOOK_CONNECT_TIMEOUT)?,
-            timeout: g.get(&WEBHOOK_TIMEOUT)?,
-            format,
-            shape,
-            gzip: g.get(&WEBHOOK_GZIP)?,
-            headers: headers(g)?,
-            max_body_bytes: g.get(&WEBHOOK_MAX_BODY_BYTES)?,
-            signing,
-            content_type,
-        },
-        filter: Filter {
-            log_types: parse_log_types(&g.get(&LOG_TYPES)?)?,
-            endpoints: endpoints(g)?,
-            pii: pii(g)?,
-        },
-        batch_size: g.get(&BATCH_SIZE)?,
-        start_from,
-        dead_letter: g.get(&DEAD_LETTER_FILE)?,
-    };
-    Ok((route, url_file))
-}
-
-/// Each route sets its refused logs aside in a file of its own, so that `redeliver --route`
-/// sends each log back where it was refused.
-fn shared_dead_letter(routes: &[Route]) -> Result<()> {
-    for (i, a) in routes.iter().enumerate() {
-        let Some(file) = &a.dead_letter else {
-            continue;
-        };
-        if let Some(b) = routes[i + 1..]
-            .iter()
-            .find(|b| b.dead_letter.as_ref() == Some(file))
-        {
-            return Err(exit::settings(format!(
-                "routes {:?} and {:?} both set refused logs aside in {DEAD_LETTER_FILE} {}: give each route its own (dead_letter_file in its [[route]] table), so that redeliver --route sends each log back where it was refused",
-                a.name,
-                b.name,
-                file.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Two routes with the same webhook and filter send the same logs twice: a warning, as a copy
-/// of a table is more likely a mistake than a wish.
-fn alike_routes(routes: &[Route]) {
-    for (i, a) in routes.iter().enumerate() {
-        let same = |b: &&Route| {
-            b.webhook.url == a.webhook.url && format!("{:?}", b.filter) == format!("{:?}", a.filter)
-        };
-        if let Some(b) = routes[i + 1..].iter().find(same) {
-            crate::say::warn(format_args!(
-                "routes {:?} and {:?} send the same logs to the same webhook {}",
-                a.name,
-                b.name,
-                a.webhook.shown_url()
-            ));
-        }
-    }
-}
-
 /// A parser's words as a settings error naming the setting: `LOG_TYPES (--log-types): ...`.
 fn invalid(s: &Name, words: impl std::fmt::Display) -> anyhow::Error {
     exit::settings(format!("{}: {words}", s.label()))
-}
-
-/// AUTH0_API_ENDPOINTS: none means all.
-fn endpoints(g: Given) -> Result<Vec<Endpoint>> {
-    let Some(list) = g.get(&AUTH0_API_ENDPOINTS)? else {
-        return Ok(Vec::new());
-    };
-    let endpoints = Endpoint::parse_list(&list).map_err(|e| invalid(&AUTH0_API_ENDPOINTS, e))?;
-    if endpoints.is_empty() {
-        return Err(exit::settings(format!(
-            "{} '{list}' names no endpoint: list some, e.g. users, clients, or leave it unset for all",
-            AUTH0_API_ENDPOINTS.label()
-        )));
-    }
-    Ok(endpoints)
-}
-
-/// The extra headers: the file's table, the variable (a JSON object), then the flags.
-fn headers(g: Given) -> Result<Vec<(HeaderName, HeaderValue)>> {
-    let g = g.at(&WEBHOOK_HEADERS);
-    let mut given: Vec<(String, String)> = g.file.headers.clone().into_iter().flatten().collect();
-    if let Some(json) = given_owned((g.env)(WEBHOOK_HEADERS.env)) {
-        let map: BTreeMap<String, String> = serde_json::from_str(&json).map_err(|e| {
-            exit::settings(format!(
-                "{} must be a JSON object of strings, e.g. {{\"X-Env\":\"prod\"}}: {e}",
-                WEBHOOK_HEADERS.label()
-            ))
-        })?;
-        given.extend(map);
-    }
-    for h in g.flags.all(&WEBHOOK_HEADERS) {
-        let (k, v) = h
-            .split_once(':')
-            .ok_or_else(|| invalid(&WEBHOOK_HEADERS, "must look like 'Name: value', with a ':'"))?;
-        given.push((k.to_string(), v.to_string()));
-    }
-    given.iter().map(|(k, v)| header(k, v)).collect()
-}
-
-/// WEBHOOK_URL may not carry a user name or password: the HTTP client would send them as a
-/// second Authorization header, a secret in a form nothing registers (a receiver echoing its
-/// request would leak it). AUTHORIZATION is the one place for credentials.
-fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
-    if url.username().is_empty() && url.password().is_none() {
-        return Ok(());
-    }
-    let also = match authorization_set {
-        true => format!(" {AUTHORIZATION} is set too, and two Authorization headers would go out."),
-        false => String::new(),
-    };
-    Err(exit::settings(format!(
-        "{} {} holds a user name or password, which would be sent as an Authorization: Basic header.{also} Remove them from the URL and set {AUTHORIZATION} (or {}) to 'Basic ' followed by the base64 of user:password (printf %s 'user:password' | base64)",
-        WEBHOOK_URL.label(),
-        crate::redact::redact(url),
-        AUTHORIZATION.file_var()
-    )))
 }
 
 /// CA_CERT must name a regular file: `/dev/null` or a folder is said to be what it is.
@@ -424,36 +250,6 @@ fn secret_url(url: &Secret, name: &str, allow_insecure: bool) -> Result<Url> {
     })
 }
 
-/// WEBHOOK_URL, or WEBHOOK_URL_FILE: a URL read from a file is a secret as a whole.
-fn webhook_url(g: Given, allow_insecure: bool) -> Result<(Url, Option<PathBuf>)> {
-    let g = g.at(&WEBHOOK_URL);
-    let from_file = given_owned((g.env)(&WEBHOOK_URL.file_var()))
-        .map(PathBuf::from)
-        .or(g.file.file_of(&WEBHOOK_URL));
-    let (label, file_var) = (WEBHOOK_URL.label(), WEBHOOK_URL.file_var());
-    match (g.get(&WEBHOOK_URL)?, from_file) {
-        (Some(_), Some(_)) => Err(exit::settings(format!(
-            "set {label} or {file_var}, not both"
-        ))),
-        (Some(raw), None) => {
-            let url = parse_url(&raw, &label, allow_insecure)?;
-            // A receiver may echo the URL it was called on.
-            register_url_secrets(&url, false);
-            Ok((url, None))
-        }
-        (None, Some(path)) => {
-            let raw = given::read_secret(&WEBHOOK_URL, path.clone())?;
-            let what = format!("{file_var} {}", path.display());
-            let url = secret_url(&raw, &what, allow_insecure)?;
-            register_url_secrets(&url, true);
-            Ok((url, Some(path)))
-        }
-        (None, None) => Err(exit::settings(format!(
-            "{label} is required, e.g. https://hooks.example.com/auth0 (or {file_var} naming a file that holds it)"
-        ))),
-    }
-}
-
 /// AUTH0_AUDIENCE: a URL as given, or a domain meaning `https://{domain}/api/v2/`.
 fn audience(g: Given, base_url: &Url) -> Result<Url> {
     let Some(raw) = g.get(&AUTH0_AUDIENCE)? else {
@@ -472,60 +268,6 @@ fn audience(g: Given, base_url: &Url) -> Result<Url> {
     match matches!(url.scheme(), "http" | "https") && url.host().is_some() {
         true => Ok(url),
         false => Err(wrong("must be an https URL".to_string())),
-    }
-}
-
-/// PII_FIELDS, PII_METHOD and PII_HASH_KEY (16 characters at least: a short one is guessed).
-fn pii(g: Given) -> Result<Option<crate::filter::pii::Pii>> {
-    use crate::filter::pii::{Method, Pii};
-    let method = g.get(&PII_METHOD)?;
-    let key = g.secret(&PII_HASH_KEY)?;
-    let Some(fields) = g.get(&PII_FIELDS)? else {
-        return match method {
-            Some(_) => Err(exit::settings(format!(
-                "{} is set but {} is not: name the fields to hide, e.g. email,username",
-                PII_METHOD.label(),
-                PII_FIELDS.label()
-            ))),
-            None => Ok(None),
-        };
-    };
-    let method = match (method.unwrap_or(PiiMethod::Mask), key) {
-        (PiiMethod::Mask, _) => Method::Mask,
-        (PiiMethod::Drop, _) => Method::Drop,
-        (PiiMethod::Hash, None) => {
-            return Err(exit::settings(format!(
-                "{} hash needs {PII_HASH_KEY} (or {}): a secret of at least 16 characters, e.g. the output of `openssl rand -hex 32`",
-                PII_METHOD.label(),
-                PII_HASH_KEY.file_var()
-            )));
-        }
-        (PiiMethod::Hash, Some(key)) if key.expose().chars().count() < 16 => {
-            return Err(exit::settings(format!(
-                "{PII_HASH_KEY} must be at least 16 characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
-            )));
-        }
-        (PiiMethod::Hash, Some(key)) => Method::Hash(key),
-    };
-    let pii = Pii::parse(&fields, method).map_err(|e| invalid(&PII_FIELDS, e))?;
-    Ok(Some(pii))
-}
-
-/// WEBHOOK_SECRET read as SIGNATURE_SCHEME says; a scheme without a secret is a mistake.
-fn signer(scheme: Option<SignatureScheme>, key: Option<Secret>) -> Result<Option<Signer>> {
-    use SignatureScheme as Scheme;
-    match (scheme, key) {
-        (Some(Scheme::XHubSignature256), None) => Err(exit::settings(format!(
-            "{} x-hub-signature-256 needs {WEBHOOK_SECRET} (or {}): the key the receiver verifies with, at least 16 characters",
-            SIGNATURE_SCHEME.label(),
-            WEBHOOK_SECRET.file_var()
-        ))),
-        (scheme, Some(key)) => {
-            Signer::parse(scheme.unwrap_or(Scheme::StandardWebhooks), key.expose())
-                .map(Some)
-                .map_err(|e| invalid(&WEBHOOK_SECRET, e))
-        }
-        (_, None) => Ok(None),
     }
 }
 
@@ -549,34 +291,6 @@ fn daily_report_time(ours: Option<u8>, env: Env) -> Result<Option<u8>> {
             "{DAILY_REPORT_TIME} must be an hour from 0 to 23 (UTC), e.g. 9 or 09:00 (reports go by the hour), got '{raw}'"
         ))),
     }
-}
-
-/// SEND_AS_BATCH, PAYLOAD_FORMAT and WEBHOOK_CONTENT_TYPE together: `jsonobject` means
-/// SEND_AS_BATCH=false; PAYLOAD_SHAPE=log-stream defaults to what Log Streams sends.
-fn body(g: Given, shape: PayloadShape) -> Result<(bool, PayloadFormat, Option<HeaderValue>)> {
-    let as_batch = g.get(&SEND_AS_BATCH)?;
-    let log_stream = shape == PayloadShape::LogStream;
-    let content_type = match g.get(&WEBHOOK_CONTENT_TYPE)? {
-        Some(raw) => Some(HeaderValue::from_str(&raw).map_err(|_| {
-            exit::settings(format!(
-                "{WEBHOOK_CONTENT_TYPE} {raw:?} is not a valid header value (no line breaks or control characters), e.g. application/json"
-            ))
-        })?),
-        None if log_stream => Some(HeaderValue::from_static("application/json")),
-        None => None,
-    };
-    let format = match g.get(&PAYLOAD_FORMAT)? {
-        Some(FormatSetting::Jsonobject) if as_batch == Some(true) => {
-            return Err(exit::settings(format!(
-                "{PAYLOAD_FORMAT}=jsonobject sends one log per request, {SEND_AS_BATCH}=true sends batches: set one of them (jsonobject alone, or {SEND_AS_BATCH}=false with any format)"
-            )));
-        }
-        Some(FormatSetting::Jsonobject) => return Ok((false, PayloadFormat::Array, content_type)),
-        Some(FormatSetting::Jsonl) => PayloadFormat::Jsonl,
-        None if log_stream => PayloadFormat::Jsonl,
-        _ => PayloadFormat::Array,
-    };
-    Ok((as_batch.unwrap_or(true), format, content_type))
 }
 
 /// Two or more required settings missing: one error naming them all (one gets its own).

@@ -3,6 +3,7 @@
 use super::*;
 use crate::cli::{Cli, Command};
 use clap::FromArgMatches;
+use crate::sink::encode::PayloadFormat;
 use file::file_keys;
 use std::collections::HashMap;
 use std::path::Path;
