@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::cli::{Cli, Command};
-use clap::FromArgMatches;
 use crate::sink::encode::PayloadFormat;
+use clap::FromArgMatches;
 use file::file_keys;
 use std::collections::HashMap;
 use std::path::Path;

@@ -416,3 +416,37 @@ fn a_dry_run_of_routes_says_whose_each_item_is_and_sends_nothing() {
     assert_eq!(t.s.receiver.request_count() + t.oncall.request_count(), 0);
     assert!(!t.s.state().exists(), "a dry run writes no state");
 }
+
+#[test]
+fn two_routes_alike_are_warned_of_and_a_route_table_mistake_names_its_line() {
+    let s = Setup::new(sapi_logs(1..=5));
+    let config = s.home.join("routes.toml");
+    let twice = format!(
+        "[[route]]\nname = \"a\"\n\n[[route]]\nname = \"b\"\nwebhook_url = \"{}\"\n",
+        s.receiver.url()
+    );
+    std::fs::write(&config, twice).unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let out = s.run(&args, &[]);
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("routes \"a\" and \"b\" send the same logs to the same webhook"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        s.receiver.delivered_ids().len(),
+        10,
+        "each route sent its own"
+    );
+
+    std::fs::write(&config, "[[route]]\nname = \"a\"\nlog_type = \"f\"\n").unwrap();
+    let out = s.run(&args, &[]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("line 3") && out.stderr.contains("`log_types`"),
+        "{}",
+        out.stderr
+    );
+}
