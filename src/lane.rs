@@ -184,9 +184,9 @@ impl<'a> Lane<'a> {
         Ok(())
     }
 
-    /// The last partial batch, unless it is stopped.
+    /// The last partial batch, unless it is stopped or left.
     pub fn flush(&mut self) {
-        let stopped = self.stop.stopped(Part::Sending).is_some();
+        let stopped = self.left.is_some() || self.stop.stopped(Part::Sending).is_some();
         if let (Sink::Webhook(d), Some(batch), false) =
             (&mut self.sink, self.batcher.take(), stopped)
         {

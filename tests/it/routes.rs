@@ -209,6 +209,12 @@ fn a_receiver_that_keeps_failing_is_left_behind_while_the_others_go_on() {
         "{}",
         out.stderr
     );
+    assert!(
+        out.stderr
+            .contains("error: route oncall: webhook answered 503"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(t.s.receiver.unique_delivered(), of_types(&logs, &ALL));
     assert_eq!(t.archive.unique_delivered(), of_types(&logs, &ALL));
 
