@@ -211,12 +211,17 @@ impl<'a> Lane<'a> {
 
     /// It takes nothing more, and what it has not started is not started.
     pub fn fail(&mut self, e: anyhow::Error) {
-        if let Sink::Webhook(d) = &self.sink {
-            d.abandon();
-        }
+        self.abandon();
         match &mut self.left {
             Some(Some(_)) => {}
             left => *left = Some(Some(e)),
+        }
+    }
+
+    /// Requests not started are not started.
+    pub fn abandon(&self) {
+        if let Sink::Webhook(d) = &self.sink {
+            d.abandon();
         }
     }
 

@@ -193,7 +193,6 @@ fn run_watched(
         saved_at: None,
         persist: !dry_run,
         expired_from,
-        expired_window: None,
         lost: None,
         noted: Vec::new(),
     }
@@ -201,17 +200,11 @@ fn run_watched(
 
     let cause = stop.cause();
     let routes: Vec<RouteRecord> = ended.lanes.iter().map(|l| l.record(&ended.error)).collect();
+    let read_error = ended.error.take().map(|e| format!("{e:#}"));
     let errors =
         (ended.lanes.iter()).filter_map(|l| Some(format!("{}{:#}", cfg.of(l.route), l.error()?)));
-    let mut error = ended
-        .error
-        .take()
-        .map(|e| format!("{e:#}"))
-        .into_iter()
-        .chain(errors);
-    let mut error = error
-        .next()
-        .map(|first| error.fold(first, |a, b| format!("{a}; {b}")));
+    let errors: Vec<String> = read_error.into_iter().chain(errors).collect();
+    let mut error = (!errors.is_empty()).then(|| errors.join("; "));
     if let (Some(sig), None) = (stop.signal(), &error) {
         error = Some(format!(
             "interrupted by {}; the next run goes on from the checkpoint",
@@ -395,11 +388,9 @@ struct Pipeline<'a> {
     saved_at: Option<Instant>,
     /// False in a dry run: the state file is never written.
     persist: bool,
-    /// The checkpoint a previous run left: the first log after it shows whether Auth0 deleted
-    /// logs that run had not reached.
+    /// The checkpoint a previous run left where the read starts: the first log of window 0
+    /// after it shows whether Auth0 deleted logs that run had not reached.
     expired_from: Option<String>,
-    /// The window that starts at `expired_from`, once the source has opened it.
-    expired_window: Option<ledger::WindowId>,
     /// What that comparison found lost.
     lost: Option<String>,
     /// What the source said the summary should tell (how reading had to start).
@@ -483,9 +474,6 @@ impl<'a> Pipeline<'a> {
             while let Some(event) = read.pop_front() {
                 let (window, logs) = match event {
                     Event::Opened { window, after } => {
-                        if self.expired_from.as_deref() == Some(after.as_str()) {
-                            self.expired_window = Some(window);
-                        }
                         lanes.iter_mut().for_each(|l| l.open(window, &after));
                         continue;
                     }
@@ -506,7 +494,7 @@ impl<'a> Pipeline<'a> {
                 };
                 // Its place was taken before it was sent: never waits.
                 let _ = room.recv();
-                if self.expired_window == Some(window)
+                if window == 0
                     && let (Some(from), Some(first)) = (self.expired_from.take(), logs.first())
                 {
                     self.lost = retention::lost_span(
@@ -586,10 +574,8 @@ impl<'a> Pipeline<'a> {
                     l.leave_behind();
                 }
             }
-            for l in lanes.iter_mut().filter(|l| matches!(l.left, Some(None))) {
-                if let Sink::Webhook(d) = &l.sink {
-                    d.abandon();
-                }
+            for l in lanes.iter().filter(|l| matches!(l.left, Some(None))) {
+                l.abandon();
             }
             let grace_end = self.stop.signal().and(self.stop.deadline());
             if grace_end.is_some_and(|end| Instant::now() >= end) {
@@ -598,11 +584,7 @@ impl<'a> Pipeline<'a> {
             if let Some(Msg::Sent(i, done)) = receive(&self.events.rx, grace_end) {
                 lanes[i].absorb(done);
                 if let Some(e) = self.save_if_due(lanes, state) {
-                    lanes.iter_mut().for_each(|l| {
-                        if let Sink::Webhook(d) = &l.sink {
-                            d.abandon();
-                        }
-                    });
+                    lanes.iter().for_each(Lane::abandon);
                     error.get_or_insert(e);
                 }
             }
