@@ -226,14 +226,15 @@ fn a_receiver_that_keeps_failing_is_left_behind_while_the_others_go_on() {
 
 #[cfg(unix)]
 #[test]
-fn kill_9s_in_a_three_route_backfill_lose_nothing_for_any_route() {
+fn kill_9_and_sigterm_in_a_three_route_backfill_lose_nothing_for_any_route() {
     let logs = realistic_logs(4_000, 29);
     let t = Three::new(logs.clone());
     t.s.tenant.set_plan(16.0, 50);
     t.s.tenant.set_latency(Duration::from_millis(20));
     t.archive.set_delay(Duration::from_millis(40));
-    let args = ["run", "--config", t.config.to_str().unwrap()];
+    let args = ["run", "--config", t.config.to_str().unwrap(), "--max-run-time", "300s"];
     let every = of_types(&logs, &ALL);
+    // kill -9, SIGTERM, kill -9: a stop at any moment, of either kind.
     for kill in 1..=3 {
         let target = every.len() * kill / 5;
         let mut child = start(
@@ -243,14 +244,27 @@ fn kill_9s_in_a_three_route_backfill_lose_nothing_for_any_route() {
         );
         let started = std::time::Instant::now();
         while t.s.receiver.unique_delivered().len() < target {
+            if child.try_wait().unwrap().is_some() {
+                panic!(
+                    "stop {kill}: the run ended early: {}",
+                    Ran::wait(child).all()
+                );
+            }
+            let got = t.s.receiver.unique_delivered().len();
             assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "no more logs were delivered"
+                started.elapsed() < Duration::from_secs(90),
+                "stop {kill}: {got} of {target}"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        if kill == 2 {
+            // SAFETY: kill(2) with a pid this test started and a valid signal number.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            assert_eq!(Ran::wait(child).code, 143, "SIGTERM ends the run with 143");
+        } else {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
         // Behind each route's checkpoint, nothing is missing from its receiver.
         let st = state(&t.s);
         for (name, r, types) in [
