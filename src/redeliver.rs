@@ -221,7 +221,8 @@ pub fn redeliver(cfg: &Config, route: Option<&str>, dry_run: bool) -> Result<Out
     let mut error = send_all(&mut records, send, &stop, &counters, &me, &path);
 
     let changed = !marked.is_empty() || records.iter().any(|r| r.fate != Fate::NotAttempted);
-    let left = total + unreadable - Counters::get(&counters.delivered);
+    let delivered = Counters::get(&counters.delivered);
+    let left = total + unreadable - delivered;
     if changed && let Err(e) = replace(&path, &records) {
         error = Some(format!(
             "{e:#}; the file was left as it was, and the next redeliver leaves out the logs the receiver accepted now"
@@ -237,23 +238,18 @@ pub fn redeliver(cfg: &Config, route: Option<&str>, dry_run: bool) -> Result<Out
     let refused = Counters::get(&counters.dead_lettered);
     facts.extend((refused > 0).then(|| format!("{refused} refused again")));
     facts.extend(kept_notes(unreadable, others));
-    let done = format!(
-        "redelivered {} of {logs}",
-        Counters::get(&counters.delivered)
-    );
+    let done = format!("redelivered {delivered} of {logs}");
     let tail = format!("{} left in {shown}", count(left, "line", "lines"));
     let line = end_line(outcome.status(), &done, &facts, started.elapsed(), &tail);
     report::summary(line, outcome);
     // The dead-letter gauge follows the file; the rest of the metrics are the last run's.
     if let Some(file) = cfg.monitor.metrics_file.as_deref() {
+        let (host, dead) = (
+            cfg.auth0.base_url.host_str().unwrap_or_default(),
+            cfg.dead_letters(),
+        );
         match State::load(&state_file) {
-            Ok(state) => metrics::write(
-                Some(file),
-                cfg.auth0.base_url.host_str().unwrap_or_default(),
-                (&cfg.dead_letters(), &me),
-                Some(&state),
-                None,
-            ),
+            Ok(s) => metrics::write(Some(file), host, (&dead, &me), Some(&s), None),
             Err(e) => say::warn(format_args!("{METRICS_FILE} not updated: {e:#}")),
         }
     }
@@ -359,14 +355,11 @@ fn send_apart(
     std::thread::Builder::new()
         .name("redeliver".into())
         .spawn(move || {
-            let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                direct.send(&webhook_id, std::slice::from_ref(&item))
-            }));
+            let send = || direct.send(&webhook_id, std::slice::from_ref(&item));
+            let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(send));
             let _ = tell.send(Some(how.unwrap_or_else(|panic| {
-                Sent::Failed(format!(
-                    "the redelivery thread panicked: {}",
-                    crate::stop::panicked(panic.as_ref())
-                ))
+                let why = crate::stop::panicked(panic.as_ref());
+                Sent::Failed(format!("the redelivery thread panicked: {why}"))
             })));
         })
         .expect("starting the redelivery thread");
