@@ -138,8 +138,8 @@ fn rewrite(current: &[u8], records: &[Record], marked: &HashSet<Key>) -> Vec<u8>
 pub fn redeliver(cfg: &Config, route: Option<&str>, dry_run: bool) -> Result<Outcome> {
     let route = cfg.route(route)?;
     let stop = Arc::new(Stop::new());
-    let (tell, told) = channel();
-    let signalled = tell.clone();
+    let chan = channel();
+    let signalled = chan.0.clone();
     let _watch = signal::watch(&stop, Arc::new(move |()| signalled.send(None).is_ok()));
     let Some(given) = route.dead_letter.as_deref() else {
         return Err(exit::settings(format!(
@@ -217,8 +217,7 @@ pub fn redeliver(cfg: &Config, route: Option<&str>, dry_run: bool) -> Result<Out
     let counters = Arc::new(Counters::default());
     let (counted, stopped) = (Arc::clone(&counters), Arc::clone(&stop));
     let direct = Arc::new(Direct::new(&http, &route.webhook, counted, stopped));
-    let send = |item, id| send_apart(&direct, &stop, (&tell, &told), item, id);
-    let mut error = send_all(&mut records, send, &stop, &counters, &me, &path);
+    let mut error = send_all(&mut records, &direct, &chan, &stop, &counters, &me, &path);
 
     let changed = !marked.is_empty() || records.iter().any(|r| r.fate != Fate::NotAttempted);
     let delivered = Counters::get(&counters.delivered);
@@ -288,7 +287,8 @@ fn kept_notes(unreadable: u64, others: u64) -> impl Iterator<Item = String> {
 /// credentials, MAX_RUN_TIME) or a signal; the error that stopped it, if any.
 fn send_all(
     records: &mut [Record],
-    send: impl Fn(Matched, String) -> Option<Sent>,
+    direct: &Arc<Direct>,
+    (tell, told): &(Sender<Option<Sent>>, Receiver<Option<Sent>>),
     stop: &Stop,
     counters: &Counters,
     me: &str,
@@ -304,9 +304,28 @@ fn send_all(
             log_id: id.clone(),
             json: r.item.clone(),
         };
-        // Given up at the end of a signal's grace: the record stays, not attempted.
-        let Some(sent) = send(item, r.webhook_id.clone()) else {
-            break;
+        // The request on a thread of its own, so that a signal's grace can end the wait for
+        // it. A panic is a failed request: the redelivery stops, saying so.
+        let (direct, tell, webhook_id) = (Arc::clone(direct), tell.clone(), r.webhook_id.clone());
+        std::thread::Builder::new()
+            .name("redeliver".into())
+            .spawn(move || {
+                let send = || direct.send(&webhook_id, std::slice::from_ref(&item));
+                let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(send));
+                let _ = tell.send(Some(how.unwrap_or_else(|panic| {
+                    let why = crate::stop::panicked(panic.as_ref());
+                    Sent::Failed(format!("the redelivery thread panicked: {why}"))
+                })));
+            })
+            .expect("starting the redelivery thread");
+        // A signal (`Some(None)`) brings the end of its grace, where the wait ends: the record
+        // given up then stays, not attempted.
+        let sent = loop {
+            match receive(told, stop.signal().and(stop.deadline())) {
+                Some(Some(sent)) => break sent,
+                Some(None) => {}
+                None => return None,
+            }
         };
         match sent {
             Sent::Delivered { .. } => {
@@ -340,35 +359,6 @@ fn send_all(
         }
     }
     None
-}
-
-/// One request on a thread of its own, so that a signal's grace can end the wait for it; `None`
-/// when the grace ended first. A panic is a failed request: the redelivery stops, saying so.
-fn send_apart(
-    direct: &Arc<Direct>,
-    stop: &Stop,
-    (tell, told): (&Sender<Option<Sent>>, &Receiver<Option<Sent>>),
-    item: Matched,
-    webhook_id: String,
-) -> Option<Sent> {
-    let (direct, tell) = (Arc::clone(direct), tell.clone());
-    std::thread::Builder::new()
-        .name("redeliver".into())
-        .spawn(move || {
-            let send = || direct.send(&webhook_id, std::slice::from_ref(&item));
-            let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(send));
-            let _ = tell.send(Some(how.unwrap_or_else(|panic| {
-                let why = crate::stop::panicked(panic.as_ref());
-                Sent::Failed(format!("the redelivery thread panicked: {why}"))
-            })));
-        })
-        .expect("starting the redelivery thread");
-    loop {
-        // A signal (`Some(None)`) brings the end of its grace, where the wait ends.
-        if let Some(sent) = receive(told, stop.signal().and(stop.deadline()))? {
-            return Some(sent);
-        }
-    }
 }
 
 /// Rewrites the file under its lock with the outcomes applied to what it holds now, atomically
