@@ -69,13 +69,11 @@ struct Unsent {
     refusal: String,
 }
 
-/// A line that is not a record to send (a line a crash cut short, a hand edit, or an [`Unsent`]
-/// log), kept as it is for a person: its number, and the log it names if it is unsent.
-type Unreadable = (usize, Option<Unsent>);
-
-/// The file's records and other lines but blank ones; a record without a `webhook_id` gets the
-/// one a run would have given its request (`as_batch`: SEND_AS_BATCH). `me` is this tenant.
-fn parse(text: &[u8], as_batch: bool, me: &str) -> (Vec<Record>, Vec<Unreadable>) {
+/// The file's records, and its lines that are not records to send (cut short by a crash, edited
+/// by hand, or [`Unsent`]), kept as they are for a person: their numbers, and the unsent logs;
+/// blank lines neither. A record without a `webhook_id` gets the one a run would have given its
+/// request (`as_batch`: SEND_AS_BATCH). `me` is this tenant.
+fn parse(text: &[u8], as_batch: bool, me: &str) -> (Vec<Record>, Vec<(usize, Option<Unsent>)>) {
     let (mut records, mut unreadable) = (Vec::new(), Vec::new());
     for (n, line) in text.split(|b| *b == b'\n').enumerate() {
         match serde_json::from_slice::<Fields>(line) {
@@ -183,13 +181,11 @@ pub fn redeliver(cfg: &Config, route: Option<&str>, dry_run: bool) -> Result<Out
             }
         });
     }
-    let untagged_kept = (records.iter())
-        .filter(|r| r.key.tenant.is_none() && !r.mine)
-        .count();
-    if untagged_kept > 0 {
+    let untagged = records.iter().filter(|r| r.key.tenant.is_none() && !r.mine);
+    if let n @ 1.. = untagged.count() as u64 {
         say::warn(format_args!(
             "{file}: {} written by an older version name no tenant, and the file also holds other tenants' records, so they are kept, not sent; add \"tenant\":\"{me}\" to those of this tenant",
-            count(untagged_kept as u64, "record", "records"),
+            count(n, "record", "records"),
         ));
     }
     let total = records.iter().filter(|r| r.mine).count() as u64;
@@ -203,9 +199,8 @@ pub fn redeliver(cfg: &Config, route: Option<&str>, dry_run: bool) -> Result<Out
         let items = records.iter().filter(|r| r.mine);
         let items = items.flat_map(|r| r.item.iter().chain(b"\n"));
         say::out_bytes(&items.copied().collect::<Vec<u8>>())?;
-        let notes: String = kept_notes(unreadable, others)
-            .map(|n| format!(", {n}"))
-            .collect();
+        let notes = kept_notes(unreadable, others).map(|n| format!(", {n}"));
+        let notes = notes.collect::<String>();
         let ok = Outcome::Ok { caught_up: true };
         let line = format!("dry run: would redeliver {logs} from {shown}{notes}, nothing sent");
         report::summary(line, ok);
@@ -243,10 +238,8 @@ pub fn redeliver(cfg: &Config, route: Option<&str>, dry_run: bool) -> Result<Out
     report::summary(line, outcome);
     // The dead-letter gauge follows the file; the rest of the metrics are the last run's.
     if let Some(file) = cfg.monitor.metrics_file.as_deref() {
-        let (host, dead) = (
-            cfg.auth0.base_url.host_str().unwrap_or_default(),
-            cfg.dead_letters(),
-        );
+        let host = cfg.auth0.base_url.host_str().unwrap_or_default();
+        let dead = cfg.dead_letters();
         match State::load(&state_file) {
             Ok(s) => metrics::write(Some(file), host, (&dead, &me), Some(&s), None),
             Err(e) => say::warn(format_args!("{METRICS_FILE} not updated: {e:#}")),
@@ -319,12 +312,10 @@ fn send_all(
             })
             .expect("starting the redelivery thread");
         // A signal (`Some(None)`) brings the end of its grace, where the wait ends: the record
-        // given up then stays, not attempted.
+        // given up then stays, not attempted, and the redelivery ends without an error (`?`).
         let sent = loop {
-            match receive(told, stop.signal().and(stop.deadline())) {
-                Some(Some(sent)) => break sent,
-                Some(None) => {}
-                None => return None,
+            if let Some(sent) = receive(told, stop.signal().and(stop.deadline()))? {
+                break sent;
             }
         };
         match sent {
