@@ -35,17 +35,14 @@ pub enum Unreadable {
 /// wait) and after (the path may be swapped); at most `cap + 1` bytes are read.
 pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Unreadable> {
     let io = |e: std::io::Error| Unreadable::Io(e.kind(), e.to_string());
-    let regular = |meta: &Metadata| match meta.is_file() {
-        true => Ok(()),
-        false => Err(Unreadable::NotAFile(kind(meta))),
+    let checked = |meta: Metadata| match meta.len() {
+        _ if !meta.is_file() => Err(Unreadable::NotAFile(kind(&meta))),
+        size if size > cap => Err(Unreadable::TooLarge(size)),
+        _ => Ok(()),
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    regular(&meta)?;
-    if meta.len() > cap {
-        return Err(Unreadable::TooLarge(meta.len()));
-    }
+    checked(std::fs::metadata(path).map_err(io)?)?;
     let file = open_no_block(path).map_err(io)?;
-    regular(&file.metadata().map_err(io)?)?;
+    checked(file.metadata().map_err(io)?)?;
     let mut bytes = Vec::new();
     file.take(cap + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() as u64 > cap {
@@ -76,11 +73,10 @@ pub fn read_setting(name: &str, path: &Path, cap: u64) -> anyhow::Result<Vec<u8>
     read_capped(path, cap).map_err(|e| {
         let why = match e {
             Unreadable::NotAFile(kind) => format!("{kind}, not a regular file; give a file"),
-            Unreadable::TooLarge(size) => format!(
-                "{} is more than such a file may hold ({}); is it the right file?",
-                size_words(size),
-                size_words(cap)
-            ),
+            Unreadable::TooLarge(size) => {
+                let (size, cap) = (size_words(size), size_words(cap));
+                format!("{size} is more than such a file may hold ({cap}); is it the right file?")
+            }
             Unreadable::Io(ErrorKind::NotFound, _) => "no such file".to_string(),
             Unreadable::Io(ErrorKind::PermissionDenied, _) => crate::owner::cannot_read(path),
             Unreadable::Io(_, message) => message,

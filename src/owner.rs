@@ -3,6 +3,7 @@
 //! can read.
 
 use std::fmt::Display;
+use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -13,9 +14,8 @@ impl Display for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         match (name_in_passwd(&passwd, self.0), f.alternate()) {
-            (Some(name), true) => write!(f, "{name}"),
+            (name, true) => write!(f, "{}", name.unwrap_or_else(|| self.0.to_string())),
             (Some(name), false) => write!(f, "{name} (uid {})", self.0),
-            (None, true) => write!(f, "{}", self.0),
             (None, false) => write!(f, "uid {}", self.0),
         }
     }
@@ -87,11 +87,7 @@ fn owner_to_keep(me: u32, replaced: Option<(u32, u32)>, folder: (u32, u32)) -> O
 
 /// Gives a new `file` the owner of the one it replaces, or of its folder, when this is root:
 /// a run by hand as root leaves the files usable by the service user.
-pub fn keep_owner(
-    file: &std::fs::File,
-    replaced: Option<&Path>,
-    folder: &Path,
-) -> std::io::Result<()> {
+pub fn keep_owner(file: &File, replaced: Option<&Path>, folder: &Path) -> std::io::Result<()> {
     let ids = |m: std::fs::Metadata| (m.uid(), m.gid());
     let replaced = replaced.and_then(|p| std::fs::metadata(p).ok()).map(ids);
     if let Some((uid, gid)) = owner_to_keep(me(), replaced, std::fs::metadata(folder).map(ids)?) {
@@ -102,22 +98,20 @@ pub fn keep_owner(
 
 /// A file this process may not read: whose it is, who runs, and the `chown`/`chmod` to fix it.
 pub fn cannot_read(path: &Path) -> String {
-    match std::fs::metadata(path) {
-        Ok(meta) => read_advice(path, meta.uid(), me()),
-        Err(_) => format!(
-            "permission denied: a folder on the way to it is closed to {}, the user running the tool",
-            User(me())
-        ),
-    }
+    read_advice(path, std::fs::metadata(path).ok().map(|m| m.uid()), me())
 }
 
-fn read_advice(path: &Path, owner: u32, me: u32) -> String {
-    let (p, owner, me) = (path.display(), User(owner), User(me));
-    match owner.0 == me.0 {
-        true => format!(
+/// `owner`: none when a folder on the way hides the file.
+fn read_advice(path: &Path, owner: Option<u32>, me: u32) -> String {
+    let (p, me) = (path.display(), User(me));
+    match owner.map(User) {
+        None => format!(
+            "permission denied: a folder on the way to it is closed to {me}, the user running the tool"
+        ),
+        Some(owner) if owner.0 == me.0 => format!(
             "permission denied: it is owned by {me}, who runs the tool, but its mode does not let its owner read it; chmod 600 {p}"
         ),
-        false => format!(
+        Some(owner) => format!(
             "permission denied: it is owned by {owner}, but the tool runs as {me}; give it to that user: sudo chown {me:#} {p} && sudo chmod 600 {p}"
         ),
     }
@@ -187,7 +181,7 @@ mod tests {
     #[test]
     fn an_unreadable_file_names_its_owner_the_user_running_and_the_fix() {
         let p = Path::new("/etc/a/secret");
-        let a = read_advice(p, 0, 4_000_000);
+        let a = read_advice(p, Some(0), 4_000_000);
         assert!(
             a.contains("owned by root (uid 0)") && a.contains("runs as uid 4000000"),
             "{a}"
@@ -196,8 +190,13 @@ mod tests {
             a.ends_with("sudo chown 4000000 /etc/a/secret && sudo chmod 600 /etc/a/secret"),
             "{a}"
         );
-        let own = read_advice(p, 4_000_000, 4_000_000);
+        let own = read_advice(p, Some(4_000_000), 4_000_000);
         assert!(own.ends_with("chmod 600 /etc/a/secret"), "{own}");
+        let hidden = read_advice(p, None, 4_000_000);
+        assert!(
+            hidden.contains("a folder on the way to it is closed to uid 4000000"),
+            "{hidden}"
+        );
     }
 
     #[test]

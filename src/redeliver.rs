@@ -31,23 +31,11 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Instant;
 
-/// A line of the dead-letter file.
-#[derive(Debug)]
-enum Entry {
-    Record(Record),
-    /// Not a record to send (a line a crash cut short, a hand edit, or a log that was never
-    /// sent, whose record has no item: its id and why): kept as it is, for a person.
-    Unreadable {
-        number: usize,
-        unsent: Option<(String, String)>,
-    },
-}
-
+/// A record of the dead-letter file.
 #[derive(Debug)]
 struct Record {
-    log_id: String,
-    /// The tenant of the run that set it aside; `None` in records older versions wrote.
-    tenant: Option<String>,
+    /// Its tenant (`None` in records older versions wrote) and log id.
+    key: Key,
     webhook_id: String,
     /// The payload item, byte for byte as it was sent.
     item: Vec<u8>,
@@ -75,60 +63,54 @@ struct Fields<'a> {
 }
 
 /// A record of a log that was never sent (it could not be masked): it has no item.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct Unsent {
     log_id: String,
     refusal: String,
 }
 
-/// The file's lines but blank ones; a record without a `webhook_id` gets the one a run would
-/// have given its request (`as_batch`: SEND_AS_BATCH). `me` is this tenant.
-fn parse(text: &[u8], as_batch: bool, me: &str) -> Vec<Entry> {
-    let mut entries = Vec::new();
+/// The file's records, and its lines that are not records to send (cut short by a crash, edited
+/// by hand, or [`Unsent`]), kept as they are for a person: their numbers, and the unsent logs;
+/// blank lines neither. A record without a `webhook_id` gets the one a run would have given its
+/// request (`as_batch`: SEND_AS_BATCH). `me` is this tenant.
+fn parse(text: &[u8], as_batch: bool, me: &str) -> (Vec<Record>, Vec<(usize, Option<Unsent>)>) {
+    let (mut records, mut unreadable) = (Vec::new(), Vec::new());
     for (n, line) in text.split(|b| *b == b'\n').enumerate() {
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        let entry = match serde_json::from_slice::<Fields>(line) {
-            Ok(f) => Entry::Record(Record {
+        match serde_json::from_slice::<Fields>(line) {
+            _ if line.trim_ascii().is_empty() => {}
+            Ok(f) => records.push(Record {
                 webhook_id: f.webhook_id.unwrap_or_else(|| match as_batch {
                     true => sign::batch_id(std::iter::once(f.log_id.as_str())),
                     false => f.log_id.clone(),
                 }),
                 item: f.item.get().as_bytes().to_vec(),
-                log_id: f.log_id,
-                tenant: f.tenant,
+                key: Key {
+                    tenant: f.tenant,
+                    log_id: f.log_id,
+                },
                 mine: false,
                 fate: Fate::NotAttempted,
             }),
-            Err(_) => Entry::Unreadable {
-                number: n + 1,
-                unsent: serde_json::from_slice::<Unsent>(line)
-                    .ok()
-                    .map(|u| (u.log_id, u.refusal)),
-            },
-        };
-        entries.push(entry);
-    }
-    let shared = records(&entries).any(|r| r.tenant.as_deref().is_some_and(|t| t != me));
-    for entry in &mut entries {
-        if let Entry::Record(r) = entry {
-            r.mine = is_mine(r.tenant.as_deref(), me, shared);
+            Err(_) => unreadable.push((n + 1, serde_json::from_slice(line).ok())),
         }
     }
-    entries
+    let shared = (records.iter()).any(|r| r.key.tenant.as_deref().is_some_and(|t| t != me));
+    for r in &mut records {
+        r.mine = is_mine(r.key.tenant.as_deref(), me, shared);
+    }
+    (records, unreadable)
 }
 
 /// The file as it is now (`current`: runs may have appended since) without the records
 /// `marked` or accepted now, with those refused again on their new line, every other line kept
 /// (blank ones dropped). A record is found by its tenant and log id (once per tenant).
-fn rewrite(current: &[u8], entries: &[Entry], marked: &HashSet<Key>) -> Vec<u8> {
+fn rewrite(current: &[u8], records: &[Record], marked: &HashSet<Key>) -> Vec<u8> {
     let mut refused = HashMap::new();
     let mut gone = marked.clone();
-    for r in records(entries) {
+    for r in records {
         match &r.fate {
-            Fate::Accepted => gone.insert(r.key()),
-            Fate::Refused(new) => refused.insert(r.key(), new.trim_ascii_end()).is_none(),
+            Fate::Accepted => gone.insert(r.key.clone()),
+            Fate::Refused(new) => refused.insert(&r.key, new.trim_ascii_end()).is_none(),
             Fate::NotAttempted => false,
         };
     }
@@ -148,34 +130,14 @@ fn rewrite(current: &[u8], entries: &[Entry], marked: &HashSet<Key>) -> Vec<u8> 
     out
 }
 
-impl Record {
-    fn key(&self) -> Key {
-        Key {
-            tenant: self.tenant.clone(),
-            log_id: self.log_id.clone(),
-        }
-    }
-}
-
-fn records(entries: &[Entry]) -> impl Iterator<Item = &Record> {
-    entries.iter().filter_map(|e| match e {
-        Entry::Record(r) => Some(r),
-        Entry::Unreadable { .. } => None,
-    })
-}
-
-fn mine(entries: &[Entry]) -> impl Iterator<Item = &Record> {
-    records(entries).filter(|r| r.mine)
-}
-
 /// One redelivery of DEAD_LETTER_FILE; its outcome: ok (0) none of this tenant's records is
 /// left, dead-lettered (3) some are (or lines that are not records), failed (1), or
 /// interrupted (128+N). METRICS_FILE's dead-letter gauge is updated after it.
 pub fn redeliver(cfg: &Config, route: Option<&str>, dry_run: bool) -> Result<Outcome> {
     let route = cfg.route(route)?;
     let stop = Arc::new(Stop::new());
-    let (tell, told) = channel();
-    let signalled = tell.clone();
+    let chan = channel();
+    let signalled = chan.0.clone();
     let _watch = signal::watch(&stop, Arc::new(move |()| signalled.send(None).is_ok()));
     let Some(given) = route.dead_letter.as_deref() else {
         return Err(exit::settings(format!(
@@ -189,49 +151,56 @@ pub fn redeliver(cfg: &Config, route: Option<&str>, dry_run: bool) -> Result<Out
     let _lock = (!dry_run).then(|| state::lock(&state_file)).transpose()?;
     // A link is followed, so the rename replaces the file it points to, not the link.
     let path = state::resolve(given)?;
-    let me = cfg.tenant();
-    let (text, marked) = read(&path, !dry_run)?;
-    let mut entries = parse(&text, route.webhook.send_as_batch, &me);
-    entries.retain(|e| !matches!(e, Entry::Record(r) if marked.contains(&r.key())));
     let file = format!("{DEAD_LETTER_FILE} {}", path.display());
-    for entry in &entries {
-        let Entry::Unreadable { number, unsent } = entry else {
-            continue;
-        };
+    match std::fs::metadata(&path) {
+        Ok(m) if !m.is_file() => {
+            return Err(exit::settings(format!(
+                "{file}: {}, not a regular file; redeliver rewrites the file, so it must be one",
+                crate::files::kind(&m)
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(exit::settings(format!(
+                "{file}: no such file: nothing to redeliver (a run creates it when the webhook first refuses a log)"
+            )));
+        }
+        // Any other trouble, reading it says.
+        _ => {}
+    }
+    let me = cfg.tenant();
+    let (text, marked) = locked(&path, !dry_run, |text, marked| Ok((text, marked)))?;
+    let (mut records, unreadable) = parse(&text, route.webhook.send_as_batch, &me);
+    records.retain(|r| !marked.contains(&r.key));
+    for (number, unsent) in &unreadable {
         say::warn(match unsent {
-            Some((id, why)) => format!(
-                "{file} line {number}: log {id} was never sent ({why}); it is kept for a person, who can fetch it from Auth0 by its id"
+            Some(Unsent { log_id, refusal }) => format!(
+                "{file} line {number}: log {log_id} was never sent ({refusal}); it is kept for a person, who can fetch it from Auth0 by its id"
             ),
             None => {
                 format!("{file} line {number} is not a dead-letter record; it is kept as it is")
             }
         });
     }
-    let untagged_kept = records(&entries)
-        .filter(|r| r.tenant.is_none() && !r.mine)
-        .count();
-    if untagged_kept > 0 {
+    let untagged = records.iter().filter(|r| r.key.tenant.is_none() && !r.mine);
+    if let n @ 1.. = untagged.count() as u64 {
         say::warn(format_args!(
             "{file}: {} written by an older version name no tenant, and the file also holds other tenants' records, so they are kept, not sent; add \"tenant\":\"{me}\" to those of this tenant",
-            count(untagged_kept as u64, "record", "records"),
+            count(n, "record", "records"),
         ));
     }
-    let total = mine(&entries).count() as u64;
-    let unreadable = (entries.len() - records(&entries).count()) as u64;
-    let others = records(&entries).count() as u64 - total;
+    let total = records.iter().filter(|r| r.mine).count() as u64;
+    let (unreadable, others) = (unreadable.len() as u64, records.len() as u64 - total);
     let started = Instant::now();
-    let (logs, shown) = (
-        count(total, "dead-lettered log", "dead-lettered logs"),
-        path.display(),
-    );
+    let logs = count(total, "dead-lettered log", "dead-lettered logs");
+    let shown = path.display();
 
     if dry_run {
         // Each item that would be sent, one a line.
-        let items = mine(&entries).flat_map(|r| r.item.iter().chain(b"\n"));
+        let items = records.iter().filter(|r| r.mine);
+        let items = items.flat_map(|r| r.item.iter().chain(b"\n"));
         say::out_bytes(&items.copied().collect::<Vec<u8>>())?;
-        let notes: String = kept_notes(unreadable, others)
-            .map(|n| format!(", {n}"))
-            .collect();
+        let notes = kept_notes(unreadable, others).map(|n| format!(", {n}"));
+        let notes = notes.collect::<String>();
         let ok = Outcome::Ok { caught_up: true };
         let line = format!("dry run: would redeliver {logs} from {shown}{notes}, nothing sent");
         report::summary(line, ok);
@@ -243,12 +212,12 @@ pub fn redeliver(cfg: &Config, route: Option<&str>, dry_run: bool) -> Result<Out
     let counters = Arc::new(Counters::default());
     let (counted, stopped) = (Arc::clone(&counters), Arc::clone(&stop));
     let direct = Arc::new(Direct::new(&http, &route.webhook, counted, stopped));
-    let send = |item, id| send_apart(&direct, &stop, (&tell, &told), item, id);
-    let mut error = send_all(&mut entries, send, &stop, &counters, &me, &path);
+    let mut error = send_all(&mut records, &direct, &chan, &stop, &counters, &me, &path);
 
-    let changed = !marked.is_empty() || records(&entries).any(|r| r.fate != Fate::NotAttempted);
-    let left = total + unreadable - Counters::get(&counters.delivered);
-    if changed && let Err(e) = replace(&path, &entries) {
+    let changed = !marked.is_empty() || records.iter().any(|r| r.fate != Fate::NotAttempted);
+    let delivered = Counters::get(&counters.delivered);
+    let left = total + unreadable - delivered;
+    if changed && let Err(e) = replace(&path, &records) {
         error = Some(format!(
             "{e:#}; the file was left as it was, and the next redeliver leaves out the logs the receiver accepted now"
         ));
@@ -263,60 +232,37 @@ pub fn redeliver(cfg: &Config, route: Option<&str>, dry_run: bool) -> Result<Out
     let refused = Counters::get(&counters.dead_lettered);
     facts.extend((refused > 0).then(|| format!("{refused} refused again")));
     facts.extend(kept_notes(unreadable, others));
-    let done = format!(
-        "redelivered {} of {logs}",
-        Counters::get(&counters.delivered)
-    );
+    let done = format!("redelivered {delivered} of {logs}");
     let tail = format!("{} left in {shown}", count(left, "line", "lines"));
     let line = end_line(outcome.status(), &done, &facts, started.elapsed(), &tail);
     report::summary(line, outcome);
     // The dead-letter gauge follows the file; the rest of the metrics are the last run's.
     if let Some(file) = cfg.monitor.metrics_file.as_deref() {
+        let host = cfg.auth0.base_url.host_str().unwrap_or_default();
+        let dead = cfg.dead_letters();
         match State::load(&state_file) {
-            Ok(state) => metrics::write(
-                Some(file),
-                cfg.auth0.base_url.host_str().unwrap_or_default(),
-                (&cfg.dead_letters(), &me),
-                Some(&state),
-                None,
-            ),
+            Ok(s) => metrics::write(Some(file), host, (&dead, &me), Some(&s), None),
             Err(e) => say::warn(format_args!("{METRICS_FILE} not updated: {e:#}")),
         }
     }
     Ok(outcome)
 }
 
-/// The file's bytes, and the records an earlier redelivery killed before its rewrite marked
-/// accepted; under its lock (`locked`), so a record being appended is read whole.
-fn read(path: &Path, locked: bool) -> Result<(Vec<u8>, HashSet<Key>)> {
-    let named =
-        |what: String| exit::settings(format!("{DEAD_LETTER_FILE} {}: {what}", path.display()));
-    let failed = |what: String| move |e: std::io::Error| named(format!("{what} ({e})"));
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => {}
-        Ok(m) => {
-            return Err(named(format!(
-                "{}, not a regular file; redeliver rewrites the file, so it must be one",
-                crate::files::kind(&m)
-            )));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(named(
-                "no such file: nothing to redeliver (a run creates it when the webhook first refuses a log)"
-                    .into(),
-            ));
-        }
-        Err(e) => return Err(failed("cannot read it".into())(e)),
-    }
-    let lock_path = dead_letter::lock_path(path);
-    let _lock = (locked.then(|| dead_letter::lock(path)).transpose()).map_err(failed(format!(
-        "cannot lock {} beside it",
-        lock_path.display()
-    )))?;
+/// `then` given the file's bytes and the records an earlier redelivery killed before its
+/// rewrite marked accepted, under the file's lock (if `lock`): a record being appended is whole.
+fn locked<T>(
+    path: &Path,
+    lock: bool,
+    then: impl FnOnce(Vec<u8>, HashSet<Key>) -> Result<T>,
+) -> Result<T> {
+    let named = &format!("{DEAD_LETTER_FILE} {}", path.display());
+    let failed = |what: String| move |e| exit::settings(format!("{named}: {what} ({e})"));
+    let beside = dead_letter::lock_path(path);
+    let beside = format!("cannot lock {} beside it", beside.display());
+    let _lock = (lock.then(|| dead_letter::lock(path)).transpose()).map_err(failed(beside))?;
     let text = std::fs::read(path).map_err(failed("cannot read it".into()))?;
-    let marks = "cannot read the marks of accepted records beside it";
-    let marked = dead_letter::accepted(path).map_err(failed(marks.into()))?;
-    Ok((text, marked))
+    let marks = "cannot read the marks of accepted records beside it".to_string();
+    then(text, dead_letter::accepted(path).map_err(failed(marks))?)
 }
 
 /// What the summary says was kept and not sent: lines that are not records, other tenants'
@@ -333,66 +279,72 @@ fn kept_notes(unreadable: u64, others: u64) -> impl Iterator<Item = String> {
 /// Sends the records in order, one request each, until the end, a failure (the endpoint, the
 /// credentials, MAX_RUN_TIME) or a signal; the error that stopped it, if any.
 fn send_all(
-    entries: &mut [Entry],
-    send: impl Fn(Matched, String) -> Option<Sent>,
+    records: &mut [Record],
+    direct: &Arc<Direct>,
+    (tell, told): &(Sender<Option<Sent>>, Receiver<Option<Sent>>),
     stop: &Stop,
     counters: &Counters,
     me: &str,
     path: &Path,
 ) -> Option<String> {
-    for entry in entries.iter_mut() {
-        let Entry::Record(r @ Record { mine: true, .. }) = entry else {
-            continue;
-        };
+    for r in records.iter_mut().filter(|r| r.mine) {
         if stop.stopped(Part::Sending).is_some() {
             break;
         }
+        let id = r.key.log_id.clone();
         let item = Matched {
             seq: Default::default(),
-            log_id: r.log_id.clone(),
+            log_id: id.clone(),
             json: r.item.clone(),
         };
-        // Given up at the end of a signal's grace: the record stays, not attempted.
-        let Some(sent) = send(item, r.webhook_id.clone()) else {
-            break;
+        // The request on a thread of its own, so that a signal's grace can end the wait for
+        // it. A panic is a failed request: the redelivery stops, saying so.
+        let (direct, tell, webhook_id) = (Arc::clone(direct), tell.clone(), r.webhook_id.clone());
+        std::thread::Builder::new()
+            .name("redeliver".into())
+            .spawn(move || {
+                let send = || direct.send(&webhook_id, std::slice::from_ref(&item));
+                let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(send));
+                let _ = tell.send(Some(how.unwrap_or_else(|panic| {
+                    let why = crate::stop::panicked(panic.as_ref());
+                    Sent::Failed(format!("the redelivery thread panicked: {why}"))
+                })));
+            })
+            .expect("starting the redelivery thread");
+        // A signal (`Some(None)`) brings the end of its grace, where the wait ends: the record
+        // given up then stays, not attempted, and the redelivery ends without an error (`?`).
+        let sent = loop {
+            if let Some(sent) = receive(told, stop.signal().and(stop.deadline()))? {
+                break sent;
+            }
         };
         match sent {
             Sent::Delivered { .. } => {
-                say::verbose(format_args!("log {} accepted", r.log_id));
+                say::verbose(format_args!("log {id} accepted"));
                 Counters::add(&counters.delivered, 1);
                 r.fate = Fate::Accepted;
-                if let Err(e) = dead_letter::mark_accepted(path, &r.key()) {
+                if let Err(e) = dead_letter::mark_accepted(path, &r.key) {
                     return Some(format!(
-                        "redelivery stopped after log {}: cannot mark it accepted beside the dead-letter file ({e}); the logs after it are kept",
-                        r.log_id
+                        "redelivery stopped after log {id}: cannot mark it accepted beside the dead-letter file ({e}); the logs after it are kept"
                     ));
                 }
             }
             Sent::Refused { status, detail } => {
                 say::warn(format_args!(
-                    "log {} refused again ({detail}); kept in the dead-letter file",
-                    r.log_id
+                    "log {id} refused again ({detail}); kept in the dead-letter file"
                 ));
                 Counters::add(&counters.dead_lettered, 1);
                 // Labelled with this tenant if it had none. Its item was read as JSON: this
                 // cannot fail.
-                if let Ok(line) = dead_letter_record(
-                    &r.log_id,
-                    Some(r.tenant.as_deref().unwrap_or(me)),
-                    &r.webhook_id,
-                    status,
-                    &detail,
-                    &r.item,
-                ) {
-                    r.fate = Fate::Refused(line);
-                }
+                let tenant = Some(r.key.tenant.as_deref().unwrap_or(me));
+                let line = dead_letter_record(&id, tenant, &r.webhook_id, status, &detail, &r.item);
+                r.fate = line.map_or(Fate::NotAttempted, Fate::Refused);
             }
             // After a signal, the signal is why.
             Sent::Failed(_) if stop.signal().is_some() => break,
             Sent::Failed(e) => {
                 return Some(format!(
-                    "redelivery stopped at log {}: {e}; it and the logs after it are kept in the dead-letter file",
-                    r.log_id
+                    "redelivery stopped at log {id}: {e}; it and the logs after it are kept in the dead-letter file"
                 ));
             }
         }
@@ -400,58 +352,22 @@ fn send_all(
     None
 }
 
-/// One request on a thread of its own, so that a signal's grace can end the wait for it; `None`
-/// when the grace ended first. A panic is a failed request: the redelivery stops, saying so.
-fn send_apart(
-    direct: &Arc<Direct>,
-    stop: &Stop,
-    (tell, told): (&Sender<Option<Sent>>, &Receiver<Option<Sent>>),
-    item: Matched,
-    webhook_id: String,
-) -> Option<Sent> {
-    let (direct, tell) = (Arc::clone(direct), tell.clone());
-    std::thread::Builder::new()
-        .name("redeliver".into())
-        .spawn(move || {
-            let how = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                direct.send(&webhook_id, std::slice::from_ref(&item))
-            }));
-            let _ = tell.send(Some(how.unwrap_or_else(|panic| {
-                Sent::Failed(format!(
-                    "the redelivery thread panicked: {}",
-                    crate::stop::panicked(panic.as_ref())
-                ))
-            })));
-        })
-        .expect("starting the redelivery thread");
-    loop {
-        // A signal (`Some(None)`) brings the end of its grace, where the wait ends.
-        if let Some(sent) = receive(told, stop.signal().and(stop.deadline()))? {
-            return Some(sent);
-        }
-    }
-}
-
 /// Rewrites the file under its lock with the outcomes applied to what it holds now, atomically
 /// (a crash leaves the old file or the new one), mode 0600 as the run creates it.
-fn replace(path: &Path, entries: &[Entry]) -> Result<()> {
-    let failed = |what: &str, e: std::io::Error| {
-        anyhow::anyhow!("{DEAD_LETTER_FILE} {}: {what} ({e})", path.display())
-    };
-    let lock = dead_letter::lock_path(path);
-    let _lock = dead_letter::lock(path)
-        .map_err(|e| failed(&format!("cannot lock {}", lock.display()), e))?;
-    let current = std::fs::read(path).map_err(|e| failed("cannot read it again", e))?;
-    let marked = dead_letter::accepted(path)
-        .map_err(|e| failed("cannot read the marks of accepted records", e))?;
-    // Mode 0600: the logs can hold personal data.
-    let text = rewrite(&current, entries, &marked);
-    crate::state::replace_file(path, &text, DEAD_LETTER_FILE.env, None)?;
-    // Marks left behind would only remove again records of logs the receiver accepted.
-    if let Err(e) = dead_letter::forget_accepted(path) {
-        say::warn(failed("cannot remove the marks of accepted records", e));
-    }
-    Ok(())
+fn replace(path: &Path, records: &[Record]) -> Result<()> {
+    locked(path, true, |current, marked| {
+        // Mode 0600: the logs can hold personal data.
+        let text = rewrite(&current, records, &marked);
+        crate::state::replace_file(path, &text, DEAD_LETTER_FILE.env, None)?;
+        // Marks left behind would only remove again records of logs the receiver accepted.
+        if let Err(e) = dead_letter::forget_accepted(path) {
+            let p = path.display();
+            say::warn(format_args!(
+                "{DEAD_LETTER_FILE} {p}: cannot remove the marks of accepted records ({e})"
+            ));
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -472,11 +388,9 @@ mod tests {
         .unwrap()
     }
 
-    fn fate_of(entries: &mut [Entry], log_id: &str, fate: Fate) {
-        for entry in entries {
-            if let Entry::Record(r) = entry
-                && r.log_id == log_id
-            {
+    fn fate_of(records: &mut [Record], log_id: &str, fate: Fate) {
+        for r in records {
+            if r.key.log_id == log_id {
                 r.fate = fate;
                 return;
             }
@@ -490,23 +404,20 @@ mod tests {
         let item = r#"{"log_id":"900a","n":12345678901234567890123,"x":1e3,"z":-0,"s":"a\nb"}"#;
         let line =
             dead_letter_record("900a", Some(ME), "batch_abc", 422, "no", item.as_bytes()).unwrap();
-        let entries = parse(&line, true, ME);
-        let [Entry::Record(r)] = entries.as_slice() else {
-            panic!("{entries:?}")
+        let (records, unreadable) = parse(&line, true, ME);
+        let ([r], []) = (records.as_slice(), unreadable.as_slice()) else {
+            panic!("{records:?} {unreadable:?}")
         };
         assert_eq!(r.item, item.as_bytes());
         assert_eq!(r.webhook_id, "batch_abc");
-        assert_eq!(r.log_id, "900a");
+        assert_eq!(r.key.log_id, "900a");
         assert!(r.mine);
     }
 
     #[test]
     fn a_record_without_webhook_id_gets_the_one_a_run_would_give() {
         let line = br#"{"log_id":"900a","item":{"log_id":"900a"}}"#;
-        let id = |as_batch| match &parse(line, as_batch, ME)[0] {
-            Entry::Record(r) => r.webhook_id.clone(),
-            e => panic!("{e:?}"),
-        };
+        let id = |as_batch| parse(line, as_batch, ME).0[0].webhook_id.clone();
         assert_eq!(id(false), "900a");
         assert_eq!(id(true), sign::batch_id(["900a"].into_iter()));
     }
@@ -520,16 +431,10 @@ mod tests {
 
         let mut text = record_line("1", None, "{}");
         text.extend(record_line("2", Some(ME), "{}"));
-        let alone: Vec<bool> = parse(&text, false, ME)
-            .iter()
-            .map(|e| matches!(e, Entry::Record(r) if r.mine))
-            .collect();
+        let alone: Vec<bool> = parse(&text, false, ME).0.iter().map(|r| r.mine).collect();
         assert_eq!(alone, [true, true]);
         text.extend(record_line("3", Some("https://b.example"), "{}"));
-        let shared: Vec<bool> = parse(&text, false, ME)
-            .iter()
-            .map(|e| matches!(e, Entry::Record(r) if r.mine))
-            .collect();
+        let shared: Vec<bool> = parse(&text, false, ME).0.iter().map(|r| r.mine).collect();
         assert_eq!(shared, [false, true, false]);
     }
 
@@ -543,8 +448,12 @@ mod tests {
         let third = record_line("3", Some(ME), r#"{"log_id":"3"}"#);
         text.extend(&third);
         text.extend(b"not json at all");
-        let mut entries = parse(&text, false, ME);
-        assert_eq!(entries.len(), 5, "blank lines dropped: {entries:?}");
+        let (mut records, unreadable) = parse(&text, false, ME);
+        assert_eq!(
+            records.len() + unreadable.len(),
+            5,
+            "blank lines dropped: {records:?} {unreadable:?}"
+        );
         let refused_again = dead_letter_record(
             "2",
             Some(ME),
@@ -554,9 +463,9 @@ mod tests {
             b"{}",
         )
         .unwrap();
-        fate_of(&mut entries, "1", Fate::Accepted);
-        fate_of(&mut entries, "2", Fate::Refused(refused_again.clone()));
-        let out = rewrite(&text, &entries, &HashSet::new());
+        fate_of(&mut records, "1", Fate::Accepted);
+        fate_of(&mut records, "2", Fate::Refused(refused_again.clone()));
+        let out = rewrite(&text, &records, &HashSet::new());
         let mut expected = refused_again;
         expected.extend(b"{\"log_id\":\"cut sh\n");
         expected.extend(&third);
@@ -565,14 +474,8 @@ mod tests {
             String::from_utf8(out).unwrap(),
             String::from_utf8(expected).unwrap()
         );
-        let unreadable: Vec<usize> = entries
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Unreadable { number, .. } => Some(*number),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(unreadable, [5, 7]);
+        let numbers: Vec<usize> = unreadable.iter().map(|(number, _)| *number).collect();
+        assert_eq!(numbers, [5, 7]);
     }
 
     #[test]
@@ -581,13 +484,13 @@ mod tests {
         let mine2 = record_line("2", Some(ME), "{}");
         let theirs = record_line("1", Some("https://b.example"), "{}");
         let read: Vec<u8> = [mine1.clone(), theirs.clone(), mine2.clone()].concat();
-        let mut entries = parse(&read, false, ME);
-        fate_of(&mut entries, "1", Fate::Accepted);
-        fate_of(&mut entries, "2", Fate::Accepted);
+        let (mut records, _) = parse(&read, false, ME);
+        fate_of(&mut records, "1", Fate::Accepted);
+        fate_of(&mut records, "2", Fate::Accepted);
         // Meanwhile the other tenant's redelivery removed its record, and a run appended one.
         let appended = record_line("9", Some("https://b.example"), "{}");
         let now: Vec<u8> = [mine1, mine2, appended.clone()].concat();
-        assert_eq!(rewrite(&now, &entries, &HashSet::new()), appended);
+        assert_eq!(rewrite(&now, &records, &HashSet::new()), appended);
     }
 
     #[test]
@@ -611,9 +514,9 @@ mod tests {
         let p = dir.path().join("dead.jsonl");
         let line = record_line("1", Some(ME), "{}");
         std::fs::write(&p, &line).unwrap();
-        let mut entries = parse(&line, false, ME);
-        fate_of(&mut entries, "1", Fate::Accepted);
-        replace(&p, &entries).unwrap();
+        let (mut records, _) = parse(&line, false, ME);
+        fate_of(&mut records, "1", Fate::Accepted);
+        replace(&p, &records).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "");
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufRead, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
@@ -42,8 +42,7 @@ pub use crate::state::lock_path;
 /// Takes the file's lock, waiting for it, until the returned file is dropped.
 pub fn lock(path: &Path) -> std::io::Result<File> {
     let file = open_kept(&lock_path(path))?;
-    file.lock()?;
-    Ok(file)
+    file.lock().map(|()| file)
 }
 
 /// Opens for appending, a new file mode 0600 (personal data) and owned as its folder is.
@@ -64,8 +63,7 @@ fn append_line(mut file: &File, line: &[u8]) -> std::io::Result<()> {
     let len = file.metadata()?.len();
     let mut last = [b'\n'];
     if len > 0 {
-        file.seek(SeekFrom::Start(len - 1))?;
-        file.read_exact(&mut last)?;
+        std::os::unix::fs::FileExt::read_exact_at(file, &mut last, len - 1)?;
     }
     let line = [&b"\n"[..usize::from(last[0] != b'\n')], line].concat();
     let result = file.write_all(&line).and_then(|_| file.sync_data());
@@ -143,14 +141,12 @@ impl DeadLetter {
     }
 
     fn read_held(&self, file: &File) -> std::io::Result<HashSet<String>> {
-        let mut held = HashSet::new();
-        for line in std::io::BufReader::new(file).split(b'\n') {
-            match serde_json::from_slice::<Key>(&line?) {
-                Ok(key) if key.tenant.as_ref() == Some(&self.tenant) => held.insert(key.log_id),
-                _ => false,
-            };
-        }
-        Ok(held)
+        let lines = std::io::BufReader::new(file).split(b'\n');
+        let ids = lines.map(|line| match serde_json::from_slice::<Key>(&line?) {
+            Ok(key) if key.tenant.as_ref() == Some(&self.tenant) => Ok(Some(key.log_id)),
+            _ => Ok(None),
+        });
+        ids.filter_map(Result::transpose).collect()
     }
 }
 
@@ -168,14 +164,12 @@ pub fn mark_accepted(path: &Path, key: &Key) -> std::io::Result<()> {
 
 /// The records marked accepted and not yet removed from the file; a torn line marks nothing.
 pub fn accepted(path: &Path) -> std::io::Result<HashSet<Key>> {
-    match std::fs::read(marks_path(path)) {
-        Ok(text) => Ok(text
-            .split(|b| *b == b'\n')
-            .filter_map(|l| serde_json::from_slice(l).ok())
-            .collect()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashSet::new()),
-        Err(e) => Err(e),
-    }
+    let text = match std::fs::read(marks_path(path)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        read => read?,
+    };
+    let keys = text.split(|b| *b == b'\n').map(serde_json::from_slice);
+    Ok(keys.filter_map(Result::ok).collect())
 }
 
 /// Forgets the marks, under the lock, once the file was rewritten without their records.
