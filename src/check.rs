@@ -120,10 +120,9 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     match newest(&auth0, 60).with_context(|| format!("reading logs from {}", cfg.auth0.base_url)) {
         Ok(page) => {
             let (url, aud) = (&cfg.auth0.base_url, &cfg.auth0.audience);
-            let aud = match url.join("api/v2/").ok().as_ref() == Some(aud) {
-                true => String::new(),
-                false => format!(" (token audience {aud})"),
-            };
+            let aud = (url.join("api/v2/").ok().as_ref() != Some(aud))
+                .then(|| format!(" (token audience {aud})"));
+            let aud = aud.unwrap_or_default();
             c.ok(format!("token obtained{aud} and logs readable at {url}"));
             c.ok(match page.logs.first().and_then(|l| l.date()) {
                 Some(d) => format!("newest log is from {d}{}", age(d, SystemTime::now())),
@@ -142,16 +141,15 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         }
     }
 
+    let sent = (!send_test).then_some(" (nothing was sent to it)");
+    let sent = sent.unwrap_or_default();
     for r in &cfg.routes {
         let url = &r.webhook.url;
         let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
         let port = url.port_or_known_default().unwrap_or(443);
         let of = cfg.of(r);
         match (host, port).to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(_)) if send_test => c.ok(format!("{of}webhook host {host} resolves")),
-            Ok(Some(_)) => c.ok(format!(
-                "{of}webhook host {host} resolves (nothing was sent to it)"
-            )),
+            Ok(Some(_)) => c.ok(format!("{of}webhook host {host} resolves{sent}")),
             _ => c.fail(format!("{of}webhook host {host} does not resolve")),
         }
     }
@@ -205,14 +203,9 @@ fn proxies(cfg: &Config, c: &mut Checklist) {
     if set[..3].iter().all(String::is_empty) {
         return;
     }
-    let webhooks = cfg
-        .routes
-        .iter()
-        .map(|r| (cfg.of(r) + "webhook", &r.webhook.url));
-    for (what, url) in [("Auth0".to_string(), &cfg.auth0.base_url)]
-        .into_iter()
-        .chain(webhooks)
-    {
+    let hooks = (cfg.routes.iter()).map(|r| (cfg.of(r) + "webhook", &r.webhook.url));
+    let auth0 = std::iter::once(("Auth0".into(), &cfg.auth0.base_url));
+    for (what, url) in auth0.chain(hooks) {
         let scheme = url.scheme();
         c.ok(match crate::proxy::proxy_for(url, &env) {
             Some(proxy) => format!("{what} requests go through the proxy {proxy}"),
@@ -318,11 +311,7 @@ fn files(cfg: &Config, c: &mut Checklist) {
         }
     }
 
-    let mut dead_letters: Vec<&Path> = cfg
-        .routes
-        .iter()
-        .filter_map(|r| r.dead_letter.as_deref())
-        .collect();
+    let mut dead_letters = cfg.dead_letters();
     dead_letters.dedup();
     for p in dead_letters {
         let shown = p.display();
