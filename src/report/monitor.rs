@@ -163,33 +163,19 @@ impl<'a> Monitor<'a> {
 
 /// One ping, retried as [`post`] says (`/start` until a signal, the end until the deadline);
 /// a failure is a warning.
-fn send_ping(
-    http: &Client,
-    base: &secret::Secret,
-    ping: Ping,
-    rid: &str,
-    body: String,
-    stop: &Stop,
-) {
-    let url_setting = crate::settings::HEALTHCHECK_URL;
+fn send_ping(http: &Client, base: &Secret, ping: Ping, rid: &str, body: String, stop: &Stop) {
+    let setting = crate::settings::HEALTHCHECK_URL;
     let (shown, part) = match ping {
-        Ping::Start => (format!("{url_setting}/start"), Part::Sending),
-        Ping::End(0) => (url_setting.to_string(), Part::Reporting),
-        Ping::End(code) => (format!("{url_setting}/{code}"), Part::Reporting),
+        Ping::Start => (format!("{setting}/start"), Part::Sending),
+        Ping::End(0) => (setting.to_string(), Part::Reporting),
+        Ping::End(code) => (format!("{setting}/{code}"), Part::Reporting),
     };
     let Some(url) = ping_url(base.expose(), ping, rid) else {
         return;
     };
     let body = bytes::Bytes::from(truncate(secret::scrub(&body), MAX_PING_BODY));
     let body = ("text/plain; charset=utf-8", body);
-    let failed = match post::post(
-        http,
-        url.as_str(),
-        body,
-        (stop, part),
-        &shown,
-        url_setting.env,
-    ) {
+    let failed = match post::post(http, url.as_str(), body, (stop, part), &shown, setting.env) {
         Ok(_) => return,
         Err(Failure::Answered { status, .. }) => format!("was answered {status}"),
         Err(Failure::Unreached(why)) => format!("failed ({why})"),
