@@ -72,15 +72,13 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     let mut warnings = crate::config::misspelt::in_process();
     for r in &cfg.routes {
         let codes = Vec::from_iter(r.filter.log_types.iter().cloned()).join(", ");
-        c.ok(format!(
-            "{}{LOG_TYPES} forwards the log types {codes}",
-            cfg.of(r)
-        ));
+        let of = cfg.of(r);
+        c.ok(format!("{of}{LOG_TYPES} forwards the log types {codes}"));
         if let Some(pii) = &r.filter.pii {
-            c.ok(format!("{}{}", cfg.of(r), pii.describe()));
+            c.ok(format!("{of}{}", pii.describe()));
         }
         let unknown = crate::filter::unknown_endpoints(&r.filter.endpoints);
-        warnings.extend(unknown.into_iter().map(|w| format!("{}{w}", cfg.of(r))));
+        warnings.extend(unknown.into_iter().map(|w| format!("{of}{w}")));
     }
     let secret = &cfg.secret_files;
     let exposed = secret.iter().filter_map(|(w, p)| owner::exposed(w, p));
@@ -96,20 +94,18 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         Ok(state) => {
             for r in &cfg.routes {
                 let place = state.place(&r.name);
-                c.ok(cfg.of(r)
-                    + &match (&place.checkpoint, &r.start_from) {
-                        (_, Some(sf)) if place.start_from.as_deref() != Some(sf.raw.as_str()) => {
-                            format!(
-                                "the next run starts after {START_FROM} {} (checkpoint {})",
-                                sf.raw, sf.checkpoint
-                            )
-                        }
-                        (Some(c), _) => format!("checkpoint {c}"),
-                        (None, _) => {
-                            "no checkpoint yet: the first run starts at the oldest log Auth0 keeps"
-                                .into()
-                        }
-                    });
+                let next = match (&place.checkpoint, &r.start_from) {
+                    (_, Some(sf)) if place.start_from.as_deref() != Some(sf.raw.as_str()) => {
+                        let (raw, at) = (&sf.raw, &sf.checkpoint);
+                        format!("the next run starts after {START_FROM} {raw} (checkpoint {at})")
+                    }
+                    (Some(c), _) => format!("checkpoint {c}"),
+                    (None, _) => {
+                        "no checkpoint yet: the first run starts at the oldest log Auth0 keeps"
+                            .into()
+                    }
+                };
+                c.ok(cfg.of(r) + &next);
             }
         }
         Err(e) => c.fail(format!("{e:#}")),
