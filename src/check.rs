@@ -236,10 +236,8 @@ fn send_test(route: &Route, of: &str, http: &Client, c: &mut Checklist) {
     let stop = Arc::new(Stop::until(Instant::now() + route.webhook.timeout));
     let direct = Direct::new(http, &route.webhook, Arc::default(), stop);
     let (url, id) = (route.webhook.shown_url(), &item.log_id);
-    let signed = match &route.webhook.signing {
-        Some(s) => s.describe().to_string(),
-        None => format!("unsigned (no {WEBHOOK_SECRET})"),
-    };
+    let unsigned = format!("unsigned (no {WEBHOOK_SECRET})");
+    let signed = (route.webhook.signing.as_ref()).map_or(unsigned, |s| s.describe().to_string());
     match direct.send_once(id, std::slice::from_ref(&item)) {
         Sent::Delivered { status } => c.ok(format!(
             "{of}test item {id} POSTed to {url}, {signed}: the webhook answered {status}"
