@@ -131,8 +131,7 @@ impl<'a> Monitor<'a> {
     pub fn finished(&self, summary: &Summary, state: &State) {
         let json = serde_json::to_string(summary).expect("summary serializes");
         let body = format!("{}\n{json}", summary.line());
-        self.ping(Ping::End(summary.run.outcome.exit_code()), body);
-        self.write_metrics(Some(state), None);
+        self.end(summary.run.outcome, body, Some(state), None);
     }
 
     /// A run that ended before its summary; `state` as it read it. One that found the lock held
@@ -144,20 +143,19 @@ impl<'a> Monitor<'a> {
         }
         let error = format!("{err:#}");
         let body = format!("error: {error}\n{}", report::failure_json(outcome, &error));
-        self.ping(Ping::End(outcome.exit_code()), body);
-        self.write_metrics(state, Some((outcome, self.started.elapsed())));
+        self.end(outcome, body, state, Some(self.started.elapsed()));
     }
 
-    fn write_metrics(&self, state: Option<&State>, early: Option<(Outcome, Duration)>) {
-        let file = self.cfg.metrics_file.as_deref();
-        let dead_letters = (&self.dead_letters[..], self.tenant.as_str());
-        metrics::write(file, self.host, dead_letters, state, early);
-    }
-
-    fn ping(&self, ping: Ping, body: String) {
+    /// The end ping, then the metrics; `early`: how long a run took that ended before its summary.
+    fn end(&self, outcome: Outcome, body: String, state: Option<&State>, early: Option<Duration>) {
         if let (Some(http), Some(base)) = (&self.http, &self.cfg.healthcheck) {
+            let ping = Ping::End(outcome.exit_code());
             send_ping(http, base, ping, &self.rid, body, &self.stop);
         }
+        let file = self.cfg.metrics_file.as_deref();
+        let early = early.map(|took| (outcome, took));
+        let dead_letters = (&self.dead_letters[..], self.tenant.as_str());
+        metrics::write(file, self.host, dead_letters, state, early);
     }
 }
 
