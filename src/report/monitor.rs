@@ -159,8 +159,7 @@ impl<'a> Monitor<'a> {
     }
 }
 
-/// One ping, retried as [`post`] says (`/start` until a signal, the end until the deadline);
-/// a failure is a warning.
+/// One ping, retried as [`post`] says (`/start` until a signal, the end until the deadline).
 fn send_ping(http: &Client, base: &Secret, ping: Ping, rid: &str, body: String, stop: &Stop) {
     let setting = crate::settings::HEALTHCHECK_URL;
     let (shown, part) = match ping {
