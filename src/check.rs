@@ -72,15 +72,13 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     let mut warnings = crate::config::misspelt::in_process();
     for r in &cfg.routes {
         let codes = Vec::from_iter(r.filter.log_types.iter().cloned()).join(", ");
-        c.ok(format!(
-            "{}{LOG_TYPES} forwards the log types {codes}",
-            cfg.of(r)
-        ));
+        let of = cfg.of(r);
+        c.ok(format!("{of}{LOG_TYPES} forwards the log types {codes}"));
         if let Some(pii) = &r.filter.pii {
-            c.ok(format!("{}{}", cfg.of(r), pii.describe()));
+            c.ok(format!("{of}{}", pii.describe()));
         }
         let unknown = crate::filter::unknown_endpoints(&r.filter.endpoints);
-        warnings.extend(unknown.into_iter().map(|w| format!("{}{w}", cfg.of(r))));
+        warnings.extend(unknown.into_iter().map(|w| format!("{of}{w}")));
     }
     let secret = &cfg.secret_files;
     let exposed = secret.iter().filter_map(|(w, p)| owner::exposed(w, p));
@@ -96,20 +94,18 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         Ok(state) => {
             for r in &cfg.routes {
                 let place = state.place(&r.name);
-                c.ok(cfg.of(r)
-                    + &match (&place.checkpoint, &r.start_from) {
-                        (_, Some(sf)) if place.start_from.as_deref() != Some(sf.raw.as_str()) => {
-                            format!(
-                                "the next run starts after {START_FROM} {} (checkpoint {})",
-                                sf.raw, sf.checkpoint
-                            )
-                        }
-                        (Some(c), _) => format!("checkpoint {c}"),
-                        (None, _) => {
-                            "no checkpoint yet: the first run starts at the oldest log Auth0 keeps"
-                                .into()
-                        }
-                    });
+                let next = match (&place.checkpoint, &r.start_from) {
+                    (_, Some(sf)) if place.start_from.as_deref() != Some(sf.raw.as_str()) => {
+                        let (raw, at) = (&sf.raw, &sf.checkpoint);
+                        format!("the next run starts after {START_FROM} {raw} (checkpoint {at})")
+                    }
+                    (Some(c), _) => format!("checkpoint {c}"),
+                    (None, _) => {
+                        "no checkpoint yet: the first run starts at the oldest log Auth0 keeps"
+                            .into()
+                    }
+                };
+                c.ok(cfg.of(r) + &next);
             }
         }
         Err(e) => c.fail(format!("{e:#}")),
@@ -120,10 +116,9 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
     match newest(&auth0, 60).with_context(|| format!("reading logs from {}", cfg.auth0.base_url)) {
         Ok(page) => {
             let (url, aud) = (&cfg.auth0.base_url, &cfg.auth0.audience);
-            let aud = match url.join("api/v2/").ok().as_ref() == Some(aud) {
-                true => String::new(),
-                false => format!(" (token audience {aud})"),
-            };
+            let aud = (url.join("api/v2/").ok().as_ref() != Some(aud))
+                .then(|| format!(" (token audience {aud})"));
+            let aud = aud.unwrap_or_default();
             c.ok(format!("token obtained{aud} and logs readable at {url}"));
             c.ok(match page.logs.first().and_then(|l| l.date()) {
                 Some(d) => format!("newest log is from {d}{}", age(d, SystemTime::now())),
@@ -142,16 +137,15 @@ pub fn check(cfg: &Config, send_test: bool) -> Result<u8> {
         }
     }
 
+    let sent = (!send_test).then_some(" (nothing was sent to it)");
+    let sent = sent.unwrap_or_default();
     for r in &cfg.routes {
         let url = &r.webhook.url;
         let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
         let port = url.port_or_known_default().unwrap_or(443);
         let of = cfg.of(r);
         match (host, port).to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(_)) if send_test => c.ok(format!("{of}webhook host {host} resolves")),
-            Ok(Some(_)) => c.ok(format!(
-                "{of}webhook host {host} resolves (nothing was sent to it)"
-            )),
+            Ok(Some(_)) => c.ok(format!("{of}webhook host {host} resolves{sent}")),
             _ => c.fail(format!("{of}webhook host {host} does not resolve")),
         }
     }
@@ -205,14 +199,9 @@ fn proxies(cfg: &Config, c: &mut Checklist) {
     if set[..3].iter().all(String::is_empty) {
         return;
     }
-    let webhooks = cfg
-        .routes
-        .iter()
-        .map(|r| (cfg.of(r) + "webhook", &r.webhook.url));
-    for (what, url) in [("Auth0".to_string(), &cfg.auth0.base_url)]
-        .into_iter()
-        .chain(webhooks)
-    {
+    let hooks = (cfg.routes.iter()).map(|r| (cfg.of(r) + "webhook", &r.webhook.url));
+    let auth0 = std::iter::once(("Auth0".into(), &cfg.auth0.base_url));
+    for (what, url) in auth0.chain(hooks) {
         let scheme = url.scheme();
         c.ok(match crate::proxy::proxy_for(url, &env) {
             Some(proxy) => format!("{what} requests go through the proxy {proxy}"),
@@ -247,10 +236,8 @@ fn send_test(route: &Route, of: &str, http: &Client, c: &mut Checklist) {
     let stop = Arc::new(Stop::until(Instant::now() + route.webhook.timeout));
     let direct = Direct::new(http, &route.webhook, Arc::default(), stop);
     let (url, id) = (route.webhook.shown_url(), &item.log_id);
-    let signed = match &route.webhook.signing {
-        Some(s) => s.describe().to_string(),
-        None => format!("unsigned (no {WEBHOOK_SECRET})"),
-    };
+    let unsigned = format!("unsigned (no {WEBHOOK_SECRET})");
+    let signed = (route.webhook.signing.as_ref()).map_or(unsigned, |s| s.describe().to_string());
     match direct.send_once(id, std::slice::from_ref(&item)) {
         Sent::Delivered { status } => c.ok(format!(
             "{of}test item {id} POSTed to {url}, {signed}: the webhook answered {status}"
@@ -318,11 +305,7 @@ fn files(cfg: &Config, c: &mut Checklist) {
         }
     }
 
-    let mut dead_letters: Vec<&Path> = cfg
-        .routes
-        .iter()
-        .filter_map(|r| r.dead_letter.as_deref())
-        .collect();
+    let mut dead_letters = cfg.dead_letters();
     dead_letters.dedup();
     for p in dead_letters {
         let shown = p.display();

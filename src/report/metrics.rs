@@ -7,7 +7,7 @@ use crate::outcome::{Outcome, RECORDED};
 use crate::report;
 use crate::say;
 use crate::settings::{DEAD_LETTER_FILE, MAX_RUN_TIME, METRICS_FILE};
-use crate::state::State;
+use crate::state::{RouteRecord, State};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -82,10 +82,10 @@ fn render(
         .replace('"', "\\\"")
         .replace('\n', "\\n");
     let mut out = String::new();
-    let mut metric = |name: &str, help: &str, samples: &[(String, f64)]| {
+    let mut metric = |name: &str, samples: &[(String, f64)]| {
         let counter = name.ends_with("_total");
         let kind = if counter { "counter" } else { "gauge" };
-        out += &format!("# HELP {PREFIX}_{name} {help}\n");
+        out += &format!("# HELP {PREFIX}_{name} {}\n", help(name));
         out += &format!("# TYPE {PREFIX}_{name} {kind}\n");
         for (labels, value) in samples {
             let value = number(*value);
@@ -93,8 +93,7 @@ fn render(
         }
     };
     let version = format!(",version=\"{}\"", env!("CARGO_PKG_VERSION"));
-    let help = "Always 1; the version of the tool that wrote this file.";
-    metric("build_info", help, &[(version, 1.0)]);
+    metric("build_info", &[(version, 1.0)]);
     let time = |t: &str| humantime::parse_rfc3339_weak(t).ok();
     let last = state.and_then(|s| s.history.back());
     // (when it ended, its outcome, how long it took, logs delivered, logs set aside)
@@ -107,66 +106,33 @@ fn render(
             (at, r.outcome, took, r.logs_delivered, r.logs_dead_lettered)
         }),
     };
-    let caught_up = format!(
-        "1 if the last run reached the newest log Auth0 had, 0 if it stopped short ({MAX_RUN_TIME}, a failure, a signal)."
-    );
-    let pending = format!("Lines waiting in {DEAD_LETTER_FILE} for redeliver.");
-    // (name, help, value): each metric of one sample, if known.
-    let mut one: Vec<(&str, &str, f64)> = Vec::new();
+    // Each metric of one sample, if known.
+    let mut one: Vec<(&str, f64)> = Vec::new();
     if let Some((at, outcome, took, delivered, dead_lettered)) = ended {
         one.extend([
-            ("last_run_timestamp_seconds", "When the last run ended, in Unix seconds.", at),
-            (
-                "last_run_status",
-                "1 if the last run ended with exit 0 (ok), else 0.",
-                f64::from(u8::from(outcome.is_success())),
-            ),
-            (
-                "last_run_exit_code",
-                "The last run's exit code (0 ok, 1 failed, 2 invalid, 3 dead-lettered, 128+N signal N).",
-                f64::from(outcome.exit_code()),
-            ),
-            ("last_run_caught_up", &caught_up, f64::from(u8::from(outcome.caught_up()))),
-            ("last_run_duration_seconds", "How long the last run took.", took.as_secs_f64()),
-            (
-                "last_run_logs_delivered",
-                "Logs the last run delivered to the webhook.",
-                delivered as f64,
-            ),
-            (
-                "last_run_logs_dead_lettered",
-                "Logs the last run set aside in the dead-letter file.",
-                dead_lettered as f64,
-            ),
+            ("last_run_timestamp_seconds", at),
+            ("last_run_status", flag(outcome.is_success())),
+            ("last_run_exit_code", f64::from(outcome.exit_code())),
+            ("last_run_caught_up", flag(outcome.caught_up())),
+            ("last_run_duration_seconds", took.as_secs_f64()),
+            ("last_run_logs_delivered", delivered as f64),
+            ("last_run_logs_dead_lettered", dead_lettered as f64),
         ]);
     }
     let mut runs = Vec::new();
-    let by = "by every run of this state file.";
-    let totals = [
-        format!("Logs fetched from Auth0 {by}"),
-        format!("Logs delivered to the webhook {by}"),
-        format!("Logs set aside in the dead-letter file {by}"),
-    ];
     if let Some(state) = state {
         let t = &state.totals;
-        if let Some(at) = t.last_success_at.as_deref().and_then(time) {
-            let help = "When the last run that ended with exit 0 ended, in Unix seconds.";
-            one.push(("last_success_timestamp_seconds", help, unix(at)));
-        }
+        let success = t.last_success_at.as_deref().and_then(time);
+        one.extend(success.map(|at| ("last_success_timestamp_seconds", unix(at))));
         // The newest log's date says how far behind the last run was, unless it ended early.
         let newest = last.and_then(|r| r.newest_log_date.as_deref());
         let newest = newest.filter(|_| early.is_none());
         let lag = ended.and_then(|e| lag(e.1, newest, state.checkpoint.as_deref(), now));
-        if let Some(lag) = lag {
-            let help = "How far behind Auth0 the checkpoint is (0 when the last run caught up).";
-            one.push(("checkpoint_lag_seconds", help, lag.as_secs_f64()));
-        }
-        let [fetched, delivered, aside] = totals.each_ref().map(String::as_str);
-        let dead = t.logs_dead_lettered as f64;
+        one.extend(lag.map(|lag| ("checkpoint_lag_seconds", lag.as_secs_f64())));
         one.extend([
-            ("logs_fetched_total", fetched, t.logs_fetched as f64),
-            ("logs_delivered_total", delivered, t.logs_delivered as f64),
-            ("logs_dead_lettered_total", aside, dead),
+            ("logs_fetched_total", t.logs_fetched as f64),
+            ("logs_delivered_total", t.logs_delivered as f64),
+            ("logs_dead_lettered_total", t.logs_dead_lettered as f64),
         ]);
         // Every recorded status from the first run on, so `increase()` sees the first failure.
         let others = t.runs.keys().filter(|s| !RECORDED.contains(s));
@@ -175,50 +141,72 @@ fn render(
             runs.push((format!(",status=\"{s}\""), n as f64));
         }
     }
-    if let Some(n) = dead_letter_pending {
-        one.push(("dead_letter_pending", &pending, n as f64));
-    }
-    for (name, help, value) in one {
-        metric(name, help, &[(String::new(), value)]);
+    one.extend(dead_letter_pending.map(|n| ("dead_letter_pending", n as f64)));
+    for (name, value) in one {
+        metric(name, &[(String::new(), value)]);
     }
     if state.is_some() {
-        let help = "Runs of this state file, by how they ended.";
-        metric("runs_total", help, &runs);
+        metric("runs_total", &runs);
     }
-    let routes = last
-        .filter(|_| early.is_none())
-        .map_or(&[][..], |r| &r.routes);
-    let by_route = |f: fn(&crate::state::RouteRecord) -> f64| {
-        let each = routes
-            .iter()
-            .map(|r| (format!(",route=\"{}\"", r.route), f(r)));
-        each.collect::<Vec<_>>()
-    };
-    if !routes.is_empty() {
-        let code = |r: &crate::state::RouteRecord| f64::from(r.outcome.exit_code());
-        let up = |r: &crate::state::RouteRecord| f64::from(u8::from(r.outcome.caught_up()));
-        metric(
-            "route_last_run_exit_code",
-            "Each route's part of the last run: its exit code.",
-            &by_route(code),
-        );
-        metric(
-            "route_last_run_caught_up",
-            "1 if the route reached the newest log in the last run.",
-            &by_route(up),
-        );
-        metric(
-            "route_last_run_logs_delivered",
-            "Logs the last run delivered to the route's webhook.",
-            &by_route(|r| r.logs_delivered as f64),
-        );
-        metric(
-            "route_last_run_logs_dead_lettered",
-            "Logs the last run set aside for the route.",
-            &by_route(|r| r.logs_dead_lettered as f64),
-        );
+    // Each route's part of the last run, unless it ended early.
+    let routes = last.filter(|_| early.is_none());
+    let routes = routes.map_or(&[][..], |r| &r.routes);
+    type Value = fn(&RouteRecord) -> f64;
+    let each: [(&str, Value); 4] = [
+        ("route_last_run_exit_code", |r| {
+            f64::from(r.outcome.exit_code())
+        }),
+        ("route_last_run_caught_up", |r| flag(r.outcome.caught_up())),
+        ("route_last_run_logs_delivered", |r| r.logs_delivered as f64),
+        ("route_last_run_logs_dead_lettered", |r| {
+            r.logs_dead_lettered as f64
+        }),
+    ];
+    for (name, value) in each.into_iter().filter(|_| !routes.is_empty()) {
+        let label = |r: &RouteRecord| format!(",route=\"{}\"", r.route);
+        let samples = routes.iter().map(|r| (label(r), value(r)));
+        metric(name, &Vec::from_iter(samples));
     }
     out
+}
+
+fn flag(b: bool) -> f64 {
+    f64::from(u8::from(b))
+}
+
+/// Each metric's `# HELP` text, after its name; [`help`] words those that name a setting.
+const HELP: &str = "\
+build_info Always 1; the version of the tool that wrote this file.
+last_run_timestamp_seconds When the last run ended, in Unix seconds.
+last_run_status 1 if the last run ended with exit 0 (ok), else 0.
+last_run_exit_code The last run's exit code (0 ok, 1 failed, 2 invalid, 3 dead-lettered, 128+N signal N).
+last_run_duration_seconds How long the last run took.
+last_run_logs_delivered Logs the last run delivered to the webhook.
+last_run_logs_dead_lettered Logs the last run set aside in the dead-letter file.
+last_success_timestamp_seconds When the last run that ended with exit 0 ended, in Unix seconds.
+checkpoint_lag_seconds How far behind Auth0 the checkpoint is (0 when the last run caught up).
+logs_fetched_total Logs fetched from Auth0 by every run of this state file.
+logs_delivered_total Logs delivered to the webhook by every run of this state file.
+logs_dead_lettered_total Logs set aside in the dead-letter file by every run of this state file.
+runs_total Runs of this state file, by how they ended.
+route_last_run_exit_code Each route's part of the last run: its exit code.
+route_last_run_caught_up 1 if the route reached the newest log in the last run.
+route_last_run_logs_delivered Logs the last run delivered to the route's webhook.
+route_last_run_logs_dead_lettered Logs the last run set aside for the route.";
+
+fn help(name: &str) -> String {
+    match name {
+        "last_run_caught_up" => format!(
+            "1 if the last run reached the newest log Auth0 had, 0 if it stopped short ({MAX_RUN_TIME}, a failure, a signal)."
+        ),
+        "dead_letter_pending" => format!("Lines waiting in {DEAD_LETTER_FILE} for redeliver."),
+        _ => {
+            let line = HELP
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '));
+            line.expect("every metric has a HELP line").to_string()
+        }
+    }
 }
 
 /// Whole numbers without a fraction, others to the millisecond.

@@ -88,9 +88,8 @@ impl Summary {
         }
         let mut facts = vec![format!("{} fetched", r.logs_fetched)];
         facts.extend(traffic(r.requests, r.retries));
-        if r.logs_dead_lettered > 0 {
-            facts.push(format!("{} dead-lettered", r.logs_dead_lettered));
-        }
+        let aside = Some(r.logs_dead_lettered).filter(|n| *n > 0);
+        facts.extend(aside.map(|n| format!("{n} dead-lettered")));
         let matched = count(r.logs_matched, "matching log", "matching logs");
         let what = format!("delivered {} of {matched}", r.logs_delivered);
         let status = match (r.outcome, r.outcome.caught_up()) {
@@ -111,15 +110,10 @@ impl Summary {
 /// One route's part of a run: `siem: ok, caught up: delivered 3 of 3 matching logs; checkpoint 90...`.
 pub fn route_line(r: &RouteRecord) -> String {
     let matched = count(r.logs_matched, "matching log", "matching logs");
-    let aside = match r.logs_dead_lettered {
-        0 => String::new(),
-        n => format!(", {n} dead-lettered"),
-    };
-    let up = if r.outcome.caught_up() {
-        ", caught up"
-    } else {
-        ""
-    };
+    let aside = Some(r.logs_dead_lettered).filter(|n| *n > 0);
+    let aside = aside.map_or(String::new(), |n| format!(", {n} dead-lettered"));
+    let up = r.outcome.caught_up().then_some(", caught up");
+    let up = up.unwrap_or_default();
     let checkpoint = r.checkpoint.as_deref().unwrap_or("none yet");
     let (name, o, d) = (&r.route, r.outcome, r.logs_delivered);
     format!("{name}: {o}{up}: delivered {d} of {matched}{aside}; checkpoint {checkpoint}")

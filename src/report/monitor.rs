@@ -131,8 +131,7 @@ impl<'a> Monitor<'a> {
     pub fn finished(&self, summary: &Summary, state: &State) {
         let json = serde_json::to_string(summary).expect("summary serializes");
         let body = format!("{}\n{json}", summary.line());
-        self.ping(Ping::End(summary.run.outcome.exit_code()), body);
-        self.write_metrics(Some(state), None);
+        self.end(summary.run.outcome, body, Some(state), None);
     }
 
     /// A run that ended before its summary; `state` as it read it. One that found the lock held
@@ -144,52 +143,36 @@ impl<'a> Monitor<'a> {
         }
         let error = format!("{err:#}");
         let body = format!("error: {error}\n{}", report::failure_json(outcome, &error));
-        self.ping(Ping::End(outcome.exit_code()), body);
-        self.write_metrics(state, Some((outcome, self.started.elapsed())));
+        self.end(outcome, body, state, Some(self.started.elapsed()));
     }
 
-    fn write_metrics(&self, state: Option<&State>, early: Option<(Outcome, Duration)>) {
+    /// The end ping, then the metrics; `early`: how long a run took that ended before its summary.
+    fn end(&self, outcome: Outcome, body: String, state: Option<&State>, early: Option<Duration>) {
+        if let (Some(http), Some(base)) = (&self.http, &self.cfg.healthcheck) {
+            let ping = Ping::End(outcome.exit_code());
+            send_ping(http, base, ping, &self.rid, body, &self.stop);
+        }
         let file = self.cfg.metrics_file.as_deref();
+        let early = early.map(|took| (outcome, took));
         let dead_letters = (&self.dead_letters[..], self.tenant.as_str());
         metrics::write(file, self.host, dead_letters, state, early);
     }
-
-    fn ping(&self, ping: Ping, body: String) {
-        if let (Some(http), Some(base)) = (&self.http, &self.cfg.healthcheck) {
-            send_ping(http, base, ping, &self.rid, body, &self.stop);
-        }
-    }
 }
 
-/// One ping, retried as [`post`] says (`/start` until a signal, the end until the deadline);
-/// a failure is a warning.
-fn send_ping(
-    http: &Client,
-    base: &secret::Secret,
-    ping: Ping,
-    rid: &str,
-    body: String,
-    stop: &Stop,
-) {
-    let url_setting = crate::settings::HEALTHCHECK_URL;
+/// One ping, retried as [`post`] says (`/start` until a signal, the end until the deadline).
+fn send_ping(http: &Client, base: &Secret, ping: Ping, rid: &str, body: String, stop: &Stop) {
+    let setting = crate::settings::HEALTHCHECK_URL;
     let (shown, part) = match ping {
-        Ping::Start => (format!("{url_setting}/start"), Part::Sending),
-        Ping::End(0) => (url_setting.to_string(), Part::Reporting),
-        Ping::End(code) => (format!("{url_setting}/{code}"), Part::Reporting),
+        Ping::Start => (format!("{setting}/start"), Part::Sending),
+        Ping::End(0) => (setting.to_string(), Part::Reporting),
+        Ping::End(code) => (format!("{setting}/{code}"), Part::Reporting),
     };
     let Some(url) = ping_url(base.expose(), ping, rid) else {
         return;
     };
     let body = bytes::Bytes::from(truncate(secret::scrub(&body), MAX_PING_BODY));
     let body = ("text/plain; charset=utf-8", body);
-    let failed = match post::post(
-        http,
-        url.as_str(),
-        body,
-        (stop, part),
-        &shown,
-        url_setting.env,
-    ) {
+    let failed = match post::post(http, url.as_str(), body, (stop, part), &shown, setting.env) {
         Ok(_) => return,
         Err(Failure::Answered { status, .. }) => format!("was answered {status}"),
         Err(Failure::Unreached(why)) => format!("failed ({why})"),

@@ -25,16 +25,11 @@ pub fn start_from_kept(raw: &str) -> String {
     )
 }
 
-/// A START_FROM that reaches back further than Auth0 keeps logs: which span is gone.
-pub fn start_from_beyond(
-    raw: &str,
-    checkpoint: &str,
-    now: SystemTime,
-    retention: Duration,
-) -> Option<String> {
-    let moment = logid::stored_at(checkpoint)?;
-    let kept_since = now.checked_sub(retention)?;
-    let (from, to, kept) = (date(moment), date(kept_since), words(retention));
+/// A START_FROM (checkpoint `from`) reaching back further than Auth0 keeps logs: what is gone.
+pub fn start_from_beyond(raw: &str, from: &str, now: SystemTime, kept: Duration) -> Option<String> {
+    let moment = logid::stored_at(from)?;
+    let kept_since = now.checked_sub(kept)?;
+    let (from, to, kept) = (date(moment), date(kept_since), words(kept));
     (moment < kept_since).then(|| {
         format!(
             "{START_FROM} {raw} reaches back to {from}, but Auth0 keeps logs for {kept} ({AUTH0_LOG_RETENTION}): the logs from {from} to {to} are gone, and the run starts at the oldest log Auth0 still has"
@@ -43,36 +38,23 @@ pub fn start_from_beyond(
 }
 
 /// The warning for a run that did not catch up and whose newest log drifts toward the retention.
-pub fn drift(
-    newest_date: &str,
-    caught_up: bool,
-    now: SystemTime,
-    retention: Duration,
-) -> Option<String> {
-    if caught_up {
-        return None;
-    }
-    let age = report::age(newest_date, now)?;
-    let (old, kept) = (words(age), words(retention));
-    (age > DRIFT.min(retention / 2)).then(|| {
+pub fn drift(newest: &str, caught_up: bool, now: SystemTime, kept: Duration) -> Option<String> {
+    let age = report::age(newest, now).filter(|_| !caught_up)?;
+    let drifting = age > DRIFT.min(kept / 2);
+    let (old, kept) = (words(age), words(kept));
+    drifting.then(|| {
         format!(
-            "the newest log processed is {old} old (from {newest_date}) and the run did not catch up: Auth0 deletes logs after {kept} ({AUTH0_LOG_RETENTION}), and logs the checkpoint has not reached by then are lost. Raise {MAX_RUN_TIME} or run more often."
+            "the newest log processed is {old} old (from {newest}) and the run did not catch up: Auth0 deletes logs after {kept} ({AUTH0_LOG_RETENTION}), and logs the checkpoint has not reached by then are lost. Raise {MAX_RUN_TIME} or run more often."
         )
     })
 }
 
-/// The logs lost when the checkpoint lies beyond the retention and the next log is much later.
-pub fn lost_span(
-    checkpoint: &str,
-    first_id: &str,
-    now: SystemTime,
-    retention: Duration,
-) -> Option<String> {
-    let from = logid::stored_at(checkpoint)?;
-    let first = logid::stored_at(first_id)?;
-    let kept_since = now.checked_sub(retention)?;
+/// The logs lost when checkpoint `from` lies beyond the retention and the `first` after is late.
+pub fn lost_span(from: &str, first: &str, now: SystemTime, kept: Duration) -> Option<String> {
+    let (from, first) = (logid::stored_at(from)?, logid::stored_at(first)?);
+    let kept_since = now.checked_sub(kept)?;
     let gap = first.duration_since(from).ok()?;
-    let (from_date, first, kept) = (date(from), date(first), words(retention));
+    let (from_date, first, kept) = (date(from), date(first), words(kept));
     (from < kept_since && gap > GAP).then(|| {
         format!(
             "the checkpoint's log was stored {from_date}, longer ago than the {kept} Auth0 keeps logs ({AUTH0_LOG_RETENTION}), and the first log after it was stored {first}: any logs stored between {from_date} and {first} were deleted by Auth0 before they were delivered"

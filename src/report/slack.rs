@@ -183,16 +183,12 @@ pub fn daily_payload(tenant: &str, runs: &[&RunRecord]) -> Value {
     let seen = |c: &&str| runs.iter().any(|r| colour(r.outcome) == *c);
     let bar = [RED, AMBER].into_iter().find(seen).unwrap_or(GREEN);
     // The runs counted by status, best first: `3 ok, 1 failed`.
-    let counts: Vec<String> = (crate::outcome::RECORDED.iter())
-        .filter_map(|s| {
-            let n = runs.iter().filter(|r| r.outcome.status() == *s).count();
-            (n > 0).then(|| format!("{n} {s}"))
-        })
-        .collect();
-    let by_status = match counts.is_empty() {
-        true => "none".to_string(),
-        false => counts.join(", "),
-    };
+    let counts = crate::outcome::RECORDED.iter().filter_map(|s| {
+        let n = runs.iter().filter(|r| r.outcome.status() == *s).count();
+        (n > 0).then(|| format!("{n} {s}"))
+    });
+    let by_status = Some(Vec::from_iter(counts).join(", ")).filter(|s| !s.is_empty());
+    let by_status = by_status.unwrap_or("none".into());
     let n = say::count(runs.len() as u64, "run", "runs");
     let headline = format!(
         ":bar_chart: auth0-mgmt-webhooks daily report for {tenant}: {n} in the last 24 hours ({by_status})"
@@ -219,10 +215,8 @@ fn message(
         .chain(dead.map(|n| format!("dead-lettered {n}")))
         .chain(report::traffic(r.requests, r.retries))
         .chain(took.map(|d| format!("{:.1}s", d.as_secs_f64())));
-    let counts = format!(
-        "{}; checkpoint {checkpoint}",
-        Vec::from_iter(counts).join(", ")
-    );
+    let counts = Vec::from_iter(counts).join(", ");
+    let counts = format!("{counts}; checkpoint {checkpoint}");
     let fields = (first.iter().copied())
         .chain([("Logs processed", &*processed), ("Checkpoint", &checkpoint)])
         .map(|(title, value)| mrkdwn(title, value, 1900));

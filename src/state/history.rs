@@ -24,22 +24,13 @@ pub fn show(state_file: &Path, json: bool, limit: Option<usize>) -> Result<Strin
     })
 }
 
+/// The table's first line, padded as [`table`] pads its rows.
+const HEADER: &str = "STARTED                  STATUS        CAUGHT_UP  FETCHED  MATCHED DELIVERED  DEAD REQUESTS RETRIES  CHECKPOINT / ERROR\n";
+
 /// The runs, a row each: whether each reached the newest log (CAUGHT UP), and the logs each
 /// set aside in the dead-letter file (DEAD).
 pub fn table(runs: &[&RunRecord]) -> String {
-    let mut out = format!(
-        "{:<24} {:<13} {:<9} {:>8} {:>8} {:>9} {:>5} {:>8} {:>7}  {}\n",
-        "STARTED",
-        "STATUS",
-        "CAUGHT_UP",
-        "FETCHED",
-        "MATCHED",
-        "DELIVERED",
-        "DEAD",
-        "REQUESTS",
-        "RETRIES",
-        "CHECKPOINT / ERROR"
-    );
+    let mut out = HEADER.to_string();
     for r in runs {
         let last = r.error.as_ref().map(|e| format!("error: {e}"));
         let last = last.or(r.checkpoint.clone()).unwrap_or("-".into());
@@ -96,6 +87,10 @@ mod tests {
             t.contains("900") && t.contains("error: webhook answered 500"),
             "{t}"
         );
+        // The header's columns are where the rows put their values.
+        let row = t.lines().nth(1).unwrap();
+        assert_eq!(row.find("900"), HEADER.find("CHECKPOINT"), "{t}");
+        assert_eq!(row.find(" ok "), HEADER.find(" STATUS"), "{t}");
         let lines: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
         assert_eq!((lines[0][2], lines[0][6]), ("CAUGHT_UP", "DEAD"), "{t}");
         assert_eq!(
