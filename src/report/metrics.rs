@@ -127,7 +127,10 @@ fn render(
         // The newest log's date says how far behind the last run was, unless it ended early.
         let newest = last.and_then(|r| r.newest_log_date.as_deref());
         let newest = newest.filter(|_| early.is_none());
-        let lag = ended.and_then(|e| lag(e.1, newest, state.checkpoint.as_deref(), now));
+        // With routes, the last run's checkpoint is the lagging route's.
+        let checkpoint = last.and_then(|r| r.checkpoint.as_deref());
+        let lag =
+            ended.and_then(|e| lag(e.1, newest, checkpoint.or(state.checkpoint.as_deref()), now));
         one.extend(lag.map(|lag| ("checkpoint_lag_seconds", lag.as_secs_f64())));
         one.extend([
             ("logs_fetched_total", t.logs_fetched as f64),

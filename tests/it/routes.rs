@@ -232,7 +232,13 @@ fn kill_9_and_sigterm_in_a_three_route_backfill_lose_nothing_for_any_route() {
     t.s.tenant.set_plan(16.0, 50);
     t.s.tenant.set_latency(Duration::from_millis(20));
     t.archive.set_delay(Duration::from_millis(40));
-    let args = ["run", "--config", t.config.to_str().unwrap(), "--max-run-time", "300s"];
+    let args = [
+        "run",
+        "--config",
+        t.config.to_str().unwrap(),
+        "--max-run-time",
+        "300s",
+    ];
     let every = of_types(&logs, &ALL);
     // kill -9, SIGTERM, kill -9: a stop at any moment, of either kind.
     for kill in 1..=3 {
