@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::cli::{GUARD, Ran, Setup, ids, matching, sapi_logs, start};
 use crate::support::tenant::{base_date_ms, iso8601, stored_id, stored_late};
@@ -564,9 +564,17 @@ fn stopped_backfill(
     let mut over_windows = 0;
     for _ in 0..stops {
         let target = s.receiver.unique_delivered().len() + step;
+        let started = SystemTime::now();
         let child = start(s.command("run").env("AUTH0_RATE_LIMIT", "100%"));
-        wait_until("more logs were delivered", || {
-            s.receiver.unique_delivered().len() >= target
+        // And once this run saved its state (it does every second): a kill -9 before that
+        // leaves what the last stop left, already checked.
+        let saved = || {
+            std::fs::metadata(s.state())
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= started)
+        };
+        wait_until("more logs were delivered and the state saved", || {
+            s.receiver.unique_delivered().len() >= target && saved()
         });
         stop(child);
         eprintln!(
