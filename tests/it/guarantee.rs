@@ -7,7 +7,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::cli::{GUARD, Ran, Setup, ids, matching, sapi_logs, start};
-use crate::support::tenant::{base_date_ms, iso8601, stored_id, stored_late};
+use crate::support::tenant::{
+    base_date_ms, iso8601, stored_id, stored_late, with_roomy_rate_headers,
+};
 use crate::support::{Behaviour, Reply, log, log_id, realistic_logs};
 use serde_json::Value;
 use standardwebhooks::Webhook;
@@ -370,9 +372,9 @@ fn raw_tenant(page: String) -> crate::support::Server {
             &serde_json::json!({"access_token": "raw-token", "token_type": "Bearer", "expires_in": 86400}),
         ),
         _ if req.query("from").is_some_and(|f| f.starts_with("9002000")) => {
-            Reply::body(200, "application/json", page.as_str())
+            with_roomy_rate_headers(Reply::body(200, "application/json", page.as_str()))
         }
-        _ => Reply::body(200, "application/json", "[]"),
+        _ => with_roomy_rate_headers(Reply::body(200, "application/json", "[]")),
     })
 }
 
