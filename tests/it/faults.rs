@@ -438,22 +438,28 @@ const TROUBLE_MID_RUN: [Trouble; 3] = [
 
 #[test]
 fn auth0_in_trouble_mid_run_is_waited_out_and_every_log_delivered() {
-    for (seed, (trouble, make, batch_size)) in (17..).zip(TROUBLE_MID_RUN) {
-        let logs = realistic_logs(200, seed);
-        let tenant = FakeTenant::start(logs.clone());
-        make(&tenant);
-        let receiver = FakeReceiver::start();
-        let home = Home::new();
+    // Each trouble is mostly waited out: the three runs wait side by side, each with its own
+    // tenant, receiver and state.
+    std::thread::scope(|scope| {
+        for (seed, (trouble, make, batch_size)) in (17..).zip(TROUBLE_MID_RUN) {
+            scope.spawn(move || {
+                let logs = realistic_logs(200, seed);
+                let tenant = FakeTenant::start(logs.clone());
+                make(&tenant);
+                let receiver = FakeReceiver::start();
+                let home = Home::new();
 
-        let out = home.run(
-            &tenant.url(),
-            &receiver.url(),
-            &["--batch-size", batch_size],
-        );
-        assert_eq!(out.code, 0, "{trouble}: {}", out.stderr);
-        assert_eq!(receiver.unique_delivered(), matching(&logs), "{trouble}");
-        assert_eq!(home.checkpoint(), Some(newest(&logs)), "{trouble}");
-    }
+                let out = home.run(
+                    &tenant.url(),
+                    &receiver.url(),
+                    &["--batch-size", batch_size],
+                );
+                assert_eq!(out.code, 0, "{trouble}: {}", out.stderr);
+                assert_eq!(receiver.unique_delivered(), matching(&logs), "{trouble}");
+                assert_eq!(home.checkpoint(), Some(newest(&logs)), "{trouble}");
+            });
+        }
+    });
 }
 
 /// What a bad answer from Auth0 looks like, and what the run says of it.

@@ -499,8 +499,9 @@ fn a_run_that_finds_the_lock_held_pings_nothing_and_warns_only_without_q() {
 
 #[test]
 fn a_run_cut_short_with_a_backlog_says_not_caught_up_everywhere_and_the_next_says_caught_up() {
-    // 30 pages, each answered after 300 ms: no 2-second run can fetch them all.
-    let s = Setup::new(sapi_logs(1..=3000));
+    // 15 pages, each answered after 300 ms: no 1-second run can fetch them all (a cursor reads
+    // three pages before the backlog is cut into windows for others).
+    let s = Setup::new(sapi_logs(1..=1500));
     s.tenant.set_latency(std::time::Duration::from_millis(300));
     let ping = PingService::start(200);
     let prom = s.home.join("auth0.prom");
@@ -510,7 +511,7 @@ fn a_run_cut_short_with_a_backlog_says_not_caught_up_everywhere_and_the_next_say
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
-    let ran = s.run(&["--max-run-time", "2s", "--output", "json"], &env);
+    let ran = s.run(&["--max-run-time", "1s", "--output", "json"], &env);
     ran.assert_code(0);
     let summary: serde_json::Value = serde_json::from_str(ran.stdout.trim()).unwrap();
     assert_eq!(summary["status"], "ok");

@@ -4,7 +4,7 @@
 //! wrote it, in both shapes, in the dry run and in the dead-letter file.
 
 use crate::support::cli::{Ran, Setup};
-use crate::support::tenant::{log_date, log_id};
+use crate::support::tenant::{log_date, log_id, with_roomy_rate_headers};
 use crate::support::{Reply, Request, Server, realistic_logs};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -93,9 +93,9 @@ fn raw_tenant(page: String) -> Server {
             &serde_json::json!({"access_token": "pii-token", "token_type": "Bearer", "expires_in": 86400}),
         ),
         _ if req.query("from").is_some_and(|f| f.starts_with("9002000")) => {
-            Reply::body(200, "application/json", page.as_str())
+            with_roomy_rate_headers(Reply::body(200, "application/json", page.as_str()))
         }
-        _ => Reply::body(200, "application/json", "[]"),
+        _ => with_roomy_rate_headers(Reply::body(200, "application/json", "[]")),
     })
 }
 
