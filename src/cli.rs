@@ -272,17 +272,6 @@ impl Settings {
         }
     }
 
-    /// Those of the settings the command takes that are given.
-    fn from_matches(m: &ArgMatches) -> Settings {
-        let mut given = BTreeMap::new();
-        for s in settings::every() {
-            if let Ok(Some(values)) = m.try_get_raw(s.env) {
-                given.insert(s.env, values.map(OsStr::to_os_string).collect());
-            }
-        }
-        Settings { given }
-    }
-
     /// The setting's value as given (UTF-8 unless a path).
     pub fn raw(&self, s: &Name) -> Option<&OsStr> {
         self.given.get(s.env)?.first().map(OsString::as_os_str)
@@ -307,8 +296,13 @@ impl Settings {
 macro_rules! settings_args {
     ($ty:ty, $wrap:expr, $settings:expr) => {
         impl FromArgMatches for $ty {
+            /// Those of the settings the command takes that are given.
             fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-                Ok($wrap(Settings::from_matches(m)))
+                let raw = |s: &dyn Declared| Some((s.env, m.try_get_raw(s.env).ok()??));
+                let given = settings::every().filter_map(raw);
+                let given = given.map(|(env, v)| (env, v.map(OsStr::to_os_string).collect()));
+                let given = given.collect();
+                Ok($wrap(Settings { given }))
             }
             fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
                 *self = Self::from_arg_matches(m)?;
