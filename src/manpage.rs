@@ -149,17 +149,12 @@ fn examples(roff: &mut String, command: Option<&str>) {
 }
 
 fn see_also(roff: &mut String, command: Option<&str>) {
+    let main = command.map(|_| format!("{NAME}(1)"));
     let own = PAGES.iter().filter(|p| command != Some(**p));
     let own = own.map(|p| format!("{NAME}-{p}(1)"));
-    let pages: Vec<String> = command
-        .map(|_| format!("{NAME}(1)"))
-        .into_iter()
-        .chain(own)
-        .collect();
-    *roff += &format!(
-        ".SH SEE ALSO\n{}; docs/deployment.md, for deployment examples (cron, systemd, Docker, Kubernetes).\n",
-        esc(&pages.join(", "))
-    );
+    let pages: Vec<String> = main.into_iter().chain(own).collect();
+    let guide = "docs/deployment.md, for deployment examples (cron, systemd, Docker, Kubernetes)";
+    *roff += &format!(".SH SEE ALSO\n{}; {guide}.\n", esc(&pages.join(", ")));
 }
 
 #[cfg(test)]
