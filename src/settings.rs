@@ -497,9 +497,8 @@ declare! {
     AUTH0_CLIENT_SECRET: Setting<Secret> = secret(AUTH0);
     /// Most of the tenant's Auth0 rate limit this tool may use: a share (50%) or requests a second (4).
     ///
-    /// Auth0 gives each tenant one bucket of Management API requests, shared with every other
-    /// client of the tenant (your backend, the Deploy CLI, Actions). 50% leaves half of it to
-    /// them; 100% lets a backfill read as fast as the tenant allows.
+    /// One bucket of Management API requests serves every client of the tenant (your backend, the
+    /// Deploy CLI, Actions): 50% leaves them half; 100% lets a backfill read as fast as allowed.
     AUTH0_RATE_LIMIT: Setting<Rate, Or<Share>> =
         Setting::of(Rate, AUTH0, "auth0-rate-limit", "SHARE").default(Share::DEFAULT);
     /// Only these Management API endpoints, e.g. "users, clients".
@@ -594,8 +593,7 @@ declare! {
         whole(DELIVERY, "concurrency", "N", 1, 64).default(5);
     /// Stop fetching and retrying after this long; the next run goes on.
     ///
-    /// Keep fetching pages until caught up or this long has passed; no request outlives it.
-    /// Keep it below the schedule's interval.
+    /// Ends sooner once caught up; no request outlives it. Keep it below the schedule's interval.
     MAX_RUN_TIME: Setting<Span, Or<Duration>> =
         span(DELIVERY, "max-run-time", secs(1), secs(DAY)).default(secs(4 * MIN));
     /// Time allowed to connect to the webhook (and to Auth0).
@@ -611,11 +609,10 @@ declare! {
         whole(DELIVERY, "max-body-bytes", "BYTES", 1, 1 << 30).shows("no limit");
     /// Append logs the webhook refuses to this file, go on, and exit 3.
     ///
-    /// A refused batch (400, 413, 422, ...) is split until the refused logs are found; only
-    /// those go here, one JSON line each. Answers about the endpoint or credentials (3xx, 401,
-    /// 403, 404, ...) and refusals of everything stop the run instead. Without it a refusal
-    /// stops the run before the refused log. Several tenants may share the file: each record
-    /// names its tenant, and writers lock FILE.lock beside it.
+    /// A refused batch (400, 413, 422, ...) is split to find the refused logs, which alone go here,
+    /// a JSON line each. Answers about the endpoint or credentials (3xx, 401, 403, 404, ...) and
+    /// refusals of everything stop the run; so does any refusal without this file, before the
+    /// refused log. Tenants may share it: records name their tenant; writers lock FILE.lock.
     DEAD_LETTER_FILE: Setting<FilePath> = Setting::of(FilePath, DELIVERY, "dead-letter", "FILE");
     /// Where failures (and optionally successes) are reported.
     SLACK_INCOMING_WEBHOOK_URL: Setting<Secret> = secret(REPORTS);
@@ -643,10 +640,9 @@ declare! {
         Setting::of(FilePath, REPORTS, "metrics-file", "FILE").shows("none");
     /// Start at a log id, a date, a UTC date-time or an age, once (for backfills).
     ///
-    /// A log id: the logs after it. 2026-11-01, 2026-11-01T08:00:00Z, 7d, 12h: the logs Auth0
-    /// stored at or after that moment. Applied only when it differs from the start-from
-    /// recorded in the state, so it can stay set without rewinding every run. Without a
-    /// checkpoint or this, the first run starts at the oldest log Auth0 keeps.
+    /// A log id: the logs after it. 2026-11-01, 2026-11-01T08:00:00Z, 7d, 12h: the logs stored from
+    /// then on. Applied only when unlike the state's start-from, so it can stay set without
+    /// rewinding each run. With no checkpoint or this, a run starts at the oldest log Auth0 keeps.
     START_FROM: Setting<Text> = Setting::of(Text, STATE, "start-from", "WHERE");
     /// State file: checkpoint, cached token, run history. One per tenant.
     STATE_FILE: Setting<FilePath> =
