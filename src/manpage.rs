@@ -19,9 +19,8 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
     // Built, so that a command's page has its full name (`auth0-mgmt-webhooks run`) in the
     // synopsis, and the global flags (-v, -q) among its options.
     root.build();
-    let cmd = command
-        .and_then(|sub| root.find_subcommand(sub))
-        .unwrap_or(&root);
+    let sub = command.and_then(|sub| root.find_subcommand(sub));
+    let cmd = sub.unwrap_or(&root);
     let man = clap_mangen::Man::new(cmd.clone())
         .source(format!("{NAME} {}", env!("CARGO_PKG_VERSION")))
         .manual("User Commands");
