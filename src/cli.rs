@@ -196,13 +196,11 @@ pub fn command() -> clap::Command {
     );
     let secrets = |cmd: clap::Command| cmd.after_help(&epilogue).after_long_help(secrets_help());
     let (short, long) = OUTPUT.help_text();
-    let cmd = secrets(hide(<Cli as clap::CommandFactory>::command()))
-        .mut_subcommand("run", |run| {
-            run.mut_arg("output", |a| a.help(short).long_help(long))
-        });
-    ["run", "check", "redeliver"]
-        .into_iter()
-        .fold(cmd, |cmd, name| cmd.mut_subcommand(name, secrets))
+    let output = |a: Arg| a.help(short).long_help(long);
+    let cmd = secrets(hide(<Cli as clap::CommandFactory>::command()));
+    let cmd = cmd.mut_subcommand("run", |run| run.mut_arg("output", output));
+    let commands = ["run", "check", "redeliver"].into_iter();
+    commands.fold(cmd, |cmd, name| cmd.mut_subcommand(name, secrets))
 }
 
 /// The settings `run`, `check` and `redeliver` take by flag or variable: every declared one.
@@ -270,11 +268,8 @@ impl Settings {
 
     /// Every value given to a repeatable flag (`--header`).
     pub fn all(&self, s: &Name) -> impl Iterator<Item = &str> {
-        self.given
-            .get(s.env)
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.to_str())
+        let values = self.given.get(s.env).into_iter().flatten();
+        values.filter_map(|v| v.to_str())
     }
 
     /// A path setting as given, any bytes.
