@@ -35,15 +35,6 @@ pub struct Cli {
 /// The commands with a manual page of their own (`man COMMAND`).
 pub const PAGES: [&str; 4] = ["run", "check", "redeliver", "history"];
 
-/// The `-h` epilogue: the secrets' names and where the long one is.
-fn secrets_short() -> String {
-    let names: Vec<&str> = secrets().map(|s| s.env).collect();
-    format!(
-        "Secrets ({}) come only from the environment or NAME_FILE. Exit codes: see --help.",
-        names.join(", ")
-    )
-}
-
 /// The secrets: the settings that have no flag.
 fn secrets() -> impl Iterator<Item = &'static dyn Declared> {
     settings::ALL.iter().copied().filter(|s| s.flag.is_none())
@@ -196,19 +187,20 @@ pub fn command() -> clap::Command {
         cmd.mut_args(|a| a.hide_env_values(true))
             .mut_subcommands(hide)
     }
-    // The secrets have no flag, so the help of the commands that read them names them.
-    let secrets = |cmd: clap::Command| {
-        cmd.after_help(secrets_short())
-            .after_long_help(secrets_help())
-    };
+    // The secrets have no flag, so the help of the commands that read them names them: `-h`
+    // only by name, `--help` with their help.
+    let names: Vec<&str> = secrets().map(|s| s.env).collect();
+    let names = names.join(", ");
+    let epilogue = format!(
+        "Secrets ({names}) come only from the environment or NAME_FILE. Exit codes: see --help."
+    );
+    let secrets = |cmd: clap::Command| cmd.after_help(&epilogue).after_long_help(secrets_help());
     let (short, long) = OUTPUT.help_text();
-    let cmd = secrets(hide(<Cli as clap::CommandFactory>::command()))
-        .mut_subcommand("run", |run| {
-            run.mut_arg("output", |a| a.help(short).long_help(long))
-        });
-    ["run", "check", "redeliver"]
-        .into_iter()
-        .fold(cmd, |cmd, name| cmd.mut_subcommand(name, secrets))
+    let output = |a: Arg| a.help(short).long_help(long);
+    let cmd = secrets(hide(<Cli as clap::CommandFactory>::command()));
+    let cmd = cmd.mut_subcommand("run", |run| run.mut_arg("output", output));
+    let commands = ["run", "check", "redeliver"].into_iter();
+    commands.fold(cmd, |cmd, name| cmd.mut_subcommand(name, secrets))
 }
 
 /// The settings `run`, `check` and `redeliver` take by flag or variable: every declared one.
@@ -223,21 +215,18 @@ const STATE_SETTINGS: [&dyn Declared; 2] = [&settings::CONFIG_FILE, &settings::S
 /// A setting's flag, from its declaration; the range and default end its first paragraph.
 fn flag(s: &'static dyn Declared) -> Arg {
     let (short, long) = s.help_text();
-    let range = s.range().map(|r| format!("[range: {r}]"));
-    let default = s.shown_default().map(|d| format!("[default: {d}]"));
-    let declared: Vec<String> = range.into_iter().chain(default).collect();
-    let with_declared = |text: String| match text.split_once("\n\n") {
-        _ if declared.is_empty() => text,
-        Some((first, rest)) => format!("{first} {}\n\n{rest}", declared.join(" ")),
-        None => format!("{text} {}", declared.join(" ")),
-    };
+    let range = s.range().map(|r| format!(" [range: {r}]"));
+    let default = s.shown_default().map(|d| format!(" [default: {d}]"));
+    let declared: String = range.into_iter().chain(default).collect();
+    // The long help's first paragraph is the short help.
+    let long = format!("{short}{declared}{}", &long[short.len()..]);
     let arg = Arg::new(s.env)
         .long(s.flag)
         .value_name(s.value_name)
         .env(s.env)
         .help_heading(s.heading)
-        .help(with_declared(short))
-        .long_help(with_declared(long));
+        .help(format!("{short}{declared}"))
+        .long_help(long);
     let arg = match s.form() {
         // Unlike clap's path parser it takes an empty value: unset, as for every setting.
         Form::Path => arg.value_parser(OsStringValueParser::new().map(PathBuf::from)),
@@ -272,17 +261,6 @@ impl Settings {
         }
     }
 
-    /// Those of the settings the command takes that are given.
-    fn from_matches(m: &ArgMatches) -> Settings {
-        let mut given = BTreeMap::new();
-        for s in settings::every() {
-            if let Ok(Some(values)) = m.try_get_raw(s.env) {
-                given.insert(s.env, values.map(OsStr::to_os_string).collect());
-            }
-        }
-        Settings { given }
-    }
-
     /// The setting's value as given (UTF-8 unless a path).
     pub fn raw(&self, s: &Name) -> Option<&OsStr> {
         self.given.get(s.env)?.first().map(OsString::as_os_str)
@@ -290,11 +268,8 @@ impl Settings {
 
     /// Every value given to a repeatable flag (`--header`).
     pub fn all(&self, s: &Name) -> impl Iterator<Item = &str> {
-        self.given
-            .get(s.env)
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.to_str())
+        let values = self.given.get(s.env).into_iter().flatten();
+        values.filter_map(|v| v.to_str())
     }
 
     /// A path setting as given, any bytes.
@@ -307,8 +282,13 @@ impl Settings {
 macro_rules! settings_args {
     ($ty:ty, $wrap:expr, $settings:expr) => {
         impl FromArgMatches for $ty {
+            /// Those of the settings the command takes that are given.
             fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-                Ok($wrap(Settings::from_matches(m)))
+                let raw = |s: &dyn Declared| Some((s.env, m.try_get_raw(s.env).ok()??));
+                let given = settings::every().filter_map(raw);
+                let given = given.map(|(env, v)| (env, v.map(OsStr::to_os_string).collect()));
+                let given = given.collect();
+                Ok($wrap(Settings { given }))
             }
             fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
                 *self = Self::from_arg_matches(m)?;

@@ -60,7 +60,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
             if wants_json(&args) {
                 let text = e.render().to_string();
                 let first = text.lines().next().unwrap_or_default();
-                print_failure(Outcome::Invalid, first.trim_start_matches("error: "));
+                let error = first.trim_start_matches("error: ");
+                say::out_line(&report::failure_json(Outcome::Invalid, error));
             }
             return exit::USAGE;
         }
@@ -78,28 +79,20 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
                 _ => say::error(&message),
             }
             if json && !report::json_summary_printed() {
-                print_failure(outcome, &message);
+                say::out_line(&report::failure_json(outcome, &message));
             }
             outcome.exit_code()
         }
     }
 }
 
-fn print_failure(outcome: Outcome, error: &str) {
-    say::out_line(&report::failure_json(outcome, error));
-}
-
 /// Whether arguments clap refused asked for `run --output json`: their caller parses stdout.
 fn wants_json(args: &[OsString]) -> bool {
-    let Ok(m) = cli::command()
-        .ignore_errors(true)
-        .try_get_matches_from(args)
-    else {
-        return false;
-    };
-    m.subcommand_matches("run")
-        .and_then(|run| run.try_get_one::<cli::Output>("output").ok().flatten())
-        .is_some_and(|o| *o == cli::Output::Json)
+    let cmd = cli::command().ignore_errors(true);
+    let m = cmd.try_get_matches_from(args).ok();
+    let run = m.and_then(|m| m.subcommand_matches("run").cloned());
+    let output = run.and_then(|run| run.try_get_one::<cli::Output>("output").ok()?.copied());
+    output == Some(cli::Output::Json)
 }
 
 fn dispatch(command: Command) -> Result<u8> {

@@ -19,9 +19,8 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
     // Built, so that a command's page has its full name (`auth0-mgmt-webhooks run`) in the
     // synopsis, and the global flags (-v, -q) among its options.
     root.build();
-    let cmd = command
-        .and_then(|sub| root.find_subcommand(sub))
-        .unwrap_or(&root);
+    let sub = command.and_then(|sub| root.find_subcommand(sub));
+    let cmd = sub.unwrap_or(&root);
     let man = clap_mangen::Man::new(cmd.clone())
         .source(format!("{NAME} {}", env!("CARGO_PKG_VERSION")))
         .manual("User Commands");
@@ -149,17 +148,12 @@ fn examples(roff: &mut String, command: Option<&str>) {
 }
 
 fn see_also(roff: &mut String, command: Option<&str>) {
+    let main = command.map(|_| format!("{NAME}(1)"));
     let own = PAGES.iter().filter(|p| command != Some(**p));
     let own = own.map(|p| format!("{NAME}-{p}(1)"));
-    let pages: Vec<String> = command
-        .map(|_| format!("{NAME}(1)"))
-        .into_iter()
-        .chain(own)
-        .collect();
-    *roff += &format!(
-        ".SH SEE ALSO\n{}; docs/deployment.md, for deployment examples (cron, systemd, Docker, Kubernetes).\n",
-        esc(&pages.join(", "))
-    );
+    let pages: Vec<String> = main.into_iter().chain(own).collect();
+    let guide = "docs/deployment.md, for deployment examples (cron, systemd, Docker, Kubernetes)";
+    *roff += &format!(".SH SEE ALSO\n{}; {guide}.\n", esc(&pages.join(", ")));
 }
 
 #[cfg(test)]

@@ -145,13 +145,10 @@ impl Kind for Span {
     type Value = Duration;
     const FORM: Form = Form::Duration;
     fn parse(&self, raw: &str) -> Result<Duration, String> {
-        match humantime::parse_duration(raw) {
-            Ok(d) if (self.min..=self.max).contains(&d) => Ok(d),
-            _ => Err(format!(
-                "must be {}, written like 90s, 4m or 1h 30m, got '{raw}'",
-                self.expected()
-            )),
-        }
+        let in_range = |d: &Duration| (self.min..=self.max).contains(d);
+        let d = humantime::parse_duration(raw).ok().filter(in_range);
+        let like = "written like 90s, 4m or 1h 30m";
+        d.ok_or_else(|| format!("must be {}, {like}, got '{raw}'", self.expected()))
     }
     fn expected(&self) -> String {
         format!("a duration from {}", self.range().unwrap_or_default())
@@ -167,11 +164,8 @@ impl Kind for Span {
         }
     }
     fn range(&self) -> Option<String> {
-        Some(format!(
-            "{} to {}",
-            self.show(&self.min),
-            self.show(&self.max)
-        ))
+        let (min, max) = (self.show(&self.min), self.show(&self.max));
+        Some(format!("{min} to {max}"))
     }
 }
 
@@ -204,10 +198,8 @@ impl<T: ValueEnum> Kind for Choice<T> {
         words.join(" or ")
     }
     fn show(&self, value: &T) -> String {
-        value
-            .to_possible_value()
-            .map(|p| p.get_name().to_string())
-            .unwrap_or_default()
+        let name = value.to_possible_value().map(|p| p.get_name().to_string());
+        name.unwrap_or_default()
     }
 }
 
@@ -363,15 +355,9 @@ const fn choice<T: Copy>(heading: Str, flag: Str, value: Str) -> Setting<Choice<
     Setting::of(Choice(PhantomData), heading, flag, value)
 }
 
-const fn whole<T: Copy>(
-    heading: Str,
-    flag: Str,
-    value: Str,
-    min: u64,
-    max: u64,
-) -> Setting<Whole<T>> {
+const fn whole<T: Copy>(head: Str, flag: Str, value: Str, min: u64, max: u64) -> Setting<Whole<T>> {
     let (why, of) = ("", PhantomData);
-    Setting::of(Whole { min, max, why, of }, heading, flag, value)
+    Setting::of(Whole { min, max, why, of }, head, flag, value)
 }
 
 const fn span(heading: Str, flag: Str, min: Duration, max: Duration) -> Setting<Span> {
@@ -438,8 +424,7 @@ impl<K, D> std::fmt::Display for Setting<K, D> {
 }
 
 /// A setting whatever its kind, as the flags, the file, the man page and the docs list them.
-pub trait Declared: Sync {
-    fn name(&self) -> &Name;
+pub trait Declared: Sync + Deref<Target = Name> {
     fn form(&self) -> Form;
     /// Checks a text with the setting's parser; the error in words, without the name.
     fn check(&self, raw: &str) -> Result<(), String>;
@@ -450,9 +435,6 @@ pub trait Declared: Sync {
 }
 
 impl<K: Kind + Sync, D: Fallback<K> + Sync> Declared for Setting<K, D> {
-    fn name(&self) -> &Name {
-        &self.name
-    }
     fn form(&self) -> Form {
         K::FORM
     }
@@ -471,48 +453,36 @@ impl<K: Kind + Sync, D: Fallback<K> + Sync> Declared for Setting<K, D> {
     }
 }
 
-impl Deref for dyn Declared + '_ {
-    type Target = Name;
-    fn deref(&self) -> &Name {
-        self.name()
-    }
-}
-
-/// Each setting a constant named as its variable, its doc comment its `--help`, all in [`ALL`].
+/// Each setting a constant named as its variable, its doc comment its `--help`, all in `$list`.
 macro_rules! declare {
-    ($(
+    ($(#[$list_doc:meta])* $list:ident; $(
         $(#[doc = $doc:literal])*
         $name:ident: $ty:ty = $value:expr;
-    )* @not_in_file $(
-        $(#[doc = $doc2:literal])*
-        $name2:ident: $ty2:ty = $value2:expr;
     )*) => {
         $(
             $(#[doc = $doc])*
             pub const $name: $ty = ($value).named(stringify!($name), concat!($($doc, "\n"),*));
         )*
-        $(
-            $(#[doc = $doc2])*
-            pub const $name2: $ty2 = ($value2).named(stringify!($name2), concat!($($doc2, "\n"),*));
-        )*
-        /// Every setting the `--config` file may hold, in `--help`'s order.
-        pub const ALL: &[&dyn Declared] = &[$(&$name),*];
-        /// Every setting: those of [`ALL`], then those the file does not hold.
-        pub fn every() -> impl Iterator<Item = &'static dyn Declared> {
-            ALL.iter().copied().chain([$(&$name2 as &dyn Declared),*])
-        }
+        $(#[$list_doc])*
+        pub const $list: &[&dyn Declared] = &[$(&$name),*];
     };
 }
 
+/// Every setting: those of [`ALL`], then those the file does not hold.
+pub fn every() -> impl Iterator<Item = &'static dyn Declared> {
+    ALL.iter().chain(NOT_IN_FILE).copied()
+}
+
 declare! {
+    /// Every setting the `--config` file may hold, in `--help`'s order.
+    ALL;
     /// Tenant domain, e.g. acme.eu.auth0.com. [required]
     ///
     /// A value with a scheme (http://127.0.0.1:8080) is used as the base URL as given.
     AUTH0_DOMAIN: Setting<Text> = Setting::of(Text, AUTH0, "domain", "DOMAIN");
     /// Token audience, when AUTH0_DOMAIN is a custom domain or a proxy.
     ///
-    /// The Management API's audience stays the tenant's own domain: acme.eu.auth0.com (or the
-    /// full https://acme.eu.auth0.com/api/v2/).
+    /// It stays the tenant's own domain: acme.eu.auth0.com or https://acme.eu.auth0.com/api/v2/.
     AUTH0_AUDIENCE: Setting<Text> = Setting::of(Text, AUTH0, "audience", "DOMAIN_OR_URL")
         .shows("https://{AUTH0_DOMAIN}/api/v2/");
     /// How long the tenant's plan keeps logs.
@@ -527,9 +497,8 @@ declare! {
     AUTH0_CLIENT_SECRET: Setting<Secret> = secret(AUTH0);
     /// Most of the tenant's Auth0 rate limit this tool may use: a share (50%) or requests a second (4).
     ///
-    /// Auth0 gives each tenant one bucket of Management API requests, shared with every other
-    /// client of the tenant (your backend, the Deploy CLI, Actions). 50% leaves half of it to
-    /// them; 100% lets a backfill read as fast as the tenant allows.
+    /// One bucket of Management API requests serves every client of the tenant (your backend, the
+    /// Deploy CLI, Actions): 50% leaves them half; 100% lets a backfill read as fast as allowed.
     AUTH0_RATE_LIMIT: Setting<Rate, Or<Share>> =
         Setting::of(Rate, AUTH0, "auth0-rate-limit", "SHARE").default(Share::DEFAULT);
     /// Only these Management API endpoints, e.g. "users, clients".
@@ -551,9 +520,8 @@ declare! {
         .default(100);
     /// Where the logs are POSTed; https unless the host is loopback. [required]
     ///
-    /// No user:password@ in it: credentials go in AUTHORIZATION. A URL that holds a token (in
-    /// its path or query) goes in a file named by WEBHOOK_URL_FILE instead: then only
-    /// scheme://host is ever shown.
+    /// No user:password@ in it: credentials go in AUTHORIZATION. A URL holding a token (in its path
+    /// or query) goes in a file named by WEBHOOK_URL_FILE: then only scheme://host is ever shown.
     WEBHOOK_URL: Setting<Text> = Setting::of(Text, WEBHOOK, "webhook-url", "URL").or_its_file();
     /// The webhook's Authorization header, verbatim.
     AUTHORIZATION: Setting<Secret> = secret(WEBHOOK);
@@ -625,8 +593,7 @@ declare! {
         whole(DELIVERY, "concurrency", "N", 1, 64).default(5);
     /// Stop fetching and retrying after this long; the next run goes on.
     ///
-    /// Keep fetching pages until caught up or this long has passed; no request outlives it.
-    /// Keep it below the schedule's interval.
+    /// Ends sooner once caught up; no request outlives it. Keep it below the schedule's interval.
     MAX_RUN_TIME: Setting<Span, Or<Duration>> =
         span(DELIVERY, "max-run-time", secs(1), secs(DAY)).default(secs(4 * MIN));
     /// Time allowed to connect to the webhook (and to Auth0).
@@ -642,11 +609,10 @@ declare! {
         whole(DELIVERY, "max-body-bytes", "BYTES", 1, 1 << 30).shows("no limit");
     /// Append logs the webhook refuses to this file, go on, and exit 3.
     ///
-    /// A refused batch (400, 413, 422, ...) is split until the refused logs are found; only
-    /// those go here, one JSON line each. Answers about the endpoint or credentials (3xx, 401,
-    /// 403, 404, ...) and refusals of everything stop the run instead. Without it a refusal
-    /// stops the run before the refused log. Several tenants may share the file: each record
-    /// names its tenant, and writers lock FILE.lock beside it.
+    /// A refused batch (400, 413, 422, ...) is split to find the refused logs, which alone go here,
+    /// a JSON line each. Answers about the endpoint or credentials (3xx, 401, 403, 404, ...) and
+    /// refusals of everything stop the run; so does any refusal without this file, before the
+    /// refused log. Tenants may share it: records name their tenant; writers lock FILE.lock.
     DEAD_LETTER_FILE: Setting<FilePath> = Setting::of(FilePath, DELIVERY, "dead-letter", "FILE");
     /// Where failures (and optionally successes) are reported.
     SLACK_INCOMING_WEBHOOK_URL: Setting<Secret> = secret(REPORTS);
@@ -674,20 +640,22 @@ declare! {
         Setting::of(FilePath, REPORTS, "metrics-file", "FILE").shows("none");
     /// Start at a log id, a date, a UTC date-time or an age, once (for backfills).
     ///
-    /// A log id: the logs after it. 2026-11-01, 2026-11-01T08:00:00Z, 7d, 12h: the logs Auth0
-    /// stored at or after that moment. Applied only when it differs from the start-from
-    /// recorded in the state, so it can stay set without rewinding every run. Without a
-    /// checkpoint or this, the first run starts at the oldest log Auth0 keeps.
+    /// A log id: the logs after it. 2026-11-01, 2026-11-01T08:00:00Z, 7d, 12h: the logs stored from
+    /// then on. Applied only when unlike the state's start-from, so it can stay set without
+    /// rewinding each run. With no checkpoint or this, a run starts at the oldest log Auth0 keeps.
     START_FROM: Setting<Text> = Setting::of(Text, STATE, "start-from", "WHERE");
     /// State file: checkpoint, cached token, run history. One per tenant.
     STATE_FILE: Setting<FilePath> =
         Setting::of(FilePath, STATE, "state", "FILE")
             .shows("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
-@not_in_file
+}
+
+declare! {
+    /// The settings of one call, not of the tenant: the `--config` file does not hold them.
+    NOT_IN_FILE;
     /// Settings file (TOML).
     ///
-    /// Keys are the environment variable names in lower case. Flags and environment variables take
-    /// precedence over it.
+    /// Keys: the variables' names in lower case. Flags and environment variables win over it.
     CONFIG_FILE: Setting<FilePath> = Setting::of(FilePath, STATE, "config", "FILE");
     // How this one call is read, not the tenant; not plain OUTPUT: too common a name in other
     // software's environments.

@@ -49,20 +49,18 @@ pub fn install() {
 /// A run watched for signals (and for one that came while the settings were read); dropped at
 /// its end, so a signal meant for one run never stops the next in the same process.
 #[must_use = "the run is watched only while this lives"]
-pub struct Watch {
-    id: u64,
-}
+pub struct Watch(u64);
 
 /// Watches `stop`'s run until the [`Watch`] is dropped: a signal fires it, then `tell`s the run.
 pub fn watch(stop: &Arc<Stop>, tell: Tell<()>) -> Watch {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     runs().watch(id, Arc::clone(stop), tell);
-    Watch { id }
+    Watch(id)
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        runs().unwatch(self.id);
+        runs().unwatch(self.0);
     }
 }
 
