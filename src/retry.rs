@@ -109,6 +109,12 @@ fn wait(
     stop.sleep_until(end, part).map_err(give_up)
 }
 
+/// Seconds since the Unix epoch: token expiries, `webhook-timestamp`.
+pub fn now_unix() -> u64 {
+    let since = SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_secs())
+}
+
 /// A duration to the millisecond under a minute ("1s 500ms"), else to the second ("3m 20s").
 pub fn human(d: Duration) -> String {
     let unit = if d.as_secs() < 60 { 1 } else { 1000 };

@@ -28,7 +28,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The webhook's settings: where, how each request is made, and how many at once.
 #[derive(Clone)]
@@ -59,10 +59,8 @@ impl std::fmt::Debug for WebhookConfig {
         macro_rules! fields {
             ($($name:ident),*) => {{
                 let WebhookConfig { url: _, $($name),* } = self;
-                let mut out = f.debug_struct("WebhookConfig");
-                out.field("url", &self.shown_url());
-                $(out.field(stringify!($name), $name);)*
-                out.finish()
+                f.debug_struct("WebhookConfig").field("url", &self.shown_url())
+                    $(.field(stringify!($name), $name))*.finish()
             }};
         }
         fields! { url_is_secret, authorization, send_as_batch, concurrency, connect_timeout,
@@ -434,20 +432,16 @@ impl Shared {
             // permit dropped says nothing about the load.
             self.failing
                 .store(matches!(verdict, Verdict::Retry { .. }), Ordering::Relaxed);
+            let pause = retry_after.map(|asked| asked.min(retry::MAX_RETRY_AFTER));
             match verdict {
                 Verdict::Delivered => permit.release(Signal::Healthy, None),
-                Verdict::Retry { throttled: true } => permit.release(
-                    Signal::Throttled,
-                    retry_after.map(|asked| asked.min(retry::MAX_RETRY_AFTER)),
-                ),
+                Verdict::Retry { throttled: true } => permit.release(Signal::Throttled, pause),
                 _ => {}
             }
             Attempt::Done(match verdict {
                 Verdict::Delivered => Sent::Delivered { status },
                 Verdict::Refused(status) => Sent::Refused { status, detail },
-                Verdict::Misconfigured(status) => {
-                    Sent::Failed(format!("{detail}; {}", advice(status)))
-                }
+                Verdict::Misconfigured(s) => Sent::Failed(format!("{detail}; {}", advice(s))),
                 Verdict::Retry { .. } => {
                     let (why, wait) = (format!("{detail} (webhook-id {id})"), retry_after);
                     return Attempt::Again { why, wait };
@@ -471,10 +465,7 @@ impl Shared {
         content_type: &HeaderValue,
         timeout: Duration,
     ) -> RequestBuilder {
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let timestamp = retry::now_unix();
         let mut req = self
             .http
             .post(self.cfg.url.clone())
