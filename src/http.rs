@@ -1,7 +1,5 @@
-//! The one HTTP client (kept-alive connections, no redirects, a User-Agent, TLS always
-//! verified), the one attempt every client makes with it (send, log, tell a refused
-//! certificate from a passing failure, classify the answer, read `Retry-After`), and how
-//! requests and their errors are shown without leaking secrets.
+//! The one HTTP client (no redirects, TLS always verified), the one attempt every client makes
+//! with it, and how answers and errors are read and shown without leaking secrets.
 
 use anyhow::{Context, Result};
 
@@ -10,6 +8,7 @@ use crate::settings::CA_CERT;
 use reqwest::Url;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{HeaderMap, LOCATION};
+use std::error::Error;
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -59,8 +58,7 @@ pub enum Verdict {
     Retry { throttled: bool },
     /// The receiver refuses these logs (400, 413, 422 and other 4xx): a batch is split.
     Refused(u16),
-    /// About the endpoint or the credentials, not the logs (401, 403, 404, a redirect...): every
-    /// log would get it, so the run stops with the checkpoint kept.
+    /// About the endpoint or the credentials (401, 404, a redirect...): the run stops.
     Misconfigured(u16),
 }
 
@@ -78,36 +76,35 @@ pub fn classify(status: u16) -> Verdict {
     }
 }
 
-/// What to change when a transport error is a refused certificate; `None` when it is not.
-fn refused_certificate(err: &(dyn std::error::Error + 'static), setting: &str) -> Option<String> {
-    use rustls::{CertificateError as Cert, Error as Tls};
-    let mut next = Some(err);
-    while let Some(e) = next {
-        if let Some(Tls::InvalidCertificate(why)) = e.downcast_ref::<Tls>() {
-            let fix = match why {
-                Cert::NotValidForName | Cert::NotValidForNameContext { .. } => format!(
-                    "the certificate is for another host name: set {setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
-                ),
-                // Not signed by a trusted CA (a private CA, self-signed), expired, or malformed.
-                _ => format!(
-                    "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {setting}",
-                    CA_CERT.label()
-                ),
-            };
-            return Some(format!(
-                "{fix}; not retried, as waiting does not change a certificate"
-            ));
-        }
-        // An io::Error's `source` is its inner error's source, skipping the inner one.
-        next = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+/// `err` and its causes, an io::Error's inner error included (its `source` skips that one).
+fn chain<'a>(err: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn Error + 'static)> {
+    std::iter::successors(Some(err), |&e| {
+        let io = e.downcast_ref::<std::io::Error>();
+        match io.and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn Error + 'static)),
             None => e.source(),
-        };
-    }
-    None
+        }
+    })
+}
+
+/// What to change when a transport error is a refused certificate; `None` when it is not.
+fn refused_certificate(err: &(dyn Error + 'static), setting: &str) -> Option<String> {
+    use rustls::{CertificateError as Cert, Error as Tls};
+    let why = chain(err).find_map(|e| match e.downcast_ref::<Tls>()? {
+        Tls::InvalidCertificate(why) => Some(why),
+        _ => None,
+    })?;
+    let fix = match why {
+        Cert::NotValidForName | Cert::NotValidForNameContext { .. } => format!(
+            "the certificate is for another host name: set {setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
+        ),
+        // Not signed by a trusted CA (a private CA, self-signed), expired, or malformed.
+        _ => format!(
+            "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {setting}",
+            CA_CERT.label()
+        ),
+    };
+    Some(fix + "; not retried, as waiting does not change a certificate")
 }
 
 /// An answer, as [`attempt`] read it.
@@ -183,18 +180,13 @@ fn describe(err: &reqwest::Error) -> String {
 }
 
 /// `kind`, then each of `err`'s causes that it does not already say.
-fn causes(kind: &str, err: &dyn std::error::Error) -> String {
-    let mut msg = kind.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    msg
+fn causes(kind: &str, err: &(dyn Error + 'static)) -> String {
+    chain(err)
+        .skip(1)
+        .fold(kind.to_string(), |msg, e| match e.to_string() {
+            text if msg.contains(&text) => msg,
+            text => msg + ": " + &text,
+        })
 }
 
 /// What went wrong while reading an answer's body, as a short phrase.

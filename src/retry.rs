@@ -1,6 +1,5 @@
-//! The retry runner, for the webhook, Auth0 and the reports alike: how long to wait (backoff,
-//! `Retry-After`) and how often, and the one place a wait meets the deadline. What is retried
-//! is the attempt's own verdict ([`crate::http::classify`]).
+//! The retry runner, for every client: how long to wait (backoff, `Retry-After`) and how
+//! often, and the one place a wait meets the deadline.
 
 use crate::settings::MAX_RUN_TIME;
 use crate::stop::{Cause, Part, Stop};
@@ -53,8 +52,7 @@ pub enum Attempt<T> {
     Step,
 }
 
-/// Attempts and waits until one is [`Attempt::Done`], all are spent, the run stops, or the next
-/// would come after `until` or the deadline.
+/// Attempts until one is [`Attempt::Done`], all are spent, the run stops, or time runs out.
 pub fn run<T>(
     until: Option<Instant>,
     stop: &Stop,

@@ -1,6 +1,4 @@
-//! Request bodies: how the stream of matching logs is grouped into requests (one per log, or
-//! batches under the item and body limits, across pages), and each request's bytes (JSON
-//! object, array or lines, gzip).
+//! Request bodies: matching logs grouped into requests, and each request's bytes.
 
 use flate2::{Compression, write::GzEncoder};
 use std::io::Write;

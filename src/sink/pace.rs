@@ -1,6 +1,5 @@
-//! How fast the worker pool sends: a shared "not before" time that a `Retry-After` on a 429 or
-//! 503 pushes back for every worker, and an in-flight limit that halves on throttling and grows
-//! back by one (AIMD), never above the configured concurrency.
+//! How fast the worker pool sends: a shared pause (`Retry-After` on a 429 or 503), and an
+//! in-flight limit that halves on throttling and grows back by one (AIMD).
 
 use crate::stop::{Part, Stop};
 // A thread that panicked holding the lock must not stop the others: the state is used as it is.
@@ -87,8 +86,7 @@ impl Pace {
         }
     }
 
-    /// Waits for a free slot and for any shared pause to end. `None` when the run stops
-    /// sending (`stop` fires, or its deadline passes while this waits).
+    /// Waits for a free slot and any shared pause; `None` when the run stops sending.
     pub fn acquire<'a>(&'a self, stop: &Stop) -> Option<Permit<'a>> {
         let mut s = self.lock();
         loop {

@@ -1,9 +1,6 @@
-//! The webhook sink: each request's headers (Authorization, signature, custom), retries, the
-//! rayon pool that runs at most WEBHOOK_CONCURRENT_CALLS requests at once, and what a refusal
-//! means: a refused batch is split until the refused logs are found, only those go to the
-//! dead-letter file (`dead_letter`), and answers about the endpoint, or
-//! refusals of everything, stop the run. [`Direct`] sends single requests the same way,
-//! outside the pool, for `redeliver` and `check --send-test`.
+//! The webhook sink: each request's headers, retries, the pool of WEBHOOK_CONCURRENT_CALLS
+//! workers, and refusals: a refused batch is split until the refused logs are found, only those
+//! are set aside; answers about the endpoint, or refusals of everything, stop the run.
 
 use crate::filter::PayloadShape;
 use crate::http::{self, Unanswered, Verdict, read_prefix, snippet};
@@ -34,8 +31,7 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct WebhookConfig {
     pub url: Url,
-    /// Read from WEBHOOK_URL_FILE: the whole URL is a credential (a token in its path), so only
-    /// `scheme://host` is ever shown ([`WebhookConfig::shown_url`]).
+    /// Read from WEBHOOK_URL_FILE: a credential as a whole, only `scheme://host` is ever shown.
     pub url_is_secret: bool,
     pub authorization: Option<Secret>,
     pub send_as_batch: bool,
@@ -52,8 +48,7 @@ pub struct WebhookConfig {
     pub content_type: Option<HeaderValue>,
 }
 
-/// By hand, for the URL: it may hold a password or a token in its query (`check -vv` prints
-/// this). The pattern names every field, so a new one cannot be left out.
+/// By hand, for the URL (`check -vv` prints this); the pattern names every field.
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         macro_rules! fields {
@@ -74,8 +69,7 @@ impl WebhookConfig {
         self.show(&self.url)
     }
 
-    /// A URL on the webhook's side (its own, a redirect's) as messages show it: redacted, or only
-    /// `scheme://host[:port]` when WEBHOOK_URL_FILE made it a secret (its path may hold a token).
+    /// A URL on the webhook's side as messages show it: redacted, or only its origin if secret.
     pub fn show(&self, url: &Url) -> String {
         if self.url_is_secret {
             url.origin().ascii_serialization()
@@ -112,8 +106,7 @@ pub enum Sent {
         status: u16,
         detail: String,
     },
-    /// Not delivered, for a reason that is not about these logs: the endpoint or the
-    /// credentials (with the advice), retries out of time, or a stop.
+    /// Not delivered, not for these logs: the endpoint, the credentials, no time left, a stop.
     Failed(String),
 }
 
@@ -226,8 +219,7 @@ impl Deliverer {
     }
 }
 
-/// Enough requests to keep every worker busy while the next is filled, and no more (memory
-/// stays flat); none more while the receiver is failing (those in flight are being retried).
+/// Every worker busy while the next is filled, no more (flat memory); none while failing.
 fn room(in_flight: usize, concurrency: usize, failing: bool) -> bool {
     match failing {
         true => in_flight == 0,
@@ -235,8 +227,7 @@ fn room(in_flight: usize, concurrency: usize, failing: bool) -> bool {
     }
 }
 
-/// One request at a time, outside the pool, with exactly a run's headers, signature, retries
-/// and reading of the answer: `redeliver` and `check --send-test`.
+/// One request at a time, outside the pool, as a run sends it: `redeliver`, `check --send-test`.
 pub struct Direct(Shared);
 
 impl Direct {
@@ -323,8 +314,7 @@ impl Shared {
         }
     }
 
-    /// A log the receiver refuses: into the dead-letter file, unless the refusals look
-    /// systemic.
+    /// A log the receiver refuses: into the dead-letter file, unless refusals look systemic.
     fn set_aside_refused(&self, item: &Matched, status: u16, detail: &str) -> Result<Fate, String> {
         let in_a_row = self.refused_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
         let none_accepted = !self.accepted_any.load(Ordering::Relaxed);
@@ -349,8 +339,7 @@ impl Shared {
         self.set_aside(what, |file| file.append(item, &id, status, detail))
     }
 
-    /// The log `what` names, written to the dead-letter file by `write`; without a file, or
-    /// when it cannot be written, the run stops before it.
+    /// The log `what` names, written by `write`; without a file, or failing, the run stops.
     fn set_aside(
         &self,
         what: String,
@@ -379,8 +368,7 @@ impl Shared {
         }
     }
 
-    /// One request with this `webhook-id`, retried until it is answered for good, MAX_RUN_TIME,
-    /// or the run stops; or at most `max_attempts` times (`check --send-test`: once).
+    /// One request with this `webhook-id`, retried until answered for good or `max_attempts`.
     fn send_as(&self, id: &str, items: &[Matched], max_attempts: Option<u32>) -> Sent {
         let parts: Vec<&[u8]> = items.iter().map(|m| m.json.as_slice()).collect();
         let (body, format_type) = encode(&parts, self.cfg.send_as_batch, self.cfg.format);
@@ -489,8 +477,7 @@ impl Shared {
         req.body(wire.clone())
     }
 
-    /// An answer as messages quote it: its status, the start of its body (an endless body must
-    /// not fill the memory), and where a redirect pointed.
+    /// An answer as messages quote it: status, start of the body, where a redirect pointed.
     fn detail(&self, status: u16, resp: Response) -> String {
         let location = http::location(resp.headers(), &self.cfg.url, |u| self.cfg.show(u));
         let location = location.map(|l| format!(" ({l})")).unwrap_or_default();

@@ -1,6 +1,5 @@
-//! Auth0's side: the client-credentials token (cached in the state), pages of logs in
-//! checkpoint mode (or the newest page in search mode, for `check`), every request paced by the
-//! tenant's rate budget (`pacer`), and retries.
+//! Auth0's side: the client-credentials token (cached in the state), pages of logs, every
+//! request paced by the tenant's rate budget (`pacer`), and retries.
 
 use crate::http::{self, ReadFailed, TooLarge, Unanswered, Verdict, read_capped, redact, snippet};
 use crate::log::Log;
@@ -267,8 +266,7 @@ impl Auth0 {
         outcome.map_err(|why| anyhow!(why))?
     }
 
-    /// Sends one request once the rate budget allows it, tells the budget the answer, and reads
-    /// it: its status, `rel="next"` link, and 200's body (else [`CredentialsRefused`]...).
+    /// One request once the rate budget allows it: its `rel="next"` link and 200's body.
     fn send(
         &self,
         until: Instant,
