@@ -21,7 +21,7 @@ use crate::state::ledger::Ticket;
 use crate::stop::{Cause, Part, Stop, Tell};
 use anyhow::{Context, Result};
 use reqwest::Url;
-use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -381,27 +381,38 @@ impl Shared {
         }
         let content_type = (self.cfg.content_type.clone())
             .unwrap_or_else(|| HeaderValue::from_static(format_type));
+        let mut base = (self.http.post(self.cfg.url.clone()))
+            .header(CONTENT_TYPE, content_type)
+            .header("webhook-id", id);
+        if let Some(auth) = &self.cfg.authorization {
+            base = base.header(AUTHORIZATION, auth.expose());
+        }
         // Signed as the receiver's application reads it: HTTP stacks undo the gzip first.
         // What travels: the body itself, or gzipped; shared by every attempt, never copied.
         let body = bytes::Bytes::from(body);
-        let wire = match self.cfg.gzip {
-            true => bytes::Bytes::from(gzip(&body)),
-            false => body.clone(),
+        let (wire, base) = match self.cfg.gzip {
+            true => (gzip(&body).into(), base.header(CONTENT_ENCODING, "gzip")),
+            false => (body.clone(), base),
         };
+        let custom = self.cfg.headers.iter();
+        let base = custom.fold(base, |b, (n, v)| b.header(n, v)).body(wire);
         let outcome = retry::run(None, &self.stop, Part::Sending, max_attempts, |n| {
             let left = self.stop.remaining();
             let Some(permit) = self.pace.acquire(&self.stop).filter(|_| !left.is_zero()) else {
-                let why = match self.stop.cause() {
-                    Some(Cause::Deadline) => {
-                        format!("{MAX_RUN_TIME} reached, the next run goes on")
-                    }
-                    _ => "the run is stopping".to_string(),
+                let why = match self.stop.cause() == Some(Cause::Deadline) {
+                    true => format!("{MAX_RUN_TIME} reached, the next run goes on"),
+                    false => "the run is stopping".to_string(),
                 };
                 return Attempt::Done(Sent::Failed(format!("not attempted: {why}")));
             };
             Counters::add(&self.counters.retries, u64::from(n > 0));
             Counters::add(&self.counters.requests, 1);
-            let request = self.request(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
+            let timestamp = retry::now_unix();
+            let request = (base.try_clone().expect("a body of bytes clones"))
+                .timeout(self.cfg.timeout.min(left))
+                .header("webhook-timestamp", timestamp.to_string());
+            let signature = (self.cfg.signing.iter()).map(|s| s.header(id, timestamp, &body));
+            let request = signature.fold(request, |r, (n, v)| r.header(n, v));
             let reply = http::attempt(request, "POST", &self.cfg.shown_url(), WEBHOOK_URL.env);
             let (status, verdict, retry_after, resp) = match reply {
                 Ok(r) => (r.status, r.verdict, r.retry_after, r.resp),
@@ -414,7 +425,10 @@ impl Shared {
                     return Attempt::Again { why, wait: None };
                 }
             };
-            let detail = self.detail(status, resp);
+            let location = http::location(resp.headers(), &self.cfg.url, |u| self.cfg.show(u));
+            let location = location.map(|l| format!(" ({l})")).unwrap_or_default();
+            let text = snippet(&scrub(&read_prefix(resp, ANSWER_PREFIX)));
+            let detail = format!("webhook answered {status}: {text}{location}");
             // The receiver is up unless it asks for a retry; when it asks for less, fewer
             // requests are in flight, and when it said for how long, every worker waits. A
             // permit dropped says nothing about the load.
@@ -443,46 +457,6 @@ impl Shared {
             )),
             (Err(why), None) => Sent::Failed(why),
         }
-    }
-
-    fn request(
-        &self,
-        id: &str,
-        body: &[u8],
-        wire: &bytes::Bytes,
-        content_type: &HeaderValue,
-        timeout: Duration,
-    ) -> RequestBuilder {
-        let timestamp = retry::now_unix();
-        let mut req = self
-            .http
-            .post(self.cfg.url.clone())
-            .timeout(timeout)
-            .header(CONTENT_TYPE, content_type.clone())
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string());
-        if let Some(signer) = &self.cfg.signing {
-            let (name, value) = signer.header(id, timestamp, body);
-            req = req.header(name, value);
-        }
-        if let Some(auth) = &self.cfg.authorization {
-            req = req.header(AUTHORIZATION, auth.expose());
-        }
-        if self.cfg.gzip {
-            req = req.header(CONTENT_ENCODING, "gzip");
-        }
-        for (name, value) in &self.cfg.headers {
-            req = req.header(name, value);
-        }
-        req.body(wire.clone())
-    }
-
-    /// An answer as messages quote it: status, start of the body, where a redirect pointed.
-    fn detail(&self, status: u16, resp: Response) -> String {
-        let location = http::location(resp.headers(), &self.cfg.url, |u| self.cfg.show(u));
-        let location = location.map(|l| format!(" ({l})")).unwrap_or_default();
-        let text = snippet(&scrub(&read_prefix(resp, ANSWER_PREFIX)));
-        format!("webhook answered {status}: {text}{location}")
     }
 }
 
