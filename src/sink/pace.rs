@@ -104,7 +104,7 @@ impl Pace {
             }
             if s.in_flight < s.aimd.limit {
                 s.in_flight += 1;
-                return Some(Permit { pace: self });
+                return Some(Permit(self, Signal::Neutral, None));
             }
             // A release wakes us: the requests in flight end by the deadline, and after a stop
             // the next release finds it.
@@ -117,35 +117,28 @@ impl Pace {
     fn lock(&self) -> std::sync::MutexGuard<'_, PaceState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-
-    fn release(&self, signal: Signal, pause: Option<Duration>) {
-        let mut s = self.lock();
-        s.in_flight -= 1;
-        s.aimd = s.aimd.next(self.max, signal);
-        if let Some(p) = pause {
-            s.not_before = s.not_before.max(Instant::now() + p);
-        }
-        drop(s);
-        self.changed.notify_all();
-    }
 }
 
-/// A slot in flight; give it back with what the attempt showed.
-pub struct Permit<'a> {
-    pace: &'a Pace,
-}
+/// A slot in flight; give it back with what the attempt showed (dropped: no news about load).
+pub struct Permit<'a>(&'a Pace, Signal, Option<Duration>);
 
 impl Permit<'_> {
     /// `pause`: hold every worker back this long (the receiver said so with `Retry-After`).
-    pub fn release(self, signal: Signal, pause: Option<Duration>) {
-        self.pace.release(signal, pause);
-        std::mem::forget(self);
+    pub fn release(mut self, signal: Signal, pause: Option<Duration>) {
+        (self.1, self.2) = (signal, pause);
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.pace.release(Signal::Neutral, None);
+        let mut s = self.0.lock();
+        s.in_flight -= 1;
+        s.aimd = s.aimd.next(self.0.max, self.1);
+        if let Some(p) = self.2 {
+            s.not_before = s.not_before.max(Instant::now() + p);
+        }
+        drop(s);
+        self.0.changed.notify_all();
     }
 }
 

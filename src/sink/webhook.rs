@@ -146,8 +146,12 @@ impl Deliverer {
             .thread_name(|i| format!("deliver-{i}"))
             .build()
             .context("starting the delivery threads")?;
+        let shared = Shared {
+            dead_letter,
+            ..Direct::new(http, cfg, counters, stop).0
+        };
         Ok(Deliverer {
-            shared: Arc::new(Shared::new(http, cfg, dead_letter, counters, stop)),
+            shared: Arc::new(shared),
             pool,
             tell,
             in_flight: 0,
@@ -221,10 +225,7 @@ impl Deliverer {
 
 /// Every worker busy while the next is filled, no more (flat memory); none while failing.
 fn room(in_flight: usize, concurrency: usize, failing: bool) -> bool {
-    match failing {
-        true => in_flight == 0,
-        false => in_flight < concurrency * 2,
-    }
+    in_flight == 0 || (!failing && in_flight < concurrency * 2)
 }
 
 /// One request at a time, outside the pool, as a run sends it: `redeliver`, `check --send-test`.
@@ -237,7 +238,17 @@ impl Direct {
         counters: Arc<Counters>,
         stop: Arc<Stop>,
     ) -> Direct {
-        Direct(Shared::new(http, cfg, None, counters, stop))
+        Direct(Shared {
+            http: http.clone(),
+            cfg: cfg.clone(),
+            pace: Pace::new(cfg.concurrency),
+            dead_letter: None,
+            counters,
+            stop,
+            accepted_any: AtomicBool::new(false),
+            refused_in_a_row: AtomicU32::new(0),
+            failing: AtomicBool::new(false),
+        })
     }
 
     /// `items` as one request with this `webhook-id`, retried as a run retries.
@@ -252,26 +263,6 @@ impl Direct {
 }
 
 impl Shared {
-    fn new(
-        http: &Client,
-        cfg: &WebhookConfig,
-        dead_letter: Option<DeadLetter>,
-        counters: Arc<Counters>,
-        stop: Arc<Stop>,
-    ) -> Shared {
-        Shared {
-            http: http.clone(),
-            cfg: cfg.clone(),
-            pace: Pace::new(cfg.concurrency),
-            dead_letter,
-            counters,
-            stop,
-            accepted_any: AtomicBool::new(false),
-            refused_in_a_row: AtomicU32::new(0),
-            failing: AtomicBool::new(false),
-        }
-    }
-
     /// Sends `items` as one request; a refused batch is split in two and each half sent.
     fn deliver(&self, items: &[Matched], done: &mut Done) {
         let all = |done: &mut Done, fate| done.fates.extend(items.iter().map(|m| (m.seq, fate)));
