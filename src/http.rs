@@ -194,14 +194,11 @@ fn describe_io(err: &std::io::Error) -> String {
     let inner = err
         .get_ref()
         .and_then(|e| e.downcast_ref::<reqwest::Error>());
-    let (how, what) = match inner {
-        Some(e) => (e.is_timeout(), causes("", e)),
-        None => (
-            err.kind() == std::io::ErrorKind::TimedOut,
-            format!(": {err}"),
-        ),
-    };
-    let how = if how { "timed out" } else { "failed" };
+    let timed_out = inner.map_or(err.kind() == std::io::ErrorKind::TimedOut, |e| {
+        e.is_timeout()
+    });
+    let how = if timed_out { "timed out" } else { "failed" };
+    let what = inner.map_or_else(|| format!(": {err}"), |e| causes("", e));
     crate::secret::scrub(&format!("{how} while reading the answer{what}"))
 }
 

@@ -20,20 +20,15 @@ pub fn backoff(attempt: u32, unit: f64) -> Duration {
 
 /// The wait before the next attempt: the server's Retry-After when it gave one, else backoff.
 pub fn next_wait(attempt: u32, retry_after: Option<Duration>, unit: f64) -> Duration {
-    match retry_after {
-        Some(d) => d.min(MAX_RETRY_AFTER),
-        None => backoff(attempt, unit),
-    }
+    retry_after.map_or_else(|| backoff(attempt, unit), |d| d.min(MAX_RETRY_AFTER))
 }
 
 /// A `Retry-After` value: delay seconds, or an HTTP date.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+    let secs = value.parse().ok().map(Duration::from_secs);
+    let until = |t: SystemTime| t.duration_since(now).unwrap_or_default();
+    secs.or_else(|| httpdate::parse_http_date(value).ok().map(until))
 }
 
 /// An answer's `Retry-After`.

@@ -90,11 +90,12 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
         if !keys.iter().any(|k| k.contains("token")) {
             bail!("Auth0's token answer is not JSON: {}", snippet(&text));
         }
-        let secret = |k: &str| k.ends_with("token") || k.contains("secret");
-        pairs
+        for (_, v) in pairs
             .iter()
-            .filter(|(k, _)| secret(k))
-            .for_each(|(_, v)| register(v));
+            .filter(|(k, _)| k.ends_with("token") || k.contains("secret"))
+        {
+            register(v);
+        }
         bail!(
             "Auth0's token answer is form-encoded, not JSON (keys {}; values not shown): is {AUTH0_DOMAIN} an Auth0 tenant?",
             keys.join(", ")
@@ -370,18 +371,14 @@ pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
         Err(_) => bail!("Auth0's logs answer is not JSON: {}", snippet(text)),
     }
     let items: Vec<Box<RawValue>> = serde_json::from_str(text)?;
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(n, raw)| {
-            Log::parse(raw).map_err(|(why, raw)| {
-                anyhow!(
-                    "Auth0's logs answer has a log {why} (item {n}): {}",
-                    snippet(raw.get())
-                )
-            })
-        })
-        .collect()
+    let item = |(n, raw)| Log::parse(raw).map_err(|(why, raw)| (n, why, raw));
+    let logs: Result<_, _> = items.into_iter().enumerate().map(item).collect();
+    logs.map_err(|(n, why, raw)| {
+        anyhow!(
+            "Auth0's logs answer has a log {why} (item {n}): {}",
+            snippet(raw.get())
+        )
+    })
 }
 
 #[cfg(test)]
