@@ -203,10 +203,8 @@ fn describe_io(err: &std::io::Error) -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("the answer is larger than {}, the most this tool reads", size(*.max))]
-pub struct TooLarge {
-    pub max: usize,
-}
+#[error("the answer is larger than {}, the most this tool reads", size(*.0))]
+pub struct TooLarge(usize);
 
 /// Reading an answer's body failed on the way: worth another attempt.
 #[derive(Debug, thiserror::Error)]
@@ -231,7 +229,7 @@ pub fn read_prefix(resp: Response, max: usize) -> String {
 /// The whole body of an answer, or [`TooLarge`] past `max` bytes, or [`ReadFailed`].
 pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
     if resp.content_length().is_some_and(|n| n > max as u64) {
-        return Err(TooLarge { max }.into());
+        return Err(TooLarge(max).into());
     }
     let mut buf = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
     let mut chunk = vec![0; 64 * 1024];
@@ -243,7 +241,7 @@ pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
             Err(e) => return Err(ReadFailed(describe_io(&e)).into()),
         };
         if buf.len() + n > max {
-            return Err(TooLarge { max }.into());
+            return Err(TooLarge(max).into());
         }
         // Doubling, but never past the cap, where Vec's own growth would reach twice it.
         if buf.capacity() < buf.len() + n {

@@ -173,13 +173,10 @@ impl Deliverer {
             }))
             .unwrap_or_else(|panic| {
                 shared.stop.fire(Cause::Failed);
-                Done {
-                    fates: items.iter().map(|m| (m.seq, Fate::Pending)).collect(),
-                    error: Some(format!(
-                        "a delivery thread panicked: {}",
-                        crate::stop::panicked(panic.as_ref())
-                    )),
-                }
+                let why = crate::stop::panicked(panic.as_ref());
+                let error = Some(format!("a delivery thread panicked: {why}"));
+                let fates = items.iter().map(|m| (m.seq, Fate::Pending)).collect();
+                Done { fates, error }
             });
             tell(how);
         });
@@ -195,8 +192,7 @@ impl Deliverer {
 
     /// Whether more requests should be queued now (see [`room`]).
     pub fn has_room(&self) -> bool {
-        let failing = self.shared.failing.load(Ordering::Relaxed);
-        room(self.in_flight, self.shared.cfg.concurrency, failing)
+        room(self.in_flight, self.shared.cfg.concurrency, self.failing())
     }
 
     /// A log that must not be sent as it is (`why`: PII_FIELDS cannot mask it): into the
@@ -308,20 +304,17 @@ impl Shared {
     /// A log the receiver refuses: into the dead-letter file, unless refusals look systemic.
     fn set_aside_refused(&self, item: &Matched, status: u16, detail: &str) -> Result<Fate, String> {
         let in_a_row = self.refused_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-        let none_accepted = !self.accepted_any.load(Ordering::Relaxed);
-        let limit = match none_accepted {
-            true => REFUSED_BEFORE_ANY_ACCEPTED,
-            false => REFUSED_IN_A_ROW,
+        let (limit, none) = match self.accepted_any.load(Ordering::Relaxed) {
+            false => (
+                REFUSED_BEFORE_ANY_ACCEPTED,
+                " and has accepted none in this run",
+            ),
+            true => (REFUSED_IN_A_ROW, ""),
         };
         if self.dead_letter.is_some() && in_a_row >= limit {
             self.stop.fire(Cause::Failed);
             return Err(format!(
-                "{detail}: the webhook refused {in_a_row} logs in a row{}, which looks like a problem with the receiver or its settings rather than with these logs; stopped instead of filling the dead-letter file (log {} and the rest are kept for the next run)",
-                if none_accepted {
-                    " and has accepted none in this run"
-                } else {
-                    ""
-                },
+                "{detail}: the webhook refused {in_a_row} logs in a row{none}, which looks like a problem with the receiver or its settings rather than with these logs; stopped instead of filling the dead-letter file (log {} and the rest are kept for the next run)",
                 item.log_id
             ));
         }

@@ -159,13 +159,8 @@ impl Auth0 {
         self.token.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached token, else one fetched, cached and recorded in `fetched`.
-    fn token(
-        &self,
-        until: Instant,
-        stop: &Stop,
-        fetched: &mut Option<Secret>,
-    ) -> Result<Secret, Step> {
+    /// The cached token, else one fetched, cached and recorded in `new`.
+    fn token(&self, until: Instant, stop: &Stop, new: &mut Option<Secret>) -> Result<Secret, Step> {
         let _one = self.fetching.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(t) = self.cached().as_ref() {
             return Ok(t.access_token.clone());
@@ -187,7 +182,7 @@ impl Auth0 {
             Err(e) if e.is::<ReadFailed>() => return Err(again(format!("{e:#}"), None)),
             Err(e) => return Err(fail(e)),
         };
-        let token = fetched.insert(access_token).clone();
+        let token = new.insert(access_token).clone();
         *self.cached() = Some(CachedToken {
             access_token: token.clone(),
             expires_at,
