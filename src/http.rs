@@ -172,9 +172,7 @@ fn describe(err: &reqwest::Error) -> String {
         msg.push_str(" (certificates are always verified; for a private CA give --ca-cert)");
     }
     if msg.contains("proxy authorization required") {
-        msg.push_str(
-            " (the proxy refused the user name and password in HTTPS_PROXY, HTTP_PROXY or ALL_PROXY)",
-        );
+        msg += " (the proxy refused the user name and password in HTTPS_PROXY, HTTP_PROXY or ALL_PROXY)";
     }
     crate::secret::scrub(&msg)
 }

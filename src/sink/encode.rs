@@ -51,10 +51,9 @@ impl Batcher {
 
     /// Adds a log; returns a request's worth of logs when one is ready (at most one).
     pub fn add(&mut self, item: Matched) -> Option<Vec<Matched>> {
-        let mut ready = None;
-        if !self.items.is_empty() && self.bytes.saturating_add(self.cost(&item)) > self.max_body {
-            ready = self.take();
-        }
+        // An empty batch takes nothing: a larger log goes alone.
+        let over = self.bytes.saturating_add(self.cost(&item)) > self.max_body;
+        let mut ready = over.then(|| self.take()).flatten();
         self.bytes += self.cost(&item);
         self.items.push(item);
         // With one item a request, `items` was empty above, so `ready` is still `None` here.

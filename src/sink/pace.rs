@@ -6,14 +6,11 @@ use crate::stop::{Part, Stop};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// What an attempt told us about the receiver's health.
+/// What an answer told of the receiver's load: 2xx healthy, 429 or 503 throttled, else no news.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
-    /// Answered 2xx.
     Healthy,
-    /// Answered 429 or 503: slow down.
     Throttled,
-    /// Anything else: no news about load.
     Neutral,
 }
 

@@ -71,10 +71,9 @@ impl WebhookConfig {
 
     /// A URL on the webhook's side as messages show it: redacted, or only its origin if secret.
     pub fn show(&self, url: &Url) -> String {
-        if self.url_is_secret {
-            url.origin().ascii_serialization()
-        } else {
-            crate::redact::redact(url)
+        match self.url_is_secret {
+            true => url.origin().ascii_serialization(),
+            false => crate::redact::redact(url),
         }
     }
 }
@@ -356,11 +355,10 @@ impl Shared {
     fn send_as(&self, id: &str, items: &[Matched], max_attempts: Option<u32>) -> Sent {
         let parts: Vec<&[u8]> = items.iter().map(|m| m.json.as_slice()).collect();
         let (body, format_type) = encode(&parts, self.cfg.send_as_batch, self.cfg.format);
-        if let Some(max) = self.cfg.max_body_bytes.filter(|max| body.len() > *max) {
+        let (first, size) = (&items[0].log_id, body.len());
+        if let Some(max) = self.cfg.max_body_bytes.filter(|max| size > *max) {
             say::warn(format_args!(
-                "log {} alone makes a {}-byte body, over {WEBHOOK_MAX_BODY_BYTES} {max}: sending it anyway",
-                items[0].log_id,
-                body.len()
+                "log {first} alone makes a {size}-byte body, over {WEBHOOK_MAX_BODY_BYTES} {max}: sending it anyway"
             ));
         }
         let content_type = (self.cfg.content_type.clone())
