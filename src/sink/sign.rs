@@ -26,17 +26,15 @@ pub const HUB_KEY_MIN_CHARS: usize = 16;
 impl Signer {
     /// WEBHOOK_SECRET for `scheme`; the error never shows the value.
     pub fn parse(scheme: SignatureScheme, value: &str) -> Result<Signer, String> {
+        let key = value.trim();
         match scheme {
             SignatureScheme::StandardWebhooks => standard_keys(value).map(Signer::StandardWebhooks),
-            SignatureScheme::XHubSignature256 => {
-                let key = value.trim();
-                match key.chars().count() < HUB_KEY_MIN_CHARS {
-                    true => Err(format!(
-                        "with {SIGNATURE_SCHEME}=x-hub-signature-256 the key is used as written and must be at least {HUB_KEY_MIN_CHARS} characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
-                    )),
-                    false => Ok(Signer::HubSignature256(Secret::new(key))),
-                }
+            SignatureScheme::XHubSignature256 if key.chars().count() >= HUB_KEY_MIN_CHARS => {
+                Ok(Signer::HubSignature256(Secret::new(key)))
             }
+            SignatureScheme::XHubSignature256 => Err(format!(
+                "with {SIGNATURE_SCHEME}=x-hub-signature-256 the key is used as written and must be at least {HUB_KEY_MIN_CHARS} characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
+            )),
         }
     }
 

@@ -145,10 +145,8 @@ impl Deliverer {
             .thread_name(|i| format!("deliver-{i}"))
             .build()
             .context("starting the delivery threads")?;
-        let shared = Shared {
-            dead_letter,
-            ..Direct::new(http, cfg, counters, stop).0
-        };
+        let mut shared = Direct::new(http, cfg, counters, stop).0;
+        shared.dead_letter = dead_letter;
         Ok(Deliverer {
             shared: Arc::new(shared),
             pool,
@@ -330,9 +328,7 @@ impl Shared {
     ) -> Result<Fate, String> {
         let written = match &self.dead_letter {
             None => Err(format!("set {DEAD_LETTER_FILE} to set such logs aside")),
-            Some(file) => {
-                write(file).map_err(|e| format!("writing the dead-letter file failed: {e}"))
-            }
+            Some(f) => write(f).map_err(|e| format!("writing the dead-letter file failed: {e}")),
         };
         if let Err(e) = written {
             self.stop.fire(Cause::Failed);
@@ -361,10 +357,12 @@ impl Shared {
                 "log {first} alone makes a {size}-byte body, over {WEBHOOK_MAX_BODY_BYTES} {max}: sending it anyway"
             ));
         }
-        let content_type = (self.cfg.content_type.clone())
-            .unwrap_or_else(|| HeaderValue::from_static(format_type));
+        let format_type = HeaderValue::from_static(format_type);
         let mut base = (self.http.post(self.cfg.url.clone()))
-            .header(CONTENT_TYPE, content_type)
+            .header(
+                CONTENT_TYPE,
+                self.cfg.content_type.clone().unwrap_or(format_type),
+            )
             .header("webhook-id", id);
         if let Some(auth) = &self.cfg.authorization {
             base = base.header(AUTHORIZATION, auth.expose());

@@ -366,13 +366,10 @@ pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
         Err(_) => bail!("Auth0's logs answer is not JSON: {}", snippet(text)),
     }
     let items: Vec<Box<RawValue>> = serde_json::from_str(text)?;
-    let item = |(n, raw)| Log::parse(raw).map_err(|(why, raw)| (n, why, raw));
+    let item = |(n, raw)| Log::parse(raw).map_err(|(why, raw)| (n, why, snippet(raw.get())));
     let logs: Result<_, _> = items.into_iter().enumerate().map(item).collect();
-    logs.map_err(|(n, why, raw)| {
-        anyhow!(
-            "Auth0's logs answer has a log {why} (item {n}): {}",
-            snippet(raw.get())
-        )
+    logs.map_err(|(n, why, shown)| {
+        anyhow!("Auth0's logs answer has a log {why} (item {n}): {shown}")
     })
 }
 
