@@ -21,8 +21,7 @@ pub struct Matched {
     pub json: Vec<u8>,
 }
 
-/// Fills requests from the matching logs, across pages: one log each, or batches of at most
-/// `max_items` under `max_body` bytes before compression (a larger log goes alone).
+/// Fills requests across pages: one log each, or batches under `max_items` and `max_body` bytes.
 #[derive(Debug)]
 pub struct Batcher {
     items: Vec<Matched>,

@@ -78,8 +78,7 @@ impl WebhookConfig {
     }
 }
 
-/// Single-log refusals in a row, nothing accepted yet, after which the receiver is taken to
-/// refuse everything (a size limit, a schema change): the run stops, not filling the file.
+/// Refusals in a row, none accepted yet, taken to mean the receiver refuses everything: a stop.
 pub const REFUSED_BEFORE_ANY_ACCEPTED: u32 = 3;
 /// The same, once the receiver has accepted something in this run.
 pub const REFUSED_IN_A_ROW: u32 = 10;
@@ -192,8 +191,7 @@ impl Deliverer {
         room(self.in_flight, self.shared.cfg.concurrency, self.failing())
     }
 
-    /// A log that must not be sent as it is (`why`: PII_FIELDS cannot mask it): into the
-    /// dead-letter file, or, without one, the run stops before it.
+    /// A log that must not be sent as it is (PII_FIELDS cannot mask it): set aside like a refusal.
     pub fn set_aside_unsent(&self, log_id: &str, why: &str) -> Result<Fate, String> {
         let what = format!("log {log_id} is not sent: {why}");
         self.shared

@@ -191,8 +191,7 @@ impl Auth0 {
         Ok(token)
     }
 
-    /// One page of logs, in at most [`MAX_ATTEMPTS`]: 5xx, 429, transport errors and malformed
-    /// answers are asked again, and a 401/403 replaces the token.
+    /// One page of logs, in at most [`MAX_ATTEMPTS`]; a 401/403 replaces the token.
     pub fn page(&self, cursor: &Cursor, take: u32, until: Instant, stop: &Stop) -> Result<Page> {
         let mut url = self.cfg.base_url.join("api/v2/logs")?;
         let take = take.to_string();
@@ -283,13 +282,11 @@ impl Auth0 {
             return Err(fail(cut.into()));
         };
         let reply = http::attempt(build()?, method, &redact(url), AUTH0_DOMAIN.env);
-        if let Ok(r) = &reply {
-            self.pacer.answer(ticket, r.status, r.resp.headers());
-        }
         let r = reply.map_err(|failed| match failed {
             Unanswered::Final(d) => fail(anyhow!("{method} {path}: {d}")),
             Unanswered::Passing(d) => again(format!("{method} {path}: {d}"), None),
         })?;
+        self.pacer.answer(ticket, r.status, r.resp.headers());
         let (status, asked, headers) = (r.status, r.retry_after, r.resp.headers());
         let said = format!("Auth0 answered {status} to {method} {path}");
         if let Verdict::Retry { .. } = r.verdict {
