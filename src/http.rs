@@ -67,11 +67,10 @@ pub fn classify(status: u16) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
         429 | 503 => Verdict::Retry { throttled: true },
-        408 => Verdict::Retry { throttled: false },
         300..=399 | 401 | 403 | 404 | 405 | 407 | 410 | 415 | 421 | 426 | 501 => {
             Verdict::Misconfigured(status)
         }
-        500..=599 => Verdict::Retry { throttled: false },
+        408 | 500..=599 => Verdict::Retry { throttled: false },
         _ => Verdict::Refused(status),
     }
 }
@@ -238,13 +237,13 @@ pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(ReadFailed(describe_io(&e)).into()),
         };
-        if buf.len() + n > max {
+        let want = buf.len() + n;
+        if want > max {
             return Err(TooLarge(max).into());
         }
         // Doubling, but never past the cap, where Vec's own growth would reach twice it.
-        if buf.capacity() < buf.len() + n {
-            let want = (buf.capacity() * 2).clamp(buf.len() + n, max);
-            buf.reserve_exact(want - buf.len());
+        if buf.capacity() < want {
+            buf.reserve_exact((buf.capacity() * 2).clamp(want, max) - buf.len());
         }
         buf.extend_from_slice(&chunk[..n]);
     }

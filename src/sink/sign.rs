@@ -73,8 +73,10 @@ fn hmac(key: &[u8]) -> Hmac<Sha256> {
 
 /// Standard Webhooks' keys: `whsec_<base64>` entries separated by spaces.
 fn standard_keys(value: &str) -> Result<Vec<Secret>, String> {
-    let mut keys = Vec::new();
-    for (entry, n) in value.split_whitespace().zip(1..) {
+    if value.split_whitespace().next().is_none() {
+        return Err("no key given; expected whsec_ followed by base64".into());
+    }
+    let key = |(entry, n): (&str, u32)| {
         crate::secret::register(entry);
         let why = "must start with whsec_ followed by base64 (as Standard Webhooks defines)";
         let Some(b64) = entry.strip_prefix("whsec_") else {
@@ -87,12 +89,9 @@ fn standard_keys(value: &str) -> Result<Vec<Secret>, String> {
                 "key {n} is too short: use at least 16 random bytes (24-64 recommended)"
             ));
         }
-        keys.push(Secret::new(STANDARD.encode(raw)));
-    }
-    match keys.is_empty() {
-        true => Err("no key given; expected whsec_ followed by base64".into()),
-        false => Ok(keys),
-    }
+        Ok(Secret::new(STANDARD.encode(raw)))
+    };
+    value.split_whitespace().zip(1..).map(key).collect()
 }
 
 /// The `webhook-id` of a batch: a digest of its log ids, the same on every retry and rerun.

@@ -1,6 +1,5 @@
-//! The webhook sink: each request's headers, retries, the pool of WEBHOOK_CONCURRENT_CALLS
-//! workers, and refusals: a refused batch is split until the refused logs are found, only those
-//! are set aside; answers about the endpoint, or refusals of everything, stop the run.
+//! The webhook sink: headers, retries, a pool of WEBHOOK_CONCURRENT_CALLS workers; a refused batch
+//! is split to find the refused logs, and endpoint answers or refusals of everything stop the run.
 
 use crate::filter::PayloadShape;
 use crate::http::{self, Unanswered, Verdict, read_prefix, snippet};
@@ -82,6 +81,7 @@ impl WebhookConfig {
 pub const REFUSED_BEFORE_ANY_ACCEPTED: u32 = 3;
 /// The same, once the receiver has accepted something in this run.
 pub const REFUSED_IN_A_ROW: u32 = 10;
+const NONE_ACCEPTED: &str = " and has accepted none in this run";
 /// How much of an answer is read: enough for the error message; the rest is never read.
 const ANSWER_PREFIX: usize = 4096;
 
@@ -109,14 +109,15 @@ pub enum Sent {
 }
 
 pub struct Deliverer {
-    shared: Arc<Shared>,
+    shared: Arc<Direct>,
     pool: rayon::ThreadPool,
-    /// Where each request's end goes: the run's channel.
     tell: Tell<Done>,
     in_flight: usize,
 }
 
-struct Shared {
+/// One request at a time, outside the pool, as a run sends it: `redeliver`, `check --send-test`;
+/// and what the pool's workers share.
+pub struct Direct {
     http: Client,
     cfg: WebhookConfig,
     pace: Pace,
@@ -144,7 +145,7 @@ impl Deliverer {
             .thread_name(|i| format!("deliver-{i}"))
             .build()
             .context("starting the delivery threads")?;
-        let mut shared = Direct::new(http, cfg, counters, stop).0;
+        let mut shared = Direct::new(http, cfg, counters, stop);
         shared.dead_letter = dead_letter;
         Ok(Deliverer {
             shared: Arc::new(shared),
@@ -219,9 +220,6 @@ fn room(in_flight: usize, concurrency: usize, failing: bool) -> bool {
     in_flight == 0 || (!failing && in_flight < concurrency * 2)
 }
 
-/// One request at a time, outside the pool, as a run sends it: `redeliver`, `check --send-test`.
-pub struct Direct(Shared);
-
 impl Direct {
     pub fn new(
         http: &Client,
@@ -229,7 +227,7 @@ impl Direct {
         counters: Arc<Counters>,
         stop: Arc<Stop>,
     ) -> Direct {
-        Direct(Shared {
+        Direct {
             http: http.clone(),
             cfg: cfg.clone(),
             pace: Pace::new(cfg.concurrency),
@@ -239,21 +237,19 @@ impl Direct {
             accepted_any: AtomicBool::new(false),
             refused_in_a_row: AtomicU32::new(0),
             failing: AtomicBool::new(false),
-        })
+        }
     }
 
     /// `items` as one request with this `webhook-id`, retried as a run retries.
     pub fn send(&self, webhook_id: &str, items: &[Matched]) -> Sent {
-        self.0.send_as(webhook_id, items, None)
+        self.send_as(webhook_id, items, None)
     }
 
     /// One attempt: a retryable answer is reported, not retried.
     pub fn send_once(&self, webhook_id: &str, items: &[Matched]) -> Sent {
-        self.0.send_as(webhook_id, items, Some(1))
+        self.send_as(webhook_id, items, Some(1))
     }
-}
 
-impl Shared {
     /// Sends `items` as one request; a refused batch is split in two and each half sent.
     fn deliver(&self, items: &[Matched], done: &mut Done) {
         let all = |done: &mut Done, fate| done.fates.extend(items.iter().map(|m| (m.seq, fate)));
@@ -300,10 +296,7 @@ impl Shared {
     fn set_aside_refused(&self, item: &Matched, status: u16, detail: &str) -> Result<Fate, String> {
         let in_a_row = self.refused_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
         let (limit, none) = match self.accepted_any.load(Ordering::Relaxed) {
-            false => (
-                REFUSED_BEFORE_ANY_ACCEPTED,
-                " and has accepted none in this run",
-            ),
+            false => (REFUSED_BEFORE_ANY_ACCEPTED, NONE_ACCEPTED),
             true => (REFUSED_IN_A_ROW, ""),
         };
         if self.dead_letter.is_some() && in_a_row >= limit {
