@@ -1,7 +1,6 @@
-//! Request signatures, by SIGNATURE_SCHEME: Standard Webhooks (standardwebhooks.com):
+//! Request signatures, by SIGNATURE_SCHEME, of the body before gzip: Standard Webhooks'
 //! `webhook-signature` = `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")), or
-//! GitHub's `X-Hub-Signature-256` = `sha256=` + hex(HMAC-SHA256(key, body)). Both sign the body
-//! before gzip: that is what a receiver's HTTP stack hands its verifier.
+//! GitHub's `X-Hub-Signature-256` = `sha256=` + hex(HMAC-SHA256(key, body)).
 
 use crate::secret::Secret;
 use crate::settings::SIGNATURE_SCHEME;

@@ -401,8 +401,7 @@ impl Direct {
             let text = snippet(&scrub(&read_prefix(resp, ANSWER_PREFIX)));
             let detail = format!("webhook answered {status}: {text}{location}");
             // The receiver is up unless it asks for a retry; when it asks for less, fewer
-            // requests are in flight, and when it said for how long, every worker waits. A
-            // permit dropped says nothing about the load.
+            // requests are in flight, and when it said for how long, every worker waits.
             self.failing
                 .store(matches!(verdict, Verdict::Retry { .. }), Ordering::Relaxed);
             let pause = retry_after.map(|asked| asked.min(retry::MAX_RETRY_AFTER));

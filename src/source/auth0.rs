@@ -205,13 +205,12 @@ impl Auth0 {
             Cursor::Since(date) => q
                 .extend_pairs(date.iter().map(|d| ("q", format!("date:[{d} TO *]"))))
                 .extend_pairs(search("date:1")),
-            Cursor::Next(next) => return self.get(next.clone(), until, stop),
+            Cursor::Next(_) => &mut q,
         };
         drop(q);
-        self.get(url, until, stop)
-    }
-
-    fn get(&self, url: Url, until: Instant, stop: &Stop) -> Result<Page> {
+        if let Cursor::Next(next) = cursor {
+            url = next.clone();
+        }
         let (mut refreshed, mut malformed, mut fetched) = (0, 0, None);
         let outcome = retry::run(Some(until), stop, Part::Reading, Some(MAX_ATTEMPTS), |_| {
             // The token is taken when the budget lets the request go, as fresh as can be.
