@@ -1,7 +1,5 @@
-//! The one HTTP client (kept-alive connections, no redirects, a User-Agent, TLS always
-//! verified), the one attempt every client makes with it (send, log, tell a refused
-//! certificate from a passing failure, classify the answer, read `Retry-After`), and how
-//! requests and their errors are shown without leaking secrets.
+//! The one HTTP client (no redirects, TLS always verified), the one attempt every client makes
+//! with it, and how answers and errors are read and shown without leaking secrets.
 
 use anyhow::{Context, Result};
 
@@ -10,6 +8,7 @@ use crate::settings::CA_CERT;
 use reqwest::Url;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{HeaderMap, LOCATION};
+use std::error::Error;
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -59,8 +58,7 @@ pub enum Verdict {
     Retry { throttled: bool },
     /// The receiver refuses these logs (400, 413, 422 and other 4xx): a batch is split.
     Refused(u16),
-    /// About the endpoint or the credentials, not the logs (401, 403, 404, a redirect...): every
-    /// log would get it, so the run stops with the checkpoint kept.
+    /// About the endpoint or the credentials (401, 404, a redirect...): the run stops.
     Misconfigured(u16),
 }
 
@@ -69,45 +67,43 @@ pub fn classify(status: u16) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
         429 | 503 => Verdict::Retry { throttled: true },
-        408 => Verdict::Retry { throttled: false },
         300..=399 | 401 | 403 | 404 | 405 | 407 | 410 | 415 | 421 | 426 | 501 => {
             Verdict::Misconfigured(status)
         }
-        500..=599 => Verdict::Retry { throttled: false },
+        408 | 500..=599 => Verdict::Retry { throttled: false },
         _ => Verdict::Refused(status),
     }
 }
 
-/// What to change when a transport error is a refused certificate; `None` when it is not.
-fn refused_certificate(err: &(dyn std::error::Error + 'static), setting: &str) -> Option<String> {
-    use rustls::{CertificateError as Cert, Error as Tls};
-    let mut next = Some(err);
-    while let Some(e) = next {
-        if let Some(Tls::InvalidCertificate(why)) = e.downcast_ref::<Tls>() {
-            let fix = match why {
-                Cert::NotValidForName | Cert::NotValidForNameContext { .. } => format!(
-                    "the certificate is for another host name: set {setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
-                ),
-                // Not signed by a trusted CA (a private CA, self-signed), expired, or malformed.
-                _ => format!(
-                    "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {setting}",
-                    CA_CERT.label()
-                ),
-            };
-            return Some(format!(
-                "{fix}; not retried, as waiting does not change a certificate"
-            ));
-        }
-        // An io::Error's `source` is its inner error's source, skipping the inner one.
-        next = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+/// `err` and its causes, an io::Error's inner error included (its `source` skips that one).
+fn chain<'a>(err: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn Error + 'static)> {
+    std::iter::successors(Some(err), |&e| {
+        let io = e.downcast_ref::<std::io::Error>();
+        match io.and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn Error + 'static)),
             None => e.source(),
-        };
-    }
-    None
+        }
+    })
+}
+
+/// What to change when a transport error is a refused certificate; `None` when it is not.
+fn refused_certificate(err: &(dyn Error + 'static), setting: &str) -> Option<String> {
+    use rustls::{CertificateError as Cert, Error as Tls};
+    let why = chain(err).find_map(|e| match e.downcast_ref::<Tls>()? {
+        Tls::InvalidCertificate(why) => Some(why),
+        _ => None,
+    })?;
+    let fix = match why {
+        Cert::NotValidForName | Cert::NotValidForNameContext { .. } => format!(
+            "the certificate is for another host name: set {setting} to a name the certificate holds, or have the server present a certificate for this one ({CA_CERT} only adds trusted CAs)"
+        ),
+        // Not signed by a trusted CA (a private CA, self-signed), expired, or malformed.
+        _ => format!(
+            "the certificate is not signed by a trusted CA: for a private CA set {} to its certificate file, or check {setting}",
+            CA_CERT.label()
+        ),
+    };
+    Some(fix + "; not retried, as waiting does not change a certificate")
 }
 
 /// An answer, as [`attempt`] read it.
@@ -175,26 +171,19 @@ fn describe(err: &reqwest::Error) -> String {
         msg.push_str(" (certificates are always verified; for a private CA give --ca-cert)");
     }
     if msg.contains("proxy authorization required") {
-        msg.push_str(
-            " (the proxy refused the user name and password in HTTPS_PROXY, HTTP_PROXY or ALL_PROXY)",
-        );
+        msg += " (the proxy refused the user name and password in HTTPS_PROXY, HTTP_PROXY or ALL_PROXY)";
     }
     crate::secret::scrub(&msg)
 }
 
 /// `kind`, then each of `err`'s causes that it does not already say.
-fn causes(kind: &str, err: &dyn std::error::Error) -> String {
-    let mut msg = kind.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    msg
+fn causes(kind: &str, err: &(dyn Error + 'static)) -> String {
+    chain(err)
+        .skip(1)
+        .fold(kind.to_string(), |msg, e| match e.to_string() {
+            text if msg.contains(&text) => msg,
+            text => msg + ": " + &text,
+        })
 }
 
 /// What went wrong while reading an answer's body, as a short phrase.
@@ -202,22 +191,17 @@ fn describe_io(err: &std::io::Error) -> String {
     let inner = err
         .get_ref()
         .and_then(|e| e.downcast_ref::<reqwest::Error>());
-    let (how, what) = match inner {
-        Some(e) => (e.is_timeout(), causes("", e)),
-        None => (
-            err.kind() == std::io::ErrorKind::TimedOut,
-            format!(": {err}"),
-        ),
-    };
-    let how = if how { "timed out" } else { "failed" };
+    let timed_out = inner.map_or(err.kind() == std::io::ErrorKind::TimedOut, |e| {
+        e.is_timeout()
+    });
+    let how = if timed_out { "timed out" } else { "failed" };
+    let what = inner.map_or_else(|| format!(": {err}"), |e| causes("", e));
     crate::secret::scrub(&format!("{how} while reading the answer{what}"))
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("the answer is larger than {}, the most this tool reads", size(*.max))]
-pub struct TooLarge {
-    pub max: usize,
-}
+#[error("the answer is larger than {}, the most this tool reads", size(*.0))]
+pub struct TooLarge(usize);
 
 /// Reading an answer's body failed on the way: worth another attempt.
 #[derive(Debug, thiserror::Error)]
@@ -242,7 +226,7 @@ pub fn read_prefix(resp: Response, max: usize) -> String {
 /// The whole body of an answer, or [`TooLarge`] past `max` bytes, or [`ReadFailed`].
 pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
     if resp.content_length().is_some_and(|n| n > max as u64) {
-        return Err(TooLarge { max }.into());
+        return Err(TooLarge(max).into());
     }
     let mut buf = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
     let mut chunk = vec![0; 64 * 1024];
@@ -253,13 +237,13 @@ pub fn read_capped(mut resp: Response, max: usize) -> Result<Vec<u8>> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(ReadFailed(describe_io(&e)).into()),
         };
-        if buf.len() + n > max {
-            return Err(TooLarge { max }.into());
+        let want = buf.len() + n;
+        if want > max {
+            return Err(TooLarge(max).into());
         }
         // Doubling, but never past the cap, where Vec's own growth would reach twice it.
-        if buf.capacity() < buf.len() + n {
-            let want = (buf.capacity() * 2).clamp(buf.len() + n, max);
-            buf.reserve_exact(want - buf.len());
+        if buf.capacity() < want {
+            buf.reserve_exact((buf.capacity() * 2).clamp(want, max) - buf.len());
         }
         buf.extend_from_slice(&chunk[..n]);
     }

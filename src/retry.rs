@@ -1,6 +1,5 @@
-//! The retry runner, for the webhook, Auth0 and the reports alike: how long to wait (backoff,
-//! `Retry-After`) and how often, and the one place a wait meets the deadline. What is retried
-//! is the attempt's own verdict ([`crate::http::classify`]).
+//! The retry runner, for every client: how long to wait (backoff, `Retry-After`) and how
+//! often, and the one place a wait meets the deadline.
 
 use crate::settings::MAX_RUN_TIME;
 use crate::stop::{Cause, Part, Stop};
@@ -21,20 +20,15 @@ pub fn backoff(attempt: u32, unit: f64) -> Duration {
 
 /// The wait before the next attempt: the server's Retry-After when it gave one, else backoff.
 pub fn next_wait(attempt: u32, retry_after: Option<Duration>, unit: f64) -> Duration {
-    match retry_after {
-        Some(d) => d.min(MAX_RETRY_AFTER),
-        None => backoff(attempt, unit),
-    }
+    retry_after.map_or_else(|| backoff(attempt, unit), |d| d.min(MAX_RETRY_AFTER))
 }
 
 /// A `Retry-After` value: delay seconds, or an HTTP date.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+    let secs = value.parse().ok().map(Duration::from_secs);
+    let until = |t: SystemTime| t.duration_since(now).unwrap_or_default();
+    secs.or_else(|| httpdate::parse_http_date(value).ok().map(until))
 }
 
 /// An answer's `Retry-After`.
@@ -53,8 +47,7 @@ pub enum Attempt<T> {
     Step,
 }
 
-/// Attempts and waits until one is [`Attempt::Done`], all are spent, the run stops, or the next
-/// would come after `until` or the deadline.
+/// Attempts until one is [`Attempt::Done`], all are spent, the run stops, or time runs out.
 pub fn run<T>(
     until: Option<Instant>,
     stop: &Stop,
@@ -107,6 +100,12 @@ fn wait(
         return Err(give_up(Cause::Deadline));
     }
     stop.sleep_until(end, part).map_err(give_up)
+}
+
+/// Seconds since the Unix epoch: token expiries, `webhook-timestamp`.
+pub fn now_unix() -> u64 {
+    let since = SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_secs())
 }
 
 /// A duration to the millisecond under a minute ("1s 500ms"), else to the second ("3m 20s").

@@ -1,6 +1,4 @@
-//! Request bodies: how the stream of matching logs is grouped into requests (one per log, or
-//! batches under the item and body limits, across pages), and each request's bytes (JSON
-//! object, array or lines, gzip).
+//! Request bodies: matching logs grouped into requests, and each request's bytes.
 
 use flate2::{Compression, write::GzEncoder};
 use std::io::Write;
@@ -23,8 +21,7 @@ pub struct Matched {
     pub json: Vec<u8>,
 }
 
-/// Fills requests from the matching logs, across pages: one log each, or batches of at most
-/// `max_items` under `max_body` bytes before compression (a larger log goes alone).
+/// Fills requests across pages: one log each, or batches under `max_items` and `max_body` bytes.
 #[derive(Debug)]
 pub struct Batcher {
     items: Vec<Matched>,
@@ -53,10 +50,9 @@ impl Batcher {
 
     /// Adds a log; returns a request's worth of logs when one is ready (at most one).
     pub fn add(&mut self, item: Matched) -> Option<Vec<Matched>> {
-        let mut ready = None;
-        if !self.items.is_empty() && self.bytes.saturating_add(self.cost(&item)) > self.max_body {
-            ready = self.take();
-        }
+        // An empty batch takes nothing: a larger log goes alone.
+        let over = self.bytes.saturating_add(self.cost(&item)) > self.max_body;
+        let mut ready = over.then(|| self.take()).flatten();
         self.bytes += self.cost(&item);
         self.items.push(item);
         // With one item a request, `items` was empty above, so `ready` is still `None` here.

@@ -1,20 +1,16 @@
-//! How fast the worker pool sends: a shared "not before" time that a `Retry-After` on a 429 or
-//! 503 pushes back for every worker, and an in-flight limit that halves on throttling and grows
-//! back by one (AIMD), never above the configured concurrency.
+//! How fast the worker pool sends: a shared pause (`Retry-After` on a 429 or 503), and an
+//! in-flight limit that halves on throttling and grows back by one (AIMD).
 
 use crate::stop::{Part, Stop};
 // A thread that panicked holding the lock must not stop the others: the state is used as it is.
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// What an attempt told us about the receiver's health.
+/// What an answer told of the receiver's load: 2xx healthy, 429 or 503 throttled, else no news.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
-    /// Answered 2xx.
     Healthy,
-    /// Answered 429 or 503: slow down.
     Throttled,
-    /// Anything else: no news about load.
     Neutral,
 }
 
@@ -87,8 +83,7 @@ impl Pace {
         }
     }
 
-    /// Waits for a free slot and for any shared pause to end. `None` when the run stops
-    /// sending (`stop` fires, or its deadline passes while this waits).
+    /// Waits for a free slot and any shared pause; `None` when the run stops sending.
     pub fn acquire<'a>(&'a self, stop: &Stop) -> Option<Permit<'a>> {
         let mut s = self.lock();
         loop {
@@ -106,7 +101,7 @@ impl Pace {
             }
             if s.in_flight < s.aimd.limit {
                 s.in_flight += 1;
-                return Some(Permit { pace: self });
+                return Some(Permit(self, Signal::Neutral, None));
             }
             // A release wakes us: the requests in flight end by the deadline, and after a stop
             // the next release finds it.
@@ -119,35 +114,28 @@ impl Pace {
     fn lock(&self) -> std::sync::MutexGuard<'_, PaceState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-
-    fn release(&self, signal: Signal, pause: Option<Duration>) {
-        let mut s = self.lock();
-        s.in_flight -= 1;
-        s.aimd = s.aimd.next(self.max, signal);
-        if let Some(p) = pause {
-            s.not_before = s.not_before.max(Instant::now() + p);
-        }
-        drop(s);
-        self.changed.notify_all();
-    }
 }
 
-/// A slot in flight; give it back with what the attempt showed.
-pub struct Permit<'a> {
-    pace: &'a Pace,
-}
+/// A slot in flight; give it back with what the attempt showed (dropped: no news about load).
+pub struct Permit<'a>(&'a Pace, Signal, Option<Duration>);
 
 impl Permit<'_> {
     /// `pause`: hold every worker back this long (the receiver said so with `Retry-After`).
-    pub fn release(self, signal: Signal, pause: Option<Duration>) {
-        self.pace.release(signal, pause);
-        std::mem::forget(self);
+    pub fn release(mut self, signal: Signal, pause: Option<Duration>) {
+        (self.1, self.2) = (signal, pause);
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.pace.release(Signal::Neutral, None);
+        let mut s = self.0.lock();
+        s.in_flight -= 1;
+        s.aimd = s.aimd.next(self.0.max, self.1);
+        if let Some(p) = self.2 {
+            s.not_before = s.not_before.max(Instant::now() + p);
+        }
+        drop(s);
+        self.0.changed.notify_all();
     }
 }
 

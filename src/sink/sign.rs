@@ -1,7 +1,6 @@
-//! Request signatures, by SIGNATURE_SCHEME: Standard Webhooks (standardwebhooks.com):
+//! Request signatures, by SIGNATURE_SCHEME, of the body before gzip: Standard Webhooks'
 //! `webhook-signature` = `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")), or
-//! GitHub's `X-Hub-Signature-256` = `sha256=` + hex(HMAC-SHA256(key, body)). Both sign the body
-//! before gzip: that is what a receiver's HTTP stack hands its verifier.
+//! GitHub's `X-Hub-Signature-256` = `sha256=` + hex(HMAC-SHA256(key, body)).
 
 use crate::secret::Secret;
 use crate::settings::SIGNATURE_SCHEME;
@@ -26,17 +25,15 @@ pub const HUB_KEY_MIN_CHARS: usize = 16;
 impl Signer {
     /// WEBHOOK_SECRET for `scheme`; the error never shows the value.
     pub fn parse(scheme: SignatureScheme, value: &str) -> Result<Signer, String> {
+        let key = value.trim();
         match scheme {
             SignatureScheme::StandardWebhooks => standard_keys(value).map(Signer::StandardWebhooks),
-            SignatureScheme::XHubSignature256 => {
-                let key = value.trim();
-                match key.chars().count() < HUB_KEY_MIN_CHARS {
-                    true => Err(format!(
-                        "with {SIGNATURE_SCHEME}=x-hub-signature-256 the key is used as written and must be at least {HUB_KEY_MIN_CHARS} characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
-                    )),
-                    false => Ok(Signer::HubSignature256(Secret::new(key))),
-                }
+            SignatureScheme::XHubSignature256 if key.chars().count() >= HUB_KEY_MIN_CHARS => {
+                Ok(Signer::HubSignature256(Secret::new(key)))
             }
+            SignatureScheme::XHubSignature256 => Err(format!(
+                "with {SIGNATURE_SCHEME}=x-hub-signature-256 the key is used as written and must be at least {HUB_KEY_MIN_CHARS} characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
+            )),
         }
     }
 
@@ -75,8 +72,10 @@ fn hmac(key: &[u8]) -> Hmac<Sha256> {
 
 /// Standard Webhooks' keys: `whsec_<base64>` entries separated by spaces.
 fn standard_keys(value: &str) -> Result<Vec<Secret>, String> {
-    let mut keys = Vec::new();
-    for (entry, n) in value.split_whitespace().zip(1..) {
+    if value.split_whitespace().next().is_none() {
+        return Err("no key given; expected whsec_ followed by base64".into());
+    }
+    let key = |(entry, n): (&str, u32)| {
         crate::secret::register(entry);
         let why = "must start with whsec_ followed by base64 (as Standard Webhooks defines)";
         let Some(b64) = entry.strip_prefix("whsec_") else {
@@ -89,12 +88,9 @@ fn standard_keys(value: &str) -> Result<Vec<Secret>, String> {
                 "key {n} is too short: use at least 16 random bytes (24-64 recommended)"
             ));
         }
-        keys.push(Secret::new(STANDARD.encode(raw)));
-    }
-    match keys.is_empty() {
-        true => Err("no key given; expected whsec_ followed by base64".into()),
-        false => Ok(keys),
-    }
+        Ok(Secret::new(STANDARD.encode(raw)))
+    };
+    value.split_whitespace().zip(1..).map(key).collect()
 }
 
 /// The `webhook-id` of a batch: a digest of its log ids, the same on every retry and rerun.

@@ -1,9 +1,5 @@
-//! The webhook sink: each request's headers (Authorization, signature, custom), retries, the
-//! rayon pool that runs at most WEBHOOK_CONCURRENT_CALLS requests at once, and what a refusal
-//! means: a refused batch is split until the refused logs are found, only those go to the
-//! dead-letter file (`dead_letter`), and answers about the endpoint, or
-//! refusals of everything, stop the run. [`Direct`] sends single requests the same way,
-//! outside the pool, for `redeliver` and `check --send-test`.
+//! The webhook sink: headers, retries, a pool of WEBHOOK_CONCURRENT_CALLS workers; a refused batch
+//! is split to find the refused logs, and endpoint answers or refusals of everything stop the run.
 
 use crate::filter::PayloadShape;
 use crate::http::{self, Unanswered, Verdict, read_prefix, snippet};
@@ -24,18 +20,17 @@ use crate::state::ledger::Ticket;
 use crate::stop::{Cause, Part, Stop, Tell};
 use anyhow::{Context, Result};
 use reqwest::Url;
-use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The webhook's settings: where, how each request is made, and how many at once.
 #[derive(Clone)]
 pub struct WebhookConfig {
     pub url: Url,
-    /// Read from WEBHOOK_URL_FILE: the whole URL is a credential (a token in its path), so only
-    /// `scheme://host` is ever shown ([`WebhookConfig::shown_url`]).
+    /// Read from WEBHOOK_URL_FILE: a credential as a whole, only `scheme://host` is ever shown.
     pub url_is_secret: bool,
     pub authorization: Option<Secret>,
     pub send_as_batch: bool,
@@ -52,17 +47,14 @@ pub struct WebhookConfig {
     pub content_type: Option<HeaderValue>,
 }
 
-/// By hand, for the URL: it may hold a password or a token in its query (`check -vv` prints
-/// this). The pattern names every field, so a new one cannot be left out.
+/// By hand, for the URL (`check -vv` prints this); the pattern names every field.
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         macro_rules! fields {
             ($($name:ident),*) => {{
                 let WebhookConfig { url: _, $($name),* } = self;
-                let mut out = f.debug_struct("WebhookConfig");
-                out.field("url", &self.shown_url());
-                $(out.field(stringify!($name), $name);)*
-                out.finish()
+                f.debug_struct("WebhookConfig").field("url", &self.shown_url())
+                    $(.field(stringify!($name), $name))*.finish()
             }};
         }
         fields! { url_is_secret, authorization, send_as_batch, concurrency, connect_timeout,
@@ -76,22 +68,20 @@ impl WebhookConfig {
         self.show(&self.url)
     }
 
-    /// A URL on the webhook's side (its own, a redirect's) as messages show it: redacted, or only
-    /// `scheme://host[:port]` when WEBHOOK_URL_FILE made it a secret (its path may hold a token).
+    /// A URL on the webhook's side as messages show it: redacted, or only its origin if secret.
     pub fn show(&self, url: &Url) -> String {
-        if self.url_is_secret {
-            url.origin().ascii_serialization()
-        } else {
-            crate::redact::redact(url)
+        match self.url_is_secret {
+            true => url.origin().ascii_serialization(),
+            false => crate::redact::redact(url),
         }
     }
 }
 
-/// Single-log refusals in a row, nothing accepted yet, after which the receiver is taken to
-/// refuse everything (a size limit, a schema change): the run stops, not filling the file.
+/// Refusals in a row, none accepted yet, taken to mean the receiver refuses everything: a stop.
 pub const REFUSED_BEFORE_ANY_ACCEPTED: u32 = 3;
 /// The same, once the receiver has accepted something in this run.
 pub const REFUSED_IN_A_ROW: u32 = 10;
+const NONE_ACCEPTED: &str = " and has accepted none in this run";
 /// How much of an answer is read: enough for the error message; the rest is never read.
 const ANSWER_PREFIX: usize = 4096;
 
@@ -114,20 +104,20 @@ pub enum Sent {
         status: u16,
         detail: String,
     },
-    /// Not delivered, for a reason that is not about these logs: the endpoint or the
-    /// credentials (with the advice), retries out of time, or a stop.
+    /// Not delivered, not for these logs: the endpoint, the credentials, no time left, a stop.
     Failed(String),
 }
 
 pub struct Deliverer {
-    shared: Arc<Shared>,
+    shared: Arc<Direct>,
     pool: rayon::ThreadPool,
-    /// Where each request's end goes: the run's channel.
     tell: Tell<Done>,
     in_flight: usize,
 }
 
-struct Shared {
+/// One request at a time, outside the pool, as a run sends it: `redeliver`, `check --send-test`;
+/// and what the pool's workers share.
+pub struct Direct {
     http: Client,
     cfg: WebhookConfig,
     pace: Pace,
@@ -155,8 +145,10 @@ impl Deliverer {
             .thread_name(|i| format!("deliver-{i}"))
             .build()
             .context("starting the delivery threads")?;
+        let mut shared = Direct::new(http, cfg, counters, stop);
+        shared.dead_letter = dead_letter;
         Ok(Deliverer {
-            shared: Arc::new(Shared::new(http, cfg, dead_letter, counters, stop)),
+            shared: Arc::new(shared),
             pool,
             tell,
             in_flight: 0,
@@ -178,13 +170,10 @@ impl Deliverer {
             }))
             .unwrap_or_else(|panic| {
                 shared.stop.fire(Cause::Failed);
-                Done {
-                    fates: items.iter().map(|m| (m.seq, Fate::Pending)).collect(),
-                    error: Some(format!(
-                        "a delivery thread panicked: {}",
-                        crate::stop::panicked(panic.as_ref())
-                    )),
-                }
+                let why = crate::stop::panicked(panic.as_ref());
+                let error = Some(format!("a delivery thread panicked: {why}"));
+                let fates = items.iter().map(|m| (m.seq, Fate::Pending)).collect();
+                Done { fates, error }
             });
             tell(how);
         });
@@ -200,12 +189,10 @@ impl Deliverer {
 
     /// Whether more requests should be queued now (see [`room`]).
     pub fn has_room(&self) -> bool {
-        let failing = self.shared.failing.load(Ordering::Relaxed);
-        room(self.in_flight, self.shared.cfg.concurrency, failing)
+        room(self.in_flight, self.shared.cfg.concurrency, self.failing())
     }
 
-    /// A log that must not be sent as it is (`why`: PII_FIELDS cannot mask it): into the
-    /// dead-letter file, or, without one, the run stops before it.
+    /// A log that must not be sent as it is (PII_FIELDS cannot mask it): set aside like a refusal.
     pub fn set_aside_unsent(&self, log_id: &str, why: &str) -> Result<Fate, String> {
         let what = format!("log {log_id} is not sent: {why}");
         self.shared
@@ -228,18 +215,10 @@ impl Deliverer {
     }
 }
 
-/// Enough requests to keep every worker busy while the next is filled, and no more (memory
-/// stays flat); none more while the receiver is failing (those in flight are being retried).
+/// Every worker busy while the next is filled, no more (flat memory); none while failing.
 fn room(in_flight: usize, concurrency: usize, failing: bool) -> bool {
-    match failing {
-        true => in_flight == 0,
-        false => in_flight < concurrency * 2,
-    }
+    in_flight == 0 || (!failing && in_flight < concurrency * 2)
 }
-
-/// One request at a time, outside the pool, with exactly a run's headers, signature, retries
-/// and reading of the answer: `redeliver` and `check --send-test`.
-pub struct Direct(Shared);
 
 impl Direct {
     pub fn new(
@@ -248,39 +227,27 @@ impl Direct {
         counters: Arc<Counters>,
         stop: Arc<Stop>,
     ) -> Direct {
-        Direct(Shared::new(http, cfg, None, counters, stop))
-    }
-
-    /// `items` as one request with this `webhook-id`, retried as a run retries.
-    pub fn send(&self, webhook_id: &str, items: &[Matched]) -> Sent {
-        self.0.send_as(webhook_id, items, None)
-    }
-
-    /// One attempt: a retryable answer is reported, not retried.
-    pub fn send_once(&self, webhook_id: &str, items: &[Matched]) -> Sent {
-        self.0.send_as(webhook_id, items, Some(1))
-    }
-}
-
-impl Shared {
-    fn new(
-        http: &Client,
-        cfg: &WebhookConfig,
-        dead_letter: Option<DeadLetter>,
-        counters: Arc<Counters>,
-        stop: Arc<Stop>,
-    ) -> Shared {
-        Shared {
+        Direct {
             http: http.clone(),
             cfg: cfg.clone(),
             pace: Pace::new(cfg.concurrency),
-            dead_letter,
+            dead_letter: None,
             counters,
             stop,
             accepted_any: AtomicBool::new(false),
             refused_in_a_row: AtomicU32::new(0),
             failing: AtomicBool::new(false),
         }
+    }
+
+    /// `items` as one request with this `webhook-id`, retried as a run retries.
+    pub fn send(&self, webhook_id: &str, items: &[Matched]) -> Sent {
+        self.send_as(webhook_id, items, None)
+    }
+
+    /// One attempt: a retryable answer is reported, not retried.
+    pub fn send_once(&self, webhook_id: &str, items: &[Matched]) -> Sent {
+        self.send_as(webhook_id, items, Some(1))
     }
 
     /// Sends `items` as one request; a refused batch is split in two and each half sent.
@@ -325,24 +292,17 @@ impl Shared {
         }
     }
 
-    /// A log the receiver refuses: into the dead-letter file, unless the refusals look
-    /// systemic.
+    /// A log the receiver refuses: into the dead-letter file, unless refusals look systemic.
     fn set_aside_refused(&self, item: &Matched, status: u16, detail: &str) -> Result<Fate, String> {
         let in_a_row = self.refused_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-        let none_accepted = !self.accepted_any.load(Ordering::Relaxed);
-        let limit = match none_accepted {
-            true => REFUSED_BEFORE_ANY_ACCEPTED,
-            false => REFUSED_IN_A_ROW,
+        let (limit, none) = match self.accepted_any.load(Ordering::Relaxed) {
+            false => (REFUSED_BEFORE_ANY_ACCEPTED, NONE_ACCEPTED),
+            true => (REFUSED_IN_A_ROW, ""),
         };
         if self.dead_letter.is_some() && in_a_row >= limit {
             self.stop.fire(Cause::Failed);
             return Err(format!(
-                "{detail}: the webhook refused {in_a_row} logs in a row{}, which looks like a problem with the receiver or its settings rather than with these logs; stopped instead of filling the dead-letter file (log {} and the rest are kept for the next run)",
-                if none_accepted {
-                    " and has accepted none in this run"
-                } else {
-                    ""
-                },
+                "{detail}: the webhook refused {in_a_row} logs in a row{none}, which looks like a problem with the receiver or its settings rather than with these logs; stopped instead of filling the dead-letter file (log {} and the rest are kept for the next run)",
                 item.log_id
             ));
         }
@@ -351,8 +311,7 @@ impl Shared {
         self.set_aside(what, |file| file.append(item, &id, status, detail))
     }
 
-    /// The log `what` names, written to the dead-letter file by `write`; without a file, or
-    /// when it cannot be written, the run stops before it.
+    /// The log `what` names, written by `write`; without a file, or failing, the run stops.
     fn set_aside(
         &self,
         what: String,
@@ -360,9 +319,7 @@ impl Shared {
     ) -> Result<Fate, String> {
         let written = match &self.dead_letter {
             None => Err(format!("set {DEAD_LETTER_FILE} to set such logs aside")),
-            Some(file) => {
-                write(file).map_err(|e| format!("writing the dead-letter file failed: {e}"))
-            }
+            Some(f) => write(f).map_err(|e| format!("writing the dead-letter file failed: {e}")),
         };
         if let Err(e) = written {
             self.stop.fire(Cause::Failed);
@@ -381,41 +338,52 @@ impl Shared {
         }
     }
 
-    /// One request with this `webhook-id`, retried until it is answered for good, MAX_RUN_TIME,
-    /// or the run stops; or at most `max_attempts` times (`check --send-test`: once).
+    /// One request with this `webhook-id`, retried until answered for good or `max_attempts`.
     fn send_as(&self, id: &str, items: &[Matched], max_attempts: Option<u32>) -> Sent {
         let parts: Vec<&[u8]> = items.iter().map(|m| m.json.as_slice()).collect();
         let (body, format_type) = encode(&parts, self.cfg.send_as_batch, self.cfg.format);
-        if let Some(max) = self.cfg.max_body_bytes.filter(|max| body.len() > *max) {
+        let (first, size) = (&items[0].log_id, body.len());
+        if let Some(max) = self.cfg.max_body_bytes.filter(|max| size > *max) {
             say::warn(format_args!(
-                "log {} alone makes a {}-byte body, over {WEBHOOK_MAX_BODY_BYTES} {max}: sending it anyway",
-                items[0].log_id,
-                body.len()
+                "log {first} alone makes a {size}-byte body, over {WEBHOOK_MAX_BODY_BYTES} {max}: sending it anyway"
             ));
         }
-        let content_type = (self.cfg.content_type.clone())
-            .unwrap_or_else(|| HeaderValue::from_static(format_type));
+        let format_type = HeaderValue::from_static(format_type);
+        let mut base = (self.http.post(self.cfg.url.clone()))
+            .header(
+                CONTENT_TYPE,
+                self.cfg.content_type.clone().unwrap_or(format_type),
+            )
+            .header("webhook-id", id);
+        if let Some(auth) = &self.cfg.authorization {
+            base = base.header(AUTHORIZATION, auth.expose());
+        }
         // Signed as the receiver's application reads it: HTTP stacks undo the gzip first.
         // What travels: the body itself, or gzipped; shared by every attempt, never copied.
         let body = bytes::Bytes::from(body);
-        let wire = match self.cfg.gzip {
-            true => bytes::Bytes::from(gzip(&body)),
-            false => body.clone(),
+        let (wire, base) = match self.cfg.gzip {
+            true => (gzip(&body).into(), base.header(CONTENT_ENCODING, "gzip")),
+            false => (body.clone(), base),
         };
+        let custom = self.cfg.headers.iter();
+        let base = custom.fold(base, |b, (n, v)| b.header(n, v)).body(wire);
         let outcome = retry::run(None, &self.stop, Part::Sending, max_attempts, |n| {
             let left = self.stop.remaining();
             let Some(permit) = self.pace.acquire(&self.stop).filter(|_| !left.is_zero()) else {
-                let why = match self.stop.cause() {
-                    Some(Cause::Deadline) => {
-                        format!("{MAX_RUN_TIME} reached, the next run goes on")
-                    }
-                    _ => "the run is stopping".to_string(),
+                let why = match self.stop.cause() == Some(Cause::Deadline) {
+                    true => format!("{MAX_RUN_TIME} reached, the next run goes on"),
+                    false => "the run is stopping".to_string(),
                 };
                 return Attempt::Done(Sent::Failed(format!("not attempted: {why}")));
             };
             Counters::add(&self.counters.retries, u64::from(n > 0));
             Counters::add(&self.counters.requests, 1);
-            let request = self.request(id, &body, &wire, &content_type, self.cfg.timeout.min(left));
+            let timestamp = retry::now_unix();
+            let request = (base.try_clone().expect("a body of bytes clones"))
+                .timeout(self.cfg.timeout.min(left))
+                .header("webhook-timestamp", timestamp.to_string());
+            let signature = (self.cfg.signing.iter()).map(|s| s.header(id, timestamp, &body));
+            let request = signature.fold(request, |r, (n, v)| r.header(n, v));
             let reply = http::attempt(request, "POST", &self.cfg.shown_url(), WEBHOOK_URL.env);
             let (status, verdict, retry_after, resp) = match reply {
                 Ok(r) => (r.status, r.verdict, r.retry_after, r.resp),
@@ -428,26 +396,24 @@ impl Shared {
                     return Attempt::Again { why, wait: None };
                 }
             };
-            let detail = self.detail(status, resp);
+            let location = http::location(resp.headers(), &self.cfg.url, |u| self.cfg.show(u));
+            let location = location.map(|l| format!(" ({l})")).unwrap_or_default();
+            let text = snippet(&scrub(&read_prefix(resp, ANSWER_PREFIX)));
+            let detail = format!("webhook answered {status}: {text}{location}");
             // The receiver is up unless it asks for a retry; when it asks for less, fewer
-            // requests are in flight, and when it said for how long, every worker waits. A
-            // permit dropped says nothing about the load.
+            // requests are in flight, and when it said for how long, every worker waits.
             self.failing
                 .store(matches!(verdict, Verdict::Retry { .. }), Ordering::Relaxed);
+            let pause = retry_after.map(|asked| asked.min(retry::MAX_RETRY_AFTER));
             match verdict {
                 Verdict::Delivered => permit.release(Signal::Healthy, None),
-                Verdict::Retry { throttled: true } => permit.release(
-                    Signal::Throttled,
-                    retry_after.map(|asked| asked.min(retry::MAX_RETRY_AFTER)),
-                ),
+                Verdict::Retry { throttled: true } => permit.release(Signal::Throttled, pause),
                 _ => {}
             }
             Attempt::Done(match verdict {
                 Verdict::Delivered => Sent::Delivered { status },
                 Verdict::Refused(status) => Sent::Refused { status, detail },
-                Verdict::Misconfigured(status) => {
-                    Sent::Failed(format!("{detail}; {}", advice(status)))
-                }
+                Verdict::Misconfigured(s) => Sent::Failed(format!("{detail}; {}", advice(s))),
                 Verdict::Retry { .. } => {
                     let (why, wait) = (format!("{detail} (webhook-id {id})"), retry_after);
                     return Attempt::Again { why, wait };
@@ -461,50 +427,6 @@ impl Shared {
             )),
             (Err(why), None) => Sent::Failed(why),
         }
-    }
-
-    fn request(
-        &self,
-        id: &str,
-        body: &[u8],
-        wire: &bytes::Bytes,
-        content_type: &HeaderValue,
-        timeout: Duration,
-    ) -> RequestBuilder {
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let mut req = self
-            .http
-            .post(self.cfg.url.clone())
-            .timeout(timeout)
-            .header(CONTENT_TYPE, content_type.clone())
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string());
-        if let Some(signer) = &self.cfg.signing {
-            let (name, value) = signer.header(id, timestamp, body);
-            req = req.header(name, value);
-        }
-        if let Some(auth) = &self.cfg.authorization {
-            req = req.header(AUTHORIZATION, auth.expose());
-        }
-        if self.cfg.gzip {
-            req = req.header(CONTENT_ENCODING, "gzip");
-        }
-        for (name, value) in &self.cfg.headers {
-            req = req.header(name, value);
-        }
-        req.body(wire.clone())
-    }
-
-    /// An answer as messages quote it: its status, the start of its body (an endless body must
-    /// not fill the memory), and where a redirect pointed.
-    fn detail(&self, status: u16, resp: Response) -> String {
-        let location = http::location(resp.headers(), &self.cfg.url, |u| self.cfg.show(u));
-        let location = location.map(|l| format!(" ({l})")).unwrap_or_default();
-        let text = snippet(&scrub(&read_prefix(resp, ANSWER_PREFIX)));
-        format!("webhook answered {status}: {text}{location}")
     }
 }
 

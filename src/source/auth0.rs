@@ -1,12 +1,9 @@
-//! Auth0's side: the client-credentials token (cached in the state), pages of logs in
-//! checkpoint mode (or the newest page in search mode, for `check`), every request paced by the
-//! tenant's rate budget (`pacer`), and retries.
+//! Auth0's side: the client-credentials token (cached in the state), pages of logs, every
+//! request paced by the tenant's rate budget (`pacer`), and retries.
 
-use crate::http::{
-    self, ReadFailed, Reply, TooLarge, Unanswered, Verdict, read_capped, redact, snippet,
-};
+use crate::http::{self, ReadFailed, TooLarge, Unanswered, Verdict, read_capped, redact, snippet};
 use crate::log::Log;
-use crate::retry::{self, Attempt};
+use crate::retry::{self, Attempt, now_unix};
 use crate::say;
 use crate::secret::{Secret, register};
 use crate::settings::{
@@ -22,7 +19,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// AUTH0_* settings: the tenant, the application and this tool's share of the rate limit.
 #[derive(Debug, Clone)]
@@ -79,11 +76,6 @@ pub struct Auth0 {
     fetching: Mutex<()>,
 }
 
-fn now_unix() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH);
-    since.map_or(0, |d| d.as_secs())
-}
-
 /// The last moment (Unix seconds) a run uses this cached token; `None` for another client's.
 pub fn usable_until(token: &CachedToken, client_id: &str) -> Option<u64> {
     (token.client_id == client_id).then(|| token.expires_at.saturating_sub(TOKEN_MARGIN))
@@ -98,11 +90,12 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
         if !keys.iter().any(|k| k.contains("token")) {
             bail!("Auth0's token answer is not JSON: {}", snippet(&text));
         }
-        let secret = |k: &str| k.ends_with("token") || k.contains("secret");
-        pairs
+        for (_, v) in pairs
             .iter()
-            .filter(|(k, _)| secret(k))
-            .for_each(|(_, v)| register(v));
+            .filter(|(k, _)| k.ends_with("token") || k.contains("secret"))
+        {
+            register(v);
+        }
         bail!(
             "Auth0's token answer is form-encoded, not JSON (keys {}; values not shown): is {AUTH0_DOMAIN} an Auth0 tenant?",
             keys.join(", ")
@@ -113,34 +106,6 @@ pub fn parse_token(body: &[u8], now: u64) -> Result<(Secret, u64)> {
     };
     let expires_in = v["expires_in"].as_u64().unwrap_or(3600);
     Ok((Secret::new(token), now.saturating_add(expires_in)))
-}
-
-/// A 200's body as text; else an error such as [`CredentialsRefused`] or [`ReadFailed`].
-fn body(reply: Reply, method: &str, url: &Url) -> Result<String> {
-    let (status, path) = (reply.status, url.path());
-    if let Verdict::Misconfigured(300..=399) = reply.verdict {
-        let to = http::location(reply.resp.headers(), url, redact);
-        let to = to.unwrap_or_else(|| "a redirect without a Location".into());
-        bail!(
-            "Auth0 answered {status} to {method} {path}, {to}; redirects are never followed (they would carry the credentials elsewhere): set {AUTH0_DOMAIN} to the host that answers itself"
-        );
-    }
-    let bytes = read_capped(reply.resp, MAX_ANSWER_BYTES).map_err(|e| match e.downcast::<TooLarge>() {
-        Ok(big) => anyhow!(
-            "Auth0's answer to {method} {path}: {big}; a proxy or server in the way is misbehaving, or a log in it is huge (nothing was delivered from it, the checkpoint stays; pages are always 100 logs, whatever {BATCH_SIZE})"
-        ),
-        Err(e) => e.context(format!("{method} {path}")),
-    })?;
-    let text = String::from_utf8(bytes)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    match status {
-        200 => Ok(text),
-        401 | 403 => Err(CredentialsRefused(status, snippet(&text)).into()),
-        _ => bail!(
-            "Auth0 answered {status} to {method} {path}: {}",
-            snippet(&text)
-        ),
-    }
 }
 
 /// Auth0 answered 400 to a logs request: a `from` it does not take, say (`source::start`).
@@ -194,13 +159,8 @@ impl Auth0 {
         self.token.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached token, else one fetched, cached and recorded in `fetched`.
-    fn token(
-        &self,
-        until: Instant,
-        stop: &Stop,
-        fetched: &mut Option<Secret>,
-    ) -> Result<Secret, Step> {
+    /// The cached token, else one fetched, cached and recorded in `new`.
+    fn token(&self, until: Instant, stop: &Stop, new: &mut Option<Secret>) -> Result<Secret, Step> {
         let _one = self.fetching.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(t) = self.cached().as_ref() {
             return Ok(t.access_token.clone());
@@ -213,16 +173,16 @@ impl Auth0 {
             "audience": self.cfg.audience.as_str(),
         })
         .to_string();
-        let reply = self.send(until, stop, "POST", &url, || {
+        let (_, text) = self.send(until, stop, "POST", &url, || {
             let req = self.http.post(url.clone()).timeout(AUTH0_TIMEOUT);
             Ok(req.header(CONTENT_TYPE, "application/json").body(form))
         })?;
-        let (access_token, expires_at) = match body(reply, "POST", &url) {
+        let (access_token, expires_at) = match text {
             Ok(text) => parse_token(text.as_bytes(), now_unix()).map_err(fail)?,
             Err(e) if e.is::<ReadFailed>() => return Err(again(format!("{e:#}"), None)),
             Err(e) => return Err(fail(e)),
         };
-        let token = fetched.insert(access_token).clone();
+        let token = new.insert(access_token).clone();
         *self.cached() = Some(CachedToken {
             access_token: token.clone(),
             expires_at,
@@ -231,8 +191,7 @@ impl Auth0 {
         Ok(token)
     }
 
-    /// One page of logs, in at most [`MAX_ATTEMPTS`]: 5xx, 429, transport errors and malformed
-    /// answers are asked again, and a 401/403 replaces the token.
+    /// One page of logs, in at most [`MAX_ATTEMPTS`]; a 401/403 replaces the token.
     pub fn page(&self, cursor: &Cursor, take: u32, until: Instant, stop: &Stop) -> Result<Page> {
         let mut url = self.cfg.base_url.join("api/v2/logs")?;
         let take = take.to_string();
@@ -246,13 +205,12 @@ impl Auth0 {
             Cursor::Since(date) => q
                 .extend_pairs(date.iter().map(|d| ("q", format!("date:[{d} TO *]"))))
                 .extend_pairs(search("date:1")),
-            Cursor::Next(next) => return self.get(next.clone(), until, stop),
+            Cursor::Next(_) => &mut q,
         };
         drop(q);
-        self.get(url, until, stop)
-    }
-
-    fn get(&self, url: Url, until: Instant, stop: &Stop) -> Result<Page> {
+        if let Cursor::Next(next) = cursor {
+            url = next.clone();
+        }
         let (mut refreshed, mut malformed, mut fetched) = (0, 0, None);
         let outcome = retry::run(Some(until), stop, Part::Reading, Some(MAX_ATTEMPTS), |_| {
             // The token is taken when the budget lets the request go, as fresh as can be.
@@ -262,16 +220,11 @@ impl Auth0 {
                 let req = self.http.get(url.clone()).timeout(AUTH0_TIMEOUT);
                 Ok(req.bearer_auth(used.insert(token).expose()))
             });
-            let reply = match reply {
+            let (next, text) = match reply {
                 Ok(reply) => reply,
                 Err(step) => return step,
             };
-            let links = reply.resp.headers().get_all(reqwest::header::LINK).iter();
-            let next = links
-                .filter_map(|v| v.to_str().ok())
-                .find_map(parse_next_link);
-            let status = reply.status;
-            let bad = match body(reply, "GET", &url) {
+            let bad = match text {
                 Ok(text) => match parse_logs(&text) {
                     Ok(logs) => return Attempt::Done(Ok(Page { logs, next })),
                     Err(e) if e.is::<TooManyValues>() => return fail(e),
@@ -294,7 +247,6 @@ impl Auth0 {
                     }
                     return fail(e);
                 }
-                Err(e) if status == 400 => return fail(Refused(format!("{e:#}")).into()),
                 Err(e) => return fail(e),
             };
             malformed += 1;
@@ -308,7 +260,7 @@ impl Auth0 {
         outcome.map_err(|why| anyhow!(why))?
     }
 
-    /// Sends one request once the rate budget allows it, and tells the budget the answer.
+    /// One request once the rate budget allows it: its `rel="next"` link and 200's body.
     fn send(
         &self,
         until: Instant,
@@ -316,7 +268,7 @@ impl Auth0 {
         method: &str,
         url: &Url,
         build: impl FnOnce() -> Result<RequestBuilder, Step>,
-    ) -> Result<Reply, Step> {
+    ) -> Result<(Option<String>, Result<String>), Step> {
         let (path, counts) = (url.path(), url.path().starts_with("/api/v2/"));
         let Some(ticket) = self.pacer.acquire(counts, until, stop) else {
             let why = match stop.stopped(Part::Reading) {
@@ -329,22 +281,42 @@ impl Auth0 {
             return Err(fail(cut.into()));
         };
         let reply = http::attempt(build()?, method, &redact(url), AUTH0_DOMAIN.env);
-        if let Ok(r) = &reply {
-            self.pacer.answer(ticket, r.status, r.resp.headers());
-        }
-        let reply = reply.map_err(|failed| match failed {
+        let r = reply.map_err(|failed| match failed {
             Unanswered::Final(d) => fail(anyhow!("{method} {path}: {d}")),
             Unanswered::Passing(d) => again(format!("{method} {path}: {d}"), None),
         })?;
-        if let Verdict::Retry { .. } = reply.verdict {
-            let (status, asked) = (reply.status, reply.retry_after);
+        self.pacer.answer(ticket, r.status, r.resp.headers());
+        let (status, asked, headers) = (r.status, r.retry_after, r.resp.headers());
+        let said = format!("Auth0 answered {status} to {method} {path}");
+        if let Verdict::Retry { .. } = r.verdict {
             let asked_words = asked.map(|w| format!(", asked to wait {}", retry::human(w)));
-            let why = format!("Auth0 answered {status} to {method} {path}");
             // After a 429 the budget itself holds the next request back.
             let wait = (status == 429).then_some(Duration::ZERO).or(asked);
-            return Err(again(why + &asked_words.unwrap_or_default(), wait));
+            return Err(again(said + &asked_words.unwrap_or_default(), wait));
         }
-        Ok(reply)
+        let to = http::location(headers, url, redact);
+        let mut links = headers.get_all(reqwest::header::LINK).iter();
+        let next = links.find_map(|v| parse_next_link(v.to_str().ok()?));
+        let text = read_capped(r.resp, MAX_ANSWER_BYTES).map_err(|e| match e.downcast::<TooLarge>() {
+            Ok(big) => anyhow!(
+                "Auth0's answer to {method} {path}: {big}; a proxy or server in the way is misbehaving, or a log in it is huge (nothing was delivered from it, the checkpoint stays; pages are always 100 logs, whatever {BATCH_SIZE})"
+            ),
+            Err(e) => e.context(format!("{method} {path}")),
+        });
+        let text = text.map(|b| {
+            String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into())
+        });
+        let text = text.and_then(|text| match status {
+            200 => Ok(text),
+            300..=399 => bail!(
+                "{said}, {}; redirects are never followed (they would carry the credentials elsewhere): set {AUTH0_DOMAIN} to the host that answers itself",
+                to.unwrap_or_else(|| "a redirect without a Location".into())
+            ),
+            401 | 403 => Err(CredentialsRefused(status, snippet(&text)).into()),
+            400 if method == "GET" => Err(Refused(format!("{said}: {}", snippet(&text))).into()),
+            _ => bail!("{said}: {}", snippet(&text)),
+        });
+        Ok((next, text))
     }
 }
 
@@ -390,18 +362,11 @@ pub fn parse_logs(text: &str) -> Result<Vec<Log>> {
         Err(_) => bail!("Auth0's logs answer is not JSON: {}", snippet(text)),
     }
     let items: Vec<Box<RawValue>> = serde_json::from_str(text)?;
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(n, raw)| {
-            Log::parse(raw).map_err(|(why, raw)| {
-                anyhow!(
-                    "Auth0's logs answer has a log {why} (item {n}): {}",
-                    snippet(raw.get())
-                )
-            })
-        })
-        .collect()
+    let item = |(n, raw)| Log::parse(raw).map_err(|(why, raw)| (n, why, snippet(raw.get())));
+    let logs: Result<_, _> = items.into_iter().enumerate().map(item).collect();
+    logs.map_err(|(n, why, shown)| {
+        anyhow!("Auth0's logs answer has a log {why} (item {n}): {shown}")
+    })
 }
 
 #[cfg(test)]
