@@ -37,12 +37,6 @@ impl FileSettings {
     }
 }
 
-/// Every key the file may hold: each setting's, and `name_file` beside those read from a file.
-#[cfg(test)]
-pub(super) fn file_keys() -> Vec<String> {
-    keys_of(ALL)
-}
-
 fn keys_of(settings: &[&dyn Declared]) -> Vec<String> {
     let keys = settings.iter().map(|s| (s.key(), s.from_file));
     let keys = keys.flat_map(|(k, file)| [Some(k.clone()), file.then(|| format!("{k}_file"))]);
@@ -298,6 +292,12 @@ fn headers(value: &DeValue) -> Result<BTreeMap<String, String>, (Option<usize>, 
         .iter()
         .map(|(name, v)| header(name.get_ref(), v.get_ref()).map_err(|e| (Some(v.span().start), e)))
         .collect()
+}
+
+/// Every key the file may hold: each setting's, and `name_file` beside those read from a file.
+#[cfg(test)]
+pub(super) fn file_keys() -> Vec<String> {
+    keys_of(ALL)
 }
 
 #[cfg(test)]
