@@ -42,8 +42,8 @@ pub struct Lane<'a> {
     pub matched: u64,
     pub delivered: u64,
     pub dead_lettered: u64,
-    /// Where it stood at the start, and the START_FROM it carries on.
-    pub place: Place,
+    /// The START_FROM last applied to it, carried on.
+    start_from: Option<String>,
 }
 
 impl<'a> Lane<'a> {
@@ -73,7 +73,7 @@ impl<'a> Lane<'a> {
             matched: 0,
             delivered: 0,
             dead_lettered: 0,
-            place,
+            start_from: place.start_from,
         }
     }
 
@@ -246,7 +246,7 @@ impl<'a> Lane<'a> {
         Place {
             checkpoint: self.ledger.checkpoint(),
             windows: self.ledger.saved(),
-            start_from: self.place.start_from.clone(),
+            start_from: self.start_from.clone(),
         }
     }
 
