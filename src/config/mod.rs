@@ -187,21 +187,15 @@ impl Config {
 
     /// The route `redeliver --route` names; without one, the only route.
     pub fn route(&self, name: Option<&str>) -> Result<&Route> {
-        let names = || {
-            let names: Vec<&str> = self.routes.iter().map(|r| r.name.as_str()).collect();
-            names.join(", ")
-        };
+        let names: Vec<&str> = self.routes.iter().map(|r| r.name.as_str()).collect();
+        let names = names.join(", ");
         match (name, self.routes.as_slice()) {
             (None, [only]) => Ok(only),
             (None, _) => Err(exit::settings(format!(
-                "the config file has several routes: name one with --route ({})",
-                names()
+                "the config file has several routes: name one with --route ({names})"
             ))),
             (Some(name), routes) => routes.iter().find(|r| r.name == name).ok_or_else(|| {
-                exit::settings(format!(
-                    "--route {name}: no such route; routes are {}",
-                    names()
-                ))
+                exit::settings(format!("--route {name}: no such route; routes are {names}"))
             }),
         }
     }
@@ -323,16 +317,18 @@ fn all_required(g: Given) -> Result<()> {
 
 /// The config file and the files the secrets were read from, as `Given::secret` chooses them.
 fn secret_files(g: Given) -> Vec<(String, PathBuf)> {
-    let config = g.flags.path(&CONFIG_FILE);
-    let secrets = ALL.iter().filter(|s| s.form() == Form::Secret);
-    let read = secrets
-        .filter(|s| (g.env)(s.env).is_none())
-        .filter_map(|s| {
-            let path = (g.env)(&s.file_var()).map(PathBuf::from);
-            let path = path.or_else(|| g.file.file_of(s).filter(|_| g.file.get(s).is_none()));
-            Some((s.file_var(), path?))
-        });
-    let config = config.map(|p| ("--config file".to_string(), p));
+    let config = g
+        .flags
+        .path(&CONFIG_FILE)
+        .map(|p| ("--config file".to_string(), p));
+    let secrets = ALL
+        .iter()
+        .filter(|s| s.form() == Form::Secret && (g.env)(s.env).is_none());
+    let read = secrets.filter_map(|s| {
+        let path = (g.env)(&s.file_var()).map(PathBuf::from);
+        let path = path.or_else(|| g.file.file_of(s).filter(|_| g.file.get(s).is_none()));
+        Some((s.file_var(), path?))
+    });
     config.into_iter().chain(read).collect()
 }
 
@@ -344,18 +340,14 @@ fn register_url_secrets(url: &Url, path_too: bool) {
     }
     if path_too {
         crate::secret::register(url.path());
-        // A server may echo the token alone ("unknown token ..."): long segments are tokens,
-        // short ones (`bulk`, `tag`, `services`) are words that messages need.
-        for segment in url.path_segments().into_iter().flatten() {
-            if segment.len() >= SECRET_SEGMENT_LEN {
-                crate::secret::register(segment);
-            }
-        }
+        // A server may echo the token alone ("unknown token ..."): long segments (12 characters
+        // or more) are tokens, short ones (`bulk`, `tag`, `services`) are words messages need.
+        let segments = url.path_segments().into_iter().flatten();
+        segments
+            .filter(|s| s.len() >= 12)
+            .for_each(crate::secret::register);
     }
 }
-
-/// The shortest path segment of a secret URL taken for a token on its own.
-const SECRET_SEGMENT_LEN: usize = 12;
 
 #[cfg(test)]
 mod tests;

@@ -56,7 +56,7 @@ pub(super) fn parse_url(raw: &str, name: &str, allow_insecure: bool) -> Result<U
     })?;
     match url.scheme() {
         "https" => Ok(url),
-        "http" if allow_insecure || is_loopback(&url) => Ok(url),
+        "http" if allow_insecure || loopback(url.host_str()) => Ok(url),
         "http" => Err(exit::settings(format!(
             "{name} must use https (logs and credentials would cross the network in clear text); http is allowed only for loopback hosts or with --allow-insecure-http"
         ))),
@@ -66,13 +66,11 @@ pub(super) fn parse_url(raw: &str, name: &str, allow_insecure: bool) -> Result<U
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
+/// Whether a URL's host is this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
+fn loopback(host: Option<&str>) -> bool {
+    let host = host.unwrap_or_default().trim_matches(['[', ']']);
+    let ip = host.parse::<std::net::IpAddr>();
+    host.eq_ignore_ascii_case("localhost") || ip.is_ok_and(|ip| ip.is_loopback())
 }
 
 /// LOG_TYPES: type codes and Log Streams' category names, comma-separated, as the set of codes

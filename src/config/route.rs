@@ -103,11 +103,8 @@ pub(super) fn across(routes: &[Route]) -> Result<()> {
     for (i, a) in routes.iter().enumerate() {
         for b in &routes[i + 1..] {
             let names = format!("routes {:?} and {:?}", a.name, b.name);
-            if let Some(file) = a
-                .dead_letter
-                .as_ref()
-                .filter(|f| b.dead_letter.as_ref() == Some(f))
-            {
+            let shared = (a.dead_letter.as_ref()).filter(|f| b.dead_letter.as_ref() == Some(f));
+            if let Some(file) = shared {
                 return Err(exit::settings(format!(
                     "{names} both set refused logs aside in {DEAD_LETTER_FILE} {}: give each route its own (dead_letter_file in its [[route]] table), so that redeliver --route sends each log back where it was refused",
                     file.display()
