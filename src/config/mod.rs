@@ -89,8 +89,7 @@ impl Config {
         let client_id = g.required(&AUTH0_CLIENT_ID, "the M2M application's client ID")?;
         let client_secret = g.secret(&AUTH0_CLIENT_SECRET)?.ok_or_else(|| {
             exit::settings(format!(
-                "{} is required: set it, or {} to a file holding it (never a flag: command lines are visible to every user)",
-                AUTH0_CLIENT_SECRET.env,
+                "{AUTH0_CLIENT_SECRET} is required: set it, or {} to a file holding it (never a flag: command lines are visible to every user)",
                 AUTH0_CLIENT_SECRET.file_var()
             ))
         })?;
@@ -174,10 +173,8 @@ impl Config {
 
     /// How messages name route `r`: `route siem: `, or nothing without `[[route]]` tables.
     pub fn of(&self, r: &Route) -> String {
-        match self.named() {
-            true => format!("route {}: ", r.name),
-            false => String::new(),
-        }
+        let named = self.named().then(|| format!("route {}: ", r.name));
+        named.unwrap_or_default()
     }
 
     /// Whether the routes are the config file's tables, not the one `default` of the settings.

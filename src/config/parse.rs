@@ -29,22 +29,18 @@ pub(super) fn parse_domain(domain: &str) -> Result<Url> {
     };
     let why = |e| format!("is not a domain or URL ({e}); e.g. acme.eu.auth0.com");
     let url = Url::parse(&with_scheme).map_err(|e| wrong(why(e)))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(wrong(
-            "must be a domain like acme.eu.auth0.com or an http(s) URL".to_string(),
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(wrong(format!(
+    let why = if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        "must be a domain like acme.eu.auth0.com or an http(s) URL".to_string()
+    } else if !url.username().is_empty() || url.password().is_some() {
+        format!(
             "holds a user name or password: give only the domain (the credentials are {AUTH0_CLIENT_ID} and {AUTH0_CLIENT_SECRET})"
-        )));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(wrong(
-            "has a query or fragment: give only the domain, e.g. acme.eu.auth0.com".to_string(),
-        ));
-    }
-    Ok(url)
+        )
+    } else if url.query().is_some() || url.fragment().is_some() {
+        "has a query or fragment: give only the domain, e.g. acme.eu.auth0.com".to_string()
+    } else {
+        return Ok(url);
+    };
+    Err(wrong(why))
 }
 
 pub(super) fn parse_url(raw: &str, name: &str, allow_insecure: bool) -> Result<Url> {

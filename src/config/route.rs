@@ -42,22 +42,10 @@ impl Route {
 }
 
 /// One route's settings, read through its table first; and the WEBHOOK_URL_FILE it read.
-pub(super) fn route(
-    g: Given,
-    name: &str,
-    allow_insecure: bool,
-) -> Result<(Route, Option<PathBuf>)> {
-    let (webhook_url, url_file) = webhook_url(g, allow_insecure)?;
+pub(super) fn route(g: Given, name: &str, insecure: bool) -> Result<(Route, Option<PathBuf>)> {
+    let (webhook_url, url_file) = webhook_url(g, insecure)?;
     let authorization = g.secret(&AUTHORIZATION)?;
-    if let Some(a) = &authorization {
-        header_value(a.expose()).map_err(|why| {
-            let file = AUTHORIZATION.file_var();
-            exit::settings(format!(
-                "{AUTHORIZATION} (or {file}) {why} (the value is not shown)"
-            ))
-        })?;
-    }
-    no_credentials_in_url(&webhook_url, authorization.is_some())?;
+    credentials(&webhook_url, authorization.as_ref())?;
     let signing = signer(g.get(&SIGNATURE_SCHEME)?, g.secret(&WEBHOOK_SECRET)?)?;
     let start = g.get(&START_FROM)?.map(|raw| {
         let checkpoint = crate::logid::parse_start_from(&raw, std::time::SystemTime::now());
@@ -160,14 +148,20 @@ fn headers(g: Given) -> Result<Vec<(HeaderName, HeaderValue)>> {
     given.iter().map(|(k, v)| header(k, v)).collect()
 }
 
-/// WEBHOOK_URL may not carry a user name or password: the HTTP client would send them as a
-/// second Authorization header, a secret in a form nothing registers (a receiver echoing its
-/// request would leak it). AUTHORIZATION is the one place for credentials.
-fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
+/// AUTHORIZATION must be a header value. WEBHOOK_URL may not carry a user name or password:
+/// the HTTP client would send them as a second Authorization header, a secret in a form nothing
+/// registers (a receiver echoing its request would leak it). AUTHORIZATION is the one place
+/// for credentials.
+fn credentials(url: &Url, authorization: Option<&Secret>) -> Result<()> {
+    if let Some(why) = authorization.and_then(|a| header_value(a.expose()).err()) {
+        let file = AUTHORIZATION.file_var();
+        let words = format!("{AUTHORIZATION} (or {file}) {why} (the value is not shown)");
+        return Err(exit::settings(words));
+    }
     if url.username().is_empty() && url.password().is_none() {
         return Ok(());
     }
-    let also = match authorization_set {
+    let also = match authorization.is_some() {
         true => format!(" {AUTHORIZATION} is set too, and two Authorization headers would go out."),
         false => String::new(),
     };
@@ -225,22 +219,19 @@ fn pii(g: Given) -> Result<Option<crate::filter::pii::Pii>> {
         };
     };
     let method = match (method.unwrap_or(PiiMethod::Mask), key) {
-        (PiiMethod::Mask, _) => Method::Mask,
-        (PiiMethod::Drop, _) => Method::Drop,
-        (PiiMethod::Hash, None) => {
-            return Err(exit::settings(format!(
-                "{} hash needs {PII_HASH_KEY} (or {}): a secret of at least 16 characters, e.g. the output of `openssl rand -hex 32`",
-                PII_METHOD.label(),
-                PII_HASH_KEY.file_var()
-            )));
-        }
-        (PiiMethod::Hash, Some(key)) if key.expose().chars().count() < 16 => {
-            return Err(exit::settings(format!(
-                "{PII_HASH_KEY} must be at least 16 characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
-            )));
-        }
-        (PiiMethod::Hash, Some(key)) => Method::Hash(key),
+        (PiiMethod::Mask, _) => Ok(Method::Mask),
+        (PiiMethod::Drop, _) => Ok(Method::Drop),
+        (PiiMethod::Hash, None) => Err(format!(
+            "{} hash needs {PII_HASH_KEY} (or {}): a secret of at least 16 characters, e.g. the output of `openssl rand -hex 32`",
+            PII_METHOD.label(),
+            PII_HASH_KEY.file_var()
+        )),
+        (PiiMethod::Hash, Some(key)) if key.expose().chars().count() < 16 => Err(format!(
+            "{PII_HASH_KEY} must be at least 16 characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
+        )),
+        (PiiMethod::Hash, Some(key)) => Ok(Method::Hash(key)),
     };
+    let method = method.map_err(exit::settings)?;
     let pii = Pii::parse(&fields, method).map_err(|e| invalid(&PII_FIELDS, e))?;
     Ok(Some(pii))
 }

@@ -273,8 +273,10 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
             .with_context(|| format!("reading the link {}", path.display()))?;
         path = folder(&path).join(target);
     }
-    let shown = path.display();
-    anyhow::bail!("state file {shown}: too many levels of symbolic links")
+    anyhow::bail!(
+        "state file {}: too many levels of symbolic links",
+        path.display()
+    )
 }
 
 /// Replaces `path` with `content` atomically (temp file beside it, mode 0600 or `mode`, fsync,
