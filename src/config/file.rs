@@ -89,8 +89,6 @@ impl Mistakes<'_> {
 
     /// Reads `table`'s keys, settings of `among`, into `out`; at the top level, `[[route]]` tables.
     fn fill(&mut self, out: &mut FileSettings, table: &DeTable, among: &[&dyn Declared]) {
-        let keys = keys_of(among);
-        let known: Vec<&str> = keys.iter().map(String::as_str).collect();
         let top = among.len() == ALL.len();
         for (key, value) in table {
             let name = key.get_ref().as_ref();
@@ -110,7 +108,7 @@ impl Mistakes<'_> {
                     Some(_) => format!(
                         "`{name}` is set once for the run, not per route: set it outside the [[route]] tables"
                     ),
-                    None => unknown(name, &known),
+                    None => unknown(name, &keys_of(among)),
                 };
                 self.add(key.span().start, None, words);
                 continue;
@@ -183,8 +181,9 @@ pub fn route_name(name: &str) -> Result<(), &'static str> {
 }
 
 /// An unknown key, with the known key it most likely meant.
-fn unknown(key: &str, known: &[&str]) -> String {
-    let hint = crate::suggest::closest(key, known).map(|k| format!("did you mean `{k}`? "));
+fn unknown(key: &str, known: &[impl AsRef<str>]) -> String {
+    let hint =
+        crate::suggest::closest(key, known).map(|k| format!("did you mean `{}`? ", k.as_ref()));
     let hint = hint.unwrap_or_default();
     format!(
         "unknown key `{key}`; {hint}keys are the environment variable names in lower case (docs/settings.md)"

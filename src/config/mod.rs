@@ -66,13 +66,11 @@ pub fn state_path(flags: &Settings, file: &FileSettings, env: Env) -> Result<Pat
     if let Some(p) = Given::new(flags, file, env).get(&STATE_FILE)? {
         return Ok(p);
     }
-    let base = env(XDG_STATE_HOME)
-        .map(PathBuf::from)
-        .or_else(|| env(HOME).map(|h| PathBuf::from(h).join(".local/state")))
-        .ok_or_else(|| {
-            let label = STATE_FILE.label();
-            exit::settings(format!("{label} is not set and neither is {HOME}"))
-        })?;
+    let home = || env(HOME).map(|h| PathBuf::from(h).join(".local/state"));
+    let Some(base) = env(XDG_STATE_HOME).map(PathBuf::from).or_else(home) else {
+        let words = format!("{} is not set and neither is {HOME}", STATE_FILE.label());
+        return Err(exit::settings(words));
+    };
     Ok(base.join("auth0-mgmt-webhooks").join("state.json"))
 }
 
@@ -126,21 +124,18 @@ impl Config {
         }
 
         let mut secret_files = secret_files(g);
-        let tables: Vec<(&str, Option<&FileSettings>)> = match file.routes.as_slice() {
-            [] => vec![(crate::state::DEFAULT_ROUTE, None)],
-            tables => tables.iter().map(|(n, t)| (n.as_str(), Some(t))).collect(),
-        };
         let mut routes = Vec::new();
-        for (name, table) in tables {
-            let g = Given { route: table, ..g };
-            let named = |e: anyhow::Error| match table {
-                Some(_) => exit::settings(format!("route {name:?}: {e:#}")),
-                None => e,
-            };
-            let (route, url_file) = route::route(g, name, allow_insecure).map_err(named)?;
-            secret_files.extend(url_file.map(|p| (WEBHOOK_URL.file_var(), p)));
-            routes.push(route);
+        for (name, table) in &file.routes {
+            let route = Some(table);
+            let read = route::route(Given { route, ..g }, name, allow_insecure);
+            routes.push(read.map_err(|e| exit::settings(format!("route {name:?}: {e:#}")))?);
         }
+        if routes.is_empty() {
+            let default = route::route(g, crate::state::DEFAULT_ROUTE, allow_insecure)?;
+            routes.push(default);
+        }
+        let url_files = routes.iter().filter_map(|r| r.url_file.clone());
+        secret_files.extend(url_files.map(|p| (WEBHOOK_URL.file_var(), p)));
         route::across(&routes)?;
 
         Ok(Config {

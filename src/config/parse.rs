@@ -72,16 +72,16 @@ fn loopback(host: Option<&str>) -> bool {
 /// LOG_TYPES: type codes and Log Streams' category names, comma-separated, as the set of codes
 /// they mean.
 pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
-    let wrong = |words: String| exit::settings(format!("{}{words}", LOG_TYPES.label()));
+    let wrong = |words: &str| exit::settings(format!("{}{words}", LOG_TYPES.label()));
     let eg = "e.g. sapi,fapi or management.success,management.fail";
     let mut types = BTreeSet::new();
     for raw in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         let codes = crate::filter::categories::entry(raw);
-        types.extend(codes.map_err(|e| wrong(format!(": {e}; {eg}")))?);
+        types.extend(codes.map_err(|e| wrong(&format!(": {e}; {eg}")))?);
     }
     match types.is_empty() {
         true => Err(wrong(
-            " must name at least one log type code, e.g. sapi,fapi".to_string(),
+            " must name at least one log type code, e.g. sapi,fapi",
         )),
         false => Ok(types),
     }

@@ -27,6 +27,8 @@ pub struct Route {
     pub batch_size: u32,
     pub start_from: Option<crate::logid::StartFrom>,
     pub dead_letter: Option<PathBuf>,
+    /// The WEBHOOK_URL_FILE the URL was read from, for `check`'s warnings.
+    pub url_file: Option<PathBuf>,
 }
 
 impl Route {
@@ -41,8 +43,8 @@ impl Route {
     }
 }
 
-/// One route's settings, read through its table first; and the WEBHOOK_URL_FILE it read.
-pub(super) fn route(g: Given, name: &str, insecure: bool) -> Result<(Route, Option<PathBuf>)> {
+/// One route's settings, read through its table first.
+pub(super) fn route(g: Given, name: &str, insecure: bool) -> Result<Route> {
     let (webhook_url, url_file) = webhook_url(g, insecure)?;
     let authorization = g.secret(&AUTHORIZATION)?;
     credentials(&webhook_url, authorization.as_ref())?;
@@ -54,7 +56,7 @@ pub(super) fn route(g: Given, name: &str, insecure: bool) -> Result<(Route, Opti
     let start_from = start.transpose().map_err(|e| invalid(&START_FROM, e))?;
     let shape = g.get(&PAYLOAD_SHAPE)?;
     let (send_as_batch, format, content_type) = body(g, shape)?;
-    let route = Route {
+    Ok(Route {
         name: name.to_string(),
         webhook: WebhookConfig {
             url_is_secret: url_file.is_some(),
@@ -80,8 +82,8 @@ pub(super) fn route(g: Given, name: &str, insecure: bool) -> Result<(Route, Opti
         batch_size: g.get(&BATCH_SIZE)?,
         start_from,
         dead_letter: g.get(&DEAD_LETTER_FILE)?,
-    };
-    Ok((route, url_file))
+        url_file,
+    })
 }
 
 /// Across routes: two may not share a dead-letter file (`redeliver --route` must send each log
