@@ -194,10 +194,8 @@ impl Config {
 
     /// Every route's DEAD_LETTER_FILE.
     pub fn dead_letters(&self) -> Vec<&std::path::Path> {
-        self.routes
-            .iter()
-            .filter_map(|r| r.dead_letter.as_deref())
-            .collect()
+        let files = self.routes.iter().filter_map(|r| r.dead_letter.as_deref());
+        files.collect()
     }
 
     /// The tenant as recorded in the state file, so one state file is never used for two tenants.
