@@ -305,9 +305,8 @@ fn files(cfg: &Config, c: &mut Checklist) {
         }
     }
 
-    let mut dead_letters = cfg.dead_letters();
-    dead_letters.dedup();
-    for p in dead_letters {
+    // No two routes share a dead-letter file (`Config::new` refuses it).
+    for p in cfg.dead_letters() {
         let shown = p.display();
         match dead_letter(p) {
             Ok(()) if c.owner(DEAD_LETTER_FILE.env, p, &[]) => {}

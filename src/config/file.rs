@@ -44,7 +44,7 @@ fn keys_of(settings: &[&dyn Declared]) -> Vec<String> {
 }
 
 /// The setting of `among` a key sets, and whether it is the `name_file` key.
-fn setting_of(key: &str, among: &[&'static dyn Declared]) -> Option<(&'static dyn Declared, bool)> {
+fn setting_of<'s>(key: &str, among: &[&'s dyn Declared]) -> Option<(&'s dyn Declared, bool)> {
     among
         .iter()
         .find_map(|s| match key.strip_prefix(&s.key())? {
@@ -56,135 +56,119 @@ fn setting_of(key: &str, among: &[&'static dyn Declared]) -> Option<(&'static dy
 
 /// The file at `path` holding `text`; or every mistake, one a line with its line and column.
 pub(super) fn parse(path: &Path, text: &str) -> Result<FileSettings, String> {
-    let at = |offset: usize| {
-        let (line, column) = position(text, offset);
-        format!(
-            "config file {}, line {line}, column {column}",
-            path.display()
-        )
-    };
     let (table, errors) = DeTable::parse_recoverable(text);
-    let mut mistakes: Vec<(usize, String)> = errors
-        .iter()
-        .map(|e| {
-            let offset = e.span().map_or(0, |s| s.start);
-            (offset, format!("{}: {}", at(offset), e.message().trim()))
-        })
-        .collect();
-    if !mistakes.is_empty() {
-        return Err(lines(mistakes));
+    let mut m = Mistakes(path, text, Vec::new());
+    for e in errors {
+        m.add(e.span().map_or(0, |s| s.start), None, e.message().trim());
     }
     let mut out = FileSettings::default();
-    fill(&mut out, table.get_ref(), ALL, &at, &mut mistakes);
-    match mistakes.is_empty() {
+    if m.2.is_empty() {
+        m.fill(&mut out, table.get_ref(), ALL);
+    }
+    // In the file's order (the table is sorted by key), one a line.
+    m.2.sort();
+    let lines: Vec<String> = m.2.into_iter().map(|(_, m)| m).collect();
+    match lines.is_empty() {
         true => Ok(out),
-        false => Err(lines(mistakes)),
+        false => Err(lines.join("\n")),
     }
 }
 
-/// Reads `table`'s keys, settings of `among`, into `out`; at the top level, `[[route]]` tables.
-fn fill(
-    out: &mut FileSettings,
-    table: &DeTable,
-    among: &[&'static dyn Declared],
-    at: &dyn Fn(usize) -> String,
-    mistakes: &mut Vec<(usize, String)>,
-) {
-    let keys = keys_of(among);
-    let known: Vec<&str> = keys.iter().map(String::as_str).collect();
-    for (key, value) in table {
-        let name = key.get_ref().as_ref();
-        let wrong = |offset: usize, words: String| {
-            (offset, format!("{}, key `{name}`: {words}", at(offset)))
-        };
-        let offset = value.span().start;
+/// The file's path and text, and the mistakes found in it, by byte offset.
+struct Mistakes<'a>(&'a Path, &'a str, Vec<(usize, String)>);
+
+impl Mistakes<'_> {
+    /// A mistake at `offset`, in the value of `key` if given.
+    fn add(&mut self, offset: usize, key: Option<&str>, words: impl std::fmt::Display) {
+        let (line, column) = position(self.1, offset);
+        let key = key.map(|k| format!(", key `{k}`")).unwrap_or_default();
+        let at = format!("line {line}, column {column}{key}: {words}");
+        let words = format!("config file {}, {at}", self.0.display());
+        self.2.push((offset, words));
+    }
+
+    /// Reads `table`'s keys, settings of `among`, into `out`; at the top level, `[[route]]` tables.
+    fn fill(&mut self, out: &mut FileSettings, table: &DeTable, among: &[&dyn Declared]) {
         let top = among.len() == ALL.len();
-        if name == "name" && !top {
-            continue;
-        }
-        if name == "route" && top {
-            match routes(value.get_ref(), at, mistakes) {
-                Ok(routes) => out.routes = routes,
-                Err(words) => mistakes.push(wrong(offset, words)),
-            }
-            continue;
-        }
-        let Some((setting, file_key)) = setting_of(name, among) else {
-            let offset = key.span().start;
-            let words = match setting_of(name, ALL) {
-                Some(_) => format!(
-                    "`{name}` is set once for the run, not per route: set it outside the [[route]] tables"
-                ),
-                None => unknown(name, &known),
-            };
-            mistakes.push((offset, format!("{}: {words}", at(offset))));
-            continue;
-        };
-        if setting.env == WEBHOOK_HEADERS.env && !file_key {
-            match headers(value.get_ref()) {
-                Ok(map) => out.headers = Some(map),
-                Err((at, words)) => mistakes.push(wrong(at.unwrap_or(offset), words)),
-            }
-            continue;
-        }
-        let checked = as_text(setting, file_key, value.get_ref()).and_then(|raw| match file_key {
-            true => Ok(raw),
-            false => setting.check(raw.trim()).map(|()| raw),
-        });
-        match checked {
-            Ok(raw) => drop(out.values.insert(name.to_string(), raw)),
-            Err(words) => mistakes.push(wrong(offset, words)),
-        }
-    }
-}
-
-/// The `[[route]]` tables: each a `name` and settings of one destination ([`PER_ROUTE`]).
-fn routes(
-    value: &DeValue,
-    at: &dyn Fn(usize) -> String,
-    mistakes: &mut Vec<(usize, String)>,
-) -> Result<Vec<(String, FileSettings)>, String> {
-    let not_tables = || {
-        format!(
-            "invalid type: {}, expected tables written [[route]], each with a name",
-            describe(value)
-        )
-    };
-    let DeValue::Array(tables) = value else {
-        return Err(not_tables());
-    };
-    let mut out = Vec::new();
-    for table in tables {
-        let DeValue::Table(t) = table.get_ref() else {
-            return Err(not_tables());
-        };
-        let start = table.span().start;
-        let named = t.iter().find(|(k, _)| k.get_ref().as_ref() == "name");
-        let name = match named.map(|(_, v)| v.get_ref()) {
-            Some(DeValue::String(n)) => match route_name(n) {
-                Ok(()) => n.to_string(),
-                Err(why) => {
-                    mistakes.push((start, format!("{}: route name {n:?} {why}", at(start))));
-                    continue;
-                }
-            },
-            _ => {
-                let why = "a [[route]] table needs a name in quotes, e.g. name = \"siem\"";
-                mistakes.push((start, format!("{}: {why}", at(start))));
+        for (key, value) in table {
+            let name = key.get_ref().as_ref();
+            let offset = value.span().start;
+            if name == "name" && !top {
                 continue;
             }
-        };
-        if out.iter().any(|(n, _)| *n == name) {
-            mistakes.push((
-                start,
-                format!("{}: two routes are named {name:?}", at(start)),
-            ));
+            if name == "route" && top {
+                match self.routes(value.get_ref()) {
+                    Ok(routes) => out.routes = routes,
+                    Err(words) => self.add(offset, Some(name), words),
+                }
+                continue;
+            }
+            let Some((setting, file_key)) = setting_of(name, among) else {
+                let words = match setting_of(name, ALL) {
+                    Some(_) => format!(
+                        "`{name}` is set once for the run, not per route: set it outside the [[route]] tables"
+                    ),
+                    None => unknown(name, &keys_of(among)),
+                };
+                self.add(key.span().start, None, words);
+                continue;
+            };
+            if setting.env == WEBHOOK_HEADERS.env && !file_key {
+                match headers(value.get_ref()) {
+                    Ok(map) => out.headers = Some(map),
+                    Err((at, words)) => self.add(at.unwrap_or(offset), Some(name), words),
+                }
+                continue;
+            }
+            let checked =
+                as_text(setting, file_key, value.get_ref()).and_then(|raw| match file_key {
+                    true => Ok(raw),
+                    false => setting.check(raw.trim()).map(|()| raw),
+                });
+            match checked {
+                Ok(raw) => drop(out.values.insert(name.to_string(), raw)),
+                Err(words) => self.add(offset, Some(name), words),
+            }
         }
-        let mut route = FileSettings::default();
-        fill(&mut route, t, &PER_ROUTE, at, mistakes);
-        out.push((name, route));
     }
-    Ok(out)
+
+    /// The `[[route]]` tables: each a `name` and settings of one destination ([`PER_ROUTE`]).
+    fn routes(&mut self, value: &DeValue) -> Result<Vec<(String, FileSettings)>, String> {
+        let not_tables = || {
+            format!(
+                "invalid type: {}, expected tables written [[route]], each with a name",
+                describe(value)
+            )
+        };
+        let DeValue::Array(tables) = value else {
+            return Err(not_tables());
+        };
+        let mut out = Vec::new();
+        for table in tables {
+            let DeValue::Table(t) = table.get_ref() else {
+                return Err(not_tables());
+            };
+            let start = table.span().start;
+            let named = t.iter().find(|(k, _)| k.get_ref().as_ref() == "name");
+            let name = match named.map(|(_, v)| v.get_ref()) {
+                Some(DeValue::String(n)) => (route_name(n).map(|()| n.to_string()))
+                    .map_err(|why| format!("route name {n:?} {why}")),
+                _ => Err(
+                    "a [[route]] table needs a name in quotes, e.g. name = \"siem\"".to_string(),
+                ),
+            };
+            let Ok(name) = name.map_err(|why| self.add(start, None, why)) else {
+                continue;
+            };
+            if out.iter().any(|(n, _)| *n == name) {
+                self.add(start, None, format!("two routes are named {name:?}"));
+            }
+            let mut route = FileSettings::default();
+            self.fill(&mut route, t, &PER_ROUTE);
+            out.push((name, route));
+        }
+        Ok(out)
+    }
 }
 
 /// A route's name goes in file names, metric labels and messages: short and plain.
@@ -196,19 +180,11 @@ pub fn route_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
-/// The mistakes in the file's order (the table is sorted by key), one a line.
-fn lines(mut mistakes: Vec<(usize, String)>) -> String {
-    mistakes.sort();
-    let lines: Vec<String> = mistakes.into_iter().map(|(_, m)| m).collect();
-    lines.join("\n")
-}
-
 /// An unknown key, with the known key it most likely meant.
-fn unknown(key: &str, known: &[&str]) -> String {
-    let hint = match crate::suggest::closest(key, known) {
-        Some(k) => format!("did you mean `{k}`? "),
-        None => String::new(),
-    };
+fn unknown(key: &str, known: &[impl AsRef<str>]) -> String {
+    let hint =
+        crate::suggest::closest(key, known).map(|k| format!("did you mean `{}`? ", k.as_ref()));
+    let hint = hint.unwrap_or_default();
     format!(
         "unknown key `{key}`; {hint}keys are the environment variable names in lower case (docs/settings.md)"
     )
@@ -273,13 +249,11 @@ fn describe(value: &DeValue) -> String {
 /// The `[webhook_headers]` table; a mistake's position when it is not the table's own.
 fn headers(value: &DeValue) -> Result<BTreeMap<String, String>, (Option<usize>, String)> {
     let DeValue::Table(table) = value else {
-        let what = describe(value);
-        return Err((
-            None,
-            format!(
-                "invalid type: {what}, expected a table of header names and values, e.g. [webhook_headers] then X-Env = \"prod\""
-            ),
-        ));
+        let words = format!(
+            "invalid type: {}, expected a table of header names and values, e.g. [webhook_headers] then X-Env = \"prod\"",
+            describe(value)
+        );
+        return Err((None, words));
     };
     let header = |name: &str, v: &DeValue| match v {
         DeValue::String(s) => Ok((name.to_string(), s.to_string())),

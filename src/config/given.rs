@@ -24,10 +24,6 @@ pub(super) struct Given<'a> {
 
 static NO_FLAGS: Settings = Settings::none();
 
-fn no_env(_: &str) -> Option<String> {
-    None
-}
-
 impl<'a> Given<'a> {
     pub fn new(flags: &'a Settings, file: &'a FileSettings, env: Env<'a>) -> Given<'a> {
         let route = None;
@@ -43,7 +39,7 @@ impl<'a> Given<'a> {
     /// a file), else the three places.
     pub fn at(&self, s: &Name) -> Given<'a> {
         match self.route.filter(|r| r.holds(s)) {
-            Some(route) => Given::new(&NO_FLAGS, route, &no_env),
+            Some(route) => Given::new(&NO_FLAGS, route, &|_| None),
             None => Given {
                 route: None,
                 ..*self
@@ -82,17 +78,14 @@ impl<'a> Given<'a> {
     /// A secret from `NAME`, `NAME_FILE`, or the config file's keys of the same names.
     pub fn secret(&self, s: &Setting<settings::Secret>) -> Result<Option<Secret>> {
         let g = self.at(s);
-        let in_file = g.file.get(s).map(str::to_string);
-        let path_env = given_owned((g.env)(&s.file_var())).map(PathBuf::from);
+        let (in_file, file_var) = (g.file.get(s), s.file_var());
+        let path_env = given_owned((g.env)(&file_var)).map(PathBuf::from);
         match (given_owned((g.env)(s.env)), path_env) {
-            (Some(_), Some(_)) => Err(exit::settings(format!(
-                "set {s} or {}, not both",
-                s.file_var()
-            ))),
+            (Some(_), Some(_)) => Err(exit::settings(format!("set {s} or {file_var}, not both"))),
             (Some(v), None) => Ok(Some(Secret::new(v.trim()))),
             (None, path) => match path.or(g.file.file_of(s).filter(|_| in_file.is_none())) {
                 Some(path) => read_secret(s, path).map(Some),
-                None => Ok(given_owned(in_file).map(Secret::new)),
+                None => Ok(given(in_file).map(Secret::new)),
             },
         }
     }

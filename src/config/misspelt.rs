@@ -6,6 +6,7 @@
 
 use crate::settings::{DAILY_REPORT_TIME, every};
 use crate::suggest;
+use std::collections::BTreeSet;
 
 /// This tool's own prefix: any variable under it that is not one of its own is a mistake.
 const OWN_PREFIX: &str = "AUTH0_MGMT_WEBHOOKS_";
@@ -13,22 +14,15 @@ const OWN_PREFIX: &str = "AUTH0_MGMT_WEBHOOKS_";
 /// Every variable the tool reads, from the settings' declarations (with each `NAME_FILE`), and
 /// the extension's name for the daily report's hour.
 pub fn known() -> Vec<String> {
-    let mut names: Vec<String> = every()
-        .flat_map(|s| [Some(s.env.to_string()), s.from_file.then(|| s.file_var())])
-        .flatten()
-        .chain([DAILY_REPORT_TIME.to_string()])
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+    let names = every().flat_map(|s| [Some(s.env.to_string()), s.from_file.then(|| s.file_var())]);
+    let extension = DAILY_REPORT_TIME.to_string();
+    let names: BTreeSet<String> = names.flatten().chain([extension]).collect();
+    names.into_iter().collect()
 }
 
 /// The warning for each variable in `present` that looks like one of `known` but is not.
 pub fn warnings(present: &[String], known: &[String]) -> Vec<String> {
-    let prefixes: Vec<&str> = known
-        .iter()
-        .map(|k| k.split('_').next().unwrap_or(k))
-        .collect();
+    let prefixes: Vec<&str> = known.iter().filter_map(|k| k.split('_').next()).collect();
     present
         .iter()
         .filter(|name| !known.contains(name))

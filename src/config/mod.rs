@@ -66,13 +66,11 @@ pub fn state_path(flags: &Settings, file: &FileSettings, env: Env) -> Result<Pat
     if let Some(p) = Given::new(flags, file, env).get(&STATE_FILE)? {
         return Ok(p);
     }
-    let base = env(XDG_STATE_HOME)
-        .map(PathBuf::from)
-        .or_else(|| env(HOME).map(|h| PathBuf::from(h).join(".local/state")))
-        .ok_or_else(|| {
-            let label = STATE_FILE.label();
-            exit::settings(format!("{label} is not set and neither is {HOME}"))
-        })?;
+    let home = || env(HOME).map(|h| PathBuf::from(h).join(".local/state"));
+    let Some(base) = env(XDG_STATE_HOME).map(PathBuf::from).or_else(home) else {
+        let words = format!("{} is not set and neither is {HOME}", STATE_FILE.label());
+        return Err(exit::settings(words));
+    };
     Ok(base.join("auth0-mgmt-webhooks").join("state.json"))
 }
 
@@ -89,8 +87,7 @@ impl Config {
         let client_id = g.required(&AUTH0_CLIENT_ID, "the M2M application's client ID")?;
         let client_secret = g.secret(&AUTH0_CLIENT_SECRET)?.ok_or_else(|| {
             exit::settings(format!(
-                "{} is required: set it, or {} to a file holding it (never a flag: command lines are visible to every user)",
-                AUTH0_CLIENT_SECRET.env,
+                "{AUTH0_CLIENT_SECRET} is required: set it, or {} to a file holding it (never a flag: command lines are visible to every user)",
                 AUTH0_CLIENT_SECRET.file_var()
             ))
         })?;
@@ -127,21 +124,18 @@ impl Config {
         }
 
         let mut secret_files = secret_files(g);
-        let tables: Vec<(&str, Option<&FileSettings>)> = match file.routes.as_slice() {
-            [] => vec![(crate::state::DEFAULT_ROUTE, None)],
-            tables => tables.iter().map(|(n, t)| (n.as_str(), Some(t))).collect(),
-        };
         let mut routes = Vec::new();
-        for (name, table) in tables {
-            let g = Given { route: table, ..g };
-            let named = |e: anyhow::Error| match table {
-                Some(_) => exit::settings(format!("route {name:?}: {e:#}")),
-                None => e,
-            };
-            let (route, url_file) = route::route(g, name, allow_insecure).map_err(named)?;
-            secret_files.extend(url_file.map(|p| (WEBHOOK_URL.file_var(), p)));
-            routes.push(route);
+        for (name, table) in &file.routes {
+            let route = Some(table);
+            let read = route::route(Given { route, ..g }, name, allow_insecure);
+            routes.push(read.map_err(|e| exit::settings(format!("route {name:?}: {e:#}")))?);
         }
+        if routes.is_empty() {
+            let default = route::route(g, crate::state::DEFAULT_ROUTE, allow_insecure)?;
+            routes.push(default);
+        }
+        let url_files = routes.iter().filter_map(|r| r.url_file.clone());
+        secret_files.extend(url_files.map(|p| (WEBHOOK_URL.file_var(), p)));
         route::across(&routes)?;
 
         Ok(Config {
@@ -174,10 +168,8 @@ impl Config {
 
     /// How messages name route `r`: `route siem: `, or nothing without `[[route]]` tables.
     pub fn of(&self, r: &Route) -> String {
-        match self.named() {
-            true => format!("route {}: ", r.name),
-            false => String::new(),
-        }
+        let named = self.named().then(|| format!("route {}: ", r.name));
+        named.unwrap_or_default()
     }
 
     /// Whether the routes are the config file's tables, not the one `default` of the settings.
@@ -187,31 +179,23 @@ impl Config {
 
     /// The route `redeliver --route` names; without one, the only route.
     pub fn route(&self, name: Option<&str>) -> Result<&Route> {
-        let names = || {
-            let names: Vec<&str> = self.routes.iter().map(|r| r.name.as_str()).collect();
-            names.join(", ")
-        };
+        let names: Vec<&str> = self.routes.iter().map(|r| r.name.as_str()).collect();
+        let names = names.join(", ");
         match (name, self.routes.as_slice()) {
             (None, [only]) => Ok(only),
             (None, _) => Err(exit::settings(format!(
-                "the config file has several routes: name one with --route ({})",
-                names()
+                "the config file has several routes: name one with --route ({names})"
             ))),
             (Some(name), routes) => routes.iter().find(|r| r.name == name).ok_or_else(|| {
-                exit::settings(format!(
-                    "--route {name}: no such route; routes are {}",
-                    names()
-                ))
+                exit::settings(format!("--route {name}: no such route; routes are {names}"))
             }),
         }
     }
 
     /// Every route's DEAD_LETTER_FILE.
     pub fn dead_letters(&self) -> Vec<&std::path::Path> {
-        self.routes
-            .iter()
-            .filter_map(|r| r.dead_letter.as_deref())
-            .collect()
+        let files = self.routes.iter().filter_map(|r| r.dead_letter.as_deref());
+        files.collect()
     }
 
     /// The tenant as recorded in the state file, so one state file is never used for two tenants.
@@ -323,16 +307,18 @@ fn all_required(g: Given) -> Result<()> {
 
 /// The config file and the files the secrets were read from, as `Given::secret` chooses them.
 fn secret_files(g: Given) -> Vec<(String, PathBuf)> {
-    let config = g.flags.path(&CONFIG_FILE);
-    let secrets = ALL.iter().filter(|s| s.form() == Form::Secret);
-    let read = secrets
-        .filter(|s| (g.env)(s.env).is_none())
-        .filter_map(|s| {
-            let path = (g.env)(&s.file_var()).map(PathBuf::from);
-            let path = path.or_else(|| g.file.file_of(s).filter(|_| g.file.get(s).is_none()));
-            Some((s.file_var(), path?))
-        });
-    let config = config.map(|p| ("--config file".to_string(), p));
+    let config = g
+        .flags
+        .path(&CONFIG_FILE)
+        .map(|p| ("--config file".to_string(), p));
+    let secrets = ALL
+        .iter()
+        .filter(|s| s.form() == Form::Secret && (g.env)(s.env).is_none());
+    let read = secrets.filter_map(|s| {
+        let path = (g.env)(&s.file_var()).map(PathBuf::from);
+        let path = path.or_else(|| g.file.file_of(s).filter(|_| g.file.get(s).is_none()));
+        Some((s.file_var(), path?))
+    });
     config.into_iter().chain(read).collect()
 }
 
@@ -344,18 +330,14 @@ fn register_url_secrets(url: &Url, path_too: bool) {
     }
     if path_too {
         crate::secret::register(url.path());
-        // A server may echo the token alone ("unknown token ..."): long segments are tokens,
-        // short ones (`bulk`, `tag`, `services`) are words that messages need.
-        for segment in url.path_segments().into_iter().flatten() {
-            if segment.len() >= SECRET_SEGMENT_LEN {
-                crate::secret::register(segment);
-            }
-        }
+        // A server may echo the token alone ("unknown token ..."): long segments (12 characters
+        // or more) are tokens, short ones (`bulk`, `tag`, `services`) are words messages need.
+        let segments = url.path_segments().into_iter().flatten();
+        segments
+            .filter(|s| s.len() >= 12)
+            .for_each(crate::secret::register);
     }
 }
-
-/// The shortest path segment of a secret URL taken for a token on its own.
-const SECRET_SEGMENT_LEN: usize = 12;
 
 #[cfg(test)]
 mod tests;

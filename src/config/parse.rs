@@ -29,22 +29,18 @@ pub(super) fn parse_domain(domain: &str) -> Result<Url> {
     };
     let why = |e| format!("is not a domain or URL ({e}); e.g. acme.eu.auth0.com");
     let url = Url::parse(&with_scheme).map_err(|e| wrong(why(e)))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(wrong(
-            "must be a domain like acme.eu.auth0.com or an http(s) URL".to_string(),
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(wrong(format!(
+    let why = if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        "must be a domain like acme.eu.auth0.com or an http(s) URL".to_string()
+    } else if !url.username().is_empty() || url.password().is_some() {
+        format!(
             "holds a user name or password: give only the domain (the credentials are {AUTH0_CLIENT_ID} and {AUTH0_CLIENT_SECRET})"
-        )));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(wrong(
-            "has a query or fragment: give only the domain, e.g. acme.eu.auth0.com".to_string(),
-        ));
-    }
-    Ok(url)
+        )
+    } else if url.query().is_some() || url.fragment().is_some() {
+        "has a query or fragment: give only the domain, e.g. acme.eu.auth0.com".to_string()
+    } else {
+        return Ok(url);
+    };
+    Err(wrong(why))
 }
 
 pub(super) fn parse_url(raw: &str, name: &str, allow_insecure: bool) -> Result<Url> {
@@ -56,7 +52,7 @@ pub(super) fn parse_url(raw: &str, name: &str, allow_insecure: bool) -> Result<U
     })?;
     match url.scheme() {
         "https" => Ok(url),
-        "http" if allow_insecure || is_loopback(&url) => Ok(url),
+        "http" if allow_insecure || loopback(url.host_str()) => Ok(url),
         "http" => Err(exit::settings(format!(
             "{name} must use https (logs and credentials would cross the network in clear text); http is allowed only for loopback hosts or with --allow-insecure-http"
         ))),
@@ -66,28 +62,26 @@ pub(super) fn parse_url(raw: &str, name: &str, allow_insecure: bool) -> Result<U
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
+/// Whether a URL's host is this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
+fn loopback(host: Option<&str>) -> bool {
+    let host = host.unwrap_or_default().trim_matches(['[', ']']);
+    let ip = host.parse::<std::net::IpAddr>();
+    host.eq_ignore_ascii_case("localhost") || ip.is_ok_and(|ip| ip.is_loopback())
 }
 
 /// LOG_TYPES: type codes and Log Streams' category names, comma-separated, as the set of codes
 /// they mean.
 pub(super) fn parse_log_types(list: &str) -> Result<BTreeSet<String>> {
-    let wrong = |words: String| exit::settings(format!("{}{words}", LOG_TYPES.label()));
+    let wrong = |words: &str| exit::settings(format!("{}{words}", LOG_TYPES.label()));
     let eg = "e.g. sapi,fapi or management.success,management.fail";
     let mut types = BTreeSet::new();
     for raw in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         let codes = crate::filter::categories::entry(raw);
-        types.extend(codes.map_err(|e| wrong(format!(": {e}; {eg}")))?);
+        types.extend(codes.map_err(|e| wrong(&format!(": {e}; {eg}")))?);
     }
     match types.is_empty() {
         true => Err(wrong(
-            " must name at least one log type code, e.g. sapi,fapi".to_string(),
+            " must name at least one log type code, e.g. sapi,fapi",
         )),
         false => Ok(types),
     }

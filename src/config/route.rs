@@ -27,6 +27,8 @@ pub struct Route {
     pub batch_size: u32,
     pub start_from: Option<crate::logid::StartFrom>,
     pub dead_letter: Option<PathBuf>,
+    /// The WEBHOOK_URL_FILE the URL was read from, for `check`'s warnings.
+    pub url_file: Option<PathBuf>,
 }
 
 impl Route {
@@ -41,23 +43,11 @@ impl Route {
     }
 }
 
-/// One route's settings, read through its table first; and the WEBHOOK_URL_FILE it read.
-pub(super) fn route(
-    g: Given,
-    name: &str,
-    allow_insecure: bool,
-) -> Result<(Route, Option<PathBuf>)> {
-    let (webhook_url, url_file) = webhook_url(g, allow_insecure)?;
+/// One route's settings, read through its table first.
+pub(super) fn route(g: Given, name: &str, insecure: bool) -> Result<Route> {
+    let (webhook_url, url_file) = webhook_url(g, insecure)?;
     let authorization = g.secret(&AUTHORIZATION)?;
-    if let Some(a) = &authorization {
-        header_value(a.expose()).map_err(|why| {
-            let file = AUTHORIZATION.file_var();
-            exit::settings(format!(
-                "{AUTHORIZATION} (or {file}) {why} (the value is not shown)"
-            ))
-        })?;
-    }
-    no_credentials_in_url(&webhook_url, authorization.is_some())?;
+    credentials(&webhook_url, authorization.as_ref())?;
     let signing = signer(g.get(&SIGNATURE_SCHEME)?, g.secret(&WEBHOOK_SECRET)?)?;
     let start = g.get(&START_FROM)?.map(|raw| {
         let checkpoint = crate::logid::parse_start_from(&raw, std::time::SystemTime::now());
@@ -66,7 +56,7 @@ pub(super) fn route(
     let start_from = start.transpose().map_err(|e| invalid(&START_FROM, e))?;
     let shape = g.get(&PAYLOAD_SHAPE)?;
     let (send_as_batch, format, content_type) = body(g, shape)?;
-    let route = Route {
+    Ok(Route {
         name: name.to_string(),
         webhook: WebhookConfig {
             url_is_secret: url_file.is_some(),
@@ -92,8 +82,8 @@ pub(super) fn route(
         batch_size: g.get(&BATCH_SIZE)?,
         start_from,
         dead_letter: g.get(&DEAD_LETTER_FILE)?,
-    };
-    Ok((route, url_file))
+        url_file,
+    })
 }
 
 /// Across routes: two may not share a dead-letter file (`redeliver --route` must send each log
@@ -103,11 +93,8 @@ pub(super) fn across(routes: &[Route]) -> Result<()> {
     for (i, a) in routes.iter().enumerate() {
         for b in &routes[i + 1..] {
             let names = format!("routes {:?} and {:?}", a.name, b.name);
-            if let Some(file) = a
-                .dead_letter
-                .as_ref()
-                .filter(|f| b.dead_letter.as_ref() == Some(f))
-            {
+            let shared = (a.dead_letter.as_ref()).filter(|f| b.dead_letter.as_ref() == Some(f));
+            if let Some(file) = shared {
                 return Err(exit::settings(format!(
                     "{names} both set refused logs aside in {DEAD_LETTER_FILE} {}: give each route its own (dead_letter_file in its [[route]] table), so that redeliver --route sends each log back where it was refused",
                     file.display()
@@ -163,14 +150,20 @@ fn headers(g: Given) -> Result<Vec<(HeaderName, HeaderValue)>> {
     given.iter().map(|(k, v)| header(k, v)).collect()
 }
 
-/// WEBHOOK_URL may not carry a user name or password: the HTTP client would send them as a
-/// second Authorization header, a secret in a form nothing registers (a receiver echoing its
-/// request would leak it). AUTHORIZATION is the one place for credentials.
-fn no_credentials_in_url(url: &Url, authorization_set: bool) -> Result<()> {
+/// AUTHORIZATION must be a header value. WEBHOOK_URL may not carry a user name or password:
+/// the HTTP client would send them as a second Authorization header, a secret in a form nothing
+/// registers (a receiver echoing its request would leak it). AUTHORIZATION is the one place
+/// for credentials.
+fn credentials(url: &Url, authorization: Option<&Secret>) -> Result<()> {
+    if let Some(why) = authorization.and_then(|a| header_value(a.expose()).err()) {
+        let file = AUTHORIZATION.file_var();
+        let words = format!("{AUTHORIZATION} (or {file}) {why} (the value is not shown)");
+        return Err(exit::settings(words));
+    }
     if url.username().is_empty() && url.password().is_none() {
         return Ok(());
     }
-    let also = match authorization_set {
+    let also = match authorization.is_some() {
         true => format!(" {AUTHORIZATION} is set too, and two Authorization headers would go out."),
         false => String::new(),
     };
@@ -228,22 +221,19 @@ fn pii(g: Given) -> Result<Option<crate::filter::pii::Pii>> {
         };
     };
     let method = match (method.unwrap_or(PiiMethod::Mask), key) {
-        (PiiMethod::Mask, _) => Method::Mask,
-        (PiiMethod::Drop, _) => Method::Drop,
-        (PiiMethod::Hash, None) => {
-            return Err(exit::settings(format!(
-                "{} hash needs {PII_HASH_KEY} (or {}): a secret of at least 16 characters, e.g. the output of `openssl rand -hex 32`",
-                PII_METHOD.label(),
-                PII_HASH_KEY.file_var()
-            )));
-        }
-        (PiiMethod::Hash, Some(key)) if key.expose().chars().count() < 16 => {
-            return Err(exit::settings(format!(
-                "{PII_HASH_KEY} must be at least 16 characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
-            )));
-        }
-        (PiiMethod::Hash, Some(key)) => Method::Hash(key),
+        (PiiMethod::Mask, _) => Ok(Method::Mask),
+        (PiiMethod::Drop, _) => Ok(Method::Drop),
+        (PiiMethod::Hash, None) => Err(format!(
+            "{} hash needs {PII_HASH_KEY} (or {}): a secret of at least 16 characters, e.g. the output of `openssl rand -hex 32`",
+            PII_METHOD.label(),
+            PII_HASH_KEY.file_var()
+        )),
+        (PiiMethod::Hash, Some(key)) if key.expose().chars().count() < 16 => Err(format!(
+            "{PII_HASH_KEY} must be at least 16 characters (the value is not shown), e.g. the output of `openssl rand -hex 32`"
+        )),
+        (PiiMethod::Hash, Some(key)) => Ok(Method::Hash(key)),
     };
+    let method = method.map_err(exit::settings)?;
     let pii = Pii::parse(&fields, method).map_err(|e| invalid(&PII_FIELDS, e))?;
     Ok(Some(pii))
 }

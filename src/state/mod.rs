@@ -8,7 +8,7 @@ pub mod ledger;
 use crate::exit::Failure;
 use crate::files::Unreadable;
 use crate::outcome::{Outcome, Status};
-use crate::owner;
+use crate::owner::{self, folder};
 use crate::secret::Secret;
 use crate::settings::{START_FROM, STATE_FILE};
 use anyhow::{Context, Result};
@@ -223,7 +223,7 @@ impl State {
 
     /// Replaces the file atomically: a crash at any moment leaves the old or the new state.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = parent(path);
+        let dir = folder(path);
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating folder {}", dir.display()))?;
         let json = serde_json::to_vec_pretty(self).expect("state serializes");
@@ -271,10 +271,12 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
         }
         let target = std::fs::read_link(&path)
             .with_context(|| format!("reading the link {}", path.display()))?;
-        path = parent(&path).join(target);
+        path = folder(&path).join(target);
     }
-    let shown = path.display();
-    anyhow::bail!("state file {shown}: too many levels of symbolic links")
+    anyhow::bail!(
+        "state file {}: too many levels of symbolic links",
+        path.display()
+    )
 }
 
 /// Replaces `path` with `content` atomically (temp file beside it, mode 0600 or `mode`, fsync,
@@ -284,7 +286,7 @@ pub fn replace_file(path: &Path, content: &[u8], what: &str, mode: Option<u32>) 
 }
 
 fn replace(path: &Path, content: &[u8], mode: Option<u32>) -> Result<()> {
-    let dir = parent(path);
+    let dir = folder(path);
     // The temp name does not end in .prom or .json: collectors and people never read it.
     let mut tmp = tempfile::Builder::new()
         .prefix(".auth0-mgmt-webhooks-")
@@ -311,13 +313,6 @@ fn replace(path: &Path, content: &[u8], mode: Option<u32>) -> Result<()> {
     synced.with_context(|| format!("syncing folder {}", dir.display()))
 }
 
-fn parent(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
 pub fn lock_path(state: &Path) -> PathBuf {
     let mut name = state.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
@@ -336,7 +331,7 @@ pub fn refuse_foreign(state: &Path) -> Result<(), Failure> {
 /// Locks `STATE.lock`, not the state file: the state file's inode changes on every save. Held
 /// for the whole run: dropping the file releases the lock (so does the process dying).
 pub fn lock(state: &Path) -> Result<File> {
-    let (path, dir) = (lock_path(state), parent(state));
+    let (path, dir) = (lock_path(state), folder(state));
     let (shown, state_shown) = (path.display().to_string(), state.display());
     std::fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
     let mut open = OpenOptions::new();
