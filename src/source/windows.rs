@@ -27,7 +27,7 @@ pub const HORIZON: u128 = 8;
 pub const SETTLED: Duration = Duration::from_secs(15 * 60);
 
 /// A window as the board sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Span {
     pub id: WindowId,
     /// Logs after this id belong to the window.
@@ -43,23 +43,6 @@ pub struct Span {
     pub full_pages: u32,
     pub assigned: bool,
     pub finished: bool,
-}
-
-impl Span {
-    /// A window nothing has been read of yet by this run, its cursor at `position`.
-    fn new(id: WindowId, after: &str, end: Option<String>, position: &str, assigned: bool) -> Span {
-        Span {
-            id,
-            after: after.to_string(),
-            end,
-            position: position.to_string(),
-            density: None,
-            first: None,
-            full_pages: 0,
-            assigned,
-            finished: false,
-        }
-    }
 }
 
 /// Milliseconds since the epoch of a log id's stored time.
@@ -117,27 +100,18 @@ struct Inner {
     failed: bool,
 }
 
-/// What became of a page a cursor read.
-pub struct Read {
-    /// The page's logs that belong to the window.
-    pub logs: Vec<Log>,
-    /// The window is read to its end, which is this (`None`: the open window, caught up).
-    pub closed: Option<Option<String>>,
-}
-
 impl Board {
     /// A board of the windows `ledger::chain` rebuilt: each read from its progress, finished ones
     /// by no cursor.
     pub fn resume(plan: &[SavedWindow]) -> Board {
         let spans = plan.iter().enumerate().map(|(id, w)| Span {
+            id: id as WindowId,
+            after: w.after.clone(),
+            end: w.end.clone(),
+            position: w.reached.clone(),
+            assigned: w.finished,
             finished: w.finished,
-            ..Span::new(
-                id as WindowId,
-                &w.after,
-                w.end.clone(),
-                &w.reached,
-                w.finished,
-            )
+            ..Span::default()
         });
         Board(Mutex::new(Inner {
             spans: spans.collect(),
@@ -180,15 +154,28 @@ impl Board {
         let id = inner.next;
         inner.next += 1;
         let end = inner.spans[i].end.replace(at.clone());
-        inner.spans.push(Span::new(id, &at, end, &at, true));
+        inner.spans.push(Span {
+            id,
+            after: at.clone(),
+            end,
+            position: at,
+            assigned: true,
+            ..Span::default()
+        });
         inner.spans.last().cloned()
     }
 
     /// A page of window `id` (in id order, after its position): the logs that belong to it, and
-    /// whether it is now read to its end. An empty page reads any window to its end: Auth0 has
-    /// nothing after its position. `full`: Auth0 gave all it was asked for, so more may follow;
-    /// only such a page tells the density of what is left (a short one is the end of the logs).
-    pub fn read(&self, id: WindowId, page: Vec<Log>, full: bool) -> Read {
+    /// when it is now read to its end, that end (`None`: the open window, caught up). An empty
+    /// page reads any window to its end: Auth0 has nothing after its position. `full`: Auth0 gave
+    /// all it was asked for, so more may follow; only such a page tells the density of what is
+    /// left (a short one is the end of the logs).
+    pub fn read(
+        &self,
+        id: WindowId,
+        page: Vec<Log>,
+        full: bool,
+    ) -> (Vec<Log>, Option<Option<String>>) {
         let mut inner = self.inner();
         let span = inner
             .spans
@@ -196,24 +183,17 @@ impl Board {
             .find(|s| s.id == id)
             .expect("a cursor reads its own window");
         let total = page.len();
-        let logs: Vec<Log> = match &span.end {
-            Some(end) => page
-                .into_iter()
-                .take_while(|l| logid::cmp(l.id(), end).is_le())
-                .collect(),
-            None => page,
-        };
+        let inside = |l: &Log| (span.end.as_ref()).is_none_or(|e| logid::cmp(l.id(), e).is_le());
+        let logs: Vec<Log> = page.into_iter().take_while(inside).collect();
         span.density = density(&logs).filter(|_| full);
         span.full_pages += u32::from(full);
-        if span.first.is_none() {
-            span.first = logs.first().and_then(|l| millis(l.id()));
-        }
+        span.first = span.first.or_else(|| millis(logs.first()?.id()));
         if let Some(last) = logs.last() {
             span.position = last.id().to_string();
         }
         let closed = (total == 0 || logs.len() < total).then(|| span.end.clone());
         span.finished = closed.is_some();
-        Read { logs, closed }
+        (logs, closed)
     }
 
     /// A cursor failed: no cursor takes more work.
@@ -327,8 +307,8 @@ mod tests {
         let b = board("900");
         let w = b.take(1).unwrap();
         for _ in 0..4 {
-            let r = b.read(w.id, odd(), true);
-            assert_eq!(r.closed, None);
+            let (_, closed) = b.read(w.id, odd(), true);
+            assert_eq!(closed, None);
         }
         assert!(b.take(12).is_none());
         // A position in the year 9999: nothing is left before now to cut.
@@ -356,8 +336,8 @@ mod tests {
             let page: Vec<Log> = (p * 100..p * 100 + 100)
                 .map(|m| log(&stored_ago(2 * 86_400 - m * 60, m)))
                 .collect();
-            let r = b.read(0, page, true);
-            assert_eq!((r.logs.len(), r.closed), (100, None));
+            let (logs, closed) = b.read(0, page, true);
+            assert_eq!((logs.len(), closed), (100, None));
         }
         // A second cursor cuts the open window in two...
         assert!(b.take(1).is_none(), "one cursor wanted");
@@ -367,7 +347,7 @@ mod tests {
         // ... and window 0's next page stops at the cut.
         let mut past_cut = w1.after.clone();
         past_cut.replace_range(55.., "1");
-        let r = b.read(
+        let (logs, closed) = b.read(
             0,
             vec![
                 log(&stored_ago(2 * 86_400 - 299 * 60 - 3600, 300)),
@@ -375,11 +355,11 @@ mod tests {
             ],
             true,
         );
-        assert_eq!(r.logs.len(), 1);
-        assert_eq!(r.closed, Some(Some(w1.after.clone())));
+        assert_eq!(logs.len(), 1);
+        assert_eq!(closed, Some(Some(w1.after.clone())));
         // The upper half ends as the open window did: when Auth0 has no more.
-        let r = b.read(1, Vec::new(), false);
-        assert_eq!(r.closed, Some(None));
+        let (_, closed) = b.read(1, Vec::new(), false);
+        assert_eq!(closed, Some(None));
         assert!(b.take(2).is_none(), "all read");
     }
 }
