@@ -33,11 +33,10 @@ pub fn proxy_for(url: &Url, env: Env) -> Option<String> {
     let [all, http, https, no] = settings(env);
     let matcher = Matcher::builder().all(all).http(http).https(https).no(no);
     let hit = matcher.build().intercept(&url.as_str().parse().ok()?)?;
-    let shown = hit.uri().to_string();
     let auth = hit.basic_auth().is_some() || hit.raw_auth().is_some();
     let note = auth.then_some(" (with a user name and password, not shown)");
-    let shown = shown.trim_end_matches('/');
-    Some(format!("{shown}{}", note.unwrap_or_default()))
+    let shown = hit.uri().to_string();
+    Some(shown.trim_end_matches('/').to_string() + note.unwrap_or_default())
 }
 
 /// Registers every proxy password, `user:password` and `Proxy-Authorization` as secrets.

@@ -194,8 +194,7 @@ fn read(c: &Arc<Cursors>, first: Span, window: &mut WindowId) -> Result<()> {
 /// A page as delivery may take it: in id order, without repeats or logs at or before `after`
 /// (the cursor it was asked for). A page that held logs but none after `after` means Auth0's
 /// cursor does not move: going on would send the same logs forever. A log whose id cannot be
-/// placed in Auth0's order stops the run before anything of its page goes on. An empty page
-/// stays empty: Auth0 has nothing after `after`.
+/// placed in Auth0's order stops the run before anything of its page goes on.
 pub fn accept_page(after: &str, mut logs: Vec<Log>) -> Result<Vec<Log>> {
     let held = logs.len();
     for log in &logs {

@@ -218,7 +218,7 @@ impl Budget {
     /// How many cursors keep the budget busy: the allowed rate times the latency, plus one.
     pub fn cursors(&self) -> usize {
         let busy = |l: f64| (self.allowed_rate() * l).ceil() as usize + 1;
-        self.latency.map_or(1, |l| busy(l).clamp(1, MAX_CURSORS))
+        self.latency.map_or(1, |l| busy(l).min(MAX_CURSORS))
     }
 }
 

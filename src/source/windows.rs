@@ -8,7 +8,7 @@ use crate::log::Log;
 use crate::logid;
 use crate::state::ledger::{SavedWindow, WindowId};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A window is cut only when its estimate of logs left is at least this (five pages): a cut
 /// costs a page that overlaps the next window's start, or an empty one.
@@ -47,11 +47,8 @@ pub struct Span {
 
 /// Milliseconds since the epoch of a log id's stored time.
 fn millis(id: &str) -> Option<u128> {
-    epoch_ms(logid::stored_at(id)?)
-}
-
-fn epoch_ms(t: SystemTime) -> Option<u128> {
-    Some(t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_millis())
+    let stored = logid::stored_at(id)?;
+    Some(stored.duration_since(UNIX_EPOCH).ok()?.as_millis())
 }
 
 /// Where to cut `span` and the logs it is thought to hold past its position: the middle of the
@@ -66,7 +63,7 @@ pub fn split_point(span: &Span, now: SystemTime) -> Option<(String, f64)> {
     let seen = from.saturating_sub(span.first?).max(1);
     let to = match &span.end {
         Some(end) => millis(end)?,
-        None => epoch_ms(now.checked_sub(SETTLED)?)?,
+        None => millis(&logid::at(now.checked_sub(SETTLED)?))?,
     };
     if to <= from + 2 {
         return None;
@@ -77,7 +74,7 @@ pub fn split_point(span: &Span, now: SystemTime) -> Option<(String, f64)> {
         return None;
     }
     let mid = from + horizon / 2;
-    let at = logid::at(SystemTime::UNIX_EPOCH + Duration::from_millis(mid as u64));
+    let at = logid::at(UNIX_EPOCH + Duration::from_millis(mid as u64));
     let inside = logid::cmp(&at, &span.position).is_gt()
         && span.end.as_ref().is_none_or(|e| logid::cmp(&at, e).is_lt());
     inside.then_some((at, left))
@@ -94,8 +91,8 @@ pub fn density(page: &[Log]) -> Option<f64> {
 pub struct Board(Mutex<Inner>);
 
 struct Inner {
+    /// Each window at the index that is its id.
     spans: Vec<Span>,
-    next: WindowId,
     /// Set when a cursor failed: the others stop taking work.
     failed: bool,
 }
@@ -115,7 +112,6 @@ impl Board {
         });
         Board(Mutex::new(Inner {
             spans: spans.collect(),
-            next: plan.len() as WindowId,
             failed: false,
         }))
     }
@@ -151,8 +147,7 @@ impl Board {
             .enumerate()
             .filter_map(|(i, s)| split_point(s, now).map(|(at, left)| (i, at, left)))
             .max_by(|a, b| a.2.total_cmp(&b.2))?;
-        let id = inner.next;
-        inner.next += 1;
+        let id = inner.spans.len() as WindowId;
         let end = inner.spans[i].end.replace(at.clone());
         inner.spans.push(Span {
             id,
@@ -177,11 +172,7 @@ impl Board {
         full: bool,
     ) -> (Vec<Log>, Option<Option<String>>) {
         let mut inner = self.inner();
-        let span = inner
-            .spans
-            .iter_mut()
-            .find(|s| s.id == id)
-            .expect("a cursor reads its own window");
+        let span = &mut inner.spans[id as usize];
         let total = page.len();
         let inside = |l: &Log| (span.end.as_ref()).is_none_or(|e| logid::cmp(l.id(), e).is_le());
         let logs: Vec<Log> = page.into_iter().take_while(inside).collect();
