@@ -12,11 +12,7 @@ use reqwest::Url;
 
 /// ALL_PROXY, HTTP_PROXY, HTTPS_PROXY and NO_PROXY, upper case first, as reqwest reads them.
 pub fn settings(env: Env) -> [String; 4] {
-    let first = |name: &str| {
-        env(name)
-            .or_else(|| env(&name.to_lowercase()))
-            .unwrap_or_default()
-    };
+    let first = |n: &str| env(n).or(env(&n.to_lowercase())).unwrap_or_default();
     // Under CGI, HTTP_PROXY can be set by a client's `Proxy:` header (httpoxy), so reqwest
     // ignores it there; so does this.
     let http = env("REQUEST_METHOD").map_or_else(|| first("HTTP_PROXY"), |_| String::new());
@@ -43,11 +39,8 @@ pub fn proxy_for(url: &Url, env: Env) -> Option<String> {
 pub fn register_secrets(env: Env) {
     let [all, http, https, _] = settings(env);
     for raw in [all, http, https] {
-        let with_scheme = match raw.contains("://") {
-            true => raw.clone(),
-            false => format!("http://{raw}"),
-        };
-        let Ok(url) = Url::parse(&with_scheme) else {
+        let scheme = if raw.contains("://") { "" } else { "http://" };
+        let Ok(url) = Url::parse(&format!("{scheme}{raw}")) else {
             // Not a URL: whatever it holds stays out of messages.
             crate::secret::register(&raw);
             continue;

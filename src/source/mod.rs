@@ -166,10 +166,9 @@ fn read(c: &Arc<Cursors>, first: Span, window: &mut WindowId) -> Result<()> {
                 #[cfg(debug_assertions)]
                 crate::settings::fault(&format!("cursor {window}"));
             }
+            // Unheard, it ends the cursor all the same: the next window's Opened is unheard too.
             if let Some(end) = closed {
-                if !tell(Event::Closed { window, end }) {
-                    return Ok(());
-                }
+                _ = tell(Event::Closed { window, end });
                 break;
             }
             while let Some(more) = c.board.take(wanted()) {
@@ -197,12 +196,8 @@ fn read(c: &Arc<Cursors>, first: Span, window: &mut WindowId) -> Result<()> {
 /// placed in Auth0's order stops the run before anything of its page goes on.
 pub fn accept_page(after: &str, mut logs: Vec<Log>) -> Result<Vec<Log>> {
     let held = logs.len();
-    for log in &logs {
-        logid::placeable(log.id()).map_err(|why| {
-            anyhow!(
-                "Auth0 answered {why}; stopping before its page, the checkpoint stays before it"
-            )
-        })?;
+    if let Some(why) = logs.iter().find_map(|l| logid::placeable(l.id()).err()) {
+        bail!("Auth0 answered {why}; stopping before its page, the checkpoint stays before it");
     }
     logs.retain(|l| logid::cmp(l.id(), after).is_gt());
     logs.sort_by(|a, b| logid::cmp(a.id(), b.id()));

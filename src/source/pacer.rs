@@ -256,9 +256,8 @@ impl Pacer {
 
     /// The answer to a request `acquire` let go.
     pub fn answer(&self, ticket: Ticket, status: u16, headers: &HeaderMap) {
-        let warning = self
-            .budget()
-            .answer(ticket, status, headers, Instant::now());
+        let now = Instant::now();
+        let warning = self.budget().answer(ticket, status, headers, now);
         warning.into_iter().for_each(crate::say::warn);
     }
 }

@@ -73,8 +73,7 @@ pub fn split_point(span: &Span, now: SystemTime) -> Option<(String, f64)> {
     if left < MIN_SPLIT_LOGS {
         return None;
     }
-    let mid = from + horizon / 2;
-    let at = logid::at(UNIX_EPOCH + Duration::from_millis(mid as u64));
+    let at = logid::at(UNIX_EPOCH + Duration::from_millis((from + horizon / 2) as u64));
     let inside = logid::cmp(&at, &span.position).is_gt()
         && span.end.as_ref().is_none_or(|e| logid::cmp(&at, e).is_lt());
     inside.then_some((at, left))
@@ -197,11 +196,8 @@ impl Board {
     pub fn reached(&self) -> (Option<SystemTime>, usize) {
         let inner = self.inner();
         let open = inner.spans.iter().filter(|s| !s.finished);
-        let reached = open
-            .clone()
-            .filter_map(|s| logid::stored_at(&s.position))
-            .min();
-        (reached, open.filter(|s| s.assigned).count())
+        let stored = open.clone().filter_map(|s| logid::stored_at(&s.position));
+        (stored.min(), open.filter(|s| s.assigned).count())
     }
 }
 
