@@ -73,19 +73,11 @@ pub struct StartFrom {
 pub fn parse_start_from(value: &str, now: SystemTime) -> Result<String, String> {
     let value = value.trim();
     let forms = "give a log id (900 followed by 53 digits), a date (2026-11-01), a UTC date-time (2026-11-01T08:00:00Z) or an age (7d, 12h)";
-    let moment = if value.starts_with(PREFIX) && value.bytes().all(|b| b.is_ascii_digit()) {
-        let Some(when) = stored_at(value) else {
-            return Err(format!(
-                "'{value}' is not an Auth0 log id (56 digits: 900, the time it was stored, a counter); {forms}"
-            ));
-        };
-        if when > now + CLOCK_SKEW {
-            return Err(format!(
-                "log id '{value}' was stored at {}, in the future: {forms}",
-                humantime::format_rfc3339_millis(when)
-            ));
-        }
-        return Ok(value.to_string());
+    let id = value.starts_with(PREFIX) && value.bytes().all(|b| b.is_ascii_digit());
+    let moment = if id {
+        stored_at(value).ok_or_else(|| format!(
+            "'{value}' is not an Auth0 log id (56 digits: 900, the time it was stored, a counter); {forms}"
+        ))?
     } else if let Ok(age) = humantime::parse_duration(value) {
         now.checked_sub(age)
             .ok_or_else(|| format!("the age '{value}' reaches before 1970; {forms}"))?
@@ -96,10 +88,15 @@ pub fn parse_start_from(value: &str, now: SystemTime) -> Result<String, String> 
             .map_err(|_| format!("'{value}' is not a log id, date, date-time or age; {forms}"))?
     };
     if moment > now + CLOCK_SKEW {
-        return Err(format!("'{value}' is in the future; {forms}"));
+        let when = humantime::format_rfc3339_millis(moment);
+        return Err(format!("'{value}' is in the future ({when}); {forms}"));
     }
     // Ids of moments sort as the moments: none starts before the oldest.
-    Ok(at(moment).max(oldest()))
+    Ok(if id {
+        value.to_string()
+    } else {
+        at(moment).max(oldest())
+    })
 }
 
 #[cfg(test)]

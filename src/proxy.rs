@@ -12,11 +12,7 @@ use reqwest::Url;
 
 /// ALL_PROXY, HTTP_PROXY, HTTPS_PROXY and NO_PROXY, upper case first, as reqwest reads them.
 pub fn settings(env: Env) -> [String; 4] {
-    let first = |name: &str| {
-        env(name)
-            .or_else(|| env(&name.to_lowercase()))
-            .unwrap_or_default()
-    };
+    let first = |n: &str| env(n).or(env(&n.to_lowercase())).unwrap_or_default();
     // Under CGI, HTTP_PROXY can be set by a client's `Proxy:` header (httpoxy), so reqwest
     // ignores it there; so does this.
     let http = env("REQUEST_METHOD").map_or_else(|| first("HTTP_PROXY"), |_| String::new());
@@ -33,22 +29,18 @@ pub fn proxy_for(url: &Url, env: Env) -> Option<String> {
     let [all, http, https, no] = settings(env);
     let matcher = Matcher::builder().all(all).http(http).https(https).no(no);
     let hit = matcher.build().intercept(&url.as_str().parse().ok()?)?;
-    let shown = hit.uri().to_string();
     let auth = hit.basic_auth().is_some() || hit.raw_auth().is_some();
     let note = auth.then_some(" (with a user name and password, not shown)");
-    let shown = shown.trim_end_matches('/');
-    Some(format!("{shown}{}", note.unwrap_or_default()))
+    let shown = hit.uri().to_string();
+    Some(shown.trim_end_matches('/').to_string() + note.unwrap_or_default())
 }
 
 /// Registers every proxy password, `user:password` and `Proxy-Authorization` as secrets.
 pub fn register_secrets(env: Env) {
     let [all, http, https, _] = settings(env);
     for raw in [all, http, https] {
-        let with_scheme = match raw.contains("://") {
-            true => raw.clone(),
-            false => format!("http://{raw}"),
-        };
-        let Ok(url) = Url::parse(&with_scheme) else {
+        let scheme = if raw.contains("://") { "" } else { "http://" };
+        let Ok(url) = Url::parse(&format!("{scheme}{raw}")) else {
             // Not a URL: whatever it holds stays out of messages.
             crate::secret::register(&raw);
             continue;

@@ -11,10 +11,8 @@ pub fn redact(url: &Url) -> String {
     let _ = u.set_username("");
     let _ = u.set_password(None);
     if u.query().is_some() {
-        let pairs: Vec<(String, String)> = u
-            .query_pairs()
-            .map(|(k, _)| (k.into_owned(), "***".into()))
-            .collect();
+        let keys: Vec<String> = u.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        let pairs = keys.iter().map(|k| (k, "***"));
         u.query_pairs_mut().clear().extend_pairs(pairs);
     }
     u.to_string()
@@ -37,10 +35,8 @@ pub fn redact_raw(raw: &str) -> String {
 /// The start of a response body, for an error message: one line, at most 200 characters,
 /// scrubbed.
 pub fn snippet(body: &str) -> String {
-    let one_line: String = crate::secret::scrub(body)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let scrubbed = crate::secret::scrub(body);
+    let one_line = scrubbed.split_whitespace().collect::<Vec<_>>().join(" ");
     match one_line.char_indices().nth(200) {
         Some((i, _)) => format!("{}...", &one_line[..i]),
         None => one_line,

@@ -218,7 +218,7 @@ impl Budget {
     /// How many cursors keep the budget busy: the allowed rate times the latency, plus one.
     pub fn cursors(&self) -> usize {
         let busy = |l: f64| (self.allowed_rate() * l).ceil() as usize + 1;
-        self.latency.map_or(1, |l| busy(l).clamp(1, MAX_CURSORS))
+        self.latency.map_or(1, |l| busy(l).min(MAX_CURSORS))
     }
 }
 
@@ -256,9 +256,8 @@ impl Pacer {
 
     /// The answer to a request `acquire` let go.
     pub fn answer(&self, ticket: Ticket, status: u16, headers: &HeaderMap) {
-        let warning = self
-            .budget()
-            .answer(ticket, status, headers, Instant::now());
+        let now = Instant::now();
+        let warning = self.budget().answer(ticket, status, headers, now);
         warning.into_iter().for_each(crate::say::warn);
     }
 }

@@ -9,7 +9,7 @@ use crate::logid;
 use crate::source::auth0::{Auth0, Cursor, Page, Refused};
 use crate::source::{TAKE, accept_page};
 use crate::stop::Stop;
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -97,11 +97,7 @@ pub fn first_page(
         loop {
             let Page { logs, next } = page(Cursor::After(from.clone()))?;
             let full = logs.len() >= TAKE as usize;
-            if logs.is_empty() {
-                return Ok(Page::default());
-            }
-            let logs = accept_page(&from, logs).map_err(|e| anyhow!(e))?;
-            match past(after, logs, full) {
+            match past(after, accept_page(&from, logs)?, full) {
                 Ok(logs) => return Ok(Page { logs, next }),
                 Err(last) => from = last,
             }

@@ -8,7 +8,7 @@ use crate::log::Log;
 use crate::logid;
 use crate::state::ledger::{SavedWindow, WindowId};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A window is cut only when its estimate of logs left is at least this (five pages): a cut
 /// costs a page that overlaps the next window's start, or an empty one.
@@ -27,7 +27,7 @@ pub const HORIZON: u128 = 8;
 pub const SETTLED: Duration = Duration::from_secs(15 * 60);
 
 /// A window as the board sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Span {
     pub id: WindowId,
     /// Logs after this id belong to the window.
@@ -45,30 +45,10 @@ pub struct Span {
     pub finished: bool,
 }
 
-impl Span {
-    /// A window nothing has been read of yet by this run, its cursor at `position`.
-    fn new(id: WindowId, after: &str, end: Option<String>, position: &str, assigned: bool) -> Span {
-        Span {
-            id,
-            after: after.to_string(),
-            end,
-            position: position.to_string(),
-            density: None,
-            first: None,
-            full_pages: 0,
-            assigned,
-            finished: false,
-        }
-    }
-}
-
 /// Milliseconds since the epoch of a log id's stored time.
 fn millis(id: &str) -> Option<u128> {
-    epoch_ms(logid::stored_at(id)?)
-}
-
-fn epoch_ms(t: SystemTime) -> Option<u128> {
-    Some(t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_millis())
+    let stored = logid::stored_at(id)?;
+    Some(stored.duration_since(UNIX_EPOCH).ok()?.as_millis())
 }
 
 /// Where to cut `span` and the logs it is thought to hold past its position: the middle of the
@@ -83,7 +63,7 @@ pub fn split_point(span: &Span, now: SystemTime) -> Option<(String, f64)> {
     let seen = from.saturating_sub(span.first?).max(1);
     let to = match &span.end {
         Some(end) => millis(end)?,
-        None => epoch_ms(now.checked_sub(SETTLED)?)?,
+        None => millis(&logid::at(now.checked_sub(SETTLED)?))?,
     };
     if to <= from + 2 {
         return None;
@@ -93,8 +73,7 @@ pub fn split_point(span: &Span, now: SystemTime) -> Option<(String, f64)> {
     if left < MIN_SPLIT_LOGS {
         return None;
     }
-    let mid = from + horizon / 2;
-    let at = logid::at(SystemTime::UNIX_EPOCH + Duration::from_millis(mid as u64));
+    let at = logid::at(UNIX_EPOCH + Duration::from_millis((from + horizon / 2) as u64));
     let inside = logid::cmp(&at, &span.position).is_gt()
         && span.end.as_ref().is_none_or(|e| logid::cmp(&at, e).is_lt());
     inside.then_some((at, left))
@@ -111,18 +90,10 @@ pub fn density(page: &[Log]) -> Option<f64> {
 pub struct Board(Mutex<Inner>);
 
 struct Inner {
+    /// Each window at the index that is its id.
     spans: Vec<Span>,
-    next: WindowId,
     /// Set when a cursor failed: the others stop taking work.
     failed: bool,
-}
-
-/// What became of a page a cursor read.
-pub struct Read {
-    /// The page's logs that belong to the window.
-    pub logs: Vec<Log>,
-    /// The window is read to its end, which is this (`None`: the open window, caught up).
-    pub closed: Option<Option<String>>,
 }
 
 impl Board {
@@ -130,18 +101,16 @@ impl Board {
     /// by no cursor.
     pub fn resume(plan: &[SavedWindow]) -> Board {
         let spans = plan.iter().enumerate().map(|(id, w)| Span {
+            id: id as WindowId,
+            after: w.after.clone(),
+            end: w.end.clone(),
+            position: w.reached.clone(),
+            assigned: w.finished,
             finished: w.finished,
-            ..Span::new(
-                id as WindowId,
-                &w.after,
-                w.end.clone(),
-                &w.reached,
-                w.finished,
-            )
+            ..Span::default()
         });
         Board(Mutex::new(Inner {
             spans: spans.collect(),
-            next: plan.len() as WindowId,
             failed: false,
         }))
     }
@@ -177,43 +146,44 @@ impl Board {
             .enumerate()
             .filter_map(|(i, s)| split_point(s, now).map(|(at, left)| (i, at, left)))
             .max_by(|a, b| a.2.total_cmp(&b.2))?;
-        let id = inner.next;
-        inner.next += 1;
+        let id = inner.spans.len() as WindowId;
         let end = inner.spans[i].end.replace(at.clone());
-        inner.spans.push(Span::new(id, &at, end, &at, true));
+        inner.spans.push(Span {
+            id,
+            after: at.clone(),
+            end,
+            position: at,
+            assigned: true,
+            ..Span::default()
+        });
         inner.spans.last().cloned()
     }
 
     /// A page of window `id` (in id order, after its position): the logs that belong to it, and
-    /// whether it is now read to its end. An empty page reads any window to its end: Auth0 has
-    /// nothing after its position. `full`: Auth0 gave all it was asked for, so more may follow;
-    /// only such a page tells the density of what is left (a short one is the end of the logs).
-    pub fn read(&self, id: WindowId, page: Vec<Log>, full: bool) -> Read {
+    /// when it is now read to its end, that end (`None`: the open window, caught up). An empty
+    /// page reads any window to its end: Auth0 has nothing after its position. `full`: Auth0 gave
+    /// all it was asked for, so more may follow; only such a page tells the density of what is
+    /// left (a short one is the end of the logs).
+    pub fn read(
+        &self,
+        id: WindowId,
+        page: Vec<Log>,
+        full: bool,
+    ) -> (Vec<Log>, Option<Option<String>>) {
         let mut inner = self.inner();
-        let span = inner
-            .spans
-            .iter_mut()
-            .find(|s| s.id == id)
-            .expect("a cursor reads its own window");
+        let span = &mut inner.spans[id as usize];
         let total = page.len();
-        let logs: Vec<Log> = match &span.end {
-            Some(end) => page
-                .into_iter()
-                .take_while(|l| logid::cmp(l.id(), end).is_le())
-                .collect(),
-            None => page,
-        };
+        let inside = |l: &Log| (span.end.as_ref()).is_none_or(|e| logid::cmp(l.id(), e).is_le());
+        let logs: Vec<Log> = page.into_iter().take_while(inside).collect();
         span.density = density(&logs).filter(|_| full);
         span.full_pages += u32::from(full);
-        if span.first.is_none() {
-            span.first = logs.first().and_then(|l| millis(l.id()));
-        }
+        span.first = span.first.or_else(|| millis(logs.first()?.id()));
         if let Some(last) = logs.last() {
             span.position = last.id().to_string();
         }
         let closed = (total == 0 || logs.len() < total).then(|| span.end.clone());
         span.finished = closed.is_some();
-        Read { logs, closed }
+        (logs, closed)
     }
 
     /// A cursor failed: no cursor takes more work.
@@ -226,11 +196,8 @@ impl Board {
     pub fn reached(&self) -> (Option<SystemTime>, usize) {
         let inner = self.inner();
         let open = inner.spans.iter().filter(|s| !s.finished);
-        let reached = open
-            .clone()
-            .filter_map(|s| logid::stored_at(&s.position))
-            .min();
-        (reached, open.filter(|s| s.assigned).count())
+        let stored = open.clone().filter_map(|s| logid::stored_at(&s.position));
+        (stored.min(), open.filter(|s| s.assigned).count())
     }
 }
 
@@ -327,8 +294,8 @@ mod tests {
         let b = board("900");
         let w = b.take(1).unwrap();
         for _ in 0..4 {
-            let r = b.read(w.id, odd(), true);
-            assert_eq!(r.closed, None);
+            let (_, closed) = b.read(w.id, odd(), true);
+            assert_eq!(closed, None);
         }
         assert!(b.take(12).is_none());
         // A position in the year 9999: nothing is left before now to cut.
@@ -356,8 +323,8 @@ mod tests {
             let page: Vec<Log> = (p * 100..p * 100 + 100)
                 .map(|m| log(&stored_ago(2 * 86_400 - m * 60, m)))
                 .collect();
-            let r = b.read(0, page, true);
-            assert_eq!((r.logs.len(), r.closed), (100, None));
+            let (logs, closed) = b.read(0, page, true);
+            assert_eq!((logs.len(), closed), (100, None));
         }
         // A second cursor cuts the open window in two...
         assert!(b.take(1).is_none(), "one cursor wanted");
@@ -367,7 +334,7 @@ mod tests {
         // ... and window 0's next page stops at the cut.
         let mut past_cut = w1.after.clone();
         past_cut.replace_range(55.., "1");
-        let r = b.read(
+        let (logs, closed) = b.read(
             0,
             vec![
                 log(&stored_ago(2 * 86_400 - 299 * 60 - 3600, 300)),
@@ -375,11 +342,11 @@ mod tests {
             ],
             true,
         );
-        assert_eq!(r.logs.len(), 1);
-        assert_eq!(r.closed, Some(Some(w1.after.clone())));
+        assert_eq!(logs.len(), 1);
+        assert_eq!(closed, Some(Some(w1.after.clone())));
         // The upper half ends as the open window did: when Auth0 has no more.
-        let r = b.read(1, Vec::new(), false);
-        assert_eq!(r.closed, Some(None));
+        let (_, closed) = b.read(1, Vec::new(), false);
+        assert_eq!(closed, Some(None));
         assert!(b.take(2).is_none(), "all read");
     }
 }
