@@ -126,6 +126,16 @@ impl Config {
         let mut secret_files = secret_files(g);
         let mut routes = Vec::new();
         for (name, table) in &file.routes {
+            // A route's secrets read from files, for `check`'s warnings about who may read them.
+            let secrets = PER_ROUTE
+                .iter()
+                .filter(|s| s.form() == Form::Secret && table.get(s).is_none());
+            secret_files.extend(secrets.filter_map(|s| {
+                Some((
+                    format!("{} of route {name:?}", s.file_var()),
+                    table.file_of(s)?,
+                ))
+            }));
             let route = Some(table);
             let read = route::route(Given { route, ..g }, name, allow_insecure);
             routes.push(read.map_err(|e| exit::settings(format!("route {name:?}: {e:#}")))?);

@@ -994,3 +994,29 @@ fn the_routes_guide_example_loads() {
     assert_eq!(archive.webhook.headers[0].0.as_str(), "x-source");
     assert_eq!(c.dead_letters().len(), 1);
 }
+
+#[test]
+fn a_routes_secret_files_are_listed_for_checks_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("oncall-token");
+    std::fs::write(&token, "Bearer oncall").unwrap();
+    let c = with_file(&format!(
+        "[[route]]\nname = \"oncall\"\nauthorization_file = \"{}\"\n",
+        token.display()
+    ))
+    .unwrap();
+    assert_eq!(
+        c.routes[0].webhook.authorization.as_ref().unwrap().expose(),
+        "Bearer oncall"
+    );
+    let listed = c
+        .secret_files
+        .iter()
+        .find(|(what, _)| what.contains("oncall"));
+    assert_eq!(
+        listed,
+        Some(&("AUTHORIZATION_FILE of route \"oncall\"".to_string(), token)),
+        "{:?}",
+        c.secret_files
+    );
+}
