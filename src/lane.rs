@@ -11,6 +11,7 @@ use crate::outcome::Outcome;
 use crate::say::{self, Counters};
 use crate::sink::encode::{Batcher, Matched};
 use crate::sink::webhook::{Deliverer, Done};
+use crate::source::Event;
 use crate::state::checkpoint::Fate;
 use crate::state::ledger::{self, Ledger, SavedWindow, WindowId};
 use crate::state::{Place, RouteRecord};
@@ -19,16 +20,10 @@ use anyhow::{Result, anyhow};
 use std::io::Write;
 use std::sync::Arc;
 
-/// Where a route's matching logs go.
-pub enum Sink {
-    /// `--dry-run`: each item as a JSON line on stdout, "delivered" at once.
-    Stdout,
-    Webhook(Deliverer),
-}
-
 pub struct Lane<'a> {
     pub route: &'a Route,
-    pub sink: Sink,
+    /// `None` in a dry run: each item is a JSON line on stdout, "delivered" at once.
+    webhook: Option<Deliverer>,
     batcher: Batcher,
     pub ledger: Ledger,
     /// Its progress in each window of the read's plan: what it drops, and which it skips.
@@ -39,9 +34,8 @@ pub struct Lane<'a> {
     pub stop: Arc<Stop>,
     /// Why it takes nothing more: its error, or `None` when left behind a failing receiver.
     pub left: Option<Option<anyhow::Error>>,
-    pub matched: u64,
-    pub delivered: u64,
-    pub dead_lettered: u64,
+    /// What it matched, delivered and set aside; `record` adds how it ended.
+    counts: RouteRecord,
     /// The START_FROM last applied to it, carried on.
     start_from: Option<String>,
 }
@@ -51,7 +45,7 @@ impl<'a> Lane<'a> {
         route: &'a Route,
         place: Place,
         plan: &[SavedWindow],
-        sink: Sink,
+        webhook: Option<Deliverer>,
         stop: Arc<Stop>,
     ) -> Lane<'a> {
         let standing = (place.checkpoint.as_deref(), &place.windows[..]);
@@ -68,11 +62,9 @@ impl<'a> Lane<'a> {
             stop,
             view,
             route,
-            sink,
+            webhook,
             left: None,
-            matched: 0,
-            delivered: 0,
-            dead_lettered: 0,
+            counts: RouteRecord::default(),
             start_from: place.start_from,
         }
     }
@@ -83,29 +75,27 @@ impl<'a> Lane<'a> {
         self.left.is_none() && !finished
     }
 
-    pub fn open(&mut self, window: WindowId, after: &str) {
-        if self.takes(window) {
-            self.ledger.open(window, after.to_string());
-        }
-    }
-
-    pub fn close(&mut self, window: WindowId, end: &Option<String>) {
-        if self.takes(window) {
-            self.ledger.close(window, end.clone());
+    /// A window of the read opened or closed.
+    pub fn see(&mut self, event: &Event) {
+        match event {
+            Event::Opened { window, after } if self.takes(*window) => {
+                self.ledger.open(*window, after.clone())
+            }
+            Event::Closed { window, end } if self.takes(*window) => {
+                self.ledger.close(*window, end.clone())
+            }
+            _ => {}
         }
     }
 
     /// Whether a page can be given to it now (one it takes nothing of, always).
     pub fn has_room(&self) -> bool {
-        match &self.sink {
-            Sink::Webhook(d) if self.left.is_none() => d.has_room(),
-            _ => true,
-        }
+        self.left.is_some() || self.webhook.as_ref().is_none_or(Deliverer::has_room)
     }
 
     /// Its receiver asks for retries and nothing more is queued for it.
     pub fn failing(&self) -> bool {
-        matches!(&self.sink, Sink::Webhook(d) if self.left.is_none() && d.failing())
+        self.left.is_none() && self.webhook.as_ref().is_some_and(Deliverer::failing)
     }
 
     /// Filters a page's logs into the ledger and the sink; dropped: what it has passed.
@@ -124,7 +114,13 @@ impl<'a> Lane<'a> {
             .get(window as usize)
             .map_or(&self.floor, |w| &w.reached);
         let first = logs.partition_point(|l| logid::cmp(l.id(), floor).is_le());
-        let mut out = matches!(self.sink, Sink::Stdout).then(|| std::io::stdout().lock());
+        let mut out = self.webhook.is_none().then(|| std::io::stdout().lock());
+        // With several routes, each line says whose item it is.
+        let name = &self.route.name;
+        let (open, close) = match named {
+            true => (format!("{{\"route\":\"{name}\",\"item\":"), "}"),
+            false => (String::new(), ""),
+        };
         for log in &logs[first..] {
             let (id, date) = (log.id(), log.date());
             if !self.route.filter.matches(log) {
@@ -132,20 +128,20 @@ impl<'a> Lane<'a> {
                 continue;
             }
             Counters::add(&counters.matched, 1);
-            self.matched += 1;
+            self.counts.logs_matched += 1;
             let seq = self.ledger.pending(window, id, date);
             let json = match self.route.filter.item(log, self.route.webhook.shape) {
                 Ok(json) => json,
                 Err(why) => {
-                    let fate = match &self.sink {
-                        Sink::Webhook(d) => d.set_aside_unsent(id, &why).map_err(|e| anyhow!(e))?,
-                        Sink::Stdout => {
+                    let fate = match &self.webhook {
+                        Some(d) => d.set_aside_unsent(id, &why).map_err(|e| anyhow!(e))?,
+                        None => {
                             say::warn(format_args!("log {id} is not shown: {why}"));
                             Fate::DeadLettered
                         }
                     };
                     self.ledger.ack(seq, fate);
-                    self.dead_lettered += u64::from(fate == Fate::DeadLettered);
+                    self.counts.logs_dead_lettered += u64::from(fate == Fate::DeadLettered);
                     continue;
                 }
             };
@@ -154,24 +150,14 @@ impl<'a> Lane<'a> {
                 log_id: id.to_string(),
                 json,
             };
-            match &mut self.sink {
-                Sink::Stdout => {
+            match &mut self.webhook {
+                None => {
                     let out = out.as_mut().expect("locked for the dry run");
-                    // With several routes, each line says whose item it is.
-                    let (open, close) = match named {
-                        true => (
-                            format!("{{\"route\":\"{}\",\"item\":", self.route.name),
-                            "}\n",
-                        ),
-                        false => (String::new(), "\n"),
-                    };
-                    (out.write_all(open.as_bytes()))
-                        .and_then(|_| out.write_all(&item.json))
-                        .and_then(|_| out.write_all(close.as_bytes()))
-                        .map_err(stdout_error)?;
+                    let line = [open.as_bytes(), &item.json, close.as_bytes(), b"\n"].concat();
+                    out.write_all(&line).map_err(stdout_error)?;
                     self.ledger.ack(item.seq, Fate::Delivered);
                 }
-                Sink::Webhook(d) => {
+                Some(d) => {
                     if let Some(batch) = self.batcher.add(item) {
                         d.submit(batch);
                     }
@@ -187,21 +173,19 @@ impl<'a> Lane<'a> {
     /// The last partial batch, unless it is stopped or left.
     pub fn flush(&mut self) {
         let stopped = self.left.is_some() || self.stop.stopped(Part::Sending).is_some();
-        if let (Sink::Webhook(d), Some(batch), false) =
-            (&mut self.sink, self.batcher.take(), stopped)
-        {
+        if let (Some(d), Some(batch), false) = (&mut self.webhook, self.batcher.take(), stopped) {
             d.submit(batch);
         }
     }
 
     /// A request's end, into the ledger; its error leaves the route.
     pub fn absorb(&mut self, done: Done) {
-        if let Sink::Webhook(d) = &mut self.sink {
+        if let Some(d) = &mut self.webhook {
             d.ended();
         }
         for (seq, fate) in done.fates {
-            self.delivered += u64::from(fate == Fate::Delivered);
-            self.dead_lettered += u64::from(fate == Fate::DeadLettered);
+            self.counts.logs_delivered += u64::from(fate == Fate::Delivered);
+            self.counts.logs_dead_lettered += u64::from(fate == Fate::DeadLettered);
             self.ledger.ack(seq, fate);
         }
         if let Some(e) = done.error {
@@ -212,15 +196,14 @@ impl<'a> Lane<'a> {
     /// It takes nothing more, and what it has not started is not started.
     pub fn fail(&mut self, e: anyhow::Error) {
         self.abandon();
-        match &mut self.left {
-            Some(Some(_)) => {}
-            left => *left = Some(Some(e)),
+        if self.error().is_none() {
+            self.left = Some(Some(e));
         }
     }
 
     /// Requests not started are not started.
     pub fn abandon(&self) {
-        if let Sink::Webhook(d) = &self.sink {
+        if let Some(d) = &self.webhook {
             d.abandon();
         }
     }
@@ -235,10 +218,7 @@ impl<'a> Lane<'a> {
     }
 
     pub fn in_flight(&self) -> usize {
-        match &self.sink {
-            Sink::Webhook(d) => d.in_flight(),
-            Sink::Stdout => 0,
-        }
+        self.webhook.as_ref().map_or(0, Deliverer::in_flight)
     }
 
     /// Where it stands now, for the state file.
@@ -250,22 +230,20 @@ impl<'a> Lane<'a> {
         }
     }
 
-    pub fn error(&self) -> Option<&anyhow::Error> {
+    fn error(&self) -> Option<&anyhow::Error> {
         self.left.as_ref().and_then(Option::as_ref)
     }
 
     /// How its part of the run ended; `read_failed`: the read itself ended in error.
-    pub fn record(&self, read_failed: &Option<anyhow::Error>) -> RouteRecord {
-        let caught_up = self.ledger.caught_up() && self.left.is_none() && read_failed.is_none();
-        let (error, set_aside) = (self.error(), self.dead_lettered > 0);
+    pub fn record(&self, read_failed: bool) -> RouteRecord {
+        let caught_up = self.ledger.caught_up() && self.left.is_none() && !read_failed;
+        let (error, set_aside) = (self.error(), self.counts.logs_dead_lettered > 0);
         RouteRecord {
             route: self.route.name.clone(),
             outcome: Outcome::decide(self.stop.cause(), error.is_some(), set_aside, caught_up),
-            logs_matched: self.matched,
-            logs_delivered: self.delivered,
-            logs_dead_lettered: self.dead_lettered,
             checkpoint: self.ledger.checkpoint(),
             error: error.map(|e| format!("{e:#}")),
+            ..self.counts.clone()
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::cli::Output;
 use crate::config::Config;
-use crate::lane::{ClosedPipe, Lane, Sink};
+use crate::lane::{ClosedPipe, Lane};
 use crate::logid::{self, StartFrom};
 use crate::outcome::Outcome;
 use crate::report::monitor::Monitor;
@@ -51,7 +51,7 @@ struct Channel {
 
 impl Channel {
     /// How a thread tells the run `T`, as the message `wrap` makes of it.
-    fn tell<T: 'static>(&self, wrap: fn(T) -> Msg) -> Tell<T> {
+    fn tell<T: 'static>(&self, wrap: impl Fn(T) -> Msg + Send + Sync + 'static) -> Tell<T> {
         let tx = self.tx.clone();
         Arc::new(move |t| tx.send(wrap(t)).is_ok())
     }
@@ -140,16 +140,18 @@ fn run_watched(
         .map(|(p, _)| (p.checkpoint.as_deref(), &p.windows[..]))
         .collect();
     let plan = ledger::plan(&standings);
-    let carried = places.iter().filter(|(_, carried)| *carried);
-    let carried = carried.filter_map(|(p, _)| p.checkpoint.as_deref());
-    let expired_from = carried
-        .filter(|c| *c == plan[0].after)
-        .map(str::to_string)
-        .next();
+    let expired_from = (places.iter())
+        .any(|(p, carried)| *carried && p.checkpoint.as_deref() == Some(&plan[0].after))
+        .then(|| plan[0].after.clone());
 
     let started_at = SystemTime::now();
     let started = Instant::now();
     stop.shorten(started + cfg.max_run_time);
+    // The source stops fetching early enough that the last batch, and the requests in flight,
+    // can still be answered before MAX_RUN_TIME.
+    let slowest = cfg.routes.iter().map(|r| r.webhook.timeout).max();
+    let margin = slowest.unwrap_or_default().min(cfg.max_run_time / 5);
+    let fetch_until = (stop.deadline()).and_then(|d| d.checked_sub(margin));
     let http = crate::http::client(&cfg.http)?;
     let counters = Arc::new(Counters::default());
     let auth0 = Arc::new(Auth0::new(
@@ -162,9 +164,9 @@ fn run_watched(
     let mut lanes = Vec::new();
     for (i, (route, (place, _))) in cfg.routes.iter().zip(places).enumerate() {
         let route_stop = Stop::child(stop);
-        let sink = match dry_run {
-            true => Sink::Stdout,
-            false => Sink::Webhook(Deliverer::new(
+        let webhook = match dry_run {
+            true => None,
+            false => Some(Deliverer::new(
                 &crate::http::client(&route.http(&cfg.ca_cert))?,
                 &route.webhook,
                 (route.dead_letter.as_deref())
@@ -172,56 +174,54 @@ fn run_watched(
                     .transpose()?,
                 Arc::clone(&counters),
                 Arc::clone(&route_stop),
-                {
-                    let tx = events.tx.clone();
-                    Arc::new(move |done| tx.send(Msg::Sent(i, done)).is_ok())
-                },
+                events.tell(move |done| Msg::Sent(i, done)),
             )?),
         };
-        lanes.push(Lane::new(route, place, &plan, sink, route_stop));
+        lanes.push(Lane::new(route, place, &plan, webhook, route_stop));
     }
 
-    let mut ended = Pipeline {
+    let mut pipe = Pipeline {
         cfg,
-        state_file: &state_file,
+        state_file: (!dry_run).then_some(&state_file),
         auth0,
         counters: Arc::clone(&counters),
         stop: Arc::clone(stop),
         events,
-        started,
+        fetch_until: fetch_until.unwrap_or(started),
         saved: oldest(&lanes),
+        lanes,
         saved_at: None,
-        persist: !dry_run,
         expired_from,
         lost: None,
         noted: Vec::new(),
-    }
-    .run(&mut state, &plan, lanes);
+    };
+    let read_error = pipe.run(&mut state, &plan);
 
     let cause = stop.cause();
-    let routes: Vec<RouteRecord> = ended.lanes.iter().map(|l| l.record(&ended.error)).collect();
-    let read_error = ended.error.take().map(|e| format!("{e:#}"));
-    let errors =
-        (ended.lanes.iter()).filter_map(|l| Some(format!("{}{:#}", cfg.of(l.route), l.error()?)));
-    let errors: Vec<String> = read_error.into_iter().chain(errors).collect();
-    let mut error = (!errors.is_empty()).then(|| errors.join("; "));
-    if let (Some(sig), None) = (stop.signal(), &error) {
-        error = Some(format!(
-            "interrupted by {}; the next run goes on from the checkpoint",
-            signal::name(sig)
-        ));
-    }
+    let routes: Vec<RouteRecord> = (pipe.lanes.iter())
+        .map(|l| l.record(read_error.is_some()))
+        .collect();
+    let errors = (routes.iter().zip(&cfg.routes))
+        .filter_map(|(r, route)| Some(format!("{}{}", cfg.of(route), r.error.as_ref()?)));
+    let errors: Vec<String> = (read_error.map(|e| format!("{e:#}")).into_iter())
+        .chain(errors)
+        .collect();
+    let error = (!errors.is_empty()).then(|| errors.join("; ")).or_else(|| {
+        let sig = signal::name(stop.signal()?);
+        Some(format!(
+            "interrupted by {sig}; the next run goes on from the checkpoint"
+        ))
+    });
     let dead_lettered = Counters::get(&counters.dead_lettered);
-    warnings.extend(ended.warning.take());
     let caught_up = routes.iter().all(|r| r.outcome.caught_up());
     let outcome = Outcome::decide(cause, error.is_some(), dead_lettered > 0, caught_up);
-    let behind = ended
-        .lanes
-        .iter()
-        .min_by(|a, b| by_checkpoint(&a.ledger.checkpoint(), &b.ledger.checkpoint()));
-    let newest_date = behind
+    let newest_date = behind(&pipe.lanes)
         .and_then(|l| l.ledger.newest_date())
         .map(str::to_string);
+    warnings.extend(pipe.lost.take().into_iter().chain(pipe.noted.drain(..)));
+    warnings.extend(newest_date.as_deref().and_then(|d| {
+        retention::drift(d, outcome.caught_up(), SystemTime::now(), cfg.log_retention)
+    }));
     let mut summary = Summary {
         run: RunRecord {
             started_at: humantime::format_rfc3339_millis(started_at).to_string(),
@@ -233,29 +233,21 @@ fn run_watched(
             logs_dead_lettered: dead_lettered,
             requests: Counters::get(&counters.requests),
             retries: Counters::get(&counters.retries),
-            checkpoint: oldest(&ended.lanes),
+            checkpoint: oldest(&pipe.lanes),
             error,
-            warning: {
-                warnings.extend(newest_date.as_deref().and_then(|d| {
-                    retention::drift(d, outcome.caught_up(), SystemTime::now(), cfg.log_retention)
-                }));
-                (!warnings.is_empty()).then(|| warnings.join("; "))
-            },
-            newest_log_date: newest_date.clone(),
-            routes: match cfg.named() {
-                true => routes,
-                false => Vec::new(),
-            },
+            warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
+            newest_log_date: newest_date,
+            routes: if cfg.named() { routes } else { Vec::new() },
         },
         dry_run,
         duration_ms: started.elapsed().as_millis() as u64,
     };
     if !dry_run {
-        state.token = ended.token.take();
+        state.token = pipe.auth0.token_for_cache();
         state.record(summary.run.clone());
         if let Err(e) = state.save(&state_file) {
             // The summary tells what is on disk, not what this run had in memory.
-            summary.run.checkpoint = ended.saved.clone();
+            summary.run.checkpoint = pipe.saved.clone();
             summary.run.outcome = Outcome::Failed;
             summary.run.error = Some(format!("{e:#}"));
             if let Some(last) = state.history.back_mut() {
@@ -360,34 +352,34 @@ fn places(cfg: &Config, state: &mut State, warnings: &mut Vec<String>) -> Vec<(P
     places
 }
 
-/// Oldest first; `None`, before any log, is the oldest.
-fn by_checkpoint(a: &Option<String>, b: &Option<String>) -> std::cmp::Ordering {
-    match (a, b) {
-        (Some(a), Some(b)) => logid::cmp(a, b),
+/// The route furthest behind (`None`, before any log, is the oldest checkpoint).
+fn behind<'l>(lanes: &'l [Lane]) -> Option<&'l Lane<'l>> {
+    let at = |l: &Lane| l.ledger.checkpoint();
+    lanes.iter().min_by(|a, b| match (at(a), at(b)) {
+        (Some(a), Some(b)) => logid::cmp(&a, &b),
         (a, b) => a.is_some().cmp(&b.is_some()),
-    }
+    })
 }
 
 /// The checkpoint the next read starts after: the oldest route's.
 fn oldest(lanes: &[Lane]) -> Option<String> {
-    let each = lanes.iter().map(|l| l.ledger.checkpoint());
-    each.min_by(by_checkpoint).flatten()
+    behind(lanes)?.ledger.checkpoint()
 }
 
 struct Pipeline<'a> {
     cfg: &'a Config,
-    state_file: &'a Path,
+    /// `None` in a dry run: the state file is never written.
+    state_file: Option<&'a Path>,
     auth0: Arc<Auth0>,
     counters: Arc<Counters>,
     /// Fired by a signal, or here when reading is over.
     stop: Arc<Stop>,
     events: &'a Channel,
-    started: Instant,
+    lanes: Vec<Lane<'a>>,
+    fetch_until: Instant,
     /// Where the next read would start, as last written to the state file.
     saved: Option<String>,
     saved_at: Option<Instant>,
-    /// False in a dry run: the state file is never written.
-    persist: bool,
     /// The checkpoint a previous run left where the read starts: the first log of window 0
     /// after it shows whether Auth0 deleted logs that run had not reached.
     expired_from: Option<String>,
@@ -397,121 +389,72 @@ struct Pipeline<'a> {
     noted: Vec<String>,
 }
 
-/// How the pipeline ended: each route, and what ended the run itself.
-struct Ended<'a> {
-    lanes: Vec<Lane<'a>>,
-    /// A failed read, or a state file that could not be written.
-    error: Option<anyhow::Error>,
-    /// Logs lost to Auth0's retention before this run, when the first page shows it.
-    warning: Option<String>,
-    saved: Option<String>,
-    token: Option<crate::state::CachedToken>,
-}
-
-impl<'a> Pipeline<'a> {
-    fn run(
-        mut self,
-        state: &mut State,
-        plan: &[ledger::SavedWindow],
-        mut lanes: Vec<Lane<'a>>,
-    ) -> Ended<'a> {
-        // The source stops fetching early enough that the last batch, and the requests in
-        // flight, can still be answered before MAX_RUN_TIME.
-        let slowest = lanes.iter().map(|l| l.route.webhook.timeout).max();
-        let margin = slowest.unwrap_or_default().min(self.cfg.max_run_time / 5);
-        let fetch_until = self
-            .stop
-            .deadline()
-            .and_then(|d| d.checked_sub(margin))
-            .unwrap_or(self.started);
+impl Pipeline<'_> {
+    /// Runs the read and the routes to their end; a failed read, or a state file that could
+    /// not be written, is the error.
+    fn run(&mut self, state: &mut State, plan: &[ledger::SavedWindow]) -> Option<anyhow::Error> {
         let (board, room) = source::start(
             Arc::clone(&self.auth0),
             self.cfg.auth0.base_url.clone(),
             plan,
-            fetch_until,
+            self.fetch_until,
             Arc::clone(&self.stop),
             self.events.tell(Msg::Source),
         );
         let _progress = Progress::start(Arc::clone(&self.counters), move || board.reached());
 
-        let mut error = self.consume(&room, &mut lanes, state, fetch_until);
+        let error = self.consume(&room, state);
         // The cursor threads are not waited for: they end at their next step, and an Auth0
         // request in flight must not hold up a run that is stopping.
         self.stop.fire(Cause::Read);
         drop(room);
-        if error.as_ref().is_some_and(|e| e.is::<ClosedPipe>()) {
-            error = None;
-        }
-        self.drain(&mut lanes, state, &mut error);
-        for l in &lanes {
+        let mut error = error.filter(|e| !e.is::<ClosedPipe>());
+        self.drain(state, &mut error);
+        for l in &self.lanes {
             state.set_place(&l.route.name, l.standing());
         }
-        Ended {
-            warning: (self.lost.take().into_iter())
-                .chain(self.noted.drain(..))
-                .reduce(|a, b| format!("{a}; {b}")),
-            error,
-            lanes,
-            saved: self.saved,
-            token: self.auth0.token_for_cache(),
-        }
+        error
     }
 
     /// Reads the run's channel until reading ends or every route has left, then sends what is
     /// left; a failed read, or a state file that cannot be written, ends it.
-    fn consume(
-        &mut self,
-        room: &Room,
-        lanes: &mut [Lane],
-        state: &mut State,
-        fetch_until: Instant,
-    ) -> Option<anyhow::Error> {
+    fn consume(&mut self, room: &Room, state: &mut State) -> Option<anyhow::Error> {
         // The read's events as they came, taken in order: a page only when every route has
         // room for its logs, so memory stays flat.
         let mut read: VecDeque<Event> = VecDeque::new();
         let mut fetch_error = None;
         loop {
             while let Some(event) = read.pop_front() {
-                let (window, logs) = match event {
-                    Event::Opened { window, after } => {
-                        lanes.iter_mut().for_each(|l| l.open(window, &after));
-                        continue;
+                match event {
+                    Event::Noted(note) => self.noted.push(note),
+                    Event::Page { window, logs } if room_for(&mut self.lanes) => {
+                        // Its place was taken before it was sent: never waits.
+                        let _ = room.recv();
+                        if window == 0
+                            && let (Some(from), Some(first)) =
+                                (self.expired_from.take(), logs.first())
+                        {
+                            let (now, kept) = (SystemTime::now(), self.cfg.log_retention);
+                            self.lost = retention::lost_span(&from, first.id(), now, kept);
+                        }
+                        Counters::add(&self.counters.pages, 1);
+                        Counters::add(&self.counters.fetched, logs.len() as u64);
+                        let named = self.cfg.named();
+                        for l in self.lanes.iter_mut() {
+                            match l.take(window, &logs, &self.counters, named) {
+                                Err(e) if e.is::<ClosedPipe>() => return Some(e),
+                                Err(e) => l.fail(e),
+                                Ok(()) => {}
+                            }
+                        }
                     }
-                    Event::Noted(note) => {
-                        self.noted.push(note);
-                        continue;
-                    }
-                    Event::Closed { window, end } => {
-                        lanes.iter_mut().for_each(|l| l.close(window, &end));
-                        continue;
-                    }
-                    Event::Page { window, logs } if room_for(lanes) => (window, logs),
                     // A page some route has no room for yet, or the end of reading.
-                    held => {
+                    held @ (Event::Page { .. } | Event::Ended) => {
                         read.push_front(held);
                         break;
                     }
-                };
-                // Its place was taken before it was sent: never waits.
-                let _ = room.recv();
-                if window == 0
-                    && let (Some(from), Some(first)) = (self.expired_from.take(), logs.first())
-                {
-                    self.lost = retention::lost_span(
-                        &from,
-                        first.id(),
-                        SystemTime::now(),
-                        self.cfg.log_retention,
-                    );
-                }
-                Counters::add(&self.counters.pages, 1);
-                Counters::add(&self.counters.fetched, logs.len() as u64);
-                let named = self.cfg.named();
-                for l in lanes.iter_mut() {
-                    match l.take(window, &logs, &self.counters, named) {
-                        Err(e) if e.is::<ClosedPipe>() => return Some(e),
-                        Err(e) => l.fail(e),
-                        Ok(()) => {}
+                    opened_or_closed => {
+                        self.lanes.iter_mut().for_each(|l| l.see(&opened_or_closed))
                     }
                 }
             }
@@ -519,15 +462,15 @@ impl<'a> Pipeline<'a> {
             // itself at `fetch_until`, but an Auth0 request it has in flight must not hold up
             // the end of the run.
             let ended = matches!(read.front(), Some(Event::Ended));
-            let all_left = lanes.iter().all(|l| l.left.is_some());
+            let all_left = self.lanes.iter().all(|l| l.left.is_some());
             if ended
                 || all_left
                 || self.stop.stopped(Part::Sending).is_some()
-                || Instant::now() >= fetch_until
+                || Instant::now() >= self.fetch_until
             {
                 break;
             }
-            match receive(&self.events.rx, Some(fetch_until)) {
+            match receive(&self.events.rx, Some(self.fetch_until)) {
                 Some(Msg::Source(Ok(event))) => read.push_back(event),
                 Some(Msg::Source(Err(e))) => {
                     // What was fetched before is still delivered; the error ends the run after.
@@ -535,8 +478,8 @@ impl<'a> Pipeline<'a> {
                     break;
                 }
                 Some(Msg::Sent(i, done)) => {
-                    lanes[i].absorb(done);
-                    if let Some(e) = self.save_if_due(lanes, state) {
+                    self.lanes[i].absorb(done);
+                    if let Some(e) = self.save_if_due(state) {
                         return Some(e);
                     }
                 }
@@ -544,10 +487,8 @@ impl<'a> Pipeline<'a> {
             }
         }
         let stopped = self.stop.stopped(Part::Sending);
-        let behind = lanes
-            .iter()
-            .any(|l| l.left.is_none() && !l.ledger.caught_up());
-        if behind && stopped.is_none() && Instant::now() >= fetch_until {
+        let behind = (self.lanes.iter()).any(|l| l.left.is_none() && !l.ledger.caught_up());
+        if behind && stopped.is_none() && Instant::now() >= self.fetch_until {
             say::info(format_args!(
                 "{} reached; the next run goes on from the checkpoint",
                 crate::settings::MAX_RUN_TIME
@@ -555,26 +496,25 @@ impl<'a> Pipeline<'a> {
         }
         // The backlog ended, fetching failed or MAX_RUN_TIME is near: the last partial batches
         // go now. After a signal nothing new is started.
-        lanes.iter_mut().for_each(Lane::flush);
+        self.lanes.iter_mut().for_each(Lane::flush);
         fetch_error
     }
 
     /// Waits for the requests in flight. Their timeouts and retries end by the deadline on
     /// their own, except those under way when a signal brought it forward: after a signal, the
     /// wait ends at the deadline, the end of its grace, and what is still out is given up.
-    /// A route left behind a failing receiver is given up at once: the others are done.
-    fn drain(&mut self, lanes: &mut [Lane], state: &mut State, error: &mut Option<anyhow::Error>) {
-        while lanes.iter().any(|l| l.in_flight() > 0) {
+    fn drain(&mut self, state: &mut State, error: &mut Option<anyhow::Error>) {
+        let several = self.lanes.len() > 1;
+        while self.lanes.iter().any(|l| l.in_flight() > 0) {
             // A route retrying a failing receiver while the others are done is given up: the
             // next run sends it what it missed. A single route waits, retrying to the deadline.
-            let busy = lanes.iter().filter(|l| l.in_flight() > 0).count();
-            let several = lanes.len() > 1;
-            for l in lanes.iter_mut().filter(|_| busy == 1 && several) {
-                if l.in_flight() > 0 && l.failing() {
-                    l.leave_behind();
-                }
+            let mut busy = self.lanes.iter_mut().filter(|l| l.in_flight() > 0);
+            if let (Some(l), None, true) = (busy.next(), busy.next(), several)
+                && l.failing()
+            {
+                l.leave_behind();
             }
-            for l in lanes.iter().filter(|l| matches!(l.left, Some(None))) {
+            for l in self.lanes.iter().filter(|l| matches!(l.left, Some(None))) {
                 l.abandon();
             }
             let grace_end = self.stop.signal().and(self.stop.deadline());
@@ -582,9 +522,9 @@ impl<'a> Pipeline<'a> {
                 break;
             }
             if let Some(Msg::Sent(i, done)) = receive(&self.events.rx, grace_end) {
-                lanes[i].absorb(done);
-                if let Some(e) = self.save_if_due(lanes, state) {
-                    lanes.iter().for_each(Lane::abandon);
+                self.lanes[i].absorb(done);
+                if let Some(e) = self.save_if_due(state) {
+                    self.lanes.iter().for_each(Lane::abandon);
                     error.get_or_insert(e);
                 }
             }
@@ -593,23 +533,20 @@ impl<'a> Pipeline<'a> {
 
     /// Moves each route's place in the state to where its ledger is, and writes the state
     /// when a second has passed since the last write (a dry run writes nothing).
-    fn save_if_due(&mut self, lanes: &[Lane], state: &mut State) -> Option<anyhow::Error> {
+    fn save_if_due(&mut self, state: &mut State) -> Option<anyhow::Error> {
         let mut moved = false;
-        for l in lanes {
+        for l in &self.lanes {
             let now = l.standing();
-            if state.place(&l.route.name) != now {
-                state.set_place(&l.route.name, now);
-                moved = true;
-            }
+            moved |= state.place(&l.route.name) != now;
+            state.set_place(&l.route.name, now);
         }
-        if !moved || !self.persist || self.saved_at.is_some_and(|t| t.elapsed() < SAVE_EVERY) {
-            return None;
-        }
+        let due = moved && self.saved_at.is_none_or(|t| t.elapsed() >= SAVE_EVERY);
+        let file = self.state_file.filter(|_| due)?;
         self.saved_at = Some(Instant::now());
         state.token = self.auth0.token_for_cache();
-        let saved = state.save(self.state_file);
+        let saved = state.save(file);
         if saved.is_ok() {
-            self.saved = oldest(lanes);
+            self.saved = oldest(&self.lanes);
         }
         saved.err()
     }
