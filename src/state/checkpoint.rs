@@ -89,7 +89,8 @@ impl Acker {
         }
     }
 
-    fn pass(&mut self, id: String, date: Option<String>) {
+    /// Moves the checkpoint to `id` (`date`: its log's, if it had one).
+    pub(super) fn pass(&mut self, id: String, date: Option<String>) {
         self.checkpoint = Some(id);
         self.date = date.or(self.date.take());
     }
