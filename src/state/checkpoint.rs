@@ -27,6 +27,13 @@ struct Slot {
     handled: bool,
 }
 
+impl Slot {
+    fn new(id: &str, date: Option<&str>, handled: bool) -> Slot {
+        let (id, date) = (id.to_string(), date.map(str::to_string));
+        Slot { id, date, handled }
+    }
+}
+
 /// The logs not yet behind the checkpoint, oldest first. Skipped logs that follow a handled
 /// one share its slot, so the queue holds about one slot per matching log in flight.
 #[derive(Debug, Default)]
@@ -49,28 +56,18 @@ impl Acker {
 
     /// A log that did not match: nothing to send.
     pub fn skip(&mut self, id: &str, date: Option<&str>) {
+        let slot = Slot::new(id, date, true);
         match self.queue.back_mut() {
-            None => self.pass(id.to_string(), date.map(str::to_string)),
-            Some(last) if last.handled => {
-                last.id = id.to_string();
-                last.date = date.map(str::to_string);
-            }
-            Some(_) => self.push(id, date, true),
+            None => self.pass(slot.id, slot.date),
+            Some(last) if last.handled => *last = slot,
+            Some(_) => self.queue.push_back(slot),
         }
     }
 
     /// A matching log: pending until [`Acker::ack`] says how its delivery ended.
     pub fn pending(&mut self, id: &str, date: Option<&str>) -> Seq {
-        self.push(id, date, false);
+        self.queue.push_back(Slot::new(id, date, false));
         self.front + self.queue.len() as Seq - 1
-    }
-
-    fn push(&mut self, id: &str, date: Option<&str>, handled: bool) {
-        self.queue.push_back(Slot {
-            id: id.to_string(),
-            date: date.map(str::to_string),
-            handled,
-        });
     }
 
     /// A delivery ended. `Pending` (it failed) changes nothing: that log holds the checkpoint
