@@ -157,8 +157,7 @@ impl Stop {
 
     /// Why the token fired, counting a deadline that has passed; `None` while the run goes on.
     pub fn cause(&self) -> Option<Cause> {
-        let s = self.seen(&self.lock());
-        s.cause.max(s.past(Instant::now()))
+        self.stopped(Part::Reading)
     }
 
     /// The signal that stopped the run, if one did.
@@ -180,9 +179,7 @@ impl Stop {
         let mut s = self.lock();
         loop {
             let (now, seen) = (Instant::now(), self.seen(&s));
-            if let Some(cause) = seen.stopping(now, part) {
-                return Err(cause);
-            }
+            seen.stopping(now, part).map_or(Ok(()), Err)?;
             if now >= end {
                 return Ok(());
             }
