@@ -41,9 +41,10 @@ pub struct Acker {
     queue: VecDeque<Slot>,
     /// The ticket of `queue[0]`.
     front: Seq,
-    checkpoint: Option<String>,
-    /// `date` of the log at the checkpoint (when it had one).
-    date: Option<String>,
+    /// The last log with nothing pending at or before it: where the next run starts after.
+    pub(super) checkpoint: Option<String>,
+    /// `date` of the newest log the checkpoint passed (that had one).
+    pub(super) date: Option<String>,
 }
 
 impl Acker {
@@ -92,16 +93,6 @@ impl Acker {
         self.date = date.or(self.date.take());
     }
 
-    /// The last log with nothing pending at or before it: where the next run starts after.
-    pub fn checkpoint(&self) -> Option<&str> {
-        self.checkpoint.as_deref()
-    }
-
-    /// `date` of the newest log the checkpoint passed.
-    pub fn newest_date(&self) -> Option<&str> {
-        self.date.as_deref()
-    }
-
     /// Whether nothing is pending or waiting behind a pending log.
     pub fn idle(&self) -> bool {
         self.queue.is_empty()
@@ -127,8 +118,8 @@ pub(crate) mod tests {
         let mut a = Acker::new(Some("0000".into()));
         a.skip("0001", Some("d1"));
         a.skip("0002", None);
-        assert_eq!(a.checkpoint(), Some("0002"));
-        assert_eq!(a.newest_date(), Some("d1"));
+        assert_eq!(a.checkpoint.as_deref(), Some("0002"));
+        assert_eq!(a.date.as_deref(), Some("d1"));
     }
 
     #[test]
@@ -139,11 +130,15 @@ pub(crate) mod tests {
         a.skip("0003", None);
         let s4 = a.pending("0004", None);
         a.skip("0005", None);
-        assert_eq!(a.checkpoint(), Some("0001"));
+        assert_eq!(a.checkpoint.as_deref(), Some("0001"));
         a.ack(s4, Fate::Delivered);
-        assert_eq!(a.checkpoint(), Some("0001"), "0002 is still pending");
+        assert_eq!(
+            a.checkpoint.as_deref(),
+            Some("0001"),
+            "0002 is still pending"
+        );
         a.ack(s2, Fate::DeadLettered);
-        assert_eq!(a.checkpoint(), Some("0005"));
+        assert_eq!(a.checkpoint.as_deref(), Some("0005"));
         assert_eq!(waiting(&a), 0);
     }
 
@@ -154,7 +149,7 @@ pub(crate) mod tests {
         let s2 = a.pending("0002", None);
         a.ack(s2, Fate::Delivered);
         a.ack(s1, Fate::Pending);
-        assert_eq!(a.checkpoint(), Some("0000"));
+        assert_eq!(a.checkpoint.as_deref(), Some("0000"));
         assert_eq!(waiting(&a), 1);
     }
 
@@ -196,7 +191,7 @@ pub(crate) mod tests {
                 a.ack(seq, fate);
             }
             let handled = |l: &Log| !matches!(l, Log::Matched(Fate::Pending));
-            let passed = match a.checkpoint() {
+            let passed = match a.checkpoint.as_deref() {
                 Some(c) => logs.iter().enumerate().position(|(i, _)| id(i) == c).unwrap() + 1,
                 None => 0,
             };

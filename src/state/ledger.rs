@@ -109,9 +109,8 @@ impl Ledger {
             }
             self.base = end.clone();
             let w = self.windows.remove(&id).expect("found above");
-            if let Some(last) = w.acker.checkpoint() {
-                let date = w.acker.newest_date().map(str::to_string);
-                self.passed.pass(last.to_string(), date);
+            if let Some(last) = w.acker.checkpoint {
+                self.passed.pass(last, w.acker.date);
             }
         }
     }
@@ -126,14 +125,14 @@ impl Ledger {
     /// (an id is the time Auth0 stored the log), so the window's synthetic end says no more.
     /// Until a log is passed, the checkpoint the run started from (`None` on a first run).
     pub fn checkpoint(&self) -> Option<String> {
-        let front = self.front().and_then(|w| w.acker.checkpoint());
-        front.or(self.passed.checkpoint()).map(str::to_string)
+        let front = self.front().and_then(|w| w.acker.checkpoint.as_ref());
+        front.or(self.passed.checkpoint.as_ref()).cloned()
     }
 
     /// `date` of the newest log the checkpoint passed.
     pub fn newest_date(&self) -> Option<&str> {
-        let front = self.front().and_then(|w| w.acker.newest_date());
-        front.or(self.passed.newest_date())
+        let front = self.front().and_then(|w| w.acker.date.as_deref());
+        front.or(self.passed.date.as_deref())
     }
 
     /// Whether every window is read to its end and the last one caught up.
@@ -167,19 +166,16 @@ impl Ledger {
     /// The windows not passed yet, oldest first, for the state file; none when there is only
     /// the front one and its end is not known, which the checkpoint alone resumes as well.
     pub fn saved(&self) -> Vec<SavedWindow> {
-        let mut saved: Vec<SavedWindow> = self
-            .windows
-            .values()
-            .map(|w| {
-                let end = w.closed.clone().flatten();
-                SavedWindow {
-                    after: w.after.clone(),
-                    reached: w.acker.checkpoint().unwrap_or(&w.after).to_string(),
-                    finished: end.is_some() && w.acker.idle(),
-                    end,
-                }
-            })
-            .collect();
+        let mut saved = Vec::new();
+        for w in self.windows.values() {
+            let end = w.closed.clone().flatten();
+            saved.push(SavedWindow {
+                after: w.after.clone(),
+                reached: w.acker.checkpoint.as_ref().unwrap_or(&w.after).clone(),
+                finished: end.is_some() && w.acker.idle(),
+                end,
+            });
+        }
         saved.sort_by(|a, b| logid::cmp(&a.after, &b.after));
         match saved.as_slice() {
             [only] if only.end.is_none() && only.after == self.base => Vec::new(),
