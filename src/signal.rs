@@ -3,8 +3,8 @@
 //! exits 128 + the signal. A second exits at once: the state file is always whole.
 
 use crate::say;
-use crate::stop::{Stop, Tell};
-use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+use crate::stop::{Stop, Tell, held};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 /// How long what is under way may go on after the first signal (systemd waits 90 s and
@@ -30,7 +30,7 @@ pub fn install() {
             .spawn(move || {
                 for sig in signals.forever() {
                     let name = name(sig);
-                    if !runs().first(sig) {
+                    if !held(&RUNS).first(sig) {
                         say::error(format!("second {name}: exiting now (the state file is safe)"));
                         std::process::exit(128 + sig);
                     }
@@ -51,18 +51,14 @@ pub struct Watch(Arc<Stop>);
 
 /// Watches `stop`'s run until the [`Watch`] is dropped: a signal fires it, then `tell`s the run.
 pub fn watch(stop: &Arc<Stop>, tell: Tell<()>) -> Watch {
-    runs().watch(Arc::clone(stop), tell);
+    held(&RUNS).watch(Arc::clone(stop), tell);
     Watch(Arc::clone(stop))
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        runs().unwatch(&self.0);
+        held(&RUNS).unwatch(&self.0);
     }
-}
-
-fn runs() -> MutexGuard<'static, Runs> {
-    RUNS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The runs under way, and the signal that stops them (or the next to start, if none is): it

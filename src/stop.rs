@@ -36,16 +36,6 @@ pub enum Part {
     Reporting,
 }
 
-impl Cause {
-    pub fn stops(self, part: Part) -> bool {
-        match part {
-            Part::Reading => true,
-            Part::Sending => self != Cause::Read,
-            Part::Reporting => self == Cause::Deadline,
-        }
-    }
-}
-
 /// A run's stop token and deadline. A route's token is a child of the run's: it stops for its
 /// own failure alone, and for the run's every cause and deadline.
 #[derive(Debug, Default)]
@@ -65,11 +55,13 @@ struct State {
 impl State {
     /// The weightiest cause that stops `part` (a passed deadline stops every part).
     fn stopping(&self, now: Instant, part: Part) -> Option<Cause> {
-        self.cause.filter(|c| c.stops(part)).max(self.past(now))
-    }
-
-    fn past(&self, now: Instant) -> Option<Cause> {
-        self.deadline.filter(|d| now >= *d).map(|_| Cause::Deadline)
+        let stops = |c: &Cause| match part {
+            Part::Reading => true,
+            Part::Sending => *c != Cause::Read,
+            Part::Reporting => *c == Cause::Deadline,
+        };
+        let past = self.deadline.filter(|d| now >= *d).map(|_| Cause::Deadline);
+        self.cause.filter(stops).max(past)
     }
 
     /// Both at once: the weightier cause and the earlier deadline.
@@ -203,8 +195,8 @@ pub fn receive<M>(rx: &Receiver<M>, until: Option<Instant>) -> Option<M> {
     rx.recv_timeout(until.map_or(Duration::MAX, left)).ok()
 }
 
-// A thread that panicked holding a lock must not stop the others.
-fn held<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// A lock that a thread panicked holding is used as it is: that must not stop the others.
+pub fn held<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
