@@ -2,7 +2,7 @@
 //! file): what kind of thing a path is, said in words, and reading one only when it is a regular
 //! file of a sane size, so `/dev/zero`, a FIFO or a huge file cannot hang the run or fill memory.
 
-use std::fs::Metadata;
+use std::fs::{File, Metadata};
 use std::io::{ErrorKind, Read};
 use std::path::Path;
 
@@ -52,12 +52,10 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Unreadable> {
 }
 
 /// Opens for reading without waiting, should a FIFO have replaced the file checked.
-pub fn open_no_block(path: &Path) -> std::io::Result<std::fs::File> {
+pub fn open_no_block(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut open = std::fs::OpenOptions::new();
-    open.read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
-    open.open(path)
+    let nonblock = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+    File::options().read(true).custom_flags(nonblock).open(path)
 }
 
 /// The most a file holding one secret (`*_FILE`) may hold.

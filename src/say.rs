@@ -162,10 +162,8 @@ impl Progress {
             let first = Arc::new(OnceLock::new());
             let line = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
                 let (at, cursors) = reached();
-                if let Some(at) = at {
-                    first.get_or_init(|| at);
-                }
-                let (since, now) = (first.get().copied(), SystemTime::now());
+                let since = at.map_or(first.get(), |at| Some(first.get_or_init(|| at)));
+                let (since, now) = (since.copied(), SystemTime::now());
                 let reading = reading_line(at, cursors, since, state.elapsed(), now);
                 let _ = w.write_str(&counts_line(&counters, state.elapsed(), reading));
             };

@@ -3,9 +3,8 @@
 //! exits 128 + the signal. A second exits at once: the state file is always whole.
 
 use crate::say;
-use crate::stop::{Stop, Tell};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+use crate::stop::{Stop, Tell, held};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 /// How long what is under way may go on after the first signal (systemd waits 90 s and
@@ -15,9 +14,8 @@ pub const GRACE: Duration = Duration::from_secs(10);
 static INSTALL: Once = Once::new();
 static RUNS: Mutex<Runs> = Mutex::new(Runs {
     watched: Vec::new(),
-    early: None,
+    signal: None,
 });
-static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// Starts listening; once in a process, however often called.
 pub fn install() {
@@ -32,7 +30,7 @@ pub fn install() {
             .spawn(move || {
                 for sig in signals.forever() {
                     let name = name(sig);
-                    if !runs().first(sig) {
+                    if !held(&RUNS).first(sig) {
                         say::error(format!("second {name}: exiting now (the state file is safe)"));
                         std::process::exit(128 + sig);
                     }
@@ -49,72 +47,54 @@ pub fn install() {
 /// A run watched for signals (and for one that came while the settings were read); dropped at
 /// its end, so a signal meant for one run never stops the next in the same process.
 #[must_use = "the run is watched only while this lives"]
-pub struct Watch(u64);
+pub struct Watch(Arc<Stop>);
 
 /// Watches `stop`'s run until the [`Watch`] is dropped: a signal fires it, then `tell`s the run.
 pub fn watch(stop: &Arc<Stop>, tell: Tell<()>) -> Watch {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    runs().watch(id, Arc::clone(stop), tell);
-    Watch(id)
+    held(&RUNS).watch(Arc::clone(stop), tell);
+    Watch(Arc::clone(stop))
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        runs().unwatch(self.0);
+        held(&RUNS).unwatch(&self.0);
     }
 }
 
-fn runs() -> MutexGuard<'static, Runs> {
-    RUNS.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The runs under way, and a signal that came while there were none.
+/// The runs under way, and the signal that stops them (or the next to start, if none is): it
+/// is forgotten once they have all ended.
 #[derive(Default)]
 struct Runs {
-    watched: Vec<Watched>,
-    early: Option<i32>,
-}
-
-struct Watched {
-    id: u64,
-    stop: Arc<Stop>,
-    tell: Tell<()>,
-    signalled: bool,
+    watched: Vec<(Arc<Stop>, Tell<()>)>,
+    signal: Option<i32>,
 }
 
 impl Runs {
     /// Whether `sig` is the first signal (the runs stop, with the grace), not one to exit on.
     fn first(&mut self, sig: i32) -> bool {
-        if self.watched.is_empty() {
-            return self.early.replace(sig).is_none();
-        }
-        if self.watched.iter().any(|w| w.signalled) {
+        if self.signal.replace(sig).is_some() {
             return false;
         }
-        for w in &mut self.watched {
-            w.signalled = true;
-            w.stop.interrupt(sig, GRACE);
-            (w.tell)(());
+        for (stop, tell) in &self.watched {
+            stop.interrupt(sig, GRACE);
+            tell(());
         }
         true
     }
 
-    fn watch(&mut self, id: u64, stop: Arc<Stop>, tell: Tell<()>) {
+    fn watch(&mut self, stop: Arc<Stop>, tell: Tell<()>) {
         // A signal while the settings were read is this run's: it stops at once.
-        let early = self.early.take();
-        if let Some(sig) = early {
+        if let (Some(sig), true) = (self.signal, self.watched.is_empty()) {
             stop.interrupt(sig, GRACE);
         }
-        self.watched.push(Watched {
-            id,
-            stop,
-            tell,
-            signalled: early.is_some(),
-        });
+        self.watched.push((stop, tell));
     }
 
-    fn unwatch(&mut self, id: u64) {
-        self.watched.retain(|w| w.id != id);
+    fn unwatch(&mut self, stop: &Arc<Stop>) {
+        self.watched.retain(|(w, _)| !Arc::ptr_eq(w, stop));
+        if self.watched.is_empty() {
+            self.signal = None;
+        }
     }
 }
 
@@ -145,8 +125,8 @@ mod tests {
     fn a_signal_fires_the_runs_under_way_with_its_grace_and_a_second_exits() {
         let mut runs = Runs::default();
         let (a, b) = (token(), token());
-        runs.watch(1, Arc::clone(&a), Arc::new(|()| true));
-        runs.watch(2, Arc::clone(&b), Arc::new(|()| true));
+        runs.watch(Arc::clone(&a), Arc::new(|()| true));
+        runs.watch(Arc::clone(&b), Arc::new(|()| true));
         assert!(runs.first(15));
         for stop in [&a, &b] {
             assert_eq!(stop.cause(), Some(Cause::Signal(15)));
@@ -159,12 +139,12 @@ mod tests {
     fn a_run_that_ended_takes_its_signal_with_it() {
         let mut runs = Runs::default();
         let first = token();
-        runs.watch(1, Arc::clone(&first), Arc::new(|()| true));
+        runs.watch(Arc::clone(&first), Arc::new(|()| true));
         assert!(runs.first(15));
-        runs.unwatch(1);
+        runs.unwatch(&first);
 
         let next = token();
-        runs.watch(2, Arc::clone(&next), Arc::new(|()| true));
+        runs.watch(Arc::clone(&next), Arc::new(|()| true));
         assert_eq!(next.cause(), None, "the next run in the process goes on");
         assert!(runs.first(2), "its first signal is a first");
         assert_eq!(next.cause(), Some(Cause::Signal(2)));
@@ -175,7 +155,7 @@ mod tests {
         let mut runs = Runs::default();
         assert!(runs.first(15));
         let stop = token();
-        runs.watch(1, Arc::clone(&stop), Arc::new(|()| true));
+        runs.watch(Arc::clone(&stop), Arc::new(|()| true));
         assert_eq!(stop.cause(), Some(Cause::Signal(15)));
         assert!(!runs.first(15));
 

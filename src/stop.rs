@@ -36,16 +36,6 @@ pub enum Part {
     Reporting,
 }
 
-impl Cause {
-    pub fn stops(self, part: Part) -> bool {
-        match part {
-            Part::Reading => true,
-            Part::Sending => self != Cause::Read,
-            Part::Reporting => self == Cause::Deadline,
-        }
-    }
-}
-
 /// A run's stop token and deadline. A route's token is a child of the run's: it stops for its
 /// own failure alone, and for the run's every cause and deadline.
 #[derive(Debug, Default)]
@@ -65,13 +55,22 @@ struct State {
 impl State {
     /// The weightiest cause that stops `part` (a passed deadline stops every part).
     fn stopping(&self, now: Instant, part: Part) -> Option<Cause> {
-        self.cause.filter(|c| c.stops(part)).max(self.past(now))
+        let stops = |c: &Cause| match part {
+            Part::Reading => true,
+            Part::Sending => *c != Cause::Read,
+            Part::Reporting => *c == Cause::Deadline,
+        };
+        let past = self.deadline.filter(|d| now >= *d).map(|_| Cause::Deadline);
+        self.cause.filter(stops).max(past)
     }
 
-    fn past(&self, now: Instant) -> Option<Cause> {
-        self.deadline
-            .is_some_and(|d| now >= d)
-            .then_some(Cause::Deadline)
+    /// Both at once: the weightier cause and the earlier deadline.
+    fn with(self, news: State) -> State {
+        let deadline = self.deadline.into_iter().chain(news.deadline).min();
+        State {
+            cause: self.cause.max(news.cause),
+            deadline,
+        }
     }
 }
 
@@ -84,13 +83,12 @@ impl Stop {
     /// A token whose deadline is `at`.
     pub fn until(at: Instant) -> Stop {
         let stop = Stop::new();
-        stop.lock().deadline = Some(at);
+        stop.shorten(at);
         stop
     }
 
-    // A thread that panicked holding the lock must not stop the others.
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        held(&self.state)
     }
 
     /// A token that stops for its own cause or any of `parent`'s, by `parent`'s deadline.
@@ -99,35 +97,24 @@ impl Stop {
             parent: Some(Arc::clone(parent)),
             ..Stop::default()
         });
-        let mut children = parent
-            .children
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        children.push(Arc::downgrade(&child));
+        held(&parent.children).push(Arc::downgrade(&child));
         child
     }
 
     /// The token's state with its parent's cause and deadline.
     fn seen(&self, own: &State) -> State {
-        let Some(parent) = &self.parent else {
-            return *own;
-        };
-        let p = parent.seen(&parent.lock());
-        State {
-            cause: own.cause.max(p.cause),
-            deadline: match (own.deadline, p.deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
-        }
+        let parent = self.parent.as_ref().map(|p| p.seen(&p.lock()));
+        own.with(parent.unwrap_or_default())
     }
 
-    /// Changes the state, and wakes every sleep on the token, and on its children, to see it.
-    fn change(&self, f: impl FnOnce(&mut State)) {
-        f(&mut self.lock());
+    /// Adds to the state, and wakes every sleep on the token, and on its children, to see it.
+    fn change(&self, cause: Option<Cause>, deadline: Option<Instant>) {
+        let mut own = self.lock();
+        *own = own.with(State { cause, deadline });
+        // Released first: a child's sleep holds its own lock, then takes this one.
+        drop(own);
         self.changed.notify_all();
-        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
-        for child in children.iter().filter_map(Weak::upgrade) {
+        for child in held(&self.children).iter().filter_map(Weak::upgrade) {
             // Taken so that a child between its check and its wait cannot miss the news.
             let _held = child.lock();
             child.changed.notify_all();
@@ -136,22 +123,18 @@ impl Stop {
 
     /// Fires the token for `cause` (kept if it weighs more than the one it has).
     pub fn fire(&self, cause: Cause) {
-        self.change(|s| s.cause = s.cause.max(Some(cause)));
+        self.change(Some(cause), None);
     }
 
     /// A signal: fires the token for it and brings the deadline forward to the end of `grace`,
     /// in one step, so no wait sees one without the other.
     pub fn interrupt(&self, signal: i32, grace: Duration) {
-        let end = Instant::now() + grace;
-        self.change(|s| {
-            s.cause = s.cause.max(Some(Cause::Signal(signal)));
-            s.deadline = Some(s.deadline.map_or(end, |d| d.min(end)));
-        });
+        self.change(Some(Cause::Signal(signal)), Some(Instant::now() + grace));
     }
 
     /// Moves the deadline to `to` if that is earlier (or sets it, if there was none).
     pub fn shorten(&self, to: Instant) {
-        self.change(|s| s.deadline = Some(s.deadline.map_or(to, |d| d.min(to))));
+        self.change(None, Some(to));
     }
 
     pub fn deadline(&self) -> Option<Instant> {
@@ -166,8 +149,7 @@ impl Stop {
 
     /// Why the token fired, counting a deadline that has passed; `None` while the run goes on.
     pub fn cause(&self) -> Option<Cause> {
-        let s = self.seen(&self.lock());
-        s.cause.max(s.past(Instant::now()))
+        self.stopped(Part::Reading)
     }
 
     /// The signal that stopped the run, if one did.
@@ -189,9 +171,7 @@ impl Stop {
         let mut s = self.lock();
         loop {
             let (now, seen) = (Instant::now(), self.seen(&s));
-            if let Some(cause) = seen.stopping(now, part) {
-                return Err(cause);
-            }
+            seen.stopping(now, part).map_or(Ok(()), Err)?;
             if now >= end {
                 return Ok(());
             }
@@ -210,11 +190,14 @@ pub type Tell<T> = Arc<dyn Fn(T) -> bool + Send + Sync>;
 /// The next message of a run's channel, waiting for it until `until` (`None`: as long as it
 /// takes); `None` at `until`, or when no thread may send any more.
 pub fn receive<M>(rx: &Receiver<M>, until: Option<Instant>) -> Option<M> {
+    let left = |u: Instant| u.saturating_duration_since(Instant::now());
     // Without a time, `Duration::MAX` waits as long as it takes.
-    let wait = until.map_or(Duration::MAX, |u| {
-        u.saturating_duration_since(Instant::now())
-    });
-    rx.recv_timeout(wait).ok()
+    rx.recv_timeout(until.map_or(Duration::MAX, left)).ok()
+}
+
+/// A lock that a thread panicked holding is used as it is: that must not stop the others.
+pub fn held<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What a thread that panicked said, for the message that names it.

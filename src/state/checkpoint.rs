@@ -27,6 +27,13 @@ struct Slot {
     handled: bool,
 }
 
+impl Slot {
+    fn new(id: &str, date: Option<&str>, handled: bool) -> Slot {
+        let (id, date) = (id.to_string(), date.map(str::to_string));
+        Slot { id, date, handled }
+    }
+}
+
 /// The logs not yet behind the checkpoint, oldest first. Skipped logs that follow a handled
 /// one share its slot, so the queue holds about one slot per matching log in flight.
 #[derive(Debug, Default)]
@@ -34,9 +41,10 @@ pub struct Acker {
     queue: VecDeque<Slot>,
     /// The ticket of `queue[0]`.
     front: Seq,
-    checkpoint: Option<String>,
-    /// `date` of the log at the checkpoint (when it had one).
-    date: Option<String>,
+    /// The last log with nothing pending at or before it: where the next run starts after.
+    pub(super) checkpoint: Option<String>,
+    /// `date` of the newest log the checkpoint passed (that had one).
+    pub(super) date: Option<String>,
 }
 
 impl Acker {
@@ -49,28 +57,18 @@ impl Acker {
 
     /// A log that did not match: nothing to send.
     pub fn skip(&mut self, id: &str, date: Option<&str>) {
+        let slot = Slot::new(id, date, true);
         match self.queue.back_mut() {
-            None => self.pass(id.to_string(), date.map(str::to_string)),
-            Some(last) if last.handled => {
-                last.id = id.to_string();
-                last.date = date.map(str::to_string);
-            }
-            Some(_) => self.push(id, date, true),
+            None => self.pass(slot.id, slot.date),
+            Some(last) if last.handled => *last = slot,
+            Some(_) => self.queue.push_back(slot),
         }
     }
 
     /// A matching log: pending until [`Acker::ack`] says how its delivery ended.
     pub fn pending(&mut self, id: &str, date: Option<&str>) -> Seq {
-        self.push(id, date, false);
+        self.queue.push_back(Slot::new(id, date, false));
         self.front + self.queue.len() as Seq - 1
-    }
-
-    fn push(&mut self, id: &str, date: Option<&str>, handled: bool) {
-        self.queue.push_back(Slot {
-            id: id.to_string(),
-            date: date.map(str::to_string),
-            handled,
-        });
     }
 
     /// A delivery ended. `Pending` (it failed) changes nothing: that log holds the checkpoint
@@ -89,19 +87,10 @@ impl Acker {
         }
     }
 
-    fn pass(&mut self, id: String, date: Option<String>) {
+    /// Moves the checkpoint to `id` (`date`: its log's, if it had one).
+    pub(super) fn pass(&mut self, id: String, date: Option<String>) {
         self.checkpoint = Some(id);
         self.date = date.or(self.date.take());
-    }
-
-    /// The last log with nothing pending at or before it: where the next run starts after.
-    pub fn checkpoint(&self) -> Option<&str> {
-        self.checkpoint.as_deref()
-    }
-
-    /// `date` of the newest log the checkpoint passed.
-    pub fn newest_date(&self) -> Option<&str> {
-        self.date.as_deref()
     }
 
     /// Whether nothing is pending or waiting behind a pending log.
@@ -129,8 +118,8 @@ pub(crate) mod tests {
         let mut a = Acker::new(Some("0000".into()));
         a.skip("0001", Some("d1"));
         a.skip("0002", None);
-        assert_eq!(a.checkpoint(), Some("0002"));
-        assert_eq!(a.newest_date(), Some("d1"));
+        assert_eq!(a.checkpoint.as_deref(), Some("0002"));
+        assert_eq!(a.date.as_deref(), Some("d1"));
     }
 
     #[test]
@@ -141,11 +130,15 @@ pub(crate) mod tests {
         a.skip("0003", None);
         let s4 = a.pending("0004", None);
         a.skip("0005", None);
-        assert_eq!(a.checkpoint(), Some("0001"));
+        assert_eq!(a.checkpoint.as_deref(), Some("0001"));
         a.ack(s4, Fate::Delivered);
-        assert_eq!(a.checkpoint(), Some("0001"), "0002 is still pending");
+        assert_eq!(
+            a.checkpoint.as_deref(),
+            Some("0001"),
+            "0002 is still pending"
+        );
         a.ack(s2, Fate::DeadLettered);
-        assert_eq!(a.checkpoint(), Some("0005"));
+        assert_eq!(a.checkpoint.as_deref(), Some("0005"));
         assert_eq!(waiting(&a), 0);
     }
 
@@ -156,7 +149,7 @@ pub(crate) mod tests {
         let s2 = a.pending("0002", None);
         a.ack(s2, Fate::Delivered);
         a.ack(s1, Fate::Pending);
-        assert_eq!(a.checkpoint(), Some("0000"));
+        assert_eq!(a.checkpoint.as_deref(), Some("0000"));
         assert_eq!(waiting(&a), 1);
     }
 
@@ -198,7 +191,7 @@ pub(crate) mod tests {
                 a.ack(seq, fate);
             }
             let handled = |l: &Log| !matches!(l, Log::Matched(Fate::Pending));
-            let passed = match a.checkpoint() {
+            let passed = match a.checkpoint.as_deref() {
                 Some(c) => logs.iter().enumerate().position(|(i, _)| id(i) == c).unwrap() + 1,
                 None => 0,
             };

@@ -52,31 +52,17 @@ pub struct Ledger {
     /// Where the chain of windows starts: the end of the last window passed (at first, the
     /// run's start).
     base: String,
-    /// The newest log id in the windows passed; until one is, the checkpoint the run started
-    /// from (`None` on a first run).
-    passed_id: Option<String>,
-    /// `date` of the newest log in the windows passed.
-    passed_date: Option<String>,
-    reported: Option<String>,
+    /// The newest log id and `date` in the windows passed; until one is, the checkpoint the run
+    /// started from (`None` on a first run).
+    passed: Acker,
 }
 
 impl Ledger {
-    /// A ledger for a run starting after `start`: the checkpoint it read, or on a first run
-    /// (`initial` is `None`) the moment before the oldest log Auth0 keeps.
-    pub fn new(initial: Option<String>, start: String) -> Ledger {
-        Ledger {
-            base: start,
-            reported: initial.clone(),
-            passed_id: initial,
-            ..Ledger::default()
-        }
-    }
-
     /// A window of logs after `after` is being read. A window resumed from the state keeps
     /// its progress.
     pub fn open(&mut self, window: WindowId, after: String) {
         self.windows.entry(window).or_insert_with(|| Window {
-            acker: Acker::new(Some(after.clone())),
+            acker: Acker::default(),
             after,
             closed: None,
         });
@@ -123,11 +109,8 @@ impl Ledger {
             }
             self.base = end.clone();
             let w = self.windows.remove(&id).expect("found above");
-            if let Some(d) = w.acker.newest_date() {
-                self.passed_date = Some(d.to_string());
-            }
-            if let Some(last) = w.acker.checkpoint().filter(|c| *c != w.after) {
-                self.passed_id = Some(last.to_string());
+            if let Some(last) = w.acker.checkpoint {
+                self.passed.pass(last, w.acker.date);
             }
         }
     }
@@ -142,22 +125,14 @@ impl Ledger {
     /// (an id is the time Auth0 stored the log), so the window's synthetic end says no more.
     /// Until a log is passed, the checkpoint the run started from (`None` on a first run).
     pub fn checkpoint(&self) -> Option<String> {
-        let front = self
-            .front()
-            .and_then(|w| w.acker.checkpoint().filter(|c| *c != w.after));
-        front.or(self.passed_id.as_deref()).map(str::to_string)
+        let front = self.front().and_then(|w| w.acker.checkpoint.as_ref());
+        front.or(self.passed.checkpoint.as_ref()).cloned()
     }
 
     /// `date` of the newest log the checkpoint passed.
     pub fn newest_date(&self) -> Option<&str> {
-        let front = self.front().and_then(|w| w.acker.newest_date());
-        front.or(self.passed_date.as_deref())
-    }
-
-    /// Whether the checkpoint moved since the last call.
-    pub fn take_moved(&mut self) -> bool {
-        let now = self.checkpoint();
-        std::mem::replace(&mut self.reported, now.clone()) != now
+        let front = self.front().and_then(|w| w.acker.date.as_deref());
+        front.or(self.passed.date.as_deref())
     }
 
     /// Whether every window is read to its end and the last one caught up.
@@ -169,11 +144,17 @@ impl Ledger {
     /// A ledger for a run that resumes the windows of [`chain`] (never empty): each from its
     /// own progress, the finished ones as read and delivered.
     pub fn resume(initial: Option<String>, plan: &[SavedWindow]) -> Ledger {
-        let mut l = Ledger::new(initial, plan[0].after.clone());
+        let mut l = Ledger {
+            base: plan[0].after.clone(),
+            passed: Acker::new(initial),
+            ..Ledger::default()
+        };
         for (id, w) in plan.iter().enumerate() {
+            // A window's checkpoint is a log passed in it, never its start.
+            let reached = Some(w.reached.clone()).filter(|r| *r != w.after);
             let window = Window {
                 after: w.after.clone(),
-                acker: Acker::new(Some(w.reached.clone())),
+                acker: Acker::new(reached),
                 closed: w.finished.then(|| w.end.clone()),
             };
             l.windows.insert(id as WindowId, window);
@@ -185,19 +166,16 @@ impl Ledger {
     /// The windows not passed yet, oldest first, for the state file; none when there is only
     /// the front one and its end is not known, which the checkpoint alone resumes as well.
     pub fn saved(&self) -> Vec<SavedWindow> {
-        let mut saved: Vec<SavedWindow> = self
-            .windows
-            .values()
-            .map(|w| {
-                let end = w.closed.clone().flatten();
-                SavedWindow {
-                    after: w.after.clone(),
-                    reached: w.acker.checkpoint().unwrap_or(&w.after).to_string(),
-                    finished: end.is_some() && w.acker.idle(),
-                    end,
-                }
-            })
-            .collect();
+        let mut saved = Vec::new();
+        for w in self.windows.values() {
+            let end = w.closed.clone().flatten();
+            saved.push(SavedWindow {
+                after: w.after.clone(),
+                reached: w.acker.checkpoint.as_ref().unwrap_or(&w.after).clone(),
+                finished: end.is_some() && w.acker.idle(),
+                end,
+            });
+        }
         saved.sort_by(|a, b| logid::cmp(&a.after, &b.after));
         match saved.as_slice() {
             [only] if only.end.is_none() && only.after == self.base => Vec::new(),
@@ -224,10 +202,8 @@ pub fn chain(start: &str, saved: &[SavedWindow]) -> Vec<SavedWindow> {
     let mut out: Vec<SavedWindow> = Vec::new();
     let mut pos = start.to_string();
     for (i, w) in saved.iter().enumerate() {
-        let end = w
-            .end
-            .clone()
-            .or_else(|| saved.get(i + 1).map(|n| n.after.clone()));
+        let next = saved.get(i + 1).map(|n| n.after.clone());
+        let end = w.end.clone().or(next);
         if end.as_ref().is_some_and(|e| logid::cmp(e, &pos).is_le()) {
             continue;
         }
@@ -237,11 +213,10 @@ pub fn chain(start: &str, saved: &[SavedWindow]) -> Vec<SavedWindow> {
         }
         let reached = std::cmp::max_by(pos.clone(), w.reached.clone(), |a, b| logid::cmp(a, b));
         let overlaps = logid::cmp(&w.after, &pos).is_lt() && !out.is_empty();
-        if overlaps
-            || end
-                .as_ref()
-                .is_some_and(|e| logid::cmp(&reached, e).is_gt())
-        {
+        let beyond = end
+            .as_ref()
+            .is_some_and(|e| logid::cmp(&reached, e).is_gt());
+        if overlaps || beyond {
             return vec![fresh(start, None)];
         }
         out.push(SavedWindow {
@@ -288,25 +263,18 @@ pub fn progress(w: &SavedWindow, (checkpoint, saved): Standing) -> SavedWindow {
     let start = checkpoint.map_or_else(logid::oldest, str::to_string);
     let le = |a: &str, b: &str| logid::cmp(a, b).is_le();
     let own = chain(&start, saved).into_iter().find(|o| {
-        le(&o.after, &w.after)
-            && match (&o.end, &w.end) {
-                (None, _) => true,
-                (Some(oe), Some(we)) => le(we, oe),
-                (Some(_), None) => false,
-            }
+        let covers = |oe: &String| w.end.as_ref().is_some_and(|we| le(we, oe));
+        le(&o.after, &w.after) && o.end.as_ref().is_none_or(covers)
     });
     let max = |a: String, b: String| std::cmp::max_by(a, b, |a, b| logid::cmp(a, b));
     // Reached stays a real log id (or the window's start): it may become the checkpoint.
     let passed = w.end.as_ref().is_some_and(|end| le(end, &start));
-    let mut reached = max(w.after.clone(), start);
-    let mut finished = passed;
-    if let Some(o) = own {
-        reached = max(reached, o.reached);
-        finished |= o.finished;
-    }
+    let own_reached = own.as_ref().map(|o| o.reached.clone());
     SavedWindow {
-        reached,
-        finished,
+        reached: own_reached
+            .into_iter()
+            .fold(max(w.after.clone(), start), max),
+        finished: passed || own.is_some_and(|o| o.finished),
         ..w.clone()
     }
 }
@@ -315,6 +283,17 @@ pub fn progress(w: &SavedWindow, (checkpoint, saved): Standing) -> SavedWindow {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    impl Ledger {
+        /// A ledger for a run starting after `start`, from the checkpoint `initial`.
+        pub fn new(initial: Option<String>, start: String) -> Ledger {
+            Ledger {
+                base: start,
+                passed: Acker::new(initial),
+                ..Ledger::default()
+            }
+        }
+    }
 
     fn id(i: usize) -> String {
         format!("{i:04}")
@@ -340,8 +319,6 @@ mod tests {
         l.close(0, Some(id(10)));
         assert_eq!(l.checkpoint(), Some(id(12)), "both passed, to the last log");
         assert_eq!(l.newest_date(), Some("d12"));
-        assert!(l.take_moved());
-        assert!(!l.take_moved());
     }
 
     #[test]
@@ -368,7 +345,6 @@ mod tests {
         l.open(0, id(0));
         let t = l.pending(0, &id(1), None);
         assert_eq!(l.checkpoint(), None);
-        assert!(!l.take_moved());
         l.ack(t, Fate::Delivered);
         assert_eq!(l.checkpoint(), Some(id(1)));
     }
