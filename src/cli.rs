@@ -4,8 +4,8 @@
 
 pub use crate::settings::Output;
 use crate::settings::{
-    self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Declared, Form,
-    Name, WEBHOOK_HEADERS, WEBHOOK_URL,
+    self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, CONFIG_FILE, DEAD_LETTER_FILE,
+    Declared, Form, Name, STATE_FILE, WEBHOOK_HEADERS, WEBHOOK_URL,
 };
 use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
@@ -60,10 +60,8 @@ fn secrets_help() -> String {
 /// `tag` in a column `width` wide, then `text` wrapped at 78 columns under itself.
 fn indented(tag: &str, width: usize, text: &str) -> String {
     let mut out = String::new();
-    let mut line = format!("  {tag:<width$}");
-    if tag.len() >= width {
-        line.push(' ');
-    }
+    // At least one space after the tag.
+    let mut line = format!("  {tag:<w$}", w = width.max(tag.len() + 1));
     for word in text.split_whitespace() {
         if line.len() + word.len() > 78 {
             out += line.trim_end();
@@ -83,7 +81,7 @@ pub enum Command {
     /// Validate the settings, try the files a run opens, get a token and read one page of logs;
     /// sends nothing to the webhook unless --send-test.
     Check(CheckArgs),
-    #[command(about = redeliver_about(), long_about = redeliver_about() + REDELIVER_MORE)]
+    #[command(about = redeliver_about(), long_about = redeliver_about() + "\n\nSame settings and same lock as `run`. Each log goes in a request of its own, with the same item and webhook-id as the request that was refused. Logs refused again stay in the file with the new answer. Only this tenant's records are sent; a file several tenants share keeps the others. Exit 0 when none of this tenant's is left, 3 when some are.")]
     Redeliver(RedeliverArgs),
     /// Show the record of past runs kept in the state file.
     History(HistoryArgs),
@@ -106,23 +104,15 @@ fn redeliver_about() -> String {
     format!("Send the logs in {DEAD_LETTER_FILE} again; remove the accepted ones from it")
 }
 
-/// The rest of `redeliver --help`.
-const REDELIVER_MORE: &str = "\n\nSame settings and same lock as `run`. Each log goes in a request of its own, with the same item and webhook-id as the request that was refused. Logs refused again stay in the file with the new answer. Only this tenant's records are sent; a file several tenants share keeps the others. Exit 0 when none of this tenant's is left, 3 when some are.";
-
-/// `check --send-test`'s `--help`.
-fn send_test_help() -> String {
-    format!(
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also POST one test item to the webhook, with the real headers and signature.
+    #[arg(long, long_help = format!(
         "Also POST one test item to the webhook, with the real headers and signature.\n\n\
          Its log_id starts with test_ and its type is auth0_mgmt_webhooks_test (\"test\": true): \
          a receiver can drop it. Shows what the receiver answers (a wrong {AUTHORIZATION} or \
          {WEBHOOK_URL}) before the first run does."
-    )
-}
-
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// Also POST one test item to the webhook, with the real headers and signature.
-    #[arg(long, long_help = send_test_help())]
+    ))]
     pub send_test: bool,
 
     #[command(flatten)]
@@ -173,14 +163,6 @@ pub struct HistoryArgs {
     pub limit: Option<usize>,
 }
 
-/// A text setting; unlike clap's own parser, its error names the setting.
-fn text(s: &'static dyn Declared) -> impl TypedValueParser<Value = String> {
-    OsStringValueParser::new().try_map(move |v| {
-        v.into_string()
-            .map_err(|_| format!("{} must be text (UTF-8)", s.label()))
-    })
-}
-
 /// The command, with environment values (secrets) hidden from `--help` at every level.
 pub fn command() -> clap::Command {
     fn hide(cmd: clap::Command) -> clap::Command {
@@ -189,8 +171,7 @@ pub fn command() -> clap::Command {
     }
     // The secrets have no flag, so the help of the commands that read them names them: `-h`
     // only by name, `--help` with their help.
-    let names: Vec<&str> = secrets().map(|s| s.env).collect();
-    let names = names.join(", ");
+    let names = Vec::from_iter(secrets().map(|s| s.env)).join(", ");
     let epilogue = format!(
         "Secrets ({names}) come only from the environment or NAME_FILE. Exit codes: see --help."
     );
@@ -202,15 +183,6 @@ pub fn command() -> clap::Command {
     let commands = ["run", "check", "redeliver"].into_iter();
     commands.fold(cmd, |cmd, name| cmd.mut_subcommand(name, secrets))
 }
-
-/// The settings `run`, `check` and `redeliver` take by flag or variable: every declared one.
-fn every_setting() -> impl Iterator<Item = &'static dyn Declared> {
-    // `--output` is `run`'s own field.
-    settings::every().filter(|s| s.flag.is_some() && s.env != OUTPUT.env)
-}
-
-/// The settings `history` takes.
-const STATE_SETTINGS: [&dyn Declared; 2] = [&settings::CONFIG_FILE, &settings::STATE_FILE];
 
 /// A setting's flag, from its declaration; the range and default end its first paragraph.
 fn flag(s: &'static dyn Declared) -> Arg {
@@ -229,15 +201,17 @@ fn flag(s: &'static dyn Declared) -> Arg {
         .long_help(long);
     let arg = match s.form() {
         // Unlike clap's path parser it takes an empty value: unset, as for every setting.
-        Form::Path => arg.value_parser(OsStringValueParser::new().map(PathBuf::from)),
-        _ => arg.value_parser(text(s)),
-    };
-    match s.form() {
-        _ if s.env == WEBHOOK_HEADERS.env => arg.env(None::<&str>).action(ArgAction::Append),
+        Form::Path => return arg.value_parser(OsStringValueParser::new().map(PathBuf::from)),
         Form::Bool => arg.num_args(0..=1).default_missing_value("true"),
         Form::Number => arg.allow_negative_numbers(true),
+        _ if s.env == WEBHOOK_HEADERS.env => arg.env(None::<&str>).action(ArgAction::Append),
         _ => arg,
-    }
+    };
+    // Text; unlike clap's own parser, its error names the setting.
+    arg.value_parser(OsStringValueParser::new().try_map(move |v| {
+        v.into_string()
+            .map_err(|_| format!("{} must be text (UTF-8)", s.label()))
+    }))
 }
 
 /// Settings as given by flag or variable (the flag first), by variable name, for `config`.
@@ -297,7 +271,7 @@ macro_rules! settings_args {
         }
         impl Args for $ty {
             fn augment_args(cmd: clap::Command) -> clap::Command {
-                $settings.fold(cmd, |cmd, s| cmd.arg(flag(s)))
+                $settings.into_iter().fold(cmd, |cmd, s| cmd.arg(flag(s)))
             }
             fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
                 Self::augment_args(cmd)
@@ -306,12 +280,18 @@ macro_rules! settings_args {
     };
 }
 
+/// The settings `run`, `check` and `redeliver` take by flag or variable: every declared one.
+fn every_setting() -> impl Iterator<Item = &'static dyn Declared> {
+    // `--output` is `run`'s own field.
+    settings::every().filter(|s| s.flag.is_some() && s.env != OUTPUT.env)
+}
+
 /// `history`'s settings: the --config file and the state file.
 #[derive(Debug, Clone, Default)]
 pub struct StateArgs(pub Settings);
 
 settings_args!(Settings, std::convert::identity, every_setting());
-settings_args!(StateArgs, StateArgs, STATE_SETTINGS.into_iter());
+settings_args!(StateArgs, StateArgs, [&CONFIG_FILE, &STATE_FILE]);
 
 #[cfg(test)]
 mod tests {
