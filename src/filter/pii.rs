@@ -65,9 +65,8 @@ impl Pii {
                 keys.extend(names.iter().map(|k| k.to_string()));
             } else {
                 let known: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
-                let hint = crate::suggest::closest(&lower, &known)
-                    .map(|n| format!("did you mean `{n}`? "))
-                    .unwrap_or_default();
+                let hint = crate::suggest::did_you_mean(&lower, &known).map(|h| h + " ");
+                let hint = hint.unwrap_or_default();
                 return Err(format!(
                     "`{entry}` is not one of Log Streams' fields ({}); {hint}for one place in the log give a dotted path, e.g. details.request.body.password",
                     known.join(", ")
@@ -144,13 +143,10 @@ impl Pii {
     }
 
     fn hits(&self, path: &[impl AsRef<str>]) -> bool {
+        let key = path.last().map(AsRef::as_ref);
         let keys = || path.iter().map(AsRef::as_ref);
-        path.last()
-            .is_some_and(|last| self.keys.iter().any(|k| k == last.as_ref()))
-            || self
-                .paths
-                .iter()
-                .any(|p| p.iter().map(String::as_str).eq(keys()))
+        key.is_some_and(|last| self.keys.iter().any(|k| k == last))
+            || (self.paths.iter()).any(|p| p.iter().map(String::as_str).eq(keys()))
     }
 
     /// The JSON text that replaces the value `raw`; null for a dropped part of an item.
