@@ -119,14 +119,10 @@ impl<T: TryFrom<u64> + ToString> Kind for Whole<T> {
     type Value = T;
     const FORM: Form = Form::Number;
     fn parse(&self, raw: &str) -> Result<T, String> {
-        let n = raw
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (self.min..=self.max).contains(n));
-        let why = match self.why {
-            "" => String::new(),
-            why => format!(" ({why})"),
-        };
+        let in_range = |n: &u64| (self.min..=self.max).contains(n);
+        let n = raw.parse().ok().filter(in_range);
+        let why = Some(self.why).filter(|why| !why.is_empty());
+        let why = why.map(|why| format!(" ({why})")).unwrap_or_default();
         let wrong = || format!("must be {}{why}, got '{raw}'", self.expected());
         n.and_then(|n| T::try_from(n).ok()).ok_or_else(wrong)
     }
