@@ -2,6 +2,7 @@
 //! after them: COMMANDS (only existing pages referenced), ENVIRONMENT (every variable the tool
 //! reads), EXIT STATUS, FILES, EXAMPLES and SEE ALSO.
 
+use crate::cli::PAGES;
 use crate::exit;
 use crate::settings::{
     self, CONFIG_FILE, DEAD_LETTER_FILE, HOME, METRICS_FILE, START_FROM, STATE_FILE, XDG_STATE_HOME,
@@ -10,8 +11,6 @@ use anyhow::Result;
 use clap::Command;
 
 const NAME: &str = "auth0-mgmt-webhooks";
-
-use crate::cli::PAGES;
 
 /// The page of the tool, or of one of [`PAGES`].
 pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
