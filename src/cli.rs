@@ -64,12 +64,10 @@ fn indented(tag: &str, width: usize, text: &str) -> String {
     let mut line = format!("  {tag:<w$}", w = width.max(tag.len() + 1));
     for word in text.split_whitespace() {
         if line.len() + word.len() > 78 {
-            out += line.trim_end();
-            out.push('\n');
+            out = out + line.trim_end() + "\n";
             line = " ".repeat(width + 2);
         }
-        line += word;
-        line.push(' ');
+        line = line + word + " ";
     }
     out + line.trim_end() + "\n"
 }
@@ -144,8 +142,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub settings: Settings,
 
-    // Its help is the declaration's (`command`).
-    #[arg(long = OUTPUT.flag, value_name = OUTPUT.value_name, env = OUTPUT.env, value_enum, default_value_t = Output::Text, ignore_case = true, help_heading = OUTPUT.heading)]
+    // Its help is the declaration's.
+    #[arg(long = OUTPUT.flag, value_name = OUTPUT.value_name, env = OUTPUT.env, hide_env_values = true, help = OUTPUT.help_text().0, long_help = OUTPUT.help_text().1, value_enum, default_value_t = Output::Text, ignore_case = true, help_heading = OUTPUT.heading)]
     pub output: Output,
 }
 
@@ -163,12 +161,8 @@ pub struct HistoryArgs {
     pub limit: Option<usize>,
 }
 
-/// The command, with environment values (secrets) hidden from `--help` at every level.
+/// The command; every flag hides its variable's value (maybe a secret) from `--help`.
 pub fn command() -> clap::Command {
-    fn hide(cmd: clap::Command) -> clap::Command {
-        cmd.mut_args(|a| a.hide_env_values(true))
-            .mut_subcommands(hide)
-    }
     // The secrets have no flag, so the help of the commands that read them names them: `-h`
     // only by name, `--help` with their help.
     let names = Vec::from_iter(secrets().map(|s| s.env)).join(", ");
@@ -176,10 +170,7 @@ pub fn command() -> clap::Command {
         "Secrets ({names}) come only from the environment or NAME_FILE. Exit codes: see --help."
     );
     let secrets = |cmd: clap::Command| cmd.after_help(&epilogue).after_long_help(secrets_help());
-    let (short, long) = OUTPUT.help_text();
-    let output = |a: Arg| a.help(short).long_help(long);
-    let cmd = secrets(hide(<Cli as clap::CommandFactory>::command()));
-    let cmd = cmd.mut_subcommand("run", |run| run.mut_arg("output", output));
+    let cmd = secrets(<Cli as clap::CommandFactory>::command());
     let commands = ["run", "check", "redeliver"].into_iter();
     commands.fold(cmd, |cmd, name| cmd.mut_subcommand(name, secrets))
 }
@@ -196,6 +187,7 @@ fn flag(s: &'static dyn Declared) -> Arg {
         .long(s.flag)
         .value_name(s.value_name)
         .env(s.env)
+        .hide_env_values(true)
         .help_heading(s.heading)
         .help(format!("{short}{declared}"))
         .long_help(long);

@@ -39,17 +39,14 @@ impl Endpoint {
         let mut out = Vec::new();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (method, path) = match entry.split_once(char::is_whitespace) {
-                Some((m, p)) => {
-                    let m = m.to_ascii_lowercase();
-                    if !METHODS.contains(&m.as_str()) {
-                        return Err(format!(
-                            "'{entry}': '{m}' is not an HTTP method; write e.g. 'DELETE users'"
-                        ));
-                    }
-                    (Some(m), p.trim())
-                }
+                Some((m, p)) => (Some(m.to_ascii_lowercase()), p.trim()),
                 None => (None, entry),
             };
+            if let Some(m) = method.as_ref().filter(|m| !METHODS.contains(&m.as_str())) {
+                return Err(format!(
+                    "'{entry}': '{m}' is not an HTTP method; write e.g. 'DELETE users'"
+                ));
+            }
             let path = path.trim_start_matches('/');
             let path = below_v2(path).unwrap_or(path).trim_end_matches('/');
             if path.is_empty() || path.contains(char::is_whitespace) {

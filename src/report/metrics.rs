@@ -204,9 +204,8 @@ fn help(name: &str) -> String {
         ),
         "dead_letter_pending" => format!("Lines waiting in {DEAD_LETTER_FILE} for redeliver."),
         _ => {
-            let line = HELP
-                .lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '));
+            let mut lines = HELP.lines();
+            let line = lines.find_map(|l| l.strip_prefix(name)?.strip_prefix(' '));
             line.expect("every metric has a HELP line").to_string()
         }
     }
