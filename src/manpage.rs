@@ -65,9 +65,8 @@ fn commands(roff: &mut String, root: &Command) {
     for sub in root.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = sub.get_name();
         let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
-        let see = PAGES
-            .contains(&name)
-            .then(|| format!(" See {NAME}-{name}(1)."));
+        let own = PAGES.contains(&name);
+        let see = own.then(|| format!(" See {NAME}-{name}(1)."));
         item(roff, name, &format!("{about}.{}", see.unwrap_or_default()));
     }
 }

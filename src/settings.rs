@@ -641,9 +641,8 @@ declare! {
     /// rewinding each run. With no checkpoint or this, a run starts at the oldest log Auth0 keeps.
     START_FROM: Setting<Text> = Setting::of(Text, STATE, "start-from", "WHERE");
     /// State file: checkpoint, cached token, run history. One per tenant.
-    STATE_FILE: Setting<FilePath> =
-        Setting::of(FilePath, STATE, "state", "FILE")
-            .shows("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
+    STATE_FILE: Setting<FilePath> = Setting::of(FilePath, STATE, "state", "FILE")
+        .shows("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
 }
 
 declare! {

@@ -62,17 +62,14 @@ impl Endpoint {
 
     /// Whether a request to `rest`, the path under /api/v2/, is this endpoint or below it.
     fn matches(&self, method: Option<&str>, rest: &str) -> bool {
-        let method_matches = (self.method.as_ref())
-            .is_none_or(|m| method.is_some_and(|got| got.eq_ignore_ascii_case(m)));
-        method_matches
-            && (rest.strip_prefix(self.path.as_str()))
-                .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
+        let same = |m: &String| method.is_some_and(|got| got.eq_ignore_ascii_case(m));
+        let below = |tail: &str| tail.is_empty() || tail.starts_with('/');
+        self.method.as_ref().is_none_or(same) && rest.strip_prefix(&self.path).is_some_and(below)
     }
 }
 
 fn below_v2(path: &str) -> Option<&str> {
-    path.strip_prefix("api/v2/")
-        .or_else(|| path.strip_prefix("v2/"))
+    path.strip_prefix("api/v2/").or(path.strip_prefix("v2/"))
 }
 
 impl Filter {

@@ -208,9 +208,7 @@ impl<'a> Scan<'a, '_> {
         let raw = text.get(i + 1..end - 1).unwrap_or_default();
         let key = match raw.contains(&b'\\') {
             false => std::str::from_utf8(raw).map(Cow::Borrowed).ok(),
-            true => serde_json::from_slice::<String>(&text[i..end])
-                .map(Cow::Owned)
-                .ok(),
+            true => serde_json::from_slice(&text[i..end]).map(Cow::Owned).ok(),
         };
         (key.unwrap_or_default(), end)
     }

@@ -156,19 +156,15 @@ fn render(
     let routes = routes.map_or(&[][..], |r| &r.routes);
     type Value = fn(&RouteRecord) -> f64;
     let each: [(&str, Value); 4] = [
-        ("route_last_run_exit_code", |r| {
-            f64::from(r.outcome.exit_code())
-        }),
-        ("route_last_run_caught_up", |r| flag(r.outcome.caught_up())),
-        ("route_last_run_logs_delivered", |r| r.logs_delivered as f64),
-        ("route_last_run_logs_dead_lettered", |r| {
-            r.logs_dead_lettered as f64
-        }),
+        ("exit_code", |r| f64::from(r.outcome.exit_code())),
+        ("caught_up", |r| flag(r.outcome.caught_up())),
+        ("logs_delivered", |r| r.logs_delivered as f64),
+        ("logs_dead_lettered", |r| r.logs_dead_lettered as f64),
     ];
     for (name, value) in each.into_iter().filter(|_| !routes.is_empty()) {
         let label = |r: &RouteRecord| format!(",route=\"{}\"", r.route);
         let samples = routes.iter().map(|r| (label(r), value(r)));
-        metric(name, &Vec::from_iter(samples));
+        metric(&format!("route_last_run_{name}"), &Vec::from_iter(samples));
     }
     out
 }
