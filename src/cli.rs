@@ -257,8 +257,7 @@ macro_rules! settings_args {
                 Ok($wrap(Settings { given }))
             }
             fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
-                *self = Self::from_arg_matches(m)?;
-                Ok(())
+                Self::from_arg_matches(m).map(|given| *self = given)
             }
         }
         impl Args for $ty {

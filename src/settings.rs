@@ -375,10 +375,8 @@ const A_TENTH: Duration = Duration::from_millis(100);
 impl Name {
     /// The setting as messages name it: `BATCH_SIZE (--batch-size)`.
     pub fn label(&self) -> String {
-        match self.flag {
-            Some(flag) => format!("{} (--{flag})", self.env),
-            None => self.env.to_string(),
-        }
+        let flag = self.flag.map(|flag| format!(" (--{flag})"));
+        format!("{}{}", self.env, flag.unwrap_or_default())
     }
 
     /// The variable naming a file that holds the value: `NAME_FILE`.

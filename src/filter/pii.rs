@@ -248,23 +248,22 @@ impl<'a> Scan<'a, '_> {
         let mut members: Vec<(usize, usize, bool)> = Vec::new();
         let object_end = self.items(i, |s, key_start| {
             let (key, key_end) = s.key(key_start);
-            let value_start = s.ws(s.ws(key_end) + 1);
+            let start = s.ws(s.ws(key_end) + 1);
             s.path.push(key);
-            let personal = s.pii.hits(&s.path) && s.text[value_start] != b'n';
-            let value_end = match personal {
+            let personal = s.pii.hits(&s.path) && s.text[start] != b'n';
+            let end = match personal {
                 // A whole value, however deep, skipped by serde without recursing.
-                true => skip(&s.text[value_start..]) + value_start,
-                false => s.value(value_start, depth)?,
+                true => skip(&s.text[start..]) + start,
+                false => s.value(start, depth)?,
             };
             s.path.pop();
             let drop = personal && matches!(s.pii.method, Method::Drop);
             if personal && !drop {
-                let raw = std::str::from_utf8(&s.text[value_start..value_end]).unwrap_or("");
-                s.edits
-                    .push((value_start..value_end, s.pii.replacement(raw)));
+                let raw = std::str::from_utf8(&s.text[start..end]).unwrap_or("");
+                s.edits.push((start..end, s.pii.replacement(raw)));
             }
-            members.push((key_start, value_end, drop));
-            Some(value_end)
+            members.push((key_start, end, drop));
+            Some(end)
         })?;
         // Each dropped member goes with one comma, so the object stays valid: the one after it,
         // or after the last kept member, the one before it.

@@ -25,17 +25,14 @@ pub fn write(
         return;
     };
     // Another tenant sharing the file counts its own lines.
-    let pending = state.and_then(|_| {
-        let each = dead_letters.iter().map(|file| {
-            crate::sink::dead_letter::pending(file, tenant).unwrap_or_else(|e| {
-                let file = file.display();
-                let why = format!("counting the lines of {DEAD_LETTER_FILE} {file}: {e}");
-                say::warn(why);
-                None
-            })
-        });
-        each.reduce(|a, b| Some(a? + b?)).flatten()
-    });
+    let count = |file: &&Path| {
+        let n = crate::sink::dead_letter::pending(file, tenant);
+        let file = file.display();
+        let why = |e| format!("counting the lines of {DEAD_LETTER_FILE} {file}: {e}");
+        n.map_err(|e| say::warn(why(e))).ok().flatten()
+    };
+    let pending = dead_letters.iter().filter(|_| state.is_some()).map(count);
+    let pending = pending.reduce(|a, b| Some(a? + b?)).flatten();
     let text = render(host, state, early, pending, SystemTime::now());
     // Readable by all (0644), since node_exporter runs as another user; it holds no secret.
     let written = crate::state::replace_file(path, text.as_bytes(), METRICS_FILE.env, Some(0o644));
