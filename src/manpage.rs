@@ -5,7 +5,8 @@
 use crate::cli::PAGES;
 use crate::exit;
 use crate::settings::{
-    self, CONFIG_FILE, DEAD_LETTER_FILE, HOME, METRICS_FILE, START_FROM, STATE_FILE, XDG_STATE_HOME,
+    self, CONFIG_FILE, DAILY_REPORT_HOUR, DAILY_REPORT_TIME, DEAD_LETTER_FILE, HOME, METRICS_FILE,
+    START_FROM, STATE_FILE, XDG_STATE_HOME,
 };
 use anyhow::Result;
 use clap::Command;
@@ -73,10 +74,9 @@ fn commands(roff: &mut String, root: &Command) {
 
 /// What a variable the tool reads means, from its declaration (a test makes it never `None`).
 fn describe_variable(name: &str) -> Option<String> {
-    if name == settings::DAILY_REPORT_TIME {
-        let hour = settings::DAILY_REPORT_HOUR;
+    if name == DAILY_REPORT_TIME {
         return Some(format!(
-            "The extension's name for {hour} (9 or 09:00); setting both is an error."
+            "The extension's name for {DAILY_REPORT_HOUR} (9 or 09:00); setting both is an error."
         ));
     }
     let s = settings::every().find(|s| name == s.env || (s.from_file && name == s.file_var()))?;

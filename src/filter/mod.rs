@@ -8,7 +8,7 @@ use crate::log::Log;
 use crate::settings::AUTH0_API_ENDPOINTS;
 pub use crate::settings::PayloadShape;
 use pii::Pii;
-use serde_json::value::RawValue;
+use serde_json::{from_str, value::RawValue};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -125,10 +125,7 @@ fn write_item(id: &str, parts: &[(&str, Cow<str>)], test: bool) -> Vec<u8> {
     out += "{\"log_id\":";
     out += &serde_json::to_string(id).expect("a string is JSON");
     for (name, part) in parts {
-        debug_assert!(
-            serde_json::from_str::<&RawValue>(part).is_ok(),
-            "{name} is JSON"
-        );
+        debug_assert!(from_str::<&RawValue>(part).is_ok(), "{name} is JSON");
         write!(out, ",\"{name}\":{part}").expect("writing to a String");
     }
     out += if test { ",\"test\":true}" } else { "}" };
