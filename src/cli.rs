@@ -47,9 +47,7 @@ fn secrets_help() -> String {
          every user of the machine can read a command line. Each NAME may instead be\n\
          NAME_FILE, naming a file that holds the value.\n",
     );
-    for s in secrets() {
-        text += &indented(s.env, 28, &s.help_text().1);
-    }
+    text.extend(secrets().map(|s| indented(s.env, 28, &s.help_text().1)));
     text += "\nExit codes:\n";
     for (code, name, meaning) in crate::exit::TABLE {
         text += &indented(code, 4, &format!("{name}: {meaning}"));

@@ -290,18 +290,17 @@ pub struct Setting<K, D = NoDefault> {
 
 impl<K: Copy> Setting<K> {
     const fn of(kind: K, heading: Str, flag: Str, value: Str) -> Self {
-        let name = Name {
-            env: "",
-            // A secret has none.
-            flag: if flag.is_empty() { None } else { Some(flag) },
-            value_name: value,
-            heading,
-            from_file: false,
-            shows: None,
-            help: "",
-        };
         Setting {
-            name,
+            name: Name {
+                env: "",
+                // A secret has none.
+                flag: if flag.is_empty() { None } else { Some(flag) },
+                value_name: value,
+                heading,
+                from_file: false,
+                shows: None,
+                help: "",
+            },
             kind,
             default: NoDefault,
         }
@@ -309,10 +308,9 @@ impl<K: Copy> Setting<K> {
 
     /// Its typed default.
     const fn default<V>(self, value: V) -> Setting<K, Or<V>> {
-        let (name, kind) = (self.name, self.kind);
         Setting {
-            name,
-            kind,
+            name: self.name,
+            kind: self.kind,
             default: Or(value),
         }
     }

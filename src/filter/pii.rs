@@ -78,13 +78,12 @@ impl Pii {
         }
         keys.sort();
         keys.dedup();
-        let needles = (keys.iter().chain(paths.iter().filter_map(|p| p.last())))
-            .map(|k| format!("\"{k}\""))
-            .collect();
         Ok(Pii {
+            needles: (keys.iter().chain(paths.iter().filter_map(|p| p.last())))
+                .map(|k| format!("\"{k}\""))
+                .collect(),
             keys,
             paths,
-            needles,
             method,
         })
     }
@@ -100,13 +99,11 @@ impl Pii {
         if !json.contains("\\u") && !self.needles.iter().any(|n| json.contains(n.as_str())) {
             return Ok(Cow::Borrowed(json));
         }
-        let path = at.iter().map(|k| Cow::Borrowed(*k)).collect();
-        let (text, edits) = (json.as_bytes(), Vec::new());
         let mut scan = Scan {
-            text,
+            text: json.as_bytes(),
             pii: self,
-            edits,
-            path,
+            edits: Vec::new(),
+            path: at.iter().map(|k| Cow::Borrowed(*k)).collect(),
         };
         scan.value(scan.ws(0), at.len()).ok_or_else(|| {
             format!(

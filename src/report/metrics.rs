@@ -51,14 +51,12 @@ fn lag(
     checkpoint: Option<&str>,
     now: SystemTime,
 ) -> Option<Duration> {
-    if outcome.caught_up() {
-        return Some(Duration::ZERO);
+    let since = |at| now.duration_since(at).unwrap_or_default();
+    match newest_log_date {
+        _ if outcome.caught_up() => Some(Duration::ZERO),
+        Some(date) => Some(report::age(date, now).unwrap_or_default()),
+        None => crate::logid::stored_at(checkpoint?).map(since),
     }
-    if let Some(date) = newest_log_date {
-        return Some(report::age(date, now).unwrap_or_default());
-    }
-    let stored = crate::logid::stored_at(checkpoint?)?;
-    Some(now.duration_since(stored).unwrap_or_default())
 }
 
 fn unix(t: SystemTime) -> f64 {
