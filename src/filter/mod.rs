@@ -151,17 +151,15 @@ pub const COLLECTIONS: &[&str] = &[
 pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
     endpoints
         .iter()
-        .filter_map(|e| {
-            let first = e.path.split('/').next().unwrap_or_default();
-            if COLLECTIONS.contains(&first) {
-                return None;
-            }
+        .map(|e| e.path.split('/').next().unwrap_or_default())
+        .filter(|first| !COLLECTIONS.contains(first))
+        .map(|first| {
             let hint = crate::suggest::did_you_mean(first, COLLECTIONS).unwrap_or_else(|| {
                 "entries are whole path segments after /api/v2/, e.g. users, clients, connections".into()
             });
-            Some(format!(
+            format!(
                 "{AUTH0_API_ENDPOINTS}: `{first}` is no Management API endpoint, so no log will match it; {hint}"
-            ))
+            )
         })
         .collect()
 }
