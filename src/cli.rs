@@ -4,8 +4,8 @@
 
 pub use crate::settings::Output;
 use crate::settings::{
-    self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, DEAD_LETTER_FILE, Declared, Form,
-    Name, WEBHOOK_HEADERS, WEBHOOK_URL,
+    self, AUTH0_MGMT_WEBHOOKS_OUTPUT as OUTPUT, AUTHORIZATION, CONFIG_FILE, DEAD_LETTER_FILE,
+    Declared, Form, Name, STATE_FILE, WEBHOOK_HEADERS, WEBHOOK_URL,
 };
 use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
@@ -47,9 +47,7 @@ fn secrets_help() -> String {
          every user of the machine can read a command line. Each NAME may instead be\n\
          NAME_FILE, naming a file that holds the value.\n",
     );
-    for s in secrets() {
-        text += &indented(s.env, 28, &s.help_text().1);
-    }
+    text.extend(secrets().map(|s| indented(s.env, 28, &s.help_text().1)));
     text += "\nExit codes:\n";
     for (code, name, meaning) in crate::exit::TABLE {
         text += &indented(code, 4, &format!("{name}: {meaning}"));
@@ -60,18 +58,14 @@ fn secrets_help() -> String {
 /// `tag` in a column `width` wide, then `text` wrapped at 78 columns under itself.
 fn indented(tag: &str, width: usize, text: &str) -> String {
     let mut out = String::new();
-    let mut line = format!("  {tag:<width$}");
-    if tag.len() >= width {
-        line.push(' ');
-    }
+    // At least one space after the tag.
+    let mut line = format!("  {tag:<w$}", w = width.max(tag.len() + 1));
     for word in text.split_whitespace() {
         if line.len() + word.len() > 78 {
-            out += line.trim_end();
-            out.push('\n');
+            out = out + line.trim_end() + "\n";
             line = " ".repeat(width + 2);
         }
-        line += word;
-        line.push(' ');
+        line = line + word + " ";
     }
     out + line.trim_end() + "\n"
 }
@@ -83,7 +77,7 @@ pub enum Command {
     /// Validate the settings, try the files a run opens, get a token and read one page of logs;
     /// sends nothing to the webhook unless --send-test.
     Check(CheckArgs),
-    #[command(about = redeliver_about(), long_about = redeliver_about() + REDELIVER_MORE)]
+    #[command(about = redeliver_about(), long_about = redeliver_about() + "\n\nSame settings and same lock as `run`. Each log goes in a request of its own, with the same item and webhook-id as the request that was refused. Logs refused again stay in the file with the new answer. Only this tenant's records are sent; a file several tenants share keeps the others. Exit 0 when none of this tenant's is left, 3 when some are.")]
     Redeliver(RedeliverArgs),
     /// Show the record of past runs kept in the state file.
     History(HistoryArgs),
@@ -106,23 +100,15 @@ fn redeliver_about() -> String {
     format!("Send the logs in {DEAD_LETTER_FILE} again; remove the accepted ones from it")
 }
 
-/// The rest of `redeliver --help`.
-const REDELIVER_MORE: &str = "\n\nSame settings and same lock as `run`. Each log goes in a request of its own, with the same item and webhook-id as the request that was refused. Logs refused again stay in the file with the new answer. Only this tenant's records are sent; a file several tenants share keeps the others. Exit 0 when none of this tenant's is left, 3 when some are.";
-
-/// `check --send-test`'s `--help`.
-fn send_test_help() -> String {
-    format!(
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also POST one test item to the webhook, with the real headers and signature.
+    #[arg(long, long_help = format!(
         "Also POST one test item to the webhook, with the real headers and signature.\n\n\
          Its log_id starts with test_ and its type is auth0_mgmt_webhooks_test (\"test\": true): \
          a receiver can drop it. Shows what the receiver answers (a wrong {AUTHORIZATION} or \
          {WEBHOOK_URL}) before the first run does."
-    )
-}
-
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// Also POST one test item to the webhook, with the real headers and signature.
-    #[arg(long, long_help = send_test_help())]
+    ))]
     pub send_test: bool,
 
     #[command(flatten)]
@@ -154,8 +140,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub settings: Settings,
 
-    // Its help is the declaration's (`command`).
-    #[arg(long = OUTPUT.flag, value_name = OUTPUT.value_name, env = OUTPUT.env, value_enum, default_value_t = Output::Text, ignore_case = true, help_heading = OUTPUT.heading)]
+    // Its help is the declaration's.
+    #[arg(long = OUTPUT.flag, value_name = OUTPUT.value_name, env = OUTPUT.env, hide_env_values = true, help = OUTPUT.help_text().0, long_help = OUTPUT.help_text().1, value_enum, default_value_t = Output::Text, ignore_case = true, help_heading = OUTPUT.heading)]
     pub output: Output,
 }
 
@@ -173,44 +159,19 @@ pub struct HistoryArgs {
     pub limit: Option<usize>,
 }
 
-/// A text setting; unlike clap's own parser, its error names the setting.
-fn text(s: &'static dyn Declared) -> impl TypedValueParser<Value = String> {
-    OsStringValueParser::new().try_map(move |v| {
-        v.into_string()
-            .map_err(|_| format!("{} must be text (UTF-8)", s.label()))
-    })
-}
-
-/// The command, with environment values (secrets) hidden from `--help` at every level.
+/// The command; every flag hides its variable's value (maybe a secret) from `--help`.
 pub fn command() -> clap::Command {
-    fn hide(cmd: clap::Command) -> clap::Command {
-        cmd.mut_args(|a| a.hide_env_values(true))
-            .mut_subcommands(hide)
-    }
     // The secrets have no flag, so the help of the commands that read them names them: `-h`
     // only by name, `--help` with their help.
-    let names: Vec<&str> = secrets().map(|s| s.env).collect();
-    let names = names.join(", ");
+    let names = Vec::from_iter(secrets().map(|s| s.env)).join(", ");
     let epilogue = format!(
         "Secrets ({names}) come only from the environment or NAME_FILE. Exit codes: see --help."
     );
     let secrets = |cmd: clap::Command| cmd.after_help(&epilogue).after_long_help(secrets_help());
-    let (short, long) = OUTPUT.help_text();
-    let output = |a: Arg| a.help(short).long_help(long);
-    let cmd = secrets(hide(<Cli as clap::CommandFactory>::command()));
-    let cmd = cmd.mut_subcommand("run", |run| run.mut_arg("output", output));
+    let cmd = secrets(<Cli as clap::CommandFactory>::command());
     let commands = ["run", "check", "redeliver"].into_iter();
     commands.fold(cmd, |cmd, name| cmd.mut_subcommand(name, secrets))
 }
-
-/// The settings `run`, `check` and `redeliver` take by flag or variable: every declared one.
-fn every_setting() -> impl Iterator<Item = &'static dyn Declared> {
-    // `--output` is `run`'s own field.
-    settings::every().filter(|s| s.flag.is_some() && s.env != OUTPUT.env)
-}
-
-/// The settings `history` takes.
-const STATE_SETTINGS: [&dyn Declared; 2] = [&settings::CONFIG_FILE, &settings::STATE_FILE];
 
 /// A setting's flag, from its declaration; the range and default end its first paragraph.
 fn flag(s: &'static dyn Declared) -> Arg {
@@ -224,20 +185,23 @@ fn flag(s: &'static dyn Declared) -> Arg {
         .long(s.flag)
         .value_name(s.value_name)
         .env(s.env)
+        .hide_env_values(true)
         .help_heading(s.heading)
         .help(format!("{short}{declared}"))
         .long_help(long);
     let arg = match s.form() {
         // Unlike clap's path parser it takes an empty value: unset, as for every setting.
-        Form::Path => arg.value_parser(OsStringValueParser::new().map(PathBuf::from)),
-        _ => arg.value_parser(text(s)),
-    };
-    match s.form() {
-        _ if s.env == WEBHOOK_HEADERS.env => arg.env(None::<&str>).action(ArgAction::Append),
+        Form::Path => return arg.value_parser(OsStringValueParser::new().map(PathBuf::from)),
         Form::Bool => arg.num_args(0..=1).default_missing_value("true"),
         Form::Number => arg.allow_negative_numbers(true),
+        _ if s.env == WEBHOOK_HEADERS.env => arg.env(None::<&str>).action(ArgAction::Append),
         _ => arg,
-    }
+    };
+    // Text; unlike clap's own parser, its error names the setting.
+    arg.value_parser(OsStringValueParser::new().try_map(move |v| {
+        v.into_string()
+            .map_err(|_| format!("{} must be text (UTF-8)", s.label()))
+    }))
 }
 
 /// Settings as given by flag or variable (the flag first), by variable name, for `config`.
@@ -291,13 +255,12 @@ macro_rules! settings_args {
                 Ok($wrap(Settings { given }))
             }
             fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
-                *self = Self::from_arg_matches(m)?;
-                Ok(())
+                Self::from_arg_matches(m).map(|given| *self = given)
             }
         }
         impl Args for $ty {
             fn augment_args(cmd: clap::Command) -> clap::Command {
-                $settings.fold(cmd, |cmd, s| cmd.arg(flag(s)))
+                $settings.into_iter().fold(cmd, |cmd, s| cmd.arg(flag(s)))
             }
             fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
                 Self::augment_args(cmd)
@@ -306,12 +269,18 @@ macro_rules! settings_args {
     };
 }
 
+/// The settings `run`, `check` and `redeliver` take by flag or variable: every declared one.
+fn every_setting() -> impl Iterator<Item = &'static dyn Declared> {
+    // `--output` is `run`'s own field.
+    settings::every().filter(|s| s.flag.is_some() && s.env != OUTPUT.env)
+}
+
 /// `history`'s settings: the --config file and the state file.
 #[derive(Debug, Clone, Default)]
 pub struct StateArgs(pub Settings);
 
 settings_args!(Settings, std::convert::identity, every_setting());
-settings_args!(StateArgs, StateArgs, STATE_SETTINGS.into_iter());
+settings_args!(StateArgs, StateArgs, [&CONFIG_FILE, &STATE_FILE]);
 
 #[cfg(test)]
 mod tests {

@@ -118,19 +118,15 @@ pub fn one_line(json: &str) -> Cow<'_, str> {
     if !json.contains(['\n', '\r']) {
         return Cow::Borrowed(json);
     }
-    let mut out = String::with_capacity(json.len());
     let (mut in_string, mut escaped) = (false, false);
-    for c in json.chars() {
-        if in_string || !c.is_ascii_whitespace() {
-            out.push(c);
-        }
-        if in_string {
-            (escaped, in_string) = (!escaped && c == '\\', escaped || c != '"');
-        } else {
-            in_string = c == '"';
-        }
-    }
-    Cow::Owned(out)
+    let kept = json.chars().filter(|&c| {
+        let keep = in_string || !c.is_ascii_whitespace();
+        // An unescaped quote opens or closes a string; a backslash in one escapes what follows.
+        in_string ^= c == '"' && !escaped;
+        escaped = in_string && !escaped && c == '\\';
+        keep
+    });
+    Cow::Owned(kept.collect())
 }
 
 #[cfg(test)]

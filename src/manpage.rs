@@ -2,16 +2,16 @@
 //! after them: COMMANDS (only existing pages referenced), ENVIRONMENT (every variable the tool
 //! reads), EXIT STATUS, FILES, EXAMPLES and SEE ALSO.
 
+use crate::cli::PAGES;
 use crate::exit;
 use crate::settings::{
-    self, CONFIG_FILE, DEAD_LETTER_FILE, HOME, METRICS_FILE, START_FROM, STATE_FILE, XDG_STATE_HOME,
+    self, CONFIG_FILE, DAILY_REPORT_HOUR, DAILY_REPORT_TIME, DEAD_LETTER_FILE, HOME, METRICS_FILE,
+    START_FROM, STATE_FILE, XDG_STATE_HOME,
 };
 use anyhow::Result;
 use clap::Command;
 
 const NAME: &str = "auth0-mgmt-webhooks";
-
-use crate::cli::PAGES;
 
 /// The page of the tool, or of one of [`PAGES`].
 pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
@@ -66,19 +66,17 @@ fn commands(roff: &mut String, root: &Command) {
     for sub in root.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = sub.get_name();
         let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
-        let see = PAGES
-            .contains(&name)
-            .then(|| format!(" See {NAME}-{name}(1)."));
+        let own = PAGES.contains(&name);
+        let see = own.then(|| format!(" See {NAME}-{name}(1)."));
         item(roff, name, &format!("{about}.{}", see.unwrap_or_default()));
     }
 }
 
 /// What a variable the tool reads means, from its declaration (a test makes it never `None`).
 fn describe_variable(name: &str) -> Option<String> {
-    if name == settings::DAILY_REPORT_TIME {
-        let hour = settings::DAILY_REPORT_HOUR;
+    if name == DAILY_REPORT_TIME {
         return Some(format!(
-            "The extension's name for {hour} (9 or 09:00); setting both is an error."
+            "The extension's name for {DAILY_REPORT_HOUR} (9 or 09:00); setting both is an error."
         ));
     }
     let s = settings::every().find(|s| name == s.env || (s.from_file && name == s.file_var()))?;

@@ -31,11 +31,8 @@ pub fn register(value: &str) {
 /// `text` with every registered secret replaced by `***`.
 pub fn scrub(text: &str) -> String {
     let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
-    let mut out = text.to_string();
-    for (_, k) in known.iter().filter(|(_, k)| text.contains(k.as_str())) {
-        out = out.replace(k.as_str(), "***");
-    }
-    out
+    let found = known.iter().filter(|(_, k)| text.contains(k));
+    found.fold(text.to_string(), |out, (_, k)| out.replace(k, "***"))
 }
 
 impl Secret {

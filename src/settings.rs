@@ -119,14 +119,10 @@ impl<T: TryFrom<u64> + ToString> Kind for Whole<T> {
     type Value = T;
     const FORM: Form = Form::Number;
     fn parse(&self, raw: &str) -> Result<T, String> {
-        let n = raw
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (self.min..=self.max).contains(n));
-        let why = match self.why {
-            "" => String::new(),
-            why => format!(" ({why})"),
-        };
+        let in_range = |n: &u64| (self.min..=self.max).contains(n);
+        let n = raw.parse().ok().filter(in_range);
+        let why = Some(self.why).filter(|why| !why.is_empty());
+        let why = why.map(|why| format!(" ({why})")).unwrap_or_default();
         let wrong = || format!("must be {}{why}, got '{raw}'", self.expected());
         n.and_then(|n| T::try_from(n).ok()).ok_or_else(wrong)
     }
@@ -294,18 +290,17 @@ pub struct Setting<K, D = NoDefault> {
 
 impl<K: Copy> Setting<K> {
     const fn of(kind: K, heading: Str, flag: Str, value: Str) -> Self {
-        let name = Name {
-            env: "",
-            // A secret has none.
-            flag: if flag.is_empty() { None } else { Some(flag) },
-            value_name: value,
-            heading,
-            from_file: false,
-            shows: None,
-            help: "",
-        };
         Setting {
-            name,
+            name: Name {
+                env: "",
+                // A secret has none.
+                flag: if flag.is_empty() { None } else { Some(flag) },
+                value_name: value,
+                heading,
+                from_file: false,
+                shows: None,
+                help: "",
+            },
             kind,
             default: NoDefault,
         }
@@ -313,10 +308,9 @@ impl<K: Copy> Setting<K> {
 
     /// Its typed default.
     const fn default<V>(self, value: V) -> Setting<K, Or<V>> {
-        let (name, kind) = (self.name, self.kind);
         Setting {
-            name,
-            kind,
+            name: self.name,
+            kind: self.kind,
             default: Or(value),
         }
     }
@@ -379,10 +373,8 @@ const A_TENTH: Duration = Duration::from_millis(100);
 impl Name {
     /// The setting as messages name it: `BATCH_SIZE (--batch-size)`.
     pub fn label(&self) -> String {
-        match self.flag {
-            Some(flag) => format!("{} (--{flag})", self.env),
-            None => self.env.to_string(),
-        }
+        let flag = self.flag.map(|flag| format!(" (--{flag})"));
+        format!("{}{}", self.env, flag.unwrap_or_default())
     }
 
     /// The variable naming a file that holds the value: `NAME_FILE`.
@@ -645,9 +637,8 @@ declare! {
     /// rewinding each run. With no checkpoint or this, a run starts at the oldest log Auth0 keeps.
     START_FROM: Setting<Text> = Setting::of(Text, STATE, "start-from", "WHERE");
     /// State file: checkpoint, cached token, run history. One per tenant.
-    STATE_FILE: Setting<FilePath> =
-        Setting::of(FilePath, STATE, "state", "FILE")
-            .shows("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
+    STATE_FILE: Setting<FilePath> = Setting::of(FilePath, STATE, "state", "FILE")
+        .shows("$XDG_STATE_HOME/auth0-mgmt-webhooks/state.json");
 }
 
 declare! {

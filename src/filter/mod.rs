@@ -8,7 +8,7 @@ use crate::log::Log;
 use crate::settings::AUTH0_API_ENDPOINTS;
 pub use crate::settings::PayloadShape;
 use pii::Pii;
-use serde_json::value::RawValue;
+use serde_json::{from_str, value::RawValue};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -39,17 +39,14 @@ impl Endpoint {
         let mut out = Vec::new();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (method, path) = match entry.split_once(char::is_whitespace) {
-                Some((m, p)) => {
-                    let m = m.to_ascii_lowercase();
-                    if !METHODS.contains(&m.as_str()) {
-                        return Err(format!(
-                            "'{entry}': '{m}' is not an HTTP method; write e.g. 'DELETE users'"
-                        ));
-                    }
-                    (Some(m), p.trim())
-                }
+                Some((m, p)) => (Some(m.to_ascii_lowercase()), p.trim()),
                 None => (None, entry),
             };
+            if let Some(m) = method.as_ref().filter(|m| !METHODS.contains(&m.as_str())) {
+                return Err(format!(
+                    "'{entry}': '{m}' is not an HTTP method; write e.g. 'DELETE users'"
+                ));
+            }
             let path = path.trim_start_matches('/');
             let path = below_v2(path).unwrap_or(path).trim_end_matches('/');
             if path.is_empty() || path.contains(char::is_whitespace) {
@@ -65,17 +62,14 @@ impl Endpoint {
 
     /// Whether a request to `rest`, the path under /api/v2/, is this endpoint or below it.
     fn matches(&self, method: Option<&str>, rest: &str) -> bool {
-        let method_matches = (self.method.as_ref())
-            .is_none_or(|m| method.is_some_and(|got| got.eq_ignore_ascii_case(m)));
-        method_matches
-            && (rest.strip_prefix(self.path.as_str()))
-                .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
+        let same = |m: &String| method.is_some_and(|got| got.eq_ignore_ascii_case(m));
+        let below = |tail: &str| tail.is_empty() || tail.starts_with('/');
+        self.method.as_ref().is_none_or(same) && rest.strip_prefix(&self.path).is_some_and(below)
     }
 }
 
 fn below_v2(path: &str) -> Option<&str> {
-    path.strip_prefix("api/v2/")
-        .or_else(|| path.strip_prefix("v2/"))
+    path.strip_prefix("api/v2/").or(path.strip_prefix("v2/"))
 }
 
 impl Filter {
@@ -131,10 +125,7 @@ fn write_item(id: &str, parts: &[(&str, Cow<str>)], test: bool) -> Vec<u8> {
     out += "{\"log_id\":";
     out += &serde_json::to_string(id).expect("a string is JSON");
     for (name, part) in parts {
-        debug_assert!(
-            serde_json::from_str::<&RawValue>(part).is_ok(),
-            "{name} is JSON"
-        );
+        debug_assert!(from_str::<&RawValue>(part).is_ok(), "{name} is JSON");
         write!(out, ",\"{name}\":{part}").expect("writing to a String");
     }
     out += if test { ",\"test\":true}" } else { "}" };
@@ -160,17 +151,15 @@ pub const COLLECTIONS: &[&str] = &[
 pub fn unknown_endpoints(endpoints: &[Endpoint]) -> Vec<String> {
     endpoints
         .iter()
-        .filter_map(|e| {
-            let first = e.path.split('/').next().unwrap_or_default();
-            if COLLECTIONS.contains(&first) {
-                return None;
-            }
+        .map(|e| e.path.split('/').next().unwrap_or_default())
+        .filter(|first| !COLLECTIONS.contains(first))
+        .map(|first| {
             let hint = crate::suggest::did_you_mean(first, COLLECTIONS).unwrap_or_else(|| {
                 "entries are whole path segments after /api/v2/, e.g. users, clients, connections".into()
             });
-            Some(format!(
+            format!(
                 "{AUTH0_API_ENDPOINTS}: `{first}` is no Management API endpoint, so no log will match it; {hint}"
-            ))
+            )
         })
         .collect()
 }

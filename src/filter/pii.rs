@@ -65,9 +65,8 @@ impl Pii {
                 keys.extend(names.iter().map(|k| k.to_string()));
             } else {
                 let known: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
-                let hint = crate::suggest::closest(&lower, &known)
-                    .map(|n| format!("did you mean `{n}`? "))
-                    .unwrap_or_default();
+                let hint = crate::suggest::did_you_mean(&lower, &known).map(|h| h + " ");
+                let hint = hint.unwrap_or_default();
                 return Err(format!(
                     "`{entry}` is not one of Log Streams' fields ({}); {hint}for one place in the log give a dotted path, e.g. details.request.body.password",
                     known.join(", ")
@@ -79,13 +78,12 @@ impl Pii {
         }
         keys.sort();
         keys.dedup();
-        let needles = (keys.iter().chain(paths.iter().filter_map(|p| p.last())))
-            .map(|k| format!("\"{k}\""))
-            .collect();
         Ok(Pii {
+            needles: (keys.iter().chain(paths.iter().filter_map(|p| p.last())))
+                .map(|k| format!("\"{k}\""))
+                .collect(),
             keys,
             paths,
-            needles,
             method,
         })
     }
@@ -101,13 +99,11 @@ impl Pii {
         if !json.contains("\\u") && !self.needles.iter().any(|n| json.contains(n.as_str())) {
             return Ok(Cow::Borrowed(json));
         }
-        let path = at.iter().map(|k| Cow::Borrowed(*k)).collect();
-        let (text, edits) = (json.as_bytes(), Vec::new());
         let mut scan = Scan {
-            text,
+            text: json.as_bytes(),
             pii: self,
-            edits,
-            path,
+            edits: Vec::new(),
+            path: at.iter().map(|k| Cow::Borrowed(*k)).collect(),
         };
         scan.value(scan.ws(0), at.len()).ok_or_else(|| {
             format!(
@@ -144,13 +140,10 @@ impl Pii {
     }
 
     fn hits(&self, path: &[impl AsRef<str>]) -> bool {
+        let key = path.last().map(AsRef::as_ref);
         let keys = || path.iter().map(AsRef::as_ref);
-        path.last()
-            .is_some_and(|last| self.keys.iter().any(|k| k == last.as_ref()))
-            || self
-                .paths
-                .iter()
-                .any(|p| p.iter().map(String::as_str).eq(keys()))
+        key.is_some_and(|last| self.keys.iter().any(|k| k == last))
+            || (self.paths.iter()).any(|p| p.iter().map(String::as_str).eq(keys()))
     }
 
     /// The JSON text that replaces the value `raw`; null for a dropped part of an item.
@@ -212,9 +205,7 @@ impl<'a> Scan<'a, '_> {
         let raw = text.get(i + 1..end - 1).unwrap_or_default();
         let key = match raw.contains(&b'\\') {
             false => std::str::from_utf8(raw).map(Cow::Borrowed).ok(),
-            true => serde_json::from_slice::<String>(&text[i..end])
-                .map(Cow::Owned)
-                .ok(),
+            true => serde_json::from_slice(&text[i..end]).map(Cow::Owned).ok(),
         };
         (key.unwrap_or_default(), end)
     }
@@ -254,23 +245,22 @@ impl<'a> Scan<'a, '_> {
         let mut members: Vec<(usize, usize, bool)> = Vec::new();
         let object_end = self.items(i, |s, key_start| {
             let (key, key_end) = s.key(key_start);
-            let value_start = s.ws(s.ws(key_end) + 1);
+            let start = s.ws(s.ws(key_end) + 1);
             s.path.push(key);
-            let personal = s.pii.hits(&s.path) && s.text[value_start] != b'n';
-            let value_end = match personal {
+            let personal = s.pii.hits(&s.path) && s.text[start] != b'n';
+            let end = match personal {
                 // A whole value, however deep, skipped by serde without recursing.
-                true => skip(&s.text[value_start..]) + value_start,
-                false => s.value(value_start, depth)?,
+                true => skip(&s.text[start..]) + start,
+                false => s.value(start, depth)?,
             };
             s.path.pop();
             let drop = personal && matches!(s.pii.method, Method::Drop);
             if personal && !drop {
-                let raw = std::str::from_utf8(&s.text[value_start..value_end]).unwrap_or("");
-                s.edits
-                    .push((value_start..value_end, s.pii.replacement(raw)));
+                let raw = std::str::from_utf8(&s.text[start..end]).unwrap_or("");
+                s.edits.push((start..end, s.pii.replacement(raw)));
             }
-            members.push((key_start, value_end, drop));
-            Some(value_end)
+            members.push((key_start, end, drop));
+            Some(end)
         })?;
         // Each dropped member goes with one comma, so the object stays valid: the one after it,
         // or after the last kept member, the one before it.

@@ -25,17 +25,14 @@ pub fn write(
         return;
     };
     // Another tenant sharing the file counts its own lines.
-    let pending = state.and_then(|_| {
-        let each = dead_letters.iter().map(|file| {
-            crate::sink::dead_letter::pending(file, tenant).unwrap_or_else(|e| {
-                let file = file.display();
-                let why = format!("counting the lines of {DEAD_LETTER_FILE} {file}: {e}");
-                say::warn(why);
-                None
-            })
-        });
-        each.reduce(|a, b| Some(a? + b?)).flatten()
-    });
+    let count = |file: &&Path| {
+        let n = crate::sink::dead_letter::pending(file, tenant);
+        let file = file.display();
+        let why = |e| format!("counting the lines of {DEAD_LETTER_FILE} {file}: {e}");
+        n.map_err(|e| say::warn(why(e))).ok().flatten()
+    };
+    let pending = dead_letters.iter().filter(|_| state.is_some()).map(count);
+    let pending = pending.reduce(|a, b| Some(a? + b?)).flatten();
     let text = render(host, state, early, pending, SystemTime::now());
     // Readable by all (0644), since node_exporter runs as another user; it holds no secret.
     let written = crate::state::replace_file(path, text.as_bytes(), METRICS_FILE.env, Some(0o644));
@@ -54,14 +51,12 @@ fn lag(
     checkpoint: Option<&str>,
     now: SystemTime,
 ) -> Option<Duration> {
-    if outcome.caught_up() {
-        return Some(Duration::ZERO);
+    let since = |at| now.duration_since(at).unwrap_or_default();
+    match newest_log_date {
+        _ if outcome.caught_up() => Some(Duration::ZERO),
+        Some(date) => Some(report::age(date, now).unwrap_or_default()),
+        None => crate::logid::stored_at(checkpoint?).map(since),
     }
-    if let Some(date) = newest_log_date {
-        return Some(report::age(date, now).unwrap_or_default());
-    }
-    let stored = crate::logid::stored_at(checkpoint?)?;
-    Some(now.duration_since(stored).unwrap_or_default())
 }
 
 fn unix(t: SystemTime) -> f64 {
@@ -156,19 +151,15 @@ fn render(
     let routes = routes.map_or(&[][..], |r| &r.routes);
     type Value = fn(&RouteRecord) -> f64;
     let each: [(&str, Value); 4] = [
-        ("route_last_run_exit_code", |r| {
-            f64::from(r.outcome.exit_code())
-        }),
-        ("route_last_run_caught_up", |r| flag(r.outcome.caught_up())),
-        ("route_last_run_logs_delivered", |r| r.logs_delivered as f64),
-        ("route_last_run_logs_dead_lettered", |r| {
-            r.logs_dead_lettered as f64
-        }),
+        ("exit_code", |r| f64::from(r.outcome.exit_code())),
+        ("caught_up", |r| flag(r.outcome.caught_up())),
+        ("logs_delivered", |r| r.logs_delivered as f64),
+        ("logs_dead_lettered", |r| r.logs_dead_lettered as f64),
     ];
     for (name, value) in each.into_iter().filter(|_| !routes.is_empty()) {
         let label = |r: &RouteRecord| format!(",route=\"{}\"", r.route);
         let samples = routes.iter().map(|r| (label(r), value(r)));
-        metric(name, &Vec::from_iter(samples));
+        metric(&format!("route_last_run_{name}"), &Vec::from_iter(samples));
     }
     out
 }
@@ -204,9 +195,8 @@ fn help(name: &str) -> String {
         ),
         "dead_letter_pending" => format!("Lines waiting in {DEAD_LETTER_FILE} for redeliver."),
         _ => {
-            let line = HELP
-                .lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '));
+            let mut lines = HELP.lines();
+            let line = lines.find_map(|l| l.strip_prefix(name)?.strip_prefix(' '));
             line.expect("every metric has a HELP line").to_string()
         }
     }

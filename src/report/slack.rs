@@ -24,7 +24,6 @@ use std::time::{Duration, SystemTime};
 
 /// What `-v` lines call Slack: its URL is a secret.
 const SHOWN: &str = "(Slack webhook; its URL is a secret)";
-const DAY: u64 = 86_400;
 
 /// What Slack hears of a run: a change of state, not every run.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,9 +101,8 @@ pub fn after_run(
     }
     let last_day = state.last_daily_report.as_deref();
     if daily_due(slack.daily_report_hour, last_day, now) {
-        let within_day = |r: &&RunRecord| {
-            report::age(&r.started_at, now).is_some_and(|age| age.as_secs() <= DAY)
-        };
+        let a_day = |age: Duration| age.as_secs() <= 86_400;
+        let within_day = |r: &&RunRecord| report::age(&r.started_at, now).is_some_and(a_day);
         let runs: Vec<&RunRecord> = state.history.iter().filter(within_day).collect();
         if send(http, slack, stop, &daily_payload(tenant, &runs)) {
             state.last_daily_report = Some(rfc3339(now)[..10].to_string());
