@@ -778,6 +778,8 @@ impl std::fmt::Display for Share {
 /// has sent a page on, `worker` every delivery thread. Not a setting.
 #[cfg(debug_assertions)]
 pub const FAULT: &str = "INJECT_FAULT";
+/// In a debug build, the signal's grace in seconds, so tests need not wait out 10 s.
+pub const FAULT_GRACE: &str = "INJECT_GRACE";
 
 /// Panics when [`FAULT`] names `at`.
 #[cfg(debug_assertions)]

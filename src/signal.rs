@@ -11,6 +11,18 @@ use std::time::Duration;
 /// Kubernetes 30 s before SIGKILL).
 pub const GRACE: Duration = Duration::from_secs(10);
 
+/// [`GRACE`], or in a debug build the seconds [`crate::settings::FAULT_GRACE`] gives.
+fn grace() -> Duration {
+    #[cfg(debug_assertions)]
+    if let Some(secs) = std::env::var(crate::settings::FAULT_GRACE)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return Duration::from_secs(secs);
+    }
+    GRACE
+}
+
 static INSTALL: Once = Once::new();
 static RUNS: Mutex<Runs> = Mutex::new(Runs {
     watched: Vec::new(),
@@ -36,7 +48,7 @@ pub fn install() {
                     }
                     say::warn(format!(
                         "{name} received: stopping (requests in flight get {} s; send it again to exit at once)",
-                        GRACE.as_secs()
+                        grace().as_secs()
                     ));
                 }
             })
@@ -76,7 +88,7 @@ impl Runs {
             return false;
         }
         for (stop, tell) in &self.watched {
-            stop.interrupt(sig, GRACE);
+            stop.interrupt(sig, grace());
             tell(());
         }
         true
@@ -85,7 +97,7 @@ impl Runs {
     fn watch(&mut self, stop: Arc<Stop>, tell: Tell<()>) {
         // A signal while the settings were read is this run's: it stops at once.
         if let (Some(sig), true) = (self.signal, self.watched.is_empty()) {
-            stop.interrupt(sig, GRACE);
+            stop.interrupt(sig, grace());
         }
         self.watched.push((stop, tell));
     }

@@ -506,16 +506,21 @@ fn sigterm_while_the_receiver_hangs_ends_the_run_at_the_end_of_the_grace() {
     // MAX_RUN_TIME would end the wait for it: only the signal's grace does.
     s.receiver
         .push_reply(Reply::status(200).after(Duration::from_secs(3600)));
-    let child = start(s.command("run").args([
-        "--send-as-batch",
-        "false",
-        "--concurrency",
-        "1",
-        "--timeout",
-        "10m",
-        "--max-run-time",
-        "1h",
-    ]));
+    let child = start(
+        s.command("run")
+            .args([
+                "--send-as-batch",
+                "false",
+                "--concurrency",
+                "1",
+                "--timeout",
+                "10m",
+                "--max-run-time",
+                "1h",
+            ])
+            // The grace the run waits out: 2 s, not 10 s, in a debug build.
+            .env("INJECT_GRACE", "2"),
+    );
     wait_until("the sixth request hangs", || {
         s.receiver.request_count() >= 6
     });

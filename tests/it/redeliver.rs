@@ -349,7 +349,8 @@ fn sigterm_while_the_receiver_hangs_ends_redelivery_at_the_end_of_the_grace_and_
     hook.hold.store(true, Ordering::SeqCst);
     // Neither the request's timeout nor MAX_RUN_TIME would end the wait: only the grace does.
     let args = ["--timeout", "10m", "--max-run-time", "1h"];
-    let child = start(&mut command(&s, &hook, "redeliver", &args, &dead));
+    // The grace the redelivery waits out: 2 s, not 10 s, in a debug build.
+    let child = start(command(&s, &hook, "redeliver", &args, &dead).env("INJECT_GRACE", "2"));
     wait_for_a_request(&hook);
     // SAFETY: kill(2) with a pid this test started and a valid signal number.
     unsafe {
