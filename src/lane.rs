@@ -1,8 +1,6 @@
-//! One route's part of a run: its filter, its batcher, its sink and its ledger, fed the one
-//! read's events as the run takes them. A route drops what its own place has passed, so that
-//! routes at different checkpoints share a read that starts at the oldest. A route that failed,
-//! or whose receiver keeps failing while the others could go on, is left behind: it takes
-//! nothing more this run, keeps its checkpoint, and the next run reads again from there.
+//! One route's part of a run: its filter, batcher, sink and ledger, fed the one read's events.
+//! It drops what its own place has passed, so routes at different checkpoints share one read.
+//! One that fails, or whose receiver keeps failing while others go on, is left till next run.
 
 use crate::config::Route;
 use crate::log::Log;

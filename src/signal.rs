@@ -13,14 +13,10 @@ pub const GRACE: Duration = Duration::from_secs(10);
 
 /// [`GRACE`], or in a debug build the seconds [`crate::settings::FAULT_GRACE`] gives.
 fn grace() -> Duration {
-    #[cfg(debug_assertions)]
-    if let Some(secs) = std::env::var(crate::settings::FAULT_GRACE)
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return Duration::from_secs(secs);
+    match std::env::var(crate::settings::FAULT_GRACE).map(|v| v.parse()) {
+        Ok(Ok(secs)) if cfg!(debug_assertions) => Duration::from_secs(secs),
+        _ => GRACE,
     }
-    GRACE
 }
 
 static INSTALL: Once = Once::new();
