@@ -115,7 +115,7 @@ impl<'a> Lane<'a> {
         let mut out = self.webhook.is_none().then(|| std::io::stdout().lock());
         // With several routes, each line says whose item it is.
         let name = &self.route.name;
-        let (open, close) = match named {
+        let (open, close) = match named && out.is_some() {
             true => (format!("{{\"route\":\"{name}\",\"item\":"), "}"),
             false => (String::new(), ""),
         };

@@ -500,40 +500,11 @@ mod tests {
             let mut rng = fastrand::Rng::with_seed(seed);
             let n = logs.len();
             let bounds = bounds(n, cuts);
-            let windows = bounds.len() - 1;
-            let mut l = Ledger::new(Some(id(0)), id(0));
-            let mut handled = vec![false; n + 1];
-            let mut tickets = Vec::new();
-            for k in 0..windows {
-                if rng.u8(0..5) == 0 {
-                    continue; // not announced when the run stopped
-                }
-                l.open(k as WindowId, id(bounds[k]));
-                let (lo, hi) = (bounds[k] + 1, bounds[k + 1]);
-                let read_to = if rng.bool() { hi } else { rng.usize(lo - 1..=hi) };
-                for i in lo..=read_to {
-                    match logs[i - 1] {
-                        Log::Skipped => {
-                            l.skip(k as WindowId, &id(i), None);
-                            handled[i] = true;
-                        }
-                        Log::Matched(f) => tickets.push((l.pending(k as WindowId, &id(i), None), f, i)),
-                    }
-                }
-                if read_to == hi {
-                    l.close(k as WindowId, (k + 1 < windows).then(|| id(hi)));
-                }
-            }
-            rng.shuffle(&mut tickets);
-            // The stop: only some deliveries were answered.
-            let answered = rng.usize(0..=tickets.len());
-            for &(t, f, i) in &tickets[..answered] {
-                l.ack(t, f);
-                handled[i] = f != Fate::Pending;
-            }
+            // The stop: windows read part-way or not announced, only some deliveries answered.
+            let (checkpoint, saved, mut handled) = stopped_route(&logs, &bounds, 0, &mut rng);
             // Saved and read back as the state file does.
-            let checkpoint = l.checkpoint().unwrap();
-            let text = serde_json::to_string(&l.saved()).unwrap();
+            let checkpoint = checkpoint.unwrap();
+            let text = serde_json::to_string(&saved).unwrap();
             let saved: Vec<SavedWindow> = serde_json::from_str(&text).unwrap();
             let passed: usize = checkpoint.parse().unwrap();
             prop_assert!((1..=passed).all(|i| handled[i]), "passed {passed}");
